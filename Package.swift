@@ -1,0 +1,34 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// Release builds are whole-module optimised; hot loops drop bounds checks (`-Ounchecked`).
+let fast: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
+
+let package = Package(
+    name: "gpt2-swift",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "gpt2", targets: ["GPT2CLI"]),
+        .library(name: "GPT2", targets: ["GPT2"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .target(name: "GPT2", swiftSettings: fast),
+        .target(name: "CPUBackend", dependencies: ["GPT2", "COpenBLAS"], swiftSettings: fast),
+        .executableTarget(
+            name: "GPT2CLI",
+            dependencies: [
+                "GPT2", "CPUBackend",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: fast),
+        .target(name: "GPT2TestSupport", dependencies: ["GPT2"], path: "Tests/GPT2TestSupport"),
+        .testTarget(name: "GPT2Tests", dependencies: ["GPT2", "GPT2TestSupport"]),
+        .testTarget(name: "CPUBackendTests", dependencies: ["CPUBackend", "GPT2", "GPT2TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["GPT2CLI", "GPT2TestSupport"]),
+    ]
+)

@@ -1,0 +1,90 @@
+/// The ops GPT-2 needs, on flat buffers with explicit shapes. Nothing here knows GPT-2's graph:
+/// the model composes these ops; a backend (CPU, CUDA) implements them.
+///
+/// Shapes: B batch, T time, C channels, OC output channels, NH heads, V vocabulary, Vp padded vocabulary.
+///
+/// Gradient contract, once for every backward op: **parameter gradients accumulate (`+=`)**, so gradient
+/// accumulation over micro-batches is free; **activation gradients overwrite (`=`)**, except the residual
+/// stream, whose LayerNorm backward adds into `dinp` (`+=`) because two paths meet there.
+
+/// AdamW's hyperparameters for one update.
+public struct AdamWHyperparameters: Sendable, Equatable, Codable {
+    public var learningRate: Float
+    public var beta1: Float
+    public var beta2: Float
+    public var epsilon: Float
+    public var weightDecay: Float
+
+    public init(learningRate: Float, beta1: Float = 0.9, beta2: Float = 0.95, epsilon: Float = 1e-8, weightDecay: Float = 0.1) {
+        self.learningRate = learningRate
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        self.weightDecay = weightDecay
+    }
+}
+
+public protocol Backend: AnyObject {
+    /// Short name for logs ("cpu", "cuda").
+    var name: String { get }
+
+    /// Allocates every buffer of `layout` (zero-filled), replacing earlier ones.
+    func allocate(_ layout: Layout) throws
+    /// Bytes currently allocated by this backend for tensors.
+    var allocatedBytes: Int { get }
+
+    /// Copies `values` (fp32 or int32, matching the buffer) into `dst`.
+    func upload(_ values: UnsafeRawBufferPointer, to dst: TensorRef)
+    /// Copies `src` into `values`.
+    func download(_ src: TensorRef, into values: UnsafeMutableRawBufferPointer)
+    /// Sets every element of `tensor` to zero.
+    func zero(_ tensor: TensorRef)
+
+    /// out (B,T,C) = wte (Vp,C)[inp (B,T)] + wpe (maxT,C)[0..<T]
+    func encoderForward(out: TensorRef, inp: TensorRef, wte: TensorRef, wpe: TensorRef, B: Int, T: Int, C: Int)
+    /// dwte (Vp,C) +=, dwpe (maxT,C) +=  from dout (B,T,C)
+    func encoderBackward(dwte: TensorRef, dwpe: TensorRef, dout: TensorRef, inp: TensorRef, B: Int, T: Int, C: Int)
+
+    /// out (B,T,C), mean (B,T), rstd (B,T) = layernorm(inp (B,T,C)) * weight (C) + bias (C); eps 1e-5
+    func layerNormForward(out: TensorRef, mean: TensorRef, rstd: TensorRef, inp: TensorRef,
+                          weight: TensorRef, bias: TensorRef, B: Int, T: Int, C: Int)
+    /// dinp (B,T,C) += (residual stream), dweight (C) +=, dbias (C) +=  from dout (B,T,C)
+    func layerNormBackward(dinp: TensorRef, dweight: TensorRef, dbias: TensorRef, dout: TensorRef, inp: TensorRef,
+                           weight: TensorRef, mean: TensorRef, rstd: TensorRef, B: Int, T: Int, C: Int)
+
+    /// out (B,T,OC) = inp (B,T,C) · weight (OC,C)ᵀ + bias (OC)
+    func matmulForward(out: TensorRef, inp: TensorRef, weight: TensorRef, bias: TensorRef?, B: Int, T: Int, C: Int, OC: Int)
+    /// dinp (B,T,C) =, dweight (OC,C) +=, dbias (OC) +=  from dout (B,T,OC)
+    func matmulBackward(dinp: TensorRef, dweight: TensorRef, dbias: TensorRef?, dout: TensorRef, inp: TensorRef,
+                        weight: TensorRef, B: Int, T: Int, C: Int, OC: Int)
+
+    /// out (B,T,C), stats (B,NH,T) = causal softmax(Q·Kᵀ/√HS)·V over qkv (B,T,3C) laid out [Q|K|V], heads
+    /// contiguous within each; stats holds each row's log-sum-exp so backward needs no T×T buffer.
+    func attentionForward(out: TensorRef, stats: TensorRef, qkv: TensorRef, B: Int, T: Int, C: Int, NH: Int)
+    /// dqkv (B,T,3C) =  from dout (B,T,C), recomputing the attention weights from qkv and stats
+    func attentionBackward(dqkv: TensorRef, dout: TensorRef, qkv: TensorRef, out: TensorRef, stats: TensorRef,
+                           B: Int, T: Int, C: Int, NH: Int)
+
+    /// out = gelu(inp), tanh approximation, elementwise over `count`
+    func geluForward(out: TensorRef, inp: TensorRef, count: Int)
+    /// dinp =  gelu'(inp) * dout, elementwise over `count`
+    func geluBackward(dinp: TensorRef, inp: TensorRef, dout: TensorRef, count: Int)
+
+    /// out = a + b, elementwise over `count`
+    func residualForward(out: TensorRef, a: TensorRef, b: TensorRef, count: Int)
+
+    /// losses (B,T) = cross-entropy of softmax(logits (B,T,Vp)[..., :V]) at targets (B,T).
+    /// With `dlossScale` non-nil, logits are overwritten (=) by dloss/dlogits × dlossScale (padded columns 0).
+    func fusedClassifier(logits: TensorRef, losses: TensorRef, targets: TensorRef, dlossScale: Float?,
+                         B: Int, T: Int, V: Int, Vp: Int)
+
+    /// Σ x² over `tensor`, accumulated in double precision.
+    func sumOfSquares(_ tensor: TensorRef) -> Double
+    /// One AdamW step on a tensor: grads are multiplied by `gradScale` first (clipping), moments updated,
+    /// params -= lr · (m̂ / (√v̂ + ε) + weightDecay · params).  `step` counts from 1.
+    func adamWUpdate(params: TensorRef, grads: TensorRef, m: TensorRef, v: TensorRef,
+                     step: Int, hyper: AdamWHyperparameters, gradScale: Float)
+
+    /// Waits for queued work (a no-op on the CPU).
+    func synchronize()
+}
