@@ -1,5 +1,5 @@
 /// A token shard opened read-only through mmap: validates the header, the size and (by default) that every
-/// token is inside the vocabulary, then exposes the tokens as an `UnsafeBufferPointer<UInt16>` without copying.
+/// token is inside the vocabulary, then serves the tokens from the mapping without copying.
 
 #if canImport(Glibc)
 @preconcurrency import Glibc
@@ -9,9 +9,9 @@
 
 public final class ShardReader: @unchecked Sendable {  // immutable after init; the mapping is read-only
     public let path: String
-    /// The shard's tokens, little-endian uint16, valid for the reader's lifetime.
-    public let tokens: UnsafeBufferPointer<UInt16>
     public var tokenCount: Int { tokens.count }
+    /// The mapped tokens; only valid while the reader is alive (use `withTokens` outside this module).
+    let tokens: UnsafeBufferPointer<UInt16>
 
     private let mapping: UnsafeMutableRawPointer
     private let mappingSize: Int
@@ -48,6 +48,17 @@ public final class ShardReader: @unchecked Sendable {  // immutable after init; 
     }
 
     deinit { munmap(mapping, mappingSize) }
+
+    /// The token at `position`.
+    public subscript(position: Int) -> UInt16 {
+        precondition((0..<tokens.count).contains(position), "token position out of range")
+        return tokens[position]
+    }
+
+    /// Calls `body` with the mapped tokens (no copy); the buffer must not escape `body`.
+    public func withTokens<Result>(_ body: (UnsafeBufferPointer<UInt16>) throws -> Result) rethrows -> Result {
+        try withExtendedLifetime(self) { try body(tokens) }
+    }
 
     /// Index of the first token ≥ `limit`, or nil. The max-reduction vectorises; the search runs only on failure.
     static func firstTokenOutOfRange(_ tokens: UnsafeBufferPointer<UInt16>, limit: Int) -> Int? {
