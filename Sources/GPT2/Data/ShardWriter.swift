@@ -45,6 +45,14 @@ public final class ShardWriter {
         }
     }
 
+    /// Appends tokens already in the format's uint16.
+    public func append(_ tokens: [UInt16]) throws(ShardError) {
+        try flush()
+        let bytes = tokens.map { $0.littleEndian }.withUnsafeBytes { [UInt8]($0) }
+        try writeAll(bytes)
+        tokenCount += tokens.count
+    }
+
     /// Writes the header, fsyncs and renames the temporary file to `path`.
     public func finish() throws(ShardError) {
         try flush()

@@ -1,0 +1,93 @@
+/// Turns text and JSONL corpora into token shards: every document is `<|endoftext|>` + its tokens, the first
+/// `validationTokens` of the stream become `NAME_val_*.bin`, the rest `NAME_train_*.bin` (llm.c's layout).
+
+/// What the preparer needs from a tokenizer (`GPT2Tokenizer` conforms); tests substitute a simple one.
+public protocol DocumentEncoder: Sendable {
+    /// The id that precedes every document.
+    static var endOfText: Int { get }
+    /// Token ids of each document, tokenised on up to `threads` threads (0: all cores).
+    func encodeDocuments(_ documents: [String], threads: Int) -> [[Int]]
+}
+
+public struct CorpusPreparer: Sendable {
+    public var outputDirectory: String
+    /// Shard file prefix: `NAME_train_000000.bin`.
+    public var name: String
+    public var shardTokens = 100_000_000
+    /// Tokens at the start of the stream that form the validation split; nil: `defaultValidationTokens`.
+    public var validationTokens: Int?
+    public var threads = 0
+
+    public init(outputDirectory: String, name: String) {
+        self.outputDirectory = outputDirectory
+        self.name = name
+    }
+
+    /// Default validation size when none is given: about 10% of the corpus, estimated from its UTF-8 size at
+    /// GPT-2's ~4 bytes per token (so it is known before tokenising), capped at 10M tokens.
+    public static func defaultValidationTokens(corpusBytes: Int) -> Int { min(10_000_000, max(1, corpusBytes / 40)) }
+
+    /// Validates every input, then tokenises them in order into shards. Bad input throws before anything is
+    /// written; complete identical shards from an earlier run are kept; stale shards of this name are removed.
+    public func prepare(_ inputs: [CorpusInput], encoder: some DocumentEncoder) throws(PrepareError) -> ShardSummary {
+        var corpusBytes = 0
+        for input in inputs {
+            corpusBytes += try CorpusReader.documents(of: input).reduce(0) { $0 + $1.utf8.count }
+        }
+        guard FileSystem.makeDirectories(outputDirectory) else {
+            throw .cannotCreateDirectory(path: outputDirectory, reason: FileSystem.lastErrorMessage)
+        }
+        let validation = validationTokens ?? Self.defaultValidationTokens(corpusBytes: corpusBytes)
+        let writer = SplitShardWriter(directory: outputDirectory, name: name, shardTokens: shardTokens,
+                                      validationTokens: validation)
+        let progress = ProgressBar("tokenising", total: corpusBytes, unit: "MB", unitScale: 1e6)
+        var doneBytes = 0, doneTokens = 0
+        for input in inputs {
+            for batch in Self.batches(of: try CorpusReader.documents(of: input)) {
+                for tokens in encoder.encodeDocuments(batch, threads: threads) {
+                    try writer.append([type(of: encoder).endOfText])
+                    try writer.append(tokens)
+                    doneTokens += tokens.count + 1
+                }
+                doneBytes += batch.reduce(0) { $0 + $1.utf8.count }
+                progress.update(doneBytes, detail: "\(doneTokens) tokens")
+            }
+        }
+        try writer.finish()
+        progress.finish()
+        let summary = writer.summary
+        guard !summary.trainShards.isEmpty else {
+            throw .noTrainingTokens(totalTokens: summary.validationTokens, validationTokens: validation)
+        }
+        removeStaleShards(keeping: summary)
+        return summary
+    }
+
+    /// Groups documents into batches of about 8 MB (or 4096 documents) for parallel tokenisation.
+    static func batches(of documents: [String]) -> [[String]] {
+        var batches: [[String]] = [], current: [String] = [], bytes = 0
+        for document in documents {
+            current.append(document)
+            bytes += document.utf8.count
+            if bytes >= 8 << 20 || current.count == 4096 {
+                batches.append(current)
+                current = []
+                bytes = 0
+            }
+        }
+        if !current.isEmpty { batches.append(current) }
+        return batches
+    }
+
+    /// Deletes `NAME_{train,val}_*.bin` shards in the output directory that this run did not produce (left by
+    /// an earlier run with other settings), so a loader never mixes them in.
+    private func removeStaleShards(keeping summary: ShardSummary) {
+        let kept = Set((summary.validationShards + summary.trainShards).map { FileSystem.baseName($0.path) })
+        for file in FileSystem.contents(of: outputDirectory) ?? []
+        where (file.hasPrefix(name + "_train_") || file.hasPrefix(name + "_val_")) && file.hasSuffix(".bin")
+            && !kept.contains(file) {
+            Console.log("removing stale shard \(FileSystem.join(outputDirectory, file)) from an earlier run")
+            FileSystem.remove(FileSystem.join(outputDirectory, file))
+        }
+    }
+}

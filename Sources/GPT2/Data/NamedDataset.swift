@@ -1,0 +1,74 @@
+/// The datasets `gpt2 prepare` knows by name: tinyshakespeare (downloaded text, tokenised here) and
+/// fineweb10B (kjj0/fineweb10B-gpt2: shards already tokenised for GPT-2, downloaded, validated and linked).
+
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#elseif canImport(Darwin)
+@preconcurrency import Darwin
+#endif
+
+public enum NamedDataset: String, CaseIterable, Sendable {
+    case tinyshakespeare
+    case fineweb10B
+
+    /// llm.c's validation split for tinyshakespeare: the first 32,768 of its 338,025 tokens (~9.7%).
+    public static let tinyShakespeareValidationTokens = 32_768
+}
+
+extension CorpusPreparer {
+    /// Tokenises tinyshakespeare as llm.c does: each blank-line-separated section is a document, and unless
+    /// `validationTokens` is set the first 32,768 tokens are the validation split.
+    public func prepareTinyShakespeare(downloader: Downloader, encoder: some DocumentEncoder)
+        throws(PrepareError) -> ShardSummary
+    {
+        let path: String
+        do { path = try downloader.fetch(.tinyShakespeare) } catch { throw .download(error) }
+        var preparer = self
+        preparer.validationTokens = validationTokens ?? NamedDataset.tinyShakespeareValidationTokens
+        return try preparer.prepare([.blankLineSeparated(path: path)], encoder: encoder)
+    }
+
+    /// Fetches fineweb10B's validation shard and its first `trainShards` train shards (each ~100M tokens,
+    /// 200 MB) into the download cache (or finds them in the mirror), checks every token of each, and links them
+    /// into the output directory as `NAME_val_000000.bin` and `NAME_train_000000.bin`… (renumbered from 0).
+    public func prepareFineweb10B(trainShards: Int, downloader: Downloader) throws(PrepareError) -> ShardSummary {
+        precondition((1...DataFile.fineweb10BTrainShardCount).contains(trainShards), "1…103 train shards")
+        guard FileSystem.makeDirectories(outputDirectory) else {
+            throw .cannotCreateDirectory(path: outputDirectory, reason: FileSystem.lastErrorMessage)
+        }
+        var summary = ShardSummary()
+        let files = [DataFile.fineweb10BValidation] + (1...trainShards).map { DataFile.fineweb10BTrain($0) }
+        for (position, file) in files.enumerated() {
+            let isValidation = position == 0
+            let source: String
+            do { source = try downloader.fetch(file) } catch { throw .download(error) }
+            let tokens: Int
+            do { tokens = try ShardReader(path: source).tokenCount } catch { throw .shard(error) }
+            let link = SplitShardWriter.path(directory: outputDirectory, name: name, split: isValidation ? "val" : "train",
+                                             index: isValidation ? 0 : position - 1)
+            if try Self.link(link, to: source) { summary.skippedShards += 1 }
+            if isValidation { summary.validationShards.append((link, tokens)) } else { summary.trainShards.append((link, tokens)) }
+            Console.log("\(FileSystem.baseName(link)) → \(source) (\(tokens) tokens, verified)")
+        }
+        return summary
+    }
+
+    /// Makes `link` a symlink to `target` (absolute); returns true when it already was one.
+    private static func link(_ link: String, to target: String) throws(PrepareError) -> Bool {
+        guard let resolved = realpath(target, nil) else {
+            throw .missingInput(path: target, reason: FileSystem.lastErrorMessage)
+        }
+        let absolute = String(cString: resolved)
+        free(resolved)
+        var existing = [CChar](repeating: 0, count: 4096)
+        let length = readlink(link, &existing, existing.count - 1)
+        if length > 0 && String(decoding: existing[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self) == absolute {
+            return true
+        }
+        FileSystem.remove(link)
+        guard symlink(absolute, link) == 0 else {
+            throw .shard(.cannotWrite(path: link, reason: FileSystem.lastErrorMessage))
+        }
+        return false
+    }
+}

@@ -1,0 +1,39 @@
+/// Why `gpt2 prepare` could not turn its inputs into shards: each case names the file (and line or byte
+/// offset) and says what to do. Bad input is detected before any shard is written.
+
+public enum PrepareError: Error, CustomStringConvertible {
+    case missingInput(path: String, reason: String)
+    case emptyInput(path: String)
+    case invalidUTF8(path: String, byteOffset: Int)
+    case invalidJSON(path: String, line: Int)
+    case missingField(path: String, line: Int, field: String)
+    case noTrainingTokens(totalTokens: Int, validationTokens: Int)
+    case cannotCreateDirectory(path: String, reason: String)
+    case download(DownloadError)
+    case shard(ShardError)
+
+    public var description: String {
+        switch self {
+        case .missingInput(let path, let reason):
+            return "cannot read input \(path): \(reason)"
+        case .emptyInput(let path):
+            return "input \(path) is empty (no documents); remove it from the inputs"
+        case .invalidUTF8(let path, let offset):
+            return "input \(path) is not valid UTF-8 (first bad byte at offset \(offset)); convert it to UTF-8 first "
+                + "(e.g. `iconv -f latin1 -t utf-8`)"
+        case .invalidJSON(let path, let line):
+            return "\(path):\(line): not a valid JSON object; JSONL needs one JSON object per line"
+        case .missingField(let path, let line, let field):
+            return "\(path):\(line): no string field \"\(field)\"; pick the document field with --field NAME"
+        case .noTrainingTokens(let total, let validation):
+            return "the corpus has \(total) tokens and --val-tokens takes \(validation) of them, leaving none to "
+                + "train on; lower --val-tokens"
+        case .cannotCreateDirectory(let path, let reason):
+            return "cannot create output directory \(path): \(reason)"
+        case .download(let error):
+            return error.description
+        case .shard(let error):
+            return error.description
+        }
+    }
+}

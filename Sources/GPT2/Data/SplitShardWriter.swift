@@ -1,0 +1,97 @@
+/// Cuts one token stream into `NAME_val_*.bin` (the first `validationTokens`) and `NAME_train_*.bin` shards of
+/// `shardTokens` each. A shard already on disk with exactly the same tokens is left untouched (re-runs skip it).
+
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#elseif canImport(Darwin)
+@preconcurrency import Darwin
+#endif
+
+public struct ShardSummary: Sendable, Equatable {
+    /// Shard paths in the order written, with their token counts.
+    public var validationShards: [(path: String, tokens: Int)] = []
+    public var trainShards: [(path: String, tokens: Int)] = []
+    /// Shards found already complete and identical, so not rewritten.
+    public var skippedShards = 0
+
+    public var validationTokens: Int { validationShards.reduce(0) { $0 + $1.tokens } }
+    public var trainTokens: Int { trainShards.reduce(0) { $0 + $1.tokens } }
+
+    public static func == (a: ShardSummary, b: ShardSummary) -> Bool {
+        a.validationShards.map(\.path) == b.validationShards.map(\.path)
+            && a.validationShards.map(\.tokens) == b.validationShards.map(\.tokens)
+            && a.trainShards.map(\.path) == b.trainShards.map(\.path)
+            && a.trainShards.map(\.tokens) == b.trainShards.map(\.tokens) && a.skippedShards == b.skippedShards
+    }
+}
+
+final class SplitShardWriter {
+    private let directory: String
+    private let name: String
+    private let shardTokens: Int
+    private let validationTokens: Int
+    private var buffer: [UInt16] = []
+    private(set) var summary = ShardSummary()
+
+    init(directory: String, name: String, shardTokens: Int, validationTokens: Int) {
+        precondition(shardTokens > 0 && validationTokens >= 0)
+        self.directory = directory
+        self.name = name
+        self.shardTokens = shardTokens
+        self.validationTokens = validationTokens
+    }
+
+    /// The path of shard `index` of `split` ("train" or "val").
+    static func path(directory: String, name: String, split: String, index: Int) -> String {
+        FileSystem.join(directory, "\(name)_\(split)_\(zeroPadded(index, width: 6)).bin")
+    }
+
+    func append(_ tokens: [Int]) throws(PrepareError) {
+        for token in tokens {
+            buffer.append(UInt16(truncatingIfNeeded: token))
+            if buffer.count == currentShardCapacity { try emit() }
+        }
+    }
+
+    /// Writes the last, partial shard.
+    func finish() throws(PrepareError) {
+        if !buffer.isEmpty { try emit() }
+    }
+
+    /// Tokens the shard being filled holds when complete: val shards stop at the val/train boundary.
+    private var currentShardCapacity: Int {
+        let validationLeft = validationTokens - summary.validationTokens
+        return validationLeft > 0 ? min(shardTokens, validationLeft) : shardTokens
+    }
+
+    private func emit() throws(PrepareError) {
+        do { try writeShard() } catch { throw .shard(error) }
+    }
+
+    private func writeShard() throws(ShardError) {
+        let isValidation = summary.validationTokens < validationTokens
+        let split = isValidation ? "val" : "train"
+        let index = isValidation ? summary.validationShards.count : summary.trainShards.count
+        let path = Self.path(directory: directory, name: name, split: split, index: index)
+        if Self.existingShard(at: path, equals: buffer) {
+            summary.skippedShards += 1
+        } else {
+            let writer = try ShardWriter(path: path)
+            try writer.append(buffer)
+            try writer.finish()
+        }
+        if isValidation { summary.validationShards.append((path, buffer.count)) } else {
+            summary.trainShards.append((path, buffer.count))
+        }
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    /// Whether `path` is a complete shard holding exactly `tokens`.
+    private static func existingShard(at path: String, equals tokens: [UInt16]) -> Bool {
+        guard FileSystem.isFile(path), let reader = try? ShardReader(path: path, vocabularySize: nil),
+              reader.tokenCount == tokens.count else { return false }
+        return reader.withTokens { existing in
+            tokens.withUnsafeBytes { memcmp($0.baseAddress!, UnsafeRawPointer(existing.baseAddress!), $0.count) == 0 }
+        }
+    }
+}
