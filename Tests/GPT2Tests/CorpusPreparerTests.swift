@@ -1,0 +1,151 @@
+/// Corpus preparation with a byte-level stand-in tokenizer (token = UTF-8 byte), so the expected token stream
+/// is known exactly: document framing, the val/train cut, shard sizes, re-runs, stale shards and bad input.
+
+import Testing
+import Foundation
+import GPT2TestSupport
+@testable import GPT2
+
+/// Token ids are the document's UTF-8 bytes; 256 marks a document start.
+struct ByteEncoder: DocumentEncoder {
+    static let endOfText = 256
+    func encodeDocuments(_ documents: [String], threads: Int) -> [[Int]] { documents.map { $0.utf8.map(Int.init) } }
+}
+
+@Suite struct CorpusPreparerTests {
+    private func withDirectory(_ body: (URL) throws -> Void) throws {
+        let directory = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try body(directory)
+    }
+
+    private func write(_ text: String, to url: URL) throws { try Data(text.utf8).write(to: url) }
+
+    private func tokens(of paths: [String]) throws -> [Int] {
+        try paths.flatMap { path in try ShardReader(path: path, vocabularySize: nil).withTokens { $0.map(Int.init) } }
+    }
+
+    private func preparer(_ directory: URL, shard: Int = 10, validation: Int? = 7) -> CorpusPreparer {
+        var preparer = CorpusPreparer(outputDirectory: directory.appendingPathComponent("out").path, name: "corpus")
+        preparer.shardTokens = shard
+        preparer.validationTokens = validation
+        return preparer
+    }
+
+    @Test func streamIsEndOfTextThenDocumentCutIntoValThenTrainShards() throws {
+        try withDirectory { directory in
+            try write("hello world", to: directory.appendingPathComponent("a.txt"))
+            try write(#"{"text": "abc"}"# + "\n\n" + #"{"id": 2, "text": "défg"}"# + "\n",
+                      to: directory.appendingPathComponent("b.jsonl"))
+            let summary = try preparer(directory).prepare(
+                [.text(path: directory.appendingPathComponent("a.txt").path),
+                 .detect(path: directory.appendingPathComponent("b.jsonl").path)], encoder: ByteEncoder())
+            let expected = [256] + Array("hello world".utf8).map(Int.init) + [256] + Array("abc".utf8).map(Int.init)
+                + [256] + Array("défg".utf8).map(Int.init)
+            #expect(summary.validationShards.map(\.tokens) == [7])
+            #expect(summary.trainShards.map(\.tokens) == [10, 5])  // 12 + 4 + 6 ("é" is 2 bytes) = 7 val + 15 train
+            #expect(summary.trainShards.map { FileSystem.baseName($0.path) }
+                    == ["corpus_train_000000.bin", "corpus_train_000001.bin"])
+            #expect(try tokens(of: (summary.validationShards + summary.trainShards).map(\.path)) == expected)
+        }
+    }
+
+    @Test func validationLargerThanOneShardSpansSeveralValShards() throws {
+        try withDirectory { directory in
+            try write(String(repeating: "x", count: 49), to: directory.appendingPathComponent("a.txt"))
+            let summary = try preparer(directory, shard: 10, validation: 25)
+                .prepare([.text(path: directory.appendingPathComponent("a.txt").path)], encoder: ByteEncoder())
+            #expect(summary.validationShards.map(\.tokens) == [10, 10, 5])
+            #expect(summary.trainShards.map(\.tokens) == [10, 10, 5])
+        }
+    }
+
+    @Test func blankLineSectionsAreSeparateDocumentsKeepingSeparators() {
+        #expect(CorpusReader.sections("A\nB\n\nC\n\n\nD") == ["A\nB\n\n", "C\n\n", "\nD"])
+        #expect(CorpusReader.sections("single") == ["single"])
+    }
+
+    @Test func rerunSkipsIdenticalShardsAndRemovesStaleOnes() throws {
+        try withDirectory { directory in
+            let input = directory.appendingPathComponent("a.txt")
+            try write(String(repeating: "ab", count: 30), to: input)
+            let first = try preparer(directory, shard: 10).prepare([.text(path: input.path)], encoder: ByteEncoder())
+            #expect(first.skippedShards == 0 && first.trainShards.count == 6)
+            let second = try preparer(directory, shard: 10).prepare([.text(path: input.path)], encoder: ByteEncoder())
+            #expect(second.skippedShards == 7)
+            #expect(second.trainShards.map(\.tokens) == first.trainShards.map(\.tokens))
+            let third = try preparer(directory, shard: 30).prepare([.text(path: input.path)], encoder: ByteEncoder())
+            #expect(third.skippedShards == 1, "only the val shard is unchanged")
+            let files = try FileManager.default.contentsOfDirectory(atPath: directory.appendingPathComponent("out").path)
+            #expect(files.sorted() == ["corpus_train_000000.bin", "corpus_train_000001.bin", "corpus_val_000000.bin"])
+        }
+    }
+
+    @Test func defaultValidationIsAboutTenPercentOfTheCorpus() {
+        #expect(CorpusPreparer.defaultValidationTokens(corpusBytes: 1_115_394) == 27_884)
+        #expect(CorpusPreparer.defaultValidationTokens(corpusBytes: 10) == 1)
+        #expect(CorpusPreparer.defaultValidationTokens(corpusBytes: 10_000_000_000) == 10_000_000)
+    }
+
+    @Test func validationTakingEverythingIsError() throws {
+        try withDirectory { directory in
+            try write("tiny", to: directory.appendingPathComponent("a.txt"))
+            let error = #expect(throws: PrepareError.self) {
+                try preparer(directory, validation: 100)
+                    .prepare([.text(path: directory.appendingPathComponent("a.txt").path)], encoder: ByteEncoder())
+            }
+            #expect(error?.description.contains("--val-tokens") == true)
+        }
+    }
+
+    /// Each bad input: the error names the file (and line or byte offset), and an existing shard is untouched.
+    @Test(arguments: [
+        ("missing.txt", nil, "missing.txt"),
+        ("empty.txt", Data(), "empty.txt is empty"),
+        ("latin1.txt", Data([0x63, 0x61, 0x66, 0xE9, 0x21]), "offset 3"),
+        ("surrogate.txt", Data([0x41, 0xED, 0xA0, 0x80]), "offset 1"),
+        ("overlong.txt", Data([0xC0, 0xAF]), "offset 0"),
+        ("broken.jsonl", Data((#"{"text": "ok"}"# + "\n" + #"{"text": "unterminated}"# + "\n").utf8), "broken.jsonl:2"),
+        ("nofield.jsonl", Data((#"{"text": "ok"}"# + "\n\n" + #"{"body": "x"}"#).utf8), "nofield.jsonl:3: no string field \"text\""),
+        ("number.jsonl", Data(#"{"text": 5}"#.utf8), "number.jsonl:1"),
+        ("blank.jsonl", Data("\n \n".utf8), "blank.jsonl is empty"),
+    ] as [(String, Data?, String)])
+    func badInputIsClearErrorAndWritesNothing(name: String, contents: Data?, message: String) throws {
+        try withDirectory { directory in
+            let good = directory.appendingPathComponent("good.txt")
+            try write(String(repeating: "z", count: 40), to: good)
+            let before = try preparer(directory).prepare([.text(path: good.path)], encoder: ByteEncoder())
+            let bad = directory.appendingPathComponent(name)
+            if let contents { try contents.write(to: bad) }
+            let error = #expect(throws: PrepareError.self) {
+                try preparer(directory, validation: 3).prepare([.text(path: good.path), .detect(path: bad.path)],
+                                                               encoder: ByteEncoder())
+            }
+            #expect(error?.description.contains(message) == true, "\(String(describing: error))")
+            #expect(try tokens(of: (before.validationShards + before.trainShards).map(\.path)).count == 41,
+                    "earlier shards untouched")
+        }
+    }
+
+    @Test func fineweb10BShardsAreVerifiedAndLinkedFromMirror() throws {
+        try withDirectory { directory in
+            let mirror = directory.appendingPathComponent("mirror/fineweb10B")
+            try FileManager.default.createDirectory(at: mirror, withIntermediateDirectories: true)
+            try ShardWriter.write(Array(0..<100), to: mirror.appendingPathComponent("fineweb_val_000000.bin").path)
+            try ShardWriter.write(Array(100..<300), to: mirror.appendingPathComponent("fineweb_train_000001.bin").path)
+            try ShardWriter.write(Array(300..<350), to: mirror.appendingPathComponent("fineweb_train_000002.bin").path)
+            let downloader = Downloader(mirror: directory.appendingPathComponent("mirror").path, cacheDirectory: "/nonexistent")
+            var preparer = CorpusPreparer(outputDirectory: directory.appendingPathComponent("out").path, name: "fineweb10B")
+            let summary = try preparer.prepareFineweb10B(trainShards: 2, downloader: downloader)
+            #expect(summary.validationShards.map(\.tokens) == [100])
+            #expect(summary.trainShards.map(\.tokens) == [200, 50])
+            #expect(try tokens(of: summary.trainShards.map(\.path)) == Array(100..<350))
+            #expect(try preparer.prepareFineweb10B(trainShards: 2, downloader: downloader).skippedShards == 3)
+
+            try ShardWriter.write([1, 60000], to: mirror.appendingPathComponent("fineweb_train_000002.bin").path)
+            preparer.outputDirectory = directory.appendingPathComponent("out2").path
+            let error = #expect(throws: PrepareError.self) { try preparer.prepareFineweb10B(trainShards: 2, downloader: downloader) }
+            #expect(error?.description.contains("fineweb_train_000002.bin holds token 60000 at position 1") == true)
+        }
+    }
+}
