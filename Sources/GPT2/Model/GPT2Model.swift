@@ -38,8 +38,9 @@ public final class GPT2Model<Ops: Backend> {
                 for i in 0..<count { values[offset + i] = 1 }
             case .wte, .wpe, .qkvw, .attprojw, .fcw, .fcprojw:
                 let std: Float = kind.isResidualProjection ? 0.02 / (2 * Float(config.layers)).squareRoot() : 0.02
-                let drawn = kind == .wte ? config.vocabularySize * config.channels : count
-                for i in 0..<drawn { values[offset + i] = random.nextNormal(standardDeviation: std) }
+                var drawn = [Float](repeating: 0, count: kind == .wte ? config.vocabularySize * config.channels : count)
+                random.fillNormal(&drawn, std: std)
+                values.replaceSubrange(offset..<(offset + drawn.count), with: drawn)
             default:
                 break
             }

@@ -1,5 +1,5 @@
-/// A small deterministic random number generator (xoshiro256**, seeded by splitmix64) whose whole
-/// state is a value that checkpoints can save, so a resumed run draws the same numbers.
+/// A small, fast, seedable random number generator (xoshiro256**, seeded through SplitMix64) whose whole
+/// state is four words: data order, initialisation and sampling use it so a seed reproduces a run exactly.
 
 #if canImport(Glibc)
 import Glibc
@@ -7,45 +7,84 @@ import Glibc
 import Darwin
 #endif
 
-public struct SeededRandom: RandomNumberGenerator, Codable, Sendable, Equatable {
-    public private(set) var state: [UInt64]
+public struct SeededRandom: RandomNumberGenerator, Codable, Sendable, Hashable {
+    private var s0, s1, s2, s3: UInt64
 
+    /// A generator whose sequence is fully determined by `seed`.
     public init(seed: UInt64) {
         var mixer = seed
-        state = (0..<4).map { _ in
+        func splitMix() -> UInt64 {
             mixer &+= 0x9E37_79B9_7F4A_7C15
             var z = mixer
             z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
             z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
             return z ^ (z >> 31)
         }
+        s0 = splitMix(); s1 = splitMix(); s2 = splitMix(); s3 = splitMix()
     }
 
+    /// A generator for one labelled sub-stream of `seed` (e.g. seed, epoch, shard), independent of the others.
+    public init(seed: UInt64, stream: [UInt64]) {
+        var combined = SeededRandom(seed: seed)
+        for label in stream { combined = SeededRandom(seed: combined.next() ^ label) }
+        self = combined
+    }
+
+    /// The next 64 random bits.
     public mutating func next() -> UInt64 {
-        let result = rotateLeft(state[1] &* 5, 7) &* 9
-        let t = state[1] << 17
-        state[2] ^= state[0]
-        state[3] ^= state[1]
-        state[1] ^= state[2]
-        state[0] ^= state[3]
-        state[2] ^= t
-        state[3] = rotateLeft(state[3], 45)
+        let result = rotateLeft(s1 &* 5, 7) &* 9
+        let t = s1 << 17
+        s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3
+        s2 ^= t
+        s3 = rotateLeft(s3, 45)
         return result
     }
 
-    /// Uniform in [0, 1) with 24 bits of precision.
-    public mutating func nextUnitFloat() -> Float {
-        Float(next() >> 40) / Float(1 << 24)
+    /// A uniform integer in `0..<bound` without modulo bias (Lemire's multiply-and-reject).
+    public mutating func nextInt(below bound: Int) -> Int {
+        precondition(bound > 0, "bound must be positive")
+        let range = UInt64(bound)
+        var product = next().multipliedFullWidth(by: range)
+        if product.low < range {
+            let threshold = (0 &- range) % range
+            while product.low < threshold { product = next().multipliedFullWidth(by: range) }
+        }
+        return Int(product.high)
     }
 
-    /// A normal sample (Box–Muller), computed in double precision.
-    public mutating func nextNormal(mean: Float = 0, standardDeviation: Float = 1) -> Float {
-        let u1 = (Double(next() >> 11) + 1) / Double(1 << 53)   // (0, 1]: log is finite
-        let u2 = Double(next() >> 11) / Double(1 << 53)
-        let radius = (-2 * log(u1)).squareRoot()
-        return mean + standardDeviation * Float(radius * cos(2 * Double.pi * u2))
+    /// A uniform `Double` in [0, 1) with 53 random bits.
+    public mutating func nextUniform() -> Double { Double(next() >> 11) * 0x1.0p-53 }
+
+    /// A sample from N(mean, std²) by the Box–Muller transform.
+    public mutating func normal(mean: Double = 0, std: Double = 1) -> Double {
+        let u1 = 1 - nextUniform()  // (0, 1], so the log is finite
+        let u2 = nextUniform()
+        return mean + std * (-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2)
     }
+
+    /// Fills `values` with N(mean, std²) samples, using both outputs of each Box–Muller pair.
+    public mutating func fillNormal(_ values: inout [Float], mean: Float = 0, std: Float = 1) {
+        var index = 0
+        while index < values.count {
+            let radius = (-2 * log(1 - nextUniform())).squareRoot()
+            let angle = 2 * Double.pi * nextUniform()
+            values[index] = mean + std * Float(radius * cos(angle))
+            if index + 1 < values.count { values[index + 1] = mean + std * Float(radius * sin(angle)) }
+            index += 2
+        }
+    }
+
+    /// A uniformly random permutation of `0..<count` (Fisher–Yates, defined here so it never changes with
+    /// the standard library's shuffle algorithm).
+    public mutating func permutation(_ count: Int) -> [Int] {
+        var order = Array(0..<count)
+        var i = count - 1
+        while i > 0 {
+            order.swapAt(i, nextInt(below: i + 1))
+            i -= 1
+        }
+        return order
+    }
+
+    @inline(__always) private func rotateLeft(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
 }
-
-@inline(__always)
-private func rotateLeft(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
