@@ -1,0 +1,250 @@
+/// Yields (inputs, targets) batches of B×T int32 tokens from a set of token shards, llm.c-style: each shard is
+/// cut into chunks of B·T·worldSize tokens, rank r reads the r-th B·T slice of each chunk (ranks are disjoint).
+///
+/// With `shuffle`, every epoch permutes the shard order and, within each shard, the chunk order, both derived
+/// from the seed alone; without it the order is sequential. The next batch is prefetched on a background queue.
+
+import Dispatch
+
+/// One training step's tokens: `targets[i]` is the token after `inputs[i]`. Both are B·T long, row-major (B,T).
+public struct Batch: Sendable, Equatable {
+    public var inputs: [Int32]
+    public var targets: [Int32]
+}
+
+/// Which shard files to read.
+public enum ShardSelection: Sendable, CustomStringConvertible {
+    /// A shell pattern such as `data/fineweb10B/fineweb_train_*.bin`.
+    case pattern(String)
+    /// The `split` shards (`*_train_*.bin` / `*_val_*.bin`) that `gpt2 prepare` wrote into `directory`.
+    case split(directory: String, name: String)
+
+    public var description: String {
+        switch self {
+        case .pattern(let pattern): return pattern
+        case .split(let directory, let name): return FileSystem.join(directory, "*_\(name)_*.bin")
+        }
+    }
+
+    /// The matching shard paths, sorted.
+    public func paths() -> [String] { FileSystem.paths(matching: description) }
+}
+
+public final class DataLoader {
+    public let batchSize: Int
+    public let sequenceLength: Int
+    public let rank: Int
+    public let worldSize: Int
+    public let shuffle: Bool
+    public let seed: UInt64
+    /// The shards, in file-name order (the sequential order).
+    public let shards: [ShardReader]
+
+    /// Where the next batch comes from.
+    public var state: DataLoaderState {
+        DataLoaderState(epoch: cursor.epoch, shardPosition: cursor.shardPosition, chunkPosition: cursor.chunkPosition,
+                        seed: seed, shuffle: shuffle, batchSize: batchSize, sequenceLength: sequenceLength,
+                        worldSize: worldSize, shardCount: shards.count)
+    }
+
+    /// Batches per epoch (the same for every rank).
+    public var batchesPerEpoch: Int { source.chunkCounts.reduce(0, +) }
+
+    private let source: BatchSource
+    private var cursor = Cursor(epoch: 0, shardPosition: 0, chunkPosition: 0)
+    private let prefetchQueue: DispatchQueue?
+    private var pending: (cursor: Cursor, slot: PrefetchSlot)?
+
+    /// Opens the shards of `selection` for `rank` of `worldSize`. Token ids are checked against
+    /// `vocabularySize` as batches are read.
+    public init(
+        _ selection: ShardSelection, batchSize: Int, sequenceLength: Int, rank: Int = 0, worldSize: Int = 1,
+        shuffle: Bool = true, seed: UInt64 = 42, prefetch: Bool = true,
+        vocabularySize: Int = ShardFormat.gpt2VocabularySize
+    ) throws(DataLoaderError) {
+        precondition(batchSize > 0 && sequenceLength > 0, "batch size and sequence length must be positive")
+        precondition(worldSize > 0 && (0..<worldSize).contains(rank), "rank must be in 0..<worldSize")
+        let paths = selection.paths()
+        guard !paths.isEmpty else { throw .noShards(selection: selection.description) }
+        var shards: [ShardReader] = []
+        for path in paths {
+            do { shards.append(try ShardReader(path: path, vocabularySize: nil)) } catch { throw .shard(error) }
+        }
+        let chunkTokens = batchSize * sequenceLength * worldSize
+        let smallest = shards.min { $0.tokenCount < $1.tokenCount }!
+        guard smallest.tokenCount >= chunkTokens + 1 else {
+            throw .batchLargerThanShard(path: smallest.path, tokens: smallest.tokenCount, needed: chunkTokens + 1,
+                                        batchSize: batchSize, sequenceLength: sequenceLength, worldSize: worldSize)
+        }
+        self.batchSize = batchSize
+        self.sequenceLength = sequenceLength
+        self.rank = rank
+        self.worldSize = worldSize
+        self.shuffle = shuffle
+        self.seed = seed
+        self.shards = shards
+        source = BatchSource(
+            shards: shards, chunkTokens: chunkTokens, rankOffset: rank * batchSize * sequenceLength,
+            batchTokens: batchSize * sequenceLength, shuffle: shuffle, seed: seed, vocabularySize: vocabularySize,
+            chunkCounts: shards.map { ($0.tokenCount - 1) / chunkTokens })
+        prefetchQueue = prefetch ? DispatchQueue(label: "gpt2.dataloader.prefetch") : nil
+    }
+
+    /// Re-opens `selection` and continues exactly where the loader that produced `state` stopped.
+    public convenience init(
+        restoring state: DataLoaderState, _ selection: ShardSelection, rank: Int = 0, prefetch: Bool = true,
+        vocabularySize: Int = ShardFormat.gpt2VocabularySize
+    ) throws(DataLoaderError) {
+        try self.init(selection, batchSize: state.batchSize, sequenceLength: state.sequenceLength, rank: rank,
+                      worldSize: state.worldSize, shuffle: state.shuffle, seed: state.seed, prefetch: prefetch,
+                      vocabularySize: vocabularySize)
+        guard state.shardCount == shards.count, (0..<shards.count).contains(state.shardPosition) else {
+            throw .stateMismatch(reason: "the state was saved with \(state.shardCount) shards, "
+                                 + "\(selection) now has \(shards.count)")
+        }
+        let chunks = source.chunkCount(epoch: state.epoch, shardPosition: state.shardPosition)
+        guard (0..<chunks).contains(state.chunkPosition), state.epoch >= 0 else {
+            throw .stateMismatch(reason: "chunk \(state.chunkPosition) is outside that shard's \(chunks) chunks")
+        }
+        cursor = Cursor(epoch: state.epoch, shardPosition: state.shardPosition, chunkPosition: state.chunkPosition)
+    }
+
+    /// The next batch; after the last chunk of the last shard it wraps into the next epoch.
+    public func next() throws(DataLoaderError) -> Batch {
+        let result: Result<Batch, ShardError>
+        if let pending, pending.cursor == cursor {
+            result = pending.slot.wait()
+        } else {
+            result = Result { () throws(ShardError) in try source.batch(at: cursor) }
+        }
+        pending = nil
+        let batch: Batch
+        do { batch = try result.get() } catch { throw .shard(error) }
+        cursor = source.advance(cursor)
+        if let prefetchQueue { startPrefetch(on: prefetchQueue) }
+        return batch
+    }
+
+    /// Goes back to the first batch of epoch 0.
+    public func reset() {
+        cursor = Cursor(epoch: 0, shardPosition: 0, chunkPosition: 0)
+        pending = nil
+    }
+
+    private func startPrefetch(on queue: DispatchQueue) {
+        let slot = PrefetchSlot()
+        let source = source, cursor = cursor
+        queue.async { slot.fill(Result { () throws(ShardError) in try source.batch(at: cursor) }) }
+        pending = (cursor, slot)
+    }
+}
+
+/// Position of the next batch: epoch, index into the epoch's shard order, index into the shard's chunk order.
+struct Cursor: Equatable, Sendable {
+    var epoch: Int
+    var shardPosition: Int
+    var chunkPosition: Int
+}
+
+/// The pure part of the loader: which tokens a cursor names. Immutable, so the prefetch queue can share it.
+struct BatchSource: Sendable {
+    let shards: [ShardReader]
+    let chunkTokens: Int
+    let rankOffset: Int
+    let batchTokens: Int
+    let shuffle: Bool
+    let seed: UInt64
+    let vocabularySize: Int
+    let chunkCounts: [Int]
+
+    /// The shard read at `shardPosition` of `epoch`.
+    func shardIndex(epoch: Int, shardPosition: Int) -> Int {
+        guard shuffle else { return shardPosition }
+        var random = SeededRandom(seed: seed, stream: [UInt64(epoch)])
+        return random.permutation(shards.count)[shardPosition]
+    }
+
+    func chunkCount(epoch: Int, shardPosition: Int) -> Int {
+        chunkCounts[shardIndex(epoch: epoch, shardPosition: shardPosition)]
+    }
+
+    func advance(_ cursor: Cursor) -> Cursor {
+        var next = cursor
+        next.chunkPosition += 1
+        if next.chunkPosition == chunkCount(epoch: next.epoch, shardPosition: next.shardPosition) {
+            next.chunkPosition = 0
+            next.shardPosition += 1
+            if next.shardPosition == shards.count {
+                next.shardPosition = 0
+                next.epoch += 1
+            }
+        }
+        return next
+    }
+
+    /// inputs = tokens[start ..< start+BT], targets = tokens[start+1 ... start+BT], from the cursor's chunk.
+    func batch(at cursor: Cursor) throws(ShardError) -> Batch {
+        let shard = shardIndex(epoch: cursor.epoch, shardPosition: cursor.shardPosition)
+        var chunk = cursor.chunkPosition
+        if shuffle {
+            var random = SeededRandom(seed: seed, stream: [UInt64(cursor.epoch), UInt64(shard) &+ 1])
+            chunk = random.permutation(chunkCounts[shard])[chunk]
+        }
+        let start = chunk * chunkTokens + rankOffset
+        let tokens = shards[shard].tokens
+        var inputs = [Int32](repeating: 0, count: batchTokens)
+        var targets = [Int32](repeating: 0, count: batchTokens)
+        var largest: UInt16 = 0
+        for i in 0..<batchTokens {
+            let token = tokens[start + i]
+            largest = max(largest, token)
+            inputs[i] = Int32(token)
+            targets[i] = Int32(tokens[start + i + 1])
+        }
+        largest = max(largest, tokens[start + batchTokens])
+        if Int(largest) >= vocabularySize {
+            let offset = (start...(start + batchTokens)).first { Int(tokens[$0]) >= vocabularySize }!
+            throw .tokenOutOfRange(path: shards[shard].path, index: offset, token: Int(tokens[offset]),
+                                   vocabularySize: vocabularySize)
+        }
+        return Batch(inputs: inputs, targets: targets)
+    }
+}
+
+/// A one-shot hand-off from the prefetch queue to the loader: `fill` once, `wait` once.
+final class PrefetchSlot: @unchecked Sendable {  // `value` is written before the signal and read after the wait
+    private let ready = DispatchSemaphore(value: 0)
+    private var value: Result<Batch, ShardError>?
+
+    func fill(_ result: Result<Batch, ShardError>) {
+        value = result
+        ready.signal()
+    }
+
+    func wait() -> Result<Batch, ShardError> {
+        ready.wait()
+        return value!
+    }
+}
+
+/// Why a data loader could not be created or read.
+public enum DataLoaderError: Error, CustomStringConvertible {
+    case noShards(selection: String)
+    case batchLargerThanShard(path: String, tokens: Int, needed: Int, batchSize: Int, sequenceLength: Int, worldSize: Int)
+    case stateMismatch(reason: String)
+    case shard(ShardError)
+
+    public var description: String {
+        switch self {
+        case .noShards(let selection):
+            return "no token shards match \(selection); create them with `gpt2 prepare` or check the path"
+        case .batchLargerThanShard(let path, let tokens, let needed, let B, let T, let worldSize):
+            return "\(path) holds \(tokens) tokens, but one step needs B·T·ranks + 1 = \(B)·\(T)·\(worldSize) + 1 = "
+                + "\(needed); lower the batch size or sequence length, or prepare with larger shards"
+        case .stateMismatch(let reason):
+            return "cannot restore the data loader: \(reason); resume with the same data and batch geometry"
+        case .shard(let error):
+            return error.description
+        }
+    }
+}

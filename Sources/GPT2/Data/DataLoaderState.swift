@@ -1,0 +1,33 @@
+/// Where a `DataLoader` is in its stream of batches, as a small Codable value: save it with a checkpoint and
+/// `DataLoader(restoring:…)` continues with exactly the batches the original would have produced next.
+
+public struct DataLoaderState: Codable, Sendable, Hashable {
+    /// Completed passes over the shard set.
+    public var epoch: Int
+    /// Index into this epoch's shard order of the shard the next batch comes from.
+    public var shardPosition: Int
+    /// Index into that shard's chunk order of the next batch.
+    public var chunkPosition: Int
+    /// The generator seed. Every permutation is a pure function of (seed, epoch, shard), so the seed is
+    /// all the random state there is.
+    public var seed: UInt64
+    public var shuffle: Bool
+    /// The geometry the positions refer to; restoring with a different one is an error.
+    public var batchSize: Int
+    public var sequenceLength: Int
+    public var worldSize: Int
+    public var shardCount: Int
+
+    public init(epoch: Int, shardPosition: Int, chunkPosition: Int, seed: UInt64, shuffle: Bool,
+                batchSize: Int, sequenceLength: Int, worldSize: Int, shardCount: Int) {
+        self.epoch = epoch
+        self.shardPosition = shardPosition
+        self.chunkPosition = chunkPosition
+        self.seed = seed
+        self.shuffle = shuffle
+        self.batchSize = batchSize
+        self.sequenceLength = sequenceLength
+        self.worldSize = worldSize
+        self.shardCount = shardCount
+    }
+}

@@ -1,0 +1,104 @@
+/// The token shard file format shared with llm.c and modded-nanogpt: a 256 × int32 little-endian header
+/// (magic 20240520, version 1, token count, then zeros) followed by the tokens as little-endian uint16.
+
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#elseif canImport(Darwin)
+@preconcurrency import Darwin
+#endif
+
+public enum ShardFormat {
+    public static let magic: Int32 = 20_240_520
+    public static let version: Int32 = 1
+    /// Header length in int32 words and in bytes.
+    public static let headerWords = 256
+    public static let headerBytes = headerWords * 4
+    /// GPT-2's vocabulary size: the default upper bound (exclusive) for token ids in a shard.
+    public static let gpt2VocabularySize = 50257
+
+    /// The header bytes of a shard holding `tokenCount` tokens.
+    public static func header(tokenCount: Int) -> [UInt8] {
+        var words = [Int32](repeating: 0, count: headerWords)
+        words[0] = magic
+        words[1] = version
+        words[2] = Int32(tokenCount)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(headerBytes)
+        for word in words { withUnsafeBytes(of: word.littleEndian) { bytes.append(contentsOf: $0) } }
+        return bytes
+    }
+
+    /// The exact file size of a shard holding `tokenCount` tokens.
+    public static func fileSize(tokenCount: Int) -> Int { headerBytes + 2 * tokenCount }
+
+    /// The token count a header declares, after checking magic, version and that it agrees with `fileSize`.
+    static func tokenCount(header: [UInt8], fileSize: Int, path: String) throws(ShardError) -> Int {
+        guard fileSize >= headerBytes, header.count >= headerBytes else { throw .truncatedHeader(path: path, size: fileSize) }
+        func word(_ index: Int) -> Int32 {
+            header.withUnsafeBytes { Int32(littleEndian: $0.loadUnaligned(fromByteOffset: 4 * index, as: Int32.self)) }
+        }
+        guard word(0) == magic else { throw .badMagic(path: path, found: word(0)) }
+        guard word(1) == version else { throw .badVersion(path: path, found: word(1)) }
+        let count = Int(word(2))
+        guard count >= 0, Self.fileSize(tokenCount: count) == fileSize else {
+            throw .sizeMismatch(path: path, declaredTokens: count, fileSize: fileSize)
+        }
+        return count
+    }
+
+    /// Whether `path` is a complete shard: a valid header whose token count matches the file size.
+    /// Cheap (reads 1 KiB); does not scan the tokens.
+    public static func isCompleteShard(at path: String) -> Bool {
+        (try? tokenCount(ofShardAt: path)) != nil
+    }
+
+    /// The token count of the shard at `path`, from its header (validated against the file size).
+    public static func tokenCount(ofShardAt path: String) throws(ShardError) -> Int {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw .cannotOpen(path: path, reason: String(cString: strerror(errno))) }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw .cannotOpen(path: path, reason: String(cString: strerror(errno))) }
+        let size = Int(info.st_size)
+        var header = [UInt8](repeating: 0, count: headerBytes)
+        let got = header.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, headerBytes, 0) }
+        guard got == headerBytes else { throw .truncatedHeader(path: path, size: size) }
+        return try tokenCount(header: header, fileSize: size, path: path)
+    }
+}
+
+/// Why a shard could not be read or written.
+public enum ShardError: Error, CustomStringConvertible, Equatable {
+    case cannotOpen(path: String, reason: String)
+    case truncatedHeader(path: String, size: Int)
+    case badMagic(path: String, found: Int32)
+    case badVersion(path: String, found: Int32)
+    case sizeMismatch(path: String, declaredTokens: Int, fileSize: Int)
+    case tokenOutOfRange(path: String, index: Int, token: Int, vocabularySize: Int)
+    case cannotWrite(path: String, reason: String)
+
+    private static let advice = "regenerate it with `gpt2 prepare`"
+
+    public var description: String {
+        switch self {
+        case .cannotOpen(let path, let reason):
+            return "cannot open token shard \(path): \(reason)"
+        case .truncatedHeader(let path, let size):
+            return "\(path) is not a token shard: \(size) bytes is shorter than the \(ShardFormat.headerBytes)-byte "
+                + "header (truncated or empty file); \(Self.advice)"
+        case .badMagic(let path, let found):
+            return "\(path) is not a token shard: magic \(found), expected \(ShardFormat.magic); \(Self.advice)"
+        case .badVersion(let path, let found):
+            return "\(path) has shard version \(found); only version \(ShardFormat.version) (uint16 tokens) is "
+                + "supported; \(Self.advice)"
+        case .sizeMismatch(let path, let declared, let size):
+            return "\(path) declares \(declared) tokens (\(ShardFormat.fileSize(tokenCount: max(0, declared))) bytes) "
+                + "but is \(size) bytes — truncated or partially written; \(Self.advice)"
+        case .tokenOutOfRange(let path, let index, let token, let vocabularySize):
+            return "\(path) holds token \(token) at position \(index), outside the vocabulary (0..<\(vocabularySize)); "
+                + Self.advice
+        case .cannotWrite(let path, let reason):
+            return "cannot write token shard \(path): \(reason)"
+        }
+    }
+}

@@ -1,0 +1,91 @@
+/// Writes a token shard atomically: tokens stream into `NAME.tmp-PID`, then `finish()` fills in the header,
+/// fsyncs and renames, so a final name never holds a half-written shard (an abandoned writer deletes its temp file).
+
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#elseif canImport(Darwin)
+@preconcurrency import Darwin
+#endif
+
+public final class ShardWriter {
+    public let path: String
+    public private(set) var tokenCount = 0
+    private let temporaryPath: String
+    private var fd: Int32
+    private var buffer: [UInt16] = []
+    private static let bufferTokens = 1 << 20
+
+    /// Starts a shard that will appear at `path` when `finish()` succeeds.
+    public init(path: String) throws(ShardError) {
+        self.path = path
+        temporaryPath = path + ".tmp-" + String(getpid())
+        fd = open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard fd >= 0 else { throw .cannotWrite(path: temporaryPath, reason: String(cString: strerror(errno))) }
+        buffer.reserveCapacity(Self.bufferTokens)
+        let placeholder = ShardFormat.header(tokenCount: 0)
+        try writeAll(placeholder)
+    }
+
+    deinit {
+        if fd >= 0 {
+            close(fd)
+            unlink(temporaryPath)
+        }
+    }
+
+    /// Appends `tokens`; each must fit the format's uint16 (the caller's tokenizer guarantees < vocabulary size).
+    public func append(_ tokens: [Int]) throws(ShardError) {
+        for token in tokens {
+            guard (0...Int(UInt16.max)).contains(token) else {
+                throw .tokenOutOfRange(path: path, index: tokenCount, token: token, vocabularySize: Int(UInt16.max) + 1)
+            }
+            buffer.append(UInt16(token).littleEndian)
+            tokenCount += 1
+            if buffer.count == Self.bufferTokens { try flush() }
+        }
+    }
+
+    /// Writes the header, fsyncs and renames the temporary file to `path`.
+    public func finish() throws(ShardError) {
+        try flush()
+        let header = ShardFormat.header(tokenCount: tokenCount)
+        let wrote = header.withUnsafeBytes { pwrite(fd, $0.baseAddress!, $0.count, 0) }
+        guard wrote == header.count, fsync(fd) == 0 else { throw failure() }
+        close(fd)
+        fd = -1
+        guard rename(temporaryPath, path) == 0 else {
+            let error = failure()
+            unlink(temporaryPath)
+            throw error
+        }
+    }
+
+    /// Writes `tokens` as a complete shard at `path` in one call.
+    public static func write(_ tokens: [Int], to path: String) throws(ShardError) {
+        let writer = try ShardWriter(path: path)
+        try writer.append(tokens)
+        try writer.finish()
+    }
+
+    private func flush() throws(ShardError) {
+        guard !buffer.isEmpty else { return }
+        let bytes = buffer.withUnsafeBytes { [UInt8]($0) }
+        try writeAll(bytes)
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    private func writeAll(_ bytes: [UInt8]) throws(ShardError) {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { writeToDescriptor(fd, $0.baseAddress! + offset, $0.count - offset) }
+            if written < 0 && errno == EINTR { continue }
+            guard written > 0 else { throw failure() }
+            offset += written
+        }
+    }
+
+    private func failure() -> ShardError { .cannotWrite(path: temporaryPath, reason: String(cString: strerror(errno))) }
+}
+
+/// POSIX `write`, reachable from inside `ShardWriter` (whose static `write` shadows it).
+private func writeToDescriptor(_ fd: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Int { write(fd, bytes, count) }

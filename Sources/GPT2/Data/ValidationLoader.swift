@@ -1,0 +1,31 @@
+/// Iterates a validation split once, sequentially and without shuffling, so every evaluation sees the same
+/// batches; `reset()` rewinds it for the next evaluation.
+
+public final class ValidationLoader {
+    private let loader: DataLoader
+    private var served = 0
+
+    /// Batches in one pass over the split (for this geometry; every rank gets the same number).
+    public var batchesPerPass: Int { loader.batchesPerEpoch }
+
+    public init(
+        _ selection: ShardSelection, batchSize: Int, sequenceLength: Int, rank: Int = 0, worldSize: Int = 1,
+        vocabularySize: Int = ShardFormat.gpt2VocabularySize
+    ) throws(DataLoaderError) {
+        loader = try DataLoader(selection, batchSize: batchSize, sequenceLength: sequenceLength, rank: rank,
+                                worldSize: worldSize, shuffle: false, vocabularySize: vocabularySize)
+    }
+
+    /// The next batch of the pass, or nil once all `batchesPerPass` have been served.
+    public func next() throws(DataLoaderError) -> Batch? {
+        guard served < batchesPerPass else { return nil }
+        served += 1
+        return try loader.next()
+    }
+
+    /// Rewinds to the first batch.
+    public func reset() {
+        loader.reset()
+        served = 0
+    }
+}

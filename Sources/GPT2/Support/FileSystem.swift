@@ -1,0 +1,99 @@
+/// Small POSIX file helpers (exists, size, mkdir -p, atomic rename, directory listing) used by the data
+/// pipeline, so the library needs no full Foundation.
+
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#elseif canImport(Darwin)
+@preconcurrency import Darwin
+#endif
+
+public enum FileSystem {
+    /// Whether a regular file exists at `path`.
+    public static func isFile(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
+    }
+
+    /// Whether a directory exists at `path`.
+    public static func isDirectory(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    /// Size in bytes of the file at `path`, or nil if it cannot be stat'ed.
+    public static func size(_ path: String) -> Int? {
+        var info = stat()
+        return stat(path, &info) == 0 ? Int(info.st_size) : nil
+    }
+
+    /// Creates `path` and any missing parents; returns false if that failed.
+    @discardableResult
+    public static func makeDirectories(_ path: String) -> Bool {
+        if path.isEmpty || isDirectory(path) { return true }
+        let parent = directoryName(path)
+        if parent != path && !makeDirectories(parent) { return false }
+        return mkdir(path, 0o755) == 0 || errno == EEXIST
+    }
+
+    /// Everything before the last `/` ("." when there is none).
+    public static func directoryName(_ path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
+    /// Everything after the last `/`.
+    public static func baseName(_ path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return path }
+        return String(path[path.index(after: slash)...])
+    }
+
+    /// `directory/name`, without doubling the slash.
+    public static func join(_ directory: String, _ name: String) -> String {
+        directory.hasSuffix("/") ? directory + name : directory + "/" + name
+    }
+
+    /// Names in `directory` (no `.`/`..`), sorted; nil if it cannot be read.
+    public static func contents(of directory: String) -> [String]? {
+        guard let handle = opendir(directory) else { return nil }
+        defer { closedir(handle) }
+        var names: [String] = []
+        while let entry = readdir(handle) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted()
+    }
+
+    /// Paths matching the shell pattern `pattern` (`*`, `?`, `[…]`), sorted.
+    public static func paths(matching pattern: String) -> [String] {
+        var result = glob_t()
+        defer { globfree(&result) }
+        guard glob(pattern, 0, nil, &result) == 0 else { return [] }
+        return (0..<Int(result.gl_pathc)).compactMap { index in
+            result.gl_pathv[index].map { String(cString: $0) }
+        }.sorted()
+    }
+
+    /// Renames `source` to `destination`, replacing it atomically; returns false on failure.
+    public static func move(_ source: String, to destination: String) -> Bool {
+        rename(source, destination) == 0
+    }
+
+    /// Removes the file at `path`, ignoring a missing file.
+    public static func remove(_ path: String) { unlink(path) }
+
+    /// The current process id, used to name temporary files uniquely.
+    public static var processID: Int32 { getpid() }
+
+    /// The value of environment variable `name`, or nil when unset or empty.
+    public static func environment(_ name: String) -> String? {
+        guard let value = getenv(name) else { return nil }
+        let text = String(cString: value)
+        return text.isEmpty ? nil : text
+    }
+
+    /// The text of the last C error (`errno`).
+    public static var lastErrorMessage: String { String(cString: strerror(errno)) }
+}

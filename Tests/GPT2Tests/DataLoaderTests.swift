@@ -1,0 +1,169 @@
+/// The data loader over shards whose token at position p is a known function of (shard, p), so each batch can
+/// be traced back to where it came from: disjoint ranks, full coverage, seeded order, exact resume, prefetch.
+
+import Testing
+import Foundation
+import GPT2TestSupport
+@testable import GPT2
+
+@Suite struct DataLoaderTests {
+    /// Shards `data_train_00000k.bin` whose tokens are `k * 10_000 + p`: every (shard, position) is unique.
+    private static func makeShards(_ tokenCounts: [Int], in directory: URL, split: String = "train") throws {
+        for (k, count) in tokenCounts.enumerated() {
+            let path = directory.appendingPathComponent("data_\(split)_\(String(format: "%06d", k)).bin").path
+            try ShardWriter.write((0..<count).map { k * 10_000 + $0 }, to: path)
+        }
+    }
+
+    private func withShards(_ tokenCounts: [Int], _ body: (URL) throws -> Void) throws {
+        let directory = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try Self.makeShards(tokenCounts, in: directory)
+        try body(directory)
+    }
+
+    private func batches(_ loader: DataLoader, _ count: Int) throws -> [Batch] {
+        try (0..<count).map { _ in try loader.next() }
+    }
+
+    @Test func targetsAreInputsShiftedByOne() throws {
+        try withShards([1000]) { directory in
+            let loader = try DataLoader(.split(directory: directory.path, name: "train"), batchSize: 2,
+                                        sequenceLength: 8, shuffle: true, seed: 1)
+            for batch in try batches(loader, 20) {
+                #expect(batch.inputs.count == 16 && batch.targets.count == 16)
+                #expect(zip(batch.inputs, batch.targets).allSatisfy { $1 == $0 + 1 })
+            }
+        }
+    }
+
+    @Test(arguments: [false, true])
+    func sequentialEpochCoversEveryTokenOnceAcrossRanks(shuffle: Bool) throws {
+        // (tokens - 1) is a multiple of B·T·world = 2·4·3 = 24, so no token is dropped.
+        try withShards([24 * 5 + 1, 24 * 3 + 1, 24 * 7 + 1]) { directory in
+            let world = 3
+            let loaders = try (0..<world).map { rank in
+                try DataLoader(.pattern(directory.path + "/*.bin"), batchSize: 2, sequenceLength: 4, rank: rank,
+                               worldSize: world, shuffle: shuffle, seed: 11)
+            }
+            #expect(loaders[0].batchesPerEpoch == 15)
+            var seen: [Int32] = []
+            for _ in 0..<15 { for loader in loaders { seen += try loader.next().inputs } }
+            let expected = [(0, 120), (1, 72), (2, 168)].flatMap { k, n in (0..<n).map { Int32(k * 10_000 + $0) } }
+            #expect(seen.sorted() == expected.sorted(), "each input token exactly once")
+            if !shuffle { #expect(Array(seen.prefix(8)) == (0..<8).map(Int32.init)) }
+            #expect(loaders.allSatisfy { $0.state.epoch == 1 && $0.state.shardPosition == 0 })
+        }
+    }
+
+    @Test func ranksReadDisjointTokensInLockstep() throws {
+        try withShards([4001, 3001]) { directory in
+            let loaders = try (0..<4).map { rank in
+                try DataLoader(.split(directory: directory.path, name: "train"), batchSize: 4, sequenceLength: 16,
+                               rank: rank, worldSize: 4, shuffle: true, seed: 3)
+            }
+            for _ in 0..<30 {
+                let step = try loaders.map { try $0.next().inputs }
+                #expect(Set(step.flatMap { $0 }).count == 4 * 64, "no token shared between ranks")
+            }
+        }
+    }
+
+    @Test func seedFixesOrderAndDifferentSeedsDiffer() throws {
+        try withShards([2001, 2001, 2001]) { directory in
+            let selection = ShardSelection.split(directory: directory.path, name: "train")
+            func run(_ seed: UInt64) throws -> [Batch] {
+                try batches(DataLoader(selection, batchSize: 2, sequenceLength: 10, shuffle: true, seed: seed), 40)
+            }
+            #expect(try run(5) == run(5))
+            #expect(try run(5) != run(6))
+            let sequential = try batches(DataLoader(selection, batchSize: 2, sequenceLength: 10, shuffle: false), 40)
+            #expect(try run(5) != sequential)
+        }
+    }
+
+    @Test func shuffleChangesOrderBetweenEpochs() throws {
+        try withShards([401, 401]) { directory in
+            let loader = try DataLoader(.split(directory: directory.path, name: "train"), batchSize: 2,
+                                        sequenceLength: 10, shuffle: true, seed: 2)
+            let epochs = try (0..<2).map { _ in try batches(loader, loader.batchesPerEpoch).map(\.inputs) }
+            #expect(epochs[0] != epochs[1])
+            #expect(Set(epochs[0]) == Set(epochs[1]), "same chunks, new order")
+        }
+    }
+
+    @Test(arguments: [7, 19, 20, 33])  // mid-shard, shard boundary, epoch boundary (20 per epoch), next epoch
+    func restoredLoaderContinuesWithIdenticalBatches(consumed: Int) throws {
+        try withShards([241, 161]) { directory in
+            let selection = ShardSelection.split(directory: directory.path, name: "train")
+            let original = try DataLoader(selection, batchSize: 2, sequenceLength: 10, shuffle: true, seed: 9)
+            #expect(original.batchesPerEpoch == 20)
+            _ = try batches(original, consumed)
+            let saved = try JSONEncoder().encode(original.state)
+            let restored = try DataLoader(restoring: JSONDecoder().decode(DataLoaderState.self, from: saved), selection)
+            #expect(try batches(restored, 25) == batches(original, 25))
+        }
+    }
+
+    @Test func restoringWithDifferentShardSetIsError() throws {
+        try withShards([241, 161]) { directory in
+            let original = try DataLoader(.split(directory: directory.path, name: "train"), batchSize: 2,
+                                          sequenceLength: 10)
+            let error = #expect(throws: DataLoaderError.self) {
+                try DataLoader(restoring: original.state, .pattern(directory.path + "/data_train_000000.bin"))
+            }
+            #expect(error?.description.contains("2 shards") == true)
+        }
+    }
+
+    @Test func prefetchYieldsSameBatchesAsDirectReads() throws {
+        try withShards([3001, 1001, 2001]) { directory in
+            let selection = ShardSelection.split(directory: directory.path, name: "train")
+            let prefetched = try DataLoader(selection, batchSize: 3, sequenceLength: 16, seed: 4, prefetch: true)
+            let direct = try DataLoader(selection, batchSize: 3, sequenceLength: 16, seed: 4, prefetch: false)
+            #expect(try batches(prefetched, 250) == batches(direct, 250))
+        }
+    }
+
+    @Test func noMatchingShardsIsErrorNamingPattern() {
+        let error = #expect(throws: DataLoaderError.self) {
+            try DataLoader(.split(directory: "/nonexistent/data", name: "train"), batchSize: 1, sequenceLength: 8)
+        }
+        #expect(error?.description.contains("/nonexistent/data/*_train_*.bin") == true)
+        #expect(error?.description.contains("gpt2 prepare") == true)
+    }
+
+    @Test func batchLargerThanSmallestShardIsError() throws {
+        try withShards([10_000, 64]) { directory in
+            let error = #expect(throws: DataLoaderError.self) {
+                try DataLoader(.split(directory: directory.path, name: "train"), batchSize: 4, sequenceLength: 16)
+            }
+            #expect(error?.description.contains("data_train_000001.bin holds 64 tokens") == true)
+        }
+    }
+
+    @Test func tokenOutsideVocabularyIsReportedWhenRead() throws {
+        try withShards([1001]) { directory in
+            let loader = try DataLoader(.split(directory: directory.path, name: "train"), batchSize: 1,
+                                        sequenceLength: 100, shuffle: false, vocabularySize: 500)
+            #expect(throws: Never.self) { try loader.next() }  // tokens 0…100
+            let error = #expect(throws: DataLoaderError.self) { _ = try self.batches(loader, 9) }
+            #expect(error?.description.contains("token 500") == true)
+        }
+    }
+
+    @Test func validationLoaderServesOnePassThenResets() throws {
+        let directory = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try Self.makeShards([161], in: directory, split: "val")
+        let validation = try ValidationLoader(.split(directory: directory.path, name: "val"), batchSize: 2,
+                                              sequenceLength: 10)
+        #expect(validation.batchesPerPass == 8)
+        var pass: [Batch] = []
+        while let batch = try validation.next() { pass.append(batch) }
+        #expect(pass.count == 8)
+        #expect(pass[0].inputs == (0..<20).map(Int32.init))
+        validation.reset()
+        #expect(try validation.next() == pass[0])
+    }
+}
