@@ -21,21 +21,26 @@ extension CPUBackend {
             defer { weights.deallocate() }
             for pair in pairs {
                 let (b, h) = (pair / NH, pair % NH)
+                let sequence = x + b * T * 3 * C
                 for t in 0..<T {
-                    let q = x + (b * T + t) * 3 * C + h * HS
-                    var maxScore = -Float.infinity
-                    for j in 0...t {
-                        let score = dot(q, x + (b * T + j) * 3 * C + C + h * HS, HS) * scale
-                        weights[j] = score
-                        maxScore = max(maxScore, score)
-                    }
-                    let sum = exponentiate(weights, count: t + 1, subtracting: maxScore)
-                    let y = o + (b * T + t) * C + h * HS
-                    y.initialize(repeating: 0, count: HS)
-                    let inverseSum = 1 / sum
-                    for j in 0...t { axpy(y, weights[j] * inverseSum, x + (b * T + j) * 3 * C + 2 * C + h * HS, HS) }
-                    lse[(b * NH + h) * T + t] = maxScore + logf(sum)
+                    lse[(b * NH + h) * T + t] = attendRow(out: o + (b * T + t) * C + h * HS, qkv: sequence, t: t,
+                                                          head: h, C: C, HS: HS, scale: scale, weights: weights)
                 }
+            }
+        }
+    }
+
+    /// out (C) = attention of query row t over rows 0...t of qkv (T,3C), one sequence
+    public func attentionForwardRow(out: TensorRef, qkv: TensorRef, t: Int, C: Int, NH: Int) {
+        precondition(qkv.count >= (t + 1) * 3 * C && out.count >= C, "attention row outside its tensors")
+        nonisolated(unsafe) let o = floats(out), x = floats(qkv)
+        let HS = C / NH
+        let scale = 1 / Float(HS).squareRoot()
+        parallelFor(NH) { heads in
+            let weights = UnsafeMutablePointer<Float>.allocate(capacity: t + 1)
+            defer { weights.deallocate() }
+            for h in heads {
+                _ = attendRow(out: o + h * HS, qkv: x, t: t, head: h, C: C, HS: HS, scale: scale, weights: weights)
             }
         }
     }
@@ -96,4 +101,23 @@ func exponentiate(_ values: UnsafeMutablePointer<Float>, count: Int, subtracting
         i += 1
     }
     return sum
+}
+
+/// One head's output for query row t of a sequence's qkv (T,3C): out (HS) = softmax(q·Kᵀ·scale)·V over
+/// rows 0...t. `weights` is scratch for t+1 floats. Returns the row's log-sum-exp.
+@inline(__always)
+private func attendRow(out: UnsafeMutablePointer<Float>, qkv: UnsafePointer<Float>, t: Int, head h: Int,
+                       C: Int, HS: Int, scale: Float, weights: UnsafeMutablePointer<Float>) -> Float {
+    let q = qkv + t * 3 * C + h * HS
+    var maxScore = -Float.infinity
+    for j in 0...t {
+        let score = dot(q, qkv + j * 3 * C + C + h * HS, HS) * scale
+        weights[j] = score
+        maxScore = max(maxScore, score)
+    }
+    let sum = exponentiate(weights, count: t + 1, subtracting: maxScore)
+    out.initialize(repeating: 0, count: HS)
+    let inverseSum = 1 / sum
+    for j in 0...t { axpy(out, weights[j] * inverseSum, qkv + j * 3 * C + 2 * C + h * HS, HS) }
+    return maxScore + logf(sum)
 }
