@@ -15,6 +15,11 @@ struct GPT2Command: ParsableCommand {
               gpt2 tokenize --json notes.txt     # GPT-2 token ids of a file
             """,
         subcommands: [
+            TrainCommand.self,
+            EvalCommand.self,
+            SampleCommand.self,
+            ExportCommand.self,
+            BenchCommand.self,
         ]
     )
 }

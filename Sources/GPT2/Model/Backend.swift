@@ -61,6 +61,9 @@ public protocol Backend: AnyObject {
     /// out (B,T,C), stats (B,NH,T) = causal softmax(Q·Kᵀ/√HS)·V over qkv (B,T,3C) laid out [Q|K|V], heads
     /// contiguous within each; stats holds each row's log-sum-exp so backward needs no T×T buffer.
     func attentionForward(out: TensorRef, stats: TensorRef, qkv: TensorRef, B: Int, T: Int, C: Int, NH: Int)
+    /// out (C) = causal attention of query row `t` over rows 0...t of one sequence's qkv (T,3C): the decode
+    /// step of generation, where the earlier rows of qkv are the key/value cache.
+    func attentionForwardRow(out: TensorRef, qkv: TensorRef, t: Int, C: Int, NH: Int)
     /// dqkv (B,T,3C) =  from dout (B,T,C), recomputing the attention weights from qkv and stats
     func attentionBackward(dqkv: TensorRef, dout: TensorRef, qkv: TensorRef, out: TensorRef, stats: TensorRef,
                            B: Int, T: Int, C: Int, NH: Int)

@@ -114,6 +114,11 @@ public struct Layout: Sendable {
     /// Bytes of every buffer together.
     public var totalBytes: Int { BufferKind.allCases.reduce(0) { $0 + bytes(of: $1) } }
 
+    /// A whole buffer as one tensor.
+    public func whole(_ buffer: BufferKind) -> TensorRef {
+        TensorRef(buffer: buffer, offset: 0, count: elementCounts[buffer, default: 0])
+    }
+
     /// The whole layer-stacked parameter tensor in `buffer` (parameters, gradients, adamM or adamV).
     public func parameter(_ kind: ParameterKind, in buffer: BufferKind = .parameters) -> TensorRef {
         TensorRef(buffer: buffer, offset: parameterOffsets[kind.rawValue], count: kind.elementCount(config))

@@ -39,3 +39,27 @@ public func formatFixed(_ value: Double, digits: Int) -> String {
     while fractionText.count < digits { fractionText = "0" + fractionText }
     return sign + String(whole) + "." + fractionText
 }
+
+/// Formats `value` as `6.00e-04`.
+public func formatScientific(_ value: Double, digits: Int = 2) -> String {
+    guard value != 0, value.isFinite else { return value == 0 ? "0" : String(describing: value) }
+    var exponent = Int(log10(abs(value)).rounded(.down))
+    var mantissa = value / pow(10, Double(exponent))
+    if (abs(mantissa) * pow(10, Double(digits))).rounded() >= 10 * pow(10, Double(digits)) {
+        mantissa /= 10
+        exponent += 1
+    }
+    let sign = exponent < 0 ? "-" : "+"
+    let magnitude = abs(exponent) < 10 ? "0" + String(abs(exponent)) : String(abs(exponent))
+    return formatFixed(mantissa, digits: digits) + "e" + sign + magnitude
+}
+
+/// Formats seconds as `45s`, `12m05s` or `3h07m`.
+public func formatDuration(_ seconds: Double) -> String {
+    guard seconds.isFinite, seconds >= 0 else { return "?" }
+    let total = Int(seconds.rounded())
+    func twoDigits(_ n: Int) -> String { n < 10 ? "0" + String(n) : String(n) }
+    if total < 60 { return String(total) + "s" }
+    if total < 3600 { return String(total / 60) + "m" + twoDigits(total % 60) + "s" }
+    return String(total / 3600) + "h" + twoDigits(total % 3600 / 60) + "m"
+}

@@ -1,0 +1,141 @@
+/// GPT-2 as a fixed sequence of backend ops: the forward pass, the loss, and the hand-written backward
+/// pass, over flat buffers laid out by `Layout`. Generic over the backend so op calls dispatch statically.
+
+public final class GPT2Model<Ops: Backend> {
+    public let config: ModelConfig
+    public let backend: Ops
+    public let layout: Layout
+
+    /// Allocates every buffer for micro-batches of `batchSize` × `sequenceLength` tokens (zero weights).
+    public init(config: ModelConfig, backend: Ops, batchSize: Int, sequenceLength: Int,
+                recompute: Bool = false, training: Bool = true) throws {
+        try config.validate()
+        guard batchSize > 0, sequenceLength > 0 else {
+            throw ConfigError("batch size (\(batchSize)) and sequence length (\(sequenceLength)) must be positive")
+        }
+        guard sequenceLength <= config.maxSequenceLength else {
+            throw ConfigError("sequence length \(sequenceLength) is longer than the model's context (\(config.maxSequenceLength))")
+        }
+        self.config = config
+        self.backend = backend
+        self.layout = Layout(config: config, batchSize: batchSize, sequenceLength: sequenceLength,
+                             recompute: recompute, training: training)
+        try backend.allocate(layout)
+    }
+
+    // MARK: - Parameters
+
+    /// GPT-2's initialisation: weights N(0, 0.02), residual projections N(0, 0.02/√(2L)), LayerNorm
+    /// weights 1, biases 0, padded vocabulary rows 0. Deterministic in `seed`.
+    public func initializeParameters(seed: UInt64) {
+        var random = SeededRandom(seed: seed)
+        var values = [Float](repeating: 0, count: layout.elementCounts[.parameters]!)
+        var offset = 0
+        for kind in ParameterKind.allCases {
+            let count = kind.elementCount(config)
+            switch kind {
+            case .ln1w, .ln2w, .lnfw:
+                for i in 0..<count { values[offset + i] = 1 }
+            case .wte, .wpe, .qkvw, .attprojw, .fcw, .fcprojw:
+                let std: Float = kind.isResidualProjection ? 0.02 / (2 * Float(config.layers)).squareRoot() : 0.02
+                var drawn = [Float](repeating: 0, count: kind == .wte ? config.vocabularySize * config.channels : count)
+                random.fillNormal(&drawn, std: std)
+                values.replaceSubrange(offset..<(offset + drawn.count), with: drawn)
+            default:
+                break
+            }
+            offset += count
+        }
+        setParameters(values)
+    }
+
+    /// Every parameter, flat, in llm.c's order.
+    public func parameters() -> [Float] { download(layout.whole(.parameters)) }
+
+    /// Replaces every parameter; `values` must hold `config.parameterCount` floats in llm.c's order.
+    public func setParameters(_ values: [Float]) {
+        precondition(values.count == config.parameterCount, "parameter count mismatch")
+        upload(values, to: layout.whole(.parameters))
+    }
+
+    /// Reads a whole tensor back to the host.
+    public func download(_ tensor: TensorRef) -> [Float] {
+        var values = [Float](repeating: 0, count: tensor.count)
+        values.withUnsafeMutableBytes { backend.download(tensor, into: $0) }
+        return values
+    }
+
+    /// Writes a host array into a tensor.
+    public func upload(_ values: [Float], to tensor: TensorRef) {
+        values.withUnsafeBytes { backend.upload($0, to: tensor) }
+    }
+
+    // MARK: - Forward
+
+    /// Runs the model on `inputs` (B,T) and returns the mean loss against `targets` when given.
+    /// With `lossScale` set, also leaves dloss/dlogits × lossScale in the logits buffer for `backward()`;
+    /// pass 1/(B·T·accumulationSteps) so accumulated gradients are those of the mean loss.
+    @discardableResult
+    public func forward(inputs: [Int32], targets: [Int32]?, batchSize B: Int, sequenceLength T: Int,
+                        lossScale: Float? = nil) -> Float? {
+        precondition(B <= layout.batchSize && T <= layout.sequenceLength && inputs.count == B * T, "batch shape mismatch")
+        let (C, L) = (config.channels, config.layers)
+        inputs.withUnsafeBytes { backend.upload($0, to: layout.inputs.slice(0, B * T)) }
+
+        // encoded (B,T,C) = wte[inputs] + wpe[0..<T]
+        backend.encoderForward(out: layout.activation(.encoded), inp: layout.inputs, wte: layout.parameter(.wte),
+                               wpe: layout.parameter(.wpe), B: B, T: T, C: C)
+        for l in 0..<L { blockForward(layer: l, B: B, T: T) }
+        // lnf (B,T,C) = layernorm(residual3[L-1]); logits (B,T,Vp) = lnf · wteᵀ
+        let last = layout.activation(.residual3, layer: L - 1)
+        backend.layerNormForward(out: layout.activation(.lnf), mean: layout.activation(.lnfMean),
+                                 rstd: layout.activation(.lnfRstd), inp: last, weight: layout.parameter(.lnfw),
+                                 bias: layout.parameter(.lnfb), B: B, T: T, C: C)
+        backend.matmulForward(out: layout.activation(.logits), inp: layout.activation(.lnf),
+                              weight: layout.parameter(.wte), bias: nil, B: B, T: T, C: C, OC: config.paddedVocabularySize)
+        guard let targets else { return nil }
+        precondition(targets.count == B * T, "targets shape mismatch")
+        targets.withUnsafeBytes { backend.upload($0, to: layout.targets.slice(0, B * T)) }
+        backend.fusedClassifier(logits: layout.activation(.logits), losses: layout.activation(.losses),
+                                targets: layout.targets, dlossScale: lossScale, B: B, T: T,
+                                V: config.vocabularySize, Vp: config.paddedVocabularySize)
+        let losses = download(layout.activation(.losses).slice(0, B * T))
+        var total = 0.0
+        for loss in losses { total += Double(loss) }
+        return Float(total / Double(B * T))
+    }
+
+    /// One transformer block: pre-LN attention and pre-LN MLP, each added to the residual stream.
+    private func blockForward(layer l: Int, B: Int, T: Int) {
+        let (C, NH) = (config.channels, config.heads)
+        let input = l == 0 ? layout.activation(.encoded) : layout.activation(.residual3, layer: l - 1)
+        let ln1 = layout.activation(.ln1, layer: l), qkv = layout.activation(.qkv, layer: l)
+        let atty = layout.activation(.atty, layer: l), attproj = layout.activation(.attproj, layer: l)
+        let residual2 = layout.activation(.residual2, layer: l), ln2 = layout.activation(.ln2, layer: l)
+        let fch = layout.activation(.fch, layer: l), fchGelu = layout.activation(.fchGelu, layer: l)
+        let fcproj = layout.activation(.fcproj, layer: l), residual3 = layout.activation(.residual3, layer: l)
+
+        // ln1 (B,T,C) = layernorm(input); qkv (B,T,3C) = ln1 · qkvwᵀ + qkvb
+        backend.layerNormForward(out: ln1, mean: layout.activation(.ln1Mean, layer: l), rstd: layout.activation(.ln1Rstd, layer: l),
+                                 inp: input, weight: layout.parameter(.ln1w, layer: l), bias: layout.parameter(.ln1b, layer: l),
+                                 B: B, T: T, C: C)
+        backend.matmulForward(out: qkv, inp: ln1, weight: layout.parameter(.qkvw, layer: l),
+                              bias: layout.parameter(.qkvb, layer: l), B: B, T: T, C: C, OC: 3 * C)
+        // atty (B,T,C) = attention(qkv); attproj (B,T,C) = atty · attprojwᵀ + attprojb; residual2 = input + attproj
+        backend.attentionForward(out: atty, stats: layout.activation(.attStats, layer: l), qkv: qkv, B: B, T: T, C: C, NH: NH)
+        backend.matmulForward(out: attproj, inp: atty, weight: layout.parameter(.attprojw, layer: l),
+                              bias: layout.parameter(.attprojb, layer: l), B: B, T: T, C: C, OC: C)
+        backend.residualForward(out: residual2, a: input, b: attproj, count: B * T * C)
+        // ln2 (B,T,C); fch (B,T,4C) = ln2 · fcwᵀ + fcb; fchGelu = gelu(fch)
+        backend.layerNormForward(out: ln2, mean: layout.activation(.ln2Mean, layer: l), rstd: layout.activation(.ln2Rstd, layer: l),
+                                 inp: residual2, weight: layout.parameter(.ln2w, layer: l), bias: layout.parameter(.ln2b, layer: l),
+                                 B: B, T: T, C: C)
+        backend.matmulForward(out: fch, inp: ln2, weight: layout.parameter(.fcw, layer: l),
+                              bias: layout.parameter(.fcb, layer: l), B: B, T: T, C: C, OC: 4 * C)
+        backend.geluForward(out: fchGelu, inp: fch, count: B * T * 4 * C)
+        // fcproj (B,T,C) = fchGelu · fcprojwᵀ + fcprojb; residual3 = residual2 + fcproj
+        backend.matmulForward(out: fcproj, inp: fchGelu, weight: layout.parameter(.fcprojw, layer: l),
+                              bias: layout.parameter(.fcprojb, layer: l), B: B, T: T, C: 4 * C, OC: C)
+        backend.residualForward(out: residual3, a: residual2, b: fcproj, count: B * T * C)
+    }
+}

@@ -1,0 +1,77 @@
+/// Whole-file reads and writes of raw bytes through the C library (no Foundation): reading a file or stdin
+/// into memory, and writing a buffer to a file descriptor, with errors that say which file and why.
+
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#elseif canImport(Darwin)
+@preconcurrency import Darwin
+#endif
+
+/// A failed read or write, naming the file and the system's reason.
+public struct ByteFileError: Error, CustomStringConvertible, Equatable {
+    public let path: String
+    public let reason: String
+    /// Whether the file does not exist (as opposed to existing but being unreadable).
+    public let isMissing: Bool
+
+    public var description: String { "\(path): \(reason)" }
+
+    init(path: String, errorNumber: Int32) {
+        self.path = path
+        self.reason = String(cString: strerror(errorNumber))
+        self.isMissing = errorNumber == ENOENT
+    }
+}
+
+public enum ByteFile {
+    /// The whole content of the file at `path`.
+    public static func contents(ofFile path: String) throws(ByteFileError) -> [UInt8] {
+        let descriptor = open(path, O_RDONLY)
+        guard descriptor >= 0 else { throw ByteFileError(path: path, errorNumber: errno) }
+        defer { close(descriptor) }
+        return try readToEnd(descriptor: descriptor, name: path)
+    }
+
+    /// Everything on standard input until end of file.
+    public static func standardInput() throws(ByteFileError) -> [UInt8] {
+        try readToEnd(descriptor: 0, name: "<stdin>")
+    }
+
+    /// Writes all of `bytes` to `descriptor` (1 = stdout, 2 = stderr), retrying short writes.
+    public static func writeAll(_ bytes: [UInt8], to descriptor: Int32, name: String = "<stdout>") throws(ByteFileError) {
+        var failure: Int32 = 0
+        bytes.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let written = write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    failure = errno
+                    return
+                }
+                offset += written
+            }
+        }
+        if failure != 0 { throw ByteFileError(path: name, errorNumber: failure) }
+    }
+
+    private static func readToEnd(descriptor: Int32, name: String) throws(ByteFileError) -> [UInt8] {
+        var bytes: [UInt8] = []
+        var info = stat()
+        if fstat(descriptor, &info) == 0, info.st_size > 0 { bytes.reserveCapacity(Int(info.st_size) + 1) }
+        let chunk = 1 << 20
+        while true {
+            let start = bytes.count
+            bytes.append(contentsOf: repeatElement(0, count: chunk))
+            let count = bytes.withUnsafeMutableBytes { buffer in
+                read(descriptor, buffer.baseAddress! + start, chunk)
+            }
+            if count < 0 {
+                if errno == EINTR { bytes.removeLast(chunk); continue }
+                throw ByteFileError(path: name, errorNumber: errno)
+            }
+            bytes.removeLast(chunk - count)
+            if count == 0 { return bytes }
+        }
+    }
+}

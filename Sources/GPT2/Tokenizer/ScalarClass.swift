@@ -1,0 +1,78 @@
+/// The four kinds of character GPT-2's pre-tokenisation regex tells apart: `\p{L}` (General_Category L*),
+/// `\p{N}` (N*), `\s` (the Unicode White_Space property, as in Rust's regex crate) and everything else.
+
+enum ScalarClass: UInt8 {
+    case letter, number, whitespace, other
+
+    /// The class of a scalar value (any value below 0x110000 that is not a surrogate).
+    @inline(__always)
+    static func of(_ value: UInt32) -> ScalarClass {
+        if value < 0x1_0000 { return ScalarClass(rawValue: basicPlane[Int(value)])! }
+        return computed(value)
+    }
+
+    /// Classes of U+0000…U+FFFF, looked up once; the other planes are classified on the fly.
+    private static let basicPlane: [UInt8] = (0..<0x1_0000).map { value -> UInt8 in
+        (0xD800...0xDFFF).contains(value) ? ScalarClass.other.rawValue : computed(UInt32(value)).rawValue
+    }
+
+    private static func computed(_ value: UInt32) -> ScalarClass {
+        guard let scalar = Unicode.Scalar(value) else { return .other }
+        let properties = scalar.properties
+        if properties.isWhitespace { return .whitespace }
+        switch properties.generalCategory {
+        case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter:
+            return .letter
+        case .decimalNumber, .letterNumber, .otherNumber:
+            return .number
+        default:
+            return .other
+        }
+    }
+}
+
+/// Reading scalars out of UTF-8 that is already known to be valid.
+enum UTF8Scalar {
+    /// The scalar value starting at `index` and its length in bytes.
+    @inline(__always)
+    static func decode(_ bytes: UnsafeBufferPointer<UInt8>, at index: Int) -> (value: UInt32, length: Int) {
+        let lead = UInt32(bytes[index])
+        if lead < 0x80 { return (lead, 1) }
+        if lead < 0xE0 { return ((lead & 0x1F) << 6 | UInt32(bytes[index + 1] & 0x3F), 2) }
+        if lead < 0xF0 {
+            return ((lead & 0x0F) << 12 | UInt32(bytes[index + 1] & 0x3F) << 6 | UInt32(bytes[index + 2] & 0x3F), 3)
+        }
+        let value = (lead & 0x07) << 18 | UInt32(bytes[index + 1] & 0x3F) << 12
+            | UInt32(bytes[index + 2] & 0x3F) << 6 | UInt32(bytes[index + 3] & 0x3F)
+        return (value, 4)
+    }
+
+    /// The offset of the first byte that makes `bytes` invalid UTF-8 (overlong forms, surrogates and values
+    /// above U+10FFFF are invalid, as in Swift's and Python's decoders), or nil when all of it is valid.
+    static func firstInvalidOffset(_ bytes: UnsafeBufferPointer<UInt8>) -> Int? {
+        var i = 0
+        let n = bytes.count
+        while i < n {
+            let lead = bytes[i]
+            if lead < 0x80 { i += 1; continue }
+            let length: Int
+            var low: UInt8 = 0x80, high: UInt8 = 0xBF  // allowed range of the second byte
+            switch lead {
+            case 0xC2...0xDF: length = 2
+            case 0xE0: length = 3; low = 0xA0
+            case 0xE1...0xEC, 0xEE...0xEF: length = 3
+            case 0xED: length = 3; high = 0x9F
+            case 0xF0: length = 4; low = 0x90
+            case 0xF1...0xF3: length = 4
+            case 0xF4: length = 4; high = 0x8F
+            default: return i
+            }
+            guard i + 1 < n, (low...high).contains(bytes[i + 1]) else { return i }
+            for k in 2..<length {
+                guard i + k < n, bytes[i + k] & 0xC0 == 0x80 else { return i }
+            }
+            i += length
+        }
+        return nil
+    }
+}

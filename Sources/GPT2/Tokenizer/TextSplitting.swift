@@ -1,0 +1,27 @@
+/// Cutting a text into parts that encode independently, for parallel encoding of one long text: every cut
+/// sits right before a "\n" that follows a printable ASCII byte, where no pre-tokeniser piece can cross.
+///
+/// Why that is safe: the byte before the cut is a letter, number or "other" character, so the piece holding
+/// it ends at the "\n" (a whitespace character) whether or not the text goes on; each piece's extent depends
+/// only on the character after it, so the pieces before are unchanged; and a piece always starts at the cut.
+
+extension GPT2Tokenizer {
+    /// Offsets `[0, c1, …, text.count]` that cut `text` into parts of about `targetLength` bytes or more
+    /// (a part grows until the next safe cut); encoding the parts and joining the ids equals encoding `text`.
+    public static func independentPartBoundaries(
+        in text: UnsafeBufferPointer<UInt8>, targetLength: Int
+    ) -> [Int] {
+        var boundaries = [0]
+        var index = max(1, targetLength)
+        while index < text.count {
+            if text[index] == UInt8(ascii: "\n"), (0x21...0x7E).contains(text[index - 1]) {
+                boundaries.append(index)
+                index += max(1, targetLength)
+            } else {
+                index += 1
+            }
+        }
+        boundaries.append(text.count)
+        return boundaries
+    }
+}

@@ -1,0 +1,54 @@
+/// The learning-rate schedule: linear warm-up, then either cosine decay to a floor or
+/// warm-up-stable-decay (constant, then a linear ramp down to the floor over the last steps).
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+public struct LearningRateSchedule: Codable, Sendable, Equatable {
+    public enum Shape: String, Codable, Sendable, CaseIterable {
+        case cosine
+        /// Warm-up, stable, decay: constant after warm-up, linear to the floor over `decayFraction` of the run.
+        case wsd
+    }
+
+    public var shape: Shape
+    public var maxLearningRate: Float
+    /// The floor, as a fraction of the maximum.
+    public var minFraction: Float
+    public var warmupSteps: Int
+    public var totalSteps: Int
+    /// For `wsd`: the share of the run spent decaying.
+    public var decayFraction: Float
+
+    public init(shape: Shape = .cosine, maxLearningRate: Float, minFraction: Float = 0.1, warmupSteps: Int,
+                totalSteps: Int, decayFraction: Float = 0.2) {
+        self.shape = shape
+        self.maxLearningRate = maxLearningRate
+        self.minFraction = minFraction
+        self.warmupSteps = warmupSteps
+        self.totalSteps = totalSteps
+        self.decayFraction = decayFraction
+    }
+
+    /// The learning rate of `step` (counted from 1).
+    public func learningRate(at step: Int) -> Float {
+        let floor = maxLearningRate * minFraction
+        if step <= warmupSteps { return maxLearningRate * Float(step) / Float(max(1, warmupSteps)) }
+        switch shape {
+        case .cosine:
+            let span = max(1, totalSteps - warmupSteps)
+            let progress = min(1, Double(step - warmupSteps) / Double(span))
+            let cosine = 0.5 * (1 + cos(Double.pi * progress))
+            return floor + Float(cosine) * (maxLearningRate - floor)
+        case .wsd:
+            let decaySteps = max(1, Int((Float(totalSteps) * decayFraction).rounded()))
+            let decayStart = totalSteps - decaySteps
+            guard step > decayStart else { return maxLearningRate }
+            let progress = min(1, Float(step - decayStart) / Float(decaySteps))
+            return maxLearningRate - progress * (maxLearningRate - floor)
+        }
+    }
+}

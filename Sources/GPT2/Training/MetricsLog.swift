@@ -1,0 +1,49 @@
+/// `RUN/metrics.jsonl`: one JSON object per line — a row per optimizer step (`step`, `loss`, `lr`,
+/// `grad_norm`, `tokens_per_s`, `mfu`) and a row per evaluation (`step`, `val_loss`).
+
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#elseif canImport(Darwin)
+@preconcurrency import Darwin
+#endif
+
+public final class MetricsLog {
+    public let path: String
+    private let fd: Int32
+
+    /// Opens `path` for appending. With `truncatingAfter` (a resume), rows of later steps are dropped first,
+    /// so the file holds each step once.
+    public init(path: String, truncatingAfter step: Int? = nil) throws {
+        self.path = path
+        if let step, FileSystem.isFile(path) {
+            let text = String(decoding: try BinaryFile.read(path), as: UTF8.self)
+            let kept = text.split(separator: "\n").filter { line in (MetricsLog.step(of: line) ?? 0) <= step }
+            let body = kept.map { $0 + "\n" }.joined()
+            try BinaryFile.writeAtomically(path) { sink in try sink.write(Array(body.utf8)) }
+        }
+        fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        guard fd >= 0 else { throw FileError.system("open", path) }
+    }
+
+    deinit { close(fd) }
+
+    /// Appends one row; `fields` keep their order. Non-finite numbers are written as null.
+    public func append(_ fields: [(String, Double)]) {
+        let body = fields.map { key, value in
+            "\"\(key)\":" + (value.isFinite ? jsonNumber(value) : "null")
+        }.joined(separator: ",")
+        let line = Array(("{" + body + "}\n").utf8)
+        _ = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    }
+
+    /// The `step` of a row, read from its leading `{"step":N`.
+    static func step(of line: Substring) -> Int? {
+        guard line.hasPrefix("{\"step\":") else { return nil }
+        return Int(line.dropFirst(8).prefix { $0.isNumber })
+    }
+
+    private func jsonNumber(_ value: Double) -> String {
+        if value == value.rounded() && abs(value) < 1e15 { return String(Int(value)) }
+        return String(describing: value)
+    }
+}

@@ -1,0 +1,171 @@
+/// The training loop: micro-batches accumulated into optimizer steps, the LR schedule, AdamW with
+/// clipping, periodic validation, samples and checkpoints, progress on stderr and metrics in RUN/.
+
+/// What a checkpoint's state.json holds besides the tensors.
+public struct TrainerState: Codable, Sendable {
+    /// Optimizer steps completed.
+    public var step: Int
+    public var options: TrainingOptions
+    public var loader: DataLoaderState
+    /// The generator for text samples, so a resumed run prints the same samples.
+    public var sampleRandom: SeededRandom
+}
+
+public final class Trainer<Ops: Backend> {
+    public let options: TrainingOptions
+    public let model: GPT2Model<Ops>
+    /// Turns token ids into text for the periodic samples (nil: no samples).
+    public var decode: (([Int]) -> String)?
+
+    private let loader: DataLoader
+    private let validation: ValidationLoader?
+    private var step: Int
+    private var sampleRandom: SeededRandom
+
+    /// A fresh run: initialises (or loads) the weights and opens the data.
+    public init(options: TrainingOptions, backend: Ops) throws {
+        try options.validate()
+        self.options = options
+        model = try GPT2Model(config: options.model, backend: backend, batchSize: options.microBatch,
+                              sequenceLength: options.sequenceLength, recompute: options.recompute)
+        if let initFrom = options.initFrom {
+            let (config, parameters) = try LLMCModelFile.read(path: initFrom)
+            guard config == options.model else { throw ConfigError("\(initFrom) holds a different model shape than the options") }
+            model.setParameters(parameters)
+        } else {
+            model.initializeParameters(seed: options.seed)
+        }
+        loader = try DataLoader(.split(directory: options.dataDirectory, name: "train"), batchSize: options.microBatch,
+                                sequenceLength: options.sequenceLength, shuffle: options.shuffle, seed: options.seed)
+        validation = try Trainer.openValidation(options)
+        step = 0
+        sampleRandom = SeededRandom(seed: options.seed ^ 0x5A4D_504C)
+    }
+
+    /// Continues the run saved in checkpoint `folder`, with the options it was started with.
+    public init(resuming folder: String, backend: Ops, overriding: (inout TrainingOptions) -> Void = { _ in }) throws {
+        let saved = try Checkpoint.load(folder, as: TrainerState.self)
+        var options = saved.state.options
+        overriding(&options)
+        try options.validate()
+        self.options = options
+        model = try GPT2Model(config: saved.config, backend: backend, batchSize: options.microBatch,
+                              sequenceLength: options.sequenceLength, recompute: options.recompute)
+        model.setParameters(saved.parameters)
+        model.upload(saved.firstMoment, to: model.layout.whole(.adamM))
+        model.upload(saved.secondMoment, to: model.layout.whole(.adamV))
+        loader = try DataLoader(restoring: saved.state.loader, .split(directory: options.dataDirectory, name: "train"))
+        validation = try Trainer.openValidation(options)
+        step = saved.state.step
+        sampleRandom = saved.state.sampleRandom
+    }
+
+    /// Trains until `options.steps`, or until `stopAfter` steps as if interrupted there (with a checkpoint).
+    /// Returns the training loss of each step run.
+    @discardableResult
+    public func run(stopAfter: Int? = nil) throws -> [Float] {
+        let (B, T, A) = (options.microBatch, options.sequenceLength, options.gradientAccumulation)
+        guard FileSystem.makeDirectories(options.outDirectory) else {
+            throw FileError("cannot create the run folder \(options.outDirectory): \(FileSystem.lastErrorMessage)")
+        }
+        let metrics = try MetricsLog(path: options.outDirectory + "/metrics.jsonl", truncatingAfter: step)
+        let lastStep = min(options.steps, stopAfter ?? options.steps)
+        let flopsPerStep = FLOPCount.trainingPerToken(options.model, sequenceLength: T) * Double(options.tokensPerStep)
+        var losses: [Float] = []
+        let clock = ContinuousClock()
+        let started = clock.now
+        let firstStep = step + 1
+        guard firstStep <= lastStep else { return losses }
+        for current in firstStep...lastStep {
+            let stepStart = clock.now
+            model.zeroGradients()
+            var lossSum: Double = 0
+            for _ in 0..<A {
+                let batch = try loader.next()
+                let loss = model.forward(inputs: batch.inputs, targets: batch.targets, batchSize: B, sequenceLength: T,
+                                         lossScale: 1 / Float(B * T * A))!
+                model.backward(batchSize: B, sequenceLength: T)
+                lossSum += Double(loss)
+            }
+            let loss = Float(lossSum / Double(A))
+            guard loss.isFinite else {
+                throw TrainingError("the loss became \(loss) at step \(current); lower --lr or check the data")
+            }
+            let lr = options.schedule.learningRate(at: current)
+            let hyper = AdamWHyperparameters(learningRate: lr, weightDecay: options.weightDecay)
+            let norm = model.optimizerStep(hyper: hyper, step: current, clipNorm: options.clipNorm)
+            model.backend.synchronize()
+            step = current
+            losses.append(loss)
+
+            let seconds = (clock.now - stepStart).seconds
+            let tokensPerSecond = Double(options.tokensPerStep) / seconds
+            let mfu = flopsPerStep / seconds / options.peakFLOPs
+            metrics.append([("step", Double(current)), ("loss", Double(loss)), ("lr", Double(lr)),
+                            ("grad_norm", Double(norm)), ("tokens_per_s", tokensPerSecond), ("mfu", mfu)])
+            let elapsed = (clock.now - started).seconds
+            let remaining = elapsed / Double(current - firstStep + 1) * Double(lastStep - current)
+            Console.log("step \(current)/\(options.steps) | loss \(formatFixed(Double(loss), digits: 4)) | lr \(formatScientific(Double(lr))) | norm \(formatFixed(Double(norm), digits: 3)) | \(Int(tokensPerSecond)) tok/s | MFU \(formatFixed(mfu * 100, digits: 1))% | ETA \(formatDuration(remaining))")
+
+            if options.evalEvery > 0 && (current % options.evalEvery == 0 || current == options.steps),
+               let validation {
+                let valLoss = try Trainer.evaluate(model, validation, batches: options.evalBatches)
+                metrics.append([("step", Double(current)), ("val_loss", Double(valLoss))])
+                Console.log("step \(current) | val loss \(formatFixed(Double(valLoss), digits: 4))")
+            }
+            if options.sampleEvery > 0 && current % options.sampleEvery == 0, let decode {
+                let tokens = model.generate(prompt: [50256], count: options.sampleTokens,
+                                            options: SamplingOptions(temperature: 1, topK: 40), random: &sampleRandom)
+                Console.log("sample at step \(current):\n" + decode(Array(tokens.dropFirst())) + "\n---")
+            }
+            let periodic = options.checkpointEvery > 0 && current % options.checkpointEvery == 0
+            if periodic || current == lastStep { try saveCheckpoint() }
+        }
+        return losses
+    }
+
+    /// The mean loss over up to `batches` validation batches (all of them when 0).
+    public static func evaluate(_ model: GPT2Model<Ops>, _ validation: ValidationLoader, batches: Int) throws -> Float {
+        validation.reset()
+        var total: Double = 0
+        var count = 0
+        while batches == 0 || count < batches, let batch = try validation.next() {
+            let loss = model.forward(inputs: batch.inputs, targets: batch.targets, batchSize: model.layout.batchSize,
+                                     sequenceLength: model.layout.sequenceLength)!
+            total += Double(loss)
+            count += 1
+        }
+        return Float(total / Double(max(1, count)))
+    }
+
+    // MARK: - Details
+
+    private func saveCheckpoint() throws {
+        let state = TrainerState(step: step, options: options, loader: loader.state, sampleRandom: sampleRandom)
+        try Checkpoint.save(runDirectory: options.outDirectory, step: step, config: options.model,
+                            parameters: model.parameters(), firstMoment: model.download(model.layout.whole(.adamM)),
+                            secondMoment: model.download(model.layout.whole(.adamV)), state: state)
+        Checkpoint.prune(runDirectory: options.outDirectory, keep: options.keepLast)
+        Console.log("saved \(options.outDirectory)/\(Checkpoint.folderName(step: step))")
+    }
+
+    private static func openValidation(_ options: TrainingOptions) throws -> ValidationLoader? {
+        guard options.evalEvery > 0 else { return nil }
+        return try ValidationLoader(.split(directory: options.dataDirectory, name: "val"), batchSize: options.microBatch,
+                                    sequenceLength: options.sequenceLength)
+    }
+}
+
+/// Training stopped for a reason the user can act on.
+public struct TrainingError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+extension Duration {
+    /// The duration in seconds as a Double.
+    var seconds: Double {
+        let (whole, attoseconds) = components
+        return Double(whole) + Double(attoseconds) * 1e-18
+    }
+}

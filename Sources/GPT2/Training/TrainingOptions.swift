@@ -1,0 +1,98 @@
+/// Everything that defines a training run, resolved from the command line, printed at start and
+/// saved with every checkpoint so `--resume` continues with exactly the options the run began with.
+
+public struct TrainingOptions: Codable, Sendable, Equatable {
+    /// Folder with `*_train_*.bin` and `*_val_*.bin` shards.
+    public var dataDirectory: String
+    /// The model shape (from a preset or an `--init-from` file).
+    public var model: ModelConfig
+    /// Preset name, or the file the weights came from.
+    public var modelName: String
+    /// llm.c model file to start from instead of random initialisation.
+    public var initFrom: String?
+    public var microBatch: Int
+    public var sequenceLength: Int
+    public var gradientAccumulation: Int
+    public var steps: Int
+    public var schedule: LearningRateSchedule
+    public var weightDecay: Float
+    public var clipNorm: Float
+    public var seed: UInt64
+    public var shuffle: Bool
+    public var recompute: Bool
+    public var evalEvery: Int
+    public var evalBatches: Int
+    public var sampleEvery: Int
+    public var sampleTokens: Int
+    public var checkpointEvery: Int
+    public var keepLast: Int
+    public var outDirectory: String
+    public var threads: Int
+    /// Peak FLOP/s used for MFU.
+    public var peakFLOPs: Double
+
+    public init(dataDirectory: String, model: ModelConfig, modelName: String, initFrom: String? = nil,
+                microBatch: Int, sequenceLength: Int, gradientAccumulation: Int, steps: Int,
+                schedule: LearningRateSchedule, weightDecay: Float = 0.1, clipNorm: Float = 1, seed: UInt64 = 1337,
+                shuffle: Bool = true, recompute: Bool = false, evalEvery: Int = 0, evalBatches: Int = 20,
+                sampleEvery: Int = 0, sampleTokens: Int = 64, checkpointEvery: Int = 0, keepLast: Int = 0,
+                outDirectory: String, threads: Int = 0, peakFLOPs: Double) {
+        self.dataDirectory = dataDirectory
+        self.model = model
+        self.modelName = modelName
+        self.initFrom = initFrom
+        self.microBatch = microBatch
+        self.sequenceLength = sequenceLength
+        self.gradientAccumulation = gradientAccumulation
+        self.steps = steps
+        self.schedule = schedule
+        self.weightDecay = weightDecay
+        self.clipNorm = clipNorm
+        self.seed = seed
+        self.shuffle = shuffle
+        self.recompute = recompute
+        self.evalEvery = evalEvery
+        self.evalBatches = evalBatches
+        self.sampleEvery = sampleEvery
+        self.sampleTokens = sampleTokens
+        self.checkpointEvery = checkpointEvery
+        self.keepLast = keepLast
+        self.outDirectory = outDirectory
+        self.threads = threads
+        self.peakFLOPs = peakFLOPs
+    }
+
+    /// Tokens in one optimizer step.
+    public var tokensPerStep: Int { microBatch * sequenceLength * gradientAccumulation }
+
+    /// Rejects combinations that cannot run, with a message naming the flag to change.
+    public func validate() throws {
+        try model.validate()
+        guard microBatch > 0 else { throw ConfigError("--micro-batch must be positive (got \(microBatch))") }
+        guard sequenceLength > 0 else { throw ConfigError("--seq must be positive (got \(sequenceLength))") }
+        guard sequenceLength <= model.maxSequenceLength else {
+            throw ConfigError("--seq \(sequenceLength) is longer than the model's context of \(model.maxSequenceLength) tokens; use --seq \(model.maxSequenceLength) or less")
+        }
+        guard gradientAccumulation > 0 else { throw ConfigError("--grad-accum must be positive (got \(gradientAccumulation))") }
+        guard steps > 0 else { throw ConfigError("--steps must be positive (got \(steps))") }
+        guard schedule.maxLearningRate > 0, schedule.maxLearningRate.isFinite else {
+            throw ConfigError("--lr must be a positive number (got \(schedule.maxLearningRate))")
+        }
+        guard schedule.warmupSteps >= 0 else { throw ConfigError("--warmup must not be negative") }
+        for (name, value) in [("--eval-every", evalEvery), ("--sample-every", sampleEvery),
+                              ("--checkpoint-every", checkpointEvery), ("--keep-last", keepLast)] where value < 0 {
+            throw ConfigError("\(name) must be 0 (off) or positive (got \(value))")
+        }
+    }
+
+    /// A few lines describing the run, for the start of the log.
+    public var summary: String {
+        let params = formatFixed(Double(model.parameterCount) / 1e6, digits: 2)
+        return """
+            model \(modelName): L=\(model.layers) NH=\(model.heads) C=\(model.channels) maxT=\(model.maxSequenceLength) (\(params)M parameters)
+            batch: \(microBatch) × \(sequenceLength) tokens × \(gradientAccumulation) accumulation = \(tokensPerStep) tokens/step, \(steps) steps
+            lr \(schedule.maxLearningRate) (\(schedule.shape.rawValue), warm-up \(schedule.warmupSteps), floor ×\(schedule.minFraction)), weight decay \(weightDecay), clip \(clipNorm), seed \(seed)
+            data \(dataDirectory) (\(shuffle ? "shuffled" : "sequential")), out \(outDirectory)
+            """
+    }
+}

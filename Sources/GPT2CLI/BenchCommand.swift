@@ -1,0 +1,78 @@
+/// `gpt2 bench`: training-step throughput (tokens/s) and MFU on random tokens, for comparing
+/// against `bench/pytorch_reference.py` on the same machine.
+
+import ArgumentParser
+import CPUBackend
+import GPT2
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure training throughput (tokens/s) and MFU.",
+        discussion: """
+            Examples:
+              gpt2 bench --model d12 --micro-batch 4 --seq 64 --steps 10 --threads 2
+              gpt2 bench --model small --micro-batch 4 --seq 256 --json
+            """)
+
+    @Option(help: "Model preset.")
+    var model = "d12"
+
+    @Option(help: "Sequences per micro-batch (B).")
+    var microBatch = 4
+
+    @Option(help: "Tokens per sequence (T).")
+    var seq = 64
+
+    @Option(help: "Timed training steps.")
+    var steps = 10
+
+    @Option(help: "Untimed steps first.")
+    var warmup = 2
+
+    @Flag(help: "Recompute LayerNorm and GELU outputs in backward.")
+    var recompute = false
+
+    @Option(help: "Peak FLOP/s used for MFU (default: 115.2 GFLOP/s per CPU thread).")
+    var peakFlops: Double?
+
+    @Flag(help: "Print one JSON object on stdout.")
+    var json = false
+
+    @OptionGroup var backendOptions: BackendOptions
+
+    func run() throws {
+        guard steps > 0, warmup >= 0 else { throw ValidationError("--steps must be positive and --warmup not negative") }
+        let config = try ModelPreset.named(model).config
+        let backend = try backendOptions.makeBackend()
+        let gpt = try GPT2Model(config: config, backend: backend, batchSize: microBatch, sequenceLength: seq, recompute: recompute)
+        gpt.initializeParameters(seed: 1)
+        var random = SeededRandom(seed: 2)
+        let tokens = microBatch * seq
+        let clock = ContinuousClock()
+        var stepSeconds: [Double] = []
+        for step in 1...(warmup + steps) {
+            let inputs = (0..<tokens).map { _ in Int32(random.nextInt(below: config.vocabularySize)) }
+            let targets = (0..<tokens).map { _ in Int32(random.nextInt(below: config.vocabularySize)) }
+            let start = clock.now
+            gpt.zeroGradients()
+            gpt.forward(inputs: inputs, targets: targets, batchSize: microBatch, sequenceLength: seq, lossScale: 1 / Float(tokens))
+            gpt.backward(batchSize: microBatch, sequenceLength: seq)
+            gpt.optimizerStep(hyper: AdamWHyperparameters(learningRate: 1e-4), step: step, clipNorm: 1)
+            backend.synchronize()
+            let elapsed = clock.now - start
+            if step > warmup { stepSeconds.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18) }
+            if !json { Console.log("step \(step): \(formatFixed(stepSeconds.last ?? 0, digits: 3)) s\(step <= warmup ? " (warm-up)" : "")") }
+        }
+        let median = stepSeconds.sorted()[stepSeconds.count / 2]
+        let flopsPerToken = FLOPCount.trainingPerToken(config, sequenceLength: seq)
+        let peak = backendOptions.cpuPeak(backend, override: peakFlops)
+        let tokensPerSecond = Double(tokens) / median
+        let mfu = tokensPerSecond * flopsPerToken / peak
+        if json {
+            print("{\"impl\": \"gpt2-swift\", \"device\": \"\(backend.name)\", \"model\": \"\(model)\", \"micro_batch\": \(microBatch), \"seq\": \(seq), \"threads\": \(backend.threads), \"steps\": \(steps), \"step_ms\": \(median * 1000), \"tokens_per_s\": \(tokensPerSecond), \"mfu\": \(mfu), \"peak_flops\": \(peak), \"flops_per_token\": \(flopsPerToken), \"params\": \(config.parameterCount), \"allocated_bytes\": \(backend.allocatedBytes)}")
+        } else {
+            print("\(model) B=\(microBatch) T=\(seq) on \(backend.name) (\(backend.threads) threads): \(formatFixed(median * 1000, digits: 1)) ms/step, \(Int(tokensPerSecond)) tokens/s, MFU \(formatFixed(mfu * 100, digits: 1))% of \(formatFixed(peak / 1e9, digits: 1)) GFLOP/s")
+        }
+    }
+}

@@ -1,0 +1,59 @@
+/// `gpt2 eval`: the mean loss of a trained model on a split of prepared shards.
+
+import ArgumentParser
+import CPUBackend
+import GPT2
+
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Mean cross-entropy loss of a model on a data split.",
+        discussion: """
+            Examples:
+              gpt2 eval --checkpoint runs/demo --data data/tinyshakespeare
+              gpt2 eval --checkpoint runs/demo/ckpt_200 --data data/fineweb10B --batches 20 --json
+              gpt2 eval --checkpoint gpt2_124M.bin --data data/fineweb10B   # an llm.c model file
+            """)
+
+    @Option(help: "A checkpoint folder, a run folder (its newest checkpoint), or an llm.c model file.")
+    var checkpoint: String
+
+    @Option(help: "Folder with *_SPLIT_*.bin shards.")
+    var data: String
+
+    @Option(help: "Which shards: val or train.")
+    var split = "val"
+
+    @Option(help: "Batches to evaluate (0 = the whole split once).")
+    var batches = 0
+
+    @Option(help: "Sequences per batch.")
+    var microBatch = 4
+
+    @Option(help: "Tokens per sequence (default: the model's context, capped at 1024).")
+    var seq: Int?
+
+    @Flag(help: "Print {\"loss\": …, \"tokens\": …} on stdout.")
+    var json = false
+
+    @OptionGroup var backendOptions: BackendOptions
+
+    func run() throws {
+        guard batches >= 0 else { throw ValidationError("--batches must be 0 (all) or positive") }
+        let (config, parameters) = try ModelSource.load(checkpoint)
+        let T = seq ?? min(config.maxSequenceLength, 1024)
+        let model = try GPT2Model(config: config, backend: try backendOptions.makeBackend(), batchSize: microBatch,
+                                  sequenceLength: T, training: false)
+        model.setParameters(parameters)
+        let validation = try ValidationLoader(.split(directory: data, name: split), batchSize: microBatch,
+                                              sequenceLength: T, vocabularySize: config.vocabularySize)
+        let count = batches == 0 ? validation.batchesPerPass : min(batches, validation.batchesPerPass)
+        let loss = try Trainer.evaluate(model, validation, batches: count)
+        let tokens = count * microBatch * T
+        if json {
+            print("{\"loss\": \(loss), \"tokens\": \(tokens)}")
+        } else {
+            print("\(split) loss \(formatFixed(Double(loss), digits: 4)) over \(tokens) tokens")
+        }
+    }
+}

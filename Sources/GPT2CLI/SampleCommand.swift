@@ -1,0 +1,64 @@
+/// `gpt2 sample`: generates text from a trained model, streaming it as it is produced.
+
+import ArgumentParser
+import CPUBackend
+import GPT2
+
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
+struct SampleCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sample",
+        abstract: "Generate text from a model (KV-cached, streamed to stdout).",
+        discussion: """
+            Examples:
+              gpt2 sample --checkpoint runs/demo --prompt "ROMEO:" --tokens 200
+              gpt2 sample --checkpoint gpt2_124M.bin --prompt "The meaning of life" --temperature 0.8 --top-k 40 --seed 7
+            """)
+
+    @Option(help: "A checkpoint folder, a run folder (its newest checkpoint), or an llm.c model file.")
+    var checkpoint: String
+
+    @Option(help: "Text to continue (empty: start from <|endoftext|>).")
+    var prompt = ""
+
+    @Option(help: "Tokens to generate.")
+    var tokens = 100
+
+    @Option(help: "Softmax temperature (0 = always the most likely token).")
+    var temperature: Float = 1
+
+    @Option(help: "Sample among the K most likely tokens (0 = all).")
+    var topK = 40
+
+    @Option(help: "Seed for sampling.")
+    var seed: UInt64 = 1337
+
+    @OptionGroup var backendOptions: BackendOptions
+    @OptionGroup var dataSource: DataSourceOptions
+
+    func run() throws {
+        guard tokens >= 0 else { throw ValidationError("--tokens must not be negative") }
+        guard temperature >= 0, temperature.isFinite else { throw ValidationError("--temperature must be 0 or positive") }
+        guard topK >= 0 else { throw ValidationError("--top-k must be 0 (all) or positive") }
+        let (config, parameters) = try ModelSource.load(checkpoint)
+        let tokenizer = try dataSource.tokenizer()
+        let model = try GPT2Model(config: config, backend: try backendOptions.makeBackend(), batchSize: 1,
+                                  sequenceLength: config.maxSequenceLength, training: false)
+        model.setParameters(parameters)
+        let promptTokens = [GPT2Tokenizer.endOfText] + tokenizer.encode(prompt)
+        var random = SeededRandom(seed: seed)
+        writeToStdout(Array(prompt.utf8))
+        _ = model.generate(prompt: promptTokens, count: tokens, options: SamplingOptions(temperature: temperature, topK: topK),
+                           random: &random) { token in
+            writeToStdout((try? tokenizer.decode([token])) ?? [])
+        }
+        writeToStdout(Array("\n".utf8))
+    }
+
+    private func writeToStdout(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { raw in _ = write(1, raw.baseAddress, raw.count) }
+    }
+}
