@@ -11,12 +11,17 @@ struct DataSourceOptions: ParsableArguments {
     var downloader: Downloader { Downloader.fromEnvironment(mirror: mirror) }
 
     /// The GPT-2 tokenizer, its files fetched from the mirror or downloaded once.
-    func tokenizer() throws -> GPT2Tokenizer {
-        throw ValidationError("PENDING tokenizer")
-    }
+    func tokenizer() throws -> GPT2Tokenizer { try downloader.tokenizer() }
 
     /// Prepares tinyshakespeare into data/tinyshakespeare if it is not there; returns the folder.
     func prepareDefaultCorpus() throws -> String {
-        throw ValidationError("PENDING prepare")
+        let directory = "data/tinyshakespeare"
+        let name = NamedDataset.tinyshakespeare.rawValue
+        let shards = ["val", "train"].map { split in "\(directory)/\(name)_\(split)_000000.bin" }
+        if shards.allSatisfy(ShardFormat.isCompleteShard(at:)) { return directory }
+        Console.log("preparing tinyshakespeare into \(directory)")
+        let preparer = CorpusPreparer(outputDirectory: directory, name: name)
+        _ = try preparer.prepareTinyShakespeare(downloader: downloader, encoder: try tokenizer())
+        return directory
     }
 }

@@ -1,0 +1,104 @@
+/// `gpt2 prepare`: tokenises text/JSONL files or a named dataset into llm.c-format token shards
+/// (`DIR/NAME_val_000000.bin`, `DIR/NAME_train_000000.bin`, …) for `gpt2 train`.
+
+import ArgumentParser
+import GPT2
+
+struct PrepareCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "prepare",
+        abstract: "Tokenise a corpus into GPT-2 token shards (llm.c / modded-nanogpt format).",
+        discussion: """
+            Every document is preceded by <|endoftext|> (50256). The first --val-tokens tokens of the stream
+            form the val split, the rest the train split, in shards of --shard-tokens. Re-running keeps shards
+            that are already complete and identical; shards are written atomically.
+
+            Inputs: a text file is one document; a .jsonl file holds one JSON object per line whose --field is
+            the document. Or name a dataset:
+              tinyshakespeare  karpathy's char-rnn text, sections split at blank lines as llm.c does; val is the
+                               first 32,768 tokens (~10%, llm.c's split). The default when no input is given.
+              fineweb10B       kjj0/fineweb10B-gpt2 shards, already tokenised: --shards N train shards
+                               (~100M tokens, 200 MB each) plus the val shard are downloaded into the cache
+                               ($GPT2_CACHE_DIR, else ~/.cache/gpt2-swift), every token checked, and linked.
+            For your own files, --val-tokens defaults to ~10% of the corpus (UTF-8 bytes / 40, at most 10M).
+
+            Examples:
+              gpt2 prepare                                   # tinyshakespeare → data/tinyshakespeare
+              gpt2 prepare fineweb10B --shards 8             # 800M tokens → data/fineweb10B
+              gpt2 prepare notes/*.txt --name notes          # each file one document → data/notes
+              gpt2 prepare corpus.jsonl --field body --val-tokens 1000000 --out data/corpus
+              gpt2 prepare --mirror /srv/gpt2-data           # offline: files come from the mirror
+            """)
+
+    @Argument(help: "Text or .jsonl files, or a dataset name (tinyshakespeare, fineweb10B).")
+    var inputs: [String] = []
+
+    @Option(help: "Output folder (default: data/NAME).")
+    var out: String?
+
+    @Option(help: "Shard file prefix (default: the dataset name, or the first input's file name).")
+    var name: String?
+
+    @Option(help: "JSON field holding each document in .jsonl inputs.")
+    var field = "text"
+
+    @Option(help: "Tokens per shard.")
+    var shardTokens = 100_000_000
+
+    @Option(help: "Tokens at the start of the stream that form the val split (default: see above).")
+    var valTokens: Int?
+
+    @Option(help: "fineweb10B only: how many of its 103 train shards to fetch.")
+    var shards = 8
+
+    @Option(help: "Tokeniser threads (0: one per core).")
+    var threads = 0
+
+    @OptionGroup var dataSource: DataSourceOptions
+
+    func validate() throws {
+        guard (1...Int(Int32.max)).contains(shardTokens) else { throw ValidationError("--shard-tokens must be in 1…2^31-1") }
+        if let valTokens, valTokens < 0 { throw ValidationError("--val-tokens must be 0 or more") }
+        guard (1...DataFile.fineweb10BTrainShardCount).contains(shards) else {
+            throw ValidationError("--shards must be in 1…\(DataFile.fineweb10BTrainShardCount)")
+        }
+        guard threads >= 0 else { throw ValidationError("--threads must be 0 (all cores) or more") }
+    }
+
+    func run() throws {
+        let dataset = namedDataset
+        let prefix = name ?? dataset?.rawValue ?? Self.stem(of: inputs[0])
+        var preparer = CorpusPreparer(outputDirectory: out ?? "data/\(prefix)", name: prefix)
+        preparer.shardTokens = shardTokens
+        preparer.validationTokens = valTokens
+        preparer.threads = threads
+        let summary: ShardSummary
+        switch dataset {
+        case .tinyshakespeare:
+            summary = try preparer.prepareTinyShakespeare(downloader: dataSource.downloader,
+                                                          encoder: try dataSource.tokenizer())
+        case .fineweb10B:
+            summary = try preparer.prepareFineweb10B(trainShards: shards, downloader: dataSource.downloader)
+        case nil:
+            let corpus = inputs.map { CorpusInput.detect(path: $0, field: field) }
+            summary = try preparer.prepare(corpus, encoder: try dataSource.tokenizer())
+        }
+        Console.log("\(preparer.outputDirectory): val \(summary.validationTokens) tokens in "
+                    + "\(summary.validationShards.count) shard(s), train \(summary.trainTokens) tokens in "
+                    + "\(summary.trainShards.count) shard(s); \(summary.skippedShards) already complete")
+    }
+
+    /// The dataset the inputs name: none given → tinyshakespeare; one name that is not a file → that dataset.
+    private var namedDataset: NamedDataset? {
+        if inputs.isEmpty { return .tinyshakespeare }
+        guard inputs.count == 1, !FileSystem.isFile(inputs[0]) else { return nil }
+        return NamedDataset(rawValue: inputs[0])
+    }
+
+    /// `dir/name.ext` → `name`.
+    private static func stem(of path: String) -> String {
+        let base = FileSystem.baseName(path)
+        guard let dot = base.lastIndex(of: "."), dot != base.startIndex else { return base }
+        return String(base[..<dot])
+    }
+}

@@ -1,0 +1,78 @@
+/// `gpt2 prepare` end to end through the built binary, offline via the shared mirror: llm.c's tinyshakespeare
+/// split, JSONL tokenised exactly as the tokenizer does, re-runs, and bad input failing cleanly.
+
+import Testing
+import Foundation
+import GPT2TestSupport
+import GPT2
+
+@Suite struct PrepareCommandTests {
+    private let mirror = TestPaths.mirror.path
+
+    private func shardTokens(_ path: String) throws -> [Int] {
+        try ShardReader(path: path).withTokens { $0.map(Int.init) }
+    }
+
+    @Test func tinyShakespeareMatchesLLMCSplit() throws {
+        let out = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: out) }
+        let result = try runGPT2(arguments: ["prepare", "--mirror", mirror, "--out", out.path])
+        #expect(result.status == 0, "\(result.stderrText)")
+        // llm.c's dev/data/tinyshakespeare.py writes 32,768 val and 305,260 train tokens.
+        let val = try shardTokens(out.appendingPathComponent("tinyshakespeare_val_000000.bin").path)
+        let train = try shardTokens(out.appendingPathComponent("tinyshakespeare_train_000000.bin").path)
+        #expect(val.count == 32_768)
+        #expect(train.count == 305_260)
+        #expect(val.prefix(4) == [50256, 5962, 22307, 25])  // <|endoftext|> "First Citizen:"
+
+        let rerun = try runGPT2(arguments: ["prepare", "--mirror", mirror, "--out", out.path])
+        #expect(rerun.status == 0)
+        #expect(rerun.stderrText.contains("2 already complete"))
+    }
+
+    @Test func jsonlDocumentsAreEndOfTextPlusTokenizerOutput() throws {
+        let directory = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let documents = ["Hello world!", "Ünïcödé  and   spaces\n", "The end."]
+        let lines = try documents.map { String(decoding: try JSONEncoder().encode(["body": $0, "id": "x"]), as: UTF8.self) }
+        let input = directory.appendingPathComponent("docs.jsonl")
+        try Data(lines.joined(separator: "\n").utf8).write(to: input)
+        let out = directory.appendingPathComponent("out")
+        let result = try runGPT2(arguments: ["prepare", input.path, "--field", "body", "--val-tokens", "3",
+                                             "--out", out.path, "--mirror", mirror])
+        #expect(result.status == 0, "\(result.stderrText)")
+        let tokenizer = try GPT2Tokenizer(directory: TestPaths.mirror.appendingPathComponent("gpt2").path)
+        let expected = documents.flatMap { [GPT2Tokenizer.endOfText] + tokenizer.encode($0) }
+        let written = try shardTokens(out.appendingPathComponent("docs_val_000000.bin").path)
+            + shardTokens(out.appendingPathComponent("docs_train_000000.bin").path)
+        #expect(written == expected)
+    }
+
+    @Test(arguments: [
+        ("missing.txt", nil, "missing.txt"),
+        ("bad.jsonl", "{\"text\": \"ok\"}\n{oops}\n", "bad.jsonl:2"),
+        ("latin1.txt", "caf\u{E9}", "offset 3"),
+    ] as [(String, String?, String)])
+    func badInputFailsWithMessageAndCreatesNothing(name: String, contents: String?, message: String) throws {
+        let directory = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let input = directory.appendingPathComponent(name)
+        if let contents {
+            // latin1.txt is written in ISO-8859-1, so "é" is the single byte 0xE9.
+            try (name.hasPrefix("latin1") ? Data(contents.unicodeScalars.map { UInt8($0.value) }) : Data(contents.utf8))
+                .write(to: input)
+        }
+        let out = directory.appendingPathComponent("out")
+        let result = try runGPT2(arguments: ["prepare", input.path, "--out", out.path, "--mirror", mirror])
+        #expect(result.status != 0)
+        #expect(result.stderrText.contains(message), "\(result.stderrText)")
+        #expect(!FileManager.default.fileExists(atPath: out.path), "nothing written")
+    }
+
+    @Test func helpShowsExamples() throws {
+        let result = try runGPT2(arguments: ["prepare", "--help"])
+        #expect(result.status == 0)
+        #expect(result.stdoutText.contains("gpt2 prepare fineweb10B --shards 8"))
+        #expect(result.stdoutText.contains("--val-tokens"))
+    }
+}
