@@ -81,7 +81,7 @@ struct PrepareCommand: ParsableCommand {
             summary = try preparer.prepareFineweb10B(trainShards: shards, downloader: dataSource.downloader)
         case nil:
             let corpus = inputs.map { CorpusInput.detect(path: $0, field: field) }
-            summary = try preparer.prepare(corpus, encoder: try dataSource.tokenizer())
+            summary = try preparer.prepare(corpus, makeEncoder: dataSource.tokenizer)
         }
         Console.log("\(preparer.outputDirectory): val \(summary.validationTokens) tokens in "
                     + "\(summary.validationShards.count) shard(s), train \(summary.trainTokens) tokens in "

@@ -63,7 +63,10 @@ import GPT2
                 .write(to: input)
         }
         let out = directory.appendingPathComponent("out")
-        let result = try runGPT2(arguments: ["prepare", input.path, "--out", out.path, "--mirror", mirror])
+        // An empty mirror: the inputs must be checked before the tokenizer is even looked for.
+        let emptyMirror = directory.appendingPathComponent("mirror")
+        try FileManager.default.createDirectory(at: emptyMirror, withIntermediateDirectories: true)
+        let result = try runGPT2(arguments: ["prepare", input.path, "--out", out.path, "--mirror", emptyMirror.path])
         #expect(result.status != 0)
         #expect(result.stderrText.contains(message), "\(result.stderrText)")
         #expect(!FileManager.default.fileExists(atPath: out.path), "nothing written")

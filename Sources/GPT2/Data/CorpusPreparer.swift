@@ -30,10 +30,30 @@ public struct CorpusPreparer: Sendable {
     /// Validates every input, then tokenises them in order into shards. Bad input throws before anything is
     /// written; complete identical shards from an earlier run are kept; stale shards of this name are removed.
     public func prepare(_ inputs: [CorpusInput], encoder: some DocumentEncoder) throws(PrepareError) -> ShardSummary {
+        try tokenise(inputs, corpusBytes: try validate(inputs), encoder: encoder)
+    }
+
+    /// As `prepare(_:encoder:)`, but the encoder (e.g. a tokenizer that may need downloading) is only made
+    /// once the inputs have been found valid; throws its error or a `PrepareError`.
+    public func prepare<Encoder: DocumentEncoder>(_ inputs: [CorpusInput], makeEncoder: () throws -> Encoder) throws
+        -> ShardSummary
+    {
+        let corpusBytes = try validate(inputs)
+        return try tokenise(inputs, corpusBytes: corpusBytes, encoder: try makeEncoder())
+    }
+
+    /// Reads every input once to check it (exists, non-empty, UTF-8, JSON); returns the documents' total bytes.
+    public func validate(_ inputs: [CorpusInput]) throws(PrepareError) -> Int {
         var corpusBytes = 0
         for input in inputs {
             corpusBytes += try CorpusReader.documents(of: input).reduce(0) { $0 + $1.utf8.count }
         }
+        return corpusBytes
+    }
+
+    private func tokenise(_ inputs: [CorpusInput], corpusBytes: Int, encoder: some DocumentEncoder)
+        throws(PrepareError) -> ShardSummary
+    {
         guard FileSystem.makeDirectories(outputDirectory) else {
             throw .cannotCreateDirectory(path: outputDirectory, reason: FileSystem.lastErrorMessage)
         }
