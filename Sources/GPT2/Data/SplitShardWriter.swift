@@ -7,7 +7,7 @@
 @preconcurrency import Darwin
 #endif
 
-public struct ShardSummary: Sendable, Equatable {
+public struct ShardSummary: Sendable {
     /// Shard paths in the order written, with their token counts.
     public var validationShards: [(path: String, tokens: Int)] = []
     public var trainShards: [(path: String, tokens: Int)] = []
@@ -16,13 +16,6 @@ public struct ShardSummary: Sendable, Equatable {
 
     public var validationTokens: Int { validationShards.reduce(0) { $0 + $1.tokens } }
     public var trainTokens: Int { trainShards.reduce(0) { $0 + $1.tokens } }
-
-    public static func == (a: ShardSummary, b: ShardSummary) -> Bool {
-        a.validationShards.map(\.path) == b.validationShards.map(\.path)
-            && a.validationShards.map(\.tokens) == b.validationShards.map(\.tokens)
-            && a.trainShards.map(\.path) == b.trainShards.map(\.path)
-            && a.trainShards.map(\.tokens) == b.trainShards.map(\.tokens) && a.skippedShards == b.skippedShards
-    }
 }
 
 final class SplitShardWriter {
@@ -32,6 +25,8 @@ final class SplitShardWriter {
     private let validationTokens: Int
     private var buffer: [UInt16] = []
     private(set) var summary = ShardSummary()
+    /// Tokens the shard being filled holds when complete: val shards stop at the val/train boundary.
+    private var capacity: Int
 
     init(directory: String, name: String, shardTokens: Int, validationTokens: Int) {
         precondition(shardTokens > 0 && validationTokens >= 0)
@@ -39,6 +34,7 @@ final class SplitShardWriter {
         self.name = name
         self.shardTokens = shardTokens
         self.validationTokens = validationTokens
+        capacity = validationTokens > 0 ? min(shardTokens, validationTokens) : shardTokens
     }
 
     /// The path of shard `index` of `split` ("train" or "val").
@@ -49,19 +45,13 @@ final class SplitShardWriter {
     func append(_ tokens: [Int]) throws(PrepareError) {
         for token in tokens {
             buffer.append(UInt16(truncatingIfNeeded: token))
-            if buffer.count == currentShardCapacity { try emit() }
+            if buffer.count == capacity { try emit() }
         }
     }
 
     /// Writes the last, partial shard.
     func finish() throws(PrepareError) {
         if !buffer.isEmpty { try emit() }
-    }
-
-    /// Tokens the shard being filled holds when complete: val shards stop at the val/train boundary.
-    private var currentShardCapacity: Int {
-        let validationLeft = validationTokens - summary.validationTokens
-        return validationLeft > 0 ? min(shardTokens, validationLeft) : shardTokens
     }
 
     private func emit() throws(PrepareError) {
@@ -84,6 +74,8 @@ final class SplitShardWriter {
             summary.trainShards.append((path, buffer.count))
         }
         buffer.removeAll(keepingCapacity: true)
+        let validationLeft = validationTokens - summary.validationTokens
+        capacity = validationLeft > 0 ? min(shardTokens, validationLeft) : shardTokens
     }
 
     /// Whether `path` is a complete shard holding exactly `tokens`.
