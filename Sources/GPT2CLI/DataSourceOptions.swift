@@ -12,7 +12,9 @@ struct DataSourceOptions: ParsableArguments {
 
     /// The GPT-2 tokenizer, its files fetched from the mirror or downloaded once.
     func tokenizer() throws -> GPT2Tokenizer {
-        throw ValidationError("PENDING tokenizer")
+        let downloader = self.downloader
+        return try GPT2Tokenizer(encoderJSONPath: downloader.fetch(.gpt2Encoder),
+                                 vocabBPEPath: downloader.fetch(.gpt2Vocabulary))
     }
 
     /// Prepares tinyshakespeare into data/tinyshakespeare if it is not there; returns the folder.

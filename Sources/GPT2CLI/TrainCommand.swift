@@ -118,7 +118,10 @@ struct TrainCommand: ParsableCommand {
         } else {
             trainer = try Trainer(options: try resolveOptions(backend), backend: backend)
         }
-        trainer.decode = try? dataSource.tokenizer().decodeText
+        if trainer.options.sampleEvery > 0 {
+            let tokenizer = try dataSource.tokenizer()
+            trainer.decode = { tokens in String(decoding: (try? tokenizer.decode(tokens)) ?? [], as: UTF8.self) }
+        }
         Console.log(trainer.options.summary)
         try trainer.run(stopAfter: stopAfter)
     }

@@ -68,12 +68,14 @@ public struct TestData {
 
     /// `count` normal samples.
     public mutating func normal(_ count: Int, standardDeviation: Float = 1, mean: Float = 0) -> [Float] {
-        (0..<count).map { _ in random.nextNormal(mean: mean, standardDeviation: standardDeviation) }
+        var values = [Float](repeating: 0, count: count)
+        random.fillNormal(&values, mean: mean, std: standardDeviation)
+        return values
     }
 
     /// `count` samples uniform in [low, high).
     public mutating func uniform(_ count: Int, _ low: Float, _ high: Float) -> [Float] {
-        (0..<count).map { _ in low + (high - low) * random.nextUnitFloat() }
+        (0..<count).map { _ in low + (high - low) * Float(random.nextUniform()) }
     }
 
     /// `count` token ids in 0..<upperBound.
