@@ -51,7 +51,7 @@ func axpy(_ y: UnsafeMutablePointer<Float>, _ alpha: Float, _ x: UnsafePointer<F
 }
 
 /// eˣ lane by lane: x = n·ln2 + r, eʳ by a degree-6 polynomial on |r| ≤ ln2/2, 2ⁿ built in the exponent bits.
-/// Relative error below 2e-7 for x in [-87, 88]; smaller x flush to 0.
+/// Relative error below 2e-7 for x in [-87, 88]; smaller x flush to 0, larger saturate near e^88.3, NaN stays NaN.
 @inline(__always)
 func exp(_ x: Vec) -> Vec {
     let clamped = x.clamped(lowerBound: Vec(repeating: -87.3), upperBound: Vec(repeating: 88.3))
@@ -67,6 +67,8 @@ func exp(_ x: Vec) -> Vec {
     let bits = (SIMD8<Int32>(n) &+ 127) &<< 23
     var result = p * unsafeBitCast(bits, to: Vec.self)
     result.replace(with: Vec(), where: x .< -87.3)
+    // the clamp maps NaN to a bound; give NaN back so a diverged softmax or GELU stays visibly NaN
+    result.replace(with: x, where: x .!= x)
     return result
 }
 

@@ -118,7 +118,8 @@ struct TrainCommand: ParsableCommand {
         } else {
             trainer = try Trainer(options: try resolveOptions(backend), backend: backend)
         }
-        if let tokenizer = try? dataSource.tokenizer() {
+        if trainer.options.sampleEvery > 0 {
+            let tokenizer = try dataSource.tokenizer()
             trainer.decode = { tokens in String(decoding: (try? tokenizer.decode(tokens)) ?? [], as: UTF8.self) }
         }
         Console.log(trainer.options.summary)
