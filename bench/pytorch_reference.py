@@ -16,7 +16,7 @@ AdamW step. The median over the timed steps (after --warmup untimed ones) is rep
 import argparse
 import json
 import math
-import os
+import re
 import resource
 import statistics
 import sys
@@ -40,8 +40,8 @@ PRESETS = {
     "d48": (48, 25, 1600, 1024),
 }
 
-# Dense peak FLOP/s of CUDA devices, matched by substring of torch.cuda.get_device_name(), most
-# specific first. "bf16" is the tensor-core rate with FP32 accumulate (what autocast matmuls use);
+# Dense peak FLOP/s of CUDA devices, matched by regex against torch.cuda.get_device_name(), first
+# match wins. "bf16" is the tensor-core rate with FP32 accumulate (what autocast matmuls use);
 # "fp32" is the plain (non-TF32) CUDA-core rate, since we leave TF32 off. Sources: NVIDIA's H100,
 # H200 and A100 datasheets (dense figures, i.e. the sparsity numbers halved).
 # RTX 4070: the Ada whitepaper gives GeForce cards FP16/BF16 tensor throughput with FP32
@@ -50,11 +50,11 @@ PRESETS = {
 # (the often-quoted 116.6e12 is the FP16-accumulate dense figure). Derived, not read off a sheet:
 # pass --peak-flops to be exact.
 CUDA_PEAKS = [
-    ("H100 PCIe", {"bf16": 756e12, "fp32": 51e12}),
-    ("H100", {"bf16": 989e12, "fp32": 67e12}),   # SXM
-    ("H200", {"bf16": 989e12, "fp32": 67e12}),
-    ("A100", {"bf16": 312e12, "fp32": 19.5e12}),
-    ("RTX 4070", {"bf16": 58.3e12, "fp32": 29.1e12}),
+    (r"H100 PCIe", {"bf16": 756e12, "fp32": 51e12}),
+    (r"H100 80GB HBM3|H100 SXM", {"bf16": 989e12, "fp32": 67e12}),
+    (r"H200", {"bf16": 989e12, "fp32": 67e12}),
+    (r"A100", {"bf16": 312e12, "fp32": 19.5e12}),
+    (r"RTX 4070$", {"bf16": 58.3e12, "fp32": 29.1e12}),  # not the 4070 Ti / SUPER
 ]
 
 # CPU peak per core: 115.2 GFLOP/s fp32, the AVX2-FMA peak measured on the CI-type machine (Zen 4,
@@ -160,7 +160,7 @@ def pick_peak(args, device):
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
         for key, peaks in CUDA_PEAKS:
-            if key in name:
+            if re.search(key, name):
                 return peaks[args.dtype], f"table: {key} {args.dtype} dense"
         return float("nan"), f"unknown GPU '{name}': pass --peak-flops"
     return args.threads * CPU_PEAK_PER_CORE, f"cpu: {args.threads} threads x 115.2e9 (Zen 4 AVX2-FMA)"

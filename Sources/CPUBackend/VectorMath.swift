@@ -54,8 +54,12 @@ func axpy(_ y: UnsafeMutablePointer<Float>, _ alpha: Float, _ x: UnsafePointer<F
 /// Relative error below 2e-7 for x in [-87, 88]; smaller x flush to 0, larger saturate near e^88.3, NaN stays NaN.
 @inline(__always)
 func exp(_ x: Vec) -> Vec {
+    let roundingMagic = Vec(repeating: 12_582_912)
     let clamped = x.clamped(lowerBound: Vec(repeating: -87.3), upperBound: Vec(repeating: 88.3))
-    let n = (clamped * 1.442_695_04).rounded(.toNearestOrEven)
+    // Adding 1.5·2²³ rounds to the nearest integer (ties to even) and leaves it in the low mantissa bits,
+    // which avoids the slow generic float→int SIMD conversions.
+    let shifted = clamped * 1.442_695_04 + roundingMagic
+    let n = shifted - roundingMagic
     let r = clamped - n * 0.693_145_75 - n * 1.428_606_8e-6
     var p = Vec(repeating: 1.0 / 720)
     p = p * r + 1.0 / 120
@@ -64,7 +68,8 @@ func exp(_ x: Vec) -> Vec {
     p = p * r + 0.5
     p = p * r + 1
     p = p * r + 1
-    let bits = (SIMD8<Int32>(n) &+ 127) &<< 23
+    let integer = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- unsafeBitCast(roundingMagic, to: SIMD8<Int32>.self)
+    let bits = (integer &+ 127) &<< 23
     var result = p * unsafeBitCast(bits, to: Vec.self)
     result.replace(with: Vec(), where: x .< -87.3)
     // the clamp maps NaN to a bound; give NaN back so a diverged softmax or GELU stays visibly NaN
