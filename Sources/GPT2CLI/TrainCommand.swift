@@ -24,7 +24,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Model preset: \(ModelPreset.all.map(\.name).joined(separator: ", ")).")
     var model = "small"
 
-    @Option(help: "Start from the weights of an llm.c model file (its shape replaces --model).")
+    @Option(help: "Start from these weights: an llm.c model file, a checkpoint or run folder (their shape replaces --model).")
     var initFrom: String?
 
     @Option(help: "Sequences per micro-batch (B).")
@@ -130,7 +130,7 @@ struct TrainCommand: ParsableCommand {
         var config = try ModelPreset.named(model).config
         var modelName = model
         if let initFrom {
-            config = try LLMCModelFile.read(path: initFrom).config
+            config = try ModelSource.load(initFrom).config
             modelName = initFrom
         }
         let accumulation = try resolveAccumulation()

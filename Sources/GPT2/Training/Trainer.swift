@@ -29,7 +29,7 @@ public final class Trainer<Ops: Backend> {
         model = try GPT2Model(config: options.model, backend: backend, batchSize: options.microBatch,
                               sequenceLength: options.sequenceLength, recompute: options.recompute)
         if let initFrom = options.initFrom {
-            let (config, parameters) = try LLMCModelFile.read(path: initFrom)
+            let (config, parameters) = try ModelSource.load(initFrom)
             guard config == options.model else { throw ConfigError("\(initFrom) holds a different model shape than the options") }
             model.setParameters(parameters)
         } else {
