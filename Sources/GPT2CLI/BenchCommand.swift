@@ -11,7 +11,7 @@ struct BenchCommand: ParsableCommand {
         abstract: "Measure training throughput (tokens/s) and MFU.",
         discussion: """
             Examples:
-              gpt2 bench --model d12 --micro-batch 4 --seq 64 --steps 10 --threads 2
+              gpt2 bench --model d12 --micro-batch 4 --seq 64 --threads 2
               gpt2 bench --model small --micro-batch 4 --seq 256 --json
             """)
 

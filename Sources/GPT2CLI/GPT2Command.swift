@@ -10,9 +10,10 @@ struct GPT2Command: ParsableCommand {
         abstract: "Train GPT-2 from scratch: prepare data, train on CPU or GPU, evaluate, sample.",
         discussion: """
             Examples:
-              gpt2 prepare                       # tokenise tinyshakespeare into data/tinyshakespeare
-              gpt2 train                         # train a small model on it for a few minutes
-              gpt2 tokenize --json notes.txt     # GPT-2 token ids of a file
+              gpt2 prepare                 # tinyshakespeare → data/tinyshakespeare
+              gpt2 train                   # a small model on it, a few minutes
+              gpt2 sample --checkpoint runs/default --prompt "ROMEO:"
+              gpt2 tokenize --json notes.txt
             """,
         subcommands: [
             PrepareCommand.self,

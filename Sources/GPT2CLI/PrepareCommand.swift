@@ -9,25 +9,26 @@ struct PrepareCommand: ParsableCommand {
         commandName: "prepare",
         abstract: "Tokenise a corpus into GPT-2 token shards (llm.c / modded-nanogpt format).",
         discussion: """
-            Every document is preceded by <|endoftext|> (50256). The first --val-tokens tokens of the stream
-            form the val split, the rest the train split, in shards of --shard-tokens. Re-running keeps shards
-            that are already complete and identical; shards are written atomically.
+            Every document is preceded by <|endoftext|> (50256). The first --val-tokens \
+            tokens form the val split, the rest the train split, in shards of \
+            --shard-tokens. Re-running keeps shards that are already complete; shards \
+            are written atomically.
 
-            Inputs: a text file is one document; a .jsonl file holds one JSON object per line whose --field is
-            the document. Or name a dataset:
-              tinyshakespeare  karpathy's char-rnn text, sections split at blank lines as llm.c does; val is the
-                               first 32,768 tokens (~10%, llm.c's split). The default when no input is given.
-              fineweb10B       kjj0/fineweb10B-gpt2 shards, already tokenised: --shards N train shards
-                               (~100M tokens, 200 MB each) plus the val shard are downloaded into the cache
-                               ($GPT2_CACHE_DIR, else ~/.cache/gpt2-swift), every token checked, and linked.
-            For your own files, --val-tokens defaults to ~10% of the corpus (UTF-8 bytes / 40, at most 10M).
+            Inputs: a text file is one document; a .jsonl file holds one JSON object \
+            per line whose --field is the document. Or name a dataset:
+              tinyshakespeare  sections split at blank lines (as llm.c does); val is
+                               the first 32,768 tokens (~10%). The default.
+              fineweb10B       kjj0/fineweb10B-gpt2, already tokenised: the val shard
+                               and --shards N train shards (100M tokens each) are
+                               downloaded into the cache and checked.
+            For your own files, --val-tokens defaults to ~10% of the corpus.
 
             Examples:
-              gpt2 prepare                                   # tinyshakespeare → data/tinyshakespeare
-              gpt2 prepare fineweb10B --shards 8             # 800M tokens → data/fineweb10B
-              gpt2 prepare notes/*.txt --name notes          # each file one document → data/notes
-              gpt2 prepare corpus.jsonl --field body --val-tokens 1000000 --out data/corpus
-              gpt2 prepare --mirror /srv/gpt2-data           # offline: files come from the mirror
+              gpt2 prepare                        # tinyshakespeare
+              gpt2 prepare fineweb10B --shards 8  # 800M tokens
+              gpt2 prepare notes/*.txt --name notes
+              gpt2 prepare corpus.jsonl --field body --out data/corpus
+              gpt2 prepare --mirror /srv/gpt2-data  # offline mirror
             """)
 
     @Argument(help: "Text or .jsonl files, or a dataset name (tinyshakespeare, fineweb10B).")

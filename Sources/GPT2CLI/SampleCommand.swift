@@ -15,7 +15,8 @@ struct SampleCommand: ParsableCommand {
         discussion: """
             Examples:
               gpt2 sample --checkpoint runs/demo --prompt "ROMEO:" --tokens 200
-              gpt2 sample --checkpoint gpt2_124M.bin --prompt "The meaning of life" --temperature 0.8 --top-k 40 --seed 7
+              gpt2 sample --checkpoint gpt2_124M.bin --prompt "Hello" \\
+                --temperature 0.8 --top-k 40 --seed 7
             """)
 
     @Option(help: "A checkpoint folder, a run folder (its newest checkpoint), or an llm.c model file.")

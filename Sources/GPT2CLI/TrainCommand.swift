@@ -11,11 +11,12 @@ struct TrainCommand: ParsableCommand {
         abstract: "Train GPT-2 on token shards (default: a small model on tinyshakespeare).",
         discussion: """
             Examples:
-              gpt2 train                                   # demo: small model, tinyshakespeare, a few minutes on CPU
-              gpt2 train --data data/fineweb10B --model d12 --micro-batch 8 --seq 1024 \\
-                         --total-batch-tokens 524288 --steps 12000 --lr 6e-4 --warmup 700 --out runs/d12
-              gpt2 train --out runs/demo --steps 100 --stop-after 40   # stop at step 40 with a checkpoint
-              gpt2 train --resume runs/demo                # continue it to step 100, bit-identical on CPU
+              gpt2 train                   # demo: small model, tinyshakespeare
+              gpt2 train --data data/fineweb10B --model d12 --micro-batch 8 \\
+                --seq 1024 --total-batch-tokens 524288 --steps 12000 \\
+                --lr 6e-4 --warmup 700 --out runs/d12
+              gpt2 train --out runs/demo --steps 100 --stop-after 40
+              gpt2 train --resume runs/demo  # on to step 100, bit-identical
             """)
 
     @Option(help: "Folder with *_train_*.bin and *_val_*.bin shards (default: data/tinyshakespeare, prepared if missing).")
