@@ -15,6 +15,7 @@ struct GPT2Command: ParsableCommand {
               gpt2 tokenize --json notes.txt     # GPT-2 token ids of a file
             """,
         subcommands: [
+            TokenizeCommand.self,
         ]
     )
 }

@@ -67,11 +67,16 @@ public final class GPT2Tokenizer: Sendable {
 
     /// The token ids of UTF-8 bytes; throws `TokenizerError.invalidUTF8(offset:)` at the first bad byte.
     public func encode(utf8 bytes: UnsafeBufferPointer<UInt8>) throws -> [Int] {
-        if let offset = UTF8Scalar.firstInvalidOffset(bytes) { throw TokenizerError.invalidUTF8(offset: offset) }
+        try Self.validateUTF8(bytes)
         var workspace = Workspace()
         var output: [Int] = []
         encode(bytes, workspace: &workspace, into: &output)
         return output
+    }
+
+    /// Throws `TokenizerError.invalidUTF8(offset:)` at the first byte that makes `bytes` invalid UTF-8.
+    public static func validateUTF8(_ bytes: UnsafeBufferPointer<UInt8>) throws {
+        if let offset = UTF8Scalar.firstInvalidOffset(bytes) { throw TokenizerError.invalidUTF8(offset: offset) }
     }
 
     /// The token ids of each document, encoded on `threads` threads (0: one per core), each thread taking a
