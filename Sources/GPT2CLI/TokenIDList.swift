@@ -2,27 +2,53 @@
 /// size), and read back from either form with errors that point at the offending text.
 
 enum TokenIDList {
-    /// "id\n" for every id.
+    /// "id\n" for every id (ids are non-negative, as the tokenizer makes them).
     static func lines(_ ids: [Int]) -> [UInt8] {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(ids.count * 6)
-        for id in ids {
-            appendDecimal(id, to: &bytes)
-            bytes.append(UInt8(ascii: "\n"))
+        let length = ids.reduce(0) { $0 + decimalLength($1) + 1 }
+        return [UInt8](unsafeUninitializedCapacity: length) { buffer, count in
+            for id in ids {
+                writeDecimal(id, into: buffer, at: &count)
+                buffer[count] = UInt8(ascii: "\n")
+                count += 1
+            }
         }
-        return bytes
     }
 
     /// "[id,id,…]\n".
     static func json(_ ids: [Int]) -> [UInt8] {
-        var bytes: [UInt8] = [UInt8(ascii: "[")]
-        bytes.reserveCapacity(ids.count * 6 + 3)
-        for (index, id) in ids.enumerated() {
-            if index > 0 { bytes.append(UInt8(ascii: ",")) }
-            appendDecimal(id, to: &bytes)
+        let length = ids.reduce(3 + max(0, ids.count - 1)) { $0 + decimalLength($1) }
+        return [UInt8](unsafeUninitializedCapacity: length) { buffer, count in
+            buffer[count] = UInt8(ascii: "[")
+            count += 1
+            for (index, id) in ids.enumerated() {
+                if index > 0 {
+                    buffer[count] = UInt8(ascii: ",")
+                    count += 1
+                }
+                writeDecimal(id, into: buffer, at: &count)
+            }
+            buffer[count] = UInt8(ascii: "]")
+            buffer[count + 1] = UInt8(ascii: "\n")
+            count += 2
         }
-        bytes.append(contentsOf: [UInt8(ascii: "]"), UInt8(ascii: "\n")])
-        return bytes
+    }
+
+    private static func decimalLength(_ value: Int) -> Int {
+        var digits = 1
+        var rest = value / 10
+        while rest > 0 { digits += 1; rest /= 10 }
+        return digits
+    }
+
+    private static func writeDecimal(_ value: Int, into buffer: UnsafeMutableBufferPointer<UInt8>, at count: inout Int) {
+        precondition(value >= 0, "token ids are non-negative")
+        let digits = decimalLength(value)
+        var rest = value
+        for position in stride(from: count + digits - 1, through: count, by: -1) {
+            buffer[position] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: rest % 10)
+            rest /= 10
+        }
+        count += digits
     }
 
     /// The ids in `text`: decimal numbers separated by whitespace, commas and square brackets.
@@ -53,23 +79,6 @@ enum TokenIDList {
             return true
         default:
             return false
-        }
-    }
-
-    private static func appendDecimal(_ value: Int, to bytes: inout [UInt8]) {
-        if value < 0 { bytes.append(UInt8(ascii: "-")) }
-        var magnitude = value.magnitude
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        var count = 0
-        withUnsafeMutableBytes(of: &digits) { buffer in
-            repeat {
-                buffer[count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
-                magnitude /= 10
-                count += 1
-            } while magnitude > 0
-            for i in stride(from: count - 1, through: 0, by: -1) { bytes.append(buffer[i]) }
         }
     }
 }
