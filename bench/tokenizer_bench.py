@@ -46,7 +46,7 @@ def main():
     args = parser.parse_args()
 
     encoding = gpt2_encoding(args.vocab_dir)
-    with open(args.text, encoding="utf-8") as f:
+    with open(args.text, encoding="utf-8", newline="") as f:  # keep \r\n as it is
         text = f.read()
     size = len(text.encode("utf-8"))
     parts = documents(text)

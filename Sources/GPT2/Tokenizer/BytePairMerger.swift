@@ -53,7 +53,7 @@ struct BytePairMerger {
     private var next: [Int32] = []    // long pieces: linked list over byte positions
     private var previous: [Int32] = []
     private var heap = MinHeap()
-    static let longPiece = 128
+    private static let longPiece = 128
 
     /// Appends the tokens of `piece` to `output`; `byteTokens[b]` is the token of the single byte `b`.
     mutating func merge(
