@@ -57,8 +57,9 @@ struct TokenizeCommand: ParsableCommand {
         let input = try file.map { try ByteFile.contents(ofFile: $0) } ?? ByteFile.standardInput()
         if decode {
             let ids = try TokenIDList.parse(input)
-            try ByteFile.writeAll(try tokenizer.decode(ids), to: 1)
-            if stats { Console.log("\(ids.count) tokens → bytes") }
+            let bytes = try tokenizer.decode(ids)
+            try ByteFile.writeAll(bytes, to: 1)
+            if stats { Console.log("\(ids.count) tokens, \(bytes.count) bytes") }
             return
         }
         let clock = ContinuousClock()
