@@ -17,10 +17,13 @@ struct TokenizeCommand: ParsableCommand {
         discussion: """
             The ids are exactly those of tiktoken's "gpt2" encoding (encode_ordinary: the text \
             "<|endoftext|>" is encoded as ordinary text). Ids go to stdout, everything else to stderr.
+            The tokenizer files come from --vocab-dir DIR, or from DIR/gpt2/ with --mirror DIR or \
+            GPT2_DATA_MIRROR=DIR.
 
             Examples:
               gpt2 tokenize --mirror ~/gpt2-data notes.txt         # one id per line
               echo "Hello world" | gpt2 tokenize --vocab-dir gpt2 --json
+              export GPT2_DATA_MIRROR=~/gpt2-data
               gpt2 tokenize --json notes.txt | gpt2 tokenize --decode > roundtrip.txt
               gpt2 tokenize --stats --threads 1 big.txt > /dev/null  # bytes, tokens, MB/s
             """)
