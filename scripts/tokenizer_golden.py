@@ -91,6 +91,13 @@ def corpus(mirror):
         generated += len(document.encode("utf-8"))
         documents.append(document)
     documents.append(" " * 5000 + "end" + "\n" * 3000)  # long whitespace runs
+    # long pieces (the merger's heap path) and equal-rank ties
+    letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZéßøжλ"
+    documents.append("".join(rng.choice(letters) for _ in range(5000)))
+    documents.append("a" * 1001 + " " + "ab" * 700 + " " + "0" * 513 + " " + "9" * 3001)
+    documents.append("".join(rng.choice(PUNCTUATION) for _ in range(2000)) + "=" * 777 + "-" * 300)
+    documents.append("".join(chr(rng.randrange(0x4E00, 0x9FFF)) for _ in range(1500)))
+    documents.append("".join(str(rng.randrange(10)) for _ in range(4000)))
     documents.append("".join(SCRIPTS) * 20)
     return documents
 

@@ -22,6 +22,7 @@ struct GPT2Command: ParsableCommand {
             SampleCommand.self,
             ExportCommand.self,
             BenchCommand.self,
+            TokenizeCommand.self,
         ]
     )
 }

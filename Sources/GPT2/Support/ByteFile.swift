@@ -56,22 +56,25 @@ public enum ByteFile {
     }
 
     private static func readToEnd(descriptor: Int32, name: String) throws(ByteFileError) -> [UInt8] {
-        var bytes: [UInt8] = []
         var info = stat()
-        if fstat(descriptor, &info) == 0, info.st_size > 0 { bytes.reserveCapacity(Int(info.st_size) + 1) }
-        let chunk = 1 << 20
+        var capacity = fstat(descriptor, &info) == 0 && info.st_size > 0 ? Int(info.st_size) + 1 : 1 << 20
+        var content: [UInt8] = []
         while true {
-            let start = bytes.count
-            bytes.append(contentsOf: repeatElement(0, count: chunk))
-            let count = bytes.withUnsafeMutableBytes { buffer in
-                read(descriptor, buffer.baseAddress! + start, chunk)
+            var failure: Int32 = 0
+            var reachedEnd = false
+            let chunk = [UInt8](unsafeUninitializedCapacity: capacity) { buffer, count in
+                while count < buffer.count {
+                    let got = read(descriptor, buffer.baseAddress! + count, buffer.count - count)
+                    if got < 0 && errno == EINTR { continue }
+                    if got < 0 { failure = errno }
+                    if got <= 0 { reachedEnd = true; return }
+                    count += got
+                }
             }
-            if count < 0 {
-                if errno == EINTR { bytes.removeLast(chunk); continue }
-                throw ByteFileError(path: name, errorNumber: errno)
-            }
-            bytes.removeLast(chunk - count)
-            if count == 0 { return bytes }
+            if failure != 0 { throw ByteFileError(path: name, errorNumber: failure) }
+            if content.isEmpty { content = chunk } else { content.append(contentsOf: chunk) }
+            if reachedEnd { return content }
+            capacity = content.count
         }
     }
 }

@@ -45,15 +45,24 @@ struct PairRankTable: Sendable {
     }
 }
 
-/// Scratch arrays for merging, reused across pieces by one worker.
+/// Scratch arrays for merging, reused across pieces by one worker. Short pieces rescan for the best pair
+/// (fast when small); long ones (a base64 blob, a page of CJK) keep a heap so they stay O(n log n).
 struct BytePairMerger {
     private var parts: [Int32] = []
     private var ranks: [Int32] = []   // ranks[i] = rank of (parts[i], parts[i+1])
+    private var next: [Int32] = []    // long pieces: linked list over byte positions
+    private var previous: [Int32] = []
+    private var heap = MinHeap()
+    private static let longPiece = 128
 
     /// Appends the tokens of `piece` to `output`; `byteTokens[b]` is the token of the single byte `b`.
     mutating func merge(
         _ piece: UnsafeBufferPointer<UInt8>, byteTokens: [Int32], pairs: PairRankTable, into output: inout [Int]
     ) {
+        if piece.count > Self.longPiece {
+            mergeLong(piece, byteTokens: byteTokens, pairs: pairs, into: &output)
+            return
+        }
         parts.removeAll(keepingCapacity: true)
         ranks.removeAll(keepingCapacity: true)
         for byte in piece { parts.append(byteTokens[Int(byte)]) }
@@ -83,5 +92,80 @@ struct BytePairMerger {
             }
         }
         for i in 0..<count { output.append(Int(parts[i])) }
+    }
+
+    /// The same merges as `merge`, in the same order: the heap pops the lowest (rank, position) key, and a
+    /// popped key is acted on only if that position still starts a pair of that rank (stale keys are skipped).
+    private mutating func mergeLong(
+        _ piece: UnsafeBufferPointer<UInt8>, byteTokens: [Int32], pairs: PairRankTable, into output: inout [Int]
+    ) {
+        let n = piece.count
+        parts = piece.map { byteTokens[Int($0)] }
+        next = (0..<n).map { Int32($0 + 1) }         // n: no next part
+        previous = (0..<n).map { Int32($0 - 1) }     // -1: no previous part
+        ranks = [Int32](repeating: Int32.max, count: n)
+        heap.removeAll()
+        for i in 0..<(n - 1) {
+            ranks[i] = pairs.rank(parts[i], parts[i + 1])
+            if ranks[i] != Int32.max { heap.push(rank: ranks[i], position: i) }
+        }
+        while let (rank, i) = heap.pop() {
+            guard ranks[i] == rank else { continue }   // stale: the pair at i changed or i was merged away
+            let j = Int(next[i])
+            parts[i] = rank
+            ranks[j] = Int32.max
+            next[i] = next[j]
+            if next[j] < n { previous[Int(next[j])] = Int32(i) }
+            ranks[i] = next[i] < n ? pairs.rank(parts[i], parts[Int(next[i])]) : Int32.max
+            if ranks[i] != Int32.max { heap.push(rank: ranks[i], position: i) }
+            let p = Int(previous[i])
+            if p >= 0 {
+                ranks[p] = pairs.rank(parts[p], parts[i])
+                if ranks[p] != Int32.max { heap.push(rank: ranks[p], position: p) }
+            }
+        }
+        var i = 0
+        while i < n {
+            output.append(Int(parts[i]))
+            i = Int(next[i])
+        }
+    }
+}
+
+/// A binary min-heap of (rank, position) keys packed into one `UInt64` (rank in the high half, so ties on
+/// rank go to the leftmost position).
+private struct MinHeap {
+    private var keys: [UInt64] = []
+
+    mutating func removeAll() { keys.removeAll(keepingCapacity: true) }
+
+    mutating func push(rank: Int32, position: Int) {
+        keys.append(UInt64(UInt32(rank)) << 32 | UInt64(position))
+        var child = keys.count - 1
+        while child > 0 {
+            let parent = (child - 1) / 2
+            if keys[parent] <= keys[child] { break }
+            keys.swapAt(parent, child)
+            child = parent
+        }
+    }
+
+    mutating func pop() -> (rank: Int32, position: Int)? {
+        guard let top = keys.first else { return nil }
+        let last = keys.removeLast()
+        if !keys.isEmpty {
+            keys[0] = last
+            var parent = 0
+            while true {
+                let left = 2 * parent + 1, right = left + 1
+                var smallest = parent
+                if left < keys.count && keys[left] < keys[smallest] { smallest = left }
+                if right < keys.count && keys[right] < keys[smallest] { smallest = right }
+                if smallest == parent { break }
+                keys.swapAt(parent, smallest)
+                parent = smallest
+            }
+        }
+        return (Int32(truncatingIfNeeded: top >> 32), Int(truncatingIfNeeded: top & 0xFFFF_FFFF))
     }
 }

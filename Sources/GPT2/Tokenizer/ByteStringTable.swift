@@ -2,75 +2,80 @@
 /// buffer: looking up a slice of input text allocates nothing (the vocabulary index and the per-worker cache).
 
 struct ByteStringTable: Sendable {
-    private var slots: [Int32]          // entry index, or -1 when empty
-    private var slotHashes: [UInt32]    // low hash bits of the entry in the slot, to skip most key compares
+    private struct Entry {
+        var keyStart: UInt32
+        var keyLength: UInt32
+        var value: Int32
+    }
+
+    private var slots: [UInt64]         // 0 when empty, else hash tag << 32 | (entry index + 1)
+    private var entries: [Entry] = []
     private var keyBytes: [UInt8] = []
-    private var keyEnds: [Int32] = [0]  // entry i's key is keyBytes[keyEnds[i]..<keyEnds[i+1]]
-    private var values: [Int32] = []
 
     /// A table sized for about `capacity` entries before it gets slow (it never grows by itself).
     init(capacity: Int) {
         var size = 16
         while size < capacity * 2 { size <<= 1 }
-        slots = [Int32](repeating: -1, count: size)
-        slotHashes = [UInt32](repeating: 0, count: size)
+        slots = [UInt64](repeating: 0, count: size)
     }
 
-    var count: Int { values.count }
-    var storedKeyBytes: Int { keyBytes.count }
     /// Whether another insertion keeps the load factor at or under one half.
-    var hasRoom: Bool { (values.count + 1) * 2 <= slots.count }
+    var hasRoom: Bool { (entries.count + 1) * 2 <= slots.count }
 
     /// The value stored for `key`, or nil.
+    @inline(__always)
     func value(for key: UnsafeBufferPointer<UInt8>) -> Int32? {
-        let hash = Self.hash(key)
-        let mask = slots.count - 1
-        var slot = Int(truncatingIfNeeded: hash) & mask
-        while true {
-            let entry = slots[slot]
-            if entry < 0 { return nil }
-            if slotHashes[slot] == UInt32(truncatingIfNeeded: hash >> 32), keyEquals(Int(entry), key) {
-                return values[Int(entry)]
-            }
-            slot = (slot + 1) & mask
-        }
+        guard let entry = find(key).entry else { return nil }
+        return entries[entry].value
     }
 
     /// Stores `value` for `key`, replacing an earlier value. The caller keeps `hasRoom` true.
     mutating func insert(_ key: UnsafeBufferPointer<UInt8>, value: Int32) {
-        let hash = Self.hash(key)
-        let mask = slots.count - 1
-        var slot = Int(truncatingIfNeeded: hash) & mask
-        while slots[slot] >= 0 {
-            let entry = Int(slots[slot])
-            if slotHashes[slot] == UInt32(truncatingIfNeeded: hash >> 32), keyEquals(entry, key) {
-                values[entry] = value
-                return
-            }
-            slot = (slot + 1) & mask
+        let (slot, existing) = find(key)
+        if let existing {
+            entries[existing].value = value
+            return
         }
-        slots[slot] = Int32(values.count)
-        slotHashes[slot] = UInt32(truncatingIfNeeded: hash >> 32)
+        slots[slot] = Self.tag(Self.hash(key)) << 32 | UInt64(entries.count + 1)
+        entries.append(Entry(keyStart: UInt32(keyBytes.count), keyLength: UInt32(key.count), value: value))
         keyBytes.append(contentsOf: key)
-        keyEnds.append(Int32(keyBytes.count))
-        values.append(value)
     }
 
     /// Forgets every entry, keeping the allocated memory.
     mutating func removeAll() {
-        for i in slots.indices { slots[i] = -1 }
+        for i in slots.indices { slots[i] = 0 }
+        entries.removeAll(keepingCapacity: true)
         keyBytes.removeAll(keepingCapacity: true)
-        keyEnds.removeAll(keepingCapacity: true)
-        keyEnds.append(0)
-        values.removeAll(keepingCapacity: true)
     }
 
-    private func keyEquals(_ entry: Int, _ key: UnsafeBufferPointer<UInt8>) -> Bool {
-        let start = Int(keyEnds[entry])
-        guard Int(keyEnds[entry + 1]) - start == key.count else { return false }
+    /// The slot holding `key` and its entry index, or the empty slot where it would go and nil.
+    @inline(__always)
+    private func find(_ key: UnsafeBufferPointer<UInt8>) -> (slot: Int, entry: Int?) {
+        let hash = Self.hash(key)
+        let tag = Self.tag(hash)
+        let mask = slots.count - 1
+        var slot = Int(truncatingIfNeeded: hash) & mask
+        while true {
+            let stored = slots[slot]
+            if stored == 0 { return (slot, nil) }
+            if stored >> 32 == tag {
+                let entry = Int(truncatingIfNeeded: stored & 0xFFFF_FFFF) - 1
+                if keyEquals(entries[entry], key) { return (slot, entry) }
+            }
+            slot = (slot + 1) & mask
+        }
+    }
+
+    @inline(__always)
+    private func keyEquals(_ entry: Entry, _ key: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard Int(entry.keyLength) == key.count else { return false }
+        let start = Int(entry.keyStart)
         for i in 0..<key.count where keyBytes[start + i] != key[i] { return false }
         return true
     }
+
+    @inline(__always)
+    private static func tag(_ hash: UInt64) -> UInt64 { hash >> 32 }
 
     /// FNV-1a over the bytes, then a multiply-xorshift finaliser so both halves are well mixed.
     @inline(__always)

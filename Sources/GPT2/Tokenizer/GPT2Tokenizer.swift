@@ -1,11 +1,6 @@
 /// GPT-2's byte-level BPE tokenizer, identical to tiktoken's `gpt2` encoding (`encode_ordinary`): pieces from
 /// the pre-tokeniser, each piece a whole token if it is one, else merged pair by pair; decoding joins bytes.
 
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import Dispatch
 #if canImport(Glibc)
 import Glibc
@@ -27,8 +22,9 @@ public final class GPT2Tokenizer: Sendable {
     /// or does not hold GPT-2's vocabulary.
     public init(encoderJSONPath: String, vocabBPEPath: String) throws {
         let tokens = try VocabularyFiles.readEncoder(path: encoderJSONPath, vocabularySize: Self.vocabularySize)
+        // `<|endoftext|>` is a special token, not a mergeable one: text never encodes to it (as in tiktoken).
         var vocabulary = ByteStringTable(capacity: Self.vocabularySize)
-        for id in 0..<Self.vocabularySize {
+        for id in 0..<Self.vocabularySize where id != Self.endOfText {
             try tokens.withBytes(of: id) { bytes throws(TokenizerError) in
                 if vocabulary.value(for: bytes) != nil {
                     throw .corruptFile(path: encoderJSONPath, detail: "token \(id) has the same bytes as another")
@@ -67,11 +63,16 @@ public final class GPT2Tokenizer: Sendable {
 
     /// The token ids of UTF-8 bytes; throws `TokenizerError.invalidUTF8(offset:)` at the first bad byte.
     public func encode(utf8 bytes: UnsafeBufferPointer<UInt8>) throws -> [Int] {
-        if let offset = UTF8Scalar.firstInvalidOffset(bytes) { throw TokenizerError.invalidUTF8(offset: offset) }
+        try Self.validateUTF8(bytes)
         var workspace = Workspace()
         var output: [Int] = []
         encode(bytes, workspace: &workspace, into: &output)
         return output
+    }
+
+    /// Throws `TokenizerError.invalidUTF8(offset:)` at the first byte that makes `bytes` invalid UTF-8.
+    public static func validateUTF8(_ bytes: UnsafeBufferPointer<UInt8>) throws {
+        if let offset = UTF8Scalar.firstInvalidOffset(bytes) { throw TokenizerError.invalidUTF8(offset: offset) }
     }
 
     /// The token ids of each document, encoded on `threads` threads (0: one per core), each thread taking a
@@ -157,7 +158,7 @@ public final class GPT2Tokenizer: Sendable {
     private static func pairTable(_ tokens: VocabularyFiles.Tokens, _ vocabulary: ByteStringTable) -> PairRankTable {
         var triples: [(Int32, Int32, Int32)] = []
         tokens.bytes.withUnsafeBufferPointer { bytes in
-            for id in 0..<vocabularySize {
+            for id in 0..<vocabularySize where id != endOfText {
                 let start = Int(tokens.ends[id]), end = Int(tokens.ends[id + 1])
                 for split in (start + 1)..<max(start + 1, end) {
                     guard let left = vocabulary.value(for: UnsafeBufferPointer(rebasing: bytes[start..<split])),

@@ -7,8 +7,17 @@ enum ScalarClass: UInt8 {
     /// The class of a scalar value (any value below 0x110000 that is not a surrogate).
     @inline(__always)
     static func of(_ value: UInt32) -> ScalarClass {
+        if value < 0x80 { return ascii(UInt8(value)) }
         if value < 0x1_0000 { return ScalarClass(rawValue: basicPlane[Int(value)])! }
         return computed(value)
+    }
+
+    @inline(__always)
+    private static func ascii(_ byte: UInt8) -> ScalarClass {
+        if byte &- UInt8(ascii: "a") < 26 || byte &- UInt8(ascii: "A") < 26 { return .letter }
+        if byte &- UInt8(ascii: "0") < 10 { return .number }
+        if byte == 0x20 || byte &- 0x09 < 5 { return .whitespace }
+        return .other
     }
 
     /// Classes of U+0000…U+FFFF, looked up once; the other planes are classified on the fly.

@@ -100,10 +100,7 @@ private struct EncoderJSONParser {
         if peek() == UInt8(ascii: "}") { throw failure("the object is empty") }
         while true {
             skipSpace()
-            let key = try parseString()
-            guard let text = VocabularyFiles.alphabetBytes(key.utf8) else {
-                throw failure("key \"\(key)\" has characters outside GPT-2's byte alphabet")
-            }
+            let text = try parseAlphabetString()
             skipSpace()
             try expect(UInt8(ascii: ":"))
             skipSpace()
@@ -117,54 +114,55 @@ private struct EncoderJSONParser {
         }
     }
 
-    private mutating func parseString() throws(TokenizerError) -> String {
+    /// A JSON string read straight into the bytes its characters stand for in the byte↔unicode alphabet.
+    private mutating func parseAlphabetString() throws(TokenizerError) -> [UInt8] {
         try expect(UInt8(ascii: "\""))
-        var scalars = String.UnicodeScalarView()
-        var pendingHighSurrogate: UInt32?
+        var bytes: [UInt8] = []
         while true {
             guard index < content.count else { throw failure("a string is not closed") }
             let byte = content[index]
             if byte == UInt8(ascii: "\"") { index += 1; break }
+            var scalar: UInt32
             if byte != UInt8(ascii: "\\") {
                 let (value, length) = content.withUnsafeBufferPointer { UTF8Scalar.decode($0, at: index) }
-                scalars.append(Unicode.Scalar(value)!)
+                scalar = value
                 index += length
-                continue
-            }
-            guard index + 1 < content.count else { throw failure("a string ends inside an escape") }
-            let escaped = content[index + 1]
-            index += 2
-            switch escaped {
-            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): scalars.append(Unicode.Scalar(escaped))
-            case UInt8(ascii: "b"): scalars.append("\u{08}")
-            case UInt8(ascii: "f"): scalars.append("\u{0C}")
-            case UInt8(ascii: "n"): scalars.append("\n")
-            case UInt8(ascii: "r"): scalars.append("\r")
-            case UInt8(ascii: "t"): scalars.append("\t")
-            case UInt8(ascii: "u"):
-                let unit = try parseHex4()
-                if let high = pendingHighSurrogate, (0xDC00...0xDFFF).contains(unit) {
-                    scalars.append(Unicode.Scalar(0x10000 + ((high - 0xD800) << 10) + (unit - 0xDC00))!)
-                    pendingHighSurrogate = nil
-                } else if (0xD800...0xDBFF).contains(unit) {
-                    pendingHighSurrogate = unit
-                } else if let scalar = Unicode.Scalar(unit) {
-                    scalars.append(scalar)
-                } else {
-                    throw failure("a \\u escape is a lone surrogate")
+            } else {
+                guard index + 1 < content.count else { throw failure("a string ends inside an escape") }
+                let escaped = content[index + 1]
+                index += 2
+                switch escaped {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): scalar = UInt32(escaped)
+                case UInt8(ascii: "b"): scalar = 0x08
+                case UInt8(ascii: "f"): scalar = 0x0C
+                case UInt8(ascii: "n"): scalar = 0x0A
+                case UInt8(ascii: "r"): scalar = 0x0D
+                case UInt8(ascii: "t"): scalar = 0x09
+                case UInt8(ascii: "u"): scalar = try parseHex4()  // surrogates are outside the alphabet
+                default:
+                    throw failure("unknown escape \\\(Unicode.Scalar(escaped))")
                 }
-            default:
-                throw failure("unknown escape \\\(Unicode.Scalar(escaped))")
             }
+            guard let byte = ByteUnicodeTable.byte(for: scalar) else {
+                throw failure("a key has the character U+\(String(scalar, radix: 16, uppercase: true)), "
+                    + "which is outside GPT-2's byte alphabet")
+            }
+            bytes.append(byte)
         }
-        return String(scalars)
+        return bytes
     }
 
     private mutating func parseHex4() throws(TokenizerError) -> UInt32 {
         guard index + 4 <= content.count else { throw failure("a \\u escape is cut short") }
         var value: UInt32 = 0
         for byte in content[index..<(index + 4)] {
-            guard let digit = Int(String(Unicode.Scalar(byte)), radix: 16) else { throw failure("bad \\u escape") }
+            let digit: UInt8
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
+            default: throw failure("bad \\u escape")
+            }
             value = value << 4 | UInt32(digit)
         }
         index += 4
