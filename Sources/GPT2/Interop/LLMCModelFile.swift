@@ -21,7 +21,7 @@ public enum LLMCModelFile {
         header[5] = Int32(config.heads)
         header[6] = Int32(config.channels)
         header[7] = Int32(config.paddedVocabularySize)
-        try BinaryFile.writeAtomically(path) { sink in
+        try AtomicFile.write(path) { sink in
             try sink.write(header)
             switch precision {
             case .float32: try sink.write(parameters)
@@ -32,7 +32,7 @@ public enum LLMCModelFile {
 
     /// Reads a model file: its config and its parameters as fp32.
     public static func read(path: String) throws -> (config: ModelConfig, parameters: [Float]) {
-        let bytes = try BinaryFile.read(path)
+        let bytes = try ByteFile.contents(ofFile: path)
         guard bytes.count >= 1024 else {
             throw FileError("\(path) is not an llm.c model file: \(bytes.count) bytes is shorter than its 1024-byte header")
         }

@@ -29,7 +29,7 @@ public enum Checkpoint {
             throw FileError("cannot create checkpoint folder \(partial): \(error)")
         }
         try LLMCModelFile.write(path: partial + "/model.bin", config: config, parameters: parameters)
-        try BinaryFile.writeAtomically(partial + "/optimizer.bin") { sink in
+        try AtomicFile.write(partial + "/optimizer.bin") { sink in
             try sink.write([optimizerMagic, 1, Int32(truncatingIfNeeded: firstMoment.count), Int32(truncatingIfNeeded: firstMoment.count >> 32)])
             try sink.write(firstMoment)
             try sink.write(secondMoment)
@@ -37,20 +37,20 @@ public enum Checkpoint {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let json = try encoder.encode(state)
-        try BinaryFile.writeAtomically(partial + "/state.json") { sink in try sink.write(Array(json)) }
+        try AtomicFile.write(partial + "/state.json") { sink in try sink.write(Array(json)) }
         try? files.removeItem(atPath: final)
         guard rename(partial, final) == 0 else { throw FileError.system("rename \(partial) to", final) }
-        BinaryFile.syncDirectory(containing: final)
+        AtomicFile.syncDirectory(containing: final)
     }
 
     /// Loads a checkpoint folder, checking that its parts agree with one another.
     public static func load<State: Decodable>(_ folder: String, as: State.Type) throws
         -> (config: ModelConfig, parameters: [Float], firstMoment: [Float], secondMoment: [Float], state: State) {
-        guard BinaryFile.exists(folder + "/state.json") else {
+        guard FileSystem.isFile(folder + "/state.json") else {
             throw FileError("\(folder) is not a checkpoint (no state.json); pass a ckpt_STEP folder or a run folder")
         }
         let (config, parameters) = try LLMCModelFile.read(path: folder + "/model.bin")
-        let moments = try BinaryFile.read(folder + "/optimizer.bin")
+        let moments = try ByteFile.contents(ofFile: folder + "/optimizer.bin")
         let count = parameters.count
         guard moments.count == 16 + 8 * count else {
             throw FileError("\(folder)/optimizer.bin has \(moments.count) bytes; the model needs \(16 + 8 * count) — the checkpoint is corrupt")
@@ -64,11 +64,10 @@ public enum Checkpoint {
         guard header[0] == optimizerMagic, header[1] == 1 else {
             throw FileError("\(folder)/optimizer.bin is not an optimizer state file (bad magic or version)")
         }
+        let json = try ByteFile.contents(ofFile: folder + "/state.json")
         let state: State
         do {
-            state = try JSONDecoder().decode(State.self, from: Data(try BinaryFile.read(folder + "/state.json")))
-        } catch let error as FileError {
-            throw error
+            state = try JSONDecoder().decode(State.self, from: Data(json))
         } catch {
             throw FileError("\(folder)/state.json is corrupt: \(error)")
         }

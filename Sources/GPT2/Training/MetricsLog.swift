@@ -16,10 +16,10 @@ public final class MetricsLog {
     public init(path: String, truncatingAfter step: Int? = nil) throws {
         self.path = path
         if let step, FileSystem.isFile(path) {
-            let text = String(decoding: try BinaryFile.read(path), as: UTF8.self)
+            let text = String(decoding: try ByteFile.contents(ofFile: path), as: UTF8.self)
             let kept = text.split(separator: "\n").filter { line in (MetricsLog.step(of: line) ?? 0) <= step }
             let body = kept.map { $0 + "\n" }.joined()
-            try BinaryFile.writeAtomically(path) { sink in try sink.write(Array(body.utf8)) }
+            try AtomicFile.write(path) { sink in try sink.write(Array(body.utf8)) }
         }
         fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         guard fd >= 0 else { throw FileError.system("open", path) }

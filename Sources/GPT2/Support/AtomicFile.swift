@@ -1,5 +1,5 @@
-/// Reading and writing whole binary files with POSIX calls: reads report a clear error naming the
-/// file; writes go to a temporary name, are fsynced, then renamed, so a crash never leaves half a file.
+/// Writing whole files atomically with POSIX calls: the bytes go to a temporary name, are fsynced,
+/// then renamed over the final name, so a crash never leaves half a file under it.
 
 #if canImport(Glibc)
 @preconcurrency import Glibc
@@ -17,29 +17,9 @@ public struct FileError: Error, CustomStringConvertible {
     }
 }
 
-public enum BinaryFile {
-    /// The whole file's bytes.
-    public static func read(_ path: String) throws -> [UInt8] {
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { throw FileError.system("open", path) }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else { throw FileError.system("stat", path) }
-        let size = Int(info.st_size)
-        var bytes = [UInt8](repeating: 0, count: size)
-        var done = 0
-        try bytes.withUnsafeMutableBytes { buffer in
-            while done < size {
-                let got = Glibc.read(fd, buffer.baseAddress! + done, size - done)
-                guard got > 0 else { throw FileError.system("read", path) }
-                done += got
-            }
-        }
-        return bytes
-    }
-
+public enum AtomicFile {
     /// Writes the file through `body`, atomically: `PATH.tmp-PID`, fsync, rename, fsync of the folder.
-    public static func writeAtomically(_ path: String, _ body: (inout FileSink) throws -> Void) throws {
+    public static func write(_ path: String, _ body: (inout FileSink) throws -> Void) throws {
         let temporary = "\(path).tmp-\(getpid())"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard fd >= 0 else { throw FileError.system("create", temporary) }
@@ -62,18 +42,14 @@ public enum BinaryFile {
 
     /// fsyncs the folder holding `path`, so a rename into it survives a crash.
     public static func syncDirectory(containing path: String) {
-        let folder = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
-        let fd = open(folder.isEmpty ? "/" : folder, O_RDONLY)
+        let fd = open(FileSystem.directoryName(path), O_RDONLY)
         guard fd >= 0 else { return }
         fsync(fd)
         close(fd)
     }
-
-    /// Whether a file or folder exists at `path`.
-    public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 }
 
-/// The writing end given to `BinaryFile.writeAtomically`.
+/// The writing end given to `AtomicFile.write`.
 public struct FileSink {
     let fd: Int32
     let path: String
