@@ -4,6 +4,10 @@ import PackageDescription
 /// Release builds are whole-module optimised; hot loops drop bounds checks (`-Ounchecked`).
 let fast: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
 
+/// The CPU backend is optimised in debug builds too: its SIMD loops run ~30× slower at -Onone, which made
+/// every model-sized test (the real 50257-token classifier) take minutes. `-enable-testing` still applies.
+let optimizedEvenInDebug: [SwiftSetting] = fast + [.unsafeFlags(["-O"], .when(configuration: .debug))]
+
 let package = Package(
     name: "gpt2-swift",
     platforms: [.macOS(.v14)],
@@ -18,7 +22,7 @@ let package = Package(
         .systemLibrary(
             name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .target(name: "GPT2", swiftSettings: fast),
-        .target(name: "CPUBackend", dependencies: ["GPT2", "COpenBLAS"], swiftSettings: fast),
+        .target(name: "CPUBackend", dependencies: ["GPT2", "COpenBLAS"], swiftSettings: optimizedEvenInDebug),
         .executableTarget(
             name: "GPT2CLI",
             dependencies: [

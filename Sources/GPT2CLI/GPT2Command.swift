@@ -2,6 +2,7 @@
 /// Each subcommand lives in its own file as a `…Command` type.
 
 import ArgumentParser
+import Foundation
 
 @main
 struct GPT2Command: ParsableCommand {
@@ -25,4 +26,32 @@ struct GPT2Command: ParsableCommand {
             TokenizeCommand.self,
         ]
     )
+
+    /// Parses as usual (a parse or validation error prints usage), but an error thrown while a command runs
+    /// is a problem with its input, not its usage: it prints as one `Error: …` line on stderr, exit status 1.
+    static func main() {
+        var command: ParsableCommand
+        do {
+            command = try parseAsRoot()
+        } catch {
+            exit(withError: error)
+        }
+        do {
+            try command.run()
+        } catch let error as ValidationError {
+            fail(error.message)
+        } catch let error as ExitCode {
+            exit(withError: error)
+        } catch let error as CleanExit {
+            exit(withError: error)
+        } catch {
+            fail(String(describing: error))
+        }
+    }
+
+    private static func fail(_ message: String) -> Never {
+        let line = "Error: " + message.split(separator: "\n", omittingEmptySubsequences: false).joined(separator: " ") + "\n"
+        FileHandle.standardError.write(Data(line.utf8))
+        exit(withError: ExitCode.failure)
+    }
 }

@@ -1,0 +1,45 @@
+/// What the CLI tests share: the tiny training command line, a trained run made once per process, and
+/// checks on the error contract (non-zero exit, exactly one `Error:` line on stderr).
+
+import Foundation
+import GPT2
+import GPT2TestSupport
+import Testing
+
+enum CLIFixtures {
+    /// `gpt2 train` on the Shakespeare shards with the tiny preset, small enough to take about a second.
+    static func trainArguments(out: String, steps: Int = 3, extra: [String] = []) throws -> [String] {
+        ["train", "--model", "tiny", "--micro-batch", "2", "--seq", "32", "--steps", String(steps),
+         "--eval-every", "0", "--sample-every", "0", "--threads", "2", "--device", "cpu",
+         "--data", try ShakespeareShards.directory(), "--out", out] + extra
+    }
+
+    private static let trained = Result { () throws -> String in
+        let out = try TestPaths.temporaryDirectory("cli-run").path + "/run"
+        let result = try runGPT2(arguments: try trainArguments(out: out))
+        guard result.status == 0 else { throw FileError("gpt2 train failed: \(result.stderrText)") }
+        return out
+    }
+
+    /// A run folder trained for 3 steps (ckpt_3 inside); shared, so treat it as read-only.
+    static func trainedRun() throws -> String { try trained.get() }
+
+    /// The `loss` field of every step row of RUN/metrics.jsonl (JSONDecoder reads doubles exactly).
+    static func losses(_ run: String) throws -> [Double] {
+        struct Row: Decodable { var loss: Double? }
+        let text = try String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8)
+        return try text.split(separator: "\n").compactMap { try JSONDecoder().decode(Row.self, from: Data($0.utf8)).loss }
+    }
+}
+
+/// The error contract: a failure exits non-zero and says why in one `Error: …` line containing `phrase`.
+func expectOneLineError(_ result: CommandResult, mentioning phrase: String,
+                        sourceLocation: SourceLocation = #_sourceLocation) {
+    #expect(result.status != 0, "expected failure; stderr: \(result.stderrText)", sourceLocation: sourceLocation)
+    let lines = result.stderrText.split(separator: "\n")
+    #expect(lines.count == 1 && lines[0].hasPrefix("Error: "), "one Error: line expected, got:\n\(result.stderrText)",
+            sourceLocation: sourceLocation)
+    #expect(result.stderrText.contains(phrase), "the message should mention '\(phrase)': \(result.stderrText)",
+            sourceLocation: sourceLocation)
+    #expect(result.stdout.isEmpty, "nothing on stdout: \(result.stdoutText)", sourceLocation: sourceLocation)
+}

@@ -1,0 +1,87 @@
+/// `gpt2 eval`, `export`, `sample` and `bench` on the tiny trained run: eval's JSON loss agrees with an
+/// independent expectation and across formats, sampling is deterministic, bench prints parseable JSON.
+
+import Foundation
+import GPT2
+import GPT2TestSupport
+import Testing
+
+@Suite struct EvalSampleExportBenchTests {
+    private struct EvalResult: Decodable {
+        var loss: Double
+        var tokens: Int
+    }
+
+    private func eval(_ checkpoint: String, batches: Int = 4) throws -> EvalResult {
+        let result = try runGPT2(arguments: ["eval", "--checkpoint", checkpoint, "--data", try ShakespeareShards.directory(),
+                                             "--micro-batch", "2", "--seq", "32", "--batches", String(batches),
+                                             "--json", "--threads", "2"])
+        try #require(result.status == 0, "\(result.stderrText)")
+        return try JSONDecoder().decode(EvalResult.self, from: result.stdout)
+    }
+
+    /// An untrained model (every weight N(0, 0.02), LayerNorm weights included) has logits within a few
+    /// hundredths of zero, so its loss is ln(50257) = 10.825 up to their tiny spread: 0.3 is a generous bound.
+    /// This only catches gross errors (a NaN, a zero, weights read at the wrong scale); the export test below
+    /// pins eval's number exactly against a second path.
+    @Test func untrainedModelLossIsLogVocabulary() throws {
+        let directory = try TestPaths.temporaryDirectory("cli-eval").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let config = try ModelPreset.named("tiny").config
+        var data = TestData(seed: 5)
+        let parameters = data.normal(config.parameterCount, standardDeviation: 0.02)
+        let path = directory + "/fresh.bin"
+        try LLMCModelFile.write(path: path, config: config, parameters: parameters)
+        let result = try eval(path)
+        #expect(abs(result.loss - log(50257)) < 0.3, "loss \(result.loss)")
+        #expect(result.tokens == 4 * 2 * 32)
+    }
+
+    /// An llm.c export of a checkpoint (fp32: the same weights bit for bit) must give exactly the same loss.
+    @Test func exportedModelEvaluatesLikeItsCheckpoint() throws {
+        let run = try CLIFixtures.trainedRun()
+        let directory = try TestPaths.temporaryDirectory("cli-export").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let file = directory + "/model.bin"
+        let export = try runGPT2(arguments: ["export", "--checkpoint", run, "--format", "llmc", "--out", file])
+        try #require(export.status == 0, "\(export.stderrText)")
+        let (fromFolder, fromFile) = (try eval(run), try eval(file))
+        #expect(fromFolder.loss == fromFile.loss)
+        #expect(fromFolder.tokens == fromFile.tokens)
+        let (_, saved) = try ModelSource.load(run)
+        #expect(try LLMCModelFile.read(path: file).parameters.map(\.bitPattern) == saved.map(\.bitPattern))
+    }
+
+    @Test func evalOfCorruptCheckpointFailsWithOneLine() throws {
+        let directory = try TestPaths.temporaryDirectory("cli-eval-bad").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let file = directory + "/garbage.bin"
+        try Data(repeating: 7, count: 2000).write(to: URL(fileURLWithPath: file))
+        let result = try runGPT2(arguments: ["eval", "--checkpoint", file, "--data", try ShakespeareShards.directory(),
+                                             "--threads", "2"])
+        expectOneLineError(result, mentioning: file)
+    }
+
+    @Test func greedySampleStartsWithPromptAndIsDeterministic() throws {
+        let run = try CLIFixtures.trainedRun()
+        let arguments = ["sample", "--checkpoint", run, "--prompt", "ROMEO:", "--tokens", "5", "--temperature", "0",
+                         "--mirror", TestPaths.mirror.path, "--threads", "2"]
+        let first = try runGPT2(arguments: arguments), second = try runGPT2(arguments: arguments)
+        try #require(first.status == 0, "\(first.stderrText)")
+        #expect(first.stdoutText.hasPrefix("ROMEO:"))
+        #expect(first.stdoutText.count > "ROMEO:\n".count, "some text was generated: \(first.stdoutText)")
+        #expect(first.stdout == second.stdout)
+    }
+
+    @Test func benchPrintsOneJSONObject() throws {
+        let result = try runGPT2(arguments: ["bench", "--model", "tiny", "--micro-batch", "2", "--seq", "16",
+                                             "--steps", "2", "--warmup", "1", "--json", "--threads", "2"])
+        try #require(result.status == 0, "\(result.stderrText)")
+        let lines = result.stdoutText.split(separator: "\n")
+        #expect(lines.count == 1)
+        let object = try #require(JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any])
+        #expect((object["tokens_per_s"] as? Double ?? 0) > 0)
+        let mfu = try #require(object["mfu"] as? Double)
+        #expect(mfu > 0 && mfu < 1, "MFU is a fraction of peak: \(mfu)")
+    }
+}

@@ -1,0 +1,102 @@
+/// The training loop on real data: the loss falls on tinyshakespeare, and a run stopped and resumed from its
+/// checkpoint is bit-identical to an uninterrupted one (losses, metrics.jsonl, final weights).
+
+import CPUBackend
+import Foundation
+import GPT2
+import GPT2TestSupport
+import Testing
+
+@Suite(.serialized) struct TrainerTests {
+    /// Tiny but with the real vocabulary, so the shards' token ids are all in range: ~1.7M parameters.
+    static let config = ModelConfig(maxSequenceLength: 32, layers: 2, heads: 2, channels: 32)
+
+    private func options(out: String, steps: Int, learningRate: Float = 3e-3, shuffle: Bool = true,
+                         evalEvery: Int = 0) throws -> TrainingOptions {
+        TrainingOptions(
+            dataDirectory: try ShakespeareShards.directory(), model: Self.config, modelName: "test", microBatch: 4,
+            sequenceLength: 32, gradientAccumulation: 1, steps: steps,
+            schedule: LearningRateSchedule(maxLearningRate: learningRate, warmupSteps: 2, totalSteps: steps),
+            shuffle: shuffle, evalEvery: evalEvery, evalBatches: 2, outDirectory: out, threads: 2, peakFLOPs: 1e11)
+    }
+
+    /// One row of metrics.jsonl. JSONDecoder, not JSONSerialization: on Linux the latter misreads some
+    /// doubles by a few ulps (10.767538070678711 comes back as …714), which would defeat exact comparison.
+    private struct Row: Decodable {
+        var step: Int
+        var loss: Double?
+        var val_loss: Double?
+    }
+
+    /// The `loss` fields of the step rows and the `val_loss` fields of the evaluation rows, in file order.
+    private func metrics(_ runDirectory: String) throws -> (losses: [Double], validation: [Double]) {
+        let text = try String(contentsOfFile: runDirectory + "/metrics.jsonl", encoding: .utf8)
+        let rows = try text.split(separator: "\n").map { try JSONDecoder().decode(Row.self, from: Data($0.utf8)) }
+        return (rows.compactMap(\.loss), rows.compactMap(\.val_loss))
+    }
+
+    /// At initialisation every logit is ~0 (weights N(0, 0.02)), so the first loss is ≈ ln(50257) = 10.82.
+    /// 40 steps of 128 tokens at lr 3e-3 are plenty to learn the unigram statistics (the unigram entropy of
+    /// GPT-2 tokens in Shakespeare is ~7.5 nats), so the last five steps must average at least 2 nats lower;
+    /// a broken backward pass or optimizer leaves the loss near 10.8 (or makes it rise).
+    @Test func lossFallsOnTinyShakespeare() throws {
+        let out = try TestPaths.temporaryDirectory("trainer-loss").path
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let trainer = try Trainer(options: try options(out: out, steps: 40), backend: CPUBackend(threads: 2))
+        let losses = try trainer.run()
+        #expect(losses.count == 40)
+        #expect(abs(losses[0] - log(50257)) < 0.3, "first loss \(losses[0]) should be ≈ ln(50257)")
+        let tail = losses.suffix(5).reduce(0, +) / 5
+        #expect(tail < losses[0] - 2, "loss fell only from \(losses[0]) to \(tail): \(losses)")
+    }
+
+    /// Run A goes straight to step 8; run B stops after 3 (with a checkpoint), then a new trainer resumes from
+    /// ckpt_3 and finishes. On the CPU everything is deterministic, so equality is exact, not approximate.
+    @Test(arguments: [(shuffle: true, evalEvery: 2), (shuffle: false, evalEvery: 0)])
+    func resumeIsBitIdentical(_ setup: (shuffle: Bool, evalEvery: Int)) throws {
+        let root = try TestPaths.temporaryDirectory("trainer-resume").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let (steps, stop) = (8, 3)
+
+        let a = try Trainer(options: try options(out: root + "/a", steps: steps, shuffle: setup.shuffle,
+                                                 evalEvery: setup.evalEvery), backend: CPUBackend(threads: 2))
+        let lossesA = try a.run()
+
+        let b = try Trainer(options: try options(out: root + "/b", steps: steps, shuffle: setup.shuffle,
+                                                 evalEvery: setup.evalEvery), backend: CPUBackend(threads: 2))
+        let firstPart = try b.run(stopAfter: stop)
+        #expect(firstPart.count == stop)
+        #expect(Checkpoint.steps(in: root + "/b") == [stop])
+        let resumed = try Trainer(resuming: root + "/b/" + Checkpoint.folderName(step: stop), backend: CPUBackend(threads: 2))
+        let secondPart = try resumed.run()
+
+        let lossesB = firstPart + secondPart
+        #expect(lossesA.map(\.bitPattern) == lossesB.map(\.bitPattern), "A \(lossesA)\nB \(lossesB)")
+        let (metricsA, metricsB) = (try metrics(root + "/a"), try metrics(root + "/b"))
+        #expect(metricsA.losses.count == steps)
+        #expect(metricsA.losses == metricsB.losses)
+        #expect(metricsA.losses == lossesA.map(Double.init), "metrics.jsonl must hold the returned losses")
+        #expect(metricsA.validation == metricsB.validation)
+        #expect(metricsA.validation.count == (setup.evalEvery > 0 ? steps / setup.evalEvery : 0))
+        #expect(a.model.parameters().map(\.bitPattern) == resumed.model.parameters().map(\.bitPattern))
+        let savedA = try Checkpoint.load(root + "/a/ckpt_8", as: TrainerState.self)
+        let savedB = try Checkpoint.load(root + "/b/ckpt_8", as: TrainerState.self)
+        #expect(savedA.parameters.map(\.bitPattern) == savedB.parameters.map(\.bitPattern))
+        #expect(savedA.secondMoment.map(\.bitPattern) == savedB.secondMoment.map(\.bitPattern))
+        #expect(savedA.state.loader == savedB.state.loader)
+    }
+
+    /// `checkpointEvery` with `keepLast` leaves only the newest checkpoints, and each of them loads.
+    @Test func keepLastPrunesOlderCheckpoints() throws {
+        let out = try TestPaths.temporaryDirectory("trainer-keep").path
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        var options = try options(out: out, steps: 5)
+        options.checkpointEvery = 1
+        options.keepLast = 2
+        try Trainer(options: options, backend: CPUBackend(threads: 2)).run()
+        #expect(Checkpoint.steps(in: out) == [4, 5])
+        let saved = try Checkpoint.load(out + "/ckpt_5", as: TrainerState.self)
+        #expect(saved.state.step == 5)
+        #expect(saved.state.options == options)
+    }
+}

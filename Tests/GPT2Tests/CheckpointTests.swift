@@ -1,0 +1,101 @@
+/// Checkpoints: save/load is exact, pruning keeps the newest, a half-written checkpoint is invisible,
+/// and every kind of damage gives a `FileError` naming the file instead of a crash or a silent mis-load.
+
+import Foundation
+import GPT2
+import GPT2TestSupport
+import Testing
+
+@Suite struct CheckpointTests {
+    struct State: Codable, Equatable {
+        var step: Int
+        var note: String
+    }
+
+    let config = ModelConfig(maxSequenceLength: 8, vocabularySize: 50, layers: 1, heads: 2, channels: 8)
+
+    private func save(_ run: String, step: Int, seed: UInt64 = 1) throws -> (parameters: [Float], first: [Float], second: [Float]) {
+        var data = TestData(seed: seed)
+        let n = config.parameterCount
+        let tensors = (data.normal(n), data.normal(n, standardDeviation: 1e-3), data.uniform(n, 0, 1e-6))
+        try Checkpoint.save(runDirectory: run, step: step, config: config, parameters: tensors.0, firstMoment: tensors.1,
+                            secondMoment: tensors.2, state: State(step: step, note: "ünïcode ✓"))
+        return tensors
+    }
+
+    private func withRun(_ body: (String) throws -> Void) throws {
+        let directory = try TestPaths.temporaryDirectory("checkpoint")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try body(directory.path + "/run")
+    }
+
+    @Test func roundTripIsExact() throws {
+        try withRun { run in
+            let saved = try save(run, step: 12)
+            let loaded = try Checkpoint.load(run + "/ckpt_12", as: State.self)
+            #expect(loaded.config == config)
+            #expect(loaded.parameters.map(\.bitPattern) == saved.parameters.map(\.bitPattern))
+            #expect(loaded.firstMoment.map(\.bitPattern) == saved.first.map(\.bitPattern))
+            #expect(loaded.secondMoment.map(\.bitPattern) == saved.second.map(\.bitPattern))
+            #expect(loaded.state == State(step: 12, note: "ünïcode ✓"))
+            #expect(try ModelSource.checkpointFolder(run) == run + "/ckpt_12")
+        }
+    }
+
+    @Test func pruneKeepsTheNewest() throws {
+        try withRun { run in
+            for step in [5, 10, 15, 20, 100] { _ = try save(run, step: step) }
+            #expect(Checkpoint.steps(in: run) == [5, 10, 15, 20, 100], "numeric, not lexicographic, order")
+            Checkpoint.prune(runDirectory: run, keep: 2)
+            #expect(Checkpoint.steps(in: run) == [20, 100])
+            Checkpoint.prune(runDirectory: run, keep: 0)
+            #expect(Checkpoint.steps(in: run) == [20, 100], "keep 0 keeps all")
+            _ = try Checkpoint.load(run + "/ckpt_100", as: State.self)
+        }
+    }
+
+    /// A crash mid-save leaves `.ckpt_N.partial`; it must not count as a checkpoint, nor be picked for a resume.
+    @Test func partialCheckpointIsIgnored() throws {
+        try withRun { run in
+            _ = try save(run, step: 3)
+            try FileManager.default.createDirectory(atPath: run + "/.ckpt_7.partial", withIntermediateDirectories: true)
+            try Data("{\"step\": 7}".utf8).write(to: URL(fileURLWithPath: run + "/.ckpt_7.partial/state.json"))
+            try FileManager.default.createDirectory(atPath: run + "/ckpt_9.tmp", withIntermediateDirectories: true)
+            #expect(Checkpoint.steps(in: run) == [3])
+            #expect(try ModelSource.checkpointFolder(run) == run + "/ckpt_3")
+            // saving the same step again replaces a stale partial folder
+            try FileManager.default.createDirectory(atPath: run + "/.ckpt_4.partial", withIntermediateDirectories: true)
+            _ = try save(run, step: 4)
+            #expect(Checkpoint.steps(in: run) == [3, 4])
+            #expect(!FileManager.default.fileExists(atPath: run + "/.ckpt_4.partial"))
+        }
+    }
+
+    @Test(arguments: ["model.bin truncated", "optimizer.bin truncated", "optimizer.bin empty", "state.json garbage",
+                      "state.json missing", "model.bin missing", "folder missing", "optimizer.bin other model"])
+    func corruptCheckpointGivesFileError(_ damage: String) throws {
+        try withRun { run in
+            _ = try save(run, step: 1)
+            let folder = run + "/ckpt_1"
+            let file = damage.split(separator: " ")[0]
+            let path = folder + "/" + file
+            switch damage {
+            case "model.bin truncated", "optimizer.bin truncated":
+                let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+                try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: path))
+            case "optimizer.bin empty": try Data().write(to: URL(fileURLWithPath: path))
+            case "state.json garbage": try Data("{\"step\": 1, \"no".utf8).write(to: URL(fileURLWithPath: path))
+            case "state.json missing", "model.bin missing": try FileManager.default.removeItem(atPath: path)
+            case "folder missing": try FileManager.default.removeItem(atPath: folder)
+            case "optimizer.bin other model":  // moments of a different model size: same magic, wrong length
+                var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+                bytes.removeLast(8 * 16)
+                try bytes.write(to: URL(fileURLWithPath: path))
+            default: Issue.record("unknown case")
+            }
+            let error = try #require(throws: FileError.self) { try Checkpoint.load(folder, as: State.self) }
+            let named = damage == "folder missing" || damage == "state.json missing" ? folder : path
+            #expect(error.description.contains(named), "\(damage): \(error)")
+        }
+    }
+}

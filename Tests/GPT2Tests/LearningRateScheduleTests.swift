@@ -1,0 +1,47 @@
+/// The learning-rate schedule against values computed here from the formulas' definitions: linear warm-up,
+/// cosine from the peak to the floor at the last step, and wsd (constant, then a linear ramp to the floor).
+
+import Foundation
+import GPT2
+import Testing
+
+@Suite struct LearningRateScheduleTests {
+    /// The schedule computes in Float (cosine through Double); the references are Double. A few Float ulps
+    /// of 1e-3 is ~1e-10; 1e-9 absolute (1e-6 relative to the peak) leaves room for that and nothing else.
+    let tolerance = 1e-9
+
+    @Test func warmupIsLinearFromZero() {
+        let schedule = LearningRateSchedule(maxLearningRate: 1e-3, warmupSteps: 10, totalSteps: 100)
+        for step in 1...10 {
+            #expect(abs(Double(schedule.learningRate(at: step)) - 1e-3 * Double(step) / 10) < tolerance, "step \(step)")
+        }
+    }
+
+    @Test func cosineDecaysToTheFloorAtTheLastStep() {
+        let (peak, floor, warmup, total) = (1e-3, 1e-4, 10, 100)
+        let schedule = LearningRateSchedule(shape: .cosine, maxLearningRate: Float(peak), minFraction: 0.1,
+                                            warmupSteps: warmup, totalSteps: total)
+        for step in (warmup + 1)...total {
+            let angle = Double.pi * Double(step - warmup) / Double(total - warmup)
+            let expected = floor + (peak - floor) * (1 + cos(angle)) / 2
+            #expect(abs(Double(schedule.learningRate(at: step)) - expected) < tolerance, "step \(step)")
+        }
+        #expect(abs(Double(schedule.learningRate(at: total)) - floor) < tolerance)
+        #expect(schedule.learningRate(at: total + 50) == schedule.learningRate(at: total), "stays at the floor")
+        // strictly falling after warm-up
+        for step in (warmup + 1)..<total { #expect(schedule.learningRate(at: step + 1) < schedule.learningRate(at: step)) }
+    }
+
+    /// 100 steps with decayFraction 0.2: constant at the peak up to step 80, then 20 equal steps down to
+    /// the floor, reached exactly at step 100.
+    @Test func wsdIsConstantThenLinearToTheFloor() {
+        let schedule = LearningRateSchedule(shape: .wsd, maxLearningRate: 2e-3, minFraction: 0.1, warmupSteps: 5,
+                                            totalSteps: 100, decayFraction: 0.2)
+        for step in 6...80 { #expect(abs(Double(schedule.learningRate(at: step)) - 2e-3) < tolerance, "step \(step)") }
+        for step in 81...100 {
+            let expected = 2e-3 - (2e-3 - 2e-4) * Double(step - 80) / 20
+            #expect(abs(Double(schedule.learningRate(at: step)) - expected) < tolerance, "step \(step)")
+        }
+        #expect(abs(Double(schedule.learningRate(at: 100)) - 2e-4) < tolerance)
+    }
+}

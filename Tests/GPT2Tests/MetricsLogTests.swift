@@ -1,0 +1,58 @@
+/// metrics.jsonl: every row is a JSON object with its fields in order, non-finite numbers become null,
+/// and reopening for a resume drops the rows of later steps so each step appears once.
+
+import Foundation
+import GPT2
+import GPT2TestSupport
+import Testing
+
+@Suite struct MetricsLogTests {
+    private func rows(_ path: String) throws -> [[String: Any]] {
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(text.hasSuffix("\n"), "every row ends its line")
+        return try text.split(separator: "\n").map { line in
+            try #require(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "not a JSON object: \(line)")
+        }
+    }
+
+    @Test func rowsAreJSONWithNullForNonFinite() throws {
+        let directory = try TestPaths.temporaryDirectory("metrics")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("metrics.jsonl").path
+        let log = try MetricsLog(path: path)
+        log.append([("step", 1), ("loss", 10.875), ("lr", 6e-4), ("grad_norm", .nan), ("tokens_per_s", 1e20)])
+        log.append([("step", 2), ("loss", .infinity), ("mfu", -.infinity), ("tiny", 1.5e-300)])
+        log.append([("step", 2), ("val_loss", 3.25)])
+        let parsed = try rows(path)
+        #expect(parsed.count == 3)
+        #expect(parsed[0]["step"] as? Int == 1)
+        #expect(parsed[0]["loss"] as? Double == 10.875)
+        #expect(abs((parsed[0]["lr"] as? Double ?? 0) - 6e-4) < 1e-18)
+        #expect(parsed[0]["grad_norm"] is NSNull)
+        #expect(parsed[0]["tokens_per_s"] as? Double == 1e20)
+        #expect(parsed[1]["loss"] is NSNull && parsed[1]["mfu"] is NSNull)
+        #expect(parsed[1]["tiny"] as? Double ?? 0 > 0)
+        #expect(parsed[2]["val_loss"] as? Double == 3.25)
+        let firstLine = try String(contentsOfFile: path, encoding: .utf8).prefix { $0 != "\n" }
+        #expect(firstLine.hasPrefix("{\"step\":1,\"loss\":"), "fields keep their order: \(firstLine)")
+    }
+
+    @Test func reopeningForResumeDropsLaterSteps() throws {
+        let directory = try TestPaths.temporaryDirectory("metrics")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("metrics.jsonl").path
+        do {
+            let log = try MetricsLog(path: path)
+            for step in 1...5 { log.append([("step", Double(step)), ("loss", 10 - Double(step))]) }
+            log.append([("step", 3), ("val_loss", 7.5)])  // an evaluation row of step 3, written after step 5's row
+        }
+        let resumed = try MetricsLog(path: path, truncatingAfter: 3)
+        resumed.append([("step", 4), ("loss", 1)])
+        let steps = try rows(path).map { $0["step"] as? Int }
+        #expect(steps == [1, 2, 3, 3, 4])
+        #expect(try rows(path).last?["loss"] as? Double == 1)
+        // without truncation, reopening appends
+        _ = try MetricsLog(path: path)
+        #expect(try rows(path).count == 5)
+    }
+}
