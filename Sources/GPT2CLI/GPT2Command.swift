@@ -2,7 +2,7 @@
 /// Each subcommand lives in its own file as a `…Command` type.
 
 import ArgumentParser
-import Foundation
+import GPT2
 
 @main
 struct GPT2Command: ParsableCommand {
@@ -40,18 +40,15 @@ struct GPT2Command: ParsableCommand {
             try command.run()
         } catch let error as ValidationError {
             fail(error.message)
-        } catch let error as ExitCode {
-            exit(withError: error)
-        } catch let error as CleanExit {
-            exit(withError: error)
+        } catch where String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") {
+            exit(withError: error)  // help requests, clean exits and exit codes keep the parser's handling
         } catch {
             fail(String(describing: error))
         }
     }
 
     private static func fail(_ message: String) -> Never {
-        let line = "Error: " + message.split(separator: "\n", omittingEmptySubsequences: false).joined(separator: " ") + "\n"
-        FileHandle.standardError.write(Data(line.utf8))
+        Console.log("Error: " + message.split(separator: "\n", omittingEmptySubsequences: false).joined(separator: " "))
         exit(withError: ExitCode.failure)
     }
 }
