@@ -70,6 +70,8 @@ class GPT2:
 
     def token_losses(self, tokens):
         """Cross-entropy of predicting tokens[1:] from the tokens before each: (T-1,)."""
+        if len(tokens) < 2:
+            return np.zeros(0)
         logits = self.logits(tokens[:-1])
         logits = logits - logits.max(-1, keepdims=True)
         log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))

@@ -30,6 +30,12 @@ public struct HellaSwagScore: Sendable, Equatable {
     /// Items whose lowest mean ending loss is the right ending.
     public var correctNormalized: Int
 
+    public init(examples: Int, correct: Int, correctNormalized: Int) {
+        self.examples = examples
+        self.correct = correct
+        self.correctNormalized = correctNormalized
+    }
+
     /// `acc`: fraction right by summed loss.
     public var accuracy: Double { examples == 0 ? 0 : Double(correct) / Double(examples) }
     /// `acc_norm`: fraction right by mean (length-normalised) loss.
@@ -40,6 +46,12 @@ public struct HellaSwagScore: Sendable, Equatable {
 public struct EndingLoss: Sendable, Equatable {
     public var sum: Double
     public var tokens: Int
+
+    public init(sum: Double, tokens: Int) {
+        self.sum = sum
+        self.tokens = tokens
+    }
+
     public var mean: Double { sum / Double(max(tokens, 1)) }
 }
 
