@@ -1,4 +1,5 @@
-/// `gpt2 eval`: the mean loss of a trained model on a split of prepared shards.
+/// `gpt2 eval`: the mean loss of a trained model on a split of prepared shards (`gpt2 eval loss`, the default),
+/// or its HellaSwag accuracy (`gpt2 eval hellaswag`, in HellaSwagCommand.swift).
 
 import ArgumentParser
 import CPUBackend
@@ -7,7 +8,15 @@ import GPT2
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
-        abstract: "Mean cross-entropy loss of a model on a data split.",
+        abstract: "Evaluate a model: loss on a data split (default) or HellaSwag accuracy.",
+        subcommands: [EvalLossCommand.self, HellaSwagCommand.self],
+        defaultSubcommand: EvalLossCommand.self)
+}
+
+struct EvalLossCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "loss",
+        abstract: "Mean cross-entropy loss of a model on a data split (the default of `gpt2 eval`).",
         discussion: """
             Examples:
               gpt2 eval --checkpoint runs/demo --data data/tinyshakespeare
@@ -15,7 +24,7 @@ struct EvalCommand: ParsableCommand {
               gpt2 eval --checkpoint gpt2_124M.bin --data data/fineweb10B   # an llm.c model file
             """)
 
-    @Option(help: "A checkpoint folder, a run folder (its newest checkpoint), or an llm.c model file.")
+    @Option(help: "A checkpoint folder, a run folder (its newest checkpoint), an llm.c model file, or a safetensors GPT-2.")
     var checkpoint: String
 
     @Option(help: "Folder with *_SPLIT_*.bin shards.")

@@ -1,4 +1,5 @@
-/// `gpt2 export`: writes a trained model in another program's format (llm.c model files for now).
+/// `gpt2 export`: writes a trained model in another program's format: an llm.c model file, or a folder
+/// Hugging Face transformers loads as `GPT2LMHeadModel` (model.safetensors + config.json).
 
 import ArgumentParser
 import GPT2
@@ -11,25 +12,32 @@ struct ExportCommand: ParsableCommand {
             Examples:
               gpt2 export --checkpoint runs/demo --format llmc --out demo.bin
               gpt2 export --checkpoint runs/demo --format llmc --precision bf16 --out demo_bf16.bin
+              gpt2 export --checkpoint runs/demo --format safetensors --out hf/demo   # GPT2LMHeadModel.from_pretrained("hf/demo")
             """)
 
-    enum Format: String, ExpressibleByArgument, CaseIterable { case llmc }
+    enum Format: String, ExpressibleByArgument, CaseIterable { case llmc, safetensors }
     enum Precision: String, ExpressibleByArgument, CaseIterable { case fp32, bf16 }
 
-    @Option(help: "A checkpoint folder, a run folder (its newest checkpoint), or an llm.c model file.")
+    @Option(help: "A checkpoint folder, a run folder (its newest checkpoint), an llm.c model file, or a safetensors GPT-2.")
     var checkpoint: String
 
-    @Option(help: "Output format: llmc (llm.c's GPT-2 model file).")
+    @Option(help: "Output format: llmc (llm.c's GPT-2 model file) or safetensors (a transformers GPT-2 folder).")
     var format: Format = .llmc
 
-    @Option(help: "Weight precision in the file: fp32 (version 3) or bf16 (version 5).")
+    @Option(help: "Weight precision for llmc: fp32 (version 3) or bf16 (version 5); safetensors is always fp32.")
     var precision: Precision = .fp32
 
-    @Option(help: "File to write (written atomically; an existing file is replaced).")
+    @Option(help: "File to write for llmc, folder for safetensors (files written atomically, existing ones replaced).")
     var out: String
 
     func run() throws {
         let (config, parameters) = try ModelSource.load(checkpoint)
+        if format == .safetensors {
+            guard precision == .fp32 else { throw ValidationError("--format safetensors writes fp32 weights; drop --precision") }
+            try HuggingFaceGPT2.export(directory: out, config: config, parameters: parameters)
+            Console.log("wrote \(out)/model.safetensors and \(out)/config.json (\(config.parameterCount) parameters with padding, fp32)")
+            return
+        }
         try LLMCModelFile.write(path: out, config: config, parameters: parameters,
                                 precision: precision == .fp32 ? .float32 : .bfloat16)
         Console.log("wrote \(out) (\(config.parameterCount) parameters, \(precision.rawValue))")

@@ -25,7 +25,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Model preset: \(ModelPreset.all.map(\.name).joined(separator: ", ")).")
     var model = "small"
 
-    @Option(help: "Start from these weights: an llm.c model file, a checkpoint or run folder (their shape replaces --model).")
+    @Option(help: "Start from these weights: an llm.c model file, a checkpoint or run folder, or a safetensors GPT-2 (their shape replaces --model).")
     var initFrom: String?
 
     @Option(help: "Sequences per micro-batch (B).")
@@ -76,6 +76,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Validation batches per evaluation (0 = the whole split).")
     var evalBatches = 10
 
+    @Option(help: "HellaSwag accuracy (validation set, via --mirror or download) every N steps into metrics.jsonl (0 = off).")
+    var evalHellaswagEvery = 0
+
     @Option(help: "Print a text sample every N steps (0 = off).")
     var sampleEvery = 100
 
@@ -123,6 +126,10 @@ struct TrainCommand: ParsableCommand {
             let tokenizer = try dataSource.tokenizer()
             trainer.decode = { tokens in String(decoding: (try? tokenizer.decode(tokens)) ?? [], as: UTF8.self) }
         }
+        if let every = trainer.options.hellaswagEvery, every > 0 {
+            let path = try dataSource.downloader.fetch(HellaSwag.validation)
+            trainer.hellaswag = try HellaSwag.examples(path: path, encode: try dataSource.tokenizer().encode)
+        }
         Console.log(trainer.options.summary)
         try trainer.run(stopAfter: stopAfter)
     }
@@ -143,7 +150,7 @@ struct TrainCommand: ParsableCommand {
             schedule: LearningRateSchedule(shape: schedule, maxLearningRate: lr, minFraction: minLrFraction,
                                            warmupSteps: warmup, totalSteps: steps),
             weightDecay: weightDecay, clipNorm: clip, seed: seed, shuffle: !noShuffle, recompute: recompute,
-            evalEvery: evalEvery, evalBatches: evalBatches, sampleEvery: sampleEvery, sampleTokens: sampleTokens,
+            evalEvery: evalEvery, evalBatches: evalBatches, hellaswagEvery: evalHellaswagEvery, sampleEvery: sampleEvery, sampleTokens: sampleTokens,
             checkpointEvery: checkpointEvery, keepLast: keepLast, outDirectory: out, threads: backend.threads,
             peakFLOPs: backendOptions.cpuPeak(backend, override: peakFlops))
     }

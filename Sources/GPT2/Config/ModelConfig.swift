@@ -31,6 +31,23 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     /// Number of parameters in the flat buffer, padded vocabulary rows included.
     public var parameterCount: Int { ParameterKind.allCases.reduce(0) { $0 + $1.elementCount(self) } }
 
+    /// `parameterCount`, or nil when it does not fit in an Int (a hostile or corrupt file header).
+    public var checkedParameterCount: Int? {
+        var total = 0
+        for kind in ParameterKind.allCases {
+            var count = 1
+            for dimension in kind.shape(self) {
+                let (product, overflow) = count.multipliedReportingOverflow(by: dimension)
+                guard !overflow else { return nil }
+                count = product
+            }
+            let (sum, overflow) = total.addingReportingOverflow(count)
+            guard !overflow else { return nil }
+            total = sum
+        }
+        return total
+    }
+
     /// Checks that the shape is usable; throws a message a user can act on.
     public func validate() throws {
         guard layers > 0, heads > 0, channels > 0, maxSequenceLength > 0, vocabularySize > 0 else {

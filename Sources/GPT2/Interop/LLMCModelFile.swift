@@ -48,9 +48,12 @@ public enum LLMCModelFile {
         config.paddedVocabularySize = Int(header[7])
         do { try config.validate() } catch { throw FileError("\(path): bad model header: \(error)") }
         let elementSize = precision == .float32 ? 4 : 2
-        let expected = 1024 + config.parameterCount * elementSize
-        guard bytes.count == expected else {
-            throw FileError("\(path): \(bytes.count) bytes, but its header (L=\(config.layers), C=\(config.channels), Vp=\(config.paddedVocabularySize)) needs \(expected)")
+        let expected: Int? = config.checkedParameterCount.flatMap { count in
+            let (body, overflow) = count.multipliedReportingOverflow(by: elementSize)
+            return overflow || body > Int.max - 1024 ? nil : 1024 + body
+        }
+        guard let expected, bytes.count == expected else {
+            throw FileError("\(path): \(bytes.count) bytes, but its header (L=\(config.layers), C=\(config.channels), Vp=\(config.paddedVocabularySize)) needs \(expected.map(String.init) ?? "more than any file holds")")
         }
         let parameters: [Float] = bytes.withUnsafeBytes { raw in
             let body = UnsafeRawBufferPointer(rebasing: raw[1024...])

@@ -16,6 +16,8 @@ public final class Trainer<Ops: Backend> {
     public let model: GPT2Model<Ops>
     /// Turns token ids into text for the periodic samples (nil: no samples).
     public var decode: (([Int]) -> String)?
+    /// HellaSwag items scored every `options.hellaswagEvery` steps (nil: not scored).
+    public var hellaswag: [HellaSwagExample]?
 
     private let loader: DataLoader
     private let validation: ValidationLoader?
@@ -112,6 +114,12 @@ public final class Trainer<Ops: Backend> {
                 let valLoss = try Trainer.evaluate(model, validation, batches: options.evalBatches)
                 metrics.append([("step", Double(current)), ("val_loss", Double(valLoss))])
                 Console.log("step \(current) | val loss \(formatFixed(Double(valLoss), digits: 4))")
+            }
+            if let every = options.hellaswagEvery, every > 0, current % every == 0 || current == options.steps, let hellaswag {
+                let score = HellaSwag.evaluate(model, hellaswag, showProgress: false).score
+                metrics.append([("step", Double(current)), ("hellaswag_acc", score.accuracy),
+                                ("hellaswag_acc_norm", score.normalizedAccuracy)])
+                Console.log("step \(current) | hellaswag acc \(formatFixed(score.accuracy, digits: 4)) acc_norm \(formatFixed(score.normalizedAccuracy, digits: 4)) (\(score.examples) items)")
             }
             if options.sampleEvery > 0 && current % options.sampleEvery == 0, let decode {
                 let tokens = model.generate(prompt: [50256], count: options.sampleTokens,

@@ -22,6 +22,8 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var recompute: Bool
     public var evalEvery: Int
     public var evalBatches: Int
+    /// HellaSwag accuracy every N steps (nil or 0 = off); optional so older saved options still load.
+    public var hellaswagEvery: Int?
     public var sampleEvery: Int
     public var sampleTokens: Int
     public var checkpointEvery: Int
@@ -34,7 +36,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public init(dataDirectory: String, model: ModelConfig, modelName: String, initFrom: String? = nil,
                 microBatch: Int, sequenceLength: Int, gradientAccumulation: Int, steps: Int,
                 schedule: LearningRateSchedule, weightDecay: Float = 0.1, clipNorm: Float = 1, seed: UInt64 = 1337,
-                shuffle: Bool = true, recompute: Bool = false, evalEvery: Int = 0, evalBatches: Int = 20,
+                shuffle: Bool = true, recompute: Bool = false, evalEvery: Int = 0, evalBatches: Int = 20, hellaswagEvery: Int = 0,
                 sampleEvery: Int = 0, sampleTokens: Int = 64, checkpointEvery: Int = 0, keepLast: Int = 0,
                 outDirectory: String, threads: Int = 0, peakFLOPs: Double) {
         self.dataDirectory = dataDirectory
@@ -53,6 +55,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         self.recompute = recompute
         self.evalEvery = evalEvery
         self.evalBatches = evalBatches
+        self.hellaswagEvery = hellaswagEvery
         self.sampleEvery = sampleEvery
         self.sampleTokens = sampleTokens
         self.checkpointEvery = checkpointEvery
@@ -79,7 +82,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
             throw ConfigError("--lr must be a positive number (got \(schedule.maxLearningRate))")
         }
         guard schedule.warmupSteps >= 0 else { throw ConfigError("--warmup must not be negative") }
-        for (name, value) in [("--eval-every", evalEvery), ("--sample-every", sampleEvery),
+        for (name, value) in [("--eval-every", evalEvery), ("--eval-hellaswag-every", hellaswagEvery ?? 0), ("--sample-every", sampleEvery),
                               ("--checkpoint-every", checkpointEvery), ("--keep-last", keepLast)] where value < 0 {
             throw ConfigError("\(name) must be 0 (off) or positive (got \(value))")
         }

@@ -1,0 +1,234 @@
+/// Hugging Face transformers' `GPT2LMHeadModel` as files: `model.safetensors` + `config.json` in, and out.
+/// Its Conv1D weights are stored [in, out] (ours are [out, in]); its vocabulary is unpadded; `lm_head` is
+/// tied to `wte` and not saved.
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+public enum HuggingFaceGPT2 {
+    /// Writes `DIR/model.safetensors` and `DIR/config.json`, loadable by `GPT2LMHeadModel.from_pretrained(DIR)`.
+    public static func export(directory: String, config: ModelConfig, parameters: [Float]) throws {
+        precondition(parameters.count == config.parameterCount, "parameter count mismatch")
+        guard FileSystem.makeDirectories(directory) else {
+            throw FileError("cannot create \(directory): \(FileSystem.lastErrorMessage)")
+        }
+        var tensors: [(name: String, shape: [Int], values: [Float])] = []
+        let slices = ParameterSlices(config: config, parameters: parameters)
+        let (C, V, L) = (config.channels, config.vocabularySize, config.layers)
+        tensors.append(("transformer.wte.weight", [V, C], Array(slices.whole(.wte).prefix(V * C))))
+        tensors.append(("transformer.wpe.weight", [config.maxSequenceLength, C], Array(slices.whole(.wpe))))
+        for l in 0..<L {
+            let prefix = "transformer.h.\(l)."
+            tensors.append((prefix + "ln_1.weight", [C], slices.layer(.ln1w, l)))
+            tensors.append((prefix + "ln_1.bias", [C], slices.layer(.ln1b, l)))
+            tensors.append((prefix + "attn.c_attn.weight", [C, 3 * C], transpose(slices.layer(.qkvw, l), rows: 3 * C, columns: C)))
+            tensors.append((prefix + "attn.c_attn.bias", [3 * C], slices.layer(.qkvb, l)))
+            tensors.append((prefix + "attn.c_proj.weight", [C, C], transpose(slices.layer(.attprojw, l), rows: C, columns: C)))
+            tensors.append((prefix + "attn.c_proj.bias", [C], slices.layer(.attprojb, l)))
+            tensors.append((prefix + "ln_2.weight", [C], slices.layer(.ln2w, l)))
+            tensors.append((prefix + "ln_2.bias", [C], slices.layer(.ln2b, l)))
+            tensors.append((prefix + "mlp.c_fc.weight", [C, 4 * C], transpose(slices.layer(.fcw, l), rows: 4 * C, columns: C)))
+            tensors.append((prefix + "mlp.c_fc.bias", [4 * C], slices.layer(.fcb, l)))
+            tensors.append((prefix + "mlp.c_proj.weight", [4 * C, C], transpose(slices.layer(.fcprojw, l), rows: C, columns: 4 * C)))
+            tensors.append((prefix + "mlp.c_proj.bias", [C], slices.layer(.fcprojb, l)))
+        }
+        tensors.append(("transformer.ln_f.weight", [C], Array(slices.whole(.lnfw))))
+        tensors.append(("transformer.ln_f.bias", [C], Array(slices.whole(.lnfb))))
+        try SafetensorsFile.write(path: FileSystem.join(directory, "model.safetensors"), tensors: tensors,
+                                  metadata: ["format": "pt"])
+        let json = configJSON(config)
+        try BinaryFile.writeAtomically(FileSystem.join(directory, "config.json")) { sink in try sink.write(Array(json.utf8)) }
+    }
+
+    /// Loads a safetensors GPT-2 (`FILE.safetensors`, or a folder with `model.safetensors`): the shape comes from
+    /// `config.json` beside it when there is one, else from the tensor shapes with 64-wide heads (as every GPT-2
+    /// size has). The vocabulary is padded to a multiple of 128 with zero rows.
+    public static func load(_ path: String) throws -> (config: ModelConfig, parameters: [Float]) {
+        let file = FileSystem.isDirectory(path) ? FileSystem.join(path, "model.safetensors") : path
+        guard FileSystem.isFile(file) else { throw FileError("\(path): no model.safetensors there") }
+        let tensors = try SafetensorsFile(path: file)
+        let configPath = FileSystem.join(FileSystem.directoryName(file), "config.json")
+        let declared = FileSystem.isFile(configPath) ? try readConfig(configPath) : nil
+        return try load(tensors, declared: declared)
+    }
+
+    /// The GPT-2 in `file`; `declared` (from config.json) fixes the shape, else it is inferred.
+    static func load(_ file: SafetensorsFile, declared: ModelConfig?) throws -> (config: ModelConfig, parameters: [Float]) {
+        func fail(_ message: String) -> FileError { FileError("\(file.path) is not a GPT-2 checkpoint in transformers' layout: \(message)") }
+        // Names with or without transformers' `transformer.` prefix (OpenAI's upload has none).
+        var byName: [String: String] = [:]
+        for name in file.tensors.keys {
+            let bare = name.hasPrefix("transformer.") ? String(name.dropFirst("transformer.".count)) : name
+            if bare == "lm_head.weight" || bare.hasSuffix(".attn.bias") || bare.hasSuffix(".attn.masked_bias") { continue }
+            guard byName[bare] == nil else { throw fail("tensor '\(bare)' appears both with and without the 'transformer.' prefix") }
+            byName[bare] = name
+        }
+        func shape(_ bare: String) throws -> [Int] {
+            guard let name = byName[bare], let tensor = file.tensors[name] else { throw fail("missing tensor '\(bare)'") }
+            return tensor.shape
+        }
+        let wteShape = try shape("wte.weight"), wpeShape = try shape("wpe.weight")
+        guard wteShape.count == 2, wpeShape.count == 2 else { throw fail("wte and wpe must be 2-D (got \(wteShape), \(wpeShape))") }
+        var layers = 0
+        while byName["h.\(layers).ln_1.weight"] != nil { layers += 1 }
+        let channels = wteShape[1]
+        var config = declared ?? ModelConfig(maxSequenceLength: wpeShape[0], vocabularySize: wteShape[0], layers: layers,
+                                             heads: max(1, channels / 64), channels: channels)
+        config.paddedVocabularySize = (config.vocabularySize + 127) / 128 * 128
+        do { try config.validate() } catch { throw fail("\(error)") }
+        guard config.layers == layers else { throw fail("config.json says \(config.layers) layers but the file has \(layers)") }
+        guard [config.vocabularySize, config.channels] == wteShape, config.maxSequenceLength == wpeShape[0] else {
+            throw fail("config.json (vocab \(config.vocabularySize), n_embd \(config.channels), n_positions \(config.maxSequenceLength)) disagrees with wte \(wteShape) and wpe \(wpeShape)")
+        }
+        let (C, V, L) = (config.channels, config.vocabularySize, config.layers)
+
+        var used = Set<String>()
+        func tensor(_ bare: String, _ expected: [Int]) throws -> [Float] {
+            guard let name = byName[bare], let entry = file.tensors[name] else { throw fail("missing tensor '\(bare)'") }
+            guard entry.shape == expected else { throw fail("tensor '\(name)' has shape \(entry.shape), expected \(expected)") }
+            used.insert(bare)
+            return try file.floats(name)
+        }
+        var parameters: [Float] = []
+        parameters += try tensor("wte.weight", [V, C])
+        parameters += [Float](repeating: 0, count: (config.paddedVocabularySize - V) * C)
+        parameters += try tensor("wpe.weight", [config.maxSequenceLength, C])
+        let perLayer: [(ParameterKind, String, [Int], transposedFrom: (rows: Int, columns: Int)?)] = [
+            (.ln1w, "ln_1.weight", [C], nil), (.ln1b, "ln_1.bias", [C], nil),
+            (.qkvw, "attn.c_attn.weight", [C, 3 * C], (C, 3 * C)), (.qkvb, "attn.c_attn.bias", [3 * C], nil),
+            (.attprojw, "attn.c_proj.weight", [C, C], (C, C)), (.attprojb, "attn.c_proj.bias", [C], nil),
+            (.ln2w, "ln_2.weight", [C], nil), (.ln2b, "ln_2.bias", [C], nil),
+            (.fcw, "mlp.c_fc.weight", [C, 4 * C], (C, 4 * C)), (.fcb, "mlp.c_fc.bias", [4 * C], nil),
+            (.fcprojw, "mlp.c_proj.weight", [4 * C, C], (4 * C, C)), (.fcprojb, "mlp.c_proj.bias", [C], nil),
+        ]
+        for (_, suffix, expected, transposed) in perLayer {
+            for l in 0..<L {   // layer-stacked: every layer's slice of one kind, then the next kind
+                let values = try tensor("h.\(l).\(suffix)", expected)
+                if let (rows, columns) = transposed {
+                    parameters += transpose(values, rows: rows, columns: columns)
+                } else {
+                    parameters += values
+                }
+            }
+        }
+        parameters += try tensor("ln_f.weight", [C])
+        parameters += try tensor("ln_f.bias", [C])
+        if let extra = byName.keys.sorted().first(where: { !used.contains($0) }) {
+            throw fail("unexpected tensor '\(byName[extra]!)'")
+        }
+        if let lmHead = ["lm_head.weight", "transformer.lm_head.weight"].first(where: { file.tensors[$0] != nil }) {
+            guard file.tensors[lmHead]!.shape == [V, C], try file.floats(lmHead) == Array(parameters.prefix(V * C)) else {
+                throw fail("lm_head.weight differs from wte.weight; only GPT-2 with tied embeddings is supported")
+            }
+        }
+        precondition(parameters.count == config.parameterCount, "parameter assembly is out of step with ParameterKind")
+        return (config, parameters)
+    }
+
+    /// transformers' config.json for `config` (GPT-2's defaults for everything we do not vary).
+    static func configJSON(_ config: ModelConfig) -> String {
+        """
+        {
+          "activation_function": "gelu_new",
+          "architectures": ["GPT2LMHeadModel"],
+          "attn_pdrop": 0.1,
+          "bos_token_id": 50256,
+          "embd_pdrop": 0.1,
+          "eos_token_id": 50256,
+          "initializer_range": 0.02,
+          "layer_norm_epsilon": 1e-05,
+          "model_type": "gpt2",
+          "n_ctx": \(config.maxSequenceLength),
+          "n_embd": \(config.channels),
+          "n_head": \(config.heads),
+          "n_inner": null,
+          "n_layer": \(config.layers),
+          "n_positions": \(config.maxSequenceLength),
+          "reorder_and_upcast_attn": false,
+          "resid_pdrop": 0.1,
+          "scale_attn_by_inverse_layer_idx": false,
+          "scale_attn_weights": true,
+          "tie_word_embeddings": true,
+          "torch_dtype": "float32",
+          "use_cache": true,
+          "vocab_size": \(config.vocabularySize)
+        }
+
+        """
+    }
+
+    /// The model shape a transformers config.json declares; rejects GPT-2 variants we do not implement.
+    static func readConfig(_ path: String) throws -> ModelConfig {
+        struct Fields: Decodable {
+            var n_embd: Int, n_layer: Int, n_head: Int, n_positions: Int, vocab_size: Int
+            var model_type: String?, activation_function: String?, n_inner: Int?, layer_norm_epsilon: Double?
+            var scale_attn_by_inverse_layer_idx: Bool?, reorder_and_upcast_attn: Bool?, tie_word_embeddings: Bool?
+        }
+        let fields: Fields
+        do {
+            fields = try JSONDecoder().decode(Fields.self, from: Data(try BinaryFile.read(path)))
+        } catch let error as FileError {
+            throw error
+        } catch {
+            throw FileError("\(path) is not a GPT-2 config.json (\(SafetensorsFile.describe(error)))")
+        }
+        func unsupported(_ what: String) -> FileError { FileError("\(path): \(what) is not supported (plain GPT-2 only)") }
+        if let type = fields.model_type, type != "gpt2" { throw unsupported("model_type '\(type)'") }
+        if let activation = fields.activation_function, activation != "gelu_new", activation != "gelu_pytorch_tanh" {
+            throw unsupported("activation_function '\(activation)'")
+        }
+        if let inner = fields.n_inner, inner != 4 * fields.n_embd { throw unsupported("n_inner \(inner)") }
+        if let eps = fields.layer_norm_epsilon, abs(eps - 1e-5) > 1e-12 { throw unsupported("layer_norm_epsilon \(eps)") }
+        if fields.scale_attn_by_inverse_layer_idx == true { throw unsupported("scale_attn_by_inverse_layer_idx") }
+        if fields.tie_word_embeddings == false { throw unsupported("untied word embeddings") }
+        return ModelConfig(maxSequenceLength: fields.n_positions, vocabularySize: fields.vocab_size,
+                           layers: fields.n_layer, heads: fields.n_head, channels: fields.n_embd)
+    }
+}
+
+/// Views into a flat parameter buffer by kind and layer.
+struct ParameterSlices {
+    let config: ModelConfig
+    let parameters: [Float]
+    private let offsets: [ParameterKind: Int]
+
+    init(config: ModelConfig, parameters: [Float]) {
+        self.config = config
+        self.parameters = parameters
+        var offsets: [ParameterKind: Int] = [:]
+        var offset = 0
+        for kind in ParameterKind.allCases {
+            offsets[kind] = offset
+            offset += kind.elementCount(config)
+        }
+        self.offsets = offsets
+    }
+
+    func whole(_ kind: ParameterKind) -> ArraySlice<Float> {
+        let start = offsets[kind]!
+        return parameters[start..<(start + kind.elementCount(config))]
+    }
+
+    func layer(_ kind: ParameterKind, _ l: Int) -> [Float] {
+        let size = kind.elementCount(config) / config.layers
+        let start = offsets[kind]! + l * size
+        return Array(parameters[start..<(start + size)])
+    }
+}
+
+/// `values` (rows × columns, row-major) transposed to columns × rows.
+func transpose(_ values: [Float], rows: Int, columns: Int) -> [Float] {
+    precondition(values.count == rows * columns, "transpose shape mismatch")
+    var out = [Float](repeating: 0, count: values.count)
+    values.withUnsafeBufferPointer { source in
+        out.withUnsafeMutableBufferPointer { target in
+            for r in 0..<rows {
+                for c in 0..<columns { target[c * rows + r] = source[r * columns + c] }
+            }
+        }
+    }
+    return out
+}

@@ -1,0 +1,62 @@
+/// `gpt2 eval hellaswag`: a model's HellaSwag accuracy (acc by summed ending loss, acc_norm by mean ending loss).
+
+import ArgumentParser
+import CPUBackend
+import GPT2
+
+struct HellaSwagCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hellaswag",
+        abstract: "HellaSwag accuracy of a model (validation set, 10,042 items).",
+        discussion: """
+            Each item's 4 endings are scored by the model's cross-entropy on the ending tokens given the context
+            (tokens(ctx) + tokens(" " + ending)). acc picks the ending with the lowest summed loss, acc_norm the
+            lowest mean loss — as llm.c and build-nanogpt do. A random model scores about 25%.
+            Examples:
+              gpt2 eval hellaswag --checkpoint runs/d12
+              gpt2 eval hellaswag --checkpoint hf/gpt2 --limit 500 --json
+              gpt2 eval hellaswag --checkpoint gpt2_124M.bin --data hellaswag_val.jsonl
+            """)
+
+    @Option(help: "A checkpoint folder, a run folder (its newest checkpoint), an llm.c model file, or a safetensors GPT-2.")
+    var checkpoint: String
+
+    @Option(help: "A HellaSwag JSONL file (default: the validation set, from the mirror or downloaded once).")
+    var data: String?
+
+    @Option(help: "Score only the first N items (0 = all).")
+    var limit = 0
+
+    @Option(help: "Rows (item × ending) per forward pass; 4 rows make one item.")
+    var batch = 16
+
+    @Flag(help: "Print {\"acc\": …, \"acc_norm\": …, \"examples\": …} on stdout.")
+    var json = false
+
+    @OptionGroup var backendOptions: BackendOptions
+    @OptionGroup var dataSource: DataSourceOptions
+
+    func run() throws {
+        guard limit >= 0 else { throw ValidationError("--limit must be 0 (all) or positive") }
+        guard batch > 0 else { throw ValidationError("--batch must be positive") }
+        let (config, parameters) = try ModelSource.load(checkpoint)
+        guard config.vocabularySize == GPT2Tokenizer.vocabularySize else {
+            throw ValidationError("\(checkpoint) has a \(config.vocabularySize)-token vocabulary; HellaSwag needs GPT-2's \(GPT2Tokenizer.vocabularySize)")
+        }
+        let path = try data ?? dataSource.downloader.fetch(HellaSwag.validation)
+        let tokenizer = try dataSource.tokenizer()
+        let examples = try HellaSwag.examples(path: path, limit: limit == 0 ? nil : limit, encode: tokenizer.encode)
+        guard !examples.isEmpty else { throw ValidationError("\(path) holds no HellaSwag items") }
+        let window = min(config.maxSequenceLength, 1024)
+        let longest = examples.flatMap { example in example.endings.map { example.context.count + $0.count - 1 } }.max()!
+        let model = try GPT2Model(config: config, backend: try backendOptions.makeBackend(), batchSize: batch,
+                                  sequenceLength: min(window, longest), training: false)
+        model.setParameters(parameters)
+        let score = HellaSwag.evaluate(model, examples).score
+        if json {
+            print("{\"acc\": \(score.accuracy), \"acc_norm\": \(score.normalizedAccuracy), \"examples\": \(score.examples), \"correct\": \(score.correct), \"correct_norm\": \(score.correctNormalized)}")
+        } else {
+            print("hellaswag over \(score.examples) items: acc \(formatFixed(score.accuracy, digits: 4)) (\(score.correct)), acc_norm \(formatFixed(score.normalizedAccuracy, digits: 4)) (\(score.correctNormalized))")
+        }
+    }
+}

@@ -1,0 +1,109 @@
+/// `gpt2 export --format safetensors`, `gpt2 eval hellaswag` and `gpt2 eval` (loss, the default subcommand) end
+/// to end through the built binary, and malformed model files failing with a message instead of a crash.
+
+import Foundation
+import GPT2
+import GPT2TestSupport
+import Testing
+
+@Suite struct InteropCommandTests {
+    private let mirror = TestPaths.mirror.path
+
+    /// A `tiny` llm.c model file with GPT-2's vocabulary and random weights (padding rows zero).
+    private func tinyModel(in directory: URL) throws -> String {
+        let config = try ModelPreset.named("tiny").config
+        var values = [Float](repeating: 0, count: config.parameterCount)
+        var random = SeededRandom(seed: 9)
+        random.fillNormal(&values, std: 0.1)
+        for i in (config.vocabularySize * config.channels)..<(config.paddedVocabularySize * config.channels) { values[i] = 0 }
+        let path = directory.appendingPathComponent("tiny.bin").path
+        try LLMCModelFile.write(path: path, config: config, parameters: values)
+        return path
+    }
+
+    @Test func exportToSafetensorsAndBackIsBitExactAndHellaSwagAgrees() throws {
+        let directory = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let model = try tinyModel(in: directory)
+        let hf = directory.appendingPathComponent("hf").path
+        let export = try runGPT2(arguments: ["export", "--checkpoint", model, "--format", "safetensors", "--out", hf])
+        #expect(export.status == 0, "\(export.stderrText)")
+        let back = directory.appendingPathComponent("back.bin").path
+        let reimport = try runGPT2(arguments: ["export", "--checkpoint", hf, "--out", back])
+        #expect(reimport.status == 0, "\(reimport.stderrText)")
+        #expect(FileManager.default.contentsEqual(atPath: model, andPath: back))
+
+        let data = TestPaths.repositoryRoot.appendingPathComponent("Tests/CPUBackendTests/Fixtures/hellaswag_sample.jsonl").path
+        var outputs: [String] = []
+        for checkpoint in [model, hf] {
+            let result = try runGPT2(arguments: ["eval", "hellaswag", "--checkpoint", checkpoint, "--data", data,
+                                                 "--mirror", mirror, "--json", "--batch", "5", "--limit", "3"])
+            #expect(result.status == 0, "\(result.stderrText)")
+            #expect(result.stdoutText.contains("\"examples\": 3"), "\(result.stdoutText)")
+            outputs.append(result.stdoutText)
+        }
+        #expect(outputs[0] == outputs[1])
+        let limited = try runGPT2(arguments: ["eval", "hellaswag", "--checkpoint", hf, "--data", data, "--mirror", mirror,
+                                              "--limit", "1"])
+        #expect(limited.status == 0 && limited.stdoutText.hasPrefix("hellaswag over 1 items: acc "), "\(limited.stdoutText)")
+    }
+
+    @Test func evalWithoutSubcommandIsStillTheLossEval() throws {
+        let directory = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let model = try tinyModel(in: directory)
+        let data = directory.appendingPathComponent("data")
+        let prepare = try runGPT2(arguments: ["prepare", "--mirror", mirror, "--out", data.path])
+        #expect(prepare.status == 0, "\(prepare.stderrText)")
+        for prefix in [["eval"], ["eval", "loss"]] {
+            let result = try runGPT2(arguments: prefix + ["--checkpoint", model, "--data", data.path, "--batches", "1",
+                                                          "--micro-batch", "1", "--seq", "16", "--json"])
+            #expect(result.status == 0, "\(result.stderrText)")
+            #expect(result.stdoutText.hasPrefix("{\"loss\": "), "\(result.stdoutText)")
+        }
+    }
+
+    @Test func trainLogsHellaSwagIntoMetrics() throws {
+        let directory = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        // A mirror whose HellaSwag "validation set" is the first two items of the sample.
+        let ownMirror = directory.appendingPathComponent("mirror")
+        try FileManager.default.createDirectory(at: ownMirror.appendingPathComponent("hellaswag"), withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(at: ownMirror.appendingPathComponent("gpt2"),
+                                                   withDestinationURL: TestPaths.mirror.appendingPathComponent("gpt2"))
+        let sample = TestPaths.repositoryRoot.appendingPathComponent("Tests/CPUBackendTests/Fixtures/hellaswag_sample.jsonl")
+        let lines = try String(contentsOf: sample, encoding: .utf8).split(separator: "\n").prefix(2).joined(separator: "\n")
+        try Data(lines.utf8).write(to: ownMirror.appendingPathComponent("hellaswag/hellaswag_val.jsonl"))
+        let data = directory.appendingPathComponent("data").path
+        let prepare = try runGPT2(arguments: ["prepare", "--mirror", mirror, "--out", data])
+        #expect(prepare.status == 0, "\(prepare.stderrText)")
+        let run = directory.appendingPathComponent("run").path
+        let result = try runGPT2(arguments: ["train", "--data", data, "--model", "tiny", "--steps", "2", "--seq", "32",
+                                             "--micro-batch", "4", "--eval-every", "0", "--sample-every", "0",
+                                             "--eval-hellaswag-every", "1", "--mirror", ownMirror.path, "--out", run])
+        #expect(result.status == 0, "\(result.stderrText)")
+        let metrics = try String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8)
+        let rows = metrics.split(separator: "\n").filter { $0.contains("hellaswag_acc_norm") }
+        #expect(rows.count == 2, "\(metrics)")
+        #expect(rows.first?.hasPrefix("{\"step\":1,\"hellaswag_acc\":") == true, "\(metrics)")
+    }
+
+    @Test(arguments: [
+        ("model.safetensors", [UInt8](repeating: 0xFF, count: 16), "exceeds"),
+        ("model.safetensors", [8, 0, 0, 0, 0, 0, 0, 0] + Array("{\"a\":1} ".utf8), "not a valid safetensors file"),
+        ("truncated.safetensors", [3, 0], "shorter than"),
+        ("empty.safetensors", Array("\u{02}\0\0\0\0\0\0\0{}".utf8), "missing tensor 'wte.weight'"),
+        ("model.bin", Array(repeating: 7, count: 2000), "not an llm.c model file"),
+    ] as [(String, [UInt8], String)])
+    func malformedModelFilesFailCleanly(name: String, bytes: [UInt8], message: String) throws {
+        let directory = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent(name).path
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let target = name == "model.safetensors" ? directory.path : path   // a folder holding model.safetensors
+        let result = try runGPT2(arguments: ["export", "--checkpoint", target, "--format", "safetensors",
+                                             "--out", directory.appendingPathComponent("out").path])
+        #expect(result.status == 1, "status \(result.status): \(result.stderrText)")   // an error, not a signal
+        #expect(result.stderrText.contains(message), "\(result.stderrText)")
+    }
+}

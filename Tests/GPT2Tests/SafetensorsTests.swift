@@ -1,0 +1,111 @@
+/// The safetensors reader/writer: exact round trips of F32, exact BF16/F16 widening, and every kind of malformed
+/// file (truncated, bad header, wrong sizes, overlapping or uncovered data, hostile sizes) failing with a message.
+
+import Foundation
+import GPT2
+import GPT2TestSupport
+import Testing
+
+@Suite struct SafetensorsTests {
+    /// A whole file: 8-byte size, the header text, then `data`.
+    private func file(header: String, data: [UInt8], declaredSize: UInt64? = nil) -> [UInt8] {
+        let text = Array(header.utf8)
+        let size = declaredSize ?? UInt64(text.count)
+        return (0..<8).map { UInt8(truncatingIfNeeded: size >> (8 * UInt64($0))) } + text + data
+    }
+
+    private func parseError(_ bytes: [UInt8]) -> String? {
+        do {
+            _ = try SafetensorsFile(bytes: bytes, path: "x.safetensors")
+            return nil
+        } catch {
+            return String(describing: error)
+        }
+    }
+
+    @Test func writtenTensorsReadBackBitExactWithMetadata() throws {
+        let directory = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("t.safetensors").path
+        let a: [Float] = [1, -2.5, .pi, -0.0, .leastNonzeroMagnitude, 1e30]
+        let b: [Float] = [7]
+        try SafetensorsFile.write(path: path, tensors: [("a \"quoted\"", [2, 3], a), ("b", [1], b), ("empty", [0, 4], [])],
+                                  metadata: ["format": "pt"])
+        let read = try SafetensorsFile(path: path)
+        #expect(read.metadata == ["format": "pt"])
+        #expect(read.tensors["a \"quoted\""]?.shape == [2, 3])
+        #expect(try read.floats("a \"quoted\"").map(\.bitPattern) == a.map(\.bitPattern))
+        #expect(try read.floats("b") == b)
+        #expect(try read.floats("empty") == [])
+        // The header is padded so the data starts 8-byte aligned, as the reference implementation writes it.
+        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        #expect(bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) } % 8 == 0)
+    }
+
+    @Test func halfPrecisionTensorsWidenExactly() throws {
+        // BF16 0x3FC0 = 1.5, 0xC000 = -2; F16 0x3C00 = 1, 0xC000 = -2, 0x0001 = 2^-24, 0x7C00 = inf.
+        let bf16: [UInt8] = [0xC0, 0x3F, 0x00, 0xC0]
+        let f16: [UInt8] = [0x00, 0x3C, 0x00, 0xC0, 0x01, 0x00, 0x00, 0x7C]
+        let header = #"{"h":{"dtype":"BF16","shape":[2],"data_offsets":[0,4]},"f":{"dtype":"F16","shape":[4],"data_offsets":[4,12]},"i":{"dtype":"I64","shape":[1],"data_offsets":[12,20]}}"#
+        let parsed = try SafetensorsFile(bytes: file(header: header, data: bf16 + f16 + [UInt8](repeating: 0, count: 8)), path: "x")
+        #expect(try parsed.floats("h") == [1.5, -2])
+        #expect(try parsed.floats("f") == [1, -2, 0x1p-24, .infinity])
+        #expect(throws: FileError.self) { try parsed.floats("i") }   // integers are not weights
+        #expect(throws: FileError.self) { try parsed.floats("nope") }
+    }
+
+    @Test(arguments: [
+        // (header, data bytes, declared size override, what the message must say)
+        ("{}", 0, UInt64?.none, ""),   // sentinel: valid (an empty file of tensors)
+        ("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 4, nil, "outside"),           // truncated data
+        ("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 12, nil, "cover"),            // trailing bytes
+        ("{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8, nil, "needs 12 bytes"),    // wrong shape
+        ("{\"a\":{\"dtype\":\"Q4\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, nil, "unknown dtype"),
+        ("{\"a\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}}", 8, nil, "negative"),
+        ("{\"a\":{\"dtype\":\"F32\",\"shape\":[4611686018427387904,4],\"data_offsets\":[0,8]}}", 8, nil, "overflows"),
+        ("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,0]}}", 8, nil, "outside"),
+        ("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[-8,0]}}", 8, nil, "outside"),
+        ("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0]}}", 8, nil, "[begin, end]"),
+        ("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8, nil, "overlaps"),
+        ("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8, nil, "belong to no tensor"),
+        ("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8],\"extra\":1}}", 8, nil, "unexpected field"),
+        ("{\"a\":{\"dtype\":\"F32\",\"shape\":[2]}}", 8, nil, "tensor 'a'"),
+        ("{\"__metadata__\":{\"format\":1}}", 0, nil, "JSON"),
+        ("{\"a\":", 0, nil, "JSON"),
+        ("[1,2]", 0, nil, "JSON object"),
+        ("{}", 0, 1 << 62, "exceeds"),                 // huge declared header size
+        ("{}", 0, 50, "does not fit"),                 // header longer than the file
+    ] as [(String, Int, UInt64?, String)])
+    func malformedFilesFailWithAMessage(header: String, dataBytes: Int, declared: UInt64?, message: String) {
+        let error = parseError(file(header: header, data: [UInt8](repeating: 0, count: dataBytes), declaredSize: declared))
+        if message.isEmpty {
+            #expect(error == nil)
+        } else {
+            #expect(error?.contains(message) == true, "\(String(describing: error))")
+            #expect(error?.contains("x.safetensors") == true)
+        }
+    }
+
+    @Test func filesShorterThanTheSizeFieldFail() {
+        for count in 0..<8 {
+            #expect(parseError([UInt8](repeating: 0, count: count))?.contains("shorter than") == true)
+        }
+    }
+
+    @Test func randomCorruptionNeverCrashes() throws {
+        let directory = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("t.safetensors").path
+        try SafetensorsFile.write(path: path, tensors: [("a", [3], [1, 2, 3]), ("b", [2, 2], [4, 5, 6, 7])], metadata: ["format": "pt"])
+        let original = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        var random = SeededRandom(seed: 7)
+        for _ in 0..<500 {
+            var bytes = original
+            for _ in 0..<(1 + random.nextInt(below: 4)) {
+                bytes[random.nextInt(below: bytes.count)] = UInt8(random.nextInt(below: 256))
+            }
+            if random.nextInt(below: 4) == 0 { bytes.removeLast(random.nextInt(below: bytes.count)) }
+            _ = parseError(bytes)   // any outcome but a crash
+        }
+    }
+}
