@@ -73,7 +73,7 @@ public enum HellaSwag {
         let decoder = JSONDecoder()
         var examples: [HellaSwagExample] = []
         var lineNumber = 0
-        for line in try BinaryFile.read(path).split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
+        for line in try ByteFile.contents(ofFile: path).split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
             lineNumber += 1
             if let limit, examples.count >= limit { break }
             guard line.contains(where: { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\r") && $0 != UInt8(ascii: "\t") }) else { continue }

@@ -40,7 +40,7 @@ public enum HuggingFaceGPT2 {
         try SafetensorsFile.write(path: FileSystem.join(directory, "model.safetensors"), tensors: tensors,
                                   metadata: ["format": "pt"])
         let json = configJSON(config)
-        try BinaryFile.writeAtomically(FileSystem.join(directory, "config.json")) { sink in try sink.write(Array(json.utf8)) }
+        try AtomicFile.write(FileSystem.join(directory, "config.json")) { sink in try sink.write(Array(json.utf8)) }
     }
 
     /// Loads a safetensors GPT-2 (`FILE.safetensors`, or a folder with `model.safetensors`): the shape comes from
@@ -169,7 +169,7 @@ public enum HuggingFaceGPT2 {
         }
         let fields: Fields
         do {
-            fields = try JSONDecoder().decode(Fields.self, from: Data(try BinaryFile.read(path)))
+            fields = try JSONDecoder().decode(Fields.self, from: Data(try ByteFile.contents(ofFile: path)))
         } catch let error as FileError {
             throw error
         } catch {

@@ -45,7 +45,7 @@ public struct SafetensorsFile: Sendable {
 
     /// Reads and validates `path`; the data is kept in memory.
     public init(path: String) throws {
-        try self.init(bytes: try BinaryFile.read(path), path: path)
+        try self.init(bytes: try ByteFile.contents(ofFile: path), path: path)
     }
 
     /// Parses and validates a whole file's `bytes` (`path` names it in errors).
@@ -149,7 +149,7 @@ public struct SafetensorsFile: Sendable {
         }
         var header = Array(("{" + entries.joined(separator: ",") + "}").utf8)
         while header.count % 8 != 0 { header.append(UInt8(ascii: " ")) }   // aligns the data, as safetensors does
-        try BinaryFile.writeAtomically(path) { sink in
+        try AtomicFile.write(path) { sink in
             try sink.write([UInt64(header.count).littleEndian])
             try sink.write(header)
             for tensor in tensors { try sink.write(tensor.values) }
