@@ -20,8 +20,9 @@ struct EvalLossCommand: ParsableCommand {
         discussion: """
             Examples:
               gpt2 eval --checkpoint runs/demo --data data/tinyshakespeare
-              gpt2 eval --checkpoint runs/demo/ckpt_200 --data data/fineweb10B --batches 20 --json
-              gpt2 eval --checkpoint gpt2_124M.bin --data data/fineweb10B   # an llm.c model file
+              gpt2 eval --checkpoint runs/d12/ckpt_200 --data data/fineweb10B \\
+                --batches 20 --json
+              gpt2 eval --checkpoint gpt2_124M.bin --data data/fineweb10B
             """)
 
     @Option(help: "A checkpoint folder, a run folder (its newest checkpoint), an llm.c model file, or a safetensors GPT-2.")

@@ -11,8 +11,9 @@ struct ExportCommand: ParsableCommand {
         discussion: """
             Examples:
               gpt2 export --checkpoint runs/demo --format llmc --out demo.bin
-              gpt2 export --checkpoint runs/demo --format llmc --precision bf16 --out demo_bf16.bin
-              gpt2 export --checkpoint runs/demo --format safetensors --out hf/demo   # GPT2LMHeadModel.from_pretrained("hf/demo")
+              gpt2 export --checkpoint runs/demo --format llmc --precision bf16 \\
+                --out demo_bf16.bin
+              gpt2 export --checkpoint runs/demo --format safetensors --out hf/demo
             """)
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case llmc, safetensors }

@@ -9,13 +9,15 @@ struct HellaSwagCommand: ParsableCommand {
         commandName: "hellaswag",
         abstract: "HellaSwag accuracy of a model (validation set, 10,042 items).",
         discussion: """
-            Each item's 4 endings are scored by the model's cross-entropy on the ending tokens given the context
-            (tokens(ctx) + tokens(" " + ending)). acc picks the ending with the lowest summed loss, acc_norm the
-            lowest mean loss — as llm.c and build-nanogpt do. A random model scores about 25%.
+            Each item's 4 endings are scored by the model's cross-entropy on the \
+            ending tokens given the context (tokens(ctx) + tokens(" " + ending)). \
+            acc picks the ending with the lowest summed loss, acc_norm the lowest \
+            mean loss, as llm.c and build-nanogpt do. A random model scores ~25%.
+
             Examples:
               gpt2 eval hellaswag --checkpoint runs/d12
               gpt2 eval hellaswag --checkpoint hf/gpt2 --limit 500 --json
-              gpt2 eval hellaswag --checkpoint gpt2_124M.bin --data hellaswag_val.jsonl
+              gpt2 eval hellaswag --checkpoint gpt2.bin --data items.jsonl
             """)
 
     @Option(help: "A checkpoint folder, a run folder (its newest checkpoint), an llm.c model file, or a safetensors GPT-2.")
