@@ -16,14 +16,14 @@ struct SharedLibrary: @unchecked Sendable {
 
     /// Opens the first of `candidates` that loads (a path, or a soname searched the usual way).
     static func open(_ name: String, candidates: [String], hint: String) throws -> SharedLibrary {
-        var reason = "no candidate"
+        var reason: String?   // the first candidate's failure: the most specific one
         for candidate in candidates {
             if let handle = dlopen(candidate, RTLD_NOW | RTLD_LOCAL) {
                 return SharedLibrary(handle: handle, path: candidate, name: name)
             }
-            reason = dlerror().map { String(cString: $0) } ?? "dlopen failed"
+            if reason == nil { reason = dlerror().map { String(cString: $0) } ?? "dlopen failed" }
         }
-        throw CUDAError.libraryNotFound(library: name, tried: candidates, reason: reason, hint: hint)
+        throw CUDAError.libraryNotFound(library: name, tried: candidates, reason: reason ?? "no candidate", hint: hint)
     }
 
     /// The function `symbol`, cast to its C function-pointer type.
@@ -102,7 +102,8 @@ public final class NVRTCLibrary: @unchecked Sendable {
     public init(paths: CUDALibraryPaths = CUDALibraryPaths()) throws {
         library = try SharedLibrary.open(
             "NVRTC (libnvrtc)", candidates: paths.nvrtc,
-            hint: "Set NVRTC_LIB to libnvrtc.so.13 (e.g. from `pip install nvidia-cuda-nvrtc`) or CUDA_HOME to a CUDA toolkit")
+            hint: "Set NVRTC_LIB to a libnvrtc.so.13 (e.g. from `pip install nvidia-cuda-nvrtc`) and CUDA_INCLUDE "
+                + "to the folder holding cuda_bf16.h, or CUDA_HOME to a CUDA toolkit")
         // NVRTC dlopens libnvrtc-builtins by soname at compile time. Some wheels carry no RPATH, so load the
         // copy next to libnvrtc first; the later dlopen by soname then finds it already loaded.
         Self.preloadBuiltins(nextTo: library.path)

@@ -26,22 +26,29 @@ public struct KernelCache: Sendable {
 
     /// The key: SHA-256 over the kernel source, every header, the NVRTC options (which name the
     /// architecture and include folders) and NVRTC's version.
-    public func key(file: String, source: String, compiler: NVRTCCompiler, architecture: GPUArchitecture) -> String {
+    public static func key(file: String, source: String, headers: [(name: String, source: String)],
+                           options: [String], nvrtcVersion: String) -> String {
         var hash = SHA256()
         func add(_ text: String) {
             hash.update(Array(text.utf8))
             hash.update([0])   // separator, so ("ab","c") and ("a","bc") differ
         }
         add("gpt2-swift kernel cache v1")
-        add("nvrtc \(compiler.version)")
-        compiler.options(for: architecture).forEach(add)
+        add("nvrtc \(nvrtcVersion)")
+        options.forEach(add)
         add(file)
         add(source)
-        for header in compiler.headers {
+        for header in headers {
             add(header.name)
             add(header.source)
         }
         return hash.finalizeHex()
+    }
+
+    /// The key for compiling `file` with `compiler` for `architecture`.
+    public func key(file: String, source: String, compiler: NVRTCCompiler, architecture: GPUArchitecture) -> String {
+        Self.key(file: file, source: source, headers: compiler.headers,
+                 options: compiler.options(for: architecture), nvrtcVersion: compiler.version)
     }
 
     /// Where the image for `key` lives: `attention-sm_90-<first 16 hex digits>.cubin`.

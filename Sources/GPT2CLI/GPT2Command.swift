@@ -21,6 +21,7 @@ struct GPT2Command: ParsableCommand {
             SampleCommand.self,
             ExportCommand.self,
             BenchCommand.self,
+            InfoCommand.self, KernelsCommand.self,
         ]
     )
 }
