@@ -45,6 +45,7 @@ extern "C" __global__ void attention_forward(bf16* out, float* lse, const bf16* 
     const float scale = rsqrtf((float)HS);
 
     load_rows(q_tile, HS, qkv, b, q0, ATT_WARPS * ATT_FWD_ROWS, 0, h, T, C, HS);
+    // With stride HS, element i was written by thread i % blockDim.x above: no barrier needed to scale it.
     for (int i = threadIdx.x; i < ATT_WARPS * ATT_FWD_ROWS * HS; i += blockDim.x) q_tile[i] *= scale;
 
     float running_max[ATT_FWD_ROWS], running_sum[ATT_FWD_ROWS], acc[ATT_FWD_ROWS][ATT_SLOTS];
