@@ -46,10 +46,10 @@ struct KernelsCommand: ParsableCommand {
                         ? try kernelCache.image(file: file, source: source, compiler: compiler, architecture: architecture)
                         : try compiler.compile(file: file, source: source, for: architecture)
                     let timing = compiled.fromCache ? "cached" : formatFixed(compiled.seconds, digits: 2) + " s"
-                    print(padded(file, 16) + padded(architecture.description, 10) + padded(architecture.outputKind, 6)
+                    print(padded(file, 16) + padded(architecture.description, 12) + padded(architecture.outputKind, 6)
                           + padded(String((compiled.image.count + 1023) / 1024) + " KB", 9, right: true) + "  " + timing)
                 } catch {
-                    print(padded(file, 16) + padded(architecture.description, 10) + "FAILED")
+                    print(padded(file, 16) + padded(architecture.description, 12) + "FAILED")
                     Console.log("\(error)")
                     failures.append("\(file) (\(architecture))")
                 }
