@@ -23,10 +23,16 @@ let package = Package(
             name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .target(name: "GPT2", swiftSettings: fast),
         .target(name: "CPUBackend", dependencies: ["GPT2", "COpenBLAS"], swiftSettings: optimizedEvenInDebug),
+        // CUDA: no link dependency. CCUDA declares the types; CUDABackend dlopens the libraries at run time.
+        .target(name: "CCUDA"),
+        .executableTarget(name: "EmbedKernelsTool", path: "Plugins/EmbedKernelsTool"),
+        .plugin(name: "EmbedKernels", capability: .buildTool(), dependencies: ["EmbedKernelsTool"]),
+        .target(name: "CUDAKernels", plugins: ["EmbedKernels"]),   // Kernels/*.cu → CUDAKernelSources
+        .target(name: "CUDABackend", dependencies: ["GPT2", "CCUDA", "CUDAKernels"], swiftSettings: fast),
         .executableTarget(
             name: "GPT2CLI",
             dependencies: [
-                "GPT2", "CPUBackend",
+                "GPT2", "CPUBackend", "CUDABackend", "COpenBLAS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fast),
@@ -35,6 +41,7 @@ let package = Package(
         .testTarget(
             name: "CPUBackendTests", dependencies: ["CPUBackend", "GPT2", "GPT2TestSupport"],
             exclude: ["Fixtures"]),   // read through #filePath; written by scripts/gpt2_reference.py
+        .testTarget(name: "CUDABackendTests", dependencies: ["CUDABackend", "CUDAKernels", "GPT2"]),
         .testTarget(name: "CLITests", dependencies: ["GPT2CLI", "GPT2TestSupport"]),
     ]
 )

@@ -3,6 +3,7 @@
 
 import ArgumentParser
 import CPUBackend
+import CUDABackend
 import GPT2
 
 enum Device: String, ExpressibleByArgument, CaseIterable {
@@ -23,7 +24,7 @@ struct BackendOptions: ParsableArguments {
         case .cpu, .auto:
             return CPUBackend(threads: threads)
         case .cuda:
-            throw ValidationError("--device cuda: this build has no CUDA backend yet; use --device cpu (or auto)")
+            throw ValidationError("--device cuda: \(CUDAAvailability.problem() ?? "this build has no CUDA backend yet"); use --device cpu (or auto)")
         }
     }
 

@@ -24,6 +24,8 @@ struct GPT2Command: ParsableCommand {
             ExportCommand.self,
             BenchCommand.self,
             TokenizeCommand.self,
+            InfoCommand.self,
+            KernelsCommand.self,
         ]
     )
 

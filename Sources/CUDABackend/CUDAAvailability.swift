@@ -1,0 +1,25 @@
+/// Whether this machine can run the CUDA backend, and if not, why: the first piece that is missing
+/// (driver library, initialisation, device), in words `--device cuda` and `gpt2 info` can print.
+
+public enum CUDAAvailability {
+    /// The first device's properties, or the error that explains why there is no usable device.
+    public static func firstDevice(paths: CUDALibraryPaths = CUDALibraryPaths()) -> Result<(CUDADriver, CUDADeviceProperties), CUDAError> {
+        do {
+            let driver = try CUDADriver(paths: paths)
+            let device = try CUDADevice(driver: driver, ordinal: 0)
+            return .success((driver, device.properties))
+        } catch let error as CUDAError {
+            return .failure(error)
+        } catch {
+            return .failure(.library(call: "CUDA", message: "\(error)"))
+        }
+    }
+
+    /// nil when a CUDA device is usable, else a one-line reason ("the CUDA driver (libcuda) not found …").
+    public static func problem(paths: CUDALibraryPaths = CUDALibraryPaths()) -> String? {
+        switch firstDevice(paths: paths) {
+        case .success: return nil
+        case .failure(let error): return error.description
+        }
+    }
+}

@@ -1,0 +1,94 @@
+/// One CUDA device with its primary context made current: its properties (for `gpt2 info` and for picking
+/// the kernels' architecture), and loading compiled kernel images into it.
+
+import CCUDA
+
+/// A device's fixed properties.
+public struct CUDADeviceProperties: Sendable {
+    public var ordinal: Int
+    public var name: String
+    public var computeCapability: (major: Int, minor: Int)
+    public var totalMemory: Int
+    public var multiprocessors: Int
+    public var l2CacheBytes: Int
+    public var maxSharedMemoryPerBlock: Int
+
+    /// The architecture to compile kernels for: `sm_XY` of the compute capability.
+    public var architecture: GPUArchitecture {
+        GPUArchitecture(major: computeCapability.major, minor: computeCapability.minor)
+    }
+}
+
+/// A device whose primary context is current on the calling thread.
+public final class CUDADevice: @unchecked Sendable {
+    public let driver: CUDADriver
+    public let properties: CUDADeviceProperties
+    let device: CUdevice
+    let context: CUcontext
+
+    /// Opens device `ordinal` (0 = the first); throws `noDevice` when the driver sees none.
+    public init(driver: CUDADriver, ordinal: Int = 0) throws {
+        self.driver = driver
+        let count = try driver.deviceCount()
+        guard count > 0 else { throw CUDAError.noDevice }
+        guard ordinal < count else {
+            throw CUDAError.driver(call: "cuDeviceGet(\(ordinal))", code: 101, message: "only \(count) device(s)")
+        }
+        var device: CUdevice = 0
+        try driver.check(driver.deviceGet(&device, Int32(ordinal)), "cuDeviceGet")
+        self.device = device
+        properties = try Self.properties(of: device, ordinal: ordinal, driver: driver)
+        var context: CUcontext? = nil
+        try driver.check(driver.primaryContextRetain(&context, device), "cuDevicePrimaryCtxRetain")
+        guard let context else { throw CUDAError.driver(call: "cuDevicePrimaryCtxRetain", code: -1, message: "no context") }
+        self.context = context
+        try makeCurrent()
+    }
+
+    /// Makes this device's context current on the calling thread (needed once per thread that uses it).
+    public func makeCurrent() throws {
+        try driver.check(driver.contextSetCurrent(context), "cuCtxSetCurrent")
+    }
+
+    /// (free, total) bytes of device memory right now.
+    public func memoryInfo() throws -> (free: Int, total: Int) {
+        var free = 0, total = 0
+        try driver.check(driver.memGetInfo(&free, &total), "cuMemGetInfo")
+        return (free, total)
+    }
+
+    /// Loads a cubin (or NUL-terminated PTX) image; the module lives as long as the context.
+    public func loadModule(_ image: [UInt8], name: String) throws -> CUmodule {
+        var module: CUmodule? = nil
+        try driver.check(image.withUnsafeBytes { driver.moduleLoadData(&module, $0.baseAddress) }, "cuModuleLoadData(\(name))")
+        return module!
+    }
+
+    /// The kernel `name` (an `extern "C"` function) of `module`.
+    public func function(_ name: String, in module: CUmodule) throws -> CUfunction {
+        var function: CUfunction? = nil
+        try driver.check(driver.moduleGetFunction(&function, module, name), "cuModuleGetFunction(\(name))")
+        return function!
+    }
+
+    private static func properties(of device: CUdevice, ordinal: Int, driver: CUDADriver) throws -> CUDADeviceProperties {
+        func attribute(_ attribute: Int32, _ label: String) throws -> Int {
+            var value: Int32 = 0
+            try driver.check(driver.deviceGetAttribute(&value, attribute, device), "cuDeviceGetAttribute(\(label))")
+            return Int(value)
+        }
+        var nameBuffer = [CChar](repeating: 0, count: 256)
+        try driver.check(driver.deviceGetName(&nameBuffer, Int32(nameBuffer.count), device), "cuDeviceGetName")
+        var totalMemory = 0
+        try driver.check(driver.deviceTotalMem(&totalMemory, device), "cuDeviceTotalMem")
+        return CUDADeviceProperties(
+            ordinal: ordinal,
+            name: String(decoding: nameBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self),
+            computeCapability: (try attribute(Int32(CCUDA_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR), "major"),
+                                try attribute(Int32(CCUDA_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR), "minor")),
+            totalMemory: totalMemory,
+            multiprocessors: try attribute(Int32(CCUDA_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT), "multiprocessors"),
+            l2CacheBytes: try attribute(Int32(CCUDA_DEVICE_ATTRIBUTE_L2_CACHE_SIZE), "L2 cache"),
+            maxSharedMemoryPerBlock: try attribute(Int32(CCUDA_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN), "shared memory"))
+    }
+}

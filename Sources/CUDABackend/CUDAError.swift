@@ -1,0 +1,34 @@
+/// Everything that can go wrong between gpt2 and CUDA, as one error type whose description a user can
+/// act on: which library is missing and where it was looked for, which call failed and why, which kernel.
+
+public enum CUDAError: Error, CustomStringConvertible {
+    /// A shared library could not be opened from any candidate; `hint` says how to point gpt2 at it.
+    case libraryNotFound(library: String, tried: [String], reason: String, hint: String)
+    /// The library opened but lacks a function gpt2 needs (usually: too old).
+    case missingSymbol(library: String, symbol: String)
+    /// A driver call returned an error.
+    case driver(call: String, code: Int32, message: String)
+    /// The driver works but sees no CUDA device.
+    case noDevice
+    /// NVRTC refused to compile a kernel file; `log` is NVRTC's own message.
+    case compilation(file: String, architecture: String, log: String)
+    /// Any other NVRTC or cuBLASLt call that failed.
+    case library(call: String, message: String)
+
+    public var description: String {
+        switch self {
+        case .libraryNotFound(let library, let tried, let reason, let hint):
+            return "\(library) not found (tried \(tried.joined(separator: ", "))): \(reason). \(hint)"
+        case .missingSymbol(let library, let symbol):
+            return "\(library) has no function \(symbol); it is probably too old"
+        case .driver(let call, let code, let message):
+            return "CUDA driver call \(call) failed: \(message) (error \(code))"
+        case .noDevice:
+            return "the CUDA driver found no CUDA device"
+        case .compilation(let file, let architecture, let log):
+            return "NVRTC could not compile \(file) for \(architecture):\n\(log)"
+        case .library(let call, let message):
+            return "\(call) failed: \(message)"
+        }
+    }
+}

@@ -1,0 +1,157 @@
+/// Opens the CUDA driver (libcuda), NVRTC and cuBLASLt with dlopen at run time, so the binary links none
+/// of them; each library type resolves the symbols it uses, and a missing library is reported by name.
+
+import CCUDA
+import GPT2
+
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
+/// An opened shared library: the handle and the path it was opened from.
+struct SharedLibrary: @unchecked Sendable {
+    let handle: UnsafeMutableRawPointer
+    let path: String
+    let name: String
+
+    /// Opens the first of `candidates` that loads (a path, or a soname searched the usual way).
+    static func open(_ name: String, candidates: [String], hint: String) throws -> SharedLibrary {
+        var reason: String?   // the first candidate's failure: the most specific one
+        for candidate in candidates {
+            if let handle = dlopen(candidate, RTLD_NOW | RTLD_LOCAL) {
+                return SharedLibrary(handle: handle, path: candidate, name: name)
+            }
+            if reason == nil { reason = dlerror().map { String(cString: $0) } ?? "dlopen failed" }
+        }
+        throw CUDAError.libraryNotFound(library: name, tried: candidates, reason: reason ?? "no candidate", hint: hint)
+    }
+
+    /// The function `symbol`, cast to its C function-pointer type.
+    func function<Function>(_ symbol: String, as type: Function.Type) throws -> Function {
+        guard let address = dlsym(handle, symbol) else { throw CUDAError.missingSymbol(library: name, symbol: symbol) }
+        return unsafeBitCast(address, to: type)
+    }
+}
+
+/// Where the CUDA libraries are looked for, from the environment: `NVRTC_LIB`, `CUBLASLT_LIB` (exact
+/// files), `CUDA_HOME` (a toolkit root), then `/usr/local/cuda`, then the dynamic loader's search path.
+/// Python wheel folders are not searched: set `NVRTC_LIB` to use one.
+public struct CUDALibraryPaths: Sendable {
+    public var environment: [String: String]
+
+    public init(environment: [String: String] = CUDALibraryPaths.processEnvironment()) {
+        self.environment = environment
+    }
+
+    /// The variables this type reads, taken from the process.
+    public static func processEnvironment() -> [String: String] {
+        var values: [String: String] = [:]
+        for name in ["NVRTC_LIB", "CUBLASLT_LIB", "CUDA_HOME", "CUDA_INCLUDE", "GPT2_KERNEL_CACHE", "HOME", "XDG_CACHE_HOME"] {
+            if let value = getenv(name) { values[name] = String(cString: value) }
+        }
+        return values
+    }
+
+    /// The toolkit `lib64` folders to try, most specific first.
+    var toolkitLibraryFolders: [String] {
+        var folders: [String] = []
+        if let home = environment["CUDA_HOME"], !home.isEmpty { folders.append(home + "/lib64") }
+        folders.append("/usr/local/cuda/lib64")
+        return folders
+    }
+
+    /// Candidates for a library: the explicit variable alone if it is set, else toolkit folders then sonames.
+    func candidates(variable: String, sonames: [String]) -> [String] {
+        if let explicit = environment[variable], !explicit.isEmpty { return [explicit] }
+        return toolkitLibraryFolders.flatMap { folder in sonames.map { folder + "/" + $0 } } + sonames
+    }
+
+    var nvrtc: [String] { candidates(variable: "NVRTC_LIB", sonames: ["libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"]) }
+    var cublasLt: [String] { candidates(variable: "CUBLASLT_LIB", sonames: ["libcublasLt.so.13", "libcublasLt.so.12", "libcublasLt.so"]) }
+    /// libcuda comes with the driver, not the toolkit; the loader finds it (the toolkit's copy is a stub).
+    var driver: [String] { ["libcuda.so.1", "libcuda.so"] }
+
+    /// The folders NVRTC's headers (cuda_bf16.h …) are looked for in: `CUDA_INCLUDE`, else the toolkit's.
+    public var includeFolders: [String] {
+        if let explicit = environment["CUDA_INCLUDE"], !explicit.isEmpty { return [explicit] }
+        var folders: [String] = []
+        if let home = environment["CUDA_HOME"], !home.isEmpty { folders.append(home + "/include") }
+        folders.append("/usr/local/cuda/include")
+        return folders.filter { FileSystem.isDirectory($0) }
+    }
+}
+
+/// NVRTC's entry points.
+public final class NVRTCLibrary: @unchecked Sendable {
+    let library: SharedLibrary
+    let getErrorString: PFN_nvrtcGetErrorString
+    let createProgram: PFN_nvrtcCreateProgram
+    let destroyProgram: PFN_nvrtcDestroyProgram
+    let compileProgram: PFN_nvrtcCompileProgram
+    let getPTXSize: PFN_nvrtcGetPTXSize
+    let getPTX: PFN_nvrtcGetPTX
+    let getCUBINSize: PFN_nvrtcGetCUBINSize
+    let getCUBIN: PFN_nvrtcGetCUBIN
+    let getProgramLogSize: PFN_nvrtcGetProgramLogSize
+    let getProgramLog: PFN_nvrtcGetProgramLog
+    /// NVRTC's version, as (major, minor).
+    public let version: (major: Int, minor: Int)
+    /// The file it was opened from.
+    public var path: String { library.path }
+
+    public init(paths: CUDALibraryPaths = CUDALibraryPaths()) throws {
+        library = try SharedLibrary.open(
+            "NVRTC (libnvrtc)", candidates: paths.nvrtc,
+            hint: "Set NVRTC_LIB to a libnvrtc.so.13 (e.g. from `pip install nvidia-cuda-nvrtc`) and CUDA_INCLUDE "
+                + "to the folder holding cuda_bf16.h, or CUDA_HOME to a CUDA toolkit")
+        // NVRTC dlopens libnvrtc-builtins by soname at compile time. Some wheels carry no RPATH, so load the
+        // copy next to libnvrtc first; the later dlopen by soname then finds it already loaded.
+        Self.preloadBuiltins(nextTo: library.path)
+        getErrorString = try library.function("nvrtcGetErrorString", as: PFN_nvrtcGetErrorString.self)
+        createProgram = try library.function("nvrtcCreateProgram", as: PFN_nvrtcCreateProgram.self)
+        destroyProgram = try library.function("nvrtcDestroyProgram", as: PFN_nvrtcDestroyProgram.self)
+        compileProgram = try library.function("nvrtcCompileProgram", as: PFN_nvrtcCompileProgram.self)
+        getPTXSize = try library.function("nvrtcGetPTXSize", as: PFN_nvrtcGetPTXSize.self)
+        getPTX = try library.function("nvrtcGetPTX", as: PFN_nvrtcGetPTX.self)
+        getCUBINSize = try library.function("nvrtcGetCUBINSize", as: PFN_nvrtcGetCUBINSize.self)
+        getCUBIN = try library.function("nvrtcGetCUBIN", as: PFN_nvrtcGetCUBIN.self)
+        getProgramLogSize = try library.function("nvrtcGetProgramLogSize", as: PFN_nvrtcGetProgramLogSize.self)
+        getProgramLog = try library.function("nvrtcGetProgramLog", as: PFN_nvrtcGetProgramLog.self)
+        let versionFunction = try library.function("nvrtcVersion", as: PFN_nvrtcVersion.self)
+        var major: Int32 = 0, minor: Int32 = 0
+        _ = versionFunction(&major, &minor)
+        version = (Int(major), Int(minor))
+    }
+
+    /// NVRTC's message for `result`.
+    func message(_ result: nvrtcResult) -> String {
+        getErrorString(result).map { String(cString: $0) } ?? "NVRTC error \(result)"
+    }
+
+    private static func preloadBuiltins(nextTo path: String) {
+        guard path.contains("/") else { return }
+        let folder = FileSystem.directoryName(path)
+        for name in FileSystem.contents(of: folder) ?? [] where name.hasPrefix("libnvrtc-builtins.so") {
+            _ = dlopen(folder + "/" + name, RTLD_NOW | RTLD_GLOBAL)
+        }
+    }
+}
+
+/// cuBLASLt's entry points (for now: handle and version; GEMMs come with the GPU session).
+public final class CUBLASLtLibrary: @unchecked Sendable {
+    let library: SharedLibrary
+    let create: PFN_cublasLtCreate
+    let destroy: PFN_cublasLtDestroy
+    /// The library's version as one number (e.g. 130100 for 13.1.0).
+    public let version: Int
+    public var path: String { library.path }
+
+    public init(paths: CUDALibraryPaths = CUDALibraryPaths()) throws {
+        library = try SharedLibrary.open(
+            "cuBLASLt (libcublasLt)", candidates: paths.cublasLt,
+            hint: "Set CUBLASLT_LIB to libcublasLt.so.13 or CUDA_HOME to a CUDA toolkit")
+        create = try library.function("cublasLtCreate", as: PFN_cublasLtCreate.self)
+        destroy = try library.function("cublasLtDestroy", as: PFN_cublasLtDestroy.self)
+        version = Int(try library.function("cublasLtGetVersion", as: PFN_cublasLtGetVersion.self)())
+    }
+}

@@ -1,0 +1,75 @@
+/// The on-disk cache of compiled kernels: one file per (kernel file, architecture), named by a SHA-256 key
+/// over everything that changes the output, so a stale entry is never loaded, only left unused.
+
+import GPT2
+
+/// Compiled kernel images on disk, in `$GPT2_KERNEL_CACHE` or `~/.cache/gpt2-swift/kernels`.
+public struct KernelCache: Sendable {
+    public let folder: String
+
+    public init(folder: String) { self.folder = folder }
+
+    /// The cache folder the environment names: `GPT2_KERNEL_CACHE`, else `$XDG_CACHE_HOME/gpt2-swift/kernels`,
+    /// else `$HOME/.cache/gpt2-swift/kernels`, else a folder under /tmp.
+    public init(paths: CUDALibraryPaths = CUDALibraryPaths()) {
+        let environment = paths.environment
+        if let explicit = environment["GPT2_KERNEL_CACHE"], !explicit.isEmpty {
+            folder = explicit
+        } else if let cache = environment["XDG_CACHE_HOME"], !cache.isEmpty {
+            folder = cache + "/gpt2-swift/kernels"
+        } else if let home = environment["HOME"], !home.isEmpty {
+            folder = home + "/.cache/gpt2-swift/kernels"
+        } else {
+            folder = "/tmp/gpt2-swift-kernels"
+        }
+    }
+
+    /// The key: SHA-256 over the kernel source, every header, the NVRTC options (which name the
+    /// architecture and include folders) and NVRTC's version.
+    public static func key(file: String, source: String, headers: [(name: String, source: String)],
+                           options: [String], nvrtcVersion: String) -> String {
+        var hash = SHA256()
+        func add(_ text: String) {
+            hash.update(Array(text.utf8))
+            hash.update([0])   // separator, so ("ab","c") and ("a","bc") differ
+        }
+        add("gpt2-swift kernel cache v1")
+        add("nvrtc \(nvrtcVersion)")
+        options.forEach(add)
+        add(file)
+        add(source)
+        for header in headers {
+            add(header.name)
+            add(header.source)
+        }
+        return hash.finalizeHex()
+    }
+
+    /// The key for compiling `file` with `compiler` for `architecture`.
+    public func key(file: String, source: String, compiler: NVRTCCompiler, architecture: GPUArchitecture) -> String {
+        Self.key(file: file, source: source, headers: compiler.headers,
+                 options: compiler.options(for: architecture), nvrtcVersion: compiler.version)
+    }
+
+    /// Where the image for `key` lives: `attention-sm_90-<first 16 hex digits>.cubin`.
+    public func path(file: String, architecture: GPUArchitecture, key: String) -> String {
+        let stem = file.hasSuffix(".cu") ? String(file.dropLast(3)) : file
+        return "\(folder)/\(stem)-\(architecture)-\(key.prefix(16)).\(architecture.outputKind)"
+    }
+
+    /// The compiled image of `file`: from the cache when present, else compiled and then stored.
+    /// A cache that cannot be written is not an error: the freshly compiled image is returned anyway.
+    public func image(file: String, source: String, compiler: NVRTCCompiler,
+                      architecture: GPUArchitecture) throws -> CompiledKernel {
+        let key = key(file: file, source: source, compiler: compiler, architecture: architecture)
+        let path = path(file: file, architecture: architecture, key: key)
+        if FileSystem.isFile(path), let image = try? BinaryFile.read(path), !image.isEmpty {
+            return CompiledKernel(file: file, architecture: architecture, image: image, seconds: 0, fromCache: true)
+        }
+        let compiled = try compiler.compile(file: file, source: source, for: architecture)
+        if FileSystem.makeDirectories(folder) {
+            try? BinaryFile.writeAtomically(path) { try $0.write(compiled.image) }
+        }
+        return compiled
+    }
+}

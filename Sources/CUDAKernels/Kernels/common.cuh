@@ -1,0 +1,58 @@
+/// Shared definitions for every kernel file: the bf16 type, warp and block reductions, loads and stores.
+/// Given to NVRTC as an in-memory header; kernels `#include "common.cuh"`.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <math_constants.h>
+
+// Precision contract for the whole backend:
+//   activations, activation gradients, and the bf16 copy of the weights: bf16 (__nv_bfloat16);
+//   parameter gradients, master weights, AdamW moments, LayerNorm statistics, losses: fp32;
+//   every sum and dot product accumulates in fp32.
+typedef __nv_bfloat16 bf16;
+
+#define WARP_SIZE 32
+#define FULL_MASK 0xffffffffu
+
+__device__ __forceinline__ float to_float(bf16 x) { return __bfloat162float(x); }
+__device__ __forceinline__ bf16 to_bf16(float x) { return __float2bfloat16_rn(x); }
+
+// Sum / max of `value` over the 32 lanes of a warp; every lane gets the result.
+__device__ __forceinline__ float warp_sum(float value) {
+    for (int offset = 16; offset > 0; offset >>= 1) value += __shfl_xor_sync(FULL_MASK, value, offset);
+    return value;
+}
+
+__device__ __forceinline__ float warp_max(float value) {
+    for (int offset = 16; offset > 0; offset >>= 1) value = fmaxf(value, __shfl_xor_sync(FULL_MASK, value, offset));
+    return value;
+}
+
+// Sum / max of `value` over the block; every thread gets the result. blockDim.x must be a multiple of 32
+// (at most 1024) and every thread of the block must call it. Safe to call several times in a row: the
+// leading barrier keeps one call's partials from overwriting the previous call's before they are read.
+__device__ __forceinline__ float block_sum(float value) {
+    __shared__ float partials[WARP_SIZE];
+    const int lane = threadIdx.x % WARP_SIZE, warp = threadIdx.x / WARP_SIZE;
+    const int warps = blockDim.x / WARP_SIZE;
+    value = warp_sum(value);
+    __syncthreads();
+    if (lane == 0) partials[warp] = value;
+    __syncthreads();
+    return warp_sum(lane < warps ? partials[lane] : 0.0f);
+}
+
+__device__ __forceinline__ float block_max(float value) {
+    __shared__ float partials[WARP_SIZE];
+    const int lane = threadIdx.x % WARP_SIZE, warp = threadIdx.x / WARP_SIZE;
+    const int warps = blockDim.x / WARP_SIZE;
+    value = warp_max(value);
+    __syncthreads();
+    if (lane == 0) partials[warp] = value;
+    __syncthreads();
+    return warp_max(lane < warps ? partials[lane] : -CUDART_INF_F);
+}
+
+// GPT-2's GELU, tanh approximation: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
+#define GELU_SCALE 0.7978845608028654f   // √(2/π)
+#define GELU_CUBIC 0.044715f

@@ -1,0 +1,102 @@
+/// LayerNorm forward (alone, and fused with the residual add that precedes it in every block) and
+/// backward. One warp per row of C channels; statistics in fp32; eps 1e-5 as GPT-2.
+#include "common.cuh"
+
+#define LAYERNORM_EPS 1e-5f
+
+// Normalises one row x (C) bf16 in global memory into out (C) bf16 and writes its mean and rstd.
+// Called by all 32 lanes of a warp; lane l touches channels l, l+32, … (x is re-read from cache).
+__device__ void layernorm_row(bf16* out, float* mean, float* rstd, const bf16* x,
+                              const bf16* weight, const bf16* bias, int C, int lane) {
+    float sum = 0.0f;
+    for (int c = lane; c < C; c += WARP_SIZE) sum += to_float(x[c]);
+    const float m = warp_sum(sum) / C;
+    float squares = 0.0f;
+    for (int c = lane; c < C; c += WARP_SIZE) {
+        const float d = to_float(x[c]) - m;
+        squares += d * d;
+    }
+    const float s = rsqrtf(warp_sum(squares) / C + LAYERNORM_EPS);
+    for (int c = lane; c < C; c += WARP_SIZE) {
+        const float normalized = (to_float(x[c]) - m) * s;
+        out[c] = to_bf16(normalized * to_float(weight[c]) + to_float(bias[c]));
+    }
+    if (lane == 0) {
+        *mean = m;
+        *rstd = s;
+    }
+}
+
+// out (N,C) bf16, mean (N) fp32, rstd (N) fp32 = layernorm(inp (N,C) bf16) · weight (C) + bias (C)
+// N = B*T rows. grid ceil(N / 8), block 256: one warp per row.
+extern "C" __global__ void layernorm_forward(bf16* out, float* mean, float* rstd, const bf16* inp,
+                                             const bf16* weight, const bf16* bias, int N, int C) {
+    const int row = blockIdx.x * (blockDim.x / WARP_SIZE) + threadIdx.x / WARP_SIZE;
+    if (row >= N) return;   // whole warps leave together
+    const size_t offset = (size_t)row * C;
+    layernorm_row(out + offset, mean + row, rstd + row, inp + offset, weight, bias, C, threadIdx.x % WARP_SIZE);
+}
+
+// residual_out (N,C) bf16 = residual (N,C) bf16 + x (N,C) bf16;
+// out (N,C) bf16, mean (N), rstd (N) fp32 = layernorm(residual_out) · weight (C) + bias (C)
+// The sum is rounded to bf16 before it is normalised, so the backward (which reads residual_out) sees
+// exactly the values the forward used. grid ceil(N / 8), block 256: one warp per row.
+extern "C" __global__ void residual_layernorm_forward(bf16* residual_out, bf16* out, float* mean, float* rstd,
+                                                      const bf16* residual, const bf16* x,
+                                                      const bf16* weight, const bf16* bias, int N, int C) {
+    const int row = blockIdx.x * (blockDim.x / WARP_SIZE) + threadIdx.x / WARP_SIZE;
+    if (row >= N) return;
+    const int lane = threadIdx.x % WARP_SIZE;
+    const size_t offset = (size_t)row * C;
+    for (int c = lane; c < C; c += WARP_SIZE)   // each lane later re-reads only the channels it wrote
+        residual_out[offset + c] = to_bf16(to_float(residual[offset + c]) + to_float(x[offset + c]));
+    layernorm_row(out + offset, mean + row, rstd + row, residual_out + offset, weight, bias, C, lane);
+}
+
+// dinp (N,C) bf16 +=, dweight (C) fp32 +=, dbias (C) fp32 += from dout (N,C) bf16,
+// given inp (N,C) bf16, weight (C) bf16 and the forward's mean, rstd (N) fp32.
+// dinp accumulates because it is the residual stream's gradient: this is the residual add's backward
+// fused with LayerNorm's. Each block sums its rows' dweight/dbias in shared memory, then adds them to
+// global memory with one atomicAdd per channel.
+// grid ≤ ceil(N / 8) (e.g. 4 × SM count; blocks stride over rows), block 256 (8 warps),
+// dynamic shared memory 2*C*sizeof(float).
+extern "C" __global__ void layernorm_backward(bf16* dinp, float* dweight, float* dbias, const bf16* dout,
+                                              const bf16* inp, const bf16* weight,
+                                              const float* mean, const float* rstd, int N, int C) {
+    extern __shared__ float shared[];
+    float* dweight_block = shared;       // (C)
+    float* dbias_block = shared + C;     // (C)
+    for (int c = threadIdx.x; c < 2 * C; c += blockDim.x) shared[c] = 0.0f;
+    __syncthreads();
+
+    const int lane = threadIdx.x % WARP_SIZE;
+    const int warps = blockDim.x / WARP_SIZE;
+    for (int row = blockIdx.x * warps + threadIdx.x / WARP_SIZE; row < N; row += gridDim.x * warps) {
+        const size_t offset = (size_t)row * C;
+        const float m = mean[row], s = rstd[row];
+        // The two row means the gradient needs: mean(dnorm) and mean(dnorm · xhat), dnorm = weight · dout.
+        float dnorm_sum = 0.0f, dnorm_xhat_sum = 0.0f;
+        for (int c = lane; c < C; c += WARP_SIZE) {
+            const float xhat = (to_float(inp[offset + c]) - m) * s;
+            const float dnorm = to_float(weight[c]) * to_float(dout[offset + c]);
+            dnorm_sum += dnorm;
+            dnorm_xhat_sum += dnorm * xhat;
+        }
+        const float dnorm_mean = warp_sum(dnorm_sum) / C;
+        const float dnorm_xhat_mean = warp_sum(dnorm_xhat_sum) / C;
+        for (int c = lane; c < C; c += WARP_SIZE) {
+            const float xhat = (to_float(inp[offset + c]) - m) * s;
+            const float g = to_float(dout[offset + c]);
+            atomicAdd(&dbias_block[c], g);
+            atomicAdd(&dweight_block[c], g * xhat);
+            const float dnorm = to_float(weight[c]) * g;
+            const float dx = (dnorm - dnorm_mean - xhat * dnorm_xhat_mean) * s;
+            dinp[offset + c] = to_bf16(to_float(dinp[offset + c]) + dx);
+        }
+    }
+    __syncthreads();
+    for (int c = threadIdx.x; c < C; c += blockDim.x) {
+        atomicAdd(&dweight[c], dweight_block[c]);
+        atomicAdd(&dbias[c], dbias_block[c]);
+    }
+}

@@ -1,0 +1,51 @@
+/// `gpt2 info`: what this machine offers gpt2 — CPU cores and the OpenBLAS kernel in use, and for CUDA the
+/// driver, device, compute capability, memory and library versions, or for each missing piece why.
+
+import ArgumentParser
+import COpenBLAS
+import CUDABackend
+import GPT2
+
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
+struct InfoCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "info",
+        abstract: "Show the CPU and CUDA devices and libraries gpt2 can use.")
+
+    func run() throws {
+        let online = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        let core = openblas_get_corename().map { String(cString: $0) } ?? "unknown"
+        print("cpu       \(online) logical cores; OpenBLAS kernel \(core), \(openblas_get_num_threads()) threads")
+
+        let paths = CUDALibraryPaths()
+        switch CUDAAvailability.firstDevice(paths: paths) {
+        case .success(let (driver, device)):
+            print("cuda      driver \(driver.versionString)")
+            print("device    \(device.ordinal): \(device.name), compute capability \(device.computeCapability.major).\(device.computeCapability.minor) (\(device.architecture)), "
+                  + "\(gibibytes(device.totalMemory)) GiB, \(device.multiprocessors) SMs, L2 \(device.l2CacheBytes / 1024 / 1024) MiB, "
+                  + "shared memory per block up to \(device.maxSharedMemoryPerBlock / 1024) KiB")
+            if let count = try? driver.deviceCount(), count > 1 { print("          (\(count) devices in all)") }
+        case .failure(let error):
+            print("cuda      unavailable: \(error)")
+        }
+        do {
+            let nvrtc = try NVRTCLibrary(paths: paths)
+            let headers = paths.includeFolders.first.map { "headers \($0)" } ?? "no include folder (set CUDA_INCLUDE)"
+            print("nvrtc     \(nvrtc.version.major).\(nvrtc.version.minor) from \(nvrtc.path); \(headers)")
+        } catch {
+            print("nvrtc     unavailable: \(error)")
+        }
+        do {
+            let cublasLt = try CUBLASLtLibrary(paths: paths)
+            print("cublasLt  \(cublasLt.version) from \(cublasLt.path)")
+        } catch {
+            print("cublasLt  unavailable: \(error)")
+        }
+        print("kernels   cache \(KernelCache(paths: paths).folder)")
+    }
+
+    private func gibibytes(_ bytes: Int) -> String { formatFixed(Double(bytes) / Double(1 << 30), digits: 1) }
+}

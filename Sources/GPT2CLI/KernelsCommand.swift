@@ -1,0 +1,87 @@
+/// `gpt2 kernels`: compiles every embedded CUDA kernel file with NVRTC for the given architectures, one line
+/// per file, with no GPU needed; CI runs it so that a kernel which does not compile fails the build.
+
+import ArgumentParser
+import CUDABackend
+import CUDAKernels
+import GPT2
+
+struct KernelsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kernels",
+        abstract: "Compile the CUDA kernels with NVRTC (no GPU needed).",
+        discussion: """
+            NVRTC is found through NVRTC_LIB (a path to libnvrtc.so.*), CUDA_HOME, /usr/local/cuda or the
+            loader's search path; its headers (cuda_bf16.h) through CUDA_INCLUDE or the toolkit's include folder.
+            Examples:
+              gpt2 kernels --arch sm_80 --arch sm_89 --arch sm_90
+              gpt2 kernels --arch sm_90 --ptx          # PTX for compute_90 instead of a cubin
+            """)
+
+    @Option(name: .customLong("arch"), help: "Target architecture, sm_XY (repeatable; default: this machine's GPU).")
+    var architectures: [String] = []
+
+    @Flag(help: "Emit PTX for compute_XY instead of a cubin for sm_XY.")
+    var ptx = false
+
+    @Flag(help: "Go through the on-disk kernel cache (GPT2_KERNEL_CACHE), as training does.")
+    var cache = false
+
+    @Option(help: "Compile only the kernel files whose name contains this text.")
+    var only: String?
+
+    func run() throws {
+        let targets = try resolvedArchitectures()
+        let compiler = try NVRTCCompiler()
+        if compiler.includeFolders.isEmpty {
+            Console.log("warning: no CUDA include folder (set CUDA_INCLUDE to the folder holding cuda_bf16.h)")
+        }
+        Console.log("NVRTC \(compiler.version) from \(compiler.library.path)")
+        let kernelCache = KernelCache()
+        var failures: [String] = []
+        for (file, source) in CUDAKernelSources.all where only.map({ file.contains($0) }) ?? true {
+            for architecture in targets {
+                do {
+                    let compiled = cache
+                        ? try kernelCache.image(file: file, source: source, compiler: compiler, architecture: architecture)
+                        : try compiler.compile(file: file, source: source, for: architecture)
+                    let timing = compiled.fromCache ? "cached" : formatFixed(compiled.seconds, digits: 2) + " s"
+                    print(padded(file, 16) + padded(architecture.description, 12) + padded(architecture.outputKind, 6)
+                          + padded(String((compiled.image.count + 1023) / 1024) + " KB", 9, right: true) + "  " + timing)
+                } catch {
+                    print(padded(file, 16) + padded(architecture.description, 12) + "FAILED")
+                    Console.log("\(error)")
+                    failures.append("\(file) (\(architecture))")
+                }
+            }
+        }
+        if !failures.isEmpty {
+            Console.log("\(failures.count) kernel compilation(s) failed: \(failures.joined(separator: ", "))")
+            throw ExitCode.failure
+        }
+    }
+
+    /// The --arch values (switched to compute_XY by --ptx), or the local GPU's architecture.
+    private func resolvedArchitectures() throws -> [GPUArchitecture] {
+        var names = architectures
+        if names.isEmpty {
+            switch CUDAAvailability.firstDevice() {
+            case .success(let (_, properties)): names = [properties.architecture.description]
+            case .failure(let error): throw ValidationError("give --arch sm_XY: there is no GPU to take it from (\(error))")
+            }
+        }
+        return try names.map { name in
+            guard var architecture = GPUArchitecture(name) else {
+                throw ValidationError("--arch \(name): expected sm_XY (e.g. sm_89) or compute_XY")
+            }
+            if ptx { architecture.isVirtual = true }
+            return architecture
+        }
+    }
+}
+
+/// `text` padded with spaces to `width` (on the left when `right`), never truncated.
+func padded(_ text: String, _ width: Int, right: Bool = false) -> String {
+    let fill = String(repeating: " ", count: max(0, width - text.count))
+    return right ? fill + text : text + fill
+}

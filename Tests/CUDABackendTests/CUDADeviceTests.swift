@@ -1,0 +1,78 @@
+/// On a machine with a CUDA device: its properties are sane, every kernel file compiles for it and loads,
+/// and a round trip through two kernels (fp32 → bf16 → fp32) rounds to nearest even as the CPU does.
+
+@testable import CUDABackend
+import CCUDA
+import CUDAKernels
+import GPT2
+import Testing
+
+@Suite(.enabled(if: CUDATestEnvironment.hasDevice, "needs a CUDA device"))
+struct CUDADeviceTests {
+    @Test func devicePropertiesAreSane() throws {
+        let device = try CUDADevice(driver: CUDADriver())
+        #expect(device.properties.computeCapability.major >= 7)
+        #expect(device.properties.totalMemory > 1 << 30)
+        #expect(device.properties.multiprocessors > 0)
+        let memory = try device.memoryInfo()
+        #expect(memory.free > 0 && memory.free <= memory.total)
+    }
+
+    @Test(.enabled(if: CUDATestEnvironment.hasNVRTC, "needs NVRTC"))
+    func everyKernelLoadsOnTheDevice() throws {
+        let device = try CUDADevice(driver: CUDADriver())
+        let compiler = try #require(CUDATestEnvironment.compiler)
+        for (file, source) in CUDAKernelSources.all {
+            let compiled = try compiler.compile(file: file, source: source, for: device.properties.architecture)
+            let module = try device.loadModule(compiled.image, name: file)
+            for kernel in KernelCompileTests.expectedKernels[file] ?? [] {
+                _ = try device.function(kernel, in: module)
+            }
+        }
+    }
+
+    @Test(.enabled(if: CUDATestEnvironment.hasNVRTC, "needs NVRTC"))
+    func castRoundTripRoundsToNearestEven() throws {
+        let device = try CUDADevice(driver: CUDADriver())
+        let driver = device.driver
+        let compiler = try #require(CUDATestEnvironment.compiler)
+        let source = try #require(CUDAKernelSources.source(named: "elementwise.cu"))
+        let module = try device.loadModule(
+            try compiler.compile(file: "elementwise.cu", source: source, for: device.properties.architecture).image,
+            name: "elementwise.cu")
+        let toBF16 = try device.function("cast_float_to_bf16", in: module)
+        let toFloat = try device.function("cast_bf16_to_float", in: module)
+
+        let count = 1000
+        let input = (0..<count).map { Float($0 - 500) * 0.0123 + 1e-3 }
+        var floats: CUdeviceptr = 0, halves: CUdeviceptr = 0
+        try driver.check(driver.memAlloc(&floats, count * 4), "cuMemAlloc")
+        try driver.check(driver.memAlloc(&halves, count * 2), "cuMemAlloc")
+        defer { _ = driver.memFree(floats); _ = driver.memFree(halves) }
+        try driver.check(input.withUnsafeBytes { driver.memcpyHtoD(floats, $0.baseAddress, count * 4) }, "cuMemcpyHtoD")
+
+        func launch(_ function: CUfunction, _ out: CUdeviceptr, _ inp: CUdeviceptr) throws {
+            var out = out, inp = inp, n = count
+            try withUnsafeMutablePointer(to: &out) { outPointer in
+                try withUnsafeMutablePointer(to: &inp) { inpPointer in
+                    try withUnsafeMutablePointer(to: &n) { nPointer in
+                        var parameters: [UnsafeMutableRawPointer?] = [UnsafeMutableRawPointer(outPointer),
+                                                                      UnsafeMutableRawPointer(inpPointer),
+                                                                      UnsafeMutableRawPointer(nPointer)]
+                        try driver.check(driver.launchKernel(function, UInt32((count + 255) / 256), 1, 1, 256, 1, 1, 0, nil,
+                                                             &parameters, nil), "cuLaunchKernel")
+                    }
+                }
+            }
+        }
+        try launch(toBF16, halves, floats)
+        try launch(toFloat, floats, halves)
+        var output = [Float](repeating: .nan, count: count)
+        try driver.check(output.withUnsafeMutableBytes { driver.memcpyDtoH($0.baseAddress, floats, count * 4) }, "cuMemcpyDtoH")
+        for (x, y) in zip(input, output) {
+            let u = x.bitPattern
+            let expected = Float(bitPattern: ((u &+ 0x7FFF &+ ((u >> 16) & 1)) >> 16) << 16)
+            #expect(y == expected, "bf16(\(x)) = \(y), expected \(expected)")
+        }
+    }
+}

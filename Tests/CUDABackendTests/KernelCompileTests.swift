@@ -1,0 +1,95 @@
+/// Every kernel file compiles with NVRTC for the architectures CI targets, each exports the kernels the
+/// backend will launch under their C names, and the on-disk cache hits on a repeat and keys by architecture.
+
+import CUDABackend
+import CUDAKernels
+import GPT2
+import Testing
+
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
+@Suite(.enabled(if: CUDATestEnvironment.hasNVRTC, "needs NVRTC: set NVRTC_LIB (libnvrtc.so.*) and CUDA_INCLUDE (cuda_bf16.h)"))
+struct KernelCompileTests {
+    /// The `extern "C"` kernels each file must export; the host side launches them by these names.
+    static let expectedKernels: [String: [String]] = [
+        "adamw.cu": ["adamw_update"],
+        "attention.cu": ["attention_forward", "attention_backward_preprocess", "attention_backward_dkv", "attention_backward_dq"],
+        "classifier.cu": ["classifier_forward_backward"],
+        "elementwise.cu": ["residual_forward", "cast_float_to_bf16", "cast_bf16_to_float", "bias_forward", "bias_backward"],
+        "encoder.cu": ["encoder_forward", "encoder_backward_wpe", "encoder_backward_wte"],
+        "gelu.cu": ["gelu_forward", "gelu_backward"],
+        "layernorm.cu": ["layernorm_forward", "residual_layernorm_forward", "layernorm_backward"],
+        "norm.cu": ["norm_squared_partial", "norm_squared_final"],
+    ]
+
+    @Test(arguments: CUDATestEnvironment.ciArchitectures)
+    func everyKernelFileCompilesToCubin(architecture name: String) throws {
+        let compiler = try #require(CUDATestEnvironment.compiler)
+        let architecture = try #require(GPUArchitecture(name))
+        for (file, source) in CUDAKernelSources.all {
+            let compiled = try compiler.compile(file: file, source: source, for: architecture)
+            #expect(compiled.image.starts(with: [0x7F, 0x45, 0x4C, 0x46]), "\(file): a cubin is an ELF file")
+        }
+    }
+
+    @Test func everyKernelIsExportedUnmangled() throws {
+        let compiler = try #require(CUDATestEnvironment.compiler)
+        #expect(Set(Self.expectedKernels.keys) == Set(CUDAKernelSources.all.map(\.name)))
+        for (file, source) in CUDAKernelSources.all {
+            let compiled = try compiler.compile(file: file, source: source, for: GPUArchitecture(major: 8, minor: 0, isVirtual: true))
+            let ptx = String(decoding: compiled.image.prefix { $0 != 0 }, as: UTF8.self)
+            for kernel in Self.expectedKernels[file] ?? [] {
+                #expect(ptx.contains(".entry \(kernel)("), "\(file) does not export \(kernel)")
+            }
+        }
+    }
+
+    @Test func brokenKernelReportsFileAndLog() throws {
+        let compiler = try #require(CUDATestEnvironment.compiler)
+        #expect {
+            _ = try compiler.compile(file: "broken.cu", source: "extern \"C\" __global__ void f() { undeclared(); }",
+                                     for: GPUArchitecture(major: 9, minor: 0))
+        } throws: { error in
+            let text = "\(error)"
+            return text.contains("broken.cu") && text.contains("sm_90") && text.contains("undeclared")
+        }
+    }
+
+    @Test func cacheHitsOnRepeatAndKeysByArchitecture() throws {
+        let compiler = try #require(CUDATestEnvironment.compiler)
+        let folder = "/tmp/gpt2-kernel-cache-test-\(getpid())"
+        defer { _ = try? Subprocess.run("/bin/rm", ["-rf", folder]) }
+        let cache = KernelCache(folder: folder)
+        let (file, source) = try #require(CUDAKernelSources.all.first { $0.name == "gelu.cu" })
+        let sm89 = GPUArchitecture(major: 8, minor: 9), sm90 = GPUArchitecture(major: 9, minor: 0)
+
+        let first = try cache.image(file: file, source: source, compiler: compiler, architecture: sm89)
+        let second = try cache.image(file: file, source: source, compiler: compiler, architecture: sm89)
+        #expect(!first.fromCache)
+        #expect(second.fromCache)
+        #expect(second.image == first.image)
+
+        let other = try cache.image(file: file, source: source, compiler: compiler, architecture: sm90)
+        #expect(!other.fromCache, "a different architecture must not reuse the sm_89 image")
+        #expect(cache.key(file: file, source: source, compiler: compiler, architecture: sm89)
+                != cache.key(file: file, source: source, compiler: compiler, architecture: sm90))
+    }
+}
+
+@Suite struct KernelCacheKeyTests {
+    @Test func keyCoversSourceHeadersOptionsAndVersion() {
+        func key(source: String = "a", header: String = "h", options: [String] = ["--gpu-architecture=sm_90"],
+                 version: String = "13.0") -> String {
+            KernelCache.key(file: "x.cu", source: source, headers: [("common.cuh", header)], options: options, nvrtcVersion: version)
+        }
+        let base = key()
+        #expect(base.count == 64)
+        #expect(key() == base)
+        #expect(key(source: "b") != base)
+        #expect(key(header: "h2") != base)
+        #expect(key(options: ["--gpu-architecture=sm_89"]) != base)
+        #expect(key(version: "13.1") != base)
+    }
+}
