@@ -63,12 +63,12 @@ public struct KernelCache: Sendable {
                       architecture: GPUArchitecture) throws -> CompiledKernel {
         let key = key(file: file, source: source, compiler: compiler, architecture: architecture)
         let path = path(file: file, architecture: architecture, key: key)
-        if FileSystem.isFile(path), let image = try? BinaryFile.read(path), !image.isEmpty {
+        if FileSystem.isFile(path), let image = try? ByteFile.contents(ofFile: path), !image.isEmpty {
             return CompiledKernel(file: file, architecture: architecture, image: image, seconds: 0, fromCache: true)
         }
         let compiled = try compiler.compile(file: file, source: source, for: architecture)
         if FileSystem.makeDirectories(folder) {
-            try? BinaryFile.writeAtomically(path) { try $0.write(compiled.image) }
+            try? AtomicFile.write(path) { try $0.write(compiled.image) }
         }
         return compiled
     }
