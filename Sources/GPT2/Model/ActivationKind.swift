@@ -24,6 +24,14 @@ public enum ActivationKind: Int, CaseIterable, Sendable {
     case logits       // (B,T,Vp); holds dlogits after the fused classifier
     case losses       // (B,T)
 
+    /// The buffer holding it: per-row statistics stay fp32 in `.activationStatistics`.
+    var buffer: BufferKind {
+        switch self {
+        case .ln1Mean, .ln1Rstd, .ln2Mean, .ln2Rstd, .attStats, .lnfMean, .lnfRstd, .losses: return .activationStatistics
+        default: return .activations
+        }
+    }
+
     /// Elements per layer slice (or in the whole tensor for the global kinds).
     func sliceCount(_ c: ModelConfig, B: Int, T: Int) -> Int {
         let (C, Vp, NH) = (c.channels, c.paddedVocabularySize, c.heads)

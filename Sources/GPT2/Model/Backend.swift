@@ -33,9 +33,10 @@ public protocol Backend: AnyObject {
     /// Bytes currently allocated by this backend for tensors.
     var allocatedBytes: Int { get }
 
-    /// Copies `values` (fp32 or int32, matching the buffer) into `dst`.
+    /// Copies host `values` into `dst`: int32 for `.tokens`, fp32 for every other buffer (a backend that stores
+    /// the buffer in bf16 rounds to nearest even on the way in).
     func upload(_ values: UnsafeRawBufferPointer, to dst: TensorRef)
-    /// Copies `src` into `values`.
+    /// Copies `src` into host `values`, fp32 (int32 for `.tokens`), widening bf16 storage exactly.
     func download(_ src: TensorRef, into values: UnsafeMutableRawBufferPointer)
     /// Sets every element of `tensor` to zero.
     func zero(_ tensor: TensorRef)

@@ -3,27 +3,62 @@
 
 /// The flat buffers a backend allocates.
 public enum BufferKind: Int, CaseIterable, Sendable {
-    /// Model weights, fp32, in `ParameterKind` order.
+    /// Model weights in `ParameterKind` order: fp32 (the master copy under mixed precision).
     case parameters
-    /// Parameter gradients, same layout as `parameters`.
+    /// Under mixed precision, a bf16 copy of `parameters` that the matmuls read; empty in fp32.
+    case parameterCopy
+    /// Parameter gradients, fp32, same layout as `parameters`.
     case gradients
-    /// AdamW first moment, same layout as `parameters`.
+    /// AdamW first moment, fp32, same layout as `parameters`.
     case adamM
-    /// AdamW second moment, same layout as `parameters`.
+    /// AdamW second moment, fp32, same layout as `parameters`.
     case adamV
-    /// Forward activations kept for the backward pass, in `ActivationKind` order.
+    /// Forward activations kept for the backward pass (the `ActivationKind`s that are not statistics).
     case activations
+    /// Per-row statistics of the forward pass, always fp32: LayerNorm means and 1/std, attention
+    /// log-sum-exps, losses.
+    case activationStatistics
     /// Activation gradients: a few (B,T,·) scratch tensors reused by every layer.
     case activationGradients
     /// Token ids: inputs (B,T) then targets (B,T), int32.
     case tokens
+    /// Scratch bytes a GPU backend needs beside the tensors (the cuBLASLt workspace); empty in fp32.
+    case workspace
 }
 
 /// Element type of a buffer.
 public enum DType: Sendable {
-    case float32, int32
+    case float32, bfloat16, int32, byte
 
-    public var size: Int { 4 }
+    /// Bytes per element.
+    public var size: Int {
+        switch self {
+        case .float32, .int32: return 4
+        case .bfloat16: return 2
+        case .byte: return 1
+        }
+    }
+}
+
+/// How a backend stores the model: everything in fp32 (the CPU reference), or mixed precision like
+/// torch.autocast(bfloat16): fp32 master weights, gradients and moments, bf16 weight copies and activations.
+public enum Precision: String, Sendable, Codable, CaseIterable {
+    case float32
+    case mixedBFloat16
+
+    /// The element type of each buffer.
+    public func dtype(of buffer: BufferKind) -> DType {
+        switch buffer {
+        case .parameters, .gradients, .adamM, .adamV, .activationStatistics: return .float32
+        case .parameterCopy, .activations, .activationGradients: return self == .float32 ? .float32 : .bfloat16
+        case .tokens: return .int32
+        case .workspace: return .byte
+        }
+    }
+
+    /// Bytes of GPU scratch the backend keeps beside the tensors: the cuBLASLt workspace (32 MiB, what
+    /// cuBLAS recommends for Hopper).
+    var workspaceBytes: Int { self == .float32 ? 0 : 32 << 20 }
 }
 
 /// A window into one of the flat buffers: which buffer, where, how many elements, what type.
@@ -56,20 +91,25 @@ public struct Layout: Sendable {
     public let recompute: Bool
     /// Whether the gradient, optimizer and activation-gradient buffers exist (false for eval/sampling).
     public let training: Bool
+    /// How the buffers are stored.
+    public let precision: Precision
 
     private let parameterOffsets: [Int]
+    /// Offset of each `ActivationKind` within its buffer (`.activations` or `.activationStatistics`).
     private let activationOffsets: [Int]
     private let activationGradientOffsets: [Int]
 
     /// Elements in each buffer kind.
     public let elementCounts: [BufferKind: Int]
 
-    public init(config: ModelConfig, batchSize: Int, sequenceLength: Int, recompute: Bool = false, training: Bool = true) {
+    public init(config: ModelConfig, batchSize: Int, sequenceLength: Int, recompute: Bool = false,
+                training: Bool = true, precision: Precision = .float32) {
         self.config = config
         self.batchSize = batchSize
         self.sequenceLength = sequenceLength
         self.recompute = recompute
         self.training = training
+        self.precision = precision
         var offset = 0
         var offsets: [Int] = []
         for kind in ParameterKind.allCases {
@@ -79,14 +119,13 @@ public struct Layout: Sendable {
         parameterOffsets = offsets
         let parameterCount = offset
 
-        offset = 0
+        var ends: [BufferKind: Int] = [.activations: 0, .activationStatistics: 0]
         offsets = []
         for kind in ActivationKind.allCases {
-            offsets.append(offset)
-            offset += kind.elementCount(config, B: batchSize, T: sequenceLength, recompute: recompute)
+            offsets.append(ends[kind.buffer]!)
+            ends[kind.buffer]! += kind.elementCount(config, B: batchSize, T: sequenceLength, recompute: recompute)
         }
         activationOffsets = offsets
-        let activationCount = offset
 
         offset = 0
         offsets = []
@@ -99,17 +138,20 @@ public struct Layout: Sendable {
 
         elementCounts = [
             .parameters: parameterCount,
+            .parameterCopy: precision == .float32 ? 0 : parameterCount,
             .gradients: training ? parameterCount : 0,
             .adamM: training ? parameterCount : 0,
             .adamV: training ? parameterCount : 0,
-            .activations: activationCount,
+            .activations: ends[.activations]!,
+            .activationStatistics: ends[.activationStatistics]!,
             .activationGradients: training ? activationGradientCount : 0,
             .tokens: 2 * batchSize * sequenceLength,
+            .workspace: precision.workspaceBytes,
         ]
     }
 
     /// Bytes of one buffer kind.
-    public func bytes(of buffer: BufferKind) -> Int { elementCounts[buffer, default: 0] * 4 }
+    public func bytes(of buffer: BufferKind) -> Int { elementCounts[buffer, default: 0] * precision.dtype(of: buffer).size }
 
     /// Bytes of every buffer together.
     public var totalBytes: Int { BufferKind.allCases.reduce(0) { $0 + bytes(of: $1) } }
@@ -135,7 +177,7 @@ public struct Layout: Sendable {
     /// A forward activation; per-layer kinds need `layer`.
     public func activation(_ kind: ActivationKind, layer: Int = 0) -> TensorRef {
         let count = kind.elementCount(config, B: batchSize, T: sequenceLength, recompute: recompute)
-        let whole = TensorRef(buffer: .activations, offset: activationOffsets[kind.rawValue], count: count)
+        let whole = TensorRef(buffer: kind.buffer, offset: activationOffsets[kind.rawValue], count: count)
         let slices = kind.layerSlices(config, recompute: recompute)
         guard slices > 1 else { return whole }
         let perLayer = count / slices
