@@ -66,7 +66,7 @@ public final class Trainer<Ops: Backend> {
     /// Returns the training loss of each step run.
     @discardableResult
     public func run(stopAfter: Int? = nil) throws -> [Float] {
-        let (B, T, A) = (options.microBatch, options.sequenceLength, options.gradientAccumulation)
+        let T = options.sequenceLength
         guard FileSystem.makeDirectories(options.outDirectory) else {
             throw FileError("cannot create the run folder \(options.outDirectory): \(FileSystem.lastErrorMessage)")
         }
@@ -80,16 +80,7 @@ public final class Trainer<Ops: Backend> {
         guard firstStep <= lastStep else { return losses }
         for current in firstStep...lastStep {
             let stepStart = clock.now
-            model.zeroGradients()
-            var lossSum: Double = 0
-            for _ in 0..<A {
-                let batch = try loader.next()
-                let loss = model.forward(inputs: batch.inputs, targets: batch.targets, batchSize: B, sequenceLength: T,
-                                         lossScale: 1 / Float(B * T * A))!
-                model.backward(batchSize: B, sequenceLength: T)
-                lossSum += Double(loss)
-            }
-            let loss = Float(lossSum / Double(A))
+            let loss = try accumulateGradients()
             guard loss.isFinite else {
                 throw TrainingError("the loss became \(loss) at step \(current); lower --lr or check the data")
             }
@@ -109,27 +100,52 @@ public final class Trainer<Ops: Backend> {
             let remaining = elapsed / Double(current - firstStep + 1) * Double(lastStep - current)
             Console.log("step \(current)/\(options.steps) | loss \(formatFixed(Double(loss), digits: 4)) | lr \(formatScientific(Double(lr))) | norm \(formatFixed(Double(norm), digits: 3)) | \(Int(tokensPerSecond)) tok/s | MFU \(formatFixed(mfu * 100, digits: 1))% | ETA \(formatDuration(remaining))")
 
-            if options.evalEvery > 0 && (current % options.evalEvery == 0 || current == options.steps),
-               let validation {
-                let valLoss = try Trainer.evaluate(model, validation, batches: options.evalBatches)
-                metrics.append([("step", Double(current)), ("val_loss", Double(valLoss))])
-                Console.log("step \(current) | val loss \(formatFixed(Double(valLoss), digits: 4))")
-            }
-            if let every = options.hellaswagEvery, every > 0, current % every == 0 || current == options.steps, let hellaswag {
-                let score = HellaSwag.evaluate(model, hellaswag, showProgress: false).score
-                metrics.append([("step", Double(current)), ("hellaswag_acc", score.accuracy),
-                                ("hellaswag_acc_norm", score.normalizedAccuracy)])
-                Console.log("step \(current) | hellaswag acc \(formatFixed(score.accuracy, digits: 4)) acc_norm \(formatFixed(score.normalizedAccuracy, digits: 4)) (\(score.examples) items)")
-            }
-            if options.sampleEvery > 0 && current % options.sampleEvery == 0, let decode {
-                let tokens = model.generate(prompt: [50256], count: options.sampleTokens,
-                                            options: SamplingOptions(temperature: 1, topK: 40), random: &sampleRandom)
-                Console.log("sample at step \(current):\n" + decode(Array(tokens.dropFirst())) + "\n---")
-            }
+            try evaluatePeriodically(after: current, metrics: metrics)
             let periodic = options.checkpointEvery > 0 && current % options.checkpointEvery == 0
             if periodic || current == lastStep { try saveCheckpoint() }
         }
         return losses
+    }
+
+    // MARK: - One step and what runs between steps
+
+    /// Zeroes the gradients and accumulates those of `gradientAccumulation` micro-batches; returns their mean loss.
+    private func accumulateGradients() throws -> Float {
+        let (B, T, A) = (options.microBatch, options.sequenceLength, options.gradientAccumulation)
+        model.zeroGradients()
+        var lossSum: Double = 0
+        for _ in 0..<A {
+            let batch = try loader.next()
+            let loss = model.forward(inputs: batch.inputs, targets: batch.targets, batchSize: B, sequenceLength: T,
+                                     lossScale: 1 / Float(B * T * A))!
+            model.backward(batchSize: B, sequenceLength: T)
+            lossSum += Double(loss)
+        }
+        return Float(lossSum / Double(A))
+    }
+
+    /// Validation loss, HellaSwag and a text sample, each when its period (or the last step) comes up.
+    private func evaluatePeriodically(after current: Int, metrics: MetricsLog) throws {
+        func due(_ every: Int?) -> Bool {
+            guard let every, every > 0 else { return false }
+            return current % every == 0 || current == options.steps
+        }
+        if due(options.evalEvery), let validation {
+            let valLoss = try Trainer.evaluate(model, validation, batches: options.evalBatches)
+            metrics.append([("step", Double(current)), ("val_loss", Double(valLoss))])
+            Console.log("step \(current) | val loss \(formatFixed(Double(valLoss), digits: 4))")
+        }
+        if due(options.hellaswagEvery), let hellaswag {
+            let score = HellaSwag.evaluate(model, hellaswag, showProgress: false).score
+            metrics.append([("step", Double(current)), ("hellaswag_acc", score.accuracy),
+                            ("hellaswag_acc_norm", score.normalizedAccuracy)])
+            Console.log("step \(current) | hellaswag acc \(formatFixed(score.accuracy, digits: 4)) acc_norm \(formatFixed(score.normalizedAccuracy, digits: 4)) (\(score.examples) items)")
+        }
+        if options.sampleEvery > 0 && current % options.sampleEvery == 0, let decode {
+            let tokens = model.generate(prompt: [GPT2Tokenizer.endOfText], count: options.sampleTokens,
+                                        options: SamplingOptions(temperature: 1, topK: 40), random: &sampleRandom)
+            Console.log("sample at step \(current):\n" + decode(Array(tokens.dropFirst())) + "\n---")
+        }
     }
 
     /// The mean loss over up to `batches` validation batches (all of them when 0).
