@@ -61,7 +61,7 @@ struct BenchCommand: ParsableCommand {
             gpt.optimizerStep(hyper: AdamWHyperparameters(learningRate: 1e-4), step: step, clipNorm: 1)
             backend.synchronize()
             let elapsed = clock.now - start
-            if step > warmup { stepSeconds.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18) }
+            if step > warmup { stepSeconds.append(elapsed.seconds) }
             if !json { Console.log("step \(step): \(formatFixed(stepSeconds.last ?? 0, digits: 3)) s\(step <= warmup ? " (warm-up)" : "")") }
         }
         let median = stepSeconds.sorted()[stepSeconds.count / 2]

@@ -63,3 +63,11 @@ public func formatDuration(_ seconds: Double) -> String {
     if total < 3600 { return String(total / 60) + "m" + twoDigits(total % 60) + "s" }
     return String(total / 3600) + "h" + twoDigits(total % 3600 / 60) + "m"
 }
+
+extension Duration {
+    /// The duration in seconds as a Double.
+    public var seconds: Double {
+        let (whole, attoseconds) = components
+        return Double(whole) + Double(attoseconds) * 1e-18
+    }
+}
