@@ -84,7 +84,7 @@ struct PlanCommand: ParsableCommand {
         let memory = MemoryPlan(config: config, batchSize: batch.microBatch, sequenceLength: T, recompute: recompute, device: target.device)
         let largest = MemoryPlan.largestMicroBatch(config: config, sequenceLength: T, recompute: recompute, device: target.device)
         let largestOther = MemoryPlan.largestMicroBatch(config: config, sequenceLength: T, recompute: !recompute, device: target.device)
-        let (peak, mfuValue, source) = try target.speed(peakOverride: peakFlops, mfuOverride: mfu)
+        let (peak, mfuValue, source) = try target.speed(model: model, peakOverride: peakFlops, mfuOverride: mfu)
         let time = TimePlan(config: config, sequenceLength: T, tokensPerStep: batch.microBatch * T * batch.accumulation,
                             steps: steps, tokenBudget: budget, peakFLOPs: peak, mfu: mfuValue, mfuSource: source)
         let report = PlanReport(model: model, config: config, batch: batch, memory: memory, largest: largest,
@@ -125,13 +125,13 @@ struct PlanTarget {
     }
 
     /// Peak FLOP/s and MFU: overrides first, then the newest calibration record, then the stated default.
-    func speed(peakOverride: Double?, mfuOverride: Double?) throws -> (Double, Double, MFUSource) {
+    func speed(model: String, peakOverride: Double?, mfuOverride: Double?) throws -> (Double, Double, MFUSource) {
         guard let peak = peakOverride ?? tablePeak, peak > 0 else {
             throw ValidationError("\(device.name) is not in the GPU table, so its peak is unknown: pass --peak-flops (dense BF16 FLOP/s)")
         }
         if let mfuOverride { return (peak, mfuOverride, .given) }
-        if let record = try CalibrationFile().latest(device: calibrationKey) {
-            return (peak, record.mfu, .calibrated(date: record.date))
+        if let record = try CalibrationFile().latest(device: calibrationKey, model: model) {
+            return (peak, record.mfu, .calibrated(run: record.run, date: record.date))
         }
         let fallback: Double
         if case .cpu = device { fallback = TimePlan.defaultCPUMFU } else { fallback = TimePlan.defaultGPUMFU }

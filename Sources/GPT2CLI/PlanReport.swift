@@ -38,7 +38,8 @@ struct PlanReport {
         lines.append("largest micro-batch that fits at seq \(T): \(largest)\(largest > 0 ? " (\(largest + 1) does not)" : "")"
                      + "; \(other): \(largestWithOtherRecompute)")
         lines.append("")
-        lines.append("time: \(formatFixed(time.peakFLOPs / 1e12, digits: 1)) TFLOP/s peak × MFU \(formatFixed(time.mfu, digits: 3)) (\(time.mfuSource.text))")
+        let peak = time.peakFLOPs >= 1e12 ? formatFixed(time.peakFLOPs / 1e12, digits: 1) + " TFLOP/s" : formatFixed(time.peakFLOPs / 1e9, digits: 1) + " GFLOP/s"
+        lines.append("time: \(peak) peak × MFU \(formatFixed(time.mfu, digits: 3)) (\(time.mfuSource.text))")
         var timeRows: [(String, String)] = [
             ("FLOPs per token (fwd+bwd, attention incl.)", formatScientific(time.flopsPerToken, digits: 3)),
             ("tokens per step", "\(grouped(time.tokensPerStep)) (\(batch.microBatch) × \(T) × \(batch.accumulation))"),

@@ -18,6 +18,9 @@ public struct CalibrationRecord: Codable, Sendable, Equatable {
     /// ISO 8601, UTC.
     public var date: String
 
+    /// `d12 B=4 T=64`.
+    public var run: String { "\(model) B=\(microBatch) T=\(seq)" }
+
     enum CodingKeys: String, CodingKey {
         case device, kind, model, mfu, date
         case microBatch = "micro_batch", seq, tokensPerSecond = "tokens_per_s"
@@ -66,9 +69,9 @@ public struct CalibrationFile {
         }
     }
 
-    /// The newest record for `device`, if any.
-    public func latest(device: String) -> CalibrationRecord? {
-        records.last { $0.device == device }
+    /// The newest record for `device`, preferring one of `model` when there is one.
+    public func latest(device: String, model: String? = nil) -> CalibrationRecord? {
+        records.last { $0.device == device && $0.model == model } ?? records.last { $0.device == device }
     }
 
     /// Adds `record` and rewrites the file atomically (creating its folder).

@@ -20,8 +20,8 @@ public struct GPUSpecification: Sendable, Equatable {
     public var memoryBandwidth: Double
     /// Where the figures come from.
     public var source: String
-    /// Lowercased alphanumeric fragments that identify the card in the driver's device name
-    /// (`NVIDIA GeForce RTX 4070` → `rtx4070`); the longest match wins.
+    /// Word sequences that identify the card in the driver's device name, lowercased (`NVIDIA GeForce RTX 4070`
+    /// contains `rtx 4070`; `A100-SXM4-80GB` contains `a100`); the longest match wins.
     var driverNames: [String]
 
     /// A card not in the table, known only by the driver's name and memory: its peak is unknown (0).
@@ -48,41 +48,41 @@ extension GPUSpecification {
         GPUSpecification(id: "rtx3060", name: "GeForce RTX 3060 12GB", memoryBytes: 12 * GiB, eccReservesMemory: false,
                          bf16TensorFLOPs: 25.3 * tera, memoryBandwidth: 360 * giga,
                          source: "NVIDIA RTX 3060 family page; GA10x ratios from the Ampere GA102 whitepaper",
-                         driverNames: ["rtx3060"]),
+                         driverNames: ["rtx 3060"]),
         // NVIDIA Ampere GA102 GPU Architecture whitepaper, table 9 (RTX 3090): 71 dense BF16 TFLOPS with FP32
         // accumulate, 24 GB GDDR6X, 936 GB/s.
         GPUSpecification(id: "rtx3090", name: "GeForce RTX 3090", memoryBytes: 24 * GiB, eccReservesMemory: false,
                          bf16TensorFLOPs: 71 * tera, memoryBandwidth: 936 * giga,
-                         source: "NVIDIA Ampere GA102 GPU Architecture whitepaper", driverNames: ["rtx3090"]),
+                         source: "NVIDIA Ampere GA102 GPU Architecture whitepaper", driverNames: ["rtx 3090"]),
         // NVIDIA RTX 4060 Ti product page: 16 GB GDDR6, 288 GB/s, 353 AI TOPS → 44.1.
         GPUSpecification(id: "rtx4060ti16", name: "GeForce RTX 4060 Ti 16GB", memoryBytes: 16 * GiB, eccReservesMemory: false,
                          bf16TensorFLOPs: 44.1 * tera, memoryBandwidth: 288 * giga,
                          source: "NVIDIA RTX 4060 family page; Ada ratios from the Ada Lovelace whitepaper",
-                         driverNames: ["rtx4060ti"]),
+                         driverNames: ["rtx 4060 ti"]),
         // NVIDIA RTX 4070 family page: 12 GB GDDR6X, 504 GB/s, 466 AI TOPS → 58.3 (46 SMs × 2.475 GHz × 512).
         GPUSpecification(id: "rtx4070", name: "GeForce RTX 4070", memoryBytes: 12 * GiB, eccReservesMemory: false,
                          bf16TensorFLOPs: 58.3 * tera, memoryBandwidth: 504 * giga,
                          source: "NVIDIA RTX 4070 family page; Ada ratios from the Ada Lovelace whitepaper",
-                         driverNames: ["rtx4070"]),
+                         driverNames: ["rtx 4070"]),
         // NVIDIA RTX 4070 Ti page: 12 GB GDDR6X, 504 GB/s, 641 AI TOPS → 80.1.
         GPUSpecification(id: "rtx4070ti", name: "GeForce RTX 4070 Ti", memoryBytes: 12 * GiB, eccReservesMemory: false,
                          bf16TensorFLOPs: 80.1 * tera, memoryBandwidth: 504 * giga,
                          source: "NVIDIA RTX 4070 family page; Ada ratios from the Ada Lovelace whitepaper",
-                         driverNames: ["rtx4070ti"]),
+                         driverNames: ["rtx 4070 ti"]),
         // NVIDIA Ada Lovelace GPU Architecture whitepaper, appendix table (RTX 4080): 97.5 dense BF16 TFLOPS
         // with FP32 accumulate, 16 GB GDDR6X, 716.8 GB/s.
         GPUSpecification(id: "rtx4080", name: "GeForce RTX 4080", memoryBytes: 16 * GiB, eccReservesMemory: false,
                          bf16TensorFLOPs: 97.5 * tera, memoryBandwidth: 716.8 * giga,
-                         source: "NVIDIA Ada Lovelace GPU Architecture whitepaper", driverNames: ["rtx4080"]),
+                         source: "NVIDIA Ada Lovelace GPU Architecture whitepaper", driverNames: ["rtx 4080"]),
         // Same whitepaper (RTX 4090): 165.2 TFLOPS, 24 GB GDDR6X, 1,008 GB/s.
         GPUSpecification(id: "rtx4090", name: "GeForce RTX 4090", memoryBytes: 24 * GiB, eccReservesMemory: false,
                          bf16TensorFLOPs: 165.2 * tera, memoryBandwidth: 1008 * giga,
-                         source: "NVIDIA Ada Lovelace GPU Architecture whitepaper", driverNames: ["rtx4090"]),
+                         source: "NVIDIA Ada Lovelace GPU Architecture whitepaper", driverNames: ["rtx 4090"]),
         // NVIDIA RTX Blackwell GPU Architecture whitepaper (RTX 5090): 32 GB GDDR7, 1,792 GB/s, 3,352 AI TOPS
         // (FP4 sparse) → 209.5 dense BF16 with FP32 accumulate (170 SMs × 2.407 GHz × 512).
         GPUSpecification(id: "rtx5090", name: "GeForce RTX 5090", memoryBytes: 32 * GiB, eccReservesMemory: false,
                          bf16TensorFLOPs: 209.5 * tera, memoryBandwidth: 1792 * giga,
-                         source: "NVIDIA RTX Blackwell GPU Architecture whitepaper", driverNames: ["rtx5090"]),
+                         source: "NVIDIA RTX Blackwell GPU Architecture whitepaper", driverNames: ["rtx 5090"]),
         // NVIDIA A10 datasheet: 24 GB GDDR6 (ECC on), 600 GB/s, BF16 tensor 125 TFLOPS (250 with sparsity).
         GPUSpecification(id: "a10", name: "A10", memoryBytes: 24 * GiB, eccReservesMemory: true,
                          bf16TensorFLOPs: 125 * tera, memoryBandwidth: 600 * giga,
@@ -103,10 +103,10 @@ extension GPUSpecification {
         // half without; 80 GB HBM3 at 3.35 TB/s (SXM), HBM2e at 2 TB/s (PCIe).
         GPUSpecification(id: "h100-sxm", name: "H100 SXM 80GB", memoryBytes: 80 * GiB, eccReservesMemory: false,
                          bf16TensorFLOPs: 989.4 * tera, memoryBandwidth: 3350 * giga,
-                         source: "NVIDIA H100 Tensor Core GPU datasheet", driverNames: ["h10080gbhbm3", "h100sxm"]),
+                         source: "NVIDIA H100 Tensor Core GPU datasheet", driverNames: ["h100 80gb hbm3", "h100 sxm5", "h100 sxm"]),
         GPUSpecification(id: "h100-pcie", name: "H100 PCIe 80GB", memoryBytes: 80 * GiB, eccReservesMemory: false,
                          bf16TensorFLOPs: 756.5 * tera, memoryBandwidth: 2000 * giga,
-                         source: "NVIDIA H100 Tensor Core GPU datasheet", driverNames: ["h100pcie"]),
+                         source: "NVIDIA H100 Tensor Core GPU datasheet", driverNames: ["h100 pcie"]),
         // NVIDIA H200 Tensor Core GPU datasheet: 141 GB HBM3e at 4.8 TB/s, BF16 tensor 1,979 TFLOPS with
         // sparsity → 989.4 dense (the H100 SXM's compute).
         GPUSpecification(id: "h200", name: "H200 141GB", memoryBytes: 141 * GiB, eccReservesMemory: false,
@@ -127,25 +127,13 @@ extension GPUSpecification {
     /// The row for a device the driver reports (`NVIDIA GeForce RTX 4070`, `NVIDIA A100-SXM4-80GB`), using its
     /// memory to tell 40 GB from 80 GB parts; nil for a card not in the table.
     public static func matching(deviceName: String, totalMemory: Int) -> GPUSpecification? {
-        let key = normalized(deviceName)
+        let words = " " + deviceName.lowercased().split { !($0.isLetter || $0.isNumber) }.joined(separator: " ") + " "
         let candidates = all.compactMap { spec -> (GPUSpecification, Int)? in
-            let lengths = spec.driverNames.filter { fragmentMatches($0, in: key) }.map(\.count)
-            return lengths.max().map { (spec, $0) }
+            spec.driverNames.filter { words.contains(" " + $0 + " ") }.map(\.count).max().map { (spec, $0) }
         }
         guard let longest = candidates.map(\.1).max() else { return nil }
         return candidates.filter { $0.1 == longest }.map(\.0)
             .min { abs($0.memoryBytes - totalMemory) < abs($1.memoryBytes - totalMemory) }
-    }
-
-    /// `fragment` occurs in `key` and is not the prefix of a longer model number (`rtx4070` in `rtx4070ti`).
-    private static func fragmentMatches(_ fragment: String, in key: String) -> Bool {
-        var rest = Substring(key)
-        while let range = rest.firstRange(of: fragment) {
-            let after = rest[range.upperBound...]
-            if after.isEmpty || !(after.hasPrefix("ti") || after.first!.isNumber) { return true }
-            rest = after
-        }
-        return false
     }
 
     private static func normalized(_ text: String) -> String {

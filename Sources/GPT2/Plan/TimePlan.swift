@@ -3,8 +3,8 @@
 
 /// Where the MFU came from.
 public enum MFUSource: Sendable, Equatable {
-    /// A `gpt2 bench` record from the calibration file (its date).
-    case calibrated(date: String)
+    /// A `gpt2 bench` record from the calibration file: what it ran (`d12 B=4 T=64`) and when.
+    case calibrated(run: String, date: String)
     /// `--mfu` on the command line.
     case given
     /// The stated default for the kind of device.
@@ -13,7 +13,7 @@ public enum MFUSource: Sendable, Equatable {
     /// How the plan prints it.
     public var text: String {
         switch self {
-        case .calibrated(let date): return "calibrated by gpt2 bench, \(date)"
+        case .calibrated(let run, let date): return "calibrated by gpt2 bench \(run), \(date)"
         case .given: return "from --mfu"
         case .uncalibrated: return "default, not calibrated"
         }
