@@ -13,6 +13,7 @@ struct BenchCommand: ParsableCommand {
             Examples:
               gpt2 bench --model d12 --micro-batch 4 --seq 64 --threads 2
               gpt2 bench --model small --micro-batch 4 --seq 256 --json
+            Each run appends its MFU to the calibration file that gpt2 plan uses for this kind of device.
             """)
 
     @Option(help: "Model preset.")
@@ -38,6 +39,9 @@ struct BenchCommand: ParsableCommand {
 
     @Flag(help: "Print one JSON object on stdout.")
     var json = false
+
+    @Flag(help: "Do not append the result to the calibration file ($GPT2_CALIBRATION, else ~/.cache/gpt2-swift/calibration.json) that gpt2 plan reads its MFU from.")
+    var noRecord = false
 
     @OptionGroup var backendOptions: BackendOptions
 
@@ -69,6 +73,13 @@ struct BenchCommand: ParsableCommand {
         let peak = backendOptions.cpuPeak(backend, override: peakFlops)
         let tokensPerSecond = Double(tokens) / median
         let mfu = tokensPerSecond * flopsPerToken / peak
+        if !noRecord {
+            // The planner's MFU for this kind of device: the CPU backend is "cpu" (a CUDA bench records its table id).
+            var file = try CalibrationFile()
+            try file.append(CalibrationRecord(device: "cpu", kind: backend.name, model: model, microBatch: microBatch,
+                                              seq: seq, mfu: mfu, tokensPerSecond: tokensPerSecond))
+            if !json { Console.log("recorded MFU \(formatFixed(mfu, digits: 3)) for gpt2 plan in \(file.path)") }
+        }
         if json {
             print("{\"impl\": \"gpt2-swift\", \"device\": \"\(backend.name)\", \"model\": \"\(model)\", \"micro_batch\": \(microBatch), \"seq\": \(seq), \"threads\": \(backend.threads), \"steps\": \(steps), \"step_ms\": \(median * 1000), \"tokens_per_s\": \(tokensPerSecond), \"mfu\": \(mfu), \"peak_flops\": \(peak), \"flops_per_token\": \(flopsPerToken), \"params\": \(config.parameterCount), \"allocated_bytes\": \(backend.allocatedBytes)}")
         } else {

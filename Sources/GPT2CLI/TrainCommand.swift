@@ -28,8 +28,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Start from these weights: an llm.c model file, a checkpoint or run folder, or a safetensors GPT-2 (their shape replaces --model).")
     var initFrom: String?
 
-    @Option(help: "Sequences per micro-batch (B).")
-    var microBatch = 8
+    @Option(help: "Sequences per micro-batch (B), or auto: the largest that fits memory (gpt2 plan) and divides the total batch.")
+    var microBatch: MicroBatchOption = .fixed(MicroBatchOption.defaultSize)
 
     @Option(help: "Tokens per sequence (T), at most the model's context.")
     var seq = 128
@@ -131,6 +131,7 @@ struct TrainCommand: ParsableCommand {
             trainer.hellaswag = try HellaSwag.examples(path: path, encode: try dataSource.tokenizer().encode)
         }
         Console.log(trainer.options.summary)
+        Console.log("plan: " + TrainingPlanCheck.plan(trainer.options, device: cpuPlanDevice(backend)).verdict)
         try trainer.run(stopAfter: stopAfter)
     }
 
@@ -141,12 +142,16 @@ struct TrainCommand: ParsableCommand {
             config = try ModelSource.load(initFrom).config
             modelName = initFrom
         }
-        let accumulation = try resolveAccumulation()
+        let batch = try BatchShape.resolve(microBatch, seq: seq, gradAccum: gradAccum, totalBatchTokens: totalBatchTokens,
+                                           config: config, recompute: recompute, device: cpuPlanDevice(backend))
+        if microBatch == .auto {
+            Console.log("--micro-batch auto: \(batch.microBatch) × \(batch.accumulation) accumulation (largest that fits \(formatBytes(cpuPlanDevice(backend).capacityBytes)) available)")
+        }
         let steps = self.steps ?? 200
         let dataDirectory = try data ?? dataSource.prepareDefaultCorpus()
         return TrainingOptions(
             dataDirectory: dataDirectory, model: config, modelName: modelName, initFrom: initFrom,
-            microBatch: microBatch, sequenceLength: seq, gradientAccumulation: accumulation, steps: steps,
+            microBatch: batch.microBatch, sequenceLength: seq, gradientAccumulation: batch.accumulation, steps: steps,
             schedule: LearningRateSchedule(shape: schedule, maxLearningRate: lr, minFraction: minLrFraction,
                                            warmupSteps: warmup, totalSteps: steps),
             weightDecay: weightDecay, clipNorm: clip, seed: seed, shuffle: !noShuffle, recompute: recompute,
@@ -155,17 +160,9 @@ struct TrainCommand: ParsableCommand {
             peakFLOPs: backendOptions.cpuPeak(backend, override: peakFlops))
     }
 
-    private func resolveAccumulation() throws -> Int {
-        guard let totalBatchTokens else { return gradAccum ?? 1 }
-        let perMicroBatch = microBatch * seq
-        guard totalBatchTokens > 0, totalBatchTokens % perMicroBatch == 0 else {
-            throw ValidationError("--total-batch-tokens \(totalBatchTokens) must be a positive multiple of micro-batch × seq = \(perMicroBatch)")
-        }
-        let accumulation = totalBatchTokens / perMicroBatch
-        if let gradAccum, gradAccum != accumulation {
-            throw ValidationError("--grad-accum \(gradAccum) disagrees with --total-batch-tokens (which needs \(accumulation))")
-        }
-        return accumulation
+    /// The CPU backend's plan target: the machine's available memory, the backend's threads.
+    private func cpuPlanDevice(_ backend: CPUBackend) -> PlanDevice {
+        .cpu(availableBytes: SystemMemory.usableBytes(), threads: backend.threads)
     }
 }
 

@@ -25,7 +25,7 @@ public enum ActivationKind: Int, CaseIterable, Sendable {
     case losses       // (B,T)
 
     /// The buffer holding it: per-row statistics stay fp32 in `.activationStatistics`.
-    var buffer: BufferKind {
+    public var buffer: BufferKind {
         switch self {
         case .ln1Mean, .ln1Rstd, .ln2Mean, .ln2Rstd, .attStats, .lnfMean, .lnfRstd, .losses: return .activationStatistics
         default: return .activations

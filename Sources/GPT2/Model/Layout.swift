@@ -156,6 +156,19 @@ public struct Layout: Sendable {
     /// Bytes of every buffer together.
     public var totalBytes: Int { BufferKind.allCases.reduce(0) { $0 + bytes(of: $1) } }
 
+    /// Bytes of one forward activation tensor (every layer's slice together), in the dtype of its buffer:
+    /// the per-kind rows of the planner's table. Summed over `ActivationKind.allCases` they make
+    /// `bytes(of: .activations) + bytes(of: .activationStatistics)`.
+    public func bytes(of kind: ActivationKind) -> Int {
+        kind.elementCount(config, B: batchSize, T: sequenceLength, recompute: recompute) * precision.dtype(of: kind.buffer).size
+    }
+
+    /// Bytes of one activation-gradient scratch tensor (0 when not training).
+    public func bytes(of kind: ActivationGradientKind) -> Int {
+        guard training else { return 0 }
+        return kind.elementCount(config, B: batchSize, T: sequenceLength) * precision.dtype(of: .activationGradients).size
+    }
+
     /// A whole buffer as one tensor.
     public func whole(_ buffer: BufferKind) -> TensorRef {
         TensorRef(buffer: buffer, offset: 0, count: elementCounts[buffer, default: 0])

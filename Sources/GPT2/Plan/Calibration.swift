@@ -1,0 +1,87 @@
+/// The calibration file: every `gpt2 bench` run appends what it measured (device, shape, MFU, tokens/s), and
+/// the planner takes its MFU from the newest record for the same kind of device.
+
+import Foundation
+
+/// One `gpt2 bench` measurement.
+public struct CalibrationRecord: Codable, Sendable, Equatable {
+    /// The device kind the planner looks up: a GPU table id (`rtx4070`), the driver's name for a GPU not in
+    /// the table, or `cpu`.
+    public var device: String
+    /// `cpu` or `cuda`.
+    public var kind: String
+    public var model: String
+    public var microBatch: Int
+    public var seq: Int
+    public var mfu: Double
+    public var tokensPerSecond: Double
+    /// ISO 8601, UTC.
+    public var date: String
+
+    /// `d12 B=4 T=64`.
+    public var run: String { "\(model) B=\(microBatch) T=\(seq)" }
+
+    enum CodingKeys: String, CodingKey {
+        case device, kind, model, mfu, date
+        case microBatch = "micro_batch", seq, tokensPerSecond = "tokens_per_s"
+    }
+
+    public init(device: String, kind: String, model: String, microBatch: Int, seq: Int, mfu: Double,
+                tokensPerSecond: Double, date: String = CalibrationRecord.now()) {
+        (self.device, self.kind, self.model, self.microBatch, self.seq) = (device, kind, model, microBatch, seq)
+        (self.mfu, self.tokensPerSecond, self.date) = (mfu, tokensPerSecond, date)
+    }
+
+    /// The current time as `2026-11-25T10:04:05Z`.
+    public static func now() -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        return formatter.string(from: Date())
+    }
+}
+
+/// The records in one calibration file, oldest first.
+public struct CalibrationFile {
+    /// Records kept; older ones are dropped on append.
+    public static let capacity = 200
+
+    public let path: String
+    public private(set) var records: [CalibrationRecord]
+
+    /// `$GPT2_CALIBRATION`, else `~/.cache/gpt2-swift/calibration.json`.
+    public static func defaultPath(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        if let path = environment["GPT2_CALIBRATION"], !path.isEmpty { return path }
+        let home = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? "."
+        return home + "/.cache/gpt2-swift/calibration.json"
+    }
+
+    /// Reads the file; a missing file is an empty one, an unreadable one an error naming it.
+    public init(path: String = CalibrationFile.defaultPath()) throws {
+        self.path = path
+        guard FileSystem.isFile(path) else {
+            records = []
+            return
+        }
+        do {
+            records = try JSONDecoder().decode([CalibrationRecord].self, from: Data(try ByteFile.contents(ofFile: path)))
+        } catch {
+            throw FileError("calibration file \(path) is not a list of gpt2 bench records (\(error)); delete it or set GPT2_CALIBRATION")
+        }
+    }
+
+    /// The newest record for `device`, preferring one of `model` when there is one.
+    public func latest(device: String, model: String? = nil) -> CalibrationRecord? {
+        records.last { $0.device == device && $0.model == model } ?? records.last { $0.device == device }
+    }
+
+    /// Adds `record` and rewrites the file atomically (creating its folder).
+    public mutating func append(_ record: CalibrationRecord) throws {
+        records.append(record)
+        if records.count > Self.capacity { records.removeFirst(records.count - Self.capacity) }
+        FileSystem.makeDirectories(FileSystem.directoryName(path))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let bytes = Array(try encoder.encode(records)) + [UInt8(ascii: "\n")]
+        try AtomicFile.write(path) { try $0.write(bytes) }
+    }
+}

@@ -1,0 +1,206 @@
+/// Will a training config fit: every buffer the backend allocates, read from the same `Layout` it allocates
+/// with, plus the stated overheads of the device, against its memory — a verdict and the largest micro-batch.
+
+/// Where the plan runs, and the memory it has.
+public enum PlanDevice: Sendable {
+    /// The CPU backend (fp32). `availableBytes`: what the machine can give (MemAvailable); `threads` sizes the ops' scratch.
+    case cpu(availableBytes: Int, threads: Int)
+    /// The CUDA backend (mixed bf16). `totalBytes`: the driver's figure for a present device, else the table's usable bytes.
+    case gpu(GPUSpecification, totalBytes: Int)
+
+    /// A GPU from the table, with its usable memory.
+    public static func gpu(_ spec: GPUSpecification) -> PlanDevice { .gpu(spec, totalBytes: spec.usableBytes) }
+
+    /// How the backend stores the model there.
+    public var precision: Precision {
+        if case .cpu = self { return .float32 }
+        return .mixedBFloat16
+    }
+
+    /// The name printed in the plan.
+    public var name: String {
+        switch self {
+        case .cpu(_, let threads): return "CPU (\(threads) threads)"
+        case .gpu(let spec, _): return spec.name
+        }
+    }
+
+    /// Bytes the plan may fill.
+    public var capacityBytes: Int {
+        switch self {
+        case .cpu(let available, _): return available
+        case .gpu(_, let total): return total
+        }
+    }
+}
+
+/// One row of the memory table.
+public struct MemoryComponent: Sendable, Equatable {
+    /// What it is, as the table prints it ("gradients (fp32)", "  qkv (L,B,T,3C)").
+    public var label: String
+    /// A stable key for `--json` ("gradients", "activation.qkv").
+    public var key: String
+    public var bytes: Int
+    /// Whether the backend allocates it as one of its `Layout` buffers (false: overheads and scratch).
+    public var isBuffer: Bool
+}
+
+/// The memory one training config needs on one device.
+public struct MemoryPlan: Sendable {
+    /// The CUDA context, cuBLASLt handle and loaded kernel images, plus driver-internal allocations: a stated
+    /// estimate (a CUDA 12 context with lazy module loading is typically 250–500 MiB; our NVRTC kernels add a
+    /// few MiB), to be replaced by the difference between cuMemGetInfo before/after on a real device.
+    public static let cudaContextBytes = 400 << 20
+    /// cuMemAlloc hands out memory in 2 MiB pages; each buffer is rounded up to them.
+    public static let cudaAllocationGranularity = 2 << 20
+
+    public let layout: Layout
+    public let device: PlanDevice
+    /// Every row: the `Layout` buffers (activations one row per tensor), then the device's overheads.
+    public let components: [MemoryComponent]
+
+    public init(config: ModelConfig, batchSize: Int, sequenceLength: Int, recompute: Bool, device: PlanDevice) {
+        let layout = Layout(config: config, batchSize: batchSize, sequenceLength: sequenceLength,
+                            recompute: recompute, training: true, precision: device.precision)
+        self.layout = layout
+        self.device = device
+        components = Self.bufferRows(layout) + Self.overheadRows(layout, device)
+    }
+
+    /// Bytes the backend's buffers take: what `Backend.allocatedBytes` reports after allocating this layout.
+    public var bufferBytes: Int { components.filter(\.isBuffer).reduce(0) { $0 + $1.bytes } }
+    /// Everything: buffers plus overheads.
+    public var totalBytes: Int { components.reduce(0) { $0 + $1.bytes } }
+    /// Capacity less the total; negative when it does not fit.
+    public var headroomBytes: Int { device.capacityBytes - totalBytes }
+    public var fits: Bool { headroomBytes >= 0 }
+
+    /// One line: `fits: 9.61 GiB of 12.00 GiB on GeForce RTX 4070 (2.39 GiB headroom)`.
+    public var verdict: String {
+        let used = "\(formatBytes(totalBytes)) of \(formatBytes(device.capacityBytes)) on \(device.name)"
+        return fits ? "fits: \(used) (\(formatBytes(headroomBytes)) headroom)"
+                    : "does not fit: \(used) (\(formatBytes(-headroomBytes)) short)"
+    }
+
+    /// Throws a message a user can act on when the config does not fit: the GPU check before training starts.
+    public func requireFits() throws {
+        guard !fits else { return }
+        let largest = Self.largestMicroBatch(config: layout.config, sequenceLength: layout.sequenceLength,
+                                             recompute: layout.recompute, device: device)
+        var advice = largest > 0 ? "use --micro-batch \(largest) (or auto) with more gradient accumulation" : "use a smaller model or --seq"
+        if !layout.recompute { advice += ", or --recompute" }
+        throw ConfigError("micro-batch \(layout.batchSize) × seq \(layout.sequenceLength) \(verdict); \(advice)")
+    }
+
+    /// The largest micro-batch B (≤ `limit`) whose plan fits, or 0 when even B = 1 does not. Memory grows with
+    /// B, so a doubling search brackets it and a binary search finds the boundary: B fits, B + 1 does not.
+    public static func largestMicroBatch(config: ModelConfig, sequenceLength: Int, recompute: Bool,
+                                         device: PlanDevice, limit: Int = 1 << 16,
+                                         where accept: (Int) -> Bool = { _ in true }) -> Int {
+        func fits(_ B: Int) -> Bool {
+            MemoryPlan(config: config, batchSize: B, sequenceLength: sequenceLength, recompute: recompute, device: device).fits
+        }
+        guard fits(1) else { return 0 }
+        var low = 1, high = 2   // fits(low); high unknown
+        while high <= limit && fits(high) { (low, high) = (high, high * 2) }
+        high = min(high, limit + 1)   // !fits(high) or beyond the limit
+        while high - low > 1 {
+            let middle = (low + high) / 2
+            if fits(middle) { low = middle } else { high = middle }
+        }
+        var B = low
+        while B > 0 && !accept(B) { B -= 1 }
+        return B
+    }
+
+    // MARK: - Rows
+
+    private static func bufferRows(_ layout: Layout) -> [MemoryComponent] {
+        let mixed = layout.precision == .mixedBFloat16
+        let low = mixed ? "bf16" : "fp32"
+        func row(_ label: String, _ key: String, _ bytes: Int) -> MemoryComponent {
+            MemoryComponent(label: label, key: key, bytes: bytes, isBuffer: true)
+        }
+        var rows = [row(mixed ? "parameters (fp32 master)" : "parameters (fp32)", "parameters", layout.bytes(of: .parameters))]
+        if mixed { rows.append(row("parameters (bf16 copy)", "parameter_copy", layout.bytes(of: .parameterCopy))) }
+        rows += [
+            row("gradients (fp32)", "gradients", layout.bytes(of: .gradients)),
+            row("AdamW m (fp32)", "adam_m", layout.bytes(of: .adamM)),
+            row("AdamW v (fp32)", "adam_v", layout.bytes(of: .adamV)),
+        ]
+        for kind in ActivationKind.allCases {
+            let dtype = kind.buffer == .activationStatistics ? "fp32" : low
+            let note = kind == .logits ? " (whole: the classifier is not chunked)" : kind == .attStats ? " (no T×T matrix kept)" : ""
+            rows.append(row("activation \(kind.tableName) \(kind.shapeText(recompute: layout.recompute)) \(dtype)\(note)",
+                            "activation.\(kind.tableName)", layout.bytes(of: kind)))
+        }
+        for kind in ActivationGradientKind.allCases {
+            rows.append(row("activation gradient \(kind.tableName) \(kind.shapeText) \(low)",
+                            "activation_gradient.\(kind.tableName)", layout.bytes(of: kind)))
+        }
+        rows.append(row("token ids (2,B,T) int32", "tokens", layout.bytes(of: .tokens)))
+        if mixed { rows.append(row("cuBLASLt workspace", "cublaslt_workspace", layout.bytes(of: .workspace))) }
+        return rows
+    }
+
+    private static func overheadRows(_ layout: Layout, _ device: PlanDevice) -> [MemoryComponent] {
+        switch device {
+        case .cpu(_, let threads):
+            // The ops' transient scratch, never alive together, so the peak is the largest: attention keeps T
+            // floats per worker, LayerNorm backward 2C per worker, the gradient norm a double per 16 Ki block.
+            let T = layout.sequenceLength, C = layout.config.channels
+            let blocks = (layout.config.parameterCount + (1 << 14) - 1) >> 14
+            let scratch = max(threads * T * 4, threads * 2 * C * 4, blocks * 8)
+            return [MemoryComponent(label: "op scratch (transient)", key: "cpu_op_scratch", bytes: scratch, isBuffer: false)]
+        case .gpu:
+            let buffers = BufferKind.allCases.map { layout.bytes(of: $0) }.filter { $0 > 0 }
+            let page = cudaAllocationGranularity
+            let rounding = buffers.reduce(0) { $0 + ($1 + page - 1) / page * page - $1 }
+            return [
+                MemoryComponent(label: "allocation rounding (2 MiB pages)", key: "allocation_rounding", bytes: rounding, isBuffer: false),
+                MemoryComponent(label: "CUDA context + cuBLASLt + kernels (estimate)", key: "cuda_context", bytes: cudaContextBytes, isBuffer: false),
+            ]
+        }
+    }
+}
+
+extension ActivationKind {
+    /// The name in the table and the JSON keys.
+    var tableName: String { String(describing: self) }
+
+    /// The shape as stored: per-layer tensors have a leading L unless recompute shares one slice.
+    func shapeText(recompute: Bool) -> String {
+        let shared = recompute && (self == .ln1 || self == .ln2 || self == .fchGelu)
+        let layered = [ActivationKind.encoded, .lnf, .lnfMean, .lnfRstd, .logits, .losses].contains(self) || shared ? "" : "L,"
+        let inner: String
+        switch self {
+        case .encoded, .ln1, .atty, .attproj, .residual2, .ln2, .fcproj, .residual3, .lnf: inner = "B,T,C"
+        case .ln1Mean, .ln1Rstd, .ln2Mean, .ln2Rstd, .lnfMean, .lnfRstd, .losses: inner = "B,T"
+        case .qkv: inner = "B,T,3C"
+        case .attStats: inner = "B,NH,T"
+        case .fch, .fchGelu: inner = "B,T,4C"
+        case .logits: inner = "B,T,Vp"
+        }
+        return "(\(layered)\(inner))" + (shared ? " shared" : "")
+    }
+}
+
+extension ActivationGradientKind {
+    var tableName: String { String(describing: self) }
+    var shapeText: String {
+        switch self {
+        case .residual, .lnOut, .atty: return "(B,T,C)"
+        case .qkv: return "(B,T,3C)"
+        case .fch, .fchGelu: return "(B,T,4C)"
+        }
+    }
+}
+
+/// Bytes in binary units: `512 B`, `3.2 KiB`, `820.1 MiB`, `9.61 GiB`.
+public func formatBytes(_ bytes: Int) -> String {
+    let value = Double(bytes)
+    if abs(bytes) < 1024 { return "\(bytes) B" }
+    if abs(value) < 1024 * 1024 { return formatFixed(value / 1024, digits: 1) + " KiB" }
+    if abs(value) < 1024 * 1024 * 1024 { return formatFixed(value / 1048576, digits: 1) + " MiB" }
+    return formatFixed(value / 1073741824, digits: 2) + " GiB"
+}

@@ -1,0 +1,96 @@
+/// How long a training run takes: FLOPs per token (forward + backward, attention included) × tokens, over
+/// the device's peak × MFU — the MFU measured by `gpt2 bench` on that device when there is one, else a default.
+
+/// Where the MFU came from.
+public enum MFUSource: Sendable, Equatable {
+    /// A `gpt2 bench` record from the calibration file: what it ran (`d12 B=4 T=64`) and when.
+    case calibrated(run: String, date: String)
+    /// `--mfu` on the command line.
+    case given
+    /// The stated default for the kind of device.
+    case uncalibrated
+
+    /// How the plan prints it.
+    public var text: String {
+        switch self {
+        case .calibrated(let run, let date): return "calibrated by gpt2 bench \(run), \(date)"
+        case .given: return "from --mfu"
+        case .uncalibrated: return "default, not calibrated"
+        }
+    }
+}
+
+/// The time arithmetic of one run.
+public struct TimePlan: Sendable {
+    /// Default GPU MFU: llm.c's GPT-2 124M runs reach ~40–50% of dense BF16 peak on A100/H100 with cuDNN
+    /// attention; our own NVRTC kernels are unmeasured, so the low end, until `gpt2 bench` says otherwise.
+    public static let defaultGPUMFU = 0.40
+    /// Default CPU MFU: BENCHMARKS.md measured 57–62% for d12 at T=64 on 2 threads; attention (not BLAS)
+    /// grows with T, so a round 0.50.
+    public static let defaultCPUMFU = 0.50
+
+    public let flopsPerToken: Double
+    public let tokensPerStep: Int
+    /// Optimizer steps: given, or enough to cover the token budget.
+    public let steps: Int?
+    public let peakFLOPs: Double
+    public let mfu: Double
+    public let mfuSource: MFUSource
+
+    /// - Parameters:
+    ///   - steps: optimizer steps; or nil with `tokenBudget` (steps = ⌈budget / tokensPerStep⌉), or neither (per step only).
+    public init(config: ModelConfig, sequenceLength: Int, tokensPerStep: Int, steps: Int?, tokenBudget: Int?,
+                peakFLOPs: Double, mfu: Double, mfuSource: MFUSource) {
+        flopsPerToken = FLOPCount.trainingPerToken(config, sequenceLength: sequenceLength)
+        self.tokensPerStep = tokensPerStep
+        if let steps {
+            self.steps = steps
+        } else if let tokenBudget {
+            self.steps = (tokenBudget + tokensPerStep - 1) / tokensPerStep
+        } else {
+            self.steps = nil
+        }
+        self.peakFLOPs = peakFLOPs
+        self.mfu = mfu
+        self.mfuSource = mfuSource
+    }
+
+    public var tokensPerSecond: Double { peakFLOPs * mfu / flopsPerToken }
+    public var stepSeconds: Double { Double(tokensPerStep) / tokensPerSecond }
+    public var totalTokens: Int? { steps.map { $0 * tokensPerStep } }
+    public var totalSeconds: Double? { steps.map { Double($0) * stepSeconds } }
+}
+
+/// Parses token counts as people write them: `10B`, `500M`, `12k`, `1e9`, `524288` (decimal units).
+public enum TokenCount {
+    public static func parse(_ text: String) throws -> Int {
+        let trimmed = text.trimmingSpaces
+        let units: [Character: Double] = ["k": 1e3, "K": 1e3, "m": 1e6, "M": 1e6, "b": 1e9, "B": 1e9, "g": 1e9, "G": 1e9, "t": 1e12, "T": 1e12]
+        var number = Substring(trimmed), scale = 1.0
+        if let last = number.last, let unit = units[last] {
+            number = number.dropLast()
+            scale = unit
+        }
+        guard let value = Double(number), value.isFinite, value > 0, value * scale < 9e18 else {
+            throw ConfigError("cannot read '\(text)' as a token count; write e.g. 10B, 500M, 12k or 1e9")
+        }
+        let count = (value * scale).rounded()
+        guard count >= 1 else { throw ConfigError("token count '\(text)' is less than one token") }
+        return Int(count)
+    }
+
+    /// `10.0B`, `524.3k`, `786`: a token count short enough for a table.
+    public static func format(_ count: Int) -> String {
+        let value = Double(count)
+        if value >= 1e9 { return formatFixed(value / 1e9, digits: 2) + "B" }
+        if value >= 1e6 { return formatFixed(value / 1e6, digits: 2) + "M" }
+        if value >= 1e4 { return formatFixed(value / 1e3, digits: 1) + "k" }
+        return String(count)
+    }
+}
+
+extension String {
+    var trimmingSpaces: String {
+        String(drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
+    }
+}

@@ -1,0 +1,74 @@
+/// `--micro-batch N` or `--micro-batch auto`, and how it and the accumulation options resolve into a micro-batch
+/// and a number of accumulation steps; `auto` asks the memory planner for the largest micro-batch that fits.
+
+import ArgumentParser
+import GPT2
+
+enum MicroBatchOption: Equatable, ExpressibleByArgument, CustomStringConvertible {
+    case fixed(Int)
+    case auto
+
+    init?(argument: String) {
+        if argument == "auto" {
+            self = .auto
+        } else if let value = Int(argument), value > 0 {
+            self = .fixed(value)
+        } else {
+            return nil
+        }
+    }
+
+    var description: String {
+        switch self {
+        case .fixed(let value): return String(value)
+        case .auto: return "auto"
+        }
+    }
+
+    /// The micro-batch `auto` would replace, for the total batch when only --grad-accum is given.
+    static let defaultSize = 8
+}
+
+/// A resolved batch: B sequences per micro-batch, `accumulation` micro-batches per optimizer step.
+struct BatchShape: Equatable {
+    var microBatch: Int
+    var accumulation: Int
+
+    /// Resolves the options. With `.auto`, the total batch is --total-batch-tokens (else 8 × seq × --grad-accum)
+    /// and B is the largest micro-batch that fits `device` and divides it evenly, so the total is kept exactly.
+    static func resolve(_ option: MicroBatchOption, seq: Int, gradAccum: Int?, totalBatchTokens: Int?,
+                        config: ModelConfig, recompute: Bool, device: @autoclosure () throws -> PlanDevice) throws -> BatchShape {
+        if let gradAccum, gradAccum <= 0 { throw ValidationError("--grad-accum must be positive (got \(gradAccum))") }
+        guard seq > 0 else { throw ValidationError("--seq must be positive (got \(seq))") }
+        switch option {
+        case .fixed(let B):
+            guard let totalBatchTokens else { return BatchShape(microBatch: B, accumulation: gradAccum ?? 1) }
+            let perMicroBatch = B * seq
+            guard totalBatchTokens > 0, totalBatchTokens % perMicroBatch == 0 else {
+                throw ValidationError("--total-batch-tokens \(totalBatchTokens) must be a positive multiple of micro-batch × seq = \(perMicroBatch)")
+            }
+            let accumulation = totalBatchTokens / perMicroBatch
+            if let gradAccum, gradAccum != accumulation {
+                throw ValidationError("--grad-accum \(gradAccum) disagrees with --total-batch-tokens (which needs \(accumulation))")
+            }
+            return BatchShape(microBatch: B, accumulation: accumulation)
+        case .auto:
+            if gradAccum != nil && totalBatchTokens != nil {
+                throw ValidationError("--micro-batch auto sets the accumulation itself: give --total-batch-tokens, not --grad-accum too")
+            }
+            let total = totalBatchTokens ?? MicroBatchOption.defaultSize * seq * (gradAccum ?? 1)
+            guard total > 0, total % seq == 0 else {
+                throw ValidationError("--total-batch-tokens \(total) must be a positive multiple of --seq \(seq)")
+            }
+            let rows = total / seq
+            let device = try device()
+            let B = MemoryPlan.largestMicroBatch(config: config, sequenceLength: seq, recompute: recompute,
+                                                 device: device, limit: rows) { rows % $0 == 0 }
+            guard B > 0 else {
+                let one = MemoryPlan(config: config, batchSize: 1, sequenceLength: seq, recompute: recompute, device: device)
+                throw ValidationError("--micro-batch auto: even micro-batch 1 × seq \(seq) \(one.verdict)\(recompute ? "" : "; try --recompute") or a shorter --seq")
+            }
+            return BatchShape(microBatch: B, accumulation: rows / B)
+        }
+    }
+}

@@ -1,0 +1,140 @@
+/// `gpt2 plan`: will a training config fit on a GPU (from the table, or the one present) or this CPU, what is
+/// the largest micro-batch that does, and how long the run takes — from the backends' own layout and measured MFU.
+
+import ArgumentParser
+import CPUBackend
+import CUDABackend
+import GPT2
+
+struct PlanCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plan",
+        abstract: "Memory and time for a training config, before training: fits or not, largest micro-batch, hours.",
+        discussion: """
+            Examples:
+              gpt2 plan --gpu rtx4070 --model d12 --micro-batch 8 --seq 1024 --grad-accum 64 --steps 12000
+              gpt2 plan --gpu rtx4070 --model d12 --total-batch-tokens 524288 --tokens 10B --micro-batch auto
+              gpt2 plan --device cpu --model small --micro-batch 16 --seq 256 --steps 2000 --json
+              gpt2 plan --list-gpus
+            With no --gpu, the plan is for the GPU present (or the CPU when there is none).
+            """)
+
+    @Option(help: "A GPU from the table (gpt2 plan --list-gpus), e.g. rtx4070, h100-sxm.")
+    var gpu: String?
+
+    @Option(help: "Without --gpu: cpu, cuda (the device present), or auto (cuda if present, else cpu).")
+    var device: Device = .auto
+
+    @Option(help: "CPU worker threads for the CPU plan (0 = one per core).")
+    var threads = 0
+
+    @Option(help: "Model preset: \(ModelPreset.all.map(\.name).joined(separator: ", ")).")
+    var model = "d12"
+
+    @Option(help: "Sequences per micro-batch (B), or auto: the largest that fits and divides the total batch.")
+    var microBatch: MicroBatchOption = .fixed(MicroBatchOption.defaultSize)
+
+    @Option(help: "Tokens per sequence (T); default the model's context.")
+    var seq: Int?
+
+    @Option(help: "Micro-batches accumulated per optimizer step.")
+    var gradAccum: Int?
+
+    @Option(help: "Tokens per optimizer step; sets --grad-accum.")
+    var totalBatchTokens: Int?
+
+    @Option(help: "Optimizer steps.")
+    var steps: Int?
+
+    @Option(help: "A token budget instead of --steps: 10B, 500M, 1e9.")
+    var tokens: String?
+
+    @Flag(help: "Recompute LayerNorm and GELU outputs in backward (less activation memory).")
+    var recompute = false
+
+    @Option(help: "Model FLOPs utilisation to assume, instead of the calibration file's or the default.")
+    var mfu: Double?
+
+    @Option(help: "Peak FLOP/s instead of the table's dense BF16 figure (or the CPU's).")
+    var peakFlops: Double?
+
+    @Flag(help: "Print one JSON object on stdout.")
+    var json = false
+
+    @Flag(help: "List the GPUs the planner knows and exit.")
+    var listGpus = false
+
+    func run() throws {
+        if listGpus {
+            print(PlanReport.gpuTable())
+            return
+        }
+        let config = try ModelPreset.named(model).config
+        let T = seq ?? config.maxSequenceLength
+        guard T > 0, T <= config.maxSequenceLength else {
+            throw ValidationError("--seq \(T) must be between 1 and the model's context (\(config.maxSequenceLength))")
+        }
+        if steps != nil && tokens != nil { throw ValidationError("give --steps or --tokens, not both") }
+        if let steps, steps <= 0 { throw ValidationError("--steps must be positive") }
+        if let mfu, !(mfu > 0 && mfu <= 1) { throw ValidationError("--mfu must be in (0, 1]") }
+        let budget = try tokens.map { try TokenCount.parse($0) }
+        let target = try PlanTarget.resolve(gpu: gpu, device: device, threads: threads)
+        let batch = try BatchShape.resolve(microBatch, seq: T, gradAccum: gradAccum, totalBatchTokens: totalBatchTokens,
+                                           config: config, recompute: recompute, device: target.device)
+        let memory = MemoryPlan(config: config, batchSize: batch.microBatch, sequenceLength: T, recompute: recompute, device: target.device)
+        let largest = MemoryPlan.largestMicroBatch(config: config, sequenceLength: T, recompute: recompute, device: target.device)
+        let largestOther = MemoryPlan.largestMicroBatch(config: config, sequenceLength: T, recompute: !recompute, device: target.device)
+        let (peak, mfuValue, source) = try target.speed(model: model, peakOverride: peakFlops, mfuOverride: mfu)
+        let time = TimePlan(config: config, sequenceLength: T, tokensPerStep: batch.microBatch * T * batch.accumulation,
+                            steps: steps, tokenBudget: budget, peakFLOPs: peak, mfu: mfuValue, mfuSource: source)
+        let report = PlanReport(model: model, config: config, batch: batch, memory: memory, largest: largest,
+                                largestWithOtherRecompute: largestOther, time: time, deviceKey: target.calibrationKey)
+        print(json ? report.json() : report.text())
+    }
+}
+
+/// The device a plan is for, with how it is named in the calibration file and where its peak comes from.
+struct PlanTarget {
+    var device: PlanDevice
+    /// The calibration file's device name: a table id, a driver name, or `cpu`.
+    var calibrationKey: String
+    /// The table's dense BF16 figure, or nil for a GPU not in the table or the CPU.
+    var tablePeak: Double?
+
+    /// `--gpu NAME` if given; else the CUDA device present (cuda/auto), else the CPU (cpu/auto).
+    static func resolve(gpu: String?, device: Device, threads: Int) throws -> PlanTarget {
+        if let gpu {
+            let spec = try GPUSpecification.named(gpu)
+            return PlanTarget(device: .gpu(spec), calibrationKey: spec.id, tablePeak: spec.bf16TensorFLOPs)
+        }
+        if device != .cpu {
+            switch CUDAAvailability.firstDevice() {
+            case .success(let (_, properties)):
+                let spec = GPUSpecification.matching(deviceName: properties.name, totalMemory: properties.totalMemory)
+                let named = spec ?? .unlisted(name: properties.name, totalMemory: properties.totalMemory)
+                return PlanTarget(device: .gpu(named, totalBytes: properties.totalMemory),
+                                  calibrationKey: spec?.id ?? properties.name, tablePeak: spec?.bf16TensorFLOPs)
+            case .failure(let error):
+                if device == .cuda { throw ValidationError("--device cuda: \(error); name a GPU with --gpu (gpt2 plan --list-gpus)") }
+            }
+        }
+        guard threads >= 0 else { throw ValidationError("--threads must be 0 (all cores) or positive") }
+        let resolvedThreads = CPUBackend(threads: threads).threads
+        return PlanTarget(device: .cpu(availableBytes: SystemMemory.usableBytes(), threads: resolvedThreads),
+                          calibrationKey: "cpu", tablePeak: FLOPCount.cpuPeak(cores: resolvedThreads))
+    }
+
+    /// Peak FLOP/s and MFU: overrides first, then the newest calibration record, then the stated default.
+    func speed(model: String, peakOverride: Double?, mfuOverride: Double?) throws -> (Double, Double, MFUSource) {
+        guard let peak = peakOverride ?? tablePeak, peak > 0 else {
+            throw ValidationError("\(device.name) is not in the GPU table, so its peak is unknown: pass --peak-flops (dense BF16 FLOP/s)")
+        }
+        if let mfuOverride { return (peak, mfuOverride, .given) }
+        if let record = try CalibrationFile().latest(device: calibrationKey, model: model) {
+            return (peak, record.mfu, .calibrated(run: record.run, date: record.date))
+        }
+        let fallback: Double
+        if case .cpu = device { fallback = TimePlan.defaultCPUMFU } else { fallback = TimePlan.defaultGPUMFU }
+        return (peak, fallback, .uncalibrated)
+    }
+}

@@ -1,0 +1,138 @@
+/// What `gpt2 plan` prints: a memory table with aligned columns and binary units, the verdict, the largest
+/// micro-batch and the time arithmetic — or all of it as one JSON object for scripts.
+
+import GPT2
+
+struct PlanReport {
+    var model: String
+    var config: ModelConfig
+    var batch: BatchShape
+    var memory: MemoryPlan
+    var largest: Int
+    var largestWithOtherRecompute: Int
+    var time: TimePlan
+    var deviceKey: String
+
+    private var recompute: Bool { memory.layout.recompute }
+    private var T: Int { memory.layout.sequenceLength }
+
+    func text() -> String {
+        var lines: [String] = []
+        let precision = memory.device.precision == .float32 ? "fp32" : "mixed bf16 (fp32 master weights)"
+        lines.append("\(model) (\(grouped(config.parameterCount)) parameters), micro-batch \(batch.microBatch) × seq \(T)"
+                     + ", grad-accum \(batch.accumulation)\(recompute ? ", --recompute" : "") on \(memory.device.name), \(precision)")
+        lines.append("")
+        var rows: [(String, Int)] = memory.components.map { ($0.label, $0.bytes) }
+        rows.append(("total", memory.totalBytes))
+        rows.append(("available", memory.device.capacityBytes))
+        let width = rows.map(\.0.count).max()! + 2
+        let header = pad("memory", width) + leftPad("", 11) + leftPad("bytes", 16)
+        lines.append(header)
+        for (index, (label, bytes)) in rows.enumerated() {
+            if index == memory.components.count { lines.append(String(repeating: "-", count: header.count)) }
+            lines.append(pad(label, width) + leftPad(formatBytes(bytes), 11) + leftPad(grouped(bytes), 16))
+        }
+        lines.append("")
+        lines.append("verdict: \(memory.verdict)")
+        let other = recompute ? "without --recompute" : "with --recompute"
+        lines.append("largest micro-batch that fits at seq \(T): \(largest)\(largest > 0 ? " (\(largest + 1) does not)" : "")"
+                     + "; \(other): \(largestWithOtherRecompute)")
+        lines.append("")
+        let peak = time.peakFLOPs >= 1e12 ? formatFixed(time.peakFLOPs / 1e12, digits: 1) + " TFLOP/s" : formatFixed(time.peakFLOPs / 1e9, digits: 1) + " GFLOP/s"
+        lines.append("time: \(peak) peak × MFU \(formatFixed(time.mfu, digits: 3)) (\(time.mfuSource.text))")
+        var timeRows: [(String, String)] = [
+            ("FLOPs per token (fwd+bwd, attention incl.)", formatScientific(time.flopsPerToken, digits: 3)),
+            ("tokens per step", "\(grouped(time.tokensPerStep)) (\(batch.microBatch) × \(T) × \(batch.accumulation))"),
+            ("throughput", "\(grouped(Int(time.tokensPerSecond.rounded()))) tokens/s"),
+            ("time per step", formatFixed(time.stepSeconds, digits: 2) + " s"),
+        ]
+        if let steps = time.steps, let total = time.totalTokens, let seconds = time.totalSeconds {
+            timeRows.insert(("steps", grouped(steps)), at: 2)
+            timeRows.insert(("total tokens", "\(grouped(total)) (\(TokenCount.format(total)))"), at: 3)
+            timeRows.append(("total time", "\(formatDuration(seconds)) (\(formatFixed(seconds / 3600, digits: 1)) hours)"))
+        } else {
+            timeRows.append(("total time", "give --steps or --tokens"))
+        }
+        let timeWidth = timeRows.map(\.0.count).max()! + 2
+        lines += timeRows.map { "  " + pad($0.0, timeWidth) + $0.1 }
+        return lines.joined(separator: "\n")
+    }
+
+    func json() -> String {
+        var fields: [(String, String)] = [
+            ("fits", String(memory.fits)),
+            ("device", quoted(memory.device.name)),
+            ("device_key", quoted(deviceKey)),
+            ("precision", quoted(memory.device.precision.rawValue)),
+            ("model", quoted(model)),
+            ("parameters", String(config.parameterCount)),
+            ("micro_batch", String(batch.microBatch)),
+            ("seq", String(T)),
+            ("grad_accum", String(batch.accumulation)),
+            ("recompute", String(recompute)),
+        ]
+        let components = memory.components.map { "\(quoted($0.key)): \($0.bytes)" }.joined(separator: ", ")
+        fields += [
+            ("memory", "{\(components)}"),
+            ("buffer_bytes", String(memory.bufferBytes)),
+            ("total_bytes", String(memory.totalBytes)),
+            ("capacity_bytes", String(memory.device.capacityBytes)),
+            ("headroom_bytes", String(memory.headroomBytes)),
+            ("max_micro_batch", String(largest)),
+            (recompute ? "max_micro_batch_without_recompute" : "max_micro_batch_with_recompute", String(largestWithOtherRecompute)),
+            ("flops_per_token", String(time.flopsPerToken)),
+            ("peak_flops", String(time.peakFLOPs)),
+            ("mfu", String(time.mfu)),
+            ("mfu_calibrated", String({ if case .calibrated = time.mfuSource { return true } else { return false } }())),
+            ("mfu_source", quoted(time.mfuSource.text)),
+            ("tokens_per_step", String(time.tokensPerStep)),
+            ("tokens_per_s", String(time.tokensPerSecond)),
+            ("step_seconds", String(time.stepSeconds)),
+            ("steps", time.steps.map(String.init) ?? "null"),
+            ("total_tokens", time.totalTokens.map(String.init) ?? "null"),
+            ("total_seconds", time.totalSeconds.map { String($0) } ?? "null"),
+        ]
+        return "{" + fields.map { "\(quoted($0.0)): \($0.1)" }.joined(separator: ", ") + "}"
+    }
+
+    /// `gpt2 plan --list-gpus`.
+    static func gpuTable() -> String {
+        let rows = GPUSpecification.all.map { spec in
+            [spec.id, spec.name, formatBytes(spec.memoryBytes) + (spec.eccReservesMemory ? " (ECC: " + formatBytes(spec.usableBytes) + ")" : ""),
+             formatFixed(spec.bf16TensorFLOPs / 1e12, digits: 1), formatFixed(spec.memoryBandwidth / 1e9, digits: 0), spec.source]
+        }
+        let header = ["--gpu", "name", "memory", "BF16 TFLOP/s", "GB/s", "source"]
+        let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max()! + 2 }
+        let lines = ([header] + rows).map { row in
+            row.indices.map { $0 == row.count - 1 ? row[$0] : pad(row[$0], widths[$0]) }.joined()
+        }
+        return (lines + ["BF16: dense tensor-core throughput with FP32 accumulate (what training GEMMs use)."]).joined(separator: "\n")
+    }
+}
+
+private func pad(_ text: String, _ width: Int) -> String { text + String(repeating: " ", count: max(0, width - text.count)) }
+private func leftPad(_ text: String, _ width: Int) -> String { String(repeating: " ", count: max(0, width - text.count)) + text }
+
+/// `1,234,567`.
+func grouped(_ value: Int) -> String {
+    let digits = String(value.magnitude)
+    var out = ""
+    for (index, digit) in digits.enumerated() {
+        if index > 0 && (digits.count - index) % 3 == 0 { out += "," }
+        out.append(digit)
+    }
+    return (value < 0 ? "-" : "") + out
+}
+
+private func quoted(_ text: String) -> String {
+    var out = "\""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case _ where scalar.value < 0x20: out += "\\u00" + (scalar.value < 16 ? "0" : "") + String(scalar.value, radix: 16)
+        default: out.unicodeScalars.append(scalar)
+        }
+    }
+    return out + "\""
+}

@@ -1,0 +1,74 @@
+/// `gpt2 plan` end to end: the JSON fields scripts rely on, the human table, unknown GPUs, `gpt2 bench`
+/// calibrating the MFU the plan uses, and `gpt2 train --micro-batch auto`.
+
+import Foundation
+import GPT2
+import GPT2TestSupport
+import Testing
+
+@Suite struct PlanCommandTests {
+    /// An empty calibration file per test, so the user's own bench runs never leak in.
+    private func calibration() throws -> [String: String] {
+        ["GPT2_CALIBRATION": try TestPaths.temporaryDirectory("plan-cal").path + "/calibration.json"]
+    }
+
+    @Test func jsonHasTheFieldsScriptsUse() throws {
+        let result = try runGPT2(arguments: ["plan", "--gpu", "rtx4070", "--model", "d12", "--micro-batch", "8", "--seq", "1024",
+                                             "--grad-accum", "64", "--steps", "12000", "--json"], environment: try calibration())
+        #expect(result.status == 0, "\(result.stderrText)")
+        let object = try #require(try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any])
+        #expect(object["fits"] as? Bool == true)
+        #expect(object["tokens_per_step"] as? Int == 524_288)
+        #expect((object["max_micro_batch"] as? Int ?? 0) >= 8)
+        #expect((object["step_seconds"] as? Double ?? 0) > 0)
+        let total = try #require(object["total_seconds"] as? Double), step = try #require(object["step_seconds"] as? Double)
+        #expect(abs(total - 12_000 * step) <= 1e-9 * total)
+        #expect(object["mfu_calibrated"] as? Bool == false)
+        let memory = try #require(object["memory"] as? [String: Int])
+        for key in ["parameters", "parameter_copy", "gradients", "adam_m", "adam_v", "activation.logits", "cuda_context"] {
+            #expect(memory[key] != nil, "memory.\(key)")
+        }
+        #expect(memory.values.reduce(0, +) == object["total_bytes"] as? Int)
+    }
+
+    @Test func textShowsTableVerdictAndTime() throws {
+        let result = try runGPT2(arguments: ["plan", "--gpu", "rtx4070", "--model", "d12", "--seq", "1024",
+                                             "--total-batch-tokens", "524288", "--tokens", "10B"], environment: try calibration())
+        #expect(result.status == 0, "\(result.stderrText)")
+        let text = result.stdoutText
+        for phrase in ["gradients (fp32)", "activation logits (B,T,Vp)", "verdict: fits", "largest micro-batch",
+                       "(default, not calibrated)", "19,074", "total time"] {
+            #expect(text.contains(phrase), "missing '\(phrase)' in:\n\(text)")
+        }
+    }
+
+    @Test func unknownGPUFailsWithTheList() throws {
+        expectOneLineError(try runGPT2(arguments: ["plan", "--gpu", "rtx9999"]), mentioning: "rtx4070")
+    }
+
+    @Test func benchCalibratesThePlansMFU() throws {
+        let environment = try calibration()
+        let bench = try runGPT2(arguments: ["bench", "--model", "tiny", "--micro-batch", "2", "--seq", "32", "--steps", "2",
+                                            "--warmup", "1", "--threads", "2", "--device", "cpu", "--json"], environment: environment)
+        #expect(bench.status == 0, "\(bench.stderrText)")
+        let measured = try #require(try JSONSerialization.jsonObject(with: bench.stdout) as? [String: Any])
+        let plan = try runGPT2(arguments: ["plan", "--device", "cpu", "--threads", "2", "--model", "tiny", "--micro-batch", "2",
+                                           "--seq", "32", "--steps", "10", "--json"], environment: environment)
+        #expect(plan.status == 0, "\(plan.stderrText)")
+        let object = try #require(try JSONSerialization.jsonObject(with: plan.stdout) as? [String: Any])
+        #expect(object["mfu_calibrated"] as? Bool == true)
+        #expect(object["mfu"] as? Double == measured["mfu"] as? Double)
+    }
+
+    /// auto picks the largest micro-batch that fits and divides the total batch: 128 tokens at T=32 → 4 × 1.
+    @Test func trainMicroBatchAutoKeepsTheTotalBatch() throws {
+        let root = try TestPaths.temporaryDirectory("cli-auto").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        var arguments = try CLIFixtures.trainArguments(out: root + "/run", steps: 1, extra: ["--total-batch-tokens", "128"])
+        arguments[arguments.firstIndex(of: "--micro-batch")! + 1] = "auto"
+        let result = try runGPT2(arguments: arguments)
+        #expect(result.status == 0, "\(result.stderrText)")
+        #expect(result.stderrText.contains("--micro-batch auto: 4 × 1 accumulation"), "\(result.stderrText)")
+        #expect(result.stderrText.contains("plan: fits"), "\(result.stderrText)")
+    }
+}

@@ -1,0 +1,54 @@
+/// The planner's CPU memory is the CPU backend's: after allocating a real `GPT2Model`, the planner's buffer rows
+/// sum to exactly `allocatedBytes`, and with the ops' transient scratch the total stays within 1 % of it.
+
+import CPUBackend
+import GPT2
+import Testing
+
+@Suite struct PlannerMatchesAllocationTests {
+    struct Case: CustomStringConvertible, Sendable {
+        var preset: String, batch: Int, seq: Int, recompute: Bool
+        var description: String { "\(preset) B=\(batch) T=\(seq)\(recompute ? " recompute" : "")" }
+    }
+
+    /// Several presets, batch sizes and recompute on/off; d12 (2 GB of fp32 state) only with a small batch.
+    static let cases: [Case] = [
+        Case(preset: "tiny", batch: 1, seq: 64, recompute: false),
+        Case(preset: "tiny", batch: 4, seq: 64, recompute: true),
+        Case(preset: "small", batch: 2, seq: 256, recompute: false),
+        Case(preset: "small", batch: 8, seq: 128, recompute: true),
+        Case(preset: "d6", batch: 2, seq: 256, recompute: false),
+        Case(preset: "d6", batch: 3, seq: 1024, recompute: true),
+        Case(preset: "d12", batch: 1, seq: 32, recompute: false),
+    ]
+
+    @Test(arguments: cases)
+    func plannedBytesEqualAllocatedBytes(_ c: Case) throws {
+        let config = try ModelPreset.named(c.preset).config
+        let backend = CPUBackend(threads: 2)
+        let model = try GPT2Model(config: config, backend: backend, batchSize: c.batch, sequenceLength: c.seq, recompute: c.recompute)
+        let plan = MemoryPlan(config: config, batchSize: c.batch, sequenceLength: c.seq, recompute: c.recompute,
+                              device: .cpu(availableBytes: Int.max, threads: backend.threads))
+        let allocated = backend.allocatedBytes
+        // The buffers are the same Layout, so equality is exact, not approximate.
+        #expect(plan.bufferBytes == allocated)
+        #expect(plan.bufferBytes == model.layout.totalBytes)
+        // The rest is transient op scratch: well under the 1 % the planner promises (< 0.01 % here).
+        let relative = Double(plan.totalBytes - allocated) / Double(allocated)
+        #expect(relative >= 0 && relative < 1e-4, "scratch is \(relative * 100)% of the buffers")
+    }
+
+    /// With recompute the shared LayerNorm/GELU slices shrink the activations, and the backend allocates less.
+    @Test func recomputeAllocatesLess() throws {
+        let config = try ModelPreset.named("small").config
+        func allocated(_ recompute: Bool) throws -> Int {
+            let backend = CPUBackend(threads: 1)
+            _ = try GPT2Model(config: config, backend: backend, batchSize: 4, sequenceLength: 256, recompute: recompute)
+            return backend.allocatedBytes
+        }
+        let (plain, recomputed) = (try allocated(false), try allocated(true))
+        #expect(recomputed < plain)
+        let device = PlanDevice.cpu(availableBytes: Int.max, threads: 1)
+        #expect(MemoryPlan(config: config, batchSize: 4, sequenceLength: 256, recompute: true, device: device).bufferBytes == recomputed)
+    }
+}

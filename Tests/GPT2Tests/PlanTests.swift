@@ -1,0 +1,138 @@
+/// The planner's arithmetic against independent computations: time per step and per run, token budgets,
+/// the largest micro-batch as an exact boundary, recompute's saving, the GPU table and the calibration file.
+
+import Foundation
+import GPT2
+import GPT2TestSupport
+import Testing
+
+@Suite struct PlanTests {
+    let d12 = try! ModelPreset.named("d12").config
+
+    /// d12 at T=1024: N = 124,475,904 − 1024·768 (position table) = 123,689,472 matmul weights;
+    /// 6N + 12·L·C·T = 742,136,832 + 113,246,208 = 855,383,040 FLOPs per token, worked out by hand.
+    @Test func timeArithmeticMatchesHandComputation() {
+        let time = TimePlan(config: d12, sequenceLength: 1024, tokensPerStep: 524_288, steps: 12_000, tokenBudget: nil,
+                            peakFLOPs: 58.3e12, mfu: 0.4, mfuSource: .uncalibrated)
+        #expect(time.flopsPerToken == 855_383_040)
+        let step = 524_288 * 855_383_040.0 / (58.3e12 * 0.4)
+        #expect(abs(time.stepSeconds - step) / step < 1e-12)
+        #expect(time.totalTokens == 6_291_456_000)
+        #expect(abs(time.totalSeconds! - 12_000 * step) / (12_000 * step) < 1e-12)
+    }
+
+    @Test func tokenBudgetRoundsStepsUp() {
+        let time = TimePlan(config: d12, sequenceLength: 1024, tokensPerStep: 524_288, steps: nil, tokenBudget: 10_000_000_000,
+                            peakFLOPs: 1e14, mfu: 0.5, mfuSource: .given)
+        #expect(time.steps == 19_074)   // 10e9 / 524,288 = 19,073.5
+        #expect(time.totalTokens! >= 10_000_000_000)
+        let perStepOnly = TimePlan(config: d12, sequenceLength: 1024, tokensPerStep: 8192, steps: nil, tokenBudget: nil,
+                                   peakFLOPs: 1e14, mfu: 0.5, mfuSource: .given)
+        #expect(perStepOnly.steps == nil && perStepOnly.totalSeconds == nil)
+    }
+
+    @Test func tokenCountsParseAsWritten() throws {
+        #expect(try TokenCount.parse("10B") == 10_000_000_000)
+        #expect(try TokenCount.parse("500M") == 500_000_000)
+        #expect(try TokenCount.parse("1e9") == 1_000_000_000)
+        #expect(try TokenCount.parse("12k") == 12_000)
+        #expect(try TokenCount.parse("1.5B") == 1_500_000_000)
+        #expect(try TokenCount.parse("524288") == 524_288)
+        for bad in ["", "abc", "-5", "0", "10X", "1e30"] {
+            #expect(throws: ConfigError.self, "\(bad)") { try TokenCount.parse(bad) }
+        }
+    }
+
+    /// The largest micro-batch is the boundary (B fits, B+1 does not) and grows with the memory available.
+    @Test func largestMicroBatchIsTheBoundaryAndMonotone() throws {
+        var previous = 0
+        for gpu in ["rtx3060", "rtx4070", "rtx4080", "rtx4090", "a100-40gb", "h100-sxm"] {
+            let device = PlanDevice.gpu(try GPUSpecification.named(gpu))
+            let B = MemoryPlan.largestMicroBatch(config: d12, sequenceLength: 1024, recompute: false, device: device)
+            #expect(B > 0, "\(gpu)")
+            #expect(MemoryPlan(config: d12, batchSize: B, sequenceLength: 1024, recompute: false, device: device).fits)
+            #expect(!MemoryPlan(config: d12, batchSize: B + 1, sequenceLength: 1024, recompute: false, device: device).fits)
+            #expect(B >= previous, "\(gpu) allows \(B), a smaller card allowed \(previous)")
+            previous = B
+        }
+        let tooSmall = PlanDevice.cpu(availableBytes: 1 << 20, threads: 1)
+        #expect(MemoryPlan.largestMicroBatch(config: d12, sequenceLength: 1024, recompute: false, device: tooSmall) == 0)
+    }
+
+    @Test func recomputeLowersMemoryAndRaisesTheLargestMicroBatch() throws {
+        let device = PlanDevice.gpu(try GPUSpecification.named("rtx4070"))
+        let plain = MemoryPlan(config: d12, batchSize: 8, sequenceLength: 1024, recompute: false, device: device)
+        let recomputed = MemoryPlan(config: d12, batchSize: 8, sequenceLength: 1024, recompute: true, device: device)
+        // ln1, ln2 (L,B,T,C) and fchGelu (L,B,T,4C) keep one shared slice instead of L: saves (L−1)·B·T·6C bf16.
+        #expect(plain.bufferBytes - recomputed.bufferBytes == 11 * 8 * 1024 * 6 * 768 * 2)
+        #expect(MemoryPlan.largestMicroBatch(config: d12, sequenceLength: 1024, recompute: true, device: device)
+                > MemoryPlan.largestMicroBatch(config: d12, sequenceLength: 1024, recompute: false, device: device))
+    }
+
+    /// Each activation gets its own row, and the rows add up to the Layout's buffers.
+    @Test func rowsAddUpToTheLayout() throws {
+        let plan = MemoryPlan(config: d12, batchSize: 8, sequenceLength: 1024, recompute: false,
+                              device: .gpu(try GPUSpecification.named("rtx4070")))
+        #expect(plan.bufferBytes == plan.layout.totalBytes)
+        let activationRows = plan.components.filter { $0.key.hasPrefix("activation.") }
+        #expect(activationRows.count == ActivationKind.allCases.count)
+        #expect(activationRows.reduce(0) { $0 + $1.bytes }
+                == plan.layout.bytes(of: .activations) + plan.layout.bytes(of: .activationStatistics))
+        #expect(plan.components.contains { $0.key == "activation.logits" && $0.bytes == 8 * 1024 * 50304 * 2 })
+        #expect(plan.components.contains { $0.key == "cuda_context" && $0.bytes == MemoryPlan.cudaContextBytes })
+    }
+
+    @Test func unknownGPUErrorListsTheNames() {
+        do {
+            _ = try GPUSpecification.named("rtx9999")
+            Issue.record("expected an error")
+        } catch {
+            let message = String(describing: error)
+            #expect(message.contains("rtx9999") && message.contains("rtx4070") && message.contains("h100-sxm"))
+        }
+    }
+
+    @Test func tableHasTheCardsUsersAskAbout() throws {
+        for id in ["rtx3060", "rtx3090", "rtx4060ti16", "rtx4070", "rtx4070ti", "rtx4080", "rtx4090", "rtx5090",
+                   "a10", "l4", "a100-40gb", "a100-80gb", "h100-sxm", "h100-pcie", "h200"] {
+            let spec = try GPUSpecification.named(id)
+            #expect(spec.bf16TensorFLOPs > 1e13 && spec.memoryBandwidth > 1e11 && spec.memoryBytes >= 12 << 30, "\(id)")
+        }
+        #expect(try GPUSpecification.named("RTX 4070").id == "rtx4070")
+        #expect(try GPUSpecification.named("4090").id == "rtx4090")
+    }
+
+    /// What the driver calls a device maps to its row; 40 and 80 GB A100s differ only by memory.
+    @Test func driverNamesMatchTheirRows() {
+        let GiB = 1 << 30
+        let cases: [(String, Int, String?)] = [
+            ("NVIDIA GeForce RTX 4070", 12 * GiB, "rtx4070"), ("NVIDIA GeForce RTX 4070 Ti", 12 * GiB, "rtx4070ti"),
+            ("NVIDIA A100-SXM4-40GB", 40 * GiB, "a100-40gb"), ("NVIDIA A100 80GB PCIe", 80 * GiB, "a100-80gb"),
+            ("NVIDIA H100 80GB HBM3", 80 * GiB, "h100-sxm"), ("NVIDIA H100 PCIe", 80 * GiB, "h100-pcie"),
+            ("NVIDIA H200", 141 * GiB, "h200"), ("NVIDIA A10", 24 * GiB, "a10"), ("NVIDIA L4", 24 * GiB, "l4"),
+            ("NVIDIA L40S", 48 * GiB, nil),
+        ]
+        for (name, memory, id) in cases {
+            #expect(GPUSpecification.matching(deviceName: name, totalMemory: memory)?.id == id, "\(name)")
+        }
+    }
+
+    @Test func calibrationFileRoundTripsAndPrefersTheSameModel() throws {
+        let path = try TestPaths.temporaryDirectory("calibration").path + "/sub/calibration.json"
+        var file = try CalibrationFile(path: path)
+        #expect(file.records.isEmpty)
+        try file.append(CalibrationRecord(device: "rtx4070", kind: "cuda", model: "d12", microBatch: 8, seq: 1024, mfu: 0.31, tokensPerSecond: 2e4))
+        try file.append(CalibrationRecord(device: "rtx4070", kind: "cuda", model: "d6", microBatch: 8, seq: 1024, mfu: 0.22, tokensPerSecond: 6e4))
+        try file.append(CalibrationRecord(device: "cpu", kind: "cpu", model: "d12", microBatch: 4, seq: 64, mfu: 0.6, tokensPerSecond: 190))
+        let reread = try CalibrationFile(path: path)
+        #expect(reread.records == file.records)
+        #expect(reread.latest(device: "rtx4070", model: "d12")?.mfu == 0.31)
+        #expect(reread.latest(device: "rtx4070", model: "d24")?.mfu == 0.22)
+        #expect(reread.latest(device: "h100-sxm") == nil)
+    }
+
+    @Test func memAvailableIsReadInBytes() {
+        #expect(SystemMemory.parseAvailable("MemTotal:  100 kB\nMemAvailable:    2048 kB\n") == 2 << 20)
+        #expect(SystemMemory.parseAvailable("MemTotal: 100 kB\n") == nil)
+    }
+}
