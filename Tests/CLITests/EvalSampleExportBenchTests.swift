@@ -75,7 +75,7 @@ import Testing
 
     @Test func benchPrintsOneJSONObject() throws {
         let result = try runGPT2(arguments: ["bench", "--model", "tiny", "--micro-batch", "2", "--seq", "16",
-                                             "--steps", "2", "--warmup", "1", "--json", "--threads", "2"])
+                                             "--steps", "2", "--warmup", "1", "--json", "--threads", "2", "--no-record"])
         try #require(result.status == 0, "\(result.stderrText)")
         let lines = result.stdoutText.split(separator: "\n")
         #expect(lines.count == 1)
