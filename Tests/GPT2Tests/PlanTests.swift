@@ -136,3 +136,14 @@ import Testing
         #expect(SystemMemory.parseAvailable("MemTotal: 100 kB\n") == nil)
     }
 }
+
+@Suite struct CalibrationDateTests {
+    /// The record's date is UTC ISO 8601 to the second, written without Foundation's formatters.
+    @Test func nowIsISO8601UTC() throws {
+        let date = CalibrationRecord.now()
+        #expect(date.count == 20, "\(date)")
+        let expected = Foundation.Date().ISO8601Format()   // Foundation's own formatter, in the test only
+        #expect(date.prefix(16) == expected.prefix(16) || date.prefix(13) == expected.prefix(13), "\(date) vs \(expected)")
+        #expect(date.hasSuffix("Z") && date.dropFirst(10).first == "T")
+    }
+}

@@ -1,7 +1,14 @@
 /// The calibration file: every `gpt2 bench` run appends what it measured (device, shape, MFU, tokens/s), and
 /// the planner takes its MFU from the newest record for the same kind of device.
 
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// One `gpt2 bench` measurement.
 public struct CalibrationRecord: Codable, Sendable, Equatable {
@@ -34,9 +41,15 @@ public struct CalibrationRecord: Codable, Sendable, Equatable {
 
     /// The current time as `2026-11-25T10:04:05Z`.
     public static func now() -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        return formatter.string(from: Date())
+        var seconds = time(nil)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func pad(_ value: Int32, _ width: Int = 2) -> String {
+            let digits = String(value)
+            return String(repeating: "0", count: max(0, width - digits.count)) + digits
+        }
+        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1))-\(pad(parts.tm_mday))T"
+            + "\(pad(parts.tm_hour)):\(pad(parts.tm_min)):\(pad(parts.tm_sec))Z"
     }
 }
 
