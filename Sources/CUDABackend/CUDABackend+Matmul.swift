@@ -62,6 +62,7 @@ extension CUDABackend {
     func gemm(m: Int, n: Int, k: Int, a: CUdeviceptr, transposeA: Bool, b: CUdeviceptr, transposeB: Bool,
               d: CUdeviceptr, outputFloat: Bool, accumulate: Bool, bias: CUdeviceptr?) throws {
         guard m > 0, n > 0, k > 0 else { return }
+        ensureContext()
         let key = MatmulKey(m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB, outputFloat: outputFloat,
                             bias: bias != nil, alignments: [a, b, d, bias ?? 0].map(MatmulKey.alignment))
         let plan: MatmulPlan

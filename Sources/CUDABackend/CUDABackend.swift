@@ -84,6 +84,7 @@ public final class CUDABackend: Backend, @unchecked Sendable {
             throw CUDAError.library(call: "CUDABackend.allocate",
                                     message: "head size \(layout.config.headSize) exceeds the attention kernels' limit of 128")
         }
+        try device.makeCurrent()
         try checked(driver.streamSynchronize(stream), "cuStreamSynchronize")
         releaseBuffers()
         for kind in BufferKind.allCases {
@@ -155,11 +156,13 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     public func zero(_ tensor: TensorRef) {
         let type = dtype(tensor.buffer)
         guard tensor.count > 0 else { return }
+        ensureContext()
         checkedOrDie(driver.memsetD8Async(address(tensor, type), 0, tensor.count * type.size, stream), "cuMemsetD8Async(\(tensor.buffer))")
         if tensor.buffer == .parameters { zero(TensorRef(buffer: .parameterCopy, offset: tensor.offset, count: tensor.count)) }
     }
 
     public func synchronize() {
+        ensureContext()
         checkedOrDie(driver.streamSynchronize(stream), "cuStreamSynchronize (a kernel queued earlier failed; rerun with GPT2_CUDA_SYNC=1 to name it)")
     }
 
@@ -201,6 +204,12 @@ public final class CUDABackend: Backend, @unchecked Sendable {
 
     func checked(_ result: CUresult, _ call: @autoclosure () -> String) throws { try driver.check(result, call()) }
 
+    /// Makes the device's context current on the calling thread. CUDA contexts are current per thread, and
+    /// callers (Swift Testing, Dispatch) may use the backend from several threads; the call costs ~0.1 µs.
+    func ensureContext() {
+        checkedOrDie(driver.contextSetCurrent(device.context), "cuCtxSetCurrent")
+    }
+
     func die(_ error: Error) -> Never {
         Console.log("Error: CUDA backend: \(error)")
         fatalError("CUDA backend: \(error)")
@@ -208,11 +217,13 @@ public final class CUDABackend: Backend, @unchecked Sendable {
 
     func copyToDevice(_ destination: CUdeviceptr, _ source: UnsafeRawPointer, _ bytes: Int, _ what: String) {
         guard bytes > 0 else { return }
+        ensureContext()
         checkedOrDie(driver.memcpyHtoD(destination, source, bytes), "cuMemcpyHtoD (\(what), \(bytes) bytes)")
     }
 
     func copyToHost(_ destination: UnsafeMutableRawPointer, _ source: CUdeviceptr, _ bytes: Int, _ what: String) {
         guard bytes > 0 else { return }
+        ensureContext()
         checkedOrDie(driver.memcpyDtoH(destination, source, bytes), "cuMemcpyDtoH (\(what), \(bytes) bytes)")
     }
 

@@ -98,6 +98,7 @@ extension CUDABackend {
     /// Queues kernel `name` on the stream. A grid with a zero dimension means no work and launches nothing.
     func launch(_ name: String, grid: Dim3, block: Dim3, sharedBytes: Int = 0, _ arguments: [KernelArgument]) {
         guard grid.x > 0, grid.y > 0, grid.z > 0 else { return }
+        ensureContext()
         precondition(grid.x < (1 << 31) && grid.y <= 65535 && grid.z <= 65535, "\(name): grid \(grid) exceeds CUDA's limits")
         precondition(block.x * block.y * block.z <= 1024, "\(name): block \(block) has more than 1024 threads")
         let storage = UnsafeMutableRawPointer.allocate(byteCount: max(1, arguments.count) * 8, alignment: 8)
@@ -128,4 +129,11 @@ extension CUDABackend {
 
     /// Blocks for a grid-stride loop over `count` elements with `threads` per block (capped; the loop covers the rest).
     func strideBlocks(_ count: Int, threads: Int = 256) -> Int { min(ceilDiv(count, threads), 65536) }
+}
+
+extension CUDABackend {
+    /// The file name under which `GPT2_KERNEL_IMAGES` must hold `file`'s image for `architecture`.
+    public static func prebuiltKernelName(file: String, source: String, architecture: GPUArchitecture) -> String {
+        KernelModules.prebuiltName(file: file, source: source, architecture: architecture)
+    }
 }

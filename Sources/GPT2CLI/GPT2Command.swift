@@ -26,6 +26,7 @@ struct GPT2Command: ParsableCommand {
             TokenizeCommand.self,
             InfoCommand.self,
             KernelsCommand.self,
+            SelfTestCommand.self,
         ]
     )
 

@@ -100,7 +100,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Run folder for checkpoints and metrics.jsonl.")
     var out = "runs/default"
 
-    @Option(help: "Peak FLOP/s used to compute MFU (default: 115.2 GFLOP/s per CPU thread).")
+    @Option(help: "Peak FLOP/s used to compute MFU (default: 115.2 GFLOP/s per CPU thread; H100/H200/A100 dense BF16 by name).")
     var peakFlops: Double?
 
     @OptionGroup var backendOptions: BackendOptions
@@ -108,8 +108,12 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         let backend = try backendOptions.makeBackend()
+        try train(on: backend)
+    }
+
+    private func train<Ops: Backend>(on backend: Ops) throws {
         if let stopAfter, stopAfter <= 0 { throw ValidationError("--stop-after must be positive") }
-        let trainer: Trainer<CPUBackend>
+        let trainer: Trainer<Ops>
         if let resume {
             let folder = try ModelSource.checkpointFolder(resume)
             trainer = try Trainer(resuming: folder, backend: backend) { options in
@@ -134,7 +138,10 @@ struct TrainCommand: ParsableCommand {
         try trainer.run(stopAfter: stopAfter)
     }
 
-    private func resolveOptions(_ backend: CPUBackend) throws -> TrainingOptions {
+    private func resolveOptions(_ backend: any Backend) throws -> TrainingOptions {
+        guard let peak = backendOptions.peakFLOPs(backend, override: peakFlops) else {
+            throw ValidationError("MFU needs this GPU's peak: pass --peak-flops (dense BF16 FLOP/s, e.g. 989e12 for an H100 SXM)")
+        }
         var config = try ModelPreset.named(model).config
         var modelName = model
         if let initFrom {
@@ -151,8 +158,8 @@ struct TrainCommand: ParsableCommand {
                                            warmupSteps: warmup, totalSteps: steps),
             weightDecay: weightDecay, clipNorm: clip, seed: seed, shuffle: !noShuffle, recompute: recompute,
             evalEvery: evalEvery, evalBatches: evalBatches, hellaswagEvery: evalHellaswagEvery, sampleEvery: sampleEvery, sampleTokens: sampleTokens,
-            checkpointEvery: checkpointEvery, keepLast: keepLast, outDirectory: out, threads: backend.threads,
-            peakFLOPs: backendOptions.cpuPeak(backend, override: peakFlops))
+            checkpointEvery: checkpointEvery, keepLast: keepLast, outDirectory: out, threads: backendOptions.threadCount(backend),
+            peakFLOPs: peak)
     }
 
     private func resolveAccumulation() throws -> Int {
