@@ -125,7 +125,7 @@ final class MatmulPlan {
         var operation: cublasLtMatmulDesc_t? = nil
         try blas.check(blas.matmulDescCreate(&operation, Int32(CCUBLAS_COMPUTE_32F), Int32(CCUDA_R_32F)), "cublasLtMatmulDescCreate")
         self.operation = operation!
-        func set<Value>(_ attribute: Int32, _ value: Value, _ name: String) throws {
+        func set<Value: BitwiseCopyable>(_ attribute: Int32, _ value: Value, _ name: String) throws {
             var value = value
             try blas.check(blas.matmulDescSetAttribute(operation, attribute, &value, MemoryLayout<Value>.size),
                            "cublasLtMatmulDescSetAttribute(\(name))")
