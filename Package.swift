@@ -29,10 +29,12 @@ let package = Package(
         .plugin(name: "EmbedKernels", capability: .buildTool(), dependencies: ["EmbedKernelsTool"]),
         .target(name: "CUDAKernels", plugins: ["EmbedKernels"]),   // Kernels/*.cu → CUDAKernelSources
         .target(name: "CUDABackend", dependencies: ["GPT2", "CCUDA", "CUDAKernels"], swiftSettings: fast),
+        // The CUDA-vs-CPU parity checks, shared by CUDABackendTests and `gpt2 selftest cuda`.
+        .target(name: "CUDAParity", dependencies: ["GPT2", "CPUBackend", "CUDABackend"], swiftSettings: fast),
         .executableTarget(
             name: "GPT2CLI",
             dependencies: [
-                "GPT2", "CPUBackend", "CUDABackend", "COpenBLAS",
+                "GPT2", "CPUBackend", "CUDABackend", "CUDAParity", "COpenBLAS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fast),
@@ -41,7 +43,9 @@ let package = Package(
         .testTarget(
             name: "CPUBackendTests", dependencies: ["CPUBackend", "GPT2", "GPT2TestSupport"],
             exclude: ["Fixtures"]),   // read through #filePath; written by scripts/gpt2_reference.py
-        .testTarget(name: "CUDABackendTests", dependencies: ["CUDABackend", "CUDAKernels", "GPT2"]),
+        .testTarget(
+            name: "CUDABackendTests",
+            dependencies: ["CUDABackend", "CUDAKernels", "CUDAParity", "CPUBackend", "GPT2", "GPT2TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["GPT2CLI", "GPT2TestSupport"]),
     ]
 )

@@ -13,6 +13,7 @@ import Darwin
 
 public final class CPUBackend: Backend, @unchecked Sendable {
     public let name = "cpu"
+    public var preferredPrecision: Precision { .float32 }
     /// Worker threads for our own loops and for OpenBLAS.
     public let threads: Int
 

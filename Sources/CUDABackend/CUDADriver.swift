@@ -23,6 +23,7 @@ public final class CUDADriver: @unchecked Sendable {
     let memcpyHtoD: PFN_cuMemcpyHtoD_v2
     let memcpyDtoH: PFN_cuMemcpyDtoH_v2
     let memsetD8: PFN_cuMemsetD8_v2
+    let memsetD8Async: PFN_cuMemsetD8Async
     let streamCreate: PFN_cuStreamCreate
     let streamSynchronize: PFN_cuStreamSynchronize
     let memGetInfo: PFN_cuMemGetInfo_v2
@@ -55,6 +56,7 @@ public final class CUDADriver: @unchecked Sendable {
         memcpyHtoD = try library.function("cuMemcpyHtoD_v2", as: PFN_cuMemcpyHtoD_v2.self)
         memcpyDtoH = try library.function("cuMemcpyDtoH_v2", as: PFN_cuMemcpyDtoH_v2.self)
         memsetD8 = try library.function("cuMemsetD8_v2", as: PFN_cuMemsetD8_v2.self)
+        memsetD8Async = try library.function("cuMemsetD8Async", as: PFN_cuMemsetD8Async.self)
         streamCreate = try library.function("cuStreamCreate", as: PFN_cuStreamCreate.self)
         streamSynchronize = try library.function("cuStreamSynchronize", as: PFN_cuStreamSynchronize.self)
         memGetInfo = try library.function("cuMemGetInfo_v2", as: PFN_cuMemGetInfo_v2.self)

@@ -137,11 +137,22 @@ public final class NVRTCLibrary: @unchecked Sendable {
     }
 }
 
-/// cuBLASLt's entry points (for now: handle and version; GEMMs come with the GPU session).
+/// cuBLASLt's entry points: the handle, and the GEMM descriptors, heuristics and matmul the backend uses.
 public final class CUBLASLtLibrary: @unchecked Sendable {
     let library: SharedLibrary
     let create: PFN_cublasLtCreate
     let destroy: PFN_cublasLtDestroy
+    let getStatusString: PFN_cublasLtGetStatusString?
+    let matmulDescCreate: PFN_cublasLtMatmulDescCreate
+    let matmulDescDestroy: PFN_cublasLtMatmulDescDestroy
+    let matmulDescSetAttribute: PFN_cublasLtMatmulDescSetAttribute
+    let matrixLayoutCreate: PFN_cublasLtMatrixLayoutCreate
+    let matrixLayoutDestroy: PFN_cublasLtMatrixLayoutDestroy
+    let preferenceCreate: PFN_cublasLtMatmulPreferenceCreate
+    let preferenceDestroy: PFN_cublasLtMatmulPreferenceDestroy
+    let preferenceSetAttribute: PFN_cublasLtMatmulPreferenceSetAttribute
+    let algoGetHeuristic: PFN_cublasLtMatmulAlgoGetHeuristic
+    let matmul: PFN_cublasLtMatmul
     /// The library's version as one number (e.g. 130100 for 13.1.0).
     public let version: Int
     public var path: String { library.path }
@@ -152,6 +163,24 @@ public final class CUBLASLtLibrary: @unchecked Sendable {
             hint: "Set CUBLASLT_LIB to libcublasLt.so.13 or CUDA_HOME to a CUDA toolkit")
         create = try library.function("cublasLtCreate", as: PFN_cublasLtCreate.self)
         destroy = try library.function("cublasLtDestroy", as: PFN_cublasLtDestroy.self)
+        getStatusString = try? library.function("cublasLtGetStatusString", as: PFN_cublasLtGetStatusString.self)
+        matmulDescCreate = try library.function("cublasLtMatmulDescCreate", as: PFN_cublasLtMatmulDescCreate.self)
+        matmulDescDestroy = try library.function("cublasLtMatmulDescDestroy", as: PFN_cublasLtMatmulDescDestroy.self)
+        matmulDescSetAttribute = try library.function("cublasLtMatmulDescSetAttribute", as: PFN_cublasLtMatmulDescSetAttribute.self)
+        matrixLayoutCreate = try library.function("cublasLtMatrixLayoutCreate", as: PFN_cublasLtMatrixLayoutCreate.self)
+        matrixLayoutDestroy = try library.function("cublasLtMatrixLayoutDestroy", as: PFN_cublasLtMatrixLayoutDestroy.self)
+        preferenceCreate = try library.function("cublasLtMatmulPreferenceCreate", as: PFN_cublasLtMatmulPreferenceCreate.self)
+        preferenceDestroy = try library.function("cublasLtMatmulPreferenceDestroy", as: PFN_cublasLtMatmulPreferenceDestroy.self)
+        preferenceSetAttribute = try library.function("cublasLtMatmulPreferenceSetAttribute", as: PFN_cublasLtMatmulPreferenceSetAttribute.self)
+        algoGetHeuristic = try library.function("cublasLtMatmulAlgoGetHeuristic", as: PFN_cublasLtMatmulAlgoGetHeuristic.self)
+        matmul = try library.function("cublasLtMatmul", as: PFN_cublasLtMatmul.self)
         version = Int(try library.function("cublasLtGetVersion", as: PFN_cublasLtGetVersion.self)())
+    }
+
+    /// Throws a `CUDAError.library` naming `call` unless `status` is CUBLAS_STATUS_SUCCESS.
+    func check(_ status: cublasStatus_t, _ call: @autoclosure () -> String) throws {
+        guard status != Int32(CCUBLAS_STATUS_SUCCESS) else { return }
+        let text = getStatusString.flatMap { $0(status) }.map { String(cString: $0) } ?? "cublasStatus \(status)"
+        throw CUDAError.library(call: call(), message: "\(text) (status \(status))")
     }
 }

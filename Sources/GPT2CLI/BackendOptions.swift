@@ -1,5 +1,5 @@
-/// The `--device` and `--threads` options shared by every command that runs the model, and the
-/// choice of backend they lead to.
+/// The `--device` and `--threads` options shared by every command that runs the model, the backend they
+/// lead to (CPU or CUDA, as `any Backend`: commands open it into a generic function), and its peak FLOP/s.
 
 import ArgumentParser
 import CPUBackend
@@ -18,18 +18,68 @@ struct BackendOptions: ParsableArguments {
     var threads: Int = 0
 
     /// The backend to run on; fails with a clear message when the device asked for is unusable.
-    func makeBackend() throws -> CPUBackend {
+    /// Commands pass it to a generic function (`func run<Ops: Backend>(on: Ops)`), which opens the existential.
+    func makeBackend() throws -> any Backend {
         guard threads >= 0 else { throw ValidationError("--threads must be 0 (all cores) or positive") }
         switch device {
-        case .cpu, .auto:
+        case .cpu:
             return CPUBackend(threads: threads)
         case .cuda:
-            throw ValidationError("--device cuda: \(CUDAAvailability.problem() ?? "this build has no CUDA backend yet"); use --device cpu (or auto)")
+            if let problem = CUDAAvailability.problem() {
+                throw ValidationError("--device cuda: \(problem); use --device cpu (or auto)")
+            }
+            do {
+                return try Self.makeCUDABackend()
+            } catch {
+                throw ValidationError("--device cuda: \(error)")
+            }
+        case .auto:
+            guard CUDAAvailability.problem() == nil else { return CPUBackend(threads: threads) }
+            do {
+                return try Self.makeCUDABackend()
+            } catch {
+                Console.log("warning: a CUDA device is present but the CUDA backend could not start (\(error)); running on the CPU")
+                return CPUBackend(threads: threads)
+            }
         }
     }
 
-    /// Peak FLOP/s for MFU on the CPU backend, unless overridden.
-    func cpuPeak(_ backend: CPUBackend, override: Double?) -> Double {
-        override ?? FLOPCount.cpuPeak(cores: backend.threads)
+    static func makeCUDABackend() throws -> CUDABackend {
+        let backend = try CUDABackend(log: { Console.log($0) })
+        let properties = backend.properties
+        Console.log("cuda      \(properties.name) (\(properties.architecture)), driver \(backend.device.driver.versionString)")
+        return backend
+    }
+
+    /// Worker threads the backend uses on the CPU (0 for the GPU backend: recorded with the run only).
+    /// What the planner plans for on this backend: the machine's available memory for the CPU, the device's
+    /// memory (and its table entry, when listed) for a GPU.
+    func planDevice(_ backend: any Backend) -> PlanDevice {
+        guard let cuda = backend as? CUDABackend else {
+            return .cpu(availableBytes: SystemMemory.usableBytes(), threads: threadCount(backend))
+        }
+        let properties = cuda.properties
+        let spec = GPUSpecification.matching(deviceName: properties.name, totalMemory: properties.totalMemory)
+            ?? .unlisted(name: properties.name, totalMemory: properties.totalMemory)
+        return .gpu(spec, totalBytes: properties.totalMemory)
+    }
+
+    func threadCount(_ backend: any Backend) -> Int { (backend as? CPUBackend)?.threads ?? 0 }
+
+    /// Peak FLOP/s for MFU: `override`, else the CPU's measured per-core peak, else the GPU's dense BF16 peak
+    /// from `gpuPeakFLOPs`; nil for a GPU not in that table.
+    func peakFLOPs(_ backend: any Backend, override: Double?) -> Double? {
+        if let override { return override }
+        if let cpu = backend as? CPUBackend { return FLOPCount.cpuPeak(cores: cpu.threads) }
+        if let cuda = backend as? CUDABackend { return Self.gpuPeakFLOPs(deviceName: cuda.properties.name) }
+        return nil
+    }
+
+    /// Dense BF16 tensor-core peaks from NVIDIA's data sheets, by the name the driver reports.
+    static func gpuPeakFLOPs(deviceName name: String) -> Double? {
+        if name.contains("H200") { return 989e12 }
+        if name.contains("H100") { return name.contains("PCIe") ? 756e12 : 989e12 }   // SXM / HBM3 otherwise
+        if name.contains("A100") { return 312e12 }
+        return nil
     }
 }

@@ -3,6 +3,7 @@
 
 import ArgumentParser
 import CPUBackend
+import CUDABackend
 import GPT2
 
 struct BenchCommand: ParsableCommand {
@@ -34,7 +35,7 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Recompute LayerNorm and GELU outputs in backward.")
     var recompute = false
 
-    @Option(help: "Peak FLOP/s used for MFU (default: 115.2 GFLOP/s per CPU thread).")
+    @Option(help: "Peak FLOP/s used for MFU (default: 115.2 GFLOP/s per CPU thread; H100/H200/A100 dense BF16 by name).")
     var peakFlops: Double?
 
     @Flag(help: "Print one JSON object on stdout.")
@@ -47,8 +48,11 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         guard steps > 0, warmup >= 0 else { throw ValidationError("--steps must be positive and --warmup not negative") }
+        try measure(on: try backendOptions.makeBackend())
+    }
+
+    private func measure<Ops: Backend>(on backend: Ops) throws {
         let config = try ModelPreset.named(model).config
-        let backend = try backendOptions.makeBackend()
         let gpt = try GPT2Model(config: config, backend: backend, batchSize: microBatch, sequenceLength: seq, recompute: recompute)
         gpt.initializeParameters(seed: 1)
         var random = SeededRandom(seed: 2)
@@ -70,20 +74,32 @@ struct BenchCommand: ParsableCommand {
         }
         let median = stepSeconds.sorted()[stepSeconds.count / 2]
         let flopsPerToken = FLOPCount.trainingPerToken(config, sequenceLength: seq)
-        let peak = backendOptions.cpuPeak(backend, override: peakFlops)
+        let peak = backendOptions.peakFLOPs(backend, override: peakFlops)
         let tokensPerSecond = Double(tokens) / median
-        let mfu = tokensPerSecond * flopsPerToken / peak
-        if !noRecord {
-            // The planner's MFU for this kind of device: the CPU backend is "cpu" (a CUDA bench records its table id).
+        let mfu = peak.map { tokensPerSecond * flopsPerToken / $0 }
+        let threads = backendOptions.threadCount(backend)
+        let cuda = backend as? CUDABackend
+        let memory = cuda?.deviceMemoryInUse()
+        if !noRecord, let mfu {
+            // The planner looks MFU up by device kind: "cpu", or the GPU table id (the driver's name if unlisted).
+            let device = cuda.map { cuda in
+                let properties = cuda.properties
+                return GPUSpecification.matching(deviceName: properties.name, totalMemory: properties.totalMemory)?.id
+                    ?? properties.name
+            } ?? "cpu"
             var file = try CalibrationFile()
-            try file.append(CalibrationRecord(device: "cpu", kind: backend.name, model: model, microBatch: microBatch,
+            try file.append(CalibrationRecord(device: device, kind: backend.name, model: model, microBatch: microBatch,
                                               seq: seq, mfu: mfu, tokensPerSecond: tokensPerSecond))
             if !json { Console.log("recorded MFU \(formatFixed(mfu, digits: 3)) for gpt2 plan in \(file.path)") }
         }
         if json {
-            print("{\"impl\": \"gpt2-swift\", \"device\": \"\(backend.name)\", \"model\": \"\(model)\", \"micro_batch\": \(microBatch), \"seq\": \(seq), \"threads\": \(backend.threads), \"steps\": \(steps), \"step_ms\": \(median * 1000), \"tokens_per_s\": \(tokensPerSecond), \"mfu\": \(mfu), \"peak_flops\": \(peak), \"flops_per_token\": \(flopsPerToken), \"params\": \(config.parameterCount), \"allocated_bytes\": \(backend.allocatedBytes)}")
+            print("{\"impl\": \"gpt2-swift\", \"device\": \"\(backend.name)\", \"model\": \"\(model)\", \"micro_batch\": \(microBatch), \"seq\": \(seq), \"threads\": \(threads), \"steps\": \(steps), \"step_ms\": \(median * 1000), \"tokens_per_s\": \(tokensPerSecond), \"mfu\": \(mfu.map { "\($0)" } ?? "null"), \"peak_flops\": \(peak.map { "\($0)" } ?? "null"), \"device_memory_bytes\": \(memory.map { "\($0)" } ?? "null"), \"flops_per_token\": \(flopsPerToken), \"params\": \(config.parameterCount), \"allocated_bytes\": \(backend.allocatedBytes)}")
         } else {
-            print("\(model) B=\(microBatch) T=\(seq) on \(backend.name) (\(backend.threads) threads): \(formatFixed(median * 1000, digits: 1)) ms/step, \(Int(tokensPerSecond)) tokens/s, MFU \(formatFixed(mfu * 100, digits: 1))% of \(formatFixed(peak / 1e9, digits: 1)) GFLOP/s")
+            let where_ = backend is CPUBackend ? "\(backend.name) (\(threads) threads)" : backend.name
+            let utilisation = mfu.map { "MFU \(formatFixed($0 * 100, digits: 1))% of \(formatFixed(peak! / 1e9, digits: 1)) GFLOP/s" }
+                ?? "MFU n/a (unknown GPU: pass --peak-flops)"
+            let memoryText = memory.map { ", \(formatFixed(Double($0) / Double(1 << 30), digits: 2)) GiB in use on the device" } ?? ""
+            print("\(model) B=\(microBatch) T=\(seq) on \(where_): \(formatFixed(median * 1000, digits: 1)) ms/step, \(Int(tokensPerSecond)) tokens/s, \(utilisation)\(memoryText)")
         }
     }
 }

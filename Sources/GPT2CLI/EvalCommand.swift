@@ -50,9 +50,13 @@ struct EvalLossCommand: ParsableCommand {
 
     func run() throws {
         guard batches >= 0 else { throw ValidationError("--batches must be 0 (all) or positive") }
+        try evaluate(on: try backendOptions.makeBackend())
+    }
+
+    private func evaluate<Ops: Backend>(on backend: Ops) throws {
         let (config, parameters) = try ModelSource.load(checkpoint)
         let T = seq ?? min(config.maxSequenceLength, 1024)
-        let model = try GPT2Model(config: config, backend: try backendOptions.makeBackend(), batchSize: microBatch,
+        let model = try GPT2Model(config: config, backend: backend, batchSize: microBatch,
                                   sequenceLength: T, training: false)
         model.setParameters(parameters)
         let validation = try ValidationLoader(.split(directory: data, name: split), batchSize: microBatch,

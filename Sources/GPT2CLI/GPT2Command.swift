@@ -28,6 +28,7 @@ struct GPT2Command: ParsableCommand {
             InfoCommand.self,
             KernelsCommand.self,
             PlanCommand.self,
+            SelfTestCommand.self,
         ]
     )
 

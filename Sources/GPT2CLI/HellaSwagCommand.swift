@@ -41,6 +41,10 @@ struct HellaSwagCommand: ParsableCommand {
     func run() throws {
         guard limit >= 0 else { throw ValidationError("--limit must be 0 (all) or positive") }
         guard batch > 0 else { throw ValidationError("--batch must be positive") }
+        try score(on: try backendOptions.makeBackend())
+    }
+
+    private func score<Ops: Backend>(on backend: Ops) throws {
         let (config, parameters) = try ModelSource.load(checkpoint)
         guard config.vocabularySize == GPT2Tokenizer.vocabularySize else {
             throw ValidationError("\(checkpoint) has a \(config.vocabularySize)-token vocabulary; HellaSwag needs GPT-2's \(GPT2Tokenizer.vocabularySize)")
@@ -51,7 +55,7 @@ struct HellaSwagCommand: ParsableCommand {
         guard !examples.isEmpty else { throw ValidationError("\(path) holds no HellaSwag items") }
         let window = min(config.maxSequenceLength, 1024)
         let longest = examples.flatMap { example in example.endings.map { example.context.count + $0.count - 1 } }.max()!
-        let model = try GPT2Model(config: config, backend: try backendOptions.makeBackend(), batchSize: batch,
+        let model = try GPT2Model(config: config, backend: backend, batchSize: batch,
                                   sequenceLength: min(window, longest), training: false)
         model.setParameters(parameters)
         let score = HellaSwag.evaluate(model, examples).score

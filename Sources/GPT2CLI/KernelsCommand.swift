@@ -16,6 +16,7 @@ struct KernelsCommand: ParsableCommand {
             Examples:
               gpt2 kernels --arch sm_80 --arch sm_89 --arch sm_90
               gpt2 kernels --arch sm_90 --ptx          # PTX for compute_90 instead of a cubin
+              gpt2 kernels --arch sm_90 --out kernels  # then GPT2_KERNEL_IMAGES=kernels on the GPU machine
             """)
 
     @Option(name: .customLong("arch"), help: "Target architecture, sm_XY (repeatable; default: this machine's GPU).")
@@ -29,6 +30,9 @@ struct KernelsCommand: ParsableCommand {
 
     @Option(help: "Compile only the kernel files whose name contains this text.")
     var only: String?
+
+    @Option(help: "Write each image into this folder under the name the CUDA backend looks for when GPT2_KERNEL_IMAGES names the folder (for a GPU machine without NVRTC).")
+    var out: String?
 
     func run() throws {
         let targets = try resolvedArchitectures()
@@ -45,6 +49,11 @@ struct KernelsCommand: ParsableCommand {
                     let compiled = cache
                         ? try kernelCache.image(file: file, source: source, compiler: compiler, architecture: architecture)
                         : try compiler.compile(file: file, source: source, for: architecture)
+                    if let out {
+                        guard FileSystem.makeDirectories(out) else { throw ValidationError("cannot create \(out)") }
+                        let path = FileSystem.join(out, CUDABackend.prebuiltKernelName(file: file, source: source, architecture: architecture))
+                        try AtomicFile.write(path) { try $0.write(compiled.image) }
+                    }
                     let timing = compiled.fromCache ? "cached" : formatFixed(compiled.seconds, digits: 2) + " s"
                     print(padded(file, 16) + padded(architecture.description, 12) + padded(architecture.outputKind, 6)
                           + padded(String((compiled.image.count + 1023) / 1024) + " KB", 9, right: true) + "  " + timing)

@@ -44,9 +44,13 @@ struct SampleCommand: ParsableCommand {
         guard tokens >= 0 else { throw ValidationError("--tokens must not be negative") }
         guard temperature >= 0, temperature.isFinite else { throw ValidationError("--temperature must be 0 or positive") }
         guard topK >= 0 else { throw ValidationError("--top-k must be 0 (all) or positive") }
+        try sample(on: try backendOptions.makeBackend())
+    }
+
+    private func sample<Ops: Backend>(on backend: Ops) throws {
         let (config, parameters) = try ModelSource.load(checkpoint)
         let tokenizer = try dataSource.tokenizer()
-        let model = try GPT2Model(config: config, backend: try backendOptions.makeBackend(), batchSize: 1,
+        let model = try GPT2Model(config: config, backend: backend, batchSize: 1,
                                   sequenceLength: config.maxSequenceLength, training: false)
         model.setParameters(parameters)
         let promptTokens = [GPT2Tokenizer.endOfText] + tokenizer.encode(prompt)

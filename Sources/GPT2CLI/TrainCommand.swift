@@ -2,7 +2,7 @@
 /// tinyshakespeare (prepared on the fly) for a few minutes on the CPU.
 
 import ArgumentParser
-import CPUBackend
+import CUDABackend
 import GPT2
 
 struct TrainCommand: ParsableCommand {
@@ -100,7 +100,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Run folder for checkpoints and metrics.jsonl.")
     var out = "runs/default"
 
-    @Option(help: "Peak FLOP/s used to compute MFU (default: 115.2 GFLOP/s per CPU thread).")
+    @Option(help: "Peak FLOP/s used to compute MFU (default: 115.2 GFLOP/s per CPU thread; H100/H200/A100 dense BF16 by name).")
     var peakFlops: Double?
 
     @OptionGroup var backendOptions: BackendOptions
@@ -108,8 +108,12 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         let backend = try backendOptions.makeBackend()
+        try train(on: backend)
+    }
+
+    private func train<Ops: Backend>(on backend: Ops) throws {
         if let stopAfter, stopAfter <= 0 { throw ValidationError("--stop-after must be positive") }
-        let trainer: Trainer<CPUBackend>
+        let trainer: Trainer<Ops>
         if let resume {
             let folder = try ModelSource.checkpointFolder(resume)
             trainer = try Trainer(resuming: folder, backend: backend) { options in
@@ -120,7 +124,12 @@ struct TrainCommand: ParsableCommand {
             }
             Console.log("resuming \(folder)")
         } else {
-            trainer = try Trainer(options: try resolveOptions(backend), backend: backend)
+            let options = try resolveOptions(backend)
+            if backend is CUDABackend {
+                // refuse before allocating anything: a config that cannot fit fails here with advice
+                try TrainingPlanCheck.requireFits(options, device: backendOptions.planDevice(backend))
+            }
+            trainer = try Trainer(options: options, backend: backend)
         }
         if trainer.options.sampleEvery > 0 {
             let tokenizer = try dataSource.tokenizer()
@@ -131,11 +140,14 @@ struct TrainCommand: ParsableCommand {
             trainer.hellaswag = try HellaSwag.examples(path: path, encode: try dataSource.tokenizer().encode)
         }
         Console.log(trainer.options.summary)
-        Console.log("plan: " + TrainingPlanCheck.plan(trainer.options, device: cpuPlanDevice(backend)).verdict)
+        Console.log("plan: " + TrainingPlanCheck.plan(trainer.options, device: backendOptions.planDevice(backend)).verdict)
         try trainer.run(stopAfter: stopAfter)
     }
 
-    private func resolveOptions(_ backend: CPUBackend) throws -> TrainingOptions {
+    private func resolveOptions(_ backend: any Backend) throws -> TrainingOptions {
+        guard let peak = backendOptions.peakFLOPs(backend, override: peakFlops) else {
+            throw ValidationError("MFU needs this GPU's peak: pass --peak-flops (dense BF16 FLOP/s, e.g. 989e12 for an H100 SXM)")
+        }
         var config = try ModelPreset.named(model).config
         var modelName = model
         if let initFrom {
@@ -143,9 +155,9 @@ struct TrainCommand: ParsableCommand {
             modelName = initFrom
         }
         let batch = try BatchShape.resolve(microBatch, seq: seq, gradAccum: gradAccum, totalBatchTokens: totalBatchTokens,
-                                           config: config, recompute: recompute, device: cpuPlanDevice(backend))
+                                           config: config, recompute: recompute, device: backendOptions.planDevice(backend))
         if microBatch == .auto {
-            Console.log("--micro-batch auto: \(batch.microBatch) × \(batch.accumulation) accumulation (largest that fits \(formatBytes(cpuPlanDevice(backend).capacityBytes)) available)")
+            Console.log("--micro-batch auto: \(batch.microBatch) × \(batch.accumulation) accumulation (largest that fits \(formatBytes(backendOptions.planDevice(backend).capacityBytes)) available)")
         }
         let steps = self.steps ?? 200
         let dataDirectory = try data ?? dataSource.prepareDefaultCorpus()
@@ -156,13 +168,8 @@ struct TrainCommand: ParsableCommand {
                                            warmupSteps: warmup, totalSteps: steps),
             weightDecay: weightDecay, clipNorm: clip, seed: seed, shuffle: !noShuffle, recompute: recompute,
             evalEvery: evalEvery, evalBatches: evalBatches, hellaswagEvery: evalHellaswagEvery, sampleEvery: sampleEvery, sampleTokens: sampleTokens,
-            checkpointEvery: checkpointEvery, keepLast: keepLast, outDirectory: out, threads: backend.threads,
-            peakFLOPs: backendOptions.cpuPeak(backend, override: peakFlops))
-    }
-
-    /// The CPU backend's plan target: the machine's available memory, the backend's threads.
-    private func cpuPlanDevice(_ backend: CPUBackend) -> PlanDevice {
-        .cpu(availableBytes: SystemMemory.usableBytes(), threads: backend.threads)
+            checkpointEvery: checkpointEvery, keepLast: keepLast, outDirectory: out, threads: backendOptions.threadCount(backend),
+            peakFLOPs: peak)
     }
 }
 

@@ -15,12 +15,12 @@ struct KernelCompileTests {
     /// The `extern "C"` kernels each file must export; the host side launches them by these names.
     static let expectedKernels: [String: [String]] = [
         "adamw.cu": ["adamw_update"],
-        "attention.cu": ["attention_forward", "attention_backward_preprocess", "attention_backward_dkv", "attention_backward_dq"],
+        "attention.cu": ["attention_forward", "attention_backward_preprocess", "attention_backward_dkv", "attention_backward_dq", "attention_forward_row"],
         "classifier.cu": ["classifier_forward_backward"],
-        "elementwise.cu": ["residual_forward", "cast_float_to_bf16", "cast_bf16_to_float", "bias_forward", "bias_backward"],
+        "elementwise.cu": ["residual_forward", "cast_float_to_bf16", "cast_bf16_to_float", "bias_forward", "bias_backward_partial", "partials_accumulate"],
         "encoder.cu": ["encoder_forward", "encoder_backward_wpe", "encoder_backward_wte"],
         "gelu.cu": ["gelu_forward", "gelu_backward"],
-        "layernorm.cu": ["layernorm_forward", "residual_layernorm_forward", "layernorm_backward"],
+        "layernorm.cu": ["layernorm_forward", "residual_layernorm_forward", "layernorm_backward_input", "layernorm_backward_params_partial"],
         "norm.cu": ["norm_squared_partial", "norm_squared_final"],
     ]
 

@@ -49,6 +49,7 @@ typedef CUresult (*PFN_cuMemFree_v2)(CUdeviceptr pointer);
 typedef CUresult (*PFN_cuMemcpyHtoD_v2)(CUdeviceptr destination, const void *source, size_t bytes);
 typedef CUresult (*PFN_cuMemcpyDtoH_v2)(void *destination, CUdeviceptr source, size_t bytes);
 typedef CUresult (*PFN_cuMemsetD8_v2)(CUdeviceptr destination, unsigned char value, size_t count);
+typedef CUresult (*PFN_cuMemsetD8Async)(CUdeviceptr destination, unsigned char value, size_t count, CUstream stream);
 typedef CUresult (*PFN_cuStreamCreate)(CUstream *stream, unsigned int flags);
 typedef CUresult (*PFN_cuStreamSynchronize)(CUstream stream);
 typedef CUresult (*PFN_cuMemGetInfo_v2)(size_t *freeBytes, size_t *totalBytes);
@@ -72,12 +73,73 @@ typedef nvrtcResult (*PFN_nvrtcGetCUBIN)(nvrtcProgram program, char *cubin);
 typedef nvrtcResult (*PFN_nvrtcGetProgramLogSize)(nvrtcProgram program, size_t *size);
 typedef nvrtcResult (*PFN_nvrtcGetProgramLog)(nvrtcProgram program, char *log);
 
-/* ---- cuBLASLt (libcublasLt.so.13 / .12); GEMM descriptors come with the GPU session ---- */
+/* ---- cuBLASLt (libcublasLt.so.13 / .12) ----
+ * Every numeric value below is copied from the public headers: library_types.h (cudaDataType_t),
+ * cublas_api.h (cublasComputeType_t, cublasOperation_t) and cublasLt.h (attributes, epilogues), which
+ * have kept these values since CUDA 11.x. Struct layouts are cublasLt.h's (ABI-stable). */
+#include <stdint.h>
 typedef int cublasStatus_t;                        /* 0 == CUBLAS_STATUS_SUCCESS */
 typedef struct cublasLtContext *cublasLtHandle_t;
+typedef struct cublasLtMatmulDescOpaque_t *cublasLtMatmulDesc_t;
+typedef struct cublasLtMatrixLayoutOpaque_t *cublasLtMatrixLayout_t;
+typedef struct cublasLtMatmulPreferenceOpaque_t *cublasLtMatmulPreference_t;
+
+/* cublasLt.h: typedef struct { uint64_t data[8]; } cublasLtMatmulAlgo_t; */
+typedef struct { uint64_t data[8]; } cublasLtMatmulAlgo_t;
+/* cublasLt.h: algo, workspaceSize, state, wavesCount, reserved[4] (96 bytes). */
+typedef struct {
+    cublasLtMatmulAlgo_t algo;
+    size_t workspaceSize;
+    cublasStatus_t state;
+    float wavesCount;
+    int reserved[4];
+} cublasLtMatmulHeuristicResult_t;
+
+enum {
+    CCUBLAS_STATUS_SUCCESS = 0,
+    /* library_types.h, cudaDataType_t */
+    CCUDA_R_32F = 0,
+    CCUDA_R_16BF = 14,
+    /* cublas_api.h, cublasComputeType_t */
+    CCUBLAS_COMPUTE_32F = 68,
+    /* cublas_api.h, cublasOperation_t */
+    CCUBLAS_OP_N = 0,
+    CCUBLAS_OP_T = 1,
+    /* cublasLt.h, cublasLtMatmulDescAttributes_t */
+    CCUBLASLT_MATMUL_DESC_TRANSA = 3,              /* int32_t */
+    CCUBLASLT_MATMUL_DESC_TRANSB = 4,              /* int32_t */
+    CCUBLASLT_MATMUL_DESC_EPILOGUE = 7,            /* uint32_t */
+    CCUBLASLT_MATMUL_DESC_BIAS_POINTER = 8,        /* const void * */
+    /* cublasLt.h, cublasLtEpilogue_t */
+    CCUBLASLT_EPILOGUE_DEFAULT = 1,
+    CCUBLASLT_EPILOGUE_BIAS = 4,
+    /* cublasLt.h, cublasLtMatmulPreferenceAttributes_t */
+    CCUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES = 1, /* uint64_t */
+};
 
 typedef cublasStatus_t (*PFN_cublasLtCreate)(cublasLtHandle_t *handle);
 typedef cublasStatus_t (*PFN_cublasLtDestroy)(cublasLtHandle_t handle);
 typedef size_t (*PFN_cublasLtGetVersion)(void);
+typedef const char *(*PFN_cublasLtGetStatusString)(cublasStatus_t status);
+typedef cublasStatus_t (*PFN_cublasLtMatmulDescCreate)(cublasLtMatmulDesc_t *desc, int computeType, int scaleType);
+typedef cublasStatus_t (*PFN_cublasLtMatmulDescDestroy)(cublasLtMatmulDesc_t desc);
+typedef cublasStatus_t (*PFN_cublasLtMatmulDescSetAttribute)(cublasLtMatmulDesc_t desc, int attribute,
+                                                             const void *value, size_t size);
+typedef cublasStatus_t (*PFN_cublasLtMatrixLayoutCreate)(cublasLtMatrixLayout_t *layout, int type,
+                                                         uint64_t rows, uint64_t cols, int64_t ld);
+typedef cublasStatus_t (*PFN_cublasLtMatrixLayoutDestroy)(cublasLtMatrixLayout_t layout);
+typedef cublasStatus_t (*PFN_cublasLtMatmulPreferenceCreate)(cublasLtMatmulPreference_t *preference);
+typedef cublasStatus_t (*PFN_cublasLtMatmulPreferenceDestroy)(cublasLtMatmulPreference_t preference);
+typedef cublasStatus_t (*PFN_cublasLtMatmulPreferenceSetAttribute)(cublasLtMatmulPreference_t preference,
+                                                                   int attribute, const void *value, size_t size);
+typedef cublasStatus_t (*PFN_cublasLtMatmulAlgoGetHeuristic)(
+    cublasLtHandle_t handle, cublasLtMatmulDesc_t operation, cublasLtMatrixLayout_t a, cublasLtMatrixLayout_t b,
+    cublasLtMatrixLayout_t c, cublasLtMatrixLayout_t d, cublasLtMatmulPreference_t preference,
+    int requestedCount, cublasLtMatmulHeuristicResult_t *results, int *returnedCount);
+typedef cublasStatus_t (*PFN_cublasLtMatmul)(
+    cublasLtHandle_t handle, cublasLtMatmulDesc_t operation, const void *alpha,
+    const void *a, cublasLtMatrixLayout_t aLayout, const void *b, cublasLtMatrixLayout_t bLayout,
+    const void *beta, const void *c, cublasLtMatrixLayout_t cLayout, void *d, cublasLtMatrixLayout_t dLayout,
+    const cublasLtMatmulAlgo_t *algo, void *workspace, size_t workspaceBytes, CUstream stream);
 
 #endif

@@ -276,3 +276,36 @@ extern "C" __global__ void attention_backward_dq(bf16* dqkv, const bf16* dout, c
         }
     }
 }
+
+// out (C) bf16 = causal attention of query row t over rows 0...t of one sequence's qkv (T,3C) bf16, every
+// head: the decode step of generation (the earlier rows are the key/value cache). No statistics kept.
+// grid NH, block 32 (one warp per head), dynamic shared memory (t+1)·sizeof(float) for the weights.
+extern "C" __global__ void attention_forward_row(bf16* out, const bf16* qkv, int t, int C, int NH) {
+    extern __shared__ float weights[];
+    const int h = blockIdx.x, lane = threadIdx.x, HS = C / NH;
+    const float scale = rsqrtf((float)HS);
+    const bf16* q = qkv + (size_t)t * 3 * C + (size_t)h * HS;
+    float thread_max = -CUDART_INF_F;
+    for (int j = lane; j <= t; j += WARP_SIZE) {
+        const bf16* k = qkv + (size_t)j * 3 * C + C + (size_t)h * HS;
+        float score = 0.0f;
+        for (int d = 0; d < HS; d++) score += to_float(q[d]) * to_float(k[d]);
+        score *= scale;
+        weights[j] = score;
+        thread_max = fmaxf(thread_max, score);
+    }
+    const float row_max = warp_max(thread_max);
+    float thread_sum = 0.0f;
+    for (int j = lane; j <= t; j += WARP_SIZE) {
+        const float p = __expf(weights[j] - row_max);
+        weights[j] = p;
+        thread_sum += p;
+    }
+    const float inverse = 1.0f / warp_sum(thread_sum);
+    __syncwarp();   // every lane's weights are written before any lane reads them all
+    for (int d = lane; d < HS; d += WARP_SIZE) {
+        float acc = 0.0f;
+        for (int j = 0; j <= t; j++) acc += weights[j] * to_float(qkv[(size_t)j * 3 * C + 2 * C + (size_t)h * HS + d]);
+        out[(size_t)h * HS + d] = to_bf16(acc * inverse);
+    }
+}

@@ -26,21 +26,31 @@ extern "C" __global__ void bias_forward(bf16* out, const bf16* bias, size_t N, i
         out[i] = to_bf16(to_float(out[i]) + to_float(bias[i % OC]));
 }
 
-// dbias (OC) fp32 += Σ_rows dout (N,OC) bf16.
-// grid (ceil(OC/32), R) with R row groups (e.g. 2 × SM count / blocks in x), block (32, 8): thread
-// (x, y) sums column c = blockIdx.x*32 + x over rows y + 8·(blockIdx.y + R·k); the 8 partials are added
-// in shared memory in a fixed order, then once into dbias with atomicAdd (one per block and column).
-extern "C" __global__ void bias_backward(float* dbias, const bf16* dout, int N, int OC) {
-    __shared__ float partials[8][WARP_SIZE];
+// partials (R,OC) fp32 = per-row-group column sums of dout (N,OC) bf16, R = gridDim.y row groups.
+// First stage of dbias += Σ_rows dout; partials_accumulate adds the R partials in order, so the result
+// never depends on timing (no atomics). grid (ceil(OC/32), R), block (32, 8): thread (x, y) sums column
+// c = blockIdx.x*32 + x over rows y + 8·(blockIdx.y + R·k); the 8 sums are added in a fixed order.
+extern "C" __global__ void bias_backward_partial(float* partials, const bf16* dout, int N, int OC) {
+    __shared__ float sums[8][WARP_SIZE];
     const int c = blockIdx.x * WARP_SIZE + threadIdx.x;
     float sum = 0.0f;
     if (c < OC)
         for (int row = blockIdx.y * blockDim.y + threadIdx.y; row < N; row += gridDim.y * blockDim.y)
             sum += to_float(dout[(size_t)row * OC + c]);
-    partials[threadIdx.y][threadIdx.x] = sum;
+    sums[threadIdx.y][threadIdx.x] = sum;
     __syncthreads();
     if (threadIdx.y == 0 && c < OC) {
-        for (int y = 1; y < blockDim.y; y++) sum += partials[y][threadIdx.x];
-        atomicAdd(&dbias[c], sum);
+        for (int y = 1; y < blockDim.y; y++) sum += sums[y][threadIdx.x];
+        partials[(size_t)blockIdx.y * OC + c] = sum;
     }
+}
+
+// out (count) fp32 += Σ_{r<R} partials[r·stride + i], added in order r = 0, 1, … (deterministic).
+// grid ceil(count / 256), block 256.
+extern "C" __global__ void partials_accumulate(float* out, const float* partials, int R, int count, int stride) {
+    const int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= count) return;
+    float sum = 0.0f;
+    for (int r = 0; r < R; r++) sum += partials[(size_t)r * stride + i];
+    out[i] += sum;
 }

@@ -25,15 +25,17 @@ extern "C" __global__ void encoder_backward_wpe(float* dwpe, const bf16* dout, i
     dwpe[i] += sum;
 }
 
-// dwte (Vp,C) fp32 [inp[b,t]] += dout (B,T,C) bf16 [b, t]
-// grid ceil(B*T*C / 256), block 256: one thread per element of dout, added with atomicAdd because several
-// positions can hold the same token. The order of those additions, so the last bits of dwte, can vary
-// between runs; a deterministic bucketed version can replace this if that ever matters.
-extern "C" __global__ void encoder_backward_wte(float* dwte, const bf16* dout, const int* inp, int B, int T, int C) {
-    const size_t total = (size_t)B * T * C;
-    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x) {
-        const size_t bt = i / C;
-        const int c = (int)(i % C);
-        atomicAdd(&dwte[(size_t)inp[bt] * C + c], to_float(dout[i]));
-    }
+// dwte (Vp,C) fp32 [token] += Σ dout (B,T,C) bf16 [p] over the positions p that hold the token.
+// The host groups positions by token (it uploaded the tokens, so it has them): bucket u covers token
+// bucket_tokens[u] and positions[bucket_starts[u] ..< bucket_starts[u+1]] (ascending). One thread owns
+// one (token, channel) and adds its positions in order: no atomics, so the result is deterministic.
+// grid (buckets, ceil(C / 256)), block 256.
+extern "C" __global__ void encoder_backward_wte(float* dwte, const bf16* dout, const int* bucket_tokens,
+                                                const int* bucket_starts, const int* positions, int C) {
+    const int u = blockIdx.x;
+    const int c = blockIdx.y * blockDim.x + threadIdx.x;
+    if (c >= C) return;
+    float sum = 0.0f;
+    for (int k = bucket_starts[u]; k < bucket_starts[u + 1]; k++) sum += to_float(dout[(size_t)positions[k] * C + c]);
+    dwte[(size_t)bucket_tokens[u] * C + c] += sum;
 }

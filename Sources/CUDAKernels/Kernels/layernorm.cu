@@ -53,50 +53,61 @@ extern "C" __global__ void residual_layernorm_forward(bf16* residual_out, bf16* 
     layernorm_row(out + offset, mean + row, rstd + row, residual_out + offset, weight, bias, C, lane);
 }
 
-// dinp (N,C) bf16 +=, dweight (C) fp32 +=, dbias (C) fp32 += from dout (N,C) bf16,
-// given inp (N,C) bf16, weight (C) bf16 and the forward's mean, rstd (N) fp32.
-// dinp accumulates because it is the residual stream's gradient: this is the residual add's backward
-// fused with LayerNorm's. Each block sums its rows' dweight/dbias in shared memory, then adds them to
-// global memory with one atomicAdd per channel.
-// grid ≤ ceil(N / 8) (e.g. 4 × SM count; blocks stride over rows), block 256 (8 warps),
-// dynamic shared memory 2*C*sizeof(float).
-extern "C" __global__ void layernorm_backward(bf16* dinp, float* dweight, float* dbias, const bf16* dout,
-                                              const bf16* inp, const bf16* weight,
-                                              const float* mean, const float* rstd, int N, int C) {
-    extern __shared__ float shared[];
-    float* dweight_block = shared;       // (C)
-    float* dbias_block = shared + C;     // (C)
-    for (int c = threadIdx.x; c < 2 * C; c += blockDim.x) shared[c] = 0.0f;
-    __syncthreads();
-
+// dinp (N,C) bf16 += from dout (N,C) bf16, given inp (N,C) bf16, weight (C) bf16 and the forward's
+// mean, rstd (N) fp32. dinp accumulates because it is the residual stream's gradient: this is the residual
+// add's backward fused with LayerNorm's. dweight and dbias come from layernorm_backward_params_partial.
+// grid ceil(N / 8), block 256: one warp per row.
+extern "C" __global__ void layernorm_backward_input(bf16* dinp, const bf16* dout, const bf16* inp, const bf16* weight,
+                                                    const float* mean, const float* rstd, int N, int C) {
+    const int row = blockIdx.x * (blockDim.x / WARP_SIZE) + threadIdx.x / WARP_SIZE;
+    if (row >= N) return;   // whole warps leave together
     const int lane = threadIdx.x % WARP_SIZE;
-    const int warps = blockDim.x / WARP_SIZE;
-    for (int row = blockIdx.x * warps + threadIdx.x / WARP_SIZE; row < N; row += gridDim.x * warps) {
-        const size_t offset = (size_t)row * C;
-        const float m = mean[row], s = rstd[row];
-        // The two row means the gradient needs: mean(dnorm) and mean(dnorm · xhat), dnorm = weight · dout.
-        float dnorm_sum = 0.0f, dnorm_xhat_sum = 0.0f;
-        for (int c = lane; c < C; c += WARP_SIZE) {
-            const float xhat = (to_float(inp[offset + c]) - m) * s;
-            const float dnorm = to_float(weight[c]) * to_float(dout[offset + c]);
-            dnorm_sum += dnorm;
-            dnorm_xhat_sum += dnorm * xhat;
-        }
-        const float dnorm_mean = warp_sum(dnorm_sum) / C;
-        const float dnorm_xhat_mean = warp_sum(dnorm_xhat_sum) / C;
-        for (int c = lane; c < C; c += WARP_SIZE) {
-            const float xhat = (to_float(inp[offset + c]) - m) * s;
-            const float g = to_float(dout[offset + c]);
-            atomicAdd(&dbias_block[c], g);
-            atomicAdd(&dweight_block[c], g * xhat);
-            const float dnorm = to_float(weight[c]) * g;
-            const float dx = (dnorm - dnorm_mean - xhat * dnorm_xhat_mean) * s;
-            dinp[offset + c] = to_bf16(to_float(dinp[offset + c]) + dx);
-        }
+    const size_t offset = (size_t)row * C;
+    const float m = mean[row], s = rstd[row];
+    // The two row means the gradient needs: mean(dnorm) and mean(dnorm · xhat), dnorm = weight · dout.
+    float dnorm_sum = 0.0f, dnorm_xhat_sum = 0.0f;
+    for (int c = lane; c < C; c += WARP_SIZE) {
+        const float xhat = (to_float(inp[offset + c]) - m) * s;
+        const float dnorm = to_float(weight[c]) * to_float(dout[offset + c]);
+        dnorm_sum += dnorm;
+        dnorm_xhat_sum += dnorm * xhat;
     }
+    const float dnorm_mean = warp_sum(dnorm_sum) / C;
+    const float dnorm_xhat_mean = warp_sum(dnorm_xhat_sum) / C;
+    for (int c = lane; c < C; c += WARP_SIZE) {
+        const float xhat = (to_float(inp[offset + c]) - m) * s;
+        const float dnorm = to_float(weight[c]) * to_float(dout[offset + c]);
+        const float dx = (dnorm - dnorm_mean - xhat * dnorm_xhat_mean) * s;
+        dinp[offset + c] = to_bf16(to_float(dinp[offset + c]) + dx);
+    }
+}
+
+// partials (R, 2C) fp32: [r][c] = Σ dout·xhat (dweight), [r][C + c] = Σ dout (dbias) over row group r
+// of dout, inp (N,C) bf16 with xhat = (inp − mean)·rstd. partials_accumulate then adds the R groups in
+// order into dweight and dbias (no atomics: deterministic). grid (ceil(C/32), R), block (32, 8), as
+// bias_backward_partial.
+extern "C" __global__ void layernorm_backward_params_partial(float* partials, const bf16* dout, const bf16* inp,
+                                                             const float* mean, const float* rstd, int N, int C) {
+    __shared__ float weight_sums[8][WARP_SIZE];
+    __shared__ float bias_sums[8][WARP_SIZE];
+    const int c = blockIdx.x * WARP_SIZE + threadIdx.x;
+    float weight_sum = 0.0f, bias_sum = 0.0f;
+    if (c < C)
+        for (int row = blockIdx.y * blockDim.y + threadIdx.y; row < N; row += gridDim.y * blockDim.y) {
+            const size_t i = (size_t)row * C + c;
+            const float g = to_float(dout[i]);
+            weight_sum += g * (to_float(inp[i]) - mean[row]) * rstd[row];
+            bias_sum += g;
+        }
+    weight_sums[threadIdx.y][threadIdx.x] = weight_sum;
+    bias_sums[threadIdx.y][threadIdx.x] = bias_sum;
     __syncthreads();
-    for (int c = threadIdx.x; c < C; c += blockDim.x) {
-        atomicAdd(&dweight[c], dweight_block[c]);
-        atomicAdd(&dbias[c], dbias_block[c]);
+    if (threadIdx.y == 0 && c < C) {
+        for (int y = 1; y < blockDim.y; y++) {
+            weight_sum += weight_sums[y][threadIdx.x];
+            bias_sum += bias_sums[y][threadIdx.x];
+        }
+        partials[(size_t)blockIdx.y * 2 * C + c] = weight_sum;
+        partials[(size_t)blockIdx.y * 2 * C + C + c] = bias_sum;
     }
 }

@@ -27,6 +27,9 @@ public struct AdamWHyperparameters: Sendable, Equatable, Codable {
 public protocol Backend: AnyObject {
     /// Short name for logs ("cpu", "cuda").
     var name: String { get }
+    /// How this backend stores a model (`Layout`'s precision): the CPU keeps everything in fp32, the GPU
+    /// mixed bf16. Models are created with it.
+    var preferredPrecision: Precision { get }
 
     /// Allocates every buffer of `layout` (zero-filled), replacing earlier ones.
     func allocate(_ layout: Layout) throws

@@ -6,9 +6,10 @@ public final class GPT2Model<Ops: Backend> {
     public let backend: Ops
     public let layout: Layout
 
-    /// Allocates every buffer for micro-batches of `batchSize` × `sequenceLength` tokens (zero weights).
+    /// Allocates every buffer for micro-batches of `batchSize` × `sequenceLength` tokens (zero weights),
+    /// stored in `precision` (default: what the backend prefers).
     public init(config: ModelConfig, backend: Ops, batchSize: Int, sequenceLength: Int,
-                recompute: Bool = false, training: Bool = true) throws {
+                recompute: Bool = false, training: Bool = true, precision: Precision? = nil) throws {
         try config.validate()
         guard batchSize > 0, sequenceLength > 0 else {
             throw ConfigError("batch size (\(batchSize)) and sequence length (\(sequenceLength)) must be positive")
@@ -19,7 +20,8 @@ public final class GPT2Model<Ops: Backend> {
         self.config = config
         self.backend = backend
         self.layout = Layout(config: config, batchSize: batchSize, sequenceLength: sequenceLength,
-                             recompute: recompute, training: training)
+                             recompute: recompute, training: training,
+                             precision: precision ?? backend.preferredPrecision)
         try backend.allocate(layout)
     }
 

@@ -1,0 +1,178 @@
+/// The GEMMs through cuBLASLt: bf16 A and B, fp32 accumulation; bf16 output with the bias fused as an
+/// epilogue in the forward, fp32 output accumulated (β = 1) into the weight gradient in the backward.
+///
+/// Row-major tensors are handed to cuBLASLt (column-major) as their transposes:
+///   forward   out (N,OC) = inp (N,C) · W (OC,C)ᵀ   ⇔  outᵀ (OC×N) = op_T(W: C×OC) · inpᵀ (C×N)
+///   dinp      dinp (N,C) = dout (N,OC) · W (OC,C)  ⇔  dinpᵀ (C×N) = Wᵀ (C×OC) · doutᵀ (OC×N)
+///   dweight   dW (OC,C) += doutᵀ · inp             ⇔  dWᵀ (C×OC) += inpᵀ (C×N) · op_T(doutᵀ: OC×N)
+/// dbias (OC) += column sums of dout go through the deterministic two-stage kernels of elementwise.cu.
+
+import CCUDA
+import GPT2
+
+extension CUDABackend {
+    public func matmulForward(out: TensorRef, inp: TensorRef, weight: TensorRef, bias: TensorRef?,
+                              B: Int, T: Int, C: Int, OC: Int) {
+        let N = B * T
+        let fuseBias = bias != nil && !separateBiasKernel
+        do {
+            try gemm(m: OC, n: N, k: C, a: bf16(weight), transposeA: true, b: bf16(inp), transposeB: false,
+                     d: bf16(out), outputFloat: false, accumulate: false, bias: fuseBias ? bf16(bias!) : nil)
+        } catch where fuseBias {
+            // No algorithm with the bias epilogue for this shape: use the separate bias kernel from now on.
+            Console.log("warning: cuBLASLt has no bias-epilogue GEMM for \(N)×\(C)·\(C)×\(OC) (\(error)); adding biases with a kernel")
+            separateBiasKernel = true
+            matmulForward(out: out, inp: inp, weight: weight, bias: bias, B: B, T: T, C: C, OC: OC)
+            return
+        } catch {
+            die(error)
+        }
+        if let bias, !fuseBias {
+            // out (N,OC) += bias (OC): grid-stride over N*OC, block 256
+            launch("bias_forward", grid: Dim3(strideBlocks(N * OC)), block: Dim3(256),
+                   [.pointer(bf16(out)), .pointer(bf16(bias)), .size(N), .int(OC)])
+        }
+    }
+
+    public func matmulBackward(dinp: TensorRef, dweight: TensorRef, dbias: TensorRef?, dout: TensorRef, inp: TensorRef,
+                               weight: TensorRef, B: Int, T: Int, C: Int, OC: Int) {
+        let N = B * T
+        do {
+            // dinp (N,C) = dout · W
+            try gemm(m: C, n: N, k: OC, a: bf16(weight), transposeA: false, b: bf16(dout), transposeB: false,
+                     d: bf16(dinp), outputFloat: false, accumulate: false, bias: nil)
+            // dweight (OC,C) += doutᵀ · inp, fp32
+            try gemm(m: C, n: OC, k: N, a: bf16(inp), transposeA: false, b: bf16(dout), transposeB: true,
+                     d: f32(dweight), outputFloat: true, accumulate: true, bias: nil)
+        } catch {
+            die(error)
+        }
+        if let dbias {
+            // partials (R, OC): grid (ceil(OC/32), R), block (32, 8); then added in order into dbias
+            let groups = columnGroups(rows: N)
+            launch("bias_backward_partial", grid: Dim3(ceilDiv(OC, 32), groups), block: Dim3(32, 8),
+                   [.pointer(scratch.columnPartials), .pointer(bf16(dout)), .int(N), .int(OC)])
+            accumulatePartials(into: f32(dbias), from: scratch.columnPartials, groups: groups, count: OC, stride: OC)
+        }
+    }
+
+    /// D (m×n, column-major, ld m) = op(A)·op(B) (+ D when `accumulate`) (+ bias per row of D), where A is
+    /// stored k×m (ld k) when `transposeA` else m×k (ld m), and B is stored n×k (ld n) when `transposeB`
+    /// else k×n (ld k). A and B bf16, D bf16 or fp32 (`outputFloat`), fp32 compute and scale.
+    func gemm(m: Int, n: Int, k: Int, a: CUdeviceptr, transposeA: Bool, b: CUdeviceptr, transposeB: Bool,
+              d: CUdeviceptr, outputFloat: Bool, accumulate: Bool, bias: CUdeviceptr?) throws {
+        guard m > 0, n > 0, k > 0 else { return }
+        ensureContext()
+        let key = MatmulKey(m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB, outputFloat: outputFloat,
+                            bias: bias != nil, alignments: [a, b, d, bias ?? 0].map(MatmulKey.alignment))
+        let plan: MatmulPlan
+        if let cached = matmulPlans[key] {
+            plan = cached
+        } else {
+            plan = try MatmulPlan(key: key, blas: blas, handle: blasHandle, bias: bias, workspaceBytes: bufferBytes[.workspace] ?? 0)
+            matmulPlans[key] = plan
+        }
+        if var bias {
+            try blas.check(blas.matmulDescSetAttribute(plan.operation, Int32(CCUBLASLT_MATMUL_DESC_BIAS_POINTER), &bias, 8),
+                           "cublasLtMatmulDescSetAttribute(BIAS_POINTER)")
+        }
+        var alpha: Float = 1, beta: Float = accumulate ? 1 : 0
+        var algorithm = plan.algorithm
+        let workspace = buffers[.workspace] ?? 0
+        let status = blas.matmul(blasHandle, plan.operation, &alpha,
+                                 UnsafeRawPointer(bitPattern: UInt(a)), plan.aLayout,
+                                 UnsafeRawPointer(bitPattern: UInt(b)), plan.bLayout, &beta,
+                                 UnsafeRawPointer(bitPattern: UInt(d)), plan.dLayout,
+                                 UnsafeMutableRawPointer(bitPattern: UInt(d)), plan.dLayout,
+                                 &algorithm, UnsafeMutableRawPointer(bitPattern: UInt(workspace)),
+                                 bufferBytes[.workspace] ?? 0, stream)
+        try blas.check(status, "cublasLtMatmul(\(key))")
+        if synchronousLaunches { try checked(driver.streamSynchronize(stream), "cublasLtMatmul(\(key))") }
+    }
+}
+
+/// What selects a GEMM algorithm: the shape, the transposes, the output type, the bias epilogue, and the
+/// alignment of each pointer (the heuristic assumes 256-byte alignment unless told otherwise).
+struct MatmulKey: Hashable, CustomStringConvertible {
+    var m: Int, n: Int, k: Int
+    var transposeA: Bool, transposeB: Bool
+    var outputFloat: Bool
+    var bias: Bool
+    /// Alignment in bytes (a power of two ≤ 256) of A, B, D and the bias pointer.
+    var alignments: [Int]
+
+    static func alignment(_ address: CUdeviceptr) -> Int {
+        var alignment = 256
+        while alignment > 1 && address % CUdeviceptr(alignment) != 0 { alignment /= 2 }
+        return alignment
+    }
+
+    var description: String {
+        "m \(m) n \(n) k \(k) \(transposeA ? "T" : "N")\(transposeB ? "T" : "N") \(outputFloat ? "fp32" : "bf16") out"
+            + "\(bias ? " +bias" : "") align \(alignments)"
+    }
+}
+
+/// The cuBLASLt descriptors and chosen algorithm for one `MatmulKey`, created once and reused.
+final class MatmulPlan {
+    let operation: cublasLtMatmulDesc_t
+    let aLayout: cublasLtMatrixLayout_t
+    let bLayout: cublasLtMatrixLayout_t
+    let dLayout: cublasLtMatrixLayout_t
+    let algorithm: cublasLtMatmulAlgo_t
+
+    init(key: MatmulKey, blas: CUBLASLtLibrary, handle: cublasLtHandle_t, bias: CUdeviceptr?, workspaceBytes: Int) throws {
+        var operation: cublasLtMatmulDesc_t? = nil
+        try blas.check(blas.matmulDescCreate(&operation, Int32(CCUBLAS_COMPUTE_32F), Int32(CCUDA_R_32F)), "cublasLtMatmulDescCreate")
+        self.operation = operation!
+        func set<Value: BitwiseCopyable>(_ attribute: Int32, _ value: Value, _ name: String) throws {
+            var value = value
+            try blas.check(blas.matmulDescSetAttribute(operation, attribute, &value, MemoryLayout<Value>.size),
+                           "cublasLtMatmulDescSetAttribute(\(name))")
+        }
+        try set(Int32(CCUBLASLT_MATMUL_DESC_TRANSA), Int32(key.transposeA ? CCUBLAS_OP_T : CCUBLAS_OP_N), "TRANSA")
+        try set(Int32(CCUBLASLT_MATMUL_DESC_TRANSB), Int32(key.transposeB ? CCUBLAS_OP_T : CCUBLAS_OP_N), "TRANSB")
+        if let bias {
+            try set(Int32(CCUBLASLT_MATMUL_DESC_EPILOGUE), UInt32(CCUBLASLT_EPILOGUE_BIAS), "EPILOGUE")
+            try set(Int32(CCUBLASLT_MATMUL_DESC_BIAS_POINTER), UInt64(bias), "BIAS_POINTER")
+        }
+        func layout(_ type: Int32, rows: Int, columns: Int, name: String) throws -> cublasLtMatrixLayout_t {
+            var layout: cublasLtMatrixLayout_t? = nil
+            try blas.check(blas.matrixLayoutCreate(&layout, type, UInt64(rows), UInt64(columns), Int64(rows)),
+                           "cublasLtMatrixLayoutCreate(\(name) \(rows)×\(columns))")
+            return layout!
+        }
+        let bf16 = Int32(CCUDA_R_16BF)
+        aLayout = try key.transposeA ? layout(bf16, rows: key.k, columns: key.m, name: "A") : layout(bf16, rows: key.m, columns: key.k, name: "A")
+        bLayout = try key.transposeB ? layout(bf16, rows: key.n, columns: key.k, name: "B") : layout(bf16, rows: key.k, columns: key.n, name: "B")
+        dLayout = try layout(key.outputFloat ? Int32(CCUDA_R_32F) : bf16, rows: key.m, columns: key.n, name: "D")
+
+        var preference: cublasLtMatmulPreference_t? = nil
+        try blas.check(blas.preferenceCreate(&preference), "cublasLtMatmulPreferenceCreate")
+        defer { _ = blas.preferenceDestroy(preference) }
+        var workspace = UInt64(workspaceBytes)
+        try blas.check(blas.preferenceSetAttribute(preference, Int32(CCUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES), &workspace, 8),
+                       "cublasLtMatmulPreferenceSetAttribute(MAX_WORKSPACE_BYTES)")
+        // cublasLt.h, cublasLtMatmulPreferenceAttributes_t: MIN_ALIGNMENT_A/B/C/D_BYTES = 5, 6, 7, 8 (uint32_t)
+        for (attribute, alignment) in zip([5, 6, 7, 8], [key.alignments[0], key.alignments[1], key.alignments[2], key.alignments[2]]) {
+            var bytes = UInt32(alignment)
+            try blas.check(blas.preferenceSetAttribute(preference, Int32(attribute), &bytes, 4),
+                           "cublasLtMatmulPreferenceSetAttribute(MIN_ALIGNMENT \(attribute))")
+        }
+        var result = cublasLtMatmulHeuristicResult_t()
+        var returned: Int32 = 0
+        try blas.check(blas.algoGetHeuristic(handle, operation, aLayout, bLayout, dLayout, dLayout, preference, 1, &result, &returned),
+                       "cublasLtMatmulAlgoGetHeuristic(\(key))")
+        guard returned > 0 else {
+            throw CUDAError.library(call: "cublasLtMatmulAlgoGetHeuristic(\(key))", message: "no algorithm for this GEMM")
+        }
+        algorithm = result.algo
+    }
+
+    func destroy(_ blas: CUBLASLtLibrary) {
+        _ = blas.matrixLayoutDestroy(aLayout)
+        _ = blas.matrixLayoutDestroy(bLayout)
+        _ = blas.matrixLayoutDestroy(dLayout)
+        _ = blas.matmulDescDestroy(operation)
+    }
+}

@@ -1,0 +1,186 @@
+/// The elementwise, normalisation, embedding and loss ops on the GPU: each one launches the kernels of
+/// its `.cu` file with the grid and block that file's comments prescribe.
+
+import CCUDA
+import GPT2
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension CUDABackend {
+    // MARK: - Embedding
+
+    /// out (B,T,C) bf16 = wte[inp] + wpe[t]
+    public func encoderForward(out: TensorRef, inp: TensorRef, wte: TensorRef, wpe: TensorRef, B: Int, T: Int, C: Int) {
+        // grid-stride over B*T*C, block 256
+        launch("encoder_forward", grid: Dim3(strideBlocks(B * T * C)), block: Dim3(256),
+               [.pointer(bf16(out)), .pointer(i32(inp)), .pointer(bf16(wte)), .pointer(bf16(wpe)), .int(B), .int(T), .int(C)])
+    }
+
+    /// dwte +=, dwpe += from dout (B,T,C); the token buckets come from the host copy of the uploaded tokens.
+    public func encoderBackward(dwte: TensorRef, dwpe: TensorRef, dout: TensorRef, inp: TensorRef, B: Int, T: Int, C: Int) {
+        // dwpe: grid ceil(T*C/256), block 256, one thread per (t, c), batch summed in order
+        launch("encoder_backward_wpe", grid: Dim3(ceilDiv(T * C, 256)), block: Dim3(256),
+               [.pointer(f32(dwpe)), .pointer(bf16(dout)), .int(B), .int(T), .int(C)])
+        precondition(inp.buffer == .tokens && inp.offset + B * T <= hostTokens.count, "encoderBackward: inp must be token ids")
+        let N = B * T
+        // Group positions by token, positions ascending within each group (a stable sort by token).
+        let order = (0..<N).sorted { a, b in
+            let (ta, tb) = (hostTokens[inp.offset + a], hostTokens[inp.offset + b])
+            return ta != tb ? ta < tb : a < b
+        }
+        var bucketTokens: [Int32] = [], starts: [Int32] = []
+        for (k, position) in order.enumerated() {
+            let token = hostTokens[inp.offset + position]
+            if bucketTokens.last != token {
+                bucketTokens.append(token)
+                starts.append(Int32(k))
+            }
+        }
+        starts.append(Int32(N))
+        let buckets = bucketTokens.count
+        let packed = bucketTokens + starts + order.map { Int32($0) }
+        precondition(packed.count <= scratch.intCount, "token buckets exceed their scratch")
+        synchronize()   // the previous backward's buckets may still be in use
+        packed.withUnsafeBytes { copyToDevice(scratch.ints, $0.baseAddress!, $0.count, "token buckets") }
+        let tokens = scratch.ints, startsAddress = scratch.ints + CUdeviceptr(4 * buckets)
+        let positions = startsAddress + CUdeviceptr(4 * (buckets + 1))
+        // dwte: grid (buckets, ceil(C/256)), block 256, one thread per (token, channel)
+        launch("encoder_backward_wte", grid: Dim3(buckets, ceilDiv(C, 256)), block: Dim3(256),
+               [.pointer(f32(dwte)), .pointer(bf16(dout)), .pointer(tokens), .pointer(startsAddress), .pointer(positions), .int(C)])
+    }
+
+    // MARK: - LayerNorm
+
+    public func layerNormForward(out: TensorRef, mean: TensorRef, rstd: TensorRef, inp: TensorRef,
+                                 weight: TensorRef, bias: TensorRef, B: Int, T: Int, C: Int) {
+        let N = B * T
+        // grid ceil(N/8), block 256: one warp per row
+        launch("layernorm_forward", grid: Dim3(ceilDiv(N, 8)), block: Dim3(256),
+               [.pointer(bf16(out)), .pointer(f32(mean)), .pointer(f32(rstd)), .pointer(bf16(inp)),
+                .pointer(bf16(weight)), .pointer(bf16(bias)), .int(N), .int(C)])
+    }
+
+    public func layerNormBackward(dinp: TensorRef, dweight: TensorRef, dbias: TensorRef, dout: TensorRef, inp: TensorRef,
+                                  weight: TensorRef, mean: TensorRef, rstd: TensorRef, B: Int, T: Int, C: Int) {
+        let N = B * T
+        // dinp +=: grid ceil(N/8), block 256, one warp per row
+        launch("layernorm_backward_input", grid: Dim3(ceilDiv(N, 8)), block: Dim3(256),
+               [.pointer(bf16(dinp)), .pointer(bf16(dout)), .pointer(bf16(inp)), .pointer(bf16(weight)),
+                .pointer(f32(mean)), .pointer(f32(rstd)), .int(N), .int(C)])
+        // dweight, dbias: partials (R, 2C) over R row groups, grid (ceil(C/32), R), block (32, 8) …
+        let groups = columnGroups(rows: N)
+        launch("layernorm_backward_params_partial", grid: Dim3(ceilDiv(C, 32), groups), block: Dim3(32, 8),
+               [.pointer(scratch.columnPartials), .pointer(bf16(dout)), .pointer(bf16(inp)),
+                .pointer(f32(mean)), .pointer(f32(rstd)), .int(N), .int(C)])
+        // … then added in order: grid ceil(C/256), block 256, once for the weight half, once for the bias half
+        accumulatePartials(into: f32(dweight), from: scratch.columnPartials, groups: groups, count: C, stride: 2 * C)
+        accumulatePartials(into: f32(dbias), from: scratch.columnPartials + CUdeviceptr(4 * C), groups: groups, count: C, stride: 2 * C)
+    }
+
+    /// Row groups for the two-stage column sums: enough blocks to fill the GPU, at most `Scratch.columnGroups`.
+    func columnGroups(rows: Int) -> Int { max(1, min(Scratch.columnGroups, ceilDiv(rows, 8))) }
+
+    /// out (count) fp32 += Σ_{r<groups} partials[r·stride + i], in order. grid ceil(count/256), block 256.
+    func accumulatePartials(into out: CUdeviceptr, from partials: CUdeviceptr, groups: Int, count: Int, stride: Int) {
+        launch("partials_accumulate", grid: Dim3(ceilDiv(count, 256)), block: Dim3(256),
+               [.pointer(out), .pointer(partials), .int(groups), .int(count), .int(stride)])
+    }
+
+    // MARK: - Elementwise
+
+    public func geluForward(out: TensorRef, inp: TensorRef, count: Int) {
+        // grid-stride, block 256
+        launch("gelu_forward", grid: Dim3(strideBlocks(count)), block: Dim3(256),
+               [.pointer(bf16(out)), .pointer(bf16(inp)), .size(count)])
+    }
+
+    public func geluBackward(dinp: TensorRef, inp: TensorRef, dout: TensorRef, count: Int) {
+        // grid-stride, block 256
+        launch("gelu_backward", grid: Dim3(strideBlocks(count)), block: Dim3(256),
+               [.pointer(bf16(dinp)), .pointer(bf16(inp)), .pointer(bf16(dout)), .size(count)])
+    }
+
+    public func residualForward(out: TensorRef, a: TensorRef, b: TensorRef, count: Int) {
+        // grid-stride, block 256
+        launch("residual_forward", grid: Dim3(strideBlocks(count)), block: Dim3(256),
+               [.pointer(bf16(out)), .pointer(bf16(a)), .pointer(bf16(b)), .size(count)])
+    }
+
+    // MARK: - Loss
+
+    public func fusedClassifier(logits: TensorRef, losses: TensorRef, targets: TensorRef, dlossScale: Float?,
+                                B: Int, T: Int, V: Int, Vp: Int) {
+        // grid N = B*T (one block per row), block 1024
+        launch("classifier_forward_backward", grid: Dim3(B * T), block: Dim3(1024),
+               [.pointer(bf16(logits)), .pointer(f32(losses)), .pointer(i32(targets)), .float(dlossScale ?? 0),
+                .int(dlossScale == nil ? 0 : 1), .int(B * T), .int(V), .int(Vp)])
+    }
+
+    // MARK: - Optimizer
+
+    /// Σ x² over an fp32 tensor: fixed-order partials on the device, read back as one float.
+    public func sumOfSquares(_ tensor: TensorRef) -> Double {
+        let blocks = min(Scratch.normBlocks, max(1, 2 * properties.multiprocessors))
+        // grid P ≤ 1024, block 512; then grid 1, block 1024
+        launch("norm_squared_partial", grid: Dim3(blocks), block: Dim3(512),
+               [.pointer(scratch.normPartials), .pointer(f32(tensor)), .size(tensor.count)])
+        launch("norm_squared_final", grid: Dim3(1), block: Dim3(1024),
+               [.pointer(scratch.normSquared), .pointer(scratch.normPartials), .int(blocks)])
+        synchronize()
+        var value: Float = 0
+        withUnsafeMutableBytes(of: &value) { copyToHost($0.baseAddress!, scratch.normSquared, 4, "norm²") }
+        return Double(value)
+    }
+
+    /// AdamW on one parameter tensor (fp32 master, moments), then bf16 copy = bf16(master), in one kernel.
+    public func adamWUpdate(params: TensorRef, grads: TensorRef, m: TensorRef, v: TensorRef,
+                            step: Int, hyper: AdamWHyperparameters, gradScale: Float) {
+        precondition(params.buffer == .parameters && grads.buffer == .gradients && m.buffer == .adamM && v.buffer == .adamV,
+                     "adamWUpdate: params, grads, m, v must be windows of .parameters, .gradients, .adamM, .adamV")
+        precondition(grads.offset == params.offset && m.offset == params.offset && v.offset == params.offset
+                     && grads.count == params.count && m.count == params.count && v.count == params.count,
+                     "adamWUpdate: the kernel indexes every buffer with one offset; the windows must coincide")
+        guard params.count > 0 else { return }
+        let table = adamTableEntry(offset: params.offset, count: params.count, weightDecay: hyper.weightDecay)
+        let correction1 = 1 - Float(pow(Double(hyper.beta1), Double(step)))
+        let correction2 = 1 - Float(pow(Double(hyper.beta2), Double(step)))
+        let whole = { (kind: BufferKind) in TensorRef(buffer: kind, offset: 0, count: 0) }
+        // grid (min(ceil(count/256), 8192), 1 tensor), block 256; max_norm 0: the host's gradScale clips
+        launch("adamw_update", grid: Dim3(min(ceilDiv(params.count, 256), 8192), 1), block: Dim3(256),
+               [.pointer(f32(whole(.parameters))), .pointer(bf16(whole(.parameters))), .pointer(f32(whole(.gradients))),
+                .pointer(f32(whole(.adamM))), .pointer(f32(whole(.adamV))), .pointer(table), .int(1),
+                .pointer(scratch.normSquared), .float(0), .float(gradScale), .float(hyper.learningRate),
+                .float(hyper.beta1), .float(hyper.beta2), .float(hyper.epsilon), .float(correction1), .float(correction2)])
+    }
+
+    /// The device address of a 1-entry AdamW tensor table for (offset, count, weight decay), uploaded once.
+    private func adamTableEntry(offset: Int, count: Int, weightDecay: Float) -> CUdeviceptr {
+        let key = AdamSlotKey(offset: offset, count: count, weightDecayBits: weightDecay.bitPattern)
+        if let slot = adamSlots[key] { return scratch.adamTable + CUdeviceptr(slot * AdamTableEntry.size) }
+        precondition(adamSlots.count < Scratch.adamSlots, "more than \(Scratch.adamSlots) distinct AdamW tensors")
+        let slot = adamSlots.count
+        let address = scratch.adamTable + CUdeviceptr(slot * AdamTableEntry.size)
+        var entry = AdamTableEntry(offset: UInt64(offset), count: UInt64(count), weightDecay: weightDecay, padding: 0)
+        synchronize()
+        withUnsafeBytes(of: &entry) { copyToDevice(address, $0.baseAddress!, AdamTableEntry.size, "AdamW table") }
+        adamSlots[key] = slot
+        return address
+    }
+}
+
+/// adamw.cu's `AdamWTensor`: 8-byte offset, 8-byte count, 4-byte weight decay, 4 bytes padding.
+struct AdamTableEntry {
+    var offset: UInt64
+    var count: UInt64
+    var weightDecay: Float
+    var padding: Float
+    static let size = 24
+}
+
+struct AdamSlotKey: Hashable {
+    var offset: Int
+    var count: Int
+    var weightDecayBits: UInt32
+}

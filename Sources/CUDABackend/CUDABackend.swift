@@ -1,0 +1,288 @@
+/// The GPU backend: every op is an NVRTC-compiled kernel or a cuBLASLt GEMM queued on one CUDA stream, in
+/// mixed precision (bf16 activations and weight copy; fp32 master weights, gradients, moments, statistics).
+///
+/// Conventions every op file relies on:
+/// * **Parameter reads go to the bf16 copy.** The model hands ops windows into `.parameters` (the fp32
+///   master). Kernels that read weights (`bf16(_:)`) map such a window to the same element offset in
+///   `.parameterCopy`, which `upload` and `adamWUpdate` keep equal to bf16(master).
+/// * **Errors.** Setup (`init`, `allocate`) throws a `CUDAError` naming the call. The `Backend` ops cannot
+///   throw, so a failing CUDA call inside an op stops the process with the call, the kernel and the
+///   driver's message. Kernel faults surface at the next synchronisation; set `GPT2_CUDA_SYNC=1` to
+///   synchronise after every launch so the failing kernel is the one named.
+/// * **Determinism.** No kernel uses floating-point atomics: column sums go through fixed-order partials,
+///   the embedding gradient through host-built token buckets. cuBLASLt is deterministic for a fixed
+///   algorithm on one GPU model; the algorithm is chosen once per shape and cached.
+
+import CCUDA
+import CUDAKernels
+import GPT2
+
+public final class CUDABackend: Backend, @unchecked Sendable {
+    public let name = "cuda"
+    public var preferredPrecision: Precision { .mixedBFloat16 }
+    public let device: CUDADevice
+    public var properties: CUDADeviceProperties { device.properties }
+    let driver: CUDADriver
+    let stream: CUstream
+    let modules: KernelModules
+    let blas: CUBLASLtLibrary
+    let blasHandle: cublasLtHandle_t
+    /// Synchronise after every launch and GEMM (GPT2_CUDA_SYNC=1), to name the kernel that faults.
+    let synchronousLaunches: Bool
+    /// Add biases with a separate kernel instead of cuBLASLt's bias epilogue (GPT2_CUDA_BIAS_KERNEL=1, or
+    /// after cuBLASLt offered no algorithm with the epilogue).
+    var separateBiasKernel: Bool
+
+    var layout: Layout?
+    var buffers: [BufferKind: CUdeviceptr] = [:]
+    var bufferBytes: [BufferKind: Int] = [:]
+    /// fp32 scratch: norm partials and result, column-sum partials, attention's delta (B,NH,T).
+    var scratch = Scratch()
+    /// The token ids last uploaded into `.tokens`, kept on the host for the embedding backward's buckets.
+    var hostTokens: [Int32] = []
+    /// AdamW's 1-entry tensor tables, one slot per distinct (offset, count, weight decay).
+    var adamSlots: [AdamSlotKey: Int] = [:]
+    /// cuBLASLt descriptors and the chosen algorithm, per GEMM shape.
+    var matmulPlans: [MatmulKey: MatmulPlan] = [:]
+
+    /// Opens device `deviceOrdinal`, creates a stream, loads (compiling or from the cache) every kernel
+    /// module and opens cuBLASLt. `log` receives one line per compiled kernel file.
+    public init(deviceOrdinal: Int = 0, paths: CUDALibraryPaths = CUDALibraryPaths(),
+                log: (String) -> Void = { _ in }) throws {
+        driver = try CUDADriver(paths: paths)
+        device = try CUDADevice(driver: driver, ordinal: deviceOrdinal)
+        var created: CUstream? = nil
+        try driver.check(driver.streamCreate(&created, 0), "cuStreamCreate")
+        guard let created else { throw CUDAError.driver(call: "cuStreamCreate", code: -1, message: "no stream returned") }
+        stream = created
+        modules = try KernelModules(device: device, paths: paths, log: log)
+        blas = try CUBLASLtLibrary(paths: paths)
+        var handle: cublasLtHandle_t? = nil
+        try blas.check(blas.create(&handle), "cublasLtCreate")
+        guard let handle else { throw CUDAError.library(call: "cublasLtCreate", message: "no handle returned") }
+        blasHandle = handle
+        synchronousLaunches = CUDABackend.environmentFlag("GPT2_CUDA_SYNC")
+        separateBiasKernel = CUDABackend.environmentFlag("GPT2_CUDA_BIAS_KERNEL")
+    }
+
+    deinit {
+        _ = driver.streamSynchronize(stream)
+        releaseBuffers()
+        for plan in matmulPlans.values { plan.destroy(blas) }
+        _ = blas.destroy(blasHandle)
+    }
+
+    // MARK: - Memory
+
+    public func allocate(_ layout: Layout) throws {
+        guard layout.precision == .mixedBFloat16 else {
+            throw CUDAError.library(call: "CUDABackend.allocate",
+                                    message: "the CUDA backend stores models in mixed bf16 precision; create the model with "
+                                        + "precision .mixedBFloat16 (backend.preferredPrecision), not \(layout.precision)")
+        }
+        guard layout.config.headSize <= 128 else {
+            throw CUDAError.library(call: "CUDABackend.allocate",
+                                    message: "head size \(layout.config.headSize) exceeds the attention kernels' limit of 128")
+        }
+        try device.makeCurrent()
+        try checked(driver.streamSynchronize(stream), "cuStreamSynchronize")
+        releaseBuffers()
+        for kind in BufferKind.allCases {
+            let bytes = layout.bytes(of: kind)
+            guard bytes > 0 else { continue }
+            buffers[kind] = try allocateZeroed(bytes, "\(kind)")
+            bufferBytes[kind] = bytes
+        }
+        scratch = Scratch(layout: layout)
+        scratch.floats = try allocateZeroed(scratch.floatCount * 4, "scratch floats")
+        scratch.ints = try allocateZeroed(scratch.intCount * 4, "scratch token buckets")
+        scratch.adamTable = try allocateZeroed(Scratch.adamSlots * AdamTableEntry.size, "AdamW table")
+        hostTokens = [Int32](repeating: 0, count: layout.elementCounts[.tokens, default: 0])
+        adamSlots = [:]
+        self.layout = layout
+    }
+
+    public var allocatedBytes: Int {
+        bufferBytes.values.reduce(0, +) + (layout == nil ? 0 : scratch.bytes)
+    }
+
+    /// Device memory in use by the whole process (and anything else on the GPU): total − free.
+    public func deviceMemoryInUse() -> Int {
+        guard let info = try? device.memoryInfo() else { return 0 }
+        return info.total - info.free
+    }
+
+    public func upload(_ values: UnsafeRawBufferPointer, to dst: TensorRef) {
+        precondition(values.count == dst.count * 4, "upload: \(values.count) bytes for \(dst.count) elements of \(dst.buffer)")
+        synchronize()   // nothing queued may still read what is overwritten
+        switch dtype(dst.buffer) {
+        case .int32:
+            copyToDevice(address(dst, .int32), values.baseAddress!, values.count, "upload \(dst.buffer)")
+            if dst.buffer == .tokens {
+                values.withMemoryRebound(to: Int32.self) { ids in
+                    for i in 0..<dst.count { hostTokens[dst.offset + i] = ids[i] }
+                }
+            }
+        case .float32:
+            copyToDevice(address(dst, .float32), values.baseAddress!, values.count, "upload \(dst.buffer)")
+            if dst.buffer == .parameters {   // keep the bf16 copy the kernels read equal to bf16(master)
+                let rounded = roundedToBFloat16(values)
+                rounded.withUnsafeBytes { copyToDevice(bf16(dst), $0.baseAddress!, $0.count, "upload parameterCopy") }
+            }
+        case .bfloat16:
+            let rounded = roundedToBFloat16(values)
+            rounded.withUnsafeBytes { copyToDevice(address(dst, .bfloat16), $0.baseAddress!, $0.count, "upload \(dst.buffer)") }
+        case .byte:
+            preconditionFailure("upload into the byte buffer \(dst.buffer)")
+        }
+    }
+
+    public func download(_ src: TensorRef, into values: UnsafeMutableRawBufferPointer) {
+        precondition(values.count == src.count * 4, "download: \(values.count) bytes for \(src.count) elements of \(src.buffer)")
+        synchronize()
+        switch dtype(src.buffer) {
+        case .int32, .float32:
+            copyToHost(values.baseAddress!, address(src, dtype(src.buffer)), values.count, "download \(src.buffer)")
+        case .bfloat16:
+            var bits = [UInt16](repeating: 0, count: src.count)
+            bits.withUnsafeMutableBytes { copyToHost($0.baseAddress!, address(src, .bfloat16), $0.count, "download \(src.buffer)") }
+            let floats = values.bindMemory(to: Float.self)
+            for i in 0..<src.count { floats[i] = BFloat16Bits(bits: bits[i]).float }
+        case .byte:
+            preconditionFailure("download from the byte buffer \(src.buffer)")
+        }
+    }
+
+    public func zero(_ tensor: TensorRef) {
+        let type = dtype(tensor.buffer)
+        guard tensor.count > 0 else { return }
+        ensureContext()
+        checkedOrDie(driver.memsetD8Async(address(tensor, type), 0, tensor.count * type.size, stream), "cuMemsetD8Async(\(tensor.buffer))")
+        if tensor.buffer == .parameters { zero(TensorRef(buffer: .parameterCopy, offset: tensor.offset, count: tensor.count)) }
+    }
+
+    public func synchronize() {
+        ensureContext()
+        checkedOrDie(driver.streamSynchronize(stream), "cuStreamSynchronize (a kernel queued earlier failed; rerun with GPT2_CUDA_SYNC=1 to name it)")
+    }
+
+    // MARK: - Addresses (used by every op file)
+
+    /// The storage type of `buffer` in the current layout.
+    func dtype(_ buffer: BufferKind) -> DType {
+        guard let layout else { preconditionFailure("CUDABackend: allocate(layout) before using tensors") }
+        return layout.precision.dtype(of: buffer)
+    }
+
+    /// Device address of `tensor`'s first element, checking that its buffer stores `type` and that the
+    /// window lies inside the allocation.
+    func address(_ tensor: TensorRef, _ type: DType) -> CUdeviceptr {
+        precondition(dtype(tensor.buffer) == type, "CUDABackend: \(tensor.buffer) holds \(dtype(tensor.buffer)), an op expected \(type)")
+        guard let base = buffers[tensor.buffer] else { preconditionFailure("CUDABackend: buffer \(tensor.buffer) is not allocated") }
+        precondition(tensor.offset >= 0 && (tensor.offset + tensor.count) * type.size <= bufferBytes[tensor.buffer]!,
+                     "CUDABackend: tensor [\(tensor.offset), +\(tensor.count)) lies outside \(tensor.buffer)")
+        return base + CUdeviceptr(tensor.offset * type.size)
+    }
+
+    /// A bf16 tensor; a window into the fp32 `.parameters` maps to the same offset in `.parameterCopy`.
+    func bf16(_ tensor: TensorRef) -> CUdeviceptr {
+        var tensor = tensor
+        if tensor.buffer == .parameters { tensor.buffer = .parameterCopy }
+        return address(tensor, .bfloat16)
+    }
+
+    func f32(_ tensor: TensorRef) -> CUdeviceptr { address(tensor, .float32) }
+    func i32(_ tensor: TensorRef) -> CUdeviceptr { address(tensor, .int32) }
+
+    // MARK: - Driver calls
+
+    /// Stops the process with the call's name and the driver's message unless `result` is CUDA_SUCCESS:
+    /// the `Backend` ops cannot throw, and a GPU that failed mid-step leaves nothing to recover.
+    func checkedOrDie(_ result: CUresult, _ call: @autoclosure () -> String) {
+        do { try driver.check(result, call()) } catch { die(error) }
+    }
+
+    func checked(_ result: CUresult, _ call: @autoclosure () -> String) throws { try driver.check(result, call()) }
+
+    /// Makes the device's context current on the calling thread. CUDA contexts are current per thread, and
+    /// callers (Swift Testing, Dispatch) may use the backend from several threads; the call costs ~0.1 µs.
+    func ensureContext() {
+        checkedOrDie(driver.contextSetCurrent(device.context), "cuCtxSetCurrent")
+    }
+
+    func die(_ error: Error) -> Never {
+        Console.log("Error: CUDA backend: \(error)")
+        fatalError("CUDA backend: \(error)")
+    }
+
+    func copyToDevice(_ destination: CUdeviceptr, _ source: UnsafeRawPointer, _ bytes: Int, _ what: String) {
+        guard bytes > 0 else { return }
+        ensureContext()
+        checkedOrDie(driver.memcpyHtoD(destination, source, bytes), "cuMemcpyHtoD (\(what), \(bytes) bytes)")
+    }
+
+    func copyToHost(_ destination: UnsafeMutableRawPointer, _ source: CUdeviceptr, _ bytes: Int, _ what: String) {
+        guard bytes > 0 else { return }
+        ensureContext()
+        checkedOrDie(driver.memcpyDtoH(destination, source, bytes), "cuMemcpyDtoH (\(what), \(bytes) bytes)")
+    }
+
+    private func allocateZeroed(_ bytes: Int, _ what: String) throws -> CUdeviceptr {
+        var pointer: CUdeviceptr = 0
+        try checked(driver.memAlloc(&pointer, max(bytes, 4)), "cuMemAlloc(\(what), \(bytes) bytes)")
+        try checked(driver.memsetD8(pointer, 0, max(bytes, 4)), "cuMemsetD8(\(what))")
+        return pointer
+    }
+
+    private func releaseBuffers() {
+        for pointer in buffers.values { _ = driver.memFree(pointer) }
+        for pointer in [scratch.floats, scratch.ints, scratch.adamTable] where pointer != 0 { _ = driver.memFree(pointer) }
+        buffers = [:]
+        bufferBytes = [:]
+        scratch = Scratch()
+        layout = nil
+    }
+
+    private func roundedToBFloat16(_ values: UnsafeRawBufferPointer) -> [UInt16] {
+        let floats = values.bindMemory(to: Float.self)
+        return floats.map { BFloat16Bits(rounding: $0).bits }
+    }
+
+    static func environmentFlag(_ name: String) -> Bool { FileSystem.environment(name) == "1" }
+}
+
+/// The backend's own device scratch beside the layout's buffers, sized from the layout.
+struct Scratch {
+    /// Row groups of the two-stage column sums (bias and LayerNorm parameter gradients).
+    static let columnGroups = 32
+    /// Blocks of the first norm stage (at most 1024: the final stage is one block of 1024 threads).
+    static let normBlocks = 1024
+    static let adamSlots = 256
+
+    var floats: CUdeviceptr = 0
+    var ints: CUdeviceptr = 0
+    var adamTable: CUdeviceptr = 0
+    /// fp32 elements: [0, normBlocks) norm partials, [normBlocks] the norm², then the column partials
+    /// (columnGroups × 4C) from `columnOffset`, then attention's delta (B·NH·T) from `deltaOffset`.
+    var floatCount = 0
+    var columnOffset = 0
+    var deltaOffset = 0
+    /// int32 elements for the embedding backward's buckets: tokens (≤ N), starts (≤ N+1), positions (N).
+    var intCount = 0
+
+    init() {}
+
+    init(layout: Layout) {
+        let C = layout.config.channels
+        columnOffset = Scratch.normBlocks + 64
+        deltaOffset = columnOffset + Scratch.columnGroups * 4 * C
+        floatCount = deltaOffset + layout.batchSize * layout.config.heads * layout.sequenceLength
+        intCount = 3 * layout.batchSize * layout.sequenceLength + 2
+    }
+
+    var bytes: Int { floatCount * 4 + intCount * 4 + Scratch.adamSlots * AdamTableEntry.size }
+    var normPartials: CUdeviceptr { floats }
+    var normSquared: CUdeviceptr { floats + CUdeviceptr(Scratch.normBlocks * 4) }
+    var columnPartials: CUdeviceptr { floats + CUdeviceptr(columnOffset * 4) }
+    var delta: CUdeviceptr { floats + CUdeviceptr(deltaOffset * 4) }
+}

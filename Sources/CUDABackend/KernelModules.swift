@@ -1,0 +1,139 @@
+/// Every embedded kernel file loaded into the device, and the launch of one kernel by name with its
+/// arguments packed the way cuLaunchKernel wants them (one pointer per argument value).
+
+import CCUDA
+import CUDAKernels
+import GPT2
+
+/// The kernels of every embedded `.cu` file, loaded into one device's context.
+struct KernelModules {
+    /// The `extern "C"` kernels each file exports, by file: what the backend launches.
+    static let kernelNames: [String: [String]] = [
+        "adamw.cu": ["adamw_update"],
+        "attention.cu": ["attention_forward", "attention_backward_preprocess", "attention_backward_dkv",
+                         "attention_backward_dq", "attention_forward_row"],
+        "classifier.cu": ["classifier_forward_backward"],
+        "elementwise.cu": ["residual_forward", "bias_forward", "bias_backward_partial", "partials_accumulate"],
+        "encoder.cu": ["encoder_forward", "encoder_backward_wpe", "encoder_backward_wte"],
+        "gelu.cu": ["gelu_forward", "gelu_backward"],
+        "layernorm.cu": ["layernorm_forward", "layernorm_backward_input", "layernorm_backward_params_partial"],
+        "norm.cu": ["norm_squared_partial", "norm_squared_final"],
+    ]
+
+    private var functions: [String: CUfunction] = [:]
+
+    /// Compiles (or takes from the kernel cache, or from `GPT2_KERNEL_IMAGES`) every kernel file for the
+    /// device's architecture and loads it.
+    init(device: CUDADevice, paths: CUDALibraryPaths, log: (String) -> Void) throws {
+        let architecture = device.properties.architecture
+        let prebuilt = FileSystem.environment("GPT2_KERNEL_IMAGES").flatMap { $0.isEmpty ? nil : $0 }
+        var compiler: NVRTCCompiler?
+        if prebuilt == nil {
+            let nvrtc = try NVRTCCompiler(paths: paths)
+            guard !nvrtc.includeFolders.isEmpty else {
+                throw CUDAError.library(call: "NVRTC", message: "no folder with cuda_bf16.h found: set CUDA_INCLUDE (or CUDA_HOME), "
+                                            + "or GPT2_KERNEL_IMAGES to a folder written by `gpt2 kernels --out`")
+            }
+            compiler = nvrtc
+        }
+        let cache = KernelCache(paths: paths)
+        for (file, source) in CUDAKernelSources.all {
+            guard let names = Self.kernelNames[file] else { continue }   // a file the backend does not launch from
+            let image: [UInt8]
+            if let prebuilt {
+                let path = FileSystem.join(prebuilt, Self.prebuiltName(file: file, source: source, architecture: architecture))
+                guard let bytes = try? ByteFile.contents(ofFile: path), !bytes.isEmpty else {
+                    throw CUDAError.library(call: "GPT2_KERNEL_IMAGES", message: "no \(path): write it with "
+                                                + "`gpt2 kernels --arch \(architecture) --out \(prebuilt)` from this same binary")
+                }
+                image = bytes
+                log("kernels   \(file): prebuilt \(path)")
+            } else {
+                let compiled = try cache.image(file: file, source: source, compiler: compiler!, architecture: architecture)
+                image = compiled.image
+                log("kernels   \(file): " + (compiled.fromCache ? "cached" : "compiled in \(formatFixed(compiled.seconds, digits: 2)) s"))
+            }
+            let module = try device.loadModule(image, name: file)
+            for name in names { functions[name] = try device.function(name, in: module) }
+        }
+        for (file, names) in Self.kernelNames where names.contains(where: { functions[$0] == nil }) {
+            throw CUDAError.library(call: "KernelModules", message: "\(file) is not among the embedded kernel sources")
+        }
+    }
+
+    /// The file name `gpt2 kernels --out` writes and `GPT2_KERNEL_IMAGES` is searched for: the file's stem,
+    /// the architecture and 16 hex digits over the source and headers, so a stale image is never loaded.
+    static func prebuiltName(file: String, source: String, architecture: GPUArchitecture) -> String {
+        let key = KernelCache.key(file: file, source: source, headers: CUDAKernelSources.headers,
+                                  options: [architecture.description], nvrtcVersion: "prebuilt")
+        let stem = file.hasSuffix(".cu") ? String(file.dropLast(3)) : file
+        return "\(stem)-\(architecture)-\(key.prefix(16)).\(architecture.outputKind)"
+    }
+
+    func function(_ name: String) -> CUfunction {
+        guard let function = functions[name] else { preconditionFailure("kernel \(name) was not loaded") }
+        return function
+    }
+}
+
+/// One kernel argument, stored with the C type the kernel declares.
+enum KernelArgument {
+    case pointer(CUdeviceptr)   // T*
+    case int(Int)               // int
+    case size(Int)              // size_t / unsigned long long
+    case float(Float)           // float
+}
+
+/// Grid or block dimensions.
+struct Dim3: CustomStringConvertible {
+    var x: Int, y: Int, z: Int
+    init(_ x: Int, _ y: Int = 1, _ z: Int = 1) { (self.x, self.y, self.z) = (x, y, z) }
+    var description: String { "(\(x),\(y),\(z))" }
+}
+
+/// ⌈a / b⌉ for positive b.
+func ceilDiv(_ a: Int, _ b: Int) -> Int { (a + b - 1) / b }
+
+extension CUDABackend {
+    /// Queues kernel `name` on the stream. A grid with a zero dimension means no work and launches nothing.
+    func launch(_ name: String, grid: Dim3, block: Dim3, sharedBytes: Int = 0, _ arguments: [KernelArgument]) {
+        guard grid.x > 0, grid.y > 0, grid.z > 0 else { return }
+        ensureContext()
+        precondition(grid.x < (1 << 31) && grid.y <= 65535 && grid.z <= 65535, "\(name): grid \(grid) exceeds CUDA's limits")
+        precondition(block.x * block.y * block.z <= 1024, "\(name): block \(block) has more than 1024 threads")
+        let storage = UnsafeMutableRawPointer.allocate(byteCount: max(1, arguments.count) * 8, alignment: 8)
+        defer { storage.deallocate() }
+        var pointers: [UnsafeMutableRawPointer?] = []
+        for (i, argument) in arguments.enumerated() {
+            let slot = storage + 8 * i
+            switch argument {
+            case .pointer(let address): slot.storeBytes(of: UInt64(address), as: UInt64.self)
+            case .int(let value):
+                precondition(value >= Int(Int32.min) && value <= Int(Int32.max), "\(name): argument \(i) = \(value) overflows int")
+                slot.storeBytes(of: Int32(value), as: Int32.self)
+            case .size(let value): slot.storeBytes(of: UInt64(value), as: UInt64.self)
+            case .float(let value): slot.storeBytes(of: value, as: Float.self)
+            }
+            pointers.append(slot)
+        }
+        let result = pointers.withUnsafeMutableBufferPointer { parameters in
+            driver.launchKernel(modules.function(name), UInt32(grid.x), UInt32(grid.y), UInt32(grid.z),
+                                UInt32(block.x), UInt32(block.y), UInt32(block.z), UInt32(sharedBytes), stream,
+                                parameters.baseAddress, nil)
+        }
+        checkedOrDie(result, "cuLaunchKernel(\(name), grid \(grid), block \(block), shared \(sharedBytes) B)")
+        if synchronousLaunches {
+            checkedOrDie(driver.streamSynchronize(stream), "kernel \(name) (grid \(grid), block \(block))")
+        }
+    }
+
+    /// Blocks for a grid-stride loop over `count` elements with `threads` per block (capped; the loop covers the rest).
+    func strideBlocks(_ count: Int, threads: Int = 256) -> Int { min(ceilDiv(count, threads), 65536) }
+}
+
+extension CUDABackend {
+    /// The file name under which `GPT2_KERNEL_IMAGES` must hold `file`'s image for `architecture`.
+    public static func prebuiltKernelName(file: String, source: String, architecture: GPUArchitecture) -> String {
+        KernelModules.prebuiltName(file: file, source: source, architecture: architecture)
+    }
+}

@@ -1,0 +1,197 @@
+/// Op-by-op parity of the CUDA backend against the CPU reference on small random shapes: each check feeds
+/// both backends identical (bf16-representable) inputs and compares outputs against `Tolerance`.
+
+import CPUBackend
+import CUDABackend
+import GPT2
+
+public enum CUDAParity {
+    /// The (T, HS) shapes the attention checks cover: T from one row to a full GPT-2 context, every head size.
+    public static let attentionShapes: [(T: Int, HS: Int)] =
+        [1, 17, 64, 256, 1024].flatMap { T in [32, 64, 128].map { (T, $0) } }
+
+    /// Every non-attention op: embedding, LayerNorm, matmul, GELU, residual, classifier, norm, AdamW,
+    /// and the decode-step attention row. B=2, T=64, C=128, NH=2, V=1000.
+    public static func ops(cpu: CPUBackend, gpu: CUDABackend, log: @escaping (String) -> Void = { _ in }) throws -> [ParityResult] {
+        let results = ResultLog(log: log)
+        let config = ModelConfig(maxSequenceLength: 64, vocabularySize: 1000, layers: 1, heads: 2, channels: 128)
+        let (B, T, C, V, Vp) = (2, 64, 128, 1000, config.paddedVocabularySize)
+        let twins = try TwinModels(config: config, cpu: cpu, gpu: gpu, B: B, T: T)
+        let layout = twins.layout
+        let N = B * T
+        func run(_ body: (any Backend) -> Void) {
+            body(twins.cpu.backend)
+            body(twins.gpu.backend)
+        }
+        func grad(_ kind: ParameterKind) -> TensorRef { layout.parameter(kind, in: .gradients) }
+
+        // Embedding: encoded = wte[tokens] + wpe[t]; backward into fp32 dwte, dwpe.
+        twins.fillRandom(layout.parameter(.wte), std: 0.5)
+        twins.fillRandom(layout.parameter(.wpe), std: 0.5)
+        // Few distinct tokens, so the bucketed dwte sums many positions per token.
+        let tokens = (0..<N).map { _ in Int32(twins.random.nextInt(below: 7) * 100) }
+        tokens.withUnsafeBytes { twins.cpu.backend.upload($0, to: layout.inputs); twins.gpu.backend.upload($0, to: layout.inputs) }
+        run { $0.encoderForward(out: layout.activation(.encoded), inp: layout.inputs, wte: layout.parameter(.wte),
+                                wpe: layout.parameter(.wpe), B: B, T: T, C: C) }
+        results.expect("encoder forward", twins.compare(layout.activation(.encoded)), relativeL2: Tolerance.oneRounding)
+        let dresidual = layout.activationGradient(.residual)
+        twins.fillRandom(dresidual)
+        twins.fillRandom(grad(.wte), std: 0.1)   // nonzero: the op must add (+=), not overwrite
+        twins.fillRandom(grad(.wpe), std: 0.1)
+        run { $0.encoderBackward(dwte: grad(.wte), dwpe: grad(.wpe), dout: dresidual, inp: layout.inputs, B: B, T: T, C: C) }
+        results.expect("encoder backward dwte", twins.compare(grad(.wte)), relativeL2: Tolerance.fp32Reordered)
+        results.expect("encoder backward dwpe", twins.compare(grad(.wpe)), relativeL2: Tolerance.fp32Reordered)
+
+        // LayerNorm forward and backward (dinp accumulates into the residual gradient).
+        let inp = layout.activation(.encoded), ln = layout.activation(.ln1)
+        let mean = layout.activation(.ln1Mean), rstd = layout.activation(.ln1Rstd)
+        twins.fillRandom(inp, mean: 0.3, std: 1.5)
+        twins.fillRandom(layout.parameter(.ln1w), mean: 1, std: 0.2)
+        twins.fillRandom(layout.parameter(.ln1b), std: 0.2)
+        run { $0.layerNormForward(out: ln, mean: mean, rstd: rstd, inp: inp, weight: layout.parameter(.ln1w),
+                                  bias: layout.parameter(.ln1b), B: B, T: T, C: C) }
+        results.expect("layernorm forward out", twins.compare(ln), relativeL2: Tolerance.oneRounding)
+        results.expect("layernorm forward mean", twins.compare(mean), relativeL2: Tolerance.fp32Reordered)
+        results.expect("layernorm forward rstd", twins.compare(rstd), relativeL2: Tolerance.fp32Reordered)
+        twins.shareCPUResult(mean)
+        twins.shareCPUResult(rstd)
+        let dln = layout.activationGradient(.lnOut)
+        twins.fillRandom(dln)
+        twins.fillRandom(dresidual)
+        twins.fillRandom(grad(.ln1w), std: 0.1)
+        twins.fillRandom(grad(.ln1b), std: 0.1)
+        run { $0.layerNormBackward(dinp: dresidual, dweight: grad(.ln1w), dbias: grad(.ln1b), dout: dln, inp: inp,
+                                   weight: layout.parameter(.ln1w), mean: mean, rstd: rstd, B: B, T: T, C: C) }
+        results.expect("layernorm backward dinp (+=)", twins.compare(dresidual), relativeL2: Tolerance.oneRounding)
+        results.expect("layernorm backward dweight", twins.compare(grad(.ln1w)), relativeL2: Tolerance.fp32Reordered)
+        results.expect("layernorm backward dbias", twins.compare(grad(.ln1b)), relativeL2: Tolerance.fp32Reordered)
+
+        // Matmul with bias (qkv = ln1 · qkvwᵀ + qkvb) and without (logits = lnf · wteᵀ, OC = Vp).
+        let qkv = layout.activation(.qkv)
+        twins.fillRandom(ln)
+        twins.fillRandom(layout.parameter(.qkvw), std: 0.05)
+        twins.fillRandom(layout.parameter(.qkvb), std: 0.5)
+        run { $0.matmulForward(out: qkv, inp: ln, weight: layout.parameter(.qkvw), bias: layout.parameter(.qkvb),
+                               B: B, T: T, C: C, OC: 3 * C) }
+        results.expect("matmul forward +bias", twins.compare(qkv), relativeL2: Tolerance.twoRoundings)
+        let lnf = layout.activation(.lnf), logits = layout.activation(.logits)
+        twins.fillRandom(lnf)
+        run { $0.matmulForward(out: logits, inp: lnf, weight: layout.parameter(.wte), bias: nil, B: B, T: T, C: C, OC: Vp) }
+        results.expect("matmul forward no bias (OC=Vp)", twins.compare(logits), relativeL2: Tolerance.oneRounding)
+        let dqkv = layout.activationGradient(.qkv)
+        twins.fillRandom(dqkv)
+        twins.fillRandom(grad(.qkvw), std: 0.1)
+        twins.fillRandom(grad(.qkvb), std: 0.1)
+        run { $0.matmulBackward(dinp: dln, dweight: grad(.qkvw), dbias: grad(.qkvb), dout: dqkv, inp: ln,
+                                weight: layout.parameter(.qkvw), B: B, T: T, C: C, OC: 3 * C) }
+        results.expect("matmul backward dinp", twins.compare(dln), relativeL2: Tolerance.oneRounding)
+        results.expect("matmul backward dweight (+=)", twins.compare(grad(.qkvw)), relativeL2: Tolerance.fp32Accumulated)
+        results.expect("matmul backward dbias (+=)", twins.compare(grad(.qkvb)), relativeL2: Tolerance.fp32Reordered)
+
+        // GELU and the residual add.
+        let fch = layout.activation(.fch), fchGelu = layout.activation(.fchGelu)
+        twins.fillRandom(fch, std: 2)
+        run { $0.geluForward(out: fchGelu, inp: fch, count: N * 4 * C) }
+        results.expect("gelu forward", twins.compare(fchGelu), relativeL2: Tolerance.oneRounding)
+        let dfch = layout.activationGradient(.fch), dfchGelu = layout.activationGradient(.fchGelu)
+        twins.fillRandom(dfchGelu)
+        run { $0.geluBackward(dinp: dfch, inp: fch, dout: dfchGelu, count: N * 4 * C) }
+        results.expect("gelu backward", twins.compare(dfch), relativeL2: Tolerance.oneRounding)
+        let residual2 = layout.activation(.residual2), attproj = layout.activation(.attproj)
+        twins.fillRandom(inp)
+        twins.fillRandom(attproj)
+        run { $0.residualForward(out: residual2, a: inp, b: attproj, count: N * C) }
+        results.expect("residual forward", twins.compare(residual2), relativeL2: Tolerance.oneRounding)
+
+        // Fused classifier: losses only (logits untouched), then with dlogits written in place.
+        twins.fillRandom(logits, std: 2)
+        twins.fillTokens(layout.targets, below: V)
+        let losses = layout.activation(.losses)
+        let logitsBefore = twins.gpu.download(logits)
+        run { $0.fusedClassifier(logits: logits, losses: losses, targets: layout.targets, dlossScale: nil, B: B, T: T, V: V, Vp: Vp) }
+        results.expect("classifier losses", twins.compare(losses), relativeL2: Tolerance.fp32Reordered)
+        results.expect("classifier without dloss leaves logits", twins.gpu.download(logits) == logitsBefore, "bit-identical")
+        run { $0.fusedClassifier(logits: logits, losses: losses, targets: layout.targets, dlossScale: 1 / Float(N),
+                                 B: B, T: T, V: V, Vp: Vp) }
+        results.expect("classifier losses (with dlogits)", twins.compare(losses), relativeL2: Tolerance.fp32Reordered)
+        results.expect("classifier dlogits", twins.compare(logits), relativeL2: Tolerance.oneRounding)
+        let padding = twins.gpu.download(logits).enumerated().filter { $0.offset % Vp >= V }.map(\.element)
+        results.expect("classifier padded columns zero", padding.allSatisfy { $0 == 0 }, "\(padding.count) padded values")
+
+        // Gradient norm² and AdamW (decayed matrix and undecayed vector), bf16 copy refreshed.
+        let gradients = layout.whole(.gradients)
+        twins.fillRandom(gradients, std: 0.01)
+        let cpuNorm = twins.cpu.backend.sumOfSquares(gradients), gpuNorm = twins.gpu.backend.sumOfSquares(gradients)
+        let normError = abs(gpuNorm - cpuNorm) / cpuNorm
+        results.expect("sumOfSquares", normError <= Tolerance.fp32Reordered, "rel \(scientific(normError)) ≤ \(scientific(Tolerance.fp32Reordered))")
+        twins.fillRandom(layout.whole(.parameters), std: 0.5)
+        twins.fillRandom(layout.whole(.adamM), std: 0.01)
+        twins.fill(layout.whole(.adamV), (0..<layout.whole(.adamV).count).map { _ in Float(twins.random.nextUniform()) * 1e-4 })
+        let hyper = AdamWHyperparameters(learningRate: 1e-2, weightDecay: 0.1)
+        for kind in [ParameterKind.qkvw, .ln1w] {
+            var tensorHyper = hyper
+            if !kind.isDecayed { tensorHyper.weightDecay = 0 }
+            run { $0.adamWUpdate(params: layout.parameter(kind), grads: grad(kind), m: layout.parameter(kind, in: .adamM),
+                                 v: layout.parameter(kind, in: .adamV), step: 3, hyper: tensorHyper, gradScale: 0.7) }
+            results.expect("adamw \(kind) params", twins.compare(layout.parameter(kind)), relativeL2: 1e-6)
+            results.expect("adamw \(kind) m", twins.compare(layout.parameter(kind, in: .adamM)), relativeL2: 1e-6)
+            results.expect("adamw \(kind) v", twins.compare(layout.parameter(kind, in: .adamV)), relativeL2: 1e-6)
+            let master = twins.gpu.download(layout.parameter(kind))
+            let copy = twins.gpu.download(TensorRef(buffer: .parameterCopy, offset: layout.parameter(kind).offset,
+                                                    count: layout.parameter(kind).count))
+            let mismatches = zip(master, copy).filter { BFloat16Bits(rounding: $0.0).float != $0.1 }.count
+            results.expect("adamw \(kind) bf16 copy = bf16(master)", mismatches == 0, "\(mismatches) mismatches")
+        }
+
+        // Decode-step attention: row t of sequence 0 over rows 0...t.
+        twins.fillRandom(qkv)
+        for t in [0, 5, T - 1] {
+            let row = layout.activation(.atty).slice(t * C, C)
+            run { $0.attentionForwardRow(out: row, qkv: qkv, t: t, C: C, NH: config.heads) }
+            results.expect("attention row t=\(t)", twins.compare(row), relativeL2: Tolerance.oneRounding)
+        }
+        return results.results
+    }
+
+    /// Flash attention forward (out, log-sum-exp) and backward (dqkv) for one (T, HS), B=2, NH=2.
+    public static func attention(T: Int, HS: Int, cpu: CPUBackend, gpu: CUDABackend,
+                                 log: @escaping (String) -> Void = { _ in }) throws -> [ParityResult] {
+        let results = ResultLog(log: log)
+        let (B, NH) = (2, 2)
+        let C = NH * HS
+        let config = ModelConfig(maxSequenceLength: T, vocabularySize: 64, layers: 1, heads: NH, channels: C)
+        let twins = try TwinModels(config: config, cpu: cpu, gpu: gpu, B: B, T: T, seed: UInt64(T * 1000 + HS))
+        let layout = twins.layout
+        let qkv = layout.activation(.qkv), out = layout.activation(.atty), stats = layout.activation(.attStats)
+        let name = "attention T=\(T) HS=\(HS)"
+        twins.fillRandom(qkv)
+        twins.cpu.backend.attentionForward(out: out, stats: stats, qkv: qkv, B: B, T: T, C: C, NH: NH)
+        twins.gpu.backend.attentionForward(out: out, stats: stats, qkv: qkv, B: B, T: T, C: C, NH: NH)
+        results.expect("\(name) forward out", twins.compare(out), relativeL2: Tolerance.oneRounding)
+        let lse = twins.compare(stats)
+        results.expect("\(name) forward lse", lse.maxAbsolute <= 1e-3, "maxAbs \(scientific(lse.maxAbsolute)) ≤ 1e-3")
+        // Backward from identical forward results: the CPU's out (rounded to bf16) and statistics.
+        twins.shareCPUResult(out)
+        twins.shareCPUResult(stats)
+        let dout = layout.activationGradient(.atty), dqkv = layout.activationGradient(.qkv)
+        twins.fillRandom(dout)
+        twins.cpu.backend.attentionBackward(dqkv: dqkv, dout: dout, qkv: qkv, out: out, stats: stats, B: B, T: T, C: C, NH: NH)
+        twins.gpu.backend.attentionBackward(dqkv: dqkv, dout: dout, qkv: qkv, out: out, stats: stats, B: B, T: T, C: C, NH: NH)
+        let gpuGrad = twins.gpu.download(dqkv), cpuGrad = twins.cpu.download(dqkv)
+        for (part, label) in ["dq", "dk", "dv"].enumerated() {
+            // One part of every row: elements [part·C, (part+1)·C) of each 3C-wide row.
+            func select(_ values: [Float]) -> [Float] {
+                var selected: [Float] = []
+                for row in 0..<(B * T) {
+                    let start = row * 3 * C + part * C
+                    selected += values[start..<(start + C)]
+                }
+                return selected
+            }
+            // With T = 1, dS = p·(dout·v − dout·out) is exactly 0 on the CPU (out = v): allow fp32 noise there.
+            results.expect("\(name) backward \(label)", Comparison(select(gpuGrad), select(cpuGrad)),
+                           relativeL2: Tolerance.twoRoundings, absoluteFloor: 1e-5)
+        }
+        return results.results
+    }
+}

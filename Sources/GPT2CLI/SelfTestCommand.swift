@@ -1,0 +1,90 @@
+/// `gpt2 selftest cuda` (hidden): the CUDA backend's parity checks against the CPU reference, run from the
+/// static binary on a GPU machine that has no Swift toolchain; the same checks CUDABackendTests run.
+
+import ArgumentParser
+import CPUBackend
+import CUDABackend
+import CUDAParity
+import GPT2
+
+struct SelfTestCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "selftest",
+        abstract: "Check a backend against the CPU reference (for GPU machines without a Swift toolchain).",
+        shouldDisplay: false,
+        subcommands: [SelfTestCUDACommand.self])
+}
+
+struct SelfTestCUDACommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cuda",
+        abstract: "CUDA-vs-CPU parity: every op, attention shapes, the whole model, training, resume.",
+        discussion: """
+            Prints PASS/FAIL per check with the measured errors and exits non-zero on any failure.
+            The training checks need tokenised tinyshakespeare (--data, a folder of *_train_*.bin and
+            *_val_*.bin shards, e.g. from `gpt2 prepare`); without it they are skipped.
+            Examples:
+              gpt2 selftest cuda
+              GPT2_CUDA_SYNC=1 gpt2 selftest cuda --only ops
+              gpt2 selftest cuda --data data/tinyshakespeare --work /tmp/selftest
+            """)
+
+    enum Group: String, ExpressibleByArgument, CaseIterable {
+        case ops, attention, model, training, resume
+    }
+
+    @Option(help: "Run only these groups (repeatable): \(Group.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var only: [Group] = []
+
+    @Option(help: "Tokenised tinyshakespeare shards for the training and resume checks.")
+    var data: String?
+
+    @Option(help: "Folder for the training checks' runs and checkpoints.")
+    var work = "/tmp/gpt2-selftest"
+
+    @Option(help: "CPU worker threads for the reference (0 = one per core).")
+    var threads = 0
+
+    func run() throws {
+        if let problem = CUDAAvailability.problem() { throw ValidationError("no usable CUDA device: \(problem)") }
+        let gpu = try BackendOptions.makeCUDABackend()
+        let cpu = CPUBackend(threads: threads)
+        let groups = only.isEmpty ? Group.allCases : only
+        let log: (String) -> Void = { print($0) }
+        var results: [ParityResult] = []
+        func section(_ title: String, _ body: () throws -> [ParityResult]) {
+            print("== \(title)")
+            do {
+                results += try body()
+            } catch {
+                let failed = ParityResult(name: title, passed: false, detail: "threw: \(error)")
+                print(failed)
+                results.append(failed)
+            }
+        }
+        if groups.contains(.ops) { section("ops") { try CUDAParity.ops(cpu: cpu, gpu: gpu, log: log) } }
+        if groups.contains(.attention) {
+            for shape in CUDAParity.attentionShapes {
+                section("attention T=\(shape.T) HS=\(shape.HS)") { try CUDAParity.attention(T: shape.T, HS: shape.HS, cpu: cpu, gpu: gpu, log: log) }
+            }
+        }
+        if groups.contains(.model) { section("model") { try CUDAParity.model(cpu: cpu, gpu: gpu, log: log) } }
+        for group in [Group.training, .resume] where groups.contains(group) {
+            guard let data else {
+                print("SKIP  \(group) (no --data folder of tinyshakespeare shards)")
+                continue
+            }
+            let folder = "\(work)/\(group)-\(FileSystem.processID)"
+            guard FileSystem.makeDirectories(folder) else { throw ValidationError("cannot create \(folder)") }
+            section(group.rawValue) {
+                group == .training
+                    ? try CUDAParity.training(dataDirectory: data, workDirectory: folder, cpu: cpu, gpu: gpu, log: log)
+                    : try CUDAParity.resume(dataDirectory: data, workDirectory: folder, gpu: gpu, log: log)
+            }
+        }
+        let failures = results.filter { !$0.passed }
+        print("\(results.count - failures.count)/\(results.count) checks passed")
+        for failure in failures { print(failure) }
+        if !failures.isEmpty { throw ExitCode.failure }
+    }
+}

@@ -1,0 +1,77 @@
+/// The CUDA backend against the CPU reference, through the shared checks of CUDAParity (the same ones
+/// `gpt2 selftest cuda` runs): every op, attention over T and head sizes, the whole model, training, resume.
+
+import CPUBackend
+import CUDABackend
+import CUDAParity
+import GPT2
+import GPT2TestSupport
+import Testing
+
+/// One backend per process: loading the kernels costs a second, the device's context lives on.
+enum ParityBackends {
+    static let gpu: CUDABackend? = try? CUDABackend()
+    static let cpu = CPUBackend()
+}
+
+/// Fails the test once per failed check, naming it with its measured errors.
+func expectAllPass(_ results: [ParityResult], sourceLocation: SourceLocation = #_sourceLocation) {
+    #expect(!results.isEmpty, "no checks ran", sourceLocation: sourceLocation)
+    for result in results where !result.passed {
+        Issue.record("\(result)", sourceLocation: sourceLocation)
+    }
+}
+
+@Suite(.enabled(if: CUDATestEnvironment.hasDevice, "needs a CUDA device"), .serialized)
+struct CUDAParityTests {
+    @Test func backendStarts() throws {
+        #expect(ParityBackends.gpu != nil, "CUDABackend() failed: \(String(describing: Result { try CUDABackend() }))")
+    }
+
+    @Test func everyOpMatchesTheCPU() throws {
+        let gpu = try #require(ParityBackends.gpu)
+        expectAllPass(try CUDAParity.ops(cpu: ParityBackends.cpu, gpu: gpu))
+    }
+
+    @Test(arguments: CUDAParity.attentionShapes.map { [$0.T, $0.HS] })
+    func attentionMatchesTheCPU(shape: [Int]) throws {
+        let gpu = try #require(ParityBackends.gpu)
+        expectAllPass(try CUDAParity.attention(T: shape[0], HS: shape[1], cpu: ParityBackends.cpu, gpu: gpu))
+    }
+
+    @Test func wholeModelStepMatchesTheCPU() throws {
+        let gpu = try #require(ParityBackends.gpu)
+        expectAllPass(try CUDAParity.model(cpu: ParityBackends.cpu, gpu: gpu))
+    }
+
+    @Test func trainingTracksTheCPULossCurve() throws {
+        let gpu = try #require(ParityBackends.gpu)
+        let work = try TestPaths.temporaryDirectory("cuda-training").path
+        expectAllPass(try CUDAParity.training(dataDirectory: try ShakespeareShards.directory(), workDirectory: work,
+                                              cpu: ParityBackends.cpu, gpu: gpu))
+    }
+
+    @Test func resumeOnTheGPUIsExact() throws {
+        let gpu = try #require(ParityBackends.gpu)
+        let work = try TestPaths.temporaryDirectory("cuda-resume").path
+        expectAllPass(try CUDAParity.resume(dataDirectory: try ShakespeareShards.directory(), workDirectory: work, gpu: gpu))
+    }
+}
+
+/// What runs without a GPU: the pieces of the backend that are plain host logic.
+struct CUDABackendHostTests {
+    @Test func prebuiltKernelNamesKeyOnTheSource() {
+        // Must work without NVRTC or a device: the GPU machine may have neither compiler nor toolkit.
+        let architecture = GPUArchitecture(major: 9, minor: 0)
+        let name = CUDABackend.prebuiltKernelName(file: "attention.cu", source: "x", architecture: architecture)
+        #expect(name.hasPrefix("attention-sm_90-") && name.hasSuffix(".cubin"))
+        #expect(name != CUDABackend.prebuiltKernelName(file: "attention.cu", source: "y", architecture: architecture))
+    }
+
+    @Test func parityComparisonMeasuresRelativeL2() {
+        let comparison = Comparison([1, 2, 2], [1, 2, 3])
+        #expect(abs(comparison.relativeL2 - 1 / 14.0.squareRoot()) < 1e-12)
+        #expect(comparison.maxAbsolute == 1)
+        #expect(Tolerance.oneRounding == 2.0 / 256)
+    }
+}
