@@ -22,7 +22,7 @@ import Testing
         #expect(CUDAKernelSources.all.map(\.name) == expected)
         #expect(CUDAKernelSources.headers.map(\.name) == ["common.cuh"])
         for (name, source) in CUDAKernelSources.all + CUDAKernelSources.headers {
-            let onDisk = try readText(Self.kernelFolder + "/" + name)
+            let onDisk = String(decoding: try ByteFile.contents(ofFile: Self.kernelFolder + "/" + name), as: UTF8.self)
             #expect(source == onDisk, "\(name) differs from its file")
         }
     }
@@ -44,19 +44,5 @@ import Testing
         #expect(GPUArchitecture("sm_x9") == nil)
         #expect(GPUArchitecture("sm_8") == nil)
     }
-
-    private func readText(_ path: String) throws -> String {
-        guard let file = fopen(path, "rb") else { throw TestFileError(path: path) }
-        defer { fclose(file) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let got = fread(&chunk, 1, chunk.count, file)
-            if got <= 0 { break }
-            bytes.append(contentsOf: chunk[0..<got])
-        }
-        return String(decoding: bytes, as: UTF8.self)
-    }
 }
 
-struct TestFileError: Error { let path: String }
