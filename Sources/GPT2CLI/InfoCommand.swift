@@ -13,7 +13,16 @@ import GPT2
 struct InfoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "info",
-        abstract: "Show the CPU and CUDA devices and libraries gpt2 can use.")
+        abstract: "Show the CPU and CUDA devices and libraries gpt2 can use.",
+        discussion: """
+            One line per piece: CPU cores and OpenBLAS kernel; the CUDA driver, device, compute \
+            capability and memory; NVRTC and cuBLASLt versions; the kernel cache. A piece that \
+            is missing says why and what to set (NVRTC_LIB, CUBLASLT_LIB, CUDA_HOME).
+
+            Examples:
+              gpt2 info
+              NVRTC_LIB=/opt/cuda/lib64/libnvrtc.so.13 gpt2 info
+            """)
 
     func run() throws {
         let online = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
