@@ -4,8 +4,15 @@
 # Usage (on the GPU machine, from the repository root): scripts/gpu-session.sh [BUNDLE=.gpu-bundle]
 # The bundle comes from scripts/gpu-bundle.sh. Each step runs even if an earlier one failed; exit status 1 if any failed.
 set -uo pipefail
+self="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
 cd "$(dirname "$0")/.."
 bundle="${1:-.gpu-bundle}"
+# The device tool returns only the last 12,000 characters of output, but every file under $OUT (even after a
+# timeout): keep the whole log there, by running this script again with its output through tee.
+if [ -n "${OUT:-}" ] && [ -d "$OUT" ] && [ -z "${GPU_SESSION_TEED:-}" ]; then
+    GPU_SESSION_TEED=1 "$self" "$@" 2>&1 | tee "$OUT/gpu-session.log"
+    exit "${PIPESTATUS[0]}"
+fi
 gpt2="$bundle/gpt2"
 status=0
 step() { echo; echo "=== $*"; }
@@ -16,18 +23,21 @@ nvidia-smi || status=1
 nvcc --version 2>/dev/null || echo "nvcc: not installed"
 ldd --version | head -1
 step libraries
-find / \( -name 'libnvrtc.so*' -o -name 'libcublasLt.so*' -o -name 'cuda_bf16.h' -o -name 'libnvrtc-builtins.so*' \) \
-    -not -path '/proc/*' 2>/dev/null | head -20
+# One walk of the filesystem (it can take a while), reused below.
+found="$(mktemp)"
+find / \( -path /proc -o -path /sys \) -prune -o \( -name 'libnvrtc.so*' -o -name 'libcublasLt.so*' -o -name 'cuda_bf16.h' \
+    -o -name 'libnvrtc-builtins.so*' \) -print 2>/dev/null | sort > "$found"
+head -20 "$found"
 
 # Point gpt2 at what exists: a toolkit in /usr/local/cuda (found by default, nothing to set), else the pip
 # wheels of a PyTorch install (NVRTC and headers from one wheel family), else the bundle's cubins.
-first() { find / -name "$1" -not -path '/proc/*' 2>/dev/null | sort | head -1; }
+first() { grep -E "/$1\$" "$found" | head -1; }
 if [ ! -e /usr/local/cuda/include/cuda_bf16.h ] && [ -z "${CUDA_HOME:-}" ]; then
-    [ -n "${NVRTC_LIB:-}" ] || NVRTC_LIB="$(first 'libnvrtc.so.1[23]')"
-    [ -n "${CUBLASLT_LIB:-}" ] || CUBLASLT_LIB="$(first 'libcublasLt.so.1[23]')"
+    [ -n "${NVRTC_LIB:-}" ] || NVRTC_LIB="$(first 'libnvrtc\.so\.1[23]')"
+    [ -n "${CUBLASLT_LIB:-}" ] || CUBLASLT_LIB="$(first 'libcublasLt\.so\.1[23]')"
     if [ -z "${CUDA_INCLUDE:-}" ] && [ -n "$NVRTC_LIB" ]; then   # the headers of NVRTC's own wheel family
-        header="$(find "$(dirname "$(dirname "$(dirname "$NVRTC_LIB")")")" -name cuda_bf16.h 2>/dev/null | head -1)"
-        [ -n "$header" ] || header="$(first cuda_bf16.h)"
+        header="$(grep -F "$(dirname "$(dirname "$(dirname "$NVRTC_LIB")")")/" "$found" | grep -E '/cuda_bf16\.h$' | head -1)"
+        [ -n "$header" ] || header="$(first 'cuda_bf16\.h')"
         [ -n "$header" ] && CUDA_INCLUDE="$(dirname "$header")"
     fi
     export NVRTC_LIB CUBLASLT_LIB CUDA_INCLUDE
@@ -44,7 +54,7 @@ ldd "$gpt2" | grep -i 'not found' && status=1
 step "gpt2 info"
 run "$gpt2" info
 step "kernels (NVRTC, this GPU's architecture)"
-if [ -z "${GPT2_KERNEL_IMAGES:-}" ] && ! "$gpt2" kernels; then
+if [ -z "${GPT2_KERNEL_IMAGES:-}" ] && ! "$gpt2" kernels --cache; then   # --cache: the selftests reuse them
     echo "NVRTC could not compile the kernels here: falling back to the bundle's precompiled sm_90 images"
     export GPT2_KERNEL_IMAGES="$bundle/kernels"
 fi

@@ -7,6 +7,12 @@ import CUDABackend
 import CUDAParity
 import GPT2
 
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#elseif canImport(Darwin)
+@preconcurrency import Darwin
+#endif
+
 struct SelfTestCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "selftest",
@@ -46,6 +52,9 @@ struct SelfTestCUDACommand: ParsableCommand {
     var threads = 0
 
     func run() throws {
+        // One line at a time even into a pipe or file: a GPU fault ends the process in fatalError, which does
+        // not flush stdio, and the PASS/FAIL lines printed before it are the ones that locate the fault.
+        setvbuf(stdout, nil, _IOLBF, 0)
         if let problem = CUDAAvailability.problem() { throw ValidationError("no usable CUDA device: \(problem)") }
         let gpu = try BackendOptions.makeCUDABackend()
         let cpu = CPUBackend(threads: threads)
