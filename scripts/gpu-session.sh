@@ -16,7 +16,8 @@ fi
 gpt2="$bundle/gpt2"
 status=0
 step() { echo; echo "=== $*"; }
-run() { "$@" || { echo "FAILED ($?): $*"; status=1; }; }
+# Each step gets at most STEP_SECONDS (default 150), so one hang cannot eat the whole device call.
+run() { timeout "${STEP_SECONDS:-150}" "$@" || { echo "FAILED ($?): $*"; status=1; }; }
 
 step machine
 nvidia-smi || status=1
@@ -64,7 +65,11 @@ step "selftest: attention, model"
 run "$gpt2" selftest cuda --only attention --only model
 step "selftest: training and resume"
 run "$gpt2" selftest cuda --only training --only resume --data "$bundle/data/tinyshakespeare"
-step "bench on the GPU"
+step "plan for this device, then the measured step (peak memory and step time to compare)"
+run "$gpt2" plan --model d12 --micro-batch 16 --seq 1024 --grad-accum 1 --steps 1 --json
 run "$gpt2" bench --device cuda --model d12 --micro-batch 4 --seq 64 --steps 10
 run "$gpt2" bench --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 10 --json
+step "PyTorch on the same GPU (torch.compile, bf16 autocast, SDPA), same model and batch"
+run python3 bench/pytorch_reference.py --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 10 \
+    --warmup 3 --compile --dtype bf16 --json
 exit $status
