@@ -26,7 +26,7 @@ struct BackendOptions: ParsableArguments {
             return CPUBackend(threads: threads)
         case .cuda:
             if let problem = CUDAAvailability.problem() {
-                throw ValidationError("--device cuda: \(problem); use --device cpu (or auto)")
+                throw ValidationError("--device cuda: \(problem)")
             }
             do {
                 return try Self.makeCUDABackend()
@@ -51,7 +51,6 @@ struct BackendOptions: ParsableArguments {
         return backend
     }
 
-    /// Worker threads the backend uses on the CPU (0 for the GPU backend: recorded with the run only).
     /// What the planner plans for on this backend: the machine's available memory for the CPU, the device's
     /// memory (and its table entry, when listed) for a GPU.
     func planDevice(_ backend: any Backend) -> PlanDevice {
@@ -64,22 +63,16 @@ struct BackendOptions: ParsableArguments {
         return .gpu(spec, totalBytes: properties.totalMemory)
     }
 
+    /// Worker threads the backend uses on the CPU (0 for the GPU backend: recorded with the run only).
     func threadCount(_ backend: any Backend) -> Int { (backend as? CPUBackend)?.threads ?? 0 }
 
     /// Peak FLOP/s for MFU: `override`, else the CPU's measured per-core peak, else the GPU's dense BF16 peak
-    /// from `gpuPeakFLOPs`; nil for a GPU not in that table.
+    /// from the planner's GPU table; nil for a GPU not in the table.
     func peakFLOPs(_ backend: any Backend, override: Double?) -> Double? {
         if let override { return override }
         if let cpu = backend as? CPUBackend { return FLOPCount.cpuPeak(cores: cpu.threads) }
-        if let cuda = backend as? CUDABackend { return Self.gpuPeakFLOPs(deviceName: cuda.properties.name) }
-        return nil
-    }
-
-    /// Dense BF16 tensor-core peaks from NVIDIA's data sheets, by the name the driver reports.
-    static func gpuPeakFLOPs(deviceName name: String) -> Double? {
-        if name.contains("H200") { return 989e12 }
-        if name.contains("H100") { return name.contains("PCIe") ? 756e12 : 989e12 }   // SXM / HBM3 otherwise
-        if name.contains("A100") { return 312e12 }
-        return nil
+        guard let cuda = backend as? CUDABackend else { return nil }
+        let properties = cuda.properties
+        return GPUSpecification.matching(deviceName: properties.name, totalMemory: properties.totalMemory)?.bf16TensorFLOPs
     }
 }
