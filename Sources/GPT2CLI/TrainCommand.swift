@@ -141,7 +141,12 @@ struct TrainCommand: ParsableCommand {
         }
         Console.log(trainer.options.summary)
         Console.log("plan: " + TrainingPlanCheck.plan(trainer.options, device: backendOptions.planDevice(backend)).verdict)
-        try trainer.run(stopAfter: stopAfter)
+        let stopRequest = StopRequest()
+        try trainer.run(stopAfter: stopAfter, stopRequest: stopRequest)
+        if trainer.stoppedOnRequest {
+            Console.log("interrupted: continue with gpt2 train --resume \(trainer.options.outDirectory)")
+            throw ExitCode(130)
+        }
     }
 
     private func resolveOptions(_ backend: any Backend) throws -> TrainingOptions {

@@ -62,10 +62,15 @@ public final class Trainer<Ops: Backend> {
         sampleRandom = saved.state.sampleRandom
     }
 
-    /// Trains until `options.steps`, or until `stopAfter` steps as if interrupted there (with a checkpoint).
+    /// Whether the last `run` ended early because `stopRequest` asked it to (its checkpoint is saved).
+    public private(set) var stoppedOnRequest = false
+
+    /// Trains until `options.steps`, or until `stopAfter` steps as if interrupted there, or until `stopRequest`
+    /// is raised (Ctrl-C), ending the current step first; each of these leaves a checkpoint.
     /// Returns the training loss of each step run.
     @discardableResult
-    public func run(stopAfter: Int? = nil) throws -> [Float] {
+    public func run(stopAfter: Int? = nil, stopRequest: StopRequest? = nil) throws -> [Float] {
+        stoppedOnRequest = false
         let T = options.sequenceLength
         guard FileSystem.makeDirectories(options.outDirectory) else {
             throw FileError("cannot create the run folder \(options.outDirectory): \(FileSystem.lastErrorMessage)")
@@ -102,7 +107,9 @@ public final class Trainer<Ops: Backend> {
 
             try evaluatePeriodically(after: current, metrics: metrics)
             let periodic = options.checkpointEvery > 0 && current % options.checkpointEvery == 0
-            if periodic || current == lastStep { try saveCheckpoint() }
+            stoppedOnRequest = stopRequest?.isRequested == true && current < lastStep
+            if periodic || current == lastStep || stoppedOnRequest { try saveCheckpoint() }
+            if stoppedOnRequest { break }
         }
         return losses
     }

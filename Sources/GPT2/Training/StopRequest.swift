@@ -1,0 +1,43 @@
+/// Ctrl-C (SIGINT) and SIGTERM as a request to stop training after the current step, with a checkpoint,
+/// instead of losing everything since the last one; a second signal quits at once.
+
+import Dispatch
+import Synchronization
+
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#elseif canImport(Darwin)
+@preconcurrency import Darwin
+#endif
+
+public final class StopRequest: @unchecked Sendable {
+    private let requested = Atomic<Bool>(false)
+    private var sources: [DispatchSourceSignal] = []
+    private let signals: [Int32]
+
+    /// Starts listening for `signals`; their default action (terminate) is replaced until the process ends.
+    public init(signals: [Int32] = [SIGINT, SIGTERM]) {
+        self.signals = signals
+        for number in signals {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { [unowned self] in
+                if self.requested.exchange(true, ordering: .relaxed) {
+                    Console.log("second signal: quitting now, without a checkpoint")
+                    exit(128 + number)
+                }
+                Console.log("stopping after this step with a checkpoint (signal again to quit now)")
+            }
+            source.resume()
+            sources.append(source)
+        }
+    }
+
+    deinit {
+        for source in sources { source.cancel() }
+        for number in signals { signal(number, SIG_DFL) }
+    }
+
+    /// Whether a stop was asked for.
+    public var isRequested: Bool { requested.load(ordering: .relaxed) }
+}
