@@ -1,3 +1,6 @@
+/// Layout: the parameter count of the GPT-2 presets and the byte sizes of each buffer kind under both
+/// precisions, which the backends allocate and the planner sums.
+
 import Testing
 @testable import GPT2
 
