@@ -1,11 +1,13 @@
 /// Reads documents out of corpus files: a text file is one document, a JSONL file one document per line (a
-/// string field, `text` by default), streamed. Bad input (missing, empty, invalid UTF-8 or JSON) is a `PrepareError`.
+/// string field, `text` by default) streamed in chunks. Bad input (missing, empty, invalid UTF-8 or JSON) is a
+/// `PrepareError`.
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
 import Foundation
 #endif
+
 /// One input of `gpt2 prepare`.
 public enum CorpusInput: Sendable, Equatable, CustomStringConvertible {
     /// The whole file is one document.
