@@ -17,6 +17,11 @@ public struct CorpusPreparer: Sendable {
     /// Tokens at the start of the stream that form the validation split; nil: `defaultValidationTokens`.
     public var validationTokens: Int?
     public var threads = 0
+    /// Bytes read from an input file at a time (JSONL inputs and the check of every input).
+    var chunkBytes = 8 << 20
+    /// A batch of documents handed to the tokenizer closes at this many bytes of text, or documents.
+    var batchBytes = 8 << 20
+    var batchDocuments = 4096
 
     public init(outputDirectory: String, name: String) {
         self.outputDirectory = outputDirectory
@@ -42,12 +47,11 @@ public struct CorpusPreparer: Sendable {
         return try tokenise(inputs, corpusBytes: corpusBytes, encoder: try makeEncoder())
     }
 
-    /// Reads every input once to check it (exists, non-empty, UTF-8, JSON); returns the documents' total bytes.
+    /// Reads every input once, in chunks, to check it (exists, non-empty, UTF-8, JSON); returns the documents'
+    /// total bytes.
     public func validate(_ inputs: [CorpusInput]) throws(PrepareError) -> Int {
         var corpusBytes = 0
-        for input in inputs {
-            corpusBytes += try CorpusReader.documents(of: input).reduce(0) { $0 + $1.utf8.count }
-        }
+        for input in inputs { corpusBytes += try CorpusReader.documentBytes(of: input, chunkBytes: chunkBytes) }
         return corpusBytes
     }
 
@@ -62,16 +66,25 @@ public struct CorpusPreparer: Sendable {
                                       validationTokens: validation)
         let progress = ProgressBar("tokenising", total: corpusBytes, unit: "MB", unitScale: 1e6)
         var doneBytes = 0, doneTokens = 0
-        for input in inputs {
-            for batch in Self.batches(of: try CorpusReader.documents(of: input)) {
-                for tokens in encoder.encodeDocuments(batch, threads: threads) {
-                    try writer.append([type(of: encoder).endOfText])
-                    try writer.append(tokens)
-                    doneTokens += tokens.count + 1
-                }
-                doneBytes += batch.reduce(0) { $0 + $1.utf8.count }
-                progress.update(doneBytes, detail: "\(doneTokens) tokens")
+        var batch: [String] = [], batchTextBytes = 0
+        func encodeBatch() throws(PrepareError) {
+            for tokens in encoder.encodeDocuments(batch, threads: threads) {
+                try writer.append([type(of: encoder).endOfText])
+                try writer.append(tokens)
+                doneTokens += tokens.count + 1
             }
+            doneBytes += batchTextBytes
+            progress.update(doneBytes, detail: "\(doneTokens) tokens")
+            batch.removeAll(keepingCapacity: true)
+            batchTextBytes = 0
+        }
+        for input in inputs {  // a batch never spans inputs
+            try CorpusReader.forEachDocument(of: input, chunkBytes: chunkBytes) { (document) throws(PrepareError) in
+                batch.append(document)
+                batchTextBytes += document.utf8.count
+                if batchTextBytes >= batchBytes || batch.count >= batchDocuments { try encodeBatch() }
+            }
+            if !batch.isEmpty { try encodeBatch() }
         }
         try writer.finish()
         progress.finish()
@@ -81,22 +94,6 @@ public struct CorpusPreparer: Sendable {
         }
         removeStaleShards(keeping: summary)
         return summary
-    }
-
-    /// Groups documents into batches of about 8 MB (or 4096 documents) for parallel tokenisation.
-    static func batches(of documents: [String]) -> [[String]] {
-        var batches: [[String]] = [], current: [String] = [], bytes = 0
-        for document in documents {
-            current.append(document)
-            bytes += document.utf8.count
-            if bytes >= 8 << 20 || current.count == 4096 {
-                batches.append(current)
-                current = []
-                bytes = 0
-            }
-        }
-        if !current.isEmpty { batches.append(current) }
-        return batches
     }
 
     /// Deletes `NAME_{train,val}_*.bin` shards in the output directory that this run did not produce (left by

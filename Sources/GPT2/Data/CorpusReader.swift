@@ -1,15 +1,11 @@
 /// Reads documents out of corpus files: a text file is one document, a JSONL file one document per line (a
-/// string field, `text` by default). Bad input (missing, empty, invalid UTF-8 or JSON) is a `PrepareError`.
+/// string field, `text` by default) streamed in chunks. Bad input (missing, empty, invalid UTF-8 or JSON) is a
+/// `PrepareError`.
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
 import Foundation
-#endif
-#if canImport(Glibc)
-@preconcurrency import Glibc
-#elseif canImport(Darwin)
-@preconcurrency import Darwin
 #endif
 
 /// One input of `gpt2 prepare`.
@@ -35,100 +31,123 @@ public enum CorpusInput: Sendable, Equatable, CustomStringConvertible {
 }
 
 enum CorpusReader {
-    /// The bytes of `path`, which must exist and be non-empty valid UTF-8.
-    static func contents(of path: String) throws(PrepareError) -> [UInt8] {
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { throw .missingInput(path: path, reason: String(cString: strerror(errno))) }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
-            throw .missingInput(path: path, reason: "not a regular file")
-        }
-        var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
-        var offset = 0
-        while offset < bytes.count {
-            let got = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + offset, $0.count - offset) }
-            if got < 0 && errno == EINTR { continue }
-            guard got > 0 else { throw .missingInput(path: path, reason: "read failed at byte \(offset)") }
-            offset += got
-        }
-        guard !bytes.isEmpty else { throw .emptyInput(path: path) }
-        if let bad = firstInvalidUTF8Offset(bytes) { throw .invalidUTF8(path: path, byteOffset: bad) }
-        return bytes
-    }
-
-    /// The documents of `input`, in file order.
-    static func documents(of input: CorpusInput) throws(PrepareError) -> [String] {
-        let bytes = try contents(of: input.path)
+    /// Calls `body` with each document of `input` in file order. A JSONL file streams in chunks of `chunkBytes`
+    /// (held: a chunk plus the longest line); a text file is one document, read once into one string. Returns
+    /// the most bytes held at once for a JSONL file (chunk plus unfinished line), the file's size for text.
+    @discardableResult
+    static func forEachDocument(of input: CorpusInput, chunkBytes: Int,
+                                _ body: (String) throws(PrepareError) -> Void) throws(PrepareError) -> Int
+    {
         switch input {
-        case .text:
-            return [String(decoding: bytes, as: UTF8.self)]
-        case .blankLineSeparated:
-            return sections(String(decoding: bytes, as: UTF8.self))
+        case .text(let path):
+            let file = try CorpusFile(path: path)
+            try body(try file.text())
+            return file.size
+        case .blankLineSeparated(let path):
+            let file = try CorpusFile(path: path)
+            try forEachSection(of: try file.text(), body)
+            return file.size
         case .jsonLines(let path, let field):
-            return try jsonDocuments(bytes, path: path, field: field)
+            return try forEachJSONDocument(path: path, field: field, chunkBytes: chunkBytes, body)
         }
     }
 
-    private static func jsonDocuments(_ bytes: [UInt8], path: String, field: String) throws(PrepareError) -> [String] {
-        let decoder = JSONDecoder()
-        decoder.userInfo[DocumentLine.fieldKey] = field
-        var documents: [String] = []
-        var lineNumber = 0
-        for line in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
-            lineNumber += 1
-            guard line.contains(where: { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\r") && $0 != UInt8(ascii: "\t") })
-            else { continue }
-            do {
-                documents.append(try decoder.decode(DocumentLine.self, from: Data(line)).text)
-            } catch DecodingError.keyNotFound {
-                throw .missingField(path: path, line: lineNumber, field: field)
-            } catch DecodingError.typeMismatch {
-                throw .missingField(path: path, line: lineNumber, field: field)
-            } catch {
-                throw .invalidJSON(path: path, line: lineNumber)
+    /// Checks `input` (exists, non-empty, UTF-8, JSON) reading it in chunks of `chunkBytes`; returns the UTF-8
+    /// bytes of its documents.
+    static func documentBytes(of input: CorpusInput, chunkBytes: Int) throws(PrepareError) -> Int {
+        switch input {
+        case .text(let path), .blankLineSeparated(let path):  // the documents are the whole file
+            let file = try CorpusFile(path: path)
+            var validator = UTF8Validator()
+            let total = try file.forEachChunk(chunkBytes: chunkBytes) { (chunk) throws(PrepareError) in
+                if let bad = validator.validate(chunk) { throw .invalidUTF8(path: path, byteOffset: bad) }
             }
+            guard total > 0 else { throw .emptyInput(path: path) }
+            if let bad = validator.finish() { throw .invalidUTF8(path: path, byteOffset: bad) }
+            return total
+        case .jsonLines:
+            var total = 0
+            try forEachDocument(of: input, chunkBytes: chunkBytes) { total += $0.utf8.count }
+            return total
         }
-        guard !documents.isEmpty else { throw .emptyInput(path: path) }
-        return documents
+    }
+
+    /// The documents of a JSONL file. As when the file was checked whole: invalid UTF-8 anywhere is reported
+    /// before a bad line (so the rest is still read for it), and a file without documents is empty.
+    private static func forEachJSONDocument(path: String, field: String, chunkBytes: Int,
+                                            _ body: (String) throws(PrepareError) -> Void) throws(PrepareError) -> Int
+    {
+        let file = try CorpusFile(path: path)
+        var validator = UTF8Validator()
+        var lines = LineSplitter()
+        var decoder = JSONLineDecoder(path: path, field: field)
+        var badLine: PrepareError?
+        var documents = 0
+        func take(_ line: UnsafeBufferPointer<UInt8>) throws(PrepareError) {
+            guard badLine == nil else { return }
+            let document: String?
+            do { document = try decoder.document(in: line) } catch { badLine = error; return }
+            guard let document else { return }
+            documents += 1
+            try body(document)
+        }
+        let total = try file.forEachChunk(chunkBytes: chunkBytes) { (chunk) throws(PrepareError) in
+            if let bad = validator.validate(chunk) { throw .invalidUTF8(path: path, byteOffset: bad) }
+            if badLine == nil { try lines.split(chunk, take) }
+        }
+        guard total > 0 else { throw .emptyInput(path: path) }
+        if let bad = validator.finish() { throw .invalidUTF8(path: path, byteOffset: bad) }
+        try lines.finish(take)
+        if let badLine { throw badLine }
+        guard documents > 0 else { throw .emptyInput(path: path) }
+        return min(chunkBytes, total) + lines.peakPartialBytes
+    }
+
+    /// Calls `body` with each section of `text` split at "\n\n"; every section but the last keeps the separator.
+    static func forEachSection<E: Error>(of text: String, _ body: (String) throws(E) -> Void) throws(E) {
+        var rest = Substring(text)
+        while let range = rest.firstRange(of: "\n\n") {
+            try body(String(rest[..<range.upperBound]))
+            rest = rest[range.upperBound...]
+        }
+        try body(String(rest))
     }
 
     /// `text` split at each "\n\n"; every section but the last keeps the separator.
     static func sections(_ text: String) -> [String] {
         var sections: [String] = []
-        var rest = Substring(text)
-        while let range = rest.firstRange(of: "\n\n") {
-            sections.append(String(rest[..<range.upperBound]))
-            rest = rest[range.upperBound...]
-        }
-        sections.append(String(rest))
+        forEachSection(of: text) { sections.append($0) }
         return sections
     }
+}
 
-    /// Offset of the first byte that does not begin or continue a well-formed UTF-8 sequence (no overlongs,
-    /// surrogates or code points above U+10FFFF), or nil when all of `bytes` is valid.
-    static func firstInvalidUTF8Offset(_ bytes: [UInt8]) -> Int? {
-        var i = 0
-        let n = bytes.count
-        while i < n {
-            let lead = bytes[i]
-            if lead < 0x80 { i += 1; continue }
-            let length: Int, low: UInt8, high: UInt8  // allowed range of the second byte
-            switch lead {
-            case 0xC2...0xDF: (length, low, high) = (2, 0x80, 0xBF)
-            case 0xE0: (length, low, high) = (3, 0xA0, 0xBF)
-            case 0xE1...0xEC, 0xEE...0xEF: (length, low, high) = (3, 0x80, 0xBF)
-            case 0xED: (length, low, high) = (3, 0x80, 0x9F)
-            case 0xF0: (length, low, high) = (4, 0x90, 0xBF)
-            case 0xF1...0xF3: (length, low, high) = (4, 0x80, 0xBF)
-            case 0xF4: (length, low, high) = (4, 0x80, 0x8F)
-            default: return i
-            }
-            guard i + 1 < n, (low...high).contains(bytes[i + 1]) else { return i }
-            for k in 2..<length where i + k >= n || bytes[i + k] & 0xC0 != 0x80 { return i }
-            i += length
+/// Numbers JSONL lines as they come and decodes each one's document field.
+private struct JSONLineDecoder {
+    let path: String
+    let field: String
+    private let decoder = JSONDecoder()
+    private var lineNumber = 0
+
+    init(path: String, field: String) {
+        self.path = path
+        self.field = field
+        decoder.userInfo[DocumentLine.fieldKey] = field
+    }
+
+    /// The document on the next line, nil for a blank line; a bad line is `invalidJSON` or `missingField`.
+    mutating func document(in line: UnsafeBufferPointer<UInt8>) throws(PrepareError) -> String? {
+        lineNumber += 1
+        guard line.contains(where: { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\r") && $0 != UInt8(ascii: "\t") })
+        else { return nil }
+        do {
+            return try decoder.decode(DocumentLine.self, from: Data(line)).text
+        } catch DecodingError.keyNotFound {
+            throw .missingField(path: path, line: lineNumber, field: field)
+        } catch DecodingError.typeMismatch {
+            throw .missingField(path: path, line: lineNumber, field: field)
+        } catch {
+            throw .invalidJSON(path: path, line: lineNumber)
         }
-        return nil
     }
 }
 

@@ -1,0 +1,117 @@
+/// An input file of `gpt2 prepare`, read front to back through POSIX `read`: in fixed-size chunks (JSONL and
+/// validation), or whole into one string (a text document), so at most one chunk or one document is held.
+
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#elseif canImport(Darwin)
+@preconcurrency import Darwin
+#endif
+
+final class CorpusFile {
+    let path: String
+    /// Bytes in the file when it was opened.
+    let size: Int
+    private let descriptor: Int32
+
+    /// Opens `path`, which must be a regular file.
+    init(path: String) throws(PrepareError) {
+        let descriptor = open(path, O_RDONLY)
+        guard descriptor >= 0 else { throw .missingInput(path: path, reason: String(cString: strerror(errno))) }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+            close(descriptor)
+            throw .missingInput(path: path, reason: "not a regular file")
+        }
+        self.path = path
+        self.descriptor = descriptor
+        size = Int(info.st_size)
+    }
+
+    deinit { close(descriptor) }
+
+    /// Calls `body` with each successive chunk of at most `chunkBytes` bytes, in one reused buffer; returns the
+    /// bytes read in all.
+    @discardableResult
+    func forEachChunk(chunkBytes: Int, _ body: (UnsafeBufferPointer<UInt8>) throws(PrepareError) -> Void)
+        throws(PrepareError) -> Int
+    {
+        precondition(chunkBytes > 0)
+        let buffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: chunkBytes)
+        defer { buffer.deallocate() }
+        var offset = 0
+        while true {
+            let got = read(descriptor, buffer.baseAddress!, chunkBytes)
+            if got < 0 && errno == EINTR { continue }
+            guard got >= 0 else { throw .missingInput(path: path, reason: "read failed at byte \(offset)") }
+            if got == 0 { return offset }
+            try body(UnsafeBufferPointer(rebasing: buffer[0..<got]))
+            offset += got
+        }
+    }
+
+    /// The whole file as one string, read straight into the string's storage (never held twice); it must be
+    /// non-empty valid UTF-8.
+    func text() throws(PrepareError) -> String {
+        guard size > 0 else { throw .emptyInput(path: path) }
+        var failure: PrepareError?
+        let text = String(unsafeUninitializedCapacity: size) { buffer in
+            var offset = 0
+            while offset < size {
+                let got = read(descriptor, buffer.baseAddress! + offset, size - offset)
+                if got < 0 && errno == EINTR { continue }
+                guard got > 0 else {
+                    failure = .missingInput(path: path, reason: "read failed at byte \(offset)")
+                    return 0
+                }
+                offset += got
+            }
+            if let bad = UTF8Validator.firstInvalidOffset(UnsafeBufferPointer(buffer)) {
+                failure = .invalidUTF8(path: path, byteOffset: bad)
+                return 0
+            }
+            return size
+        }
+        if let failure { throw failure }
+        return text
+    }
+}
+
+/// Cuts a chunked byte stream into lines at "\n" (which is not part of the line; the last line needs none). A
+/// line cut by a chunk's end is carried into the next chunk, so only a chunk plus the longest line are held.
+struct LineSplitter {
+    private var partial: [UInt8] = []
+    /// The most bytes of an unfinished line held at once.
+    private(set) var peakPartialBytes = 0
+
+    /// Calls `body` with each line that ends in `chunk`.
+    mutating func split(_ chunk: UnsafeBufferPointer<UInt8>,
+                        _ body: (UnsafeBufferPointer<UInt8>) throws(PrepareError) -> Void) throws(PrepareError)
+    {
+        guard let base = chunk.baseAddress else { return }
+        var start = 0
+        while start < chunk.count, let found = memchr(base + start, 0x0A, chunk.count - start) {
+            let newline = base.distance(to: found.assumingMemoryBound(to: UInt8.self))
+            if partial.isEmpty {
+                try body(UnsafeBufferPointer(rebasing: chunk[start..<newline]))
+            } else {
+                hold(chunk[start..<newline])
+                try partial.withUnsafeBufferPointer { (line) throws(PrepareError) in try body(line) }
+                partial.removeAll(keepingCapacity: true)
+            }
+            start = newline + 1
+        }
+        hold(chunk[start...])
+    }
+
+    /// Calls `body` with the last line when the stream did not end with "\n".
+    mutating func finish(_ body: (UnsafeBufferPointer<UInt8>) throws(PrepareError) -> Void) throws(PrepareError) {
+        guard !partial.isEmpty else { return }
+        try partial.withUnsafeBufferPointer { (line) throws(PrepareError) in try body(line) }
+        partial.removeAll()
+    }
+
+    private mutating func hold(_ bytes: Slice<UnsafeBufferPointer<UInt8>>) {
+        partial.append(contentsOf: bytes)
+        peakPartialBytes = max(peakPartialBytes, partial.count)
+    }
+}

@@ -1,0 +1,172 @@
+/// Streaming `gpt2 prepare`: JSONL read in chunks far smaller than the file and tokenised in small batches gives
+/// the same shards as the whole-file expectation, errors in later chunks keep their file:line and byte offset,
+/// and what the reader holds stays within a chunk plus the longest line.
+
+import Testing
+import Foundation
+import GPT2TestSupport
+@testable import GPT2
+
+/// `ByteEncoder` that also records the size of every batch it is handed.
+final class BatchRecordingEncoder: DocumentEncoder, @unchecked Sendable {
+    static let endOfText = 256
+    private(set) var batchSizes: [Int] = []
+    func encodeDocuments(_ documents: [String], threads: Int) -> [[Int]] {
+        batchSizes.append(documents.count)
+        return documents.map { $0.utf8.map(Int.init) }
+    }
+}
+
+@Suite struct CorpusStreamingTests {
+    private static let chunkBytes = 64
+
+    private func withDirectory(_ body: (URL) throws -> Void) throws {
+        let directory = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try body(directory)
+    }
+
+    private func tokens(of summary: ShardSummary) throws -> [Int] {
+        try (summary.validationShards + summary.trainShards).flatMap { shard in
+            try ShardReader(path: shard.path, vocabularySize: nil).withTokens { $0.map(Int.init) }
+        }
+    }
+
+    private func preparer(_ directory: URL, out: String = "out", streaming: Bool) -> CorpusPreparer {
+        var preparer = CorpusPreparer(outputDirectory: directory.appendingPathComponent(out).path, name: "corpus")
+        preparer.shardTokens = 50
+        preparer.validationTokens = 20
+        if streaming {
+            preparer.chunkBytes = Self.chunkBytes
+            preparer.batchBytes = 1 << 30
+            preparer.batchDocuments = 3
+        }
+        return preparer
+    }
+
+    /// A JSON object line holding `document` (escaped by JSONEncoder, as a user's export would be).
+    private func line(_ document: String, key: String = "text") throws -> String {
+        String(decoding: try JSONEncoder().encode([key: document]), as: UTF8.self)
+    }
+
+    /// Documents of mixed length and script, the longest several chunks long, multi-byte characters throughout.
+    private let documents: [String] = (0..<23).map { index in
+        let pieces = ["short", "café crème", "日本語のテキスト", "emoji 🦀🚀 mixed", "Ünïcödé  and   spaces\n",
+                      String(repeating: "long line ", count: 5 * index)]
+        return "\(index): " + pieces[index % pieces.count] + String(repeating: "é", count: index % 7)
+    }
+
+    @Test func jsonlStreamedInSmallChunksAndBatchesEqualsEachDocumentTokenised() throws {
+        try withDirectory { directory in
+            // CRLF on some lines, blank lines between, and no newline after the last line.
+            var text = ""
+            for (index, document) in documents.enumerated() {
+                text += try line(document) + (index % 4 == 1 ? "\r\n" : "\n")
+                if index % 5 == 2 { text += "\n  \n" }
+            }
+            text.removeLast()
+            let bytes = Array(text.utf8)
+            #expect(bytes.count > 20 * Self.chunkBytes)
+            let boundaries = stride(from: Self.chunkBytes, to: bytes.count, by: Self.chunkBytes)
+            #expect(boundaries.contains { bytes[$0] & 0xC0 == 0x80 }, "a multi-byte character straddles a chunk boundary")
+            let input = directory.appendingPathComponent("docs.jsonl")
+            try Data(bytes).write(to: input)
+
+            let expected = documents.flatMap { [256] + $0.utf8.map(Int.init) }
+            let encoder = BatchRecordingEncoder()
+            let streamed = try preparer(directory, streaming: true).prepare([.detect(path: input.path)], encoder: encoder)
+            #expect(try tokens(of: streamed) == expected)
+            #expect(encoder.batchSizes == Array(repeating: 3, count: 7) + [2], "batches of at most 3 documents")
+
+            let whole = try preparer(directory, out: "whole", streaming: false)
+                .prepare([.detect(path: input.path)], encoder: ByteEncoder())
+            #expect(try tokens(of: whole) == expected)
+            #expect(streamed.trainShards.map(\.tokens) == whole.trainShards.map(\.tokens))
+            for (a, b) in zip(streamed.validationShards + streamed.trainShards, whole.validationShards + whole.trainShards) {
+                #expect(try Data(contentsOf: URL(fileURLWithPath: a.path)) == Data(contentsOf: URL(fileURLWithPath: b.path)))
+            }
+        }
+    }
+
+    @Test func batchesCloseAtTheirByteLimit() throws {
+        try withDirectory { directory in
+            let input = directory.appendingPathComponent("docs.jsonl")
+            try Data(documents.map { try line($0) }.joined(separator: "\n").utf8).write(to: input)
+            var preparer = preparer(directory, streaming: true)
+            (preparer.batchBytes, preparer.batchDocuments) = (100, 1000)
+            let encoder = BatchRecordingEncoder()
+            let summary = try preparer.prepare([.detect(path: input.path)], encoder: encoder)
+            #expect(try tokens(of: summary) == documents.flatMap { [256] + $0.utf8.map(Int.init) })
+            #expect(encoder.batchSizes.count > 3 && encoder.batchSizes.reduce(0, +) == documents.count)
+        }
+    }
+
+    @Test func readerHoldsAtMostAChunkPlusTheLongestLine() throws {
+        try withDirectory { directory in
+            let lines = try documents.map { try line($0) }
+            let input = directory.appendingPathComponent("docs.jsonl")
+            try Data(lines.joined(separator: "\n").utf8).write(to: input)
+            var count = 0
+            let held = try CorpusReader.forEachDocument(of: .detect(path: input.path), chunkBytes: Self.chunkBytes) { _ in
+                count += 1
+            }
+            #expect(count == documents.count)
+            let longest = lines.map(\.utf8.count).max()!
+            #expect(held <= Self.chunkBytes + longest, "held \(held) bytes")
+            #expect(held < lines.joined().utf8.count / 2)
+        }
+    }
+
+    /// Each error lies past the first chunks: it still names the right line or byte offset.
+    @Test(arguments: [
+        ("late.jsonl", Data((String(repeating: #"{"text": "fine document"}"# + "\n", count: 30) + "{oops}\n").utf8),
+         "late.jsonl:31: not a valid JSON object"),
+        ("field.jsonl", Data((String(repeating: #"{"text": "fine"}"# + "\r\n", count: 20) + "\n" + #"{"body": "x"}"#).utf8),
+         "field.jsonl:22: no string field \"text\""),
+        // Invalid UTF-8 is reported before an earlier bad line, as when the file was checked whole.
+        ("both.jsonl", Data(("{oops}\n" + String(repeating: "x", count: 293)).utf8 + [0xFF]), "offset 300"),
+        ("latin1.txt", Data(String(repeating: "a", count: 200).utf8 + [0xE9, 0x21]), "offset 200"),
+        // E6 97 then "x": a three-byte sequence cut by a chunk boundary (64) and then broken.
+        ("cut.txt", Data(String(repeating: "a", count: 63).utf8 + [0xE6, 0x97, 0x78]), "offset 63"),
+        ("cut.jsonl", Data((#"{"text": ""# + String(repeating: "a", count: 53)).utf8 + [0xE6, 0x97] + Array(#""}"#.utf8)),
+         "offset 63"),
+        // A sequence the file ends inside, after a chunk boundary.
+        ("truncated.txt", Data(String(repeating: "a", count: 130).utf8 + [0xF0, 0x9F, 0xA6]), "offset 130"),
+    ] as [(String, Data, String)])
+    func errorsInLaterChunksKeepLineAndOffset(name: String, contents: Data, message: String) throws {
+        try withDirectory { directory in
+            let bad = directory.appendingPathComponent(name)
+            try contents.write(to: bad)
+            let error = #expect(throws: PrepareError.self) {
+                try preparer(directory, streaming: true).prepare([.detect(path: bad.path)], encoder: ByteEncoder())
+            }
+            #expect(error?.description.contains(message) == true, "\(String(describing: error))")
+            #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("out").path))
+        }
+    }
+
+    /// The chunked check finds the same first bad byte for every chunk size, and agrees with the standard
+    /// library on which byte strings are valid.
+    @Test func utf8CheckIsIndependentOfChunkSize() {
+        var random = SeededRandom(seed: 7)
+        let alphabet: [[UInt8]] = [[0x61], [0x0A], [0xC3, 0xA9], [0xE6, 0x97, 0xA5], [0xF0, 0x9F, 0xA6, 0x80],
+                                   [0xE0, 0x80], [0xED, 0xA0, 0x80], [0xF4, 0x90], [0xC0], [0xBF], [0xF0, 0x9F]]
+        for _ in 0..<300 {
+            var bytes: [UInt8] = []
+            for _ in 0..<Int(random.next() % 12) {
+                let pick = Int(random.next() % 40)
+                bytes += alphabet[pick < 30 ? pick % 5 : 5 + pick % 6]
+            }
+            let whole = bytes.withUnsafeBufferPointer { UTF8Validator.firstInvalidOffset($0) }
+            #expect((whole == nil) == (String(validating: bytes, as: UTF8.self) != nil), "\(bytes)")
+            for chunk in 1...5 {
+                var validator = UTF8Validator()
+                var found: Int?
+                for start in stride(from: 0, to: bytes.count, by: chunk) where found == nil {
+                    found = bytes[start..<min(start + chunk, bytes.count)].withUnsafeBufferPointer { validator.validate($0) }
+                }
+                #expect((found ?? validator.finish()) == whole, "\(bytes) in chunks of \(chunk)")
+            }
+        }
+    }
+}
