@@ -14,7 +14,7 @@ import Testing
         process.standardOutput = FileHandle.nullDevice
         // A file, not a pipe: a pipe nobody drains fills up and blocks the child's logging.
         let logPath = out + ".log"
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         try process.run()
 

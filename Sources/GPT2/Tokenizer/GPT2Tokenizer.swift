@@ -72,7 +72,7 @@ public final class GPT2Tokenizer: Sendable {
 
     /// Throws `TokenizerError.invalidUTF8(offset:)` at the first byte that makes `bytes` invalid UTF-8.
     public static func validateUTF8(_ bytes: UnsafeBufferPointer<UInt8>) throws {
-        if let offset = UTF8Scalar.firstInvalidOffset(bytes) { throw TokenizerError.invalidUTF8(offset: offset) }
+        if let offset = UTF8Validator.firstInvalidOffset(bytes) { throw TokenizerError.invalidUTF8(offset: offset) }
     }
 
     /// The token ids of each document, encoded on `threads` threads (0: one per core), each thread taking a

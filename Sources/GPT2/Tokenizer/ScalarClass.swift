@@ -55,33 +55,4 @@ enum UTF8Scalar {
             | UInt32(bytes[index + 2] & 0x3F) << 6 | UInt32(bytes[index + 3] & 0x3F)
         return (value, 4)
     }
-
-    /// The offset of the first byte that makes `bytes` invalid UTF-8 (overlong forms, surrogates and values
-    /// above U+10FFFF are invalid, as in Swift's and Python's decoders), or nil when all of it is valid.
-    static func firstInvalidOffset(_ bytes: UnsafeBufferPointer<UInt8>) -> Int? {
-        var i = 0
-        let n = bytes.count
-        while i < n {
-            let lead = bytes[i]
-            if lead < 0x80 { i += 1; continue }
-            let length: Int
-            var low: UInt8 = 0x80, high: UInt8 = 0xBF  // allowed range of the second byte
-            switch lead {
-            case 0xC2...0xDF: length = 2
-            case 0xE0: length = 3; low = 0xA0
-            case 0xE1...0xEC, 0xEE...0xEF: length = 3
-            case 0xED: length = 3; high = 0x9F
-            case 0xF0: length = 4; low = 0x90
-            case 0xF1...0xF3: length = 4
-            case 0xF4: length = 4; high = 0x8F
-            default: return i
-            }
-            guard i + 1 < n, (low...high).contains(bytes[i + 1]) else { return i }
-            for k in 2..<length {
-                guard i + k < n, bytes[i + k] & 0xC0 == 0x80 else { return i }
-            }
-            i += length
-        }
-        return nil
-    }
 }

@@ -69,7 +69,7 @@ enum VocabularyFiles {
     private static func read(_ path: String) throws(TokenizerError) -> [UInt8] {
         do {
             let content = try ByteFile.contents(ofFile: path)
-            let invalid = content.withUnsafeBufferPointer { UTF8Scalar.firstInvalidOffset($0) }
+            let invalid = content.withUnsafeBufferPointer { UTF8Validator.firstInvalidOffset($0) }
             if let invalid { throw TokenizerError.corruptFile(path: path, detail: "invalid UTF-8 at byte \(invalid)") }
             return content
         } catch let error as ByteFileError {
