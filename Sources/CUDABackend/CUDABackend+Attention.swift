@@ -27,7 +27,7 @@ extension CUDABackend {
     public func attentionBackward(dqkv: TensorRef, dout: TensorRef, qkv: TensorRef, out: TensorRef, stats: TensorRef,
                                   B: Int, T: Int, C: Int, NH: Int) {
         precondition(C % NH == 0 && C / NH <= 128, "attention: head size \(C)/\(NH) must be a whole number ≤ 128")
-        precondition(B * NH * T <= scratch.floatCount - scratch.deltaOffset, "attention delta exceeds its scratch")
+        precondition(B * NH * T <= (scratch.sizes.map { $0.floatCount - $0.deltaOffset } ?? 0), "attention delta exceeds its scratch")
         // delta (B,NH,T) = Σ dout·out per head: grid ceil(B*T*NH/8), block 256 (one warp per (b,t,h))
         launch("attention_backward_preprocess", grid: Dim3(ceilDiv(B * T * NH, 8)), block: Dim3(256),
                [.pointer(scratch.delta), .pointer(bf16(dout)), .pointer(bf16(out)), .int(B), .int(T), .int(C), .int(NH)])

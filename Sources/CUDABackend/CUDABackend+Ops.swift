@@ -41,7 +41,7 @@ extension CUDABackend {
         starts.append(Int32(N))
         let buckets = bucketTokens.count
         let packed = bucketTokens + starts + order.map { Int32($0) }
-        precondition(packed.count <= scratch.intCount, "token buckets exceed their scratch")
+        precondition(packed.count <= (scratch.sizes?.intCount ?? 0), "token buckets exceed their scratch")
         synchronize()   // the previous backward's buckets may still be in use
         packed.withUnsafeBytes { copyToDevice(scratch.ints, $0.baseAddress!, $0.count, "token buckets") }
         let tokens = scratch.ints, startsAddress = scratch.ints + CUdeviceptr(4 * buckets)
@@ -79,8 +79,8 @@ extension CUDABackend {
         accumulatePartials(into: f32(dbias), from: scratch.columnPartials + CUdeviceptr(4 * C), groups: groups, count: C, stride: 2 * C)
     }
 
-    /// Row groups for the two-stage column sums: enough blocks to fill the GPU, at most `Scratch.columnGroups`.
-    func columnGroups(rows: Int) -> Int { max(1, min(Scratch.columnGroups, ceilDiv(rows, 8))) }
+    /// Row groups for the two-stage column sums: enough blocks to fill the GPU, at most `GPUScratchLayout.columnGroups`.
+    func columnGroups(rows: Int) -> Int { max(1, min(GPUScratchLayout.columnGroups, ceilDiv(rows, 8))) }
 
     /// out (count) fp32 += Σ_{r<groups} partials[r·stride + i], in order. grid ceil(count/256), block 256.
     func accumulatePartials(into out: CUdeviceptr, from partials: CUdeviceptr, groups: Int, count: Int, stride: Int) {
@@ -122,7 +122,7 @@ extension CUDABackend {
 
     /// Σ x² over an fp32 tensor: fixed-order partials on the device, read back as one float.
     public func sumOfSquares(_ tensor: TensorRef) -> Double {
-        let blocks = min(Scratch.normBlocks, max(1, 2 * properties.multiprocessors))
+        let blocks = min(GPUScratchLayout.normBlocks, max(1, 2 * properties.multiprocessors))
         // grid P ≤ 1024, block 512; then grid 1, block 1024
         launch("norm_squared_partial", grid: Dim3(blocks), block: Dim3(512),
                [.pointer(scratch.normPartials), .pointer(f32(tensor)), .size(tensor.count)])
@@ -159,7 +159,7 @@ extension CUDABackend {
     private func adamTableEntry(offset: Int, count: Int, weightDecay: Float) -> CUdeviceptr {
         let key = AdamSlotKey(offset: offset, count: count, weightDecayBits: weightDecay.bitPattern)
         if let slot = adamSlots[key] { return scratch.adamTable + CUdeviceptr(slot * AdamTableEntry.size) }
-        precondition(adamSlots.count < Scratch.adamSlots, "more than \(Scratch.adamSlots) distinct AdamW tensors")
+        precondition(adamSlots.count < GPUScratchLayout.adamSlots, "more than \(GPUScratchLayout.adamSlots) distinct AdamW tensors")
         let slot = adamSlots.count
         let address = scratch.adamTable + CUdeviceptr(slot * AdamTableEntry.size)
         var entry = AdamTableEntry(offset: UInt64(offset), count: UInt64(count), weightDecay: weightDecay, padding: 0)
@@ -176,7 +176,8 @@ struct AdamTableEntry {
     var count: UInt64
     var weightDecay: Float
     var padding: Float
-    static let size = 24
+    /// 24 bytes, as `GPUScratchLayout.adamEntryBytes` (and the kernel's struct) say.
+    static let size = GPUScratchLayout.adamEntryBytes
 }
 
 struct AdamSlotKey: Hashable {

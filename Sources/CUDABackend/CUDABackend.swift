@@ -93,17 +93,18 @@ public final class CUDABackend: Backend, @unchecked Sendable {
             buffers[kind] = try allocateZeroed(bytes, "\(kind)")
             bufferBytes[kind] = bytes
         }
-        scratch = Scratch(layout: layout)
-        scratch.floats = try allocateZeroed(scratch.floatCount * 4, "scratch floats")
-        scratch.ints = try allocateZeroed(scratch.intCount * 4, "scratch token buckets")
-        scratch.adamTable = try allocateZeroed(Scratch.adamSlots * AdamTableEntry.size, "AdamW table")
+        let sizes = GPUScratchLayout(layout)
+        scratch = Scratch(sizes: sizes)
+        scratch.floats = try allocateZeroed(sizes.allocationBytes[0], "scratch floats")
+        scratch.ints = try allocateZeroed(sizes.allocationBytes[1], "scratch token buckets")
+        scratch.adamTable = try allocateZeroed(sizes.allocationBytes[2], "AdamW table")
         hostTokens = [Int32](repeating: 0, count: layout.elementCounts[.tokens, default: 0])
         adamSlots = [:]
         self.layout = layout
     }
 
     public var allocatedBytes: Int {
-        bufferBytes.values.reduce(0, +) + (layout == nil ? 0 : scratch.bytes)
+        bufferBytes.values.reduce(0, +) + scratch.bytes
     }
 
     /// Device memory in use by the whole process (and anything else on the GPU): total − free.
@@ -251,38 +252,17 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     static func environmentFlag(_ name: String) -> Bool { FileSystem.environment(name) == "1" }
 }
 
-/// The backend's own device scratch beside the layout's buffers, sized from the layout.
+/// The backend's own device scratch beside the layout's buffers: pointers into the three allocations whose
+/// sizes `GPUScratchLayout` gives (the planner counts the same sizes).
 struct Scratch {
-    /// Row groups of the two-stage column sums (bias and LayerNorm parameter gradients).
-    static let columnGroups = 32
-    /// Blocks of the first norm stage (at most 1024: the final stage is one block of 1024 threads).
-    static let normBlocks = 1024
-    static let adamSlots = 256
-
+    var sizes: GPUScratchLayout?
     var floats: CUdeviceptr = 0
     var ints: CUdeviceptr = 0
     var adamTable: CUdeviceptr = 0
-    /// fp32 elements: [0, normBlocks) norm partials, [normBlocks] the norm², then the column partials
-    /// (columnGroups × 4C) from `columnOffset`, then attention's delta (B·NH·T) from `deltaOffset`.
-    var floatCount = 0
-    var columnOffset = 0
-    var deltaOffset = 0
-    /// int32 elements for the embedding backward's buckets: tokens (≤ N), starts (≤ N+1), positions (N).
-    var intCount = 0
 
-    init() {}
-
-    init(layout: Layout) {
-        let C = layout.config.channels
-        columnOffset = Scratch.normBlocks + 64
-        deltaOffset = columnOffset + Scratch.columnGroups * 4 * C
-        floatCount = deltaOffset + layout.batchSize * layout.config.heads * layout.sequenceLength
-        intCount = 3 * layout.batchSize * layout.sequenceLength + 2
-    }
-
-    var bytes: Int { floatCount * 4 + intCount * 4 + Scratch.adamSlots * AdamTableEntry.size }
+    var bytes: Int { sizes?.bytes ?? 0 }
     var normPartials: CUdeviceptr { floats }
-    var normSquared: CUdeviceptr { floats + CUdeviceptr(Scratch.normBlocks * 4) }
-    var columnPartials: CUdeviceptr { floats + CUdeviceptr(columnOffset * 4) }
-    var delta: CUdeviceptr { floats + CUdeviceptr(deltaOffset * 4) }
+    var normSquared: CUdeviceptr { floats + CUdeviceptr(GPUScratchLayout.normBlocks * 4) }
+    var columnPartials: CUdeviceptr { floats + CUdeviceptr((sizes?.columnOffset ?? 0) * 4) }
+    var delta: CUdeviceptr { floats + CUdeviceptr((sizes?.deltaOffset ?? 0) * 4) }
 }

@@ -153,10 +153,13 @@ public struct MemoryPlan: Sendable {
             let scratch = max(threads * T * 4, threads * 2 * C * 4, blocks * 8)
             return [MemoryComponent(label: "op scratch (transient)", key: "cpu_op_scratch", bytes: scratch, isBuffer: false)]
         case .gpu:
-            let buffers = BufferKind.allCases.map { layout.bytes(of: $0) }.filter { $0 > 0 }
+            let scratch = GPUScratchLayout(layout)
+            let buffers = BufferKind.allCases.map { layout.bytes(of: $0) }.filter { $0 > 0 } + scratch.allocationBytes
             let page = cudaAllocationGranularity
             let rounding = buffers.reduce(0) { $0 + ($1 + page - 1) / page * page - $1 }
             return [
+                MemoryComponent(label: "backend scratch (norm, column sums, attention delta, token buckets, AdamW table)",
+                                key: "gpu_scratch", bytes: scratch.bytes, isBuffer: false),
                 MemoryComponent(label: "allocation rounding (2 MiB pages)", key: "allocation_rounding", bytes: rounding, isBuffer: false),
                 MemoryComponent(label: "CUDA context + cuBLASLt + kernels (estimate)", key: "cuda_context", bytes: cudaContextBytes, isBuffer: false),
             ]
