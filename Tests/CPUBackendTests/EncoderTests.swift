@@ -58,13 +58,7 @@ import Testing
         let dwteAdded = subtracting(p.arena.read(dwte), dwteBefore)
         let dwpeAdded = subtracting(p.arena.read(dwpe), dwpeBefore)
         for (name, analytic, tensor) in [("dwte", dwteAdded, p.wte), ("dwpe", dwpeAdded, p.wpe)] {
-            let original = p.arena.read(tensor)
-            let numeric = centralDifferences(at: original) { values in
-                p.arena.write(values, to: tensor)
-                p.forward()
-                return weightedSum(p.arena.read(p.out), w)
-            }
-            p.arena.write(original, to: tensor)
+            let numeric = p.arena.numericGradient(of: tensor, output: p.out, weights: w, forward: p.forward)
             #expect(normwiseError(analytic, numeric) < finiteDifferenceTolerance, "\(name)")
         }
         // rows of tokens never seen, and positions at or past T, get nothing added

@@ -72,13 +72,7 @@ import Testing
             subtracting(p.arena.read(dbias), dbiasBefore),
         ]
         for (index, tensor) in [p.inp, p.weight, p.bias].enumerated() {
-            let original = p.arena.read(tensor)
-            let numeric = centralDifferences(at: original) { values in
-                p.arena.write(values, to: tensor)
-                p.forward()
-                return weightedSum(p.arena.read(p.out), w)
-            }
-            p.arena.write(original, to: tensor)
+            let numeric = p.arena.numericGradient(of: tensor, output: p.out, weights: w, forward: p.forward)
             #expect(normwiseError(analytic[index], numeric) < finiteDifferenceTolerance,
                     "gradient \(["dinp", "dweight", "dbias"][index]) at C=\(C)")
         }

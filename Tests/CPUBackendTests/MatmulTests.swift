@@ -79,13 +79,7 @@ import Testing
         ]
         if let dbias, let bias = p.bias { checks.append(("dbias", subtracting(p.arena.read(dbias), dbiasBefore), bias)) }
         for (name, analytic, tensor) in checks {
-            let original = p.arena.read(tensor)
-            let numeric = centralDifferences(at: original) { values in
-                p.arena.write(values, to: tensor)
-                p.forward()
-                return weightedSum(p.arena.read(p.out), w)
-            }
-            p.arena.write(original, to: tensor)
+            let numeric = p.arena.numericGradient(of: tensor, output: p.out, weights: w, forward: p.forward)
             #expect(normwiseError(analytic, numeric) < finiteDifferenceTolerance, "\(name) for \(shape.testDescription)")
         }
     }

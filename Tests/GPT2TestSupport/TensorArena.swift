@@ -58,6 +58,19 @@ public final class TensorArena<Ops: Backend> {
         values.withUnsafeMutableBytes { backend.download(tensor, into: $0) }
         return values
     }
+
+    /// ∂(Σ weights · output)/∂input by central differences: perturbs `input` in place, reruns `forward` for
+    /// each point, and restores the original values afterwards.
+    public func numericGradient(of input: TensorRef, output: TensorRef, weights: [Float],
+                                forward: () -> Void) -> [Double] {
+        let original = read(input)
+        defer { write(original, to: input) }
+        return centralDifferences(at: original) { values in
+            write(values, to: input)
+            forward()
+            return weightedSum(read(output), weights)
+        }
+    }
 }
 
 /// Deterministic random test data.
