@@ -14,6 +14,9 @@ let package = Package(
     products: [
         .executable(name: "gpt2", targets: ["GPT2CLI"]),
         .library(name: "GPT2", targets: ["GPT2"]),
+        // The CUDA emulator: a CPU stand-in for libcuda and libcublasLt that runs the kernel sources on the
+        // host, so the CUDA backend's tests run without a GPU (CUDA_DRIVER_LIB / CUBLASLT_LIB point at it).
+        .library(name: "CUDAEmulator", type: .dynamic, targets: ["CUDAEmulator"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -29,6 +32,11 @@ let package = Package(
         .plugin(name: "EmbedKernels", capability: .buildTool(), dependencies: ["EmbedKernelsTool"]),
         .target(name: "CUDAKernels", plugins: ["EmbedKernels"]),   // Kernels/*.cu → CUDAKernelSources
         .target(name: "CUDABackend", dependencies: ["GPT2", "CCUDA", "CUDAKernels"], swiftSettings: fast),
+        // C++: the kernels compiled for the host (device/ stands in for CUDA's headers), optimised in debug
+        // builds too, since the CUDA tests run whole training steps through it.
+        .target(
+            name: "CUDAEmulator", dependencies: ["CCUDA", "COpenBLAS"],
+            cxxSettings: [.headerSearchPath("device"), .unsafeFlags(["-O2", "-Wno-unknown-pragmas"])]),
         // The CUDA-vs-CPU parity checks, shared by CUDABackendTests and `gpt2 selftest cuda`.
         .target(name: "CUDAParity", dependencies: ["GPT2", "CPUBackend", "CUDABackend"], swiftSettings: fast),
         .executableTarget(
@@ -47,5 +55,6 @@ let package = Package(
             name: "CUDABackendTests",
             dependencies: ["CUDABackend", "CUDAKernels", "CUDAParity", "CPUBackend", "GPT2", "GPT2TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["GPT2CLI", "GPT2TestSupport"]),
-    ]
+    ],
+    cxxLanguageStandard: .cxx17
 )

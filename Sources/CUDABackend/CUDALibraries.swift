@@ -33,8 +33,10 @@ struct SharedLibrary: @unchecked Sendable {
     }
 }
 
-/// Where the CUDA libraries are looked for, from the environment: `NVRTC_LIB`, `CUBLASLT_LIB` (exact
-/// files), `CUDA_HOME` (a toolkit root), then `/usr/local/cuda`, then the dynamic loader's search path.
+/// Where the CUDA libraries are looked for, from the environment: `NVRTC_LIB`, `CUBLASLT_LIB`,
+/// `CUDA_DRIVER_LIB` (exact files), `CUDA_HOME` (a toolkit root), then `/usr/local/cuda`, then the dynamic
+/// loader's search path. Pointing `CUDA_DRIVER_LIB` and `CUBLASLT_LIB` at libCUDAEmulator.so runs the
+/// backend on the CPU emulator.
 /// Python wheel folders are not searched: set `NVRTC_LIB` to use one.
 public struct CUDALibraryPaths: Sendable {
     public var environment: [String: String]
@@ -46,7 +48,7 @@ public struct CUDALibraryPaths: Sendable {
     /// The variables this type reads, taken from the process.
     public static func processEnvironment() -> [String: String] {
         var values: [String: String] = [:]
-        for name in ["NVRTC_LIB", "CUBLASLT_LIB", "CUDA_HOME", "CUDA_INCLUDE", "GPT2_KERNEL_CACHE", "HOME", "XDG_CACHE_HOME"] {
+        for name in ["NVRTC_LIB", "CUBLASLT_LIB", "CUDA_DRIVER_LIB", "CUDA_HOME", "CUDA_INCLUDE", "GPT2_KERNEL_CACHE", "HOME", "XDG_CACHE_HOME"] {
             if let value = getenv(name) { values[name] = String(cString: value) }
         }
         return values
@@ -69,7 +71,10 @@ public struct CUDALibraryPaths: Sendable {
     var nvrtc: [String] { candidates(variable: "NVRTC_LIB", sonames: ["libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"]) }
     var cublasLt: [String] { candidates(variable: "CUBLASLT_LIB", sonames: ["libcublasLt.so.13", "libcublasLt.so.12", "libcublasLt.so"]) }
     /// libcuda comes with the driver, not the toolkit; the loader finds it (the toolkit's copy is a stub).
-    var driver: [String] { ["libcuda.so.1", "libcuda.so"] }
+    var driver: [String] {
+        if let explicit = environment["CUDA_DRIVER_LIB"], !explicit.isEmpty { return [explicit] }
+        return ["libcuda.so.1", "libcuda.so"]
+    }
 
     /// The folders NVRTC's headers (cuda_bf16.h …) are looked for in: `CUDA_INCLUDE`, else the toolkit's.
     public var includeFolders: [String] {

@@ -7,10 +7,10 @@ import CUDAKernels
 import GPT2
 import Testing
 
-@Suite(.enabled(if: CUDATestEnvironment.hasDevice, "needs a CUDA device"))
+@Suite(.enabled(if: CUDATestEnvironment.hasDevice, CUDATestEnvironment.deviceSkipReason))
 struct CUDADeviceTests {
     @Test func devicePropertiesAreSane() throws {
-        let device = try CUDADevice(driver: CUDADriver())
+        let device = try CUDADevice(driver: CUDADriver(paths: CUDATestEnvironment.paths))
         #expect(device.properties.computeCapability.major >= 7)
         #expect(device.properties.totalMemory > 1 << 30)
         #expect(device.properties.multiprocessors > 0)
@@ -20,7 +20,7 @@ struct CUDADeviceTests {
 
     @Test(.enabled(if: CUDATestEnvironment.hasNVRTC, "needs NVRTC"))
     func everyKernelLoadsOnTheDevice() throws {
-        let device = try CUDADevice(driver: CUDADriver())
+        let device = try CUDADevice(driver: CUDADriver(paths: CUDATestEnvironment.paths))
         let compiler = try #require(CUDATestEnvironment.compiler)
         for (file, source) in CUDAKernelSources.all {
             let compiled = try compiler.compile(file: file, source: source, for: device.properties.architecture)
@@ -33,7 +33,7 @@ struct CUDADeviceTests {
 
     @Test(.enabled(if: CUDATestEnvironment.hasNVRTC, "needs NVRTC"))
     func castRoundTripRoundsToNearestEven() throws {
-        let device = try CUDADevice(driver: CUDADriver())
+        let device = try CUDADevice(driver: CUDADriver(paths: CUDATestEnvironment.paths))
         let driver = device.driver
         let compiler = try #require(CUDATestEnvironment.compiler)
         let source = try #require(CUDAKernelSources.source(named: "elementwise.cu"))

@@ -1,5 +1,6 @@
 /// The CUDA backend against the CPU reference, through the shared checks of CUDAParity (the same ones
 /// `gpt2 selftest cuda` runs): every op, attention over T and head sizes, the whole model, training, resume.
+/// On a machine without a GPU they run on the CUDA emulator: the same kernels and host code, on the CPU.
 
 import CPUBackend
 import CUDABackend
@@ -10,7 +11,7 @@ import Testing
 
 /// One backend per process: loading the kernels costs a second, the device's context lives on.
 enum ParityBackends {
-    static let gpu: CUDABackend? = try? CUDABackend()
+    static let gpu: CUDABackend? = try? CUDABackend(paths: CUDATestEnvironment.paths)
     static let cpu = CPUBackend()
 }
 
@@ -22,10 +23,10 @@ func expectAllPass(_ results: [ParityResult], sourceLocation: SourceLocation = #
     }
 }
 
-@Suite(.enabled(if: CUDATestEnvironment.hasDevice, "needs a CUDA device"), .serialized)
+@Suite(.enabled(if: CUDATestEnvironment.hasDevice, CUDATestEnvironment.deviceSkipReason), .serialized)
 struct CUDAParityTests {
     @Test func backendStarts() throws {
-        #expect(ParityBackends.gpu != nil, "CUDABackend() failed: \(String(describing: Result { try CUDABackend() }))")
+        #expect(ParityBackends.gpu != nil, "CUDABackend() failed: \(String(describing: Result { try CUDABackend(paths: CUDATestEnvironment.paths) }))")
     }
 
     @Test func everyOpMatchesTheCPU() throws {

@@ -1,7 +1,11 @@
 /// What the CUDA tests can use on this machine: NVRTC (found through NVRTC_LIB / CUDA_INCLUDE or a CUDA
-/// toolkit) for the compile tests, and a usable device for the device tests; otherwise they are skipped.
+/// toolkit) for the compile tests, and a device for the device tests — the real one when the driver sees
+/// a GPU, else the CPU emulator built beside the tests (libCUDAEmulator.so), which runs the same kernel
+/// sources on the host. Without NVRTC, or with neither, they are skipped.
 
 import CUDABackend
+import GPT2TestSupport
+import Testing
 
 enum CUDATestEnvironment {
     /// A compiler when NVRTC and its headers are found, else nil.
@@ -11,7 +15,28 @@ enum CUDATestEnvironment {
     }()
 
     static var hasNVRTC: Bool { compiler != nil }
-    static let hasDevice: Bool = CUDAAvailability.problem() == nil
+
+    /// The emulator library SwiftPM built next to the test bundle.
+    static let emulatorLibrary = buildProductsDirectory.appendingPathComponent("libCUDAEmulator.so").path
+
+    /// The libraries the device tests open: the process's own settings when they reach a real GPU,
+    /// otherwise the emulator in place of libcuda and libcuBLASLt.
+    static let paths: CUDALibraryPaths = {
+        let real = CUDALibraryPaths()
+        if CUDAAvailability.problem(paths: real) == nil { return real }
+        var emulated = real
+        emulated.environment["CUDA_DRIVER_LIB"] = emulatorLibrary
+        emulated.environment["CUBLASLT_LIB"] = emulatorLibrary
+        return emulated
+    }()
+
+    /// Whether `paths` lead to the emulator rather than a GPU.
+    static var isEmulated: Bool { paths.environment["CUDA_DRIVER_LIB"] == emulatorLibrary }
+
+    /// A device (real, or emulated with NVRTC to compile its kernels) the device tests can run on.
+    static let hasDevice: Bool = CUDAAvailability.problem(paths: paths) == nil && (hasNVRTC || !isEmulated)
+
+    static let deviceSkipReason: Comment = "needs a CUDA device, or NVRTC (NVRTC_LIB, CUDA_INCLUDE) for the CUDA emulator"
 
     /// The architectures CI compiles for (Ampere A100, Ada L4/4090, Hopper H100).
     static let ciArchitectures = ["sm_80", "sm_89", "sm_90"]

@@ -281,7 +281,7 @@ extern "C" __global__ void attention_backward_dq(bf16* dqkv, const bf16* dout, c
 // head: the decode step of generation (the earlier rows are the key/value cache). No statistics kept.
 // grid NH, block 32 (one warp per head), dynamic shared memory (t+1)·sizeof(float) for the weights.
 extern "C" __global__ void attention_forward_row(bf16* out, const bf16* qkv, int t, int C, int NH) {
-    extern __shared__ float weights[];
+    DYNAMIC_SHARED(float, weights);
     const int h = blockIdx.x, lane = threadIdx.x, HS = C / NH;
     const float scale = rsqrtf((float)HS);
     const bf16* q = qkv + (size_t)t * 3 * C + (size_t)h * HS;

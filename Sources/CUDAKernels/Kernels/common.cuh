@@ -11,6 +11,12 @@
 //   every sum and dot product accumulates in fp32.
 typedef __nv_bfloat16 bf16;
 
+// A kernel's dynamically sized shared memory (the launch's sharedMem bytes) as an array `name` of `type`.
+// Defined elsewhere when the kernels are compiled as host C++ by the CUDA emulator.
+#ifndef DYNAMIC_SHARED
+#define DYNAMIC_SHARED(type, name) extern __shared__ type name[]
+#endif
+
 #define WARP_SIZE 32
 #define FULL_MASK 0xffffffffu
 

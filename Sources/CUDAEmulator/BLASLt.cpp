@@ -1,0 +1,257 @@
+// The cuBLASLt entry points gpt2 uses (see CCUDA/include/ccuda.h), on the CPU. Descriptors record their
+// attributes; the heuristic validates the whole GEMM (types, shapes, leading dimensions, epilogue) and
+// returns one "algorithm" that remembers the alignments it was asked to assume; the matmul checks every
+// operand against the device allocations and those alignments, then computes
+//   D = α·op(A)·op(B) + β·C (+ bias broadcast over D's columns)
+// with bf16 inputs widened exactly to fp32, an fp32 OpenBLAS GEMM, and one rounding to D's type.
+
+#include <cblas.h>
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "DeviceMemory.h"
+#include "LastError.h"
+#include "ccuda.h"
+#include "device/cuda_bf16.h"
+
+using namespace cuemu;
+
+namespace {
+
+// cublas_api.h's cublasStatus_t values the emulator returns.
+enum : int { success = 0, notInitialized = 1, invalidValue = 7, notSupported = 15 };
+
+struct MatmulDesc {
+    int computeType, scaleType;
+    int32_t transA = CCUBLAS_OP_N, transB = CCUBLAS_OP_N;
+    uint32_t epilogue = CCUBLASLT_EPILOGUE_DEFAULT;
+    uint64_t bias = 0;
+};
+
+struct Layout {
+    int type;
+    uint64_t rows, columns;
+    int64_t ld;
+};
+
+struct Preference {
+    uint64_t workspaceBytes = 0;
+    uint32_t alignment[4] = {256, 256, 256, 256};   // A, B, C, D: what the caller promises
+};
+
+/// What the emulator's one algorithm per GEMM stores in cublasLtMatmulAlgo_t: a tag and the alignments.
+constexpr uint64_t algorithmTag = 0x67707432656d75;   // "gpt2emu"
+
+int handleToken;
+
+template <typename Attribute>
+bool take(Attribute& field, const void* value, size_t size) {
+    if (!value || size != sizeof(Attribute)) return false;
+    std::memcpy(&field, value, sizeof(Attribute));
+    return true;
+}
+
+const char* typeName(int type) { return type == CCUDA_R_16BF ? "bf16" : type == CCUDA_R_32F ? "fp32" : "unsupported"; }
+size_t typeBytes(int type) { return type == CCUDA_R_16BF ? 2 : 4; }
+
+std::string shape(const Layout& layout) {
+    return std::to_string(layout.rows) + "×" + std::to_string(layout.columns) + " " + typeName(layout.type) + " ld " +
+           std::to_string(layout.ld);
+}
+
+/// Checks the GEMM the descriptors describe; an empty string when cuBLASLt would accept it.
+std::string validate(const MatmulDesc& op, const Layout& a, const Layout& b, const Layout& c, const Layout& d) {
+    if (op.computeType != CCUBLAS_COMPUTE_32F || op.scaleType != CCUDA_R_32F) return "only fp32 compute and scale are emulated";
+    if (a.type != CCUDA_R_16BF || b.type != CCUDA_R_16BF) return "A and B must be bf16";
+    if (d.type != CCUDA_R_16BF && d.type != CCUDA_R_32F) return "D must be bf16 or fp32";
+    if (c.type != d.type || c.rows != d.rows || c.columns != d.columns) return "C must have D's type and shape";
+    for (const Layout* layout : {&a, &b, &c, &d})
+        if (layout->rows == 0 || layout->columns == 0 || layout->ld < int64_t(layout->rows))
+            return "layout " + shape(*layout) + ": the leading dimension must be at least the rows (column-major)";
+    const uint64_t m = d.rows, n = d.columns;
+    const uint64_t aRows = op.transA == CCUBLAS_OP_N ? a.rows : a.columns, k = op.transA == CCUBLAS_OP_N ? a.columns : a.rows;
+    const uint64_t bRows = op.transB == CCUBLAS_OP_N ? b.rows : b.columns, bColumns = op.transB == CCUBLAS_OP_N ? b.columns : b.rows;
+    if (aRows != m || bRows != k || bColumns != n)
+        return "op(A) is " + std::to_string(aRows) + "×" + std::to_string(k) + ", op(B) " + std::to_string(bRows) + "×" +
+               std::to_string(bColumns) + ", D " + std::to_string(m) + "×" + std::to_string(n) + ": shapes do not chain";
+    if (op.epilogue != CCUBLASLT_EPILOGUE_DEFAULT && op.epilogue != CCUBLASLT_EPILOGUE_BIAS)
+        return "epilogue " + std::to_string(op.epilogue) + " is not emulated";
+    return "";
+}
+
+float element(const void* base, int type, uint64_t index) {
+    if (type == CCUDA_R_32F) return static_cast<const float*>(base)[index];
+    return __bfloat162float(static_cast<const __nv_bfloat16*>(base)[index]);
+}
+
+/// A column-major matrix's elements widened to a dense fp32 copy (leading dimension = rows).
+std::vector<float> widen(const void* base, const Layout& layout) {
+    std::vector<float> dense(layout.rows * layout.columns);
+    for (uint64_t j = 0; j < layout.columns; j++)
+        for (uint64_t i = 0; i < layout.rows; i++) dense[j * layout.rows + i] = element(base, layout.type, j * layout.ld + i);
+    return dense;
+}
+
+bool isDeviceMatrix(const void* base, const Layout& layout) {
+    const uint64_t bytes = ((layout.columns - 1) * layout.ld + layout.rows) * typeBytes(layout.type);
+    return is_device_range(reinterpret_cast<uintptr_t>(base), bytes);
+}
+
+bool aligned(const void* pointer, uint32_t alignment) { return reinterpret_cast<uintptr_t>(pointer) % alignment == 0; }
+
+}  // namespace
+
+extern "C" {
+
+cublasStatus_t cublasLtCreate(cublasLtHandle_t* handle) {
+    if (!handle) return invalidValue;
+    *handle = reinterpret_cast<cublasLtHandle_t>(&handleToken);
+    return success;
+}
+
+cublasStatus_t cublasLtDestroy(cublasLtHandle_t handle) {
+    return handle == reinterpret_cast<cublasLtHandle_t>(&handleToken) ? success : notInitialized;
+}
+
+size_t cublasLtGetVersion(void) { return 130000; }
+
+const char* cublasLtGetStatusString(cublasStatus_t status) {
+    switch (status) {
+    case success: return "CUBLAS_STATUS_SUCCESS";
+    case notInitialized: return describe_failure(status, "CUBLAS_STATUS_NOT_INITIALIZED");
+    case invalidValue: return describe_failure(status, "CUBLAS_STATUS_INVALID_VALUE");
+    case notSupported: return describe_failure(status, "CUBLAS_STATUS_NOT_SUPPORTED");
+    default: return "CUBLAS_STATUS_UNKNOWN";
+    }
+}
+
+cublasStatus_t cublasLtMatmulDescCreate(cublasLtMatmulDesc_t* desc, int computeType, int scaleType) {
+    if (!desc) return invalidValue;
+    *desc = reinterpret_cast<cublasLtMatmulDesc_t>(new MatmulDesc{computeType, scaleType});
+    return success;
+}
+
+cublasStatus_t cublasLtMatmulDescDestroy(cublasLtMatmulDesc_t desc) {
+    delete reinterpret_cast<MatmulDesc*>(desc);
+    return success;
+}
+
+cublasStatus_t cublasLtMatmulDescSetAttribute(cublasLtMatmulDesc_t desc, int attribute, const void* value, size_t size) {
+    if (!desc) return invalidValue;
+    auto& op = *reinterpret_cast<MatmulDesc*>(desc);
+    bool taken = false;
+    switch (attribute) {
+    case CCUBLASLT_MATMUL_DESC_TRANSA: taken = take(op.transA, value, size); break;
+    case CCUBLASLT_MATMUL_DESC_TRANSB: taken = take(op.transB, value, size); break;
+    case CCUBLASLT_MATMUL_DESC_EPILOGUE: taken = take(op.epilogue, value, size); break;
+    case CCUBLASLT_MATMUL_DESC_BIAS_POINTER: taken = take(op.bias, value, size); break;
+    default: return fail(invalidValue, "matmul attribute " + std::to_string(attribute) + " is not emulated");
+    }
+    if (!taken) return fail(invalidValue, "matmul attribute " + std::to_string(attribute) + " given " + std::to_string(size) + " bytes");
+    if ((op.transA != CCUBLAS_OP_N && op.transA != CCUBLAS_OP_T) || (op.transB != CCUBLAS_OP_N && op.transB != CCUBLAS_OP_T))
+        return fail(invalidValue, "transpose must be CUBLAS_OP_N or CUBLAS_OP_T");
+    return success;
+}
+
+cublasStatus_t cublasLtMatrixLayoutCreate(cublasLtMatrixLayout_t* layout, int type, uint64_t rows, uint64_t cols, int64_t ld) {
+    if (!layout) return invalidValue;
+    *layout = reinterpret_cast<cublasLtMatrixLayout_t>(new Layout{type, rows, cols, ld});
+    return success;
+}
+
+cublasStatus_t cublasLtMatrixLayoutDestroy(cublasLtMatrixLayout_t layout) {
+    delete reinterpret_cast<Layout*>(layout);
+    return success;
+}
+
+cublasStatus_t cublasLtMatmulPreferenceCreate(cublasLtMatmulPreference_t* preference) {
+    if (!preference) return invalidValue;
+    *preference = reinterpret_cast<cublasLtMatmulPreference_t>(new Preference);
+    return success;
+}
+
+cublasStatus_t cublasLtMatmulPreferenceDestroy(cublasLtMatmulPreference_t preference) {
+    delete reinterpret_cast<Preference*>(preference);
+    return success;
+}
+
+cublasStatus_t cublasLtMatmulPreferenceSetAttribute(cublasLtMatmulPreference_t preference, int attribute,
+                                                    const void* value, size_t size) {
+    if (!preference) return invalidValue;
+    auto& chosen = *reinterpret_cast<Preference*>(preference);
+    // cublasLt.h: MAX_WORKSPACE_BYTES = 1 (uint64_t); MIN_ALIGNMENT_A/B/C/D_BYTES = 5…8 (uint32_t)
+    bool taken = attribute == CCUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES ? take(chosen.workspaceBytes, value, size)
+                 : attribute >= 5 && attribute <= 8                      ? take(chosen.alignment[attribute - 5], value, size)
+                                                                         : false;
+    if (!taken) return fail(invalidValue, "preference attribute " + std::to_string(attribute) + " (" + std::to_string(size) + " bytes)");
+    return success;
+}
+
+cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t handle, cublasLtMatmulDesc_t operation,
+                                              cublasLtMatrixLayout_t a, cublasLtMatrixLayout_t b, cublasLtMatrixLayout_t c,
+                                              cublasLtMatrixLayout_t d, cublasLtMatmulPreference_t preference,
+                                              int requestedCount, cublasLtMatmulHeuristicResult_t* results, int* returnedCount) {
+    if (handle != reinterpret_cast<cublasLtHandle_t>(&handleToken)) return notInitialized;
+    if (!operation || !a || !b || !c || !d || !preference || requestedCount < 1 || !results || !returnedCount) return invalidValue;
+    const std::string problem = validate(*reinterpret_cast<MatmulDesc*>(operation), *reinterpret_cast<Layout*>(a),
+                                         *reinterpret_cast<Layout*>(b), *reinterpret_cast<Layout*>(c), *reinterpret_cast<Layout*>(d));
+    if (!problem.empty()) return fail(notSupported, problem);
+    const auto& chosen = *reinterpret_cast<Preference*>(preference);
+    std::memset(results, 0, sizeof *results);
+    results->algo.data[0] = algorithmTag;
+    for (int i = 0; i < 4; i++) results->algo.data[1 + i] = chosen.alignment[i];
+    results->wavesCount = 1;
+    *returnedCount = 1;
+    return success;
+}
+
+cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t operation, const void* alpha, const void* a,
+                              cublasLtMatrixLayout_t aLayout, const void* b, cublasLtMatrixLayout_t bLayout, const void* beta,
+                              const void* c, cublasLtMatrixLayout_t cLayout, void* d, cublasLtMatrixLayout_t dLayout,
+                              const cublasLtMatmulAlgo_t* algo, void* workspace, size_t workspaceBytes, CUstream) {
+    if (handle != reinterpret_cast<cublasLtHandle_t>(&handleToken)) return notInitialized;
+    if (!operation || !alpha || !beta || !aLayout || !bLayout || !cLayout || !dLayout) return invalidValue;
+    const auto& op = *reinterpret_cast<MatmulDesc*>(operation);
+    const auto &la = *reinterpret_cast<Layout*>(aLayout), &lb = *reinterpret_cast<Layout*>(bLayout);
+    const auto &lc = *reinterpret_cast<Layout*>(cLayout), &ld = *reinterpret_cast<Layout*>(dLayout);
+    const std::string problem = validate(op, la, lb, lc, ld);
+    if (!problem.empty()) return fail(invalidValue, problem);
+    if (!algo || algo->data[0] != algorithmTag) return fail(invalidValue, "algo is not one the heuristic returned");
+    const void* operands[4] = {a, b, c, d};
+    const Layout* layouts[4] = {&la, &lb, &lc, &ld};
+    const char* names = "ABCD";
+    for (int i = 0; i < 4; i++) {
+        if (!isDeviceMatrix(operands[i], *layouts[i]))
+            return fail(invalidValue, std::string("matrix ") + names[i] + " (" + shape(*layouts[i]) + ") is not inside a device allocation");
+        if (!aligned(operands[i], uint32_t(algo->data[1 + i])))
+            return fail(invalidValue, std::string("matrix ") + names[i] + " is less aligned than the " +
+                                          std::to_string(algo->data[1 + i]) + " bytes promised to the heuristic");
+    }
+    if (workspaceBytes && !is_device_range(reinterpret_cast<uintptr_t>(workspace), workspaceBytes))
+        return fail(invalidValue, "the workspace is not inside a device allocation");
+    const bool withBias = op.epilogue == CCUBLASLT_EPILOGUE_BIAS;
+    if (withBias && !is_device_range(op.bias, ld.rows * typeBytes(ld.type)))
+        return fail(invalidValue, "the bias pointer (" + std::to_string(ld.rows) + " elements) is not inside a device allocation");
+
+    const uint64_t m = ld.rows, n = ld.columns, k = op.transA == CCUBLAS_OP_N ? la.columns : la.rows;
+    const std::vector<float> denseA = widen(a, la), denseB = widen(b, lb);
+    std::vector<float> product(m * n);
+    cblas_sgemm(CblasColMajor, op.transA == CCUBLAS_OP_N ? CblasNoTrans : CblasTrans,
+                op.transB == CCUBLAS_OP_N ? CblasNoTrans : CblasTrans, int(m), int(n), int(k), *static_cast<const float*>(alpha),
+                denseA.data(), int(la.rows), denseB.data(), int(lb.rows), 0.0f, product.data(), int(m));
+    const float scaleC = *static_cast<const float*>(beta);
+    for (uint64_t j = 0; j < n; j++)
+        for (uint64_t i = 0; i < m; i++) {
+            float value = product[j * m + i];
+            if (scaleC != 0.0f) value += scaleC * element(c, lc.type, j * lc.ld + i);   // β = 0: C is not read
+            if (withBias) value += element(reinterpret_cast<const void*>(op.bias), ld.type, i);
+            if (ld.type == CCUDA_R_32F) static_cast<float*>(d)[j * ld.ld + i] = value;
+            else static_cast<__nv_bfloat16*>(d)[j * ld.ld + i] = __float2bfloat16_rn(value);
+        }
+    return success;
+}
+
+}  // extern "C"

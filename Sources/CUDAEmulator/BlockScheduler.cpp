@@ -1,0 +1,248 @@
+// The fiber scheduler behind BlockScheduler.h. Each fiber runs until it reaches a barrier (block or
+// warp) or finishes; when every fiber is waiting, the scheduler releases whichever barrier is complete:
+// a warp whose 32 lanes all wait at a warp barrier, or the block when every live thread waits at
+// __syncthreads (threads that exited count as arrived, as on the GPU). Nothing releasable is a bug in the
+// kernel (a barrier in divergent code), reported instead of hanging.
+//
+// Fibers switch with a few instructions on x86-64 (callee-saved registers and the stack pointer); other
+// hosts use ucontext, which is correct but slower (a system call per switch).
+
+#include "BlockScheduler.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+#if !defined(__x86_64__)
+#include <ucontext.h>
+#endif
+
+#if defined(__x86_64__)
+// Saves the callee-saved registers on the current stack, stores the stack pointer in *save, switches
+// to the stack at `load` and restores the registers saved there.
+extern "C" void cuemu_switch_stack(void** save, void* load);
+asm(R"(
+    .pushsection .text
+    .p2align 4
+    .hidden cuemu_switch_stack
+    .globl cuemu_switch_stack
+    .type cuemu_switch_stack, @function
+cuemu_switch_stack:
+    pushq %rbp
+    pushq %rbx
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    movq %rsp, (%rdi)
+    movq %rsi, %rsp
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %rbx
+    popq %rbp
+    ret
+    .size cuemu_switch_stack, .-cuemu_switch_stack
+    .popsection
+)");
+#endif
+
+namespace cuemu {
+
+ThreadContext* current_thread = nullptr;
+
+namespace {
+
+enum class FiberState { runnable, atWarpBarrier, atBlockBarrier, finished };
+
+constexpr size_t stackBytes = 64 * 1024;
+constexpr unsigned maxThreads = 1024;
+
+struct Fiber {
+    ThreadContext context;
+    FiberState state = FiberState::finished;
+    unsigned linear = 0;   // x + y·Dx + z·Dx·Dy: lane = linear % 32, warp = linear / 32
+    unsigned parity = 0;   // which of the two exchange buffers this lane's next shuffle uses
+#if defined(__x86_64__)
+    void* stackPointer = nullptr;
+#else
+    ucontext_t ucontext;
+#endif
+};
+
+std::vector<Fiber> fibers(maxThreads);
+std::vector<char> stacks;
+Fiber* running = nullptr;
+const std::function<void()>* blockBody = nullptr;
+void* blockDynamicShared = nullptr;
+// Shuffle values per warp, double-buffered: a lane can only reuse a buffer after the next shuffle's
+// barrier, by which time every lane has read the previous values from it.
+uint64_t exchange[maxThreads / 32][2][32];
+
+#if defined(__x86_64__)
+void* schedulerStackPointer = nullptr;
+
+
+
+void switchToScheduler() { cuemu_switch_stack(&running->stackPointer, schedulerStackPointer); }
+void switchToFiber(Fiber& fiber) { cuemu_switch_stack(&schedulerStackPointer, fiber.stackPointer); }
+#else
+ucontext_t schedulerContext;
+void switchToScheduler() { swapcontext(&running->ucontext, &schedulerContext); }
+void switchToFiber(Fiber& fiber) { swapcontext(&schedulerContext, &fiber.ucontext); }
+#endif
+
+[[noreturn]] void fiberMain() {
+    (*blockBody)();
+    running->state = FiberState::finished;
+    switchToScheduler();
+    std::abort();   // a finished fiber is never resumed
+}
+
+void prepare(Fiber& fiber, unsigned index) {
+    char* top = stacks.data() + (size_t(index) + 1) * stackBytes;
+#if defined(__x86_64__)
+    // What cuemu_switch_stack pops: six callee-saved registers, then the address `ret` jumps to; above it
+    // a fake return address, so fiberMain starts with the stack aligned as after a call.
+    void** slot = reinterpret_cast<void**>(top);
+    *--slot = nullptr;
+    *--slot = reinterpret_cast<void*>(&fiberMain);
+    for (int i = 0; i < 6; i++) *--slot = nullptr;
+    fiber.stackPointer = slot;
+#else
+    getcontext(&fiber.ucontext);
+    fiber.ucontext.uc_stack.ss_sp = top - stackBytes;
+    fiber.ucontext.uc_stack.ss_size = stackBytes;
+    fiber.ucontext.uc_link = nullptr;
+    makecontext(&fiber.ucontext, fiberMain, 0);
+#endif
+}
+
+void wait(FiberState barrier) {
+    running->state = barrier;
+    switchToScheduler();
+}
+
+const char* describe(FiberState state) {
+    switch (state) {
+    case FiberState::runnable: return "running";
+    case FiberState::atWarpBarrier: return "at a warp shuffle/__syncwarp";
+    case FiberState::atBlockBarrier: return "at __syncthreads";
+    case FiberState::finished: return "exited";
+    }
+    return "?";
+}
+
+std::string location(const Fiber& fiber) {
+    char text[96];
+    snprintf(text, sizeof text, "thread (%u,%u,%u) [warp %u lane %u]", fiber.context.threadIdx.x,
+             fiber.context.threadIdx.y, fiber.context.threadIdx.z, fiber.linear / 32, fiber.linear % 32);
+    return text;
+}
+
+void requireFullMask(unsigned mask) {
+    if (mask == 0xffffffffu) return;
+    fprintf(stderr, "CUDA emulator: only full-warp masks (0xffffffff) are emulated, got 0x%08x\n", mask);
+    std::abort();
+}
+
+}  // namespace
+
+void block_barrier() { wait(FiberState::atBlockBarrier); }
+
+void warp_barrier(unsigned mask) {
+    requireFullMask(mask);
+    wait(FiberState::atWarpBarrier);
+}
+
+uint64_t warp_exchange(uint64_t bits, unsigned source_lane, unsigned mask) {
+    requireFullMask(mask);
+    Fiber& self = *running;
+    uint64_t(&buffer)[32] = exchange[self.linear / 32][self.parity];
+    buffer[self.linear % 32] = bits;
+    wait(FiberState::atWarpBarrier);
+    self.parity ^= 1;
+    return buffer[source_lane];
+}
+
+void* dynamic_shared_memory() { return blockDynamicShared; }
+
+bool run_block(const std::function<void()>& body, dim3 grid, dim3 block, uint3 block_index,
+               void* dynamic_shared, std::string& error) {
+    const unsigned count = block.x * block.y * block.z;
+    if (count == 0 || count > maxThreads) {
+        error = "block of " + std::to_string(count) + " threads (1 to 1024 allowed)";
+        return false;
+    }
+    if (stacks.empty()) stacks.resize(size_t(maxThreads) * stackBytes);
+    blockBody = &body;
+    blockDynamicShared = dynamic_shared;
+    for (unsigned i = 0; i < count; i++) {
+        Fiber& fiber = fibers[i];
+        fiber.linear = i;
+        fiber.context = {{i % block.x, i / block.x % block.y, i / (block.x * block.y)}, block_index, block, grid};
+        fiber.state = FiberState::runnable;
+        fiber.parity = 0;
+        prepare(fiber, i);
+    }
+    const unsigned warps = (count + 31) / 32;
+    while (true) {
+        for (unsigned i = 0; i < count; i++) {
+            if (fibers[i].state != FiberState::runnable) continue;
+            running = &fibers[i];
+            current_thread = &fibers[i].context;
+            switchToFiber(fibers[i]);
+        }
+        // Every fiber now waits or has finished: release what is complete.
+        bool released = false, anyLive = false, allAtBlockBarrier = true;
+        for (unsigned w = 0; w < warps; w++) {
+            const unsigned first = w * 32, last = std::min(first + 32, count);
+            bool anyAtWarp = false, allAtWarp = last - first == 32;
+            for (unsigned i = first; i < last; i++) {
+                anyAtWarp |= fibers[i].state == FiberState::atWarpBarrier;
+                allAtWarp &= fibers[i].state == FiberState::atWarpBarrier;
+            }
+            if (allAtWarp) {
+                for (unsigned i = first; i < last; i++) fibers[i].state = FiberState::runnable;
+                released = true;
+                continue;
+            }
+            if (!anyAtWarp) continue;
+            for (unsigned i = first; i < last; i++) {
+                if (fibers[i].state == FiberState::finished || last - first < 32) {
+                    const Fiber& waiting = *std::find_if(&fibers[first], &fibers[last], [](const Fiber& f) {
+                        return f.state == FiberState::atWarpBarrier;
+                    });
+                    error = location(waiting) + " is at a warp shuffle/__syncwarp, but " +
+                            (last - first < 32 ? std::string("its warp has only ") + std::to_string(last - first) + " lanes"
+                                               : location(fibers[i]) + " has exited");
+                    return false;
+                }
+            }
+        }
+        if (released) continue;
+        for (unsigned i = 0; i < count; i++) {
+            if (fibers[i].state == FiberState::finished) continue;
+            anyLive = true;
+            allAtBlockBarrier &= fibers[i].state == FiberState::atBlockBarrier;
+        }
+        if (!anyLive) return true;
+        if (allAtBlockBarrier) {
+            for (unsigned i = 0; i < count; i++)
+                if (fibers[i].state == FiberState::atBlockBarrier) fibers[i].state = FiberState::runnable;
+            continue;
+        }
+        // Deadlock: name two threads that wait at different barriers.
+        unsigned a = 0;
+        while (fibers[a].state == FiberState::finished) a++;
+        unsigned b = a;
+        while (b < count && (fibers[b].state == fibers[a].state || fibers[b].state == FiberState::finished)) b++;
+        error = "barrier deadlock: " + location(fibers[a]) + " is " + describe(fibers[a].state) +
+                (b < count ? ", " + location(fibers[b]) + " is " + describe(fibers[b].state) : std::string());
+        return false;
+    }
+}
+
+}  // namespace cuemu

@@ -1,0 +1,55 @@
+// Device allocations by start address, under a lock (tests may use several backends from several threads).
+
+#include "DeviceMemory.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <iterator>
+#include <map>
+#include <mutex>
+
+namespace cuemu {
+namespace {
+std::mutex lock;
+std::map<uint64_t, size_t> allocations;   // start address → bytes
+size_t allocatedBytes = 0;
+}  // namespace
+
+uint64_t allocate_device(size_t bytes) {
+    std::lock_guard<std::mutex> guard(lock);
+    if (bytes == 0 || allocatedBytes + bytes > deviceMemoryBytes) return 0;
+    const size_t rounded = (bytes + 255) / 256 * 256;
+    void* memory = std::aligned_alloc(256, rounded);
+    if (!memory) return 0;
+    std::memset(memory, 0, rounded);
+    const uint64_t address = reinterpret_cast<uintptr_t>(memory);
+    allocations[address] = bytes;
+    allocatedBytes += bytes;
+    return address;
+}
+
+bool free_device(uint64_t address) {
+    std::lock_guard<std::mutex> guard(lock);
+    const auto found = allocations.find(address);
+    if (found == allocations.end()) return false;
+    allocatedBytes -= found->second;
+    allocations.erase(found);
+    std::free(reinterpret_cast<void*>(address));
+    return true;
+}
+
+bool is_device_range(uint64_t address, size_t bytes) {
+    std::lock_guard<std::mutex> guard(lock);
+    auto after = allocations.upper_bound(address);
+    if (after == allocations.begin()) return false;
+    const auto& [start, size] = *std::prev(after);
+    const uint64_t end = address + bytes;   // bytes 0: a pointer may also sit one past the end
+    return end >= address && end <= start + size;
+}
+
+size_t allocated_device_bytes() {
+    std::lock_guard<std::mutex> guard(lock);
+    return allocatedBytes;
+}
+
+}  // namespace cuemu

@@ -1,0 +1,22 @@
+// The emulated device's memory: host allocations standing in for cuMemAlloc, tracked so that every copy,
+// memset, kernel pointer argument and GEMM operand can be checked to lie inside one allocation.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace cuemu {
+
+/// Bytes the emulated device reports as its total memory.
+constexpr size_t deviceMemoryBytes = size_t(16) << 30;
+
+/// A zero-filled, 256-byte-aligned allocation; 0 when the emulated device is full.
+uint64_t allocate_device(size_t bytes);
+/// Frees an address `allocate_device` returned; false for any other address.
+bool free_device(uint64_t address);
+/// Whether [address, address + bytes) lies inside one live allocation (bytes 0: a pointer into it, or one past its end).
+bool is_device_range(uint64_t address, size_t bytes);
+/// Bytes currently allocated.
+size_t allocated_device_bytes();
+
+}  // namespace cuemu

@@ -1,0 +1,269 @@
+// The CUDA driver API entry points gpt2 uses (see CCUDA/include/ccuda.h), on the CPU: one emulated
+// device, memory from DeviceMemory, modules that accept the real NVRTC cubins and resolve kernel names to
+// the host-compiled kernels, and launches that run to completion before they return (the one stream is
+// therefore always synchronised). Every argument is checked as strictly as the real driver would.
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "DeviceMemory.h"
+#include "Kernels.h"
+#include "LastError.h"
+#include "ccuda.h"
+
+using namespace cuemu;
+
+namespace {
+
+// cuda.h's CUresult values the emulator returns.
+enum : int {
+    success = 0,
+    invalidValue = 1,
+    outOfMemory = 2,
+    notInitialized = 3,
+    invalidImage = 200,
+    invalidContext = 201,
+    invalidHandle = 400,
+    notFound = 500,
+    launchOutOfResources = 701,
+    launchFailed = 719,
+};
+
+constexpr int defaultSharedBytes = 48 * 1024;
+constexpr int optInSharedBytes = 227 * 1024;
+
+bool initialized = false;
+std::mutex launchLock;   // kernels share the scheduler's fibers and their `__shared__` statics
+
+struct Module {
+    std::vector<unsigned char> image;
+};
+
+struct Function {
+    KernelLauncher launcher;
+    std::string name;
+    int maxDynamicSharedBytes = defaultSharedBytes;
+};
+
+int contextToken, streamToken;   // their addresses are the handles the emulator hands out
+
+bool contains(const std::vector<unsigned char>& image, const char* name) {
+    const size_t length = std::strlen(name);
+    for (size_t i = 0; i + length <= image.size(); i++)
+        if (std::memcmp(image.data() + i, name, length) == 0 && (i + length == image.size() || image[i + length] == 0))
+            return true;
+    return false;
+}
+
+}  // namespace
+
+extern "C" {
+
+CUresult cuInit(unsigned int flags) {
+    if (flags != 0) return fail(invalidValue, "cuInit flags must be 0");
+    initialized = true;
+    return success;
+}
+
+CUresult cuDriverGetVersion(int* version) {
+    if (!version) return invalidValue;
+    *version = 13000;
+    return success;
+}
+
+CUresult cuGetErrorString(CUresult error, const char** message) {
+    if (!message) return invalidValue;
+    const char* standard = "unknown error";
+    switch (error) {
+    case success: standard = "no error"; break;
+    case invalidValue: standard = "invalid argument"; break;
+    case outOfMemory: standard = "out of memory"; break;
+    case notInitialized: standard = "initialization error"; break;
+    case invalidImage: standard = "device kernel image is invalid"; break;
+    case invalidContext: standard = "invalid device context"; break;
+    case invalidHandle: standard = "invalid resource handle"; break;
+    case notFound: standard = "named symbol not found"; break;
+    case launchOutOfResources: standard = "too many resources requested for launch"; break;
+    case launchFailed: standard = "unspecified launch failure"; break;
+    }
+    *message = describe_failure(error, standard);
+    return success;
+}
+
+CUresult cuDeviceGetCount(int* count) {
+    if (!initialized) return notInitialized;
+    if (!count) return invalidValue;
+    *count = 1;
+    return success;
+}
+
+CUresult cuDeviceGet(CUdevice* device, int ordinal) {
+    if (!initialized) return notInitialized;
+    if (!device || ordinal != 0) return fail(invalidValue, "the emulator has one device, ordinal 0");
+    *device = 0;
+    return success;
+}
+
+CUresult cuDeviceGetName(char* name, int length, CUdevice device) {
+    if (!name || length <= 0 || device != 0) return invalidValue;
+    snprintf(name, size_t(length), "gpt2 CUDA emulator (CPU)");
+    return success;
+}
+
+CUresult cuDeviceTotalMem_v2(size_t* bytes, CUdevice device) {
+    if (!bytes || device != 0) return invalidValue;
+    *bytes = deviceMemoryBytes;
+    return success;
+}
+
+CUresult cuDeviceGetAttribute(int* value, CUdevice_attribute attribute, CUdevice device) {
+    if (!value || device != 0) return invalidValue;
+    switch (attribute) {
+    case CCUDA_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT: *value = 4; break;
+    case CCUDA_DEVICE_ATTRIBUTE_L2_CACHE_SIZE: *value = 4 << 20; break;
+    case CCUDA_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR: *value = 9; break;   // kernels compile for sm_90
+    case CCUDA_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR: *value = 0; break;
+    case CCUDA_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN: *value = optInSharedBytes; break;
+    default: return fail(invalidValue, "device attribute " + std::to_string(attribute) + " is not emulated");
+    }
+    return success;
+}
+
+CUresult cuDevicePrimaryCtxRetain(CUcontext* context, CUdevice device) {
+    if (!initialized) return notInitialized;
+    if (!context || device != 0) return invalidValue;
+    *context = reinterpret_cast<CUcontext>(&contextToken);
+    return success;
+}
+
+CUresult cuCtxSetCurrent(CUcontext context) {
+    if (context && context != reinterpret_cast<CUcontext>(&contextToken)) return invalidContext;
+    return success;
+}
+
+CUresult cuModuleLoadData(CUmodule* module, const void* image) {
+    if (!module || !image) return invalidValue;
+    const auto* bytes = static_cast<const unsigned char*>(image);
+    // A cubin is an ELF file: its size is the furthest end of its header tables, sections and segments.
+    if (std::memcmp(bytes, "\x7f" "ELF", 4) != 0 || bytes[4] != 2)
+        return fail(invalidImage, "the image is not a 64-bit ELF cubin (the emulator loads cubins, not PTX)");
+    auto read = [bytes](size_t offset, size_t width) {
+        uint64_t value = 0;
+        std::memcpy(&value, bytes + offset, width);
+        return value;
+    };
+    const uint64_t programTable = read(0x20, 8), sectionTable = read(0x28, 8);
+    const uint64_t programEntry = read(0x36, 2), programCount = read(0x38, 2);
+    const uint64_t sectionEntry = read(0x3A, 2), sectionCount = read(0x3C, 2);
+    uint64_t size = std::max(programTable + programEntry * programCount, sectionTable + sectionEntry * sectionCount);
+    for (uint64_t i = 0; i < sectionCount; i++) {
+        const size_t header = sectionTable + i * sectionEntry;
+        if (read(header + 4, 4) != 8) size = std::max(size, read(header + 0x18, 8) + read(header + 0x20, 8));   // 8: SHT_NOBITS
+    }
+    for (uint64_t i = 0; i < programCount; i++) {
+        const size_t header = programTable + i * programEntry;
+        size = std::max(size, read(header + 0x08, 8) + read(header + 0x20, 8));
+    }
+    *module = reinterpret_cast<CUmodule>(new Module{std::vector<unsigned char>(bytes, bytes + size)});
+    return success;
+}
+
+CUresult cuModuleGetFunction(CUfunction* function, CUmodule module, const char* name) {
+    if (!function || !module || !name) return invalidValue;
+    const auto* loaded = reinterpret_cast<const Module*>(module);
+    if (!contains(loaded->image, name)) return fail(notFound, std::string(name) + " is not in this module's image");
+    const KernelLauncher launcher = find_kernel(name);
+    if (!launcher) return fail(notFound, std::string(name) + " is not among the emulator's host-compiled kernels");
+    *function = reinterpret_cast<CUfunction>(new Function{launcher, name});
+    return success;
+}
+
+CUresult cuFuncSetAttribute(CUfunction function, CUfunction_attribute attribute, int value) {
+    if (!function) return invalidHandle;
+    if (attribute != CCUDA_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES)
+        return fail(invalidValue, "function attribute " + std::to_string(attribute) + " is not emulated");
+    if (value < 0 || value > optInSharedBytes) return fail(invalidValue, "dynamic shared memory above the device's opt-in limit");
+    reinterpret_cast<Function*>(function)->maxDynamicSharedBytes = value;
+    return success;
+}
+
+CUresult cuLaunchKernel(CUfunction function, unsigned int gridX, unsigned int gridY, unsigned int gridZ,
+                        unsigned int blockX, unsigned int blockY, unsigned int blockZ, unsigned int sharedBytes,
+                        CUstream stream, void** parameters, void** extra) {
+    if (!function) return invalidHandle;
+    const auto& kernel = *reinterpret_cast<const Function*>(function);
+    if (extra) return fail(invalidValue, "the `extra` argument form is not emulated");
+    if (stream && stream != reinterpret_cast<CUstream>(&streamToken)) return invalidHandle;
+    if (gridX == 0 || gridY == 0 || gridZ == 0 || gridX >= (1u << 31) || gridY > 65535 || gridZ > 65535)
+        return fail(invalidValue, kernel.name + ": grid outside CUDA's limits");
+    if (blockX == 0 || blockY == 0 || blockZ == 0 || blockZ > 64 || uint64_t(blockX) * blockY * blockZ > 1024)
+        return fail(invalidValue, kernel.name + ": block outside CUDA's limits (at most 1024 threads)");
+    if (int(sharedBytes) > kernel.maxDynamicSharedBytes)
+        return fail(invalidValue, kernel.name + ": " + std::to_string(sharedBytes) + " bytes of dynamic shared memory "
+                                      + "above the function's limit (cuFuncSetAttribute raises it)");
+    std::string error;
+    std::lock_guard<std::mutex> guard(launchLock);
+    if (!kernel.launcher({{gridX, gridY, gridZ}, {blockX, blockY, blockZ}, sharedBytes}, parameters, error)) {
+        fprintf(stderr, "CUDA emulator: %s: %s\n", kernel.name.c_str(), error.c_str());
+        return fail(launchFailed, kernel.name + ": " + error);
+    }
+    return success;
+}
+
+CUresult cuMemAlloc_v2(CUdeviceptr* pointer, size_t bytes) {
+    if (!pointer || bytes == 0) return invalidValue;
+    *pointer = allocate_device(bytes);
+    return *pointer ? success : fail(outOfMemory, std::to_string(bytes) + " bytes");
+}
+
+CUresult cuMemFree_v2(CUdeviceptr pointer) {
+    return free_device(pointer) ? success : fail(invalidValue, "cuMemFree of an address cuMemAlloc did not return");
+}
+
+CUresult cuMemcpyHtoD_v2(CUdeviceptr destination, const void* source, size_t bytes) {
+    if (!is_device_range(destination, bytes)) return fail(invalidValue, "cuMemcpyHtoD destination outside a device allocation");
+    if (bytes) std::memcpy(reinterpret_cast<void*>(destination), source, bytes);
+    return success;
+}
+
+CUresult cuMemcpyDtoH_v2(void* destination, CUdeviceptr source, size_t bytes) {
+    if (!is_device_range(source, bytes)) return fail(invalidValue, "cuMemcpyDtoH source outside a device allocation");
+    if (bytes) std::memcpy(destination, reinterpret_cast<const void*>(source), bytes);
+    return success;
+}
+
+CUresult cuMemsetD8_v2(CUdeviceptr destination, unsigned char value, size_t count) {
+    if (!is_device_range(destination, count)) return fail(invalidValue, "cuMemsetD8 outside a device allocation");
+    if (count) std::memset(reinterpret_cast<void*>(destination), value, count);
+    return success;
+}
+
+CUresult cuMemsetD8Async(CUdeviceptr destination, unsigned char value, size_t count, CUstream stream) {
+    if (stream && stream != reinterpret_cast<CUstream>(&streamToken)) return invalidHandle;
+    return cuMemsetD8_v2(destination, value, count);
+}
+
+CUresult cuStreamCreate(CUstream* stream, unsigned int flags) {
+    if (!stream || flags > 1) return invalidValue;
+    *stream = reinterpret_cast<CUstream>(&streamToken);
+    return success;
+}
+
+CUresult cuStreamSynchronize(CUstream stream) {
+    if (stream && stream != reinterpret_cast<CUstream>(&streamToken)) return invalidHandle;
+    return success;   // every operation finished before its call returned
+}
+
+CUresult cuMemGetInfo_v2(size_t* freeBytes, size_t* totalBytes) {
+    if (!freeBytes || !totalBytes) return invalidValue;
+    *totalBytes = deviceMemoryBytes;
+    *freeBytes = deviceMemoryBytes - allocated_device_bytes();
+    return success;
+}
+
+}  // extern "C"

@@ -1,0 +1,96 @@
+// Every kernel file, compiled for the host with the device language of DeviceRuntime.h, and the table of
+// kernels by name. Arguments arrive as cuLaunchKernel passes them (one pointer per argument); each
+// launcher copies them with the kernel's own parameter types and checks every pointer argument against
+// the device allocations before running a block.
+
+#include "Kernels.h"
+
+#include <cstring>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "BlockScheduler.h"
+#include "DeviceMemory.h"
+#include "device/DeviceLanguage.h"
+
+#include "../CUDAKernels/Kernels/adamw.cu"
+#include "../CUDAKernels/Kernels/attention.cu"
+#include "../CUDAKernels/Kernels/classifier.cu"
+#include "../CUDAKernels/Kernels/elementwise.cu"
+#include "../CUDAKernels/Kernels/encoder.cu"
+#include "../CUDAKernels/Kernels/gelu.cu"
+#include "../CUDAKernels/Kernels/layernorm.cu"
+#include "../CUDAKernels/Kernels/norm.cu"
+
+namespace cuemu {
+namespace {
+
+template <typename... Arguments, size_t... Index>
+bool launchTyped(void (*kernel)(Arguments...), const LaunchShape& shape, void** parameters, std::string& error,
+                 std::index_sequence<Index...>) {
+    std::tuple<std::decay_t<Arguments>...> values{*static_cast<std::decay_t<Arguments>*>(parameters[Index])...};
+    bool valid = true;
+    auto checkPointer = [&](size_t index, auto value) {
+        if constexpr (std::is_pointer_v<decltype(value)>) {
+            const uint64_t address = reinterpret_cast<uintptr_t>(value);
+            if (address != 0 && !is_device_range(address, 0)) {
+                error = "argument " + std::to_string(index) + " is not a device address";
+                valid = false;
+            }
+        }
+    };
+    (checkPointer(Index, std::get<Index>(values)), ...);
+    if (!valid) return false;
+
+    std::vector<unsigned char> shared((shape.sharedBytes + 15) / 16 * 16 + 16);
+    void* dynamicShared = shared.data() + (16 - reinterpret_cast<uintptr_t>(shared.data()) % 16) % 16;
+    const std::function<void()> body = [&] { std::apply(kernel, values); };
+    for (unsigned z = 0; z < shape.grid.z; z++)
+        for (unsigned y = 0; y < shape.grid.y; y++)
+            for (unsigned x = 0; x < shape.grid.x; x++) {
+                if (!run_block(body, shape.grid, shape.block, {x, y, z}, dynamicShared, error)) {
+                    error = "block (" + std::to_string(x) + "," + std::to_string(y) + "," + std::to_string(z) + "): " + error;
+                    return false;
+                }
+            }
+    return true;
+}
+
+template <typename... Arguments>
+bool launchKernel(void (*kernel)(Arguments...), const LaunchShape& shape, void** parameters, std::string& error) {
+    return launchTyped(kernel, shape, parameters, error, std::index_sequence_for<Arguments...>{});
+}
+
+struct KernelEntry {
+    const char* name;
+    KernelLauncher launcher;
+};
+
+#define KERNEL(name) \
+    KernelEntry { #name, [](const LaunchShape& s, void** p, std::string& e) { return launchKernel(name, s, p, e); } }
+
+const KernelEntry kernels[] = {
+    KERNEL(adamw_update),
+    KERNEL(attention_forward), KERNEL(attention_backward_preprocess), KERNEL(attention_backward_dkv),
+    KERNEL(attention_backward_dq), KERNEL(attention_forward_row),
+    KERNEL(classifier_forward_backward),
+    KERNEL(residual_forward), KERNEL(cast_float_to_bf16), KERNEL(cast_bf16_to_float), KERNEL(bias_forward),
+    KERNEL(bias_backward_partial), KERNEL(partials_accumulate),
+    KERNEL(encoder_forward), KERNEL(encoder_backward_wpe), KERNEL(encoder_backward_wte),
+    KERNEL(gelu_forward), KERNEL(gelu_backward),
+    KERNEL(layernorm_forward), KERNEL(residual_layernorm_forward), KERNEL(layernorm_backward_input),
+    KERNEL(layernorm_backward_params_partial),
+    KERNEL(norm_squared_partial), KERNEL(norm_squared_final),
+};
+
+}  // namespace
+
+KernelLauncher find_kernel(const char* name) {
+    for (const KernelEntry& entry : kernels)
+        if (std::strcmp(entry.name, name) == 0) return entry.launcher;
+    return nullptr;
+}
+
+}  // namespace cuemu

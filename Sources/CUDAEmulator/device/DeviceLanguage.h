@@ -1,0 +1,43 @@
+// The CUDA device-side language the kernels use, for compiling them as host C++ in the emulator:
+// qualifiers, the built-in index variables, barriers, warp shuffles and the math intrinsics.
+//
+// `threadIdx` and friends read the running fiber's context. `__shared__` variables become function
+// statics: blocks run one at a time, so a static is exactly one block's shared memory. Barriers and
+// shuffles switch fibers. Include this only where the kernels are compiled: its macros take over names.
+#pragma once
+
+#include "DeviceRuntime.h"
+
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __shared__ static
+#define __restrict__ __restrict
+#define DYNAMIC_SHARED(type, name) type* name = static_cast<type*>(::cuemu::dynamic_shared_memory())
+
+#define threadIdx (::cuemu::current_thread->threadIdx)
+#define blockIdx (::cuemu::current_thread->blockIdx)
+#define blockDim (::cuemu::current_thread->blockDim)
+#define gridDim (::cuemu::current_thread->gridDim)
+
+inline void __syncthreads() { ::cuemu::block_barrier(); }
+inline void __syncwarp(unsigned mask = 0xffffffffu) { ::cuemu::warp_barrier(mask); }
+
+template <typename Value>
+inline Value __shfl_sync(unsigned mask, Value value, int source_lane) {
+    return ::cuemu::shuffle(value, unsigned(source_lane), mask);
+}
+
+template <typename Value>
+inline Value __shfl_xor_sync(unsigned mask, Value value, int lane_mask) {
+    return ::cuemu::shuffle(value, ::cuemu::lane_id() ^ unsigned(lane_mask), mask);
+}
+
+inline float __expf(float x) { return expf(x); }
+inline float rsqrtf(float x) { return 1.0f / sqrtf(x); }
+
+template <typename Value>
+inline Value min(Value a, Value b) { return b < a ? b : a; }
+template <typename Value>
+inline Value max(Value a, Value b) { return a < b ? b : a; }
