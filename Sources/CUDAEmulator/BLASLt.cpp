@@ -87,12 +87,13 @@ float element(const void* base, int type, uint64_t index) {
     return __bfloat162float(static_cast<const __nv_bfloat16*>(base)[index]);
 }
 
-/// A column-major matrix's elements widened to a dense fp32 copy (leading dimension = rows).
-std::vector<float> widen(const void* base, const Layout& layout) {
-    std::vector<float> dense(layout.rows * layout.columns);
+/// A column-major matrix's elements widened into `dense` as fp32 (leading dimension = rows). The buffers
+/// are reused from call to call: a training step's GEMMs would otherwise map and fault in ~100 MB each.
+const float* widen(const void* base, const Layout& layout, std::vector<float>& dense) {
+    dense.resize(layout.rows * layout.columns);
     for (uint64_t j = 0; j < layout.columns; j++)
         for (uint64_t i = 0; i < layout.rows; i++) dense[j * layout.rows + i] = element(base, layout.type, j * layout.ld + i);
-    return dense;
+    return dense.data();
 }
 
 bool isDeviceMatrix(const void* base, const Layout& layout) {
@@ -237,11 +238,11 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t oper
         return fail(invalidValue, "the bias pointer (" + std::to_string(ld.rows) + " elements) is not inside a device allocation");
 
     const uint64_t m = ld.rows, n = ld.columns, k = op.transA == CCUBLAS_OP_N ? la.columns : la.rows;
-    const std::vector<float> denseA = widen(a, la), denseB = widen(b, lb);
-    std::vector<float> product(m * n);
+    thread_local std::vector<float> denseA, denseB, product;
+    product.resize(m * n);
     cblas_sgemm(CblasColMajor, op.transA == CCUBLAS_OP_N ? CblasNoTrans : CblasTrans,
                 op.transB == CCUBLAS_OP_N ? CblasNoTrans : CblasTrans, int(m), int(n), int(k), *static_cast<const float*>(alpha),
-                denseA.data(), int(la.rows), denseB.data(), int(lb.rows), 0.0f, product.data(), int(m));
+                widen(a, la, denseA), int(la.rows), widen(b, lb, denseB), int(lb.rows), 0.0f, product.data(), int(m));
     const float scaleC = *static_cast<const float*>(beta);
     for (uint64_t j = 0; j < n; j++)
         for (uint64_t i = 0; i < m; i++) {

@@ -57,7 +57,7 @@ namespace {
 
 enum class FiberState { runnable, atWarpBarrier, atBlockBarrier, finished };
 
-constexpr size_t stackBytes = 64 * 1024;
+constexpr size_t stackBytes = 16 * 1024;
 constexpr unsigned maxThreads = 1024;
 
 struct Fiber {

@@ -8,9 +8,11 @@
 #include <cstdio>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "Cubin.h"
 #include "DeviceMemory.h"
 #include "Kernels.h"
 #include "LastError.h"
@@ -34,8 +36,8 @@ enum : int {
     launchFailed = 719,
 };
 
-constexpr int defaultSharedBytes = 48 * 1024;
-constexpr int optInSharedBytes = 227 * 1024;
+constexpr size_t defaultSharedBytes = 48 * 1024;
+constexpr size_t optInSharedBytes = 227 * 1024;
 
 bool initialized = false;
 std::mutex launchLock;   // kernels share the scheduler's fibers and their `__shared__` statics
@@ -47,18 +49,11 @@ struct Module {
 struct Function {
     KernelLauncher launcher;
     std::string name;
-    int maxDynamicSharedBytes = defaultSharedBytes;
+    KernelResources resources;
+    size_t maxDynamicSharedBytes;   // CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES: 48 KiB − static by default
 };
 
 int contextToken, streamToken;   // their addresses are the handles the emulator hands out
-
-bool contains(const std::vector<unsigned char>& image, const char* name) {
-    const size_t length = std::strlen(name);
-    for (size_t i = 0; i + length <= image.size(); i++)
-        if (std::memcmp(image.data() + i, name, length) == 0 && (i + length == image.size() || image[i + length] == 0))
-            return true;
-    return false;
-}
 
 }  // namespace
 
@@ -128,7 +123,7 @@ CUresult cuDeviceGetAttribute(int* value, CUdevice_attribute attribute, CUdevice
     case CCUDA_DEVICE_ATTRIBUTE_L2_CACHE_SIZE: *value = 4 << 20; break;
     case CCUDA_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR: *value = 9; break;   // kernels compile for sm_90
     case CCUDA_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR: *value = 0; break;
-    case CCUDA_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN: *value = optInSharedBytes; break;
+    case CCUDA_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN: *value = int(optInSharedBytes); break;
     default: return fail(invalidValue, "device attribute " + std::to_string(attribute) + " is not emulated");
     }
     return success;
@@ -149,37 +144,20 @@ CUresult cuCtxSetCurrent(CUcontext context) {
 CUresult cuModuleLoadData(CUmodule* module, const void* image) {
     if (!module || !image) return invalidValue;
     const auto* bytes = static_cast<const unsigned char*>(image);
-    // A cubin is an ELF file: its size is the furthest end of its header tables, sections and segments.
-    if (std::memcmp(bytes, "\x7f" "ELF", 4) != 0 || bytes[4] != 2)
-        return fail(invalidImage, "the image is not a 64-bit ELF cubin (the emulator loads cubins, not PTX)");
-    auto read = [bytes](size_t offset, size_t width) {
-        uint64_t value = 0;
-        std::memcpy(&value, bytes + offset, width);
-        return value;
-    };
-    const uint64_t programTable = read(0x20, 8), sectionTable = read(0x28, 8);
-    const uint64_t programEntry = read(0x36, 2), programCount = read(0x38, 2);
-    const uint64_t sectionEntry = read(0x3A, 2), sectionCount = read(0x3C, 2);
-    uint64_t size = std::max(programTable + programEntry * programCount, sectionTable + sectionEntry * sectionCount);
-    for (uint64_t i = 0; i < sectionCount; i++) {
-        const size_t header = sectionTable + i * sectionEntry;
-        if (read(header + 4, 4) != 8) size = std::max(size, read(header + 0x18, 8) + read(header + 0x20, 8));   // 8: SHT_NOBITS
-    }
-    for (uint64_t i = 0; i < programCount; i++) {
-        const size_t header = programTable + i * programEntry;
-        size = std::max(size, read(header + 0x08, 8) + read(header + 0x20, 8));
-    }
-    *module = reinterpret_cast<CUmodule>(new Module{std::vector<unsigned char>(bytes, bytes + size)});
+    const std::optional<size_t> size = elf_image_size(bytes);
+    if (!size) return fail(invalidImage, "the image is not a 64-bit ELF cubin (the emulator loads cubins, not PTX)");
+    *module = reinterpret_cast<CUmodule>(new Module{std::vector<unsigned char>(bytes, bytes + *size)});
     return success;
 }
 
 CUresult cuModuleGetFunction(CUfunction* function, CUmodule module, const char* name) {
     if (!function || !module || !name) return invalidValue;
     const auto* loaded = reinterpret_cast<const Module*>(module);
-    if (!contains(loaded->image, name)) return fail(notFound, std::string(name) + " is not in this module's image");
+    const std::optional<KernelResources> resources = kernel_resources(loaded->image, name);
+    if (!resources) return fail(notFound, std::string(name) + " is not in this module's image");
     const KernelLauncher launcher = find_kernel(name);
     if (!launcher) return fail(notFound, std::string(name) + " is not among the emulator's host-compiled kernels");
-    *function = reinterpret_cast<CUfunction>(new Function{launcher, name});
+    *function = reinterpret_cast<CUfunction>(new Function{launcher, name, *resources, defaultSharedBytes - std::min<size_t>(resources->staticSharedBytes, defaultSharedBytes)});
     return success;
 }
 
@@ -187,8 +165,10 @@ CUresult cuFuncSetAttribute(CUfunction function, CUfunction_attribute attribute,
     if (!function) return invalidHandle;
     if (attribute != CCUDA_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES)
         return fail(invalidValue, "function attribute " + std::to_string(attribute) + " is not emulated");
-    if (value < 0 || value > optInSharedBytes) return fail(invalidValue, "dynamic shared memory above the device's opt-in limit");
-    reinterpret_cast<Function*>(function)->maxDynamicSharedBytes = value;
+    auto& kernel = *reinterpret_cast<Function*>(function);
+    if (value < 0 || size_t(value) + kernel.resources.staticSharedBytes > optInSharedBytes)
+        return fail(invalidValue, "static plus dynamic shared memory above the device's opt-in limit");
+    kernel.maxDynamicSharedBytes = size_t(value);
     return success;
 }
 
@@ -203,9 +183,16 @@ CUresult cuLaunchKernel(CUfunction function, unsigned int gridX, unsigned int gr
         return fail(invalidValue, kernel.name + ": grid outside CUDA's limits");
     if (blockX == 0 || blockY == 0 || blockZ == 0 || blockZ > 64 || uint64_t(blockX) * blockY * blockZ > 1024)
         return fail(invalidValue, kernel.name + ": block outside CUDA's limits (at most 1024 threads)");
-    if (int(sharedBytes) > kernel.maxDynamicSharedBytes)
-        return fail(invalidValue, kernel.name + ": " + std::to_string(sharedBytes) + " bytes of dynamic shared memory "
-                                      + "above the function's limit (cuFuncSetAttribute raises it)");
+    // What a GPU checks: dynamic shared memory against the function's limit (48 KiB in all unless
+    // cuFuncSetAttribute raised it) and the register file (64 K registers per block on sm_80 to sm_90).
+    if (sharedBytes > kernel.maxDynamicSharedBytes)
+        return fail(invalidValue, kernel.name + ": " + std::to_string(kernel.resources.staticSharedBytes) + " static + " +
+                                      std::to_string(sharedBytes) + " dynamic bytes of shared memory exceed the limit " +
+                                      "(cuFuncSetAttribute raises it)");
+    const unsigned threads = blockX * blockY * blockZ;
+    if (block_registers(kernel.resources.registersPerThread, threads) > 65536)
+        return fail(launchOutOfResources, kernel.name + ": " + std::to_string(threads) + " threads × " +
+                                              std::to_string(kernel.resources.registersPerThread) + " registers exceed 64 K per block");
     std::string error;
     std::lock_guard<std::mutex> guard(launchLock);
     if (!kernel.launcher({{gridX, gridY, gridZ}, {blockX, blockY, blockZ}, sharedBytes}, parameters, error)) {

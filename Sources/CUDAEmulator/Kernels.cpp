@@ -44,7 +44,8 @@ bool launchTyped(void (*kernel)(Arguments...), const LaunchShape& shape, void** 
     (checkPointer(Index, std::get<Index>(values)), ...);
     if (!valid) return false;
 
-    std::vector<unsigned char> shared((shape.sharedBytes + 15) / 16 * 16 + 16);
+    thread_local std::vector<unsigned char> shared;
+    shared.assign(shape.sharedBytes + 16, 0);
     void* dynamicShared = shared.data() + (16 - reinterpret_cast<uintptr_t>(shared.data()) % 16) % 16;
     const std::function<void()> body = [&] { std::apply(kernel, values); };
     for (unsigned z = 0; z < shape.grid.z; z++)

@@ -76,3 +76,48 @@ struct CUDADeviceTests {
         }
     }
 }
+
+/// The emulator refuses the launches a GPU refuses, so CI catches them before a GPU session does.
+@Suite(.enabled(if: CUDATestEnvironment.hasDevice && CUDATestEnvironment.isEmulated, "runs on the CUDA emulator only"))
+struct CUDAEmulatorLaunchTests {
+    @Test func launchesBeyondTheDeviceLimitsFailWithAReason() throws {
+        let device = try CUDADevice(driver: CUDADriver(paths: CUDATestEnvironment.paths))
+        let driver = device.driver
+        let compiler = try #require(CUDATestEnvironment.compiler)
+        let source = try #require(CUDAKernelSources.source(named: "attention.cu"))
+        let module = try device.loadModule(
+            try compiler.compile(file: "attention.cu", source: source, for: device.properties.architecture).image, name: "attention.cu")
+        let row = try device.function("attention_forward_row", in: module)
+        var buffer: CUdeviceptr = 0
+        try driver.check(driver.memAlloc(&buffer, 1 << 16), "cuMemAlloc")
+        defer { _ = driver.memFree(buffer) }
+        var out = buffer, qkv = buffer, t: Int32 = 0, C: Int32 = 32, NH: Int32 = 1
+        func launch(block: UInt32, sharedBytes: UInt32) -> CUresult {
+            withUnsafeMutablePointer(to: &out) { o in
+                withUnsafeMutablePointer(to: &qkv) { q in
+                    withUnsafeMutablePointer(to: &t) { tp in
+                        withUnsafeMutablePointer(to: &C) { c in
+                            withUnsafeMutablePointer(to: &NH) { h in
+                                var parameters: [UnsafeMutableRawPointer?] = [.init(o), .init(q), .init(tp), .init(c), .init(h)]
+                                return driver.launchKernel(row, 1, 1, 1, block, 1, 1, sharedBytes, nil, &parameters, nil)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        #expect(launch(block: 32, sharedBytes: 4) == 0)
+        #expect(launch(block: 1056, sharedBytes: 4) != 0, "more than 1024 threads")
+        #expect(launch(block: 32, sharedBytes: 48 * 1024) != 0, "static + dynamic shared memory above 48 KiB without opting in")
+        do {
+            try driver.check(launch(block: 32, sharedBytes: 48 * 1024), "cuLaunchKernel")
+            Issue.record("the oversized launch succeeded")
+        } catch {
+            #expect("\(error)".contains("shared memory"), "the error names the cause: \(error)")
+        }
+        // A pointer argument that is not device memory is refused before any block runs.
+        var stray = CUdeviceptr(0x1000)
+        swap(&out, &stray)
+        #expect(launch(block: 32, sharedBytes: 4) != 0, "a host address as a kernel argument")
+    }
+}

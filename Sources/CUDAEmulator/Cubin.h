@@ -1,0 +1,33 @@
+// Reading what a real GPU would check at launch out of an NVRTC cubin (an ELF file): its size, and each
+// kernel's register count and static shared memory, so the emulator can refuse launches a GPU refuses.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace cuemu {
+
+/// What a kernel asks of a multiprocessor.
+struct KernelResources {
+    unsigned registersPerThread = 0;
+    size_t staticSharedBytes = 0;
+};
+
+/// The size of the ELF image at `image`: the furthest end of its header tables, sections and segments;
+/// nullopt when it is not a 64-bit little-endian ELF file.
+std::optional<size_t> elf_image_size(const unsigned char* image);
+
+/// `kernel`'s resources from the cubin's `.nv.info` (EIATTR_REGCOUNT) and `.nv.shared.<kernel>` sections;
+/// nullopt when the image has no symbol of that name.
+std::optional<KernelResources> kernel_resources(const std::vector<unsigned char>& image, const std::string& kernel);
+
+/// Registers a block of `threads` occupies: per warp, 32 × registers rounded up to 256 (Ampere, Ada, Hopper).
+inline size_t block_registers(unsigned registersPerThread, unsigned threads) {
+    const size_t perWarp = (size_t(registersPerThread) * 32 + 255) / 256 * 256;
+    return perWarp * ((threads + 31) / 32);
+}
+
+}  // namespace cuemu
