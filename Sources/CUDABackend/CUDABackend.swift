@@ -107,9 +107,8 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         bufferBytes.values.reduce(0, +) + scratch.bytes
     }
 
-    /// Device memory in use by the whole process (and anything else on the GPU): total − free.
-    public func deviceMemoryInUse() -> Int {
-        guard let info = try? device.memoryInfo() else { return 0 }
+    public func deviceMemoryInUse() -> Int? {
+        guard let info = try? device.memoryInfo() else { return nil }
         return info.total - info.free
     }
 

@@ -1,5 +1,6 @@
 /// Whole-model parity of the CUDA backend against the CPU reference: one forward/backward/AdamW step of a
-/// tiny GPT-2 from identical fp32 weights, 50 training steps on tinyshakespeare, and an exact GPU resume.
+/// tiny GPT-2 from identical fp32 weights, 50 training steps on tinyshakespeare, an exact GPU resume,
+/// recompute, and checkpoints moved between the CPU and the GPU.
 
 import CPUBackend
 import CUDABackend
@@ -78,22 +79,49 @@ extension CUDAParity {
 
     /// 20 steps straight through, against 10 steps, a checkpoint, and a resumed run to 20, on the GPU: the
     /// last 10 losses must be bit-identical. Every kernel is deterministic (no floating-point atomics) and
-    /// cuBLASLt uses one cached algorithm per shape, so nothing excuses a difference.
-    public static func resume(dataDirectory: String, workDirectory: String, gpu: CUDABackend,
+    /// cuBLASLt uses one cached algorithm per shape, so nothing excuses a difference. Then `--recompute`
+    /// (GELU and LayerNorm outputs recomputed in the backward by the same kernels) must not change a bit,
+    /// and checkpoints must move between devices: a CPU checkpoint resumed on the GPU and a GPU checkpoint
+    /// resumed on the CPU both continue an uninterrupted CPU run (within the training check's bf16 drift).
+    public static func resume(dataDirectory: String, workDirectory: String, cpu: CPUBackend, gpu: CUDABackend,
                               log: @escaping (String) -> Void = { _ in }) throws -> [ParityResult] {
         let results = ResultLog(log: log)
         let (steps, stop) = (20, 10)
-        let straight = try Trainer(options: trainingOptions(dataDirectory: dataDirectory, outDirectory: workDirectory + "/straight", steps: steps),
-                                   backend: gpu).run()
-        let interruptedOptions = trainingOptions(dataDirectory: dataDirectory, outDirectory: workDirectory + "/interrupted", steps: steps)
-        let first = try Trainer(options: interruptedOptions, backend: gpu).run(stopAfter: stop)
-        let folder = interruptedOptions.outDirectory + "/" + Checkpoint.folderName(step: stop)
-        let resumed = try Trainer(resuming: folder, backend: gpu).run()
-        let joined = first + resumed
-        let mismatches = zip(straight, joined).enumerated().filter { $0.element.0 != $0.element.1 }
-        let detail = mismatches.isEmpty ? "\(joined.count) losses bit-identical"
-            : "first mismatch at step \(mismatches[0].offset + 1): \(mismatches[0].element.0) vs \(mismatches[0].element.1)"
-        results.expect("resume on the GPU is exact", joined.count == steps && mismatches.isEmpty, detail)
+        func options(_ name: String, recompute: Bool = false) -> TrainingOptions {
+            var options = trainingOptions(dataDirectory: dataDirectory, outDirectory: workDirectory + "/" + name, steps: steps)
+            options.recompute = recompute
+            return options
+        }
+        func checkpoint(_ name: String) -> String { options(name).outDirectory + "/" + Checkpoint.folderName(step: stop) }
+        func describe(_ a: [Float], _ b: [Float]) -> (identical: Bool, text: String) {
+            let mismatches = zip(a, b).enumerated().filter { $0.element.0 != $0.element.1 }
+            return mismatches.isEmpty && a.count == b.count
+                ? (true, "\(a.count) losses bit-identical")
+                : (false, mismatches.first.map { "first mismatch at step \($0.offset + 1): \($0.element.0) vs \($0.element.1)" }
+                    ?? "\(a.count) vs \(b.count) losses")
+        }
+
+        let straight = try Trainer(options: options("straight"), backend: gpu).run()
+        let first = try Trainer(options: options("interrupted"), backend: gpu).run(stopAfter: stop)
+        let resumed = try Trainer(resuming: checkpoint("interrupted"), backend: gpu).run()
+        let exact = describe(straight, first + resumed)
+        results.expect("resume on the GPU is exact", exact.identical, exact.text)
+
+        let recomputed = try Trainer(options: options("recompute", recompute: true), backend: gpu).run(stopAfter: stop)
+        let same = describe(Array(straight.prefix(stop)), recomputed)
+        results.expect("--recompute on the GPU changes nothing", same.identical, same.text)
+
+        let cpuStraight = try Trainer(options: options("cpu-straight"), backend: cpu).run()
+        _ = try Trainer(options: options("cpu-first"), backend: cpu).run(stopAfter: stop)
+        let gpuAfterCPU = try Trainer(resuming: checkpoint("cpu-first"), backend: gpu).run()
+        let cpuAfterGPU = try Trainer(resuming: checkpoint("interrupted"), backend: cpu).run()
+        let reference = Array(cpuStraight.suffix(steps - stop))
+        for (label, losses) in [("a CPU checkpoint resumes on the GPU", gpuAfterCPU), ("a GPU checkpoint resumes on the CPU", cpuAfterGPU)] {
+            let differences = zip(reference, losses).map { abs(Double($0) - Double($1)) }
+            let mean = differences.reduce(0, +) / Double(max(1, differences.count))
+            results.expect(label, losses.count == steps - stop && mean < 0.1,
+                           "steps \(stop + 1)–\(steps): mean |Δloss| \(formatFixed(mean, digits: 4)) < 0.1 against an uninterrupted CPU run")
+        }
         return results.results
     }
 }

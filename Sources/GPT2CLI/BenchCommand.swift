@@ -79,7 +79,7 @@ struct BenchCommand: ParsableCommand {
         let mfu = peak.map { tokensPerSecond * flopsPerToken / $0 }
         let threads = backendOptions.threadCount(backend)
         let cuda = backend as? CUDABackend
-        let memory = cuda?.deviceMemoryInUse()
+        let memory = backend.deviceMemoryInUse()
         if !noRecord, let mfu {
             // The planner looks MFU up by device kind: "cpu", or the GPU table id (the driver's name if unlisted).
             let device = cuda.map { cuda in
@@ -98,7 +98,7 @@ struct BenchCommand: ParsableCommand {
             let where_ = backend is CPUBackend ? "\(backend.name) (\(threads) threads)" : backend.name
             let utilisation = mfu.map { "MFU \(formatFixed($0 * 100, digits: 1))% of \(formatFixed(peak! / 1e9, digits: 1)) GFLOP/s" }
                 ?? "MFU n/a (unknown GPU: pass --peak-flops)"
-            let memoryText = memory.map { ", \(formatFixed(Double($0) / Double(1 << 30), digits: 2)) GiB in use on the device" } ?? ""
+            let memoryText = memory.map { ", \(formatGiB($0)) in use on the device" } ?? ""
             print("\(model) B=\(microBatch) T=\(seq) on \(where_): \(formatFixed(median * 1000, digits: 1)) ms/step, \(Int(tokensPerSecond)) tokens/s, \(utilisation)\(memoryText)")
         }
     }

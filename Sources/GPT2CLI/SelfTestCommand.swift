@@ -88,7 +88,7 @@ struct SelfTestCUDACommand: ParsableCommand {
             section(group.rawValue) {
                 group == .training
                     ? try CUDAParity.training(dataDirectory: data, workDirectory: folder, cpu: cpu, gpu: gpu, log: log)
-                    : try CUDAParity.resume(dataDirectory: data, workDirectory: folder, gpu: gpu, log: log)
+                    : try CUDAParity.resume(dataDirectory: data, workDirectory: folder, cpu: cpu, gpu: gpu, log: log)
             }
         }
         let failures = results.filter { !$0.passed }

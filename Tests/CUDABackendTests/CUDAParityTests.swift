@@ -52,10 +52,11 @@ struct CUDAParityTests {
                                               cpu: ParityBackends.cpu, gpu: gpu))
     }
 
-    @Test func resumeOnTheGPUIsExact() throws {
+    @Test func resumeIsExactOnTheGPUAndCrossesDevices() throws {
         let gpu = try #require(ParityBackends.gpu)
         let work = try TestPaths.temporaryDirectory("cuda-resume").path
-        expectAllPass(try CUDAParity.resume(dataDirectory: try ShakespeareShards.directory(), workDirectory: work, gpu: gpu))
+        expectAllPass(try CUDAParity.resume(dataDirectory: try ShakespeareShards.directory(), workDirectory: work,
+                                            cpu: ParityBackends.cpu, gpu: gpu))
     }
 }
 

@@ -94,4 +94,12 @@ public protocol Backend: AnyObject {
 
     /// Waits for queued work (a no-op on the CPU).
     func synchronize()
+
+    /// Device memory in use by this process and anything else on the device, as the driver reports it
+    /// (total − free): what the trainer logs as GPU memory. nil for backends without a device (the CPU).
+    func deviceMemoryInUse() -> Int?
+}
+
+extension Backend {
+    public func deviceMemoryInUse() -> Int? { nil }
 }

@@ -79,6 +79,7 @@ public final class Trainer<Ops: Backend> {
         let lastStep = min(options.steps, stopAfter ?? options.steps)
         let flopsPerStep = FLOPCount.trainingPerToken(options.model, sequenceLength: T) * Double(options.tokensPerStep)
         var losses: [Float] = []
+        var peakDeviceMemory: Int?
         let clock = ContinuousClock()
         let started = clock.now
         let firstStep = step + 1
@@ -99,17 +100,27 @@ public final class Trainer<Ops: Backend> {
             let seconds = (clock.now - stepStart).seconds
             let tokensPerSecond = Double(options.tokensPerStep) / seconds
             let mfu = flopsPerStep / seconds / options.peakFLOPs
-            metrics.append([("step", Double(current)), ("loss", Double(loss)), ("lr", Double(lr)),
-                            ("grad_norm", Double(norm)), ("tokens_per_s", tokensPerSecond), ("mfu", mfu)])
+            var fields = [("step", Double(current)), ("loss", Double(loss)), ("lr", Double(lr)),
+                          ("grad_norm", Double(norm)), ("tokens_per_s", tokensPerSecond), ("mfu", mfu)]
+            var memoryText = ""
+            if let used = model.backend.deviceMemoryInUse() {
+                peakDeviceMemory = max(peakDeviceMemory ?? 0, used)
+                fields.append(("device_memory_bytes", Double(used)))
+                memoryText = " | GPU \(formatGiB(used))"
+            }
+            metrics.append(fields)
             let elapsed = (clock.now - started).seconds
             let remaining = elapsed / Double(current - firstStep + 1) * Double(lastStep - current)
-            Console.log("step \(current)/\(options.steps) | loss \(formatFixed(Double(loss), digits: 4)) | lr \(formatScientific(Double(lr))) | norm \(formatFixed(Double(norm), digits: 3)) | \(Int(tokensPerSecond)) tok/s | MFU \(formatFixed(mfu * 100, digits: 1))% | ETA \(formatDuration(remaining))")
+            Console.log("step \(current)/\(options.steps) | loss \(formatFixed(Double(loss), digits: 4)) | lr \(formatScientific(Double(lr))) | norm \(formatFixed(Double(norm), digits: 3)) | \(Int(tokensPerSecond)) tok/s | MFU \(formatFixed(mfu * 100, digits: 1))%\(memoryText) | ETA \(formatDuration(remaining))")
 
             try evaluatePeriodically(after: current, metrics: metrics)
             let periodic = options.checkpointEvery > 0 && current % options.checkpointEvery == 0
             stoppedOnRequest = stopRequest?.isRequested == true && current < lastStep
             if periodic || current == lastStep || stoppedOnRequest { try saveCheckpoint() }
             if stoppedOnRequest { break }
+        }
+        if let peakDeviceMemory {
+            Console.log("peak GPU memory \(formatGiB(peakDeviceMemory)) (the driver's total − free, after each step)")
         }
         return losses
     }
