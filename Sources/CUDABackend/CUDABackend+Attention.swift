@@ -1,16 +1,69 @@
-/// Causal self-attention on the GPU through attention.cu's flash kernels: the forward keeps each row's
-/// log-sum-exp, the backward recomputes the weights from it; the decode step attends one row to the cache.
+/// Causal self-attention on the GPU through flash kernels: the forward keeps each row's log-sum-exp, the
+/// backward recomputes the weights from it; the decode step attends one row to the cache. Two kernel
+/// families compute the same thing: attention_tensor_cores.cu (bf16 WMMA tiles, used wherever the head size
+/// and the device's shared memory allow) and attention.cu (fp32 on CUDA cores, any head size ≤ 128).
 
 import CCUDA
 import GPT2
 
+/// Which flash-attention kernels the backend runs.
+public enum AttentionKernels: String, Sendable, CaseIterable {
+    /// attention_tensor_cores.cu where `TensorCoreAttention.supports` allows, attention.cu elsewhere.
+    case tensorCores = "tensor-cores"
+    /// attention.cu always.
+    case cudaCores = "cuda-cores"
+}
+
+/// The dynamic shared memory of attention_tensor_cores.cu's kernels, mirroring its attention_tc_*_shared_bytes
+/// (each kernel traps when given less, so a drift between the two fails every tensor-core attention test).
+public enum TensorCoreAttention {
+    static let warps = 4, rows = 16, blockRows = 64, forwardKeys = 64, backwardTile = 32
+
+    static func bf16Bytes(rows: Int, HS: Int) -> Int { rows * (HS + 8) * 2 }
+    static func f32Bytes(columns: Int) -> Int { rows * (columns + 4) * 4 }
+
+    public static func forwardBytes(HS: Int) -> Int {
+        3 * bf16Bytes(rows: blockRows, HS: HS)
+            + warps * (f32Bytes(columns: forwardKeys) + bf16Bytes(rows: rows, HS: forwardKeys) + f32Bytes(columns: HS))
+    }
+
+    public static func dkvBytes(HS: Int) -> Int {
+        2 * bf16Bytes(rows: blockRows, HS: HS) + 2 * bf16Bytes(rows: backwardTile, HS: HS) + 2 * backwardTile * 4
+            + warps * (2 * f32Bytes(columns: backwardTile) + 2 * bf16Bytes(rows: rows, HS: backwardTile) + 2 * f32Bytes(columns: HS))
+    }
+
+    public static func dqBytes(HS: Int) -> Int {
+        2 * bf16Bytes(rows: blockRows, HS: HS) + 2 * bf16Bytes(rows: backwardTile, HS: HS)
+            + warps * (2 * f32Bytes(columns: backwardTile) + bf16Bytes(rows: rows, HS: backwardTile) + f32Bytes(columns: HS))
+    }
+
+    /// Whether the tensor-core kernels run head size `HS` on a device: bf16 WMMA needs sm_80, the tiles a
+    /// multiple of 16 up to 128, and every kernel's shared memory must fit the device's per-block opt-in
+    /// limit (head size 64, GPT-2's: 70, 89 and 67 KiB; an RTX 4070 allows 99 KiB, an H100 227 KiB).
+    public static func supports(HS: Int, on properties: CUDADeviceProperties) -> Bool {
+        properties.computeCapability.major >= 8 && HS % 16 == 0 && HS <= 128
+            && max(forwardBytes(HS: HS), dkvBytes(HS: HS), dqBytes(HS: HS)) <= properties.maxSharedMemoryPerBlock
+    }
+}
+
 extension CUDABackend {
+    /// Whether this call's head size runs on the tensor-core kernels.
+    func usesTensorCoreAttention(HS: Int) -> Bool {
+        attentionKernels == .tensorCores && TensorCoreAttention.supports(HS: HS, on: properties)
+    }
+
     /// out (B,T,C) bf16, stats (B,NH,T) fp32 from qkv (B,T,3C) bf16
     public func attentionForward(out: TensorRef, stats: TensorRef, qkv: TensorRef, B: Int, T: Int, C: Int, NH: Int) {
         precondition(C % NH == 0 && C / NH <= 128, "attention: head size \(C)/\(NH) must be a whole number ≤ 128")
-        // grid (ceil(T/16), NH, B), block 128: 4 warps × 4 query rows
-        launch("attention_forward", grid: Dim3(ceilDiv(T, 16), NH, B), block: Dim3(128),
-               [.pointer(bf16(out)), .pointer(f32(stats)), .pointer(bf16(qkv)), .int(B), .int(T), .int(C), .int(NH)])
+        let arguments: [KernelArgument] = [.pointer(bf16(out)), .pointer(f32(stats)), .pointer(bf16(qkv)), .int(B), .int(T), .int(C), .int(NH)]
+        if usesTensorCoreAttention(HS: C / NH) {
+            // grid (ceil(T/64), NH, B), block 128: 4 warps × 16 query rows
+            launch("attention_forward_tc", grid: Dim3(ceilDiv(T, 64), NH, B), block: Dim3(128),
+                   sharedBytes: TensorCoreAttention.forwardBytes(HS: C / NH), arguments)
+        } else {
+            // grid (ceil(T/16), NH, B), block 128: 4 warps × 4 query rows
+            launch("attention_forward", grid: Dim3(ceilDiv(T, 16), NH, B), block: Dim3(128), arguments)
+        }
     }
 
     /// out (C) bf16 = attention of row t over rows 0...t of one sequence's qkv (T,3C)
@@ -33,9 +86,18 @@ extension CUDABackend {
                [.pointer(scratch.delta), .pointer(bf16(dout)), .pointer(bf16(out)), .int(B), .int(T), .int(C), .int(NH)])
         let arguments: [KernelArgument] = [.pointer(bf16(dqkv)), .pointer(bf16(dout)), .pointer(bf16(qkv)), .pointer(f32(stats)),
                                            .pointer(scratch.delta), .int(B), .int(T), .int(C), .int(NH)]
-        // dK, dV: grid (ceil(T/8), NH, B), block 128 (4 warps × 2 keys)
-        launch("attention_backward_dkv", grid: Dim3(ceilDiv(T, 8), NH, B), block: Dim3(128), arguments)
-        // dQ: grid (ceil(T/8), NH, B), block 128 (4 warps × 2 query rows)
-        launch("attention_backward_dq", grid: Dim3(ceilDiv(T, 8), NH, B), block: Dim3(128), arguments)
+        let HS = C / NH
+        if usesTensorCoreAttention(HS: HS) {
+            // dK, dV: grid (ceil(T/64), NH, B), block 128 (4 warps × 16 keys); dQ: the same, 4 warps × 16 queries
+            launch("attention_backward_dkv_tc", grid: Dim3(ceilDiv(T, 64), NH, B), block: Dim3(128),
+                   sharedBytes: TensorCoreAttention.dkvBytes(HS: HS), arguments)
+            launch("attention_backward_dq_tc", grid: Dim3(ceilDiv(T, 64), NH, B), block: Dim3(128),
+                   sharedBytes: TensorCoreAttention.dqBytes(HS: HS), arguments)
+        } else {
+            // dK, dV: grid (ceil(T/8), NH, B), block 128 (4 warps × 2 keys)
+            launch("attention_backward_dkv", grid: Dim3(ceilDiv(T, 8), NH, B), block: Dim3(128), arguments)
+            // dQ: grid (ceil(T/8), NH, B), block 128 (4 warps × 2 query rows)
+            launch("attention_backward_dq", grid: Dim3(ceilDiv(T, 8), NH, B), block: Dim3(128), arguments)
+        }
     }
 }

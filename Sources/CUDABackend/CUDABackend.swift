@@ -44,6 +44,10 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     var adamSlots: [AdamSlotKey: Int] = [:]
     /// cuBLASLt descriptors and the chosen algorithm, per GEMM shape.
     var matmulPlans: [MatmulKey: MatmulPlan] = [:]
+    /// Dynamic shared memory limits raised with cuFuncSetAttribute, by kernel.
+    var dynamicSharedLimits: [String: Int] = [:]
+    /// Which flash-attention kernels run (GPT2_CUDA_ATTENTION=cuda-cores selects attention.cu everywhere).
+    public var attentionKernels: AttentionKernels
 
     /// Opens device `deviceOrdinal`, creates a stream, loads (compiling or from the cache) every kernel
     /// module and opens cuBLASLt. `log` receives one line per compiled kernel file.
@@ -63,6 +67,7 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         blasHandle = handle
         synchronousLaunches = CUDABackend.environmentFlag("GPT2_CUDA_SYNC")
         separateBiasKernel = CUDABackend.environmentFlag("GPT2_CUDA_BIAS_KERNEL")
+        attentionKernels = FileSystem.environment("GPT2_CUDA_ATTENTION").flatMap(AttentionKernels.init(rawValue:)) ?? .tensorCores
     }
 
     deinit {

@@ -13,6 +13,17 @@ public struct CUDADeviceProperties: Sendable {
     public var l2CacheBytes: Int
     public var maxSharedMemoryPerBlock: Int
 
+    public init(ordinal: Int, name: String, computeCapability: (major: Int, minor: Int), totalMemory: Int,
+                multiprocessors: Int, l2CacheBytes: Int, maxSharedMemoryPerBlock: Int) {
+        self.ordinal = ordinal
+        self.name = name
+        self.computeCapability = computeCapability
+        self.totalMemory = totalMemory
+        self.multiprocessors = multiprocessors
+        self.l2CacheBytes = l2CacheBytes
+        self.maxSharedMemoryPerBlock = maxSharedMemoryPerBlock
+    }
+
     /// The architecture to compile kernels for: `sm_XY` of the compute capability.
     public var architecture: GPUArchitecture {
         GPUArchitecture(major: computeCapability.major, minor: computeCapability.minor)

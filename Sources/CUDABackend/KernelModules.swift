@@ -12,6 +12,7 @@ struct KernelModules {
         "adamw.cu": ["adamw_update"],
         "attention.cu": ["attention_forward", "attention_backward_preprocess", "attention_backward_dkv",
                          "attention_backward_dq", "attention_forward_row"],
+        "attention_tensor_cores.cu": ["attention_forward_tc", "attention_backward_dkv_tc", "attention_backward_dq_tc"],
         "classifier.cu": ["classifier_forward_backward"],
         "elementwise.cu": ["residual_forward", "bias_forward", "bias_backward_partial", "partials_accumulate"],
         "encoder.cu": ["encoder_forward", "encoder_backward_wpe", "encoder_backward_wte"],
@@ -19,6 +20,10 @@ struct KernelModules {
         "layernorm.cu": ["layernorm_forward", "layernorm_backward_input", "layernorm_backward_params_partial"],
         "norm.cu": ["norm_squared_partial", "norm_squared_final"],
     ]
+
+    /// Files whose kernels need a newer architecture than sm_70 (major compute capability); older devices
+    /// load them as empty modules and the backend never launches their kernels.
+    static let minimumMajor: [String: Int] = ["attention_tensor_cores.cu": 8]
 
     private var functions: [String: CUfunction] = [:]
 
@@ -54,9 +59,11 @@ struct KernelModules {
                 log("kernels   \(file): " + (compiled.fromCache ? "cached" : "compiled in \(formatFixed(compiled.seconds, digits: 2)) s"))
             }
             let module = try device.loadModule(image, name: file)
+            guard architecture.major >= Self.minimumMajor[file, default: 0] else { continue }
             for name in names { functions[name] = try device.function(name, in: module) }
         }
-        for (file, names) in Self.kernelNames where names.contains(where: { functions[$0] == nil }) {
+        for (file, names) in Self.kernelNames
+        where architecture.major >= Self.minimumMajor[file, default: 0] && names.contains(where: { functions[$0] == nil }) {
             throw CUDAError.library(call: "KernelModules", message: "\(file) is not among the embedded kernel sources")
         }
     }
@@ -101,6 +108,7 @@ extension CUDABackend {
         ensureContext()
         precondition(grid.x < (1 << 31) && grid.y <= 65535 && grid.z <= 65535, "\(name): grid \(grid) exceeds CUDA's limits")
         precondition(block.x * block.y * block.z <= 1024, "\(name): block \(block) has more than 1024 threads")
+        if sharedBytes > 48 * 1024 { allowDynamicSharedMemory(sharedBytes, for: name) }
         let storage = UnsafeMutableRawPointer.allocate(byteCount: max(1, arguments.count) * 8, alignment: 8)
         defer { storage.deallocate() }
         var pointers: [UnsafeMutableRawPointer?] = []
@@ -125,6 +133,15 @@ extension CUDABackend {
         if synchronousLaunches {
             checkedOrDie(driver.streamSynchronize(stream), "kernel \(name) (grid \(grid), block \(block))")
         }
+    }
+
+    /// Raises kernel `name`'s dynamic shared memory limit (48 KiB unless set) to at least `bytes`, once.
+    private func allowDynamicSharedMemory(_ bytes: Int, for name: String) {
+        guard dynamicSharedLimits[name, default: 48 * 1024] < bytes else { return }
+        checkedOrDie(driver.functionSetAttribute(modules.function(name), Int32(CCUDA_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES),
+                                                 Int32(bytes)),
+                     "cuFuncSetAttribute(\(name), MAX_DYNAMIC_SHARED_SIZE_BYTES, \(bytes))")
+        dynamicSharedLimits[name] = bytes
     }
 
     /// Blocks for a grid-stride loop over `count` elements with `threads` per block (capped; the loop covers the rest).

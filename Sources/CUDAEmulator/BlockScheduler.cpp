@@ -77,9 +77,11 @@ std::vector<char> stacks;
 Fiber* running = nullptr;
 const std::function<void()>* blockBody = nullptr;
 void* blockDynamicShared = nullptr;
+unsigned blockDynamicSharedBytes = 0;
 // Shuffle values per warp, double-buffered: a lane can only reuse a buffer after the next shuffle's
 // barrier, by which time every lane has read the previous values from it.
 uint64_t exchange[maxThreads / 32][2][32];
+float warpScratch[maxThreads / 32][256];
 
 #if defined(__x86_64__)
 void* schedulerStackPointer = nullptr;
@@ -169,8 +171,19 @@ uint64_t warp_exchange(uint64_t bits, unsigned source_lane, unsigned mask) {
 
 void* dynamic_shared_memory() { return blockDynamicShared; }
 
+unsigned dynamic_shared_memory_bytes() { return blockDynamicSharedBytes; }
+
+void trap() {
+    const ThreadContext& t = *current_thread;
+    fprintf(stderr, "CUDA emulator: __trap() in block (%u,%u,%u) thread (%u,%u,%u)\n", t.blockIdx.x, t.blockIdx.y,
+            t.blockIdx.z, t.threadIdx.x, t.threadIdx.y, t.threadIdx.z);
+    std::abort();
+}
+
+float* warp_scratch() { return warpScratch[running->linear / 32]; }
+
 bool run_block(const std::function<void()>& body, dim3 grid, dim3 block, uint3 block_index,
-               void* dynamic_shared, std::string& error) {
+               void* dynamic_shared, unsigned dynamic_shared_bytes, std::string& error) {
     const unsigned count = block.x * block.y * block.z;
     if (count == 0 || count > maxThreads) {
         error = "block of " + std::to_string(count) + " threads (1 to 1024 allowed)";
@@ -179,6 +192,7 @@ bool run_block(const std::function<void()>& body, dim3 grid, dim3 block, uint3 b
     if (stacks.empty()) stacks.resize(size_t(maxThreads) * stackBytes);
     blockBody = &body;
     blockDynamicShared = dynamic_shared;
+    blockDynamicSharedBytes = dynamic_shared_bytes;
     for (unsigned i = 0; i < count; i++) {
         Fiber& fiber = fibers[i];
         fiber.linear = i;

@@ -17,6 +17,7 @@
 
 #include "../CUDAKernels/Kernels/adamw.cu"
 #include "../CUDAKernels/Kernels/attention.cu"
+#include "../CUDAKernels/Kernels/attention_tensor_cores.cu"
 #include "../CUDAKernels/Kernels/classifier.cu"
 #include "../CUDAKernels/Kernels/elementwise.cu"
 #include "../CUDAKernels/Kernels/encoder.cu"
@@ -45,13 +46,13 @@ bool launchTyped(void (*kernel)(Arguments...), const LaunchShape& shape, void** 
     if (!valid) return false;
 
     thread_local std::vector<unsigned char> shared;
-    shared.assign(shape.sharedBytes + 16, 0);
-    void* dynamicShared = shared.data() + (16 - reinterpret_cast<uintptr_t>(shared.data()) % 16) % 16;
+    shared.assign(shape.sharedBytes + 128, 0);
+    void* dynamicShared = shared.data() + (128 - reinterpret_cast<uintptr_t>(shared.data()) % 128) % 128;
     const std::function<void()> body = [&] { std::apply(kernel, values); };
     for (unsigned z = 0; z < shape.grid.z; z++)
         for (unsigned y = 0; y < shape.grid.y; y++)
             for (unsigned x = 0; x < shape.grid.x; x++) {
-                if (!run_block(body, shape.grid, shape.block, {x, y, z}, dynamicShared, error)) {
+                if (!run_block(body, shape.grid, shape.block, {x, y, z}, dynamicShared, shape.sharedBytes, error)) {
                     error = "block (" + std::to_string(x) + "," + std::to_string(y) + "," + std::to_string(z) + "): " + error;
                     return false;
                 }
@@ -76,6 +77,7 @@ const KernelEntry kernels[] = {
     KERNEL(adamw_update),
     KERNEL(attention_forward), KERNEL(attention_backward_preprocess), KERNEL(attention_backward_dkv),
     KERNEL(attention_backward_dq), KERNEL(attention_forward_row),
+    KERNEL(attention_forward_tc), KERNEL(attention_backward_dkv_tc), KERNEL(attention_backward_dq_tc),
     KERNEL(classifier_forward_backward),
     KERNEL(residual_forward), KERNEL(cast_float_to_bf16), KERNEL(cast_bf16_to_float), KERNEL(bias_forward),
     KERNEL(bias_backward_partial), KERNEL(partials_accumulate),

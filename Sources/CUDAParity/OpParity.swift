@@ -153,17 +153,21 @@ public enum CUDAParity {
         return results.results
     }
 
-    /// Flash attention forward (out, log-sum-exp) and backward (dqkv) for one (T, HS), B=2, NH=2.
-    public static func attention(T: Int, HS: Int, cpu: CPUBackend, gpu: CUDABackend,
+    /// Flash attention forward (out, log-sum-exp) and backward (dqkv) for one (T, HS), B=2, NH=2, on one
+    /// kernel family (tensor cores fall back to attention.cu where the device or head size rules them out).
+    public static func attention(T: Int, HS: Int, kernels: AttentionKernels, cpu: CPUBackend, gpu: CUDABackend,
                                  log: @escaping (String) -> Void = { _ in }) throws -> [ParityResult] {
         let results = ResultLog(log: log)
+        let chosen = gpu.attentionKernels
+        gpu.attentionKernels = kernels
+        defer { gpu.attentionKernels = chosen }
         let (B, NH) = (2, 2)
         let C = NH * HS
         let config = ModelConfig(maxSequenceLength: T, vocabularySize: 64, layers: 1, heads: NH, channels: C)
         let twins = try TwinModels(config: config, cpu: cpu, gpu: gpu, B: B, T: T, seed: UInt64(T * 1000 + HS))
         let layout = twins.layout
         let qkv = layout.activation(.qkv), out = layout.activation(.atty), stats = layout.activation(.attStats)
-        let name = "attention T=\(T) HS=\(HS)"
+        let name = "attention \(kernels.rawValue) T=\(T) HS=\(HS)"
         twins.fillRandom(qkv)
         twins.cpu.backend.attentionForward(out: out, stats: stats, qkv: qkv, B: B, T: T, C: C, NH: NH)
         twins.gpu.backend.attentionForward(out: out, stats: stats, qkv: qkv, B: B, T: T, C: C, NH: NH)

@@ -43,6 +43,7 @@ struct KernelsCommand: ParsableCommand {
         Console.log("NVRTC \(compiler.version) from \(compiler.library.path)")
         let kernelCache = KernelCache()
         var failures: [String] = []
+        let fileColumn = (CUDAKernelSources.all.map(\.name.count).max() ?? 0) + 2
         for (file, source) in CUDAKernelSources.all where only.map({ file.contains($0) }) ?? true {
             for architecture in targets {
                 do {
@@ -55,10 +56,10 @@ struct KernelsCommand: ParsableCommand {
                         try AtomicFile.write(path) { try $0.write(compiled.image) }
                     }
                     let timing = compiled.fromCache ? "cached" : formatFixed(compiled.seconds, digits: 2) + " s"
-                    print(padded(file, 16) + padded(architecture.description, 12) + padded(architecture.outputKind, 6)
+                    print(padded(file, fileColumn) + padded(architecture.description, 12) + padded(architecture.outputKind, 6)
                           + padded(String((compiled.image.count + 1023) / 1024) + " KB", 9, right: true) + "  " + timing)
                 } catch {
-                    print(padded(file, 16) + padded(architecture.description, 12) + "FAILED")
+                    print(padded(file, fileColumn) + padded(architecture.description, 12) + "FAILED")
                     Console.log("\(error)")
                     failures.append("\(file) (\(architecture))")
                 }

@@ -73,8 +73,12 @@ struct SelfTestCUDACommand: ParsableCommand {
         }
         if groups.contains(.ops) { section("ops") { try CUDAParity.ops(cpu: cpu, gpu: gpu, log: log) } }
         if groups.contains(.attention) {
-            for shape in CUDAParity.attentionShapes {
-                section("attention T=\(shape.T) HS=\(shape.HS)") { try CUDAParity.attention(T: shape.T, HS: shape.HS, cpu: cpu, gpu: gpu, log: log) }
+            for kernels in AttentionKernels.allCases {
+                for shape in CUDAParity.attentionShapes {
+                    section("attention \(kernels.rawValue) T=\(shape.T) HS=\(shape.HS)") {
+                        try CUDAParity.attention(T: shape.T, HS: shape.HS, kernels: kernels, cpu: cpu, gpu: gpu, log: log)
+                    }
+                }
             }
         }
         if groups.contains(.model) { section("model") { try CUDAParity.model(cpu: cpu, gpu: gpu, log: log) } }

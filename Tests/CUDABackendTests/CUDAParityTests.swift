@@ -34,10 +34,10 @@ struct CUDAParityTests {
         expectAllPass(try CUDAParity.ops(cpu: ParityBackends.cpu, gpu: gpu))
     }
 
-    @Test(arguments: CUDAParity.attentionShapes.map { [$0.T, $0.HS] })
-    func attentionMatchesTheCPU(shape: [Int]) throws {
+    @Test(arguments: AttentionKernels.allCases, CUDAParity.attentionShapes.map { [$0.T, $0.HS] })
+    func attentionMatchesTheCPU(kernels: AttentionKernels, shape: [Int]) throws {
         let gpu = try #require(ParityBackends.gpu)
-        expectAllPass(try CUDAParity.attention(T: shape[0], HS: shape[1], cpu: ParityBackends.cpu, gpu: gpu))
+        expectAllPass(try CUDAParity.attention(T: shape[0], HS: shape[1], kernels: kernels, cpu: ParityBackends.cpu, gpu: gpu))
     }
 
     @Test func wholeModelStepMatchesTheCPU() throws {
@@ -68,6 +68,23 @@ struct CUDABackendHostTests {
         let name = CUDABackend.prebuiltKernelName(file: "attention.cu", source: "x", architecture: architecture)
         #expect(name.hasPrefix("attention-sm_90-") && name.hasSuffix(".cubin"))
         #expect(name != CUDABackend.prebuiltKernelName(file: "attention.cu", source: "y", architecture: architecture))
+    }
+
+    @Test func tensorCoreAttentionRunsWhereTheSharedMemoryFits() {
+        func device(major: Int, sharedKiB: Int) -> CUDADeviceProperties {
+            CUDADeviceProperties(ordinal: 0, name: "test", computeCapability: (major, 0), totalMemory: 1 << 34, multiprocessors: 1,
+                                 l2CacheBytes: 0, maxSharedMemoryPerBlock: sharedKiB * 1024)
+        }
+        let ada = device(major: 8, sharedKiB: 99), hopper = device(major: 9, sharedKiB: 227), turing = device(major: 7, sharedKiB: 64)
+        // GPT-2's head size 64: 70, 89 and 67 KiB.
+        #expect(TensorCoreAttention.forwardBytes(HS: 64) == 71_680)
+        #expect(TensorCoreAttention.dkvBytes(HS: 64) == 91_392)
+        #expect(TensorCoreAttention.dqBytes(HS: 64) == 68_608)
+        #expect(TensorCoreAttention.supports(HS: 64, on: ada) && TensorCoreAttention.supports(HS: 64, on: hopper))
+        #expect(!TensorCoreAttention.supports(HS: 128, on: ada) && TensorCoreAttention.supports(HS: 128, on: hopper))
+        #expect(!TensorCoreAttention.supports(HS: 64, on: turing), "bf16 WMMA needs sm_80")
+        #expect(!TensorCoreAttention.supports(HS: 72, on: hopper), "tiles are 16 wide")
+        #expect(!TensorCoreAttention.supports(HS: 144, on: hopper), "at most 128")
     }
 
     @Test func parityComparisonMeasuresRelativeL2() {

@@ -15,6 +15,8 @@
 #define __shared__ static
 #define __restrict__ __restrict
 #define DYNAMIC_SHARED(type, name) type* name = static_cast<type*>(::cuemu::dynamic_shared_memory())
+inline unsigned dynamic_shared_bytes() { return ::cuemu::dynamic_shared_memory_bytes(); }
+inline void __trap() { ::cuemu::trap(); }
 
 #define threadIdx (::cuemu::current_thread->threadIdx)
 #define blockIdx (::cuemu::current_thread->blockIdx)

@@ -34,8 +34,13 @@ void block_barrier();
 void warp_barrier(unsigned mask);
 /// One warp shuffle: publishes `bits` for the caller's lane, waits for the warp, returns `source_lane`'s.
 uint64_t warp_exchange(uint64_t bits, unsigned source_lane, unsigned mask);
-/// The launch's dynamic shared memory (its `sharedMem` bytes, 16-byte aligned).
+/// The launch's dynamic shared memory (its `sharedMem` bytes, 128-byte aligned), and its size.
 void* dynamic_shared_memory();
+unsigned dynamic_shared_memory_bytes();
+/// __trap(): stops the process, naming the kernel's block and thread.
+[[noreturn]] void trap();
+/// 256 floats private to the calling thread's warp, for warp-wide operations that share a result.
+float* warp_scratch();
 
 inline unsigned lane_id() {
     const ThreadContext& t = *current_thread;

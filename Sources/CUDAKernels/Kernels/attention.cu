@@ -1,6 +1,7 @@
 /// Causal flash attention, forward and backward: tiled over keys with an online softmax, so no T×T
 /// matrix ever reaches global memory; the forward saves each row's log-sum-exp, (B,NH,T), for the backward.
 #include "common.cuh"
+#include "attention.cuh"
 
 // Layout: qkv (B,T,3C) holds [Q | K | V] per row; head h owns channels h*HS ..< (h+1)*HS of each part.
 // Any head size HS = C/NH up to ATT_MAX_HS works (32, 64, 80, 96, 128, …): lane l owns output channels
@@ -16,11 +17,6 @@
 #define ATT_WARPS 4              // block = 128 threads
 #define ATT_FWD_ROWS 4           // query rows per warp in the forward: 16 per block
 #define ATT_BWD_ROWS 2           // query rows (dq) or keys (dkv) per warp in the backward: 8 per block
-
-// Index of element d of row t's part (0 = Q, 1 = K, 2 = V) for head h of sequence b.
-__device__ __forceinline__ size_t qkv_index(int b, int t, int part, int h, int d, int T, int C, int HS) {
-    return ((size_t)b * T + t) * 3 * C + (size_t)part * C + (size_t)h * HS + d;
-}
 
 // Copies `rows` rows (starting at row t0, part `part`) of one head into shared memory as fp32 with row
 // stride `stride`; rows past T are zero. Called by every thread of the block.

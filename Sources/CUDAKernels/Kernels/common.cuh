@@ -11,10 +11,16 @@
 //   every sum and dot product accumulates in fp32.
 typedef __nv_bfloat16 bf16;
 
-// A kernel's dynamically sized shared memory (the launch's sharedMem bytes) as an array `name` of `type`.
-// Defined elsewhere when the kernels are compiled as host C++ by the CUDA emulator.
+// A kernel's dynamically sized shared memory (the launch's sharedMem bytes) as an array `name` of `type`,
+// and that size read back, so a kernel can refuse a launch that gave it less than its layout needs.
+// Both are defined elsewhere when the kernels are compiled as host C++ by the CUDA emulator.
 #ifndef DYNAMIC_SHARED
 #define DYNAMIC_SHARED(type, name) extern __shared__ type name[]
+__device__ __forceinline__ unsigned dynamic_shared_bytes() {
+    unsigned bytes;
+    asm volatile("mov.u32 %0, %%dynamic_smem_size;" : "=r"(bytes));
+    return bytes;
+}
 #endif
 
 #define WARP_SIZE 32
