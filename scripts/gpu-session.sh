@@ -65,10 +65,15 @@ step "selftest: attention, model"
 run "$gpt2" selftest cuda --only attention --only model
 step "selftest: training and resume"
 run "$gpt2" selftest cuda --only training --only resume --data "$bundle/data/tinyshakespeare"
-step "plan for this device, then the measured step (peak memory and step time to compare)"
-run "$gpt2" plan --model d12 --micro-batch 16 --seq 1024 --grad-accum 1 --steps 1 --json
-run "$gpt2" bench --device cuda --model d12 --micro-batch 4 --seq 64 --steps 10
+step "calibrate: d12 T=1024 B=16 (records this GPU's MFU for gpt2 plan)"
 run "$gpt2" bench --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 10 --json
+step "plan vs measured: peak memory and step time, d12 T=1024, three micro-batches"
+for batch in 8 16 32; do
+    run "$gpt2" plan --model d12 --micro-batch "$batch" --seq 1024 --grad-accum 1 --steps 1 --json
+    run "$gpt2" bench --device cuda --model d12 --micro-batch "$batch" --seq 1024 --steps 10 --json --no-record
+done
+step "attention kernels side by side: tensor cores (default) vs CUDA cores, d12 T=1024 B=16"
+run env GPT2_CUDA_ATTENTION=cuda-cores "$gpt2" bench --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 5 --json --no-record
 step "PyTorch on the same GPU (torch.compile, bf16 autocast, SDPA), same model and batch"
 run python3 bench/pytorch_reference.py --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 10 \
     --warmup 3 --compile --dtype bf16 --json

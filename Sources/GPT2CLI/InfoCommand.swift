@@ -37,6 +37,11 @@ struct InfoCommand: ParsableCommand {
                   + "\(gibibytes(device.totalMemory)) GiB, \(device.multiprocessors) SMs, L2 \(device.l2CacheBytes / 1024 / 1024) MiB, "
                   + "shared memory per block up to \(device.maxSharedMemoryPerBlock / 1024) KiB")
             if let count = try? driver.deviceCount(), count > 1 { print("          (\(count) devices in all)") }
+            // With this process's context open: on an otherwise idle GPU, the context's own overhead.
+            if let opened = try? CUDADevice(driver: driver, ordinal: device.ordinal), let memory = try? opened.memoryInfo() {
+                print("memory    \((memory.total - memory.free) >> 20) MiB in use with this process's CUDA context open "
+                      + "(other processes included), \(memory.free >> 20) MiB free")
+            }
         case .failure(let error):
             print("cuda      unavailable: \(error)")
         }
