@@ -4,6 +4,9 @@
 // __syncthreads (threads that exited count as arrived, as on the GPU). Nothing releasable is a bug in the
 // kernel (a barrier in divergent code), reported instead of hanging.
 //
+// Between two barriers the threads run one after another, in thread order or (ThreadOrder::reverse) the
+// opposite: a kernel whose result depends on that order has a race, which running it both ways exposes.
+//
 // Fibers switch with a few instructions on x86-64 (callee-saved registers and the stack pointer); other
 // hosts use ucontext, which is correct but slower (a system call per switch).
 
@@ -183,7 +186,7 @@ void trap() {
 float* warp_scratch() { return warpScratch[running->linear / 32]; }
 
 bool run_block(const std::function<void()>& body, dim3 grid, dim3 block, uint3 block_index,
-               void* dynamic_shared, unsigned dynamic_shared_bytes, std::string& error) {
+               void* dynamic_shared, unsigned dynamic_shared_bytes, ThreadOrder order, std::string& error) {
     const unsigned count = block.x * block.y * block.z;
     if (count == 0 || count > maxThreads) {
         error = "block of " + std::to_string(count) + " threads (1 to 1024 allowed)";
@@ -203,7 +206,8 @@ bool run_block(const std::function<void()>& body, dim3 grid, dim3 block, uint3 b
     }
     const unsigned warps = (count + 31) / 32;
     while (true) {
-        for (unsigned i = 0; i < count; i++) {
+        for (unsigned k = 0; k < count; k++) {
+            const unsigned i = order == ThreadOrder::reverse ? count - 1 - k : k;
             if (fibers[i].state != FiberState::runnable) continue;
             running = &fibers[i];
             current_thread = &fibers[i].context;

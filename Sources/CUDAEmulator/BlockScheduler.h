@@ -9,11 +9,14 @@
 
 namespace cuemu {
 
+/// The order in which the threads of a block run between two barriers.
+enum class ThreadOrder { forward, reverse };
+
 /// Runs `body` once per thread of block `block_index` (of `grid`, with `block` threads each), returning
 /// false with `error` set when the block cannot finish: a barrier some threads never reach, or a warp
 /// shuffle / __syncwarp with lanes that exited or do not exist (undefined behaviour on a GPU).
 /// `dynamic_shared` (`dynamic_shared_bytes` long) is what `dynamic_shared_memory()` returns during the block.
 bool run_block(const std::function<void()>& body, dim3 grid, dim3 block, uint3 block_index,
-               void* dynamic_shared, unsigned dynamic_shared_bytes, std::string& error);
+               void* dynamic_shared, unsigned dynamic_shared_bytes, ThreadOrder order, std::string& error);
 
 }  // namespace cuemu

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <optional>
@@ -193,9 +194,13 @@ CUresult cuLaunchKernel(CUfunction function, unsigned int gridX, unsigned int gr
     if (block_registers(kernel.resources.registersPerThread, threads) > 65536)
         return fail(launchOutOfResources, kernel.name + ": " + std::to_string(threads) + " threads × " +
                                               std::to_string(kernel.resources.registersPerThread) + " registers exceed 64 K per block");
+    // GPT2_CUDA_EMULATOR_ORDER=reverse runs each block's threads last to first (read at every launch, so a
+    // test can switch it): results that change with it reveal a race.
+    const char* orderSetting = getenv("GPT2_CUDA_EMULATOR_ORDER");
+    const ThreadOrder order = orderSetting && std::strcmp(orderSetting, "reverse") == 0 ? ThreadOrder::reverse : ThreadOrder::forward;
     std::string error;
     std::lock_guard<std::mutex> guard(launchLock);
-    if (!kernel.launcher({{gridX, gridY, gridZ}, {blockX, blockY, blockZ}, sharedBytes}, parameters, error)) {
+    if (!kernel.launcher({{gridX, gridY, gridZ}, {blockX, blockY, blockZ}, sharedBytes, order}, parameters, error)) {
         fprintf(stderr, "CUDA emulator: %s: %s\n", kernel.name.c_str(), error.c_str());
         return fail(launchFailed, kernel.name + ": " + error);
     }

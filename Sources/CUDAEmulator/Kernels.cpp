@@ -52,7 +52,7 @@ bool launchTyped(void (*kernel)(Arguments...), const LaunchShape& shape, void** 
     for (unsigned z = 0; z < shape.grid.z; z++)
         for (unsigned y = 0; y < shape.grid.y; y++)
             for (unsigned x = 0; x < shape.grid.x; x++) {
-                if (!run_block(body, shape.grid, shape.block, {x, y, z}, dynamicShared, shape.sharedBytes, error)) {
+                if (!run_block(body, shape.grid, shape.block, {x, y, z}, dynamicShared, shape.sharedBytes, shape.order, error)) {
                     error = "block (" + std::to_string(x) + "," + std::to_string(y) + "," + std::to_string(z) + "): " + error;
                     return false;
                 }

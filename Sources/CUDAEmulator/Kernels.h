@@ -4,15 +4,16 @@
 
 #include <string>
 
-#include "device/DeviceRuntime.h"
+#include "BlockScheduler.h"
 
 namespace cuemu {
 
-/// Grid, block and dynamic shared memory of one launch.
+/// Grid, block and dynamic shared memory of one launch, and the order its threads run in.
 struct LaunchShape {
     dim3 grid;
     dim3 block;
     unsigned sharedBytes;
+    ThreadOrder order;
 };
 
 /// Runs one kernel over its whole grid; false with `error` set on a bad argument or a stuck block.

@@ -9,6 +9,10 @@ import GPT2
 import GPT2TestSupport
 import Testing
 
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
 /// One backend per process: loading the kernels costs a second, the device's context lives on.
 enum ParityBackends {
     static let gpu: CUDABackend? = try? CUDABackend(paths: CUDATestEnvironment.paths)
@@ -50,6 +54,40 @@ struct CUDAParityTests {
         let work = try TestPaths.temporaryDirectory("cuda-training").path
         expectAllPass(try CUDAParity.training(dataDirectory: try ShakespeareShards.directory(), workDirectory: work,
                                               cpu: ParityBackends.cpu, gpu: gpu))
+    }
+
+    /// On the emulator, a block's threads run one after another between barriers; run last-to-first instead,
+    /// every kernel must give the same bits. One that does not reads what another thread writes without a
+    /// barrier between them: a race a GPU would show only sometimes.
+    @Test(.enabled(if: CUDATestEnvironment.isEmulated, "thread order is the emulator's to choose"),
+          arguments: AttentionKernels.allCases)
+    func resultsDoNotDependOnThreadOrder(kernels: AttentionKernels) throws {
+        let gpu = try #require(ParityBackends.gpu)
+        let chosen = gpu.attentionKernels
+        gpu.attentionKernels = kernels
+        defer { gpu.attentionKernels = chosen }
+        func oneStep(order: String) throws -> (gradients: [Float], parameters: [Float]) {
+            setenv("GPT2_CUDA_EMULATOR_ORDER", order, 1)
+            defer { unsetenv("GPT2_CUDA_EMULATOR_ORDER") }
+            let config = ModelConfig(maxSequenceLength: 64, vocabularySize: 1000, layers: 2, heads: 2, channels: 64)
+            let (B, T) = (2, 64)
+            let model = try GPT2Model(config: config, backend: gpu, batchSize: B, sequenceLength: T)
+            model.initializeParameters(seed: 3)
+            var random = SeededRandom(seed: 5)
+            let tokens = (0..<(B * T + 1)).map { _ in Int32(random.nextInt(below: config.vocabularySize)) }
+            model.zeroGradients()
+            _ = model.forward(inputs: Array(tokens.dropLast()), targets: Array(tokens.dropFirst()), batchSize: B,
+                              sequenceLength: T, lossScale: 1 / Float(B * T))
+            model.backward(batchSize: B, sequenceLength: T)
+            let gradients = model.download(model.layout.whole(.gradients))
+            _ = model.optimizerStep(hyper: AdamWHyperparameters(learningRate: 1e-3), step: 1, clipNorm: 1)
+            return (gradients, model.parameters())
+        }
+        let forward = try oneStep(order: "forward"), reverse = try oneStep(order: "reverse")
+        func mismatches(_ a: [Float], _ b: [Float]) -> Int { a.count == b.count ? zip(a, b).filter { $0.0 != $0.1 }.count : -1 }
+        #expect(forward.gradients.contains { $0 != 0 }, "the step computed gradients")
+        #expect(mismatches(forward.gradients, reverse.gradients) == 0, "gradients that differ between thread orders")
+        #expect(mismatches(forward.parameters, reverse.parameters) == 0, "updated weights that differ between thread orders")
     }
 
     @Test func resumeIsExactOnTheGPUAndCrossesDevices() throws {
