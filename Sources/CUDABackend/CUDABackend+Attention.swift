@@ -38,11 +38,12 @@ public enum TensorCoreAttention {
     }
 
     /// Whether the tensor-core kernels run head size `HS` on a device: bf16 WMMA needs sm_80, the tiles a
-    /// multiple of 16 up to 128, and every kernel's shared memory must fit the device's per-block opt-in
-    /// limit (head size 64, GPT-2's: 70, 89 and 67 KiB; an RTX 4070 allows 99 KiB, an H100 227 KiB).
+    /// multiple of 16 up to 128, and every kernel's shared memory, plus the 1 KiB the system reserves per
+    /// block, must fit the device's per-block opt-in limit (head size 64, GPT-2's: 70, 89 and 67 KiB; an
+    /// RTX 4070 allows 99 KiB, an H100 227 KiB).
     public static func supports(HS: Int, on properties: CUDADeviceProperties) -> Bool {
         properties.computeCapability.major >= 8 && HS % 16 == 0 && HS <= 128
-            && max(forwardBytes(HS: HS), dkvBytes(HS: HS), dqBytes(HS: HS)) <= properties.maxSharedMemoryPerBlock
+            && max(forwardBytes(HS: HS), dkvBytes(HS: HS), dqBytes(HS: HS)) + 1024 <= properties.maxSharedMemoryPerBlock
     }
 }
 

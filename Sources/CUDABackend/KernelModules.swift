@@ -108,7 +108,7 @@ extension CUDABackend {
         ensureContext()
         precondition(grid.x < (1 << 31) && grid.y <= 65535 && grid.z <= 65535, "\(name): grid \(grid) exceeds CUDA's limits")
         precondition(block.x * block.y * block.z <= 1024, "\(name): block \(block) has more than 1024 threads")
-        if sharedBytes > 48 * 1024 { allowDynamicSharedMemory(sharedBytes, for: name) }
+        if sharedBytes > 0 { allowDynamicSharedMemory(sharedBytes, for: name) }
         let storage = UnsafeMutableRawPointer.allocate(byteCount: max(1, arguments.count) * 8, alignment: 8)
         defer { storage.deallocate() }
         var pointers: [UnsafeMutableRawPointer?] = []
@@ -135,13 +135,17 @@ extension CUDABackend {
         }
     }
 
-    /// Raises kernel `name`'s dynamic shared memory limit (48 KiB unless set) to at least `bytes`, once.
+    /// Raises kernel `name`'s dynamic shared memory limit to at least `bytes` (to 32 KiB at least, so that a
+    /// size growing step by step, like the decode step's, does not call the driver every time). Without it the
+    /// limit is 48 KiB minus the kernel's static shared memory, which includes 1 KiB the system reserves per
+    /// block on sm_80 and later: a kernel asking for 47.3 KiB would fail to launch.
     private func allowDynamicSharedMemory(_ bytes: Int, for name: String) {
-        guard dynamicSharedLimits[name, default: 48 * 1024] < bytes else { return }
+        guard dynamicSharedLimits[name, default: 0] < bytes else { return }
+        let limit = max(bytes, 32 * 1024)
         checkedOrDie(driver.functionSetAttribute(modules.function(name), Int32(CCUDA_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES),
-                                                 Int32(bytes)),
-                     "cuFuncSetAttribute(\(name), MAX_DYNAMIC_SHARED_SIZE_BYTES, \(bytes))")
-        dynamicSharedLimits[name] = bytes
+                                                 Int32(limit)),
+                     "cuFuncSetAttribute(\(name), MAX_DYNAMIC_SHARED_SIZE_BYTES, \(limit))")
+        dynamicSharedLimits[name] = limit
     }
 
     /// Blocks for a grid-stride loop over `count` elements with `threads` per block (capped; the loop covers the rest).

@@ -8,7 +8,7 @@ import GPT2
 public enum CUDAParity {
     /// The (T, HS) shapes the attention checks cover: T from one row to a full GPT-2 context, every head size.
     public static let attentionShapes: [(T: Int, HS: Int)] =
-        [1, 17, 64, 256, 1024].flatMap { T in [32, 64, 128].map { (T, $0) } }
+        [1, 17, 64, 256, 1024].flatMap { T in [16, 32, 64, 128].map { (T, $0) } }
 
     /// Every non-attention op: embedding, LayerNorm, matmul, GELU, residual, classifier, norm, AdamW,
     /// and the decode-step attention row. B=2, T=64, C=128, NH=2, V=1000.

@@ -121,6 +121,9 @@ struct TrainCommand: ParsableCommand {
                     options.steps = steps
                     options.schedule.totalSteps = steps
                 }
+                // The run may continue on another device than the one it started on.
+                options.peakFLOPs = backendOptions.peakFLOPs(backend, override: peakFlops)
+                options.threads = backendOptions.threadCount(backend)
             }
             Console.log("resuming \(folder)")
         } else {
@@ -150,8 +153,10 @@ struct TrainCommand: ParsableCommand {
     }
 
     private func resolveOptions(_ backend: any Backend) throws -> TrainingOptions {
-        guard let peak = backendOptions.peakFLOPs(backend, override: peakFlops) else {
-            throw ValidationError("MFU needs this GPU's peak: pass --peak-flops (dense BF16 FLOP/s, e.g. 989e12 for an H100 SXM)")
+        let peak = backendOptions.peakFLOPs(backend, override: peakFlops)
+        if peak == nil {
+            Console.log("note: this GPU is not in gpt2's table, so MFU is not reported; pass --peak-flops (dense BF16 FLOP/s, "
+                        + "e.g. 989e12 for an H100 SXM) to report it")
         }
         var config = try ModelPreset.named(model).config
         var modelName = model

@@ -99,9 +99,10 @@ public final class Trainer<Ops: Backend> {
 
             let seconds = (clock.now - stepStart).seconds
             let tokensPerSecond = Double(options.tokensPerStep) / seconds
-            let mfu = flopsPerStep / seconds / options.peakFLOPs
+            let mfu = options.peakFLOPs.map { flopsPerStep / seconds / $0 }
             var fields = [("step", Double(current)), ("loss", Double(loss)), ("lr", Double(lr)),
-                          ("grad_norm", Double(norm)), ("tokens_per_s", tokensPerSecond), ("mfu", mfu)]
+                          ("grad_norm", Double(norm)), ("tokens_per_s", tokensPerSecond)]
+            if let mfu { fields.append(("mfu", mfu)) }
             var memoryText = ""
             if let used = model.backend.deviceMemoryInUse() {
                 peakDeviceMemory = max(peakDeviceMemory ?? 0, used)
@@ -111,7 +112,7 @@ public final class Trainer<Ops: Backend> {
             metrics.append(fields)
             let elapsed = (clock.now - started).seconds
             let remaining = elapsed / Double(current - firstStep + 1) * Double(lastStep - current)
-            Console.log("step \(current)/\(options.steps) | loss \(formatFixed(Double(loss), digits: 4)) | lr \(formatScientific(Double(lr))) | norm \(formatFixed(Double(norm), digits: 3)) | \(Int(tokensPerSecond)) tok/s | MFU \(formatFixed(mfu * 100, digits: 1))%\(memoryText) | ETA \(formatDuration(remaining))")
+            Console.log("step \(current)/\(options.steps) | loss \(formatFixed(Double(loss), digits: 4)) | lr \(formatScientific(Double(lr))) | norm \(formatFixed(Double(norm), digits: 3)) | \(Int(tokensPerSecond)) tok/s | MFU \(mfu.map { formatFixed($0 * 100, digits: 1) + "%" } ?? "n/a")\(memoryText) | ETA \(formatDuration(remaining))")
 
             try evaluatePeriodically(after: current, metrics: metrics)
             let periodic = options.checkpointEvery > 0 && current % options.checkpointEvery == 0

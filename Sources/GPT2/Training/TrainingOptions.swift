@@ -30,15 +30,15 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var keepLast: Int
     public var outDirectory: String
     public var threads: Int
-    /// Peak FLOP/s used for MFU.
-    public var peakFLOPs: Double
+    /// Peak FLOP/s used for MFU; nil when unknown (a GPU not in the table): MFU is then not reported.
+    public var peakFLOPs: Double?
 
     public init(dataDirectory: String, model: ModelConfig, modelName: String, initFrom: String? = nil,
                 microBatch: Int, sequenceLength: Int, gradientAccumulation: Int, steps: Int,
                 schedule: LearningRateSchedule, weightDecay: Float = 0.1, clipNorm: Float = 1, seed: UInt64 = 1337,
                 shuffle: Bool = true, recompute: Bool = false, evalEvery: Int = 0, evalBatches: Int = 20, hellaswagEvery: Int = 0,
                 sampleEvery: Int = 0, sampleTokens: Int = 64, checkpointEvery: Int = 0, keepLast: Int = 0,
-                outDirectory: String, threads: Int = 0, peakFLOPs: Double) {
+                outDirectory: String, threads: Int = 0, peakFLOPs: Double?) {
         self.dataDirectory = dataDirectory
         self.model = model
         self.modelName = modelName

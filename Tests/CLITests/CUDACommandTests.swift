@@ -1,0 +1,75 @@
+/// The CLI on the CUDA backend: `train`, `eval` and `sample` with `--device cuda`, on the CUDA emulator
+/// (no GPU needed): the GPU run's losses track the CPU's, its log and metrics carry GPU memory, a GPU
+/// checkpoint resumes on the CPU, and an unlisted device trains without a peak (MFU n/a) instead of refusing.
+
+import Foundation
+import GPT2
+import GPT2TestSupport
+import Testing
+
+enum EmulatedCUDA {
+    static let library = buildProductsDirectory.appendingPathComponent("libCUDAEmulator.so").path
+
+    /// The emulator needs NVRTC to compile the kernels it loads (CI exports NVRTC_LIB and CUDA_INCLUDE).
+    static let available = FileManager.default.fileExists(atPath: library)
+        && ProcessInfo.processInfo.environment["NVRTC_LIB"] != nil && ProcessInfo.processInfo.environment["CUDA_INCLUDE"] != nil
+
+    /// This process's environment with libcuda and libcublasLt replaced by the emulator.
+    static var environment: [String: String] {
+        ProcessInfo.processInfo.environment.merging(["CUDA_DRIVER_LIB": library, "CUBLASLT_LIB": library]) { $1 }
+    }
+}
+
+@Suite(.enabled(if: EmulatedCUDA.available, "needs libCUDAEmulator.so and NVRTC (NVRTC_LIB, CUDA_INCLUDE)"))
+struct CUDACommandTests {
+    @Test func trainEvalAndSampleRunOnTheGPU() throws {
+        let root = try TestPaths.temporaryDirectory("cli-cuda").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        func onGPU(_ arguments: [String]) -> [String] {
+            var arguments = arguments
+            arguments[arguments.firstIndex(of: "--device")! + 1] = "cuda"
+            return arguments
+        }
+
+        let gpu = try runGPT2(arguments: onGPU(try CLIFixtures.trainArguments(out: root + "/gpu", steps: 3)),
+                              environment: EmulatedCUDA.environment)
+        try #require(gpu.status == 0, "\(gpu.stderrText)")
+        #expect(gpu.stderrText.contains("MFU n/a") && gpu.stderrText.contains("not in gpt2's table"), "\(gpu.stderrText)")
+        #expect(gpu.stderrText.contains("| GPU ") && gpu.stderrText.contains("peak GPU memory"), "\(gpu.stderrText)")
+        let metrics = try String(contentsOfFile: root + "/gpu/metrics.jsonl", encoding: .utf8)
+        #expect(metrics.contains("device_memory_bytes") && !metrics.contains("\"mfu\""), "\(metrics)")
+
+        let cpu = try runGPT2(arguments: try CLIFixtures.trainArguments(out: root + "/cpu", steps: 3))
+        try #require(cpu.status == 0, "\(cpu.stderrText)")
+        let gpuLosses = try CLIFixtures.losses(root + "/gpu"), cpuLosses = try CLIFixtures.losses(root + "/cpu")
+        #expect(gpuLosses.count == 3 && cpuLosses.count == 3)
+        // bf16 activations move a loss of ~10.8 by a few thousandths (see CUDAParity.model).
+        for (g, c) in zip(gpuLosses, cpuLosses) { #expect(abs(g - c) < 0.02, "gpu \(gpuLosses) cpu \(cpuLosses)") }
+
+        // The GPU run continues on the CPU, which reports its own MFU again.
+        let resumed = try runGPT2(arguments: ["train", "--resume", root + "/gpu", "--steps", "4", "--device", "cpu", "--threads", "2"])
+        try #require(resumed.status == 0, "\(resumed.stderrText)")
+        #expect(try CLIFixtures.losses(root + "/gpu").count == 4)
+        #expect(try String(contentsOfFile: root + "/gpu/metrics.jsonl", encoding: .utf8).contains("\"mfu\""))
+
+        let gpuEval = try Self.evalLoss(root + "/gpu", device: "cuda"), cpuEval = try Self.evalLoss(root + "/gpu", device: "cpu")
+        #expect(abs(gpuEval - cpuEval) < 0.02, "eval on the GPU \(gpuEval), on the CPU \(cpuEval)")
+
+        let sample = try runGPT2(arguments: ["sample", "--checkpoint", root + "/gpu", "--prompt", "ROMEO:", "--tokens", "5",
+                                             "--temperature", "0", "--mirror", TestPaths.mirror.path, "--device", "cuda"],
+                                 environment: EmulatedCUDA.environment)
+        try #require(sample.status == 0, "\(sample.stderrText)")
+        #expect(sample.stdoutText.hasPrefix("ROMEO:") && sample.stdoutText.count > "ROMEO:\n".count, "\(sample.stdoutText)")
+    }
+
+    /// `gpt2 eval --json`'s validation loss for a run on `device`.
+    private static func evalLoss(_ run: String, device: String) throws -> Double {
+        struct Loss: Decodable { var loss: Double }
+        let result = try runGPT2(arguments: ["eval", "--checkpoint", run, "--data", try ShakespeareShards.directory(),
+                                             "--micro-batch", "2", "--seq", "32", "--batches", "2", "--json",
+                                             "--device", device, "--threads", "2"],
+                                 environment: EmulatedCUDA.environment)
+        try #require(result.status == 0, "\(result.stderrText)")
+        return try JSONDecoder().decode(Loss.self, from: result.stdout).loss
+    }
+}
