@@ -62,6 +62,16 @@ extension CUDABackend {
                 .pointer(bf16(weight)), .pointer(bf16(bias)), .int(N), .int(C)])
     }
 
+    public func residualLayerNormForward(residualOut: TensorRef, out: TensorRef, mean: TensorRef, rstd: TensorRef,
+                                         residual: TensorRef, x: TensorRef, weight: TensorRef, bias: TensorRef,
+                                         B: Int, T: Int, C: Int) {
+        let N = B * T
+        // grid ceil(N/8), block 256: one warp per row, the sum rounded to bf16 before it is normalised
+        launch("residual_layernorm_forward", grid: Dim3(ceilDiv(N, 8)), block: Dim3(256),
+               [.pointer(bf16(residualOut)), .pointer(bf16(out)), .pointer(f32(mean)), .pointer(f32(rstd)),
+                .pointer(bf16(residual)), .pointer(bf16(x)), .pointer(bf16(weight)), .pointer(bf16(bias)), .int(N), .int(C)])
+    }
+
     public func layerNormBackward(dinp: TensorRef, dweight: TensorRef, dbias: TensorRef, dout: TensorRef, inp: TensorRef,
                                   weight: TensorRef, mean: TensorRef, rstd: TensorRef, B: Int, T: Int, C: Int) {
         let N = B * T

@@ -53,6 +53,17 @@ public enum CUDAParity {
         results.expect("layernorm forward out", twins.compare(ln), relativeL2: Tolerance.oneRounding)
         results.expect("layernorm forward mean", twins.compare(mean), relativeL2: Tolerance.fp32Reordered)
         results.expect("layernorm forward rstd", twins.compare(rstd), relativeL2: Tolerance.fp32Reordered)
+        // The residual add fused with the LayerNorm after it: residual2 = inp + attproj, ln1 = layernorm(residual2).
+        let residualSum = layout.activation(.residual2), addend = layout.activation(.attproj)
+        twins.fillRandom(addend, std: 0.7)
+        run { $0.residualLayerNormForward(residualOut: residualSum, out: ln, mean: mean, rstd: rstd, residual: inp, x: addend,
+                                          weight: layout.parameter(.ln1w), bias: layout.parameter(.ln1b), B: B, T: T, C: C) }
+        results.expect("residual + layernorm forward sum", twins.compare(residualSum), relativeL2: Tolerance.oneRounding)
+        results.expect("residual + layernorm forward out", twins.compare(ln), relativeL2: Tolerance.twoRoundings)
+        results.expect("residual + layernorm forward rstd", twins.compare(rstd), relativeL2: Tolerance.oneRounding)
+        // Back to the plain LayerNorm's statistics for the backward below.
+        run { $0.layerNormForward(out: ln, mean: mean, rstd: rstd, inp: inp, weight: layout.parameter(.ln1w),
+                                  bias: layout.parameter(.ln1b), B: B, T: T, C: C) }
         twins.shareCPUResult(mean)
         twins.shareCPUResult(rstd)
         let dln = layout.activationGradient(.lnOut)

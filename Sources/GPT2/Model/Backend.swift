@@ -79,6 +79,10 @@ public protocol Backend: AnyObject {
 
     /// out = a + b, elementwise over `count`
     func residualForward(out: TensorRef, a: TensorRef, b: TensorRef, count: Int)
+    /// residualOut (B,T,C) = residual + x, then out, mean, rstd = layernorm(residualOut) as `layerNormForward`:
+    /// the residual add that precedes every LayerNorm after the first, in one pass where a backend fuses it.
+    func residualLayerNormForward(residualOut: TensorRef, out: TensorRef, mean: TensorRef, rstd: TensorRef,
+                                  residual: TensorRef, x: TensorRef, weight: TensorRef, bias: TensorRef, B: Int, T: Int, C: Int)
 
     /// losses (B,T) = cross-entropy of softmax(logits (B,T,Vp)[..., :V]) at targets (B,T).
     /// With `dlossScale` non-nil, logits are overwritten (=) by dloss/dlogits × dlossScale (padded columns 0).
@@ -102,4 +106,12 @@ public protocol Backend: AnyObject {
 
 extension Backend {
     public func deviceMemoryInUse() -> Int? { nil }
+
+    /// The unfused composition, for backends without a fused kernel.
+    public func residualLayerNormForward(residualOut: TensorRef, out: TensorRef, mean: TensorRef, rstd: TensorRef,
+                                         residual: TensorRef, x: TensorRef, weight: TensorRef, bias: TensorRef,
+                                         B: Int, T: Int, C: Int) {
+        residualForward(out: residualOut, a: residual, b: x, count: B * T * C)
+        layerNormForward(out: out, mean: mean, rstd: rstd, inp: residualOut, weight: weight, bias: bias, B: B, T: T, C: C)
+    }
 }

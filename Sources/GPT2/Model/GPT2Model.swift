@@ -88,11 +88,13 @@ public final class GPT2Model<Ops: Backend> {
         backend.encoderForward(out: layout.activation(.encoded), inp: layout.inputs, wte: layout.parameter(.wte),
                                wpe: layout.parameter(.wpe), B: B, T: T, C: C)
         for l in 0..<L { blockForward(layer: l, B: B, T: T) }
-        // lnf (B,T,C) = layernorm(residual3[L-1]); logits (B,T,Vp) = lnf · wteᵀ
-        let last = layout.activation(.residual3, layer: L - 1)
-        backend.layerNormForward(out: layout.activation(.lnf), mean: layout.activation(.lnfMean),
-                                 rstd: layout.activation(.lnfRstd), inp: last, weight: layout.parameter(.lnfw),
-                                 bias: layout.parameter(.lnfb), B: B, T: T, C: C)
+        // residual3[L-1] = residual2 + fcproj of the last block; lnf (B,T,C) = layernorm(residual3[L-1])
+        backend.residualLayerNormForward(
+            residualOut: layout.activation(.residual3, layer: L - 1), out: layout.activation(.lnf),
+            mean: layout.activation(.lnfMean), rstd: layout.activation(.lnfRstd),
+            residual: layout.activation(.residual2, layer: L - 1), x: layout.activation(.fcproj, layer: L - 1),
+            weight: layout.parameter(.lnfw), bias: layout.parameter(.lnfb), B: B, T: T, C: C)
+        // logits (B,T,Vp) = lnf · wteᵀ
         backend.matmulForward(out: layout.activation(.logits), inp: layout.activation(.lnf),
                               weight: layout.parameter(.wte), bias: nil, B: B, T: T, C: C, OC: config.paddedVocabularySize)
         guard let targets else { return nil }
@@ -107,7 +109,9 @@ public final class GPT2Model<Ops: Backend> {
         return Float(total / Double(B * T))
     }
 
-    /// One transformer block: pre-LN attention and pre-LN MLP, each added to the residual stream.
+    /// One transformer block: pre-LN attention and pre-LN MLP, each added to the residual stream. The MLP's
+    /// residual add, residual3 = residual2 + fcproj, is fused into the LayerNorm that follows it: the next
+    /// block's ln1, or lnf after the last block.
     private func blockForward(layer l: Int, B: Int, T: Int) {
         let (C, NH) = (config.channels, config.heads)
         let input = l == 0 ? layout.activation(.encoded) : layout.activation(.residual3, layer: l - 1)
@@ -115,29 +119,36 @@ public final class GPT2Model<Ops: Backend> {
         let atty = layout.activation(.atty, layer: l), attproj = layout.activation(.attproj, layer: l)
         let residual2 = layout.activation(.residual2, layer: l), ln2 = layout.activation(.ln2, layer: l)
         let fch = layout.activation(.fch, layer: l), fchGelu = layout.activation(.fchGelu, layer: l)
-        let fcproj = layout.activation(.fcproj, layer: l), residual3 = layout.activation(.residual3, layer: l)
+        let fcproj = layout.activation(.fcproj, layer: l)
 
-        // ln1 (B,T,C) = layernorm(input); qkv (B,T,3C) = ln1 · qkvwᵀ + qkvb
-        backend.layerNormForward(out: ln1, mean: layout.activation(.ln1Mean, layer: l), rstd: layout.activation(.ln1Rstd, layer: l),
-                                 inp: input, weight: layout.parameter(.ln1w, layer: l), bias: layout.parameter(.ln1b, layer: l),
-                                 B: B, T: T, C: C)
+        // input = encoded, or residual3[l-1] = residual2 + fcproj of the previous block; ln1 (B,T,C) = layernorm(input)
+        let (ln1Mean, ln1Rstd) = (layout.activation(.ln1Mean, layer: l), layout.activation(.ln1Rstd, layer: l))
+        let (ln1w, ln1b) = (layout.parameter(.ln1w, layer: l), layout.parameter(.ln1b, layer: l))
+        if l == 0 {
+            backend.layerNormForward(out: ln1, mean: ln1Mean, rstd: ln1Rstd, inp: input, weight: ln1w, bias: ln1b, B: B, T: T, C: C)
+        } else {
+            backend.residualLayerNormForward(residualOut: input, out: ln1, mean: ln1Mean, rstd: ln1Rstd,
+                                             residual: layout.activation(.residual2, layer: l - 1),
+                                             x: layout.activation(.fcproj, layer: l - 1), weight: ln1w, bias: ln1b, B: B, T: T, C: C)
+        }
+        // qkv (B,T,3C) = ln1 · qkvwᵀ + qkvb
         backend.matmulForward(out: qkv, inp: ln1, weight: layout.parameter(.qkvw, layer: l),
                               bias: layout.parameter(.qkvb, layer: l), B: B, T: T, C: C, OC: 3 * C)
-        // atty (B,T,C) = attention(qkv); attproj (B,T,C) = atty · attprojwᵀ + attprojb; residual2 = input + attproj
+        // atty (B,T,C) = attention(qkv); attproj (B,T,C) = atty · attprojwᵀ + attprojb
         backend.attentionForward(out: atty, stats: layout.activation(.attStats, layer: l), qkv: qkv, B: B, T: T, C: C, NH: NH)
         backend.matmulForward(out: attproj, inp: atty, weight: layout.parameter(.attprojw, layer: l),
                               bias: layout.parameter(.attprojb, layer: l), B: B, T: T, C: C, OC: C)
-        backend.residualForward(out: residual2, a: input, b: attproj, count: B * T * C)
-        // ln2 (B,T,C); fch (B,T,4C) = ln2 · fcwᵀ + fcb; fchGelu = gelu(fch)
-        backend.layerNormForward(out: ln2, mean: layout.activation(.ln2Mean, layer: l), rstd: layout.activation(.ln2Rstd, layer: l),
-                                 inp: residual2, weight: layout.parameter(.ln2w, layer: l), bias: layout.parameter(.ln2b, layer: l),
-                                 B: B, T: T, C: C)
+        // residual2 = input + attproj; ln2 (B,T,C) = layernorm(residual2)
+        backend.residualLayerNormForward(residualOut: residual2, out: ln2, mean: layout.activation(.ln2Mean, layer: l),
+                                         rstd: layout.activation(.ln2Rstd, layer: l), residual: input, x: attproj,
+                                         weight: layout.parameter(.ln2w, layer: l), bias: layout.parameter(.ln2b, layer: l),
+                                         B: B, T: T, C: C)
+        // fch (B,T,4C) = ln2 · fcwᵀ + fcb; fchGelu = gelu(fch)
         backend.matmulForward(out: fch, inp: ln2, weight: layout.parameter(.fcw, layer: l),
                               bias: layout.parameter(.fcb, layer: l), B: B, T: T, C: C, OC: 4 * C)
         backend.geluForward(out: fchGelu, inp: fch, count: B * T * 4 * C)
-        // fcproj (B,T,C) = fchGelu · fcprojwᵀ + fcprojb; residual3 = residual2 + fcproj
+        // fcproj (B,T,C) = fchGelu · fcprojwᵀ + fcprojb (residual3 = residual2 + fcproj comes with the next LayerNorm)
         backend.matmulForward(out: fcproj, inp: fchGelu, weight: layout.parameter(.fcprojw, layer: l),
                               bias: layout.parameter(.fcprojb, layer: l), B: B, T: T, C: 4 * C, OC: C)
-        backend.residualForward(out: residual3, a: residual2, b: fcproj, count: B * T * C)
     }
 }
