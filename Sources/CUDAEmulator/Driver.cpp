@@ -4,6 +4,7 @@
 // therefore always synchronised). Every argument is checked as strictly as the real driver would.
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -41,6 +42,12 @@ constexpr size_t defaultSharedBytes = 48 * 1024;
 constexpr size_t optInSharedBytes = 227 * 1024;
 
 bool initialized = false;
+// Whether blocks run their threads last to first (see ThreadOrder): GPT2_CUDA_EMULATOR_ORDER=reverse at start,
+// or cuemu_set_thread_order from a test. Results that change with it reveal a race.
+std::atomic<bool> reverseThreadOrder{[] {
+    const char* setting = getenv("GPT2_CUDA_EMULATOR_ORDER");
+    return setting && std::strcmp(setting, "reverse") == 0;
+}()};
 std::mutex launchLock;   // kernels share the scheduler's fibers and their `__shared__` statics
 
 struct Module {
@@ -59,6 +66,9 @@ int contextToken, streamToken;   // their addresses are the handles the emulator
 }  // namespace
 
 extern "C" {
+
+/// Not a CUDA function: lets tests run every block's threads last to first (1) or first to last (0).
+void cuemu_set_thread_order(int reverse) { reverseThreadOrder.store(reverse != 0); }
 
 CUresult cuInit(unsigned int flags) {
     if (flags != 0) return fail(invalidValue, "cuInit flags must be 0");
@@ -194,10 +204,7 @@ CUresult cuLaunchKernel(CUfunction function, unsigned int gridX, unsigned int gr
     if (block_registers(kernel.resources.registersPerThread, threads) > 65536)
         return fail(launchOutOfResources, kernel.name + ": " + std::to_string(threads) + " threads × " +
                                               std::to_string(kernel.resources.registersPerThread) + " registers exceed 64 K per block");
-    // GPT2_CUDA_EMULATOR_ORDER=reverse runs each block's threads last to first (read at every launch, so a
-    // test can switch it): results that change with it reveal a race.
-    const char* orderSetting = getenv("GPT2_CUDA_EMULATOR_ORDER");
-    const ThreadOrder order = orderSetting && std::strcmp(orderSetting, "reverse") == 0 ? ThreadOrder::reverse : ThreadOrder::forward;
+    const ThreadOrder order = reverseThreadOrder.load() ? ThreadOrder::reverse : ThreadOrder::forward;
     std::string error;
     std::lock_guard<std::mutex> guard(launchLock);
     if (!kernel.launcher({{gridX, gridY, gridZ}, {blockX, blockY, blockZ}, sharedBytes, order}, parameters, error)) {

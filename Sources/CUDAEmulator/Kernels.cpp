@@ -24,6 +24,7 @@
 #include "../CUDAKernels/Kernels/gelu.cu"
 #include "../CUDAKernels/Kernels/layernorm.cu"
 #include "../CUDAKernels/Kernels/norm.cu"
+#include "checks/emulator_checks.cu"
 
 namespace cuemu {
 namespace {
@@ -86,6 +87,8 @@ const KernelEntry kernels[] = {
     KERNEL(layernorm_forward), KERNEL(residual_layernorm_forward), KERNEL(layernorm_backward_input),
     KERNEL(layernorm_backward_params_partial),
     KERNEL(norm_squared_partial), KERNEL(norm_squared_final),
+    // The emulator's own checks (checks/emulator_checks.cu), launched only by its tests.
+    KERNEL(check_shuffle_after_exit), KERNEL(check_shuffle_in_divergent_code), KERNEL(check_race),
 };
 
 }  // namespace

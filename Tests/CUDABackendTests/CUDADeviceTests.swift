@@ -2,6 +2,7 @@
 /// and a round trip through two kernels (fp32 → bf16 → fp32) rounds to nearest even as the CPU does.
 
 @testable import CUDABackend
+import Foundation
 import CCUDA
 import CUDAKernels
 import GPT2
@@ -119,5 +120,61 @@ struct CUDAEmulatorLaunchTests {
         var stray = CUdeviceptr(0x1000)
         swap(&out, &stray)
         #expect(launch(block: 32, sharedBytes: 4) != 0, "a host address as a kernel argument")
+    }
+
+    /// The kernels of CUDAEmulator/checks, each breaking one rule, compiled by NVRTC and loaded on the emulator.
+    private func checkKernels() throws -> (CUDADriver, CUmodule, CUDADevice) {
+        let device = try CUDADevice(driver: CUDADriver(paths: CUDATestEnvironment.paths))
+        let compiler = try #require(CUDATestEnvironment.compiler)
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../Sources/CUDAEmulator/checks/emulator_checks.cu").path
+        let source = String(decoding: try ByteFile.contents(ofFile: path), as: UTF8.self)
+        let image = try compiler.compile(file: "emulator_checks.cu", source: source, for: device.properties.architecture).image
+        return (device.driver, try device.loadModule(image, name: "emulator_checks.cu"), device)
+    }
+
+    /// Launches `function` on one block of `threads` with a device buffer and an int, returning the result code.
+    private func launch(_ driver: CUDADriver, _ function: CUfunction, threads: UInt32, buffer: CUdeviceptr, value: Int32 = 0) -> CUresult {
+        var buffer = buffer, value = value
+        return withUnsafeMutablePointer(to: &buffer) { b in
+            withUnsafeMutablePointer(to: &value) { v in
+                var parameters: [UnsafeMutableRawPointer?] = [.init(b), .init(v)]
+                return driver.launchKernel(function, 1, 1, 1, threads, 1, 1, 0, nil, &parameters, nil)
+            }
+        }
+    }
+
+    @Test func warpOperationsWithExitedOrDivergentLanesAreReported() throws {
+        let (driver, module, device) = try checkKernels()
+        var buffer: CUdeviceptr = 0
+        try driver.check(driver.memAlloc(&buffer, 1024), "cuMemAlloc")
+        defer { _ = driver.memFree(buffer) }
+        for (kernel, cause) in [("check_shuffle_after_exit", "has exited"), ("check_shuffle_in_divergent_code", "deadlock")] {
+            let function = try device.function(kernel, in: module)
+            do {
+                try driver.check(launch(driver, function, threads: 64, buffer: buffer), kernel)
+                Issue.record("\(kernel) ran as if nothing were wrong")
+            } catch {
+                #expect("\(error)".contains(cause), "\(kernel): \(error)")
+            }
+        }
+    }
+
+    @Test func aMissingBarrierGivesWrongResultsInSomeThreadOrder() throws {
+        let (driver, module, device) = try checkKernels()
+        let race = try device.function("check_race", in: module)
+        var buffer: CUdeviceptr = 0
+        try driver.check(driver.memAlloc(&buffer, 64 * 4), "cuMemAlloc")
+        defer { _ = driver.memFree(buffer) }
+        var wrongOrders: [Bool] = []
+        for (reverse, seed) in [(false, Int32(1000)), (true, Int32(2000))] {
+            try CUDATestEnvironment.setEmulatedThreadOrder(reverse: reverse)
+            defer { try? CUDATestEnvironment.setEmulatedThreadOrder(reverse: false) }
+            try driver.check(launch(driver, race, threads: 64, buffer: buffer, value: seed), "check_race")
+            var out = [Int32](repeating: 0, count: 64)
+            try driver.check(out.withUnsafeMutableBytes { driver.memcpyDtoH($0.baseAddress, buffer, 64 * 4) }, "cuMemcpyDtoH")
+            wrongOrders.append(out != (0..<64).map { Int32(63 - $0) + seed })
+        }
+        #expect(wrongOrders.contains(true), "the race went unnoticed in both thread orders")
     }
 }

@@ -9,10 +9,6 @@ import GPT2
 import GPT2TestSupport
 import Testing
 
-#if canImport(Glibc)
-@preconcurrency import Glibc
-#endif
-
 /// One backend per process: loading the kernels costs a second, the device's context lives on.
 enum ParityBackends {
     static let gpu: CUDABackend? = try? CUDABackend(paths: CUDATestEnvironment.paths)
@@ -66,9 +62,9 @@ struct CUDAParityTests {
         let chosen = gpu.attentionKernels
         gpu.attentionKernels = kernels
         defer { gpu.attentionKernels = chosen }
-        func oneStep(order: String) throws -> (gradients: [Float], parameters: [Float]) {
-            setenv("GPT2_CUDA_EMULATOR_ORDER", order, 1)
-            defer { unsetenv("GPT2_CUDA_EMULATOR_ORDER") }
+        func oneStep(reverse: Bool) throws -> (gradients: [Float], parameters: [Float]) {
+            try CUDATestEnvironment.setEmulatedThreadOrder(reverse: reverse)
+            defer { try? CUDATestEnvironment.setEmulatedThreadOrder(reverse: false) }
             let config = ModelConfig(maxSequenceLength: 64, vocabularySize: 1000, layers: 2, heads: 2, channels: 64)
             let (B, T) = (2, 64)
             let model = try GPT2Model(config: config, backend: gpu, batchSize: B, sequenceLength: T)
@@ -83,7 +79,7 @@ struct CUDAParityTests {
             _ = model.optimizerStep(hyper: AdamWHyperparameters(learningRate: 1e-3), step: 1, clipNorm: 1)
             return (gradients, model.parameters())
         }
-        let forward = try oneStep(order: "forward"), reverse = try oneStep(order: "reverse")
+        let forward = try oneStep(reverse: false), reverse = try oneStep(reverse: true)
         func mismatches(_ a: [Float], _ b: [Float]) -> Int { a.count == b.count ? zip(a, b).filter { $0.0 != $0.1 }.count : -1 }
         #expect(forward.gradients.contains { $0 != 0 }, "the step computed gradients")
         #expect(mismatches(forward.gradients, reverse.gradients) == 0, "gradients that differ between thread orders")

@@ -7,6 +7,10 @@ import CUDABackend
 import GPT2TestSupport
 import Testing
 
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
 enum CUDATestEnvironment {
     /// A compiler when NVRTC and its headers are found, else nil.
     static let compiler: NVRTCCompiler? = {
@@ -37,6 +41,16 @@ enum CUDATestEnvironment {
     static let hasDevice: Bool = CUDAAvailability.problem(paths: paths) == nil && (hasNVRTC || !isEmulated)
 
     static let deviceSkipReason: Comment = "needs a CUDA device, or NVRTC (NVRTC_LIB, CUDA_INCLUDE) for the CUDA emulator"
+
+    /// Makes the emulator run every block's threads last to first (`reverse`) or first to last, through
+    /// `cuemu_set_thread_order`, which it exports for tests (no setenv: other threads read the environment).
+    static func setEmulatedThreadOrder(reverse: Bool) throws {
+        guard let handle = dlopen(emulatorLibrary, RTLD_NOW | RTLD_LOCAL), let symbol = dlsym(handle, "cuemu_set_thread_order") else {
+            throw CUDAError.missingSymbol(library: emulatorLibrary, symbol: "cuemu_set_thread_order")
+        }
+        typealias Setter = @convention(c) (Int32) -> Void
+        unsafeBitCast(symbol, to: Setter.self)(reverse ? 1 : 0)
+    }
 
     /// The architectures CI compiles for (Ampere A100, Ada L4/4090, Hopper H100).
     static let ciArchitectures = ["sm_80", "sm_89", "sm_90"]

@@ -1,0 +1,26 @@
+/// Kernels that break, one each, a rule the CUDA emulator enforces: CUDABackendTests compile them with NVRTC,
+/// launch them on the emulator and expect it to report the problem. Never part of gpt2's kernels.
+
+#define CHECK_FULL_MASK 0xffffffffu
+
+// out (blockDim.x) fp32. Lanes 16..31 of each warp exit before a full-warp shuffle: undefined on a GPU.
+extern "C" __global__ void check_shuffle_after_exit(float* out) {
+    if (threadIdx.x % 32 >= 16) return;
+    out[threadIdx.x] = __shfl_xor_sync(CHECK_FULL_MASK, 1.0f, 1);
+}
+
+// out (blockDim.x) fp32. Half of each warp shuffles while the other half waits at __syncthreads: a deadlock.
+extern "C" __global__ void check_shuffle_in_divergent_code(float* out) {
+    float value = 1.0f;
+    if (threadIdx.x % 32 < 16) value = __shfl_xor_sync(CHECK_FULL_MASK, value, 1);
+    else __syncthreads();
+    out[threadIdx.x] = value;
+}
+
+// out (64) int = what thread t reads from the slot thread 63 − t wrote, with no barrier between the write and
+// the read: a race. The right answer is 63 − t + seed; block 64.
+extern "C" __global__ void check_race(int* out, int seed) {
+    __shared__ int slots[64];
+    slots[threadIdx.x] = threadIdx.x + seed;
+    out[threadIdx.x] = slots[63 - threadIdx.x];
+}
