@@ -132,16 +132,44 @@ extension CUDABackend {
 
     /// Σ x² over an fp32 tensor: fixed-order partials on the device, read back as one float.
     public func sumOfSquares(_ tensor: TensorRef) -> Double {
+        queueNormSquared(tensor)
+        return Double(readNormSquared())
+    }
+
+    /// Queues norm_squared (scratch) = Σ x² over `tensor` in fixed-order partials.
+    private func queueNormSquared(_ tensor: TensorRef) {
         let blocks = min(GPUScratchLayout.normBlocks, max(1, 2 * properties.multiprocessors))
         // grid P ≤ 1024, block 512; then grid 1, block 1024
         launch("norm_squared_partial", grid: Dim3(blocks), block: Dim3(512),
                [.pointer(scratch.normPartials), .pointer(f32(tensor)), .size(tensor.count)])
         launch("norm_squared_final", grid: Dim3(1), block: Dim3(1024),
                [.pointer(scratch.normSquared), .pointer(scratch.normPartials), .int(blocks)])
+    }
+
+    private func readNormSquared() -> Float {
         synchronize()
         var value: Float = 0
         withUnsafeMutableBytes(of: &value) { copyToHost($0.baseAddress!, scratch.normSquared, 4, "norm²") }
-        return Double(value)
+        return value
+    }
+
+    /// The optimizer step in three launches and no host round trip before the update: the gradient norm² over
+    /// the tensors' windows (which must tile one range of `.gradients`, as the model's parameter kinds do; any
+    /// other list takes the per-tensor path), then one multi-tensor AdamW launch that clips on the device.
+    public func optimizerStep(tensors: [OptimizerTensor], hyper: AdamWHyperparameters, step: Int, clipNorm: Float) -> Float {
+        let sorted = tensors.map(\.window).filter { $0.count > 0 }.sorted { $0.offset < $1.offset }
+        let tiles = !sorted.isEmpty && sorted.allSatisfy { $0.buffer == .parameters }
+            && zip(sorted, sorted.dropFirst()).allSatisfy { $0.offset + $0.count == $1.offset }
+        guard tiles, let first = sorted.first, let last = sorted.last else {
+            return hostClippedOptimizerStep(tensors: tensors, hyper: hyper, step: step, clipNorm: clipNorm)
+        }
+        let nonempty = tensors.filter { $0.window.count > 0 }
+        queueNormSquared(TensorRef(buffer: .gradients, offset: first.offset, count: last.offset + last.count - first.offset))
+        let table = adamTable(nonempty.map { AdamSlotKey(offset: $0.window.offset, count: $0.window.count,
+                                                         weightDecayBits: $0.weightDecay.bitPattern) })
+        queueAdamW(table: table, tensorCount: nonempty.count, largest: nonempty.map(\.window.count).max()!, hyper: hyper,
+                   step: step, maxNorm: clipNorm, gradScale: 1)
+        return readNormSquared().squareRoot()
     }
 
     /// AdamW on one parameter tensor (fp32 master, moments), then bf16 copy = bf16(master), in one kernel.
@@ -153,29 +181,39 @@ extension CUDABackend {
                      && grads.count == params.count && m.count == params.count && v.count == params.count,
                      "adamWUpdate: the kernel indexes every buffer with one offset; the windows must coincide")
         guard params.count > 0 else { return }
-        let table = adamTableEntry(offset: params.offset, count: params.count, weightDecay: hyper.weightDecay)
+        let table = adamTable([AdamSlotKey(offset: params.offset, count: params.count, weightDecayBits: hyper.weightDecay.bitPattern)])
+        // max_norm 0: the host's gradScale clips
+        queueAdamW(table: table, tensorCount: 1, largest: params.count, hyper: hyper, step: step, maxNorm: 0, gradScale: gradScale)
+    }
+
+    /// Queues adamw_update over the `tensorCount` entries at `table`; the norm it clips with (when maxNorm > 0)
+    /// is the scratch norm² queued before it.
+    private func queueAdamW(table: CUdeviceptr, tensorCount: Int, largest: Int, hyper: AdamWHyperparameters, step: Int,
+                            maxNorm: Float, gradScale: Float) {
         let correction1 = 1 - Float(pow(Double(hyper.beta1), Double(step)))
         let correction2 = 1 - Float(pow(Double(hyper.beta2), Double(step)))
         let whole = { (kind: BufferKind) in TensorRef(buffer: kind, offset: 0, count: 0) }
-        // grid (min(ceil(count/256), 8192), 1 tensor), block 256; max_norm 0: the host's gradScale clips
-        launch("adamw_update", grid: Dim3(min(ceilDiv(params.count, 256), 8192), 1), block: Dim3(256),
+        // grid (min(ceil(largest/256), 8192), tensors), block 256: each block row strides over its tensor
+        launch("adamw_update", grid: Dim3(min(ceilDiv(largest, 256), 8192), tensorCount), block: Dim3(256),
                [.pointer(f32(whole(.parameters))), .pointer(bf16(whole(.parameters))), .pointer(f32(whole(.gradients))),
-                .pointer(f32(whole(.adamM))), .pointer(f32(whole(.adamV))), .pointer(table), .int(1),
-                .pointer(scratch.normSquared), .float(0), .float(gradScale), .float(hyper.learningRate),
+                .pointer(f32(whole(.adamM))), .pointer(f32(whole(.adamV))), .pointer(table), .int(tensorCount),
+                .pointer(scratch.normSquared), .float(maxNorm), .float(gradScale), .float(hyper.learningRate),
                 .float(hyper.beta1), .float(hyper.beta2), .float(hyper.epsilon), .float(correction1), .float(correction2)])
     }
 
-    /// The device address of a 1-entry AdamW tensor table for (offset, count, weight decay), uploaded once.
-    private func adamTableEntry(offset: Int, count: Int, weightDecay: Float) -> CUdeviceptr {
-        let key = AdamSlotKey(offset: offset, count: count, weightDecayBits: weightDecay.bitPattern)
-        if let slot = adamSlots[key] { return scratch.adamTable + CUdeviceptr(slot * AdamTableEntry.size) }
-        precondition(adamSlots.count < GPUScratchLayout.adamSlots, "more than \(GPUScratchLayout.adamSlots) distinct AdamW tensors")
-        let slot = adamSlots.count
+    /// The device address of an AdamW tensor table with these entries, in consecutive slots, uploaded once.
+    private func adamTable(_ entries: [AdamSlotKey]) -> CUdeviceptr {
+        if let slot = adamTables[entries] { return scratch.adamTable + CUdeviceptr(slot * AdamTableEntry.size) }
+        precondition(nextAdamSlot + entries.count <= GPUScratchLayout.adamSlots,
+                     "more than \(GPUScratchLayout.adamSlots) AdamW table entries")
+        let slot = nextAdamSlot
         let address = scratch.adamTable + CUdeviceptr(slot * AdamTableEntry.size)
-        var entry = AdamTableEntry(offset: UInt64(offset), count: UInt64(count), weightDecay: weightDecay, padding: 0)
+        let rows = entries.map { AdamTableEntry(offset: UInt64($0.offset), count: UInt64($0.count),
+                                                weightDecay: Float(bitPattern: $0.weightDecayBits), padding: 0) }
         synchronize()
-        withUnsafeBytes(of: &entry) { copyToDevice(address, $0.baseAddress!, AdamTableEntry.size, "AdamW table") }
-        adamSlots[key] = slot
+        rows.withUnsafeBytes { copyToDevice(address, $0.baseAddress!, entries.count * AdamTableEntry.size, "AdamW table") }
+        adamTables[entries] = slot
+        nextAdamSlot += entries.count
         return address
     }
 }

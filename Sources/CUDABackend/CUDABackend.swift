@@ -40,8 +40,9 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     var scratch = Scratch()
     /// The token ids last uploaded into `.tokens`, kept on the host for the embedding backward's buckets.
     var hostTokens: [Int32] = []
-    /// AdamW's 1-entry tensor tables, one slot per distinct (offset, count, weight decay).
-    var adamSlots: [AdamSlotKey: Int] = [:]
+    /// AdamW tensor tables uploaded so far, by their entries: the first of their consecutive slots.
+    var adamTables: [[AdamSlotKey]: Int] = [:]
+    var nextAdamSlot = 0
     /// cuBLASLt descriptors and the chosen algorithm, per GEMM shape.
     var matmulPlans: [MatmulKey: MatmulPlan] = [:]
     /// Dynamic shared memory limits raised with cuFuncSetAttribute, by kernel.
@@ -104,7 +105,8 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         scratch.ints = try allocateZeroed(sizes.allocationBytes[1], "scratch token buckets")
         scratch.adamTable = try allocateZeroed(sizes.allocationBytes[2], "AdamW table")
         hostTokens = [Int32](repeating: 0, count: layout.elementCounts[.tokens, default: 0])
-        adamSlots = [:]
+        adamTables = [:]
+        nextAdamSlot = 0
         self.layout = layout
     }
 

@@ -96,6 +96,11 @@ public protocol Backend: AnyObject {
     func adamWUpdate(params: TensorRef, grads: TensorRef, m: TensorRef, v: TensorRef,
                      step: Int, hyper: AdamWHyperparameters, gradScale: Float)
 
+    /// The whole optimizer step: the global gradient norm over every tensor's window of `.gradients`, clipping
+    /// to `clipNorm` (0: none), then AdamW on each tensor with its own weight decay. Returns the norm before
+    /// clipping. A backend may do it without reading the norm back between the two (the default does).
+    func optimizerStep(tensors: [OptimizerTensor], hyper: AdamWHyperparameters, step: Int, clipNorm: Float) -> Float
+
     /// Waits for queued work (a no-op on the CPU).
     func synchronize()
 
@@ -104,8 +109,42 @@ public protocol Backend: AnyObject {
     func deviceMemoryInUse() -> Int?
 }
 
+/// One parameter tensor of an optimizer step: its window of `.parameters` (the same window of `.gradients`,
+/// `.adamM` and `.adamV` holds its gradient and moments) and its weight decay (0 for biases and norms).
+public struct OptimizerTensor: Hashable, Sendable {
+    public var window: TensorRef
+    public var weightDecay: Float
+
+    public init(window: TensorRef, weightDecay: Float) {
+        self.window = window
+        self.weightDecay = weightDecay
+    }
+
+    func slice(of buffer: BufferKind) -> TensorRef { TensorRef(buffer: buffer, offset: window.offset, count: window.count) }
+}
+
 extension Backend {
     public func deviceMemoryInUse() -> Int? { nil }
+
+    public func optimizerStep(tensors: [OptimizerTensor], hyper: AdamWHyperparameters, step: Int, clipNorm: Float) -> Float {
+        hostClippedOptimizerStep(tensors: tensors, hyper: hyper, step: step, clipNorm: clipNorm)
+    }
+
+    /// The optimizer step from the per-tensor ops: the norm read back, the clip factor computed on the host,
+    /// then `adamWUpdate` per tensor.
+    public func hostClippedOptimizerStep(tensors: [OptimizerTensor], hyper: AdamWHyperparameters, step: Int,
+                                         clipNorm: Float) -> Float {
+        let squares = tensors.reduce(0.0) { $0 + sumOfSquares($1.slice(of: .gradients)) }
+        let norm = Float(squares.squareRoot())
+        let gradScale: Float = clipNorm > 0 && norm > clipNorm ? clipNorm / norm : 1
+        for tensor in tensors {
+            var tensorHyper = hyper
+            tensorHyper.weightDecay = tensor.weightDecay
+            adamWUpdate(params: tensor.window, grads: tensor.slice(of: .gradients), m: tensor.slice(of: .adamM),
+                        v: tensor.slice(of: .adamV), step: step, hyper: tensorHyper, gradScale: gradScale)
+        }
+        return norm
+    }
 
     /// The unfused composition, for backends without a fused kernel.
     public func residualLayerNormForward(residualOut: TensorRef, out: TensorRef, mean: TensorRef, rstd: TensorRef,

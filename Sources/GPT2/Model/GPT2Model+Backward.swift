@@ -32,16 +32,10 @@ extension GPT2Model {
     /// (0 disables clipping); weight decay applies to 2-D weights only. Returns the norm before clipping.
     @discardableResult
     public func optimizerStep(hyper: AdamWHyperparameters, step: Int, clipNorm: Float) -> Float {
-        let norm = gradientNorm()
-        let gradScale: Float = clipNorm > 0 && norm > clipNorm ? clipNorm / norm : 1
-        for kind in ParameterKind.allCases {
-            var tensorHyper = hyper
-            if !kind.isDecayed { tensorHyper.weightDecay = 0 }
-            backend.adamWUpdate(params: layout.parameter(kind), grads: grad(kind),
-                                m: layout.parameter(kind, in: .adamM), v: layout.parameter(kind, in: .adamV),
-                                step: step, hyper: tensorHyper, gradScale: gradScale)
+        let tensors = ParameterKind.allCases.map { kind in
+            OptimizerTensor(window: layout.parameter(kind), weightDecay: kind.isDecayed ? hyper.weightDecay : 0)
         }
-        return norm
+        return backend.optimizerStep(tensors: tensors, hyper: hyper, step: step, clipNorm: clipNorm)
     }
 
     // MARK: - Details

@@ -62,7 +62,7 @@ public enum Precision: String, Sendable, Codable, CaseIterable {
 }
 
 /// A window into one of the flat buffers: which buffer, where, how many elements, what type.
-public struct TensorRef: Sendable, Equatable {
+public struct TensorRef: Sendable, Hashable {
     public var buffer: BufferKind
     public var offset: Int
     public var count: Int
