@@ -42,8 +42,13 @@ extension CUDABackend {
         let buckets = bucketTokens.count
         let packed = bucketTokens + starts + order.map { Int32($0) }
         precondition(packed.count <= (scratch.sizes?.intCount ?? 0), "token buckets exceed their scratch")
-        synchronize()   // the previous backward's buckets may still be in use
-        packed.withUnsafeBytes { copyToDevice(scratch.ints, $0.baseAddress!, $0.count, "token buckets") }
+        // Queued after the previous backward's kernels, which may still read the old buckets: no host wait.
+        ensureContext()
+        do {
+            try packed.withUnsafeBytes { try bucketStaging!.queueCopy($0, to: scratch.ints, stagingOffset: 0, stream: stream) }
+        } catch {
+            die(error)
+        }
         let tokens = scratch.ints, startsAddress = scratch.ints + CUdeviceptr(4 * buckets)
         let positions = startsAddress + CUdeviceptr(4 * (buckets + 1))
         // dwte: grid (buckets, ceil(C/256)), block 256, one thread per (token, channel)

@@ -40,6 +40,10 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     var scratch = Scratch()
     /// The token ids last uploaded into `.tokens`, kept on the host for the embedding backward's buckets.
     var hostTokens: [Int32] = []
+    /// Page-locked staging for token uploads (at `.tokens`' offsets) and for the embedding backward's token
+    /// buckets: both are queued on the stream without waiting for the GPU.
+    var tokenStaging: StagingRing?
+    var bucketStaging: StagingRing?
     /// AdamW tensor tables uploaded so far, by their entries: the first of their consecutive slots.
     var adamTables: [[AdamSlotKey]: Int] = [:]
     var nextAdamSlot = 0
@@ -105,6 +109,8 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         scratch.ints = try allocateZeroed(sizes.allocationBytes[1], "scratch token buckets")
         scratch.adamTable = try allocateZeroed(sizes.allocationBytes[2], "AdamW table")
         hostTokens = [Int32](repeating: 0, count: layout.elementCounts[.tokens, default: 0])
+        tokenStaging = try StagingRing(driver: driver, bytes: bufferBytes[.tokens] ?? 0, name: "token staging")
+        bucketStaging = try StagingRing(driver: driver, bytes: sizes.allocationBytes[1], name: "token bucket staging")
         adamTables = [:]
         nextAdamSlot = 0
         self.layout = layout
@@ -121,15 +127,14 @@ public final class CUDABackend: Backend, @unchecked Sendable {
 
     public func upload(_ values: UnsafeRawBufferPointer, to dst: TensorRef) {
         precondition(values.count == dst.count * 4, "upload: \(values.count) bytes for \(dst.count) elements of \(dst.buffer)")
+        if dst.buffer == .tokens {
+            queueTokenUpload(values, to: dst)
+            return
+        }
         synchronize()   // nothing queued may still read what is overwritten
         switch dtype(dst.buffer) {
         case .int32:
             copyToDevice(address(dst, .int32), values.baseAddress!, values.count, "upload \(dst.buffer)")
-            if dst.buffer == .tokens {
-                values.withMemoryRebound(to: Int32.self) { ids in
-                    for i in 0..<dst.count { hostTokens[dst.offset + i] = ids[i] }
-                }
-            }
         case .float32:
             copyToDevice(address(dst, .float32), values.baseAddress!, values.count, "upload \(dst.buffer)")
             if dst.buffer == .parameters {   // keep the bf16 copy the kernels read equal to bf16(master)
@@ -142,6 +147,19 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         case .byte:
             preconditionFailure("upload into the byte buffer \(dst.buffer)")
         }
+    }
+
+    /// Token ids (inputs or targets) into `.tokens` through the staging ring: queued after the kernels that still
+    /// read the old ids, so the host does not wait for them.
+    private func queueTokenUpload(_ values: UnsafeRawBufferPointer, to dst: TensorRef) {
+        guard dst.count > 0, let tokenStaging else { return }
+        let destination = address(dst, .int32)   // checks the window
+        ensureContext()
+        do { try tokenStaging.queueCopy(values, to: destination, stagingOffset: dst.offset * 4, stream: stream) } catch { die(error) }
+        values.withMemoryRebound(to: Int32.self) { ids in
+            for i in 0..<dst.count { hostTokens[dst.offset + i] = ids[i] }
+        }
+        if synchronousLaunches { synchronize() }
     }
 
     public func download(_ src: TensorRef, into values: UnsafeMutableRawBufferPointer) {
@@ -242,6 +260,8 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     }
 
     private func releaseBuffers() {
+        tokenStaging = nil
+        bucketStaging = nil
         for pointer in buffers.values { _ = driver.memFree(pointer) }
         for pointer in [scratch.floats, scratch.ints, scratch.adamTable] where pointer != 0 { _ = driver.memFree(pointer) }
         buffers = [:]

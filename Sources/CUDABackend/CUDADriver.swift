@@ -27,6 +27,13 @@ public final class CUDADriver: @unchecked Sendable {
     let streamCreate: PFN_cuStreamCreate
     let streamSynchronize: PFN_cuStreamSynchronize
     let memGetInfo: PFN_cuMemGetInfo_v2
+    let memHostAlloc: PFN_cuMemHostAlloc
+    let memFreeHost: PFN_cuMemFreeHost
+    let memcpyHtoDAsync: PFN_cuMemcpyHtoDAsync_v2
+    let eventCreate: PFN_cuEventCreate
+    let eventRecord: PFN_cuEventRecord
+    let eventSynchronize: PFN_cuEventSynchronize
+    let eventDestroy: PFN_cuEventDestroy_v2
     /// The CUDA version the driver supports, e.g. 13000 for 13.0.
     public let version: Int
 
@@ -60,6 +67,13 @@ public final class CUDADriver: @unchecked Sendable {
         streamCreate = try library.function("cuStreamCreate", as: PFN_cuStreamCreate.self)
         streamSynchronize = try library.function("cuStreamSynchronize", as: PFN_cuStreamSynchronize.self)
         memGetInfo = try library.function("cuMemGetInfo_v2", as: PFN_cuMemGetInfo_v2.self)
+        memHostAlloc = try library.function("cuMemHostAlloc", as: PFN_cuMemHostAlloc.self)
+        memFreeHost = try library.function("cuMemFreeHost", as: PFN_cuMemFreeHost.self)
+        memcpyHtoDAsync = try library.function("cuMemcpyHtoDAsync_v2", as: PFN_cuMemcpyHtoDAsync_v2.self)
+        eventCreate = try library.function("cuEventCreate", as: PFN_cuEventCreate.self)
+        eventRecord = try library.function("cuEventRecord", as: PFN_cuEventRecord.self)
+        eventSynchronize = try library.function("cuEventSynchronize", as: PFN_cuEventSynchronize.self)
+        eventDestroy = try library.function("cuEventDestroy_v2", as: PFN_cuEventDestroy_v2.self)
         let driverGetVersion = try library.function("cuDriverGetVersion", as: PFN_cuDriverGetVersion.self)
         try Self.check(initialized, "cuInit", getErrorString)
         var version: Int32 = 0

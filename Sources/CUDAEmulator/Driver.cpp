@@ -11,6 +11,7 @@
 #include <cstring>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -62,6 +63,13 @@ struct Function {
 };
 
 int contextToken, streamToken;   // their addresses are the handles the emulator hands out
+
+// Page-locked host allocations (cuMemHostAlloc): ordinary memory here, tracked so cuMemFreeHost can check.
+std::mutex hostLock;
+std::set<void*> hostAllocations;
+
+// Events: work finishes before each call returns, so every event is complete; they only need to be handles.
+struct Event {};
 
 }  // namespace
 
@@ -256,6 +264,49 @@ CUresult cuStreamCreate(CUstream* stream, unsigned int flags) {
 CUresult cuStreamSynchronize(CUstream stream) {
     if (stream && stream != reinterpret_cast<CUstream>(&streamToken)) return invalidHandle;
     return success;   // every operation finished before its call returned
+}
+
+CUresult cuMemHostAlloc(void** pointer, size_t bytes, unsigned int flags) {
+    if (!pointer || bytes == 0 || flags > 0xF) return invalidValue;
+    *pointer = std::aligned_alloc(4096, (bytes + 4095) / 4096 * 4096);
+    if (!*pointer) return fail(outOfMemory, std::to_string(bytes) + " bytes of page-locked host memory");
+    std::lock_guard<std::mutex> guard(hostLock);
+    hostAllocations.insert(*pointer);
+    return success;
+}
+
+CUresult cuMemFreeHost(void* pointer) {
+    std::lock_guard<std::mutex> guard(hostLock);
+    if (hostAllocations.erase(pointer) == 0) return fail(invalidValue, "cuMemFreeHost of memory cuMemHostAlloc did not return");
+    std::free(pointer);
+    return success;
+}
+
+CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr destination, const void* source, size_t bytes, CUstream stream) {
+    if (stream && stream != reinterpret_cast<CUstream>(&streamToken)) return invalidHandle;
+    return cuMemcpyHtoD_v2(destination, source, bytes);
+}
+
+CUresult cuEventCreate(CUevent* event, unsigned int flags) {
+    if (!event || flags > 0xF) return invalidValue;
+    *event = reinterpret_cast<CUevent>(new Event);
+    return success;
+}
+
+CUresult cuEventRecord(CUevent event, CUstream stream) {
+    if (!event) return invalidHandle;
+    if (stream && stream != reinterpret_cast<CUstream>(&streamToken)) return invalidHandle;
+    return success;
+}
+
+CUresult cuEventSynchronize(CUevent event) {
+    return event ? success : invalidHandle;   // recorded work is already done; an unrecorded event is complete
+}
+
+CUresult cuEventDestroy_v2(CUevent event) {
+    if (!event) return invalidHandle;
+    delete reinterpret_cast<Event*>(event);
+    return success;
 }
 
 CUresult cuMemGetInfo_v2(size_t* freeBytes, size_t* totalBytes) {

@@ -14,6 +14,7 @@ typedef struct CUctx_st *CUcontext;
 typedef struct CUmod_st *CUmodule;
 typedef struct CUfunc_st *CUfunction;
 typedef struct CUstream_st *CUstream;
+typedef struct CUevent_st *CUevent;
 typedef unsigned long long CUdeviceptr;           /* CUdeviceptr_v2 on 64-bit hosts */
 
 enum {
@@ -52,6 +53,13 @@ typedef CUresult (*PFN_cuMemsetD8_v2)(CUdeviceptr destination, unsigned char val
 typedef CUresult (*PFN_cuMemsetD8Async)(CUdeviceptr destination, unsigned char value, size_t count, CUstream stream);
 typedef CUresult (*PFN_cuStreamCreate)(CUstream *stream, unsigned int flags);
 typedef CUresult (*PFN_cuStreamSynchronize)(CUstream stream);
+typedef CUresult (*PFN_cuMemHostAlloc)(void **pointer, size_t bytes, unsigned int flags);
+typedef CUresult (*PFN_cuMemFreeHost)(void *pointer);
+typedef CUresult (*PFN_cuMemcpyHtoDAsync_v2)(CUdeviceptr destination, const void *source, size_t bytes, CUstream stream);
+typedef CUresult (*PFN_cuEventCreate)(CUevent *event, unsigned int flags);
+typedef CUresult (*PFN_cuEventRecord)(CUevent event, CUstream stream);
+typedef CUresult (*PFN_cuEventSynchronize)(CUevent event);
+typedef CUresult (*PFN_cuEventDestroy_v2)(CUevent event);
 typedef CUresult (*PFN_cuMemGetInfo_v2)(size_t *freeBytes, size_t *totalBytes);
 typedef CUresult (*PFN_cuGetErrorString)(CUresult error, const char **message);
 
