@@ -72,8 +72,9 @@ for batch in 8 16 32; do
     run "$gpt2" plan --model d12 --micro-batch "$batch" --seq 1024 --grad-accum 1 --steps 1 --json
     run "$gpt2" bench --device cuda --model d12 --micro-batch "$batch" --seq 1024 --steps 10 --json --no-record
 done
-step "attention kernels side by side: tensor cores (default) vs CUDA cores, d12 T=1024 B=16"
+step "fusions side by side, d12 T=1024 B=16: CUDA-core attention, then the GELU as kernels instead of GEMM epilogues"
 run env GPT2_CUDA_ATTENTION=cuda-cores "$gpt2" bench --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 5 --json --no-record
+run env GPT2_CUDA_GELU_KERNEL=1 "$gpt2" bench --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 5 --json --no-record
 step "PyTorch on the same GPU (torch.compile, bf16 autocast, SDPA), same model and batch"
 run python3 bench/pytorch_reference.py --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 10 \
     --warmup 3 --compile --dtype bf16 --json

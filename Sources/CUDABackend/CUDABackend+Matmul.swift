@@ -1,5 +1,8 @@
-/// The GEMMs through cuBLASLt: bf16 A and B, fp32 accumulation; bf16 output with the bias fused as an
-/// epilogue in the forward, fp32 output accumulated (β = 1) into the weight gradient in the backward.
+/// The GEMMs through cuBLASLt: bf16 A and B, fp32 accumulation; bf16 output with the bias (and for the MLP's
+/// first layer the GELU, keeping its input as the epilogue's aux output) fused as an epilogue in the forward;
+/// the GELU's gradient fused into the MLP's second layer's dinp; fp32 output accumulated (β = 1) into the
+/// weight gradient in the backward. Where cuBLASLt offers no algorithm with an epilogue, the backend falls
+/// back to its own bias and GELU kernels for the rest of the run.
 ///
 /// Row-major tensors are handed to cuBLASLt (column-major) as their transposes:
 ///   forward   out (N,OC) = inp (N,C) · W (OC,C)ᵀ   ⇔  outᵀ (OC×N) = op_T(W: C×OC) · inpᵀ (C×N)
@@ -17,7 +20,7 @@ extension CUDABackend {
         let fuseBias = bias != nil && !separateBiasKernel
         do {
             try gemm(m: OC, n: N, k: C, a: bf16(weight), transposeA: true, b: bf16(inp), transposeB: false,
-                     d: bf16(out), outputFloat: false, accumulate: false, bias: fuseBias ? bf16(bias!) : nil)
+                     d: bf16(out), outputFloat: false, accumulate: false, epilogue: fuseBias ? .bias(bf16(bias!)) : .none)
         } catch where fuseBias {
             // No algorithm with the bias epilogue for this shape: use the separate bias kernel from now on.
             Console.log("warning: cuBLASLt has no bias-epilogue GEMM for \(N)×\(C)·\(C)×\(OC) (\(error)); adding biases with a kernel")
@@ -34,16 +37,68 @@ extension CUDABackend {
         }
     }
 
+    public func matmulGeluForward(out: TensorRef, preActivation: TensorRef, inp: TensorRef, weight: TensorRef, bias: TensorRef?,
+                                  B: Int, T: Int, C: Int, OC: Int) {
+        guard let bias, !separateGeluKernels, !separateBiasKernel else {
+            matmulForward(out: preActivation, inp: inp, weight: weight, bias: bias, B: B, T: T, C: C, OC: OC)
+            geluForward(out: out, inp: preActivation, count: B * T * OC)
+            return
+        }
+        do {
+            // out (N,OC) = gelu(inp · Wᵀ + bias), preActivation (N,OC) = inp · Wᵀ + bias, as the epilogue's aux
+            try gemm(m: OC, n: B * T, k: C, a: bf16(weight), transposeA: true, b: bf16(inp), transposeB: false,
+                     d: bf16(out), outputFloat: false, accumulate: false,
+                     epilogue: .geluWithBias(bias: bf16(bias), preActivation: bf16(preActivation)))
+        } catch {
+            fallBackToGeluKernels(error)
+            matmulGeluForward(out: out, preActivation: preActivation, inp: inp, weight: weight, bias: bias, B: B, T: T, C: C, OC: OC)
+        }
+    }
+
+    public func matmulBackwardGelu(dinp: TensorRef, dweight: TensorRef, dbias: TensorRef?, dout: TensorRef, inp: TensorRef,
+                                   weight: TensorRef, geluInput: TensorRef, B: Int, T: Int, C: Int, OC: Int) {
+        guard !separateGeluKernels else {
+            matmulBackward(dinp: dinp, dweight: dweight, dbias: dbias, dout: dout, inp: inp, weight: weight, B: B, T: T, C: C, OC: OC)
+            geluBackward(dinp: dinp, inp: geluInput, dout: dinp, count: B * T * C)
+            return
+        }
+        do {
+            // dinp (N,C) = gelu'(geluInput) · (dout · W)
+            try gemm(m: C, n: B * T, k: OC, a: bf16(weight), transposeA: false, b: bf16(dout), transposeB: false,
+                     d: bf16(dinp), outputFloat: false, accumulate: false, epilogue: .geluGradient(preActivation: bf16(geluInput)))
+        } catch {
+            fallBackToGeluKernels(error)
+            matmulBackwardGelu(dinp: dinp, dweight: dweight, dbias: dbias, dout: dout, inp: inp, weight: weight,
+                               geluInput: geluInput, B: B, T: T, C: C, OC: OC)
+            return
+        }
+        weightAndBiasGradients(dweight: dweight, dbias: dbias, dout: dout, inp: inp, B: B, T: T, C: C, OC: OC)
+    }
+
+    private func fallBackToGeluKernels(_ error: Error) {
+        Console.log("warning: cuBLASLt has no GEMM with the GELU epilogue here (\(error)); using the GELU kernels")
+        separateGeluKernels = true
+    }
+
     public func matmulBackward(dinp: TensorRef, dweight: TensorRef, dbias: TensorRef?, dout: TensorRef, inp: TensorRef,
                                weight: TensorRef, B: Int, T: Int, C: Int, OC: Int) {
-        let N = B * T
         do {
             // dinp (N,C) = dout · W
-            try gemm(m: C, n: N, k: OC, a: bf16(weight), transposeA: false, b: bf16(dout), transposeB: false,
-                     d: bf16(dinp), outputFloat: false, accumulate: false, bias: nil)
-            // dweight (OC,C) += doutᵀ · inp, fp32
+            try gemm(m: C, n: B * T, k: OC, a: bf16(weight), transposeA: false, b: bf16(dout), transposeB: false,
+                     d: bf16(dinp), outputFloat: false, accumulate: false, epilogue: .none)
+        } catch {
+            die(error)
+        }
+        weightAndBiasGradients(dweight: dweight, dbias: dbias, dout: dout, inp: inp, B: B, T: T, C: C, OC: OC)
+    }
+
+    /// dweight (OC,C) += doutᵀ · inp in fp32, and dbias (OC) += column sums of dout.
+    private func weightAndBiasGradients(dweight: TensorRef, dbias: TensorRef?, dout: TensorRef, inp: TensorRef,
+                                        B: Int, T: Int, C: Int, OC: Int) {
+        let N = B * T
+        do {
             try gemm(m: C, n: OC, k: N, a: bf16(inp), transposeA: false, b: bf16(dout), transposeB: true,
-                     d: f32(dweight), outputFloat: true, accumulate: true, bias: nil)
+                     d: f32(dweight), outputFloat: true, accumulate: true, epilogue: .none)
         } catch {
             die(error)
         }
@@ -56,26 +111,25 @@ extension CUDABackend {
         }
     }
 
-    /// D (m×n, column-major, ld m) = op(A)·op(B) (+ D when `accumulate`) (+ bias per row of D), where A is
+    /// D (m×n, column-major, ld m) = op(A)·op(B) (+ D when `accumulate`), then `epilogue`, where A is
     /// stored k×m (ld k) when `transposeA` else m×k (ld m), and B is stored n×k (ld n) when `transposeB`
     /// else k×n (ld k). A and B bf16, D bf16 or fp32 (`outputFloat`), fp32 compute and scale.
     func gemm(m: Int, n: Int, k: Int, a: CUdeviceptr, transposeA: Bool, b: CUdeviceptr, transposeB: Bool,
-              d: CUdeviceptr, outputFloat: Bool, accumulate: Bool, bias: CUdeviceptr?) throws {
+              d: CUdeviceptr, outputFloat: Bool, accumulate: Bool, epilogue: GemmEpilogue) throws {
         guard m > 0, n > 0, k > 0 else { return }
         ensureContext()
         let key = MatmulKey(m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB, outputFloat: outputFloat,
-                            bias: bias != nil, alignments: [a, b, d, bias ?? 0].map(MatmulKey.alignment))
+                            epilogue: epilogue.code,
+                            alignments: [a, b, d, epilogue.bias ?? 0, epilogue.preActivation ?? 0].map(MatmulKey.alignment))
         let plan: MatmulPlan
         if let cached = matmulPlans[key] {
             plan = cached
         } else {
-            plan = try MatmulPlan(key: key, blas: blas, handle: blasHandle, bias: bias, workspaceBytes: bufferBytes[.workspace] ?? 0)
+            plan = try MatmulPlan(key: key, blas: blas, handle: blasHandle, epilogue: epilogue,
+                                  workspaceBytes: bufferBytes[.workspace] ?? 0)
             matmulPlans[key] = plan
         }
-        if var bias {
-            try blas.check(blas.matmulDescSetAttribute(plan.operation, Int32(CCUBLASLT_MATMUL_DESC_BIAS_POINTER), &bias, 8),
-                           "cublasLtMatmulDescSetAttribute(BIAS_POINTER)")
-        }
+        try plan.setPointers(of: epilogue, blas: blas)
         var alpha: Float = 1, beta: Float = accumulate ? 1 : 0
         var algorithm = plan.algorithm
         let workspace = buffers[.workspace] ?? 0
@@ -91,14 +145,51 @@ extension CUDABackend {
     }
 }
 
-/// What selects a GEMM algorithm: the shape, the transposes, the output type, the bias epilogue, and the
+/// What a GEMM does after the product, with the device pointers it needs.
+enum GemmEpilogue {
+    case none
+    /// + bias (one value per row of D, D's type)
+    case bias(CUdeviceptr)
+    /// D = gelu(product + bias), and preActivation (D's shape and type) = product + bias
+    case geluWithBias(bias: CUdeviceptr, preActivation: CUdeviceptr)
+    /// D = product · gelu'(preActivation)
+    case geluGradient(preActivation: CUdeviceptr)
+
+    /// cublasLtEpilogue_t's value.
+    var code: UInt32 {
+        switch self {
+        case .none: UInt32(CCUBLASLT_EPILOGUE_DEFAULT)
+        case .bias: UInt32(CCUBLASLT_EPILOGUE_BIAS)
+        case .geluWithBias: UInt32(CCUBLASLT_EPILOGUE_GELU_AUX_BIAS)
+        case .geluGradient: UInt32(CCUBLASLT_EPILOGUE_DGELU)
+        }
+    }
+
+    var bias: CUdeviceptr? {
+        switch self {
+        case .bias(let bias), .geluWithBias(let bias, _): bias
+        default: nil
+        }
+    }
+
+    /// The epilogue's aux matrix: the GELU's input.
+    var preActivation: CUdeviceptr? {
+        switch self {
+        case .geluWithBias(_, let preActivation), .geluGradient(let preActivation): preActivation
+        default: nil
+        }
+    }
+}
+
+/// What selects a GEMM algorithm: the shape, the transposes, the output type, the epilogue, and the
 /// alignment of each pointer (the heuristic assumes 256-byte alignment unless told otherwise).
 struct MatmulKey: Hashable, CustomStringConvertible {
     var m: Int, n: Int, k: Int
     var transposeA: Bool, transposeB: Bool
     var outputFloat: Bool
-    var bias: Bool
-    /// Alignment in bytes (a power of two ≤ 256) of A, B, D and the bias pointer.
+    /// cublasLtEpilogue_t
+    var epilogue: UInt32
+    /// Alignment in bytes (a power of two ≤ 256) of A, B, D, the bias and the aux matrix.
     var alignments: [Int]
 
     static func alignment(_ address: CUdeviceptr) -> Int {
@@ -109,7 +200,7 @@ struct MatmulKey: Hashable, CustomStringConvertible {
 
     var description: String {
         "m \(m) n \(n) k \(k) \(transposeA ? "T" : "N")\(transposeB ? "T" : "N") \(outputFloat ? "fp32" : "bf16") out"
-            + "\(bias ? " +bias" : "") align \(alignments)"
+            + " epilogue \(epilogue) align \(alignments)"
     }
 }
 
@@ -121,7 +212,7 @@ final class MatmulPlan {
     let dLayout: cublasLtMatrixLayout_t
     let algorithm: cublasLtMatmulAlgo_t
 
-    init(key: MatmulKey, blas: CUBLASLtLibrary, handle: cublasLtHandle_t, bias: CUdeviceptr?, workspaceBytes: Int) throws {
+    init(key: MatmulKey, blas: CUBLASLtLibrary, handle: cublasLtHandle_t, epilogue: GemmEpilogue, workspaceBytes: Int) throws {
         var operation: cublasLtMatmulDesc_t? = nil
         try blas.check(blas.matmulDescCreate(&operation, Int32(CCUBLAS_COMPUTE_32F), Int32(CCUDA_R_32F)), "cublasLtMatmulDescCreate")
         self.operation = operation!
@@ -132,10 +223,13 @@ final class MatmulPlan {
         }
         try set(Int32(CCUBLASLT_MATMUL_DESC_TRANSA), Int32(key.transposeA ? CCUBLAS_OP_T : CCUBLAS_OP_N), "TRANSA")
         try set(Int32(CCUBLASLT_MATMUL_DESC_TRANSB), Int32(key.transposeB ? CCUBLAS_OP_T : CCUBLAS_OP_N), "TRANSB")
-        if let bias {
-            try set(Int32(CCUBLASLT_MATMUL_DESC_EPILOGUE), UInt32(CCUBLASLT_EPILOGUE_BIAS), "EPILOGUE")
-            try set(Int32(CCUBLASLT_MATMUL_DESC_BIAS_POINTER), UInt64(bias), "BIAS_POINTER")
+        if epilogue.code != UInt32(CCUBLASLT_EPILOGUE_DEFAULT) {
+            try set(Int32(CCUBLASLT_MATMUL_DESC_EPILOGUE), epilogue.code, "EPILOGUE")
         }
+        if epilogue.preActivation != nil {   // the aux matrix has D's shape: leading dimension m
+            try set(Int32(CCUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD), Int64(key.m), "EPILOGUE_AUX_LD")
+        }
+        try Self.setPointers(of: epilogue, on: operation!, blas: blas)
         func layout(_ type: Int32, rows: Int, columns: Int, name: String) throws -> cublasLtMatrixLayout_t {
             var layout: cublasLtMatrixLayout_t? = nil
             try blas.check(blas.matrixLayoutCreate(&layout, type, UInt64(rows), UInt64(columns), Int64(rows)),
@@ -167,6 +261,23 @@ final class MatmulPlan {
             throw CUDAError.library(call: "cublasLtMatmulAlgoGetHeuristic(\(key))", message: "no algorithm for this GEMM")
         }
         algorithm = result.algo
+    }
+
+    /// Points the descriptor at this call's bias and aux matrix (the heuristic saw the first call's, which
+    /// matter to it only through their alignment, part of the key).
+    func setPointers(of epilogue: GemmEpilogue, blas: CUBLASLtLibrary) throws {
+        try Self.setPointers(of: epilogue, on: operation, blas: blas)
+    }
+
+    private static func setPointers(of epilogue: GemmEpilogue, on operation: cublasLtMatmulDesc_t, blas: CUBLASLtLibrary) throws {
+        if var bias = epilogue.bias {
+            try blas.check(blas.matmulDescSetAttribute(operation, Int32(CCUBLASLT_MATMUL_DESC_BIAS_POINTER), &bias, 8),
+                           "cublasLtMatmulDescSetAttribute(BIAS_POINTER)")
+        }
+        if var aux = epilogue.preActivation {
+            try blas.check(blas.matmulDescSetAttribute(operation, Int32(CCUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER), &aux, 8),
+                           "cublasLtMatmulDescSetAttribute(EPILOGUE_AUX_POINTER)")
+        }
     }
 
     func destroy(_ blas: CUBLASLtLibrary) {

@@ -32,6 +32,9 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     /// Add biases with a separate kernel instead of cuBLASLt's bias epilogue (GPT2_CUDA_BIAS_KERNEL=1, or
     /// after cuBLASLt offered no algorithm with the epilogue).
     var separateBiasKernel: Bool
+    /// Compute the MLP's GELU (forward and backward) with gelu.cu instead of cuBLASLt's GELU epilogues
+    /// (GPT2_CUDA_GELU_KERNEL=1, or after cuBLASLt offered no algorithm with them; settable for comparisons).
+    public var separateGeluKernels: Bool
 
     var layout: Layout?
     var buffers: [BufferKind: CUdeviceptr] = [:]
@@ -72,6 +75,7 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         blasHandle = handle
         synchronousLaunches = CUDABackend.environmentFlag("GPT2_CUDA_SYNC")
         separateBiasKernel = CUDABackend.environmentFlag("GPT2_CUDA_BIAS_KERNEL")
+        separateGeluKernels = CUDABackend.environmentFlag("GPT2_CUDA_GELU_KERNEL")
         attentionKernels = FileSystem.environment("GPT2_CUDA_ATTENTION").flatMap(AttentionKernels.init(rawValue:)) ?? .tensorCores
     }
 

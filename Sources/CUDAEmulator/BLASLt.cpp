@@ -7,6 +7,8 @@
 
 #include <cblas.h>
 
+#include <cmath>
+
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -29,7 +31,17 @@ struct MatmulDesc {
     int32_t transA = CCUBLAS_OP_N, transB = CCUBLAS_OP_N;
     uint32_t epilogue = CCUBLASLT_EPILOGUE_DEFAULT;
     uint64_t bias = 0;
+    uint64_t aux = 0;    // GELU input: written by GELU_AUX_BIAS, read by DGELU (D's type)
+    int64_t auxLd = 0;
 };
+
+// GELU with the tanh approximation (the cuBLAS documentation's definition), and its derivative.
+constexpr float geluScale = 0.7978845608028654f, geluCubic = 0.044715f;
+float gelu(float x) { return 0.5f * x * (1.0f + tanhf(geluScale * (x + geluCubic * x * x * x))); }
+float geluDerivative(float x) {
+    const float th = tanhf(geluScale * (x + geluCubic * x * x * x));
+    return 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * geluScale * (1.0f + 3.0f * geluCubic * x * x);
+}
 
 struct Layout {
     int type;
@@ -77,8 +89,16 @@ std::string validate(const MatmulDesc& op, const Layout& a, const Layout& b, con
     if (aRows != m || bRows != k || bColumns != n)
         return "op(A) is " + std::to_string(aRows) + "×" + std::to_string(k) + ", op(B) " + std::to_string(bRows) + "×" +
                std::to_string(bColumns) + ", D " + std::to_string(m) + "×" + std::to_string(n) + ": shapes do not chain";
-    if (op.epilogue != CCUBLASLT_EPILOGUE_DEFAULT && op.epilogue != CCUBLASLT_EPILOGUE_BIAS)
-        return "epilogue " + std::to_string(op.epilogue) + " is not emulated";
+    const uint32_t epilogue = op.epilogue;
+    if (epilogue != CCUBLASLT_EPILOGUE_DEFAULT && epilogue != CCUBLASLT_EPILOGUE_BIAS &&
+        epilogue != CCUBLASLT_EPILOGUE_GELU_AUX_BIAS && epilogue != CCUBLASLT_EPILOGUE_DGELU)
+        return "epilogue " + std::to_string(epilogue) + " is not emulated";
+    if (epilogue == CCUBLASLT_EPILOGUE_GELU_AUX_BIAS || epilogue == CCUBLASLT_EPILOGUE_DGELU) {
+        if (op.auxLd % 8 != 0 || op.auxLd < int64_t(d.rows))
+            return "EPILOGUE_AUX_LD " + std::to_string(op.auxLd) + " must be a multiple of 8 and at least D's " +
+                   std::to_string(d.rows) + " rows";
+        if (epilogue == CCUBLASLT_EPILOGUE_DGELU && op.bias != 0) return "DGELU takes no bias";
+    }
     return "";
 }
 
@@ -149,6 +169,8 @@ cublasStatus_t cublasLtMatmulDescSetAttribute(cublasLtMatmulDesc_t desc, int att
     case CCUBLASLT_MATMUL_DESC_TRANSB: taken = take(op.transB, value, size); break;
     case CCUBLASLT_MATMUL_DESC_EPILOGUE: taken = take(op.epilogue, value, size); break;
     case CCUBLASLT_MATMUL_DESC_BIAS_POINTER: taken = take(op.bias, value, size); break;
+    case CCUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER: taken = take(op.aux, value, size); break;
+    case CCUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD: taken = take(op.auxLd, value, size); break;
     default: return fail(invalidValue, "matmul attribute " + std::to_string(attribute) + " is not emulated");
     }
     if (!taken) return fail(invalidValue, "matmul attribute " + std::to_string(attribute) + " given " + std::to_string(size) + " bytes");
@@ -233,9 +255,14 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t oper
     }
     if (workspaceBytes && !is_device_range(reinterpret_cast<uintptr_t>(workspace), workspaceBytes))
         return fail(invalidValue, "the workspace is not inside a device allocation");
-    const bool withBias = op.epilogue == CCUBLASLT_EPILOGUE_BIAS;
+    const bool withBias = op.epilogue == CCUBLASLT_EPILOGUE_BIAS || op.epilogue == CCUBLASLT_EPILOGUE_GELU_AUX_BIAS;
     if (withBias && !is_device_range(op.bias, ld.rows * typeBytes(ld.type)))
         return fail(invalidValue, "the bias pointer (" + std::to_string(ld.rows) + " elements) is not inside a device allocation");
+    const bool geluForward = op.epilogue == CCUBLASLT_EPILOGUE_GELU_AUX_BIAS, geluBackward = op.epilogue == CCUBLASLT_EPILOGUE_DGELU;
+    const Layout auxLayout{ld.type, ld.rows, ld.columns, op.auxLd};
+    if ((geluForward || geluBackward) && !isDeviceMatrix(reinterpret_cast<const void*>(op.aux), auxLayout))
+        return fail(invalidValue, "the GELU aux matrix (" + shape(auxLayout) + ") is not inside a device allocation");
+    void* aux = reinterpret_cast<void*>(op.aux);
 
     const uint64_t m = ld.rows, n = ld.columns, k = op.transA == CCUBLAS_OP_N ? la.columns : la.rows;
     thread_local std::vector<float> denseA, denseB, product;
@@ -244,13 +271,21 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t oper
                 op.transB == CCUBLAS_OP_N ? CblasNoTrans : CblasTrans, int(m), int(n), int(k), *static_cast<const float*>(alpha),
                 widen(a, la, denseA), int(la.rows), widen(b, lb, denseB), int(lb.rows), 0.0f, product.data(), int(m));
     const float scaleC = *static_cast<const float*>(beta);
+    auto store = [&](void* base, uint64_t index, float value) {
+        if (ld.type == CCUDA_R_32F) static_cast<float*>(base)[index] = value;
+        else static_cast<__nv_bfloat16*>(base)[index] = __float2bfloat16_rn(value);
+    };
     for (uint64_t j = 0; j < n; j++)
         for (uint64_t i = 0; i < m; i++) {
             float value = product[j * m + i];
             if (scaleC != 0.0f) value += scaleC * element(c, lc.type, j * lc.ld + i);   // β = 0: C is not read
             if (withBias) value += element(reinterpret_cast<const void*>(op.bias), ld.type, i);
-            if (ld.type == CCUDA_R_32F) static_cast<float*>(d)[j * ld.ld + i] = value;
-            else static_cast<__nv_bfloat16*>(d)[j * ld.ld + i] = __float2bfloat16_rn(value);
+            if (geluForward) {   // aux = the GELU input (rounded to D's type), D = GELU of the unrounded value
+                store(aux, j * op.auxLd + i, value);
+                value = gelu(value);
+            }
+            if (geluBackward) value *= geluDerivative(element(aux, ld.type, j * op.auxLd + i));
+            store(d, j * ld.ld + i, value);
         }
     return success;
 }

@@ -99,12 +99,35 @@ public enum CUDAParity {
         results.expect("matmul backward dweight (+=)", twins.compare(grad(.qkvw)), relativeL2: Tolerance.fp32Accumulated)
         results.expect("matmul backward dbias (+=)", twins.compare(grad(.qkvb)), relativeL2: Tolerance.fp32Reordered)
 
+        // The MLP's GEMMs with the GELU fused (cuBLASLt epilogues on the GPU): fch = ln·fcwᵀ + fcb and
+        // fchGelu = gelu(fch); then dfch = gelu'(fch)·(dresidual·fcprojw), with fcprojw's and fcprojb's gradients.
+        let fchPre = layout.activation(.fch), fchOut = layout.activation(.fchGelu)
+        twins.fillRandom(ln)
+        twins.fillRandom(layout.parameter(.fcw), std: 0.05)
+        twins.fillRandom(layout.parameter(.fcb), std: 0.5)
+        run { $0.matmulGeluForward(out: fchOut, preActivation: fchPre, inp: ln, weight: layout.parameter(.fcw),
+                                   bias: layout.parameter(.fcb), B: B, T: T, C: C, OC: 4 * C) }
+        results.expect("matmul + gelu forward preactivation", twins.compare(fchPre), relativeL2: Tolerance.twoRoundings)
+        results.expect("matmul + gelu forward out", twins.compare(fchOut), relativeL2: Tolerance.twoRoundings)
+        twins.shareCPUResult(fchPre)
+        twins.shareCPUResult(fchOut)
+        twins.fillRandom(dresidual)
+        twins.fillRandom(layout.parameter(.fcprojw), std: 0.05)
+        twins.fillRandom(grad(.fcprojw), std: 0.1)
+        twins.fillRandom(grad(.fcprojb), std: 0.1)
+        let dfchFused = layout.activationGradient(.fch)
+        run { $0.matmulBackwardGelu(dinp: dfchFused, dweight: grad(.fcprojw), dbias: grad(.fcprojb), dout: dresidual, inp: fchOut,
+                                    weight: layout.parameter(.fcprojw), geluInput: fchPre, B: B, T: T, C: 4 * C, OC: C) }
+        results.expect("matmul + gelu backward dinp", twins.compare(dfchFused), relativeL2: Tolerance.twoRoundings)
+        results.expect("matmul + gelu backward dweight (+=)", twins.compare(grad(.fcprojw)), relativeL2: Tolerance.fp32Accumulated)
+        results.expect("matmul + gelu backward dbias (+=)", twins.compare(grad(.fcprojb)), relativeL2: Tolerance.fp32Reordered)
+
         // GELU and the residual add.
         let fch = layout.activation(.fch), fchGelu = layout.activation(.fchGelu)
         twins.fillRandom(fch, std: 2)
         run { $0.geluForward(out: fchGelu, inp: fch, count: N * 4 * C) }
         results.expect("gelu forward", twins.compare(fchGelu), relativeL2: Tolerance.oneRounding)
-        let dfch = layout.activationGradient(.fch), dfchGelu = layout.activationGradient(.fchGelu)
+        let dfch = layout.activationGradient(.fch), dfchGelu = layout.activation(.fchGelu)   // any (B,T,4C) as dout
         twins.fillRandom(dfchGelu)
         run { $0.geluBackward(dinp: dfch, inp: fch, dout: dfchGelu, count: N * 4 * C) }
         results.expect("gelu backward", twins.compare(dfch), relativeL2: Tolerance.oneRounding)

@@ -65,15 +65,14 @@ public enum ActivationGradientKind: Int, CaseIterable, Sendable {
     case lnOut      // (B,T,C) gradient w.r.t. a LayerNorm output
     case qkv        // (B,T,3C)
     case atty       // (B,T,C)
-    case fch        // (B,T,4C) gradient w.r.t. the MLP pre-activation
-    case fchGelu    // (B,T,4C) gradient w.r.t. the GELU output
+    case fch        // (B,T,4C) gradient w.r.t. the MLP pre-activation (the GELU output's passes through it)
 
     func elementCount(_ c: ModelConfig, B: Int, T: Int) -> Int {
         let C = c.channels
         switch self {
         case .residual, .lnOut, .atty: return B * T * C
         case .qkv: return B * T * 3 * C
-        case .fch, .fchGelu: return B * T * 4 * C
+        case .fch: return B * T * 4 * C
         }
     }
 }

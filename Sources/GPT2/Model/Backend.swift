@@ -58,9 +58,17 @@ public protocol Backend: AnyObject {
 
     /// out (B,T,OC) = inp (B,T,C) · weight (OC,C)ᵀ + bias (OC)
     func matmulForward(out: TensorRef, inp: TensorRef, weight: TensorRef, bias: TensorRef?, B: Int, T: Int, C: Int, OC: Int)
+    /// preActivation (B,T,OC) = inp · weightᵀ + bias; out (B,T,OC) = gelu(preActivation): the MLP's first layer,
+    /// in one pass where a backend fuses the GELU into the matrix product.
+    func matmulGeluForward(out: TensorRef, preActivation: TensorRef, inp: TensorRef, weight: TensorRef, bias: TensorRef?,
+                           B: Int, T: Int, C: Int, OC: Int)
     /// dinp (B,T,C) =, dweight (OC,C) +=, dbias (OC) +=  from dout (B,T,OC)
     func matmulBackward(dinp: TensorRef, dweight: TensorRef, dbias: TensorRef?, dout: TensorRef, inp: TensorRef,
                         weight: TensorRef, B: Int, T: Int, C: Int, OC: Int)
+    /// As `matmulBackward`, with dinp then multiplied by gelu'(geluInput (B,T,C)): the MLP's second layer's
+    /// backward and the GELU's, in one pass where a backend fuses them. dinp's old contents are not read.
+    func matmulBackwardGelu(dinp: TensorRef, dweight: TensorRef, dbias: TensorRef?, dout: TensorRef, inp: TensorRef,
+                            weight: TensorRef, geluInput: TensorRef, B: Int, T: Int, C: Int, OC: Int)
 
     /// out (B,T,C), stats (B,NH,T) = causal softmax(Q·Kᵀ/√HS)·V over qkv (B,T,3C) laid out [Q|K|V], heads
     /// contiguous within each; stats holds each row's log-sum-exp so backward needs no T×T buffer.
@@ -144,6 +152,20 @@ extension Backend {
                         v: tensor.slice(of: .adamV), step: step, hyper: tensorHyper, gradScale: gradScale)
         }
         return norm
+    }
+
+    /// The unfused composition, for backends without a fused GEMM epilogue.
+    public func matmulGeluForward(out: TensorRef, preActivation: TensorRef, inp: TensorRef, weight: TensorRef, bias: TensorRef?,
+                                  B: Int, T: Int, C: Int, OC: Int) {
+        matmulForward(out: preActivation, inp: inp, weight: weight, bias: bias, B: B, T: T, C: C, OC: OC)
+        geluForward(out: out, inp: preActivation, count: B * T * OC)
+    }
+
+    /// The unfused composition (the GELU backward in place on dinp).
+    public func matmulBackwardGelu(dinp: TensorRef, dweight: TensorRef, dbias: TensorRef?, dout: TensorRef, inp: TensorRef,
+                                   weight: TensorRef, geluInput: TensorRef, B: Int, T: Int, C: Int, OC: Int) {
+        matmulBackward(dinp: dinp, dweight: dweight, dbias: dbias, dout: dout, inp: inp, weight: weight, B: B, T: T, C: C, OC: OC)
+        geluBackward(dinp: dinp, inp: geluInput, dout: dinp, count: B * T * C)
     }
 
     /// The unfused composition, for backends without a fused kernel.

@@ -49,7 +49,7 @@ extension GPT2Model {
         let (C, NH) = (config.channels, config.heads)
         let dresidual = layout.activationGradient(.residual), dlnOut = layout.activationGradient(.lnOut)
         let dqkv = layout.activationGradient(.qkv), datty = layout.activationGradient(.atty)
-        let dfch = layout.activationGradient(.fch), dfchGelu = layout.activationGradient(.fchGelu)
+        let dfch = layout.activationGradient(.fch)
         let input = l == 0 ? layout.activation(.encoded) : layout.activation(.residual3, layer: l - 1)
         let residual2 = layout.activation(.residual2, layer: l)
         let ln1 = layout.activation(.ln1, layer: l), ln2 = layout.activation(.ln2, layer: l)
@@ -64,10 +64,10 @@ extension GPT2Model {
             backend.geluForward(out: fchGelu, inp: fch, count: B * T * 4 * C)
         }
         // residual3 = residual2 + fcproj: dfcproj is dresidual
-        backend.matmulBackward(dinp: dfchGelu, dweight: grad(.fcprojw, layer: l), dbias: grad(.fcprojb, layer: l),
-                               dout: dresidual, inp: fchGelu, weight: layout.parameter(.fcprojw, layer: l),
-                               B: B, T: T, C: 4 * C, OC: C)
-        backend.geluBackward(dinp: dfch, inp: fch, dout: dfchGelu, count: B * T * 4 * C)
+        // dfch (B,T,4C) = gelu'(fch) · (dresidual · fcprojw), with fcprojw's and fcprojb's gradients
+        backend.matmulBackwardGelu(dinp: dfch, dweight: grad(.fcprojw, layer: l), dbias: grad(.fcprojb, layer: l),
+                                   dout: dresidual, inp: fchGelu, weight: layout.parameter(.fcprojw, layer: l), geluInput: fch,
+                                   B: B, T: T, C: 4 * C, OC: C)
         backend.matmulBackward(dinp: dlnOut, dweight: grad(.fcw, layer: l), dbias: grad(.fcb, layer: l),
                                dout: dfch, inp: ln2, weight: layout.parameter(.fcw, layer: l), B: B, T: T, C: C, OC: 4 * C)
         backend.layerNormBackward(dinp: dresidual, dweight: grad(.ln2w, layer: l), dbias: grad(.ln2b, layer: l),

@@ -194,7 +194,7 @@ extension ActivationGradientKind {
         switch self {
         case .residual, .lnOut, .atty: return "(B,T,C)"
         case .qkv: return "(B,T,3C)"
-        case .fch, .fchGelu: return "(B,T,4C)"
+        case .fch: return "(B,T,4C)"
         }
     }
 }
