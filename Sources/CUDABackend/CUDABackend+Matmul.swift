@@ -40,8 +40,7 @@ extension CUDABackend {
     public func matmulGeluForward(out: TensorRef, preActivation: TensorRef, inp: TensorRef, weight: TensorRef, bias: TensorRef?,
                                   B: Int, T: Int, C: Int, OC: Int) {
         guard let bias, !separateGeluKernels, !separateBiasKernel else {
-            matmulForward(out: preActivation, inp: inp, weight: weight, bias: bias, B: B, T: T, C: C, OC: OC)
-            geluForward(out: out, inp: preActivation, count: B * T * OC)
+            unfusedMatmulGeluForward(out: out, preActivation: preActivation, inp: inp, weight: weight, bias: bias, B: B, T: T, C: C, OC: OC)
             return
         }
         do {
@@ -58,8 +57,8 @@ extension CUDABackend {
     public func matmulBackwardGelu(dinp: TensorRef, dweight: TensorRef, dbias: TensorRef?, dout: TensorRef, inp: TensorRef,
                                    weight: TensorRef, geluInput: TensorRef, B: Int, T: Int, C: Int, OC: Int) {
         guard !separateGeluKernels else {
-            matmulBackward(dinp: dinp, dweight: dweight, dbias: dbias, dout: dout, inp: inp, weight: weight, B: B, T: T, C: C, OC: OC)
-            geluBackward(dinp: dinp, inp: geluInput, dout: dinp, count: B * T * C)
+            unfusedMatmulBackwardGelu(dinp: dinp, dweight: dweight, dbias: dbias, dout: dout, inp: inp, weight: weight,
+                                      geluInput: geluInput, B: B, T: T, C: C, OC: OC)
             return
         }
         do {

@@ -162,13 +162,13 @@ extension CUDABackend {
     /// the tensors' windows (which must tile one range of `.gradients`, as the model's parameter kinds do; any
     /// other list takes the per-tensor path), then one multi-tensor AdamW launch that clips on the device.
     public func optimizerStep(tensors: [OptimizerTensor], hyper: AdamWHyperparameters, step: Int, clipNorm: Float) -> Float {
-        let sorted = tensors.map(\.window).filter { $0.count > 0 }.sorted { $0.offset < $1.offset }
-        let tiles = !sorted.isEmpty && sorted.allSatisfy { $0.buffer == .parameters }
+        let nonempty = tensors.filter { $0.window.count > 0 }
+        let sorted = nonempty.map(\.window).sorted { $0.offset < $1.offset }
+        let tiles = sorted.allSatisfy { $0.buffer == .parameters }
             && zip(sorted, sorted.dropFirst()).allSatisfy { $0.offset + $0.count == $1.offset }
         guard tiles, let first = sorted.first, let last = sorted.last else {
             return hostClippedOptimizerStep(tensors: tensors, hyper: hyper, step: step, clipNorm: clipNorm)
         }
-        let nonempty = tensors.filter { $0.window.count > 0 }
         queueNormSquared(TensorRef(buffer: .gradients, offset: first.offset, count: last.offset + last.count - first.offset))
         let table = adamTable(nonempty.map { AdamSlotKey(offset: $0.window.offset, count: $0.window.count,
                                                          weightDecayBits: $0.weightDecay.bitPattern) })

@@ -64,6 +64,9 @@ struct Function {
 
 int contextToken, streamToken;   // their addresses are the handles the emulator hands out
 
+/// The default stream (null) or the one cuStreamCreate handed out.
+bool isKnownStream(CUstream stream) { return !stream || stream == reinterpret_cast<CUstream>(&streamToken); }
+
 // Page-locked host allocations (cuMemHostAlloc): ordinary memory here, tracked so cuMemFreeHost can check.
 std::mutex hostLock;
 std::set<void*> hostAllocations;
@@ -197,7 +200,7 @@ CUresult cuLaunchKernel(CUfunction function, unsigned int gridX, unsigned int gr
     if (!function) return invalidHandle;
     const auto& kernel = *reinterpret_cast<const Function*>(function);
     if (extra) return fail(invalidValue, "the `extra` argument form is not emulated");
-    if (stream && stream != reinterpret_cast<CUstream>(&streamToken)) return invalidHandle;
+    if (!isKnownStream(stream)) return invalidHandle;
     if (gridX == 0 || gridY == 0 || gridZ == 0 || gridX >= (1u << 31) || gridY > 65535 || gridZ > 65535)
         return fail(invalidValue, kernel.name + ": grid outside CUDA's limits");
     if (blockX == 0 || blockY == 0 || blockZ == 0 || blockZ > 64 || uint64_t(blockX) * blockY * blockZ > 1024)
@@ -251,7 +254,7 @@ CUresult cuMemsetD8_v2(CUdeviceptr destination, unsigned char value, size_t coun
 }
 
 CUresult cuMemsetD8Async(CUdeviceptr destination, unsigned char value, size_t count, CUstream stream) {
-    if (stream && stream != reinterpret_cast<CUstream>(&streamToken)) return invalidHandle;
+    if (!isKnownStream(stream)) return invalidHandle;
     return cuMemsetD8_v2(destination, value, count);
 }
 
@@ -262,7 +265,7 @@ CUresult cuStreamCreate(CUstream* stream, unsigned int flags) {
 }
 
 CUresult cuStreamSynchronize(CUstream stream) {
-    if (stream && stream != reinterpret_cast<CUstream>(&streamToken)) return invalidHandle;
+    if (!isKnownStream(stream)) return invalidHandle;
     return success;   // every operation finished before its call returned
 }
 
@@ -283,7 +286,7 @@ CUresult cuMemFreeHost(void* pointer) {
 }
 
 CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr destination, const void* source, size_t bytes, CUstream stream) {
-    if (stream && stream != reinterpret_cast<CUstream>(&streamToken)) return invalidHandle;
+    if (!isKnownStream(stream)) return invalidHandle;
     return cuMemcpyHtoD_v2(destination, source, bytes);
 }
 
@@ -295,7 +298,7 @@ CUresult cuEventCreate(CUevent* event, unsigned int flags) {
 
 CUresult cuEventRecord(CUevent event, CUstream stream) {
     if (!event) return invalidHandle;
-    if (stream && stream != reinterpret_cast<CUstream>(&streamToken)) return invalidHandle;
+    if (!isKnownStream(stream)) return invalidHandle;
     return success;
 }
 

@@ -98,7 +98,7 @@ struct BenchCommand: ParsableCommand {
             let where_ = backend is CPUBackend ? "\(backend.name) (\(threads) threads)" : backend.name
             let utilisation = mfu.map { "MFU \(formatFixed($0 * 100, digits: 1))% of \(formatFixed(peak! / 1e9, digits: 1)) GFLOP/s" }
                 ?? "MFU n/a (unknown GPU: pass --peak-flops)"
-            let memoryText = memory.map { ", \(formatGiB($0)) in use on the device" } ?? ""
+            let memoryText = memory.map { ", \(formatBytes($0)) in use on the device" } ?? ""
             print("\(model) B=\(microBatch) T=\(seq) on \(where_): \(formatFixed(median * 1000, digits: 1)) ms/step, \(Int(tokensPerSecond)) tokens/s, \(utilisation)\(memoryText)")
         }
     }

@@ -39,8 +39,8 @@ struct InfoCommand: ParsableCommand {
             if let count = try? driver.deviceCount(), count > 1 { print("          (\(count) devices in all)") }
             // With this process's context open: on an otherwise idle GPU, the context's own overhead.
             if let opened = try? CUDADevice(driver: driver, ordinal: device.ordinal), let memory = try? opened.memoryInfo() {
-                print("memory    \((memory.total - memory.free) >> 20) MiB in use with this process's CUDA context open "
-                      + "(other processes included), \(memory.free >> 20) MiB free")
+                print("memory    \(formatBytes(memory.total - memory.free)) in use with this process's CUDA context open "
+                      + "(other processes included), \(formatBytes(memory.free)) free")
             }
         case .failure(let error):
             print("cuda      unavailable: \(error)")

@@ -154,16 +154,28 @@ extension Backend {
         return norm
     }
 
-    /// The unfused composition, for backends without a fused GEMM epilogue.
     public func matmulGeluForward(out: TensorRef, preActivation: TensorRef, inp: TensorRef, weight: TensorRef, bias: TensorRef?,
                                   B: Int, T: Int, C: Int, OC: Int) {
+        unfusedMatmulGeluForward(out: out, preActivation: preActivation, inp: inp, weight: weight, bias: bias, B: B, T: T, C: C, OC: OC)
+    }
+
+    public func matmulBackwardGelu(dinp: TensorRef, dweight: TensorRef, dbias: TensorRef?, dout: TensorRef, inp: TensorRef,
+                                   weight: TensorRef, geluInput: TensorRef, B: Int, T: Int, C: Int, OC: Int) {
+        unfusedMatmulBackwardGelu(dinp: dinp, dweight: dweight, dbias: dbias, dout: dout, inp: inp, weight: weight,
+                                  geluInput: geluInput, B: B, T: T, C: C, OC: OC)
+    }
+
+    /// `matmulGeluForward` as two ops: the GEMM with its bias, then `geluForward` on its output (what
+    /// `--recompute` rebuilds, and what a backend without a GELU epilogue does).
+    public func unfusedMatmulGeluForward(out: TensorRef, preActivation: TensorRef, inp: TensorRef, weight: TensorRef,
+                                         bias: TensorRef?, B: Int, T: Int, C: Int, OC: Int) {
         matmulForward(out: preActivation, inp: inp, weight: weight, bias: bias, B: B, T: T, C: C, OC: OC)
         geluForward(out: out, inp: preActivation, count: B * T * OC)
     }
 
-    /// The unfused composition (the GELU backward in place on dinp).
-    public func matmulBackwardGelu(dinp: TensorRef, dweight: TensorRef, dbias: TensorRef?, dout: TensorRef, inp: TensorRef,
-                                   weight: TensorRef, geluInput: TensorRef, B: Int, T: Int, C: Int, OC: Int) {
+    /// `matmulBackwardGelu` as two ops: `matmulBackward`, then the GELU backward in place on dinp.
+    public func unfusedMatmulBackwardGelu(dinp: TensorRef, dweight: TensorRef, dbias: TensorRef?, dout: TensorRef, inp: TensorRef,
+                                          weight: TensorRef, geluInput: TensorRef, B: Int, T: Int, C: Int, OC: Int) {
         matmulBackward(dinp: dinp, dweight: dweight, dbias: dbias, dout: dout, inp: inp, weight: weight, B: B, T: T, C: C, OC: OC)
         geluBackward(dinp: dinp, inp: geluInput, dout: dinp, count: B * T * C)
     }

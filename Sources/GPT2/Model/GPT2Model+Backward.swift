@@ -23,11 +23,6 @@ extension GPT2Model {
     /// Clears the gradient buffer (call before the first micro-batch of a step).
     public func zeroGradients() { backend.zero(layout.whole(.gradients)) }
 
-    /// The global L2 norm of the gradient buffer.
-    public func gradientNorm() -> Float {
-        Float(backend.sumOfSquares(layout.whole(.gradients)).squareRoot())
-    }
-
     /// One AdamW step (step counts from 1) after clipping the global gradient norm to `clipNorm`
     /// (0 disables clipping); weight decay applies to 2-D weights only. Returns the norm before clipping.
     @discardableResult

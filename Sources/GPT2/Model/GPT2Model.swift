@@ -146,13 +146,11 @@ public final class GPT2Model<Ops: Backend> {
         // fch (B,T,4C) = ln2 · fcwᵀ + fcb; fchGelu = gelu(fch). With --recompute the backward rebuilds fchGelu
         // from the stored fch with geluForward, so the forward computes it the same way (a fused epilogue
         // takes the GELU of the unrounded product, which would differ from the rebuilt one in the last bit).
+        let (fcw, fcb) = (layout.parameter(.fcw, layer: l), layout.parameter(.fcb, layer: l))
         if layout.recompute {
-            backend.matmulForward(out: fch, inp: ln2, weight: layout.parameter(.fcw, layer: l),
-                                  bias: layout.parameter(.fcb, layer: l), B: B, T: T, C: C, OC: 4 * C)
-            backend.geluForward(out: fchGelu, inp: fch, count: B * T * 4 * C)
+            backend.unfusedMatmulGeluForward(out: fchGelu, preActivation: fch, inp: ln2, weight: fcw, bias: fcb, B: B, T: T, C: C, OC: 4 * C)
         } else {
-            backend.matmulGeluForward(out: fchGelu, preActivation: fch, inp: ln2, weight: layout.parameter(.fcw, layer: l),
-                                      bias: layout.parameter(.fcb, layer: l), B: B, T: T, C: C, OC: 4 * C)
+            backend.matmulGeluForward(out: fchGelu, preActivation: fch, inp: ln2, weight: fcw, bias: fcb, B: B, T: T, C: C, OC: 4 * C)
         }
         // fcproj (B,T,C) = fchGelu · fcprojwᵀ + fcprojb (residual3 = residual2 + fcproj comes with the next LayerNorm)
         backend.matmulForward(out: fcproj, inp: fchGelu, weight: layout.parameter(.fcprojw, layer: l),

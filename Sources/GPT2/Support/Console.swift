@@ -54,11 +54,6 @@ public func formatScientific(_ value: Double, digits: Int = 2) -> String {
     return formatFixed(mantissa, digits: digits) + "e" + sign + magnitude
 }
 
-/// "5.21 GiB" for a byte count.
-public func formatGiB(_ bytes: Int) -> String {
-    formatFixed(Double(bytes) / Double(1 << 30), digits: 2) + " GiB"
-}
-
 /// Formats seconds as `45s`, `12m05s` or `3h07m`.
 public func formatDuration(_ seconds: Double) -> String {
     guard seconds.isFinite, seconds >= 0 else { return "?" }

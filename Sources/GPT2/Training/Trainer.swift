@@ -107,7 +107,7 @@ public final class Trainer<Ops: Backend> {
             if let used = model.backend.deviceMemoryInUse() {
                 peakDeviceMemory = max(peakDeviceMemory ?? 0, used)
                 fields.append(("device_memory_bytes", Double(used)))
-                memoryText = " | GPU \(formatGiB(used))"
+                memoryText = " | GPU \(formatBytes(used))"
             }
             metrics.append(fields)
             let elapsed = (clock.now - started).seconds
@@ -121,7 +121,7 @@ public final class Trainer<Ops: Backend> {
             if stoppedOnRequest { break }
         }
         if let peakDeviceMemory {
-            Console.log("peak GPU memory \(formatGiB(peakDeviceMemory)) (the driver's total − free, after each step)")
+            Console.log("peak GPU memory \(formatBytes(peakDeviceMemory)) (the driver's total − free, after each step)")
         }
         return losses
     }
