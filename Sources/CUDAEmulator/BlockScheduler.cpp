@@ -17,6 +17,8 @@
 #include <cstdlib>
 #include <vector>
 
+#include "GuardedMemory.h"
+
 #if !defined(__x86_64__)
 #include <ucontext.h>
 #endif
@@ -76,7 +78,7 @@ struct Fiber {
 };
 
 std::vector<Fiber> fibers(maxThreads);
-std::vector<char> stacks;
+std::vector<char*> stacks;   // per fiber, guarded: an overflow faults (reported by FaultTrap) instead of corrupting
 Fiber* running = nullptr;
 const std::function<void()>* blockBody = nullptr;
 void* blockDynamicShared = nullptr;
@@ -88,8 +90,6 @@ float warpScratch[maxThreads / 32][256];
 
 #if defined(__x86_64__)
 void* schedulerStackPointer = nullptr;
-
-
 
 void switchToScheduler() { cuemu_switch_stack(&running->stackPointer, schedulerStackPointer); }
 void switchToFiber(Fiber& fiber) { cuemu_switch_stack(&schedulerStackPointer, fiber.stackPointer); }
@@ -107,7 +107,7 @@ void switchToFiber(Fiber& fiber) { swapcontext(&schedulerContext, &fiber.ucontex
 }
 
 void prepare(Fiber& fiber, unsigned index) {
-    char* top = stacks.data() + (size_t(index) + 1) * stackBytes;
+    char* top = stacks[index] + stackBytes;
 #if defined(__x86_64__)
     // What cuemu_switch_stack pops: six callee-saved registers, then the address `ret` jumps to; above it
     // a fake return address, so fiberMain starts with the stack aligned as after a call.
@@ -192,7 +192,14 @@ bool run_block(const std::function<void()>& body, dim3 grid, dim3 block, uint3 b
         error = "block of " + std::to_string(count) + " threads (1 to 1024 allowed)";
         return false;
     }
-    if (stacks.empty()) stacks.resize(size_t(maxThreads) * stackBytes);
+    while (stacks.size() < count) {
+        void* stack = guarded_allocate(stackBytes, 64, GuardedUse::threadStack);
+        if (!stack) {
+            error = "no memory for the stacks of " + std::to_string(count) + " emulated threads";
+            return false;
+        }
+        stacks.push_back(static_cast<char*>(stack));
+    }
     blockBody = &body;
     blockDynamicShared = dynamic_shared;
     blockDynamicSharedBytes = dynamic_shared_bytes;

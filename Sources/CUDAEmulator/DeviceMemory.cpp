@@ -1,12 +1,13 @@
-// Device allocations by start address, under a lock (tests may use several backends from several threads).
+// Device allocations by start address, under a lock (tests may use several backends from several
+// threads); the memory itself comes from GuardedMemory.
 
 #include "DeviceMemory.h"
 
-#include <cstdlib>
-#include <cstring>
 #include <iterator>
 #include <map>
 #include <mutex>
+
+#include "GuardedMemory.h"
 
 namespace cuemu {
 namespace {
@@ -18,10 +19,8 @@ size_t allocatedBytes = 0;
 uint64_t allocate_device(size_t bytes) {
     std::lock_guard<std::mutex> guard(lock);
     if (bytes == 0 || allocatedBytes + bytes > deviceMemoryBytes) return 0;
-    const size_t rounded = (bytes + 255) / 256 * 256;
-    void* memory = std::aligned_alloc(256, rounded);
+    void* memory = guarded_allocate(bytes, 256, GuardedUse::deviceAllocation);
     if (!memory) return 0;
-    std::memset(memory, 0, rounded);
     const uint64_t address = reinterpret_cast<uintptr_t>(memory);
     allocations[address] = bytes;
     allocatedBytes += bytes;
@@ -34,7 +33,7 @@ bool free_device(uint64_t address) {
     if (found == allocations.end()) return false;
     allocatedBytes -= found->second;
     allocations.erase(found);
-    std::free(reinterpret_cast<void*>(address));
+    guarded_free(reinterpret_cast<void*>(address));
     return true;
 }
 

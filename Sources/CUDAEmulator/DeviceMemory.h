@@ -10,7 +10,8 @@ namespace cuemu {
 /// Bytes the emulated device reports as its total memory.
 constexpr size_t deviceMemoryBytes = size_t(16) << 30;
 
-/// A zero-filled, 256-byte-aligned allocation; 0 when the emulated device is full.
+/// A 256-byte-aligned allocation between guard pages, filled with 0xFF bytes (a GPU does not clear fresh
+/// memory); 0 when the emulated device is full.
 uint64_t allocate_device(size_t bytes);
 /// Frees an address `allocate_device` returned; false for any other address.
 bool free_device(uint64_t address);

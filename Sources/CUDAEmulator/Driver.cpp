@@ -17,6 +17,7 @@
 
 #include "Cubin.h"
 #include "DeviceMemory.h"
+#include "FaultTrap.h"
 #include "Kernels.h"
 #include "LastError.h"
 #include "ccuda.h"
@@ -35,6 +36,7 @@ enum : int {
     invalidContext = 201,
     invalidHandle = 400,
     notFound = 500,
+    illegalAddress = 700,
     launchOutOfResources = 701,
     launchFailed = 719,
 };
@@ -105,6 +107,7 @@ CUresult cuGetErrorString(CUresult error, const char** message) {
     case invalidContext: standard = "invalid device context"; break;
     case invalidHandle: standard = "invalid resource handle"; break;
     case notFound: standard = "named symbol not found"; break;
+    case illegalAddress: standard = "an illegal memory access was encountered"; break;
     case launchOutOfResources: standard = "too many resources requested for launch"; break;
     case launchFailed: standard = "unspecified launch failure"; break;
     }
@@ -216,11 +219,13 @@ CUresult cuLaunchKernel(CUfunction function, unsigned int gridX, unsigned int gr
         return fail(launchOutOfResources, kernel.name + ": " + std::to_string(threads) + " threads × " +
                                               std::to_string(kernel.resources.registersPerThread) + " registers exceed 64 K per block");
     const ThreadOrder order = reverseThreadOrder.load() ? ThreadOrder::reverse : ThreadOrder::forward;
+    const LaunchShape shape{{gridX, gridY, gridZ}, {blockX, blockY, blockZ}, sharedBytes, order};
     std::string error;
+    bool faulted = false;
     std::lock_guard<std::mutex> guard(launchLock);
-    if (!kernel.launcher({{gridX, gridY, gridZ}, {blockX, blockY, blockZ}, sharedBytes, order}, parameters, error)) {
+    if (!run_catching_faults([&](std::string& error) { return kernel.launcher(shape, parameters, error); }, error, faulted)) {
         fprintf(stderr, "CUDA emulator: %s: %s\n", kernel.name.c_str(), error.c_str());
-        return fail(launchFailed, kernel.name + ": " + error);
+        return fail(faulted ? illegalAddress : launchFailed, kernel.name + ": " + error);
     }
     return success;
 }

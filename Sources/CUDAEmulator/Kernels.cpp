@@ -9,10 +9,10 @@
 #include <tuple>
 #include <type_traits>
 #include <utility>
-#include <vector>
 
 #include "BlockScheduler.h"
 #include "DeviceMemory.h"
+#include "GuardedMemory.h"
 #include "device/DeviceLanguage.h"
 
 #include "../CUDAKernels/Kernels/adamw.cu"
@@ -28,6 +28,21 @@
 
 namespace cuemu {
 namespace {
+
+/// The launch's dynamic shared memory: guarded, kept per thread while launches ask for the same size, and
+/// refilled with 0xFF for each launch (shared memory starts uninitialised on a GPU).
+void* dynamicSharedMemory(size_t bytes) {
+    thread_local void* memory = nullptr;
+    thread_local size_t memoryBytes = 0;
+    if (!memory || memoryBytes != bytes) {
+        if (memory) guarded_free(memory);
+        memory = guarded_allocate(bytes, 128, GuardedUse::dynamicSharedMemory);
+        memoryBytes = bytes;
+    } else if (bytes) {
+        std::memset(memory, 0xFF, bytes);
+    }
+    return memory;
+}
 
 template <typename... Arguments, size_t... Index>
 bool launchTyped(void (*kernel)(Arguments...), const LaunchShape& shape, void** parameters, std::string& error,
@@ -46,9 +61,11 @@ bool launchTyped(void (*kernel)(Arguments...), const LaunchShape& shape, void** 
     (checkPointer(Index, std::get<Index>(values)), ...);
     if (!valid) return false;
 
-    thread_local std::vector<unsigned char> shared;
-    shared.assign(shape.sharedBytes + 128, 0);
-    void* dynamicShared = shared.data() + (128 - reinterpret_cast<uintptr_t>(shared.data()) % 128) % 128;
+    void* dynamicShared = dynamicSharedMemory(shape.sharedBytes);
+    if (!dynamicShared) {
+        error = "no memory for " + std::to_string(shape.sharedBytes) + " bytes of dynamic shared memory";
+        return false;
+    }
     const std::function<void()> body = [&] { std::apply(kernel, values); };
     for (unsigned z = 0; z < shape.grid.z; z++)
         for (unsigned y = 0; y < shape.grid.y; y++)
@@ -89,6 +106,7 @@ const KernelEntry kernels[] = {
     KERNEL(norm_squared_partial), KERNEL(norm_squared_final),
     // The emulator's own checks (checks/emulator_checks.cu), launched only by its tests.
     KERNEL(check_shuffle_after_exit), KERNEL(check_shuffle_in_divergent_code), KERNEL(check_race),
+    KERNEL(check_out_of_bounds),
 };
 
 }  // namespace

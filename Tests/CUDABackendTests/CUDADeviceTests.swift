@@ -177,4 +177,29 @@ struct CUDAEmulatorLaunchTests {
         }
         #expect(wrongOrders.contains(true), "the race went unnoticed in both thread orders")
     }
+
+    @Test func anAccessPastTheEndOfAnAllocationIsAnIllegalAddress() throws {
+        let (driver, module, device) = try checkKernels()
+        let outOfBounds = try device.function("check_out_of_bounds", in: module)
+        var buffer: CUdeviceptr = 0
+        try driver.check(driver.memAlloc(&buffer, 64 * 4), "cuMemAlloc")
+        defer { _ = driver.memFree(buffer) }
+        // Fresh memory is not cleared, as on a GPU: 0xFF bytes, NaN as fp32.
+        var fresh = [Float](repeating: 0, count: 64)
+        try driver.check(fresh.withUnsafeMutableBytes { driver.memcpyDtoH($0.baseAddress, buffer, 64 * 4) }, "cuMemcpyDtoH")
+        #expect(fresh.allSatisfy { $0.isNaN }, "fresh device memory reads as \(fresh.prefix(4))")
+
+        #expect(launch(driver, outOfBounds, threads: 32, buffer: buffer, value: 63) == 0, "the last element is in bounds")
+        let result = launch(driver, outOfBounds, threads: 32, buffer: buffer, value: 64)
+        #expect(result == 700, "CUDA_ERROR_ILLEGAL_ADDRESS, got \(result)")
+        do {
+            try driver.check(result, "check_out_of_bounds")
+            Issue.record("the write past the end went unnoticed")
+        } catch {
+            #expect("\(error)".contains("block (0,0,0) thread (0,0,0)"), "names the thread: \(error)")
+            #expect("\(error)".contains("0 bytes past the end of a 256-byte device allocation"), "names the allocation: \(error)")
+        }
+        // The emulator goes on working after the fault.
+        #expect(launch(driver, outOfBounds, threads: 32, buffer: buffer, value: 0) == 0)
+    }
 }

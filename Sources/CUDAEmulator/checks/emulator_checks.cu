@@ -24,3 +24,8 @@ extern "C" __global__ void check_race(int* out, int seed) {
     slots[threadIdx.x] = threadIdx.x + seed;
     out[threadIdx.x] = slots[63 - threadIdx.x];
 }
+
+// out (index) fp32. Thread 0 writes out[index]: one element past the end of a buffer of `index` floats.
+extern "C" __global__ void check_out_of_bounds(float* out, int index) {
+    if (threadIdx.x == 0) out[index] = 1.0f;
+}
