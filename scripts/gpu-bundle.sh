@@ -2,7 +2,8 @@
 # Builds, on the (GPU-less) development machine, everything a GPU session needs in one folder that the device
 # tool can carry (64 MiB in all): the static gpt2 binary, the OpenBLAS it links, kernels precompiled for
 # sm_90 (used when the GPU machine has no NVRTC), and tinyshakespeare shards for the training checks.
-# Usage: scripts/gpu-bundle.sh [OUT=.gpu-bundle]      then: run(command: "scripts/gpu-session.sh", carry: [".gpu-bundle"])
+# Usage: scripts/gpu-bundle.sh [OUT=.gpu-bundle]
+# then two device calls: run(command: "scripts/gpu-session.sh check", carry: [".gpu-bundle"]), the same with `bench`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-.gpu-bundle}"

@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
-# Everything a GPU session runs, in one command: what the machine has (driver, toolkit, glibc, where NVRTC and
-# cuBLASLt live), `gpt2 info`, the CUDA parity self-test, and the training benchmark on the GPU.
-# Usage (on the GPU machine, from the repository root): scripts/gpu-session.sh [BUNDLE=.gpu-bundle]
-# The bundle comes from scripts/gpu-bundle.sh. Each step runs even if an earlier one failed; exit status 1 if any failed.
+# What a GPU session runs, in two device calls of at most ten minutes each (or one, `all`):
+#   check  what the machine has (driver, toolkit, glibc, where NVRTC and cuBLASLt live), `gpt2 info`, the CUDA
+#          parity self-test, and the calibrating benchmark (d12, T=1024, B=16);
+#   bench  plan vs measured at three micro-batches, the fusions switched off one at a time, PyTorch on the same
+#          GPU, and a per-kernel time profile (Nsight Systems, when installed).
+# Usage (on the GPU machine, from the repository root): scripts/gpu-session.sh check|bench|all
+# The bundle (GPU_BUNDLE, default .gpu-bundle) comes from scripts/gpu-bundle.sh. Each step runs even if an
+# earlier one failed; exit status 1 if any failed.
 set -uo pipefail
 self="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
 cd "$(dirname "$0")/.."
-bundle="${1:-.gpu-bundle}"
+phase="${1:-all}"
+case "$phase" in check|bench|all) ;; *) echo "usage: $0 check|bench|all" >&2; exit 2 ;; esac
+bundle="${GPU_BUNDLE:-.gpu-bundle}"
 # The device tool returns only the last 12,000 characters of output, but every file under $OUT (even after a
 # timeout): keep the whole log there, by running this script again with its output through tee.
 if [ -n "${OUT:-}" ] && [ -d "$OUT" ] && [ -z "${GPU_SESSION_TEED:-}" ]; then
-    GPU_SESSION_TEED=1 "$self" "$@" 2>&1 | tee "$OUT/gpu-session.log"
+    GPU_SESSION_TEED=1 "$self" "$@" 2>&1 | tee "$OUT/gpu-session-$phase.log"
     exit "${PIPESTATUS[0]}"
 fi
 gpt2="$bundle/gpt2"
@@ -59,23 +65,35 @@ if [ -z "${GPT2_KERNEL_IMAGES:-}" ] && ! "$gpt2" kernels --cache; then   # --cac
     echo "NVRTC could not compile the kernels here: falling back to the bundle's precompiled sm_90 images"
     export GPT2_KERNEL_IMAGES="$bundle/kernels"
 fi
-step "selftest: ops (synchronous launches: a fault names its kernel)"
-GPT2_CUDA_SYNC=1 run "$gpt2" selftest cuda --only ops
-step "selftest: attention, model"
-run "$gpt2" selftest cuda --only attention --only model
-step "selftest: training and resume"
-run "$gpt2" selftest cuda --only training --only resume --data "$bundle/data/tinyshakespeare"
-step "calibrate: d12 T=1024 B=16 (records this GPU's MFU for gpt2 plan)"
-run "$gpt2" bench --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 10 --json
-step "plan vs measured: peak memory and step time, d12 T=1024, three micro-batches"
-for batch in 8 16 32; do
-    run "$gpt2" plan --model d12 --micro-batch "$batch" --seq 1024 --grad-accum 1 --steps 1 --json
-    run "$gpt2" bench --device cuda --model d12 --micro-batch "$batch" --seq 1024 --steps 10 --json --no-record
-done
-step "fusions side by side, d12 T=1024 B=16: CUDA-core attention, then the GELU as kernels instead of GEMM epilogues"
-run env GPT2_CUDA_ATTENTION=cuda-cores "$gpt2" bench --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 5 --json --no-record
-run env GPT2_CUDA_GELU_KERNEL=1 "$gpt2" bench --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 5 --json --no-record
-step "PyTorch on the same GPU (torch.compile, bf16 autocast, SDPA), same model and batch"
-run python3 bench/pytorch_reference.py --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 10 \
-    --warmup 3 --compile --dtype bf16 --json
+if [ "$phase" != bench ]; then
+    step "selftest: ops (synchronous launches: a fault names its kernel)"
+    GPT2_CUDA_SYNC=1 run "$gpt2" selftest cuda --only ops
+    step "selftest: attention, model"
+    run "$gpt2" selftest cuda --only attention --only model
+    step "selftest: training and resume"
+    run "$gpt2" selftest cuda --only training --only resume --data "$bundle/data/tinyshakespeare"
+    step "calibrate: d12 T=1024 B=16 (records this GPU's MFU for gpt2 plan)"
+    run "$gpt2" bench --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 10 --json
+fi
+if [ "$phase" != check ]; then
+    step "plan vs measured: peak memory and step time, d12 T=1024, three micro-batches"
+    for batch in 8 16 32; do
+        run "$gpt2" plan --model d12 --micro-batch "$batch" --seq 1024 --grad-accum 1 --steps 1 --json
+        run "$gpt2" bench --device cuda --model d12 --micro-batch "$batch" --seq 1024 --steps 10 --json --no-record
+    done
+    step "fusions side by side, d12 T=1024 B=16: CUDA-core attention, then the GELU as kernels instead of GEMM epilogues"
+    run env GPT2_CUDA_ATTENTION=cuda-cores "$gpt2" bench --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 5 --json --no-record
+    run env GPT2_CUDA_GELU_KERNEL=1 "$gpt2" bench --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 5 --json --no-record
+    step "PyTorch on the same GPU (torch.compile, bf16 autocast, SDPA), same model and batch"
+    run python3 bench/pytorch_reference.py --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 10 \
+        --warmup 3 --compile --dtype bf16 --json
+    step "where the time goes: GPU time per kernel, d12 T=1024 B=16, 3 steps (Nsight Systems)"
+    if command -v nsys >/dev/null; then
+        run nsys profile --trace=cuda --sample=none --cpuctxsw=none --force-overwrite=true -o /tmp/gpt2-profile \
+            "$gpt2" bench --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 3 --warmup 1 --no-record
+        run nsys stats --report cuda_gpu_kern_sum --format table --output - /tmp/gpt2-profile.nsys-rep
+    else
+        echo "nsys: not installed"
+    fi
+fi
 exit $status
