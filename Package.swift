@@ -37,7 +37,7 @@ let package = Package(
         .target(
             name: "CUDAEmulator", dependencies: ["CCUDA", "COpenBLAS"],
             exclude: ["checks"],   // kernels that break the rules, #included by Kernels.cpp, compiled by the tests
-            cxxSettings: [.headerSearchPath("device"), .unsafeFlags(["-O2", "-Wno-unknown-pragmas"])]),
+            cxxSettings: [.headerSearchPath("device"), .unsafeFlags(["-O2", "-fno-strict-aliasing", "-Wno-unknown-pragmas"])]),
         // The CUDA-vs-CPU parity checks, shared by CUDABackendTests and `gpt2 selftest cuda`.
         .target(name: "CUDAParity", dependencies: ["GPT2", "CPUBackend", "CUDABackend"], swiftSettings: fast),
         .executableTarget(

@@ -1,7 +1,8 @@
 /// Causal self-attention on the GPU through flash kernels: the forward keeps each row's log-sum-exp, the
 /// backward recomputes the weights from it; the decode step attends one row to the cache. Two kernel
-/// families compute the same thing: attention_tensor_cores.cu (bf16 WMMA tiles, used wherever the head size
-/// and the device's shared memory allow) and attention.cu (fp32 on CUDA cores, any head size ≤ 128).
+/// families compute the same thing: attention_tensor_cores.cu (bf16 mma.sync in registers, used for head
+/// sizes 16, 32, 64 and 128 where the device's shared memory allows) and attention.cu (fp32 on CUDA cores,
+/// any head size ≤ 128).
 
 import CCUDA
 import GPT2
@@ -17,32 +18,42 @@ public enum AttentionKernels: String, Sendable, CaseIterable {
 /// The dynamic shared memory of attention_tensor_cores.cu's kernels, mirroring its attention_tc_*_shared_bytes
 /// (each kernel traps when given less, so a drift between the two fails every tensor-core attention test).
 public enum TensorCoreAttention {
-    static let warps = 4, rows = 16, blockRows = 64, forwardKeys = 64, backwardTile = 32
+    static let blockRows = 64, forwardKeys = 64, backwardTile = 32
+    /// The head sizes with kernels of their own (attention_forward_tc_hs64, …).
+    public static let headSizes = [16, 32, 64, 128]
 
-    static func bf16Bytes(rows: Int, HS: Int) -> Int { rows * (HS + 8) * 2 }
-    static func f32Bytes(columns: Int) -> Int { rows * (columns + 4) * 4 }
+    static func forwardKernel(HS: Int) -> String { "attention_forward_tc_hs\(HS)" }
+    static func dkvKernel(HS: Int) -> String { "attention_backward_dkv_tc_hs\(HS)" }
+    static func dqKernel(HS: Int) -> String { "attention_backward_dq_tc_hs\(HS)" }
+    /// The forward, dK/dV and dQ kernels for head size `HS`.
+    static func kernelNames(HS: Int) -> [String] { [forwardKernel(HS: HS), dkvKernel(HS: HS), dqKernel(HS: HS)] }
 
+    /// Bytes of a bf16 tile of `rows` rows of `columns` elements, rows padded by 8 elements.
+    static func tileBytes(rows: Int, columns: Int) -> Int { rows * (columns + 8) * 2 }
+
+    /// Q, K (64 rows × HS), Vᵀ (HS × 64 keys)
     public static func forwardBytes(HS: Int) -> Int {
-        3 * bf16Bytes(rows: blockRows, HS: HS)
-            + warps * (f32Bytes(columns: forwardKeys) + bf16Bytes(rows: rows, HS: forwardKeys) + f32Bytes(columns: HS))
+        2 * tileBytes(rows: blockRows, columns: HS) + tileBytes(rows: HS, columns: forwardKeys)
     }
 
+    /// K, V (64 rows × HS), Q, dO (32 queries × HS), Qᵀ, dOᵀ (HS × 32 queries), lse and delta (32 floats each)
     public static func dkvBytes(HS: Int) -> Int {
-        2 * bf16Bytes(rows: blockRows, HS: HS) + 2 * bf16Bytes(rows: backwardTile, HS: HS) + 2 * backwardTile * 4
-            + warps * (2 * f32Bytes(columns: backwardTile) + 2 * bf16Bytes(rows: rows, HS: backwardTile) + 2 * f32Bytes(columns: HS))
+        2 * tileBytes(rows: blockRows, columns: HS) + 2 * tileBytes(rows: backwardTile, columns: HS)
+            + 2 * tileBytes(rows: HS, columns: backwardTile) + 2 * backwardTile * 4
     }
 
+    /// Q, dO (64 rows × HS), K, V (32 keys × HS), Kᵀ (HS × 32 keys)
     public static func dqBytes(HS: Int) -> Int {
-        2 * bf16Bytes(rows: blockRows, HS: HS) + 2 * bf16Bytes(rows: backwardTile, HS: HS)
-            + warps * (2 * f32Bytes(columns: backwardTile) + bf16Bytes(rows: rows, HS: backwardTile) + f32Bytes(columns: HS))
+        2 * tileBytes(rows: blockRows, columns: HS) + 2 * tileBytes(rows: backwardTile, columns: HS)
+            + tileBytes(rows: HS, columns: backwardTile)
     }
 
-    /// Whether the tensor-core kernels run head size `HS` on a device: bf16 WMMA needs sm_80, the tiles a
-    /// multiple of 16 up to 128, and every kernel's shared memory, plus the 1 KiB the system reserves per
-    /// block, must fit the device's per-block opt-in limit (head size 64, GPT-2's: 70, 89 and 67 KiB; an
-    /// RTX 4070 allows 99 KiB, an H100 227 KiB).
+    /// Whether the tensor-core kernels run head size `HS` on a device: bf16 mma.sync needs sm_80, the head
+    /// size must be one with kernels of its own, and every kernel's shared memory, plus the 1 KiB the system reserves per
+    /// block, must fit the device's per-block opt-in limit (head size 64, GPT-2's: 27, 37 and 32 KiB; 128:
+    /// 52, 71 and 61 KiB; an RTX 4070 allows 99 KiB, an H100 227 KiB).
     public static func supports(HS: Int, on properties: CUDADeviceProperties) -> Bool {
-        properties.computeCapability.major >= 8 && HS % 16 == 0 && HS <= 128
+        properties.computeCapability.major >= 8 && headSizes.contains(HS)
             && max(forwardBytes(HS: HS), dkvBytes(HS: HS), dqBytes(HS: HS)) + 1024 <= properties.maxSharedMemoryPerBlock
     }
 }
@@ -59,7 +70,7 @@ extension CUDABackend {
         let arguments: [KernelArgument] = [.pointer(bf16(out)), .pointer(f32(stats)), .pointer(bf16(qkv)), .int(B), .int(T), .int(C), .int(NH)]
         if usesTensorCoreAttention(HS: C / NH) {
             // grid (ceil(T/64), NH, B), block 128: 4 warps × 16 query rows
-            launch("attention_forward_tc", grid: Dim3(ceilDiv(T, 64), NH, B), block: Dim3(128),
+            launch(TensorCoreAttention.forwardKernel(HS: C / NH), grid: Dim3(ceilDiv(T, 64), NH, B), block: Dim3(128),
                    sharedBytes: TensorCoreAttention.forwardBytes(HS: C / NH), arguments)
         } else {
             // grid (ceil(T/16), NH, B), block 128: 4 warps × 4 query rows
@@ -90,9 +101,9 @@ extension CUDABackend {
         let HS = C / NH
         if usesTensorCoreAttention(HS: HS) {
             // dK, dV: grid (ceil(T/64), NH, B), block 128 (4 warps × 16 keys); dQ: the same, 4 warps × 16 queries
-            launch("attention_backward_dkv_tc", grid: Dim3(ceilDiv(T, 64), NH, B), block: Dim3(128),
+            launch(TensorCoreAttention.dkvKernel(HS: HS), grid: Dim3(ceilDiv(T, 64), NH, B), block: Dim3(128),
                    sharedBytes: TensorCoreAttention.dkvBytes(HS: HS), arguments)
-            launch("attention_backward_dq_tc", grid: Dim3(ceilDiv(T, 64), NH, B), block: Dim3(128),
+            launch(TensorCoreAttention.dqKernel(HS: HS), grid: Dim3(ceilDiv(T, 64), NH, B), block: Dim3(128),
                    sharedBytes: TensorCoreAttention.dqBytes(HS: HS), arguments)
         } else {
             // dK, dV: grid (ceil(T/8), NH, B), block 128 (4 warps × 2 keys)

@@ -12,7 +12,7 @@ struct KernelModules {
         "adamw.cu": ["adamw_update"],
         "attention.cu": ["attention_forward", "attention_backward_preprocess", "attention_backward_dkv",
                          "attention_backward_dq", "attention_forward_row"],
-        "attention_tensor_cores.cu": ["attention_forward_tc", "attention_backward_dkv_tc", "attention_backward_dq_tc"],
+        "attention_tensor_cores.cu": TensorCoreAttention.headSizes.flatMap { TensorCoreAttention.kernelNames(HS: $0) },
         "classifier.cu": ["classifier_forward_backward"],
         "elementwise.cu": ["residual_forward", "bias_forward", "bias_backward_partial", "partials_accumulate"],
         "encoder.cu": ["encoder_forward", "encoder_backward_wpe", "encoder_backward_wte"],

@@ -16,7 +16,9 @@ struct KernelCompileTests {
     static let expectedKernels: [String: [String]] = [
         "adamw.cu": ["adamw_update"],
         "attention.cu": ["attention_forward", "attention_backward_preprocess", "attention_backward_dkv", "attention_backward_dq", "attention_forward_row"],
-        "attention_tensor_cores.cu": ["attention_forward_tc", "attention_backward_dkv_tc", "attention_backward_dq_tc"],
+        "attention_tensor_cores.cu": [16, 32, 64, 128].flatMap {
+            ["attention_forward_tc_hs\($0)", "attention_backward_dkv_tc_hs\($0)", "attention_backward_dq_tc_hs\($0)"]
+        },
         "classifier.cu": ["classifier_forward_backward"],
         "elementwise.cu": ["residual_forward", "cast_float_to_bf16", "cast_bf16_to_float", "bias_forward", "bias_backward_partial", "partials_accumulate"],
         "encoder.cu": ["encoder_forward", "encoder_backward_wpe", "encoder_backward_wte"],

@@ -7,6 +7,7 @@
 #pragma once
 
 #include "DeviceRuntime.h"
+#include "MatrixMultiplyAccumulate.h"
 
 #define __global__
 #define __device__

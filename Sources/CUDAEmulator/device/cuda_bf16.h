@@ -1,5 +1,5 @@
-// Host stand-in for CUDA's <cuda_bf16.h>, for the emulator only: the bf16 storage type and the two
-// conversions the kernels use. Round-to-nearest-even as the GPU's cvt.rn.bf16.f32; NaN stays NaN.
+// Host stand-in for CUDA's <cuda_bf16.h>, for the emulator only: the bf16 storage type, the two conversions
+// the kernels use and the raw bits. Round-to-nearest-even as the GPU's cvt.rn.bf16.f32; NaN stays NaN.
 #pragma once
 
 #include <cstdint>
@@ -23,3 +23,5 @@ inline __nv_bfloat16 __float2bfloat16_rn(float value) {
     bits += 0x7FFFu + ((bits >> 16) & 1u);
     return {uint16_t(bits >> 16)};
 }
+
+inline unsigned short __bfloat16_as_ushort(__nv_bfloat16 value) { return value.bits; }

@@ -1,245 +1,257 @@
-/// Causal flash attention on tensor cores: the matrix products of attention.cu's algorithm done as warp-wide
-/// 16×16×16 bf16 WMMA tiles with fp32 accumulation, for head sizes that are a multiple of 16 up to 128.
-/// Same contract as attention.cu (which stays the path for other head sizes and for devices without the
-/// shared memory these kernels ask for): no T×T matrix in global memory; the forward keeps each row's
-/// log-sum-exp (B,NH,T) and the backward recomputes the probabilities from it.
+/// Causal flash attention on tensor cores, organised as FlashAttention-2: bf16 mma.sync (m16n8k16) with fp32
+/// accumulation, the scores, probabilities and running outputs kept in registers, for head sizes 16, 32, 64
+/// and 128. Same contract as attention.cu (which stays the path for other head sizes and
+/// for devices before sm_80): no T×T matrix in global memory; the forward keeps each row's log-sum-exp
+/// (B,NH,T) and the backward recomputes the probabilities from it.
 ///
-/// Each block has 4 warps; a warp owns 16 rows (queries in the forward and dq, keys in dkv). Products land
-/// in per-warp fp32 scratch in shared memory; the softmax is elementwise work there, two lanes per row
-/// (lane l: row l/2, columns of half l%2). Probabilities and dS are rounded to bf16 for the next product,
-/// as in FlashAttention-2. Running outputs (O, dK, dV, dQ) accumulate in per-warp fp32 shared memory,
-/// because the forward rescales O's rows and WMMA fragments have no row addressing.
+/// Each block has 4 warps; a warp owns 16 rows (queries in the forward and dq, keys in dkv) and multiplies
+/// them with tiles of the other side staged in shared memory by the whole block. Register fragments follow
+/// the PTX ISA's m16n8k16 layout (see mma_m16n8k16), in which an accumulator tile of one product is laid
+/// out as the A operand of the next needs it: probabilities and dS go from one product into the next
+/// without leaving registers, rounded to bf16 on the way (as in FlashAttention-2). Tiles are row-major with
+/// rows padded by 8 elements, which keeps the fragment loads free of shared-memory bank conflicts; where a
+/// product needs the transpose of an operand, that tile is also staged transposed.
 /// Shared memory is dynamic; attention_tc_*_shared_bytes give each kernel's need, which the host must pass
 /// (CUDABackend+Attention mirrors them), and each kernel traps when given less.
 #include "common.cuh"
 #include "attention.cuh"
-#include <mma.h>
 
-// bf16 WMMA needs sm_80; for older architectures the file compiles to an empty module (the backend then
-// uses attention.cu).
+// bf16 mma.sync needs sm_80; for older architectures the file compiles to an empty module (the backend
+// then uses attention.cu).
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
 
-using namespace nvcuda;
-
 #define TC_WARPS 4
-#define TC_ROWS 16                 // rows per warp: one WMMA tile
-#define TC_BLOCK_ROWS 64           // TC_WARPS × TC_ROWS
-#define TC_FWD_KEYS 64             // keys per tile in the forward
-#define TC_BWD_TILE 32             // queries per tile in dkv, keys per tile in dq
-#define TC_F32_LD(n) ((n) + 4)     // fp32 scratch row stride (a multiple of 4 floats, as WMMA needs)
-#define TC_BF16_LD(n) ((n) + 8)    // bf16 row stride (a multiple of 8 elements, as WMMA needs)
+#define TC_ROWS 16            // rows per warp: the M of one mma tile
+#define TC_BLOCK_ROWS 64      // TC_WARPS × TC_ROWS
+#define TC_FWD_KEYS 64        // keys per tile in the forward
+#define TC_BWD_TILE 32        // queries per tile in dkv, keys per tile in dq
+#define TC_LD(n) ((n) + 8)    // row stride, in elements, of a bf16 tile whose rows hold n elements
 
-typedef wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> TileA;
-typedef wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::row_major> TileB;
-typedef wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::col_major> TileBTransposed;
-typedef wmma::fragment<wmma::accumulator, 16, 16, 16, float> TileAccumulator;
+// d (16×8 fp32) += a (16×16 bf16) · b (16×8 bf16) for one warp, operands in the PTX ISA's m16n8k16 fragment
+// layout (g = lane / 4, t = lane % 4; each register holds two bf16, the lower column or row in its low half):
+//   a[0] = A[g][2t, 2t+1]   a[1] = A[g+8][2t, 2t+1]   a[2] = A[g][2t+8, 2t+9]   a[3] = A[g+8][2t+8, 2t+9]
+//   b[0] = B[2t, 2t+1][g]   b[1] = B[2t+8, 2t+9][g]
+//   d[0], d[1] = D[g][2t, 2t+1]                       d[2], d[3] = D[g+8][2t, 2t+1]
+// All 32 lanes call it together. The CUDA emulator brings its own definition.
+#ifndef MMA_M16N8K16_EMULATED
+__device__ __forceinline__ void mma_m16n8k16(float (&d)[4], const unsigned (&a)[4], const unsigned (&b)[2]) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+                 "{%0, %1, %2, %3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+#endif
 
-// Dynamic shared memory is declared as this type so that it is 32-byte aligned, as WMMA pointers must be.
-// Every region below is a multiple of 32 bytes long, so each one starts aligned too.
-struct alignas(32) SharedChunk {
-    float values[8];
+// Dynamic shared memory is declared as this type so that it is 16-byte aligned for the staging copies.
+// Every region below is a multiple of 16 bytes long, so each one starts aligned too.
+struct alignas(16) SharedChunk {
+    unsigned words[4];
 };
 
-// Bytes of a bf16 tile of `rows` rows of HS, and of a warp's fp32 scratch of 16 rows of `columns`.
-__device__ __forceinline__ int tc_bf16_bytes(int rows, int HS) { return rows * TC_BF16_LD(HS) * 2; }
-__device__ __forceinline__ int tc_f32_bytes(int columns) { return TC_ROWS * TC_F32_LD(columns) * 4; }
-
-// forward: Q (64 rows), K, V (64 rows) bf16 | per warp: S (16 × 64) fp32, P (16 × 64) bf16, O (16 × HS) fp32
+// forward: Q, K (64 rows × HS), Vᵀ (HS × 64 keys)
 __device__ __forceinline__ int attention_tc_forward_shared_bytes(int HS) {
-    return 3 * tc_bf16_bytes(TC_BLOCK_ROWS, HS)
-        + TC_WARPS * (tc_f32_bytes(TC_FWD_KEYS) + tc_bf16_bytes(TC_ROWS, TC_FWD_KEYS) + tc_f32_bytes(HS));
+    return 2 * (TC_BLOCK_ROWS * TC_LD(HS) * 2) + HS * TC_LD(TC_FWD_KEYS) * 2;
 }
 
-// dkv: K, V (64 rows), Q, dO (32 rows) bf16 | lse, delta (32) fp32 |
-//      per warp: Sᵀ, dPᵀ (16 × 32) fp32, Pᵀ, dSᵀ (16 × 32) bf16, dK, dV (16 × HS) fp32
-__device__ __forceinline__ int attention_tc_dkv_shared_bytes(int HS) {
-    return 2 * tc_bf16_bytes(TC_BLOCK_ROWS, HS) + 2 * tc_bf16_bytes(TC_BWD_TILE, HS) + 2 * TC_BWD_TILE * 4
-        + TC_WARPS * (2 * tc_f32_bytes(TC_BWD_TILE) + 2 * tc_bf16_bytes(TC_ROWS, TC_BWD_TILE) + 2 * tc_f32_bytes(HS));
-}
-
-// dq: Q, dO (64 rows), K, V (32 rows) bf16 | per warp: S, dP (16 × 32) fp32, dS (16 × 32) bf16, dQ (16 × HS) fp32
+// dq: Q, dO (64 rows × HS), K, V (32 keys × HS), Kᵀ (HS × 32 keys)
 __device__ __forceinline__ int attention_tc_dq_shared_bytes(int HS) {
-    return 2 * tc_bf16_bytes(TC_BLOCK_ROWS, HS) + 2 * tc_bf16_bytes(TC_BWD_TILE, HS)
-        + TC_WARPS * (2 * tc_f32_bytes(TC_BWD_TILE) + tc_bf16_bytes(TC_ROWS, TC_BWD_TILE) + tc_f32_bytes(HS));
+    return 2 * (TC_BLOCK_ROWS * TC_LD(HS) * 2) + 2 * (TC_BWD_TILE * TC_LD(HS) * 2) + HS * TC_LD(TC_BWD_TILE) * 2;
 }
 
-// Carves consecutive regions out of the dynamic shared memory.
-struct SharedCursor {
-    char* next;
-    template <typename T>
-    __device__ T* take(int bytes) {
-        T* region = reinterpret_cast<T*>(next);
-        next += bytes;
-        return region;
-    }
-};
-
-// Rows [t0, t0+rows) of Q, K or V (`part`) of head h into dst (rows × HS bf16, row stride TC_BF16_LD(HS)),
-// zero past T. Called by every thread of the block.
-__device__ void tc_load_qkv(bf16* dst, const bf16* qkv, int b, int t0, int rows, int part, int h, int T, int C, int HS) {
-    for (int i = threadIdx.x; i < rows * HS; i += blockDim.x) {
-        const int r = i / HS, d = i % HS, t = t0 + r;
-        dst[r * TC_BF16_LD(HS) + d] = t < T ? qkv[qkv_index(b, t, part, h, d, T, C, HS)] : to_bf16(0.0f);
-    }
+// dkv: K, V (64 rows × HS), Q, dO (32 queries × HS), Qᵀ, dOᵀ (HS × 32 queries), lse, delta (32) fp32
+__device__ __forceinline__ int attention_tc_dkv_shared_bytes(int HS) {
+    return 2 * (TC_BLOCK_ROWS * TC_LD(HS) * 2) + 2 * (TC_BWD_TILE * TC_LD(HS) * 2) + 2 * (HS * TC_LD(TC_BWD_TILE) * 2)
+        + 2 * TC_BWD_TILE * 4;
 }
 
-// The same for rows of head h of dout (B,T,C).
-__device__ void tc_load_dout(bf16* dst, const bf16* dout, int b, int t0, int rows, int h, int T, int C, int HS) {
-    for (int i = threadIdx.x; i < rows * HS; i += blockDim.x) {
-        const int r = i / HS, d = i % HS, t = t0 + r;
-        dst[r * TC_BF16_LD(HS) + d] = t < T ? dout[((size_t)b * T + t) * C + (size_t)h * HS + d] : to_bf16(0.0f);
-    }
+// Two consecutive bf16 (4-byte aligned) as one register, the first in the low half.
+__device__ __forceinline__ unsigned tc_pair(const bf16* p) { return *reinterpret_cast<const unsigned*>(p); }
+
+// Two floats rounded to bf16 in one register, `low` in the low half.
+__device__ __forceinline__ unsigned tc_pack(float low, float high) {
+    return (unsigned)__bfloat16_as_ushort(to_bf16(low)) | ((unsigned)__bfloat16_as_ushort(to_bf16(high)) << 16);
 }
 
-// scores (16 × 16·tiles fp32, stride TC_F32_LD(16·tiles)) = A (16 × HS) · Bᵀ, with A and B (16·tiles × HS)
-// bf16 row-major at stride TC_BF16_LD(HS). One warp.
-__device__ void tc_products(float* scores, const bf16* a, const bf16* b, int tiles, int HS) {
-    const int ld = TC_BF16_LD(HS);
-    for (int n = 0; n < tiles; n++) {
-        TileAccumulator accumulator;
-        wmma::fill_fragment(accumulator, 0.0f);
-        for (int d = 0; d < HS; d += 16) {
-            TileA left;
-            TileBTransposed right;
-            wmma::load_matrix_sync(left, a + d, ld);
-            wmma::load_matrix_sync(right, b + n * 16 * ld + d, ld);
-            wmma::mma_sync(accumulator, left, right, accumulator);
+// Rows [t0, t0+rows) of a (T × HS) bf16 matrix whose row t starts at src + t·stride, into dst: row-major
+// (rows × HS, stride TC_LD(HS)), or with `transposed` (HS × rows, stride TC_LD(rows)); rows past T are zero.
+// Copies 16 bytes at a time (HS is a multiple of 16 and every row start is 16-byte aligned: C is a multiple
+// of 16). Called by every thread of the block.
+__device__ void tc_stage(bf16* dst, const bf16* src, size_t stride, int t0, int rows, int T, int HS, bool transposed) {
+    const int chunks = HS / 8;
+    for (int i = threadIdx.x; i < rows * chunks; i += blockDim.x) {
+        const int r = i / chunks, d = (i % chunks) * 8, t = t0 + r;
+        SharedChunk chunk = {{0u, 0u, 0u, 0u}};
+        if (t < T) chunk = *reinterpret_cast<const SharedChunk*>(src + (size_t)t * stride + d);
+        if (!transposed) {
+            *reinterpret_cast<SharedChunk*>(dst + r * TC_LD(HS) + d) = chunk;
+        } else {
+            const bf16* values = reinterpret_cast<const bf16*>(&chunk);
+            for (int k = 0; k < 8; k++) dst[(d + k) * TC_LD(rows) + r] = values[k];
         }
-        wmma::store_matrix_sync(scores + n * 16, accumulator, TC_F32_LD(16 * tiles), wmma::mem_row_major);
     }
 }
 
-// sum (16 × HS fp32, stride TC_F32_LD(HS)) += P (16 × 16·tiles bf16, stride TC_BF16_LD(16·tiles)) · V, with
-// V (16·tiles × HS) bf16 row-major at stride TC_BF16_LD(HS). One warp.
-__device__ void tc_accumulate(float* sum, const bf16* p, const bf16* v, int tiles, int HS) {
-    const int ld = TC_BF16_LD(HS);
-    for (int d = 0; d < HS; d += 16) {
-        TileAccumulator accumulator;
-        wmma::load_matrix_sync(accumulator, sum + d, TC_F32_LD(HS), wmma::mem_row_major);
-        for (int k = 0; k < tiles; k++) {
-            TileA left;
-            TileB right;
-            wmma::load_matrix_sync(left, p + k * 16, TC_BF16_LD(16 * tiles));
-            wmma::load_matrix_sync(right, v + k * 16 * ld + d, ld);
-            wmma::mma_sync(accumulator, left, right, accumulator);
+// The A fragment of rows [0, 16) and columns [k, k+16) of a row-major bf16 tile with row stride ld.
+__device__ __forceinline__ void tc_load_a(unsigned (&a)[4], const bf16* tile, int ld, int k) {
+    const int g = (threadIdx.x % WARP_SIZE) / 4, t = threadIdx.x % 4;
+    const bf16* p = tile + g * ld + k + 2 * t;
+    a[0] = tc_pair(p);
+    a[1] = tc_pair(p + 8 * ld);
+    a[2] = tc_pair(p + 8);
+    a[3] = tc_pair(p + 8 * ld + 8);
+}
+
+// The B fragment of rows [k, k+16) and columns [n, n+8) of B = Mᵀ, for M a row-major bf16 tile with row
+// stride ld (column n of B is row n of M).
+__device__ __forceinline__ void tc_load_b(unsigned (&b)[2], const bf16* m, int ld, int n, int k) {
+    const int g = (threadIdx.x % WARP_SIZE) / 4, t = threadIdx.x % 4;
+    const bf16* p = m + (n + g) * ld + k + 2 * t;
+    b[0] = tc_pair(p);
+    b[1] = tc_pair(p + 8);
+}
+
+// s (16 × 8N fp32, N accumulator tiles) = A · Mᵀ for the 16 rows of `a_rows` and the 8N rows of `m_rows`,
+// both row-major (· × HS) bf16 at stride TC_LD(HS). One warp.
+template <int HS, int N>
+__device__ __forceinline__ void tc_scores(float (&s)[N][4], const bf16* a_rows, const bf16* m_rows) {
+    for (int n = 0; n < N; n++)
+        for (int e = 0; e < 4; e++) s[n][e] = 0.0f;
+    for (int k = 0; k < HS; k += 16) {
+        unsigned a[4];
+        tc_load_a(a, a_rows, TC_LD(HS), k);
+        for (int n = 0; n < N; n++) {
+            unsigned b[2];
+            tc_load_b(b, m_rows, TC_LD(HS), 8 * n, k);
+            mma_m16n8k16(s[n], a, b);
         }
-        wmma::store_matrix_sync(sum + d, accumulator, TC_F32_LD(HS), wmma::mem_row_major);
     }
 }
 
-// Zeroes this lane's half of its row of a warp's 16 × HS fp32 accumulator.
-__device__ __forceinline__ void tc_zero_row_half(float* sum, int row, int half, int HS) {
-    for (int c = half * (HS / 2); c < (half + 1) * (HS / 2); c++) sum[row * TC_F32_LD(HS) + c] = 0.0f;
+// sum (16 × HS fp32) += P · M for P (16 × 8N, the accumulator tiles of a previous product, rounded to
+// bf16 here) and M (8N × HS) given transposed: m_t (HS × 8N bf16, row stride ld). One warp.
+template <int HS, int N>
+__device__ __forceinline__ void tc_accumulate(float (&sum)[HS / 8][4], const float (&p)[N][4], const bf16* m_t, int ld) {
+    for (int j = 0; j < N / 2; j++) {
+        // Columns [16j, 16j+16) of P as an A fragment: accumulator tiles 2j and 2j+1 side by side.
+        const unsigned a[4] = {tc_pack(p[2 * j][0], p[2 * j][1]), tc_pack(p[2 * j][2], p[2 * j][3]),
+                               tc_pack(p[2 * j + 1][0], p[2 * j + 1][1]), tc_pack(p[2 * j + 1][2], p[2 * j + 1][3])};
+        for (int n = 0; n < HS / 8; n++) {
+            unsigned b[2];
+            tc_load_b(b, m_t, ld, 8 * n, 16 * j);
+            mma_m16n8k16(sum[n], a, b);
+        }
+    }
 }
 
-// out (B,T,C) bf16, lse (B,NH,T) fp32 = causal softmax(Q·Kᵀ/√HS)·V over qkv (B,T,3C) bf16, as attention_forward.
-// grid (ceil(T/64), NH, B), block 128, dynamic shared memory attention_tc_forward_shared_bytes(HS).
-extern "C" __global__ void attention_forward_tc(bf16* out, float* lse, const bf16* qkv, int B, int T, int C, int NH) {
-    DYNAMIC_SHARED(SharedChunk, shared);
-    const int HS = C / NH;
-    if (dynamic_shared_bytes() < (unsigned)attention_tc_forward_shared_bytes(HS)) __trap();
+// Writes row `row` of a warp's 16 × HS fp32 accumulator (rows g and g+8 are this lane's, `upper` picks
+// g+8) times `factor` as bf16 into dst (HS contiguous elements).
+template <int HS>
+__device__ __forceinline__ void tc_store_row(bf16* dst, const float (&sum)[HS / 8][4], int upper, float factor) {
+    const int t = threadIdx.x % 4;
+    for (int n = 0; n < HS / 8; n++)
+        *reinterpret_cast<unsigned*>(dst + 8 * n + 2 * t) = tc_pack(sum[n][2 * upper] * factor, sum[n][2 * upper + 1] * factor);
+}
+
+// The forward for head size HS: see attention_forward_tc_hsN below.
+template <int HS>
+__device__ void tc_forward(bf16* out, float* lse, const bf16* qkv, int T, int C, int NH, bf16* shared) {
     const int b = blockIdx.z, h = blockIdx.y, q0 = blockIdx.x * TC_BLOCK_ROWS;
-    const int warp = threadIdx.x / WARP_SIZE, lane = threadIdx.x % WARP_SIZE;
-    SharedCursor cursor{reinterpret_cast<char*>(shared)};
-    bf16* q_tile = cursor.take<bf16>(tc_bf16_bytes(TC_BLOCK_ROWS, HS));
-    bf16* k_tile = cursor.take<bf16>(tc_bf16_bytes(TC_FWD_KEYS, HS));
-    bf16* v_tile = cursor.take<bf16>(tc_bf16_bytes(TC_FWD_KEYS, HS));
-    cursor.next += warp * (tc_f32_bytes(TC_FWD_KEYS) + tc_bf16_bytes(TC_ROWS, TC_FWD_KEYS) + tc_f32_bytes(HS));
-    float* scores = cursor.take<float>(tc_f32_bytes(TC_FWD_KEYS));
-    bf16* probabilities = cursor.take<bf16>(tc_bf16_bytes(TC_ROWS, TC_FWD_KEYS));
-    float* o = cursor.take<float>(tc_f32_bytes(HS));
+    const int warp = threadIdx.x / WARP_SIZE, g = (threadIdx.x % WARP_SIZE) / 4, t4 = threadIdx.x % 4;
+    bf16* q_rows = shared;
+    bf16* k_rows = q_rows + TC_BLOCK_ROWS * TC_LD(HS);
+    bf16* v_t = k_rows + TC_FWD_KEYS * TC_LD(HS);
+    const size_t stride = 3 * (size_t)C;
+    const bf16* q_src = qkv + (size_t)b * T * stride + (size_t)h * HS;
+    tc_stage(q_rows, q_src, stride, q0, TC_BLOCK_ROWS, T, HS, false);
 
+    // This lane's rows are g and g+8 of the warp's 16; rows past T attend like the last row (output dropped).
+    const int warp_first = q0 + warp * TC_ROWS;
+    const int rows[2] = {warp_first + g, warp_first + g + 8};
+    const int visible_until[2] = {min(rows[0], T - 1), min(rows[1], T - 1)};
     const float scale = rsqrtf((float)HS);
-    tc_load_qkv(q_tile, qkv, b, q0, TC_BLOCK_ROWS, 0, h, T, C, HS);
-    const int row = lane / 2, half = lane % 2;
-    const int warp_first = q0 + warp * TC_ROWS, t = warp_first + row;
-    const int visible_until = min(t, T - 1);   // rows past T attend like the last row; their output is dropped
-    tc_zero_row_half(o, row, half, HS);
-    float running_max = -CUDART_INF_F, running_sum = 0.0f;
+    float o[HS / 8][4] = {};
+    float running_max[2] = {-CUDART_INF_F, -CUDART_INF_F};
+    float running_sum[2] = {0.0f, 0.0f};   // this lane's columns only; the row's four lanes add up at the end
 
     const int last_query = min(q0 + TC_BLOCK_ROWS, T) - 1;
     for (int k0 = 0; k0 <= last_query; k0 += TC_FWD_KEYS) {
         __syncthreads();   // every warp is done with the previous K and V (and Q is complete)
-        tc_load_qkv(k_tile, qkv, b, k0, TC_FWD_KEYS, 1, h, T, C, HS);
-        tc_load_qkv(v_tile, qkv, b, k0, TC_FWD_KEYS, 2, h, T, C, HS);
+        tc_stage(k_rows, q_src + C, stride, k0, TC_FWD_KEYS, T, HS, false);
+        tc_stage(v_t, q_src + 2 * C, stride, k0, TC_FWD_KEYS, T, HS, true);
         __syncthreads();
         if (warp_first >= T || k0 > warp_first + TC_ROWS - 1) continue;   // warp-uniform: no key visible
-        tc_products(scores, q_tile + warp * TC_ROWS * TC_BF16_LD(HS), k_tile, TC_FWD_KEYS / 16, HS);
-        __syncwarp();
-        // Online softmax over this lane's 32 columns; the two lanes of a row combine through one shuffle.
-        // The first tile holds key 0, visible to every row, so new_max is finite from then on.
-        float values[32];
-        float tile_max = -CUDART_INF_F;
-        for (int j = 0; j < 32; j++) {
-            const int column = half * 32 + j;
-            values[j] = k0 + column <= visible_until ? scores[row * TC_F32_LD(TC_FWD_KEYS) + column] * scale : -CUDART_INF_F;
-            tile_max = fmaxf(tile_max, values[j]);
+        float s[TC_FWD_KEYS / 8][4];
+        tc_scores<HS>(s, q_rows + warp * TC_ROWS * TC_LD(HS), k_rows);   // S = Q·Kᵀ
+        // Online softmax. The first tile holds key 0, visible to every row, so the maxima are finite from then on.
+        float tile_max[2] = {-CUDART_INF_F, -CUDART_INF_F};
+        for (int n = 0; n < TC_FWD_KEYS / 8; n++)
+            for (int e = 0; e < 4; e++) {
+                const int key = k0 + 8 * n + 2 * t4 + e % 2;
+                s[n][e] = key <= visible_until[e / 2] ? s[n][e] * scale : -CUDART_INF_F;
+                tile_max[e / 2] = fmaxf(tile_max[e / 2], s[n][e]);
+            }
+        float correction[2];
+        for (int r = 0; r < 2; r++) {
+            tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(FULL_MASK, tile_max[r], 1));
+            tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(FULL_MASK, tile_max[r], 2));
+            const float new_max = fmaxf(running_max[r], tile_max[r]);
+            correction[r] = __expf(running_max[r] - new_max);   // 0 on the first tile
+            running_max[r] = new_max;
+            running_sum[r] *= correction[r];
         }
-        tile_max = fmaxf(tile_max, __shfl_xor_sync(FULL_MASK, tile_max, 1));
-        const float new_max = fmaxf(running_max, tile_max);
-        const float correction = __expf(running_max - new_max);   // 0 on the first tile
-        float tile_sum = 0.0f;
-        for (int j = 0; j < 32; j++) {
-            const float p = __expf(values[j] - new_max);          // 0 for masked keys
-            probabilities[row * TC_BF16_LD(TC_FWD_KEYS) + half * 32 + j] = to_bf16(p);
-            tile_sum += p;
-        }
-        tile_sum += __shfl_xor_sync(FULL_MASK, tile_sum, 1);
-        running_sum = running_sum * correction + tile_sum;
-        running_max = new_max;
-        for (int c = half * (HS / 2); c < (half + 1) * (HS / 2); c++) o[row * TC_F32_LD(HS) + c] *= correction;
-        __syncwarp();
-        tc_accumulate(o, probabilities, v_tile, TC_FWD_KEYS / 16, HS);
-        __syncwarp();
+        for (int n = 0; n < TC_FWD_KEYS / 8; n++)
+            for (int e = 0; e < 4; e++) {
+                s[n][e] = __expf(s[n][e] - running_max[e / 2]);   // 0 for masked keys
+                running_sum[e / 2] += s[n][e];
+            }
+        for (int n = 0; n < HS / 8; n++)
+            for (int e = 0; e < 4; e++) o[n][e] *= correction[e / 2];
+        tc_accumulate<HS>(o, s, v_t, TC_LD(TC_FWD_KEYS));   // O += P·V
     }
 
-    if (t < T) {
-        const float inverse = 1.0f / running_sum;
-        for (int c = half * (HS / 2); c < (half + 1) * (HS / 2); c++)
-            out[((size_t)b * T + t) * C + (size_t)h * HS + c] = to_bf16(o[row * TC_F32_LD(HS) + c] * inverse);
-        if (half == 0) lse[((size_t)b * NH + h) * T + t] = running_max + logf(running_sum);
+    for (int r = 0; r < 2; r++) {
+        running_sum[r] += __shfl_xor_sync(FULL_MASK, running_sum[r], 1);
+        running_sum[r] += __shfl_xor_sync(FULL_MASK, running_sum[r], 2);
+    }
+    for (int r = 0; r < 2; r++) {
+        if (rows[r] >= T) continue;
+        tc_store_row<HS>(out + ((size_t)b * T + rows[r]) * C + (size_t)h * HS, o, r, 1.0f / running_sum[r]);
+        if (t4 == 0) lse[((size_t)b * NH + h) * T + rows[r]] = running_max[r] + logf(running_sum[r]);
     }
 }
 
-// dqkv (B,T,3C) bf16 [K and V parts] from dout (B,T,C) bf16, qkv, lse and delta (B,NH,T) fp32, as
-// attention_backward_dkv. grid (ceil(T/64), NH, B), block 128, dynamic shared memory
-// attention_tc_dkv_shared_bytes(HS): each warp owns 16 keys and walks the query tiles from its block's first key.
-extern "C" __global__ void attention_backward_dkv_tc(bf16* dqkv, const bf16* dout, const bf16* qkv, const float* lse,
-                                                     const float* delta, int B, int T, int C, int NH) {
-    DYNAMIC_SHARED(SharedChunk, shared);
-    const int HS = C / NH;
-    if (dynamic_shared_bytes() < (unsigned)attention_tc_dkv_shared_bytes(HS)) __trap();
+// The dK, dV backward for head size HS: see attention_backward_dkv_tc_hsN below.
+template <int HS>
+__device__ void tc_backward_dkv(bf16* dqkv, const bf16* dout, const bf16* qkv, const float* lse, const float* delta,
+                                int T, int C, int NH, bf16* shared) {
     const int b = blockIdx.z, h = blockIdx.y, k0 = blockIdx.x * TC_BLOCK_ROWS;
-    const int warp = threadIdx.x / WARP_SIZE, lane = threadIdx.x % WARP_SIZE;
-    SharedCursor cursor{reinterpret_cast<char*>(shared)};
-    bf16* k_rows = cursor.take<bf16>(tc_bf16_bytes(TC_BLOCK_ROWS, HS));
-    bf16* v_rows = cursor.take<bf16>(tc_bf16_bytes(TC_BLOCK_ROWS, HS));
-    bf16* q_tile = cursor.take<bf16>(tc_bf16_bytes(TC_BWD_TILE, HS));
-    bf16* do_tile = cursor.take<bf16>(tc_bf16_bytes(TC_BWD_TILE, HS));
-    float* lse_tile = cursor.take<float>(TC_BWD_TILE * 4);
-    float* delta_tile = cursor.take<float>(TC_BWD_TILE * 4);
-    cursor.next += warp * (2 * tc_f32_bytes(TC_BWD_TILE) + 2 * tc_bf16_bytes(TC_ROWS, TC_BWD_TILE) + 2 * tc_f32_bytes(HS));
-    float* scores_t = cursor.take<float>(tc_f32_bytes(TC_BWD_TILE));
-    float* dp_t = cursor.take<float>(tc_f32_bytes(TC_BWD_TILE));
-    bf16* p_t = cursor.take<bf16>(tc_bf16_bytes(TC_ROWS, TC_BWD_TILE));
-    bf16* ds_t = cursor.take<bf16>(tc_bf16_bytes(TC_ROWS, TC_BWD_TILE));
-    float* dk = cursor.take<float>(tc_f32_bytes(HS));
-    float* dv = cursor.take<float>(tc_f32_bytes(HS));
-
-    const float scale = rsqrtf((float)HS);
+    const int warp = threadIdx.x / WARP_SIZE, g = (threadIdx.x % WARP_SIZE) / 4, t4 = threadIdx.x % 4;
+    bf16* k_rows = shared;
+    bf16* v_rows = k_rows + TC_BLOCK_ROWS * TC_LD(HS);
+    bf16* q_rows = v_rows + TC_BLOCK_ROWS * TC_LD(HS);
+    bf16* do_rows = q_rows + TC_BWD_TILE * TC_LD(HS);
+    bf16* q_t = do_rows + TC_BWD_TILE * TC_LD(HS);
+    bf16* do_t = q_t + HS * TC_LD(TC_BWD_TILE);
+    float* lse_tile = reinterpret_cast<float*>(do_t + HS * TC_LD(TC_BWD_TILE));
+    float* delta_tile = lse_tile + TC_BWD_TILE;
+    const size_t stride = 3 * (size_t)C;
+    const bf16* q_src = qkv + (size_t)b * T * stride + (size_t)h * HS;
+    const bf16* do_src = dout + (size_t)b * T * C + (size_t)h * HS;
     const size_t stats = ((size_t)b * NH + h) * T;
-    tc_load_qkv(k_rows, qkv, b, k0, TC_BLOCK_ROWS, 1, h, T, C, HS);
-    tc_load_qkv(v_rows, qkv, b, k0, TC_BLOCK_ROWS, 2, h, T, C, HS);
-    const int row = lane / 2, half = lane % 2;
-    const int warp_first = k0 + warp * TC_ROWS, key = warp_first + row;
-    tc_zero_row_half(dk, row, half, HS);
-    tc_zero_row_half(dv, row, half, HS);
-    const int sld = TC_F32_LD(TC_BWD_TILE), pld = TC_BF16_LD(TC_BWD_TILE);
+    tc_stage(k_rows, q_src + C, stride, k0, TC_BLOCK_ROWS, T, HS, false);
+    tc_stage(v_rows, q_src + 2 * C, stride, k0, TC_BLOCK_ROWS, T, HS, false);
+
+    const int warp_first = k0 + warp * TC_ROWS;
+    const int keys[2] = {warp_first + g, warp_first + g + 8};
+    const float scale = rsqrtf((float)HS);
+    float dk[HS / 8][4] = {}, dv[HS / 8][4] = {};
 
     for (int i0 = k0; i0 < T; i0 += TC_BWD_TILE) {   // queries before k0 see none of this block's keys
         __syncthreads();
-        tc_load_qkv(q_tile, qkv, b, i0, TC_BWD_TILE, 0, h, T, C, HS);
-        tc_load_dout(do_tile, dout, b, i0, TC_BWD_TILE, h, T, C, HS);
+        tc_stage(q_rows, q_src, stride, i0, TC_BWD_TILE, T, HS, false);
+        tc_stage(do_rows, do_src, C, i0, TC_BWD_TILE, T, HS, false);
+        tc_stage(q_t, q_src, stride, i0, TC_BWD_TILE, T, HS, true);
+        tc_stage(do_t, do_src, C, i0, TC_BWD_TILE, T, HS, true);
         if (threadIdx.x < TC_BWD_TILE) {
             const int t = i0 + threadIdx.x;
             lse_tile[threadIdx.x] = t < T ? lse[stats + t] : 0.0f;
@@ -247,84 +259,118 @@ extern "C" __global__ void attention_backward_dkv_tc(bf16* dqkv, const bf16* dou
         }
         __syncthreads();
         if (warp_first >= T || i0 + TC_BWD_TILE - 1 < warp_first) continue;   // warp-uniform: no query sees its keys
-        tc_products(scores_t, k_rows + warp * TC_ROWS * TC_BF16_LD(HS), q_tile, TC_BWD_TILE / 16, HS);   // Sᵀ = K·Qᵀ
-        tc_products(dp_t, v_rows + warp * TC_ROWS * TC_BF16_LD(HS), do_tile, TC_BWD_TILE / 16, HS);      // dPᵀ = V·dOᵀ
-        __syncwarp();
-        for (int j = 0; j < TC_BWD_TILE / 2; j++) {
-            const int column = half * (TC_BWD_TILE / 2) + j, query = i0 + column;
-            const bool visible = query < T && key < T && query >= key;
-            const float p = visible ? __expf(scores_t[row * sld + column] * scale - lse_tile[column]) : 0.0f;
-            p_t[row * pld + column] = to_bf16(p);
-            ds_t[row * pld + column] = to_bf16(p * (dp_t[row * sld + column] - delta_tile[column]));
-        }
-        __syncwarp();
-        tc_accumulate(dv, p_t, do_tile, TC_BWD_TILE / 16, HS);   // dV += Pᵀ·dO
-        tc_accumulate(dk, ds_t, q_tile, TC_BWD_TILE / 16, HS);   // dK += dSᵀ·Q (scaled below)
-        __syncwarp();
+        float p_t[TC_BWD_TILE / 8][4], ds_t[TC_BWD_TILE / 8][4];
+        tc_scores<HS>(p_t, k_rows + warp * TC_ROWS * TC_LD(HS), q_rows);    // Sᵀ = K·Qᵀ
+        tc_scores<HS>(ds_t, v_rows + warp * TC_ROWS * TC_LD(HS), do_rows);  // dPᵀ = V·dOᵀ
+        for (int n = 0; n < TC_BWD_TILE / 8; n++)
+            for (int e = 0; e < 4; e++) {
+                const int column = 8 * n + 2 * t4 + e % 2, query = i0 + column, key = keys[e / 2];
+                const bool visible = query < T && key < T && query >= key;
+                p_t[n][e] = visible ? __expf(p_t[n][e] * scale - lse_tile[column]) : 0.0f;
+                ds_t[n][e] = p_t[n][e] * (ds_t[n][e] - delta_tile[column]);
+            }
+        tc_accumulate<HS>(dv, p_t, do_t, TC_LD(TC_BWD_TILE));   // dV += Pᵀ·dO
+        tc_accumulate<HS>(dk, ds_t, q_t, TC_LD(TC_BWD_TILE));   // dK += dSᵀ·Q (scaled below)
     }
 
-    if (key < T)
-        for (int c = half * (HS / 2); c < (half + 1) * (HS / 2); c++) {
-            dqkv[qkv_index(b, key, 1, h, c, T, C, HS)] = to_bf16(dk[row * TC_F32_LD(HS) + c] * scale);
-            dqkv[qkv_index(b, key, 2, h, c, T, C, HS)] = to_bf16(dv[row * TC_F32_LD(HS) + c]);
-        }
+    for (int r = 0; r < 2; r++) {
+        if (keys[r] >= T) continue;
+        tc_store_row<HS>(dqkv + qkv_index(b, keys[r], 1, h, 0, T, C, HS), dk, r, scale);
+        tc_store_row<HS>(dqkv + qkv_index(b, keys[r], 2, h, 0, T, C, HS), dv, r, 1.0f);
+    }
 }
 
-// dqkv (B,T,3C) bf16 [Q part] = (1/√HS) Σ_{j≤i} dS_ij K_j, as attention_backward_dq. grid (ceil(T/64), NH, B),
-// block 128, dynamic shared memory attention_tc_dq_shared_bytes(HS): each warp owns 16 queries and walks the
-// key tiles up to them.
-extern "C" __global__ void attention_backward_dq_tc(bf16* dqkv, const bf16* dout, const bf16* qkv, const float* lse,
-                                                    const float* delta, int B, int T, int C, int NH) {
-    DYNAMIC_SHARED(SharedChunk, shared);
-    const int HS = C / NH;
-    if (dynamic_shared_bytes() < (unsigned)attention_tc_dq_shared_bytes(HS)) __trap();
+// The dQ backward for head size HS: see attention_backward_dq_tc_hsN below.
+template <int HS>
+__device__ void tc_backward_dq(bf16* dqkv, const bf16* dout, const bf16* qkv, const float* lse, const float* delta,
+                               int T, int C, int NH, bf16* shared) {
     const int b = blockIdx.z, h = blockIdx.y, q0 = blockIdx.x * TC_BLOCK_ROWS;
-    const int warp = threadIdx.x / WARP_SIZE, lane = threadIdx.x % WARP_SIZE;
-    SharedCursor cursor{reinterpret_cast<char*>(shared)};
-    bf16* q_rows = cursor.take<bf16>(tc_bf16_bytes(TC_BLOCK_ROWS, HS));
-    bf16* do_rows = cursor.take<bf16>(tc_bf16_bytes(TC_BLOCK_ROWS, HS));
-    bf16* k_tile = cursor.take<bf16>(tc_bf16_bytes(TC_BWD_TILE, HS));
-    bf16* v_tile = cursor.take<bf16>(tc_bf16_bytes(TC_BWD_TILE, HS));
-    cursor.next += warp * (2 * tc_f32_bytes(TC_BWD_TILE) + tc_bf16_bytes(TC_ROWS, TC_BWD_TILE) + tc_f32_bytes(HS));
-    float* scores = cursor.take<float>(tc_f32_bytes(TC_BWD_TILE));
-    float* dp = cursor.take<float>(tc_f32_bytes(TC_BWD_TILE));
-    bf16* ds = cursor.take<bf16>(tc_bf16_bytes(TC_ROWS, TC_BWD_TILE));
-    float* dq = cursor.take<float>(tc_f32_bytes(HS));
-
-    const float scale = rsqrtf((float)HS);
+    const int warp = threadIdx.x / WARP_SIZE, g = (threadIdx.x % WARP_SIZE) / 4, t4 = threadIdx.x % 4;
+    bf16* q_rows = shared;
+    bf16* do_rows = q_rows + TC_BLOCK_ROWS * TC_LD(HS);
+    bf16* k_rows = do_rows + TC_BLOCK_ROWS * TC_LD(HS);
+    bf16* v_rows = k_rows + TC_BWD_TILE * TC_LD(HS);
+    bf16* k_t = v_rows + TC_BWD_TILE * TC_LD(HS);
+    const size_t stride = 3 * (size_t)C;
+    const bf16* q_src = qkv + (size_t)b * T * stride + (size_t)h * HS;
+    const bf16* do_src = dout + (size_t)b * T * C + (size_t)h * HS;
     const size_t stats = ((size_t)b * NH + h) * T;
-    tc_load_qkv(q_rows, qkv, b, q0, TC_BLOCK_ROWS, 0, h, T, C, HS);
-    tc_load_dout(do_rows, dout, b, q0, TC_BLOCK_ROWS, h, T, C, HS);
-    const int row = lane / 2, half = lane % 2;
-    const int warp_first = q0 + warp * TC_ROWS, query = warp_first + row;
-    const float row_lse = query < T ? lse[stats + query] : 0.0f;
-    const float row_delta = query < T ? delta[stats + query] : 0.0f;
-    tc_zero_row_half(dq, row, half, HS);
-    const int sld = TC_F32_LD(TC_BWD_TILE), pld = TC_BF16_LD(TC_BWD_TILE);
+    tc_stage(q_rows, q_src, stride, q0, TC_BLOCK_ROWS, T, HS, false);
+    tc_stage(do_rows, do_src, C, q0, TC_BLOCK_ROWS, T, HS, false);
+
+    const int warp_first = q0 + warp * TC_ROWS;
+    const int rows[2] = {warp_first + g, warp_first + g + 8};
+    float row_lse[2], row_delta[2];
+    for (int r = 0; r < 2; r++) {
+        row_lse[r] = rows[r] < T ? lse[stats + rows[r]] : 0.0f;
+        row_delta[r] = rows[r] < T ? delta[stats + rows[r]] : 0.0f;
+    }
+    const float scale = rsqrtf((float)HS);
+    float dq[HS / 8][4] = {};
 
     const int last_query = min(q0 + TC_BLOCK_ROWS, T) - 1;
     for (int k0 = 0; k0 <= last_query; k0 += TC_BWD_TILE) {
         __syncthreads();
-        tc_load_qkv(k_tile, qkv, b, k0, TC_BWD_TILE, 1, h, T, C, HS);
-        tc_load_qkv(v_tile, qkv, b, k0, TC_BWD_TILE, 2, h, T, C, HS);
+        tc_stage(k_rows, q_src + C, stride, k0, TC_BWD_TILE, T, HS, false);
+        tc_stage(v_rows, q_src + 2 * C, stride, k0, TC_BWD_TILE, T, HS, false);
+        tc_stage(k_t, q_src + C, stride, k0, TC_BWD_TILE, T, HS, true);
         __syncthreads();
         if (warp_first >= T || k0 > warp_first + TC_ROWS - 1) continue;   // warp-uniform: no key visible
-        tc_products(scores, q_rows + warp * TC_ROWS * TC_BF16_LD(HS), k_tile, TC_BWD_TILE / 16, HS);   // S = Q·Kᵀ
-        tc_products(dp, do_rows + warp * TC_ROWS * TC_BF16_LD(HS), v_tile, TC_BWD_TILE / 16, HS);      // dP = dO·Vᵀ
-        __syncwarp();
-        for (int j = 0; j < TC_BWD_TILE / 2; j++) {
-            const int column = half * (TC_BWD_TILE / 2) + j, key = k0 + column;
-            const float p = (query < T && key <= query) ? __expf(scores[row * sld + column] * scale - row_lse) : 0.0f;
-            ds[row * pld + column] = to_bf16(p * (dp[row * sld + column] - row_delta));
-        }
-        __syncwarp();
-        tc_accumulate(dq, ds, k_tile, TC_BWD_TILE / 16, HS);   // dQ += dS·K (scaled below)
-        __syncwarp();
+        float ds[TC_BWD_TILE / 8][4], dp[TC_BWD_TILE / 8][4];
+        tc_scores<HS>(ds, q_rows + warp * TC_ROWS * TC_LD(HS), k_rows);    // S = Q·Kᵀ
+        tc_scores<HS>(dp, do_rows + warp * TC_ROWS * TC_LD(HS), v_rows);   // dP = dO·Vᵀ
+        for (int n = 0; n < TC_BWD_TILE / 8; n++)
+            for (int e = 0; e < 4; e++) {
+                const int key = k0 + 8 * n + 2 * t4 + e % 2, row = rows[e / 2];
+                const float p = (row < T && key <= row) ? __expf(ds[n][e] * scale - row_lse[e / 2]) : 0.0f;
+                ds[n][e] = p * (dp[n][e] - row_delta[e / 2]);
+            }
+        tc_accumulate<HS>(dq, ds, k_t, TC_LD(TC_BWD_TILE));   // dQ += dS·K (scaled below)
     }
 
-    if (query < T)
-        for (int c = half * (HS / 2); c < (half + 1) * (HS / 2); c++)
-            dqkv[qkv_index(b, query, 0, h, c, T, C, HS)] = to_bf16(dq[row * TC_F32_LD(HS) + c] * scale);
+    for (int r = 0; r < 2; r++)
+        if (rows[r] < T) tc_store_row<HS>(dqkv + qkv_index(b, rows[r], 0, h, 0, T, C, HS), dq, r, scale);
 }
+
+// The three kernels for one head size, named with it (attention_forward_tc_hs64, …): one entry point per size
+// so that each is compiled with the registers its own size needs (one kernel switching over the sizes would
+// be given the largest size's registers, and with them lower occupancy, for every size). Each traps when the
+// launch's head size is not its own or its dynamic shared memory is less than its layout needs.
+//
+// attention_forward_tc_hsN: out (B,T,C) bf16, lse (B,NH,T) fp32 = causal softmax(Q·Kᵀ/√HS)·V over qkv (B,T,3C)
+//   bf16, as attention_forward. grid (ceil(T/64), NH, B), block 128, shared attention_tc_forward_shared_bytes(HS).
+// attention_backward_dkv_tc_hsN: dqkv (B,T,3C) bf16 [K and V parts] from dout (B,T,C) bf16, qkv, lse and
+//   delta (B,NH,T) fp32, as attention_backward_dkv. grid (ceil(T/64), NH, B), block 128, shared
+//   attention_tc_dkv_shared_bytes(HS): each warp owns 16 keys and walks the query tiles from its block's first key.
+// attention_backward_dq_tc_hsN: dqkv (B,T,3C) bf16 [Q part] = (1/√HS) Σ_{j≤i} dS_ij K_j, as attention_backward_dq.
+//   grid (ceil(T/64), NH, B), block 128, shared attention_tc_dq_shared_bytes(HS): each warp owns 16 queries
+//   and walks the key tiles up to them.
+#define TC_KERNELS(HS)                                                                                                      \
+    extern "C" __global__ void attention_forward_tc_hs##HS(bf16* out, float* lse, const bf16* qkv, int B, int T, int C,   \
+                                                          int NH) {                                                      \
+        DYNAMIC_SHARED(SharedChunk, shared);                                                                                \
+        if (C / NH != HS || dynamic_shared_bytes() < (unsigned)attention_tc_forward_shared_bytes(HS)) __trap();          \
+        tc_forward<HS>(out, lse, qkv, T, C, NH, reinterpret_cast<bf16*>(shared));                                          \
+    }                                                                                                                       \
+    extern "C" __global__ void attention_backward_dkv_tc_hs##HS(bf16* dqkv, const bf16* dout, const bf16* qkv,            \
+                                                               const float* lse, const float* delta, int B, int T, int C, \
+                                                               int NH) {                                                 \
+        DYNAMIC_SHARED(SharedChunk, shared);                                                                                \
+        if (C / NH != HS || dynamic_shared_bytes() < (unsigned)attention_tc_dkv_shared_bytes(HS)) __trap();              \
+        tc_backward_dkv<HS>(dqkv, dout, qkv, lse, delta, T, C, NH, reinterpret_cast<bf16*>(shared));                      \
+    }                                                                                                                       \
+    extern "C" __global__ void attention_backward_dq_tc_hs##HS(bf16* dqkv, const bf16* dout, const bf16* qkv,             \
+                                                              const float* lse, const float* delta, int B, int T, int C,  \
+                                                              int NH) {                                                  \
+        DYNAMIC_SHARED(SharedChunk, shared);                                                                                \
+        if (C / NH != HS || dynamic_shared_bytes() < (unsigned)attention_tc_dq_shared_bytes(HS)) __trap();               \
+        tc_backward_dq<HS>(dqkv, dout, qkv, lse, delta, T, C, NH, reinterpret_cast<bf16*>(shared));                       \
+    }
+
+// Head sizes 16, 32 (the test presets), 64 (every GPT-2) and 128.
+TC_KERNELS(16)
+TC_KERNELS(32)
+TC_KERNELS(64)
+TC_KERNELS(128)
 
 #endif
