@@ -98,6 +98,11 @@ public final class CUDABackend: Backend, @unchecked Sendable {
             throw CUDAError.library(call: "CUDABackend.allocate",
                                     message: "head size \(layout.config.headSize) exceeds the attention kernels' limit of 128")
         }
+        guard layout.config.paddedVocabularySize % 8 == 0 else {
+            throw CUDAError.library(call: "CUDABackend.allocate",
+                                    message: "padded vocabulary \(layout.config.paddedVocabularySize) is not a multiple of 8, "
+                                        + "which the classifier kernel reads 8 columns at a time")
+        }
         try device.makeCurrent()
         try checked(driver.streamSynchronize(stream), "cuStreamSynchronize")
         releaseBuffers()

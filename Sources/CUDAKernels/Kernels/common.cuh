@@ -26,6 +26,11 @@ __device__ __forceinline__ unsigned dynamic_shared_bytes() {
 #define WARP_SIZE 32
 #define FULL_MASK 0xffffffffu
 
+// Eight bf16 values as one 16-byte unit, for vectorised loads and stores (the address must be 16-byte aligned).
+struct alignas(16) Pack8 {
+    bf16 values[8];
+};
+
 __device__ __forceinline__ float to_float(bf16 x) { return __bfloat162float(x); }
 __device__ __forceinline__ bf16 to_bf16(float x) { return __float2bfloat16_rn(x); }
 
