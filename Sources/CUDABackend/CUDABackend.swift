@@ -98,10 +98,11 @@ public final class CUDABackend: Backend, @unchecked Sendable {
             throw CUDAError.library(call: "CUDABackend.allocate",
                                     message: "head size \(layout.config.headSize) exceeds the attention kernels' limit of 128")
         }
-        guard layout.config.paddedVocabularySize % 8 == 0 else {
+        guard layout.config.paddedVocabularySize % 8 == 0, layout.config.channels % 8 == 0 else {
             throw CUDAError.library(call: "CUDABackend.allocate",
-                                    message: "padded vocabulary \(layout.config.paddedVocabularySize) is not a multiple of 8, "
-                                        + "which the classifier kernel reads 8 columns at a time")
+                                    message: "the CUDA kernels read rows 8 bf16 (16 bytes) at a time, so the channels "
+                                        + "(\(layout.config.channels)) and the padded vocabulary (\(layout.config.paddedVocabularySize)) "
+                                        + "must be multiples of 8")
         }
         try device.makeCurrent()
         try checked(driver.streamSynchronize(stream), "cuStreamSynchronize")

@@ -176,6 +176,13 @@ void* dynamic_shared_memory() { return blockDynamicShared; }
 
 unsigned dynamic_shared_memory_bytes() { return blockDynamicSharedBytes; }
 
+void misaligned_access(const void* address, unsigned alignment) {
+    const ThreadContext& t = *current_thread;
+    fprintf(stderr, "CUDA emulator: %u-byte access to %p, which is not %u-byte aligned, in block (%u,%u,%u) thread (%u,%u,%u)\n",
+            alignment, address, alignment, t.blockIdx.x, t.blockIdx.y, t.blockIdx.z, t.threadIdx.x, t.threadIdx.y, t.threadIdx.z);
+    std::abort();
+}
+
 void trap() {
     const ThreadContext& t = *current_thread;
     fprintf(stderr, "CUDA emulator: __trap() in block (%u,%u,%u) thread (%u,%u,%u)\n", t.blockIdx.x, t.blockIdx.y,

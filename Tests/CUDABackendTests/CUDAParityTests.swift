@@ -45,6 +45,25 @@ struct CUDAParityTests {
         expectAllPass(try CUDAParity.model(cpu: ParityBackends.cpu, gpu: gpu))
     }
 
+    @Test func shapesTheKernelsCannotRunAreRefusedWithTheReason() throws {
+        let gpu = try #require(ParityBackends.gpu)
+        for (channels, vocabulary, cause) in [(36, 64, "multiples of 8"), (32, 64, "")] {
+            var config = ModelConfig(maxSequenceLength: 16, vocabularySize: vocabulary, layers: 1, heads: 2, channels: channels)
+            config.paddedVocabularySize = vocabulary
+            do {
+                _ = try GPT2Model(config: config, backend: gpu, batchSize: 1, sequenceLength: 16)
+                #expect(cause.isEmpty, "C=\(channels) was accepted")
+            } catch {
+                #expect(!cause.isEmpty && "\(error)".contains(cause), "C=\(channels): \(error)")
+            }
+        }
+        var oddVocabulary = ModelConfig(maxSequenceLength: 16, vocabularySize: 61, layers: 1, heads: 2, channels: 32)
+        oddVocabulary.paddedVocabularySize = 61
+        #expect(throws: (any Error).self, "padded vocabulary 61") {
+            _ = try GPT2Model(config: oddVocabulary, backend: gpu, batchSize: 1, sequenceLength: 16)
+        }
+    }
+
     @Test func trainingTracksTheCPULossCurve() throws {
         let gpu = try #require(ParityBackends.gpu)
         let work = try TestPaths.temporaryDirectory("cuda-training").path

@@ -18,6 +18,8 @@
 #define DYNAMIC_SHARED(type, name) type* name = static_cast<type*>(::cuemu::dynamic_shared_memory())
 inline unsigned dynamic_shared_bytes() { return ::cuemu::dynamic_shared_memory_bytes(); }
 inline void __trap() { ::cuemu::trap(); }
+#define REQUIRE_ALIGNED(pointer, bytes) \
+    if (reinterpret_cast<uintptr_t>(pointer) % (bytes) != 0) ::cuemu::misaligned_access(pointer, bytes)
 
 #define threadIdx (::cuemu::current_thread->threadIdx)
 #define blockIdx (::cuemu::current_thread->blockIdx)

@@ -39,6 +39,9 @@ void* dynamic_shared_memory();
 unsigned dynamic_shared_memory_bytes();
 /// __trap(): stops the process, naming the kernel's block and thread.
 [[noreturn]] void trap();
+/// A vector access to `address` that is not `alignment`-aligned (a fault on the GPU): stops the process,
+/// naming the block and thread.
+[[noreturn]] void misaligned_access(const void* address, unsigned alignment);
 /// 256 floats private to the calling thread's warp, for warp-wide operations that share a result.
 float* warp_scratch();
 

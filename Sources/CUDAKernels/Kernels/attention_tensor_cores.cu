@@ -65,7 +65,10 @@ __device__ __forceinline__ int attention_tc_dkv_shared_bytes(int HS) {
 }
 
 // Two consecutive bf16 (4-byte aligned) as one register, the first in the low half.
-__device__ __forceinline__ unsigned tc_pair(const bf16* p) { return *reinterpret_cast<const unsigned*>(p); }
+__device__ __forceinline__ unsigned tc_pair(const bf16* p) {
+    REQUIRE_ALIGNED(p, 4);
+    return *reinterpret_cast<const unsigned*>(p);
+}
 
 // Two floats rounded to bf16 in one register, `low` in the low half.
 __device__ __forceinline__ unsigned tc_pack(float low, float high) {
@@ -80,13 +83,16 @@ __device__ void tc_stage(bf16* dst, const bf16* src, size_t stride, int t0, int 
     const int chunks = HS / 8;
     for (int i = threadIdx.x; i < rows * chunks; i += blockDim.x) {
         const int r = i / chunks, d = (i % chunks) * 8, t = t0 + r;
-        SharedChunk chunk = {{0u, 0u, 0u, 0u}};
-        if (t < T) chunk = *reinterpret_cast<const SharedChunk*>(src + (size_t)t * stride + d);
-        if (!transposed) {
-            *reinterpret_cast<SharedChunk*>(dst + r * TC_LD(HS) + d) = chunk;
+        Pack8 chunk;
+        if (t < T) {
+            chunk = load8(src + (size_t)t * stride + d);
         } else {
-            const bf16* values = reinterpret_cast<const bf16*>(&chunk);
-            for (int k = 0; k < 8; k++) dst[(d + k) * TC_LD(rows) + r] = values[k];
+            for (int k = 0; k < 8; k++) chunk.values[k] = to_bf16(0.0f);
+        }
+        if (!transposed) {
+            store8(dst + r * TC_LD(HS) + d, chunk);
+        } else {
+            for (int k = 0; k < 8; k++) dst[(d + k) * TC_LD(rows) + r] = chunk.values[k];
         }
     }
 }
@@ -143,13 +149,15 @@ __device__ __forceinline__ void tc_accumulate(float (&sum)[HS / 8][4], const flo
     }
 }
 
-// Writes row `row` of a warp's 16 × HS fp32 accumulator (rows g and g+8 are this lane's, `upper` picks
-// g+8) times `factor` as bf16 into dst (HS contiguous elements).
+// Writes one of this lane's rows of a warp's 16 × HS fp32 accumulator (g, or g+8 when `upper` is 1) times
+// `factor` as bf16 into dst (HS contiguous elements), two columns per store.
 template <int HS>
 __device__ __forceinline__ void tc_store_row(bf16* dst, const float (&sum)[HS / 8][4], int upper, float factor) {
     const int t = threadIdx.x % 4;
-    for (int n = 0; n < HS / 8; n++)
+    for (int n = 0; n < HS / 8; n++) {
+        REQUIRE_ALIGNED(dst + 8 * n + 2 * t, 4);
         *reinterpret_cast<unsigned*>(dst + 8 * n + 2 * t) = tc_pack(sum[n][2 * upper] * factor, sum[n][2 * upper + 1] * factor);
+    }
 }
 
 // The forward for head size HS: see attention_forward_tc_hsN below.

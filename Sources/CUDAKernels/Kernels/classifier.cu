@@ -22,7 +22,7 @@ extern "C" __global__ void classifier_forward_backward(bf16* logits, float* loss
 
     float thread_max = -CUDART_INF_F, thread_sum = 0.0f;
     for (int c = threadIdx.x; c < chunks; c += blockDim.x) {
-        const Pack8 chunk = *reinterpret_cast<const Pack8*>(x + 8 * c);
+        const Pack8 chunk = load8(x + 8 * c);
         const int valid = min(8, V - 8 * c);   // columns of this chunk inside the vocabulary (≤ 0: padding only)
         float chunk_max = -CUDART_INF_F;
         for (int k = 0; k < valid; k++) chunk_max = fmaxf(chunk_max, to_float(chunk.values[k]));
@@ -41,7 +41,7 @@ extern "C" __global__ void classifier_forward_backward(bf16* logits, float* loss
 
     if (!write_dlogits) return;
     for (int c = threadIdx.x; c < chunks; c += blockDim.x) {
-        Pack8 chunk = *reinterpret_cast<const Pack8*>(x + 8 * c);
+        Pack8 chunk = load8(x + 8 * c);
         for (int k = 0; k < 8; k++) {
             const int v = 8 * c + k;
             float grad = 0.0f;
@@ -51,6 +51,6 @@ extern "C" __global__ void classifier_forward_backward(bf16* logits, float* loss
             }
             chunk.values[k] = to_bf16(grad);
         }
-        *reinterpret_cast<Pack8*>(x + 8 * c) = chunk;
+        store8(x + 8 * c, chunk);
     }
 }

@@ -26,10 +26,28 @@ __device__ __forceinline__ unsigned dynamic_shared_bytes() {
 #define WARP_SIZE 32
 #define FULL_MASK 0xffffffffu
 
-// Eight bf16 values as one 16-byte unit, for vectorised loads and stores (the address must be 16-byte aligned).
+// A vector access to a misaligned address faults on the GPU; the CUDA emulator, where it would not, checks
+// it through this macro (nothing on the GPU).
+#ifndef REQUIRE_ALIGNED
+#define REQUIRE_ALIGNED(pointer, bytes)
+#endif
+
+// Eight bf16 values as one 16-byte unit, moved by one vectorised load or store.
 struct alignas(16) Pack8 {
     bf16 values[8];
 };
+
+// The eight bf16 at p, which must be 16-byte aligned.
+__device__ __forceinline__ Pack8 load8(const bf16* p) {
+    REQUIRE_ALIGNED(p, 16);
+    return *reinterpret_cast<const Pack8*>(p);
+}
+
+// Stores eight bf16 at p, which must be 16-byte aligned.
+__device__ __forceinline__ void store8(bf16* p, const Pack8& values) {
+    REQUIRE_ALIGNED(p, 16);
+    *reinterpret_cast<Pack8*>(p) = values;
+}
 
 __device__ __forceinline__ float to_float(bf16 x) { return __bfloat162float(x); }
 __device__ __forceinline__ bf16 to_bf16(float x) { return __float2bfloat16_rn(x); }

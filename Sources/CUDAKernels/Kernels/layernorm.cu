@@ -5,21 +5,31 @@
 #define LAYERNORM_EPS 1e-5f
 
 // Normalises one row x (C) bf16 in global memory into out (C) bf16 and writes its mean and rstd.
-// Called by all 32 lanes of a warp; lane l touches channels l, l+32, … (x is re-read from cache).
+// Called by all 32 lanes of a warp; lane l handles the 8-channel chunks l, l+32, … (C is a multiple of 8),
+// reading x three times (from cache after the first).
 __device__ void layernorm_row(bf16* out, float* mean, float* rstd, const bf16* x,
                               const bf16* weight, const bf16* bias, int C, int lane) {
     float sum = 0.0f;
-    for (int c = lane; c < C; c += WARP_SIZE) sum += to_float(x[c]);
+    for (int c = 8 * lane; c < C; c += 8 * WARP_SIZE) {
+        const Pack8 v = load8(x + c);
+        for (int k = 0; k < 8; k++) sum += to_float(v.values[k]);
+    }
     const float m = warp_sum(sum) / C;
     float squares = 0.0f;
-    for (int c = lane; c < C; c += WARP_SIZE) {
-        const float d = to_float(x[c]) - m;
-        squares += d * d;
+    for (int c = 8 * lane; c < C; c += 8 * WARP_SIZE) {
+        const Pack8 v = load8(x + c);
+        for (int k = 0; k < 8; k++) {
+            const float d = to_float(v.values[k]) - m;
+            squares += d * d;
+        }
     }
     const float s = rsqrtf(warp_sum(squares) / C + LAYERNORM_EPS);
-    for (int c = lane; c < C; c += WARP_SIZE) {
-        const float normalized = (to_float(x[c]) - m) * s;
-        out[c] = to_bf16(normalized * to_float(weight[c]) + to_float(bias[c]));
+    for (int c = 8 * lane; c < C; c += 8 * WARP_SIZE) {
+        const Pack8 v = load8(x + c), w = load8(weight + c), b = load8(bias + c);
+        Pack8 o;
+        for (int k = 0; k < 8; k++)
+            o.values[k] = to_bf16((to_float(v.values[k]) - m) * s * to_float(w.values[k]) + to_float(b.values[k]));
+        store8(out + c, o);
     }
     if (lane == 0) {
         *mean = m;
@@ -28,7 +38,7 @@ __device__ void layernorm_row(bf16* out, float* mean, float* rstd, const bf16* x
 }
 
 // out (N,C) bf16, mean (N) fp32, rstd (N) fp32 = layernorm(inp (N,C) bf16) · weight (C) + bias (C)
-// N = B*T rows. grid ceil(N / 8), block 256: one warp per row.
+// N = B*T rows, C a multiple of 8. grid ceil(N / 8), block 256: one warp per row.
 extern "C" __global__ void layernorm_forward(bf16* out, float* mean, float* rstd, const bf16* inp,
                                              const bf16* weight, const bf16* bias, int N, int C) {
     const int row = blockIdx.x * (blockDim.x / WARP_SIZE) + threadIdx.x / WARP_SIZE;
@@ -40,7 +50,7 @@ extern "C" __global__ void layernorm_forward(bf16* out, float* mean, float* rstd
 // residual_out (N,C) bf16 = residual (N,C) bf16 + x (N,C) bf16;
 // out (N,C) bf16, mean (N), rstd (N) fp32 = layernorm(residual_out) · weight (C) + bias (C)
 // The sum is rounded to bf16 before it is normalised, so the backward (which reads residual_out) sees
-// exactly the values the forward used. grid ceil(N / 8), block 256: one warp per row.
+// exactly the values the forward used. C a multiple of 8. grid ceil(N / 8), block 256: one warp per row.
 extern "C" __global__ void residual_layernorm_forward(bf16* residual_out, bf16* out, float* mean, float* rstd,
                                                       const bf16* residual, const bf16* x,
                                                       const bf16* weight, const bf16* bias, int N, int C) {
@@ -48,15 +58,19 @@ extern "C" __global__ void residual_layernorm_forward(bf16* residual_out, bf16* 
     if (row >= N) return;
     const int lane = threadIdx.x % WARP_SIZE;
     const size_t offset = (size_t)row * C;
-    for (int c = lane; c < C; c += WARP_SIZE)   // each lane later re-reads only the channels it wrote
-        residual_out[offset + c] = to_bf16(to_float(residual[offset + c]) + to_float(x[offset + c]));
+    for (int c = 8 * lane; c < C; c += 8 * WARP_SIZE) {   // each lane later re-reads only the chunks it wrote
+        const Pack8 a = load8(residual + offset + c), b = load8(x + offset + c);
+        Pack8 sum;
+        for (int k = 0; k < 8; k++) sum.values[k] = to_bf16(to_float(a.values[k]) + to_float(b.values[k]));
+        store8(residual_out + offset + c, sum);
+    }
     layernorm_row(out + offset, mean + row, rstd + row, residual_out + offset, weight, bias, C, lane);
 }
 
 // dinp (N,C) bf16 += from dout (N,C) bf16, given inp (N,C) bf16, weight (C) bf16 and the forward's
 // mean, rstd (N) fp32. dinp accumulates because it is the residual stream's gradient: this is the residual
 // add's backward fused with LayerNorm's. dweight and dbias come from layernorm_backward_params_partial.
-// grid ceil(N / 8), block 256: one warp per row.
+// C a multiple of 8. grid ceil(N / 8), block 256: one warp per row.
 extern "C" __global__ void layernorm_backward_input(bf16* dinp, const bf16* dout, const bf16* inp, const bf16* weight,
                                                     const float* mean, const float* rstd, int N, int C) {
     const int row = blockIdx.x * (blockDim.x / WARP_SIZE) + threadIdx.x / WARP_SIZE;
@@ -66,19 +80,27 @@ extern "C" __global__ void layernorm_backward_input(bf16* dinp, const bf16* dout
     const float m = mean[row], s = rstd[row];
     // The two row means the gradient needs: mean(dnorm) and mean(dnorm · xhat), dnorm = weight · dout.
     float dnorm_sum = 0.0f, dnorm_xhat_sum = 0.0f;
-    for (int c = lane; c < C; c += WARP_SIZE) {
-        const float xhat = (to_float(inp[offset + c]) - m) * s;
-        const float dnorm = to_float(weight[c]) * to_float(dout[offset + c]);
-        dnorm_sum += dnorm;
-        dnorm_xhat_sum += dnorm * xhat;
+    for (int c = 8 * lane; c < C; c += 8 * WARP_SIZE) {
+        const Pack8 x = load8(inp + offset + c), w = load8(weight + c), g = load8(dout + offset + c);
+        for (int k = 0; k < 8; k++) {
+            const float xhat = (to_float(x.values[k]) - m) * s;
+            const float dnorm = to_float(w.values[k]) * to_float(g.values[k]);
+            dnorm_sum += dnorm;
+            dnorm_xhat_sum += dnorm * xhat;
+        }
     }
     const float dnorm_mean = warp_sum(dnorm_sum) / C;
     const float dnorm_xhat_mean = warp_sum(dnorm_xhat_sum) / C;
-    for (int c = lane; c < C; c += WARP_SIZE) {
-        const float xhat = (to_float(inp[offset + c]) - m) * s;
-        const float dnorm = to_float(weight[c]) * to_float(dout[offset + c]);
-        const float dx = (dnorm - dnorm_mean - xhat * dnorm_xhat_mean) * s;
-        dinp[offset + c] = to_bf16(to_float(dinp[offset + c]) + dx);
+    for (int c = 8 * lane; c < C; c += 8 * WARP_SIZE) {
+        const Pack8 x = load8(inp + offset + c), w = load8(weight + c), g = load8(dout + offset + c);
+        Pack8 d = load8(dinp + offset + c);
+        for (int k = 0; k < 8; k++) {
+            const float xhat = (to_float(x.values[k]) - m) * s;
+            const float dnorm = to_float(w.values[k]) * to_float(g.values[k]);
+            const float dx = (dnorm - dnorm_mean - xhat * dnorm_xhat_mean) * s;
+            d.values[k] = to_bf16(to_float(d.values[k]) + dx);
+        }
+        store8(dinp + offset + c, d);
     }
 }
 
