@@ -160,41 +160,68 @@ __device__ __forceinline__ void tc_store_row(bf16* dst, const float (&sum)[HS / 
     }
 }
 
+// What each kernel derives from its launch coordinates: the sequence and head of its block, the block's
+// and the warp's first row (queries, or keys in dkv), this thread's fragment coordinates and rows, and
+// where the head's data lie in qkv, dout and the (B,NH,T) statistics.
+struct TcBlock {
+    int b, h, first;          // first: the block's first row
+    int warp, g, t4;          // g = lane / 4 and t4 = lane % 4, as in the fragment layout
+    int warp_first;           // the warp's first row
+    int rows[2];              // this lane's rows: g and g + 8 of the warp's 16
+    size_t stride;            // 3C: from one row of qkv to the next
+    const bf16* q;            // the head's Q in row 0 of sequence b; its K and V are C and 2C further on
+    const bf16* dout;         // the head's columns of dout in row 0 of sequence b (null in the forward)
+    size_t stats;             // (b, h)'s row 0 in lse and delta
+};
+
+__device__ __forceinline__ TcBlock tc_block(const bf16* qkv, const bf16* dout, int T, int C, int NH, int HS) {
+    TcBlock block;
+    block.b = blockIdx.z;
+    block.h = blockIdx.y;
+    block.first = blockIdx.x * TC_BLOCK_ROWS;
+    block.warp = threadIdx.x / WARP_SIZE;
+    block.g = (threadIdx.x % WARP_SIZE) / 4;
+    block.t4 = threadIdx.x % 4;
+    block.warp_first = block.first + block.warp * TC_ROWS;
+    block.rows[0] = block.warp_first + block.g;
+    block.rows[1] = block.rows[0] + 8;
+    block.stride = 3 * (size_t)C;
+    block.q = qkv + (size_t)block.b * T * block.stride + (size_t)block.h * HS;
+    block.dout = dout ? dout + (size_t)block.b * T * C + (size_t)block.h * HS : nullptr;
+    block.stats = ((size_t)block.b * NH + block.h) * T;
+    return block;
+}
+
 // The forward for head size HS: see attention_forward_tc_hsN below.
 template <int HS>
 __device__ void tc_forward(bf16* out, float* lse, const bf16* qkv, int T, int C, int NH, bf16* shared) {
-    const int b = blockIdx.z, h = blockIdx.y, q0 = blockIdx.x * TC_BLOCK_ROWS;
-    const int warp = threadIdx.x / WARP_SIZE, g = (threadIdx.x % WARP_SIZE) / 4, t4 = threadIdx.x % 4;
+    const TcBlock blk = tc_block(qkv, nullptr, T, C, NH, HS);
     bf16* q_rows = shared;
     bf16* k_rows = q_rows + TC_BLOCK_ROWS * TC_LD(HS);
     bf16* v_t = k_rows + TC_FWD_KEYS * TC_LD(HS);
-    const size_t stride = 3 * (size_t)C;
-    const bf16* q_src = qkv + (size_t)b * T * stride + (size_t)h * HS;
-    tc_stage(q_rows, q_src, stride, q0, TC_BLOCK_ROWS, T, HS, false);
+    tc_stage(q_rows, blk.q, blk.stride, blk.first, TC_BLOCK_ROWS, T, HS, false);
 
-    // This lane's rows are g and g+8 of the warp's 16; rows past T attend like the last row (output dropped).
-    const int warp_first = q0 + warp * TC_ROWS;
-    const int rows[2] = {warp_first + g, warp_first + g + 8};
-    const int visible_until[2] = {min(rows[0], T - 1), min(rows[1], T - 1)};
+    // Rows past T attend like the last row (their output is dropped).
+    const int visible_until[2] = {min(blk.rows[0], T - 1), min(blk.rows[1], T - 1)};
     const float scale = rsqrtf((float)HS);
     float o[HS / 8][4] = {};
     float running_max[2] = {-CUDART_INF_F, -CUDART_INF_F};
     float running_sum[2] = {0.0f, 0.0f};   // this lane's columns only; the row's four lanes add up at the end
 
-    const int last_query = min(q0 + TC_BLOCK_ROWS, T) - 1;
+    const int last_query = min(blk.first + TC_BLOCK_ROWS, T) - 1;
     for (int k0 = 0; k0 <= last_query; k0 += TC_FWD_KEYS) {
         __syncthreads();   // every warp is done with the previous K and V (and Q is complete)
-        tc_stage(k_rows, q_src + C, stride, k0, TC_FWD_KEYS, T, HS, false);
-        tc_stage(v_t, q_src + 2 * C, stride, k0, TC_FWD_KEYS, T, HS, true);
+        tc_stage(k_rows, blk.q + C, blk.stride, k0, TC_FWD_KEYS, T, HS, false);
+        tc_stage(v_t, blk.q + 2 * C, blk.stride, k0, TC_FWD_KEYS, T, HS, true);
         __syncthreads();
-        if (warp_first >= T || k0 > warp_first + TC_ROWS - 1) continue;   // warp-uniform: no key visible
+        if (blk.warp_first >= T || k0 > blk.warp_first + TC_ROWS - 1) continue;   // warp-uniform: no key visible
         float s[TC_FWD_KEYS / 8][4];
-        tc_scores<HS>(s, q_rows + warp * TC_ROWS * TC_LD(HS), k_rows);   // S = Q·Kᵀ
+        tc_scores<HS>(s, q_rows + blk.warp * TC_ROWS * TC_LD(HS), k_rows);   // S = Q·Kᵀ
         // Online softmax. The first tile holds key 0, visible to every row, so the maxima are finite from then on.
         float tile_max[2] = {-CUDART_INF_F, -CUDART_INF_F};
         for (int n = 0; n < TC_FWD_KEYS / 8; n++)
             for (int e = 0; e < 4; e++) {
-                const int key = k0 + 8 * n + 2 * t4 + e % 2;
+                const int key = k0 + 8 * n + 2 * blk.t4 + e % 2;
                 s[n][e] = key <= visible_until[e / 2] ? s[n][e] * scale : -CUDART_INF_F;
                 tile_max[e / 2] = fmaxf(tile_max[e / 2], s[n][e]);
             }
@@ -222,9 +249,9 @@ __device__ void tc_forward(bf16* out, float* lse, const bf16* qkv, int T, int C,
         running_sum[r] += __shfl_xor_sync(FULL_MASK, running_sum[r], 2);
     }
     for (int r = 0; r < 2; r++) {
-        if (rows[r] >= T) continue;
-        tc_store_row<HS>(out + ((size_t)b * T + rows[r]) * C + (size_t)h * HS, o, r, 1.0f / running_sum[r]);
-        if (t4 == 0) lse[((size_t)b * NH + h) * T + rows[r]] = running_max[r] + logf(running_sum[r]);
+        if (blk.rows[r] >= T) continue;
+        tc_store_row<HS>(out + ((size_t)blk.b * T + blk.rows[r]) * C + (size_t)blk.h * HS, o, r, 1.0f / running_sum[r]);
+        if (blk.t4 == 0) lse[blk.stats + blk.rows[r]] = running_max[r] + logf(running_sum[r]);
     }
 }
 
@@ -232,8 +259,7 @@ __device__ void tc_forward(bf16* out, float* lse, const bf16* qkv, int T, int C,
 template <int HS>
 __device__ void tc_backward_dkv(bf16* dqkv, const bf16* dout, const bf16* qkv, const float* lse, const float* delta,
                                 int T, int C, int NH, bf16* shared) {
-    const int b = blockIdx.z, h = blockIdx.y, k0 = blockIdx.x * TC_BLOCK_ROWS;
-    const int warp = threadIdx.x / WARP_SIZE, g = (threadIdx.x % WARP_SIZE) / 4, t4 = threadIdx.x % 4;
+    const TcBlock blk = tc_block(qkv, dout, T, C, NH, HS);   // rows: keys
     bf16* k_rows = shared;
     bf16* v_rows = k_rows + TC_BLOCK_ROWS * TC_LD(HS);
     bf16* q_rows = v_rows + TC_BLOCK_ROWS * TC_LD(HS);
@@ -242,37 +268,30 @@ __device__ void tc_backward_dkv(bf16* dqkv, const bf16* dout, const bf16* qkv, c
     bf16* do_t = q_t + HS * TC_LD(TC_BWD_TILE);
     float* lse_tile = reinterpret_cast<float*>(do_t + HS * TC_LD(TC_BWD_TILE));
     float* delta_tile = lse_tile + TC_BWD_TILE;
-    const size_t stride = 3 * (size_t)C;
-    const bf16* q_src = qkv + (size_t)b * T * stride + (size_t)h * HS;
-    const bf16* do_src = dout + (size_t)b * T * C + (size_t)h * HS;
-    const size_t stats = ((size_t)b * NH + h) * T;
-    tc_stage(k_rows, q_src + C, stride, k0, TC_BLOCK_ROWS, T, HS, false);
-    tc_stage(v_rows, q_src + 2 * C, stride, k0, TC_BLOCK_ROWS, T, HS, false);
-
-    const int warp_first = k0 + warp * TC_ROWS;
-    const int keys[2] = {warp_first + g, warp_first + g + 8};
+    tc_stage(k_rows, blk.q + C, blk.stride, blk.first, TC_BLOCK_ROWS, T, HS, false);
+    tc_stage(v_rows, blk.q + 2 * C, blk.stride, blk.first, TC_BLOCK_ROWS, T, HS, false);
     const float scale = rsqrtf((float)HS);
     float dk[HS / 8][4] = {}, dv[HS / 8][4] = {};
 
-    for (int i0 = k0; i0 < T; i0 += TC_BWD_TILE) {   // queries before k0 see none of this block's keys
+    for (int i0 = blk.first; i0 < T; i0 += TC_BWD_TILE) {   // earlier queries see none of this block's keys
         __syncthreads();
-        tc_stage(q_rows, q_src, stride, i0, TC_BWD_TILE, T, HS, false);
-        tc_stage(do_rows, do_src, C, i0, TC_BWD_TILE, T, HS, false);
-        tc_stage(q_t, q_src, stride, i0, TC_BWD_TILE, T, HS, true);
-        tc_stage(do_t, do_src, C, i0, TC_BWD_TILE, T, HS, true);
+        tc_stage(q_rows, blk.q, blk.stride, i0, TC_BWD_TILE, T, HS, false);
+        tc_stage(do_rows, blk.dout, C, i0, TC_BWD_TILE, T, HS, false);
+        tc_stage(q_t, blk.q, blk.stride, i0, TC_BWD_TILE, T, HS, true);
+        tc_stage(do_t, blk.dout, C, i0, TC_BWD_TILE, T, HS, true);
         if (threadIdx.x < TC_BWD_TILE) {
             const int t = i0 + threadIdx.x;
-            lse_tile[threadIdx.x] = t < T ? lse[stats + t] : 0.0f;
-            delta_tile[threadIdx.x] = t < T ? delta[stats + t] : 0.0f;
+            lse_tile[threadIdx.x] = t < T ? lse[blk.stats + t] : 0.0f;
+            delta_tile[threadIdx.x] = t < T ? delta[blk.stats + t] : 0.0f;
         }
         __syncthreads();
-        if (warp_first >= T || i0 + TC_BWD_TILE - 1 < warp_first) continue;   // warp-uniform: no query sees its keys
+        if (blk.warp_first >= T || i0 + TC_BWD_TILE - 1 < blk.warp_first) continue;   // warp-uniform: no query sees its keys
         float p_t[TC_BWD_TILE / 8][4], ds_t[TC_BWD_TILE / 8][4];
-        tc_scores<HS>(p_t, k_rows + warp * TC_ROWS * TC_LD(HS), q_rows);    // Sᵀ = K·Qᵀ
-        tc_scores<HS>(ds_t, v_rows + warp * TC_ROWS * TC_LD(HS), do_rows);  // dPᵀ = V·dOᵀ
+        tc_scores<HS>(p_t, k_rows + blk.warp * TC_ROWS * TC_LD(HS), q_rows);    // Sᵀ = K·Qᵀ
+        tc_scores<HS>(ds_t, v_rows + blk.warp * TC_ROWS * TC_LD(HS), do_rows);  // dPᵀ = V·dOᵀ
         for (int n = 0; n < TC_BWD_TILE / 8; n++)
             for (int e = 0; e < 4; e++) {
-                const int column = 8 * n + 2 * t4 + e % 2, query = i0 + column, key = keys[e / 2];
+                const int column = 8 * n + 2 * blk.t4 + e % 2, query = i0 + column, key = blk.rows[e / 2];
                 const bool visible = query < T && key < T && query >= key;
                 p_t[n][e] = visible ? __expf(p_t[n][e] * scale - lse_tile[column]) : 0.0f;
                 ds_t[n][e] = p_t[n][e] * (ds_t[n][e] - delta_tile[column]);
@@ -282,9 +301,9 @@ __device__ void tc_backward_dkv(bf16* dqkv, const bf16* dout, const bf16* qkv, c
     }
 
     for (int r = 0; r < 2; r++) {
-        if (keys[r] >= T) continue;
-        tc_store_row<HS>(dqkv + qkv_index(b, keys[r], 1, h, 0, T, C, HS), dk, r, scale);
-        tc_store_row<HS>(dqkv + qkv_index(b, keys[r], 2, h, 0, T, C, HS), dv, r, 1.0f);
+        if (blk.rows[r] >= T) continue;
+        tc_store_row<HS>(dqkv + qkv_index(blk.b, blk.rows[r], 1, blk.h, 0, T, C, HS), dk, r, scale);
+        tc_store_row<HS>(dqkv + qkv_index(blk.b, blk.rows[r], 2, blk.h, 0, T, C, HS), dv, r, 1.0f);
     }
 }
 
@@ -292,44 +311,37 @@ __device__ void tc_backward_dkv(bf16* dqkv, const bf16* dout, const bf16* qkv, c
 template <int HS>
 __device__ void tc_backward_dq(bf16* dqkv, const bf16* dout, const bf16* qkv, const float* lse, const float* delta,
                                int T, int C, int NH, bf16* shared) {
-    const int b = blockIdx.z, h = blockIdx.y, q0 = blockIdx.x * TC_BLOCK_ROWS;
-    const int warp = threadIdx.x / WARP_SIZE, g = (threadIdx.x % WARP_SIZE) / 4, t4 = threadIdx.x % 4;
+    const TcBlock blk = tc_block(qkv, dout, T, C, NH, HS);
     bf16* q_rows = shared;
     bf16* do_rows = q_rows + TC_BLOCK_ROWS * TC_LD(HS);
     bf16* k_rows = do_rows + TC_BLOCK_ROWS * TC_LD(HS);
     bf16* v_rows = k_rows + TC_BWD_TILE * TC_LD(HS);
     bf16* k_t = v_rows + TC_BWD_TILE * TC_LD(HS);
-    const size_t stride = 3 * (size_t)C;
-    const bf16* q_src = qkv + (size_t)b * T * stride + (size_t)h * HS;
-    const bf16* do_src = dout + (size_t)b * T * C + (size_t)h * HS;
-    const size_t stats = ((size_t)b * NH + h) * T;
-    tc_stage(q_rows, q_src, stride, q0, TC_BLOCK_ROWS, T, HS, false);
-    tc_stage(do_rows, do_src, C, q0, TC_BLOCK_ROWS, T, HS, false);
+    tc_stage(q_rows, blk.q, blk.stride, blk.first, TC_BLOCK_ROWS, T, HS, false);
+    tc_stage(do_rows, blk.dout, C, blk.first, TC_BLOCK_ROWS, T, HS, false);
 
-    const int warp_first = q0 + warp * TC_ROWS;
-    const int rows[2] = {warp_first + g, warp_first + g + 8};
     float row_lse[2], row_delta[2];
     for (int r = 0; r < 2; r++) {
-        row_lse[r] = rows[r] < T ? lse[stats + rows[r]] : 0.0f;
-        row_delta[r] = rows[r] < T ? delta[stats + rows[r]] : 0.0f;
+        row_lse[r] = blk.rows[r] < T ? lse[blk.stats + blk.rows[r]] : 0.0f;
+        row_delta[r] = blk.rows[r] < T ? delta[blk.stats + blk.rows[r]] : 0.0f;
     }
     const float scale = rsqrtf((float)HS);
     float dq[HS / 8][4] = {};
 
-    const int last_query = min(q0 + TC_BLOCK_ROWS, T) - 1;
+    const int last_query = min(blk.first + TC_BLOCK_ROWS, T) - 1;
     for (int k0 = 0; k0 <= last_query; k0 += TC_BWD_TILE) {
         __syncthreads();
-        tc_stage(k_rows, q_src + C, stride, k0, TC_BWD_TILE, T, HS, false);
-        tc_stage(v_rows, q_src + 2 * C, stride, k0, TC_BWD_TILE, T, HS, false);
-        tc_stage(k_t, q_src + C, stride, k0, TC_BWD_TILE, T, HS, true);
+        tc_stage(k_rows, blk.q + C, blk.stride, k0, TC_BWD_TILE, T, HS, false);
+        tc_stage(v_rows, blk.q + 2 * C, blk.stride, k0, TC_BWD_TILE, T, HS, false);
+        tc_stage(k_t, blk.q + C, blk.stride, k0, TC_BWD_TILE, T, HS, true);
         __syncthreads();
-        if (warp_first >= T || k0 > warp_first + TC_ROWS - 1) continue;   // warp-uniform: no key visible
+        if (blk.warp_first >= T || k0 > blk.warp_first + TC_ROWS - 1) continue;   // warp-uniform: no key visible
         float ds[TC_BWD_TILE / 8][4], dp[TC_BWD_TILE / 8][4];
-        tc_scores<HS>(ds, q_rows + warp * TC_ROWS * TC_LD(HS), k_rows);    // S = Q·Kᵀ
-        tc_scores<HS>(dp, do_rows + warp * TC_ROWS * TC_LD(HS), v_rows);   // dP = dO·Vᵀ
+        tc_scores<HS>(ds, q_rows + blk.warp * TC_ROWS * TC_LD(HS), k_rows);    // S = Q·Kᵀ
+        tc_scores<HS>(dp, do_rows + blk.warp * TC_ROWS * TC_LD(HS), v_rows);   // dP = dO·Vᵀ
         for (int n = 0; n < TC_BWD_TILE / 8; n++)
             for (int e = 0; e < 4; e++) {
-                const int key = k0 + 8 * n + 2 * t4 + e % 2, row = rows[e / 2];
+                const int key = k0 + 8 * n + 2 * blk.t4 + e % 2, row = blk.rows[e / 2];
                 const float p = (row < T && key <= row) ? __expf(ds[n][e] * scale - row_lse[e / 2]) : 0.0f;
                 ds[n][e] = p * (dp[n][e] - row_delta[e / 2]);
             }
@@ -337,7 +349,7 @@ __device__ void tc_backward_dq(bf16* dqkv, const bf16* dout, const bf16* qkv, co
     }
 
     for (int r = 0; r < 2; r++)
-        if (rows[r] < T) tc_store_row<HS>(dqkv + qkv_index(b, rows[r], 0, h, 0, T, C, HS), dq, r, scale);
+        if (blk.rows[r] < T) tc_store_row<HS>(dqkv + qkv_index(blk.b, blk.rows[r], 0, blk.h, 0, T, C, HS), dq, r, scale);
 }
 
 // The three kernels for one head size, named with it (attention_forward_tc_hs64, …): one entry point per size

@@ -65,7 +65,9 @@ public enum ActivationGradientKind: Int, CaseIterable, Sendable {
     case lnOut      // (B,T,C) gradient w.r.t. a LayerNorm output
     case qkv        // (B,T,3C)
     case atty       // (B,T,C)
-    case fch        // (B,T,4C) gradient w.r.t. the MLP pre-activation (the GELU output's passes through it)
+    // (B,T,4C) gradient w.r.t. the MLP pre-activation; without the fused GELU epilogue, the GELU output's
+    // gradient is formed here first and turned into it in place.
+    case fch
 
     func elementCount(_ c: ModelConfig, B: Int, T: Int) -> Int {
         let C = c.channels
