@@ -13,17 +13,20 @@ namespace cuemu {
 namespace {
 std::mutex lock;
 std::map<uint64_t, size_t> allocations;   // start address → bytes
-size_t allocatedBytes = 0;
+size_t allocatedBytes = 0;                 // in whole pages
+constexpr size_t pageBytes = size_t(2) << 20;
+
+size_t whole_pages(size_t bytes) { return (bytes + pageBytes - 1) / pageBytes * pageBytes; }
 }  // namespace
 
 uint64_t allocate_device(size_t bytes) {
     std::lock_guard<std::mutex> guard(lock);
-    if (bytes == 0 || allocatedBytes + bytes > deviceMemoryBytes) return 0;
+    if (bytes == 0 || allocatedBytes + whole_pages(bytes) > deviceMemoryBytes) return 0;
     void* memory = guarded_allocate(bytes, 256, GuardedUse::deviceAllocation);
     if (!memory) return 0;
     const uint64_t address = reinterpret_cast<uintptr_t>(memory);
     allocations[address] = bytes;
-    allocatedBytes += bytes;
+    allocatedBytes += whole_pages(bytes);
     return address;
 }
 
@@ -31,7 +34,7 @@ bool free_device(uint64_t address) {
     std::lock_guard<std::mutex> guard(lock);
     const auto found = allocations.find(address);
     if (found == allocations.end()) return false;
-    allocatedBytes -= found->second;
+    allocatedBytes -= whole_pages(found->second);
     allocations.erase(found);
     guarded_free(reinterpret_cast<void*>(address));
     return true;

@@ -17,7 +17,8 @@ uint64_t allocate_device(size_t bytes);
 bool free_device(uint64_t address);
 /// Whether [address, address + bytes) lies inside one live allocation (bytes 0: a pointer into it, or one past its end).
 bool is_device_range(uint64_t address, size_t bytes);
-/// Bytes currently allocated.
+/// Device memory in use, as cuMemGetInfo reports it: each live allocation rounded up to the 2 MiB pages the
+/// driver hands out (the granularity the planner assumes; the real figure is measured on a GPU).
 size_t allocated_device_bytes();
 
 }  // namespace cuemu

@@ -51,16 +51,21 @@ struct BackendOptions: ParsableArguments {
         return backend
     }
 
-    /// What the planner plans for on this backend: the machine's available memory for the CPU, the device's
-    /// memory (and its table entry, when listed) for a GPU.
-    func planDevice(_ backend: any Backend) -> PlanDevice {
+    /// What the planner plans for on this backend: the machine's available memory for the CPU; for a GPU, the
+    /// device's memory, its table entry when listed, and its overhead as `gpt2 bench` last measured it.
+    func planDevice(_ backend: any Backend) throws -> PlanDevice {
         guard let cuda = backend as? CUDABackend else {
             return .cpu(availableBytes: SystemMemory.usableBytes(), threads: threadCount(backend))
         }
-        let properties = cuda.properties
-        let spec = GPUSpecification.matching(deviceName: properties.name, totalMemory: properties.totalMemory)
-            ?? .unlisted(name: properties.name, totalMemory: properties.totalMemory)
-        return .gpu(spec, totalBytes: properties.totalMemory)
+        let spec = Self.specification(cuda)
+        return .gpu(spec, totalBytes: cuda.properties.totalMemory,
+                    overhead: .calibrated(device: spec.id, in: try CalibrationFile()))
+    }
+
+    /// The GPU table's row for the backend's device (an unlisted entry, peak 0, when it has none); its `id` is
+    /// the device's name in the calibration file.
+    static func specification(_ cuda: CUDABackend) -> GPUSpecification {
+        GPUSpecification.describing(deviceName: cuda.properties.name, totalMemory: cuda.properties.totalMemory)
     }
 
     /// Worker threads the backend uses on the CPU (0 for the GPU backend: recorded with the run only).
@@ -72,7 +77,7 @@ struct BackendOptions: ParsableArguments {
         if let override { return override }
         if let cpu = backend as? CPUBackend { return FLOPCount.cpuPeak(cores: cpu.threads) }
         guard let cuda = backend as? CUDABackend else { return nil }
-        let properties = cuda.properties
-        return GPUSpecification.matching(deviceName: properties.name, totalMemory: properties.totalMemory)?.bf16TensorFLOPs
+        let peak = Self.specification(cuda).bf16TensorFLOPs
+        return peak > 0 ? peak : nil
     }
 }

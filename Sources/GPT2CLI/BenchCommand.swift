@@ -14,7 +14,8 @@ struct BenchCommand: ParsableCommand {
             Examples:
               gpt2 bench --model d12 --micro-batch 4 --seq 64 --threads 2
               gpt2 bench --model small --micro-batch 4 --seq 256 --json
-            Each run appends its MFU to the calibration file that gpt2 plan uses for this kind of device.
+            Each run appends its MFU (and, on a GPU, the device memory it uses beyond the backend's buffers: the
+            CUDA context, cuBLASLt, the kernels) to the calibration file that gpt2 plan uses for this kind of device.
             """)
 
     @Option(help: "Model preset.")
@@ -41,7 +42,7 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Print one JSON object on stdout.")
     var json = false
 
-    @Flag(help: "Do not append the result to the calibration file ($GPT2_CALIBRATION, else ~/.cache/gpt2-swift/calibration.json) that gpt2 plan reads its MFU from.")
+    @Flag(help: "Do not append the result to the calibration file ($GPT2_CALIBRATION, else ~/.cache/gpt2-swift/calibration.json) that gpt2 plan reads its MFU and device overhead from.")
     var noRecord = false
 
     @OptionGroup var backendOptions: BackendOptions
@@ -78,27 +79,35 @@ struct BenchCommand: ParsableCommand {
         let tokensPerSecond = Double(tokens) / median
         let mfu = peak.map { tokensPerSecond * flopsPerToken / $0 }
         let threads = backendOptions.threadCount(backend)
-        let cuda = backend as? CUDABackend
         let memory = backend.deviceMemoryInUse()
+        // On a GPU, what the driver has in use beyond the backend's own (planned) allocations: the context,
+        // cuBLASLt and the kernels. The planner uses it for this kind of device from then on.
+        var overhead: Int?
+        if let memory {
+            overhead = memory - MemoryPlan(config: config, batchSize: microBatch, sequenceLength: seq, recompute: recompute,
+                                           device: try backendOptions.planDevice(backend)).backendBytes
+        }
         if !noRecord, let mfu {
-            // The planner looks MFU up by device kind: "cpu", or the GPU table id (the driver's name if unlisted).
-            let device = cuda.map { cuda in
-                let properties = cuda.properties
-                return GPUSpecification.matching(deviceName: properties.name, totalMemory: properties.totalMemory)?.id
-                    ?? properties.name
-            } ?? "cpu"
+            // The planner looks records up by device kind: "cpu", or the GPU table id (the driver's name if unlisted).
+            let device = (backend as? CUDABackend).map { BackendOptions.specification($0).id } ?? "cpu"
             var file = try CalibrationFile()
             try file.append(CalibrationRecord(device: device, kind: backend.name, model: model, microBatch: microBatch,
-                                              seq: seq, mfu: mfu, tokensPerSecond: tokensPerSecond))
-            if !json { Console.log("recorded MFU \(formatFixed(mfu, digits: 3)) for gpt2 plan in \(file.path)") }
+                                              seq: seq, mfu: mfu, tokensPerSecond: tokensPerSecond, deviceOverheadBytes: overhead))
+            if !json {
+                let recorded = "MFU \(formatFixed(mfu, digits: 3))" + (overhead.map { " and device overhead \(formatBytes($0))" } ?? "")
+                Console.log("recorded \(recorded) for gpt2 plan in \(file.path)")
+            }
         }
         if json {
-            print("{\"impl\": \"gpt2-swift\", \"device\": \"\(backend.name)\", \"model\": \"\(model)\", \"micro_batch\": \(microBatch), \"seq\": \(seq), \"threads\": \(threads), \"steps\": \(steps), \"step_ms\": \(median * 1000), \"tokens_per_s\": \(tokensPerSecond), \"mfu\": \(mfu.map { "\($0)" } ?? "null"), \"peak_flops\": \(peak.map { "\($0)" } ?? "null"), \"device_memory_bytes\": \(memory.map { "\($0)" } ?? "null"), \"flops_per_token\": \(flopsPerToken), \"params\": \(config.parameterCount), \"allocated_bytes\": \(backend.allocatedBytes)}")
+            print("{\"impl\": \"gpt2-swift\", \"device\": \"\(backend.name)\", \"model\": \"\(model)\", \"micro_batch\": \(microBatch), \"seq\": \(seq), \"threads\": \(threads), \"steps\": \(steps), \"step_ms\": \(median * 1000), \"tokens_per_s\": \(tokensPerSecond), \"mfu\": \(mfu.map { "\($0)" } ?? "null"), \"peak_flops\": \(peak.map { "\($0)" } ?? "null"), \"device_memory_bytes\": \(memory.map { "\($0)" } ?? "null"), \"device_overhead_bytes\": \(overhead.map { "\($0)" } ?? "null"), \"flops_per_token\": \(flopsPerToken), \"params\": \(config.parameterCount), \"allocated_bytes\": \(backend.allocatedBytes)}")
         } else {
             let where_ = backend is CPUBackend ? "\(backend.name) (\(threads) threads)" : backend.name
             let utilisation = mfu.map { "MFU \(formatFixed($0 * 100, digits: 1))% of \(formatFixed(peak! / 1e9, digits: 1)) GFLOP/s" }
                 ?? "MFU n/a (unknown GPU: pass --peak-flops)"
-            let memoryText = memory.map { ", \(formatBytes($0)) in use on the device" } ?? ""
+            var memoryText = ""
+            if let memory, let overhead {
+                memoryText = ", \(formatBytes(memory)) in use on the device (\(formatBytes(overhead)) of it beyond the backend's buffers)"
+            }
             print("\(model) B=\(microBatch) T=\(seq) on \(where_): \(formatFixed(median * 1000, digits: 1)) ms/step, \(Int(tokensPerSecond)) tokens/s, \(utilisation)\(memoryText)")
         }
     }

@@ -103,17 +103,20 @@ struct PlanTarget {
 
     /// `--gpu NAME` if given; else the CUDA device present (cuda/auto), else the CPU (cpu/auto).
     static func resolve(gpu: String?, device: Device, threads: Int) throws -> PlanTarget {
+        func gpuTarget(_ spec: GPUSpecification, totalBytes: Int) throws -> PlanTarget {
+            let overhead = DeviceOverhead.calibrated(device: spec.id, in: try CalibrationFile())
+            return PlanTarget(device: .gpu(spec, totalBytes: totalBytes, overhead: overhead), calibrationKey: spec.id,
+                              tablePeak: spec.bf16TensorFLOPs > 0 ? spec.bf16TensorFLOPs : nil)
+        }
         if let gpu {
             let spec = try GPUSpecification.named(gpu)
-            return PlanTarget(device: .gpu(spec), calibrationKey: spec.id, tablePeak: spec.bf16TensorFLOPs)
+            return try gpuTarget(spec, totalBytes: spec.usableBytes)
         }
         if device != .cpu {
             switch CUDAAvailability.firstDevice() {
             case .success(let (_, properties)):
-                let spec = GPUSpecification.matching(deviceName: properties.name, totalMemory: properties.totalMemory)
-                let named = spec ?? .unlisted(name: properties.name, totalMemory: properties.totalMemory)
-                return PlanTarget(device: .gpu(named, totalBytes: properties.totalMemory),
-                                  calibrationKey: spec?.id ?? properties.name, tablePeak: spec?.bf16TensorFLOPs)
+                return try gpuTarget(GPUSpecification.describing(deviceName: properties.name, totalMemory: properties.totalMemory),
+                                     totalBytes: properties.totalMemory)
             case .failure(let error):
                 if device == .cuda { throw ValidationError("--device cuda: \(error); name a GPU with --gpu (gpt2 plan --list-gpus)") }
             }

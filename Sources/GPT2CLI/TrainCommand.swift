@@ -143,7 +143,7 @@ struct TrainCommand: ParsableCommand {
             trainer.hellaswag = try HellaSwag.examples(path: path, encode: try dataSource.tokenizer().encode)
         }
         Console.log(trainer.options.summary)
-        Console.log("plan: " + TrainingPlanCheck.plan(trainer.options, device: backendOptions.planDevice(backend)).verdict)
+        Console.log("plan: " + TrainingPlanCheck.plan(trainer.options, device: try backendOptions.planDevice(backend)).verdict)
         let stopRequest = StopRequest()
         try trainer.run(stopAfter: stopAfter, stopRequest: stopRequest)
         if trainer.stoppedOnRequest {
@@ -164,10 +164,11 @@ struct TrainCommand: ParsableCommand {
             config = try ModelSource.load(initFrom).config
             modelName = initFrom
         }
+        let planDevice = try backendOptions.planDevice(backend)
         let batch = try BatchShape.resolve(microBatch, seq: seq, gradAccum: gradAccum, totalBatchTokens: totalBatchTokens,
-                                           config: config, recompute: recompute, device: backendOptions.planDevice(backend))
+                                           config: config, recompute: recompute, device: planDevice)
         if microBatch == .auto {
-            Console.log("--micro-batch auto: \(batch.microBatch) × \(batch.accumulation) accumulation (largest that fits \(formatBytes(backendOptions.planDevice(backend).capacityBytes)) available)")
+            Console.log("--micro-batch auto: \(batch.microBatch) × \(batch.accumulation) accumulation (largest that fits \(formatBytes(planDevice.capacityBytes)) available)")
         }
         let steps = self.steps ?? 200
         let dataDirectory = try data ?? dataSource.prepareDefaultCorpus()

@@ -62,6 +62,44 @@ struct CUDACommandTests {
         #expect(sample.stdoutText.hasPrefix("ROMEO:") && sample.stdoutText.count > "ROMEO:\n".count, "\(sample.stdoutText)")
     }
 
+    /// The planner's GPU memory is what the CUDA backend takes from the device: before calibration the plan
+    /// carries the context estimate; `gpt2 bench` then measures the overhead beyond the planned allocations
+    /// (none on the emulator, which has no context: any unplanned device allocation would show here) and
+    /// records it; from then on `gpt2 plan` predicts the driver's bytes in use exactly at other micro-batches.
+    @Test func planPredictsTheDeviceMemoryBenchMeasures() throws {
+        let calibration = try TestPaths.temporaryDirectory("cli-cuda-plan").path + "/calibration.json"
+        let environment = EmulatedCUDA.environment.merging(["GPT2_CALIBRATION": calibration]) { $1 }
+        struct Bench: Decodable {
+            var device_memory_bytes: Int, device_overhead_bytes: Int, allocated_bytes: Int
+        }
+        struct Plan: Decodable {
+            var total_bytes: Int, buffer_bytes: Int, memory: [String: Int]
+        }
+        func bench(_ batch: Int, record: Bool) throws -> Bench {
+            let result = try runGPT2(arguments: ["bench", "--device", "cuda", "--model", "tiny", "--micro-batch", "\(batch)",
+                                                 "--seq", "32", "--steps", "1", "--warmup", "0", "--peak-flops", "1e12", "--json"]
+                                                 + (record ? [] : ["--no-record"]), environment: environment)
+            #expect(result.status == 0, "\(result.stderrText)")
+            return try JSONDecoder().decode(Bench.self, from: result.stdout)
+        }
+        func plan(_ batch: Int) throws -> Plan {
+            let result = try runGPT2(arguments: ["plan", "--device", "cuda", "--model", "tiny", "--micro-batch", "\(batch)",
+                                                 "--seq", "32", "--steps", "1", "--peak-flops", "1e12", "--json"], environment: environment)
+            #expect(result.status == 0, "\(result.stderrText)")
+            return try JSONDecoder().decode(Plan.self, from: result.stdout)
+        }
+
+        #expect(try plan(2).memory["cuda_context"] == 400 << 20, "uncalibrated: the stated estimate")
+        let calibrating = try bench(2, record: true)
+        #expect(calibrating.device_overhead_bytes == 0, "the backend allocated beyond the plan: \(calibrating)")
+        for batch in [1, 3, 5] {
+            let (predicted, measured) = (try plan(batch), try bench(batch, record: false))
+            #expect(predicted.memory["cuda_context"] == 0)
+            #expect(predicted.total_bytes == measured.device_memory_bytes, "B=\(batch): plan \(predicted.total_bytes), driver \(measured.device_memory_bytes)")
+            #expect(predicted.buffer_bytes + predicted.memory["gpu_scratch"]! == measured.allocated_bytes, "B=\(batch)")
+        }
+    }
+
     /// `gpt2 eval --json`'s validation loss for a run on `device`.
     private static func evalLoss(_ run: String, device: String) throws -> Double {
         struct Loss: Decodable { var loss: Double }

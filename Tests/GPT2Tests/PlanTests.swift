@@ -79,7 +79,7 @@ import Testing
         #expect(activationRows.reduce(0) { $0 + $1.bytes }
                 == plan.layout.bytes(of: .activations) + plan.layout.bytes(of: .activationStatistics))
         #expect(plan.components.contains { $0.key == "activation.logits" && $0.bytes == 8 * 1024 * 50304 * 2 })
-        #expect(plan.components.contains { $0.key == "cuda_context" && $0.bytes == MemoryPlan.cudaContextBytes })
+        #expect(plan.components.contains { $0.key == "cuda_context" && $0.bytes == DeviceOverhead.estimate.bytes })
     }
 
     @Test func unknownGPUErrorListsTheNames() {
@@ -129,6 +129,34 @@ import Testing
         #expect(reread.latest(device: "rtx4070", model: "d12")?.mfu == 0.31)
         #expect(reread.latest(device: "rtx4070", model: "d24")?.mfu == 0.22)
         #expect(reread.latest(device: "h100-sxm") == nil)
+    }
+
+    /// The planner takes a GPU's overhead from the newest bench record that measured one for that kind of
+    /// device (CPU records and older files carry none), and falls back to the estimate.
+    @Test func deviceOverheadComesFromTheNewestMeasurement() throws {
+        let path = try TestPaths.temporaryDirectory("calibration-overhead").path + "/calibration.json"
+        let older = #"[{"date": "2026-11-20T08:00:00Z", "device": "h100-sxm", "kind": "cuda", "mfu": 0.4, "micro_batch": 16, "model": "d12", "seq": 1024, "tokens_per_s": 4e5}]"#
+        try Data(older.utf8).write(to: URL(fileURLWithPath: path))
+        var file = try CalibrationFile(path: path)
+        #expect(file.records.count == 1 && file.records[0].deviceOverheadBytes == nil)
+        #expect(DeviceOverhead.calibrated(device: "h100-sxm", in: file) == .estimate)
+        try file.append(CalibrationRecord(device: "h100-sxm", kind: "cuda", model: "d12", microBatch: 16, seq: 1024, mfu: 0.5,
+                                          tokensPerSecond: 5e5, deviceOverheadBytes: 600 << 20, date: "2026-11-21T09:00:00Z"))
+        try file.append(CalibrationRecord(device: "h100-sxm", kind: "cuda", model: "d6", microBatch: 8, seq: 1024, mfu: 0.5,
+                                          tokensPerSecond: 9e5, deviceOverheadBytes: 550 << 20, date: "2026-11-22T09:00:00Z"))
+        try file.append(CalibrationRecord(device: "h100-sxm", kind: "cuda", model: "d12", microBatch: 8, seq: 1024, mfu: 0.5,
+                                          tokensPerSecond: 5e5, date: "2026-11-23T09:00:00Z"))
+        let overhead = DeviceOverhead.calibrated(device: "h100-sxm", in: try CalibrationFile(path: path))
+        #expect(overhead == DeviceOverhead(bytes: 550 << 20, measuredBy: "d6 B=8 T=1024 on 2026-11-22"))
+        #expect(DeviceOverhead.calibrated(device: "rtx4070", in: file) == .estimate)
+
+        let spec = try GPUSpecification.named("h100-sxm")
+        let measured = MemoryPlan(config: d12, batchSize: 8, sequenceLength: 1024, recompute: false,
+                                  device: .gpu(spec, totalBytes: spec.usableBytes, overhead: overhead))
+        let estimated = MemoryPlan(config: d12, batchSize: 8, sequenceLength: 1024, recompute: false, device: .gpu(spec))
+        #expect(measured.totalBytes - estimated.totalBytes == (550 << 20) - (400 << 20))
+        #expect(measured.backendBytes == estimated.backendBytes && measured.backendBytes == measured.totalBytes - (550 << 20))
+        #expect(measured.components.contains { $0.key == "cuda_context" && $0.label.contains("measured by gpt2 bench d6 B=8 T=1024") })
     }
 
     @Test func memAvailableIsReadInBytes() {

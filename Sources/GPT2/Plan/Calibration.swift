@@ -1,5 +1,6 @@
-/// The calibration file: every `gpt2 bench` run appends what it measured (device, shape, MFU, tokens/s), and
-/// the planner takes its MFU from the newest record for the same kind of device.
+/// The calibration file: every `gpt2 bench` run appends what it measured (device, shape, MFU, tokens/s and, on
+/// a GPU, the device's memory overhead), and the planner takes its MFU and overhead from the newest record for
+/// the same kind of device.
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -22,6 +23,9 @@ public struct CalibrationRecord: Codable, Sendable, Equatable {
     public var seq: Int
     public var mfu: Double
     public var tokensPerSecond: Double
+    /// On a GPU: the driver's bytes in use beyond the backend's planned allocations (context, cuBLASLt,
+    /// kernels), which the planner then uses for this kind of device. Absent on the CPU and in older files.
+    public var deviceOverheadBytes: Int?
     /// ISO 8601, UTC.
     public var date: String
 
@@ -30,13 +34,13 @@ public struct CalibrationRecord: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case device, kind, model, mfu, date
-        case microBatch = "micro_batch", seq, tokensPerSecond = "tokens_per_s"
+        case microBatch = "micro_batch", seq, tokensPerSecond = "tokens_per_s", deviceOverheadBytes = "device_overhead_bytes"
     }
 
     public init(device: String, kind: String, model: String, microBatch: Int, seq: Int, mfu: Double,
-                tokensPerSecond: Double, date: String = CalibrationRecord.now()) {
+                tokensPerSecond: Double, deviceOverheadBytes: Int? = nil, date: String = CalibrationRecord.now()) {
         (self.device, self.kind, self.model, self.microBatch, self.seq) = (device, kind, model, microBatch, seq)
-        (self.mfu, self.tokensPerSecond, self.date) = (mfu, tokensPerSecond, date)
+        (self.mfu, self.tokensPerSecond, self.deviceOverheadBytes, self.date) = (mfu, tokensPerSecond, deviceOverheadBytes, date)
     }
 
     /// The current time as `2026-11-25T10:04:05Z`.

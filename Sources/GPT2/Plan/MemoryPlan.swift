@@ -5,11 +5,12 @@
 public enum PlanDevice: Sendable {
     /// The CPU backend (fp32). `availableBytes`: what the machine can give (MemAvailable); `threads` sizes the ops' scratch.
     case cpu(availableBytes: Int, threads: Int)
-    /// The CUDA backend (mixed bf16). `totalBytes`: the driver's figure for a present device, else the table's usable bytes.
-    case gpu(GPUSpecification, totalBytes: Int)
+    /// The CUDA backend (mixed bf16). `totalBytes`: the driver's figure for a present device, else the table's
+    /// usable bytes; `overhead`: what the device uses beyond the backend's allocations.
+    case gpu(GPUSpecification, totalBytes: Int, overhead: DeviceOverhead)
 
-    /// A GPU from the table, with its usable memory.
-    public static func gpu(_ spec: GPUSpecification) -> PlanDevice { .gpu(spec, totalBytes: spec.usableBytes) }
+    /// A GPU from the table, with its usable memory and the estimated overhead.
+    public static func gpu(_ spec: GPUSpecification) -> PlanDevice { .gpu(spec, totalBytes: spec.usableBytes, overhead: .estimate) }
 
     /// How the backend stores the model there.
     public var precision: Precision {
@@ -21,7 +22,7 @@ public enum PlanDevice: Sendable {
     public var name: String {
         switch self {
         case .cpu(_, let threads): return "CPU (\(threads) threads)"
-        case .gpu(let spec, _): return spec.name
+        case .gpu(let spec, _, _): return spec.name
         }
     }
 
@@ -29,8 +30,33 @@ public enum PlanDevice: Sendable {
     public var capacityBytes: Int {
         switch self {
         case .cpu(let available, _): return available
-        case .gpu(_, let total): return total
+        case .gpu(_, let total, _): return total
         }
+    }
+}
+
+/// Device memory the CUDA backend needs beyond its own allocations: the CUDA context, cuBLASLt's handle, the
+/// loaded kernel images and whatever the driver reserves for them. Estimated until `gpt2 bench` has measured
+/// it on that kind of GPU (the driver's bytes in use less the plan's own allocations) and recorded it.
+public struct DeviceOverhead: Sendable, Equatable {
+    public var bytes: Int
+    /// The bench run that measured it (`d12 B=16 T=1024 on 2026-11-25`), or nil for the estimate.
+    public var measuredBy: String?
+
+    public init(bytes: Int, measuredBy: String?) {
+        (self.bytes, self.measuredBy) = (bytes, measuredBy)
+    }
+
+    /// The stated estimate: a CUDA 12/13 primary context with lazy module loading typically takes 250–500 MiB,
+    /// our NVRTC kernels a few MiB more.
+    public static let estimate = DeviceOverhead(bytes: 400 << 20, measuredBy: nil)
+    /// Its key in the memory table's JSON.
+    public static let key = "cuda_context"
+
+    /// The newest measurement for a kind of device in the calibration file, else the estimate.
+    public static func calibrated(device: String, in file: CalibrationFile) -> DeviceOverhead {
+        guard let record = file.records.last(where: { $0.device == device && $0.deviceOverheadBytes != nil }) else { return .estimate }
+        return DeviceOverhead(bytes: record.deviceOverheadBytes!, measuredBy: "\(record.run) on \(record.date.prefix(10))")
     }
 }
 
@@ -47,10 +73,6 @@ public struct MemoryComponent: Sendable, Equatable {
 
 /// The memory one training config needs on one device.
 public struct MemoryPlan: Sendable {
-    /// The CUDA context, cuBLASLt handle and loaded kernel images, plus driver-internal allocations: a stated
-    /// estimate (a CUDA 12 context with lazy module loading is typically 250–500 MiB; our NVRTC kernels add a
-    /// few MiB), to be replaced by the difference between cuMemGetInfo before/after on a real device.
-    public static let cudaContextBytes = 400 << 20
     /// cuMemAlloc hands out memory in 2 MiB pages; each buffer is rounded up to them.
     public static let cudaAllocationGranularity = 2 << 20
 
@@ -71,6 +93,9 @@ public struct MemoryPlan: Sendable {
     public var bufferBytes: Int { components.filter(\.isBuffer).reduce(0) { $0 + $1.bytes } }
     /// Everything: buffers plus overheads.
     public var totalBytes: Int { components.reduce(0) { $0 + $1.bytes } }
+    /// What the backend itself takes from the device: everything but the device overhead (on a GPU, the
+    /// driver's bytes in use once the model is allocated, less the overhead).
+    public var backendBytes: Int { components.filter { $0.key != DeviceOverhead.key }.reduce(0) { $0 + $1.bytes } }
     /// Capacity less the total; negative when it does not fit.
     public var headroomBytes: Int { device.capacityBytes - totalBytes }
     public var fits: Bool { headroomBytes >= 0 }
@@ -152,7 +177,7 @@ public struct MemoryPlan: Sendable {
             let blocks = (layout.config.parameterCount + (1 << 14) - 1) >> 14
             let scratch = max(threads * T * 4, threads * 2 * C * 4, blocks * 8)
             return [MemoryComponent(label: "op scratch (transient)", key: "cpu_op_scratch", bytes: scratch, isBuffer: false)]
-        case .gpu:
+        case .gpu(_, _, let overhead):
             let scratch = GPUScratchLayout(layout)
             let buffers = BufferKind.allCases.map { layout.bytes(of: $0) }.filter { $0 > 0 } + scratch.allocationBytes
             let page = cudaAllocationGranularity
@@ -161,7 +186,8 @@ public struct MemoryPlan: Sendable {
                 MemoryComponent(label: "backend scratch (norm, column sums, attention delta, token buckets, AdamW table)",
                                 key: "gpu_scratch", bytes: scratch.bytes, isBuffer: false),
                 MemoryComponent(label: "allocation rounding (2 MiB pages)", key: "allocation_rounding", bytes: rounding, isBuffer: false),
-                MemoryComponent(label: "CUDA context + cuBLASLt + kernels (estimate)", key: "cuda_context", bytes: cudaContextBytes, isBuffer: false),
+                MemoryComponent(label: "CUDA context + cuBLASLt + kernels (\(overhead.measuredBy.map { "measured by gpt2 bench " + $0 } ?? "estimate"))",
+                                key: DeviceOverhead.key, bytes: overhead.bytes, isBuffer: false),
             ]
         }
     }
