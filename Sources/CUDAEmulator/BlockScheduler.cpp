@@ -183,6 +183,14 @@ void misaligned_access(const void* address, unsigned alignment) {
     std::abort();
 }
 
+void outside_shared_memory(const void* address, unsigned bytes) {
+    const ThreadContext& t = *current_thread;
+    fprintf(stderr, "CUDA emulator: %u-byte shared-memory access to %p, outside the launch's %u bytes of dynamic shared memory, "
+            "in block (%u,%u,%u) thread (%u,%u,%u)\n", bytes, address, blockDynamicSharedBytes, t.blockIdx.x, t.blockIdx.y,
+            t.blockIdx.z, t.threadIdx.x, t.threadIdx.y, t.threadIdx.z);
+    std::abort();
+}
+
 void trap() {
     const ThreadContext& t = *current_thread;
     fprintf(stderr, "CUDA emulator: __trap() in block (%u,%u,%u) thread (%u,%u,%u)\n", t.blockIdx.x, t.blockIdx.y,

@@ -130,13 +130,13 @@ struct CUDABackendHostTests {
         }
         let ada = device(major: 8, sharedKiB: 99), small = device(major: 8, sharedKiB: 48), turing = device(major: 7, sharedKiB: 64)
         let hopper = device(major: 9, sharedKiB: 227)
-        // GPT-2's head size 64: Q, K and Vᵀ tiles of 64 rows at a padded stride of 72 elements (27 KiB), and so on.
-        #expect(TensorCoreAttention.forwardBytes(HS: 64) == 2 * 64 * 72 * 2 + 64 * 72 * 2)
-        #expect(TensorCoreAttention.dkvBytes(HS: 64) == 2 * 64 * 72 * 2 + 2 * 32 * 72 * 2 + 2 * 64 * 40 * 2 + 2 * 32 * 4)
-        #expect(TensorCoreAttention.dqBytes(HS: 64) == 2 * 64 * 72 * 2 + 2 * 32 * 72 * 2 + 64 * 40 * 2)
+        // GPT-2's head size 64: Q, K and V tiles of 64 rows at a padded stride of 72 elements (27 KiB), and so on.
+        #expect(TensorCoreAttention.forwardBytes(HS: 64) == 3 * 64 * 72 * 2)
+        #expect(TensorCoreAttention.dkvBytes(HS: 64) == 2 * 64 * 72 * 2 + 2 * 32 * 72 * 2 + 2 * 32 * 4)
+        #expect(TensorCoreAttention.dqBytes(HS: 64) == 2 * 64 * 72 * 2 + 2 * 32 * 72 * 2)
         #expect(TensorCoreAttention.supports(HS: 64, on: ada) && TensorCoreAttention.supports(HS: 128, on: ada))
         #expect(TensorCoreAttention.supports(HS: 64, on: small) && !TensorCoreAttention.supports(HS: 128, on: small),
-                "head size 128's dK/dV kernel needs 71 KiB")
+                "head size 128's kernels need 51 KiB")
         #expect(!TensorCoreAttention.supports(HS: 64, on: turing), "bf16 mma.sync needs sm_80")
         #expect(!TensorCoreAttention.supports(HS: 48, on: hopper), "only head sizes with kernels of their own")
         #expect(!TensorCoreAttention.supports(HS: 144, on: hopper), "at most 128")

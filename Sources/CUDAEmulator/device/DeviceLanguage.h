@@ -7,6 +7,7 @@
 #pragma once
 
 #include "DeviceRuntime.h"
+#include "LoadMatrix.h"
 #include "MatrixMultiplyAccumulate.h"
 
 #define __global__

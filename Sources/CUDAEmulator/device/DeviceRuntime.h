@@ -42,6 +42,9 @@ unsigned dynamic_shared_memory_bytes();
 /// A vector access to `address` that is not `alignment`-aligned (a fault on the GPU): stops the process,
 /// naming the block and thread.
 [[noreturn]] void misaligned_access(const void* address, unsigned alignment);
+/// A shared-memory instruction given an address outside the launch's dynamic shared memory (undefined on the
+/// GPU): stops the process, naming the block and thread.
+[[noreturn]] void outside_shared_memory(const void* address, unsigned bytes);
 /// 256 floats private to the calling thread's warp, for warp-wide operations that share a result.
 float* warp_scratch();
 

@@ -8,9 +8,10 @@
 /// them with tiles of the other side staged in shared memory by the whole block. Register fragments follow
 /// the PTX ISA's m16n8k16 layout (see mma_m16n8k16), in which an accumulator tile of one product is laid
 /// out as the A operand of the next needs it: probabilities and dS go from one product into the next
-/// without leaving registers, rounded to bf16 on the way (as in FlashAttention-2). Tiles are row-major with
-/// rows padded by 8 elements, which keeps the fragment loads free of shared-memory bank conflicts; where a
-/// product needs the transpose of an operand, that tile is also staged transposed.
+/// without leaving registers, rounded to bf16 on the way (as in FlashAttention-2). Tiles are staged
+/// row-major, with rows padded by 8 elements, and fragments are read from them with ldmatrix, four 8×8
+/// matrices per instruction (transposing on the way where a product needs the transpose of a tile); the
+/// padding keeps every ldmatrix free of shared-memory bank conflicts.
 /// Shared memory is dynamic; attention_tc_*_shared_bytes give each kernel's need, which the host must pass
 /// (CUDABackend+Attention mirrors them), and each kernel traps when given less.
 #include "common.cuh"
@@ -40,6 +41,25 @@ __device__ __forceinline__ void mma_m16n8k16(float (&d)[4], const unsigned (&a)[
                  : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
+
+// Four 8×8 bf16 matrices from shared memory into a warp's registers (ldmatrix .x4): lane l gives the address
+// of row l % 8 of matrix l / 8 (16 contiguous bytes, 16-byte aligned) and receives in r[j] two elements of
+// matrix j, the lower column or row in the low half:
+//   ldmatrix_x4:        row l / 4, columns 2(l % 4) and 2(l % 4) + 1
+//   ldmatrix_x4_trans:  rows 2(l % 4) and 2(l % 4) + 1, column l / 4 (the matrix transposed)
+// All 32 lanes call it together.
+__device__ __forceinline__ void ldmatrix_x4(unsigned (&r)[4], const bf16* row) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"((unsigned)__cvta_generic_to_shared(row))
+                 : "memory");
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(unsigned (&r)[4], const bf16* row) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"((unsigned)__cvta_generic_to_shared(row))
+                 : "memory");
+}
 #endif
 
 // Dynamic shared memory is declared as this type so that it is 16-byte aligned for the staging copies.
@@ -48,26 +68,19 @@ struct alignas(16) SharedChunk {
     unsigned words[4];
 };
 
-// forward: Q, K (64 rows × HS), Vᵀ (HS × 64 keys)
+// forward: Q (64 rows × HS), K, V (64 keys × HS)
 __device__ __forceinline__ int attention_tc_forward_shared_bytes(int HS) {
-    return 2 * (TC_BLOCK_ROWS * TC_LD(HS) * 2) + HS * TC_LD(TC_FWD_KEYS) * 2;
+    return (TC_BLOCK_ROWS + 2 * TC_FWD_KEYS) * TC_LD(HS) * 2;
 }
 
-// dq: Q, dO (64 rows × HS), K, V (32 keys × HS), Kᵀ (HS × 32 keys)
+// dq: Q, dO (64 rows × HS), K, V (32 keys × HS)
 __device__ __forceinline__ int attention_tc_dq_shared_bytes(int HS) {
-    return 2 * (TC_BLOCK_ROWS * TC_LD(HS) * 2) + 2 * (TC_BWD_TILE * TC_LD(HS) * 2) + HS * TC_LD(TC_BWD_TILE) * 2;
+    return 2 * (TC_BLOCK_ROWS + TC_BWD_TILE) * TC_LD(HS) * 2;
 }
 
-// dkv: K, V (64 rows × HS), Q, dO (32 queries × HS), Qᵀ, dOᵀ (HS × 32 queries), lse, delta (32) fp32
+// dkv: K, V (64 rows × HS), Q, dO (32 queries × HS), lse, delta (32) fp32
 __device__ __forceinline__ int attention_tc_dkv_shared_bytes(int HS) {
-    return 2 * (TC_BLOCK_ROWS * TC_LD(HS) * 2) + 2 * (TC_BWD_TILE * TC_LD(HS) * 2) + 2 * (HS * TC_LD(TC_BWD_TILE) * 2)
-        + 2 * TC_BWD_TILE * 4;
-}
-
-// Two consecutive bf16 (4-byte aligned) as one register, the first in the low half.
-__device__ __forceinline__ unsigned tc_pair(const bf16* p) {
-    REQUIRE_ALIGNED(p, 4);
-    return *reinterpret_cast<const unsigned*>(p);
+    return 2 * (TC_BLOCK_ROWS + TC_BWD_TILE) * TC_LD(HS) * 2 + 2 * TC_BWD_TILE * 4;
 }
 
 // Two floats rounded to bf16 in one register, `low` in the low half.
@@ -75,11 +88,10 @@ __device__ __forceinline__ unsigned tc_pack(float low, float high) {
     return (unsigned)__bfloat16_as_ushort(to_bf16(low)) | ((unsigned)__bfloat16_as_ushort(to_bf16(high)) << 16);
 }
 
-// Rows [t0, t0+rows) of a (T × HS) bf16 matrix whose row t starts at src + t·stride, into dst: row-major
-// (rows × HS, stride TC_LD(HS)), or with `transposed` (HS × rows, stride TC_LD(rows)); rows past T are zero.
-// Copies 16 bytes at a time (HS is a multiple of 16 and every row start is 16-byte aligned: C is a multiple
-// of 16). Called by every thread of the block.
-__device__ void tc_stage(bf16* dst, const bf16* src, size_t stride, int t0, int rows, int T, int HS, bool transposed) {
+// Rows [t0, t0+rows) of a (T × HS) bf16 matrix whose row t starts at src + t·stride, into dst (rows × HS,
+// row-major at stride TC_LD(HS)); rows past T are zero. Copies 16 bytes at a time (HS is a multiple of 16 and
+// every row start is 16-byte aligned: C is a multiple of 16). Called by every thread of the block.
+__device__ void tc_stage(bf16* dst, const bf16* src, size_t stride, int t0, int rows, int T, int HS) {
     const int chunks = HS / 8;
     for (int i = threadIdx.x; i < rows * chunks; i += blockDim.x) {
         const int r = i / chunks, d = (i % chunks) * 8, t = t0 + r;
@@ -89,62 +101,63 @@ __device__ void tc_stage(bf16* dst, const bf16* src, size_t stride, int t0, int 
         } else {
             for (int k = 0; k < 8; k++) chunk.values[k] = to_bf16(0.0f);
         }
-        if (!transposed) {
-            store8(dst + r * TC_LD(HS) + d, chunk);
-        } else {
-            for (int k = 0; k < 8; k++) dst[(d + k) * TC_LD(rows) + r] = chunk.values[k];
-        }
+        store8(dst + r * TC_LD(HS) + d, chunk);
     }
 }
 
-// The A fragment of rows [0, 16) and columns [k, k+16) of a row-major bf16 tile with row stride ld.
-__device__ __forceinline__ void tc_load_a(unsigned (&a)[4], const bf16* tile, int ld, int k) {
-    const int g = (threadIdx.x % WARP_SIZE) / 4, t = threadIdx.x % 4;
-    const bf16* p = tile + g * ld + k + 2 * t;
-    a[0] = tc_pair(p);
-    a[1] = tc_pair(p + 8 * ld);
-    a[2] = tc_pair(p + 8);
-    a[3] = tc_pair(p + 8 * ld + 8);
+// Where this lane points ldmatrix_x4 within a 16 × 16 block of a tile: row l % 8 of one of the block's four
+// 8×8 quarters, taken in the order (rows 0-7, columns 0-7), (rows 8-15, columns 0-7), (rows 0-7, columns
+// 8-15), (rows 8-15, columns 8-15) — or, with `columns_first`, (0-7, 0-7), (0-7, 8-15), (8-15, 0-7), (8-15, 8-15).
+__device__ __forceinline__ int tc_quarter_row(bool columns_first) {
+    const int lane = threadIdx.x % WARP_SIZE;
+    return lane % 8 + 8 * (columns_first ? lane / 16 : (lane / 8) % 2);
 }
-
-// The B fragment of rows [k, k+16) and columns [n, n+8) of B = Mᵀ, for M a row-major bf16 tile with row
-// stride ld (column n of B is row n of M).
-__device__ __forceinline__ void tc_load_b(unsigned (&b)[2], const bf16* m, int ld, int n, int k) {
-    const int g = (threadIdx.x % WARP_SIZE) / 4, t = threadIdx.x % 4;
-    const bf16* p = m + (n + g) * ld + k + 2 * t;
-    b[0] = tc_pair(p);
-    b[1] = tc_pair(p + 8);
+__device__ __forceinline__ int tc_quarter_column(bool columns_first) {
+    const int lane = threadIdx.x % WARP_SIZE;
+    return 8 * (columns_first ? (lane / 8) % 2 : lane / 16);
 }
 
 // s (16 × 8N fp32, N accumulator tiles) = A · Mᵀ for the 16 rows of `a_rows` and the 8N rows of `m_rows`,
 // both row-major (· × HS) bf16 at stride TC_LD(HS). One warp.
+//   The A fragment of columns [k, k+16) is the block's quarters in the first order (a[0..3]).
+//   B = Mᵀ: b[0] and b[1] of output columns [n, n+8) are rows n..n+7 of M at columns k.. and k+8..; one
+//   ldmatrix (quarters columns first) reads them for the tiles n and n+1.
 template <int HS, int N>
 __device__ __forceinline__ void tc_scores(float (&s)[N][4], const bf16* a_rows, const bf16* m_rows) {
+    const int a_row = tc_quarter_row(false), a_column = tc_quarter_column(false);
+    const int m_row = tc_quarter_row(true), m_column = tc_quarter_column(true);
     for (int n = 0; n < N; n++)
         for (int e = 0; e < 4; e++) s[n][e] = 0.0f;
     for (int k = 0; k < HS; k += 16) {
         unsigned a[4];
-        tc_load_a(a, a_rows, TC_LD(HS), k);
-        for (int n = 0; n < N; n++) {
-            unsigned b[2];
-            tc_load_b(b, m_rows, TC_LD(HS), 8 * n, k);
-            mma_m16n8k16(s[n], a, b);
+        ldmatrix_x4(a, a_rows + a_row * TC_LD(HS) + k + a_column);
+        for (int n = 0; n < N; n += 2) {
+            unsigned b[4];
+            ldmatrix_x4(b, m_rows + (8 * n + m_row) * TC_LD(HS) + k + m_column);
+            const unsigned first[2] = {b[0], b[1]}, second[2] = {b[2], b[3]};
+            mma_m16n8k16(s[n], a, first);
+            mma_m16n8k16(s[n + 1], a, second);
         }
     }
 }
 
 // sum (16 × HS fp32) += P · M for P (16 × 8N, the accumulator tiles of a previous product, rounded to
-// bf16 here) and M (8N × HS) given transposed: m_t (HS × 8N bf16, row stride ld). One warp.
+// bf16 here) and M (8N × HS bf16, row-major at stride TC_LD(HS)). One warp.
+//   B = M: b[0] and b[1] of output columns [n, n+8) are rows 16j..16j+7 and 16j+8..16j+15 of M at columns
+//   n..n+7, transposed; one ldmatrix_x4_trans (quarters in the first order) reads them for the tiles n and n+1.
 template <int HS, int N>
-__device__ __forceinline__ void tc_accumulate(float (&sum)[HS / 8][4], const float (&p)[N][4], const bf16* m_t, int ld) {
+__device__ __forceinline__ void tc_accumulate(float (&sum)[HS / 8][4], const float (&p)[N][4], const bf16* m) {
+    const int m_row = tc_quarter_row(false), m_column = tc_quarter_column(false);
     for (int j = 0; j < N / 2; j++) {
         // Columns [16j, 16j+16) of P as an A fragment: accumulator tiles 2j and 2j+1 side by side.
         const unsigned a[4] = {tc_pack(p[2 * j][0], p[2 * j][1]), tc_pack(p[2 * j][2], p[2 * j][3]),
                                tc_pack(p[2 * j + 1][0], p[2 * j + 1][1]), tc_pack(p[2 * j + 1][2], p[2 * j + 1][3])};
-        for (int n = 0; n < HS / 8; n++) {
-            unsigned b[2];
-            tc_load_b(b, m_t, ld, 8 * n, 16 * j);
-            mma_m16n8k16(sum[n], a, b);
+        for (int n = 0; n < HS / 8; n += 2) {
+            unsigned b[4];
+            ldmatrix_x4_trans(b, m + (16 * j + m_row) * TC_LD(HS) + 8 * n + m_column);
+            const unsigned first[2] = {b[0], b[1]}, second[2] = {b[2], b[3]};
+            mma_m16n8k16(sum[n], a, first);
+            mma_m16n8k16(sum[n + 1], a, second);
         }
     }
 }
@@ -198,8 +211,8 @@ __device__ void tc_forward(bf16* out, float* lse, const bf16* qkv, int T, int C,
     const TcBlock blk = tc_block(qkv, nullptr, T, C, NH, HS);
     bf16* q_rows = shared;
     bf16* k_rows = q_rows + TC_BLOCK_ROWS * TC_LD(HS);
-    bf16* v_t = k_rows + TC_FWD_KEYS * TC_LD(HS);
-    tc_stage(q_rows, blk.q, blk.stride, blk.first, TC_BLOCK_ROWS, T, HS, false);
+    bf16* v_rows = k_rows + TC_FWD_KEYS * TC_LD(HS);
+    tc_stage(q_rows, blk.q, blk.stride, blk.first, TC_BLOCK_ROWS, T, HS);
 
     // Rows past T attend like the last row (their output is dropped).
     const int visible_until[2] = {min(blk.rows[0], T - 1), min(blk.rows[1], T - 1)};
@@ -211,8 +224,8 @@ __device__ void tc_forward(bf16* out, float* lse, const bf16* qkv, int T, int C,
     const int last_query = min(blk.first + TC_BLOCK_ROWS, T) - 1;
     for (int k0 = 0; k0 <= last_query; k0 += TC_FWD_KEYS) {
         __syncthreads();   // every warp is done with the previous K and V (and Q is complete)
-        tc_stage(k_rows, blk.q + C, blk.stride, k0, TC_FWD_KEYS, T, HS, false);
-        tc_stage(v_t, blk.q + 2 * C, blk.stride, k0, TC_FWD_KEYS, T, HS, true);
+        tc_stage(k_rows, blk.q + C, blk.stride, k0, TC_FWD_KEYS, T, HS);
+        tc_stage(v_rows, blk.q + 2 * C, blk.stride, k0, TC_FWD_KEYS, T, HS);
         __syncthreads();
         if (blk.warp_first >= T || k0 > blk.warp_first + TC_ROWS - 1) continue;   // warp-uniform: no key visible
         float s[TC_FWD_KEYS / 8][4];
@@ -241,7 +254,7 @@ __device__ void tc_forward(bf16* out, float* lse, const bf16* qkv, int T, int C,
             }
         for (int n = 0; n < HS / 8; n++)
             for (int e = 0; e < 4; e++) o[n][e] *= correction[e / 2];
-        tc_accumulate<HS>(o, s, v_t, TC_LD(TC_FWD_KEYS));   // O += P·V
+        tc_accumulate<HS>(o, s, v_rows);   // O += P·V
     }
 
     for (int r = 0; r < 2; r++) {
@@ -264,21 +277,17 @@ __device__ void tc_backward_dkv(bf16* dqkv, const bf16* dout, const bf16* qkv, c
     bf16* v_rows = k_rows + TC_BLOCK_ROWS * TC_LD(HS);
     bf16* q_rows = v_rows + TC_BLOCK_ROWS * TC_LD(HS);
     bf16* do_rows = q_rows + TC_BWD_TILE * TC_LD(HS);
-    bf16* q_t = do_rows + TC_BWD_TILE * TC_LD(HS);
-    bf16* do_t = q_t + HS * TC_LD(TC_BWD_TILE);
-    float* lse_tile = reinterpret_cast<float*>(do_t + HS * TC_LD(TC_BWD_TILE));
+    float* lse_tile = reinterpret_cast<float*>(do_rows + TC_BWD_TILE * TC_LD(HS));
     float* delta_tile = lse_tile + TC_BWD_TILE;
-    tc_stage(k_rows, blk.q + C, blk.stride, blk.first, TC_BLOCK_ROWS, T, HS, false);
-    tc_stage(v_rows, blk.q + 2 * C, blk.stride, blk.first, TC_BLOCK_ROWS, T, HS, false);
+    tc_stage(k_rows, blk.q + C, blk.stride, blk.first, TC_BLOCK_ROWS, T, HS);
+    tc_stage(v_rows, blk.q + 2 * C, blk.stride, blk.first, TC_BLOCK_ROWS, T, HS);
     const float scale = rsqrtf((float)HS);
     float dk[HS / 8][4] = {}, dv[HS / 8][4] = {};
 
     for (int i0 = blk.first; i0 < T; i0 += TC_BWD_TILE) {   // earlier queries see none of this block's keys
         __syncthreads();
-        tc_stage(q_rows, blk.q, blk.stride, i0, TC_BWD_TILE, T, HS, false);
-        tc_stage(do_rows, blk.dout, C, i0, TC_BWD_TILE, T, HS, false);
-        tc_stage(q_t, blk.q, blk.stride, i0, TC_BWD_TILE, T, HS, true);
-        tc_stage(do_t, blk.dout, C, i0, TC_BWD_TILE, T, HS, true);
+        tc_stage(q_rows, blk.q, blk.stride, i0, TC_BWD_TILE, T, HS);
+        tc_stage(do_rows, blk.dout, C, i0, TC_BWD_TILE, T, HS);
         if (threadIdx.x < TC_BWD_TILE) {
             const int t = i0 + threadIdx.x;
             lse_tile[threadIdx.x] = t < T ? lse[blk.stats + t] : 0.0f;
@@ -296,8 +305,8 @@ __device__ void tc_backward_dkv(bf16* dqkv, const bf16* dout, const bf16* qkv, c
                 p_t[n][e] = visible ? __expf(p_t[n][e] * scale - lse_tile[column]) : 0.0f;
                 ds_t[n][e] = p_t[n][e] * (ds_t[n][e] - delta_tile[column]);
             }
-        tc_accumulate<HS>(dv, p_t, do_t, TC_LD(TC_BWD_TILE));   // dV += Pᵀ·dO
-        tc_accumulate<HS>(dk, ds_t, q_t, TC_LD(TC_BWD_TILE));   // dK += dSᵀ·Q (scaled below)
+        tc_accumulate<HS>(dv, p_t, do_rows);   // dV += Pᵀ·dO
+        tc_accumulate<HS>(dk, ds_t, q_rows);   // dK += dSᵀ·Q (scaled below)
     }
 
     for (int r = 0; r < 2; r++) {
@@ -316,9 +325,8 @@ __device__ void tc_backward_dq(bf16* dqkv, const bf16* dout, const bf16* qkv, co
     bf16* do_rows = q_rows + TC_BLOCK_ROWS * TC_LD(HS);
     bf16* k_rows = do_rows + TC_BLOCK_ROWS * TC_LD(HS);
     bf16* v_rows = k_rows + TC_BWD_TILE * TC_LD(HS);
-    bf16* k_t = v_rows + TC_BWD_TILE * TC_LD(HS);
-    tc_stage(q_rows, blk.q, blk.stride, blk.first, TC_BLOCK_ROWS, T, HS, false);
-    tc_stage(do_rows, blk.dout, C, blk.first, TC_BLOCK_ROWS, T, HS, false);
+    tc_stage(q_rows, blk.q, blk.stride, blk.first, TC_BLOCK_ROWS, T, HS);
+    tc_stage(do_rows, blk.dout, C, blk.first, TC_BLOCK_ROWS, T, HS);
 
     float row_lse[2], row_delta[2];
     for (int r = 0; r < 2; r++) {
@@ -331,9 +339,8 @@ __device__ void tc_backward_dq(bf16* dqkv, const bf16* dout, const bf16* qkv, co
     const int last_query = min(blk.first + TC_BLOCK_ROWS, T) - 1;
     for (int k0 = 0; k0 <= last_query; k0 += TC_BWD_TILE) {
         __syncthreads();
-        tc_stage(k_rows, blk.q + C, blk.stride, k0, TC_BWD_TILE, T, HS, false);
-        tc_stage(v_rows, blk.q + 2 * C, blk.stride, k0, TC_BWD_TILE, T, HS, false);
-        tc_stage(k_t, blk.q + C, blk.stride, k0, TC_BWD_TILE, T, HS, true);
+        tc_stage(k_rows, blk.q + C, blk.stride, k0, TC_BWD_TILE, T, HS);
+        tc_stage(v_rows, blk.q + 2 * C, blk.stride, k0, TC_BWD_TILE, T, HS);
         __syncthreads();
         if (blk.warp_first >= T || k0 > blk.warp_first + TC_ROWS - 1) continue;   // warp-uniform: no key visible
         float ds[TC_BWD_TILE / 8][4], dp[TC_BWD_TILE / 8][4];
@@ -345,7 +352,7 @@ __device__ void tc_backward_dq(bf16* dqkv, const bf16* dout, const bf16* qkv, co
                 const float p = (row < T && key <= row) ? __expf(ds[n][e] * scale - row_lse[e / 2]) : 0.0f;
                 ds[n][e] = p * (dp[n][e] - row_delta[e / 2]);
             }
-        tc_accumulate<HS>(dq, ds, k_t, TC_LD(TC_BWD_TILE));   // dQ += dS·K (scaled below)
+        tc_accumulate<HS>(dq, ds, k_rows);   // dQ += dS·K (scaled below)
     }
 
     for (int r = 0; r < 2; r++)

@@ -1,0 +1,47 @@
+// The emulator's ldmatrix.sync.aligned.m8n8.x4{.trans}.shared.b16, which attention_tensor_cores.cu declares as
+// ldmatrix_x4 and ldmatrix_x4_trans (with the layout). Warp-collective as on the GPU: every lane publishes
+// the row address it gives, the warp meets at a barrier, and each lane collects its own elements from the
+// rows the other lanes named. So a kernel that gives a wrong row address, or expects an element in another
+// register or lane, gets wrong results here as on the GPU. Each row must be 16 bytes of the launch's
+// dynamic shared memory, 16-byte aligned (the kernels keep their tiles there).
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#include "DeviceRuntime.h"
+
+#define LDMATRIX_EMULATED
+
+namespace cuemu {
+
+inline void load_matrices(unsigned (&r)[4], const void* row, bool transposed) {
+    const auto address = reinterpret_cast<uintptr_t>(row);
+    const auto shared = reinterpret_cast<uintptr_t>(dynamic_shared_memory());
+    if (address % 16 != 0) misaligned_access(row, 16);
+    if (address < shared || address + 16 > shared + dynamic_shared_memory_bytes()) outside_shared_memory(row, 16);
+    warp_barrier(0xffffffffu);   // the warp's previous use of the scratch is over
+    auto* slots = reinterpret_cast<unsigned char*>(warp_scratch());
+    const unsigned lane = lane_id();
+    std::memcpy(slots + lane * sizeof(uintptr_t), &address, sizeof(uintptr_t));
+    warp_barrier(0xffffffffu);
+
+    // Element (row, column) of matrix j: its row's address came from lane 8j + row.
+    auto element = [&](unsigned j, unsigned row, unsigned column) {
+        uintptr_t start;
+        std::memcpy(&start, slots + (8 * j + row) * sizeof(uintptr_t), sizeof(uintptr_t));
+        uint16_t value;
+        std::memcpy(&value, reinterpret_cast<const unsigned char*>(start) + 2 * column, 2);
+        return unsigned(value);
+    };
+    const unsigned g = lane / 4, t = lane % 4;
+    for (unsigned j = 0; j < 4; j++) {
+        r[j] = transposed ? element(j, 2 * t, g) | element(j, 2 * t + 1, g) << 16
+                          : element(j, g, 2 * t) | element(j, g, 2 * t + 1) << 16;
+    }
+}
+
+}  // namespace cuemu
+
+inline void ldmatrix_x4(unsigned (&r)[4], const void* row) { ::cuemu::load_matrices(r, row, false); }
+inline void ldmatrix_x4_trans(unsigned (&r)[4], const void* row) { ::cuemu::load_matrices(r, row, true); }
