@@ -31,25 +31,25 @@ public enum TensorCoreAttention {
     /// Bytes of a bf16 tile of `rows` rows of `columns` elements, rows padded by 8 elements.
     static func tileBytes(rows: Int, columns: Int) -> Int { rows * (columns + 8) * 2 }
 
-    /// Q (64 rows × HS), K, V (64 keys × HS)
+    /// Q (64 rows × HS), then two buffers of K, V (64 keys × HS)
     public static func forwardBytes(HS: Int) -> Int {
-        tileBytes(rows: blockRows + 2 * forwardKeys, columns: HS)
+        tileBytes(rows: blockRows + 2 * 2 * forwardKeys, columns: HS)
     }
 
-    /// K, V (64 rows × HS), Q, dO (32 queries × HS), lse and delta (32 floats each)
+    /// K, V (64 rows × HS), then two buffers of Q, dO (32 queries × HS) and of lse, delta (32 floats each)
     public static func dkvBytes(HS: Int) -> Int {
-        2 * tileBytes(rows: blockRows + backwardTile, columns: HS) + 2 * backwardTile * 4
+        tileBytes(rows: 2 * blockRows + 2 * 2 * backwardTile, columns: HS) + 2 * 2 * backwardTile * 4
     }
 
-    /// Q, dO (64 rows × HS), K, V (32 keys × HS)
+    /// Q, dO (64 rows × HS), then two buffers of K, V (32 keys × HS)
     public static func dqBytes(HS: Int) -> Int {
-        2 * tileBytes(rows: blockRows + backwardTile, columns: HS)
+        tileBytes(rows: 2 * blockRows + 2 * 2 * backwardTile, columns: HS)
     }
 
     /// Whether the tensor-core kernels run head size `HS` on a device: bf16 mma.sync needs sm_80, the head
     /// size must be one with kernels of its own, and every kernel's shared memory, plus the 1 KiB the system reserves per
-    /// block, must fit the device's per-block opt-in limit (head size 64, GPT-2's: 27 KiB each; 128: 51 KiB;
-    /// an RTX 4070 allows 99 KiB, an H100 227 KiB).
+    /// block, must fit the device's per-block opt-in limit (head size 64, GPT-2's: 45, 37 and 36 KiB; 128: 85, 68
+    /// and 68 KiB; an RTX 4070 allows 99 KiB, an H100 227 KiB).
     public static func supports(HS: Int, on properties: CUDADeviceProperties) -> Bool {
         properties.computeCapability.major >= 8 && headSizes.contains(HS)
             && max(forwardBytes(HS: HS), dkvBytes(HS: HS), dqBytes(HS: HS)) + 1024 <= properties.maxSharedMemoryPerBlock

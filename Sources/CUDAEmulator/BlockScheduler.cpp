@@ -4,8 +4,10 @@
 // __syncthreads (threads that exited count as arrived, as on the GPU). Nothing releasable is a bug in the
 // kernel (a barrier in divergent code), reported instead of hanging.
 //
-// Between two barriers the threads run one after another, in thread order or (ThreadOrder::reverse) the
-// opposite: a kernel whose result depends on that order has a race, which running it both ways exposes.
+// Between two barriers the threads run one after another: in thread order, all warps advancing one warp
+// operation at a time, with cp.async copies landing late; or (ThreadOrder::reverse) last to first, each warp
+// as far as it gets before the next, with copies landing early. A kernel whose result depends on the
+// schedule has a race, which running it both ways exposes.
 //
 // Fibers switch with a few instructions on x86-64 (callee-saved registers and the stack pointer); other
 // hosts use ucontext, which is correct but slower (a system call per switch).
@@ -17,6 +19,8 @@
 #include <cstdlib>
 #include <vector>
 
+#include "AsyncCopyQueue.h"
+#include "DeviceMemory.h"
 #include "GuardedMemory.h"
 
 #if !defined(__x86_64__)
@@ -70,6 +74,7 @@ struct Fiber {
     FiberState state = FiberState::finished;
     unsigned linear = 0;   // x + y·Dx + z·Dx·Dy: lane = linear % 32, warp = linear / 32
     unsigned parity = 0;   // which of the two exchange buffers this lane's next shuffle uses
+    AsyncCopyQueue asyncCopies;
 #if defined(__x86_64__)
     void* stackPointer = nullptr;
 #else
@@ -83,6 +88,7 @@ Fiber* running = nullptr;
 const std::function<void()>* blockBody = nullptr;
 void* blockDynamicShared = nullptr;
 unsigned blockDynamicSharedBytes = 0;
+ThreadOrder blockOrder = ThreadOrder::forward;
 // Shuffle values per warp, double-buffered: a lane can only reuse a buffer after the next shuffle's
 // barrier, by which time every lane has read the previous values from it.
 uint64_t exchange[maxThreads / 32][2][32];
@@ -200,6 +206,27 @@ void trap() {
 
 float* warp_scratch() { return warpScratch[running->linear / 32]; }
 
+void async_copy(void* destination, const void* source, unsigned bytes, unsigned source_bytes) {
+    const auto to = reinterpret_cast<uintptr_t>(destination), from = reinterpret_cast<uintptr_t>(source);
+    const auto shared = reinterpret_cast<uintptr_t>(blockDynamicShared);
+    if (bytes != 4 && bytes != 8 && bytes != 16) trap();
+    if (to % bytes != 0) misaligned_access(destination, bytes);
+    if (from % bytes != 0) misaligned_access(source, bytes);
+    if (to < shared || to + bytes > shared + blockDynamicSharedBytes) outside_shared_memory(destination, bytes);
+    // Even a copy that reads nothing (src-size 0) must name device memory: the kernels clamp such rows.
+    if (!is_device_range(from, bytes)) {
+        const ThreadContext& t = *current_thread;
+        fprintf(stderr, "CUDA emulator: cp.async from %p, outside every device allocation, in block (%u,%u,%u) thread (%u,%u,%u)\n",
+                source, t.blockIdx.x, t.blockIdx.y, t.blockIdx.z, t.threadIdx.x, t.threadIdx.y, t.threadIdx.z);
+        std::abort();
+    }
+    running->asyncCopies.issue(destination, source, bytes, source_bytes, blockOrder == ThreadOrder::reverse);
+}
+
+void async_commit() { running->asyncCopies.commit(); }
+
+void async_wait(unsigned pending_groups) { running->asyncCopies.wait(pending_groups); }
+
 bool run_block(const std::function<void()>& body, dim3 grid, dim3 block, uint3 block_index,
                void* dynamic_shared, unsigned dynamic_shared_bytes, ThreadOrder order, std::string& error) {
     const unsigned count = block.x * block.y * block.z;
@@ -218,22 +245,43 @@ bool run_block(const std::function<void()>& body, dim3 grid, dim3 block, uint3 b
     blockBody = &body;
     blockDynamicShared = dynamic_shared;
     blockDynamicSharedBytes = dynamic_shared_bytes;
+    blockOrder = order;
     for (unsigned i = 0; i < count; i++) {
         Fiber& fiber = fibers[i];
         fiber.linear = i;
         fiber.context = {{i % block.x, i / block.x % block.y, i / (block.x * block.y)}, block_index, block, grid};
         fiber.state = FiberState::runnable;
         fiber.parity = 0;
+        fiber.asyncCopies.reset();
         prepare(fiber, i);
     }
     const unsigned warps = (count + 31) / 32;
-    while (true) {
-        for (unsigned k = 0; k < count; k++) {
-            const unsigned i = order == ThreadOrder::reverse ? count - 1 - k : k;
+    auto runRunnable = [&](unsigned first, unsigned last) {   // threads [first, last), in the block's order
+        for (unsigned k = first; k < last; k++) {
+            const unsigned i = order == ThreadOrder::reverse ? last - 1 - (k - first) : k;
             if (fibers[i].state != FiberState::runnable) continue;
             running = &fibers[i];
             current_thread = &fibers[i].context;
             switchToFiber(fibers[i]);
+        }
+    };
+    while (true) {
+        if (order == ThreadOrder::forward) {
+            runRunnable(0, count);   // all warps side by side, one warp operation at a time
+        } else {
+            // Each warp as far as it gets on its own before the next, last warp first: the warps drift as far
+            // apart as __syncthreads allows, so one that refills a buffer another still reads is caught.
+            for (unsigned w = warps; w-- > 0;) {
+                const unsigned first = w * 32, last = std::min(first + 32, count);
+                while (true) {
+                    runRunnable(first, last);
+                    if (last - first < 32 || !std::all_of(&fibers[first], &fibers[last], [](const Fiber& f) {
+                            return f.state == FiberState::atWarpBarrier;
+                        }))
+                        break;
+                    for (unsigned i = first; i < last; i++) fibers[i].state = FiberState::runnable;
+                }
+            }
         }
         // Every fiber now waits or has finished: release what is complete.
         bool released = false, anyLive = false, allAtBlockBarrier = true;
@@ -268,7 +316,15 @@ bool run_block(const std::function<void()>& body, dim3 grid, dim3 block, uint3 b
             anyLive = true;
             allAtBlockBarrier &= fibers[i].state == FiberState::atBlockBarrier;
         }
-        if (!anyLive) return true;
+        if (!anyLive) {
+            for (unsigned i = 0; i < count; i++) {
+                if (fibers[i].asyncCopies.outstanding() == 0) continue;
+                error = location(fibers[i]) + " exited with " + std::to_string(fibers[i].asyncCopies.outstanding())
+                    + " cp.async copies it never waited for";
+                return false;
+            }
+            return true;
+        }
         if (allAtBlockBarrier) {
             for (unsigned i = 0; i < count; i++)
                 if (fibers[i].state == FiberState::atBlockBarrier) fibers[i].state = FiberState::runnable;

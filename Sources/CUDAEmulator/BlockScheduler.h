@@ -9,7 +9,12 @@
 
 namespace cuemu {
 
-/// The order in which the threads of a block run between two barriers.
+/// The two schedules the emulator can give a block, which a race-free kernel cannot tell apart: between two
+/// barriers the threads run first to last, all warps advancing together, and a cp.async copy lands at the
+/// wait that covers it (as late as the GPU may: reading a tile before waiting for it shows); or (`reverse`)
+/// last to first, each warp running as far as it can before the next (warps drift apart as far as the GPU
+/// lets them), and each cp.async copy lands as soon as it is issued (as early as the GPU may: refilling a
+/// buffer that other warps still read shows).
 enum class ThreadOrder { forward, reverse };
 
 /// Runs `body` once per thread of block `block_index` (of `grid`, with `block` threads each), returning

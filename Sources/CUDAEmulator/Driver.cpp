@@ -45,8 +45,9 @@ constexpr size_t defaultSharedBytes = 48 * 1024;
 constexpr size_t optInSharedBytes = 227 * 1024;
 
 bool initialized = false;
-// Whether blocks run their threads last to first (see ThreadOrder): GPT2_CUDA_EMULATOR_ORDER=reverse at start,
-// or cuemu_set_thread_order from a test. Results that change with it reveal a race.
+// Whether blocks run their threads last to first and land cp.async copies early (see ThreadOrder):
+// GPT2_CUDA_EMULATOR_ORDER=reverse at start, or cuemu_set_thread_order from a test. Results that change with
+// it reveal a race.
 std::atomic<bool> reverseThreadOrder{[] {
     const char* setting = getenv("GPT2_CUDA_EMULATOR_ORDER");
     return setting && std::strcmp(setting, "reverse") == 0;

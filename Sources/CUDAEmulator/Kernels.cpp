@@ -109,7 +109,7 @@ const KernelEntry kernels[] = {
     KERNEL(norm_squared_partial), KERNEL(norm_squared_final),
     // The emulator's own checks (checks/emulator_checks.cu), launched only by its tests.
     KERNEL(check_shuffle_after_exit), KERNEL(check_shuffle_in_divergent_code), KERNEL(check_race),
-    KERNEL(check_out_of_bounds),
+    KERNEL(check_out_of_bounds), KERNEL(check_async_copy),
 };
 
 }  // namespace

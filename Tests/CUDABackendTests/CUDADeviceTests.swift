@@ -134,12 +134,13 @@ struct CUDAEmulatorLaunchTests {
     }
 
     /// Launches `function` on one block of `threads` with a device buffer and an int, returning the result code.
-    private func launch(_ driver: CUDADriver, _ function: CUfunction, threads: UInt32, buffer: CUdeviceptr, value: Int32 = 0) -> CUresult {
+    private func launch(_ driver: CUDADriver, _ function: CUfunction, threads: UInt32, buffer: CUdeviceptr, value: Int32 = 0,
+                        sharedBytes: UInt32 = 0) -> CUresult {
         var buffer = buffer, value = value
         return withUnsafeMutablePointer(to: &buffer) { b in
             withUnsafeMutablePointer(to: &value) { v in
                 var parameters: [UnsafeMutableRawPointer?] = [.init(b), .init(v)]
-                return driver.launchKernel(function, 1, 1, 1, threads, 1, 1, 0, nil, &parameters, nil)
+                return driver.launchKernel(function, 1, 1, 1, threads, 1, 1, sharedBytes, nil, &parameters, nil)
             }
         }
     }
@@ -176,6 +177,40 @@ struct CUDAEmulatorLaunchTests {
             wrongOrders.append(out != (0..<64).map { Int32(63 - $0) + seed })
         }
         #expect(wrongOrders.contains(true), "the race went unnoticed in both thread orders")
+    }
+
+    /// cp.async copies land at the wait in the default schedule and at issue in the reverse one, so a read
+    /// that does not wait for its copies goes wrong in the first; a thread that exits with copies in flight
+    /// fails the launch.
+    @Test func asyncCopiesLandOnlyWhereTheScheduleAllows() throws {
+        let (driver, module, device) = try checkKernels()
+        let kernel = try device.function("check_async_copy", in: module)
+        var buffer: CUdeviceptr = 0
+        try driver.check(driver.memAlloc(&buffer, 128 * 4), "cuMemAlloc")
+        defer { _ = driver.memFree(buffer) }
+        let input = (0..<64).map { Float($0) + 0.5 }, expected = input.reversed() as [Float]
+        func run(mode: Int32, reverse: Bool) throws -> [Float] {
+            try CUDATestEnvironment.setEmulatedThreadOrder(reverse: reverse)
+            defer { try? CUDATestEnvironment.setEmulatedThreadOrder(reverse: false) }
+            try driver.check(input.withUnsafeBytes { driver.memcpyHtoD(buffer, $0.baseAddress, 64 * 4) }, "cuMemcpyHtoD")
+            try driver.check(launch(driver, kernel, threads: 64, buffer: buffer, value: mode, sharedBytes: 256), "check_async_copy")
+            var out = [Float](repeating: 0, count: 64)
+            try driver.check(out.withUnsafeMutableBytes { driver.memcpyDtoH($0.baseAddress, buffer + 64 * 4, 64 * 4) }, "cuMemcpyDtoH")
+            return out
+        }
+        #expect(try run(mode: 1, reverse: false) == expected)
+        #expect(try run(mode: 1, reverse: true) == expected)
+        // Threads 0…31 read slots whose copies land only after those reads (fresh shared memory, NaN); threads
+        // 32…63 read after threads 31…0 have waited.
+        let early = try run(mode: 0, reverse: false)
+        #expect(early.prefix(32).allSatisfy(\.isNaN) && Array(early.suffix(32)) == Array(expected.suffix(32)), "\(early)")
+        #expect(try run(mode: 0, reverse: true) == expected, "copies landed at issue")
+        do {
+            _ = try run(mode: 2, reverse: false)
+            Issue.record("copies still in flight at exit went unnoticed")
+        } catch {
+            #expect("\(error)".contains("cp.async copies it never waited for"), "\(error)")
+        }
     }
 
     @Test func anAccessPastTheEndOfAnAllocationIsAnIllegalAddress() throws {

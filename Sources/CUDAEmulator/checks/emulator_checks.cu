@@ -1,6 +1,12 @@
 /// Kernels that break, one each, a rule the CUDA emulator enforces: CUDABackendTests compile them with NVRTC,
 /// launch them on the emulator and expect it to report the problem. Never part of gpt2's kernels.
 
+// NVRTC finds the kernels' headers by name; the emulator's Kernels.cpp has included them before this file.
+#if __has_include("common.cuh")
+#include "common.cuh"
+#include "async_copy.cuh"
+#endif
+
 #define CHECK_FULL_MASK 0xffffffffu
 
 // out (blockDim.x) fp32. Lanes 16..31 of each warp exit before a full-warp shuffle: undefined on a GPU.
@@ -28,4 +34,18 @@ extern "C" __global__ void check_race(int* out, int seed) {
 // out (index) fp32. Thread 0 writes out[index]: one element past the end of a buffer of `index` floats.
 extern "C" __global__ void check_out_of_bounds(float* out, int index) {
     if (threadIdx.x == 0) out[index] = 1.0f;
+}
+
+// buffer (128) fp32, block 64, 256 bytes of dynamic shared memory. Thread t stages buffer[t] into shared
+// memory with cp.async, and after a barrier writes what thread 63 − t staged to buffer[64 + t]. Mode 1 waits
+// for its copy before the barrier (right); mode 0 waits only after the read (a race: right only where the
+// copies happen to have landed early); mode 2 never waits (copies still in flight when the thread exits).
+extern "C" __global__ void check_async_copy(float* buffer, int mode) {
+    DYNAMIC_SHARED(float, staged);
+    cp_async_4(staged + threadIdx.x, buffer + threadIdx.x, 4);
+    cp_async_commit();
+    if (mode == 1) cp_async_wait<0>();
+    __syncthreads();
+    buffer[64 + threadIdx.x] = staged[63 - threadIdx.x];
+    if (mode == 0) cp_async_wait<0>();
 }

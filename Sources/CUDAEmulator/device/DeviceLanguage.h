@@ -6,6 +6,7 @@
 // shuffles switch fibers. Include this only where the kernels are compiled: its macros take over names.
 #pragma once
 
+#include "AsyncCopy.h"
 #include "DeviceRuntime.h"
 #include "LoadMatrix.h"
 #include "MatrixMultiplyAccumulate.h"

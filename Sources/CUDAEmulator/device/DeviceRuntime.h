@@ -45,6 +45,14 @@ unsigned dynamic_shared_memory_bytes();
 /// A shared-memory instruction given an address outside the launch's dynamic shared memory (undefined on the
 /// GPU): stops the process, naming the block and thread.
 [[noreturn]] void outside_shared_memory(const void* address, unsigned bytes);
+/// cp.async of `bytes` (4, 8 or 16) into shared `destination` from device memory `source`, of which only
+/// `source_bytes` are read (the rest zero-filled); both aligned to `bytes`, checked here. Performed at the
+/// wait that covers its group (AsyncCopyQueue.h).
+void async_copy(void* destination, const void* source, unsigned bytes, unsigned source_bytes);
+/// cp.async.commit_group.
+void async_commit();
+/// cp.async.wait_group `pending_groups`.
+void async_wait(unsigned pending_groups);
 /// 256 floats private to the calling thread's warp, for warp-wide operations that share a result.
 float* warp_scratch();
 

@@ -11,10 +11,12 @@
 /// without leaving registers, rounded to bf16 on the way (as in FlashAttention-2). Tiles are staged
 /// row-major, with rows padded by 8 elements, and fragments are read from them with ldmatrix, four 8×8
 /// matrices per instruction (transposing on the way where a product needs the transpose of a tile); the
-/// padding keeps every ldmatrix free of shared-memory bank conflicts.
+/// padding keeps every ldmatrix free of shared-memory bank conflicts. Tiles arrive by cp.async into two
+/// buffers: the next tile is in flight while the warps compute on the current one.
 /// Shared memory is dynamic; attention_tc_*_shared_bytes give each kernel's need, which the host must pass
 /// (CUDABackend+Attention mirrors them), and each kernel traps when given less.
 #include "common.cuh"
+#include "async_copy.cuh"
 #include "attention.cuh"
 
 // bf16 mma.sync needs sm_80; for older architectures the file compiles to an empty module (the backend
@@ -68,19 +70,20 @@ struct alignas(16) SharedChunk {
     unsigned words[4];
 };
 
-// forward: Q (64 rows × HS), K, V (64 keys × HS)
+// forward: Q (64 rows × HS), then two buffers of K, V (64 keys × HS each)
 __device__ __forceinline__ int attention_tc_forward_shared_bytes(int HS) {
-    return (TC_BLOCK_ROWS + 2 * TC_FWD_KEYS) * TC_LD(HS) * 2;
+    return (TC_BLOCK_ROWS + 2 * 2 * TC_FWD_KEYS) * TC_LD(HS) * 2;
 }
 
-// dq: Q, dO (64 rows × HS), K, V (32 keys × HS)
+// dq: Q, dO (64 rows × HS), then two buffers of K, V (32 keys × HS each)
 __device__ __forceinline__ int attention_tc_dq_shared_bytes(int HS) {
-    return 2 * (TC_BLOCK_ROWS + TC_BWD_TILE) * TC_LD(HS) * 2;
+    return (2 * TC_BLOCK_ROWS + 2 * 2 * TC_BWD_TILE) * TC_LD(HS) * 2;
 }
 
-// dkv: K, V (64 rows × HS), Q, dO (32 queries × HS), lse, delta (32) fp32
+// dkv: K, V (64 rows × HS), then two buffers of Q, dO (32 queries × HS each); then two buffers of the
+// queries' lse and delta (32 fp32 each)
 __device__ __forceinline__ int attention_tc_dkv_shared_bytes(int HS) {
-    return 2 * (TC_BLOCK_ROWS + TC_BWD_TILE) * TC_LD(HS) * 2 + 2 * TC_BWD_TILE * 4;
+    return (2 * TC_BLOCK_ROWS + 2 * 2 * TC_BWD_TILE) * TC_LD(HS) * 2 + 2 * 2 * TC_BWD_TILE * 4;
 }
 
 // Two floats rounded to bf16 in one register, `low` in the low half.
@@ -88,20 +91,24 @@ __device__ __forceinline__ unsigned tc_pack(float low, float high) {
     return (unsigned)__bfloat16_as_ushort(to_bf16(low)) | ((unsigned)__bfloat16_as_ushort(to_bf16(high)) << 16);
 }
 
-// Rows [t0, t0+rows) of a (T × HS) bf16 matrix whose row t starts at src + t·stride, into dst (rows × HS,
-// row-major at stride TC_LD(HS)); rows past T are zero. Copies 16 bytes at a time (HS is a multiple of 16 and
-// every row start is 16-byte aligned: C is a multiple of 16). Called by every thread of the block.
+// Starts copying rows [t0, t0+rows) of a (T × HS) bf16 matrix whose row t starts at src + t·stride into dst
+// (rows × HS, row-major at stride TC_LD(HS)); rows past T arrive as zeros (their copies read nothing, from
+// the clamped row T−1). 16 bytes per cp.async (HS is a multiple of 16 and every row start is 16-byte
+// aligned: C is a multiple of 16). Called by every thread of the block; complete after the cp_async_wait
+// that covers the group and a __syncthreads.
 __device__ void tc_stage(bf16* dst, const bf16* src, size_t stride, int t0, int rows, int T, int HS) {
     const int chunks = HS / 8;
     for (int i = threadIdx.x; i < rows * chunks; i += blockDim.x) {
         const int r = i / chunks, d = (i % chunks) * 8, t = t0 + r;
-        Pack8 chunk;
-        if (t < T) {
-            chunk = load8(src + (size_t)t * stride + d);
-        } else {
-            for (int k = 0; k < 8; k++) chunk.values[k] = to_bf16(0.0f);
-        }
-        store8(dst + r * TC_LD(HS) + d, chunk);
+        cp_async_16(dst + r * TC_LD(HS) + d, src + (size_t)min(t, T - 1) * stride + d, t < T ? 16 : 0);
+    }
+}
+
+// Starts copying the fp32 statistics of rows [t0, t0 + TC_BWD_TILE) (zeros past T) into dst, as tc_stage.
+__device__ __forceinline__ void tc_stage_statistics(float* dst, const float* src, int t0, int T) {
+    if (threadIdx.x < TC_BWD_TILE) {
+        const int t = t0 + threadIdx.x;
+        cp_async_4(dst + threadIdx.x, src + min(t, T - 1), t < T ? 4 : 0);
     }
 }
 
@@ -205,14 +212,29 @@ __device__ __forceinline__ TcBlock tc_block(const bf16* qkv, const bf16* dout, i
     return block;
 }
 
+// Two buffers of K and V tiles (KEYS keys × HS each, K first) from `base`: the tile pipeline of the forward
+// and dq kernels, which compute on one buffer while the other fills.
+template <int HS, int KEYS>
+struct TcKeyBuffers {
+    bf16* base;
+    __device__ bf16* k_rows(int buffer) const { return base + buffer * 2 * KEYS * TC_LD(HS); }
+    __device__ bf16* v_rows(int buffer) const { return k_rows(buffer) + KEYS * TC_LD(HS); }
+    // Starts copying keys [k0, k0 + KEYS) of the block's head into `buffer` (see tc_stage).
+    __device__ void stage(const TcBlock& blk, int k0, int buffer, int T, int C) const {
+        tc_stage(k_rows(buffer), blk.q + C, blk.stride, k0, KEYS, T, HS);
+        tc_stage(v_rows(buffer), blk.q + 2 * C, blk.stride, k0, KEYS, T, HS);
+    }
+};
+
 // The forward for head size HS: see attention_forward_tc_hsN below.
 template <int HS>
 __device__ void tc_forward(bf16* out, float* lse, const bf16* qkv, int T, int C, int NH, bf16* shared) {
     const TcBlock blk = tc_block(qkv, nullptr, T, C, NH, HS);
     bf16* q_rows = shared;
-    bf16* k_rows = q_rows + TC_BLOCK_ROWS * TC_LD(HS);
-    bf16* v_rows = k_rows + TC_FWD_KEYS * TC_LD(HS);
+    const TcKeyBuffers<HS, TC_FWD_KEYS> keys{q_rows + TC_BLOCK_ROWS * TC_LD(HS)};
     tc_stage(q_rows, blk.q, blk.stride, blk.first, TC_BLOCK_ROWS, T, HS);
+    keys.stage(blk, 0, 0, T, C);
+    cp_async_commit();
 
     // Rows past T attend like the last row (their output is dropped).
     const int visible_until[2] = {min(blk.rows[0], T - 1), min(blk.rows[1], T - 1)};
@@ -222,39 +244,41 @@ __device__ void tc_forward(bf16* out, float* lse, const bf16* qkv, int T, int C,
     float running_sum[2] = {0.0f, 0.0f};   // this lane's columns only; the row's four lanes add up at the end
 
     const int last_query = min(blk.first + TC_BLOCK_ROWS, T) - 1;
-    for (int k0 = 0; k0 <= last_query; k0 += TC_FWD_KEYS) {
-        __syncthreads();   // every warp is done with the previous K and V (and Q is complete)
-        tc_stage(k_rows, blk.q + C, blk.stride, k0, TC_FWD_KEYS, T, HS);
-        tc_stage(v_rows, blk.q + 2 * C, blk.stride, k0, TC_FWD_KEYS, T, HS);
-        __syncthreads();
-        if (blk.warp_first >= T || k0 > blk.warp_first + TC_ROWS - 1) continue;   // warp-uniform: no key visible
-        float s[TC_FWD_KEYS / 8][4];
-        tc_scores<HS>(s, q_rows + blk.warp * TC_ROWS * TC_LD(HS), k_rows);   // S = Q·Kᵀ
-        // Online softmax. The first tile holds key 0, visible to every row, so the maxima are finite from then on.
-        float tile_max[2] = {-CUDART_INF_F, -CUDART_INF_F};
-        for (int n = 0; n < TC_FWD_KEYS / 8; n++)
-            for (int e = 0; e < 4; e++) {
-                const int key = k0 + 8 * n + 2 * blk.t4 + e % 2;
-                s[n][e] = key <= visible_until[e / 2] ? s[n][e] * scale : -CUDART_INF_F;
-                tile_max[e / 2] = fmaxf(tile_max[e / 2], s[n][e]);
+    for (int k0 = 0, buffer = 0; k0 <= last_query; k0 += TC_FWD_KEYS, buffer ^= 1) {
+        if (k0 + TC_FWD_KEYS <= last_query) keys.stage(blk, k0 + TC_FWD_KEYS, buffer ^ 1, T, C);   // the next tile, in flight
+        cp_async_commit();
+        cp_async_wait<1>();   // this thread's copies of the current tile (and Q) have landed
+        __syncthreads();      // and everyone's
+        if (blk.warp_first < T && k0 <= blk.warp_first + TC_ROWS - 1) {   // warp-uniform: some key visible
+            float s[TC_FWD_KEYS / 8][4];
+            tc_scores<HS>(s, q_rows + blk.warp * TC_ROWS * TC_LD(HS), keys.k_rows(buffer));   // S = Q·Kᵀ
+            // Online softmax. The first tile holds key 0, visible to every row, so the maxima are finite from then on.
+            float tile_max[2] = {-CUDART_INF_F, -CUDART_INF_F};
+            for (int n = 0; n < TC_FWD_KEYS / 8; n++)
+                for (int e = 0; e < 4; e++) {
+                    const int key = k0 + 8 * n + 2 * blk.t4 + e % 2;
+                    s[n][e] = key <= visible_until[e / 2] ? s[n][e] * scale : -CUDART_INF_F;
+                    tile_max[e / 2] = fmaxf(tile_max[e / 2], s[n][e]);
+                }
+            float correction[2];
+            for (int r = 0; r < 2; r++) {
+                tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(FULL_MASK, tile_max[r], 1));
+                tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(FULL_MASK, tile_max[r], 2));
+                const float new_max = fmaxf(running_max[r], tile_max[r]);
+                correction[r] = __expf(running_max[r] - new_max);   // 0 on the first tile
+                running_max[r] = new_max;
+                running_sum[r] *= correction[r];
             }
-        float correction[2];
-        for (int r = 0; r < 2; r++) {
-            tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(FULL_MASK, tile_max[r], 1));
-            tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(FULL_MASK, tile_max[r], 2));
-            const float new_max = fmaxf(running_max[r], tile_max[r]);
-            correction[r] = __expf(running_max[r] - new_max);   // 0 on the first tile
-            running_max[r] = new_max;
-            running_sum[r] *= correction[r];
+            for (int n = 0; n < TC_FWD_KEYS / 8; n++)
+                for (int e = 0; e < 4; e++) {
+                    s[n][e] = __expf(s[n][e] - running_max[e / 2]);   // 0 for masked keys
+                    running_sum[e / 2] += s[n][e];
+                }
+            for (int n = 0; n < HS / 8; n++)
+                for (int e = 0; e < 4; e++) o[n][e] *= correction[e / 2];
+            tc_accumulate<HS>(o, s, keys.v_rows(buffer));   // O += P·V
         }
-        for (int n = 0; n < TC_FWD_KEYS / 8; n++)
-            for (int e = 0; e < 4; e++) {
-                s[n][e] = __expf(s[n][e] - running_max[e / 2]);   // 0 for masked keys
-                running_sum[e / 2] += s[n][e];
-            }
-        for (int n = 0; n < HS / 8; n++)
-            for (int e = 0; e < 4; e++) o[n][e] *= correction[e / 2];
-        tc_accumulate<HS>(o, s, v_rows);   // O += P·V
+        __syncthreads();   // every warp is done with this buffer before the next iteration refills it
     }
 
     for (int r = 0; r < 2; r++) {
@@ -275,38 +299,48 @@ __device__ void tc_backward_dkv(bf16* dqkv, const bf16* dout, const bf16* qkv, c
     const TcBlock blk = tc_block(qkv, dout, T, C, NH, HS);   // rows: keys
     bf16* k_rows = shared;
     bf16* v_rows = k_rows + TC_BLOCK_ROWS * TC_LD(HS);
-    bf16* q_rows = v_rows + TC_BLOCK_ROWS * TC_LD(HS);
-    bf16* do_rows = q_rows + TC_BWD_TILE * TC_LD(HS);
-    float* lse_tile = reinterpret_cast<float*>(do_rows + TC_BWD_TILE * TC_LD(HS));
-    float* delta_tile = lse_tile + TC_BWD_TILE;
+    bf16* query_buffers = v_rows + TC_BLOCK_ROWS * TC_LD(HS);   // buffer i: Q, then dO, of 32 queries each
+    float* statistics_buffers = reinterpret_cast<float*>(query_buffers + 2 * 2 * TC_BWD_TILE * TC_LD(HS));   // i: lse, delta
+    auto q_rows = [&](int buffer) { return query_buffers + buffer * 2 * TC_BWD_TILE * TC_LD(HS); };
+    auto do_rows = [&](int buffer) { return q_rows(buffer) + TC_BWD_TILE * TC_LD(HS); };
+    auto lse_tile = [&](int buffer) { return statistics_buffers + buffer * 2 * TC_BWD_TILE; };
+    auto delta_tile = [&](int buffer) { return lse_tile(buffer) + TC_BWD_TILE; };
+    auto stage_queries = [&](int i0, int buffer) {
+        tc_stage(q_rows(buffer), blk.q, blk.stride, i0, TC_BWD_TILE, T, HS);
+        tc_stage(do_rows(buffer), blk.dout, C, i0, TC_BWD_TILE, T, HS);
+        tc_stage_statistics(lse_tile(buffer), lse + blk.stats, i0, T);
+        tc_stage_statistics(delta_tile(buffer), delta + blk.stats, i0, T);
+    };
     tc_stage(k_rows, blk.q + C, blk.stride, blk.first, TC_BLOCK_ROWS, T, HS);
     tc_stage(v_rows, blk.q + 2 * C, blk.stride, blk.first, TC_BLOCK_ROWS, T, HS);
+    stage_queries(blk.first, 0);
+    cp_async_commit();
     const float scale = rsqrtf((float)HS);
     float dk[HS / 8][4] = {}, dv[HS / 8][4] = {};
 
-    for (int i0 = blk.first; i0 < T; i0 += TC_BWD_TILE) {   // earlier queries see none of this block's keys
+    // Earlier queries see none of this block's keys.
+    for (int i0 = blk.first, buffer = 0; i0 < T; i0 += TC_BWD_TILE, buffer ^= 1) {
+        if (i0 + TC_BWD_TILE < T) stage_queries(i0 + TC_BWD_TILE, buffer ^ 1);   // the next tile, in flight
+        cp_async_commit();
+        cp_async_wait<1>();
         __syncthreads();
-        tc_stage(q_rows, blk.q, blk.stride, i0, TC_BWD_TILE, T, HS);
-        tc_stage(do_rows, blk.dout, C, i0, TC_BWD_TILE, T, HS);
-        if (threadIdx.x < TC_BWD_TILE) {
-            const int t = i0 + threadIdx.x;
-            lse_tile[threadIdx.x] = t < T ? lse[blk.stats + t] : 0.0f;
-            delta_tile[threadIdx.x] = t < T ? delta[blk.stats + t] : 0.0f;
+        if (blk.warp_first < T && i0 + TC_BWD_TILE - 1 >= blk.warp_first) {   // warp-uniform: some query sees its keys
+            const float* lse_row = lse_tile(buffer);
+            const float* delta_row = delta_tile(buffer);
+            float p_t[TC_BWD_TILE / 8][4], ds_t[TC_BWD_TILE / 8][4];
+            tc_scores<HS>(p_t, k_rows + blk.warp * TC_ROWS * TC_LD(HS), q_rows(buffer));    // Sᵀ = K·Qᵀ
+            tc_scores<HS>(ds_t, v_rows + blk.warp * TC_ROWS * TC_LD(HS), do_rows(buffer));  // dPᵀ = V·dOᵀ
+            for (int n = 0; n < TC_BWD_TILE / 8; n++)
+                for (int e = 0; e < 4; e++) {
+                    const int column = 8 * n + 2 * blk.t4 + e % 2, query = i0 + column, key = blk.rows[e / 2];
+                    const bool visible = query < T && key < T && query >= key;
+                    p_t[n][e] = visible ? __expf(p_t[n][e] * scale - lse_row[column]) : 0.0f;
+                    ds_t[n][e] = p_t[n][e] * (ds_t[n][e] - delta_row[column]);
+                }
+            tc_accumulate<HS>(dv, p_t, do_rows(buffer));   // dV += Pᵀ·dO
+            tc_accumulate<HS>(dk, ds_t, q_rows(buffer));   // dK += dSᵀ·Q (scaled below)
         }
-        __syncthreads();
-        if (blk.warp_first >= T || i0 + TC_BWD_TILE - 1 < blk.warp_first) continue;   // warp-uniform: no query sees its keys
-        float p_t[TC_BWD_TILE / 8][4], ds_t[TC_BWD_TILE / 8][4];
-        tc_scores<HS>(p_t, k_rows + blk.warp * TC_ROWS * TC_LD(HS), q_rows);    // Sᵀ = K·Qᵀ
-        tc_scores<HS>(ds_t, v_rows + blk.warp * TC_ROWS * TC_LD(HS), do_rows);  // dPᵀ = V·dOᵀ
-        for (int n = 0; n < TC_BWD_TILE / 8; n++)
-            for (int e = 0; e < 4; e++) {
-                const int column = 8 * n + 2 * blk.t4 + e % 2, query = i0 + column, key = blk.rows[e / 2];
-                const bool visible = query < T && key < T && query >= key;
-                p_t[n][e] = visible ? __expf(p_t[n][e] * scale - lse_tile[column]) : 0.0f;
-                ds_t[n][e] = p_t[n][e] * (ds_t[n][e] - delta_tile[column]);
-            }
-        tc_accumulate<HS>(dv, p_t, do_rows);   // dV += Pᵀ·dO
-        tc_accumulate<HS>(dk, ds_t, q_rows);   // dK += dSᵀ·Q (scaled below)
+        __syncthreads();   // every warp is done with this buffer before the next iteration refills it
     }
 
     for (int r = 0; r < 2; r++) {
@@ -323,10 +357,11 @@ __device__ void tc_backward_dq(bf16* dqkv, const bf16* dout, const bf16* qkv, co
     const TcBlock blk = tc_block(qkv, dout, T, C, NH, HS);
     bf16* q_rows = shared;
     bf16* do_rows = q_rows + TC_BLOCK_ROWS * TC_LD(HS);
-    bf16* k_rows = do_rows + TC_BLOCK_ROWS * TC_LD(HS);
-    bf16* v_rows = k_rows + TC_BWD_TILE * TC_LD(HS);
+    const TcKeyBuffers<HS, TC_BWD_TILE> keys{do_rows + TC_BLOCK_ROWS * TC_LD(HS)};
     tc_stage(q_rows, blk.q, blk.stride, blk.first, TC_BLOCK_ROWS, T, HS);
     tc_stage(do_rows, blk.dout, C, blk.first, TC_BLOCK_ROWS, T, HS);
+    keys.stage(blk, 0, 0, T, C);
+    cp_async_commit();
 
     float row_lse[2], row_delta[2];
     for (int r = 0; r < 2; r++) {
@@ -337,22 +372,24 @@ __device__ void tc_backward_dq(bf16* dqkv, const bf16* dout, const bf16* qkv, co
     float dq[HS / 8][4] = {};
 
     const int last_query = min(blk.first + TC_BLOCK_ROWS, T) - 1;
-    for (int k0 = 0; k0 <= last_query; k0 += TC_BWD_TILE) {
+    for (int k0 = 0, buffer = 0; k0 <= last_query; k0 += TC_BWD_TILE, buffer ^= 1) {
+        if (k0 + TC_BWD_TILE <= last_query) keys.stage(blk, k0 + TC_BWD_TILE, buffer ^ 1, T, C);   // the next tile, in flight
+        cp_async_commit();
+        cp_async_wait<1>();
         __syncthreads();
-        tc_stage(k_rows, blk.q + C, blk.stride, k0, TC_BWD_TILE, T, HS);
-        tc_stage(v_rows, blk.q + 2 * C, blk.stride, k0, TC_BWD_TILE, T, HS);
-        __syncthreads();
-        if (blk.warp_first >= T || k0 > blk.warp_first + TC_ROWS - 1) continue;   // warp-uniform: no key visible
-        float ds[TC_BWD_TILE / 8][4], dp[TC_BWD_TILE / 8][4];
-        tc_scores<HS>(ds, q_rows + blk.warp * TC_ROWS * TC_LD(HS), k_rows);    // S = Q·Kᵀ
-        tc_scores<HS>(dp, do_rows + blk.warp * TC_ROWS * TC_LD(HS), v_rows);   // dP = dO·Vᵀ
-        for (int n = 0; n < TC_BWD_TILE / 8; n++)
-            for (int e = 0; e < 4; e++) {
-                const int key = k0 + 8 * n + 2 * blk.t4 + e % 2, row = blk.rows[e / 2];
-                const float p = (row < T && key <= row) ? __expf(ds[n][e] * scale - row_lse[e / 2]) : 0.0f;
-                ds[n][e] = p * (dp[n][e] - row_delta[e / 2]);
-            }
-        tc_accumulate<HS>(dq, ds, k_rows);   // dQ += dS·K (scaled below)
+        if (blk.warp_first < T && k0 <= blk.warp_first + TC_ROWS - 1) {   // warp-uniform: some key visible
+            float ds[TC_BWD_TILE / 8][4], dp[TC_BWD_TILE / 8][4];
+            tc_scores<HS>(ds, q_rows + blk.warp * TC_ROWS * TC_LD(HS), keys.k_rows(buffer));    // S = Q·Kᵀ
+            tc_scores<HS>(dp, do_rows + blk.warp * TC_ROWS * TC_LD(HS), keys.v_rows(buffer));   // dP = dO·Vᵀ
+            for (int n = 0; n < TC_BWD_TILE / 8; n++)
+                for (int e = 0; e < 4; e++) {
+                    const int key = k0 + 8 * n + 2 * blk.t4 + e % 2, row = blk.rows[e / 2];
+                    const float p = (row < T && key <= row) ? __expf(ds[n][e] * scale - row_lse[e / 2]) : 0.0f;
+                    ds[n][e] = p * (dp[n][e] - row_delta[e / 2]);
+                }
+            tc_accumulate<HS>(dq, ds, keys.k_rows(buffer));   // dQ += dS·K (scaled below)
+        }
+        __syncthreads();   // every warp is done with this buffer before the next iteration refills it
     }
 
     for (int r = 0; r < 2; r++)
