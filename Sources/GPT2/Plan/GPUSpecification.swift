@@ -124,13 +124,13 @@ extension GPUSpecification {
         throw ConfigError("unknown GPU '\(name)'; known: \(all.map(\.id).joined(separator: ", ")) (gpt2 plan --list-gpus)")
     }
 
-    /// The row for a device the driver reports (`NVIDIA GeForce RTX 4070`, `NVIDIA A100-SXM4-80GB`), using its
-    /// memory to tell 40 GB from 80 GB parts; nil for a card not in the table.
     /// The row of a device the driver reports, or an unlisted entry with its name and memory.
     public static func describing(deviceName: String, totalMemory: Int) -> GPUSpecification {
         matching(deviceName: deviceName, totalMemory: totalMemory) ?? .unlisted(name: deviceName, totalMemory: totalMemory)
     }
 
+    /// The row for a device the driver reports (`NVIDIA GeForce RTX 4070`, `NVIDIA A100-SXM4-80GB`), using its
+    /// memory to tell 40 GB from 80 GB parts; nil for a card not in the table.
     public static func matching(deviceName: String, totalMemory: Int) -> GPUSpecification? {
         let words = " " + deviceName.lowercased().split { !($0.isLetter || $0.isNumber) }.joined(separator: " ") + " "
         let candidates = all.compactMap { spec -> (GPUSpecification, Int)? in
