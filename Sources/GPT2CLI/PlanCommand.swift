@@ -16,7 +16,8 @@ struct PlanCommand: ParsableCommand {
               gpt2 plan --gpu rtx4070 --model d12 --total-batch-tokens 524288 --tokens 10B --micro-batch auto
               gpt2 plan --device cpu --model small --micro-batch 16 --seq 256 --steps 2000 --json
               gpt2 plan --list-gpus
-            With no --gpu, the plan is for the GPU present (or the CPU when there is none).
+            With no --gpu, the plan is for the GPU present (or the CPU when there is none). The MFU and, on a GPU,
+            the CUDA context's memory come from the newest gpt2 bench on that kind of device, else stated defaults.
             """)
 
     @Option(help: "A GPU from the table (gpt2 plan --list-gpus), e.g. rtx4070, h100-sxm.")
