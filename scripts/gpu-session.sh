@@ -3,7 +3,8 @@
 #   check  what the machine has (driver, toolkit, glibc, where NVRTC and cuBLASLt live), `gpt2 info`, the CUDA
 #          parity self-test, and the calibrating benchmark (d12, T=1024, B=16);
 #   bench  plan vs measured at three micro-batches, the fusions switched off one at a time, PyTorch on the same
-#          GPU (whole step, and attention alone), and a per-kernel time profile (Nsight Systems, when installed).
+#          GPU (whole step, and attention alone), and the GPU time per kernel (gpt2 bench --profile, and Nsight
+#          Systems when installed).
 # Usage (on the GPU machine, from the repository root): scripts/gpu-session.sh check|bench|all
 # The bundle (GPU_BUNDLE, default .gpu-bundle) comes from scripts/gpu-bundle.sh. Each step runs even if an
 # earlier one failed; exit status 1 if any failed.
@@ -102,7 +103,9 @@ if [ "$phase" != check ]; then
         --warmup 3 --compile --dtype bf16 --json
     step "PyTorch's attention alone (SDPA, bf16), d12's shape at B=16: compare with attention_*_tc_hs64 below"
     run python3 bench/attention_reference.py --batch 16 --heads 12 --seq 1024 --head-size 64 --json
-    step "where the time goes: GPU time per kernel, d12 T=1024 B=16, 3 steps (Nsight Systems)"
+    step "where the time goes: GPU time per kernel of one d12 T=1024 B=16 step (gpt2 bench --profile)"
+    run "$gpt2" bench --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 3 --warmup 2 --no-record --profile
+    step "the same, from Nsight Systems, 3 steps"
     if command -v nsys >/dev/null; then
         run nsys profile --trace=cuda --sample=none --cpuctxsw=none --force-overwrite=true -o /tmp/gpt2-profile \
             "$gpt2" bench --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 3 --warmup 1 --no-record

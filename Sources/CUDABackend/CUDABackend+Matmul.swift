@@ -132,14 +132,16 @@ extension CUDABackend {
         var alpha: Float = 1, beta: Float = accumulate ? 1 : 0
         var algorithm = plan.algorithm
         let workspace = buffers[.workspace] ?? 0
-        let status = blas.matmul(blasHandle, plan.operation, &alpha,
-                                 UnsafeRawPointer(bitPattern: UInt(a)), plan.aLayout,
-                                 UnsafeRawPointer(bitPattern: UInt(b)), plan.bLayout, &beta,
-                                 UnsafeRawPointer(bitPattern: UInt(d)), plan.dLayout,
-                                 UnsafeMutableRawPointer(bitPattern: UInt(d)), plan.dLayout,
-                                 &algorithm, UnsafeMutableRawPointer(bitPattern: UInt(workspace)),
-                                 bufferBytes[.workspace] ?? 0, stream)
-        try blas.check(status, "cublasLtMatmul(\(key))")
+        try profiled(key.profileName) {
+            let status = blas.matmul(blasHandle, plan.operation, &alpha,
+                                     UnsafeRawPointer(bitPattern: UInt(a)), plan.aLayout,
+                                     UnsafeRawPointer(bitPattern: UInt(b)), plan.bLayout, &beta,
+                                     UnsafeRawPointer(bitPattern: UInt(d)), plan.dLayout,
+                                     UnsafeMutableRawPointer(bitPattern: UInt(d)), plan.dLayout,
+                                     &algorithm, UnsafeMutableRawPointer(bitPattern: UInt(workspace)),
+                                     bufferBytes[.workspace] ?? 0, stream)
+            try blas.check(status, "cublasLtMatmul(\(key))")
+        }
         if synchronousLaunches { try checked(driver.streamSynchronize(stream), "cublasLtMatmul(\(key))") }
     }
 }
@@ -200,6 +202,14 @@ struct MatmulKey: Hashable, CustomStringConvertible {
     var description: String {
         "m \(m) n \(n) k \(k) \(transposeA ? "T" : "N")\(transposeB ? "T" : "N") \(outputFloat ? "fp32" : "bf16") out"
             + " epilogue \(epilogue) align \(alignments)"
+    }
+
+    /// How the profile names it: `gemm 2304×8192×768 NN bf16 +bias`.
+    var profileName: String {
+        let epilogueName: [UInt32: String] = [UInt32(CCUBLASLT_EPILOGUE_BIAS): " +bias", UInt32(CCUBLASLT_EPILOGUE_GELU_AUX_BIAS): " +bias+gelu",
+                                              UInt32(CCUBLASLT_EPILOGUE_DGELU): " ·gelu'"]
+        return "gemm \(m)×\(n)×\(k) \(transposeA ? "T" : "N")\(transposeB ? "T" : "N") \(outputFloat ? "fp32" : "bf16")"
+            + (epilogueName[epilogue] ?? "")
     }
 }
 

@@ -56,6 +56,8 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     var dynamicSharedLimits: [String: Int] = [:]
     /// Which flash-attention kernels run (GPT2_CUDA_ATTENTION=cuda-cores selects attention.cu everywhere).
     public var attentionKernels: AttentionKernels
+    /// Times every kernel and GEMM while set (`startProfiling`, `profileReport`).
+    var profiler: KernelProfiler?
 
     /// Opens device `deviceOrdinal`, creates a stream, loads (compiling or from the cache) every kernel
     /// module and opens cuBLASLt. `log` receives one line per compiled kernel file.
@@ -286,6 +288,27 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     }
 
     static func environmentFlag(_ name: String) -> Bool { FileSystem.environment(name) == "1" }
+
+    // MARK: - Profiling
+
+    /// From now on, records the GPU time of every kernel and GEMM (a little slower while it lasts).
+    public func startProfiling() {
+        if profiler == nil { profiler = KernelProfiler(driver: driver) }
+    }
+
+    /// The GPU time per kernel since `startProfiling`, longest first; profiling stops.
+    public func profileReport() throws -> [KernelTime] {
+        guard let profiler else { return [] }
+        ensureContext()
+        defer { self.profiler = nil }
+        return try profiler.report()
+    }
+
+    /// Queues one kernel or GEMM through `launch`, timed when profiling.
+    func profiled(_ name: @autoclosure () -> String, _ launch: () throws -> Void) throws {
+        guard let profiler else { return try launch() }
+        try profiler.measure(name(), on: stream, launch)
+    }
 }
 
 /// The backend's own device scratch beside the layout's buffers: pointers into the three allocations whose

@@ -34,6 +34,7 @@ public final class CUDADriver: @unchecked Sendable {
     let eventRecord: PFN_cuEventRecord
     let eventSynchronize: PFN_cuEventSynchronize
     let eventDestroy: PFN_cuEventDestroy_v2
+    let eventElapsedTime: PFN_cuEventElapsedTime
     /// The CUDA version the driver supports, e.g. 13000 for 13.0.
     public let version: Int
 
@@ -74,6 +75,7 @@ public final class CUDADriver: @unchecked Sendable {
         eventRecord = try library.function("cuEventRecord", as: PFN_cuEventRecord.self)
         eventSynchronize = try library.function("cuEventSynchronize", as: PFN_cuEventSynchronize.self)
         eventDestroy = try library.function("cuEventDestroy_v2", as: PFN_cuEventDestroy_v2.self)
+        eventElapsedTime = try library.function("cuEventElapsedTime", as: PFN_cuEventElapsedTime.self)
         let driverGetVersion = try library.function("cuDriverGetVersion", as: PFN_cuDriverGetVersion.self)
         try Self.check(initialized, "cuInit", getErrorString)
         var version: Int32 = 0

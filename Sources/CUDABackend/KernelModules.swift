@@ -125,12 +125,18 @@ extension CUDABackend {
             }
             pointers.append(slot)
         }
-        let result = pointers.withUnsafeMutableBufferPointer { parameters in
-            driver.launchKernel(modules.function(name), UInt32(grid.x), UInt32(grid.y), UInt32(grid.z),
-                                UInt32(block.x), UInt32(block.y), UInt32(block.z), UInt32(sharedBytes), stream,
-                                parameters.baseAddress, nil)
+        do {
+            try profiled(name) {
+                let result = pointers.withUnsafeMutableBufferPointer { parameters in
+                    driver.launchKernel(modules.function(name), UInt32(grid.x), UInt32(grid.y), UInt32(grid.z),
+                                        UInt32(block.x), UInt32(block.y), UInt32(block.z), UInt32(sharedBytes), stream,
+                                        parameters.baseAddress, nil)
+                }
+                try checked(result, "cuLaunchKernel(\(name), grid \(grid), block \(block), shared \(sharedBytes) B)")
+            }
+        } catch {
+            die(error)
         }
-        checkedOrDie(result, "cuLaunchKernel(\(name), grid \(grid), block \(block), shared \(sharedBytes) B)")
         if synchronousLaunches {
             checkedOrDie(driver.streamSynchronize(stream), "kernel \(name) (grid \(grid), block \(block))")
         }

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -75,7 +76,10 @@ std::mutex hostLock;
 std::set<void*> hostAllocations;
 
 // Events: work finishes before each call returns, so every event is complete; they only need to be handles.
-struct Event {};
+// Work runs when it is queued, so the time an event is recorded at is when the work before it finished.
+struct Event {
+    std::optional<std::chrono::steady_clock::time_point> recorded;
+};
 
 }  // namespace
 
@@ -305,6 +309,17 @@ CUresult cuEventCreate(CUevent* event, unsigned int flags) {
 CUresult cuEventRecord(CUevent event, CUstream stream) {
     if (!event) return invalidHandle;
     if (!isKnownStream(stream)) return invalidHandle;
+    reinterpret_cast<Event*>(event)->recorded = std::chrono::steady_clock::now();
+    return success;
+}
+
+CUresult cuEventElapsedTime(float* milliseconds, CUevent start, CUevent end) {
+    if (!milliseconds) return invalidValue;
+    if (!start || !end) return invalidHandle;
+    const auto& from = reinterpret_cast<Event*>(start)->recorded;
+    const auto& to = reinterpret_cast<Event*>(end)->recorded;
+    if (!from || !to) return invalidHandle;   // the driver's CUDA_ERROR_INVALID_HANDLE for an unrecorded event
+    *milliseconds = std::chrono::duration<float, std::milli>(*to - *from).count();
     return success;
 }
 

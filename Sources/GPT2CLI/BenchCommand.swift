@@ -14,6 +14,7 @@ struct BenchCommand: ParsableCommand {
             Examples:
               gpt2 bench --model d12 --micro-batch 4 --seq 64 --threads 2
               gpt2 bench --model small --micro-batch 4 --seq 256 --json
+              gpt2 bench --device cuda --model d12 --micro-batch 16 --seq 1024 --profile
             Each run appends its MFU (and, on a GPU, the device memory it uses beyond the backend's buffers: the
             CUDA context, cuBLASLt, the kernels) to the calibration file that gpt2 plan uses for this kind of device.
             """)
@@ -42,6 +43,9 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Print one JSON object on stdout.")
     var json = false
 
+    @Flag(help: "On a GPU: after the timed steps, time every kernel and GEMM of one more step and print the table.")
+    var profile = false
+
     @Flag(help: "Do not append the result to the calibration file ($GPT2_CALIBRATION, else ~/.cache/gpt2-swift/calibration.json) that gpt2 plan reads its MFU and device overhead from.")
     var noRecord = false
 
@@ -59,8 +63,8 @@ struct BenchCommand: ParsableCommand {
         var random = SeededRandom(seed: 2)
         let tokens = microBatch * seq
         let clock = ContinuousClock()
-        var stepSeconds: [Double] = []
-        for step in 1...(warmup + steps) {
+        /// One training step on fresh random tokens; its wall time in seconds.
+        func trainingStep(_ step: Int) -> Double {
             let inputs = (0..<tokens).map { _ in Int32(random.nextInt(below: config.vocabularySize)) }
             let targets = (0..<tokens).map { _ in Int32(random.nextInt(below: config.vocabularySize)) }
             let start = clock.now
@@ -69,9 +73,20 @@ struct BenchCommand: ParsableCommand {
             gpt.backward(batchSize: microBatch, sequenceLength: seq)
             gpt.optimizerStep(hyper: AdamWHyperparameters(learningRate: 1e-4), step: step, clipNorm: 1)
             backend.synchronize()
-            let elapsed = clock.now - start
-            if step > warmup { stepSeconds.append(elapsed.seconds) }
-            if !json { Console.log("step \(step): \(formatFixed(stepSeconds.last ?? 0, digits: 3)) s\(step <= warmup ? " (warm-up)" : "")") }
+            return (clock.now - start).seconds
+        }
+        var stepSeconds: [Double] = []
+        for step in 1...(warmup + steps) {
+            let seconds = trainingStep(step)
+            if step > warmup { stepSeconds.append(seconds) }
+            if !json { Console.log("step \(step): \(formatFixed(seconds, digits: 3)) s\(step <= warmup ? " (warm-up)" : "")") }
+        }
+        var kernelTimes: [KernelTime]?
+        if profile {
+            guard let cuda = backend as? CUDABackend else { throw ValidationError("--profile times GPU kernels: use it with --device cuda") }
+            cuda.startProfiling()
+            _ = trainingStep(warmup + steps + 1)
+            kernelTimes = try cuda.profileReport()
         }
         let median = stepSeconds.sorted()[stepSeconds.count / 2]
         let flopsPerToken = FLOPCount.trainingPerToken(config, sequenceLength: seq)
@@ -99,7 +114,7 @@ struct BenchCommand: ParsableCommand {
             }
         }
         if json {
-            print("{\"impl\": \"gpt2-swift\", \"device\": \"\(backend.name)\", \"model\": \"\(model)\", \"micro_batch\": \(microBatch), \"seq\": \(seq), \"threads\": \(threads), \"steps\": \(steps), \"step_ms\": \(median * 1000), \"tokens_per_s\": \(tokensPerSecond), \"mfu\": \(mfu.map { "\($0)" } ?? "null"), \"peak_flops\": \(peak.map { "\($0)" } ?? "null"), \"device_memory_bytes\": \(memory.map { "\($0)" } ?? "null"), \"device_overhead_bytes\": \(overhead.map { "\($0)" } ?? "null"), \"flops_per_token\": \(flopsPerToken), \"params\": \(config.parameterCount), \"allocated_bytes\": \(backend.allocatedBytes)}")
+            print("{\"impl\": \"gpt2-swift\", \"device\": \"\(backend.name)\", \"model\": \"\(model)\", \"micro_batch\": \(microBatch), \"seq\": \(seq), \"threads\": \(threads), \"steps\": \(steps), \"step_ms\": \(median * 1000), \"tokens_per_s\": \(tokensPerSecond), \"mfu\": \(mfu.map { "\($0)" } ?? "null"), \"peak_flops\": \(peak.map { "\($0)" } ?? "null"), \"device_memory_bytes\": \(memory.map { "\($0)" } ?? "null"), \"device_overhead_bytes\": \(overhead.map { "\($0)" } ?? "null"), \"flops_per_token\": \(flopsPerToken), \"params\": \(config.parameterCount), \"allocated_bytes\": \(backend.allocatedBytes)\(kernelTimes.map { ", \"profile\": " + Self.profileJSON($0) } ?? "")}")
         } else {
             let where_ = backend is CPUBackend ? "\(backend.name) (\(threads) threads)" : backend.name
             let utilisation = mfu.map { "MFU \(formatFixed($0 * 100, digits: 1))% of \(formatFixed(peak! / 1e9, digits: 1)) GFLOP/s" }
@@ -109,6 +124,30 @@ struct BenchCommand: ParsableCommand {
                 memoryText = ", \(formatBytes(memory)) in use on the device (\(formatBytes(overhead)) of it beyond the backend's buffers)"
             }
             print("\(model) B=\(microBatch) T=\(seq) on \(where_): \(formatFixed(median * 1000, digits: 1)) ms/step, \(Int(tokensPerSecond)) tokens/s, \(utilisation)\(memoryText)")
+            if let kernelTimes { print(Self.profileTable(kernelTimes)) }
         }
+    }
+
+    /// The profile as a table: GPU time per kernel in one step, with its share of all kernel time.
+    static func profileTable(_ times: [KernelTime]) -> String {
+        let total = times.reduce(0) { $0 + $1.milliseconds }
+        let width = max(6, times.map(\.name.count).max() ?? 0) + 2
+        func pad(_ text: String, _ width: Int, left: Bool = false) -> String {
+            let fill = String(repeating: " ", count: max(0, width - text.count))
+            return left ? fill + text : text + fill
+        }
+        var lines = ["GPU time per kernel in one profiled step (\(formatFixed(total, digits: 3)) ms of kernels in all):",
+                     pad("kernel", width) + pad("calls", 7, left: true) + pad("ms", 11, left: true) + pad("share", 9, left: true)]
+        for time in times {
+            let share = total > 0 ? time.milliseconds / total * 100 : 0
+            lines.append(pad(time.name, width) + pad("\(time.calls)", 7, left: true)
+                         + pad(formatFixed(time.milliseconds, digits: 3), 11, left: true) + pad(formatFixed(share, digits: 1) + "%", 9, left: true))
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// The profile as a JSON array of {"name", "calls", "ms"}.
+    static func profileJSON(_ times: [KernelTime]) -> String {
+        "[" + times.map { "{\"name\": \"\($0.name)\", \"calls\": \($0.calls), \"ms\": \($0.milliseconds)}" }.joined(separator: ", ") + "]"
     }
 }

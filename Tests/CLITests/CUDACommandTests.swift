@@ -100,6 +100,28 @@ struct CUDACommandTests {
         }
     }
 
+    /// `gpt2 bench --profile` times one more step kernel by kernel: every kernel a step launches is there, as
+    /// often as the model launches it (tiny: 2 layers, head size 16), beside the GEMMs with their epilogues.
+    @Test func benchProfileListsEveryKernelOfAStep() throws {
+        let result = try runGPT2(arguments: ["bench", "--device", "cuda", "--model", "tiny", "--micro-batch", "2", "--seq", "32",
+                                             "--steps", "1", "--warmup", "0", "--json", "--no-record", "--profile"],
+                                 environment: EmulatedCUDA.environment)
+        try #require(result.status == 0, "\(result.stderrText)")
+        struct Entry: Decodable { var name: String, calls: Int, ms: Double }
+        struct Bench: Decodable { var profile: [Entry], step_ms: Double }
+        let bench = try JSONDecoder().decode(Bench.self, from: result.stdout)
+        let calls = Dictionary(uniqueKeysWithValues: bench.profile.map { ($0.name, $0.calls) })
+        for (kernel, expected) in [("attention_forward_tc_hs16", 2), ("attention_backward_dkv_tc_hs16", 2),
+                                   ("attention_backward_dq_tc_hs16", 2), ("adamw_update", 1), ("classifier_forward_backward", 1),
+                                   ("encoder_forward", 1)] {
+            #expect(calls[kernel] == expected, "\(kernel): \(calls[kernel] ?? 0) calls")
+        }
+        #expect(bench.profile.contains { $0.name.hasPrefix("gemm ") && $0.name.hasSuffix("+bias+gelu") && $0.calls == 2 })
+        #expect(bench.profile.allSatisfy { $0.ms >= 0 } && bench.profile.reduce(0) { $0 + $1.ms } > 0)
+        let sorted = bench.profile.map(\.ms)
+        #expect(sorted == sorted.sorted(by: >), "longest first")
+    }
+
     /// `gpt2 eval --json`'s validation loss for a run on `device`.
     private static func evalLoss(_ run: String, device: String) throws -> Double {
         struct Loss: Decodable { var loss: Double }

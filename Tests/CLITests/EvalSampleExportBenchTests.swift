@@ -84,4 +84,11 @@ import Testing
         let mfu = try #require(object["mfu"] as? Double)
         #expect(mfu > 0 && mfu < 1, "MFU is a fraction of peak: \(mfu)")
     }
+
+    @Test func benchProfileNeedsTheGPU() throws {
+        let result = try runGPT2(arguments: ["bench", "--model", "tiny", "--micro-batch", "1", "--seq", "16", "--steps", "1",
+                                             "--device", "cpu", "--threads", "2", "--no-record", "--profile"])
+        #expect(result.status != 0)
+        #expect(result.stderrText.contains("--profile times GPU kernels"), "\(result.stderrText)")
+    }
 }
