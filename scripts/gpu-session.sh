@@ -24,7 +24,7 @@ gpt2="$bundle/gpt2"
 status=0
 step() { echo; echo "=== $*"; }
 # Each step gets at most STEP_SECONDS (default 150), so one hang cannot eat the whole device call.
-run() { timeout "${STEP_SECONDS:-150}" "$@" || { echo "FAILED ($?): $*"; status=1; }; }
+run() { timeout "${STEP_SECONDS:-150}" "$@" || { echo "FAILED ($?): $*"; status=1; return 1; }; }
 
 step machine
 nvidia-smi || status=1
@@ -74,7 +74,10 @@ if [ "$phase" != bench ]; then
     step "selftest: ops (synchronous launches: a fault names its kernel)"
     GPT2_CUDA_SYNC=1 run "$gpt2" selftest cuda --only ops
     step "selftest: attention, model"
-    run "$gpt2" selftest cuda --only attention --only model
+    if ! run "$gpt2" selftest cuda --only attention --only model; then
+        step "selftest: the model again on the CUDA-core attention kernels (is the tensor-core attention the cause?)"
+        GPT2_CUDA_ATTENTION=cuda-cores run "$gpt2" selftest cuda --only model
+    fi
     step "selftest: training and resume"
     run "$gpt2" selftest cuda --only training --only resume --data "$bundle/data/tinyshakespeare"
 fi
