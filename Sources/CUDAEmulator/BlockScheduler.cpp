@@ -15,6 +15,7 @@
 #include "BlockScheduler.h"
 
 #include <algorithm>
+#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <vector>
@@ -182,44 +183,45 @@ void* dynamic_shared_memory() { return blockDynamicShared; }
 
 unsigned dynamic_shared_memory_bytes() { return blockDynamicSharedBytes; }
 
+namespace {
+// Stops the process with a printf-style message, naming the running thread's block and thread: a fault the
+// GPU would report for that thread.
+[[noreturn]] [[gnu::format(printf, 1, 2)]] void stopRunningThread(const char* format, ...) {
+    va_list arguments;
+    va_start(arguments, format);
+    fputs("CUDA emulator: ", stderr);
+    vfprintf(stderr, format, arguments);
+    va_end(arguments);
+    const ThreadContext& t = *current_thread;
+    fprintf(stderr, " in block (%u,%u,%u) thread (%u,%u,%u)\n", t.blockIdx.x, t.blockIdx.y, t.blockIdx.z, t.threadIdx.x,
+            t.threadIdx.y, t.threadIdx.z);
+    std::abort();
+}
+}  // namespace
+
 void misaligned_access(const void* address, unsigned alignment) {
-    const ThreadContext& t = *current_thread;
-    fprintf(stderr, "CUDA emulator: %u-byte access to %p, which is not %u-byte aligned, in block (%u,%u,%u) thread (%u,%u,%u)\n",
-            alignment, address, alignment, t.blockIdx.x, t.blockIdx.y, t.blockIdx.z, t.threadIdx.x, t.threadIdx.y, t.threadIdx.z);
-    std::abort();
+    stopRunningThread("%u-byte access to %p, which is not %u-byte aligned,", alignment, address, alignment);
 }
 
-void outside_shared_memory(const void* address, unsigned bytes) {
-    const ThreadContext& t = *current_thread;
-    fprintf(stderr, "CUDA emulator: %u-byte shared-memory access to %p, outside the launch's %u bytes of dynamic shared memory, "
-            "in block (%u,%u,%u) thread (%u,%u,%u)\n", bytes, address, blockDynamicSharedBytes, t.blockIdx.x, t.blockIdx.y,
-            t.blockIdx.z, t.threadIdx.x, t.threadIdx.y, t.threadIdx.z);
-    std::abort();
+void require_dynamic_shared(const void* address, unsigned bytes) {
+    const auto at = reinterpret_cast<uintptr_t>(address), shared = reinterpret_cast<uintptr_t>(blockDynamicShared);
+    if (at % bytes != 0) misaligned_access(address, bytes);
+    if (at < shared || at + bytes > shared + blockDynamicSharedBytes)
+        stopRunningThread("%u-byte shared-memory access to %p, outside the launch's %u bytes of dynamic shared memory,", bytes,
+                          address, blockDynamicSharedBytes);
 }
 
-void trap() {
-    const ThreadContext& t = *current_thread;
-    fprintf(stderr, "CUDA emulator: __trap() in block (%u,%u,%u) thread (%u,%u,%u)\n", t.blockIdx.x, t.blockIdx.y,
-            t.blockIdx.z, t.threadIdx.x, t.threadIdx.y, t.threadIdx.z);
-    std::abort();
-}
+void trap() { stopRunningThread("__trap()"); }
 
 float* warp_scratch() { return warpScratch[running->linear / 32]; }
 
 void async_copy(void* destination, const void* source, unsigned bytes, unsigned source_bytes) {
-    const auto to = reinterpret_cast<uintptr_t>(destination), from = reinterpret_cast<uintptr_t>(source);
-    const auto shared = reinterpret_cast<uintptr_t>(blockDynamicShared);
+    const auto from = reinterpret_cast<uintptr_t>(source);
     if (bytes != 4 && bytes != 8 && bytes != 16) trap();
-    if (to % bytes != 0) misaligned_access(destination, bytes);
+    require_dynamic_shared(destination, bytes);
     if (from % bytes != 0) misaligned_access(source, bytes);
-    if (to < shared || to + bytes > shared + blockDynamicSharedBytes) outside_shared_memory(destination, bytes);
     // Even a copy that reads nothing (src-size 0) must name device memory: the kernels clamp such rows.
-    if (!is_device_range(from, bytes)) {
-        const ThreadContext& t = *current_thread;
-        fprintf(stderr, "CUDA emulator: cp.async from %p, outside every device allocation, in block (%u,%u,%u) thread (%u,%u,%u)\n",
-                source, t.blockIdx.x, t.blockIdx.y, t.blockIdx.z, t.threadIdx.x, t.threadIdx.y, t.threadIdx.z);
-        std::abort();
-    }
+    if (!is_device_range(from, bytes)) stopRunningThread("cp.async from %p, outside every device allocation,", source);
     running->asyncCopies.issue(destination, source, bytes, source_bytes, blockOrder == ThreadOrder::reverse);
 }
 

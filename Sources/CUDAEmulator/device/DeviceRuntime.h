@@ -42,9 +42,10 @@ unsigned dynamic_shared_memory_bytes();
 /// A vector access to `address` that is not `alignment`-aligned (a fault on the GPU): stops the process,
 /// naming the block and thread.
 [[noreturn]] void misaligned_access(const void* address, unsigned alignment);
-/// A shared-memory instruction given an address outside the launch's dynamic shared memory (undefined on the
-/// GPU): stops the process, naming the block and thread.
-[[noreturn]] void outside_shared_memory(const void* address, unsigned bytes);
+/// Checks what shared-memory instructions (ldmatrix rows, cp.async destinations) require of an access of
+/// `bytes`: aligned to `bytes` and inside the launch's dynamic shared memory (the GPU faults, or worse,
+/// otherwise); stops the process naming the block and thread when it is not.
+void require_dynamic_shared(const void* address, unsigned bytes);
 /// cp.async of `bytes` (4, 8 or 16) into shared `destination` from device memory `source`, of which only
 /// `source_bytes` are read (the rest zero-filled); both aligned to `bytes`, checked here. Performed at the
 /// wait that covers its group (AsyncCopyQueue.h).

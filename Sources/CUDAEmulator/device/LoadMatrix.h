@@ -16,10 +16,8 @@
 namespace cuemu {
 
 inline void load_matrices(unsigned (&r)[4], const void* row, bool transposed) {
+    require_dynamic_shared(row, 16);
     const auto address = reinterpret_cast<uintptr_t>(row);
-    const auto shared = reinterpret_cast<uintptr_t>(dynamic_shared_memory());
-    if (address % 16 != 0) misaligned_access(row, 16);
-    if (address < shared || address + 16 > shared + dynamic_shared_memory_bytes()) outside_shared_memory(row, 16);
     warp_barrier(0xffffffffu);   // the warp's previous use of the scratch is over
     auto* slots = reinterpret_cast<unsigned char*>(warp_scratch());
     const unsigned lane = lane_id();

@@ -396,6 +396,14 @@ __device__ void tc_backward_dq(bf16* dqkv, const bf16* dout, const bf16* qkv, co
         if (blk.rows[r] < T) tc_store_row<HS>(dqkv + qkv_index(blk.b, blk.rows[r], 0, blk.h, 0, T, C, HS), dq, r, scale);
 }
 
+// The launch's dynamic shared memory as bf16, after trapping unless the launch is for this kernel's head size
+// (`own_head_size`) and gave at least `needed` bytes.
+__device__ __forceinline__ bf16* tc_shared(bool own_head_size, int needed) {
+    DYNAMIC_SHARED(SharedChunk, shared);
+    if (!own_head_size || dynamic_shared_bytes() < (unsigned)needed) __trap();
+    return reinterpret_cast<bf16*>(shared);
+}
+
 // The three kernels for one head size, named with it (attention_forward_tc_hs64, …): one entry point per size
 // so that each is compiled with the registers its own size needs (one kernel switching over the sizes would
 // be given the largest size's registers, and with them lower occupancy, for every size). Each traps when the
@@ -412,23 +420,17 @@ __device__ void tc_backward_dq(bf16* dqkv, const bf16* dout, const bf16* qkv, co
 #define TC_KERNELS(HS)                                                                                                      \
     extern "C" __global__ void attention_forward_tc_hs##HS(bf16* out, float* lse, const bf16* qkv, int B, int T, int C,   \
                                                           int NH) {                                                      \
-        DYNAMIC_SHARED(SharedChunk, shared);                                                                                \
-        if (C / NH != HS || dynamic_shared_bytes() < (unsigned)attention_tc_forward_shared_bytes(HS)) __trap();          \
-        tc_forward<HS>(out, lse, qkv, T, C, NH, reinterpret_cast<bf16*>(shared));                                          \
+        tc_forward<HS>(out, lse, qkv, T, C, NH, tc_shared(C / NH == HS, attention_tc_forward_shared_bytes(HS)));          \
     }                                                                                                                       \
     extern "C" __global__ void attention_backward_dkv_tc_hs##HS(bf16* dqkv, const bf16* dout, const bf16* qkv,            \
                                                                const float* lse, const float* delta, int B, int T, int C, \
                                                                int NH) {                                                 \
-        DYNAMIC_SHARED(SharedChunk, shared);                                                                                \
-        if (C / NH != HS || dynamic_shared_bytes() < (unsigned)attention_tc_dkv_shared_bytes(HS)) __trap();              \
-        tc_backward_dkv<HS>(dqkv, dout, qkv, lse, delta, T, C, NH, reinterpret_cast<bf16*>(shared));                      \
+        tc_backward_dkv<HS>(dqkv, dout, qkv, lse, delta, T, C, NH, tc_shared(C / NH == HS, attention_tc_dkv_shared_bytes(HS))); \
     }                                                                                                                       \
     extern "C" __global__ void attention_backward_dq_tc_hs##HS(bf16* dqkv, const bf16* dout, const bf16* qkv,             \
                                                               const float* lse, const float* delta, int B, int T, int C,  \
                                                               int NH) {                                                  \
-        DYNAMIC_SHARED(SharedChunk, shared);                                                                                \
-        if (C / NH != HS || dynamic_shared_bytes() < (unsigned)attention_tc_dq_shared_bytes(HS)) __trap();               \
-        tc_backward_dq<HS>(dqkv, dout, qkv, lse, delta, T, C, NH, reinterpret_cast<bf16*>(shared));                       \
+        tc_backward_dq<HS>(dqkv, dout, qkv, lse, delta, T, C, NH, tc_shared(C / NH == HS, attention_tc_dq_shared_bytes(HS)));   \
     }
 
 // Head sizes 16, 32 (the test presets), 64 (every GPT-2) and 128.
