@@ -77,7 +77,6 @@ struct BackendOptions: ParsableArguments {
         if let override { return override }
         if let cpu = backend as? CPUBackend { return FLOPCount.cpuPeak(cores: cpu.threads) }
         guard let cuda = backend as? CUDABackend else { return nil }
-        let peak = Self.specification(cuda).bf16TensorFLOPs
-        return peak > 0 ? peak : nil
+        return Self.specification(cuda).listedBF16Peak
     }
 }

@@ -132,16 +132,12 @@ struct BenchCommand: ParsableCommand {
     static func profileTable(_ times: [KernelTime]) -> String {
         let total = times.reduce(0) { $0 + $1.milliseconds }
         let width = max(6, times.map(\.name.count).max() ?? 0) + 2
-        func pad(_ text: String, _ width: Int, left: Bool = false) -> String {
-            let fill = String(repeating: " ", count: max(0, width - text.count))
-            return left ? fill + text : text + fill
-        }
         var lines = ["GPU time per kernel in one profiled step (\(formatFixed(total, digits: 3)) ms of kernels in all):",
-                     pad("kernel", width) + pad("calls", 7, left: true) + pad("ms", 11, left: true) + pad("share", 9, left: true)]
+                     pad("kernel", width) + leftPad("calls", 7) + leftPad("ms", 11) + leftPad("share", 9)]
         for time in times {
             let share = total > 0 ? time.milliseconds / total * 100 : 0
-            lines.append(pad(time.name, width) + pad("\(time.calls)", 7, left: true)
-                         + pad(formatFixed(time.milliseconds, digits: 3), 11, left: true) + pad(formatFixed(share, digits: 1) + "%", 9, left: true))
+            lines.append(pad(time.name, width) + leftPad("\(time.calls)", 7)
+                         + leftPad(formatFixed(time.milliseconds, digits: 3), 11) + leftPad(formatFixed(share, digits: 1) + "%", 9))
         }
         return lines.joined(separator: "\n")
     }

@@ -107,7 +107,7 @@ struct PlanTarget {
         func gpuTarget(_ spec: GPUSpecification, totalBytes: Int) throws -> PlanTarget {
             let overhead = DeviceOverhead.calibrated(device: spec.id, in: try CalibrationFile())
             return PlanTarget(device: .gpu(spec, totalBytes: totalBytes, overhead: overhead), calibrationKey: spec.id,
-                              tablePeak: spec.bf16TensorFLOPs > 0 ? spec.bf16TensorFLOPs : nil)
+                              tablePeak: spec.listedBF16Peak)
         }
         if let gpu {
             let spec = try GPUSpecification.named(gpu)

@@ -110,8 +110,9 @@ struct PlanReport {
     }
 }
 
-private func pad(_ text: String, _ width: Int) -> String { text + String(repeating: " ", count: max(0, width - text.count)) }
-private func leftPad(_ text: String, _ width: Int) -> String { String(repeating: " ", count: max(0, width - text.count)) + text }
+/// `text` padded with spaces on the right (`pad`) or left (`leftPad`) to `width` characters: table columns.
+func pad(_ text: String, _ width: Int) -> String { text + String(repeating: " ", count: max(0, width - text.count)) }
+func leftPad(_ text: String, _ width: Int) -> String { String(repeating: " ", count: max(0, width - text.count)) + text }
 
 /// `1,234,567`.
 func grouped(_ value: Int) -> String {

@@ -30,6 +30,9 @@ public struct GPUSpecification: Sendable, Equatable {
                          memoryBandwidth: 0, source: "the driver", driverNames: [])
     }
 
+    /// The dense BF16 peak, or nil for a card not in the table (whose peak is unknown).
+    public var listedBF16Peak: Double? { bf16TensorFLOPs > 0 ? bf16TensorFLOPs : nil }
+
     /// Bytes a program can allocate at most, before the CUDA context: capacity less any ECC reservation.
     public var usableBytes: Int { eccReservesMemory ? memoryBytes / 16 * 15 : memoryBytes }
 }
