@@ -73,9 +73,10 @@ final class TwinModels {
     var random: SeededRandom
     var layout: Layout { cpu.layout }
 
-    init(config: ModelConfig, cpu: CPUBackend, gpu: CUDABackend, B: Int, T: Int, seed: UInt64 = 42) throws {
-        self.cpu = try GPT2Model(config: config, backend: cpu, batchSize: B, sequenceLength: T)
-        self.gpu = try GPT2Model(config: config, backend: gpu, batchSize: B, sequenceLength: T)
+    init(config: ModelConfig, cpu: CPUBackend, gpu: CUDABackend, B: Int, T: Int, classifierChunkRows: Int? = nil,
+         seed: UInt64 = 42) throws {
+        self.cpu = try GPT2Model(config: config, backend: cpu, batchSize: B, sequenceLength: T, classifierChunkRows: classifierChunkRows)
+        self.gpu = try GPT2Model(config: config, backend: gpu, batchSize: B, sequenceLength: T, classifierChunkRows: classifierChunkRows)
         random = SeededRandom(seed: seed)
     }
 

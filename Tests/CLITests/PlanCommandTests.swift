@@ -36,7 +36,7 @@ import Testing
                                              "--total-batch-tokens", "524288", "--tokens", "10B"], environment: try calibration())
         #expect(result.status == 0, "\(result.stderrText)")
         let text = result.stdoutText
-        for phrase in ["gradients (fp32)", "activation logits (B,T,Vp)", "verdict: fits", "largest micro-batch",
+        for phrase in ["gradients (fp32)", "activation logits (R,Vp)", "verdict: fits", "largest micro-batch",
                        "(default, not calibrated)", "19,074", "total time"] {
             #expect(text.contains(phrase), "missing '\(phrase)' in:\n\(text)")
         }

@@ -62,9 +62,10 @@ struct ReferenceFixture {
     typealias Model = GPT2Model<CPUBackend>
 
     /// A model holding the fixture's parameters, sized for `batchSize` sequences of the fixture's length.
-    static func model(_ fixture: ReferenceFixture, batchSize: Int? = nil, recompute: Bool = false) throws -> Model {
+    static func model(_ fixture: ReferenceFixture, batchSize: Int? = nil, recompute: Bool = false,
+                      classifierChunkRows: Int? = nil) throws -> Model {
         let model = try Model(config: fixture.config, backend: CPUBackend(threads: 2), batchSize: batchSize ?? fixture.batchSize,
-                              sequenceLength: fixture.sequenceLength, recompute: recompute)
+                              sequenceLength: fixture.sequenceLength, recompute: recompute, classifierChunkRows: classifierChunkRows)
         model.setParameters(fixture.parameters)
         return model
     }
@@ -100,6 +101,53 @@ struct ReferenceFixture {
             let error = normwiseError(fixture.slice(gradients, kind), fixture.slice(fixture.gradients, kind))
             #expect(error < 1e-5, "gradient \(kind.name) normwise error \(error)")
         }
+    }
+
+    /// The fixture's 16 rows in chunks of 5 (5, 5, 5 and a last one of 1): each chunk's lm-head backward runs
+    /// in the forward pass and adds its share to dwte, so a chunk skipped, run twice, or taking another chunk's
+    /// rows of lnf or dlnf moves the loss or a gradient by an O(1) fraction, far beyond the tolerances.
+    @Test("the classifier in chunks: loss and every gradient still match the numpy reference and the one-chunk run")
+    func chunkedClassifierMatchesReference() throws {
+        let fixture = try ReferenceFixture()
+        let (B, T) = (fixture.batchSize, fixture.sequenceLength)
+        #expect(B * T == 16)
+        let whole = try Self.model(fixture)
+        let chunked = try Self.model(fixture, classifierChunkRows: 5)
+        #expect(whole.layout.classifierChunkRows == 16 && chunked.layout.classifierChunkRows == 5)
+        #expect(chunked.layout.bytes(of: .logits) == 5 * fixture.config.paddedVocabularySize * 4)
+        let wholeLoss = Self.lossAndGradients(whole, inputs: fixture.inputs, targets: fixture.targets, B: B, T: T)
+        let loss = Self.lossAndGradients(chunked, inputs: fixture.inputs, targets: fixture.targets, B: B, T: T)
+        let (wholeGradients, gradients) = (Self.gradients(whole), Self.gradients(chunked))
+        // Same tolerance as the unchunked comparison above: fp32 against float64.
+        #expect(abs(loss - fixture.loss) / fixture.loss < 1e-5, "loss \(loss) vs \(fixture.loss)")
+        for kind in ParameterKind.allCases {
+            let error = normwiseError(fixture.slice(gradients, kind), fixture.slice(fixture.gradients, kind))
+            #expect(error < 1e-5, "gradient \(kind.name) normwise error \(error)")
+            // Against the one-chunk run only the order of dwte's fp32 sums (and the GEMMs' row blocking) changes:
+            // a few ulps, so 1e-6 normwise.
+            let reordered = normwiseError(fixture.slice(gradients, kind), fixture.slice(wholeGradients, kind))
+            #expect(reordered < 1e-6, "gradient \(kind.name) differs from the one-chunk run by \(reordered)")
+        }
+        #expect(abs(loss - wholeLoss) <= 1e-6 * wholeLoss)
+        // Validation (no loss scale) in chunks: the same loss (its exponentials summed by another loop: a few ulps),
+        // and no gradient touched.
+        let evaluated = chunked.forward(inputs: fixture.inputs, targets: fixture.targets, batchSize: B, sequenceLength: T)!
+        #expect(abs(evaluated - loss) <= 1e-6 * loss, "validation loss \(evaluated) vs \(loss)")
+        #expect(Self.gradients(chunked) == gradients)
+    }
+
+    @Test("a chunk smaller than the sequence still samples what the one-chunk model samples")
+    func chunkedModelGeneratesTheSameTokens() throws {
+        let fixture = try ReferenceFixture()
+        var tokens: [[Int]] = []
+        for chunk in [nil, 3] {
+            let model = try Self.model(fixture, batchSize: 1, classifierChunkRows: chunk)
+            var random = SeededRandom(seed: 5)
+            tokens.append(model.generate(prompt: [1, 2, 3, 4, 5], count: 12, options: SamplingOptions(temperature: 0),
+                                         random: &random))
+        }
+        #expect(tokens[0] == tokens[1])
+        #expect(tokens[0].count == 17)
     }
 
     @Test("padded vocabulary rows of wte get exactly zero gradient")

@@ -17,6 +17,7 @@ import Testing
         Case(preset: "tiny", batch: 4, seq: 64, recompute: true),
         Case(preset: "small", batch: 2, seq: 256, recompute: false),
         Case(preset: "small", batch: 8, seq: 128, recompute: true),
+        Case(preset: "small", batch: 20, seq: 256, recompute: false),   // 5120 rows: the classifier runs in two chunks
         Case(preset: "d6", batch: 2, seq: 256, recompute: false),
         Case(preset: "d6", batch: 3, seq: 1024, recompute: true),
         Case(preset: "d12", batch: 1, seq: 32, recompute: false),

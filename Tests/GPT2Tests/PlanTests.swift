@@ -69,6 +69,27 @@ import Testing
                 > MemoryPlan.largestMicroBatch(config: d12, sequenceLength: 1024, recompute: false, device: device))
     }
 
+    /// The logits row is R = min(B·T, 4096) rows of the padded vocabulary: it stops growing with B once B·T
+    /// passes the chunk, so every micro-batch beyond that costs the activations of the blocks alone.
+    @Test func logitsStopGrowingPastOneChunk() throws {
+        let device = PlanDevice.gpu(try GPUSpecification.named("rtx4070"))
+        func logits(_ B: Int, _ T: Int) -> Int {
+            MemoryPlan(config: d12, batchSize: B, sequenceLength: T, recompute: false, device: device)
+                .components.first { $0.key == "activation.logits" }!.bytes
+        }
+        #expect(logits(1, 1024) == 1024 * 50304 * 2)
+        #expect(logits(3, 1024) == 3 * 1024 * 50304 * 2)
+        #expect(logits(4, 1024) == 4096 * 50304 * 2)
+        #expect(logits(16, 1024) == 4096 * 50304 * 2)
+        #expect(logits(5, 1000) == 4096 * 50304 * 2)   // a last chunk of 904 rows reuses the same buffer
+        let step = { (B: Int) in
+            MemoryPlan(config: d12, batchSize: B + 1, sequenceLength: 1024, recompute: false, device: device).bufferBytes
+                - MemoryPlan(config: d12, batchSize: B, sequenceLength: 1024, recompute: false, device: device).bufferBytes
+        }
+        #expect(step(8) == step(16))
+        #expect(step(2) - step(8) == 1024 * 50304 * 2)
+    }
+
     /// Each activation gets its own row, and the rows add up to the Layout's buffers.
     @Test func rowsAddUpToTheLayout() throws {
         let plan = MemoryPlan(config: d12, batchSize: 8, sequenceLength: 1024, recompute: false,
@@ -78,7 +99,8 @@ import Testing
         #expect(activationRows.count == ActivationKind.allCases.count)
         #expect(activationRows.reduce(0) { $0 + $1.bytes }
                 == plan.layout.bytes(of: .activations) + plan.layout.bytes(of: .activationStatistics))
-        #expect(plan.components.contains { $0.key == "activation.logits" && $0.bytes == 8 * 1024 * 50304 * 2 })
+        // the classifier holds 4096 of the 8192 rows' logits at a time, in bf16
+        #expect(plan.components.contains { $0.key == "activation.logits" && $0.bytes == 4096 * 50304 * 2 })
         #expect(plan.components.contains { $0.key == "cuda_context" && $0.bytes == DeviceOverhead.estimate.bytes })
     }
 

@@ -64,12 +64,20 @@ extension GPT2Model {
 
     // MARK: - Details
 
-    /// Runs `tokens` as one sequence; returns the last row's logits and the cached length.
+    /// Runs `tokens` as one sequence; returns the last row's logits (the only ones sampled from) and the cached length.
     private func prefill(_ tokens: [Int]) -> (logits: [Float], length: Int) {
         let T = tokens.count
-        forward(inputs: tokens.map(Int32.init), targets: nil, batchSize: 1, sequenceLength: T)
-        let logits = download(layout.activation(.logits).slice((T - 1) * config.paddedVocabularySize, config.vocabularySize))
-        return (logits, T)
+        forwardThroughFinalNorm(inputs: tokens.map(Int32.init), batchSize: 1, sequenceLength: T)
+        return (logits(ofRow: T - 1), T)
+    }
+
+    /// logits (V) of one row of lnf: the lm head on that row alone.
+    private func logits(ofRow t: Int) -> [Float] {
+        let (C, Vp) = (config.channels, config.paddedVocabularySize)
+        let logits = layout.activation(.logits).slice(0, Vp)
+        backend.matmulForward(out: logits, inp: layout.activation(.lnf).slice(t * C, C), weight: layout.parameter(.wte),
+                              bias: nil, B: 1, T: 1, C: C, OC: Vp)
+        return download(logits.slice(0, config.vocabularySize))
     }
 
     /// One new token at `position`, every layer on a single row; returns its logits (V).
@@ -103,9 +111,6 @@ extension GPT2Model {
         }
         backend.layerNormForward(out: row(.lnf, width: C), mean: row(.lnfMean), rstd: row(.lnfRstd), inp: row(.residual3, L - 1, width: C),
                                  weight: layout.parameter(.lnfw), bias: layout.parameter(.lnfb), B: 1, T: 1, C: C)
-        let logits = layout.activation(.logits).slice(0, config.paddedVocabularySize)
-        backend.matmulForward(out: logits, inp: row(.lnf, width: C), weight: layout.parameter(.wte), bias: nil,
-                              B: 1, T: 1, C: C, OC: config.paddedVocabularySize)
-        return download(logits.slice(0, config.vocabularySize))
+        return logits(ofRow: t)
     }
 }

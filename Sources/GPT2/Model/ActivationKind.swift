@@ -21,7 +21,7 @@ public enum ActivationKind: Int, CaseIterable, Sendable {
     case lnf          // (B,T,C)
     case lnfMean      // (B,T)
     case lnfRstd      // (B,T)
-    case logits       // (B,T,Vp); holds dlogits after the fused classifier
+    case logits       // (R,Vp), R = Layout.classifierChunkRows of the B·T rows at a time; holds dlogits after the fused classifier
     case losses       // (B,T)
 
     /// The buffer holding it: per-row statistics stay fp32 in `.activationStatistics`.
@@ -32,8 +32,8 @@ public enum ActivationKind: Int, CaseIterable, Sendable {
         }
     }
 
-    /// Elements per layer slice (or in the whole tensor for the global kinds).
-    func sliceCount(_ c: ModelConfig, B: Int, T: Int) -> Int {
+    /// Elements per layer slice (or in the whole tensor for the global kinds); the logits hold `logitsRows` rows.
+    func sliceCount(_ c: ModelConfig, B: Int, T: Int, logitsRows: Int) -> Int {
         let (C, Vp, NH) = (c.channels, c.paddedVocabularySize, c.heads)
         switch self {
         case .encoded, .ln1, .atty, .attproj, .residual2, .ln2, .fcproj, .residual3, .lnf: return B * T * C
@@ -41,7 +41,7 @@ public enum ActivationKind: Int, CaseIterable, Sendable {
         case .qkv: return B * T * 3 * C
         case .attStats: return B * NH * T
         case .fch, .fchGelu: return B * T * 4 * C
-        case .logits: return B * T * Vp
+        case .logits: return logitsRows * Vp
         }
     }
 
@@ -54,8 +54,8 @@ public enum ActivationKind: Int, CaseIterable, Sendable {
         }
     }
 
-    func elementCount(_ c: ModelConfig, B: Int, T: Int, recompute: Bool) -> Int {
-        sliceCount(c, B: B, T: T) * layerSlices(c, recompute: recompute)
+    func elementCount(_ c: ModelConfig, B: Int, T: Int, recompute: Bool, logitsRows: Int) -> Int {
+        sliceCount(c, B: B, T: T, logitsRows: logitsRows) * layerSlices(c, recompute: recompute)
     }
 }
 

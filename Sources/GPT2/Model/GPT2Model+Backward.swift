@@ -2,16 +2,14 @@
 /// accumulating parameter gradients (+=) and overwriting activation gradients (=).
 
 extension GPT2Model {
-    /// Adds the gradients of the last `forward(…, lossScale:)` to the gradient buffer.
+    /// Adds the rest of the gradients of the last `forward(…, lossScale:)` to the gradient buffer: the forward
+    /// pass already went back through the lm head (dwte's share, dlnf in the lnOut scratch).
     public func backward(batchSize B: Int, sequenceLength T: Int) {
         precondition(layout.training, "backward needs a training layout")
         let (C, L) = (config.channels, config.layers)
         let dresidual = layout.activationGradient(.residual), dlnOut = layout.activationGradient(.lnOut)
 
-        // logits = lnf · wteᵀ: dlnf (B,T,C) =, dwte +=   (the logits buffer holds dlogits)
-        backend.matmulBackward(dinp: dlnOut, dweight: grad(.wte), dbias: nil, dout: layout.activation(.logits),
-                               inp: layout.activation(.lnf), weight: layout.parameter(.wte),
-                               B: B, T: T, C: C, OC: config.paddedVocabularySize)
+        // lnf = layernorm(residual3[L-1]): dresidual (B,T,C) = from dlnf, which the classifier chunks left in dlnOut
         backend.zero(dresidual)
         backend.layerNormBackward(dinp: dresidual, dweight: grad(.lnfw), dbias: grad(.lnfb), dout: dlnOut,
                                   inp: layout.activation(.residual3, layer: L - 1), weight: layout.parameter(.lnfw),
@@ -20,7 +18,7 @@ extension GPT2Model {
         backend.encoderBackward(dwte: grad(.wte), dwpe: grad(.wpe), dout: dresidual, inp: layout.inputs, B: B, T: T, C: C)
     }
 
-    /// Clears the gradient buffer (call before the first micro-batch of a step).
+    /// Clears the gradient buffer (call before the forward pass of a step's first micro-batch).
     public func zeroGradients() { backend.zero(layout.whole(.gradients)) }
 
     /// One AdamW step (step counts from 1) after clipping the global gradient norm to `clipNorm`
@@ -35,7 +33,8 @@ extension GPT2Model {
 
     // MARK: - Details
 
-    private func grad(_ kind: ParameterKind, layer: Int? = nil) -> TensorRef {
+    /// A parameter's gradient tensor (one layer's slice when `layer` is given).
+    func grad(_ kind: ParameterKind, layer: Int? = nil) -> TensorRef {
         guard let layer else { return layout.parameter(kind, in: .gradients) }
         return layout.parameter(kind, layer: layer, in: .gradients)
     }

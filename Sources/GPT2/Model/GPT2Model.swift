@@ -7,9 +7,11 @@ public final class GPT2Model<Ops: Backend> {
     public let layout: Layout
 
     /// Allocates every buffer for micro-batches of `batchSize` × `sequenceLength` tokens (zero weights),
-    /// stored in `precision` (default: what the backend prefers).
+    /// stored in `precision` (default: what the backend prefers), with the classifier's logits in chunks of
+    /// `classifierChunkRows` rows (default: `Layout.defaultClassifierChunkRows`).
     public init(config: ModelConfig, backend: Ops, batchSize: Int, sequenceLength: Int,
-                recompute: Bool = false, training: Bool = true, precision: Precision? = nil) throws {
+                recompute: Bool = false, training: Bool = true, precision: Precision? = nil,
+                classifierChunkRows: Int? = nil) throws {
         try config.validate()
         guard batchSize > 0, sequenceLength > 0 else {
             throw ConfigError("batch size (\(batchSize)) and sequence length (\(sequenceLength)) must be positive")
@@ -17,11 +19,14 @@ public final class GPT2Model<Ops: Backend> {
         guard sequenceLength <= config.maxSequenceLength else {
             throw ConfigError("sequence length \(sequenceLength) is longer than the model's context (\(config.maxSequenceLength))")
         }
+        if let classifierChunkRows, classifierChunkRows <= 0 {
+            throw ConfigError("the classifier's chunk (\(classifierChunkRows) rows) must be positive")
+        }
         self.config = config
         self.backend = backend
         self.layout = Layout(config: config, batchSize: batchSize, sequenceLength: sequenceLength,
                              recompute: recompute, training: training,
-                             precision: precision ?? backend.preferredPrecision)
+                             precision: precision ?? backend.preferredPrecision, classifierChunkRows: classifierChunkRows)
         try backend.allocate(layout)
     }
 
@@ -75,11 +80,42 @@ public final class GPT2Model<Ops: Backend> {
     // MARK: - Forward
 
     /// Runs the model on `inputs` (B,T) and returns the mean loss against `targets` when given.
-    /// With `lossScale` set, also leaves dloss/dlogits × lossScale in the logits buffer for `backward()`;
-    /// pass 1/(B·T·accumulationSteps) so accumulated gradients are those of the mean loss.
+    ///
+    /// With `lossScale` set (a training layout only), the lm head's backward runs here too, chunk by chunk while
+    /// each chunk's dlogits are at hand: it adds wte's share of the gradient (+=) and leaves dloss/dlnf for
+    /// `backward()`. So zero the gradients before the forward pass of a step's first micro-batch, not after it.
+    /// Pass 1/(B·T·accumulationSteps) so accumulated gradients are those of the mean loss.
+    ///
+    /// Without targets, the logits of every row stay in the logits buffer, so B·T must fit in one classifier
+    /// chunk (`layout.classifierChunkRows`).
     @discardableResult
     public func forward(inputs: [Int32], targets: [Int32]?, batchSize B: Int, sequenceLength T: Int,
                         lossScale: Float? = nil) -> Float? {
+        forwardThroughFinalNorm(inputs: inputs, batchSize: B, sequenceLength: T)
+        guard let targets else {
+            precondition(B * T <= layout.classifierChunkRows,
+                         "logits of \(B * T) rows need a layout whose classifier chunk holds them all (\(layout.classifierChunkRows))")
+            // logits (B,T,Vp) = lnf · wteᵀ
+            backend.matmulForward(out: layout.activation(.logits), inp: layout.activation(.lnf), weight: layout.parameter(.wte),
+                                  bias: nil, B: B, T: T, C: config.channels, OC: config.paddedVocabularySize)
+            return nil
+        }
+        precondition(targets.count == B * T, "targets shape mismatch")
+        precondition(lossScale == nil || layout.training, "a loss scale (gradients) needs a training layout")
+        targets.withUnsafeBytes { backend.upload($0, to: layout.targets.slice(0, B * T)) }
+        let chunk = layout.classifierChunkRows
+        for start in stride(from: 0, to: B * T, by: chunk) {
+            classifierChunk(rows: start..<min(start + chunk, B * T), lossScale: lossScale)
+        }
+        let losses = download(layout.activation(.losses).slice(0, B * T))
+        var total = 0.0
+        for loss in losses { total += Double(loss) }
+        return Float(total / Double(B * T))
+    }
+
+    /// Embeddings, every block and the final LayerNorm over `inputs` (B,T): everything before the lm head,
+    /// leaving lnf (B,T,C).
+    func forwardThroughFinalNorm(inputs: [Int32], batchSize B: Int, sequenceLength T: Int) {
         precondition(B <= layout.batchSize && T <= layout.sequenceLength && inputs.count == B * T, "batch shape mismatch")
         let (C, L) = (config.channels, config.layers)
         inputs.withUnsafeBytes { backend.upload($0, to: layout.inputs.slice(0, B * T)) }
@@ -94,19 +130,6 @@ public final class GPT2Model<Ops: Backend> {
             mean: layout.activation(.lnfMean), rstd: layout.activation(.lnfRstd),
             residual: layout.activation(.residual2, layer: L - 1), x: layout.activation(.fcproj, layer: L - 1),
             weight: layout.parameter(.lnfw), bias: layout.parameter(.lnfb), B: B, T: T, C: C)
-        // logits (B,T,Vp) = lnf · wteᵀ
-        backend.matmulForward(out: layout.activation(.logits), inp: layout.activation(.lnf),
-                              weight: layout.parameter(.wte), bias: nil, B: B, T: T, C: C, OC: config.paddedVocabularySize)
-        guard let targets else { return nil }
-        precondition(targets.count == B * T, "targets shape mismatch")
-        targets.withUnsafeBytes { backend.upload($0, to: layout.targets.slice(0, B * T)) }
-        backend.fusedClassifier(logits: layout.activation(.logits), losses: layout.activation(.losses),
-                                targets: layout.targets, dlossScale: lossScale, B: B, T: T,
-                                V: config.vocabularySize, Vp: config.paddedVocabularySize)
-        let losses = download(layout.activation(.losses).slice(0, B * T))
-        var total = 0.0
-        for loss in losses { total += Double(loss) }
-        return Float(total / Double(B * T))
     }
 
     /// One transformer block: pre-LN attention and pre-LN MLP, each added to the residual stream. The MLP's

@@ -93,6 +93,13 @@ public struct Layout: Sendable {
     public let training: Bool
     /// How the buffers are stored.
     public let precision: Precision
+    /// Rows of logits held at once (R ≤ B·T): the lm head and the fused classifier run over the B·T rows in
+    /// chunks of R, so the logits take (R,Vp) instead of (B,T,Vp).
+    public let classifierChunkRows: Int
+
+    /// The default R: 4096 rows of GPT-2's 50304-wide vocabulary are 393 MiB in bf16 (786 MiB in fp32), and
+    /// each chunk after the first costs one more pass over wte's fp32 gradient (dwte += per chunk).
+    public static let defaultClassifierChunkRows = 4096
 
     private let parameterOffsets: [Int]
     /// Offset of each `ActivationKind` within its buffer (`.activations` or `.activationStatistics`).
@@ -102,14 +109,17 @@ public struct Layout: Sendable {
     /// Elements in each buffer kind.
     public let elementCounts: [BufferKind: Int]
 
+    /// `classifierChunkRows` nil: `defaultClassifierChunkRows`; either way at most B·T.
     public init(config: ModelConfig, batchSize: Int, sequenceLength: Int, recompute: Bool = false,
-                training: Bool = true, precision: Precision = .float32) {
+                training: Bool = true, precision: Precision = .float32, classifierChunkRows: Int? = nil) {
         self.config = config
         self.batchSize = batchSize
         self.sequenceLength = sequenceLength
         self.recompute = recompute
         self.training = training
         self.precision = precision
+        let chunkRows = min(batchSize * sequenceLength, classifierChunkRows ?? Self.defaultClassifierChunkRows)
+        self.classifierChunkRows = chunkRows
         var offset = 0
         var offsets: [Int] = []
         for kind in ParameterKind.allCases {
@@ -123,7 +133,8 @@ public struct Layout: Sendable {
         offsets = []
         for kind in ActivationKind.allCases {
             offsets.append(ends[kind.buffer]!)
-            ends[kind.buffer]! += kind.elementCount(config, B: batchSize, T: sequenceLength, recompute: recompute)
+            ends[kind.buffer]! += kind.elementCount(config, B: batchSize, T: sequenceLength, recompute: recompute,
+                                                    logitsRows: chunkRows)
         }
         activationOffsets = offsets
 
@@ -160,7 +171,7 @@ public struct Layout: Sendable {
     /// the per-kind rows of the planner's table. Summed over `ActivationKind.allCases` they make
     /// `bytes(of: .activations) + bytes(of: .activationStatistics)`.
     public func bytes(of kind: ActivationKind) -> Int {
-        kind.elementCount(config, B: batchSize, T: sequenceLength, recompute: recompute) * precision.dtype(of: kind.buffer).size
+        activationCount(kind) * precision.dtype(of: kind.buffer).size
     }
 
     /// Bytes of one activation-gradient scratch tensor (0 when not training).
@@ -189,7 +200,7 @@ public struct Layout: Sendable {
 
     /// A forward activation; per-layer kinds need `layer`.
     public func activation(_ kind: ActivationKind, layer: Int = 0) -> TensorRef {
-        let count = kind.elementCount(config, B: batchSize, T: sequenceLength, recompute: recompute)
+        let count = activationCount(kind)
         let whole = TensorRef(buffer: kind.buffer, offset: activationOffsets[kind.rawValue], count: count)
         let slices = kind.layerSlices(config, recompute: recompute)
         guard slices > 1 else { return whole }
@@ -201,6 +212,11 @@ public struct Layout: Sendable {
     public func activationGradient(_ kind: ActivationGradientKind) -> TensorRef {
         TensorRef(buffer: .activationGradients, offset: activationGradientOffsets[kind.rawValue],
                   count: kind.elementCount(config, B: batchSize, T: sequenceLength))
+    }
+
+    /// Elements of one forward activation tensor, every layer's slice together.
+    private func activationCount(_ kind: ActivationKind) -> Int {
+        kind.elementCount(config, B: batchSize, T: sequenceLength, recompute: recompute, logitsRows: classifierChunkRows)
     }
 
     /// Input token ids (B,T).

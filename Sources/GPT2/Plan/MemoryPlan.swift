@@ -155,7 +155,14 @@ public struct MemoryPlan: Sendable {
         ]
         for kind in ActivationKind.allCases {
             let dtype = kind.buffer == .activationStatistics ? "fp32" : low
-            let note = kind == .logits ? " (whole: the classifier is not chunked)" : kind == .attStats ? " (no T×T matrix kept)" : ""
+            let note: String
+            switch kind {
+            case .logits:
+                let (R, N) = (layout.classifierChunkRows, layout.batchSize * layout.sequenceLength)
+                note = R < N ? " (R = \(R) of \(N) rows per chunk)" : " (R = B·T: one chunk)"
+            case .attStats: note = " (no T×T matrix kept)"
+            default: note = ""
+            }
             rows.append(row("activation \(kind.tableName) \(kind.shapeText(recompute: layout.recompute)) \(dtype)\(note)",
                             "activation.\(kind.tableName)", layout.bytes(of: kind)))
         }
@@ -208,7 +215,7 @@ extension ActivationKind {
         case .qkv: inner = "B,T,3C"
         case .attStats: inner = "B,NH,T"
         case .fch, .fchGelu: inner = "B,T,4C"
-        case .logits: inner = "B,T,Vp"
+        case .logits: inner = "R,Vp"
         }
         return "(\(layered)\(inner))" + (shared ? " shared" : "")
     }
