@@ -15,8 +15,10 @@ struct BenchCommand: ParsableCommand {
               gpt2 bench --model d12 --micro-batch 4 --seq 64 --threads 2
               gpt2 bench --model small --micro-batch 4 --seq 256 --json
               gpt2 bench --device cuda --model d12 --micro-batch 16 --seq 1024 --profile
-            Each run appends its MFU (and, on a GPU, the device memory it uses beyond the backend's buffers: the
-            CUDA context, cuBLASLt, the kernels) to the calibration file that gpt2 plan uses for this kind of device.
+
+            Each run appends its MFU (and, on a GPU, the device memory it uses beyond the backend's buffers: \
+            the CUDA context, cuBLASLt, the kernels) to the calibration file that gpt2 plan uses for this kind \
+            of device.
             """)
 
     @Option(help: "Model preset.")
