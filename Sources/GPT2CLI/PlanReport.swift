@@ -70,6 +70,7 @@ struct PlanReport {
             ("seq", String(T)),
             ("grad_accum", String(batch.accumulation)),
             ("recompute", String(recompute)),
+            ("classifier_chunk_rows", String(memory.layout.classifierChunkRows)),
         ]
         let components = memory.components.map { "\(quoted($0.key)): \($0.bytes)" }.joined(separator: ", ")
         fields += [

@@ -19,6 +19,7 @@ import Testing
         let object = try #require(try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any])
         #expect(object["fits"] as? Bool == true)
         #expect(object["tokens_per_step"] as? Int == 524_288)
+        #expect(object["classifier_chunk_rows"] as? Int == 4096)   // of micro-batch 8 × 1024 = 8192 rows
         #expect((object["max_micro_batch"] as? Int ?? 0) >= 8)
         #expect((object["step_seconds"] as? Double ?? 0) > 0)
         let total = try #require(object["total_seconds"] as? Double), step = try #require(object["step_seconds"] as? Double)
