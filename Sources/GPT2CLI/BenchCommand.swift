@@ -15,6 +15,7 @@ struct BenchCommand: ParsableCommand {
               gpt2 bench --model d12 --micro-batch 4 --seq 64 --threads 2
               gpt2 bench --model small --micro-batch 4 --seq 256 --json
               gpt2 bench --device cuda --model d12 --micro-batch 16 --seq 1024 --profile
+              gpt2 bench --device cuda --model d12 --micro-batch 16 --seq 1024 --classifier-chunk 0
 
             Each run appends its MFU (and, on a GPU, the device memory it uses beyond the backend's buffers: \
             the CUDA context, cuBLASLt, the kernels) to the calibration file that gpt2 plan uses for this kind \
@@ -39,6 +40,9 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Recompute LayerNorm and GELU outputs in backward.")
     var recompute = false
 
+    @Option(help: "Rows of logits the classifier holds at once (default: 4096; 0: all B·T rows in one chunk), to measure what chunking costs.")
+    var classifierChunk: Int?
+
     @Option(help: "Peak FLOP/s used for MFU (default: 115.2 GFLOP/s per CPU thread; H100/H200/A100 dense BF16 by name).")
     var peakFlops: Double?
 
@@ -55,12 +59,15 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         guard steps > 0, warmup >= 0 else { throw ValidationError("--steps must be positive and --warmup not negative") }
+        guard (classifierChunk ?? 0) >= 0 else { throw ValidationError("--classifier-chunk must be 0 (one chunk) or a number of rows") }
         try measure(on: try backendOptions.makeBackend())
     }
 
     private func measure<Ops: Backend>(on backend: Ops) throws {
         let config = try ModelPreset.named(model).config
-        let gpt = try GPT2Model(config: config, backend: backend, batchSize: microBatch, sequenceLength: seq, recompute: recompute)
+        let chunkRows = classifierChunk.map { $0 == 0 ? microBatch * seq : $0 }
+        let gpt = try GPT2Model(config: config, backend: backend, batchSize: microBatch, sequenceLength: seq, recompute: recompute,
+                                classifierChunkRows: chunkRows)
         gpt.initializeParameters(seed: 1)
         var random = SeededRandom(seed: 2)
         let tokens = microBatch * seq
@@ -116,7 +123,7 @@ struct BenchCommand: ParsableCommand {
             }
         }
         if json {
-            print("{\"impl\": \"gpt2-swift\", \"device\": \"\(backend.name)\", \"model\": \"\(model)\", \"micro_batch\": \(microBatch), \"seq\": \(seq), \"threads\": \(threads), \"steps\": \(steps), \"step_ms\": \(median * 1000), \"tokens_per_s\": \(tokensPerSecond), \"mfu\": \(mfu.map { "\($0)" } ?? "null"), \"peak_flops\": \(peak.map { "\($0)" } ?? "null"), \"device_memory_bytes\": \(memory.map { "\($0)" } ?? "null"), \"device_overhead_bytes\": \(overhead.map { "\($0)" } ?? "null"), \"flops_per_token\": \(flopsPerToken), \"params\": \(config.parameterCount), \"allocated_bytes\": \(backend.allocatedBytes)\(kernelTimes.map { ", \"profile\": " + Self.profileJSON($0) } ?? "")}")
+            print("{\"impl\": \"gpt2-swift\", \"device\": \"\(backend.name)\", \"model\": \"\(model)\", \"micro_batch\": \(microBatch), \"seq\": \(seq), \"classifier_chunk_rows\": \(gpt.layout.classifierChunkRows), \"threads\": \(threads), \"steps\": \(steps), \"step_ms\": \(median * 1000), \"tokens_per_s\": \(tokensPerSecond), \"mfu\": \(mfu.map { "\($0)" } ?? "null"), \"peak_flops\": \(peak.map { "\($0)" } ?? "null"), \"device_memory_bytes\": \(memory.map { "\($0)" } ?? "null"), \"device_overhead_bytes\": \(overhead.map { "\($0)" } ?? "null"), \"flops_per_token\": \(flopsPerToken), \"params\": \(config.parameterCount), \"allocated_bytes\": \(backend.allocatedBytes)\(kernelTimes.map { ", \"profile\": " + Self.profileJSON($0) } ?? "")}")
         } else {
             let where_ = backend is CPUBackend ? "\(backend.name) (\(threads) threads)" : backend.name
             let utilisation = mfu.map { "MFU \(formatFixed($0 * 100, digits: 1))% of \(formatFixed(peak! / 1e9, digits: 1)) GFLOP/s" }

@@ -85,6 +85,20 @@ import Testing
         #expect(mfu > 0 && mfu < 1, "MFU is a fraction of peak: \(mfu)")
     }
 
+    /// `--classifier-chunk` sets the rows of logits held at once (0: all of them), and says so in the JSON.
+    @Test func benchTakesTheClassifierChunk() throws {
+        for (given, rows) in [("5", 5), ("0", 32)] {
+            let result = try runGPT2(arguments: ["bench", "--model", "tiny", "--micro-batch", "2", "--seq", "16", "--steps", "1",
+                                                 "--warmup", "0", "--json", "--threads", "2", "--no-record", "--classifier-chunk", given])
+            try #require(result.status == 0, "\(result.stderrText)")
+            let object = try #require(JSONSerialization.jsonObject(with: result.stdout) as? [String: Any])
+            #expect(object["classifier_chunk_rows"] as? Int == rows, "--classifier-chunk \(given)")
+        }
+        let negative = try runGPT2(arguments: ["bench", "--model", "tiny", "--classifier-chunk=-3", "--device", "cpu", "--no-record"])
+        #expect(negative.status != 0)
+        #expect(negative.stderrText.contains("--classifier-chunk must be"), "\(negative.stderrText)")
+    }
+
     @Test func benchProfileNeedsTheGPU() throws {
         let result = try runGPT2(arguments: ["bench", "--model", "tiny", "--micro-batch", "1", "--seq", "16", "--steps", "1",
                                              "--device", "cpu", "--threads", "2", "--no-record", "--profile"])

@@ -81,9 +81,11 @@ public struct MemoryPlan: Sendable {
     /// Every row: the `Layout` buffers (activations one row per tensor), then the device's overheads.
     public let components: [MemoryComponent]
 
-    public init(config: ModelConfig, batchSize: Int, sequenceLength: Int, recompute: Bool, device: PlanDevice) {
-        let layout = Layout(config: config, batchSize: batchSize, sequenceLength: sequenceLength,
-                            recompute: recompute, training: true, precision: device.precision)
+    /// `classifierChunkRows` nil: the default chunk, as `GPT2Model` allocates it.
+    public init(config: ModelConfig, batchSize: Int, sequenceLength: Int, recompute: Bool, device: PlanDevice,
+                classifierChunkRows: Int? = nil) {
+        let layout = Layout(config: config, batchSize: batchSize, sequenceLength: sequenceLength, recompute: recompute,
+                            training: true, precision: device.precision, classifierChunkRows: classifierChunkRows)
         self.layout = layout
         self.device = device
         components = Self.bufferRows(layout) + Self.overheadRows(layout, device)
