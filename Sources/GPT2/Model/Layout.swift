@@ -119,6 +119,7 @@ public struct Layout: Sendable {
         self.training = training
         self.precision = precision
         let chunkRows = min(batchSize * sequenceLength, classifierChunkRows ?? Self.defaultClassifierChunkRows)
+        precondition(chunkRows > 0, "a layout needs rows (B·T) and a positive classifier chunk")
         self.classifierChunkRows = chunkRows
         var offset = 0
         var offsets: [Int] = []
