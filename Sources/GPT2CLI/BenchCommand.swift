@@ -109,7 +109,7 @@ struct BenchCommand: ParsableCommand {
         var overhead: Int?
         if let memory {
             overhead = memory - MemoryPlan(config: config, batchSize: microBatch, sequenceLength: seq, recompute: recompute,
-                                           device: try backendOptions.planDevice(backend)).backendBytes
+                                           device: try backendOptions.planDevice(backend), classifierChunkRows: chunkRows).backendBytes
         }
         if !noRecord, let mfu {
             // The planner looks records up by device kind: "cpu", or the GPU table id (the driver's name if unlisted).
