@@ -5,20 +5,22 @@
 # NVRTC and the headers it needs come from PyPI. The CUDA 13 wheels have no -cu13 suffix; all three are pinned
 # to the same release, 13.0.x, the toolkit minor of a CUDA 13.0 driver: PTX from a newer NVRTC would not load
 # there (we load cubins, but keep CI on what the GPU machines run).
-set -euo pipefail
+#
+# The steps run in a function that stops at the first failure and returns its status, so sourcing the script
+# leaves the caller's shell options as they were (a `set -e` here would stay on in an interactive shell).
 
-gpt2="${1:?usage: $0 PATH/TO/gpt2}"
-CUDA_PYPI_VERSION="${CUDA_PYPI_VERSION:-13.0.88}"
+compile_cuda_kernels() {
+    local gpt2="${1:?usage: scripts/ci-cuda-kernels.sh PATH/TO/gpt2}"
+    local version="${CUDA_PYPI_VERSION:-13.0.88}"
+    python3 -m pip install -q --disable-pip-version-check \
+        "nvidia-cuda-nvrtc==${version}" "nvidia-cuda-runtime==${version}" "nvidia-cuda-crt==${version}" || return
+    local cuda_root
+    cuda_root="$(python3 -c 'import nvidia.cu13 as m; print(list(m.__path__)[0])')" || return
+    export NVRTC_LIB="$cuda_root/lib/libnvrtc.so.13"
+    export CUDA_INCLUDE="$cuda_root/include"
+    echo "NVRTC_LIB=$NVRTC_LIB"
+    echo "CUDA_INCLUDE=$CUDA_INCLUDE"
+    "$gpt2" kernels --arch sm_80 --arch sm_89 --arch sm_90
+}
 
-python3 -m pip install -q --disable-pip-version-check \
-    "nvidia-cuda-nvrtc==${CUDA_PYPI_VERSION}" \
-    "nvidia-cuda-runtime==${CUDA_PYPI_VERSION}" \
-    "nvidia-cuda-crt==${CUDA_PYPI_VERSION}"
-
-cuda_root="$(python3 -c 'import nvidia.cu13 as m; print(list(m.__path__)[0])')"
-export NVRTC_LIB="$cuda_root/lib/libnvrtc.so.13"
-export CUDA_INCLUDE="$cuda_root/include"
-echo "NVRTC_LIB=$NVRTC_LIB"
-echo "CUDA_INCLUDE=$CUDA_INCLUDE"
-
-"$gpt2" kernels --arch sm_80 --arch sm_89 --arch sm_90
+compile_cuda_kernels "$@"
