@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What a GPU session runs, in two device calls of at most ten minutes each (or one, `all`):
 #   check  what the machine has (driver, toolkit, glibc, where NVRTC and cuBLASLt live), `gpt2 info`, the CUDA
-#          parity self-test, and the calibrating benchmark (d12, T=1024, B=16);
+#          parity self-test, the calibrating benchmark (d12, T=1024, B=16), and compute-sanitizer's race, sync
+#          and memory checks on small shapes;
 #   bench  plan vs measured at three micro-batches, the fusions switched off one at a time, PyTorch on the same
 #          GPU (whole step, and attention alone), and the GPU time per kernel (gpt2 bench --profile, and Nsight
 #          Systems when installed).
@@ -81,12 +82,23 @@ if [ "$phase" != bench ]; then
     step "selftest: training and resume"
     run "$gpt2" selftest cuda --only training --only resume --data "$bundle/data/tinyshakespeare"
 fi
+sanitize() {
+    # The races and shared-memory faults the emulator cannot see (docs/cuda-emulator.md): compute-sanitizer on one
+    # small attention shape per kernel family (racecheck: shared-memory hazards between warps, around cp.async and
+    # ldmatrix; synccheck: barriers in divergent code), and memcheck over the ops and one model step.
+    step "compute-sanitizer: racecheck and synccheck on attention T=256 HS=64, memcheck on the ops and a model step"
+    if ! command -v compute-sanitizer >/dev/null; then echo "compute-sanitizer: not installed"; return; fi
+    for tool in racecheck synccheck; do
+        run compute-sanitizer --tool "$tool" --error-exitcode 1 "$gpt2" selftest cuda --only attention --shape 256x64
+    done
+    run compute-sanitizer --tool memcheck --error-exitcode 1 "$gpt2" selftest cuda --only ops --only model
+}
 calibrate() {
     step "calibrate: d12 T=1024 B=16 (records this GPU's MFU and device memory overhead for gpt2 plan)"
     run "$gpt2" bench --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 10 --json
     keep_calibration
 }
-if [ "$phase" != bench ]; then calibrate; fi
+if [ "$phase" != bench ]; then calibrate; sanitize; fi
 if [ "$phase" != check ]; then
     [ -s "$GPT2_CALIBRATION" ] || calibrate   # a fresh machine: the check phase's record is gone
     step "plan vs measured: device memory and step time, d12 T=1024, three micro-batches (calibrated at B=16)"

@@ -32,6 +32,7 @@ struct SelfTestCUDACommand: ParsableCommand {
             Examples:
               gpt2 selftest cuda
               GPT2_CUDA_SYNC=1 gpt2 selftest cuda --only ops
+              compute-sanitizer --tool racecheck gpt2 selftest cuda --only attention --shape 256x64
               gpt2 selftest cuda --data data/tinyshakespeare --work /tmp/selftest
             """)
 
@@ -41,6 +42,9 @@ struct SelfTestCUDACommand: ParsableCommand {
 
     @Option(help: "Run only these groups (repeatable): \(Group.allCases.map(\.rawValue).joined(separator: ", ")).")
     var only: [Group] = []
+
+    @Option(help: "Attention shapes to check, as TxHS (repeatable; default: T 1, 17, 64, 256, 1024 × HS 16, 32, 64, 128).")
+    var shape: [AttentionShape] = []
 
     @Option(help: "Tokenised tinyshakespeare shards for the training and resume checks.")
     var data: String?
@@ -73,10 +77,11 @@ struct SelfTestCUDACommand: ParsableCommand {
         }
         if groups.contains(.ops) { section("ops") { try CUDAParity.ops(cpu: cpu, gpu: gpu, log: log) } }
         if groups.contains(.attention) {
+            let shapes = shape.isEmpty ? CUDAParity.attentionShapes : shape.map { (T: $0.T, HS: $0.HS) }
             for kernels in AttentionKernels.allCases {
-                for shape in CUDAParity.attentionShapes {
-                    section("attention \(kernels.rawValue) T=\(shape.T) HS=\(shape.HS)") {
-                        try CUDAParity.attention(T: shape.T, HS: shape.HS, kernels: kernels, cpu: cpu, gpu: gpu, log: log)
+                for (T, HS) in shapes {
+                    section("attention \(kernels.rawValue) T=\(T) HS=\(HS)") {
+                        try CUDAParity.attention(T: T, HS: HS, kernels: kernels, cpu: cpu, gpu: gpu, log: log)
                     }
                 }
             }
@@ -99,5 +104,16 @@ struct SelfTestCUDACommand: ParsableCommand {
         print("\(results.count - failures.count)/\(results.count) checks passed")
         for failure in failures { print(failure) }
         if !failures.isEmpty { throw ExitCode.failure }
+    }
+}
+
+/// One attention shape for `--shape`: sequence length and head size, written `256x64`.
+struct AttentionShape: ExpressibleByArgument {
+    var T: Int, HS: Int
+
+    init?(argument: String) {
+        let parts = argument.split(separator: "x", omittingEmptySubsequences: false)
+        guard parts.count == 2, let T = Int(parts[0]), let HS = Int(parts[1]), T > 0, HS > 0 else { return nil }
+        (self.T, self.HS) = (T, HS)
     }
 }

@@ -129,6 +129,20 @@ struct CUDACommandTests {
         #expect(sorted == sorted.sorted(by: >), "longest first")
     }
 
+    /// `gpt2 selftest cuda --shape TxHS` checks only the attention shapes named (what a GPU session runs under
+    /// compute-sanitizer, where every shape costs minutes), on both kernel families; a malformed shape is refused.
+    @Test func selftestChecksOnlyTheAttentionShapesNamed() throws {
+        let result = try runGPT2(arguments: ["selftest", "cuda", "--only", "attention", "--shape", "17x32", "--threads", "2"],
+                                 environment: EmulatedCUDA.environment)
+        #expect(result.status == 0, "\(result.stdoutText)\(result.stderrText)")
+        let sections = result.stdoutText.split(separator: "\n").filter { $0.hasPrefix("== ") }
+        #expect(sections == ["== attention tensor-cores T=17 HS=32", "== attention cuda-cores T=17 HS=32"], "\(sections)")
+        let malformed = try runGPT2(arguments: ["selftest", "cuda", "--only", "attention", "--shape", "17by32"],
+                                    environment: EmulatedCUDA.environment)
+        #expect(malformed.status != 0)
+        #expect(malformed.stderrText.contains("--shape"), "\(malformed.stderrText)")
+    }
+
     /// `gpt2 eval --json`'s validation loss for a run on `device`.
     private static func evalLoss(_ run: String, device: String) throws -> Double {
         struct Loss: Decodable { var loss: Double }
