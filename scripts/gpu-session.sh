@@ -87,11 +87,12 @@ sanitize() {
     # small attention shape per kernel family (racecheck: shared-memory hazards between warps, around cp.async and
     # ldmatrix; synccheck: barriers in divergent code), and memcheck over the ops and one model step.
     step "compute-sanitizer: racecheck and synccheck on attention T=256 HS=64, memcheck on the ops and a model step"
+    # Last in the check phase and at most 90 s each, so a slow sanitizer cannot crowd out the rest of the call.
     if ! command -v compute-sanitizer >/dev/null; then echo "compute-sanitizer: not installed"; return; fi
     for tool in racecheck synccheck; do
-        run compute-sanitizer --tool "$tool" --error-exitcode 1 "$gpt2" selftest cuda --only attention --shape 256x64
+        STEP_SECONDS=90 run compute-sanitizer --tool "$tool" --error-exitcode 1 "$gpt2" selftest cuda --only attention --shape 256x64
     done
-    run compute-sanitizer --tool memcheck --error-exitcode 1 "$gpt2" selftest cuda --only ops --only model
+    STEP_SECONDS=90 run compute-sanitizer --tool memcheck --error-exitcode 1 "$gpt2" selftest cuda --only ops --only model
 }
 calibrate() {
     step "calibrate: d12 T=1024 B=16 (records this GPU's MFU and device memory overhead for gpt2 plan)"
