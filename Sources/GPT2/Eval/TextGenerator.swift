@@ -73,11 +73,7 @@ extension GPT2Model {
 
     /// logits (V) of one row of lnf: the lm head on that row alone.
     private func logits(ofRow t: Int) -> [Float] {
-        let (C, Vp) = (config.channels, config.paddedVocabularySize)
-        let logits = layout.activation(.logits).slice(0, Vp)
-        backend.matmulForward(out: logits, inp: layout.activation(.lnf).slice(t * C, C), weight: layout.parameter(.wte),
-                              bias: nil, B: 1, T: 1, C: C, OC: Vp)
-        return download(logits.slice(0, config.vocabularySize))
+        download(lmHeadForward(rows: t..<(t + 1)).slice(0, config.vocabularySize))
     }
 
     /// One new token at `position`, every layer on a single row; returns its logits (V).

@@ -8,14 +8,23 @@ extension GPT2Model {
     func classifierChunk(rows: Range<Int>, lossScale: Float?) {
         let (C, V, Vp) = (config.channels, config.vocabularySize, config.paddedVocabularySize)
         let (first, n) = (rows.lowerBound, rows.count)
-        let logits = layout.activation(.logits).slice(0, n * Vp)
-        let lnf = layout.activation(.lnf).slice(first * C, n * C)
-        backend.matmulForward(out: logits, inp: lnf, weight: layout.parameter(.wte), bias: nil, B: 1, T: n, C: C, OC: Vp)
+        let logits = lmHeadForward(rows: rows)
         backend.fusedClassifier(logits: logits, losses: layout.activation(.losses).slice(first, n),
                                 targets: layout.targets.slice(first, n), dlossScale: lossScale, B: 1, T: n, V: V, Vp: Vp)
         guard lossScale != nil else { return }
         // the logits buffer now holds dlogits (n,Vp); dlnOut's rows receive dlnf for the final LayerNorm's backward
         backend.matmulBackward(dinp: layout.activationGradient(.lnOut).slice(first * C, n * C), dweight: grad(.wte),
-                               dbias: nil, dout: logits, inp: lnf, weight: layout.parameter(.wte), B: 1, T: n, C: C, OC: Vp)
+                               dbias: nil, dout: logits, inp: layout.activation(.lnf).slice(first * C, n * C),
+                               weight: layout.parameter(.wte), B: 1, T: n, C: C, OC: Vp)
+    }
+
+    /// logits (n,Vp) = lnf[rows] · wteᵀ, into the first n rows of the logits buffer (n ≤ its R rows); returns them.
+    @discardableResult
+    func lmHeadForward(rows: Range<Int>) -> TensorRef {
+        let (C, Vp) = (config.channels, config.paddedVocabularySize)
+        let logits = layout.activation(.logits).slice(0, rows.count * Vp)
+        backend.matmulForward(out: logits, inp: layout.activation(.lnf).slice(rows.lowerBound * C, rows.count * C),
+                              weight: layout.parameter(.wte), bias: nil, B: 1, T: rows.count, C: C, OC: Vp)
+        return logits
     }
 }

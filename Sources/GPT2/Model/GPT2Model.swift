@@ -95,9 +95,7 @@ public final class GPT2Model<Ops: Backend> {
         guard let targets else {
             precondition(B * T <= layout.classifierChunkRows,
                          "logits of \(B * T) rows need a layout whose classifier chunk holds them all (\(layout.classifierChunkRows))")
-            // logits (B,T,Vp) = lnf · wteᵀ
-            backend.matmulForward(out: layout.activation(.logits), inp: layout.activation(.lnf), weight: layout.parameter(.wte),
-                                  bias: nil, B: B, T: T, C: config.channels, OC: config.paddedVocabularySize)
+            lmHeadForward(rows: 0..<(B * T))   // logits (B,T,Vp)
             return nil
         }
         precondition(targets.count == B * T, "targets shape mismatch")
