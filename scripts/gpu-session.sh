@@ -111,9 +111,10 @@ if [ "$phase" != check ]; then
         cat "$compare/plan-$batch.json" "$compare/bench-$batch.json"
     done
     python3 bench/plan_vs_measured.py "$compare" 8 16 32 || status=1
-    step "fusions side by side, d12 T=1024 B=16: CUDA-core attention, the GELU as kernels instead of GEMM epilogues, the classifier in one chunk"
+    step "fusions side by side, d12 T=1024 B=16: CUDA-core attention, the GELU as kernels instead of GEMM epilogues, the bias gradients as column-sum kernels instead of the BGRADB epilogue, the classifier in one chunk"
     run env GPT2_CUDA_ATTENTION=cuda-cores "$gpt2" bench --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 5 --json --no-record
     run env GPT2_CUDA_GELU_KERNEL=1 "$gpt2" bench --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 5 --json --no-record
+    run env GPT2_CUDA_BIAS_GRADIENT_KERNEL=1 "$gpt2" bench --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 5 --json --no-record
     run "$gpt2" bench --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 5 --json --no-record --classifier-chunk 0
     step "PyTorch on the same GPU (torch.compile, bf16 autocast, SDPA), same model and batch"
     run python3 bench/pytorch_reference.py --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 10 \

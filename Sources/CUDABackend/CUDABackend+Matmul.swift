@@ -1,14 +1,16 @@
 /// The GEMMs through cuBLASLt: bf16 A and B, fp32 accumulation; bf16 output with the bias (and for the MLP's
 /// first layer the GELU, keeping its input as the epilogue's aux output) fused as an epilogue in the forward;
 /// the GELU's gradient fused into the MLP's second layer's dinp; fp32 output accumulated (β = 1) into the
-/// weight gradient in the backward. Where cuBLASLt offers no algorithm with an epilogue, the backend falls
-/// back to its own bias and GELU kernels for the rest of the run.
+/// weight gradient in the backward, whose BGRADB epilogue also sums dout's columns for the bias gradient.
+/// Where cuBLASLt offers no algorithm with an epilogue, the backend falls back to its own bias, GELU and
+/// column-sum kernels for the rest of the run.
 ///
 /// Row-major tensors are handed to cuBLASLt (column-major) as their transposes:
 ///   forward   out (N,OC) = inp (N,C) · W (OC,C)ᵀ   ⇔  outᵀ (OC×N) = op_T(W: C×OC) · inpᵀ (C×N)
 ///   dinp      dinp (N,C) = dout (N,OC) · W (OC,C)  ⇔  dinpᵀ (C×N) = Wᵀ (C×OC) · doutᵀ (OC×N)
 ///   dweight   dW (OC,C) += doutᵀ · inp             ⇔  dWᵀ (C×OC) += inpᵀ (C×N) · op_T(doutᵀ: OC×N)
-/// dbias (OC) += column sums of dout go through the deterministic two-stage kernels of elementwise.cu.
+/// dbias (OC) += column sums of dout: written by the dweight GEMM's BGRADB epilogue into fp32 scratch (it reads
+/// dout anyway), then added; or, without the epilogue, by the deterministic two-stage kernels of elementwise.cu.
 
 import CCUDA
 import GPT2
@@ -95,19 +97,29 @@ extension CUDABackend {
     private func weightAndBiasGradients(dweight: TensorRef, dbias: TensorRef?, dout: TensorRef, inp: TensorRef,
                                         B: Int, T: Int, C: Int, OC: Int) {
         let N = B * T
+        let fuseBiasGradient = dbias != nil && !separateBiasGradientKernels
         do {
+            // dWᵀ (C×OC) += inpᵀ · op_T(doutᵀ); with BGRADB, columnPartials[0..<OC] = Σ over the N rows of dout
             try gemm(m: C, n: OC, k: N, a: bf16(inp), transposeA: false, b: bf16(dout), transposeB: true,
-                     d: f32(dweight), outputFloat: true, accumulate: true, epilogue: .none)
+                     d: f32(dweight), outputFloat: true, accumulate: true,
+                     epilogue: fuseBiasGradient ? .biasGradient(scratch.columnPartials) : .none)
+        } catch where fuseBiasGradient {
+            // No algorithm with the epilogue for this shape (the GEMM did not run): column-sum kernels from now on.
+            Console.log("warning: cuBLASLt has no weight-gradient GEMM with the bias-gradient epilogue for \(C)×\(N)·\(N)×\(OC) (\(error)); summing bias gradients with kernels")
+            separateBiasGradientKernels = true
+            weightAndBiasGradients(dweight: dweight, dbias: dbias, dout: dout, inp: inp, B: B, T: T, C: C, OC: OC)
+            return
         } catch {
             die(error)
         }
-        if let dbias {
-            // partials (R, OC): grid (ceil(OC/32), R), block (32, 8); then added in order into dbias
-            let groups = columnGroups(rows: N)
+        guard let dbias else { return }
+        // Without the epilogue, partials (R, OC): grid (ceil(OC/32), R), block (32, 8); either way added into dbias
+        let groups = fuseBiasGradient ? 1 : columnGroups(rows: N)
+        if !fuseBiasGradient {
             launch("bias_backward_partial", grid: Dim3(ceilDiv(OC, 32), groups), block: Dim3(32, 8),
                    [.pointer(scratch.columnPartials), .pointer(bf16(dout)), .int(N), .int(OC)])
-            accumulatePartials(into: f32(dbias), from: scratch.columnPartials, groups: groups, count: OC, stride: OC)
         }
+        accumulatePartials(into: f32(dbias), from: scratch.columnPartials, groups: groups, count: OC, stride: OC)
     }
 
     /// D (m×n, column-major, ld m) = op(A)·op(B) (+ D when `accumulate`), then `epilogue`, where A is
@@ -155,6 +167,8 @@ enum GemmEpilogue {
     case geluWithBias(bias: CUdeviceptr, preActivation: CUdeviceptr)
     /// D = product · gelu'(preActivation)
     case geluGradient(preActivation: CUdeviceptr)
+    /// D as without an epilogue, and biasGradient (fp32, one value per column of D) = op(B)'s column sums over k
+    case biasGradient(CUdeviceptr)
 
     /// cublasLtEpilogue_t's value.
     var code: UInt32 {
@@ -163,12 +177,13 @@ enum GemmEpilogue {
         case .bias: UInt32(CCUBLASLT_EPILOGUE_BIAS)
         case .geluWithBias: UInt32(CCUBLASLT_EPILOGUE_GELU_AUX_BIAS)
         case .geluGradient: UInt32(CCUBLASLT_EPILOGUE_DGELU)
+        case .biasGradient: UInt32(CCUBLASLT_EPILOGUE_BGRADB)
         }
     }
 
     var bias: CUdeviceptr? {
         switch self {
-        case .bias(let bias), .geluWithBias(let bias, _): bias
+        case .bias(let bias), .geluWithBias(let bias, _), .biasGradient(let bias): bias
         default: nil
         }
     }
@@ -207,7 +222,7 @@ struct MatmulKey: Hashable, CustomStringConvertible {
     /// How the profile names it: `gemm 2304×8192×768 NN bf16 +bias`.
     var profileName: String {
         let epilogueName: [UInt32: String] = [UInt32(CCUBLASLT_EPILOGUE_BIAS): " +bias", UInt32(CCUBLASLT_EPILOGUE_GELU_AUX_BIAS): " +bias+gelu",
-                                              UInt32(CCUBLASLT_EPILOGUE_DGELU): " ·gelu'"]
+                                              UInt32(CCUBLASLT_EPILOGUE_DGELU): " ·gelu'", UInt32(CCUBLASLT_EPILOGUE_BGRADB): " +dbias"]
         return "gemm \(m)×\(n)×\(k) \(transposeA ? "T" : "N")\(transposeB ? "T" : "N") \(outputFloat ? "fp32" : "bf16")"
             + (epilogueName[epilogue] ?? "")
     }
@@ -234,6 +249,9 @@ final class MatmulPlan {
         try set(Int32(CCUBLASLT_MATMUL_DESC_TRANSB), Int32(key.transposeB ? CCUBLAS_OP_T : CCUBLAS_OP_N), "TRANSB")
         if epilogue.code != UInt32(CCUBLASLT_EPILOGUE_DEFAULT) {
             try set(Int32(CCUBLASLT_MATMUL_DESC_EPILOGUE), epilogue.code, "EPILOGUE")
+        }
+        if case .biasGradient = epilogue {   // the bias gradient is summed and stored in fp32, whatever D's type
+            try set(Int32(CCUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE), Int32(CCUDA_R_32F), "BIAS_DATA_TYPE")
         }
         if epilogue.preActivation != nil {   // the aux matrix has D's shape: leading dimension m
             try set(Int32(CCUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD), Int64(key.m), "EPILOGUE_AUX_LD")

@@ -35,6 +35,9 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     /// Compute the MLP's GELU (forward and backward) with gelu.cu instead of cuBLASLt's GELU epilogues
     /// (GPT2_CUDA_GELU_KERNEL=1, or after cuBLASLt offered no algorithm with them; settable for comparisons).
     public var separateGeluKernels: Bool
+    /// Sum bias gradients with elementwise.cu's column-sum kernels instead of the weight-gradient GEMM's BGRADB
+    /// epilogue (GPT2_CUDA_BIAS_GRADIENT_KERNEL=1, or after cuBLASLt offered no algorithm with it; settable).
+    public var separateBiasGradientKernels: Bool
 
     var layout: Layout?
     var buffers: [BufferKind: CUdeviceptr] = [:]
@@ -78,6 +81,7 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         synchronousLaunches = CUDABackend.environmentFlag("GPT2_CUDA_SYNC")
         separateBiasKernel = CUDABackend.environmentFlag("GPT2_CUDA_BIAS_KERNEL")
         separateGeluKernels = CUDABackend.environmentFlag("GPT2_CUDA_GELU_KERNEL")
+        separateBiasGradientKernels = CUDABackend.environmentFlag("GPT2_CUDA_BIAS_GRADIENT_KERNEL")
         attentionKernels = FileSystem.environment("GPT2_CUDA_ATTENTION").flatMap(AttentionKernels.init(rawValue:)) ?? .tensorCores
     }
 

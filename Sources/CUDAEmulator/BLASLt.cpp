@@ -3,10 +3,13 @@
 // returns one "algorithm" that remembers the alignments it was asked to assume; the matmul checks every
 // operand against the device allocations and those alignments, then computes
 //   D = α·op(A)·op(B) + β·C (+ bias broadcast over D's columns)
-// with bf16 inputs widened exactly to fp32, an fp32 OpenBLAS GEMM, and one rounding to D's type.
+// with bf16 inputs widened exactly to fp32, an fp32 OpenBLAS GEMM, and one rounding to D's type; with
+// BGRADB, the bias pointer also receives op(B)'s column sums (over k). A test can make the heuristic
+// refuse one epilogue (cuemu_refuse_epilogue), as a GPU's cuBLASLt may, to exercise the backend's fallback.
 
 #include <cblas.h>
 
+#include <atomic>
 #include <cmath>
 
 #include <cstdint>
@@ -30,7 +33,8 @@ struct MatmulDesc {
     int computeType, scaleType;
     int32_t transA = CCUBLAS_OP_N, transB = CCUBLAS_OP_N;
     uint32_t epilogue = CCUBLASLT_EPILOGUE_DEFAULT;
-    uint64_t bias = 0;
+    uint64_t bias = 0;   // read by BIAS and GELU_AUX_BIAS, written by BGRADB
+    int32_t biasType = -1;   // CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE: -1 is D's type
     uint64_t aux = 0;    // GELU input: written by GELU_AUX_BIAS, read by DGELU (D's type)
     int64_t auxLd = 0;
 };
@@ -59,12 +63,18 @@ constexpr uint64_t algorithmTag = 0x67707432656d75;   // "gpt2emu"
 
 int handleToken;
 
+/// The epilogue the heuristic finds no algorithm for (0: none), set by cuemu_refuse_epilogue.
+std::atomic<uint32_t> refusedEpilogue{0};
+
 template <typename Attribute>
 bool take(Attribute& field, const void* value, size_t size) {
     if (!value || size != sizeof(Attribute)) return false;
     std::memcpy(&field, value, sizeof(Attribute));
     return true;
 }
+
+/// The bias vector's type: CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, or D's when it was not set.
+int biasType(const MatmulDesc& op, const Layout& d) { return op.biasType == -1 ? d.type : op.biasType; }
 
 const char* typeName(int type) { return type == CCUDA_R_16BF ? "bf16" : type == CCUDA_R_32F ? "fp32" : "unsupported"; }
 size_t typeBytes(int type) { return type == CCUDA_R_16BF ? 2 : 4; }
@@ -91,8 +101,10 @@ std::string validate(const MatmulDesc& op, const Layout& a, const Layout& b, con
                std::to_string(bColumns) + ", D " + std::to_string(m) + "×" + std::to_string(n) + ": shapes do not chain";
     const uint32_t epilogue = op.epilogue;
     if (epilogue != CCUBLASLT_EPILOGUE_DEFAULT && epilogue != CCUBLASLT_EPILOGUE_BIAS &&
-        epilogue != CCUBLASLT_EPILOGUE_GELU_AUX_BIAS && epilogue != CCUBLASLT_EPILOGUE_DGELU)
+        epilogue != CCUBLASLT_EPILOGUE_GELU_AUX_BIAS && epilogue != CCUBLASLT_EPILOGUE_DGELU &&
+        epilogue != CCUBLASLT_EPILOGUE_BGRADB)
         return "epilogue " + std::to_string(epilogue) + " is not emulated";
+    if (op.biasType != -1 && op.biasType != CCUDA_R_16BF && op.biasType != CCUDA_R_32F) return "the bias type must be bf16 or fp32";
     if (epilogue == CCUBLASLT_EPILOGUE_GELU_AUX_BIAS || epilogue == CCUBLASLT_EPILOGUE_DGELU) {
         if (op.auxLd % 8 != 0 || op.auxLd < int64_t(d.rows))
             return "EPILOGUE_AUX_LD " + std::to_string(op.auxLd) + " must be a multiple of 8 and at least D's " +
@@ -171,6 +183,7 @@ cublasStatus_t cublasLtMatmulDescSetAttribute(cublasLtMatmulDesc_t desc, int att
     case CCUBLASLT_MATMUL_DESC_BIAS_POINTER: taken = take(op.bias, value, size); break;
     case CCUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER: taken = take(op.aux, value, size); break;
     case CCUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD: taken = take(op.auxLd, value, size); break;
+    case CCUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE: taken = take(op.biasType, value, size); break;
     default: return fail(invalidValue, "matmul attribute " + std::to_string(attribute) + " is not emulated");
     }
     if (!taken) return fail(invalidValue, "matmul attribute " + std::to_string(attribute) + " given " + std::to_string(size) + " bytes");
@@ -222,6 +235,9 @@ cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t handle, cublasLtM
     const std::string problem = validate(*reinterpret_cast<MatmulDesc*>(operation), *reinterpret_cast<Layout*>(a),
                                          *reinterpret_cast<Layout*>(b), *reinterpret_cast<Layout*>(c), *reinterpret_cast<Layout*>(d));
     if (!problem.empty()) return fail(notSupported, problem);
+    const uint32_t epilogue = reinterpret_cast<MatmulDesc*>(operation)->epilogue;
+    if (epilogue == refusedEpilogue.load())
+        return fail(notSupported, "no algorithm with epilogue " + std::to_string(epilogue) + " (cuemu_refuse_epilogue)");
     const auto& chosen = *reinterpret_cast<Preference*>(preference);
     std::memset(results, 0, sizeof *results);
     results->algo.data[0] = algorithmTag;
@@ -256,8 +272,13 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t oper
     if (workspaceBytes && !is_device_range(reinterpret_cast<uintptr_t>(workspace), workspaceBytes))
         return fail(invalidValue, "the workspace is not inside a device allocation");
     const bool withBias = op.epilogue == CCUBLASLT_EPILOGUE_BIAS || op.epilogue == CCUBLASLT_EPILOGUE_GELU_AUX_BIAS;
-    if (withBias && !is_device_range(op.bias, ld.rows * typeBytes(ld.type)))
-        return fail(invalidValue, "the bias pointer (" + std::to_string(ld.rows) + " elements) is not inside a device allocation");
+    const bool biasGradient = op.epilogue == CCUBLASLT_EPILOGUE_BGRADB;
+    const int biasElementType = biasType(op, ld);
+    const uint64_t biasCount = biasGradient ? ld.columns : ld.rows;
+    if ((withBias || biasGradient) && !is_device_range(op.bias, biasCount * typeBytes(biasElementType)))
+        return fail(invalidValue, "the bias pointer (" + std::to_string(biasCount) + " elements) is not inside a device allocation");
+    if (biasGradient && *static_cast<const float*>(alpha) != 1.0f)
+        return fail(invalidValue, "BGRADB with α ≠ 1 is not emulated (is the bias gradient scaled by α?)");
     const bool geluForward = op.epilogue == CCUBLASLT_EPILOGUE_GELU_AUX_BIAS, geluBackward = op.epilogue == CCUBLASLT_EPILOGUE_DGELU;
     const Layout auxLayout{ld.type, ld.rows, ld.columns, op.auxLd};
     if ((geluForward || geluBackward) && !isDeviceMatrix(reinterpret_cast<const void*>(op.aux), auxLayout))
@@ -279,7 +300,7 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t oper
         for (uint64_t i = 0; i < m; i++) {
             float value = product[j * m + i];
             if (scaleC != 0.0f) value += scaleC * element(c, lc.type, j * lc.ld + i);   // β = 0: C is not read
-            if (withBias) value += element(reinterpret_cast<const void*>(op.bias), ld.type, i);
+            if (withBias) value += element(reinterpret_cast<const void*>(op.bias), biasElementType, i);
             if (geluForward) {   // aux = the GELU input (rounded to D's type), D = GELU of the unrounded value
                 store(aux, j * op.auxLd + i, value);
                 value = gelu(value);
@@ -287,7 +308,19 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t oper
             if (geluBackward) value *= geluDerivative(element(aux, ld.type, j * op.auxLd + i));
             store(d, j * ld.ld + i, value);
         }
+    if (biasGradient) {   // bias[j] = Σ_kk op(B)[kk][j], an fp32 sum in order of kk
+        const bool transposedB = op.transB == CCUBLAS_OP_T;
+        for (uint64_t j = 0; j < n; j++) {
+            float sum = 0.0f;
+            for (uint64_t kk = 0; kk < k; kk++) sum += transposedB ? denseB[kk * lb.rows + j] : denseB[j * lb.rows + kk];
+            if (biasElementType == CCUDA_R_32F) reinterpret_cast<float*>(op.bias)[j] = sum;
+            else reinterpret_cast<__nv_bfloat16*>(op.bias)[j] = __float2bfloat16_rn(sum);
+        }
+    }
     return success;
 }
+
+/// Not a cuBLASLt function: makes the heuristic find no algorithm with `epilogue` (0: refuse none).
+void cuemu_refuse_epilogue(uint32_t epilogue) { refusedEpilogue.store(epilogue); }
 
 }  // extern "C"

@@ -90,15 +90,21 @@ public enum CUDAParity {
         twins.fillRandom(lnf)
         run { $0.matmulForward(out: logits, inp: lnf, weight: layout.parameter(.wte), bias: nil, B: B, T: T, C: C, OC: Vp) }
         results.expect("matmul forward no bias (OC=Vp)", twins.compare(logits), relativeL2: Tolerance.oneRounding)
+        // Both ways the GPU sums dbias: the column-sum kernels, then the dweight GEMM's BGRADB epilogue (unless
+        // disabled, or cuBLASLt has none here: then the backend falls back to the kernels, for good).
         let dqkv = layout.activationGradient(.qkv)
-        twins.fillRandom(dqkv)
-        twins.fillRandom(grad(.qkvw), std: 0.1)
-        twins.fillRandom(grad(.qkvb), std: 0.1)
-        run { $0.matmulBackward(dinp: dln, dweight: grad(.qkvw), dbias: grad(.qkvb), dout: dqkv, inp: ln,
-                                weight: layout.parameter(.qkvw), B: B, T: T, C: C, OC: 3 * C) }
-        results.expect("matmul backward dinp", twins.compare(dln), relativeL2: Tolerance.oneRounding)
-        results.expect("matmul backward dweight (+=)", twins.compare(grad(.qkvw)), relativeL2: Tolerance.fp32Accumulated)
-        results.expect("matmul backward dbias (+=)", twins.compare(grad(.qkvb)), relativeL2: Tolerance.fp32Reordered)
+        for kernels in [true, gpu.separateBiasGradientKernels] {
+            gpu.separateBiasGradientKernels = kernels
+            twins.fillRandom(dqkv)
+            twins.fillRandom(grad(.qkvw), std: 0.1)
+            twins.fillRandom(grad(.qkvb), std: 0.1)
+            run { $0.matmulBackward(dinp: dln, dweight: grad(.qkvw), dbias: grad(.qkvb), dout: dqkv, inp: ln,
+                                    weight: layout.parameter(.qkvw), B: B, T: T, C: C, OC: 3 * C) }
+            let summed = gpu.separateBiasGradientKernels ? "column-sum kernels" : "GEMM epilogue"
+            results.expect("matmul backward dinp", twins.compare(dln), relativeL2: Tolerance.oneRounding)
+            results.expect("matmul backward dweight (+=)", twins.compare(grad(.qkvw)), relativeL2: Tolerance.fp32Accumulated)
+            results.expect("matmul backward dbias (+=, \(summed))", twins.compare(grad(.qkvb)), relativeL2: Tolerance.fp32Reordered)
+        }
 
         // The MLP's GEMMs with the GELU fused (cuBLASLt epilogues on the GPU): fch = ln·fcwᵀ + fcb and
         // fchGelu = gelu(fch); then dfch = gelu'(fch)·(dresidual·fcprojw), with fcprojw's and fcprojb's gradients.

@@ -2,6 +2,7 @@
 /// `gpt2 selftest cuda` runs): every op, attention over T and head sizes, the whole model, training, resume.
 /// On a machine without a GPU they run on the CUDA emulator: the same kernels and host code, on the CPU.
 
+import CCUDA
 import CPUBackend
 import CUDABackend
 import CUDAParity
@@ -38,6 +39,20 @@ struct CUDAParityTests {
     func attentionMatchesTheCPU(kernels: AttentionKernels, shape: [Int]) throws {
         let gpu = try #require(ParityBackends.gpu)
         expectAllPass(try CUDAParity.attention(T: shape[0], HS: shape[1], kernels: kernels, cpu: ParityBackends.cpu, gpu: gpu))
+    }
+
+    /// Where cuBLASLt has no weight-gradient GEMM with the BGRADB epilogue (the emulator refuses it on request),
+    /// the backend sums bias gradients with its column-sum kernels from then on, and every op still matches.
+    @Test(.enabled(if: CUDATestEnvironment.isEmulated, "only the emulator can be made to refuse an epilogue"))
+    func biasGradientsFallBackToKernelsWithoutTheEpilogue() throws {
+        let gpu = try CUDABackend(paths: CUDATestEnvironment.paths)   // its own GEMM plans and fallback state
+        try CUDATestEnvironment.refuseEmulatedEpilogue(UInt32(CCUBLASLT_EPILOGUE_BGRADB))
+        defer { try? CUDATestEnvironment.refuseEmulatedEpilogue(0) }
+        #expect(!gpu.separateBiasGradientKernels, "the epilogue is the default")
+        let results = try CUDAParity.ops(cpu: ParityBackends.cpu, gpu: gpu)
+        expectAllPass(results)
+        #expect(gpu.separateBiasGradientKernels, "the backend fell back to the kernels")
+        #expect(!results.contains { $0.name.contains("GEMM epilogue") }, "no check claims the epilogue ran")
     }
 
     @Test func wholeModelStepMatchesTheCPU() throws {

@@ -45,11 +45,22 @@ enum CUDATestEnvironment {
     /// Makes the emulator run every block's threads last to first (`reverse`) or first to last, through
     /// `cuemu_set_thread_order`, which it exports for tests (no setenv: other threads read the environment).
     static func setEmulatedThreadOrder(reverse: Bool) throws {
-        guard let handle = dlopen(emulatorLibrary, RTLD_NOW | RTLD_LOCAL), let symbol = dlsym(handle, "cuemu_set_thread_order") else {
-            throw CUDAError.missingSymbol(library: emulatorLibrary, symbol: "cuemu_set_thread_order")
-        }
         typealias Setter = @convention(c) (Int32) -> Void
-        unsafeBitCast(symbol, to: Setter.self)(reverse ? 1 : 0)
+        unsafeBitCast(try emulatorFunction("cuemu_set_thread_order"), to: Setter.self)(reverse ? 1 : 0)
+    }
+
+    /// Makes the emulator's cuBLASLt heuristic find no algorithm with the epilogue `code` (a cublasLtEpilogue_t;
+    /// 0 refuses none), as a GPU's cuBLASLt may for some shapes, through `cuemu_refuse_epilogue`.
+    static func refuseEmulatedEpilogue(_ code: UInt32) throws {
+        typealias Setter = @convention(c) (UInt32) -> Void
+        unsafeBitCast(try emulatorFunction("cuemu_refuse_epilogue"), to: Setter.self)(code)
+    }
+
+    private static func emulatorFunction(_ name: String) throws -> UnsafeMutableRawPointer {
+        guard let handle = dlopen(emulatorLibrary, RTLD_NOW | RTLD_LOCAL), let symbol = dlsym(handle, name) else {
+            throw CUDAError.missingSymbol(library: emulatorLibrary, symbol: name)
+        }
+        return symbol
     }
 
     /// The architectures CI compiles for (Ampere A100, Ada L4/4090, Hopper H100).

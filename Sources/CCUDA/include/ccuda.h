@@ -121,11 +121,13 @@ enum {
     CCUBLASLT_MATMUL_DESC_BIAS_POINTER = 8,        /* const void * */
     CCUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER = 11, /* void *: GELU input, D's type */
     CCUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD = 12,    /* int64_t, a multiple of 8, at least D's rows */
+    CCUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE = 26,     /* int32_t cudaDataType_t of the bias (gradient); -1: D's type */
     /* cublasLt.h, cublasLtEpilogue_t */
     CCUBLASLT_EPILOGUE_DEFAULT = 1,
     CCUBLASLT_EPILOGUE_BIAS = 4,
     CCUBLASLT_EPILOGUE_GELU_AUX_BIAS = 164,        /* (GELU 32 | AUX 128) | BIAS 4 */
     CCUBLASLT_EPILOGUE_DGELU = 192,                /* 64 | AUX 128 */
+    CCUBLASLT_EPILOGUE_BGRADB = 512,               /* bias pointer = Σ over k of op(B): one value per column of D */
     /* cublasLt.h, cublasLtMatmulPreferenceAttributes_t */
     CCUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES = 1, /* uint64_t */
 };
