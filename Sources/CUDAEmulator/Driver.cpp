@@ -43,7 +43,26 @@ enum : int {
 };
 
 constexpr size_t defaultSharedBytes = 48 * 1024;
-constexpr size_t optInSharedBytes = 227 * 1024;
+
+/// The GPU architecture the emulated device presents: its compute capability (NVRTC compiles the kernels for
+/// it, so their cubins give that architecture's register counts) and its opt-in shared memory per block (the
+/// CUDA C++ Programming Guide's table of compute capabilities). GPT2_CUDA_EMULATOR_ARCH picks one; sm_90
+/// (H100) by default, sm_89 for the RTX 40 series (the reference card, 99 KiB).
+struct Architecture {
+    const char* name;
+    int major, minor;
+    size_t optInSharedBytes;
+};
+constexpr Architecture architectures[] = {
+    {"sm_80", 8, 0, 163 * 1024}, {"sm_86", 8, 6, 99 * 1024}, {"sm_89", 8, 9, 99 * 1024}, {"sm_90", 9, 0, 227 * 1024},
+};
+/// The chosen architecture, or nullptr when GPT2_CUDA_EMULATOR_ARCH names none of them (cuInit fails).
+const Architecture* const architecture = [] {
+    const char* setting = getenv("GPT2_CUDA_EMULATOR_ARCH");
+    for (const Architecture& candidate : architectures)
+        if (std::strcmp(setting && *setting ? setting : "sm_90", candidate.name) == 0) return &candidate;
+    return static_cast<const Architecture*>(nullptr);
+}();
 
 bool initialized = false;
 // Whether blocks run their threads last to first and land cp.async copies early (see ThreadOrder):
@@ -90,6 +109,9 @@ void cuemu_set_thread_order(int reverse) { reverseThreadOrder.store(reverse != 0
 
 CUresult cuInit(unsigned int flags) {
     if (flags != 0) return fail(invalidValue, "cuInit flags must be 0");
+    if (!architecture)
+        return fail(invalidValue, std::string("GPT2_CUDA_EMULATOR_ARCH=") + getenv("GPT2_CUDA_EMULATOR_ARCH") +
+                                      ": the emulator presents sm_80, sm_86, sm_89 or sm_90");
     initialized = true;
     return success;
 }
@@ -147,13 +169,14 @@ CUresult cuDeviceTotalMem_v2(size_t* bytes, CUdevice device) {
 }
 
 CUresult cuDeviceGetAttribute(int* value, CUdevice_attribute attribute, CUdevice device) {
+    if (!initialized) return notInitialized;
     if (!value || device != 0) return invalidValue;
     switch (attribute) {
     case CCUDA_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT: *value = 4; break;
     case CCUDA_DEVICE_ATTRIBUTE_L2_CACHE_SIZE: *value = 4 << 20; break;
-    case CCUDA_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR: *value = 9; break;   // kernels compile for sm_90
-    case CCUDA_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR: *value = 0; break;
-    case CCUDA_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN: *value = int(optInSharedBytes); break;
+    case CCUDA_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR: *value = architecture->major; break;   // kernels compile for it
+    case CCUDA_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR: *value = architecture->minor; break;
+    case CCUDA_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN: *value = int(architecture->optInSharedBytes); break;
     default: return fail(invalidValue, "device attribute " + std::to_string(attribute) + " is not emulated");
     }
     return success;
@@ -196,8 +219,10 @@ CUresult cuFuncSetAttribute(CUfunction function, CUfunction_attribute attribute,
     if (attribute != CCUDA_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES)
         return fail(invalidValue, "function attribute " + std::to_string(attribute) + " is not emulated");
     auto& kernel = *reinterpret_cast<Function*>(function);
-    if (value < 0 || size_t(value) + kernel.resources.staticSharedBytes > optInSharedBytes)
-        return fail(invalidValue, "static plus dynamic shared memory above the device's opt-in limit");
+    if (value < 0 || size_t(value) + kernel.resources.staticSharedBytes > architecture->optInSharedBytes)
+        return fail(invalidValue, kernel.name + ": " + std::to_string(kernel.resources.staticSharedBytes) + " static + " +
+                                      std::to_string(value) + " dynamic bytes of shared memory exceed " + architecture->name +
+                                      "'s opt-in limit of " + std::to_string(architecture->optInSharedBytes));
     kernel.maxDynamicSharedBytes = size_t(value);
     return success;
 }

@@ -194,8 +194,14 @@ public enum CUDAParity {
         return results.results
     }
 
+    /// The kernel family that runs head size `HS` on `gpu` when `kernels` is asked for: the CUDA-core kernels
+    /// where the device or the head size rules the tensor-core ones out.
+    public static func attentionKernels(_ kernels: AttentionKernels, HS: Int, on gpu: CUDABackend) -> AttentionKernels {
+        kernels == .tensorCores && !TensorCoreAttention.supports(HS: HS, on: gpu.properties) ? .cudaCores : kernels
+    }
+
     /// Flash attention forward (out, log-sum-exp) and backward (dqkv) for one (T, HS), B=2, NH=2, on one
-    /// kernel family (tensor cores fall back to attention.cu where the device or head size rules them out).
+    /// kernel family; the checks are named after the family that ran (see `attentionKernels(_:HS:on:)`).
     public static func attention(T: Int, HS: Int, kernels: AttentionKernels, cpu: CPUBackend, gpu: CUDABackend,
                                  log: @escaping (String) -> Void = { _ in }) throws -> [ParityResult] {
         let results = ResultLog(log: log)
@@ -208,7 +214,7 @@ public enum CUDAParity {
         let twins = try TwinModels(config: config, cpu: cpu, gpu: gpu, B: B, T: T, seed: UInt64(T * 1000 + HS))
         let layout = twins.layout
         let qkv = layout.activation(.qkv), out = layout.activation(.atty), stats = layout.activation(.attStats)
-        let name = "attention \(kernels.rawValue) T=\(T) HS=\(HS)"
+        let name = "attention \(attentionKernels(kernels, HS: HS, on: gpu).rawValue) T=\(T) HS=\(HS)"
         twins.fillRandom(qkv)
         twins.cpu.backend.attentionForward(out: out, stats: stats, qkv: qkv, B: B, T: T, C: C, NH: NH)
         twins.gpu.backend.attentionForward(out: out, stats: stats, qkv: qkv, B: B, T: T, C: C, NH: NH)

@@ -143,6 +143,22 @@ struct CUDACommandTests {
         #expect(malformed.stderrText.contains("--shape"), "\(malformed.stderrText)")
     }
 
+    /// The kernels as compiled for the RTX 40 series (sm_89: the reference card, 99 KiB of shared memory per block)
+    /// and the A100 (sm_80), not only for the H100: with GPT2_CUDA_EMULATOR_ARCH the emulator presents that
+    /// architecture, so NVRTC compiles for it and every launch is checked against that cubin's register counts and
+    /// that shared memory limit. Every op, a model step and attention at each head size pass there, head size 128
+    /// on the tensor-core kernels (85 KiB of shared memory in the forward).
+    @Test(arguments: ["sm_89", "sm_80"])
+    func selftestPassesWhereTheEmulatorPresentsAnotherArchitecture(architecture: String) throws {
+        let shapes = [16, 32, 64, 128].flatMap { ["--shape", "64x\($0)"] }
+        let result = try runGPT2(arguments: ["selftest", "cuda", "--only", "ops", "--only", "model", "--only", "attention"]
+                                     + shapes + ["--threads", "2"],
+                                 environment: EmulatedCUDA.environment.merging(["GPT2_CUDA_EMULATOR_ARCH": architecture]) { $1 })
+        #expect(result.status == 0, "\(result.stdoutText)\(result.stderrText)")
+        #expect((result.stdoutText + result.stderrText).contains("(\(architecture))"), "the device line names \(architecture)")
+        #expect(result.stdoutText.contains("== attention tensor-cores T=64 HS=128"), "head size 128 ran on the tensor-core kernels")
+    }
+
     /// `gpt2 eval --json`'s validation loss for a run on `device`.
     private static func evalLoss(_ run: String, device: String) throws -> Double {
         struct Loss: Decodable { var loss: Double }
