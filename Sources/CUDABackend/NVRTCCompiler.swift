@@ -53,6 +53,8 @@ public struct CompiledKernel: Sendable {
     public var seconds: Double
     /// Whether the image came from the on-disk cache.
     public var fromCache: Bool
+    /// Each kernel's registers, spills and static shared memory, when asked for (cubins only).
+    public var resources: [KernelResourceUsage] = []
 }
 
 /// NVRTC plus the compile options and headers every kernel file gets.
@@ -87,7 +89,9 @@ public final class NVRTCCompiler: @unchecked Sendable {
     }
 
     /// Compiles the kernel file `file` (its text `source`) for `architecture`; a failure carries NVRTC's log.
-    public func compile(file: String, source: String, for architecture: GPUArchitecture) throws -> CompiledKernel {
+    /// With `reportingResources` (and a real architecture), ptxas also reports each kernel's resources.
+    public func compile(file: String, source: String, for architecture: GPUArchitecture,
+                        reportingResources: Bool = false) throws -> CompiledKernel {
         let start = monotonicSeconds()
         var program: nvrtcProgram? = nil
         let created = withCStrings(headers.map(\.source)) { sources in
@@ -100,7 +104,8 @@ public final class NVRTCCompiler: @unchecked Sendable {
         }
         defer { _ = library.destroyProgram(&program) }
 
-        let options = options(for: architecture)
+        let verbose = reportingResources && !architecture.isVirtual
+        let options = options(for: architecture) + (verbose ? ["--ptxas-options=-v"] : [])
         let compiled = withCStrings(options) { library.compileProgram(program, Int32(options.count), $0) }
         guard compiled == 0 else {
             let log = programLog(program)
@@ -108,8 +113,9 @@ public final class NVRTCCompiler: @unchecked Sendable {
                                         log: log.isEmpty ? library.message(compiled) : log)
         }
         let image = try output(of: program, virtual: architecture.isVirtual)
-        return CompiledKernel(file: file, architecture: architecture, image: image,
-                              seconds: monotonicSeconds() - start, fromCache: false)
+        return CompiledKernel(file: file, architecture: architecture, image: image, seconds: monotonicSeconds() - start,
+                              fromCache: false,
+                              resources: verbose ? KernelResourceUsage.parse(ptxasLog: programLog(program)) : [])
     }
 
     private func programLog(_ program: nvrtcProgram?) -> String {

@@ -17,6 +17,7 @@ struct KernelsCommand: ParsableCommand {
               gpt2 kernels --arch sm_80 --arch sm_89 --arch sm_90
               gpt2 kernels --arch sm_90 --ptx          # PTX for compute_90 instead of a cubin
               gpt2 kernels --arch sm_90 --out kernels  # then GPT2_KERNEL_IMAGES=kernels on the GPU machine
+              gpt2 kernels --arch sm_89 --resources --only attention   # registers, spills, shared memory per kernel
             """)
 
     @Option(name: .customLong("arch"), help: "Target architecture, sm_XY (repeatable; default: this machine's GPU).")
@@ -31,8 +32,16 @@ struct KernelsCommand: ParsableCommand {
     @Option(help: "Compile only the kernel files whose name contains this text.")
     var only: String?
 
+    @Flag(help: "Under each file, every kernel's registers per thread, spilled bytes, stack frame and static shared memory, as ptxas reports them (cubins only; compiles afresh).")
+    var resources = false
+
     @Option(help: "Write each image into this folder under the name the CUDA backend looks for when GPT2_KERNEL_IMAGES names the folder (for a GPU machine without NVRTC).")
     var out: String?
+
+    func validate() throws {
+        if resources && ptx { throw ValidationError("--resources reports what ptxas made of a cubin: drop --ptx") }
+        if resources && cache { throw ValidationError("--resources compiles afresh (the cache keeps no report): drop --cache") }
+    }
 
     func run() throws {
         let targets = try resolvedArchitectures()
@@ -43,13 +52,14 @@ struct KernelsCommand: ParsableCommand {
         Console.log("NVRTC \(compiler.version) from \(compiler.library.path)")
         let kernelCache = KernelCache()
         var failures: [String] = []
+        var spilling: [String] = []
         let fileColumn = (CUDAKernelSources.all.map(\.name.count).max() ?? 0) + 2
         for (file, source) in CUDAKernelSources.all where only.map({ file.contains($0) }) ?? true {
             for architecture in targets {
                 do {
                     let compiled = cache
                         ? try kernelCache.image(file: file, source: source, compiler: compiler, architecture: architecture)
-                        : try compiler.compile(file: file, source: source, for: architecture)
+                        : try compiler.compile(file: file, source: source, for: architecture, reportingResources: resources)
                     if let out {
                         guard FileSystem.makeDirectories(out) else { throw ValidationError("cannot create \(out)") }
                         let path = FileSystem.join(out, CUDABackend.prebuiltKernelName(file: file, source: source, architecture: architecture))
@@ -58,12 +68,23 @@ struct KernelsCommand: ParsableCommand {
                     let timing = compiled.fromCache ? "cached" : formatFixed(compiled.seconds, digits: 2) + " s"
                     print(padded(file, fileColumn) + padded(architecture.description, 12) + padded(architecture.outputKind, 6)
                           + padded(String((compiled.image.count + 1023) / 1024) + " KB", 9, right: true) + "  " + timing)
+                    for usage in compiled.resources {
+                        print("  " + padded(usage.kernel, 34) + padded("\(usage.registers) registers", 15, right: true)
+                              + padded("\(usage.spillStoreBytes + usage.spillLoadBytes) B spilled", 14, right: true)
+                              + padded("\(usage.stackFrameBytes) B stack", 12, right: true)
+                              + padded("\(usage.staticSharedBytes) B static shared", 23, right: true)
+                              + (usage.spills ? "  SPILLS" : ""))
+                    }
+                    spilling += compiled.resources.filter(\.spills).map { "\($0.kernel) (\(architecture))" }
                 } catch {
                     print(padded(file, fileColumn) + padded(architecture.description, 12) + "FAILED")
                     Console.log("\(error)")
                     failures.append("\(file) (\(architecture))")
                 }
             }
+        }
+        if !spilling.isEmpty {
+            Console.log("warning: \(spilling.count) kernel(s) spill registers to local memory: \(spilling.joined(separator: ", "))")
         }
         if !failures.isEmpty {
             Console.log("\(failures.count) kernel compilation(s) failed: \(failures.joined(separator: ", "))")

@@ -27,14 +27,46 @@ struct KernelCompileTests {
         "norm.cu": ["norm_squared_partial", "norm_squared_final"],
     ]
 
+    /// ... and no kernel spills registers to local memory there: a spill makes a kernel slow on every GPU, and
+    /// only ptxas can tell without one.
     @Test(arguments: CUDATestEnvironment.ciArchitectures)
-    func everyKernelFileCompilesToCubin(architecture name: String) throws {
+    func everyKernelFileCompilesToCubinWithoutSpills(architecture name: String) throws {
         let compiler = try #require(CUDATestEnvironment.compiler)
         let architecture = try #require(GPUArchitecture(name))
         for (file, source) in CUDAKernelSources.all {
-            let compiled = try compiler.compile(file: file, source: source, for: architecture)
+            let compiled = try compiler.compile(file: file, source: source, for: architecture, reportingResources: true)
             #expect(compiled.image.starts(with: [0x7F, 0x45, 0x4C, 0x46]), "\(file): a cubin is an ELF file")
+            #expect(Set(compiled.resources.map(\.kernel)) == Set(Self.expectedKernels[file] ?? []), "\(file): ptxas reported every kernel")
+            for usage in compiled.resources {
+                #expect(!usage.spills && usage.stackFrameBytes == 0,
+                        "\(usage.kernel) (\(name)) spills: \(usage.spillStoreBytes) B stored, \(usage.spillLoadBytes) B loaded, \(usage.stackFrameBytes) B stack")
+                #expect(usage.registers > 0 && usage.registers <= 255, "\(usage.kernel) (\(name)): \(usage.registers) registers")
+            }
         }
+    }
+
+    /// The check above can fail: a kernel held to 64 registers per thread (blocks of 1024 threads) with 96
+    /// values live at once spills, and ptxas says so.
+    @Test func aKernelShortOfRegistersIsReportedAsSpilling() throws {
+        let compiler = try #require(CUDATestEnvironment.compiler)
+        let source = """
+            extern "C" __global__ void __launch_bounds__(1024, 1) pressure(float* out, const float* in) {
+                float v[96];
+                #pragma unroll
+                for (int i = 0; i < 96; i++) v[i] = in[threadIdx.x + i * 1024];
+                float s = 0.0f;
+                #pragma unroll
+                for (int i = 0; i < 96; i++) s = fmaf(s, v[i], 1.0f);        // every value once forward …
+                #pragma unroll
+                for (int i = 95; i >= 0; i--) s = fmaf(s, v[i], 0.5f);       // … and again backward: all live at once
+                out[threadIdx.x] = s;
+            }
+            """
+        let compiled = try compiler.compile(file: "pressure.cu", source: source, for: GPUArchitecture(major: 8, minor: 9),
+                                            reportingResources: true)
+        let usage = try #require(compiled.resources.first)
+        #expect(compiled.resources.count == 1 && usage.kernel == "pressure")
+        #expect(usage.registers <= 64 && usage.spills, "\(usage)")
     }
 
     @Test func everyKernelIsExportedUnmangled() throws {
@@ -94,5 +126,29 @@ struct KernelCompileTests {
         #expect(key(header: "h2") != base)
         #expect(key(options: ["--gpu-architecture=sm_89"]) != base)
         #expect(key(version: "13.1") != base)
+    }
+}
+
+/// ptxas's verbose log, parsed without NVRTC: the lines as ptxas (CUDA 13) prints them.
+struct KernelResourceUsageTests {
+    @Test func parsesRegistersSpillsStackAndSharedMemoryPerKernel() {
+        let log = """
+            ptxas info    : 0 bytes gmem
+            ptxas info    : Compiling entry function 'bias_backward_partial' for 'sm_89'
+            ptxas info    : Function properties for bias_backward_partial
+            ptxas         .     0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
+            ptxas info    : Used 29 registers, used 1 barriers, 1024 bytes smem, 376 bytes cmem[0]
+            ptxas info    : Compile time = 6.867 ms
+            ptxas info    : Compiling entry function 'heavy' for 'sm_89'
+            ptxas info    : Function properties for heavy
+            ptxas         .     96 bytes stack frame, 88 bytes spill stores, 84 bytes spill loads
+            ptxas info    : Used 32 registers, used 0 barriers, 380 bytes cmem[0], 16 bytes cmem[2]
+            """
+        #expect(KernelResourceUsage.parse(ptxasLog: log) == [
+            KernelResourceUsage(kernel: "bias_backward_partial", registers: 29, staticSharedBytes: 1024),
+            KernelResourceUsage(kernel: "heavy", registers: 32, spillStoreBytes: 88, spillLoadBytes: 84, stackFrameBytes: 96),
+        ])
+        #expect(!KernelResourceUsage.parse(ptxasLog: log)[0].spills && KernelResourceUsage.parse(ptxasLog: log)[1].spills)
+        #expect(KernelResourceUsage.parse(ptxasLog: "").isEmpty)
     }
 }
