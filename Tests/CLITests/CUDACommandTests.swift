@@ -159,6 +159,23 @@ struct CUDACommandTests {
         #expect(result.stdoutText.contains("== attention tensor-cores T=64 HS=128"), "head size 128 ran on the tensor-core kernels")
     }
 
+    /// `gpt2 kernels --resources` lists every kernel of a file under it with its registers (no GPU involved), and
+    /// refuses what has no ptxas report (PTX, cached images).
+    @Test func kernelsReportsEachKernelsResources() throws {
+        let result = try runGPT2(arguments: ["kernels", "--arch", "sm_89", "--resources", "--only", "gelu"])
+        #expect(result.status == 0, "\(result.stderrText)")
+        let lines = result.stdoutText.split(separator: "\n").map(String.init)
+        #expect(lines.first?.hasPrefix("gelu.cu") == true, "\(lines)")
+        for kernel in ["gelu_forward", "gelu_backward"] {
+            let line = lines.first { $0.hasPrefix("  \(kernel) ") }
+            #expect(line?.contains(" registers") == true && line?.contains("0 B spilled") == true, "\(kernel): \(String(describing: line))")
+        }
+        for refused in [["--ptx"], ["--cache"]] {
+            let result = try runGPT2(arguments: ["kernels", "--arch", "sm_89", "--resources", "--only", "gelu"] + refused)
+            #expect(result.status != 0 && result.stderrText.contains(refused[0]), "\(refused): \(result.stderrText)")
+        }
+    }
+
     /// `gpt2 eval --json`'s validation loss for a run on `device`.
     private static func evalLoss(_ run: String, device: String) throws -> Double {
         struct Loss: Decodable { var loss: Double }
