@@ -107,7 +107,7 @@ struct CUDACommandTests {
 
     /// `gpt2 bench --profile` times one more step kernel by kernel: every kernel a step launches is there, as
     /// often as the model launches it (tiny: 2 layers, head size 16; the classifier once per chunk of 16 of the
-    /// 64 rows), beside the GEMMs with their epilogues.
+    /// 64 rows), beside the GEMMs with their epilogues; GPT2_CUDA_BIAS_GRADIENT_KERNEL=1 reaches the backend.
     @Test func benchProfileListsEveryKernelOfAStep() throws {
         let result = try runGPT2(arguments: ["bench", "--device", "cuda", "--model", "tiny", "--micro-batch", "2", "--seq", "32",
                                              "--steps", "1", "--warmup", "0", "--json", "--no-record", "--profile",
@@ -127,6 +127,18 @@ struct CUDACommandTests {
         #expect(bench.profile.allSatisfy { $0.ms >= 0 } && bench.profile.reduce(0) { $0 + $1.ms } > 0)
         let sorted = bench.profile.map(\.ms)
         #expect(sorted == sorted.sorted(by: >), "longest first")
+        // The 4 linear layers × 2 layers' bias gradients: summed by the weight-gradient GEMMs (BGRADB), or with
+        // GPT2_CUDA_BIAS_GRADIENT_KERNEL=1 by the column-sum kernel instead.
+        func biasGradientCalls(_ profile: [Entry]) -> (gemm: Int, kernel: Int) {
+            (profile.filter { $0.name.hasSuffix("+dbias") }.reduce(0) { $0 + $1.calls },
+             profile.first { $0.name == "bias_backward_partial" }?.calls ?? 0)
+        }
+        #expect(biasGradientCalls(bench.profile) == (8, 0))
+        let kernels = try runGPT2(arguments: ["bench", "--device", "cuda", "--model", "tiny", "--micro-batch", "2", "--seq", "32",
+                                              "--steps", "1", "--warmup", "0", "--json", "--no-record", "--profile"],
+                                  environment: EmulatedCUDA.environment.merging(["GPT2_CUDA_BIAS_GRADIENT_KERNEL": "1"]) { $1 })
+        try #require(kernels.status == 0, "\(kernels.stderrText)")
+        #expect(biasGradientCalls(try JSONDecoder().decode(Bench.self, from: kernels.stdout).profile) == (0, 8))
     }
 
     /// `gpt2 selftest cuda --shape TxHS` checks only the attention shapes named (what a GPU session runs under
