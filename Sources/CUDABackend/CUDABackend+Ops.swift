@@ -80,26 +80,30 @@ extension CUDABackend {
     public func layerNormBackward(dinp: TensorRef, dweight: TensorRef, dbias: TensorRef, dout: TensorRef, inp: TensorRef,
                                   weight: TensorRef, mean: TensorRef, rstd: TensorRef, B: Int, T: Int, C: Int) {
         let N = B * T
-        // dinp +=: grid ceil(N/8), block 256, one warp per row
-        launch("layernorm_backward_input", grid: Dim3(ceilDiv(N, 8)), block: Dim3(256),
-               [.pointer(bf16(dinp)), .pointer(bf16(dout)), .pointer(bf16(inp)), .pointer(bf16(weight)),
-                .pointer(f32(mean)), .pointer(f32(rstd)), .int(N), .int(C)])
-        // dweight, dbias: partials (R, 2C) over R row groups, grid (ceil(C/32), R), block (32, 8) …
-        let groups = columnGroups(rows: N)
-        launch("layernorm_backward_params_partial", grid: Dim3(ceilDiv(C, 32), groups), block: Dim3(32, 8),
-               [.pointer(scratch.columnPartials), .pointer(bf16(dout)), .pointer(bf16(inp)),
-                .pointer(f32(mean)), .pointer(f32(rstd)), .int(N), .int(C)])
-        // … then added in order: grid ceil(C/256), block 256, once for the weight half, once for the bias half
-        accumulatePartials(into: f32(dweight), from: scratch.columnPartials, groups: groups, count: C, stride: 2 * C)
-        accumulatePartials(into: f32(dbias), from: scratch.columnPartials + CUdeviceptr(4 * C), groups: groups, count: C, stride: 2 * C)
+        // dinp += and the partials (R, 2C) of dweight and dbias: grid R, block 128 (one warp per row), each warp's
+        // 2C fp32 sums in dynamic shared memory …
+        let blocks = min(GPUScratchLayout.layerNormBlocks, ceilDiv(N, Self.layerNormBackwardWarps))
+        launch("layernorm_backward", grid: Dim3(blocks), block: Dim3(32 * Self.layerNormBackwardWarps),
+               sharedBytes: Self.layerNormBackwardSharedBytes(C: C),
+               [.pointer(bf16(dinp)), .pointer(scratch.columnPartials), .pointer(bf16(dout)), .pointer(bf16(inp)),
+                .pointer(bf16(weight)), .pointer(f32(mean)), .pointer(f32(rstd)), .int(N), .int(C)])
+        // … then the R rows added in a fixed order, once for the weight half, once for the bias half
+        accumulatePartials(into: f32(dweight), from: scratch.columnPartials, groups: blocks, count: C, stride: 2 * C)
+        accumulatePartials(into: f32(dbias), from: scratch.columnPartials + CUdeviceptr(4 * C), groups: blocks, count: C, stride: 2 * C)
     }
+
+    /// Warps per block of the LayerNorm backward, each with 2C floats of shared memory.
+    static let layerNormBackwardWarps = 4
+
+    /// The LayerNorm backward's dynamic shared memory for C channels: 2C fp32 sums per warp.
+    static func layerNormBackwardSharedBytes(C: Int) -> Int { layerNormBackwardWarps * 2 * C * 4 }
 
     /// Row groups for the two-stage column sums: enough blocks to fill the GPU, at most `GPUScratchLayout.columnGroups`.
     func columnGroups(rows: Int) -> Int { max(1, min(GPUScratchLayout.columnGroups, ceilDiv(rows, 8))) }
 
-    /// out (count) fp32 += Σ_{r<groups} partials[r·stride + i], in order. grid ceil(count/256), block 256.
+    /// out (count) fp32 += Σ_{r<groups} partials[r·stride + i], in a fixed order. grid ceil(count/32), block (32, 32).
     func accumulatePartials(into out: CUdeviceptr, from partials: CUdeviceptr, groups: Int, count: Int, stride: Int) {
-        launch("partials_accumulate", grid: Dim3(ceilDiv(count, 256)), block: Dim3(256),
+        launch("partials_accumulate", grid: Dim3(ceilDiv(count, 32)), block: Dim3(32, 32),
                [.pointer(out), .pointer(partials), .int(groups), .int(count), .int(stride)])
     }
 

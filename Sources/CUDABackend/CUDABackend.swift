@@ -110,6 +110,13 @@ public final class CUDABackend: Backend, @unchecked Sendable {
                                         + "(\(layout.config.channels)) and the padded vocabulary (\(layout.config.paddedVocabularySize)) "
                                         + "must be multiples of 8")
         }
+        let layerNormShared = Self.layerNormBackwardSharedBytes(C: layout.config.channels)
+        guard layerNormShared <= properties.maxSharedMemoryPerBlock else {
+            throw CUDAError.library(call: "CUDABackend.allocate",
+                                    message: "the LayerNorm backward keeps \(layerNormShared) bytes of sums per block for "
+                                        + "\(layout.config.channels) channels, more than this device's \(properties.maxSharedMemoryPerBlock) "
+                                        + "bytes of shared memory per block")
+        }
         try device.makeCurrent()
         try checked(driver.streamSynchronize(stream), "cuStreamSynchronize")
         releaseBuffers()

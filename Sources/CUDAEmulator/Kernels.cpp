@@ -104,8 +104,7 @@ const KernelEntry kernels[] = {
     KERNEL(bias_backward_partial), KERNEL(partials_accumulate),
     KERNEL(encoder_forward), KERNEL(encoder_backward_wpe), KERNEL(encoder_backward_wte),
     KERNEL(gelu_forward), KERNEL(gelu_backward),
-    KERNEL(layernorm_forward), KERNEL(residual_layernorm_forward), KERNEL(layernorm_backward_input),
-    KERNEL(layernorm_backward_params_partial),
+    KERNEL(layernorm_forward), KERNEL(residual_layernorm_forward), KERNEL(layernorm_backward),
     KERNEL(norm_squared_partial), KERNEL(norm_squared_final),
     // The emulator's own checks (checks/emulator_checks.cu), launched only by its tests.
     KERNEL(check_shuffle_after_exit), KERNEL(check_shuffle_in_divergent_code), KERNEL(check_race),

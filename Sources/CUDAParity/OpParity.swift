@@ -62,21 +62,8 @@ public enum CUDAParity {
         results.expect("residual + layernorm forward sum", twins.compare(residualSum), relativeL2: Tolerance.oneRounding)
         results.expect("residual + layernorm forward out", twins.compare(ln), relativeL2: Tolerance.twoRoundings)
         results.expect("residual + layernorm forward rstd", twins.compare(rstd), relativeL2: Tolerance.oneRounding)
-        // Back to the plain LayerNorm's statistics for the backward below.
-        run { $0.layerNormForward(out: ln, mean: mean, rstd: rstd, inp: inp, weight: layout.parameter(.ln1w),
-                                  bias: layout.parameter(.ln1b), B: B, T: T, C: C) }
-        twins.shareCPUResult(mean)
-        twins.shareCPUResult(rstd)
+        checkLayerNormBackward(twins, B: B, T: T, name: "layernorm backward", results: results)
         let dln = layout.activationGradient(.lnOut)
-        twins.fillRandom(dln)
-        twins.fillRandom(dresidual)
-        twins.fillRandom(grad(.ln1w), std: 0.1)
-        twins.fillRandom(grad(.ln1b), std: 0.1)
-        run { $0.layerNormBackward(dinp: dresidual, dweight: grad(.ln1w), dbias: grad(.ln1b), dout: dln, inp: inp,
-                                   weight: layout.parameter(.ln1w), mean: mean, rstd: rstd, B: B, T: T, C: C) }
-        results.expect("layernorm backward dinp (+=)", twins.compare(dresidual), relativeL2: Tolerance.oneRounding)
-        results.expect("layernorm backward dweight", twins.compare(grad(.ln1w)), relativeL2: Tolerance.fp32Reordered)
-        results.expect("layernorm backward dbias", twins.compare(grad(.ln1b)), relativeL2: Tolerance.fp32Reordered)
 
         // Matmul with bias (qkv = ln1 · qkvwᵀ + qkvb) and without (logits = lnf · wteᵀ, OC = Vp).
         let qkv = layout.activation(.qkv)
@@ -191,7 +178,44 @@ public enum CUDAParity {
             run { $0.attentionForwardRow(out: row, qkv: qkv, t: t, C: C, NH: config.heads) }
             results.expect("attention row t=\(t)", twins.compare(row), relativeL2: Tolerance.oneRounding)
         }
+
+        // Last (new models take the GPU's buffers): the LayerNorm backward over more rows than its blocks' warps,
+        // 4104 = 2052 × 2, so that each warp sums the parameter terms of two rows, and some of three.
+        let tall = try TwinModels(config: ModelConfig(maxSequenceLength: 1368, vocabularySize: 64, layers: 1, heads: 2, channels: 64),
+                                  cpu: cpu, gpu: gpu, B: 3, T: 1368)
+        checkLayerNormBackward(tall, B: 3, T: 1368, name: "layernorm backward, 4104 rows", results: results)
         return results.results
+    }
+
+    /// LayerNorm backward on `twins`' first LayerNorm from random inputs, after a forward on the CPU's statistics:
+    /// dinp accumulates (+=) into the residual gradient; dweight and dbias (+=) are compared too.
+    private static func checkLayerNormBackward(_ twins: TwinModels, B: Int, T: Int, name: String, results: ResultLog) {
+        let layout = twins.layout, C = layout.config.channels
+        let inp = layout.activation(.encoded), ln = layout.activation(.ln1)
+        let mean = layout.activation(.ln1Mean), rstd = layout.activation(.ln1Rstd)
+        let weight = layout.parameter(.ln1w), dweight = layout.parameter(.ln1w, in: .gradients)
+        let dbias = layout.parameter(.ln1b, in: .gradients)
+        let dresidual = layout.activationGradient(.residual), dln = layout.activationGradient(.lnOut)
+        twins.fillRandom(inp, mean: 0.3, std: 1.5)
+        twins.fillRandom(weight, mean: 1, std: 0.2)
+        twins.fillRandom(layout.parameter(.ln1b), std: 0.2)
+        for backend in [twins.cpu.backend as any Backend, twins.gpu.backend] {
+            backend.layerNormForward(out: ln, mean: mean, rstd: rstd, inp: inp, weight: weight, bias: layout.parameter(.ln1b),
+                                     B: B, T: T, C: C)
+        }
+        twins.shareCPUResult(mean)
+        twins.shareCPUResult(rstd)
+        twins.fillRandom(dln)
+        twins.fillRandom(dresidual)
+        twins.fillRandom(dweight, std: 0.1)
+        twins.fillRandom(dbias, std: 0.1)
+        for backend in [twins.cpu.backend as any Backend, twins.gpu.backend] {
+            backend.layerNormBackward(dinp: dresidual, dweight: dweight, dbias: dbias, dout: dln, inp: inp, weight: weight,
+                                      mean: mean, rstd: rstd, B: B, T: T, C: C)
+        }
+        results.expect("\(name) dinp (+=)", twins.compare(dresidual), relativeL2: Tolerance.oneRounding)
+        results.expect("\(name) dweight (+=)", twins.compare(dweight), relativeL2: Tolerance.fp32Reordered)
+        results.expect("\(name) dbias (+=)", twins.compare(dbias), relativeL2: Tolerance.fp32Reordered)
     }
 
     /// The kernel family that runs head size `HS` on `gpu` when `kernels` is asked for: the CUDA-core kernels

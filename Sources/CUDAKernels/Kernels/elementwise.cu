@@ -27,7 +27,7 @@ extern "C" __global__ void bias_forward(bf16* out, const bf16* bias, size_t N, i
 }
 
 // partials (R,OC) fp32 = per-row-group column sums of dout (N,OC) bf16, R = gridDim.y row groups.
-// First stage of dbias += Σ_rows dout; partials_accumulate adds the R partials in order, so the result
+// First stage of dbias += Σ_rows dout; partials_accumulate adds the R partials in a fixed order, so the result
 // never depends on timing (no atomics). grid (ceil(OC/32), R), block (32, 8): thread (x, y) sums column
 // c = blockIdx.x*32 + x over rows y + 8·(blockIdx.y + R·k); the 8 sums are added in a fixed order.
 extern "C" __global__ void bias_backward_partial(float* partials, const bf16* dout, int N, int OC) {
@@ -45,12 +45,20 @@ extern "C" __global__ void bias_backward_partial(float* partials, const bf16* do
     }
 }
 
-// out (count) fp32 += Σ_{r<R} partials[r·stride + i], added in order r = 0, 1, … (deterministic).
-// grid ceil(count / 256), block 256.
+// out (count) fp32 += Σ_{r<R} partials[r·stride + i], in a fixed order (deterministic): thread (x, y) sums rows
+// y, y + 32, … of column i = 32·blockIdx.x + x, then the 32 sums are added in order of y. Many rows (the LayerNorm
+// backward's hundreds of blocks) are read by 32 threads per column, not one thread's chain of dependent loads.
+// grid ceil(count / 32), block (32, 32).
 extern "C" __global__ void partials_accumulate(float* out, const float* partials, int R, int count, int stride) {
-    const int i = blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= count) return;
+    __shared__ float sums[32][WARP_SIZE + 1];
+    const int i = blockIdx.x * WARP_SIZE + threadIdx.x;
     float sum = 0.0f;
-    for (int r = 0; r < R; r++) sum += partials[(size_t)r * stride + i];
-    out[i] += sum;
+    if (i < count)
+        for (int r = threadIdx.y; r < R; r += blockDim.y) sum += partials[(size_t)r * stride + i];
+    sums[threadIdx.y][threadIdx.x] = sum;
+    __syncthreads();
+    if (threadIdx.y == 0 && i < count) {
+        for (int y = 1; y < blockDim.y; y++) sum += sums[y][threadIdx.x];
+        out[i] += sum;
+    }
 }

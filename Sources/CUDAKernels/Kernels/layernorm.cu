@@ -67,69 +67,65 @@ extern "C" __global__ void residual_layernorm_forward(bf16* residual_out, bf16* 
     layernorm_row(out + offset, mean + row, rstd + row, residual_out + offset, weight, bias, C, lane);
 }
 
-// dinp (N,C) bf16 += from dout (N,C) bf16, given inp (N,C) bf16, weight (C) bf16 and the forward's
-// mean, rstd (N) fp32. dinp accumulates because it is the residual stream's gradient: this is the residual
-// add's backward fused with LayerNorm's. dweight and dbias come from layernorm_backward_params_partial.
-// C a multiple of 8. grid ceil(N / 8), block 256: one warp per row.
-extern "C" __global__ void layernorm_backward_input(bf16* dinp, const bf16* dout, const bf16* inp, const bf16* weight,
-                                                    const float* mean, const float* rstd, int N, int C) {
-    const int row = blockIdx.x * (blockDim.x / WARP_SIZE) + threadIdx.x / WARP_SIZE;
-    if (row >= N) return;   // whole warps leave together
-    const int lane = threadIdx.x % WARP_SIZE;
-    const size_t offset = (size_t)row * C;
-    const float m = mean[row], s = rstd[row];
-    // The two row means the gradient needs: mean(dnorm) and mean(dnorm · xhat), dnorm = weight · dout.
-    float dnorm_sum = 0.0f, dnorm_xhat_sum = 0.0f;
-    for (int c = 8 * lane; c < C; c += 8 * WARP_SIZE) {
-        const Pack8 x = load8(inp + offset + c), w = load8(weight + c), g = load8(dout + offset + c);
-        for (int k = 0; k < 8; k++) {
-            const float xhat = (to_float(x.values[k]) - m) * s;
-            const float dnorm = to_float(w.values[k]) * to_float(g.values[k]);
-            dnorm_sum += dnorm;
-            dnorm_xhat_sum += dnorm * xhat;
-        }
-    }
-    const float dnorm_mean = warp_sum(dnorm_sum) / C;
-    const float dnorm_xhat_mean = warp_sum(dnorm_xhat_sum) / C;
-    for (int c = 8 * lane; c < C; c += 8 * WARP_SIZE) {
-        const Pack8 x = load8(inp + offset + c), w = load8(weight + c), g = load8(dout + offset + c);
-        Pack8 d = load8(dinp + offset + c);
-        for (int k = 0; k < 8; k++) {
-            const float xhat = (to_float(x.values[k]) - m) * s;
-            const float dnorm = to_float(w.values[k]) * to_float(g.values[k]);
-            const float dx = (dnorm - dnorm_mean - xhat * dnorm_xhat_mean) * s;
-            d.values[k] = to_bf16(to_float(d.values[k]) + dx);
-        }
-        store8(dinp + offset + c, d);
-    }
-}
+// The LayerNorm backward in one pass over each row, with the residual add's backward fused in:
+//   dinp (N,C) bf16 += dx, from dout (N,C) bf16, inp (N,C) bf16, weight (C) bf16 and the forward's mean, rstd (N)
+//   fp32 (dinp accumulates: it is the residual stream's gradient);
+//   partials (R, 2C) fp32: [r][c] = Σ dout·xhat (dweight), [r][C + c] = Σ dout (dbias) over block r's rows,
+// xhat = (inp − mean)·rstd. partials_accumulate then adds the R rows in order into dweight and dbias: no atomics,
+// so the result never depends on timing, and R is the caller's, so it is the same on every GPU.
+// One warp per row: block r's warps take rows r·W + w, then every R·W rows after (W warps per block); lane l
+// handles the 8-channel chunks l, l+32, … (C a multiple of 8). Each warp sums its rows' parameter terms in its own
+// 2C floats of shared memory, stored as [k][chunk] for channel 8·chunk + k, so that the 32 lanes touch 32
+// consecutive floats (no bank conflicts) and no two lanes share one; at the end the block adds its warps' sums in
+// warp order. Each row is read twice (the second time from cache): once for the two row means, once for the rest.
+// grid R, block W·32, dynamic shared memory W·2C·4 bytes (the kernel traps when given less).
+extern "C" __global__ void layernorm_backward(bf16* dinp, float* partials, const bf16* dout, const bf16* inp,
+                                              const bf16* weight, const float* mean, const float* rstd, int N, int C) {
+    DYNAMIC_SHARED(float, warp_sums);   // [warp][2C]
+    const int warps = blockDim.x / WARP_SIZE, warp = threadIdx.x / WARP_SIZE, lane = threadIdx.x % WARP_SIZE;
+    if (dynamic_shared_bytes() < (unsigned)(warps * 2 * C * 4)) __trap();
+    const int chunks = C / 8;
+    float* weight_sums = warp_sums + (size_t)warp * 2 * C;   // channel 8q + k at k·chunks + q
+    float* bias_sums = weight_sums + C;
+    for (int q = lane; q < chunks; q += WARP_SIZE)
+        for (int k = 0; k < 8; k++) weight_sums[k * chunks + q] = bias_sums[k * chunks + q] = 0.0f;
 
-// partials (R, 2C) fp32: [r][c] = Σ dout·xhat (dweight), [r][C + c] = Σ dout (dbias) over row group r
-// of dout, inp (N,C) bf16 with xhat = (inp − mean)·rstd. partials_accumulate then adds the R groups in
-// order into dweight and dbias (no atomics: deterministic). grid (ceil(C/32), R), block (32, 8), as
-// bias_backward_partial.
-extern "C" __global__ void layernorm_backward_params_partial(float* partials, const bf16* dout, const bf16* inp,
-                                                             const float* mean, const float* rstd, int N, int C) {
-    __shared__ float weight_sums[8][WARP_SIZE];
-    __shared__ float bias_sums[8][WARP_SIZE];
-    const int c = blockIdx.x * WARP_SIZE + threadIdx.x;
-    float weight_sum = 0.0f, bias_sum = 0.0f;
-    if (c < C)
-        for (int row = blockIdx.y * blockDim.y + threadIdx.y; row < N; row += gridDim.y * blockDim.y) {
-            const size_t i = (size_t)row * C + c;
-            const float g = to_float(dout[i]);
-            weight_sum += g * (to_float(inp[i]) - mean[row]) * rstd[row];
-            bias_sum += g;
+    for (int row = blockIdx.x * warps + warp; row < N; row += gridDim.x * warps) {
+        const size_t offset = (size_t)row * C;
+        const float m = mean[row], s = rstd[row];
+        // The two row means the gradient needs: mean(dnorm) and mean(dnorm · xhat), dnorm = weight · dout.
+        float dnorm_sum = 0.0f, dnorm_xhat_sum = 0.0f;
+        for (int q = lane; q < chunks; q += WARP_SIZE) {
+            const Pack8 x = load8(inp + offset + 8 * q), w = load8(weight + 8 * q), g = load8(dout + offset + 8 * q);
+            for (int k = 0; k < 8; k++) {
+                const float xhat = (to_float(x.values[k]) - m) * s;
+                const float dnorm = to_float(w.values[k]) * to_float(g.values[k]);
+                dnorm_sum += dnorm;
+                dnorm_xhat_sum += dnorm * xhat;
+            }
         }
-    weight_sums[threadIdx.y][threadIdx.x] = weight_sum;
-    bias_sums[threadIdx.y][threadIdx.x] = bias_sum;
+        const float dnorm_mean = warp_sum(dnorm_sum) / C;
+        const float dnorm_xhat_mean = warp_sum(dnorm_xhat_sum) / C;
+        for (int q = lane; q < chunks; q += WARP_SIZE) {
+            const Pack8 x = load8(inp + offset + 8 * q), w = load8(weight + 8 * q), g = load8(dout + offset + 8 * q);
+            Pack8 d = load8(dinp + offset + 8 * q);
+            for (int k = 0; k < 8; k++) {
+                const float xhat = (to_float(x.values[k]) - m) * s;
+                const float gradient = to_float(g.values[k]);
+                const float dnorm = to_float(w.values[k]) * gradient;
+                d.values[k] = to_bf16(to_float(d.values[k]) + (dnorm - dnorm_mean - xhat * dnorm_xhat_mean) * s);
+                weight_sums[k * chunks + q] += gradient * xhat;
+                bias_sums[k * chunks + q] += gradient;
+            }
+            store8(dinp + offset + 8 * q, d);
+        }
+    }
+
     __syncthreads();
-    if (threadIdx.y == 0 && c < C) {
-        for (int y = 1; y < blockDim.y; y++) {
-            weight_sum += weight_sums[y][threadIdx.x];
-            bias_sum += bias_sums[y][threadIdx.x];
-        }
-        partials[(size_t)blockIdx.y * 2 * C + c] = weight_sum;
-        partials[(size_t)blockIdx.y * 2 * C + C + c] = bias_sum;
+    for (int i = threadIdx.x; i < 2 * C; i += blockDim.x) {   // i: channel c of the weight half, C + c of the bias half
+        const int c = i % C, at = i - c + (c % 8) * chunks + c / 8;
+        float total = 0.0f;
+        for (int w = 0; w < warps; w++) total += warp_sums[(size_t)w * 2 * C + at];
+        partials[(size_t)blockIdx.x * 2 * C + i] = total;
     }
 }
