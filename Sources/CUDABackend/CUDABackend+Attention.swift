@@ -62,17 +62,29 @@ extension CUDABackend {
         attentionKernels == .tensorCores && TensorCoreAttention.supports(HS: HS, on: properties)
     }
 
+    /// The work of an attention kernel that forms `products` T×T×HS products over the causal pairs (query, key ≤
+    /// query) of every head, reading `reads` and writing `writes` (B,T,C) bf16 matrices, and one fp32 per row and head
+    /// of each of `statistics` (B,NH,T) vectors: the forward forms 2 products (scores, then probabilities · V), dK/dV 4
+    /// (scores and dP again, then dV and dK), dQ 3 (scores and dP again, then dQ).
+    func attentionWork(products: Int, reads: Int, writes: Int, statistics: Int, B: Int, T: Int, C: Int, NH: Int) -> KernelWork {
+        let causalPairs = Double(T) * Double(T + 1) / 2
+        return KernelWork(flops: Double(products) * 2 * causalPairs * Double(C) * Double(B),
+                          bytes: Double(2 * (reads + writes) * B * T * C + 4 * statistics * B * NH * T))
+    }
+
     /// out (B,T,C) bf16, stats (B,NH,T) fp32 from qkv (B,T,3C) bf16
     public func attentionForward(out: TensorRef, stats: TensorRef, qkv: TensorRef, B: Int, T: Int, C: Int, NH: Int) {
         precondition(C % NH == 0 && C / NH <= 128, "attention: head size \(C)/\(NH) must be a whole number ≤ 128")
         let arguments: [KernelArgument] = [.pointer(bf16(out)), .pointer(f32(stats)), .pointer(bf16(qkv)), .int(B), .int(T), .int(C), .int(NH)]
+        // reads q, k, v; writes out and the log-sum-exp
+        let work = attentionWork(products: 2, reads: 3, writes: 1, statistics: 1, B: B, T: T, C: C, NH: NH)
         if usesTensorCoreAttention(HS: C / NH) {
             // grid (ceil(T/64), NH, B), block 128: 4 warps × 16 query rows
             launch(TensorCoreAttention.forwardKernel(HS: C / NH), grid: Dim3(ceilDiv(T, 64), NH, B), block: Dim3(128),
-                   sharedBytes: TensorCoreAttention.forwardBytes(HS: C / NH), arguments)
+                   sharedBytes: TensorCoreAttention.forwardBytes(HS: C / NH), work: work, arguments)
         } else {
             // grid (ceil(T/16), NH, B), block 128: 4 warps × 4 query rows
-            launch("attention_forward", grid: Dim3(ceilDiv(T, 16), NH, B), block: Dim3(128), arguments)
+            launch("attention_forward", grid: Dim3(ceilDiv(T, 16), NH, B), block: Dim3(128), work: work, arguments)
         }
     }
 
@@ -93,21 +105,24 @@ extension CUDABackend {
         precondition(B * NH * T <= (scratch.sizes.map { $0.floatCount - $0.deltaOffset } ?? 0), "attention delta exceeds its scratch")
         // delta (B,NH,T) = Σ dout·out per head: grid ceil(B*T*NH/8), block 256 (one warp per (b,t,h))
         launch("attention_backward_preprocess", grid: Dim3(ceilDiv(B * T * NH, 8)), block: Dim3(256),
-               [.pointer(scratch.delta), .pointer(bf16(dout)), .pointer(bf16(out)), .int(B), .int(T), .int(C), .int(NH)])
+               work: attentionWork(products: 0, reads: 2, writes: 0, statistics: 1, B: B, T: T, C: C, NH: NH), [.pointer(scratch.delta), .pointer(bf16(dout)), .pointer(bf16(out)), .int(B), .int(T), .int(C), .int(NH)])
         let arguments: [KernelArgument] = [.pointer(bf16(dqkv)), .pointer(bf16(dout)), .pointer(bf16(qkv)), .pointer(f32(stats)),
                                            .pointer(scratch.delta), .int(B), .int(T), .int(C), .int(NH)]
         let HS = C / NH
+        // dK, dV read q, k, v, dO and the statistics and delta, and write dK, dV; dQ reads the same and writes dQ
+        let dkvWork = attentionWork(products: 4, reads: 4, writes: 2, statistics: 2, B: B, T: T, C: C, NH: NH)
+        let dqWork = attentionWork(products: 3, reads: 4, writes: 1, statistics: 2, B: B, T: T, C: C, NH: NH)
         if usesTensorCoreAttention(HS: HS) {
             // dK, dV: grid (ceil(T/64), NH, B), block 128 (4 warps × 16 keys); dQ: the same, 4 warps × 16 queries
             launch(TensorCoreAttention.dkvKernel(HS: HS), grid: Dim3(ceilDiv(T, 64), NH, B), block: Dim3(128),
-                   sharedBytes: TensorCoreAttention.dkvBytes(HS: HS), arguments)
+                   sharedBytes: TensorCoreAttention.dkvBytes(HS: HS), work: dkvWork, arguments)
             launch(TensorCoreAttention.dqKernel(HS: HS), grid: Dim3(ceilDiv(T, 64), NH, B), block: Dim3(128),
-                   sharedBytes: TensorCoreAttention.dqBytes(HS: HS), arguments)
+                   sharedBytes: TensorCoreAttention.dqBytes(HS: HS), work: dqWork, arguments)
         } else {
             // dK, dV: grid (ceil(T/8), NH, B), block 128 (4 warps × 2 keys)
-            launch("attention_backward_dkv", grid: Dim3(ceilDiv(T, 8), NH, B), block: Dim3(128), arguments)
+            launch("attention_backward_dkv", grid: Dim3(ceilDiv(T, 8), NH, B), block: Dim3(128), work: dkvWork, arguments)
             // dQ: grid (ceil(T/8), NH, B), block 128 (4 warps × 2 query rows)
-            launch("attention_backward_dq", grid: Dim3(ceilDiv(T, 8), NH, B), block: Dim3(128), arguments)
+            launch("attention_backward_dq", grid: Dim3(ceilDiv(T, 8), NH, B), block: Dim3(128), work: dqWork, arguments)
         }
     }
 }

@@ -34,7 +34,7 @@ extension CUDABackend {
         }
         if let bias, !fuseBias {
             // out (N,OC) += bias (OC): grid-stride over N*OC, block 256
-            launch("bias_forward", grid: Dim3(strideBlocks(N * OC)), block: Dim3(256),
+            launch("bias_forward", grid: Dim3(strideBlocks(N * OC)), block: Dim3(256), work: .bytes(4 * N * OC + 2 * OC),
                    [.pointer(bf16(out)), .pointer(bf16(bias)), .size(N), .int(OC)])
         }
     }
@@ -117,7 +117,7 @@ extension CUDABackend {
         let groups = fuseBiasGradient ? 1 : columnGroups(rows: N)
         if !fuseBiasGradient {
             launch("bias_backward_partial", grid: Dim3(ceilDiv(OC, 32), groups), block: Dim3(32, 8),
-                   [.pointer(scratch.columnPartials), .pointer(bf16(dout)), .int(N), .int(OC)])
+                   work: .bytes(2 * N * OC + 4 * groups * OC), [.pointer(scratch.columnPartials), .pointer(bf16(dout)), .int(N), .int(OC)])
         }
         accumulatePartials(into: f32(dbias), from: scratch.columnPartials, groups: groups, count: OC, stride: OC)
     }
@@ -144,7 +144,7 @@ extension CUDABackend {
         var alpha: Float = 1, beta: Float = accumulate ? 1 : 0
         var algorithm = plan.algorithm
         let workspace = buffers[.workspace] ?? 0
-        try profiled(key.profileName) {
+        try profiled(key.profileName, work: key.work(epilogue, accumulate: accumulate)) {
             let status = blas.matmul(blasHandle, plan.operation, &alpha,
                                      UnsafeRawPointer(bitPattern: UInt(a)), plan.aLayout,
                                      UnsafeRawPointer(bitPattern: UInt(b)), plan.bLayout, &beta,
@@ -217,6 +217,21 @@ struct MatmulKey: Hashable, CustomStringConvertible {
     var description: String {
         "m \(m) n \(n) k \(k) \(transposeA ? "T" : "N")\(transposeB ? "T" : "N") \(outputFloat ? "fp32" : "bf16") out"
             + " epilogue \(epilogue) align \(alignments)"
+    }
+
+    /// 2·m·n·k FLOPs, and the bytes of A and B read, D written (and read first when accumulating), and the
+    /// epilogue's vectors and aux matrix.
+    func work(_ epilogue: GemmEpilogue, accumulate: Bool) -> KernelWork {
+        let outputBytes = outputFloat ? 4 : 2
+        var bytes = 2 * (m * k + k * n) + m * n * outputBytes * (accumulate ? 2 : 1)
+        switch epilogue {
+        case .none: break
+        case .bias: bytes += 2 * m
+        case .geluWithBias: bytes += 2 * m + m * n * outputBytes
+        case .geluGradient: bytes += m * n * outputBytes
+        case .biasGradient: bytes += 4 * n
+        }
+        return KernelWork(flops: 2 * Double(m) * Double(n) * Double(k), bytes: Double(bytes))
     }
 
     /// How the profile names it: `gemm 2304×8192×768 NN bf16 +bias`.

@@ -15,14 +15,14 @@ extension CUDABackend {
     public func encoderForward(out: TensorRef, inp: TensorRef, wte: TensorRef, wpe: TensorRef, B: Int, T: Int, C: Int) {
         // grid-stride over B*T*C, block 256
         launch("encoder_forward", grid: Dim3(strideBlocks(B * T * C)), block: Dim3(256),
-               [.pointer(bf16(out)), .pointer(i32(inp)), .pointer(bf16(wte)), .pointer(bf16(wpe)), .int(B), .int(T), .int(C)])
+               work: .bytes(2 * (2 * B * T * C + T * C) + 4 * B * T), [.pointer(bf16(out)), .pointer(i32(inp)), .pointer(bf16(wte)), .pointer(bf16(wpe)), .int(B), .int(T), .int(C)])
     }
 
     /// dwte +=, dwpe += from dout (B,T,C); the token buckets come from the host copy of the uploaded tokens.
     public func encoderBackward(dwte: TensorRef, dwpe: TensorRef, dout: TensorRef, inp: TensorRef, B: Int, T: Int, C: Int) {
         // dwpe: grid ceil(T*C/256), block 256, one thread per (t, c), batch summed in order
         launch("encoder_backward_wpe", grid: Dim3(ceilDiv(T * C, 256)), block: Dim3(256),
-               [.pointer(f32(dwpe)), .pointer(bf16(dout)), .int(B), .int(T), .int(C)])
+               work: .bytes(2 * B * T * C + 8 * T * C), [.pointer(f32(dwpe)), .pointer(bf16(dout)), .int(B), .int(T), .int(C)])
         precondition(inp.buffer == .tokens && inp.offset + B * T <= hostTokens.count, "encoderBackward: inp must be token ids")
         let N = B * T
         // Group positions by token, positions ascending within each group (a stable sort by token).
@@ -53,7 +53,7 @@ extension CUDABackend {
         let positions = startsAddress + CUdeviceptr(4 * (buckets + 1))
         // dwte: grid (buckets, ceil(C/256)), block 256, one thread per (token, channel)
         launch("encoder_backward_wte", grid: Dim3(buckets, ceilDiv(C, 256)), block: Dim3(256),
-               [.pointer(f32(dwte)), .pointer(bf16(dout)), .pointer(tokens), .pointer(startsAddress), .pointer(positions), .int(C)])
+               work: .bytes(2 * N * C + 8 * buckets * C + 4 * packed.count), [.pointer(f32(dwte)), .pointer(bf16(dout)), .pointer(tokens), .pointer(startsAddress), .pointer(positions), .int(C)])
     }
 
     // MARK: - LayerNorm
@@ -62,7 +62,7 @@ extension CUDABackend {
                                  weight: TensorRef, bias: TensorRef, B: Int, T: Int, C: Int) {
         let N = B * T
         // grid ceil(N/8), block 256: one warp per row
-        launch("layernorm_forward", grid: Dim3(ceilDiv(N, 8)), block: Dim3(256),
+        launch("layernorm_forward", grid: Dim3(ceilDiv(N, 8)), block: Dim3(256), work: .bytes(4 * N * C + 8 * N + 4 * C),
                [.pointer(bf16(out)), .pointer(f32(mean)), .pointer(f32(rstd)), .pointer(bf16(inp)),
                 .pointer(bf16(weight)), .pointer(bf16(bias)), .int(N), .int(C)])
     }
@@ -72,7 +72,7 @@ extension CUDABackend {
                                          B: Int, T: Int, C: Int) {
         let N = B * T
         // grid ceil(N/8), block 256: one warp per row, the sum rounded to bf16 before it is normalised
-        launch("residual_layernorm_forward", grid: Dim3(ceilDiv(N, 8)), block: Dim3(256),
+        launch("residual_layernorm_forward", grid: Dim3(ceilDiv(N, 8)), block: Dim3(256), work: .bytes(8 * N * C + 8 * N + 4 * C),
                [.pointer(bf16(residualOut)), .pointer(bf16(out)), .pointer(f32(mean)), .pointer(f32(rstd)),
                 .pointer(bf16(residual)), .pointer(bf16(x)), .pointer(bf16(weight)), .pointer(bf16(bias)), .int(N), .int(C)])
     }
@@ -84,7 +84,7 @@ extension CUDABackend {
         // 2C fp32 sums in dynamic shared memory …
         let blocks = min(GPUScratchLayout.layerNormBlocks, ceilDiv(N, Self.layerNormBackwardWarps))
         launch("layernorm_backward", grid: Dim3(blocks), block: Dim3(32 * Self.layerNormBackwardWarps),
-               sharedBytes: Self.layerNormBackwardSharedBytes(C: C),
+               sharedBytes: Self.layerNormBackwardSharedBytes(C: C), work: .bytes(8 * N * C + 8 * N + 2 * C + 8 * blocks * C),
                [.pointer(bf16(dinp)), .pointer(scratch.columnPartials), .pointer(bf16(dout)), .pointer(bf16(inp)),
                 .pointer(bf16(weight)), .pointer(f32(mean)), .pointer(f32(rstd)), .int(N), .int(C)])
         // … then the R rows added in a fixed order, once for the weight half, once for the bias half
@@ -103,7 +103,7 @@ extension CUDABackend {
 
     /// out (count) fp32 += Σ_{r<groups} partials[r·stride + i], in a fixed order. grid ceil(count/32), block (32, 32).
     func accumulatePartials(into out: CUdeviceptr, from partials: CUdeviceptr, groups: Int, count: Int, stride: Int) {
-        launch("partials_accumulate", grid: Dim3(ceilDiv(count, 32)), block: Dim3(32, 32),
+        launch("partials_accumulate", grid: Dim3(ceilDiv(count, 32)), block: Dim3(32, 32), work: .bytes(4 * groups * count + 8 * count),
                [.pointer(out), .pointer(partials), .int(groups), .int(count), .int(stride)])
     }
 
@@ -111,19 +111,19 @@ extension CUDABackend {
 
     public func geluForward(out: TensorRef, inp: TensorRef, count: Int) {
         // grid-stride, block 256
-        launch("gelu_forward", grid: Dim3(strideBlocks(count)), block: Dim3(256),
+        launch("gelu_forward", grid: Dim3(strideBlocks(count)), block: Dim3(256), work: .bytes(4 * count),
                [.pointer(bf16(out)), .pointer(bf16(inp)), .size(count)])
     }
 
     public func geluBackward(dinp: TensorRef, inp: TensorRef, dout: TensorRef, count: Int) {
         // grid-stride, block 256
-        launch("gelu_backward", grid: Dim3(strideBlocks(count)), block: Dim3(256),
+        launch("gelu_backward", grid: Dim3(strideBlocks(count)), block: Dim3(256), work: .bytes(6 * count),
                [.pointer(bf16(dinp)), .pointer(bf16(inp)), .pointer(bf16(dout)), .size(count)])
     }
 
     public func residualForward(out: TensorRef, a: TensorRef, b: TensorRef, count: Int) {
         // grid-stride, block 256
-        launch("residual_forward", grid: Dim3(strideBlocks(count)), block: Dim3(256),
+        launch("residual_forward", grid: Dim3(strideBlocks(count)), block: Dim3(256), work: .bytes(6 * count),
                [.pointer(bf16(out)), .pointer(bf16(a)), .pointer(bf16(b)), .size(count)])
     }
 
@@ -132,8 +132,9 @@ extension CUDABackend {
     public func fusedClassifier(logits: TensorRef, losses: TensorRef, targets: TensorRef, dlossScale: Float?,
                                 B: Int, T: Int, V: Int, Vp: Int) {
         // grid N = B*T (one block per row), block 1024
+        // reads the logits, overwrites them with dlogits when asked; targets in, losses out
         launch("classifier_forward_backward", grid: Dim3(B * T), block: Dim3(1024),
-               [.pointer(bf16(logits)), .pointer(f32(losses)), .pointer(i32(targets)), .float(dlossScale ?? 0),
+               work: .bytes(2 * B * T * Vp * (dlossScale == nil ? 1 : 2) + 8 * B * T), [.pointer(bf16(logits)), .pointer(f32(losses)), .pointer(i32(targets)), .float(dlossScale ?? 0),
                 .int(dlossScale == nil ? 0 : 1), .int(B * T), .int(V), .int(Vp)])
     }
 
@@ -149,7 +150,7 @@ extension CUDABackend {
     private func queueNormSquared(_ tensor: TensorRef) {
         let blocks = min(GPUScratchLayout.normBlocks, max(1, 2 * properties.multiprocessors))
         // grid P ≤ 1024, block 512; then grid 1, block 1024
-        launch("norm_squared_partial", grid: Dim3(blocks), block: Dim3(512),
+        launch("norm_squared_partial", grid: Dim3(blocks), block: Dim3(512), work: .bytes(4 * tensor.count + 4 * blocks),
                [.pointer(scratch.normPartials), .pointer(f32(tensor)), .size(tensor.count)])
         launch("norm_squared_final", grid: Dim3(1), block: Dim3(1024),
                [.pointer(scratch.normSquared), .pointer(scratch.normPartials), .int(blocks)])
@@ -176,8 +177,8 @@ extension CUDABackend {
         queueNormSquared(TensorRef(buffer: .gradients, offset: first.offset, count: last.offset + last.count - first.offset))
         let table = adamTable(nonempty.map { AdamSlotKey(offset: $0.window.offset, count: $0.window.count,
                                                          weightDecayBits: $0.weightDecay.bitPattern) })
-        queueAdamW(table: table, tensorCount: nonempty.count, largest: nonempty.map(\.window.count).max()!, hyper: hyper,
-                   step: step, maxNorm: clipNorm, gradScale: 1)
+        queueAdamW(table: table, tensorCount: nonempty.count, largest: nonempty.map(\.window.count).max()!,
+                   elements: nonempty.reduce(0) { $0 + $1.window.count }, hyper: hyper, step: step, maxNorm: clipNorm, gradScale: 1)
         return readNormSquared().squareRoot()
     }
 
@@ -192,19 +193,21 @@ extension CUDABackend {
         guard params.count > 0 else { return }
         let table = adamTable([AdamSlotKey(offset: params.offset, count: params.count, weightDecayBits: hyper.weightDecay.bitPattern)])
         // max_norm 0: the host's gradScale clips
-        queueAdamW(table: table, tensorCount: 1, largest: params.count, hyper: hyper, step: step, maxNorm: 0, gradScale: gradScale)
+        queueAdamW(table: table, tensorCount: 1, largest: params.count, elements: params.count, hyper: hyper, step: step, maxNorm: 0,
+                   gradScale: gradScale)
     }
 
-    /// Queues adamw_update over the `tensorCount` entries at `table`; the norm it clips with (when maxNorm > 0)
-    /// is the scratch norm² queued before it.
-    private func queueAdamW(table: CUdeviceptr, tensorCount: Int, largest: Int, hyper: AdamWHyperparameters, step: Int,
-                            maxNorm: Float, gradScale: Float) {
+    /// Queues adamw_update over the `tensorCount` entries at `table` (`elements` parameters in all, `largest` in
+    /// the largest tensor); the norm it clips with (when maxNorm > 0) is the scratch norm² queued before it.
+    private func queueAdamW(table: CUdeviceptr, tensorCount: Int, largest: Int, elements: Int, hyper: AdamWHyperparameters,
+                            step: Int, maxNorm: Float, gradScale: Float) {
         let correction1 = 1 - Float(pow(Double(hyper.beta1), Double(step)))
         let correction2 = 1 - Float(pow(Double(hyper.beta2), Double(step)))
         let whole = { (kind: BufferKind) in TensorRef(buffer: kind, offset: 0, count: 0) }
-        // grid (min(ceil(largest/256), 8192), tensors), block 256: each block row strides over its tensor
+        // grid (min(ceil(largest/256), 8192), tensors), block 256: each block row strides over its tensor.
+        // Per parameter: master, gradient, m and v read (4 × 4 bytes); master, m, v and the bf16 copy written (14)
         launch("adamw_update", grid: Dim3(min(ceilDiv(largest, 256), 8192), tensorCount), block: Dim3(256),
-               [.pointer(f32(whole(.parameters))), .pointer(bf16(whole(.parameters))), .pointer(f32(whole(.gradients))),
+               work: .bytes(30 * elements), [.pointer(f32(whole(.parameters))), .pointer(bf16(whole(.parameters))), .pointer(f32(whole(.gradients))),
                 .pointer(f32(whole(.adamM))), .pointer(f32(whole(.adamV))), .pointer(table), .int(tensorCount),
                 .pointer(scratch.normSquared), .float(maxNorm), .float(gradScale), .float(hyper.learningRate),
                 .float(hyper.beta1), .float(hyper.beta2), .float(hyper.epsilon), .float(correction1), .float(correction2)])

@@ -315,10 +315,10 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         return try profiler.report()
     }
 
-    /// Queues one kernel or GEMM through `launch`, timed when profiling.
-    func profiled(_ name: @autoclosure () -> String, _ launch: () throws -> Void) throws {
+    /// Queues one kernel or GEMM (doing `work`) through `launch`, timed when profiling.
+    func profiled(_ name: @autoclosure () -> String, work: @autoclosure () -> KernelWork, _ launch: () throws -> Void) throws {
         guard let profiler else { return try launch() }
-        try profiler.measure(name(), on: stream, launch)
+        try profiler.measure(name(), work: work(), on: stream, launch)
     }
 }
 

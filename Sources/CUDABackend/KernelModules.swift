@@ -103,7 +103,9 @@ func ceilDiv(_ a: Int, _ b: Int) -> Int { (a + b - 1) / b }
 
 extension CUDABackend {
     /// Queues kernel `name` on the stream. A grid with a zero dimension means no work and launches nothing.
-    func launch(_ name: String, grid: Dim3, block: Dim3, sharedBytes: Int = 0, _ arguments: [KernelArgument]) {
+    /// `work` is what the launch does, for the profile's rates (none counted unless given).
+    func launch(_ name: String, grid: Dim3, block: Dim3, sharedBytes: Int = 0, work: @autoclosure () -> KernelWork = KernelWork(),
+                _ arguments: [KernelArgument]) {
         guard grid.x > 0, grid.y > 0, grid.z > 0 else { return }
         ensureContext()
         precondition(grid.x < (1 << 31) && grid.y <= 65535 && grid.z <= 65535, "\(name): grid \(grid) exceeds CUDA's limits")
@@ -125,7 +127,7 @@ extension CUDABackend {
             pointers.append(slot)
         }
         do {
-            try profiled(name) {
+            try profiled(name, work: work()) {
                 let result = pointers.withUnsafeMutableBufferPointer { parameters in
                     driver.launchKernel(modules.function(name), UInt32(grid.x), UInt32(grid.y), UInt32(grid.z),
                                         UInt32(block.x), UInt32(block.y), UInt32(block.z), UInt32(sharedBytes), stream,

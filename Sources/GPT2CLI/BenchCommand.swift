@@ -49,7 +49,7 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Print one JSON object on stdout.")
     var json = false
 
-    @Flag(help: "On a GPU: after the timed steps, time every kernel and GEMM of one more step and print the table.")
+    @Flag(help: "On a GPU: after the timed steps, time every kernel and GEMM of one more step and print the table, with the TFLOP/s and GB/s each reached (of the device's peaks, when listed).")
     var profile = false
 
     @Flag(help: "Do not append the result to the calibration file ($GPT2_CALIBRATION, else ~/.cache/gpt2-swift/calibration.json) that gpt2 plan reads its MFU and device overhead from.")
@@ -133,26 +133,44 @@ struct BenchCommand: ParsableCommand {
                 memoryText = ", \(formatBytes(memory)) in use on the device (\(formatBytes(overhead)) of it beyond the backend's buffers)"
             }
             print("\(model) B=\(microBatch) T=\(seq) on \(where_): \(formatFixed(median * 1000, digits: 1)) ms/step, \(Int(tokensPerSecond)) tokens/s, \(utilisation)\(memoryText)")
-            if let kernelTimes { print(Self.profileTable(kernelTimes)) }
+            if let kernelTimes {
+                let bandwidth = (backend as? CUDABackend).map { BackendOptions.specification($0).memoryBandwidth }
+                print(Self.profileTable(kernelTimes, peakFLOPs: peak, peakBandwidth: bandwidth.flatMap { $0 > 0 ? $0 : nil }))
+            }
         }
     }
 
-    /// The profile as a table: GPU time per kernel in one step, with its share of all kernel time.
-    static func profileTable(_ times: [KernelTime]) -> String {
+    /// The profile as a table: GPU time per kernel in one step, its share of all kernel time, and the rates it
+    /// reached where its work is counted (TFLOP/s; GB/s of the least traffic it needs), as percentages of the
+    /// device's peaks when they are known.
+    static func profileTable(_ times: [KernelTime], peakFLOPs: Double?, peakBandwidth: Double?) -> String {
         let total = times.reduce(0) { $0 + $1.milliseconds }
         let width = max(6, times.map(\.name.count).max() ?? 0) + 2
-        var lines = ["GPU time per kernel in one profiled step (\(formatFixed(total, digits: 3)) ms of kernels in all):",
-                     pad("kernel", width) + leftPad("calls", 7) + leftPad("ms", 11) + leftPad("share", 9)]
+        let peaks = [peakFLOPs.map { "\(formatFixed($0 / 1e12, digits: 1)) TFLOP/s" },
+                     peakBandwidth.map { "\(formatFixed($0 / 1e9, digits: 0)) GB/s" }].compactMap { $0 }
+        var lines = ["GPU time per kernel in one profiled step (\(formatFixed(total, digits: 3)) ms of kernels in all)"
+                        + (peaks.isEmpty ? ":" : "; the device's peaks: \(peaks.joined(separator: ", ")):"),
+                     pad("kernel", width) + leftPad("calls", 7) + leftPad("ms", 11) + leftPad("share", 9)
+                        + leftPad("TFLOP/s", 16) + leftPad("GB/s", 15)]
+        func rate(_ value: Double?, unit: Double, peak: Double?) -> String {
+            guard let value else { return "" }
+            return formatFixed(value / unit, digits: 1) + (peak.map { " (\(formatFixed(value / $0 * 100, digits: 0))%)" } ?? "")
+        }
         for time in times {
             let share = total > 0 ? time.milliseconds / total * 100 : 0
             lines.append(pad(time.name, width) + leftPad("\(time.calls)", 7)
-                         + leftPad(formatFixed(time.milliseconds, digits: 3), 11) + leftPad(formatFixed(share, digits: 1) + "%", 9))
+                         + leftPad(formatFixed(time.milliseconds, digits: 3), 11) + leftPad(formatFixed(share, digits: 1) + "%", 9)
+                         + leftPad(rate(time.flopsPerSecond, unit: 1e12, peak: peakFLOPs), 16)
+                         + leftPad(rate(time.bytesPerSecond, unit: 1e9, peak: peakBandwidth), 15))
         }
         return lines.joined(separator: "\n")
     }
 
-    /// The profile as a JSON array of {"name", "calls", "ms"}.
+    /// The profile as a JSON array of {"name", "calls", "ms", "flops", "bytes"} (the work summed over the calls,
+    /// 0 where not counted).
     static func profileJSON(_ times: [KernelTime]) -> String {
-        "[" + times.map { "{\"name\": \"\($0.name)\", \"calls\": \($0.calls), \"ms\": \($0.milliseconds)}" }.joined(separator: ", ") + "]"
+        "[" + times.map {
+            "{\"name\": \"\($0.name)\", \"calls\": \($0.calls), \"ms\": \($0.milliseconds), \"flops\": \($0.work.flops), \"bytes\": \($0.work.bytes)}"
+        }.joined(separator: ", ") + "]"
     }
 }

@@ -114,7 +114,7 @@ struct CUDACommandTests {
                                              "--classifier-chunk", "16"],
                                  environment: EmulatedCUDA.environment)
         try #require(result.status == 0, "\(result.stderrText)")
-        struct Entry: Decodable { var name: String, calls: Int, ms: Double }
+        struct Entry: Decodable { var name: String, calls: Int, ms: Double, flops: Double, bytes: Double }
         struct Bench: Decodable { var profile: [Entry], step_ms: Double }
         let bench = try JSONDecoder().decode(Bench.self, from: result.stdout)
         let calls = Dictionary(uniqueKeysWithValues: bench.profile.map { ($0.name, $0.calls) })
@@ -127,6 +127,16 @@ struct CUDACommandTests {
         #expect(bench.profile.allSatisfy { $0.ms >= 0 } && bench.profile.reduce(0) { $0 + $1.ms } > 0)
         let sorted = bench.profile.map(\.ms)
         #expect(sorted == sorted.sorted(by: >), "longest first")
+        // The GEMMs' FLOPs add up to 6 per weight-matrix element per token (forward, dinp, dweight): 12·C² per layer
+        // and the lm head's Vp·C, over the 64 tokens; every other kernel of a step declares the bytes it moves.
+        let config = try ModelPreset.named("tiny").config
+        let (C, tokens) = (Double(config.channels), 64.0)
+        let matrixWeights = Double(config.layers) * 12 * C * C + Double(config.paddedVocabularySize) * C
+        let gemmFLOPs = bench.profile.filter { $0.name.hasPrefix("gemm ") }.reduce(0) { $0 + $1.flops }
+        #expect(gemmFLOPs == 6 * matrixWeights * tokens, "GEMM FLOPs \(gemmFLOPs)")
+        #expect(bench.profile.filter { $0.name.hasPrefix("attention_") && !$0.name.contains("preprocess") }.allSatisfy { $0.flops > 0 })
+        let uncounted = bench.profile.filter { $0.bytes == 0 }.map(\.name)
+        #expect(uncounted == ["norm_squared_final"], "kernels without their bytes: \(uncounted)")
         // The 4 linear layers × 2 layers' bias gradients: summed by the weight-gradient GEMMs (BGRADB), or with
         // GPT2_CUDA_BIAS_GRADIENT_KERNEL=1 by the column-sum kernel instead.
         func biasGradientCalls(_ profile: [Entry]) -> (gemm: Int, kernel: Int) {
