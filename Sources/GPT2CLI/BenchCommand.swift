@@ -152,9 +152,10 @@ struct BenchCommand: ParsableCommand {
                         + (peaks.isEmpty ? ":" : "; the device's peaks: \(peaks.joined(separator: ", ")):"),
                      pad("kernel", width) + leftPad("calls", 7) + leftPad("ms", 11) + leftPad("share", 9)
                         + leftPad("TFLOP/s", 16) + leftPad("GB/s", 15)]
-        func rate(_ value: Double?, unit: Double, peak: Double?) -> String {
+        /// "540.3 (55%)": the rate in `unit`s, and its share of `peak` when known; `label` follows the number.
+        func rate(_ value: Double?, unit: Double, label: String = "", peak: Double?) -> String {
             guard let value else { return "" }
-            return formatFixed(value / unit, digits: 1) + (peak.map { " (\(formatFixed(value / $0 * 100, digits: 0))%)" } ?? "")
+            return formatFixed(value / unit, digits: 1) + label + (peak.map { " (\(formatFixed(value / $0 * 100, digits: 0))%)" } ?? "")
         }
         for time in times {
             let share = total > 0 ? time.milliseconds / total * 100 : 0
@@ -163,6 +164,22 @@ struct BenchCommand: ParsableCommand {
                          + leftPad(rate(time.flopsPerSecond, unit: 1e12, peak: peakFLOPs), 16)
                          + leftPad(rate(time.bytesPerSecond, unit: 1e9, peak: peakBandwidth), 15))
         }
+        // The three kinds of work a step is made of, each with its share of the kernel time and its rate overall.
+        let kinds: [(name: String, members: [KernelTime], flops: Bool)] = [
+            ("GEMMs", times.filter { $0.name.hasPrefix("gemm ") }, true),
+            ("attention", times.filter { $0.name.hasPrefix("attention_") && $0.work.flops > 0 }, true),
+            ("the other kernels", times.filter { !$0.name.hasPrefix("gemm ") && !($0.name.hasPrefix("attention_") && $0.work.flops > 0) }, false),
+        ]
+        let summaries = kinds.filter { !$0.members.isEmpty }.map { kind in
+            let sum = KernelTime(name: kind.name, calls: 0, milliseconds: kind.members.reduce(0) { $0 + $1.milliseconds },
+                                 work: KernelWork(flops: kind.members.reduce(0) { $0 + $1.work.flops },
+                                                  bytes: kind.members.reduce(0) { $0 + $1.work.bytes }))
+            let share = total > 0 ? sum.milliseconds / total * 100 : 0
+            let speed = kind.flops ? rate(sum.flopsPerSecond, unit: 1e12, label: " TFLOP/s", peak: peakFLOPs)
+                                   : rate(sum.bytesPerSecond, unit: 1e9, label: " GB/s", peak: peakBandwidth)
+            return "\(kind.name) \(formatFixed(share, digits: 1))% at \(speed)"
+        }
+        lines.append("by kind: " + summaries.joined(separator: "; "))
         return lines.joined(separator: "\n")
     }
 
