@@ -12,7 +12,8 @@ public enum CUDAParity {
 
     /// Every non-attention op: embedding, LayerNorm, matmul, GELU, residual, classifier, norm, AdamW,
     /// and the decode-step attention row. B=2, T=64, C=128, NH=2, V=1003 (not a multiple of 8, so the
-    /// classifier kernel meets a chunk of 8 columns that is partly padding).
+    /// classifier kernel meets a chunk of 8 columns that is partly padding); then the LayerNorm backward again
+    /// over 4104 rows of 64 channels.
     public static func ops(cpu: CPUBackend, gpu: CUDABackend, log: @escaping (String) -> Void = { _ in }) throws -> [ParityResult] {
         let results = ResultLog(log: log)
         let config = ModelConfig(maxSequenceLength: 64, vocabularySize: 1003, layers: 1, heads: 2, channels: 128)
@@ -179,8 +180,8 @@ public enum CUDAParity {
             results.expect("attention row t=\(t)", twins.compare(row), relativeL2: Tolerance.oneRounding)
         }
 
-        // Last (new models take the GPU's buffers): the LayerNorm backward over more rows than its blocks' warps,
-        // 4104 = 2052 × 2, so that each warp sums the parameter terms of two rows, and some of three.
+        // Last (new models take the GPU's buffers): the LayerNorm backward over more rows than its 512 blocks × 4
+        // warps, 4104: every warp sums the parameter terms of two rows, eight of them a third.
         let tall = try TwinModels(config: ModelConfig(maxSequenceLength: 1368, vocabularySize: 64, layers: 1, heads: 2, channels: 64),
                                   cpu: cpu, gpu: gpu, B: 3, T: 1368)
         checkLayerNormBackward(tall, B: 3, T: 1368, name: "layernorm backward, 4104 rows", results: results)
