@@ -29,8 +29,8 @@ struct KernelsCommand: ParsableCommand {
     @Flag(help: "Go through the on-disk kernel cache (GPT2_KERNEL_CACHE), as training does.")
     var cache = false
 
-    @Option(help: "Compile only the kernel files whose name contains this text.")
-    var only: String?
+    @Option(help: "Compile only the kernel files whose name contains this text (repeatable: any of them).")
+    var only: [String] = []
 
     @Flag(help: "Under each file, every kernel's registers per thread, spilled bytes, stack frame and static shared memory, as ptxas reports them (cubins only; compiles afresh).")
     var resources = false
@@ -54,7 +54,7 @@ struct KernelsCommand: ParsableCommand {
         var failures: [String] = []
         var spilling: [String] = []
         let fileColumn = (CUDAKernelSources.all.map(\.name.count).max() ?? 0) + 2
-        for (file, source) in CUDAKernelSources.all where only.map({ file.contains($0) }) ?? true {
+        for (file, source) in CUDAKernelSources.all where only.isEmpty || only.contains(where: { file.contains($0) }) {
             for architecture in targets {
                 do {
                     let compiled = cache
