@@ -66,18 +66,18 @@ struct KernelsCommand: ParsableCommand {
                         try AtomicFile.write(path) { try $0.write(compiled.image) }
                     }
                     let timing = compiled.fromCache ? "cached" : formatFixed(compiled.seconds, digits: 2) + " s"
-                    print(padded(file, fileColumn) + padded(architecture.description, 12) + padded(architecture.outputKind, 6)
-                          + padded(String((compiled.image.count + 1023) / 1024) + " KB", 9, right: true) + "  " + timing)
+                    print(pad(file, fileColumn) + pad(architecture.description, 12) + pad(architecture.outputKind, 6)
+                          + leftPad(String((compiled.image.count + 1023) / 1024) + " KB", 9) + "  " + timing)
                     for usage in compiled.resources {
-                        print("  " + padded(usage.kernel, 34) + padded("\(usage.registers) registers", 15, right: true)
-                              + padded("\(usage.spillStoreBytes + usage.spillLoadBytes) B spilled", 14, right: true)
-                              + padded("\(usage.stackFrameBytes) B stack", 12, right: true)
-                              + padded("\(usage.staticSharedBytes) B static shared", 23, right: true)
+                        print("  " + pad(usage.kernel, 34) + leftPad("\(usage.registers) registers", 15)
+                              + leftPad("\(usage.spillStoreBytes + usage.spillLoadBytes) B spilled", 14)
+                              + leftPad("\(usage.stackFrameBytes) B stack", 12)
+                              + leftPad("\(usage.staticSharedBytes) B static shared", 23)
                               + (usage.spills ? "  SPILLS" : ""))
                     }
                     spilling += compiled.resources.filter(\.spills).map { "\($0.kernel) (\(architecture))" }
                 } catch {
-                    print(padded(file, fileColumn) + padded(architecture.description, 12) + "FAILED")
+                    print(pad(file, fileColumn) + pad(architecture.description, 12) + "FAILED")
                     Console.log("\(error)")
                     failures.append("\(file) (\(architecture))")
                 }
@@ -109,10 +109,4 @@ struct KernelsCommand: ParsableCommand {
             return architecture
         }
     }
-}
-
-/// `text` padded with spaces to `width` (on the left when `right`), never truncated.
-func padded(_ text: String, _ width: Int, right: Bool = false) -> String {
-    let fill = String(repeating: " ", count: max(0, width - text.count))
-    return right ? fill + text : text + fill
 }
