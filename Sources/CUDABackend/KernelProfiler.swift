@@ -19,6 +19,12 @@ public struct KernelWork: Sendable, Equatable {
 
     /// A memory-bound kernel's work: `bytes` moved.
     public static func bytes(_ bytes: Int) -> KernelWork { KernelWork(bytes: Double(bytes)) }
+
+    /// Adds `other`'s FLOPs and bytes.
+    public static func += (work: inout KernelWork, other: KernelWork) {
+        work.flops += other.flops
+        work.bytes += other.bytes
+    }
 }
 
 /// The GPU time of one kernel (or one GEMM shape) over the profiled work, and the work it did there.
@@ -73,8 +79,7 @@ final class KernelProfiler {
             try driver.check(driver.eventElapsedTime(&milliseconds, span.start, span.end), "cuEventElapsedTime")
             totals[span.name, default: KernelTime(name: span.name, calls: 0, milliseconds: 0)].calls += 1
             totals[span.name]!.milliseconds += Double(milliseconds)
-            totals[span.name]!.work.flops += span.work.flops
-            totals[span.name]!.work.bytes += span.work.bytes
+            totals[span.name]!.work += span.work
             idle += [span.start, span.end]
         }
         spans = []

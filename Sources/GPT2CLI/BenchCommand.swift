@@ -164,20 +164,23 @@ struct BenchCommand: ParsableCommand {
                          + leftPad(rate(time.flopsPerSecond, unit: 1e12, peak: peakFLOPs), 16)
                          + leftPad(rate(time.bytesPerSecond, unit: 1e9, peak: peakBandwidth), 15))
         }
-        // The three kinds of work a step is made of, each with its share of the kernel time and its rate overall.
-        let kinds: [(name: String, members: [KernelTime], flops: Bool)] = [
-            ("GEMMs", times.filter { $0.name.hasPrefix("gemm ") }, true),
-            ("attention", times.filter { $0.name.hasPrefix("attention_") && $0.work.flops > 0 }, true),
-            ("the other kernels", times.filter { !$0.name.hasPrefix("gemm ") && !($0.name.hasPrefix("attention_") && $0.work.flops > 0) }, false),
-        ]
-        let summaries = kinds.filter { !$0.members.isEmpty }.map { kind in
-            let sum = KernelTime(name: kind.name, calls: 0, milliseconds: kind.members.reduce(0) { $0 + $1.milliseconds },
-                                 work: KernelWork(flops: kind.members.reduce(0) { $0 + $1.work.flops },
-                                                  bytes: kind.members.reduce(0) { $0 + $1.work.bytes }))
+        // The three kinds of work a step is made of (GEMMs, attention's products, the rest), each with its share of
+        // the kernel time and its rate overall: TFLOP/s for the first two, GB/s for the rest.
+        let kindNames = ["GEMMs", "attention", "the other kernels"]
+        func kind(of time: KernelTime) -> Int {
+            time.name.hasPrefix("gemm ") ? 0 : time.name.hasPrefix("attention_") && time.work.flops > 0 ? 1 : 2
+        }
+        var sums = kindNames.map { KernelTime(name: $0, calls: 0, milliseconds: 0) }
+        for time in times {
+            sums[kind(of: time)].calls += time.calls
+            sums[kind(of: time)].milliseconds += time.milliseconds
+            sums[kind(of: time)].work += time.work
+        }
+        let summaries = sums.enumerated().filter { $0.element.calls > 0 }.map { index, sum in
             let share = total > 0 ? sum.milliseconds / total * 100 : 0
-            let speed = kind.flops ? rate(sum.flopsPerSecond, unit: 1e12, label: " TFLOP/s", peak: peakFLOPs)
-                                   : rate(sum.bytesPerSecond, unit: 1e9, label: " GB/s", peak: peakBandwidth)
-            return "\(kind.name) \(formatFixed(share, digits: 1))% at \(speed)"
+            let speed = index < 2 ? rate(sum.flopsPerSecond, unit: 1e12, label: " TFLOP/s", peak: peakFLOPs)
+                                  : rate(sum.bytesPerSecond, unit: 1e9, label: " GB/s", peak: peakBandwidth)
+            return "\(sum.name) \(formatFixed(share, digits: 1))% at \(speed)"
         }
         lines.append("by kind: " + summaries.joined(separator: "; "))
         return lines.joined(separator: "\n")
