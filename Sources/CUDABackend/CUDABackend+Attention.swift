@@ -105,7 +105,8 @@ extension CUDABackend {
         precondition(B * NH * T <= (scratch.sizes.map { $0.floatCount - $0.deltaOffset } ?? 0), "attention delta exceeds its scratch")
         // delta (B,NH,T) = Σ dout·out per head: grid ceil(B*T*NH/8), block 256 (one warp per (b,t,h))
         launch("attention_backward_preprocess", grid: Dim3(ceilDiv(B * T * NH, 8)), block: Dim3(256),
-               work: attentionWork(products: 0, reads: 2, writes: 0, statistics: 1, B: B, T: T, C: C, NH: NH), [.pointer(scratch.delta), .pointer(bf16(dout)), .pointer(bf16(out)), .int(B), .int(T), .int(C), .int(NH)])
+               work: attentionWork(products: 0, reads: 2, writes: 0, statistics: 1, B: B, T: T, C: C, NH: NH),
+               [.pointer(scratch.delta), .pointer(bf16(dout)), .pointer(bf16(out)), .int(B), .int(T), .int(C), .int(NH)])
         let arguments: [KernelArgument] = [.pointer(bf16(dqkv)), .pointer(bf16(dout)), .pointer(bf16(qkv)), .pointer(f32(stats)),
                                            .pointer(scratch.delta), .int(B), .int(T), .int(C), .int(NH)]
         let HS = C / NH

@@ -105,7 +105,8 @@ extension CUDABackend {
                      epilogue: fuseBiasGradient ? .biasGradient(scratch.columnPartials) : .none)
         } catch where fuseBiasGradient {
             // No algorithm with the epilogue for this shape (the GEMM did not run): column-sum kernels from now on.
-            Console.log("warning: cuBLASLt has no weight-gradient GEMM with the bias-gradient epilogue for \(C)×\(N)·\(N)×\(OC) (\(error)); summing bias gradients with kernels")
+            Console.log("warning: cuBLASLt has no weight-gradient GEMM with the bias-gradient epilogue for \(C)×\(N)·\(N)×\(OC) "
+                        + "(\(error)); summing bias gradients with kernels")
             separateBiasGradientKernels = true
             weightAndBiasGradients(dweight: dweight, dbias: dbias, dout: dout, inp: inp, B: B, T: T, C: C, OC: OC)
             return
@@ -117,7 +118,8 @@ extension CUDABackend {
         let groups = fuseBiasGradient ? 1 : columnGroups(rows: N)
         if !fuseBiasGradient {
             launch("bias_backward_partial", grid: Dim3(ceilDiv(OC, 32), groups), block: Dim3(32, 8),
-                   work: .bytes(2 * N * OC + 4 * groups * OC), [.pointer(scratch.columnPartials), .pointer(bf16(dout)), .int(N), .int(OC)])
+                   work: .bytes(2 * N * OC + 4 * groups * OC),
+                   [.pointer(scratch.columnPartials), .pointer(bf16(dout)), .int(N), .int(OC)])
         }
         accumulatePartials(into: f32(dbias), from: scratch.columnPartials, groups: groups, count: OC, stride: OC)
     }

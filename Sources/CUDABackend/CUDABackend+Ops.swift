@@ -15,7 +15,8 @@ extension CUDABackend {
     public func encoderForward(out: TensorRef, inp: TensorRef, wte: TensorRef, wpe: TensorRef, B: Int, T: Int, C: Int) {
         // grid-stride over B*T*C, block 256
         launch("encoder_forward", grid: Dim3(strideBlocks(B * T * C)), block: Dim3(256),
-               work: .bytes(2 * (2 * B * T * C + T * C) + 4 * B * T), [.pointer(bf16(out)), .pointer(i32(inp)), .pointer(bf16(wte)), .pointer(bf16(wpe)), .int(B), .int(T), .int(C)])
+               work: .bytes(2 * (2 * B * T * C + T * C) + 4 * B * T),
+               [.pointer(bf16(out)), .pointer(i32(inp)), .pointer(bf16(wte)), .pointer(bf16(wpe)), .int(B), .int(T), .int(C)])
     }
 
     /// dwte +=, dwpe += from dout (B,T,C); the token buckets come from the host copy of the uploaded tokens.
@@ -53,7 +54,8 @@ extension CUDABackend {
         let positions = startsAddress + CUdeviceptr(4 * (buckets + 1))
         // dwte: grid (buckets, ceil(C/256)), block 256, one thread per (token, channel)
         launch("encoder_backward_wte", grid: Dim3(buckets, ceilDiv(C, 256)), block: Dim3(256),
-               work: .bytes(2 * N * C + 8 * buckets * C + 4 * packed.count), [.pointer(f32(dwte)), .pointer(bf16(dout)), .pointer(tokens), .pointer(startsAddress), .pointer(positions), .int(C)])
+               work: .bytes(2 * N * C + 8 * buckets * C + 4 * packed.count),
+               [.pointer(f32(dwte)), .pointer(bf16(dout)), .pointer(tokens), .pointer(startsAddress), .pointer(positions), .int(C)])
     }
 
     // MARK: - LayerNorm
@@ -134,7 +136,8 @@ extension CUDABackend {
         // grid N = B*T (one block per row), block 1024
         // reads the logits, overwrites them with dlogits when asked; targets in, losses out
         launch("classifier_forward_backward", grid: Dim3(B * T), block: Dim3(1024),
-               work: .bytes(2 * B * T * Vp * (dlossScale == nil ? 1 : 2) + 8 * B * T), [.pointer(bf16(logits)), .pointer(f32(losses)), .pointer(i32(targets)), .float(dlossScale ?? 0),
+               work: .bytes(2 * B * T * Vp * (dlossScale == nil ? 1 : 2) + 8 * B * T),
+               [.pointer(bf16(logits)), .pointer(f32(losses)), .pointer(i32(targets)), .float(dlossScale ?? 0),
                 .int(dlossScale == nil ? 0 : 1), .int(B * T), .int(V), .int(Vp)])
     }
 
@@ -207,7 +210,8 @@ extension CUDABackend {
         // grid (min(ceil(largest/256), 8192), tensors), block 256: each block row strides over its tensor.
         // Per parameter: master, gradient, m and v read (4 × 4 bytes); master, m, v and the bf16 copy written (14)
         launch("adamw_update", grid: Dim3(min(ceilDiv(largest, 256), 8192), tensorCount), block: Dim3(256),
-               work: .bytes(30 * elements), [.pointer(f32(whole(.parameters))), .pointer(bf16(whole(.parameters))), .pointer(f32(whole(.gradients))),
+               work: .bytes(30 * elements),
+               [.pointer(f32(whole(.parameters))), .pointer(bf16(whole(.parameters))), .pointer(f32(whole(.gradients))),
                 .pointer(f32(whole(.adamM))), .pointer(f32(whole(.adamV))), .pointer(table), .int(tensorCount),
                 .pointer(scratch.normSquared), .float(maxNorm), .float(gradScale), .float(hyper.learningRate),
                 .float(hyper.beta1), .float(hyper.beta2), .float(hyper.epsilon), .float(correction1), .float(correction2)])
