@@ -6,6 +6,8 @@
 // shuffles switch fibers. Include this only where the kernels are compiled: its macros take over names.
 #pragma once
 
+#include <cfloat>
+
 #include "AsyncCopy.h"
 #include "DeviceRuntime.h"
 #include "LoadMatrix.h"
@@ -15,6 +17,7 @@
 #define __device__
 #define __host__
 #define __forceinline__ inline
+#define __launch_bounds__(...)
 #define __shared__ static
 #define __restrict__ __restrict
 #define DYNAMIC_SHARED(type, name) type* name = static_cast<type*>(::cuemu::dynamic_shared_memory())
@@ -42,6 +45,12 @@ inline Value __shfl_xor_sync(unsigned mask, Value value, int lane_mask) {
 }
 
 inline float __expf(float x) { return expf(x); }
+// ex2.approx.ftz.f32 (common.cuh's exp2_approx): 2^x, subnormal results flushed to zero.
+#define EXP2_APPROX_EMULATED
+inline float exp2_approx(float x) {
+    const float y = exp2f(x);
+    return y < FLT_MIN ? 0.0f : y;
+}
 inline float rsqrtf(float x) { return 1.0f / sqrtf(x); }
 
 template <typename Value>

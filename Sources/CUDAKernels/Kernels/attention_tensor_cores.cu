@@ -183,6 +183,10 @@ __device__ __forceinline__ void tc_store_row(bf16* dst, const float (&sum)[HS / 
 // What each kernel derives from its launch coordinates: the sequence and head of its block, the block's
 // and the warp's first row (queries, or keys in dkv), this thread's fragment coordinates and rows, and
 // where the head's data lie in qkv, dout and the (B,NH,T) statistics.
+// With `last_rows_first`, block x takes the rows from the end of the sequence (block 0 the last 64): the
+// forward and dq blocks walk every key up to their rows, so the last rows cost the most, and started first,
+// those long blocks no longer run on alone after the short ones have finished (the GPU starts blocks
+// roughly in order of x). A dkv block walks the queries from its keys on: its first rows cost the most.
 struct TcBlock {
     int b, h, first;          // first: the block's first row
     int warp, g, t4;          // g = lane / 4 and t4 = lane % 4, as in the fragment layout
@@ -194,11 +198,12 @@ struct TcBlock {
     size_t stats;             // (b, h)'s row 0 in lse and delta
 };
 
-__device__ __forceinline__ TcBlock tc_block(const bf16* qkv, const bf16* dout, int T, int C, int NH, int HS) {
+__device__ __forceinline__ TcBlock tc_block(const bf16* qkv, const bf16* dout, int T, int C, int NH, int HS,
+                                            bool last_rows_first) {
     TcBlock block;
     block.b = blockIdx.z;
     block.h = blockIdx.y;
-    block.first = blockIdx.x * TC_BLOCK_ROWS;
+    block.first = (last_rows_first ? gridDim.x - 1 - blockIdx.x : blockIdx.x) * TC_BLOCK_ROWS;
     block.warp = threadIdx.x / WARP_SIZE;
     block.g = (threadIdx.x % WARP_SIZE) / 4;
     block.t4 = threadIdx.x % 4;
@@ -229,7 +234,7 @@ struct TcKeyBuffers {
 // The forward for head size HS: see attention_forward_tc_hsN below.
 template <int HS>
 __device__ void tc_forward(bf16* out, float* lse, const bf16* qkv, int T, int C, int NH, bf16* shared) {
-    const TcBlock blk = tc_block(qkv, nullptr, T, C, NH, HS);
+    const TcBlock blk = tc_block(qkv, nullptr, T, C, NH, HS, true);
     bf16* q_rows = shared;
     const TcKeyBuffers<HS, TC_FWD_KEYS> keys{q_rows + TC_BLOCK_ROWS * TC_LD(HS)};
     tc_stage(q_rows, blk.q, blk.stride, blk.first, TC_BLOCK_ROWS, T, HS);
@@ -239,8 +244,9 @@ __device__ void tc_forward(bf16* out, float* lse, const bf16* qkv, int T, int C,
     // Rows past T attend like the last row (their output is dropped).
     const int visible_until[2] = {min(blk.rows[0], T - 1), min(blk.rows[1], T - 1)};
     const float scale = rsqrtf((float)HS);
+    const float scale_log2 = scale * LOG2_E;   // exp(x·scale) = 2^(x·scale_log2): one FFMA before each exp2
     float o[HS / 8][4] = {};
-    float running_max[2] = {-CUDART_INF_F, -CUDART_INF_F};
+    float running_max[2] = {-CUDART_INF_F, -CUDART_INF_F};   // of the unscaled scores
     float running_sum[2] = {0.0f, 0.0f};   // this lane's columns only; the row's four lanes add up at the end
 
     const int last_query = min(blk.first + TC_BLOCK_ROWS, T) - 1;
@@ -252,26 +258,29 @@ __device__ void tc_forward(bf16* out, float* lse, const bf16* qkv, int T, int C,
         if (blk.warp_first < T && k0 <= blk.warp_first + TC_ROWS - 1) {   // warp-uniform: some key visible
             float s[TC_FWD_KEYS / 8][4];
             tc_scores<HS>(s, q_rows + blk.warp * TC_ROWS * TC_LD(HS), keys.k_rows(buffer));   // S = Q·Kᵀ
+            // The causal mask, only where the tile reaches past the warp's first row: below the diagonal every
+            // key is visible to every row (and lies before T), and the mask's compares would be wasted issue slots.
+            if (k0 + TC_FWD_KEYS - 1 > blk.warp_first)
+                for (int n = 0; n < TC_FWD_KEYS / 8; n++)
+                    for (int e = 0; e < 4; e++)
+                        if (k0 + 8 * n + 2 * blk.t4 + e % 2 > visible_until[e / 2]) s[n][e] = -CUDART_INF_F;
             // Online softmax. The first tile holds key 0, visible to every row, so the maxima are finite from then on.
             float tile_max[2] = {-CUDART_INF_F, -CUDART_INF_F};
             for (int n = 0; n < TC_FWD_KEYS / 8; n++)
-                for (int e = 0; e < 4; e++) {
-                    const int key = k0 + 8 * n + 2 * blk.t4 + e % 2;
-                    s[n][e] = key <= visible_until[e / 2] ? s[n][e] * scale : -CUDART_INF_F;
-                    tile_max[e / 2] = fmaxf(tile_max[e / 2], s[n][e]);
-                }
-            float correction[2];
+                for (int e = 0; e < 4; e++) tile_max[e / 2] = fmaxf(tile_max[e / 2], s[n][e]);
+            float correction[2], max_log2[2];
             for (int r = 0; r < 2; r++) {
                 tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(FULL_MASK, tile_max[r], 1));
                 tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(FULL_MASK, tile_max[r], 2));
                 const float new_max = fmaxf(running_max[r], tile_max[r]);
-                correction[r] = __expf(running_max[r] - new_max);   // 0 on the first tile
+                correction[r] = exp2_approx((running_max[r] - new_max) * scale_log2);   // 0 on the first tile
                 running_max[r] = new_max;
                 running_sum[r] *= correction[r];
+                max_log2[r] = new_max * scale_log2;
             }
             for (int n = 0; n < TC_FWD_KEYS / 8; n++)
                 for (int e = 0; e < 4; e++) {
-                    s[n][e] = __expf(s[n][e] - running_max[e / 2]);   // 0 for masked keys
+                    s[n][e] = exp2_approx(fmaf(s[n][e], scale_log2, -max_log2[e / 2]));   // 0 for masked keys
                     running_sum[e / 2] += s[n][e];
                 }
             for (int n = 0; n < HS / 8; n++)
@@ -288,7 +297,7 @@ __device__ void tc_forward(bf16* out, float* lse, const bf16* qkv, int T, int C,
     for (int r = 0; r < 2; r++) {
         if (blk.rows[r] >= T) continue;
         tc_store_row<HS>(out + ((size_t)blk.b * T + blk.rows[r]) * C + (size_t)blk.h * HS, o, r, 1.0f / running_sum[r]);
-        if (blk.t4 == 0) lse[blk.stats + blk.rows[r]] = running_max[r] + logf(running_sum[r]);
+        if (blk.t4 == 0) lse[blk.stats + blk.rows[r]] = running_max[r] * scale + logf(running_sum[r]);
     }
 }
 
@@ -296,7 +305,7 @@ __device__ void tc_forward(bf16* out, float* lse, const bf16* qkv, int T, int C,
 template <int HS>
 __device__ void tc_backward_dkv(bf16* dqkv, const bf16* dout, const bf16* qkv, const float* lse, const float* delta,
                                 int T, int C, int NH, bf16* shared) {
-    const TcBlock blk = tc_block(qkv, dout, T, C, NH, HS);   // rows: keys
+    const TcBlock blk = tc_block(qkv, dout, T, C, NH, HS, false);   // rows: keys
     bf16* k_rows = shared;
     bf16* v_rows = k_rows + TC_BLOCK_ROWS * TC_LD(HS);
     bf16* query_buffers = v_rows + TC_BLOCK_ROWS * TC_LD(HS);   // buffer i: Q, then dO, of 32 queries each
@@ -316,6 +325,7 @@ __device__ void tc_backward_dkv(bf16* dqkv, const bf16* dout, const bf16* qkv, c
     stage_queries(blk.first, 0);
     cp_async_commit();
     const float scale = rsqrtf((float)HS);
+    const float scale_log2 = scale * LOG2_E;   // as in the forward
     float dk[HS / 8][4] = {}, dv[HS / 8][4] = {};
 
     // Earlier queries see none of this block's keys.
@@ -332,11 +342,18 @@ __device__ void tc_backward_dkv(bf16* dqkv, const bf16* dout, const bf16* qkv, c
             tc_scores<HS>(ds_t, v_rows + blk.warp * TC_ROWS * TC_LD(HS), do_rows(buffer));  // dPᵀ = V·dOᵀ
             for (int n = 0; n < TC_BWD_TILE / 8; n++)
                 for (int e = 0; e < 4; e++) {
-                    const int column = 8 * n + 2 * blk.t4 + e % 2, query = i0 + column, key = blk.rows[e / 2];
-                    const bool visible = query < T && key < T && query >= key;
-                    p_t[n][e] = visible ? __expf(p_t[n][e] * scale - lse_row[column]) : 0.0f;
+                    const int column = 8 * n + 2 * blk.t4 + e % 2;
+                    p_t[n][e] = exp2_approx(fmaf(p_t[n][e], scale_log2, -lse_row[column] * LOG2_E));
                     ds_t[n][e] = p_t[n][e] * (ds_t[n][e] - delta_row[column]);
                 }
+            // The causal mask, only on a tile with a query before one of the warp's keys; masked entries are
+            // overwritten (not multiplied: the exp2 of a score a query must not see may be inf). Queries past T
+            // need none: their Q, dO, lse and delta arrive as zeros, so P is 1 there but dP and dO are 0, and
+            // they add nothing to dK or dV (keys past T are never stored).
+            if (i0 < blk.warp_first + TC_ROWS - 1)
+                for (int n = 0; n < TC_BWD_TILE / 8; n++)
+                    for (int e = 0; e < 4; e++)
+                        if (i0 + 8 * n + 2 * blk.t4 + e % 2 < blk.rows[e / 2]) p_t[n][e] = ds_t[n][e] = 0.0f;
             tc_accumulate<HS>(dv, p_t, do_rows(buffer));   // dV += Pᵀ·dO
             tc_accumulate<HS>(dk, ds_t, q_rows(buffer));   // dK += dSᵀ·Q (scaled below)
         }
@@ -354,7 +371,7 @@ __device__ void tc_backward_dkv(bf16* dqkv, const bf16* dout, const bf16* qkv, c
 template <int HS>
 __device__ void tc_backward_dq(bf16* dqkv, const bf16* dout, const bf16* qkv, const float* lse, const float* delta,
                                int T, int C, int NH, bf16* shared) {
-    const TcBlock blk = tc_block(qkv, dout, T, C, NH, HS);
+    const TcBlock blk = tc_block(qkv, dout, T, C, NH, HS, true);
     bf16* q_rows = shared;
     bf16* do_rows = q_rows + TC_BLOCK_ROWS * TC_LD(HS);
     const TcKeyBuffers<HS, TC_BWD_TILE> keys{do_rows + TC_BLOCK_ROWS * TC_LD(HS)};
@@ -363,12 +380,13 @@ __device__ void tc_backward_dq(bf16* dqkv, const bf16* dout, const bf16* qkv, co
     keys.stage(blk, 0, 0, T, C);
     cp_async_commit();
 
-    float row_lse[2], row_delta[2];
+    const float scale = rsqrtf((float)HS);
+    const float scale_log2 = scale * LOG2_E;   // as in the forward
+    float row_lse_log2[2], row_delta[2];
     for (int r = 0; r < 2; r++) {
-        row_lse[r] = blk.rows[r] < T ? lse[blk.stats + blk.rows[r]] : 0.0f;
+        row_lse_log2[r] = blk.rows[r] < T ? lse[blk.stats + blk.rows[r]] * LOG2_E : 0.0f;
         row_delta[r] = blk.rows[r] < T ? delta[blk.stats + blk.rows[r]] : 0.0f;
     }
-    const float scale = rsqrtf((float)HS);
     float dq[HS / 8][4] = {};
 
     const int last_query = min(blk.first + TC_BLOCK_ROWS, T) - 1;
@@ -383,10 +401,15 @@ __device__ void tc_backward_dq(bf16* dqkv, const bf16* dout, const bf16* qkv, co
             tc_scores<HS>(dp, do_rows + blk.warp * TC_ROWS * TC_LD(HS), keys.v_rows(buffer));   // dP = dO·Vᵀ
             for (int n = 0; n < TC_BWD_TILE / 8; n++)
                 for (int e = 0; e < 4; e++) {
-                    const int key = k0 + 8 * n + 2 * blk.t4 + e % 2, row = blk.rows[e / 2];
-                    const float p = (row < T && key <= row) ? __expf(ds[n][e] * scale - row_lse[e / 2]) : 0.0f;
+                    const float p = exp2_approx(fmaf(ds[n][e], scale_log2, -row_lse_log2[e / 2]));
                     ds[n][e] = p * (dp[n][e] - row_delta[e / 2]);
                 }
+            // The causal mask, only on a tile that reaches past the warp's first row (overwritten, as in dkv).
+            // Rows past T are never stored, and the keys past T they may see arrive as zeros.
+            if (k0 + TC_BWD_TILE - 1 > blk.warp_first)
+                for (int n = 0; n < TC_BWD_TILE / 8; n++)
+                    for (int e = 0; e < 4; e++)
+                        if (k0 + 8 * n + 2 * blk.t4 + e % 2 > blk.rows[e / 2]) ds[n][e] = 0.0f;
             tc_accumulate<HS>(dq, ds, keys.k_rows(buffer));   // dQ += dS·K (scaled below)
         }
         __syncthreads();   // every warp is done with this buffer before the next iteration refills it
@@ -409,6 +432,11 @@ __device__ __forceinline__ bf16* tc_shared(bool own_head_size, int needed) {
 // be given the largest size's registers, and with them lower occupancy, for every size). Each traps when the
 // launch's head size is not its own or its dynamic shared memory is less than its layout needs.
 //
+// Up to head size 64, dkv is held to 128 registers per thread (launch bounds: 128 threads and 4 blocks per SM,
+// whose 64K registers make 128 each), so that 16 warps fit on an SM: left free, the compiler gives it 133–135
+// on sm_90, and only 3 blocks fit. The forward and dq need fewer unbounded (and at head size 128, dkv would
+// spill under that bound; it gets 1 block, which changes nothing).
+//
 // attention_forward_tc_hsN: out (B,T,C) bf16, lse (B,NH,T) fp32 = causal softmax(Q·Kᵀ/√HS)·V over qkv (B,T,3C)
 //   bf16, as attention_forward. grid (ceil(T/64), NH, B), block 128, shared attention_tc_forward_shared_bytes(HS).
 // attention_backward_dkv_tc_hsN: dqkv (B,T,3C) bf16 [K and V parts] from dout (B,T,C) bf16, qkv, lse and
@@ -417,20 +445,23 @@ __device__ __forceinline__ bf16* tc_shared(bool own_head_size, int needed) {
 // attention_backward_dq_tc_hsN: dqkv (B,T,3C) bf16 [Q part] = (1/√HS) Σ_{j≤i} dS_ij K_j, as attention_backward_dq.
 //   grid (ceil(T/64), NH, B), block 128, shared attention_tc_dq_shared_bytes(HS): each warp owns 16 queries
 //   and walks the key tiles up to them.
-#define TC_KERNELS(HS)                                                                                                      \
-    extern "C" __global__ void attention_forward_tc_hs##HS(bf16* out, float* lse, const bf16* qkv, int B, int T, int C,   \
-                                                          int NH) {                                                      \
-        tc_forward<HS>(out, lse, qkv, T, C, NH, tc_shared(C / NH == HS, attention_tc_forward_shared_bytes(HS)));          \
-    }                                                                                                                       \
-    extern "C" __global__ void attention_backward_dkv_tc_hs##HS(bf16* dqkv, const bf16* dout, const bf16* qkv,            \
-                                                               const float* lse, const float* delta, int B, int T, int C, \
-                                                               int NH) {                                                 \
-        tc_backward_dkv<HS>(dqkv, dout, qkv, lse, delta, T, C, NH, tc_shared(C / NH == HS, attention_tc_dkv_shared_bytes(HS))); \
-    }                                                                                                                       \
-    extern "C" __global__ void attention_backward_dq_tc_hs##HS(bf16* dqkv, const bf16* dout, const bf16* qkv,             \
-                                                              const float* lse, const float* delta, int B, int T, int C,  \
-                                                              int NH) {                                                  \
-        tc_backward_dq<HS>(dqkv, dout, qkv, lse, delta, T, C, NH, tc_shared(C / NH == HS, attention_tc_dq_shared_bytes(HS)));   \
+#define TC_DKV_LAUNCH_BOUNDS(HS) __launch_bounds__(TC_WARPS * WARP_SIZE, (HS) <= 64 ? 4 : 1)
+#define TC_KERNELS(HS)                                                                                              \
+    extern "C" __global__ void                                                                                      \
+        attention_forward_tc_hs##HS(bf16* out, float* lse, const bf16* qkv, int B, int T, int C, int NH) {          \
+        tc_forward<HS>(out, lse, qkv, T, C, NH, tc_shared(C / NH == HS, attention_tc_forward_shared_bytes(HS)));  \
+    }                                                                                                               \
+    extern "C" __global__ void TC_DKV_LAUNCH_BOUNDS(HS)                                                             \
+        attention_backward_dkv_tc_hs##HS(bf16* dqkv, const bf16* dout, const bf16* qkv, const float* lse,           \
+                                         const float* delta, int B, int T, int C, int NH) {                         \
+        tc_backward_dkv<HS>(dqkv, dout, qkv, lse, delta, T, C, NH,                                                  \
+                            tc_shared(C / NH == HS, attention_tc_dkv_shared_bytes(HS)));                            \
+    }                                                                                                               \
+    extern "C" __global__ void                                                                                      \
+        attention_backward_dq_tc_hs##HS(bf16* dqkv, const bf16* dout, const bf16* qkv, const float* lse,            \
+                                        const float* delta, int B, int T, int C, int NH) {                          \
+        tc_backward_dq<HS>(dqkv, dout, qkv, lse, delta, T, C, NH,                                                   \
+                           tc_shared(C / NH == HS, attention_tc_dq_shared_bytes(HS)));                              \
     }
 
 // Head sizes 16, 32 (the test presets), 64 (every GPT-2) and 128.

@@ -52,6 +52,19 @@ __device__ __forceinline__ void store8(bf16* p, const Pack8& values) {
 __device__ __forceinline__ float to_float(bf16 x) { return __bfloat162float(x); }
 __device__ __forceinline__ bf16 to_bf16(float x) { return __float2bfloat16_rn(x); }
 
+// 2^x in one special-function-unit instruction (PTX ex2.approx.ftz.f32: relative error ~2^-22, results below
+// 2^-126 flushed to 0). Without --use_fast_math, __expf(x) costs this on x·log2(e) plus three instructions
+// that rescue subnormal results; a kernel that folds log2(e) into a scale it multiplies by anyway uses this.
+// The CUDA emulator brings its own definition.
+#define LOG2_E 1.4426950408889634f
+#ifndef EXP2_APPROX_EMULATED
+__device__ __forceinline__ float exp2_approx(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
+}
+#endif
+
 // Sum / max of `value` over the 32 lanes of a warp; every lane gets the result.
 __device__ __forceinline__ float warp_sum(float value) {
     for (int offset = 16; offset > 0; offset >>= 1) value += __shfl_xor_sync(FULL_MASK, value, offset);
