@@ -6,10 +6,11 @@ issue the softmax, mask and address instructions around it, so the instruction c
 kernels' speed; this script counts them, from a cubin that `gpt2 kernels` writes, for a before/after
 comparison of a kernel change. It is a static count, not a measurement of time.
 
-For each kernel it finds the tile loop's body (the longest stretch between two block barriers) and prints
-the mma.sync count (HMMA), all instructions of the body (a tile on the diagonal, which runs the causal mask),
-and the instructions left when the blocks that a branch skips to their reconvergence point (BSYNC) are left
-out (a tile below the diagonal, where the mask is skipped).
+For each kernel it finds the tile loop (the longest loop) and prints the mma.sync count (HMMA), all
+instructions of one pass through it (a tile on the diagonal, which runs the causal mask), the instructions
+left without the blocks that only compute and that a branch skips (the mask, which a tile below the diagonal
+skips), and the length of every loop inside the tile loop: those run several times per tile (the tile
+staging did, before it was unrolled), which the first two counts do not include.
 
 Usage:
   gpt2 kernels --arch sm_90 --only attention_tensor --out /tmp/cubins
@@ -47,24 +48,30 @@ def functions(sass):
     return result
 
 
-def tile_loop(instructions):
-    """The instructions between the two block barriers furthest apart: the loop body of a tiled kernel."""
-    barriers = [i for i, (_, text) in enumerate(instructions) if "BAR.SYNC" in text]
-    if len(barriers) < 2:
-        return []
-    start, end = max(zip(barriers, barriers[1:]), key=lambda pair: pair[1] - pair[0])
-    return instructions[start + 1:end]
+def loops(instructions):
+    """(start, end) index pairs of the loops: a branch back to an earlier address."""
+    index = {address: i for i, (address, _) in enumerate(instructions)}
+    found = []
+    for i, (address, text) in enumerate(instructions):
+        branch = re.match(r"(?:@!?P\d\s+)?BRA\s+(?:!?P\d,\s*)?0x([0-9a-f]+)", text)
+        if branch and int(branch.group(1), 16) < address:
+            found.append((index[int(branch.group(1), 16)], i))
+    return found
 
 
-def skippable(body):
-    """Addresses of the instructions that a conditional branch jumps over to a BSYNC (a skipped block)."""
+def mask_blocks(body):
+    """Addresses of the instructions in blocks that a conditional branch jumps over to their reconvergence point
+    (BSYNC) and that touch no memory: the causal mask, which a tile below the diagonal skips. (A skipped block
+    that copies, such as the statistics only one warp stages, runs on other tiles too and is kept.)"""
     reconverge = {address for address, text in body if text.startswith("BSYNC")}
     skipped = set()
     for address, text in body:
         branch = re.match(r"@!?P\d\s+BRA\s+(?:!?P\d,\s*)?0x([0-9a-f]+)", text)
         if branch and int(branch.group(1), 16) in reconverge:
             target = int(branch.group(1), 16)
-            skipped |= {a for a, _ in body if address < a < target}
+            block = [(a, t) for a, t in body if address < a < target]
+            if not any(re.match(r"(LDG|STG|LDS|STS|LDSM|ATOM|RED)", t) for _, t in block):
+                skipped |= {a for a, _ in block}
     return skipped
 
 
@@ -78,16 +85,22 @@ def main():
     if not files:
         sys.exit(f"no cubins in {args.cubins}")
     tool = find_cuobjdump(args.cuobjdump)
-    print(f"{'kernel':<34} {'HMMA':>5} {'diagonal tile':>14} {'other tiles':>12} {'per HMMA':>9}")
+    print(f"{'kernel':<34} {'HMMA':>5} {'diagonal tile':>14} {'other tiles':>12} {'per HMMA':>9}  inner loops")
     for path in files:
         sass = subprocess.run([tool, "-sass", path], check=True, capture_output=True, text=True).stdout
         for name, instructions in sorted(functions(sass).items()):
             if args.only not in name:
                 continue
-            body = tile_loop(instructions)
-            mma = sum(text.split()[0].startswith("HMMA") or " HMMA" in text for _, text in body)
-            fast = len(body) - len(skippable(body))
-            print(f"{name:<34} {mma:>5} {len(body):>14} {fast:>12} {fast / max(mma, 1):>9.1f}")
+            found = loops(instructions)
+            if not found:
+                continue
+            start, end = max(found, key=lambda pair: pair[1] - pair[0])   # the tile loop: the longest
+            body = instructions[start:end + 1]
+            inner = [e - s + 1 for s, e in found if start <= s and e <= end and (s, e) != (start, end)]
+            mma = sum(text.startswith("HMMA") for _, text in body)
+            fast = len(body) - len(mask_blocks(body))
+            inner_text = ", ".join(str(n) for n in inner) or "none"
+            print(f"{name:<34} {mma:>5} {len(body):>14} {fast:>12} {fast / max(mma, 1):>9.1f}  {inner_text}")
 
 
 if __name__ == "__main__":

@@ -91,16 +91,23 @@ __device__ __forceinline__ unsigned tc_pack(float low, float high) {
     return (unsigned)__bfloat16_as_ushort(to_bf16(low)) | ((unsigned)__bfloat16_as_ushort(to_bf16(high)) << 16);
 }
 
-// Starts copying rows [t0, t0+rows) of a (T × HS) bf16 matrix whose row t starts at src + t·stride into dst
-// (rows × HS, row-major at stride TC_LD(HS)); rows past T arrive as zeros (their copies read nothing, from
+// Starts copying rows [t0, t0 + ROWS) of a (T × HS) bf16 matrix whose row t starts at src + t·stride into dst
+// (ROWS × HS, row-major at stride TC_LD(HS)); rows past T arrive as zeros (their copies read nothing, from
 // the clamped row T−1). 16 bytes per cp.async (HS is a multiple of 16 and every row start is 16-byte
-// aligned: C is a multiple of 16). Called by every thread of the block; complete after the cp_async_wait
-// that covers the group and a __syncthreads.
-__device__ void tc_stage(bf16* dst, const bf16* src, size_t stride, int t0, int rows, int T, int HS) {
-    const int chunks = HS / 8;
-    for (int i = threadIdx.x; i < rows * chunks; i += blockDim.x) {
-        const int r = i / chunks, d = (i % chunks) * 8, t = t0 + r;
-        cp_async_16(dst + r * TC_LD(HS) + d, src + (size_t)min(t, T - 1) * stride + d, t < T ? 16 : 0);
+// aligned: C is a multiple of 16). The block's 128 threads each keep one 16-byte column of the rows and
+// step down them, every count known at compile time: a few instructions per copy, no division.
+// Called by every thread of the block; complete after the cp_async_wait that covers the group and a
+// __syncthreads.
+template <int HS, int ROWS>
+__device__ __forceinline__ void tc_stage(bf16* dst, const bf16* src, int stride, int t0, int T) {
+    constexpr int chunks = HS / 8;                                  // 16-byte pieces of a row
+    constexpr int rows_per_pass = TC_WARPS * WARP_SIZE / chunks;    // 8 (HS 128) to 64 (HS 16)
+    const int first_row = threadIdx.x / chunks, d = (threadIdx.x % chunks) * 8;
+#pragma unroll
+    for (int pass = 0; pass < (ROWS + rows_per_pass - 1) / rows_per_pass; pass++) {
+        const int r = first_row + pass * rows_per_pass, t = t0 + r;
+        if (ROWS % rows_per_pass == 0 || r < ROWS)
+            cp_async_16(dst + r * TC_LD(HS) + d, src + min(t, T - 1) * stride + d, t < T ? 16 : 0);
     }
 }
 
@@ -192,7 +199,7 @@ struct TcBlock {
     int warp, g, t4;          // g = lane / 4 and t4 = lane % 4, as in the fragment layout
     int warp_first;           // the warp's first row
     int rows[2];              // this lane's rows: g and g + 8 of the warp's 16
-    size_t stride;            // 3C: from one row of qkv to the next
+    int stride;               // 3C: from one row of qkv to the next (T·3C fits in an int: see tc_launch_shared)
     const bf16* q;            // the head's Q in row 0 of sequence b; its K and V are C and 2C further on
     const bf16* dout;         // the head's columns of dout in row 0 of sequence b (null in the forward)
     size_t stats;             // (b, h)'s row 0 in lse and delta
@@ -210,7 +217,7 @@ __device__ __forceinline__ TcBlock tc_block(const bf16* qkv, const bf16* dout, i
     block.warp_first = block.first + block.warp * TC_ROWS;
     block.rows[0] = block.warp_first + block.g;
     block.rows[1] = block.rows[0] + 8;
-    block.stride = 3 * (size_t)C;
+    block.stride = 3 * C;
     block.q = qkv + (size_t)block.b * T * block.stride + (size_t)block.h * HS;
     block.dout = dout ? dout + (size_t)block.b * T * C + (size_t)block.h * HS : nullptr;
     block.stats = ((size_t)block.b * NH + block.h) * T;
@@ -226,8 +233,8 @@ struct TcKeyBuffers {
     __device__ bf16* v_rows(int buffer) const { return k_rows(buffer) + KEYS * TC_LD(HS); }
     // Starts copying keys [k0, k0 + KEYS) of the block's head into `buffer` (see tc_stage).
     __device__ void stage(const TcBlock& blk, int k0, int buffer, int T, int C) const {
-        tc_stage(k_rows(buffer), blk.q + C, blk.stride, k0, KEYS, T, HS);
-        tc_stage(v_rows(buffer), blk.q + 2 * C, blk.stride, k0, KEYS, T, HS);
+        tc_stage<HS, KEYS>(k_rows(buffer), blk.q + C, blk.stride, k0, T);
+        tc_stage<HS, KEYS>(v_rows(buffer), blk.q + 2 * C, blk.stride, k0, T);
     }
 };
 
@@ -237,7 +244,7 @@ __device__ void tc_forward(bf16* out, float* lse, const bf16* qkv, int T, int C,
     const TcBlock blk = tc_block(qkv, nullptr, T, C, NH, HS, true);
     bf16* q_rows = shared;
     const TcKeyBuffers<HS, TC_FWD_KEYS> keys{q_rows + TC_BLOCK_ROWS * TC_LD(HS)};
-    tc_stage(q_rows, blk.q, blk.stride, blk.first, TC_BLOCK_ROWS, T, HS);
+    tc_stage<HS, TC_BLOCK_ROWS>(q_rows, blk.q, blk.stride, blk.first, T);
     keys.stage(blk, 0, 0, T, C);
     cp_async_commit();
 
@@ -315,13 +322,13 @@ __device__ void tc_backward_dkv(bf16* dqkv, const bf16* dout, const bf16* qkv, c
     auto lse_tile = [&](int buffer) { return statistics_buffers + buffer * 2 * TC_BWD_TILE; };
     auto delta_tile = [&](int buffer) { return lse_tile(buffer) + TC_BWD_TILE; };
     auto stage_queries = [&](int i0, int buffer) {
-        tc_stage(q_rows(buffer), blk.q, blk.stride, i0, TC_BWD_TILE, T, HS);
-        tc_stage(do_rows(buffer), blk.dout, C, i0, TC_BWD_TILE, T, HS);
+        tc_stage<HS, TC_BWD_TILE>(q_rows(buffer), blk.q, blk.stride, i0, T);
+        tc_stage<HS, TC_BWD_TILE>(do_rows(buffer), blk.dout, C, i0, T);
         tc_stage_statistics(lse_tile(buffer), lse + blk.stats, i0, T);
         tc_stage_statistics(delta_tile(buffer), delta + blk.stats, i0, T);
     };
-    tc_stage(k_rows, blk.q + C, blk.stride, blk.first, TC_BLOCK_ROWS, T, HS);
-    tc_stage(v_rows, blk.q + 2 * C, blk.stride, blk.first, TC_BLOCK_ROWS, T, HS);
+    tc_stage<HS, TC_BLOCK_ROWS>(k_rows, blk.q + C, blk.stride, blk.first, T);
+    tc_stage<HS, TC_BLOCK_ROWS>(v_rows, blk.q + 2 * C, blk.stride, blk.first, T);
     stage_queries(blk.first, 0);
     cp_async_commit();
     const float scale = rsqrtf((float)HS);
@@ -375,8 +382,8 @@ __device__ void tc_backward_dq(bf16* dqkv, const bf16* dout, const bf16* qkv, co
     bf16* q_rows = shared;
     bf16* do_rows = q_rows + TC_BLOCK_ROWS * TC_LD(HS);
     const TcKeyBuffers<HS, TC_BWD_TILE> keys{do_rows + TC_BLOCK_ROWS * TC_LD(HS)};
-    tc_stage(q_rows, blk.q, blk.stride, blk.first, TC_BLOCK_ROWS, T, HS);
-    tc_stage(do_rows, blk.dout, C, blk.first, TC_BLOCK_ROWS, T, HS);
+    tc_stage<HS, TC_BLOCK_ROWS>(q_rows, blk.q, blk.stride, blk.first, T);
+    tc_stage<HS, TC_BLOCK_ROWS>(do_rows, blk.dout, C, blk.first, T);
     keys.stage(blk, 0, 0, T, C);
     cp_async_commit();
 
@@ -419,23 +426,28 @@ __device__ void tc_backward_dq(bf16* dqkv, const bf16* dout, const bf16* qkv, co
         if (blk.rows[r] < T) tc_store_row<HS>(dqkv + qkv_index(blk.b, blk.rows[r], 0, blk.h, 0, T, C, HS), dq, r, scale);
 }
 
-// The launch's dynamic shared memory as bf16, after trapping unless the launch is for this kernel's head size
-// (`own_head_size`) and gave at least `needed` bytes.
-__device__ __forceinline__ bf16* tc_shared(bool own_head_size, int needed) {
+// The launch's dynamic shared memory as bf16, after trapping unless the launch is for head size HS, has the
+// block of 128 threads the staging is unrolled for, offsets within one sequence (T·3C) that fit in an int (the
+// staging's row arithmetic), and gave at least `needed` bytes.
+template <int HS>
+__device__ __forceinline__ bf16* tc_launch_shared(int T, int C, int NH, int needed) {
     DYNAMIC_SHARED(SharedChunk, shared);
-    if (!own_head_size || dynamic_shared_bytes() < (unsigned)needed) __trap();
+    if (C / NH != HS || blockDim.x != TC_WARPS * WARP_SIZE || (long long)T * 3 * C > 0x7fffffffLL ||
+        dynamic_shared_bytes() < (unsigned)needed)
+        __trap();
     return reinterpret_cast<bf16*>(shared);
 }
 
 // The three kernels for one head size, named with it (attention_forward_tc_hs64, …): one entry point per size
 // so that each is compiled with the registers its own size needs (one kernel switching over the sizes would
 // be given the largest size's registers, and with them lower occupancy, for every size). Each traps when the
-// launch's head size is not its own or its dynamic shared memory is less than its layout needs.
+// launch's head size is not its own, its block is not 128 threads, T·3C overflows an int, or its dynamic shared
+// memory is less than its layout needs.
 //
-// Up to head size 64, dkv is held to 128 registers per thread (launch bounds: 128 threads and 4 blocks per SM,
-// whose 64K registers make 128 each), so that 16 warps fit on an SM: left free, the compiler gives it 133–135
-// on sm_90, and only 3 blocks fit. The forward and dq need fewer unbounded (and at head size 128, dkv would
-// spill under that bound; it gets 1 block, which changes nothing).
+// Up to head size 64, each kernel is held to 128 registers per thread (launch bounds: 128 threads and 4 blocks
+// per SM, whose 64K registers make 128 each), so that 16 warps fit on an SM: left free, the compiler gives
+// them 128–135 on sm_90, and then only 3 blocks fit. Head size 128 would spill under that bound and is left
+// free (its shared memory allows 2–3 blocks per SM anyway).
 //
 // attention_forward_tc_hsN: out (B,T,C) bf16, lse (B,NH,T) fp32 = causal softmax(Q·Kᵀ/√HS)·V over qkv (B,T,3C)
 //   bf16, as attention_forward. grid (ceil(T/64), NH, B), block 128, shared attention_tc_forward_shared_bytes(HS).
@@ -445,23 +457,26 @@ __device__ __forceinline__ bf16* tc_shared(bool own_head_size, int needed) {
 // attention_backward_dq_tc_hsN: dqkv (B,T,3C) bf16 [Q part] = (1/√HS) Σ_{j≤i} dS_ij K_j, as attention_backward_dq.
 //   grid (ceil(T/64), NH, B), block 128, shared attention_tc_dq_shared_bytes(HS): each warp owns 16 queries
 //   and walks the key tiles up to them.
-#define TC_DKV_LAUNCH_BOUNDS(HS) __launch_bounds__(TC_WARPS * WARP_SIZE, (HS) <= 64 ? 4 : 1)
-#define TC_KERNELS(HS)                                                                                              \
-    extern "C" __global__ void                                                                                      \
-        attention_forward_tc_hs##HS(bf16* out, float* lse, const bf16* qkv, int B, int T, int C, int NH) {          \
-        tc_forward<HS>(out, lse, qkv, T, C, NH, tc_shared(C / NH == HS, attention_tc_forward_shared_bytes(HS)));  \
-    }                                                                                                               \
-    extern "C" __global__ void TC_DKV_LAUNCH_BOUNDS(HS)                                                             \
-        attention_backward_dkv_tc_hs##HS(bf16* dqkv, const bf16* dout, const bf16* qkv, const float* lse,           \
-                                         const float* delta, int B, int T, int C, int NH) {                         \
-        tc_backward_dkv<HS>(dqkv, dout, qkv, lse, delta, T, C, NH,                                                  \
-                            tc_shared(C / NH == HS, attention_tc_dkv_shared_bytes(HS)));                            \
-    }                                                                                                               \
-    extern "C" __global__ void                                                                                      \
-        attention_backward_dq_tc_hs##HS(bf16* dqkv, const bf16* dout, const bf16* qkv, const float* lse,            \
-                                        const float* delta, int B, int T, int C, int NH) {                          \
-        tc_backward_dq<HS>(dqkv, dout, qkv, lse, delta, T, C, NH,                                                   \
-                           tc_shared(C / NH == HS, attention_tc_dq_shared_bytes(HS)));                              \
+#define TC_LAUNCH_BOUNDS_16 __launch_bounds__(TC_WARPS * WARP_SIZE, 4)
+#define TC_LAUNCH_BOUNDS_32 TC_LAUNCH_BOUNDS_16
+#define TC_LAUNCH_BOUNDS_64 TC_LAUNCH_BOUNDS_16
+#define TC_LAUNCH_BOUNDS_128
+#define TC_KERNELS(HS)                                                                                                   \
+    extern "C" __global__ void TC_LAUNCH_BOUNDS_##HS                                                                     \
+        attention_forward_tc_hs##HS(bf16* out, float* lse, const bf16* qkv, int B, int T, int C, int NH) {               \
+        tc_forward<HS>(out, lse, qkv, T, C, NH, tc_launch_shared<HS>(T, C, NH, attention_tc_forward_shared_bytes(HS)));  \
+    }                                                                                                                    \
+    extern "C" __global__ void TC_LAUNCH_BOUNDS_##HS                                                                     \
+        attention_backward_dkv_tc_hs##HS(bf16* dqkv, const bf16* dout, const bf16* qkv, const float* lse,                \
+                                         const float* delta, int B, int T, int C, int NH) {                              \
+        tc_backward_dkv<HS>(dqkv, dout, qkv, lse, delta, T, C, NH,                                                       \
+                            tc_launch_shared<HS>(T, C, NH, attention_tc_dkv_shared_bytes(HS)));                          \
+    }                                                                                                                    \
+    extern "C" __global__ void TC_LAUNCH_BOUNDS_##HS                                                                     \
+        attention_backward_dq_tc_hs##HS(bf16* dqkv, const bf16* dout, const bf16* qkv, const float* lse,                 \
+                                        const float* delta, int B, int T, int C, int NH) {                               \
+        tc_backward_dq<HS>(dqkv, dout, qkv, lse, delta, T, C, NH,                                                        \
+                           tc_launch_shared<HS>(T, C, NH, attention_tc_dq_shared_bytes(HS)));                            \
     }
 
 // Head sizes 16, 32 (the test presets), 64 (every GPT-2) and 128.
