@@ -13,8 +13,9 @@ extension CUDABackend {
 
     /// out (B,T,C) bf16 = wte[inp] + wpe[t]
     public func encoderForward(out: TensorRef, inp: TensorRef, wte: TensorRef, wpe: TensorRef, B: Int, T: Int, C: Int) {
-        // grid-stride over B*T*C, block 256
-        launch("encoder_forward", grid: Dim3(strideBlocks(B * T * C)), block: Dim3(256),
+        // one block per position, one thread per 8 channels: C/8 rounded up to whole warps; at most 1024 threads, as
+        // allocate's check of the LayerNorm backward's shared memory (32·C bytes per block) keeps C below 7,300
+        launch("encoder_forward", grid: Dim3(B * T), block: Dim3(ceilDiv(C / 8, 32) * 32),
                work: .bytes(2 * (2 * B * T * C + T * C) + 4 * B * T),
                [.pointer(bf16(out)), .pointer(i32(inp)), .pointer(bf16(wte)), .pointer(bf16(wpe)), .int(B), .int(T), .int(C)])
     }

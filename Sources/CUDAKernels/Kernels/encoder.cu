@@ -3,16 +3,17 @@
 #include "common.cuh"
 
 // out (B,T,C) bf16 = wte (Vp,C) bf16 [inp (B,T) int32] + wpe (maxT,C) bf16 [t]
-// grid ceil(B*T*C / 256), block 256: one thread per output element.
+// grid B*T, block ≥ C/8: one block per position, one thread per 8 channels (16 bytes). C must be a multiple
+// of 8 and at most 8·blockDim.x; the kernel traps otherwise.
 extern "C" __global__ void encoder_forward(bf16* out, const int* inp, const bf16* wte, const bf16* wpe,
                                            int B, int T, int C) {
-    const size_t total = (size_t)B * T * C;
-    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x) {
-        const size_t bt = i / C;
-        const int c = (int)(i % C), t = (int)(bt % T);
-        const int token = inp[bt];
-        out[i] = to_bf16(to_float(wte[(size_t)token * C + c]) + to_float(wpe[(size_t)t * C + c]));
-    }
+    if (C % 8 != 0 || C > 8 * (int)blockDim.x) __trap();
+    const int bt = blockIdx.x, c = 8 * threadIdx.x;
+    if (bt >= B * T || c >= C) return;
+    const Pack8 token = load8(wte + (size_t)inp[bt] * C + c), position = load8(wpe + (size_t)(bt % T) * C + c);
+    Pack8 sum;
+    for (int k = 0; k < 8; k++) sum.values[k] = to_bf16(to_float(token.values[k]) + to_float(position.values[k]));
+    store8(out + (size_t)bt * C + c, sum);
 }
 
 // dwpe (maxT,C) fp32 [0..<T] += Σ_b dout (B,T,C) bf16 [b, t]
