@@ -14,7 +14,7 @@ staging did, before it was unrolled), which the first two counts do not include.
 
 Usage:
   gpt2 kernels --arch sm_90 --only attention_tensor --out /tmp/cubins
-  pip install nvidia-cuda-cuobjdump     # cuobjdump without a CUDA toolkit
+  pip install nvidia-cuda-cuobjdump nvidia-cuda-nvdisasm   # cuobjdump (which runs nvdisasm), no toolkit needed
   python3 bench/attention_sass.py /tmp/cubins [--cuobjdump PATH] [--only hs64]
 """
 import argparse
@@ -35,7 +35,8 @@ def find_cuobjdump(given):
     for path in candidates:
         if path and os.path.exists(path):
             return path
-    sys.exit("cuobjdump not found: install a CUDA toolkit or `pip install nvidia-cuda-cuobjdump`, or pass --cuobjdump")
+    sys.exit("cuobjdump not found: install a CUDA toolkit or `pip install nvidia-cuda-cuobjdump nvidia-cuda-nvdisasm`, "
+             "or pass --cuobjdump")
 
 
 def functions(sass):
@@ -81,13 +82,18 @@ def main():
     parser.add_argument("--cuobjdump", help="path to cuobjdump (default: PATH, /usr/local/cuda, the pip wheel)")
     parser.add_argument("--only", default="_tc_", help="kernels whose name contains this (default: _tc_)")
     args = parser.parse_args()
+    if not os.path.exists(args.cubins):
+        sys.exit(f"{args.cubins}: no such file or folder")
     files = sorted(glob.glob(os.path.join(args.cubins, "*.cubin"))) if os.path.isdir(args.cubins) else [args.cubins]
     if not files:
         sys.exit(f"no cubins in {args.cubins}")
     tool = find_cuobjdump(args.cuobjdump)
     print(f"{'kernel':<34} {'HMMA':>5} {'diagonal tile':>14} {'other tiles':>12} {'per HMMA':>9}  inner loops")
     for path in files:
-        sass = subprocess.run([tool, "-sass", path], check=True, capture_output=True, text=True).stdout
+        dump = subprocess.run([tool, "-sass", path], capture_output=True, text=True)
+        if dump.returncode != 0:   # e.g. no nvdisasm beside it (the wheel nvidia-cuda-nvdisasm)
+            sys.exit(f"{tool} -sass {path} failed: {dump.stderr.strip()}")
+        sass = dump.stdout
         for name, instructions in sorted(functions(sass).items()):
             if args.only not in name:
                 continue
