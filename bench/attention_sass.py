@@ -49,14 +49,20 @@ def functions(sass):
     return result
 
 
+def branch_target(text):
+    """(target address, whether predicated) of a branch instruction, else None."""
+    branch = re.match(r"(@!?P\d\s+)?BRA\s+(?:!?P\d,\s*)?0x([0-9a-f]+)", text)
+    return (int(branch.group(2), 16), branch.group(1) is not None) if branch else None
+
+
 def loops(instructions):
     """(start, end) index pairs of the loops: a branch back to an earlier address."""
     index = {address: i for i, (address, _) in enumerate(instructions)}
     found = []
     for i, (address, text) in enumerate(instructions):
-        branch = re.match(r"(?:@!?P\d\s+)?BRA\s+(?:!?P\d,\s*)?0x([0-9a-f]+)", text)
-        if branch and int(branch.group(1), 16) < address:
-            found.append((index[int(branch.group(1), 16)], i))
+        branch = branch_target(text)
+        if branch and branch[0] < address:
+            found.append((index[branch[0]], i))
     return found
 
 
@@ -67,10 +73,9 @@ def mask_blocks(body):
     reconverge = {address for address, text in body if text.startswith("BSYNC")}
     skipped = set()
     for address, text in body:
-        branch = re.match(r"@!?P\d\s+BRA\s+(?:!?P\d,\s*)?0x([0-9a-f]+)", text)
-        if branch and int(branch.group(1), 16) in reconverge:
-            target = int(branch.group(1), 16)
-            block = [(a, t) for a, t in body if address < a < target]
+        branch = branch_target(text)
+        if branch and branch[1] and branch[0] in reconverge:
+            block = [(a, t) for a, t in body if address < a < branch[0]]
             if not any(re.match(r"(LDG|STG|LDS|STS|LDSM|ATOM|RED)", t) for _, t in block):
                 skipped |= {a for a, _ in block}
     return skipped
