@@ -248,8 +248,6 @@ __device__ void tc_forward(bf16* out, float* lse, const bf16* qkv, int T, int C,
     keys.stage(blk, 0, 0, T, C);
     cp_async_commit();
 
-    // Rows past T attend like the last row (their output is dropped).
-    const int visible_until[2] = {min(blk.rows[0], T - 1), min(blk.rows[1], T - 1)};
     const float scale = rsqrtf((float)HS);
     const float scale_log2 = scale * LOG2_E;   // exp(x·scale) = 2^(x·scale_log2): one FFMA before each exp2
     float o[HS / 8][4] = {};
@@ -267,10 +265,11 @@ __device__ void tc_forward(bf16* out, float* lse, const bf16* qkv, int T, int C,
             tc_scores<HS>(s, q_rows + blk.warp * TC_ROWS * TC_LD(HS), keys.k_rows(buffer));   // S = Q·Kᵀ
             // The causal mask, only where the tile reaches past the warp's first row: below the diagonal every
             // key is visible to every row (and lies before T), and the mask's compares would be wasted issue slots.
+            // Rows past T are never stored, and the keys past T they may see arrive as zeros.
             if (k0 + TC_FWD_KEYS - 1 > blk.warp_first)
                 for (int n = 0; n < TC_FWD_KEYS / 8; n++)
                     for (int e = 0; e < 4; e++)
-                        if (k0 + 8 * n + 2 * blk.t4 + e % 2 > visible_until[e / 2]) s[n][e] = -CUDART_INF_F;
+                        if (k0 + 8 * n + 2 * blk.t4 + e % 2 > blk.rows[e / 2]) s[n][e] = -CUDART_INF_F;
             // Online softmax. The first tile holds key 0, visible to every row, so the maxima are finite from then on.
             float tile_max[2] = {-CUDART_INF_F, -CUDART_INF_F};
             for (int n = 0; n < TC_FWD_KEYS / 8; n++)
