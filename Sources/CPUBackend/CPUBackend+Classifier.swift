@@ -19,8 +19,7 @@ extension CPUBackend {
                 let logitRow = z + row * Vp
                 let label = Int(target[row])
                 precondition(label >= 0 && label < V, "target id \(label) outside the vocabulary")
-                var maxLogit = -Float.infinity
-                for i in 0..<V { maxLogit = max(maxLogit, logitRow[i]) }
+                let maxLogit = maximum(logitRow, count: V)
                 let labelLogit = logitRow[label]
                 guard let scale = dlossScale else {
                     // loss only: the logits must survive (the contract writes them only when scaled)

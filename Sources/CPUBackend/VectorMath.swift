@@ -35,6 +35,28 @@ func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Floa
     return sum
 }
 
+/// The largest of values[0..<count] (count > 0). Eight lanes side by side: a scalar `max` chain waits out a
+/// compare and a blend per element. NaNs are passed over, as `Swift.max(m, x)` passes over an x that is NaN.
+@inline(__always)
+func maximum(_ values: UnsafePointer<Float>, count: Int) -> Float {
+    var lanes = Vec(repeating: -.infinity), lanes2 = Vec(repeating: -.infinity)
+    var i = 0
+    while i + 16 <= count {
+        let v = loadVec(values + i), v2 = loadVec(values + i + 8)
+        lanes.replace(with: v, where: v .> lanes)
+        lanes2.replace(with: v2, where: v2 .> lanes2)
+        i += 16
+    }
+    lanes.replace(with: lanes2, where: lanes2 .> lanes)
+    var result = -Float.infinity
+    for lane in 0..<8 where lanes[lane] > result { result = lanes[lane] }
+    while i < count {
+        if values[i] > result { result = values[i] }
+        i += 1
+    }
+    return result
+}
+
 /// y[i] += alpha·x[i] over n elements.
 @inline(__always)
 func axpy(_ y: UnsafeMutablePointer<Float>, _ alpha: Float, _ x: UnsafePointer<Float>, _ n: Int) {
@@ -55,7 +77,9 @@ func axpy(_ y: UnsafeMutablePointer<Float>, _ alpha: Float, _ x: UnsafePointer<F
 @inline(__always)
 func exp(_ x: Vec) -> Vec {
     let roundingMagic = Vec(repeating: 12_582_912)
-    let clamped = x.clamped(lowerBound: Vec(repeating: -87.3), upperBound: Vec(repeating: 88.3))
+    // Compare-and-blend, not `clamped(lowerBound:upperBound:)`, whose pointwiseMin/Max are calls, lane by lane.
+    var clamped = x.replacing(with: -87.3, where: x .< -87.3)
+    clamped.replace(with: 88.3, where: clamped .> 88.3)
     // Adding 1.5·2²³ rounds to the nearest integer (ties to even) and leaves it in the low mantissa bits,
     // which avoids the slow generic float→int SIMD conversions.
     let shifted = clamped * 1.442_695_04 + roundingMagic

@@ -1,5 +1,5 @@
 /// The CPU backend's vectorised exp and tanh against libm in double precision over a dense grid, the
-/// extremes (−100, −87, 0, 88, 100) and non-finite inputs; plus the SIMD dot and axpy helpers.
+/// extremes (−100, −87, 0, 88, 100) and non-finite inputs; plus the SIMD dot, axpy and maximum helpers.
 
 @testable import CPUBackend
 import GPT2TestSupport
@@ -90,5 +90,28 @@ import Darwin
         var y = b
         y.withUnsafeMutableBufferPointer { py in a.withUnsafeBufferPointer { pa in axpy(py.baseAddress!, 0.5, pa.baseAddress!, n) } }
         #expect(y == zip(a, b).map { 0.5 * $0 + $1 })
+    }
+
+    @Test("maximum finds the largest value in every lane position and in the tail", arguments: [1, 7, 8, 15, 16, 17, 40, 50_304])
+    func maximumFindsTheLargest(n: Int) {
+        var data = TestData(seed: UInt64(n))
+        let base = data.normal(n)
+        // the largest value at every position in turn (n ≤ 40), or at a few spread over a vocabulary-wide row
+        for position in n <= 40 ? Array(0..<n) : [0, 8_191, 25_000, n - 1] {
+            var values = base
+            values[position] = 10
+            #expect(values.withUnsafeBufferPointer { maximum($0.baseAddress!, count: n) } == 10)
+        }
+        #expect(base.withUnsafeBufferPointer { maximum($0.baseAddress!, count: n) } == base.max()!)
+    }
+
+    @Test("maximum passes over NaN and handles all −∞")
+    func maximumOfNonFinite() {
+        var values = [Float](repeating: -.infinity, count: 19)
+        #expect(values.withUnsafeBufferPointer { maximum($0.baseAddress!, count: 19) } == -.infinity)
+        values[3] = .nan
+        values[17] = .nan
+        values[11] = -5
+        #expect(values.withUnsafeBufferPointer { maximum($0.baseAddress!, count: 19) } == -5)
     }
 }
