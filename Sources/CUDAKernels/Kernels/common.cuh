@@ -76,30 +76,24 @@ __device__ __forceinline__ float warp_max(float value) {
     return value;
 }
 
-// Sum / max of `value` over the block; every thread gets the result. blockDim.x must be a multiple of 32
+// `value` reduced over the block by `warp_reduce` (warp_sum or warp_max); every thread gets the result, and
+// `identity` (0 or -inf) stands in for the warps the block does not have. blockDim.x must be a multiple of 32
 // (at most 1024) and every thread of the block must call it. Safe to call several times in a row: the
 // leading barrier keeps one call's partials from overwriting the previous call's before they are read.
-__device__ __forceinline__ float block_sum(float value) {
+template <float (*warp_reduce)(float)>
+__device__ __forceinline__ float block_reduce(float value, float identity) {
     __shared__ float partials[WARP_SIZE];
     const int lane = threadIdx.x % WARP_SIZE, warp = threadIdx.x / WARP_SIZE;
     const int warps = blockDim.x / WARP_SIZE;
-    value = warp_sum(value);
+    value = warp_reduce(value);
     __syncthreads();
     if (lane == 0) partials[warp] = value;
     __syncthreads();
-    return warp_sum(lane < warps ? partials[lane] : 0.0f);
+    return warp_reduce(lane < warps ? partials[lane] : identity);
 }
 
-__device__ __forceinline__ float block_max(float value) {
-    __shared__ float partials[WARP_SIZE];
-    const int lane = threadIdx.x % WARP_SIZE, warp = threadIdx.x / WARP_SIZE;
-    const int warps = blockDim.x / WARP_SIZE;
-    value = warp_max(value);
-    __syncthreads();
-    if (lane == 0) partials[warp] = value;
-    __syncthreads();
-    return warp_max(lane < warps ? partials[lane] : -CUDART_INF_F);
-}
+__device__ __forceinline__ float block_sum(float value) { return block_reduce<warp_sum>(value, 0.0f); }
+__device__ __forceinline__ float block_max(float value) { return block_reduce<warp_max>(value, -CUDART_INF_F); }
 
 // GPT-2's GELU, tanh approximation: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
 #define GELU_SCALE 0.7978845608028654f   // √(2/π)
