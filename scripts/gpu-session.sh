@@ -117,7 +117,8 @@ if [ "$phase" != check ]; then
     run env GPT2_CUDA_BIAS_GRADIENT_KERNEL=1 "$gpt2" bench --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 5 --json --no-record
     run "$gpt2" bench --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 5 --json --no-record --classifier-chunk 0
     step "PyTorch on the same GPU (torch.compile, bf16 autocast, SDPA), same model and batch"
-    run python3 bench/pytorch_reference.py --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 10 \
+    # torch.compile of the whole step can take a minute or two on its own: a longer limit than the others
+    STEP_SECONDS=240 run python3 bench/pytorch_reference.py --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 10 \
         --warmup 3 --compile --dtype bf16 --json
     step "PyTorch's attention alone (SDPA, bf16), d12's shape at B=16: compare with attention_*_tc_hs64 below"
     run python3 bench/attention_reference.py --batch 16 --heads 12 --seq 1024 --head-size 64 --json
