@@ -1,5 +1,6 @@
 /// The seeded generator: a seed fixes the sequence, draws stay in range and are unbiased, Box–Muller
-/// samples have the requested mean and spread, and permutations are permutations.
+/// samples have the requested mean and spread (and are the documented transform of the draws, in order),
+/// and permutations are permutations.
 
 import Testing
 import Foundation
@@ -48,6 +49,26 @@ import Foundation
         let variance = values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Float(values.count)
         #expect(abs(mean) < 0.02)
         #expect(abs(variance - 1) < 0.03)
+    }
+
+    /// The transforms run in parallel, chunk by chunk; the values must still be the pairs of the draws in order.
+    @Test("fillNormal gives each pair of draws' Box–Muller values in order, across chunks and with an odd count",
+          arguments: [1, 2, 9_999, 262_147])
+    func fillNormalIsBoxMullerOfTheDrawsInOrder(count: Int) {
+        var random = SeededRandom(seed: 11), reference = SeededRandom(seed: 11)
+        var values = [Float](repeating: .nan, count: count)
+        random.fillNormal(&values, mean: 0.5, std: 0.02)
+        var expected = [Float]()
+        while expected.count < count {
+            let radius = (-2 * log(1 - Double(reference.next() >> 11) * 0x1.0p-53)).squareRoot()
+            let angle = 2 * Double.pi * Double(reference.next() >> 11) * 0x1.0p-53
+            expected.append(0.5 + 0.02 * Float(radius * cos(angle)))
+            if expected.count < count { expected.append(0.5 + 0.02 * Float(radius * sin(angle))) }
+        }
+        // the first difference, not the arrays: a failure would otherwise print megabytes of floats
+        let mismatch = values.indices.first { values[$0] != expected[$0] }
+        #expect(mismatch == nil, "value \(mismatch ?? 0): \(values[mismatch ?? 0]), expected \(expected[mismatch ?? 0])")
+        #expect(random.next() == reference.next(), "the generator continues after the last pair's draws")
     }
 
     @Test func permutationContainsEveryIndexOnce() {
