@@ -60,6 +60,7 @@ public struct SeededRandom: RandomNumberGenerator, Codable, Sendable, Hashable {
     /// The uniform `Double` in [0, 1) that 64 random bits stand for (their top 53).
     private static func uniform(_ bits: UInt64) -> Double { Double(bits >> 11) * 0x1.0p-53 }
 
+    /// The cores fillNormal spreads its transforms over.
     private static let coreCount = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
 
     /// A sample from N(mean, std²) by the Box–Muller transform.
@@ -75,7 +76,7 @@ public struct SeededRandom: RandomNumberGenerator, Codable, Sendable, Hashable {
     /// for GPT-2 124M on one core) run on every core, pair by pair, so the values do not depend on the core count.
     public mutating func fillNormal(_ values: inout [Float], mean: Float = 0, std: Float = 1) {
         let pairCount = (values.count + 1) / 2
-        let chunkPairs = 1 << 16
+        let chunkPairs = 1 << 16   // 1 MiB of draws at a time
         let uniforms = UnsafeMutablePointer<UInt64>.allocate(capacity: 2 * min(pairCount, chunkPairs))
         defer { uniforms.deallocate() }
         values.withUnsafeMutableBufferPointer { output in
