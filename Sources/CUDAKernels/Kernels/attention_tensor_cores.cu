@@ -238,6 +238,18 @@ struct TcKeyBuffers {
     }
 };
 
+// The causal mask of the forward and dq: in a tile whose columns are keys [k0, k0 + 8·N) and whose rows are this
+// lane's two rows, every entry of a key after its row becomes `hidden`. Only a tile reaching past the warp's first
+// row has such entries: below the diagonal every key is visible to every row (and lies before T), and the compares
+// would be wasted issue slots. Rows past T are never stored, and the keys past T they may see arrive as zeros.
+template <int N>
+__device__ __forceinline__ void tc_mask_later_keys(float (&tile)[N][4], int k0, const TcBlock& blk, float hidden) {
+    if (k0 + 8 * N - 1 > blk.warp_first)
+        for (int n = 0; n < N; n++)
+            for (int e = 0; e < 4; e++)
+                if (k0 + 8 * n + 2 * blk.t4 + e % 2 > blk.rows[e / 2]) tile[n][e] = hidden;
+}
+
 // The forward for head size HS: see attention_forward_tc_hsN below.
 template <int HS>
 __device__ void tc_forward(bf16* out, float* lse, const bf16* qkv, int T, int C, int NH, bf16* shared) {
@@ -263,13 +275,7 @@ __device__ void tc_forward(bf16* out, float* lse, const bf16* qkv, int T, int C,
         if (blk.warp_first < T && k0 <= blk.warp_first + TC_ROWS - 1) {   // warp-uniform: some key visible
             float s[TC_FWD_KEYS / 8][4];
             tc_scores<HS>(s, q_rows + blk.warp * TC_ROWS * TC_LD(HS), keys.k_rows(buffer));   // S = Q·Kᵀ
-            // The causal mask, only where the tile reaches past the warp's first row: below the diagonal every
-            // key is visible to every row (and lies before T), and the mask's compares would be wasted issue slots.
-            // Rows past T are never stored, and the keys past T they may see arrive as zeros.
-            if (k0 + TC_FWD_KEYS - 1 > blk.warp_first)
-                for (int n = 0; n < TC_FWD_KEYS / 8; n++)
-                    for (int e = 0; e < 4; e++)
-                        if (k0 + 8 * n + 2 * blk.t4 + e % 2 > blk.rows[e / 2]) s[n][e] = -CUDART_INF_F;
+            tc_mask_later_keys(s, k0, blk, -CUDART_INF_F);
             // Online softmax. The first tile holds key 0, visible to every row, so the maxima are finite from then on.
             float tile_max[2] = {-CUDART_INF_F, -CUDART_INF_F};
             for (int n = 0; n < TC_FWD_KEYS / 8; n++)
@@ -410,12 +416,7 @@ __device__ void tc_backward_dq(bf16* dqkv, const bf16* dout, const bf16* qkv, co
                     const float p = exp2_approx(fmaf(ds[n][e], scale_log2, -row_lse_log2[e / 2]));
                     ds[n][e] = p * (dp[n][e] - row_delta[e / 2]);
                 }
-            // The causal mask, only on a tile that reaches past the warp's first row (overwritten, as in dkv).
-            // Rows past T are never stored, and the keys past T they may see arrive as zeros.
-            if (k0 + TC_BWD_TILE - 1 > blk.warp_first)
-                for (int n = 0; n < TC_BWD_TILE / 8; n++)
-                    for (int e = 0; e < 4; e++)
-                        if (k0 + 8 * n + 2 * blk.t4 + e % 2 > blk.rows[e / 2]) ds[n][e] = 0.0f;
+            tc_mask_later_keys(ds, k0, blk, 0.0f);   // overwritten, not multiplied, as in dkv
             tc_accumulate<HS>(dq, ds, keys.k_rows(buffer));   // dQ += dS·K (scaled below)
         }
         __syncthreads();   // every warp is done with this buffer before the next iteration refills it
