@@ -63,15 +63,20 @@ public struct SeededRandom: RandomNumberGenerator, Codable, Sendable, Hashable {
     /// The cores fillNormal spreads its transforms over.
     private static let coreCount = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
 
+    /// The Box–Muller transform of two draws: radius √(−2·ln(1 − u)) (1 − u is in (0, 1], so the log is finite)
+    /// and angle 2π·u'; radius·cos(angle) and radius·sin(angle) are independent N(0, 1) samples.
+    private static func boxMuller(_ first: UInt64, _ second: UInt64) -> (radius: Double, angle: Double) {
+        ((-2 * log(1 - uniform(first))).squareRoot(), 2 * Double.pi * uniform(second))
+    }
+
     /// A sample from N(mean, std²) by the Box–Muller transform.
     public mutating func normal(mean: Double = 0, std: Double = 1) -> Double {
-        let u1 = 1 - nextUniform()  // (0, 1], so the log is finite
-        let u2 = nextUniform()
-        return mean + std * (-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2)
+        let (radius, angle) = Self.boxMuller(next(), next())
+        return mean + std * radius * cos(angle)
     }
 
     /// Fills `values` with N(mean, std²) samples, using both outputs of each Box–Muller pair: values 2i and 2i+1
-    /// from the radius √(−2·ln(1 − u)) and the angle 2π·u' of the pair's two uniforms, drawn in order.
+    /// from the pair's two draws, in order.
     /// The draws are sequential, but the transforms (log, square root, cosine, sine: nearly all the time, ~4 s
     /// for GPT-2 124M on one core) run on every core, pair by pair, so the values do not depend on the core count.
     public mutating func fillNormal(_ values: inout [Float], mean: Float = 0, std: Float = 1) {
@@ -89,8 +94,7 @@ public struct SeededRandom: RandomNumberGenerator, Codable, Sendable, Hashable {
                 let workers = min(Self.coreCount, max(1, pairs / 4096))
                 DispatchQueue.concurrentPerform(iterations: workers) { worker in
                     for pair in (pairs * worker / workers)..<(pairs * (worker + 1) / workers) {
-                        let radius = (-2 * log(1 - Self.uniform(uniforms[2 * pair]))).squareRoot()
-                        let angle = 2 * Double.pi * Self.uniform(uniforms[2 * pair + 1])
+                        let (radius, angle) = Self.boxMuller(uniforms[2 * pair], uniforms[2 * pair + 1])
                         let index = 2 * (start + pair)
                         output[index] = mean + std * Float(radius * cos(angle))
                         if index + 1 < output.count { output[index + 1] = mean + std * Float(radius * sin(angle)) }
