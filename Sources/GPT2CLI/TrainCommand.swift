@@ -17,22 +17,33 @@ struct TrainCommand: ParsableCommand {
                 --lr 6e-4 --warmup 700 --out runs/d12
               gpt2 train --out runs/demo --steps 100 --stop-after 40
               gpt2 train --resume runs/demo  # on to step 100, bit-identical
+              gpt2 train --resume runs/demo --steps 300   # a new end
+              gpt2 train --out runs/demo --overwrite      # start runs/demo afresh
             """)
 
-    @Option(help: "Folder with *_train_*.bin and *_val_*.bin shards (default: data/tinyshakespeare, prepared if missing).")
+    /// The values of the options a user leaves out of a new run. They are optionals below, so that a resumed
+    /// run (which keeps the values it started with) can tell which ones were given, and refuse them.
+    private enum Default {
+        static let model = "small", seq = 128, steps = 200, out = "runs/default"
+        static let lr: Float = 1e-3, minLrFraction: Float = 0.1, weightDecay: Float = 0.1, clip: Float = 1
+        static let warmup = 20, seed: UInt64 = 1337
+        static let evalEvery = 50, evalBatches = 10, sampleEvery = 100, sampleTokens = 64
+    }
+
+    @Option(help: "Folder with *_train_*.bin and *_val_*.bin shards (default: data/tinyshakespeare, prepared if missing; with --resume, where the run's shards are now).")
     var data: String?
 
-    @Option(help: "Model preset: \(ModelPreset.all.map(\.name).joined(separator: ", ")).")
-    var model = "small"
+    @Option(help: "Model preset: \(ModelPreset.all.map(\.name).joined(separator: ", ")). (default: \(Default.model))")
+    var model: String?
 
     @Option(help: "Start from these weights: an llm.c model file, a checkpoint or run folder, or a safetensors GPT-2 (their shape replaces --model).")
     var initFrom: String?
 
-    @Option(help: "Sequences per micro-batch (B), or auto: the largest that fits memory (gpt2 plan) and divides the total batch.")
-    var microBatch: MicroBatchOption = .fixed(MicroBatchOption.defaultSize)
+    @Option(help: "Sequences per micro-batch (B), or auto: the largest that fits memory (gpt2 plan) and divides the total batch. (default: \(MicroBatchOption.defaultSize))")
+    var microBatch: MicroBatchOption?
 
-    @Option(help: "Tokens per sequence (T), at most the model's context.")
-    var seq = 128
+    @Option(help: "Tokens per sequence (T), at most the model's context. (default: \(Default.seq))")
+    var seq: Int?
 
     @Option(help: "Micro-batches accumulated per optimizer step.")
     var gradAccum: Int?
@@ -40,29 +51,29 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Tokens per optimizer step; sets --grad-accum (must be a multiple of micro-batch × seq).")
     var totalBatchTokens: Int?
 
-    @Option(help: "Optimizer steps (default 200; with --resume, a new end for the run).")
+    @Option(help: "Optimizer steps (default \(Default.steps); with --resume, a new end for the run).")
     var steps: Int?
 
-    @Option(help: "Peak learning rate.")
-    var lr: Float = 1e-3
+    @Option(help: "Peak learning rate. (default: \(Default.lr))")
+    var lr: Float?
 
-    @Option(help: "Linear warm-up steps.")
-    var warmup = 20
+    @Option(help: "Linear warm-up steps. (default: \(Default.warmup))")
+    var warmup: Int?
 
-    @Option(help: "Learning-rate floor as a fraction of --lr.")
-    var minLrFraction: Float = 0.1
+    @Option(help: "Learning-rate floor as a fraction of --lr. (default: \(Default.minLrFraction))")
+    var minLrFraction: Float?
 
-    @Option(help: "Schedule after warm-up: cosine, or wsd (constant, then linear decay over the last 20%).")
-    var schedule: LearningRateSchedule.Shape = .cosine
+    @Option(help: "Schedule after warm-up: cosine, or wsd (constant, then linear decay over the last 20%). (default: cosine)")
+    var schedule: LearningRateSchedule.Shape?
 
-    @Option(help: "AdamW weight decay on 2-D weights.")
-    var weightDecay: Float = 0.1
+    @Option(help: "AdamW weight decay on 2-D weights. (default: \(Default.weightDecay))")
+    var weightDecay: Float?
 
-    @Option(help: "Clip the global gradient norm to this (0 = off).")
-    var clip: Float = 1
+    @Option(help: "Clip the global gradient norm to this (0 = off). (default: \(Default.clip))")
+    var clip: Float?
 
-    @Option(help: "Seed for initialisation, data order and samples.")
-    var seed: UInt64 = 1337
+    @Option(help: "Seed for initialisation, data order and samples. (default: \(Default.seed))")
+    var seed: UInt64?
 
     @Flag(help: "Read the shards in order (llm.c's order) instead of shuffling.")
     var noShuffle = false
@@ -70,35 +81,38 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Recompute LayerNorm and GELU outputs in backward to save activation memory.")
     var recompute = false
 
-    @Option(help: "Validation loss every N steps (0 = off).")
-    var evalEvery = 50
+    @Option(help: "Validation loss every N steps (0 = off). (default: \(Default.evalEvery))")
+    var evalEvery: Int?
 
-    @Option(help: "Validation batches per evaluation (0 = the whole split).")
-    var evalBatches = 10
+    @Option(help: "Validation batches per evaluation (0 = the whole split). (default: \(Default.evalBatches))")
+    var evalBatches: Int?
 
-    @Option(help: "HellaSwag accuracy (validation set, via --mirror or download) every N steps into metrics.jsonl (0 = off).")
-    var evalHellaswagEvery = 0
+    @Option(help: "HellaSwag accuracy (validation set, via --mirror or download) every N steps into metrics.jsonl (0 = off). (default: 0)")
+    var evalHellaswagEvery: Int?
 
-    @Option(help: "Print a text sample every N steps (0 = off).")
-    var sampleEvery = 100
+    @Option(help: "Print a text sample every N steps (0 = off). (default: \(Default.sampleEvery))")
+    var sampleEvery: Int?
 
-    @Option(help: "Tokens per sample.")
-    var sampleTokens = 64
+    @Option(help: "Tokens per sample. (default: \(Default.sampleTokens))")
+    var sampleTokens: Int?
 
-    @Option(help: "Checkpoint every N steps (0 = only at the end).")
-    var checkpointEvery = 0
+    @Option(help: "Checkpoint every N steps (0 = only at the end). (default: 0)")
+    var checkpointEvery: Int?
 
-    @Option(help: "Keep only the newest K checkpoints (0 = all).")
-    var keepLast = 0
+    @Option(help: "Keep only the newest K checkpoints (0 = all). (default: 0)")
+    var keepLast: Int?
 
     @Option(help: "Stop cleanly after step N with a checkpoint, as if interrupted (resume later with --resume).")
     var stopAfter: Int?
 
-    @Option(help: "Continue the run in this folder (or checkpoint) with its saved options; --steps may extend it.")
+    @Option(help: "Continue the run in this folder (or from this checkpoint) with the options it started with; only --steps, --stop-after, --data, --device and --threads may be given too.")
     var resume: String?
 
-    @Option(help: "Run folder for checkpoints and metrics.jsonl.")
-    var out = "runs/default"
+    @Option(help: "Run folder for checkpoints and metrics.jsonl; one that holds a run already is refused (see --overwrite). (default: \(Default.out))")
+    var out: String?
+
+    @Flag(help: "Replace the run in --out: remove its checkpoints and metrics.jsonl before training.")
+    var overwrite = false
 
     @Option(help: "Peak FLOP/s used to compute MFU (default: 115.2 GFLOP/s per CPU thread; H100/H200/A100 dense BF16 by name).")
     var peakFlops: Double?
@@ -115,12 +129,19 @@ struct TrainCommand: ParsableCommand {
         if let stopAfter, stopAfter <= 0 { throw ValidationError("--stop-after must be positive") }
         let trainer: Trainer<Ops>
         if let resume {
+            let kept = savedOptionsGiven
+            guard kept.isEmpty else {
+                throw ValidationError("--resume continues a run with the options it started with, so \(listing(kept)) "
+                                      + "cannot be given with it (only --steps, --stop-after, --data, --device and --threads can); "
+                                      + "to train on from its weights with other options, start a new run with --init-from \(resume)")
+            }
             let folder = try ModelSource.checkpointFolder(resume)
             trainer = try Trainer(resuming: folder, backend: backend) { options in
                 if let steps {
                     options.steps = steps
                     options.schedule.totalSteps = steps
                 }
+                if let data { options.dataDirectory = FileSystem.absolutePath(data) }
                 // The run may continue on another device than the one it started on.
                 options.peakFLOPs = backendOptions.peakFLOPs(backend, override: peakFlops)
                 options.threads = backendOptions.threadCount(backend)
@@ -132,7 +153,7 @@ struct TrainCommand: ParsableCommand {
                 // refuse before allocating anything: a config that cannot fit fails here with advice
                 try TrainingPlanCheck.requireFits(options, device: backendOptions.planDevice(backend))
             }
-            trainer = try Trainer(options: options, backend: backend)
+            trainer = try Trainer(options: options, backend: backend, replacingEarlierRun: overwrite)
         }
         if trainer.options.sampleEvery > 0 {
             let tokenizer = try dataSource.tokenizer()
@@ -152,35 +173,63 @@ struct TrainCommand: ParsableCommand {
         }
     }
 
+    /// "a", "a and b", "a, b and c".
+    private func listing(_ items: [String]) -> String {
+        items.count < 2 ? items.joined() : items.dropLast().joined(separator: ", ") + " and " + items.last!
+    }
+
+    /// The options given on the command line that a run saves, and so keeps when resumed.
+    private var savedOptionsGiven: [String] {
+        let given: [(flag: String, isGiven: Bool)] = [
+            ("--model", model != nil), ("--init-from", initFrom != nil), ("--micro-batch", microBatch != nil),
+            ("--seq", seq != nil), ("--grad-accum", gradAccum != nil), ("--total-batch-tokens", totalBatchTokens != nil),
+            ("--lr", lr != nil), ("--warmup", warmup != nil), ("--min-lr-fraction", minLrFraction != nil),
+            ("--schedule", schedule != nil), ("--weight-decay", weightDecay != nil), ("--clip", clip != nil),
+            ("--seed", seed != nil), ("--no-shuffle", noShuffle), ("--recompute", recompute),
+            ("--eval-every", evalEvery != nil), ("--eval-batches", evalBatches != nil),
+            ("--eval-hellaswag-every", evalHellaswagEvery != nil), ("--sample-every", sampleEvery != nil),
+            ("--sample-tokens", sampleTokens != nil), ("--checkpoint-every", checkpointEvery != nil),
+            ("--keep-last", keepLast != nil), ("--out", out != nil), ("--overwrite", overwrite),
+        ]
+        return given.filter(\.isGiven).map(\.flag)
+    }
+
     private func resolveOptions(_ backend: any Backend) throws -> TrainingOptions {
         let peak = backendOptions.peakFLOPs(backend, override: peakFlops)
         if peak == nil {
             Console.log("note: this GPU is not in gpt2's table, so MFU is not reported; pass --peak-flops (dense BF16 FLOP/s, "
                         + "e.g. 989e12 for an H100 SXM) to report it")
         }
+        let model = self.model ?? Default.model
         var config = try ModelPreset.named(model).config
         var modelName = model
         if let initFrom {
             config = try ModelSource.load(initFrom).config
             modelName = initFrom
         }
+        let seq = self.seq ?? Default.seq
+        let microBatch = self.microBatch ?? .fixed(MicroBatchOption.defaultSize)
         let planDevice = try backendOptions.planDevice(backend)
         let batch = try BatchShape.resolve(microBatch, seq: seq, gradAccum: gradAccum, totalBatchTokens: totalBatchTokens,
                                            config: config, recompute: recompute, device: planDevice)
         if microBatch == .auto {
             Console.log("--micro-batch auto: \(batch.microBatch) × \(batch.accumulation) accumulation (largest that fits \(formatBytes(planDevice.capacityBytes)) available)")
         }
-        let steps = self.steps ?? 200
-        let dataDirectory = try data ?? dataSource.prepareDefaultCorpus()
+        let steps = self.steps ?? Default.steps
+        // Saved absolute, so that a resume from another directory finds the same shards.
+        let dataDirectory = FileSystem.absolutePath(try data ?? dataSource.prepareDefaultCorpus())
         return TrainingOptions(
             dataDirectory: dataDirectory, model: config, modelName: modelName, initFrom: initFrom,
             microBatch: batch.microBatch, sequenceLength: seq, gradientAccumulation: batch.accumulation, steps: steps,
-            schedule: LearningRateSchedule(shape: schedule, maxLearningRate: lr, minFraction: minLrFraction,
-                                           warmupSteps: warmup, totalSteps: steps),
-            weightDecay: weightDecay, clipNorm: clip, seed: seed, shuffle: !noShuffle, recompute: recompute,
-            evalEvery: evalEvery, evalBatches: evalBatches, hellaswagEvery: evalHellaswagEvery, sampleEvery: sampleEvery, sampleTokens: sampleTokens,
-            checkpointEvery: checkpointEvery, keepLast: keepLast, outDirectory: out, threads: backendOptions.threadCount(backend),
-            peakFLOPs: peak)
+            schedule: LearningRateSchedule(shape: schedule ?? .cosine, maxLearningRate: lr ?? Default.lr,
+                                           minFraction: minLrFraction ?? Default.minLrFraction,
+                                           warmupSteps: warmup ?? Default.warmup, totalSteps: steps),
+            weightDecay: weightDecay ?? Default.weightDecay, clipNorm: clip ?? Default.clip, seed: seed ?? Default.seed,
+            shuffle: !noShuffle, recompute: recompute, evalEvery: evalEvery ?? Default.evalEvery,
+            evalBatches: evalBatches ?? Default.evalBatches, hellaswagEvery: evalHellaswagEvery ?? 0,
+            sampleEvery: sampleEvery ?? Default.sampleEvery, sampleTokens: sampleTokens ?? Default.sampleTokens,
+            checkpointEvery: checkpointEvery ?? 0, keepLast: keepLast ?? 0, outDirectory: out ?? Default.out,
+            threads: backendOptions.threadCount(backend), peakFLOPs: peak)
     }
 }
 

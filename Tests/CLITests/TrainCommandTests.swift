@@ -1,5 +1,6 @@
 /// `gpt2 train` end to end: a run stopped with --stop-after and continued with --resume writes the same
-/// metrics as an uninterrupted one, and bad input fails with one clear line without touching the run folder.
+/// metrics as an uninterrupted one, two runs never share a run folder, and bad input fails with one clear
+/// line without touching the run folder.
 
 import Foundation
 import GPT2
@@ -7,21 +8,54 @@ import GPT2TestSupport
 import Testing
 
 @Suite struct TrainCommandTests {
+    /// Run b starts with relative paths, stops after step 2, is moved and renamed (moved/c) and resumed from another
+    /// working directory: it continues where it now is, on the same shards, and matches the uninterrupted run a.
     @Test func stopAndResumeReproduceTheUninterruptedRun() throws {
         let root = try TestPaths.temporaryDirectory("cli-resume").path
         defer { try? FileManager.default.removeItem(atPath: root) }
         let whole = try runGPT2(arguments: try CLIFixtures.trainArguments(out: root + "/a", steps: 4))
         #expect(whole.status == 0, "\(whole.stderrText)")
-        let first = try runGPT2(arguments: try CLIFixtures.trainArguments(out: root + "/b", steps: 4, extra: ["--stop-after", "2"]))
+        try FileManager.default.createSymbolicLink(atPath: root + "/shards", withDestinationPath: try ShakespeareShards.directory())
+        var arguments = try CLIFixtures.trainArguments(out: "b", steps: 4, extra: ["--stop-after", "2"])
+        arguments[arguments.firstIndex(of: "--data")! + 1] = "shards"
+        let first = try runGPT2(arguments: arguments, workingDirectory: root)
         #expect(first.status == 0, "\(first.stderrText)")
         #expect(try CLIFixtures.losses(root + "/b").count == 2)
-        let second = try runGPT2(arguments: ["train", "--resume", root + "/b", "--threads", "2", "--device", "cpu"])
+        try FileManager.default.createDirectory(atPath: root + "/moved", withIntermediateDirectories: true)
+        try FileManager.default.moveItem(atPath: root + "/b", toPath: root + "/moved/c")
+        let second = try runGPT2(arguments: ["train", "--resume", "c", "--threads", "2", "--device", "cpu"], workingDirectory: root + "/moved")
         #expect(second.status == 0, "\(second.stderrText)")
+        for old in [root + "/b", root + "/moved/b"] {
+            #expect(!FileManager.default.fileExists(atPath: old), "the run continued where it was moved to, not in \(old)")
+        }
 
-        let (a, b) = (try CLIFixtures.losses(root + "/a"), try CLIFixtures.losses(root + "/b"))
+        let (a, b) = (try CLIFixtures.losses(root + "/a"), try CLIFixtures.losses(root + "/moved/c"))
         #expect(a.count == 4)
         #expect(a == b, "uninterrupted \(a) vs resumed \(b)")
-        #expect(FileManager.default.contentsEqual(atPath: root + "/a/ckpt_4/model.bin", andPath: root + "/b/ckpt_4/model.bin"))
+        #expect(FileManager.default.contentsEqual(atPath: root + "/a/ckpt_4/model.bin", andPath: root + "/moved/c/ckpt_4/model.bin"))
+    }
+
+    /// A new run refuses a folder that holds a run (it would truncate its metrics and leave its later checkpoints for
+    /// --resume to pick up); a resume refuses options it would ignore; --overwrite replaces the run and only the run.
+    @Test func aRunFolderNeverMixesTwoRuns() throws {
+        let root = try TestPaths.temporaryDirectory("cli-mix").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let run = root + "/run"
+        #expect(try runGPT2(arguments: try CLIFixtures.trainArguments(out: run, steps: 2)).status == 0)
+        try Data("kept".utf8).write(to: URL(fileURLWithPath: run + "/notes.txt"))
+        let metrics = try Data(contentsOf: URL(fileURLWithPath: run + "/metrics.jsonl"))
+
+        expectOneLineError(try runGPT2(arguments: try CLIFixtures.trainArguments(out: run, steps: 1)), mentioning: "--overwrite")
+        expectOneLineError(try runGPT2(arguments: ["train", "--resume", run, "--steps", "3", "--lr", "0.01", "--device", "cpu"]),
+                           mentioning: "--lr")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: run + "/metrics.jsonl")) == metrics)
+        #expect(Checkpoint.steps(in: run) == [2])
+
+        let replaced = try runGPT2(arguments: try CLIFixtures.trainArguments(out: run, steps: 1, extra: ["--overwrite"]))
+        #expect(replaced.status == 0, "\(replaced.stderrText)")
+        #expect(Checkpoint.steps(in: run) == [1])
+        #expect(try CLIFixtures.losses(run).count == 1)
+        #expect(try String(contentsOfFile: run + "/notes.txt", encoding: .utf8) == "kept")
     }
 
     /// Each bad input fails before anything is written: a sentinel metrics.jsonl in --out stays as it was.

@@ -18,19 +18,21 @@ public var buildProductsDirectory: URL {
     URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
 }
 
-/// Runs the built `gpt2` binary with `arguments`, feeding it `stdin` (empty by default).
+/// Runs the built `gpt2` binary with `arguments`, feeding it `stdin` (empty by default), in `workingDirectory`
+/// (default: the tests' own working directory).
 public func runGPT2(
-    arguments: [String], stdin: Data = Data(), environment: [String: String]? = nil
+    arguments: [String], stdin: Data = Data(), environment: [String: String]? = nil, workingDirectory: String? = nil
 ) throws -> CommandResult {
     try runCommand(
         buildProductsDirectory.appendingPathComponent("gpt2").path, arguments: arguments, stdin: stdin,
-        environment: environment)
+        environment: environment, workingDirectory: workingDirectory)
 }
 
 /// Runs `executable` (a path, or a name looked up on PATH through /usr/bin/env) and waits for it.
 /// Output goes through temporary files, so large outputs cannot fill a pipe and dead-lock.
 public func runCommand(
-    _ executable: String, arguments: [String], stdin: Data = Data(), environment: [String: String]? = nil
+    _ executable: String, arguments: [String], stdin: Data = Data(), environment: [String: String]? = nil,
+    workingDirectory: String? = nil
 ) throws -> CommandResult {
     let directory = try TestPaths.temporaryDirectory("gpt2-command")
     defer { try? FileManager.default.removeItem(at: directory) }
@@ -53,6 +55,7 @@ public func runCommand(
     if let environment {
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     }
+    if let workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory) }
     process.standardInput = input
     process.standardOutput = output
     process.standardError = errors

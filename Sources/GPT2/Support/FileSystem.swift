@@ -47,6 +47,18 @@ public enum FileSystem {
         return String(path[path.index(after: slash)...])
     }
 
+    /// `path` made absolute against the current directory (a leading `./` dropped); `..` and symbolic links are
+    /// kept as written. Paths saved for later (a run's data folder) use it, so they do not depend on where the
+    /// next command starts.
+    public static func absolutePath(_ path: String) -> String {
+        guard !path.hasPrefix("/"), let cwd = getcwd(nil, 0) else { return path }
+        defer { free(cwd) }
+        var relative = Substring(path)
+        while relative.hasPrefix("./") { relative = relative.dropFirst(2).drop { $0 == "/" } }
+        let directory = String(cString: cwd)
+        return relative.isEmpty || relative == "." ? directory : join(directory, String(relative))
+    }
+
     /// `directory/name`, without doubling the slash.
     public static func join(_ directory: String, _ name: String) -> String {
         directory.hasSuffix("/") ? directory + name : directory + "/" + name

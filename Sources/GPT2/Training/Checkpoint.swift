@@ -16,6 +16,13 @@ public enum Checkpoint {
     /// The folder name of the checkpoint taken after `step`.
     public static func folderName(step: Int) -> String { "ckpt_" + String(step) }
 
+    /// The run folder holding checkpoint folder `folder` (`RUN/ckpt_STEP` → `RUN`).
+    public static func runDirectory(of folder: String) -> String {
+        var path = Substring(folder)
+        while path.count > 1 && path.hasSuffix("/") { path = path.dropLast() }
+        return FileSystem.directoryName(String(path))
+    }
+
     /// Writes a checkpoint into `runDirectory`: a temporary folder, each file fsynced, then renamed.
     public static func save<State: Encodable>(runDirectory: String, step: Int, config: ModelConfig, parameters: [Float],
                                               firstMoment: [Float], secondMoment: [Float], state: State) throws {

@@ -8,6 +8,9 @@
 #endif
 
 public final class MetricsLog {
+    /// The log's name in a run folder.
+    public static let fileName = "metrics.jsonl"
+
     public let path: String
     private let fd: Int32
 

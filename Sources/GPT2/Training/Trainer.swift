@@ -24,8 +24,10 @@ public final class Trainer<Ops: Backend> {
     private var step: Int
     private var sampleRandom: SeededRandom
 
-    /// A fresh run: initialises (or loads) the weights and opens the data.
-    public init(options: TrainingOptions, backend: Ops) throws {
+    /// A fresh run: initialises (or loads) the weights and opens the data. A run folder that already holds a
+    /// run is refused, or, with `replacingEarlierRun`, cleared of its checkpoints and metrics (once everything
+    /// else has been checked, so a bad option never costs the earlier run).
+    public init(options: TrainingOptions, backend: Ops, replacingEarlierRun: Bool = false) throws {
         try options.validate()
         self.options = options
         model = try GPT2Model(config: options.model, backend: backend, batchSize: options.microBatch,
@@ -42,12 +44,22 @@ public final class Trainer<Ops: Backend> {
         validation = try Trainer.openValidation(options)
         step = 0
         sampleRandom = SeededRandom(seed: options.seed ^ 0x5A4D_504C)
+        if let earlier = RunFolder.earlierRun(in: options.outDirectory) {
+            guard replacingEarlierRun else {
+                throw TrainingError("\(options.outDirectory) already holds a run (\(earlier)); continue it with --resume "
+                                    + "\(options.outDirectory), choose another --out, or add --overwrite to replace it")
+            }
+            try RunFolder.clear(options.outDirectory)
+            Console.log("--overwrite: removed the earlier run's \(earlier) from \(options.outDirectory)")
+        }
     }
 
-    /// Continues the run saved in checkpoint `folder`, with the options it was started with.
+    /// Continues the run saved in checkpoint `folder`, with the options it was started with, in the run folder
+    /// that holds the checkpoint (wherever the run started: the folder may have moved since).
     public init(resuming folder: String, backend: Ops, overriding: (inout TrainingOptions) -> Void = { _ in }) throws {
         let saved = try Checkpoint.load(folder, as: TrainerState.self)
         var options = saved.state.options
+        options.outDirectory = Checkpoint.runDirectory(of: folder)
         overriding(&options)
         try options.validate()
         self.options = options
@@ -75,7 +87,7 @@ public final class Trainer<Ops: Backend> {
         guard FileSystem.makeDirectories(options.outDirectory) else {
             throw FileError("cannot create the run folder \(options.outDirectory): \(FileSystem.lastErrorMessage)")
         }
-        let metrics = try MetricsLog(path: options.outDirectory + "/metrics.jsonl", truncatingAfter: step)
+        let metrics = try MetricsLog(path: FileSystem.join(options.outDirectory, MetricsLog.fileName), truncatingAfter: step)
         let lastStep = min(options.steps, stopAfter ?? options.steps)
         let flopsPerStep = FLOPCount.trainingPerToken(options.model, sequenceLength: T) * Double(options.tokensPerStep)
         var losses: [Float] = []

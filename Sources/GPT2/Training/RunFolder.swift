@@ -1,0 +1,37 @@
+/// A run folder (`--out`) and what marks it as holding a run — checkpoints or a metrics.jsonl — so that a
+/// new run never mixes its files with an earlier run's (whose metrics it would truncate, and whose later
+/// checkpoints `--resume` would pick up), and clearing one when the user asks to replace it.
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+public enum RunFolder {
+    /// What an earlier run left in `path`, for a message ("2 checkpoints up to ckpt_8 and metrics.jsonl");
+    /// nil when there is nothing (no folder, an empty one, or only other files).
+    public static func earlierRun(in path: String) -> String? {
+        var parts: [String] = []
+        let steps = Checkpoint.steps(in: path)
+        if let last = steps.last {
+            parts.append(steps.count == 1 ? "checkpoint ckpt_\(last)" : "\(steps.count) checkpoints up to ckpt_\(last)")
+        }
+        if (FileSystem.size(FileSystem.join(path, MetricsLog.fileName)) ?? 0) > 0 { parts.append(MetricsLog.fileName) }
+        return parts.isEmpty ? nil : parts.joined(separator: " and ")
+    }
+
+    /// Removes what a run writes into `path` — its checkpoint folders and metrics.jsonl; other files stay.
+    public static func clear(_ path: String) throws {
+        let names = Checkpoint.steps(in: path).map(Checkpoint.folderName(step:)) + [MetricsLog.fileName]
+        for name in names {
+            let item = FileSystem.join(path, name)
+            guard FileSystem.isDirectory(item) || FileSystem.isFile(item) else { continue }
+            do {
+                try FileManager.default.removeItem(atPath: item)
+            } catch {
+                throw FileError("cannot remove \(item) to replace the earlier run: \(error)")
+            }
+        }
+    }
+}
