@@ -16,8 +16,10 @@ extension CPUBackend {
             for row in 0..<rows { (o + row * OC).update(from: b, count: OC) }
             beta = 1
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(OC), Int32(C),
-                    1, x, Int32(C), w, Int32(C), beta, o, Int32(OC))
+        BLASThreads.shared.using(threads) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(OC), Int32(C),
+                        1, x, Int32(C), w, Int32(C), beta, o, Int32(OC))
+        }
     }
 
     /// dinp (B,T,C) =, dweight (OC,C) +=, dbias (OC) +=  from dout (B,T,OC)
@@ -25,12 +27,14 @@ extension CPUBackend {
                                inp: TensorRef, weight: TensorRef, B: Int, T: Int, C: Int, OC: Int) {
         let rows = B * T
         let dy = floats(dout), x = floats(inp), w = floats(weight)
-        // dinp (rows,C) = dout (rows,OC) · weight (OC,C)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(C), Int32(OC),
-                    1, dy, Int32(OC), w, Int32(C), 0, floats(dinp), Int32(C))
-        // dweight (OC,C) += dout (rows,OC)ᵀ · inp (rows,C)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(OC), Int32(C), Int32(rows),
-                    1, dy, Int32(OC), x, Int32(C), 1, floats(dweight), Int32(C))
+        BLASThreads.shared.using(threads) {
+            // dinp (rows,C) = dout (rows,OC) · weight (OC,C)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(C), Int32(OC),
+                        1, dy, Int32(OC), w, Int32(C), 0, floats(dinp), Int32(C))
+            // dweight (OC,C) += dout (rows,OC)ᵀ · inp (rows,C)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(OC), Int32(C), Int32(rows),
+                        1, dy, Int32(OC), x, Int32(C), 1, floats(dweight), Int32(C))
+        }
         if let dbias { addColumnSums(of: dy, rows: rows, columns: OC, into: floats(dbias)) }
     }
 

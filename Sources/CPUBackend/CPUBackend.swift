@@ -1,7 +1,6 @@
 /// The fp32 reference backend: every op on the CPU, GEMMs through OpenBLAS, the rest in Swift,
 /// split across cores with `concurrentPerform`. Every other backend is tested against this one.
 
-import COpenBLAS
 import Dispatch
 import GPT2
 
@@ -14,7 +13,7 @@ import Darwin
 public final class CPUBackend: Backend, @unchecked Sendable {
     public let name = "cpu"
     public var preferredPrecision: Precision { .float32 }
-    /// Worker threads for our own loops and for OpenBLAS.
+    /// Worker threads for our own loops and for OpenBLAS (set for each call: see BLASThreads).
     public let threads: Int
 
     private var storage: [BufferKind: UnsafeMutableRawPointer] = [:]
@@ -24,7 +23,6 @@ public final class CPUBackend: Backend, @unchecked Sendable {
     public init(threads: Int = 0) {
         let cores = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
         self.threads = threads > 0 ? threads : cores
-        openblas_set_num_threads(Int32(self.threads))
     }
 
     deinit { release() }

@@ -76,7 +76,7 @@ public protocol Backend: AnyObject {
     /// out (C) = causal attention of query row `t` over rows 0...t of one sequence's qkv (T,3C): the decode
     /// step of generation, where the earlier rows of qkv are the key/value cache.
     func attentionForwardRow(out: TensorRef, qkv: TensorRef, t: Int, C: Int, NH: Int)
-    /// dqkv (B,T,3C) =  from dout (B,T,C), recomputing the attention weights from qkv and stats
+    /// dqkv (B,T,3C) = the gradient through attention of dout (B,T,C), recomputing the attention weights from qkv and stats
     func attentionBackward(dqkv: TensorRef, dout: TensorRef, qkv: TensorRef, out: TensorRef, stats: TensorRef,
                            B: Int, T: Int, C: Int, NH: Int)
 
