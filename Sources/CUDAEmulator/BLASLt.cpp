@@ -9,6 +9,7 @@
 
 #include <cblas.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 
@@ -126,6 +127,26 @@ const float* widen(const void* base, const Layout& layout, std::vector<float>& d
     for (uint64_t j = 0; j < layout.columns; j++)
         for (uint64_t i = 0; i < layout.rows; i++) dense[j * layout.rows + i] = element(base, layout.type, j * layout.ld + i);
     return dense.data();
+}
+
+/// product (m × n, column-major) = α·op(A)·op(B) for dense fp32 A and B (leading dimensions lda, ldb), through
+/// OpenBLAS in slices of at most 256 of the k terms, added in order. OpenBLAS's thread count is one setting for
+/// the whole process, which the CPU backend changes from op to op, and it cuts a longer k into blocks differently
+/// on one thread and on several (different last bits, measured for k = 500); a slice that short it never cuts, so
+/// the emulated GPU gives the same bits whatever the CPU backend beside it is doing.
+void multiply(const MatmulDesc& op, uint64_t m, uint64_t n, uint64_t k, float alpha, const float* a, uint64_t lda,
+              const float* b, uint64_t ldb, float* product) {
+    constexpr uint64_t slice = 256;
+    const bool transposedA = op.transA != CCUBLAS_OP_N, transposedB = op.transB != CCUBLAS_OP_N;
+    for (uint64_t k0 = 0; k0 < k; k0 += slice) {
+        const uint64_t terms = std::min(slice, k - k0);
+        // op(A)'s columns k0… are A's columns (or, transposed, its rows); op(B)'s rows k0… are B's rows (or columns)
+        const float* aSlice = transposedA ? a + k0 : a + k0 * lda;
+        const float* bSlice = transposedB ? b + k0 * ldb : b + k0;
+        cblas_sgemm(CblasColMajor, transposedA ? CblasTrans : CblasNoTrans, transposedB ? CblasTrans : CblasNoTrans,
+                    int(m), int(n), int(terms), alpha, aSlice, int(lda), bSlice, int(ldb), k0 == 0 ? 0.0f : 1.0f, product,
+                    int(m));
+    }
 }
 
 bool isDeviceMatrix(const void* base, const Layout& layout) {
@@ -288,9 +309,8 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t oper
     const uint64_t m = ld.rows, n = ld.columns, k = op.transA == CCUBLAS_OP_N ? la.columns : la.rows;
     thread_local std::vector<float> denseA, denseB, product;
     product.resize(m * n);
-    cblas_sgemm(CblasColMajor, op.transA == CCUBLAS_OP_N ? CblasNoTrans : CblasTrans,
-                op.transB == CCUBLAS_OP_N ? CblasNoTrans : CblasTrans, int(m), int(n), int(k), *static_cast<const float*>(alpha),
-                widen(a, la, denseA), int(la.rows), widen(b, lb, denseB), int(lb.rows), 0.0f, product.data(), int(m));
+    multiply(op, m, n, k, *static_cast<const float*>(alpha), widen(a, la, denseA), la.rows, widen(b, lb, denseB), lb.rows,
+             product.data());
     const float scaleC = *static_cast<const float*>(beta);
     auto store = [&](void* base, uint64_t index, float value) {
         if (ld.type == CCUDA_R_32F) static_cast<float*>(base)[index] = value;

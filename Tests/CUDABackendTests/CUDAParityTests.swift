@@ -3,7 +3,7 @@
 /// On a machine without a GPU they run on the CUDA emulator: the same kernels and host code, on the CPU.
 
 import CCUDA
-import CPUBackend
+@testable import CPUBackend
 import CUDABackend
 import CUDAParity
 import GPT2
@@ -58,6 +58,33 @@ struct CUDAParityTests {
     @Test func wholeModelStepMatchesTheCPU() throws {
         let gpu = try #require(ParityBackends.gpu)
         expectAllPass(try CUDAParity.model(cpu: ParityBackends.cpu, gpu: gpu))
+    }
+
+    /// The emulated cuBLASLt runs on OpenBLAS, whose thread count the CPU backend sets for each of its own ops (one
+    /// thread inside attention) and whose GEMMs cut k > ~384 into blocks differently on 1 and 2 threads: a GPU run
+    /// must not change by a bit with what the CPU backend beside it last did (the exact-resume check depends on it).
+    /// B·T = 500 makes every weight-gradient GEMM's k 500, a length whose cut differs.
+    @Test(.enabled(if: CUDATestEnvironment.isEmulated, "only the emulator runs its GEMMs on OpenBLAS"))
+    func emulatedGradientsDoNotDependOnOpenBLASThreads() throws {
+        let gpu = try #require(ParityBackends.gpu)
+        let config = ModelConfig(maxSequenceLength: 64, vocabularySize: 1000, layers: 1, heads: 4, channels: 128)
+        let (B, T) = (10, 50)
+        let model = try GPT2Model(config: config, backend: gpu, batchSize: B, sequenceLength: T)
+        model.initializeParameters(seed: 11)
+        var random = SeededRandom(seed: 12)
+        let inputs = (0..<(B * T)).map { _ in Int32(random.nextInt(below: config.vocabularySize)) }
+        let targets = (0..<(B * T)).map { _ in Int32(random.nextInt(below: config.vocabularySize)) }
+        func gradients(blasThreads: Int) -> [Float] {
+            BLASThreads.shared.using(blasThreads) {
+                model.zeroGradients()
+                _ = model.forward(inputs: inputs, targets: targets, batchSize: B, sequenceLength: T, lossScale: 1 / Float(B * T))
+                model.backward(batchSize: B, sequenceLength: T)
+                return model.download(model.layout.whole(.gradients))
+            }
+        }
+        let (one, two) = (gradients(blasThreads: 1), gradients(blasThreads: 2))
+        let differing = zip(one, two).filter { $0.0.bitPattern != $0.1.bitPattern }.count
+        #expect(differing == 0, "\(differing) of \(one.count) gradients differ between 1 and 2 OpenBLAS threads")
     }
 
     @Test func shapesTheKernelsCannotRunAreRefusedWithTheReason() throws {
