@@ -33,6 +33,14 @@ import Testing
         #expect(a.count == 4)
         #expect(a == b, "uninterrupted \(a) vs resumed \(b)")
         #expect(FileManager.default.contentsEqual(atPath: root + "/a/ckpt_4/model.bin", andPath: root + "/moved/c/ckpt_4/model.bin"))
+
+        // The shards move too: the saved path fails with one line naming it, and --data says where they are now.
+        try FileManager.default.moveItem(atPath: root + "/shards", toPath: root + "/moved/shards")
+        let extend = ["train", "--resume", "c", "--steps", "5", "--threads", "2", "--device", "cpu"]
+        expectOneLineError(try runGPT2(arguments: extend, workingDirectory: root + "/moved"), mentioning: URL(fileURLWithPath: root).lastPathComponent + "/shards/")
+        let third = try runGPT2(arguments: extend + ["--data", "shards"], workingDirectory: root + "/moved")
+        #expect(third.status == 0, "\(third.stderrText)")
+        #expect(try CLIFixtures.losses(root + "/moved/c").count == 5)
     }
 
     /// A new run refuses a folder that holds a run (it would truncate its metrics and leave its later checkpoints for
