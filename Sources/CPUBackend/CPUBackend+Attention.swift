@@ -32,7 +32,7 @@ extension CPUBackend {
                 for r in 0..<rows {
                     let row = scores + r * keys, seen = t0 + r + 1
                     let maxScore = maximum(row, count: seen)
-                    let sum = exponentiate(row, count: seen, subtracting: maxScore)
+                    let sum = sumOfExponentials(row, count: seen, subtracting: maxScore, store: true)
                     (row + seen).initialize(repeating: 0, count: keys - seen)
                     inverseSums[r] = 1 / sum
                     lseHead[t0 + r] = maxScore + logf(sum)
@@ -86,7 +86,7 @@ extension CPUBackend {
                 for r in 0..<rows {
                     let t = t0 + r, seen = t + 1
                     let pRow = p + r * keys, dsRow = ds + r * keys
-                    _ = exponentiate(pRow, count: seen, subtracting: lseHead[t])
+                    _ = sumOfExponentials(pRow, count: seen, subtracting: lseHead[t], store: true)
                     // Σ_j p_j·dp_j = dout·out, so ds_j = p_j·(dp_j − dout·out), times the scores' scale
                     softmaxGradient(dsRow, probabilities: pRow, rowDot: dot(doutHead + t * C, outHead + t * C, HS),
                                     scale: scale, count: seen)
@@ -161,27 +161,6 @@ private func scaleInPlace(_ values: UnsafeMutablePointer<Float>, by factor: Floa
     for i in 0..<count { values[i] *= factor }
 }
 
-/// values[i] = exp(values[i] − shift) for i < count; returns their sum.
-@inline(__always)
-func exponentiate(_ values: UnsafeMutablePointer<Float>, count: Int, subtracting shift: Float) -> Float {
-    let shiftVec = Vec(repeating: shift)
-    var sums = Vec()
-    var i = 0
-    while i + 8 <= count {
-        let e = exp(loadVec(values + i) - shiftVec)
-        storeVec(e, values + i)
-        sums += e
-        i += 8
-    }
-    var sum = sums.sum()
-    while i < count {
-        values[i] = expf(values[i] - shift)
-        sum += values[i]
-        i += 1
-    }
-    return sum
-}
-
 /// One head's output for query row t of a sequence's qkv (T,3C): out (HS) = softmax(q·Kᵀ·scale)·V over
 /// rows 0...t. `weights` is scratch for t+1 floats. Returns the row's log-sum-exp.
 @inline(__always)
@@ -194,7 +173,7 @@ private func attendRow(out: UnsafeMutablePointer<Float>, qkv: UnsafePointer<Floa
         weights[j] = score
         maxScore = max(maxScore, score)
     }
-    let sum = exponentiate(weights, count: t + 1, subtracting: maxScore)
+    let sum = sumOfExponentials(weights, count: t + 1, subtracting: maxScore, store: true)
     out.initialize(repeating: 0, count: HS)
     let inverseSum = 1 / sum
     for j in 0...t { axpy(out, weights[j] * inverseSum, qkv + j * 3 * C + 2 * C + h * HS, HS) }

@@ -23,10 +23,10 @@ extension CPUBackend {
                 let labelLogit = logitRow[label]
                 guard let scale = dlossScale else {
                     // loss only: the logits must survive (the contract writes them only when scaled)
-                    loss[row] = logf(sumOfExponentials(logitRow, count: V, subtracting: maxLogit)) + maxLogit - labelLogit
+                    loss[row] = logf(sumOfExponentials(logitRow, count: V, subtracting: maxLogit, store: false)) + maxLogit - labelLogit
                     continue
                 }
-                let sum = exponentiate(logitRow, count: V, subtracting: maxLogit)
+                let sum = sumOfExponentials(logitRow, count: V, subtracting: maxLogit, store: true)
                 loss[row] = logf(sum) + maxLogit - labelLogit
                 // dlogits = (softmax − onehot)·scale; padded columns get no gradient
                 let factor = scale / sum
@@ -36,22 +36,4 @@ extension CPUBackend {
             }
         }
     }
-}
-
-/// Σ exp(values[i] − shift) for i < count, leaving `values` as they are.
-@inline(__always)
-private func sumOfExponentials(_ values: UnsafePointer<Float>, count: Int, subtracting shift: Float) -> Float {
-    let shiftVec = Vec(repeating: shift)
-    var sums = Vec()
-    var i = 0
-    while i + 8 <= count {
-        sums += exp(loadVec(values + i) - shiftVec)
-        i += 8
-    }
-    var sum = sums.sum()
-    while i < count {
-        sum += expf(values[i] - shift)
-        i += 1
-    }
-    return sum
 }

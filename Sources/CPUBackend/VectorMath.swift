@@ -1,5 +1,11 @@
-/// SIMD building blocks for the CPU ops: dot products, axpy and a vectorised exp/tanh.
+/// SIMD building blocks for the CPU ops: dot products, maximum, axpy, a vectorised exp/tanh and sums of exponentials.
 /// Swift keeps float ordering, so reductions are written with explicit SIMD accumulators.
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 typealias Vec = SIMD8<Float>
 
@@ -99,6 +105,29 @@ func exp(_ x: Vec) -> Vec {
     // the clamp maps NaN to a bound; give NaN back so a diverged softmax or GELU stays visibly NaN
     result.replace(with: x, where: x .!= x)
     return result
+}
+
+/// Σ exp(values[i] − shift) over i < count. With `store`, each exponential replaces its value (a softmax's
+/// numerators, in place); without, `values` are left as they are.
+@inline(__always)
+func sumOfExponentials(_ values: UnsafeMutablePointer<Float>, count: Int, subtracting shift: Float, store: Bool) -> Float {
+    let shiftVec = Vec(repeating: shift)
+    var sums = Vec()
+    var i = 0
+    while i + 8 <= count {
+        let e = exp(loadVec(values + i) - shiftVec)
+        if store { storeVec(e, values + i) }
+        sums += e
+        i += 8
+    }
+    var sum = sums.sum()
+    while i < count {
+        let e = expf(values[i] - shift)
+        if store { values[i] = e }
+        sum += e
+        i += 1
+    }
+    return sum
 }
 
 /// tanh lane by lane as 1 − 2/(e²ˣ + 1), which is exact at the saturated ends.
