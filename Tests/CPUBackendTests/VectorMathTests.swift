@@ -1,5 +1,6 @@
 /// The CPU backend's vectorised exp and tanh against libm in double precision over a dense grid, the
-/// extremes (−100, −87, 0, 88, 100) and non-finite inputs; plus the SIMD dot, axpy and maximum helpers.
+/// extremes (−100, −87, 0, 88, 100) and non-finite inputs; plus the SIMD dot, axpy, maximum and sum-of-exponentials
+/// helpers.
 
 @testable import CPUBackend
 import GPT2TestSupport
@@ -103,6 +104,28 @@ import Darwin
             #expect(values.withUnsafeBufferPointer { maximum($0.baseAddress!, count: n) } == 10)
         }
         #expect(base.withUnsafeBufferPointer { maximum($0.baseAddress!, count: n) } == base.max()!)
+    }
+
+    @Test("sumOfExponentials sums exp(x − shift) over the 8-lane part and the tail; store decides whether they replace x",
+          arguments: [1, 7, 8, 9, 23])
+    func sumOfExponentialsStoresOnlyWhenAsked(n: Int) {
+        var data = TestData(seed: UInt64(100 + n))
+        let values = data.normal(n, standardDeviation: 3)
+        let shift = values.max()!
+        let exponentials = values.map { exp(Double($0 - shift)) }   // the difference rounded to fp32, as the function takes it
+        for store in [false, true] {
+            var buffer = values
+            let sum = buffer.withUnsafeMutableBufferPointer {
+                sumOfExponentials($0.baseAddress!, count: n, subtracting: shift, store: store)
+            }
+            let expected = exponentials.reduce(0, +)
+            #expect(abs(Double(sum) - expected) <= 1e-6 * expected, "store \(store): \(sum) vs \(expected)")
+            if store {
+                #expect(zip(buffer, exponentials).allSatisfy { abs(Double($0) - $1) <= 3e-7 * $1 }, "the exponentials replace the values")
+            } else {
+                #expect(buffer == values, "the values are left as they are")
+            }
+        }
     }
 
     @Test("maximum passes over NaN and handles all −∞")
