@@ -147,7 +147,8 @@ extension CUDAParity {
         let cpuStraight = try Trainer(options: options("cpu-straight"), backend: cpu).run()
         _ = try Trainer(options: options("cpu-first"), backend: cpu).run(stopAfter: stop)
         let gpuAfterCPU = try Trainer(resuming: checkpoint("cpu-first"), backend: gpu).run()
-        let cpuAfterGPU = try Trainer(resuming: checkpoint("interrupted"), backend: cpu).run()
+        // from step 10 again, beside the GPU's own continuation (ckpt_20), which it replaces
+        let cpuAfterGPU = try Trainer(resuming: checkpoint("interrupted"), backend: cpu, replacingLaterSteps: true).run()
         let reference = Array(cpuStraight.suffix(steps - stop))
         for (label, losses) in [("a CPU checkpoint resumes on the GPU", gpuAfterCPU), ("a GPU checkpoint resumes on the CPU", cpuAfterGPU)] {
             let differences = zip(reference, losses).map { abs(Double($0) - Double($1)) }

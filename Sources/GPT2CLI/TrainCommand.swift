@@ -105,13 +105,13 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Stop cleanly after step N with a checkpoint, as if interrupted (resume later with --resume).")
     var stopAfter: Int?
 
-    @Option(help: "Continue the run in this folder (or from this checkpoint) with the options it started with; only --steps, --stop-after, --data, --device and --threads may be given too.")
+    @Option(help: "Continue the run in this folder (or from this checkpoint) with the options it started with; only --steps, --stop-after, --data, --device, --threads and --overwrite may be given too.")
     var resume: String?
 
     @Option(help: "Run folder for checkpoints and metrics.jsonl; one that holds a run already is refused (see --overwrite). (default: \(Default.out))")
     var out: String?
 
-    @Flag(help: "Replace the run in --out: remove its checkpoints and metrics.jsonl before training.")
+    @Flag(help: "Replace the run in --out: remove its checkpoints and metrics.jsonl before training; with --resume from an earlier checkpoint, remove the later ones.")
     var overwrite = false
 
     @Option(help: "Peak FLOP/s used to compute MFU (default: 115.2 GFLOP/s per CPU thread; H100/H200/A100 dense BF16 by name).")
@@ -132,11 +132,11 @@ struct TrainCommand: ParsableCommand {
             let kept = savedOptionsGiven
             guard kept.isEmpty else {
                 throw ValidationError("--resume continues a run with the options it started with, so \(listing(kept)) "
-                                      + "cannot be given with it (only --steps, --stop-after, --data, --device and --threads can); "
+                                      + "cannot be given with it (only --steps, --stop-after, --data, --device, --threads and --overwrite can); "
                                       + "to train on from its weights with other options, start a new run with --init-from \(resume)")
             }
             let folder = try ModelSource.checkpointFolder(resume)
-            trainer = try Trainer(resuming: folder, backend: backend) { options in
+            trainer = try Trainer(resuming: folder, backend: backend, replacingLaterSteps: overwrite) { options in
                 if let steps {
                     options.steps = steps
                     options.schedule.totalSteps = steps
@@ -189,7 +189,7 @@ struct TrainCommand: ParsableCommand {
             ("--eval-every", evalEvery != nil), ("--eval-batches", evalBatches != nil),
             ("--eval-hellaswag-every", evalHellaswagEvery != nil), ("--sample-every", sampleEvery != nil),
             ("--sample-tokens", sampleTokens != nil), ("--checkpoint-every", checkpointEvery != nil),
-            ("--keep-last", keepLast != nil), ("--out", out != nil), ("--overwrite", overwrite),
+            ("--keep-last", keepLast != nil), ("--out", out != nil),
         ]
         return given.filter(\.isGiven).map(\.flag)
     }

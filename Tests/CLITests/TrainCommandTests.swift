@@ -44,7 +44,8 @@ import Testing
     }
 
     /// A new run refuses a folder that holds a run (it would truncate its metrics and leave its later checkpoints for
-    /// --resume to pick up); a resume refuses options it would ignore; --overwrite replaces the run and only the run.
+    /// --resume to pick up); a resume refuses options it would ignore, and an earlier checkpoint while later ones
+    /// exist; --overwrite replaces the run and only the run, or what came after the checkpoint.
     @Test func aRunFolderNeverMixesTwoRuns() throws {
         let root = try TestPaths.temporaryDirectory("cli-mix").path
         defer { try? FileManager.default.removeItem(atPath: root) }
@@ -64,6 +65,19 @@ import Testing
         #expect(Checkpoint.steps(in: run) == [1])
         #expect(try CLIFixtures.losses(run).count == 1)
         #expect(try String(contentsOfFile: run + "/notes.txt", encoding: .utf8) == "kept")
+
+        // Back to an earlier checkpoint: refused while later ones exist (the next resume would pick them up);
+        // --overwrite drops them and the later metrics, and the run retraces its steps exactly.
+        let branch = root + "/branch"
+        #expect(try runGPT2(arguments: try CLIFixtures.trainArguments(out: branch, steps: 3, extra: ["--checkpoint-every", "1"])).status == 0)
+        let losses = try CLIFixtures.losses(branch)
+        let back = ["train", "--resume", branch + "/ckpt_1", "--steps", "2", "--threads", "2", "--device", "cpu"]
+        expectOneLineError(try runGPT2(arguments: back), mentioning: "ckpt_3")
+        #expect(Checkpoint.steps(in: branch) == [1, 2, 3])
+        let again = try runGPT2(arguments: back + ["--overwrite"])
+        #expect(again.status == 0, "\(again.stderrText)")
+        #expect(Checkpoint.steps(in: branch) == [1, 2])
+        #expect(try CLIFixtures.losses(branch) == Array(losses.prefix(2)))
     }
 
     /// Each bad input fails before anything is written: a sentinel metrics.jsonl in --out stays as it was.

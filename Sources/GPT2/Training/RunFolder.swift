@@ -23,14 +23,22 @@ public enum RunFolder {
 
     /// Removes what a run writes into `path` — its checkpoint folders and metrics.jsonl; other files stay.
     public static func clear(_ path: String) throws {
-        let names = Checkpoint.steps(in: path).map(Checkpoint.folderName(step:)) + [MetricsLog.fileName]
+        try remove(Checkpoint.steps(in: path).map(Checkpoint.folderName(step:)) + [MetricsLog.fileName], from: path)
+    }
+
+    /// Removes the checkpoint folders of `steps` from run folder `path`.
+    public static func removeCheckpoints(_ steps: [Int], from path: String) throws {
+        try remove(steps.map(Checkpoint.folderName(step:)), from: path)
+    }
+
+    private static func remove(_ names: [String], from path: String) throws {
         for name in names {
             let item = FileSystem.join(path, name)
             guard FileSystem.isDirectory(item) || FileSystem.isFile(item) else { continue }
             do {
                 try FileManager.default.removeItem(atPath: item)
             } catch {
-                throw FileError("cannot remove \(item) to replace the earlier run: \(error)")
+                throw FileError("cannot remove \(item) (--overwrite): \(error)")
             }
         }
     }

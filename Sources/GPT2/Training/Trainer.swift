@@ -55,8 +55,12 @@ public final class Trainer<Ops: Backend> {
     }
 
     /// Continues the run saved in checkpoint `folder`, with the options it was started with, in the run folder
-    /// that holds the checkpoint (wherever the run started: the folder may have moved since).
-    public init(resuming folder: String, backend: Ops, overriding: (inout TrainingOptions) -> Void = { _ in }) throws {
+    /// that holds the checkpoint (wherever the run started: the folder may have moved since). A checkpoint with
+    /// later ones beside it is refused (continuing from it would leave them, from another course, for the next
+    /// resume to pick up), or, with `replacingLaterSteps`, the later checkpoints are removed (as are, when it runs,
+    /// the metrics of later steps).
+    public init(resuming folder: String, backend: Ops, replacingLaterSteps: Bool = false,
+                overriding: (inout TrainingOptions) -> Void = { _ in }) throws {
         let saved = try Checkpoint.load(folder, as: TrainerState.self)
         var options = saved.state.options
         options.outDirectory = Checkpoint.runDirectory(of: folder)
@@ -72,6 +76,16 @@ public final class Trainer<Ops: Backend> {
         validation = try Trainer.openValidation(options)
         step = saved.state.step
         sampleRandom = saved.state.sampleRandom
+        let later = Checkpoint.steps(in: options.outDirectory).filter { $0 > step }
+        if let newest = later.last {
+            guard replacingLaterSteps else {
+                throw TrainingError("\(folder) is not the newest checkpoint of \(options.outDirectory) (\(Checkpoint.folderName(step: newest)) "
+                                    + "is): continuing from it would mix two courses of the run; resume the run folder, copy the "
+                                    + "checkpoint into a folder of its own, or add --overwrite to drop what came after step \(step)")
+            }
+            try RunFolder.removeCheckpoints(later, from: options.outDirectory)
+            Console.log("--overwrite: removed \(later.map(Checkpoint.folderName(step:)).joined(separator: ", ")) from \(options.outDirectory)")
+        }
     }
 
     /// Whether the last `run` ended early because `stopRequest` asked it to (its checkpoint is saved).
