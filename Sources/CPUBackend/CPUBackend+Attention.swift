@@ -22,13 +22,13 @@ extension CPUBackend {
         nonisolated(unsafe) let o = floats(out), lse = floats(stats), x = floats(qkv)
         let HS = C / NH
         let scale = 1 / Float(HS).squareRoot()
-        forEachHead(B: B, NH: NH, scratchFloats: blockRows * T) { b, h, scores in
+        forEachHead(B: B, NH: NH, scratchFloats: blockRows * (T + 1)) { b, h, scratch in
+            let scores = scratch, inverseSums = scratch + blockRows * T   // a block's scores; its rows' 1 / Σ exp
             let head = AttentionHead(qkv: x + b * T * 3 * C + h * HS, C: C, HS: HS)
             let outHead = o + b * T * C + h * HS, lseHead = lse + (b * NH + h) * T
             for t0 in stride(from: 0, to: T, by: blockRows) {
                 let rows = min(blockRows, T - t0), keys = t0 + rows
                 head.scores(into: scores, queries: t0, rows: rows, scale: scale)
-                var inverseSums = [Float](repeating: 0, count: rows)
                 for r in 0..<rows {
                     let row = scores + r * keys, seen = t0 + r + 1
                     let maxScore = maximum(row, count: seen)
@@ -41,7 +41,7 @@ extension CPUBackend {
                 let outRows = outHead + t0 * C
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(HS), Int32(keys),
                             1, scores, Int32(keys), head.values, Int32(3 * C), 0, outRows, Int32(C))
-                for r in 0..<rows { scaleInPlace(outRows + r * C, by: inverseSums[r], count: HS) }
+                for r in 0..<rows { multiply(outRows + r * C, by: inverseSums[r], count: HS) }
             }
         }
     }
@@ -153,12 +153,6 @@ private func softmaxGradient(_ gradients: UnsafeMutablePointer<Float>, probabili
         gradients[j] = probabilities[j] * (gradients[j] - rowDot) * scale
         j += 1
     }
-}
-
-/// values[i] *= factor for i < count.
-@inline(__always)
-private func scaleInPlace(_ values: UnsafeMutablePointer<Float>, by factor: Float, count: Int) {
-    for i in 0..<count { values[i] *= factor }
 }
 
 /// One head's output for query row t of a sequence's qkv (T,3C): out (HS) = softmax(q·Kᵀ·scale)·V over

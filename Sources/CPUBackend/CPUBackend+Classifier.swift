@@ -30,7 +30,7 @@ extension CPUBackend {
                 loss[row] = logf(sum) + maxLogit - labelLogit
                 // dlogits = (softmax − onehot)·scale; padded columns get no gradient
                 let factor = scale / sum
-                for i in 0..<V { logitRow[i] *= factor }
+                multiply(logitRow, by: factor, count: V)
                 logitRow[label] -= scale
                 for i in V..<Vp { logitRow[i] = 0 }
             }

@@ -1,4 +1,5 @@
-/// SIMD building blocks for the CPU ops: dot products, maximum, axpy, a vectorised exp/tanh and sums of exponentials.
+/// SIMD building blocks for the CPU ops: dot products, maximum, axpy, multiply, a vectorised exp/tanh and sums of
+/// exponentials.
 /// Swift keeps float ordering, so reductions are written with explicit SIMD accumulators.
 
 #if canImport(Glibc)
@@ -76,6 +77,12 @@ func axpy(_ y: UnsafeMutablePointer<Float>, _ alpha: Float, _ x: UnsafePointer<F
         y[i] += alpha * x[i]
         i += 1
     }
+}
+
+/// values[i] *= factor over i < count.
+@inline(__always)
+func multiply(_ values: UnsafeMutablePointer<Float>, by factor: Float, count: Int) {
+    for i in 0..<count { values[i] *= factor }
 }
 
 /// eˣ lane by lane: x = n·ln2 + r, eʳ by a degree-6 polynomial on |r| ≤ ln2/2, 2ⁿ built in the exponent bits.
