@@ -13,8 +13,7 @@ import Glibc
 import Darwin
 #endif
 
-/// Query rows per block.
-private let blockRows = 64
+private let blockRows = CPUScratch.attentionBlockRows
 
 extension CPUBackend {
     /// out (B,T,C), stats (B,NH,T) = causal softmax(Q·Kᵀ/√HS)·V over qkv (B,T,3C)
@@ -22,7 +21,7 @@ extension CPUBackend {
         nonisolated(unsafe) let o = floats(out), lse = floats(stats), x = floats(qkv)
         let HS = C / NH
         let scale = 1 / Float(HS).squareRoot()
-        forEachHead(B: B, NH: NH, scratchFloats: blockRows * (T + 1)) { b, h, scratch in
+        forEachHead(B: B, NH: NH, scratchFloats: CPUScratch.attentionFloats(sequenceLength: T, backward: false)) { b, h, scratch in
             let scores = scratch, inverseSums = scratch + blockRows * T   // a block's scores; its rows' 1 / Σ exp
             let head = AttentionHead(qkv: x + b * T * 3 * C + h * HS, C: C, HS: HS)
             let outHead = o + b * T * C + h * HS, lseHead = lse + (b * NH + h) * T
@@ -67,7 +66,7 @@ extension CPUBackend {
         nonisolated(unsafe) let dx = floats(dqkv), dy = floats(dout), x = floats(qkv), y = floats(out), lse = floats(stats)
         let HS = C / NH
         let scale = 1 / Float(HS).squareRoot()
-        forEachHead(B: B, NH: NH, scratchFloats: 2 * blockRows * T) { b, h, scratch in
+        forEachHead(B: B, NH: NH, scratchFloats: CPUScratch.attentionFloats(sequenceLength: T, backward: true)) { b, h, scratch in
             let head = AttentionHead(qkv: x + b * T * 3 * C + h * HS, C: C, HS: HS)
             let gradient = AttentionHead(qkv: dx + b * T * 3 * C + h * HS, C: C, HS: HS)
             let doutHead = dy + b * T * C + h * HS, outHead = y + b * T * C + h * HS, lseHead = lse + (b * NH + h) * T

@@ -12,7 +12,7 @@ import Darwin
 extension CPUBackend {
     /// Σ x² over `tensor`, in double precision, summed in a fixed block order.
     public func sumOfSquares(_ tensor: TensorRef) -> Double {
-        let blockSize = 1 << 14
+        let blockSize = CPUScratch.normBlockSize
         let blocks = (tensor.count + blockSize - 1) / blockSize
         let partials = UnsafeMutablePointer<Double>.allocate(capacity: blocks)
         defer { partials.deallocate() }

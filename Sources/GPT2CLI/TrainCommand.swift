@@ -30,6 +30,9 @@ struct TrainCommand: ParsableCommand {
         static let evalEvery = 50, evalBatches = 10, sampleEvery = 100, sampleTokens = 64
     }
 
+    /// What `--resume` may be given with: the rest a run keeps (`savedOptionsGiven` lists them when given).
+    private static let optionsAllowedOnResume = "--steps, --stop-after, --data, --device, --threads and --overwrite"
+
     @Option(help: "Folder with *_train_*.bin and *_val_*.bin shards (default: data/tinyshakespeare, prepared if missing; with --resume, where the run's shards are now).")
     var data: String?
 
@@ -105,7 +108,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Stop cleanly after step N with a checkpoint, as if interrupted (resume later with --resume).")
     var stopAfter: Int?
 
-    @Option(help: "Continue the run in this folder (or from this checkpoint) with the options it started with; only --steps, --stop-after, --data, --device, --threads and --overwrite may be given too.")
+    @Option(help: "Continue the run in this folder (or from this checkpoint) with the options it started with; only \(TrainCommand.optionsAllowedOnResume) may be given too.")
     var resume: String?
 
     @Option(help: "Run folder for checkpoints and metrics.jsonl; one that holds a run already is refused (see --overwrite). (default: \(Default.out))")
@@ -132,7 +135,7 @@ struct TrainCommand: ParsableCommand {
             let kept = savedOptionsGiven
             guard kept.isEmpty else {
                 throw ValidationError("--resume continues a run with the options it started with, so \(listing(kept)) "
-                                      + "cannot be given with it (only --steps, --stop-after, --data, --device, --threads and --overwrite can); "
+                                      + "cannot be given with it (only \(TrainCommand.optionsAllowedOnResume) can); "
                                       + "to train on from its weights with other options, start a new run with --init-from \(resume)")
             }
             let folder = try ModelSource.checkpointFolder(resume)
@@ -164,9 +167,14 @@ struct TrainCommand: ParsableCommand {
             trainer.hellaswag = try HellaSwag.examples(path: path, encode: try dataSource.tokenizer().encode)
         }
         Console.log(trainer.options.summary)
-        Console.log("plan: " + TrainingPlanCheck.plan(trainer.options, device: try backendOptions.planDevice(backend)).verdict)
+        let plan = TrainingPlanCheck.plan(trainer.options, device: try backendOptions.planDevice(backend))
+        Console.log("plan: " + plan.verdict)
         let stopRequest = StopRequest()
         try trainer.run(stopAfter: stopAfter, stopRequest: stopRequest)
+        if !(backend is CUDABackend) {   // (the GPU run logs the device's peak itself)
+            Console.log("peak memory \(formatBytes(SystemMemory.processPeakBytes())) (this process's peak resident set; "
+                        + "the plan counted \(formatBytes(plan.totalBytes)) for the model's buffers and scratch)")
+        }
         if trainer.stoppedOnRequest {
             Console.log("interrupted: continue with gpt2 train --resume \(trainer.options.outDirectory)")
             throw ExitCode(130)
@@ -204,7 +212,7 @@ struct TrainCommand: ParsableCommand {
         var config = try ModelPreset.named(model).config
         var modelName = model
         if let initFrom {
-            config = try ModelSource.load(initFrom).config
+            config = try ModelSource.config(initFrom)
             modelName = initFrom
         }
         let seq = self.seq ?? Default.seq

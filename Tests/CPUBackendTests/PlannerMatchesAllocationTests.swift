@@ -1,5 +1,5 @@
 /// The planner's CPU memory is the CPU backend's: after allocating a real `GPT2Model`, the planner's buffer rows
-/// sum to exactly `allocatedBytes`, and with the ops' transient scratch the total stays within 1 % of it.
+/// sum to exactly `allocatedBytes`, and the one other row is the ops' transient scratch, sized as the ops allocate it.
 
 import CPUBackend
 import GPT2
@@ -34,9 +34,12 @@ import Testing
         // The buffers are the same Layout, so equality is exact, not approximate.
         #expect(plan.bufferBytes == allocated)
         #expect(plan.bufferBytes == model.layout.totalBytes)
-        // The rest is transient op scratch: well under the 1 % the planner promises (< 0.01 % here).
-        let relative = Double(plan.totalBytes - allocated) / Double(allocated)
-        #expect(relative >= 0 && relative < 1e-4, "scratch is \(relative * 100)% of the buffers")
+        // The rest is one row: the ops' transient scratch, the largest of which is a 4 MiB piece of weights on
+        // its way to or from a file (plus its draws when initialising), or attention's blocks at long sequences.
+        let scratch = try #require(plan.components.first { $0.key == "cpu_op_scratch" })
+        #expect(plan.totalBytes - allocated == scratch.bytes)
+        let attentionBlocks = min(backend.threads, c.batch * config.heads) * 2 * 64 * c.seq * 4
+        #expect(scratch.bytes == max(attentionBlocks, 5 << 20), "\(c): \(scratch.bytes)")
     }
 
     /// With recompute the shared LayerNorm/GELU slices shrink the activations, and the backend allocates less.

@@ -86,6 +86,29 @@ import Testing
         #expect(savedA.state.loader == savedB.state.loader)
     }
 
+    /// `initFrom` starts a new run from trained weights — a run folder (its newest checkpoint, read a piece at a
+    /// time), an llm.c file or a Hugging Face export — bit for bit; weights of another shape are refused.
+    @Test func initFromStartsWithTheSavedWeights() throws {
+        let root = try TestPaths.temporaryDirectory("trainer-init-from").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let trained = try Trainer(options: try options(out: root + "/a", steps: 3), backend: CPUBackend(threads: 2))
+        try trained.run()
+        let weights = trained.model.parameters().map(\.bitPattern)
+        try LLMCModelFile.write(path: root + "/weights.bin", config: Self.config, parameters: trained.model.parameters())
+        try HuggingFaceGPT2.export(directory: root + "/hf", config: Self.config, parameters: trained.model.parameters())
+        for (index, source) in [root + "/a", root + "/weights.bin", root + "/hf"].enumerated() {
+            var started = try options(out: root + "/b\(index)", steps: 1)
+            started.initFrom = source
+            let trainer = try Trainer(options: started, backend: CPUBackend(threads: 2))
+            #expect(trainer.model.parameters().map(\.bitPattern) == weights, "\(source)")
+        }
+        var other = try options(out: root + "/c", steps: 1)
+        other.model.layers = 1
+        other.initFrom = root + "/a"
+        let thrown = try #require(throws: ConfigError.self) { try Trainer(options: other, backend: CPUBackend(threads: 2)) }
+        #expect(String(describing: thrown).contains(root + "/a"))
+    }
+
     /// `checkpointEvery` with `keepLast` leaves only the newest checkpoints, and each of them loads.
     @Test func keepLastPrunesOlderCheckpoints() throws {
         let out = try TestPaths.temporaryDirectory("trainer-keep").path

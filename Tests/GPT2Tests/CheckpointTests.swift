@@ -1,4 +1,4 @@
-/// Checkpoints: save/load is exact, pruning keeps the newest, a half-written checkpoint is invisible,
+/// Checkpoints: save/load is exact, the vectors move in bounded pieces, pruning keeps the newest, a half-written checkpoint is invisible,
 /// and every kind of damage gives a `FileError` naming the file instead of a crash or a silent mis-load.
 
 import Foundation
@@ -39,6 +39,46 @@ import Testing
             #expect(loaded.secondMoment.map(\.bitPattern) == saved.second.map(\.bitPattern))
             #expect(loaded.state == State(step: 12, note: "ünïcode ✓"))
             #expect(try ModelSource.checkpointFolder(run) == run + "/ckpt_12")
+        }
+    }
+
+    /// Saving asks for, and restoring hands out, each vector in pieces of at most `floatStreamPiece` floats that
+    /// tile it in order, so neither needs a whole copy; the vectors come back bit for bit across piece boundaries.
+    @Test func vectorsMoveInBoundedPiecesInOrder() throws {
+        let large = ModelConfig(maxSequenceLength: 16, vocabularySize: 8000, layers: 1, heads: 2, channels: 128)
+        let n = large.parameterCount
+        #expect(n > floatStreamPiece)
+        var data = TestData(seed: 4)
+        let vectors: [CheckpointTensor: [Float]] = [.parameters: data.normal(n), .firstMoment: data.normal(n, standardDeviation: 1e-3),
+                                                    .secondMoment: data.uniform(n, 0, 1e-6)]
+        func expectTiling(_ pieces: [(CheckpointTensor, Range<Int>)], _ what: String) {
+            #expect(pieces.map(\.0) == [.parameters, .parameters, .firstMoment, .firstMoment, .secondMoment, .secondMoment], "\(what)")
+            for tensor in [CheckpointTensor.parameters, .firstMoment, .secondMoment] {
+                let ranges = pieces.filter { $0.0 == tensor }.map(\.1)
+                #expect(ranges.first?.lowerBound == 0 && ranges.last?.upperBound == n, "\(what) \(tensor): \(ranges)")
+                #expect(zip(ranges, ranges.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound }, "\(what) \(tensor): \(ranges)")
+                #expect(ranges.allSatisfy { $0.count <= floatStreamPiece }, "\(what) \(tensor): \(ranges)")
+            }
+        }
+        try withRun { run in
+            var asked: [(CheckpointTensor, Range<Int>)] = []
+            try Checkpoint.save(runDirectory: run, step: 2, config: large, state: State(step: 2, note: "")) { tensor, range, piece in
+                asked.append((tensor, range))
+                vectors[tensor]!.withUnsafeBytes { piece.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[(range.lowerBound * 4)..<(range.upperBound * 4)])) }
+            }
+            expectTiling(asked, "save")
+            let saved = try Checkpoint.open(run + "/ckpt_2", as: State.self)
+            #expect(saved.config == large && saved.state == State(step: 2, note: ""))
+            var handed: [(CheckpointTensor, Range<Int>)] = []
+            var restored = [CheckpointTensor: [Float]]()
+            try saved.restore { tensor, range, piece in
+                handed.append((tensor, range))
+                restored[tensor, default: []] += Array(piece.bindMemory(to: Float.self))
+            }
+            expectTiling(handed, "restore")
+            for (tensor, values) in vectors {
+                #expect(restored[tensor]?.map(\.bitPattern) == values.map(\.bitPattern), "\(tensor)")
+            }
         }
     }
 

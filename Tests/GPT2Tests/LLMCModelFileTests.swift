@@ -62,6 +62,25 @@ import Testing
         }
     }
 
+    /// A model larger than one streaming piece (`floatStreamPiece` floats) is written and read across piece
+    /// boundaries, in both precisions, the same as a small one.
+    @Test(arguments: [LLMCModelFile.Precision.float32, .bfloat16])
+    func modelLargerThanOnePieceRoundTrips(_ precision: LLMCModelFile.Precision) throws {
+        let large = ModelConfig(maxSequenceLength: 16, vocabularySize: 8000, layers: 1, heads: 2, channels: 128)
+        #expect(large.parameterCount > floatStreamPiece && large.parameterCount < 2 * floatStreamPiece)
+        try withDirectory { directory in
+            let path = directory + "/model.bin"
+            var data = TestData(seed: 9)
+            let values = data.normal(large.parameterCount, standardDeviation: 0.5)
+            try LLMCModelFile.write(path: path, config: large, parameters: values, precision: precision)
+            let (readConfig, readValues) = try LLMCModelFile.read(path: path)
+            #expect(readConfig == large)
+            let expected = precision == .float32 ? values : values.map(bfloat16Reference)
+            let mismatches = values.indices.filter { readValues[$0].bitPattern != expected[$0].bitPattern }
+            #expect(mismatches.isEmpty, "\(mismatches.count) differ, first at \(mismatches.prefix(3))")
+        }
+    }
+
     @Test func bfloat16StoresRoundToNearestEven() throws {
         try withDirectory { directory in
             let path = directory + "/model_bf16.bin"

@@ -185,6 +185,16 @@ import Testing
         #expect(SystemMemory.parseAvailable("MemTotal:  100 kB\nMemAvailable:    2048 kB\n") == 2 << 20)
         #expect(SystemMemory.parseAvailable("MemTotal: 100 kB\n") == nil)
     }
+
+    /// The process's peak comes from /proc/self/status, whose fields are separated by a tab and spaces; reading
+    /// it live gives at least the resident set now (VmRSS).
+    @Test func peakResidentSetIsReadInBytes() throws {
+        #expect(SystemMemory.parsePeak("VmPeak:\t  900 kB\nVmHWM:\t    1948 kB\nVmRSS:\t    1000 kB\n") == 1948 * 1024)
+        #expect(SystemMemory.parsePeak("VmRSS:\t    1000 kB\n") == nil)
+        let status = try String(contentsOfFile: "/proc/self/status", encoding: .utf8)
+        let now = try #require(status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }?.split(whereSeparator: \.isWhitespace).dropFirst().first.flatMap { Int($0) })
+        #expect(SystemMemory.processPeakBytes() >= now * 1024)
+    }
 }
 
 @Suite struct CalibrationDateTests {

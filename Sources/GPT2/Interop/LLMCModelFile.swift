@@ -12,6 +12,15 @@ public enum LLMCModelFile {
     /// Writes `parameters` (config.parameterCount floats) for `config` at `path`, atomically.
     public static func write(path: String, config: ModelConfig, parameters: [Float], precision: Precision = .float32) throws {
         precondition(parameters.count == config.parameterCount, "parameter count mismatch")
+        try write(path: path, config: config, precision: precision) { range, piece in
+            parameters.withUnsafeBytes { piece.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[(range.lowerBound * 4)..<(range.upperBound * 4)])) }
+        }
+    }
+
+    /// Writes the parameters for `config` at `path`, atomically, asking `fill(range, buffer)` for them a piece at a time
+    /// (fp32 values of elements `range`), so that no whole copy of them is needed.
+    public static func write(path: String, config: ModelConfig, precision: Precision = .float32,
+                             parameters fill: (Range<Int>, UnsafeMutableRawBufferPointer) throws -> Void) throws {
         var header = [Int32](repeating: 0, count: 256)
         header[0] = magic
         header[1] = precision.rawValue
@@ -23,20 +32,29 @@ public enum LLMCModelFile {
         header[7] = Int32(config.paddedVocabularySize)
         try AtomicFile.write(path) { sink in
             try sink.write(header)
-            switch precision {
-            case .float32: try sink.write(parameters)
-            case .bfloat16: try sink.write(parameters.map(BFloat16Bits.init(rounding:)).map(\.bits))
-            }
+            try sink.writeFloats(count: config.parameterCount, bfloat16: precision == .bfloat16, fill)
         }
     }
 
     /// Reads a model file: its config and its parameters as fp32.
     public static func read(path: String) throws -> (config: ModelConfig, parameters: [Float]) {
-        let bytes = try ByteFile.contents(ofFile: path)
-        guard bytes.count >= 1024 else {
-            throw FileError("\(path) is not an llm.c model file: \(bytes.count) bytes is shorter than its 1024-byte header")
+        let file = try open(path: path)
+        var parameters = [Float](repeating: 0, count: file.config.parameterCount)
+        try parameters.withUnsafeMutableBytes { all in
+            try file.readParameters { range, piece in
+                UnsafeMutableRawBufferPointer(rebasing: all[(range.lowerBound * 4)..<(range.upperBound * 4)]).copyMemory(from: piece)
+            }
         }
-        let header = bytes.withUnsafeBytes { raw in (0..<8).map { Int32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: Int32.self)) } }
+        return (file.config, parameters)
+    }
+
+    /// Opens a model file and checks its header and its size, before any parameter is read.
+    public static func open(path: String) throws -> OpenFile {
+        let source = try FileSource(path: path)
+        guard source.size >= 1024 else {
+            throw FileError("\(path) is not an llm.c model file: \(source.size) bytes is shorter than its 1024-byte header")
+        }
+        let header = try source.read(256, of: Int32.self)
         guard header[0] == magic else {
             throw FileError("\(path) is not an llm.c model file (magic \(header[0]), expected \(magic))")
         }
@@ -52,18 +70,21 @@ public enum LLMCModelFile {
             let (body, overflow) = count.multipliedReportingOverflow(by: elementSize)
             return overflow || body > Int.max - 1024 ? nil : 1024 + body
         }
-        guard let expected, bytes.count == expected else {
-            throw FileError("\(path): \(bytes.count) bytes, but its header (L=\(config.layers), C=\(config.channels), Vp=\(config.paddedVocabularySize)) needs \(expected.map(String.init) ?? "more than any file holds")")
+        guard let expected, source.size == expected else {
+            throw FileError("\(path): \(source.size) bytes, but its header (L=\(config.layers), C=\(config.channels), Vp=\(config.paddedVocabularySize)) needs \(expected.map(String.init) ?? "more than any file holds")")
         }
-        let parameters: [Float] = bytes.withUnsafeBytes { raw in
-            let body = UnsafeRawBufferPointer(rebasing: raw[1024...])
-            switch precision {
-            case .float32:
-                return (0..<config.parameterCount).map { Float(bitPattern: UInt32(littleEndian: body.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) }
-            case .bfloat16:
-                return (0..<config.parameterCount).map { BFloat16Bits(bits: UInt16(littleEndian: body.loadUnaligned(fromByteOffset: $0 * 2, as: UInt16.self))).float }
-            }
+        return OpenFile(config: config, precision: precision, source: source)
+    }
+
+    /// A model file whose header has been read and checked; its parameters follow.
+    public struct OpenFile {
+        public let config: ModelConfig
+        public let precision: Precision
+        let source: FileSource
+
+        /// Reads every parameter, handing them to `put(range, buffer)` a piece at a time as fp32 (bf16 widened exactly).
+        public func readParameters(_ put: (Range<Int>, UnsafeRawBufferPointer) throws -> Void) throws {
+            try source.readFloats(count: config.parameterCount, bfloat16: precision == .bfloat16, put)
         }
-        return (config, parameters)
     }
 }

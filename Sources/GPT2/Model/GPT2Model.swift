@@ -36,24 +36,28 @@ public final class GPT2Model<Ops: Backend> {
     /// weights 1, biases 0, padded vocabulary rows 0. Deterministic in `seed`.
     public func initializeParameters(seed: UInt64) {
         var random = SeededRandom(seed: seed)
-        var values = [Float](repeating: 0, count: layout.elementCounts[.parameters]!)
         var offset = 0
         for kind in ParameterKind.allCases {
-            let count = kind.elementCount(config)
+            let tensor = layout.whole(.parameters).slice(offset, kind.elementCount(config))
+            offset += tensor.count
             switch kind {
             case .ln1w, .ln2w, .lnfw:
-                for i in 0..<count { values[offset + i] = 1 }
+                upload([Float](repeating: 1, count: tensor.count), to: tensor)
             case .wte, .wpe, .qkvw, .attprojw, .fcw, .fcprojw:
                 let std: Float = kind.isResidualProjection ? 0.02 / (2 * Float(config.layers)).squareRoot() : 0.02
-                var drawn = [Float](repeating: 0, count: kind == .wte ? config.vocabularySize * config.channels : count)
-                random.fillNormal(&drawn, std: std)
-                values.replaceSubrange(offset..<(offset + drawn.count), with: drawn)
+                let drawn = kind == .wte ? config.vocabularySize * config.channels : tensor.count
+                // Drawn a bounded piece at a time, not a copy of the whole tensor; the pieces are even-sized, so
+                // they hold the same Box–Muller pairs as one draw of the whole would.
+                for start in stride(from: 0, to: drawn, by: floatStreamPiece) {
+                    var values = [Float](repeating: 0, count: min(floatStreamPiece, drawn - start))
+                    random.fillNormal(&values, std: std)
+                    upload(values, to: tensor.slice(start, values.count))
+                }
+                backend.zero(tensor.slice(drawn, tensor.count - drawn))   // wte's padded vocabulary rows
             default:
-                break
+                backend.zero(tensor)
             }
-            offset += count
         }
-        setParameters(values)
     }
 
     /// Every parameter, flat, in llm.c's order.

@@ -180,11 +180,8 @@ public struct MemoryPlan: Sendable {
     private static func overheadRows(_ layout: Layout, _ device: PlanDevice) -> [MemoryComponent] {
         switch device {
         case .cpu(_, let threads):
-            // The ops' transient scratch, never alive together, so the peak is the largest: attention keeps T
-            // floats per worker, LayerNorm backward 2C per worker, the gradient norm a double per 16 Ki block.
-            let T = layout.sequenceLength, C = layout.config.channels
-            let blocks = (layout.config.parameterCount + (1 << 14) - 1) >> 14
-            let scratch = max(threads * T * 4, threads * 2 * C * 4, blocks * 8)
+            let scratch = CPUScratch.peakBytes(config: layout.config, batchSize: layout.batchSize,
+                                               sequenceLength: layout.sequenceLength, threads: threads)
             return [MemoryComponent(label: "op scratch (transient)", key: "cpu_op_scratch", bytes: scratch, isBuffer: false)]
         case .gpu(_, _, let overhead):
             let scratch = GPUScratchLayout(layout)

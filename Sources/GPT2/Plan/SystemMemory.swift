@@ -1,5 +1,5 @@
 /// The host's memory as Linux reports it in /proc/meminfo: what a CPU run can still allocate
-/// (MemAvailable), for the CPU plan and `gpt2 train --micro-batch auto`.
+/// (MemAvailable), for the CPU plan and `gpt2 train --micro-batch auto`, and this process's peak use.
 
 #if canImport(Glibc)
 @preconcurrency import Glibc
@@ -13,6 +13,22 @@ public enum SystemMemory {
         availableBytes() ?? sysconf(Int32(_SC_PHYS_PAGES)) * sysconf(Int32(_SC_PAGESIZE))
     }
 
+    /// This process's peak resident set so far, in bytes: VmHWM in /proc/self/status on Linux (getrusage's
+    /// ru_maxrss would also count the launching process's peak, which Linux carries across exec), else ru_maxrss.
+    public static func processPeakBytes() -> Int {
+        if let bytes = try? ByteFile.contents(ofFile: "/proc/self/status"), let peak = parsePeak(String(decoding: bytes, as: UTF8.self)) {
+            return peak
+        }
+        var usage = rusage()
+        #if canImport(Darwin)
+        getrusage(RUSAGE_SELF, &usage)
+        return Int(usage.ru_maxrss)          // bytes on Darwin
+        #else
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+        return Int(usage.ru_maxrss) * 1024   // kilobytes on Linux
+        #endif
+    }
+
     /// MemAvailable in bytes, or nil where /proc/meminfo is missing or has no such line (not Linux).
     public static func availableBytes(meminfo path: String = "/proc/meminfo") -> Int? {
         guard let bytes = try? ByteFile.contents(ofFile: path) else { return nil }
@@ -20,9 +36,15 @@ public enum SystemMemory {
     }
 
     /// The `MemAvailable:  123456 kB` line of a meminfo text, in bytes.
-    public static func parseAvailable(_ meminfo: String) -> Int? {
-        for line in meminfo.split(separator: "\n") where line.hasPrefix("MemAvailable:") {
-            let fields = line.split(separator: " ")
+    public static func parseAvailable(_ meminfo: String) -> Int? { kilobytesField("MemAvailable:", in: meminfo) }
+
+    /// The `VmHWM:\t  123456 kB` line of a /proc/PID/status text (the peak resident set), in bytes.
+    public static func parsePeak(_ status: String) -> Int? { kilobytesField("VmHWM:", in: status) }
+
+    /// The value of a `NAME:  123456 kB` line (as in /proc/meminfo and /proc/PID/status), in bytes.
+    private static func kilobytesField(_ name: String, in text: String) -> Int? {
+        for line in text.split(separator: "\n") where line.hasPrefix(name) {
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
             guard fields.count >= 2, let kilobytes = Int(fields[1]) else { return nil }
             return kilobytes * 1024
         }

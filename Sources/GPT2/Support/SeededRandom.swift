@@ -60,6 +60,9 @@ public struct SeededRandom: RandomNumberGenerator, Codable, Sendable, Hashable {
     /// The uniform `Double` in [0, 1) that 64 random bits stand for (their top 53).
     private static func uniform(_ bits: UInt64) -> Double { Double(bits >> 11) * 0x1.0p-53 }
 
+    /// Box–Muller pairs fillNormal draws at a time (1 MiB of draws).
+    static let drawChunkPairs = 1 << 16
+
     /// The cores fillNormal spreads its transforms over.
     private static let coreCount = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
 
@@ -81,14 +84,13 @@ public struct SeededRandom: RandomNumberGenerator, Codable, Sendable, Hashable {
     /// for GPT-2 124M on one core) run on every core, pair by pair, so the values do not depend on the core count.
     public mutating func fillNormal(_ values: inout [Float], mean: Float = 0, std: Float = 1) {
         let pairCount = (values.count + 1) / 2
-        let chunkPairs = 1 << 16   // 1 MiB of draws at a time
-        let uniforms = UnsafeMutablePointer<UInt64>.allocate(capacity: 2 * min(pairCount, chunkPairs))
+        let uniforms = UnsafeMutablePointer<UInt64>.allocate(capacity: 2 * min(pairCount, Self.drawChunkPairs))
         defer { uniforms.deallocate() }
         values.withUnsafeMutableBufferPointer { output in
             nonisolated(unsafe) let output = output, uniforms = uniforms
             var firstPair = 0
             while firstPair < pairCount {
-                let pairs = min(chunkPairs, pairCount - firstPair)
+                let pairs = min(Self.drawChunkPairs, pairCount - firstPair)
                 for i in 0..<(2 * pairs) { uniforms[i] = next() }
                 let start = firstPair
                 let workers = min(Self.coreCount, max(1, pairs / 4096))

@@ -10,6 +10,20 @@ import Foundation
 import Glibc
 #endif
 
+/// The three vectors a checkpoint holds, each `parameterCount` fp32 values, in the order they are written.
+public enum CheckpointTensor: Hashable, Sendable {
+    case parameters, firstMoment, secondMoment
+
+    /// The model buffer the vector lives in.
+    public var buffer: BufferKind {
+        switch self {
+        case .parameters: .parameters
+        case .firstMoment: .adamM
+        case .secondMoment: .adamV
+        }
+    }
+}
+
 public enum Checkpoint {
     static let optimizerMagic: Int32 = 20241125
 
@@ -23,9 +37,11 @@ public enum Checkpoint {
         return FileSystem.directoryName(String(path))
     }
 
-    /// Writes a checkpoint into `runDirectory`: a temporary folder, each file fsynced, then renamed.
-    public static func save<State: Encodable>(runDirectory: String, step: Int, config: ModelConfig, parameters: [Float],
-                                              firstMoment: [Float], secondMoment: [Float], state: State) throws {
+    /// Writes a checkpoint into `runDirectory`: a temporary folder, each file fsynced, then renamed. The three
+    /// vectors come from `fill(tensor, range, buffer)` a piece at a time (fp32 values of elements `range`), so that
+    /// saving needs no whole copy of them.
+    public static func save<State: Encodable>(runDirectory: String, step: Int, config: ModelConfig, state: State,
+                                              tensors fill: (CheckpointTensor, Range<Int>, UnsafeMutableRawBufferPointer) throws -> Void) throws {
         let final = runDirectory + "/" + folderName(step: step)
         let partial = runDirectory + "/." + folderName(step: step) + ".partial"
         let files = FileManager.default
@@ -35,11 +51,12 @@ public enum Checkpoint {
         } catch {
             throw FileError("cannot create checkpoint folder \(partial): \(error)")
         }
-        try LLMCModelFile.write(path: partial + "/model.bin", config: config, parameters: parameters)
+        let count = config.parameterCount
+        try LLMCModelFile.write(path: partial + "/model.bin", config: config) { range, piece in try fill(.parameters, range, piece) }
         try AtomicFile.write(partial + "/optimizer.bin") { sink in
-            try sink.write([optimizerMagic, 1, Int32(truncatingIfNeeded: firstMoment.count), Int32(truncatingIfNeeded: firstMoment.count >> 32)])
-            try sink.write(firstMoment)
-            try sink.write(secondMoment)
+            try sink.write([optimizerMagic, 1, Int32(truncatingIfNeeded: count), Int32(truncatingIfNeeded: count >> 32)])
+            try sink.writeFloats(count: count) { range, piece in try fill(.firstMoment, range, piece) }
+            try sink.writeFloats(count: count) { range, piece in try fill(.secondMoment, range, piece) }
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -50,24 +67,19 @@ public enum Checkpoint {
         AtomicFile.syncDirectory(containing: final)
     }
 
-    /// Loads a checkpoint folder, checking that its parts agree with one another.
-    public static func load<State: Decodable>(_ folder: String, as: State.Type) throws
-        -> (config: ModelConfig, parameters: [Float], firstMoment: [Float], secondMoment: [Float], state: State) {
+    /// Opens a checkpoint folder: reads its state and checks that its files agree with one another and with
+    /// their sizes, before any vector is read (`Saved.restore`).
+    public static func open<State: Decodable>(_ folder: String, as: State.Type) throws -> Saved<State> {
         guard FileSystem.isFile(folder + "/state.json") else {
             throw FileError("\(folder) is not a checkpoint (no state.json); pass a ckpt_STEP folder or a run folder")
         }
-        let (config, parameters) = try LLMCModelFile.read(path: folder + "/model.bin")
-        let moments = try ByteFile.contents(ofFile: folder + "/optimizer.bin")
-        let count = parameters.count
-        guard moments.count == 16 + 8 * count else {
-            throw FileError("\(folder)/optimizer.bin has \(moments.count) bytes; the model needs \(16 + 8 * count) — the checkpoint is corrupt")
+        let model = try LLMCModelFile.open(path: folder + "/model.bin")
+        let moments = try FileSource(path: folder + "/optimizer.bin")
+        let count = model.config.parameterCount
+        guard moments.size == 16 + 8 * count else {
+            throw FileError("\(folder)/optimizer.bin has \(moments.size) bytes; the model needs \(16 + 8 * count) — the checkpoint is corrupt")
         }
-        let (header, first, second): ([Int32], [Float], [Float]) = moments.withUnsafeBytes { raw in
-            let header = (0..<4).map { raw.loadUnaligned(fromByteOffset: $0 * 4, as: Int32.self) }
-            let first = (0..<count).map { raw.loadUnaligned(fromByteOffset: 16 + $0 * 4, as: Float.self) }
-            let second = (0..<count).map { raw.loadUnaligned(fromByteOffset: 16 + (count + $0) * 4, as: Float.self) }
-            return (header, first, second)
-        }
+        let header = try moments.read(4, of: Int32.self)
         guard header[0] == optimizerMagic, header[1] == 1 else {
             throw FileError("\(folder)/optimizer.bin is not an optimizer state file (bad magic or version)")
         }
@@ -78,7 +90,23 @@ public enum Checkpoint {
         } catch {
             throw FileError("\(folder)/state.json is corrupt: \(error)")
         }
-        return (config, parameters, first, second, state)
+        return Saved(config: model.config, state: state, model: model, moments: moments)
+    }
+
+    /// An opened checkpoint: its model shape and state, and its vectors ready to be read.
+    public struct Saved<State> {
+        public let config: ModelConfig
+        public let state: State
+        let model: LLMCModelFile.OpenFile
+        let moments: FileSource
+
+        /// Reads the three vectors once, handing them to `put(tensor, range, buffer)` a piece at a time (fp32 values
+        /// of elements `range`), so that loading needs no whole copy of them.
+        public func restore(_ put: (CheckpointTensor, Range<Int>, UnsafeRawBufferPointer) throws -> Void) throws {
+            try model.readParameters { range, piece in try put(.parameters, range, piece) }
+            try moments.readFloats(count: config.parameterCount) { range, piece in try put(.firstMoment, range, piece) }
+            try moments.readFloats(count: config.parameterCount) { range, piece in try put(.secondMoment, range, piece) }
+        }
     }
 
     /// Steps of the complete checkpoints in `runDirectory`, ascending.

@@ -15,10 +15,49 @@ public enum ModelSource {
 
     /// The model shape and weights at `path` (checkpoint folder, run folder, llm.c `.bin` file, or safetensors).
     public static func load(_ path: String) throws -> (config: ModelConfig, parameters: [Float]) {
-        if FileSystem.isFile(path) {
-            return path.hasSuffix(".safetensors") ? try HuggingFaceGPT2.load(path) : try LLMCModelFile.read(path: path)
+        switch try file(path) {
+        case .llmc(let file): return try LLMCModelFile.read(path: file)
+        case .huggingFace(let file): return try HuggingFaceGPT2.load(file)
         }
-        if FileSystem.isFile(FileSystem.join(path, "model.safetensors")) { return try HuggingFaceGPT2.load(path) }
-        return try LLMCModelFile.read(path: FileSystem.join(try checkpointFolder(path), "model.bin"))
+    }
+
+    /// The model shape at `path`, reading no more than it needs (an llm.c file's header).
+    public static func config(_ path: String) throws -> ModelConfig {
+        switch try file(path) {
+        case .llmc(let file): return try LLMCModelFile.open(path: file).config
+        case .huggingFace(let file): return try HuggingFaceGPT2.load(file).config
+        }
+    }
+
+    /// Replaces `model`'s weights with those at `path`, which must have the model's shape; an llm.c file (as in
+    /// every checkpoint) moves a piece at a time, with no whole copy of the weights in memory.
+    public static func loadParameters<Ops: Backend>(_ path: String, into model: GPT2Model<Ops>) throws {
+        func requireShape(_ config: ModelConfig) throws {
+            guard config == model.config else { throw ConfigError("\(path) holds a different model shape than the options") }
+        }
+        switch try file(path) {
+        case .llmc(let file):
+            let opened = try LLMCModelFile.open(path: file)
+            try requireShape(opened.config)
+            try opened.readParameters { range, piece in
+                model.backend.upload(piece, to: model.layout.whole(.parameters).slice(range.lowerBound, range.count))
+            }
+        case .huggingFace(let file):
+            let (config, parameters) = try HuggingFaceGPT2.load(file)
+            try requireShape(config)
+            model.setParameters(parameters)
+        }
+    }
+
+    private enum WeightsFile {
+        case llmc(String)
+        case huggingFace(String)
+    }
+
+    /// The file holding the weights `path` names.
+    private static func file(_ path: String) throws -> WeightsFile {
+        if FileSystem.isFile(path) { return path.hasSuffix(".safetensors") ? .huggingFace(path) : .llmc(path) }
+        if FileSystem.isFile(FileSystem.join(path, "model.safetensors")) { return .huggingFace(path) }
+        return .llmc(FileSystem.join(try checkpointFolder(path), "model.bin"))
     }
 }

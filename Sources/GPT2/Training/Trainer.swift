@@ -33,9 +33,7 @@ public final class Trainer<Ops: Backend> {
         model = try GPT2Model(config: options.model, backend: backend, batchSize: options.microBatch,
                               sequenceLength: options.sequenceLength, recompute: options.recompute)
         if let initFrom = options.initFrom {
-            let (config, parameters) = try ModelSource.load(initFrom)
-            guard config == options.model else { throw ConfigError("\(initFrom) holds a different model shape than the options") }
-            model.setParameters(parameters)
+            try ModelSource.loadParameters(initFrom, into: model)
         } else {
             model.initializeParameters(seed: options.seed)
         }
@@ -61,7 +59,7 @@ public final class Trainer<Ops: Backend> {
     /// the metrics of later steps).
     public init(resuming folder: String, backend: Ops, replacingLaterSteps: Bool = false,
                 overriding: (inout TrainingOptions) -> Void = { _ in }) throws {
-        let saved = try Checkpoint.load(folder, as: TrainerState.self)
+        let saved = try Checkpoint.open(folder, as: TrainerState.self)
         var options = saved.state.options
         options.outDirectory = Checkpoint.runDirectory(of: folder)
         overriding(&options)
@@ -69,9 +67,9 @@ public final class Trainer<Ops: Backend> {
         self.options = options
         model = try GPT2Model(config: saved.config, backend: backend, batchSize: options.microBatch,
                               sequenceLength: options.sequenceLength, recompute: options.recompute)
-        model.setParameters(saved.parameters)
-        model.upload(saved.firstMoment, to: model.layout.whole(.adamM))
-        model.upload(saved.secondMoment, to: model.layout.whole(.adamV))
+        try saved.restore { [model] tensor, range, values in
+            model.backend.upload(values, to: model.layout.whole(tensor.buffer).slice(range.lowerBound, range.count))
+        }
         loader = try DataLoader(restoring: saved.state.loader, .split(directory: options.dataDirectory, name: "train"))
         validation = try Trainer.openValidation(options)
         step = saved.state.step
@@ -211,9 +209,9 @@ public final class Trainer<Ops: Backend> {
 
     private func saveCheckpoint() throws {
         let state = TrainerState(step: step, options: options, loader: loader.state, sampleRandom: sampleRandom)
-        try Checkpoint.save(runDirectory: options.outDirectory, step: step, config: options.model,
-                            parameters: model.parameters(), firstMoment: model.download(model.layout.whole(.adamM)),
-                            secondMoment: model.download(model.layout.whole(.adamV)), state: state)
+        try Checkpoint.save(runDirectory: options.outDirectory, step: step, config: options.model, state: state) { [model] tensor, range, values in
+            model.backend.download(model.layout.whole(tensor.buffer).slice(range.lowerBound, range.count), into: values)
+        }
         Checkpoint.prune(runDirectory: options.outDirectory, keep: options.keepLast)
         Console.log("saved \(options.outDirectory)/\(Checkpoint.folderName(step: step))")
     }

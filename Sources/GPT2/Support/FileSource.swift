@@ -1,0 +1,52 @@
+/// The reading end of a file read piece by piece (the counterpart of `FileSink`): exact reads that fail with
+/// the file's name when it ends early, so a large file never has to sit in memory whole.
+
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#elseif canImport(Darwin)
+@preconcurrency import Darwin
+#endif
+
+public final class FileSource {
+    let fd: Int32
+    /// The file's path, for messages.
+    public let path: String
+    /// The file's size in bytes when it was opened.
+    public let size: Int
+
+    /// Opens `path` for reading.
+    public init(path: String) throws {
+        fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw FileError.system("open", path) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            let error = FileError.system("stat", path)
+            close(fd)
+            throw error
+        }
+        self.path = path
+        size = Int(info.st_size)
+    }
+
+    deinit { close(fd) }
+
+    /// Fills `bytes` with the file's next bytes.count bytes.
+    public func read(_ bytes: UnsafeMutableRawBufferPointer) throws {
+        var done = 0
+        while done < bytes.count {
+            let got = Glibc.read(fd, bytes.baseAddress! + done, bytes.count - done)
+            if got < 0 && errno == EINTR { continue }
+            guard got >= 0 else { throw FileError.system("read", path) }
+            guard got > 0 else { throw FileError("\(path) ends early: it changed while it was read") }
+            done += got
+        }
+    }
+
+    /// The file's next `count` values of a fixed-size type.
+    public func read<T: BitwiseCopyable>(_ count: Int, of type: T.Type) throws -> [T] {
+        try [T](unsafeUninitializedCapacity: count) { buffer, initialized in
+            try read(UnsafeMutableRawBufferPointer(buffer))
+            initialized = count
+        }
+    }
+}
