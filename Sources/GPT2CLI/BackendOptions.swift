@@ -80,3 +80,11 @@ struct BackendOptions: ParsableArguments {
         return Self.specification(cuda).listedBF16Peak
     }
 }
+
+/// Reads `--peak-flops`: a positive, finite number of FLOP/s (an MFU against 0 would be infinite).
+func parsePeakFLOPs(_ text: String) throws -> Double {
+    guard let value = Double(text), value > 0, value.isFinite else {
+        throw ValidationError("expected a positive number of FLOP/s, e.g. 989e12")
+    }
+    return value
+}

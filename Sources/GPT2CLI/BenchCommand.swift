@@ -43,7 +43,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Rows of logits the classifier holds at once (default: 4096; 0: all B·T rows in one chunk), to measure what chunking costs.")
     var classifierChunk: Int?
 
-    @Option(help: "Peak FLOP/s used for MFU (default: 115.2 GFLOP/s per CPU thread; H100/H200/A100 dense BF16 by name).")
+    @Option(help: "Peak FLOP/s used for MFU (default: 115.2 GFLOP/s per CPU thread; H100/H200/A100 dense BF16 by name).", transform: parsePeakFLOPs)
     var peakFlops: Double?
 
     @Flag(help: "Print one JSON object on stdout.")

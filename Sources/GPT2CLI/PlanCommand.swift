@@ -56,7 +56,7 @@ struct PlanCommand: ParsableCommand {
     @Option(help: "Model FLOPs utilisation to assume, instead of the calibration file's or the default.")
     var mfu: Double?
 
-    @Option(help: "Peak FLOP/s instead of the table's dense BF16 figure (or the CPU's).")
+    @Option(help: "Peak FLOP/s instead of the table's dense BF16 figure (or the CPU's).", transform: parsePeakFLOPs)
     var peakFlops: Double?
 
     @Flag(help: "Print one JSON object on stdout.")

@@ -47,6 +47,15 @@ import Testing
         expectOneLineError(try runGPT2(arguments: ["plan", "--gpu", "rtx9999"]), mentioning: "rtx4070")
     }
 
+    /// A peak of 0 FLOP/s (or less) would make MFU infinite in train and bench, and the plan's time infinite.
+    @Test(arguments: ["plan", "train", "bench"])
+    func nonPositivePeakFLOPsIsRefused(_ command: String) throws {
+        for value in ["0", "-1e9", "inf"] {
+            let result = try runGPT2(arguments: [command, "--peak-flops=\(value)", "--device", "cpu"])
+            #expect(result.status != 0 && result.stderrText.contains("positive number of FLOP/s"), "\(command) \(value): \(result.stderrText)")
+        }
+    }
+
     @Test func benchCalibratesThePlansMFU() throws {
         let environment = try calibration()
         let bench = try runGPT2(arguments: ["bench", "--model", "tiny", "--micro-batch", "2", "--seq", "32", "--steps", "2",

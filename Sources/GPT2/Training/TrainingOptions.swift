@@ -82,6 +82,16 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
             throw ConfigError("--lr must be a positive number (got \(schedule.maxLearningRate))")
         }
         guard schedule.warmupSteps >= 0 else { throw ConfigError("--warmup must not be negative") }
+        guard (0...1).contains(schedule.minFraction) else {
+            throw ConfigError("--min-lr-fraction must be between 0 and 1: the floor is that fraction of --lr (got \(schedule.minFraction))")
+        }
+        for (name, value) in [("--weight-decay", weightDecay), ("--clip", clipNorm)] where !(value >= 0 && value.isFinite) {
+            throw ConfigError("\(name) must be 0 (off) or a positive number (got \(value))")
+        }
+        guard evalBatches >= 0 else { throw ConfigError("--eval-batches must be 0 (the whole split) or positive (got \(evalBatches))") }
+        guard sampleTokens > 0 || sampleEvery == 0 else {
+            throw ConfigError("--sample-tokens must be positive (got \(sampleTokens)); --sample-every 0 turns sampling off")
+        }
         for (name, value) in [("--eval-every", evalEvery), ("--eval-hellaswag-every", hellaswagEvery ?? 0), ("--sample-every", sampleEvery),
                               ("--checkpoint-every", checkpointEvery), ("--keep-last", keepLast)] where value < 0 {
             throw ConfigError("\(name) must be 0 (off) or positive (got \(value))")
