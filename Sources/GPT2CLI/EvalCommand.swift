@@ -54,11 +54,11 @@ struct EvalLossCommand: ParsableCommand {
     }
 
     private func evaluate<Ops: Backend>(on backend: Ops) throws {
-        let (config, parameters) = try ModelSource.load(checkpoint)
-        let T = seq ?? min(config.maxSequenceLength, 1024)
-        let model = try GPT2Model(config: config, backend: backend, batchSize: microBatch,
-                                  sequenceLength: T, training: false)
-        model.setParameters(parameters)
+        let model = try ModelSource.loadModel(checkpoint) { config in
+            try GPT2Model(config: config, backend: backend, batchSize: microBatch,
+                          sequenceLength: seq ?? min(config.maxSequenceLength, 1024), training: false)
+        }
+        let (config, T) = (model.config, model.layout.sequenceLength)
         let validation = try ValidationLoader(.split(directory: data, name: split), batchSize: microBatch,
                                               sequenceLength: T, vocabularySize: config.vocabularySize)
         let count = batches == 0 ? validation.batchesPerPass : min(batches, validation.batchesPerPass)

@@ -45,7 +45,7 @@ struct HellaSwagCommand: ParsableCommand {
     }
 
     private func score<Ops: Backend>(on backend: Ops) throws {
-        let (config, parameters) = try ModelSource.load(checkpoint)
+        let config = try ModelSource.config(checkpoint)   // checked before HellaSwag is fetched
         guard config.vocabularySize == GPT2Tokenizer.vocabularySize else {
             throw ValidationError("\(checkpoint) has a \(config.vocabularySize)-token vocabulary; HellaSwag needs GPT-2's \(GPT2Tokenizer.vocabularySize)")
         }
@@ -55,9 +55,9 @@ struct HellaSwagCommand: ParsableCommand {
         guard !examples.isEmpty else { throw ValidationError("\(path) holds no HellaSwag items") }
         let window = min(config.maxSequenceLength, 1024)
         let longest = examples.flatMap { example in example.endings.map { example.context.count + $0.count - 1 } }.max()!
-        let model = try GPT2Model(config: config, backend: backend, batchSize: batch,
-                                  sequenceLength: min(window, longest), training: false)
-        model.setParameters(parameters)
+        let model = try ModelSource.loadModel(checkpoint) { config in
+            try GPT2Model(config: config, backend: backend, batchSize: batch, sequenceLength: min(window, longest), training: false)
+        }
         let score = HellaSwag.evaluate(model, examples).score
         if json {
             print("{\"acc\": \(score.accuracy), \"acc_norm\": \(score.normalizedAccuracy), \"examples\": \(score.examples), \"correct\": \(score.correct), \"correct_norm\": \(score.correctNormalized)}")

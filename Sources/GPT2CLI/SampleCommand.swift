@@ -48,11 +48,10 @@ struct SampleCommand: ParsableCommand {
     }
 
     private func sample<Ops: Backend>(on backend: Ops) throws {
-        let (config, parameters) = try ModelSource.load(checkpoint)
+        let model = try ModelSource.loadModel(checkpoint) { config in
+            try GPT2Model(config: config, backend: backend, batchSize: 1, sequenceLength: config.maxSequenceLength, training: false)
+        }
         let tokenizer = try dataSource.tokenizer()
-        let model = try GPT2Model(config: config, backend: backend, batchSize: 1,
-                                  sequenceLength: config.maxSequenceLength, training: false)
-        model.setParameters(parameters)
         let promptTokens = [GPT2Tokenizer.endOfText] + tokenizer.encode(prompt)
         var random = SeededRandom(seed: seed)
         writeToStdout(Array(prompt.utf8))

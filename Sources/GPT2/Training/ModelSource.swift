@@ -29,23 +29,30 @@ public enum ModelSource {
         }
     }
 
-    /// Replaces `model`'s weights with those at `path`, which must have the model's shape; an llm.c file (as in
-    /// every checkpoint) moves a piece at a time, with no whole copy of the weights in memory.
-    public static func loadParameters<Ops: Backend>(_ path: String, into model: GPT2Model<Ops>) throws {
-        func requireShape(_ config: ModelConfig) throws {
-            guard config == model.config else { throw ConfigError("\(path) holds a different model shape than the options") }
-        }
+    /// The model `make(config)` builds for the shape at `path`, holding the weights there; an llm.c file (as in
+    /// every checkpoint) moves into it a piece at a time, with no whole host copy of the weights.
+    public static func loadModel<Ops: Backend>(_ path: String, make: (ModelConfig) throws -> GPT2Model<Ops>) throws -> GPT2Model<Ops> {
         switch try file(path) {
         case .llmc(let file):
             let opened = try LLMCModelFile.open(path: file)
-            try requireShape(opened.config)
+            let model = try make(opened.config)
             try opened.readParameters { range, piece in
                 model.backend.upload(piece, to: model.layout.whole(.parameters).slice(range.lowerBound, range.count))
             }
+            return model
         case .huggingFace(let file):
             let (config, parameters) = try HuggingFaceGPT2.load(file)
-            try requireShape(config)
+            let model = try make(config)
             model.setParameters(parameters)
+            return model
+        }
+    }
+
+    /// Replaces `model`'s weights with those at `path`, which must have the model's shape (see `loadModel`).
+    public static func loadParameters<Ops: Backend>(_ path: String, into model: GPT2Model<Ops>) throws {
+        _ = try loadModel(path) { config in
+            guard config == model.config else { throw ConfigError("\(path) holds a different model shape than the options") }
+            return model
         }
     }
 
