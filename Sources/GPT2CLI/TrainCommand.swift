@@ -149,6 +149,14 @@ struct TrainCommand: ParsableCommand {
                 options.peakFLOPs = backendOptions.peakFLOPs(backend, override: peakFlops)
                 options.threads = backendOptions.threadCount(backend)
             }
+            if let stopAfter, stopAfter <= trainer.step {
+                throw ValidationError("--stop-after \(stopAfter) is not after the run's step \(trainer.step)")
+            }
+            guard trainer.step < trainer.options.steps else {
+                Console.log("\(folder) is the run's last step (--steps \(trainer.options.steps)): nothing to train; "
+                            + "give --steps above \(trainer.step) to train on")
+                return
+            }
             Console.log("resuming \(folder)")
         } else {
             let options = try resolveOptions(backend)

@@ -43,6 +43,23 @@ import Testing
         #expect(try CLIFixtures.losses(root + "/moved/c").count == 5)
     }
 
+    /// Resuming a run that has reached its last step says there is nothing to train (it once exited silently);
+    /// a --steps or --stop-after at or before the checkpoint's step is refused instead of doing nothing.
+    @Test func resumingAtTheLastStepSaysSo() throws {
+        let root = try TestPaths.temporaryDirectory("cli-finished").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let run = root + "/run"
+        #expect(try runGPT2(arguments: try CLIFixtures.trainArguments(out: run, steps: 2)).status == 0)
+        let metrics = try Data(contentsOf: URL(fileURLWithPath: run + "/metrics.jsonl"))
+        let again = try runGPT2(arguments: ["train", "--resume", run, "--threads", "2", "--device", "cpu"])
+        #expect(again.status == 0 && again.stderrText.contains("nothing to train"), "\(again.stderrText)")
+        expectOneLineError(try runGPT2(arguments: ["train", "--resume", run, "--steps", "1", "--device", "cpu"]), mentioning: "--steps 1")
+        expectOneLineError(try runGPT2(arguments: ["train", "--resume", run, "--steps", "4", "--stop-after", "2", "--device", "cpu"]),
+                           mentioning: "--stop-after 2")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: run + "/metrics.jsonl")) == metrics)
+        #expect(Checkpoint.steps(in: run) == [2])
+    }
+
     /// A run's peak memory, logged at its end, stays near what the plan counts, through a checkpoint save and a
     /// resume: the weights and AdamW moments move between the model's buffers and the files in pieces. (Whole host
     /// copies of the three vectors, as saving and loading once made, put d12's peak 1.4 GiB, 55 %, above its plan.)

@@ -21,7 +21,8 @@ public final class Trainer<Ops: Backend> {
 
     private let loader: DataLoader
     private let validation: ValidationLoader?
-    private var step: Int
+    /// Optimizer steps completed (a resumed run starts at its checkpoint's).
+    public private(set) var step: Int
     private var sampleRandom: SeededRandom
 
     /// A fresh run: initialises (or loads) the weights and opens the data. A run folder that already holds a
@@ -64,6 +65,9 @@ public final class Trainer<Ops: Backend> {
         options.outDirectory = Checkpoint.runDirectory(of: folder)
         overriding(&options)
         try options.validate()
+        guard options.steps >= saved.state.step else {
+            throw TrainingError("--steps \(options.steps) ends before \(folder)'s step \(saved.state.step); give more steps to train on from it")
+        }
         self.options = options
         model = try GPT2Model(config: saved.config, backend: backend, batchSize: options.microBatch,
                               sequenceLength: options.sequenceLength, recompute: options.recompute)
