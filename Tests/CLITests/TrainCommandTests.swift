@@ -8,6 +8,16 @@ import GPT2TestSupport
 import Testing
 
 @Suite struct TrainCommandTests {
+    /// Runs `body(root, run, metrics)` with a temporary folder `root` holding `root/run`, a 2-step run of the tiny
+    /// model, and the bytes of its metrics.jsonl as written (to check later that a failed command left them).
+    private func withTwoStepRun(_ name: String, _ body: (_ root: String, _ run: String, _ metrics: Data) throws -> Void) throws {
+        let root = try TestPaths.temporaryDirectory(name).path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let run = root + "/run"
+        #expect(try runGPT2(arguments: try CLIFixtures.trainArguments(out: run, steps: 2)).status == 0)
+        try body(root, run, try Data(contentsOf: URL(fileURLWithPath: run + "/metrics.jsonl")))
+    }
+
     /// Run b starts with relative paths, stops after step 2, is moved and renamed (moved/c) and resumed from another
     /// working directory: it continues where it now is, on the same shards, and matches the uninterrupted run a.
     @Test func stopAndResumeReproduceTheUninterruptedRun() throws {
@@ -46,18 +56,15 @@ import Testing
     /// Resuming a run that has reached its last step says there is nothing to train (it once exited silently);
     /// a --steps or --stop-after at or before the checkpoint's step is refused instead of doing nothing.
     @Test func resumingAtTheLastStepSaysSo() throws {
-        let root = try TestPaths.temporaryDirectory("cli-finished").path
-        defer { try? FileManager.default.removeItem(atPath: root) }
-        let run = root + "/run"
-        #expect(try runGPT2(arguments: try CLIFixtures.trainArguments(out: run, steps: 2)).status == 0)
-        let metrics = try Data(contentsOf: URL(fileURLWithPath: run + "/metrics.jsonl"))
-        let again = try runGPT2(arguments: ["train", "--resume", run, "--threads", "2", "--device", "cpu"])
-        #expect(again.status == 0 && again.stderrText.contains("nothing to train"), "\(again.stderrText)")
-        expectOneLineError(try runGPT2(arguments: ["train", "--resume", run, "--steps", "1", "--device", "cpu"]), mentioning: "--steps 1")
-        expectOneLineError(try runGPT2(arguments: ["train", "--resume", run, "--steps", "4", "--stop-after", "2", "--device", "cpu"]),
-                           mentioning: "--stop-after 2")
-        #expect(try Data(contentsOf: URL(fileURLWithPath: run + "/metrics.jsonl")) == metrics)
-        #expect(Checkpoint.steps(in: run) == [2])
+        try withTwoStepRun("cli-finished") { root, run, metrics in
+            let again = try runGPT2(arguments: ["train", "--resume", run, "--threads", "2", "--device", "cpu"])
+            #expect(again.status == 0 && again.stderrText.contains("nothing to train"), "\(again.stderrText)")
+            expectOneLineError(try runGPT2(arguments: ["train", "--resume", run, "--steps", "1", "--device", "cpu"]), mentioning: "--steps 1")
+            expectOneLineError(try runGPT2(arguments: ["train", "--resume", run, "--steps", "4", "--stop-after", "2", "--device", "cpu"]),
+                               mentioning: "--stop-after 2")
+            #expect(try Data(contentsOf: URL(fileURLWithPath: run + "/metrics.jsonl")) == metrics)
+            #expect(Checkpoint.steps(in: run) == [2])
+        }
     }
 
     /// A run's peak memory, logged at its end, stays near what the plan counts, through a checkpoint save and a
@@ -87,37 +94,34 @@ import Testing
     /// --resume to pick up); a resume refuses options it would ignore, and an earlier checkpoint while later ones
     /// exist; --overwrite replaces the run and only the run, or what came after the checkpoint.
     @Test func aRunFolderNeverMixesTwoRuns() throws {
-        let root = try TestPaths.temporaryDirectory("cli-mix").path
-        defer { try? FileManager.default.removeItem(atPath: root) }
-        let run = root + "/run"
-        #expect(try runGPT2(arguments: try CLIFixtures.trainArguments(out: run, steps: 2)).status == 0)
-        try Data("kept".utf8).write(to: URL(fileURLWithPath: run + "/notes.txt"))
-        let metrics = try Data(contentsOf: URL(fileURLWithPath: run + "/metrics.jsonl"))
+        try withTwoStepRun("cli-mix") { root, run, metrics in
+            try Data("kept".utf8).write(to: URL(fileURLWithPath: run + "/notes.txt"))
 
-        expectOneLineError(try runGPT2(arguments: try CLIFixtures.trainArguments(out: run, steps: 1)), mentioning: "--overwrite")
-        expectOneLineError(try runGPT2(arguments: ["train", "--resume", run, "--steps", "3", "--lr", "0.01", "--device", "cpu"]),
-                           mentioning: "--lr")
-        #expect(try Data(contentsOf: URL(fileURLWithPath: run + "/metrics.jsonl")) == metrics)
-        #expect(Checkpoint.steps(in: run) == [2])
+            expectOneLineError(try runGPT2(arguments: try CLIFixtures.trainArguments(out: run, steps: 1)), mentioning: "--overwrite")
+            expectOneLineError(try runGPT2(arguments: ["train", "--resume", run, "--steps", "3", "--lr", "0.01", "--device", "cpu"]),
+                               mentioning: "--lr")
+            #expect(try Data(contentsOf: URL(fileURLWithPath: run + "/metrics.jsonl")) == metrics)
+            #expect(Checkpoint.steps(in: run) == [2])
 
-        let replaced = try runGPT2(arguments: try CLIFixtures.trainArguments(out: run, steps: 1, extra: ["--overwrite"]))
-        #expect(replaced.status == 0, "\(replaced.stderrText)")
-        #expect(Checkpoint.steps(in: run) == [1])
-        #expect(try CLIFixtures.losses(run).count == 1)
-        #expect(try String(contentsOfFile: run + "/notes.txt", encoding: .utf8) == "kept")
+            let replaced = try runGPT2(arguments: try CLIFixtures.trainArguments(out: run, steps: 1, extra: ["--overwrite"]))
+            #expect(replaced.status == 0, "\(replaced.stderrText)")
+            #expect(Checkpoint.steps(in: run) == [1])
+            #expect(try CLIFixtures.losses(run).count == 1)
+            #expect(try String(contentsOfFile: run + "/notes.txt", encoding: .utf8) == "kept")
 
-        // Back to an earlier checkpoint: refused while later ones exist (the next resume would pick them up);
-        // --overwrite drops them and the later metrics, and the run retraces its steps exactly.
-        let branch = root + "/branch"
-        #expect(try runGPT2(arguments: try CLIFixtures.trainArguments(out: branch, steps: 3, extra: ["--checkpoint-every", "1"])).status == 0)
-        let losses = try CLIFixtures.losses(branch)
-        let back = ["train", "--resume", branch + "/ckpt_1", "--steps", "2", "--threads", "2", "--device", "cpu"]
-        expectOneLineError(try runGPT2(arguments: back), mentioning: "ckpt_3")
-        #expect(Checkpoint.steps(in: branch) == [1, 2, 3])
-        let again = try runGPT2(arguments: back + ["--overwrite"])
-        #expect(again.status == 0, "\(again.stderrText)")
-        #expect(Checkpoint.steps(in: branch) == [1, 2])
-        #expect(try CLIFixtures.losses(branch) == Array(losses.prefix(2)))
+            // Back to an earlier checkpoint: refused while later ones exist (the next resume would pick them up);
+            // --overwrite drops them and the later metrics, and the run retraces its steps exactly.
+            let branch = root + "/branch"
+            #expect(try runGPT2(arguments: try CLIFixtures.trainArguments(out: branch, steps: 3, extra: ["--checkpoint-every", "1"])).status == 0)
+            let losses = try CLIFixtures.losses(branch)
+            let back = ["train", "--resume", branch + "/ckpt_1", "--steps", "2", "--threads", "2", "--device", "cpu"]
+            expectOneLineError(try runGPT2(arguments: back), mentioning: "ckpt_3")
+            #expect(Checkpoint.steps(in: branch) == [1, 2, 3])
+            let again = try runGPT2(arguments: back + ["--overwrite"])
+            #expect(again.status == 0, "\(again.stderrText)")
+            #expect(Checkpoint.steps(in: branch) == [1, 2])
+            #expect(try CLIFixtures.losses(branch) == Array(losses.prefix(2)))
+        }
     }
 
     /// Each bad input fails before anything is written: a sentinel metrics.jsonl in --out stays as it was.
@@ -158,21 +162,18 @@ import Testing
     }
 
     @Test func resumeFromCorruptCheckpointFailsWithOneLine() throws {
-        let root = try TestPaths.temporaryDirectory("cli-corrupt").path
-        defer { try? FileManager.default.removeItem(atPath: root) }
-        let run = root + "/run"
-        #expect(try runGPT2(arguments: try CLIFixtures.trainArguments(out: run, steps: 2)).status == 0)
-        let metrics = try Data(contentsOf: URL(fileURLWithPath: run + "/metrics.jsonl"))
-        let model = run + "/ckpt_2/model.bin"
-        let bytes = try Data(contentsOf: URL(fileURLWithPath: model))
-        try bytes.prefix(bytes.count - 100).write(to: URL(fileURLWithPath: model))
+        try withTwoStepRun("cli-corrupt") { root, run, metrics in
+            let model = run + "/ckpt_2/model.bin"
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: model))
+            try bytes.prefix(bytes.count - 100).write(to: URL(fileURLWithPath: model))
 
-        let result = try runGPT2(arguments: ["train", "--resume", run, "--steps", "4", "--threads", "2"])
-        expectOneLineError(result, mentioning: model)
-        #expect(try Data(contentsOf: URL(fileURLWithPath: run + "/metrics.jsonl")) == metrics)
-        #expect(Checkpoint.steps(in: run) == [2])
+            let result = try runGPT2(arguments: ["train", "--resume", run, "--steps", "4", "--threads", "2"])
+            expectOneLineError(result, mentioning: model)
+            #expect(try Data(contentsOf: URL(fileURLWithPath: run + "/metrics.jsonl")) == metrics)
+            #expect(Checkpoint.steps(in: run) == [2])
 
-        let missing = try runGPT2(arguments: ["train", "--resume", root + "/nothing-here", "--threads", "2"])
-        expectOneLineError(missing, mentioning: "nothing-here")
+            let missing = try runGPT2(arguments: ["train", "--resume", root + "/nothing-here", "--threads", "2"])
+            expectOneLineError(missing, mentioning: "nothing-here")
+        }
     }
 }
