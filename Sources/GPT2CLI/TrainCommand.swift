@@ -181,7 +181,7 @@ struct TrainCommand: ParsableCommand {
         try trainer.run(stopAfter: stopAfter, stopRequest: stopRequest)
         if !(backend is CUDABackend) {   // (the GPU run logs the device's peak itself)
             Console.log("peak memory \(formatBytes(SystemMemory.processPeakBytes())) (this process's peak resident set; "
-                        + "the plan counted \(formatBytes(plan.totalBytes)) for the model's buffers and scratch)")
+                        + "the plan: \(formatBytes(plan.totalBytes)))")
         }
         if trainer.stoppedOnRequest {
             Console.log("interrupted: continue with gpt2 train --resume \(trainer.options.outDirectory)")

@@ -67,7 +67,7 @@ import Testing
         }
     }
 
-    /// A run's peak memory, logged at its end, stays near what the plan counts, through a checkpoint save and a
+    /// A run's peak memory, logged at its end, stays near the plan's total (within −30 % and +25 %), through a checkpoint save and a
     /// resume: the weights and AdamW moments move between the model's buffers and the files in pieces. (Whole host
     /// copies of the three vectors, as saving and loading once made, put d12's peak 1.4 GiB, 55 %, above its plan.)
     @Test func peakMemoryStaysNearThePlanThroughSaveAndResume() throws {
@@ -80,13 +80,13 @@ import Testing
             let result = try runGPT2(arguments: run)
             #expect(result.status == 0, "\(result.stderrText)")
             let line = try #require(result.stderrText.split(separator: "\n").first { $0.hasPrefix("peak memory ") }, "\(result.stderrText)")
-            let words = line.split(separator: " ")   // "… 509.0 MiB (… counted 475.0 MiB for …"
+            let words = line.split(separator: " ")   // "peak memory 509.0 MiB (…; the plan: 587.0 MiB)"
             let units = ["KiB": 1024.0, "MiB": 1048576.0, "GiB": 1073741824.0]
             let sizes = zip(words, words.dropFirst()).compactMap { number, unit in
                 Double(number).flatMap { value in units[String(unit.prefix(3))].map { value * $0 } }
             }
             try #require(sizes.count == 2, "peak and plan in: \(line)")
-            #expect(sizes[0] < 1.25 * sizes[1], "\(line)")
+            #expect(sizes[0] < 1.25 * sizes[1] && sizes[0] > 0.7 * sizes[1], "\(line)")
         }
     }
 

@@ -1,5 +1,6 @@
 /// The planner's CPU memory is the CPU backend's: after allocating a real `GPT2Model`, the planner's buffer rows
-/// sum to exactly `allocatedBytes`, and the one other row is the ops' transient scratch, sized as the ops allocate it.
+/// sum to exactly `allocatedBytes`; the other rows are the ops' transient scratch, sized as the ops allocate it, and
+/// the estimate of the process's own memory.
 
 import CPUBackend
 import GPT2
@@ -34,10 +35,11 @@ import Testing
         // The buffers are the same Layout, so equality is exact, not approximate.
         #expect(plan.bufferBytes == allocated)
         #expect(plan.bufferBytes == model.layout.totalBytes)
-        // The rest is one row: the ops' transient scratch, the largest of which is a 4 MiB piece of weights on
-        // its way to or from a file (plus its draws when initialising), or attention's blocks at long sequences.
+        // The rest is two rows: the process's own memory (a stated estimate), and the ops' transient scratch, the
+        // largest of which is a 4 MiB piece of weights on its way to or from a file (plus its draws when
+        // initialising), or attention's blocks at long sequences.
         let scratch = try #require(plan.components.first { $0.key == "cpu_op_scratch" })
-        #expect(plan.totalBytes - allocated == scratch.bytes)
+        #expect(plan.totalBytes - allocated == scratch.bytes + MemoryPlan.cpuProcessEstimate)
         let attentionBlocks = min(backend.threads, c.batch * config.heads) * 2 * 64 * c.seq * 4
         #expect(scratch.bytes == max(attentionBlocks, 5 << 20), "\(c): \(scratch.bytes)")
     }
