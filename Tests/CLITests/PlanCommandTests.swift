@@ -38,7 +38,8 @@ import Testing
         #expect(result.status == 0, "\(result.stderrText)")
         let text = result.stdoutText
         for phrase in ["gradients (fp32)", "activation logits (R,Vp)", "verdict: fits", "largest micro-batch",
-                       "(default, not calibrated)", "19,074", "total time"] {
+                       "(default, not calibrated)", "19,074", "total time",
+                       "gpt2 bench --device cuda --model d12 --micro-batch 8 --seq 1024 on a GeForce RTX 4070 measures it"] {
             #expect(text.contains(phrase), "missing '\(phrase)' in:\n\(text)")
         }
     }
@@ -68,6 +69,10 @@ import Testing
         let object = try #require(try JSONSerialization.jsonObject(with: plan.stdout) as? [String: Any])
         #expect(object["mfu_calibrated"] as? Bool == true)
         #expect(object["mfu"] as? Double == measured["mfu"] as? Double)
+        // the text names the measurement, and no longer says how to make one
+        let text = try runGPT2(arguments: ["plan", "--device", "cpu", "--threads", "2", "--model", "tiny", "--micro-batch", "2",
+                                           "--seq", "32", "--steps", "10"], environment: environment).stdoutText
+        #expect(text.contains("calibrated by gpt2 bench tiny B=2 T=32") && !text.contains("the MFU is a default"), "\(text)")
     }
 
     /// auto picks the largest micro-batch that fits and divides the total batch: 128 tokens at T=32 → 4 × 1.
