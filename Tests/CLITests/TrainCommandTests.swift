@@ -125,7 +125,7 @@ import Testing
     }
 
     /// Each bad input fails before anything is written: a sentinel metrics.jsonl in --out stays as it was.
-    @Test(arguments: ["missing data", "seq too long", "batch larger than data", "unknown model", "cuda",
+    @Test(arguments: ["missing data", "no validation shards", "seq too long", "batch larger than data", "unknown model", "cuda",
                       "total batch not a multiple"])
     func badInputFailsWithOneLine(_ problem: String) throws {
         let root = try TestPaths.temporaryDirectory("cli-bad").path
@@ -141,6 +141,12 @@ import Testing
         switch problem {
         case "missing data":
             replace("--data", root + "/no-such-folder"); phrase = "no-such-folder"
+        case "no validation shards":   // only a train shard, with validation on: the message offers --eval-every 0
+            let trainOnly = root + "/train-only"
+            try FileManager.default.createDirectory(atPath: trainOnly, withIntermediateDirectories: true)
+            try FileManager.default.createSymbolicLink(atPath: trainOnly + "/tinyshakespeare_train_000000.bin",
+                                                       withDestinationPath: try ShakespeareShards.directory() + "/tinyshakespeare_train_000000.bin")
+            replace("--data", trainOnly); replace("--eval-every", "1"); phrase = "--eval-every 0"
         case "seq too long":
             replace("--seq", "65"); phrase = "--seq"
         case "batch larger than data":  // 100 tokens cannot fill one 512·32 batch

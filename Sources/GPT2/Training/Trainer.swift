@@ -222,8 +222,13 @@ public final class Trainer<Ops: Backend> {
 
     private static func openValidation(_ options: TrainingOptions) throws -> ValidationLoader? {
         guard options.evalEvery > 0 else { return nil }
-        return try ValidationLoader(.split(directory: options.dataDirectory, name: "val"), batchSize: options.microBatch,
-                                    sequenceLength: options.sequenceLength)
+        do {
+            return try ValidationLoader(.split(directory: options.dataDirectory, name: "val"), batchSize: options.microBatch,
+                                        sequenceLength: options.sequenceLength)
+        } catch DataLoaderError.noShards(let selection) {
+            throw TrainingError("no validation shards match \(selection); create them with `gpt2 prepare`, check the path, "
+                                + "or train without validation (--eval-every 0)")
+        }
     }
 }
 
