@@ -9,7 +9,7 @@ extension Checkpoint {
                                               firstMoment: [Float], secondMoment: [Float], state: State) throws {
         try save(runDirectory: runDirectory, step: step, config: config, state: state) { tensor, range, piece in
             let whole = [CheckpointTensor.parameters: parameters, .firstMoment: firstMoment, .secondMoment: secondMoment][tensor]!
-            whole.withUnsafeBytes { piece.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[(range.lowerBound * 4)..<(range.upperBound * 4)])) }
+            whole[range].withUnsafeBytes { piece.copyMemory(from: $0) }
         }
     }
 

@@ -13,7 +13,7 @@ public enum LLMCModelFile {
     public static func write(path: String, config: ModelConfig, parameters: [Float], precision: Precision = .float32) throws {
         precondition(parameters.count == config.parameterCount, "parameter count mismatch")
         try write(path: path, config: config, precision: precision) { range, piece in
-            parameters.withUnsafeBytes { piece.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[(range.lowerBound * 4)..<(range.upperBound * 4)])) }
+            parameters[range].withUnsafeBytes { piece.copyMemory(from: $0) }
         }
     }
 
@@ -40,11 +40,7 @@ public enum LLMCModelFile {
     public static func read(path: String) throws -> (config: ModelConfig, parameters: [Float]) {
         let file = try open(path: path)
         var parameters = [Float](repeating: 0, count: file.config.parameterCount)
-        try parameters.withUnsafeMutableBytes { all in
-            try file.readParameters { range, piece in
-                UnsafeMutableRawBufferPointer(rebasing: all[(range.lowerBound * 4)..<(range.upperBound * 4)]).copyMemory(from: piece)
-            }
-        }
+        try file.readParameters { range, piece in parameters[range].withUnsafeMutableBytes { $0.copyMemory(from: piece) } }
         return (file.config, parameters)
     }
 
