@@ -45,18 +45,16 @@ struct HellaSwagCommand: ParsableCommand {
     }
 
     private func score<Ops: Backend>(on backend: Ops) throws {
-        let config = try ModelSource.config(checkpoint)   // checked before HellaSwag is fetched
-        guard config.vocabularySize == GPT2Tokenizer.vocabularySize else {
-            throw ValidationError("\(checkpoint) has a \(config.vocabularySize)-token vocabulary; HellaSwag needs GPT-2's \(GPT2Tokenizer.vocabularySize)")
-        }
-        let path = try data ?? dataSource.downloader.fetch(HellaSwag.validation)
-        let tokenizer = try dataSource.tokenizer()
-        let examples = try HellaSwag.examples(path: path, limit: limit == 0 ? nil : limit, encode: tokenizer.encode)
-        guard !examples.isEmpty else { throw ValidationError("\(path) holds no HellaSwag items") }
-        let window = min(config.maxSequenceLength, 1024)
-        let longest = examples.flatMap { example in example.endings.map { example.context.count + $0.count - 1 } }.max()!
+        // The weights are read once: their shape is checked, and the model sized for the items, before they load.
+        var examples: [HellaSwagExample] = []
         let model = try ModelSource.loadModel(checkpoint) { config in
-            try GPT2Model(config: config, backend: backend, batchSize: batch, sequenceLength: min(window, longest), training: false)
+            guard config.vocabularySize == GPT2Tokenizer.vocabularySize else {   // before HellaSwag is fetched
+                throw ValidationError("\(checkpoint) has a \(config.vocabularySize)-token vocabulary; HellaSwag needs GPT-2's \(GPT2Tokenizer.vocabularySize)")
+            }
+            examples = try items()
+            let window = min(config.maxSequenceLength, 1024)
+            let longest = examples.flatMap { example in example.endings.map { example.context.count + $0.count - 1 } }.max()!
+            return try GPT2Model(config: config, backend: backend, batchSize: batch, sequenceLength: min(window, longest), training: false)
         }
         let score = HellaSwag.evaluate(model, examples).score
         if json {
@@ -64,5 +62,13 @@ struct HellaSwagCommand: ParsableCommand {
         } else {
             print("hellaswag over \(score.examples) items: acc \(formatFixed(score.accuracy, digits: 4)) (\(score.correct)), acc_norm \(formatFixed(score.normalizedAccuracy, digits: 4)) (\(score.correctNormalized))")
         }
+    }
+
+    /// The items to score: `--data`, or the validation set (from the mirror or downloaded), up to `--limit`.
+    private func items() throws -> [HellaSwagExample] {
+        let path = try data ?? dataSource.downloader.fetch(HellaSwag.validation)
+        let examples = try HellaSwag.examples(path: path, limit: limit == 0 ? nil : limit, encode: try dataSource.tokenizer().encode)
+        guard !examples.isEmpty else { throw ValidationError("\(path) holds no HellaSwag items") }
+        return examples
     }
 }

@@ -56,7 +56,10 @@ struct PlanReport {
         let timeWidth = timeRows.map(\.0.count).max()! + 2
         lines += timeRows.map { "  " + pad($0.0, timeWidth) + $0.1 }
         if time.mfuSource == .uncalibrated {
-            let (flag, place) = memory.device.precision == .float32 ? ("cpu", "this machine") : ("cuda", "a \(memory.device.name)")
+            let (flag, place) = switch memory.device {
+            case .cpu: ("cpu", "this machine")
+            case .gpu: ("cuda", "a \(memory.device.name)")
+            }
             lines.append("  the MFU is a default: gpt2 bench --device \(flag) --model \(model) --micro-batch \(batch.microBatch) --seq \(T) "
                          + "on \(place) measures it, and later plans for it use the measurement")
         }
