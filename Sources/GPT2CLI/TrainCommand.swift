@@ -139,24 +139,26 @@ struct TrainCommand: ParsableCommand {
                                       + "to train on from its weights with other options, start a new run with --init-from \(resume)")
             }
             let folder = try ModelSource.checkpointFolder(resume)
-            trainer = try Trainer(resuming: folder, backend: backend, replacingLaterSteps: overwrite) { options in
-                if let steps {
-                    options.steps = steps
-                    options.schedule.totalSteps = steps
-                }
-                if let data { options.dataDirectory = FileSystem.absolutePath(data) }
-                // The run may continue on another device than the one it started on.
-                options.peakFLOPs = backendOptions.peakFLOPs(backend, override: peakFlops)
-                options.threads = backendOptions.threadCount(backend)
+            // Everything that can refuse the resume is checked before the model is built and its weights load.
+            var run = try SavedRun(checkpoint: folder)
+            if let steps {
+                run.options.steps = steps
+                run.options.schedule.totalSteps = steps
             }
-            if let stopAfter, stopAfter <= trainer.step {
-                throw ValidationError("--stop-after \(stopAfter) is not after the run's step \(trainer.step)")
+            if let data { run.options.dataDirectory = FileSystem.absolutePath(data) }
+            // The run may continue on another device than the one it started on.
+            run.options.peakFLOPs = backendOptions.peakFLOPs(backend, override: peakFlops)
+            run.options.threads = backendOptions.threadCount(backend)
+            try run.validate()
+            if let stopAfter, stopAfter <= run.step {
+                throw ValidationError("--stop-after \(stopAfter) is not after the run's step \(run.step)")
             }
-            guard trainer.step < trainer.options.steps else {
-                Console.log("\(folder) is the run's last step (--steps \(trainer.options.steps)): nothing to train; "
-                            + "give --steps above \(trainer.step) to train on")
+            guard run.step < run.options.steps else {
+                Console.log("\(folder) is the run's last step (--steps \(run.options.steps)): nothing to train; "
+                            + "give --steps above \(run.step) to train on")
                 return
             }
+            trainer = try Trainer(resuming: run, backend: backend, replacingLaterSteps: overwrite)
             Console.log("resuming \(folder)")
         } else {
             let options = try resolveOptions(backend)

@@ -122,4 +122,32 @@ import Testing
         #expect(saved.state.step == 5)
         #expect(saved.state.options == options)
     }
+
+    /// A run folder that holds a run, and a checkpoint with later ones beside it, are refused before the model is
+    /// built (the backend allocates nothing: for d12 that was ~2 GiB and seconds of initialisation or loading), and
+    /// leave the folder as it was; `SavedRun` tells the checkpoint's step without allocating either.
+    @Test func refusalsComeBeforeTheModelIsBuilt() throws {
+        let run = try TestPaths.temporaryDirectory("trainer-refusals").path
+        defer { try? FileManager.default.removeItem(atPath: run) }
+        var first = try options(out: run, steps: 2)
+        first.checkpointEvery = 1
+        try Trainer(options: first, backend: CPUBackend(threads: 2)).run()
+        #expect(Checkpoint.steps(in: run) == [1, 2])
+
+        let fresh = CPUBackend(threads: 2)
+        let refusal = try #require(throws: TrainingError.self) { try Trainer(options: try options(out: run, steps: 2), backend: fresh) }
+        #expect(String(describing: refusal).contains("--overwrite"))
+        #expect(fresh.allocatedBytes == 0)
+
+        let earlier = CPUBackend(threads: 2)
+        let notNewest = try #require(throws: TrainingError.self) { try Trainer(resuming: run + "/ckpt_1", backend: earlier) }
+        #expect(String(describing: notNewest).contains("ckpt_2"))
+        #expect(earlier.allocatedBytes == 0)
+        #expect(Checkpoint.steps(in: run) == [1, 2])
+
+        var saved = try SavedRun(checkpoint: run + "/ckpt_2")
+        #expect(saved.step == 2 && saved.options.outDirectory == run)
+        saved.options.steps = 1
+        #expect(throws: TrainingError.self) { try saved.validate() }
+    }
 }

@@ -26,11 +26,21 @@ public final class Trainer<Ops: Backend> {
     private var sampleRandom: SeededRandom
 
     /// A fresh run: initialises (or loads) the weights and opens the data. A run folder that already holds a
-    /// run is refused, or, with `replacingEarlierRun`, cleared of its checkpoints and metrics (once everything
-    /// else has been checked, so a bad option never costs the earlier run).
+    /// run is refused before the model is built, or, with `replacingEarlierRun`, cleared of its checkpoints and
+    /// metrics (once everything else has been checked, so a bad option never costs the earlier run).
     public init(options: TrainingOptions, backend: Ops, replacingEarlierRun: Bool = false) throws {
         try options.validate()
         self.options = options
+        loader = try DataLoader(.split(directory: options.dataDirectory, name: "train"), batchSize: options.microBatch,
+                                sequenceLength: options.sequenceLength, shuffle: options.shuffle, seed: options.seed)
+        validation = try Trainer.openValidation(options)
+        step = 0
+        sampleRandom = SeededRandom(seed: options.seed ^ 0x5A4D_504C)
+        let earlier = RunFolder.earlierRun(in: options.outDirectory)
+        if let earlier, !replacingEarlierRun {
+            throw TrainingError("\(options.outDirectory) already holds a run (\(earlier)); continue it with --resume "
+                                + "\(options.outDirectory), choose another --out, or add --overwrite to replace it")
+        }
         model = try GPT2Model(config: options.model, backend: backend, batchSize: options.microBatch,
                               sequenceLength: options.sequenceLength, recompute: options.recompute)
         if let initFrom = options.initFrom {
@@ -38,56 +48,43 @@ public final class Trainer<Ops: Backend> {
         } else {
             model.initializeParameters(seed: options.seed)
         }
-        loader = try DataLoader(.split(directory: options.dataDirectory, name: "train"), batchSize: options.microBatch,
-                                sequenceLength: options.sequenceLength, shuffle: options.shuffle, seed: options.seed)
-        validation = try Trainer.openValidation(options)
-        step = 0
-        sampleRandom = SeededRandom(seed: options.seed ^ 0x5A4D_504C)
-        if let earlier = RunFolder.earlierRun(in: options.outDirectory) {
-            guard replacingEarlierRun else {
-                throw TrainingError("\(options.outDirectory) already holds a run (\(earlier)); continue it with --resume "
-                                    + "\(options.outDirectory), choose another --out, or add --overwrite to replace it")
-            }
+        if let earlier {
             try RunFolder.clear(options.outDirectory)
             Console.log("--overwrite: removed the earlier run's \(earlier) from \(options.outDirectory)")
         }
     }
 
-    /// Continues the run saved in checkpoint `folder`, with the options it was started with, in the run folder
-    /// that holds the checkpoint (wherever the run started: the folder may have moved since). A checkpoint with
-    /// later ones beside it is refused (continuing from it would leave them, from another course, for the next
-    /// resume to pick up), or, with `replacingLaterSteps`, the later checkpoints are removed (as are, when it runs,
-    /// the metrics of later steps).
-    public init(resuming folder: String, backend: Ops, replacingLaterSteps: Bool = false,
-                overriding: (inout TrainingOptions) -> Void = { _ in }) throws {
-        let saved = try Checkpoint.open(folder, as: TrainerState.self)
-        var options = saved.state.options
-        options.outDirectory = Checkpoint.runDirectory(of: folder)
-        overriding(&options)
-        try options.validate()
-        guard options.steps >= saved.state.step else {
-            throw TrainingError("--steps \(options.steps) ends before \(folder)'s step \(saved.state.step); give more steps to train on from it")
+    /// Continues `run` with its options, in the run folder that holds its checkpoint. A checkpoint with later
+    /// ones beside it is refused before the model is built (continuing from it would leave them, from another
+    /// course, for the next resume to pick up), or, with `replacingLaterSteps`, the later checkpoints are removed
+    /// once the weights have loaded (as are, when it runs, the metrics of later steps).
+    public init(resuming run: SavedRun, backend: Ops, replacingLaterSteps: Bool = false) throws {
+        try run.validate()
+        options = run.options
+        loader = try DataLoader(restoring: run.state.loader, .split(directory: options.dataDirectory, name: "train"))
+        validation = try Trainer.openValidation(options)
+        step = run.step
+        sampleRandom = run.state.sampleRandom
+        let later = Checkpoint.steps(in: options.outDirectory).filter { $0 > run.step }
+        if let newest = later.last, !replacingLaterSteps {
+            throw TrainingError("\(run.folder) is not the newest checkpoint of \(options.outDirectory) (\(Checkpoint.folderName(step: newest)) "
+                                + "is): continuing from it would mix two courses of the run; resume the run folder, copy the "
+                                + "checkpoint into a folder of its own, or add --overwrite to drop what came after step \(run.step)")
         }
-        self.options = options
-        model = try GPT2Model(config: saved.config, backend: backend, batchSize: options.microBatch,
+        model = try GPT2Model(config: run.saved.config, backend: backend, batchSize: options.microBatch,
                               sequenceLength: options.sequenceLength, recompute: options.recompute)
-        try saved.restore { [model] tensor, range, values in
+        try run.saved.restore { [model] tensor, range, values in
             model.backend.upload(values, to: model.layout.whole(tensor.buffer).slice(range.lowerBound, range.count))
         }
-        loader = try DataLoader(restoring: saved.state.loader, .split(directory: options.dataDirectory, name: "train"))
-        validation = try Trainer.openValidation(options)
-        step = saved.state.step
-        sampleRandom = saved.state.sampleRandom
-        let later = Checkpoint.steps(in: options.outDirectory).filter { $0 > step }
-        if let newest = later.last {
-            guard replacingLaterSteps else {
-                throw TrainingError("\(folder) is not the newest checkpoint of \(options.outDirectory) (\(Checkpoint.folderName(step: newest)) "
-                                    + "is): continuing from it would mix two courses of the run; resume the run folder, copy the "
-                                    + "checkpoint into a folder of its own, or add --overwrite to drop what came after step \(step)")
-            }
+        if !later.isEmpty {
             try RunFolder.removeCheckpoints(later, from: options.outDirectory)
             Console.log("--overwrite: removed \(later.map(Checkpoint.folderName(step:)).joined(separator: ", ")) from \(options.outDirectory)")
         }
+    }
+
+    /// Continues the run saved in checkpoint `folder` with the options it was started with (see `SavedRun`).
+    public convenience init(resuming folder: String, backend: Ops, replacingLaterSteps: Bool = false) throws {
+        try self.init(resuming: SavedRun(checkpoint: folder), backend: backend, replacingLaterSteps: replacingLaterSteps)
     }
 
     /// Whether the last `run` ended early because `stopRequest` asked it to (its checkpoint is saved).
