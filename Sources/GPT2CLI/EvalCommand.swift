@@ -54,13 +54,15 @@ struct EvalLossCommand: ParsableCommand {
     }
 
     private func evaluate<Ops: Backend>(on backend: Ops) throws {
+        // The shards are opened (and checked against the model's vocabulary) before the model is built and its weights load.
+        var opened: ValidationLoader?
         let model = try ModelSource.loadModel(checkpoint) { config in
-            try GPT2Model(config: config, backend: backend, batchSize: microBatch,
-                          sequenceLength: seq ?? min(config.maxSequenceLength, 1024), training: false)
+            let T = seq ?? min(config.maxSequenceLength, 1024)
+            opened = try ValidationLoader(.split(directory: data, name: split), batchSize: microBatch,
+                                          sequenceLength: T, vocabularySize: config.vocabularySize)
+            return try GPT2Model(config: config, backend: backend, batchSize: microBatch, sequenceLength: T, training: false)
         }
-        let (config, T) = (model.config, model.layout.sequenceLength)
-        let validation = try ValidationLoader(.split(directory: data, name: split), batchSize: microBatch,
-                                              sequenceLength: T, vocabularySize: config.vocabularySize)
+        let (validation, T) = (opened!, model.layout.sequenceLength)
         let count = batches == 0 ? validation.batchesPerPass : min(batches, validation.batchesPerPass)
         let loss = try Trainer.evaluate(model, validation, batches: count)
         let tokens = count * microBatch * T

@@ -48,10 +48,12 @@ struct SampleCommand: ParsableCommand {
     }
 
     private func sample<Ops: Backend>(on backend: Ops) throws {
+        let tokenizer = try dataSource.tokenizer()   // (a missing vocabulary fails before the weights load)
         let model = try ModelSource.loadModel(checkpoint) { config in
-            try GPT2Model(config: config, backend: backend, batchSize: 1, sequenceLength: config.maxSequenceLength, training: false)
+            // one row of logits: only the newest position's are ever sampled from
+            try GPT2Model(config: config, backend: backend, batchSize: 1, sequenceLength: config.maxSequenceLength, training: false,
+                          classifierChunkRows: 1)
         }
-        let tokenizer = try dataSource.tokenizer()
         let promptTokens = [GPT2Tokenizer.endOfText] + tokenizer.encode(prompt)
         var random = SeededRandom(seed: seed)
         writeToStdout(Array(prompt.utf8))

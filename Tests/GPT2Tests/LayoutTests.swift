@@ -10,6 +10,27 @@ import Testing
         let config = try ModelPreset.named("d12").config
         #expect(config.parameterCount == 124_439_808 + 47 * 768)
     }
+
+    /// Without training, the layers share one slice of every activation but qkv (the key/value cache), so d12's
+    /// activations at B=1, T=1024 are one layer's 15C per row plus 12 layers' 3C, the embedding, lnf and one row
+    /// chunk of logits, instead of 12 layers of 18C; nothing is laid out for gradients or AdamW.
+    @Test func inferenceLayersShareEverySliceButTheKeyValueCache() throws {
+        let config = try ModelPreset.named("d12").config
+        let (B, T, C, L) = (1, 1024, config.channels, config.layers)
+        let inference = Layout(config: config, batchSize: B, sequenceLength: T, training: false)
+        let rows = B * T
+        // one layer: ln1, atty, attproj, residual2, ln2, fcproj, residual3 (7C) + fch, fchGelu (8C); every layer: qkv 3C;
+        // global: encoded and lnf (2C) and the logits, one chunk of min(B·T, 4096) rows of Vp
+        let expected = rows * (15 * C + L * 3 * C + 2 * C) + rows * config.paddedVocabularySize
+        #expect(inference.elementCounts[.activations] == expected)
+        #expect(inference.bytes(of: .gradients) + inference.bytes(of: .adamM) + inference.bytes(of: .activationGradients) == 0)
+        for kind in [ActivationKind.ln1, .atty, .residual2, .fch, .residual3, .ln1Rstd, .attStats] {
+            #expect(inference.activation(kind, layer: L - 1) == inference.activation(kind, layer: 0), "\(kind)")
+        }
+        #expect(inference.activation(.qkv, layer: L - 1).offset == inference.activation(.qkv, layer: 0).offset + (L - 1) * rows * 3 * C)
+        let training = Layout(config: config, batchSize: B, sequenceLength: T)
+        #expect(training.activation(.residual3, layer: 1) != training.activation(.residual3, layer: 0))
+    }
 }
 
 @Suite struct MixedPrecisionLayoutTests {

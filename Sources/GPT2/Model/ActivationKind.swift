@@ -45,17 +45,22 @@ public enum ActivationKind: Int, CaseIterable, Sendable {
         }
     }
 
-    /// How many layer slices the tensor holds: L, or 1 for global and (with recompute) shared kinds.
-    func layerSlices(_ c: ModelConfig, recompute: Bool) -> Int {
+    /// How many layer slices the tensor holds: L, or 1 for global and (with recompute) shared kinds. Without
+    /// training, nothing is kept for a backward pass, so every layer shares one slice of each kind but qkv, whose
+    /// keys and values are the cache that sampling attends to; a layer's input, residual3 of the layer before, is
+    /// then overwritten in place by its own output once both of its reads are done.
+    func layerSlices(_ c: ModelConfig, recompute: Bool, training: Bool) -> Int {
         switch self {
         case .encoded, .lnf, .lnfMean, .lnfRstd, .logits, .losses: return 1
+        case .qkv: return c.layers
+        case _ where !training: return 1
         case .ln1, .ln2, .fchGelu: return recompute ? 1 : c.layers
         default: return c.layers
         }
     }
 
-    func elementCount(_ c: ModelConfig, B: Int, T: Int, recompute: Bool, logitsRows: Int) -> Int {
-        sliceCount(c, B: B, T: T, logitsRows: logitsRows) * layerSlices(c, recompute: recompute)
+    func elementCount(_ c: ModelConfig, B: Int, T: Int, recompute: Bool, training: Bool, logitsRows: Int) -> Int {
+        sliceCount(c, B: B, T: T, logitsRows: logitsRows) * layerSlices(c, recompute: recompute, training: training)
     }
 }
 

@@ -89,7 +89,8 @@ public struct Layout: Sendable {
     public let sequenceLength: Int
     /// Whether LayerNorm and GELU outputs are recomputed in backward instead of stored per layer.
     public let recompute: Bool
-    /// Whether the gradient, optimizer and activation-gradient buffers exist (false for eval/sampling).
+    /// Whether the gradient, optimizer and activation-gradient buffers exist, and every layer keeps its own
+    /// activations for backward (false for eval and sampling: the layers share one slice of each but qkv).
     public let training: Bool
     /// How the buffers are stored.
     public let precision: Precision
@@ -135,7 +136,7 @@ public struct Layout: Sendable {
         for kind in ActivationKind.allCases {
             offsets.append(ends[kind.buffer]!)
             ends[kind.buffer]! += kind.elementCount(config, B: batchSize, T: sequenceLength, recompute: recompute,
-                                                    logitsRows: chunkRows)
+                                                    training: training, logitsRows: chunkRows)
         }
         activationOffsets = offsets
 
@@ -203,7 +204,7 @@ public struct Layout: Sendable {
     public func activation(_ kind: ActivationKind, layer: Int = 0) -> TensorRef {
         let count = activationCount(kind)
         let whole = TensorRef(buffer: kind.buffer, offset: activationOffsets[kind.rawValue], count: count)
-        let slices = kind.layerSlices(config, recompute: recompute)
+        let slices = kind.layerSlices(config, recompute: recompute, training: training)
         guard slices > 1 else { return whole }
         let perLayer = count / slices
         return whole.slice(layer * perLayer, perLayer)
@@ -217,7 +218,8 @@ public struct Layout: Sendable {
 
     /// Elements of one forward activation tensor, every layer's slice together.
     private func activationCount(_ kind: ActivationKind) -> Int {
-        kind.elementCount(config, B: batchSize, T: sequenceLength, recompute: recompute, logitsRows: classifierChunkRows)
+        kind.elementCount(config, B: batchSize, T: sequenceLength, recompute: recompute, training: training,
+                          logitsRows: classifierChunkRows)
     }
 
     /// Input token ids (B,T).
