@@ -111,6 +111,22 @@ import Testing
         }
     }
 
+    /// A save that fails part way (here the second moment cannot be read; on a full disk, a write) throws that error
+    /// and removes what it wrote, so failed saves cannot pile up half-written folders on a full disk.
+    @Test func failedSaveLeavesNothingBehind() throws {
+        struct Unreadable: Error {}
+        try withRun { run in
+            _ = try save(run, step: 3)
+            #expect(throws: Unreadable.self) {
+                try Checkpoint.save(runDirectory: run, step: 5, config: config, state: State(step: 5, note: "")) { tensor, _, piece in
+                    if tensor == .secondMoment { throw Unreadable() }
+                    piece.initializeMemory(as: UInt8.self, repeating: 0)
+                }
+            }
+            #expect(try FileManager.default.contentsOfDirectory(atPath: run).sorted() == ["ckpt_3"])
+        }
+    }
+
     @Test(arguments: ["model.bin truncated", "optimizer.bin truncated", "optimizer.bin empty", "state.json garbage",
                       "state.json missing", "model.bin missing", "folder missing", "optimizer.bin other model"])
     func corruptCheckpointGivesFileError(_ damage: String) throws {

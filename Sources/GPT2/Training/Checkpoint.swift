@@ -51,17 +51,22 @@ public enum Checkpoint {
         } catch {
             throw FileError("cannot create checkpoint folder \(partial): \(error)")
         }
-        let count = config.parameterCount
-        try LLMCModelFile.write(path: partial + "/model.bin", config: config) { range, piece in try fill(.parameters, range, piece) }
-        try AtomicFile.write(partial + "/optimizer.bin") { sink in
-            try sink.write([optimizerMagic, 1, Int32(truncatingIfNeeded: count), Int32(truncatingIfNeeded: count >> 32)])
-            try sink.writeFloats(count: count) { range, piece in try fill(.firstMoment, range, piece) }
-            try sink.writeFloats(count: count) { range, piece in try fill(.secondMoment, range, piece) }
+        do {
+            let count = config.parameterCount
+            try LLMCModelFile.write(path: partial + "/model.bin", config: config) { range, piece in try fill(.parameters, range, piece) }
+            try AtomicFile.write(partial + "/optimizer.bin") { sink in
+                try sink.write([optimizerMagic, 1, Int32(truncatingIfNeeded: count), Int32(truncatingIfNeeded: count >> 32)])
+                try sink.writeFloats(count: count) { range, piece in try fill(.firstMoment, range, piece) }
+                try sink.writeFloats(count: count) { range, piece in try fill(.secondMoment, range, piece) }
+            }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            let json = try encoder.encode(state)
+            try AtomicFile.write(partial + "/state.json") { sink in try sink.write(Array(json)) }
+        } catch {
+            try? files.removeItem(atPath: partial)   // a failed save (a full disk) leaves nothing behind
+            throw error
         }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let json = try encoder.encode(state)
-        try AtomicFile.write(partial + "/state.json") { sink in try sink.write(Array(json)) }
         try? files.removeItem(atPath: final)
         guard rename(partial, final) == 0 else { throw FileError.system("rename \(partial) to", final) }
         AtomicFile.syncDirectory(containing: final)

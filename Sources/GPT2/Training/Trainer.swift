@@ -210,8 +210,16 @@ public final class Trainer<Ops: Backend> {
 
     private func saveCheckpoint() throws {
         let state = TrainerState(step: step, options: options, loader: loader.state, sampleRandom: sampleRandom)
-        try Checkpoint.save(runDirectory: options.outDirectory, step: step, config: options.model, state: state) { [model] tensor, range, values in
-            model.backend.download(model.layout.whole(tensor.buffer).slice(range.lowerBound, range.count), into: values)
+        do {
+            try Checkpoint.save(runDirectory: options.outDirectory, step: step, config: options.model, state: state) { [model] tensor, range, values in
+                model.backend.download(model.layout.whole(tensor.buffer).slice(range.lowerBound, range.count), into: values)
+            }
+        } catch {
+            // The run stops here: going on without checkpoints could lose far more than these steps.
+            let last = Checkpoint.steps(in: options.outDirectory).last
+            throw TrainingError("could not save \(Checkpoint.folderName(step: step)), so training stopped after step \(step): \(error); "
+                                + (last.map { "once that is fixed, continue from step \($0) with gpt2 train --resume \(options.outDirectory)" }
+                                   ?? "no checkpoint of this run was saved"))
         }
         Checkpoint.prune(runDirectory: options.outDirectory, keep: options.keepLast)
         Console.log("saved \(options.outDirectory)/\(Checkpoint.folderName(step: step))")
