@@ -49,10 +49,13 @@ struct SampleCommand: ParsableCommand {
 
     private func sample<Ops: Backend>(on backend: Ops) throws {
         let tokenizer = try dataSource.tokenizer()   // (a missing vocabulary fails before the weights load)
-        let model = try ModelSource.loadModel(checkpoint) { config in
+        let model = try ModelSource.loadModel(checkpoint) { config -> GPT2Model<Ops> in
+            guard config.vocabularySize == GPT2Tokenizer.vocabularySize else {   // the prompt and the samples are GPT-2 token ids
+                throw ValidationError("\(checkpoint) has a \(config.vocabularySize)-token vocabulary; sampling needs GPT-2's \(GPT2Tokenizer.vocabularySize)")
+            }
             // one row of logits: only the newest position's are ever sampled from
-            try GPT2Model(config: config, backend: backend, batchSize: 1, sequenceLength: config.maxSequenceLength, training: false,
-                          classifierChunkRows: 1)
+            return try GPT2Model(config: config, backend: backend, batchSize: 1, sequenceLength: config.maxSequenceLength,
+                                 training: false, classifierChunkRows: 1)
         }
         let promptTokens = [GPT2Tokenizer.endOfText] + tokenizer.encode(prompt)
         var random = SeededRandom(seed: seed)

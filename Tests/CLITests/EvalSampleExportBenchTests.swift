@@ -73,6 +73,24 @@ import Testing
         #expect(first.stdout == second.stdout)
     }
 
+    /// A model with another vocabulary cannot take a GPT-2 prompt: sample refuses it, and eval on GPT-2 shards
+    /// stops at the first token id beyond it, instead of either reading past the embedding table.
+    @Test func modelWithAnotherVocabularyIsRefused() throws {
+        let directory = try TestPaths.temporaryDirectory("cli-vocabulary").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var config = try ModelPreset.named("tiny").config
+        config.vocabularySize = 1000
+        config.paddedVocabularySize = 1024
+        var data = TestData(seed: 6)
+        let path = directory + "/small-vocabulary.bin"
+        try LLMCModelFile.write(path: path, config: config, parameters: data.normal(config.parameterCount, standardDeviation: 0.02))
+        let sample = try runGPT2(arguments: ["sample", "--checkpoint", path, "--prompt", "ROMEO:", "--mirror", TestPaths.mirror.path])
+        expectOneLineError(sample, mentioning: "1000-token vocabulary")
+        let eval = try runGPT2(arguments: ["eval", "--checkpoint", path, "--data", try ShakespeareShards.directory(), "--micro-batch", "2",
+                                           "--seq", "32", "--threads", "2"])
+        expectOneLineError(eval, mentioning: "0..<1000")
+    }
+
     @Test func benchPrintsOneJSONObject() throws {
         let result = try runGPT2(arguments: ["bench", "--model", "tiny", "--micro-batch", "2", "--seq", "16",
                                              "--steps", "2", "--warmup", "1", "--json", "--threads", "2", "--no-record"])

@@ -150,4 +150,29 @@ import Testing
         saved.options.steps = 1
         #expect(throws: TrainingError.self) { try saved.validate() }
     }
+
+    /// Shards hold GPT-2 token ids; a model with a smaller vocabulary (a file from elsewhere, via `initFrom`) must
+    /// stop at the first id it has no embedding for, naming the shard, instead of reading past its tables.
+    @Test func tokensOutsideTheModelsVocabularyAreRefused() throws {
+        let out = try TestPaths.temporaryDirectory("trainer-vocabulary").path
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        var small = try options(out: out, steps: 1, evalEvery: 1)
+        small.model.vocabularySize = 1000
+        small.model.paddedVocabularySize = 1024
+        let trainer = try Trainer(options: small, backend: CPUBackend(threads: 2))
+        let thrown = try #require(throws: DataLoaderError.self) { try trainer.run() }
+        #expect(String(describing: thrown).contains("_train_") && String(describing: thrown).contains("0..<1000"), "\(thrown)")
+
+        // training tokens in range, validation tokens not: the evaluation after step 1 stops at the val shard
+        let data = out + "/data"
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+        try ShardWriter.write((0..<4000).map { $0 % 1000 }, to: data + "/mixed_train_000000.bin")
+        try FileManager.default.createSymbolicLink(atPath: data + "/mixed_val_000000.bin",
+                                                   withDestinationPath: small.dataDirectory + "/tinyshakespeare_val_000000.bin")
+        small.dataDirectory = data
+        small.outDirectory = out + "/run"
+        let evaluated = try Trainer(options: small, backend: CPUBackend(threads: 2))
+        let refused = try #require(throws: DataLoaderError.self) { try evaluated.run() }
+        #expect(String(describing: refused).contains("_val_"), "\(refused)")
+    }
 }

@@ -1,6 +1,7 @@
 /// Training options are checked before anything runs: each value that would train wrongly without an error
 /// (a floor above the peak learning rate, a negative weight decay or clip, a negative number of validation
-/// batches that reports a loss of 0, samples of no tokens) is refused with a message naming the option.
+/// batches that reports a loss of 0, samples of no tokens, samples or HellaSwag from a model whose vocabulary is not
+/// GPT-2's) is refused with a message naming the option.
 
 import GPT2
 import Testing
@@ -8,7 +9,7 @@ import Testing
 @Suite struct TrainingOptionsTests {
     private func options(_ change: (inout TrainingOptions) -> Void = { _ in }) -> TrainingOptions {
         var options = TrainingOptions(
-            dataDirectory: "data", model: ModelConfig(maxSequenceLength: 64, vocabularySize: 100, layers: 1, heads: 2, channels: 16),
+            dataDirectory: "data", model: ModelConfig(maxSequenceLength: 64, vocabularySize: 50257, layers: 1, heads: 2, channels: 16),
             modelName: "test", microBatch: 2, sequenceLength: 64, gradientAccumulation: 1, steps: 10,
             schedule: LearningRateSchedule(maxLearningRate: 1e-3, warmupSteps: 2, totalSteps: 10),
             sampleEvery: 5, outDirectory: "out", peakFLOPs: nil)
@@ -37,5 +38,21 @@ import Testing
         }
         let thrown = try #require(throws: ConfigError.self) { try bad.validate() }
         #expect(String(describing: thrown).hasPrefix(flag), "\(thrown)")
+    }
+
+    /// Samples start from <|endoftext|> (50256) and HellaSwag items are GPT-2 token ids: a model with another
+    /// vocabulary would read past its embedding table, so either is refused unless turned off.
+    @Test(arguments: [1000, 50304])
+    func samplesAndHellaSwagNeedGPT2sVocabulary(_ vocabulary: Int) throws {
+        let sampling = options { $0.model.vocabularySize = vocabulary; $0.model.paddedVocabularySize = 50304 }
+        let thrown = try #require(throws: ConfigError.self) { try sampling.validate() }
+        #expect(String(describing: thrown).hasPrefix("--sample-every") && String(describing: thrown).contains("--sample-every 0"))
+        var scoring = sampling
+        scoring.sampleEvery = 0
+        scoring.hellaswagEvery = 10
+        let refused = try #require(throws: ConfigError.self) { try scoring.validate() }
+        #expect(String(describing: refused).hasPrefix("--eval-hellaswag-every"))
+        scoring.hellaswagEvery = 0
+        try scoring.validate()
     }
 }

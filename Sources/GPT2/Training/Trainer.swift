@@ -32,7 +32,8 @@ public final class Trainer<Ops: Backend> {
         try options.validate()
         self.options = options
         loader = try DataLoader(.split(directory: options.dataDirectory, name: "train"), batchSize: options.microBatch,
-                                sequenceLength: options.sequenceLength, shuffle: options.shuffle, seed: options.seed)
+                                sequenceLength: options.sequenceLength, shuffle: options.shuffle, seed: options.seed,
+                                vocabularySize: options.model.vocabularySize)
         validation = try Trainer.openValidation(options)
         step = 0
         sampleRandom = SeededRandom(seed: options.seed ^ 0x5A4D_504C)
@@ -61,7 +62,8 @@ public final class Trainer<Ops: Backend> {
     public init(resuming run: SavedRun, backend: Ops, replacingLaterSteps: Bool = false) throws {
         try run.validate()
         options = run.options
-        loader = try DataLoader(restoring: run.state.loader, .split(directory: options.dataDirectory, name: "train"))
+        loader = try DataLoader(restoring: run.state.loader, .split(directory: options.dataDirectory, name: "train"),
+                                vocabularySize: options.model.vocabularySize)
         validation = try Trainer.openValidation(options)
         step = run.step
         sampleRandom = run.state.sampleRandom
@@ -229,7 +231,7 @@ public final class Trainer<Ops: Backend> {
         guard options.evalEvery > 0 else { return nil }
         do {
             return try ValidationLoader(.split(directory: options.dataDirectory, name: "val"), batchSize: options.microBatch,
-                                        sequenceLength: options.sequenceLength)
+                                        sequenceLength: options.sequenceLength, vocabularySize: options.model.vocabularySize)
         } catch DataLoaderError.noShards(let selection) {
             throw TrainingError("no validation shards match \(selection); create them with `gpt2 prepare`, check the path, "
                                 + "or train without validation (--eval-every 0)")

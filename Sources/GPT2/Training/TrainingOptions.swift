@@ -96,6 +96,13 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
                               ("--checkpoint-every", checkpointEvery), ("--keep-last", keepLast)] where value < 0 {
             throw ConfigError("\(name) must be 0 (off) or positive (got \(value))")
         }
+        // Samples and HellaSwag items are GPT-2 token ids (a sample starts from <|endoftext|>, 50256).
+        let tokenizerVocabulary = GPT2Tokenizer.vocabularySize
+        for (name, value) in [("--sample-every", sampleEvery), ("--eval-hellaswag-every", hellaswagEvery ?? 0)]
+        where value > 0 && model.vocabularySize != tokenizerVocabulary {
+            throw ConfigError("\(name) needs GPT-2's \(tokenizerVocabulary)-token vocabulary, and this model has \(model.vocabularySize) tokens; "
+                              + "use \(name) 0")
+        }
     }
 
     /// A few lines describing the run, for the start of the log.
