@@ -95,6 +95,10 @@ public enum ShardError: Error, CustomStringConvertible, Equatable {
             return "\(path) declares \(declared) tokens (\(ShardFormat.fileSize(tokenCount: max(0, declared))) bytes) "
                 + "but is \(size) bytes — truncated or partially written; \(Self.advice)"
         case .tokenOutOfRange(let path, let index, let token, let vocabularySize):
+            if token < ShardFormat.gpt2VocabularySize {   // a GPT-2 id, beyond a model with a smaller vocabulary: the shard is fine
+                return "\(path) holds token \(token) at position \(index), outside the model's vocabulary (0..<\(vocabularySize)); "
+                    + "these shards hold GPT-2 token ids, for a model with GPT-2's \(ShardFormat.gpt2VocabularySize)-token vocabulary"
+            }
             return "\(path) holds token \(token) at position \(index), outside the vocabulary (0..<\(vocabularySize)); "
                 + Self.advice
         case .cannotWrite(let path, let reason):
