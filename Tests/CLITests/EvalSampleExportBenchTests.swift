@@ -62,6 +62,14 @@ import Testing
         expectOneLineError(result, mentioning: file)
     }
 
+    /// An empty batch shape is refused by name (release builds drop preconditions: it divided by zero there).
+    @Test(arguments: [["--micro-batch", "0"], ["--seq", "0"]])
+    func evalRefusesAnEmptyBatch(_ bad: [String]) throws {
+        let result = try runGPT2(arguments: ["eval", "--checkpoint", try CLIFixtures.trainedRun(), "--data", try ShakespeareShards.directory(),
+                                             "--threads", "2"] + bad)
+        expectOneLineError(result, mentioning: bad[0])
+    }
+
     @Test func greedySampleStartsWithPromptAndIsDeterministic() throws {
         let run = try CLIFixtures.trainedRun()
         let arguments = ["sample", "--checkpoint", run, "--prompt", "ROMEO:", "--tokens", "5", "--temperature", "0",
