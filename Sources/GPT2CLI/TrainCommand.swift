@@ -158,14 +158,13 @@ struct TrainCommand: ParsableCommand {
                             + "give --steps above \(run.step) to train on")
                 return
             }
+            try TrainingPlanCheck.requireFits(resuming: run, device: backendOptions.planDevice(backend))
             trainer = try Trainer(resuming: run, backend: backend, replacingLaterSteps: overwrite)
             Console.log("resuming \(folder)")
         } else {
             let options = try resolveOptions(backend)
-            if backend is CUDABackend {
-                // refuse before allocating anything: a config that cannot fit fails here with advice
-                try TrainingPlanCheck.requireFits(options, device: backendOptions.planDevice(backend))
-            }
+            // refuse before allocating anything: a config that cannot fit fails here with advice
+            try TrainingPlanCheck.requireFits(options, device: backendOptions.planDevice(backend))
             trainer = try Trainer(options: options, backend: backend, replacingEarlierRun: overwrite)
         }
         if trainer.options.sampleEvery > 0 {

@@ -126,7 +126,7 @@ import Testing
 
     /// Each bad input fails before anything is written: a sentinel metrics.jsonl in --out stays as it was.
     @Test(arguments: ["missing data", "no validation shards", "seq too long", "batch larger than data", "unknown model", "cuda",
-                      "total batch not a multiple"])
+                      "total batch not a multiple", "does not fit in memory"])
     func badInputFailsWithOneLine(_ problem: String) throws {
         let root = try TestPaths.temporaryDirectory("cli-bad").path
         defer { try? FileManager.default.removeItem(atPath: root) }
@@ -159,6 +159,8 @@ import Testing
             replace("--model", "huge"); phrase = "huge"
         case "cuda":
             replace("--device", "cuda"); phrase = "CUDA"
+        case "does not fit in memory":   // d48 at 64 × 1024 plans ~400 GB: refused by the plan, not killed by the kernel
+            replace("--model", "d48"); replace("--micro-batch", "64"); replace("--seq", "1024"); phrase = "does not fit"
         default:
             arguments += ["--total-batch-tokens", "100"]; phrase = "--total-batch-tokens"
         }

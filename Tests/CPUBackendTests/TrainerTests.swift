@@ -147,6 +147,16 @@ import Testing
 
         var saved = try SavedRun(checkpoint: run + "/ckpt_2")
         #expect(saved.step == 2 && saved.options.outDirectory == run)
+
+        // a resume keeps its micro-batch (4): where only 2 fit, it is refused with a new run's micro-batch as advice
+        let kept = saved.options
+        let two = MemoryPlan(config: kept.model, batchSize: 2, sequenceLength: kept.sequenceLength, recompute: false,
+                             device: .cpu(availableBytes: 0, threads: 2))
+        let cramped = PlanDevice.cpu(availableBytes: two.totalBytes, threads: 2)
+        let tooSmall = try #require(throws: ConfigError.self) { try TrainingPlanCheck.requireFits(resuming: saved, device: cramped) }
+        #expect(String(describing: tooSmall).contains("does not fit") && String(describing: tooSmall).contains("--micro-batch 2"), "\(tooSmall)")
+        try TrainingPlanCheck.requireFits(resuming: saved, device: .cpu(availableBytes: 2 * two.totalBytes, threads: 2))
+
         saved.options.steps = 1
         #expect(throws: TrainingError.self) { try saved.validate() }
     }

@@ -59,6 +59,29 @@ import Testing
         #expect(MemoryPlan.largestMicroBatch(config: d12, sequenceLength: 1024, recompute: false, device: tooSmall) == 0)
     }
 
+    /// The refusal's advice names only changes that fit: the largest micro-batch (and with --recompute, when it helps),
+    /// a shorter sequence when the model fits but no micro-batch does at this length, or a smaller model when its
+    /// weights and optimizer state alone are too big.
+    @Test func refusalAdviceNamesWhatWouldFit() throws {
+        func advice(_ config: ModelConfig, _ B: Int, _ T: Int, _ device: PlanDevice) throws -> String {
+            let plan = MemoryPlan(config: config, batchSize: B, sequenceLength: T, recompute: false, device: device)
+            return String(describing: try #require(throws: ConfigError.self) { try plan.requireFits() })
+        }
+        let rtx4070 = PlanDevice.gpu(try GPUSpecification.named("rtx4070"))
+        let largest = MemoryPlan.largestMicroBatch(config: d12, sequenceLength: 1024, recompute: false, device: rtx4070)
+        let recomputed = MemoryPlan.largestMicroBatch(config: d12, sequenceLength: 1024, recompute: true, device: rtx4070)
+        let gpu = try advice(d12, 64, 1024, rtx4070)
+        #expect(gpu.contains("--micro-batch \(largest) ") && gpu.contains("--recompute (micro-batches up to \(recomputed))"), "\(gpu)")
+
+        let modelOnly = MemoryPlan(config: d12, batchSize: 1, sequenceLength: 1, recompute: true, device: rtx4070).totalBytes
+        let shortOfOneSequence = try advice(d12, 1, 1024, .cpu(availableBytes: modelOnly + (1 << 20), threads: 1))
+        #expect(shortOfOneSequence.contains("shorter --seq") && !shortOfOneSequence.contains("--micro-batch "), "\(shortOfOneSequence)")
+
+        let d48 = try ModelPreset.named("d48").config   // 1.56B parameters: 25 GB of fp32 state before any activation
+        let tooBig = try advice(d48, 1, 1024, .cpu(availableBytes: 16 << 30, threads: 2))
+        #expect(tooBig.contains("smaller model") && !tooBig.contains("--recompute") && !tooBig.contains("--seq"), "\(tooBig)")
+    }
+
     @Test func recomputeLowersMemoryAndRaisesTheLargestMicroBatch() throws {
         let device = PlanDevice.gpu(try GPUSpecification.named("rtx4070"))
         let plain = MemoryPlan(config: d12, batchSize: 8, sequenceLength: 1024, recompute: false, device: device)

@@ -118,11 +118,22 @@ public struct MemoryPlan: Sendable {
     /// Throws a message a user can act on when the config does not fit: the GPU check before training starts.
     public func requireFits() throws {
         guard !fits else { return }
-        let largest = Self.largestMicroBatch(config: layout.config, sequenceLength: layout.sequenceLength,
-                                             recompute: layout.recompute, device: device)
-        var advice = largest > 0 ? "use --micro-batch \(largest) (or auto) with more gradient accumulation" : "use a smaller model or --seq"
-        if !layout.recompute { advice += ", or --recompute" }
-        throw ConfigError("micro-batch \(layout.batchSize) × seq \(layout.sequenceLength) \(verdict); \(advice)")
+        let (config, T) = (layout.config, layout.sequenceLength)
+        func largest(recompute: Bool) -> Int {
+            Self.largestMicroBatch(config: config, sequenceLength: T, recompute: recompute, device: device)
+        }
+        var advice: String
+        if largest(recompute: layout.recompute) > 0 {
+            advice = "use --micro-batch \(largest(recompute: layout.recompute)) (or auto) with more gradient accumulation"
+        } else if MemoryPlan(config: config, batchSize: 1, sequenceLength: 1, recompute: true, device: device).fits {
+            advice = "use a shorter --seq or a smaller model"
+        } else {
+            advice = "the model's weights, gradients and AdamW moments alone do not fit: use a smaller model"
+        }
+        if !layout.recompute, case let withRecompute = largest(recompute: true), withRecompute > 0 {
+            advice += ", or --recompute (micro-batches up to \(withRecompute))"
+        }
+        throw ConfigError("micro-batch \(layout.batchSize) × seq \(T) \(verdict); \(advice)")
     }
 
     /// The largest micro-batch B (≤ `limit`) whose plan fits, or 0 when even B = 1 does not. Memory grows with

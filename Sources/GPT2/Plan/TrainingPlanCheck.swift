@@ -1,5 +1,6 @@
 /// The plan `gpt2 train` checks before it starts: the memory verdict it prints for every run, and the
-/// refusal (with advice) the CUDA backend's wiring calls before allocating a config that cannot fit.
+/// refusal (with advice) before allocating a config that cannot fit, on a GPU or in the CPU's memory (where
+/// the alternative is the kernel's out-of-memory killer, which ends the process without a word).
 
 public enum TrainingPlanCheck {
     /// The memory plan of a training run's options on `device`.
@@ -8,12 +9,26 @@ public enum TrainingPlanCheck {
                    recompute: options.recompute, device: device)
     }
 
-    /// Before a GPU run: the plan, or a `ConfigError` saying how far short it falls and what to change
+    /// Before a run: the plan, or a `ConfigError` saying how far short it falls and what to change
     /// (a micro-batch that fits, `--micro-batch auto`, `--recompute`).
     @discardableResult
     public static func requireFits(_ options: TrainingOptions, device: PlanDevice) throws -> MemoryPlan {
         let memory = plan(options, device: device)
         try memory.requireFits()
+        return memory
+    }
+
+    /// Before a resume, which keeps the run's micro-batch: the plan, or a `ConfigError` saying where it can go on.
+    @discardableResult
+    public static func requireFits(resuming run: SavedRun, device: PlanDevice) throws -> MemoryPlan {
+        let options = run.options
+        let memory = plan(options, device: device)
+        guard memory.fits else {
+            let largest = MemoryPlan.largestMicroBatch(config: options.model, sequenceLength: options.sequenceLength,
+                                                       recompute: options.recompute, device: device)
+            throw ConfigError("\(run.folder) trains micro-batches of \(options.microBatch) × seq \(options.sequenceLength), which \(memory.verdict); resume it where it fits"
+                              + (largest > 0 ? ", or go on from its weights in a new run: gpt2 train --init-from \(run.folder) --micro-batch \(largest) (with more accumulation)" : ""))
+        }
         return memory
     }
 }
