@@ -59,6 +59,7 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         guard steps > 0, warmup >= 0 else { throw ValidationError("--steps must be positive and --warmup not negative") }
+        guard microBatch > 0, seq > 0 else { throw ValidationError("--micro-batch and --seq must be positive") }
         guard (classifierChunk ?? 0) >= 0 else { throw ValidationError("--classifier-chunk must be 0 (one chunk) or a number of rows") }
         try measure(on: try backendOptions.makeBackend())
     }
@@ -66,6 +67,12 @@ struct BenchCommand: ParsableCommand {
     private func measure<Ops: Backend>(on backend: Ops) throws {
         let config = try ModelPreset.named(model).config
         let chunkRows = classifierChunk.map { $0 == 0 ? microBatch * seq : $0 }
+        if backend is CPUBackend {
+            // refused by the plan rather than killed by the kernel; on a GPU an allocation that fails is an error already,
+            // and the bench is what measures how close to the card's memory the planner may go
+            try MemoryPlan(config: config, batchSize: microBatch, sequenceLength: seq, recompute: recompute,
+                           device: try backendOptions.planDevice(backend), classifierChunkRows: chunkRows).requireFits()
+        }
         let gpt = try GPT2Model(config: config, backend: backend, batchSize: microBatch, sequenceLength: seq, recompute: recompute,
                                 classifierChunkRows: chunkRows)
         gpt.initializeParameters(seed: 1)

@@ -111,6 +111,15 @@ import Testing
         #expect(mfu > 0 && mfu < 1, "MFU is a fraction of peak: \(mfu)")
     }
 
+    /// On the CPU, a shape beyond the machine's available memory is refused by the plan before anything is allocated
+    /// (d48 at 64 × 1024 plans ~400 GB), and an empty batch by name.
+    @Test func benchRefusesWhatCannotRun() throws {
+        let huge = try runGPT2(arguments: ["bench", "--model", "d48", "--micro-batch", "64", "--seq", "1024", "--device", "cpu", "--no-record"])
+        expectOneLineError(huge, mentioning: "does not fit")
+        let empty = try runGPT2(arguments: ["bench", "--model", "tiny", "--micro-batch=0", "--device", "cpu", "--no-record"])
+        expectOneLineError(empty, mentioning: "--micro-batch")
+    }
+
     /// `--classifier-chunk` sets the rows of logits held at once (0: all of them), and says so in the JSON.
     @Test func benchTakesTheClassifierChunk() throws {
         for (given, rows) in [("5", 5), ("0", 32)] {
