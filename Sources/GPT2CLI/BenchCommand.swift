@@ -59,7 +59,9 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         guard steps > 0, warmup >= 0 else { throw ValidationError("--steps must be positive and --warmup not negative") }
-        guard microBatch > 0, seq > 0 else { throw ValidationError("--micro-batch and --seq must be positive") }
+        guard (1...Layout.maximumBatchSize).contains(microBatch), seq > 0 else {
+            throw ValidationError("--micro-batch must be between 1 and \(Layout.maximumBatchSize), and --seq positive")
+        }
         guard (classifierChunk ?? 0) >= 0 else { throw ValidationError("--classifier-chunk must be 0 (one chunk) or a number of rows") }
         try measure(on: try backendOptions.makeBackend())
     }

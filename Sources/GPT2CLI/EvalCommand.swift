@@ -50,7 +50,9 @@ struct EvalLossCommand: ParsableCommand {
 
     func run() throws {
         guard batches >= 0 else { throw ValidationError("--batches must be 0 (all) or positive") }
-        guard microBatch > 0 else { throw ValidationError("--micro-batch must be positive") }
+        guard (1...Layout.maximumBatchSize).contains(microBatch) else {
+            throw ValidationError("--micro-batch must be between 1 and \(Layout.maximumBatchSize)")
+        }
         if let seq, seq <= 0 { throw ValidationError("--seq must be positive") }
         try evaluate(on: try backendOptions.makeBackend())
     }

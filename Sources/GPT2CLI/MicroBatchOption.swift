@@ -11,7 +11,7 @@ enum MicroBatchOption: Equatable, ExpressibleByArgument, CustomStringConvertible
     init?(argument: String) {
         if argument == "auto" {
             self = .auto
-        } else if let value = Int(argument), value > 0 {
+        } else if let value = Int(argument), (1...Layout.maximumBatchSize).contains(value) {
             self = .fixed(value)
         } else {
             return nil

@@ -57,6 +57,16 @@ import Testing
         }
     }
 
+    /// A micro-batch beyond `Layout.maximumBatchSize` is refused by every command that takes one: in a release build its
+    /// sizes would otherwise overflow and wrap around into a plan of nonsense (or an allocation of it).
+    @Test(arguments: [["plan", "--micro-batch"], ["train", "--micro-batch"], ["bench", "--micro-batch"],
+                      ["eval", "--checkpoint", "x", "--data", "y", "--micro-batch"], ["eval", "hellaswag", "--checkpoint", "x", "--batch"]])
+    func hugeMicroBatchIsRefused(_ command: [String]) throws {
+        let result = try runGPT2(arguments: command + ["999999999999", "--device", "cpu"])
+        #expect(result.status != 0 && result.stderrText.contains(command.last!), "\(command): \(result.stderrText)")
+        #expect(result.stdoutText.isEmpty && !result.stderrText.contains("verdict"), "\(command): \(result.stderrText)")
+    }
+
     @Test func benchCalibratesThePlansMFU() throws {
         let environment = try calibration()
         let bench = try runGPT2(arguments: ["bench", "--model", "tiny", "--micro-batch", "2", "--seq", "32", "--steps", "2",

@@ -16,6 +16,9 @@ public final class GPT2Model<Ops: Backend> {
         guard batchSize > 0, sequenceLength > 0 else {
             throw ConfigError("batch size (\(batchSize)) and sequence length (\(sequenceLength)) must be positive")
         }
+        guard batchSize <= Layout.maximumBatchSize else {
+            throw ConfigError("batch size \(batchSize) is above the largest supported, \(Layout.maximumBatchSize)")
+        }
         guard sequenceLength <= config.maxSequenceLength else {
             throw ConfigError("sequence length \(sequenceLength) is longer than the model's context (\(config.maxSequenceLength))")
         }

@@ -98,6 +98,10 @@ public struct Layout: Sendable {
     /// chunks of R, so the logits take (R,Vp) instead of (B,T,Vp).
     public let classifierChunkRows: Int
 
+    /// The largest micro-batch (B) accepted anywhere: far beyond what any device holds at GPT-2's sizes, and small
+    /// enough that no buffer's element count can overflow (options beyond it are refused, not wrapped around).
+    public static let maximumBatchSize = 1 << 16
+
     /// The default R: 4096 rows of GPT-2's 50304-wide vocabulary are 393 MiB in bf16 (786 MiB in fp32), and
     /// each chunk after the first costs one more pass over wte's fp32 gradient (dwte += per chunk).
     public static let defaultClassifierChunkRows = 4096

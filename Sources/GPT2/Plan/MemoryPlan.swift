@@ -139,7 +139,7 @@ public struct MemoryPlan: Sendable {
     /// The largest micro-batch B (≤ `limit`) whose plan fits, or 0 when even B = 1 does not. Memory grows with
     /// B, so a doubling search brackets it and a binary search finds the boundary: B fits, B + 1 does not.
     public static func largestMicroBatch(config: ModelConfig, sequenceLength: Int, recompute: Bool,
-                                         device: PlanDevice, limit: Int = 1 << 16,
+                                         device: PlanDevice, limit: Int = Layout.maximumBatchSize,
                                          where accept: (Int) -> Bool = { _ in true }) -> Int {
         func fits(_ B: Int) -> Bool {
             MemoryPlan(config: config, batchSize: B, sequenceLength: sequenceLength, recompute: recompute, device: device).fits

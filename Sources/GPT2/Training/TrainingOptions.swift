@@ -71,7 +71,9 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     /// Rejects combinations that cannot run, with a message naming the flag to change.
     public func validate() throws {
         try model.validate()
-        guard microBatch > 0 else { throw ConfigError("--micro-batch must be positive (got \(microBatch))") }
+        guard (1...Layout.maximumBatchSize).contains(microBatch) else {
+            throw ConfigError("--micro-batch must be between 1 and \(Layout.maximumBatchSize) (got \(microBatch))")
+        }
         guard sequenceLength > 0 else { throw ConfigError("--seq must be positive (got \(sequenceLength))") }
         guard sequenceLength <= model.maxSequenceLength else {
             throw ConfigError("--seq \(sequenceLength) is longer than the model's context of \(model.maxSequenceLength) tokens; use --seq \(model.maxSequenceLength) or less")
