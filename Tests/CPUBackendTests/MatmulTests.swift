@@ -17,6 +17,9 @@ import Testing
         Shape(B: 2, T: 3, C: 8, OC: 16, hasBias: true),
         Shape(B: 2, T: 5, C: 12, OC: 5, hasBias: true),
         Shape(B: 2, T: 4, C: 16, OC: 24, hasBias: false),
+        // one row: a matrix-vector product (decoding a sampled token)
+        Shape(B: 1, T: 1, C: 12, OC: 7, hasBias: true),
+        Shape(B: 1, T: 1, C: 16, OC: 24, hasBias: false),
     ]
 
     /// One linear-layer problem in an arena.
