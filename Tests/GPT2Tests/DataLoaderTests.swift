@@ -116,6 +116,32 @@ import GPT2TestSupport
         }
     }
 
+    /// The same number of shards is not enough: a resume on shards with other names or sizes (another corpus,
+    /// or the same one prepared again differently) is refused, naming the first that differs; a moved folder is fine.
+    @Test func restoringOnOtherShardsIsError() throws {
+        try withShards([241, 161]) { directory in
+            let original = try DataLoader(.split(directory: directory.path, name: "train"), batchSize: 2, sequenceLength: 10)
+            _ = try batches(original, 3)
+            let state = try JSONDecoder().decode(DataLoaderState.self, from: JSONEncoder().encode(original.state))
+            #expect(state.shards == [.init(name: "data_train_000000.bin", tokens: 241), .init(name: "data_train_000001.bin", tokens: 161)])
+
+            let moved = directory.path + "/moved"
+            try FileManager.default.createDirectory(atPath: moved, withIntermediateDirectories: true)
+            try Self.makeShards([241, 161], in: URL(fileURLWithPath: moved))
+            #expect(try batches(DataLoader(restoring: state, .split(directory: moved, name: "train")), 5) == batches(original, 5))
+
+            let resized = directory.path + "/resized"
+            try FileManager.default.createDirectory(atPath: resized, withIntermediateDirectories: true)
+            try Self.makeShards([241, 170], in: URL(fileURLWithPath: resized))
+            let error = #expect(throws: DataLoaderError.self) { try DataLoader(restoring: state, .split(directory: resized, name: "train")) }
+            #expect(error?.description.contains("data_train_000001.bin (161 tokens)") == true, "\(String(describing: error))")
+
+            var older = state   // a checkpoint from before the shards were recorded still resumes
+            older.shards = nil
+            _ = try DataLoader(restoring: older, .split(directory: resized, name: "train"))
+        }
+    }
+
     @Test func prefetchYieldsSameBatchesAsDirectReads() throws {
         try withShards([3001, 1001, 2001]) { directory in
             let selection = ShardSelection.split(directory: directory.path, name: "train")

@@ -44,7 +44,12 @@ public final class DataLoader {
     public var state: DataLoaderState {
         DataLoaderState(epoch: cursor.epoch, shardPosition: cursor.shardPosition, chunkPosition: cursor.chunkPosition,
                         seed: seed, shuffle: shuffle, batchSize: batchSize, sequenceLength: sequenceLength,
-                        worldSize: worldSize, shardCount: shards.count)
+                        worldSize: worldSize, shardCount: shards.count, shards: summaries)
+    }
+
+    /// The shards' names and token counts, in order, as a checkpoint records them.
+    private var summaries: [DataLoaderState.ShardSummary] {
+        shards.map { .init(name: FileSystem.baseName($0.path), tokens: $0.tokenCount) }
     }
 
     /// Batches per epoch (the same for every rank).
@@ -101,6 +106,16 @@ public final class DataLoader {
         guard state.shardCount == shards.count, (0..<shards.count).contains(state.shardPosition) else {
             throw .stateMismatch(reason: "the state was saved with \(state.shardCount) shards, "
                                  + "\(selection) now has \(shards.count)")
+        }
+        if let saved = state.shards {
+            let current = summaries
+            guard saved.count == current.count else {
+                throw .stateMismatch(reason: "the state lists \(saved.count) shards but counts \(state.shardCount)")
+            }
+            if let i = saved.indices.first(where: { saved[$0] != current[$0] }) {
+                throw .stateMismatch(reason: "the run's shard \(i + 1) was \(saved[i].name) (\(saved[i].tokens) tokens), and \(selection) "
+                                     + "has \(current[i].name) (\(current[i].tokens) tokens) there: these are not the shards it trained on")
+            }
         }
         let chunks = source.chunkCount(epoch: state.epoch, shardPosition: state.shardPosition)
         guard (0..<chunks).contains(state.chunkPosition), state.epoch >= 0 else {

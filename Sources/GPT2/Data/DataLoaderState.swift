@@ -17,9 +17,23 @@ public struct DataLoaderState: Codable, Sendable, Hashable {
     public var sequenceLength: Int
     public var worldSize: Int
     public var shardCount: Int
+    /// Each shard's file name and token count, in the loader's order: a resume on other shards (re-prepared, or
+    /// another corpus) is refused instead of going on with other batches. Nil in checkpoints older than it.
+    public var shards: [ShardSummary]?
+
+    /// What identifies a shard for a resume: its file name (the folder may have moved) and its token count.
+    public struct ShardSummary: Codable, Sendable, Hashable {
+        public var name: String
+        public var tokens: Int
+
+        public init(name: String, tokens: Int) {
+            self.name = name
+            self.tokens = tokens
+        }
+    }
 
     public init(epoch: Int, shardPosition: Int, chunkPosition: Int, seed: UInt64, shuffle: Bool,
-                batchSize: Int, sequenceLength: Int, worldSize: Int, shardCount: Int) {
+                batchSize: Int, sequenceLength: Int, worldSize: Int, shardCount: Int, shards: [ShardSummary]? = nil) {
         self.epoch = epoch
         self.shardPosition = shardPosition
         self.chunkPosition = chunkPosition
@@ -29,5 +43,6 @@ public struct DataLoaderState: Codable, Sendable, Hashable {
         self.sequenceLength = sequenceLength
         self.worldSize = worldSize
         self.shardCount = shardCount
+        self.shards = shards
     }
 }
