@@ -115,7 +115,7 @@ public struct MemoryPlan: Sendable {
                     : "does not fit: \(used) (\(formatBytes(-headroomBytes)) short)"
     }
 
-    /// Throws a message a user can act on when the config does not fit: the GPU check before training starts.
+    /// Throws a message a user can act on when the config does not fit: the check before training starts.
     public func requireFits() throws {
         guard !fits else { return }
         let (config, T) = (layout.config, layout.sequenceLength)
@@ -123,8 +123,8 @@ public struct MemoryPlan: Sendable {
             Self.largestMicroBatch(config: config, sequenceLength: T, recompute: recompute, device: device)
         }
         var advice: String
-        if largest(recompute: layout.recompute) > 0 {
-            advice = "use --micro-batch \(largest(recompute: layout.recompute)) (or auto) with more gradient accumulation"
+        if case let largest = largest(recompute: layout.recompute), largest > 0 {
+            advice = "use --micro-batch \(largest) (or auto) with more gradient accumulation"
         } else if MemoryPlan(config: config, batchSize: 1, sequenceLength: 1, recompute: true, device: device).fits {
             advice = "use a shorter --seq or a smaller model"
         } else {
