@@ -186,4 +186,24 @@ import Testing
         let refused = try #require(throws: DataLoaderError.self) { try evaluated.run() }
         #expect(String(describing: refused).contains("_val_"), "\(refused)")
     }
+
+    /// From a trainer's creation until its run returns, another trainer aimed at its folder — a new run even with
+    /// `replacingEarlierRun`, or a resume — is refused rather than interleaving checkpoints and metrics; then it is free.
+    @Test func aRunFolderTakesOneTrainerAtATime() throws {
+        let out = try TestPaths.temporaryDirectory("trainer-lock").path
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        try Trainer(options: try options(out: out, steps: 2), backend: CPUBackend(threads: 2)).run()
+        var more = try SavedRun(checkpoint: out + "/ckpt_2")
+        more.options.steps = 3
+        let holder = try Trainer(resuming: more, backend: CPUBackend(threads: 2))
+        let fresh = try #require(throws: TrainingError.self) {
+            try Trainer(options: try options(out: out, steps: 2), backend: CPUBackend(threads: 2), replacingEarlierRun: true)
+        }
+        #expect(String(describing: fresh).contains("in use"), "\(fresh)")
+        #expect(throws: TrainingError.self) { try Trainer(resuming: out + "/ckpt_2", backend: CPUBackend(threads: 2)) }
+        #expect(Checkpoint.steps(in: out) == [2], "the refused trainers removed nothing")
+        try holder.run()
+        #expect(Checkpoint.steps(in: out) == [2, 3])
+        #expect(try Trainer(resuming: out + "/ckpt_3", backend: CPUBackend(threads: 2)).step == 3)
+    }
 }

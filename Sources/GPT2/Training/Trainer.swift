@@ -21,6 +21,9 @@ public final class Trainer<Ops: Backend> {
 
     private let loader: DataLoader
     private let validation: ValidationLoader?
+    /// Held from the trainer's creation until its `run` returns, and again during each later `run`: no other trainer
+    /// writes into the run folder meanwhile.
+    private var runLock: RunLock?
     /// Optimizer steps completed (a resumed run starts at its checkpoint's).
     public private(set) var step: Int
     private var sampleRandom: SeededRandom
@@ -37,6 +40,7 @@ public final class Trainer<Ops: Backend> {
         validation = try Trainer.openValidation(options)
         step = 0
         sampleRandom = SeededRandom(seed: options.seed ^ 0x5A4D_504C)
+        runLock = try RunLock(options.outDirectory)
         let earlier = RunFolder.earlierRun(in: options.outDirectory)
         if let earlier, !replacingEarlierRun {
             throw TrainingError("\(options.outDirectory) already holds a run (\(earlier)); continue it with --resume "
@@ -67,6 +71,7 @@ public final class Trainer<Ops: Backend> {
         validation = try Trainer.openValidation(options)
         step = run.step
         sampleRandom = run.state.sampleRandom
+        runLock = try RunLock(options.outDirectory)
         let later = Checkpoint.steps(in: options.outDirectory).filter { $0 > run.step }
         if let newest = later.last, !replacingLaterSteps {
             throw TrainingError("\(run.folder) is not the newest checkpoint of \(options.outDirectory) (\(Checkpoint.folderName(step: newest)) "
@@ -99,9 +104,8 @@ public final class Trainer<Ops: Backend> {
     public func run(stopAfter: Int? = nil, stopRequest: StopRequest? = nil) throws -> [Float] {
         stoppedOnRequest = false
         let T = options.sequenceLength
-        guard FileSystem.makeDirectories(options.outDirectory) else {
-            throw FileError("cannot create the run folder \(options.outDirectory): \(FileSystem.lastErrorMessage)")
-        }
+        if runLock == nil { runLock = try RunLock(options.outDirectory) }
+        defer { runLock = nil }
         let metrics = try MetricsLog(path: FileSystem.join(options.outDirectory, MetricsLog.fileName), truncatingAfter: step)
         let lastStep = min(options.steps, stopAfter ?? options.steps)
         let flopsPerStep = FLOPCount.trainingPerToken(options.model, sequenceLength: T) * Double(options.tokensPerStep)
