@@ -189,6 +189,7 @@ import Testing
 
     /// From a trainer's creation until its run returns, another trainer aimed at its folder — a new run even with
     /// `replacingEarlierRun`, or a resume — is refused rather than interleaving checkpoints and metrics; then it is free.
+    /// Holding it, a run clears the half-written checkpoint folders an interrupted save left.
     @Test func aRunFolderTakesOneTrainerAtATime() throws {
         let out = try TestPaths.temporaryDirectory("trainer-lock").path
         defer { try? FileManager.default.removeItem(atPath: out) }
@@ -202,8 +203,12 @@ import Testing
         #expect(String(describing: fresh).contains("in use"), "\(fresh)")
         #expect(throws: TrainingError.self) { try Trainer(resuming: out + "/ckpt_2", backend: CPUBackend(threads: 2)) }
         #expect(Checkpoint.steps(in: out) == [2], "the refused trainers removed nothing")
+        // what a save cut short for good leaves behind is removed by the next run that holds the folder
+        try FileManager.default.createDirectory(atPath: out + "/.ckpt_7.partial", withIntermediateDirectories: true)
+        try Data(count: 1000).write(to: URL(fileURLWithPath: out + "/.ckpt_7.partial/model.bin"))
         try holder.run()
         #expect(Checkpoint.steps(in: out) == [2, 3])
+        #expect(!FileManager.default.fileExists(atPath: out + "/.ckpt_7.partial"))
         #expect(try Trainer(resuming: out + "/ckpt_3", backend: CPUBackend(threads: 2)).step == 3)
     }
 }

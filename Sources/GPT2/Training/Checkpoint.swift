@@ -43,7 +43,7 @@ public enum Checkpoint {
     public static func save<State: Encodable>(runDirectory: String, step: Int, config: ModelConfig, state: State,
                                               tensors fill: (CheckpointTensor, Range<Int>, UnsafeMutableRawBufferPointer) throws -> Void) throws {
         let final = runDirectory + "/" + folderName(step: step)
-        let partial = runDirectory + "/." + folderName(step: step) + ".partial"
+        let partial = runDirectory + "/" + partialFolderName(step: step)
         let files = FileManager.default
         try? files.removeItem(atPath: partial)
         do {
@@ -111,6 +111,18 @@ public enum Checkpoint {
             try model.readParameters { range, piece in try put(.parameters, range, piece) }
             try moments.readFloats(count: config.parameterCount) { range, piece in try put(.firstMoment, range, piece) }
             try moments.readFloats(count: config.parameterCount) { range, piece in try put(.secondMoment, range, piece) }
+        }
+    }
+
+    /// The folder a checkpoint is written into before it is renamed to `folderName(step:)`.
+    static func partialFolderName(step: Int) -> String { "." + folderName(step: step) + ".partial" }
+
+    /// Removes the half-written checkpoint folders a save interrupted for good (a second Ctrl-C, a crash, a power
+    /// cut) left in `runDirectory`; call it only while no save can be running there (holding its `RunLock`).
+    static func removeUnfinished(in runDirectory: String) {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: runDirectory)) ?? []
+        where name.hasPrefix(".ckpt_") && name.hasSuffix(".partial") {
+            try? FileManager.default.removeItem(atPath: runDirectory + "/" + name)
         }
     }
 

@@ -106,6 +106,7 @@ public final class Trainer<Ops: Backend> {
         let T = options.sequenceLength
         if runLock == nil { runLock = try RunLock(options.outDirectory) }
         defer { runLock = nil }
+        Checkpoint.removeUnfinished(in: options.outDirectory)
         let metrics = try MetricsLog(path: FileSystem.join(options.outDirectory, MetricsLog.fileName), truncatingAfter: step)
         let lastStep = min(options.steps, stopAfter ?? options.steps)
         let flopsPerStep = FLOPCount.trainingPerToken(options.model, sequenceLength: T) * Double(options.tokensPerStep)
