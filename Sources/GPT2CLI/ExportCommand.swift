@@ -32,9 +32,15 @@ struct ExportCommand: ParsableCommand {
     var out: String
 
     func run() throws {
-        let (config, parameters) = try ModelSource.load(checkpoint)
+        // checked before the weights load
         if format == .safetensors {
             guard precision == .fp32 else { throw ValidationError("--format safetensors writes fp32 weights; drop --precision") }
+            guard !FileSystem.isFile(out) else { throw ValidationError("--out \(out) is a file, and --format safetensors writes a folder") }
+        } else if FileSystem.isDirectory(out) {
+            throw ValidationError("--out \(out) is a folder, and --format llmc writes one file (e.g. \(FileSystem.join(out, "model.bin")))")
+        }
+        let (config, parameters) = try ModelSource.load(checkpoint)
+        if format == .safetensors {
             try HuggingFaceGPT2.export(directory: out, config: config, parameters: parameters)
             Console.log("wrote \(out)/model.safetensors and \(out)/config.json (\(config.parameterCount) parameters with padding, fp32)")
             return

@@ -106,4 +106,18 @@ import Testing
         #expect(result.status == 1, "status \(result.status): \(result.stderrText)")   // an error, not a signal
         #expect(result.stderrText.contains(message), "\(result.stderrText)")
     }
+
+    /// llm.c's format is one file and safetensors a folder: an --out of the other kind is refused by name before the
+    /// weights load (it failed at the rename, after writing a temporary copy beside it).
+    @Test func exportRefusesAnOutOfTheOtherKind() throws {
+        let directory = try TestPaths.temporaryDirectory("cli-export-kind").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let run = try CLIFixtures.trainedRun()
+        let intoFolder = try runGPT2(arguments: ["export", "--checkpoint", run, "--format", "llmc", "--out", directory])
+        expectOneLineError(intoFolder, mentioning: "is a folder")
+        try Data([1]).write(to: URL(fileURLWithPath: directory + "/file"))
+        let intoFile = try runGPT2(arguments: ["export", "--checkpoint", run, "--format", "safetensors", "--out", directory + "/file"])
+        expectOneLineError(intoFile, mentioning: "is a file")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory) == ["file"])
+    }
 }
