@@ -19,12 +19,20 @@ final class RunLock {
         let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else { throw FileError.system("open", path) }
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            let reason = errno
             close(descriptor)
-            throw TrainingError("\(runDirectory) is in use by another gpt2 train; let that one finish (or stop it), "
-                                + "or train in another --out")
+            guard reason != EWOULDBLOCK else {
+                throw TrainingError("\(runDirectory) is in use by another gpt2 train; let that one finish (or stop it), "
+                                    + "or train in another --out")
+            }
+            // a filesystem without locks (some network mounts): train unguarded rather than not at all
+            Console.log("note: cannot lock \(path) (\(String(cString: strerror(reason)))), so nothing keeps another gpt2 train "
+                        + "out of \(runDirectory) meanwhile")
+            self.descriptor = -1
+            return
         }
         self.descriptor = descriptor
     }
 
-    deinit { close(descriptor) }
+    deinit { if descriptor >= 0 { close(descriptor) } }
 }
