@@ -58,7 +58,8 @@ struct EvalLossCommand: ParsableCommand {
     }
 
     private func evaluate<Ops: Backend>(on backend: Ops) throws {
-        // The shards are opened (and checked against the model's vocabulary) before the model is built and its weights load.
+        // The shards are opened before the model is built and its weights load, so a missing split fails in moments;
+        // their token ids are checked against the model's vocabulary as the batches are read.
         var opened: ValidationLoader?
         let model = try ModelSource.loadModel(checkpoint) { config in
             let T = seq ?? min(config.maxSequenceLength, 1024)
