@@ -28,6 +28,7 @@ import Testing
             let (loaded, values) = try ModelSource.load(source)
             #expect(loaded == config)
             #expect(values.map(\.bitPattern) == original.map(\.bitPattern))
+            #expect(try ModelSource.config(source) == config, "the shape from the header and config.json alone")
         }
     }
 
@@ -85,6 +86,7 @@ import Testing
         let (loaded, values) = try ModelSource.load(directory.path)
         #expect(loaded == config)
         #expect(values.map(\.bitPattern) == parameters().map(\.bitPattern))
+        #expect(try ModelSource.config(directory.path) == config)
     }
 
     @Test func bareFileInfersTheShapeWith64WideHeads() throws {
@@ -100,6 +102,7 @@ import Testing
         let (loaded, read) = try ModelSource.load(directory.appendingPathComponent("model.safetensors").path)
         #expect(loaded == wide)
         #expect(read == values)
+        #expect(try ModelSource.config(directory.path) == wide)
     }
 
     @Test(arguments: ["missing", "shape", "unexpected", "untied", "config"])
@@ -128,6 +131,9 @@ import Testing
         defer { try? FileManager.default.removeItem(at: directory) }
         #expect { try ModelSource.load(directory.path) } throws: { error in
             String(describing: error).contains(expected)
+        }
+        if defect == "config" {   // a shape defect: the header alone shows it too (the others show when the weights load)
+            #expect { try ModelSource.config(directory.path) } throws: { error in String(describing: error).contains(expected) }
         }
     }
 

@@ -23,6 +23,22 @@ import Testing
         }
     }
 
+    /// The error of reading only the header of `bytes` from a file (`SafetensorsFile.entries`), with the file named
+    /// "x.safetensors" as `parseError` names it: the two checks must agree.
+    private func headerError(_ bytes: [UInt8]) throws -> String? {
+        let directory = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("x.safetensors").path
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        do {
+            let entries = try SafetensorsFile.entries(path: path)
+            #expect(entries == (try SafetensorsFile(path: path)).tensors)
+            return nil
+        } catch {
+            return String(describing: error).replacingOccurrences(of: path, with: "x.safetensors")
+        }
+    }
+
     @Test func writtenTensorsReadBackBitExactWithMetadata() throws {
         let directory = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -76,8 +92,10 @@ import Testing
         ("{}", 0, 1 << 62, "exceeds"),                 // huge declared header size
         ("{}", 0, 50, "does not fit"),                 // header longer than the file
     ] as [(String, Int, UInt64?, String)])
-    func malformedFilesFailWithAMessage(header: String, dataBytes: Int, declared: UInt64?, message: String) {
-        let error = parseError(file(header: header, data: [UInt8](repeating: 0, count: dataBytes), declaredSize: declared))
+    func malformedFilesFailWithAMessage(header: String, dataBytes: Int, declared: UInt64?, message: String) throws {
+        let bytes = file(header: header, data: [UInt8](repeating: 0, count: dataBytes), declaredSize: declared)
+        let error = parseError(bytes)
+        #expect(try headerError(bytes) == error, "reading the header alone checks the same")
         if message.isEmpty {
             #expect(error == nil)
         } else {
@@ -86,9 +104,10 @@ import Testing
         }
     }
 
-    @Test func filesShorterThanTheSizeFieldFail() {
+    @Test func filesShorterThanTheSizeFieldFail() throws {
         for count in 0..<8 {
             #expect(parseError([UInt8](repeating: 0, count: count))?.contains("shorter than") == true)
+            #expect(try headerError([UInt8](repeating: 0, count: count))?.contains("shorter than") == true)
         }
     }
 

@@ -47,42 +47,20 @@ public enum HuggingFaceGPT2 {
     /// `config.json` beside it when there is one, else from the tensor shapes with 64-wide heads (as every GPT-2
     /// size has). The vocabulary is padded to a multiple of 128 with zero rows.
     public static func load(_ path: String) throws -> (config: ModelConfig, parameters: [Float]) {
-        let file = FileSystem.isDirectory(path) ? FileSystem.join(path, "model.safetensors") : path
-        guard FileSystem.isFile(file) else { throw FileError("\(path): no model.safetensors there") }
-        let tensors = try SafetensorsFile(path: file)
-        let configPath = FileSystem.join(FileSystem.directoryName(file), "config.json")
-        let declared = FileSystem.isFile(configPath) ? try readConfig(configPath) : nil
-        return try load(tensors, declared: declared)
+        let (file, declared) = try locate(path)
+        return try load(try SafetensorsFile(path: file), declared: declared)
+    }
+
+    /// The model shape of the GPT-2 at `path` (as for `load`), from config.json and the safetensors header alone.
+    public static func config(_ path: String) throws -> ModelConfig {
+        let (file, declared) = try locate(path)
+        return try shape(of: try SafetensorsFile.entries(path: file), path: file, declared: declared).config
     }
 
     /// The GPT-2 in `file`; `declared` (from config.json) fixes the shape, else it is inferred.
     static func load(_ file: SafetensorsFile, declared: ModelConfig?) throws -> (config: ModelConfig, parameters: [Float]) {
         func fail(_ message: String) -> FileError { FileError("\(file.path) is not a GPT-2 checkpoint in transformers' layout: \(message)") }
-        // Names with or without transformers' `transformer.` prefix (OpenAI's upload has none).
-        var byName: [String: String] = [:]
-        for name in file.tensors.keys {
-            let bare = name.hasPrefix("transformer.") ? String(name.dropFirst("transformer.".count)) : name
-            if bare == "lm_head.weight" || bare.hasSuffix(".attn.bias") || bare.hasSuffix(".attn.masked_bias") { continue }
-            guard byName[bare] == nil else { throw fail("tensor '\(bare)' appears both with and without the 'transformer.' prefix") }
-            byName[bare] = name
-        }
-        func shape(_ bare: String) throws -> [Int] {
-            guard let name = byName[bare], let tensor = file.tensors[name] else { throw fail("missing tensor '\(bare)'") }
-            return tensor.shape
-        }
-        let wteShape = try shape("wte.weight"), wpeShape = try shape("wpe.weight")
-        guard wteShape.count == 2, wpeShape.count == 2 else { throw fail("wte and wpe must be 2-D (got \(wteShape), \(wpeShape))") }
-        var layers = 0
-        while byName["h.\(layers).ln_1.weight"] != nil { layers += 1 }
-        let channels = wteShape[1]
-        var config = declared ?? ModelConfig(maxSequenceLength: wpeShape[0], vocabularySize: wteShape[0], layers: layers,
-                                             heads: max(1, channels / 64), channels: channels)
-        config.paddedVocabularySize = (config.vocabularySize + 127) / 128 * 128
-        do { try config.validate() } catch { throw fail("\(error)") }
-        guard config.layers == layers else { throw fail("config.json says \(config.layers) layers but the file has \(layers)") }
-        guard [config.vocabularySize, config.channels] == wteShape, config.maxSequenceLength == wpeShape[0] else {
-            throw fail("config.json (vocab \(config.vocabularySize), n_embd \(config.channels), n_positions \(config.maxSequenceLength)) disagrees with wte \(wteShape) and wpe \(wpeShape)")
-        }
+        let (config, byName) = try shape(of: file.tensors, path: file.path, declared: declared)
         let (C, V, L) = (config.channels, config.vocabularySize, config.layers)
 
         var used = Set<String>()
@@ -126,6 +104,48 @@ public enum HuggingFaceGPT2 {
         }
         precondition(parameters.count == config.parameterCount, "parameter assembly is out of step with ParameterKind")
         return (config, parameters)
+    }
+
+    /// The safetensors file `path` names (itself, or `model.safetensors` in the folder) and the shape its
+    /// config.json declares, when there is one beside it.
+    private static func locate(_ path: String) throws -> (file: String, declared: ModelConfig?) {
+        let file = FileSystem.isDirectory(path) ? FileSystem.join(path, "model.safetensors") : path
+        guard FileSystem.isFile(file) else { throw FileError("\(path): no model.safetensors there") }
+        let configPath = FileSystem.join(FileSystem.directoryName(file), "config.json")
+        return (file, FileSystem.isFile(configPath) ? try readConfig(configPath) : nil)
+    }
+
+    /// The model shape of the GPT-2 whose safetensors entries are `tensors` (in file `path`): `declared` if given,
+    /// checked against the tensors' shapes, else inferred with 64-wide heads; and each bare tensor name ("h.0.ln_1.weight")
+    /// mapped to its name in the file, with or without transformers' `transformer.` prefix (OpenAI's upload has none).
+    private static func shape(of tensors: [String: SafetensorsFile.Tensor], path: String, declared: ModelConfig?) throws
+        -> (config: ModelConfig, names: [String: String]) {
+        func fail(_ message: String) -> FileError { FileError("\(path) is not a GPT-2 checkpoint in transformers' layout: \(message)") }
+        var byName: [String: String] = [:]
+        for name in tensors.keys {
+            let bare = name.hasPrefix("transformer.") ? String(name.dropFirst("transformer.".count)) : name
+            if bare == "lm_head.weight" || bare.hasSuffix(".attn.bias") || bare.hasSuffix(".attn.masked_bias") { continue }
+            guard byName[bare] == nil else { throw fail("tensor '\(bare)' appears both with and without the 'transformer.' prefix") }
+            byName[bare] = name
+        }
+        func shape(_ bare: String) throws -> [Int] {
+            guard let name = byName[bare], let tensor = tensors[name] else { throw fail("missing tensor '\(bare)'") }
+            return tensor.shape
+        }
+        let wteShape = try shape("wte.weight"), wpeShape = try shape("wpe.weight")
+        guard wteShape.count == 2, wpeShape.count == 2 else { throw fail("wte and wpe must be 2-D (got \(wteShape), \(wpeShape))") }
+        var layers = 0
+        while byName["h.\(layers).ln_1.weight"] != nil { layers += 1 }
+        let channels = wteShape[1]
+        var config = declared ?? ModelConfig(maxSequenceLength: wpeShape[0], vocabularySize: wteShape[0], layers: layers,
+                                             heads: max(1, channels / 64), channels: channels)
+        config.paddedVocabularySize = (config.vocabularySize + 127) / 128 * 128
+        do { try config.validate() } catch { throw fail("\(error)") }
+        guard config.layers == layers else { throw fail("config.json says \(config.layers) layers but the file has \(layers)") }
+        guard [config.vocabularySize, config.channels] == wteShape, config.maxSequenceLength == wpeShape[0] else {
+            throw fail("config.json (vocab \(config.vocabularySize), n_embd \(config.channels), n_positions \(config.maxSequenceLength)) disagrees with wte \(wteShape) and wpe \(wpeShape)")
+        }
+        return (config, byName)
     }
 
     /// transformers' config.json for `config` (GPT-2's defaults for everything we do not vary).

@@ -51,64 +51,19 @@ public struct SafetensorsFile: Sendable {
     /// Parses and validates a whole file's `bytes` (`path` names it in errors).
     public init(bytes: [UInt8], path: String) throws {
         self.path = path
-        func fail(_ message: String) -> FileError { FileError("\(path) is not a valid safetensors file: \(message)") }
-        guard bytes.count >= 8 else { throw fail("\(bytes.count) bytes is shorter than the 8-byte header size") }
-        var declared: UInt64 = 0
-        for i in 0..<8 { declared |= UInt64(bytes[i]) << (8 * UInt64(i)) }
-        guard declared <= UInt64(Self.maximumHeaderSize) else {
-            throw fail("declared header size \(declared) exceeds the \(Self.maximumHeaderSize)-byte limit")
-        }
-        let headerSize = Int(declared)
-        guard headerSize >= 2, 8 + headerSize <= bytes.count else {
-            throw fail("declared header size \(headerSize) does not fit in the file's \(bytes.count) bytes")
-        }
-        let header = Array(bytes[8..<(8 + headerSize)])
-        guard header.first == UInt8(ascii: "{") else { throw fail("the header does not start with a JSON object") }
-        let parsed: Header
-        do {
-            parsed = try JSONDecoder().decode(Header.self, from: Data(header))
-        } catch let error as HeaderError {
-            throw fail(error.message)
-        } catch {
-            throw fail("the header is not valid JSON of the expected shape (\(Self.describe(error)))")
-        }
-        let dataSize = bytes.count - 8 - headerSize
-        var tensors: [String: Tensor] = [:]
-        for (name, entry) in parsed.tensors {
-            guard let dtype = DType(rawValue: entry.dtype) else { throw fail("tensor '\(name)' has unknown dtype '\(entry.dtype)'") }
-            guard entry.shape.allSatisfy({ $0 >= 0 }) else { throw fail("tensor '\(name)' has a negative dimension in \(entry.shape)") }
-            var elements = 1
-            for dimension in entry.shape {
-                let (product, overflow) = elements.multipliedReportingOverflow(by: dimension)
-                guard !overflow else { throw fail("tensor '\(name)' shape \(entry.shape) overflows") }
-                elements = product
-            }
-            let (byteCount, overflow) = elements.multipliedReportingOverflow(by: dtype.size)
-            guard !overflow else { throw fail("tensor '\(name)' shape \(entry.shape) overflows") }
-            guard entry.offsets.count == 2 else { throw fail("tensor '\(name)' data_offsets must be [begin, end]") }
-            let (begin, end) = (entry.offsets[0], entry.offsets[1])
-            guard begin >= 0, begin <= end, end <= dataSize else {
-                throw fail("tensor '\(name)' data_offsets [\(begin), \(end)] lie outside the \(dataSize)-byte data section")
-            }
-            guard end - begin == byteCount else {
-                throw fail("tensor '\(name)' (\(entry.dtype) \(entry.shape)) needs \(byteCount) bytes but its data_offsets span \(end - begin)")
-            }
-            tensors[name] = Tensor(dtype: dtype, shape: entry.shape, range: begin..<end)
-        }
-        // The tensors must tile the data section exactly: no gaps, no overlaps, nothing left over.
-        var covered = 0
-        for (name, tensor) in tensors.sorted(by: { ($0.value.range.lowerBound, $0.value.range.upperBound, $0.key) < ($1.value.range.lowerBound, $1.value.range.upperBound, $1.key) }) {
-            guard tensor.range.lowerBound == covered else {
-                throw fail(tensor.range.lowerBound < covered
-                           ? "tensor '\(name)' overlaps another tensor's bytes (starts at \(tensor.range.lowerBound), before \(covered))"
-                           : "bytes \(covered)..<\(tensor.range.lowerBound) of the data section belong to no tensor")
-            }
-            covered = tensor.range.upperBound
-        }
-        guard covered == dataSize else { throw fail("the data section has \(dataSize) bytes but the tensors cover \(covered)") }
-        self.tensors = tensors
+        let headerSize = try Self.headerSize(declaredBy: Array(bytes.prefix(8)), fileSize: bytes.count, path: path)
+        let parsed = try Self.parseHeader(Array(bytes[8..<(8 + headerSize)]), dataSize: bytes.count - 8 - headerSize, path: path)
+        self.tensors = parsed.tensors
         self.metadata = parsed.metadata
         self.data = Array(bytes[(8 + headerSize)...])
+    }
+
+    /// The tensor entries of the file at `path`, read from its header alone (checked against the file's size, as
+    /// `init` checks them): the shapes, without reading any tensor's data.
+    public static func entries(path: String) throws -> [String: Tensor] {
+        let file = try FileSource(path: path)
+        let headerSize = try headerSize(declaredBy: try file.read(min(8, file.size), of: UInt8.self), fileSize: file.size, path: path)
+        return try parseHeader(try file.read(headerSize, of: UInt8.self), dataSize: file.size - 8 - headerSize, path: path).tensors
     }
 
     /// Tensor `name` as fp32 values (F32, BF16 and F16 convert exactly); throws if it is missing or not a float.
@@ -157,6 +112,74 @@ public struct SafetensorsFile: Sendable {
     }
 
     // MARK: - Details
+
+    private static func failure(_ path: String, _ message: String) -> FileError {
+        FileError("\(path) is not a valid safetensors file: \(message)")
+    }
+
+    /// N, from the file's first 8 bytes: the JSON header's size, which must fit in the file after them.
+    private static func headerSize(declaredBy first: [UInt8], fileSize: Int, path: String) throws -> Int {
+        guard first.count == 8 else { throw failure(path, "\(fileSize) bytes is shorter than the 8-byte header size") }
+        var declared: UInt64 = 0
+        for i in 0..<8 { declared |= UInt64(first[i]) << (8 * UInt64(i)) }
+        guard declared <= UInt64(maximumHeaderSize) else {
+            throw failure(path, "declared header size \(declared) exceeds the \(maximumHeaderSize)-byte limit")
+        }
+        let headerSize = Int(declared)
+        guard headerSize >= 2, 8 + headerSize <= fileSize else {
+            throw failure(path, "declared header size \(headerSize) does not fit in the file's \(fileSize) bytes")
+        }
+        return headerSize
+    }
+
+    /// The entries of a JSON `header`, each checked against a data section of `dataSize` bytes, which they must tile.
+    private static func parseHeader(_ header: [UInt8], dataSize: Int, path: String) throws
+        -> (tensors: [String: Tensor], metadata: [String: String]) {
+        func fail(_ message: String) -> FileError { failure(path, message) }
+        guard header.first == UInt8(ascii: "{") else { throw fail("the header does not start with a JSON object") }
+        let parsed: Header
+        do {
+            parsed = try JSONDecoder().decode(Header.self, from: Data(header))
+        } catch let error as HeaderError {
+            throw fail(error.message)
+        } catch {
+            throw fail("the header is not valid JSON of the expected shape (\(Self.describe(error)))")
+        }
+        var tensors: [String: Tensor] = [:]
+        for (name, entry) in parsed.tensors {
+            guard let dtype = DType(rawValue: entry.dtype) else { throw fail("tensor '\(name)' has unknown dtype '\(entry.dtype)'") }
+            guard entry.shape.allSatisfy({ $0 >= 0 }) else { throw fail("tensor '\(name)' has a negative dimension in \(entry.shape)") }
+            var elements = 1
+            for dimension in entry.shape {
+                let (product, overflow) = elements.multipliedReportingOverflow(by: dimension)
+                guard !overflow else { throw fail("tensor '\(name)' shape \(entry.shape) overflows") }
+                elements = product
+            }
+            let (byteCount, overflow) = elements.multipliedReportingOverflow(by: dtype.size)
+            guard !overflow else { throw fail("tensor '\(name)' shape \(entry.shape) overflows") }
+            guard entry.offsets.count == 2 else { throw fail("tensor '\(name)' data_offsets must be [begin, end]") }
+            let (begin, end) = (entry.offsets[0], entry.offsets[1])
+            guard begin >= 0, begin <= end, end <= dataSize else {
+                throw fail("tensor '\(name)' data_offsets [\(begin), \(end)] lie outside the \(dataSize)-byte data section")
+            }
+            guard end - begin == byteCount else {
+                throw fail("tensor '\(name)' (\(entry.dtype) \(entry.shape)) needs \(byteCount) bytes but its data_offsets span \(end - begin)")
+            }
+            tensors[name] = Tensor(dtype: dtype, shape: entry.shape, range: begin..<end)
+        }
+        // The tensors must tile the data section exactly: no gaps, no overlaps, nothing left over.
+        var covered = 0
+        for (name, tensor) in tensors.sorted(by: { ($0.value.range.lowerBound, $0.value.range.upperBound, $0.key) < ($1.value.range.lowerBound, $1.value.range.upperBound, $1.key) }) {
+            guard tensor.range.lowerBound == covered else {
+                throw fail(tensor.range.lowerBound < covered
+                           ? "tensor '\(name)' overlaps another tensor's bytes (starts at \(tensor.range.lowerBound), before \(covered))"
+                           : "bytes \(covered)..<\(tensor.range.lowerBound) of the data section belong to no tensor")
+            }
+            covered = tensor.range.upperBound
+        }
+        guard covered == dataSize else { throw fail("the data section has \(dataSize) bytes but the tensors cover \(covered)") }
+        return (tensors, parsed.metadata)
+    }
 
     private struct HeaderError: Error { var message: String }
 

@@ -21,11 +21,12 @@ public enum ModelSource {
         }
     }
 
-    /// The model shape at `path`, reading no more than it needs (an llm.c file's header).
+    /// The model shape at `path`, reading no more than it needs (an llm.c file's header; a safetensors header and
+    /// config.json).
     public static func config(_ path: String) throws -> ModelConfig {
         switch try file(path) {
         case .llmc(let file): return try LLMCModelFile.open(path: file).config
-        case .huggingFace(let file): return try HuggingFaceGPT2.load(file).config
+        case .huggingFace(let file): return try HuggingFaceGPT2.config(file)
         }
     }
 
