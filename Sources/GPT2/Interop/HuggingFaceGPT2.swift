@@ -47,8 +47,19 @@ public enum HuggingFaceGPT2 {
     /// `config.json` beside it when there is one, else from the tensor shapes with 64-wide heads (as every GPT-2
     /// size has). The vocabulary is padded to a multiple of 128 with zero rows.
     public static func load(_ path: String) throws -> (config: ModelConfig, parameters: [Float]) {
+        let opened = try open(path)
+        var parameters: [Float] = []
+        parameters.reserveCapacity(opened.config.parameterCount)
+        try opened.readParameters { _, values in parameters += values.bindMemory(to: Float.self) }
+        return (opened.config, parameters)
+    }
+
+    /// Opens the GPT-2 at `path` (as for `load`) and checks its shape; its weights are then read a tensor at a time.
+    public static func open(_ path: String) throws -> OpenFile {
         let (file, declared) = try locate(path)
-        return try load(try SafetensorsFile(path: file), declared: declared)
+        let tensors = try SafetensorsFile(path: file)
+        let (config, names) = try shape(of: tensors.tensors, path: file, declared: declared)
+        return OpenFile(config: config, file: tensors, names: names)
     }
 
     /// The model shape of the GPT-2 at `path` (as for `load`), from config.json and the safetensors header alone.
@@ -57,53 +68,61 @@ public enum HuggingFaceGPT2 {
         return try shape(of: try SafetensorsFile.entries(path: file), path: file, declared: declared).config
     }
 
-    /// The GPT-2 in `file`; `declared` (from config.json) fixes the shape, else it is inferred.
-    static func load(_ file: SafetensorsFile, declared: ModelConfig?) throws -> (config: ModelConfig, parameters: [Float]) {
-        func fail(_ message: String) -> FileError { FileError("\(file.path) is not a GPT-2 checkpoint in transformers' layout: \(message)") }
-        let (config, byName) = try shape(of: file.tensors, path: file.path, declared: declared)
-        let (C, V, L) = (config.channels, config.vocabularySize, config.layers)
+    /// An opened safetensors GPT-2: its shape, and its weights in our layout, one tensor at a time.
+    public struct OpenFile {
+        public let config: ModelConfig
+        let file: SafetensorsFile
+        /// Each bare tensor name ("h.0.ln_1.weight") → its name in the file.
+        let names: [String: String]
 
-        var used = Set<String>()
-        func tensor(_ bare: String, _ expected: [Int]) throws -> [Float] {
-            guard let name = byName[bare], let entry = file.tensors[name] else { throw fail("missing tensor '\(bare)'") }
-            guard entry.shape == expected else { throw fail("tensor '\(name)' has shape \(entry.shape), expected \(expected)") }
-            used.insert(bare)
-            return try file.floats(name)
-        }
-        var parameters: [Float] = []
-        parameters += try tensor("wte.weight", [V, C])
-        parameters += [Float](repeating: 0, count: (config.paddedVocabularySize - V) * C)
-        parameters += try tensor("wpe.weight", [config.maxSequenceLength, C])
-        let perLayer: [(ParameterKind, String, [Int], transposedFrom: (rows: Int, columns: Int)?)] = [
-            (.ln1w, "ln_1.weight", [C], nil), (.ln1b, "ln_1.bias", [C], nil),
-            (.qkvw, "attn.c_attn.weight", [C, 3 * C], (C, 3 * C)), (.qkvb, "attn.c_attn.bias", [3 * C], nil),
-            (.attprojw, "attn.c_proj.weight", [C, C], (C, C)), (.attprojb, "attn.c_proj.bias", [C], nil),
-            (.ln2w, "ln_2.weight", [C], nil), (.ln2b, "ln_2.bias", [C], nil),
-            (.fcw, "mlp.c_fc.weight", [C, 4 * C], (C, 4 * C)), (.fcb, "mlp.c_fc.bias", [4 * C], nil),
-            (.fcprojw, "mlp.c_proj.weight", [4 * C, C], (4 * C, C)), (.fcprojb, "mlp.c_proj.bias", [C], nil),
-        ]
-        for (_, suffix, expected, transposed) in perLayer {
-            for l in 0..<L {   // layer-stacked: every layer's slice of one kind, then the next kind
-                let values = try tensor("h.\(l).\(suffix)", expected)
-                if let (rows, columns) = transposed {
-                    parameters += transpose(values, rows: rows, columns: columns)
-                } else {
-                    parameters += values
+        /// Hands every parameter to `put(range, buffer)` as fp32, a tensor at a time in our flat layout (elements
+        /// `range` of it: layer-stacked kinds, Conv1D weights transposed to [out, in], the vocabulary padded with
+        /// zero rows), so that loading needs no whole copy of the weights beside the file.
+        public func readParameters(_ put: (Range<Int>, UnsafeRawBufferPointer) throws -> Void) throws {
+            func fail(_ message: String) -> FileError { FileError("\(file.path) is not a GPT-2 checkpoint in transformers' layout: \(message)") }
+            let (C, V, L) = (config.channels, config.vocabularySize, config.layers)
+            var used = Set<String>()
+            func tensor(_ bare: String, _ expected: [Int]) throws -> [Float] {
+                guard let name = names[bare], let entry = file.tensors[name] else { throw fail("missing tensor '\(bare)'") }
+                guard entry.shape == expected else { throw fail("tensor '\(name)' has shape \(entry.shape), expected \(expected)") }
+                used.insert(bare)
+                return try file.floats(name)
+            }
+            var offset = 0
+            func emit(_ values: [Float]) throws {
+                try values.withUnsafeBytes { try put(offset..<(offset + values.count), $0) }
+                offset += values.count
+            }
+            let wte = try tensor("wte.weight", [V, C])
+            if let lmHead = ["lm_head.weight", "transformer.lm_head.weight"].first(where: { file.tensors[$0] != nil }) {
+                guard file.tensors[lmHead]!.shape == [V, C], try file.floats(lmHead) == wte else {
+                    throw fail("lm_head.weight differs from wte.weight; only GPT-2 with tied embeddings is supported")
                 }
             }
-        }
-        parameters += try tensor("ln_f.weight", [C])
-        parameters += try tensor("ln_f.bias", [C])
-        if let extra = byName.keys.sorted().first(where: { !used.contains($0) }) {
-            throw fail("unexpected tensor '\(byName[extra]!)'")
-        }
-        if let lmHead = ["lm_head.weight", "transformer.lm_head.weight"].first(where: { file.tensors[$0] != nil }) {
-            guard file.tensors[lmHead]!.shape == [V, C], try file.floats(lmHead) == Array(parameters.prefix(V * C)) else {
-                throw fail("lm_head.weight differs from wte.weight; only GPT-2 with tied embeddings is supported")
+            try emit(wte)
+            try emit([Float](repeating: 0, count: (config.paddedVocabularySize - V) * C))
+            try emit(try tensor("wpe.weight", [config.maxSequenceLength, C]))
+            let perLayer: [(String, [Int], transposedFrom: (rows: Int, columns: Int)?)] = [
+                ("ln_1.weight", [C], nil), ("ln_1.bias", [C], nil),
+                ("attn.c_attn.weight", [C, 3 * C], (C, 3 * C)), ("attn.c_attn.bias", [3 * C], nil),
+                ("attn.c_proj.weight", [C, C], (C, C)), ("attn.c_proj.bias", [C], nil),
+                ("ln_2.weight", [C], nil), ("ln_2.bias", [C], nil),
+                ("mlp.c_fc.weight", [C, 4 * C], (C, 4 * C)), ("mlp.c_fc.bias", [4 * C], nil),
+                ("mlp.c_proj.weight", [4 * C, C], (4 * C, C)), ("mlp.c_proj.bias", [C], nil),
+            ]
+            for (suffix, expected, transposed) in perLayer {
+                for l in 0..<L {   // layer-stacked: every layer's slice of one kind, then the next kind
+                    let values = try tensor("h.\(l).\(suffix)", expected)
+                    try emit(transposed.map { transpose(values, rows: $0.rows, columns: $0.columns) } ?? values)
+                }
             }
+            try emit(try tensor("ln_f.weight", [C]))
+            try emit(try tensor("ln_f.bias", [C]))
+            if let extra = names.keys.sorted().first(where: { !used.contains($0) }) {
+                throw fail("unexpected tensor '\(names[extra]!)'")
+            }
+            precondition(offset == config.parameterCount, "parameter assembly is out of step with ParameterKind")
         }
-        precondition(parameters.count == config.parameterCount, "parameter assembly is out of step with ParameterKind")
-        return (config, parameters)
     }
 
     /// The safetensors file `path` names (itself, or `model.safetensors` in the folder) and the shape its

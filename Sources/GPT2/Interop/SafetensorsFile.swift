@@ -40,8 +40,9 @@ public struct SafetensorsFile: Sendable {
     public let path: String
     public let tensors: [String: Tensor]
     public let metadata: [String: String]
-    /// The data section (everything after the header).
-    private let data: [UInt8]
+    /// The whole file, and where its data section starts in it (kept as read: one copy of the weights, not two).
+    private let bytes: [UInt8]
+    private let dataStart: Int
 
     /// Reads and validates `path`; the data is kept in memory.
     public init(path: String) throws {
@@ -55,7 +56,8 @@ public struct SafetensorsFile: Sendable {
         let parsed = try Self.parseHeader(Array(bytes[8..<(8 + headerSize)]), dataSize: bytes.count - 8 - headerSize, path: path)
         self.tensors = parsed.tensors
         self.metadata = parsed.metadata
-        self.data = Array(bytes[(8 + headerSize)...])
+        self.bytes = bytes
+        self.dataStart = 8 + headerSize
     }
 
     /// The tensor entries of the file at `path`, read from its header alone (checked against the file's size, as
@@ -70,8 +72,8 @@ public struct SafetensorsFile: Sendable {
     public func floats(_ name: String) throws -> [Float] {
         guard let tensor = tensors[name] else { throw FileError("\(path) has no tensor '\(name)'") }
         let count = tensor.shape.reduce(1, *)
-        return try data.withUnsafeBytes { raw -> [Float] in
-            let body = UnsafeRawBufferPointer(rebasing: raw[tensor.range])
+        return try bytes.withUnsafeBytes { raw -> [Float] in
+            let body = UnsafeRawBufferPointer(rebasing: raw[(dataStart + tensor.range.lowerBound)..<(dataStart + tensor.range.upperBound)])
             switch tensor.dtype {
             case .f32:
                 return (0..<count).map { Float(bitPattern: UInt32(littleEndian: body.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) }

@@ -30,21 +30,22 @@ public enum ModelSource {
         }
     }
 
-    /// The model `make(config)` builds for the shape at `path`, holding the weights there; an llm.c file (as in
-    /// every checkpoint) moves into it a piece at a time, with no whole host copy of the weights.
+    /// The model `make(config)` builds for the shape at `path`, holding the weights there, which move into it a piece
+    /// (llm.c files, as in every checkpoint) or a tensor (safetensors) at a time, with no whole host copy of them.
     public static func loadModel<Ops: Backend>(_ path: String, make: (ModelConfig) throws -> GPT2Model<Ops>) throws -> GPT2Model<Ops> {
+        func upload(into model: GPT2Model<Ops>) -> (Range<Int>, UnsafeRawBufferPointer) throws -> Void {
+            { range, piece in model.backend.upload(piece, to: model.layout.whole(.parameters).slice(range.lowerBound, range.count)) }
+        }
         switch try file(path) {
         case .llmc(let file):
             let opened = try LLMCModelFile.open(path: file)
             let model = try make(opened.config)
-            try opened.readParameters { range, piece in
-                model.backend.upload(piece, to: model.layout.whole(.parameters).slice(range.lowerBound, range.count))
-            }
+            try opened.readParameters(upload(into: model))
             return model
         case .huggingFace(let file):
-            let (config, parameters) = try HuggingFaceGPT2.load(file)
-            let model = try make(config)
-            model.setParameters(parameters)
+            let opened = try HuggingFaceGPT2.open(file)
+            let model = try make(opened.config)
+            try opened.readParameters(upload(into: model))
             return model
         }
     }
