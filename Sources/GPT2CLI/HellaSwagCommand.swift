@@ -48,9 +48,7 @@ struct HellaSwagCommand: ParsableCommand {
         // The weights are read once: their shape is checked, and the model sized for the items, before they load.
         var examples: [HellaSwagExample] = []
         let model = try ModelSource.loadModel(checkpoint) { config in
-            guard config.vocabularySize == GPT2Tokenizer.vocabularySize else {   // before HellaSwag is fetched
-                throw ValidationError("\(checkpoint) has a \(config.vocabularySize)-token vocabulary; HellaSwag needs GPT-2's \(GPT2Tokenizer.vocabularySize)")
-            }
+            try config.requireGPT2Vocabulary(of: checkpoint, for: "HellaSwag")   // before HellaSwag is fetched
             examples = try items()
             let window = min(config.maxSequenceLength, 1024)
             let longest = examples.flatMap { example in example.endings.map { example.context.count + $0.count - 1 } }.max()!

@@ -50,9 +50,7 @@ struct SampleCommand: ParsableCommand {
     private func sample<Ops: Backend>(on backend: Ops) throws {
         let tokenizer = try dataSource.tokenizer()   // (a missing vocabulary fails before the weights load)
         let model = try ModelSource.loadModel(checkpoint) { config -> GPT2Model<Ops> in
-            guard config.vocabularySize == GPT2Tokenizer.vocabularySize else {   // the prompt and the samples are GPT-2 token ids
-                throw ValidationError("\(checkpoint) has a \(config.vocabularySize)-token vocabulary; sampling needs GPT-2's \(GPT2Tokenizer.vocabularySize)")
-            }
+            try config.requireGPT2Vocabulary(of: checkpoint, for: "sampling")   // the prompt and the samples are GPT-2 token ids
             // one row of logits: only the newest position's are ever sampled from
             return try GPT2Model(config: config, backend: backend, batchSize: 1, sequenceLength: config.maxSequenceLength,
                                  training: false, classifierChunkRows: 1)

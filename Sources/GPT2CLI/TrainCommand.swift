@@ -131,6 +131,7 @@ struct TrainCommand: ParsableCommand {
     private func train<Ops: Backend>(on backend: Ops) throws {
         if let stopAfter, stopAfter <= 0 { throw ValidationError("--stop-after must be positive") }
         let trainer: Trainer<Ops>
+        let plan: MemoryPlan   // made before anything is allocated: its verdict counts the memory the run will have
         if let resume {
             let kept = savedOptionsGiven
             guard kept.isEmpty else {
@@ -158,13 +159,13 @@ struct TrainCommand: ParsableCommand {
                             + "give --steps above \(run.step) to train on")
                 return
             }
-            try TrainingPlanCheck.requireFits(resuming: run, device: backendOptions.planDevice(backend))
+            plan = try TrainingPlanCheck.requireFits(resuming: run, device: backendOptions.planDevice(backend))
             trainer = try Trainer(resuming: run, backend: backend, replacingLaterSteps: overwrite)
             Console.log("resuming \(folder)")
         } else {
             let options = try resolveOptions(backend)
             // refuse before allocating anything: a config that cannot fit fails here with advice
-            try TrainingPlanCheck.requireFits(options, device: backendOptions.planDevice(backend))
+            plan = try TrainingPlanCheck.requireFits(options, device: backendOptions.planDevice(backend))
             trainer = try Trainer(options: options, backend: backend, replacingEarlierRun: overwrite)
         }
         if trainer.options.sampleEvery > 0 {
@@ -176,7 +177,6 @@ struct TrainCommand: ParsableCommand {
             trainer.hellaswag = try HellaSwag.examples(path: path, encode: try dataSource.tokenizer().encode)
         }
         Console.log(trainer.options.summary)
-        let plan = TrainingPlanCheck.plan(trainer.options, device: try backendOptions.planDevice(backend))
         Console.log("plan: " + plan.verdict)
         let stopRequest = StopRequest()
         try trainer.run(stopAfter: stopAfter, stopRequest: stopRequest)

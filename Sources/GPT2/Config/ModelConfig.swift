@@ -60,6 +60,14 @@ public struct ModelConfig: Codable, Sendable, Equatable {
             throw ConfigError("padded vocabulary (\(paddedVocabularySize)) is smaller than the vocabulary (\(vocabularySize))")
         }
     }
+
+    /// Throws unless the vocabulary is GPT-2's, which `purpose` (sampling, HellaSwag) needs: it feeds the model GPT-2
+    /// token ids, which would read past a smaller embedding table. `source` names the model in the message.
+    public func requireGPT2Vocabulary(of source: String, for purpose: String) throws {
+        guard vocabularySize == GPT2Tokenizer.vocabularySize else {
+            throw ConfigError("\(source) has a \(vocabularySize)-token vocabulary; \(purpose) needs GPT-2's \(GPT2Tokenizer.vocabularySize)")
+        }
+    }
 }
 
 /// A named model shape: `d12` is GPT-2 124M; the small ones serve tests and the demo.
