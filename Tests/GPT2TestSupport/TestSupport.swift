@@ -21,6 +21,10 @@ public enum TestPaths {
         return repositoryRoot.deletingLastPathComponent().appendingPathComponent("shared/data")
     }
 
+    /// A process id no process has: above Linux's largest possible pid (2^22) and macOS's (99,998). A
+    /// `NAME.tmp-PID` file with it is one whose writer was killed.
+    public static let deadProcessID: Int32 = 2_000_000_000
+
     /// A fresh empty directory under the system temp folder.
     public static func temporaryDirectory(_ label: String = "gpt2-test") throws -> URL {
         let url = FileManager.default.temporaryDirectory

@@ -81,6 +81,23 @@ struct ByteEncoder: DocumentEncoder {
         }
     }
 
+    @Test func rerunRemovesShardsAKilledRunLeftHalfWritten() throws {
+        try withDirectory { directory in
+            let input = directory.appendingPathComponent("a.txt")
+            try write(String(repeating: "ab", count: 30), to: input)
+            let out = directory.appendingPathComponent("out")
+            try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+            let abandoned = "corpus_train_000003.bin.tmp-\(TestPaths.deadProcessID)"
+            let live = "corpus_train_000004.bin.tmp-\(getppid())"  // a live process: a writer still at work
+            let otherName = "other_train_000000.bin.tmp-\(TestPaths.deadProcessID)"
+            for file in [abandoned, live, otherName] { try write("partial", to: out.appendingPathComponent(file)) }
+            _ = try preparer(directory).prepare([.text(path: input.path)], encoder: ByteEncoder())
+            let files = try FileManager.default.contentsOfDirectory(atPath: out.path)
+            #expect(!files.contains(abandoned))
+            #expect(files.contains(live) && files.contains(otherName), "only this name's shards of dead writers go")
+        }
+    }
+
     @Test func defaultValidationIsAboutTenPercentOfTheCorpus() {
         #expect(CorpusPreparer.defaultValidationTokens(corpusBytes: 1_115_394) == 27_884)
         #expect(CorpusPreparer.defaultValidationTokens(corpusBytes: 10) == 1)

@@ -58,6 +58,19 @@ import GPT2TestSupport
         #expect(path == cache.appendingPathComponent("tinyshakespeare.txt").path)
     }
 
+    @Test func downloadRemovesWhatAKilledDownloadLeft() throws {
+        let cache = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: cache) }
+        let abandoned = cache.appendingPathComponent("tinyshakespeare.txt.tmp-\(TestPaths.deadProcessID)")
+        let otherFile = cache.appendingPathComponent("other.txt.tmp-\(TestPaths.deadProcessID)")
+        for url in [abandoned, otherFile] { try Data("partial".utf8).write(to: url) }
+        var file = DataFile.tinyShakespeare
+        file.url = "http://127.0.0.1:9/unreachable"  // the download itself fails, without reaching the network
+        #expect(throws: DownloadError.self) { try Downloader(mirror: nil, cacheDirectory: cache.path).fetch(file) }
+        #expect(!FileManager.default.fileExists(atPath: abandoned.path))
+        #expect(FileManager.default.fileExists(atPath: otherFile.path), "another file's temporary is not this download's")
+    }
+
     @Test func fineweb10BCatalogueNamesHuggingFaceShards() {
         #expect(DataFile.fineweb10BValidation.relativePath == "fineweb10B/fineweb_val_000000.bin")
         #expect(DataFile.fineweb10BTrain(1).relativePath == "fineweb10B/fineweb_train_000001.bin")

@@ -61,6 +61,7 @@ public struct CorpusPreparer: Sendable {
         guard FileSystem.makeDirectories(outputDirectory) else {
             throw .cannotCreateDirectory(path: outputDirectory, reason: FileSystem.lastErrorMessage)
         }
+        removeAbandonedShards()
         let validation = validationTokens ?? Self.defaultValidationTokens(corpusBytes: corpusBytes)
         let writer = SplitShardWriter(directory: outputDirectory, name: name, shardTokens: shardTokens,
                                       validationTokens: validation)
@@ -96,13 +97,24 @@ public struct CorpusPreparer: Sendable {
         return summary
     }
 
+    /// Deletes the half-written shards (`NAME_*.bin.tmp-PID`) of an earlier run of this name that was killed,
+    /// before this one writes.
+    private func removeAbandonedShards() {
+        let removed = FileSystem.removeAbandonedTemporaries(in: outputDirectory) { isShardName($0) }
+        for path in removed { Console.log("removed \(path), a shard an interrupted run left unfinished") }
+    }
+
+    /// Whether `file` is one of this name's shard file names (`NAME_train_*.bin`, `NAME_val_*.bin`).
+    private func isShardName(_ file: String) -> Bool {
+        (file.hasPrefix(name + "_train_") || file.hasPrefix(name + "_val_")) && file.hasSuffix(".bin")
+    }
+
     /// Deletes `NAME_{train,val}_*.bin` shards in the output directory that this run did not produce (left by
     /// an earlier run with other settings), so a loader never mixes them in.
     private func removeStaleShards(keeping summary: ShardSummary) {
         let kept = Set((summary.validationShards + summary.trainShards).map { FileSystem.baseName($0.path) })
         for file in FileSystem.contents(of: outputDirectory) ?? []
-        where (file.hasPrefix(name + "_train_") || file.hasPrefix(name + "_val_")) && file.hasSuffix(".bin")
-            && !kept.contains(file) {
+        where isShardName(file) && !kept.contains(file) {
             Console.log("removing stale shard \(FileSystem.join(outputDirectory, file)) from an earlier run")
             FileSystem.remove(FileSystem.join(outputDirectory, file))
         }

@@ -40,6 +40,10 @@ public struct Downloader: Sendable {
         guard FileSystem.makeDirectories(directory) else {
             throw .cannotWrite(path: directory, reason: FileSystem.lastErrorMessage)
         }
+        let name = FileSystem.baseName(path)
+        for abandoned in FileSystem.removeAbandonedTemporaries(in: directory, where: { $0 == name }) {
+            Console.log("removed \(abandoned), an interrupted download")
+        }
         let temporary = path + ".tmp-" + String(FileSystem.processID)
         Console.log("downloading \(file.url)\n  → \(path)")
         do {

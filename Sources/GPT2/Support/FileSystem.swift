@@ -99,6 +99,24 @@ public enum FileSystem {
     /// The current process id, used to name temporary files uniquely.
     public static var processID: Int32 { getpid() }
 
+    /// Removes the `NAME.tmp-PID` files in `directory` whose process is no longer running (it was killed while
+    /// writing, e.g. by Ctrl-C), for the names `belongs` accepts (`NAME`, without `.tmp-PID`); a file of a live
+    /// process is left alone. Returns the paths removed.
+    @discardableResult
+    public static func removeAbandonedTemporaries(in directory: String, where belongs: (String) -> Bool) -> [String] {
+        var removed: [String] = []
+        for file in contents(of: directory) ?? [] {
+            guard let marker = file.ranges(of: ".tmp-").last, let pid = Int32(file[marker.upperBound...]),
+                  pid > 0, belongs(String(file[..<marker.lowerBound])), !isRunning(pid) else { continue }
+            let path = join(directory, file)
+            if unlink(path) == 0 { removed.append(path) }
+        }
+        return removed
+    }
+
+    /// Whether a process with id `pid` exists (one of another user's counts too).
+    private static func isRunning(_ pid: Int32) -> Bool { kill(pid, 0) == 0 || errno == EPERM }
+
     /// The value of environment variable `name`, or nil when unset or empty.
     public static func environment(_ name: String) -> String? {
         guard let value = getenv(name) else { return nil }
