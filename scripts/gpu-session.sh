@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
-# What a GPU session runs, in two device calls of at most ten minutes each (or one, `all`):
-#   check  what the machine has (driver, toolkit, glibc, where NVRTC and cuBLASLt live), `gpt2 info`, the CUDA
-#          parity self-test, the calibrating benchmark (d12, T=1024, B=16), and compute-sanitizer's race, sync
-#          and memory checks on small shapes;
-#   bench  plan vs measured at three micro-batches, the fusions switched off one at a time, PyTorch on the same
-#          GPU (whole step, and attention alone), and the GPU time per kernel (gpt2 bench --profile, and Nsight
-#          Systems when installed).
-# Usage (on the GPU machine, from the repository root): scripts/gpu-session.sh check|bench|all
+# What a GPU session runs, one device call (at most ten minutes) per phase, in order of importance, so that a
+# session whose device time runs out loses the least:
+#   check     what the machine has (driver, toolkit, glibc, where NVRTC and cuBLASLt live), `gpt2 info`, the CUDA
+#             parity self-test, and the calibrating benchmark (d12, T=1024, B=16);
+#   bench     plan vs measured at three micro-batches, PyTorch on the same GPU (whole step, and attention alone),
+#             the GPU time per kernel (gpt2 bench --profile), the fusions switched off one at a time, and Nsight
+#             Systems when installed;
+#   sanitize  compute-sanitizer's race, sync and memory checks on small shapes (what the emulator cannot see);
+#   all       the three in one call (only when it fits in ten minutes).
+# Usage (on the GPU machine, from the repository root): scripts/gpu-session.sh check|bench|sanitize|all
 # The bundle (GPU_BUNDLE, default .gpu-bundle) comes from scripts/gpu-bundle.sh. Each step runs even if an
 # earlier one failed; exit status 1 if any failed.
 set -uo pipefail
 self="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
 cd "$(dirname "$0")/.."
 phase="${1:-all}"
-case "$phase" in check|bench|all) ;; *) echo "usage: $0 check|bench|all" >&2; exit 2 ;; esac
+case "$phase" in check|bench|sanitize|all) ;; *) echo "usage: $0 check|bench|sanitize|all" >&2; exit 2 ;; esac
 bundle="${GPU_BUNDLE:-.gpu-bundle}"
 # The device tool returns only the last 12,000 characters of output, but every file under $OUT (even after a
 # timeout): keep the whole log there, by running this script again with its output through tee.
@@ -71,7 +73,7 @@ if [ -z "${GPT2_KERNEL_IMAGES:-}" ] && ! "$gpt2" kernels --cache; then   # --cac
     echo "NVRTC could not compile the kernels here: falling back to the bundle's precompiled sm_90 images"
     export GPT2_KERNEL_IMAGES="$bundle/kernels"
 fi
-if [ "$phase" != bench ]; then
+if [ "$phase" = check ] || [ "$phase" = all ]; then
     step "selftest: ops (synchronous launches: a fault names its kernel)"
     GPT2_CUDA_SYNC=1 run "$gpt2" selftest cuda --only ops
     step "selftest: attention, model"
@@ -87,7 +89,7 @@ sanitize() {
     # small attention shape per kernel family (racecheck: shared-memory hazards between warps, around cp.async and
     # ldmatrix; synccheck: barriers in divergent code), and memcheck over the ops and one model step.
     step "compute-sanitizer: racecheck and synccheck on attention T=256 HS=64, memcheck on the ops and a model step"
-    # Last in the check phase and at most 90 s each, so a slow sanitizer cannot crowd out the rest of the call.
+    # At most 90 s each, so one slow tool cannot crowd out the others.
     if ! command -v compute-sanitizer >/dev/null; then echo "compute-sanitizer: not installed"; return; fi
     for tool in racecheck synccheck; do
         STEP_SECONDS=90 run compute-sanitizer --tool "$tool" --error-exitcode 1 "$gpt2" selftest cuda --only attention --shape 256x64
@@ -99,8 +101,8 @@ calibrate() {
     run "$gpt2" bench --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 10 --json
     keep_calibration
 }
-if [ "$phase" != bench ]; then calibrate; sanitize; fi
-if [ "$phase" != check ]; then
+if [ "$phase" = check ] || [ "$phase" = all ]; then calibrate; fi
+if [ "$phase" = bench ] || [ "$phase" = all ]; then
     [ -s "$GPT2_CALIBRATION" ] || calibrate   # a fresh machine: the check phase's record is gone
     step "plan vs measured: device memory and step time, d12 T=1024, three micro-batches (calibrated at B=16)"
     compare="$(mktemp -d)"
@@ -111,11 +113,6 @@ if [ "$phase" != check ]; then
         cat "$compare/plan-$batch.json" "$compare/bench-$batch.json"
     done
     python3 bench/plan_vs_measured.py "$compare" 8 16 32 || status=1
-    step "fusions side by side, d12 T=1024 B=16: CUDA-core attention, the GELU as kernels instead of GEMM epilogues, the bias gradients as column-sum kernels instead of the BGRADB epilogue, the classifier in one chunk"
-    run env GPT2_CUDA_ATTENTION=cuda-cores "$gpt2" bench --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 5 --json --no-record
-    run env GPT2_CUDA_GELU_KERNEL=1 "$gpt2" bench --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 5 --json --no-record
-    run env GPT2_CUDA_BIAS_GRADIENT_KERNEL=1 "$gpt2" bench --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 5 --json --no-record
-    run "$gpt2" bench --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 5 --json --no-record --classifier-chunk 0
     step "PyTorch on the same GPU (torch.compile, bf16 autocast, SDPA), same model and batch"
     # torch.compile of the whole step can take a minute or two on its own: a longer limit than the others
     STEP_SECONDS=240 run python3 bench/pytorch_reference.py --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 10 \
@@ -124,7 +121,12 @@ if [ "$phase" != check ]; then
     run python3 bench/attention_reference.py --batch 16 --heads 12 --seq 1024 --head-size 64 --json
     step "where the time goes: GPU time per kernel of one d12 T=1024 B=16 step (gpt2 bench --profile)"
     run "$gpt2" bench --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 3 --warmup 2 --no-record --profile
-    step "the same, from Nsight Systems, 3 steps"
+    step "fusions side by side, d12 T=1024 B=16: CUDA-core attention, the GELU as kernels instead of GEMM epilogues, the bias gradients as column-sum kernels instead of the BGRADB epilogue, the classifier in one chunk"
+    run env GPT2_CUDA_ATTENTION=cuda-cores "$gpt2" bench --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 5 --json --no-record
+    run env GPT2_CUDA_GELU_KERNEL=1 "$gpt2" bench --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 5 --json --no-record
+    run env GPT2_CUDA_BIAS_GRADIENT_KERNEL=1 "$gpt2" bench --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 5 --json --no-record
+    run "$gpt2" bench --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 5 --json --no-record --classifier-chunk 0
+    step "GPU time per kernel again, from Nsight Systems, 3 steps"
     if command -v nsys >/dev/null; then
         run nsys profile --trace=cuda --sample=none --cpuctxsw=none --force-overwrite=true -o /tmp/gpt2-profile \
             "$gpt2" bench --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 3 --warmup 1 --no-record
@@ -133,5 +135,6 @@ if [ "$phase" != check ]; then
         echo "nsys: not installed"
     fi
 fi
+if [ "$phase" = sanitize ] || [ "$phase" = all ]; then sanitize; fi
 keep_calibration
 exit $status
