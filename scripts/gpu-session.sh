@@ -121,6 +121,8 @@ if [ "$phase" = bench ] || [ "$phase" = all ]; then
     run python3 bench/attention_reference.py --batch 16 --heads 12 --seq 1024 --head-size 64 --json
     step "where the time goes: GPU time per kernel of one d12 T=1024 B=16 step (gpt2 bench --profile)"
     run "$gpt2" bench --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 3 --warmup 2 --no-record --profile
+    step "d12 T=1024 at the largest micro-batch that fits, by the plan calibrated above (gpt2 bench --micro-batch auto)"
+    run "$gpt2" bench --device cuda --model d12 --micro-batch auto --seq 1024 --steps 5 --json --no-record
     step "fusions side by side, d12 T=1024 B=16: CUDA-core attention, the GELU as kernels instead of GEMM epilogues, the bias gradients as column-sum kernels instead of the BGRADB epilogue, the classifier in one chunk"
     run env GPT2_CUDA_ATTENTION=cuda-cores "$gpt2" bench --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 5 --json --no-record
     run env GPT2_CUDA_GELU_KERNEL=1 "$gpt2" bench --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 5 --json --no-record

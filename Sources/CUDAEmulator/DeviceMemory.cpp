@@ -3,6 +3,7 @@
 
 #include "DeviceMemory.h"
 
+#include <cstdlib>
 #include <iterator>
 #include <map>
 #include <mutex>
@@ -10,6 +11,14 @@
 #include "GuardedMemory.h"
 
 namespace cuemu {
+const size_t deviceMemoryBytes = [] {
+    const char* setting = std::getenv("GPT2_CUDA_EMULATOR_MEMORY_MIB");
+    if (!setting || !*setting) return size_t(16) << 30;
+    char* end = nullptr;
+    const unsigned long long mebibytes = std::strtoull(setting, &end, 10);
+    return *end == '\0' && mebibytes > 0 && mebibytes < (1ull << 30) ? size_t(mebibytes) << 20 : size_t(0);
+}();
+
 namespace {
 std::mutex lock;
 std::map<uint64_t, size_t> allocations;   // start address → bytes

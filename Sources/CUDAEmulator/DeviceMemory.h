@@ -7,8 +7,9 @@
 
 namespace cuemu {
 
-/// Bytes the emulated device reports as its total memory.
-constexpr size_t deviceMemoryBytes = size_t(16) << 30;
+/// Bytes the emulated device reports as its total memory: 16 GiB, or GPT2_CUDA_EMULATOR_MEMORY_MIB mebibytes (a
+/// small device a test can fill); 0 when that setting is not a positive whole number (cuInit fails).
+extern const size_t deviceMemoryBytes;
 
 /// A 256-byte-aligned allocation between guard pages, filled with 0xFF bytes (a GPU does not clear fresh
 /// memory); 0 when the emulated device is full.

@@ -112,6 +112,9 @@ CUresult cuInit(unsigned int flags) {
     if (!architecture)
         return fail(invalidValue, std::string("GPT2_CUDA_EMULATOR_ARCH=") + getenv("GPT2_CUDA_EMULATOR_ARCH") +
                                       ": the emulator presents sm_80, sm_86, sm_89 or sm_90");
+    if (deviceMemoryBytes == 0)
+        return fail(invalidValue, std::string("GPT2_CUDA_EMULATOR_MEMORY_MIB=") + getenv("GPT2_CUDA_EMULATOR_MEMORY_MIB") +
+                                      ": the device's memory in MiB must be a positive whole number");
     initialized = true;
     return success;
 }

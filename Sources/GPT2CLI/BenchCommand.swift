@@ -16,6 +16,7 @@ struct BenchCommand: ParsableCommand {
               gpt2 bench --model small --micro-batch 4 --seq 256 --json
               gpt2 bench --device cuda --model d12 --micro-batch 16 --seq 1024 --profile
               gpt2 bench --device cuda --model d12 --micro-batch 16 --seq 1024 --classifier-chunk 0
+              gpt2 bench --device cuda --model d12 --micro-batch auto --seq 1024
 
             Each run appends its MFU (and, on a GPU, the device memory it uses beyond the backend's buffers: \
             the CUDA context, cuBLASLt, the kernels) to the calibration file that gpt2 plan uses for this kind \
@@ -25,8 +26,8 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Model preset.")
     var model = "d12"
 
-    @Option(help: "Sequences per micro-batch (B).")
-    var microBatch = 4
+    @Option(help: "Sequences per micro-batch (B), or auto: the largest that fits the device's memory, by gpt2 plan.")
+    var microBatch = MicroBatchOption.fixed(4)
 
     @Option(help: "Tokens per sequence (T).")
     var seq = 64
@@ -59,15 +60,30 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         guard steps > 0, warmup >= 0 else { throw ValidationError("--steps must be positive and --warmup not negative") }
-        guard (1...Layout.maximumBatchSize).contains(microBatch), seq > 0 else {
-            throw ValidationError("--micro-batch must be between 1 and \(Layout.maximumBatchSize), and --seq positive")
-        }
+        guard seq > 0 else { throw ValidationError("--seq must be positive") }
         guard (classifierChunk ?? 0) >= 0 else { throw ValidationError("--classifier-chunk must be 0 (one chunk) or a number of rows") }
-        try measure(on: try backendOptions.makeBackend())
+        if microBatch == .auto && classifierChunk != nil {
+            throw ValidationError("--classifier-chunk compares chunkings at one micro-batch: give --micro-batch N with it, not auto")
+        }
+        let config = try ModelPreset.named(model).config
+        try measure(config, on: try backendOptions.makeBackend())
     }
 
-    private func measure<Ops: Backend>(on backend: Ops) throws {
-        let config = try ModelPreset.named(model).config
+    /// The micro-batch to measure: the one given, or (auto) the largest that the planner says fits the device.
+    private func resolveMicroBatch<Ops: Backend>(_ config: ModelConfig, on backend: Ops) throws -> Int {
+        if case .fixed(let B) = microBatch { return try MicroBatchOption.size(B) }
+        let device = try backendOptions.planDevice(backend)
+        let largest = MemoryPlan.largestMicroBatch(config: config, sequenceLength: seq, recompute: recompute, device: device)
+        guard largest > 0 else {
+            let one = MemoryPlan(config: config, batchSize: 1, sequenceLength: seq, recompute: recompute, device: device)
+            throw ValidationError("--micro-batch auto: even micro-batch 1 × seq \(seq) \(one.verdict)")
+        }
+        if !json { Console.log("micro-batch auto: \(largest), the largest that fits \(device.name) by the plan") }
+        return largest
+    }
+
+    private func measure<Ops: Backend>(_ config: ModelConfig, on backend: Ops) throws {
+        let microBatch = try resolveMicroBatch(config, on: backend)
         let chunkRows = classifierChunk.map { $0 == 0 ? microBatch * seq : $0 }
         if backend is CPUBackend {
             // refused by the plan rather than killed by the kernel; on a GPU an allocation that fails is an error already,

@@ -11,8 +11,8 @@ enum MicroBatchOption: Equatable, ExpressibleByArgument, CustomStringConvertible
     init?(argument: String) {
         if argument == "auto" {
             self = .auto
-        } else if let value = Int(argument), (1...Layout.maximumBatchSize).contains(value) {
-            self = .fixed(value)
+        } else if let value = Int(argument) {
+            self = .fixed(value)   // its range is checked where it is used, by `size(_:)`, with a message that gives it
         } else {
             return nil
         }
@@ -27,6 +27,14 @@ enum MicroBatchOption: Equatable, ExpressibleByArgument, CustomStringConvertible
 
     /// The micro-batch `auto` would replace, for the total batch when only --grad-accum is given.
     static let defaultSize = 8
+
+    /// A fixed micro-batch, refused (by name, with the range) unless it is 1…`Layout.maximumBatchSize`.
+    static func size(_ B: Int) throws -> Int {
+        guard (1...Layout.maximumBatchSize).contains(B) else {
+            throw ValidationError("--micro-batch must be auto or 1…\(Layout.maximumBatchSize) (got \(B))")
+        }
+        return B
+    }
 }
 
 /// A resolved batch: B sequences per micro-batch, `accumulation` micro-batches per optimizer step.
@@ -41,7 +49,8 @@ struct BatchShape: Equatable {
         if let gradAccum, gradAccum <= 0 { throw ValidationError("--grad-accum must be positive (got \(gradAccum))") }
         guard seq > 0 else { throw ValidationError("--seq must be positive (got \(seq))") }
         switch option {
-        case .fixed(let B):
+        case .fixed(let given):
+            let B = try MicroBatchOption.size(given)
             guard let totalBatchTokens else { return BatchShape(microBatch: B, accumulation: gradAccum ?? 1) }
             let perMicroBatch = B * seq
             guard totalBatchTokens > 0, totalBatchTokens % perMicroBatch == 0 else {

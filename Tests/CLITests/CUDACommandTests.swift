@@ -105,6 +105,31 @@ struct CUDACommandTests {
         #expect(chunked.allocated_bytes < (try bench(3, record: false)).allocated_bytes)
     }
 
+    /// `gpt2 bench --micro-batch auto` measures the largest micro-batch the plan says fits, and on a device the plan
+    /// knows exactly (a 128 MiB emulated one, its overhead measured by a first bench) that is the largest the device
+    /// holds: one sequence more fails to allocate.
+    @Test func benchAutoMeasuresTheLargestMicroBatchTheDeviceHolds() throws {
+        let calibration = try TestPaths.temporaryDirectory("cli-cuda-auto").path + "/calibration.json"
+        let environment = EmulatedCUDA.environment.merging(["GPT2_CALIBRATION": calibration,
+                                                            "GPT2_CUDA_EMULATOR_MEMORY_MIB": "128"]) { $1 }
+        struct Bench: Decodable { var micro_batch: Int, device_memory_bytes: Int }
+        func bench(_ batch: String, record: Bool = false) throws -> CommandResult {
+            try runGPT2(arguments: ["bench", "--device", "cuda", "--model", "tiny", "--micro-batch", batch, "--seq", "32",
+                                    "--steps", "1", "--warmup", "0", "--peak-flops", "1e12", "--json"] + (record ? [] : ["--no-record"]),
+                        environment: environment)
+        }
+        let calibrating = try bench("1", record: true)
+        try #require(calibrating.status == 0, "\(calibrating.stderrText)")
+        let auto = try bench("auto")
+        try #require(auto.status == 0, "\(auto.stderrText)")
+        let largest = try JSONDecoder().decode(Bench.self, from: auto.stdout)
+        #expect(largest.micro_batch > 1 && largest.device_memory_bytes <= 128 << 20, "\(largest)")
+        let oneMore = try bench("\(largest.micro_batch + 1)")
+        #expect(oneMore.status != 0 && oneMore.stderrText.contains("out of memory"), "\(oneMore.stderrText)")
+        let chunked = try runGPT2(arguments: ["bench", "--micro-batch", "auto", "--classifier-chunk", "0"], environment: environment)
+        #expect(chunked.status != 0 && chunked.stderrText.contains("--micro-batch N"), "\(chunked.stderrText)")
+    }
+
     /// `gpt2 bench --profile` times one more step kernel by kernel: every kernel a step launches is there, as
     /// often as the model launches it (tiny: 2 layers, head size 16; the classifier once per chunk of 16 of the
     /// 64 rows), beside the GEMMs with their epilogues; GPT2_CUDA_BIAS_GRADIENT_KERNEL=1 reaches the backend.
