@@ -69,8 +69,12 @@ struct EvalLossCommand: ParsableCommand {
         }
         let (validation, T) = (opened!, model.layout.sequenceLength)
         let count = batches == 0 ? validation.batchesPerPass : min(batches, validation.batchesPerPass)
-        let loss = try Trainer.evaluate(model, validation, batches: count)
         let tokens = count * microBatch * T
+        let bar = ProgressBar("evaluating", total: tokens, unit: "tokens")
+        let loss = try Trainer.evaluate(model, validation, batches: count) { done, meanLoss in
+            bar.update(done * microBatch * T, detail: "loss so far \(formatFixed(Double(meanLoss), digits: 4))")
+        }
+        bar.finish()
         if json {
             print("{\"loss\": \(loss), \"tokens\": \(tokens)}")
         } else {

@@ -17,7 +17,12 @@ import Testing
                                              "--micro-batch", "2", "--seq", "32", "--batches", String(batches),
                                              "--json", "--threads", "2"])
         try #require(result.status == 0, "\(result.stderrText)")
-        return try JSONDecoder().decode(EvalResult.self, from: result.stdout)
+        // Progress goes to stderr (a line per tenth when it is not a terminal), ending with the mean loss so far.
+        #expect(result.stderrText.contains("evaluating") && result.stderrText.contains("100.0%"), "\(result.stderrText)")
+        let decoded = try JSONDecoder().decode(EvalResult.self, from: result.stdout)
+        let last = result.stderrText.split(separator: "\n").last { $0.contains("loss so far") }
+        #expect(last?.hasSuffix("loss so far \(formatFixed(decoded.loss, digits: 4))") == true, "\(result.stderrText)")
+        return decoded
     }
 
     /// An untrained model (every weight N(0, 0.02), LayerNorm weights included) has logits within a few

@@ -199,8 +199,9 @@ public final class Trainer<Ops: Backend> {
         }
     }
 
-    /// The mean loss over up to `batches` validation batches (all of them when 0).
-    public static func evaluate(_ model: GPT2Model<Ops>, _ validation: ValidationLoader, batches: Int) throws -> Float {
+    /// The mean loss over up to `batches` validation batches (all of them when 0); `progress` hears after each batch.
+    public static func evaluate(_ model: GPT2Model<Ops>, _ validation: ValidationLoader, batches: Int,
+                                progress: ((_ batchesDone: Int, _ meanLoss: Float) -> Void)? = nil) throws -> Float {
         validation.reset()
         var total: Double = 0
         var count = 0
@@ -209,6 +210,7 @@ public final class Trainer<Ops: Backend> {
                                      sequenceLength: model.layout.sequenceLength)!
             total += Double(loss)
             count += 1
+            progress?(count, Float(total / Double(count)))
         }
         return Float(total / Double(max(1, count)))
     }
