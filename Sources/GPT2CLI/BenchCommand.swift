@@ -97,22 +97,32 @@ struct BenchCommand: ParsableCommand {
         var random = SeededRandom(seed: 2)
         let tokens = microBatch * seq
         let clock = ContinuousClock()
-        /// One training step on fresh random tokens; its wall time in seconds.
-        func trainingStep(_ step: Int) -> Double {
+        /// One training step on fresh random tokens: its wall time in seconds, and the part of it that a step spends
+        /// once however many micro-batches it accumulates (zeroing the gradients; clipping and AdamW), which the
+        /// planner adds once per step to the micro-steps' time.
+        func trainingStep(_ step: Int) -> (seconds: Double, optimizerSeconds: Double) {
             let inputs = (0..<tokens).map { _ in Int32(random.nextInt(below: config.vocabularySize)) }
             let targets = (0..<tokens).map { _ in Int32(random.nextInt(below: config.vocabularySize)) }
             let start = clock.now
             gpt.zeroGradients()
+            backend.synchronize()
+            let zeroed = clock.now
             gpt.forward(inputs: inputs, targets: targets, batchSize: microBatch, sequenceLength: seq, lossScale: 1 / Float(tokens))
             gpt.backward(batchSize: microBatch, sequenceLength: seq)
+            backend.synchronize()
+            let backwardDone = clock.now
             gpt.optimizerStep(hyper: AdamWHyperparameters(learningRate: 1e-4), step: step, clipNorm: 1)
             backend.synchronize()
-            return (clock.now - start).seconds
+            let end = clock.now
+            return ((end - start).seconds, (zeroed - start).seconds + (end - backwardDone).seconds)
         }
-        var stepSeconds: [Double] = []
+        var stepSeconds: [Double] = [], optimizerSeconds: [Double] = []
         for step in 1...(warmup + steps) {
-            let seconds = trainingStep(step)
-            if step > warmup { stepSeconds.append(seconds) }
+            let (seconds, optimizer) = trainingStep(step)
+            if step > warmup {
+                stepSeconds.append(seconds)
+                optimizerSeconds.append(optimizer)
+            }
             if !json { Console.log("step \(step): \(formatFixed(seconds, digits: 3)) s\(step <= warmup ? " (warm-up)" : "")") }
         }
         var kernelTimes: [KernelTime]?
@@ -123,6 +133,7 @@ struct BenchCommand: ParsableCommand {
             kernelTimes = try cuda.profileReport()
         }
         let median = stepSeconds.sorted()[stepSeconds.count / 2]
+        let optimizerMedian = optimizerSeconds.sorted()[optimizerSeconds.count / 2]
         let flopsPerToken = FLOPCount.trainingPerToken(config, sequenceLength: seq)
         let peak = backendOptions.peakFLOPs(backend, override: peakFlops)
         let tokensPerSecond = Double(tokens) / median
@@ -141,14 +152,15 @@ struct BenchCommand: ParsableCommand {
             let device = (backend as? CUDABackend).map { BackendOptions.specification($0).id } ?? "cpu"
             var file = try CalibrationFile()
             try file.append(CalibrationRecord(device: device, kind: backend.name, model: model, microBatch: microBatch,
-                                              seq: seq, mfu: mfu, tokensPerSecond: tokensPerSecond, deviceOverheadBytes: overhead))
+                                              seq: seq, mfu: mfu, tokensPerSecond: tokensPerSecond, optimizerSeconds: optimizerMedian,
+                                              deviceOverheadBytes: overhead))
             if !json {
                 let recorded = "MFU \(formatFixed(mfu, digits: 3))" + (overhead.map { " and device overhead \(formatBytes($0))" } ?? "")
                 Console.log("recorded \(recorded) for gpt2 plan in \(file.path)")
             }
         }
         if json {
-            print("{\"impl\": \"gpt2-swift\", \"device\": \"\(backend.name)\", \"model\": \"\(model)\", \"micro_batch\": \(microBatch), \"seq\": \(seq), \"classifier_chunk_rows\": \(gpt.layout.classifierChunkRows), \"threads\": \(threads), \"steps\": \(steps), \"step_ms\": \(median * 1000), \"tokens_per_s\": \(tokensPerSecond), \"mfu\": \(mfu.map { "\($0)" } ?? "null"), \"peak_flops\": \(peak.map { "\($0)" } ?? "null"), \"device_memory_bytes\": \(memory.map { "\($0)" } ?? "null"), \"device_overhead_bytes\": \(overhead.map { "\($0)" } ?? "null"), \"flops_per_token\": \(flopsPerToken), \"params\": \(config.parameterCount), \"allocated_bytes\": \(backend.allocatedBytes)\(kernelTimes.map { ", \"profile\": " + Self.profileJSON($0) } ?? "")}")
+            print("{\"impl\": \"gpt2-swift\", \"device\": \"\(backend.name)\", \"model\": \"\(model)\", \"micro_batch\": \(microBatch), \"seq\": \(seq), \"classifier_chunk_rows\": \(gpt.layout.classifierChunkRows), \"threads\": \(threads), \"steps\": \(steps), \"step_ms\": \(median * 1000), \"optimizer_ms\": \(optimizerMedian * 1000), \"tokens_per_s\": \(tokensPerSecond), \"mfu\": \(mfu.map { "\($0)" } ?? "null"), \"peak_flops\": \(peak.map { "\($0)" } ?? "null"), \"device_memory_bytes\": \(memory.map { "\($0)" } ?? "null"), \"device_overhead_bytes\": \(overhead.map { "\($0)" } ?? "null"), \"flops_per_token\": \(flopsPerToken), \"params\": \(config.parameterCount), \"allocated_bytes\": \(backend.allocatedBytes)\(kernelTimes.map { ", \"profile\": " + Self.profileJSON($0) } ?? "")}")
         } else {
             let where_ = backend is CPUBackend ? "\(backend.name) (\(threads) threads)" : backend.name
             let utilisation = mfu.map { "MFU \(formatFixed($0 * 100, digits: 1))% of \(formatFixed(peak! / 1e9, digits: 1)) GFLOP/s" }
@@ -157,7 +169,9 @@ struct BenchCommand: ParsableCommand {
             if let memory, let overhead {
                 memoryText = ", \(formatBytes(memory)) in use on the device (\(formatBytes(overhead)) of it beyond the backend's buffers)"
             }
-            print("\(model) B=\(microBatch) T=\(seq) on \(where_): \(formatFixed(median * 1000, digits: 1)) ms/step, \(Int(tokensPerSecond)) tokens/s, \(utilisation)\(memoryText)")
+            print("\(model) B=\(microBatch) T=\(seq) on \(where_): \(formatFixed(median * 1000, digits: 1)) ms/step "
+                  + "(\(formatFixed(optimizerMedian * 1000, digits: 1)) ms of it zeroing gradients, clipping and AdamW), "
+                  + "\(Int(tokensPerSecond)) tokens/s, \(utilisation)\(memoryText)")
             if let kernelTimes {
                 let bandwidth = (backend as? CUDABackend).map { BackendOptions.specification($0).memoryBandwidth }
                 print(Self.profileTable(kernelTimes, peakFLOPs: peak, peakBandwidth: bandwidth.flatMap { $0 > 0 ? $0 : nil }))

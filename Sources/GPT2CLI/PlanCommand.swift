@@ -85,9 +85,10 @@ struct PlanCommand: ParsableCommand {
         let memory = MemoryPlan(config: config, batchSize: batch.microBatch, sequenceLength: T, recompute: recompute, device: target.device)
         let largest = MemoryPlan.largestMicroBatch(config: config, sequenceLength: T, recompute: recompute, device: target.device)
         let largestOther = MemoryPlan.largestMicroBatch(config: config, sequenceLength: T, recompute: !recompute, device: target.device)
-        let (peak, mfuValue, source) = try target.speed(model: model, peakOverride: peakFlops, mfuOverride: mfu)
+        let speed = try target.speed(model: model, config: config, peakOverride: peakFlops, mfuOverride: mfu)
         let time = TimePlan(config: config, sequenceLength: T, tokensPerStep: batch.microBatch * T * batch.accumulation,
-                            steps: steps, tokenBudget: budget, peakFLOPs: peak, mfu: mfuValue, mfuSource: source)
+                            steps: steps, tokenBudget: budget, peakFLOPs: speed.peak, microStepMFU: speed.microStepMFU,
+                            optimizerSeconds: speed.optimizerSeconds, mfuSource: speed.source)
         let report = PlanReport(model: model, config: config, batch: batch, memory: memory, largest: largest,
                                 largestWithOtherRecompute: largestOther, time: time, deviceKey: target.calibrationKey)
         print(json ? report.json() : report.text())
@@ -128,17 +129,23 @@ struct PlanTarget {
                           calibrationKey: "cpu", tablePeak: FLOPCount.cpuPeak(cores: resolvedThreads))
     }
 
-    /// Peak FLOP/s and MFU: overrides first, then the newest calibration record, then the stated default.
-    func speed(model: String, peakOverride: Double?, mfuOverride: Double?) throws -> (Double, Double, MFUSource) {
+    /// Peak FLOP/s, the micro-steps' MFU and the optimizer's seconds per step: overrides first, then the newest
+    /// calibration record (its optimizer time scaled to this model's parameter count, as AdamW's work is), then the
+    /// stated default.
+    func speed(model: String, config: ModelConfig, peakOverride: Double?, mfuOverride: Double?) throws
+        -> (peak: Double, microStepMFU: Double, optimizerSeconds: Double, source: MFUSource)
+    {
         guard let peak = peakOverride ?? tablePeak, peak > 0 else {
             throw ValidationError("\(device.name) is not in the GPU table, so its peak is unknown: pass --peak-flops (dense BF16 FLOP/s)")
         }
-        if let mfuOverride { return (peak, mfuOverride, .given) }
+        if let mfuOverride { return (peak, mfuOverride, 0, .given) }
         if let record = try CalibrationFile().latest(device: calibrationKey, model: model) {
-            return (peak, record.mfu, .calibrated(run: record.run, date: record.date))
+            let recordedParameters = (try? ModelPreset.named(record.model).config.parameterCount) ?? config.parameterCount
+            let optimizerSeconds = (record.optimizerSeconds ?? 0) * Double(config.parameterCount) / Double(recordedParameters)
+            return (peak, record.microStepMFU, optimizerSeconds, .calibrated(run: record.run, date: record.date))
         }
         let fallback: Double
         if case .cpu = device { fallback = TimePlan.defaultCPUMFU } else { fallback = TimePlan.defaultGPUMFU }
-        return (peak, fallback, .uncalibrated)
+        return (peak, fallback, 0, .uncalibrated)
     }
 }

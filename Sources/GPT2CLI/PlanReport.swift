@@ -39,11 +39,17 @@ struct PlanReport {
                      + "; \(other): \(largestWithOtherRecompute)")
         lines.append("")
         let peak = time.peakFLOPs >= 1e12 ? formatFixed(time.peakFLOPs / 1e12, digits: 1) + " TFLOP/s" : formatFixed(time.peakFLOPs / 1e9, digits: 1) + " GFLOP/s"
-        lines.append("time: \(peak) peak × MFU \(formatFixed(time.mfu, digits: 3)) (\(time.mfuSource.text))")
+        if time.optimizerSeconds > 0 {
+            lines.append("time: \(peak) peak × MFU \(formatFixed(time.microStepMFU, digits: 3)) in the forward and backward passes, "
+                         + "plus \(formatFixed(time.optimizerSeconds * 1000, digits: 1)) ms per step for the optimizer (\(time.mfuSource.text))")
+        } else {
+            lines.append("time: \(peak) peak × MFU \(formatFixed(time.mfu, digits: 3)) (\(time.mfuSource.text))")
+        }
         var timeRows: [(String, String)] = [
             ("FLOPs per token (fwd+bwd, attention incl.)", formatScientific(time.flopsPerToken, digits: 3)),
             ("tokens per step", "\(grouped(time.tokensPerStep)) (\(batch.microBatch) × \(T) × \(batch.accumulation))"),
-            ("throughput", "\(grouped(Int(time.tokensPerSecond.rounded()))) tokens/s"),
+            ("throughput", "\(grouped(Int(time.tokensPerSecond.rounded()))) tokens/s"
+                + (time.optimizerSeconds > 0 ? " (MFU \(formatFixed(time.mfu, digits: 3)) with the optimizer)" : "")),
             ("time per step", formatFixed(time.stepSeconds, digits: 2) + " s"),
         ]
         if let steps = time.steps, let total = time.totalTokens, let seconds = time.totalSeconds {
@@ -92,6 +98,8 @@ struct PlanReport {
             ("flops_per_token", String(time.flopsPerToken)),
             ("peak_flops", String(time.peakFLOPs)),
             ("mfu", String(time.mfu)),
+            ("micro_step_mfu", String(time.microStepMFU)),
+            ("optimizer_seconds", String(time.optimizerSeconds)),
             ("mfu_calibrated", String({ if case .calibrated = time.mfuSource { return true } else { return false } }())),
             ("mfu_source", quoted(time.mfuSource.text)),
             ("tokens_per_step", String(time.tokensPerStep)),

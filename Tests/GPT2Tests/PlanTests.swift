@@ -13,7 +13,7 @@ import Testing
     /// 6N + 12·L·C·T = 742,136,832 + 113,246,208 = 855,383,040 FLOPs per token, worked out by hand.
     @Test func timeArithmeticMatchesHandComputation() {
         let time = TimePlan(config: d12, sequenceLength: 1024, tokensPerStep: 524_288, steps: 12_000, tokenBudget: nil,
-                            peakFLOPs: 58.3e12, mfu: 0.4, mfuSource: .uncalibrated)
+                            peakFLOPs: 58.3e12, microStepMFU: 0.4, mfuSource: .uncalibrated)
         #expect(time.flopsPerToken == 855_383_040)
         let step = 524_288 * 855_383_040.0 / (58.3e12 * 0.4)
         #expect(abs(time.stepSeconds - step) / step < 1e-12)
@@ -21,13 +21,35 @@ import Testing
         #expect(abs(time.totalSeconds! - 12_000 * step) / (12_000 * step) < 1e-12)
     }
 
+    /// The optimizer runs once per step however many micro-batches it accumulates: its seconds are added once, and
+    /// the whole step's MFU (what training reports) is below the micro-steps'.
+    @Test func optimizerTimeIsAddedOncePerStep() {
+        let time = TimePlan(config: d12, sequenceLength: 1024, tokensPerStep: 8 * 1024 * 64, steps: 10, tokenBudget: nil,
+                            peakFLOPs: 1e14, microStepMFU: 0.5, optimizerSeconds: 0.25, mfuSource: .given)
+        let microSteps = 524_288 * 855_383_040.0 / (1e14 * 0.5)   // 8.97 s
+        #expect(abs(time.stepSeconds - (microSteps + 0.25)) < 1e-9)
+        #expect(abs(time.mfu - 0.5 * microSteps / (microSteps + 0.25)) < 1e-12)
+        #expect(abs(time.totalSeconds! - 10 * (microSteps + 0.25)) < 1e-8)
+    }
+
+    /// A bench record's micro-step MFU leaves out the optimizer's measured seconds: a 1 s step of 2,048 tokens at MFU
+    /// 0.3 of which 0.25 s was the optimizer ran its forward and backward passes at 0.3 × 1 / 0.75 = 0.4. Older
+    /// records (no optimizer time) give their whole step's MFU.
+    @Test func calibrationRecordSeparatesTheOptimizer() {
+        var record = CalibrationRecord(device: "cpu", kind: "cpu", model: "d12", microBatch: 2, seq: 1024, mfu: 0.3,
+                                       tokensPerSecond: 2048, optimizerSeconds: 0.25)
+        #expect(abs(record.microStepMFU - 0.4) < 1e-12)
+        record.optimizerSeconds = nil
+        #expect(record.microStepMFU == 0.3)
+    }
+
     @Test func tokenBudgetRoundsStepsUp() {
         let time = TimePlan(config: d12, sequenceLength: 1024, tokensPerStep: 524_288, steps: nil, tokenBudget: 10_000_000_000,
-                            peakFLOPs: 1e14, mfu: 0.5, mfuSource: .given)
+                            peakFLOPs: 1e14, microStepMFU: 0.5, mfuSource: .given)
         #expect(time.steps == 19_074)   // 10e9 / 524,288 = 19,073.5
         #expect(time.totalTokens! >= 10_000_000_000)
         let perStepOnly = TimePlan(config: d12, sequenceLength: 1024, tokensPerStep: 8192, steps: nil, tokenBudget: nil,
-                                   peakFLOPs: 1e14, mfu: 0.5, mfuSource: .given)
+                                   peakFLOPs: 1e14, microStepMFU: 0.5, mfuSource: .given)
         #expect(perStepOnly.steps == nil && perStepOnly.totalSeconds == nil)
     }
 

@@ -1,6 +1,6 @@
-/// The calibration file: every `gpt2 bench` run appends what it measured (device, shape, MFU, tokens/s and, on
-/// a GPU, the device's memory overhead), and the planner takes its MFU and overhead from the newest record for
-/// the same kind of device.
+/// The calibration file: every `gpt2 bench` run appends what it measured (device, shape, MFU, tokens/s, the
+/// optimizer's share of the step and, on a GPU, the device's memory overhead), and the planner takes its speed and
+/// overhead from the newest record for the same kind of device.
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -23,6 +23,9 @@ public struct CalibrationRecord: Codable, Sendable, Equatable {
     public var seq: Int
     public var mfu: Double
     public var tokensPerSecond: Double
+    /// Seconds of the step spent once per optimizer step however many micro-batches it accumulates (zeroing the
+    /// gradients, clipping, AdamW). Absent in older files.
+    public var optimizerSeconds: Double?
     /// On a GPU: the driver's bytes in use beyond the backend's planned allocations (context, cuBLASLt,
     /// kernels), which the planner then uses for this kind of device. Absent on the CPU and in older files.
     public var deviceOverheadBytes: Int?
@@ -34,13 +37,24 @@ public struct CalibrationRecord: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case device, kind, model, mfu, date
-        case microBatch = "micro_batch", seq, tokensPerSecond = "tokens_per_s", deviceOverheadBytes = "device_overhead_bytes"
+        case microBatch = "micro_batch", seq, tokensPerSecond = "tokens_per_s", optimizerSeconds = "optimizer_seconds"
+        case deviceOverheadBytes = "device_overhead_bytes"
     }
 
     public init(device: String, kind: String, model: String, microBatch: Int, seq: Int, mfu: Double,
-                tokensPerSecond: Double, deviceOverheadBytes: Int? = nil, date: String = CalibrationRecord.now()) {
+                tokensPerSecond: Double, optimizerSeconds: Double? = nil, deviceOverheadBytes: Int? = nil,
+                date: String = CalibrationRecord.now()) {
         (self.device, self.kind, self.model, self.microBatch, self.seq) = (device, kind, model, microBatch, seq)
-        (self.mfu, self.tokensPerSecond, self.deviceOverheadBytes, self.date) = (mfu, tokensPerSecond, deviceOverheadBytes, date)
+        (self.mfu, self.tokensPerSecond, self.optimizerSeconds) = (mfu, tokensPerSecond, optimizerSeconds)
+        (self.deviceOverheadBytes, self.date) = (deviceOverheadBytes, date)
+    }
+
+    /// The MFU of the forward and backward passes alone: the step's less the optimizer's time, when that was
+    /// measured (else the whole step's MFU).
+    public var microStepMFU: Double {
+        let stepSeconds = Double(microBatch * seq) / tokensPerSecond
+        guard let optimizerSeconds, optimizerSeconds >= 0, optimizerSeconds < stepSeconds else { return mfu }
+        return mfu * stepSeconds / (stepSeconds - optimizerSeconds)
     }
 
     /// The current time as `2026-11-25T10:04:05Z`.

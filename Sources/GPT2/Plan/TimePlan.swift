@@ -1,5 +1,6 @@
 /// How long a training run takes: FLOPs per token (forward + backward, attention included) × tokens, over
-/// the device's peak × MFU — the MFU measured by `gpt2 bench` on that device when there is one, else a default.
+/// the device's peak × MFU, plus the optimizer's time once per step — both measured by `gpt2 bench` on that
+/// device when there is a record, else a default MFU (and no separate optimizer time).
 
 /// Where the MFU came from.
 public enum MFUSource: Sendable, Equatable {
@@ -34,13 +35,17 @@ public struct TimePlan: Sendable {
     /// Optimizer steps: given, or enough to cover the token budget.
     public let steps: Int?
     public let peakFLOPs: Double
-    public let mfu: Double
+    /// The MFU of the forward and backward passes (the micro-steps).
+    public let microStepMFU: Double
+    /// Seconds each optimizer step adds once, however many micro-batches it accumulates: zeroing the gradients,
+    /// clipping, AdamW (0 when not measured apart: then `microStepMFU` is the whole step's).
+    public let optimizerSeconds: Double
     public let mfuSource: MFUSource
 
     /// - Parameters:
     ///   - steps: optimizer steps; or nil with `tokenBudget` (steps = ⌈budget / tokensPerStep⌉), or neither (per step only).
     public init(config: ModelConfig, sequenceLength: Int, tokensPerStep: Int, steps: Int?, tokenBudget: Int?,
-                peakFLOPs: Double, mfu: Double, mfuSource: MFUSource) {
+                peakFLOPs: Double, microStepMFU: Double, optimizerSeconds: Double = 0, mfuSource: MFUSource) {
         flopsPerToken = FLOPCount.trainingPerToken(config, sequenceLength: sequenceLength)
         self.tokensPerStep = tokensPerStep
         if let steps {
@@ -51,12 +56,15 @@ public struct TimePlan: Sendable {
             self.steps = nil
         }
         self.peakFLOPs = peakFLOPs
-        self.mfu = mfu
+        self.microStepMFU = microStepMFU
+        self.optimizerSeconds = optimizerSeconds
         self.mfuSource = mfuSource
     }
 
-    public var tokensPerSecond: Double { peakFLOPs * mfu / flopsPerToken }
-    public var stepSeconds: Double { Double(tokensPerStep) / tokensPerSecond }
+    public var stepSeconds: Double { Double(tokensPerStep) * flopsPerToken / (peakFLOPs * microStepMFU) + optimizerSeconds }
+    public var tokensPerSecond: Double { Double(tokensPerStep) / stepSeconds }
+    /// The whole step's MFU, the optimizer included: what training reports.
+    public var mfu: Double { tokensPerSecond * flopsPerToken / peakFLOPs }
     public var totalTokens: Int? { steps.map { $0 * tokensPerStep } }
     public var totalSeconds: Double? { steps.map { Double($0) * stepSeconds } }
 }
