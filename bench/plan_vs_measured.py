@@ -2,7 +2,8 @@
 """Sets `gpt2 plan --json` beside `gpt2 bench --json` for the same config: predicted against measured device
 memory (the driver's bytes in use) and step time, with the relative error of each.
 
-Usage: bench/plan_vs_measured.py DIR B [B ...]   (DIR holds plan-B.json and bench-B.json for each micro-batch B)
+Usage: bench/plan_vs_measured.py DIR RUN [RUN ...]   (DIR holds plan-RUN.json and bench-RUN.json for each RUN: a
+micro-batch B, or BxA for B accumulated A times)
 Exit status 1 when a file is missing or unreadable; the errors themselves are reported, not judged.
 """
 import json
@@ -18,7 +19,7 @@ def main():
     if len(sys.argv) < 3:
         sys.exit(__doc__)
     folder, batches = sys.argv[1], sys.argv[2:]
-    print(f"{'B':>4} {'memory plan':>14} {'measured':>14} {'error':>8} {'step plan':>11} {'measured':>11} {'error':>8}")
+    print(f"{'B':>5} {'memory plan':>14} {'measured':>14} {'error':>8} {'step plan':>11} {'measured':>11} {'error':>8}")
     worst_memory, worst_time, ok = 0.0, 0.0, True
     for batch in batches:
         try:
@@ -26,13 +27,13 @@ def main():
             predicted_bytes, measured_bytes = plan["total_bytes"], bench["device_memory_bytes"]
             predicted_s, measured_s = plan["step_seconds"], bench["step_ms"] / 1000
         except (OSError, ValueError, KeyError, TypeError) as error:
-            print(f"{batch:>4} no comparison: {error}")
+            print(f"{batch:>5} no comparison: {error}")
             ok = False
             continue
         memory_error = predicted_bytes / measured_bytes - 1
         time_error = predicted_s / measured_s - 1
         worst_memory, worst_time = max(worst_memory, abs(memory_error)), max(worst_time, abs(time_error))
-        print(f"{batch:>4} {predicted_bytes / 2**30:>10.3f} GiB {measured_bytes / 2**30:>10.3f} GiB {memory_error:>+8.1%}"
+        print(f"{batch:>5} {predicted_bytes / 2**30:>10.3f} GiB {measured_bytes / 2**30:>10.3f} GiB {memory_error:>+8.1%}"
               f" {predicted_s * 1000:>8.1f} ms {measured_s * 1000:>8.1f} ms {time_error:>+8.1%}")
     print(f"largest error: memory {worst_memory:.1%} (goal 5%), step time {worst_time:.1%} (goal 15%)")
     sys.exit(0 if ok else 1)

@@ -104,7 +104,7 @@ calibrate() {
 if [ "$phase" = check ] || [ "$phase" = all ]; then calibrate; fi
 if [ "$phase" = bench ] || [ "$phase" = all ]; then
     [ -s "$GPT2_CALIBRATION" ] || calibrate   # a fresh machine: the check phase's record is gone
-    step "plan vs measured: device memory and step time, d12 T=1024, three micro-batches (calibrated at B=16)"
+    step "plan vs measured: device memory and step time, d12 T=1024, three micro-batches and one accumulating step (calibrated at B=16)"
     compare="$(mktemp -d)"
     for batch in 8 16 32; do
         run "$gpt2" plan --model d12 --micro-batch "$batch" --seq 1024 --grad-accum 1 --steps 1 --json > "$compare/plan-$batch.json"
@@ -112,7 +112,11 @@ if [ "$phase" = bench ] || [ "$phase" = all ]; then
             > "$compare/bench-$batch.json"
         cat "$compare/plan-$batch.json" "$compare/bench-$batch.json"
     done
-    python3 bench/plan_vs_measured.py "$compare" 8 16 32 || status=1
+    # and one step that accumulates, as real runs do: the plan adds the optimizer once per step, not per micro-batch
+    run "$gpt2" plan --model d12 --micro-batch 16 --seq 1024 --grad-accum 4 --steps 1 --json > "$compare/plan-16x4.json"
+    run "$gpt2" bench --device cuda --model d12 --micro-batch 16 --seq 1024 --grad-accum 4 --steps 5 --json --no-record \
+        > "$compare/bench-16x4.json"
+    python3 bench/plan_vs_measured.py "$compare" 8 16 32 16x4 || status=1
     step "PyTorch on the same GPU (torch.compile, bf16 autocast, SDPA), same model and batch"
     # torch.compile of the whole step can take a minute or two on its own: a longer limit than the others
     STEP_SECONDS=240 run python3 bench/pytorch_reference.py --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 10 \

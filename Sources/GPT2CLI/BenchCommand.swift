@@ -14,6 +14,7 @@ struct BenchCommand: ParsableCommand {
             Examples:
               gpt2 bench --model d12 --micro-batch 4 --seq 64 --threads 2
               gpt2 bench --model small --micro-batch 4 --seq 256 --json
+              gpt2 bench --model small --micro-batch 4 --seq 256 --grad-accum 8
               gpt2 bench --device cuda --model d12 --micro-batch 16 --seq 1024 --profile
               gpt2 bench --device cuda --model d12 --micro-batch 16 --seq 1024 --classifier-chunk 0
               gpt2 bench --device cuda --model d12 --micro-batch auto --seq 1024
@@ -31,6 +32,9 @@ struct BenchCommand: ParsableCommand {
 
     @Option(help: "Tokens per sequence (T).")
     var seq = 64
+
+    @Option(help: "Micro-batches per step, their gradients accumulated before the one optimizer step.")
+    var gradAccum = 1
 
     @Option(help: "Timed training steps.")
     var steps = 10
@@ -61,6 +65,9 @@ struct BenchCommand: ParsableCommand {
     func run() throws {
         guard steps > 0, warmup >= 0 else { throw ValidationError("--steps must be positive and --warmup not negative") }
         guard seq > 0 else { throw ValidationError("--seq must be positive") }
+        guard (1...Layout.maximumBatchSize).contains(gradAccum) else {
+            throw ValidationError("--grad-accum must be 1…\(Layout.maximumBatchSize) (got \(gradAccum))")
+        }
         guard (classifierChunk ?? 0) >= 0 else { throw ValidationError("--classifier-chunk must be 0 (one chunk) or a number of rows") }
         if microBatch == .auto && classifierChunk != nil {
             throw ValidationError("--classifier-chunk compares chunkings at one micro-batch: give --micro-batch N with it, not auto")
@@ -95,7 +102,7 @@ struct BenchCommand: ParsableCommand {
                                 classifierChunkRows: chunkRows)
         gpt.initializeParameters(seed: 1)
         var random = SeededRandom(seed: 2)
-        let tokens = microBatch * seq
+        let (microTokens, tokens) = (microBatch * seq, microBatch * seq * gradAccum)
         let clock = ContinuousClock()
         /// One training step on fresh random tokens: its wall time in seconds, and the part of it that a step spends
         /// once however many micro-batches it accumulates (zeroing the gradients; clipping and AdamW), which the
@@ -107,8 +114,12 @@ struct BenchCommand: ParsableCommand {
             gpt.zeroGradients()
             backend.synchronize()
             let zeroed = clock.now
-            gpt.forward(inputs: inputs, targets: targets, batchSize: microBatch, sequenceLength: seq, lossScale: 1 / Float(tokens))
-            gpt.backward(batchSize: microBatch, sequenceLength: seq)
+            for micro in 0..<gradAccum {
+                let rows = (micro * microTokens)..<((micro + 1) * microTokens)
+                gpt.forward(inputs: Array(inputs[rows]), targets: Array(targets[rows]), batchSize: microBatch, sequenceLength: seq,
+                            lossScale: 1 / Float(tokens))
+                gpt.backward(batchSize: microBatch, sequenceLength: seq)
+            }
             backend.synchronize()
             let backwardDone = clock.now
             gpt.optimizerStep(hyper: AdamWHyperparameters(learningRate: 1e-4), step: step, clipNorm: 1)
@@ -152,15 +163,15 @@ struct BenchCommand: ParsableCommand {
             let device = (backend as? CUDABackend).map { BackendOptions.specification($0).id } ?? "cpu"
             var file = try CalibrationFile()
             try file.append(CalibrationRecord(device: device, kind: backend.name, model: model, microBatch: microBatch,
-                                              seq: seq, mfu: mfu, tokensPerSecond: tokensPerSecond, optimizerSeconds: optimizerMedian,
-                                              deviceOverheadBytes: overhead))
+                                              seq: seq, gradAccum: gradAccum, mfu: mfu, tokensPerSecond: tokensPerSecond,
+                                              optimizerSeconds: optimizerMedian, deviceOverheadBytes: overhead))
             if !json {
                 let recorded = "MFU \(formatFixed(mfu, digits: 3))" + (overhead.map { " and device overhead \(formatBytes($0))" } ?? "")
                 Console.log("recorded \(recorded) for gpt2 plan in \(file.path)")
             }
         }
         if json {
-            print("{\"impl\": \"gpt2-swift\", \"device\": \"\(backend.name)\", \"model\": \"\(model)\", \"micro_batch\": \(microBatch), \"seq\": \(seq), \"classifier_chunk_rows\": \(gpt.layout.classifierChunkRows), \"threads\": \(threads), \"steps\": \(steps), \"step_ms\": \(median * 1000), \"optimizer_ms\": \(optimizerMedian * 1000), \"tokens_per_s\": \(tokensPerSecond), \"mfu\": \(mfu.map { "\($0)" } ?? "null"), \"peak_flops\": \(peak.map { "\($0)" } ?? "null"), \"device_memory_bytes\": \(memory.map { "\($0)" } ?? "null"), \"device_overhead_bytes\": \(overhead.map { "\($0)" } ?? "null"), \"flops_per_token\": \(flopsPerToken), \"params\": \(config.parameterCount), \"allocated_bytes\": \(backend.allocatedBytes)\(kernelTimes.map { ", \"profile\": " + Self.profileJSON($0) } ?? "")}")
+            print("{\"impl\": \"gpt2-swift\", \"device\": \"\(backend.name)\", \"model\": \"\(model)\", \"micro_batch\": \(microBatch), \"seq\": \(seq), \"grad_accum\": \(gradAccum), \"classifier_chunk_rows\": \(gpt.layout.classifierChunkRows), \"threads\": \(threads), \"steps\": \(steps), \"step_ms\": \(median * 1000), \"optimizer_ms\": \(optimizerMedian * 1000), \"tokens_per_s\": \(tokensPerSecond), \"mfu\": \(mfu.map { "\($0)" } ?? "null"), \"peak_flops\": \(peak.map { "\($0)" } ?? "null"), \"device_memory_bytes\": \(memory.map { "\($0)" } ?? "null"), \"device_overhead_bytes\": \(overhead.map { "\($0)" } ?? "null"), \"flops_per_token\": \(flopsPerToken), \"params\": \(config.parameterCount), \"allocated_bytes\": \(backend.allocatedBytes)\(kernelTimes.map { ", \"profile\": " + Self.profileJSON($0) } ?? "")}")
         } else {
             let where_ = backend is CPUBackend ? "\(backend.name) (\(threads) threads)" : backend.name
             let utilisation = mfu.map { "MFU \(formatFixed($0 * 100, digits: 1))% of \(formatFixed(peak! / 1e9, digits: 1)) GFLOP/s" }
@@ -169,7 +180,7 @@ struct BenchCommand: ParsableCommand {
             if let memory, let overhead {
                 memoryText = ", \(formatBytes(memory)) in use on the device (\(formatBytes(overhead)) of it beyond the backend's buffers)"
             }
-            print("\(model) B=\(microBatch) T=\(seq) on \(where_): \(formatFixed(median * 1000, digits: 1)) ms/step "
+            print("\(model) B=\(microBatch) T=\(seq)\(gradAccum > 1 ? " × \(gradAccum) accumulated" : "") on \(where_): \(formatFixed(median * 1000, digits: 1)) ms/step "
                   + "(\(formatFixed(optimizerMedian * 1000, digits: 1)) ms of it zeroing gradients, clipping and AdamW), "
                   + "\(Int(tokensPerSecond)) tokens/s, \(utilisation)\(memoryText)")
             if let kernelTimes {

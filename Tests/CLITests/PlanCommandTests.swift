@@ -102,6 +102,31 @@ import Testing
         #expect(text.contains("calibrated by gpt2 bench tiny B=2 T=32") && !text.contains("the MFU is a default"), "\(text)")
     }
 
+    /// A bench that accumulates calibrates the plan too: at its own shape (3 micro-batches per step) the plan gives back
+    /// its step time, and at one micro-batch per step a third of its micro-steps' time plus the optimizer's.
+    @Test func benchWithAccumulationCalibratesThePlan() throws {
+        let environment = try calibration()
+        let common = ["--device", "cpu", "--threads", "2", "--model", "tiny", "--micro-batch", "2", "--seq", "32"]
+        let bench = try runGPT2(arguments: ["bench"] + common + ["--grad-accum", "3", "--steps", "2", "--warmup", "1", "--json"],
+                                environment: environment)
+        try #require(bench.status == 0, "\(bench.stderrText)")
+        let measured = try #require(try JSONSerialization.jsonObject(with: bench.stdout) as? [String: Any])
+        #expect(measured["grad_accum"] as? Int == 3)
+        let stepMS = try #require(measured["step_ms"] as? Double), optimizerMS = try #require(measured["optimizer_ms"] as? Double)
+        func planStep(_ accumulation: Int) throws -> Double? {
+            let plan = try runGPT2(arguments: ["plan"] + common + ["--grad-accum", "\(accumulation)", "--steps", "1", "--json"],
+                                   environment: environment)
+            let object = try JSONSerialization.jsonObject(with: plan.stdout) as? [String: Any]
+            #expect((object?["mfu_source"] as? String)?.contains("tiny B=2 T=32 A=3") == true, "\(plan.stdoutText)")
+            return object?["step_seconds"] as? Double
+        }
+        func close(_ a: Double?, _ b: Double) -> Bool { a.map { abs($0 - b) <= 1e-9 * abs(b) } ?? false }
+        #expect(close(try planStep(3), stepMS / 1000))
+        #expect(close(try planStep(1), ((stepMS - optimizerMS) / 3 + optimizerMS) / 1000))
+        let bad = try runGPT2(arguments: ["bench"] + common + ["--grad-accum", "0"], environment: environment)
+        expectOneLineError(bad, mentioning: "--grad-accum")
+    }
+
     /// auto picks the largest micro-batch that fits and divides the total batch: 128 tokens at T=32 → 4 × 1.
     @Test func trainMicroBatchAutoKeepsTheTotalBatch() throws {
         let root = try TestPaths.temporaryDirectory("cli-auto").path

@@ -39,6 +39,8 @@ import Testing
         var record = CalibrationRecord(device: "cpu", kind: "cpu", model: "d12", microBatch: 2, seq: 1024, mfu: 0.3,
                                        tokensPerSecond: 2048, optimizerSeconds: 0.25)
         #expect(abs(record.microStepMFU - 0.4) < 1e-12)
+        record.gradAccum = 4   // the same tokens per second over 4 × 2,048 tokens: a 4 s step, 3.75 s of micro-steps
+        #expect(abs(record.microStepMFU - 0.3 * 4 / 3.75) < 1e-12 && record.run == "d12 B=2 T=1024 A=4")
         record.optimizerSeconds = nil
         #expect(record.microStepMFU == 0.3)
     }

@@ -21,6 +21,8 @@ public struct CalibrationRecord: Codable, Sendable, Equatable {
     public var model: String
     public var microBatch: Int
     public var seq: Int
+    /// Micro-batches per measured step (absent: 1, as in older files).
+    public var gradAccum: Int?
     public var mfu: Double
     public var tokensPerSecond: Double
     /// Seconds of the step spent once per optimizer step however many micro-batches it accumulates (zeroing the
@@ -32,19 +34,19 @@ public struct CalibrationRecord: Codable, Sendable, Equatable {
     /// ISO 8601, UTC.
     public var date: String
 
-    /// `d12 B=4 T=64`.
-    public var run: String { "\(model) B=\(microBatch) T=\(seq)" }
+    /// `d12 B=4 T=64`, with `A=8` when the step accumulated 8 micro-batches.
+    public var run: String { "\(model) B=\(microBatch) T=\(seq)" + ((gradAccum ?? 1) > 1 ? " A=\(gradAccum!)" : "") }
 
     enum CodingKeys: String, CodingKey {
         case device, kind, model, mfu, date
-        case microBatch = "micro_batch", seq, tokensPerSecond = "tokens_per_s", optimizerSeconds = "optimizer_seconds"
+        case microBatch = "micro_batch", seq, gradAccum = "grad_accum", tokensPerSecond = "tokens_per_s", optimizerSeconds = "optimizer_seconds"
         case deviceOverheadBytes = "device_overhead_bytes"
     }
 
-    public init(device: String, kind: String, model: String, microBatch: Int, seq: Int, mfu: Double,
+    public init(device: String, kind: String, model: String, microBatch: Int, seq: Int, gradAccum: Int? = nil, mfu: Double,
                 tokensPerSecond: Double, optimizerSeconds: Double? = nil, deviceOverheadBytes: Int? = nil,
                 date: String = CalibrationRecord.now()) {
-        (self.device, self.kind, self.model, self.microBatch, self.seq) = (device, kind, model, microBatch, seq)
+        (self.device, self.kind, self.model, self.microBatch, self.seq, self.gradAccum) = (device, kind, model, microBatch, seq, gradAccum)
         (self.mfu, self.tokensPerSecond, self.optimizerSeconds) = (mfu, tokensPerSecond, optimizerSeconds)
         (self.deviceOverheadBytes, self.date) = (deviceOverheadBytes, date)
     }
@@ -52,7 +54,7 @@ public struct CalibrationRecord: Codable, Sendable, Equatable {
     /// The MFU of the forward and backward passes alone: the step's less the optimizer's time, when that was
     /// measured (else the whole step's MFU).
     public var microStepMFU: Double {
-        let stepSeconds = Double(microBatch * seq) / tokensPerSecond
+        let stepSeconds = Double(microBatch * seq * (gradAccum ?? 1)) / tokensPerSecond
         guard let optimizerSeconds, optimizerSeconds >= 0, optimizerSeconds < stepSeconds else { return mfu }
         return mfu * stepSeconds / (stepSeconds - optimizerSeconds)
     }
