@@ -92,11 +92,15 @@ struct BenchCommand: ParsableCommand {
     private func measure<Ops: Backend>(_ config: ModelConfig, on backend: Ops) throws {
         let microBatch = try resolveMicroBatch(config, on: backend)
         let chunkRows = classifierChunk.map { $0 == 0 ? microBatch * seq : $0 }
+        let plan = MemoryPlan(config: config, batchSize: microBatch, sequenceLength: seq, recompute: recompute,
+                              device: try backendOptions.planDevice(backend), classifierChunkRows: chunkRows)
         if backend is CPUBackend {
             // refused by the plan rather than killed by the kernel; on a GPU an allocation that fails is an error already,
             // and the bench is what measures how close to the card's memory the planner may go
-            try MemoryPlan(config: config, batchSize: microBatch, sequenceLength: seq, recompute: recompute,
-                           device: try backendOptions.planDevice(backend), classifierChunkRows: chunkRows).requireFits()
+            try plan.requireFits()
+        } else if !plan.fits {
+            Console.log("note: by the plan, micro-batch \(microBatch) × seq \(seq) \(plan.verdict); trying anyway, "
+                        + "to see where the device's real limit is (--micro-batch auto runs the largest that fits by the plan)")
         }
         let gpt = try GPT2Model(config: config, backend: backend, batchSize: microBatch, sequenceLength: seq, recompute: recompute,
                                 classifierChunkRows: chunkRows)
@@ -155,8 +159,7 @@ struct BenchCommand: ParsableCommand {
         // cuBLASLt and the kernels. The planner uses it for this kind of device from then on.
         var overhead: Int?
         if let memory {
-            overhead = memory - MemoryPlan(config: config, batchSize: microBatch, sequenceLength: seq, recompute: recompute,
-                                           device: try backendOptions.planDevice(backend), classifierChunkRows: chunkRows).backendBytes
+            overhead = memory - plan.backendBytes
         }
         if !noRecord, let mfu {
             // The planner looks records up by device kind: "cpu", or the GPU table id (the driver's name if unlisted).

@@ -126,6 +126,8 @@ struct CUDACommandTests {
         #expect(largest.micro_batch > 1 && largest.device_memory_bytes <= 128 << 20, "\(largest)")
         let oneMore = try bench("\(largest.micro_batch + 1)")
         #expect(oneMore.status != 0 && oneMore.stderrText.contains("out of memory"), "\(oneMore.stderrText)")
+        #expect(oneMore.stderrText.contains("note: by the plan, micro-batch \(largest.micro_batch + 1) × seq 32 does not fit"),
+                "the bench says beforehand that the plan expects this: \(oneMore.stderrText)")
         let chunked = try runGPT2(arguments: ["bench", "--micro-batch", "auto", "--classifier-chunk", "0"], environment: environment)
         #expect(chunked.status != 0 && chunked.stderrText.contains("--micro-batch N"), "\(chunked.stderrText)")
     }
