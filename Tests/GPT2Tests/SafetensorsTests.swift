@@ -23,16 +23,19 @@ import Testing
         }
     }
 
-    /// The error of reading only the header of `bytes` from a file (`SafetensorsFile.entries`), with the file named
-    /// "x.safetensors" as `parseError` names it: the two checks must agree.
+    /// The error of opening `bytes` as a file (`SafetensorsFile(path:)`, which reads the header alone and the tensors
+    /// later), with the file named "x.safetensors" as `parseError` names it: the two checks must agree.
     private func headerError(_ bytes: [UInt8]) throws -> String? {
         let directory = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("x.safetensors").path
         try Data(bytes).write(to: URL(fileURLWithPath: path))
         do {
-            let entries = try SafetensorsFile.entries(path: path)
-            #expect(entries == (try SafetensorsFile(path: path)).tensors)
+            let opened = try SafetensorsFile(path: path), whole = try SafetensorsFile(bytes: bytes, path: path)
+            #expect(opened.tensors == whole.tensors && opened.metadata == whole.metadata)
+            for name in opened.tensors.keys where [.f32, .bf16, .f16].contains(opened.tensors[name]!.dtype) {
+                #expect(try opened.floats(name).map(\.bitPattern) == whole.floats(name).map(\.bitPattern), "\(name)")
+            }
             return nil
         } catch {
             return String(describing: error).replacingOccurrences(of: path, with: "x.safetensors")
@@ -63,11 +66,18 @@ import Testing
         let bf16: [UInt8] = [0xC0, 0x3F, 0x00, 0xC0]
         let f16: [UInt8] = [0x00, 0x3C, 0x00, 0xC0, 0x01, 0x00, 0x00, 0x7C]
         let header = #"{"h":{"dtype":"BF16","shape":[2],"data_offsets":[0,4]},"f":{"dtype":"F16","shape":[4],"data_offsets":[4,12]},"i":{"dtype":"I64","shape":[1],"data_offsets":[12,20]}}"#
-        let parsed = try SafetensorsFile(bytes: file(header: header, data: bf16 + f16 + [UInt8](repeating: 0, count: 8)), path: "x")
-        #expect(try parsed.floats("h") == [1.5, -2])
-        #expect(try parsed.floats("f") == [1, -2, 0x1p-24, .infinity])
-        #expect(throws: FileError.self) { try parsed.floats("i") }   // integers are not weights
-        #expect(throws: FileError.self) { try parsed.floats("nope") }
+        let bytes = file(header: header, data: bf16 + f16 + [UInt8](repeating: 0, count: 8))
+        let directory = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("h.safetensors").path
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        // from memory, and from the file a tensor at a time
+        for parsed in [try SafetensorsFile(bytes: bytes, path: "x"), try SafetensorsFile(path: path)] {
+            #expect(try parsed.floats("h") == [1.5, -2])
+            #expect(try parsed.floats("f") == [1, -2, 0x1p-24, .infinity])
+            #expect(throws: FileError.self) { try parsed.floats("i") }   // integers are not weights
+            #expect(throws: FileError.self) { try parsed.floats("nope") }
+        }
     }
 
     @Test(arguments: [
@@ -95,7 +105,7 @@ import Testing
     func malformedFilesFailWithAMessage(header: String, dataBytes: Int, declared: UInt64?, message: String) throws {
         let bytes = file(header: header, data: [UInt8](repeating: 0, count: dataBytes), declaredSize: declared)
         let error = parseError(bytes)
-        #expect(try headerError(bytes) == error, "reading the header alone checks the same")
+        #expect(try headerError(bytes) == error, "opening the file, which reads the header alone, checks the same")
         if message.isEmpty {
             #expect(error == nil)
         } else {

@@ -65,7 +65,7 @@ public enum HuggingFaceGPT2 {
     /// The model shape of the GPT-2 at `path` (as for `load`), from config.json and the safetensors header alone.
     public static func config(_ path: String) throws -> ModelConfig {
         let (file, declared) = try locate(path)
-        return try shape(of: try SafetensorsFile.entries(path: file), path: file, declared: declared).config
+        return try shape(of: try SafetensorsFile(path: file).tensors, path: file, declared: declared).config
     }
 
     /// An opened safetensors GPT-2: its shape, and its weights in our layout, one tensor at a time.

@@ -9,7 +9,7 @@ import FoundationEssentials
 import Foundation
 #endif
 
-public struct SafetensorsFile: Sendable {
+public struct SafetensorsFile {
     /// Element types the format names, with their sizes in bytes.
     public enum DType: String, Sendable, CaseIterable {
         case bool = "BOOL", u8 = "U8", i8 = "I8", f8e5m2 = "F8_E5M2", f8e4m3 = "F8_E4M3"
@@ -40,40 +40,49 @@ public struct SafetensorsFile: Sendable {
     public let path: String
     public let tensors: [String: Tensor]
     public let metadata: [String: String]
-    /// The whole file, and where its data section starts in it (kept as read: one copy of the weights, not two).
-    private let bytes: [UInt8]
+    /// Where the bytes are: the open file (each tensor is read when asked for), or a whole file given in memory.
+    private let source: Source
+    /// Where the data section starts in the file.
     private let dataStart: Int
 
-    /// Reads and validates `path`; the data is kept in memory.
+    private enum Source {
+        case file(FileSource)
+        case memory([UInt8])
+    }
+
+    /// Opens `path` and validates its header against the file's size; the tensors' data is read from the file
+    /// when `floats` asks for it, one tensor at a time, so the file never sits in memory whole.
     public init(path: String) throws {
-        try self.init(bytes: try ByteFile.contents(ofFile: path), path: path)
+        let file = try FileSource(path: path)
+        let headerSize = try Self.headerSize(declaredBy: try file.read(min(8, file.size), of: UInt8.self), fileSize: file.size, path: path)
+        let parsed = try Self.parseHeader(try file.read(headerSize, of: UInt8.self), dataSize: file.size - 8 - headerSize, path: path)
+        (self.path, self.tensors, self.metadata) = (path, parsed.tensors, parsed.metadata)
+        (source, dataStart) = (.file(file), 8 + headerSize)
     }
 
     /// Parses and validates a whole file's `bytes` (`path` names it in errors).
     public init(bytes: [UInt8], path: String) throws {
-        self.path = path
         let headerSize = try Self.headerSize(declaredBy: Array(bytes.prefix(8)), fileSize: bytes.count, path: path)
         let parsed = try Self.parseHeader(Array(bytes[8..<(8 + headerSize)]), dataSize: bytes.count - 8 - headerSize, path: path)
-        self.tensors = parsed.tensors
-        self.metadata = parsed.metadata
-        self.bytes = bytes
-        self.dataStart = 8 + headerSize
-    }
-
-    /// The tensor entries of the file at `path`, read from its header alone (checked against the file's size, as
-    /// `init` checks them): the shapes, without reading any tensor's data.
-    public static func entries(path: String) throws -> [String: Tensor] {
-        let file = try FileSource(path: path)
-        let headerSize = try headerSize(declaredBy: try file.read(min(8, file.size), of: UInt8.self), fileSize: file.size, path: path)
-        return try parseHeader(try file.read(headerSize, of: UInt8.self), dataSize: file.size - 8 - headerSize, path: path).tensors
+        (self.path, self.tensors, self.metadata) = (path, parsed.tensors, parsed.metadata)
+        (source, dataStart) = (.memory(bytes), 8 + headerSize)
     }
 
     /// Tensor `name` as fp32 values (F32, BF16 and F16 convert exactly); throws if it is missing or not a float.
     public func floats(_ name: String) throws -> [Float] {
         guard let tensor = tensors[name] else { throw FileError("\(path) has no tensor '\(name)'") }
         let count = tensor.shape.reduce(1, *)
-        return try bytes.withUnsafeBytes { raw -> [Float] in
-            let body = UnsafeRawBufferPointer(rebasing: raw[(dataStart + tensor.range.lowerBound)..<(dataStart + tensor.range.upperBound)])
+        let range = (dataStart + tensor.range.lowerBound)..<(dataStart + tensor.range.upperBound)
+        let bytes: [UInt8]
+        switch source {
+        case .memory(let whole): bytes = Array(whole[range])
+        case .file(let file):
+            bytes = try [UInt8](unsafeUninitializedCapacity: range.count) { buffer, initialized in
+                try file.read(at: range.lowerBound, into: UnsafeMutableRawBufferPointer(buffer))
+                initialized = range.count
+            }
+        }
+        return try bytes.withUnsafeBytes { body -> [Float] in
             switch tensor.dtype {
             case .f32:
                 return (0..<count).map { Float(bitPattern: UInt32(littleEndian: body.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) }

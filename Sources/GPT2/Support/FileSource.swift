@@ -42,6 +42,18 @@ public final class FileSource {
         }
     }
 
+    /// Fills `bytes` with the file's bytes from `offset` on, without moving the position `read` continues from.
+    public func read(at offset: Int, into bytes: UnsafeMutableRawBufferPointer) throws {
+        var done = 0
+        while done < bytes.count {
+            let got = pread(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
+            if got < 0 && errno == EINTR { continue }
+            guard got >= 0 else { throw FileError.system("read", path) }
+            guard got > 0 else { throw FileError("\(path) ends early: it changed while it was read") }
+            done += got
+        }
+    }
+
     /// The file's next `count` values of a fixed-size type.
     public func read<T: BitwiseCopyable>(_ count: Int, of type: T.Type) throws -> [T] {
         try [T](unsafeUninitializedCapacity: count) { buffer, initialized in
