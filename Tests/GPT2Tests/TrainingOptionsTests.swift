@@ -1,6 +1,6 @@
 /// Training options are checked before anything runs: each value that would train wrongly without an error
 /// (a floor above the peak learning rate, a negative weight decay or clip, a negative number of validation
-/// batches that reports a loss of 0, samples of no tokens, samples or HellaSwag from a model whose vocabulary is not
+/// batches that reports a loss of 0, samples of no tokens or of more than the model's context, samples or HellaSwag from a model whose vocabulary is not
 /// GPT-2's) is refused with a message naming the option.
 
 import GPT2
@@ -21,10 +21,12 @@ import Testing
         try options().validate()
         try options { $0.schedule.minFraction = 0; $0.weightDecay = 0; $0.clipNorm = 0; $0.evalBatches = 0 }.validate()
         try options { $0.schedule.minFraction = 1; $0.sampleEvery = 0; $0.sampleTokens = 0 }.validate()
+        try options { $0.sampleTokens = 64 }.validate()   // the model's whole context
+        try options { $0.sampleEvery = 0; $0.sampleTokens = 100_000 }.validate()   // no samples, nothing to wait for
     }
 
     @Test(arguments: ["--min-lr-fraction 2", "--min-lr-fraction -0.5", "--weight-decay -0.1", "--weight-decay inf",
-                      "--clip -1", "--clip nan", "--eval-batches -1", "--sample-tokens 0"])
+                      "--clip -1", "--clip nan", "--eval-batches -1", "--sample-tokens 0", "--sample-tokens 65"])
     func badValuesAreRefusedByName(_ given: String) throws {
         let (flag, value) = (String(given.split(separator: " ")[0]), Float(given.split(separator: " ")[1])!)
         let bad = options { options in

@@ -94,6 +94,12 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         guard sampleTokens > 0 || sampleEvery == 0 else {
             throw ConfigError("--sample-tokens must be positive (got \(sampleTokens)); --sample-every 0 turns sampling off")
         }
+        // Training waits for each sample, which is printed whole: a glance at the model, not a story.
+        guard sampleTokens <= model.maxSequenceLength || sampleEvery == 0 else {
+            throw ConfigError("--sample-tokens \(sampleTokens) is more than the model's context of \(model.maxSequenceLength) tokens, "
+                              + "and training waits for each sample: use \(model.maxSequenceLength) or fewer (gpt2 sample --tokens N "
+                              + "streams longer text from a checkpoint)")
+        }
         for (name, value) in [("--eval-every", evalEvery), ("--eval-hellaswag-every", hellaswagEvery ?? 0), ("--sample-every", sampleEvery),
                               ("--checkpoint-every", checkpointEvery), ("--keep-last", keepLast)] where value < 0 {
             throw ConfigError("\(name) must be 0 (off) or positive (got \(value))")
