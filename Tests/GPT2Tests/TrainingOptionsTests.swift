@@ -23,6 +23,7 @@ import Testing
         try options { $0.schedule.minFraction = 1; $0.sampleEvery = 0; $0.sampleTokens = 0 }.validate()
         try options { $0.sampleTokens = 64 }.validate()   // the model's whole context
         try options { $0.sampleEvery = 0; $0.sampleTokens = 100_000 }.validate()   // no samples, nothing to wait for
+        try options { $0.sampleTokens = 100_000 }.validate(resuming: true)   // saved before the limit: it continues
     }
 
     @Test(arguments: ["--min-lr-fraction 2", "--min-lr-fraction -0.5", "--weight-decay -0.1", "--weight-decay inf",

@@ -26,7 +26,7 @@ public struct SavedRun {
 
     /// Throws when the options are invalid or end before the checkpoint's step.
     public func validate() throws {
-        try options.validate()
+        try options.validate(resuming: true)
         guard options.steps >= step else {
             throw TrainingError("--steps \(options.steps) ends before \(folder)'s step \(step); give more steps to train on from it")
         }

@@ -68,8 +68,10 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     /// Tokens in one optimizer step.
     public var tokensPerStep: Int { microBatch * sequenceLength * gradientAccumulation }
 
-    /// Rejects combinations that cannot run, with a message naming the flag to change.
-    public func validate() throws {
+    /// Rejects combinations that cannot run, with a message naming the flag to change. `resuming`: the options of a
+    /// saved run, which cannot be changed, so limits that only guard new runs from waste (the sample length) are
+    /// not applied to them: a run saved before such a limit existed can always continue.
+    public func validate(resuming: Bool = false) throws {
         try model.validate()
         guard (1...Layout.maximumBatchSize).contains(microBatch) else {
             throw ConfigError("--micro-batch must be between 1 and \(Layout.maximumBatchSize) (got \(microBatch))")
@@ -95,7 +97,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
             throw ConfigError("--sample-tokens must be positive (got \(sampleTokens)); --sample-every 0 turns sampling off")
         }
         // Training waits for each sample, which is printed whole: a glance at the model, not a story.
-        guard sampleTokens <= model.maxSequenceLength || sampleEvery == 0 else {
+        guard sampleTokens <= model.maxSequenceLength || sampleEvery == 0 || resuming else {
             throw ConfigError("--sample-tokens \(sampleTokens) is more than the model's context of \(model.maxSequenceLength) tokens, "
                               + "and training waits for each sample: use \(model.maxSequenceLength) or fewer (gpt2 sample --tokens N "
                               + "streams longer text from a checkpoint)")
