@@ -105,12 +105,45 @@ struct BenchCommand: ParsableCommand {
         let gpt = try GPT2Model(config: config, backend: backend, batchSize: microBatch, sequenceLength: seq, recompute: recompute,
                                 classifierChunkRows: chunkRows)
         gpt.initializeParameters(seed: 1)
+        let timed = try timeSteps(gpt)
+        let memory = backend.deviceMemoryInUse()
+        let tokensPerSecond = Double(microBatch * seq * gradAccum) / timed.stepSeconds
+        let peak = backendOptions.peakFLOPs(backend, override: peakFlops)
+        let report = BenchReport(
+            model: model, config: config, device: backend.name, threads: (backend as? CPUBackend)?.threads,
+            microBatch: microBatch, seq: seq, gradAccum: gradAccum, classifierChunkRows: gpt.layout.classifierChunkRows, steps: steps,
+            stepSeconds: timed.stepSeconds, optimizerSeconds: timed.optimizerSeconds, tokensPerSecond: tokensPerSecond,
+            flopsPerToken: FLOPCount.trainingPerToken(config, sequenceLength: seq), peakFLOPs: peak,
+            // On a GPU, what the driver has in use beyond the backend's own (planned) allocations: the context,
+            // cuBLASLt and the kernels. The planner uses it for this kind of device from then on.
+            deviceMemoryBytes: memory, deviceOverheadBytes: memory.map { $0 - plan.backendBytes },
+            allocatedBytes: backend.allocatedBytes, kernelTimes: timed.kernelTimes,
+            peakBandwidth: (backend as? CUDABackend).map { BackendOptions.specification($0).memoryBandwidth }.flatMap { $0 > 0 ? $0 : nil })
+        if !noRecord, let mfu = report.mfu {
+            // The planner looks records up by device kind: "cpu", or the GPU table id (the driver's name if unlisted).
+            let device = (backend as? CUDABackend).map { BackendOptions.specification($0).id } ?? "cpu"
+            var file = try CalibrationFile()
+            try file.append(CalibrationRecord(device: device, kind: backend.name, model: model, microBatch: microBatch,
+                                              seq: seq, gradAccum: gradAccum, mfu: mfu, tokensPerSecond: tokensPerSecond,
+                                              optimizerSeconds: timed.optimizerSeconds, deviceOverheadBytes: report.deviceOverheadBytes))
+            if !json {
+                let recorded = "MFU \(formatFixed(mfu, digits: 3))" + (report.deviceOverheadBytes.map { " and device overhead \(formatBytes($0))" } ?? "")
+                Console.log("recorded \(recorded) for gpt2 plan in \(file.path)")
+            }
+        }
+        print(json ? report.json() : report.text())
+    }
+
+    /// Runs the warm-up and timed steps on fresh random tokens (and, with --profile, one more kernel by kernel): the
+    /// median step, and the median of the part of it that a step spends once however many micro-batches it
+    /// accumulates (zeroing the gradients; clipping and AdamW), which the planner adds once per step.
+    private func timeSteps<Ops: Backend>(_ gpt: GPT2Model<Ops>) throws
+        -> (stepSeconds: Double, optimizerSeconds: Double, kernelTimes: [KernelTime]?)
+    {
+        let (backend, config) = (gpt.backend, gpt.config)
+        let B = gpt.layout.batchSize, microTokens = gpt.layout.batchSize * seq, tokens = microTokens * gradAccum
         var random = SeededRandom(seed: 2)
-        let (microTokens, tokens) = (microBatch * seq, microBatch * seq * gradAccum)
         let clock = ContinuousClock()
-        /// One training step on fresh random tokens: its wall time in seconds, and the part of it that a step spends
-        /// once however many micro-batches it accumulates (zeroing the gradients; clipping and AdamW), which the
-        /// planner adds once per step to the micro-steps' time.
         func trainingStep(_ step: Int) -> (seconds: Double, optimizerSeconds: Double) {
             let inputs = (0..<tokens).map { _ in Int32(random.nextInt(below: config.vocabularySize)) }
             let targets = (0..<tokens).map { _ in Int32(random.nextInt(below: config.vocabularySize)) }
@@ -120,9 +153,9 @@ struct BenchCommand: ParsableCommand {
             let zeroed = clock.now
             for micro in 0..<gradAccum {
                 let rows = (micro * microTokens)..<((micro + 1) * microTokens)
-                gpt.forward(inputs: Array(inputs[rows]), targets: Array(targets[rows]), batchSize: microBatch, sequenceLength: seq,
+                gpt.forward(inputs: Array(inputs[rows]), targets: Array(targets[rows]), batchSize: B, sequenceLength: seq,
                             lossScale: 1 / Float(tokens))
-                gpt.backward(batchSize: microBatch, sequenceLength: seq)
+                gpt.backward(batchSize: B, sequenceLength: seq)
             }
             backend.synchronize()
             let backwardDone = clock.now
@@ -147,103 +180,7 @@ struct BenchCommand: ParsableCommand {
             _ = trainingStep(warmup + steps + 1)
             kernelTimes = try cuda.profileReport()
         }
-        let median = stepSeconds.sorted()[stepSeconds.count / 2]
-        let optimizerMedian = optimizerSeconds.sorted()[optimizerSeconds.count / 2]
-        let flopsPerToken = FLOPCount.trainingPerToken(config, sequenceLength: seq)
-        let peak = backendOptions.peakFLOPs(backend, override: peakFlops)
-        let tokensPerSecond = Double(tokens) / median
-        let mfu = peak.map { tokensPerSecond * flopsPerToken / $0 }
-        let threads = backendOptions.threadCount(backend)
-        let memory = backend.deviceMemoryInUse()
-        // On a GPU, what the driver has in use beyond the backend's own (planned) allocations: the context,
-        // cuBLASLt and the kernels. The planner uses it for this kind of device from then on.
-        var overhead: Int?
-        if let memory {
-            overhead = memory - plan.backendBytes
-        }
-        if !noRecord, let mfu {
-            // The planner looks records up by device kind: "cpu", or the GPU table id (the driver's name if unlisted).
-            let device = (backend as? CUDABackend).map { BackendOptions.specification($0).id } ?? "cpu"
-            var file = try CalibrationFile()
-            try file.append(CalibrationRecord(device: device, kind: backend.name, model: model, microBatch: microBatch,
-                                              seq: seq, gradAccum: gradAccum, mfu: mfu, tokensPerSecond: tokensPerSecond,
-                                              optimizerSeconds: optimizerMedian, deviceOverheadBytes: overhead))
-            if !json {
-                let recorded = "MFU \(formatFixed(mfu, digits: 3))" + (overhead.map { " and device overhead \(formatBytes($0))" } ?? "")
-                Console.log("recorded \(recorded) for gpt2 plan in \(file.path)")
-            }
-        }
-        if json {
-            print("{\"impl\": \"gpt2-swift\", \"device\": \"\(backend.name)\", \"model\": \"\(model)\", \"micro_batch\": \(microBatch), \"seq\": \(seq), \"grad_accum\": \(gradAccum), \"classifier_chunk_rows\": \(gpt.layout.classifierChunkRows), \"threads\": \(threads), \"steps\": \(steps), \"step_ms\": \(median * 1000), \"optimizer_ms\": \(optimizerMedian * 1000), \"tokens_per_s\": \(tokensPerSecond), \"mfu\": \(mfu.map { "\($0)" } ?? "null"), \"peak_flops\": \(peak.map { "\($0)" } ?? "null"), \"device_memory_bytes\": \(memory.map { "\($0)" } ?? "null"), \"device_overhead_bytes\": \(overhead.map { "\($0)" } ?? "null"), \"flops_per_token\": \(flopsPerToken), \"params\": \(config.parameterCount), \"allocated_bytes\": \(backend.allocatedBytes)\(kernelTimes.map { ", \"profile\": " + Self.profileJSON($0) } ?? "")}")
-        } else {
-            let where_ = backend is CPUBackend ? "\(backend.name) (\(threads) threads)" : backend.name
-            let utilisation = mfu.map { "MFU \(formatFixed($0 * 100, digits: 1))% of \(formatFixed(peak! / 1e9, digits: 1)) GFLOP/s" }
-                ?? "MFU n/a (unknown GPU: pass --peak-flops)"
-            var memoryText = ""
-            if let memory, let overhead {
-                memoryText = ", \(formatBytes(memory)) in use on the device (\(formatBytes(overhead)) of it beyond the backend's buffers)"
-            }
-            print("\(model) B=\(microBatch) T=\(seq)\(gradAccum > 1 ? " × \(gradAccum) accumulated" : "") on \(where_): \(formatFixed(median * 1000, digits: 1)) ms/step "
-                  + "(\(formatFixed(optimizerMedian * 1000, digits: 1)) ms of it zeroing gradients, clipping and AdamW), "
-                  + "\(Int(tokensPerSecond)) tokens/s, \(utilisation)\(memoryText)")
-            if let kernelTimes {
-                let bandwidth = (backend as? CUDABackend).map { BackendOptions.specification($0).memoryBandwidth }
-                print(Self.profileTable(kernelTimes, peakFLOPs: peak, peakBandwidth: bandwidth.flatMap { $0 > 0 ? $0 : nil }))
-            }
-        }
-    }
-
-    /// The profile as a table: GPU time per kernel in one step, its share of all kernel time, and the rates it
-    /// reached where its work is counted (TFLOP/s; GB/s of the least traffic it needs), as percentages of the
-    /// device's peaks when they are known.
-    static func profileTable(_ times: [KernelTime], peakFLOPs: Double?, peakBandwidth: Double?) -> String {
-        let total = times.reduce(0) { $0 + $1.milliseconds }
-        let width = max(6, times.map(\.name.count).max() ?? 0) + 2
-        let peaks = [peakFLOPs.map { "\(formatFixed($0 / 1e12, digits: 1)) TFLOP/s" },
-                     peakBandwidth.map { "\(formatFixed($0 / 1e9, digits: 0)) GB/s" }].compactMap { $0 }
-        var lines = ["GPU time per kernel in one profiled step (\(formatFixed(total, digits: 3)) ms of kernels in all)"
-                        + (peaks.isEmpty ? ":" : "; the device's peaks: \(peaks.joined(separator: ", ")):"),
-                     pad("kernel", width) + leftPad("calls", 7) + leftPad("ms", 11) + leftPad("share", 9)
-                        + leftPad("TFLOP/s", 16) + leftPad("GB/s", 15)]
-        /// "540.3 (55%)": the rate in `unit`s, and its share of `peak` when known; `label` follows the number.
-        func rate(_ value: Double?, unit: Double, label: String = "", peak: Double?) -> String {
-            guard let value else { return "" }
-            return formatFixed(value / unit, digits: 1) + label + (peak.map { " (\(formatFixed(value / $0 * 100, digits: 0))%)" } ?? "")
-        }
-        for time in times {
-            let share = total > 0 ? time.milliseconds / total * 100 : 0
-            lines.append(pad(time.name, width) + leftPad("\(time.calls)", 7)
-                         + leftPad(formatFixed(time.milliseconds, digits: 3), 11) + leftPad(formatFixed(share, digits: 1) + "%", 9)
-                         + leftPad(rate(time.flopsPerSecond, unit: 1e12, peak: peakFLOPs), 16)
-                         + leftPad(rate(time.bytesPerSecond, unit: 1e9, peak: peakBandwidth), 15))
-        }
-        // The three kinds of work a step is made of (GEMMs, attention's products, the rest), each with its share of
-        // the kernel time and its rate overall: TFLOP/s for the first two, GB/s for the rest.
-        let kindNames = ["GEMMs", "attention", "the other kernels"]
-        func kind(of time: KernelTime) -> Int {
-            time.name.hasPrefix("gemm ") ? 0 : time.name.hasPrefix("attention_") && time.work.flops > 0 ? 1 : 2
-        }
-        var sums = kindNames.map { KernelTime(name: $0, calls: 0, milliseconds: 0) }
-        for time in times {
-            sums[kind(of: time)].calls += time.calls
-            sums[kind(of: time)].milliseconds += time.milliseconds
-            sums[kind(of: time)].work += time.work
-        }
-        let summaries = sums.enumerated().filter { $0.element.calls > 0 }.map { index, sum in
-            let share = total > 0 ? sum.milliseconds / total * 100 : 0
-            let speed = index < 2 ? rate(sum.flopsPerSecond, unit: 1e12, label: " TFLOP/s", peak: peakFLOPs)
-                                  : rate(sum.bytesPerSecond, unit: 1e9, label: " GB/s", peak: peakBandwidth)
-            return "\(sum.name) \(formatFixed(share, digits: 1))% at \(speed)"
-        }
-        lines.append("by kind: " + summaries.joined(separator: "; "))
-        return lines.joined(separator: "\n")
-    }
-
-    /// The profile as a JSON array of {"name", "calls", "ms", "flops", "bytes"} (the work summed over the calls,
-    /// 0 where not counted).
-    static func profileJSON(_ times: [KernelTime]) -> String {
-        "[" + times.map {
-            "{\"name\": \"\($0.name)\", \"calls\": \($0.calls), \"ms\": \($0.milliseconds), \"flops\": \($0.work.flops), \"bytes\": \($0.work.bytes)}"
-        }.joined(separator: ", ") + "]"
+        func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+        return (median(stepSeconds), median(optimizerSeconds), kernelTimes)
     }
 }

@@ -142,7 +142,8 @@ func grouped(_ value: Int) -> String {
     return (value < 0 ? "-" : "") + out
 }
 
-private func quoted(_ text: String) -> String {
+/// `text` as a JSON string literal (for the plan's and the bench's JSON).
+func quoted(_ text: String) -> String {
     var out = "\""
     for scalar in text.unicodeScalars {
         switch scalar {
