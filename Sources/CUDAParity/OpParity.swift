@@ -13,141 +13,176 @@ public enum CUDAParity {
     /// Every non-attention op: embedding, LayerNorm, matmul, GELU, residual, classifier, norm, AdamW,
     /// and the decode-step attention row. B=2, T=64, C=128, NH=2, V=1003 (not a multiple of 8, so the
     /// classifier kernel meets a chunk of 8 columns that is partly padding); then the LayerNorm backward again
-    /// over 4104 rows of 64 channels.
+    /// over 4104 rows of 64 channels. The checks run in this order on one pair of models (later ones read some
+    /// tensors earlier ones filled, such as wte).
     public static func ops(cpu: CPUBackend, gpu: CUDABackend, log: @escaping (String) -> Void = { _ in }) throws -> [ParityResult] {
         let results = ResultLog(log: log)
         let config = ModelConfig(maxSequenceLength: 64, vocabularySize: 1003, layers: 1, heads: 2, channels: 128)
-        let (B, T, C, V, Vp) = (2, 64, 128, config.vocabularySize, config.paddedVocabularySize)
-        let twins = try TwinModels(config: config, cpu: cpu, gpu: gpu, B: B, T: T)
-        let layout = twins.layout
-        let N = B * T
-        func run(_ body: (any Backend) -> Void) {
-            body(twins.cpu.backend)
-            body(twins.gpu.backend)
-        }
-        func grad(_ kind: ParameterKind) -> TensorRef { layout.parameter(kind, in: .gradients) }
+        let twins = try TwinModels(config: config, cpu: cpu, gpu: gpu, B: 2, T: 64)
+        checkEmbedding(twins, results)
+        checkLayerNorm(twins, results)
+        checkLayerNormBackward(twins, B: 2, T: 64, name: "layernorm backward", results: results)
+        checkMatmul(twins, results)
+        checkMLP(twins, results)
+        checkElementwise(twins, results)
+        checkClassifier(twins, results)
+        checkOptimizer(twins, results)
+        checkDecodeAttention(twins, results)
+        // Last (new models take the GPU's buffers): the LayerNorm backward over more rows than its 512 blocks × 4
+        // warps, 4104: every warp sums the parameter terms of two rows, eight of them a third.
+        let tall = try TwinModels(config: ModelConfig(maxSequenceLength: 1368, vocabularySize: 64, layers: 1, heads: 2, channels: 64),
+                                  cpu: cpu, gpu: gpu, B: 3, T: 1368)
+        checkLayerNormBackward(tall, B: 3, T: 1368, name: "layernorm backward, 4104 rows", results: results)
+        return results.results
+    }
 
-        // Embedding: encoded = wte[tokens] + wpe[t]; backward into fp32 dwte, dwpe.
+    /// Embedding: encoded = wte[tokens] + wpe[t]; backward into fp32 dwte, dwpe.
+    private static func checkEmbedding(_ twins: TwinModels, _ results: ResultLog) {
+        let (layout, B, T, C) = twins.shape
         twins.fillRandom(layout.parameter(.wte), std: 0.5)
         twins.fillRandom(layout.parameter(.wpe), std: 0.5)
         // Few distinct tokens, so the bucketed dwte sums many positions per token.
-        let tokens = (0..<N).map { _ in Int32(twins.random.nextInt(below: 7) * 100) }
+        let tokens = (0..<(B * T)).map { _ in Int32(twins.random.nextInt(below: 7) * 100) }
         tokens.withUnsafeBytes { twins.cpu.backend.upload($0, to: layout.inputs); twins.gpu.backend.upload($0, to: layout.inputs) }
-        run { $0.encoderForward(out: layout.activation(.encoded), inp: layout.inputs, wte: layout.parameter(.wte),
-                                wpe: layout.parameter(.wpe), B: B, T: T, C: C) }
+        twins.run { $0.encoderForward(out: layout.activation(.encoded), inp: layout.inputs, wte: layout.parameter(.wte),
+                                      wpe: layout.parameter(.wpe), B: B, T: T, C: C) }
         results.expect("encoder forward", twins.compare(layout.activation(.encoded)), relativeL2: Tolerance.oneRounding)
         let dresidual = layout.activationGradient(.residual)
+        let (dwte, dwpe) = (twins.gradient(.wte), twins.gradient(.wpe))
         twins.fillRandom(dresidual)
-        twins.fillRandom(grad(.wte), std: 0.1)   // nonzero: the op must add (+=), not overwrite
-        twins.fillRandom(grad(.wpe), std: 0.1)
-        run { $0.encoderBackward(dwte: grad(.wte), dwpe: grad(.wpe), dout: dresidual, inp: layout.inputs, B: B, T: T, C: C) }
-        results.expect("encoder backward dwte", twins.compare(grad(.wte)), relativeL2: Tolerance.fp32Reordered)
-        results.expect("encoder backward dwpe", twins.compare(grad(.wpe)), relativeL2: Tolerance.fp32Reordered)
+        twins.fillRandom(dwte, std: 0.1)   // nonzero: the op must add (+=), not overwrite
+        twins.fillRandom(dwpe, std: 0.1)
+        twins.run { $0.encoderBackward(dwte: dwte, dwpe: dwpe, dout: dresidual, inp: layout.inputs, B: B, T: T, C: C) }
+        results.expect("encoder backward dwte", twins.compare(dwte), relativeL2: Tolerance.fp32Reordered)
+        results.expect("encoder backward dwpe", twins.compare(dwpe), relativeL2: Tolerance.fp32Reordered)
+    }
 
-        // LayerNorm forward and backward (dinp accumulates into the residual gradient).
+    /// LayerNorm forward, alone and with the residual add before it fused in.
+    private static func checkLayerNorm(_ twins: TwinModels, _ results: ResultLog) {
+        let (layout, B, T, C) = twins.shape
         let inp = layout.activation(.encoded), ln = layout.activation(.ln1)
         let mean = layout.activation(.ln1Mean), rstd = layout.activation(.ln1Rstd)
+        let (weight, bias) = (layout.parameter(.ln1w), layout.parameter(.ln1b))
         twins.fillRandom(inp, mean: 0.3, std: 1.5)
-        twins.fillRandom(layout.parameter(.ln1w), mean: 1, std: 0.2)
-        twins.fillRandom(layout.parameter(.ln1b), std: 0.2)
-        run { $0.layerNormForward(out: ln, mean: mean, rstd: rstd, inp: inp, weight: layout.parameter(.ln1w),
-                                  bias: layout.parameter(.ln1b), B: B, T: T, C: C) }
+        twins.fillRandom(weight, mean: 1, std: 0.2)
+        twins.fillRandom(bias, std: 0.2)
+        twins.run { $0.layerNormForward(out: ln, mean: mean, rstd: rstd, inp: inp, weight: weight, bias: bias, B: B, T: T, C: C) }
         results.expect("layernorm forward out", twins.compare(ln), relativeL2: Tolerance.oneRounding)
         results.expect("layernorm forward mean", twins.compare(mean), relativeL2: Tolerance.fp32Reordered)
         results.expect("layernorm forward rstd", twins.compare(rstd), relativeL2: Tolerance.fp32Reordered)
         // The residual add fused with the LayerNorm after it: residual2 = inp + attproj, ln1 = layernorm(residual2).
         let residualSum = layout.activation(.residual2), addend = layout.activation(.attproj)
         twins.fillRandom(addend, std: 0.7)
-        run { $0.residualLayerNormForward(residualOut: residualSum, out: ln, mean: mean, rstd: rstd, residual: inp, x: addend,
-                                          weight: layout.parameter(.ln1w), bias: layout.parameter(.ln1b), B: B, T: T, C: C) }
+        twins.run { $0.residualLayerNormForward(residualOut: residualSum, out: ln, mean: mean, rstd: rstd, residual: inp, x: addend,
+                                                weight: weight, bias: bias, B: B, T: T, C: C) }
         results.expect("residual + layernorm forward sum", twins.compare(residualSum), relativeL2: Tolerance.oneRounding)
         results.expect("residual + layernorm forward out", twins.compare(ln), relativeL2: Tolerance.twoRoundings)
         results.expect("residual + layernorm forward rstd", twins.compare(rstd), relativeL2: Tolerance.oneRounding)
-        checkLayerNormBackward(twins, B: B, T: T, name: "layernorm backward", results: results)
-        let dln = layout.activationGradient(.lnOut)
+    }
 
-        // Matmul with bias (qkv = ln1 · qkvwᵀ + qkvb) and without (logits = lnf · wteᵀ, OC = Vp).
-        let qkv = layout.activation(.qkv)
+    /// Matmul with bias (qkv = ln1 · qkvwᵀ + qkvb) and without (logits = lnf · wteᵀ, OC = Vp), and the backward.
+    private static func checkMatmul(_ twins: TwinModels, _ results: ResultLog) {
+        let (layout, B, T, C) = twins.shape
+        let Vp = layout.config.paddedVocabularySize
+        let ln = layout.activation(.ln1), qkv = layout.activation(.qkv)
+        let (qkvw, qkvb) = (layout.parameter(.qkvw), layout.parameter(.qkvb))
         twins.fillRandom(ln)
-        twins.fillRandom(layout.parameter(.qkvw), std: 0.05)
-        twins.fillRandom(layout.parameter(.qkvb), std: 0.5)
-        run { $0.matmulForward(out: qkv, inp: ln, weight: layout.parameter(.qkvw), bias: layout.parameter(.qkvb),
-                               B: B, T: T, C: C, OC: 3 * C) }
+        twins.fillRandom(qkvw, std: 0.05)
+        twins.fillRandom(qkvb, std: 0.5)
+        twins.run { $0.matmulForward(out: qkv, inp: ln, weight: qkvw, bias: qkvb, B: B, T: T, C: C, OC: 3 * C) }
         results.expect("matmul forward +bias", twins.compare(qkv), relativeL2: Tolerance.twoRoundings)
         let lnf = layout.activation(.lnf), logits = layout.activation(.logits)
         twins.fillRandom(lnf)
-        run { $0.matmulForward(out: logits, inp: lnf, weight: layout.parameter(.wte), bias: nil, B: B, T: T, C: C, OC: Vp) }
+        twins.run { $0.matmulForward(out: logits, inp: lnf, weight: layout.parameter(.wte), bias: nil, B: B, T: T, C: C, OC: Vp) }
         results.expect("matmul forward no bias (OC=Vp)", twins.compare(logits), relativeL2: Tolerance.oneRounding)
         // Both ways the GPU sums dbias: the column-sum kernels, then the dweight GEMM's BGRADB epilogue (unless
         // disabled, or cuBLASLt has none here: then the backend falls back to the kernels, for good).
-        let dqkv = layout.activationGradient(.qkv)
+        let gpu = twins.gpu.backend
+        let dln = layout.activationGradient(.lnOut), dqkv = layout.activationGradient(.qkv)
+        let (dqkvw, dqkvb) = (twins.gradient(.qkvw), twins.gradient(.qkvb))
         for kernels in [true, gpu.separateBiasGradientKernels] {
             gpu.separateBiasGradientKernels = kernels
             twins.fillRandom(dqkv)
-            twins.fillRandom(grad(.qkvw), std: 0.1)
-            twins.fillRandom(grad(.qkvb), std: 0.1)
-            run { $0.matmulBackward(dinp: dln, dweight: grad(.qkvw), dbias: grad(.qkvb), dout: dqkv, inp: ln,
-                                    weight: layout.parameter(.qkvw), B: B, T: T, C: C, OC: 3 * C) }
+            twins.fillRandom(dqkvw, std: 0.1)
+            twins.fillRandom(dqkvb, std: 0.1)
+            twins.run { $0.matmulBackward(dinp: dln, dweight: dqkvw, dbias: dqkvb, dout: dqkv, inp: ln, weight: qkvw,
+                                          B: B, T: T, C: C, OC: 3 * C) }
             let summed = gpu.separateBiasGradientKernels ? "column-sum kernels" : "GEMM epilogue"
             results.expect("matmul backward dinp", twins.compare(dln), relativeL2: Tolerance.oneRounding)
-            results.expect("matmul backward dweight (+=)", twins.compare(grad(.qkvw)), relativeL2: Tolerance.fp32Accumulated)
-            results.expect("matmul backward dbias (+=, \(summed))", twins.compare(grad(.qkvb)), relativeL2: Tolerance.fp32Reordered)
+            results.expect("matmul backward dweight (+=)", twins.compare(dqkvw), relativeL2: Tolerance.fp32Accumulated)
+            results.expect("matmul backward dbias (+=, \(summed))", twins.compare(dqkvb), relativeL2: Tolerance.fp32Reordered)
         }
+    }
 
-        // The MLP's GEMMs with the GELU fused (cuBLASLt epilogues on the GPU): fch = ln·fcwᵀ + fcb and
-        // fchGelu = gelu(fch); then dfch = gelu'(fch)·(dresidual·fcprojw), with fcprojw's and fcprojb's gradients.
-        let fchPre = layout.activation(.fch), fchOut = layout.activation(.fchGelu)
+    /// The MLP's GEMMs with the GELU fused (cuBLASLt epilogues on the GPU): fch = ln·fcwᵀ + fcb and
+    /// fchGelu = gelu(fch); then dfch = gelu'(fch)·(dresidual·fcprojw), with fcprojw's and fcprojb's gradients.
+    private static func checkMLP(_ twins: TwinModels, _ results: ResultLog) {
+        let (layout, B, T, C) = twins.shape
+        let ln = layout.activation(.ln1), fchPre = layout.activation(.fch), fchOut = layout.activation(.fchGelu)
         twins.fillRandom(ln)
         twins.fillRandom(layout.parameter(.fcw), std: 0.05)
         twins.fillRandom(layout.parameter(.fcb), std: 0.5)
-        run { $0.matmulGeluForward(out: fchOut, preActivation: fchPre, inp: ln, weight: layout.parameter(.fcw),
-                                   bias: layout.parameter(.fcb), B: B, T: T, C: C, OC: 4 * C) }
+        twins.run { $0.matmulGeluForward(out: fchOut, preActivation: fchPre, inp: ln, weight: layout.parameter(.fcw),
+                                         bias: layout.parameter(.fcb), B: B, T: T, C: C, OC: 4 * C) }
         results.expect("matmul + gelu forward preactivation", twins.compare(fchPre), relativeL2: Tolerance.twoRoundings)
         results.expect("matmul + gelu forward out", twins.compare(fchOut), relativeL2: Tolerance.twoRoundings)
         twins.shareCPUResult(fchPre)
         twins.shareCPUResult(fchOut)
+        let dresidual = layout.activationGradient(.residual)
+        let (dfcprojw, dfcprojb) = (twins.gradient(.fcprojw), twins.gradient(.fcprojb))
         twins.fillRandom(dresidual)
         twins.fillRandom(layout.parameter(.fcprojw), std: 0.05)
-        twins.fillRandom(grad(.fcprojw), std: 0.1)
-        twins.fillRandom(grad(.fcprojb), std: 0.1)
-        let dfchFused = layout.activationGradient(.fch)
-        run { $0.matmulBackwardGelu(dinp: dfchFused, dweight: grad(.fcprojw), dbias: grad(.fcprojb), dout: dresidual, inp: fchOut,
-                                    weight: layout.parameter(.fcprojw), geluInput: fchPre, B: B, T: T, C: 4 * C, OC: C) }
-        results.expect("matmul + gelu backward dinp", twins.compare(dfchFused), relativeL2: Tolerance.twoRoundings)
-        results.expect("matmul + gelu backward dweight (+=)", twins.compare(grad(.fcprojw)), relativeL2: Tolerance.fp32Accumulated)
-        results.expect("matmul + gelu backward dbias (+=)", twins.compare(grad(.fcprojb)), relativeL2: Tolerance.fp32Reordered)
+        twins.fillRandom(dfcprojw, std: 0.1)
+        twins.fillRandom(dfcprojb, std: 0.1)
+        let dfch = layout.activationGradient(.fch)
+        twins.run { $0.matmulBackwardGelu(dinp: dfch, dweight: dfcprojw, dbias: dfcprojb, dout: dresidual, inp: fchOut,
+                                          weight: layout.parameter(.fcprojw), geluInput: fchPre, B: B, T: T, C: 4 * C, OC: C) }
+        results.expect("matmul + gelu backward dinp", twins.compare(dfch), relativeL2: Tolerance.twoRoundings)
+        results.expect("matmul + gelu backward dweight (+=)", twins.compare(dfcprojw), relativeL2: Tolerance.fp32Accumulated)
+        results.expect("matmul + gelu backward dbias (+=)", twins.compare(dfcprojb), relativeL2: Tolerance.fp32Reordered)
+    }
 
-        // GELU and the residual add.
+    /// GELU forward and backward as kernels, and the residual add.
+    private static func checkElementwise(_ twins: TwinModels, _ results: ResultLog) {
+        let (layout, B, T, C) = twins.shape
+        let N = B * T
         let fch = layout.activation(.fch), fchGelu = layout.activation(.fchGelu)
         twins.fillRandom(fch, std: 2)
-        run { $0.geluForward(out: fchGelu, inp: fch, count: N * 4 * C) }
+        twins.run { $0.geluForward(out: fchGelu, inp: fch, count: N * 4 * C) }
         results.expect("gelu forward", twins.compare(fchGelu), relativeL2: Tolerance.oneRounding)
-        let dfch = layout.activationGradient(.fch), dfchGelu = layout.activation(.fchGelu)   // any (B,T,4C) as dout
-        twins.fillRandom(dfchGelu)
-        run { $0.geluBackward(dinp: dfch, inp: fch, dout: dfchGelu, count: N * 4 * C) }
+        let dfch = layout.activationGradient(.fch), dout = layout.activation(.fchGelu)   // any (B,T,4C) as dout
+        twins.fillRandom(dout)
+        twins.run { $0.geluBackward(dinp: dfch, inp: fch, dout: dout, count: N * 4 * C) }
         results.expect("gelu backward", twins.compare(dfch), relativeL2: Tolerance.oneRounding)
-        let residual2 = layout.activation(.residual2), attproj = layout.activation(.attproj)
+        let inp = layout.activation(.encoded), residual2 = layout.activation(.residual2), attproj = layout.activation(.attproj)
         twins.fillRandom(inp)
         twins.fillRandom(attproj)
-        run { $0.residualForward(out: residual2, a: inp, b: attproj, count: N * C) }
+        twins.run { $0.residualForward(out: residual2, a: inp, b: attproj, count: N * C) }
         results.expect("residual forward", twins.compare(residual2), relativeL2: Tolerance.oneRounding)
+    }
 
-        // Fused classifier: losses only (logits untouched), then with dlogits written in place.
+    /// Fused classifier: losses only (logits untouched), then with dlogits written in place.
+    private static func checkClassifier(_ twins: TwinModels, _ results: ResultLog) {
+        let (layout, B, T, _) = twins.shape
+        let (V, Vp) = (layout.config.vocabularySize, layout.config.paddedVocabularySize)
+        let logits = layout.activation(.logits), losses = layout.activation(.losses)
         twins.fillRandom(logits, std: 2)
         twins.fillTokens(layout.targets, below: V)
-        let losses = layout.activation(.losses)
         let logitsBefore = twins.gpu.download(logits)
-        run { $0.fusedClassifier(logits: logits, losses: losses, targets: layout.targets, dlossScale: nil, B: B, T: T, V: V, Vp: Vp) }
+        twins.run { $0.fusedClassifier(logits: logits, losses: losses, targets: layout.targets, dlossScale: nil, B: B, T: T, V: V, Vp: Vp) }
         results.expect("classifier losses", twins.compare(losses), relativeL2: Tolerance.fp32Reordered)
         results.expect("classifier without dloss leaves logits", twins.gpu.download(logits) == logitsBefore, "bit-identical")
-        run { $0.fusedClassifier(logits: logits, losses: losses, targets: layout.targets, dlossScale: 1 / Float(N),
-                                 B: B, T: T, V: V, Vp: Vp) }
+        twins.run { $0.fusedClassifier(logits: logits, losses: losses, targets: layout.targets, dlossScale: 1 / Float(B * T),
+                                       B: B, T: T, V: V, Vp: Vp) }
         results.expect("classifier losses (with dlogits)", twins.compare(losses), relativeL2: Tolerance.fp32Reordered)
         results.expect("classifier dlogits", twins.compare(logits), relativeL2: Tolerance.oneRounding)
         let padding = twins.gpu.download(logits).enumerated().filter { $0.offset % Vp >= V }.map(\.element)
         results.expect("classifier padded columns zero", padding.allSatisfy { $0 == 0 }, "\(padding.count) padded values")
+    }
 
-        // Gradient norm² and AdamW (decayed matrix and undecayed vector), bf16 copy refreshed.
+    /// Gradient norm² and AdamW (decayed matrix and undecayed vector), bf16 copy refreshed.
+    private static func checkOptimizer(_ twins: TwinModels, _ results: ResultLog) {
+        let layout = twins.layout
         let gradients = layout.whole(.gradients)
         twins.fillRandom(gradients, std: 0.01)
         let cpuNorm = twins.cpu.backend.sumOfSquares(gradients), gpuNorm = twins.gpu.backend.sumOfSquares(gradients)
@@ -160,8 +195,8 @@ public enum CUDAParity {
         for kind in [ParameterKind.qkvw, .ln1w] {
             var tensorHyper = hyper
             if !kind.isDecayed { tensorHyper.weightDecay = 0 }
-            run { $0.adamWUpdate(params: layout.parameter(kind), grads: grad(kind), m: layout.parameter(kind, in: .adamM),
-                                 v: layout.parameter(kind, in: .adamV), step: 3, hyper: tensorHyper, gradScale: 0.7) }
+            twins.run { $0.adamWUpdate(params: layout.parameter(kind), grads: twins.gradient(kind), m: layout.parameter(kind, in: .adamM),
+                                       v: layout.parameter(kind, in: .adamV), step: 3, hyper: tensorHyper, gradScale: 0.7) }
             results.expect("adamw \(kind) params", twins.compare(layout.parameter(kind)), relativeL2: 1e-6)
             results.expect("adamw \(kind) m", twins.compare(layout.parameter(kind, in: .adamM)), relativeL2: 1e-6)
             results.expect("adamw \(kind) v", twins.compare(layout.parameter(kind, in: .adamV)), relativeL2: 1e-6)
@@ -171,21 +206,18 @@ public enum CUDAParity {
             let mismatches = zip(master, copy).filter { BFloat16Bits(rounding: $0.0).float != $0.1 }.count
             results.expect("adamw \(kind) bf16 copy = bf16(master)", mismatches == 0, "\(mismatches) mismatches")
         }
+    }
 
-        // Decode-step attention: row t of sequence 0 over rows 0...t.
+    /// Decode-step attention: row t of sequence 0 over rows 0...t.
+    private static func checkDecodeAttention(_ twins: TwinModels, _ results: ResultLog) {
+        let (layout, _, T, C) = twins.shape
+        let qkv = layout.activation(.qkv)
         twins.fillRandom(qkv)
         for t in [0, 5, T - 1] {
             let row = layout.activation(.atty).slice(t * C, C)
-            run { $0.attentionForwardRow(out: row, qkv: qkv, t: t, C: C, NH: config.heads) }
+            twins.run { $0.attentionForwardRow(out: row, qkv: qkv, t: t, C: C, NH: layout.config.heads) }
             results.expect("attention row t=\(t)", twins.compare(row), relativeL2: Tolerance.oneRounding)
         }
-
-        // Last (new models take the GPU's buffers): the LayerNorm backward over more rows than its 512 blocks × 4
-        // warps, 4104: every warp sums the parameter terms of two rows, eight of them a third.
-        let tall = try TwinModels(config: ModelConfig(maxSequenceLength: 1368, vocabularySize: 64, layers: 1, heads: 2, channels: 64),
-                                  cpu: cpu, gpu: gpu, B: 3, T: 1368)
-        checkLayerNormBackward(tall, B: 3, T: 1368, name: "layernorm backward, 4104 rows", results: results)
-        return results.results
     }
 
     /// LayerNorm backward on `twins`' first LayerNorm from random inputs, after a forward on the CPU's statistics:
@@ -200,20 +232,16 @@ public enum CUDAParity {
         twins.fillRandom(inp, mean: 0.3, std: 1.5)
         twins.fillRandom(weight, mean: 1, std: 0.2)
         twins.fillRandom(layout.parameter(.ln1b), std: 0.2)
-        for backend in [twins.cpu.backend as any Backend, twins.gpu.backend] {
-            backend.layerNormForward(out: ln, mean: mean, rstd: rstd, inp: inp, weight: weight, bias: layout.parameter(.ln1b),
-                                     B: B, T: T, C: C)
-        }
+        twins.run { $0.layerNormForward(out: ln, mean: mean, rstd: rstd, inp: inp, weight: weight, bias: layout.parameter(.ln1b),
+                                        B: B, T: T, C: C) }
         twins.shareCPUResult(mean)
         twins.shareCPUResult(rstd)
         twins.fillRandom(dln)
         twins.fillRandom(dresidual)
         twins.fillRandom(dweight, std: 0.1)
         twins.fillRandom(dbias, std: 0.1)
-        for backend in [twins.cpu.backend as any Backend, twins.gpu.backend] {
-            backend.layerNormBackward(dinp: dresidual, dweight: dweight, dbias: dbias, dout: dln, inp: inp, weight: weight,
-                                      mean: mean, rstd: rstd, B: B, T: T, C: C)
-        }
+        twins.run { $0.layerNormBackward(dinp: dresidual, dweight: dweight, dbias: dbias, dout: dln, inp: inp, weight: weight,
+                                         mean: mean, rstd: rstd, B: B, T: T, C: C) }
         results.expect("\(name) dinp (+=)", twins.compare(dresidual), relativeL2: Tolerance.oneRounding)
         results.expect("\(name) dweight (+=)", twins.compare(dweight), relativeL2: Tolerance.fp32Reordered)
         results.expect("\(name) dbias (+=)", twins.compare(dbias), relativeL2: Tolerance.fp32Reordered)

@@ -117,6 +117,18 @@ final class TwinModels {
     func compare(_ tensor: TensorRef) -> Comparison {
         Comparison(gpu.download(tensor), cpu.download(tensor))
     }
+
+    /// Runs `body` on the CPU backend, then on the GPU's.
+    func run(_ body: (any Backend) -> Void) {
+        body(cpu.backend)
+        body(gpu.backend)
+    }
+
+    /// The gradient of parameter `kind`.
+    func gradient(_ kind: ParameterKind) -> TensorRef { layout.parameter(kind, in: .gradients) }
+
+    /// The layout and its B, T, C.
+    var shape: (layout: Layout, B: Int, T: Int, C: Int) { (layout, layout.batchSize, layout.sequenceLength, layout.config.channels) }
 }
 
 /// Collects results; a check that crashes the GPU stops the process, so each result is also logged as it comes.
