@@ -44,7 +44,7 @@ public struct Downloader: Sendable {
         for abandoned in FileSystem.removeAbandonedTemporaries(in: directory, where: { $0 == name }) {
             Console.log("removed \(abandoned), an interrupted download")
         }
-        let temporary = path + ".tmp-" + String(FileSystem.processID)
+        let temporary = FileSystem.temporaryPath(for: path)
         Console.log("downloading \(file.url)\n  → \(path)")
         do {
             try Subprocess.run("curl", ["--fail", "--location", "--retry", "3", "--progress-bar",

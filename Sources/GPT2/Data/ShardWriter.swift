@@ -18,7 +18,7 @@ public final class ShardWriter {
     /// Starts a shard that will appear at `path` when `finish()` succeeds.
     public init(path: String) throws(ShardError) {
         self.path = path
-        temporaryPath = path + ".tmp-" + String(getpid())
+        temporaryPath = FileSystem.temporaryPath(for: path)
         fd = open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard fd >= 0 else { throw .cannotWrite(path: temporaryPath, reason: String(cString: strerror(errno))) }
         buffer.reserveCapacity(Self.bufferTokens)

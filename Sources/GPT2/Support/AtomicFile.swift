@@ -20,7 +20,7 @@ public struct FileError: Error, CustomStringConvertible {
 public enum AtomicFile {
     /// Writes the file through `body`, atomically: `PATH.tmp-PID`, fsync, rename, fsync of the folder.
     public static func write(_ path: String, _ body: (inout FileSink) throws -> Void) throws {
-        let temporary = "\(path).tmp-\(getpid())"
+        let temporary = FileSystem.temporaryPath(for: path)
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard fd >= 0 else { throw FileError.system("create", temporary) }
         var sink = FileSink(fd: fd, path: temporary)

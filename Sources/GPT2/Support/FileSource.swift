@@ -30,16 +30,13 @@ public final class FileSource {
 
     deinit { close(fd) }
 
+    /// Where the next `read` continues.
+    private var position = 0
+
     /// Fills `bytes` with the file's next bytes.count bytes.
     public func read(_ bytes: UnsafeMutableRawBufferPointer) throws {
-        var done = 0
-        while done < bytes.count {
-            let got = Glibc.read(fd, bytes.baseAddress! + done, bytes.count - done)
-            if got < 0 && errno == EINTR { continue }
-            guard got >= 0 else { throw FileError.system("read", path) }
-            guard got > 0 else { throw FileError("\(path) ends early: it changed while it was read") }
-            done += got
-        }
+        try read(at: position, into: bytes)
+        position += bytes.count
     }
 
     /// Fills `bytes` with the file's bytes from `offset` on, without moving the position `read` continues from.

@@ -99,6 +99,12 @@ public enum FileSystem {
     /// The current process id, used to name temporary files uniquely.
     public static var processID: Int32 { getpid() }
 
+    /// The name this process writes `path` under before renaming it into place: `PATH.tmp-PID`, which
+    /// `removeAbandonedTemporaries` recognises once that process is gone.
+    public static func temporaryPath(for path: String) -> String { path + temporaryMarker + String(getpid()) }
+
+    private static let temporaryMarker = ".tmp-"
+
     /// Removes the `NAME.tmp-PID` files in `directory` whose process is no longer running (it was killed while
     /// writing, e.g. by Ctrl-C), for the names `belongs` accepts (`NAME`, without `.tmp-PID`); a file of a live
     /// process is left alone. Returns the paths removed.
@@ -106,7 +112,7 @@ public enum FileSystem {
     public static func removeAbandonedTemporaries(in directory: String, where belongs: (String) -> Bool) -> [String] {
         var removed: [String] = []
         for file in contents(of: directory) ?? [] {
-            guard let marker = file.ranges(of: ".tmp-").last, let pid = Int32(file[marker.upperBound...]),
+            guard let marker = file.ranges(of: temporaryMarker).last, let pid = Int32(file[marker.upperBound...]),
                   pid > 0, belongs(String(file[..<marker.lowerBound])), !isRunning(pid) else { continue }
             let path = join(directory, file)
             if unlink(path) == 0 { removed.append(path) }
