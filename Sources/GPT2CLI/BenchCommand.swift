@@ -77,23 +77,19 @@ struct BenchCommand: ParsableCommand {
     }
 
     /// The micro-batch to measure: the one given, or (auto) the largest that the planner says fits the device.
-    private func resolveMicroBatch<Ops: Backend>(_ config: ModelConfig, on backend: Ops) throws -> Int {
+    private func resolveMicroBatch(_ config: ModelConfig, device: PlanDevice) throws -> Int {
         if case .fixed(let B) = microBatch { return try MicroBatchOption.size(B) }
-        let device = try backendOptions.planDevice(backend)
-        let largest = MemoryPlan.largestMicroBatch(config: config, sequenceLength: seq, recompute: recompute, device: device)
-        guard largest > 0 else {
-            let one = MemoryPlan(config: config, batchSize: 1, sequenceLength: seq, recompute: recompute, device: device)
-            throw ValidationError("--micro-batch auto: even micro-batch 1 × seq \(seq) \(one.verdict)")
-        }
+        let largest = try BatchShape.largestFitting(config: config, seq: seq, recompute: recompute, device: device)
         if !json { Console.log("micro-batch auto: \(largest), the largest that fits \(device.name) by the plan") }
         return largest
     }
 
     private func measure<Ops: Backend>(_ config: ModelConfig, on backend: Ops) throws {
-        let microBatch = try resolveMicroBatch(config, on: backend)
+        let device = try backendOptions.planDevice(backend)
+        let microBatch = try resolveMicroBatch(config, device: device)
         let chunkRows = classifierChunk.map { $0 == 0 ? microBatch * seq : $0 }
         let plan = MemoryPlan(config: config, batchSize: microBatch, sequenceLength: seq, recompute: recompute,
-                              device: try backendOptions.planDevice(backend), classifierChunkRows: chunkRows)
+                              device: device, classifierChunkRows: chunkRows)
         if backend is CPUBackend {
             // refused by the plan rather than killed by the kernel; on a GPU an allocation that fails is an error already,
             // and the bench is what measures how close to the card's memory the planner may go

@@ -70,14 +70,21 @@ struct BatchShape: Equatable {
                 throw ValidationError("--total-batch-tokens \(total) must be a positive multiple of --seq \(seq)")
             }
             let rows = total / seq
-            let device = try device()
-            let B = MemoryPlan.largestMicroBatch(config: config, sequenceLength: seq, recompute: recompute,
-                                                 device: device, limit: rows) { rows % $0 == 0 }
-            guard B > 0 else {
-                let one = MemoryPlan(config: config, batchSize: 1, sequenceLength: seq, recompute: recompute, device: device)
-                throw ValidationError("--micro-batch auto: even micro-batch 1 × seq \(seq) \(one.verdict)\(recompute ? "" : "; try --recompute") or a shorter --seq")
-            }
+            let B = try largestFitting(config: config, seq: seq, recompute: recompute, device: try device(), limit: rows) { rows % $0 == 0 }
             return BatchShape(microBatch: B, accumulation: rows / B)
         }
+    }
+
+    /// What `--micro-batch auto` picks: the largest micro-batch (≤ `limit`, and one `accept`s) that fits `device` by
+    /// the plan; refused, with what to change, when not even one sequence does.
+    static func largestFitting(config: ModelConfig, seq: Int, recompute: Bool, device: PlanDevice,
+                               limit: Int = Layout.maximumBatchSize, where accept: (Int) -> Bool = { _ in true }) throws -> Int {
+        let B = MemoryPlan.largestMicroBatch(config: config, sequenceLength: seq, recompute: recompute, device: device,
+                                             limit: limit, where: accept)
+        guard B > 0 else {
+            let one = MemoryPlan(config: config, batchSize: 1, sequenceLength: seq, recompute: recompute, device: device)
+            throw ValidationError("--micro-batch auto: even micro-batch 1 × seq \(seq) \(one.verdict)\(recompute ? "" : "; try --recompute") or a shorter --seq")
+        }
+        return B
     }
 }
