@@ -154,6 +154,52 @@ def make_optimizer(model, device):
     return torch.optim.AdamW(groups, **kwargs), "for-loop"
 
 
+def micro_batch_argument(text):
+    if text == "auto":
+        return text
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be auto or a positive integer (got {text})")
+    return value
+
+
+def largest_fitting_micro_batch(L, NH, C, max_seq, T, device, autocast, budget_bytes):
+    """PyTorch's side of "the largest micro-batch that fits": the peak allocated memory of one eager training
+    step at micro-batches 2 and 4, on a throwaway copy of the model and optimizer (after a first step at 1, so
+    that AdamW's moments exist in both, as in the timed run), extrapolated as fixed + B * per_sequence to the
+    largest B whose peak stays within budget_bytes. A measured estimate, not a search: trying micro-batches
+    under torch.compile costs a compile each. A compiled step keeps fewer activations than an eager one, so the
+    estimate errs on the side of fitting. Returns (B, details)."""
+    probe = GPT2(L, NH, C, max_seq).to(device)
+    optimizer, _ = make_optimizer(probe, device)
+    peaks = {}
+    for b in (1, 2, 4):
+        optimizer.zero_grad(set_to_none=True)
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        batch = torch.randint(0, VOCAB, (b, T + 1), device=device)
+        with autocast:
+            loss = probe(batch[:, :-1], batch[:, 1:])
+        loss.backward()
+        optimizer.step()
+        torch.cuda.synchronize(device)
+        peaks[b] = torch.cuda.max_memory_allocated(device)
+        del batch, loss
+    del probe, optimizer
+    torch.cuda.empty_cache()
+    per_sequence = (peaks[4] - peaks[2]) / 2
+    fixed = peaks[2] - 2 * per_sequence
+    if per_sequence <= 0:
+        sys.exit(f"error: --micro-batch auto: the eager peak did not grow with the micro-batch ({peaks})")
+    largest = int((budget_bytes - fixed) // per_sequence)
+    if largest < 1:
+        sys.exit(f"error: --micro-batch auto: not even micro-batch 1 fits in {budget_bytes / 2**30:.2f} GiB "
+                 f"(eager peaks {peaks})")
+    details = {"eager_peak_bytes": {str(b): peaks[b] for b in (2, 4)}, "budget_bytes": int(budget_bytes),
+               "per_sequence_bytes": int(per_sequence), "fixed_bytes": int(fixed)}
+    return largest, details
+
+
 def pick_peak(args, device):
     if args.peak_flops is not None:
         return args.peak_flops, "--peak-flops"
@@ -170,7 +216,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     ap.add_argument("--model", choices=list(PRESETS), default="d12")
-    ap.add_argument("--micro-batch", type=int, default=4)
+    ap.add_argument("--micro-batch", type=micro_batch_argument, default=4,
+                    help="sequences per step, or auto (CUDA only): the largest that fits, from the eager peak "
+                         "memory of micro-batches 2 and 4 extrapolated to 90%% of the free device memory")
     ap.add_argument("--seq", type=int, default=64)
     ap.add_argument("--steps", type=int, default=10, help="timed steps")
     ap.add_argument("--warmup", type=int, default=2, help="untimed steps before the timed ones")
@@ -192,7 +240,19 @@ def main():
     L, NH, C, max_seq = PRESETS[args.model]
     if args.seq > max_seq:
         sys.exit(f"error: --seq {args.seq} exceeds {args.model}'s context {max_seq}")
-    B, T = args.micro_batch, args.seq
+    T = args.seq
+    autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=args.dtype == "bf16")
+    auto_details = None
+    if args.micro_batch == "auto":
+        if device.type != "cuda":
+            sys.exit("error: --micro-batch auto needs --device cuda (it measures device memory)")
+        free_bytes, _ = torch.cuda.mem_get_info(device)
+        B, auto_details = largest_fitting_micro_batch(L, NH, C, max_seq, T, device, autocast, 0.9 * free_bytes)
+        print(f"--micro-batch auto: {B} (eager peak {auto_details['fixed_bytes'] / 2**30:.2f} GiB + "
+              f"{auto_details['per_sequence_bytes'] / 2**20:.0f} MiB per sequence, within 90% of "
+              f"{free_bytes / 2**30:.2f} GiB free)", file=sys.stderr)
+    else:
+        B = args.micro_batch
 
     torch.manual_seed(args.seed)
     model = GPT2(L, NH, C, max_seq).to(device)
@@ -200,7 +260,6 @@ def main():
     fpt = flops_per_token(model, L, C, T)
     optimizer, opt_impl = make_optimizer(model, device)
     step_model = torch.compile(model) if args.compile else model
-    autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=args.dtype == "bf16")
 
     gen = torch.Generator(device="cpu").manual_seed(args.seed)
     total = args.warmup + args.steps
@@ -213,7 +272,8 @@ def main():
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     times, losses = [], []
-    for step in range(total):
+
+    def train_step(step):
         batch = batches[step % len(batches)]
         x, y = batch[:, :-1], batch[:, 1:]
         sync()
@@ -232,6 +292,16 @@ def main():
             tag = "warmup" if step < args.warmup else "timed"
             print(f"step {step:3d} ({tag}) loss {losses[-1]:.4f} norm {norm.item():.4f} "
                   f"{dt * 1e3:9.1f} ms", file=sys.stderr)
+
+    for step in range(total):
+        try:
+            train_step(step)
+        except torch.cuda.OutOfMemoryError:
+            # One line a script can read, rather than a traceback: this micro-batch does not fit.
+            failure = {"impl": "pytorch", "model": args.model, "micro_batch": B, "seq": T,
+                       "error": f"out of device memory at micro-batch {B}"}
+            print(json.dumps(failure) if args.json else f"error: {failure['error']}")
+            sys.exit(1)
     if args.verbose:
         print(f"initial loss {losses[0]:.4f} (ln({VOCAB}) = {math.log(VOCAB):.4f})", file=sys.stderr)
 
@@ -268,6 +338,12 @@ def main():
     }
     if device.type == "cuda":
         result["peak_memory_bytes"] = torch.cuda.max_memory_allocated(device)
+        # The driver's view, as gpt2 bench reports it: total - free, the CUDA context and the caching
+        # allocator's reserve (which holds what the peak step needed) included.
+        free_bytes, total_bytes = torch.cuda.mem_get_info(device)
+        result["device_memory_bytes"] = total_bytes - free_bytes
+    if auto_details is not None:
+        result["micro_batch_auto"] = auto_details
     if args.json:
         print(json.dumps(result))
     else:

@@ -3,7 +3,8 @@
 # session whose device time runs out loses the least:
 #   check     what the machine has (driver, toolkit, glibc, where NVRTC and cuBLASLt live), `gpt2 info`, the CUDA
 #             parity self-test, and the calibrating benchmark (d12, T=1024, B=16);
-#   bench     plan vs measured at three micro-batches, PyTorch on the same GPU (whole step, and attention alone),
+#   bench     plan vs measured at three micro-batches, gpt2 and PyTorch at the largest micro-batch that fits each
+#             and at B=16 (whole step; PyTorch's attention alone too),
 #             the GPU time per kernel (gpt2 bench --profile), the fusions switched off one at a time, and Nsight
 #             Systems when installed;
 #   sanitize  compute-sanitizer's race, sync and memory checks on small shapes (what the emulator cannot see);
@@ -122,16 +123,18 @@ if [ "$phase" = bench ] || [ "$phase" = all ]; then
     run "$gpt2" bench --device cuda --model d12 --micro-batch 16 --seq 1024 --grad-accum 4 --steps 5 --json --no-record \
         > "$compare/bench-16x4.json"
     python3 bench/plan_vs_measured.py "$compare" 8 16 32 16x4 || status=1
-    step "PyTorch on the same GPU (torch.compile, bf16 autocast, SDPA), same model and batch"
     # torch.compile of the whole step can take a minute or two on its own: a longer limit than the others
+    step "side by side at the largest micro-batch that fits, d12 T=1024: gpt2 (by the plan calibrated above), then PyTorch (torch.compile, bf16 autocast, SDPA; by its eager peak memory extrapolated)"
+    run "$gpt2" bench --device cuda --model d12 --micro-batch auto --seq 1024 --steps 5 --json --no-record
+    STEP_SECONDS=240 run python3 bench/pytorch_reference.py --device cuda --model d12 --micro-batch auto --seq 1024 --steps 5 \
+        --warmup 3 --compile --dtype bf16 --json
+    step "PyTorch at B=16, the calibration's batch (torch.compile, bf16 autocast, SDPA)"
     STEP_SECONDS=240 run python3 bench/pytorch_reference.py --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 10 \
         --warmup 3 --compile --dtype bf16 --json
     step "PyTorch's attention alone (SDPA, bf16), d12's shape at B=16: compare with attention_*_tc_hs64 below"
     run python3 bench/attention_reference.py --batch 16 --heads 12 --seq 1024 --head-size 64 --json
     step "where the time goes: GPU time per kernel of one d12 T=1024 B=16 step (gpt2 bench --profile)"
     run "$gpt2" bench --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 3 --warmup 2 --no-record --profile
-    step "d12 T=1024 at the largest micro-batch that fits, by the plan calibrated above (gpt2 bench --micro-batch auto)"
-    run "$gpt2" bench --device cuda --model d12 --micro-batch auto --seq 1024 --steps 5 --json --no-record
     step "fusions side by side, d12 T=1024 B=16: CUDA-core attention, the GELU as kernels instead of GEMM epilogues, the bias gradients as column-sum kernels instead of the BGRADB epilogue, the classifier in one chunk"
     run env GPT2_CUDA_ATTENTION=cuda-cores "$gpt2" bench --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 5 --json --no-record
     run env GPT2_CUDA_GELU_KERNEL=1 "$gpt2" bench --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 5 --json --no-record
