@@ -28,7 +28,10 @@ public enum Checkpoint {
     static let optimizerMagic: Int32 = 20241125
 
     /// The folder name of the checkpoint taken after `step`.
-    public static func folderName(step: Int) -> String { "ckpt_" + String(step) }
+    public static func folderName(step: Int) -> String { folderPrefix + String(step) }
+    private static let folderPrefix = "ckpt_"
+    /// A checkpoint being written is `.ckpt_STEP.partial` (see `partialFolderName`).
+    private static let partialPrefix = "." + folderPrefix, partialSuffix = ".partial"
 
     /// The run folder holding checkpoint folder `folder` (`RUN/ckpt_STEP` → `RUN`).
     public static func runDirectory(of folder: String) -> String {
@@ -115,13 +118,13 @@ public enum Checkpoint {
     }
 
     /// The folder a checkpoint is written into before it is renamed to `folderName(step:)`.
-    static func partialFolderName(step: Int) -> String { "." + folderName(step: step) + ".partial" }
+    static func partialFolderName(step: Int) -> String { partialPrefix + String(step) + partialSuffix }
 
     /// Removes the half-written checkpoint folders a save interrupted for good (a second Ctrl-C, a crash, a power
     /// cut) left in `runDirectory`; call it only while no save can be running there (holding its `RunLock`).
     static func removeUnfinished(in runDirectory: String) {
         for name in (try? FileManager.default.contentsOfDirectory(atPath: runDirectory)) ?? []
-        where name.hasPrefix(".ckpt_") && name.hasSuffix(".partial") {
+        where name.hasPrefix(partialPrefix) && name.hasSuffix(partialSuffix) {
             try? FileManager.default.removeItem(atPath: runDirectory + "/" + name)
         }
     }
@@ -130,8 +133,8 @@ public enum Checkpoint {
     public static func steps(in runDirectory: String) -> [Int] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: runDirectory)) ?? []
         return names.compactMap { name in
-            guard name.hasPrefix("ckpt_") else { return nil }
-            return Int(name.dropFirst(5))
+            guard name.hasPrefix(folderPrefix) else { return nil }
+            return Int(name.dropFirst(folderPrefix.count))
         }.sorted()
     }
 
