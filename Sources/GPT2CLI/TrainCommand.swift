@@ -177,6 +177,7 @@ struct TrainCommand: ParsableCommand {
             trainer.hellaswag = try HellaSwag.examples(path: path, encode: try dataSource.tokenizer().encode)
         }
         Console.log(trainer.options.summary)
+        if let note = trainer.options.schedule.longWarmUpNote { Console.log(note) }
         Console.log("plan: " + plan.verdict)
         let stopRequest = StopRequest()
         try trainer.run(stopAfter: stopAfter, stopRequest: stopRequest)

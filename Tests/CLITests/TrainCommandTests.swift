@@ -67,6 +67,22 @@ import Testing
         }
     }
 
+    /// Training with a warm-up longer than the run says so once, with the rate the last step then logs in metrics.jsonl.
+    @Test func aWarmUpLongerThanTheRunIsNoted() throws {
+        let root = try TestPaths.temporaryDirectory("cli-warmup").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let result = try runGPT2(arguments: try CLIFixtures.trainArguments(out: root + "/run", steps: 2,
+                                                                            extra: ["--warmup", "8", "--lr", "4e-3"]))
+        #expect(result.status == 0, "\(result.stderrText)")
+        let notes = result.stderrText.split(separator: "\n").filter { $0.hasPrefix("note: the warm-up") }
+        #expect(notes.count == 1, "\(result.stderrText)")
+        struct Row: Decodable { var lr: Double? }
+        let text = try String(contentsOfFile: root + "/run/metrics.jsonl", encoding: .utf8)
+        let rates = try text.split(separator: "\n").compactMap { try JSONDecoder().decode(Row.self, from: Data($0.utf8)).lr }
+        #expect(rates.count == 2 && abs(rates[1] - 1e-3) < 1e-9, "4e-3 · 2/8: \(rates)")
+        #expect(notes.first?.contains("to \(Float(rates[1])) at the last step") == true, "\(notes)")
+    }
+
     /// A run's peak memory, logged at its end, stays near the plan's total (within −30 % and +25 %), through a checkpoint save and a
     /// resume: the weights and AdamW moments move between the model's buffers and the files in pieces. (Whole host
     /// copies of the three vectors, as saving and loading once made, put d12's peak 1.4 GiB, 55 %, above its plan.)

@@ -44,4 +44,16 @@ import Testing
         }
         #expect(abs(Double(schedule.learningRate(at: 100)) - 2e-4) < tolerance)
     }
+
+    /// A warm-up at least as long as the run is noted, with the rate the last step reaches (2e-3 · 40/50 = 1.6e-3);
+    /// one step shorter than the run is not.
+    @Test func aWarmUpAsLongAsTheRunIsNoted() throws {
+        let long = LearningRateSchedule(maxLearningRate: 2e-3, warmupSteps: 50, totalSteps: 40)
+        let note = try #require(long.longWarmUpNote)
+        #expect(note.contains("warm-up (50 steps)") && note.contains("run (40 steps)"), "\(note)")
+        let reached = try #require(Double(note.split(separator: "to ")[1].prefix { $0 != " " }))
+        #expect(abs(reached - 1.6e-3) < tolerance, "\(note)")
+        #expect(LearningRateSchedule(maxLearningRate: 2e-3, warmupSteps: 40, totalSteps: 40).longWarmUpNote != nil)
+        #expect(LearningRateSchedule(maxLearningRate: 2e-3, warmupSteps: 39, totalSteps: 40).longWarmUpNote == nil)
+    }
 }

@@ -33,6 +33,14 @@ public struct LearningRateSchedule: Codable, Sendable, Equatable {
         self.decayFraction = decayFraction
     }
 
+    /// A line for the log when the warm-up is not shorter than the run: the rate then only rises, and ends below
+    /// its peak (at it, when the two are equal). Nil otherwise.
+    public var longWarmUpNote: String? {
+        guard warmupSteps >= totalSteps else { return nil }
+        return "note: the warm-up (\(warmupSteps) steps) is not shorter than the run (\(totalSteps) steps): the learning rate "
+            + "only rises, to \(learningRate(at: totalSteps)) at the last step (peak \(maxLearningRate)); --warmup sets it"
+    }
+
     /// The learning rate of `step` (counted from 1).
     public func learningRate(at step: Int) -> Float {
         let floor = maxLearningRate * minFraction
