@@ -2,12 +2,10 @@
 /// (driver library, initialisation, device), in words `--device cuda` and `gpt2 info` can print.
 
 public enum CUDAAvailability {
-    /// The first device's properties, or the error that explains why there is no usable device.
-    public static func firstDevice(paths: CUDALibraryPaths = CUDALibraryPaths()) -> Result<(CUDADriver, CUDADeviceProperties), CUDAError> {
+    /// The first device, opened, or the error that explains why there is no usable device.
+    public static func firstDevice(paths: CUDALibraryPaths = CUDALibraryPaths()) -> Result<CUDADevice, CUDAError> {
         do {
-            let driver = try CUDADriver(paths: paths)
-            let device = try CUDADevice(driver: driver, ordinal: 0)
-            return .success((driver, device.properties))
+            return .success(try CUDADevice(driver: try CUDADriver(paths: paths), ordinal: 0))
         } catch let error as CUDAError {
             return .failure(error)
         } catch {

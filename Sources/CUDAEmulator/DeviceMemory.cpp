@@ -11,12 +11,22 @@
 #include "GuardedMemory.h"
 
 namespace cuemu {
-const size_t deviceMemoryBytes = [] {
-    const char* setting = std::getenv("GPT2_CUDA_EMULATOR_MEMORY_MIB");
-    if (!setting || !*setting) return size_t(16) << 30;
+namespace {
+/// The setting `name` in bytes: `unset` when absent or empty, else its whole number of MiB if at least `least`
+/// and below 2^30, else `invalid`.
+size_t mebibytes_setting(const char* name, size_t unset, unsigned long long least, size_t invalid) {
+    const char* setting = std::getenv(name);
+    if (!setting || !*setting) return unset;
     char* end = nullptr;
     const unsigned long long mebibytes = std::strtoull(setting, &end, 10);
-    return *end == '\0' && mebibytes > 0 && mebibytes < (1ull << 30) ? size_t(mebibytes) << 20 : size_t(0);
+    return *end == '\0' && mebibytes >= least && mebibytes < (1ull << 30) ? size_t(mebibytes) << 20 : invalid;
+}
+}  // namespace
+
+const size_t deviceMemoryBytes = mebibytes_setting("GPT2_CUDA_EMULATOR_MEMORY_MIB", size_t(16) << 30, 1, 0);
+const size_t otherProcessBytes = [] {
+    const size_t bytes = mebibytes_setting("GPT2_CUDA_EMULATOR_MEMORY_IN_USE_MIB", 0, 0, SIZE_MAX);
+    return bytes < deviceMemoryBytes ? bytes : SIZE_MAX;
 }();
 
 namespace {
@@ -30,7 +40,7 @@ size_t whole_pages(size_t bytes) { return (bytes + pageBytes - 1) / pageBytes * 
 
 uint64_t allocate_device(size_t bytes) {
     std::lock_guard<std::mutex> guard(lock);
-    if (bytes == 0 || allocatedBytes + whole_pages(bytes) > deviceMemoryBytes) return 0;
+    if (bytes == 0 || otherProcessBytes + allocatedBytes + whole_pages(bytes) > deviceMemoryBytes) return 0;
     void* memory = guarded_allocate(bytes, 256, GuardedUse::deviceAllocation);
     if (!memory) return 0;
     const uint64_t address = reinterpret_cast<uintptr_t>(memory);
@@ -60,7 +70,7 @@ bool is_device_range(uint64_t address, size_t bytes) {
 
 size_t allocated_device_bytes() {
     std::lock_guard<std::mutex> guard(lock);
-    return allocatedBytes;
+    return otherProcessBytes + allocatedBytes;
 }
 
 }  // namespace cuemu

@@ -115,6 +115,9 @@ CUresult cuInit(unsigned int flags) {
     if (deviceMemoryBytes == 0)
         return fail(invalidValue, std::string("GPT2_CUDA_EMULATOR_MEMORY_MIB=") + getenv("GPT2_CUDA_EMULATOR_MEMORY_MIB") +
                                       ": the device's memory in MiB must be a positive whole number");
+    if (otherProcessBytes == SIZE_MAX)
+        return fail(invalidValue, std::string("GPT2_CUDA_EMULATOR_MEMORY_IN_USE_MIB=") + getenv("GPT2_CUDA_EMULATOR_MEMORY_IN_USE_MIB") +
+                                      ": the MiB other processes hold must be a whole number below the device's memory");
     initialized = true;
     return success;
 }

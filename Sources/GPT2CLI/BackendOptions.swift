@@ -59,7 +59,8 @@ struct BackendOptions: ParsableArguments {
         }
         let spec = Self.specification(cuda)
         return .gpu(spec, totalBytes: cuda.properties.totalMemory,
-                    overhead: .calibrated(device: spec.id, in: try CalibrationFile()))
+                    overhead: DeviceOverhead.calibrated(device: spec.id, in: try CalibrationFile())
+                        .atLeast(inUseAtOpen: cuda.device.memoryInUseAtOpen))
     }
 
     /// The GPU table's row for the backend's device (an unlisted entry, peak 0, when it has none); its `id` is

@@ -31,17 +31,16 @@ struct InfoCommand: ParsableCommand {
 
         let paths = CUDALibraryPaths()
         switch CUDAAvailability.firstDevice(paths: paths) {
-        case .success(let (driver, device)):
+        case .success(let opened):
+            let (driver, device) = (opened.driver, opened.properties)
             print("cuda      driver \(driver.versionString)")
             print("device    \(device.ordinal): \(device.name), compute capability \(device.computeCapability.major).\(device.computeCapability.minor) (\(device.architecture)), "
                   + "\(gibibytes(device.totalMemory)) GiB, \(device.multiprocessors) SMs, L2 \(device.l2CacheBytes / 1024 / 1024) MiB, "
                   + "shared memory per block up to \(device.maxSharedMemoryPerBlock / 1024) KiB")
             if let count = try? driver.deviceCount(), count > 1 { print("          (\(count) devices in all)") }
             // With this process's context open: on an otherwise idle GPU, the context's own overhead.
-            if let opened = try? CUDADevice(driver: driver, ordinal: device.ordinal), let memory = try? opened.memoryInfo() {
-                print("memory    \(formatBytes(memory.total - memory.free)) in use with this process's CUDA context open "
-                      + "(other processes included), \(formatBytes(memory.free)) free")
-            }
+            print("memory    \(formatBytes(opened.memoryInUseAtOpen)) in use with this process's CUDA context open "
+                  + "(other processes included), \(formatBytes(device.totalMemory - opened.memoryInUseAtOpen)) free")
         case .failure(let error):
             print("cuda      unavailable: \(error)")
         }

@@ -97,7 +97,7 @@ struct KernelsCommand: ParsableCommand {
         var names = architectures
         if names.isEmpty {
             switch CUDAAvailability.firstDevice() {
-            case .success(let (_, properties)): names = [properties.architecture.description]
+            case .success(let device): names = [device.properties.architecture.description]
             case .failure(let error): throw ValidationError("give --arch sm_XY: there is no GPU to take it from (\(error))")
             }
         }

@@ -105,8 +105,8 @@ struct PlanTarget {
 
     /// `--gpu NAME` if given; else the CUDA device present (cuda/auto), else the CPU (cpu/auto).
     static func resolve(gpu: String?, device: Device, threads: Int) throws -> PlanTarget {
-        func gpuTarget(_ spec: GPUSpecification, totalBytes: Int) throws -> PlanTarget {
-            let overhead = DeviceOverhead.calibrated(device: spec.id, in: try CalibrationFile())
+        func gpuTarget(_ spec: GPUSpecification, totalBytes: Int, inUseAtOpen: Int = 0) throws -> PlanTarget {
+            let overhead = DeviceOverhead.calibrated(device: spec.id, in: try CalibrationFile()).atLeast(inUseAtOpen: inUseAtOpen)
             return PlanTarget(device: .gpu(spec, totalBytes: totalBytes, overhead: overhead), calibrationKey: spec.id,
                               tablePeak: spec.listedBF16Peak)
         }
@@ -116,9 +116,10 @@ struct PlanTarget {
         }
         if device != .cpu {
             switch CUDAAvailability.firstDevice() {
-            case .success(let (_, properties)):
+            case .success(let cuda):
+                let properties = cuda.properties
                 return try gpuTarget(GPUSpecification.describing(deviceName: properties.name, totalMemory: properties.totalMemory),
-                                     totalBytes: properties.totalMemory)
+                                     totalBytes: properties.totalMemory, inUseAtOpen: cuda.memoryInUseAtOpen)
             case .failure(let error):
                 if device == .cuda { throw ValidationError("--device cuda: \(error); name a GPU with --gpu (gpt2 plan --list-gpus)") }
             }

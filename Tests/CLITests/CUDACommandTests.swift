@@ -132,6 +132,44 @@ struct CUDACommandTests {
         #expect(chunked.status != 0 && chunked.stderrText.contains("--micro-batch N"), "\(chunked.stderrText)")
     }
 
+    /// Memory other processes hold on the device (a desktop, another run: 24 of an emulated 128 MiB here) is left to
+    /// them: calibrated on the empty device (overhead 0), the plan's overhead row becomes what was in use when gpt2
+    /// opened the device, and `--micro-batch auto` picks the largest micro-batch that fits beside them: it runs, and
+    /// one sequence more fails to allocate. (Taking only the calibration, auto would pick the empty device's largest.)
+    @Test func memoryOtherProcessesHoldIsLeftToThem() throws {
+        let calibration = try TestPaths.temporaryDirectory("cli-cuda-busy").path + "/calibration.json"
+        let empty = EmulatedCUDA.environment.merging(["GPT2_CALIBRATION": calibration, "GPT2_CUDA_EMULATOR_MEMORY_MIB": "128"]) { $1 }
+        let busy = empty.merging(["GPT2_CUDA_EMULATOR_MEMORY_IN_USE_MIB": "24"]) { $1 }
+        struct Bench: Decodable { var micro_batch: Int, device_memory_bytes: Int }
+        struct Plan: Decodable { var max_micro_batch: Int, memory: [String: Int] }
+        let shape = ["--model", "tiny", "--seq", "32", "--peak-flops", "1e12"]
+        func bench(_ batch: String, _ environment: [String: String], record: Bool = false) throws -> CommandResult {
+            try runGPT2(arguments: ["bench", "--device", "cuda", "--micro-batch", batch, "--steps", "1", "--warmup", "0", "--json"]
+                        + shape + (record ? [] : ["--no-record"]), environment: environment)
+        }
+        func plan(_ environment: [String: String], json: Bool = true) throws -> CommandResult {
+            try runGPT2(arguments: ["plan", "--device", "cuda", "--micro-batch", "1", "--steps", "1"] + shape + (json ? ["--json"] : []),
+                        environment: environment)
+        }
+        try #require(try bench("1", empty, record: true).status == 0)
+        let onEmpty = try JSONDecoder().decode(Plan.self, from: try plan(empty).stdout)
+        let besideOthers = try JSONDecoder().decode(Plan.self, from: try plan(busy).stdout)
+        #expect(onEmpty.memory["cuda_context"] == 0 && besideOthers.memory["cuda_context"] == 24 << 20, "\(onEmpty) \(besideOthers)")
+        #expect(besideOthers.max_micro_batch < onEmpty.max_micro_batch)
+        let table = try plan(busy, json: false).stdoutText
+        #expect(table.contains("in use on the device when gpt2 opened it (CUDA context, other processes)"), "\(table)")
+
+        let auto = try bench("auto", busy)
+        try #require(auto.status == 0, "\(auto.stderrText)")
+        let largest = try JSONDecoder().decode(Bench.self, from: auto.stdout)
+        #expect(largest.micro_batch == besideOthers.max_micro_batch && largest.device_memory_bytes <= 128 << 20, "\(largest)")
+        let oneMore = try bench("\(largest.micro_batch + 1)", busy)
+        #expect(oneMore.status != 0 && oneMore.stderrText.contains("out of memory"), "\(oneMore.stderrText)")
+        let invalid = try runGPT2(arguments: ["info"], environment: empty.merging(["GPT2_CUDA_EMULATOR_MEMORY_IN_USE_MIB": "128"]) { $1 })
+        #expect(invalid.stdoutText.contains("GPT2_CUDA_EMULATOR_MEMORY_IN_USE_MIB=128") || invalid.stderrText.contains("GPT2_CUDA_EMULATOR_MEMORY_IN_USE_MIB=128"),
+                "a setting the device cannot hold fails cuInit, naming it: \(invalid.stdoutText) \(invalid.stderrText)")
+    }
+
     /// `gpt2 bench --profile` times one more step kernel by kernel: every kernel a step launches is there, as
     /// often as the model launches it (tiny: 2 layers, head size 16; the classifier once per chunk of 16 of the
     /// 64 rows), beside the GEMMs with their epilogues; GPT2_CUDA_BIAS_GRADIENT_KERNEL=1 reaches the backend.

@@ -216,7 +216,7 @@ import Testing
         try file.append(CalibrationRecord(device: "h100-sxm", kind: "cuda", model: "d12", microBatch: 8, seq: 1024, mfu: 0.5,
                                           tokensPerSecond: 5e5, date: "2026-11-23T09:00:00Z"))
         let overhead = DeviceOverhead.calibrated(device: "h100-sxm", in: try CalibrationFile(path: path))
-        #expect(overhead == DeviceOverhead(bytes: 550 << 20, measuredBy: "d6 B=8 T=1024 on 2026-11-22"))
+        #expect(overhead == DeviceOverhead(bytes: 550 << 20, source: .measured(by: "d6 B=8 T=1024 on 2026-11-22")))
         #expect(DeviceOverhead.calibrated(device: "rtx4070", in: file) == .estimate)
 
         let spec = try GPUSpecification.named("h100-sxm")

@@ -37,26 +37,51 @@ public enum PlanDevice: Sendable {
 
 /// Device memory the CUDA backend needs beyond its own allocations: the CUDA context, cuBLASLt's handle, the
 /// loaded kernel images and whatever the driver reserves for them. Estimated until `gpt2 bench` has measured
-/// it on that kind of GPU (the driver's bytes in use less the plan's own allocations) and recorded it.
+/// it on that kind of GPU (the driver's bytes in use less the plan's own allocations) and recorded it; on the
+/// device itself, at least what was in use when gpt2 opened it (its context, and whatever other processes hold).
 public struct DeviceOverhead: Sendable, Equatable {
     public var bytes: Int
-    /// The bench run that measured it (`d12 B=16 T=1024 on 2026-11-25`), or nil for the estimate.
-    public var measuredBy: String?
+    /// Where `bytes` comes from.
+    public var source: Source
 
-    public init(bytes: Int, measuredBy: String?) {
-        (self.bytes, self.measuredBy) = (bytes, measuredBy)
+    public enum Source: Sendable, Equatable {
+        /// The stated estimate.
+        case estimate
+        /// The bench run that measured it (`d12 B=16 T=1024 on 2026-11-25`).
+        case measured(by: String)
+        /// The device's bytes in use when this process opened it, more than the estimate or measurement.
+        case inUseAtOpen
+    }
+
+    public init(bytes: Int, source: Source) {
+        (self.bytes, self.source) = (bytes, source)
     }
 
     /// The stated estimate: a CUDA 12/13 primary context with lazy module loading typically takes 250–500 MiB,
     /// our NVRTC kernels a few MiB more.
-    public static let estimate = DeviceOverhead(bytes: 400 << 20, measuredBy: nil)
+    public static let estimate = DeviceOverhead(bytes: 400 << 20, source: .estimate)
     /// Its key in the memory table's JSON.
     public static let key = "cuda_context"
 
     /// The newest measurement for a kind of device in the calibration file, else the estimate.
     public static func calibrated(device: String, in file: CalibrationFile) -> DeviceOverhead {
         guard let record = file.records.last(where: { $0.device == device && $0.deviceOverheadBytes != nil }) else { return .estimate }
-        return DeviceOverhead(bytes: record.deviceOverheadBytes!, measuredBy: "\(record.run) on \(record.date.prefix(10))")
+        return DeviceOverhead(bytes: record.deviceOverheadBytes!, source: .measured(by: "\(record.run) on \(record.date.prefix(10))"))
+    }
+
+    /// This overhead, or the bytes in use on the device when gpt2 opened it (before any buffer of its own) where
+    /// those are more: then other processes hold memory there (a desktop, another run) that the plan must leave them.
+    public func atLeast(inUseAtOpen: Int) -> DeviceOverhead {
+        inUseAtOpen > bytes ? DeviceOverhead(bytes: inUseAtOpen, source: .inUseAtOpen) : self
+    }
+
+    /// Its row in the memory table.
+    var label: String {
+        switch source {
+        case .estimate: return "CUDA context + cuBLASLt + kernels (estimate)"
+        case .measured(let run): return "CUDA context + cuBLASLt + kernels (measured by gpt2 bench \(run))"
+        case .inUseAtOpen: return "in use on the device when gpt2 opened it (CUDA context, other processes)"
+        }
     }
 }
 
@@ -213,8 +238,7 @@ public struct MemoryPlan: Sendable {
                 MemoryComponent(label: "backend scratch (norm, column sums, attention delta, token buckets, AdamW table)",
                                 key: "gpu_scratch", bytes: scratch.bytes, isBuffer: false),
                 MemoryComponent(label: "allocation rounding (2 MiB pages)", key: "allocation_rounding", bytes: rounding, isBuffer: false),
-                MemoryComponent(label: "CUDA context + cuBLASLt + kernels (\(overhead.measuredBy.map { "measured by gpt2 bench " + $0 } ?? "estimate"))",
-                                key: DeviceOverhead.key, bytes: overhead.bytes, isBuffer: false),
+                MemoryComponent(label: overhead.label, key: DeviceOverhead.key, bytes: overhead.bytes, isBuffer: false),
             ]
         }
     }
