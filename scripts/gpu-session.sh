@@ -102,6 +102,13 @@ sanitize() {
     done
     STEP_SECONDS=90 run compute-sanitizer --tool memcheck --error-exitcode 1 "$gpt2" selftest cuda --only ops --only model
 }
+# pytorch MICRO_BATCH STEPS: the PyTorch reference for d12 T=1024 on this GPU, compiled; should torch.compile fail
+# here (no Triton, a compiler error), eager, so that the session still has a baseline (its JSON says "compile": false).
+pytorch() {
+    local arguments=(bench/pytorch_reference.py --device cuda --model d12 --micro-batch "$1" --seq 1024 --steps "$2" --warmup 3
+                     --dtype bf16 --json)
+    STEP_SECONDS=240 run python3 "${arguments[@]}" --compile || { echo "torch.compile failed: eager instead"; run python3 "${arguments[@]}"; }
+}
 calibrate() {
     step "calibrate: d12 T=1024 B=16 (records this GPU's MFU and device memory overhead for gpt2 plan)"
     run "$gpt2" bench --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 10 --json
@@ -126,11 +133,9 @@ if [ "$phase" = bench ] || [ "$phase" = all ]; then
     # torch.compile of the whole step can take a minute or two on its own: a longer limit than the others
     step "side by side at the largest micro-batch that fits, d12 T=1024: gpt2 (by the plan calibrated above), then PyTorch (torch.compile, bf16 autocast, SDPA; by its eager peak memory extrapolated)"
     run "$gpt2" bench --device cuda --model d12 --micro-batch auto --seq 1024 --steps 5 --json --no-record
-    STEP_SECONDS=240 run python3 bench/pytorch_reference.py --device cuda --model d12 --micro-batch auto --seq 1024 --steps 5 \
-        --warmup 3 --compile --dtype bf16 --json
+    pytorch auto 5
     step "PyTorch at B=16, the calibration's batch (torch.compile, bf16 autocast, SDPA)"
-    STEP_SECONDS=240 run python3 bench/pytorch_reference.py --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 10 \
-        --warmup 3 --compile --dtype bf16 --json
+    pytorch 16 10
     step "PyTorch's attention alone (SDPA, bf16), d12's shape at B=16: compare with attention_*_tc_hs64 below"
     run python3 bench/attention_reference.py --batch 16 --heads 12 --seq 1024 --head-size 64 --json
     step "where the time goes: GPU time per kernel of one d12 T=1024 B=16 step (gpt2 bench --profile)"
