@@ -87,6 +87,9 @@ struct PlanReport {
             ("classifier_chunk_rows", String(memory.layout.classifierChunkRows)),
         ]
         let components = memory.components.map { "\(quoted($0.key)): \($0.bytes)" }.joined(separator: ", ")
+        if case .gpu(_, _, let overhead) = memory.device {
+            fields.append(("device_overhead_source", quoted(overhead.sourceName)))
+        }
         fields += [
             ("memory", "{\(components)}"),
             ("buffer_bytes", String(memory.bufferBytes)),

@@ -141,7 +141,7 @@ struct CUDACommandTests {
         let empty = EmulatedCUDA.environment.merging(["GPT2_CALIBRATION": calibration, "GPT2_CUDA_EMULATOR_MEMORY_MIB": "128"]) { $1 }
         let busy = empty.merging(["GPT2_CUDA_EMULATOR_MEMORY_IN_USE_MIB": "24"]) { $1 }
         struct Bench: Decodable { var micro_batch: Int, device_memory_bytes: Int }
-        struct Plan: Decodable { var max_micro_batch: Int, memory: [String: Int] }
+        struct Plan: Decodable { var max_micro_batch: Int, memory: [String: Int], device_overhead_source: String }
         let shape = ["--model", "tiny", "--seq", "32", "--peak-flops", "1e12"]
         func bench(_ batch: String, _ environment: [String: String], record: Bool = false) throws -> CommandResult {
             try runGPT2(arguments: ["bench", "--device", "cuda", "--micro-batch", batch, "--steps", "1", "--warmup", "0", "--json"]
@@ -155,6 +155,7 @@ struct CUDACommandTests {
         let onEmpty = try JSONDecoder().decode(Plan.self, from: try plan(empty).stdout)
         let besideOthers = try JSONDecoder().decode(Plan.self, from: try plan(busy).stdout)
         #expect(onEmpty.memory["cuda_context"] == 0 && besideOthers.memory["cuda_context"] == 24 << 20, "\(onEmpty) \(besideOthers)")
+        #expect(onEmpty.device_overhead_source == "calibrated" && besideOthers.device_overhead_source == "in_use_at_open")
         #expect(besideOthers.max_micro_batch < onEmpty.max_micro_batch)
         let table = try plan(busy, json: false).stdoutText
         #expect(table.contains("in use on the device when gpt2 opened it (CUDA context, other processes)"), "\(table)")

@@ -75,6 +75,15 @@ public struct DeviceOverhead: Sendable, Equatable {
         inUseAtOpen > bytes ? DeviceOverhead(bytes: inUseAtOpen, source: .inUseAtOpen) : self
     }
 
+    /// How `--json` names the source: `estimate`, `calibrated` or `in_use_at_open`.
+    public var sourceName: String {
+        switch source {
+        case .estimate: return "estimate"
+        case .measured: return "calibrated"
+        case .inUseAtOpen: return "in_use_at_open"
+        }
+    }
+
     /// Its row in the memory table.
     var label: String {
         switch source {
