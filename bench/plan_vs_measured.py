@@ -19,7 +19,8 @@ def main():
     if len(sys.argv) < 3:
         sys.exit(__doc__)
     folder, batches = sys.argv[1], sys.argv[2:]
-    print(f"{'B':>5} {'memory plan':>14} {'measured':>14} {'error':>8} {'step plan':>11} {'measured':>11} {'error':>8}")
+    print(f"{'B':>5} {'memory plan':>14} {'measured':>14} {'error':>8} {'step plan':>11} {'measured':>11} {'error':>8}"
+          f"  overhead from")
     worst_memory, worst_time, ok = 0.0, 0.0, True
     for batch in batches:
         try:
@@ -34,7 +35,8 @@ def main():
         time_error = predicted_s / measured_s - 1
         worst_memory, worst_time = max(worst_memory, abs(memory_error)), max(worst_time, abs(time_error))
         print(f"{batch:>5} {predicted_bytes / 2**30:>10.3f} GiB {measured_bytes / 2**30:>10.3f} GiB {memory_error:>+8.1%}"
-              f" {predicted_s * 1000:>8.1f} ms {measured_s * 1000:>8.1f} ms {time_error:>+8.1%}")
+              f" {predicted_s * 1000:>8.1f} ms {measured_s * 1000:>8.1f} ms {time_error:>+8.1%}"
+              f"  {plan.get('device_overhead_source', 'n/a')}")
     print(f"largest error: memory {worst_memory:.1%} (goal 5%), step time {worst_time:.1%} (goal 15%)")
     sys.exit(0 if ok else 1)
 
