@@ -1,5 +1,6 @@
 /// The downloader without the network: mirrored files are served and checksum-verified, a missing or corrupt
-/// file is a clear error naming the path, and a verified file already in the cache is reused.
+/// file is a clear error naming the path, a verified file already in the cache is reused, and an interrupted
+/// download is continued (curl fetching file:// URLs, or a stand-in that cuts every run short).
 
 import Testing
 import Foundation
@@ -69,6 +70,73 @@ import GPT2TestSupport
         #expect(throws: DownloadError.self) { try Downloader(mirror: nil, cacheDirectory: cache.path).fetch(file) }
         #expect(!FileManager.default.fileExists(atPath: abandoned.path))
         #expect(FileManager.default.fileExists(atPath: otherFile.path), "another file's temporary is not this download's")
+    }
+
+    /// A 100,000-byte file to download, its file:// URL and SHA-256, in a fresh cache folder.
+    private func source() throws -> (cache: URL, bytes: Data, url: String, sha256: String) {
+        let cache = try TestPaths.temporaryDirectory()
+        let bytes = Data((0..<100_000).map { UInt8(truncatingIfNeeded: $0 &* 7919 >> 3) })
+        let path = cache.appendingPathComponent("source.bin")
+        try bytes.write(to: path)
+        return (cache, bytes, "file://" + path.path, try #require(SHA256.hexDigest(ofFile: path.path)))
+    }
+
+    /// What a killed download left (the largest of two pieces) is continued, not fetched again: its first bytes,
+    /// which differ from the source's here, are kept, and the rest comes from the source. Both pieces are gone.
+    @Test func downloadContinuesWhatAKilledDownloadLeft() throws {
+        let (cache, bytes, url, _) = try source()
+        defer { try? FileManager.default.removeItem(at: cache) }
+        let piece = Data(repeating: 0xAB, count: 4000)
+        try piece.write(to: cache.appendingPathComponent("data.bin.tmp-\(TestPaths.deadProcessID)"))
+        try Data(count: 10).write(to: cache.appendingPathComponent("data.bin.tmp-\(TestPaths.deadProcessID + 1)"))
+        let path = try Downloader(mirror: nil, cacheDirectory: cache.path).fetch(DataFile(relativePath: "data.bin", url: url))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == piece + bytes[4000...])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: cache.path).sorted() == ["data.bin", "source.bin"])
+    }
+
+    /// A continued download that fails its checksum (the piece was not the file's beginning) is fetched whole; a
+    /// piece longer than the file, which curl cannot continue, is dropped and the file fetched from the start.
+    @Test func aPieceThatCannotBeContinuedIsFetchedAgain() throws {
+        let (cache, bytes, url, sha256) = try source()
+        defer { try? FileManager.default.removeItem(at: cache) }
+        try Data(repeating: 0xAB, count: 4000).write(to: cache.appendingPathComponent("a.bin.tmp-\(TestPaths.deadProcessID)"))
+        try Data(count: 150_000).write(to: cache.appendingPathComponent("b.bin.tmp-\(TestPaths.deadProcessID)"))
+        let downloader = Downloader(mirror: nil, cacheDirectory: cache.path)
+        for (name, checksum) in [("a.bin", sha256), ("b.bin", nil)] {
+            let path = try downloader.fetch(DataFile(relativePath: name, url: url, sha256: checksum))
+            #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == bytes, "\(name)")
+        }
+    }
+
+    /// Each run that the connection cuts short is continued from where it stopped: a stand-in for curl that adds a
+    /// third of the file per run (exit status 18, as curl's for a partial transfer) until it is whole, and refuses to
+    /// run without --continue-at -. A stand-in that adds nothing makes the download fail, keeping nothing.
+    @Test func aCutShortDownloadContinuesUntilWhole() throws {
+        let (cache, bytes, url, sha256) = try source()
+        defer { try? FileManager.default.removeItem(at: cache) }
+        let thirds = cache.appendingPathComponent("curl-thirds").path
+        try """
+            #!/bin/sh
+            case " $* " in *" --continue-at - "*) ;; *) exit 2 ;; esac
+            while [ $# -gt 1 ]; do [ "$1" = --output ] && out="$2"; shift; done
+            source="${1#file://}"
+            have=$(stat -c %s "$out" 2>/dev/null || echo 0); total=$(stat -c %s "$source")
+            next=$((have + (total + 2) / 3)); [ $next -gt $total ] && next=$total
+            tail -c +$((have + 1)) "$source" | head -c $((next - have)) >> "$out"
+            [ $next -lt $total ] && exit 18
+            exit 0
+            """.write(toFile: thirds, atomically: true, encoding: .utf8)
+        let stuck = cache.appendingPathComponent("curl-stuck").path
+        try "#!/bin/sh\nexit 18\n".write(toFile: stuck, atomically: true, encoding: .utf8)
+        for script in [thirds, stuck] { chmod(script, 0o755) }
+
+        let path = try Downloader(mirror: nil, cacheDirectory: cache.path, curl: thirds)
+            .fetch(DataFile(relativePath: "data.bin", url: url, sha256: sha256))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == bytes)
+        #expect(throws: DownloadError.self) {
+            try Downloader(mirror: nil, cacheDirectory: cache.path, curl: stuck).fetch(DataFile(relativePath: "other.bin", url: url))
+        }
+        #expect(!(try FileManager.default.contentsOfDirectory(atPath: cache.path)).contains { $0.hasPrefix("other.bin") })
     }
 
     @Test func fineweb10BCatalogueNamesHuggingFaceShards() {

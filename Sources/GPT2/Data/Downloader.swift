@@ -6,10 +6,13 @@ public struct Downloader: Sendable {
     public var mirror: String?
     /// Where downloads are kept: `$GPT2_CACHE_DIR`, else `~/.cache/gpt2-swift`.
     public var cacheDirectory: String
+    /// The program that downloads, run with curl's command line: `curl` from PATH unless given.
+    public var curl: String
 
-    public init(mirror: String?, cacheDirectory: String) {
+    public init(mirror: String?, cacheDirectory: String, curl: String = "curl") {
         self.mirror = mirror
         self.cacheDirectory = cacheDirectory
+        self.curl = curl
     }
 
     /// A downloader configured from the environment: `mirror`, else `$GPT2_DATA_MIRROR`; cache from
@@ -34,30 +37,36 @@ public struct Downloader: Sendable {
         return path
     }
 
-    /// Downloads to `path.tmp-PID`, verifies, then renames into place, so `path` is only ever complete.
+    /// Downloads to `path.tmp-PID`, verifies, then renames into place, so `path` is only ever complete. A piece
+    /// that an interrupted download left (its process gone: Ctrl-C, a crash) is continued rather than fetched
+    /// again, and so is one that a dropped connection cuts short; a download that fails keeps what it fetched
+    /// for the next try to continue.
     private func download(_ file: DataFile, to path: String) throws(DownloadError) {
         let directory = FileSystem.directoryName(path)
         guard FileSystem.makeDirectories(directory) else {
             throw .cannotWrite(path: directory, reason: FileSystem.lastErrorMessage)
         }
         let name = FileSystem.baseName(path)
-        for abandoned in FileSystem.removeAbandonedTemporaries(in: directory, where: { $0 == name }) {
-            Console.log("removed \(abandoned), an interrupted download")
-        }
         let temporary = FileSystem.temporaryPath(for: path)
-        Console.log("downloading \(file.url)\n  → \(path)")
-        do {
-            try Subprocess.run("curl", ["--fail", "--location", "--retry", "3", "--progress-bar",
-                                        "--output", temporary, file.url])
-        } catch {
-            FileSystem.remove(temporary)
-            throw .downloadFailed(url: file.url, reason: error.description)
+        let pieces = FileSystem.abandonedTemporaries(in: directory, where: { $0 == name })
+            .sorted { (FileSystem.size($0) ?? 0) > (FileSystem.size($1) ?? 0) }
+        if let largest = pieces.first, FileSystem.move(largest, to: temporary) {
+            Console.log("continuing the interrupted download of \(name) from \(formatBytes(FileSystem.size(temporary) ?? 0))")
         }
+        pieces.dropFirst().forEach(FileSystem.remove)
+        Console.log("downloading \(file.url)\n  → \(path)")
+        var continued = (FileSystem.size(temporary) ?? 0) > 0
+        try fetchContinuing(file.url, into: temporary, continued: &continued)
         do {
             try verify(temporary, against: file)
         } catch {
             FileSystem.remove(temporary)
-            throw error
+            guard continued else { throw error }
+            // The continued piece was not this file's beginning (the file changed, or the piece was damaged).
+            Console.log("\(name) does not match its checksum after continuing a download: downloading it whole")
+            var again = false
+            try fetchContinuing(file.url, into: temporary, continued: &again)
+            do { try verify(temporary, against: file) } catch { FileSystem.remove(temporary); throw error }
         }
         guard FileSystem.move(temporary, to: path) else {
             let reason = FileSystem.lastErrorMessage
@@ -65,6 +74,40 @@ public struct Downloader: Sendable {
             throw .cannotWrite(path: path, reason: reason)
         }
     }
+
+    /// Runs curl until `url` is whole in `temporary`, each run continuing from what is there (`--continue-at -`),
+    /// as long as each cut-short run added bytes (at most `maximumContinuations` times). A run that adds nothing to
+    /// a non-empty file (a server that cannot continue, or a piece that is already whole) is retried once from the
+    /// start. Sets `continued` when the result was not fetched in one run from zero.
+    private func fetchContinuing(_ url: String, into temporary: String, continued: inout Bool) throws(DownloadError) {
+        var continuations = 0, startedOver = false
+        while true {
+            let before = FileSystem.size(temporary) ?? 0
+            do {
+                try Subprocess.run(curl, ["--fail", "--location", "--retry", "3", "--continue-at", "-", "--progress-bar",
+                                            "--output", temporary, url])
+                return
+            } catch {
+                let after = FileSystem.size(temporary) ?? 0
+                if after > before && continuations < Self.maximumContinuations {
+                    continuations += 1
+                    continued = true
+                    Console.log("the download stopped at \(formatBytes(after)) (\(error.description)): continuing")
+                } else if before > 0 && after <= before && !startedOver {
+                    startedOver = true
+                    continued = false
+                    FileSystem.remove(temporary)
+                    Console.log("the download could not continue from \(formatBytes(before)) (\(error.description)): starting over")
+                } else {
+                    let kept = after > 0 ? "; the \(formatBytes(after)) fetched are kept in \(temporary) and continued by the next try" : ""
+                    throw .downloadFailed(url: url, reason: error.description + kept)
+                }
+            }
+        }
+    }
+
+    /// How many times one download continues after a cut-short run that made progress.
+    static let maximumContinuations = 20
 
     private func verify(_ path: String, against file: DataFile) throws(DownloadError) {
         guard let expected = file.sha256 else { return }

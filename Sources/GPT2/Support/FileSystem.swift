@@ -105,19 +105,21 @@ public enum FileSystem {
 
     private static let temporaryMarker = ".tmp-"
 
-    /// Removes the `NAME.tmp-PID` files in `directory` whose process is no longer running (it was killed while
-    /// writing, e.g. by Ctrl-C), for the names `belongs` accepts (`NAME`, without `.tmp-PID`); a file of a live
-    /// process is left alone. Returns the paths removed.
+    /// The paths of the `NAME.tmp-PID` files in `directory` whose process is no longer running (it was killed
+    /// while writing, e.g. by Ctrl-C), for the names `belongs` accepts (`NAME`, without `.tmp-PID`); a file of a
+    /// live process is not one of them.
+    public static func abandonedTemporaries(in directory: String, where belongs: (String) -> Bool) -> [String] {
+        (contents(of: directory) ?? []).compactMap { file in
+            guard let marker = file.ranges(of: temporaryMarker).last, let pid = Int32(file[marker.upperBound...]),
+                  pid > 0, belongs(String(file[..<marker.lowerBound])), !isRunning(pid) else { return nil }
+            return join(directory, file)
+        }
+    }
+
+    /// Removes the `abandonedTemporaries` of `directory` for the names `belongs` accepts. Returns the paths removed.
     @discardableResult
     public static func removeAbandonedTemporaries(in directory: String, where belongs: (String) -> Bool) -> [String] {
-        var removed: [String] = []
-        for file in contents(of: directory) ?? [] {
-            guard let marker = file.ranges(of: temporaryMarker).last, let pid = Int32(file[marker.upperBound...]),
-                  pid > 0, belongs(String(file[..<marker.lowerBound])), !isRunning(pid) else { continue }
-            let path = join(directory, file)
-            if unlink(path) == 0 { removed.append(path) }
-        }
-        return removed
+        abandonedTemporaries(in: directory, where: belongs).filter { unlink($0) == 0 }
     }
 
     /// Whether a process with id `pid` exists (one of another user's counts too).
