@@ -57,6 +57,17 @@ public enum TensorCoreAttention {
 }
 
 extension CUDABackend {
+    /// Which kernels carry out each fusion that can be switched off, for a model of head size `headSize`, as it
+    /// stands now (a fusion cuBLASLt refused falls back for good): `attention` tensor-cores or cuda-cores; `bias`,
+    /// `gelu` and `bias_gradient` epilogue (cuBLASLt's, fused into the GEMM) or kernels (the GELU's forward
+    /// epilogue also adds the bias, so with the bias kernel the GELU forward is a kernel too).
+    public func fusions(headSize: Int) -> KeyValuePairs<String, String> {
+        func fused(_ separate: Bool) -> String { separate ? "kernels" : "epilogue" }
+        let gelu = separateGeluKernels ? "kernels" : separateBiasKernel ? "kernel forward, epilogue backward" : "epilogue"
+        return ["attention": usesTensorCoreAttention(HS: headSize) ? AttentionKernels.tensorCores.rawValue : AttentionKernels.cudaCores.rawValue,
+                "bias": fused(separateBiasKernel), "gelu": gelu, "bias_gradient": fused(separateBiasGradientKernels)]
+    }
+
     /// Whether this call's head size runs on the tensor-core kernels.
     func usesTensorCoreAttention(HS: Int) -> Bool {
         attentionKernels == .tensorCores && TensorCoreAttention.supports(HS: HS, on: properties)

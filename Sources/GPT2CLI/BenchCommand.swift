@@ -114,7 +114,8 @@ struct BenchCommand: ParsableCommand {
             // cuBLASLt and the kernels. The planner uses it for this kind of device from then on.
             deviceMemoryBytes: memory, deviceOverheadBytes: memory.map { $0 - plan.backendBytes },
             allocatedBytes: backend.allocatedBytes, kernelTimes: timed.kernelTimes,
-            peakBandwidth: (backend as? CUDABackend).map { BackendOptions.specification($0).memoryBandwidth }.flatMap { $0 > 0 ? $0 : nil })
+            peakBandwidth: (backend as? CUDABackend).map { BackendOptions.specification($0).memoryBandwidth }.flatMap { $0 > 0 ? $0 : nil },
+            fusions: (backend as? CUDABackend)?.fusions(headSize: config.headSize))
         if !noRecord, let mfu = report.mfu {
             // The planner looks records up by device kind: "cpu", or the GPU table id (the driver's name if unlisted).
             let device = (backend as? CUDABackend).map { BackendOptions.specification($0).id } ?? "cpu"

@@ -28,6 +28,8 @@ struct BenchReport {
     var allocatedBytes: Int
     var kernelTimes: [KernelTime]?
     var peakBandwidth: Double?
+    /// On a GPU: which kernels carried out each fusion that can be switched off (`CUDABackend.fusions`).
+    var fusions: KeyValuePairs<String, String>?
 
     var mfu: Double? { peakFLOPs.map { tokensPerSecond * flopsPerToken / $0 } }
 
@@ -41,7 +43,8 @@ struct BenchReport {
             ("tokens_per_s", "\(tokensPerSecond)"), ("mfu", value(mfu)), ("peak_flops", value(peakFLOPs)),
             ("device_memory_bytes", value(deviceMemoryBytes)), ("device_overhead_bytes", value(deviceOverheadBytes)),
             ("flops_per_token", "\(flopsPerToken)"), ("params", "\(config.parameterCount)"), ("allocated_bytes", "\(allocatedBytes)"),
-        ] + (kernelTimes.map { [("profile", Self.profileJSON($0))] } ?? [])
+        ] + (fusions.map { [("fusions", "{" + $0.map { "\(quoted($0.key)): \(quoted($0.value))" }.joined(separator: ", ") + "}")] } ?? [])
+          + (kernelTimes.map { [("profile", Self.profileJSON($0))] } ?? [])
         return "{" + fields.map { "\(quoted($0.0)): \($0.1)" }.joined(separator: ", ") + "}"
     }
 
