@@ -145,6 +145,10 @@ if [ "$phase" = bench ] || [ "$phase" = all ]; then
     run env GPT2_CUDA_GELU_KERNEL=1 "$gpt2" bench --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 5 --json --no-record
     run env GPT2_CUDA_BIAS_GRADIENT_KERNEL=1 "$gpt2" bench --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 5 --json --no-record
     run "$gpt2" bench --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 5 --json --no-record --classifier-chunk 0
+    if [ -n "${OUT:-}" ] && [ -s "$OUT/gpu-session-$phase.log" ]; then
+        step "the bench lines so far as a table for BENCHMARKS.md, with gpt2-swift's tokens/s over PyTorch's"
+        python3 bench/results_table.py "$OUT/gpu-session-$phase.log" || status=1
+    fi
     step "GPU time per kernel again, from Nsight Systems, 3 steps"
     if command -v nsys >/dev/null; then
         run nsys profile --trace=cuda --sample=none --cpuctxsw=none --force-overwrite=true -o /tmp/gpt2-profile \

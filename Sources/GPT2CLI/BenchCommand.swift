@@ -107,7 +107,7 @@ struct BenchCommand: ParsableCommand {
         let peak = backendOptions.peakFLOPs(backend, override: peakFlops)
         let report = BenchReport(
             model: model, config: config, device: backend.name, threads: (backend as? CPUBackend)?.threads,
-            microBatch: microBatch, seq: seq, gradAccum: gradAccum, classifierChunkRows: gpt.layout.classifierChunkRows, steps: steps,
+            microBatch: microBatch, microBatchAuto: self.microBatch == .auto, seq: seq, gradAccum: gradAccum, classifierChunkRows: gpt.layout.classifierChunkRows, steps: steps,
             stepSeconds: timed.stepSeconds, optimizerSeconds: timed.optimizerSeconds, tokensPerSecond: tokensPerSecond,
             flopsPerToken: FLOPCount.trainingPerToken(config, sequenceLength: seq), peakFLOPs: peak,
             // On a GPU, what the driver has in use beyond the backend's own (planned) allocations: the context,

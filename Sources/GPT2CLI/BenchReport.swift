@@ -11,6 +11,8 @@ struct BenchReport {
     /// CPU worker threads; nil on a GPU.
     var threads: Int?
     var microBatch: Int
+    /// Whether `microBatch` is the largest that fits by the plan (`--micro-batch auto`).
+    var microBatchAuto: Bool
     var seq: Int
     var gradAccum: Int
     var classifierChunkRows: Int
@@ -37,7 +39,7 @@ struct BenchReport {
         func value<T>(_ optional: T?) -> String { optional.map { "\($0)" } ?? "null" }
         let fields: [(String, String)] = [
             ("impl", quoted("gpt2-swift")), ("device", quoted(device)), ("model", quoted(model)),
-            ("micro_batch", "\(microBatch)"), ("seq", "\(seq)"), ("grad_accum", "\(gradAccum)"),
+            ("micro_batch", "\(microBatch)"), ("micro_batch_auto", "\(microBatchAuto)"), ("seq", "\(seq)"), ("grad_accum", "\(gradAccum)"),
             ("classifier_chunk_rows", "\(classifierChunkRows)"), ("threads", "\(threads ?? 0)"), ("steps", "\(steps)"),
             ("step_ms", "\(stepSeconds * 1000)"), ("optimizer_ms", "\(optimizerSeconds * 1000)"),
             ("tokens_per_s", "\(tokensPerSecond)"), ("mfu", value(mfu)), ("peak_flops", value(peakFLOPs)),

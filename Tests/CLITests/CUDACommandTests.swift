@@ -112,7 +112,7 @@ struct CUDACommandTests {
         let calibration = try TestPaths.temporaryDirectory("cli-cuda-auto").path + "/calibration.json"
         let environment = EmulatedCUDA.environment.merging(["GPT2_CALIBRATION": calibration,
                                                             "GPT2_CUDA_EMULATOR_MEMORY_MIB": "128"]) { $1 }
-        struct Bench: Decodable { var micro_batch: Int, device_memory_bytes: Int }
+        struct Bench: Decodable { var micro_batch: Int, micro_batch_auto: Bool, device_memory_bytes: Int }
         func bench(_ batch: String, record: Bool = false) throws -> CommandResult {
             try runGPT2(arguments: ["bench", "--device", "cuda", "--model", "tiny", "--micro-batch", batch, "--seq", "32",
                                     "--steps", "1", "--warmup", "0", "--peak-flops", "1e12", "--json"] + (record ? [] : ["--no-record"]),
@@ -124,6 +124,8 @@ struct CUDACommandTests {
         try #require(auto.status == 0, "\(auto.stderrText)")
         let largest = try JSONDecoder().decode(Bench.self, from: auto.stdout)
         #expect(largest.micro_batch > 1 && largest.device_memory_bytes <= 128 << 20, "\(largest)")
+        let fixed = try JSONDecoder().decode(Bench.self, from: calibrating.stdout)
+        #expect(largest.micro_batch_auto && !fixed.micro_batch_auto)
         let oneMore = try bench("\(largest.micro_batch + 1)")
         #expect(oneMore.status != 0 && oneMore.stderrText.contains("out of memory"), "\(oneMore.stderrText)")
         #expect(oneMore.stderrText.contains("note: by the plan, micro-batch \(largest.micro_batch + 1) × seq 32 does not fit"),
