@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # gpt2-swift against the PyTorch reference on this CPU, in one run: for each config, the two alternate
-# ROUNDS times (so background load hits both alike) and every JSON line is printed.
+# ROUNDS times (so background load hits both alike); every JSON line is printed, then all of them as a table with
+# the tokens/s ratio (bench/results_table.py).
 # Usage: bench/cpu_side_by_side.sh PATH/TO/gpt2 PATH/TO/python-with-torch [ROUNDS]
 # Environment: THREADS (default 2); CONFIGS, entries "model micro-batch seq steps warmup" separated by ';'
 # (default "d12 4 64 8 2;small 4 256 8 2"); BEFORE, a second gpt2 binary (the build before a change) that runs
@@ -18,6 +19,8 @@ bench() {   # bench LABEL BINARY: one gpt2 bench run, its JSON line marked with 
         --steps "$steps" --warmup "$warmup" --threads "$threads" --json --no-record | sed "s/^{/{\"binary\": \"$1\", /"
 }
 
+lines="$(mktemp)"
+trap 'rm -f "$lines"' EXIT
 IFS=';' read -r -a configs <<<"${CONFIGS:-d12 4 64 8 2;small 4 256 8 2}"
 for config in "${configs[@]}"; do
     read -r model batch seq steps warmup <<<"$config"
@@ -27,4 +30,6 @@ for config in "${configs[@]}"; do
         "$python" "$here/pytorch_reference.py" --device cpu --model "$model" --micro-batch "$batch" \
             --seq "$seq" --steps "$steps" --warmup "$warmup" --threads "$threads" --json
     done
-done
+done | tee "$lines"
+echo
+python3 "$here/results_table.py" "$lines"

@@ -41,7 +41,10 @@ def variant(result):
 
 
 def is_reference_run(result):
-    """A run to compare: gpt2 with its defaults, PyTorch compiled (or on the CPU, where it is not compiled)."""
+    """A run to compare: gpt2 with its defaults (not the build before a change that cpu_side_by_side.sh's BEFORE
+    runs), PyTorch compiled (or on the CPU, where it is not compiled)."""
+    if result.get("binary") == "before":
+        return False
     if result["impl"] == "pytorch":
         return result.get("compile") or result.get("device") == "cpu"
     return variant(result) == "default"
@@ -74,7 +77,8 @@ def main():
             print(f"| {r['impl']} | | {r['model']} | {batch} | | {r['error']} | | | |")
             continue
         mfu = f"{r['mfu'] * 100:.1f}%" if r.get("mfu") is not None else ""
-        print(f"| {r['impl']} | {r.get('device', '')} | {r['model']} | {batch} | {variant(r)} | {r['step_ms']:.1f} | "
+        impl = r["impl"] + (f" ({r['binary']})" if "binary" in r else "")
+        print(f"| {impl} | {r.get('device', '')} | {r['model']} | {batch} | {variant(r)} | {r['step_ms']:.1f} | "
               f"{r['tokens_per_s']:,.0f} | {mfu} | {memory(r)} |")
     speeds = {}
     for r in found:
