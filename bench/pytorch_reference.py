@@ -14,6 +14,7 @@ AdamW step. The median over the timed steps (after --warmup untimed ones) is rep
 """
 
 import argparse
+import gc
 import json
 import math
 import re
@@ -212,6 +213,51 @@ def pick_peak(args, device):
     return args.threads * CPU_PEAK_PER_CORE, f"cpu: {args.threads} threads x 115.2e9 (Zen 4 AVX2-FMA)"
 
 
+def time_steps(args, device, autocast, B, T):
+    """Builds the model and optimizer (seeded), compiles the model if asked, and runs --warmup + --steps training
+    steps at micro-batch B. Returns (parameters, FLOPs per token, AdamW's implementation, step times, losses);
+    raises torch.cuda.OutOfMemoryError when B does not fit."""
+    L, NH, C, max_seq = PRESETS[args.model]
+    torch.manual_seed(args.seed)
+    model = GPT2(L, NH, C, max_seq).to(device)
+    params = sum(p.numel() for p in model.parameters())
+    fpt = flops_per_token(model, L, C, T)
+    optimizer, opt_impl = make_optimizer(model, device)
+    step_model = torch.compile(model) if args.compile else model
+
+    gen = torch.Generator(device="cpu").manual_seed(args.seed)
+    total = args.warmup + args.steps
+    batches = [torch.randint(0, VOCAB, (B, T + 1), generator=gen).to(device) for _ in range(min(total, 4))]
+
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    times, losses = [], []
+    for step in range(total):
+        batch = batches[step % len(batches)]
+        x, y = batch[:, :-1], batch[:, 1:]
+        sync()
+        t0 = time.perf_counter()
+        optimizer.zero_grad(set_to_none=True)
+        with autocast:
+            loss = step_model(x, y)
+        loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        sync()
+        dt = time.perf_counter() - t0
+        times.append(dt)
+        losses.append(loss.item())
+        if args.verbose:
+            tag = "warmup" if step < args.warmup else "timed"
+            print(f"step {step:3d} ({tag}) loss {losses[-1]:.4f} norm {norm.item():.4f} "
+                  f"{dt * 1e3:9.1f} ms", file=sys.stderr)
+    return params, fpt, opt_impl, times, losses
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
@@ -254,54 +300,28 @@ def main():
     else:
         B = args.micro_batch
 
-    torch.manual_seed(args.seed)
-    model = GPT2(L, NH, C, max_seq).to(device)
-    params = sum(p.numel() for p in model.parameters())
-    fpt = flops_per_token(model, L, C, T)
-    optimizer, opt_impl = make_optimizer(model, device)
-    step_model = torch.compile(model) if args.compile else model
-
-    gen = torch.Generator(device="cpu").manual_seed(args.seed)
-    total = args.warmup + args.steps
-    batches = [torch.randint(0, VOCAB, (B, T + 1), generator=gen).to(device) for _ in range(min(total, 4))]
-
-    def sync():
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    times, losses = [], []
-
-    def train_step(step):
-        batch = batches[step % len(batches)]
-        x, y = batch[:, :-1], batch[:, 1:]
-        sync()
-        t0 = time.perf_counter()
-        optimizer.zero_grad(set_to_none=True)
-        with autocast:
-            loss = step_model(x, y)
-        loss.backward()
-        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        sync()
-        dt = time.perf_counter() - t0
-        times.append(dt)
-        losses.append(loss.item())
-        if args.verbose:
-            tag = "warmup" if step < args.warmup else "timed"
-            print(f"step {step:3d} ({tag}) loss {losses[-1]:.4f} norm {norm.item():.4f} "
-                  f"{dt * 1e3:9.1f} ms", file=sys.stderr)
-
-    for step in range(total):
+    while True:
         try:
-            train_step(step)
+            params, fpt, opt_impl, times, losses = time_steps(args, device, autocast, B, T)
+            break
         except torch.cuda.OutOfMemoryError:
-            # One line a script can read, rather than a traceback: this micro-batch does not fit.
-            failure = {"impl": "pytorch", "model": args.model, "micro_batch": B, "seq": T,
-                       "error": f"out of device memory at micro-batch {B}"}
-            print(json.dumps(failure) if args.json else f"error: {failure['error']}")
-            sys.exit(1)
+            pass   # handled below, outside the except clause, whose traceback still holds the attempt's tensors
+        gc.collect()
+        torch.cuda.empty_cache()
+        if args.compile:
+            torch._dynamo.reset()
+        if auto_details is not None and "retried_from" not in auto_details and B > 1:
+            # The extrapolation missed (fragmentation, or a compiled step needing more than the eager one): once more,
+            # at four fifths, rather than leave the session without PyTorch's number.
+            auto_details["retried_from"] = B
+            B = max(1, B * 4 // 5)
+            print(f"--micro-batch auto: out of memory at {auto_details['retried_from']}; trying {B}", file=sys.stderr)
+            continue
+        # One line a script can read, rather than a traceback: this micro-batch does not fit.
+        failure = {"impl": "pytorch", "model": args.model, "micro_batch": B, "seq": T,
+                   "error": f"out of device memory at micro-batch {B}"}
+        print(json.dumps(failure) if args.json else f"error: {failure['error']}")
+        sys.exit(1)
     if args.verbose:
         print(f"initial loss {losses[0]:.4f} (ln({VOCAB}) = {math.log(VOCAB):.4f})", file=sys.stderr)
 
