@@ -104,10 +104,13 @@ sanitize() {
 }
 # pytorch MICRO_BATCH STEPS: the PyTorch reference for d12 T=1024 on this GPU, compiled; should torch.compile fail
 # here (no Triton, a compiler error), eager, so that the session still has a baseline (its JSON says "compile": false).
+# A compile can take a minute or two, and auto may compile twice (it retries a micro-batch that ran out of memory).
 pytorch() {
     local arguments=(bench/pytorch_reference.py --device cuda --model d12 --micro-batch "$1" --seq 1024 --steps "$2" --warmup 3
                      --dtype bf16 --json)
-    STEP_SECONDS=240 run python3 "${arguments[@]}" --compile || { echo "torch.compile failed: eager instead"; run python3 "${arguments[@]}"; }
+    local limit=240
+    [ "$1" = auto ] && limit=360
+    STEP_SECONDS=$limit run python3 "${arguments[@]}" --compile || { echo "torch.compile failed: eager instead"; run python3 "${arguments[@]}"; }
 }
 calibrate() {
     step "calibrate: d12 T=1024 B=16 (records this GPU's MFU and device memory overhead for gpt2 plan)"
@@ -130,7 +133,6 @@ if [ "$phase" = bench ] || [ "$phase" = all ]; then
     run "$gpt2" bench --device cuda --model d12 --micro-batch 16 --seq 1024 --grad-accum 4 --steps 5 --json --no-record \
         > "$compare/bench-16x4.json"
     python3 bench/plan_vs_measured.py "$compare" 8 16 32 16x4 || status=1
-    # torch.compile of the whole step can take a minute or two on its own: a longer limit than the others
     step "side by side at the largest micro-batch that fits, d12 T=1024: gpt2 (by the plan calibrated above), then PyTorch (torch.compile, bf16 autocast, SDPA; by its eager peak memory extrapolated)"
     run "$gpt2" bench --device cuda --model d12 --micro-batch auto --seq 1024 --steps 5 --json --no-record
     pytorch auto 5
