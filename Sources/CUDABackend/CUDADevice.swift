@@ -38,7 +38,7 @@ public final class CUDADevice: @unchecked Sendable {
     let context: CUcontext
     /// Bytes in use on the device (total − free) once its context was made current, before anything of ours was
     /// allocated: the context itself, and whatever other processes (a desktop, another run) hold.
-    public let memoryInUseAtOpen: Int
+    public private(set) var memoryInUseAtOpen = 0
 
     /// Opens device `ordinal` (0 = the first); throws `noDevice` when the driver sees none.
     public init(driver: CUDADriver, ordinal: Int = 0) throws {
@@ -56,10 +56,9 @@ public final class CUDADevice: @unchecked Sendable {
         try driver.check(driver.primaryContextRetain(&context, device), "cuDevicePrimaryCtxRetain")
         guard let context else { throw CUDAError.driver(call: "cuDevicePrimaryCtxRetain", code: -1, message: "no context") }
         self.context = context
-        try driver.check(driver.contextSetCurrent(context), "cuCtxSetCurrent")
-        var free = 0, total = 0
-        try driver.check(driver.memGetInfo(&free, &total), "cuMemGetInfo")
-        memoryInUseAtOpen = total - free
+        try makeCurrent()
+        let memory = try memoryInfo()
+        memoryInUseAtOpen = memory.total - memory.free
     }
 
     /// Makes this device's context current on the calling thread (needed once per thread that uses it).
