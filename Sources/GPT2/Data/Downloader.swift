@@ -55,18 +55,15 @@ public struct Downloader: Sendable {
         }
         pieces.dropFirst().forEach(FileSystem.remove)
         Console.log("downloading \(file.url)\n  → \(path)")
-        var continued = (FileSystem.size(temporary) ?? 0) > 0
-        try fetchContinuing(file.url, into: temporary, continued: &continued)
+        let continued = try fetchContinuing(file.url, into: temporary)
         do {
-            try verify(temporary, against: file)
+            try verifyOrRemove(temporary, against: file)
         } catch {
-            FileSystem.remove(temporary)
             guard continued else { throw error }
             // The continued piece was not this file's beginning (the file changed, or the piece was damaged).
             Console.log("\(name) does not match its checksum after continuing a download: downloading it whole")
-            var again = false
-            try fetchContinuing(file.url, into: temporary, continued: &again)
-            do { try verify(temporary, against: file) } catch { FileSystem.remove(temporary); throw error }
+            try fetchContinuing(file.url, into: temporary)
+            try verifyOrRemove(temporary, against: file)
         }
         guard FileSystem.move(temporary, to: path) else {
             let reason = FileSystem.lastErrorMessage
@@ -78,15 +75,17 @@ public struct Downloader: Sendable {
     /// Runs curl until `url` is whole in `temporary`, each run continuing from what is there (`--continue-at -`),
     /// as long as each cut-short run added bytes (at most `maximumContinuations` times). A run that adds nothing to
     /// a non-empty file (a server that cannot continue, or a piece that is already whole) is retried once from the
-    /// start. Sets `continued` when the result was not fetched in one run from zero.
-    private func fetchContinuing(_ url: String, into temporary: String, continued: inout Bool) throws(DownloadError) {
+    /// start. Returns whether the result was continued rather than fetched in one run from zero.
+    @discardableResult
+    private func fetchContinuing(_ url: String, into temporary: String) throws(DownloadError) -> Bool {
+        var continued = (FileSystem.size(temporary) ?? 0) > 0
         var continuations = 0, startedOver = false
         while true {
             let before = FileSystem.size(temporary) ?? 0
             do {
                 try Subprocess.run(curl, ["--fail", "--location", "--retry", "3", "--continue-at", "-", "--progress-bar",
                                             "--output", temporary, url])
-                return
+                return continued
             } catch {
                 let after = FileSystem.size(temporary) ?? 0
                 if after > before && continuations < Self.maximumContinuations {
@@ -108,6 +107,16 @@ public struct Downloader: Sendable {
 
     /// How many times one download continues after a cut-short run that made progress.
     static let maximumContinuations = 20
+
+    /// `verify`, removing the file when it fails.
+    private func verifyOrRemove(_ path: String, against file: DataFile) throws(DownloadError) {
+        do {
+            try verify(path, against: file)
+        } catch {
+            FileSystem.remove(path)
+            throw error
+        }
+    }
 
     private func verify(_ path: String, against file: DataFile) throws(DownloadError) {
         guard let expected = file.sha256 else { return }
