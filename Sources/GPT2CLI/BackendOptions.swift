@@ -58,9 +58,8 @@ struct BackendOptions: ParsableArguments {
             return .cpu(availableBytes: SystemMemory.usableBytes(), threads: threadCount(backend))
         }
         let spec = Self.specification(cuda)
-        return .gpu(spec, totalBytes: cuda.properties.totalMemory,
-                    overhead: DeviceOverhead.calibrated(device: spec.id, in: try CalibrationFile())
-                        .atLeast(inUseAtOpen: cuda.device.memoryInUseAtOpen))
+        return .gpu(spec, totalBytes: cuda.properties.totalMemory, inUseAtOpen: cuda.device.memoryInUseAtOpen,
+                    calibration: try CalibrationFile())
     }
 
     /// The GPU table's row for the backend's device (an unlisted entry, peak 0, when it has none); its `id` is

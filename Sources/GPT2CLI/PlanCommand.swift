@@ -106,9 +106,8 @@ struct PlanTarget {
     /// `--gpu NAME` if given; else the CUDA device present (cuda/auto), else the CPU (cpu/auto).
     static func resolve(gpu: String?, device: Device, threads: Int) throws -> PlanTarget {
         func gpuTarget(_ spec: GPUSpecification, totalBytes: Int, inUseAtOpen: Int = 0) throws -> PlanTarget {
-            let overhead = DeviceOverhead.calibrated(device: spec.id, in: try CalibrationFile()).atLeast(inUseAtOpen: inUseAtOpen)
-            return PlanTarget(device: .gpu(spec, totalBytes: totalBytes, overhead: overhead), calibrationKey: spec.id,
-                              tablePeak: spec.listedBF16Peak)
+            PlanTarget(device: .gpu(spec, totalBytes: totalBytes, inUseAtOpen: inUseAtOpen, calibration: try CalibrationFile()),
+                       calibrationKey: spec.id, tablePeak: spec.listedBF16Peak)
         }
         if let gpu {
             let spec = try GPUSpecification.named(gpu)

@@ -12,6 +12,13 @@ public enum PlanDevice: Sendable {
     /// A GPU from the table, with its usable memory and the estimated overhead.
     public static func gpu(_ spec: GPUSpecification) -> PlanDevice { .gpu(spec, totalBytes: spec.usableBytes, overhead: .estimate) }
 
+    /// A GPU with the overhead plans count for it: the calibration file's newest measurement for its kind (else the
+    /// estimate), or the bytes in use when gpt2 opened it (0 for a card from the table) where those are more.
+    public static func gpu(_ spec: GPUSpecification, totalBytes: Int, inUseAtOpen: Int, calibration: CalibrationFile) -> PlanDevice {
+        .gpu(spec, totalBytes: totalBytes,
+             overhead: DeviceOverhead.calibrated(device: spec.id, in: calibration).atLeast(inUseAtOpen: inUseAtOpen))
+    }
+
     /// How the backend stores the model there.
     public var precision: Precision {
         if case .cpu = self { return .float32 }
