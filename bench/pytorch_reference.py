@@ -164,6 +164,18 @@ def micro_batch_argument(text):
     return value
 
 
+def train_step(model, step_model, optimizer, autocast, batch):
+    """One training step on batch (B, T+1) through step_model (the model, or its compiled form): zero_grad(set_to_none),
+    forward and loss, backward, clip_grad_norm_(1.0), AdamW step. Returns (loss, gradient norm)."""
+    optimizer.zero_grad(set_to_none=True)
+    with autocast:
+        loss = step_model(batch[:, :-1], batch[:, 1:])
+    loss.backward()
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    return loss, norm
+
+
 def largest_fitting_micro_batch(L, NH, C, max_seq, T, device, autocast, budget_bytes):
     """PyTorch's side of "the largest micro-batch that fits": the peak allocated memory of one eager training
     step at micro-batches 2 and 4, on a throwaway copy of the model and optimizer (after a first step at 1, so
@@ -175,14 +187,10 @@ def largest_fitting_micro_batch(L, NH, C, max_seq, T, device, autocast, budget_b
     optimizer, _ = make_optimizer(probe, device)
     peaks = {}
     for b in (1, 2, 4):
-        optimizer.zero_grad(set_to_none=True)
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
         batch = torch.randint(0, VOCAB, (b, T + 1), device=device)
-        with autocast:
-            loss = probe(batch[:, :-1], batch[:, 1:])
-        loss.backward()
-        optimizer.step()
+        loss, _ = train_step(probe, probe, optimizer, autocast, batch)
         torch.cuda.synchronize(device)
         peaks[b] = torch.cuda.max_memory_allocated(device)
         del batch, loss
@@ -237,16 +245,9 @@ def time_steps(args, device, autocast, B, T):
         torch.cuda.reset_peak_memory_stats(device)
     times, losses = [], []
     for step in range(total):
-        batch = batches[step % len(batches)]
-        x, y = batch[:, :-1], batch[:, 1:]
         sync()
         t0 = time.perf_counter()
-        optimizer.zero_grad(set_to_none=True)
-        with autocast:
-            loss = step_model(x, y)
-        loss.backward()
-        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
+        loss, norm = train_step(model, step_model, optimizer, autocast, batches[step % len(batches)])
         sync()
         dt = time.perf_counter() - t0
         times.append(dt)
