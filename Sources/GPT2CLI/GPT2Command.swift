@@ -32,12 +32,13 @@ struct GPT2Command: ParsableCommand {
         ]
     )
 
-    /// Parses as usual (a parse or validation error prints usage), but an error thrown while a command runs
-    /// is a problem with its input, not its usage: it prints as one `Error: …` line on stderr, exit status 1.
+    /// Parses as usual (a parse or validation error prints usage; a negative number after an option is its
+    /// value), but an error thrown while a command runs is a problem with its input, not its usage: it prints
+    /// as one `Error: …` line on stderr, exit status 1.
     static func main() {
         var command: ParsableCommand
         do {
-            command = try parseAsRoot()
+            command = try parseAsRoot(NegativeOptionValues.attached(Array(CommandLine.arguments.dropFirst())))
         } catch {
             exit(withError: error)
         }

@@ -234,10 +234,8 @@ struct TrainCommand: ParsableCommand {
             Console.log("--micro-batch auto: \(batch.microBatch) × \(batch.accumulation) accumulation (largest that fits \(formatBytes(planDevice.capacityBytes)) available)")
         }
         let steps = self.steps ?? Default.steps
-        // Saved absolute, so that a resume from another directory finds the same shards.
-        let dataDirectory = FileSystem.absolutePath(try data ?? dataSource.prepareDefaultCorpus())
-        return TrainingOptions(
-            dataDirectory: dataDirectory, model: config, modelName: modelName, initFrom: initFrom,
+        var options = TrainingOptions(
+            dataDirectory: data.map(FileSystem.absolutePath) ?? "", model: config, modelName: modelName, initFrom: initFrom,
             microBatch: batch.microBatch, sequenceLength: seq, gradientAccumulation: batch.accumulation, steps: steps,
             schedule: LearningRateSchedule(shape: schedule ?? .cosine, maxLearningRate: lr ?? Default.lr,
                                            minFraction: minLrFraction ?? Default.minLrFraction,
@@ -248,6 +246,10 @@ struct TrainCommand: ParsableCommand {
             sampleEvery: sampleEvery ?? Default.sampleEvery, sampleTokens: sampleTokens ?? Default.sampleTokens,
             checkpointEvery: checkpointEvery ?? 0, keepLast: keepLast ?? 0, outDirectory: out ?? Default.out,
             threads: backendOptions.threadCount(backend), peakFLOPs: peak)
+        try options.validate()   // before the demo's corpus is prepared: a mistyped option fails at once
+        // Saved absolute, so that a resume from another directory finds the same shards.
+        if data == nil { options.dataDirectory = FileSystem.absolutePath(try dataSource.prepareDefaultCorpus()) }
+        return options
     }
 }
 

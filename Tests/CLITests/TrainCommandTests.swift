@@ -67,6 +67,32 @@ import Testing
         }
     }
 
+
+    /// A negative number given to an option reaches that option's own check (the parser alone read `--lr -1` as
+    /// "Missing value for '--lr'"), and the demo's options are checked before its corpus is prepared: a mistyped
+    /// option in a fresh folder fails at once and leaves the folder empty. `--opt=-1` and a value that is not a
+    /// number keep the parser's handling.
+    @Test(arguments: [(["--lr", "-1"], "--lr must be a positive number (got -1.0)"),
+                      (["--clip", "-0.5"], "--clip must be 0 (off) or a positive number (got -0.5)"),
+                      (["--min-lr-fraction", "-1e-2"], "--min-lr-fraction must be between 0 and 1"),
+                      (["--warmup=-3"], "--warmup must not be negative"),
+                      (["--steps", "0"], "--steps must be positive (got 0)")])
+    func badValuesFailAtOnceWithTheirOptionsCheck(_ arguments: [String], _ phrase: String) throws {
+        let root = try TestPaths.temporaryDirectory("cli-negative").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        expectOneLineError(try runGPT2(arguments: ["train", "--device", "cpu"] + arguments, workingDirectory: root),
+                           mentioning: phrase)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: root).isEmpty, "nothing prepared or written")
+    }
+
+    /// What the joining leaves alone: a negative number after a flag is still refused by the parser, naming the
+    /// flag, and an option with no value at all is still "Missing value".
+    @Test func negativeNumbersAfterFlagsStayParseErrors() throws {
+        let flag = try runGPT2(arguments: ["train", "--recompute", "-1"])
+        #expect(flag.status != 0 && flag.stderrText.contains("'--recompute' does not take any value"), "\(flag.stderrText)")
+        let missing = try runGPT2(arguments: ["train", "--lr"])
+        #expect(missing.status != 0 && missing.stderrText.contains("Missing value for '--lr"), "\(missing.stderrText)")
+    }
     /// Training with a warm-up longer than the run says so once, with the rate the last step then logs in metrics.jsonl.
     @Test func aWarmUpLongerThanTheRunIsNoted() throws {
         let root = try TestPaths.temporaryDirectory("cli-warmup").path
