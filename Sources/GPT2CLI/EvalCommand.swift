@@ -50,9 +50,7 @@ struct EvalLossCommand: ParsableCommand {
 
     func run() throws {
         guard batches >= 0 else { throw ValidationError("--batches must be 0 (all) or positive") }
-        guard (1...Layout.maximumBatchSize).contains(microBatch) else {
-            throw ValidationError("--micro-batch must be between 1 and \(Layout.maximumBatchSize)")
-        }
+        try Layout.requireBatchCount(microBatch, option: "--micro-batch")
         if let seq, seq <= 0 { throw ValidationError("--seq must be positive") }
         try evaluate(on: try backendOptions.makeBackend())
     }

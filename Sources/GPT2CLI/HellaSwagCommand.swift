@@ -40,7 +40,7 @@ struct HellaSwagCommand: ParsableCommand {
 
     func run() throws {
         guard limit >= 0 else { throw ValidationError("--limit must be 0 (all) or positive") }
-        guard (1...Layout.maximumBatchSize).contains(batch) else { throw ValidationError("--batch must be between 1 and \(Layout.maximumBatchSize)") }
+        try Layout.requireBatchCount(batch, option: "--batch")
         try score(on: try backendOptions.makeBackend())
     }
 

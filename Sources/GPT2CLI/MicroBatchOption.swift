@@ -30,9 +30,7 @@ enum MicroBatchOption: Equatable, ExpressibleByArgument, CustomStringConvertible
 
     /// A fixed micro-batch, refused (by name, with the range) unless it is 1…`Layout.maximumBatchSize`.
     static func size(_ B: Int) throws -> Int {
-        guard (1...Layout.maximumBatchSize).contains(B) else {
-            throw ValidationError("--micro-batch must be auto or 1…\(Layout.maximumBatchSize) (got \(B))")
-        }
+        try Layout.requireBatchCount(B, option: "--micro-batch", orAuto: true)
         return B
     }
 }
@@ -46,8 +44,19 @@ struct BatchShape: Equatable {
     /// and B is the largest micro-batch that fits `device` and divides it evenly, so the total is kept exactly.
     static func resolve(_ option: MicroBatchOption, seq: Int, gradAccum: Int?, totalBatchTokens: Int?,
                         config: ModelConfig, recompute: Bool, device: @autoclosure () throws -> PlanDevice) throws -> BatchShape {
-        if let gradAccum, gradAccum <= 0 { throw ValidationError("--grad-accum must be positive (got \(gradAccum))") }
-        guard seq > 0 else { throw ValidationError("--seq must be positive (got \(seq))") }
+        if let gradAccum { try Layout.requireBatchCount(gradAccum, option: "--grad-accum") }
+        try config.requireSequenceLength(seq)
+        let shape = try resolveUnbounded(option, seq: seq, gradAccum: gradAccum, totalBatchTokens: totalBatchTokens,
+                                         config: config, recompute: recompute, device: try device())
+        guard shape.accumulation <= Layout.maximumBatchSize else {   // (only --total-batch-tokens can ask for more)
+            throw ValidationError("--total-batch-tokens \(totalBatchTokens ?? 0) is \(shape.accumulation) micro-batches of \(shape.microBatch) × \(seq) tokens, "
+                                  + "and at most \(Layout.maximumBatchSize) accumulate into one step")
+        }
+        return shape
+    }
+
+    private static func resolveUnbounded(_ option: MicroBatchOption, seq: Int, gradAccum: Int?, totalBatchTokens: Int?,
+                                         config: ModelConfig, recompute: Bool, device: @autoclosure () throws -> PlanDevice) throws -> BatchShape {
         switch option {
         case .fixed(let given):
             let B = try MicroBatchOption.size(given)

@@ -72,9 +72,7 @@ struct PlanCommand: ParsableCommand {
         }
         let config = try ModelPreset.named(model).config
         let T = seq ?? config.maxSequenceLength
-        guard T > 0, T <= config.maxSequenceLength else {
-            throw ValidationError("--seq \(T) must be between 1 and the model's context (\(config.maxSequenceLength))")
-        }
+        try config.requireSequenceLength(T)
         if steps != nil && tokens != nil { throw ValidationError("give --steps or --tokens, not both") }
         if let steps, steps <= 0 { throw ValidationError("--steps must be positive") }
         if let mfu, !(mfu > 0 && mfu <= 1) { throw ValidationError("--mfu must be in (0, 1]") }

@@ -57,12 +57,18 @@ import Testing
         }
     }
 
-    /// A micro-batch beyond `Layout.maximumBatchSize` is refused by every command that takes one: in a release build its
-    /// sizes would otherwise overflow and wrap around into a plan of nonsense (or an allocation of it).
+    /// A micro-batch or accumulation beyond `Layout.maximumBatchSize` is refused by every command that takes one: in a
+    /// release build its sizes would otherwise overflow and wrap around into a plan of nonsense (`plan --grad-accum`
+    /// of 2^63 − 1 printed a negative time per step, and `train` started a step that never ended) or an allocation of it.
+    /// An accumulation that --total-batch-tokens implies is refused by that name.
     @Test(arguments: [["plan", "--micro-batch"], ["train", "--micro-batch"], ["bench", "--micro-batch"],
-                      ["eval", "--checkpoint", "x", "--data", "y", "--micro-batch"], ["eval", "hellaswag", "--checkpoint", "x", "--batch"]])
-    func hugeMicroBatchIsRefused(_ command: [String]) throws {
-        let result = try runGPT2(arguments: command + ["999999999999", "--device", "cpu"])
+                      ["eval", "--checkpoint", "x", "--data", "y", "--micro-batch"], ["eval", "hellaswag", "--checkpoint", "x", "--batch"],
+                      ["plan", "--grad-accum"], ["train", "--grad-accum"], ["bench", "--grad-accum"],
+                      ["plan", "--seq", "1024", "--micro-batch", "1", "--total-batch-tokens"],
+                      ["train", "--seq", "64", "--micro-batch", "auto", "--total-batch-tokens"]])
+    func hugeBatchCountIsRefused(_ command: [String]) throws {
+        let value = command.last == "--total-batch-tokens" ? "9223372036854774784" : "9223372036854775807"   // (both multiples of T)
+        let result = try runGPT2(arguments: command + [value, "--device", "cpu"])
         #expect(result.status != 0 && result.stderrText.contains(command.last!), "\(command): \(result.stderrText)")
         #expect(result.stdoutText.isEmpty && !result.stderrText.contains("verdict"), "\(command): \(result.stderrText)")
     }

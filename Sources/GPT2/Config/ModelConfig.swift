@@ -48,6 +48,14 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         return total
     }
 
+    /// Refuses a `--seq` outside 1…`maxSequenceLength`, saying what to give instead.
+    public func requireSequenceLength(_ seq: Int) throws {
+        guard seq > 0 else { throw ConfigError("--seq must be positive (got \(seq))") }
+        guard seq <= maxSequenceLength else {
+            throw ConfigError("--seq \(seq) is longer than the model's context of \(maxSequenceLength) tokens; use --seq \(maxSequenceLength) or less")
+        }
+    }
+
     /// Checks that the shape is usable; throws a message a user can act on.
     public func validate() throws {
         guard layers > 0, heads > 0, channels > 0, maxSequenceLength > 0, vocabularySize > 0 else {

@@ -102,6 +102,13 @@ public struct Layout: Sendable {
     /// enough that no buffer's element count can overflow (options beyond it are refused, not wrapped around).
     public static let maximumBatchSize = 1 << 16
 
+    /// Refuses a count of sequences or micro-batches outside 1…`maximumBatchSize`, naming its option: "--micro-batch
+    /// must be between 1 and 65536 (got 0)"; `orAuto` for an option that also takes `auto`.
+    public static func requireBatchCount(_ value: Int, option: String, orAuto: Bool = false) throws {
+        guard !(1...maximumBatchSize).contains(value) else { return }
+        throw ConfigError("\(option) must be \(orAuto ? "auto or " : "")between 1 and \(maximumBatchSize) (got \(value))")
+    }
+
     /// The default R: 4096 rows of GPT-2's 50304-wide vocabulary are 393 MiB in bf16 (786 MiB in fp32), and
     /// each chunk after the first costs one more pass over wte's fp32 gradient (dwte += per chunk).
     public static let defaultClassifierChunkRows = 4096

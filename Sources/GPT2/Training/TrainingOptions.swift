@@ -73,14 +73,9 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     /// not applied to them: a run saved before such a limit existed can always continue.
     public func validate(resuming: Bool = false) throws {
         try model.validate()
-        guard (1...Layout.maximumBatchSize).contains(microBatch) else {
-            throw ConfigError("--micro-batch must be between 1 and \(Layout.maximumBatchSize) (got \(microBatch))")
-        }
-        guard sequenceLength > 0 else { throw ConfigError("--seq must be positive (got \(sequenceLength))") }
-        guard sequenceLength <= model.maxSequenceLength else {
-            throw ConfigError("--seq \(sequenceLength) is longer than the model's context of \(model.maxSequenceLength) tokens; use --seq \(model.maxSequenceLength) or less")
-        }
-        guard gradientAccumulation > 0 else { throw ConfigError("--grad-accum must be positive (got \(gradientAccumulation))") }
+        try Layout.requireBatchCount(microBatch, option: "--micro-batch")
+        try model.requireSequenceLength(sequenceLength)
+        try Layout.requireBatchCount(gradientAccumulation, option: "--grad-accum")
         guard steps > 0 else { throw ConfigError("--steps must be positive (got \(steps))") }
         guard schedule.maxLearningRate > 0, schedule.maxLearningRate.isFinite else {
             throw ConfigError("--lr must be a positive number (got \(schedule.maxLearningRate))")
