@@ -84,7 +84,11 @@ struct PlanCommand: ParsableCommand {
         let largest = MemoryPlan.largestMicroBatch(config: config, sequenceLength: T, recompute: recompute, device: target.device)
         let largestOther = MemoryPlan.largestMicroBatch(config: config, sequenceLength: T, recompute: !recompute, device: target.device)
         let speed = try target.speed(model: model, config: config, peakOverride: peakFlops, mfuOverride: mfu)
-        let time = TimePlan(config: config, sequenceLength: T, tokensPerStep: batch.microBatch * T * batch.accumulation,
+        let tokensPerStep = batch.microBatch * T * batch.accumulation
+        if let steps, steps.multipliedReportingOverflow(by: tokensPerStep).overflow {
+            throw ValidationError("--steps \(steps) of \(tokensPerStep) tokens each is more tokens than a plan can count; give fewer --steps or --tokens")
+        }
+        let time = TimePlan(config: config, sequenceLength: T, tokensPerStep: tokensPerStep,
                             steps: steps, tokenBudget: budget, peakFLOPs: speed.peak, microStepMFU: speed.microStepMFU,
                             optimizerSeconds: speed.optimizerSeconds, mfuSource: speed.source)
         let report = PlanReport(model: model, config: config, batch: batch, memory: memory, largest: largest,

@@ -73,6 +73,15 @@ import Testing
         #expect(result.stdoutText.isEmpty && !result.stderrText.contains("verdict"), "\(command): \(result.stderrText)")
     }
 
+    /// Steps whose tokens an Int cannot count are refused: they overflowed into a negative total time (release) or a trap.
+    @Test func stepsBeyondCountableTokensAreRefused() throws {
+        let arguments = ["plan", "--gpu", "rtx4070", "--model", "d12", "--seq", "1024", "--micro-batch", "8", "--grad-accum", "64"]
+        expectOneLineError(try runGPT2(arguments: arguments + ["--steps", "17592186044416"]), mentioning: "more tokens than a plan can count")
+        let largest = try runGPT2(arguments: arguments + ["--steps", "17592186044415", "--json"])   // 2^44 − 1 steps of 2^19 tokens
+        let object = try JSONSerialization.jsonObject(with: largest.stdout) as? [String: Any]
+        #expect((object?["total_tokens"] as? Int) == Int.max - (1 << 19) + 1, "\(largest.stderrText)")
+    }
+
     @Test func benchCalibratesThePlansMFU() throws {
         let environment = try calibration()
         let bench = try runGPT2(arguments: ["bench", "--model", "tiny", "--micro-batch", "2", "--seq", "32", "--steps", "2",

@@ -67,6 +67,16 @@ import Testing
         }
     }
 
+    /// Durations as the plan and the ETA print them, up to ones no Int of seconds holds (which trapped).
+    @Test func durationsFormatAtEveryScale() {
+        #expect(formatDuration(59.4) == "59s")
+        #expect(formatDuration(61) == "1m01s")
+        #expect(formatDuration(3 * 3600 + 5 * 60 + 20) == "3h05m")
+        #expect(formatDuration(1e14) == "27777777777h46m")   // 27,777,777,777 h 46 min 40 s
+        #expect(formatDuration(1e19) == "over 30 million years")
+        #expect(formatDuration(.infinity) == "?" && formatDuration(-1) == "?")
+    }
+
     /// The largest micro-batch is the boundary (B fits, B+1 does not) and grows with the memory available.
     @Test func largestMicroBatchIsTheBoundaryAndMonotone() throws {
         var previous = 0

@@ -57,6 +57,7 @@ public func formatScientific(_ value: Double, digits: Int = 2) -> String {
 /// Formats seconds as `45s`, `12m05s` or `3h07m`.
 public func formatDuration(_ seconds: Double) -> String {
     guard seconds.isFinite, seconds >= 0 else { return "?" }
+    guard seconds < 1e15 else { return "over 30 million years" }   // (and an Int of seconds at any rate)
     let total = Int(seconds.rounded())
     func twoDigits(_ n: Int) -> String { n < 10 ? "0" + String(n) : String(n) }
     if total < 60 { return String(total) + "s" }
