@@ -21,8 +21,7 @@ public final class CPUBackend: Backend, @unchecked Sendable {
 
     /// - Parameter threads: worker threads; 0 means one per core.
     public init(threads: Int = 0) {
-        let cores = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
-        self.threads = threads > 0 ? threads : cores
+        self.threads = WorkerThreads.count(threads)
     }
 
     deinit { release() }

@@ -20,7 +20,7 @@ struct BackendOptions: ParsableArguments {
     /// The backend to run on; fails with a clear message when the device asked for is unusable.
     /// Commands pass it to a generic function (`func run<Ops: Backend>(on: Ops)`), which opens the existential.
     func makeBackend() throws -> any Backend {
-        guard threads >= 0 else { throw ValidationError("--threads must be 0 (all cores) or positive") }
+        try WorkerThreads.require(threads)
         switch device {
         case .cpu:
             return CPUBackend(threads: threads)
@@ -81,10 +81,11 @@ struct BackendOptions: ParsableArguments {
     }
 }
 
-/// Reads `--peak-flops`: a positive, finite number of FLOP/s (an MFU against 0 would be infinite).
+/// Reads `--peak-flops`: a positive number of FLOP/s (an MFU against 0 would be infinite), at most 1e21 (a
+/// million H100s; beyond it the plan's tokens per second would not fit the integers it prints them as).
 func parsePeakFLOPs(_ text: String) throws -> Double {
-    guard let value = Double(text), value > 0, value.isFinite else {
-        throw ValidationError("expected a positive number of FLOP/s, e.g. 989e12")
+    guard let value = Double(text), value > 0, value <= 1e21 else {
+        throw ValidationError("expected a positive number of FLOP/s up to 1e21, e.g. 989e12")
     }
     return value
 }

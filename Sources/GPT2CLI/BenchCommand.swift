@@ -64,13 +64,14 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         guard steps > 0, warmup >= 0 else { throw ValidationError("--steps must be positive and --warmup not negative") }
-        guard seq > 0 else { throw ValidationError("--seq must be positive") }
+        guard !steps.addingReportingOverflow(warmup).overflow else { throw ValidationError("--steps and --warmup add up to more steps than can be counted") }
         try Layout.requireBatchCount(gradAccum, option: "--grad-accum")
         guard (classifierChunk ?? 0) >= 0 else { throw ValidationError("--classifier-chunk must be 0 (one chunk) or a number of rows") }
         if microBatch == .auto && classifierChunk != nil {
             throw ValidationError("--classifier-chunk compares chunkings at one micro-batch: give --micro-batch N with it, not auto")
         }
         let config = try ModelPreset.named(model).config
+        try config.requireSequenceLength(seq)
         try measure(config, on: try backendOptions.makeBackend())
     }
 

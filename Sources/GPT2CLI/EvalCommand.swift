@@ -51,7 +51,6 @@ struct EvalLossCommand: ParsableCommand {
     func run() throws {
         guard batches >= 0 else { throw ValidationError("--batches must be 0 (all) or positive") }
         try Layout.requireBatchCount(microBatch, option: "--micro-batch")
-        if let seq, seq <= 0 { throw ValidationError("--seq must be positive") }
         try evaluate(on: try backendOptions.makeBackend())
     }
 
@@ -61,6 +60,7 @@ struct EvalLossCommand: ParsableCommand {
         var opened: ValidationLoader?
         let model = try ModelSource.loadModel(checkpoint) { config in
             let T = seq ?? min(config.maxSequenceLength, 1024)
+            try config.requireSequenceLength(T)
             opened = try ValidationLoader(.split(directory: data, name: split), batchSize: microBatch,
                                           sequenceLength: T, vocabularySize: config.vocabularySize)
             return try GPT2Model(config: config, backend: backend, batchSize: microBatch, sequenceLength: T, training: false)

@@ -25,7 +25,7 @@ struct InfoCommand: ParsableCommand {
             """)
 
     func run() throws {
-        let online = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        let online = WorkerThreads.cores
         let core = openblas_get_corename().map { String(cString: $0) } ?? "unknown"
         print("cpu       \(online) logical cores; OpenBLAS kernel \(core), \(openblas_get_num_threads()) threads")
 

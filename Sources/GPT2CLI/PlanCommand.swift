@@ -2,7 +2,6 @@
 /// the largest micro-batch that does, and how long the run takes — from the backends' own layout and measured MFU.
 
 import ArgumentParser
-import CPUBackend
 import CUDABackend
 import GPT2
 
@@ -125,8 +124,8 @@ struct PlanTarget {
                 if device == .cuda { throw ValidationError("--device cuda: \(error); name a GPU with --gpu (gpt2 plan --list-gpus)") }
             }
         }
-        guard threads >= 0 else { throw ValidationError("--threads must be 0 (all cores) or positive") }
-        let resolvedThreads = CPUBackend(threads: threads).threads
+        try WorkerThreads.require(threads)
+        let resolvedThreads = WorkerThreads.count(threads)
         return PlanTarget(device: .cpu(availableBytes: SystemMemory.usableBytes(), threads: resolvedThreads),
                           calibrationKey: "cpu", tablePeak: FLOPCount.cpuPeak(cores: resolvedThreads))
     }

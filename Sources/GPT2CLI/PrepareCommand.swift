@@ -63,7 +63,7 @@ struct PrepareCommand: ParsableCommand {
         guard (1...DataFile.fineweb10BTrainShardCount).contains(shards) else {
             throw ValidationError("--shards must be in 1…\(DataFile.fineweb10BTrainShardCount)")
         }
-        guard threads >= 0 else { throw ValidationError("--threads must be 0 (all cores) or more") }
+        try WorkerThreads.require(threads)
     }
 
     func run() throws {

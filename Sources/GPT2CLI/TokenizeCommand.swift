@@ -49,7 +49,7 @@ struct TokenizeCommand: ParsableCommand {
     @OptionGroup var dataSource: DataSourceOptions
 
     func validate() throws {
-        guard threads >= 0 else { throw ValidationError("--threads must be 0 (all cores) or more, not \(threads)") }
+        try WorkerThreads.require(threads)
     }
 
     func run() throws {
@@ -78,7 +78,7 @@ struct TokenizeCommand: ParsableCommand {
     /// Encodes the whole input, cut into independent parts for the threads when there is more than one.
     private func encode(_ input: [UInt8], with tokenizer: GPT2Tokenizer) throws -> [Int] {
         try input.withUnsafeBufferPointer { text in
-            let workers = threads > 0 ? threads : Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+            let workers = WorkerThreads.count(threads)
             if workers <= 1 { return try tokenizer.encode(utf8: text) }
             try GPT2Tokenizer.validateUTF8(text)
             let boundaries = GPT2Tokenizer.independentPartBoundaries(

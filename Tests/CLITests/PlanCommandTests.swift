@@ -48,10 +48,11 @@ import Testing
         expectOneLineError(try runGPT2(arguments: ["plan", "--gpu", "rtx9999"]), mentioning: "rtx4070")
     }
 
-    /// A peak of 0 FLOP/s (or less) would make MFU infinite in train and bench, and the plan's time infinite.
+    /// A peak of 0 FLOP/s (or less) would make MFU infinite in train and bench, and the plan's time infinite; one above
+    /// 1e21 made the plan's tokens per second too large for an Int (a trap).
     @Test(arguments: ["plan", "train", "bench"])
-    func nonPositivePeakFLOPsIsRefused(_ command: String) throws {
-        for value in ["0", "-1e9", "inf"] {
+    func nonPositiveOrHugePeakFLOPsIsRefused(_ command: String) throws {
+        for value in ["0", "-1e9", "inf", "nan", "1e308"] {
             let result = try runGPT2(arguments: [command, "--peak-flops=\(value)", "--device", "cpu"])
             #expect(result.status != 0 && result.stderrText.contains("positive number of FLOP/s"), "\(command) \(value): \(result.stderrText)")
         }
@@ -71,6 +72,24 @@ import Testing
         let result = try runGPT2(arguments: command + [value, "--device", "cpu"])
         #expect(result.status != 0 && result.stderrText.contains(command.last!), "\(command): \(result.stderrText)")
         #expect(result.stdoutText.isEmpty && !result.stderrText.contains("verdict"), "\(command): \(result.stderrText)")
+    }
+
+    /// A thread count beyond `WorkerThreads.maximum` is refused by every command that takes one (2^63 − 1 threads trapped
+    /// in each), and a --seq beyond the model's context by bench and eval, before anything is built (it trapped too).
+    @Test(arguments: [["train"], ["bench"], ["sample", "--checkpoint", "x"], ["eval", "--checkpoint", "x", "--data", "y"],
+                      ["eval", "hellaswag", "--checkpoint", "x"], ["plan", "--device", "cpu"], ["tokenize"], ["prepare"]])
+    func hugeThreadCountIsRefused(_ command: [String]) throws {
+        for value in ["1025", "9223372036854775807", "-1"] {
+            expectOneLineError(try runGPT2(arguments: command + ["--threads", value]), mentioning: "--threads must be 0 (one per core) or between 1 and 1024")
+        }
+    }
+
+    @Test func seqBeyondTheContextIsRefusedByBenchAndEval() throws {
+        expectOneLineError(try runGPT2(arguments: ["bench", "--model", "tiny", "--seq", "9223372036854775807", "--device", "cpu"]),
+                           mentioning: "longer than the model's context of 64 tokens")
+        let eval = try runGPT2(arguments: ["eval", "--checkpoint", try CLIFixtures.trainedRun(), "--data", try ShakespeareShards.directory(),
+                                           "--seq", "65", "--device", "cpu"])
+        expectOneLineError(eval, mentioning: "--seq 65 is longer than the model's context of 64 tokens")
     }
 
     /// Steps whose tokens an Int cannot count are refused: they overflowed into a negative total time (release) or a trap.

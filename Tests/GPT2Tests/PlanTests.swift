@@ -67,8 +67,10 @@ import Testing
         }
     }
 
-    /// Durations as the plan and the ETA print them, up to ones no Int of seconds holds (which trapped).
-    @Test func durationsFormatAtEveryScale() {
+    /// Durations and fixed-point numbers as the plan and the logs print them, up to ones no Int holds (which trapped).
+    @Test func numbersFormatAtEveryScale() {
+        #expect(formatFixed(1234.5678, digits: 2) == "1234.57" && formatFixed(-0.5, digits: 0) == "-1")
+        #expect(formatFixed(1e300, digits: 2) == "1e+300" && formatFixed(-9.3e18, digits: 0) == "-9.3e+18")
         #expect(formatDuration(59.4) == "59s")
         #expect(formatDuration(61) == "1m01s")
         #expect(formatDuration(3 * 3600 + 5 * 60 + 20) == "3h05m")

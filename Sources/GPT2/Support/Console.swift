@@ -31,6 +31,7 @@ public func formatFixed(_ value: Double, digits: Int) -> String {
     var scale = 1.0
     for _ in 0..<digits { scale *= 10 }
     let rounded = (abs(value) * scale).rounded()
+    guard rounded < 9e18 else { return String(describing: value) }   // beyond an Int: "1e+300"
     let sign = value < 0 && rounded != 0 ? "-" : ""
     let whole = Int(rounded / scale)
     guard digits > 0 else { return sign + String(whole) }

@@ -64,7 +64,7 @@ public struct SeededRandom: RandomNumberGenerator, Codable, Sendable, Hashable {
     static let drawChunkPairs = 1 << 16
 
     /// The cores fillNormal spreads its transforms over.
-    private static let coreCount = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+    private static let coreCount = WorkerThreads.cores
 
     /// The Box–Muller transform of two draws: radius √(−2·ln(1 − u)) (1 − u is in (0, 1], so the log is finite)
     /// and angle 2π·u'; radius·cos(angle) and radius·sin(angle) are independent N(0, 1) samples.

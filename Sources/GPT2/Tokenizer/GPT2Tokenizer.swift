@@ -78,7 +78,7 @@ public final class GPT2Tokenizer: Sendable {
     /// The token ids of each document, encoded on `threads` threads (0: one per core), each thread taking a
     /// contiguous share of the documents of about equal byte size.
     public func encodeDocuments(_ documents: [String], threads: Int = 0) -> [[Int]] {
-        let workers = max(1, min(threads > 0 ? threads : Self.coreCount, documents.count))
+        let workers = max(1, min(WorkerThreads.count(threads), documents.count))
         var shareEnds: [Int] = []   // worker w encodes documents shareEnds[w-1]..<shareEnds[w]
         let totalBytes = documents.reduce(0) { $0 + $1.utf8.count }
         var bytesSoFar = 0
@@ -172,8 +172,6 @@ public final class GPT2Tokenizer: Sendable {
         for (left, right, merged) in triples { table.insert(left, right, merged: merged) }
         return table
     }
-
-    private static var coreCount: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
 }
 
 extension VocabularyFiles.Tokens {
