@@ -18,8 +18,11 @@ public struct FileError: Error, CustomStringConvertible {
 }
 
 public enum AtomicFile {
-    /// Writes the file through `body`, atomically: `PATH.tmp-PID`, fsync, rename, fsync of the folder.
+    /// Writes the file through `body`, atomically: `PATH.tmp-PID`, fsync, rename, fsync of the folder. A symbolic link
+    /// at `path` is kept, and the file it names is the one replaced; anything at `path` that is not a file (a device
+    /// such as /dev/stdout, a pipe, a folder) is refused, since the rename would put a file in its place.
     public static func write(_ path: String, _ body: (inout FileSink) throws -> Void) throws {
+        let path = try regularFileDestination(path)
         let temporary = FileSystem.temporaryPath(for: path)
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard fd >= 0 else { throw FileError.system("create", temporary) }
@@ -38,6 +41,25 @@ public enum AtomicFile {
             throw FileError.system("rename \(temporary) to", path)
         }
         syncDirectory(containing: path)
+    }
+
+    /// `path`, or the file a symbolic link there names; refused unless that is a regular file or nothing yet.
+    private static func regularFileDestination(_ path: String) throws -> String {
+        var status = stat()
+        guard lstat(path, &status) == 0 else { return path }   // nothing there yet
+        var destination: String? = path
+        if status.st_mode & S_IFMT == S_IFLNK {
+            guard stat(path, &status) == 0 else {
+                throw FileError("\(path) is a symbolic link to nothing that exists; remove it or give another path")
+            }
+            // (what a link like /dev/stdout names may have no path, a pipe: it is no regular file either)
+            destination = realpath(path, nil).map { resolved in defer { free(resolved) }; return String(cString: resolved) }
+        }
+        guard let destination, status.st_mode & S_IFMT == S_IFREG else {
+            let kind = status.st_mode & S_IFMT == S_IFDIR ? "a folder" : "not a regular file (a device, pipe or socket)"
+            throw FileError("cannot write \(path): it is \(kind), and writing would replace it; give a file path")
+        }
+        return destination
     }
 
     /// fsyncs the folder holding `path`, so a rename into it survives a crash.

@@ -1,0 +1,46 @@
+/// AtomicFile never puts a file in the place of something that is not one: a symbolic link stays and the file it
+/// names is replaced; a pipe, a folder or a dangling link is refused and left as it was. (`gpt2 export --out
+/// /dev/full`, run as root, once renamed a 6 MB file over the device.)
+
+import Foundation
+import GPT2
+import GPT2TestSupport
+import Testing
+
+@Suite struct AtomicFileTests {
+    private func write(_ path: String, _ text: String) throws {
+        try AtomicFile.write(path) { sink in try sink.write(Array(text.utf8)) }
+    }
+
+    /// The file type bits of what is at `path` itself (S_IFREG, S_IFLNK, …), or nil for nothing.
+    private func kind(_ path: String) -> mode_t? {
+        var status = stat()
+        return lstat(path, &status) == 0 ? status.st_mode & S_IFMT : nil
+    }
+
+    @Test func aLinkIsKeptAndTheFileItNamesReplaced() throws {
+        let directory = try TestPaths.temporaryDirectory("atomic-link").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try write(directory + "/target", "old")
+        try FileManager.default.createSymbolicLink(atPath: directory + "/link", withDestinationPath: "target")
+        try write(directory + "/link", "new")
+        #expect(kind(directory + "/link") == S_IFLNK)
+        #expect(try String(contentsOfFile: directory + "/target", encoding: .utf8) == "new")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory).sorted() == ["link", "target"], "no temporary left")
+    }
+
+    @Test func whatIsNotAFileIsRefusedAndLeftAsItWas() throws {
+        let directory = try TestPaths.temporaryDirectory("atomic-refused").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let pipe = directory + "/pipe", folder = directory + "/folder", dangling = directory + "/dangling"
+        #expect(mkfifo(pipe, 0o644) == 0)
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: false)
+        try FileManager.default.createSymbolicLink(atPath: dangling, withDestinationPath: "missing")
+        for (path, phrase) in [(pipe, "not a regular file"), (folder, "a folder"), (dangling, "symbolic link to nothing")] {
+            let error = #expect(throws: FileError.self) { try write(path, "x") }
+            #expect(error?.description.contains(phrase) == true, "\(String(describing: error))")
+        }
+        #expect(kind(pipe) == S_IFIFO && kind(folder) == S_IFDIR && kind(dangling) == S_IFLNK)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory).sorted() == ["dangling", "folder", "pipe"])
+    }
+}
