@@ -37,11 +37,12 @@ ldd --version | head -1
 step libraries
 # One walk of the filesystem (it can take a while), reused below and, while the machine stays warm, by the next
 # phase (kept in the ignored .gpu-state folder, as the calibration is). The repository is left out: the CUDA
-# emulator's own cuda_bf16.h there is not the toolkit's.
+# emulator's own cuda_bf16.h there is not the toolkit's. At most a minute: device time is scarce, and a toolkit in
+# /usr/local/cuda needs none of it.
 mkdir -p .gpu-state
 found=.gpu-state/libraries-found
 if [ ! -s "$found" ]; then
-    find / \( -path /proc -o -path /sys -o -path "$PWD" \) -prune -o \( -name 'libnvrtc.so*' -o -name 'libcublasLt.so*' -o -name 'cuda_bf16.h' \
+    timeout 60 find / \( -path /proc -o -path /sys -o -path "$PWD" \) -prune -o \( -name 'libnvrtc.so*' -o -name 'libcublasLt.so*' -o -name 'cuda_bf16.h' \
         -o -name 'libnvrtc-builtins.so*' \) -print 2>/dev/null | sort > "$found"
 fi
 head -20 "$found"
