@@ -226,4 +226,31 @@ import Testing
             expectOneLineError(missing, mentioning: "nothing-here")
         }
     }
+
+    /// A state.json that disagrees with its model.bin, or with its own data position, is refused as damaged before
+    /// anything is built (the model followed model.bin and the saves state.json: a layer count edited there trapped at
+    /// the next save; a loader's batch of 0 or a negative pass trapped at once).
+    @Test(arguments: [(["options", "model", "layers"], "100000", "state.json describes L=100000"),
+                      (["options", "model", "maxSequenceLength"], "65", "its model.bin holds L=2 NH=2 C=32 maxT=64"),
+                      (["loader", "batchSize"], "0", "data position is for batches of 0 × 32 tokens"),
+                      (["loader", "worldSize"], "0", "on 0 processes"),
+                      (["loader", "epoch"], "-1", "shard 0 of pass -1"),
+                      (["options", "schedule", "decayFraction"], "5", "decay fraction must be in (0, 1]")])
+    func resumeFromADamagedStateFailsWithOneLine(_ key: [String], _ value: String, _ phrase: String) throws {
+        try withTwoStepRun("cli-damaged") { root, run, metrics in
+            let path = run + "/ckpt_2/state.json"
+            var state = try #require(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
+            func replaced(_ object: [String: Any], _ key: ArraySlice<String>) -> [String: Any] {
+                var object = object
+                object[key.first!] = key.count == 1 ? (Double(value).map { $0 == $0.rounded() ? Int($0) as Any : $0 as Any } ?? value)
+                                                    : replaced(object[key.first!] as! [String: Any], key.dropFirst())
+                return object
+            }
+            state = replaced(state, key[...])
+            try JSONSerialization.data(withJSONObject: state).write(to: URL(fileURLWithPath: path))
+            expectOneLineError(try runGPT2(arguments: ["train", "--resume", run, "--steps", "4", "--threads", "2"]), mentioning: phrase)
+            #expect(try Data(contentsOf: URL(fileURLWithPath: run + "/metrics.jsonl")) == metrics)
+            #expect(Checkpoint.steps(in: run) == [2])
+        }
+    }
 }

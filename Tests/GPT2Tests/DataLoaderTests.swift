@@ -116,6 +116,21 @@ import GPT2TestSupport
         }
     }
 
+    /// A saved position outside the shards (a damaged state) is refused by name; a negative pass trapped.
+    @Test func restoringAPositionOutsideTheShardsIsError() throws {
+        try withShards([241, 161]) { directory in
+            let selection = ShardSelection.split(directory: directory.path, name: "train")
+            let original = try DataLoader(selection, batchSize: 2, sequenceLength: 10)
+            for (epoch, shard, chunk, phrase) in [(-1, 0, 0, "shard 0 of pass -1"), (0, 2, 0, "shard 2 of pass 0"),
+                                                  (0, -1, 0, "shard -1 of pass 0"), (0, 0, 12, "chunk 12")] {
+                var state = original.state
+                (state.epoch, state.shardPosition, state.chunkPosition) = (epoch, shard, chunk)
+                let error = #expect(throws: DataLoaderError.self) { try DataLoader(restoring: state, selection) }
+                #expect(error?.description.contains(phrase) == true, "\(String(describing: error))")
+            }
+        }
+    }
+
     /// The same number of shards is not enough: a resume on shards with other names or sizes (another corpus,
     /// or the same one prepared again differently) is refused, naming the first that differs; a moved folder is fine.
     @Test func restoringOnOtherShardsIsError() throws {

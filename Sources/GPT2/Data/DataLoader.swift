@@ -103,9 +103,12 @@ public final class DataLoader {
         try self.init(selection, batchSize: state.batchSize, sequenceLength: state.sequenceLength, rank: rank,
                       worldSize: state.worldSize, shuffle: state.shuffle, seed: state.seed, prefetch: prefetch,
                       vocabularySize: vocabularySize)
-        guard state.shardCount == shards.count, (0..<shards.count).contains(state.shardPosition) else {
+        guard state.shardCount == shards.count else {
             throw .stateMismatch(reason: "the state was saved with \(state.shardCount) shards, "
                                  + "\(selection) now has \(shards.count)")
+        }
+        guard (0..<shards.count).contains(state.shardPosition), state.epoch >= 0 else {
+            throw .stateMismatch(reason: "the saved position, shard \(state.shardPosition) of pass \(state.epoch), is not one in \(shards.count) shards")
         }
         if let saved = state.shards {
             let current = summaries
@@ -118,7 +121,7 @@ public final class DataLoader {
             }
         }
         let chunks = source.chunkCount(epoch: state.epoch, shardPosition: state.shardPosition)
-        guard (0..<chunks).contains(state.chunkPosition), state.epoch >= 0 else {
+        guard (0..<chunks).contains(state.chunkPosition) else {
             throw .stateMismatch(reason: "chunk \(state.chunkPosition) is outside that shard's \(chunks) chunks")
         }
         cursor = Cursor(epoch: state.epoch, shardPosition: state.shardPosition, chunkPosition: state.chunkPosition)

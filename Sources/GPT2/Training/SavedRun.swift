@@ -24,11 +24,28 @@ public struct SavedRun {
     /// What the checkpoint saved besides the tensors.
     var state: TrainerState { saved.state }
 
-    /// Throws when the options are invalid or end before the checkpoint's step.
+    /// Throws when the options are invalid or end before the checkpoint's step, or when the checkpoint's files
+    /// disagree with each other (a damaged or hand-edited state.json): the model built and the batches read on
+    /// resuming follow model.bin and the saved loader, and every later step, the plan and the saves follow the options.
     public func validate() throws {
+        if options.model != saved.config {
+            throw TrainingError("\(folder) is damaged: its state.json describes \(Self.describe(options.model)), "
+                                + "and its model.bin holds \(Self.describe(saved.config))")
+        }
+        let loader = state.loader
+        if loader.batchSize != options.microBatch || loader.sequenceLength != options.sequenceLength
+            || !(1...Layout.maximumBatchSize).contains(loader.worldSize) {
+            throw TrainingError("\(folder) is damaged: its state.json's data position is for batches of \(loader.batchSize) × "
+                                + "\(loader.sequenceLength) tokens on \(loader.worldSize) processes, and its options for "
+                                + "\(options.microBatch) × \(options.sequenceLength) on one")
+        }
         try options.validate(resuming: true)
         guard options.steps >= step else {
             throw TrainingError("--steps \(options.steps) ends before \(folder)'s step \(step); give more steps to train on from it")
         }
+    }
+
+    private static func describe(_ config: ModelConfig) -> String {
+        "L=\(config.layers) NH=\(config.heads) C=\(config.channels) maxT=\(config.maxSequenceLength) V=\(config.vocabularySize)"
     }
 }

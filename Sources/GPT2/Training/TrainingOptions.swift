@@ -81,6 +81,9 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
             throw ConfigError("--lr must be a positive number (got \(schedule.maxLearningRate))")
         }
         guard schedule.warmupSteps >= 0 else { throw ConfigError("--warmup must not be negative") }
+        guard schedule.decayFraction > 0 && schedule.decayFraction <= 1 else {   // (not an option: a damaged state.json)
+            throw ConfigError("the schedule's decay fraction must be in (0, 1] (got \(schedule.decayFraction))")
+        }
         guard (0...1).contains(schedule.minFraction) else {
             throw ConfigError("--min-lr-fraction must be between 0 and 1: the floor is that fraction of --lr (got \(schedule.minFraction))")
         }
