@@ -119,10 +119,15 @@ struct BenchCommand: ParsableCommand {
             // The planner looks records up by device kind: "cpu", or the GPU table id (the driver's name if unlisted).
             let device = (backend as? CUDABackend).map { BackendOptions.specification($0).id } ?? "cpu"
             var file = try CalibrationFile()
-            try file.append(CalibrationRecord(device: device, kind: backend.name, model: model, microBatch: microBatch,
-                                              seq: seq, gradAccum: gradAccum, mfu: mfu, tokensPerSecond: tokensPerSecond,
-                                              optimizerSeconds: timed.optimizerSeconds, deviceOverheadBytes: report.deviceOverheadBytes))
-            if !json {
+            let record = CalibrationRecord(device: device, kind: backend.name, model: model, microBatch: microBatch,
+                                           seq: seq, gradAccum: gradAccum, mfu: mfu, tokensPerSecond: tokensPerSecond,
+                                           optimizerSeconds: timed.optimizerSeconds, deviceOverheadBytes: report.deviceOverheadBytes)
+            if let problem = record.problem {   // (an MFU of 12 from a --peak-flops far too low)
+                Console.log("note: not recorded for gpt2 plan, since \(problem); check --peak-flops")
+            } else {
+                try file.append(record)
+            }
+            if !json && record.problem == nil {
                 let recorded = "MFU \(formatFixed(mfu, digits: 3))" + (report.deviceOverheadBytes.map { " and device overhead \(formatBytes($0))" } ?? "")
                 Console.log("recorded \(recorded) for gpt2 plan in \(file.path)")
             }

@@ -101,6 +101,16 @@ import Testing
         #expect((object?["total_tokens"] as? Int) == Int.max - (1 << 19) + 1, "\(largest.stderrText)")
     }
 
+    /// A bench whose MFU no plan could use (against a --peak-flops far too low) says so and records nothing, so the file
+    /// stays one that plans read (such a record would now make it refused as damaged).
+    @Test func benchRecordsNoImplausibleMFU() throws {
+        let environment = try calibration()
+        let bench = try runGPT2(arguments: ["bench", "--model", "tiny", "--micro-batch", "2", "--seq", "32", "--steps", "1",
+                                            "--warmup", "0", "--threads", "2", "--device", "cpu", "--peak-flops", "1e6"], environment: environment)
+        #expect(bench.status == 0 && bench.stderrText.contains("note: not recorded for gpt2 plan, since mfu"), "\(bench.stderrText)")
+        #expect(!FileManager.default.fileExists(atPath: environment["GPT2_CALIBRATION"]!))
+    }
+
     @Test func benchCalibratesThePlansMFU() throws {
         let environment = try calibration()
         let bench = try runGPT2(arguments: ["bench", "--model", "tiny", "--micro-batch", "2", "--seq", "32", "--steps", "2",

@@ -212,6 +212,30 @@ import Testing
         #expect(reread.latest(device: "h100-sxm") == nil)
     }
 
+    /// A record with a value no bench writes (a damaged or hand-edited file) is refused by file, record and field: plans from
+    /// them said a negative MFU and time (mfu -1), an infinite one (mfu 0) or an overhead below nothing.
+    @Test(arguments: [("mfu", "-1", "mfu -1.0 is not a utilisation"), ("mfu", "0", "mfu 0.0"), ("mfu", "1e308", "mfu 1e+308"),
+                      ("tokens_per_s", "0", "tokens_per_s 0.0"), ("micro_batch", "0", "micro_batch 0 is not between 1 and 65536"),
+                      ("seq", "-3", "seq -3"), ("grad_accum", "0", "grad_accum 0"), ("optimizer_seconds", "-1", "optimizer_seconds -1.0"),
+                      ("device_overhead_bytes", "1e17", "device_overhead_bytes 100000000000000000")])
+    func aDamagedCalibrationRecordIsRefused(_ field: String, _ value: String, _ phrase: String) throws {
+        let path = try TestPaths.temporaryDirectory("calibration-damaged").path + "/calibration.json"
+        func write(_ value: String) throws {
+            var second: [String: Any] = ["date": "2026-11-21T08:00:00Z", "device": "cpu", "kind": "cpu", "mfu": 1.5, "micro_batch": 4,
+                                         "model": "d12", "seq": 64, "tokens_per_s": 190, "grad_accum": 2, "optimizer_seconds": 0.2]
+            second[field] = Int(value) as Any? ?? Double(value)!
+            let first: [String: Any] = ["date": "2026-11-20T08:00:00Z", "device": "h100-sxm", "kind": "cuda", "mfu": 0.4, "micro_batch": 16,
+                                        "model": "d12", "seq": 1024, "tokens_per_s": 4e5]
+            try JSONSerialization.data(withJSONObject: [first, second]).write(to: URL(fileURLWithPath: path))
+        }
+        try write(field == "mfu" ? "1.5" : field == "device_overhead_bytes" ? "-1" : "1")   // sound (an MFU above 1, an overhead below 0)
+        #expect(try CalibrationFile(path: path).records.count == 2)
+        try write(value)
+        let error = #expect(throws: FileError.self) { try CalibrationFile(path: path) }
+        #expect(error?.description.contains("is damaged: in record 2 (d12 B=") == true && error?.description.contains(phrase) == true,
+                "\(String(describing: error))")
+    }
+
     /// The planner takes a GPU's overhead from the newest bench record that measured one for that kind of
     /// device (CPU records and older files carry none), and falls back to the estimate.
     @Test func deviceOverheadComesFromTheNewestMeasurement() throws {

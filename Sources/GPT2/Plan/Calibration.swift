@@ -51,6 +51,25 @@ public struct CalibrationRecord: Codable, Sendable, Equatable {
         (self.deviceOverheadBytes, self.date) = (deviceOverheadBytes, date)
     }
 
+    /// What makes the record unusable for a plan (a value no bench writes: a damaged or hand-edited file), or nil.
+    /// An MFU above 1 is allowed (a CPU faster than the peak assumed for it measures one), but not above 10.
+    public var problem: String? {
+        let counts = [("micro_batch", microBatch), ("seq", seq), ("grad_accum", gradAccum ?? 1)]
+        if let (name, value) = counts.first(where: { !(1...Layout.maximumBatchSize).contains($0.1) }) {
+            return "\(name) \(value) is not between 1 and \(Layout.maximumBatchSize)"
+        }
+        guard mfu > 0, mfu <= 10 else { return "mfu \(mfu) is not a utilisation (above 0, at most 10)" }
+        guard tokensPerSecond > 0, tokensPerSecond.isFinite else { return "tokens_per_s \(tokensPerSecond) is not a positive number" }
+        if let optimizerSeconds, !(optimizerSeconds >= 0 && optimizerSeconds.isFinite) {
+            return "optimizer_seconds \(optimizerSeconds) is not a time"
+        }
+        // (below 0 when the plan counts more than the driver has in use: a measurement too)
+        if let deviceOverheadBytes, !(-(1 << 50)...(1 << 50)).contains(deviceOverheadBytes) {
+            return "device_overhead_bytes \(deviceOverheadBytes) is not a size of device memory"
+        }
+        return nil
+    }
+
     /// The MFU of the forward and backward passes alone: the step's less the optimizer's time, when that was
     /// measured (else the whole step's MFU).
     public var microStepMFU: Double {
@@ -100,6 +119,11 @@ public struct CalibrationFile {
         } catch {
             throw FileError("calibration file \(path) is not a list of gpt2 bench records (\(error)); delete it or set GPT2_CALIBRATION")
         }
+        // a plan from such a record would say a negative or infinite time, or a verdict from nonsense
+        if let index = records.firstIndex(where: { $0.problem != nil }), let problem = records[index].problem {
+            throw FileError("calibration file \(path) is damaged: in record \(index + 1) (\(records[index].run) on \(records[index].device), "
+                            + "\(records[index].date)), \(problem); delete it or set GPT2_CALIBRATION")
+        }
     }
 
     /// The newest record for `device`, preferring one of `model` when there is one.
@@ -107,8 +131,10 @@ public struct CalibrationFile {
         records.last { $0.device == device && $0.model == model } ?? records.last { $0.device == device }
     }
 
-    /// Adds `record` and rewrites the file atomically (creating its folder).
+    /// Adds `record` and rewrites the file atomically (creating its folder); a record with a `problem` is refused,
+    /// so that the file stays readable.
     public mutating func append(_ record: CalibrationRecord) throws {
+        if let problem = record.problem { throw ConfigError("not recorded for gpt2 plan: \(problem)") }
         records.append(record)
         if records.count > Self.capacity { records.removeFirst(records.count - Self.capacity) }
         FileSystem.makeDirectories(FileSystem.directoryName(path))
