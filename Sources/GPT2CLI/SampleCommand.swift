@@ -48,9 +48,11 @@ struct SampleCommand: ParsableCommand {
     }
 
     private func sample<Ops: Backend>(on backend: Ops) throws {
-        let tokenizer = try dataSource.tokenizer()   // (a missing vocabulary fails before the weights load)
+        // The checkpoint's shape first (a mistyped path fails at once, not after a download of the vocabulary), then the
+        // vocabulary (a missing one fails before the weights load): the prompt and the samples are GPT-2 token ids.
+        try ModelSource.config(checkpoint).requireGPT2Vocabulary(of: checkpoint, for: "sampling")
+        let tokenizer = try dataSource.tokenizer()
         let model = try ModelSource.loadModel(checkpoint) { config -> GPT2Model<Ops> in
-            try config.requireGPT2Vocabulary(of: checkpoint, for: "sampling")   // the prompt and the samples are GPT-2 token ids
             // one row of logits: only the newest position's are ever sampled from
             return try GPT2Model(config: config, backend: backend, batchSize: 1, sequenceLength: config.maxSequenceLength,
                                  training: false, classifierChunkRows: 1)

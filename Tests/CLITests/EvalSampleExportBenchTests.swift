@@ -86,6 +86,17 @@ import Testing
         #expect(first.stdout == second.stdout)
     }
 
+    /// A checkpoint that is not there is named before the vocabulary is looked for: offline, a mistyped path said only that
+    /// GPT-2's encoding files could not be downloaded. (Here the vocabulary's mirror is an empty folder.)
+    @Test func aMissingCheckpointIsNamedBeforeTheVocabularyIsFetched() throws {
+        let empty = try TestPaths.temporaryDirectory("cli-empty-mirror").path
+        defer { try? FileManager.default.removeItem(atPath: empty) }
+        let missing = try runGPT2(arguments: ["sample", "--checkpoint", empty + "/runs/typo", "--prompt", "hi", "--mirror", empty])
+        expectOneLineError(missing, mentioning: "runs/typo does not exist")
+        let present = try runGPT2(arguments: ["sample", "--checkpoint", try CLIFixtures.trainedRun(), "--prompt", "hi", "--mirror", empty])
+        expectOneLineError(present, mentioning: "missing from the data mirror")
+    }
+
     /// A model with another vocabulary cannot take a GPT-2 prompt: sample refuses it, and eval on GPT-2 shards
     /// stops at the first token id beyond it, instead of either reading past the embedding table.
     @Test func modelWithAnotherVocabularyIsRefused() throws {
