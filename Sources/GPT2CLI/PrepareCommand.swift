@@ -64,6 +64,11 @@ struct PrepareCommand: ParsableCommand {
             throw ValidationError("--shards must be in 1…\(DataFile.fineweb10BTrainShardCount)")
         }
         try WorkerThreads.require(threads)
+        // The name starts the shards' file names in --out, and training finds a split by `_train_` / `_val_` in them.
+        if let name, name.isEmpty || name.hasPrefix(".") || name.contains("/") || name.contains("_train_") || name.contains("_val_") {
+            throw ValidationError("--name '\(name)' must be a file-name prefix: not empty, no '/', no leading '.', "
+                                  + "and no '_train_' or '_val_' (the shards are NAME_train_000000.bin, NAME_val_000000.bin)")
+        }
     }
 
     func run() throws {

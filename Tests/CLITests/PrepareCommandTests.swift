@@ -72,6 +72,20 @@ import GPT2
         #expect(!FileManager.default.fileExists(atPath: out.path), "nothing written")
     }
 
+    /// --name starts the shards' file names: a '/' wrote (or failed to write) outside --out, an empty name made
+    /// `_train_000000.bin`, and `_val_` or `_train_` inside it would put a split's shards into the other split.
+    @Test(arguments: ["a/b", "../escape", "", ".hidden", "x_train_y", "x_val_"])
+    func aNameThatIsNoFilePrefixIsRefused(_ name: String) throws {
+        let directory = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let input = directory.appendingPathComponent("doc.txt")
+        try Data("hello world\n".utf8).write(to: input)
+        let out = directory.appendingPathComponent("out")
+        let result = try runGPT2(arguments: ["prepare", input.path, "--name", name, "--out", out.path, "--mirror", TestPaths.mirror.path])
+        #expect(result.status != 0 && result.stderrText.contains("--name '\(name)' must be a file-name prefix"), "\(result.stderrText)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["doc.txt"], "nothing written")
+    }
+
     @Test func helpShowsExamples() throws {
         let result = try runGPT2(arguments: ["prepare", "--help"])
         #expect(result.status == 0)

@@ -116,6 +116,21 @@ import GPT2TestSupport
         }
     }
 
+    /// A split's folder is a path, not a pattern: `runs[1]` holds its own shards, not those of `runs1` beside it.
+    @Test func aSplitsFolderIsTakenLiterally() throws {
+        let root = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        for (folder, count) in [("runs[1]*?", 241), ("runs1*?", 161)] {
+            let directory = root.appendingPathComponent(folder)
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            try Self.makeShards([count], in: directory)
+        }
+        let paths = ShardSelection.split(directory: root.path + "/runs[1]*?", name: "train").paths()
+        #expect(paths == [root.path + "/runs[1]*?/data_train_000000.bin"])
+        #expect(try DataLoader(.split(directory: root.path + "/runs[1]*?", name: "train"), batchSize: 2, sequenceLength: 10).shards
+                    .map(\.tokenCount) == [241])
+    }
+
     /// A saved position outside the shards (a damaged state) is refused by name; a negative pass trapped.
     @Test func restoringAPositionOutsideTheShardsIsError() throws {
         try withShards([241, 161]) { directory in

@@ -26,8 +26,13 @@ public enum ShardSelection: Sendable, CustomStringConvertible {
         }
     }
 
-    /// The matching shard paths, sorted.
-    public func paths() -> [String] { FileSystem.paths(matching: description) }
+    /// The matching shard paths, sorted. A split's folder is taken as it is written (`runs[1]` is not a pattern).
+    public func paths() -> [String] {
+        switch self {
+        case .pattern(let pattern): return FileSystem.paths(matching: pattern)
+        case .split(let directory, let name): return FileSystem.paths(matching: FileSystem.join(FileSystem.globEscaped(directory), "*_\(name)_*.bin"))
+        }
+    }
 }
 
 public final class DataLoader {

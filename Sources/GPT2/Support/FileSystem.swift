@@ -78,6 +78,17 @@ public enum FileSystem {
         return names.sorted()
     }
 
+    /// `path` with the characters a glob pattern gives meaning to (`*`, `?`, `[`, `]` and backslash) escaped, so that
+    /// `paths(matching:)` takes it literally.
+    public static func globEscaped(_ path: String) -> String {
+        var escaped = ""
+        for character in path {
+            if "*?[]\\".contains(character) { escaped.append("\\") }
+            escaped.append(character)
+        }
+        return escaped
+    }
+
     /// Paths matching the shell pattern `pattern` (`*`, `?`, `[…]`), sorted.
     public static func paths(matching pattern: String) -> [String] {
         var result = glob_t()
