@@ -36,8 +36,8 @@ public struct SavedRun {
         if loader.batchSize != options.microBatch || loader.sequenceLength != options.sequenceLength
             || !(1...Layout.maximumBatchSize).contains(loader.worldSize) {
             throw TrainingError("\(folder) is damaged: its state.json's data position is for batches of \(loader.batchSize) × "
-                                + "\(loader.sequenceLength) tokens on \(loader.worldSize) processes, and its options for "
-                                + "\(options.microBatch) × \(options.sequenceLength) on one")
+                                + "\(loader.sequenceLength) tokens\(loader.worldSize == 1 ? "" : " on \(loader.worldSize) processes"), "
+                                + "and its options for \(options.microBatch) × \(options.sequenceLength)")
         }
         try options.validate(resuming: true)
         guard options.steps >= step else {
