@@ -116,7 +116,8 @@ import GPT2TestSupport
         }
     }
 
-    /// A split's folder is a path, not a pattern: `runs[1]` holds its own shards, not those of `runs1` beside it.
+    /// A split's folder is a path, not a pattern: `runs[1]` holds its own shards, not those of `runs1` beside it; and a
+    /// split's name is a name (`*` matched every shard, the training split's too).
     @Test func aSplitsFolderIsTakenLiterally() throws {
         let root = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: root) }
@@ -127,6 +128,7 @@ import GPT2TestSupport
         }
         let paths = ShardSelection.split(directory: root.path + "/runs[1]*?", name: "train").paths()
         #expect(paths == [root.path + "/runs[1]*?/data_train_000000.bin"])
+        #expect(ShardSelection.split(directory: root.path + "/runs[1]*?", name: "*").paths().isEmpty, "a split named '*' has no shards")
         #expect(try DataLoader(.split(directory: root.path + "/runs[1]*?", name: "train"), batchSize: 2, sequenceLength: 10).shards
                     .map(\.tokenCount) == [241])
     }

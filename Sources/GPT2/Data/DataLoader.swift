@@ -26,11 +26,14 @@ public enum ShardSelection: Sendable, CustomStringConvertible {
         }
     }
 
-    /// The matching shard paths, sorted. A split's folder is taken as it is written (`runs[1]` is not a pattern).
+    /// The matching shard paths, sorted. A split's folder and name are taken as they are written (`runs[1]` is no
+    /// pattern, and `eval --split '*'` no way to read the training shards as validation).
     public func paths() -> [String] {
         switch self {
-        case .pattern(let pattern): return FileSystem.paths(matching: pattern)
-        case .split(let directory, let name): return FileSystem.paths(matching: FileSystem.join(FileSystem.globEscaped(directory), "*_\(name)_*.bin"))
+        case .pattern(let pattern):
+            return FileSystem.paths(matching: pattern)
+        case .split(let directory, let name):
+            return FileSystem.paths(matching: FileSystem.join(FileSystem.globEscaped(directory), "*_\(FileSystem.globEscaped(name))_*.bin"))
         }
     }
 }
