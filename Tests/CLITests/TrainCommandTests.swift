@@ -223,7 +223,10 @@ import Testing
             #expect(Checkpoint.steps(in: run) == [2])
 
             let missing = try runGPT2(arguments: ["train", "--resume", root + "/nothing-here", "--threads", "2"])
-            expectOneLineError(missing, mentioning: "nothing-here")
+            expectOneLineError(missing, mentioning: "nothing-here does not exist")
+            // a model file is no run to continue (it said "does not exist"): the message points to --init-from
+            let file = try runGPT2(arguments: ["train", "--resume", model, "--threads", "2"])
+            expectOneLineError(file, mentioning: "is a file, not a run or checkpoint folder; to start a new run from a model file's weights, use --init-from")
         }
     }
 

@@ -6,7 +6,12 @@ public enum ModelSource {
     /// The checkpoint folder `path` names: itself, or the newest `ckpt_*` inside a run folder.
     public static func checkpointFolder(_ path: String) throws -> String {
         if FileSystem.isFile(FileSystem.join(path, "state.json")) { return path }
-        guard FileSystem.isDirectory(path) else { throw FileError("\(path) does not exist") }
+        guard FileSystem.isDirectory(path) else {
+            guard !FileSystem.isFile(path) else {   // (a model file has weights but no run to continue: --init-from takes it)
+                throw FileError("\(path) is a file, not a run or checkpoint folder; to start a new run from a model file's weights, use --init-from \(path)")
+            }
+            throw FileError("\(path) does not exist")
+        }
         guard let newest = Checkpoint.steps(in: path).last else {
             throw FileError("\(path) holds no checkpoint (no ckpt_STEP folder); train with --checkpoint-every or let a run finish")
         }
