@@ -43,7 +43,9 @@ struct PrepareCommand: ParsableCommand {
     @Option(help: "JSON field holding each document in .jsonl inputs.")
     var field = "text"
 
-    @Option(help: "Tokens per shard.")
+    static let minimumShardTokens = 1 << 16
+
+    @Option(help: "Tokens per shard (at least 65536).")
     var shardTokens = 100_000_000
 
     @Option(help: "Tokens at the start of the stream that form the val split (default: see above).")
@@ -58,7 +60,10 @@ struct PrepareCommand: ParsableCommand {
     @OptionGroup var dataSource: DataSourceOptions
 
     func validate() throws {
-        guard (1...Int(Int32.max)).contains(shardTokens) else { throw ValidationError("--shard-tokens must be in 1…2^31-1") }
+        // (below 64Ki tokens, 128 KiB, a corpus becomes more files than data: --shard-tokens 1 made one per token)
+        guard (Self.minimumShardTokens...Int(Int32.max)).contains(shardTokens) else {
+            throw ValidationError("--shard-tokens must be between \(Self.minimumShardTokens) and 2^31-1 (got \(shardTokens); llm.c's shards hold 100M)")
+        }
         if let valTokens, valTokens < 0 { throw ValidationError("--val-tokens must be 0 or more") }
         guard (1...DataFile.fineweb10BTrainShardCount).contains(shards) else {
             throw ValidationError("--shards must be in 1…\(DataFile.fineweb10BTrainShardCount)")

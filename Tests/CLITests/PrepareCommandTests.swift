@@ -86,6 +86,18 @@ import GPT2
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["doc.txt"], "nothing written")
     }
 
+    /// A shard of fewer than 64Ki tokens is refused: `--shard-tokens 1` wrote one file per token (120,000 of them in a minute).
+    @Test(arguments: ["1", "65535", "2147483648"])
+    func shardTokensOutOfRangeAreRefused(_ value: String) throws {
+        let directory = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let out = directory.appendingPathComponent("out")
+        let result = try runGPT2(arguments: ["prepare", "--shard-tokens", value, "--out", out.path, "--mirror", TestPaths.mirror.path])
+        #expect(result.status != 0 && result.stderrText.contains("--shard-tokens must be between 65536 and 2^31-1 (got \(value)"),
+                "\(result.stderrText)")
+        #expect(!FileManager.default.fileExists(atPath: out.path), "nothing written")
+    }
+
     @Test func helpShowsExamples() throws {
         let result = try runGPT2(arguments: ["prepare", "--help"])
         #expect(result.status == 0)
