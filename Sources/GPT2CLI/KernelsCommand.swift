@@ -41,6 +41,10 @@ struct KernelsCommand: ParsableCommand {
     func validate() throws {
         if resources && ptx { throw ValidationError("--resources reports what ptxas made of a cubin: drop --ptx") }
         if resources && cache { throw ValidationError("--resources compiles afresh (the cache keeps no report): drop --cache") }
+        // (a mistyped filter compiled nothing and passed: a script checking its kernels would check none)
+        if let unmatched = only.first(where: { text in !CUDAKernelSources.all.contains { $0.name.contains(text) } }) {
+            throw ValidationError("--only \(unmatched) matches no kernel file; the files are \(CUDAKernelSources.all.map(\.name).joined(separator: ", "))")
+        }
     }
 
     func run() throws {
@@ -54,7 +58,7 @@ struct KernelsCommand: ParsableCommand {
         var failures: [String] = []
         var spilling: [String] = []
         let fileColumn = (CUDAKernelSources.all.map(\.name.count).max() ?? 0) + 2
-        for (file, source) in CUDAKernelSources.all where only.isEmpty || only.contains(where: { file.contains($0) }) {
+        for (file, source) in CUDAKernelSources.all where only.isEmpty || only.contains(where: file.contains) {
             for architecture in targets {
                 do {
                     let compiled = cache

@@ -286,6 +286,11 @@ struct CUDACommandTests {
             let result = try runGPT2(arguments: ["kernels", "--arch", "sm_89", "--resources", "--only", "gelu"] + refused)
             #expect(result.status != 0 && result.stderrText.contains(refused[0]), "\(refused): \(result.stderrText)")
         }
+        // a filter that matches no file compiled nothing and passed
+        let typo = try runGPT2(arguments: ["kernels", "--arch", "sm_89", "--only", "gelu", "--only", "atention"])
+        #expect(typo.status != 0 && typo.stderrText.contains("--only atention matches no kernel file; the files are adamw.cu"),
+                "\(typo.stderrText)")
+        #expect(typo.stdoutText.isEmpty, "nothing compiled: \(typo.stdoutText)")
     }
 
     /// `gpt2 eval --json`'s validation loss for a run on `device`.
