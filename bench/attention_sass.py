@@ -94,6 +94,7 @@ def main():
         sys.exit(f"no cubins in {args.cubins}")
     tool = find_cuobjdump(args.cuobjdump)
     print(f"{'kernel':<34} {'HMMA':>5} {'diagonal tile':>14} {'other tiles':>12} {'per HMMA':>9}  inner loops")
+    printed = 0
     for path in files:
         dump = subprocess.run([tool, "-sass", path], capture_output=True, text=True)
         if dump.returncode != 0:   # e.g. no nvdisasm beside it (the wheel nvidia-cuda-nvdisasm)
@@ -112,6 +113,9 @@ def main():
             fast = len(body) - len(mask_blocks(body))
             inner_text = ", ".join(str(n) for n in inner) or "none"
             print(f"{name:<34} {mma:>5} {len(body):>14} {fast:>12} {fast / max(mma, 1):>9.1f}  {inner_text}")
+            printed += 1
+    if printed == 0:   # a mistyped --only would otherwise print the header alone and succeed
+        sys.exit(f"no kernel whose name contains {args.only!r} has a tile loop in {args.cubins}")
 
 
 if __name__ == "__main__":
