@@ -51,7 +51,8 @@ struct HellaSwagCommand: ParsableCommand {
             try config.requireGPT2Vocabulary(of: checkpoint, for: "HellaSwag")   // before HellaSwag is fetched
             examples = try items()
             let window = min(config.maxSequenceLength, 1024)
-            let longest = examples.flatMap { example in example.endings.map { example.context.count + $0.count - 1 } }.max()!
+            // (at least 1: items with an empty context and one-token endings have rows of no positions to score)
+            let longest = max(1, examples.flatMap { example in example.endings.map { example.context.count + $0.count - 1 } }.max()!)
             return try GPT2Model(config: config, backend: backend, batchSize: batch, sequenceLength: min(window, longest), training: false)
         }
         let score = HellaSwag.evaluate(model, examples).score

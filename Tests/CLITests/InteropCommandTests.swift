@@ -46,6 +46,13 @@ import Testing
         let limited = try runGPT2(arguments: ["eval", "hellaswag", "--checkpoint", hf, "--data", data, "--mirror", mirror,
                                               "--limit", "1"])
         #expect(limited.status == 0 && limited.stdoutText.hasPrefix("hellaswag over 1 items: acc "), "\(limited.stdoutText)")
+
+        // Items whose every row is one token (an empty context, one-token endings) have nothing to score, and the model was
+        // sized to rows of 0 positions: "batch size (16) and sequence length (0) must be positive".
+        let bare = directory.appendingPathComponent("bare.jsonl")
+        try Data(#"{"ctx": "", "endings": ["a", "b", "c", "d"], "label": 2}"#.utf8).write(to: bare)
+        let scored = try runGPT2(arguments: ["eval", "hellaswag", "--checkpoint", model, "--data", bare.path, "--mirror", mirror, "--json"])
+        #expect(scored.status == 0 && scored.stdoutText.contains("\"examples\": 1"), "\(scored.stderrText)")
     }
 
     @Test func evalWithoutSubcommandIsStillTheLossEval() throws {

@@ -86,11 +86,8 @@ public enum HellaSwag {
             guard item.endings.count == 4, (0..<4).contains(item.label) else {
                 throw FileError("\(path):\(lineNumber): a HellaSwag item needs 4 endings and a label 0…3 (got \(item.endings.count) endings, label \(item.label))")
             }
-            let context = encode(item.ctx)
-            guard !context.isEmpty else {   // an ending's first token is scored from the context's last one
-                throw FileError("\(path):\(lineNumber): a HellaSwag item needs a context (its ctx is empty)")
-            }
-            examples.append(HellaSwagExample(context: context, endings: item.endings.map { encode(" " + $0) }, label: item.label))
+            examples.append(HellaSwagExample(context: encode(item.ctx), endings: item.endings.map { encode(" " + $0) },
+                                             label: item.label))
         }
         return examples
     }
