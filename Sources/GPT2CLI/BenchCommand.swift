@@ -126,10 +126,10 @@ struct BenchCommand: ParsableCommand {
                 Console.log("note: not recorded for gpt2 plan, since \(problem); check --peak-flops")
             } else {
                 try file.append(record)
-            }
-            if !json && record.problem == nil {
-                let recorded = "MFU \(formatFixed(mfu, digits: 3))" + (report.deviceOverheadBytes.map { " and device overhead \(formatBytes($0))" } ?? "")
-                Console.log("recorded \(recorded) for gpt2 plan in \(file.path)")
+                if !json {
+                    let recorded = "MFU \(formatFixed(mfu, digits: 3))" + (report.deviceOverheadBytes.map { " and device overhead \(formatBytes($0))" } ?? "")
+                    Console.log("recorded \(recorded) for gpt2 plan in \(file.path)")
+                }
             }
         }
         print(json ? report.json() : report.text())

@@ -245,8 +245,7 @@ import Testing
             var state = try #require(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
             func replaced(_ object: [String: Any], _ key: ArraySlice<String>) -> [String: Any] {
                 var object = object
-                object[key.first!] = key.count == 1 ? (Double(value).map { $0 == $0.rounded() ? Int($0) as Any : $0 as Any } ?? value)
-                                                    : replaced(object[key.first!] as! [String: Any], key.dropFirst())
+                object[key.first!] = key.count == 1 ? Int(value)! : replaced(object[key.first!] as! [String: Any], key.dropFirst())
                 return object
             }
             state = replaced(state, key[...])

@@ -28,6 +28,9 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     /// Size of one attention head (HS = C / NH).
     public var headSize: Int { channels / heads }
 
+    /// `L=12 NH=12 C=768 maxT=1024`: the shape as logs print it.
+    public var shape: String { "L=\(layers) NH=\(heads) C=\(channels) maxT=\(maxSequenceLength)" }
+
     /// Number of parameters in the flat buffer, padded vocabulary rows included.
     public var parameterCount: Int { ParameterKind.allCases.reduce(0) { $0 + $1.elementCount(self) } }
 

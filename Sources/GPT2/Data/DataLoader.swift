@@ -19,21 +19,17 @@ public enum ShardSelection: Sendable, CustomStringConvertible {
     /// The `split` shards (`*_train_*.bin` / `*_val_*.bin`) that `gpt2 prepare` wrote into `directory`.
     case split(directory: String, name: String)
 
-    public var description: String {
-        switch self {
-        case .pattern(let pattern): return pattern
-        case .split(let directory, let name): return FileSystem.join(directory, "*_\(name)_*.bin")
-        }
-    }
+    public var description: String { pattern(literally: { $0 }) }
 
     /// The matching shard paths, sorted. A split's folder and name are taken as they are written (`runs[1]` is no
     /// pattern, and `eval --split '*'` no way to read the training shards as validation).
-    public func paths() -> [String] {
+    public func paths() -> [String] { FileSystem.paths(matching: pattern(literally: FileSystem.globEscaped)) }
+
+    /// The shell pattern, with a split's folder and name passed through `literally` (escaped to glob, or as they are).
+    private func pattern(literally: (String) -> String) -> String {
         switch self {
-        case .pattern(let pattern):
-            return FileSystem.paths(matching: pattern)
-        case .split(let directory, let name):
-            return FileSystem.paths(matching: FileSystem.join(FileSystem.globEscaped(directory), "*_\(FileSystem.globEscaped(name))_*.bin"))
+        case .pattern(let pattern): return pattern
+        case .split(let directory, let name): return FileSystem.join(literally(directory), "*_\(literally(name))_*.bin")
         }
     }
 }

@@ -46,6 +46,6 @@ public struct SavedRun {
     }
 
     private static func describe(_ config: ModelConfig) -> String {
-        "L=\(config.layers) NH=\(config.heads) C=\(config.channels) maxT=\(config.maxSequenceLength) V=\(config.vocabularySize)"
+        "\(config.shape) V=\(config.vocabularySize) Vp=\(config.paddedVocabularySize)"
     }
 }

@@ -117,7 +117,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var summary: String {
         let params = formatFixed(Double(model.parameterCount) / 1e6, digits: 2)
         return """
-            model \(modelName): L=\(model.layers) NH=\(model.heads) C=\(model.channels) maxT=\(model.maxSequenceLength) (\(params)M parameters)
+            model \(modelName): \(model.shape) (\(params)M parameters)
             batch: \(microBatch) × \(sequenceLength) tokens × \(gradientAccumulation) accumulation = \(tokensPerStep) tokens/step, \(steps) steps
             lr \(schedule.maxLearningRate) (\(schedule.shape.rawValue), warm-up \(schedule.warmupSteps), floor ×\(schedule.minFraction)), weight decay \(weightDecay), clip \(clipNorm), seed \(seed)
             data \(dataDirectory) (\(shuffle ? "shuffled" : "sequential")), out \(outDirectory)
