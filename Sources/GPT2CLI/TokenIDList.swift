@@ -51,34 +51,72 @@ enum TokenIDList {
         count += digits
     }
 
-    /// The ids in `text`: decimal numbers separated by whitespace, commas and square brackets.
+    /// The ids in `text`: one JSON array of decimal numbers (`[1, 2]`, as `--json` writes it), or decimal
+    /// numbers separated by whitespace. Anything else (a missing `]`, a stray comma, a nested array, a word)
+    /// is refused with its byte offset, so that truncated or mangled input never decodes in part.
     static func parse(_ text: [UInt8]) throws -> [Int] {
-        var ids: [Int] = []
         var index = 0
-        while index < text.count {
-            let byte = text[index]
-            if isSeparator(byte) {
+        skipWhitespace(text, &index)
+        guard index < text.count, text[index] == UInt8(ascii: "[") else {
+            return try parseWhitespaceSeparated(text, from: index)
+        }
+        index += 1
+        var ids: [Int] = []
+        skipWhitespace(text, &index)
+        if index < text.count, text[index] == UInt8(ascii: "]") {
+            index += 1
+        } else {
+            while true {
+                ids.append(try readID(text, &index, endingAt: [UInt8(ascii: ","), UInt8(ascii: "]")]))
+                skipWhitespace(text, &index)
+                guard index < text.count else { throw failure("the JSON array has no closing \"]\"", at: index) }
+                let separator = text[index]
+                guard separator == UInt8(ascii: ",") || separator == UInt8(ascii: "]") else {
+                    throw failure("expected \",\" or \"]\" after a token id", at: index)
+                }
                 index += 1
-                continue
+                if separator == UInt8(ascii: "]") { break }
+                skipWhitespace(text, &index)
             }
-            let start = index
-            while index < text.count, !isSeparator(text[index]) { index += 1 }
-            let word = String(decoding: text[start..<index], as: UTF8.self)
-            guard let id = Int(word) else {
-                throw TokenizeCommand.Failure("--decode: \"\(word.prefix(40))\" at byte \(start) is not a token id")
-            }
-            ids.append(id)
+        }
+        skipWhitespace(text, &index)
+        guard index == text.count else { throw failure("text follows the JSON array's closing \"]\"", at: index) }
+        return ids
+    }
+
+    private static func parseWhitespaceSeparated(_ text: [UInt8], from start: Int) throws -> [Int] {
+        var ids: [Int] = []
+        var index = start
+        while index < text.count {
+            ids.append(try readID(text, &index, endingAt: []))
+            skipWhitespace(text, &index)
         }
         return ids
     }
 
-    private static func isSeparator(_ byte: UInt8) -> Bool {
-        switch byte {
-        case UInt8(ascii: " "), UInt8(ascii: "\n"), UInt8(ascii: "\t"), UInt8(ascii: "\r"), UInt8(ascii: ","),
-            UInt8(ascii: "["), UInt8(ascii: "]"):
-            return true
-        default:
-            return false
+    /// Reads the id at `index`: the bytes up to whitespace, one of `terminators`, or the end.
+    private static func readID(_ text: [UInt8], _ index: inout Int, endingAt terminators: [UInt8]) throws -> Int {
+        let start = index
+        while index < text.count, !isWhitespace(text[index]), !terminators.contains(text[index]) { index += 1 }
+        guard index > start else {
+            throw failure(index < text.count ? "a token id is missing" : "the ids end early", at: index)
         }
+        let word = String(decoding: text[start..<index], as: UTF8.self)
+        guard word.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }), let id = Int(word) else {
+            throw TokenizeCommand.Failure("--decode: \"\(word.prefix(40))\" at byte \(start) is not a token id")
+        }
+        return id
+    }
+
+    private static func failure(_ problem: String, at offset: Int) -> TokenizeCommand.Failure {
+        TokenizeCommand.Failure("--decode: \(problem) (at byte \(offset)); expected a JSON array of ids or ids separated by whitespace")
+    }
+
+    private static func skipWhitespace(_ text: [UInt8], _ index: inout Int) {
+        while index < text.count, isWhitespace(text[index]) { index += 1 }
+    }
+
+    private static func isWhitespace(_ byte: UInt8) -> Bool {
+        byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\r")
     }
 }

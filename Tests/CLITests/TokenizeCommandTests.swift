@@ -29,11 +29,18 @@ struct TokenizeCommandTests {
         #expect(try JSONDecoder().decode([Int].self, from: result.stdout) == ids)
     }
 
-    @Test(arguments: ["[15496, 995,338 ,220]", "15496 995\n338\t220\n"])
+    @Test(arguments: ["[15496, 995,338 ,220]", " [ 15496,995 , 338,\n220 ]\n", "15496 995\n338\t220\n"])
     func decodeWritesTheBytesBack(input: String) throws {
         let result = try runGPT2(arguments: ["tokenize", "--decode"] + vocabulary, stdin: Data(input.utf8))
         #expect(result.status == 0, "\(result.stderrText)")
         #expect(result.stdoutText == "Hello world's ")
+    }
+
+    @Test(arguments: ["[]", " [ ]\n", "", "\n"])
+    func decodeOfNoIdsWritesNothing(input: String) throws {
+        let result = try runGPT2(arguments: ["tokenize", "--decode"] + vocabulary, stdin: Data(input.utf8))
+        #expect(result.status == 0, "\(result.stderrText)")
+        #expect(result.stdout.isEmpty)
     }
 
     @Test func mirrorComesFromTheEnvironment() throws {
@@ -75,6 +82,14 @@ struct TokenizeCommandTests {
             (["tokenize"] + vocabulary, [0x61, 0x62, 0xFF], "offset 2"),
             (["tokenize", "--decode"] + vocabulary, Array("1 50257".utf8), "50257"),
             (["tokenize", "--decode"] + vocabulary, Array("1 two".utf8), "\"two\""),
+            (["tokenize", "--decode"] + vocabulary, Array("[1, 2".utf8), "no closing \"]\" (at byte 5)"),
+            (["tokenize", "--decode"] + vocabulary, Array("[1,".utf8), "the ids end early (at byte 3)"),
+            (["tokenize", "--decode"] + vocabulary, Array("[1,,2]".utf8), "a token id is missing (at byte 3)"),
+            (["tokenize", "--decode"] + vocabulary, Array("[1 2]".utf8), "expected \",\" or \"]\" after a token id (at byte 3)"),
+            (["tokenize", "--decode"] + vocabulary, Array("[[1]]".utf8), "\"[1\" at byte 1"),
+            (["tokenize", "--decode"] + vocabulary, Array("[1]\n[2]".utf8), "text follows the JSON array's closing \"]\" (at byte 4)"),
+            (["tokenize", "--decode"] + vocabulary, Array("1,2".utf8), "\"1,2\" at byte 0"),
+            (["tokenize", "--decode"] + vocabulary, Array("1 -2".utf8), "\"-2\" at byte 2"),
             (["tokenize", "--vocab-dir", "/no/vocab"], [], "/no/vocab/encoder.json"),
             (["tokenize", "--threads", "-1"] + vocabulary, [], "--threads"),
         ]
