@@ -2,6 +2,7 @@
 /// the largest micro-batch as an exact boundary, recompute's saving, the GPU table and the calibration file.
 
 import Foundation
+import Synchronization
 import GPT2
 import GPT2TestSupport
 import Testing
@@ -210,6 +211,32 @@ import Testing
         #expect(reread.latest(device: "rtx4070", model: "d12")?.mfu == 0.31)
         #expect(reread.latest(device: "rtx4070", model: "d24")?.mfu == 0.22)
         #expect(reread.latest(device: "h100-sxm") == nil)
+    }
+
+    /// Benches that finish together each read the file, then append: every record must land, none replaced by
+    /// another's rewrite of what it read before.
+    @Test func concurrentAppendsKeepEveryRecord() throws {
+        let path = try TestPaths.temporaryDirectory("calibration-concurrent").path + "/calibration.json"
+        let writers = 8
+        let opened = try (0..<writers).map { _ in try CalibrationFile(path: path) }   // each sees the empty file
+        let failures = Mutex<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: writers) { index in
+            var file = opened[index]
+            do {
+                for round in 0..<5 {
+                    try file.append(CalibrationRecord(device: "cpu", kind: "cpu", model: "w\(index)", microBatch: round + 1,
+                                                      seq: 64, mfu: 0.5, tokensPerSecond: 100))
+                }
+            } catch {
+                failures.withLock { $0.append("\(error)") }
+            }
+        }
+        #expect(failures.withLock { $0 }.isEmpty)
+        let records = try CalibrationFile(path: path).records
+        #expect(records.count == writers * 5)
+        for index in 0..<writers {
+            #expect(records.filter { $0.model == "w\(index)" }.map(\.microBatch) == [1, 2, 3, 4, 5])
+        }
     }
 
     /// A record with a value no bench writes (a damaged or hand-edited file) is refused by file, record and field: plans from

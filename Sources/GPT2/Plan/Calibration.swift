@@ -93,7 +93,7 @@ public struct CalibrationRecord: Codable, Sendable, Equatable {
 }
 
 /// The records in one calibration file, oldest first.
-public struct CalibrationFile {
+public struct CalibrationFile: Sendable {
     /// Records kept; older ones are dropped on append.
     public static let capacity = 200
 
@@ -132,12 +132,16 @@ public struct CalibrationFile {
     }
 
     /// Adds `record` and rewrites the file atomically (creating its folder); a record with a `problem` is refused,
-    /// so that the file stays readable.
+    /// so that the file stays readable. The file is read again under a lock (`PATH.lock`), so that records another
+    /// `gpt2 bench` appended meanwhile are kept.
     public mutating func append(_ record: CalibrationRecord) throws {
         if let problem = record.problem { throw ConfigError("not recorded for gpt2 plan: \(problem)") }
+        FileSystem.makeDirectories(FileSystem.directoryName(path))
+        let lock = try FileLock(path + ".lock", wait: true)
+        defer { withExtendedLifetime(lock) {} }
+        records = try CalibrationFile(path: path).records
         records.append(record)
         if records.count > Self.capacity { records.removeFirst(records.count - Self.capacity) }
-        FileSystem.makeDirectories(FileSystem.directoryName(path))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let bytes = Array(try encoder.encode(records)) + [UInt8(ascii: "\n")]
