@@ -69,16 +69,16 @@ struct PrepareCommand: ParsableCommand {
             throw ValidationError("--shards must be in 1…\(DataFile.fineweb10BTrainShardCount)")
         }
         try WorkerThreads.require(threads)
-        // The name starts the shards' file names in --out, and training finds a split by `_train_` / `_val_` in them.
-        if let name, name.isEmpty || name.hasPrefix(".") || name.contains("/") || name.contains("_train_") || name.contains("_val_") {
-            throw ValidationError("--name '\(name)' must be a file-name prefix: not empty, no '/', no leading '.', "
-                                  + "and no '_train_' or '_val_' (the shards are NAME_train_000000.bin, NAME_val_000000.bin)")
-        }
+        if let name { try Self.requireShardName(name, from: "--name") }
     }
 
     func run() throws {
         let dataset = namedDataset
-        let prefix = name ?? dataset?.rawValue ?? Self.stem(of: inputs[0])
+        let prefix = try name ?? dataset?.rawValue ?? {
+            let stem = Self.stem(of: inputs[0])
+            try Self.requireShardName(stem, from: "the first input's file name (choose another with --name)")
+            return stem
+        }()
         var preparer = CorpusPreparer(outputDirectory: out ?? "data/\(prefix)", name: prefix)
         preparer.shardTokens = shardTokens
         preparer.validationTokens = valTokens
@@ -104,6 +104,14 @@ struct PrepareCommand: ParsableCommand {
         if inputs.isEmpty { return .tinyshakespeare }
         guard inputs.count == 1, !FileSystem.isFile(inputs[0]) else { return nil }
         return NamedDataset(rawValue: inputs[0])
+    }
+
+    /// The name starts the shards' file names in --out, and training finds a split by `_train_` / `_val_` in them.
+    private static func requireShardName(_ name: String, from source: String) throws {
+        if name.isEmpty || name.hasPrefix(".") || name.contains("/") || name.contains("_train_") || name.contains("_val_") {
+            throw ValidationError("the shards' name '\(name)', from \(source), must be a file-name prefix: not empty, no '/', no leading '.', "
+                                  + "and no '_train_' or '_val_' (the shards are NAME_train_000000.bin, NAME_val_000000.bin)")
+        }
     }
 
     /// `dir/name.ext` → `name`.

@@ -82,8 +82,25 @@ import GPT2
         try Data("hello world\n".utf8).write(to: input)
         let out = directory.appendingPathComponent("out")
         let result = try runGPT2(arguments: ["prepare", input.path, "--name", name, "--out", out.path, "--mirror", TestPaths.mirror.path])
-        #expect(result.status != 0 && result.stderrText.contains("--name '\(name)' must be a file-name prefix"), "\(result.stderrText)")
+        #expect(result.status != 0 && result.stderrText.contains("the shards' name '\(name)', from --name, must be a file-name prefix"),
+                "\(result.stderrText)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["doc.txt"], "nothing written")
+    }
+
+    /// Without --name the first input's file name is the name, under the same rules: `run_val_2.txt` would have put
+    /// the training shards into the validation split.
+    @Test(arguments: ["x_train_y.txt", "run_val_2.txt", ".hidden.txt"])
+    func aNameFromAnInputThatIsNoFilePrefixIsRefused(_ file: String) throws {
+        let directory = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try Data("hello world\n".utf8).write(to: directory.appendingPathComponent(file))
+        let out = directory.appendingPathComponent("out")
+        let result = try runGPT2(arguments: ["prepare", directory.appendingPathComponent(file).path, "--out", out.path,
+                                             "--mirror", TestPaths.mirror.path])
+        let stem = String(file.dropLast(4))
+        #expect(result.status != 0 && result.stderrText.contains("the shards' name '\(stem)', from the first input's file name (choose another with --name)"),
+                "\(result.stderrText)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == [file], "nothing written")
     }
 
     /// A shard of fewer than 64Ki tokens is refused: `--shard-tokens 1` wrote one file per token (120,000 of them in a minute).
