@@ -41,7 +41,7 @@ struct SampleCommand: ParsableCommand {
     @OptionGroup var dataSource: DataSourceOptions
 
     func run() throws {
-        guard tokens >= 0 else { throw ValidationError("--tokens must not be negative") }
+        guard tokens >= 1 else { throw ValidationError("--tokens must be at least 1 (got \(tokens))") }
         guard temperature >= 0, temperature.isFinite else { throw ValidationError("--temperature must be 0 or positive") }
         guard topK >= 0 else { throw ValidationError("--top-k must be 0 (all) or positive") }
         try sample(on: try backendOptions.makeBackend())

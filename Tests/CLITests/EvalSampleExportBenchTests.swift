@@ -86,6 +86,15 @@ import Testing
         #expect(first.stdout == second.stdout)
     }
 
+    /// Sampling options out of range are refused by name, before the model loads (`--tokens 0` printed just the prompt).
+    @Test(arguments: [(["--tokens", "0"], "--tokens must be at least 1 (got 0)"), (["--tokens=-4"], "--tokens must be at least 1 (got -4)"),
+                      (["--temperature=-1"], "--temperature"), (["--temperature", "nan"], "--temperature"), (["--top-k=-1"], "--top-k")])
+    func sampleRefusesOptionsOutOfRange(_ bad: [String], _ message: String) throws {
+        let result = try runGPT2(arguments: ["sample", "--checkpoint", try CLIFixtures.trainedRun(), "--prompt", "hi",
+                                             "--mirror", TestPaths.mirror.path, "--threads", "2"] + bad)
+        expectOneLineError(result, mentioning: message)
+    }
+
     /// A checkpoint that is not there is named before the vocabulary is looked for: offline, a mistyped path said only that
     /// GPT-2's encoding files could not be downloaded. (Here the vocabulary's mirror is an empty folder.)
     @Test func aMissingCheckpointIsNamedBeforeTheVocabularyIsFetched() throws {
