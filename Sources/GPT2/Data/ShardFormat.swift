@@ -46,6 +46,19 @@ public enum ShardFormat {
         return count
     }
 
+    /// A read-only descriptor of the file at `path` (the caller closes it) and the file's size.
+    static func openForReading(_ path: String) throws(ShardError) -> (descriptor: Int32, size: Int) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw .cannotOpen(path: path, reason: String(cString: strerror(errno))) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            throw .cannotOpen(path: path, reason: reason)
+        }
+        return (fd, Int(info.st_size))
+    }
+
     /// Whether `path` is a complete shard: a valid header whose token count matches the file size.
     /// Cheap (reads 1 KiB); does not scan the tokens.
     public static func isCompleteShard(at path: String) -> Bool {
@@ -54,12 +67,8 @@ public enum ShardFormat {
 
     /// The token count of the shard at `path`, from its header (validated against the file size).
     public static func tokenCount(ofShardAt path: String) throws(ShardError) -> Int {
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { throw .cannotOpen(path: path, reason: String(cString: strerror(errno))) }
+        let (fd, size) = try openForReading(path)
         defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else { throw .cannotOpen(path: path, reason: String(cString: strerror(errno))) }
-        let size = Int(info.st_size)
         var header = [UInt8](repeating: 0, count: headerBytes)
         let got = header.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, headerBytes, 0) }
         guard got == headerBytes else { throw .truncatedHeader(path: path, size: size) }

@@ -21,12 +21,8 @@ public final class ShardReader: @unchecked Sendable {  // immutable after init; 
     /// cold 200 MB shard from disk costs more); pass nil to skip that scan.
     public init(path: String, vocabularySize: Int? = ShardFormat.gpt2VocabularySize) throws(ShardError) {
         self.path = path
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { throw .cannotOpen(path: path, reason: String(cString: strerror(errno))) }
+        let (fd, size) = try ShardFormat.openForReading(path)
         defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else { throw .cannotOpen(path: path, reason: String(cString: strerror(errno))) }
-        let size = Int(info.st_size)
         guard size >= ShardFormat.headerBytes else { throw .truncatedHeader(path: path, size: size) }
         guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), base != MAP_FAILED else {
             throw .cannotOpen(path: path, reason: "mmap failed: " + String(cString: strerror(errno)))
