@@ -1,5 +1,6 @@
-/// Ctrl-C during `gpt2 train`: the step in progress finishes, a checkpoint of it is written, the process
-/// exits 130, and `--resume` carries on from there — nothing trained is lost.
+/// Ctrl-C during `gpt2 train` (one micro-batch per step here, so the step in progress finishes): a checkpoint of the
+/// last step is written, the process exits 130, and `--resume` carries on from there — nothing trained is lost.
+/// (A step of several micro-batches is cut at the one in progress: `TrainerTests`.)
 
 import Foundation
 import GPT2TestSupport

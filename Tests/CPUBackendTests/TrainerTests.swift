@@ -86,6 +86,52 @@ import Testing
         #expect(savedA.state.loader == savedB.state.loader)
     }
 
+    /// Ctrl-C during a step of several micro-batches ends it at the micro-batch in progress: the step is dropped and
+    /// the checkpoint is of the step before (ckpt_0, the initial weights, when the first step is cut; none new when
+    /// that step's checkpoint exists). Resumed from those, the run is bit-identical to one never interrupted. A stop
+    /// asked for during a step's last micro-batch keeps the step, as with one micro-batch per step.
+    @Test func aStopRequestDropsTheStepInProgressAndTheRunResumesExactly() throws {
+        let root = try TestPaths.temporaryDirectory("trainer-stop").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        func accumulating(_ out: String, _ microBatches: Int = 3) throws -> TrainingOptions {
+            var options = try options(out: out, steps: 6)
+            options.gradientAccumulation = microBatches
+            return options
+        }
+        func raised() -> StopRequest {
+            let request = StopRequest(signals: [])
+            request.request()
+            return request
+        }
+        let a = try Trainer(options: try accumulating(root + "/a"), backend: CPUBackend(threads: 2))
+        let lossesA = try a.run()
+
+        let first = try Trainer(options: try accumulating(root + "/b"), backend: CPUBackend(threads: 2))
+        #expect(try first.run(stopRequest: raised()).isEmpty)
+        #expect(first.stoppedOnRequest)
+        #expect(Checkpoint.steps(in: root + "/b") == [0])
+        let second = try Trainer(resuming: root + "/b/ckpt_0", backend: CPUBackend(threads: 2))
+        let lossesToStep3 = try second.run(stopAfter: 3)
+        let third = try Trainer(resuming: root + "/b/ckpt_3", backend: CPUBackend(threads: 2))
+        #expect(try third.run(stopRequest: raised()).isEmpty)
+        #expect(third.stoppedOnRequest && Checkpoint.steps(in: root + "/b") == [0, 3])
+        let last = try Trainer(resuming: root + "/b/ckpt_3", backend: CPUBackend(threads: 2))
+        let lossesFrom3 = try last.run()
+
+        let lossesB = lossesToStep3 + lossesFrom3
+        #expect(lossesA.map(\.bitPattern) == lossesB.map(\.bitPattern), "A \(lossesA)\nB \(lossesB)")
+        #expect(try metrics(root + "/a").losses == metrics(root + "/b").losses)
+        #expect(a.model.parameters().map(\.bitPattern) == last.model.parameters().map(\.bitPattern))
+        let savedA = try Checkpoint.load(root + "/a/ckpt_6", as: TrainerState.self)
+        let savedB = try Checkpoint.load(root + "/b/ckpt_6", as: TrainerState.self)
+        #expect(savedA.secondMoment.map(\.bitPattern) == savedB.secondMoment.map(\.bitPattern))
+        #expect(savedA.state.loader == savedB.state.loader)
+
+        let whole = try Trainer(options: try accumulating(root + "/c", 1), backend: CPUBackend(threads: 2))
+        #expect(try whole.run(stopRequest: raised()).count == 1)
+        #expect(whole.stoppedOnRequest && Checkpoint.steps(in: root + "/c") == [1])
+    }
+
     /// `initFrom` starts a new run from trained weights — a run folder (its newest checkpoint, read a piece at a
     /// time), an llm.c file or a Hugging Face export — bit for bit; weights of another shape are refused.
     @Test func initFromStartsWithTheSavedWeights() throws {

@@ -1,5 +1,5 @@
-/// Ctrl-C (SIGINT) and SIGTERM as a request to stop training after the current step, with a checkpoint,
-/// instead of losing everything since the last one; a second signal quits at once.
+/// Ctrl-C (SIGINT) and SIGTERM as a request to stop training at the end of the micro-batch in progress, with a
+/// checkpoint of the last complete step, instead of losing everything since the last one; a second signal quits at once.
 
 import Dispatch
 import Synchronization
@@ -22,11 +22,12 @@ public final class StopRequest: @unchecked Sendable {
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler { [unowned self] in
-                if self.requested.exchange(true, ordering: .relaxed) {
+                if !self.request() {
                     Console.log("second signal: quitting now, without a checkpoint")
                     exit(128 + number)
                 }
-                Console.log("stopping after this step with a checkpoint (signal again to quit now)")
+                Console.log("stopping after the micro-batch in progress, with a checkpoint of the last complete step "
+                            + "(signal again to quit now)")
             }
             source.resume()
             sources.append(source)
@@ -37,6 +38,10 @@ public final class StopRequest: @unchecked Sendable {
         for source in sources { source.cancel() }
         for number in signals { signal(number, SIG_DFL) }
     }
+
+    /// Asks for the stop, as a signal does; returns false when it had been asked for already.
+    @discardableResult
+    public func request() -> Bool { !requested.exchange(true, ordering: .relaxed) }
 
     /// Whether a stop was asked for.
     public var isRequested: Bool { requested.load(ordering: .relaxed) }

@@ -98,7 +98,8 @@ public final class Trainer<Ops: Backend> {
     public private(set) var stoppedOnRequest = false
 
     /// Trains until `options.steps`, or until `stopAfter` steps as if interrupted there, or until `stopRequest`
-    /// is raised (Ctrl-C), ending the current step first; each of these leaves a checkpoint.
+    /// is raised (Ctrl-C) and the micro-batch in progress ends (a step it does not complete is dropped); each of
+    /// these leaves a checkpoint of the last complete step.
     /// Returns the training loss of each step run.
     @discardableResult
     public func run(stopAfter: Int? = nil, stopRequest: StopRequest? = nil) throws -> [Float] {
@@ -118,7 +119,20 @@ public final class Trainer<Ops: Backend> {
         guard firstStep <= lastStep else { return losses }
         for current in firstStep...lastStep {
             let stepStart = clock.now
-            let loss = try accumulateGradients()
+            let loaderAtStepStart = loader.state
+            // A stop request ends the step at the micro-batch in progress, unless that one completes it: a step half
+            // accumulated is dropped (the weights are still the last step's), so the stop waits for one micro-batch only.
+            let stopNow = { stopRequest?.isRequested == true && current < lastStep }
+            guard let loss = try accumulateGradients(abandoningWhen: stopNow) else {
+                stoppedOnRequest = true
+                Console.log("step \(current) dropped part-way; the run stands at step \(step)")
+                if Checkpoint.steps(in: options.outDirectory).contains(step) {
+                    Console.log("\(options.outDirectory)/\(Checkpoint.folderName(step: step)) already holds it")
+                } else {
+                    try saveCheckpoint(loader: loaderAtStepStart)
+                }
+                break
+            }
             guard loss.isFinite else {
                 throw TrainingError("the loss became \(loss) at step \(current); lower --lr or check the data")
             }
@@ -149,7 +163,7 @@ public final class Trainer<Ops: Backend> {
             try evaluatePeriodically(after: current, metrics: metrics)
             let periodic = options.checkpointEvery > 0 && current % options.checkpointEvery == 0
             stoppedOnRequest = stopRequest?.isRequested == true && current < lastStep
-            if periodic || current == lastStep || stoppedOnRequest { try saveCheckpoint() }
+            if periodic || current == lastStep || stoppedOnRequest { try saveCheckpoint(loader: loader.state) }
             if stoppedOnRequest { break }
         }
         if let peakDeviceMemory {
@@ -160,17 +174,19 @@ public final class Trainer<Ops: Backend> {
 
     // MARK: - One step and what runs between steps
 
-    /// Zeroes the gradients and accumulates those of `gradientAccumulation` micro-batches; returns their mean loss.
-    private func accumulateGradients() throws -> Float {
+    /// Zeroes the gradients and accumulates those of `gradientAccumulation` micro-batches; returns their mean loss,
+    /// or nil when `abandon` says so after a micro-batch that is not the last (the gradients are then partial).
+    private func accumulateGradients(abandoningWhen abandon: () -> Bool) throws -> Float? {
         let (B, T, A) = (options.microBatch, options.sequenceLength, options.gradientAccumulation)
         model.zeroGradients()
         var lossSum: Double = 0
-        for _ in 0..<A {
+        for microStep in 0..<A {
             let batch = try loader.next()
             let loss = model.forward(inputs: batch.inputs, targets: batch.targets, batchSize: B, sequenceLength: T,
                                      lossScale: 1 / Float(B * T * A))!
             model.backward(batchSize: B, sequenceLength: T)
             lossSum += Double(loss)
+            if microStep < A - 1 && abandon() { return nil }
         }
         return Float(lossSum / Double(A))
     }
@@ -217,8 +233,9 @@ public final class Trainer<Ops: Backend> {
 
     // MARK: - Details
 
-    private func saveCheckpoint() throws {
-        let state = TrainerState(step: step, options: options, loader: loader.state, sampleRandom: sampleRandom)
+    /// Saves the run as of `step`, with `loader` the data position after it.
+    private func saveCheckpoint(loader: DataLoaderState) throws {
+        let state = TrainerState(step: step, options: options, loader: loader, sampleRandom: sampleRandom)
         do {
             try Checkpoint.save(runDirectory: options.outDirectory, step: step, config: options.model, state: state) { [model] tensor, range, values in
                 model.backend.download(model.layout.whole(tensor.buffer).slice(range.lowerBound, range.count), into: values)
