@@ -7,36 +7,56 @@ import GPT2TestSupport
 import Testing
 
 @Suite struct TrainInterruptTests {
+    /// `gpt2 train` started in the background, its stderr going to `RUN.log`.
+    private struct Training {
+        let process = Process()
+        let out: String
+        let logPath: String
+
+        init(out: String, arguments: [String]) throws {
+            self.out = out
+            logPath = out + ".log"
+            process.executableURL = buildProductsDirectory.appendingPathComponent("gpt2")
+            process.arguments = arguments
+            process.standardOutput = FileHandle.nullDevice
+            // A file, not a pipe: a pipe nobody drains fills up and blocks the child's logging.
+            _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+            process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+            try process.run()
+        }
+
+        /// Waits (at most 60 s) until metrics.jsonl records `steps` steps.
+        func waitForSteps(_ steps: Int) {
+            let metrics = out + "/metrics.jsonl"
+            let deadline = Date().addingTimeInterval(60)
+            while (try? String(contentsOfFile: metrics, encoding: .utf8))?.split(separator: "\n").count ?? 0 < steps {
+                guard Date() < deadline, process.isRunning else { break }
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+        }
+
+        /// Waits (at most 60 s, then kills it) for the process to end; its log.
+        func waitForExit() -> String {
+            let stopDeadline = Date().addingTimeInterval(60)
+            while process.isRunning && Date() < stopDeadline { Thread.sleep(forTimeInterval: 0.05) }
+            if process.isRunning {
+                kill(process.processIdentifier, SIGKILL)
+                Issue.record("gpt2 train did not stop within 60 s of the signal")
+            }
+            process.waitUntilExit()
+            return (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+        }
+    }
+
     @Test func interruptSavesACheckpointOfTheLastStepAndResumes() throws {
         let out = try TestPaths.temporaryDirectory("interrupt").path + "/run"
-        let process = Process()
-        process.executableURL = buildProductsDirectory.appendingPathComponent("gpt2")
-        process.arguments = try CLIFixtures.trainArguments(out: out, steps: 100_000)
-        process.standardOutput = FileHandle.nullDevice
-        // A file, not a pipe: a pipe nobody drains fills up and blocks the child's logging.
-        let logPath = out + ".log"
-        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        try process.run()
-
+        let training = try Training(out: out, arguments: try CLIFixtures.trainArguments(out: out, steps: 100_000))
         // Wait for two finished steps, then interrupt as a terminal's Ctrl-C would.
-        let metrics = out + "/metrics.jsonl"
-        let deadline = Date().addingTimeInterval(60)
-        while (try? String(contentsOfFile: metrics, encoding: .utf8))?.split(separator: "\n").count ?? 0 < 2 {
-            guard Date() < deadline, process.isRunning else { break }
-            Thread.sleep(forTimeInterval: 0.05)
-        }
-        process.interrupt()
-        let stopDeadline = Date().addingTimeInterval(60)
-        while process.isRunning && Date() < stopDeadline { Thread.sleep(forTimeInterval: 0.05) }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            Issue.record("gpt2 train did not stop within 60 s of SIGINT")
-        }
-        process.waitUntilExit()
-        let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+        training.waitForSteps(2)
+        training.process.interrupt()
+        let log = training.waitForExit()
 
-        #expect(process.terminationStatus == 130, "exit status after SIGINT; log:\n\(log)")
+        #expect(training.process.terminationStatus == 130, "exit status after SIGINT; log:\n\(log)")
         #expect(log.contains("--resume"), "the log says how to continue")
         // The checkpoint is of the last step the metrics record: the interrupted step was finished, not lost.
         let steps = try CLIFixtures.losses(out).count
@@ -46,5 +66,23 @@ import Testing
         let resumed = try runGPT2(arguments: ["train", "--resume", out, "--steps", String(steps + 2)])
         #expect(resumed.status == 0, "\(resumed.stderrText)")
         #expect(try CLIFixtures.losses(out).count == steps + 2)
+    }
+
+    /// A second signal quits at once, with the signal's exit status. It ran exit()'s clean-up on the signal thread
+    /// while the training thread was inside OpenBLAS, which crashed the process about half the time (exit 139): so
+    /// the second signal comes here while a step of ~100 ms of matrix products is running, twice over.
+    @Test func aSecondSignalQuitsAtOnceWithoutCrashing() throws {
+        for attempt in 0..<2 {
+            let out = try TestPaths.temporaryDirectory("interrupt-twice").path + "/run\(attempt)"
+            let training = try Training(out: out, arguments: try CLIFixtures.trainArguments(
+                out: out, steps: 100_000, extra: ["--model", "small", "--micro-batch", "8", "--seq", "128"]))
+            training.waitForSteps(1)
+            kill(training.process.processIdentifier, SIGTERM)
+            Thread.sleep(forTimeInterval: 0.02)
+            kill(training.process.processIdentifier, SIGTERM)
+            let log = training.waitForExit()
+            #expect(training.process.terminationStatus == 128 + SIGTERM, "exit status after two SIGTERMs; log:\n\(log)")
+            #expect(log.contains("second signal: quitting now"), "\(log)")
+        }
     }
 }

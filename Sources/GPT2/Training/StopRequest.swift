@@ -24,7 +24,9 @@ public final class StopRequest: @unchecked Sendable {
             source.setEventHandler { [unowned self] in
                 if !self.request() {
                     Console.log("second signal: quitting now, without a checkpoint")
-                    exit(128 + number)
+                    // _exit, not exit: exit's clean-up (atexit handlers, OpenBLAS freeing its buffers) would run on
+                    // this thread while the training thread still computes in them, and crashed the process.
+                    _exit(128 + number)
                 }
                 Console.log("stopping after the micro-batch in progress, with a checkpoint of the last complete step "
                             + "(signal again to quit now)")
