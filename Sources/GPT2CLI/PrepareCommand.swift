@@ -79,7 +79,19 @@ struct PrepareCommand: ParsableCommand {
             try Self.requireShardName(stem, from: "the first input's file name (choose another with --name)")
             return stem
         }()
-        var preparer = CorpusPreparer(outputDirectory: out ?? "data/\(prefix)", name: prefix)
+        let outputDirectory = out ?? "data/\(prefix)"
+        // A prepare that fails leaves no empty folders behind (a half-done download keeps its folder).
+        let createdFolders = FileSystem.missingDirectories(outputDirectory)
+        do {
+            try prepare(dataset, into: outputDirectory, name: prefix)
+        } catch {
+            FileSystem.removeEmptyDirectories(createdFolders)
+            throw error
+        }
+    }
+
+    private func prepare(_ dataset: NamedDataset?, into outputDirectory: String, name prefix: String) throws {
+        var preparer = CorpusPreparer(outputDirectory: outputDirectory, name: prefix)
         preparer.shardTokens = shardTokens
         preparer.validationTokens = valTokens
         preparer.threads = threads

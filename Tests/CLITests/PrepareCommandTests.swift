@@ -72,6 +72,24 @@ import GPT2
         #expect(!FileManager.default.fileExists(atPath: out.path), "nothing written")
     }
 
+    /// A prepare that fails after creating its output folders removes them again when they are empty: a corpus whose
+    /// validation split takes everything (its val shard is removed too), and FineWeb with no mirror copy offline.
+    @Test func aFailedPrepareLeavesNoEmptyFolders() throws {
+        let directory = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let input = directory.appendingPathComponent("doc.txt")
+        try Data("hello world, a very small corpus\n".utf8).write(to: input)
+        let emptyMirror = directory.appendingPathComponent("mirror")
+        try FileManager.default.createDirectory(at: emptyMirror, withIntermediateDirectories: true)
+        let tooSmall = try runGPT2(arguments: ["prepare", input.path, "--val-tokens", "100000", "--out", directory.path + "/out/sub",
+                                               "--mirror", TestPaths.mirror.path])
+        #expect(tooSmall.status != 0 && tooSmall.stderrText.contains("lower --val-tokens"), "\(tooSmall.stderrText)")
+        let offline = try runGPT2(arguments: ["prepare", "fineweb10B", "--shards", "1", "--out", directory.path + "/fineweb/10B",
+                                              "--mirror", emptyMirror.path])
+        #expect(offline.status != 0 && offline.stderrText.contains("missing from the data mirror"), "\(offline.stderrText)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted() == ["doc.txt", "mirror"])
+    }
+
     /// --name starts the shards' file names: a '/' wrote (or failed to write) outside --out, an empty name made
     /// `_train_000000.bin`, and `_val_` or `_train_` inside it would put a split's shards into the other split.
     @Test(arguments: ["a/b", "../escape", "", ".hidden", "x_train_y", "x_val_"])

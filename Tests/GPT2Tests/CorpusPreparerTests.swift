@@ -104,14 +104,20 @@ struct ByteEncoder: DocumentEncoder {
         #expect(CorpusPreparer.defaultValidationTokens(corpusBytes: 10_000_000_000) == 10_000_000)
     }
 
-    @Test func validationTakingEverythingIsError() throws {
+    /// A validation split that takes the whole corpus is refused, and leaves no shard of the name: the new val shard
+    /// beside an earlier run's train shards made a dataset that validated on what it trained on.
+    @Test func validationTakingEverythingIsErrorAndLeavesNoShard() throws {
         try withDirectory { directory in
-            try write("tiny", to: directory.appendingPathComponent("a.txt"))
+            try write(String(repeating: "x", count: 30), to: directory.appendingPathComponent("a.txt"))
+            let input = [CorpusInput.text(path: directory.appendingPathComponent("a.txt").path)]
+            let earlier = try preparer(directory, validation: 7).prepare(input, encoder: ByteEncoder())
+            #expect(earlier.trainShards.count == 3)
             let error = #expect(throws: PrepareError.self) {
-                try preparer(directory, validation: 100)
-                    .prepare([.text(path: directory.appendingPathComponent("a.txt").path)], encoder: ByteEncoder())
+                try preparer(directory, validation: 100).prepare(input, encoder: ByteEncoder())
             }
             #expect(error?.description.contains("--val-tokens") == true)
+            #expect(error?.description.contains("no shard of this name is left") == true)
+            #expect(FileSystem.contents(of: directory.appendingPathComponent("out").path)?.filter { $0.hasSuffix(".bin") } == [])
         }
     }
 

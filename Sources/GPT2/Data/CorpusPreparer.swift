@@ -33,7 +33,8 @@ public struct CorpusPreparer: Sendable {
     public static func defaultValidationTokens(corpusBytes: Int) -> Int { min(10_000_000, max(1, corpusBytes / 40)) }
 
     /// Validates every input, then tokenises them in order into shards. Bad input throws before anything is
-    /// written; complete identical shards from an earlier run are kept; stale shards of this name are removed.
+    /// written, and a corpus that leaves nothing to train on once the validation split is taken leaves no shard of
+    /// this name; complete identical shards from an earlier run are kept; stale shards of this name are removed.
     public func prepare(_ inputs: [CorpusInput], encoder: some DocumentEncoder) throws(PrepareError) -> ShardSummary {
         try tokenise(inputs, corpusBytes: try validate(inputs), encoder: encoder)
     }
@@ -91,6 +92,9 @@ public struct CorpusPreparer: Sendable {
         progress.finish()
         let summary = writer.summary
         guard !summary.trainShards.isEmpty else {
+            // The validation shards just written and an earlier run's training shards would make a dataset whose
+            // validation split overlaps its training split: none of this name's shards is left.
+            removeStaleShards(keeping: ShardSummary())
             throw .noTrainingTokens(totalTokens: summary.validationTokens, validationTokens: validation)
         }
         removeStaleShards(keeping: summary)

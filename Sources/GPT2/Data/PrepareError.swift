@@ -27,7 +27,7 @@ public enum PrepareError: Error, CustomStringConvertible {
             return "\(path):\(line): no string field \"\(field)\"; pick the document field with --field NAME"
         case .noTrainingTokens(let total, let validation):
             return "the corpus has \(total) tokens and --val-tokens takes \(validation) of them, leaving none to "
-                + "train on; lower --val-tokens"
+                + "train on (no shard of this name is left in the output folder); lower --val-tokens"
         case .cannotCreateDirectory(let path, let reason):
             return "cannot create output directory \(path): \(reason)"
         case .download(let error):

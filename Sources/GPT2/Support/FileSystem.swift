@@ -35,6 +35,23 @@ public enum FileSystem {
         return mkdir(path, 0o755) == 0 || errno == EEXIST
     }
 
+    /// The folders among `path` and its parents that do not exist yet, deepest first: what `makeDirectories` would
+    /// create, and what to remove (`removeEmptyDirectories`) if the work they were made for fails.
+    public static func missingDirectories(_ path: String) -> [String] {
+        var missing: [String] = []
+        var folder = path
+        while !folder.isEmpty, folder != ".", folder != "/", !isDirectory(folder) {
+            missing.append(folder)
+            folder = directoryName(folder)
+        }
+        return missing
+    }
+
+    /// Removes each of `paths` (deepest first) that is an empty folder; stops at the first that is not.
+    public static func removeEmptyDirectories(_ paths: [String]) {
+        for path in paths where rmdir(path) != 0 { return }
+    }
+
     /// Everything before the last `/` ("." when there is none).
     public static func directoryName(_ path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
