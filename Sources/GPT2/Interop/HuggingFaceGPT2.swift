@@ -38,14 +38,19 @@ public enum HuggingFaceGPT2 {
         tensors.append(("transformer.ln_f.weight", [C], Array(slices.whole(.lnfw))))
         tensors.append(("transformer.ln_f.bias", [C], Array(slices.whole(.lnfb))))
         try SafetensorsFile.write(path: FileSystem.join(directory, "model.safetensors"), tensors: tensors,
-                                  metadata: ["format": "pt"])
+                                  metadata: ["format": "pt", headCountKey: String(config.heads)])
         let json = configJSON(config)
         try AtomicFile.write(FileSystem.join(directory, "config.json")) { sink in try sink.write(Array(json.utf8)) }
     }
 
+    /// The `__metadata__` entry our exports add: the head count, which no tensor's shape tells, so that the
+    /// model file alone (without its config.json) loads with the right heads.
+    static let headCountKey = "gpt2_swift_n_head"
+
     /// Loads a safetensors GPT-2 (`FILE.safetensors`, or a folder with `model.safetensors`): the shape comes from
-    /// `config.json` beside it when there is one, else from the tensor shapes with 64-wide heads (as every GPT-2
-    /// size has). The vocabulary is padded to a multiple of 128 with zero rows.
+    /// `config.json` beside it when there is one, else from the tensor shapes, with the head count our exports
+    /// record in the metadata, or else 64-wide heads (as every GPT-2 size has). The vocabulary is padded to a
+    /// multiple of 128 with zero rows.
     public static func load(_ path: String) throws -> (config: ModelConfig, parameters: [Float]) {
         let opened = try open(path)
         var parameters: [Float] = []
@@ -58,14 +63,14 @@ public enum HuggingFaceGPT2 {
     public static func open(_ path: String) throws -> OpenFile {
         let (file, declared) = try locate(path)
         let tensors = try SafetensorsFile(path: file)
-        let (config, names) = try shape(of: tensors.tensors, path: file, declared: declared)
+        let (config, names) = try shape(of: tensors, declared: declared)
         return OpenFile(config: config, file: tensors, names: names)
     }
 
     /// The model shape of the GPT-2 at `path` (as for `load`), from config.json and the safetensors header alone.
     public static func config(_ path: String) throws -> ModelConfig {
         let (file, declared) = try locate(path)
-        return try shape(of: try SafetensorsFile(path: file).tensors, path: file, declared: declared).config
+        return try shape(of: try SafetensorsFile(path: file), declared: declared).config
     }
 
     /// An opened safetensors GPT-2: its shape, and its weights in our layout, one tensor at a time.
@@ -134,11 +139,11 @@ public enum HuggingFaceGPT2 {
         return (file, FileSystem.isFile(configPath) ? try readConfig(configPath) : nil)
     }
 
-    /// The model shape of the GPT-2 whose safetensors entries are `tensors` (in file `path`): `declared` if given,
-    /// checked against the tensors' shapes, else inferred with 64-wide heads; and each bare tensor name ("h.0.ln_1.weight")
-    /// mapped to its name in the file, with or without transformers' `transformer.` prefix (OpenAI's upload has none).
-    private static func shape(of tensors: [String: SafetensorsFile.Tensor], path: String, declared: ModelConfig?) throws
-        -> (config: ModelConfig, names: [String: String]) {
+    /// The model shape of the GPT-2 in `file`: `declared` if given, checked against the tensors' shapes, else
+    /// inferred from them (heads as `load` says); and each bare tensor name ("h.0.ln_1.weight") mapped to its name
+    /// in the file, with or without transformers' `transformer.` prefix (OpenAI's upload has none).
+    private static func shape(of file: SafetensorsFile, declared: ModelConfig?) throws -> (config: ModelConfig, names: [String: String]) {
+        let (tensors, path) = (file.tensors, file.path)
         func fail(_ message: String) -> FileError { FileError("\(path) is not a GPT-2 checkpoint in transformers' layout: \(message)") }
         var byName: [String: String] = [:]
         for name in tensors.keys {
@@ -156,8 +161,17 @@ public enum HuggingFaceGPT2 {
         var layers = 0
         while byName["h.\(layers).ln_1.weight"] != nil { layers += 1 }
         let channels = wteShape[1]
-        var config = declared ?? ModelConfig(maxSequenceLength: wpeShape[0], vocabularySize: wteShape[0], layers: layers,
-                                             heads: max(1, channels / 64), channels: channels)
+        var config: ModelConfig
+        if let declared {
+            config = declared
+        } else {
+            let recorded = file.metadata[headCountKey].flatMap { Int($0) }
+            guard let heads = recorded ?? (channels % 64 == 0 ? channels / 64 : nil) else {
+                throw fail("the head count is in no tensor's shape, the file does not record it and n_embd \(channels) is not a multiple "
+                           + "of GPT-2's 64-wide heads; put the config.json it came with beside it")
+            }
+            config = ModelConfig(maxSequenceLength: wpeShape[0], vocabularySize: wteShape[0], layers: layers, heads: heads, channels: channels)
+        }
         config.paddedVocabularySize = (config.vocabularySize + 127) / 128 * 128
         do { try config.validate() } catch { throw fail("\(error)") }
         guard config.layers == layers else { throw fail("config.json says \(config.layers) layers but the file has \(layers)") }
