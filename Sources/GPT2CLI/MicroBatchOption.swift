@@ -25,7 +25,7 @@ enum MicroBatchOption: Equatable, ExpressibleByArgument, CustomStringConvertible
         }
     }
 
-    /// The micro-batch `auto` would replace, for the total batch when only --grad-accum is given.
+    /// The micro-batch when none is given.
     static let defaultSize = 8
 
     /// A fixed micro-batch, refused (by name, with the range) unless it is 1…`Layout.maximumBatchSize`.
@@ -40,8 +40,8 @@ struct BatchShape: Equatable {
     var microBatch: Int
     var accumulation: Int
 
-    /// Resolves the options. With `.auto`, the total batch is --total-batch-tokens (else 8 × seq × --grad-accum)
-    /// and B is the largest micro-batch that fits `device` and divides it evenly, so the total is kept exactly.
+    /// Resolves the options. With `.auto`, B is the largest micro-batch that fits `device`: with --total-batch-tokens,
+    /// the largest that also divides it evenly, so that the total is kept exactly; else accumulated --grad-accum times.
     static func resolve(_ option: MicroBatchOption, seq: Int, gradAccum: Int?, totalBatchTokens: Int?,
                         config: ModelConfig, recompute: Bool, device: @autoclosure () throws -> PlanDevice) throws -> BatchShape {
         if let gradAccum { try Layout.requireBatchCount(gradAccum, option: "--grad-accum") }
@@ -74,7 +74,10 @@ struct BatchShape: Equatable {
             if gradAccum != nil && totalBatchTokens != nil {
                 throw ValidationError("--micro-batch auto sets the accumulation itself: give --total-batch-tokens, not --grad-accum too")
             }
-            let total = totalBatchTokens ?? MicroBatchOption.defaultSize * seq * (gradAccum ?? 1)
+            guard let total = totalBatchTokens else {
+                let B = try largestFitting(config: config, seq: seq, recompute: recompute, device: try device())
+                return BatchShape(microBatch: B, accumulation: gradAccum ?? 1)
+            }
             guard total > 0, total % seq == 0 else {
                 throw ValidationError("--total-batch-tokens \(total) must be a positive multiple of --seq \(seq)")
             }
@@ -92,7 +95,7 @@ struct BatchShape: Equatable {
                                              limit: limit, where: accept)
         guard B > 0 else {
             let one = MemoryPlan(config: config, batchSize: 1, sequenceLength: seq, recompute: recompute, device: device)
-            throw ValidationError("--micro-batch auto: even micro-batch 1 × seq \(seq) \(one.verdict)\(recompute ? "" : "; try --recompute") or a shorter --seq")
+            throw ValidationError("--micro-batch auto: even micro-batch 1 × seq \(seq) \(one.verdict); \(one.advice ?? "")")
         }
         return B
     }

@@ -42,7 +42,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Start from these weights: an llm.c model file, a checkpoint or run folder, or a safetensors GPT-2 (their shape replaces --model).")
     var initFrom: String?
 
-    @Option(help: "Sequences per micro-batch (B), or auto: the largest that fits memory (gpt2 plan) and divides the total batch. (default: \(MicroBatchOption.defaultSize))")
+    @Option(help: "Sequences per micro-batch (B), or auto: the largest that fits memory by gpt2 plan (with --total-batch-tokens, the largest that also divides it). (default: \(MicroBatchOption.defaultSize))")
     var microBatch: MicroBatchOption?
 
     @Option(help: "Tokens per sequence (T), at most the model's context. (default: \(Default.seq))")
@@ -231,7 +231,9 @@ struct TrainCommand: ParsableCommand {
         let batch = try BatchShape.resolve(microBatch, seq: seq, gradAccum: gradAccum, totalBatchTokens: totalBatchTokens,
                                            config: config, recompute: recompute, device: planDevice)
         if microBatch == .auto {
-            Console.log("--micro-batch auto: \(batch.microBatch) × \(batch.accumulation) accumulation (largest that fits \(formatBytes(planDevice.capacityBytes)) available)")
+            let which = totalBatchTokens.map { "the largest micro-batch that divides the step's \($0 / seq) sequences and fits" }
+                ?? "the largest micro-batch that fits"
+            Console.log("--micro-batch auto: \(batch.microBatch) × \(batch.accumulation) accumulation (\(which) \(formatBytes(planDevice.capacityBytes)) available)")
         }
         let steps = self.steps ?? Default.steps
         var options = TrainingOptions(

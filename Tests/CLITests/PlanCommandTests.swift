@@ -44,6 +44,36 @@ import Testing
         }
     }
 
+    /// auto with no total batch to keep is the largest micro-batch that fits, accumulated as --grad-accum asks (it
+    /// took 8 × seq × --grad-accum as a total to divide: --grad-accum 64 came back as 16 × 32); with
+    /// --total-batch-tokens it divides that total exactly.
+    @Test func microBatchAutoIsTheLargestThatFitsUnlessATotalIsKept() throws {
+        func plan(_ extra: [String]) throws -> [String: Any] {
+            let result = try runGPT2(arguments: ["plan", "--gpu", "rtx4070", "--model", "d12", "--seq", "1024", "--micro-batch", "auto",
+                                                 "--steps", "10", "--json"] + extra, environment: try calibration())
+            try #require(result.status == 0, "\(result.stderrText)")
+            return try #require(try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any])
+        }
+        let accumulated = try plan(["--grad-accum", "64"])
+        let largest = try #require(accumulated["max_micro_batch"] as? Int)
+        #expect(largest > 16 && 512 % largest != 0, "the case needs a largest micro-batch that does not divide 512: \(largest)")
+        #expect(accumulated["micro_batch"] as? Int == largest && accumulated["grad_accum"] as? Int == 64)
+        #expect(try plan([])["micro_batch"] as? Int == largest)
+        let kept = try plan(["--total-batch-tokens", "524288"])
+        let (B, A) = (try #require(kept["micro_batch"] as? Int), try #require(kept["grad_accum"] as? Int))
+        #expect(B * A == 512 && B <= largest && B * 2 > largest, "\(B) × \(A)")
+    }
+
+    /// When the weights, gradients and AdamW moments alone exceed the card, auto's refusal says to use a smaller model,
+    /// not --recompute or a shorter --seq (which cannot help), as train's refusal does.
+    @Test(arguments: [[], ["--recompute", "--seq", "64"]])
+    func microBatchAutoSaysWhenOnlyASmallerModelHelps(_ extra: [String]) throws {
+        let result = try runGPT2(arguments: ["plan", "--gpu", "rtx3060", "--model", "d48", "--micro-batch", "auto", "--steps", "10"] + extra,
+                                 environment: try calibration())
+        expectOneLineError(result, mentioning: "alone do not fit: use a smaller model")
+        #expect(!result.stderrText.contains("--recompute") && !result.stderrText.contains("--seq"), "\(result.stderrText)")
+    }
+
     @Test func unknownGPUFailsWithTheList() throws {
         expectOneLineError(try runGPT2(arguments: ["plan", "--gpu", "rtx9999"]), mentioning: "rtx4070")
     }

@@ -158,7 +158,14 @@ public struct MemoryPlan: Sendable {
 
     /// Throws a message a user can act on when the config does not fit: the check before training starts.
     public func requireFits() throws {
-        guard !fits else { return }
+        guard let advice else { return }
+        throw ConfigError("micro-batch \(layout.batchSize) × seq \(layout.sequenceLength) \(verdict); \(advice)")
+    }
+
+    /// What to change when the config does not fit (nil when it fits): the micro-batch that does, else a shorter
+    /// --seq or a smaller model (only the latter when the weights alone do not fit), and --recompute where it helps.
+    public var advice: String? {
+        guard !fits else { return nil }
         let (config, T) = (layout.config, layout.sequenceLength)
         func largest(recompute: Bool) -> Int {
             Self.largestMicroBatch(config: config, sequenceLength: T, recompute: recompute, device: device)
@@ -174,7 +181,7 @@ public struct MemoryPlan: Sendable {
         if !layout.recompute, case let withRecompute = largest(recompute: true), withRecompute > 0 {
             advice += ", or --recompute (micro-batches up to \(withRecompute))"
         }
-        throw ConfigError("micro-batch \(layout.batchSize) × seq \(T) \(verdict); \(advice)")
+        return advice
     }
 
     /// The largest micro-batch B (≤ `limit`) whose plan fits, or 0 when even B = 1 does not. Memory grows with
