@@ -48,7 +48,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Rows of logits the classifier holds at once (default: 4096; 0: all B·T rows in one chunk), to measure what chunking costs.")
     var classifierChunk: Int?
 
-    @Option(help: "Peak FLOP/s used for MFU (default: 115.2 GFLOP/s per CPU thread; H100/H200/A100 dense BF16 by name).", transform: parsePeakFLOPs)
+    @Option(help: "Peak FLOP/s used for MFU, a number such as 989e12 (default: 115.2 GFLOP/s per CPU thread; on a GPU, its dense BF16 figure from the table of gpt2 plan --list-gpus).", transform: parsePeakFLOPs)
     var peakFlops: Double?
 
     @Flag(help: "Print one JSON object on stdout.")

@@ -117,7 +117,7 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Replace the run in --out: remove its checkpoints and metrics.jsonl before training; with --resume from an earlier checkpoint, remove the later ones.")
     var overwrite = false
 
-    @Option(help: "Peak FLOP/s used to compute MFU (default: 115.2 GFLOP/s per CPU thread; H100/H200/A100 dense BF16 by name).", transform: parsePeakFLOPs)
+    @Option(help: "Peak FLOP/s used to compute MFU, a number such as 989e12 (default: 115.2 GFLOP/s per CPU thread; on a GPU, its dense BF16 figure from the table of gpt2 plan --list-gpus).", transform: parsePeakFLOPs)
     var peakFlops: Double?
 
     @OptionGroup var backendOptions: BackendOptions

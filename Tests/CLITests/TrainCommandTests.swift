@@ -47,7 +47,8 @@ import Testing
         // The shards move too: the saved path fails with one line naming it, and --data says where they are now.
         try FileManager.default.moveItem(atPath: root + "/shards", toPath: root + "/moved/shards")
         let extend = ["train", "--resume", "c", "--steps", "5", "--threads", "2", "--device", "cpu"]
-        expectOneLineError(try runGPT2(arguments: extend, workingDirectory: root + "/moved"), mentioning: URL(fileURLWithPath: root).lastPathComponent + "/shards/")
+        expectOneLineError(try runGPT2(arguments: extend, workingDirectory: root + "/moved"),
+                           mentioning: URL(fileURLWithPath: root).lastPathComponent + "/shards is gone; if its shards moved, resume with --data NEWDIR")
         let third = try runGPT2(arguments: extend + ["--data", "shards"], workingDirectory: root + "/moved")
         #expect(third.status == 0, "\(third.stderrText)")
         #expect(try CLIFixtures.losses(root + "/moved/c").count == 5)
@@ -167,8 +168,8 @@ import Testing
     }
 
     /// Each bad input fails before anything is written: a sentinel metrics.jsonl in --out stays as it was.
-    @Test(arguments: ["missing data", "no validation shards", "seq too long", "batch larger than data", "unknown model", "cuda",
-                      "total batch not a multiple", "does not fit in memory"])
+    @Test(arguments: ["missing data", "no validation shards", "validation smaller than a batch", "seq too long", "batch larger than data",
+                      "unknown model", "cuda", "total batch not a multiple", "does not fit in memory"])
     func badInputFailsWithOneLine(_ problem: String) throws {
         let root = try TestPaths.temporaryDirectory("cli-bad").path
         defer { try? FileManager.default.removeItem(atPath: root) }
@@ -189,6 +190,16 @@ import Testing
             try FileManager.default.createSymbolicLink(atPath: trainOnly + "/tinyshakespeare_train_000000.bin",
                                                        withDestinationPath: try ShakespeareShards.directory() + "/tinyshakespeare_train_000000.bin")
             replace("--data", trainOnly); replace("--eval-every", "1"); phrase = "--eval-every 0"
+        case "validation smaller than a batch":   // the fix is more validation tokens or none, not a smaller training shard
+            let smallVal = root + "/small-val"
+            try FileManager.default.createDirectory(atPath: smallVal, withIntermediateDirectories: true)
+            try FileManager.default.createSymbolicLink(atPath: smallVal + "/tinyshakespeare_train_000000.bin",
+                                                       withDestinationPath: try ShakespeareShards.directory() + "/tinyshakespeare_train_000000.bin")
+            try ShardWriter.write(Array(0..<40), to: smallVal + "/tinyshakespeare_val_000000.bin")
+            replace("--data", smallVal); replace("--eval-every", "1")
+            phrase = "holds 40 tokens, but one batch needs B·T·ranks + 1 = 2·32·1 + 1 = 65; lower --micro-batch or --seq, or prepare this split "
+                + "with more tokens per shard (gpt2 prepare --val-tokens for validation, --shard-tokens for training); or train without "
+                + "validation (--eval-every 0)"
         case "seq too long":
             replace("--seq", "65"); phrase = "--seq"
         case "batch larger than data":  // 100 tokens cannot fill one 512·32 batch

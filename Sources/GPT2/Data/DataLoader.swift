@@ -261,8 +261,9 @@ public enum DataLoaderError: Error, CustomStringConvertible {
         case .noShards(let selection):
             return "no token shards match \(selection); create them with `gpt2 prepare` or check the path"
         case .batchLargerThanShard(let path, let tokens, let needed, let B, let T, let worldSize):
-            return "\(path) holds \(tokens) tokens, but one step needs B·T·ranks + 1 = \(B)·\(T)·\(worldSize) + 1 = "
-                + "\(needed); lower the batch size or sequence length, or prepare with larger shards"
+            return "\(path) holds \(formatCount(tokens, "token")), but one batch needs B·T·ranks + 1 = \(B)·\(T)·\(worldSize) + 1 = "
+                + "\(needed); lower --micro-batch or --seq, or prepare this split with more tokens per shard "
+                + "(gpt2 prepare --val-tokens for validation, --shard-tokens for training)"
         case .stateMismatch(let reason):
             return "cannot restore the data loader: \(reason); resume with the same data and batch geometry"
         case .shard(let error):

@@ -28,7 +28,7 @@ public enum PlanDevice: Sendable {
     /// The name printed in the plan.
     public var name: String {
         switch self {
-        case .cpu(_, let threads): return "CPU (\(threads) threads)"
+        case .cpu(_, let threads): return "CPU (\(formatCount(threads, "thread")))"
         case .gpu(let spec, _, _): return spec.name
         }
     }

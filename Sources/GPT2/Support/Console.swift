@@ -25,6 +25,11 @@ public enum Console {
     public static var isInteractive: Bool { isatty(2) != 0 }
 }
 
+/// `1 thread`, `2 threads`: a count and its noun, plural unless the count is one.
+public func formatCount(_ count: Int, _ noun: String) -> String {
+    "\(count) \(noun)\(count == 1 ? "" : "s")"
+}
+
 /// Formats `value` with `digits` decimals, without Foundation's String(format:).
 public func formatFixed(_ value: Double, digits: Int) -> String {
     guard value.isFinite else { return String(describing: value) }

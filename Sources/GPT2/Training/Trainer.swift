@@ -66,6 +66,9 @@ public final class Trainer<Ops: Backend> {
     public init(resuming run: SavedRun, backend: Ops, replacingLaterSteps: Bool = false) throws {
         try run.validate()
         options = run.options
+        guard FileSystem.isDirectory(options.dataDirectory) else {
+            throw TrainingError("this run's data folder \(options.dataDirectory) is gone; if its shards moved, resume with --data NEWDIR")
+        }
         loader = try DataLoader(restoring: run.state.loader, .split(directory: options.dataDirectory, name: "train"),
                                 vocabularySize: options.model.vocabularySize)
         validation = try Trainer.openValidation(options)
@@ -259,6 +262,8 @@ public final class Trainer<Ops: Backend> {
         } catch DataLoaderError.noShards(let selection) {
             throw TrainingError("no validation shards match \(selection); create them with `gpt2 prepare`, check the path, "
                                 + "or train without validation (--eval-every 0)")
+        } catch let error as DataLoaderError {
+            throw TrainingError("\(error); or train without validation (--eval-every 0)")
         }
     }
 }
