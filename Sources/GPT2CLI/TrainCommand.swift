@@ -132,6 +132,8 @@ struct TrainCommand: ParsableCommand {
         if let stopAfter, stopAfter <= 0 { throw ValidationError("--stop-after must be positive") }
         let trainer: Trainer<Ops>
         let plan: MemoryPlan   // made before anything is allocated: its verdict counts the memory the run will have
+        // fetched before the trainer is made, which is when --overwrite removes what it replaces
+        let evaluation: (decode: (([Int]) -> String)?, hellaswag: [HellaSwagExample]?)
         if let resume {
             let kept = savedOptionsGiven
             guard kept.isEmpty else {
@@ -160,22 +162,17 @@ struct TrainCommand: ParsableCommand {
                 return
             }
             plan = try TrainingPlanCheck.requireFits(resuming: run, device: backendOptions.planDevice(backend))
+            evaluation = try evaluationInputs(run.options)
             trainer = try Trainer(resuming: run, backend: backend, replacingLaterSteps: overwrite)
             Console.log("resuming \(folder)")
         } else {
             let options = try resolveOptions(backend)
             // refuse before allocating anything: a config that cannot fit fails here with advice
             plan = try TrainingPlanCheck.requireFits(options, device: backendOptions.planDevice(backend))
+            evaluation = try evaluationInputs(options)
             trainer = try Trainer(options: options, backend: backend, replacingEarlierRun: overwrite)
         }
-        if trainer.options.sampleEvery > 0 {
-            let tokenizer = try dataSource.tokenizer()
-            trainer.decode = { tokens in String(decoding: (try? tokenizer.decode(tokens)) ?? [], as: UTF8.self) }
-        }
-        if let every = trainer.options.hellaswagEvery, every > 0 {
-            let path = try dataSource.downloader.fetch(HellaSwag.validation)
-            trainer.hellaswag = try HellaSwag.examples(path: path, encode: try dataSource.tokenizer().encode)
-        }
+        (trainer.decode, trainer.hellaswag) = evaluation
         Console.log(trainer.options.summary)
         if let note = trainer.options.schedule.longWarmUpNote { Console.log(note) }
         Console.log("plan: " + plan.verdict)
@@ -189,6 +186,22 @@ struct TrainCommand: ParsableCommand {
             Console.log("interrupted: continue with gpt2 train --resume \(trainer.options.outDirectory)")
             throw ExitCode(130)
         }
+    }
+
+    /// What the run's samples and HellaSwag scores need: the tokenizer's decoder and the HellaSwag items (each nil
+    /// when off). Either may have to be downloaded, which can fail.
+    private func evaluationInputs(_ options: TrainingOptions) throws -> (decode: (([Int]) -> String)?, hellaswag: [HellaSwagExample]?) {
+        var decode: (([Int]) -> String)?
+        if options.sampleEvery > 0 {
+            let tokenizer = try dataSource.tokenizer()
+            decode = { tokens in String(decoding: (try? tokenizer.decode(tokens)) ?? [], as: UTF8.self) }
+        }
+        var hellaswag: [HellaSwagExample]?
+        if let every = options.hellaswagEvery, every > 0 {
+            let path = try dataSource.downloader.fetch(HellaSwag.validation)
+            hellaswag = try HellaSwag.examples(path: path, encode: try dataSource.tokenizer().encode)
+        }
+        return (decode, hellaswag)
     }
 
     /// "a", "a and b", "a, b and c".

@@ -146,6 +146,16 @@ import Testing
             #expect(try Data(contentsOf: URL(fileURLWithPath: run + "/metrics.jsonl")) == metrics)
             #expect(Checkpoint.steps(in: run) == [2])
 
+            // --overwrite fetches what the run needs (here the tokenizer for its samples, from an empty mirror) before it
+            // removes anything: it removed the run, then failed.
+            let emptyMirror = root + "/empty-mirror"
+            try FileManager.default.createDirectory(atPath: emptyMirror, withIntermediateDirectories: true)
+            let failing = try runGPT2(arguments: try CLIFixtures.trainArguments(
+                out: run, steps: 1, extra: ["--overwrite", "--sample-every", "1", "--mirror", emptyMirror]))
+            expectOneLineError(failing, mentioning: "missing from the data mirror")
+            #expect(try Data(contentsOf: URL(fileURLWithPath: run + "/metrics.jsonl")) == metrics)
+            #expect(Checkpoint.steps(in: run) == [2])
+
             let replaced = try runGPT2(arguments: try CLIFixtures.trainArguments(out: run, steps: 1, extra: ["--overwrite"]))
             #expect(replaced.status == 0, "\(replaced.stderrText)")
             #expect(Checkpoint.steps(in: run) == [1])
