@@ -37,8 +37,12 @@ struct GPT2Command: ParsableCommand {
     /// as one `Error: …` line on stderr, exit status 1.
     static func main() {
         var command: ParsableCommand
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        if let option = EmptyPathOptions.firstEmpty(in: arguments) {
+            fail("\(option) needs a path, and was given an empty one (use . for the current folder)")
+        }
         do {
-            command = try parseAsRoot(NegativeOptionValues.attached(Array(CommandLine.arguments.dropFirst())))
+            command = try parseAsRoot(NegativeOptionValues.attached(arguments))
         } catch {
             exit(withError: error)
         }

@@ -76,9 +76,9 @@ public enum FileSystem {
         return relative.isEmpty || relative == "." ? directory : join(directory, String(relative))
     }
 
-    /// `directory/name`, without doubling the slash.
+    /// `directory/name`, without doubling the slash; `name` alone when `directory` is empty (not `/name`).
     public static func join(_ directory: String, _ name: String) -> String {
-        directory.hasSuffix("/") ? directory + name : directory + "/" + name
+        directory.isEmpty || directory.hasSuffix("/") ? directory + name : directory + "/" + name
     }
 
     /// Names in `directory` (no `.`/`..`), sorted; nil if it cannot be read.
