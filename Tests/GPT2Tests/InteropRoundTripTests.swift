@@ -32,6 +32,21 @@ import Testing
         }
     }
 
+    /// A run folder stands for its newest checkpoint; one that also holds a model.safetensors (exported into it) is
+    /// refused by name rather than read as the export, which had silently won over newer checkpoints.
+    @Test func aRunFolderHoldingAnExportIsAmbiguous() throws {
+        let directory = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try HuggingFaceGPT2.export(directory: directory.path, config: config, parameters: parameters())
+        #expect(try ModelSource.config(directory.path) == config)
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent("ckpt_4"), withIntermediateDirectories: true)
+        let error = #expect(throws: FileError.self) { try ModelSource.config(directory.path) }
+        #expect(error?.description.contains("holds both checkpoints and a model.safetensors; name the one you mean: "
+                                            + directory.path + "/ckpt_4 (the newest checkpoint) or " + directory.path + "/model.safetensors") == true,
+                "\(String(describing: error))")
+        #expect(try ModelSource.config(directory.path + "/model.safetensors") == config)
+    }
+
     @Test func exportUsesTransformersNamesShapesAndConv1DLayout() throws {
         let directory = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }

@@ -68,10 +68,16 @@ public enum ModelSource {
         case huggingFace(String)
     }
 
-    /// The file holding the weights `path` names.
+    /// The file holding the weights `path` names. A folder holding both checkpoints and a model.safetensors (an
+    /// export into the run folder) is refused rather than read as either: one of them is older than the other.
     private static func file(_ path: String) throws -> WeightsFile {
         if FileSystem.isFile(path) { return path.hasSuffix(".safetensors") ? .huggingFace(path) : .llmc(path) }
-        if FileSystem.isFile(FileSystem.join(path, "model.safetensors")) { return .huggingFace(path) }
-        return .llmc(FileSystem.join(try checkpointFolder(path), "model.bin"))
+        let safetensors = FileSystem.join(path, "model.safetensors")
+        guard FileSystem.isFile(safetensors) else { return .llmc(FileSystem.join(try checkpointFolder(path), "model.bin")) }
+        if FileSystem.isFile(FileSystem.join(path, "state.json")) || !Checkpoint.steps(in: path).isEmpty {
+            throw FileError("\(path) holds both checkpoints and a model.safetensors; name the one you mean: "
+                            + "\(try checkpointFolder(path)) (the newest checkpoint) or \(safetensors)")
+        }
+        return .huggingFace(path)
     }
 }
