@@ -132,6 +132,19 @@ import Testing
         #expect(whole.stoppedOnRequest && Checkpoint.steps(in: root + "/c") == [1])
     }
 
+    /// A metrics row that cannot be written (here metrics.jsonl is a link to /dev/full, a disk that is always full) stops
+    /// the run with a message, as a checkpoint that cannot be saved does: the rows were dropped without a word, and a
+    /// row cut part-way left a line that was not JSON.
+    @Test func aMetricsRowThatCannotBeWrittenStopsTheRun() throws {
+        let out = try TestPaths.temporaryDirectory("trainer-metrics-full").path
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        try FileManager.default.createSymbolicLink(atPath: out + "/metrics.jsonl", withDestinationPath: "/dev/full")
+        let trainer = try Trainer(options: try options(out: out, steps: 3), backend: CPUBackend(threads: 2))
+        let error = #expect(throws: TrainingError.self) { try trainer.run() }
+        #expect(error?.description.contains("could not write \(out)/metrics.jsonl, so training stopped after step 1") == true
+                && error?.description.contains("no checkpoint of this run was saved") == true, "\(String(describing: error))")
+    }
+
     /// `initFrom` starts a new run from trained weights — a run folder (its newest checkpoint, read a piece at a
     /// time), an llm.c file or a Hugging Face export — bit for bit; weights of another shape are refused.
     @Test func initFromStartsWithTheSavedWeights() throws {

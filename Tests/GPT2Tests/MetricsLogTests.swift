@@ -20,9 +20,9 @@ import Testing
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("metrics.jsonl").path
         let log = try MetricsLog(path: path)
-        log.append([("step", 1), ("loss", 10.875), ("lr", 6e-4), ("grad_norm", .nan), ("tokens_per_s", 1e20)])
-        log.append([("step", 2), ("loss", .infinity), ("mfu", -.infinity), ("tiny", 1.5e-300)])
-        log.append([("step", 2), ("val_loss", 3.25)])
+        try log.append([("step", 1), ("loss", 10.875), ("lr", 6e-4), ("grad_norm", .nan), ("tokens_per_s", 1e20)])
+        try log.append([("step", 2), ("loss", .infinity), ("mfu", -.infinity), ("tiny", 1.5e-300)])
+        try log.append([("step", 2), ("val_loss", 3.25)])
         let parsed = try rows(path)
         #expect(parsed.count == 3)
         #expect(parsed[0]["step"] as? Int == 1)
@@ -43,11 +43,11 @@ import Testing
         let path = directory.appendingPathComponent("metrics.jsonl").path
         do {
             let log = try MetricsLog(path: path)
-            for step in 1...5 { log.append([("step", Double(step)), ("loss", 10 - Double(step))]) }
-            log.append([("step", 3), ("val_loss", 7.5)])  // an evaluation row of step 3, written after step 5's row
+            for step in 1...5 { try log.append([("step", Double(step)), ("loss", 10 - Double(step))]) }
+            try log.append([("step", 3), ("val_loss", 7.5)])  // an evaluation row of step 3, written after step 5's row
         }
         let resumed = try MetricsLog(path: path, truncatingAfter: 3)
-        resumed.append([("step", 4), ("loss", 1)])
+        try resumed.append([("step", 4), ("loss", 1)])
         let steps = try rows(path).map { $0["step"] as? Int }
         #expect(steps == [1, 2, 3, 3, 4])
         #expect(try rows(path).last?["loss"] as? Double == 1)

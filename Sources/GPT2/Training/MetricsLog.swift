@@ -30,13 +30,25 @@ public final class MetricsLog {
 
     deinit { close(fd) }
 
-    /// Appends one row; `fields` keep their order. Non-finite numbers are written as null.
-    public func append(_ fields: [(String, Double)]) {
+    /// Appends one row; `fields` keep their order. Non-finite numbers are written as null. A row that cannot be
+    /// written whole (a full disk) is cut back off, so that the file stays one JSON object per line, and throws.
+    public func append(_ fields: [(String, Double)]) throws {
         let body = fields.map { key, value in
             "\"\(key)\":" + (value.isFinite ? jsonNumber(value) : "null")
         }.joined(separator: ",")
         let line = Array(("{" + body + "}\n").utf8)
-        _ = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        let start = lseek(fd, 0, SEEK_END)
+        var written = 0
+        while written < line.count {
+            let result = line.withUnsafeBytes { write(fd, $0.baseAddress! + written, $0.count - written) }
+            if result < 0 && errno == EINTR { continue }
+            guard result > 0 else {
+                let error = FileError.system("append a row to", path)
+                if start >= 0 { _ = ftruncate(fd, start) }
+                throw error
+            }
+            written += result
+        }
     }
 
     /// The `step` of a row, read from its leading `{"step":N`.

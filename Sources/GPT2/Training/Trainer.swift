@@ -158,7 +158,7 @@ public final class Trainer<Ops: Backend> {
                 fields.append(("device_memory_bytes", Double(used)))
                 memoryText = " | GPU \(formatBytes(used))"
             }
-            metrics.append(fields)
+            try record(fields, in: metrics)
             let elapsed = (clock.now - started).seconds
             let remaining = elapsed / Double(current - firstStep + 1) * Double(lastStep - current)
             Console.log("step \(current)/\(options.steps) | loss \(formatFixed(Double(loss), digits: 4)) | lr \(formatScientific(Double(lr))) | norm \(formatFixed(Double(norm), digits: 3)) | \(Int(tokensPerSecond)) tok/s | MFU \(mfu.map { formatFixed($0 * 100, digits: 1) + "%" } ?? "n/a")\(memoryText) | ETA \(formatDuration(remaining))")
@@ -202,13 +202,13 @@ public final class Trainer<Ops: Backend> {
         }
         if due(options.evalEvery), let validation {
             let valLoss = try Trainer.evaluate(model, validation, batches: options.evalBatches)
-            metrics.append([("step", Double(current)), ("val_loss", Double(valLoss))])
+            try record([("step", Double(current)), ("val_loss", Double(valLoss))], in: metrics)
             Console.log("step \(current) | val loss \(formatFixed(Double(valLoss), digits: 4))")
         }
         if due(options.hellaswagEvery), let hellaswag {
             let score = HellaSwag.evaluate(model, hellaswag, showProgress: false).score
-            metrics.append([("step", Double(current)), ("hellaswag_acc", score.accuracy),
-                            ("hellaswag_acc_norm", score.normalizedAccuracy)])
+            try record([("step", Double(current)), ("hellaswag_acc", score.accuracy),
+                        ("hellaswag_acc_norm", score.normalizedAccuracy)], in: metrics)
             Console.log("step \(current) | hellaswag acc \(formatFixed(score.accuracy, digits: 4)) acc_norm \(formatFixed(score.normalizedAccuracy, digits: 4)) (\(score.examples) items)")
         }
         if options.sampleEvery > 0 && current % options.sampleEvery == 0, let decode {
@@ -245,13 +245,24 @@ public final class Trainer<Ops: Backend> {
             }
         } catch {
             // The run stops here: going on without checkpoints could lose far more than these steps.
-            let last = Checkpoint.steps(in: options.outDirectory).last
-            throw TrainingError("could not save \(Checkpoint.folderName(step: step)), so training stopped after step \(step): \(error); "
-                                + (last.map { "once that is fixed, continue from step \($0) with gpt2 train --resume \(options.outDirectory)" }
-                                   ?? "no checkpoint of this run was saved"))
+            throw stopped("could not save \(Checkpoint.folderName(step: step))", error)
         }
         Checkpoint.prune(runDirectory: options.outDirectory, keep: options.keepLast)
         Console.log("saved \(options.outDirectory)/\(Checkpoint.folderName(step: step))")
+    }
+
+    /// Appends a row to the run's metrics; one that cannot be written (a full disk) stops the run, as a checkpoint
+    /// that cannot be saved does, rather than going on with its record lost.
+    private func record(_ fields: [(String, Double)], in metrics: MetricsLog) throws {
+        do { try metrics.append(fields) } catch { throw stopped("could not write \(metrics.path)", error) }
+    }
+
+    /// The error that ends a run whose files cannot be written: what failed, and where the run can continue from.
+    private func stopped(_ failure: String, _ error: Error) -> TrainingError {
+        let last = Checkpoint.steps(in: options.outDirectory).last
+        return TrainingError("\(failure), so training stopped after step \(step): \(error); "
+                             + (last.map { "once that is fixed, continue from step \($0) with gpt2 train --resume \(options.outDirectory)" }
+                                ?? "no checkpoint of this run was saved"))
     }
 
     private static func openValidation(_ options: TrainingOptions) throws -> ValidationLoader? {
