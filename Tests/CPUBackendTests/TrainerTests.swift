@@ -145,6 +145,28 @@ import Testing
                 && error?.description.contains("no checkpoint of this run was saved") == true, "\(String(describing: error))")
     }
 
+    /// A symbolic link to a checkpoint resumes the run the checkpoint belongs to: it went on in the link's folder as
+    /// another run, past the check that refuses an earlier checkpoint while later ones exist.
+    @Test func aLinkToACheckpointResumesItsOwnRun() throws {
+        let root = try TestPaths.temporaryDirectory("trainer-link").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        var twoCheckpoints = try options(out: root + "/run", steps: 4)
+        twoCheckpoints.checkpointEvery = 2
+        try Trainer(options: twoCheckpoints, backend: CPUBackend(threads: 2)).run()
+        try FileManager.default.createDirectory(atPath: root + "/other", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: root + "/other/early", withDestinationPath: "../run/ckpt_2")
+        try FileManager.default.createSymbolicLink(atPath: root + "/other/latest", withDestinationPath: root + "/run/ckpt_4/")
+        let refused = #expect(throws: TrainingError.self) { try Trainer(resuming: root + "/other/early", backend: CPUBackend(threads: 2)) }
+        #expect(refused?.description.contains("ckpt_4") == true, "\(String(describing: refused))")
+        var more = try SavedRun(checkpoint: root + "/other/latest/")
+        more.options.steps = 5
+        let resumed = try Trainer(resuming: more, backend: CPUBackend(threads: 2))
+        #expect(resumed.options.outDirectory.hasSuffix("/run"), "\(resumed.options.outDirectory)")
+        try resumed.run()
+        #expect(Checkpoint.steps(in: root + "/run") == [2, 4, 5])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: root + "/other").sorted() == ["early", "latest"])
+    }
+
     /// `initFrom` starts a new run from trained weights — a run folder (its newest checkpoint, read a piece at a
     /// time), an llm.c file or a Hugging Face export — bit for bit; weights of another shape are refused.
     @Test func initFromStartsWithTheSavedWeights() throws {

@@ -20,6 +20,15 @@ public enum FileSystem {
         return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
     }
 
+    /// The absolute path a symbolic link at `path` leads to (through any further links); nil when `path` is no link
+    /// or leads nowhere.
+    public static func linkTarget(_ path: String) -> String? {
+        var info = stat()
+        guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFLNK, let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
     /// Size in bytes of the file at `path`, or nil if it cannot be stat'ed.
     public static func size(_ path: String) -> Int? {
         var info = stat()

@@ -33,11 +33,13 @@ public enum Checkpoint {
     /// A checkpoint being written is `.ckpt_STEP.partial` (see `partialFolderName`).
     private static let partialPrefix = "." + folderPrefix, partialSuffix = ".partial"
 
-    /// The run folder holding checkpoint folder `folder` (`RUN/ckpt_STEP` → `RUN`).
+    /// The run folder holding checkpoint folder `folder` (`RUN/ckpt_STEP` → `RUN`); for a symbolic link to a
+    /// checkpoint, the folder of the checkpoint it leads to (not the link's own folder, where a resume would have
+    /// gone on as another run).
     public static func runDirectory(of folder: String) -> String {
         var path = Substring(folder)
         while path.count > 1 && path.hasSuffix("/") { path = path.dropLast() }
-        return FileSystem.directoryName(String(path))
+        return FileSystem.directoryName(FileSystem.linkTarget(String(path)) ?? String(path))
     }
 
     /// Writes a checkpoint into `runDirectory`: a temporary folder, each file fsynced, then renamed. The three
