@@ -74,7 +74,7 @@ struct EvalLossCommand: ParsableCommand {
         }
         bar.finish()
         if json {
-            print("{\"loss\": \(loss), \"tokens\": \(tokens)}")
+            print("{\"loss\": \(loss.isFinite ? "\(loss)" : "null"), \"tokens\": \(tokens)}")   // (JSON has no nan)
         } else {
             print("\(split) loss \(formatFixed(Double(loss), digits: 4)) over \(tokens) tokens")
         }

@@ -67,6 +67,20 @@ import Testing
         expectOneLineError(result, mentioning: file)
     }
 
+    /// A loss that is not a number (here from weights that are all NaN) is JSON's null: `{"loss": nan}` is no JSON.
+    @Test func evalJSONOfANonFiniteLossIsNull() throws {
+        let directory = try TestPaths.temporaryDirectory("cli-eval-nan").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let config = try ModelPreset.named("tiny").config
+        try LLMCModelFile.write(path: directory + "/nan.bin", config: config,
+                                parameters: [Float](repeating: .nan, count: config.parameterCount))
+        let result = try runGPT2(arguments: ["eval", "--checkpoint", directory + "/nan.bin", "--data", try ShakespeareShards.directory(),
+                                             "--micro-batch", "1", "--seq", "16", "--batches", "1", "--json", "--threads", "2"])
+        try #require(result.status == 0, "\(result.stderrText)")
+        let object = try #require(try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any], "\(result.stdoutText)")
+        #expect(object["loss"] is NSNull && object["tokens"] as? Int == 16, "\(result.stdoutText)")
+    }
+
     /// An empty batch shape is refused by name (release builds drop preconditions: it divided by zero there).
     @Test(arguments: [["--micro-batch", "0"], ["--seq", "0"]])
     func evalRefusesAnEmptyBatch(_ bad: [String]) throws {

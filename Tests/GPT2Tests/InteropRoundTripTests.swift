@@ -168,6 +168,26 @@ import Testing
         }
     }
 
+    /// A config.json of a GPT-2 variant we do not implement is refused by name, rather than loaded as plain GPT-2:
+    /// attention without the 1/√d scale (scale_attn_weights false) loaded and gave other outputs than transformers'.
+    @Test(arguments: [("\"scale_attn_weights\": true", "\"scale_attn_weights\": false", "(scale_attn_weights false)"),
+                      ("\"scale_attn_by_inverse_layer_idx\": false", "\"scale_attn_by_inverse_layer_idx\": true", "scale_attn_by_inverse_layer_idx"),
+                      ("\"n_inner\": null", "\"n_inner\": 17", "n_inner 17"),
+                      ("\"activation_function\": \"gelu_new\"", "\"activation_function\": \"relu\"", "activation_function 'relu'"),
+                      ("\"layer_norm_epsilon\": 1e-05", "\"layer_norm_epsilon\": 1e-06", "layer_norm_epsilon 1e-06"),
+                      ("\"tie_word_embeddings\": true", "\"tie_word_embeddings\": false", "untied word embeddings")])
+    func configsOfOtherVariantsAreRefused(_ plain: String, _ variant: String, _ phrase: String) throws {
+        let directory = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try HuggingFaceGPT2.export(directory: directory.path, config: config, parameters: parameters())
+        let configPath = directory.appendingPathComponent("config.json")
+        let json = try String(contentsOf: configPath, encoding: .utf8)
+        try #require(json.contains(plain), "\(json)")
+        try Data(json.replacingOccurrences(of: plain, with: variant).utf8).write(to: configPath)
+        let error = #expect(throws: FileError.self) { try ModelSource.config(directory.path) }
+        #expect(error?.description.contains(phrase + " is not supported (plain GPT-2 only)") == true, "\(String(describing: error))")
+    }
+
     @Test(arguments: [LLMCModelFile.Precision.float32, .bfloat16])
     func llmcRoundTripIsBitExact(_ precision: LLMCModelFile.Precision) throws {
         let directory = try TestPaths.temporaryDirectory()

@@ -218,7 +218,7 @@ public enum HuggingFaceGPT2 {
         struct Fields: Decodable {
             var n_embd: Int, n_layer: Int, n_head: Int, n_positions: Int, vocab_size: Int
             var model_type: String?, activation_function: String?, n_inner: Int?, layer_norm_epsilon: Double?
-            var scale_attn_by_inverse_layer_idx: Bool?, reorder_and_upcast_attn: Bool?, tie_word_embeddings: Bool?
+            var scale_attn_by_inverse_layer_idx: Bool?, scale_attn_weights: Bool?, reorder_and_upcast_attn: Bool?, tie_word_embeddings: Bool?
         }
         let fields: Fields
         do {
@@ -236,6 +236,7 @@ public enum HuggingFaceGPT2 {
         if let inner = fields.n_inner, inner != 4 * fields.n_embd { throw unsupported("n_inner \(inner)") }
         if let eps = fields.layer_norm_epsilon, abs(eps - 1e-5) > 1e-12 { throw unsupported("layer_norm_epsilon \(eps)") }
         if fields.scale_attn_by_inverse_layer_idx == true { throw unsupported("scale_attn_by_inverse_layer_idx") }
+        if fields.scale_attn_weights == false { throw unsupported("attention without the 1/√head_size scale (scale_attn_weights false)") }
         if fields.tie_word_embeddings == false { throw unsupported("untied word embeddings") }
         return ModelConfig(maxSequenceLength: fields.n_positions, vocabularySize: fields.vocab_size,
                            layers: fields.n_layer, heads: fields.n_head, channels: fields.n_embd)
