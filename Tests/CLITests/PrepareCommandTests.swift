@@ -90,6 +90,26 @@ import GPT2
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted() == ["doc.txt", "mirror"])
     }
 
+    /// A named pipe is refused, as an input and as a shard, instead of blocking for a writer forever (opening one
+    /// for reading waits). `timeout` stops a regression instead of hanging the tests.
+    @Test func aNamedPipeIsRefusedWithoutWaiting() throws {
+        let directory = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let gpt2 = buildProductsDirectory.appendingPathComponent("gpt2").path
+        let fifo = directory.appendingPathComponent("in.txt").path
+        try #require(mkfifo(fifo, 0o644) == 0)
+        let input = try runCommand("timeout", arguments: ["-s", "KILL", "30", gpt2, "prepare", fifo, "--out", directory.path + "/out",
+                                                          "--mirror", TestPaths.mirror.path])
+        expectOneLineError(input, mentioning: "in.txt: not a regular file")
+        let shards = directory.appendingPathComponent("shards").path
+        try FileManager.default.createDirectory(atPath: shards, withIntermediateDirectories: true)
+        try #require(mkfifo(shards + "/x_val_000000.bin", 0o644) == 0)
+        let eval = try runCommand("timeout", arguments: ["-s", "KILL", "30", gpt2, "eval", "--checkpoint", try CLIFixtures.trainedRun(),
+                                                         "--data", shards, "--threads", "2"])
+        expectOneLineError(eval, mentioning: "x_val_000000.bin")
+        #expect(eval.stderrText.contains("not a regular file"), "\(eval.stderrText)")
+    }
+
     /// --name starts the shards' file names: a '/' wrote (or failed to write) outside --out, an empty name made
     /// `_train_000000.bin`, and `_val_` or `_train_` inside it would put a split's shards into the other split.
     @Test(arguments: ["a/b", "../escape", "", ".hidden", "x_train_y", "x_val_"])

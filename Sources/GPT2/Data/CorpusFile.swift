@@ -15,16 +15,11 @@ final class CorpusFile {
 
     /// Opens `path`, which must be a regular file.
     init(path: String) throws(PrepareError) {
-        let descriptor = open(path, O_RDONLY)
-        guard descriptor >= 0 else { throw .missingInput(path: path, reason: String(cString: strerror(errno))) }
-        var info = stat()
-        guard fstat(descriptor, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
-            close(descriptor)
-            throw .missingInput(path: path, reason: "not a regular file")
+        switch FileSystem.openRegularFile(path) {
+        case .success(let opened): (descriptor, size) = opened
+        case .failure(let error): throw .missingInput(path: path, reason: error.reason)
         }
         self.path = path
-        self.descriptor = descriptor
-        size = Int(info.st_size)
     }
 
     deinit { close(descriptor) }

@@ -46,17 +46,12 @@ public enum ShardFormat {
         return count
     }
 
-    /// A read-only descriptor of the file at `path` (the caller closes it) and the file's size.
+    /// A read-only descriptor of the regular file at `path` (the caller closes it) and the file's size.
     static func openForReading(_ path: String) throws(ShardError) -> (descriptor: Int32, size: Int) {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw .cannotOpen(path: path, reason: String(cString: strerror(errno))) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else {
-            let reason = String(cString: strerror(errno))
-            close(fd)
-            throw .cannotOpen(path: path, reason: reason)
+        switch FileSystem.openRegularFile(path) {
+        case .success(let opened): return opened
+        case .failure(let error): throw .cannotOpen(path: path, reason: error.reason)
         }
-        return (fd, Int(info.st_size))
     }
 
     /// Whether `path` is a complete shard: a valid header whose token count matches the file size.

@@ -20,6 +20,30 @@ public enum FileSystem {
         return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
     }
 
+    /// A read-only, close-on-exec descriptor of the regular file at `path` (the caller closes it) and its size; else
+    /// why not. A named pipe is refused without blocking (opening one for reading waits for a writer).
+    public static func openRegularFile(_ path: String) -> Result<(descriptor: Int32, size: Int), RegularFileError> {
+        let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard descriptor >= 0 else { return .failure(RegularFileError(reason: String(cString: strerror(errno)))) }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(descriptor)
+            return .failure(RegularFileError(reason: reason))
+        }
+        guard (info.st_mode & S_IFMT) == S_IFREG else {
+            close(descriptor)
+            return .failure(RegularFileError(reason: (info.st_mode & S_IFMT) == S_IFDIR ? "a folder, not a file" : "not a regular file"))
+        }
+        _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) & ~O_NONBLOCK)
+        return .success((descriptor, Int(info.st_size)))
+    }
+
+    /// Why `openRegularFile` could not open a file.
+    public struct RegularFileError: Error {
+        public let reason: String
+    }
+
     /// The absolute path a symbolic link at `path` leads to (through any further links); nil when `path` is no link
     /// or leads nowhere.
     public static func linkTarget(_ path: String) -> String? {
