@@ -121,6 +121,21 @@ struct ByteEncoder: DocumentEncoder {
         }
     }
 
+    /// A write that fails part-way (here the third shard's name is taken by a folder; a full disk does the same) leaves
+    /// no shard of the name: the val and first train shard written before it made a dataset of part of the corpus,
+    /// which trained without a word.
+    @Test func aWriteThatFailsPartWayLeavesNoShard() throws {
+        try withDirectory { directory in
+            try write(String(repeating: "x", count: 30), to: directory.appendingPathComponent("a.txt"))
+            let out = directory.appendingPathComponent("out").path
+            try FileManager.default.createDirectory(atPath: out + "/corpus_train_000001.bin", withIntermediateDirectories: true)
+            #expect(throws: PrepareError.self) {
+                try preparer(directory).prepare([.text(path: directory.appendingPathComponent("a.txt").path)], encoder: ByteEncoder())
+            }
+            #expect(FileSystem.contents(of: out) == ["corpus_train_000001.bin"])
+        }
+    }
+
     /// Each bad input: the error names the file (and line or byte offset), and an existing shard is untouched.
     @Test(arguments: [
         ("missing.txt", nil, "missing.txt"),
@@ -131,6 +146,9 @@ struct ByteEncoder: DocumentEncoder {
         ("broken.jsonl", Data((#"{"text": "ok"}"# + "\n" + #"{"text": "unterminated}"# + "\n").utf8), "broken.jsonl:2"),
         ("nofield.jsonl", Data((#"{"text": "ok"}"# + "\n\n" + #"{"body": "x"}"#).utf8), "nofield.jsonl:3: no string field \"text\""),
         ("number.jsonl", Data(#"{"text": 5}"#.utf8), "number.jsonl:1"),
+        ("null.jsonl", Data(#"{"text": null}"#.utf8), "null.jsonl:1: no string field \"text\""),
+        ("toplevelnull.jsonl", Data("null".utf8), "toplevelnull.jsonl:1: not a valid JSON object"),
+        ("fifo.jsonl", nil, "fifo.jsonl: not a regular file"),
         ("blank.jsonl", Data("\n \n".utf8), "blank.jsonl is empty"),
     ] as [(String, Data?, String)])
     func badInputIsClearErrorAndWritesNothing(name: String, contents: Data?, message: String) throws {
@@ -140,6 +158,7 @@ struct ByteEncoder: DocumentEncoder {
             let before = try preparer(directory).prepare([.text(path: good.path)], encoder: ByteEncoder())
             let bad = directory.appendingPathComponent(name)
             if let contents { try contents.write(to: bad) }
+            if name.hasPrefix("fifo") { try #require(mkfifo(bad.path, 0o644) == 0) }   // refused at once, not waited on
             let error = #expect(throws: PrepareError.self) {
                 try preparer(directory, validation: 3).prepare([.text(path: good.path), .detect(path: bad.path)],
                                                                encoder: ByteEncoder())

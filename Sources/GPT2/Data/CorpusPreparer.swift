@@ -33,8 +33,9 @@ public struct CorpusPreparer: Sendable {
     public static func defaultValidationTokens(corpusBytes: Int) -> Int { min(10_000_000, max(1, corpusBytes / 40)) }
 
     /// Validates every input, then tokenises them in order into shards. Bad input throws before anything is
-    /// written, and a corpus that leaves nothing to train on once the validation split is taken leaves no shard of
-    /// this name; complete identical shards from an earlier run are kept; stale shards of this name are removed.
+    /// written; a failure once writing has begun (a full disk, or a corpus that leaves nothing to train on once the
+    /// validation split is taken) leaves no shard of this name. Complete identical shards from an earlier run are
+    /// kept; stale shards of this name are removed.
     public func prepare(_ inputs: [CorpusInput], encoder: some DocumentEncoder) throws(PrepareError) -> ShardSummary {
         try tokenise(inputs, corpusBytes: try validate(inputs), encoder: encoder)
     }
@@ -80,23 +81,28 @@ public struct CorpusPreparer: Sendable {
             batch.removeAll(keepingCapacity: true)
             batchTextBytes = 0
         }
-        for input in inputs {  // a batch never spans inputs
-            try CorpusReader.forEachDocument(of: input, chunkBytes: chunkBytes) { (document) throws(PrepareError) in
-                batch.append(document)
-                batchTextBytes += document.utf8.count
-                if batchTextBytes >= batchBytes || batch.count >= batchDocuments { try encodeBatch() }
+        do throws(PrepareError) {
+            for input in inputs {  // a batch never spans inputs
+                try CorpusReader.forEachDocument(of: input, chunkBytes: chunkBytes) { (document) throws(PrepareError) in
+                    batch.append(document)
+                    batchTextBytes += document.utf8.count
+                    if batchTextBytes >= batchBytes || batch.count >= batchDocuments { try encodeBatch() }
+                }
+                if !batch.isEmpty { try encodeBatch() }
             }
-            if !batch.isEmpty { try encodeBatch() }
+            try writer.finish()
+            guard !writer.summary.trainShards.isEmpty else {
+                throw .noTrainingTokens(totalTokens: writer.summary.validationTokens, validationTokens: validation)
+            }
+        } catch {
+            // The shards written so far beside an earlier run's (a validation split of this corpus and training
+            // shards of the last, or a corpus cut short by a full disk) would make a dataset that trains without a
+            // word: none of this name's shards is left.
+            removeStaleShards(keeping: ShardSummary(), failed: true)
+            throw error
         }
-        try writer.finish()
         progress.finish()
         let summary = writer.summary
-        guard !summary.trainShards.isEmpty else {
-            // The validation shards just written and an earlier run's training shards would make a dataset whose
-            // validation split overlaps its training split: none of this name's shards is left.
-            removeStaleShards(keeping: ShardSummary())
-            throw .noTrainingTokens(totalTokens: summary.validationTokens, validationTokens: validation)
-        }
         removeStaleShards(keeping: summary)
         return summary
     }
@@ -114,12 +120,13 @@ public struct CorpusPreparer: Sendable {
     }
 
     /// Deletes `NAME_{train,val}_*.bin` shards in the output directory that this run did not produce (left by
-    /// an earlier run with other settings), so a loader never mixes them in.
-    private func removeStaleShards(keeping summary: ShardSummary) {
+    /// an earlier run with other settings), so a loader never mixes them in; with `failed`, every shard of the name.
+    private func removeStaleShards(keeping summary: ShardSummary, failed: Bool = false) {
         let kept = Set((summary.validationShards + summary.trainShards).map { FileSystem.baseName($0.path) })
         for file in FileSystem.contents(of: outputDirectory) ?? []
         where isShardName(file) && !kept.contains(file) {
-            Console.log("removing stale shard \(FileSystem.join(outputDirectory, file)) from an earlier run")
+            Console.log("removing \(failed ? "" : "stale shard ")\(FileSystem.join(outputDirectory, file))"
+                        + (failed ? ": a prepare that fails leaves no shard of its name" : " from an earlier run"))
             FileSystem.remove(FileSystem.join(outputDirectory, file))
         }
     }

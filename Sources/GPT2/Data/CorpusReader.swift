@@ -145,6 +145,8 @@ private struct JSONLineDecoder {
             throw .missingField(path: path, line: lineNumber, field: field)
         } catch DecodingError.typeMismatch {
             throw .missingField(path: path, line: lineNumber, field: field)
+        } catch DecodingError.valueNotFound(_, let context) where !context.codingPath.isEmpty {   // {"text": null}
+            throw .missingField(path: path, line: lineNumber, field: field)
         } catch {
             throw .invalidJSON(path: path, line: lineNumber)
         }
