@@ -19,7 +19,7 @@ struct ExportCommand: ParsableCommand {
     enum Format: String, ExpressibleByArgument, CaseIterable { case llmc, safetensors }
     enum Precision: String, ExpressibleByArgument, CaseIterable { case fp32, bf16 }
 
-    @Option(help: "A checkpoint folder, a run folder (its newest checkpoint), an llm.c model file, or a safetensors GPT-2.")
+    @Option(help: ArgumentHelp(GPT2Command.checkpointHelp))
     var checkpoint: String
 
     @Option(help: "Output format: llmc (llm.c's GPT-2 model file) or safetensors (a transformers GPT-2 folder).")
@@ -45,6 +45,8 @@ struct ExportCommand: ParsableCommand {
             Console.log("wrote \(out)/model.safetensors and \(out)/config.json (\(config.parameterCount) parameters with padding, fp32)")
             return
         }
+        let folder = FileSystem.directoryName(out)   // created as the safetensors folder is
+        guard FileSystem.makeDirectories(folder) else { throw FileError("cannot create folder \(folder): \(FileSystem.lastErrorMessage)") }
         try LLMCModelFile.write(path: out, config: config, parameters: parameters,
                                 precision: precision == .fp32 ? .float32 : .bfloat16)
         Console.log("wrote \(out) (\(config.parameterCount) parameters, \(precision.rawValue))")

@@ -126,5 +126,8 @@ import Testing
         let intoFile = try runGPT2(arguments: ["export", "--checkpoint", run, "--format", "safetensors", "--out", directory + "/file"])
         expectOneLineError(intoFile, mentioning: "is a file")
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory) == ["file"])
+        // a file's missing folders are made, as a safetensors folder's are (it said "cannot create nd/sub/x.bin.tmp-23379")
+        let nested = try runGPT2(arguments: ["export", "--checkpoint", run, "--out", directory + "/nd/sub/x.bin"])
+        #expect(nested.status == 0 && FileManager.default.fileExists(atPath: directory + "/nd/sub/x.bin"), "\(nested.stderrText)")
     }
 }

@@ -88,6 +88,9 @@ import GPT2
                                               "--mirror", emptyMirror.path])
         #expect(offline.status != 0 && offline.stderrText.contains("missing from the data mirror"), "\(offline.stderrText)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted() == ["doc.txt", "mirror"])
+        // an --out that is a file is named as such (it said "cannot write token shard doc.txt/doc_val_000000.bin.tmp-…")
+        let intoAFile = try runGPT2(arguments: ["prepare", input.path, "--out", input.path, "--mirror", TestPaths.mirror.path])
+        expectOneLineError(intoAFile, mentioning: "cannot create output directory \(input.path): a file of that name is there; give --out a folder")
     }
 
     /// A named pipe is refused, as an input and as a shard, instead of blocking for a writer forever (opening one

@@ -29,7 +29,8 @@ public enum PrepareError: Error, CustomStringConvertible {
             return "the corpus has \(total) tokens and --val-tokens takes \(validation) of them, leaving none to "
                 + "train on (no shard of this name is left in the output folder); lower --val-tokens"
         case .cannotCreateDirectory(let path, let reason):
-            return "cannot create output directory \(path): \(reason)"
+            return "cannot create output directory \(path): "
+                + (FileSystem.isFile(path) ? "a file of that name is there; give --out a folder" : reason)
         case .download(let error):
             return error.description
         case .shard(let error):

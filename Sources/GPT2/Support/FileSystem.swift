@@ -65,7 +65,7 @@ public enum FileSystem {
         if path.isEmpty || isDirectory(path) { return true }
         let parent = directoryName(path)
         if parent != path && !makeDirectories(parent) { return false }
-        return mkdir(path, 0o755) == 0 || errno == EEXIST
+        return mkdir(path, 0o755) == 0 || (errno == EEXIST && isDirectory(path))   // (a file of that name is no folder)
     }
 
     /// The folders among `path` and its parents that do not exist yet, deepest first: what `makeDirectories` would
