@@ -26,6 +26,18 @@ import GPT2TestSupport
         try (0..<count).map { _ in try loader.next() }
     }
 
+    /// The log line of what a split holds; the shards of two corpora prepared into one folder are read as one split,
+    /// and the line says so.
+    @Test func contentsDescriptionCountsShardsAndTokensAndNotesMixedCorpora() throws {
+        try withShards([1000, 500]) { directory in
+            let loader = try DataLoader(.split(directory: directory.path, name: "train"), batchSize: 2, sequenceLength: 8)
+            #expect(loader.contentsDescription == "2 shards, 1500 tokens")
+            try ShardWriter.write(Array(0..<300), to: directory.appendingPathComponent("other_train_000000.bin").path)
+            let mixed = try DataLoader(.split(directory: directory.path, name: "train"), batchSize: 2, sequenceLength: 8)
+            #expect(mixed.contentsDescription == "3 shards, 1800 tokens (note: of 2 corpus names, data, other, read as one split)")
+        }
+    }
+
     @Test func targetsAreInputsShiftedByOne() throws {
         try withShards([1000]) { directory in
             let loader = try DataLoader(.split(directory: directory.path, name: "train"), batchSize: 2,

@@ -51,6 +51,20 @@ public final class DataLoader {
                         worldSize: worldSize, shardCount: shards.count, shards: summaries)
     }
 
+    /// "3 shards, 305260 tokens", for the log; shards of more than one corpus name (`a_train_*` beside `b_train_*`,
+    /// prepared into one folder) are one split, which this says rather than leave unnoticed.
+    public var contentsDescription: String {
+        let tokens = shards.reduce(0) { $0 + $1.tokenCount }
+        var text = "\(formatCount(shards.count, "shard")), \(formatCount(tokens, "token"))"
+        let names = Set(shards.map { shard in
+            let file = FileSystem.baseName(shard.path)
+            return file.ranges(of: "_train_").first.map { String(file[..<$0.lowerBound]) }
+                ?? file.ranges(of: "_val_").first.map { String(file[..<$0.lowerBound]) } ?? file
+        })
+        if names.count > 1 { text += " (note: of \(names.count) corpus names, \(names.sorted().joined(separator: ", ")), read as one split)" }
+        return text
+    }
+
     /// The shards' names and token counts, in order, as a checkpoint records them.
     private var summaries: [DataLoaderState.ShardSummary] {
         shards.map { .init(name: FileSystem.baseName($0.path), tokens: $0.tokenCount) }

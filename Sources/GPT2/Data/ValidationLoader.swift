@@ -5,6 +5,9 @@ public final class ValidationLoader {
     private let loader: DataLoader
     private var served = 0
 
+    /// The split's shards and tokens, for the log (see `DataLoader.contentsDescription`).
+    public var contentsDescription: String { loader.contentsDescription }
+
     /// Batches in one pass over the split (for this geometry; every rank gets the same number).
     public var batchesPerPass: Int { loader.batchesPerEpoch }
 
