@@ -25,7 +25,7 @@ struct EvalLossCommand: ParsableCommand {
               gpt2 eval --checkpoint gpt2_124M.bin --data data/fineweb10B
             """)
 
-    @Option(help: "A checkpoint folder, a run folder (its newest checkpoint), an llm.c model file, or a safetensors GPT-2.")
+    @Option(help: ArgumentHelp(GPT2Command.checkpointHelp))
     var checkpoint: String
 
     @Option(help: "Folder with *_SPLIT_*.bin shards.")
@@ -50,6 +50,7 @@ struct EvalLossCommand: ParsableCommand {
 
     func run() throws {
         guard batches >= 0 else { throw ValidationError("--batches must be 0 (all) or positive") }
+        guard ["val", "train"].contains(split) else { throw ValidationError("--split must be val or train (got \(split))") }
         try Layout.requireBatchCount(microBatch, option: "--micro-batch")
         try evaluate(on: try backendOptions.makeBackend())
     }
@@ -67,6 +68,7 @@ struct EvalLossCommand: ParsableCommand {
         }
         let (validation, T) = (opened!, model.layout.sequenceLength)
         let count = batches == 0 ? validation.batchesPerPass : min(batches, validation.batchesPerPass)
+        if batches > count { Console.log("note: the \(split) split holds \(formatCount(count, "batch", plural: "batches")) of \(microBatch) × \(T) tokens: evaluating those") }
         let tokens = count * microBatch * T
         let bar = ProgressBar("evaluating", total: tokens, unit: "tokens")
         let loss = try Trainer.evaluate(model, validation, batches: count) { done, meanLoss in

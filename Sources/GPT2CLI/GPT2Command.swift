@@ -32,6 +32,9 @@ struct GPT2Command: ParsableCommand {
         ]
     )
 
+    /// What `--checkpoint` takes, in every command that reads a model (see `ModelSource`).
+    static let checkpointHelp = "A checkpoint folder, a run folder (its newest checkpoint), an llm.c model file, or a safetensors GPT-2."
+
     /// Parses as usual (a parse or validation error prints usage; a negative number after an option is its
     /// value), but an error thrown while a command runs is a problem with its input, not its usage: it prints
     /// as one `Error: …` line on stderr, exit status 1.

@@ -20,7 +20,7 @@ struct HellaSwagCommand: ParsableCommand {
               gpt2 eval hellaswag --checkpoint gpt2.bin --data items.jsonl
             """)
 
-    @Option(help: "A checkpoint folder, a run folder (its newest checkpoint), an llm.c model file, or a safetensors GPT-2.")
+    @Option(help: ArgumentHelp(GPT2Command.checkpointHelp))
     var checkpoint: String
 
     @Option(help: "A HellaSwag JSONL file (default: the validation set, from the mirror or downloaded once).")

@@ -26,11 +26,14 @@ struct PlanReport {
         rows.append(("total", memory.totalBytes))
         rows.append(("available", memory.device.capacityBytes))
         let width = rows.map(\.0.count).max()! + 2
-        let header = pad("memory", width) + leftPad("", 11) + leftPad("bytes", 16)
+        // (columns widen for sizes beyond a terabyte, so that they never run together)
+        let sizeWidth = max(11, rows.map { formatBytes($0.1).count + 2 }.max()!)
+        let bytesWidth = max(16, rows.map { grouped($0.1).count + 2 }.max()!)
+        let header = pad("memory", width) + leftPad("", sizeWidth) + leftPad("bytes", bytesWidth)
         lines.append(header)
         for (index, (label, bytes)) in rows.enumerated() {
             if index == memory.components.count { lines.append(String(repeating: "-", count: header.count)) }
-            lines.append(pad(label, width) + leftPad(formatBytes(bytes), 11) + leftPad(grouped(bytes), 16))
+            lines.append(pad(label, width) + leftPad(formatBytes(bytes), sizeWidth) + leftPad(grouped(bytes), bytesWidth))
         }
         lines.append("")
         lines.append("verdict: \(memory.verdict)")

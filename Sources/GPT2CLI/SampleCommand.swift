@@ -19,7 +19,7 @@ struct SampleCommand: ParsableCommand {
                 --temperature 0.8 --top-k 40 --seed 7
             """)
 
-    @Option(help: "A checkpoint folder, a run folder (its newest checkpoint), or an llm.c model file.")
+    @Option(help: ArgumentHelp(GPT2Command.checkpointHelp))
     var checkpoint: String
 
     @Option(help: "Text to continue (empty: start from <|endoftext|>).")

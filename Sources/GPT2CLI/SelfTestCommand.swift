@@ -1,4 +1,4 @@
-/// `gpt2 selftest cuda` (hidden): the CUDA backend's parity checks against the CPU reference, run from the
+/// `gpt2 selftest cuda`: the CUDA backend's parity checks against the CPU reference, run from the
 /// static binary on a GPU machine that has no Swift toolchain; the same checks CUDABackendTests run.
 
 import ArgumentParser
@@ -16,8 +16,7 @@ import GPT2
 struct SelfTestCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "selftest",
-        abstract: "Check a backend against the CPU reference (for GPU machines without a Swift toolchain).",
-        shouldDisplay: false,
+        abstract: "Check the CUDA backend against the CPU reference on this machine's GPU.",
         subcommands: [SelfTestCUDACommand.self])
 }
 

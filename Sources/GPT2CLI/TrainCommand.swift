@@ -45,7 +45,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Sequences per micro-batch (B), or auto: the largest that fits memory by gpt2 plan (with --total-batch-tokens, the largest that also divides it). (default: \(MicroBatchOption.defaultSize))")
     var microBatch: MicroBatchOption?
 
-    @Option(help: "Tokens per sequence (T), at most the model's context. (default: \(Default.seq))")
+    @Option(help: "Tokens per sequence (T), at most the model's context. (default: \(Default.seq), or the model's context if shorter)")
     var seq: Int?
 
     @Option(help: "Micro-batches accumulated per optimizer step.")
@@ -174,6 +174,7 @@ struct TrainCommand: ParsableCommand {
         }
         (trainer.decode, trainer.hellaswag) = evaluation
         Console.log(trainer.options.summary)
+        Console.log(trainer.dataSummary)
         if let note = trainer.options.schedule.longWarmUpNote { Console.log(note) }
         Console.log("plan: " + plan.verdict)
         let stopRequest = StopRequest()
@@ -238,7 +239,7 @@ struct TrainCommand: ParsableCommand {
             config = try ModelSource.config(initFrom)
             modelName = initFrom
         }
-        let seq = self.seq ?? Default.seq
+        let seq = self.seq ?? min(Default.seq, config.maxSequenceLength)
         let microBatch = self.microBatch ?? .fixed(MicroBatchOption.defaultSize)
         let planDevice = try backendOptions.planDevice(backend)
         let batch = try BatchShape.resolve(microBatch, seq: seq, gradAccum: gradAccum, totalBatchTokens: totalBatchTokens,

@@ -225,19 +225,28 @@ struct CUDACommandTests {
     /// The bench's JSON names the kernels that carried out each fusion that can be switched off, so that a recorded
     /// line says what it measured: all fused by default, and each switch seen there.
     @Test func benchNamesTheFusionsItMeasured() throws {
-        struct Bench: Decodable { var fusions: [String: String] }
-        func fusions(_ switches: [String: String]) throws -> [String: String] {
-            let result = try runGPT2(arguments: ["bench", "--device", "cuda", "--model", "tiny", "--micro-batch", "1", "--seq", "32",
-                                                 "--steps", "1", "--warmup", "0", "--json", "--no-record", "--peak-flops", "1e12"],
-                                     environment: EmulatedCUDA.environment.merging(switches) { $1 })
-            try #require(result.status == 0, "\(result.stderrText)")
-            return try JSONDecoder().decode(Bench.self, from: result.stdout).fusions
-        }
         #expect(try fusions([:]) == ["attention": "tensor-cores", "bias": "epilogue", "gelu": "epilogue", "bias_gradient": "epilogue"])
         #expect(try fusions(["GPT2_CUDA_ATTENTION": "cuda-cores", "GPT2_CUDA_GELU_KERNEL": "1", "GPT2_CUDA_BIAS_GRADIENT_KERNEL": "1"])
                 == ["attention": "cuda-cores", "bias": "epilogue", "gelu": "kernels", "bias_gradient": "kernels"])
         #expect(try fusions(["GPT2_CUDA_BIAS_KERNEL": "1"])
                 == ["attention": "tensor-cores", "bias": "kernels", "gelu": "kernel forward, epilogue backward", "bias_gradient": "epilogue"])
+    }
+
+    /// `gpt2 --help` lists selftest, which the README and the GPU section tell users to run (it was hidden).
+    @Test func helpListsSelftest() throws {
+        let result = try runGPT2(arguments: ["--help"])
+        #expect(result.status == 0 && result.stdoutText.contains("selftest") && result.stdoutText.contains("Check the CUDA backend"),
+                "\(result.stdoutText)")
+    }
+
+    /// The `fusions` of a one-step bench's JSON on the emulator with the environment `switches`.
+    private func fusions(_ switches: [String: String]) throws -> [String: String] {
+        struct Bench: Decodable { var fusions: [String: String] }
+        let result = try runGPT2(arguments: ["bench", "--device", "cuda", "--model", "tiny", "--micro-batch", "1", "--seq", "32",
+                                             "--steps", "1", "--warmup", "0", "--json", "--no-record", "--peak-flops", "1e12"],
+                                 environment: EmulatedCUDA.environment.merging(switches) { $1 })
+        try #require(result.status == 0, "\(result.stderrText)")
+        return try JSONDecoder().decode(Bench.self, from: result.stdout).fusions
     }
 
     /// `gpt2 selftest cuda --shape TxHS` checks only the attention shapes named (what a GPU session runs under

@@ -67,6 +67,17 @@ import Testing
         expectOneLineError(result, mentioning: file)
     }
 
+    /// --split names one of the two splits prepare writes (`test` said only that no *_test_* shards matched), and more
+    /// --batches than the split holds evaluates those it holds, saying so.
+    @Test func evalSplitAndBatchesAreChecked() throws {
+        let common = ["eval", "--checkpoint", try CLIFixtures.trainedRun(), "--data", try ShakespeareShards.directory(), "--threads", "2",
+                      "--micro-batch", "4", "--seq", "64"]
+        expectOneLineError(try runGPT2(arguments: common + ["--split", "test"]), mentioning: "--split must be val or train (got test)")
+        let all = try runGPT2(arguments: common + ["--batches", "100000", "--json"])
+        #expect(all.status == 0 && all.stderrText.contains("note: the val split holds ") && all.stderrText.contains(" batches of 4 × 64 tokens: evaluating those"),
+                "\(all.stderrText)")
+    }
+
     /// A loss that is not a number (here from weights that are all NaN) is JSON's null: `{"loss": nan}` is no JSON.
     @Test func evalJSONOfANonFiniteLossIsNull() throws {
         let directory = try TestPaths.temporaryDirectory("cli-eval-nan").path

@@ -74,6 +74,14 @@ import Testing
         #expect(!result.stderrText.contains("--recompute") && !result.stderrText.contains("--seq"), "\(result.stderrText)")
     }
 
+    /// The memory table's columns widen for totals beyond a terabyte: "175583.19 GiB188,531,014,107,136" ran together.
+    @Test func hugeTotalsKeepTheColumnsApart() throws {
+        let result = try runGPT2(arguments: ["plan", "--gpu", "h200", "--model", "d48", "--micro-batch", "65536", "--seq", "1024",
+                                             "--steps", "1"], environment: try calibration())
+        let total = try #require(result.stdoutText.split(separator: "\n").first { $0.hasPrefix("total ") }, "\(result.stdoutText)")
+        #expect(total.split(separator: " ").count == 4, "total, size, unit and bytes, apart: \(total)")
+    }
+
     @Test func unknownGPUFailsWithTheList() throws {
         expectOneLineError(try runGPT2(arguments: ["plan", "--gpu", "rtx9999"]), mentioning: "rtx4070")
     }

@@ -30,6 +30,29 @@ import Testing
         expectOneLineError(try runGPT2(arguments: arguments), mentioning: "\(option) needs a path, and was given an empty one")
     }
 
+    /// With no --seq, train uses 128 tokens or the model's context if that is shorter: `--model tiny` (context 64)
+    /// failed out of the box with "--seq 128 is longer than the model's context".
+    @Test func theDefaultSequenceFitsTheModelsContext() throws {
+        let root = try TestPaths.temporaryDirectory("cli-default-seq").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        var arguments = try CLIFixtures.trainArguments(out: root + "/run", steps: 1)
+        arguments.removeSubrange(arguments.firstIndex(of: "--seq")!...arguments.firstIndex(of: "--seq")! + 1)
+        let result = try runGPT2(arguments: arguments)
+        #expect(result.status == 0 && result.stderrText.contains("batch: 2 × 64 tokens"), "\(result.stderrText)")
+    }
+
+    /// A folder holding only the metrics of a run that died before its first checkpoint is refused without pointing to
+    /// --resume, which could not continue it ("holds no checkpoint").
+    @Test func aRunWithoutCheckpointsIsNotOfferedToResume() throws {
+        let root = try TestPaths.temporaryDirectory("cli-no-checkpoint").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try FileManager.default.createDirectory(atPath: root + "/run", withIntermediateDirectories: true)
+        try Data("{\"step\":1,\"loss\":10.9}\n".utf8).write(to: URL(fileURLWithPath: root + "/run/metrics.jsonl"))
+        let result = try runGPT2(arguments: try CLIFixtures.trainArguments(out: root + "/run"))
+        expectOneLineError(result, mentioning: "already holds a run (metrics.jsonl, and no checkpoint to continue it from); choose another --out, or add --overwrite")
+        #expect(!result.stderrText.contains("--resume"), "\(result.stderrText)")
+    }
+
     @Test func stopAndResumeReproduceTheUninterruptedRun() throws {
         let root = try TestPaths.temporaryDirectory("cli-resume").path
         defer { try? FileManager.default.removeItem(atPath: root) }
@@ -117,7 +140,7 @@ import Testing
         let text = try String(contentsOfFile: root + "/run/metrics.jsonl", encoding: .utf8)
         let rates = try text.split(separator: "\n").compactMap { try JSONDecoder().decode(Row.self, from: Data($0.utf8)).lr }
         #expect(rates.count == 2 && abs(rates[1] - 1e-3) < 1e-9, "4e-3 · 2/8: \(rates)")
-        #expect(notes.first?.contains("to \(Float(rates[1])) at the last step") == true, "\(notes)")
+        #expect(notes.first?.contains("the learning rate only rises, to 1.00e-03 at the last step (peak 4.00e-03)") == true, "\(notes)")
     }
 
     /// A run's peak memory, logged at its end, stays near the plan's total (within −30 % and +25 %), through a checkpoint save and a

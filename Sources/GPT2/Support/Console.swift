@@ -25,9 +25,9 @@ public enum Console {
     public static var isInteractive: Bool { isatty(2) != 0 }
 }
 
-/// `1 thread`, `2 threads`: a count and its noun, plural unless the count is one.
-public func formatCount(_ count: Int, _ noun: String) -> String {
-    "\(count) \(noun)\(count == 1 ? "" : "s")"
+/// `1 thread`, `2 threads`: a count and its noun, plural (`plural`, else the noun and "s") unless the count is one.
+public func formatCount(_ count: Int, _ noun: String, plural: String? = nil) -> String {
+    "\(count) " + (count == 1 ? noun : plural ?? noun + "s")
 }
 
 /// Formats `value` with `digits` decimals, without Foundation's String(format:).

@@ -37,8 +37,9 @@ public struct LearningRateSchedule: Codable, Sendable, Equatable {
     /// its peak (at it, when the two are equal). Nil otherwise.
     public var longWarmUpNote: String? {
         guard warmupSteps >= totalSteps else { return nil }
-        return "note: the warm-up (\(warmupSteps) steps) is not shorter than the run (\(totalSteps) steps): the learning rate "
-            + "only rises, to \(learningRate(at: totalSteps)) at the last step (peak \(maxLearningRate)); --warmup sets it"
+        return "note: the warm-up (\(formatCount(warmupSteps, "step"))) is not shorter than the run (\(formatCount(totalSteps, "step"))): "
+            + "the learning rate only rises, to \(formatScientific(Double(learningRate(at: totalSteps)))) at the last step "
+            + "(peak \(formatScientific(Double(maxLearningRate)))); --warmup sets it"
     }
 
     /// The learning rate of `step` (counted from 1).

@@ -43,8 +43,11 @@ public final class Trainer<Ops: Backend> {
         runLock = try RunLock(options.outDirectory)
         let earlier = RunFolder.earlierRun(in: options.outDirectory)
         if let earlier, !replacingEarlierRun {
-            throw TrainingError("\(options.outDirectory) already holds a run (\(earlier)); continue it with --resume "
-                                + "\(options.outDirectory), choose another --out, or add --overwrite to replace it")
+            let resumable = !Checkpoint.steps(in: options.outDirectory).isEmpty
+            throw TrainingError("\(options.outDirectory) already holds a run (\(earlier)"
+                                + (resumable ? "); continue it with --resume \(options.outDirectory), choose another --out, "
+                                             : ", and no checkpoint to continue it from); choose another --out, ")
+                                + "or add --overwrite to replace it")
         }
         model = try GPT2Model(config: options.model, backend: backend, batchSize: options.microBatch,
                               sequenceLength: options.sequenceLength, recompute: options.recompute)
@@ -95,6 +98,11 @@ public final class Trainer<Ops: Backend> {
     /// Continues the run saved in checkpoint `folder` with the options it was started with (see `SavedRun`).
     public convenience init(resuming folder: String, backend: Ops, replacingLaterSteps: Bool = false) throws {
         try self.init(resuming: SavedRun(checkpoint: folder), backend: backend, replacingLaterSteps: replacingLaterSteps)
+    }
+
+    /// What the run reads, for the log: "train: 1 shard, 305260 tokens; val: 1 shard, 32768 tokens".
+    public var dataSummary: String {
+        "train: \(loader.contentsDescription)" + (validation.map { "; val: \($0.contentsDescription)" } ?? "")
     }
 
     /// Whether the last `run` ended early because `stopRequest` asked it to (its checkpoint is saved).
@@ -273,7 +281,7 @@ public final class Trainer<Ops: Backend> {
         } catch DataLoaderError.noShards(let selection) {
             throw TrainingError("no validation shards match \(selection); create them with `gpt2 prepare`, check the path, "
                                 + "or train without validation (--eval-every 0)")
-        } catch let error as DataLoaderError {
+        } catch {
             throw TrainingError("\(error); or train without validation (--eval-every 0)")
         }
     }
