@@ -183,11 +183,16 @@ struct ByteEncoder: DocumentEncoder {
             #expect(summary.trainShards.map(\.tokens) == [200, 50])
             #expect(try tokens(of: summary.trainShards.map(\.path)) == Array(100..<350))
             #expect(try preparer.prepareFineweb10B(trainShards: 2, downloader: downloader).skippedShards == 3)
+            // fewer --shards than before: the links beyond them go (the loader read all three)
+            #expect(try preparer.prepareFineweb10B(trainShards: 1, downloader: downloader).trainShards.count == 1)
+            #expect(FileSystem.contents(of: preparer.outputDirectory) == ["fineweb10B_train_000000.bin", "fineweb10B_val_000000.bin"])
 
+            // a damaged shard fails the prepare, which leaves no link of the name (the first ones stayed, and trained)
             try ShardWriter.write([1, 60000], to: mirror.appendingPathComponent("fineweb_train_000002.bin").path)
-            preparer.outputDirectory = directory.appendingPathComponent("out2").path
             let error = #expect(throws: PrepareError.self) { try preparer.prepareFineweb10B(trainShards: 2, downloader: downloader) }
             #expect(error?.description.contains("fineweb_train_000002.bin holds token 60000 at position 1") == true)
+            #expect(error?.description.contains("in the data mirror is not the original") == true, "\(String(describing: error))")
+            #expect(FileSystem.contents(of: preparer.outputDirectory) == [])
         }
     }
 }

@@ -32,8 +32,68 @@ import GPT2TestSupport
         try Data("not shakespeare".utf8).write(to: mirror.appendingPathComponent("tinyshakespeare.txt"))
         let downloader = Downloader(mirror: mirror.path, cacheDirectory: unusedCache)
         let error = #expect(throws: DownloadError.self) { try downloader.fetch(.tinyShakespeare) }
-        #expect(error?.description.contains("SHA-256") == true)
+        #expect(error?.description.contains("in the data mirror is not the original (SHA-256 ") == true)
         #expect(error?.description.contains(DataFile.tinyShakespeare.sha256!) == true)
+        #expect(error?.description.contains("replace it with a copy of \(DataFile.tinyShakespeare.url)") == true, "\(String(describing: error))")
+    }
+
+    /// A token shard without a pinned hash is checked by its header, size and tokens, in a mirror (with advice for the
+    /// mirror: regenerating with gpt2 prepare cannot mend it) and in the cache, where a damaged copy — a download curl
+    /// called finished that was cut short, or a server's error page — is downloaded again instead of used for ever.
+    @Test func tokenShardsAreCheckedAndADamagedCachedCopyIsDownloadedAgain() throws {
+        let root = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let good = root.appendingPathComponent("good.bin").path
+        try ShardWriter.write(Array(0..<1000), to: good)
+        let file = DataFile(relativePath: "fineweb10B/shard.bin", url: "file://" + good, integrity: .tokenShard)
+        let mirror = root.appendingPathComponent("mirror")
+        try FileManager.default.createDirectory(at: mirror.appendingPathComponent("fineweb10B"), withIntermediateDirectories: true)
+        let mirrored = mirror.appendingPathComponent(file.relativePath)
+        for (bytes, problem) in [(Data(count: 500), "500 bytes is shorter than the 1024-byte header"),
+                                 (Data(ShardFormat.header(tokenCount: 0)), "a token shard of no tokens"),
+                                 (try Data(contentsOf: URL(fileURLWithPath: good)).prefix(1500), "declares 1000 tokens")] {
+            try bytes.write(to: mirrored)
+            let error = #expect(throws: DownloadError.self) { try Downloader(mirror: mirror.path, cacheDirectory: unusedCache).fetch(file) }
+            #expect(error?.description.contains("in the data mirror is not the original") == true && error?.description.contains(problem) == true,
+                    "\(String(describing: error))")
+            #expect(error?.description.contains("gpt2 prepare") == false)
+        }
+        let notAFolder = #expect(throws: DownloadError.self) { try Downloader(mirror: good, cacheDirectory: unusedCache).fetch(file) }
+        #expect(notAFolder?.description.contains("the data mirror \(good) (--mirror or GPT2_DATA_MIRROR) is not a folder") == true)
+
+        let cache = root.appendingPathComponent("cache")
+        try FileManager.default.createDirectory(at: cache.appendingPathComponent("fineweb10B"), withIntermediateDirectories: true)
+        try Data("<html>rate limited</html>".utf8).write(to: cache.appendingPathComponent(file.relativePath))
+        let path = try Downloader(mirror: nil, cacheDirectory: cache.path).fetch(file)
+        #expect(FileManager.default.contentsEqual(atPath: path, andPath: good))
+        // a download that is itself damaged is removed, and said to be
+        var damagedSource = file
+        damagedSource.url = "file://" + mirrored.path
+        let error = #expect(throws: DownloadError.self) {
+            try Downloader(mirror: nil, cacheDirectory: root.appendingPathComponent("cache2").path).fetch(damagedSource)
+        }
+        #expect(error?.description.contains("the download of \(damagedSource.url) is damaged (") == true
+                && error?.description.contains("and was removed") == true, "\(String(describing: error))")
+        #expect(!FileManager.default.fileExists(atPath: root.appendingPathComponent("cache2").path + "/" + file.relativePath))
+    }
+
+    /// A download checked by its line count (HellaSwag's, whose hash is not pinned) that is cut short is downloaded
+    /// again; a mirror's copy is used as found (a subset for quick checks).
+    @Test func aCachedTextFileWithTooFewLinesIsDownloadedAgain() throws {
+        let root = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let source = root.appendingPathComponent("items.jsonl")
+        try Data("a\nb\nc\n".utf8).write(to: source)
+        let file = DataFile(relativePath: "items.jsonl", url: "file://" + source.path, integrity: .downloadLines(3))
+        let cache = root.appendingPathComponent("cache")
+        try FileManager.default.createDirectory(at: cache, withIntermediateDirectories: true)
+        try Data("a\nb\n".utf8).write(to: cache.appendingPathComponent("items.jsonl"))
+        let path = try Downloader(mirror: nil, cacheDirectory: cache.path).fetch(file)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == Data("a\nb\nc\n".utf8))
+        let mirror = root.appendingPathComponent("mirror")
+        try FileManager.default.createDirectory(at: mirror, withIntermediateDirectories: true)
+        try Data("a\n".utf8).write(to: mirror.appendingPathComponent("items.jsonl"))
+        #expect(try Downloader(mirror: mirror.path, cacheDirectory: unusedCache).fetch(file) == mirror.appendingPathComponent("items.jsonl").path)
     }
 
     @Test func unpinnedMirrorFileIsServedAsIs() throws {
@@ -103,7 +163,7 @@ import GPT2TestSupport
         try Data(count: 150_000).write(to: cache.appendingPathComponent("b.bin.tmp-\(TestPaths.deadProcessID)"))
         let downloader = Downloader(mirror: nil, cacheDirectory: cache.path)
         for (name, checksum) in [("a.bin", sha256), ("b.bin", nil)] {
-            let path = try downloader.fetch(DataFile(relativePath: name, url: url, sha256: checksum))
+            let path = try downloader.fetch(DataFile(relativePath: name, url: url, integrity: checksum.map { .sha256($0) }))
             #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == bytes, "\(name)")
         }
     }
@@ -131,7 +191,7 @@ import GPT2TestSupport
         for script in [thirds, stuck] { chmod(script, 0o755) }
 
         let path = try Downloader(mirror: nil, cacheDirectory: cache.path, curl: thirds)
-            .fetch(DataFile(relativePath: "data.bin", url: url, sha256: sha256))
+            .fetch(DataFile(relativePath: "data.bin", url: url, integrity: .sha256(sha256)))
         #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == bytes)
         #expect(throws: DownloadError.self) {
             try Downloader(mirror: nil, cacheDirectory: cache.path, curl: stuck).fetch(DataFile(relativePath: "other.bin", url: url))

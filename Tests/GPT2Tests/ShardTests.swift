@@ -79,6 +79,22 @@ import GPT2TestSupport
         }
     }
 
+    /// A shard that is a link into a mirror or cache that has moved says so (it said "No such file or directory" of a
+    /// file `ls` lists); a folder named like a shard says it is a folder (it said "mmap failed: No such device").
+    @Test func aDanglingLinkOrAFolderIsNamedForWhatItIs() throws {
+        try withDirectory { directory in
+            let link = directory.appendingPathComponent("x_train_000000.bin").path
+            try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: "/nowhere/fineweb_train_000001.bin")
+            let dangling = #expect(throws: ShardError.self) { try ShardReader(path: link) }
+            #expect(dangling?.description.contains("a symbolic link to /nowhere/fineweb_train_000001.bin, which cannot be opened") == true,
+                    "\(String(describing: dangling))")
+            let folder = directory.appendingPathComponent("x_train_000001.bin").path
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            let error = #expect(throws: ShardError.self) { try ShardReader(path: folder) }
+            #expect(error?.description.contains("a folder, not a file") == true, "\(String(describing: error))")
+        }
+    }
+
     @Test func vocabularyCheckCanBeSkippedOrWidened() throws {
         try withDirectory { directory in
             let path = directory.appendingPathComponent("s.bin").path

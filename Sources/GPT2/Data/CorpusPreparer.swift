@@ -121,7 +121,7 @@ public struct CorpusPreparer: Sendable {
 
     /// Deletes `NAME_{train,val}_*.bin` shards in the output directory that this run did not produce (left by
     /// an earlier run with other settings), so a loader never mixes them in; with `failed`, every shard of the name.
-    private func removeStaleShards(keeping summary: ShardSummary, failed: Bool = false) {
+    func removeStaleShards(keeping summary: ShardSummary, failed: Bool = false) {
         let kept = Set((summary.validationShards + summary.trainShards).map { FileSystem.baseName($0.path) })
         for file in FileSystem.contents(of: outputDirectory) ?? []
         where isShardName(file) && !kept.contains(file) {

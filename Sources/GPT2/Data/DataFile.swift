@@ -1,18 +1,36 @@
 /// A file the data pipeline needs, named by its path relative to a mirror/cache root, with where to download
-/// it and (where known) its SHA-256. The catalogue of real sources lives here as static members.
+/// it and how a copy is checked (its SHA-256 where known). The catalogue of real sources lives here as static members.
 
 public struct DataFile: Sendable, Hashable, CustomStringConvertible {
     /// Path under the mirror or cache root, e.g. `gpt2/encoder.json`.
     public var relativePath: String
     /// Where to download it from when no mirror is given.
     public var url: String
-    /// Lowercase hex SHA-256 of the original, when pinned.
-    public var sha256: String?
+    /// How a copy is known to be the original; nil: it is used as found.
+    public var integrity: Integrity?
 
-    public init(relativePath: String, url: String, sha256: String? = nil) {
+    /// How a copy of a file is checked.
+    public enum Integrity: Sendable, Hashable {
+        /// Its SHA-256 (lowercase hex).
+        case sha256(String)
+        /// A token shard (llm.c format) of at least one token, its header, size and every token checked (where no
+        /// hash is pinned).
+        case tokenShard
+        /// A text file that downloads with exactly this many lines (where no hash is pinned): a download cut short has
+        /// fewer. A mirror's copy is used as found, so that it can hold a subset for quick checks.
+        case downloadLines(Int)
+    }
+
+    public init(relativePath: String, url: String, integrity: Integrity? = nil) {
         self.relativePath = relativePath
         self.url = url
-        self.sha256 = sha256
+        self.integrity = integrity
+    }
+
+    /// The pinned SHA-256, if any.
+    public var sha256: String? {
+        if case .sha256(let digest) = integrity { return digest }
+        return nil
     }
 
     public var description: String { relativePath }
@@ -25,18 +43,18 @@ extension DataFile {
     /// GPT-2's token → id table (OpenAI's original release).
     public static let gpt2Encoder = DataFile(
         relativePath: "gpt2/encoder.json", url: openAIModelBlob + "encoder.json",
-        sha256: "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783")
+        integrity: .sha256("196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783"))
 
     /// GPT-2's BPE merge list (OpenAI's original release).
     public static let gpt2Vocabulary = DataFile(
         relativePath: "gpt2/vocab.bpe", url: openAIModelBlob + "vocab.bpe",
-        sha256: "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5")
+        integrity: .sha256("1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5"))
 
     /// Karpathy's tiny Shakespeare (1,115,394 bytes of plays), from char-rnn.
     public static let tinyShakespeare = DataFile(
         relativePath: "tinyshakespeare.txt",
         url: "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt",
-        sha256: "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed")
+        integrity: .sha256("86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"))
 
     /// HellaSwag's validation items (JSONL); see `HellaSwag.validation`.
     public static let hellaswagValidation = HellaSwag.validation
@@ -54,7 +72,7 @@ extension DataFile {
     }
 
     private static func fineweb10BShard(_ name: String) -> DataFile {
-        DataFile(relativePath: "fineweb10B/" + name, url: fineweb10BRepository + name)
+        DataFile(relativePath: "fineweb10B/" + name, url: fineweb10BRepository + name, integrity: .tokenShard)
     }
 }
 

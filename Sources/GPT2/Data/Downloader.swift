@@ -1,5 +1,6 @@
 /// Fetches `DataFile`s: from an offline mirror directory when one is given (`--mirror DIR` or
-/// `$GPT2_DATA_MIRROR`), else downloaded once with curl into a cache directory, checksum-verified either way.
+/// `$GPT2_DATA_MIRROR`), else downloaded once with curl into a cache directory; checked either way (the pinned
+/// checksum, or a token shard's header, size and tokens), and a damaged cached copy is downloaded again.
 
 public struct Downloader: Sendable {
     /// A directory laid out like the cache (`MIRROR/gpt2/encoder.json`, …); nil means download.
@@ -26,13 +27,20 @@ public struct Downloader: Sendable {
     /// The local path of `file`, downloading it first when it is neither mirrored nor cached.
     public func fetch(_ file: DataFile) throws(DownloadError) -> String {
         if let mirror {
+            guard FileSystem.isDirectory(mirror) else { throw .mirrorNotAFolder(path: mirror) }
             let path = FileSystem.join(mirror, file.relativePath)
             guard FileSystem.isFile(path) else { throw .missingFromMirror(path: path, file: file) }
-            try verify(path, against: file)
+            if let problem = problem(with: path, as: file, inMirror: true) {
+                throw .damaged(path: path, file: file, problem: problem, inMirror: true)
+            }
             return path
         }
         let path = FileSystem.join(cacheDirectory, file.relativePath)
-        if FileSystem.isFile(path), (try? verify(path, against: file)) != nil { return path }
+        if FileSystem.isFile(path) {
+            guard let problem = problem(with: path, as: file) else { return path }
+            Console.log("the cached \(path) is damaged (\(problem)): downloading it again")
+            FileSystem.remove(path)
+        }
         try download(file, to: path)
         return path
     }
@@ -108,29 +116,44 @@ public struct Downloader: Sendable {
     /// How many times one download continues after a cut-short run that made progress.
     static let maximumContinuations = 20
 
-    /// `verify`, removing the file when it fails.
+    /// Checks a download, removing it when it is damaged.
     private func verifyOrRemove(_ path: String, against file: DataFile) throws(DownloadError) {
-        do {
-            try verify(path, against: file)
-        } catch {
-            FileSystem.remove(path)
-            throw error
-        }
+        guard let problem = problem(with: path, as: file) else { return }
+        FileSystem.remove(path)
+        throw .damaged(path: path, file: file, problem: problem, inMirror: false)
     }
 
-    private func verify(_ path: String, against file: DataFile) throws(DownloadError) {
-        guard let expected = file.sha256 else { return }
-        guard let actual = SHA256.hexDigest(ofFile: path) else {
-            throw .cannotRead(path: path, reason: FileSystem.lastErrorMessage)
+    /// What is wrong with the copy of `file` at `path`, if anything: a SHA-256 other than the pinned one; for a token
+    /// shard, a bad header, size or token (or no tokens at all); for a downloaded text file, another number of lines.
+    private func problem(with path: String, as file: DataFile, inMirror: Bool = false) -> String? {
+        switch file.integrity {
+        case nil:
+            return nil
+        case .sha256(let expected):
+            guard let actual = SHA256.hexDigest(ofFile: path) else { return "cannot read it: \(FileSystem.lastErrorMessage)" }
+            return actual == expected ? nil : "SHA-256 \(actual), expected \(expected)"
+        case .tokenShard:
+            do {
+                let shard = try ShardReader(path: path)
+                return shard.tokenCount > 0 ? nil : "a token shard of no tokens"
+            } catch {
+                return error.problem
+            }
+        case .downloadLines(let expected):
+            guard !inMirror else { return nil }
+            guard let bytes = try? ByteFile.contents(ofFile: path) else { return "cannot read it: \(FileSystem.lastErrorMessage)" }
+            let lines = bytes.reduce(0) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) } + (bytes.last.map { $0 == UInt8(ascii: "\n") ? 0 : 1 } ?? 0)
+            return lines == expected ? nil : "\(lines) lines, expected \(expected)"
         }
-        guard actual == expected else { throw .checksumMismatch(path: path, expected: expected, actual: actual) }
     }
 }
 
 /// Why a data file could not be provided.
 public enum DownloadError: Error, CustomStringConvertible {
+    case mirrorNotAFolder(path: String)
     case missingFromMirror(path: String, file: DataFile)
-    case checksumMismatch(path: String, expected: String, actual: String)
+    /// A copy that is not the original: in the mirror, or a download (which was removed).
+    case damaged(path: String, file: DataFile, problem: String, inMirror: Bool)
     case downloadFailed(url: String, reason: String)
     case cannotRead(path: String, reason: String)
     case cannotWrite(path: String, reason: String)
@@ -140,9 +163,12 @@ public enum DownloadError: Error, CustomStringConvertible {
         case .missingFromMirror(let path, let file):
             return "\(path) is missing from the data mirror; copy it there (source: \(file.url)) "
                 + "or drop --mirror / GPT2_DATA_MIRROR to download it"
-        case .checksumMismatch(let path, let expected, let actual):
-            return "\(path) has SHA-256 \(actual), expected \(expected); the file is corrupt or not the "
-                + "original — delete it and fetch it again"
+        case .mirrorNotAFolder(let path):
+            return "the data mirror \(path) (--mirror or GPT2_DATA_MIRROR) is not a folder"
+        case .damaged(let path, let file, let problem, let inMirror):
+            return inMirror
+                ? "\(path) in the data mirror is not the original (\(problem)); replace it with a copy of \(file.url)"
+                : "the download of \(file.url) is damaged (\(problem)) and was removed; try again, or use --mirror DIR with a local copy"
         case .downloadFailed(let url, let reason):
             return "could not download \(url): \(reason); check the network, or use --mirror DIR with a local copy"
         case .cannotRead(let path, let reason):

@@ -29,8 +29,10 @@ extension CorpusPreparer {
     }
 
     /// Fetches fineweb10B's validation shard and its first `trainShards` train shards (each ~100M tokens,
-    /// 200 MB) into the download cache (or finds them in the mirror), checks every token of each, and links them
-    /// into the output directory as `NAME_val_000000.bin` and `NAME_train_000000.bin`… (renumbered from 0).
+    /// 200 MB) into the download cache (or finds them in the mirror), where the downloader checks each one's header,
+    /// size and every token, and links them into the output directory as `NAME_val_000000.bin` and
+    /// `NAME_train_000000.bin`… (renumbered from 0). Links of this name beyond them (from a run with more
+    /// `--shards`) are removed; a failure removes all of them, so that no part of the corpus is left to train on.
     public func prepareFineweb10B(trainShards: Int, downloader: Downloader) throws(PrepareError) -> ShardSummary {
         precondition((1...DataFile.fineweb10BTrainShardCount).contains(trainShards), "1…103 train shards")
         guard FileSystem.makeDirectories(outputDirectory) else {
@@ -38,18 +40,24 @@ extension CorpusPreparer {
         }
         var summary = ShardSummary()
         let files = [DataFile.fineweb10BValidation] + (1...trainShards).map { DataFile.fineweb10BTrain($0) }
-        for (position, file) in files.enumerated() {
-            let isValidation = position == 0
-            let source: String
-            do { source = try downloader.fetch(file) } catch { throw .download(error) }
-            let tokens: Int
-            do { tokens = try ShardReader(path: source).tokenCount } catch { throw .shard(error) }
-            let link = SplitShardWriter.path(directory: outputDirectory, name: name, split: isValidation ? "val" : "train",
-                                             index: isValidation ? 0 : position - 1)
-            if try Self.link(link, to: source) { summary.skippedShards += 1 }
-            if isValidation { summary.validationShards.append((link, tokens)) } else { summary.trainShards.append((link, tokens)) }
-            Console.log("\(FileSystem.baseName(link)) → \(source) (\(tokens) tokens, verified)")
+        do throws(PrepareError) {
+            for (position, file) in files.enumerated() {
+                let isValidation = position == 0
+                let source: String
+                do { source = try downloader.fetch(file) } catch { throw .download(error) }
+                let tokens: Int
+                do { tokens = try ShardFormat.tokenCount(ofShardAt: source) } catch { throw .shard(error) }
+                let link = SplitShardWriter.path(directory: outputDirectory, name: name, split: isValidation ? "val" : "train",
+                                                 index: isValidation ? 0 : position - 1)
+                if try Self.link(link, to: source) { summary.skippedShards += 1 }
+                if isValidation { summary.validationShards.append((link, tokens)) } else { summary.trainShards.append((link, tokens)) }
+                Console.log("\(FileSystem.baseName(link)) → \(source) (\(tokens) tokens, every one checked)")
+            }
+        } catch {
+            removeStaleShards(keeping: ShardSummary(), failed: true)
+            throw error
         }
+        removeStaleShards(keeping: summary)
         return summary
     }
 

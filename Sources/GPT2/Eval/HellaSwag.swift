@@ -56,11 +56,14 @@ public struct EndingLoss: Sendable, Equatable {
 }
 
 public enum HellaSwag {
-    /// The validation set: 10,042 items from the HellaSwag repository. Its SHA-256 is not pinned: it could not
-    /// be fetched where this was written (no network), so the file is used as found.
+    /// The validation set: 10,042 items from the HellaSwag repository, one per line. Its SHA-256 is not pinned (it
+    /// could not be fetched where this was written, with no network), so a download is checked by its line count.
     public static let validation = DataFile(
         relativePath: "hellaswag/hellaswag_val.jsonl",
-        url: "https://raw.githubusercontent.com/rowanz/hellaswag/master/data/hellaswag_val.jsonl", sha256: nil)
+        url: "https://raw.githubusercontent.com/rowanz/hellaswag/master/data/hellaswag_val.jsonl", integrity: .downloadLines(validationItems))
+
+    /// Items in the validation set.
+    public static let validationItems = 10_042
 
     /// Items of a HellaSwag JSONL file (`ctx`, `endings` (4), `label` per line), tokenised with `encode`;
     /// at most `limit` of them.

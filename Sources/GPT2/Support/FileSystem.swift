@@ -24,7 +24,15 @@ public enum FileSystem {
     /// why not. A named pipe is refused without blocking (opening one for reading waits for a writer).
     public static func openRegularFile(_ path: String) -> Result<(descriptor: Int32, size: Int), RegularFileError> {
         let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
-        guard descriptor >= 0 else { return .failure(RegularFileError(reason: String(cString: strerror(errno)))) }
+        guard descriptor >= 0 else {
+            let reason = String(cString: strerror(errno))
+            var target = [CChar](repeating: 0, count: 4096)
+            let length = readlink(path, &target, target.count - 1)
+            guard length > 0 else { return .failure(RegularFileError(reason: reason)) }
+            // (prepare links FineWeb's shards into the data mirror or the download cache, which may have moved since)
+            let destination = String(decoding: target[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            return .failure(RegularFileError(reason: "a symbolic link to \(destination), which cannot be opened (\(reason))"))
+        }
         var info = stat()
         guard fstat(descriptor, &info) == 0 else {
             let reason = String(cString: strerror(errno))
