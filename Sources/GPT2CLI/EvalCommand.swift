@@ -9,6 +9,15 @@ struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
         abstract: "Evaluate a model: loss on a data split (default) or HellaSwag accuracy.",
+        discussion: """
+            `gpt2 eval` with no subcommand is `gpt2 eval loss`; `gpt2 eval loss --help` and \
+            `gpt2 eval hellaswag --help` list their options.
+
+            Examples:
+              gpt2 eval --checkpoint runs/demo --data data/tinyshakespeare
+              gpt2 eval --checkpoint runs/d12 --data data/fineweb10B --batches 20 --json
+              gpt2 eval hellaswag --checkpoint runs/d12
+            """,
         subcommands: [EvalLossCommand.self, HellaSwagCommand.self],
         defaultSubcommand: EvalLossCommand.self)
 }

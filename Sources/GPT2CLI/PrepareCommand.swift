@@ -40,19 +40,19 @@ struct PrepareCommand: ParsableCommand {
     @Option(help: "Shard file prefix (default: the dataset name, or the first input's file name).")
     var name: String?
 
-    @Option(help: "JSON field holding each document in .jsonl inputs.")
-    var field = "text"
+    @Option(help: "JSON field holding each document in .jsonl inputs. (default: text)")
+    var field: String?
 
     static let minimumShardTokens = 1 << 16
 
     @Option(help: "Tokens per shard (at least 65536).")
-    var shardTokens = 100_000_000
+    var shardTokens: Int?
 
     @Option(help: "Tokens at the start of the stream that form the val split (default: see above).")
     var valTokens: Int?
 
-    @Option(help: "fineweb10B only: how many of its 103 train shards to fetch.")
-    var shards = 8
+    @Option(help: "fineweb10B only: how many of its 103 train shards to fetch. (default: 8)")
+    var shards: Int?
 
     @Option(help: "Tokeniser threads (0: one per core).")
     var threads = 0
@@ -61,19 +61,33 @@ struct PrepareCommand: ParsableCommand {
 
     func validate() throws {
         // (below 64Ki tokens, 128 KiB, a corpus becomes more files than data: --shard-tokens 1 made one per token)
-        guard (Self.minimumShardTokens...Int(Int32.max)).contains(shardTokens) else {
+        if let shardTokens, !(Self.minimumShardTokens...Int(Int32.max)).contains(shardTokens) {
             throw ValidationError("--shard-tokens must be between \(Self.minimumShardTokens) and 2^31-1 (got \(shardTokens); llm.c's shards hold 100M)")
         }
         if let valTokens, valTokens < 0 { throw ValidationError("--val-tokens must be 0 or more") }
-        guard (1...DataFile.fineweb10BTrainShardCount).contains(shards) else {
+        if let shards, !(1...DataFile.fineweb10BTrainShardCount).contains(shards) {
             throw ValidationError("--shards must be in 1…\(DataFile.fineweb10BTrainShardCount)")
         }
         try WorkerThreads.require(threads)
         if let name { try Self.requireShardName(name, from: "--name") }
     }
 
+    /// fineweb10B's train shards fetched when --shards is not given.
+    static let defaultFinewebShards = 8
+
     func run() throws {
         let dataset = namedDataset
+        // Options that do not apply to what is prepared are refused rather than ignored.
+        let given = [("--val-tokens", valTokens != nil), ("--shard-tokens", shardTokens != nil), ("--field", field != nil),
+                     ("--shards", shards != nil)].filter(\.1).map(\.0)
+        let applicable: Set<String> = switch dataset {
+        case .fineweb10B: ["--shards"]   // (its shards come tokenised and cut, its validation shard with them)
+        case .tinyshakespeare: ["--val-tokens", "--shard-tokens"]
+        case nil: ["--val-tokens", "--shard-tokens", "--field"]
+        }
+        if let option = given.first(where: { !applicable.contains($0) }) {
+            throw ValidationError("\(option) does not apply to \(dataset.map { "the \($0.rawValue) dataset" } ?? "text and JSONL files")")
+        }
         let prefix = try name ?? dataset?.rawValue ?? {
             let stem = Self.stem(of: inputs[0])
             try Self.requireShardName(stem, from: "the first input's file name (choose another with --name)")
@@ -92,7 +106,7 @@ struct PrepareCommand: ParsableCommand {
 
     private func prepare(_ dataset: NamedDataset?, into outputDirectory: String, name prefix: String) throws {
         var preparer = CorpusPreparer(outputDirectory: outputDirectory, name: prefix)
-        preparer.shardTokens = shardTokens
+        if let shardTokens { preparer.shardTokens = shardTokens }
         preparer.validationTokens = valTokens
         preparer.threads = threads
         let summary: ShardSummary
@@ -101,9 +115,9 @@ struct PrepareCommand: ParsableCommand {
             summary = try preparer.prepareTinyShakespeare(downloader: dataSource.downloader,
                                                           encoder: try dataSource.tokenizer())
         case .fineweb10B:
-            summary = try preparer.prepareFineweb10B(trainShards: shards, downloader: dataSource.downloader)
+            summary = try preparer.prepareFineweb10B(trainShards: shards ?? Self.defaultFinewebShards, downloader: dataSource.downloader)
         case nil:
-            let corpus = inputs.map { CorpusInput.detect(path: $0, field: field) }
+            let corpus = inputs.map { CorpusInput.detect(path: $0, field: field ?? "text") }
             summary = try preparer.prepare(corpus, makeEncoder: dataSource.tokenizer)
         }
         Console.log("\(preparer.outputDirectory): val \(summary.validationTokens) tokens in "

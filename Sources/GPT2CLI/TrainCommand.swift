@@ -31,7 +31,7 @@ struct TrainCommand: ParsableCommand {
     }
 
     /// What `--resume` may be given with: the rest a run keeps (`savedOptionsGiven` lists them when given).
-    private static let optionsAllowedOnResume = "--steps, --stop-after, --data, --device, --threads and --overwrite"
+    private static let optionsAllowedOnResume = "--steps, --stop-after, --data, --device, --threads, --overwrite and --mirror"
 
     @Option(help: "Folder with *_train_*.bin and *_val_*.bin shards (default: data/tinyshakespeare, prepared if missing; with --resume, where the run's shards are now).")
     var data: String?
@@ -263,6 +263,7 @@ struct TrainCommand: ParsableCommand {
             checkpointEvery: checkpointEvery ?? 0, keepLast: keepLast ?? 0, outDirectory: out ?? Default.out,
             threads: backendOptions.threadCount(backend), peakFLOPs: peak)
         try options.validate()   // before the demo's corpus is prepared: a mistyped option fails at once
+        if !overwrite { try RunFolder.refuseEarlierRun(in: options.outDirectory) }   // and so does a taken --out
         // Saved absolute, so that a resume from another directory finds the same shards.
         if data == nil { options.dataDirectory = FileSystem.absolutePath(try dataSource.prepareDefaultCorpus()) }
         return options

@@ -93,6 +93,21 @@ import GPT2
         expectOneLineError(intoAFile, mentioning: "cannot create output directory \(input.path): a file of that name is there; give --out a folder")
     }
 
+    /// Options that do not apply to what is prepared are refused, not ignored: fineweb10B comes cut and tokenised
+    /// (--val-tokens 100 printed its 100M-token validation shard without a word).
+    @Test(arguments: [(["fineweb10B", "--val-tokens", "100"], "--val-tokens does not apply to the fineweb10B dataset"),
+                      (["fineweb10B", "--shard-tokens", "65536"], "--shard-tokens does not apply to the fineweb10B dataset"),
+                      (["fineweb10B", "--field", "body"], "--field does not apply to the fineweb10B dataset"),
+                      (["tinyshakespeare", "--shards", "2"], "--shards does not apply to the tinyshakespeare dataset"),
+                      (["tinyshakespeare", "--field", "body"], "--field does not apply to the tinyshakespeare dataset")])
+    func optionsThatDoNotApplyAreRefused(_ arguments: [String], _ message: String) throws {
+        let directory = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let result = try runGPT2(arguments: ["prepare"] + arguments + ["--out", directory.path + "/out", "--mirror", TestPaths.mirror.path])
+        expectOneLineError(result, mentioning: message)
+        #expect(!FileManager.default.fileExists(atPath: directory.path + "/out"))
+    }
+
     /// A named pipe is refused, as an input and as a shard, instead of blocking for a writer forever (opening one
     /// for reading waits). `timeout` stops a regression instead of hanging the tests.
     @Test func aNamedPipeIsRefusedWithoutWaiting() throws {

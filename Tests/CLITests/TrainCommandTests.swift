@@ -51,6 +51,11 @@ import Testing
         let result = try runGPT2(arguments: try CLIFixtures.trainArguments(out: root + "/run"))
         expectOneLineError(result, mentioning: "already holds a run (metrics.jsonl, and no checkpoint to continue it from); choose another --out, or add --overwrite")
         #expect(!result.stderrText.contains("--resume"), "\(result.stderrText)")
+        // said before anything is fetched: offline, with an empty mirror, the demo failed on downloading the tokenizer first
+        let emptyMirror = root + "/empty-mirror"
+        try FileManager.default.createDirectory(atPath: emptyMirror, withIntermediateDirectories: true)
+        let demo = try runGPT2(arguments: ["train", "--out", root + "/run", "--mirror", emptyMirror], workingDirectory: root)
+        expectOneLineError(demo, mentioning: "already holds a run")
     }
 
     @Test func stopAndResumeReproduceTheUninterruptedRun() throws {
@@ -210,7 +215,7 @@ import Testing
         }
     }
 
-    /// Each bad input fails before anything is written: a sentinel metrics.jsonl in --out stays as it was.
+    /// Each bad input fails before anything is written: a file kept in --out stays, and no metrics or checkpoint appear.
     @Test(arguments: ["missing data", "no validation shards", "validation smaller than a batch", "seq too long", "batch larger than data",
                       "unknown model", "cuda", "total batch not a multiple", "does not fit in memory"])
     func badInputFailsWithOneLine(_ problem: String) throws {
@@ -218,8 +223,8 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: root) }
         let out = root + "/run"
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-        let sentinel = Data("{\"step\":1,\"loss\":1}\n".utf8)
-        try sentinel.write(to: URL(fileURLWithPath: out + "/metrics.jsonl"))
+        let sentinel = Data("kept\n".utf8)   // (not a run: a folder holding one is refused before anything else)
+        try sentinel.write(to: URL(fileURLWithPath: out + "/notes.txt"))
 
         var arguments = try CLIFixtures.trainArguments(out: out)
         func replace(_ flag: String, _ value: String) { arguments[arguments.firstIndex(of: flag)! + 1] = value }
@@ -261,8 +266,8 @@ import Testing
             arguments += ["--total-batch-tokens", "100"]; phrase = "--total-batch-tokens"
         }
         expectOneLineError(try runGPT2(arguments: arguments), mentioning: phrase)
-        #expect(try Data(contentsOf: URL(fileURLWithPath: out + "/metrics.jsonl")) == sentinel, "run folder untouched")
-        #expect(Checkpoint.steps(in: out).isEmpty)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: out + "/notes.txt")) == sentinel, "run folder untouched")
+        #expect(RunFolder.earlierRun(in: out) == nil, "no metrics and no checkpoint written")
     }
 
     @Test func resumeFromCorruptCheckpointFailsWithOneLine() throws {

@@ -21,6 +21,17 @@ public enum RunFolder {
         return parts.isEmpty ? nil : parts.joined(separator: " and ")
     }
 
+    /// Throws when `path` already holds a run (checkpoints or metrics), which a new run there would mix with its own,
+    /// saying what to do instead. A command checks it before slow preparations (downloads), the trainer again.
+    public static func refuseEarlierRun(in path: String) throws {
+        guard let earlier = earlierRun(in: path) else { return }
+        let resumable = !Checkpoint.steps(in: path).isEmpty
+        throw TrainingError("\(path) already holds a run (\(earlier)"
+                            + (resumable ? "); continue it with --resume \(path), choose another --out, "
+                                         : ", and no checkpoint to continue it from); choose another --out, ")
+                            + "or add --overwrite to replace it")
+    }
+
     /// Removes what a run writes into `path` — its checkpoint folders and metrics.jsonl; other files stay.
     public static func clear(_ path: String) throws {
         try remove(Checkpoint.steps(in: path).map(Checkpoint.folderName(step:)) + [MetricsLog.fileName], from: path)

@@ -42,13 +42,7 @@ public final class Trainer<Ops: Backend> {
         sampleRandom = SeededRandom(seed: options.seed ^ 0x5A4D_504C)
         runLock = try RunLock(options.outDirectory)
         let earlier = RunFolder.earlierRun(in: options.outDirectory)
-        if let earlier, !replacingEarlierRun {
-            let resumable = !Checkpoint.steps(in: options.outDirectory).isEmpty
-            throw TrainingError("\(options.outDirectory) already holds a run (\(earlier)"
-                                + (resumable ? "); continue it with --resume \(options.outDirectory), choose another --out, "
-                                             : ", and no checkpoint to continue it from); choose another --out, ")
-                                + "or add --overwrite to replace it")
-        }
+        if !replacingEarlierRun { try RunFolder.refuseEarlierRun(in: options.outDirectory) }
         model = try GPT2Model(config: options.model, backend: backend, batchSize: options.microBatch,
                               sequenceLength: options.sequenceLength, recompute: options.recompute)
         if let initFrom = options.initFrom {
