@@ -66,6 +66,12 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     /// module and opens cuBLASLt. `log` receives one line per compiled kernel file.
     public init(deviceOrdinal: Int = 0, paths: CUDALibraryPaths = CUDALibraryPaths(),
                 log: (String) -> Void = { _ in }) throws {
+        // (the diagnostic settings first: a misspelled one fails before anything loads)
+        synchronousLaunches = try CUDABackend.environmentFlag("GPT2_CUDA_SYNC")
+        separateBiasKernel = try CUDABackend.environmentFlag("GPT2_CUDA_BIAS_KERNEL")
+        separateGeluKernels = try CUDABackend.environmentFlag("GPT2_CUDA_GELU_KERNEL")
+        separateBiasGradientKernels = try CUDABackend.environmentFlag("GPT2_CUDA_BIAS_GRADIENT_KERNEL")
+        attentionKernels = try CUDABackend.environmentAttentionKernels()
         driver = try CUDADriver(paths: paths)
         device = try CUDADevice(driver: driver, ordinal: deviceOrdinal)
         var created: CUstream? = nil
@@ -78,11 +84,6 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         try blas.check(blas.create(&handle), "cublasLtCreate")
         guard let handle else { throw CUDAError.library(call: "cublasLtCreate", message: "no handle returned") }
         blasHandle = handle
-        synchronousLaunches = CUDABackend.environmentFlag("GPT2_CUDA_SYNC")
-        separateBiasKernel = CUDABackend.environmentFlag("GPT2_CUDA_BIAS_KERNEL")
-        separateGeluKernels = CUDABackend.environmentFlag("GPT2_CUDA_GELU_KERNEL")
-        separateBiasGradientKernels = CUDABackend.environmentFlag("GPT2_CUDA_BIAS_GRADIENT_KERNEL")
-        attentionKernels = FileSystem.environment("GPT2_CUDA_ATTENTION").flatMap(AttentionKernels.init(rawValue:)) ?? .tensorCores
     }
 
     deinit {
@@ -298,7 +299,26 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         return floats.map { BFloat16Bits(rounding: $0).bits }
     }
 
-    static func environmentFlag(_ name: String) -> Bool { FileSystem.environment(name) == "1" }
+    /// A diagnostic switch: 1 on; 0, empty or unset off; anything else refused, so that a misspelled setting is not
+    /// taken for off by someone diagnosing a fault.
+    static func environmentFlag(_ name: String) throws -> Bool {
+        switch FileSystem.environment(name) ?? "" {
+        case "1": return true
+        case "0", "": return false
+        case let value: throw CUDAError.environment(variable: name, value: value, expected: "1 (on) or 0 (off)")
+        }
+    }
+
+    /// GPT2_CUDA_ATTENTION: tensor-cores (the default) or cuda-cores.
+    static func environmentAttentionKernels() throws -> AttentionKernels {
+        let value = FileSystem.environment("GPT2_CUDA_ATTENTION") ?? ""
+        if value.isEmpty { return .tensorCores }
+        guard let kernels = AttentionKernels(rawValue: value) else {
+            throw CUDAError.environment(variable: "GPT2_CUDA_ATTENTION", value: value,
+                                        expected: AttentionKernels.allCases.map(\.rawValue).joined(separator: " or "))
+        }
+        return kernels
+    }
 
     // MARK: - Profiling
 

@@ -14,6 +14,8 @@ public enum CUDAError: Error, CustomStringConvertible {
     case compilation(file: String, architecture: String, log: String)
     /// Any other NVRTC or cuBLASLt call that failed.
     case library(call: String, message: String)
+    /// A diagnostic environment variable set to a value it does not take (a misspelling was ignored silently).
+    case environment(variable: String, value: String, expected: String)
 
     public var description: String {
         switch self {
@@ -29,6 +31,8 @@ public enum CUDAError: Error, CustomStringConvertible {
             return "NVRTC could not compile \(file) for \(architecture):\n\(log)"
         case .library(let call, let message):
             return "\(call) failed: \(message)"
+        case .environment(let variable, let value, let expected):
+            return "\(variable)=\(value) is not a setting it takes: use \(expected)"
         }
     }
 }

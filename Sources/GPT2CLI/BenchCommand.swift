@@ -72,7 +72,9 @@ struct BenchCommand: ParsableCommand {
         }
         let config = try ModelPreset.named(model).config
         try config.requireSequenceLength(seq)
-        try measure(config, on: try backendOptions.makeBackend())
+        let backend = try backendOptions.makeBackend()
+        if profile && !(backend is CUDABackend) { throw ValidationError("--profile times GPU kernels: use it with --device cuda") }
+        try measure(config, on: backend)
     }
 
     /// The micro-batch to measure: the one given, or (auto) the largest that the planner says fits the device.
@@ -115,6 +117,10 @@ struct BenchCommand: ParsableCommand {
             allocatedBytes: backend.allocatedBytes, kernelTimes: timed.kernelTimes,
             peakBandwidth: (backend as? CUDABackend).map { BackendOptions.specification($0).memoryBandwidth }.flatMap { $0 > 0 ? $0 : nil },
             fusions: (backend as? CUDABackend)?.fusions(headSize: config.headSize))
+        if !noRecord && report.mfu == nil {
+            Console.log("note: not recorded for gpt2 plan: this GPU's peak is unknown (it is not in the table); "
+                        + "pass --peak-flops to record its MFU and device overhead")
+        }
         if !noRecord, let mfu = report.mfu {
             // The planner looks records up by device kind: "cpu", or the GPU table id (the driver's name if unlisted).
             let device = (backend as? CUDABackend).map { BackendOptions.specification($0).id } ?? "cpu"
@@ -175,8 +181,7 @@ struct BenchCommand: ParsableCommand {
             if !json { Console.log("step \(step): \(formatFixed(seconds, digits: 3)) s\(step <= warmup ? " (warm-up)" : "")") }
         }
         var kernelTimes: [KernelTime]?
-        if profile {
-            guard let cuda = backend as? CUDABackend else { throw ValidationError("--profile times GPU kernels: use it with --device cuda") }
+        if profile, let cuda = backend as? CUDABackend {   // (--profile on another backend is refused before measuring)
             cuda.startProfiling()
             _ = trainingStep(warmup + steps + 1)
             kernelTimes = try cuda.profileReport()

@@ -87,9 +87,11 @@ struct PlanCommand: ParsableCommand {
         if let steps, steps.multipliedReportingOverflow(by: tokensPerStep).overflow {
             throw ValidationError("--steps \(steps) of \(tokensPerStep) tokens each is more tokens than a plan can count; give fewer --steps or --tokens")
         }
-        let time = TimePlan(config: config, sequenceLength: T, tokensPerStep: tokensPerStep,
-                            steps: steps, tokenBudget: budget, peakFLOPs: speed.peak, microStepMFU: speed.microStepMFU,
-                            optimizerSeconds: speed.optimizerSeconds, mfuSource: speed.source)
+        let time = speed.map { speed in
+            TimePlan(config: config, sequenceLength: T, tokensPerStep: tokensPerStep,
+                     steps: steps, tokenBudget: budget, peakFLOPs: speed.peak, microStepMFU: speed.microStepMFU,
+                     optimizerSeconds: speed.optimizerSeconds, mfuSource: speed.source)
+        }
         let report = PlanReport(model: model, config: config, batch: batch, memory: memory, largest: largest,
                                 largestWithOtherRecompute: largestOther, time: time, deviceKey: target.calibrationKey)
         print(json ? report.json() : report.text())
@@ -132,13 +134,11 @@ struct PlanTarget {
 
     /// Peak FLOP/s, the micro-steps' MFU and the optimizer's seconds per step: overrides first, then the newest
     /// calibration record (its optimizer time scaled to this model's parameter count, as AdamW's work is), then the
-    /// stated default.
+    /// stated default; nil for a GPU not in the table and no --peak-flops (the memory plan needs no peak).
     func speed(model: String, config: ModelConfig, peakOverride: Double?, mfuOverride: Double?) throws
-        -> (peak: Double, microStepMFU: Double, optimizerSeconds: Double, source: MFUSource)
+        -> (peak: Double, microStepMFU: Double, optimizerSeconds: Double, source: MFUSource)?
     {
-        guard let peak = peakOverride ?? tablePeak, peak > 0 else {
-            throw ValidationError("\(device.name) is not in the GPU table, so its peak is unknown: pass --peak-flops (dense BF16 FLOP/s)")
-        }
+        guard let peak = peakOverride ?? tablePeak, peak > 0 else { return nil }
         if let mfuOverride { return (peak, mfuOverride, 0, .given) }
         if let record = try CalibrationFile().latest(device: calibrationKey, model: model) {
             let recordedParameters = (try? ModelPreset.named(record.model).config.parameterCount) ?? config.parameterCount

@@ -10,7 +10,8 @@ struct PlanReport {
     var memory: MemoryPlan
     var largest: Int
     var largestWithOtherRecompute: Int
-    var time: TimePlan
+    /// nil for a GPU not in the table when no --peak-flops was given.
+    var time: TimePlan?
     var deviceKey: String
 
     private var recompute: Bool { memory.layout.recompute }
@@ -41,6 +42,11 @@ struct PlanReport {
         lines.append("largest micro-batch that fits at seq \(T): \(largest)\(largest > 0 ? " (\(largest + 1) does not)" : "")"
                      + "; \(other): \(largestWithOtherRecompute)")
         lines.append("")
+        guard let time else {
+            lines.append("time: \(memory.device.name) is not in the GPU table, so its peak is unknown: "
+                         + "pass --peak-flops (dense BF16 FLOP/s) for the time")
+            return lines.joined(separator: "\n")
+        }
         let peak = time.peakFLOPs >= 1e12 ? formatFixed(time.peakFLOPs / 1e12, digits: 1) + " TFLOP/s" : formatFixed(time.peakFLOPs / 1e9, digits: 1) + " GFLOP/s"
         if time.optimizerSeconds > 0 {
             lines.append("time: \(peak) peak × MFU \(formatFixed(time.microStepMFU, digits: 3)) in the forward and backward passes, "
@@ -101,19 +107,23 @@ struct PlanReport {
             ("headroom_bytes", String(memory.headroomBytes)),
             ("max_micro_batch", String(largest)),
             (recompute ? "max_micro_batch_without_recompute" : "max_micro_batch_with_recompute", String(largestWithOtherRecompute)),
-            ("flops_per_token", String(time.flopsPerToken)),
-            ("peak_flops", String(time.peakFLOPs)),
-            ("mfu", String(time.mfu)),
-            ("micro_step_mfu", String(time.microStepMFU)),
-            ("optimizer_seconds", String(time.optimizerSeconds)),
-            ("mfu_calibrated", String({ if case .calibrated = time.mfuSource { return true } else { return false } }())),
-            ("mfu_source", quoted(time.mfuSource.text)),
-            ("tokens_per_step", String(time.tokensPerStep)),
-            ("tokens_per_s", String(time.tokensPerSecond)),
-            ("step_seconds", String(time.stepSeconds)),
-            ("steps", time.steps.map(String.init) ?? "null"),
-            ("total_tokens", time.totalTokens.map(String.init) ?? "null"),
-            ("total_seconds", time.totalSeconds.map { String($0) } ?? "null"),
+            ("tokens_per_step", String(batch.microBatch * T * batch.accumulation)),
+        ]
+        // (null throughout when the peak is unknown: a GPU not in the table, and no --peak-flops)
+        func field(_ value: (TimePlan) -> String?) -> String { time.flatMap(value) ?? "null" }
+        fields += [
+            ("flops_per_token", field { String($0.flopsPerToken) }),
+            ("peak_flops", field { String($0.peakFLOPs) }),
+            ("mfu", field { String($0.mfu) }),
+            ("micro_step_mfu", field { String($0.microStepMFU) }),
+            ("optimizer_seconds", field { String($0.optimizerSeconds) }),
+            ("mfu_calibrated", field { time in String({ if case .calibrated = time.mfuSource { return true } else { return false } }()) }),
+            ("mfu_source", field { quoted($0.mfuSource.text) }),
+            ("tokens_per_s", field { String($0.tokensPerSecond) }),
+            ("step_seconds", field { String($0.stepSeconds) }),
+            ("steps", field { $0.steps.map(String.init) }),
+            ("total_tokens", field { $0.totalTokens.map(String.init) }),
+            ("total_seconds", field { $0.totalSeconds.map { String($0) } }),
         ]
         return "{" + fields.map { "\(quoted($0.0)): \($0.1)" }.joined(separator: ", ") + "}"
     }

@@ -124,8 +124,15 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup var dataSource: DataSourceOptions
 
     func run() throws {
-        let backend = try backendOptions.makeBackend()
-        try train(on: backend)
+        var device = backendOptions
+        // A resume keeps the device the run trained on, unless --device says otherwise: a GPU run resumed as the
+        // README shows went on on the CPU, ~100 times slower. (A checkpoint that cannot be read fails below, in full.)
+        if let resume, device.device == .auto, let folder = try? ModelSource.checkpointFolder(resume),
+           let saved = try? SavedRun(checkpoint: folder), saved.options.device == "cuda" {
+            Console.log("resuming on the GPU, where the run trained (--device cpu continues it on the CPU)")
+            device.device = .cuda
+        }
+        try train(on: try device.makeBackend())
     }
 
     private func train<Ops: Backend>(on backend: Ops) throws {
@@ -152,6 +159,7 @@ struct TrainCommand: ParsableCommand {
             // The run may continue on another device than the one it started on.
             run.options.peakFLOPs = backendOptions.peakFLOPs(backend, override: peakFlops)
             run.options.threads = backendOptions.threadCount(backend)
+            run.options.device = backend.name
             try run.validate()
             if let stopAfter, stopAfter <= run.step {
                 throw ValidationError("--stop-after \(stopAfter) is not after the run's step \(run.step)")
@@ -262,6 +270,7 @@ struct TrainCommand: ParsableCommand {
             sampleEvery: sampleEvery ?? Default.sampleEvery, sampleTokens: sampleTokens ?? Default.sampleTokens,
             checkpointEvery: checkpointEvery ?? 0, keepLast: keepLast ?? 0, outDirectory: out ?? Default.out,
             threads: backendOptions.threadCount(backend), peakFLOPs: peak)
+        options.device = backend.name
         try options.validate()   // before the demo's corpus is prepared: a mistyped option fails at once
         if !overwrite { try RunFolder.refuseEarlierRun(in: options.outDirectory) }   // and so does a taken --out
         // Saved absolute, so that a resume from another directory finds the same shards.

@@ -46,11 +46,17 @@ struct CUDACommandTests {
         // bf16 activations move a loss of ~10.8 by a few thousandths (see CUDAParity.model).
         for (g, c) in zip(gpuLosses, cpuLosses) { #expect(abs(g - c) < 0.02, "gpu \(gpuLosses) cpu \(cpuLosses)") }
 
-        // The GPU run continues on the CPU, which reports its own MFU again.
-        let resumed = try runGPT2(arguments: ["train", "--resume", root + "/gpu", "--steps", "4", "--device", "cpu", "--threads", "2"])
+        // Resumed with no --device, the GPU run stays on the GPU (it went on on the CPU); with --device cpu it continues
+        // there, which reports its own MFU again, and a resume after that stays on the CPU.
+        let stays = try runGPT2(arguments: ["train", "--resume", root + "/gpu", "--steps", "4"], environment: EmulatedCUDA.environment)
+        try #require(stays.status == 0, "\(stays.stderrText)")
+        #expect(stays.stderrText.contains("resuming on the GPU, where the run trained") && stays.stderrText.contains("| GPU "), "\(stays.stderrText)")
+        let resumed = try runGPT2(arguments: ["train", "--resume", root + "/gpu", "--steps", "5", "--device", "cpu", "--threads", "2"])
         try #require(resumed.status == 0, "\(resumed.stderrText)")
-        #expect(try CLIFixtures.losses(root + "/gpu").count == 4)
+        #expect(try CLIFixtures.losses(root + "/gpu").count == 5)
         #expect(try String(contentsOfFile: root + "/gpu/metrics.jsonl", encoding: .utf8).contains("\"mfu\""))
+        let onCPU = try runGPT2(arguments: ["train", "--resume", root + "/gpu", "--steps", "6", "--threads", "2"], environment: EmulatedCUDA.environment)
+        #expect(onCPU.status == 0 && !onCPU.stderrText.contains("| GPU "), "\(onCPU.stderrText)")
 
         let gpuEval = try Self.evalLoss(root + "/gpu", device: "cuda"), cpuEval = try Self.evalLoss(root + "/gpu", device: "cpu")
         #expect(abs(gpuEval - cpuEval) < 0.02, "eval on the GPU \(gpuEval), on the CPU \(cpuEval)")
@@ -60,6 +66,22 @@ struct CUDACommandTests {
                                  environment: EmulatedCUDA.environment)
         try #require(sample.status == 0, "\(sample.stderrText)")
         #expect(sample.stdoutText.hasPrefix("ROMEO:") && sample.stdoutText.count > "ROMEO:\n".count, "\(sample.stdoutText)")
+    }
+
+    /// On a GPU not in the table (the emulator is one), the plan still gives its memory table and verdict, and says
+    /// the time needs --peak-flops; it refused to plan at all.
+    @Test func planOnAnUnlistedGPUGivesTheMemoryWithoutATime() throws {
+        let arguments = ["plan", "--device", "cuda", "--model", "tiny", "--micro-batch", "2", "--seq", "32", "--steps", "10"]
+        let text = try runGPT2(arguments: arguments, environment: EmulatedCUDA.environment)
+        try #require(text.status == 0, "\(text.stderrText)")
+        #expect(text.stdoutText.contains("verdict: fits") && text.stdoutText.contains("is not in the GPU table, so its peak is unknown: "
+                                                                                        + "pass --peak-flops (dense BF16 FLOP/s) for the time"),
+                "\(text.stdoutText)")
+        let json = try runGPT2(arguments: arguments + ["--json"], environment: EmulatedCUDA.environment)
+        let object = try #require(try JSONSerialization.jsonObject(with: json.stdout) as? [String: Any], "\(json.stdoutText)")
+        #expect(object["fits"] as? Bool == true && object["step_seconds"] is NSNull && object["tokens_per_step"] as? Int == 64)
+        let timed = try runGPT2(arguments: arguments + ["--json", "--peak-flops", "1e12"], environment: EmulatedCUDA.environment)
+        #expect((try JSONSerialization.jsonObject(with: timed.stdout) as? [String: Any])?["step_seconds"] as? Double ?? 0 > 0)
     }
 
     /// The planner's GPU memory is what the CUDA backend takes from the device: before calibration the plan
@@ -237,6 +259,17 @@ struct CUDACommandTests {
         let result = try runGPT2(arguments: ["--help"])
         #expect(result.status == 0 && result.stdoutText.contains("selftest") && result.stdoutText.contains("Check the CUDA backend"),
                 "\(result.stdoutText)")
+    }
+
+    /// A misspelled diagnostic setting is refused, naming what it takes: `cuda_cores` ran the tensor-core kernels, and
+    /// `GPT2_CUDA_GELU_KERNEL=true` the epilogue, while the user believed them switched off.
+    @Test(arguments: [("GPT2_CUDA_ATTENTION", "cuda_cores", "use tensor-cores or cuda-cores"),
+                      ("GPT2_CUDA_GELU_KERNEL", "true", "use 1 (on) or 0 (off)"), ("GPT2_CUDA_SYNC", "yes", "use 1 (on) or 0 (off)")])
+    func aMisspelledDiagnosticSettingIsRefused(_ variable: String, _ value: String, _ expected: String) throws {
+        let result = try runGPT2(arguments: ["bench", "--device", "cuda", "--model", "tiny", "--micro-batch", "1", "--seq", "16",
+                                             "--steps", "1", "--warmup", "0", "--no-record", "--peak-flops", "1e12"],
+                                 environment: EmulatedCUDA.environment.merging([variable: value]) { $1 })
+        expectOneLineError(result, mentioning: "\(variable)=\(value) is not a setting it takes: \(expected)")
     }
 
     /// The `fusions` of a one-step bench's JSON on the emulator with the environment `switches`.

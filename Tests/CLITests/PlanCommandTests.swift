@@ -70,7 +70,9 @@ import Testing
     func microBatchAutoSaysWhenOnlyASmallerModelHelps(_ extra: [String]) throws {
         let result = try runGPT2(arguments: ["plan", "--gpu", "rtx3060", "--model", "d48", "--micro-batch", "auto", "--steps", "10"] + extra,
                                  environment: try calibration())
-        expectOneLineError(result, mentioning: "alone do not fit: use a smaller model")
+        // fp32 weights, gradients, m and v, and the bf16 copy: 18 bytes a parameter
+        let state = formatBytes(try ModelPreset.named("d48").config.parameterCount * 18)
+        expectOneLineError(result, mentioning: "the model's weights, gradients and AdamW moments alone (\(state)) do not fit: use a smaller model")
         #expect(!result.stderrText.contains("--recompute") && !result.stderrText.contains("--seq"), "\(result.stderrText)")
     }
 

@@ -116,7 +116,25 @@ import Testing
 
         let d48 = try ModelPreset.named("d48").config   // 1.56B parameters: 25 GB of fp32 state before any activation
         let tooBig = try advice(d48, 1, 1024, .cpu(availableBytes: 16 << 30, threads: 2))
-        #expect(tooBig.contains("smaller model") && !tooBig.contains("--recompute") && !tooBig.contains("--seq"), "\(tooBig)")
+        #expect(tooBig.contains("alone (") && tooBig.contains("smaller model") && !tooBig.contains("--recompute") && !tooBig.contains("--seq"),
+                "\(tooBig)")
+
+        // Nothing fits, yet the model's state is small: memory other programs held at open is named (a shared card was
+        // told to shrink a 1.6M-parameter model), else the device's fixed costs; neither offers --recompute or --seq.
+        let tiny = try ModelPreset.named("tiny").config
+        let spec = try GPUSpecification.named("rtx4070")
+        let shared = PlanDevice.gpu(spec, totalBytes: 1 << 30, overhead: DeviceOverhead(bytes: (1 << 30) - (10 << 20), source: .inUseAtOpen))
+        let busy = try advice(tiny, 1, 16, shared)
+        #expect(busy.contains("of the device was in use when gpt2 opened it") && !busy.contains("alone"), "\(busy)")
+        let fixedCosts = try advice(tiny, 1, 16, .gpu(spec, totalBytes: 60 << 20, overhead: DeviceOverhead(bytes: 0, source: .estimate)))
+        #expect(fixedCosts.contains("and the device's fixed costs leave no room for one token") && !fixedCosts.contains("alone"), "\(fixedCosts)")
+
+        // --recompute is offered only when it allows a larger micro-batch than without it
+        let tight = PlanDevice.gpu(spec, totalBytes: 90 << 20, overhead: DeviceOverhead(bytes: 0, source: .estimate))
+        let without = MemoryPlan.largestMicroBatch(config: tiny, sequenceLength: 64, recompute: false, device: tight)
+        let with = MemoryPlan.largestMicroBatch(config: tiny, sequenceLength: 64, recompute: true, device: tight)
+        let text = try advice(tiny, without + 1, 64, tight)
+        #expect(text.contains("--recompute") == (with > without), "\(without) vs \(with): \(text)")
     }
 
     @Test func recomputeLowersMemoryAndRaisesTheLargestMicroBatch() throws {
@@ -193,6 +211,11 @@ import Testing
             ("NVIDIA H100 80GB HBM3", 80 * GiB, "h100-sxm"), ("NVIDIA H100 PCIe", 80 * GiB, "h100-pcie"),
             ("NVIDIA H200", 141 * GiB, "h200"), ("NVIDIA A10", 24 * GiB, "a10"), ("NVIDIA L4", 24 * GiB, "l4"),
             ("NVIDIA L40S", 48 * GiB, nil),
+            // other cards that carry a listed card's number: unlisted, not the base card with its peak
+            ("NVIDIA GeForce RTX 3060 Ti", 8 * GiB, nil), ("NVIDIA GeForce RTX 4070 SUPER", 12 * GiB, nil),
+            ("NVIDIA GeForce RTX 3090 Ti", 24 * GiB, nil), ("NVIDIA GeForce RTX 4080 SUPER", 16 * GiB, nil),
+            ("NVIDIA GeForce RTX 4070 Ti SUPER", 16 * GiB, nil), ("NVIDIA GeForce RTX 4090 Laptop GPU", 16 * GiB, nil),
+            ("NVIDIA GeForce RTX 4060 Ti", 16 * GiB, "rtx4060ti16"), ("NVIDIA GeForce RTX 3060", 12 * GiB, "rtx3060"),
         ]
         for (name, memory, id) in cases {
             #expect(GPUSpecification.matching(deviceName: name, totalMemory: memory)?.id == id, "\(name)")

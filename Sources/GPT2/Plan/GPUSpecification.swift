@@ -135,14 +135,28 @@ extension GPUSpecification {
     /// The row for a device the driver reports (`NVIDIA GeForce RTX 4070`, `NVIDIA A100-SXM4-80GB`), using its
     /// memory to tell 40 GB from 80 GB parts; nil for a card not in the table.
     public static func matching(deviceName: String, totalMemory: Int) -> GPUSpecification? {
-        let words = " " + deviceName.lowercased().split { !($0.isLetter || $0.isNumber) }.joined(separator: " ") + " "
+        let words = deviceName.lowercased().split { !($0.isLetter || $0.isNumber) }.map(String.init)
         let candidates = all.compactMap { spec -> (GPUSpecification, Int)? in
-            spec.driverNames.filter { words.contains(" " + $0 + " ") }.map(\.count).max().map { (spec, $0) }
+            spec.driverNames.filter { names(words, $0) }.map(\.count).max().map { (spec, $0) }
         }
         guard let longest = candidates.map(\.1).max() else { return nil }
         return candidates.filter { $0.1 == longest }.map(\.0)
             .min { abs($0.memoryBytes - totalMemory) < abs($1.memoryBytes - totalMemory) }
     }
+
+    /// Whether the device name's `words` hold `driverName`'s words in a row, not followed by a word that makes it
+    /// another card ("RTX 3060 Ti" is not an RTX 3060, nor "RTX 4070 SUPER" an RTX 4070: other chips, other peaks).
+    private static func names(_ words: [String], _ driverName: String) -> Bool {
+        let wanted = driverName.split(separator: " ").map(String.init)
+        guard wanted.count <= words.count else { return false }
+        return (0...(words.count - wanted.count)).contains { start in
+            let end = start + wanted.count
+            return Array(words[start..<end]) == wanted && (end == words.count || !variantWords.contains(words[end]))
+        }
+    }
+
+    /// Words after a model number that name another card than the number alone.
+    private static let variantWords: Set<String> = ["ti", "super", "laptop", "mobile", "max"]
 
     private static func normalized(_ text: String) -> String {
         String(text.lowercased().filter { $0.isLetter || $0.isNumber }).replacingPrefix("geforce", with: "")

@@ -171,17 +171,35 @@ public struct MemoryPlan: Sendable {
             Self.largestMicroBatch(config: config, sequenceLength: T, recompute: recompute, device: device)
         }
         var advice: String
-        if case let largest = largest(recompute: layout.recompute), largest > 0 {
-            advice = "use --micro-batch \(largest) (or auto) with more gradient accumulation"
+        let fitting = largest(recompute: layout.recompute)
+        if fitting > 0 {
+            advice = "use --micro-batch \(fitting) (or auto) with more gradient accumulation"
         } else if MemoryPlan(config: config, batchSize: 1, sequenceLength: 1, recompute: true, device: device).fits {
             advice = "use a shorter --seq or a smaller model"
         } else {
-            advice = "the model's weights, gradients and AdamW moments alone do not fit: use a smaller model"
+            advice = adviceWhenNothingFits
         }
-        if !layout.recompute, case let withRecompute = largest(recompute: true), withRecompute > 0 {
+        if !layout.recompute, case let withRecompute = largest(recompute: true), withRecompute > fitting {
             advice += ", or --recompute (micro-batches up to \(withRecompute))"
         }
         return advice
+    }
+
+    /// Why not even one token per micro-batch fits: the weights, gradients and AdamW moments alone; else memory
+    /// other programs held when gpt2 opened the device (a desktop, another run), which a smaller model would not
+    /// free; else the device's fixed costs beside the model.
+    private var adviceWhenNothingFits: String {
+        let kinds: [BufferKind] = [.parameters, .gradients, .adamM, .adamV] + (layout.precision == .mixedBFloat16 ? [.parameterCopy] : [])
+        let state = kinds.reduce(0) { $0 + layout.bytes(of: $1) }
+        if state > device.capacityBytes {
+            return "the model's weights, gradients and AdamW moments alone (\(formatBytes(state))) do not fit: use a smaller model"
+        }
+        if case .gpu(_, _, let overhead) = device, overhead.source == .inUseAtOpen {
+            return "\(formatBytes(overhead.bytes)) of the device was in use when gpt2 opened it (other programs: a desktop, "
+                + "another run): free it, or use a smaller model"
+        }
+        return "the model's weights, gradients and AdamW moments (\(formatBytes(state))) and the device's fixed costs leave no room "
+            + "for one token: use a smaller model"
     }
 
     /// The largest micro-batch B (≤ `limit`) whose plan fits, or 0 when even B = 1 does not. Memory grows with

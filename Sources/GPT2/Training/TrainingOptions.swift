@@ -32,6 +32,9 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var threads: Int
     /// Peak FLOP/s used for MFU; nil when unknown (a GPU not in the table): MFU is then not reported.
     public var peakFLOPs: Double?
+    /// The backend the run trains on (`cpu`, `cuda`), which a resume keeps unless told otherwise; nil in runs saved
+    /// before it was recorded.
+    public var device: String?
 
     public init(dataDirectory: String, model: ModelConfig, modelName: String, initFrom: String? = nil,
                 microBatch: Int, sequenceLength: Int, gradientAccumulation: Int, steps: Int,
