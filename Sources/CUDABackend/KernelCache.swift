@@ -57,13 +57,14 @@ public struct KernelCache: Sendable {
         return "\(folder)/\(stem)-\(architecture)-\(key.prefix(16)).\(architecture.outputKind)"
     }
 
-    /// The compiled image of `file`: from the cache when present, else compiled and then stored.
-    /// A cache that cannot be written is not an error: the freshly compiled image is returned anyway.
+    /// The compiled image of `file`: from the cache when present (unless `recompiling`: an entry the driver
+    /// refused), else compiled and then stored. A cache that cannot be written is not an error: the freshly
+    /// compiled image is returned anyway.
     public func image(file: String, source: String, compiler: NVRTCCompiler,
-                      architecture: GPUArchitecture) throws -> CompiledKernel {
+                      architecture: GPUArchitecture, recompiling: Bool = false) throws -> CompiledKernel {
         let key = key(file: file, source: source, compiler: compiler, architecture: architecture)
         let path = path(file: file, architecture: architecture, key: key)
-        if FileSystem.isFile(path), let image = try? ByteFile.contents(ofFile: path), !image.isEmpty {
+        if !recompiling, FileSystem.isFile(path), let image = try? ByteFile.contents(ofFile: path), !image.isEmpty {
             return CompiledKernel(file: file, architecture: architecture, image: image, seconds: 0, fromCache: true)
         }
         let compiled = try compiler.compile(file: file, source: source, for: architecture)

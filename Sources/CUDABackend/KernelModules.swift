@@ -44,28 +44,38 @@ struct KernelModules {
         let cache = KernelCache(paths: paths)
         for (file, source) in CUDAKernelSources.all {
             guard let names = Self.kernelNames[file] else { continue }   // a file the backend does not launch from
-            let image: [UInt8]
             if let prebuilt {
                 let path = FileSystem.join(prebuilt, Self.prebuiltName(file: file, source: source, architecture: architecture))
                 guard let bytes = try? ByteFile.contents(ofFile: path), !bytes.isEmpty else {
                     throw CUDAError.library(call: "GPT2_KERNEL_IMAGES", message: "no \(path): write it with "
                                                 + "`gpt2 kernels --arch \(architecture) --out \(prebuilt)` from this same binary")
                 }
-                image = bytes
                 log("kernels   \(file): prebuilt \(path)")
+                try load(bytes, file: file, names: names, architecture: architecture, device: device)
             } else {
                 let compiled = try cache.image(file: file, source: source, compiler: compiler!, architecture: architecture)
-                image = compiled.image
                 log("kernels   \(file): " + (compiled.fromCache ? "cached" : "compiled in \(formatFixed(compiled.seconds, digits: 2)) s"))
+                do {
+                    try load(compiled.image, file: file, names: names, architecture: architecture, device: device)
+                } catch where compiled.fromCache {
+                    // A damaged cache entry (a disk error, a copy cut short) is only a cache: compile it again.
+                    log("kernels   \(file): the cached image was refused (\(error)); compiling it again")
+                    let fresh = try cache.image(file: file, source: source, compiler: compiler!, architecture: architecture, recompiling: true)
+                    try load(fresh.image, file: file, names: names, architecture: architecture, device: device)
+                }
             }
-            let module = try device.loadModule(image, name: file)
-            guard architecture.major >= Self.minimumMajor[file, default: 0] else { continue }
-            for name in names { functions[name] = try device.function(name, in: module) }
         }
         for (file, names) in Self.kernelNames
         where architecture.major >= Self.minimumMajor[file, default: 0] && names.contains(where: { functions[$0] == nil }) {
             throw CUDAError.library(call: "KernelModules", message: "\(file) is not among the embedded kernel sources")
         }
+    }
+
+    /// Loads `file`'s image into the device and looks up its kernels (none on a device too old for them).
+    private mutating func load(_ image: [UInt8], file: String, names: [String], architecture: GPUArchitecture, device: CUDADevice) throws {
+        let module = try device.loadModule(image, name: file)
+        guard architecture.major >= Self.minimumMajor[file, default: 0] else { return }
+        for name in names { functions[name] = try device.function(name, in: module) }
     }
 
     /// The file name `gpt2 kernels --out` writes and `GPT2_KERNEL_IMAGES` is searched for: the file's stem,

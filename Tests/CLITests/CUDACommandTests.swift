@@ -261,6 +261,22 @@ struct CUDACommandTests {
                 "\(result.stdoutText)")
     }
 
+    /// A damaged image in the kernel cache is compiled again rather than failing every run ("device kernel image is
+    /// invalid", naming neither the file nor the cache).
+    @Test func aDamagedCachedKernelIsCompiledAgain() throws {
+        let cache = try TestPaths.temporaryDirectory("cli-kernel-cache").path
+        defer { try? FileManager.default.removeItem(atPath: cache) }
+        let environment = EmulatedCUDA.environment.merging(["GPT2_KERNEL_CACHE": cache]) { $1 }
+        let arguments = ["bench", "--device", "cuda", "--model", "tiny", "--micro-batch", "1", "--seq", "16", "--steps", "1",
+                         "--warmup", "0", "--no-record", "--peak-flops", "1e12"]
+        try #require(try runGPT2(arguments: arguments, environment: environment).status == 0)
+        let adamw = try #require(try FileManager.default.contentsOfDirectory(atPath: cache).first { $0.hasPrefix("adamw-") })
+        try Data((0..<100).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) }).write(to: URL(fileURLWithPath: cache + "/" + adamw))
+        let again = try runGPT2(arguments: arguments, environment: environment)
+        #expect(again.status == 0 && again.stderrText.contains("adamw.cu: the cached image was refused"), "\(again.stderrText)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: cache + "/" + adamw)).count > 100, "the entry was replaced")
+    }
+
     /// A misspelled diagnostic setting is refused, naming what it takes: `cuda_cores` ran the tensor-core kernels, and
     /// `GPT2_CUDA_GELU_KERNEL=true` the epilogue, while the user believed them switched off.
     @Test(arguments: [("GPT2_CUDA_ATTENTION", "cuda_cores", "use tensor-cores or cuda-cores"),
