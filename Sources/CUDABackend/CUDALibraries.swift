@@ -76,6 +76,16 @@ public struct CUDALibraryPaths: Sendable {
         return ["libcuda.so.1", "libcuda.so"]
     }
 
+    /// Why NVRTC would not find cuda_bf16.h in `includeFolders`, or nil when one holds it.
+    public var includeProblem: String? {
+        if includeFolders.contains(where: { FileSystem.isFile($0 + "/cuda_bf16.h") }) { return nil }
+        if let explicit = environment["CUDA_INCLUDE"], !explicit.isEmpty {
+            return "CUDA_INCLUDE=\(explicit) holds no cuda_bf16.h: point it at the folder that does (a toolkit's include/, or the "
+                + "nvidia/cu13/include folder of the nvidia-cuda-runtime wheel)"
+        }
+        return "no folder with cuda_bf16.h found: set CUDA_INCLUDE (or CUDA_HOME)"
+    }
+
     /// The folders NVRTC's headers (cuda_bf16.h …) are looked for in: `CUDA_INCLUDE`, else the toolkit's.
     public var includeFolders: [String] {
         if let explicit = environment["CUDA_INCLUDE"], !explicit.isEmpty { return [explicit] }

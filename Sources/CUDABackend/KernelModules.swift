@@ -34,12 +34,10 @@ struct KernelModules {
         let prebuilt = FileSystem.environment("GPT2_KERNEL_IMAGES").flatMap { $0.isEmpty ? nil : $0 }
         var compiler: NVRTCCompiler?
         if prebuilt == nil {
-            let nvrtc = try NVRTCCompiler(paths: paths)
-            guard !nvrtc.includeFolders.isEmpty else {
-                throw CUDAError.library(call: "NVRTC", message: "no folder with cuda_bf16.h found: set CUDA_INCLUDE (or CUDA_HOME), "
-                                            + "or GPT2_KERNEL_IMAGES to a folder written by `gpt2 kernels --out`")
+            if let problem = paths.includeProblem {
+                throw CUDAError.library(call: "NVRTC", message: problem + ", or GPT2_KERNEL_IMAGES to a folder written by `gpt2 kernels --out`")
             }
-            compiler = nvrtc
+            compiler = try NVRTCCompiler(paths: paths)
         }
         let cache = KernelCache(paths: paths)
         for (file, source) in CUDAKernelSources.all {

@@ -46,7 +46,7 @@ struct InfoCommand: ParsableCommand {
         }
         do {
             let nvrtc = try NVRTCLibrary(paths: paths)
-            let headers = paths.includeFolders.first.map { "headers \($0)" } ?? "no include folder (set CUDA_INCLUDE)"
+            let headers = paths.includeProblem ?? "headers \(paths.includeFolders.first { FileSystem.isFile($0 + "/cuda_bf16.h") } ?? "")"
             print("nvrtc     \(nvrtc.version.major).\(nvrtc.version.minor) from \(nvrtc.path); \(headers)")
         } catch {
             print("nvrtc     unavailable: \(error)")

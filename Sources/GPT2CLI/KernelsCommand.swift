@@ -49,10 +49,9 @@ struct KernelsCommand: ParsableCommand {
 
     func run() throws {
         let targets = try resolvedArchitectures()
-        let compiler = try NVRTCCompiler()
-        if compiler.includeFolders.isEmpty {
-            Console.log("warning: no CUDA include folder (set CUDA_INCLUDE to the folder holding cuda_bf16.h)")
-        }
+        let paths = CUDALibraryPaths()
+        if let problem = paths.includeProblem { throw ValidationError(problem) }   // (every kernel would fail on it)
+        let compiler = try NVRTCCompiler(paths: paths)
         Console.log("NVRTC \(compiler.version) from \(compiler.library.path)")
         let kernelCache = KernelCache()
         var failures: [String] = []

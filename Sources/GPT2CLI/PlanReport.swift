@@ -39,8 +39,8 @@ struct PlanReport {
         lines.append("")
         lines.append("verdict: \(memory.verdict)")
         let other = recompute ? "without --recompute" : "with --recompute"
-        lines.append("largest micro-batch that fits at seq \(T): \(largest)\(largest > 0 ? " (\(largest + 1) does not)" : "")"
-                     + "; \(other): \(largestWithOtherRecompute)")
+        let boundary = largest == Layout.maximumBatchSize ? " (the most a micro-batch can be)" : largest > 0 ? " (\(largest + 1) does not)" : ""
+        lines.append("largest micro-batch that fits at seq \(T): \(largest)\(boundary); \(other): \(largestWithOtherRecompute)")
         lines.append("")
         guard let time else {
             lines.append("time: \(memory.device.name) is not in the GPU table, so its peak is unknown: "

@@ -261,6 +261,21 @@ struct CUDACommandTests {
                 "\(result.stdoutText)")
     }
 
+    /// A CUDA_INCLUDE without cuda_bf16.h is named as the problem by info, kernels and a run, instead of NVRTC's
+    /// "cannot open source file" flattened onto one line for every kernel.
+    @Test func aCUDAIncludeWithoutTheHeadersIsNamed() throws {
+        let environment = EmulatedCUDA.environment.merging(["CUDA_INCLUDE": "/nonexistent"]) { $1 }
+        let problem = "CUDA_INCLUDE=/nonexistent holds no cuda_bf16.h"
+        let info = try runGPT2(arguments: ["info"], environment: environment)
+        #expect(info.stdoutText.contains(problem), "\(info.stdoutText)")
+        expectOneLineError(try runGPT2(arguments: ["kernels", "--arch", "sm_90"], environment: environment), mentioning: problem)
+        let cache = try TestPaths.temporaryDirectory("cli-no-headers").path   // (an empty cache: the kernels must compile)
+        defer { try? FileManager.default.removeItem(atPath: cache) }
+        let bench = try runGPT2(arguments: ["bench", "--device", "cuda", "--model", "tiny", "--micro-batch", "1", "--seq", "16", "--steps", "1",
+                                            "--no-record"], environment: environment.merging(["GPT2_KERNEL_CACHE": cache]) { $1 })
+        expectOneLineError(bench, mentioning: problem)
+    }
+
     /// A damaged image in the kernel cache is compiled again rather than failing every run ("device kernel image is
     /// invalid", naming neither the file nor the cache).
     @Test func aDamagedCachedKernelIsCompiledAgain() throws {
@@ -306,10 +321,19 @@ struct CUDACommandTests {
         #expect(result.status == 0, "\(result.stdoutText)\(result.stderrText)")
         let sections = result.stdoutText.split(separator: "\n").filter { $0.hasPrefix("== ") }
         #expect(sections == ["== attention tensor-cores T=17 HS=32", "== attention cuda-cores T=17 HS=32"], "\(sections)")
-        let malformed = try runGPT2(arguments: ["selftest", "cuda", "--only", "attention", "--shape", "17by32"],
-                                    environment: EmulatedCUDA.environment)
-        #expect(malformed.status != 0)
-        #expect(malformed.stderrText.contains("--shape"), "\(malformed.stderrText)")
+        for bad in ["17by32", "64x256", "0x64"] {   // (256: beyond every attention kernel; it ran and reported a failed check)
+            let malformed = try runGPT2(arguments: ["selftest", "cuda", "--only", "attention", "--shape", bad],
+                                        environment: EmulatedCUDA.environment)
+            #expect(malformed.status != 0 && malformed.stderrText.contains("--shape"), "\(bad): \(malformed.stderrText)")
+        }
+        // a head size the tensor-core kernels are not built for is skipped with that reason, not a shared-memory one
+        let odd = try runGPT2(arguments: ["selftest", "cuda", "--only", "attention", "--shape", "17x48", "--threads", "2"],
+                              environment: EmulatedCUDA.environment)
+        #expect(odd.status == 0 && odd.stdoutText.contains("SKIP  attention tensor-cores T=17 HS=48: the tensor-core kernels are built for head sizes 16, 32, 64, 128 only"),
+                "\(odd.stdoutText)")
+        // the training groups need --data: asked for without it, they were skipped and "0/0 checks passed" exited 0
+        let noData = try runGPT2(arguments: ["selftest", "cuda", "--only", "training"], environment: EmulatedCUDA.environment)
+        expectOneLineError(noData, mentioning: "--only training needs --data")
     }
 
     /// The kernels as compiled for the RTX 40 series (sm_89: the reference card, 99 KiB of shared memory per block)

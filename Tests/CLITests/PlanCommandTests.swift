@@ -84,6 +84,15 @@ import Testing
         #expect(total.split(separator: " ").count == 4, "total, size, unit and bytes, apart: \(total)")
     }
 
+    /// Where the micro-batch's own limit, not memory, ends the search, the plan says so ("65537 does not" fit read as
+    /// a memory verdict).
+    @Test func theMicroBatchLimitIsNotCalledMemory() throws {
+        let result = try runGPT2(arguments: ["plan", "--gpu", "h200", "--model", "tiny", "--micro-batch", "2", "--seq", "16"],
+                                 environment: try calibration())
+        #expect(result.stdoutText.contains("seq 16: \(Layout.maximumBatchSize) (the most a micro-batch can be)")
+                && !result.stdoutText.contains("does not)"), "\(result.stdoutText)")
+    }
+
     @Test func unknownGPUFailsWithTheList() throws {
         expectOneLineError(try runGPT2(arguments: ["plan", "--gpu", "rtx9999"]), mentioning: "rtx4070")
     }
