@@ -41,6 +41,11 @@ struct KernelsCommand: ParsableCommand {
     func validate() throws {
         if resources && ptx { throw ValidationError("--resources reports what ptxas made of a cubin: drop --ptx") }
         if resources && cache { throw ValidationError("--resources compiles afresh (the cache keeps no report): drop --cache") }
+        // (GPT2_KERNEL_IMAGES loads cubins only; a folder of PTX would be written and never read)
+        if out != nil && ptx { throw ValidationError("--out writes the cubins GPT2_KERNEL_IMAGES loads: drop --ptx") }
+        if let out, FileSystem.isFile(out) || !FileSystem.makeDirectories(out) {
+            throw ValidationError("--out \(out) is not a folder that can be written (\(FileSystem.isFile(out) ? "a file is there" : FileSystem.lastErrorMessage))")
+        }
         // (a mistyped filter compiled nothing and passed: a script checking its kernels would check none)
         if let unmatched = only.first(where: { text in !CUDAKernelSources.all.contains { $0.name.contains(text) } }) {
             throw ValidationError("--only \(unmatched) matches no kernel file; the files are \(CUDAKernelSources.all.map(\.name).joined(separator: ", "))")
@@ -64,7 +69,6 @@ struct KernelsCommand: ParsableCommand {
                         ? try kernelCache.image(file: file, source: source, compiler: compiler, architecture: architecture)
                         : try compiler.compile(file: file, source: source, for: architecture, reportingResources: resources)
                     if let out {
-                        guard FileSystem.makeDirectories(out) else { throw ValidationError("cannot create \(out)") }
                         let path = FileSystem.join(out, CUDABackend.prebuiltKernelName(file: file, source: source, architecture: architecture))
                         try AtomicFile.write(path) { try $0.write(compiled.image) }
                     }

@@ -373,6 +373,14 @@ struct CUDACommandTests {
         #expect(typo.status != 0 && typo.stderrText.contains("--only atention matches no kernel file; the files are adamw.cu"),
                 "\(typo.stderrText)")
         #expect(typo.stdoutText.isEmpty, "nothing compiled: \(typo.stdoutText)")
+        // --out must be a folder, and the images cubins: a file there failed every kernel after compiling it, and PTX was
+        // written under names GPT2_KERNEL_IMAGES never loads
+        let file = try TestPaths.temporaryDirectory("cli-kernels-out").path + "/file"
+        try Data("x".utf8).write(to: URL(fileURLWithPath: file))
+        let intoFile = try runGPT2(arguments: ["kernels", "--arch", "sm_89", "--only", "gelu", "--out", file])
+        #expect(intoFile.status != 0 && intoFile.stderrText.contains("a file is there") && intoFile.stdoutText.isEmpty, "\(intoFile.stderrText)")
+        let ptx = try runGPT2(arguments: ["kernels", "--arch", "sm_89", "--only", "gelu", "--ptx", "--out", file + "-folder"])
+        #expect(ptx.status != 0 && ptx.stderrText.contains("drop --ptx"), "\(ptx.stderrText)")
     }
 
     /// `gpt2 eval --json`'s validation loss for a run on `device`.
