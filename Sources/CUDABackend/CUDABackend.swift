@@ -299,6 +299,13 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         return floats.map { BFloat16Bits(rounding: $0).bits }
     }
 
+    /// The diagnostic settings in effect (`GPT2_CUDA_SYNC=1`, …): a run under them is slower than the backend is,
+    /// so a bench does not record it for plans.
+    public static var diagnosticSettings: [String] {
+        ["GPT2_CUDA_SYNC", "GPT2_CUDA_BIAS_KERNEL", "GPT2_CUDA_GELU_KERNEL", "GPT2_CUDA_BIAS_GRADIENT_KERNEL", "GPT2_CUDA_ATTENTION"]
+            .compactMap { name in FileSystem.environment(name).flatMap { ["", "0", AttentionKernels.tensorCores.rawValue].contains($0) ? nil : "\(name)=\($0)" } }
+    }
+
     /// A diagnostic switch: 1 on; 0, empty or unset off; anything else refused, so that a misspelled setting is not
     /// taken for off by someone diagnosing a fault.
     static func environmentFlag(_ name: String) throws -> Bool {

@@ -117,17 +117,21 @@ struct BenchCommand: ParsableCommand {
             allocatedBytes: backend.allocatedBytes, kernelTimes: timed.kernelTimes,
             peakBandwidth: (backend as? CUDABackend).map { BackendOptions.specification($0).memoryBandwidth }.flatMap { $0 > 0 ? $0 : nil },
             fusions: (backend as? CUDABackend)?.fusions(headSize: config.headSize))
-        if !noRecord && report.mfu == nil {
+        let diagnostics = backend is CUDABackend ? CUDABackend.diagnosticSettings : []
+        if !noRecord && !diagnostics.isEmpty {
+            Console.log("note: not recorded for gpt2 plan: measured with \(diagnostics.joined(separator: ", ")), slower than a run without")
+        } else if !noRecord && report.mfu == nil {
             Console.log("note: not recorded for gpt2 plan: this GPU's peak is unknown (it is not in the table); "
                         + "pass --peak-flops to record its MFU and device overhead")
         }
-        if !noRecord, let mfu = report.mfu {
+        if !noRecord, diagnostics.isEmpty, let mfu = report.mfu {
             // The planner looks records up by device kind: "cpu", or the GPU table id (the driver's name if unlisted).
             let device = (backend as? CUDABackend).map { BackendOptions.specification($0).id } ?? "cpu"
             var file = try CalibrationFile()
             let record = CalibrationRecord(device: device, kind: backend.name, model: model, microBatch: microBatch,
                                            seq: seq, gradAccum: gradAccum, mfu: mfu, tokensPerSecond: tokensPerSecond,
-                                           optimizerSeconds: timed.optimizerSeconds, deviceOverheadBytes: report.deviceOverheadBytes)
+                                           optimizerSeconds: timed.optimizerSeconds, deviceOverheadBytes: report.deviceOverheadBytes,
+                                           peakFLOPs: peak)
             if let problem = record.problem {   // (an MFU of 12 from a --peak-flops far too low)
                 Console.log("note: not recorded for gpt2 plan, since \(problem); check --peak-flops")
             } else {

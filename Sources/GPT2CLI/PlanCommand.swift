@@ -143,7 +143,7 @@ struct PlanTarget {
         if let record = try CalibrationFile().latest(device: calibrationKey, model: model) {
             let recordedParameters = (try? ModelPreset.named(record.model).config.parameterCount) ?? config.parameterCount
             let optimizerSeconds = (record.optimizerSeconds ?? 0) * Double(config.parameterCount) / Double(recordedParameters)
-            return (peak, record.microStepMFU, optimizerSeconds, .calibrated(run: record.run, date: record.date))
+            return (peak, record.microStepMFU(against: peak), optimizerSeconds, .calibrated(run: record.run, date: record.date))
         }
         let fallback: Double
         if case .cpu = device { fallback = TimePlan.defaultCPUMFU } else { fallback = TimePlan.defaultGPUMFU }

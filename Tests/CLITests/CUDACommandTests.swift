@@ -292,6 +292,16 @@ struct CUDACommandTests {
         #expect(try Data(contentsOf: URL(fileURLWithPath: cache + "/" + adamw)).count > 100, "the entry was replaced")
     }
 
+    /// A bench under a diagnostic setting measures a slower backend than users run: it is not recorded for plans.
+    @Test func aBenchUnderADiagnosticSettingIsNotRecorded() throws {
+        let calibration = try TestPaths.temporaryDirectory("cli-cuda-diagnostic").path + "/calibration.json"
+        let result = try runGPT2(arguments: ["bench", "--device", "cuda", "--model", "tiny", "--micro-batch", "1", "--seq", "16",
+                                             "--steps", "1", "--warmup", "0", "--peak-flops", "1e12"],
+                                 environment: EmulatedCUDA.environment.merging(["GPT2_CUDA_SYNC": "1", "GPT2_CALIBRATION": calibration]) { $1 })
+        #expect(result.status == 0 && result.stderrText.contains("not recorded for gpt2 plan: measured with GPT2_CUDA_SYNC=1"), "\(result.stderrText)")
+        #expect(!FileManager.default.fileExists(atPath: calibration))
+    }
+
     /// A misspelled diagnostic setting is refused, naming what it takes: `cuda_cores` ran the tensor-core kernels, and
     /// `GPT2_CUDA_GELU_KERNEL=true` the epilogue, while the user believed them switched off.
     @Test(arguments: [("GPT2_CUDA_ATTENTION", "cuda_cores", "use tensor-cores or cuda-cores"),

@@ -193,6 +193,14 @@ import Testing
         let text = try runGPT2(arguments: ["plan", "--device", "cpu", "--threads", "2", "--model", "tiny", "--micro-batch", "2",
                                            "--seq", "32", "--steps", "10"], environment: environment).stdoutText
         #expect(text.contains("calibrated by gpt2 bench tiny B=2 T=32") && !text.contains("the MFU is a default"), "\(text)")
+        // The record keeps the peak its MFU was measured against: a plan against another --peak-flops predicts the same
+        // measured time (it scaled the time with the peak), and an MFU scaled to that peak.
+        let againstOtherPeak = try runGPT2(arguments: ["plan", "--device", "cpu", "--threads", "2", "--model", "tiny", "--micro-batch", "2",
+                                                       "--seq", "32", "--steps", "10", "--json", "--peak-flops", "1e14"], environment: environment)
+        let rescaled = try #require(try JSONSerialization.jsonObject(with: againstOtherPeak.stdout) as? [String: Any], "\(againstOtherPeak.stderrText)")
+        #expect(close(rescaled["step_seconds"] as? Double, stepMS / 1000), "\(rescaled)")
+        let benchPeak = try #require(measured["peak_flops"] as? Double)
+        #expect(close(rescaled["mfu"] as? Double, try #require(measured["mfu"] as? Double) * benchPeak / 1e14), "\(rescaled)")
     }
 
     /// A bench that accumulates calibrates the plan too: at its own shape (3 micro-batches per step) the plan gives back

@@ -31,6 +31,9 @@ public struct CalibrationRecord: Codable, Sendable, Equatable {
     /// On a GPU: the driver's bytes in use beyond the backend's planned allocations (context, cuBLASLt,
     /// kernels), which the planner then uses for this kind of device. Absent on the CPU and in older files.
     public var deviceOverheadBytes: Int?
+    /// The peak FLOP/s the MFU was measured against (absent in older files): a plan against another peak (a
+    /// --peak-flops) rescales the MFU so that the measured speed, not the ratio, carries over.
+    public var peakFLOPs: Double?
     /// ISO 8601, UTC.
     public var date: String
 
@@ -40,15 +43,15 @@ public struct CalibrationRecord: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case device, kind, model, mfu, date
         case microBatch = "micro_batch", seq, gradAccum = "grad_accum", tokensPerSecond = "tokens_per_s", optimizerSeconds = "optimizer_seconds"
-        case deviceOverheadBytes = "device_overhead_bytes"
+        case deviceOverheadBytes = "device_overhead_bytes", peakFLOPs = "peak_flops"
     }
 
     public init(device: String, kind: String, model: String, microBatch: Int, seq: Int, gradAccum: Int? = nil, mfu: Double,
-                tokensPerSecond: Double, optimizerSeconds: Double? = nil, deviceOverheadBytes: Int? = nil,
+                tokensPerSecond: Double, optimizerSeconds: Double? = nil, deviceOverheadBytes: Int? = nil, peakFLOPs: Double? = nil,
                 date: String = CalibrationRecord.now()) {
         (self.device, self.kind, self.model, self.microBatch, self.seq, self.gradAccum) = (device, kind, model, microBatch, seq, gradAccum)
         (self.mfu, self.tokensPerSecond, self.optimizerSeconds) = (mfu, tokensPerSecond, optimizerSeconds)
-        (self.deviceOverheadBytes, self.date) = (deviceOverheadBytes, date)
+        (self.deviceOverheadBytes, self.peakFLOPs, self.date) = (deviceOverheadBytes, peakFLOPs, date)
     }
 
     /// What makes the record unusable for a plan (a value no bench writes: a damaged or hand-edited file), or nil.
@@ -63,11 +66,19 @@ public struct CalibrationRecord: Codable, Sendable, Equatable {
         if let optimizerSeconds, !(optimizerSeconds >= 0 && optimizerSeconds.isFinite) {
             return "optimizer_seconds \(optimizerSeconds) is not a time"
         }
+        if let peakFLOPs, !(peakFLOPs > 0 && peakFLOPs <= 1e21) { return "peak_flops \(peakFLOPs) is not a peak (above 0, at most 1e21)" }
         // (below 0 when the plan counts more than the driver has in use: a measurement too)
         if let deviceOverheadBytes, !(-(1 << 50)...(1 << 50)).contains(deviceOverheadBytes) {
             return "device_overhead_bytes \(deviceOverheadBytes) is not a size of device memory"
         }
         return nil
+    }
+
+    /// `microStepMFU` against `peak`: the same speed, as a fraction of another peak than the one measured against
+    /// (unchanged where the record does not say which).
+    public func microStepMFU(against peak: Double) -> Double {
+        guard let peakFLOPs, peak > 0 else { return microStepMFU }
+        return microStepMFU * peakFLOPs / peak
     }
 
     /// The MFU of the forward and backward passes alone: the step's less the optimizer's time, when that was
