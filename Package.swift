@@ -55,7 +55,7 @@ let package = Package(
         .testTarget(
             name: "CUDABackendTests",
             dependencies: ["CUDABackend", "CUDAKernels", "CUDAParity", "CPUBackend", "GPT2", "GPT2TestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["GPT2CLI", "GPT2TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["GPT2CLI", "GPT2TestSupport", "CUDAKernels"]),
     ],
     cxxLanguageStandard: .cxx17
 )

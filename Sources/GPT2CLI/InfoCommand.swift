@@ -4,6 +4,7 @@
 import ArgumentParser
 import COpenBLAS
 import CUDABackend
+import CUDAKernels
 import GPT2
 
 #if canImport(Glibc)
@@ -30,9 +31,11 @@ struct InfoCommand: ParsableCommand {
         print("cpu       \(online) logical cores; OpenBLAS kernel \(core), \(openblas_get_num_threads()) threads")
 
         let paths = CUDALibraryPaths()
+        var architecture: GPUArchitecture?
         switch CUDAAvailability.firstDevice(paths: paths) {
         case .success(let opened):
             let (driver, device) = (opened.driver, opened.properties)
+            architecture = device.architecture
             print("cuda      driver \(driver.versionString)")
             print("device    \(device.ordinal): \(device.name), compute capability \(device.computeCapability.major).\(device.computeCapability.minor) (\(device.architecture)), "
                   + "\(gibibytes(device.totalMemory)) GiB, \(device.multiprocessors) SMs, L2 \(device.l2CacheBytes / 1024 / 1024) MiB, "
@@ -58,6 +61,16 @@ struct InfoCommand: ParsableCommand {
             print("cublasLt  unavailable: \(error)")
         }
         print("kernels   cache \(KernelCache(paths: paths).folder)")
+        if let images = FileSystem.environment("GPT2_KERNEL_IMAGES"), !images.isEmpty {
+            // (used instead of NVRTC: say whether they serve this device, before a run finds out)
+            let present = architecture.map { architecture in
+                CUDAKernelSources.all.filter { file, source in
+                    FileSystem.isFile(FileSystem.join(images, CUDABackend.prebuiltKernelName(file: file, source: source, architecture: architecture)))
+                }.count
+            }
+            print("          prebuilt images from \(images) (GPT2_KERNEL_IMAGES, used instead of NVRTC)"
+                  + (present.map { "; \($0) of \(CUDAKernelSources.all.count) kernel files for this device's \(architecture!) are there" } ?? ""))
+        }
     }
 
     private func gibibytes(_ bytes: Int) -> String { formatFixed(Double(bytes) / Double(1 << 30), digits: 1) }

@@ -2,6 +2,7 @@
 /// (no GPU needed): the GPU run's losses track the CPU's, its log and metrics carry GPU memory, a GPU
 /// checkpoint resumes on the CPU, and an unlisted device trains without a peak (MFU n/a) instead of refusing.
 
+import CUDAKernels
 import Foundation
 import GPT2
 import GPT2TestSupport
@@ -274,6 +275,32 @@ struct CUDACommandTests {
         let bench = try runGPT2(arguments: ["bench", "--device", "cuda", "--model", "tiny", "--micro-batch", "1", "--seq", "16", "--steps", "1",
                                             "--no-record"], environment: environment.merging(["GPT2_KERNEL_CACHE": cache]) { $1 })
         expectOneLineError(bench, mentioning: problem)
+    }
+
+    /// A machine without NVRTC runs on images `gpt2 kernels --out` made elsewhere (what a GPU session falls back to):
+    /// info says whether they serve the device, a run loads them, and images for another architecture are refused
+    /// with the command that makes the right ones.
+    @Test func prebuiltKernelImagesServeAMachineWithoutNVRTC() throws {
+        let root = try TestPaths.temporaryDirectory("cli-kernel-images").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        for architecture in ["sm_90", "sm_89"] {
+            let made = try runGPT2(arguments: ["kernels", "--arch", architecture, "--out", root + "/" + architecture])
+            try #require(made.status == 0, "\(made.stderrText)")
+        }
+        func environment(_ images: String) -> [String: String] {
+            EmulatedCUDA.environment.merging(["GPT2_KERNEL_IMAGES": root + "/" + images, "NVRTC_LIB": "/nonexistent/libnvrtc.so.13",
+                                              "GPT2_KERNEL_CACHE": root + "/empty-cache"]) { $1 }
+        }
+        let files = CUDAKernelSources.all.count
+        let info = try runGPT2(arguments: ["info"], environment: environment("sm_90"))
+        #expect(info.stdoutText.contains("\(files) of \(files) kernel files for this device's sm_90 are there"), "\(info.stdoutText)")
+        let bench = ["bench", "--device", "cuda", "--model", "tiny", "--micro-batch", "1", "--seq", "16", "--steps", "1", "--warmup", "0",
+                     "--no-record", "--peak-flops", "1e12"]
+        let run = try runGPT2(arguments: bench, environment: environment("sm_90"))
+        #expect(run.status == 0 && run.stderrText.contains(": prebuilt "), "\(run.stderrText)")
+        let wrong = try runGPT2(arguments: bench, environment: environment("sm_89"))
+        expectOneLineError(wrong, mentioning: "gpt2 kernels --arch sm_90 --out")
+        #expect(try runGPT2(arguments: ["info"], environment: environment("sm_89")).stdoutText.contains("0 of \(files) kernel files"))
     }
 
     /// A damaged image in the kernel cache is compiled again rather than failing every run ("device kernel image is
