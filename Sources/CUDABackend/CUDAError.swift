@@ -5,7 +5,7 @@ public enum CUDAError: Error, CustomStringConvertible {
     /// A shared library could not be opened from any candidate; `hint` says how to point gpt2 at it.
     case libraryNotFound(library: String, tried: [String], reason: String, hint: String)
     /// The library opened but lacks a function gpt2 needs (usually: too old).
-    case missingSymbol(library: String, symbol: String)
+    case missingSymbol(library: String, path: String, symbol: String)
     /// A driver call returned an error.
     case driver(call: String, code: Int32, message: String)
     /// The driver works but sees no CUDA device.
@@ -21,8 +21,9 @@ public enum CUDAError: Error, CustomStringConvertible {
         switch self {
         case .libraryNotFound(let library, let tried, let reason, let hint):
             return "\(library) not found (tried \(tried.joined(separator: ", "))): \(reason). \(hint)"
-        case .missingSymbol(let library, let symbol):
-            return "\(library) has no function \(symbol); it is probably too old"
+        case .missingSymbol(let library, let path, let symbol):
+            return "\(path), opened as \(library), has no function \(symbol): it is another library (check the variable that "
+                + "names it: CUDA_DRIVER_LIB, NVRTC_LIB or CUBLASLT_LIB), or one too old"
         case .driver(let call, let code, let message):
             return "CUDA driver call \(call) failed: \(message) (error \(code))"
         case .noDevice:

@@ -28,7 +28,7 @@ struct SharedLibrary: @unchecked Sendable {
 
     /// The function `symbol`, cast to its C function-pointer type.
     func function<Function>(_ symbol: String, as type: Function.Type) throws -> Function {
-        guard let address = dlsym(handle, symbol) else { throw CUDAError.missingSymbol(library: name, symbol: symbol) }
+        guard let address = dlsym(handle, symbol) else { throw CUDAError.missingSymbol(library: name, path: path, symbol: symbol) }
         return unsafeBitCast(address, to: type)
     }
 }

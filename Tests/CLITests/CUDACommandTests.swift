@@ -303,6 +303,15 @@ struct CUDACommandTests {
         #expect(try runGPT2(arguments: ["info"], environment: environment("sm_89")).stdoutText.contains("0 of \(files) kernel files"))
     }
 
+    /// A library variable pointing at another CUDA library says so ("it is probably too old" sent users after a
+    /// newer driver).
+    @Test func aLibraryVariablePointingElsewhereSaysSo() throws {
+        let nvrtc = try #require(ProcessInfo.processInfo.environment["NVRTC_LIB"])
+        let info = try runGPT2(arguments: ["info"], environment: EmulatedCUDA.environment.merging(["CUDA_DRIVER_LIB": nvrtc]) { $1 })
+        #expect(info.stdoutText.contains("opened as the CUDA driver (libcuda), has no function cuGetErrorString: it is another library"),
+                "\(info.stdoutText)")
+    }
+
     /// A damaged image in the kernel cache is compiled again rather than failing every run ("device kernel image is
     /// invalid", naming neither the file nor the cache).
     @Test func aDamagedCachedKernelIsCompiledAgain() throws {

@@ -58,7 +58,7 @@ enum CUDATestEnvironment {
 
     private static func emulatorFunction(_ name: String) throws -> UnsafeMutableRawPointer {
         guard let handle = dlopen(emulatorLibrary, RTLD_NOW | RTLD_LOCAL), let symbol = dlsym(handle, name) else {
-            throw CUDAError.missingSymbol(library: emulatorLibrary, symbol: name)
+            throw CUDAError.missingSymbol(library: "the CUDA emulator", path: emulatorLibrary, symbol: name)
         }
         return symbol
     }
