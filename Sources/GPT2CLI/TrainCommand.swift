@@ -124,15 +124,15 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup var dataSource: DataSourceOptions
 
     func run() throws {
-        var device = backendOptions
+        var backendChoice = backendOptions
         // A resume keeps the device the run trained on, unless --device says otherwise: a GPU run resumed as the
         // README shows went on on the CPU, ~100 times slower. (A checkpoint that cannot be read fails below, in full.)
-        if let resume, device.device == .auto, let folder = try? ModelSource.checkpointFolder(resume),
+        if let resume, backendChoice.device == .auto, let folder = try? ModelSource.checkpointFolder(resume),
            let saved = try? SavedRun(checkpoint: folder), saved.options.device == "cuda" {
             Console.log("resuming on the GPU, where the run trained (--device cpu continues it on the CPU)")
-            device.device = .cuda
+            backendChoice.device = .cuda
         }
-        try train(on: try device.makeBackend())
+        try train(on: try backendChoice.makeBackend())
     }
 
     private func train<Ops: Backend>(on backend: Ops) throws {
