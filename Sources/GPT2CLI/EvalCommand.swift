@@ -73,6 +73,12 @@ struct EvalLossCommand: ParsableCommand {
             try config.requireSequenceLength(T)
             opened = try ValidationLoader(.split(directory: data, name: split), batchSize: microBatch,
                                           sequenceLength: T, vocabularySize: config.vocabularySize)
+            // (planned before allocating, as train does: the driver's out-of-memory error said nothing of what to change)
+            let memory = MemoryPlan(config: config, batchSize: microBatch, sequenceLength: T, recompute: false,
+                                    device: try backendOptions.planDevice(backend), training: false)
+            guard memory.fits else {
+                throw ConfigError("evaluating micro-batches of \(microBatch) × seq \(T) \(memory.verdict); lower --micro-batch or --seq")
+            }
             return try GPT2Model(config: config, backend: backend, batchSize: microBatch, sequenceLength: T, training: false)
         }
         let (validation, T) = (opened!, model.layout.sequenceLength)

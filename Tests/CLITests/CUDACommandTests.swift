@@ -312,6 +312,16 @@ struct CUDACommandTests {
                 "\(info.stdoutText)")
     }
 
+    /// eval plans its memory before allocating, as train does: on a device too small for the micro-batch it says what to
+    /// change instead of passing on the driver's out-of-memory error.
+    @Test func evalThatDoesNotFitSaysWhatToChange() throws {
+        let result = try runGPT2(arguments: ["eval", "--checkpoint", try CLIFixtures.trainedRun(), "--data", try ShakespeareShards.directory(),
+                                             "--batches", "1", "--micro-batch", "8", "--seq", "64", "--device", "cuda"],
+                                 environment: EmulatedCUDA.environment.merging(["GPT2_CUDA_EMULATOR_MEMORY_MIB": "40"]) { $1 })
+        #expect(result.status == 1 && result.stderrText.contains("Error: evaluating micro-batches of 8 × seq 64 does not fit")
+                && result.stderrText.contains("lower --micro-batch or --seq"), "\(result.stderrText)")
+    }
+
     /// A damaged image in the kernel cache is compiled again rather than failing every run ("device kernel image is
     /// invalid", naming neither the file nor the cache).
     @Test func aDamagedCachedKernelIsCompiledAgain() throws {

@@ -44,6 +44,20 @@ import Testing
         #expect(scratch.bytes == max(attentionBlocks, 5 << 20), "\(c): \(scratch.bytes)")
     }
 
+    /// A model that only evaluates (`gpt2 eval`, which checks this plan before allocating) allocates what its plan
+    /// lists: no gradients, no AdamW moments.
+    @Test(arguments: ["tiny", "small"])
+    func anEvaluationPlanEqualsWhatEvaluationAllocates(_ preset: String) throws {
+        let config = try ModelPreset.named(preset).config
+        let backend = CPUBackend(threads: 2)
+        _ = try GPT2Model(config: config, backend: backend, batchSize: 4, sequenceLength: 64, training: false)
+        let plan = MemoryPlan(config: config, batchSize: 4, sequenceLength: 64, recompute: false,
+                              device: .cpu(availableBytes: Int.max, threads: 2), training: false)
+        #expect(plan.bufferBytes == backend.allocatedBytes)
+        let training = MemoryPlan(config: config, batchSize: 4, sequenceLength: 64, recompute: false, device: .cpu(availableBytes: Int.max, threads: 2))
+        #expect(training.bufferBytes - plan.bufferBytes >= 3 * 4 * config.parameterCount, "gradients and both moments, at least")
+    }
+
     /// With recompute the shared LayerNorm/GELU slices shrink the activations, and the backend allocates less.
     @Test func recomputeAllocatesLess() throws {
         let config = try ModelPreset.named("small").config

@@ -128,11 +128,12 @@ public struct MemoryPlan: Sendable {
     /// Every row: the `Layout` buffers (activations one row per tensor), then the device's overheads.
     public let components: [MemoryComponent]
 
-    /// `classifierChunkRows` nil: the default chunk, as `GPT2Model` allocates it.
+    /// `classifierChunkRows` nil: the default chunk, as `GPT2Model` allocates it; `training` false: a model that only
+    /// evaluates (no gradients, no AdamW moments).
     public init(config: ModelConfig, batchSize: Int, sequenceLength: Int, recompute: Bool, device: PlanDevice,
-                classifierChunkRows: Int? = nil) {
+                classifierChunkRows: Int? = nil, training: Bool = true) {
         let layout = Layout(config: config, batchSize: batchSize, sequenceLength: sequenceLength, recompute: recompute,
-                            training: true, precision: device.precision, classifierChunkRows: classifierChunkRows)
+                            training: training, precision: device.precision, classifierChunkRows: classifierChunkRows)
         self.layout = layout
         self.device = device
         components = Self.bufferRows(layout) + Self.overheadRows(layout, device)
