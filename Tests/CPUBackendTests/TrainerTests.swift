@@ -132,6 +132,24 @@ import Testing
         #expect(whole.stoppedOnRequest && Checkpoint.steps(in: root + "/c") == [1])
     }
 
+    /// `replacingEarlierRun` reads the first batch before it removes the run it replaces: a bad token there removed
+    /// the run, then failed.
+    @Test func aReplacementWhoseFirstBatchIsBadKeepsTheEarlierRun() throws {
+        let root = try TestPaths.temporaryDirectory("trainer-replace").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try Trainer(options: try options(out: root + "/run", steps: 1), backend: CPUBackend(threads: 2)).run()
+        try FileManager.default.createDirectory(atPath: root + "/bad", withIntermediateDirectories: true)
+        try ShardWriter.write([50256, 60000] + Array(repeating: 11, count: 500), to: root + "/bad/x_train_000000.bin")
+        var replacement = try options(out: root + "/run", steps: 1, shuffle: false)
+        replacement.dataDirectory = root + "/bad"
+        let error = #expect(throws: DataLoaderError.self) {
+            try Trainer(options: replacement, backend: CPUBackend(threads: 2), replacingEarlierRun: true)
+        }
+        #expect(error?.description.contains("holds token 60000 at position 1") == true, "\(String(describing: error))")
+        #expect(Checkpoint.steps(in: root + "/run") == [1])
+        #expect(try metrics(root + "/run").losses.count == 1)
+    }
+
     /// A metrics row that cannot be written (here metrics.jsonl is a link to /dev/full, a disk that is always full) stops
     /// the run with a message, as a checkpoint that cannot be saved does: the rows were dropped without a word, and a
     /// row cut part-way left a line that was not JSON.

@@ -161,6 +161,12 @@ public final class DataLoader {
         return batch
     }
 
+    /// Reads the next batch without taking it, its tokens checked against the vocabulary: a damaged first shard fails
+    /// now rather than at the first step (`--overwrite` checks it before removing the run it replaces).
+    public func checkNext() throws(DataLoaderError) {
+        do { _ = try source.batch(at: cursor) } catch { throw .shard(error) }
+    }
+
     /// Goes back to the first batch of epoch 0.
     public func reset() {
         cursor = Cursor(epoch: 0, shardPosition: 0, chunkPosition: 0)

@@ -51,6 +51,7 @@ public final class Trainer<Ops: Backend> {
             model.initializeParameters(seed: options.seed)
         }
         if let earlier {
+            try loader.checkNext()
             try RunFolder.clear(options.outDirectory)
             Console.log("--overwrite: removed the earlier run's \(earlier) from \(options.outDirectory)")
         }
