@@ -136,6 +136,24 @@ struct ByteEncoder: DocumentEncoder {
         }
     }
 
+    /// A failing run that had only found the earlier run's shards identical (nothing of its own written yet) leaves
+    /// that complete dataset as it was: the clean-up removed it too.
+    @Test func aFailureBeforeWritingAnythingKeepsTheEarlierDataset() throws {
+        try withDirectory { directory in
+            let a = directory.appendingPathComponent("a.txt"), b = directory.appendingPathComponent("b.txt")
+            try write(String(repeating: "x", count: 16), to: a)   // 17 tokens: val 7, train 10
+            try write(String(repeating: "y", count: 5), to: b)
+            let out = directory.appendingPathComponent("out").path
+            let earlier = try preparer(directory).prepare([.text(path: a.path)], encoder: ByteEncoder())
+            #expect(earlier.trainShards.count == 1)
+            try FileManager.default.createDirectory(atPath: out + "/corpus_train_000001.bin", withIntermediateDirectories: true)
+            #expect(throws: PrepareError.self) {
+                try preparer(directory).prepare([.text(path: a.path), .text(path: b.path)], encoder: ByteEncoder())
+            }
+            #expect(try tokens(of: (earlier.validationShards + earlier.trainShards).map(\.path)).count == 17)
+        }
+    }
+
     /// Each bad input: the error names the file (and line or byte offset), and an existing shard is untouched.
     @Test(arguments: [
         ("missing.txt", nil, "missing.txt"),
@@ -193,6 +211,16 @@ struct ByteEncoder: DocumentEncoder {
             #expect(error?.description.contains("fineweb_train_000002.bin holds token 60000 at position 1") == true)
             #expect(error?.description.contains("in the data mirror is not the original") == true, "\(String(describing: error))")
             #expect(FileSystem.contents(of: preparer.outputDirectory) == [])
+
+            // prepared into the mirror's own folder under the mirror's own name, the links would be the shards: refused,
+            // and every shard stays (it replaced them with links to themselves, then removed the rest as stale)
+            try ShardWriter.write(Array(300..<350), to: mirror.appendingPathComponent("fineweb_train_000002.bin").path)
+            var intoMirror = CorpusPreparer(outputDirectory: mirror.path, name: "fineweb")
+            intoMirror.shardTokens = 65536
+            let refused = #expect(throws: PrepareError.self) { try intoMirror.prepareFineweb10B(trainShards: 2, downloader: downloader) }
+            #expect(refused?.description.contains("a file is there, not a link gpt2 made") == true, "\(String(describing: refused))")
+            #expect(FileSystem.contents(of: mirror.path) == ["fineweb_train_000001.bin", "fineweb_train_000002.bin", "fineweb_val_000000.bin"])
+            #expect(try tokens(of: [mirror.appendingPathComponent("fineweb_train_000001.bin").path]) == Array(100..<300))
         }
     }
 }

@@ -95,15 +95,17 @@ public struct CorpusPreparer: Sendable {
                 throw .noTrainingTokens(totalTokens: writer.summary.validationTokens, validationTokens: validation)
             }
         } catch {
-            // The shards written so far beside an earlier run's (a validation split of this corpus and training
-            // shards of the last, or a corpus cut short by a full disk) would make a dataset that trains without a
-            // word: none of this name's shards is left.
-            removeStaleShards(keeping: ShardSummary(), failed: true)
+            // Shards written so far beside an earlier run's (a validation split of this corpus and training shards of
+            // the last, or a corpus cut short by a full disk) would make a dataset that trains without a word: none of
+            // this name's shards is left. A run that had only found the earlier run's shards identical leaves them.
+            let written = writer.summary.validationShards.count + writer.summary.trainShards.count - writer.summary.skippedShards
+            let tooSmall = if case .noTrainingTokens = error { true } else { false }
+            if tooSmall || written > 0 { removeShards(except: ShardSummary(), why: "a prepare that fails leaves no shard of its name") }
             throw error
         }
         progress.finish()
         let summary = writer.summary
-        removeStaleShards(keeping: summary)
+        removeShards(except: summary, why: "a stale shard from an earlier run")
         return summary
     }
 
@@ -119,14 +121,14 @@ public struct CorpusPreparer: Sendable {
         (file.hasPrefix(name + "_train_") || file.hasPrefix(name + "_val_")) && file.hasSuffix(".bin")
     }
 
-    /// Deletes `NAME_{train,val}_*.bin` shards in the output directory that this run did not produce (left by
-    /// an earlier run with other settings), so a loader never mixes them in; with `failed`, every shard of the name.
-    func removeStaleShards(keeping summary: ShardSummary, failed: Bool = false) {
+    /// Deletes this name's shards (`NAME_{train,val}_*.bin`) in the output directory that `summary` does not list,
+    /// saying `why` of each: an earlier run's, so that a loader never mixes them in, or all of them after a failure.
+    /// `linksOnly`: only symbolic links (fineweb10B's shards are links; a file there is nobody's to delete).
+    func removeShards(except summary: ShardSummary, linksOnly: Bool = false, why: String) {
         let kept = Set((summary.validationShards + summary.trainShards).map { FileSystem.baseName($0.path) })
         for file in FileSystem.contents(of: outputDirectory) ?? []
-        where isShardName(file) && !kept.contains(file) {
-            Console.log("removing \(failed ? "" : "stale shard ")\(FileSystem.join(outputDirectory, file))"
-                        + (failed ? ": a prepare that fails leaves no shard of its name" : " from an earlier run"))
+        where isShardName(file) && !kept.contains(file) && (!linksOnly || FileSystem.isSymbolicLink(FileSystem.join(outputDirectory, file))) {
+            Console.log("removing \(FileSystem.join(outputDirectory, file)): \(why)")
             FileSystem.remove(FileSystem.join(outputDirectory, file))
         }
     }

@@ -54,10 +54,10 @@ extension CorpusPreparer {
                 Console.log("\(FileSystem.baseName(link)) → \(source) (\(tokens) tokens, every one checked)")
             }
         } catch {
-            removeStaleShards(keeping: ShardSummary(), failed: true)
+            removeShards(except: ShardSummary(), linksOnly: true, why: "a prepare that fails leaves no shard of its name")
             throw error
         }
-        removeStaleShards(keeping: summary)
+        removeShards(except: summary, linksOnly: true, why: "a link from an earlier run with more --shards")
         return summary
     }
 
@@ -72,6 +72,11 @@ extension CorpusPreparer {
         let length = readlink(link, &existing, existing.count - 1)
         if length > 0 && String(decoding: existing[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self) == absolute {
             return true
+        }
+        // (with --out the mirror's or the cache's own folder and a matching --name, the "link" is the shard itself)
+        if length < 0 && FileSystem.exists(link) {
+            throw .shard(.cannotWrite(path: link, reason: "a file is there, not a link gpt2 made: prepare fineweb10B into another "
+                                            + "--out (its shards are linked there from the mirror or the download cache, not copied)"))
         }
         FileSystem.remove(link)
         guard symlink(absolute, link) == 0 else {

@@ -52,11 +52,22 @@ public enum FileSystem {
         public let reason: String
     }
 
+    /// Whether anything is at `path`, a dangling link included.
+    public static func exists(_ path: String) -> Bool {
+        var info = stat()
+        return lstat(path, &info) == 0
+    }
+
+    /// Whether `path` is a symbolic link (wherever it leads, or nowhere).
+    public static func isSymbolicLink(_ path: String) -> Bool {
+        var info = stat()
+        return lstat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFLNK
+    }
+
     /// The absolute path a symbolic link at `path` leads to (through any further links); nil when `path` is no link
     /// or leads nowhere.
     public static func linkTarget(_ path: String) -> String? {
-        var info = stat()
-        guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFLNK, let resolved = realpath(path, nil) else { return nil }
+        guard isSymbolicLink(path), let resolved = realpath(path, nil) else { return nil }
         defer { free(resolved) }
         return String(cString: resolved)
     }
