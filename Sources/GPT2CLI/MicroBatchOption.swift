@@ -25,7 +25,8 @@ enum MicroBatchOption: Equatable, ExpressibleByArgument, CustomStringConvertible
         }
     }
 
-    /// The micro-batch when none is given.
+    /// The micro-batch when none is given; with `auto` and no --total-batch-tokens, the step is this many sequences
+    /// per --grad-accum.
     static let defaultSize = 8
 
     /// A fixed micro-batch, refused (by name, with the range) unless it is 1…`Layout.maximumBatchSize`.
@@ -40,8 +41,8 @@ struct BatchShape: Equatable {
     var microBatch: Int
     var accumulation: Int
 
-    /// Resolves the options. With `.auto`, B is the largest micro-batch that fits `device`: with --total-batch-tokens,
-    /// the largest that also divides it evenly, so that the total is kept exactly; else accumulated --grad-accum times.
+    /// Resolves the options. With `.auto`, the step keeps its tokens (--total-batch-tokens, else 8 × seq × --grad-accum)
+    /// and B is the largest micro-batch that fits `device` and divides them evenly.
     static func resolve(_ option: MicroBatchOption, seq: Int, gradAccum: Int?, totalBatchTokens: Int?,
                         config: ModelConfig, recompute: Bool, device: @autoclosure () throws -> PlanDevice) throws -> BatchShape {
         if let gradAccum { try Layout.requireBatchCount(gradAccum, option: "--grad-accum") }
@@ -74,10 +75,9 @@ struct BatchShape: Equatable {
             if gradAccum != nil && totalBatchTokens != nil {
                 throw ValidationError("--micro-batch auto sets the accumulation itself: give --total-batch-tokens, not --grad-accum too")
             }
-            guard let total = totalBatchTokens else {
-                let B = try largestFitting(config: config, seq: seq, recompute: recompute, device: try device())
-                return BatchShape(microBatch: B, accumulation: gradAccum ?? 1)
-            }
+            // The step's tokens stay what they are without auto (a hyperparameter, not a property of this machine's
+            // memory): --total-batch-tokens, else the default micro-batch × seq × --grad-accum; auto re-divides them.
+            let total = totalBatchTokens ?? MicroBatchOption.defaultSize * seq * (gradAccum ?? 1)
             guard total > 0, total % seq == 0 else {
                 throw ValidationError("--total-batch-tokens \(total) must be a positive multiple of --seq \(seq)")
             }

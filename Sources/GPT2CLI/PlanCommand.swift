@@ -31,7 +31,7 @@ struct PlanCommand: ParsableCommand {
     @Option(help: "Model preset: \(ModelPreset.all.map(\.name).joined(separator: ", ")).")
     var model = "d12"
 
-    @Option(help: "Sequences per micro-batch (B), or auto: the largest that fits (with --total-batch-tokens, the largest that also divides it).")
+    @Option(help: "Sequences per micro-batch (B), or auto: the largest that fits and divides the step's sequences (--total-batch-tokens, else 8 × --grad-accum).")
     var microBatch: MicroBatchOption = .fixed(MicroBatchOption.defaultSize)
 
     @Option(help: "Tokens per sequence (T); default the model's context.")

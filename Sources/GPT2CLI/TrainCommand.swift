@@ -42,7 +42,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Start from these weights: an llm.c model file, a checkpoint or run folder, or a safetensors GPT-2 (their shape replaces --model).")
     var initFrom: String?
 
-    @Option(help: "Sequences per micro-batch (B), or auto: the largest that fits memory by gpt2 plan (with --total-batch-tokens, the largest that also divides it). (default: \(MicroBatchOption.defaultSize))")
+    @Option(help: "Sequences per micro-batch (B), or auto: the largest that fits memory by gpt2 plan and divides the step's sequences (--total-batch-tokens, else \(MicroBatchOption.defaultSize) × --grad-accum), re-dividing the accumulation. (default: \(MicroBatchOption.defaultSize))")
     var microBatch: MicroBatchOption?
 
     @Option(help: "Tokens per sequence (T), at most the model's context. (default: \(Default.seq), or the model's context if shorter)")
@@ -253,9 +253,9 @@ struct TrainCommand: ParsableCommand {
         let batch = try BatchShape.resolve(microBatch, seq: seq, gradAccum: gradAccum, totalBatchTokens: totalBatchTokens,
                                            config: config, recompute: recompute, device: planDevice)
         if microBatch == .auto {
-            let which = totalBatchTokens.map { "the largest micro-batch that divides the step's \($0 / seq) sequences and fits" }
-                ?? "the largest micro-batch that fits"
-            Console.log("--micro-batch auto: \(batch.microBatch) × \(batch.accumulation) accumulation (\(which) \(formatBytes(planDevice.capacityBytes)) available)")
+            let sequences = batch.microBatch * batch.accumulation
+            Console.log("--micro-batch auto: \(batch.microBatch) × \(batch.accumulation) accumulation (the largest micro-batch that divides "
+                        + "the step's \(sequences) sequences and fits \(formatBytes(planDevice.capacityBytes)) available)")
         }
         let steps = self.steps ?? Default.steps
         var options = TrainingOptions(

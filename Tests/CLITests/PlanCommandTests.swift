@@ -44,24 +44,25 @@ import Testing
         }
     }
 
-    /// auto with no total batch to keep is the largest micro-batch that fits, accumulated as --grad-accum asks (it
-    /// took 8 × seq × --grad-accum as a total to divide: --grad-accum 64 came back as 16 × 32); with
-    /// --total-batch-tokens it divides that total exactly.
-    @Test func microBatchAutoIsTheLargestThatFitsUnlessATotalIsKept() throws {
+    /// auto keeps the step's tokens — --total-batch-tokens, else the default micro-batch × seq × --grad-accum, so that a
+    /// hyperparameter does not depend on the machine's free memory — and picks the largest micro-batch that fits and
+    /// divides them: --grad-accum 64 at T=1024 on a 4070 (27 fit) is 16 × 32, 524,288 tokens either way.
+    @Test func microBatchAutoKeepsTheStepsTokens() throws {
         func plan(_ extra: [String]) throws -> [String: Any] {
             let result = try runGPT2(arguments: ["plan", "--gpu", "rtx4070", "--model", "d12", "--seq", "1024", "--micro-batch", "auto",
                                                  "--steps", "10", "--json"] + extra, environment: try calibration())
             try #require(result.status == 0, "\(result.stderrText)")
             return try #require(try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any])
         }
-        let accumulated = try plan(["--grad-accum", "64"])
-        let largest = try #require(accumulated["max_micro_batch"] as? Int)
-        #expect(largest > 16 && 512 % largest != 0, "the case needs a largest micro-batch that does not divide 512: \(largest)")
-        #expect(accumulated["micro_batch"] as? Int == largest && accumulated["grad_accum"] as? Int == 64)
-        #expect(try plan([])["micro_batch"] as? Int == largest)
-        let kept = try plan(["--total-batch-tokens", "524288"])
-        let (B, A) = (try #require(kept["micro_batch"] as? Int), try #require(kept["grad_accum"] as? Int))
-        #expect(B * A == 512 && B <= largest && B * 2 > largest, "\(B) × \(A)")
+        for extra in [["--grad-accum", "64"], ["--total-batch-tokens", "524288"]] {
+            let object = try plan(extra)
+            let largest = try #require(object["max_micro_batch"] as? Int)
+            let (B, A) = (try #require(object["micro_batch"] as? Int), try #require(object["grad_accum"] as? Int))
+            #expect(largest > 16 && 512 % largest != 0, "the case needs a largest micro-batch that does not divide 512: \(largest)")
+            #expect(B * A == 512 && B <= largest && B * 2 > largest && object["tokens_per_step"] as? Int == 524_288, "\(extra): \(B) × \(A)")
+        }
+        let plain = try plan([])   // the default step: 8 sequences
+        #expect(plain["micro_batch"] as? Int == 8 && plain["grad_accum"] as? Int == 1, "\(plain)")
     }
 
     /// When the weights, gradients and AdamW moments alone exceed the card, auto's refusal says to use a smaller model,
@@ -238,5 +239,12 @@ import Testing
         #expect(result.status == 0, "\(result.stderrText)")
         #expect(result.stderrText.contains("--micro-batch auto: 4 × 1 accumulation"), "\(result.stderrText)")
         #expect(result.stderrText.contains("plan: fits"), "\(result.stderrText)")
+        // with no total, the default step of 8 sequences (the largest micro-batch that fits a CPU's memory was tens of
+        // thousands of sequences, more than the data holds)
+        arguments = try CLIFixtures.trainArguments(out: root + "/default", steps: 1)
+        arguments[arguments.firstIndex(of: "--micro-batch")! + 1] = "auto"
+        let plain = try runGPT2(arguments: arguments)
+        #expect(plain.status == 0 && plain.stderrText.contains("--micro-batch auto: 8 × 1 accumulation (the largest micro-batch that divides the step's 8 sequences"),
+                "\(plain.stderrText)")
     }
 }
