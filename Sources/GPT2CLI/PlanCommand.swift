@@ -143,7 +143,10 @@ struct PlanTarget {
         if let record = try CalibrationFile().latest(device: calibrationKey, model: model) {
             let recordedParameters = (try? ModelPreset.named(record.model).config.parameterCount) ?? config.parameterCount
             let optimizerSeconds = (record.optimizerSeconds ?? 0) * Double(config.parameterCount) / Double(recordedParameters)
-            return (peak, record.microStepMFU(against: peak), optimizerSeconds, .calibrated(run: record.run, date: record.date))
+            // A --peak-flops restates the peak of the device the record measured: its speed carries over. Without one, the
+            // peak is this device's (a CPU's grows with its threads): the MFU carries over.
+            let mfu = peakOverride != nil ? record.microStepMFU(against: peak) : record.microStepMFU
+            return (peak, mfu, optimizerSeconds, .calibrated(run: record.run, date: record.date))
         }
         let fallback: Double
         if case .cpu = device { fallback = TimePlan.defaultCPUMFU } else { fallback = TimePlan.defaultGPUMFU }

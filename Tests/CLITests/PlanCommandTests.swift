@@ -202,6 +202,11 @@ import Testing
         #expect(close(rescaled["step_seconds"] as? Double, stepMS / 1000), "\(rescaled)")
         let benchPeak = try #require(measured["peak_flops"] as? Double)
         #expect(close(rescaled["mfu"] as? Double, try #require(measured["mfu"] as? Double) * benchPeak / 1e14), "\(rescaled)")
+        // without --peak-flops the peak is the device's: a CPU plan for twice the threads keeps the MFU and halves the time
+        let fourThreads = try runGPT2(arguments: ["plan", "--device", "cpu", "--threads", "4", "--model", "tiny", "--micro-batch", "2",
+                                                  "--seq", "32", "--steps", "10", "--json"], environment: environment)
+        let scaled = try #require(try JSONSerialization.jsonObject(with: fourThreads.stdout) as? [String: Any], "\(fourThreads.stderrText)")
+        #expect(close(scaled["micro_step_mfu"] as? Double, try #require(object["micro_step_mfu"] as? Double)), "\(scaled)")
     }
 
     /// A bench that accumulates calibrates the plan too: at its own shape (3 micro-batches per step) the plan gives back
