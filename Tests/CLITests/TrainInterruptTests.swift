@@ -35,6 +35,15 @@ import Testing
             }
         }
 
+        /// Waits (at most 60 s) until the log holds `text`.
+        func waitForLog(_ text: String) {
+            let deadline = Date().addingTimeInterval(60)
+            while !((try? String(contentsOfFile: logPath, encoding: .utf8))?.contains(text) ?? false) {
+                guard Date() < deadline, process.isRunning else { break }
+                Thread.sleep(forTimeInterval: 0.005)
+            }
+        }
+
         /// Waits (at most 60 s, then kills it) for the process to end; its log.
         func waitForExit() -> String {
             let stopDeadline = Date().addingTimeInterval(60)
@@ -70,7 +79,7 @@ import Testing
 
     /// A second signal quits at once, with the signal's exit status. It ran exit()'s clean-up on the signal thread
     /// while the training thread was inside OpenBLAS, which crashed the process about half the time (exit 139): so
-    /// the second signal comes here while a step of ~100 ms of matrix products is running, twice over.
+    /// the second signal comes here, once the first has been taken, while a step of ~100 ms of matrix products runs, twice over.
     @Test func aSecondSignalQuitsAtOnceWithoutCrashing() throws {
         for attempt in 0..<2 {
             let out = try TestPaths.temporaryDirectory("interrupt-twice").path + "/run\(attempt)"
@@ -78,7 +87,7 @@ import Testing
                 out: out, steps: 100_000, extra: ["--model", "small", "--micro-batch", "8", "--seq", "128"]))
             training.waitForSteps(1)
             kill(training.process.processIdentifier, SIGTERM)
-            Thread.sleep(forTimeInterval: 0.02)
+            training.waitForLog("stopping after the micro-batch in progress")   // (else both may come as one event)
             kill(training.process.processIdentifier, SIGTERM)
             let log = training.waitForExit()
             #expect(training.process.terminationStatus == 128 + SIGTERM, "exit status after two SIGTERMs; log:\n\(log)")

@@ -21,8 +21,9 @@ public final class StopRequest: @unchecked Sendable {
         for number in signals {
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { [unowned self] in
-                if !self.request() {
+            source.setEventHandler { [unowned self] in   // (the source, captured, lets go of this handler when cancelled)
+                // (two signals that arrive before the handler runs come as one event with data 2)
+                if !self.request() || source.data > 1 {
                     Console.log("second signal: quitting now, without a checkpoint")
                     // _exit, not exit: exit's clean-up (atexit handlers, OpenBLAS freeing its buffers) would run on
                     // this thread while the training thread still computes in them, and crashed the process.
