@@ -4,7 +4,7 @@
 
 enum EmptyPathOptions {
     /// The options whose value is a file or folder, in every subcommand that has them.
-    static let names: Set<String> = ["--out", "--data", "--checkpoint", "--init-from", "--resume", "--mirror", "--vocab-dir"]
+    static let names: Set<String> = ["--out", "--data", "--checkpoint", "--init-from", "--resume", "--mirror", "--vocab-dir", "--work"]
 
     /// The first of `names` given an empty value in `arguments` (as `--out ""` or `--out=`), if any; nothing after
     /// a `--` terminator counts.

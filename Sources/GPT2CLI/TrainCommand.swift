@@ -129,6 +129,9 @@ struct TrainCommand: ParsableCommand {
         // README shows went on on the CPU, ~100 times slower. (A checkpoint that cannot be read fails below, in full.)
         if let resume, backendChoice.device == .auto, let folder = try? ModelSource.checkpointFolder(resume),
            let saved = try? SavedRun(checkpoint: folder), saved.options.device == "cuda" {
+            if let problem = CUDAAvailability.problem() {
+                throw ValidationError("this run trained on the GPU, and here \(problem); continue it on the CPU with --device cpu")
+            }
             Console.log("resuming on the GPU, where the run trained (--device cpu continues it on the CPU)")
             backendChoice.device = .cuda
         }

@@ -49,6 +49,10 @@ struct CUDACommandTests {
 
         // Resumed with no --device, the GPU run stays on the GPU (it went on on the CPU); with --device cpu it continues
         // there, which reports its own MFU again, and a resume after that stays on the CPU.
+        let noGPU = try runGPT2(arguments: ["train", "--resume", root + "/gpu", "--steps", "4"],
+                                environment: EmulatedCUDA.environment.merging(["CUDA_DRIVER_LIB": "/nonexistent/libcuda.so.1"]) { $1 })
+        expectOneLineError(noGPU, mentioning: "this run trained on the GPU, and here ")
+        #expect(noGPU.stderrText.contains("continue it on the CPU with --device cpu"), "\(noGPU.stderrText)")
         let stays = try runGPT2(arguments: ["train", "--resume", root + "/gpu", "--steps", "4"], environment: EmulatedCUDA.environment)
         try #require(stays.status == 0, "\(stays.stderrText)")
         #expect(stays.stderrText.contains("resuming on the GPU, where the run trained") && stays.stderrText.contains("| GPU "), "\(stays.stderrText)")

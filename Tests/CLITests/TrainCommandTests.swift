@@ -18,13 +18,12 @@ import Testing
         try body(root, run, try Data(contentsOf: URL(fileURLWithPath: run + "/metrics.jsonl")))
     }
 
-    /// Run b starts with relative paths, stops after step 2, is moved and renamed (moved/c) and resumed from another
-    /// working directory: it continues where it now is, on the same shards, and matches the uninterrupted run a.
     /// An empty path is refused in every command, before anything is read or written: `--out ""` wrote `/ckpt_1`,
     /// `/metrics.jsonl` and `/.lock`, prepare's shards went into `/`, and eval read `/*_val_*.bin`.
     @Test(arguments: [["train", "--out", ""], ["train", "--data="], ["train", "--resume", ""], ["train", "--init-from", ""],
                       ["prepare", "--out", ""], ["export", "--checkpoint", "x", "--out", ""], ["eval", "--checkpoint", "x", "--data", ""],
-                      ["sample", "--checkpoint="], ["tokenize", "--vocab-dir", ""], ["tokenize", "--mirror", ""]])
+                      ["sample", "--checkpoint="], ["tokenize", "--vocab-dir", ""], ["tokenize", "--mirror", ""],
+                      ["selftest", "cuda", "--work", ""]])
     func anEmptyPathIsRefused(_ arguments: [String]) throws {
         let option = arguments.last!.isEmpty ? arguments[arguments.count - 2] : String(arguments.last!.dropLast())
         expectOneLineError(try runGPT2(arguments: arguments), mentioning: "\(option) needs a path, and was given an empty one")
@@ -58,6 +57,8 @@ import Testing
         expectOneLineError(demo, mentioning: "already holds a run")
     }
 
+    /// Run b starts with relative paths, stops after step 2, is moved and renamed (moved/c) and resumed from another
+    /// working directory: it continues where it now is, on the same shards, and matches the uninterrupted run a.
     @Test func stopAndResumeReproduceTheUninterruptedRun() throws {
         let root = try TestPaths.temporaryDirectory("cli-resume").path
         defer { try? FileManager.default.removeItem(atPath: root) }

@@ -45,6 +45,13 @@ import Testing
                                             + directory.path + "/ckpt_4 (the newest checkpoint) or " + directory.path + "/model.safetensors") == true,
                 "\(String(describing: error))")
         #expect(try ModelSource.config(directory.path + "/model.safetensors") == config)
+        // a checkpoint folder holding an export: the checkpoint's weights are named by its model.bin
+        try FileManager.default.removeItem(at: directory.appendingPathComponent("ckpt_4"))
+        try Data("{}".utf8).write(to: directory.appendingPathComponent("state.json"))
+        let checkpoint = #expect(throws: FileError.self) { try ModelSource.config(directory.path) }
+        #expect(checkpoint?.description.contains("holds both a checkpoint and a model.safetensors; name the one you mean: "
+                                                 + directory.path + "/model.bin or " + directory.path + "/model.safetensors") == true,
+                "\(String(describing: checkpoint))")
     }
 
     @Test func exportUsesTransformersNamesShapesAndConv1DLayout() throws {

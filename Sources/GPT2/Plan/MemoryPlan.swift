@@ -196,8 +196,8 @@ public struct MemoryPlan: Sendable {
             return "the model's weights, gradients and AdamW moments alone (\(formatBytes(state))) do not fit: use a smaller model"
         }
         if case .gpu(_, _, let overhead) = device, overhead.source == .inUseAtOpen {
-            return "\(formatBytes(overhead.bytes)) of the device was in use when gpt2 opened it (other programs: a desktop, "
-                + "another run): free it, or use a smaller model"
+            return "\(formatBytes(overhead.bytes)) of the device was in use when gpt2 opened it (its own CUDA context, and other "
+                + "programs: a desktop, another run): free what other programs hold, or use a smaller model"
         }
         return "the model's weights, gradients and AdamW moments (\(formatBytes(state))) and the device's fixed costs leave no room "
             + "for one token: use a smaller model"

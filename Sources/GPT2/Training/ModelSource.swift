@@ -74,7 +74,11 @@ public enum ModelSource {
         if FileSystem.isFile(path) { return path.hasSuffix(".safetensors") ? .huggingFace(path) : .llmc(path) }
         let safetensors = FileSystem.join(path, "model.safetensors")
         guard FileSystem.isFile(safetensors) else { return .llmc(FileSystem.join(try checkpointFolder(path), "model.bin")) }
-        if FileSystem.isFile(FileSystem.join(path, "state.json")) || !Checkpoint.steps(in: path).isEmpty {
+        if FileSystem.isFile(FileSystem.join(path, "state.json")) {   // a checkpoint folder: its weights are model.bin
+            throw FileError("\(path) holds both a checkpoint and a model.safetensors; name the one you mean: "
+                            + "\(FileSystem.join(path, "model.bin")) or \(safetensors)")
+        }
+        if !Checkpoint.steps(in: path).isEmpty {
             throw FileError("\(path) holds both checkpoints and a model.safetensors; name the one you mean: "
                             + "\(try checkpointFolder(path)) (the newest checkpoint) or \(safetensors)")
         }
