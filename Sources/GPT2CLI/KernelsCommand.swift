@@ -43,8 +43,8 @@ struct KernelsCommand: ParsableCommand {
         if resources && cache { throw ValidationError("--resources compiles afresh (the cache keeps no report): drop --cache") }
         // (GPT2_KERNEL_IMAGES loads cubins only; a folder of PTX would be written and never read)
         if out != nil && ptx { throw ValidationError("--out writes the cubins GPT2_KERNEL_IMAGES loads: drop --ptx") }
-        if let out, FileSystem.isFile(out) || !FileSystem.makeDirectories(out) {
-            throw ValidationError("--out \(out) is not a folder that can be written (\(FileSystem.isFile(out) ? "a file is there" : FileSystem.lastErrorMessage))")
+        if let out, FileSystem.exists(out) && !FileSystem.isDirectory(out) {
+            throw ValidationError("--out \(out) is not a folder (a file is there)")
         }
         // (a mistyped filter compiled nothing and passed: a script checking its kernels would check none)
         if let unmatched = only.first(where: { text in !CUDAKernelSources.all.contains { $0.name.contains(text) } }) {
@@ -53,6 +53,7 @@ struct KernelsCommand: ParsableCommand {
     }
 
     func run() throws {
+        if let out, !FileSystem.makeDirectories(out) { throw ValidationError("cannot create --out \(out): \(FileSystem.lastErrorMessage)") }
         let targets = try resolvedArchitectures()
         let paths = CUDALibraryPaths()
         if let problem = paths.includeProblem { throw ValidationError(problem) }   // (every kernel would fail on it)

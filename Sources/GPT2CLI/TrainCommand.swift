@@ -105,7 +105,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Keep only the newest K checkpoints (0 = all). (default: 0)")
     var keepLast: Int?
 
-    @Option(help: "Stop cleanly after step N with a checkpoint, as if interrupted (resume later with --resume).")
+    @Option(help: "Stop cleanly after step N with a checkpoint (exit status 0), to go on later with --resume.")
     var stopAfter: Int?
 
     @Option(help: "Continue the run in this folder (or from this checkpoint) with the options it started with; only \(TrainCommand.optionsAllowedOnResume) may be given too.")

@@ -77,6 +77,21 @@ import GPT2TestSupport
         #expect(!FileManager.default.fileExists(atPath: root.appendingPathComponent("cache2").path + "/" + file.relativePath))
     }
 
+    /// A cached copy this process may not read is reported as such, and kept: it is not known to be damaged, and
+    /// offline it may be the only copy. (Root reads everything, so this runs for other users only.)
+    @Test(.enabled(if: getuid() != 0, "root may read a file of mode 000"))
+    func anUnreadableCachedCopyIsKept() throws {
+        let cache = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: cache) }
+        let copy = cache.appendingPathComponent("tinyshakespeare.txt")
+        try FileManager.default.copyItem(at: TestPaths.mirror.appendingPathComponent("tinyshakespeare.txt"), to: copy)
+        chmod(copy.path, 0)
+        defer { chmod(copy.path, 0o644) }
+        let error = #expect(throws: DownloadError.self) { try Downloader(mirror: nil, cacheDirectory: cache.path).fetch(.tinyShakespeare) }
+        #expect(error?.description.contains("cannot read \(copy.path)") == true, "\(String(describing: error))")
+        #expect(FileManager.default.fileExists(atPath: copy.path))
+    }
+
     /// A download checked by its line count (HellaSwag's, whose hash is not pinned) that is cut short is downloaded
     /// again; a mirror's copy is used as found (a subset for quick checks).
     @Test func aCachedTextFileWithTooFewLinesIsDownloadedAgain() throws {

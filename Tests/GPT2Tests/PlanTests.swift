@@ -214,7 +214,7 @@ import Testing
             // other cards that carry a listed card's number: unlisted, not the base card with its peak
             ("NVIDIA GeForce RTX 3060 Ti", 8 * GiB, nil), ("NVIDIA GeForce RTX 4070 SUPER", 12 * GiB, nil),
             ("NVIDIA GeForce RTX 3090 Ti", 24 * GiB, nil), ("NVIDIA GeForce RTX 4080 SUPER", 16 * GiB, nil),
-            ("NVIDIA GeForce RTX 4070 Ti SUPER", 16 * GiB, nil), ("NVIDIA GeForce RTX 4090 Laptop GPU", 16 * GiB, nil),
+            ("NVIDIA GeForce RTX 4070 Ti SUPER", 16 * GiB, nil), ("NVIDIA GeForce RTX 4090 Laptop GPU", 16 * GiB, nil), ("NVIDIA GeForce RTX 4090 D", 24 * GiB, nil),
             ("NVIDIA GeForce RTX 4060 Ti", 16 * GiB, "rtx4060ti16"), ("NVIDIA GeForce RTX 3060", 12 * GiB, "rtx3060"),
         ]
         for (name, memory, id) in cases {

@@ -30,6 +30,7 @@ public struct Downloader: Sendable {
             guard FileSystem.isDirectory(mirror) else { throw .mirrorNotAFolder(path: mirror) }
             let path = FileSystem.join(mirror, file.relativePath)
             guard FileSystem.isFile(path) else { throw .missingFromMirror(path: path, file: file) }
+            try requireReadable(path)
             if let problem = problem(with: path, as: file, inMirror: true) {
                 throw .damaged(path: path, file: file, problem: problem, inMirror: true)
             }
@@ -37,6 +38,7 @@ public struct Downloader: Sendable {
         }
         let path = FileSystem.join(cacheDirectory, file.relativePath)
         if FileSystem.isFile(path) {
+            try requireReadable(path)   // (a copy this process may not read is not known to be damaged: it stays)
             guard let problem = problem(with: path, as: file) else { return path }
             Console.log("the cached \(path) is damaged (\(problem)): downloading it again")
             FileSystem.remove(path)
@@ -115,6 +117,10 @@ public struct Downloader: Sendable {
 
     /// How many times one download continues after a cut-short run that made progress.
     static let maximumContinuations = 20
+
+    private func requireReadable(_ path: String) throws(DownloadError) {
+        guard FileSystem.isReadable(path) else { throw .cannotRead(path: path, reason: FileSystem.lastErrorMessage) }
+    }
 
     /// Checks a download, removing it when it is damaged.
     private func verifyOrRemove(_ path: String, against file: DataFile) throws(DownloadError) {

@@ -156,7 +156,7 @@ extension GPUSpecification {
     }
 
     /// Words after a model number that name another card than the number alone.
-    private static let variantWords: Set<String> = ["ti", "super", "laptop", "mobile", "max"]
+    private static let variantWords: Set<String> = ["ti", "super", "d", "laptop", "mobile", "max"]
 
     private static func normalized(_ text: String) -> String {
         String(text.lowercased().filter { $0.isLetter || $0.isNumber }).replacingPrefix("geforce", with: "")

@@ -43,7 +43,7 @@ public final class MetricsLog {
             let result = line.withUnsafeBytes { write(fd, $0.baseAddress! + written, $0.count - written) }
             if result < 0 && errno == EINTR { continue }
             guard result > 0 else {
-                let error = FileError.system("append a row to", path)
+                let error = result < 0 ? FileError.system("append a row to", path) : FileError("cannot append a row to \(path): nothing was written")
                 if start >= 0 { _ = ftruncate(fd, start) }
                 throw error
             }

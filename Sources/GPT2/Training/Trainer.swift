@@ -103,9 +103,10 @@ public final class Trainer<Ops: Backend> {
     /// Whether the last `run` ended early because `stopRequest` asked it to (its checkpoint is saved).
     public private(set) var stoppedOnRequest = false
 
-    /// Trains until `options.steps`, or until `stopAfter` steps as if interrupted there, or until `stopRequest`
-    /// is raised (Ctrl-C) and the micro-batch in progress ends (a step it does not complete is dropped); each of
-    /// these leaves a checkpoint of the last complete step.
+    /// Trains until `options.steps`, or until `stopAfter` steps, or until `stopRequest` is raised (Ctrl-C) and the
+    /// micro-batch in progress ends (a step it does not complete is dropped); each of these leaves a checkpoint of the
+    /// last complete step. After a dropped step this trainer's data position is part-way through it: continue from
+    /// the checkpoint (`init(resuming:)`), not with another `run`.
     /// Returns the training loss of each step run.
     @discardableResult
     public func run(stopAfter: Int? = nil, stopRequest: StopRequest? = nil) throws -> [Float] {
