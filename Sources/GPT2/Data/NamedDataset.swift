@@ -68,13 +68,10 @@ extension CorpusPreparer {
         }
         let absolute = String(cString: resolved)
         free(resolved)
-        var existing = [CChar](repeating: 0, count: 4096)
-        let length = readlink(link, &existing, existing.count - 1)
-        if length > 0 && String(decoding: existing[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self) == absolute {
-            return true
-        }
+        let existing = FileSystem.linkContents(link)
+        if existing == absolute { return true }
         // (with --out the mirror's or the cache's own folder and a matching --name, the "link" is the shard itself)
-        if length < 0 && FileSystem.exists(link) {
+        if existing == nil && FileSystem.exists(link) {
             throw .shard(.cannotWrite(path: link, reason: "a file is there, not a link gpt2 made: prepare fineweb10B into another "
                                             + "--out (its shards are linked there from the mirror or the download cache, not copied)"))
         }

@@ -26,11 +26,8 @@ public enum FileSystem {
         let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard descriptor >= 0 else {
             let reason = String(cString: strerror(errno))
-            var target = [CChar](repeating: 0, count: 4096)
-            let length = readlink(path, &target, target.count - 1)
-            guard length > 0 else { return .failure(RegularFileError(reason: reason)) }
             // (prepare links FineWeb's shards into the data mirror or the download cache, which may have moved since)
-            let destination = String(decoding: target[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            guard let destination = linkContents(path) else { return .failure(RegularFileError(reason: reason)) }
             return .failure(RegularFileError(reason: "a symbolic link to \(destination), which cannot be opened (\(reason))"))
         }
         var info = stat()
@@ -65,6 +62,14 @@ public enum FileSystem {
     public static func isSymbolicLink(_ path: String) -> Bool {
         var info = stat()
         return lstat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFLNK
+    }
+
+    /// What the symbolic link at `path` holds, as written (not resolved); nil when `path` is no link.
+    public static func linkContents(_ path: String) -> String? {
+        var target = [CChar](repeating: 0, count: 4096)
+        let length = readlink(path, &target, target.count - 1)
+        guard length > 0 else { return nil }
+        return String(decoding: target[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// The absolute path a symbolic link at `path` leads to (through any further links); nil when `path` is no link
