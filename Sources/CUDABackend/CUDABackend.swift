@@ -67,10 +67,10 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     public init(deviceOrdinal: Int = 0, paths: CUDALibraryPaths = CUDALibraryPaths(),
                 log: (String) -> Void = { _ in }) throws {
         // (the diagnostic settings first: a misspelled one fails before anything loads)
-        synchronousLaunches = try CUDABackend.environmentFlag("GPT2_CUDA_SYNC")
-        separateBiasKernel = try CUDABackend.environmentFlag("GPT2_CUDA_BIAS_KERNEL")
-        separateGeluKernels = try CUDABackend.environmentFlag("GPT2_CUDA_GELU_KERNEL")
-        separateBiasGradientKernels = try CUDABackend.environmentFlag("GPT2_CUDA_BIAS_GRADIENT_KERNEL")
+        synchronousLaunches = try CUDABackend.environmentFlag(.sync)
+        separateBiasKernel = try CUDABackend.environmentFlag(.biasKernel)
+        separateGeluKernels = try CUDABackend.environmentFlag(.geluKernel)
+        separateBiasGradientKernels = try CUDABackend.environmentFlag(.biasGradientKernel)
         attentionKernels = try CUDABackend.environmentAttentionKernels()
         driver = try CUDADriver(paths: paths)
         device = try CUDADevice(driver: driver, ordinal: deviceOrdinal)
@@ -299,20 +299,27 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         return floats.map { BFloat16Bits(rounding: $0).bits }
     }
 
-    /// The diagnostic settings in effect (`GPT2_CUDA_SYNC=1`, …): a run under them is slower than the backend is,
-    /// so a bench does not record it for plans.
+    /// The diagnostic switches, by environment variable.
+    enum DiagnosticSwitch: String, CaseIterable {
+        case sync = "GPT2_CUDA_SYNC", biasKernel = "GPT2_CUDA_BIAS_KERNEL", geluKernel = "GPT2_CUDA_GELU_KERNEL"
+        case biasGradientKernel = "GPT2_CUDA_BIAS_GRADIENT_KERNEL"
+    }
+
+    /// The diagnostic settings in effect (`GPT2_CUDA_SYNC=1`, …), read as the backend reads them: a run under them
+    /// is slower than the backend is, so a bench does not record it for plans.
     public static var diagnosticSettings: [String] {
-        ["GPT2_CUDA_SYNC", "GPT2_CUDA_BIAS_KERNEL", "GPT2_CUDA_GELU_KERNEL", "GPT2_CUDA_BIAS_GRADIENT_KERNEL", "GPT2_CUDA_ATTENTION"]
-            .compactMap { name in FileSystem.environment(name).flatMap { ["", "0", AttentionKernels.tensorCores.rawValue].contains($0) ? nil : "\(name)=\($0)" } }
+        let switches = DiagnosticSwitch.allCases.filter { (try? environmentFlag($0)) == true }.map { "\($0.rawValue)=1" }
+        let attention = (try? environmentAttentionKernels()).flatMap { $0 == .tensorCores ? nil : "GPT2_CUDA_ATTENTION=\($0.rawValue)" }
+        return switches + (attention.map { [$0] } ?? [])
     }
 
     /// A diagnostic switch: 1 on; 0, empty or unset off; anything else refused, so that a misspelled setting is not
     /// taken for off by someone diagnosing a fault.
-    static func environmentFlag(_ name: String) throws -> Bool {
-        switch FileSystem.environment(name) ?? "" {
+    static func environmentFlag(_ flag: DiagnosticSwitch) throws -> Bool {
+        switch FileSystem.environment(flag.rawValue) ?? "" {
         case "1": return true
         case "0", "": return false
-        case let value: throw CUDAError.environment(variable: name, value: value, expected: "1 (on) or 0 (off)")
+        case let value: throw CUDAError.environment(variable: flag.rawValue, value: value, expected: "1 (on) or 0 (off)")
         }
     }
 
