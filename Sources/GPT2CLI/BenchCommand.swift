@@ -117,32 +117,41 @@ struct BenchCommand: ParsableCommand {
             allocatedBytes: backend.allocatedBytes, kernelTimes: timed.kernelTimes,
             peakBandwidth: (backend as? CUDABackend).map { BackendOptions.specification($0).memoryBandwidth }.flatMap { $0 > 0 ? $0 : nil },
             fusions: (backend as? CUDABackend)?.fusions(headSize: config.headSize))
-        let diagnostics = backend is CUDABackend ? CUDABackend.diagnosticSettings : []
-        if !noRecord && !diagnostics.isEmpty {
-            Console.log("note: not recorded for gpt2 plan: measured with \(diagnostics.joined(separator: ", ")), slower than a run without")
-        } else if !noRecord && report.mfu == nil {
-            Console.log("note: not recorded for gpt2 plan: this GPU's peak is unknown (it is not in the table); "
-                        + "pass --peak-flops to record its MFU and device overhead")
-        }
-        if !noRecord, diagnostics.isEmpty, let mfu = report.mfu {
-            // The planner looks records up by device kind: "cpu", or the GPU table id (the driver's name if unlisted).
-            let device = (backend as? CUDABackend).map { BackendOptions.specification($0).id } ?? "cpu"
-            var file = try CalibrationFile()
-            let record = CalibrationRecord(device: device, kind: backend.name, model: model, microBatch: microBatch,
-                                           seq: seq, gradAccum: gradAccum, mfu: mfu, tokensPerSecond: tokensPerSecond,
-                                           optimizerSeconds: timed.optimizerSeconds, deviceOverheadBytes: report.deviceOverheadBytes,
-                                           peakFLOPs: peak)
-            if let problem = record.problem {   // (an MFU of 12 from a --peak-flops far too low)
-                Console.log("note: not recorded for gpt2 plan, since \(problem); check --peak-flops")
-            } else {
-                try file.append(record)
-                if !json {
-                    let recorded = "MFU \(formatFixed(mfu, digits: 3))" + (report.deviceOverheadBytes.map { " and device overhead \(formatBytes($0))" } ?? "")
-                    Console.log("recorded \(recorded) for gpt2 plan in \(file.path)")
-                }
-            }
+        if !noRecord {
+            try record(report, backend: backend)
         }
         print(json ? report.json() : report.text())
+    }
+
+    /// Appends what `report` measured to the calibration file that gpt2 plan reads, or says why not: a run under a
+    /// diagnostic setting, a GPU whose peak is unknown (no MFU), or an MFU no plan could use.
+    private func record(_ report: BenchReport, backend: any Backend) throws {
+        let diagnostics = backend is CUDABackend ? CUDABackend.diagnosticSettings : []
+        guard diagnostics.isEmpty else {
+            Console.log("note: not recorded for gpt2 plan: measured with \(diagnostics.joined(separator: ", ")), slower than a run without")
+            return
+        }
+        guard let mfu = report.mfu else {
+            Console.log("note: not recorded for gpt2 plan: this GPU's peak is unknown (it is not in the table); "
+                        + "pass --peak-flops to record its MFU and device overhead")
+            return
+        }
+        // The planner looks records up by device kind: "cpu", or the GPU table id (the driver's name if unlisted).
+        let device = (backend as? CUDABackend).map { BackendOptions.specification($0).id } ?? "cpu"
+        let record = CalibrationRecord(device: device, kind: backend.name, model: report.model, microBatch: report.microBatch,
+                                       seq: report.seq, gradAccum: report.gradAccum, mfu: mfu, tokensPerSecond: report.tokensPerSecond,
+                                       optimizerSeconds: report.optimizerSeconds, deviceOverheadBytes: report.deviceOverheadBytes,
+                                       peakFLOPs: report.peakFLOPs)
+        if let problem = record.problem {   // (an MFU of 12 from a --peak-flops far too low)
+            Console.log("note: not recorded for gpt2 plan, since \(problem); check --peak-flops")
+            return
+        }
+        var file = try CalibrationFile()
+        try file.append(record)
+        if !json {
+            let recorded = "MFU \(formatFixed(mfu, digits: 3))" + (report.deviceOverheadBytes.map { " and device overhead \(formatBytes($0))" } ?? "")
+            Console.log("recorded \(recorded) for gpt2 plan in \(file.path)")
+        }
     }
 
     /// Runs the warm-up and timed steps on fresh random tokens (and, with --profile, one more kernel by kernel): the
