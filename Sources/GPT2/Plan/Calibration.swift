@@ -148,14 +148,14 @@ public struct CalibrationFile: Sendable {
     public mutating func append(_ record: CalibrationRecord) throws {
         if let problem = record.problem { throw ConfigError("not recorded for gpt2 plan: \(problem)") }
         FileSystem.makeDirectories(FileSystem.directoryName(path))
-        let lock = try FileLock(path + ".lock", wait: true)
-        defer { withExtendedLifetime(lock) {} }
-        records = try CalibrationFile(path: path).records
-        records.append(record)
-        if records.count > Self.capacity { records.removeFirst(records.count - Self.capacity) }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let bytes = Array(try encoder.encode(records)) + [UInt8(ascii: "\n")]
-        try AtomicFile.write(path) { try $0.write(bytes) }
+        try withExtendedLifetime(try FileLock(path + ".lock", wait: true)) {   // held until the file is rewritten
+            records = try CalibrationFile(path: path).records
+            records.append(record)
+            if records.count > Self.capacity { records.removeFirst(records.count - Self.capacity) }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            let bytes = Array(try encoder.encode(records)) + [UInt8(ascii: "\n")]
+            try AtomicFile.write(path) { try $0.write(bytes) }
+        }
     }
 }
