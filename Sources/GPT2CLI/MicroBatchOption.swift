@@ -41,6 +41,9 @@ struct BatchShape: Equatable {
     var microBatch: Int
     var accumulation: Int
 
+    /// Tokens per optimizer step at sequence length `seq`.
+    func tokensPerStep(seq: Int) -> Int { microBatch * seq * accumulation }
+
     /// Resolves the options. With `.auto`, the step keeps its tokens (--total-batch-tokens, else 8 × seq × --grad-accum)
     /// and B is the largest micro-batch that fits `device` and divides them evenly.
     static func resolve(_ option: MicroBatchOption, seq: Int, gradAccum: Int?, totalBatchTokens: Int?,

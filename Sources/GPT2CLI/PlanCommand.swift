@@ -83,7 +83,7 @@ struct PlanCommand: ParsableCommand {
         let largest = MemoryPlan.largestMicroBatch(config: config, sequenceLength: T, recompute: recompute, device: target.device)
         let largestOther = MemoryPlan.largestMicroBatch(config: config, sequenceLength: T, recompute: !recompute, device: target.device)
         let speed = try target.speed(model: model, config: config, peakOverride: peakFlops, mfuOverride: mfu)
-        let tokensPerStep = batch.microBatch * T * batch.accumulation
+        let tokensPerStep = batch.tokensPerStep(seq: T)
         if let steps, steps.multipliedReportingOverflow(by: tokensPerStep).overflow {
             throw ValidationError("--steps \(steps) of \(tokensPerStep) tokens each is more tokens than a plan can count; give fewer --steps or --tokens")
         }

@@ -107,7 +107,7 @@ struct PlanReport {
             ("headroom_bytes", String(memory.headroomBytes)),
             ("max_micro_batch", String(largest)),
             (recompute ? "max_micro_batch_without_recompute" : "max_micro_batch_with_recompute", String(largestWithOtherRecompute)),
-            ("tokens_per_step", String(batch.microBatch * T * batch.accumulation)),
+            ("tokens_per_step", String(batch.tokensPerStep(seq: T))),
         ]
         // (null throughout when the peak is unknown: a GPU not in the table, and no --peak-flops)
         func field(_ value: (TimePlan) -> String?) -> String { time.flatMap(value) ?? "null" }
