@@ -57,6 +57,11 @@ std::optional<size_t> elf_image_size(const unsigned char* bytes) {
     return size;
 }
 
+int cubin_architecture(const unsigned char* bytes) {
+    const uint64_t flags = read(bytes, 0x30, 4);
+    return int(bytes[8] >= 8 ? (flags >> 8) & 0xFF : flags & 0xFF);   // bytes[8]: EI_ABIVERSION
+}
+
 std::optional<KernelResources> kernel_resources(const std::vector<unsigned char>& image, const std::string& kernel) {
     const unsigned char* bytes = image.data();
     const std::vector<Section> all = sections(image);

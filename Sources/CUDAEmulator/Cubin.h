@@ -20,6 +20,10 @@ struct KernelResources {
 /// nullopt when it is not a 64-bit little-endian ELF file.
 std::optional<size_t> elf_image_size(const unsigned char* image);
 
+/// The architecture a cubin was built for, as major × 10 + minor (89 for sm_89), from the ELF header's flags:
+/// bits 8–15 from ELF ABI version 8 on (CUDA 12.8's NVRTC onwards), bits 0–7 before.
+int cubin_architecture(const unsigned char* image);
+
 /// `kernel`'s resources from the cubin's `.nv.info` (EIATTR_REGCOUNT) and `.nv.shared.<kernel>` sections;
 /// nullopt when the image has no symbol of that name.
 std::optional<KernelResources> kernel_resources(const std::vector<unsigned char>& image, const std::string& kernel);

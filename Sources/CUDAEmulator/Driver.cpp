@@ -35,6 +35,7 @@ enum : int {
     notInitialized = 3,
     invalidImage = 200,
     invalidContext = 201,
+    noBinaryForGPU = 209,
     invalidHandle = 400,
     notFound = 500,
     illegalAddress = 700,
@@ -138,6 +139,7 @@ CUresult cuGetErrorString(CUresult error, const char** message) {
     case notInitialized: standard = "initialization error"; break;
     case invalidImage: standard = "device kernel image is invalid"; break;
     case invalidContext: standard = "invalid device context"; break;
+    case noBinaryForGPU: standard = "no kernel image is available for execution on the device"; break;
     case invalidHandle: standard = "invalid resource handle"; break;
     case notFound: standard = "named symbol not found"; break;
     case illegalAddress: standard = "an illegal memory access was encountered"; break;
@@ -205,6 +207,11 @@ CUresult cuModuleLoadData(CUmodule* module, const void* image) {
     const auto* bytes = static_cast<const unsigned char*>(image);
     const std::optional<size_t> size = elf_image_size(bytes);
     if (!size) return fail(invalidImage, "the image is not a 64-bit ELF cubin (the emulator loads cubins, not PTX)");
+    // As on a GPU, a cubin runs on its own major architecture at an equal or later minor one: sm_80's on sm_86 and
+    // sm_89, sm_89's not on sm_80, and no sm_8x cubin on sm_90.
+    const int built = cubin_architecture(bytes);
+    if (built / 10 != architecture->major || built % 10 > architecture->minor)
+        return fail(noBinaryForGPU, "the cubin is built for sm_" + std::to_string(built) + ", which does not run on " + architecture->name);
     *module = reinterpret_cast<CUmodule>(new Module{std::vector<unsigned char>(bytes, bytes + *size)});
     return success;
 }

@@ -54,8 +54,8 @@ struct PrepareCommand: ParsableCommand {
     @Option(help: "fineweb10B only: how many of its 103 train shards to fetch. (default: 8)")
     var shards: Int?
 
-    @Option(help: "Tokeniser threads (0: one per core).")
-    var threads = 0
+    @Option(help: "Tokeniser threads (0: one per core). (default: 0)")
+    var threads: Int?
 
     @OptionGroup var dataSource: DataSourceOptions
 
@@ -68,7 +68,7 @@ struct PrepareCommand: ParsableCommand {
         if let shards, !(1...DataFile.fineweb10BTrainShardCount).contains(shards) {
             throw ValidationError("--shards must be in 1…\(DataFile.fineweb10BTrainShardCount)")
         }
-        try WorkerThreads.require(threads)
+        if let threads { try WorkerThreads.require(threads) }
         if let name { try Self.requireShardName(name, from: "--name") }
     }
 
@@ -79,11 +79,11 @@ struct PrepareCommand: ParsableCommand {
         let dataset = namedDataset
         // Options that do not apply to what is prepared are refused rather than ignored.
         let given = [("--val-tokens", valTokens != nil), ("--shard-tokens", shardTokens != nil), ("--field", field != nil),
-                     ("--shards", shards != nil)].filter(\.1).map(\.0)
+                     ("--shards", shards != nil), ("--threads", threads != nil)].filter(\.1).map(\.0)
         let applicable: Set<String> = switch dataset {
         case .fineweb10B: ["--shards"]   // (its shards come tokenised and cut, its validation shard with them)
-        case .tinyshakespeare: ["--val-tokens", "--shard-tokens"]
-        case nil: ["--val-tokens", "--shard-tokens", "--field"]
+        case .tinyshakespeare: ["--val-tokens", "--shard-tokens", "--threads"]
+        case nil: ["--val-tokens", "--shard-tokens", "--field", "--threads"]
         }
         if let option = given.first(where: { !applicable.contains($0) }) {
             throw ValidationError("\(option) does not apply to \(dataset.map { "the \($0.rawValue) dataset" } ?? "text and JSONL files")")
@@ -108,7 +108,7 @@ struct PrepareCommand: ParsableCommand {
         var preparer = CorpusPreparer(outputDirectory: outputDirectory, name: prefix)
         if let shardTokens { preparer.shardTokens = shardTokens }
         preparer.validationTokens = valTokens
-        preparer.threads = threads
+        preparer.threads = threads ?? 0
         let summary: ShardSummary
         switch dataset {
         case .tinyshakespeare:

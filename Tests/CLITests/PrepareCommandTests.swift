@@ -98,6 +98,7 @@ import GPT2
     @Test(arguments: [(["fineweb10B", "--val-tokens", "100"], "--val-tokens does not apply to the fineweb10B dataset"),
                       (["fineweb10B", "--shard-tokens", "65536"], "--shard-tokens does not apply to the fineweb10B dataset"),
                       (["fineweb10B", "--field", "body"], "--field does not apply to the fineweb10B dataset"),
+                      (["fineweb10B", "--threads", "2"], "--threads does not apply to the fineweb10B dataset"),
                       (["tinyshakespeare", "--shards", "2"], "--shards does not apply to the tinyshakespeare dataset"),
                       (["tinyshakespeare", "--field", "body"], "--field does not apply to the tinyshakespeare dataset")])
     func optionsThatDoNotApplyAreRefused(_ arguments: [String], _ message: String) throws {

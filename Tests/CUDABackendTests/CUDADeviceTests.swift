@@ -32,6 +32,21 @@ struct CUDADeviceTests {
         }
     }
 
+    /// A cubin of another major architecture does not load (CUDA_ERROR_NO_BINARY_FOR_GPU): the driver checks it,
+    /// and so does the emulator, so an image picked for the wrong device fails in CI as it would on a card.
+    @Test(.enabled(if: CUDATestEnvironment.hasNVRTC, "needs NVRTC"))
+    func aCubinForAnotherArchitectureIsRefused() throws {
+        let device = try CUDADevice(driver: CUDADriver(paths: CUDATestEnvironment.paths))
+        let compiler = try #require(CUDATestEnvironment.compiler)
+        let other = device.properties.architecture.major == 9 ? GPUArchitecture(major: 8, minor: 0) : GPUArchitecture(major: 9, minor: 0)
+        let source = try #require(CUDAKernelSources.source(named: "gelu.cu"))
+        let image = try compiler.compile(file: "gelu.cu", source: source, for: other).image
+        #expect { _ = try device.loadModule(image, name: "gelu.cu") } throws: { error in
+            guard case CUDAError.driver(_, let code, _) = error else { return false }
+            return code == 209   // CUDA_ERROR_NO_BINARY_FOR_GPU
+        }
+    }
+
     @Test(.enabled(if: CUDATestEnvironment.hasNVRTC, "needs NVRTC"))
     func castRoundTripRoundsToNearestEven() throws {
         let device = try CUDADevice(driver: CUDADriver(paths: CUDATestEnvironment.paths))

@@ -20,6 +20,7 @@ import Testing
         #expect(abs(time.stepSeconds - step) / step < 1e-12)
         #expect(time.totalTokens == 6_291_456_000)
         #expect(abs(time.totalSeconds! - 12_000 * step) / (12_000 * step) < 1e-12)
+        #expect(time.mfu == 0.4, "with no optimizer time the step's MFU is the micro-steps' exactly, for --json")
     }
 
     /// The optimizer runs once per step however many micro-batches it accumulates: its seconds are added once, and

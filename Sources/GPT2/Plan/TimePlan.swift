@@ -61,10 +61,13 @@ public struct TimePlan: Sendable {
         self.mfuSource = mfuSource
     }
 
-    public var stepSeconds: Double { Double(tokensPerStep) * flopsPerToken / (peakFLOPs * microStepMFU) + optimizerSeconds }
+    /// The micro-batches' forward and backward passes, at `microStepMFU`.
+    private var computeSeconds: Double { Double(tokensPerStep) * flopsPerToken / (peakFLOPs * microStepMFU) }
+    public var stepSeconds: Double { computeSeconds + optimizerSeconds }
     public var tokensPerSecond: Double { Double(tokensPerStep) / stepSeconds }
-    /// The whole step's MFU, the optimizer included: what training reports.
-    public var mfu: Double { tokensPerSecond * flopsPerToken / peakFLOPs }
+    /// The whole step's MFU, the optimizer included: what training reports. (Written as a fraction of the micro-step
+    /// MFU so that, with no optimizer time, it is that MFU exactly, not 0.49999999999999994 for 0.5.)
+    public var mfu: Double { microStepMFU * (computeSeconds / stepSeconds) }
     public var totalTokens: Int? { steps.map { $0 * tokensPerStep } }
     public var totalSeconds: Double? { steps.map { Double($0) * stepSeconds } }
 }
