@@ -218,6 +218,7 @@ import Testing
 
     /// Each bad input fails before anything is written: a file kept in --out stays, and no metrics or checkpoint appear.
     @Test(arguments: ["missing data", "no validation shards", "validation smaller than a batch", "seq too long", "batch larger than data",
+                      "train shards smaller than a batch",
                       "unknown model", "cuda", "total batch not a multiple", "does not fit in memory"])
     func badInputFailsWithOneLine(_ problem: String) throws {
         let root = try TestPaths.temporaryDirectory("cli-bad").path
@@ -246,9 +247,18 @@ import Testing
                                                        withDestinationPath: try ShakespeareShards.directory() + "/tinyshakespeare_train_000000.bin")
             try ShardWriter.write(Array(0..<40), to: smallVal + "/tinyshakespeare_val_000000.bin")
             replace("--data", smallVal); replace("--eval-every", "1")
-            phrase = "holds 40 tokens, but one batch needs B·T·ranks + 1 = 2·32·1 + 1 = 65; lower --micro-batch or --seq, or prepare this split "
-                + "with more tokens per shard (gpt2 prepare --val-tokens for validation, --shard-tokens for training); or train without "
+            phrase = "holds 40 tokens, but one batch needs B·T·ranks + 1 = 2·32·1 + 1 = 65, and the split's shards hold 40 tokens in all; "
+                + "lower --micro-batch or --seq, or prepare more text (for the validation split: gpt2 prepare --val-tokens); or train without "
                 + "validation (--eval-every 0)"
+        case "train shards smaller than a batch":   // 2 × 40 tokens fill a 65-token batch when prepared as one shard
+            let smallShards = root + "/small-shards"
+            try FileManager.default.createDirectory(atPath: smallShards, withIntermediateDirectories: true)
+            try ShardWriter.write(Array(0..<40), to: smallShards + "/small_train_000000.bin")
+            try ShardWriter.write(Array(0..<40), to: smallShards + "/small_train_000001.bin")
+            try ShardWriter.write(Array(0..<100), to: smallShards + "/small_val_000000.bin")
+            replace("--data", smallShards)
+            phrase = "holds 40 tokens, but one batch needs B·T·ranks + 1 = 2·32·1 + 1 = 65; lower --micro-batch or --seq, or prepare this split "
+                + "with more tokens per shard (gpt2 prepare --val-tokens for validation, --shard-tokens for training)"
         case "seq too long":
             replace("--seq", "65"); phrase = "--seq"
         case "batch larger than data":  // 100 tokens cannot fill one 512·32 batch

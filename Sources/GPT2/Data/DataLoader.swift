@@ -97,6 +97,7 @@ public final class DataLoader {
         let smallest = shards.min { $0.tokenCount < $1.tokenCount }!
         guard smallest.tokenCount >= chunkTokens + 1 else {
             throw .batchLargerThanShard(path: smallest.path, tokens: smallest.tokenCount, needed: chunkTokens + 1,
+                                        splitTokens: shards.reduce(0) { $0 + $1.tokenCount },
                                         batchSize: batchSize, sequenceLength: sequenceLength, worldSize: worldSize)
         }
         self.batchSize = batchSize
@@ -272,7 +273,8 @@ final class PrefetchSlot: @unchecked Sendable {  // `value` is written before th
 /// Why a data loader could not be created or read.
 public enum DataLoaderError: Error, CustomStringConvertible {
     case noShards(selection: String)
-    case batchLargerThanShard(path: String, tokens: Int, needed: Int, batchSize: Int, sequenceLength: Int, worldSize: Int)
+    /// `splitTokens`: the tokens of every shard of the split, which bigger shards cannot make more of.
+    case batchLargerThanShard(path: String, tokens: Int, needed: Int, splitTokens: Int, batchSize: Int, sequenceLength: Int, worldSize: Int)
     case stateMismatch(reason: String)
     case shard(ShardError)
 
@@ -280,9 +282,13 @@ public enum DataLoaderError: Error, CustomStringConvertible {
         switch self {
         case .noShards(let selection):
             return "no token shards match \(selection); create them with `gpt2 prepare` or check the path"
-        case .batchLargerThanShard(let path, let tokens, let needed, let B, let T, let worldSize):
-            return "\(path) holds \(formatCount(tokens, "token")), but one batch needs B·T·ranks + 1 = \(B)·\(T)·\(worldSize) + 1 = "
-                + "\(needed); lower --micro-batch or --seq, or prepare this split with more tokens per shard "
+        case .batchLargerThanShard(let path, let tokens, let needed, let splitTokens, let B, let T, let worldSize):
+            let problem = "\(path) holds \(formatCount(tokens, "token")), but one batch needs B·T·ranks + 1 = \(B)·\(T)·\(worldSize) + 1 = \(needed)"
+            guard splitTokens >= needed else {   // (re-cutting the corpus into bigger shards cannot help)
+                return problem + ", and the split's shards hold \(formatCount(splitTokens, "token")) in all; lower --micro-batch or --seq, "
+                    + "or prepare more text (for the validation split: gpt2 prepare --val-tokens)"
+            }
+            return problem + "; lower --micro-batch or --seq, or prepare this split with more tokens per shard "
                 + "(gpt2 prepare --val-tokens for validation, --shard-tokens for training)"
         case .stateMismatch(let reason):
             return "cannot restore the data loader: \(reason); resume with the same data and batch geometry"
