@@ -53,9 +53,16 @@ struct SampleCommand: ParsableCommand {
         try ModelSource.config(checkpoint).requireGPT2Vocabulary(of: checkpoint, for: "sampling")
         let tokenizer = try dataSource.tokenizer()
         let model = try ModelSource.loadModel(checkpoint) { config -> GPT2Model<Ops> in
-            // one row of logits: only the newest position's are ever sampled from
-            return try GPT2Model(config: config, backend: backend, batchSize: 1, sequenceLength: config.maxSequenceLength,
-                                 training: false, classifierChunkRows: 1)
+            // One sequence of the whole context (its keys and values are the cache) and one row of logits: only the
+            // newest position's are ever sampled from. Planned before allocating, as train and eval do.
+            let T = config.maxSequenceLength
+            let memory = MemoryPlan(config: config, batchSize: 1, sequenceLength: T, recompute: false,
+                                    device: try backendOptions.planDevice(backend), classifierChunkRows: 1, training: false)
+            guard memory.fits else {
+                throw ConfigError("sampling from this model (a context of \(T) tokens) \(memory.verdict)"
+                                  + (backend is CPUBackend ? "" : "; sample on the CPU with --device cpu"))
+            }
+            return try GPT2Model(config: config, backend: backend, batchSize: 1, sequenceLength: T, training: false, classifierChunkRows: 1)
         }
         let promptTokens = [GPT2Tokenizer.endOfText] + tokenizer.encode(prompt)
         var random = SeededRandom(seed: seed)

@@ -326,6 +326,14 @@ struct CUDACommandTests {
                 && result.stderrText.contains("lower --micro-batch or --seq"), "\(result.stderrText)")
     }
 
+    /// sample plans its memory too (the context's keys and values are its cache), and says so when it does not fit.
+    @Test func sampleThatDoesNotFitSaysSo() throws {
+        let result = try runGPT2(arguments: ["sample", "--checkpoint", try CLIFixtures.trainedRun(), "--tokens", "4", "--device", "cuda"],
+                                 environment: EmulatedCUDA.environment.merging(["GPT2_CUDA_EMULATOR_MEMORY_MIB": "8"]) { $1 })
+        #expect(result.status == 1 && result.stderrText.contains("Error: sampling from this model (a context of ")
+                && result.stderrText.contains("does not fit") && result.stderrText.contains("--device cpu"), "\(result.stderrText)")
+    }
+
     /// A damaged image in the kernel cache is compiled again rather than failing every run ("device kernel image is
     /// invalid", naming neither the file nor the cache).
     @Test func aDamagedCachedKernelIsCompiledAgain() throws {

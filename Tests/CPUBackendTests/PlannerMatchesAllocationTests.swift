@@ -44,8 +44,8 @@ import Testing
         #expect(scratch.bytes == max(attentionBlocks, 5 << 20), "\(c): \(scratch.bytes)")
     }
 
-    /// A model that only evaluates (`gpt2 eval`, which checks this plan before allocating) allocates what its plan
-    /// lists: no gradients, no AdamW moments.
+    /// A model that only evaluates or samples (`gpt2 eval` and `gpt2 sample`, which check this plan before allocating)
+    /// allocates what its plan lists: no gradients, no AdamW moments.
     @Test(arguments: ["tiny", "small"])
     func anEvaluationPlanEqualsWhatEvaluationAllocates(_ preset: String) throws {
         let config = try ModelPreset.named(preset).config
@@ -56,6 +56,14 @@ import Testing
         #expect(plan.bufferBytes == backend.allocatedBytes)
         let training = MemoryPlan(config: config, batchSize: 4, sequenceLength: 64, recompute: false, device: .cpu(availableBytes: Int.max, threads: 2))
         #expect(training.bufferBytes - plan.bufferBytes >= 3 * 4 * config.parameterCount, "gradients and both moments, at least")
+
+        // `gpt2 sample`'s model: one sequence of the whole context, one row of logits at a time
+        let sampling = CPUBackend(threads: 2)
+        _ = try GPT2Model(config: config, backend: sampling, batchSize: 1, sequenceLength: config.maxSequenceLength, training: false,
+                          classifierChunkRows: 1)
+        let samplingPlan = MemoryPlan(config: config, batchSize: 1, sequenceLength: config.maxSequenceLength, recompute: false,
+                                      device: .cpu(availableBytes: Int.max, threads: 2), classifierChunkRows: 1, training: false)
+        #expect(samplingPlan.bufferBytes == sampling.allocatedBytes)
     }
 
     /// With recompute the shared LayerNorm/GELU slices shrink the activations, and the backend allocates less.
