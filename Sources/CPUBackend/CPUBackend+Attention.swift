@@ -55,7 +55,7 @@ extension CPUBackend {
             let weights = UnsafeMutablePointer<Float>.allocate(capacity: t + 1)
             defer { weights.deallocate() }
             for h in heads {
-                _ = attendRow(out: o + h * HS, qkv: x, t: t, head: h, C: C, HS: HS, scale: scale, weights: weights)
+                attendRow(out: o + h * HS, qkv: x, t: t, head: h, C: C, HS: HS, scale: scale, weights: weights)
             }
         }
     }
@@ -155,10 +155,10 @@ private func softmaxGradient(_ gradients: UnsafeMutablePointer<Float>, probabili
 }
 
 /// One head's output for query row t of a sequence's qkv (T,3C): out (HS) = softmax(q·Kᵀ·scale)·V over
-/// rows 0...t. `weights` is scratch for t+1 floats. Returns the row's log-sum-exp.
+/// rows 0...t. `weights` is scratch for t+1 floats.
 @inline(__always)
 private func attendRow(out: UnsafeMutablePointer<Float>, qkv: UnsafePointer<Float>, t: Int, head h: Int,
-                       C: Int, HS: Int, scale: Float, weights: UnsafeMutablePointer<Float>) -> Float {
+                       C: Int, HS: Int, scale: Float, weights: UnsafeMutablePointer<Float>) {
     let q = qkv + t * 3 * C + h * HS
     var maxScore = -Float.infinity
     for j in 0...t {
@@ -170,5 +170,4 @@ private func attendRow(out: UnsafeMutablePointer<Float>, qkv: UnsafePointer<Floa
     out.initialize(repeating: 0, count: HS)
     let inverseSum = 1 / sum
     for j in 0...t { axpy(out, weights[j] * inverseSum, qkv + j * 3 * C + 2 * C + h * HS, HS) }
-    return maxScore + logf(sum)
 }

@@ -183,6 +183,7 @@ enum GemmEpilogue {
         }
     }
 
+    /// What cuBLASLt's BIAS_POINTER takes: the bias the epilogue adds, or for BGRADB the bias gradient it writes.
     var bias: CUdeviceptr? {
         switch self {
         case .bias(let bias), .geluWithBias(let bias, _), .biasGradient(let bias): bias

@@ -207,13 +207,13 @@ extension CUDABackend {
                             step: Int, maxNorm: Float, gradScale: Float) {
         let correction1 = 1 - Float(pow(Double(hyper.beta1), Double(step)))
         let correction2 = 1 - Float(pow(Double(hyper.beta2), Double(step)))
-        let whole = { (kind: BufferKind) in TensorRef(buffer: kind, offset: 0, count: 0) }
+        let base = { (kind: BufferKind) in TensorRef(buffer: kind, offset: 0, count: 0) }   // a buffer's start (the table has the offsets)
         // grid (min(ceil(largest/256), 8192), tensors), block 256: each block row strides over its tensor.
         // Per parameter: master, gradient, m and v read (4 × 4 bytes); master, m, v and the bf16 copy written (14)
         launch("adamw_update", grid: Dim3(min(ceilDiv(largest, 256), 8192), tensorCount), block: Dim3(256),
                work: .bytes(30 * elements),
-               [.pointer(f32(whole(.parameters))), .pointer(bf16(whole(.parameters))), .pointer(f32(whole(.gradients))),
-                .pointer(f32(whole(.adamM))), .pointer(f32(whole(.adamV))), .pointer(table), .int(tensorCount),
+               [.pointer(f32(base(.parameters))), .pointer(bf16(base(.parameters))), .pointer(f32(base(.gradients))),
+                .pointer(f32(base(.adamM))), .pointer(f32(base(.adamV))), .pointer(table), .int(tensorCount),
                 .pointer(scratch.normSquared), .float(maxNorm), .float(gradScale), .float(hyper.learningRate),
                 .float(hyper.beta1), .float(hyper.beta2), .float(hyper.epsilon), .float(correction1), .float(correction2)])
     }

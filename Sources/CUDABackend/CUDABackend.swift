@@ -42,7 +42,8 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     var layout: Layout?
     var buffers: [BufferKind: CUdeviceptr] = [:]
     var bufferBytes: [BufferKind: Int] = [:]
-    /// fp32 scratch: norm partials and result, column-sum partials, attention's delta (B,NH,T).
+    /// The backend's scratch (see `GPUScratchLayout`): fp32 norm partials and result, column-sum partials and
+    /// attention's delta (B,NH,T); int32 token buckets for the embedding backward; the AdamW tensor table.
     var scratch = Scratch()
     /// The token ids last uploaded into `.tokens`, kept on the host for the embedding backward's buckets.
     var hostTokens: [Int32] = []
@@ -157,8 +158,6 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         }
         synchronize()   // nothing queued may still read what is overwritten
         switch dtype(dst.buffer) {
-        case .int32:
-            copyToDevice(address(dst, .int32), values.baseAddress!, values.count, "upload \(dst.buffer)")
         case .float32:
             copyToDevice(address(dst, .float32), values.baseAddress!, values.count, "upload \(dst.buffer)")
             if dst.buffer == .parameters {   // keep the bf16 copy the kernels read equal to bf16(master)
@@ -168,8 +167,8 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         case .bfloat16:
             let rounded = roundedToBFloat16(values)
             rounded.withUnsafeBytes { copyToDevice(address(dst, .bfloat16), $0.baseAddress!, $0.count, "upload \(dst.buffer)") }
-        case .byte:
-            preconditionFailure("upload into the byte buffer \(dst.buffer)")
+        case .int32, .byte:   // (.tokens, the one int32 buffer, is uploaded above)
+            preconditionFailure("upload into the \(dtype(dst.buffer)) buffer \(dst.buffer)")
         }
     }
 

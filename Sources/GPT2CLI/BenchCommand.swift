@@ -173,6 +173,7 @@ struct BenchCommand: ParsableCommand {
             let zeroed = clock.now
             for micro in 0..<gradAccum {
                 let rows = (micro * microTokens)..<((micro + 1) * microTokens)
+                // (with lossScale, forward also runs the lm head's backward; backward() does the rest)
                 gpt.forward(inputs: Array(inputs[rows]), targets: Array(targets[rows]), batchSize: B, sequenceLength: seq,
                             lossScale: 1 / Float(tokens))
                 gpt.backward(batchSize: B, sequenceLength: seq)

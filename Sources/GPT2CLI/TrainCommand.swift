@@ -31,7 +31,7 @@ struct TrainCommand: ParsableCommand {
     }
 
     /// What `--resume` may be given with: the rest a run keeps (`savedOptionsGiven` lists them when given).
-    private static let optionsAllowedOnResume = "--steps, --stop-after, --data, --device, --threads, --overwrite and --mirror"
+    private static let optionsAllowedOnResume = "--steps, --stop-after, --data, --device, --threads, --peak-flops, --overwrite and --mirror"
 
     @Option(help: "Folder with *_train_*.bin and *_val_*.bin shards (default: data/tinyshakespeare, prepared if missing; with --resume, where the run's shards are now).")
     var data: String?

@@ -17,10 +17,10 @@ struct AdamWTensor {
 // master, grads, m, v (P) fp32 and params (P) bf16 are the flat buffers (P parameters in all).
 // clip = max_norm / √norm_squared when that is below 1, else 1; norm_squared (1) fp32 is on the device
 // (from norm_squared_final), so clipping needs no host round trip. Pass max_norm ≤ 0 to disable it.
-// grad_scale is a clip factor computed on the host (1 when unused); the backend passes max_norm 0 and
-// grad_scale = the Backend protocol's gradScale.
+// grad_scale is a clip factor computed on the host: the multi-tensor optimizer step passes max_norm and
+// grad_scale 1 (it clips on the device); the per-tensor update passes max_norm 0 and the host's factor.
 // correction1 = 1 − β1^step and correction2 = 1 − β2^step come from the host (step counts from 1).
-// params may be NULL (fp32-only training). grid (blocks per tensor, tensor_count), block 256.
+// grid (blocks per tensor, tensor_count), block 256.
 extern "C" __global__ void adamw_update(float* master, bf16* params, const float* grads, float* m, float* v,
                                         const AdamWTensor* tensors, int tensor_count, const float* norm_squared,
                                         float max_norm, float grad_scale, float learning_rate, float beta1, float beta2,
@@ -43,6 +43,6 @@ extern "C" __global__ void adamw_update(float* master, bf16* params, const float
         const float direction = (first / correction1) / (sqrtf(second / correction2) + epsilon);
         const float updated = master[i] - learning_rate * (direction + tensor.weight_decay * master[i]);
         master[i] = updated;
-        if (params) params[i] = to_bf16(updated);
+        params[i] = to_bf16(updated);
     }
 }

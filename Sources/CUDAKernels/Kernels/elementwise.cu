@@ -1,5 +1,6 @@
-/// Small elementwise and reduction utilities: the residual add, fp32 ↔ bf16 casts, and a bias add and
-/// bias gradient for GEMMs run without a cuBLASLt bias epilogue.
+/// Small elementwise and reduction utilities: the residual add, fp32 ↔ bf16 casts (launched only by the device
+/// tests, which check common.cuh's rounding with them: the backend rounds its uploads on the host), and a bias add
+/// and bias gradient for GEMMs run without a cuBLASLt bias epilogue.
 #include "common.cuh"
 
 // out (N) bf16 = a (N) bf16 + b (N) bf16.  grid ceil(N / 256) or fewer (grid-stride), block 256.

@@ -12,6 +12,7 @@ extern "C" __global__ void gelu_forward(bf16* out, const bf16* inp, size_t N) {
 }
 
 // dinp (N) bf16 = gelu'(inp (N) bf16) · dout (N) bf16. dinp may be the same buffer as dout (in place).
+// grid ceil(N / 256) (or fewer: grid-stride), block 256.
 extern "C" __global__ void gelu_backward(bf16* dinp, const bf16* inp, const bf16* dout, size_t N) {
     for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < N; i += (size_t)gridDim.x * blockDim.x) {
         const float x = to_float(inp[i]);

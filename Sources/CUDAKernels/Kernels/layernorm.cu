@@ -67,7 +67,7 @@ extern "C" __global__ void residual_layernorm_forward(bf16* residual_out, bf16* 
     layernorm_row(out + offset, mean + row, rstd + row, residual_out + offset, weight, bias, C, lane);
 }
 
-// The LayerNorm backward in one pass over each row, with the residual add's backward fused in:
+// The LayerNorm backward in one kernel, with the residual add's backward fused in:
 //   dinp (N,C) bf16 += dx, from dout (N,C) bf16, inp (N,C) bf16, weight (C) bf16 and the forward's mean, rstd (N)
 //   fp32 (dinp accumulates: it is the residual stream's gradient);
 //   partials (R, 2C) fp32: [r][c] = Σ dout·xhat (dweight), [r][C + c] = Σ dout (dbias) over block r's rows,

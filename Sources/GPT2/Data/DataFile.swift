@@ -56,9 +56,6 @@ extension DataFile {
         url: "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt",
         integrity: .sha256("86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"))
 
-    /// HellaSwag's validation items (JSONL); see `HellaSwag.validation`.
-    public static let hellaswagValidation = HellaSwag.validation
-
     /// Number of train shards in `kjj0/fineweb10B-gpt2` (`fineweb_train_000001.bin` … `_000103.bin`).
     public static let fineweb10BTrainShardCount = 103
 

@@ -76,7 +76,8 @@ extension GPT2Model {
         download(lmHeadForward(rows: t..<(t + 1)).slice(0, config.vocabularySize))
     }
 
-    /// One new token at `position`, every layer on a single row; returns its logits (V).
+    /// One new token at `position`, every layer on a single row; returns its logits (V). The ops are
+    /// `GPT2Model.blockForward`'s, row by row: keep the two in step.
     private func decode(token: Int, position t: Int) -> [Float] {
         let (C, NH, L) = (config.channels, config.heads, config.layers)
         func row(_ kind: ActivationKind, _ l: Int = 0, width: Int = 1) -> TensorRef {

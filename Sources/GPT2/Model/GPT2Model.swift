@@ -1,5 +1,6 @@
-/// GPT-2 as a fixed sequence of backend ops: the forward pass, the loss, and the hand-written backward
-/// pass, over flat buffers laid out by `Layout`. Generic over the backend so op calls dispatch statically.
+/// GPT-2 as a fixed sequence of backend ops over flat buffers laid out by `Layout`: the model's buffers and the
+/// forward pass here, the loss and the lm head in GPT2Model+Classifier.swift, the hand-written backward pass in
+/// GPT2Model+Backward.swift. Generic over the backend so op calls dispatch statically.
 
 public final class GPT2Model<Ops: Backend> {
     public let config: ModelConfig
@@ -139,7 +140,8 @@ public final class GPT2Model<Ops: Backend> {
 
     /// One transformer block: pre-LN attention and pre-LN MLP, each added to the residual stream. The MLP's
     /// residual add, residual3 = residual2 + fcproj, is fused into the LayerNorm that follows it: the next
-    /// block's ln1, or lnf after the last block.
+    /// block's ln1, or lnf after the last block. (TextGenerator's `decode` runs the same ops on one row: a change
+    /// here belongs there too; TextGeneratorTests fail when the two disagree.)
     private func blockForward(layer l: Int, B: Int, T: Int) {
         let (C, NH) = (config.channels, config.heads)
         let input = l == 0 ? layout.activation(.encoded) : layout.activation(.residual3, layer: l - 1)

@@ -26,7 +26,7 @@ public struct GPUScratchLayout: Sendable, Equatable {
 
     public init(_ layout: Layout) {
         let C = layout.config.channels
-        columnOffset = Self.normBlocks + 64
+        columnOffset = Self.normBlocks + 64   // the norm² at [normBlocks]; 64 floats keep the column partials 256-byte aligned
         deltaOffset = columnOffset + max(Self.columnGroups * 4 * C, Self.layerNormBlocks * 2 * C)
         floatCount = deltaOffset + layout.batchSize * layout.config.heads * layout.sequenceLength
         intCount = 3 * layout.batchSize * layout.sequenceLength + 2

@@ -115,8 +115,8 @@ public struct MemoryComponent: Sendable, Equatable {
 /// The memory one training config needs on one device.
 public struct MemoryPlan: Sendable {
     /// What a CPU run's process holds besides the model and the ops' scratch: the program, its libraries and
-    /// OpenBLAS's buffers. Measured as the peak resident set less the plan, 2 threads, OpenBLAS 0.3.21: 17–28 MiB
-    /// on one thread, 33–110 MiB on more (tiny, small and d12; more threads add nothing), so the larger figure.
+    /// OpenBLAS's buffers. Measured as the peak resident set less the plan, OpenBLAS 0.3.21: 17–28 MiB on one
+    /// thread, 33–110 MiB on two (tiny, small and d12; more threads add nothing), so the larger figure.
     public static let cpuProcessEstimate = 112 << 20
     /// Its key in the memory table's JSON.
     public static let cpuProcessKey = "cpu_process"
@@ -150,7 +150,7 @@ public struct MemoryPlan: Sendable {
     public var headroomBytes: Int { device.capacityBytes - totalBytes }
     public var fits: Bool { headroomBytes >= 0 }
 
-    /// One line: `fits: 9.61 GiB of 12.00 GiB on GeForce RTX 4070 (2.39 GiB headroom)`.
+    /// One line: `fits: 5.59 GiB of 12.00 GiB on GeForce RTX 4070 (6.41 GiB headroom)`.
     public var verdict: String {
         let used = "\(formatBytes(totalBytes)) of \(formatBytes(device.capacityBytes)) on \(device.name)"
         return fits ? "fits: \(used) (\(formatBytes(headroomBytes)) headroom)"
@@ -316,13 +316,4 @@ extension ActivationGradientKind {
         case .fch: return "(B,T,4C)"
         }
     }
-}
-
-/// Bytes in binary units: `512 B`, `3.2 KiB`, `820.1 MiB`, `9.61 GiB`.
-public func formatBytes(_ bytes: Int) -> String {
-    let value = Double(bytes)
-    if abs(bytes) < 1024 { return "\(bytes) B" }
-    if abs(value) < 1024 * 1024 { return formatFixed(value / 1024, digits: 1) + " KiB" }
-    if abs(value) < 1024 * 1024 * 1024 { return formatFixed(value / 1048576, digits: 1) + " MiB" }
-    return formatFixed(value / 1073741824, digits: 2) + " GiB"
 }

@@ -7,16 +7,6 @@
 @preconcurrency import Darwin
 #endif
 
-/// A file that could not be read or written; the message names it and the reason.
-public struct FileError: Error, CustomStringConvertible {
-    public var description: String
-    public init(_ description: String) { self.description = description }
-
-    static func system(_ action: String, _ path: String) -> FileError {
-        FileError("cannot \(action) \(path): \(String(cString: strerror(errno)))")
-    }
-}
-
 public enum AtomicFile {
     /// Writes the file through `body`, atomically: `PATH.tmp-PID`, fsync, rename, fsync of the folder. A symbolic link
     /// at `path` is kept, and the file it names is the one replaced; anything at `path` that is not a file (a device

@@ -1,4 +1,4 @@
-/// Writing to stderr (logs, progress, errors) without Foundation, and small number formatting helpers.
+/// Writing to stderr (logs, progress, errors) without Foundation.
 
 #if canImport(Glibc)
 @preconcurrency import Glibc
@@ -23,58 +23,4 @@ public enum Console {
 
     /// Whether stderr is a terminal (progress bars redraw in place only there).
     public static var isInteractive: Bool { isatty(2) != 0 }
-}
-
-/// `1 thread`, `2 threads`: a count and its noun, plural (`plural`, else the noun and "s") unless the count is one.
-public func formatCount(_ count: Int, _ noun: String, plural: String? = nil) -> String {
-    "\(count) " + (count == 1 ? noun : plural ?? noun + "s")
-}
-
-/// Formats `value` with `digits` decimals, without Foundation's String(format:).
-public func formatFixed(_ value: Double, digits: Int) -> String {
-    guard value.isFinite else { return String(describing: value) }
-    var scale = 1.0
-    for _ in 0..<digits { scale *= 10 }
-    let rounded = (abs(value) * scale).rounded()
-    guard rounded < 9e18 else { return String(describing: value) }   // beyond an Int: "1e+300"
-    let sign = value < 0 && rounded != 0 ? "-" : ""
-    let whole = Int(rounded / scale)
-    guard digits > 0 else { return sign + String(whole) }
-    let fraction = Int(rounded - Double(whole) * scale)
-    var fractionText = String(fraction)
-    while fractionText.count < digits { fractionText = "0" + fractionText }
-    return sign + String(whole) + "." + fractionText
-}
-
-/// Formats `value` as `6.00e-04`.
-public func formatScientific(_ value: Double, digits: Int = 2) -> String {
-    guard value != 0, value.isFinite else { return value == 0 ? "0" : String(describing: value) }
-    var exponent = Int(log10(abs(value)).rounded(.down))
-    var mantissa = value / pow(10, Double(exponent))
-    if (abs(mantissa) * pow(10, Double(digits))).rounded() >= 10 * pow(10, Double(digits)) {
-        mantissa /= 10
-        exponent += 1
-    }
-    let sign = exponent < 0 ? "-" : "+"
-    let magnitude = abs(exponent) < 10 ? "0" + String(abs(exponent)) : String(abs(exponent))
-    return formatFixed(mantissa, digits: digits) + "e" + sign + magnitude
-}
-
-/// Formats seconds as `45s`, `12m05s` or `3h07m`.
-public func formatDuration(_ seconds: Double) -> String {
-    guard seconds.isFinite, seconds >= 0 else { return "?" }
-    guard seconds < 1e15 else { return "over 30 million years" }   // (and an Int of seconds at any rate)
-    let total = Int(seconds.rounded())
-    func twoDigits(_ n: Int) -> String { n < 10 ? "0" + String(n) : String(n) }
-    if total < 60 { return String(total) + "s" }
-    if total < 3600 { return String(total / 60) + "m" + twoDigits(total % 60) + "s" }
-    return String(total / 3600) + "h" + twoDigits(total % 3600 / 60) + "m"
-}
-
-extension Duration {
-    /// The duration in seconds as a Double.
-    public var seconds: Double {
-        let (whole, attoseconds) = components
-        return Double(whole) + Double(attoseconds) * 1e-18
-    }
 }

@@ -189,6 +189,7 @@ public final class Trainer<Ops: Backend> {
         var lossSum: Double = 0
         for microStep in 0..<A {
             let batch = try loader.next()
+            // (with lossScale, forward also runs the lm head's backward; backward() does the rest)
             let loss = model.forward(inputs: batch.inputs, targets: batch.targets, batchSize: B, sequenceLength: T,
                                      lossScale: 1 / Float(B * T * A))!
             model.backward(batchSize: B, sequenceLength: T)
@@ -198,7 +199,7 @@ public final class Trainer<Ops: Backend> {
         return Float(lossSum / Double(A))
     }
 
-    /// Validation loss, HellaSwag and a text sample, each when its period (or the last step) comes up.
+    /// Validation loss and HellaSwag, each when its period or the last step comes up; a text sample when its period does.
     private func evaluatePeriodically(after current: Int, metrics: MetricsLog) throws {
         func due(_ every: Int?) -> Bool {
             guard let every, every > 0 else { return false }

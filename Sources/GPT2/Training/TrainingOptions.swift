@@ -8,7 +8,8 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var model: ModelConfig
     /// Preset name, or the file the weights came from.
     public var modelName: String
-    /// llm.c model file to start from instead of random initialisation.
+    /// Weights to start from instead of random initialisation: an llm.c model file, a checkpoint or run folder, or a
+    /// safetensors GPT-2 (see `ModelSource`).
     public var initFrom: String?
     public var microBatch: Int
     public var sequenceLength: Int
