@@ -99,6 +99,12 @@ def corpus(mirror):
     documents.append("".join(chr(rng.randrange(0x4E00, 0x9FFF)) for _ in range(1500)))
     documents.append("".join(str(rng.randrange(10)) for _ in range(4000)))
     documents.append("".join(SCRIPTS) * 20)
+    # Scalars assigned in Unicode 17 (one per block of additions), which tiktoken 0.14 does not know: "other", not
+    # letters or numbers, whatever the Swift runtime's tables say; and Unicode 16 letters, which it does know.
+    for value in [0x088F, 0x0C5C, 0x0CDC, 0xA7CE, 0xA7D2, 0xA7F1, 0x10940, 0x10EC5, 0x11DB0, 0x11DE0, 0x16EA0, 0x16FF2,
+                  0x187F8, 0x18D09, 0x18D80, 0x1E6C0, 0x1E6E0, 0x2B73A, 0x2CEA2, 0x323B0, 0x33479, 0x1C89, 0x10D50]:
+        c = chr(value)
+        documents.append("x" + c + "'s" + c + "1 " + c + "." + c + c + " " + c + "'ll")
     return documents
 
 

@@ -25,9 +25,16 @@ enum ScalarClass: UInt8 {
         (0xD800...0xDFFF).contains(value) ? ScalarClass.other.rawValue : computed(UInt32(value)).rawValue
     }
 
+    /// The Unicode version the classes follow: that of tiktoken 0.14's tables, the reference our ids must equal.
+    /// A scalar assigned later counts as unassigned (other), so the ids do not change with the Unicode tables of
+    /// the Swift runtime that built the binary (Swift 6.3's are Unicode 17's, and its 4,657 new letters and numbers
+    /// would change the pieces around them: U+088F's became one piece with the "'s" after it).
+    static let unicodeVersion = (major: 16, minor: 0)
+
     private static func computed(_ value: UInt32) -> ScalarClass {
         guard let scalar = Unicode.Scalar(value) else { return .other }
         let properties = scalar.properties
+        guard let age = properties.age, (age.major, age.minor) <= unicodeVersion else { return .other }
         if properties.isWhitespace { return .whitespace }
         switch properties.generalCategory {
         case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter:
