@@ -14,16 +14,19 @@ struct BackendOptions: ParsableArguments {
     @Option(help: "Where to run: cpu, cuda, or auto (the CPU until the CUDA backend is validated on a GPU).")
     var device: Device = .auto
 
-    @Option(help: "CPU worker threads (0 = one per core).")
-    var threads: Int = 0
+    @Option(help: "CPU worker threads (0 = one per core; with --resume, the run's). (default: 0)")
+    var threads: Int?
+
+    /// `--threads`, 0 (one per core) when not given.
+    private var threadSetting: Int { threads ?? 0 }
 
     /// The backend to run on; fails with a clear message when the device asked for is unusable.
     /// Commands pass it to a generic function (`func run<Ops: Backend>(on: Ops)`), which opens the existential.
     func makeBackend() throws -> any Backend {
-        try WorkerThreads.require(threads)
+        try WorkerThreads.require(threadSetting)
         switch device {
         case .cpu:
-            return CPUBackend(threads: threads)
+            return CPUBackend(threads: threadSetting)
         case .cuda:
             if let problem = CUDAAvailability.problem() {
                 throw ValidationError("--device cuda: \(problem)")
@@ -40,7 +43,7 @@ struct BackendOptions: ParsableArguments {
                 Console.log("note: a CUDA device is present, but the CUDA backend has not been validated on a GPU yet; "
                     + "running on the CPU (pass --device cuda to use the GPU)")
             }
-            return CPUBackend(threads: threads)
+            return CPUBackend(threads: threadSetting)
         }
     }
 

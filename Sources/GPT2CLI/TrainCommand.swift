@@ -125,20 +125,28 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         var backendChoice = backendOptions
-        // A resume keeps the device the run trained on, unless --device says otherwise: a GPU run resumed as the
-        // README shows went on on the CPU, ~100 times slower. (A checkpoint that cannot be read fails below, in full.)
-        if let resume, backendChoice.device == .auto, let folder = try? ModelSource.checkpointFolder(resume),
-           let saved = try? SavedRun(checkpoint: folder), saved.options.device == "cuda" {
-            if let problem = CUDAAvailability.problem() {
-                throw ValidationError("this run trained on the GPU, and here \(problem); continue it on the CPU with --device cpu")
+        // (A checkpoint that cannot be read fails below, in full.)
+        if let resume, let folder = try? ModelSource.checkpointFolder(resume), let saved = try? SavedRun(checkpoint: folder) {
+            // A resume keeps the device the run trained on, unless --device says otherwise: a GPU run resumed as the
+            // README shows went on on the CPU, ~100 times slower.
+            if backendChoice.device == .auto, saved.options.device == "cuda" {
+                if let problem = CUDAAvailability.problem() {
+                    throw ValidationError("this run trained on the GPU, and here \(problem); continue it on the CPU with --device cpu")
+                }
+                Console.log("resuming on the GPU, where the run trained (--device cpu continues it on the CPU)")
+                backendChoice.device = .cuda
             }
-            Console.log("resuming on the GPU, where the run trained (--device cpu continues it on the CPU)")
-            backendChoice.device = .cuda
+            // and on the CPU its thread count, unless --threads says otherwise: another count changes the last bits
+            // of some sums, so the resumed run would no longer be the uninterrupted one
+            if backendChoice.threads == nil, backendChoice.device != .cuda, saved.options.device ?? "cpu" == "cpu", saved.options.threads > 0 {
+                backendChoice.threads = saved.options.threads
+            }
         }
-        try train(on: try backendChoice.makeBackend())
+        try train(on: try backendChoice.makeBackend(), keepingThreads: backendOptions.threads == nil && backendChoice.threads != nil)
     }
 
-    private func train<Ops: Backend>(on backend: Ops) throws {
+    /// `keepingThreads`: the thread count is the resumed run's, not given (the log says so once the resume is checked).
+    private func train<Ops: Backend>(on backend: Ops, keepingThreads: Bool = false) throws {
         if let stopAfter, stopAfter <= 0 { throw ValidationError("--stop-after must be positive") }
         let trainer: Trainer<Ops>
         let plan: MemoryPlan   // made before anything is allocated: its verdict counts the memory the run will have
@@ -159,8 +167,10 @@ struct TrainCommand: ParsableCommand {
                 run.options.schedule.totalSteps = steps
             }
             if let data { run.options.dataDirectory = FileSystem.absolutePath(data) }
-            // The run may continue on another device than the one it started on.
-            run.options.peakFLOPs = backendOptions.peakFLOPs(backend, override: peakFlops)
+            // The run may continue on another device or thread count than it started on, and then MFU is measured
+            // against that one's peak; on the same, against the run's (--peak-flops, when given at the start, stays).
+            let continuesAsBefore = backend.name == run.options.device ?? "cpu" && backendOptions.threadCount(backend) == run.options.threads
+            run.options.peakFLOPs = peakFlops ?? (continuesAsBefore ? run.options.peakFLOPs : backendOptions.peakFLOPs(backend, override: nil))
             run.options.threads = backendOptions.threadCount(backend)
             run.options.device = backend.name
             try run.validate()
@@ -175,7 +185,7 @@ struct TrainCommand: ParsableCommand {
             plan = try TrainingPlanCheck.requireFits(resuming: run, device: backendOptions.planDevice(backend))
             evaluation = try evaluationInputs(run.options)
             trainer = try Trainer(resuming: run, backend: backend, replacingLaterSteps: overwrite)
-            Console.log("resuming \(folder)")
+            Console.log("resuming \(folder)" + (keepingThreads ? " with its \(formatCount(run.options.threads, "thread")) (--threads changes it)" : ""))
         } else {
             let options = try resolveOptions(backend)
             // refuse before allocating anything: a config that cannot fit fails here with advice

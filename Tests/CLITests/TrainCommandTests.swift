@@ -93,6 +93,51 @@ import Testing
         #expect(try CLIFixtures.losses(root + "/moved/c").count == 5)
     }
 
+    /// A resume with --data whose validation shards are not the run's is refused: its val_loss rows went on in the same
+    /// metrics.jsonl, measured on other text. The run's own shards in another folder are taken.
+    @Test func resumingOnOtherValidationShardsIsRefused() throws {
+        let root = try TestPaths.temporaryDirectory("cli-resume-val").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let shards = try ShakespeareShards.directory()
+        var arguments = try CLIFixtures.trainArguments(out: root + "/run", steps: 4, extra: ["--stop-after", "2", "--eval-batches", "1"])
+        arguments[arguments.firstIndex(of: "--eval-every")! + 1] = "2"
+        try #require(try runGPT2(arguments: arguments).status == 0)
+        for folder in ["same", "other"] {
+            try FileManager.default.createDirectory(atPath: root + "/" + folder, withIntermediateDirectories: true)
+            try FileManager.default.createSymbolicLink(atPath: root + "/\(folder)/tinyshakespeare_train_000000.bin",
+                                                       withDestinationPath: shards + "/tinyshakespeare_train_000000.bin")
+        }
+        try ShardWriter.write(Array(0..<4096), to: root + "/other/tinyshakespeare_val_000000.bin")
+        try FileManager.default.createSymbolicLink(atPath: root + "/same/tinyshakespeare_val_000000.bin",
+                                                   withDestinationPath: shards + "/tinyshakespeare_val_000000.bin")
+        let resume = ["train", "--resume", root + "/run", "--threads", "2", "--device", "cpu", "--data"]
+        let other = try runGPT2(arguments: resume + [root + "/other"])
+        expectOneLineError(other, mentioning: "cannot continue validating on other shards: the run's shard 1 was tinyshakespeare_val_000000.bin")
+        #expect(Checkpoint.steps(in: root + "/run") == [2])
+        let same = try runGPT2(arguments: resume + [root + "/same"])
+        #expect(same.status == 0, "\(same.stderrText)")
+        #expect(Checkpoint.steps(in: root + "/run") == [2, 4])
+    }
+
+    /// A resume keeps the run's thread count, so that the command train prints on a stop (no --threads) continues
+    /// bit-identically (all cores would change the last bits of some sums), and its peak for MFU, here one given with
+    /// --peak-flops at the start; --threads changes the count, and the peak with it.
+    @Test func resumeKeepsTheThreadCountAndPeak() throws {
+        let root = try TestPaths.temporaryDirectory("cli-resume-threads").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        var arguments = try CLIFixtures.trainArguments(out: root + "/run", steps: 4, extra: ["--stop-after", "2", "--peak-flops", "1e12"])
+        arguments[arguments.firstIndex(of: "--threads")! + 1] = "1"
+        try #require(try runGPT2(arguments: arguments).status == 0)
+        func saved(_ step: Int) throws -> TrainingOptions { try Checkpoint.load(root + "/run/ckpt_\(step)", as: TrainerState.self).state.options }
+
+        let kept = try runGPT2(arguments: ["train", "--resume", root + "/run", "--stop-after", "3"])
+        #expect(kept.status == 0 && kept.stderrText.contains("with its 1 thread (--threads changes it)"), "\(kept.stderrText)")
+        #expect(try saved(3).threads == 1 && saved(3).peakFLOPs == 1e12)
+        let changed = try runGPT2(arguments: ["train", "--resume", root + "/run", "--threads", "2"])
+        #expect(changed.status == 0, "\(changed.stderrText)")
+        #expect(try saved(4).threads == 2 && saved(4).peakFLOPs == FLOPCount.cpuPeak(cores: 2))
+    }
+
     /// Resuming a run that has reached its last step says there is nothing to train (it once exited silently);
     /// a --steps or --stop-after at or before the checkpoint's step is refused instead of doing nothing.
     @Test func resumingAtTheLastStepSaysSo() throws {

@@ -48,7 +48,7 @@ public final class DataLoader {
     public var state: DataLoaderState {
         DataLoaderState(epoch: cursor.epoch, shardPosition: cursor.shardPosition, chunkPosition: cursor.chunkPosition,
                         seed: seed, shuffle: shuffle, batchSize: batchSize, sequenceLength: sequenceLength,
-                        worldSize: worldSize, shardCount: shards.count, shards: summaries)
+                        worldSize: worldSize, shardCount: shards.count, shards: shardSummaries)
     }
 
     /// "3 shards, 305260 tokens", for the log; shards of more than one corpus name (`a_train_*` beside `b_train_*`,
@@ -66,7 +66,7 @@ public final class DataLoader {
     }
 
     /// The shards' names and token counts, in order, as a checkpoint records them.
-    private var summaries: [DataLoaderState.ShardSummary] {
+    public var shardSummaries: [DataLoaderState.ShardSummary] {
         shards.map { .init(name: FileSystem.baseName($0.path), tokens: $0.tokenCount) }
     }
 
@@ -129,15 +129,9 @@ public final class DataLoader {
         guard (0..<shards.count).contains(state.shardPosition), state.epoch >= 0 else {
             throw .stateMismatch(reason: "the saved position, shard \(state.shardPosition) of pass \(state.epoch), is not one in \(shards.count) shards")
         }
-        if let saved = state.shards {
-            let current = summaries
-            guard saved.count == current.count else {
-                throw .stateMismatch(reason: "the state lists \(saved.count) shards but counts \(state.shardCount)")
-            }
-            if let i = saved.indices.first(where: { saved[$0] != current[$0] }) {
-                throw .stateMismatch(reason: "the run's shard \(i + 1) was \(saved[i].name) (\(saved[i].tokens) tokens), and \(selection) "
-                                     + "has \(current[i].name) (\(current[i].tokens) tokens) there: these are not the shards it trained on")
-            }
+        if let saved = state.shards,
+           let difference = DataLoaderState.ShardSummary.difference(saved: saved, current: shardSummaries, selection: selection.description) {
+            throw .stateMismatch(reason: difference)
         }
         let chunks = source.chunkCount(epoch: state.epoch, shardPosition: state.shardPosition)
         guard (0..<chunks).contains(state.chunkPosition) else {

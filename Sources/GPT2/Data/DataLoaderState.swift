@@ -30,6 +30,16 @@ public struct DataLoaderState: Codable, Sendable, Hashable {
             self.name = name
             self.tokens = tokens
         }
+
+        /// Why `current`, the shards `selection` holds now, are not the run's `saved` ones; nil when they are.
+        public static func difference(saved: [Self], current: [Self], selection: String) -> String? {
+            guard saved.count == current.count else {
+                return "the run's \(formatCount(saved.count, "shard")) are \(formatCount(current.count, "shard")) in \(selection)"
+            }
+            guard let i = saved.indices.first(where: { saved[$0] != current[$0] }) else { return nil }
+            return "the run's shard \(i + 1) was \(saved[i].name) (\(saved[i].tokens) tokens), and \(selection) "
+                + "has \(current[i].name) (\(current[i].tokens) tokens) there: these are not the shards it trained on"
+        }
     }
 
     public init(epoch: Int, shardPosition: Int, chunkPosition: Int, seed: UInt64, shuffle: Bool,

@@ -8,6 +8,9 @@ public final class ValidationLoader {
     /// The split's shards and tokens, for the log (see `DataLoader.contentsDescription`).
     public var contentsDescription: String { loader.contentsDescription }
 
+    /// The split's shards' names and token counts, as a checkpoint records them.
+    public var shardSummaries: [DataLoaderState.ShardSummary] { loader.shardSummaries }
+
     /// Batches in one pass over the split (for this geometry; every rank gets the same number).
     public var batchesPerPass: Int { loader.batchesPerEpoch }
 

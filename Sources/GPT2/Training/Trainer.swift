@@ -9,6 +9,9 @@ public struct TrainerState: Codable, Sendable {
     public var loader: DataLoaderState
     /// The generator for text samples, so a resumed run prints the same samples.
     public var sampleRandom: SeededRandom
+    /// The validation split's shards, so that a resume evaluates on the same ones (its val_loss rows go on the same
+    /// curve). Nil without validation, and in checkpoints older than it.
+    public var validationShards: [DataLoaderState.ShardSummary]?
 }
 
 public final class Trainer<Ops: Backend> {
@@ -70,6 +73,12 @@ public final class Trainer<Ops: Backend> {
         loader = try DataLoader(restoring: run.state.loader, .split(directory: options.dataDirectory, name: "train"),
                                 vocabularySize: options.model.vocabularySize)
         validation = try Trainer.openValidation(options)
+        if let saved = run.state.validationShards, let validation,
+           let difference = DataLoaderState.ShardSummary.difference(saved: saved, current: validation.shardSummaries,
+                                                                    selection: ShardSelection.split(directory: options.dataDirectory, name: "val").description) {
+            throw TrainingError("cannot continue validating on other shards: \(difference); their val_loss would not compare "
+                                + "with the run's earlier rows")
+        }
         step = run.step
         sampleRandom = run.state.sampleRandom
         runLock = try RunLock(options.outDirectory)
@@ -243,7 +252,8 @@ public final class Trainer<Ops: Backend> {
 
     /// Saves the run as of `step`, with `loader` the data position after it.
     private func saveCheckpoint(loader: DataLoaderState) throws {
-        let state = TrainerState(step: step, options: options, loader: loader, sampleRandom: sampleRandom)
+        let state = TrainerState(step: step, options: options, loader: loader, sampleRandom: sampleRandom,
+                                 validationShards: validation?.shardSummaries)
         do {
             try Checkpoint.save(runDirectory: options.outDirectory, step: step, config: options.model, state: state) { [model] tensor, range, values in
                 model.backend.download(model.layout.whole(tensor.buffer).slice(range.lowerBound, range.count), into: values)
