@@ -159,14 +159,26 @@ struct TrainCommand: ParsableCommand {
                                       + "cannot be given with it (only \(TrainCommand.optionsAllowedOnResume) can); "
                                       + "to train on from its weights with other options, start a new run with --init-from \(resume)")
             }
-            let folder = try ModelSource.checkpointFolder(resume)
+            let folder = try Self.checkpointToResume(resume)
             // Everything that can refuse the resume is checked before the model is built and its weights load.
-            var run = try SavedRun(checkpoint: folder)
+            var run: SavedRun
+            do {
+                run = try SavedRun(checkpoint: folder)
+            } catch {
+                // a damaged newest checkpoint of a run folder: the one before it is the way on
+                let runFolder = Checkpoint.runDirectory(of: folder)
+                guard folder != resume, let earlier = Checkpoint.steps(in: runFolder).dropLast().last else { throw error }
+                throw TrainingError("\(error); to continue from the checkpoint before it, gpt2 train --resume "
+                                    + "\(FileSystem.join(runFolder, Checkpoint.folderName(step: earlier))) --overwrite (which removes this one)")
+            }
             if let steps {
                 run.options.steps = steps
                 run.options.schedule.totalSteps = steps
             }
-            if let data { run.options.dataDirectory = FileSystem.absolutePath(data) }
+            if let data {
+                guard FileSystem.isDirectory(data) else { throw ValidationError("--data \(data) is not a folder") }
+                run.options.dataDirectory = FileSystem.absolutePath(data)
+            }
             // The run may continue on another device or thread count than it started on, and then MFU is measured
             // against that one's peak; on the same, against the run's (--peak-flops, when given at the start, stays).
             let continuesAsBefore = backend.name == run.options.device ?? "cpu" && backendOptions.threadCount(backend) == run.options.threads
@@ -232,6 +244,17 @@ struct TrainCommand: ParsableCommand {
     }
 
     /// The options given on the command line that a run saves, and so keeps when resumed.
+    /// The checkpoint `--resume path` continues from (see `ModelSource.checkpointFolder`); a run folder whose run
+    /// stopped before its first checkpoint says how to start it again.
+    private static func checkpointToResume(_ path: String) throws -> String {
+        do {
+            return try ModelSource.checkpointFolder(path)
+        } catch where FileSystem.isDirectory(path) && RunFolder.earlierRun(in: path) != nil {
+            throw TrainingError("\(path) holds a run that stopped before its first checkpoint, so there is nothing to continue; "
+                                + "start it again with its options and --out \(path) --overwrite")
+        }
+    }
+
     private var savedOptionsGiven: [String] {
         let given: [(flag: String, isGiven: Bool)] = [
             ("--model", model != nil), ("--init-from", initFrom != nil), ("--micro-batch", microBatch != nil),

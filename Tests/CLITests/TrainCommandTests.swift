@@ -55,6 +55,28 @@ import Testing
         try FileManager.default.createDirectory(atPath: emptyMirror, withIntermediateDirectories: true)
         let demo = try runGPT2(arguments: ["train", "--out", root + "/run", "--mirror", emptyMirror], workingDirectory: root)
         expectOneLineError(demo, mentioning: "already holds a run")
+        // and --resume says how to start it again
+        expectOneLineError(try runGPT2(arguments: ["train", "--resume", root + "/run"]),
+                           mentioning: "holds a run that stopped before its first checkpoint, so there is nothing to continue; "
+                               + "start it again with its options and --out \(root)/run --overwrite")
+    }
+
+    /// A run whose newest checkpoint is damaged names the one before it as the way on, and that way works; --data
+    /// naming no folder says so (it said the run's own data folder was gone).
+    @Test func aDamagedNewestCheckpointPointsToTheOneBefore() throws {
+        let root = try TestPaths.temporaryDirectory("cli-damaged-newest").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let run = root + "/run"
+        try #require(try runGPT2(arguments: try CLIFixtures.trainArguments(out: run, steps: 2, extra: ["--checkpoint-every", "1"])).status == 0)
+        try FileManager.default.removeItem(atPath: run + "/ckpt_2/state.json")
+        expectOneLineError(try runGPT2(arguments: ["train", "--resume", run]),
+                           mentioning: "ckpt_2 is not a complete checkpoint (no state.json); to continue from the checkpoint before it, "
+                               + "gpt2 train --resume \(run)/ckpt_1 --overwrite")
+        expectOneLineError(try runGPT2(arguments: ["train", "--resume", run + "/ckpt_1", "--data", root + "/none"]),
+                           mentioning: "--data \(root)/none is not a folder")
+        let again = try runGPT2(arguments: ["train", "--resume", run + "/ckpt_1", "--overwrite"])
+        #expect(again.status == 0, "\(again.stderrText)")
+        #expect(Checkpoint.steps(in: run) == [1, 2])
     }
 
     /// Run b starts with relative paths, stops after step 2, is moved and renamed (moved/c) and resumed from another

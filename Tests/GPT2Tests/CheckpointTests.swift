@@ -2,7 +2,7 @@
 /// and every kind of damage gives a `FileError` naming the file instead of a crash or a silent mis-load.
 
 import Foundation
-import GPT2
+@testable import GPT2
 import GPT2TestSupport
 import Testing
 
@@ -91,6 +91,26 @@ import Testing
             Checkpoint.prune(runDirectory: run, keep: 0)
             #expect(Checkpoint.steps(in: run) == [20, 100], "keep 0 keeps all")
             _ = try Checkpoint.load(run + "/ckpt_100", as: State.self)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: run).sorted() == ["ckpt_100", "ckpt_20"], "nothing left hidden")
+        }
+    }
+
+    /// A removal (pruning, --overwrite, a save over the same step) cut short by a crash must not leave a half-removed
+    /// `ckpt_N` for a resume to take as the newest: the folder is renamed to `.ckpt_N.removed` before it is deleted,
+    /// which is not a step, and which the next run's clean-up removes.
+    @Test func aRemovalCutShortLeavesNoCheckpoint() throws {
+        try withRun { run in
+            _ = try save(run, step: 3)
+            try FileManager.default.createDirectory(atPath: run + "/.ckpt_8.removed", withIntermediateDirectories: true)
+            try Data("half".utf8).write(to: URL(fileURLWithPath: run + "/.ckpt_8.removed/model.bin"))
+            #expect(Checkpoint.steps(in: run) == [3])
+            #expect(try ModelSource.checkpointFolder(run) == run + "/ckpt_3")
+            Checkpoint.removeUnfinished(in: run)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: run) == ["ckpt_3"])
+            let again = try save(run, step: 3, seed: 2)   // over the same step: the old folder goes the same way
+            #expect(try Checkpoint.load(run + "/ckpt_3", as: State.self).parameters == again.parameters)
+            try Checkpoint.remove(step: 3, in: run)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: run).isEmpty)
         }
     }
 

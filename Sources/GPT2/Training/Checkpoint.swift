@@ -30,8 +30,9 @@ public enum Checkpoint {
     /// The folder name of the checkpoint taken after `step`.
     public static func folderName(step: Int) -> String { folderPrefix + String(step) }
     private static let folderPrefix = "ckpt_"
-    /// A checkpoint being written is `.ckpt_STEP.partial` (see `partialFolderName`).
-    private static let partialPrefix = "." + folderPrefix, partialSuffix = ".partial"
+    /// A checkpoint being written is `.ckpt_STEP.partial` (see `partialFolderName`); one being removed,
+    /// `.ckpt_STEP.removed`.
+    private static let partialPrefix = "." + folderPrefix, partialSuffix = ".partial", removedSuffix = ".removed"
 
     /// The run folder holding checkpoint folder `folder` (`RUN/ckpt_STEP` → `RUN`); for a symbolic link to a
     /// checkpoint, the folder of the checkpoint it leads to (not the link's own folder, where a resume would have
@@ -72,7 +73,7 @@ public enum Checkpoint {
             try? files.removeItem(atPath: partial)   // a failed save (a full disk) leaves nothing behind
             throw error
         }
-        try? files.removeItem(atPath: final)
+        if FileSystem.exists(final) { try remove(step: step, in: runDirectory) }
         guard rename(partial, final) == 0 else { throw FileError.system("rename \(partial) to", final) }
         AtomicFile.syncDirectory(containing: final)
     }
@@ -81,7 +82,7 @@ public enum Checkpoint {
     /// their sizes, before any vector is read (`Saved.restore`).
     public static func open<State: Decodable>(_ folder: String, as: State.Type) throws -> Saved<State> {
         guard FileSystem.isFile(folder + "/state.json") else {
-            throw FileError("\(folder) is not a checkpoint (no state.json); pass a ckpt_STEP folder or a run folder")
+            throw FileError("\(folder) is not a complete checkpoint (no state.json)")
         }
         let model = try LLMCModelFile.open(path: folder + "/model.bin")
         let moments = try FileSource(path: folder + "/optimizer.bin")
@@ -122,11 +123,12 @@ public enum Checkpoint {
     /// The folder a checkpoint is written into before it is renamed to `folderName(step:)`.
     static func partialFolderName(step: Int) -> String { partialPrefix + String(step) + partialSuffix }
 
-    /// Removes the half-written checkpoint folders a save interrupted for good (a second Ctrl-C, a crash, a power
-    /// cut) left in `runDirectory`; call it only while no save can be running there (holding its `RunLock`).
+    /// Removes the half-written or half-removed checkpoint folders that a save or a removal interrupted for good (a
+    /// second Ctrl-C, a crash, a power cut) left in `runDirectory`; call it only while no save can be running there
+    /// (holding its `RunLock`).
     static func removeUnfinished(in runDirectory: String) {
         for name in (try? FileManager.default.contentsOfDirectory(atPath: runDirectory)) ?? []
-        where name.hasPrefix(partialPrefix) && name.hasSuffix(partialSuffix) {
+        where name.hasPrefix(partialPrefix) && (name.hasSuffix(partialSuffix) || name.hasSuffix(removedSuffix)) {
             try? FileManager.default.removeItem(atPath: runDirectory + "/" + name)
         }
     }
@@ -143,8 +145,17 @@ public enum Checkpoint {
     /// Removes all but the newest `keep` checkpoints (keep ≤ 0 keeps all).
     public static func prune(runDirectory: String, keep: Int) {
         guard keep > 0 else { return }
-        for step in steps(in: runDirectory).dropLast(keep) {
-            try? FileManager.default.removeItem(atPath: runDirectory + "/" + folderName(step: step))
-        }
+        for step in steps(in: runDirectory).dropLast(keep) { try? remove(step: step, in: runDirectory) }
+    }
+
+    /// Removes checkpoint `step` from `runDirectory` so that `steps(in:)` never lists a half-removed one (a resume
+    /// would pick it up as the newest): renamed to `.ckpt_STEP.removed` first, which `removeUnfinished` clears if the
+    /// removal is cut short, then deleted.
+    public static func remove(step: Int, in runDirectory: String) throws {
+        let folder = runDirectory + "/" + folderName(step: step)
+        let removed = runDirectory + "/" + partialPrefix + String(step) + removedSuffix
+        try? FileManager.default.removeItem(atPath: removed)
+        guard rename(folder, removed) == 0 else { throw FileError.system("rename \(folder) to", removed) }
+        try FileManager.default.removeItem(atPath: removed)
     }
 }

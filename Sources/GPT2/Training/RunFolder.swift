@@ -34,22 +34,23 @@ public enum RunFolder {
 
     /// Removes what a run writes into `path` — its checkpoint folders and metrics.jsonl; other files stay.
     public static func clear(_ path: String) throws {
-        try remove(Checkpoint.steps(in: path).map(Checkpoint.folderName(step:)) + [MetricsLog.fileName], from: path)
+        try removeCheckpoints(Checkpoint.steps(in: path), from: path)
+        let metrics = FileSystem.join(path, MetricsLog.fileName)
+        guard FileSystem.isFile(metrics) else { return }
+        do {
+            try FileManager.default.removeItem(atPath: metrics)
+        } catch {
+            throw FileError("cannot remove \(metrics) (--overwrite): \(error)")
+        }
     }
 
     /// Removes the checkpoint folders of `steps` from run folder `path`.
     public static func removeCheckpoints(_ steps: [Int], from path: String) throws {
-        try remove(steps.map(Checkpoint.folderName(step:)), from: path)
-    }
-
-    private static func remove(_ names: [String], from path: String) throws {
-        for name in names {
-            let item = FileSystem.join(path, name)
-            guard FileSystem.isDirectory(item) || FileSystem.isFile(item) else { continue }
+        for step in steps {
             do {
-                try FileManager.default.removeItem(atPath: item)
+                try Checkpoint.remove(step: step, in: path)
             } catch {
-                throw FileError("cannot remove \(item) (--overwrite): \(error)")
+                throw FileError("cannot remove \(FileSystem.join(path, Checkpoint.folderName(step: step))) (--overwrite): \(error)")
             }
         }
     }
