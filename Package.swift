@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 /// Release builds are whole-module optimised; hot loops drop bounds checks (`-Ounchecked`).

@@ -203,6 +203,7 @@ CUresult cuCtxSetCurrent(CUcontext context) {
 }
 
 CUresult cuModuleLoadData(CUmodule* module, const void* image) {
+    if (!initialized) return notInitialized;
     if (!module || !image) return invalidValue;
     const auto* bytes = static_cast<const unsigned char*>(image);
     const std::optional<size_t> size = elf_image_size(bytes);

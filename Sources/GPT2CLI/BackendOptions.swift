@@ -14,7 +14,7 @@ struct BackendOptions: ParsableArguments {
     @Option(help: "Where to run: cpu, cuda, or auto (the CPU until the CUDA backend is validated on a GPU).")
     var device: Device = .auto
 
-    @Option(help: "CPU worker threads (0 = one per core; with --resume, the run's). (default: 0)")
+    @Option(help: "CPU worker threads (0 = one per core). (default: 0)")
     var threads: Int?
 
     /// `--threads`, 0 (one per core) when not given.

@@ -108,7 +108,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Stop cleanly after step N with a checkpoint (exit status 0), to go on later with --resume.")
     var stopAfter: Int?
 
-    @Option(help: "Continue the run in this folder (or from this checkpoint) with the options it started with; only \(TrainCommand.optionsAllowedOnResume) may be given too.")
+    @Option(help: "Continue the run in this folder (or from this checkpoint) with the options it started with, on its device and (on the CPU) with its thread count; only \(TrainCommand.optionsAllowedOnResume) may be given too.")
     var resume: String?
 
     @Option(help: "Run folder for checkpoints and metrics.jsonl; one that holds a run already is refused (see --overwrite). (default: \(Default.out))")
@@ -165,11 +165,14 @@ struct TrainCommand: ParsableCommand {
             do {
                 run = try SavedRun(checkpoint: folder)
             } catch {
-                // a damaged newest checkpoint of a run folder: the one before it is the way on
+                // a damaged checkpoint: the newest complete one before it is the way on
                 let runFolder = Checkpoint.runDirectory(of: folder)
-                guard folder != resume, let earlier = Checkpoint.steps(in: runFolder).dropLast().last else { throw error }
-                throw TrainingError("\(error); to continue from the checkpoint before it, gpt2 train --resume "
-                                    + "\(FileSystem.join(runFolder, Checkpoint.folderName(step: earlier))) --overwrite (which removes this one)")
+                guard let step = Checkpoint.step(ofFolder: FileSystem.linkTarget(folder) ?? folder), let earlier = Checkpoint.steps(in: runFolder).reversed().first(where: {
+                    $0 < step && (try? SavedRun(checkpoint: FileSystem.join(runFolder, Checkpoint.folderName(step: $0)))) != nil
+                }) else { throw error }
+                throw TrainingError("\(error); if it is damaged, continue from the newest complete checkpoint before it: gpt2 train "
+                                    + "--resume \(FileSystem.join(runFolder, Checkpoint.folderName(step: earlier))) --overwrite "
+                                    + "(which removes the later ones)")
             }
             if let steps {
                 run.options.steps = steps
@@ -179,10 +182,13 @@ struct TrainCommand: ParsableCommand {
                 guard FileSystem.isDirectory(data) else { throw ValidationError("--data \(data) is not a folder") }
                 run.options.dataDirectory = FileSystem.absolutePath(data)
             }
-            // The run may continue on another device or thread count than it started on, and then MFU is measured
-            // against that one's peak; on the same, against the run's (--peak-flops, when given at the start, stays).
-            let continuesAsBefore = backend.name == run.options.device ?? "cpu" && backendOptions.threadCount(backend) == run.options.threads
-            run.options.peakFLOPs = peakFlops ?? (continuesAsBefore ? run.options.peakFLOPs : backendOptions.peakFLOPs(backend, override: nil))
+            // MFU is measured against --peak-flops when given now or at the start, else against the peak of the device
+            // and thread count the run continues on (which may not be those it started on).
+            if let peakFlops {
+                (run.options.peakFLOPs, run.options.peakFLOPsGiven) = (peakFlops, true)
+            } else if run.options.peakFLOPsGiven != true {
+                run.options.peakFLOPs = backendOptions.peakFLOPs(backend, override: nil)
+            }
             run.options.threads = backendOptions.threadCount(backend)
             run.options.device = backend.name
             try run.validate()
@@ -198,6 +204,10 @@ struct TrainCommand: ParsableCommand {
             evaluation = try evaluationInputs(run.options)
             trainer = try Trainer(resuming: run, backend: backend, replacingLaterSteps: overwrite)
             Console.log("resuming \(folder)" + (keepingThreads ? " with its \(formatCount(run.options.threads, "thread")) (--threads changes it)" : ""))
+            if keepingThreads && run.options.threads > WorkerThreads.cores {
+                Console.log("note: this machine has \(formatCount(WorkerThreads.cores, "core")), fewer than the run's threads, which will "
+                            + "wait on one another; --threads 0 uses one per core (the last bits of some sums then change)")
+            }
         } else {
             let options = try resolveOptions(backend)
             // refuse before allocating anything: a config that cannot fit fails here with advice
@@ -243,7 +253,6 @@ struct TrainCommand: ParsableCommand {
         items.count < 2 ? items.joined() : items.dropLast().joined(separator: ", ") + " and " + items.last!
     }
 
-    /// The options given on the command line that a run saves, and so keeps when resumed.
     /// The checkpoint `--resume path` continues from (see `ModelSource.checkpointFolder`); a run folder whose run
     /// stopped before its first checkpoint says how to start it again.
     private static func checkpointToResume(_ path: String) throws -> String {
@@ -255,6 +264,7 @@ struct TrainCommand: ParsableCommand {
         }
     }
 
+    /// The options given on the command line that a run saves, and so keeps when resumed.
     private var savedOptionsGiven: [String] {
         let given: [(flag: String, isGiven: Bool)] = [
             ("--model", model != nil), ("--init-from", initFrom != nil), ("--micro-batch", microBatch != nil),
@@ -307,6 +317,7 @@ struct TrainCommand: ParsableCommand {
             checkpointEvery: checkpointEvery ?? 0, keepLast: keepLast ?? 0, outDirectory: out ?? Default.out,
             threads: backendOptions.threadCount(backend), peakFLOPs: peak)
         options.device = backend.name
+        options.peakFLOPsGiven = peakFlops != nil
         try options.validate()   // before the demo's corpus is prepared: a mistyped option fails at once
         if !overwrite { try RunFolder.refuseEarlierRun(in: options.outDirectory) }   // and so does a taken --out
         // Saved absolute, so that a resume from another directory finds the same shards.

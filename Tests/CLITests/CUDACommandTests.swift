@@ -307,6 +307,41 @@ struct CUDACommandTests {
         #expect(try runGPT2(arguments: ["info"], environment: environment("sm_89")).stdoutText.contains("0 of \(files) kernel files"))
     }
 
+    /// A cubin runs on its own major architecture at the same or a later minor one, as on a GPU: sm_80 images serve an
+    /// sm_89 device, and sm_89 images are refused by an sm_80 one (the emulator checks the cubin's architecture as the
+    /// driver does). The images are given under the device's file names, as a mislabelled folder would hold them.
+    @Test func cubinsRunOnTheSameOrALaterMinorArchitectureOnly() throws {
+        let root = try TestPaths.temporaryDirectory("cli-kernel-minor").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        for architecture in ["sm_80", "sm_89"] {
+            let made = try runGPT2(arguments: ["kernels", "--arch", architecture, "--out", root + "/" + architecture])
+            try #require(made.status == 0, "\(made.stderrText)")
+        }
+        /// A folder holding `content`'s images under the file names of `names`' (matched by the kernel file's stem).
+        func relabelled(_ content: String, as names: String) throws -> String {
+            let folder = root + "/\(content)-as-\(names)"
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            let images = try FileManager.default.contentsOfDirectory(atPath: root + "/" + content)
+            for name in try FileManager.default.contentsOfDirectory(atPath: root + "/" + names) {
+                let stem = String(name[..<name.range(of: "-\(names)-")!.lowerBound])
+                let image = try #require(images.first { $0.hasPrefix(stem + "-\(content)-") })
+                try FileManager.default.copyItem(atPath: root + "/\(content)/" + image, toPath: folder + "/" + name)
+            }
+            return folder
+        }
+        func bench(_ images: String, on architecture: String) throws -> CommandResult {
+            try runGPT2(arguments: ["bench", "--device", "cuda", "--model", "tiny", "--micro-batch", "1", "--seq", "16", "--steps", "1",
+                                    "--warmup", "0", "--no-record", "--peak-flops", "1e12"],
+                        environment: EmulatedCUDA.environment.merging(["GPT2_KERNEL_IMAGES": images, "GPT2_CUDA_EMULATOR_ARCH": architecture,
+                                                                       "GPT2_KERNEL_CACHE": root + "/empty-cache"]) { $1 })
+        }
+        let older = try bench(try relabelled("sm_80", as: "sm_89"), on: "sm_89")
+        #expect(older.status == 0, "\(older.stderrText)")
+        let newer = try bench(try relabelled("sm_89", as: "sm_80"), on: "sm_80")
+        #expect(newer.status == 1 && newer.stderrText.contains("no kernel image is available for execution on the device")
+                && newer.stderrText.contains("built for sm_89, which does not run on sm_80"), "\(newer.stderrText)")
+    }
+
     /// A library variable pointing at another CUDA library says so ("it is probably too old" sent users after a
     /// newer driver).
     @Test func aLibraryVariablePointingElsewhereSaysSo() throws {

@@ -61,22 +61,26 @@ import Testing
                                + "start it again with its options and --out \(root)/run --overwrite")
     }
 
-    /// A run whose newest checkpoint is damaged names the one before it as the way on, and that way works; --data
+    /// A run whose newest checkpoints are damaged names the newest complete one before them as the way on, whether
+    /// the run folder or a damaged checkpoint is given (which said "holds no checkpoint"), and that way works; --data
     /// naming no folder says so (it said the run's own data folder was gone).
-    @Test func aDamagedNewestCheckpointPointsToTheOneBefore() throws {
+    @Test func aDamagedCheckpointPointsToTheNewestCompleteOneBefore() throws {
         let root = try TestPaths.temporaryDirectory("cli-damaged-newest").path
         defer { try? FileManager.default.removeItem(atPath: root) }
         let run = root + "/run"
-        try #require(try runGPT2(arguments: try CLIFixtures.trainArguments(out: run, steps: 2, extra: ["--checkpoint-every", "1"])).status == 0)
-        try FileManager.default.removeItem(atPath: run + "/ckpt_2/state.json")
-        expectOneLineError(try runGPT2(arguments: ["train", "--resume", run]),
-                           mentioning: "ckpt_2 is not a complete checkpoint (no state.json); to continue from the checkpoint before it, "
-                               + "gpt2 train --resume \(run)/ckpt_1 --overwrite")
+        try #require(try runGPT2(arguments: try CLIFixtures.trainArguments(out: run, steps: 3, extra: ["--checkpoint-every", "1"])).status == 0)
+        for step in [2, 3] { try FileManager.default.removeItem(atPath: run + "/ckpt_\(step)/state.json") }
+        let way = "if it is damaged, continue from the newest complete checkpoint before it: gpt2 train --resume \(run)/ckpt_1 --overwrite"
+        for given in [run, run + "/ckpt_3", run + "/ckpt_3/"] {
+            expectOneLineError(try runGPT2(arguments: ["train", "--resume", given]),
+                               mentioning: "ckpt_3\(given.hasSuffix("/") ? "/" : "") is not a complete checkpoint (no state.json); " + way)
+        }
         expectOneLineError(try runGPT2(arguments: ["train", "--resume", run + "/ckpt_1", "--data", root + "/none"]),
                            mentioning: "--data \(root)/none is not a folder")
         let again = try runGPT2(arguments: ["train", "--resume", run + "/ckpt_1", "--overwrite"])
         #expect(again.status == 0, "\(again.stderrText)")
-        #expect(Checkpoint.steps(in: run) == [1, 2])
+        #expect(Checkpoint.steps(in: run) == [1, 2, 3])
+        #expect(try SavedRun(checkpoint: run + "/ckpt_3").step == 3, "the damaged checkpoints were replaced by complete ones")
     }
 
     /// Run b starts with relative paths, stops after step 2, is moved and renamed (moved/c) and resumed from another
@@ -142,22 +146,27 @@ import Testing
     }
 
     /// A resume keeps the run's thread count, so that the command train prints on a stop (no --threads) continues
-    /// bit-identically (all cores would change the last bits of some sums), and its peak for MFU, here one given with
-    /// --peak-flops at the start; --threads changes the count, and the peak with it.
-    @Test func resumeKeepsTheThreadCountAndPeak() throws {
+    /// bit-identically (all cores would change the last bits of some sums); --threads changes it. MFU's peak is one
+    /// given with --peak-flops at the start for good, and otherwise that of the threads (or device) the run goes on with.
+    @Test func resumeKeepsTheThreadCountAndAGivenPeak() throws {
         let root = try TestPaths.temporaryDirectory("cli-resume-threads").path
         defer { try? FileManager.default.removeItem(atPath: root) }
-        var arguments = try CLIFixtures.trainArguments(out: root + "/run", steps: 4, extra: ["--stop-after", "2", "--peak-flops", "1e12"])
-        arguments[arguments.firstIndex(of: "--threads")! + 1] = "1"
-        try #require(try runGPT2(arguments: arguments).status == 0)
-        func saved(_ step: Int) throws -> TrainingOptions { try Checkpoint.load(root + "/run/ckpt_\(step)", as: TrainerState.self).state.options }
-
-        let kept = try runGPT2(arguments: ["train", "--resume", root + "/run", "--stop-after", "3"])
-        #expect(kept.status == 0 && kept.stderrText.contains("with its 1 thread (--threads changes it)"), "\(kept.stderrText)")
-        #expect(try saved(3).threads == 1 && saved(3).peakFLOPs == 1e12)
-        let changed = try runGPT2(arguments: ["train", "--resume", root + "/run", "--threads", "2"])
-        #expect(changed.status == 0, "\(changed.stderrText)")
-        #expect(try saved(4).threads == 2 && saved(4).peakFLOPs == FLOPCount.cpuPeak(cores: 2))
+        func saved(_ run: String, _ step: Int) throws -> TrainingOptions {
+            try Checkpoint.load(root + "/\(run)/ckpt_\(step)", as: TrainerState.self).state.options
+        }
+        for (run, extra) in [("given", ["--peak-flops", "1e12"]), ("default", [])] {
+            var arguments = try CLIFixtures.trainArguments(out: root + "/" + run, steps: 4, extra: ["--stop-after", "2"] + extra)
+            arguments[arguments.firstIndex(of: "--threads")! + 1] = "1"
+            try #require(try runGPT2(arguments: arguments).status == 0)
+            let kept = try runGPT2(arguments: ["train", "--resume", root + "/" + run, "--stop-after", "3"])
+            #expect(kept.status == 0 && kept.stderrText.contains("with its 1 thread (--threads changes it)"), "\(kept.stderrText)")
+            #expect(try saved(run, 3).threads == 1)
+            let changed = try runGPT2(arguments: ["train", "--resume", root + "/" + run, "--threads", "2"])
+            #expect(changed.status == 0, "\(changed.stderrText)")
+            #expect(try saved(run, 4).threads == 2)
+        }
+        #expect(try saved("given", 3).peakFLOPs == 1e12 && saved("given", 4).peakFLOPs == 1e12)
+        #expect(try saved("default", 3).peakFLOPs == FLOPCount.cpuPeak(cores: 1) && saved("default", 4).peakFLOPs == FLOPCount.cpuPeak(cores: 2))
     }
 
     /// Resuming a run that has reached its last step says there is nothing to train (it once exited silently);

@@ -34,7 +34,7 @@ public struct DataLoaderState: Codable, Sendable, Hashable {
         /// Why `current`, the shards `selection` holds now, are not the run's `saved` ones; nil when they are.
         public static func difference(saved: [Self], current: [Self], selection: String) -> String? {
             guard saved.count == current.count else {
-                return "the run's \(formatCount(saved.count, "shard")) are \(formatCount(current.count, "shard")) in \(selection)"
+                return "the run had \(formatCount(saved.count, "shard")), and \(selection) holds \(current.count)"
             }
             guard let i = saved.indices.first(where: { saved[$0] != current[$0] }) else { return nil }
             return "the run's shard \(i + 1) was \(saved[i].name) (\(saved[i].tokens) tokens), and \(selection) "

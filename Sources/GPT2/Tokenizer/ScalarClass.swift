@@ -34,13 +34,16 @@ enum ScalarClass: UInt8 {
     private static func computed(_ value: UInt32) -> ScalarClass {
         guard let scalar = Unicode.Scalar(value) else { return .other }
         let properties = scalar.properties
-        guard let age = properties.age, (age.major, age.minor) <= unicodeVersion else { return .other }
-        if properties.isWhitespace { return .whitespace }
+        if properties.isWhitespace { return .whitespace }   // (every White_Space scalar is older than Unicode 16)
+        func known(_ kind: ScalarClass) -> ScalarClass {
+            guard let age = properties.age, (age.major, age.minor) <= unicodeVersion else { return .other }
+            return kind
+        }
         switch properties.generalCategory {
         case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter:
-            return .letter
+            return known(.letter)
         case .decimalNumber, .letterNumber, .otherNumber:
-            return .number
+            return known(.number)
         default:
             return .other
         }

@@ -29,6 +29,15 @@ public enum Checkpoint {
 
     /// The folder name of the checkpoint taken after `step`.
     public static func folderName(step: Int) -> String { folderPrefix + String(step) }
+
+    /// The step of checkpoint folder `path` (`RUN/ckpt_40` → 40), nil when its name is not a checkpoint's.
+    public static func step(ofFolder path: String) -> Int? {
+        var name = Substring(path)
+        while name.count > 1 && name.hasSuffix("/") { name = name.dropLast() }
+        let base = FileSystem.baseName(String(name))
+        guard base.hasPrefix(folderPrefix), let step = Int(base.dropFirst(folderPrefix.count)), step >= 0 else { return nil }
+        return step
+    }
     private static let folderPrefix = "ckpt_"
     /// A checkpoint being written is `.ckpt_STEP.partial` (see `partialFolderName`); one being removed,
     /// `.ckpt_STEP.removed`.
@@ -73,9 +82,17 @@ public enum Checkpoint {
             try? files.removeItem(atPath: partial)   // a failed save (a full disk) leaves nothing behind
             throw error
         }
-        if FileSystem.exists(final) { try remove(step: step, in: runDirectory) }
+        // A checkpoint of the same step is set aside, not deleted, until the new one is in its place.
+        let replaced: String?
+        do {
+            replaced = FileSystem.exists(final) ? try setAside(step: step, in: runDirectory) : nil
+        } catch {
+            try? files.removeItem(atPath: partial)
+            throw error
+        }
         guard rename(partial, final) == 0 else { throw FileError.system("rename \(partial) to", final) }
         AtomicFile.syncDirectory(containing: final)
+        if let replaced { try? files.removeItem(atPath: replaced) }
     }
 
     /// Opens a checkpoint folder: reads its state and checks that its files agree with one another and with
@@ -152,10 +169,15 @@ public enum Checkpoint {
     /// would pick it up as the newest): renamed to `.ckpt_STEP.removed` first, which `removeUnfinished` clears if the
     /// removal is cut short, then deleted.
     public static func remove(step: Int, in runDirectory: String) throws {
+        try FileManager.default.removeItem(atPath: try setAside(step: step, in: runDirectory))
+    }
+
+    /// Renames checkpoint `step` out of `steps(in:)`'s sight, to `.ckpt_STEP.removed`, and returns that path.
+    private static func setAside(step: Int, in runDirectory: String) throws -> String {
         let folder = runDirectory + "/" + folderName(step: step)
         let removed = runDirectory + "/" + partialPrefix + String(step) + removedSuffix
         try? FileManager.default.removeItem(atPath: removed)
         guard rename(folder, removed) == 0 else { throw FileError.system("rename \(folder) to", removed) }
-        try FileManager.default.removeItem(atPath: removed)
+        return removed
     }
 }

@@ -3,9 +3,11 @@
 /// `model.safetensors`).
 
 public enum ModelSource {
-    /// The checkpoint folder `path` names: itself, or the newest `ckpt_*` inside a run folder.
+    /// The checkpoint folder `path` names: itself (a folder with a state.json, or named like a checkpoint and holding
+    /// none: opening it says what it lacks), or the newest `ckpt_*` inside a run folder.
     public static func checkpointFolder(_ path: String) throws -> String {
         if FileSystem.isFile(FileSystem.join(path, "state.json")) { return path }
+        if FileSystem.isDirectory(path), Checkpoint.step(ofFolder: path) != nil, Checkpoint.steps(in: path).isEmpty { return path }
         guard FileSystem.isDirectory(path) else {
             guard !FileSystem.isFile(path) else {   // (a model file has weights but no run to continue: --init-from takes it)
                 throw FileError("\(path) is a file, not a run or checkpoint folder; to start a new run from a model file's weights, use --init-from \(path)")

@@ -77,7 +77,8 @@ public final class Trainer<Ops: Backend> {
            let difference = DataLoaderState.ShardSummary.difference(saved: saved, current: validation.shardSummaries,
                                                                     selection: ShardSelection.split(directory: options.dataDirectory, name: "val").description) {
             throw TrainingError("cannot continue validating on other shards: \(difference); their val_loss would not compare "
-                                + "with the run's earlier rows")
+                                + "with the run's earlier rows. Give --data a folder holding the run's validation shards, or start "
+                                + "a new run from its weights with --init-from")
         }
         step = run.step
         sampleRandom = run.state.sampleRandom

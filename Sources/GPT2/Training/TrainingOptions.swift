@@ -33,6 +33,9 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var threads: Int
     /// Peak FLOP/s used for MFU; nil when unknown (a GPU not in the table): MFU is then not reported.
     public var peakFLOPs: Double?
+    /// Whether `peakFLOPs` was given (`--peak-flops`), which a resume keeps, rather than the device's own, which a
+    /// resume takes afresh from the device it continues on; nil (not given) in runs saved before it was recorded.
+    public var peakFLOPsGiven: Bool?
     /// The backend the run trains on (`cpu`, `cuda`), which a resume keeps unless told otherwise; nil in runs saved
     /// before it was recorded.
     public var device: String?
