@@ -114,6 +114,31 @@ import Testing
         }
     }
 
+    /// A reader given a run folder whose newest checkpoint is pruned between finding it and opening it (a run training
+    /// there with --keep-last) finds the newest again, rather than failing on a file that existed a moment before; a
+    /// checkpoint named directly that goes is an error.
+    @Test func aReaderWhoseCheckpointIsPrunedMeanwhileFindsTheNewestAgain() throws {
+        try withRun { run in
+            for step in [1, 2] { _ = try save(run, step: step) }
+            var opened: [String] = []
+            let config = try ModelSource.reading(run) { weights in
+                guard case .llmc(let file) = weights else { throw FileError("not a checkpoint") }
+                opened.append(file)
+                if opened.count == 1 { try Checkpoint.remove(step: 1, in: run); try Checkpoint.remove(step: 2, in: run); _ = try save(run, step: 3) }
+                return try LLMCModelFile.open(path: file).config
+            }
+            #expect(config == self.config)
+            #expect(opened == [run + "/ckpt_2/model.bin", run + "/ckpt_3/model.bin"])
+            #expect(throws: FileError.self) {
+                _ = try ModelSource.reading(run + "/ckpt_3") { weights in
+                    try Checkpoint.remove(step: 3, in: run)
+                    guard case .llmc(let file) = weights else { throw FileError("not a checkpoint") }
+                    return try LLMCModelFile.open(path: file).config
+                }
+            }
+        }
+    }
+
     /// A crash mid-save leaves `.ckpt_N.partial`; it must not count as a checkpoint, nor be picked for a resume.
     @Test func partialCheckpointIsIgnored() throws {
         try withRun { run in

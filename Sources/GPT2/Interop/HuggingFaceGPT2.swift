@@ -74,7 +74,7 @@ public enum HuggingFaceGPT2 {
     }
 
     /// An opened safetensors GPT-2: its shape, and its weights in our layout, one tensor at a time.
-    public struct OpenFile {
+    public struct OpenFile: OpenWeightsFile {
         public let config: ModelConfig
         let file: SafetensorsFile
         /// Each bare tensor name ("h.0.ln_1.weight") → its name in the file.

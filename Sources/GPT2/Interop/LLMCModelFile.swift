@@ -73,7 +73,7 @@ public enum LLMCModelFile {
     }
 
     /// A model file whose header has been read and checked; its parameters follow.
-    public struct OpenFile {
+    public struct OpenFile: OpenWeightsFile {
         public let config: ModelConfig
         public let precision: Precision
         let source: FileSource

@@ -22,18 +22,22 @@ public enum ModelSource {
 
     /// The model shape and weights at `path` (checkpoint folder, run folder, llm.c `.bin` file, or safetensors).
     public static func load(_ path: String) throws -> (config: ModelConfig, parameters: [Float]) {
-        switch try file(path) {
-        case .llmc(let file): return try LLMCModelFile.read(path: file)
-        case .huggingFace(let file): return try HuggingFaceGPT2.load(file)
+        try reading(path) { weights in
+            switch weights {
+            case .llmc(let file): try LLMCModelFile.read(path: file)
+            case .huggingFace(let file): try HuggingFaceGPT2.load(file)
+            }
         }
     }
 
     /// The model shape at `path`, reading no more than it needs (an llm.c file's header; a safetensors header and
     /// config.json).
     public static func config(_ path: String) throws -> ModelConfig {
-        switch try file(path) {
-        case .llmc(let file): return try LLMCModelFile.open(path: file).config
-        case .huggingFace(let file): return try HuggingFaceGPT2.config(file)
+        try reading(path) { weights in
+            switch weights {
+            case .llmc(let file): try LLMCModelFile.open(path: file).config
+            case .huggingFace(let file): try HuggingFaceGPT2.config(file)
+            }
         }
     }
 
@@ -43,18 +47,15 @@ public enum ModelSource {
         func upload(into model: GPT2Model<Ops>) -> (Range<Int>, UnsafeRawBufferPointer) throws -> Void {
             { range, piece in model.backend.upload(piece, to: model.layout.whole(.parameters).slice(range.lowerBound, range.count)) }
         }
-        switch try file(path) {
-        case .llmc(let file):
-            let opened = try LLMCModelFile.open(path: file)
-            let model = try make(opened.config)
-            try opened.readParameters(upload(into: model))
-            return model
-        case .huggingFace(let file):
-            let opened = try HuggingFaceGPT2.open(file)
-            let model = try make(opened.config)
-            try opened.readParameters(upload(into: model))
-            return model
+        let opened: any OpenWeightsFile = try reading(path) { weights in
+            switch weights {
+            case .llmc(let file): try LLMCModelFile.open(path: file)
+            case .huggingFace(let file): try HuggingFaceGPT2.open(file)
+            }
         }
+        let model = try make(opened.config)
+        try opened.readParameters(upload(into: model))
+        return model
     }
 
     /// Replaces `model`'s weights with those at `path`, which must have the model's shape (see `loadModel`).
@@ -65,9 +66,25 @@ public enum ModelSource {
         }
     }
 
-    private enum WeightsFile {
+    enum WeightsFile {
         case llmc(String)
         case huggingFace(String)
+    }
+
+    /// `read` of the weights file `path` names. When `path` is a run folder whose newest checkpoint went between
+    /// finding it and opening it (pruned by a run training there with --keep-last), the newest is found again.
+    static func reading<T>(_ path: String, _ read: (WeightsFile) throws -> T) throws -> T {
+        var attempts = 0
+        while true {
+            let weights = try file(path)
+            do {
+                return try read(weights)
+            } catch {
+                attempts += 1
+                guard attempts < 5, case .llmc(let model) = weights, FileSystem.directoryName(model) != path,
+                      !FileSystem.exists(FileSystem.directoryName(model)), FileSystem.isDirectory(path) else { throw error }
+            }
+        }
     }
 
     /// The file holding the weights `path` names. A folder holding both checkpoints and a model.safetensors (an
@@ -86,4 +103,11 @@ public enum ModelSource {
         }
         return .huggingFace(path)
     }
+}
+
+/// A weights file opened and its header checked (an llm.c model file, a safetensors GPT-2): the model's shape, and
+/// its parameters, in `ParameterKind` order, a piece at a time as fp32.
+public protocol OpenWeightsFile {
+    var config: ModelConfig { get }
+    func readParameters(_ put: (Range<Int>, UnsafeRawBufferPointer) throws -> Void) throws
 }
