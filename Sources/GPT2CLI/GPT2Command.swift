@@ -4,6 +4,10 @@
 import ArgumentParser
 import GPT2
 
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
 @main
 struct GPT2Command: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -39,6 +43,9 @@ struct GPT2Command: ParsableCommand {
     /// value), but an error thrown while a command runs is a problem with its input, not its usage: it prints
     /// as one `Error: …` line on stderr, exit status 1.
     static func main() {
+        // A write beyond the file-size limit (ulimit -f) fails with EFBIG, which is reported like a full disk, rather
+        // than killing the process without a word and leaving a half-written file.
+        signal(SIGXFSZ, SIG_IGN)
         var command: ParsableCommand
         let arguments = Array(CommandLine.arguments.dropFirst())
         if let option = EmptyPathOptions.firstEmpty(in: arguments) {

@@ -30,6 +30,30 @@ import GPT2
         #expect(rerun.stderrText.contains("2 already complete"))
     }
 
+    /// While a prepare writes a folder (its `.prepare.lock` held; here by the test), a second prepare into it is refused
+    /// (two of one name left a mixture of both corpora), and so are train and eval reading it (they trained on a part);
+    /// once it is let go, the prepare runs and leaves no lock file behind.
+    @Test func aFolderBeingPreparedIsRefusedToOtherPreparesAndReaders() throws {
+        let root = try TestPaths.temporaryDirectory("prepare-lock").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let out = root + "/data"
+        try #require(try runGPT2(arguments: ["prepare", "--mirror", mirror, "--out", out]).status == 0)
+        let descriptor = open(out + "/" + CorpusPreparer.lockFileName, O_RDWR | O_CREAT, 0o644)
+        try #require(descriptor >= 0 && flock(descriptor, LOCK_EX) == 0)
+        expectOneLineError(try runGPT2(arguments: ["prepare", "--mirror", mirror, "--out", out]),
+                           mentioning: "another gpt2 prepare is writing into \(out); let it finish, or prepare into another --out")
+        let reading = "a gpt2 prepare is writing \(out) now, so its shards are not all there yet; let it finish first"
+        var train = try CLIFixtures.trainArguments(out: root + "/run")
+        train[train.firstIndex(of: "--data")! + 1] = out
+        expectOneLineError(try runGPT2(arguments: train), mentioning: reading)
+        expectOneLineError(try runGPT2(arguments: ["eval", "--checkpoint", try CLIFixtures.trainedRun(), "--data", out, "--device", "cpu"]),
+                           mentioning: reading)
+        close(descriptor)
+        let free = try runGPT2(arguments: ["prepare", "--mirror", mirror, "--out", out])
+        #expect(free.status == 0, "\(free.stderrText)")
+        #expect(!FileManager.default.fileExists(atPath: out + "/" + CorpusPreparer.lockFileName), "the lock file is removed")
+    }
+
     @Test func jsonlDocumentsAreEndOfTextPlusTokenizerOutput() throws {
         let directory = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }

@@ -169,6 +169,30 @@ import Testing
         #expect(try saved("default", 3).peakFLOPs == FLOPCount.cpuPeak(cores: 1) && saved("default", 4).peakFLOPs == FLOPCount.cpuPeak(cores: 2))
     }
 
+    /// A file-size limit (ulimit -f) reached by a save is reported as a failed save, as a full disk is, instead of the
+    /// signal (SIGXFSZ) killing the process without a word.
+    @Test func aFileSizeLimitIsReportedLikeAFullDisk() throws {
+        let root = try TestPaths.temporaryDirectory("cli-file-limit").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let gpt2 = buildProductsDirectory.appendingPathComponent("gpt2").path
+        let arguments = try CLIFixtures.trainArguments(out: root + "/run", steps: 1)
+        let result = try runCommand("bash", arguments: ["-c", "ulimit -f 1024 && exec \"$@\"", "bash", gpt2] + arguments)
+        #expect(result.status == 1 && result.stderrText.contains("Error: could not save ckpt_1")
+                && result.stderrText.contains("File too large"), "\(result.stderrText)")
+    }
+
+    /// A folder another gpt2 train is working in is refused as in use, not as holding an earlier run to --resume or
+    /// --overwrite (which that one's lock then refused in turn).
+    @Test func aFolderInUseIsRefusedAsInUse() throws {
+        try withTwoStepRun("cli-in-use") { root, run, metrics in
+            let descriptor = open(run + "/.lock", O_RDWR | O_CREAT, 0o644)
+            try #require(descriptor >= 0 && flock(descriptor, LOCK_EX) == 0)
+            defer { close(descriptor) }
+            expectOneLineError(try runGPT2(arguments: try CLIFixtures.trainArguments(out: run)),
+                               mentioning: "\(run) is in use by another gpt2 train")
+        }
+    }
+
     /// Resuming a run that has reached its last step says there is nothing to train (it once exited silently);
     /// a --steps or --stop-after at or before the checkpoint's step is refused instead of doing nothing.
     @Test func resumingAtTheLastStepSaysSo() throws {

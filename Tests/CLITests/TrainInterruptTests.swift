@@ -77,6 +77,25 @@ import Testing
         #expect(try CLIFixtures.losses(out).count == steps + 2)
     }
 
+    /// A run folder moved away during training stops the run at its next write, instead of making the folder anew
+    /// without its lock (where another run could start, and this one's pruning removed that one's checkpoints) and
+    /// splitting its checkpoints and metrics between the two. The moved folder resumes.
+    @Test func aRunFolderMovedDuringTrainingStopsTheRun() throws {
+        let root = try TestPaths.temporaryDirectory("moved-run").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let out = root + "/run"
+        let training = try Training(out: out, arguments: try CLIFixtures.trainArguments(out: out, steps: 100_000,
+                                                                                   extra: ["--checkpoint-every", "1", "--keep-last", "1"]))
+        training.waitForSteps(2)
+        try FileManager.default.moveItem(atPath: out, toPath: root + "/moved")
+        let log = training.waitForExit()
+        #expect(training.process.terminationStatus == 1 && log.contains("\(out) was moved or removed during training"), "\(log)")
+        #expect(!FileManager.default.fileExists(atPath: out), "no new folder was made at the old path")
+        let steps = try CLIFixtures.losses(root + "/moved").count
+        let resumed = try runGPT2(arguments: ["train", "--resume", root + "/moved", "--steps", String(steps + 1)])
+        #expect(resumed.status == 0, "\(resumed.stderrText)")
+    }
+
     /// A second signal quits at once, with the signal's exit status. It ran exit()'s clean-up on the signal thread
     /// while the training thread was inside OpenBLAS, which crashed the process about half the time (exit 139): so
     /// the second signal comes here, once the first has been taken, while a step of ~100 ms of matrix products runs, twice over.

@@ -60,9 +60,8 @@ public struct CorpusPreparer: Sendable {
     private func tokenise(_ inputs: [CorpusInput], corpusBytes: Int, encoder: some DocumentEncoder)
         throws(PrepareError) -> ShardSummary
     {
-        guard FileSystem.makeDirectories(outputDirectory) else {
-            throw .cannotCreateDirectory(path: outputDirectory, reason: FileSystem.lastErrorMessage)
-        }
+        let lock = try lockOutput()
+        defer { withExtendedLifetime(lock) {} }
         removeAbandonedShards()
         let validation = validationTokens ?? Self.defaultValidationTokens(corpusBytes: corpusBytes)
         let writer = SplitShardWriter(directory: outputDirectory, name: name, shardTokens: shardTokens,
@@ -107,6 +106,26 @@ public struct CorpusPreparer: Sendable {
         let summary = writer.summary
         removeShards(except: summary, why: "a stale shard from an earlier run")
         return summary
+    }
+
+    /// The lock file that a prepare holds in its output folder while it writes there (and deletes after), and that
+    /// readers check.
+    public static let lockFileName = ".prepare.lock"
+
+    /// Makes the output folder and takes its lock, for the whole prepare: a second prepare into it is refused (two
+    /// of the same name left a mixture of both corpora's shards), and so is a run reading it meanwhile (`DataLoader`).
+    func lockOutput() throws(PrepareError) -> FileLock? {
+        guard FileSystem.makeDirectories(outputDirectory) else {
+            throw .cannotCreateDirectory(path: outputDirectory, reason: FileSystem.lastErrorMessage)
+        }
+        do {
+            let lock = try FileLock(FileSystem.join(outputDirectory, Self.lockFileName), wait: false, removingFile: true)
+            return lock.unsupportedReason == nil ? lock : nil   // (a filesystem without locks: unguarded, as a run is)
+        } catch is FileLock.Busy {
+            throw .outputInUse(path: outputDirectory)
+        } catch {
+            throw .cannotCreateDirectory(path: outputDirectory, reason: "\(error)")
+        }
     }
 
     /// Deletes the half-written shards (`NAME_*.bin.tmp-PID`) of an earlier run of this name that was killed,

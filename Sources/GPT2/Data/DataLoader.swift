@@ -21,6 +21,14 @@ public enum ShardSelection: Sendable, CustomStringConvertible {
 
     public var description: String { pattern(literally: { $0 }) }
 
+    /// The folder the shards are in.
+    public var directory: String {
+        switch self {
+        case .pattern(let pattern): return FileSystem.directoryName(pattern)
+        case .split(let directory, _): return directory
+        }
+    }
+
     /// The matching shard paths, sorted. A split's folder and name are taken as they are written (`runs[1]` is no
     /// pattern, and `eval --split '*'` no way to read the training shards as validation).
     public func paths() -> [String] { FileSystem.paths(matching: pattern(literally: FileSystem.globEscaped)) }
@@ -87,6 +95,9 @@ public final class DataLoader {
     ) throws(DataLoaderError) {
         precondition(batchSize > 0 && sequenceLength > 0, "batch size and sequence length must be positive")
         precondition(worldSize > 0 && (0..<worldSize).contains(rank), "rank must be in 0..<worldSize")
+        if FileLock.isHeldByAnother(FileSystem.join(selection.directory, CorpusPreparer.lockFileName)) {
+            throw .beingPrepared(directory: selection.directory)
+        }
         let paths = selection.paths()
         guard !paths.isEmpty else { throw .noShards(selection: selection.description) }
         var shards: [ShardReader] = []
@@ -267,6 +278,8 @@ final class PrefetchSlot: @unchecked Sendable {  // `value` is written before th
 /// Why a data loader could not be created or read.
 public enum DataLoaderError: Error, CustomStringConvertible {
     case noShards(selection: String)
+    /// A `gpt2 prepare` holds the folder: its shards are not all written yet.
+    case beingPrepared(directory: String)
     /// `splitTokens`: the tokens of every shard of the split, which bigger shards cannot make more of.
     case batchLargerThanShard(path: String, tokens: Int, needed: Int, splitTokens: Int, batchSize: Int, sequenceLength: Int, worldSize: Int)
     case stateMismatch(reason: String)
@@ -276,6 +289,8 @@ public enum DataLoaderError: Error, CustomStringConvertible {
         switch self {
         case .noShards(let selection):
             return "no token shards match \(selection); create them with `gpt2 prepare` or check the path"
+        case .beingPrepared(let directory):
+            return "a gpt2 prepare is writing \(directory) now, so its shards are not all there yet; let it finish first"
         case .batchLargerThanShard(let path, let tokens, let needed, let splitTokens, let B, let T, let worldSize):
             let problem = "\(path) holds \(formatCount(tokens, "token")), but one batch needs B·T·ranks + 1 = \(B)·\(T)·\(worldSize) + 1 = \(needed)"
             guard splitTokens >= needed else {   // (re-cutting the corpus into bigger shards cannot help)

@@ -35,9 +35,8 @@ extension CorpusPreparer {
     /// `--shards`) are removed; a failure removes all of them, so that no part of the corpus is left to train on.
     public func prepareFineweb10B(trainShards: Int, downloader: Downloader) throws(PrepareError) -> ShardSummary {
         precondition((1...DataFile.fineweb10BTrainShardCount).contains(trainShards), "1…103 train shards")
-        guard FileSystem.makeDirectories(outputDirectory) else {
-            throw .cannotCreateDirectory(path: outputDirectory, reason: FileSystem.lastErrorMessage)
-        }
+        let lock = try lockOutput()
+        defer { withExtendedLifetime(lock) {} }
         var summary = ShardSummary()
         let files = [DataFile.fineweb10BValidation] + (1...trainShards).map { DataFile.fineweb10BTrain($0) }
         do throws(PrepareError) {

@@ -9,6 +9,8 @@ public enum PrepareError: Error, CustomStringConvertible {
     case missingField(path: String, line: Int, field: String)
     case noTrainingTokens(totalTokens: Int, validationTokens: Int)
     case cannotCreateDirectory(path: String, reason: String)
+    /// Another `gpt2 prepare` holds the output folder's lock.
+    case outputInUse(path: String)
     case download(DownloadError)
     case shard(ShardError)
 
@@ -31,6 +33,8 @@ public enum PrepareError: Error, CustomStringConvertible {
         case .cannotCreateDirectory(let path, let reason):
             return "cannot create output directory \(path): "
                 + (FileSystem.isFile(path) ? "a file of that name is there; give --out a folder" : reason)
+        case .outputInUse(let path):
+            return "another gpt2 prepare is writing into \(path); let it finish, or prepare into another --out"
         case .download(let error):
             return error.description
         case .shard(let error):

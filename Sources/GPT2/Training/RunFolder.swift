@@ -22,8 +22,11 @@ public enum RunFolder {
     }
 
     /// Throws when `path` already holds a run (checkpoints or metrics), which a new run there would mix with its own,
-    /// saying what to do instead. A command checks it before slow preparations (downloads), the trainer again.
-    public static func refuseEarlierRun(in path: String) throws {
+    /// saying what to do instead. A command checks it before slow preparations (downloads), the trainer again, holding
+    /// the run's lock; `checkingLock` first refuses a folder another process trains in (whose files are no earlier
+    /// run to --resume or --overwrite).
+    public static func refuseEarlierRun(in path: String, checkingLock: Bool = true) throws {
+        if checkingLock { try RunLock.refuseIfInUse(path) }
         guard let earlier = earlierRun(in: path) else { return }
         let resumable = !Checkpoint.steps(in: path).isEmpty
         throw TrainingError("\(path) already holds a run (\(earlier)"

@@ -45,7 +45,7 @@ public final class Trainer<Ops: Backend> {
         sampleRandom = SeededRandom(seed: options.seed ^ 0x5A4D_504C)
         runLock = try RunLock(options.outDirectory)
         let earlier = RunFolder.earlierRun(in: options.outDirectory)
-        if !replacingEarlierRun { try RunFolder.refuseEarlierRun(in: options.outDirectory) }
+        if !replacingEarlierRun { try RunFolder.refuseEarlierRun(in: options.outDirectory, checkingLock: false) }   // (it holds it)
         model = try GPT2Model(config: options.model, backend: backend, batchSize: options.microBatch,
                               sequenceLength: options.sequenceLength, recompute: options.recompute)
         if let initFrom = options.initFrom {
@@ -253,6 +253,7 @@ public final class Trainer<Ops: Backend> {
 
     /// Saves the run as of `step`, with `loader` the data position after it.
     private func saveCheckpoint(loader: DataLoaderState) throws {
+        try runLock?.requireInPlace(step: step)
         let state = TrainerState(step: step, options: options, loader: loader, sampleRandom: sampleRandom,
                                  validationShards: validation?.shardSummaries)
         do {
@@ -270,6 +271,7 @@ public final class Trainer<Ops: Backend> {
     /// Appends a row to the run's metrics; one that cannot be written (a full disk) stops the run, as a checkpoint
     /// that cannot be saved does, rather than going on with its record lost.
     private func record(_ fields: [(String, Double)], in metrics: MetricsLog) throws {
+        try runLock?.requireInPlace(step: step)
         do { try metrics.append(fields) } catch { throw stopped("could not write \(metrics.path)", error) }
     }
 
