@@ -20,7 +20,8 @@ struct DataSourceOptions: ParsableArguments {
         let shards = ["val", "train"].map { split in "\(directory)/\(name)_\(split)_000000.bin" }
         if shards.allSatisfy(ShardFormat.isCompleteShard(at:)) { return directory }
         Console.log("preparing tinyshakespeare into \(directory)")
-        let preparer = CorpusPreparer(outputDirectory: directory, name: name)
+        var preparer = CorpusPreparer(outputDirectory: directory, name: name)
+        preparer.waitsForOutput = true   // (another run started together may be preparing it: its shards are these)
         _ = try preparer.prepareTinyShakespeare(downloader: downloader, encoder: try tokenizer())
         return directory
     }

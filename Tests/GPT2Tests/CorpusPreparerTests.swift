@@ -98,6 +98,29 @@ struct ByteEncoder: DocumentEncoder {
         }
     }
 
+    /// A folder another prepare holds is refused, or with `waitsForOutput` (the demo corpus two runs prepare together)
+    /// waited for; the lock file is gone afterwards.
+    @Test func aFolderBeingPreparedIsRefusedOrWaitedFor() throws {
+        try withDirectory { directory in
+            let input = directory.appendingPathComponent("a.txt")
+            try write("abcdefghijklmnopqrstuvwxyz", to: input)
+            let out = preparer(directory).outputDirectory
+            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+            let lockPath = FileSystem.join(out, CorpusPreparer.lockFileName)
+            nonisolated(unsafe) var holder: FileLock? = try FileLock(lockPath, wait: false, removingFile: true)
+            #expect(throws: PrepareError.self) { try preparer(directory).prepare([.text(path: input.path)], encoder: ByteEncoder()) }
+            var waiting = preparer(directory)
+            waiting.waitsForOutput = true
+            let released = Thread { Thread.sleep(forTimeInterval: 0.3); holder = nil }
+            released.start()
+            let start = Date()
+            let summary = try waiting.prepare([.text(path: input.path)], encoder: ByteEncoder())
+            #expect(Date().timeIntervalSince(start) >= 0.25, "it waited for the holder")
+            #expect(!summary.trainShards.isEmpty)
+            #expect(!FileManager.default.fileExists(atPath: lockPath))
+        }
+    }
+
     @Test func defaultValidationIsAboutTenPercentOfTheCorpus() {
         #expect(CorpusPreparer.defaultValidationTokens(corpusBytes: 1_115_394) == 27_884)
         #expect(CorpusPreparer.defaultValidationTokens(corpusBytes: 10) == 1)

@@ -17,6 +17,9 @@ public struct CorpusPreparer: Sendable {
     /// Tokens at the start of the stream that form the validation split; nil: `defaultValidationTokens`.
     public var validationTokens: Int?
     public var threads = 0
+    /// Whether a prepare already writing the output folder is waited for (the demo corpus that two runs started
+    /// together both prepare), rather than refused.
+    public var waitsForOutput = false
     /// Bytes read from an input file at a time (JSONL inputs and the check of every input).
     var chunkBytes = 8 << 20
     /// A batch of documents handed to the tokenizer closes at this many bytes of text, or documents.
@@ -119,7 +122,7 @@ public struct CorpusPreparer: Sendable {
             throw .cannotCreateDirectory(path: outputDirectory, reason: FileSystem.lastErrorMessage)
         }
         do {
-            let lock = try FileLock(FileSystem.join(outputDirectory, Self.lockFileName), wait: false, removingFile: true)
+            let lock = try FileLock(FileSystem.join(outputDirectory, Self.lockFileName), wait: waitsForOutput, removingFile: true)
             return lock.unsupportedReason == nil ? lock : nil   // (a filesystem without locks: unguarded, as a run is)
         } catch is FileLock.Busy {
             throw .outputInUse(path: outputDirectory)
