@@ -25,7 +25,7 @@ final class RunLock {
 
     /// Throws when the run folder was moved or removed since it was locked: what the run writes next would go into
     /// a folder made anew at its path, unlocked (another run could take it), apart from the run's earlier files.
-    func requireInPlace(step: Int) throws {
+    func requireInPlace(step: Int) throws(TrainingError) {
         guard !lock.isInPlace else { return }
         throw TrainingError("\(runDirectory) was moved or removed during training, so training stopped after step \(step) "
                             + "without writing into a new folder there; continue the run from its checkpoints where it is now "

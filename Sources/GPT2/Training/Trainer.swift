@@ -277,6 +277,8 @@ public final class Trainer<Ops: Backend> {
 
     /// The error that ends a run whose files cannot be written: what failed, and where the run can continue from.
     private func stopped(_ failure: String, _ error: Error) -> TrainingError {
+        // A folder moved away in the middle of a write makes the write fail: name the move, not what it broke.
+        do { try runLock?.requireInPlace(step: step) } catch { return error }
         let last = Checkpoint.steps(in: options.outDirectory).last
         return TrainingError("\(failure), so training stopped after step \(step): \(error); "
                              + (last.map { "once that is fixed, continue from step \($0) with gpt2 train --resume \(options.outDirectory)" }
