@@ -26,7 +26,17 @@ import Testing
     private func withRun(_ body: (String) throws -> Void) throws {
         let directory = try TestPaths.temporaryDirectory("checkpoint")
         defer { try? FileManager.default.removeItem(at: directory) }
+        try FileManager.default.createDirectory(atPath: directory.path + "/run", withIntermediateDirectories: false)
         try body(directory.path + "/run")
+    }
+
+    /// A run folder that is gone (moved away while its run trains) is not made anew by a save: the save fails.
+    @Test func aMissingRunFolderIsNotMadeAnew() throws {
+        try withRun { run in
+            try FileManager.default.removeItem(atPath: run)
+            #expect(throws: FileError.self) { _ = try save(run, step: 1) }
+            #expect(!FileManager.default.fileExists(atPath: run))
+        }
     }
 
     @Test func roundTripIsExact() throws {

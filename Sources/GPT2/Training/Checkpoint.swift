@@ -52,7 +52,8 @@ public enum Checkpoint {
         return FileSystem.directoryName(FileSystem.linkTarget(String(path)) ?? String(path))
     }
 
-    /// Writes a checkpoint into `runDirectory`: a temporary folder, each file fsynced, then renamed. The three
+    /// Writes a checkpoint into `runDirectory`, which must exist (a run folder moved away meanwhile is not made anew
+    /// at its path): a temporary folder, each file fsynced, then renamed. The three
     /// vectors come from `fill(tensor, range, buffer)` a piece at a time (fp32 values of elements `range`), so that
     /// saving needs no whole copy of them.
     public static func save<State: Encodable>(runDirectory: String, step: Int, config: ModelConfig, state: State,
@@ -62,7 +63,7 @@ public enum Checkpoint {
         let files = FileManager.default
         try? files.removeItem(atPath: partial)
         do {
-            try files.createDirectory(atPath: partial, withIntermediateDirectories: true)
+            try files.createDirectory(atPath: partial, withIntermediateDirectories: false)
         } catch {
             throw FileError("cannot create checkpoint folder \(partial): \(error)")
         }
