@@ -18,10 +18,11 @@ struct DataSourceOptions: ParsableArguments {
         let directory = "data/tinyshakespeare"
         let name = NamedDataset.tinyshakespeare.rawValue
         let shards = ["val", "train"].map { split in "\(directory)/\(name)_\(split)_000000.bin" }
-        if shards.allSatisfy(ShardFormat.isCompleteShard(at:)) { return directory }
+        @Sendable func isPrepared() -> Bool { shards.allSatisfy(ShardFormat.isCompleteShard(at:)) }
+        if isPrepared() { return directory }
         Console.log("preparing tinyshakespeare into \(directory)")
         var preparer = CorpusPreparer(outputDirectory: directory, name: name)
-        preparer.waitsForOutput = true   // (another run started together may be preparing it: its shards are these)
+        preparer.waitsForOutput = isPrepared   // (another run started together may be preparing it: its shards are these)
         _ = try preparer.prepareTinyShakespeare(downloader: downloader, encoder: try tokenizer())
         return directory
     }

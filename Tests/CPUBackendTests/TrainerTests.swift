@@ -132,6 +132,34 @@ import Testing
         #expect(whole.stoppedOnRequest && Checkpoint.steps(in: root + "/c") == [1])
     }
 
+    /// A stop asked for before a step's evaluations begin leaves them out (a full validation pass or HellaSwag could
+    /// keep the stop waiting for minutes); the step and its checkpoint are kept, and the resumed run evaluates again
+    /// when its period comes up.
+    @Test func aStopRequestSkipsTheEvaluationsNotBegun() throws {
+        let out = try TestPaths.temporaryDirectory("trainer-stop-eval").path
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let trainer = try Trainer(options: try options(out: out, steps: 4, evalEvery: 1), backend: CPUBackend(threads: 2))
+        let request = StopRequest(signals: [])
+        request.request()
+        #expect(try trainer.run(stopRequest: request).count == 1)
+        #expect(trainer.stoppedOnRequest && Checkpoint.steps(in: out) == [1])
+        #expect(try metrics(out).validation.isEmpty, "step 1's validation was skipped")
+        let resumed = try Trainer(resuming: out + "/ckpt_1", backend: CPUBackend(threads: 2))
+        try resumed.run()
+        #expect(try metrics(out).validation.count == 3, "steps 2, 3 and 4 are evaluated")
+    }
+
+    /// A run folder moved away while the trainer was being built (loading weights can take minutes) stops the run
+    /// before it writes anything at the old path.
+    @Test func aRunFolderMovedBeforeTheRunStartsIsNotWrittenAtItsOldPath() throws {
+        let root = try TestPaths.temporaryDirectory("trainer-moved").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let trainer = try Trainer(options: try options(out: root + "/run", steps: 2), backend: CPUBackend(threads: 2))
+        try FileManager.default.moveItem(atPath: root + "/run", toPath: root + "/moved")
+        #expect(throws: TrainingError.self) { try trainer.run() }
+        #expect(!FileManager.default.fileExists(atPath: root + "/run"))
+    }
+
     /// `replacingEarlierRun` reads the first batch before it removes the run it replaces: a bad token there removed
     /// the run, then failed.
     @Test func aReplacementWhoseFirstBatchIsBadKeepsTheEarlierRun() throws {

@@ -1,6 +1,7 @@
 /// Corpus preparation with a byte-level stand-in tokenizer (token = UTF-8 byte), so the expected token stream
 /// is known exactly: document framing, the val/train cut, shard sizes, re-runs, stale shards and bad input.
 
+import Synchronization
 import Testing
 import Foundation
 import GPT2TestSupport
@@ -99,8 +100,9 @@ struct ByteEncoder: DocumentEncoder {
     }
 
     /// A folder another prepare holds is refused, or with `waitsForOutput` (the demo corpus two runs prepare together)
-    /// waited for; the lock file is gone afterwards.
-    @Test func aFolderBeingPreparedIsRefusedOrWaitedFor() throws {
+    /// waited for; then, holding the folder, the preparer asks whether the one it waited for left anything to do. The
+    /// lock file is gone afterwards.
+    @Test(arguments: [false, true]) func aFolderBeingPreparedIsRefusedOrWaitedFor(leftNothingToDo: Bool) throws {
         try withDirectory { directory in
             let input = directory.appendingPathComponent("a.txt")
             try write("abcdefghijklmnopqrstuvwxyz", to: input)
@@ -109,15 +111,20 @@ struct ByteEncoder: DocumentEncoder {
             let lockPath = FileSystem.join(out, CorpusPreparer.lockFileName)
             nonisolated(unsafe) var holder: FileLock? = try FileLock(lockPath, wait: false, removingFile: true)
             #expect(throws: PrepareError.self) { try preparer(directory).prepare([.text(path: input.path)], encoder: ByteEncoder()) }
+            let released = Mutex(false)
             var waiting = preparer(directory)
-            waiting.waitsForOutput = true
-            let released = Thread { Thread.sleep(forTimeInterval: 0.3); holder = nil }
-            released.start()
-            let start = Date()
+            waiting.waitsForOutput = {
+                #expect(released.withLock { $0 }, "asked only once the holder let go")
+                return leftNothingToDo
+            }
+            let holding = Thread { Thread.sleep(forTimeInterval: 0.3); released.withLock { $0 = true }; holder = nil }
+            holding.start()
             let summary = try waiting.prepare([.text(path: input.path)], encoder: ByteEncoder())
-            #expect(Date().timeIntervalSince(start) >= 0.25, "it waited for the holder")
-            #expect(!summary.trainShards.isEmpty)
-            #expect(!FileManager.default.fileExists(atPath: lockPath))
+            #expect(released.withLock { $0 }, "it waited for the holder")
+            #expect(summary.trainShards.isEmpty == leftNothingToDo)
+            let files = try FileManager.default.contentsOfDirectory(atPath: out)
+            #expect(files.isEmpty == leftNothingToDo, "\(files)")
+            #expect(!files.contains(CorpusPreparer.lockFileName))
         }
     }
 

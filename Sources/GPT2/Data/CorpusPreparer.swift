@@ -17,9 +17,11 @@ public struct CorpusPreparer: Sendable {
     /// Tokens at the start of the stream that form the validation split; nil: `defaultValidationTokens`.
     public var validationTokens: Int?
     public var threads = 0
-    /// Whether a prepare already writing the output folder is waited for (the demo corpus that two runs started
-    /// together both prepare), rather than refused.
-    public var waitsForOutput = false
+    /// nil: a prepare already writing the output folder is refused. Set for the demo corpus that two runs started
+    /// together both prepare: that prepare is waited for, and then this is asked, holding the folder, whether it left
+    /// nothing to do; if so, this prepare writes nothing and returns an empty summary at once (preparing again would
+    /// hold the folder while the other run reads it, which refuses a folder being prepared).
+    public var waitsForOutput: (@Sendable () -> Bool)?
     /// Bytes read from an input file at a time (JSONL inputs and the check of every input).
     var chunkBytes = 8 << 20
     /// A batch of documents handed to the tokenizer closes at this many bytes of text, or documents.
@@ -65,6 +67,7 @@ public struct CorpusPreparer: Sendable {
     {
         let lock = try lockOutput()
         defer { withExtendedLifetime(lock) {} }
+        if let isDone = waitsForOutput, isDone() { return ShardSummary() }
         removeAbandonedShards()
         let validation = validationTokens ?? Self.defaultValidationTokens(corpusBytes: corpusBytes)
         let writer = SplitShardWriter(directory: outputDirectory, name: name, shardTokens: shardTokens,
@@ -122,7 +125,8 @@ public struct CorpusPreparer: Sendable {
             throw .cannotCreateDirectory(path: outputDirectory, reason: FileSystem.lastErrorMessage)
         }
         do {
-            let lock = try FileLock(FileSystem.join(outputDirectory, Self.lockFileName), wait: waitsForOutput, removingFile: true)
+            let lock = try FileLock(FileSystem.join(outputDirectory, Self.lockFileName), wait: waitsForOutput != nil,
+                                removingFile: true)
             return lock.unsupportedReason == nil ? lock : nil   // (a filesystem without locks: unguarded, as a run is)
         } catch is FileLock.Busy {
             throw .outputInUse(path: outputDirectory)

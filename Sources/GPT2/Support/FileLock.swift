@@ -28,10 +28,7 @@ final class FileLock {
         while true {
             let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
             guard descriptor >= 0 else { throw FileError.system("open", path) }
-            var result: Int32
-            repeat {
-                result = flock(descriptor, LOCK_EX | (wait ? 0 : LOCK_NB))
-            } while result != 0 && errno == EINTR
+            let result = wait ? Self.retryingInterrupts { flock(descriptor, LOCK_EX) } : Self.lockUnlessHeld(descriptor, LOCK_EX)
             let reason = errno
             if result != 0 && reason == EWOULDBLOCK {
                 close(descriptor)
@@ -70,8 +67,26 @@ final class FileLock {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { return false }
         defer { close(descriptor) }
+        return lockUnlessHeld(descriptor, LOCK_SH) != 0 && errno == EWOULDBLOCK
+    }
+
+    /// `flock(descriptor, operation | LOCK_NB)`, tried again for up to 0.2 s while another holds the file: a hold of
+    /// a moment (another's `isHeldByAnother`, or a prepare that finds its work done) does not count as held.
+    /// 0, or -1 with errno set.
+    private static func lockUnlessHeld(_ descriptor: Int32, _ operation: Int32) -> Int32 {
+        var attempts = 0
+        while true {
+            let result = retryingInterrupts { flock(descriptor, operation | LOCK_NB) }
+            attempts += 1
+            if result == 0 || errno != EWOULDBLOCK || attempts == 20 { return result }
+            usleep(10_000)
+        }
+    }
+
+    /// `call()` again while it fails with EINTR (a signal arrived).
+    private static func retryingInterrupts(_ call: () -> Int32) -> Int32 {
         var result: Int32
-        repeat { result = flock(descriptor, LOCK_SH | LOCK_NB) } while result != 0 && errno == EINTR
-        return result != 0 && errno == EWOULDBLOCK
+        repeat { result = call() } while result != 0 && errno == EINTR
+        return result
     }
 }

@@ -124,6 +124,7 @@ public final class Trainer<Ops: Backend> {
         let T = options.sequenceLength
         if runLock == nil { runLock = try RunLock(options.outDirectory) }
         defer { runLock = nil }
+        try runLock?.requireInPlace(step: step)   // (building the model took a while: the folder may be elsewhere now)
         Checkpoint.removeUnfinished(in: options.outDirectory)
         let metrics = try MetricsLog(path: FileSystem.join(options.outDirectory, MetricsLog.fileName), truncatingAfter: step)
         let lastStep = min(options.steps, stopAfter ?? options.steps)
@@ -177,9 +178,9 @@ public final class Trainer<Ops: Backend> {
             let remaining = elapsed / Double(current - firstStep + 1) * Double(lastStep - current)
             Console.log("step \(current)/\(options.steps) | loss \(formatFixed(Double(loss), digits: 4)) | lr \(formatScientific(Double(lr))) | norm \(formatFixed(Double(norm), digits: 3)) | \(Int(tokensPerSecond)) tok/s | MFU \(mfu.map { formatFixed($0 * 100, digits: 1) + "%" } ?? "n/a")\(memoryText) | ETA \(formatDuration(remaining))")
 
-            try evaluatePeriodically(after: current, metrics: metrics)
+            try evaluatePeriodically(after: current, metrics: metrics, skippingWhen: stopNow)
             let periodic = options.checkpointEvery > 0 && current % options.checkpointEvery == 0
-            stoppedOnRequest = stopRequest?.isRequested == true && current < lastStep
+            stoppedOnRequest = stopNow()
             if periodic || current == lastStep || stoppedOnRequest { try saveCheckpoint(loader: loader.state) }
             if stoppedOnRequest { break }
         }
@@ -209,18 +210,25 @@ public final class Trainer<Ops: Backend> {
         return Float(lossSum / Double(A))
     }
 
-    /// Validation loss and HellaSwag, each when its period or the last step comes up; a text sample when its period does.
-    private func evaluatePeriodically(after current: Int, metrics: MetricsLog) throws {
-        func due(_ every: Int?) -> Bool {
-            guard let every, every > 0 else { return false }
-            return current % every == 0 || current == options.steps
+    /// Validation loss and HellaSwag, each when its period or the last step comes up; a text sample when its period
+    /// does. Once `skip` says so (a stop request), the evaluations not begun yet are left out, so that a stop is not
+    /// kept waiting for minutes of them; the sample is not (it draws from the run's saved random state, which an exact
+    /// resume continues).
+    private func evaluatePeriodically(after current: Int, metrics: MetricsLog, skippingWhen skip: () -> Bool) throws {
+        func due(_ every: Int?, _ what: String) -> Bool {
+            guard let every, every > 0, current % every == 0 || current == options.steps else { return false }
+            guard !skip() else {
+                Console.log("step \(current) | \(what) skipped: stopping on request")
+                return false
+            }
+            return true
         }
-        if due(options.evalEvery), let validation {
+        if let validation, due(options.evalEvery, "validation") {
             let valLoss = try Trainer.evaluate(model, validation, batches: options.evalBatches)
             try record([("step", Double(current)), ("val_loss", Double(valLoss))], in: metrics)
             Console.log("step \(current) | val loss \(formatFixed(Double(valLoss), digits: 4))")
         }
-        if due(options.hellaswagEvery), let hellaswag {
+        if let hellaswag, due(options.hellaswagEvery, "HellaSwag") {
             let score = HellaSwag.evaluate(model, hellaswag, showProgress: false).score
             try record([("step", Double(current)), ("hellaswag_acc", score.accuracy),
                         ("hellaswag_acc_norm", score.normalizedAccuracy)], in: metrics)
@@ -264,6 +272,7 @@ public final class Trainer<Ops: Backend> {
             // The run stops here: going on without checkpoints could lose far more than these steps.
             throw stopped("could not save \(Checkpoint.folderName(step: step))", error)
         }
+        try runLock?.requireInPlace(step: step)   // (pruning a folder made anew at the path would remove another run's)
         Checkpoint.prune(runDirectory: options.outDirectory, keep: options.keepLast)
         Console.log("saved \(options.outDirectory)/\(Checkpoint.folderName(step: step))")
     }
