@@ -256,12 +256,18 @@ struct TrainCommand: ParsableCommand {
     /// The checkpoint `--resume path` continues from (see `ModelSource.checkpointFolder`); a run folder whose run
     /// stopped before its first checkpoint says how to start it again.
     private static func checkpointToResume(_ path: String) throws -> String {
+        // A run another gpt2 train is in is refused as such first: its checkpoints come and go meanwhile (--keep-last),
+        // so what is found there now would be refused for a passing reason.
+        if FileSystem.isDirectory(path) { try RunLock.refuseIfInUse(path) }
+        let folder: String
         do {
-            return try ModelSource.checkpointFolder(path)
+            folder = try ModelSource.checkpointFolder(path)
         } catch where FileSystem.isDirectory(path) && RunFolder.earlierRun(in: path) != nil {
             throw TrainingError("\(path) holds a run that stopped before its first checkpoint, so there is nothing to continue; "
                                 + "start it again with its options and --out \(path) --overwrite")
         }
+        try RunLock.refuseIfInUse(Checkpoint.runDirectory(of: folder))
+        return folder
     }
 
     /// The options given on the command line that a run saves, and so keeps when resumed.

@@ -38,7 +38,7 @@ import GPT2
         defer { try? FileManager.default.removeItem(atPath: root) }
         let out = root + "/data"
         try #require(try runGPT2(arguments: ["prepare", "--mirror", mirror, "--out", out]).status == 0)
-        let descriptor = open(out + "/" + CorpusPreparer.lockFileName, O_RDWR | O_CREAT, 0o644)
+        let descriptor = open(out + "/" + CorpusPreparer.lockFileName, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         try #require(descriptor >= 0 && flock(descriptor, LOCK_EX) == 0)
         expectOneLineError(try runGPT2(arguments: ["prepare", "--mirror", mirror, "--out", out]),
                            mentioning: "another gpt2 prepare is writing into \(out); let it finish, or prepare into another --out")

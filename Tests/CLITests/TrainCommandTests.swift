@@ -185,11 +185,15 @@ import Testing
     /// --overwrite (which that one's lock then refused in turn).
     @Test func aFolderInUseIsRefusedAsInUse() throws {
         try withTwoStepRun("cli-in-use") { root, run, metrics in
-            let descriptor = open(run + "/.lock", O_RDWR | O_CREAT, 0o644)
+            let descriptor = open(run + "/.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
             try #require(descriptor >= 0 && flock(descriptor, LOCK_EX) == 0)
             defer { close(descriptor) }
-            expectOneLineError(try runGPT2(arguments: try CLIFixtures.trainArguments(out: run)),
-                               mentioning: "\(run) is in use by another gpt2 train")
+            let inUse = "\(run) is in use by another gpt2 train"
+            expectOneLineError(try runGPT2(arguments: try CLIFixtures.trainArguments(out: run)), mentioning: inUse)
+            expectOneLineError(try runGPT2(arguments: ["train", "--resume", run + "/ckpt_2"]), mentioning: inUse)
+            // (its checkpoints come and go while it trains: one pruned a moment ago is not what the resume reports)
+            try Checkpoint.remove(step: 2, in: run)
+            expectOneLineError(try runGPT2(arguments: ["train", "--resume", run]), mentioning: inUse)
         }
     }
 

@@ -25,22 +25,33 @@ import Testing
             try process.run()
         }
 
-        /// Waits (at most 60 s) until metrics.jsonl records `steps` steps.
-        func waitForSteps(_ steps: Int) {
+        /// Waits (at most 300 s: only a hang takes that long) until metrics.jsonl records `steps` steps; fails the
+        /// test, with the log, if the process ends or the time runs out first.
+        func waitForSteps(_ steps: Int) throws {
             let metrics = out + "/metrics.jsonl"
-            let deadline = Date().addingTimeInterval(60)
-            while (try? String(contentsOfFile: metrics, encoding: .utf8))?.split(separator: "\n").count ?? 0 < steps {
-                guard Date() < deadline, process.isRunning else { break }
-                Thread.sleep(forTimeInterval: 0.05)
+            try waitUntil("\(steps) steps", every: 0.05) {
+                (try? String(contentsOfFile: metrics, encoding: .utf8))?.split(separator: "\n").count ?? 0 >= steps
             }
         }
 
-        /// Waits (at most 60 s) until the log holds `text`.
-        func waitForLog(_ text: String) {
-            let deadline = Date().addingTimeInterval(60)
-            while !((try? String(contentsOfFile: logPath, encoding: .utf8))?.contains(text) ?? false) {
-                guard Date() < deadline, process.isRunning else { break }
-                Thread.sleep(forTimeInterval: 0.005)
+        /// Waits as `waitForSteps` does until the log holds `text`.
+        func waitForLog(_ text: String) throws {
+            try waitUntil("'\(text)' in the log", every: 0.005) {
+                (try? String(contentsOfFile: logPath, encoding: .utf8))?.contains(text) ?? false
+            }
+        }
+
+        private func waitUntil(_ what: String, every period: Double, _ isDone: () -> Bool) throws {
+            let deadline = Date().addingTimeInterval(300)
+            while !isDone() {
+                let ended = !process.isRunning
+                guard !ended, Date() < deadline else {
+                    if !ended { kill(process.processIdentifier, SIGKILL) }
+                    let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+                    try #require(Bool(false), "\(ended ? "gpt2 train ended before" : "within 300 s, no") \(what); log:\n\(log)")
+                    return
+                }
+                Thread.sleep(forTimeInterval: period)
             }
         }
 
@@ -61,7 +72,7 @@ import Testing
         let out = try TestPaths.temporaryDirectory("interrupt").path + "/run"
         let training = try Training(out: out, arguments: try CLIFixtures.trainArguments(out: out, steps: 100_000))
         // Wait for two finished steps, then interrupt as a terminal's Ctrl-C would.
-        training.waitForSteps(2)
+        try training.waitForSteps(2)
         training.process.interrupt()
         let log = training.waitForExit()
 
@@ -86,7 +97,7 @@ import Testing
         let out = root + "/run"
         let training = try Training(out: out, arguments: try CLIFixtures.trainArguments(out: out, steps: 100_000,
                                                                                    extra: ["--checkpoint-every", "1", "--keep-last", "1"]))
-        training.waitForSteps(2)
+        try training.waitForSteps(2)
         try FileManager.default.moveItem(atPath: out, toPath: root + "/moved")
         let log = training.waitForExit()
         #expect(training.process.terminationStatus == 1 && log.contains("\(out) was moved or removed during training"), "\(log)")
@@ -98,19 +109,29 @@ import Testing
 
     /// A second signal quits at once, with the signal's exit status. It ran exit()'s clean-up on the signal thread
     /// while the training thread was inside OpenBLAS, which crashed the process about half the time (exit 139): so
-    /// the second signal comes here, once the first has been taken, while a step of ~100 ms of matrix products runs, twice over.
+    /// the second signal comes here, once the first has been taken, while a step of ~100 ms of matrix products runs, in two
+    /// attempts where it comes in time.
     @Test func aSecondSignalQuitsAtOnceWithoutCrashing() throws {
-        for attempt in 0..<2 {
+        // An attempt where the run had finished stopping before the second signal came (a slow, loaded machine can
+        // leave the test unscheduled for the ~100 ms micro-batch) proves nothing, and is made again.
+        var conclusive = 0
+        for attempt in 0..<6 where conclusive < 2 {
             let out = try TestPaths.temporaryDirectory("interrupt-twice").path + "/run\(attempt)"
             let training = try Training(out: out, arguments: try CLIFixtures.trainArguments(
                 out: out, steps: 100_000, extra: ["--model", "small", "--micro-batch", "8", "--seq", "128"]))
-            training.waitForSteps(1)
+            try training.waitForSteps(1)
             kill(training.process.processIdentifier, SIGTERM)
-            training.waitForLog("stopping after the micro-batch in progress")   // (else both may come as one event)
+            try training.waitForLog("stopping after the micro-batch in progress")   // (else both may come as one event)
             kill(training.process.processIdentifier, SIGTERM)
             let log = training.waitForExit()
-            #expect(training.process.terminationStatus == 128 + SIGTERM, "exit status after two SIGTERMs; log:\n\(log)")
+            let (status, reason) = (training.process.terminationStatus, training.process.terminationReason)
+            let killedByTheSignal = reason == .uncaughtSignal && status == SIGTERM   // (once the run had let go of signals)
+            #expect(reason == .exit || killedByTheSignal, "it crashed (signal \(status)); log:\n\(log)")
+            if killedByTheSignal || (log.contains("interrupted: continue with") && !log.contains("second signal")) { continue }
+            conclusive += 1
+            #expect(status == 128 + SIGTERM, "exit status after two SIGTERMs; log:\n\(log)")
             #expect(log.contains("second signal: quitting now"), "\(log)")
         }
+        #expect(conclusive == 2, "the second signal came after the run had stopped in most attempts")
     }
 }

@@ -334,10 +334,13 @@ import Testing
 @Suite struct CalibrationDateTests {
     /// The record's date is UTC ISO 8601 to the second, written without Foundation's formatters.
     @Test func nowIsISO8601UTC() throws {
+        // Foundation's own formatter, in the test only, just before and just after: the date is one of the two
+        // seconds or between them (the whole date compares as text: ISO 8601 in UTC sorts as time does).
+        let before = Foundation.Date().ISO8601Format()
         let date = CalibrationRecord.now()
+        let after = Foundation.Date().ISO8601Format()
         #expect(date.count == 20, "\(date)")
-        let expected = Foundation.Date().ISO8601Format()   // Foundation's own formatter, in the test only
-        #expect(date.prefix(16) == expected.prefix(16) || date.prefix(13) == expected.prefix(13), "\(date) vs \(expected)")
+        #expect(before <= date && date <= after, "\(date) vs \(before)…\(after)")
         #expect(date.hasSuffix("Z") && date.dropFirst(10).first == "T")
     }
 }

@@ -2,7 +2,7 @@
 /// folder (a new run, or a resume of it) is refused instead of interleaving its checkpoints and metrics with the
 /// first one's. It is a `FileLock` on `RUN/.lock`.
 
-final class RunLock {
+public final class RunLock {
     private let lock: FileLock
     private let runDirectory: String
 
@@ -33,7 +33,7 @@ final class RunLock {
     }
 
     /// Throws what `init` would when another process holds the run folder, without taking it.
-    static func refuseIfInUse(_ runDirectory: String) throws {
+    public static func refuseIfInUse(_ runDirectory: String) throws {
         if FileLock.isHeldByAnother(FileSystem.join(runDirectory, ".lock")) { throw inUse(runDirectory) }
     }
 
