@@ -16,7 +16,8 @@ struct BenchCommand: ParsableCommand {
               gpt2 bench --model small --micro-batch 4 --seq 256 --json
               gpt2 bench --model small --micro-batch 4 --seq 256 --grad-accum 8
               gpt2 bench --device cuda --model d12 --micro-batch 16 --seq 1024 --profile
-              gpt2 bench --device cuda --model d12 --micro-batch 16 --seq 1024 --classifier-chunk 0
+              gpt2 bench --device cuda --model d12 --micro-batch 16 --seq 1024 \\
+                --classifier-chunk 0
               gpt2 bench --device cuda --model d12 --micro-batch auto --seq 1024
 
             Each run appends its MFU (and, on a GPU, the device memory it uses beyond the backend's buffers: \
@@ -27,7 +28,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Model preset.")
     var model = "d12"
 
-    @Option(help: "Sequences per micro-batch (B), or auto: the largest that fits the device's memory, by gpt2 plan.")
+    @Option(help: "Sequences per micro-batch (B), or auto (on a GPU): the largest that fits its memory, by gpt2 plan.")
     var microBatch = MicroBatchOption.fixed(4)
 
     @Option(help: "Tokens per sequence (T).")
@@ -77,10 +78,17 @@ struct BenchCommand: ParsableCommand {
         try measure(config, on: backend)
     }
 
-    /// The micro-batch to measure: the one given, or (auto) the largest that the planner says fits the device.
+    /// The micro-batch to measure: the one given, or (auto, on a GPU) the largest that the planner says fits the device.
     private func resolveMicroBatch(_ config: ModelConfig, device: PlanDevice) throws -> Int {
         if case .fixed(let B) = microBatch { return try MicroBatchOption.size(B) }
         let largest = try BatchShape.largestFitting(config: config, seq: seq, recompute: recompute, device: device)
+        if case .cpu = device {
+            // The largest that fits the CPU's memory (57,251 × 64 tokens for tiny in 22 GiB) takes that memory from
+            // everything else on the machine, for a step of hours, and a CPU's throughput stopped growing long before it.
+            throw ValidationError("--micro-batch auto measures the largest micro-batch a GPU holds (there, throughput grows "
+                                  + "with it); on the CPU that is \(largest) × seq \(seq), most of its memory for one step of "
+                                  + "\(largest * seq * gradAccum) tokens, and no faster per token: give --micro-batch N (e.g. 8)")
+        }
         if !json { Console.log("micro-batch auto: \(largest), the largest that fits \(device.name) by the plan") }
         return largest
     }

@@ -19,7 +19,8 @@ struct GPT2Command: ParsableCommand {
               gpt2 train                   # a small model on it, a few minutes
               gpt2 sample --checkpoint runs/default --prompt "ROMEO:"
               gpt2 tokenize --json notes.txt
-              gpt2 plan --gpu rtx4070 --model d12 --seq 1024 --total-batch-tokens 524288 --steps 12000
+              gpt2 plan --gpu rtx4070 --model d12 --seq 1024 \\
+                --total-batch-tokens 524288 --steps 12000
             """,
         subcommands: [
             PrepareCommand.self,

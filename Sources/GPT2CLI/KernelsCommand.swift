@@ -11,13 +11,15 @@ struct KernelsCommand: ParsableCommand {
         commandName: "kernels",
         abstract: "Compile the CUDA kernels with NVRTC (no GPU needed).",
         discussion: """
-            NVRTC is found through NVRTC_LIB (a path to libnvrtc.so.*), CUDA_HOME, /usr/local/cuda or the
+            NVRTC is found through NVRTC_LIB (a path to libnvrtc.so.*), CUDA_HOME, /usr/local/cuda or the \
             loader's search path; its headers (cuda_bf16.h) through CUDA_INCLUDE or the toolkit's include folder.
+
             Examples:
               gpt2 kernels --arch sm_80 --arch sm_89 --arch sm_90
-              gpt2 kernels --arch sm_90 --ptx          # PTX for compute_90 instead of a cubin
-              gpt2 kernels --arch sm_90 --out kernels  # then GPT2_KERNEL_IMAGES=kernels on the GPU machine
-              gpt2 kernels --arch sm_89 --resources --only attention   # registers, spills, shared memory per kernel
+              gpt2 kernels --arch sm_90 --ptx          # PTX (compute_90), not a cubin
+              gpt2 kernels --arch sm_90 --out kernels  # for GPT2_KERNEL_IMAGES=kernels
+              gpt2 kernels --arch sm_89 --resources --only attention
+                                      # registers, spills, shared memory per kernel
             """)
 
     @Option(name: .customLong("arch"), help: "Target architecture, sm_XY (repeatable; default: this machine's GPU).")

@@ -98,7 +98,7 @@ struct BatchShape: Equatable {
                                              limit: limit, where: accept)
         guard B > 0 else {
             let one = MemoryPlan(config: config, batchSize: 1, sequenceLength: seq, recompute: recompute, device: device)
-            throw ValidationError("--micro-batch auto: even micro-batch 1 × seq \(seq) \(one.verdict); \(one.advice ?? "")")
+            throw ValidationError("--micro-batch auto: even micro-batch 1 × seq \(seq) \(one.verdict); \(one.advice() ?? "")")
         }
         return B
     }

@@ -11,11 +11,15 @@ struct PlanCommand: ParsableCommand {
         abstract: "Memory and time for a training config, before training: fits or not, largest micro-batch, hours.",
         discussion: """
             Examples:
-              gpt2 plan --gpu rtx4070 --model d12 --micro-batch 8 --seq 1024 --grad-accum 64 --steps 12000
-              gpt2 plan --gpu rtx4070 --model d12 --total-batch-tokens 524288 --tokens 10B --micro-batch auto
-              gpt2 plan --device cpu --model small --micro-batch 16 --seq 256 --steps 2000 --json
+              gpt2 plan --gpu rtx4070 --model d12 --micro-batch 8 --seq 1024 \\
+                --grad-accum 64 --steps 12000
+              gpt2 plan --gpu rtx4070 --model d12 --total-batch-tokens 524288 \\
+                --tokens 10B --micro-batch auto
+              gpt2 plan --device cpu --model small --micro-batch 16 --seq 256 \\
+                --steps 2000 --json
               gpt2 plan --list-gpus
-            With no --gpu, the plan is for the GPU present (or the CPU when there is none). The MFU and, on a GPU,
+
+            With no --gpu, the plan is for the GPU present (or the CPU when there is none). The MFU and, on a GPU, \
             the CUDA context's memory come from the newest gpt2 bench on that kind of device, else stated defaults.
             """)
 

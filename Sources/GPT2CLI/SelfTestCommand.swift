@@ -25,13 +25,15 @@ struct SelfTestCUDACommand: ParsableCommand {
         commandName: "cuda",
         abstract: "CUDA-vs-CPU parity: every op, attention shapes, the whole model, training, resume.",
         discussion: """
-            Prints PASS/FAIL per check with the measured errors and exits non-zero on any failure.
-            The training checks need tokenised tinyshakespeare (--data, a folder of *_train_*.bin and
+            Prints PASS/FAIL per check with the measured errors and exits non-zero on any failure. \
+            The training checks need tokenised tinyshakespeare (--data, a folder of *_train_*.bin and \
             *_val_*.bin shards, e.g. from `gpt2 prepare`); without it they are skipped.
+
             Examples:
               gpt2 selftest cuda
               GPT2_CUDA_SYNC=1 gpt2 selftest cuda --only ops
-              compute-sanitizer --tool racecheck gpt2 selftest cuda --only attention --shape 256x64
+              compute-sanitizer --tool racecheck \\
+                gpt2 selftest cuda --only attention --shape 256x64
               gpt2 selftest cuda --data data/tinyshakespeare --work /tmp/selftest
             """)
 

@@ -162,12 +162,16 @@ import Testing
     }
 
     /// On the CPU, a shape beyond the machine's available memory is refused by the plan before anything is allocated
-    /// (d48 at 64 × 1024 plans ~400 GB), and an empty batch by name.
+    /// (d48 at 64 × 1024 plans ~400 GB), and an empty batch by name; so is `--micro-batch auto`, which there meant the
+    /// largest micro-batch its memory holds (tiny: tens of thousands of sequences, most of the machine's memory, for
+    /// one step of hours).
     @Test func benchRefusesWhatCannotRun() throws {
         let huge = try runGPT2(arguments: ["bench", "--model", "d48", "--micro-batch", "64", "--seq", "1024", "--device", "cpu", "--no-record"])
         expectOneLineError(huge, mentioning: "does not fit")
         let empty = try runGPT2(arguments: ["bench", "--model", "tiny", "--micro-batch=0", "--device", "cpu", "--no-record"])
         expectOneLineError(empty, mentioning: "--micro-batch")
+        let auto = try runGPT2(arguments: ["bench", "--model", "tiny", "--micro-batch", "auto", "--seq", "64", "--device", "cpu", "--no-record"])
+        expectOneLineError(auto, mentioning: "give --micro-batch N")
     }
 
     /// `--classifier-chunk` sets the rows of logits held at once (0: all of them), and says so in the JSON.

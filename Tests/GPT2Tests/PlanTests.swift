@@ -138,6 +138,25 @@ import Testing
         #expect(text.contains("--recompute") == (with > without), "\(without) vs \(with): \(text)")
     }
 
+    /// The refusal before a run keeps the step's tokens: its micro-batch divides the step's sequences and comes with
+    /// the accumulation that keeps them (a user's --total-batch-tokens refused the plain largest micro-batch, 27 here).
+    @Test func refusalAdviceKeepsTheStepsTokens() throws {
+        let rtx4070 = PlanDevice.gpu(try GPUSpecification.named("rtx4070"))
+        let plan = MemoryPlan(config: d12, batchSize: 32, sequenceLength: 1024, recompute: false, device: rtx4070)
+        let stepSequences = 512   // --total-batch-tokens 524288 at seq 1024
+        let plainLargest = MemoryPlan.largestMicroBatch(config: d12, sequenceLength: 1024, recompute: false, device: rtx4070)
+        #expect(stepSequences % plainLargest != 0, "the case needs a largest micro-batch that does not divide the step")
+        var divisor = plainLargest
+        while stepSequences % divisor != 0 { divisor -= 1 }
+        let advice = String(describing: try #require(throws: ConfigError.self) { try plan.requireFits(sequencesPerStep: stepSequences) })
+        #expect(advice.contains("--micro-batch \(divisor) --grad-accum \(stepSequences / divisor) (the same 524288 tokens per step)"), "\(advice)")
+        #expect(MemoryPlan(config: d12, batchSize: divisor, sequenceLength: 1024, recompute: false, device: rtx4070).fits)
+        let withRecompute = MemoryPlan.largestMicroBatch(config: d12, sequenceLength: 1024, recompute: true, device: rtx4070) {
+            stepSequences % $0 == 0
+        }
+        #expect(advice.contains("--recompute (micro-batches up to \(withRecompute))") && withRecompute > divisor, "\(advice)")
+    }
+
     @Test func recomputeLowersMemoryAndRaisesTheLargestMicroBatch() throws {
         let device = PlanDevice.gpu(try GPUSpecification.named("rtx4070"))
         let plain = MemoryPlan(config: d12, batchSize: 8, sequenceLength: 1024, recompute: false, device: device)

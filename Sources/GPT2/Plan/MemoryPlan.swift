@@ -158,22 +158,29 @@ public struct MemoryPlan: Sendable {
     }
 
     /// Throws a message a user can act on when the config does not fit: the check before training starts.
-    public func requireFits() throws {
-        guard let advice else { return }
+    /// `sequencesPerStep`: the optimizer step's sequences, which the advice keeps (a micro-batch that divides them).
+    public func requireFits(sequencesPerStep: Int? = nil) throws {
+        guard let advice = advice(sequencesPerStep: sequencesPerStep) else { return }
         throw ConfigError("micro-batch \(layout.batchSize) × seq \(layout.sequenceLength) \(verdict); \(advice)")
     }
 
     /// What to change when the config does not fit (nil when it fits): the micro-batch that does, else a shorter
     /// --seq or a smaller model (only the latter when the weights alone do not fit), and --recompute where it helps.
-    public var advice: String? {
+    /// Given `sequencesPerStep`, the micro-batch offered divides them, with the accumulation that keeps the step.
+    public func advice(sequencesPerStep: Int? = nil) -> String? {
         guard !fits else { return nil }
         let (config, T) = (layout.config, layout.sequenceLength)
         func largest(recompute: Bool) -> Int {
-            Self.largestMicroBatch(config: config, sequenceLength: T, recompute: recompute, device: device)
+            Self.largestMicroBatch(config: config, sequenceLength: T, recompute: recompute, device: device) { B in
+                sequencesPerStep.map { $0 % B == 0 } ?? true
+            }
         }
         var advice: String
         let fitting = largest(recompute: layout.recompute)
-        if fitting > 0 {
+        if fitting > 0, let sequencesPerStep {
+            advice = "use --micro-batch \(fitting) --grad-accum \(sequencesPerStep / fitting) (the same "
+                + "\(formatCount(sequencesPerStep * T, "token")) per step), or --micro-batch auto"
+        } else if fitting > 0 {
             advice = "use --micro-batch \(fitting) (or auto) with more gradient accumulation"
         } else if MemoryPlan(config: config, batchSize: 1, sequenceLength: 1, recompute: true, device: device).fits {
             advice = "use a shorter --seq or a smaller model"

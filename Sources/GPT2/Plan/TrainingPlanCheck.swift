@@ -10,12 +10,16 @@ public enum TrainingPlanCheck {
     }
 
     /// Before a run: the plan, or a `ConfigError` saying how far short it falls and what to change
-    /// (a micro-batch that fits, `--micro-batch auto`, `--recompute`).
+    /// (a micro-batch that fits and the accumulation that keeps the step's tokens, `--micro-batch auto`, `--recompute`).
     @discardableResult
     public static func requireFits(_ options: TrainingOptions, device: PlanDevice) throws -> MemoryPlan {
         let memory = plan(options, device: device)
-        try memory.requireFits()
+        try memory.requireFits(sequencesPerStep: sequencesPerStep(options))
         return memory
+    }
+
+    private static func sequencesPerStep(_ options: TrainingOptions) -> Int {
+        options.microBatch * options.gradientAccumulation
     }
 
     /// Before a resume, which keeps the run's micro-batch: the plan, or a `ConfigError` saying where it can go on.
@@ -24,10 +28,11 @@ public enum TrainingPlanCheck {
         let options = run.options
         let memory = plan(options, device: device)
         guard memory.fits else {
+            let step = sequencesPerStep(options)
             let largest = MemoryPlan.largestMicroBatch(config: options.model, sequenceLength: options.sequenceLength,
-                                                       recompute: options.recompute, device: device)
+                                                       recompute: options.recompute, device: device) { step % $0 == 0 }
             throw ConfigError("\(run.folder) trains micro-batches of \(options.microBatch) × seq \(options.sequenceLength), which \(memory.verdict); resume it where it fits"
-                              + (largest > 0 ? ", or go on from its weights in a new run: gpt2 train --init-from \(run.folder) --micro-batch \(largest) (with more accumulation)" : ""))
+                              + (largest > 0 ? ", or go on from its weights in a new run: gpt2 train --init-from \(run.folder) --micro-batch \(largest) --grad-accum \(step / largest) (the same tokens per step)" : ""))
         }
         return memory
     }
