@@ -43,7 +43,7 @@ public final class CUDADriver: @unchecked Sendable {
     public init(paths: CUDALibraryPaths = CUDALibraryPaths()) throws {
         library = try SharedLibrary.open(
             "the CUDA driver (libcuda)", candidates: paths.driver,
-            hint: "Install the NVIDIA driver, or run with --device cpu")
+            hint: "Install the NVIDIA driver")
         getErrorString = try library.function("cuGetErrorString", as: PFN_cuGetErrorString.self)
         let initialize = try library.function("cuInit", as: PFN_cuInit.self)
         let initialized = initialize(0)

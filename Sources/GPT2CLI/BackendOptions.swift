@@ -29,7 +29,7 @@ struct BackendOptions: ParsableArguments {
             return CPUBackend(threads: threadSetting)
         case .cuda:
             if let problem = CUDAAvailability.problem() {
-                throw ValidationError("--device cuda: \(problem)")
+                throw ValidationError("--device cuda: \(problem); or run on the CPU with --device cpu")
             }
             do {
                 return try Self.makeCUDABackend()
@@ -62,7 +62,7 @@ struct BackendOptions: ParsableArguments {
         }
         let spec = Self.specification(cuda)
         return .gpu(spec, totalBytes: cuda.properties.totalMemory, inUseAtOpen: cuda.device.memoryInUseAtOpen,
-                    calibration: try CalibrationFile())
+                    calibration: CalibrationFile.forPlanning())
     }
 
     /// The GPU table's row for the backend's device (an unlisted entry, peak 0, when it has none); its `id` is

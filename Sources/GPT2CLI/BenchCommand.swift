@@ -125,10 +125,10 @@ struct BenchCommand: ParsableCommand {
             allocatedBytes: backend.allocatedBytes, kernelTimes: timed.kernelTimes,
             peakBandwidth: (backend as? CUDABackend).map { BackendOptions.specification($0).memoryBandwidth }.flatMap { $0 > 0 ? $0 : nil },
             fusions: (backend as? CUDABackend)?.fusions(headSize: config.headSize))
+        print(json ? report.json() : report.text())   // (before recording, which can fail: the measurement is not lost)
         if !noRecord {
             try record(report, backend: backend)
         }
-        print(json ? report.json() : report.text())
     }
 
     /// Appends what `report` measured to the calibration file that gpt2 plan reads, or says why not: a run under a

@@ -86,7 +86,7 @@ struct PlanCommand: ParsableCommand {
         let memory = MemoryPlan(config: config, batchSize: batch.microBatch, sequenceLength: T, recompute: recompute, device: target.device)
         let largest = MemoryPlan.largestMicroBatch(config: config, sequenceLength: T, recompute: recompute, device: target.device)
         let largestOther = MemoryPlan.largestMicroBatch(config: config, sequenceLength: T, recompute: !recompute, device: target.device)
-        let speed = try target.speed(model: model, config: config, peakOverride: peakFlops, mfuOverride: mfu)
+        let speed = target.speed(model: model, config: config, peakOverride: peakFlops, mfuOverride: mfu)
         let tokensPerStep = batch.tokensPerStep(seq: T)
         if let steps, steps.multipliedReportingOverflow(by: tokensPerStep).overflow {
             throw ValidationError("--steps \(steps) of \(tokensPerStep) tokens each is more tokens than a plan can count; give fewer --steps or --tokens")
@@ -105,6 +105,8 @@ struct PlanCommand: ParsableCommand {
 /// The device a plan is for, with how it is named in the calibration file and where its peak comes from.
 struct PlanTarget {
     var device: PlanDevice
+    /// The bench records plans read (`CalibrationFile.forPlanning`).
+    var calibration: CalibrationFile
     /// The calibration file's device name: a table id, a driver name, or `cpu`.
     var calibrationKey: String
     /// The table's dense BF16 figure, or nil for a GPU not in the table or the CPU.
@@ -112,19 +114,20 @@ struct PlanTarget {
 
     /// `--gpu NAME` if given; else the CUDA device present (cuda/auto), else the CPU (cpu/auto).
     static func resolve(gpu: String?, device: Device, threads: Int) throws -> PlanTarget {
-        func gpuTarget(_ spec: GPUSpecification, totalBytes: Int, inUseAtOpen: Int = 0) throws -> PlanTarget {
-            PlanTarget(device: .gpu(spec, totalBytes: totalBytes, inUseAtOpen: inUseAtOpen, calibration: try CalibrationFile()),
-                       calibrationKey: spec.id, tablePeak: spec.listedBF16Peak)
+        let calibration = CalibrationFile.forPlanning()
+        func gpuTarget(_ spec: GPUSpecification, totalBytes: Int, inUseAtOpen: Int = 0) -> PlanTarget {
+            PlanTarget(device: .gpu(spec, totalBytes: totalBytes, inUseAtOpen: inUseAtOpen, calibration: calibration),
+                       calibration: calibration, calibrationKey: spec.id, tablePeak: spec.listedBF16Peak)
         }
         if let gpu {
             let spec = try GPUSpecification.named(gpu)
-            return try gpuTarget(spec, totalBytes: spec.usableBytes)
+            return gpuTarget(spec, totalBytes: spec.usableBytes)
         }
         if device != .cpu {
             switch CUDAAvailability.firstDevice() {
             case .success(let cuda):
                 let properties = cuda.properties
-                return try gpuTarget(GPUSpecification.describing(deviceName: properties.name, totalMemory: properties.totalMemory),
+                return gpuTarget(GPUSpecification.describing(deviceName: properties.name, totalMemory: properties.totalMemory),
                                      totalBytes: properties.totalMemory, inUseAtOpen: cuda.memoryInUseAtOpen)
             case .failure(let error):
                 if device == .cuda { throw ValidationError("--device cuda: \(error); name a GPU with --gpu (gpt2 plan --list-gpus)") }
@@ -133,18 +136,18 @@ struct PlanTarget {
         try WorkerThreads.require(threads)
         let resolvedThreads = WorkerThreads.count(threads)
         return PlanTarget(device: .cpu(availableBytes: SystemMemory.usableBytes(), threads: resolvedThreads),
-                          calibrationKey: "cpu", tablePeak: FLOPCount.cpuPeak(cores: resolvedThreads))
+                          calibration: calibration, calibrationKey: "cpu", tablePeak: FLOPCount.cpuPeak(cores: resolvedThreads))
     }
 
     /// Peak FLOP/s, the micro-steps' MFU and the optimizer's seconds per step: overrides first, then the newest
     /// calibration record (its optimizer time scaled to this model's parameter count, as AdamW's work is), then the
     /// stated default; nil for a GPU not in the table and no --peak-flops (the memory plan needs no peak).
-    func speed(model: String, config: ModelConfig, peakOverride: Double?, mfuOverride: Double?) throws
+    func speed(model: String, config: ModelConfig, peakOverride: Double?, mfuOverride: Double?)
         -> (peak: Double, microStepMFU: Double, optimizerSeconds: Double, source: MFUSource)?
     {
         guard let peak = peakOverride ?? tablePeak, peak > 0 else { return nil }
         if let mfuOverride { return (peak, mfuOverride, 0, .given) }
-        if let record = try CalibrationFile().latest(device: calibrationKey, model: model) {
+        if let record = calibration.latest(device: calibrationKey, model: model) {
             let recordedParameters = (try? ModelPreset.named(record.model).config.parameterCount) ?? config.parameterCount
             let optimizerSeconds = (record.optimizerSeconds ?? 0) * Double(config.parameterCount) / Double(recordedParameters)
             // A --peak-flops restates the peak of the device the record measured: its speed carries over. Without one, the

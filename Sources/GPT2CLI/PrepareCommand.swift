@@ -12,7 +12,8 @@ struct PrepareCommand: ParsableCommand {
             Every document is preceded by <|endoftext|> (50256). The first --val-tokens \
             tokens form the val split, the rest the train split, in shards of \
             --shard-tokens. Re-running keeps shards that are already complete; shards \
-            are written atomically.
+            are written atomically. A prepare of other inputs under the same name \
+            replaces that name's shards, and says how many.
 
             Inputs: a text file is one document; a .jsonl file holds one JSON object \
             per line whose --field is the document. Or name a dataset:
@@ -77,6 +78,7 @@ struct PrepareCommand: ParsableCommand {
 
     func run() throws {
         let dataset = namedDataset
+        if dataset == nil { try Self.requireNoMistypedDatasetName(inputs) }
         // Options that do not apply to what is prepared are refused rather than ignored.
         let given = [("--val-tokens", valTokens != nil), ("--shard-tokens", shardTokens != nil), ("--field", field != nil),
                      ("--shards", shards != nil), ("--threads", threads != nil)].filter(\.1).map(\.0)
@@ -122,7 +124,9 @@ struct PrepareCommand: ParsableCommand {
         }
         Console.log("\(preparer.outputDirectory): val \(summary.validationTokens) tokens in "
                     + "\(summary.validationShards.count) shard(s), train \(summary.trainTokens) tokens in "
-                    + "\(summary.trainShards.count) shard(s); \(summary.skippedShards) already complete")
+                    + "\(summary.trainShards.count) shard(s); \(summary.skippedShards) already complete"
+                    + (summary.replacedShards > 0 ? ", \(summary.replacedShards) replaced (they held other tokens: an earlier prepare of "
+                       + "other inputs or options under the name \(prefix))" : ""))
     }
 
     /// The dataset the inputs name: none given → tinyshakespeare; one name that is not a file → that dataset.
@@ -130,6 +134,16 @@ struct PrepareCommand: ParsableCommand {
         if inputs.isEmpty { return .tinyshakespeare }
         guard inputs.count == 1, !FileSystem.isFile(inputs[0]) else { return nil }
         return NamedDataset(rawValue: inputs[0])
+    }
+
+    /// An input that is no file and looks like a name (no '/', no extension) was meant as a dataset: refused with the
+    /// names, before the options are checked against text files (`fineweb10b --shards 1` was told --shards does not apply).
+    private static func requireNoMistypedDatasetName(_ inputs: [String]) throws {
+        guard let name = inputs.first(where: { !FileSystem.exists($0) && !$0.contains("/") && !$0.contains(".") }) else { return }
+        let names = NamedDataset.allCases.map(\.rawValue)
+        let meant = names.first { $0.lowercased() == name.lowercased() }.map { " (did you mean \($0)? names are case-sensitive)" }
+        throw ValidationError("\(name) is neither a file nor a dataset name; the datasets are \(names.joined(separator: " and "))"
+                              + (meant ?? ""))
     }
 
     /// The name starts the shards' file names in --out, and training finds a split by `_train_` / `_val_` in them.

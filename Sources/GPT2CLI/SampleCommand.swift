@@ -22,10 +22,10 @@ struct SampleCommand: ParsableCommand {
     @Option(help: ArgumentHelp(GPT2Command.checkpointHelp))
     var checkpoint: String
 
-    @Option(help: "Text to continue (empty: start from <|endoftext|>).")
+    @Option(help: "Text to continue, after <|endoftext|> (a document's start, as in training).")
     var prompt = ""
 
-    @Option(help: "Tokens to generate.")
+    @Option(help: "Tokens to generate (past the model's context, it goes on from the last half of the context).")
     var tokens = 100
 
     @Option(help: "Softmax temperature (0 = always the most likely token).")

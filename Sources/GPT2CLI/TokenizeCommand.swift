@@ -28,7 +28,7 @@ struct TokenizeCommand: ParsableCommand {
               gpt2 tokenize --stats --threads 1 big.txt > /dev/null  # bytes, tokens, MB/s
             """)
 
-    @Argument(help: "The text file to read (UTF-8); standard input when omitted.")
+    @Argument(help: "The text file to read (UTF-8); standard input when omitted or -.")
     var file: String?
 
     @Flag(help: "Print the ids as one JSON array instead of one per line.")
@@ -54,7 +54,7 @@ struct TokenizeCommand: ParsableCommand {
 
     func run() throws {
         let tokenizer = try vocabDir.map { try GPT2Tokenizer(directory: $0) } ?? dataSource.tokenizer()
-        let input = try file.map { try ByteFile.contents(ofFile: $0) } ?? ByteFile.standardInput()
+        let input = try file.flatMap { $0 == "-" ? nil : $0 }.map { try ByteFile.contents(ofFile: $0) } ?? ByteFile.standardInput()
         if decode {
             let ids = try TokenIDList.parse(input)
             let bytes = try tokenizer.decode(ids)

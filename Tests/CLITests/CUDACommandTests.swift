@@ -73,6 +73,19 @@ struct CUDACommandTests {
         #expect(sample.stdoutText.hasPrefix("ROMEO:") && sample.stdoutText.count > "ROMEO:\n".count, "\(sample.stdoutText)")
     }
 
+    /// Without a driver, a command that takes --device says to run with --device cpu, and those that have no such
+    /// option (kernels, selftest cuda) do not offer it.
+    @Test func onlyCommandsWithADeviceOptionOfferTheCPU() throws {
+        let noDriver = EmulatedCUDA.environment.merging(["CUDA_DRIVER_LIB": "/nonexistent/libcuda.so.1"]) { $1 }
+        let bench = try runGPT2(arguments: ["bench", "--device", "cuda", "--model", "tiny", "--no-record"], environment: noDriver)
+        expectOneLineError(bench, mentioning: "Install the NVIDIA driver; or run on the CPU with --device cpu")
+        for arguments in [["kernels"], ["selftest", "cuda"]] {
+            let result = try runGPT2(arguments: arguments, environment: noDriver)
+            expectOneLineError(result, mentioning: "Install the NVIDIA driver")
+            #expect(!result.stderrText.contains("--device"), "\(arguments): \(result.stderrText)")
+        }
+    }
+
     /// On a GPU not in the table (the emulator is one), the plan still gives its memory table and verdict, and says
     /// the time needs --peak-flops; it refused to plan at all.
     @Test func planOnAnUnlistedGPUGivesTheMemoryWithoutATime() throws {

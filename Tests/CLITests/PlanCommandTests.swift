@@ -161,6 +161,27 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: environment["GPT2_CALIBRATION"]!))
     }
 
+    /// A calibration file that cannot be read is left out of plans with a note (plan, and train and eval, which plan
+    /// first, were refused), and a bench prints what it measured before refusing to record into it (it was lost).
+    @Test func aDamagedCalibrationFileIsNotedAndKept() throws {
+        let environment = try calibration()
+        let path = try #require(environment["GPT2_CALIBRATION"])
+        try Data("garbage\n".utf8).write(to: URL(fileURLWithPath: path))
+        let plan = try runGPT2(arguments: ["plan", "--gpu", "rtx4070", "--model", "d12", "--steps", "10", "--json"], environment: environment)
+        #expect(plan.status == 0, "\(plan.stderrText)")
+        #expect(plan.stderrText == "note: calibration file \(path) is not a list of gpt2 bench records (not valid JSON); delete it or set "
+                + "GPT2_CALIBRATION; until then, plans use the stated defaults\n")
+        let object = try #require(try JSONSerialization.jsonObject(with: plan.stdout) as? [String: Any])
+        #expect(object["mfu_calibrated"] as? Bool == false)
+
+        let bench = try runGPT2(arguments: ["bench", "--model", "tiny", "--micro-batch", "2", "--seq", "32", "--steps", "1",
+                                            "--warmup", "0", "--threads", "2", "--device", "cpu", "--json"], environment: environment)
+        #expect(bench.status != 0 && bench.stderrText.contains("Error: calibration file \(path) is not a list"), "\(bench.stderrText)")
+        let measured = try #require(try JSONSerialization.jsonObject(with: bench.stdout) as? [String: Any])
+        #expect((measured["tokens_per_s"] as? Double ?? 0) > 0)
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == "garbage\n")
+    }
+
     @Test func benchCalibratesThePlansMFU() throws {
         let environment = try calibration()
         let bench = try runGPT2(arguments: ["bench", "--model", "tiny", "--micro-batch", "2", "--seq", "32", "--steps", "2",

@@ -133,6 +133,18 @@ import GPT2
         #expect(!FileManager.default.fileExists(atPath: directory.path + "/out"))
     }
 
+    /// A mistyped dataset name is refused with the names (and the one meant, when only its case differs), before
+    /// the options are checked against text files: `fineweb10b --shards 1` was told --shards does not apply to them.
+    @Test(arguments: [(["fineweb10b", "--shards", "1"], "did you mean fineweb10B? names are case-sensitive"),
+                      (["tinyshakespear"], "tinyshakespear is neither a file nor a dataset name; the datasets are tinyshakespeare and fineweb10B")])
+    func aMistypedDatasetNameIsRefusedWithTheNames(_ arguments: [String], _ message: String) throws {
+        let directory = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let result = try runGPT2(arguments: ["prepare"] + arguments + ["--mirror", TestPaths.mirror.path], workingDirectory: directory.path)
+        expectOneLineError(result, mentioning: message)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).isEmpty)
+    }
+
     /// A named pipe is refused, as an input and as a shard, instead of blocking for a writer forever (opening one
     /// for reading waits). `timeout` stops a regression instead of hanging the tests.
     @Test func aNamedPipeIsRefusedWithoutWaiting() throws {

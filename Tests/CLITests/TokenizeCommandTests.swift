@@ -12,8 +12,9 @@ struct TokenizeCommandTests {
     let text = "Hello world's  \n\n   I'LL don't"
     let ids = [15496, 995, 338, 220, 220, 628, 220, 220, 314, 6, 3069, 836, 470]
 
-    @Test func printsOneIdPerLineFromStdin() throws {
-        let result = try runGPT2(arguments: ["tokenize"] + vocabulary, stdin: Data(text.utf8))
+    /// With no file, or `-` (it read a file named -), the text comes from standard input.
+    @Test(arguments: [[], ["-"]]) func printsOneIdPerLineFromStdin(_ file: [String]) throws {
+        let result = try runGPT2(arguments: ["tokenize"] + vocabulary + file, stdin: Data(text.utf8))
         #expect(result.status == 0, "\(result.stderrText)")
         #expect(result.stdoutText == ids.map { "\($0)\n" }.joined())
     }

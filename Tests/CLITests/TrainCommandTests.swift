@@ -401,6 +401,16 @@ import Testing
             // a model file is no run to continue (it said "does not exist"): the message points to --init-from
             let file = try runGPT2(arguments: ["train", "--resume", model, "--threads", "2"])
             expectOneLineError(file, mentioning: "is a file, not a run or checkpoint folder; to start a new run from a model file's weights, use --init-from")
+            // another file is offered no --init-from (metrics.jsonl was); training data, a shard or its folder, goes with --data
+            let metricsFile = try runGPT2(arguments: ["train", "--resume", run + "/metrics.jsonl", "--threads", "2"])
+            expectOneLineError(metricsFile, mentioning: "metrics.jsonl is a file, not a run or checkpoint folder")
+            #expect(!metricsFile.stderrText.contains("--init-from"), "\(metricsFile.stderrText)")
+            let shards = try ShakespeareShards.directory()
+            let shard = try #require(ShardSelection.split(directory: shards, name: "train").paths().first)
+            expectOneLineError(try runGPT2(arguments: ["train", "--resume", shard, "--threads", "2"]),
+                               mentioning: "it is a token shard: training data goes with --data \(shards)")
+            expectOneLineError(try runGPT2(arguments: ["sample", "--checkpoint", shards, "--tokens", "1"]),
+                               mentioning: "\(shards) is a folder of token shards (training data), not a run or checkpoint; it goes with --data")
         }
     }
 

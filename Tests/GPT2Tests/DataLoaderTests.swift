@@ -203,6 +203,18 @@ import GPT2TestSupport
         #expect(error?.description.contains("gpt2 prepare") == true)
     }
 
+    /// A shard given where its folder belongs is named as a file, with the folder to give instead (it was told to
+    /// run gpt2 prepare).
+    @Test func aShardGivenForItsFolderNamesTheFolder() throws {
+        try withShards([100]) { directory in
+            let shard = directory.appendingPathComponent("data_train_000000.bin").path
+            let error = #expect(throws: DataLoaderError.self) {
+                try DataLoader(.split(directory: shard, name: "train"), batchSize: 1, sequenceLength: 8)
+            }
+            #expect(error?.description == "\(shard) is a file: give the folder of token shards that holds it (--data \(directory.path))")
+        }
+    }
+
     @Test func batchLargerThanSmallestShardIsError() throws {
         try withShards([10_000, 64]) { directory in
             let error = #expect(throws: DataLoaderError.self) {

@@ -76,8 +76,13 @@ import Testing
     @Test(arguments: [
         (#"{"ctx": "a", "endings": ["b", "c", "d"], "label": 0}"#, ":1: a HellaSwag item needs 4 endings"),
         ("\n" + #"{"ctx": "a", "endings": ["b", "c", "d", "e"], "label": 4}"#, ":2: a HellaSwag item needs 4 endings and a label 0…3"),
-        (#"{"ctx": "a", "endings": ["b", "c", "d", "e"]}"#, ":1: not a HellaSwag item"),
-        ("{oops", ":1: not a HellaSwag item"),
+        // the field and what is wrong with it, not Foundation's CodingKeys dump
+        (#"{"ctx": "a", "endings": ["b", "c", "d", "e"]}"#, ":1: not a HellaSwag item (missing field label)"),
+        (#"{"context": "a", "endings": ["b", "c", "d", "e"], "label": 1}"#, ":1: not a HellaSwag item (missing field ctx)"),
+        (#"{"ctx": "a", "endings": ["b", "c", "d", "e"], "label": "1"}"#, ":1: not a HellaSwag item (label must be an integer)"),
+        (#"{"ctx": "a", "endings": ["b", 2, "d", "e"], "label": 1}"#, ":1: not a HellaSwag item (endings.1 must be a string)"),
+        (#"{"ctx": null, "endings": ["b", "c", "d", "e"], "label": 1}"#, ":1: not a HellaSwag item (ctx is null)"),
+        ("{oops", ":1: not a HellaSwag item (not valid JSON)"),
     ])
     func badLinesNameTheirLine(_ text: String, _ message: String) {
         #expect { try examples(text) } throws: { error in String(describing: error).contains(message) }

@@ -99,7 +99,10 @@ public final class DataLoader {
             throw .beingPrepared(directory: selection.directory)
         }
         let paths = selection.paths()
-        guard !paths.isEmpty else { throw .noShards(selection: selection.description) }
+        guard !paths.isEmpty else {
+            if case .split(let directory, _) = selection, FileSystem.isFile(directory) { throw .fileForFolder(path: directory) }
+            throw .noShards(selection: selection.description)
+        }
         var shards: [ShardReader] = []
         for path in paths {
             do { shards.append(try ShardReader(path: path, vocabularySize: nil)) } catch { throw .shard(error) }
@@ -278,6 +281,8 @@ final class PrefetchSlot: @unchecked Sendable {  // `value` is written before th
 /// Why a data loader could not be created or read.
 public enum DataLoaderError: Error, CustomStringConvertible {
     case noShards(selection: String)
+    /// The folder of a split is a file (a shard given for its folder).
+    case fileForFolder(path: String)
     /// A `gpt2 prepare` holds the folder: its shards are not all written yet.
     case beingPrepared(directory: String)
     /// `splitTokens`: the tokens of every shard of the split, which bigger shards cannot make more of.
@@ -289,6 +294,8 @@ public enum DataLoaderError: Error, CustomStringConvertible {
         switch self {
         case .noShards(let selection):
             return "no token shards match \(selection); create them with `gpt2 prepare` or check the path"
+        case .fileForFolder(let path):
+            return "\(path) is a file: give the folder of token shards that holds it (--data \(FileSystem.directoryName(path)))"
         case .beingPrepared(let directory):
             return "a gpt2 prepare is writing \(directory) now, so its shards are not all there yet; let it finish first"
         case .batchLargerThanShard(let path, let tokens, let needed, let splitTokens, let B, let T, let worldSize):

@@ -13,6 +13,8 @@ public struct ShardSummary: Sendable {
     public var trainShards: [(path: String, tokens: Int)] = []
     /// Shards found already complete and identical, so not rewritten.
     public var skippedShards = 0
+    /// Shards of the same path that held other tokens (an earlier prepare of other inputs or options), rewritten.
+    public var replacedShards = 0
 
     public var validationTokens: Int { validationShards.reduce(0) { $0 + $1.tokens } }
     public var trainTokens: Int { trainShards.reduce(0) { $0 + $1.tokens } }
@@ -66,6 +68,7 @@ final class SplitShardWriter {
         if Self.existingShard(at: path, equals: buffer) {
             summary.skippedShards += 1
         } else {
+            if FileSystem.isFile(path) { summary.replacedShards += 1 }
             let writer = try ShardWriter(path: path)
             try writer.append(buffer)
             try writer.finish()

@@ -84,7 +84,7 @@ public enum HellaSwag {
             do {
                 item = try decoder.decode(Line.self, from: Data(line))
             } catch {
-                throw FileError("\(path):\(lineNumber): not a HellaSwag item (\(SafetensorsFile.describe(error)))")
+                throw FileError("\(path):\(lineNumber): not a HellaSwag item (\(decodingErrorText(error)))")
             }
             guard item.endings.count == 4, (0..<4).contains(item.label) else {
                 throw FileError("\(path):\(lineNumber): a HellaSwag item needs 4 endings and a label 0…3 (got \(item.endings.count) endings, label \(item.label))")

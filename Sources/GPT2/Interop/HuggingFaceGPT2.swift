@@ -226,7 +226,7 @@ public enum HuggingFaceGPT2 {
         } catch let error as FileError {
             throw error
         } catch {
-            throw FileError("\(path) is not a GPT-2 config.json (\(SafetensorsFile.describe(error)))")
+            throw FileError("\(path) is not a GPT-2 config.json (\(decodingErrorText(error)))")
         }
         func unsupported(_ what: String) -> FileError { FileError("\(path): \(what) is not supported (plain GPT-2 only)") }
         if let type = fields.model_type, type != "gpt2" { throw unsupported("model_type '\(type)'") }

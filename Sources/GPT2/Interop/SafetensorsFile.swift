@@ -154,7 +154,7 @@ public struct SafetensorsFile {
         } catch let error as HeaderError {
             throw fail(error.message)
         } catch {
-            throw fail("the header is not valid JSON of the expected shape (\(Self.describe(error)))")
+            throw fail("the header is not valid JSON of the expected shape (\(decodingErrorText(error)))")
         }
         var tensors: [String: Tensor] = [:]
         for (name, entry) in parsed.tensors {
@@ -229,7 +229,7 @@ public struct SafetensorsFile {
                     } catch let error as HeaderError {
                         throw HeaderError(message: "tensor '\(key.stringValue)': \(error.message)")
                     } catch {
-                        throw HeaderError(message: "tensor '\(key.stringValue)' is not a {dtype, shape, data_offsets} entry (\(SafetensorsFile.describe(error)))")
+                        throw HeaderError(message: "tensor '\(key.stringValue)' is not a {dtype, shape, data_offsets} entry (\(decodingErrorText(error)))")
                     }
                 }
             }
@@ -241,19 +241,6 @@ public struct SafetensorsFile {
         var intValue: Int? { nil }
         init(stringValue: String) { self.stringValue = stringValue }
         init?(intValue: Int) { nil }
-    }
-
-    /// A one-line reason from a DecodingError.
-    static func describe(_ error: Error) -> String {
-        guard let error = error as? DecodingError else { return String(describing: error) }
-        switch error {
-        case .typeMismatch(_, let context), .valueNotFound(_, let context), .keyNotFound(_, let context),
-             .dataCorrupted(let context):
-            let path = context.codingPath.map(\.stringValue).joined(separator: ".")
-            return path.isEmpty ? context.debugDescription : "\(path): \(context.debugDescription)"
-        @unknown default:
-            return String(describing: error)
-        }
     }
 }
 

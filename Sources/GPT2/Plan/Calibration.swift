@@ -128,13 +128,29 @@ public struct CalibrationFile: Sendable {
         do {
             records = try JSONDecoder().decode([CalibrationRecord].self, from: Data(try ByteFile.contents(ofFile: path)))
         } catch {
-            throw FileError("calibration file \(path) is not a list of gpt2 bench records (\(error)); delete it or set GPT2_CALIBRATION")
+            throw FileError("calibration file \(path) is not a list of gpt2 bench records (\(decodingErrorText(error))); delete it or set GPT2_CALIBRATION")
         }
         // a plan from such a record would say a negative or infinite time, or a verdict from nonsense
         if let index = records.firstIndex(where: { $0.problem != nil }), let problem = records[index].problem {
             throw FileError("calibration file \(path) is damaged: in record \(index + 1) (\(records[index].run) on \(records[index].device), "
                             + "\(records[index].date)), \(problem); delete it or set GPT2_CALIBRATION")
         }
+    }
+
+    /// The file as plans read it: one that cannot be read is left out with a note, and the plan uses the stated
+    /// defaults and says so (a damaged file of measurements stopped every plan, and train and eval, which plan first).
+    public static func forPlanning(path: String = CalibrationFile.defaultPath()) -> CalibrationFile {
+        do {
+            return try CalibrationFile(path: path)
+        } catch {
+            Console.log("note: \(error); until then, plans use the stated defaults")
+            return CalibrationFile(path: path, records: [])
+        }
+    }
+
+    private init(path: String, records: [CalibrationRecord]) {
+        self.path = path
+        self.records = records
     }
 
     /// The newest record for `device`, preferring one of `model` when there is one.

@@ -117,7 +117,7 @@ public enum Checkpoint {
         do {
             state = try JSONDecoder().decode(State.self, from: Data(json))
         } catch {
-            throw FileError("\(folder)/state.json is corrupt: \(error)")
+            throw FileError("\(folder)/state.json is corrupt: \(decodingErrorText(error))")
         }
         return Saved(config: model.config, state: state, model: model, moments: moments)
     }

@@ -9,15 +9,28 @@ public enum ModelSource {
         if FileSystem.isFile(FileSystem.join(path, "state.json")) { return path }
         if FileSystem.isDirectory(path), Checkpoint.step(ofFolder: path) != nil, Checkpoint.steps(in: path).isEmpty { return path }
         guard FileSystem.isDirectory(path) else {
-            guard !FileSystem.isFile(path) else {   // (a model file has weights but no run to continue: --init-from takes it)
-                throw FileError("\(path) is a file, not a run or checkpoint folder; to start a new run from a model file's weights, use --init-from \(path)")
-            }
+            guard !FileSystem.isFile(path) else { throw FileError("\(path) is a file, not a run or checkpoint folder" + advice(forFile: path)) }
             throw FileError("\(path) does not exist")
         }
         guard let newest = Checkpoint.steps(in: path).last else {
+            if !ShardSelection.split(directory: path, name: "train").paths().isEmpty || !ShardSelection.split(directory: path, name: "val").paths().isEmpty {
+                throw FileError("\(path) is a folder of token shards (training data), not a run or checkpoint; it goes with --data")
+            }
             throw FileError("\(path) holds no checkpoint (no ckpt_STEP folder); train with --checkpoint-every or let a run finish")
         }
         return FileSystem.join(path, Checkpoint.folderName(step: newest))
+    }
+
+    /// What to do with a file given for a run: a model file has weights but no run to continue (--init-from takes it);
+    /// a token shard goes with --data, in its folder; anything else, nothing to suggest.
+    private static func advice(forFile path: String) -> String {
+        if path.hasSuffix(".safetensors") { return "; to start a new run from a model file's weights, use --init-from \(path)" }
+        guard let magic = try? FileSource(path: path).read(1, of: Int32.self).first else { return "" }
+        switch magic {
+        case LLMCModelFile.magic: return "; to start a new run from a model file's weights, use --init-from \(path)"
+        case ShardFormat.magic: return "; it is a token shard: training data goes with --data \(FileSystem.directoryName(path))"
+        default: return ""
+        }
     }
 
     /// The model shape and weights at `path` (checkpoint folder, run folder, llm.c `.bin` file, or safetensors).
