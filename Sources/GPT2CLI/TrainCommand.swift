@@ -54,7 +54,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Tokens per optimizer step; sets --grad-accum (must be a multiple of micro-batch × seq).")
     var totalBatchTokens: Int?
 
-    @Option(help: "Optimizer steps (default \(Default.steps); with --resume, a new end for the run).")
+    @Option(help: "Optimizer steps (default \(Default.steps); with --resume, a new end for the run, the schedule stretched to it).")
     var steps: Int?
 
     @Option(help: "Peak learning rate. (default: \(Default.lr))")
