@@ -85,19 +85,23 @@ struct BatchShape: Equatable {
                 throw ValidationError("--total-batch-tokens \(total) must be a positive multiple of --seq \(seq)")
             }
             let rows = total / seq
-            let B = try largestFitting(config: config, seq: seq, recompute: recompute, device: try device(), limit: rows) { rows % $0 == 0 }
+            let B = try largestFitting(config: config, seq: seq, recompute: recompute, device: try device(), dividing: rows)
             return BatchShape(microBatch: B, accumulation: rows / B)
         }
     }
 
-    /// What `--micro-batch auto` picks: the largest micro-batch (≤ `limit`, and one `accept`s) that fits `device` by
-    /// the plan; refused, with what to change, when not even one sequence does.
+    /// What `--micro-batch auto` picks: the largest micro-batch that fits `device` by the plan (and divides
+    /// `sequencesPerStep`, when given, into at most `Layout.maximumBatchSize`); refused, with what to change, when none does.
     static func largestFitting(config: ModelConfig, seq: Int, recompute: Bool, device: PlanDevice,
-                               limit: Int = Layout.maximumBatchSize, where accept: (Int) -> Bool = { _ in true }) throws -> Int {
+                               dividing sequencesPerStep: Int? = nil) throws -> Int {
         let B = MemoryPlan.largestMicroBatch(config: config, sequenceLength: seq, recompute: recompute, device: device,
-                                             limit: limit, where: accept)
+                                             dividing: sequencesPerStep)
         guard B > 0 else {
             let one = MemoryPlan(config: config, batchSize: 1, sequenceLength: seq, recompute: recompute, device: device)
+            if one.fits, let sequencesPerStep {   // (micro-batches fit, but every one that fits would accumulate past the limit)
+                throw ValidationError("--micro-batch auto: the step's \(formatCount(sequencesPerStep, "sequence")) are more than "
+                                      + "\(Layout.maximumBatchSize) micro-batches of any size that fits; lower --total-batch-tokens")
+            }
             throw ValidationError("--micro-batch auto: even micro-batch 1 × seq \(seq) \(one.verdict); \(one.advice() ?? "")")
         }
         return B

@@ -137,9 +137,13 @@ struct PrepareCommand: ParsableCommand {
     }
 
     /// An input that is no file and looks like a name (no '/', no extension) was meant as a dataset: refused with the
-    /// names, before the options are checked against text files (`fineweb10b --shards 1` was told --shards does not apply).
+    /// names, before the options are checked against text files (`fineweb10b --shards 1` was told --shards does not apply);
+    /// a dataset's name among files, as prepared alone.
     private static func requireNoMistypedDatasetName(_ inputs: [String]) throws {
         guard let name = inputs.first(where: { !FileSystem.exists($0) && !$0.contains("/") && !$0.contains(".") }) else { return }
+        if let dataset = NamedDataset(rawValue: name) {
+            throw ValidationError("\(name) is a dataset, prepared on its own (gpt2 prepare \(dataset.rawValue)), not with other inputs")
+        }
         let names = NamedDataset.allCases.map(\.rawValue)
         let meant = names.first { $0.lowercased() == name.lowercased() }.map { " (did you mean \($0)? names are case-sensitive)" }
         throw ValidationError("\(name) is neither a file nor a dataset name; the datasets are \(names.joined(separator: " and "))"

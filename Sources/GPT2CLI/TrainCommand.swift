@@ -179,7 +179,10 @@ struct TrainCommand: ParsableCommand {
                 run.options.schedule.totalSteps = steps
             }
             if let data {
-                guard FileSystem.isDirectory(data) else { throw ValidationError("--data \(data) is not a folder") }
+                guard FileSystem.isDirectory(data) else {
+                    throw ValidationError("--data \(data) is not a folder" + (FileSystem.isFile(data)
+                        ? " (a shard's folder goes there: --data \(FileSystem.directoryName(data)))" : ""))
+                }
                 run.options.dataDirectory = FileSystem.absolutePath(data)
             }
             // MFU is measured against --peak-flops when given now or at the start, else against the peak of the device

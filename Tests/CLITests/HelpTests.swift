@@ -1,6 +1,7 @@
 /// Every command's `--help`, found by walking the SUBCOMMANDS lists from `gpt2 --help`: it shows examples, and
 /// each example stays on its own lines at 80 columns (a wrapped example, copied, ran something else).
 
+import Foundation
 import GPT2TestSupport
 import Testing
 
@@ -22,19 +23,25 @@ struct HelpTests {
         let commands = try subcommands(of: [])
         #expect(commands.contains(["eval", "hellaswag"]) && commands.contains(["selftest", "cuda"]) && commands.count >= 14,
                 "\(commands)")
+        let environment = ProcessInfo.processInfo.environment.merging(["COLUMNS": "80"]) { $1 }   // (the parser reads it)
         for command in [[]] + commands where command != ["selftest"] {   // (a group of one, whose one command has them)
-            let result = try runGPT2(arguments: command + ["--help"])
+            let result = try runGPT2(arguments: command + ["--help"], environment: environment)
             let name = (["gpt2"] + command).joined(separator: " ")
             #expect(result.status == 0, "\(name) --help: \(result.stderrText)")
             let lines = result.stdoutText.split(separator: "\n", omittingEmptySubsequences: false)
-            guard let start = lines.firstIndex(of: "Examples:") else {
-                Issue.record("\(name) --help shows no examples:\n\(result.stdoutText)")
-                continue
-            }
-            // An example block runs to the first blank line; each line in it is indented (an example, or the
-            // continuation of one after a backslash), and one that wrapped starts at column 0.
-            for line in lines[(start + 1)...].prefix(while: { !$0.isEmpty }) {
-                #expect(line.hasPrefix("  ") && line.count <= 80, "\(name) --help: an example wraps at 80 columns: '\(line)'")
+            let starts = lines.indices.filter { lines[$0] == "Examples:" }
+            #expect(!starts.isEmpty, "\(name) --help shows no examples:\n\(result.stdoutText)")
+            for start in starts {
+                // A block runs to the first blank line. Each line in it starts an example (indented 2), or goes on with
+                // one after a backslash or is a comment on it (indented further); one that wrapped starts at column 0,
+                // and one split without a backslash would run as two commands.
+                let block = Array(lines[(start + 1)...].prefix(while: { !$0.isEmpty }))
+                #expect(block.first.map { $0.hasPrefix("  ") && !$0.hasPrefix("   ") } == true, "\(name) --help: an empty example block")
+                for (previous, line) in zip([Substring("")] + block, block) {
+                    let startsExample = line.hasPrefix("  ") && !line.hasPrefix("   ")
+                    let continues = line.hasPrefix("   ") && (previous.hasSuffix("\\") || line.trimmingCharacters(in: .whitespaces).hasPrefix("#"))
+                    #expect((startsExample || continues) && line.count <= 80, "\(name) --help: an example wraps at 80 columns, or goes on without a backslash: '\(line)'")
+                }
             }
         }
     }

@@ -134,9 +134,11 @@ import GPT2
     }
 
     /// A mistyped dataset name is refused with the names (and the one meant, when only its case differs), before
-    /// the options are checked against text files: `fineweb10b --shards 1` was told --shards does not apply to them.
+    /// the options are checked against text files: `fineweb10b --shards 1` was told --shards does not apply to them;
+    /// a dataset's name among files is refused as such.
     @Test(arguments: [(["fineweb10b", "--shards", "1"], "did you mean fineweb10B? names are case-sensitive"),
-                      (["tinyshakespear"], "tinyshakespear is neither a file nor a dataset name; the datasets are tinyshakespeare and fineweb10B")])
+                      (["tinyshakespear"], "tinyshakespear is neither a file nor a dataset name; the datasets are tinyshakespeare and fineweb10B"),
+                      (["tinyshakespeare", "notes.txt"], "tinyshakespeare is a dataset, prepared on its own (gpt2 prepare tinyshakespeare), not with other inputs")])
     func aMistypedDatasetNameIsRefusedWithTheNames(_ arguments: [String], _ message: String) throws {
         let directory = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }

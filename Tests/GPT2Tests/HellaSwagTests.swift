@@ -80,9 +80,10 @@ import Testing
         (#"{"ctx": "a", "endings": ["b", "c", "d", "e"]}"#, ":1: not a HellaSwag item (missing field label)"),
         (#"{"context": "a", "endings": ["b", "c", "d", "e"], "label": 1}"#, ":1: not a HellaSwag item (missing field ctx)"),
         (#"{"ctx": "a", "endings": ["b", "c", "d", "e"], "label": "1"}"#, ":1: not a HellaSwag item (label must be an integer)"),
-        (#"{"ctx": "a", "endings": ["b", 2, "d", "e"], "label": 1}"#, ":1: not a HellaSwag item (endings.1 must be a string)"),
+        (#"{"ctx": "a", "endings": ["b", 2, "d", "e"], "label": 1}"#, ":1: not a HellaSwag item (endings[1] must be a string)"),
         (#"{"ctx": null, "endings": ["b", "c", "d", "e"], "label": 1}"#, ":1: not a HellaSwag item (ctx is null)"),
         ("{oops", ":1: not a HellaSwag item (not valid JSON)"),
+        (#"{"ctx": "a", "endings": ["b", "c", "d", "e"], "label": 1.5}"#, ":1: not a HellaSwag item (a number its field cannot hold"),
     ])
     func badLinesNameTheirLine(_ text: String, _ message: String) {
         #expect { try examples(text) } throws: { error in String(describing: error).contains(message) }

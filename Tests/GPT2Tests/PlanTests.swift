@@ -139,22 +139,36 @@ import Testing
     }
 
     /// The refusal before a run keeps the step's tokens: its micro-batch divides the step's sequences and comes with
-    /// the accumulation that keeps them (a user's --total-batch-tokens refused the plain largest micro-batch, 27 here).
+    /// the accumulation that keeps them (a user's --total-batch-tokens refused the plain largest micro-batch, 27 here),
+    /// which it names too; where no micro-batch that fits divides the step into at most 65536, it says so (it offered
+    /// a --grad-accum beyond the limit).
     @Test func refusalAdviceKeepsTheStepsTokens() throws {
         let rtx4070 = PlanDevice.gpu(try GPUSpecification.named("rtx4070"))
-        let plan = MemoryPlan(config: d12, batchSize: 32, sequenceLength: 1024, recompute: false, device: rtx4070)
+        func advice(_ B: Int, step: Int) throws -> String {
+            let plan = MemoryPlan(config: d12, batchSize: B, sequenceLength: 1024, recompute: false, device: rtx4070)
+            return String(describing: try #require(throws: ConfigError.self) { try plan.requireFits(sequencesPerStep: step) })
+        }
         let stepSequences = 512   // --total-batch-tokens 524288 at seq 1024
         let plainLargest = MemoryPlan.largestMicroBatch(config: d12, sequenceLength: 1024, recompute: false, device: rtx4070)
         #expect(stepSequences % plainLargest != 0, "the case needs a largest micro-batch that does not divide the step")
         var divisor = plainLargest
         while stepSequences % divisor != 0 { divisor -= 1 }
-        let advice = String(describing: try #require(throws: ConfigError.self) { try plan.requireFits(sequencesPerStep: stepSequences) })
-        #expect(advice.contains("--micro-batch \(divisor) --grad-accum \(stepSequences / divisor) (the same 524288 tokens per step)"), "\(advice)")
+        let kept = try advice(32, step: stepSequences)
+        #expect(kept.contains("use --micro-batch \(divisor) --grad-accum \(stepSequences / divisor) (the same 524288 tokens per step; "
+                              + "or --micro-batch auto with --total-batch-tokens 524288 and no --grad-accum); "
+                              + "\(plainLargest) fits, but does not divide the step's 512 sequences"), "\(kept)")
         #expect(MemoryPlan(config: d12, batchSize: divisor, sequenceLength: 1024, recompute: false, device: rtx4070).fits)
-        let withRecompute = MemoryPlan.largestMicroBatch(config: d12, sequenceLength: 1024, recompute: true, device: rtx4070) {
-            stepSequences % $0 == 0
-        }
-        #expect(advice.contains("--recompute (micro-batches up to \(withRecompute))") && withRecompute > divisor, "\(advice)")
+        let withRecompute = MemoryPlan.largestMicroBatch(config: d12, sequenceLength: 1024, recompute: true, device: rtx4070,
+                                                         dividing: stepSequences)
+        #expect(stepSequences % withRecompute == 0 && withRecompute > divisor)
+        #expect(kept.contains("--recompute (micro-batches up to \(withRecompute))"), "\(kept)")
+
+        // 67 × 65536: a micro-batch that fits (≤ 27) would need more than 65536 of them
+        let beyond = try advice(67, step: 67 * Layout.maximumBatchSize)
+        #expect(beyond.contains("micro-batches up to \(plainLargest) fit, but none of them divides the step's 4390912 sequences into "
+                                + "at most 65536: lower --grad-accum or --total-batch-tokens") && !beyond.contains("--seq"), "\(beyond)")
+        #expect(MemoryPlan.largestMicroBatch(config: d12, sequenceLength: 1024, recompute: false, device: rtx4070,
+                                             dividing: 67 * Layout.maximumBatchSize) == 0)
     }
 
     @Test func recomputeLowersMemoryAndRaisesTheLargestMicroBatch() throws {

@@ -80,11 +80,11 @@ public enum HellaSwag {
             lineNumber += 1
             if let limit, examples.count >= limit { break }
             guard line.contains(where: { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\r") && $0 != UInt8(ascii: "\t") }) else { continue }
-            let item: Line
+            let item: Line, json = Data(line)
             do {
-                item = try decoder.decode(Line.self, from: Data(line))
+                item = try decoder.decode(Line.self, from: json)
             } catch {
-                throw FileError("\(path):\(lineNumber): not a HellaSwag item (\(decodingErrorText(error)))")
+                throw FileError("\(path):\(lineNumber): not a HellaSwag item (\(decodingErrorText(error, in: json)))")
             }
             guard item.endings.count == 4, (0..<4).contains(item.label) else {
                 throw FileError("\(path):\(lineNumber): a HellaSwag item needs 4 endings and a label 0…3 (got \(item.endings.count) endings, label \(item.label))")

@@ -220,13 +220,13 @@ public enum HuggingFaceGPT2 {
             var model_type: String?, activation_function: String?, n_inner: Int?, layer_norm_epsilon: Double?
             var scale_attn_by_inverse_layer_idx: Bool?, scale_attn_weights: Bool?, reorder_and_upcast_attn: Bool?, tie_word_embeddings: Bool?
         }
-        let fields: Fields
+        let fields: Fields, json = Data(try ByteFile.contents(ofFile: path))
         do {
-            fields = try JSONDecoder().decode(Fields.self, from: Data(try ByteFile.contents(ofFile: path)))
+            fields = try JSONDecoder().decode(Fields.self, from: json)
         } catch let error as FileError {
             throw error
         } catch {
-            throw FileError("\(path) is not a GPT-2 config.json (\(decodingErrorText(error)))")
+            throw FileError("\(path) is not a GPT-2 config.json (\(decodingErrorText(error, in: json)))")
         }
         func unsupported(_ what: String) -> FileError { FileError("\(path): \(what) is not supported (plain GPT-2 only)") }
         if let type = fields.model_type, type != "gpt2" { throw unsupported("model_type '\(type)'") }

@@ -10,6 +10,7 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
+import Synchronization
 
 /// One `gpt2 bench` measurement.
 public struct CalibrationRecord: Codable, Sendable, Equatable {
@@ -125,10 +126,12 @@ public struct CalibrationFile: Sendable {
             records = []
             return
         }
+        let json = Data(try ByteFile.contents(ofFile: path))
         do {
-            records = try JSONDecoder().decode([CalibrationRecord].self, from: Data(try ByteFile.contents(ofFile: path)))
+            records = try JSONDecoder().decode([CalibrationRecord].self, from: json)
         } catch {
-            throw FileError("calibration file \(path) is not a list of gpt2 bench records (\(decodingErrorText(error))); delete it or set GPT2_CALIBRATION")
+            throw FileError("calibration file \(path) is not a list of gpt2 bench records (\(decodingErrorText(error, in: json))); "
+                            + "delete it or set GPT2_CALIBRATION")
         }
         // a plan from such a record would say a negative or infinite time, or a verdict from nonsense
         if let index = records.firstIndex(where: { $0.problem != nil }), let problem = records[index].problem {
@@ -137,16 +140,21 @@ public struct CalibrationFile: Sendable {
         }
     }
 
-    /// The file as plans read it: one that cannot be read is left out with a note, and the plan uses the stated
-    /// defaults and says so (a damaged file of measurements stopped every plan, and train and eval, which plan first).
+    /// The file as plans read it: one that cannot be read is left out with a note (once per process and file), and
+    /// the plan uses the stated defaults and says so (a damaged file of measurements stopped every plan, and train
+    /// and eval, which plan first).
     public static func forPlanning(path: String = CalibrationFile.defaultPath()) -> CalibrationFile {
         do {
             return try CalibrationFile(path: path)
         } catch {
-            Console.log("note: \(error); until then, plans use the stated defaults")
+            if notedUnreadable.withLock({ $0.insert(path).inserted }) {
+                Console.log("note: \(error); until then, plans use the stated defaults")
+            }
             return CalibrationFile(path: path, records: [])
         }
     }
+
+    private static let notedUnreadable = Mutex<Set<String>>([])
 
     private init(path: String, records: [CalibrationRecord]) {
         self.path = path

@@ -170,18 +170,25 @@ public struct MemoryPlan: Sendable {
     public func advice(sequencesPerStep: Int? = nil) -> String? {
         guard !fits else { return nil }
         let (config, T) = (layout.config, layout.sequenceLength)
-        func largest(recompute: Bool) -> Int {
-            Self.largestMicroBatch(config: config, sequenceLength: T, recompute: recompute, device: device) { B in
-                sequencesPerStep.map { $0 % B == 0 } ?? true
-            }
+        func largest(recompute: Bool, dividing step: Int? = sequencesPerStep) -> Int {
+            Self.largestMicroBatch(config: config, sequenceLength: T, recompute: recompute, device: device, dividing: step)
         }
         var advice: String
-        let fitting = largest(recompute: layout.recompute)
-        if fitting > 0, let sequencesPerStep {
-            advice = "use --micro-batch \(fitting) --grad-accum \(sequencesPerStep / fitting) (the same "
-                + "\(formatCount(sequencesPerStep * T, "token")) per step), or --micro-batch auto"
-        } else if fitting > 0 {
-            advice = "use --micro-batch \(fitting) (or auto) with more gradient accumulation"
+        let fitting = largest(recompute: layout.recompute), plain = largest(recompute: layout.recompute, dividing: nil)
+        if let sequencesPerStep, plain > 0 {
+            let tokens = sequencesPerStep * T, sequences = formatCount(sequencesPerStep, "sequence")
+            if fitting > 0 {
+                advice = "use --micro-batch \(fitting) --grad-accum \(sequencesPerStep / fitting) (the same \(formatCount(tokens, "token")) "
+                    + "per step; or --micro-batch auto with --total-batch-tokens \(tokens) and no --grad-accum)"
+                if plain > fitting {   // (a step of 29 sequences where 27 fit: 1 × 29 keeps it, at a fraction of the speed)
+                    advice += "; \(plain) fits, but does not divide the step's \(sequences)"
+                }
+            } else {   // (every micro-batch that fits would accumulate past the limit)
+                advice = "micro-batches up to \(plain) fit, but none of them divides the step's \(sequences) into at most "
+                    + "\(Layout.maximumBatchSize): lower --grad-accum or --total-batch-tokens"
+            }
+        } else if plain > 0 {
+            advice = "use --micro-batch \(plain) (or auto) with more gradient accumulation"
         } else if MemoryPlan(config: config, batchSize: 1, sequenceLength: 1, recompute: true, device: device).fits {
             advice = "use a shorter --seq or a smaller model"
         } else {
@@ -210,15 +217,17 @@ public struct MemoryPlan: Sendable {
             + "for one token: use a smaller model"
     }
 
-    /// The largest micro-batch B (≤ `limit`) whose plan fits, or 0 when even B = 1 does not. Memory grows with
-    /// B, so a doubling search brackets it and a binary search finds the boundary: B fits, B + 1 does not.
+    /// The largest micro-batch B whose plan fits, or 0 when even B = 1 does not. Memory grows with B, so a
+    /// doubling search brackets it and a binary search finds the boundary: B fits, B + 1 does not. Given
+    /// `sequencesPerStep`, B also divides them into at most `Layout.maximumBatchSize` micro-batches, so that an
+    /// optimizer step keeps its tokens (0 when no such B fits).
     public static func largestMicroBatch(config: ModelConfig, sequenceLength: Int, recompute: Bool,
-                                         device: PlanDevice, limit: Int = Layout.maximumBatchSize,
-                                         where accept: (Int) -> Bool = { _ in true }) -> Int {
+                                         device: PlanDevice, dividing sequencesPerStep: Int? = nil) -> Int {
         func fits(_ B: Int) -> Bool {
             MemoryPlan(config: config, batchSize: B, sequenceLength: sequenceLength, recompute: recompute, device: device).fits
         }
-        guard fits(1) else { return 0 }
+        let limit = min(sequencesPerStep ?? .max, Layout.maximumBatchSize)
+        guard limit >= 1, fits(1) else { return 0 }
         var low = 1, high = 2   // fits(low); high unknown
         while high <= limit && fits(high) { (low, high) = (high, high * 2) }
         high = min(high, limit + 1)   // !fits(high) or beyond the limit
@@ -226,8 +235,9 @@ public struct MemoryPlan: Sendable {
             let middle = (low + high) / 2
             if fits(middle) { low = middle } else { high = middle }
         }
+        guard let step = sequencesPerStep else { return low }
         var B = low
-        while B > 0 && !accept(B) { B -= 1 }
+        while B > 0 && !(step % B == 0 && step / B <= Layout.maximumBatchSize) { B -= 1 }
         return B
     }
 

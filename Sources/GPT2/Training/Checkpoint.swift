@@ -112,12 +112,12 @@ public enum Checkpoint {
         guard header[0] == optimizerMagic, header[1] == 1 else {
             throw FileError("\(folder)/optimizer.bin is not an optimizer state file (bad magic or version)")
         }
-        let json = try ByteFile.contents(ofFile: folder + "/state.json")
+        let json = Data(try ByteFile.contents(ofFile: folder + "/state.json"))
         let state: State
         do {
-            state = try JSONDecoder().decode(State.self, from: Data(json))
+            state = try JSONDecoder().decode(State.self, from: json)
         } catch {
-            throw FileError("\(folder)/state.json is corrupt: \(decodingErrorText(error))")
+            throw FileError("\(folder)/state.json is corrupt: \(decodingErrorText(error, in: json))")
         }
         return Saved(config: model.config, state: state, model: model, moments: moments)
     }

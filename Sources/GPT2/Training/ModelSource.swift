@@ -24,13 +24,11 @@ public enum ModelSource {
     /// What to do with a file given for a run: a model file has weights but no run to continue (--init-from takes it);
     /// a token shard goes with --data, in its folder; anything else, nothing to suggest.
     private static func advice(forFile path: String) -> String {
-        if path.hasSuffix(".safetensors") { return "; to start a new run from a model file's weights, use --init-from \(path)" }
-        guard let magic = try? FileSource(path: path).read(1, of: Int32.self).first else { return "" }
-        switch magic {
-        case LLMCModelFile.magic: return "; to start a new run from a model file's weights, use --init-from \(path)"
-        case ShardFormat.magic: return "; it is a token shard: training data goes with --data \(FileSystem.directoryName(path))"
-        default: return ""
+        let magic = try? FileSource(path: path).read(1, of: Int32.self).first
+        if path.hasSuffix(".safetensors") || magic == LLMCModelFile.magic {
+            return "; to start a new run from a model file's weights, use --init-from \(path)"
         }
+        return magic == ShardFormat.magic ? "; it is a token shard: training data goes with --data \(FileSystem.directoryName(path))" : ""
     }
 
     /// The model shape and weights at `path` (checkpoint folder, run folder, llm.c `.bin` file, or safetensors).
