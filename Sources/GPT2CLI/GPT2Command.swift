@@ -47,6 +47,8 @@ struct GPT2Command: ParsableCommand {
         // A write beyond the file-size limit (ulimit -f) fails with EFBIG, which is reported like a full disk, rather
         // than killing the process without a word and leaving a half-written file.
         signal(SIGXFSZ, SIG_IGN)
+        let closedAtStart = StandardStreams.openClosedOnes()
+        if let problem = StandardStreams.undecodableText() { fail(problem) }
         var command: ParsableCommand
         let arguments = Array(CommandLine.arguments.dropFirst())
         if let option = EmptyPathOptions.firstEmpty(in: arguments) {
@@ -57,8 +59,18 @@ struct GPT2Command: ParsableCommand {
         } catch {
             exit(withError: error)
         }
+        // train and prepare write their results to files, and only their log to stderr: a reader of it that goes away
+        // (`gpt2 train 2>&1 | head`) no longer kills them mid-run (SIGPIPE), losing the work since the last checkpoint.
+        // The other commands' results are their standard output, which must then be open and take every byte.
+        let writesFiles = command is TrainCommand || command is PrepareCommand
+        if writesFiles {
+            signal(SIGPIPE, SIG_IGN)
+        } else if closedAtStart.contains(1) {
+            fail("standard output is closed, and this command's results go there")
+        }
         do {
             try command.run()
+            if !writesFiles, let problem = StandardStreams.unwrittenOutput() { fail(problem) }
         } catch let error as ValidationError {
             fail(error.message)
         } catch where String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") {

@@ -66,15 +66,17 @@ struct SampleCommand: ParsableCommand {
         }
         let promptTokens = [GPT2Tokenizer.endOfText] + tokenizer.encode(prompt)
         var random = SeededRandom(seed: seed)
-        writeToStdout(Array(prompt.utf8))
+        // Streamed as generated; a write that fails (a full disk, a closed stdout) ends the command with its error
+        // rather than exit status 0 and a sample cut short.
+        try ByteFile.writeAll(Array(prompt.utf8), to: 1)
+        var failure: ByteFileError?
         _ = model.generate(prompt: promptTokens, count: tokens, options: SamplingOptions(temperature: temperature, topK: topK),
                            random: &random) { token in
-            writeToStdout((try? tokenizer.decode([token])) ?? [])
+            guard failure == nil else { return }
+            let text = (try? tokenizer.decode([token])) ?? []
+            do throws(ByteFileError) { try ByteFile.writeAll(text, to: 1) } catch { failure = error }
         }
-        writeToStdout(Array("\n".utf8))
-    }
-
-    private func writeToStdout(_ bytes: [UInt8]) {
-        bytes.withUnsafeBytes { raw in _ = write(1, raw.baseAddress, raw.count) }
+        if let failure { throw failure }
+        try ByteFile.writeAll(Array("\n".utf8), to: 1)
     }
 }
