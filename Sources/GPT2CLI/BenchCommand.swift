@@ -154,8 +154,13 @@ struct BenchCommand: ParsableCommand {
             Console.log("note: not recorded for gpt2 plan, since \(problem); check --peak-flops")
             return
         }
-        var file = try CalibrationFile()
-        try file.append(record)
+        var file: CalibrationFile
+        do {
+            file = try CalibrationFile()
+            try file.append(record)
+        } catch {
+            throw FileError("not recorded for gpt2 plan: \(error) (GPT2_CALIBRATION chooses another file; --no-record records nothing)")
+        }
         if !json {
             let recorded = "MFU \(formatFixed(mfu, digits: 3))" + (report.deviceOverheadBytes.map { " and device overhead \(formatBytes($0))" } ?? "")
             Console.log("recorded \(recorded) for gpt2 plan in \(file.path)")

@@ -48,13 +48,17 @@ struct TokenizeCommand: ParsableCommand {
 
     @OptionGroup var dataSource: DataSourceOptions
 
+    /// The file to read, or nil for standard input (no file, or -).
+    private var inputPath: String? { file == "-" ? nil : file }
+
     func validate() throws {
         try WorkerThreads.require(threads)
+        if file == "" { throw ValidationError("the file to read is an empty path (omit it, or give -, to read standard input)") }
     }
 
     func run() throws {
         let tokenizer = try vocabDir.map { try GPT2Tokenizer(directory: $0) } ?? dataSource.tokenizer()
-        let input = try file.flatMap { $0 == "-" ? nil : $0 }.map { try ByteFile.contents(ofFile: $0) } ?? ByteFile.standardInput()
+        let input = try inputPath.map { try ByteFile.contents(ofFile: $0) } ?? ByteFile.standardInput()
         if decode {
             let ids = try TokenIDList.parse(input)
             let bytes = try tokenizer.decode(ids)
@@ -64,7 +68,12 @@ struct TokenizeCommand: ParsableCommand {
         }
         let clock = ContinuousClock()
         let start = clock.now
-        let ids = try encode(input, with: tokenizer)
+        let ids: [Int]
+        do {
+            ids = try encode(input, with: tokenizer)
+        } catch let error as TokenizerError {   // (the bad byte's offset is in this file, or in standard input)
+            throw FileError("\(inputPath ?? "standard input"): \(error)")
+        }
         let seconds = (clock.now - start) / .seconds(1)
         try ByteFile.writeAll(json ? TokenIDList.json(ids) : TokenIDList.lines(ids), to: 1)
         if stats {

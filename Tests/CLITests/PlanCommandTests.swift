@@ -170,13 +170,15 @@ import Testing
         let plan = try runGPT2(arguments: ["plan", "--gpu", "rtx4070", "--model", "d12", "--steps", "10", "--json"], environment: environment)
         #expect(plan.status == 0, "\(plan.stderrText)")
         #expect(plan.stderrText == "note: calibration file \(path) is not a list of gpt2 bench records (not valid JSON); delete it or set "
-                + "GPT2_CALIBRATION; until then, plans use the stated defaults\n")
+                + "GPT2_CALIBRATION; plans use the stated defaults meanwhile\n")
         let object = try #require(try JSONSerialization.jsonObject(with: plan.stdout) as? [String: Any])
         #expect(object["mfu_calibrated"] as? Bool == false)
 
         let bench = try runGPT2(arguments: ["bench", "--model", "tiny", "--micro-batch", "2", "--seq", "32", "--steps", "1",
                                             "--warmup", "0", "--threads", "2", "--device", "cpu", "--json"], environment: environment)
-        #expect(bench.status != 0 && bench.stderrText.contains("Error: calibration file \(path) is not a list"), "\(bench.stderrText)")
+        #expect(bench.status != 0 && bench.stderrText.contains("Error: not recorded for gpt2 plan: calibration file \(path) is not a list"),
+                "\(bench.stderrText)")
+        #expect(bench.stderrText.contains(" (GPT2_CALIBRATION chooses another file; --no-record records nothing)"), "\(bench.stderrText)")
         let measured = try #require(try JSONSerialization.jsonObject(with: bench.stdout) as? [String: Any])
         #expect((measured["tokens_per_s"] as? Double ?? 0) > 0)
         #expect(try String(contentsOfFile: path, encoding: .utf8) == "garbage\n")

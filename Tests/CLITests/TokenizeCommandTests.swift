@@ -80,7 +80,8 @@ struct TokenizeCommandTests {
     @Test func errorsExitNonZeroWithAMessage() throws {
         let cases: [(arguments: [String], stdin: [UInt8], message: String)] = [
             (["tokenize", "/no/such/file.txt"] + vocabulary, [], "/no/such/file.txt"),
-            (["tokenize"] + vocabulary, [0x61, 0x62, 0xFF], "offset 2"),
+            (["tokenize"] + vocabulary, [0x61, 0x62, 0xFF], "standard input: the text is not valid UTF-8: bad byte at offset 2"),
+            (["tokenize", ""] + vocabulary, [], "the file to read is an empty path (omit it, or give -, to read standard input)"),
             (["tokenize", "--decode"] + vocabulary, Array("1 50257".utf8), "50257"),
             (["tokenize", "--decode"] + vocabulary, Array("1 two".utf8), "\"two\""),
             (["tokenize", "--decode"] + vocabulary, Array("[1, 2".utf8), "no closing \"]\" (at byte 5)"),
@@ -99,6 +100,13 @@ struct TokenizeCommandTests {
             #expect(result.status != 0 && result.status < 128, "\(arguments)")
             #expect(result.stderrText.contains(message), "\(arguments): \(result.stderrText)")
         }
+        // a file's bad byte is placed in that file (the message named no file)
+        let directory = try TestPaths.temporaryDirectory("tokenize-bad-utf8")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let bad = directory.appendingPathComponent("bad.txt")
+        try Data([0x61, 0xFF]).write(to: bad)
+        let named = try runGPT2(arguments: ["tokenize", bad.path] + vocabulary)
+        expectOneLineError(named, mentioning: "\(bad.path): the text is not valid UTF-8: bad byte at offset 1")
         let unset = try runGPT2(arguments: ["tokenize"], stdin: Data("x".utf8), environment: ["GPT2_DATA_MIRROR": ""])
         #expect(unset.status != 0 && unset.stderrText.contains("--mirror"))
     }

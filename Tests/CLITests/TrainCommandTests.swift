@@ -29,6 +29,43 @@ import Testing
         expectOneLineError(try runGPT2(arguments: arguments), mentioning: "\(option) needs a path, and was given an empty one")
     }
 
+    /// An --out under a file says that is not a folder (mkdir's EEXIST on the file said "File exists").
+    @Test func anOutUnderAFileIsNotAFolder() throws {
+        let root = try TestPaths.temporaryDirectory("cli-out-under-file").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try Data("x".utf8).write(to: URL(fileURLWithPath: root + "/afile"))
+        expectOneLineError(try runGPT2(arguments: try CLIFixtures.trainArguments(out: root + "/afile/run")),
+                           mentioning: "\(root)/afile/run: Not a directory")
+    }
+
+    /// A checkpoint --keep-last cannot remove (another user's, here) is warned of, and the run goes on: it was left
+    /// hidden as .ckpt_STEP.removed without a word, taking the space --keep-last was given to free. Run as nobody, so
+    /// that the removal can fail; needs root to switch to that user.
+    @Test(.enabled(if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv"), "needs root and setpriv"))
+    func aCheckpointKeepLastCannotRemoveIsWarnedOf() throws {
+        let root = try TestPaths.temporaryDirectory("cli-keep-last-warning").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try FileManager.default.copyItem(atPath: try ShakespeareShards.directory(), toPath: root + "/data")
+        for path in [root, root + "/data"] + (try FileManager.default.contentsOfDirectory(atPath: root + "/data")).map({ root + "/data/" + $0 }) {
+            chmod(path, 0o777)
+        }
+        func asNobody(_ arguments: [String]) throws -> CommandResult {
+            try runCommand("/usr/bin/setpriv", arguments: ["--reuid=65534", "--regid=65534", "--clear-groups",
+                                                           buildProductsDirectory.appendingPathComponent("gpt2").path] + arguments,
+                           environment: ["HOME": root, "PATH": "/usr/bin:/bin"])
+        }
+        var arguments = try CLIFixtures.trainArguments(out: root + "/run", steps: 2, extra: ["--checkpoint-every", "1", "--keep-last", "1"])
+        arguments[try #require(arguments.firstIndex(of: "--data")) + 1] = root + "/data"
+        let first = try asNobody(arguments + ["--stop-after", "1"])
+        try #require(first.status == 0, "\(first.stderrText)")
+        chown(root + "/run/ckpt_1", 0, 0)   // (its files can no longer be unlinked by nobody)
+        let resumed = try asNobody(["train", "--resume", root + "/run"])
+        #expect(resumed.status == 0, "\(resumed.stderrText)")
+        #expect(resumed.stderrText.contains("warning: --keep-last could not remove checkpoint 1 (cannot remove \(root)/run/.ckpt_1.removed: "
+                                            + "Permission denied); remove it yourself to free its space"), "\(resumed.stderrText)")
+        #expect(Checkpoint.steps(in: root + "/run") == [2])
+    }
+
     /// With no --seq, train uses 128 tokens or the model's context if that is shorter: `--model tiny` (context 64)
     /// failed out of the box with "--seq 128 is longer than the model's context".
     @Test func theDefaultSequenceFitsTheModelsContext() throws {

@@ -148,7 +148,7 @@ public struct CalibrationFile: Sendable {
             return try CalibrationFile(path: path)
         } catch {
             if notedUnreadable.withLock({ $0.insert(path).inserted }) {
-                Console.log("note: \(error); until then, plans use the stated defaults")
+                Console.log("note: \(error); plans use the stated defaults meanwhile")
             }
             return CalibrationFile(path: path, records: [])
         }
@@ -171,7 +171,9 @@ public struct CalibrationFile: Sendable {
     /// `gpt2 bench` appended meanwhile are kept.
     public mutating func append(_ record: CalibrationRecord) throws {
         if let problem = record.problem { throw ConfigError("not recorded for gpt2 plan: \(problem)") }
-        FileSystem.makeDirectories(FileSystem.directoryName(path))
+        guard FileSystem.makeDirectories(FileSystem.directoryName(path)) else {
+            throw FileError.system("create the calibration file's folder", FileSystem.directoryName(path))
+        }
         try withExtendedLifetime(try FileLock(path + ".lock", wait: true)) {   // held until the file is rewritten
             records = try CalibrationFile(path: path).records
             records.append(record)

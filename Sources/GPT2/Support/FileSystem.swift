@@ -92,7 +92,11 @@ public enum FileSystem {
         if path.isEmpty || isDirectory(path) { return true }
         let parent = directoryName(path)
         if parent != path && !makeDirectories(parent) { return false }
-        return mkdir(path, 0o755) == 0 || (errno == EEXIST && isDirectory(path))   // (a file of that name is no folder)
+        if mkdir(path, 0o755) == 0 { return true }
+        guard errno == EEXIST else { return false }
+        if isDirectory(path) { return true }
+        errno = ENOTDIR   // (a file of that name is no folder: callers' messages say "Not a directory", not "File exists")
+        return false
     }
 
     /// The folders among `path` and its parents that do not exist yet, deepest first: what `makeDirectories` would

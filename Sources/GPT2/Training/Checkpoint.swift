@@ -62,11 +62,8 @@ public enum Checkpoint {
         let partial = runDirectory + "/" + partialFolderName(step: step)
         let files = FileManager.default
         try? files.removeItem(atPath: partial)
-        do {
-            try files.createDirectory(atPath: partial, withIntermediateDirectories: false)
-        } catch {
-            throw FileError("cannot create checkpoint folder \(partial): \(error)")
-        }
+        // (mkdir rather than FileManager, whose error is an NSError dump; and no missing run folder is made anew)
+        guard mkdir(partial, 0o755) == 0 else { throw FileError.system("create checkpoint folder", partial) }
         do {
             let count = config.parameterCount
             try LLMCModelFile.write(path: partial + "/model.bin", config: config) { range, piece in try fill(.parameters, range, piece) }
@@ -160,17 +157,31 @@ public enum Checkpoint {
         }.sorted()
     }
 
-    /// Removes all but the newest `keep` checkpoints (keep ≤ 0 keeps all).
+    /// Removes all but the newest `keep` checkpoints (keep ≤ 0 keeps all). One that cannot be removed is left, with
+    /// a warning: it takes the disk space --keep-last was given to free (a d48 checkpoint is ~18 GB).
     public static func prune(runDirectory: String, keep: Int) {
         guard keep > 0 else { return }
-        for step in steps(in: runDirectory).dropLast(keep) { try? remove(step: step, in: runDirectory) }
+        for step in steps(in: runDirectory).dropLast(keep) {
+            do {
+                try remove(step: step, in: runDirectory)
+            } catch {
+                Console.log("warning: --keep-last could not remove checkpoint \(step) (\(error)); remove it yourself to free its space")
+            }
+        }
     }
 
     /// Removes checkpoint `step` from `runDirectory` so that `steps(in:)` never lists a half-removed one (a resume
     /// would pick it up as the newest): renamed to `.ckpt_STEP.removed` first, which `removeUnfinished` clears if the
     /// removal is cut short, then deleted.
     public static func remove(step: Int, in runDirectory: String) throws {
-        try FileManager.default.removeItem(atPath: try setAside(step: step, in: runDirectory))
+        let removed = try setAside(step: step, in: runDirectory)
+        do {
+            try FileManager.default.removeItem(atPath: removed)
+        } catch {
+            // (FileManager's error prints as an NSCocoaErrorDomain dump; the system's reason is the POSIX error under it)
+            let reason = ((error as? CocoaError)?.underlying as? POSIXError).map { String(cString: strerror($0.code.rawValue)) }
+            throw FileError("cannot remove \(removed)" + (reason.map { ": \($0)" } ?? ""))
+        }
     }
 
     /// Renames checkpoint `step` out of `steps(in:)`'s sight, to `.ckpt_STEP.removed`, and returns that path.
