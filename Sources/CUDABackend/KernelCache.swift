@@ -9,18 +9,14 @@ public struct KernelCache: Sendable {
 
     public init(folder: String) { self.folder = folder }
 
-    /// The cache folder the environment names: `GPT2_KERNEL_CACHE`, else `$XDG_CACHE_HOME/gpt2-swift/kernels`,
-    /// else `$HOME/.cache/gpt2-swift/kernels`, else a folder under /tmp.
+    /// The cache folder the environment names: `GPT2_KERNEL_CACHE`, else `kernels` in gpt2's cache folder
+    /// (`FileSystem.cacheFolder`: `$XDG_CACHE_HOME/gpt2-swift`, `~/.cache/gpt2-swift`, or one under /tmp per user).
     public init(paths: CUDALibraryPaths = CUDALibraryPaths()) {
         let environment = paths.environment
         if let explicit = environment["GPT2_KERNEL_CACHE"], !explicit.isEmpty {
             folder = explicit
-        } else if let cache = environment["XDG_CACHE_HOME"], !cache.isEmpty {
-            folder = cache + "/gpt2-swift/kernels"
-        } else if let home = environment["HOME"], !home.isEmpty {
-            folder = home + "/.cache/gpt2-swift/kernels"
         } else {
-            folder = "/tmp/gpt2-swift-kernels"
+            folder = FileSystem.join(FileSystem.cacheFolder { environment[$0] }, "kernels")
         }
     }
 

@@ -26,7 +26,7 @@ enum StandardStreams {
 
     /// The environment variables gpt2 reads paths and settings from.
     private static func isRead(_ name: Substring) -> Bool {
-        name == "HOME" || ["GPT2_", "CUDA_", "NVRTC_", "CUBLAS"].contains { name.hasPrefix($0) }
+        name == "HOME" || name == "XDG_CACHE_HOME" || ["GPT2_", "CUDA_", "NVRTC_", "CUBLAS"].contains { name.hasPrefix($0) }
     }
 
     /// Why an argument or an environment variable gpt2 reads is not UTF-8, or nil. Swift reads such bytes as U+FFFD,

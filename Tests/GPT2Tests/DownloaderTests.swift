@@ -17,6 +17,16 @@ import GPT2TestSupport
         #expect(path == TestPaths.mirror.appendingPathComponent(file.relativePath).path)
     }
 
+    /// Downloads, the calibration file and the kernels share one cache folder, whose fallback without a home is one
+    /// per user (the calibration file went under the working folder, downloads to a /tmp folder shared by all users).
+    @Test func theCachesShareOneFolder() {
+        #expect(FileSystem.cacheFolder { ["XDG_CACHE_HOME": "/x", "HOME": "/h"][$0] } == "/x/gpt2-swift")
+        #expect(FileSystem.cacheFolder { ["XDG_CACHE_HOME": "", "HOME": "/h"][$0] } == "/h/.cache/gpt2-swift")
+        #expect(FileSystem.cacheFolder { _ in nil } == "/tmp/gpt2-swift-\(getuid())")
+        #expect(CalibrationFile.defaultPath(environment: [:]) == "/tmp/gpt2-swift-\(getuid())/calibration.json")
+        #expect(CalibrationFile.defaultPath(environment: ["HOME": "/h", "GPT2_CALIBRATION": "/c.json"]) == "/c.json")
+    }
+
     @Test func missingMirrorFileIsErrorNamingPath() throws {
         let mirror = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: mirror) }

@@ -17,10 +17,9 @@ public struct Downloader: Sendable {
     }
 
     /// A downloader configured from the environment: `mirror`, else `$GPT2_DATA_MIRROR`; cache from
-    /// `$GPT2_CACHE_DIR`, else `$HOME/.cache/gpt2-swift`.
+    /// `$GPT2_CACHE_DIR`, else gpt2's cache folder (`FileSystem.cacheFolder`).
     public static func fromEnvironment(mirror: String? = nil) -> Downloader {
-        let cache = FileSystem.environment("GPT2_CACHE_DIR")
-            ?? FileSystem.join(FileSystem.environment("HOME") ?? "/tmp", ".cache/gpt2-swift")
+        let cache = FileSystem.environment("GPT2_CACHE_DIR") ?? FileSystem.cacheFolder()
         return Downloader(mirror: mirror ?? FileSystem.environment("GPT2_DATA_MIRROR"), cacheDirectory: cache)
     }
 

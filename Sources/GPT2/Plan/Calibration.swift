@@ -112,11 +112,10 @@ public struct CalibrationFile: Sendable {
     public let path: String
     public private(set) var records: [CalibrationRecord]
 
-    /// `$GPT2_CALIBRATION`, else `~/.cache/gpt2-swift/calibration.json`.
+    /// `$GPT2_CALIBRATION`, else `calibration.json` in gpt2's cache folder (`~/.cache/gpt2-swift`).
     public static func defaultPath(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
         if let path = environment["GPT2_CALIBRATION"], !path.isEmpty { return path }
-        let home = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? "."
-        return home + "/.cache/gpt2-swift/calibration.json"
+        return FileSystem.join(FileSystem.cacheFolder { environment[$0] }, "calibration.json")
     }
 
     /// Reads the file; a missing file is an empty one, an unreadable one an error naming it.

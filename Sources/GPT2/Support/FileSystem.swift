@@ -217,6 +217,16 @@ public enum FileSystem {
     /// Whether a process with id `pid` exists (one of another user's counts too).
     private static func isRunning(_ pid: Int32) -> Bool { kill(pid, 0) == 0 || errno == EPERM }
 
+    /// gpt2's cache (downloads, the calibration file, compiled kernels): `$XDG_CACHE_HOME/gpt2-swift`, else
+    /// `$HOME/.cache/gpt2-swift`, else `/tmp/gpt2-swift-UID` (with no home, one per user, not a folder shared with
+    /// every user; the three caches had three different fallbacks, one of them relative to the working folder).
+    /// `variable` reads the environment (by default this process's).
+    public static func cacheFolder(variable: (String) -> String? = FileSystem.environment) -> String {
+        if let cache = variable("XDG_CACHE_HOME"), !cache.isEmpty { return join(cache, "gpt2-swift") }
+        if let home = variable("HOME"), !home.isEmpty { return join(home, ".cache/gpt2-swift") }
+        return "/tmp/gpt2-swift-\(getuid())"
+    }
+
     /// The value of environment variable `name`, or nil when unset or empty.
     public static func environment(_ name: String) -> String? {
         guard let value = getenv(name) else { return nil }
