@@ -270,6 +270,21 @@ import Testing
         #expect(reread.latest(device: "h100-sxm") == nil)
     }
 
+    /// A calibration path that is no regular file (a broken link here; /dev/null likewise) is refused before a lock file
+    /// is made beside it (GPT2_CALIBRATION=/dev/null left a /dev/null.lock).
+    @Test func anAppendToWhatIsNoFileLeavesNoLockFile() throws {
+        let directory = try TestPaths.temporaryDirectory("calibration-no-file").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/calibration.json"
+        try FileManager.default.createSymbolicLink(atPath: path, withDestinationPath: directory + "/nowhere")
+        var file = try CalibrationFile(path: path)
+        let error = try #require(throws: FileError.self) {
+            try file.append(CalibrationRecord(device: "cpu", kind: "cpu", model: "tiny", microBatch: 1, seq: 16, mfu: 0.1, tokensPerSecond: 10))
+        }
+        #expect(String(describing: error).contains("is a symbolic link to nothing that exists"), "\(error)")
+        #expect(!FileManager.default.fileExists(atPath: path + ".lock"))
+    }
+
     /// Benches that finish together each read the file, then append: every record must land, none replaced by
     /// another's rewrite of what it read before.
     @Test func concurrentAppendsKeepEveryRecord() throws {

@@ -173,6 +173,7 @@ public struct CalibrationFile: Sendable {
         guard FileSystem.makeDirectories(FileSystem.directoryName(path)) else {
             throw FileError.system("create the calibration file's folder", FileSystem.directoryName(path))
         }
+        _ = try AtomicFile.regularFileDestination(path)   // (before its lock file is made beside it: /dev/null left a /dev/null.lock)
         try withExtendedLifetime(try FileLock(path + ".lock", wait: true)) {   // held until the file is rewritten
             records = try CalibrationFile(path: path).records
             records.append(record)

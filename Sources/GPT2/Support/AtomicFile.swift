@@ -34,7 +34,7 @@ public enum AtomicFile {
     }
 
     /// `path`, or the file a symbolic link there names; refused unless that is a regular file or nothing yet.
-    private static func regularFileDestination(_ path: String) throws -> String {
+    public static func regularFileDestination(_ path: String) throws -> String {
         var status = stat()
         guard lstat(path, &status) == 0 else { return path }   // nothing there yet
         var destination: String? = path
