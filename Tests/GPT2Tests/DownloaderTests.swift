@@ -210,10 +210,9 @@ import GPT2TestSupport
             tail -c +$((have + 1)) "$source" | head -c $((next - have)) >> "$out"
             [ $next -lt $total ] && exit 18
             exit 0
-            """.write(toFile: thirds, atomically: true, encoding: .utf8)
+            """.writeExecutable(to: thirds)
         let stuck = cache.appendingPathComponent("curl-stuck").path
-        try "#!/bin/sh\nexit 18\n".write(toFile: stuck, atomically: true, encoding: .utf8)
-        for script in [thirds, stuck] { chmod(script, 0o755) }
+        try "#!/bin/sh\nexit 18\n".writeExecutable(to: stuck)
 
         let path = try Downloader(mirror: nil, cacheDirectory: cache.path, curl: thirds)
             .fetch(DataFile(relativePath: "data.bin", url: url, integrity: .sha256(sha256)))
@@ -229,5 +228,15 @@ import GPT2TestSupport
         #expect(DataFile.fineweb10BTrain(1).relativePath == "fineweb10B/fineweb_train_000001.bin")
         #expect(DataFile.fineweb10BTrain(103).url
             == "https://huggingface.co/datasets/kjj0/fineweb10B-gpt2/resolve/main/fineweb_train_000103.bin")
+    }
+}
+
+extension String {
+    /// Writes this script to `path` as an executable, through a child shell: a file this process held open for
+    /// writing could be inherited by a child another test forks meanwhile, and running it then fails with "Text file
+    /// busy" (ETXTBSY) until that child execs, which failed CI once.
+    fileprivate func writeExecutable(to path: String) throws {
+        let result = try runCommand("/bin/sh", arguments: ["-c", "cat > \"$0\" && chmod 755 \"$0\"", path], stdin: Data(utf8))
+        try #require(result.status == 0, "\(result.stderrText)")
     }
 }
