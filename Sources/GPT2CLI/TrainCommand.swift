@@ -180,8 +180,8 @@ struct TrainCommand: ParsableCommand {
             }
             if let data {
                 guard FileSystem.isDirectory(data) else {
-                    throw ValidationError("--data \(data) is not a folder" + (FileSystem.isFile(data)
-                        ? " (a shard's folder goes there: --data \(FileSystem.directoryName(data)))" : ""))
+                    throw ValidationError(FileSystem.isFile(data) ? DataLoaderError.fileForFolder(path: data).description
+                                                                  : "--data \(data) is not a folder")
                 }
                 run.options.dataDirectory = FileSystem.absolutePath(data)
             }
@@ -212,9 +212,11 @@ struct TrainCommand: ParsableCommand {
                             + "wait on one another; --threads 0 uses one per core (the last bits of some sums then change)")
             }
         } else {
-            let options = try resolveOptions(backend)
+            // the device planned once, for --micro-batch auto and the check (its available memory and calibration read once)
+            let planDevice = try backendOptions.planDevice(backend)
+            let options = try resolveOptions(backend, planDevice: planDevice)
             // refuse before allocating anything: a config that cannot fit fails here with advice
-            plan = try TrainingPlanCheck.requireFits(options, device: backendOptions.planDevice(backend))
+            plan = try TrainingPlanCheck.requireFits(options, device: planDevice)
             evaluation = try evaluationInputs(options)
             trainer = try Trainer(options: options, backend: backend, replacingEarlierRun: overwrite)
         }
@@ -289,7 +291,7 @@ struct TrainCommand: ParsableCommand {
         return given.filter(\.isGiven).map(\.flag)
     }
 
-    private func resolveOptions(_ backend: any Backend) throws -> TrainingOptions {
+    private func resolveOptions(_ backend: any Backend, planDevice: PlanDevice) throws -> TrainingOptions {
         let peak = backendOptions.peakFLOPs(backend, override: peakFlops)
         if peak == nil {
             Console.log("note: this GPU is not in gpt2's table, so MFU is not reported; pass --peak-flops (dense BF16 FLOP/s, "
@@ -304,7 +306,6 @@ struct TrainCommand: ParsableCommand {
         }
         let seq = self.seq ?? min(Default.seq, config.maxSequenceLength)
         let microBatch = self.microBatch ?? .fixed(MicroBatchOption.defaultSize)
-        let planDevice = try backendOptions.planDevice(backend)
         let batch = try BatchShape.resolve(microBatch, seq: seq, gradAccum: gradAccum, totalBatchTokens: totalBatchTokens,
                                            config: config, recompute: recompute, device: planDevice)
         if microBatch == .auto {

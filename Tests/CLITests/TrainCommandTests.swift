@@ -116,7 +116,7 @@ import Testing
                            mentioning: "--data \(root)/none is not a folder")
         let shard = try #require(ShardSelection.split(directory: try ShakespeareShards.directory(), name: "train").paths().first)
         expectOneLineError(try runGPT2(arguments: ["train", "--resume", run + "/ckpt_1", "--data", shard]),
-                           mentioning: "is not a folder (a shard's folder goes there: --data \(try ShakespeareShards.directory()))")
+                           mentioning: "\(shard) is a file: give the folder of token shards that holds it (--data \(try ShakespeareShards.directory()))")
         let again = try runGPT2(arguments: ["train", "--resume", run + "/ckpt_1", "--overwrite"])
         #expect(again.status == 0, "\(again.stderrText)")
         #expect(Checkpoint.steps(in: run) == [1, 2, 3])

@@ -10,7 +10,6 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
-import Synchronization
 
 /// One `gpt2 bench` measurement.
 public struct CalibrationRecord: Codable, Sendable, Equatable {
@@ -139,21 +138,16 @@ public struct CalibrationFile: Sendable {
         }
     }
 
-    /// The file as plans read it: one that cannot be read is left out with a note (once per process and file), and
-    /// the plan uses the stated defaults and says so (a damaged file of measurements stopped every plan, and train
-    /// and eval, which plan first).
+    /// The file as plans read it: one that cannot be read is left out with a note, and the plan uses the stated
+    /// defaults and says so (a damaged file of measurements stopped every plan, and train and eval, which plan first).
     public static func forPlanning(path: String = CalibrationFile.defaultPath()) -> CalibrationFile {
         do {
             return try CalibrationFile(path: path)
         } catch {
-            if notedUnreadable.withLock({ $0.insert(path).inserted }) {
-                Console.log("note: \(error); plans use the stated defaults meanwhile")
-            }
+            Console.log("note: \(error); plans use the stated defaults meanwhile")
             return CalibrationFile(path: path, records: [])
         }
     }
-
-    private static let notedUnreadable = Mutex<Set<String>>([])
 
     private init(path: String, records: [CalibrationRecord]) {
         self.path = path
