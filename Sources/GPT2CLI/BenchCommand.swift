@@ -58,7 +58,7 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "On a GPU: after the timed steps, time every kernel and GEMM of one more step and print the table, with the TFLOP/s and GB/s each reached (of the device's peaks, when listed).")
     var profile = false
 
-    @Flag(help: "Do not append the result to the calibration file ($GPT2_CALIBRATION, else ~/.cache/gpt2-swift/calibration.json) that gpt2 plan reads its MFU and device overhead from.")
+    @Flag(help: "Do not append the result to the calibration file ($GPT2_CALIBRATION, else calibration.json in $XDG_CACHE_HOME/gpt2-swift or ~/.cache/gpt2-swift) that gpt2 plan reads its MFU and device overhead from.")
     var noRecord = false
 
     @OptionGroup var backendOptions: BackendOptions

@@ -181,6 +181,23 @@ import Testing
                 > MemoryPlan.largestMicroBatch(config: d12, sequenceLength: 1024, recompute: false, device: device))
     }
 
+    /// The table's shape labels follow what each tensor holds: (L,…) per layer, one shared slice with recompute
+    /// for ln1/ln2/fchGelu, and without training (an evaluation) for everything but qkv, the sampling cache.
+    @Test func shapeLabelsFollowTheLayerSlicesKept() throws {
+        let device = PlanDevice.gpu(try GPUSpecification.named("rtx4070"))
+        func label(_ key: String, recompute: Bool = false, training: Bool = true) -> String {
+            MemoryPlan(config: d12, batchSize: 2, sequenceLength: 64, recompute: recompute, device: device, training: training)
+                .components.first { $0.key == "activation.\(key)" }!.label
+        }
+        #expect(label("ln1").contains("(L,B,T,C) bf16"))
+        #expect(label("ln1", recompute: true).contains("(B,T,C) shared"))
+        #expect(label("residual2", recompute: true).contains("(L,B,T,C) bf16"))
+        #expect(label("residual2", training: false).contains("(B,T,C) shared"))
+        #expect(label("attStats", training: false).contains("(B,NH,T) shared"))
+        #expect(label("qkv", training: false).contains("(L,B,T,3C) bf16"))
+        #expect(label("lnf", training: false).contains("(B,T,C) bf16"))
+    }
+
     /// The logits row is R = min(B·T, 4096) rows of the padded vocabulary: it stops growing with B once B·T
     /// passes the chunk, so every micro-batch beyond that costs the activations of the blocks alone.
     @Test func logitsStopGrowingPastOneChunk() throws {

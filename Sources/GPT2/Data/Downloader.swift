@@ -5,7 +5,7 @@
 public struct Downloader: Sendable {
     /// A directory laid out like the cache (`MIRROR/gpt2/encoder.json`, …); nil means download.
     public var mirror: String?
-    /// Where downloads are kept: `$GPT2_CACHE_DIR`, else `~/.cache/gpt2-swift`.
+    /// Where downloads are kept (see `fromEnvironment`).
     public var cacheDirectory: String
     /// The program that downloads, run with curl's command line: `curl` from PATH unless given.
     public var curl: String

@@ -106,7 +106,8 @@ public protocol Backend: AnyObject {
 
     /// The whole optimizer step: the global gradient norm over every tensor's window of `.gradients`, clipping
     /// to `clipNorm` (0: none), then AdamW on each tensor with its own weight decay. Returns the norm before
-    /// clipping. A backend may do it without reading the norm back between the two (the default does).
+    /// clipping. A backend may keep the norm on the device between the two; the default,
+    /// `hostClippedOptimizerStep`, reads it back and computes the clip factor on the host.
     func optimizerStep(tensors: [OptimizerTensor], hyper: AdamWHyperparameters, step: Int, clipNorm: Float) -> Float
 
     /// Waits for queued work (a no-op on the CPU).

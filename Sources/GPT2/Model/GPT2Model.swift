@@ -140,7 +140,8 @@ public final class GPT2Model<Ops: Backend> {
 
     /// One transformer block: pre-LN attention and pre-LN MLP, each added to the residual stream. The MLP's
     /// residual add, residual3 = residual2 + fcproj, is fused into the LayerNorm that follows it: the next
-    /// block's ln1, or lnf after the last block. (TextGenerator's `decode` runs the same ops on one row: a change
+    /// block's ln1, or lnf after the last block. (Sampling's `decode`, in GPT2Model+Sampling.swift, computes the
+    /// same on one row with the unfused ops: a separate residual add and LayerNorm, a matmul then GELU. A change
     /// here belongs there too; TextGeneratorTests fail when the two disagree.)
     private func blockForward(layer l: Int, B: Int, T: Int) {
         let (C, NH) = (config.channels, config.heads)

@@ -111,7 +111,7 @@ public struct CalibrationFile: Sendable {
     public let path: String
     public private(set) var records: [CalibrationRecord]
 
-    /// `$GPT2_CALIBRATION`, else `calibration.json` in gpt2's cache folder (`~/.cache/gpt2-swift`).
+    /// `$GPT2_CALIBRATION`, else `calibration.json` in gpt2's cache folder (`FileSystem.cacheFolder`).
     public static func defaultPath(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
         if let path = environment["GPT2_CALIBRATION"], !path.isEmpty { return path }
         return FileSystem.join(FileSystem.cacheFolder { environment[$0] }, "calibration.json")

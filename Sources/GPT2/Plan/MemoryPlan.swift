@@ -266,7 +266,7 @@ public struct MemoryPlan: Sendable {
             case .attStats: note = " (no T×T matrix kept)"
             default: note = ""
             }
-            rows.append(row("activation \(kind.tableName) \(kind.shapeText(recompute: layout.recompute)) \(dtype)\(note)",
+            rows.append(row("activation \(kind.tableName) \(kind.shapeText(layout)) \(dtype)\(note)",
                             "activation.\(kind.tableName)", layout.bytes(of: kind)))
         }
         for kind in ActivationGradientKind.allCases {
@@ -307,10 +307,13 @@ extension ActivationKind {
     /// The name in the table and the JSON keys.
     var tableName: String { String(describing: self) }
 
-    /// The shape as stored: per-layer tensors have a leading L unless recompute shares one slice.
-    func shapeText(recompute: Bool) -> String {
-        let shared = recompute && (self == .ln1 || self == .ln2 || self == .fchGelu)
-        let layered = [ActivationKind.encoded, .lnf, .lnfMean, .lnfRstd, .logits, .losses].contains(self) || shared ? "" : "L,"
+    /// The shape as stored (`layerSlices`): per-layer tensors have a leading L unless every layer shares one slice
+    /// (with recompute, or without training).
+    func shapeText(_ layout: Layout) -> String {
+        let slices = layerSlices(layout.config, recompute: layout.recompute, training: layout.training)
+        let perLayer = layerSlices(layout.config, recompute: false, training: true) > 1
+        let shared = perLayer && slices == 1
+        let layered = perLayer && !shared ? "L," : ""
         let inner: String
         switch self {
         case .encoded, .ln1, .atty, .attproj, .residual2, .ln2, .fcproj, .residual3, .lnf: inner = "B,T,C"

@@ -90,7 +90,7 @@ public enum TokenCount {
         return Int(count)
     }
 
-    /// `10.0B`, `524.3k`, `786`: a token count short enough for a table.
+    /// `10.00B`, `1.50M`, `524.3k`, `786`: a token count short enough for a table.
     public static func format(_ count: Int) -> String {
         let value = Double(count)
         if value >= 1e9 { return formatFixed(value / 1e9, digits: 2) + "B" }

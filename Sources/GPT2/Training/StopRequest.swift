@@ -15,7 +15,7 @@ public final class StopRequest: @unchecked Sendable {
     private var sources: [DispatchSourceSignal] = []
     private let signals: [Int32]
 
-    /// Starts listening for `signals`; their default action (terminate) is replaced until the process ends.
+    /// Starts listening for `signals`; their default action (terminate) is replaced while this value lives.
     public init(signals: [Int32] = [SIGINT, SIGTERM]) {
         self.signals = signals
         for number in signals {

@@ -113,7 +113,7 @@ public final class Trainer<Ops: Backend> {
     /// Whether the last `run` ended early because `stopRequest` asked it to (its checkpoint is saved).
     public private(set) var stoppedOnRequest = false
 
-    /// Trains until `options.steps`, or until `stopAfter` steps, or until `stopRequest` is raised (Ctrl-C) and the
+    /// Trains until `options.steps`, or through step `stopAfter` (a step number, not a count), or until `stopRequest` is raised (Ctrl-C) and the
     /// micro-batch in progress ends (a step it does not complete is dropped); each of these leaves a checkpoint of the
     /// last complete step. After a dropped step this trainer's data position is part-way through it: continue from
     /// the checkpoint (`init(resuming:)`), not with another `run`.

@@ -76,8 +76,9 @@ extension GPT2Model {
         download(lmHeadForward(rows: t..<(t + 1)).slice(0, config.vocabularySize))
     }
 
-    /// One new token at `position`, every layer on a single row; returns its logits (V). The ops are
-    /// `GPT2Model.blockForward`'s, row by row: keep the two in step.
+    /// One new token at `position`, every layer on a single row; returns its logits (V). It computes what
+    /// `GPT2Model.blockForward` does, with the unfused ops (residual add, then LayerNorm; matmul, then GELU):
+    /// keep the two in step.
     private func decode(token: Int, position t: Int) -> [Float] {
         let (C, NH, L) = (config.channels, config.heads, config.layers)
         func row(_ kind: ActivationKind, _ l: Int = 0, width: Int = 1) -> TensorRef {
