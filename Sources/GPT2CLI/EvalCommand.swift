@@ -2,7 +2,6 @@
 /// or its HellaSwag accuracy (`gpt2 eval hellaswag`, in HellaSwagCommand.swift).
 
 import ArgumentParser
-import CPUBackend
 import GPT2
 
 struct EvalCommand: ParsableCommand {

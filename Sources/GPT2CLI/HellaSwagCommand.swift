@@ -1,7 +1,6 @@
 /// `gpt2 eval hellaswag`: a model's HellaSwag accuracy (acc by summed ending loss, acc_norm by mean ending loss).
 
 import ArgumentParser
-import CPUBackend
 import GPT2
 
 struct HellaSwagCommand: ParsableCommand {

@@ -166,6 +166,19 @@ import Testing
         }
     }
 
+    /// Only folders named as a save names them count: `ckpt_-3`, `ckpt_+5` and `ckpt_007` (made by hand) are not the
+    /// checkpoints of steps −3, 5 and 7, whose folders a load would look for as `ckpt_5` and `ckpt_7`.
+    @Test func foldersNotNamedAsASaveNamesThemAreNotCheckpoints() throws {
+        try withRun { run in
+            _ = try save(run, step: 2)
+            for name in ["ckpt_-3", "ckpt_+5", "ckpt_007", "ckpt_", "ckpt_1e3"] {
+                try FileManager.default.createDirectory(atPath: run + "/" + name, withIntermediateDirectories: false)
+            }
+            #expect(Checkpoint.steps(in: run) == [2])
+            #expect(try ModelSource.checkpointFolder(run) == run + "/ckpt_2")
+        }
+    }
+
     /// A save that fails part way (here the second moment cannot be read; on a full disk, a write) throws that error
     /// and removes what it wrote, so failed saves cannot pile up half-written folders on a full disk.
     @Test func failedSaveLeavesNothingBehind() throws {

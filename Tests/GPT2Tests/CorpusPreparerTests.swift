@@ -110,7 +110,7 @@ struct ByteEncoder: DocumentEncoder {
             let out = preparer(directory).outputDirectory
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
             let lockPath = FileSystem.join(out, CorpusPreparer.lockFileName)
-            nonisolated(unsafe) var holder: FileLock? = try FileLock(lockPath, wait: false, removingFile: true)
+            let holder = Mutex<FileLock?>(try FileLock(lockPath, wait: false, removingFile: true))
             #expect(throws: PrepareError.self) { try preparer(directory).prepare([.text(path: input.path)], encoder: ByteEncoder()) }
             let released = Mutex(false)
             var waiting = preparer(directory)
@@ -118,7 +118,7 @@ struct ByteEncoder: DocumentEncoder {
                 #expect(released.withLock { $0 }, "asked only once the holder let go")
                 return leftNothingToDo
             }
-            let holding = Thread { Thread.sleep(forTimeInterval: 0.3); released.withLock { $0 = true }; holder = nil }
+            let holding = Thread { Thread.sleep(forTimeInterval: 0.3); released.withLock { $0 = true }; holder.withLock { $0 = nil } }
             holding.start()
             let summary = try waiting.prepare([.text(path: input.path)], encoder: ByteEncoder())
             #expect(released.withLock { $0 }, "it waited for the holder")
@@ -226,7 +226,7 @@ struct ByteEncoder: DocumentEncoder {
             try ShardWriter.write(Array(100..<300), to: mirror.appendingPathComponent("fineweb_train_000001.bin").path)
             try ShardWriter.write(Array(300..<350), to: mirror.appendingPathComponent("fineweb_train_000002.bin").path)
             let downloader = Downloader(mirror: directory.appendingPathComponent("mirror").path, cacheDirectory: "/nonexistent")
-            var preparer = CorpusPreparer(outputDirectory: directory.appendingPathComponent("out").path, name: "fineweb10B")
+            let preparer = CorpusPreparer(outputDirectory: directory.appendingPathComponent("out").path, name: "fineweb10B")
             let summary = try preparer.prepareFineweb10B(trainShards: 2, downloader: downloader)
             #expect(summary.validationShards.map(\.tokens) == [100])
             #expect(summary.trainShards.map(\.tokens) == [200, 50])

@@ -83,17 +83,10 @@ public final class ShardWriter {
     }
 
     private func writeAll(_ bytes: [UInt8]) throws(ShardError) {
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes.withUnsafeBytes { writeToDescriptor(fd, $0.baseAddress! + offset, $0.count - offset) }
-            if written < 0 && errno == EINTR { continue }
-            guard written > 0 else { throw failure() }
-            offset += written
+        if let failure = bytes.withUnsafeBytes({ ByteFile.writeFully($0, to: fd) }) {
+            throw .cannotWrite(path: temporaryPath, reason: String(cString: strerror(failure)))
         }
     }
 
     private func failure() -> ShardError { .cannotWrite(path: temporaryPath, reason: String(cString: strerror(errno))) }
 }
-
-/// POSIX `write`, reachable from inside `ShardWriter` (whose static `write` shadows it).
-private func writeToDescriptor(_ fd: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Int { write(fd, bytes, count) }

@@ -223,8 +223,6 @@ public enum HuggingFaceGPT2 {
         let fields: Fields, json = Data(try ByteFile.contents(ofFile: path))
         do {
             fields = try JSONDecoder().decode(Fields.self, from: json)
-        } catch let error as FileError {
-            throw error
         } catch {
             throw FileError("\(path) is not a GPT-2 config.json (\(decodingErrorText(error, in: json)))")
         }

@@ -68,11 +68,8 @@ public struct FileSink {
 
     /// Appends raw bytes.
     public mutating func write(_ bytes: UnsafeRawBufferPointer) throws {
-        var done = 0
-        while done < bytes.count {
-            let put = Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done)
-            guard put > 0 else { throw FileError.system("write", path) }
-            done += put
+        if let failure = ByteFile.writeFully(bytes, to: fd) {
+            throw FileError("cannot write \(path): \(String(cString: strerror(failure)))")
         }
     }
 

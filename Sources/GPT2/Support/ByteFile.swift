@@ -11,15 +11,12 @@
 public struct ByteFileError: Error, CustomStringConvertible, Equatable {
     public let path: String
     public let reason: String
-    /// Whether the file does not exist (as opposed to existing but being unreadable).
-    public let isMissing: Bool
 
     public var description: String { "\(path): \(reason)" }
 
     init(path: String, errorNumber: Int32) {
         self.path = path
         self.reason = String(cString: strerror(errorNumber))
-        self.isMissing = errorNumber == ENOENT
     }
 }
 
@@ -39,20 +36,23 @@ public enum ByteFile {
 
     /// Writes all of `bytes` to `descriptor` (1 = stdout, 2 = stderr), retrying short writes.
     public static func writeAll(_ bytes: [UInt8], to descriptor: Int32, name: String = "<stdout>") throws(ByteFileError) {
-        var failure: Int32 = 0
-        bytes.withUnsafeBytes { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let written = write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    failure = errno
-                    return
-                }
-                offset += written
-            }
+        if let failure = bytes.withUnsafeBytes({ writeFully($0, to: descriptor) }) {
+            throw ByteFileError(path: name, errorNumber: failure)
         }
-        if failure != 0 { throw ByteFileError(path: name, errorNumber: failure) }
+    }
+
+    /// Writes all of `bytes` to `descriptor`, going on after short writes and interrupted calls; returns nil once all
+    /// are written, else the error number of the write that failed (EIO for one that wrote nothing, without an error).
+    /// Every writer of a descriptor goes through it, so none forgets EINTR.
+    public static func writeFully(_ bytes: UnsafeRawBufferPointer, to descriptor: Int32) -> Int32? {
+        var offset = 0
+        while offset < bytes.count {
+            let written = write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
+            if written < 0 && errno == EINTR { continue }
+            guard written > 0 else { return written < 0 ? errno : EIO }
+            offset += written
+        }
+        return nil
     }
 
     private static func readToEnd(descriptor: Int32, name: String) throws(ByteFileError) -> [UInt8] {

@@ -7,18 +7,9 @@
 #endif
 
 public enum Console {
-    /// Writes `text` to stderr, unbuffered.
+    /// Writes `text` to stderr, unbuffered; a stderr that cannot take it (closed, full) is left out.
     public static func log(_ text: String, terminator: String = "\n") {
-        let line = text + terminator
-        var bytes = Array(line.utf8)
-        bytes.withUnsafeMutableBytes { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let written = write(2, buffer.baseAddress! + offset, buffer.count - offset)
-                if written <= 0 { break }
-                offset += written
-            }
-        }
+        _ = Array((text + terminator).utf8).withUnsafeBytes { ByteFile.writeFully($0, to: 2) }
     }
 
     /// Whether stderr is a terminal (progress bars redraw in place only there).

@@ -32,9 +32,7 @@ public enum Checkpoint {
 
     /// The step of checkpoint folder `path` (`RUN/ckpt_40` → 40), nil when its name is not a checkpoint's.
     public static func step(ofFolder path: String) -> Int? {
-        var name = Substring(path)
-        while name.count > 1 && name.hasSuffix("/") { name = name.dropLast() }
-        let base = FileSystem.baseName(String(name))
+        let base = FileSystem.baseName(FileSystem.withoutTrailingSlashes(path))
         guard base.hasPrefix(folderPrefix), let step = Int(base.dropFirst(folderPrefix.count)), step >= 0 else { return nil }
         return step
     }
@@ -47,9 +45,8 @@ public enum Checkpoint {
     /// checkpoint, the folder of the checkpoint it leads to (not the link's own folder, where a resume would have
     /// gone on as another run).
     public static func runDirectory(of folder: String) -> String {
-        var path = Substring(folder)
-        while path.count > 1 && path.hasSuffix("/") { path = path.dropLast() }
-        return FileSystem.directoryName(FileSystem.linkTarget(String(path)) ?? String(path))
+        let path = FileSystem.withoutTrailingSlashes(folder)
+        return FileSystem.directoryName(FileSystem.linkTarget(path) ?? path)
     }
 
     /// Writes a checkpoint into `runDirectory`, which must exist (a run folder moved away meanwhile is not made anew
@@ -148,12 +145,12 @@ public enum Checkpoint {
         }
     }
 
-    /// Steps of the complete checkpoints in `runDirectory`, ascending.
+    /// Steps of the complete checkpoints in `runDirectory`, ascending: the folders named as `folderName(step:)`
+    /// names them (not `ckpt_-3` or `ckpt_007`, which no save writes and a load of that step would not find).
     public static func steps(in runDirectory: String) -> [Int] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: runDirectory)) ?? []
         return names.compactMap { name in
-            guard name.hasPrefix(folderPrefix) else { return nil }
-            return Int(name.dropFirst(folderPrefix.count))
+            step(ofFolder: name).flatMap { folderName(step: $0) == name ? $0 : nil }
         }.sorted()
     }
 

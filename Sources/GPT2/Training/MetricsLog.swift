@@ -39,16 +39,9 @@ public final class MetricsLog {
         }.joined(separator: ",")
         let line = Array(("{" + body + "}\n").utf8)
         let start = lseek(fd, 0, SEEK_END)
-        var written = 0
-        while written < line.count {
-            let result = line.withUnsafeBytes { write(fd, $0.baseAddress! + written, $0.count - written) }
-            if result < 0 && errno == EINTR { continue }
-            guard result > 0 else {
-                let error = result < 0 ? FileError.system("append a row to", path) : FileError("cannot append a row to \(path): nothing was written")
-                if start >= 0 { _ = ftruncate(fd, start) }
-                throw error
-            }
-            written += result
+        if let failure = line.withUnsafeBytes({ ByteFile.writeFully($0, to: fd) }) {
+            if start >= 0 { _ = ftruncate(fd, start) }
+            throw FileError("cannot append a row to \(path): \(String(cString: strerror(failure)))")
         }
     }
 
