@@ -186,10 +186,8 @@ struct BenchCommand: ParsableCommand {
             let zeroed = clock.now
             for micro in 0..<gradAccum {
                 let rows = (micro * microTokens)..<((micro + 1) * microTokens)
-                // (with lossScale, forward also runs the lm head's backward; backward() does the rest)
-                gpt.forward(inputs: Array(inputs[rows]), targets: Array(targets[rows]), batchSize: B, sequenceLength: seq,
-                            lossScale: 1 / Float(tokens))
-                gpt.backward(batchSize: B, sequenceLength: seq)
+                gpt.accumulateGradients(inputs: Array(inputs[rows]), targets: Array(targets[rows]), batchSize: B,
+                                        sequenceLength: seq, lossScale: 1 / Float(tokens))
             }
             backend.synchronize()
             let backwardDone = clock.now

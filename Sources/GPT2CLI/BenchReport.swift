@@ -38,16 +38,16 @@ struct BenchReport {
     func json() -> String {
         func value<T>(_ optional: T?) -> String { optional.map { "\($0)" } ?? "null" }
         let fields: [(String, String)] = [
-            ("impl", quoted("gpt2-swift")), ("device", quoted(device)), ("model", quoted(model)),
+            ("impl", jsonString("gpt2-swift")), ("device", jsonString(device)), ("model", jsonString(model)),
             ("micro_batch", "\(microBatch)"), ("micro_batch_auto", "\(microBatchAuto)"), ("seq", "\(seq)"), ("grad_accum", "\(gradAccum)"),
             ("classifier_chunk_rows", "\(classifierChunkRows)"), ("threads", "\(threads ?? 0)"), ("steps", "\(steps)"),
             ("step_ms", "\(stepSeconds * 1000)"), ("optimizer_ms", "\(optimizerSeconds * 1000)"),
             ("tokens_per_s", "\(tokensPerSecond)"), ("mfu", value(mfu)), ("peak_flops", value(peakFLOPs)),
             ("device_memory_bytes", value(deviceMemoryBytes)), ("device_overhead_bytes", value(deviceOverheadBytes)),
             ("flops_per_token", "\(flopsPerToken)"), ("params", "\(config.parameterCount)"), ("allocated_bytes", "\(allocatedBytes)"),
-        ] + (fusions.map { [("fusions", "{" + $0.map { "\(quoted($0.key)): \(quoted($0.value))" }.joined(separator: ", ") + "}")] } ?? [])
+        ] + (fusions.map { [("fusions", "{" + $0.map { "\(jsonString($0.key)): \(jsonString($0.value))" }.joined(separator: ", ") + "}")] } ?? [])
           + (kernelTimes.map { [("profile", Self.profileJSON($0))] } ?? [])
-        return "{" + fields.map { "\(quoted($0.0)): \($0.1)" }.joined(separator: ", ") + "}"
+        return "{" + fields.map { "\(jsonString($0.0)): \($0.1)" }.joined(separator: ", ") + "}"
     }
 
     func text() -> String {

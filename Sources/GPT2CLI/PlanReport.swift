@@ -84,10 +84,10 @@ struct PlanReport {
     func json() -> String {
         var fields: [(String, String)] = [
             ("fits", String(memory.fits)),
-            ("device", quoted(memory.device.name)),
-            ("device_key", quoted(deviceKey)),
-            ("precision", quoted(memory.device.precision.rawValue)),
-            ("model", quoted(model)),
+            ("device", jsonString(memory.device.name)),
+            ("device_key", jsonString(deviceKey)),
+            ("precision", jsonString(memory.device.precision.rawValue)),
+            ("model", jsonString(model)),
             ("parameters", String(config.parameterCount)),
             ("micro_batch", String(batch.microBatch)),
             ("seq", String(T)),
@@ -95,9 +95,9 @@ struct PlanReport {
             ("recompute", String(recompute)),
             ("classifier_chunk_rows", String(memory.layout.classifierChunkRows)),
         ]
-        let components = memory.components.map { "\(quoted($0.key)): \($0.bytes)" }.joined(separator: ", ")
+        let components = memory.components.map { "\(jsonString($0.key)): \($0.bytes)" }.joined(separator: ", ")
         if case .gpu(_, _, let overhead) = memory.device {
-            fields.append(("device_overhead_source", quoted(overhead.sourceName)))
+            fields.append(("device_overhead_source", jsonString(overhead.sourceName)))
         }
         fields += [
             ("memory", "{\(components)}"),
@@ -118,14 +118,14 @@ struct PlanReport {
             ("micro_step_mfu", field { String($0.microStepMFU) }),
             ("optimizer_seconds", field { String($0.optimizerSeconds) }),
             ("mfu_calibrated", field { time in String({ if case .calibrated = time.mfuSource { return true } else { return false } }()) }),
-            ("mfu_source", field { quoted($0.mfuSource.text) }),
+            ("mfu_source", field { jsonString($0.mfuSource.text) }),
             ("tokens_per_s", field { String($0.tokensPerSecond) }),
             ("step_seconds", field { String($0.stepSeconds) }),
             ("steps", field { $0.steps.map(String.init) }),
             ("total_tokens", field { $0.totalTokens.map(String.init) }),
             ("total_seconds", field { $0.totalSeconds.map { String($0) } }),
         ]
-        return "{" + fields.map { "\(quoted($0.0)): \($0.1)" }.joined(separator: ", ") + "}"
+        return "{" + fields.map { "\(jsonString($0.0)): \($0.1)" }.joined(separator: ", ") + "}"
     }
 
     /// `gpt2 plan --list-gpus`.
@@ -156,18 +156,4 @@ func grouped(_ value: Int) -> String {
         out.append(digit)
     }
     return (value < 0 ? "-" : "") + out
-}
-
-/// `text` as a JSON string literal (for the plan's and the bench's JSON).
-func quoted(_ text: String) -> String {
-    var out = "\""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case _ where scalar.value < 0x20: out += "\\u00" + (scalar.value < 16 ? "0" : "") + String(scalar.value, radix: 16)
-        default: out.unicodeScalars.append(scalar)
-        }
-    }
-    return out + "\""
 }

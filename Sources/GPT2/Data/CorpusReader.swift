@@ -137,8 +137,7 @@ private struct JSONLineDecoder {
     /// The document on the next line, nil for a blank line; a bad line is `invalidJSON` or `missingField`.
     mutating func document(in line: UnsafeBufferPointer<UInt8>) throws(PrepareError) -> String? {
         lineNumber += 1
-        guard line.contains(where: { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\r") && $0 != UInt8(ascii: "\t") })
-        else { return nil }
+        guard !isBlankLine(line) else { return nil }
         do {
             return try decoder.decode(DocumentLine.self, from: Data(line)).text
         } catch DecodingError.keyNotFound {
@@ -158,15 +157,8 @@ private struct DocumentLine: Decodable {
     static let fieldKey = CodingUserInfoKey(rawValue: "gpt2.documentField")!
     let text: String
 
-    struct Key: CodingKey {
-        var stringValue: String
-        var intValue: Int? { nil }
-        init(stringValue: String) { self.stringValue = stringValue }
-        init?(intValue: Int) { nil }
-    }
-
     init(from decoder: any Decoder) throws {
         let field = decoder.userInfo[Self.fieldKey] as? String ?? "text"
-        text = try decoder.container(keyedBy: Key.self).decode(String.self, forKey: Key(stringValue: field))
+        text = try decoder.container(keyedBy: JSONKey.self).decode(String.self, forKey: JSONKey(stringValue: field))
     }
 }

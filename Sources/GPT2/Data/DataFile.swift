@@ -72,9 +72,3 @@ extension DataFile {
         DataFile(relativePath: "fineweb10B/" + name, url: fineweb10BRepository + name, integrity: .tokenShard)
     }
 }
-
-/// `value` in decimal, left-padded with zeros to `width` digits.
-func zeroPadded(_ value: Int, width: Int) -> String {
-    let digits = String(value)
-    return String(repeating: "0", count: max(0, width - digits.count)) + digits
-}

@@ -79,7 +79,7 @@ public enum HellaSwag {
         for line in try ByteFile.contents(ofFile: path).split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
             lineNumber += 1
             if let limit, examples.count >= limit { break }
-            guard line.contains(where: { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\r") && $0 != UInt8(ascii: "\t") }) else { continue }
+            guard !isBlankLine(line) else { continue }
             let item: Line, json = Data(line)
             do {
                 item = try decoder.decode(Line.self, from: json)

@@ -21,19 +21,11 @@ public enum HuggingFaceGPT2 {
         tensors.append(("transformer.wte.weight", [V, C], Array(slices.whole(.wte).prefix(V * C))))
         tensors.append(("transformer.wpe.weight", [config.maxSequenceLength, C], Array(slices.whole(.wpe))))
         for l in 0..<L {
-            let prefix = "transformer.h.\(l)."
-            tensors.append((prefix + "ln_1.weight", [C], slices.layer(.ln1w, l)))
-            tensors.append((prefix + "ln_1.bias", [C], slices.layer(.ln1b, l)))
-            tensors.append((prefix + "attn.c_attn.weight", [C, 3 * C], transpose(slices.layer(.qkvw, l), rows: 3 * C, columns: C)))
-            tensors.append((prefix + "attn.c_attn.bias", [3 * C], slices.layer(.qkvb, l)))
-            tensors.append((prefix + "attn.c_proj.weight", [C, C], transpose(slices.layer(.attprojw, l), rows: C, columns: C)))
-            tensors.append((prefix + "attn.c_proj.bias", [C], slices.layer(.attprojb, l)))
-            tensors.append((prefix + "ln_2.weight", [C], slices.layer(.ln2w, l)))
-            tensors.append((prefix + "ln_2.bias", [C], slices.layer(.ln2b, l)))
-            tensors.append((prefix + "mlp.c_fc.weight", [C, 4 * C], transpose(slices.layer(.fcw, l), rows: 4 * C, columns: C)))
-            tensors.append((prefix + "mlp.c_fc.bias", [4 * C], slices.layer(.fcb, l)))
-            tensors.append((prefix + "mlp.c_proj.weight", [4 * C, C], transpose(slices.layer(.fcprojw, l), rows: C, columns: 4 * C)))
-            tensors.append((prefix + "mlp.c_proj.bias", [C], slices.layer(.fcprojb, l)))
+            for tensor in blockTensors(channels: C) {
+                let values = slices.layer(tensor.kind, l), shape = tensor.shape
+                tensors.append(("transformer.h.\(l)." + tensor.suffix, shape,
+                                tensor.isConv1DWeight ? transpose(values, rows: shape[1], columns: shape[0]) : values))
+            }
         }
         tensors.append(("transformer.ln_f.weight", [C], Array(slices.whole(.lnfw))))
         tensors.append(("transformer.ln_f.bias", [C], Array(slices.whole(.lnfb))))
@@ -41,6 +33,17 @@ public enum HuggingFaceGPT2 {
                                   metadata: ["format": "pt", headCountKey: String(config.heads)])
         let json = configJSON(config)
         try AtomicFile.write(FileSystem.join(directory, "config.json")) { sink in try sink.write(Array(json.utf8)) }
+    }
+
+    /// One block's tensors as transformers names and shapes them (`h.L.` + suffix), in our parameter order, with the
+    /// parameter each holds. Conv1D weights are stored [in, out]: the transpose of ours.
+    static func blockTensors(channels C: Int) -> [(suffix: String, kind: ParameterKind, shape: [Int], isConv1DWeight: Bool)] {
+        [("ln_1.weight", .ln1w, [C], false), ("ln_1.bias", .ln1b, [C], false),
+         ("attn.c_attn.weight", .qkvw, [C, 3 * C], true), ("attn.c_attn.bias", .qkvb, [3 * C], false),
+         ("attn.c_proj.weight", .attprojw, [C, C], true), ("attn.c_proj.bias", .attprojb, [C], false),
+         ("ln_2.weight", .ln2w, [C], false), ("ln_2.bias", .ln2b, [C], false),
+         ("mlp.c_fc.weight", .fcw, [C, 4 * C], true), ("mlp.c_fc.bias", .fcb, [4 * C], false),
+         ("mlp.c_proj.weight", .fcprojw, [4 * C, C], true), ("mlp.c_proj.bias", .fcprojb, [C], false)]
     }
 
     /// The `__metadata__` entry our exports add: the head count, which no tensor's shape tells, so that the
@@ -107,18 +110,10 @@ public enum HuggingFaceGPT2 {
             try emit(wte)
             try emit([Float](repeating: 0, count: (config.paddedVocabularySize - V) * C))
             try emit(try tensor("wpe.weight", [config.maxSequenceLength, C]))
-            let perLayer: [(String, [Int], transposedFrom: (rows: Int, columns: Int)?)] = [
-                ("ln_1.weight", [C], nil), ("ln_1.bias", [C], nil),
-                ("attn.c_attn.weight", [C, 3 * C], (C, 3 * C)), ("attn.c_attn.bias", [3 * C], nil),
-                ("attn.c_proj.weight", [C, C], (C, C)), ("attn.c_proj.bias", [C], nil),
-                ("ln_2.weight", [C], nil), ("ln_2.bias", [C], nil),
-                ("mlp.c_fc.weight", [C, 4 * C], (C, 4 * C)), ("mlp.c_fc.bias", [4 * C], nil),
-                ("mlp.c_proj.weight", [4 * C, C], (4 * C, C)), ("mlp.c_proj.bias", [C], nil),
-            ]
-            for (suffix, expected, transposed) in perLayer {
+            for block in blockTensors(channels: C) {
                 for l in 0..<L {   // layer-stacked: every layer's slice of one kind, then the next kind
-                    let values = try tensor("h.\(l).\(suffix)", expected)
-                    try emit(transposed.map { transpose(values, rows: $0.rows, columns: $0.columns) } ?? values)
+                    let values = try tensor("h.\(l).\(block.suffix)", block.shape)
+                    try emit(block.isConv1DWeight ? transpose(values, rows: block.shape[0], columns: block.shape[1]) : values)
                 }
             }
             try emit(try tensor("ln_f.weight", [C]))
@@ -161,7 +156,7 @@ public enum HuggingFaceGPT2 {
         var layers = 0
         while byName["h.\(layers).ln_1.weight"] != nil { layers += 1 }
         let channels = wteShape[1]
-        var config: ModelConfig
+        let config: ModelConfig
         if let declared {
             config = declared
         } else {
@@ -172,7 +167,6 @@ public enum HuggingFaceGPT2 {
             }
             config = ModelConfig(maxSequenceLength: wpeShape[0], vocabularySize: wteShape[0], layers: layers, heads: heads, channels: channels)
         }
-        config.paddedVocabularySize = (config.vocabularySize + 127) / 128 * 128
         do { try config.validate() } catch { throw fail("\(error)") }
         guard config.layers == layers else { throw fail("config.json says \(config.layers) layers but the file has \(layers)") }
         guard [config.vocabularySize, config.channels] == wteShape, config.maxSequenceLength == wpeShape[0] else {
@@ -245,28 +239,15 @@ public enum HuggingFaceGPT2 {
 struct ParameterSlices {
     let config: ModelConfig
     let parameters: [Float]
-    private let offsets: [ParameterKind: Int]
-
-    init(config: ModelConfig, parameters: [Float]) {
-        self.config = config
-        self.parameters = parameters
-        var offsets: [ParameterKind: Int] = [:]
-        var offset = 0
-        for kind in ParameterKind.allCases {
-            offsets[kind] = offset
-            offset += kind.elementCount(config)
-        }
-        self.offsets = offsets
-    }
 
     func whole(_ kind: ParameterKind) -> ArraySlice<Float> {
-        let start = offsets[kind]!
+        let start = kind.offset(config)
         return parameters[start..<(start + kind.elementCount(config))]
     }
 
     func layer(_ kind: ParameterKind, _ l: Int) -> [Float] {
         let size = kind.elementCount(config) / config.layers
-        let start = offsets[kind]! + l * size
+        let start = kind.offset(config) + l * size
         return Array(parameters[start..<(start + size)])
     }
 }

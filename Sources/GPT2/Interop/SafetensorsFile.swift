@@ -202,7 +202,7 @@ public struct SafetensorsFile {
         enum CodingKeys: String, CodingKey { case dtype, shape, offsets = "data_offsets" }
 
         init(from decoder: Decoder) throws {
-            let container = try decoder.container(keyedBy: AnyKey.self)
+            let container = try decoder.container(keyedBy: JSONKey.self)
             let allowed: Set<String> = ["dtype", "shape", "data_offsets"]
             if let extra = container.allKeys.first(where: { !allowed.contains($0.stringValue) }) {
                 throw HeaderError(message: "unexpected field '\(extra.stringValue)' in a tensor entry")
@@ -219,7 +219,7 @@ public struct SafetensorsFile {
         var metadata: [String: String] = [:]
 
         init(from decoder: Decoder) throws {
-            let container = try decoder.container(keyedBy: AnyKey.self)
+            let container = try decoder.container(keyedBy: JSONKey.self)
             for key in container.allKeys {
                 if key.stringValue == "__metadata__" {
                     metadata = try container.decode([String: String].self, forKey: key)
@@ -235,35 +235,6 @@ public struct SafetensorsFile {
             }
         }
     }
-
-    private struct AnyKey: CodingKey {
-        var stringValue: String
-        var intValue: Int? { nil }
-        init(stringValue: String) { self.stringValue = stringValue }
-        init?(intValue: Int) { nil }
-    }
-}
-
-/// `text` as a JSON string literal.
-func jsonString(_ text: String) -> String {
-    var out = "\""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        default:
-            if scalar.value < 0x20 {
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            } else {
-                out.unicodeScalars.append(scalar)
-            }
-        }
-    }
-    return out + "\""
 }
 
 /// IEEE half-precision bits → Float (exact).

@@ -18,6 +18,17 @@ extension GPT2Model {
         backend.encoderBackward(dwte: grad(.wte), dwpe: grad(.wpe), dout: dresidual, inp: layout.inputs, B: B, T: T, C: C)
     }
 
+    /// One micro-batch of a step: adds the gradient of its mean loss × `lossScale` (1/(B·T·A) for A micro-batches a
+    /// step) to the gradient buffer, and returns that mean loss. (With a loss scale, `forward` already runs the lm
+    /// head's backward; `backward` does the rest.)
+    @discardableResult
+    public func accumulateGradients(inputs: [Int32], targets: [Int32], batchSize B: Int, sequenceLength T: Int,
+                                    lossScale: Float) -> Float {
+        let loss = forward(inputs: inputs, targets: targets, batchSize: B, sequenceLength: T, lossScale: lossScale)!
+        backward(batchSize: B, sequenceLength: T)
+        return loss
+    }
+
     /// Clears the gradient buffer (call before the forward pass of a step's first micro-batch).
     public func zeroGradients() { backend.zero(layout.whole(.gradients)) }
 

@@ -40,10 +40,8 @@ public final class GPT2Model<Ops: Backend> {
     /// weights 1, biases 0, padded vocabulary rows 0. Deterministic in `seed`.
     public func initializeParameters(seed: UInt64) {
         var random = SeededRandom(seed: seed)
-        var offset = 0
         for kind in ParameterKind.allCases {
-            let tensor = layout.whole(.parameters).slice(offset, kind.elementCount(config))
-            offset += tensor.count
+            let tensor = layout.parameter(kind)
             switch kind {
             case .ln1w, .ln2w, .lnfw:
                 upload([Float](repeating: 1, count: tensor.count), to: tensor)

@@ -35,6 +35,6 @@ public struct GPUScratchLayout: Sendable, Equatable {
     /// The three device allocations, in bytes: floats, ints, AdamW table.
     public var allocationBytes: [Int] { [floatCount * 4, intCount * 4, Self.adamSlots * Self.adamEntryBytes] }
 
-    /// All of it.
+    /// The three allocations together: what the planner adds for the scratch.
     public var bytes: Int { allocationBytes.reduce(0, +) }
 }

@@ -54,17 +54,11 @@ public struct Layout: Sendable {
         let chunkRows = min(batchSize * sequenceLength, classifierChunkRows ?? Self.defaultClassifierChunkRows)
         precondition(chunkRows > 0, "a layout needs rows (B·T) and a positive classifier chunk")
         self.classifierChunkRows = chunkRows
-        var offset = 0
-        var offsets: [Int] = []
-        for kind in ParameterKind.allCases {
-            offsets.append(offset)
-            offset += kind.elementCount(config)
-        }
-        parameterOffsets = offsets
-        let parameterCount = offset
+        parameterOffsets = ParameterKind.allCases.map { $0.offset(config) }
+        let parameterCount = config.parameterCount
 
         var ends: [BufferKind: Int] = [.activations: 0, .activationStatistics: 0]
-        offsets = []
+        var offsets: [Int] = []
         for kind in ActivationKind.allCases {
             offsets.append(ends[kind.buffer]!)
             ends[kind.buffer]! += kind.elementCount(config, B: batchSize, T: sequenceLength, recompute: recompute,
@@ -72,7 +66,7 @@ public struct Layout: Sendable {
         }
         activationOffsets = offsets
 
-        offset = 0
+        var offset = 0
         offsets = []
         for kind in ActivationGradientKind.allCases {
             offsets.append(offset)

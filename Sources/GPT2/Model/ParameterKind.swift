@@ -24,6 +24,11 @@ public enum ParameterKind: Int, CaseIterable, Sendable, Codable {
     /// Elements in the whole tensor.
     public func elementCount(_ c: ModelConfig) -> Int { shape(c).reduce(1, *) }
 
+    /// Where the tensor starts in the flat parameter buffer: after every kind before it, in llm.c's order.
+    public func offset(_ c: ModelConfig) -> Int {
+        ParameterKind.allCases.prefix(rawValue).reduce(0) { $0 + $1.elementCount(c) }
+    }
+
     /// Whether the tensor has one slice per layer.
     public var isPerLayer: Bool {
         switch self {

@@ -47,10 +47,9 @@ public func formatDuration(_ seconds: Double) -> String {
     guard seconds.isFinite, seconds >= 0 else { return "?" }
     guard seconds < 1e15 else { return "over 30 million years" }   // (and an Int of seconds at any rate)
     let total = Int(seconds.rounded())
-    func twoDigits(_ n: Int) -> String { n < 10 ? "0" + String(n) : String(n) }
     if total < 60 { return String(total) + "s" }
-    if total < 3600 { return String(total / 60) + "m" + twoDigits(total % 60) + "s" }
-    return String(total / 3600) + "h" + twoDigits(total % 3600 / 60) + "m"
+    if total < 3600 { return String(total / 60) + "m" + zeroPadded(total % 60, width: 2) + "s" }
+    return String(total / 3600) + "h" + zeroPadded(total % 3600 / 60, width: 2) + "m"
 }
 
 /// Bytes in binary units: `512 B`, `3.2 KiB`, `820.1 MiB`, `9.61 GiB`.
@@ -68,4 +67,10 @@ extension Duration {
         let (whole, attoseconds) = components
         return Double(whole) + Double(attoseconds) * 1e-18
     }
+}
+
+/// `value` in decimal, left-padded with zeros to `width` digits: `zeroPadded(7, width: 2)` is `07`.
+public func zeroPadded(_ value: Int, width: Int) -> String {
+    let digits = String(value)
+    return String(repeating: "0", count: max(0, width - digits.count)) + digits
 }

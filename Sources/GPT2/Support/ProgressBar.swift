@@ -66,8 +66,8 @@ public final class ProgressBar {
     static func duration(_ seconds: Double) -> String {
         let total = Int(seconds.rounded())
         let (hours, minutes, secs) = (total / 3600, (total / 60) % 60, total % 60)
-        func two(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
-        return hours > 0 ? "\(hours):\(two(minutes)):\(two(secs))" : "\(minutes):\(two(secs))"
+        let (mm, ss) = (zeroPadded(minutes, width: 2), zeroPadded(secs, width: 2))
+        return hours > 0 ? "\(hours):\(mm):\(ss)" : "\(minutes):\(ss)"
     }
 
     private static func now() -> Double {

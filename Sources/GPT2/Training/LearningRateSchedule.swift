@@ -14,11 +14,16 @@ public struct LearningRateSchedule: Codable, Sendable, Equatable {
         case wsd
     }
 
+    /// How the rate falls after the warm-up.
     public var shape: Shape
+    /// The peak, reached at the end of the warm-up.
     public var maxLearningRate: Float
     /// The floor, as a fraction of the maximum.
     public var minFraction: Float
+    /// Steps of linear rise to the peak.
     public var warmupSteps: Int
+    /// The step the decay reaches the floor at: the run's `TrainingOptions.steps`, which a resume with a new
+    /// `--steps` changes along with it.
     public var totalSteps: Int
     /// For `wsd`: the share of the run spent decaying.
     public var decayFraction: Float

@@ -200,11 +200,8 @@ public final class Trainer<Ops: Backend> {
         var lossSum: Double = 0
         for microStep in 0..<A {
             let batch = try loader.next()
-            // (with lossScale, forward also runs the lm head's backward; backward() does the rest)
-            let loss = model.forward(inputs: batch.inputs, targets: batch.targets, batchSize: B, sequenceLength: T,
-                                     lossScale: 1 / Float(B * T * A))!
-            model.backward(batchSize: B, sequenceLength: T)
-            lossSum += Double(loss)
+            lossSum += Double(model.accumulateGradients(inputs: batch.inputs, targets: batch.targets, batchSize: B,
+                                                        sequenceLength: T, lossScale: 1 / Float(B * T * A)))
             if microStep < A - 1 && abandon() { return nil }
         }
         return Float(lossSum / Double(A))

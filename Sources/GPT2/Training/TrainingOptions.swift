@@ -11,25 +11,40 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     /// Weights to start from instead of random initialisation: an llm.c model file, a checkpoint or run folder, or a
     /// safetensors GPT-2 (see `ModelSource`).
     public var initFrom: String?
+    /// Sequences per forward/backward pass (B).
     public var microBatch: Int
+    /// Tokens per sequence (T).
     public var sequenceLength: Int
+    /// Micro-batches whose gradients add up to one optimizer step.
     public var gradientAccumulation: Int
+    /// The last optimizer step (steps count from 1).
     public var steps: Int
+    /// The learning rate of each step: warm-up, then cosine or WSD decay to a floor.
     public var schedule: LearningRateSchedule
+    /// AdamW's decoupled weight decay for the matrices and embeddings (biases and LayerNorms get none).
     public var weightDecay: Float
+    /// The global gradient norm is scaled down to this when above it (0: no clipping).
     public var clipNorm: Float
+    /// Fixes the initial weights, the order of the training shards' sequences and the samples' draws.
     public var seed: UInt64
+    /// Whether the training sequences are read in a seeded random order (else in file order).
     public var shuffle: Bool
+    /// Keep one shared slice of ln1, ln2 and the GELU output and recompute them in backward, for memory.
     public var recompute: Bool
+    /// Validation loss every N steps (0 = off), over `evalBatches` micro-batches of the val split.
     public var evalEvery: Int
     public var evalBatches: Int
     /// HellaSwag accuracy every N steps (nil or 0 = off); optional so older saved options still load.
     public var hellaswagEvery: Int?
+    /// A sample of `sampleTokens` tokens printed every N steps (0 = off).
     public var sampleEvery: Int
     public var sampleTokens: Int
+    /// A checkpoint every N steps (0 = only after the last step and on a stop), keeping the newest `keepLast` (0 = all).
     public var checkpointEvery: Int
     public var keepLast: Int
+    /// The run folder: checkpoints, `metrics.jsonl`, the lock.
     public var outDirectory: String
+    /// CPU threads (0 = every core).
     public var threads: Int
     /// Peak FLOP/s used for MFU; nil when unknown (a GPU not in the table): MFU is then not reported.
     public var peakFLOPs: Double?
@@ -40,6 +55,8 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     /// before it was recorded.
     public var device: String?
 
+    /// The defaults make a quiet run, as tests and library callers want: no validation, samples or periodic
+    /// checkpoints. The command line's own defaults (a demo that reports as it goes) are `TrainCommand`'s.
     public init(dataDirectory: String, model: ModelConfig, modelName: String, initFrom: String? = nil,
                 microBatch: Int, sequenceLength: Int, gradientAccumulation: Int, steps: Int,
                 schedule: LearningRateSchedule, weightDecay: Float = 0.1, clipNorm: Float = 1, seed: UInt64 = 1337,

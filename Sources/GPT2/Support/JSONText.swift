@@ -1,0 +1,36 @@
+/// Text for the JSON that gpt2 writes by hand (safetensors headers, `--json` results), without Foundation's encoder.
+
+/// `text` as a JSON string literal: quoted, with `"`, `\\` and the control characters escaped.
+public func jsonString(_ text: String) -> String {
+    var out = "\""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        default:
+            if scalar.value < 0x20 {
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+    }
+    return out + "\""
+}
+
+/// A key read by name from a keyed JSON container: a field chosen at run time, or every key of an object.
+struct JSONKey: CodingKey {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
+}
+
+/// Whether a line of a JSONL file holds only spaces, tabs and a carriage return: a line to skip, not an item.
+func isBlankLine<Line: Collection<UInt8>>(_ line: Line) -> Bool {
+    !line.contains { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\r") && $0 != UInt8(ascii: "\t") }
+}
