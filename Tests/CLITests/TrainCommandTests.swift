@@ -18,6 +18,28 @@ import Testing
         try body(root, run, try Data(contentsOf: URL(fileURLWithPath: run + "/metrics.jsonl")))
     }
 
+    /// Every option of `gpt2 train --help` is either one a resume takes (the refusal lists them) or refused beside
+    /// `--resume` with its name: an option added later cannot be silently ignored by a resume, which keeps the
+    /// options the run started with.
+    @Test func everyTrainOptionIsTakenOrRefusedByAResume() throws {
+        let help = try runGPT2(arguments: ["train", "--help"]).stdoutText
+        let flags = help.split(separator: "\n").compactMap { line -> (flag: String, takesValue: Bool)? in
+            guard let match = line.wholeMatch(of: /\ \ (?:-h, )?(--[a-z-]+)( <[a-z-]+>)?(?:\s.*)?/) else { return nil }
+            return (String(match.1), match.2 != nil)
+        }
+        #expect(flags.count > 30, "the options should be read from the help: \(help)")
+        let refusal = try runGPT2(arguments: ["train", "--resume", "/nonexistent", "--lr", "1"]).stderrText
+        let allowedList = try #require(refusal.firstMatch(of: /\(only (.*) can\)/)?.1, "\(refusal)")
+        let allowed = Set(allowedList.matches(of: /--[a-z-]+/).map { String($0.0) })
+        #expect(allowed.contains("--steps") && allowed.contains("--data"))
+        for (flag, takesValue) in flags where flag != "--resume" && flag != "--help" {
+            guard !allowed.contains(flag) else { continue }
+            let value = ["--schedule": "cosine", "--device": "cpu"][flag] ?? "1"
+            let result = try runGPT2(arguments: ["train", "--resume", "/nonexistent", flag] + (takesValue ? [value] : []))
+            expectOneLineError(result, mentioning: "so \(flag) cannot be given with it")
+        }
+    }
+
     /// An empty path is refused in every command, before anything is read or written: `--out ""` wrote `/ckpt_1`,
     /// `/metrics.jsonl` and `/.lock`, prepare's shards went into `/`, and eval read `/*_val_*.bin`.
     @Test(arguments: [["train", "--out", ""], ["train", "--data="], ["train", "--resume", ""], ["train", "--init-from", ""],
