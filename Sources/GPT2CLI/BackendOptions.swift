@@ -78,7 +78,7 @@ struct BackendOptions: ParsableArguments {
     /// from the planner's GPU table; nil for a GPU not in the table.
     func peakFLOPs(_ backend: any Backend, override: Double?) -> Double? {
         if let override { return override }
-        if let cpu = backend as? CPUBackend { return FLOPCount.cpuPeak(cores: cpu.threads) }
+        if let cpu = backend as? CPUBackend { return FLOPCount.cpuPeak(threads: cpu.threads) }
         guard let cuda = backend as? CUDABackend else { return nil }
         return Self.specification(cuda).listedBF16Peak
     }

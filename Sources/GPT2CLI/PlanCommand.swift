@@ -136,7 +136,7 @@ struct PlanTarget {
         try WorkerThreads.require(threads)
         let resolvedThreads = WorkerThreads.count(threads)
         return PlanTarget(device: .cpu(availableBytes: SystemMemory.usableBytes(), threads: resolvedThreads),
-                          calibration: calibration, calibrationKey: "cpu", tablePeak: FLOPCount.cpuPeak(cores: resolvedThreads))
+                          calibration: calibration, calibrationKey: "cpu", tablePeak: FLOPCount.cpuPeak(threads: resolvedThreads))
     }
 
     /// Peak FLOP/s, the micro-steps' MFU and the optimizer's seconds per step: overrides first, then the newest

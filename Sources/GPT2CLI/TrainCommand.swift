@@ -145,81 +145,29 @@ struct TrainCommand: ParsableCommand {
         try train(on: try backendChoice.makeBackend(), keepingThreads: backendOptions.threads == nil && backendChoice.threads != nil)
     }
 
+    /// The trainer, the plan its memory was checked against, and what its samples and HellaSwag scores need.
+    private typealias PreparedRun<Ops: Backend> = (trainer: Trainer<Ops>, plan: MemoryPlan,
+                                                   evaluation: (decode: (([Int]) -> String)?, hellaswag: [HellaSwagExample]?))
+
     /// `keepingThreads`: the thread count is the resumed run's, not given (the log says so once the resume is checked).
     private func train<Ops: Backend>(on backend: Ops, keepingThreads: Bool = false) throws {
         if let stopAfter, stopAfter <= 0 { throw ValidationError("--stop-after must be positive") }
-        let trainer: Trainer<Ops>
-        let plan: MemoryPlan   // made before anything is allocated: its verdict counts the memory the run will have
-        // fetched before the trainer is made, which is when --overwrite removes what it replaces
-        let evaluation: (decode: (([Int]) -> String)?, hellaswag: [HellaSwagExample]?)
+        let prepared: PreparedRun<Ops>
         if let resume {
-            let kept = savedOptionsGiven
-            guard kept.isEmpty else {
-                throw ValidationError("--resume continues a run with the options it started with, so \(listing(kept)) "
-                                      + "cannot be given with it (only \(TrainCommand.optionsAllowedOnResume) can); "
-                                      + "to train on from its weights with other options, start a new run with --init-from \(resume)")
-            }
-            let folder = try Self.checkpointToResume(resume)
-            // Everything that can refuse the resume is checked before the model is built and its weights load.
-            var run: SavedRun
-            do {
-                run = try SavedRun(checkpoint: folder)
-            } catch {
-                // a damaged checkpoint: the newest complete one before it is the way on
-                let runFolder = Checkpoint.runDirectory(of: folder)
-                guard let step = Checkpoint.step(ofFolder: FileSystem.linkTarget(folder) ?? folder), let earlier = Checkpoint.steps(in: runFolder).reversed().first(where: {
-                    $0 < step && (try? SavedRun(checkpoint: FileSystem.join(runFolder, Checkpoint.folderName(step: $0)))) != nil
-                }) else { throw error }
-                throw TrainingError("\(error); if it is damaged, continue from the newest complete checkpoint before it: gpt2 train "
-                                    + "--resume \(FileSystem.join(runFolder, Checkpoint.folderName(step: earlier))) --overwrite "
-                                    + "(which removes the later ones)")
-            }
-            if let steps {
-                run.options.steps = steps
-                run.options.schedule.totalSteps = steps
-            }
-            if let data {
-                guard FileSystem.isDirectory(data) else {
-                    throw ValidationError(FileSystem.isFile(data) ? DataLoaderError.fileForFolder(path: data).description
-                                                                  : "--data \(data) is not a folder")
-                }
-                run.options.dataDirectory = FileSystem.absolutePath(data)
-            }
-            // MFU is measured against --peak-flops when given now or at the start, else against the peak of the device
-            // and thread count the run continues on (which may not be those it started on).
-            if let peakFlops {
-                (run.options.peakFLOPs, run.options.peakFLOPsGiven) = (peakFlops, true)
-            } else if run.options.peakFLOPsGiven != true {
-                run.options.peakFLOPs = backendOptions.peakFLOPs(backend, override: nil)
-            }
-            run.options.threads = backendOptions.threadCount(backend)
-            run.options.device = backend.name
-            try run.validate()
-            if let stopAfter, stopAfter <= run.step {
-                throw ValidationError("--stop-after \(stopAfter) is not after the run's step \(run.step)")
-            }
-            guard run.step < run.options.steps else {
-                Console.log("\(folder) is the run's last step (--steps \(run.options.steps)): nothing to train; "
-                            + "give --steps above \(run.step) to train on")
-                return
-            }
-            plan = try TrainingPlanCheck.requireFits(resuming: run, device: backendOptions.planDevice(backend))
-            evaluation = try evaluationInputs(run.options)
-            trainer = try Trainer(resuming: run, backend: backend, replacingLaterSteps: overwrite)
-            Console.log("resuming \(folder)" + (keepingThreads ? " with its \(formatCount(run.options.threads, "thread")) (--threads changes it)" : ""))
-            if keepingThreads && run.options.threads > WorkerThreads.cores {
-                Console.log("note: this machine has \(formatCount(WorkerThreads.cores, "core")), fewer than the run's threads, which will "
-                            + "wait on one another; --threads 0 uses one per core (the last bits of some sums then change)")
-            }
+            guard let resumed = try resumedRun(resume, on: backend, keepingThreads: keepingThreads) else { return }
+            prepared = resumed
         } else {
             // the device planned once, for --micro-batch auto and the check (its available memory and calibration read once)
             let planDevice = try backendOptions.planDevice(backend)
             let options = try resolveOptions(backend, planDevice: planDevice)
-            // refuse before allocating anything: a config that cannot fit fails here with advice
-            plan = try TrainingPlanCheck.requireFits(options, device: planDevice)
-            evaluation = try evaluationInputs(options)
-            trainer = try Trainer(options: options, backend: backend, replacingEarlierRun: overwrite)
+            // refuse before allocating anything: a config that cannot fit fails here with advice; the plan is made before
+            // anything is allocated, so its verdict counts the memory the run will have
+            let plan = try TrainingPlanCheck.requireFits(options, device: planDevice)
+            // fetched before the trainer is made, which is when --overwrite removes what it replaces
+            let evaluation = try evaluationInputs(options)
+            prepared = (try Trainer(options: options, backend: backend, replacingEarlierRun: overwrite), plan, evaluation)
         }
+        let (trainer, plan, evaluation) = prepared
         (trainer.decode, trainer.hellaswag) = evaluation
         Console.log(trainer.options.summary)
         Console.log(trainer.dataSummary)
@@ -234,6 +182,73 @@ struct TrainCommand: ParsableCommand {
         if trainer.stoppedOnRequest {
             Console.log("interrupted: continue with gpt2 train --resume \(trainer.options.outDirectory)")
             throw ExitCode(130)
+        }
+    }
+
+    /// The resumed run of `--resume path`, checked before its weights load; nil when it is already at its last step.
+    private func resumedRun<Ops: Backend>(_ resume: String, on backend: Ops, keepingThreads: Bool) throws -> PreparedRun<Ops>? {
+        let kept = savedOptionsGiven
+        guard kept.isEmpty else {
+            throw ValidationError("--resume continues a run with the options it started with, so \(listing(kept)) "
+                                  + "cannot be given with it (only \(TrainCommand.optionsAllowedOnResume) can); "
+                                  + "to train on from its weights with other options, start a new run with --init-from \(resume)")
+        }
+        let folder = try Self.checkpointToResume(resume)
+        // Everything that can refuse the resume is checked before the model is built and its weights load.
+        var run = try Self.savedRun(folder)
+        if let steps {
+            run.options.steps = steps
+            run.options.schedule.totalSteps = steps
+        }
+        if let data {
+            guard FileSystem.isDirectory(data) else {
+                throw ValidationError(FileSystem.isFile(data) ? DataLoaderError.fileForFolder(path: data).description
+                                                              : "--data \(data) is not a folder")
+            }
+            run.options.dataDirectory = FileSystem.absolutePath(data)
+        }
+        // MFU is measured against --peak-flops when given now or at the start, else against the peak of the device
+        // and thread count the run continues on (which may not be those it started on).
+        if let peakFlops {
+            (run.options.peakFLOPs, run.options.peakFLOPsGiven) = (peakFlops, true)
+        } else if run.options.peakFLOPsGiven != true {
+            run.options.peakFLOPs = backendOptions.peakFLOPs(backend, override: nil)
+        }
+        run.options.threads = backendOptions.threadCount(backend)
+        run.options.device = backend.name
+        try run.validate()
+        if let stopAfter, stopAfter <= run.step {
+            throw ValidationError("--stop-after \(stopAfter) is not after the run's step \(run.step)")
+        }
+        guard run.step < run.options.steps else {
+            Console.log("\(folder) is the run's last step (--steps \(run.options.steps)): nothing to train; "
+                        + "give --steps above \(run.step) to train on")
+            return nil
+        }
+        let plan = try TrainingPlanCheck.requireFits(resuming: run, device: backendOptions.planDevice(backend))
+        let evaluation = try evaluationInputs(run.options)
+        let trainer = try Trainer(resuming: run, backend: backend, replacingLaterSteps: overwrite)
+        Console.log("resuming \(folder)" + (keepingThreads ? " with its \(formatCount(run.options.threads, "thread")) (--threads changes it)" : ""))
+        if keepingThreads && run.options.threads > WorkerThreads.cores {
+            Console.log("note: this machine has \(formatCount(WorkerThreads.cores, "core")), fewer than the run's threads, which will "
+                        + "wait on one another; --threads 0 uses one per core (the last bits of some sums then change)")
+        }
+        return (trainer, plan, evaluation)
+    }
+
+    /// The saved run of checkpoint `folder`; one that cannot be read (damaged) names the newest complete checkpoint
+    /// before it, the way on.
+    private static func savedRun(_ folder: String) throws -> SavedRun {
+        do {
+            return try SavedRun(checkpoint: folder)
+        } catch {
+            let runFolder = Checkpoint.runDirectory(of: folder)
+            guard let step = Checkpoint.step(ofFolder: FileSystem.linkTarget(folder) ?? folder), let earlier = Checkpoint.steps(in: runFolder).reversed().first(where: {
+                $0 < step && (try? SavedRun(checkpoint: FileSystem.join(runFolder, Checkpoint.folderName(step: $0)))) != nil
+            }) else { throw error }
+            throw TrainingError("\(error); if it is damaged, continue from the newest complete checkpoint before it: gpt2 train "
+                                + "--resume \(FileSystem.join(runFolder, Checkpoint.folderName(step: earlier))) --overwrite "
+                                + "(which removes the later ones)")
         }
     }
 

@@ -228,7 +228,7 @@ import Testing
             #expect(try saved(run, 4).threads == 2)
         }
         #expect(try saved("given", 3).peakFLOPs == 1e12 && saved("given", 4).peakFLOPs == 1e12)
-        #expect(try saved("default", 3).peakFLOPs == FLOPCount.cpuPeak(cores: 1) && saved("default", 4).peakFLOPs == FLOPCount.cpuPeak(cores: 2))
+        #expect(try saved("default", 3).peakFLOPs == FLOPCount.cpuPeak(threads: 1) && saved("default", 4).peakFLOPs == FLOPCount.cpuPeak(threads: 2))
     }
 
     /// A file-size limit (ulimit -f) reached by a save is reported as a failed save, as a full disk is, instead of the

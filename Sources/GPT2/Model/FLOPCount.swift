@@ -9,7 +9,8 @@ public enum FLOPCount {
         return 6 * Double(matmulParameters) + 12 * Double(config.layers * config.channels * T)
     }
 
-    /// Peak fp32 FLOP/s assumed for a CPU with `cores` cores: 115.2 GFLOP/s per core, the AVX2-FMA
-    /// peak measured on the CI machine (Zen 4, 32 FLOP/cycle at 3.6 GHz). Override with `--peak-flops`.
-    public static func cpuPeak(cores: Int) -> Double { Double(cores) * 115.2e9 }
+    /// Peak fp32 FLOP/s assumed for a CPU run on `threads` worker threads, each taken to have a core of its own:
+    /// 115.2 GFLOP/s per core, the AVX2-FMA peak measured on the CI machine (Zen 4, 32 FLOP/cycle at 3.6 GHz).
+    /// Override with `--peak-flops`.
+    public static func cpuPeak(threads: Int) -> Double { Double(threads) * 115.2e9 }
 }

@@ -121,14 +121,12 @@ public final class Trainer<Ops: Backend> {
     @discardableResult
     public func run(stopAfter: Int? = nil, stopRequest: StopRequest? = nil) throws -> [Float] {
         stoppedOnRequest = false
-        let T = options.sequenceLength
         if runLock == nil { runLock = try RunLock(options.outDirectory) }
         defer { runLock = nil }
         try runLock?.requireInPlace(step: step)   // (building the model took a while: the folder may be elsewhere now)
         Checkpoint.removeUnfinished(in: options.outDirectory)
         let metrics = try MetricsLog(path: FileSystem.join(options.outDirectory, MetricsLog.fileName), truncatingAfter: step)
         let lastStep = min(options.steps, stopAfter ?? options.steps)
-        let flopsPerStep = FLOPCount.trainingPerToken(options.model, sequenceLength: T) * Double(options.tokensPerStep)
         var losses: [Float] = []
         var peakDeviceMemory: Int?
         let clock = ContinuousClock()
@@ -162,21 +160,10 @@ public final class Trainer<Ops: Backend> {
             losses.append(loss)
 
             let seconds = (clock.now - stepStart).seconds
-            let tokensPerSecond = Double(options.tokensPerStep) / seconds
-            let mfu = options.peakFLOPs.map { flopsPerStep / seconds / $0 }
-            var fields = [("step", Double(current)), ("loss", Double(loss)), ("lr", Double(lr)),
-                          ("grad_norm", Double(norm)), ("tokens_per_s", tokensPerSecond)]
-            if let mfu { fields.append(("mfu", mfu)) }
-            var memoryText = ""
-            if let used = model.backend.deviceMemoryInUse() {
+            let remaining = (clock.now - started).seconds / Double(current - firstStep + 1) * Double(lastStep - current)
+            if let used = try report(step: current, loss: loss, lr: lr, norm: norm, seconds: seconds, remaining: remaining, in: metrics) {
                 peakDeviceMemory = max(peakDeviceMemory ?? 0, used)
-                fields.append(("device_memory_bytes", Double(used)))
-                memoryText = " | GPU \(formatBytes(used))"
             }
-            try record(fields, in: metrics)
-            let elapsed = (clock.now - started).seconds
-            let remaining = elapsed / Double(current - firstStep + 1) * Double(lastStep - current)
-            Console.log("step \(current)/\(options.steps) | loss \(formatFixed(Double(loss), digits: 4)) | lr \(formatScientific(Double(lr))) | norm \(formatFixed(Double(norm), digits: 3)) | \(Int(tokensPerSecond)) tok/s | MFU \(mfu.map { formatFixed($0 * 100, digits: 1) + "%" } ?? "n/a")\(memoryText) | ETA \(formatDuration(remaining))")
 
             try evaluatePeriodically(after: current, metrics: metrics, skippingWhen: stopNow)
             let periodic = options.checkpointEvery > 0 && current % options.checkpointEvery == 0
@@ -191,6 +178,26 @@ public final class Trainer<Ops: Backend> {
     }
 
     // MARK: - One step and what runs between steps
+
+    /// Records step `current` in metrics.jsonl and logs its line: loss, learning rate, gradient norm, speed, MFU (with
+    /// a peak to measure against), the device memory in use (on a GPU) and the time left. Returns that memory.
+    private func report(step current: Int, loss: Float, lr: Float, norm: Float, seconds: Double, remaining: Double,
+                        in metrics: MetricsLog) throws -> Int? {
+        let tokensPerSecond = Double(options.tokensPerStep) / seconds
+        let flopsPerStep = FLOPCount.trainingPerToken(options.model, sequenceLength: options.sequenceLength) * Double(options.tokensPerStep)
+        let mfu = options.peakFLOPs.map { flopsPerStep / seconds / $0 }
+        var fields = [("step", Double(current)), ("loss", Double(loss)), ("lr", Double(lr)),
+                      ("grad_norm", Double(norm)), ("tokens_per_s", tokensPerSecond)]
+        if let mfu { fields.append(("mfu", mfu)) }
+        let used = model.backend.deviceMemoryInUse()
+        if let used { fields.append(("device_memory_bytes", Double(used))) }
+        try record(fields, in: metrics)
+        Console.log("step \(current)/\(options.steps) | loss \(formatFixed(Double(loss), digits: 4)) | lr \(formatScientific(Double(lr))) | "
+                    + "norm \(formatFixed(Double(norm), digits: 3)) | \(Int(tokensPerSecond)) tok/s | "
+                    + "MFU \(mfu.map { formatFixed($0 * 100, digits: 1) + "%" } ?? "n/a")"
+                    + (used.map { " | GPU \(formatBytes($0))" } ?? "") + " | ETA \(formatDuration(remaining))")
+        return used
+    }
 
     /// Zeroes the gradients and accumulates those of `gradientAccumulation` micro-batches; returns their mean loss,
     /// or nil when `abandon` says so after a micro-batch that is not the last (the gradients are then partial).
