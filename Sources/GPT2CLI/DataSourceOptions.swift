@@ -17,7 +17,7 @@ struct DataSourceOptions: ParsableArguments {
     func prepareDefaultCorpus() throws -> String {
         let directory = "data/tinyshakespeare"
         let name = NamedDataset.tinyshakespeare.rawValue
-        let shards = ["val", "train"].map { split in "\(directory)/\(name)_\(split)_000000.bin" }
+        let shards = ShardFileName.splits.map { FileSystem.join(directory, ShardFileName.make(name: name, split: $0, index: 0)) }
         @Sendable func isPrepared() -> Bool { shards.allSatisfy(ShardFormat.isCompleteShard(at:)) }
         if isPrepared() { return directory }
         Console.log("preparing tinyshakespeare into \(directory)")

@@ -152,9 +152,8 @@ struct PrepareCommand: ParsableCommand {
 
     /// The name starts the shards' file names in --out, and training finds a split by `_train_` / `_val_` in them.
     private static func requireShardName(_ name: String, from source: String) throws {
-        if name.isEmpty || name.hasPrefix(".") || name.contains("/") || name.contains("_train_") || name.contains("_val_") {
-            throw ValidationError("the shards' name '\(name)', from \(source), must be a file-name prefix: not empty, no '/', no leading '.', "
-                                  + "and no '_train_' or '_val_' (the shards are NAME_train_000000.bin, NAME_val_000000.bin)")
+        if let problem = ShardFileName.problem(withName: name) {
+            throw ValidationError("the shards' name '\(name)', from \(source), \(problem)")
         }
     }
 

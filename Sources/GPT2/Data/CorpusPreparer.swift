@@ -138,13 +138,8 @@ public struct CorpusPreparer: Sendable {
     /// Deletes the half-written shards (`NAME_*.bin.tmp-PID`) of an earlier run of this name that was killed,
     /// before this one writes.
     private func removeAbandonedShards() {
-        let removed = FileSystem.removeAbandonedTemporaries(in: outputDirectory) { isShardName($0) }
+        let removed = FileSystem.removeAbandonedTemporaries(in: outputDirectory) { ShardFileName.isShard($0, of: name) }
         for path in removed { Console.log("removed \(path), a shard an interrupted run left unfinished") }
-    }
-
-    /// Whether `file` is one of this name's shard file names (`NAME_train_*.bin`, `NAME_val_*.bin`).
-    private func isShardName(_ file: String) -> Bool {
-        (file.hasPrefix(name + "_train_") || file.hasPrefix(name + "_val_")) && file.hasSuffix(".bin")
     }
 
     /// Deletes this name's shards (`NAME_{train,val}_*.bin`) in the output directory that `summary` does not list,
@@ -153,7 +148,7 @@ public struct CorpusPreparer: Sendable {
     func removeShards(except summary: ShardSummary, linksOnly: Bool = false, why: String) {
         let kept = Set((summary.validationShards + summary.trainShards).map { FileSystem.baseName($0.path) })
         for file in FileSystem.contents(of: outputDirectory) ?? []
-        where isShardName(file) && !kept.contains(file) && (!linksOnly || FileSystem.isSymbolicLink(FileSystem.join(outputDirectory, file))) {
+        where ShardFileName.isShard(file, of: name) && !kept.contains(file) && (!linksOnly || FileSystem.isSymbolicLink(FileSystem.join(outputDirectory, file))) {
             Console.log("removing \(FileSystem.join(outputDirectory, file)): \(why)")
             FileSystem.remove(FileSystem.join(outputDirectory, file))
         }

@@ -37,7 +37,7 @@ public enum ShardSelection: Sendable, CustomStringConvertible {
     private func pattern(literally: (String) -> String) -> String {
         switch self {
         case .pattern(let pattern): return pattern
-        case .split(let directory, let name): return FileSystem.join(literally(directory), "*_\(literally(name))_*.bin")
+        case .split(let directory, let name): return FileSystem.join(literally(directory), ShardFileName.pattern(split: literally(name)))
         }
     }
 }
@@ -66,8 +66,7 @@ public final class DataLoader {
         var text = "\(formatCount(shards.count, "shard")), \(formatCount(tokens, "token"))"
         let names = Set(shards.map { shard in
             let file = FileSystem.baseName(shard.path)
-            return file.ranges(of: "_train_").first.map { String(file[..<$0.lowerBound]) }
-                ?? file.ranges(of: "_val_").first.map { String(file[..<$0.lowerBound]) } ?? file
+            return ShardFileName.corpusName(of: file) ?? file
         })
         if names.count > 1 { text += " (note: of \(names.count) corpus names, \(names.sorted().joined(separator: ", ")), read as one split)" }
         return text

@@ -41,7 +41,7 @@ final class SplitShardWriter {
 
     /// The path of shard `index` of `split` ("train" or "val").
     static func path(directory: String, name: String, split: String, index: Int) -> String {
-        FileSystem.join(directory, "\(name)_\(split)_\(zeroPadded(index, width: 6)).bin")
+        FileSystem.join(directory, ShardFileName.make(name: name, split: split, index: index))
     }
 
     func append(_ tokens: [Int]) throws(PrepareError) {
