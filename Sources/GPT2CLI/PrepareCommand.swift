@@ -111,7 +111,7 @@ struct PrepareCommand: ParsableCommand {
         if let shardTokens { preparer.shardTokens = shardTokens }
         preparer.validationTokens = valTokens
         preparer.threads = threads ?? 0
-        let summary: ShardSummary
+        let summary: PreparedShards
         switch dataset {
         case .tinyshakespeare:
             summary = try preparer.prepareTinyShakespeare(downloader: dataSource.downloader,

@@ -26,7 +26,7 @@ final class BatchRecordingEncoder: DocumentEncoder, @unchecked Sendable {
         try body(directory)
     }
 
-    private func tokens(of summary: ShardSummary) throws -> [Int] {
+    private func tokens(of summary: PreparedShards) throws -> [Int] {
         try (summary.validationShards + summary.trainShards).flatMap { shard in
             try ShardReader(path: shard.path, vocabularySize: nil).withTokens { $0.map(Int.init) }
         }

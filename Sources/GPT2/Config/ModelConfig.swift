@@ -16,7 +16,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     /// Width of the residual stream (C).
     public var channels: Int
 
-    public init(maxSequenceLength: Int, vocabularySize: Int = 50257, layers: Int, heads: Int, channels: Int) {
+    public init(maxSequenceLength: Int, vocabularySize: Int = GPT2Tokenizer.vocabularySize, layers: Int, heads: Int, channels: Int) {
         self.maxSequenceLength = maxSequenceLength
         self.vocabularySize = vocabularySize
         self.paddedVocabularySize = (vocabularySize + 127) / 128 * 128

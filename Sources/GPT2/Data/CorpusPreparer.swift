@@ -41,14 +41,14 @@ public struct CorpusPreparer: Sendable {
     /// written; a failure once writing has begun (a full disk, or a corpus that leaves nothing to train on once the
     /// validation split is taken) leaves no shard of this name. Complete identical shards from an earlier run are
     /// kept; stale shards of this name are removed.
-    public func prepare(_ inputs: [CorpusInput], encoder: some DocumentEncoder) throws(PrepareError) -> ShardSummary {
+    public func prepare(_ inputs: [CorpusInput], encoder: some DocumentEncoder) throws(PrepareError) -> PreparedShards {
         try tokenise(inputs, corpusBytes: try validate(inputs), encoder: encoder)
     }
 
     /// As `prepare(_:encoder:)`, but the encoder (e.g. a tokenizer that may need downloading) is only made
     /// once the inputs have been found valid; throws its error or a `PrepareError`.
     public func prepare<Encoder: DocumentEncoder>(_ inputs: [CorpusInput], makeEncoder: () throws -> Encoder) throws
-        -> ShardSummary
+        -> PreparedShards
     {
         let corpusBytes = try validate(inputs)
         return try tokenise(inputs, corpusBytes: corpusBytes, encoder: try makeEncoder())
@@ -63,11 +63,11 @@ public struct CorpusPreparer: Sendable {
     }
 
     private func tokenise(_ inputs: [CorpusInput], corpusBytes: Int, encoder: some DocumentEncoder)
-        throws(PrepareError) -> ShardSummary
+        throws(PrepareError) -> PreparedShards
     {
         let lock = try lockOutput()
         defer { withExtendedLifetime(lock) {} }
-        if let isDone = waitsForOutput, isDone() { return ShardSummary() }
+        if let isDone = waitsForOutput, isDone() { return PreparedShards() }
         removeAbandonedShards()
         let validation = validationTokens ?? Self.defaultValidationTokens(corpusBytes: corpusBytes)
         let writer = SplitShardWriter(directory: outputDirectory, name: name, shardTokens: shardTokens,
@@ -105,7 +105,7 @@ public struct CorpusPreparer: Sendable {
             // this name's shards is left. A run that had only found the earlier run's shards identical leaves them.
             let written = writer.summary.validationShards.count + writer.summary.trainShards.count - writer.summary.skippedShards
             let tooSmall = if case .noTrainingTokens = error { true } else { false }
-            if tooSmall || written > 0 { removeShards(except: ShardSummary(), why: "a prepare that fails leaves no shard of its name") }
+            if tooSmall || written > 0 { removeShards(except: PreparedShards(), why: "a prepare that fails leaves no shard of its name") }
             throw error
         }
         progress.finish()
@@ -145,7 +145,7 @@ public struct CorpusPreparer: Sendable {
     /// Deletes this name's shards (`NAME_{train,val}_*.bin`) in the output directory that `summary` does not list,
     /// saying `why` of each: an earlier run's, so that a loader never mixes them in, or all of them after a failure.
     /// `linksOnly`: only symbolic links (fineweb10B's shards are links; a file there is nobody's to delete).
-    func removeShards(except summary: ShardSummary, linksOnly: Bool = false, why: String) {
+    func removeShards(except summary: PreparedShards, linksOnly: Bool = false, why: String) {
         let kept = Set((summary.validationShards + summary.trainShards).map { FileSystem.baseName($0.path) })
         for file in FileSystem.contents(of: outputDirectory) ?? []
         where ShardFileName.isShard(file, of: name) && !kept.contains(file) && (!linksOnly || FileSystem.isSymbolicLink(FileSystem.join(outputDirectory, file))) {

@@ -19,7 +19,7 @@ extension CorpusPreparer {
     /// Tokenises tinyshakespeare as llm.c does: each blank-line-separated section is a document, and unless
     /// `validationTokens` is set the first 32,768 tokens are the validation split.
     public func prepareTinyShakespeare(downloader: Downloader, encoder: some DocumentEncoder)
-        throws(PrepareError) -> ShardSummary
+        throws(PrepareError) -> PreparedShards
     {
         let path: String
         do { path = try downloader.fetch(.tinyShakespeare) } catch { throw .download(error) }
@@ -33,11 +33,11 @@ extension CorpusPreparer {
     /// size and every token, and links them into the output directory as `NAME_val_000000.bin` and
     /// `NAME_train_000000.bin`… (renumbered from 0). Links of this name beyond them (from a run with more
     /// `--shards`) are removed; a failure removes all of them, so that no part of the corpus is left to train on.
-    public func prepareFineweb10B(trainShards: Int, downloader: Downloader) throws(PrepareError) -> ShardSummary {
+    public func prepareFineweb10B(trainShards: Int, downloader: Downloader) throws(PrepareError) -> PreparedShards {
         precondition((1...DataFile.fineweb10BTrainShardCount).contains(trainShards), "1…103 train shards")
         let lock = try lockOutput()
         defer { withExtendedLifetime(lock) {} }
-        var summary = ShardSummary()
+        var summary = PreparedShards()
         let files = [DataFile.fineweb10BValidation] + (1...trainShards).map { DataFile.fineweb10BTrain($0) }
         do throws(PrepareError) {
             for (position, file) in files.enumerated() {
@@ -53,7 +53,7 @@ extension CorpusPreparer {
                 Console.log("\(FileSystem.baseName(link)) → \(source) (\(tokens) tokens, every one checked)")
             }
         } catch {
-            removeShards(except: ShardSummary(), linksOnly: true, why: "a prepare that fails leaves no shard of its name")
+            removeShards(except: PreparedShards(), linksOnly: true, why: "a prepare that fails leaves no shard of its name")
             throw error
         }
         removeShards(except: summary, linksOnly: true, why: "a link from an earlier run with more --shards")

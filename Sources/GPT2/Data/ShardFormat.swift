@@ -14,7 +14,7 @@ public enum ShardFormat {
     public static let headerWords = 256
     public static let headerBytes = headerWords * 4
     /// GPT-2's vocabulary size: the default upper bound (exclusive) for token ids in a shard.
-    public static let gpt2VocabularySize = 50257
+    public static let gpt2VocabularySize = GPT2Tokenizer.vocabularySize
 
     /// The header bytes of a shard holding `tokenCount` tokens.
     public static func header(tokenCount: Int) -> [UInt8] {

@@ -7,7 +7,8 @@
 @preconcurrency import Darwin
 #endif
 
-public struct ShardSummary: Sendable {
+/// What a prepare wrote: its shards of each split and their token counts, and what it left or replaced.
+public struct PreparedShards: Sendable {
     /// Shard paths in the order written, with their token counts.
     public var validationShards: [(path: String, tokens: Int)] = []
     public var trainShards: [(path: String, tokens: Int)] = []
@@ -26,7 +27,7 @@ final class SplitShardWriter {
     private let shardTokens: Int
     private let validationTokens: Int
     private var buffer: [UInt16] = []
-    private(set) var summary = ShardSummary()
+    private(set) var summary = PreparedShards()
     /// Tokens the shard being filled holds when complete: val shards stop at the val/train boundary.
     private var capacity: Int
 
