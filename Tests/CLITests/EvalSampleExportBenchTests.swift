@@ -149,6 +149,53 @@ import Testing
         expectOneLineError(eval, mentioning: "0..<1000")
     }
 
+    /// At a temperature above 0 the text is drawn, and `--seed` fixes the draws: the same seed prints the same text,
+    /// another seed other text (after 3 steps of training the distribution over 50,257 tokens is still broad, so two
+    /// seeds agreeing on 8 tokens is practically impossible).
+    @Test func sampleSeedFixesTheText() throws {
+        let run = try CLIFixtures.trainedRun()
+        func sample(_ seed: String) throws -> String {
+            let result = try runGPT2(arguments: ["sample", "--checkpoint", run, "--prompt", "ROMEO:", "--tokens", "8", "--temperature", "1",
+                                                 "--seed", seed, "--mirror", TestPaths.mirror.path, "--threads", "2"])
+            try #require(result.status == 0, "\(result.stderrText)")
+            #expect(result.stdoutText.hasPrefix("ROMEO:"))
+            return result.stdoutText
+        }
+        let first = try sample("3")
+        #expect(try sample("3") == first)
+        #expect(try sample("4") != first)
+    }
+
+    /// bf16 of an fp32 value, computed here: of its two bf16 neighbours (low 16 bits cleared, and that plus one bf16
+    /// step away from zero), the nearer, and on a tie the one whose last kept bit is 0 (round to nearest even).
+    private func bfloat16Nearest(_ x: Float) -> Float {
+        let truncated = x.bitPattern & 0xFFFF_0000
+        let (low, high) = (Float(bitPattern: truncated), Float(bitPattern: truncated + 0x1_0000))
+        let (toLow, toHigh) = (abs(Double(x) - Double(low)), abs(Double(high) - Double(x)))
+        if toLow != toHigh { return toLow < toHigh ? low : high }
+        return truncated & 0x1_0000 == 0 ? low : high
+    }
+
+    /// `export --precision bf16` writes an llm.c version-5 file (two bytes a weight after the 1,024-byte header) whose
+    /// weights load back as the bf16 rounding of the checkpoint's fp32 weights, bit for bit.
+    @Test func bf16ExportLoadsAsTheRoundedWeights() throws {
+        let run = try CLIFixtures.trainedRun()
+        let directory = try TestPaths.temporaryDirectory("cli-export-bf16").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let file = directory + "/model_bf16.bin"
+        let export = try runGPT2(arguments: ["export", "--checkpoint", run, "--format", "llmc", "--precision", "bf16", "--out", file])
+        try #require(export.status == 0, "\(export.stderrText)")
+        let (config, saved) = try ModelSource.load(run)
+        #expect(try FileManager.default.attributesOfItem(atPath: file)[.size] as? Int == 1024 + 2 * config.parameterCount)
+        let (loadedConfig, loaded) = try ModelSource.load(file)
+        #expect(loadedConfig == config)
+        let expected = saved.map(bfloat16Nearest)
+        #expect(expected.map(\.bitPattern) != saved.map(\.bitPattern), "the weights are not all bf16 already")
+        let mismatch = loaded.indices.first { loaded[$0].bitPattern != expected[$0].bitPattern }
+        #expect(loaded.count == expected.count && mismatch == nil,
+                "weight \(mismatch ?? 0): \(loaded[mismatch ?? 0]) from \(saved[mismatch ?? 0]), expected \(expected[mismatch ?? 0])")
+    }
+
     @Test func benchPrintsOneJSONObject() throws {
         let result = try runGPT2(arguments: ["bench", "--model", "tiny", "--micro-batch", "2", "--seq", "16",
                                              "--steps", "2", "--warmup", "1", "--json", "--threads", "2", "--no-record"])

@@ -44,6 +44,41 @@ import Testing
         }
     }
 
+    /// `--mfu` replaces the default or calibrated MFU and says so ("from --mfu"); the step takes FLOPs per token ×
+    /// tokens per step / (peak × MFU), so halving the MFU doubles it.
+    @Test func aGivenMFUSetsTheStepTime() throws {
+        func plan(_ mfu: String) throws -> [String: Any] {
+            let result = try runGPT2(arguments: ["plan", "--gpu", "rtx4070", "--model", "d12", "--micro-batch", "8", "--seq", "1024",
+                                                 "--grad-accum", "4", "--steps", "100", "--json", "--mfu", mfu], environment: try calibration())
+            try #require(result.status == 0, "\(result.stderrText)")
+            return try #require(try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any])
+        }
+        let half = try plan("0.5"), quarter = try plan("0.25")
+        #expect(half["mfu_source"] as? String == "from --mfu" && half["mfu_calibrated"] as? Bool == false, "\(half)")
+        #expect(half["mfu"] as? Double == 0.5 && quarter["mfu"] as? Double == 0.25)
+        let flops = try #require(half["flops_per_token"] as? Double), peak = try #require(half["peak_flops"] as? Double)
+        let tokens = try #require(half["tokens_per_step"] as? Int)
+        #expect(tokens == 8 * 1024 * 4)
+        let step = try #require(half["step_seconds"] as? Double), slower = try #require(quarter["step_seconds"] as? Double)
+        let expected = flops * Double(tokens) / (peak * 0.5)
+        // (the plan's arithmetic is in double: a few ulps)
+        #expect(abs(step - expected) <= 1e-12 * expected, "step \(step) s, expected \(expected) s")
+        #expect(abs(slower - 2 * step) <= 1e-12 * slower, "MFU 0.25: \(slower) s, MFU 0.5: \(step) s")
+    }
+
+    /// `--list-gpus` prints a row for every GPU of the planner's table, its `--gpu` id first, under a header.
+    @Test func listGPUsListsEveryGPUOfTheTable() throws {
+        let result = try runGPT2(arguments: ["plan", "--list-gpus"])
+        try #require(result.status == 0, "\(result.stderrText)")
+        let lines = result.stdoutText.split(separator: "\n")
+        #expect(lines.first?.hasPrefix("--gpu") == true, "\(result.stdoutText)")
+        let ids = lines.dropFirst().compactMap { $0.split(separator: " ").first.map(String.init) }
+        for spec in GPUSpecification.all {
+            #expect(ids.filter { $0 == spec.id }.count == 1, "\(spec.id) is listed once")
+        }
+        #expect(GPUSpecification.all.count > 10)
+    }
+
     /// auto keeps the step's tokens — --total-batch-tokens, else the default micro-batch × seq × --grad-accum, so that a
     /// hyperparameter does not depend on the machine's free memory — and picks the largest micro-batch that fits and
     /// divides them: --grad-accum 64 at T=1024 on a 4070 (27 fit) is 16 × 32, 524,288 tokens either way.

@@ -30,6 +30,40 @@ import GPT2
         #expect(rerun.stderrText.contains("2 already complete"))
     }
 
+    /// A cached download that gpt2 may not read is reported, and kept: it is not known to be damaged, and offline it may
+    /// be the only copy. Root reads every file, so as root the command runs as user nobody (setpriv), for whom the
+    /// root-owned copy of mode 000 is unreadable; as another user it runs as that user. (DownloaderTests checks the same
+    /// in-process, where it can: not as root.)
+    @Test(.enabled(if: getuid() != 0 || FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv"),
+                   "as root this needs setpriv, to run gpt2 as a user that cannot read a file of mode 000"))
+    func anUnreadableCachedDownloadIsReportedAndKept() throws {
+        let root = try TestPaths.temporaryDirectory("prepare-unreadable-cache").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let (cache, out) = (root + "/cache", root + "/out")
+        try FileManager.default.createDirectory(atPath: cache + "/gpt2", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        for folder in [root, cache, cache + "/gpt2"] { chmod(folder, 0o755) }
+        chmod(out, 0o777)
+        for file in [DataFile.gpt2Encoder, .gpt2Vocabulary, .tinyShakespeare] {
+            try FileManager.default.copyItem(atPath: mirror + "/" + file.relativePath, toPath: cache + "/" + file.relativePath)
+            chmod(cache + "/" + file.relativePath, 0o644)
+        }
+        let copy = cache + "/" + DataFile.tinyShakespeare.relativePath
+        chmod(copy, 0)
+        // no mirror: the tokenizer's files come from the cache, then the corpus's unreadable copy is found there
+        let arguments = ["prepare", "tinyshakespeare", "--out", out]
+        let environment = ["GPT2_CACHE_DIR": cache, "GPT2_DATA_MIRROR": "", "HOME": root, "PATH": "/usr/bin:/bin"]
+        let result = getuid() == 0
+            ? try runCommand("/usr/bin/setpriv", arguments: ["--reuid=65534", "--regid=65534", "--clear-groups",
+                                                             buildProductsDirectory.appendingPathComponent("gpt2").path] + arguments,
+                             environment: environment)
+            : try runGPT2(arguments: arguments, environment: environment)
+        expectOneLineError(result, mentioning: "cannot read \(copy): Permission denied")
+        chmod(copy, 0o644)
+        #expect(FileManager.default.contentsEqual(atPath: copy, andPath: mirror + "/" + DataFile.tinyShakespeare.relativePath),
+                "the cached copy is kept as it was")
+    }
+
     /// While a prepare writes a folder (its `.prepare.lock` held; here by the test), a second prepare into it is refused
     /// (two of one name left a mixture of both corpora), and so are train and eval reading it (they trained on a part);
     /// once it is let go, the prepare runs and leaves no lock file behind.

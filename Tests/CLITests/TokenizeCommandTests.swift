@@ -52,10 +52,12 @@ struct TokenizeCommandTests {
         #expect(result.stdoutText == "[15496,995]\n")
     }
 
+    /// --stats adds a line to stderr and nothing to stdout, which holds exactly the ids, as without it.
     @Test func statsGoToStderr() throws {
         let result = try runGPT2(arguments: ["tokenize", "--stats"] + vocabulary, stdin: Data(text.utf8))
         #expect(result.status == 0)
         #expect(result.stderrText.contains("\(text.utf8.count) bytes, \(ids.count) tokens"))
+        #expect(result.stdoutText == ids.map { "\($0)\n" }.joined())
     }
 
     @Test func threadCountsGiveIdenticalIds() throws {

@@ -217,8 +217,8 @@ import Testing
                 try bytes.write(to: URL(fileURLWithPath: path))
             default: Issue.record("unknown case")
             }
-            // a FileError for bad content, a ByteFileError for an unreadable file: either names the file
-            let thrown = try #require(throws: (any Error).self) { try Checkpoint.load(folder, as: State.self) }
+            // every check in Checkpoint.open and the readers it calls (LLMCModelFile, FileSource) throws a FileError
+            let thrown = try #require(throws: FileError.self) { try Checkpoint.load(folder, as: State.self) }
             let error = String(describing: thrown)
             let named = damage == "folder missing" || damage == "state.json missing" ? folder : path
             #expect(error.contains(named), "\(damage): \(error)")

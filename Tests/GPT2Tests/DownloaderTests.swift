@@ -88,8 +88,9 @@ import GPT2TestSupport
     }
 
     /// A cached copy this process may not read is reported as such, and kept: it is not known to be damaged, and
-    /// offline it may be the only copy. (Root reads everything, so this runs for other users only.)
-    @Test(.enabled(if: getuid() != 0, "root may read a file of mode 000"))
+    /// offline it may be the only copy. (Root reads everything, so this runs for other users only; as root,
+    /// PrepareCommandTests.anUnreadableCachedDownloadIsReportedAndKept checks it through the binary run as nobody.)
+    @Test(.enabled(if: getuid() != 0, "root may read a file of mode 000: checked as root by PrepareCommandTests.anUnreadableCachedDownloadIsReportedAndKept, as nobody"))
     func anUnreadableCachedCopyIsKept() throws {
         let cache = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: cache) }

@@ -11,6 +11,17 @@ import Testing
         #expect(config.parameterCount == 124_439_808 + 47 * 768)
     }
 
+    /// GPT-2 medium, large and XL as OpenAI published them and transformers counts them (V = 50257, no padding):
+    /// 354,823,168, 774,030,080 and 1,557,611,200 — each is V·C + maxT·C + L·(12C² + 13C) + 2C, e.g. d24:
+    /// 51,463,168 + 1,048,576 + 24·12,596,224 + 2,048. Our wte has Vp = 50304 rows, the 47 rows of padding adding
+    /// 47·C parameters.
+    @Test(arguments: [("d24", 354_823_168, 1024), ("d36", 774_030_080, 1280), ("d48", 1_557_611_200, 1600)])
+    func largerPresetsHaveGPT2ParameterCounts(preset: String, published: Int, channels: Int) throws {
+        let config = try ModelPreset.named(preset).config
+        #expect(config.channels == channels && config.paddedVocabularySize == 50304)
+        #expect(config.parameterCount == published + (50304 - 50257) * channels)
+    }
+
     /// Without training, the layers share one slice of every activation but qkv (the key/value cache), so d12's
     /// activations at B=1, T=1024 are one layer's 15C per row plus 12 layers' 3C, the embedding, lnf and one row
     /// chunk of logits, instead of 12 layers of 18C; nothing is laid out for gradients or AdamW.

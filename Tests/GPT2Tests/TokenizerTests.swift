@@ -76,11 +76,12 @@ struct TokenizerTests {
     }
 
     @Test func utf8ValidationAgreesWithTheStandardLibrary() throws {
-        var generator = SystemRandomNumberGenerator()
+        // seeded, so that a failure names inputs that reproduce it
+        var generator = SeededRandom(seed: 20_240_517)
         let interesting: [UInt8] = [0x00, 0x41, 0x7F, 0x80, 0xBF, 0xC0, 0xC2, 0xDF, 0xE0, 0xED, 0xEF, 0xF0, 0xF4, 0xF5, 0xFF]
         for _ in 0..<20_000 {
             let bytes = (0..<Int.random(in: 1...6, using: &generator)).map { _ in
-                Bool.random(using: &generator) ? interesting.randomElement(using: &generator)! : UInt8.random(in: 0x80...0xBF)
+                Bool.random(using: &generator) ? interesting.randomElement(using: &generator)! : UInt8.random(in: 0x80...0xBF, using: &generator)
             }
             let valid = bytes.withUnsafeBufferPointer { (try? GPT2Tokenizer.validateUTF8($0)) != nil }
             #expect(valid == (String(validating: bytes, as: UTF8.self) != nil), "\(bytes)")
@@ -89,10 +90,10 @@ struct TokenizerTests {
 
     @Test func roundTripsArbitraryText() throws {
         let tokenizer = try TokenizerFixture.tokenizer()
-        var generator = SystemRandomNumberGenerator()
+        var generator = SeededRandom(seed: 20_240_518)
         for _ in 0..<200 {
             let scalars = (0..<Int.random(in: 0...50, using: &generator)).compactMap { _ in
-                Unicode.Scalar(UInt32.random(in: Bool.random() ? 0...0x7F : 0...0x10FFFF, using: &generator))
+                Unicode.Scalar(UInt32.random(in: Bool.random(using: &generator) ? 0...0x7F : 0...0x10FFFF, using: &generator))
             }
             let text = String(String.UnicodeScalarView(scalars))
             #expect(try tokenizer.decode(tokenizer.encode(text)) == Array(text.utf8))

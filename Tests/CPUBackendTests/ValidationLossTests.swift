@@ -1,0 +1,44 @@
+/// The validation loss (`Trainer.evaluate`, which `gpt2 eval` and training's val_loss use) is the mean of the model's
+/// losses over the first N batches of the validation split, read in order: checked against batches cut here from
+/// the split's tokens and run through `forward` one by one.
+
+import CPUBackend
+import GPT2
+import GPT2TestSupport
+import Testing
+
+@Suite struct ValidationLossTests {
+    /// Weights N(0, 0.3) rather than GPT-2's 0.02, which spreads the per-batch losses (by ~1e-3 relative here), so
+    /// that a batch read from the wrong place, skipped or counted twice moves the mean well beyond the tolerance.
+    @Test(arguments: [1, 5])
+    func validationLossIsTheMeanLossOfTheFirstBatches(batches: Int) throws {
+        let config = ModelConfig(maxSequenceLength: 32, layers: 2, heads: 2, channels: 32)
+        let (B, T) = (4, 32)
+        let model = try GPT2Model(config: config, backend: CPUBackend(threads: 2), batchSize: B, sequenceLength: T, training: false)
+        var data = TestData(seed: 17)
+        model.setParameters(data.normal(config.parameterCount, standardDeviation: 0.3))
+
+        // llm.c's sequential batches: batch i is tokens i·B·T ..< i·B·T + B·T + 1 of the split, the inputs its first
+        // B·T, the targets the same shifted by one (ShakespeareShards puts the split's tokens first in `tokens()`)
+        let split = try ShakespeareShards.tokens().prefix(ShakespeareShards.validationTokens).map(Int32.init)
+        var losses: [Double] = []
+        for batch in 0..<batches {
+            let start = batch * B * T
+            let inputs = Array(split[start..<(start + B * T)]), targets = Array(split[(start + 1)..<(start + B * T + 1)])
+            losses.append(Double(try #require(model.forward(inputs: inputs, targets: targets, batchSize: B, sequenceLength: T))))
+        }
+        let expected = losses.reduce(0, +) / Double(batches)
+
+        let validation = try ValidationLoader(.split(directory: try ShakespeareShards.directory(), name: "val"), batchSize: B, sequenceLength: T)
+        let loss = try Trainer.evaluate(model, validation, batches: batches)
+        // The same forward pass on the same batches gives the same per-batch losses bit for bit; what may differ is
+        // the order of the sum and the final rounding to fp32: ~1e-7 relative. Allowed 1e-6 relative. One batch taken
+        // for another moves the mean by their difference / N: checked below to be 10 times the tolerance or more.
+        #expect(abs(Double(loss) - expected) <= 1e-6 * expected, "evaluate \(loss), expected \(expected) from \(losses)")
+        let sorted = losses.sorted()
+        let closest = zip(sorted, sorted.dropFirst()).map { $1 - $0 }.min() ?? .infinity
+        #expect(closest / Double(batches) > 1e-5 * expected, "batches too alike to tell apart: \(losses)")
+        // and a second evaluation starts again from the first batch
+        #expect(try Trainer.evaluate(model, validation, batches: batches) == loss)
+    }
+}
