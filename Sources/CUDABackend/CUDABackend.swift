@@ -263,6 +263,11 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         fatalError("CUDA backend: \(error)")
     }
 
+    /// Runs `body`, stopping the process with what it throws (for the ops, which cannot throw).
+    func orDie(_ body: () throws -> Void) {
+        do { try body() } catch { die(error) }
+    }
+
     func copyToDevice(_ destination: CUdeviceptr, _ source: UnsafeRawPointer, _ bytes: Int, _ what: String) {
         guard bytes > 0 else { return }
         ensureContext()

@@ -105,7 +105,10 @@ typedef struct {
 } cublasLtMatmulHeuristicResult_t;
 
 enum {
+    /* cublas_api.h, cublasStatus_t */
     CCUBLAS_STATUS_SUCCESS = 0,
+    CCUBLAS_STATUS_EXECUTION_FAILED = 13,
+    CCUBLAS_STATUS_NOT_SUPPORTED = 15,             /* from the heuristic: no algorithm for this configuration */
     /* library_types.h, cudaDataType_t */
     CCUDA_R_32F = 0,
     CCUDA_R_16BF = 14,
