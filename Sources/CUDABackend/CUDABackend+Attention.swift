@@ -47,12 +47,12 @@ public enum TensorCoreAttention {
     }
 
     /// Whether the tensor-core kernels run head size `HS` on a device: bf16 mma.sync needs sm_80, the head
-    /// size must be one with kernels of its own, and every kernel's shared memory, plus the 1 KiB the system reserves per
-    /// block, must fit the device's per-block opt-in limit (head size 64, GPT-2's: 45, 37 and 36 KiB; 128: 85, 68
-    /// and 68 KiB; an RTX 4070 allows 99 KiB, an H100 227 KiB).
+    /// size must be one with kernels of its own, and every kernel's dynamic shared memory must fit the device
+    /// (`fitsDynamicSharedMemory`; the kernels have no static shared memory). Head size 64, GPT-2's: 45, 37 and
+    /// 36 KiB; 128: 85, 68 and 68 KiB; an RTX 4070 allows 99 KiB, an H100 227 KiB.
     public static func supports(HS: Int, on properties: CUDADeviceProperties) -> Bool {
         properties.computeCapability.major >= 8 && headSizes.contains(HS)
-            && max(forwardBytes(HS: HS), dkvBytes(HS: HS), dqBytes(HS: HS)) + 1024 <= properties.maxSharedMemoryPerBlock
+            && properties.fitsDynamicSharedMemory(max(forwardBytes(HS: HS), dkvBytes(HS: HS), dqBytes(HS: HS)))
     }
 }
 
@@ -103,7 +103,8 @@ extension CUDABackend {
     public func attentionForwardRow(out: TensorRef, qkv: TensorRef, t: Int, C: Int, NH: Int) {
         precondition(qkv.count >= (t + 1) * 3 * C && out.count >= C, "attention row outside its tensors")
         let sharedBytes = (t + 1) * 4
-        precondition(sharedBytes <= 48 * 1024, "attentionForwardRow: position \(t) needs more than 48 KiB of shared memory")
+        precondition(properties.fitsDynamicSharedMemory(sharedBytes),
+                     "attentionForwardRow: position \(t) needs \(sharedBytes) bytes of shared memory, more than the device allows")
         // grid NH, block 32 (one warp per head), dynamic shared memory (t+1) floats
         launch("attention_forward_row", grid: Dim3(NH), block: Dim3(32), sharedBytes: sharedBytes,
                [.pointer(bf16(out)), .pointer(bf16(qkv)), .int(t), .int(C), .int(NH)])

@@ -113,10 +113,10 @@ public final class CUDABackend: Backend, @unchecked Sendable {
                                         + "must be multiples of 8")
         }
         let layerNormShared = Self.layerNormBackwardSharedBytes(C: layout.config.channels)
-        guard layerNormShared <= properties.maxSharedMemoryPerBlock else {
+        guard properties.fitsDynamicSharedMemory(layerNormShared) else {   // (layernorm_backward has no static shared memory)
             throw CUDAError.library(call: "CUDABackend.allocate",
                                     message: "the LayerNorm backward keeps \(layerNormShared) bytes of sums per block for "
-                                        + "\(layout.config.channels) channels, more than this device's \(properties.maxSharedMemoryPerBlock) "
+                                        + "\(layout.config.channels) channels, more than this device's \(properties.maxSharedMemoryPerBlockOptIn) "
                                         + "bytes of shared memory per block")
         }
         try device.makeCurrent()

@@ -225,11 +225,28 @@ struct CUDABackendHostTests {
         #expect(name != CUDABackend.prebuiltKernelName(file: "attention.cu", source: "y", architecture: architecture))
     }
 
+    /// A device of compute capability `major`.0 whose blocks may have `sharedBytes` of shared memory once opted in.
+    private func device(major: Int, sharedBytes: Int) -> CUDADeviceProperties {
+        CUDADeviceProperties(ordinal: 0, name: "test", computeCapability: (major, 0), totalMemory: 1 << 34, multiprocessors: 1,
+                             l2CacheBytes: 0, maxSharedMemoryPerBlockOptIn: sharedBytes)
+    }
+
+    /// Static and dynamic shared memory together may reach the opt-in limit exactly: the 1 KiB per block the system
+    /// reserves is outside that limit already (228 KiB per SM on an H100, 227 KiB per block), not to be added again.
+    @Test func sharedMemoryFitsUpToTheOptInLimitExactly() {
+        let ada = device(major: 8, sharedBytes: 99 * 1024)
+        #expect(ada.fitsDynamicSharedMemory(99 * 1024) && !ada.fitsDynamicSharedMemory(99 * 1024 + 1))
+        #expect(ada.fitsDynamicSharedMemory(99 * 1024 - 256, staticBytes: 256))
+        #expect(!ada.fitsDynamicSharedMemory(99 * 1024 - 255, staticBytes: 256))
+        // The tensor-core kernels follow the same rule: head size 128 runs where the largest kernel's bytes just fit.
+        let largest = max(TensorCoreAttention.forwardBytes(HS: 128), TensorCoreAttention.dkvBytes(HS: 128),
+                          TensorCoreAttention.dqBytes(HS: 128))
+        #expect(TensorCoreAttention.supports(HS: 128, on: device(major: 8, sharedBytes: largest)))
+        #expect(!TensorCoreAttention.supports(HS: 128, on: device(major: 8, sharedBytes: largest - 1)))
+    }
+
     @Test func tensorCoreAttentionRunsWhereTheSharedMemoryFits() {
-        func device(major: Int, sharedKiB: Int) -> CUDADeviceProperties {
-            CUDADeviceProperties(ordinal: 0, name: "test", computeCapability: (major, 0), totalMemory: 1 << 34, multiprocessors: 1,
-                                 l2CacheBytes: 0, maxSharedMemoryPerBlock: sharedKiB * 1024)
-        }
+        func device(major: Int, sharedKiB: Int) -> CUDADeviceProperties { self.device(major: major, sharedBytes: sharedKiB * 1024) }
         let ada = device(major: 8, sharedKiB: 99), small = device(major: 8, sharedKiB: 48), turing = device(major: 7, sharedKiB: 64)
         let hopper = device(major: 9, sharedKiB: 227)
         // GPT-2's head size 64: a Q tile and two buffers of K and V tiles, 64 rows each at a padded stride of 72
