@@ -272,8 +272,15 @@ public enum CUDAParity {
         twins.cpu.backend.attentionForward(out: out, stats: stats, qkv: qkv, B: B, T: T, C: C, NH: NH)
         twins.gpu.backend.attentionForward(out: out, stats: stats, qkv: qkv, B: B, T: T, C: C, NH: NH)
         results.expect("\(name) forward out", twins.compare(out), relativeL2: Tolerance.oneRounding)
-        let lse = twins.compare(stats)
-        results.expect("\(name) forward lse", lse.maxAbsolute <= 1e-3, "maxAbs \(scientific(lse.maxAbsolute)) ≤ 1e-3")
+        // The log-sum-exp, below 16 here (scores of unit q and k are ~N(0,1), plus ln T ≤ ln 1024), differs by its own
+        // fp32 rounding (2⁻²⁰ ≈ 1e-6 below 16), by the approximate exponentials (__expf, ex2.approx: ~2⁻²² relative
+        // error in the sum, so 2⁻²² in its log) and by the scores' accumulation over HS ≤ 128 exact bf16 products in
+        // another order (≲ 5e-6 even if tensor cores truncate; see `Tolerance.fp32Accumulated`): ~1e-5 together.
+        // Measured on the emulator: 9.5e-7 at most, one ulp, over every shape. 1e-4 keeps 10× over the estimate and
+        // still fails a key masked wrongly, which moves its row's log-sum-exp by the key's weight (~1/T ≥ 1e-3).
+        let lse = twins.compare(stats), lseTolerance = 1e-4
+        results.expect("\(name) forward lse", lse.maxAbsolute <= lseTolerance,
+                       "maxAbs \(scientific(lse.maxAbsolute)) ≤ \(scientific(lseTolerance))")
         // Backward from identical forward results: the CPU's out (rounded to bf16) and statistics.
         twins.shareCPUResult(out)
         twins.shareCPUResult(stats)
