@@ -91,7 +91,8 @@ extension CUDABackend {
         let work = attentionWork(products: 2, reads: 3, writes: 1, statistics: 1, B: B, T: T, C: C, NH: NH)
         if usesTensorCoreAttention(HS: C / NH) {
             // grid (ceil(T/64), NH, B), block 128: 4 warps × 16 query rows
-            launch(TensorCoreAttention.forwardKernel(HS: C / NH), grid: Dim3(ceilDiv(T, 64), NH, B), block: Dim3(128),
+            let rowBlocks = ceilDiv(T, TensorCoreAttention.blockRows)
+            launch(TensorCoreAttention.forwardKernel(HS: C / NH), grid: Dim3(rowBlocks, NH, B), block: Dim3(128),
                    sharedBytes: TensorCoreAttention.forwardBytes(HS: C / NH), work: work, arguments)
         } else {
             // grid (ceil(T/16), NH, B), block 128: 4 warps × 4 query rows
@@ -110,7 +111,8 @@ extension CUDABackend {
                [.pointer(bf16(out)), .pointer(bf16(qkv)), .int(t), .int(C), .int(NH)])
     }
 
-    /// dqkv (B,T,3C) bf16 = from dout (B,T,C), qkv, out and stats
+    /// dqkv (B,T,3C) bf16 = the gradient through attention of dout (B,T,C) bf16, recomputing the weights from qkv (B,T,3C)
+    /// bf16 and stats (B,NH,T) fp32; out (B,T,C) bf16 gives delta = Σ dout·out per row and head
     public func attentionBackward(dqkv: TensorRef, dout: TensorRef, qkv: TensorRef, out: TensorRef, stats: TensorRef,
                                   B: Int, T: Int, C: Int, NH: Int) {
         precondition(C % NH == 0 && C / NH <= 128, "attention: head size \(C)/\(NH) must be a whole number ≤ 128")
@@ -127,9 +129,10 @@ extension CUDABackend {
         let dqWork = attentionWork(products: 3, reads: 4, writes: 1, statistics: 2, B: B, T: T, C: C, NH: NH)
         if usesTensorCoreAttention(HS: HS) {
             // dK, dV: grid (ceil(T/64), NH, B), block 128 (4 warps × 16 keys); dQ: the same, 4 warps × 16 queries
-            launch(TensorCoreAttention.dkvKernel(HS: HS), grid: Dim3(ceilDiv(T, 64), NH, B), block: Dim3(128),
+            let rowBlocks = ceilDiv(T, TensorCoreAttention.blockRows)
+            launch(TensorCoreAttention.dkvKernel(HS: HS), grid: Dim3(rowBlocks, NH, B), block: Dim3(128),
                    sharedBytes: TensorCoreAttention.dkvBytes(HS: HS), work: dkvWork, arguments)
-            launch(TensorCoreAttention.dqKernel(HS: HS), grid: Dim3(ceilDiv(T, 64), NH, B), block: Dim3(128),
+            launch(TensorCoreAttention.dqKernel(HS: HS), grid: Dim3(rowBlocks, NH, B), block: Dim3(128),
                    sharedBytes: TensorCoreAttention.dqBytes(HS: HS), work: dqWork, arguments)
         } else {
             // dK, dV: grid (ceil(T/8), NH, B), block 128 (4 warps × 2 keys)
