@@ -316,11 +316,14 @@ final class MatmulPlan {
         var workspace = UInt64(workspaceBytes)
         try blas.check(blas.preferenceSetAttribute(preference, Int32(CCUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES), &workspace, 8),
                        "cublasLtMatmulPreferenceSetAttribute(MAX_WORKSPACE_BYTES)")
-        // cublasLt.h, cublasLtMatmulPreferenceAttributes_t: MIN_ALIGNMENT_A/B/C/D_BYTES = 5, 6, 7, 8 (uint32_t)
-        for (attribute, alignment) in zip([5, 6, 7, 8], [key.alignments[0], key.alignments[1], key.alignments[2], key.alignments[2]]) {
+        let alignments = [("A", CCUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, key.alignments[0]),
+                          ("B", CCUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, key.alignments[1]),
+                          ("C", CCUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, key.alignments[2]),   // C is D (β reads D)
+                          ("D", CCUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, key.alignments[2])]
+        for (matrix, attribute, alignment) in alignments {
             var bytes = UInt32(alignment)
             try blas.check(blas.preferenceSetAttribute(preference, Int32(attribute), &bytes, 4),
-                           "cublasLtMatmulPreferenceSetAttribute(MIN_ALIGNMENT \(attribute))")
+                           "cublasLtMatmulPreferenceSetAttribute(MIN_ALIGNMENT_\(matrix)_BYTES)")
         }
         var result = cublasLtMatmulHeuristicResult_t()
         var returned: Int32 = 0

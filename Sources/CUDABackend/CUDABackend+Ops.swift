@@ -13,9 +13,9 @@ extension CUDABackend {
 
     /// out (B,T,C) bf16 = wte[inp] + wpe[t]
     public func encoderForward(out: TensorRef, inp: TensorRef, wte: TensorRef, wpe: TensorRef, B: Int, T: Int, C: Int) {
-        // one block per position, one thread per 8 channels: C/8 rounded up to whole warps; at most 1024 threads, as
-        // allocate's check of the LayerNorm backward's shared memory (32·C bytes per block) keeps C below 7,300
-        launch("encoder_forward", grid: Dim3(B * T), block: Dim3(ceilDiv(C / 8, 32) * 32),
+        // one block per position, one thread per 8 channels: C/8 rounded up to whole warps (at most 1024, which
+        // allocate checks)
+        launch("encoder_forward", grid: Dim3(B * T), block: Dim3(Self.encoderForwardThreads(C: C)),
                work: .bytes(2 * (2 * B * T * C + T * C) + 4 * B * T),
                [.pointer(bf16(out)), .pointer(i32(inp)), .pointer(bf16(wte)), .pointer(bf16(wpe)), .int(B), .int(T), .int(C)])
     }
@@ -58,6 +58,9 @@ extension CUDABackend {
                work: .bytes(2 * N * C + 8 * buckets * C + 4 * packed.count),
                [.pointer(f32(dwte)), .pointer(bf16(dout)), .pointer(tokens), .pointer(startsAddress), .pointer(positions), .int(C)])
     }
+
+    /// The embedding forward's threads per block for C channels: one per 8 channels, rounded up to whole warps.
+    static func encoderForwardThreads(C: Int) -> Int { ceilDiv(C / 8, 32) * 32 }
 
     // MARK: - LayerNorm
 

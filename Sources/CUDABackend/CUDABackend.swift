@@ -112,6 +112,13 @@ public final class CUDABackend: Backend, @unchecked Sendable {
                                         + "(\(layout.config.channels)) and the padded vocabulary (\(layout.config.paddedVocabularySize)) "
                                         + "must be multiples of 8")
         }
+        let encoderThreads = Self.encoderForwardThreads(C: layout.config.channels)
+        guard encoderThreads <= 1024 else {
+            throw CUDAError.library(call: "CUDABackend.allocate",
+                                    message: "the embedding kernel gives each position one block of a thread per 8 channels, "
+                                        + "\(encoderThreads) for \(layout.config.channels) channels, more than a block's 1024 threads: "
+                                        + "the channels must be at most 8192")
+        }
         let layerNormShared = Self.layerNormBackwardSharedBytes(C: layout.config.channels)
         guard properties.fitsDynamicSharedMemory(layerNormShared) else {   // (layernorm_backward has no static shared memory)
             throw CUDAError.library(call: "CUDABackend.allocate",

@@ -245,10 +245,13 @@ cublasStatus_t cublasLtMatmulPreferenceSetAttribute(cublasLtMatmulPreference_t p
                                                     const void* value, size_t size) {
     if (!preference) return invalidValue;
     auto& chosen = *reinterpret_cast<Preference*>(preference);
-    // cublasLt.h: MAX_WORKSPACE_BYTES = 1 (uint64_t); MIN_ALIGNMENT_A/B/C/D_BYTES = 5…8 (uint32_t)
+    // MIN_ALIGNMENT_A/B/C/D_BYTES are consecutive (cublasLt.h), as `alignment` is laid out
+    constexpr int firstAlignment = CCUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, lastAlignment = CCUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES;
+    static_assert(lastAlignment - firstAlignment == 3, "MIN_ALIGNMENT_A…D_BYTES are four consecutive attributes");
     bool taken = attribute == CCUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES ? take(chosen.workspaceBytes, value, size)
-                 : attribute >= 5 && attribute <= 8                      ? take(chosen.alignment[attribute - 5], value, size)
-                                                                         : false;
+                 : attribute >= firstAlignment && attribute <= lastAlignment
+                     ? take(chosen.alignment[attribute - firstAlignment], value, size)
+                     : false;
     if (!taken) return fail(invalidValue, "preference attribute " + std::to_string(attribute) + " (" + std::to_string(size) + " bytes)");
     return success;
 }
