@@ -1,6 +1,7 @@
 /// Causal multi-head self-attention on the CPU with an exact softmax. Each (sequence, head) is worked through in
 /// blocks of 64 query rows: the block's scores against the keys it may see, and every product with them, are
-/// SGEMMs, and only the block's scores are held (64 × T floats per worker). The forward keeps each row's
+/// SGEMMs, and only one block is held per worker (`CPUScratch.attentionFloats`: 64·(T+1) floats forward, the scores
+/// and each row's 1/Σexp; 2·64·T backward, the probabilities and their gradients). The forward keeps each row's
 /// log-sum-exp, from which the backward recomputes the weights, so no (T,T) matrix outlives a block. Work is split
 /// across cores by (batch, head), with OpenBLAS on one thread inside each worker.
 

@@ -47,12 +47,12 @@ public enum TensorCoreAttention {
     }
 
     /// Whether the tensor-core kernels run head size `HS` on a device: bf16 mma.sync needs sm_80, the head
-    /// size must be one with kernels of its own, and every kernel's shared memory, plus the 1 KiB the system reserves per
-    /// block, must fit the device's per-block opt-in limit (head size 64, GPT-2's: 45, 37 and 36 KiB; 128: 85, 68
-    /// and 68 KiB; an RTX 4070 allows 99 KiB, an H100 227 KiB).
+    /// size must be one with kernels of its own, and every kernel's dynamic shared memory must fit the device
+    /// (`fitsDynamicSharedMemory`; the kernels have no static shared memory). Head size 64, GPT-2's: 45, 37 and
+    /// 36 KiB; 128: 85, 68 and 68 KiB; an RTX 4070 allows 99 KiB, an H100 227 KiB.
     public static func supports(HS: Int, on properties: CUDADeviceProperties) -> Bool {
         properties.computeCapability.major >= 8 && headSizes.contains(HS)
-            && max(forwardBytes(HS: HS), dkvBytes(HS: HS), dqBytes(HS: HS)) + 1024 <= properties.maxSharedMemoryPerBlock
+            && properties.fitsDynamicSharedMemory(max(forwardBytes(HS: HS), dkvBytes(HS: HS), dqBytes(HS: HS)))
     }
 }
 
@@ -91,7 +91,8 @@ extension CUDABackend {
         let work = attentionWork(products: 2, reads: 3, writes: 1, statistics: 1, B: B, T: T, C: C, NH: NH)
         if usesTensorCoreAttention(HS: C / NH) {
             // grid (ceil(T/64), NH, B), block 128: 4 warps × 16 query rows
-            launch(TensorCoreAttention.forwardKernel(HS: C / NH), grid: Dim3(ceilDiv(T, 64), NH, B), block: Dim3(128),
+            let rowBlocks = ceilDiv(T, TensorCoreAttention.blockRows)
+            launch(TensorCoreAttention.forwardKernel(HS: C / NH), grid: Dim3(rowBlocks, NH, B), block: Dim3(128),
                    sharedBytes: TensorCoreAttention.forwardBytes(HS: C / NH), work: work, arguments)
         } else {
             // grid (ceil(T/16), NH, B), block 128: 4 warps × 4 query rows
@@ -103,13 +104,15 @@ extension CUDABackend {
     public func attentionForwardRow(out: TensorRef, qkv: TensorRef, t: Int, C: Int, NH: Int) {
         precondition(qkv.count >= (t + 1) * 3 * C && out.count >= C, "attention row outside its tensors")
         let sharedBytes = (t + 1) * 4
-        precondition(sharedBytes <= 48 * 1024, "attentionForwardRow: position \(t) needs more than 48 KiB of shared memory")
+        precondition(properties.fitsDynamicSharedMemory(sharedBytes),
+                     "attentionForwardRow: position \(t) needs \(sharedBytes) bytes of shared memory, more than the device allows")
         // grid NH, block 32 (one warp per head), dynamic shared memory (t+1) floats
         launch("attention_forward_row", grid: Dim3(NH), block: Dim3(32), sharedBytes: sharedBytes,
                [.pointer(bf16(out)), .pointer(bf16(qkv)), .int(t), .int(C), .int(NH)])
     }
 
-    /// dqkv (B,T,3C) bf16 = from dout (B,T,C), qkv, out and stats
+    /// dqkv (B,T,3C) bf16 = the gradient through attention of dout (B,T,C) bf16, recomputing the weights from qkv (B,T,3C)
+    /// bf16 and stats (B,NH,T) fp32; out (B,T,C) bf16 gives delta = Σ dout·out per row and head
     public func attentionBackward(dqkv: TensorRef, dout: TensorRef, qkv: TensorRef, out: TensorRef, stats: TensorRef,
                                   B: Int, T: Int, C: Int, NH: Int) {
         precondition(C % NH == 0 && C / NH <= 128, "attention: head size \(C)/\(NH) must be a whole number ≤ 128")
@@ -126,9 +129,10 @@ extension CUDABackend {
         let dqWork = attentionWork(products: 3, reads: 4, writes: 1, statistics: 2, B: B, T: T, C: C, NH: NH)
         if usesTensorCoreAttention(HS: HS) {
             // dK, dV: grid (ceil(T/64), NH, B), block 128 (4 warps × 16 keys); dQ: the same, 4 warps × 16 queries
-            launch(TensorCoreAttention.dkvKernel(HS: HS), grid: Dim3(ceilDiv(T, 64), NH, B), block: Dim3(128),
+            let rowBlocks = ceilDiv(T, TensorCoreAttention.blockRows)
+            launch(TensorCoreAttention.dkvKernel(HS: HS), grid: Dim3(rowBlocks, NH, B), block: Dim3(128),
                    sharedBytes: TensorCoreAttention.dkvBytes(HS: HS), work: dkvWork, arguments)
-            launch(TensorCoreAttention.dqKernel(HS: HS), grid: Dim3(ceilDiv(T, 64), NH, B), block: Dim3(128),
+            launch(TensorCoreAttention.dqKernel(HS: HS), grid: Dim3(rowBlocks, NH, B), block: Dim3(128),
                    sharedBytes: TensorCoreAttention.dqBytes(HS: HS), work: dqWork, arguments)
         } else {
             // dK, dV: grid (ceil(T/8), NH, B), block 128 (4 warps × 2 keys)

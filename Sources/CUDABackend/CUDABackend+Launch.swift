@@ -66,8 +66,8 @@ extension CUDABackend {
 
     /// Raises kernel `name`'s dynamic shared memory limit to at least `bytes` (to 32 KiB at least, so that a
     /// size growing step by step, like the decode step's, does not call the driver every time). Without it the
-    /// limit is 48 KiB minus the kernel's static shared memory, which includes 1 KiB the system reserves per
-    /// block on sm_80 and later: a kernel asking for 47.3 KiB would fail to launch.
+    /// limit is 48 KiB minus the kernel's static shared memory; with it, the device's opt-in limit minus the
+    /// static (see `CUDADeviceProperties.fitsDynamicSharedMemory`, which the callers check first).
     private func allowDynamicSharedMemory(_ bytes: Int, for name: String) {
         guard dynamicSharedLimits[name, default: 0] < bytes else { return }
         let limit = max(bytes, 32 * 1024)

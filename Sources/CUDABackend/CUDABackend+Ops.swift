@@ -13,9 +13,9 @@ extension CUDABackend {
 
     /// out (B,T,C) bf16 = wte[inp] + wpe[t]
     public func encoderForward(out: TensorRef, inp: TensorRef, wte: TensorRef, wpe: TensorRef, B: Int, T: Int, C: Int) {
-        // one block per position, one thread per 8 channels: C/8 rounded up to whole warps; at most 1024 threads, as
-        // allocate's check of the LayerNorm backward's shared memory (32·C bytes per block) keeps C below 7,300
-        launch("encoder_forward", grid: Dim3(B * T), block: Dim3(ceilDiv(C / 8, 32) * 32),
+        // one block per position, one thread per 8 channels: C/8 rounded up to whole warps (at most 1024, which
+        // allocate checks)
+        launch("encoder_forward", grid: Dim3(B * T), block: Dim3(Self.encoderForwardThreads(C: C)),
                work: .bytes(2 * (2 * B * T * C + T * C) + 4 * B * T),
                [.pointer(bf16(out)), .pointer(i32(inp)), .pointer(bf16(wte)), .pointer(bf16(wpe)), .int(B), .int(T), .int(C)])
     }
@@ -59,8 +59,12 @@ extension CUDABackend {
                [.pointer(f32(dwte)), .pointer(bf16(dout)), .pointer(tokens), .pointer(startsAddress), .pointer(positions), .int(C)])
     }
 
+    /// The embedding forward's threads per block for C channels: one per 8 channels, rounded up to whole warps.
+    static func encoderForwardThreads(C: Int) -> Int { ceilDiv(C / 8, 32) * 32 }
+
     // MARK: - LayerNorm
 
+    /// out (B,T,C) bf16, mean (B,T) fp32, rstd (B,T) fp32 = layernorm(inp (B,T,C) bf16) * weight (C) bf16 + bias (C) bf16
     public func layerNormForward(out: TensorRef, mean: TensorRef, rstd: TensorRef, inp: TensorRef,
                                  weight: TensorRef, bias: TensorRef, B: Int, T: Int, C: Int) {
         let N = B * T
@@ -70,6 +74,7 @@ extension CUDABackend {
                 .pointer(bf16(weight)), .pointer(bf16(bias)), .int(N), .int(C)])
     }
 
+    /// residualOut (B,T,C) bf16 = residual + x (both (B,T,C) bf16); out, mean, rstd = layernorm(residualOut) as `layerNormForward`
     public func residualLayerNormForward(residualOut: TensorRef, out: TensorRef, mean: TensorRef, rstd: TensorRef,
                                          residual: TensorRef, x: TensorRef, weight: TensorRef, bias: TensorRef,
                                          B: Int, T: Int, C: Int) {
@@ -80,6 +85,7 @@ extension CUDABackend {
                 .pointer(bf16(residual)), .pointer(bf16(x)), .pointer(bf16(weight)), .pointer(bf16(bias)), .int(N), .int(C)])
     }
 
+    /// dinp (B,T,C) bf16 += (residual stream), dweight (C) fp32 +=, dbias (C) fp32 +=  from dout (B,T,C) bf16
     public func layerNormBackward(dinp: TensorRef, dweight: TensorRef, dbias: TensorRef, dout: TensorRef, inp: TensorRef,
                                   weight: TensorRef, mean: TensorRef, rstd: TensorRef, B: Int, T: Int, C: Int) {
         let N = B * T
@@ -112,18 +118,21 @@ extension CUDABackend {
 
     // MARK: - Elementwise
 
+    /// out = gelu(inp), bf16, elementwise over `count`
     public func geluForward(out: TensorRef, inp: TensorRef, count: Int) {
         // grid-stride, block 256
         launch("gelu_forward", grid: Dim3(strideBlocks(count)), block: Dim3(256), work: .bytes(4 * count),
                [.pointer(bf16(out)), .pointer(bf16(inp)), .size(count)])
     }
 
+    /// dinp = gelu'(inp) * dout, bf16, elementwise over `count`
     public func geluBackward(dinp: TensorRef, inp: TensorRef, dout: TensorRef, count: Int) {
         // grid-stride, block 256
         launch("gelu_backward", grid: Dim3(strideBlocks(count)), block: Dim3(256), work: .bytes(6 * count),
                [.pointer(bf16(dinp)), .pointer(bf16(inp)), .pointer(bf16(dout)), .size(count)])
     }
 
+    /// out = a + b, bf16, elementwise over `count`
     public func residualForward(out: TensorRef, a: TensorRef, b: TensorRef, count: Int) {
         // grid-stride, block 256
         launch("residual_forward", grid: Dim3(strideBlocks(count)), block: Dim3(256), work: .bytes(6 * count),
@@ -132,6 +141,8 @@ extension CUDABackend {
 
     // MARK: - Loss
 
+    /// losses (B,T) fp32 = cross-entropy of softmax(logits (B,T,Vp) bf16 [..., :V]) at targets (B,T) int32; with
+    /// `dlossScale`, logits are overwritten (=) by dloss/dlogits × dlossScale (padded columns 0)
     public func fusedClassifier(logits: TensorRef, losses: TensorRef, targets: TensorRef, dlossScale: Float?,
                                 B: Int, T: Int, V: Int, Vp: Int) {
         // grid N = B*T (one block per row), block 1024

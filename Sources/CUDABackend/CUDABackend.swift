@@ -112,11 +112,18 @@ public final class CUDABackend: Backend, @unchecked Sendable {
                                         + "(\(layout.config.channels)) and the padded vocabulary (\(layout.config.paddedVocabularySize)) "
                                         + "must be multiples of 8")
         }
+        let encoderThreads = Self.encoderForwardThreads(C: layout.config.channels)
+        guard encoderThreads <= 1024 else {
+            throw CUDAError.library(call: "CUDABackend.allocate",
+                                    message: "the embedding kernel gives each position one block of a thread per 8 channels, "
+                                        + "\(encoderThreads) for \(layout.config.channels) channels, more than a block's 1024 threads: "
+                                        + "the channels must be at most 8192")
+        }
         let layerNormShared = Self.layerNormBackwardSharedBytes(C: layout.config.channels)
-        guard layerNormShared <= properties.maxSharedMemoryPerBlock else {
+        guard properties.fitsDynamicSharedMemory(layerNormShared) else {   // (layernorm_backward has no static shared memory)
             throw CUDAError.library(call: "CUDABackend.allocate",
                                     message: "the LayerNorm backward keeps \(layerNormShared) bytes of sums per block for "
-                                        + "\(layout.config.channels) channels, more than this device's \(properties.maxSharedMemoryPerBlock) "
+                                        + "\(layout.config.channels) channels, more than this device's \(properties.maxSharedMemoryPerBlockOptIn) "
                                         + "bytes of shared memory per block")
         }
         try device.makeCurrent()
@@ -261,6 +268,11 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     func die(_ error: Error) -> Never {
         Console.log("Error: CUDA backend: \(error)")
         fatalError("CUDA backend: \(error)")
+    }
+
+    /// Runs `body`, stopping the process with what it throws (for the ops, which cannot throw).
+    func orDie(_ body: () throws -> Void) {
+        do { try body() } catch { die(error) }
     }
 
     func copyToDevice(_ destination: CUdeviceptr, _ source: UnsafeRawPointer, _ bytes: Int, _ what: String) {

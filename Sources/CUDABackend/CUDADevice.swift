@@ -11,17 +11,32 @@ public struct CUDADeviceProperties: Sendable {
     public var totalMemory: Int
     public var multiprocessors: Int
     public var l2CacheBytes: Int
-    public var maxSharedMemoryPerBlock: Int
+    /// The most shared memory (static and dynamic together) a block may have once a kernel opts in with
+    /// cuFuncSetAttribute: CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN (the default without opting in is 48 KiB).
+    public var maxSharedMemoryPerBlockOptIn: Int
 
     public init(ordinal: Int, name: String, computeCapability: (major: Int, minor: Int), totalMemory: Int,
-                multiprocessors: Int, l2CacheBytes: Int, maxSharedMemoryPerBlock: Int) {
+                multiprocessors: Int, l2CacheBytes: Int, maxSharedMemoryPerBlockOptIn: Int) {
         self.ordinal = ordinal
         self.name = name
         self.computeCapability = computeCapability
         self.totalMemory = totalMemory
         self.multiprocessors = multiprocessors
         self.l2CacheBytes = l2CacheBytes
-        self.maxSharedMemoryPerBlock = maxSharedMemoryPerBlock
+        self.maxSharedMemoryPerBlockOptIn = maxSharedMemoryPerBlockOptIn
+    }
+
+    /// Whether a kernel with `staticBytes` of static shared memory can be launched with `bytes` of dynamic shared
+    /// memory per block on this device (after cuFuncSetAttribute raises its limit, as `launch` does). The rule, stated
+    /// here once: static + dynamic ≤ the opt-in limit. cudaFuncSetAttribute's documentation (CUDA Runtime API,
+    /// cudaFuncAttributeMaxDynamicSharedMemorySize): "The sum of this value and the function attribute sharedSizeBytes
+    /// cannot exceed the device attribute cudaDevAttrMaxSharedMemoryPerBlockOptin". The 1 KiB per block that sm_80 and
+    /// later reserve for the system lies outside that limit already, so it is not counted again: the CUDA C++
+    /// Programming Guide gives 164 KiB of shared memory per SM on sm_80 and 163 KiB per block, 100 and 99 KiB on
+    /// sm_86/sm_89, 228 and 227 KiB on sm_90, "the 1 KB of shared memory not made available to a thread block"
+    /// being "reserved for system use". (The CUDA emulator's cuFuncSetAttribute applies the same rule.)
+    public func fitsDynamicSharedMemory(_ bytes: Int, staticBytes: Int = 0) -> Bool {
+        bytes >= 0 && staticBytes + bytes <= maxSharedMemoryPerBlockOptIn
     }
 
     /// The architecture to compile kernels for: `sm_XY` of the compute capability.
@@ -105,6 +120,7 @@ public final class CUDADevice: @unchecked Sendable {
             totalMemory: totalMemory,
             multiprocessors: try attribute(Int32(CCUDA_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT), "multiprocessors"),
             l2CacheBytes: try attribute(Int32(CCUDA_DEVICE_ATTRIBUTE_L2_CACHE_SIZE), "L2 cache"),
-            maxSharedMemoryPerBlock: try attribute(Int32(CCUDA_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN), "shared memory"))
+            maxSharedMemoryPerBlockOptIn: try attribute(Int32(CCUDA_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN),
+                                                        "shared memory per block (opt-in)"))
     }
 }

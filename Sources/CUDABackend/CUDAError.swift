@@ -12,9 +12,15 @@ public enum CUDAError: Error, CustomStringConvertible {
     case noDevice
     /// NVRTC refused to compile a kernel file; `log` is NVRTC's own message.
     case compilation(file: String, architecture: String, log: String)
-    /// Any other NVRTC or cuBLASLt call that failed.
+    /// Any other NVRTC or cuBLASLt call that failed, or what the backend refuses before it calls one: a model
+    /// shape its kernels cannot run, a prebuilt kernel image that is missing (GPT2_KERNEL_IMAGES).
     case library(call: String, message: String)
-    /// A diagnostic environment variable set to a value it does not take (a misspelling was ignored silently).
+    /// cuBLASLt's heuristic offered no algorithm for a GEMM (`gemm` describes its shape and epilogue): a GPU's
+    /// cuBLASLt may have none with an epilogue for some shapes, and the backend then falls back to its own kernels.
+    /// Only this error starts the fallback; any other failure of a GEMM stops the op.
+    case noMatmulAlgorithm(gemm: String, reason: String)
+    /// A diagnostic environment variable set to a value it does not take (refused, so that a misspelled setting is
+    /// not silently taken for off).
     case environment(variable: String, value: String, expected: String)
 
     public var description: String {
@@ -32,8 +38,18 @@ public enum CUDAError: Error, CustomStringConvertible {
             return "NVRTC could not compile \(file) for \(architecture):\n\(log)"
         case .library(let call, let message):
             return "\(call) failed: \(message)"
+        case .noMatmulAlgorithm(let gemm, let reason):
+            return "cuBLASLt has no algorithm for the GEMM \(gemm): \(reason)"
         case .environment(let variable, let value, let expected):
             return "\(variable)=\(value) is not a setting it takes: use \(expected)"
         }
+    }
+}
+
+extension CUDAError {
+    /// Whether this is cuBLASLt offering no algorithm for a GEMM (the one failure the epilogue fallbacks handle).
+    var isMissingMatmulAlgorithm: Bool {
+        if case .noMatmulAlgorithm = self { return true }
+        return false
     }
 }

@@ -195,7 +195,12 @@ public final class CUBLASLtLibrary: @unchecked Sendable {
     /// Throws a `CUDAError.library` naming `call` unless `status` is CUBLAS_STATUS_SUCCESS.
     func check(_ status: cublasStatus_t, _ call: @autoclosure () -> String) throws {
         guard status != Int32(CCUBLAS_STATUS_SUCCESS) else { return }
+        throw CUDAError.library(call: call(), message: statusText(status))
+    }
+
+    /// The library's name for `status`, with its number.
+    func statusText(_ status: cublasStatus_t) -> String {
         let text = getStatusString.flatMap { $0(status) }.map { String(cString: $0) } ?? "cublasStatus \(status)"
-        throw CUDAError.library(call: call(), message: "\(text) (status \(status))")
+        return "\(text) (status \(status))"
     }
 }

@@ -49,8 +49,14 @@ public struct KernelCache: Sendable {
 
     /// Where the image for `key` lives: `attention-sm_90-<first 16 hex digits>.cubin`.
     public func path(file: String, architecture: GPUArchitecture, key: String) -> String {
+        "\(folder)/\(Self.imageName(file: file, architecture: architecture, key: key))"
+    }
+
+    /// The file name of `file`'s image for `architecture` under `key` (in the cache, and among prebuilt images):
+    /// the file's stem, the architecture and the key's first 16 hex digits, `attention-sm_90-0123456789abcdef.cubin`.
+    static func imageName(file: String, architecture: GPUArchitecture, key: String) -> String {
         let stem = file.hasSuffix(".cu") ? String(file.dropLast(3)) : file
-        return "\(folder)/\(stem)-\(architecture)-\(key.prefix(16)).\(architecture.outputKind)"
+        return "\(stem)-\(architecture)-\(key.prefix(16)).\(architecture.outputKind)"
     }
 
     /// The compiled image of `file`: from the cache when present (unless `recompiling`: an entry the driver

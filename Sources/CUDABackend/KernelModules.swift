@@ -81,8 +81,7 @@ struct KernelModules {
     static func prebuiltName(file: String, source: String, architecture: GPUArchitecture) -> String {
         let key = KernelCache.key(file: file, source: source, headers: CUDAKernelSources.headers,
                                   options: [architecture.description], nvrtcVersion: "prebuilt")
-        let stem = file.hasSuffix(".cu") ? String(file.dropLast(3)) : file
-        return "\(stem)-\(architecture)-\(key.prefix(16)).\(architecture.outputKind)"
+        return KernelCache.imageName(file: file, architecture: architecture, key: key)
     }
 
     func function(_ name: String) -> CUfunction {

@@ -36,13 +36,13 @@ public struct KernelResourceUsage: Sendable, Equatable {
                 kernels.append(KernelResourceUsage(kernel: String(name), registers: 0))
             } else if !kernels.isEmpty {
                 let last = kernels.count - 1
-                if let stack = bytes(before: " bytes stack frame", in: line) {
+                if let stack = integer(before: " bytes stack frame", in: line) {
                     kernels[last].stackFrameBytes = stack
-                    kernels[last].spillStoreBytes = bytes(before: " bytes spill stores", in: line) ?? 0
-                    kernels[last].spillLoadBytes = bytes(before: " bytes spill loads", in: line) ?? 0
-                } else if let registers = bytes(before: " registers", in: line), line.contains("Used ") {
+                    kernels[last].spillStoreBytes = integer(before: " bytes spill stores", in: line) ?? 0
+                    kernels[last].spillLoadBytes = integer(before: " bytes spill loads", in: line) ?? 0
+                } else if let registers = integer(before: " registers", in: line), line.contains("Used ") {
                     kernels[last].registers = registers
-                    kernels[last].staticSharedBytes = bytes(before: " bytes smem", in: line) ?? 0
+                    kernels[last].staticSharedBytes = integer(before: " bytes smem", in: line) ?? 0
                 }
             }
         }
@@ -50,7 +50,7 @@ public struct KernelResourceUsage: Sendable, Equatable {
     }
 
     /// The integer just before `suffix` in `line` ("…, 1024 bytes smem, …" → 1024), nil when absent.
-    private static func bytes(before suffix: String, in line: String) -> Int? {
+    private static func integer(before suffix: String, in line: String) -> Int? {
         guard let end = line.firstRange(of: suffix) else { return nil }
         let digits = line[..<end.lowerBound].reversed().prefix { $0.isASCII && $0.isNumber }
         return digits.isEmpty ? nil : Int(String(digits.reversed()))

@@ -82,8 +82,9 @@ public final class NVRTCCompiler: @unchecked Sendable {
 
     /// The options for `architecture`. No `--use_fast_math`: it would also make the fp32 parts (AdamW on the
     /// master weights, LayerNorm statistics, the loss, norms) approximate and flush denormals, loosening the
-    /// parity tests against the CPU backend. Kernels call `__expf` explicitly where an fp32-ulp-level error
-    /// is far below bf16's resolution (attention and classifier exponentials).
+    /// parity tests against the CPU backend. Where an exponential's error of a few fp32 ulp is far below bf16's
+    /// resolution, kernels ask for the fast one explicitly: attention.cu calls `__expf`; attention_tensor_cores.cu and
+    /// classifier.cu call `exp2_approx` (common.cuh: one PTX ex2.approx.ftz, log2(e) folded into a scale they apply anyway).
     public func options(for architecture: GPUArchitecture) -> [String] {
         ["--gpu-architecture=\(architecture)", "-std=c++17"] + includeFolders.map { "-I\($0)" }
     }

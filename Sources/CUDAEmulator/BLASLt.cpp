@@ -5,7 +5,9 @@
 //   D = α·op(A)·op(B) + β·C (+ bias broadcast over D's columns)
 // with bf16 inputs widened exactly to fp32, an fp32 OpenBLAS GEMM, and one rounding to D's type; with
 // BGRADB, the bias pointer also receives op(B)'s column sums (over k). A test can make the heuristic
-// refuse one epilogue (cuemu_refuse_epilogue), as a GPU's cuBLASLt may, to exercise the backend's fallback.
+// refuse one epilogue (cuemu_refuse_epilogue), as a GPU's cuBLASLt may, to exercise the backend's fallback,
+// and make the next matmul fail (cuemu_fail_next_matmul), as a faulting GPU's does, to see that the backend
+// reports that failure rather than taking it for a missing algorithm.
 
 #include <cblas.h>
 
@@ -28,7 +30,7 @@ using namespace cuemu;
 namespace {
 
 // cublas_api.h's cublasStatus_t values the emulator returns.
-enum : int { success = 0, notInitialized = 1, invalidValue = 7, notSupported = 15 };
+enum : int { success = 0, notInitialized = 1, invalidValue = 7, executionFailed = 13, notSupported = 15 };
 
 struct MatmulDesc {
     int computeType, scaleType;
@@ -66,6 +68,9 @@ int handleToken;
 
 /// The epilogue the heuristic finds no algorithm for (0: none), set by cuemu_refuse_epilogue.
 std::atomic<uint32_t> refusedEpilogue{0};
+
+/// The status the next cublasLtMatmul returns without computing anything (0: none), set by cuemu_fail_next_matmul.
+std::atomic<int> nextMatmulFailure{0};
 
 template <typename Attribute>
 bool take(Attribute& field, const void* value, size_t size) {
@@ -177,6 +182,7 @@ const char* cublasLtGetStatusString(cublasStatus_t status) {
     case success: return "CUBLAS_STATUS_SUCCESS";
     case notInitialized: return describe_failure(status, "CUBLAS_STATUS_NOT_INITIALIZED");
     case invalidValue: return describe_failure(status, "CUBLAS_STATUS_INVALID_VALUE");
+    case executionFailed: return describe_failure(status, "CUBLAS_STATUS_EXECUTION_FAILED");
     case notSupported: return describe_failure(status, "CUBLAS_STATUS_NOT_SUPPORTED");
     default: return "CUBLAS_STATUS_UNKNOWN";
     }
@@ -239,10 +245,13 @@ cublasStatus_t cublasLtMatmulPreferenceSetAttribute(cublasLtMatmulPreference_t p
                                                     const void* value, size_t size) {
     if (!preference) return invalidValue;
     auto& chosen = *reinterpret_cast<Preference*>(preference);
-    // cublasLt.h: MAX_WORKSPACE_BYTES = 1 (uint64_t); MIN_ALIGNMENT_A/B/C/D_BYTES = 5…8 (uint32_t)
+    // MIN_ALIGNMENT_A/B/C/D_BYTES are consecutive (cublasLt.h), as `alignment` is laid out
+    constexpr int firstAlignment = CCUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, lastAlignment = CCUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES;
+    static_assert(lastAlignment - firstAlignment == 3, "MIN_ALIGNMENT_A…D_BYTES are four consecutive attributes");
     bool taken = attribute == CCUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES ? take(chosen.workspaceBytes, value, size)
-                 : attribute >= 5 && attribute <= 8                      ? take(chosen.alignment[attribute - 5], value, size)
-                                                                         : false;
+                 : attribute >= firstAlignment && attribute <= lastAlignment
+                     ? take(chosen.alignment[attribute - firstAlignment], value, size)
+                     : false;
     if (!taken) return fail(invalidValue, "preference attribute " + std::to_string(attribute) + " (" + std::to_string(size) + " bytes)");
     return success;
 }
@@ -273,6 +282,8 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t oper
                               const void* c, cublasLtMatrixLayout_t cLayout, void* d, cublasLtMatrixLayout_t dLayout,
                               const cublasLtMatmulAlgo_t* algo, void* workspace, size_t workspaceBytes, CUstream) {
     if (handle != reinterpret_cast<cublasLtHandle_t>(&handleToken)) return notInitialized;
+    if (const int failure = nextMatmulFailure.exchange(0); failure != 0)
+        return fail(failure, "failed on request (cuemu_fail_next_matmul)");
     if (!operation || !alpha || !beta || !aLayout || !bLayout || !cLayout || !dLayout) return invalidValue;
     const auto& op = *reinterpret_cast<MatmulDesc*>(operation);
     const auto &la = *reinterpret_cast<Layout*>(aLayout), &lb = *reinterpret_cast<Layout*>(bLayout);
@@ -342,5 +353,8 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t oper
 
 /// Not a cuBLASLt function: makes the heuristic find no algorithm with `epilogue` (0: refuse none).
 void cuemu_refuse_epilogue(uint32_t epilogue) { refusedEpilogue.store(epilogue); }
+
+/// Not a cuBLASLt function: makes the next cublasLtMatmul return `status` (a cublasStatus_t; 0 cancels).
+void cuemu_fail_next_matmul(int status) { nextMatmulFailure.store(status); }
 
 }  // extern "C"

@@ -229,13 +229,10 @@ void async_commit() { running->asyncCopies.commit(); }
 
 void async_wait(unsigned pending_groups) { running->asyncCopies.wait(pending_groups); }
 
-bool run_block(const std::function<void()>& body, dim3 grid, dim3 block, uint3 block_index,
-               void* dynamic_shared, unsigned dynamic_shared_bytes, ThreadOrder order, std::string& error) {
-    const unsigned count = block.x * block.y * block.z;
-    if (count == 0 || count > maxThreads) {
-        error = "block of " + std::to_string(count) + " threads (1 to 1024 allowed)";
-        return false;
-    }
+namespace {
+
+/// Gives the block's `count` threads their indices and fresh stacks (allocated on first use, then kept).
+bool prepareFibers(unsigned count, dim3 grid, dim3 block, uint3 block_index, std::string& error) {
     while (stacks.size() < count) {
         void* stack = guarded_allocate(stackBytes, 64, GuardedUse::threadStack);
         if (!stack) {
@@ -244,10 +241,6 @@ bool run_block(const std::function<void()>& body, dim3 grid, dim3 block, uint3 b
         }
         stacks.push_back(static_cast<char*>(stack));
     }
-    blockBody = &body;
-    blockDynamicShared = dynamic_shared;
-    blockDynamicSharedBytes = dynamic_shared_bytes;
-    blockOrder = order;
     for (unsigned i = 0; i < count; i++) {
         Fiber& fiber = fibers[i];
         fiber.linear = i;
@@ -257,88 +250,128 @@ bool run_block(const std::function<void()>& body, dim3 grid, dim3 block, uint3 b
         fiber.asyncCopies.reset();
         prepare(fiber, i);
     }
+    return true;
+}
+
+/// Runs the runnable threads among [first, last), in the block's order, each until it waits or finishes.
+void runRunnable(unsigned first, unsigned last, ThreadOrder order) {
+    for (unsigned k = first; k < last; k++) {
+        const unsigned i = order == ThreadOrder::reverse ? last - 1 - (k - first) : k;
+        if (fibers[i].state != FiberState::runnable) continue;
+        running = &fibers[i];
+        current_thread = &fibers[i].context;
+        switchToFiber(fibers[i]);
+    }
+}
+
+/// Runs the block's threads until every one waits at a barrier or has finished.
+void runUntilAllWait(unsigned count, ThreadOrder order) {
+    if (order == ThreadOrder::forward) {
+        runRunnable(0, count, order);   // all warps side by side, one warp operation at a time
+        return;
+    }
+    // Each warp as far as it gets on its own before the next, last warp first: the warps drift as far apart as
+    // __syncthreads allows, so one that refills a buffer another still reads is caught.
     const unsigned warps = (count + 31) / 32;
-    auto runRunnable = [&](unsigned first, unsigned last) {   // threads [first, last), in the block's order
-        for (unsigned k = first; k < last; k++) {
-            const unsigned i = order == ThreadOrder::reverse ? last - 1 - (k - first) : k;
-            if (fibers[i].state != FiberState::runnable) continue;
-            running = &fibers[i];
-            current_thread = &fibers[i].context;
-            switchToFiber(fibers[i]);
+    for (unsigned w = warps; w-- > 0;) {
+        const unsigned first = w * 32, last = std::min(first + 32, count);
+        while (true) {
+            runRunnable(first, last, order);
+            if (last - first < 32 || !std::all_of(&fibers[first], &fibers[last], [](const Fiber& f) {
+                    return f.state == FiberState::atWarpBarrier;
+                }))
+                break;
+            for (unsigned i = first; i < last; i++) fibers[i].state = FiberState::runnable;
         }
-    };
+    }
+}
+
+/// Releases every warp whose 32 lanes all wait at a warp operation, setting `released` when one was. False, with
+/// `error`, at a warp operation that waits for lanes which exited or which the (partial) warp does not have.
+bool releaseWarpBarriers(unsigned count, bool& released, std::string& error) {
+    const unsigned warps = (count + 31) / 32;
+    for (unsigned w = 0; w < warps; w++) {
+        const unsigned first = w * 32, last = std::min(first + 32, count);
+        bool anyAtWarp = false, allAtWarp = last - first == 32;
+        for (unsigned i = first; i < last; i++) {
+            anyAtWarp |= fibers[i].state == FiberState::atWarpBarrier;
+            allAtWarp &= fibers[i].state == FiberState::atWarpBarrier;
+        }
+        if (allAtWarp) {
+            for (unsigned i = first; i < last; i++) fibers[i].state = FiberState::runnable;
+            released = true;
+            continue;
+        }
+        if (!anyAtWarp) continue;
+        for (unsigned i = first; i < last; i++) {
+            if (fibers[i].state == FiberState::finished || last - first < 32) {
+                const Fiber& waiting = *std::find_if(&fibers[first], &fibers[last], [](const Fiber& f) {
+                    return f.state == FiberState::atWarpBarrier;
+                });
+                error = location(waiting) + " is at a warp shuffle/__syncwarp, but " +
+                        (last - first < 32 ? std::string("its warp has only ") + std::to_string(last - first) + " lanes"
+                                           : location(fibers[i]) + " has exited");
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+/// Once every thread has finished: false, with `error`, when one exited with cp.async copies it never waited for.
+bool checkCopiesWaitedFor(unsigned count, std::string& error) {
+    for (unsigned i = 0; i < count; i++) {
+        if (fibers[i].asyncCopies.outstanding() == 0) continue;
+        error = location(fibers[i]) + " exited with " + std::to_string(fibers[i].asyncCopies.outstanding()) +
+                " cp.async copies it never waited for";
+        return false;
+    }
+    return true;
+}
+
+/// A deadlock's report: two threads that wait at different barriers.
+std::string describeDeadlock(unsigned count) {
+    unsigned a = 0;
+    while (fibers[a].state == FiberState::finished) a++;
+    unsigned b = a;
+    while (b < count && (fibers[b].state == fibers[a].state || fibers[b].state == FiberState::finished)) b++;
+    return "barrier deadlock: " + location(fibers[a]) + " is " + describe(fibers[a].state) +
+           (b < count ? ", " + location(fibers[b]) + " is " + describe(fibers[b].state) : std::string());
+}
+
+}  // namespace
+
+bool run_block(const std::function<void()>& body, dim3 grid, dim3 block, uint3 block_index,
+               void* dynamic_shared, unsigned dynamic_shared_bytes, ThreadOrder order, std::string& error) {
+    const unsigned count = block.x * block.y * block.z;
+    if (count == 0 || count > maxThreads) {
+        error = "block of " + std::to_string(count) + " threads (1 to 1024 allowed)";
+        return false;
+    }
+    if (!prepareFibers(count, grid, block, block_index, error)) return false;
+    blockBody = &body;
+    blockDynamicShared = dynamic_shared;
+    blockDynamicSharedBytes = dynamic_shared_bytes;
+    blockOrder = order;
     while (true) {
-        if (order == ThreadOrder::forward) {
-            runRunnable(0, count);   // all warps side by side, one warp operation at a time
-        } else {
-            // Each warp as far as it gets on its own before the next, last warp first: the warps drift as far
-            // apart as __syncthreads allows, so one that refills a buffer another still reads is caught.
-            for (unsigned w = warps; w-- > 0;) {
-                const unsigned first = w * 32, last = std::min(first + 32, count);
-                while (true) {
-                    runRunnable(first, last);
-                    if (last - first < 32 || !std::all_of(&fibers[first], &fibers[last], [](const Fiber& f) {
-                            return f.state == FiberState::atWarpBarrier;
-                        }))
-                        break;
-                    for (unsigned i = first; i < last; i++) fibers[i].state = FiberState::runnable;
-                }
-            }
-        }
-        // Every fiber now waits or has finished: release what is complete.
-        bool released = false, anyLive = false, allAtBlockBarrier = true;
-        for (unsigned w = 0; w < warps; w++) {
-            const unsigned first = w * 32, last = std::min(first + 32, count);
-            bool anyAtWarp = false, allAtWarp = last - first == 32;
-            for (unsigned i = first; i < last; i++) {
-                anyAtWarp |= fibers[i].state == FiberState::atWarpBarrier;
-                allAtWarp &= fibers[i].state == FiberState::atWarpBarrier;
-            }
-            if (allAtWarp) {
-                for (unsigned i = first; i < last; i++) fibers[i].state = FiberState::runnable;
-                released = true;
-                continue;
-            }
-            if (!anyAtWarp) continue;
-            for (unsigned i = first; i < last; i++) {
-                if (fibers[i].state == FiberState::finished || last - first < 32) {
-                    const Fiber& waiting = *std::find_if(&fibers[first], &fibers[last], [](const Fiber& f) {
-                        return f.state == FiberState::atWarpBarrier;
-                    });
-                    error = location(waiting) + " is at a warp shuffle/__syncwarp, but " +
-                            (last - first < 32 ? std::string("its warp has only ") + std::to_string(last - first) + " lanes"
-                                               : location(fibers[i]) + " has exited");
-                    return false;
-                }
-            }
-        }
+        runUntilAllWait(count, order);
+        // Every fiber now waits or has finished: release what is complete, warps first.
+        bool released = false;
+        if (!releaseWarpBarriers(count, released, error)) return false;
         if (released) continue;
+        bool anyLive = false, allAtBlockBarrier = true;
         for (unsigned i = 0; i < count; i++) {
             if (fibers[i].state == FiberState::finished) continue;
             anyLive = true;
             allAtBlockBarrier &= fibers[i].state == FiberState::atBlockBarrier;
         }
-        if (!anyLive) {
-            for (unsigned i = 0; i < count; i++) {
-                if (fibers[i].asyncCopies.outstanding() == 0) continue;
-                error = location(fibers[i]) + " exited with " + std::to_string(fibers[i].asyncCopies.outstanding())
-                    + " cp.async copies it never waited for";
-                return false;
-            }
-            return true;
-        }
+        if (!anyLive) return checkCopiesWaitedFor(count, error);
         if (allAtBlockBarrier) {
             for (unsigned i = 0; i < count; i++)
                 if (fibers[i].state == FiberState::atBlockBarrier) fibers[i].state = FiberState::runnable;
             continue;
         }
-        // Deadlock: name two threads that wait at different barriers.
-        unsigned a = 0;
-        while (fibers[a].state == FiberState::finished) a++;
-        unsigned b = a;
-        while (b < count && (fibers[b].state == fibers[a].state || fibers[b].state == FiberState::finished)) b++;
-        error = "barrier deadlock: " + location(fibers[a]) + " is " + describe(fibers[a].state) +
-                (b < count ? ", " + location(fibers[b]) + " is " + describe(fibers[b].state) : std::string());
+        error = describeDeadlock(count);
         return false;
     }
 }

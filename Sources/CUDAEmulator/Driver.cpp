@@ -233,6 +233,8 @@ CUresult cuFuncSetAttribute(CUfunction function, CUfunction_attribute attribute,
     if (attribute != CCUDA_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES)
         return fail(invalidValue, "function attribute " + std::to_string(attribute) + " is not emulated");
     auto& kernel = *reinterpret_cast<Function*>(function);
+    // The driver's rule (cudaFuncSetAttribute's documentation): static + dynamic ≤ the opt-in limit, which already
+    // leaves out the 1 KiB per block the system reserves (the backend checks the same, in fitsDynamicSharedMemory).
     if (value < 0 || size_t(value) + kernel.resources.staticSharedBytes > architecture->optInSharedBytes)
         return fail(invalidValue, kernel.name + ": " + std::to_string(kernel.resources.staticSharedBytes) + " static + " +
                                       std::to_string(value) + " dynamic bytes of shared memory exceed " + architecture->name +

@@ -39,7 +39,7 @@ struct InfoCommand: ParsableCommand {
             print("cuda      driver \(driver.versionString)")
             print("device    \(device.ordinal): \(device.name), compute capability \(device.computeCapability.major).\(device.computeCapability.minor) (\(device.architecture)), "
                   + "\(gibibytes(device.totalMemory)) GiB, \(device.multiprocessors) SMs, L2 \(device.l2CacheBytes / 1024 / 1024) MiB, "
-                  + "shared memory per block up to \(device.maxSharedMemoryPerBlock / 1024) KiB")
+                  + "shared memory per block up to \(device.maxSharedMemoryPerBlockOptIn / 1024) KiB")
             if let count = try? driver.deviceCount(), count > 1 { print("          (\(count) devices in all)") }
             // With this process's context open: on an otherwise idle GPU, the context's own overhead.
             print("memory    \(formatBytes(opened.memoryInUseAtOpen)) in use with this process's CUDA context open "

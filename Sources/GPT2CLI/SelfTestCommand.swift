@@ -88,7 +88,7 @@ struct SelfTestCUDACommand: ParsableCommand {
                     guard CUDAParity.attentionKernels(kernels, HS: HS, on: gpu) == kernels else {
                         let reason = TensorCoreAttention.headSizes.contains(HS)
                             ? "this device runs head size \(HS) on the CUDA-core kernels (shared memory per block up to "
-                                + "\(gpu.properties.maxSharedMemoryPerBlock / 1024) KiB)"
+                                + "\(gpu.properties.maxSharedMemoryPerBlockOptIn / 1024) KiB)"
                             : "the tensor-core kernels are built for head sizes \(TensorCoreAttention.headSizes.map(String.init).joined(separator: ", ")) "
                                 + "only; the CUDA-core kernels run \(HS)"
                         print("SKIP  \(title): \(reason)")

@@ -4,7 +4,7 @@
 
 import CCUDA
 @testable import CPUBackend
-import CUDABackend
+@testable import CUDABackend
 import CUDAParity
 import GPT2
 import GPT2TestSupport
@@ -41,18 +41,76 @@ struct CUDAParityTests {
         expectAllPass(try CUDAParity.attention(T: shape[0], HS: shape[1], kernels: kernels, cpu: ParityBackends.cpu, gpu: gpu))
     }
 
-    /// Where cuBLASLt has no weight-gradient GEMM with the BGRADB epilogue (the emulator refuses it on request),
-    /// the backend sums bias gradients with its column-sum kernels from then on, and every op still matches.
-    @Test(.enabled(if: CUDATestEnvironment.isEmulated, "only the emulator can be made to refuse an epilogue"))
-    func biasGradientsFallBackToKernelsWithoutTheEpilogue() throws {
+    /// Where cuBLASLt has no GEMM with an epilogue (the emulator refuses one on request: the bias, the GELU forward's,
+    /// the GELU gradient's or the weight gradient's BGRADB), the backend carries out that part with its own kernels
+    /// from then on, and every op still matches.
+    @Test(.enabled(if: CUDATestEnvironment.isEmulated, "only the emulator can be made to refuse an epilogue"),
+          arguments: [CCUBLASLT_EPILOGUE_BIAS, CCUBLASLT_EPILOGUE_GELU_AUX_BIAS, CCUBLASLT_EPILOGUE_DGELU, CCUBLASLT_EPILOGUE_BGRADB])
+    func aRefusedEpilogueFallsBackToKernels(epilogue: Int) throws {
         let gpu = try CUDABackend(paths: CUDATestEnvironment.paths)   // its own GEMM plans and fallback state
-        try CUDATestEnvironment.refuseEmulatedEpilogue(UInt32(CCUBLASLT_EPILOGUE_BGRADB))
+        try CUDATestEnvironment.refuseEmulatedEpilogue(UInt32(epilogue))
         defer { try? CUDATestEnvironment.refuseEmulatedEpilogue(0) }
-        #expect(!gpu.separateBiasGradientKernels, "the epilogue is the default")
+        let switches = { [gpu.separateBiasKernel, gpu.separateGeluKernels, gpu.separateBiasGradientKernels] }
+        #expect(switches() == [false, false, false], "the epilogues are the default")
         let results = try CUDAParity.ops(cpu: ParityBackends.cpu, gpu: gpu)
         expectAllPass(results)
-        #expect(gpu.separateBiasGradientKernels, "the backend fell back to the kernels")
-        #expect(!results.contains { $0.name.contains("GEMM epilogue") }, "no check claims the epilogue ran")
+        let expected = switch epilogue {
+        case CCUBLASLT_EPILOGUE_BIAS: [true, false, false]
+        case CCUBLASLT_EPILOGUE_BGRADB: [false, false, true]
+        default: [false, true, false]   // either GELU epilogue: the GELU kernels, forward and backward
+        }
+        #expect(switches() == expected, "the backend fell back to the kernels of the refused epilogue, and no others")
+        if epilogue == CCUBLASLT_EPILOGUE_BGRADB {
+            #expect(!results.contains { $0.name.contains("GEMM epilogue") }, "no check claims the epilogue ran")
+        }
+    }
+
+    /// A GEMM that fails for any other reason (the emulator fails the next matmul on request, as a GPU's cuBLASLt does
+    /// after a fault) is reported as it is: the backend does not take it for a missing epilogue algorithm and switch to
+    /// its kernels, whose launch would then be blamed for the fault.
+    @Test(.enabled(if: CUDATestEnvironment.isEmulated, "only the emulator can be made to fail a GEMM"))
+    func aFailingGEMMIsReportedNotTakenForAMissingEpilogue() throws {
+        let gpu = try CUDABackend(paths: CUDATestEnvironment.paths)
+        let config = ModelConfig(maxSequenceLength: 16, vocabularySize: 64, layers: 1, heads: 2, channels: 32)
+        let (B, T, C) = (2, 16, 32)
+        let layout = try GPT2Model(config: config, backend: gpu, batchSize: B, sequenceLength: T).layout
+        func gradient(_ kind: ParameterKind) -> TensorRef { layout.parameter(kind, in: .gradients) }
+        let fusedGEMMs: [(name: String, run: () throws -> Void)] = [
+            ("bias epilogue", {
+                try gpu.attemptMatmulForward(out: layout.activation(.qkv), inp: layout.activation(.ln1), weight: layout.parameter(.qkvw),
+                                             bias: layout.parameter(.qkvb), B: B, T: T, C: C, OC: 3 * C)
+            }),
+            ("GELU forward epilogue", {
+                try gpu.attemptMatmulGeluForward(out: layout.activation(.fchGelu), preActivation: layout.activation(.fch),
+                                                 inp: layout.activation(.ln2), weight: layout.parameter(.fcw), bias: layout.parameter(.fcb),
+                                                 B: B, T: T, C: C, OC: 4 * C)
+            }),
+            ("GELU gradient epilogue", {
+                try gpu.attemptMatmulBackwardGelu(dinp: layout.activationGradient(.fch), dweight: gradient(.fcprojw), dbias: gradient(.fcprojb),
+                                                  dout: layout.activationGradient(.residual), inp: layout.activation(.fchGelu),
+                                                  weight: layout.parameter(.fcprojw), geluInput: layout.activation(.fch),
+                                                  B: B, T: T, C: 4 * C, OC: C)
+            }),
+            ("bias-gradient epilogue", {
+                try gpu.attemptWeightAndBiasGradients(dweight: gradient(.qkvw), dbias: gradient(.qkvb), dout: layout.activationGradient(.qkv),
+                                                      inp: layout.activation(.ln1), B: B, T: T, C: C, OC: 3 * C)
+            }),
+        ]
+        for gemm in fusedGEMMs {
+            try CUDATestEnvironment.failNextEmulatedMatmul(status: Int32(CCUBLAS_STATUS_EXECUTION_FAILED))
+            defer { try? CUDATestEnvironment.failNextEmulatedMatmul(status: 0) }
+            let error = #expect(throws: CUDAError.self, "the GEMM with the \(gemm.name) reports the matmul's failure") { try gemm.run() }
+            if let error {
+                guard case .library(let call, let message) = error else {
+                    Issue.record("the \(gemm.name)'s GEMM threw \(error)")
+                    continue
+                }
+                #expect(call.hasPrefix("cublasLtMatmul(") && message.contains("CUBLAS_STATUS_EXECUTION_FAILED"), "\(error)")
+            }
+            let switches = [gpu.separateBiasKernel, gpu.separateGeluKernels, gpu.separateBiasGradientKernels]
+            #expect(switches == [false, false, false], "the \(gemm.name)'s failure switched on no fallback")
+            (gpu.separateBiasKernel, gpu.separateGeluKernels, gpu.separateBiasGradientKernels) = (false, false, false)   // (for the next)
+        }
     }
 
     @Test func wholeModelStepMatchesTheCPU() throws {
@@ -89,8 +147,10 @@ struct CUDAParityTests {
 
     @Test func shapesTheKernelsCannotRunAreRefusedWithTheReason() throws {
         let gpu = try #require(ParityBackends.gpu)
-        for (channels, vocabulary, cause) in [(36, 64, "multiples of 8"), (32, 64, "")] {
-            var config = ModelConfig(maxSequenceLength: 16, vocabularySize: vocabulary, layers: 1, heads: 2, channels: channels)
+        // (8200 channels: the embedding kernel's block would need 1056 threads, which allocate refuses itself rather
+        // than leave to the LayerNorm backward's shared-memory check, which happens to refuse it too on every GPU.)
+        for (channels, heads, vocabulary, cause) in [(36, 2, 64, "multiples of 8"), (8200, 82, 64, "at most 8192"), (32, 2, 64, "")] {
+            var config = ModelConfig(maxSequenceLength: 16, vocabularySize: vocabulary, layers: 1, heads: heads, channels: channels)
             config.paddedVocabularySize = vocabulary
             do {
                 _ = try GPT2Model(config: config, backend: gpu, batchSize: 1, sequenceLength: 16)
@@ -167,11 +227,28 @@ struct CUDABackendHostTests {
         #expect(name != CUDABackend.prebuiltKernelName(file: "attention.cu", source: "y", architecture: architecture))
     }
 
+    /// A device of compute capability `major`.0 whose blocks may have `sharedBytes` of shared memory once opted in.
+    private func device(major: Int, sharedBytes: Int) -> CUDADeviceProperties {
+        CUDADeviceProperties(ordinal: 0, name: "test", computeCapability: (major, 0), totalMemory: 1 << 34, multiprocessors: 1,
+                             l2CacheBytes: 0, maxSharedMemoryPerBlockOptIn: sharedBytes)
+    }
+
+    /// Static and dynamic shared memory together may reach the opt-in limit exactly: the 1 KiB per block the system
+    /// reserves is outside that limit already (228 KiB per SM on an H100, 227 KiB per block), not to be added again.
+    @Test func sharedMemoryFitsUpToTheOptInLimitExactly() {
+        let ada = device(major: 8, sharedBytes: 99 * 1024)
+        #expect(ada.fitsDynamicSharedMemory(99 * 1024) && !ada.fitsDynamicSharedMemory(99 * 1024 + 1))
+        #expect(ada.fitsDynamicSharedMemory(99 * 1024 - 256, staticBytes: 256))
+        #expect(!ada.fitsDynamicSharedMemory(99 * 1024 - 255, staticBytes: 256))
+        // The tensor-core kernels follow the same rule: head size 128 runs where the largest kernel's bytes just fit.
+        let largest = max(TensorCoreAttention.forwardBytes(HS: 128), TensorCoreAttention.dkvBytes(HS: 128),
+                          TensorCoreAttention.dqBytes(HS: 128))
+        #expect(TensorCoreAttention.supports(HS: 128, on: device(major: 8, sharedBytes: largest)))
+        #expect(!TensorCoreAttention.supports(HS: 128, on: device(major: 8, sharedBytes: largest - 1)))
+    }
+
     @Test func tensorCoreAttentionRunsWhereTheSharedMemoryFits() {
-        func device(major: Int, sharedKiB: Int) -> CUDADeviceProperties {
-            CUDADeviceProperties(ordinal: 0, name: "test", computeCapability: (major, 0), totalMemory: 1 << 34, multiprocessors: 1,
-                                 l2CacheBytes: 0, maxSharedMemoryPerBlock: sharedKiB * 1024)
-        }
+        func device(major: Int, sharedKiB: Int) -> CUDADeviceProperties { self.device(major: major, sharedBytes: sharedKiB * 1024) }
         let ada = device(major: 8, sharedKiB: 99), small = device(major: 8, sharedKiB: 48), turing = device(major: 7, sharedKiB: 64)
         let hopper = device(major: 9, sharedKiB: 227)
         // GPT-2's head size 64: a Q tile and two buffers of K and V tiles, 64 rows each at a padded stride of 72

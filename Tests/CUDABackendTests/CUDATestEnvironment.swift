@@ -56,6 +56,13 @@ enum CUDATestEnvironment {
         unsafeBitCast(try emulatorFunction("cuemu_refuse_epilogue"), to: Setter.self)(code)
     }
 
+    /// Makes the emulator's next cublasLtMatmul return `status` (a cublasStatus_t; 0 cancels) without computing, as
+    /// a GPU's does after a fault, through `cuemu_fail_next_matmul`.
+    static func failNextEmulatedMatmul(status: Int32) throws {
+        typealias Setter = @convention(c) (Int32) -> Void
+        unsafeBitCast(try emulatorFunction("cuemu_fail_next_matmul"), to: Setter.self)(status)
+    }
+
     private static func emulatorFunction(_ name: String) throws -> UnsafeMutableRawPointer {
         guard let handle = dlopen(emulatorLibrary, RTLD_NOW | RTLD_LOCAL), let symbol = dlsym(handle, name) else {
             throw CUDAError.missingSymbol(library: "the CUDA emulator", path: emulatorLibrary, symbol: name)

@@ -105,7 +105,10 @@ typedef struct {
 } cublasLtMatmulHeuristicResult_t;
 
 enum {
+    /* cublas_api.h, cublasStatus_t */
     CCUBLAS_STATUS_SUCCESS = 0,
+    CCUBLAS_STATUS_EXECUTION_FAILED = 13,
+    CCUBLAS_STATUS_NOT_SUPPORTED = 15,             /* from the heuristic: no algorithm for this configuration */
     /* library_types.h, cudaDataType_t */
     CCUDA_R_32F = 0,
     CCUDA_R_16BF = 14,
@@ -130,6 +133,10 @@ enum {
     CCUBLASLT_EPILOGUE_BGRADB = 512,               /* bias pointer = Σ over k of op(B): one value per column of D */
     /* cublasLt.h, cublasLtMatmulPreferenceAttributes_t */
     CCUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES = 1, /* uint64_t */
+    CCUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES = 5, /* uint32_t: the alignment A's pointer is promised to have */
+    CCUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES = 6, /* uint32_t */
+    CCUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES = 7, /* uint32_t */
+    CCUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES = 8, /* uint32_t */
 };
 
 typedef cublasStatus_t (*PFN_cublasLtCreate)(cublasLtHandle_t *handle);

@@ -48,7 +48,7 @@ unsigned dynamic_shared_memory_bytes();
 void require_dynamic_shared(const void* address, unsigned bytes);
 /// cp.async of `bytes` (4, 8 or 16) into shared `destination` from device memory `source`, of which only
 /// `source_bytes` are read (the rest zero-filled); both aligned to `bytes`, checked here. Performed at the
-/// wait that covers its group (AsyncCopyQueue.h).
+/// wait that covers its group, or in the reverse thread order at once (AsyncCopyQueue.h).
 void async_copy(void* destination, const void* source, unsigned bytes, unsigned source_bytes);
 /// cp.async.commit_group.
 void async_commit();

@@ -4,7 +4,7 @@
 #include "attention.cuh"
 
 // Layout: qkv (B,T,3C) holds [Q | K | V] per row; head h owns channels h*HS ..< (h+1)*HS of each part.
-// Any head size HS = C/NH up to ATT_MAX_HS works (32, 64, 80, 96, 128, …): lane l owns output channels
+// Any head size HS = C/NH up to ATT_MAX_HS works (16, 32, 64, 80, 96, 128, and the rest ≤ 128): lane l owns output channels
 // l, l+32, l+64, l+96 (ATT_SLOTS of them), those ≥ HS are skipped. Shared memory is sized for
 // ATT_MAX_HS statically (about 41 KB per block), so no launch needs a dynamic shared-memory size.
 // Tiles are staged in shared memory as fp32. Rows read one per lane use a stride of HS|1 floats (odd),

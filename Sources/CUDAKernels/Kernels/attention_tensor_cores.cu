@@ -134,8 +134,8 @@ __device__ __forceinline__ int tc_quarter_column(bool columns_first) {
 // s (16 × 8N fp32, N accumulator tiles) = A · Mᵀ for the 16 rows of `a_rows` and the 8N rows of `m_rows`,
 // both row-major (· × HS) bf16 at stride TC_LD(HS). One warp.
 //   The A fragment of columns [k, k+16) is the block's quarters in the first order (a[0..3]).
-//   B = Mᵀ: b[0] and b[1] of output columns [n, n+8) are rows n..n+7 of M at columns k.. and k+8..; one
-//   ldmatrix (quarters columns first) reads them for the tiles n and n+1.
+//   B = Mᵀ: b[0] and b[1] of accumulator tile n (output columns [8n, 8n+8)) are rows 8n..8n+7 of M at columns
+//   k.. and k+8..; one ldmatrix (quarters columns first) reads them for the tiles n and n+1.
 template <int HS, int N>
 __device__ __forceinline__ void tc_scores(float (&s)[N][4], const bf16* a_rows, const bf16* m_rows) {
     const int a_row = tc_quarter_row(false), a_column = tc_quarter_column(false);
@@ -157,8 +157,9 @@ __device__ __forceinline__ void tc_scores(float (&s)[N][4], const bf16* a_rows, 
 
 // sum (16 × HS fp32) += P · M for P (16 × 8N, the accumulator tiles of a previous product, rounded to
 // bf16 here) and M (8N × HS bf16, row-major at stride TC_LD(HS)). One warp.
-//   B = M: b[0] and b[1] of output columns [n, n+8) are rows 16j..16j+7 and 16j+8..16j+15 of M at columns
-//   n..n+7, transposed; one ldmatrix_x4_trans (quarters in the first order) reads them for the tiles n and n+1.
+//   B = M: b[0] and b[1] of accumulator tile n (output columns [8n, 8n+8)) are rows 16j..16j+7 and
+//   16j+8..16j+15 of M at columns 8n..8n+7, transposed; one ldmatrix_x4_trans (quarters in the first order)
+//   reads them for the tiles n and n+1.
 template <int HS, int N>
 __device__ __forceinline__ void tc_accumulate(float (&sum)[HS / 8][4], const float (&p)[N][4], const bf16* m) {
     const int m_row = tc_quarter_row(false), m_column = tc_quarter_column(false);
@@ -349,6 +350,7 @@ __device__ void tc_backward_dkv(bf16* dqkv, const bf16* dout, const bf16* qkv, c
         if (blk.warp_first < T && i0 + TC_BWD_TILE - 1 >= blk.warp_first) {   // warp-uniform: some query sees its keys
             const float* lse_row = lse_tile(buffer);
             const float* delta_row = delta_tile(buffer);
+            // Named for what they end as: p_t first holds Sᵀ and ds_t dPᵀ, turned in place into Pᵀ and dSᵀ below.
             float p_t[TC_BWD_TILE / 8][4], ds_t[TC_BWD_TILE / 8][4];
             tc_scores<HS>(p_t, k_rows + blk.warp * TC_ROWS * TC_LD(HS), q_rows(buffer));    // Sᵀ = K·Qᵀ
             tc_scores<HS>(ds_t, v_rows + blk.warp * TC_ROWS * TC_LD(HS), do_rows(buffer));  // dPᵀ = V·dOᵀ
@@ -408,6 +410,7 @@ __device__ void tc_backward_dq(bf16* dqkv, const bf16* dout, const bf16* qkv, co
         cp_async_wait<1>();
         __syncthreads();
         if (blk.warp_first < T && k0 <= blk.warp_first + TC_ROWS - 1) {   // warp-uniform: some key visible
+            // ds is named for what it ends as: it first holds S, turned in place into dS below (P lives in a register).
             float ds[TC_BWD_TILE / 8][4], dp[TC_BWD_TILE / 8][4];
             tc_scores<HS>(ds, q_rows + blk.warp * TC_ROWS * TC_LD(HS), keys.k_rows(buffer));    // S = Q·Kᵀ
             tc_scores<HS>(dp, do_rows + blk.warp * TC_ROWS * TC_LD(HS), keys.v_rows(buffer));   // dP = dO·Vᵀ
