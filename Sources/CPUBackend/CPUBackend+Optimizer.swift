@@ -32,9 +32,9 @@ extension CPUBackend {
 
     /// params -= lr·(m̂/(√v̂+ε) + wd·params), with m, v updated from grads·gradScale
     public func adamWUpdate(params: TensorRef, grads: TensorRef, m: TensorRef, v: TensorRef,
-                            step: Int, hyper: AdamWHyperparameters, gradScale: Float) {
+                            step: Int, hyperparameters hyper: AdamWHyperparameters, gradScale: Float) {
         nonisolated(unsafe) let p = floats(params), g = floats(grads), m1 = floats(m), m2 = floats(v)
-        let rule = AdamWRule(hyper: hyper, step: step, gradScale: gradScale)
+        let rule = AdamWRule(hyperparameters: hyper, step: step, gradScale: gradScale)
         forEachVectorBlock(params.count) { i in
             var param = loadVec(p + i), first = loadVec(m1 + i), second = loadVec(m2 + i)
             rule.apply(param: &param, first: &first, second: &second, grad: loadVec(g + i))
@@ -55,7 +55,7 @@ private struct AdamWRule {
     let learningRate, weightDecay, epsilon, gradScale: Vec
     let inverseCorrection1, inverseCorrection2: Vec
 
-    init(hyper: AdamWHyperparameters, step: Int, gradScale: Float) {
+    init(hyperparameters hyper: AdamWHyperparameters, step: Int, gradScale: Float) {
         beta1 = Vec(repeating: hyper.beta1)
         beta2 = Vec(repeating: hyper.beta2)
         oneMinusBeta1 = Vec(repeating: 1 - hyper.beta1)

@@ -181,25 +181,25 @@ extension CUDABackend {
     /// The optimizer step in three launches and no host round trip before the update: the gradient norm² over
     /// the tensors' windows (which must tile one range of `.gradients`, as the model's parameter kinds do; any
     /// other list takes the per-tensor path), then one multi-tensor AdamW launch that clips on the device.
-    public func optimizerStep(tensors: [OptimizerTensor], hyper: AdamWHyperparameters, step: Int, clipNorm: Float) -> Float {
+    public func optimizerStep(tensors: [OptimizerTensor], hyperparameters hyper: AdamWHyperparameters, step: Int, clipNorm: Float) -> Float {
         let nonempty = tensors.filter { $0.window.count > 0 }
         let sorted = nonempty.map(\.window).sorted { $0.offset < $1.offset }
         let tiles = sorted.allSatisfy { $0.buffer == .parameters }
             && zip(sorted, sorted.dropFirst()).allSatisfy { $0.offset + $0.count == $1.offset }
         guard tiles, let first = sorted.first, let last = sorted.last else {
-            return hostClippedOptimizerStep(tensors: tensors, hyper: hyper, step: step, clipNorm: clipNorm)
+            return hostClippedOptimizerStep(tensors: tensors, hyperparameters: hyper, step: step, clipNorm: clipNorm)
         }
         queueNormSquared(TensorRef(buffer: .gradients, offset: first.offset, count: last.offset + last.count - first.offset))
         let table = adamTable(nonempty.map { AdamSlotKey(offset: $0.window.offset, count: $0.window.count,
                                                          weightDecayBits: $0.weightDecay.bitPattern) })
         queueAdamW(table: table, tensorCount: nonempty.count, largest: nonempty.map(\.window.count).max()!,
-                   elements: nonempty.reduce(0) { $0 + $1.window.count }, hyper: hyper, step: step, maxNorm: clipNorm, gradScale: 1)
+                   elements: nonempty.reduce(0) { $0 + $1.window.count }, hyperparameters: hyper, step: step, maxNorm: clipNorm, gradScale: 1)
         return readNormSquared().squareRoot()
     }
 
     /// AdamW on one parameter tensor (fp32 master, moments), then bf16 copy = bf16(master), in one kernel.
     public func adamWUpdate(params: TensorRef, grads: TensorRef, m: TensorRef, v: TensorRef,
-                            step: Int, hyper: AdamWHyperparameters, gradScale: Float) {
+                            step: Int, hyperparameters hyper: AdamWHyperparameters, gradScale: Float) {
         precondition(params.buffer == .parameters && grads.buffer == .gradients && m.buffer == .adamM && v.buffer == .adamV,
                      "adamWUpdate: params, grads, m, v must be windows of .parameters, .gradients, .adamM, .adamV")
         precondition(grads.offset == params.offset && m.offset == params.offset && v.offset == params.offset
@@ -208,13 +208,13 @@ extension CUDABackend {
         guard params.count > 0 else { return }
         let table = adamTable([AdamSlotKey(offset: params.offset, count: params.count, weightDecayBits: hyper.weightDecay.bitPattern)])
         // max_norm 0: the host's gradScale clips
-        queueAdamW(table: table, tensorCount: 1, largest: params.count, elements: params.count, hyper: hyper, step: step, maxNorm: 0,
+        queueAdamW(table: table, tensorCount: 1, largest: params.count, elements: params.count, hyperparameters: hyper, step: step, maxNorm: 0,
                    gradScale: gradScale)
     }
 
     /// Queues adamw_update over the `tensorCount` entries at `table` (`elements` parameters in all, `largest` in
     /// the largest tensor); the norm it clips with (when maxNorm > 0) is the scratch norm² queued before it.
-    private func queueAdamW(table: CUdeviceptr, tensorCount: Int, largest: Int, elements: Int, hyper: AdamWHyperparameters,
+    private func queueAdamW(table: CUdeviceptr, tensorCount: Int, largest: Int, elements: Int, hyperparameters hyper: AdamWHyperparameters,
                             step: Int, maxNorm: Float, gradScale: Float) {
         let correction1 = 1 - Float(pow(Double(hyper.beta1), Double(step)))
         let correction2 = 1 - Float(pow(Double(hyper.beta2), Double(step)))

@@ -37,8 +37,8 @@ extension CUDAParity {
         }
         let hyper = AdamWHyperparameters(learningRate: 1e-3, weightDecay: 0.1)
         let before = twins.cpu.parameters(), gradients = twins.cpu.download(twins.layout.whole(.gradients))
-        let cpuNorm = twins.cpu.optimizerStep(hyper: hyper, step: 1, clipNorm: 1)
-        let gpuNorm = twins.gpu.optimizerStep(hyper: hyper, step: 1, clipNorm: 1)
+        let cpuNorm = twins.cpu.optimizerStep(hyperparameters: hyper, step: 1, clipNorm: 1)
+        let gpuNorm = twins.gpu.optimizerStep(hyperparameters: hyper, step: 1, clipNorm: 1)
         results.expect("model gradient norm", abs(cpuNorm - gpuNorm) <= 0.05 * cpuNorm, "cpu \(cpuNorm) gpu \(gpuNorm) within 5 %")
         // Every tensor moved as on the CPU: the size of each tensor's update agrees within 10 %, over the weights
         // whose gradient stands out of the noise (above 1e-3 of the tensor's largest). On the first step Adam moves

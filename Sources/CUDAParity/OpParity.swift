@@ -197,7 +197,7 @@ public enum CUDAParity {
             var tensorHyper = hyper
             if !kind.isDecayed { tensorHyper.weightDecay = 0 }
             twins.run { $0.adamWUpdate(params: layout.parameter(kind), grads: twins.gradient(kind), m: layout.parameter(kind, in: .adamM),
-                                       v: layout.parameter(kind, in: .adamV), step: 3, hyper: tensorHyper, gradScale: 0.7) }
+                                       v: layout.parameter(kind, in: .adamV), step: 3, hyperparameters: tensorHyper, gradScale: 0.7) }
             results.expect("adamw \(kind) params", twins.compare(layout.parameter(kind)), relativeL2: 1e-6)
             results.expect("adamw \(kind) m", twins.compare(layout.parameter(kind, in: .adamM)), relativeL2: 1e-6)
             results.expect("adamw \(kind) v", twins.compare(layout.parameter(kind, in: .adamV)), relativeL2: 1e-6)
@@ -228,8 +228,8 @@ public enum CUDAParity {
         twins.fill(v, (0..<v.count).map { _ in 1e-6 + Float(twins.random.nextUniform()) * 1e-4 })
         let norm = Float(values.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot())
         let hyper = AdamWHyperparameters(learningRate: 1e-2, weightDecay: 0.5)
-        let cpuNorm = twins.cpu.optimizerStep(hyper: hyper, step: 5, clipNorm: norm / 2)
-        let gpuNorm = twins.gpu.optimizerStep(hyper: hyper, step: 5, clipNorm: norm / 2)
+        let cpuNorm = twins.cpu.optimizerStep(hyperparameters: hyper, step: 5, clipNorm: norm / 2)
+        let gpuNorm = twins.gpu.optimizerStep(hyperparameters: hyper, step: 5, clipNorm: norm / 2)
         let normError = Double(abs(gpuNorm - cpuNorm) / cpuNorm)
         results.expect("optimizer step norm (before clipping)", normError <= Tolerance.fp32Reordered,
                        "cpu \(cpuNorm) gpu \(gpuNorm): rel \(scientific(normError)) ≤ \(scientific(Tolerance.fp32Reordered))")

@@ -191,7 +191,7 @@ struct BenchCommand: ParsableCommand {
             }
             backend.synchronize()
             let backwardDone = clock.now
-            gpt.optimizerStep(hyper: AdamWHyperparameters(learningRate: 1e-4), step: step, clipNorm: 1)
+            gpt.optimizerStep(hyperparameters: AdamWHyperparameters(learningRate: 1e-4), step: step, clipNorm: 1)
             backend.synchronize()
             let end = clock.now
             return ((end - start).seconds, (zeroed - start).seconds + (end - backwardDone).seconds)

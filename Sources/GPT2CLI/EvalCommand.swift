@@ -70,7 +70,7 @@ struct EvalLossCommand: ParsableCommand {
         let model = try ModelSource.loadModel(checkpoint) { config in
             let T = seq ?? min(config.maxSequenceLength, 1024)
             try config.requireSequenceLength(T)
-            opened = try ValidationLoader(.split(directory: data, name: split), batchSize: microBatch,
+            opened = try ValidationLoader(.split(directory: data, split: split), batchSize: microBatch,
                                           sequenceLength: T, vocabularySize: config.vocabularySize)
             // (planned before allocating, as train does: the driver's out-of-memory error said nothing of what to change)
             let memory = MemoryPlan(config: config, batchSize: microBatch, sequenceLength: T, recompute: false,

@@ -136,7 +136,7 @@ import Testing
         }
         expectOneLineError(try runGPT2(arguments: ["train", "--resume", run + "/ckpt_1", "--data", root + "/none"]),
                            mentioning: "--data \(root)/none is not a folder")
-        let shard = try #require(ShardSelection.split(directory: try ShakespeareShards.directory(), name: "train").paths().first)
+        let shard = try #require(ShardSelection.split(directory: try ShakespeareShards.directory(), split: "train").paths().first)
         expectOneLineError(try runGPT2(arguments: ["train", "--resume", run + "/ckpt_1", "--data", shard]),
                            mentioning: "\(shard) is a file: give the folder of token shards that holds it (--data \(try ShakespeareShards.directory()))")
         let again = try runGPT2(arguments: ["train", "--resume", run + "/ckpt_1", "--overwrite"])
@@ -468,7 +468,7 @@ import Testing
             expectOneLineError(metricsFile, mentioning: "metrics.jsonl is a file, not a run or checkpoint folder")
             #expect(!metricsFile.stderrText.contains("--init-from"), "\(metricsFile.stderrText)")
             let shards = try ShakespeareShards.directory()
-            let shard = try #require(ShardSelection.split(directory: shards, name: "train").paths().first)
+            let shard = try #require(ShardSelection.split(directory: shards, split: "train").paths().first)
             expectOneLineError(try runGPT2(arguments: ["train", "--resume", shard, "--threads", "2"]),
                                mentioning: "it is a token shard: training data goes with --data \(shards)")
             expectOneLineError(try runGPT2(arguments: ["sample", "--checkpoint", shards, "--tokens", "1"]),

@@ -27,7 +27,7 @@ import Darwin
 
     /// AdamW for one element, written from the paper (decoupled weight decay), in double precision.
     static func reference(param: Float, grad: Float, m: Float, v: Float, step: Int,
-                          hyper: AdamWHyperparameters, gradScale: Float) -> (param: Double, m: Double, v: Double) {
+                          hyperparameters hyper: AdamWHyperparameters, gradScale: Float) -> (param: Double, m: Double, v: Double) {
         let g = Double(grad) * Double(gradScale)
         let (beta1, beta2) = (Double(hyper.beta1), Double(hyper.beta2))
         let newM = beta1 * Double(m) + (1 - beta1) * g
@@ -51,9 +51,9 @@ import Darwin
         let tensors = (p: arena.tensor(params), g: arena.tensor(grads), m: arena.tensor(m), v: arena.tensor(v))
         let hyper = AdamWHyperparameters(learningRate: 1e-2, weightDecay: c.weightDecay)
         arena.backend.adamWUpdate(params: tensors.p, grads: tensors.g, m: tensors.m, v: tensors.v,
-                                  step: c.step, hyper: hyper, gradScale: c.gradScale)
+                                  step: c.step, hyperparameters: hyper, gradScale: c.gradScale)
         let expected = (0..<count).map {
-            Self.reference(param: params[$0], grad: grads[$0], m: m[$0], v: v[$0], step: c.step, hyper: hyper, gradScale: c.gradScale)
+            Self.reference(param: params[$0], grad: grads[$0], m: m[$0], v: v[$0], step: c.step, hyperparameters: hyper, gradScale: c.gradScale)
         }
         // The update lr·(m̂/(√v̂+ε) + wd·p) is ~1e-2 against params ~1; fp32 evaluation of it carries a
         // few ulps of relative error (~1e-6), so compare the change in each parameter at 1e-4 relative.

@@ -31,7 +31,7 @@ import Darwin
 
     /// AdamW for one element from the paper (decoupled weight decay), in double precision, with the gradient
     /// multiplied by `gradScale` first.
-    static func reference(param: Float, grad: Float, m: Float, v: Float, step: Int, hyper: AdamWHyperparameters,
+    static func reference(param: Float, grad: Float, m: Float, v: Float, step: Int, hyperparameters hyper: AdamWHyperparameters,
                           weightDecay: Double, gradScale: Double) -> (param: Double, m: Double, v: Double) {
         let g = Double(grad) * gradScale
         let (beta1, beta2) = (Double(hyper.beta1), Double(hyper.beta2))
@@ -70,7 +70,7 @@ import Darwin
         let gradScale = clipping == .active ? Double(clipNorm) / norm : 1
         let hyper = AdamWHyperparameters(learningRate: 1e-2, weightDecay: 0.1)
         let step = 3
-        let returned = model.optimizerStep(hyper: hyper, step: step, clipNorm: clipNorm)
+        let returned = model.optimizerStep(hyperparameters: hyper, step: step, clipNorm: clipNorm)
 
         // The norm before clipping: fp32 dot products within blocks, summed in double; for ~2,800 squares of
         // similar size the relative error is a few ulps of the sum (≲ 1e-6), while leaving out the smallest tensor
@@ -84,7 +84,7 @@ import Darwin
             start = range.upperBound
             let weightDecay = Self.decayed.contains(kind) ? Double(hyper.weightDecay) : 0
             let expected = range.map {
-                Self.reference(param: params[$0], grad: grads[$0], m: m[$0], v: v[$0], step: step, hyper: hyper,
+                Self.reference(param: params[$0], grad: grads[$0], m: m[$0], v: v[$0], step: step, hyperparameters: hyper,
                                weightDecay: weightDecay, gradScale: gradScale)
             }
             // As in AdamWTests: the fp32 update carries a few ulps of relative error (~1e-6) of a change of ~1e-2,

@@ -29,7 +29,7 @@ import Testing
         }
         let expected = losses.reduce(0, +) / Double(batches)
 
-        let validation = try ValidationLoader(.split(directory: try ShakespeareShards.directory(), name: "val"), batchSize: B, sequenceLength: T)
+        let validation = try ValidationLoader(.split(directory: try ShakespeareShards.directory(), split: "val"), batchSize: B, sequenceLength: T)
         let loss = try Trainer.evaluate(model, validation, batches: batches)
         // The same forward pass on the same batches gives the same per-batch losses bit for bit; what may differ is
         // the order of the sum and the final rounding to fp32: ~1e-7 relative. Allowed 1e-6 relative. One batch taken

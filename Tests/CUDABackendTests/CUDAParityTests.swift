@@ -199,7 +199,7 @@ struct CUDAParityTests {
                               sequenceLength: T, lossScale: 1 / Float(B * T))
             model.backward(batchSize: B, sequenceLength: T)
             let gradients = model.download(model.layout.whole(.gradients))
-            _ = model.optimizerStep(hyper: AdamWHyperparameters(learningRate: 1e-3), step: 1, clipNorm: 1)
+            _ = model.optimizerStep(hyperparameters: AdamWHyperparameters(learningRate: 1e-3), step: 1, clipNorm: 1)
             return (gradients, model.parameters())
         }
         let forward = try oneStep(reverse: false), reverse = try oneStep(reverse: true)

@@ -30,17 +30,17 @@ import GPT2TestSupport
     /// and the line says so.
     @Test func contentsDescriptionCountsShardsAndTokensAndNotesMixedCorpora() throws {
         try withShards([1000, 500]) { directory in
-            let loader = try DataLoader(.split(directory: directory.path, name: "train"), batchSize: 2, sequenceLength: 8)
+            let loader = try DataLoader(.split(directory: directory.path, split: "train"), batchSize: 2, sequenceLength: 8)
             #expect(loader.contentsDescription == "2 shards, 1500 tokens")
             try ShardWriter.write(Array(0..<300), to: directory.appendingPathComponent("other_train_000000.bin").path)
-            let mixed = try DataLoader(.split(directory: directory.path, name: "train"), batchSize: 2, sequenceLength: 8)
+            let mixed = try DataLoader(.split(directory: directory.path, split: "train"), batchSize: 2, sequenceLength: 8)
             #expect(mixed.contentsDescription == "3 shards, 1800 tokens (note: of 2 corpus names, data, other, read as one split)")
         }
     }
 
     @Test func targetsAreInputsShiftedByOne() throws {
         try withShards([1000]) { directory in
-            let loader = try DataLoader(.split(directory: directory.path, name: "train"), batchSize: 2,
+            let loader = try DataLoader(.split(directory: directory.path, split: "train"), batchSize: 2,
                                         sequenceLength: 8, shuffle: true, seed: 1)
             for batch in try batches(loader, 20) {
                 #expect(batch.inputs.count == 16 && batch.targets.count == 16)
@@ -71,7 +71,7 @@ import GPT2TestSupport
     @Test func ranksReadDisjointTokensInLockstep() throws {
         try withShards([4001, 3001]) { directory in
             let loaders = try (0..<4).map { rank in
-                try DataLoader(.split(directory: directory.path, name: "train"), batchSize: 4, sequenceLength: 16,
+                try DataLoader(.split(directory: directory.path, split: "train"), batchSize: 4, sequenceLength: 16,
                                rank: rank, worldSize: 4, shuffle: true, seed: 3)
             }
             for _ in 0..<30 {
@@ -83,7 +83,7 @@ import GPT2TestSupport
 
     @Test func seedFixesOrderAndDifferentSeedsDiffer() throws {
         try withShards([2001, 2001, 2001]) { directory in
-            let selection = ShardSelection.split(directory: directory.path, name: "train")
+            let selection = ShardSelection.split(directory: directory.path, split: "train")
             func run(_ seed: UInt64) throws -> [Batch] {
                 try batches(DataLoader(selection, batchSize: 2, sequenceLength: 10, shuffle: true, seed: seed), 40)
             }
@@ -96,7 +96,7 @@ import GPT2TestSupport
 
     @Test func shuffleChangesOrderBetweenEpochs() throws {
         try withShards([401, 401]) { directory in
-            let loader = try DataLoader(.split(directory: directory.path, name: "train"), batchSize: 2,
+            let loader = try DataLoader(.split(directory: directory.path, split: "train"), batchSize: 2,
                                         sequenceLength: 10, shuffle: true, seed: 2)
             let epochs = try (0..<2).map { _ in try batches(loader, loader.batchesPerEpoch).map(\.inputs) }
             #expect(epochs[0] != epochs[1])
@@ -107,7 +107,7 @@ import GPT2TestSupport
     @Test(arguments: [7, 19, 20, 33])  // mid-shard, shard boundary, epoch boundary (20 per epoch), next epoch
     func restoredLoaderContinuesWithIdenticalBatches(consumed: Int) throws {
         try withShards([241, 161]) { directory in
-            let selection = ShardSelection.split(directory: directory.path, name: "train")
+            let selection = ShardSelection.split(directory: directory.path, split: "train")
             let original = try DataLoader(selection, batchSize: 2, sequenceLength: 10, shuffle: true, seed: 9)
             #expect(original.batchesPerEpoch == 20)
             _ = try batches(original, consumed)
@@ -119,7 +119,7 @@ import GPT2TestSupport
 
     @Test func restoringWithDifferentShardSetIsError() throws {
         try withShards([241, 161]) { directory in
-            let original = try DataLoader(.split(directory: directory.path, name: "train"), batchSize: 2,
+            let original = try DataLoader(.split(directory: directory.path, split: "train"), batchSize: 2,
                                           sequenceLength: 10)
             let error = #expect(throws: DataLoaderError.self) {
                 try DataLoader(restoring: original.state, .pattern(directory.path + "/data_train_000000.bin"))
@@ -138,17 +138,17 @@ import GPT2TestSupport
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             try Self.makeShards([count], in: directory)
         }
-        let paths = ShardSelection.split(directory: root.path + "/runs[1]*?", name: "train").paths()
+        let paths = ShardSelection.split(directory: root.path + "/runs[1]*?", split: "train").paths()
         #expect(paths == [root.path + "/runs[1]*?/data_train_000000.bin"])
-        #expect(ShardSelection.split(directory: root.path + "/runs[1]*?", name: "*").paths().isEmpty, "a split named '*' has no shards")
-        #expect(try DataLoader(.split(directory: root.path + "/runs[1]*?", name: "train"), batchSize: 2, sequenceLength: 10).shards
+        #expect(ShardSelection.split(directory: root.path + "/runs[1]*?", split: "*").paths().isEmpty, "a split named '*' has no shards")
+        #expect(try DataLoader(.split(directory: root.path + "/runs[1]*?", split: "train"), batchSize: 2, sequenceLength: 10).shards
                     .map(\.tokenCount) == [241])
     }
 
     /// A saved position outside the shards (a damaged state) is refused by name; a negative pass trapped.
     @Test func restoringAPositionOutsideTheShardsIsError() throws {
         try withShards([241, 161]) { directory in
-            let selection = ShardSelection.split(directory: directory.path, name: "train")
+            let selection = ShardSelection.split(directory: directory.path, split: "train")
             let original = try DataLoader(selection, batchSize: 2, sequenceLength: 10)
             for (epoch, shard, chunk, phrase) in [(-1, 0, 0, "shard 0 of pass -1"), (0, 2, 0, "shard 2 of pass 0"),
                                                   (0, -1, 0, "shard -1 of pass 0"), (0, 0, 12, "chunk 12")] {
@@ -164,7 +164,7 @@ import GPT2TestSupport
     /// or the same one prepared again differently) is refused, naming the first that differs; a moved folder is fine.
     @Test func restoringOnOtherShardsIsError() throws {
         try withShards([241, 161]) { directory in
-            let original = try DataLoader(.split(directory: directory.path, name: "train"), batchSize: 2, sequenceLength: 10)
+            let original = try DataLoader(.split(directory: directory.path, split: "train"), batchSize: 2, sequenceLength: 10)
             _ = try batches(original, 3)
             let state = try JSONDecoder().decode(DataLoaderState.self, from: JSONEncoder().encode(original.state))
             #expect(state.shards == [.init(name: "data_train_000000.bin", tokens: 241), .init(name: "data_train_000001.bin", tokens: 161)])
@@ -172,23 +172,23 @@ import GPT2TestSupport
             let moved = directory.path + "/moved"
             try FileManager.default.createDirectory(atPath: moved, withIntermediateDirectories: true)
             try Self.makeShards([241, 161], in: URL(fileURLWithPath: moved))
-            #expect(try batches(DataLoader(restoring: state, .split(directory: moved, name: "train")), 5) == batches(original, 5))
+            #expect(try batches(DataLoader(restoring: state, .split(directory: moved, split: "train")), 5) == batches(original, 5))
 
             let resized = directory.path + "/resized"
             try FileManager.default.createDirectory(atPath: resized, withIntermediateDirectories: true)
             try Self.makeShards([241, 170], in: URL(fileURLWithPath: resized))
-            let error = #expect(throws: DataLoaderError.self) { try DataLoader(restoring: state, .split(directory: resized, name: "train")) }
+            let error = #expect(throws: DataLoaderError.self) { try DataLoader(restoring: state, .split(directory: resized, split: "train")) }
             #expect(error?.description.contains("data_train_000001.bin (161 tokens)") == true, "\(String(describing: error))")
 
             var older = state   // a checkpoint from before the shards were recorded still resumes
             older.shards = nil
-            _ = try DataLoader(restoring: older, .split(directory: resized, name: "train"))
+            _ = try DataLoader(restoring: older, .split(directory: resized, split: "train"))
         }
     }
 
     @Test func prefetchYieldsSameBatchesAsDirectReads() throws {
         try withShards([3001, 1001, 2001]) { directory in
-            let selection = ShardSelection.split(directory: directory.path, name: "train")
+            let selection = ShardSelection.split(directory: directory.path, split: "train")
             let prefetched = try DataLoader(selection, batchSize: 3, sequenceLength: 16, seed: 4, prefetch: true)
             let direct = try DataLoader(selection, batchSize: 3, sequenceLength: 16, seed: 4, prefetch: false)
             #expect(try batches(prefetched, 250) == batches(direct, 250))
@@ -197,7 +197,7 @@ import GPT2TestSupport
 
     @Test func noMatchingShardsIsErrorNamingPattern() {
         let error = #expect(throws: DataLoaderError.self) {
-            try DataLoader(.split(directory: "/nonexistent/data", name: "train"), batchSize: 1, sequenceLength: 8)
+            try DataLoader(.split(directory: "/nonexistent/data", split: "train"), batchSize: 1, sequenceLength: 8)
         }
         #expect(error?.description.contains("/nonexistent/data/*_train_*.bin") == true)
         #expect(error?.description.contains("gpt2 prepare") == true)
@@ -209,7 +209,7 @@ import GPT2TestSupport
         try withShards([100]) { directory in
             let shard = directory.appendingPathComponent("data_train_000000.bin").path
             let error = #expect(throws: DataLoaderError.self) {
-                try DataLoader(.split(directory: shard, name: "train"), batchSize: 1, sequenceLength: 8)
+                try DataLoader(.split(directory: shard, split: "train"), batchSize: 1, sequenceLength: 8)
             }
             #expect(error?.description == "\(shard) is a file: give the folder of token shards that holds it (--data \(directory.path))")
         }
@@ -218,7 +218,7 @@ import GPT2TestSupport
     @Test func batchLargerThanSmallestShardIsError() throws {
         try withShards([10_000, 64]) { directory in
             let error = #expect(throws: DataLoaderError.self) {
-                try DataLoader(.split(directory: directory.path, name: "train"), batchSize: 4, sequenceLength: 16)
+                try DataLoader(.split(directory: directory.path, split: "train"), batchSize: 4, sequenceLength: 16)
             }
             #expect(error?.description.contains("data_train_000001.bin holds 64 tokens") == true)
         }
@@ -226,7 +226,7 @@ import GPT2TestSupport
 
     @Test func tokenOutsideVocabularyIsReportedWhenRead() throws {
         try withShards([1001]) { directory in
-            let loader = try DataLoader(.split(directory: directory.path, name: "train"), batchSize: 1,
+            let loader = try DataLoader(.split(directory: directory.path, split: "train"), batchSize: 1,
                                         sequenceLength: 100, shuffle: false, vocabularySize: 500)
             #expect(throws: Never.self) { try loader.next() }  // tokens 0…100
             let error = #expect(throws: DataLoaderError.self) { _ = try self.batches(loader, 9) }
@@ -238,7 +238,7 @@ import GPT2TestSupport
         let directory = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         try Self.makeShards([161], in: directory, split: "val")
-        let validation = try ValidationLoader(.split(directory: directory.path, name: "val"), batchSize: 2,
+        let validation = try ValidationLoader(.split(directory: directory.path, split: "val"), batchSize: 2,
                                               sequenceLength: 10)
         #expect(validation.batchesPerPass == 8)
         var pass: [Batch] = []

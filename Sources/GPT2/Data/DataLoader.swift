@@ -17,7 +17,7 @@ public enum ShardSelection: Sendable, CustomStringConvertible {
     /// A shell pattern such as `data/fineweb10B/fineweb_train_*.bin`.
     case pattern(String)
     /// The `split` shards (`*_train_*.bin` / `*_val_*.bin`) that `gpt2 prepare` wrote into `directory`.
-    case split(directory: String, name: String)
+    case split(directory: String, split: String)
 
     public var description: String { pattern(literally: { $0 }) }
 
@@ -37,7 +37,7 @@ public enum ShardSelection: Sendable, CustomStringConvertible {
     private func pattern(literally: (String) -> String) -> String {
         switch self {
         case .pattern(let pattern): return pattern
-        case .split(let directory, let name): return FileSystem.join(literally(directory), ShardFileName.pattern(split: literally(name)))
+        case .split(let directory, let split): return FileSystem.join(literally(directory), ShardFileName.pattern(split: literally(split)))
         }
     }
 }

@@ -102,13 +102,13 @@ public protocol Backend: AnyObject {
     /// One AdamW step on a tensor: grads are multiplied by `gradScale` first (clipping), moments updated,
     /// params -= lr · (m̂ / (√v̂ + ε) + weightDecay · params).  `step` counts from 1.
     func adamWUpdate(params: TensorRef, grads: TensorRef, m: TensorRef, v: TensorRef,
-                     step: Int, hyper: AdamWHyperparameters, gradScale: Float)
+                     step: Int, hyperparameters hyper: AdamWHyperparameters, gradScale: Float)
 
     /// The whole optimizer step: the global gradient norm over every tensor's window of `.gradients`, clipping
     /// to `clipNorm` (0: none), then AdamW on each tensor with its own weight decay. Returns the norm before
     /// clipping. A backend may keep the norm on the device between the two; the default,
     /// `hostClippedOptimizerStep`, reads it back and computes the clip factor on the host.
-    func optimizerStep(tensors: [OptimizerTensor], hyper: AdamWHyperparameters, step: Int, clipNorm: Float) -> Float
+    func optimizerStep(tensors: [OptimizerTensor], hyperparameters hyper: AdamWHyperparameters, step: Int, clipNorm: Float) -> Float
 
     /// Waits for queued work (a no-op on the CPU).
     func synchronize()
@@ -135,13 +135,13 @@ public struct OptimizerTensor: Hashable, Sendable {
 extension Backend {
     public func deviceMemoryInUse() -> Int? { nil }
 
-    public func optimizerStep(tensors: [OptimizerTensor], hyper: AdamWHyperparameters, step: Int, clipNorm: Float) -> Float {
-        hostClippedOptimizerStep(tensors: tensors, hyper: hyper, step: step, clipNorm: clipNorm)
+    public func optimizerStep(tensors: [OptimizerTensor], hyperparameters hyper: AdamWHyperparameters, step: Int, clipNorm: Float) -> Float {
+        hostClippedOptimizerStep(tensors: tensors, hyperparameters: hyper, step: step, clipNorm: clipNorm)
     }
 
     /// The optimizer step from the per-tensor ops: the norm read back, the clip factor computed on the host,
     /// then `adamWUpdate` per tensor.
-    public func hostClippedOptimizerStep(tensors: [OptimizerTensor], hyper: AdamWHyperparameters, step: Int,
+    public func hostClippedOptimizerStep(tensors: [OptimizerTensor], hyperparameters hyper: AdamWHyperparameters, step: Int,
                                          clipNorm: Float) -> Float {
         let squares = tensors.reduce(0.0) { $0 + sumOfSquares($1.slice(of: .gradients)) }
         let norm = Float(squares.squareRoot())
@@ -150,7 +150,7 @@ extension Backend {
             var tensorHyper = hyper
             tensorHyper.weightDecay = tensor.weightDecay
             adamWUpdate(params: tensor.window, grads: tensor.slice(of: .gradients), m: tensor.slice(of: .adamM),
-                        v: tensor.slice(of: .adamV), step: step, hyper: tensorHyper, gradScale: gradScale)
+                        v: tensor.slice(of: .adamV), step: step, hyperparameters: tensorHyper, gradScale: gradScale)
         }
         return norm
     }

@@ -35,11 +35,11 @@ extension GPT2Model {
     /// One AdamW step (step counts from 1) after clipping the global gradient norm to `clipNorm`
     /// (0 disables clipping); weight decay applies to 2-D weights only. Returns the norm before clipping.
     @discardableResult
-    public func optimizerStep(hyper: AdamWHyperparameters, step: Int, clipNorm: Float) -> Float {
+    public func optimizerStep(hyperparameters hyper: AdamWHyperparameters, step: Int, clipNorm: Float) -> Float {
         let tensors = ParameterKind.allCases.map { kind in
             OptimizerTensor(window: layout.parameter(kind), weightDecay: kind.isDecayed ? hyper.weightDecay : 0)
         }
-        return backend.optimizerStep(tensors: tensors, hyper: hyper, step: step, clipNorm: clipNorm)
+        return backend.optimizerStep(tensors: tensors, hyperparameters: hyper, step: step, clipNorm: clipNorm)
     }
 
     // MARK: - Details

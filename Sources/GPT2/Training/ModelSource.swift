@@ -13,7 +13,7 @@ public enum ModelSource {
             throw FileError("\(path) does not exist")
         }
         guard let newest = Checkpoint.steps(in: path).last else {
-            if !ShardSelection.split(directory: path, name: "train").paths().isEmpty || !ShardSelection.split(directory: path, name: "val").paths().isEmpty {
+            if !ShardSelection.split(directory: path, split: "train").paths().isEmpty || !ShardSelection.split(directory: path, split: "val").paths().isEmpty {
                 throw FileError("\(path) is a folder of token shards (training data), not a run or checkpoint; it goes with --data")
             }
             throw FileError("\(path) holds no checkpoint (no ckpt_STEP folder); train with --checkpoint-every or let a run finish")

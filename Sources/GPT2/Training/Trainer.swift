@@ -37,7 +37,7 @@ public final class Trainer<Ops: Backend> {
     public init(options: TrainingOptions, backend: Ops, replacingEarlierRun: Bool = false) throws {
         try options.validate()
         self.options = options
-        loader = try DataLoader(.split(directory: options.dataDirectory, name: "train"), batchSize: options.microBatch,
+        loader = try DataLoader(.split(directory: options.dataDirectory, split: "train"), batchSize: options.microBatch,
                                 sequenceLength: options.sequenceLength, shuffle: options.shuffle, seed: options.seed,
                                 vocabularySize: options.model.vocabularySize)
         validation = try Trainer.openValidation(options)
@@ -70,12 +70,12 @@ public final class Trainer<Ops: Backend> {
         guard FileSystem.isDirectory(options.dataDirectory) else {
             throw TrainingError("this run's data folder \(options.dataDirectory) is gone; if its shards moved, resume with --data NEWDIR")
         }
-        loader = try DataLoader(restoring: run.state.loader, .split(directory: options.dataDirectory, name: "train"),
+        loader = try DataLoader(restoring: run.state.loader, .split(directory: options.dataDirectory, split: "train"),
                                 vocabularySize: options.model.vocabularySize)
         validation = try Trainer.openValidation(options)
         if let saved = run.state.validationShards, let validation,
            let difference = DataLoaderState.ShardSummary.difference(saved: saved, current: validation.shardSummaries,
-                                                                    selection: ShardSelection.split(directory: options.dataDirectory, name: "val").description) {
+                                                                    selection: ShardSelection.split(directory: options.dataDirectory, split: "val").description) {
             throw TrainingError("cannot continue validating on other shards: \(difference); their val_loss would not compare "
                                 + "with the run's earlier rows. Give --data a folder holding the run's validation shards, or start "
                                 + "a new run from its weights with --init-from")
@@ -154,7 +154,7 @@ public final class Trainer<Ops: Backend> {
             }
             let lr = options.schedule.learningRate(at: current)
             let hyper = AdamWHyperparameters(learningRate: lr, weightDecay: options.weightDecay)
-            let norm = model.optimizerStep(hyper: hyper, step: current, clipNorm: options.clipNorm)
+            let norm = model.optimizerStep(hyperparameters: hyper, step: current, clipNorm: options.clipNorm)
             model.backend.synchronize()
             step = current
             losses.append(loss)
@@ -301,7 +301,7 @@ public final class Trainer<Ops: Backend> {
     private static func openValidation(_ options: TrainingOptions) throws -> ValidationLoader? {
         guard options.evalEvery > 0 else { return nil }
         do {
-            return try ValidationLoader(.split(directory: options.dataDirectory, name: "val"), batchSize: options.microBatch,
+            return try ValidationLoader(.split(directory: options.dataDirectory, split: "val"), batchSize: options.microBatch,
                                         sequenceLength: options.sequenceLength, vocabularySize: options.model.vocabularySize)
         } catch DataLoaderError.noShards(let selection) {
             throw TrainingError("no validation shards match \(selection); create them with `gpt2 prepare`, check the path, "
