@@ -27,8 +27,8 @@ import Darwin
 
     /// AdamW for one element, written from the paper (decoupled weight decay), in double precision.
     static func reference(param: Float, grad: Float, m: Float, v: Float, step: Int,
-                          hyperparameters hyper: AdamWHyperparameters, gradScale: Float) -> (param: Double, m: Double, v: Double) {
-        let g = Double(grad) * Double(gradScale)
+                          hyperparameters hyper: AdamWHyperparameters, gradScale: Double) -> (param: Double, m: Double, v: Double) {
+        let g = Double(grad) * gradScale
         let (beta1, beta2) = (Double(hyper.beta1), Double(hyper.beta2))
         let newM = beta1 * Double(m) + (1 - beta1) * g
         let newV = beta2 * Double(v) + (1 - beta2) * g * g
@@ -53,7 +53,7 @@ import Darwin
         arena.backend.adamWUpdate(params: tensors.p, grads: tensors.g, m: tensors.m, v: tensors.v,
                                   step: c.step, hyperparameters: hyper, gradScale: c.gradScale)
         let expected = (0..<count).map {
-            Self.reference(param: params[$0], grad: grads[$0], m: m[$0], v: v[$0], step: c.step, hyperparameters: hyper, gradScale: c.gradScale)
+            Self.reference(param: params[$0], grad: grads[$0], m: m[$0], v: v[$0], step: c.step, hyperparameters: hyper, gradScale: Double(c.gradScale))
         }
         // The update lr·(m̂/(√v̂+ε) + wd·p) is ~1e-2 against params ~1; fp32 evaluation of it carries a
         // few ulps of relative error (~1e-6), so compare the change in each parameter at 1e-4 relative.

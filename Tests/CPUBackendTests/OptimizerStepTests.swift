@@ -29,20 +29,6 @@ import Darwin
         case off
     }
 
-    /// AdamW for one element from the paper (decoupled weight decay), in double precision, with the gradient
-    /// multiplied by `gradScale` first.
-    static func reference(param: Float, grad: Float, m: Float, v: Float, step: Int, hyperparameters hyper: AdamWHyperparameters,
-                          weightDecay: Double, gradScale: Double) -> (param: Double, m: Double, v: Double) {
-        let g = Double(grad) * gradScale
-        let (beta1, beta2) = (Double(hyper.beta1), Double(hyper.beta2))
-        let newM = beta1 * Double(m) + (1 - beta1) * g
-        let newV = beta2 * Double(v) + (1 - beta2) * g * g
-        let mHat = newM / (1 - pow(beta1, Double(step)))
-        let vHat = newV / (1 - pow(beta2, Double(step)))
-        let p = Double(param)
-        return (p - Double(hyper.learningRate) * (mHat / (vHat.squareRoot() + Double(hyper.epsilon)) + weightDecay * p), newM, newV)
-    }
-
     /// Step 3 from moments a previous step could have left (m ~ N(0, 0.05), v in [1e-4, 1e-2]), gradients N(0, 0.1)
     /// and parameters N(0, 1) everywhere (LayerNorm weights and biases too, so that decay wrongly applied to them shows).
     /// Compared tensor by tensor: a decay of 0.1 at lr 1e-2 moves a parameter by ~1e-3 against an update of ~1e-2, a
@@ -82,10 +68,11 @@ import Darwin
         for kind in ParameterKind.allCases {
             let range = start..<(start + kind.elementCount(Self.config))
             start = range.upperBound
-            let weightDecay = Self.decayed.contains(kind) ? Double(hyper.weightDecay) : 0
+            var tensorHyperparameters = hyper
+            tensorHyperparameters.weightDecay = Self.decayed.contains(kind) ? hyper.weightDecay : 0
             let expected = range.map {
-                Self.reference(param: params[$0], grad: grads[$0], m: m[$0], v: v[$0], step: step, hyperparameters: hyper,
-                               weightDecay: weightDecay, gradScale: gradScale)
+                AdamWTests.reference(param: params[$0], grad: grads[$0], m: m[$0], v: v[$0], step: step,
+                                     hyperparameters: tensorHyperparameters, gradScale: gradScale)
             }
             // As in AdamWTests: the fp32 update carries a few ulps of relative error (~1e-6) of a change of ~1e-2,
             // so the change of each parameter is compared at 1e-4, and the moments (a few fp32 operations) at 1e-5.
