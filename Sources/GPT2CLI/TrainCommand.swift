@@ -145,9 +145,11 @@ struct TrainCommand: ParsableCommand {
         try train(on: try backendChoice.makeBackend(), keepingThreads: backendOptions.threads == nil && backendChoice.threads != nil)
     }
 
-    /// The trainer, the plan its memory was checked against, and what its samples and HellaSwag scores need.
-    private typealias PreparedRun<Ops: Backend> = (trainer: Trainer<Ops>, plan: MemoryPlan,
-                                                   evaluation: (decode: (([Int]) -> String)?, hellaswag: [HellaSwagExample]?))
+    /// What a run's samples and HellaSwag scores need: the tokenizer's decoder and the HellaSwag items (each nil when off).
+    private typealias EvaluationInputs = (decode: (([Int]) -> String)?, hellaswag: [HellaSwagExample]?)
+
+    /// The trainer, the plan its memory was checked against, and its evaluation inputs.
+    private typealias PreparedRun<Ops: Backend> = (trainer: Trainer<Ops>, plan: MemoryPlan, evaluation: EvaluationInputs)
 
     /// `keepingThreads`: the thread count is the resumed run's, not given (the log says so once the resume is checked).
     private func train<Ops: Backend>(on backend: Ops, keepingThreads: Bool = false) throws {
@@ -252,9 +254,8 @@ struct TrainCommand: ParsableCommand {
         }
     }
 
-    /// What the run's samples and HellaSwag scores need: the tokenizer's decoder and the HellaSwag items (each nil
-    /// when off). Either may have to be downloaded, which can fail.
-    private func evaluationInputs(_ options: TrainingOptions) throws -> (decode: (([Int]) -> String)?, hellaswag: [HellaSwagExample]?) {
+    /// The run's evaluation inputs; either may have to be downloaded, which can fail.
+    private func evaluationInputs(_ options: TrainingOptions) throws -> EvaluationInputs {
         var decode: (([Int]) -> String)?
         if options.sampleEvery > 0 {
             let tokenizer = try dataSource.tokenizer()
