@@ -29,8 +29,7 @@
 namespace cuemu {
 namespace {
 
-/// The launch's dynamic shared memory: guarded, kept per thread while launches ask for the same size, and
-/// refilled with 0xFF for each launch (shared memory starts uninitialised on a GPU).
+/// The launch's dynamic shared memory: guarded, and kept per thread while launches ask for the same size.
 void* dynamicSharedMemory(size_t bytes) {
     thread_local void* memory = nullptr;
     thread_local size_t memoryBytes = 0;
@@ -38,10 +37,21 @@ void* dynamicSharedMemory(size_t bytes) {
         if (memory) guarded_free(memory);
         memory = guarded_allocate(bytes, 128, GuardedUse::dynamicSharedMemory);
         memoryBytes = bytes;
-    } else if (bytes) {
-        std::memset(memory, 0xFF, bytes);
     }
     return memory;
+}
+
+// The linker's bounds of the section that holds every kernel's static `__shared__` variables (DeviceLanguage.h).
+extern "C" char __start_cuemu_static_shared[] __attribute__((weak));
+extern "C" char __stop_cuemu_static_shared[] __attribute__((weak));
+
+/// Fills a block's static and dynamic shared memory with 0xFF (NaN as fp32) before it runs: shared memory starts
+/// uninitialised on a GPU, often holding what an earlier block left, so a read before a write must not find a
+/// plausible value here either.
+void poisonSharedMemory(void* dynamicShared, size_t dynamicBytes) {
+    if (dynamicBytes) std::memset(dynamicShared, 0xFF, dynamicBytes);
+    if (__start_cuemu_static_shared)
+        std::memset(__start_cuemu_static_shared, 0xFF, size_t(__stop_cuemu_static_shared - __start_cuemu_static_shared));
 }
 
 template <typename... Arguments, size_t... Index>
@@ -70,6 +80,7 @@ bool launchTyped(void (*kernel)(Arguments...), const LaunchShape& shape, void** 
     for (unsigned z = 0; z < shape.grid.z; z++)
         for (unsigned y = 0; y < shape.grid.y; y++)
             for (unsigned x = 0; x < shape.grid.x; x++) {
+                poisonSharedMemory(dynamicShared, shape.sharedBytes);
                 if (!run_block(body, shape.grid, shape.block, {x, y, z}, dynamicShared, shape.sharedBytes, shape.order, error)) {
                     error = "block (" + std::to_string(x) + "," + std::to_string(y) + "," + std::to_string(z) + "): " + error;
                     return false;
@@ -108,7 +119,7 @@ const KernelEntry kernels[] = {
     KERNEL(norm_squared_partial), KERNEL(norm_squared_final),
     // The emulator's own checks (checks/emulator_checks.cu), launched only by its tests.
     KERNEL(check_shuffle_after_exit), KERNEL(check_shuffle_in_divergent_code), KERNEL(check_race),
-    KERNEL(check_out_of_bounds), KERNEL(check_async_copy),
+    KERNEL(check_out_of_bounds), KERNEL(check_async_copy), KERNEL(check_shared_memory_starts_unset),
 };
 
 }  // namespace

@@ -175,14 +175,14 @@ struct CUDAEmulatorLaunchTests {
         return (device.driver, try device.loadModule(image, name: "emulator_checks.cu"), device)
     }
 
-    /// Launches `function` on one block of `threads` with a device buffer and an int, returning the result code.
-    private func launch(_ driver: CUDADriver, _ function: CUfunction, threads: UInt32, buffer: CUdeviceptr, value: Int32 = 0,
-                        sharedBytes: UInt32 = 0) -> CUresult {
+    /// Launches `function` on `blocks` blocks of `threads` with a device buffer and an int, returning the result code.
+    private func launch(_ driver: CUDADriver, _ function: CUfunction, blocks: UInt32 = 1, threads: UInt32, buffer: CUdeviceptr,
+                        value: Int32 = 0, sharedBytes: UInt32 = 0) -> CUresult {
         var buffer = buffer, value = value
         return withUnsafeMutablePointer(to: &buffer) { b in
             withUnsafeMutablePointer(to: &value) { v in
                 var parameters: [UnsafeMutableRawPointer?] = [.init(b), .init(v)]
-                return driver.launchKernel(function, 1, 1, 1, threads, 1, 1, sharedBytes, nil, &parameters, nil)
+                return driver.launchKernel(function, blocks, 1, 1, threads, 1, 1, sharedBytes, nil, &parameters, nil)
             }
         }
     }
@@ -252,6 +252,27 @@ struct CUDAEmulatorLaunchTests {
             Issue.record("copies still in flight at exit went unnoticed")
         } catch {
             #expect("\(error)".contains("cp.async copies it never waited for"), "\(error)")
+        }
+    }
+
+    /// Every block starts with its static and dynamic shared memory unset (0xFF bytes, NaN as fp32), in the first
+    /// launch and the next, so a kernel that reads shared memory before writing it cannot pick up an earlier
+    /// block's values and pass.
+    @Test func sharedMemoryStartsUnsetInEveryBlock() throws {
+        let (driver, module, device) = try checkKernels()
+        let kernel = try device.function("check_shared_memory_starts_unset", in: module)
+        var buffer: CUdeviceptr = 0
+        try driver.check(driver.memAlloc(&buffer, 3 * 128 * 4), "cuMemAlloc")
+        defer { _ = driver.memFree(buffer) }
+        for launchIndex in 0..<2 {
+            try driver.check(launch(driver, kernel, blocks: 3, threads: 64, buffer: buffer, sharedBytes: 256), "check_shared_memory_starts_unset")
+            var out = [Float](repeating: 0, count: 3 * 128)
+            try driver.check(out.withUnsafeMutableBytes { driver.memcpyDtoH($0.baseAddress, buffer, 3 * 128 * 4) }, "cuMemcpyDtoH")
+            for block in 0..<3 {
+                let seen = out[(block * 128)..<(block * 128 + 128)]
+                #expect(seen.prefix(64).allSatisfy { $0.isNaN }, "launch \(launchIndex), block \(block): static shared memory held \(seen.prefix(4))")
+                #expect(seen.suffix(64).allSatisfy { $0.isNaN }, "launch \(launchIndex), block \(block): dynamic shared memory held \(seen.suffix(64).prefix(4))")
+            }
         }
     }
 

@@ -49,3 +49,16 @@ extern "C" __global__ void check_async_copy(float* buffer, int mode) {
     buffer[64 + threadIdx.x] = staged[63 - threadIdx.x];
     if (mode == 0) cp_async_wait<0>();
 }
+
+// out (gridDim.x, 128) fp32, block 64, 256 bytes of dynamic shared memory. Each block copies out its static
+// (columns 0..63) and dynamic (64..127) shared memory before writing to either: a read of uninitialised
+// shared memory, which on a GPU may find what an earlier block left there.
+extern "C" __global__ void check_shared_memory_starts_unset(float* out, int unused) {
+    __shared__ float statics[64];
+    DYNAMIC_SHARED(float, dynamics);
+    out[blockIdx.x * 128 + threadIdx.x] = statics[threadIdx.x];
+    out[blockIdx.x * 128 + 64 + threadIdx.x] = dynamics[threadIdx.x];
+    __syncthreads();
+    statics[threadIdx.x] = 1.0f;
+    dynamics[threadIdx.x] = 2.0f;
+}

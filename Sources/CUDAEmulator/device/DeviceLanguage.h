@@ -2,7 +2,8 @@
 // qualifiers, the built-in index variables, barriers, warp shuffles and the math intrinsics.
 //
 // `threadIdx` and friends read the running fiber's context. `__shared__` variables become function
-// statics: blocks run one at a time, so a static is exactly one block's shared memory. Barriers and
+// statics in one section of their own: blocks run one at a time, so a static is exactly one block's shared
+// memory, and the launcher refills the section with 0xFF before each block (Kernels.cpp). Barriers and
 // shuffles switch fibers. Include this only where the kernels are compiled: its macros take over names.
 #pragma once
 
@@ -18,7 +19,7 @@
 #define __host__
 #define __forceinline__ inline
 #define __launch_bounds__(...)
-#define __shared__ static
+#define __shared__ __attribute__((section("cuemu_static_shared"))) static
 #define __restrict__ __restrict
 #define DYNAMIC_SHARED(type, name) type* name = static_cast<type*>(::cuemu::dynamic_shared_memory())
 inline unsigned dynamic_shared_bytes() { return ::cuemu::dynamic_shared_memory_bytes(); }
