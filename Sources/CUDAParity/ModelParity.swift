@@ -76,7 +76,7 @@ extension CUDAParity {
         let config = ModelConfig(maxSequenceLength: 64, layers: 2, heads: 4, channels: 128)
         return TrainingOptions(
             dataDirectory: dataDirectory, model: config, modelName: "parity", microBatch: 4, sequenceLength: 64,
-            gradientAccumulation: 1, steps: steps,
+            gradientAccumulation: 1,
             schedule: LearningRateSchedule(shape: .cosine, maxLearningRate: 1e-3, minFraction: 0.1, warmupSteps: 5, totalSteps: steps),
             seed: 1337, outDirectory: outDirectory, peakFLOPs: 1e12)
     }

@@ -198,10 +198,7 @@ struct TrainCommand: ParsableCommand {
         let folder = try Self.checkpointToResume(resume)
         // Everything that can refuse the resume is checked before the model is built and its weights load.
         var run = try Self.savedRun(folder)
-        if let steps {
-            run.options.steps = steps
-            run.options.schedule.totalSteps = steps
-        }
+        if let steps { run.options.steps = steps }
         if let data {
             guard FileSystem.isDirectory(data) else {
                 throw ValidationError(FileSystem.isFile(data) ? DataLoaderError.fileForFolder(path: data).description
@@ -332,7 +329,7 @@ struct TrainCommand: ParsableCommand {
         let steps = self.steps ?? Default.steps
         var options = TrainingOptions(
             dataDirectory: data.map(FileSystem.absolutePath) ?? "", model: config, modelName: modelName, initFrom: initFrom,
-            microBatch: batch.microBatch, sequenceLength: seq, gradientAccumulation: batch.accumulation, steps: steps,
+            microBatch: batch.microBatch, sequenceLength: seq, gradientAccumulation: batch.accumulation,
             schedule: LearningRateSchedule(shape: schedule ?? .cosine, maxLearningRate: lr ?? Default.lr,
                                            minFraction: minLrFraction ?? Default.minLrFraction,
                                            warmupSteps: warmup ?? Default.warmup, totalSteps: steps),

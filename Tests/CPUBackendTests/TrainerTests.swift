@@ -15,7 +15,7 @@ import Testing
                          evalEvery: Int = 0) throws -> TrainingOptions {
         TrainingOptions(
             dataDirectory: try ShakespeareShards.directory(), model: Self.config, modelName: "test", microBatch: 4,
-            sequenceLength: 32, gradientAccumulation: 1, steps: steps,
+            sequenceLength: 32, gradientAccumulation: 1,
             schedule: LearningRateSchedule(maxLearningRate: learningRate, warmupSteps: 2, totalSteps: steps),
             shuffle: shuffle, evalEvery: evalEvery, evalBatches: 2, outDirectory: out, threads: 2, peakFLOPs: 1e11)
     }

@@ -10,7 +10,7 @@ import Testing
     private func options(_ change: (inout TrainingOptions) -> Void = { _ in }) -> TrainingOptions {
         var options = TrainingOptions(
             dataDirectory: "data", model: ModelConfig(maxSequenceLength: 64, vocabularySize: 50257, layers: 1, heads: 2, channels: 16),
-            modelName: "test", microBatch: 2, sequenceLength: 64, gradientAccumulation: 1, steps: 10,
+            modelName: "test", microBatch: 2, sequenceLength: 64, gradientAccumulation: 1,
             schedule: LearningRateSchedule(maxLearningRate: 1e-3, warmupSteps: 2, totalSteps: 10),
             sampleEvery: 5, outDirectory: "out", peakFLOPs: nil)
         change(&options)

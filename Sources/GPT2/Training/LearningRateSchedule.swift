@@ -22,8 +22,7 @@ public struct LearningRateSchedule: Codable, Sendable, Equatable {
     public var minFraction: Float
     /// Steps of linear rise to the peak.
     public var warmupSteps: Int
-    /// The step the decay reaches the floor at: the run's `TrainingOptions.steps`, which a resume with a new
-    /// `--steps` changes along with it.
+    /// The step the decay reaches the floor at: the run's last step (`TrainingOptions.steps` reads and sets it).
     public var totalSteps: Int
     /// For `wsd`: the share of the run spent decaying.
     public var decayFraction: Float

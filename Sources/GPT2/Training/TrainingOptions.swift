@@ -17,10 +17,14 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var sequenceLength: Int
     /// Micro-batches whose gradients add up to one optimizer step.
     public var gradientAccumulation: Int
-    /// The last optimizer step (steps count from 1).
-    public var steps: Int
-    /// The learning rate of each step: warm-up, then cosine or WSD decay to a floor.
+    /// The learning rate of each step: warm-up, then cosine or WSD decay to a floor, reached at the run's last step.
     public var schedule: LearningRateSchedule
+    /// The last optimizer step (steps count from 1): the schedule's end, so a new end (a resume's `--steps`) stretches
+    /// the schedule with it.
+    public var steps: Int {
+        get { schedule.totalSteps }
+        set { schedule.totalSteps = newValue }
+    }
     /// AdamW's decoupled weight decay for the matrices and embeddings (biases and LayerNorms get none).
     public var weightDecay: Float
     /// The global gradient norm is scaled down to this when above it (0: no clipping).
@@ -58,7 +62,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     /// The defaults make a quiet run, as tests and library callers want: no validation, samples or periodic
     /// checkpoints. The command line's own defaults (a demo that reports as it goes) are `TrainCommand`'s.
     public init(dataDirectory: String, model: ModelConfig, modelName: String, initFrom: String? = nil,
-                microBatch: Int, sequenceLength: Int, gradientAccumulation: Int, steps: Int,
+                microBatch: Int, sequenceLength: Int, gradientAccumulation: Int,
                 schedule: LearningRateSchedule, weightDecay: Float = 0.1, clipNorm: Float = 1, seed: UInt64 = 1337,
                 shuffle: Bool = true, recompute: Bool = false, evalEvery: Int = 0, evalBatches: Int = 20, hellaswagEvery: Int = 0,
                 sampleEvery: Int = 0, sampleTokens: Int = 64, checkpointEvery: Int = 0, keepLast: Int = 0,
@@ -70,7 +74,6 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         self.microBatch = microBatch
         self.sequenceLength = sequenceLength
         self.gradientAccumulation = gradientAccumulation
-        self.steps = steps
         self.schedule = schedule
         self.weightDecay = weightDecay
         self.clipNorm = clipNorm
