@@ -3,6 +3,7 @@
 /// batches that reports a loss of 0, samples of no tokens or of more than the model's context, samples or HellaSwag from a model whose vocabulary is not
 /// GPT-2's) is refused with a message naming the option.
 
+import Foundation
 import GPT2
 import Testing
 
@@ -41,6 +42,24 @@ import Testing
         }
         let thrown = try #require(throws: ConfigError.self) { try bad.validate() }
         #expect(String(describing: thrown).hasPrefix(flag), "\(thrown)")
+    }
+
+    /// The last step is the schedule's end, written once: setting `steps` stretches the schedule, and the saved options
+    /// hold it only as the schedule's `totalSteps`. A state.json from before, which held a top-level `steps` as well,
+    /// still loads, its schedule's end taken.
+    @Test func theLastStepIsTheSchedulesEndAndSavedOnce() throws {
+        var stretched = options()
+        stretched.steps = 30
+        #expect(stretched.schedule.totalSteps == 30)
+        #expect(stretched.schedule.learningRate(at: 30) == stretched.schedule.maxLearningRate * stretched.schedule.minFraction)
+        let json = try JSONSerialization.jsonObject(with: JSONEncoder().encode(stretched)) as? [String: Any]
+        #expect(json?["steps"] == nil, "saved twice: \(json?["steps"] ?? "")")
+        #expect((json?["schedule"] as? [String: Any])?["totalSteps"] as? Int == 30)
+
+        var older = try #require(json)
+        older["steps"] = 30
+        let loaded = try JSONDecoder().decode(TrainingOptions.self, from: JSONSerialization.data(withJSONObject: older))
+        #expect(loaded == stretched && loaded.steps == 30)
     }
 
     /// Samples start from <|endoftext|> (50256) and HellaSwag items are GPT-2 token ids: a model with another
