@@ -196,6 +196,17 @@ import Testing
                 "weight \(mismatch ?? 0): \(loaded[mismatch ?? 0]) from \(saved[mismatch ?? 0]), expected \(expected[mismatch ?? 0])")
     }
 
+    /// A file that cannot be created is named as given: "cannot create /proc/model.bin.tmp-8894" named the temporary
+    /// file it is written under, which the user never gave. (/proc takes no new files, even from root.)
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: "/proc/self"), "needs Linux's /proc"))
+    func anExportThatCannotBeCreatedNamesItsOut() throws {
+        let run = try CLIFixtures.trainedRun()
+        let file = "/proc/model.bin"
+        let export = try runGPT2(arguments: ["export", "--checkpoint", run, "--format", "llmc", "--out", file])
+        expectOneLineError(export, mentioning: "cannot create \(file): No such file or directory")
+        #expect(!export.stderrText.contains(".tmp-"), "\(export.stderrText)")
+    }
+
     @Test func benchPrintsOneJSONObject() throws {
         let result = try runGPT2(arguments: ["bench", "--model", "tiny", "--micro-batch", "2", "--seq", "16",
                                              "--steps", "2", "--warmup", "1", "--json", "--threads", "2", "--no-record"])
