@@ -351,6 +351,12 @@ struct TrainCommand: ParsableCommand {
         options.device = backend.name
         options.peakFLOPsGiven = peakFlops != nil
         try options.validate()   // before the demo's corpus is prepared: a mistyped option fails at once
+        // A checkpoint folder is no run folder: a run trained there nested inside the checkpoint, and went with it when
+        // its own run's --keep-last removed it.
+        if FileSystem.isFile(FileSystem.join(options.outDirectory, "state.json")) {
+            throw ValidationError("--out \(options.outDirectory) is a checkpoint folder of the run in \(Checkpoint.runDirectory(of: options.outDirectory)), "
+                                  + "not a run folder; continue that run with --resume, or choose another --out")
+        }
         if !overwrite { try RunFolder.refuseEarlierRun(in: options.outDirectory) }   // and so does a taken --out
         // Saved absolute, so that a resume from another directory finds the same shards.
         if data == nil { options.dataDirectory = FileSystem.absolutePath(try dataSource.prepareDefaultCorpus()) }

@@ -68,6 +68,20 @@ import Testing
         #expect(agreeing.status == 0, "\(agreeing.stderrText)")
     }
 
+    /// A checkpoint folder is refused as --out, with --overwrite too: a new run there trained nested inside the checkpoint
+    /// (and went with it when its own run's --keep-last removed it).
+    @Test func aCheckpointFolderIsNoOut() throws {
+        try withTwoStepRun("cli-out-checkpoint") { _, run, _ in
+            let checkpoint = run + "/ckpt_2"
+            let before = try FileManager.default.contentsOfDirectory(atPath: checkpoint).sorted()
+            for extra in [[], ["--overwrite"]] {
+                expectOneLineError(try runGPT2(arguments: try CLIFixtures.trainArguments(out: checkpoint, steps: 1, extra: extra)),
+                                   mentioning: "--out \(checkpoint) is a checkpoint folder of the run in \(run), not a run folder")
+            }
+            #expect(try FileManager.default.contentsOfDirectory(atPath: checkpoint).sorted() == before)
+        }
+    }
+
     /// An --out under a file says that is not a folder (mkdir's EEXIST on the file said "File exists").
     @Test func anOutUnderAFileIsNotAFolder() throws {
         let root = try TestPaths.temporaryDirectory("cli-out-under-file").path
