@@ -28,7 +28,7 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "Weight precision for llmc: fp32 (version 3) or bf16 (version 5); safetensors is always fp32.")
     var precision: Precision = .fp32
 
-    @Option(help: "File to write for llmc, folder for safetensors (files written atomically, existing ones replaced).")
+    @Option(help: "File to write for llmc, folder for safetensors (files written atomically, existing ones replaced, but never a checkpoint's).")
     var out: String
 
     func run() throws {
@@ -39,13 +39,19 @@ struct ExportCommand: ParsableCommand {
         } else if FileSystem.isDirectory(out) {
             throw ValidationError("--out \(out) is a folder, and --format llmc writes one file (e.g. \(FileSystem.join(out, "model.bin")))")
         }
+        // A checkpoint's files are its run's: an export into one replaced its fp32 weights, and a resume went on from
+        // bf16-rounded ones without a word.
+        let folder = format == .llmc ? FileSystem.directoryName(out) : out
+        if FileSystem.isFile(FileSystem.join(folder, "state.json")) {
+            throw ValidationError("--out \(out) is in checkpoint folder \(folder), whose weights it would replace; export elsewhere")
+        }
         let (config, parameters) = try ModelSource.load(checkpoint)
         if format == .safetensors {
             try HuggingFaceGPT2.export(directory: out, config: config, parameters: parameters)
             Console.log("wrote \(out)/model.safetensors and \(out)/config.json (\(config.parameterCount) parameters with padding, fp32)")
             return
         }
-        let folder = FileSystem.directoryName(out)   // created as the safetensors folder is
+        // (the file's folder, created as the safetensors folder is)
         guard FileSystem.makeDirectories(folder) else { throw FileError("cannot create folder \(folder): \(FileSystem.lastErrorMessage)") }
         try LLMCModelFile.write(path: out, config: config, parameters: parameters,
                                 precision: precision == .fp32 ? .float32 : .bfloat16)

@@ -26,11 +26,11 @@ struct PlanCommand: ParsableCommand {
     @Option(help: "A GPU from the table (gpt2 plan --list-gpus), e.g. rtx4070, h100-sxm.")
     var gpu: String?
 
-    @Option(help: "Without --gpu: cpu, cuda (the device present), or auto (cuda if present, else cpu).")
-    var device: Device = .auto
+    @Option(help: "Without --gpu: cpu, cuda (the device present), or auto (cuda if present, else cpu). (values: cpu, cuda, auto; default: auto)")
+    var device: Device?
 
-    @Option(help: "CPU worker threads for the CPU plan (0 = one per core).")
-    var threads = 0
+    @Option(help: "CPU worker threads for the CPU plan (0 = one per core). (default: 0)")
+    var threads: Int?
 
     @Option(help: "Model preset: \(ModelPreset.all.map(\.name).joined(separator: ", ")).")
     var model = "d12"
@@ -80,7 +80,11 @@ struct PlanCommand: ParsableCommand {
         if let steps, steps <= 0 { throw ValidationError("--steps must be positive") }
         if let mfu, !(mfu > 0 && mfu <= 1) { throw ValidationError("--mfu must be in (0, 1]") }
         let budget = try tokens.map { try TokenCount.parse($0) }
-        let target = try PlanTarget.resolve(gpu: gpu, device: device, threads: threads)
+        // A GPU from the table is planned for as it is: a --device or --threads beside it was ignored without a word.
+        if let gpu, let option = [device.map { "--device \($0.rawValue)" }, threads.map { "--threads \($0)" }].compactMap({ $0 }).first {
+            throw ValidationError("--gpu \(gpu) plans for that GPU, so \(option) does not apply; drop one of them")
+        }
+        let target = try PlanTarget.resolve(gpu: gpu, device: device ?? .auto, threads: threads ?? 0)
         let batch = try BatchShape.resolve(microBatch, seq: T, gradAccum: gradAccum, totalBatchTokens: totalBatchTokens,
                                            config: config, recompute: recompute, device: target.device)
         let memory = MemoryPlan(config: config, batchSize: batch.microBatch, sequenceLength: T, recompute: recompute, device: target.device)

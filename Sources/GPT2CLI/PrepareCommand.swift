@@ -82,13 +82,16 @@ struct PrepareCommand: ParsableCommand {
         // Options that do not apply to what is prepared are refused rather than ignored.
         let given = [("--val-tokens", valTokens != nil), ("--shard-tokens", shardTokens != nil), ("--field", field != nil),
                      ("--shards", shards != nil), ("--threads", threads != nil)].filter(\.1).map(\.0)
+        // (--field names the document in JSONL lines: with text files alone, `--field body` was ignored without a word)
+        let hasJSONLines = inputs.contains { if case .jsonLines = CorpusInput.detect(path: $0) { true } else { false } }
         let applicable: Set<String> = switch dataset {
         case .fineweb10B: ["--shards"]   // (its shards come tokenised and cut, its validation shard with them)
         case .tinyshakespeare: ["--val-tokens", "--shard-tokens", "--threads"]
-        case nil: ["--val-tokens", "--shard-tokens", "--field", "--threads"]
+        case nil: hasJSONLines ? ["--val-tokens", "--shard-tokens", "--field", "--threads"] : ["--val-tokens", "--shard-tokens", "--threads"]
         }
         if let option = given.first(where: { !applicable.contains($0) }) {
-            throw ValidationError("\(option) does not apply to \(dataset.map { "the \($0.rawValue) dataset" } ?? "text and JSONL files")")
+            let files = option == "--field" ? "text files, only to .jsonl and .ndjson ones" : "text and JSONL files"
+            throw ValidationError("\(option) does not apply to \(dataset.map { "the \($0.rawValue) dataset" } ?? files)")
         }
         let prefix = try name ?? dataset?.rawValue ?? {
             let stem = Self.stem(of: inputs[0])

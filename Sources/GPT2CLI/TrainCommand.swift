@@ -39,7 +39,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Model preset: \(ModelPreset.all.map(\.name).joined(separator: ", ")). (default: \(Default.model))")
     var model: String?
 
-    @Option(help: "Start from these weights: an llm.c model file, a checkpoint or run folder, or a safetensors GPT-2 (their shape replaces --model).")
+    @Option(help: "Start from these weights: an llm.c model file, a checkpoint or run folder, or a safetensors GPT-2 (their shape replaces --model, which must agree with it if given).")
     var initFrom: String?
 
     @Option(help: "Sequences per micro-batch (B), or auto: the largest that fits memory by gpt2 plan and divides the step's sequences (--total-batch-tokens, else \(MicroBatchOption.defaultSize) × --grad-accum), re-dividing the accumulation. (default: \(MicroBatchOption.defaultSize))")
@@ -314,8 +314,14 @@ struct TrainCommand: ParsableCommand {
         var config = try ModelPreset.named(model).config
         var modelName = model
         if let initFrom {
+            let preset = config
             config = try ModelSource.config(initFrom)
             modelName = initFrom
+            // (the weights' shape replaces --model: one that disagrees was dropped without a word, a d12 asked for a d6 trained)
+            if self.model != nil && preset != config {
+                throw ValidationError("--model \(model) is \(preset.shape), and --init-from \(initFrom) holds \(config.shape), "
+                                      + "the shape the run takes; drop --model")
+            }
         }
         let seq = self.seq ?? min(Default.seq, config.maxSequenceLength)
         let microBatch = self.microBatch ?? .fixed(MicroBatchOption.defaultSize)
@@ -342,6 +348,12 @@ struct TrainCommand: ParsableCommand {
         options.device = backend.name
         options.peakFLOPsGiven = peakFlops != nil
         try options.validate()   // before the demo's corpus is prepared: a mistyped option fails at once
+        // A checkpoint folder is no run folder: a run trained there nested inside the checkpoint, and went with it when
+        // its own run's --keep-last removed it.
+        if FileSystem.isFile(FileSystem.join(options.outDirectory, "state.json")) {
+            throw ValidationError("--out \(options.outDirectory) is a checkpoint folder of the run in \(Checkpoint.runDirectory(of: options.outDirectory)), "
+                                  + "not a run folder; continue that run with --resume, or choose another --out")
+        }
         if !overwrite { try RunFolder.refuseEarlierRun(in: options.outDirectory) }   // and so does a taken --out
         // Saved absolute, so that a resume from another directory finds the same shards.
         if data == nil { options.dataDirectory = FileSystem.absolutePath(try dataSource.prepareDefaultCorpus()) }

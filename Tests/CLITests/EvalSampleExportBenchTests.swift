@@ -196,6 +196,35 @@ import Testing
                 "weight \(mismatch ?? 0): \(loaded[mismatch ?? 0]) from \(saved[mismatch ?? 0]), expected \(expected[mismatch ?? 0])")
     }
 
+    /// A file that cannot be created is named as given: "cannot create /proc/model.bin.tmp-8894" named the temporary
+    /// file it is written under, which the user never gave. (/proc takes no new files, even from root.)
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: "/proc/self"), "needs Linux's /proc"))
+    func anExportThatCannotBeCreatedNamesItsOut() throws {
+        let run = try CLIFixtures.trainedRun()
+        let file = "/proc/model.bin"
+        let export = try runGPT2(arguments: ["export", "--checkpoint", run, "--format", "llmc", "--out", file])
+        expectOneLineError(export, mentioning: "cannot create \(file): No such file or directory")
+        #expect(!export.stderrText.contains(".tmp-"), "\(export.stderrText)")
+    }
+
+    /// An export into a checkpoint folder is refused before anything is written: `--precision bf16 --out RUN/ckpt_3/model.bin`
+    /// replaced the checkpoint's fp32 weights, and `--resume RUN` went on from the rounded ones without a word.
+    @Test(arguments: [(["--format", "llmc", "--precision", "bf16"], "model.bin"), (["--format", "safetensors"], "")])
+    func anExportIntoACheckpointFolderIsRefused(_ options: [String], _ file: String) throws {
+        let directory = try TestPaths.temporaryDirectory("cli-export-into-checkpoint").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let run = directory + "/run"   // (a copy: the shared run stays as it is should the refusal regress)
+        try FileManager.default.copyItem(atPath: try CLIFixtures.trainedRun(), toPath: run)
+        let checkpoint = run + "/ckpt_3"
+        let before = try FileManager.default.contentsOfDirectory(atPath: checkpoint).sorted()
+        let weights = try Data(contentsOf: URL(fileURLWithPath: checkpoint + "/model.bin"))
+        let out = file.isEmpty ? checkpoint : checkpoint + "/" + file
+        let export = try runGPT2(arguments: ["export", "--checkpoint", run] + options + ["--out", out])
+        expectOneLineError(export, mentioning: "--out \(out) is in checkpoint folder \(checkpoint), whose weights it would replace")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: checkpoint).sorted() == before)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: checkpoint + "/model.bin")) == weights)
+    }
+
     @Test func benchPrintsOneJSONObject() throws {
         let result = try runGPT2(arguments: ["bench", "--model", "tiny", "--micro-batch", "2", "--seq", "16",
                                              "--steps", "2", "--warmup", "1", "--json", "--threads", "2", "--no-record"])

@@ -133,6 +133,14 @@ import Testing
         expectOneLineError(try runGPT2(arguments: ["plan", "--gpu", "rtx9999"]), mentioning: "rtx4070")
     }
 
+    /// A GPU from the table is planned for as it is: `--gpu rtx4070 --device cpu` planned for the 4070, and a --threads
+    /// beside --gpu changed nothing, without a word.
+    @Test(arguments: [["--device", "cpu"], ["--device", "cuda"], ["--threads", "2"]])
+    func deviceOrThreadsBesideAGPUAreRefused(_ option: [String]) throws {
+        let result = try runGPT2(arguments: ["plan", "--gpu", "rtx4070", "--model", "tiny"] + option)
+        expectOneLineError(result, mentioning: "--gpu rtx4070 plans for that GPU, so \(option.joined(separator: " ")) does not apply")
+    }
+
     /// A peak of 0 FLOP/s (or less) would make MFU infinite in train and bench, and the plan's time infinite; one above
     /// 1e21 made the plan's tokens per second too large for an Int (a trap).
     @Test(arguments: ["plan", "train", "bench"])

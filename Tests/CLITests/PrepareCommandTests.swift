@@ -158,11 +158,15 @@ import GPT2
                       (["fineweb10B", "--field", "body"], "--field does not apply to the fineweb10B dataset"),
                       (["fineweb10B", "--threads", "2"], "--threads does not apply to the fineweb10B dataset"),
                       (["tinyshakespeare", "--shards", "2"], "--shards does not apply to the tinyshakespeare dataset"),
-                      (["tinyshakespeare", "--field", "body"], "--field does not apply to the tinyshakespeare dataset")])
+                      (["tinyshakespeare", "--field", "body"], "--field does not apply to the tinyshakespeare dataset"),
+                      // (with text files alone, --field was ignored without a word)
+                      (["notes.txt", "--field", "body"], "--field does not apply to text files, only to .jsonl and .ndjson ones")])
     func optionsThatDoNotApplyAreRefused(_ arguments: [String], _ message: String) throws {
         let directory = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let result = try runGPT2(arguments: ["prepare"] + arguments + ["--out", directory.path + "/out", "--mirror", TestPaths.mirror.path])
+        try Data("Some notes.\n".utf8).write(to: directory.appendingPathComponent("notes.txt"))   // (the text file prepared)
+        let result = try runGPT2(arguments: ["prepare"] + arguments + ["--out", directory.path + "/out", "--mirror", TestPaths.mirror.path],
+                                 workingDirectory: directory.path)
         expectOneLineError(result, mentioning: message)
         #expect(!FileManager.default.fileExists(atPath: directory.path + "/out"))
     }

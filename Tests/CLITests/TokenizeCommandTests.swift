@@ -96,6 +96,7 @@ struct TokenizeCommandTests {
             (["tokenize", "--decode"] + vocabulary, Array("1 -2".utf8), "\"-2\" at byte 2"),
             (["tokenize", "--vocab-dir", "/no/vocab"], [], "/no/vocab/encoder.json"),
             (["tokenize", "--threads", "-1"] + vocabulary, [], "--threads"),
+            (["tokenize", "--decode", "--json"] + vocabulary, Array("1".utf8), "--decode prints text, so give one of them"),
         ]
         for (arguments, stdin, message) in cases {
             let result = try runGPT2(arguments: arguments, stdin: Data(stdin))

@@ -51,6 +51,37 @@ import Testing
         expectOneLineError(try runGPT2(arguments: arguments), mentioning: "\(option) needs a path, and was given an empty one")
     }
 
+    /// The shape of --init-from's weights replaces --model's: a --model that says otherwise is refused before anything is
+    /// written (`--model d12 --init-from` a d6 trained the d6 without a word), and one that agrees is taken.
+    @Test func aModelThatDisagreesWithInitFromIsRefused() throws {
+        let weights = try CLIFixtures.trainedRun()   // (tiny: L=2 NH=2 C=32 maxT=64)
+        let root = try TestPaths.temporaryDirectory("cli-init-from-model").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        var arguments = try CLIFixtures.trainArguments(out: root + "/run", steps: 1, extra: ["--init-from", weights])
+        let model = try #require(arguments.firstIndex(of: "--model")) + 1
+        arguments[model] = "small"
+        expectOneLineError(try runGPT2(arguments: arguments),
+                           mentioning: "and --init-from \(weights) holds L=2 NH=2 C=32 maxT=64, the shape the run takes; drop --model")
+        #expect(!FileManager.default.fileExists(atPath: root + "/run"))
+        arguments[model] = "tiny"
+        let agreeing = try runGPT2(arguments: arguments)
+        #expect(agreeing.status == 0, "\(agreeing.stderrText)")
+    }
+
+    /// A checkpoint folder is refused as --out, with --overwrite too: a new run there trained nested inside the checkpoint
+    /// (and went with it when its own run's --keep-last removed it).
+    @Test func aCheckpointFolderIsNoOut() throws {
+        try withTwoStepRun("cli-out-checkpoint") { _, run, _ in
+            let checkpoint = run + "/ckpt_2"
+            let before = try FileManager.default.contentsOfDirectory(atPath: checkpoint).sorted()
+            for extra in [[], ["--overwrite"]] {
+                expectOneLineError(try runGPT2(arguments: try CLIFixtures.trainArguments(out: checkpoint, steps: 1, extra: extra)),
+                                   mentioning: "--out \(checkpoint) is a checkpoint folder of the run in \(run), not a run folder")
+            }
+            #expect(try FileManager.default.contentsOfDirectory(atPath: checkpoint).sorted() == before)
+        }
+    }
+
     /// An --out under a file says that is not a folder (mkdir's EEXIST on the file said "File exists").
     @Test func anOutUnderAFileIsNotAFolder() throws {
         let root = try TestPaths.temporaryDirectory("cli-out-under-file").path

@@ -15,11 +15,12 @@ public enum AtomicFile {
         let path = try regularFileDestination(path)
         let temporary = FileSystem.temporaryPath(for: path)
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard fd >= 0 else { throw FileError.system("create", temporary) }
-        var sink = FileSink(fd: fd, path: temporary)
+        // (errors name the file asked for: "cannot create out.bin.tmp-8894" named one the user never gave)
+        guard fd >= 0 else { throw FileError.system("create", path) }
+        var sink = FileSink(fd: fd, path: path)
         do {
             try body(&sink)
-            guard fsync(fd) == 0 else { throw FileError.system("fsync", temporary) }
+            guard fsync(fd) == 0 else { throw FileError.system("fsync", path) }
             close(fd)
         } catch {
             close(fd)
