@@ -39,8 +39,7 @@ struct ExportCommand: ParsableCommand {
         } else if FileSystem.isDirectory(out) {
             throw ValidationError("--out \(out) is a folder, and --format llmc writes one file (e.g. \(FileSystem.join(out, "model.bin")))")
         }
-        // A checkpoint's files are its run's: an export into one replaced its fp32 weights, and a resume went on from
-        // bf16-rounded ones without a word.
+        // A checkpoint's files are its run's: an export there would replace the fp32 weights a resume continues from.
         let folder = format == .llmc ? FileSystem.directoryName(out) : out
         if FileSystem.isFile(FileSystem.join(folder, "state.json")) {
             throw ValidationError("--out \(out) is in checkpoint folder \(folder), whose weights it would replace; export elsewhere")
@@ -51,7 +50,7 @@ struct ExportCommand: ParsableCommand {
             Console.log("wrote \(out)/model.safetensors and \(out)/config.json (\(config.parameterCount) parameters with padding, fp32)")
             return
         }
-        // (the file's folder, created as the safetensors folder is)
+        // The file's folder is created as the safetensors folder is.
         guard FileSystem.makeDirectories(folder) else { throw FileError("cannot create folder \(folder): \(FileSystem.lastErrorMessage)") }
         try LLMCModelFile.write(path: out, config: config, parameters: parameters,
                                 precision: precision == .fp32 ? .float32 : .bfloat16)

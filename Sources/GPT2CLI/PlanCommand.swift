@@ -80,7 +80,7 @@ struct PlanCommand: ParsableCommand {
         if let steps, steps <= 0 { throw ValidationError("--steps must be positive") }
         if let mfu, !(mfu > 0 && mfu <= 1) { throw ValidationError("--mfu must be in (0, 1]") }
         let budget = try tokens.map { try TokenCount.parse($0) }
-        // A GPU from the table is planned for as it is: a --device or --threads beside it was ignored without a word.
+        // A GPU from the table is planned for as it is: --device and --threads describe the machine present instead.
         if let gpu, let option = [device.map { "--device \($0.rawValue)" }, threads.map { "--threads \($0)" }].compactMap({ $0 }).first {
             throw ValidationError("--gpu \(gpu) plans for that GPU, so \(option) does not apply; drop one of them")
         }

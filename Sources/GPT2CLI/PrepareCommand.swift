@@ -82,7 +82,7 @@ struct PrepareCommand: ParsableCommand {
         // Options that do not apply to what is prepared are refused rather than ignored.
         let given = [("--val-tokens", valTokens != nil), ("--shard-tokens", shardTokens != nil), ("--field", field != nil),
                      ("--shards", shards != nil), ("--threads", threads != nil)].filter(\.1).map(\.0)
-        // (--field names the document in JSONL lines: with text files alone, `--field body` was ignored without a word)
+        // --field names the document in JSONL lines, so it applies only where a JSONL file is given.
         let hasJSONLines = inputs.contains { if case .jsonLines = CorpusInput.detect(path: $0) { true } else { false } }
         let applicable: Set<String> = switch dataset {
         case .fineweb10B: ["--shards"]   // (its shards come tokenised and cut, its validation shard with them)

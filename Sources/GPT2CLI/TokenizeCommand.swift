@@ -54,7 +54,7 @@ struct TokenizeCommand: ParsableCommand {
     func validate() throws {
         try WorkerThreads.require(threads)
         if file == "" { throw ValidationError("the file to read is an empty path (omit it, or give -, to read standard input)") }
-        // (the text is written as it is: --decode --json printed it as if --json were not there)
+        // --json formats ids; decoded text is written as it is.
         if decode && json { throw ValidationError("--json formats the ids that encoding prints; --decode prints text, so give one of them") }
     }
 

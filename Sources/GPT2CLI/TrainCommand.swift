@@ -317,7 +317,7 @@ struct TrainCommand: ParsableCommand {
             let preset = config
             config = try ModelSource.config(initFrom)
             modelName = initFrom
-            // (the weights' shape replaces --model: one that disagrees was dropped without a word, a d12 asked for a d6 trained)
+            // The weights' shape is the run's: a --model given beside them must agree with it.
             if self.model != nil && preset != config {
                 throw ValidationError("--model \(model) is \(preset.shape), and --init-from \(initFrom) holds \(config.shape), "
                                       + "the shape the run takes; drop --model")
@@ -348,8 +348,8 @@ struct TrainCommand: ParsableCommand {
         options.device = backend.name
         options.peakFLOPsGiven = peakFlops != nil
         try options.validate()   // before the demo's corpus is prepared: a mistyped option fails at once
-        // A checkpoint folder is no run folder: a run trained there nested inside the checkpoint, and went with it when
-        // its own run's --keep-last removed it.
+        // A checkpoint folder is no run folder: a run there would nest inside the checkpoint and go with it when its own
+        // run's --keep-last removes it.
         if FileSystem.isFile(FileSystem.join(options.outDirectory, "state.json")) {
             throw ValidationError("--out \(options.outDirectory) is a checkpoint folder of the run in \(Checkpoint.runDirectory(of: options.outDirectory)), "
                                   + "not a run folder; continue that run with --resume, or choose another --out")

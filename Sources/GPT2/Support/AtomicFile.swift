@@ -15,7 +15,7 @@ public enum AtomicFile {
         let path = try regularFileDestination(path)
         let temporary = FileSystem.temporaryPath(for: path)
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        // (errors name the file asked for: "cannot create out.bin.tmp-8894" named one the user never gave)
+        // Errors name the file asked for, not the temporary name it is written under.
         guard fd >= 0 else { throw FileError.system("create", path) }
         var sink = FileSink(fd: fd, path: path)
         do {
