@@ -1,4 +1,4 @@
-// The emulator's cp.async, which attention_tensor_cores.cu declares (with the PTX) as cp_async_16, cp_async_4,
+// The emulator's cp.async, which async_copy.cuh declares (with the PTX) as cp_async_16, cp_async_4,
 // cp_async_commit and cp_async_wait<N>: copies are queued per thread and performed at the wait that covers
 // them, the latest moment the GPU may complete them; in the reverse thread order (BlockScheduler.cpp) each is
 // performed when it is issued instead, the earliest (AsyncCopyQueue.h).

@@ -1,4 +1,4 @@
-// The emulator's ldmatrix.sync.aligned.m8n8.x4{.trans}.shared.b16, which attention_tensor_cores.cu declares as
+// The emulator's ldmatrix.sync.aligned.m8n8.x4{.trans}.shared.b16, which attention_tiles.cuh declares as
 // ldmatrix_x4 and ldmatrix_x4_trans (with the layout). Warp-collective as on the GPU: every lane publishes
 // the row address it gives, the warp meets at a barrier, and each lane collects its own elements from the
 // rows the other lanes named. So a kernel that gives a wrong row address, or expects an element in another

@@ -1,5 +1,5 @@
 // The emulator's mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32, the one tensor-core instruction the
-// kernels use (attention_tensor_cores.cu declares it, with the fragment layout, as mma_m16n8k16). It is
+// kernels use (attention_tiles.cuh declares it, with the fragment layout, as mma_m16n8k16). It is
 // warp-collective as on the GPU: every lane publishes its A and B registers in its warp's scratch, the warp
 // meets at a barrier, and each lane computes its own four outputs from the whole A (16×16) and B (16×8)
 // assembled out of the PTX ISA's layout. So a kernel that puts a value in the wrong register or lane gets
