@@ -111,6 +111,8 @@ public final class NVRTCLibrary: @unchecked Sendable {
     let getProgramLog: PFN_nvrtcGetProgramLog
     /// NVRTC's version, as (major, minor).
     public let version: (major: Int, minor: Int)
+    /// The architectures it compiles for, as 10·major + minor (89 for sm_89), ascending; nil when it cannot say.
+    public let supportedArchitectures: [Int]?
     /// The file it was opened from.
     public var path: String { library.path }
 
@@ -136,6 +138,17 @@ public final class NVRTCLibrary: @unchecked Sendable {
         var major: Int32 = 0, minor: Int32 = 0
         _ = versionFunction(&major, &minor)
         version = (Int(major), Int(minor))
+        supportedArchitectures = Self.supportedArchitectures(of: library)
+    }
+
+    private static func supportedArchitectures(of library: SharedLibrary) -> [Int]? {
+        guard let count = try? library.function("nvrtcGetNumSupportedArchs", as: PFN_nvrtcGetNumSupportedArchs.self),
+              let list = try? library.function("nvrtcGetSupportedArchs", as: PFN_nvrtcGetSupportedArchs.self) else { return nil }
+        var n: Int32 = 0
+        guard count(&n) == 0, n > 0 else { return nil }
+        var architectures = [Int32](repeating: 0, count: Int(n))
+        guard list(&architectures) == 0 else { return nil }
+        return architectures.map(Int.init).sorted()
     }
 
     /// NVRTC's message for `result`.

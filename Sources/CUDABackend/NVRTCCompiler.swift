@@ -89,10 +89,24 @@ public final class NVRTCCompiler: @unchecked Sendable {
         ["--gpu-architecture=\(architecture)", "-std=c++17"] + includeFolders.map { "-I\($0)" }
     }
 
+    /// Throws unless this NVRTC compiles for `architecture`, naming the ones it does: asked for another, NVRTC
+    /// fails every kernel file with a bare "invalid value for --gpu-architecture".
+    public func requireSupport(for architecture: GPUArchitecture) throws {
+        let number = 10 * architecture.major + architecture.minor
+        guard let supported = library.supportedArchitectures, let oldest = supported.first, let newest = supported.last,
+              !supported.contains(number) else { return }
+        let elsewhere = number > newest ? "a newer NVRTC (NVRTC_LIB or CUDA_HOME) may know it"
+                                        : number < oldest ? "an older NVRTC (NVRTC_LIB or CUDA_HOME) may know it" : "no NVRTC knows it"
+        throw CUDAError.library(call: "NVRTC \(version) (\(library.path))",
+                                message: "it does not compile for \(architecture), only for "
+                                    + supported.map { "sm_\($0)" }.joined(separator: ", ") + "; " + elsewhere)
+    }
+
     /// Compiles the kernel file `file` (its text `source`) for `architecture`; a failure carries NVRTC's log.
     /// With `reportingResources` (and a real architecture), ptxas also reports each kernel's resources.
     public func compile(file: String, source: String, for architecture: GPUArchitecture,
                         reportingResources: Bool = false) throws -> CompiledKernel {
+        try requireSupport(for: architecture)
         let start = monotonicSeconds()
         var program: nvrtcProgram? = nil
         let created = withCStrings(headers.map(\.source)) { sources in

@@ -60,6 +60,7 @@ struct KernelsCommand: ParsableCommand {
         let paths = CUDALibraryPaths()
         if let problem = paths.includeProblem { throw ValidationError(problem) }   // (every kernel would fail on it)
         let compiler = try NVRTCCompiler(paths: paths)
+        for architecture in targets { try compiler.requireSupport(for: architecture) }   // one error, not one per file
         Console.log("NVRTC \(compiler.version) from \(compiler.library.path)")
         let kernelCache = KernelCache()
         var failures: [String] = []

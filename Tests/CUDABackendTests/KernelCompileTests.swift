@@ -45,6 +45,22 @@ struct KernelCompileTests {
         }
     }
 
+    /// An architecture this NVRTC does not compile for is refused before NVRTC runs, naming the ones it does and where
+    /// to look: NVRTC's own error is a bare "invalid value for --gpu-architecture", once per kernel file.
+    @Test(arguments: [("sm_12", "an older NVRTC"), ("sm_990", "a newer NVRTC")])
+    func anArchitectureNVRTCDoesNotKnowIsRefusedWithTheOnesItDoes(architecture name: String, advice: String) throws {
+        let compiler = try #require(CUDATestEnvironment.compiler)
+        let supported = try #require(compiler.library.supportedArchitectures)
+        #expect(CUDATestEnvironment.ciArchitectures.allSatisfy { name in supported.contains { "sm_\($0)" == name } }, "\(supported)")
+        let source = try #require(CUDAKernelSources.source(named: "norm.cu"))
+        let refused = try #require(throws: CUDAError.self) {
+            try compiler.compile(file: "norm.cu", source: source, for: try #require(GPUArchitecture(name)))
+        }
+        let text = String(describing: refused)
+        #expect(text.contains("does not compile for \(name), only for ") && text.contains("sm_80, ") && text.contains(advice), "\(text)")
+        try compiler.requireSupport(for: try #require(GPUArchitecture("compute_90")))
+    }
+
     /// The check above can fail: a kernel held to 64 registers per thread (blocks of 1024 threads) with 96
     /// values live at once spills, and ptxas says so.
     @Test func aKernelShortOfRegistersIsReportedAsSpilling() throws {

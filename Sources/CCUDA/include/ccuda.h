@@ -70,6 +70,8 @@ typedef struct _nvrtcProgram *nvrtcProgram;
 
 typedef const char *(*PFN_nvrtcGetErrorString)(nvrtcResult result);
 typedef nvrtcResult (*PFN_nvrtcVersion)(int *major, int *minor);
+typedef nvrtcResult (*PFN_nvrtcGetNumSupportedArchs)(int *count);
+typedef nvrtcResult (*PFN_nvrtcGetSupportedArchs)(int *architectures);   /* 89 for sm_89, ascending */
 typedef nvrtcResult (*PFN_nvrtcCreateProgram)(nvrtcProgram *program, const char *source, const char *name,
                                               int headerCount, const char *const *headers,
                                               const char *const *includeNames);
