@@ -64,8 +64,12 @@ import Testing
         #expect(try TokenCount.parse("12k") == 12_000)
         #expect(try TokenCount.parse("1.5B") == 1_500_000_000)
         #expect(try TokenCount.parse("524288") == 524_288)
-        for bad in ["", "abc", "-5", "0", "10X", "1e30"] {
-            #expect(throws: ConfigError.self, "\(bad)") { try TokenCount.parse(bad) }
+        // Each refusal says what is wrong with the count: one that is not a number is not called non-positive, and
+        // a number is not called unreadable.
+        for (bad, reason) in [("", "cannot read"), ("abc", "cannot read"), ("10X", "cannot read"), ("-5", "must be positive"),
+                              ("0", "must be positive"), ("0B", "must be positive"), ("1e30", "beyond any run"), ("0.0001", "less than one token")] {
+            let thrown = #expect(throws: ConfigError.self, "\(bad)") { try TokenCount.parse(bad) }
+            #expect(thrown.map { String(describing: $0).contains(reason) } == true, "\(bad): \(String(describing: thrown))")
         }
     }
 
