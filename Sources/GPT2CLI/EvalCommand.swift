@@ -70,8 +70,13 @@ struct EvalLossCommand: ParsableCommand {
         let model = try ModelSource.loadModel(checkpoint) { config in
             let T = seq ?? min(config.maxSequenceLength, 1024)
             try config.requireSequenceLength(T)
-            opened = try ValidationLoader(.split(directory: data, split: split), batchSize: microBatch,
-                                          sequenceLength: T, vocabularySize: config.vocabularySize)
+            do {
+                opened = try ValidationLoader(.split(directory: data, split: split), batchSize: microBatch,
+                                              sequenceLength: T, vocabularySize: config.vocabularySize)
+            } catch DataLoaderError.noShards where split == "val" && !ShardSelection.split(directory: data, split: "train").paths().isEmpty {
+                throw ValidationError("\(data) holds training shards but no validation ones (*_val_*.bin): evaluate on those "
+                                      + "with --split train, or prepare the corpus again with a validation split")
+            }
             // (planned before allocating, as train does: the driver's out-of-memory error said nothing of what to change)
             let memory = MemoryPlan(config: config, batchSize: microBatch, sequenceLength: T, recompute: false,
                                     device: try backendOptions.planDevice(backend), training: false)

@@ -73,6 +73,14 @@ import Testing
         let common = ["eval", "--checkpoint", try CLIFixtures.trainedRun(), "--data", try ShakespeareShards.directory(), "--threads", "2",
                       "--micro-batch", "4", "--seq", "64"]
         expectOneLineError(try runGPT2(arguments: common + ["--split", "test"]), mentioning: "--split must be val or train (got test)")
+        // A folder of training shards alone: the default split is missing, and the one that is there is named.
+        let trainOnly = try TestPaths.temporaryDirectory("cli-eval-train-only").path
+        defer { try? FileManager.default.removeItem(atPath: trainOnly) }
+        try FileManager.default.createSymbolicLink(atPath: trainOnly + "/tinyshakespeare_train_000000.bin",
+                                                   withDestinationPath: try ShakespeareShards.directory() + "/tinyshakespeare_train_000000.bin")
+        let onlyTrain = Array(common[..<3]) + ["--data", trainOnly] + Array(common[5...])
+        expectOneLineError(try runGPT2(arguments: onlyTrain), mentioning: "holds training shards but no validation ones (*_val_*.bin): evaluate on those with --split train")
+        #expect(try runGPT2(arguments: onlyTrain + ["--split", "train", "--batches", "1"]).status == 0)
         let all = try runGPT2(arguments: common + ["--batches", "100000", "--json"])
         #expect(all.status == 0 && all.stderrText.contains("note: the val split holds ") && all.stderrText.contains(" batches of 4 × 64 tokens: evaluating those"),
                 "\(all.stderrText)")
