@@ -83,6 +83,25 @@ struct ByteEncoder: DocumentEncoder {
         }
     }
 
+    /// A corpus `corpus_val` (from `corpus_val.txt`) beside a corpus `corpus` in one folder: a prepare of `corpus`
+    /// removes its own stale shards only (`corpus_val_train_000000.bin` was taken for a stale shard of `corpus`).
+    @Test func aPrepareLeavesTheShardsOfACorpusWhoseNameExtendsItsName() throws {
+        try withDirectory { directory in
+            let input = directory.appendingPathComponent("a.txt")
+            try write(String(repeating: "ab", count: 30), to: input)
+            var other = preparer(directory)
+            other.name = "corpus_val"
+            let kept = try other.prepare([.text(path: input.path)], encoder: ByteEncoder())
+            #expect(kept.validationShards.count == 1 && kept.trainShards.count == 6)
+            _ = try preparer(directory).prepare([.text(path: input.path)], encoder: ByteEncoder())
+            let files = try FileManager.default.contentsOfDirectory(atPath: directory.appendingPathComponent("out").path)
+            for (path, _) in kept.validationShards + kept.trainShards {
+                #expect(files.contains(FileSystem.baseName(path)), "\(FileSystem.baseName(path)) is corpus_val's, not a stale shard of corpus")
+            }
+            #expect(files.count == 14)
+        }
+    }
+
     @Test func rerunRemovesShardsAKilledRunLeftHalfWritten() throws {
         try withDirectory { directory in
             let input = directory.appendingPathComponent("a.txt")

@@ -145,6 +145,26 @@ import GPT2TestSupport
                     .map(\.tokenCount) == [241])
     }
 
+    /// A corpus named after its file `wiki_train.txt` has shards `wiki_train_train_*.bin` and `wiki_train_val_*.bin`:
+    /// each is in its own split only (the val shard, matching `*_train_*.bin`, was trained on, and a corpus `x_val`'s
+    /// training shard evaluated on), and the log names one corpus.
+    @Test func aCorpusNamedAfterASplitKeepsItsSplitsApart() throws {
+        let directory = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        for (file, count) in [("wiki_train_train_000000.bin", 241), ("wiki_train_val_000000.bin", 161),
+                              ("x_val_train_000000.bin", 301), ("x_val_val_000000.bin", 181)] {
+            try ShardWriter.write(Array(0..<count), to: directory.appendingPathComponent(file).path)
+        }
+        func names(_ split: String) -> [String] {
+            ShardSelection.split(directory: directory.path, split: split).paths().map(FileSystem.baseName)
+        }
+        #expect(names("train") == ["wiki_train_train_000000.bin", "x_val_train_000000.bin"])
+        #expect(names("val") == ["wiki_train_val_000000.bin", "x_val_val_000000.bin"])
+        let validation = try DataLoader(.split(directory: directory.path, split: "val"), batchSize: 2, sequenceLength: 10)
+        #expect(validation.contentsDescription
+                == "2 shards, 342 tokens (note: of 2 corpus names, wiki_train, x_val, read as one split)")
+    }
+
     /// A saved position outside the shards (a damaged state) is refused by name; a negative pass trapped.
     @Test func restoringAPositionOutsideTheShardsIsError() throws {
         try withShards([241, 161]) { directory in

@@ -16,7 +16,7 @@ public struct Batch: Sendable, Equatable {
 public enum ShardSelection: Sendable, CustomStringConvertible {
     /// A shell pattern such as `data/fineweb10B/fineweb_train_*.bin`.
     case pattern(String)
-    /// The `split` shards (`*_train_*.bin` / `*_val_*.bin`) that `gpt2 prepare` wrote into `directory`.
+    /// The `split` shards (`NAME_train_NNNNNN.bin` / `NAME_val_NNNNNN.bin`) that `gpt2 prepare` wrote into `directory`.
     case split(directory: String, split: String)
 
     public var description: String { pattern(literally: { $0 }) }
@@ -31,7 +31,11 @@ public enum ShardSelection: Sendable, CustomStringConvertible {
 
     /// The matching shard paths, sorted. A split's folder and name are taken as they are written (`runs[1]` is no
     /// pattern, and `eval --split '*'` no way to read the training shards as validation).
-    public func paths() -> [String] { FileSystem.paths(matching: pattern(literally: FileSystem.globEscaped)) }
+    public func paths() -> [String] {
+        let paths = FileSystem.paths(matching: pattern(literally: FileSystem.globEscaped))
+        guard case .split(_, let split) = self else { return paths }
+        return paths.filter { ShardFileName.parse(FileSystem.baseName($0))?.split == split }
+    }
 
     /// The shell pattern, with a split's folder and name passed through `literally` (escaped to glob, or as they are).
     private func pattern(literally: (String) -> String) -> String {

@@ -10,18 +10,34 @@ public enum ShardFileName {
         "\(name)_\(split)_\(zeroPadded(index, width: 6)).bin"
     }
 
-    /// The shell pattern of every shard of `split` in a folder, whatever its corpus: `*_split_*.bin`.
+    /// The shell pattern of every shard of `split` in a folder, whatever its corpus: `*_split_*.bin`. It also matches
+    /// another split's shards of a corpus whose name ends in the split's (`wiki_train_val_000000.bin`): keep only the
+    /// files whose `parse` names `split`.
     public static func pattern(split: String) -> String { "*_\(split)_*.bin" }
 
-    /// Whether `file` is a shard file name of corpus `name`, in either split.
-    public static func isShard(_ file: String, of name: String) -> Bool {
-        file.hasSuffix(".bin") && splits.contains { file.hasPrefix("\(name)_\($0)_") }
+    /// The corpus name and split of a shard file name, read from the right: `.bin`, the index's digits, then the split's
+    /// marker, so that `wiki_train_val_000000.bin` is corpus `wiki_train`'s val shard (`wiki_train.txt` prepared) and
+    /// `a_val_train_000000.bin` no shard of corpus `a`. Nil for any other file.
+    public static func parse(_ file: String) -> (name: String, split: String)? {
+        let bytes = Array(file.utf8), suffix = Array(".bin".utf8)
+        guard bytes.count > suffix.count, bytes.suffix(suffix.count).elementsEqual(suffix) else { return nil }
+        let digitsEnd = bytes.count - suffix.count
+        var digitsStart = digitsEnd
+        while digitsStart > 0, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[digitsStart - 1]) { digitsStart -= 1 }
+        guard digitsStart < digitsEnd else { return nil }
+        for split in splits {
+            let marker = Array("_\(split)_".utf8)
+            guard digitsStart > marker.count, bytes[(digitsStart - marker.count)..<digitsStart].elementsEqual(marker) else { continue }
+            return (String(decoding: bytes[..<(digitsStart - marker.count)], as: UTF8.self), split)
+        }
+        return nil
     }
 
-    /// The corpus name a shard file name starts with (what comes before `_train_` or `_val_`); nil for another file.
-    public static func corpusName(of file: String) -> String? {
-        splits.lazy.compactMap { file.ranges(of: "_\($0)_").first.map { String(file[..<$0.lowerBound]) } }.first
-    }
+    /// Whether `file` is a shard file name of corpus `name`, in either split.
+    public static func isShard(_ file: String, of name: String) -> Bool { parse(file)?.name == name }
+
+    /// The corpus name of a shard file name; nil for another file.
+    public static func corpusName(of file: String) -> String? { parse(file)?.name }
 
     /// Why `name` cannot start shard file names (nil when it can): it must be a plain file-name prefix, and must not
     /// hold a split's marker, which would make its shards look like another split's.
