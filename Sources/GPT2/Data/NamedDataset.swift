@@ -11,7 +11,7 @@ public enum NamedDataset: String, CaseIterable, Sendable {
     case tinyshakespeare
     case fineweb10B
 
-    /// llm.c's validation split for tinyshakespeare: the first 32,768 of its 338,025 tokens (~9.7%).
+    /// llm.c's validation split for tinyshakespeare: the first 32,768 of its 338,028 tokens (~9.7%).
     public static let tinyShakespeareValidationTokens = 32_768
 }
 
