@@ -33,6 +33,17 @@ struct ByteEncoder: DocumentEncoder {
         return preparer
     }
 
+    /// JSON lines are known by their extension in any case (`DATA.JSONL` was read as one text document, its JSON and
+    /// all); every other file is text.
+    @Test func jsonLinesAreKnownByTheirExtensionInAnyCase() {
+        for path in ["a.jsonl", "dir/B.JSONL", "c.NDJson", "d.ndjson"] {
+            guard case .jsonLines = CorpusInput.detect(path: path) else { Issue.record("\(path) read as text"); continue }
+        }
+        for path in ["a.txt", "jsonl", "a.jsonl.txt", "x.jsonl/readme"] {
+            guard case .text = CorpusInput.detect(path: path) else { Issue.record("\(path) read as JSON lines"); continue }
+        }
+    }
+
     @Test func streamIsEndOfTextThenDocumentCutIntoValThenTrainShards() throws {
         try withDirectory { directory in
             try write("hello world", to: directory.appendingPathComponent("a.txt"))

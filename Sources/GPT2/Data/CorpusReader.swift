@@ -18,9 +18,10 @@ public enum CorpusInput: Sendable, Equatable, CustomStringConvertible {
     /// One JSON object per line; the document is its string field `field`. Blank lines are skipped.
     case jsonLines(path: String, field: String)
 
-    /// `.jsonl`/`.ndjson` files are JSON lines, anything else text.
+    /// `.jsonl`/`.ndjson` files (in any case: `DATA.JSONL`) are JSON lines, anything else text.
     public static func detect(path: String, field: String = "text") -> CorpusInput {
-        path.hasSuffix(".jsonl") || path.hasSuffix(".ndjson") ? .jsonLines(path: path, field: field) : .text(path: path)
+        let name = FileSystem.baseName(path).lowercased()
+        return name.hasSuffix(".jsonl") || name.hasSuffix(".ndjson") ? .jsonLines(path: path, field: field) : .text(path: path)
     }
 
     public var path: String {
