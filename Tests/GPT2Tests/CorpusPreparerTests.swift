@@ -227,6 +227,8 @@ struct ByteEncoder: DocumentEncoder {
         ("number.jsonl", Data(#"{"text": 5}"#.utf8), "number.jsonl:1"),
         ("null.jsonl", Data(#"{"text": null}"#.utf8), "null.jsonl:1: no string field \"text\""),
         ("toplevelnull.jsonl", Data("null".utf8), "toplevelnull.jsonl:1: not a valid JSON object"),
+        ("array.jsonl", Data(#"["text", "x"]"#.utf8), "array.jsonl:1: not a valid JSON object"),
+        ("string.jsonl", Data(#""text""#.utf8), "string.jsonl:1: not a valid JSON object"),
         ("fifo.jsonl", nil, "fifo.jsonl: not a regular file"),
         ("blank.jsonl", Data("\n \n".utf8), "blank.jsonl is empty"),
     ] as [(String, Data?, String)])

@@ -143,6 +143,8 @@ private struct JSONLineDecoder {
             return try decoder.decode(DocumentLine.self, from: Data(line)).text
         } catch DecodingError.keyNotFound {
             throw .missingField(path: path, line: lineNumber, field: field)
+        } catch DecodingError.typeMismatch(_, let context) where context.codingPath.isEmpty {   // [1, 2] or "text": no object
+            throw .invalidJSON(path: path, line: lineNumber)
         } catch DecodingError.typeMismatch {
             throw .missingField(path: path, line: lineNumber, field: field)
         } catch DecodingError.valueNotFound(_, let context) where !context.codingPath.isEmpty {   // {"text": null}
