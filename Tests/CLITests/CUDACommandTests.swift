@@ -87,11 +87,14 @@ struct CUDACommandTests {
     }
 
     /// `gpt2 kernels` for an architecture NVRTC does not know stops with one line naming the ones it does, before it
-    /// compiles anything, rather than a FAILED row and NVRTC's bare error for every kernel file.
+    /// compiles anything, rather than a FAILED row and NVRTC's bare error for every kernel file; `gpt2 info` lists them.
     @Test func kernelsForAnArchitectureNVRTCDoesNotKnowIsOneError() throws {
         let result = try runGPT2(arguments: ["kernels", "--arch", "sm_90", "--arch", "sm_12"])
         expectOneLineError(result, mentioning: "does not compile for sm_12, only for ")
         #expect(!result.stdoutText.contains("FAILED") && !result.stdoutText.contains("cubin"), "\(result.stdoutText)")
+        let listed = try #require(result.stderrText.components(separatedBy: "only for ").last?.components(separatedBy: ";").first)
+        let info = try runGPT2(arguments: ["info"])
+        #expect(info.stdoutText.contains("          compiles for \(listed)\n") && listed.contains("sm_80, "), "\(info.stdoutText)")
     }
 
     /// On a GPU not in the table (the emulator is one), the plan still gives its memory table and verdict, and says
