@@ -55,4 +55,26 @@ import Testing
         _ = try MetricsLog(path: path)
         #expect(try rows(path).count == 5)
     }
+
+    /// A crash or power cut can leave the file's tail torn (`{"step":1` of step 12's row, its step cut short) or
+    /// zero-filled, and the checkpoint a resume starts from may be of a later step than that tail claims: such lines
+    /// are no rows, and were kept, so that the resumed run's rows came after a line no JSON reader can parse.
+    @Test func reopeningForResumeDropsTornLines() throws {
+        let directory = try TestPaths.temporaryDirectory("metrics")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("metrics.jsonl").path
+        for tail in ["{\"step\":1", "{\"step\":3,\"val_lo", String(repeating: "\0", count: 40), "\0\0\0\0\n"] {
+            do {
+                let log = try MetricsLog(path: path, truncatingAfter: 0)
+                for step in 1...3 { try log.append([("step", Double(step)), ("loss", 10 - Double(step))]) }
+            }
+            let handle = try #require(FileHandle(forWritingAtPath: path))
+            handle.seekToEndOfFile()
+            handle.write(Data(tail.utf8))
+            handle.closeFile()
+            let resumed = try MetricsLog(path: path, truncatingAfter: 3)
+            try resumed.append([("step", 4), ("loss", 6)])
+            #expect(try rows(path).map { $0["step"] as? Int } == [1, 2, 3, 4], "after a tail \(tail.debugDescription)")
+        }
+    }
 }

@@ -16,12 +16,16 @@ public final class MetricsLog {
     private let fd: Int32
 
     /// Opens `path` for appending. With `truncatingAfter` (a resume), rows of later steps are dropped first,
-    /// so the file holds each step once.
+    /// so the file holds each step once, as are lines that are no whole row (the torn or zero-filled tail a crash or
+    /// power cut can leave), which the rows appended after them would otherwise keep in the middle of the file.
     public init(path: String, truncatingAfter step: Int? = nil) throws {
         self.path = path
         if let step, FileSystem.isFile(path) {
             let text = String(decoding: try ByteFile.contents(ofFile: path), as: UTF8.self)
-            let kept = text.split(separator: "\n").filter { line in (MetricsLog.step(of: line) ?? 0) <= step }
+            let kept = text.split(separator: "\n").filter { line in
+                guard line.hasSuffix("}"), let rowStep = MetricsLog.step(of: line) else { return false }
+                return rowStep <= step
+            }
             let body = kept.map { $0 + "\n" }.joined()
             try AtomicFile.write(path) { sink in try sink.write(Array(body.utf8)) }
         }
