@@ -86,6 +86,26 @@ import Testing
                 "\(all.stderrText)")
     }
 
+    /// A run's logged val_loss is the first --eval-batches batches of the val split: `gpt2 eval` of its checkpoint, given
+    /// the run's micro-batch, sequence length and batch count, gives the same number to the last bit (as the README says).
+    @Test func evalOfACheckpointReproducesTheRunsValLoss() throws {
+        let out = try TestPaths.temporaryDirectory("cli-eval-logged").path + "/run"
+        defer { try? FileManager.default.removeItem(atPath: FileSystem.directoryName(out)) }
+        var arguments = try CLIFixtures.trainArguments(out: out, steps: 2, extra: ["--checkpoint-every", "2", "--eval-batches", "3"])
+        arguments[arguments.firstIndex(of: "--eval-every")! + 1] = "2"
+        let trained = try runGPT2(arguments: arguments)
+        try #require(trained.status == 0, "\(trained.stderrText)")
+        struct Row: Decodable { var step: Int; var val_loss: Double? }
+        let rows = try String(contentsOfFile: out + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+            .map { try JSONDecoder().decode(Row.self, from: Data($0.utf8)) }
+        let logged = try #require(rows.first { $0.step == 2 && $0.val_loss != nil }?.val_loss, "\(rows)")
+        let eval = try runGPT2(arguments: ["eval", "--checkpoint", out + "/ckpt_2", "--data", try ShakespeareShards.directory(),
+                                           "--micro-batch", "2", "--seq", "32", "--batches", "3", "--json", "--threads", "2"])
+        try #require(eval.status == 0, "\(eval.stderrText)")
+        let object = try #require(try JSONSerialization.jsonObject(with: eval.stdout) as? [String: Any], "\(eval.stdoutText)")
+        #expect(Float(try #require(object["loss"] as? Double)) == Float(logged), "eval \(eval.stdoutText), logged \(logged)")
+    }
+
     /// A loss that is not a number (here from weights that are all NaN) is JSON's null: `{"loss": nan}` is no JSON.
     @Test func evalJSONOfANonFiniteLossIsNull() throws {
         let directory = try TestPaths.temporaryDirectory("cli-eval-nan").path
