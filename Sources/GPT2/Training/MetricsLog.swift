@@ -49,6 +49,12 @@ public final class MetricsLog {
         }
     }
 
+    /// Makes the rows appended so far durable (fsync), so that a checkpoint saved after this call never outlives the
+    /// rows of the steps it holds: without it a power cut could keep the checkpoint and lose those rows.
+    public func synchronize() throws {
+        guard fsync(fd) == 0 else { throw FileError.system("fsync", path) }
+    }
+
     /// The `step` of a row, read from its leading `{"step":N`.
     static func step(of line: Substring) -> Int? {
         guard line.hasPrefix("{\"step\":") else { return nil }

@@ -145,7 +145,7 @@ public final class Trainer<Ops: Backend> {
                 if Checkpoint.steps(in: options.outDirectory).contains(step) {
                     Console.log("\(options.outDirectory)/\(Checkpoint.folderName(step: step)) already holds it")
                 } else {
-                    try saveCheckpoint(loader: loaderAtStepStart)
+                    try saveCheckpoint(loader: loaderAtStepStart, metrics: metrics)
                 }
                 break
             }
@@ -168,7 +168,7 @@ public final class Trainer<Ops: Backend> {
             try evaluatePeriodically(after: current, metrics: metrics, skippingWhen: stopNow)
             let periodic = options.checkpointEvery > 0 && current % options.checkpointEvery == 0
             stoppedOnRequest = stopNow()
-            if periodic || current == lastStep || stoppedOnRequest { try saveCheckpoint(loader: loader.state) }
+            if periodic || current == lastStep || stoppedOnRequest { try saveCheckpoint(loader: loader.state, metrics: metrics) }
             if stoppedOnRequest { break }
         }
         if let peakDeviceMemory {
@@ -263,12 +263,13 @@ public final class Trainer<Ops: Backend> {
 
     // MARK: - Details
 
-    /// Saves the run as of `step`, with `loader` the data position after it.
-    private func saveCheckpoint(loader: DataLoaderState) throws {
+    /// Saves the run as of `step`, with `loader` the data position after it, once `metrics` is on the disk.
+    private func saveCheckpoint(loader: DataLoaderState, metrics: MetricsLog) throws {
         try runLock?.requireInPlace(step: step)
         let state = TrainerState(step: step, options: options, loader: loader, sampleRandom: sampleRandom,
                                  validationShards: validation?.shardSummaries)
         do {
+            try metrics.synchronize()   // the rows of the steps it holds reach the disk before the checkpoint does
             try Checkpoint.save(runDirectory: options.outDirectory, step: step, config: options.model, state: state) { [model] tensor, range, values in
                 model.backend.download(model.layout.whole(tensor.buffer).slice(range.lowerBound, range.count), into: values)
             }
