@@ -41,17 +41,21 @@ void* dynamicSharedMemory(size_t bytes) {
     return memory;
 }
 
+#if defined(__ELF__)
 // The linker's bounds of the section that holds every kernel's static `__shared__` variables (DeviceLanguage.h).
 extern "C" char __start_cuemu_static_shared[] __attribute__((weak));
 extern "C" char __stop_cuemu_static_shared[] __attribute__((weak));
+#endif
 
 /// Fills a block's static and dynamic shared memory with 0xFF (NaN as fp32) before it runs: shared memory starts
 /// uninitialised on a GPU, often holding what an earlier block left, so a read before a write must not find a
 /// plausible value here either.
 void poisonSharedMemory(void* dynamicShared, size_t dynamicBytes) {
     if (dynamicBytes) std::memset(dynamicShared, 0xFF, dynamicBytes);
+#if defined(__ELF__)
     if (__start_cuemu_static_shared)
         std::memset(__start_cuemu_static_shared, 0xFF, size_t(__stop_cuemu_static_shared - __start_cuemu_static_shared));
+#endif
 }
 
 template <typename... Arguments, size_t... Index>

@@ -19,7 +19,11 @@
 #define __host__
 #define __forceinline__ inline
 #define __launch_bounds__(...)
+#if defined(__ELF__)
 #define __shared__ __attribute__((section("cuemu_static_shared"))) static
+#else   // (no linker-made section bounds to refill by: static shared memory keeps what the last block left)
+#define __shared__ static
+#endif
 #define __restrict__ __restrict
 #define DYNAMIC_SHARED(type, name) type* name = static_cast<type*>(::cuemu::dynamic_shared_memory())
 inline unsigned dynamic_shared_bytes() { return ::cuemu::dynamic_shared_memory_bytes(); }
