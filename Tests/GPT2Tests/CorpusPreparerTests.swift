@@ -229,6 +229,9 @@ struct ByteEncoder: DocumentEncoder {
         ("toplevelnull.jsonl", Data("null".utf8), "toplevelnull.jsonl:1: not a valid JSON object"),
         ("array.jsonl", Data(#"["text", "x"]"#.utf8), "array.jsonl:1: not a valid JSON object"),
         ("string.jsonl", Data(#""text""#.utf8), "string.jsonl:1: not a valid JSON object"),
+        ("lone.jsonl", Data((#"{"text": "ok \ud83d\ude00 \\ud800"}"# + "\n" + #"{"text": "a\ud800b"}"#).utf8),
+         "lone.jsonl:2: the escape \\ud800 is half of a UTF-16 surrogate pair"),
+        ("lowalone.jsonl", Data(#"{"text": "\udc00"}"#.utf8), "lowalone.jsonl:1: the escape \\udc00 is half"),
         ("fifo.jsonl", nil, "fifo.jsonl: not a regular file"),
         ("blank.jsonl", Data("\n \n".utf8), "blank.jsonl is empty"),
     ] as [(String, Data?, String)])

@@ -6,6 +6,8 @@ public enum PrepareError: Error, CustomStringConvertible {
     case emptyInput(path: String)
     case invalidUTF8(path: String, byteOffset: Int)
     case invalidJSON(path: String, line: Int)
+    /// A `\uD800`-style escape with no partner: valid JSON syntax, but no Unicode character (nothing UTF-8 can hold).
+    case loneSurrogate(path: String, line: Int, escape: String)
     case missingField(path: String, line: Int, field: String)
     case noTrainingTokens(totalTokens: Int, validationTokens: Int)
     case cannotCreateDirectory(path: String, reason: String)
@@ -25,6 +27,9 @@ public enum PrepareError: Error, CustomStringConvertible {
                 + "(e.g. `iconv -f latin1 -t utf-8`)"
         case .invalidJSON(let path, let line):
             return "\(path):\(line): not a valid JSON object; JSONL needs one JSON object per line"
+        case .loneSurrogate(let path, let line, let escape):
+            return "\(path):\(line): the escape \(escape) is half of a UTF-16 surrogate pair without its other half, which is no "
+                + "character; remove or replace it in the file"
         case .missingField(let path, let line, let field):
             return "\(path):\(line): no string field \"\(field)\"; pick the document field with --field NAME"
         case .noTrainingTokens(let total, let validation):
