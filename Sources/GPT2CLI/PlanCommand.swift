@@ -26,7 +26,7 @@ struct PlanCommand: ParsableCommand {
     @Option(help: "A GPU from the table (gpt2 plan --list-gpus), e.g. rtx4070, h100-sxm.")
     var gpu: String?
 
-    @Option(help: "Without --gpu: cpu, cuda (the device present), or auto (cuda if present, else cpu). (values: cpu, cuda, auto; default: auto)")
+    @Option(help: "Without --gpu: cpu, cuda (the device present), or auto (cuda if present, else cpu). (default: auto)")
     var device: Device?
 
     @Option(help: "CPU worker threads for the CPU plan (0 = one per core). (default: 0)")
