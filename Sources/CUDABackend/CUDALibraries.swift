@@ -113,6 +113,10 @@ public final class NVRTCLibrary: @unchecked Sendable {
     public let version: (major: Int, minor: Int)
     /// The architectures it compiles for, as 10·major + minor (89 for sm_89), ascending; nil when it cannot say.
     public let supportedArchitectures: [Int]?
+    /// `supportedArchitectures` as NVRTC names them ("sm_75, sm_80, …"); nil when it cannot say.
+    public var supportedArchitectureNames: String? {
+        supportedArchitectures.map { $0.map { "sm_\($0)" }.joined(separator: ", ") }
+    }
     /// The file it was opened from.
     public var path: String { library.path }
 

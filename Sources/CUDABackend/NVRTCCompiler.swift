@@ -93,13 +93,12 @@ public final class NVRTCCompiler: @unchecked Sendable {
     /// fails every kernel file with a bare "invalid value for --gpu-architecture".
     public func requireSupport(for architecture: GPUArchitecture) throws {
         let number = 10 * architecture.major + architecture.minor
-        guard let supported = library.supportedArchitectures, let oldest = supported.first, let newest = supported.last,
-              !supported.contains(number) else { return }
+        guard let supported = library.supportedArchitectures, let names = library.supportedArchitectureNames,
+              let oldest = supported.first, let newest = supported.last, !supported.contains(number) else { return }
         let elsewhere = number > newest ? "a newer NVRTC (NVRTC_LIB or CUDA_HOME) may know it"
                                         : number < oldest ? "an older NVRTC (NVRTC_LIB or CUDA_HOME) may know it" : "no NVRTC knows it"
         throw CUDAError.library(call: "NVRTC \(version) (\(library.path))",
-                                message: "it does not compile for \(architecture), only for "
-                                    + supported.map { "sm_\($0)" }.joined(separator: ", ") + "; " + elsewhere)
+                                message: "it does not compile for \(architecture), only for \(names); \(elsewhere)")
     }
 
     /// Compiles the kernel file `file` (its text `source`) for `architecture`; a failure carries NVRTC's log.

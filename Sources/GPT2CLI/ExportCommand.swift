@@ -41,7 +41,7 @@ struct ExportCommand: ParsableCommand {
         }
         // A checkpoint's files are its run's: an export there would replace the fp32 weights a resume continues from.
         let folder = format == .llmc ? FileSystem.directoryName(out) : out
-        if FileSystem.isFile(FileSystem.join(folder, "state.json")) {
+        if Checkpoint.holdsState(folder) {
             throw ValidationError("--out \(out) is in checkpoint folder \(folder), whose weights it would replace; export elsewhere")
         }
         let (config, parameters) = try ModelSource.load(checkpoint)

@@ -51,9 +51,7 @@ struct InfoCommand: ParsableCommand {
             let nvrtc = try NVRTCLibrary(paths: paths)
             let headers = paths.includeProblem ?? "headers \(paths.includeFolders.first { FileSystem.isFile($0 + "/cuda_bf16.h") } ?? "")"
             print("nvrtc     \(nvrtc.version.major).\(nvrtc.version.minor) from \(nvrtc.path); \(headers)")
-            if let supported = nvrtc.supportedArchitectures {
-                print("          compiles for " + supported.map { "sm_\($0)" }.joined(separator: ", "))
-            }
+            if let names = nvrtc.supportedArchitectureNames { print("          compiles for \(names)") }
         } catch {
             print("nvrtc     unavailable: \(error)")
         }

@@ -87,7 +87,7 @@ struct PrepareCommand: ParsableCommand {
         let applicable: Set<String> = switch dataset {
         case .fineweb10B: ["--shards"]   // (its shards come tokenised and cut, its validation shard with them)
         case .tinyshakespeare: ["--val-tokens", "--shard-tokens", "--threads"]
-        case nil: hasJSONLines ? ["--val-tokens", "--shard-tokens", "--field", "--threads"] : ["--val-tokens", "--shard-tokens", "--threads"]
+        case nil: Set(["--val-tokens", "--shard-tokens", "--threads"] + (hasJSONLines ? ["--field"] : []))
         }
         if let option = given.first(where: { !applicable.contains($0) }) {
             let files = option == "--field" ? "text files, only to .jsonl and .ndjson ones" : "text and JSONL files"

@@ -350,7 +350,7 @@ struct TrainCommand: ParsableCommand {
         try options.validate()   // before the demo's corpus is prepared: a mistyped option fails at once
         // A checkpoint folder is no run folder: a run there would nest inside the checkpoint and go with it when its own
         // run's --keep-last removes it.
-        if FileSystem.isFile(FileSystem.join(options.outDirectory, "state.json")) {
+        if Checkpoint.holdsState(options.outDirectory) {
             throw ValidationError("--out \(options.outDirectory) is a checkpoint folder of the run in \(Checkpoint.runDirectory(of: options.outDirectory)), "
                                   + "not a run folder; continue that run with --resume, or choose another --out")
         }

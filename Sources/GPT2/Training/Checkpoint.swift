@@ -41,6 +41,9 @@ public enum Checkpoint {
     /// `.ckpt_STEP.removed`.
     private static let partialPrefix = "." + folderPrefix, partialSuffix = ".partial", removedSuffix = ".removed"
 
+    /// Whether `path` is a folder holding a checkpoint's state.json: a checkpoint, complete or not yet checked.
+    public static func holdsState(_ path: String) -> Bool { FileSystem.isFile(FileSystem.join(path, "state.json")) }
+
     /// The run folder holding checkpoint folder `folder` (`RUN/ckpt_STEP` → `RUN`); for a symbolic link to a
     /// checkpoint, the folder of the checkpoint it leads to (not the link's own folder, where a resume would have
     /// gone on as another run).
@@ -93,7 +96,7 @@ public enum Checkpoint {
     /// Opens a checkpoint folder: reads its state and checks that its files agree with one another and with
     /// their sizes, before any vector is read (`Saved.restore`).
     public static func open<State: Decodable>(_ folder: String, as: State.Type) throws -> Saved<State> {
-        guard FileSystem.isFile(folder + "/state.json") else {
+        guard holdsState(folder) else {
             throw FileError("\(folder) is not a complete checkpoint (no state.json)")
         }
         let model = try LLMCModelFile.open(path: folder + "/model.bin")

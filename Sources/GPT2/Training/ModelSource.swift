@@ -6,7 +6,7 @@ public enum ModelSource {
     /// The checkpoint folder `path` names: itself (a folder with a state.json, or named like a checkpoint and holding
     /// none: opening it says what it lacks), or the newest `ckpt_*` inside a run folder.
     public static func checkpointFolder(_ path: String) throws -> String {
-        if FileSystem.isFile(FileSystem.join(path, "state.json")) { return path }
+        if Checkpoint.holdsState(path) { return path }
         if FileSystem.isDirectory(path), Checkpoint.step(ofFolder: path) != nil, Checkpoint.steps(in: path).isEmpty { return path }
         guard FileSystem.isDirectory(path) else {
             guard !FileSystem.isFile(path) else { throw FileError("\(path) is a file, not a run or checkpoint folder" + advice(forFile: path)) }
@@ -104,7 +104,7 @@ public enum ModelSource {
         if FileSystem.isFile(path) { return path.hasSuffix(".safetensors") ? .huggingFace(path) : .llmc(path) }
         let safetensors = FileSystem.join(path, "model.safetensors")
         guard FileSystem.isFile(safetensors) else { return .llmc(FileSystem.join(try checkpointFolder(path), "model.bin")) }
-        if FileSystem.isFile(FileSystem.join(path, "state.json")) {   // a checkpoint folder: its weights are model.bin
+        if Checkpoint.holdsState(path) {   // a checkpoint folder: its weights are model.bin
             throw FileError("\(path) holds both a checkpoint and a model.safetensors; name the one you mean: "
                             + "\(FileSystem.join(path, "model.bin")) or \(safetensors)")
         }
