@@ -35,22 +35,22 @@ nvidia-smi || status=1
 nvcc --version 2>/dev/null || echo "nvcc: not installed"
 ldd --version | head -1
 step libraries
-# One walk of the filesystem (it can take a while), reused below and, while the machine stays warm, by the next
-# phase (kept in the ignored .gpu-state folder, as the calibration is). The repository is left out: the CUDA
-# emulator's own cuda_bf16.h there is not the toolkit's. At most a minute: device time is scarce, and a toolkit in
-# /usr/local/cuda needs none of it.
+# A toolkit in /usr/local/cuda (or CUDA_HOME) is found by gpt2 itself. Otherwise one walk of the filesystem (at most a
+# minute: device time is scarce) finds the pip wheels of a PyTorch install (NVRTC and headers from one wheel family),
+# reused while the machine stays warm (kept in the ignored .gpu-state folder, as the calibration is); failing those,
+# the bundle's cubins serve. The repository is left out of the walk: the CUDA emulator's own cuda_bf16.h there is
+# not the toolkit's.
 mkdir -p .gpu-state
-found=.gpu-state/libraries-found
-if [ ! -s "$found" ]; then
-    timeout 60 find / \( -path /proc -o -path /sys -o -path "$PWD" \) -prune -o \( -name 'libnvrtc.so*' -o -name 'libcublasLt.so*' -o -name 'cuda_bf16.h' \
-        -o -name 'libnvrtc-builtins.so*' \) -print 2>/dev/null | sort > "$found"
-fi
-head -20 "$found"
-
-# Point gpt2 at what exists: a toolkit in /usr/local/cuda (found by default, nothing to set), else the pip
-# wheels of a PyTorch install (NVRTC and headers from one wheel family), else the bundle's cubins.
-first() { grep -E "/$1\$" "$found" | head -1; }
-if [ ! -e /usr/local/cuda/include/cuda_bf16.h ] && [ -z "${CUDA_HOME:-}" ]; then
+if [ -e "${CUDA_HOME:-/usr/local/cuda}/include/cuda_bf16.h" ]; then
+    echo "toolkit: ${CUDA_HOME:-/usr/local/cuda}"
+else
+    found=.gpu-state/libraries-found
+    if [ ! -s "$found" ]; then
+        timeout 60 find / \( -path /proc -o -path /sys -o -path "$PWD" \) -prune -o \( -name 'libnvrtc.so*' -o -name 'libcublasLt.so*' \
+            -o -name 'cuda_bf16.h' -o -name 'libnvrtc-builtins.so*' \) -print 2>/dev/null | sort > "$found"
+    fi
+    head -20 "$found"
+    first() { grep -E "/$1\$" "$found" | head -1; }
     [ -n "${NVRTC_LIB:-}" ] || NVRTC_LIB="$(first 'libnvrtc\.so\.1[23]')"
     [ -n "${CUBLASLT_LIB:-}" ] || CUBLASLT_LIB="$(first 'libcublasLt\.so\.1[23]')"
     if [ -z "${CUDA_INCLUDE:-}" ] && [ -n "$NVRTC_LIB" ]; then   # the headers of NVRTC's own wheel family
