@@ -4,6 +4,13 @@
 // rows the other lanes named. So a kernel that gives a wrong row address, or expects an element in another
 // register or lane, gets wrong results here as on the GPU. Each row must be 16 bytes of the launch's
 // dynamic shared memory, 16-byte aligned (the kernels keep their tiles there).
+//
+// The semantics are the PTX ISA's, section "Warp-level matrix load instruction: ldmatrix" (.m8n8, .b16): with
+// .x4, threads 8j..8j+7 give the addresses of rows 0..7 of matrix j (addr0-addr7 the first matrix, addr8-addr15
+// the second, and so on), and destination register j holds matrix j's fragment, in which lane l holds row l / 4,
+// columns 2(l % 4) and 2(l % 4) + 1, the first in the low half (the figure "ldmatrix fragment layout for one 8x8
+// Matrix with 16-bit elements"). .trans loads each matrix column-major, so lane l then holds rows 2(l % 4) and
+// 2(l % 4) + 1, column l / 4, of the matrix as stored.
 #pragma once
 
 #include <cstdint>

@@ -4,6 +4,14 @@
 // meets at a barrier, and each lane computes its own four outputs from the whole A (16×16) and B (16×8)
 // assembled out of the PTX ISA's layout. So a kernel that puts a value in the wrong register or lane gets
 // wrong results here as on the GPU. Products of bf16 are exact in fp32; the sum runs in k order.
+//
+// The layout is the PTX ISA's, section "Matrix Fragments for mma.m16n8k16 with floating point type" (.bf16 A
+// and B, .f32 C/D). With g = %laneid >> 2 and t = %laneid % 4, element i of the A or B fragment lies in
+// register i / 2, in its high half when i is odd (elements are listed low to high); C/D's element i is d[i]:
+//   A (a0..a7): row g for i < 2 or 4 <= i < 6, else g + 8; column 2t + (i & 1), plus 8 for i >= 4
+//   B (b0..b3): row 2t + (i & 1), plus 8 for i >= 2; column g
+//   C/D (c0..c3): row g for i < 2, else g + 8; column 2t + (i & 1)
+// matrixA and matrixB below invert the A and B formulas; the loop over i applies the C/D one.
 #pragma once
 
 #include <cstdint>
