@@ -328,11 +328,14 @@ final class MatmulPlan {
         var result = cublasLtMatmulHeuristicResult_t()
         var returned: Int32 = 0
         let status = blas.algoGetHeuristic(handle, operation, aLayout, bLayout, dLayout, dLayout, preference, 1, &result, &returned)
-        // cublasLt.h: CUBLAS_STATUS_NOT_SUPPORTED when no algorithm suits this configuration; success with no
-        // result says the same. Any other status is a failure of the call.
-        if status == Int32(CCUBLAS_STATUS_NOT_SUPPORTED) || (status == Int32(CCUBLAS_STATUS_SUCCESS) && returned == 0) {
-            let reason = status == Int32(CCUBLAS_STATUS_SUCCESS) ? "the heuristic returned none"
-                : "cublasLtMatmulAlgoGetHeuristic: " + blas.statusText(status)
+        // cublasLt.h: CUBLAS_STATUS_NOT_SUPPORTED when no heuristic suits this configuration; on success, the first
+        // `returned` results, each valid only if its `state` is CUBLAS_STATUS_SUCCESS. No result, or none valid, says
+        // the same as NOT_SUPPORTED. Any other status is a failure of the call.
+        if status == Int32(CCUBLAS_STATUS_NOT_SUPPORTED)
+            || (status == Int32(CCUBLAS_STATUS_SUCCESS) && (returned == 0 || result.state != Int32(CCUBLAS_STATUS_SUCCESS))) {
+            let reason = status != Int32(CCUBLAS_STATUS_SUCCESS) ? "cublasLtMatmulAlgoGetHeuristic: " + blas.statusText(status)
+                : returned == 0 ? "the heuristic returned none"
+                : "the heuristic's result has state " + blas.statusText(result.state)
             throw CUDAError.noMatmulAlgorithm(gemm: "\(key)", reason: reason)
         }
         try blas.check(status, "cublasLtMatmulAlgoGetHeuristic(\(key))")

@@ -69,6 +69,11 @@ int handleToken;
 /// The epilogue the heuristic finds no algorithm for (0: none), set by cuemu_refuse_epilogue.
 std::atomic<uint32_t> refusedEpilogue{0};
 
+/// How the heuristic reports that refusal, set by cuemu_set_refusal_form: each way cublasLt.h allows for "no
+/// algorithm". 0: CUBLAS_STATUS_NOT_SUPPORTED; 1: success with no result; 2: success with one result whose
+/// `state` is CUBLAS_STATUS_NOT_SUPPORTED (only results whose state is success are valid).
+std::atomic<int> refusalForm{0};
+
 /// The status the next cublasLtMatmul returns without computing anything (0: none), set by cuemu_fail_next_matmul.
 std::atomic<int> nextMatmulFailure{0};
 
@@ -266,10 +271,20 @@ cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t handle, cublasLtM
                                          *reinterpret_cast<Layout*>(b), *reinterpret_cast<Layout*>(c), *reinterpret_cast<Layout*>(d));
     if (!problem.empty()) return fail(notSupported, problem);
     const uint32_t epilogue = reinterpret_cast<MatmulDesc*>(operation)->epilogue;
-    if (epilogue == refusedEpilogue.load())
-        return fail(notSupported, "no algorithm with epilogue " + std::to_string(epilogue) + " (cuemu_refuse_epilogue)");
-    const auto& chosen = *reinterpret_cast<Preference*>(preference);
     std::memset(results, 0, sizeof *results);
+    *returnedCount = 0;
+    if (epilogue == refusedEpilogue.load()) {
+        const std::string refusal = "no algorithm with epilogue " + std::to_string(epilogue) + " (cuemu_refuse_epilogue)";
+        switch (refusalForm.load()) {
+        case 1: return success;
+        case 2:   // an algorithm the matmul does not accept (no tag), marked as unusable
+            results->state = fail(notSupported, refusal);   // (the detail its status string then gives)
+            *returnedCount = 1;
+            return success;
+        default: return fail(notSupported, refusal);
+        }
+    }
+    const auto& chosen = *reinterpret_cast<Preference*>(preference);
     results->algo.data[0] = algorithmTag;
     for (int i = 0; i < 4; i++) results->algo.data[1 + i] = chosen.alignment[i];
     results->wavesCount = 1;
@@ -353,6 +368,9 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t oper
 
 /// Not a cuBLASLt function: makes the heuristic find no algorithm with `epilogue` (0: refuse none).
 void cuemu_refuse_epilogue(uint32_t epilogue) { refusedEpilogue.store(epilogue); }
+
+/// Not a cuBLASLt function: how the heuristic reports the refused epilogue (0, 1, 2: see `refusalForm`).
+void cuemu_set_refusal_form(int form) { refusalForm.store(form); }
 
 /// Not a cuBLASLt function: makes the next cublasLtMatmul return `status` (a cublasStatus_t; 0 cancels).
 void cuemu_fail_next_matmul(int status) { nextMatmulFailure.store(status); }

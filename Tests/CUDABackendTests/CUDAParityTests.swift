@@ -5,7 +5,7 @@
 import CCUDA
 @testable import CPUBackend
 @testable import CUDABackend
-import CUDAParity
+@testable import CUDAParity
 import GPT2
 import GPT2TestSupport
 import Testing
@@ -63,6 +63,32 @@ struct CUDAParityTests {
         if epilogue == CCUBLASLT_EPILOGUE_BGRADB {
             #expect(!results.contains { $0.name.contains("GEMM epilogue") }, "no check claims the epilogue ran")
         }
+    }
+
+    /// The heuristic may say it has no algorithm in three ways (cublasLt.h): CUBLAS_STATUS_NOT_SUPPORTED, success with
+    /// no result, or success with results whose `state` is not success, which are no algorithms to run. Each makes the
+    /// backend add the bias with its kernel, and the product still matches the CPU's.
+    @Test(.enabled(if: CUDATestEnvironment.isEmulated, "only the emulator can be made to refuse an epilogue"), arguments: [0, 1, 2])
+    func everyWayOfFindingNoAlgorithmFallsBack(form: Int32) throws {
+        let gpu = try CUDABackend(paths: CUDATestEnvironment.paths)
+        try CUDATestEnvironment.refuseEmulatedEpilogue(UInt32(CCUBLASLT_EPILOGUE_BIAS))
+        try CUDATestEnvironment.setEmulatedRefusalForm(form)
+        defer {
+            try? CUDATestEnvironment.refuseEmulatedEpilogue(0)
+            try? CUDATestEnvironment.setEmulatedRefusalForm(0)
+        }
+        let config = ModelConfig(maxSequenceLength: 16, vocabularySize: 64, layers: 1, heads: 2, channels: 32)
+        let twins = try TwinModels(config: config, cpu: ParityBackends.cpu, gpu: gpu, B: 2, T: 16)
+        let (layout, B, T, C) = twins.shape
+        let (ln, qkv, qkvw, qkvb) = (layout.activation(.ln1), layout.activation(.qkv), layout.parameter(.qkvw), layout.parameter(.qkvb))
+        twins.fillRandom(ln)
+        twins.fillRandom(qkvw, std: 0.05)
+        twins.fillRandom(qkvb, std: 0.5)
+        twins.cpu.backend.matmulForward(out: qkv, inp: ln, weight: qkvw, bias: qkvb, B: B, T: T, C: C, OC: 3 * C)
+        try gpu.attemptMatmulForward(out: qkv, inp: ln, weight: qkvw, bias: qkvb, B: B, T: T, C: C, OC: 3 * C)   // throws, not stops
+        #expect(gpu.separateBiasKernel, "form \(form): taken for no algorithm, the bias added by the kernel")
+        let comparison = twins.compare(qkv)
+        #expect(comparison.relativeL2 <= Tolerance.twoRoundings, "form \(form): \(comparison.summary)")
     }
 
     /// A GEMM that fails for any other reason (the emulator fails the next matmul on request, as a GPU's cuBLASLt does

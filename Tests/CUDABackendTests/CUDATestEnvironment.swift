@@ -56,6 +56,14 @@ enum CUDATestEnvironment {
         unsafeBitCast(try emulatorFunction("cuemu_refuse_epilogue"), to: Setter.self)(code)
     }
 
+    /// How the emulator's heuristic reports the refused epilogue, through `cuemu_set_refusal_form`: 0 with
+    /// CUBLAS_STATUS_NOT_SUPPORTED, 1 with success and no result, 2 with success and one result whose `state` is
+    /// CUBLAS_STATUS_NOT_SUPPORTED (cublasLt.h: a result is valid only if its state is success).
+    static func setEmulatedRefusalForm(_ form: Int32) throws {
+        typealias Setter = @convention(c) (Int32) -> Void
+        unsafeBitCast(try emulatorFunction("cuemu_set_refusal_form"), to: Setter.self)(form)
+    }
+
     /// Makes the emulator's next cublasLtMatmul return `status` (a cublasStatus_t; 0 cancels) without computing, as
     /// a GPU's does after a fault, through `cuemu_fail_next_matmul`.
     static func failNextEmulatedMatmul(status: Int32) throws {
