@@ -48,6 +48,10 @@ struct KernelModules {
                     throw CUDAError.library(call: "GPT2_KERNEL_IMAGES", message: "no \(path): write it with "
                                                 + "`gpt2 kernels --arch \(architecture) --out \(prebuilt)` from this same binary")
                 }
+                if let problem = KernelImage.problem(bytes) {
+                    throw CUDAError.library(call: "GPT2_KERNEL_IMAGES", message: "\(path) is not whole (\(problem)): write it again with "
+                                                + "`gpt2 kernels --arch \(architecture) --out \(prebuilt)` from this same binary")
+                }
                 log("kernels   \(file): prebuilt \(path)")
                 try load(bytes, file: file, names: names, architecture: architecture, device: device)
             } else {

@@ -409,6 +409,38 @@ struct CUDACommandTests {
         #expect(try Data(contentsOf: URL(fileURLWithPath: cache + "/" + adamw)).count > 100, "the entry was replaced")
     }
 
+    /// A cached image cut short (a copy that stopped part-way) is compiled again too: the driver takes no length and
+    /// reads a cubin as far as its ELF headers say, so such an image was read past its end (the emulator died of it).
+    @Test func aCachedKernelCutShortIsCompiledAgain() throws {
+        let cache = try TestPaths.temporaryDirectory("cli-kernel-cache-cut").path
+        defer { try? FileManager.default.removeItem(atPath: cache) }
+        let environment = EmulatedCUDA.environment.merging(["GPT2_KERNEL_CACHE": cache]) { $1 }
+        let arguments = ["bench", "--device", "cuda", "--model", "tiny", "--micro-batch", "1", "--seq", "16", "--steps", "1",
+                         "--warmup", "0", "--no-record", "--peak-flops", "1e12"]
+        try #require(try runGPT2(arguments: arguments, environment: environment).status == 0)
+        let adamw = cache + "/" + (try #require(try FileManager.default.contentsOfDirectory(atPath: cache).first { $0.hasPrefix("adamw-") }))
+        try Data(try Data(contentsOf: URL(fileURLWithPath: adamw)).prefix(100)).write(to: URL(fileURLWithPath: adamw))
+        let again = try runGPT2(arguments: arguments, environment: environment)
+        #expect(again.status == 0 && again.stderrText.contains("adamw.cu: the cached image was refused")
+                && again.stderrText.contains("cut short"), "\(again.stderrText)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: adamw)).count > 100, "the entry was replaced")
+    }
+
+    /// A prebuilt image cut short is refused naming the file and the command that writes it, before the driver reads it.
+    @Test func aPrebuiltKernelCutShortIsRefused() throws {
+        let images = try TestPaths.temporaryDirectory("cli-kernel-images-cut").path
+        defer { try? FileManager.default.removeItem(atPath: images) }
+        let made = try runGPT2(arguments: ["kernels", "--arch", "sm_90", "--out", images])
+        try #require(made.status == 0, "\(made.stderrText)")
+        let adamw = images + "/" + (try #require(try FileManager.default.contentsOfDirectory(atPath: images).first { $0.hasPrefix("adamw-") }))
+        try Data(try Data(contentsOf: URL(fileURLWithPath: adamw)).prefix(100)).write(to: URL(fileURLWithPath: adamw))
+        let run = try runGPT2(arguments: ["bench", "--device", "cuda", "--model", "tiny", "--micro-batch", "1", "--seq", "16", "--steps", "1",
+                                          "--warmup", "0", "--no-record", "--peak-flops", "1e12"],
+                              environment: EmulatedCUDA.environment.merging(["GPT2_KERNEL_IMAGES": images, "NVRTC_LIB": "/nonexistent/libnvrtc.so.13"]) { $1 })
+        expectOneLineError(run, mentioning: "\(adamw) is not whole (it is cut short")
+        #expect(run.stderrText.contains("gpt2 kernels --arch sm_90 --out \(images)"), "\(run.stderrText)")
+    }
+
     /// A bench under a diagnostic setting measures a slower backend than users run: it is not recorded for plans.
     @Test func aBenchUnderADiagnosticSettingIsNotRecorded() throws {
         let calibration = try TestPaths.temporaryDirectory("cli-cuda-diagnostic").path + "/calibration.json"
