@@ -495,6 +495,38 @@ struct CUDACommandTests {
         expectOneLineError(noData, mentioning: "--only training needs --data")
     }
 
+    /// selftest refuses, before any check runs, what it would otherwise ignore or find only after the other groups: a
+    /// --shape or --data for groups that are not run, a --data folder without training shards, a --threads out of range.
+    @Test func selftestRefusesOptionsItWouldIgnore() throws {
+        let data = try ShakespeareShards.directory()
+        for (arguments, expected) in [
+            (["--only", "ops", "--shape", "17x32"], "--shape chooses the attention checks' shapes: add --only attention"),
+            (["--only", "model", "--data", data], "--data \(data) is for the training and resume checks"),
+            (["--data", "/nonexistent"], "--data: no token shards match /nonexistent/*_train_*.bin"),
+            (["--only", "model", "--threads", "-1"], "--threads must be 0 (one per core) or between 1 and"),
+        ] {
+            let result = try runGPT2(arguments: ["selftest", "cuda"] + arguments, environment: EmulatedCUDA.environment)
+            expectOneLineError(result, mentioning: expected)
+            #expect(!result.stdoutText.contains("=="), "\(arguments): a check ran: \(result.stdoutText)")
+        }
+    }
+
+    /// The training checks' runs are removed when they pass (the checkpoints of one self-test took 157 MB of /tmp, left
+    /// behind by every run of it) and kept when a check fails, saying where. Shown here by a failure: a training split too
+    /// small for a batch fails at once, where a passing check trains for minutes on the emulator.
+    @Test func selftestKeepsTheRunsOfAFailedTrainingCheckOnly() throws {
+        let root = try TestPaths.temporaryDirectory("cli-selftest-work").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try FileManager.default.createDirectory(atPath: root + "/data", withIntermediateDirectories: true)
+        try ShardWriter.write(Array(0..<100), to: root + "/data/small_train_000000.bin")
+        try ShardWriter.write(Array(0..<100), to: root + "/data/small_val_000000.bin")
+        let result = try runGPT2(arguments: ["selftest", "cuda", "--only", "training", "--data", root + "/data", "--work", root + "/work"],
+                                 environment: EmulatedCUDA.environment)
+        let kept = try #require(try FileManager.default.contentsOfDirectory(atPath: root + "/work").first, "\(result.stdoutText)")
+        #expect(result.status == 1 && result.stdoutText.contains("FAIL  training")
+                && result.stdoutText.contains("the training check's runs are kept in \(root)/work/\(kept)"), "\(result.stdoutText)")
+    }
+
     /// The kernels as compiled for the RTX 40 series (sm_89: the reference card, 99 KiB of shared memory per block)
     /// and the A100 (sm_80), not only for the H100: with GPT2_CUDA_EMULATOR_ARCH the emulator presents that
     /// architecture, so NVRTC compiles for it and every launch is checked against that cubin's register counts and
