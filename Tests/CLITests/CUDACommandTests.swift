@@ -78,10 +78,11 @@ struct CUDACommandTests {
     @Test func onlyCommandsWithADeviceOptionOfferTheCPU() throws {
         let noDriver = EmulatedCUDA.environment.merging(["CUDA_DRIVER_LIB": "/nonexistent/libcuda.so.1"]) { $1 }
         let bench = try runGPT2(arguments: ["bench", "--device", "cuda", "--model", "tiny", "--no-record"], environment: noDriver)
-        expectOneLineError(bench, mentioning: "Install the NVIDIA driver; or run on the CPU with --device cpu")
+        expectOneLineError(bench, mentioning: "CUDA_DRIVER_LIB names it: point CUDA_DRIVER_LIB at the driver's libcuda.so.1, or unset it "
+                                              + "to let gpt2 search for one; or run on the CPU with --device cpu")
         for arguments in [["kernels"], ["selftest", "cuda"]] {
             let result = try runGPT2(arguments: arguments, environment: noDriver)
-            expectOneLineError(result, mentioning: "Install the NVIDIA driver")
+            expectOneLineError(result, mentioning: "CUDA_DRIVER_LIB names it")
             #expect(!result.stderrText.contains("--device"), "\(arguments): \(result.stderrText)")
         }
     }
@@ -373,6 +374,18 @@ struct CUDACommandTests {
         let info = try runGPT2(arguments: ["info"], environment: EmulatedCUDA.environment.merging(["CUDA_DRIVER_LIB": nvrtc]) { $1 })
         #expect(info.stdoutText.contains("opened as the CUDA driver (libcuda), has no function cuGetErrorString: it is another library"),
                 "\(info.stdoutText)")
+    }
+
+    /// A library variable naming no library (a mistyped path, a folder) says that the variable is what to fix, not that the
+    /// NVIDIA driver or a toolkit is to be installed.
+    @Test func aLibraryVariableNamingNoLibrarySaysSo() throws {
+        let info = try runGPT2(arguments: ["info"], environment: EmulatedCUDA.environment.merging(
+            ["CUDA_DRIVER_LIB": "/nonexistent/libcuda.so.1", "NVRTC_LIB": "/nonexistent/libnvrtc.so.13", "CUBLASLT_LIB": "/tmp"]) { $1 })
+        for (label, variable) in [("cuda", "CUDA_DRIVER_LIB"), ("nvrtc", "NVRTC_LIB"), ("cublasLt", "CUBLASLT_LIB")] {
+            let line = try #require(info.stdoutText.split(separator: "\n").first { $0.hasPrefix(label + " ") }, "\(info.stdoutText)")
+            #expect(line.contains("unavailable") && line.contains("\(variable) names it: point \(variable) at ")
+                    && !line.contains("Install the NVIDIA driver") && !line.contains("Set \(variable)"), "\(line)")
+        }
     }
 
     /// eval plans its memory before allocating, as train does: on a device too small for the micro-batch it says what to
