@@ -56,7 +56,8 @@ struct KernelModules {
                 try load(bytes, file: file, names: names, architecture: architecture, device: device)
             } else {
                 let compiled = try cache.image(file: file, source: source, compiler: compiler!, architecture: architecture)
-                log("kernels   \(file): " + (compiled.fromCache ? "cached" : "compiled in \(formatFixed(compiled.seconds, digits: 2)) s"))
+                log("kernels   \(file): " + (compiled.fromCache ? "cached" : "compiled in \(formatFixed(compiled.seconds, digits: 2)) s")
+                    + (compiled.notCached.map { ", not cached: \($0)" } ?? ""))
                 do {
                     try load(compiled.image, file: file, names: names, architecture: architecture, device: device)
                 } catch where compiled.fromCache {

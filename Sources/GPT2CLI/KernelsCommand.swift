@@ -87,6 +87,7 @@ struct KernelsCommand: ParsableCommand {
                               + (usage.spills ? "  SPILLS" : ""))
                     }
                     spilling += compiled.resources.filter(\.spills).map { "\($0.kernel) (\(architecture))" }
+                    if let problem = compiled.notCached { Console.log("warning: \(file) (\(architecture)) not cached: \(problem)") }
                 } catch {
                     print(pad(file, fileColumn) + pad(architecture.description, 12) + "FAILED")
                     Console.log("\(error)")

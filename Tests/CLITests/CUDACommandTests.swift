@@ -454,6 +454,22 @@ struct CUDACommandTests {
         #expect(run.stderrText.contains("gpt2 kernels --arch sm_90 --out \(images)"), "\(run.stderrText)")
     }
 
+    /// A kernel cache that cannot be written says so, where every run then compiled every kernel again without a word.
+    @Test func aKernelCacheThatCannotBeWrittenSaysSo() throws {
+        let root = try TestPaths.temporaryDirectory("cli-kernel-cache-file").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let cache = root + "/file"
+        try Data("not a folder".utf8).write(to: URL(fileURLWithPath: cache))
+        let environment = EmulatedCUDA.environment.merging(["GPT2_KERNEL_CACHE": cache]) { $1 }
+        let expected = "not cached: cannot create the kernel cache \(cache) (GPT2_KERNEL_CACHE): Not a directory"
+        let kernels = try runGPT2(arguments: ["kernels", "--arch", "sm_90", "--only", "gelu", "--cache"], environment: environment)
+        #expect(kernels.status == 0 && kernels.stderrText.contains("warning: gelu.cu (sm_90) \(expected)"), "\(kernels.stderrText)")
+        let bench = try runGPT2(arguments: ["bench", "--device", "cuda", "--model", "tiny", "--micro-batch", "1", "--seq", "16", "--steps", "1",
+                                            "--warmup", "0", "--no-record", "--peak-flops", "1e12"], environment: environment)
+        #expect(bench.status == 0 && bench.stderrText.contains("kernels   adamw.cu: compiled in ") && bench.stderrText.contains(expected),
+                "\(bench.stderrText)")
+    }
+
     /// A bench under a diagnostic setting measures a slower backend than users run: it is not recorded for plans.
     @Test func aBenchUnderADiagnosticSettingIsNotRecorded() throws {
         let calibration = try TestPaths.temporaryDirectory("cli-cuda-diagnostic").path + "/calibration.json"
