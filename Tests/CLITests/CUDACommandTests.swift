@@ -601,6 +601,13 @@ struct CUDACommandTests {
         #expect(intoFile.status != 0 && intoFile.stderrText.contains("a file is there") && intoFile.stdoutText.isEmpty, "\(intoFile.stderrText)")
         let ptx = try runGPT2(arguments: ["kernels", "--arch", "sm_89", "--only", "gelu", "--ptx", "--out", file + "-folder"])
         #expect(ptx.status != 0 && ptx.stderrText.contains("drop --ptx"), "\(ptx.stderrText)")
+        // a compute_XY architecture makes PTX as --ptx does: no images for --out, no ptxas report for --resources
+        for option in ["--out", "--resources"] {
+            let virtual = try runGPT2(arguments: ["kernels", "--arch", "sm_89", "--arch", "compute_90", "--only", "gelu", option]
+                                      + (option == "--out" ? [file + "-folder"] : []))
+            #expect(virtual.status != 0 && virtual.stderrText.contains("give sm_90, not compute_90") && virtual.stdoutText.isEmpty,
+                    "\(option): \(virtual.stdoutText)\(virtual.stderrText)")
+        }
     }
 
     /// `gpt2 eval --json`'s validation loss for a run on `device`.
