@@ -491,6 +491,17 @@ struct CUDACommandTests {
         expectOneLineError(result, mentioning: "\(variable)=\(value) is not a setting it takes: \(expected)")
     }
 
+    /// A misspelled emulator setting stops the emulator's cuInit, naming the setting and what it takes, as a misspelled
+    /// diagnostic setting stops the backend: `GPT2_CUDA_EMULATOR_ORDER=reversed` ran the default schedule.
+    @Test(arguments: [("GPT2_CUDA_EMULATOR_ORDER", "reversed", "the emulator's other schedule is reverse"),
+                      ("GPT2_CUDA_EMULATOR_ARCH", "sm_70", "the emulator presents sm_80, sm_86, sm_89 or sm_90"),
+                      ("GPT2_CUDA_EMULATOR_MEMORY_MIB", "1e3", "the device's memory in MiB must be a positive whole number")])
+    func aMisspelledEmulatorSettingIsRefused(_ variable: String, _ value: String, _ expected: String) throws {
+        let info = try runGPT2(arguments: ["info"], environment: EmulatedCUDA.environment.merging([variable: value]) { $1 })
+        #expect(info.stdoutText.contains("cuda      unavailable: ") && info.stdoutText.contains("\(variable)=\(value): \(expected)"),
+                "\(info.stdoutText)")
+    }
+
     /// The `fusions` of a one-step bench's JSON on the emulator with the environment `switches`.
     private func fusions(_ switches: [String: String]) throws -> [String: String] {
         struct Bench: Decodable { var fusions: [String: String] }
