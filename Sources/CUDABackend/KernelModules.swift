@@ -37,7 +37,13 @@ struct KernelModules {
             if let problem = paths.includeProblem {
                 throw CUDAError.library(call: "NVRTC", message: problem + ", or GPT2_KERNEL_IMAGES to a folder written by `gpt2 kernels --out`")
             }
-            compiler = try NVRTCCompiler(paths: paths)
+            do {
+                compiler = try NVRTCCompiler(paths: paths)
+            } catch CUDAError.libraryNotFound(let library, let tried, let reason, let hint) {
+                // (a machine without NVRTC has the other way in)
+                throw CUDAError.libraryNotFound(library: library, tried: tried, reason: reason,
+                                                hint: hint + "; or set GPT2_KERNEL_IMAGES to a folder written by `gpt2 kernels --out`")
+            }
         }
         let cache = KernelCache(paths: paths)
         for (file, source) in CUDAKernelSources.all {

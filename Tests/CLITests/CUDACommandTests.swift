@@ -332,6 +332,15 @@ struct CUDACommandTests {
         #expect(try runGPT2(arguments: ["info"], environment: environment("sm_89")).stdoutText.contains("0 of \(files) kernel files"))
     }
 
+    /// Without NVRTC, a run names both ways to its kernels: an NVRTC to compile them, or images made elsewhere.
+    @Test func aRunWithoutNVRTCOffersPrebuiltImages() throws {
+        let run = try runGPT2(arguments: ["bench", "--device", "cuda", "--model", "tiny", "--micro-batch", "1", "--seq", "16", "--steps", "1",
+                                          "--warmup", "0", "--no-record"],
+                              environment: EmulatedCUDA.environment.merging(["NVRTC_LIB": "/nonexistent/libnvrtc.so.13"]) { $1 })
+        expectOneLineError(run, mentioning: "NVRTC_LIB names it")
+        #expect(run.stderrText.contains("or set GPT2_KERNEL_IMAGES to a folder written by `gpt2 kernels --out`"), "\(run.stderrText)")
+    }
+
     /// A cubin runs on its own major architecture at the same or a later minor one, as on a GPU: sm_80 images serve an
     /// sm_89 device, and sm_89 images are refused by an sm_80 one (the emulator checks the cubin's architecture as the
     /// driver does). The images are given under the device's file names, as a mislabelled folder would hold them.
