@@ -341,6 +341,18 @@ struct CUDACommandTests {
         #expect(run.stderrText.contains("or set GPT2_KERNEL_IMAGES to a folder written by `gpt2 kernels --out`"), "\(run.stderrText)")
     }
 
+    /// A missing cuBLASLt is reported before the kernels compile (seconds on a GPU machine, wasted on a run that cannot start).
+    @Test func aMissingCuBLASLtIsReportedBeforeTheKernelsCompile() throws {
+        let cache = try TestPaths.temporaryDirectory("cli-no-cublaslt").path
+        defer { try? FileManager.default.removeItem(atPath: cache) }
+        let run = try runGPT2(arguments: ["bench", "--device", "cuda", "--model", "tiny", "--micro-batch", "1", "--seq", "16", "--steps", "1",
+                                          "--warmup", "0", "--no-record"],
+                              environment: EmulatedCUDA.environment.merging(["CUBLASLT_LIB": "/nonexistent/libcublasLt.so.13",
+                                                                             "GPT2_KERNEL_CACHE": cache]) { $1 })
+        expectOneLineError(run, mentioning: "cuBLASLt (libcublasLt) not found")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: cache).isEmpty, "no kernel was compiled")
+    }
+
     /// A cubin runs on its own major architecture at the same or a later minor one, as on a GPU: sm_80 images serve an
     /// sm_89 device, and sm_89 images are refused by an sm_80 one (the emulator checks the cubin's architecture as the
     /// driver does). The images are given under the device's file names, as a mislabelled folder would hold them.
