@@ -79,8 +79,8 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         try driver.check(driver.streamCreate(&created, 0), "cuStreamCreate")
         guard let created else { throw CUDAError.driver(call: "cuStreamCreate", code: -1, message: "no stream returned") }
         stream = created
+        blas = try CUBLASLtLibrary(paths: paths)   // (before the kernels: a missing library is reported before they compile)
         modules = try KernelModules(device: device, paths: paths, log: log)
-        blas = try CUBLASLtLibrary(paths: paths)
         var handle: cublasLtHandle_t? = nil
         try blas.check(blas.create(&handle), "cublasLtCreate")
         guard let handle else { throw CUDAError.library(call: "cublasLtCreate", message: "no handle returned") }

@@ -90,6 +90,10 @@ public final class CUDADevice: @unchecked Sendable {
 
     /// Loads a cubin (or NUL-terminated PTX) image; the module lives as long as the context.
     public func loadModule(_ image: [UInt8], name: String) throws -> CUmodule {
+        // (the driver reads as far as the image's headers say: one cut short is refused here, not read past its end)
+        if let problem = KernelImage.problem(image) {
+            throw CUDAError.library(call: "cuModuleLoadData(\(name))", message: "the kernel image is not whole: \(problem)")
+        }
         var module: CUmodule? = nil
         try driver.check(image.withUnsafeBytes { driver.moduleLoadData(&module, $0.baseAddress) }, "cuModuleLoadData(\(name))")
         return module!

@@ -43,7 +43,7 @@ public final class CUDADriver: @unchecked Sendable {
     public init(paths: CUDALibraryPaths = CUDALibraryPaths()) throws {
         library = try SharedLibrary.open(
             "the CUDA driver (libcuda)", candidates: paths.driver,
-            hint: "Install the NVIDIA driver")
+            hint: paths.hint(variable: "CUDA_DRIVER_LIB", library: "the driver's libcuda.so.1") ?? "Install the NVIDIA driver")
         getErrorString = try library.function("cuGetErrorString", as: PFN_cuGetErrorString.self)
         let initialize = try library.function("cuInit", as: PFN_cuInit.self)
         let initialized = initialize(0)

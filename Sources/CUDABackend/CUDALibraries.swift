@@ -76,6 +76,13 @@ public struct CUDALibraryPaths: Sendable {
         return ["libcuda.so.1", "libcuda.so"]
     }
 
+    /// What to do when the library that `variable` names does not open, or nil when it is unset (the search's own
+    /// hint applies): a path that is wrong is the variable's to fix, not a library to install.
+    func hint(variable: String, library: String) -> String? {
+        guard let value = environment[variable], !value.isEmpty else { return nil }
+        return "\(variable) names it: point \(variable) at \(library), or unset it to let gpt2 search for one"
+    }
+
     /// Why NVRTC would not find cuda_bf16.h in `includeFolders`, or nil when one holds it.
     public var includeProblem: String? {
         if includeFolders.contains(where: { FileSystem.isFile($0 + "/cuda_bf16.h") }) { return nil }
@@ -123,7 +130,7 @@ public final class NVRTCLibrary: @unchecked Sendable {
     public init(paths: CUDALibraryPaths = CUDALibraryPaths()) throws {
         library = try SharedLibrary.open(
             "NVRTC (libnvrtc)", candidates: paths.nvrtc,
-            hint: "Set NVRTC_LIB to a libnvrtc.so.13 (e.g. from `pip install nvidia-cuda-nvrtc`) and CUDA_INCLUDE "
+            hint: paths.hint(variable: "NVRTC_LIB", library: "a libnvrtc.so.13") ?? "Set NVRTC_LIB to a libnvrtc.so.13 (e.g. from `pip install nvidia-cuda-nvrtc`) and CUDA_INCLUDE "
                 + "to the folder holding cuda_bf16.h, or CUDA_HOME to a CUDA toolkit")
         // NVRTC dlopens libnvrtc-builtins by soname at compile time. Some wheels carry no RPATH, so load the
         // copy next to libnvrtc first; the later dlopen by soname then finds it already loaded.
@@ -192,7 +199,8 @@ public final class CUBLASLtLibrary: @unchecked Sendable {
     public init(paths: CUDALibraryPaths = CUDALibraryPaths()) throws {
         library = try SharedLibrary.open(
             "cuBLASLt (libcublasLt)", candidates: paths.cublasLt,
-            hint: "Set CUBLASLT_LIB to libcublasLt.so.13 or CUDA_HOME to a CUDA toolkit")
+            hint: paths.hint(variable: "CUBLASLT_LIB", library: "a libcublasLt.so.13")
+                ?? "Set CUBLASLT_LIB to libcublasLt.so.13 or CUDA_HOME to a CUDA toolkit")
         create = try library.function("cublasLtCreate", as: PFN_cublasLtCreate.self)
         destroy = try library.function("cublasLtDestroy", as: PFN_cublasLtDestroy.self)
         getStatusString = try? library.function("cublasLtGetStatusString", as: PFN_cublasLtGetStatusString.self)

@@ -61,7 +61,7 @@ public struct KernelCache: Sendable {
 
     /// The compiled image of `file`: from the cache when present (unless `recompiling`: an entry the driver
     /// refused), else compiled and then stored. A cache that cannot be written is not an error: the freshly
-    /// compiled image is returned anyway.
+    /// compiled image is returned anyway, saying why it was not stored (`notCached`).
     public func image(file: String, source: String, compiler: NVRTCCompiler,
                       architecture: GPUArchitecture, recompiling: Bool = false) throws -> CompiledKernel {
         let key = key(file: file, source: source, compiler: compiler, architecture: architecture)
@@ -69,9 +69,15 @@ public struct KernelCache: Sendable {
         if !recompiling, FileSystem.isFile(path), let image = try? ByteFile.contents(ofFile: path), !image.isEmpty {
             return CompiledKernel(file: file, architecture: architecture, image: image, seconds: 0, fromCache: true)
         }
-        let compiled = try compiler.compile(file: file, source: source, for: architecture)
-        if FileSystem.makeDirectories(folder) {
-            try? AtomicFile.write(path) { try $0.write(compiled.image) }
+        var compiled = try compiler.compile(file: file, source: source, for: architecture)
+        if !FileSystem.makeDirectories(folder) {
+            compiled.notCached = "cannot create the kernel cache \(folder) (GPT2_KERNEL_CACHE): \(FileSystem.lastErrorMessage)"
+        } else {
+            do {
+                try AtomicFile.write(path) { try $0.write(compiled.image) }
+            } catch {
+                compiled.notCached = "\(error) (GPT2_KERNEL_CACHE chooses another folder)"
+            }
         }
         return compiled
     }

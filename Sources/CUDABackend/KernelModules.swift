@@ -37,7 +37,13 @@ struct KernelModules {
             if let problem = paths.includeProblem {
                 throw CUDAError.library(call: "NVRTC", message: problem + ", or GPT2_KERNEL_IMAGES to a folder written by `gpt2 kernels --out`")
             }
-            compiler = try NVRTCCompiler(paths: paths)
+            do {
+                compiler = try NVRTCCompiler(paths: paths)
+            } catch CUDAError.libraryNotFound(let library, let tried, let reason, let hint) {
+                // (a machine without NVRTC has the other way in)
+                throw CUDAError.libraryNotFound(library: library, tried: tried, reason: reason,
+                                                hint: hint + "; or set GPT2_KERNEL_IMAGES to a folder written by `gpt2 kernels --out`")
+            }
         }
         let cache = KernelCache(paths: paths)
         for (file, source) in CUDAKernelSources.all {
@@ -48,11 +54,16 @@ struct KernelModules {
                     throw CUDAError.library(call: "GPT2_KERNEL_IMAGES", message: "no \(path): write it with "
                                                 + "`gpt2 kernels --arch \(architecture) --out \(prebuilt)` from this same binary")
                 }
+                if let problem = KernelImage.problem(bytes) {
+                    throw CUDAError.library(call: "GPT2_KERNEL_IMAGES", message: "\(path) is not whole (\(problem)): write it again with "
+                                                + "`gpt2 kernels --arch \(architecture) --out \(prebuilt)` from this same binary")
+                }
                 log("kernels   \(file): prebuilt \(path)")
                 try load(bytes, file: file, names: names, architecture: architecture, device: device)
             } else {
                 let compiled = try cache.image(file: file, source: source, compiler: compiler!, architecture: architecture)
-                log("kernels   \(file): " + (compiled.fromCache ? "cached" : "compiled in \(formatFixed(compiled.seconds, digits: 2)) s"))
+                log("kernels   \(file): " + (compiled.fromCache ? "cached" : "compiled in \(formatFixed(compiled.seconds, digits: 2)) s")
+                    + (compiled.notCached.map { ", not cached: \($0)" } ?? ""))
                 do {
                     try load(compiled.image, file: file, names: names, architecture: architecture, device: device)
                 } catch where compiled.fromCache {

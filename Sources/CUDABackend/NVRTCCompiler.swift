@@ -55,6 +55,9 @@ public struct CompiledKernel: Sendable {
     public var fromCache: Bool
     /// Each kernel's registers, spills and static shared memory, when asked for (cubins only).
     public var resources: [KernelResourceUsage] = []
+    /// Why a freshly compiled image could not be stored in the kernel cache (a folder that cannot be written), so that
+    /// every run compiles it again; nil when it was stored or was not to be.
+    public var notCached: String?
 }
 
 /// NVRTC plus the compile options and headers every kernel file gets.

@@ -73,6 +73,12 @@ std::atomic<bool> reverseThreadOrder{[] {
     const char* setting = getenv("GPT2_CUDA_EMULATOR_ORDER");
     return setting && std::strcmp(setting, "reverse") == 0;
 }()};
+/// Whether GPT2_CUDA_EMULATOR_ORDER is unset, empty or `reverse` (cuInit fails otherwise: a misspelled schedule would
+/// run the default one while its user looks for a race under the other).
+const bool threadOrderSettingValid = [] {
+    const char* setting = getenv("GPT2_CUDA_EMULATOR_ORDER");
+    return !setting || !*setting || std::strcmp(setting, "reverse") == 0;
+}();
 std::mutex launchLock;   // kernels share the scheduler's fibers and their `__shared__` statics
 
 struct Module {
@@ -116,6 +122,9 @@ CUresult cuInit(unsigned int flags) {
     if (deviceMemoryBytes == 0)
         return fail(invalidValue, std::string("GPT2_CUDA_EMULATOR_MEMORY_MIB=") + getenv("GPT2_CUDA_EMULATOR_MEMORY_MIB") +
                                       ": the device's memory in MiB must be a positive whole number");
+    if (!threadOrderSettingValid)
+        return fail(invalidValue, std::string("GPT2_CUDA_EMULATOR_ORDER=") + getenv("GPT2_CUDA_EMULATOR_ORDER") +
+                                      ": the emulator's other schedule is reverse (unset: the default, thread 0 first)");
     if (otherProcessBytes == SIZE_MAX)
         return fail(invalidValue, std::string("GPT2_CUDA_EMULATOR_MEMORY_IN_USE_MIB=") + getenv("GPT2_CUDA_EMULATOR_MEMORY_IN_USE_MIB") +
                                       ": the MiB other processes hold must be a whole number below the device's memory");

@@ -41,10 +41,13 @@ struct KernelsCommand: ParsableCommand {
     var out: String?
 
     func validate() throws {
-        if resources && ptx { throw ValidationError("--resources reports what ptxas made of a cubin: drop --ptx") }
+        // (PTX comes of --ptx, or of a compute_XY architecture)
+        let virtual = architectures.first { GPUArchitecture($0)?.isVirtual == true }
+        let drop = ptx ? "drop --ptx" : virtual.map { "give sm_\($0.dropFirst("compute_".count)), not \($0)" } ?? ""
+        if resources && (ptx || virtual != nil) { throw ValidationError("--resources reports what ptxas made of a cubin: \(drop)") }
         if resources && cache { throw ValidationError("--resources compiles afresh (the cache keeps no report): drop --cache") }
         // (GPT2_KERNEL_IMAGES loads cubins only; a folder of PTX would be written and never read)
-        if out != nil && ptx { throw ValidationError("--out writes the cubins GPT2_KERNEL_IMAGES loads: drop --ptx") }
+        if out != nil && (ptx || virtual != nil) { throw ValidationError("--out writes the cubins GPT2_KERNEL_IMAGES loads: \(drop)") }
         if let out, FileSystem.exists(out) && !FileSystem.isDirectory(out) {
             throw ValidationError("--out \(out) is not a folder (a file is there)")
         }
@@ -87,6 +90,7 @@ struct KernelsCommand: ParsableCommand {
                               + (usage.spills ? "  SPILLS" : ""))
                     }
                     spilling += compiled.resources.filter(\.spills).map { "\($0.kernel) (\(architecture))" }
+                    if let problem = compiled.notCached { Console.log("warning: \(file) (\(architecture)) not cached: \(problem)") }
                 } catch {
                     print(pad(file, fileColumn) + pad(architecture.description, 12) + "FAILED")
                     Console.log("\(error)")

@@ -50,7 +50,7 @@ struct SelfTestCUDACommand: ParsableCommand {
     @Option(help: "Tokenised tinyshakespeare shards for the training and resume checks.")
     var data: String?
 
-    @Option(help: "Folder for the training checks' runs and checkpoints.")
+    @Option(help: "Folder for the training checks' runs and checkpoints (removed when the checks pass, kept when one fails).")
     var work = "/tmp/gpt2-selftest"
 
     @Option(help: "CPU worker threads for the reference (0 = one per core).")
@@ -62,6 +62,19 @@ struct SelfTestCUDACommand: ParsableCommand {
         setvbuf(stdout, nil, _IOLBF, 0)
         if data == nil, let group = only.first(where: { $0 == .training || $0 == .resume }) {
             throw ValidationError("--only \(group.rawValue) needs --data, a folder of tinyshakespeare shards (gpt2 prepare writes one)")
+        }
+        try WorkerThreads.require(threads)
+        // (an option for a group that does not run is refused: ignored, the check it asks for would never be made)
+        if !shape.isEmpty && !only.isEmpty && !only.contains(.attention) {
+            throw ValidationError("--shape chooses the attention checks' shapes: add --only attention, or drop --shape")
+        }
+        if let data {
+            if !only.isEmpty && !only.contains(where: { $0 == .training || $0 == .resume }) {
+                throw ValidationError("--data \(data) is for the training and resume checks: add --only training or --only resume, or drop --data")
+            }
+            // (a mistyped folder is found before the other groups have run, not after them)
+            let training = ShardSelection.split(directory: data, split: "train")
+            if training.paths().isEmpty { throw ValidationError("--data: \(DataLoaderError.noShards(selection: training.description))") }
         }
         if let problem = CUDAAvailability.problem() { throw ValidationError("no usable CUDA device: \(problem)") }
         let gpu = try BackendOptions.makeCUDABackend()
@@ -107,11 +120,20 @@ struct SelfTestCUDACommand: ParsableCommand {
                 continue
             }
             let folder = "\(work)/\(group)-\(FileSystem.processID)"
+            let created = FileSystem.missingDirectories(folder)
             guard FileSystem.makeDirectories(folder) else { throw ValidationError("cannot create \(folder)") }
+            let failuresBefore = results.filter { !$0.passed }.count
             section(group.rawValue) {
                 group == .training
                     ? try CUDAParity.training(dataDirectory: data, workDirectory: folder, cpu: cpu, gpu: gpu, log: log)
                     : try CUDAParity.resume(dataDirectory: data, workDirectory: folder, cpu: cpu, gpu: gpu, log: log)
+            }
+            // The runs' checkpoints take tens of MB each, every time the self-test runs: kept only to diagnose a failure.
+            if results.filter({ !$0.passed }).count > failuresBefore {
+                print("      the \(group) check's runs are kept in \(folder)")
+            } else {
+                try FileSystem.removeTree(folder)
+                FileSystem.removeEmptyDirectories(Array(created.dropFirst()))
             }
         }
         let failures = results.filter { !$0.passed }

@@ -78,10 +78,11 @@ struct CUDACommandTests {
     @Test func onlyCommandsWithADeviceOptionOfferTheCPU() throws {
         let noDriver = EmulatedCUDA.environment.merging(["CUDA_DRIVER_LIB": "/nonexistent/libcuda.so.1"]) { $1 }
         let bench = try runGPT2(arguments: ["bench", "--device", "cuda", "--model", "tiny", "--no-record"], environment: noDriver)
-        expectOneLineError(bench, mentioning: "Install the NVIDIA driver; or run on the CPU with --device cpu")
+        expectOneLineError(bench, mentioning: "CUDA_DRIVER_LIB names it: point CUDA_DRIVER_LIB at the driver's libcuda.so.1, or unset it "
+                                              + "to let gpt2 search for one; or run on the CPU with --device cpu")
         for arguments in [["kernels"], ["selftest", "cuda"]] {
             let result = try runGPT2(arguments: arguments, environment: noDriver)
-            expectOneLineError(result, mentioning: "Install the NVIDIA driver")
+            expectOneLineError(result, mentioning: "CUDA_DRIVER_LIB names it")
             #expect(!result.stderrText.contains("--device"), "\(arguments): \(result.stderrText)")
         }
     }
@@ -331,6 +332,27 @@ struct CUDACommandTests {
         #expect(try runGPT2(arguments: ["info"], environment: environment("sm_89")).stdoutText.contains("0 of \(files) kernel files"))
     }
 
+    /// Without NVRTC, a run names both ways to its kernels: an NVRTC to compile them, or images made elsewhere.
+    @Test func aRunWithoutNVRTCOffersPrebuiltImages() throws {
+        let run = try runGPT2(arguments: ["bench", "--device", "cuda", "--model", "tiny", "--micro-batch", "1", "--seq", "16", "--steps", "1",
+                                          "--warmup", "0", "--no-record"],
+                              environment: EmulatedCUDA.environment.merging(["NVRTC_LIB": "/nonexistent/libnvrtc.so.13"]) { $1 })
+        expectOneLineError(run, mentioning: "NVRTC_LIB names it")
+        #expect(run.stderrText.contains("or set GPT2_KERNEL_IMAGES to a folder written by `gpt2 kernels --out`"), "\(run.stderrText)")
+    }
+
+    /// A missing cuBLASLt is reported before the kernels compile (seconds on a GPU machine, wasted on a run that cannot start).
+    @Test func aMissingCuBLASLtIsReportedBeforeTheKernelsCompile() throws {
+        let cache = try TestPaths.temporaryDirectory("cli-no-cublaslt").path
+        defer { try? FileManager.default.removeItem(atPath: cache) }
+        let run = try runGPT2(arguments: ["bench", "--device", "cuda", "--model", "tiny", "--micro-batch", "1", "--seq", "16", "--steps", "1",
+                                          "--warmup", "0", "--no-record"],
+                              environment: EmulatedCUDA.environment.merging(["CUBLASLT_LIB": "/nonexistent/libcublasLt.so.13",
+                                                                             "GPT2_KERNEL_CACHE": cache]) { $1 })
+        expectOneLineError(run, mentioning: "cuBLASLt (libcublasLt) not found")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: cache).isEmpty, "no kernel was compiled")
+    }
+
     /// A cubin runs on its own major architecture at the same or a later minor one, as on a GPU: sm_80 images serve an
     /// sm_89 device, and sm_89 images are refused by an sm_80 one (the emulator checks the cubin's architecture as the
     /// driver does). The images are given under the device's file names, as a mislabelled folder would hold them.
@@ -375,6 +397,18 @@ struct CUDACommandTests {
                 "\(info.stdoutText)")
     }
 
+    /// A library variable naming no library (a mistyped path, a folder) says that the variable is what to fix, not that the
+    /// NVIDIA driver or a toolkit is to be installed.
+    @Test func aLibraryVariableNamingNoLibrarySaysSo() throws {
+        let info = try runGPT2(arguments: ["info"], environment: EmulatedCUDA.environment.merging(
+            ["CUDA_DRIVER_LIB": "/nonexistent/libcuda.so.1", "NVRTC_LIB": "/nonexistent/libnvrtc.so.13", "CUBLASLT_LIB": "/tmp"]) { $1 })
+        for (label, variable) in [("cuda", "CUDA_DRIVER_LIB"), ("nvrtc", "NVRTC_LIB"), ("cublasLt", "CUBLASLT_LIB")] {
+            let line = try #require(info.stdoutText.split(separator: "\n").first { $0.hasPrefix(label + " ") }, "\(info.stdoutText)")
+            #expect(line.contains("unavailable") && line.contains("\(variable) names it: point \(variable) at ")
+                    && !line.contains("Install the NVIDIA driver") && !line.contains("Set \(variable)"), "\(line)")
+        }
+    }
+
     /// eval plans its memory before allocating, as train does: on a device too small for the micro-batch it says what to
     /// change instead of passing on the driver's out-of-memory error.
     @Test func evalThatDoesNotFitSaysWhatToChange() throws {
@@ -409,6 +443,54 @@ struct CUDACommandTests {
         #expect(try Data(contentsOf: URL(fileURLWithPath: cache + "/" + adamw)).count > 100, "the entry was replaced")
     }
 
+    /// A cached image cut short (a copy that stopped part-way) is compiled again too: the driver takes no length and
+    /// reads a cubin as far as its ELF headers say, so such an image was read past its end (the emulator died of it).
+    @Test func aCachedKernelCutShortIsCompiledAgain() throws {
+        let cache = try TestPaths.temporaryDirectory("cli-kernel-cache-cut").path
+        defer { try? FileManager.default.removeItem(atPath: cache) }
+        let environment = EmulatedCUDA.environment.merging(["GPT2_KERNEL_CACHE": cache]) { $1 }
+        let arguments = ["bench", "--device", "cuda", "--model", "tiny", "--micro-batch", "1", "--seq", "16", "--steps", "1",
+                         "--warmup", "0", "--no-record", "--peak-flops", "1e12"]
+        try #require(try runGPT2(arguments: arguments, environment: environment).status == 0)
+        let adamw = cache + "/" + (try #require(try FileManager.default.contentsOfDirectory(atPath: cache).first { $0.hasPrefix("adamw-") }))
+        try Data(try Data(contentsOf: URL(fileURLWithPath: adamw)).prefix(100)).write(to: URL(fileURLWithPath: adamw))
+        let again = try runGPT2(arguments: arguments, environment: environment)
+        #expect(again.status == 0 && again.stderrText.contains("adamw.cu: the cached image was refused")
+                && again.stderrText.contains("cut short"), "\(again.stderrText)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: adamw)).count > 100, "the entry was replaced")
+    }
+
+    /// A prebuilt image cut short is refused naming the file and the command that writes it, before the driver reads it.
+    @Test func aPrebuiltKernelCutShortIsRefused() throws {
+        let images = try TestPaths.temporaryDirectory("cli-kernel-images-cut").path
+        defer { try? FileManager.default.removeItem(atPath: images) }
+        let made = try runGPT2(arguments: ["kernels", "--arch", "sm_90", "--out", images])
+        try #require(made.status == 0, "\(made.stderrText)")
+        let adamw = images + "/" + (try #require(try FileManager.default.contentsOfDirectory(atPath: images).first { $0.hasPrefix("adamw-") }))
+        try Data(try Data(contentsOf: URL(fileURLWithPath: adamw)).prefix(100)).write(to: URL(fileURLWithPath: adamw))
+        let run = try runGPT2(arguments: ["bench", "--device", "cuda", "--model", "tiny", "--micro-batch", "1", "--seq", "16", "--steps", "1",
+                                          "--warmup", "0", "--no-record", "--peak-flops", "1e12"],
+                              environment: EmulatedCUDA.environment.merging(["GPT2_KERNEL_IMAGES": images, "NVRTC_LIB": "/nonexistent/libnvrtc.so.13"]) { $1 })
+        expectOneLineError(run, mentioning: "\(adamw) is not whole (it is cut short")
+        #expect(run.stderrText.contains("gpt2 kernels --arch sm_90 --out \(images)"), "\(run.stderrText)")
+    }
+
+    /// A kernel cache that cannot be written says so, where every run then compiled every kernel again without a word.
+    @Test func aKernelCacheThatCannotBeWrittenSaysSo() throws {
+        let root = try TestPaths.temporaryDirectory("cli-kernel-cache-file").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let cache = root + "/file"
+        try Data("not a folder".utf8).write(to: URL(fileURLWithPath: cache))
+        let environment = EmulatedCUDA.environment.merging(["GPT2_KERNEL_CACHE": cache]) { $1 }
+        let expected = "not cached: cannot create the kernel cache \(cache) (GPT2_KERNEL_CACHE): Not a directory"
+        let kernels = try runGPT2(arguments: ["kernels", "--arch", "sm_90", "--only", "gelu", "--cache"], environment: environment)
+        #expect(kernels.status == 0 && kernels.stderrText.contains("warning: gelu.cu (sm_90) \(expected)"), "\(kernels.stderrText)")
+        let bench = try runGPT2(arguments: ["bench", "--device", "cuda", "--model", "tiny", "--micro-batch", "1", "--seq", "16", "--steps", "1",
+                                            "--warmup", "0", "--no-record", "--peak-flops", "1e12"], environment: environment)
+        #expect(bench.status == 0 && bench.stderrText.contains("kernels   adamw.cu: compiled in ") && bench.stderrText.contains(expected),
+                "\(bench.stderrText)")
+    }
+
     /// A bench under a diagnostic setting measures a slower backend than users run: it is not recorded for plans.
     @Test func aBenchUnderADiagnosticSettingIsNotRecorded() throws {
         let calibration = try TestPaths.temporaryDirectory("cli-cuda-diagnostic").path + "/calibration.json"
@@ -428,6 +510,17 @@ struct CUDACommandTests {
                                              "--steps", "1", "--warmup", "0", "--no-record", "--peak-flops", "1e12"],
                                  environment: EmulatedCUDA.environment.merging([variable: value]) { $1 })
         expectOneLineError(result, mentioning: "\(variable)=\(value) is not a setting it takes: \(expected)")
+    }
+
+    /// A misspelled emulator setting stops the emulator's cuInit, naming the setting and what it takes, as a misspelled
+    /// diagnostic setting stops the backend: `GPT2_CUDA_EMULATOR_ORDER=reversed` ran the default schedule.
+    @Test(arguments: [("GPT2_CUDA_EMULATOR_ORDER", "reversed", "the emulator's other schedule is reverse"),
+                      ("GPT2_CUDA_EMULATOR_ARCH", "sm_70", "the emulator presents sm_80, sm_86, sm_89 or sm_90"),
+                      ("GPT2_CUDA_EMULATOR_MEMORY_MIB", "1e3", "the device's memory in MiB must be a positive whole number")])
+    func aMisspelledEmulatorSettingIsRefused(_ variable: String, _ value: String, _ expected: String) throws {
+        let info = try runGPT2(arguments: ["info"], environment: EmulatedCUDA.environment.merging([variable: value]) { $1 })
+        #expect(info.stdoutText.contains("cuda      unavailable: ") && info.stdoutText.contains("\(variable)=\(value): \(expected)"),
+                "\(info.stdoutText)")
     }
 
     /// The `fusions` of a one-step bench's JSON on the emulator with the environment `switches`.
@@ -461,6 +554,38 @@ struct CUDACommandTests {
         // the training groups need --data: asked for without it, they were skipped and "0/0 checks passed" exited 0
         let noData = try runGPT2(arguments: ["selftest", "cuda", "--only", "training"], environment: EmulatedCUDA.environment)
         expectOneLineError(noData, mentioning: "--only training needs --data")
+    }
+
+    /// selftest refuses, before any check runs, what it would otherwise ignore or find only after the other groups: a
+    /// --shape or --data for groups that are not run, a --data folder without training shards, a --threads out of range.
+    @Test func selftestRefusesOptionsItWouldIgnore() throws {
+        let data = try ShakespeareShards.directory()
+        for (arguments, expected) in [
+            (["--only", "ops", "--shape", "17x32"], "--shape chooses the attention checks' shapes: add --only attention"),
+            (["--only", "model", "--data", data], "--data \(data) is for the training and resume checks"),
+            (["--data", "/nonexistent"], "--data: no token shards match /nonexistent/*_train_*.bin"),
+            (["--only", "model", "--threads", "-1"], "--threads must be 0 (one per core) or between 1 and"),
+        ] {
+            let result = try runGPT2(arguments: ["selftest", "cuda"] + arguments, environment: EmulatedCUDA.environment)
+            expectOneLineError(result, mentioning: expected)
+            #expect(!result.stdoutText.contains("=="), "\(arguments): a check ran: \(result.stdoutText)")
+        }
+    }
+
+    /// The training checks' runs are removed when they pass (the checkpoints of one self-test took 157 MB of /tmp, left
+    /// behind by every run of it) and kept when a check fails, saying where. Shown here by a failure: a training split too
+    /// small for a batch fails at once, where a passing check trains for minutes on the emulator.
+    @Test func selftestKeepsTheRunsOfAFailedTrainingCheckOnly() throws {
+        let root = try TestPaths.temporaryDirectory("cli-selftest-work").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try FileManager.default.createDirectory(atPath: root + "/data", withIntermediateDirectories: true)
+        try ShardWriter.write(Array(0..<100), to: root + "/data/small_train_000000.bin")
+        try ShardWriter.write(Array(0..<100), to: root + "/data/small_val_000000.bin")
+        let result = try runGPT2(arguments: ["selftest", "cuda", "--only", "training", "--data", root + "/data", "--work", root + "/work"],
+                                 environment: EmulatedCUDA.environment)
+        let kept = try #require(try FileManager.default.contentsOfDirectory(atPath: root + "/work").first, "\(result.stdoutText)")
+        #expect(result.status == 1 && result.stdoutText.contains("FAIL  training")
+                && result.stdoutText.contains("the training check's runs are kept in \(root)/work/\(kept)"), "\(result.stdoutText)")
     }
 
     /// The kernels as compiled for the RTX 40 series (sm_89: the reference card, 99 KiB of shared memory per block)
@@ -508,6 +633,13 @@ struct CUDACommandTests {
         #expect(intoFile.status != 0 && intoFile.stderrText.contains("a file is there") && intoFile.stdoutText.isEmpty, "\(intoFile.stderrText)")
         let ptx = try runGPT2(arguments: ["kernels", "--arch", "sm_89", "--only", "gelu", "--ptx", "--out", file + "-folder"])
         #expect(ptx.status != 0 && ptx.stderrText.contains("drop --ptx"), "\(ptx.stderrText)")
+        // a compute_XY architecture makes PTX as --ptx does: no images for --out, no ptxas report for --resources
+        for option in ["--out", "--resources"] {
+            let virtual = try runGPT2(arguments: ["kernels", "--arch", "sm_89", "--arch", "compute_90", "--only", "gelu", option]
+                                      + (option == "--out" ? [file + "-folder"] : []))
+            #expect(virtual.status != 0 && virtual.stderrText.contains("give sm_90, not compute_90") && virtual.stdoutText.isEmpty,
+                    "\(option): \(virtual.stdoutText)\(virtual.stderrText)")
+        }
     }
 
     /// `gpt2 eval --json`'s validation loss for a run on `device`.

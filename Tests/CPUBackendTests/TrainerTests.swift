@@ -296,6 +296,11 @@ import Testing
         let newRun = "gpt2 train --init-from \(run)/ckpt_2 --data \(kept.dataDirectory) --seq \(kept.sequenceLength) --micro-batch 2 "
             + "--grad-accum \(2 * kept.gradientAccumulation) --out NEW_FOLDER, with the run's other options (the same tokens per step)"
         #expect(String(describing: tooSmall).contains("does not fit") && String(describing: tooSmall).contains(newRun), "\(tooSmall)")
+        // where not one sequence fits (a GPU that other programs fill), the refusal offers no new run (it divided by 0)
+        let full = try #require(throws: ConfigError.self) {
+            try TrainingPlanCheck.requireFits(resuming: saved, device: .cpu(availableBytes: 0, threads: 2))
+        }
+        #expect(String(describing: full).hasSuffix("resume it where it fits"), "\(full)")
         try TrainingPlanCheck.requireFits(resuming: saved, device: .cpu(availableBytes: 2 * two.totalBytes, threads: 2))
 
         saved.options.steps = 1

@@ -41,6 +41,29 @@ struct CUDAParityTests {
         expectAllPass(try CUDAParity.attention(T: shape[0], HS: shape[1], kernels: kernels, cpu: ParityBackends.cpu, gpu: gpu))
     }
 
+    /// Both attention kernel families launch for the largest micro-batch any command accepts: they put the batch in the
+    /// grid's z, which CUDA caps at 65,535 blocks (`bench --micro-batch auto` picked 65,536 for the tiny model at a short
+    /// --seq, and the forward stopped on the launch). With one key per query, of score 0, the log-sum-exp is 0.
+    @Test(arguments: AttentionKernels.allCases)
+    func attentionLaunchesForTheLargestMicroBatch(kernels: AttentionKernels) throws {
+        let gpu = try #require(ParityBackends.gpu)
+        let chosen = gpu.attentionKernels
+        gpu.attentionKernels = kernels
+        defer { gpu.attentionKernels = chosen }
+        let (B, T, NH, C) = (Layout.maximumBatchSize, 1, 1, 16)
+        let model = try GPT2Model(config: ModelConfig(maxSequenceLength: T, vocabularySize: 64, layers: 1, heads: NH, channels: C),
+                                  backend: gpu, batchSize: B, sequenceLength: T)
+        let layout = model.layout
+        let qkv = layout.activation(.qkv), out = layout.activation(.atty), stats = layout.activation(.attStats)
+        let zeros = [Float](repeating: 0, count: qkv.count)
+        zeros.withUnsafeBytes { gpu.upload($0, to: qkv) }
+        gpu.attentionForward(out: out, stats: stats, qkv: qkv, B: B, T: T, C: C, NH: NH)
+        gpu.synchronize()
+        var lse = [Float](repeating: .nan, count: stats.count)
+        lse.withUnsafeMutableBytes { gpu.download(stats, into: $0) }
+        #expect(lse.allSatisfy { $0 == 0 }, "\(lse.first { $0 != 0 } ?? 0)")
+    }
+
     /// Where cuBLASLt has no GEMM with an epilogue (the emulator refuses one on request: the bias, the GELU forward's,
     /// the GELU gradient's or the weight gradient's BGRADB), the backend carries out that part with its own kernels
     /// from then on, and every op still matches.

@@ -144,7 +144,7 @@ import Testing
 
     /// The refusal before a run keeps the step's tokens: its micro-batch divides the step's sequences and comes with
     /// the accumulation that keeps them (a user's --total-batch-tokens refused the plain largest micro-batch, 27 here),
-    /// which it names too; where no micro-batch that fits divides the step into at most 65536, it says so (it offered
+    /// which it names too; where no micro-batch that fits divides the step into at most 65535, it says so (it offered
     /// a --grad-accum beyond the limit).
     @Test func refusalAdviceKeepsTheStepsTokens() throws {
         let rtx4070 = PlanDevice.gpu(try GPUSpecification.named("rtx4070"))
@@ -167,10 +167,10 @@ import Testing
         #expect(stepSequences % withRecompute == 0 && withRecompute > divisor)
         #expect(kept.contains("--recompute (micro-batches up to \(withRecompute))"), "\(kept)")
 
-        // 67 × 65536: a micro-batch that fits (≤ 27) would need more than 65536 of them
+        // 67 × 65535: a micro-batch that fits (≤ 27) would need more than 65535 of them
         let beyond = try advice(67, step: 67 * Layout.maximumBatchSize)
-        #expect(beyond.contains("micro-batches up to \(plainLargest) fit, but none of them divides the step's 4390912 sequences into "
-                                + "at most 65536: lower --grad-accum or --total-batch-tokens") && !beyond.contains("--seq"), "\(beyond)")
+        #expect(beyond.contains("micro-batches up to \(plainLargest) fit, but none of them divides the step's 4390845 sequences into "
+                                + "at most 65535: lower --grad-accum or --total-batch-tokens") && !beyond.contains("--seq"), "\(beyond)")
         #expect(MemoryPlan.largestMicroBatch(config: d12, sequenceLength: 1024, recompute: false, device: rtx4070,
                                              dividing: 67 * Layout.maximumBatchSize) == 0)
     }
@@ -335,7 +335,7 @@ import Testing
     /// A record with a value no bench writes (a damaged or hand-edited file) is refused by file, record and field: plans from
     /// them said a negative MFU and time (mfu -1), an infinite one (mfu 0) or an overhead below nothing.
     @Test(arguments: [("mfu", "-1", "mfu -1.0 is not a utilisation"), ("mfu", "0", "mfu 0.0"), ("mfu", "1e308", "mfu 1e+308"),
-                      ("tokens_per_s", "0", "tokens_per_s 0.0"), ("micro_batch", "0", "micro_batch 0 is not between 1 and 65536"),
+                      ("tokens_per_s", "0", "tokens_per_s 0.0"), ("micro_batch", "0", "micro_batch 0 is not between 1 and 65535"),
                       ("seq", "-3", "seq -3"), ("grad_accum", "0", "grad_accum 0"), ("optimizer_seconds", "-1", "optimizer_seconds -1.0"),
                       ("device_overhead_bytes", "1e17", "device_overhead_bytes 100000000000000000")])
     func aDamagedCalibrationRecordIsRefused(_ field: String, _ value: String, _ phrase: String) throws {

@@ -19,12 +19,13 @@ public struct Layout: Sendable {
     /// chunks of R, so the logits take (R,Vp) instead of (B,T,Vp).
     public let classifierChunkRows: Int
 
-    /// The largest micro-batch (B) accepted anywhere: far beyond what any device holds at GPT-2's sizes, and small
-    /// enough that no buffer's element count can overflow (options beyond it are refused, not wrapped around).
-    public static let maximumBatchSize = 1 << 16
+    /// The largest micro-batch (B) accepted anywhere: small enough that no buffer's element count can overflow
+    /// (options beyond it are refused, not wrapped around), and within the 65,535 blocks a CUDA grid holds in y and z,
+    /// where the attention kernels put the batch (the tiny model at a short --seq fits more on a 16 GiB GPU).
+    public static let maximumBatchSize = (1 << 16) - 1
 
     /// Refuses a count of sequences or micro-batches outside 1…`maximumBatchSize`, naming its option: "--micro-batch
-    /// must be between 1 and 65536 (got 0)"; `orAuto` for an option that also takes `auto`.
+    /// must be between 1 and 65535 (got 0)"; `orAuto` for an option that also takes `auto`.
     public static func requireBatchCount(_ value: Int, option: String, orAuto: Bool = false) throws {
         guard !(1...maximumBatchSize).contains(value) else { return }
         throw ConfigError("\(option) must be \(orAuto ? "auto or " : "")between 1 and \(maximumBatchSize) (got \(value))")

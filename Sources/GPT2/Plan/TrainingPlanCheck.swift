@@ -31,11 +31,12 @@ public enum TrainingPlanCheck {
             let step = sequencesPerStep(options)
             let largest = MemoryPlan.largestMicroBatch(config: options.model, sequenceLength: options.sequenceLength,
                                                        recompute: options.recompute, device: device, dividing: step)
-            let newRun = "gpt2 train --init-from \(run.folder) --data \(options.dataDirectory) --seq \(options.sequenceLength) "
-                + "--micro-batch \(largest) --grad-accum \(step / largest)" + (options.recompute ? " --recompute" : "")
-                + " --out NEW_FOLDER, with the run's other options (the same tokens per step)"
-            throw ConfigError("\(run.folder) trains micro-batches of \(options.microBatch) × seq \(options.sequenceLength), which \(memory.verdict); resume it where it fits"
-                              + (largest > 0 ? ", or go on from its weights in a new run: \(newRun)" : ""))
+            // (no micro-batch fits when the device's fixed costs fill it: then there is no new run to offer either)
+            let newRun = largest == 0 ? "" : ", or go on from its weights in a new run: gpt2 train --init-from \(run.folder) "
+                + "--data \(options.dataDirectory) --seq \(options.sequenceLength) --micro-batch \(largest) --grad-accum \(step / largest)"
+                + (options.recompute ? " --recompute" : "") + " --out NEW_FOLDER, with the run's other options (the same tokens per step)"
+            throw ConfigError("\(run.folder) trains micro-batches of \(options.microBatch) × seq \(options.sequenceLength), which \(memory.verdict); "
+                              + "resume it where it fits" + newRun)
         }
         return memory
     }

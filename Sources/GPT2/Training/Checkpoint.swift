@@ -174,14 +174,7 @@ public enum Checkpoint {
     /// would pick it up as the newest): renamed to `.ckpt_STEP.removed` first, which `removeUnfinished` clears if the
     /// removal is cut short, then deleted.
     public static func remove(step: Int, in runDirectory: String) throws {
-        let removed = try setAside(step: step, in: runDirectory)
-        do {
-            try FileManager.default.removeItem(atPath: removed)
-        } catch {
-            // (FileManager's error prints as an NSCocoaErrorDomain dump; the system's reason is the POSIX error under it)
-            let reason = ((error as? CocoaError)?.underlying as? POSIXError).map { String(cString: strerror($0.code.rawValue)) }
-            throw FileError("cannot remove \(removed)" + (reason.map { ": \($0)" } ?? ""))
-        }
+        try FileSystem.removeTree(try setAside(step: step, in: runDirectory))
     }
 
     /// Renames checkpoint `step` out of `steps(in:)`'s sight, to `.ckpt_STEP.removed`, and returns that path.
