@@ -1,8 +1,9 @@
-/// The CLI on the CUDA backend: `train`, `eval` and `sample` with `--device cuda`, on the CUDA emulator
-/// (no GPU needed): the GPU run's losses track the CPU's, its log and metrics carry GPU memory, a GPU
-/// checkpoint resumes on the CPU, and an unlisted device trains without a peak (MFU n/a) instead of refusing.
+/// The CLI on the CUDA backend: `train`, `eval`, `sample`, `plan` and `bench` with `--device cuda`, on the CUDA
+/// emulator (no GPU needed): the GPU run's losses track the CPU's, its log and metrics carry GPU memory, a GPU
+/// checkpoint resumes on the CPU, an unlisted device trains without a peak (MFU n/a) instead of refusing, and the
+/// plan's memory is what bench measures. Finding CUDA is in CUDALibrarySetupTests; kernels and selftest in
+/// KernelsAndSelftestCommandTests.
 
-import CUDAKernels
 import Foundation
 import GPT2
 import GPT2TestSupport
@@ -71,31 +72,6 @@ struct CUDACommandTests {
                                  environment: EmulatedCUDA.environment)
         try #require(sample.status == 0, "\(sample.stderrText)")
         #expect(sample.stdoutText.hasPrefix("ROMEO:") && sample.stdoutText.count > "ROMEO:\n".count, "\(sample.stdoutText)")
-    }
-
-    /// Without a driver, a command that takes --device says to run with --device cpu, and those that have no such
-    /// option (kernels, selftest cuda) do not offer it.
-    @Test func onlyCommandsWithADeviceOptionOfferTheCPU() throws {
-        let noDriver = EmulatedCUDA.environment.merging(["CUDA_DRIVER_LIB": "/nonexistent/libcuda.so.1"]) { $1 }
-        let bench = try runGPT2(arguments: ["bench", "--device", "cuda", "--model", "tiny", "--no-record"], environment: noDriver)
-        expectOneLineError(bench, mentioning: "CUDA_DRIVER_LIB names it: point CUDA_DRIVER_LIB at the driver's libcuda.so.1, or unset it "
-                                              + "to let gpt2 search for one; or run on the CPU with --device cpu")
-        for arguments in [["kernels"], ["selftest", "cuda"]] {
-            let result = try runGPT2(arguments: arguments, environment: noDriver)
-            expectOneLineError(result, mentioning: "CUDA_DRIVER_LIB names it")
-            #expect(!result.stderrText.contains("--device"), "\(arguments): \(result.stderrText)")
-        }
-    }
-
-    /// `gpt2 kernels` for an architecture NVRTC does not know stops with one line naming the ones it does, before it
-    /// compiles anything, rather than a FAILED row and NVRTC's bare error for every kernel file; `gpt2 info` lists them.
-    @Test func kernelsForAnArchitectureNVRTCDoesNotKnowIsOneError() throws {
-        let result = try runGPT2(arguments: ["kernels", "--arch", "sm_90", "--arch", "sm_12"])
-        expectOneLineError(result, mentioning: "does not compile for sm_12, only for ")
-        #expect(!result.stdoutText.contains("FAILED") && !result.stdoutText.contains("cubin"), "\(result.stdoutText)")
-        let listed = try #require(result.stderrText.components(separatedBy: "only for ").last?.components(separatedBy: ";").first)
-        let info = try runGPT2(arguments: ["info"])
-        #expect(info.stdoutText.contains("          compiles for \(listed)\n") && listed.contains("sm_80, "), "\(info.stdoutText)")
     }
 
     /// On a GPU not in the table (the emulator is one), the plan still gives its memory table and verdict, and says
@@ -284,131 +260,6 @@ struct CUDACommandTests {
                 == ["attention": "tensor-cores", "bias": "kernels", "gelu": "kernel forward, epilogue backward", "bias_gradient": "epilogue"])
     }
 
-    /// `gpt2 --help` lists selftest, which the README and the GPU section tell users to run (it was hidden).
-    @Test func helpListsSelftest() throws {
-        let result = try runGPT2(arguments: ["--help"])
-        #expect(result.status == 0 && result.stdoutText.contains("selftest") && result.stdoutText.contains("Check the CUDA backend"),
-                "\(result.stdoutText)")
-    }
-
-    /// A CUDA_INCLUDE without cuda_bf16.h is named as the problem by info, kernels and a run, instead of NVRTC's
-    /// "cannot open source file" flattened onto one line for every kernel.
-    @Test func aCUDAIncludeWithoutTheHeadersIsNamed() throws {
-        let environment = EmulatedCUDA.environment.merging(["CUDA_INCLUDE": "/nonexistent"]) { $1 }
-        let problem = "CUDA_INCLUDE=/nonexistent holds no cuda_bf16.h"
-        let info = try runGPT2(arguments: ["info"], environment: environment)
-        #expect(info.stdoutText.contains(problem), "\(info.stdoutText)")
-        expectOneLineError(try runGPT2(arguments: ["kernels", "--arch", "sm_90"], environment: environment), mentioning: problem)
-        let cache = try TestPaths.temporaryDirectory("cli-no-headers").path   // (an empty cache: the kernels must compile)
-        defer { try? FileManager.default.removeItem(atPath: cache) }
-        let bench = try runGPT2(arguments: ["bench", "--device", "cuda", "--model", "tiny", "--micro-batch", "1", "--seq", "16", "--steps", "1",
-                                            "--no-record"], environment: environment.merging(["GPT2_KERNEL_CACHE": cache]) { $1 })
-        expectOneLineError(bench, mentioning: problem)
-    }
-
-    /// A machine without NVRTC runs on images `gpt2 kernels --out` made elsewhere (what a GPU session falls back to):
-    /// info says whether they serve the device, a run loads them, and images for another architecture are refused
-    /// with the command that makes the right ones.
-    @Test func prebuiltKernelImagesServeAMachineWithoutNVRTC() throws {
-        let root = try TestPaths.temporaryDirectory("cli-kernel-images").path
-        defer { try? FileManager.default.removeItem(atPath: root) }
-        for architecture in ["sm_90", "sm_89"] {
-            let made = try runGPT2(arguments: ["kernels", "--arch", architecture, "--out", root + "/" + architecture])
-            try #require(made.status == 0, "\(made.stderrText)")
-        }
-        func environment(_ images: String) -> [String: String] {
-            EmulatedCUDA.environment.merging(["GPT2_KERNEL_IMAGES": root + "/" + images, "NVRTC_LIB": "/nonexistent/libnvrtc.so.13",
-                                              "GPT2_KERNEL_CACHE": root + "/empty-cache"]) { $1 }
-        }
-        let files = CUDAKernelSources.all.count
-        let info = try runGPT2(arguments: ["info"], environment: environment("sm_90"))
-        #expect(info.stdoutText.contains("\(files) of \(files) kernel files for this device's sm_90 are there"), "\(info.stdoutText)")
-        let bench = ["bench", "--device", "cuda", "--model", "tiny", "--micro-batch", "1", "--seq", "16", "--steps", "1", "--warmup", "0",
-                     "--no-record", "--peak-flops", "1e12"]
-        let run = try runGPT2(arguments: bench, environment: environment("sm_90"))
-        #expect(run.status == 0 && run.stderrText.contains(": prebuilt "), "\(run.stderrText)")
-        let wrong = try runGPT2(arguments: bench, environment: environment("sm_89"))
-        expectOneLineError(wrong, mentioning: "gpt2 kernels --arch sm_90 --out")
-        #expect(try runGPT2(arguments: ["info"], environment: environment("sm_89")).stdoutText.contains("0 of \(files) kernel files"))
-    }
-
-    /// Without NVRTC, a run names both ways to its kernels: an NVRTC to compile them, or images made elsewhere.
-    @Test func aRunWithoutNVRTCOffersPrebuiltImages() throws {
-        let run = try runGPT2(arguments: ["bench", "--device", "cuda", "--model", "tiny", "--micro-batch", "1", "--seq", "16", "--steps", "1",
-                                          "--warmup", "0", "--no-record"],
-                              environment: EmulatedCUDA.environment.merging(["NVRTC_LIB": "/nonexistent/libnvrtc.so.13"]) { $1 })
-        expectOneLineError(run, mentioning: "NVRTC_LIB names it")
-        #expect(run.stderrText.contains("or set GPT2_KERNEL_IMAGES to a folder written by `gpt2 kernels --out`"), "\(run.stderrText)")
-    }
-
-    /// A missing cuBLASLt is reported before the kernels compile (seconds on a GPU machine, wasted on a run that cannot start).
-    @Test func aMissingCuBLASLtIsReportedBeforeTheKernelsCompile() throws {
-        let cache = try TestPaths.temporaryDirectory("cli-no-cublaslt").path
-        defer { try? FileManager.default.removeItem(atPath: cache) }
-        let run = try runGPT2(arguments: ["bench", "--device", "cuda", "--model", "tiny", "--micro-batch", "1", "--seq", "16", "--steps", "1",
-                                          "--warmup", "0", "--no-record"],
-                              environment: EmulatedCUDA.environment.merging(["CUBLASLT_LIB": "/nonexistent/libcublasLt.so.13",
-                                                                             "GPT2_KERNEL_CACHE": cache]) { $1 })
-        expectOneLineError(run, mentioning: "cuBLASLt (libcublasLt) not found")
-        #expect(try FileManager.default.contentsOfDirectory(atPath: cache).isEmpty, "no kernel was compiled")
-    }
-
-    /// A cubin runs on its own major architecture at the same or a later minor one, as on a GPU: sm_80 images serve an
-    /// sm_89 device, and sm_89 images are refused by an sm_80 one (the emulator checks the cubin's architecture as the
-    /// driver does). The images are given under the device's file names, as a mislabelled folder would hold them.
-    @Test func cubinsRunOnTheSameOrALaterMinorArchitectureOnly() throws {
-        let root = try TestPaths.temporaryDirectory("cli-kernel-minor").path
-        defer { try? FileManager.default.removeItem(atPath: root) }
-        for architecture in ["sm_80", "sm_89"] {
-            let made = try runGPT2(arguments: ["kernels", "--arch", architecture, "--out", root + "/" + architecture])
-            try #require(made.status == 0, "\(made.stderrText)")
-        }
-        /// A folder holding `content`'s images under the file names of `names`' (matched by the kernel file's stem).
-        func relabelled(_ content: String, as names: String) throws -> String {
-            let folder = root + "/\(content)-as-\(names)"
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-            let images = try FileManager.default.contentsOfDirectory(atPath: root + "/" + content)
-            for name in try FileManager.default.contentsOfDirectory(atPath: root + "/" + names) {
-                let stem = String(name[..<name.range(of: "-\(names)-")!.lowerBound])
-                let image = try #require(images.first { $0.hasPrefix(stem + "-\(content)-") })
-                try FileManager.default.copyItem(atPath: root + "/\(content)/" + image, toPath: folder + "/" + name)
-            }
-            return folder
-        }
-        func bench(_ images: String, on architecture: String) throws -> CommandResult {
-            try runGPT2(arguments: ["bench", "--device", "cuda", "--model", "tiny", "--micro-batch", "1", "--seq", "16", "--steps", "1",
-                                    "--warmup", "0", "--no-record", "--peak-flops", "1e12"],
-                        environment: EmulatedCUDA.environment.merging(["GPT2_KERNEL_IMAGES": images, "GPT2_CUDA_EMULATOR_ARCH": architecture,
-                                                                       "GPT2_KERNEL_CACHE": root + "/empty-cache"]) { $1 })
-        }
-        let older = try bench(try relabelled("sm_80", as: "sm_89"), on: "sm_89")
-        #expect(older.status == 0, "\(older.stderrText)")
-        let newer = try bench(try relabelled("sm_89", as: "sm_80"), on: "sm_80")
-        #expect(newer.status == 1 && newer.stderrText.contains("no kernel image is available for execution on the device")
-                && newer.stderrText.contains("built for sm_89, which does not run on sm_80"), "\(newer.stderrText)")
-    }
-
-    /// A library variable pointing at another CUDA library says so ("it is probably too old" sent users after a
-    /// newer driver).
-    @Test func aLibraryVariablePointingElsewhereSaysSo() throws {
-        let nvrtc = try #require(ProcessInfo.processInfo.environment["NVRTC_LIB"])
-        let info = try runGPT2(arguments: ["info"], environment: EmulatedCUDA.environment.merging(["CUDA_DRIVER_LIB": nvrtc]) { $1 })
-        #expect(info.stdoutText.contains("opened as the CUDA driver (libcuda), has no function cuGetErrorString: it is another library"),
-                "\(info.stdoutText)")
-    }
-
-    /// A library variable naming no library (a mistyped path, a folder) says that the variable is what to fix, not that the
-    /// NVIDIA driver or a toolkit is to be installed.
-    @Test func aLibraryVariableNamingNoLibrarySaysSo() throws {
-        let info = try runGPT2(arguments: ["info"], environment: EmulatedCUDA.environment.merging(
-            ["CUDA_DRIVER_LIB": "/nonexistent/libcuda.so.1", "NVRTC_LIB": "/nonexistent/libnvrtc.so.13", "CUBLASLT_LIB": "/tmp"]) { $1 })
-        for (label, variable) in [("cuda", "CUDA_DRIVER_LIB"), ("nvrtc", "NVRTC_LIB"), ("cublasLt", "CUBLASLT_LIB")] {
-            let line = try #require(info.stdoutText.split(separator: "\n").first { $0.hasPrefix(label + " ") }, "\(info.stdoutText)")
-            #expect(line.contains("unavailable") && line.contains("\(variable) names it: point \(variable) at ")
-                    && !line.contains("Install the NVIDIA driver") && !line.contains("Set \(variable)"), "\(line)")
-        }
-    }
-
     /// eval plans its memory before allocating, as train does: on a device too small for the micro-batch it says what to
     /// change instead of passing on the driver's out-of-memory error.
     @Test func evalThatDoesNotFitSaysWhatToChange() throws {
@@ -427,70 +278,6 @@ struct CUDACommandTests {
                 && result.stderrText.contains("does not fit") && result.stderrText.contains("--device cpu"), "\(result.stderrText)")
     }
 
-    /// A damaged image in the kernel cache is compiled again rather than failing every run ("device kernel image is
-    /// invalid", naming neither the file nor the cache).
-    @Test func aDamagedCachedKernelIsCompiledAgain() throws {
-        let cache = try TestPaths.temporaryDirectory("cli-kernel-cache").path
-        defer { try? FileManager.default.removeItem(atPath: cache) }
-        let environment = EmulatedCUDA.environment.merging(["GPT2_KERNEL_CACHE": cache]) { $1 }
-        let arguments = ["bench", "--device", "cuda", "--model", "tiny", "--micro-batch", "1", "--seq", "16", "--steps", "1",
-                         "--warmup", "0", "--no-record", "--peak-flops", "1e12"]
-        try #require(try runGPT2(arguments: arguments, environment: environment).status == 0)
-        let adamw = try #require(try FileManager.default.contentsOfDirectory(atPath: cache).first { $0.hasPrefix("adamw-") })
-        try Data((0..<100).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) }).write(to: URL(fileURLWithPath: cache + "/" + adamw))
-        let again = try runGPT2(arguments: arguments, environment: environment)
-        #expect(again.status == 0 && again.stderrText.contains("adamw.cu: the cached image was refused"), "\(again.stderrText)")
-        #expect(try Data(contentsOf: URL(fileURLWithPath: cache + "/" + adamw)).count > 100, "the entry was replaced")
-    }
-
-    /// A cached image cut short (a copy that stopped part-way) is compiled again too: the driver takes no length and
-    /// reads a cubin as far as its ELF headers say, so such an image was read past its end (the emulator died of it).
-    @Test func aCachedKernelCutShortIsCompiledAgain() throws {
-        let cache = try TestPaths.temporaryDirectory("cli-kernel-cache-cut").path
-        defer { try? FileManager.default.removeItem(atPath: cache) }
-        let environment = EmulatedCUDA.environment.merging(["GPT2_KERNEL_CACHE": cache]) { $1 }
-        let arguments = ["bench", "--device", "cuda", "--model", "tiny", "--micro-batch", "1", "--seq", "16", "--steps", "1",
-                         "--warmup", "0", "--no-record", "--peak-flops", "1e12"]
-        try #require(try runGPT2(arguments: arguments, environment: environment).status == 0)
-        let adamw = cache + "/" + (try #require(try FileManager.default.contentsOfDirectory(atPath: cache).first { $0.hasPrefix("adamw-") }))
-        try Data(try Data(contentsOf: URL(fileURLWithPath: adamw)).prefix(100)).write(to: URL(fileURLWithPath: adamw))
-        let again = try runGPT2(arguments: arguments, environment: environment)
-        #expect(again.status == 0 && again.stderrText.contains("adamw.cu: the cached image was refused")
-                && again.stderrText.contains("cut short"), "\(again.stderrText)")
-        #expect(try Data(contentsOf: URL(fileURLWithPath: adamw)).count > 100, "the entry was replaced")
-    }
-
-    /// A prebuilt image cut short is refused naming the file and the command that writes it, before the driver reads it.
-    @Test func aPrebuiltKernelCutShortIsRefused() throws {
-        let images = try TestPaths.temporaryDirectory("cli-kernel-images-cut").path
-        defer { try? FileManager.default.removeItem(atPath: images) }
-        let made = try runGPT2(arguments: ["kernels", "--arch", "sm_90", "--out", images])
-        try #require(made.status == 0, "\(made.stderrText)")
-        let adamw = images + "/" + (try #require(try FileManager.default.contentsOfDirectory(atPath: images).first { $0.hasPrefix("adamw-") }))
-        try Data(try Data(contentsOf: URL(fileURLWithPath: adamw)).prefix(100)).write(to: URL(fileURLWithPath: adamw))
-        let run = try runGPT2(arguments: ["bench", "--device", "cuda", "--model", "tiny", "--micro-batch", "1", "--seq", "16", "--steps", "1",
-                                          "--warmup", "0", "--no-record", "--peak-flops", "1e12"],
-                              environment: EmulatedCUDA.environment.merging(["GPT2_KERNEL_IMAGES": images, "NVRTC_LIB": "/nonexistent/libnvrtc.so.13"]) { $1 })
-        expectOneLineError(run, mentioning: "\(adamw) is not whole (it is cut short")
-        #expect(run.stderrText.contains("gpt2 kernels --arch sm_90 --out \(images)"), "\(run.stderrText)")
-    }
-
-    /// A kernel cache that cannot be written says so, where every run then compiled every kernel again without a word.
-    @Test func aKernelCacheThatCannotBeWrittenSaysSo() throws {
-        let root = try TestPaths.temporaryDirectory("cli-kernel-cache-file").path
-        defer { try? FileManager.default.removeItem(atPath: root) }
-        let cache = root + "/file"
-        try Data("not a folder".utf8).write(to: URL(fileURLWithPath: cache))
-        let environment = EmulatedCUDA.environment.merging(["GPT2_KERNEL_CACHE": cache]) { $1 }
-        let expected = "not cached: cannot create the kernel cache \(cache) (GPT2_KERNEL_CACHE): Not a directory"
-        let kernels = try runGPT2(arguments: ["kernels", "--arch", "sm_90", "--only", "gelu", "--cache"], environment: environment)
-        #expect(kernels.status == 0 && kernels.stderrText.contains("warning: gelu.cu (sm_90) \(expected)"), "\(kernels.stderrText)")
-        let bench = try runGPT2(arguments: ["bench", "--device", "cuda", "--model", "tiny", "--micro-batch", "1", "--seq", "16", "--steps", "1",
-                                            "--warmup", "0", "--no-record", "--peak-flops", "1e12"], environment: environment)
-        #expect(bench.status == 0 && bench.stderrText.contains("kernels   adamw.cu: compiled in ") && bench.stderrText.contains(expected),
-                "\(bench.stderrText)")
-    }
-
     /// A bench under a diagnostic setting measures a slower backend than users run: it is not recorded for plans.
     @Test func aBenchUnderADiagnosticSettingIsNotRecorded() throws {
         let calibration = try TestPaths.temporaryDirectory("cli-cuda-diagnostic").path + "/calibration.json"
@@ -501,28 +288,6 @@ struct CUDACommandTests {
         #expect(!FileManager.default.fileExists(atPath: calibration))
     }
 
-    /// A misspelled diagnostic setting is refused, naming what it takes: `cuda_cores` ran the tensor-core kernels, and
-    /// `GPT2_CUDA_GELU_KERNEL=true` the epilogue, while the user believed them switched off.
-    @Test(arguments: [("GPT2_CUDA_ATTENTION", "cuda_cores", "use tensor-cores or cuda-cores"),
-                      ("GPT2_CUDA_GELU_KERNEL", "true", "use 1 (on) or 0 (off)"), ("GPT2_CUDA_SYNC", "yes", "use 1 (on) or 0 (off)")])
-    func aMisspelledDiagnosticSettingIsRefused(_ variable: String, _ value: String, _ expected: String) throws {
-        let result = try runGPT2(arguments: ["bench", "--device", "cuda", "--model", "tiny", "--micro-batch", "1", "--seq", "16",
-                                             "--steps", "1", "--warmup", "0", "--no-record", "--peak-flops", "1e12"],
-                                 environment: EmulatedCUDA.environment.merging([variable: value]) { $1 })
-        expectOneLineError(result, mentioning: "\(variable)=\(value) is not a setting it takes: \(expected)")
-    }
-
-    /// A misspelled emulator setting stops the emulator's cuInit, naming the setting and what it takes, as a misspelled
-    /// diagnostic setting stops the backend: `GPT2_CUDA_EMULATOR_ORDER=reversed` ran the default schedule.
-    @Test(arguments: [("GPT2_CUDA_EMULATOR_ORDER", "reversed", "the emulator's other schedule is reverse"),
-                      ("GPT2_CUDA_EMULATOR_ARCH", "sm_70", "the emulator presents sm_80, sm_86, sm_89 or sm_90"),
-                      ("GPT2_CUDA_EMULATOR_MEMORY_MIB", "1e3", "the device's memory in MiB must be a positive whole number")])
-    func aMisspelledEmulatorSettingIsRefused(_ variable: String, _ value: String, _ expected: String) throws {
-        let info = try runGPT2(arguments: ["info"], environment: EmulatedCUDA.environment.merging([variable: value]) { $1 })
-        #expect(info.stdoutText.contains("cuda      unavailable: ") && info.stdoutText.contains("\(variable)=\(value): \(expected)"),
-                "\(info.stdoutText)")
-    }
-
     /// The `fusions` of a one-step bench's JSON on the emulator with the environment `switches`.
     private func fusions(_ switches: [String: String]) throws -> [String: String] {
         struct Bench: Decodable { var fusions: [String: String] }
@@ -531,115 +296,6 @@ struct CUDACommandTests {
                                  environment: EmulatedCUDA.environment.merging(switches) { $1 })
         try #require(result.status == 0, "\(result.stderrText)")
         return try JSONDecoder().decode(Bench.self, from: result.stdout).fusions
-    }
-
-    /// `gpt2 selftest cuda --shape TxHS` checks only the attention shapes named (what a GPU session runs under
-    /// compute-sanitizer, where every shape costs minutes), on both kernel families; a malformed shape is refused.
-    @Test func selftestChecksOnlyTheAttentionShapesNamed() throws {
-        let result = try runGPT2(arguments: ["selftest", "cuda", "--only", "attention", "--shape", "17x32", "--threads", "2"],
-                                 environment: EmulatedCUDA.environment)
-        #expect(result.status == 0, "\(result.stdoutText)\(result.stderrText)")
-        let sections = result.stdoutText.split(separator: "\n").filter { $0.hasPrefix("== ") }
-        #expect(sections == ["== attention tensor-cores T=17 HS=32", "== attention cuda-cores T=17 HS=32"], "\(sections)")
-        for bad in ["17by32", "64x256", "0x64"] {   // (256: beyond every attention kernel; it ran and reported a failed check)
-            let malformed = try runGPT2(arguments: ["selftest", "cuda", "--only", "attention", "--shape", bad],
-                                        environment: EmulatedCUDA.environment)
-            #expect(malformed.status != 0 && malformed.stderrText.contains("--shape"), "\(bad): \(malformed.stderrText)")
-        }
-        // a head size the tensor-core kernels are not built for is skipped with that reason, not a shared-memory one
-        let odd = try runGPT2(arguments: ["selftest", "cuda", "--only", "attention", "--shape", "17x48", "--threads", "2"],
-                              environment: EmulatedCUDA.environment)
-        #expect(odd.status == 0 && odd.stdoutText.contains("SKIP  attention tensor-cores T=17 HS=48: the tensor-core kernels are built for head sizes 16, 32, 64, 128 only"),
-                "\(odd.stdoutText)")
-        // the training groups need --data: asked for without it, they were skipped and "0/0 checks passed" exited 0
-        let noData = try runGPT2(arguments: ["selftest", "cuda", "--only", "training"], environment: EmulatedCUDA.environment)
-        expectOneLineError(noData, mentioning: "--only training needs --data")
-    }
-
-    /// selftest refuses, before any check runs, what it would otherwise ignore or find only after the other groups: a
-    /// --shape or --data for groups that are not run, a --data folder without training shards, a --threads out of range.
-    @Test func selftestRefusesOptionsItWouldIgnore() throws {
-        let data = try ShakespeareShards.directory()
-        for (arguments, expected) in [
-            (["--only", "ops", "--shape", "17x32"], "--shape chooses the attention checks' shapes: add --only attention"),
-            (["--only", "model", "--data", data], "--data \(data) is for the training and resume checks"),
-            (["--data", "/nonexistent"], "--data: no token shards match /nonexistent/*_train_*.bin"),
-            (["--only", "model", "--threads", "-1"], "--threads must be 0 (one per core) or between 1 and"),
-        ] {
-            let result = try runGPT2(arguments: ["selftest", "cuda"] + arguments, environment: EmulatedCUDA.environment)
-            expectOneLineError(result, mentioning: expected)
-            #expect(!result.stdoutText.contains("=="), "\(arguments): a check ran: \(result.stdoutText)")
-        }
-    }
-
-    /// The training checks' runs are removed when they pass (the checkpoints of one self-test took 157 MB of /tmp, left
-    /// behind by every run of it) and kept when a check fails, saying where. Shown here by a failure: a training split too
-    /// small for a batch fails at once, where a passing check trains for minutes on the emulator.
-    @Test func selftestKeepsTheRunsOfAFailedTrainingCheckOnly() throws {
-        let root = try TestPaths.temporaryDirectory("cli-selftest-work").path
-        defer { try? FileManager.default.removeItem(atPath: root) }
-        try FileManager.default.createDirectory(atPath: root + "/data", withIntermediateDirectories: true)
-        try ShardWriter.write(Array(0..<100), to: root + "/data/small_train_000000.bin")
-        try ShardWriter.write(Array(0..<100), to: root + "/data/small_val_000000.bin")
-        let result = try runGPT2(arguments: ["selftest", "cuda", "--only", "training", "--data", root + "/data", "--work", root + "/work"],
-                                 environment: EmulatedCUDA.environment)
-        let kept = try #require(try FileManager.default.contentsOfDirectory(atPath: root + "/work").first, "\(result.stdoutText)")
-        #expect(result.status == 1 && result.stdoutText.contains("FAIL  training")
-                && result.stdoutText.contains("the training check's runs are kept in \(root)/work/\(kept)"), "\(result.stdoutText)")
-    }
-
-    /// The kernels as compiled for the RTX 40 series (sm_89: the reference card, 99 KiB of shared memory per block)
-    /// and the A100 (sm_80), not only for the H100: with GPT2_CUDA_EMULATOR_ARCH the emulator presents that
-    /// architecture, so NVRTC compiles for it and every launch is checked against that cubin's register counts and
-    /// that shared memory limit. Every op, a model step and attention at each head size pass there, head size 128
-    /// on the tensor-core kernels (85 KiB of shared memory in the forward).
-    @Test(arguments: ["sm_89", "sm_80"])
-    func selftestPassesWhereTheEmulatorPresentsAnotherArchitecture(architecture: String) throws {
-        let shapes = [16, 32, 64, 128].flatMap { ["--shape", "64x\($0)"] }
-        let result = try runGPT2(arguments: ["selftest", "cuda", "--only", "ops", "--only", "model", "--only", "attention"]
-                                     + shapes + ["--threads", "2"],
-                                 environment: EmulatedCUDA.environment.merging(["GPT2_CUDA_EMULATOR_ARCH": architecture]) { $1 })
-        #expect(result.status == 0, "\(result.stdoutText)\(result.stderrText)")
-        #expect((result.stdoutText + result.stderrText).contains("(\(architecture))"), "the device line names \(architecture)")
-        #expect(result.stdoutText.contains("== attention tensor-cores T=64 HS=128"), "head size 128 ran on the tensor-core kernels")
-    }
-
-    /// `gpt2 kernels --resources` lists every kernel of a file under it with its registers (no GPU involved), and
-    /// refuses what has no ptxas report (PTX, cached images).
-    @Test func kernelsReportsEachKernelsResources() throws {
-        let result = try runGPT2(arguments: ["kernels", "--arch", "sm_89", "--resources", "--only", "gelu", "--only", "encoder"])
-        #expect(result.status == 0, "\(result.stderrText)")
-        let lines = result.stdoutText.split(separator: "\n").map(String.init)
-        let files = lines.filter { !$0.hasPrefix(" ") }.map { String($0.prefix { $0 != " " }) }
-        #expect(Set(files) == ["gelu.cu", "encoder.cu"], "--only twice: either file: \(files)")
-        for kernel in ["gelu_forward", "gelu_backward"] {
-            let line = lines.first { $0.hasPrefix("  \(kernel) ") }
-            #expect(line?.contains(" registers") == true && line?.contains("0 B spilled") == true, "\(kernel): \(String(describing: line))")
-        }
-        for refused in [["--ptx"], ["--cache"]] {
-            let result = try runGPT2(arguments: ["kernels", "--arch", "sm_89", "--resources", "--only", "gelu"] + refused)
-            #expect(result.status != 0 && result.stderrText.contains(refused[0]), "\(refused): \(result.stderrText)")
-        }
-        // a filter that matches no file compiled nothing and passed
-        let typo = try runGPT2(arguments: ["kernels", "--arch", "sm_89", "--only", "gelu", "--only", "atention"])
-        #expect(typo.status != 0 && typo.stderrText.contains("--only atention matches no kernel file; the files are adamw.cu"),
-                "\(typo.stderrText)")
-        #expect(typo.stdoutText.isEmpty, "nothing compiled: \(typo.stdoutText)")
-        // --out must be a folder, and the images cubins: a file there failed every kernel after compiling it, and PTX was
-        // written under names GPT2_KERNEL_IMAGES never loads
-        let file = try TestPaths.temporaryDirectory("cli-kernels-out").path + "/file"
-        try Data("x".utf8).write(to: URL(fileURLWithPath: file))
-        let intoFile = try runGPT2(arguments: ["kernels", "--arch", "sm_89", "--only", "gelu", "--out", file])
-        #expect(intoFile.status != 0 && intoFile.stderrText.contains("a file is there") && intoFile.stdoutText.isEmpty, "\(intoFile.stderrText)")
-        let ptx = try runGPT2(arguments: ["kernels", "--arch", "sm_89", "--only", "gelu", "--ptx", "--out", file + "-folder"])
-        #expect(ptx.status != 0 && ptx.stderrText.contains("drop --ptx"), "\(ptx.stderrText)")
-        // a compute_XY architecture makes PTX as --ptx does: no images for --out, no ptxas report for --resources
-        for option in ["--out", "--resources"] {
-            let virtual = try runGPT2(arguments: ["kernels", "--arch", "sm_89", "--arch", "compute_90", "--only", "gelu", option]
-                                      + (option == "--out" ? [file + "-folder"] : []))
-            #expect(virtual.status != 0 && virtual.stderrText.contains("give sm_90, not compute_90") && virtual.stdoutText.isEmpty,
-                    "\(option): \(virtual.stdoutText)\(virtual.stderrText)")
-        }
     }
 
     /// `gpt2 eval --json`'s validation loss for a run on `device`.

@@ -1,0 +1,210 @@
+/// Finding and loading CUDA, on the CUDA emulator: the variables that name the driver, NVRTC, cuBLASLt and the
+/// CUDA headers, and what each says when it is wrong; prebuilt kernel images and the kernel cache, whole, damaged or
+/// cut short; and the diagnostic and emulator settings, refused when misspelled.
+
+import CUDAKernels
+import Foundation
+import GPT2
+import GPT2TestSupport
+import Testing
+
+@Suite(.enabled(if: EmulatedCUDA.available, "needs libCUDAEmulator.so and NVRTC (NVRTC_LIB, CUDA_INCLUDE)"))
+struct CUDALibrarySetupTests {
+    /// One training step of the tiny model on the (emulated) GPU: the shortest run that loads every kernel.
+    private static let oneStepBench = ["bench", "--device", "cuda", "--model", "tiny", "--micro-batch", "1", "--seq", "16",
+                                       "--steps", "1", "--warmup", "0", "--no-record", "--peak-flops", "1e12"]
+
+    /// Without a driver, a command that takes --device says to run with --device cpu, and those that have no such
+    /// option (kernels, selftest cuda) do not offer it.
+    @Test func onlyCommandsWithADeviceOptionOfferTheCPU() throws {
+        let noDriver = EmulatedCUDA.environment.merging(["CUDA_DRIVER_LIB": "/nonexistent/libcuda.so.1"]) { $1 }
+        let bench = try runGPT2(arguments: ["bench", "--device", "cuda", "--model", "tiny", "--no-record"], environment: noDriver)
+        expectOneLineError(bench, mentioning: "CUDA_DRIVER_LIB names it: point CUDA_DRIVER_LIB at the driver's libcuda.so.1, or unset it "
+                                              + "to let gpt2 search for one; or run on the CPU with --device cpu")
+        for arguments in [["kernels"], ["selftest", "cuda"]] {
+            let result = try runGPT2(arguments: arguments, environment: noDriver)
+            expectOneLineError(result, mentioning: "CUDA_DRIVER_LIB names it")
+            #expect(!result.stderrText.contains("--device"), "\(arguments): \(result.stderrText)")
+        }
+    }
+
+    /// A CUDA_INCLUDE without cuda_bf16.h is named as the problem by info, kernels and a run, instead of NVRTC's
+    /// "cannot open source file" flattened onto one line for every kernel.
+    @Test func aCUDAIncludeWithoutTheHeadersIsNamed() throws {
+        let environment = EmulatedCUDA.environment.merging(["CUDA_INCLUDE": "/nonexistent"]) { $1 }
+        let problem = "CUDA_INCLUDE=/nonexistent holds no cuda_bf16.h"
+        let info = try runGPT2(arguments: ["info"], environment: environment)
+        #expect(info.stdoutText.contains(problem), "\(info.stdoutText)")
+        expectOneLineError(try runGPT2(arguments: ["kernels", "--arch", "sm_90"], environment: environment), mentioning: problem)
+        let cache = try TestPaths.temporaryDirectory("cli-no-headers").path   // (an empty cache: the kernels must compile)
+        defer { try? FileManager.default.removeItem(atPath: cache) }
+        let bench = try runGPT2(arguments: Self.oneStepBench, environment: environment.merging(["GPT2_KERNEL_CACHE": cache]) { $1 })
+        expectOneLineError(bench, mentioning: problem)
+    }
+
+    /// A machine without NVRTC runs on images `gpt2 kernels --out` made elsewhere (what a GPU session falls back to):
+    /// info says whether they serve the device, a run loads them, and images for another architecture are refused
+    /// with the command that makes the right ones.
+    @Test func prebuiltKernelImagesServeAMachineWithoutNVRTC() throws {
+        let root = try TestPaths.temporaryDirectory("cli-kernel-images").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        for architecture in ["sm_90", "sm_89"] {
+            let made = try runGPT2(arguments: ["kernels", "--arch", architecture, "--out", root + "/" + architecture])
+            try #require(made.status == 0, "\(made.stderrText)")
+        }
+        func environment(_ images: String) -> [String: String] {
+            EmulatedCUDA.environment.merging(["GPT2_KERNEL_IMAGES": root + "/" + images, "NVRTC_LIB": "/nonexistent/libnvrtc.so.13",
+                                              "GPT2_KERNEL_CACHE": root + "/empty-cache"]) { $1 }
+        }
+        let files = CUDAKernelSources.all.count
+        let info = try runGPT2(arguments: ["info"], environment: environment("sm_90"))
+        #expect(info.stdoutText.contains("\(files) of \(files) kernel files for this device's sm_90 are there"), "\(info.stdoutText)")
+        let run = try runGPT2(arguments: Self.oneStepBench, environment: environment("sm_90"))
+        #expect(run.status == 0 && run.stderrText.contains(": prebuilt "), "\(run.stderrText)")
+        let wrong = try runGPT2(arguments: Self.oneStepBench, environment: environment("sm_89"))
+        expectOneLineError(wrong, mentioning: "gpt2 kernels --arch sm_90 --out")
+        #expect(try runGPT2(arguments: ["info"], environment: environment("sm_89")).stdoutText.contains("0 of \(files) kernel files"))
+    }
+
+    /// Without NVRTC, a run names both ways to its kernels: an NVRTC to compile them, or images made elsewhere.
+    @Test func aRunWithoutNVRTCOffersPrebuiltImages() throws {
+        let run = try runGPT2(arguments: Self.oneStepBench,
+                              environment: EmulatedCUDA.environment.merging(["NVRTC_LIB": "/nonexistent/libnvrtc.so.13"]) { $1 })
+        expectOneLineError(run, mentioning: "NVRTC_LIB names it")
+        #expect(run.stderrText.contains("or set GPT2_KERNEL_IMAGES to a folder written by `gpt2 kernels --out`"), "\(run.stderrText)")
+    }
+
+    /// A missing cuBLASLt is reported before the kernels compile (seconds on a GPU machine, wasted on a run that cannot start).
+    @Test func aMissingCuBLASLtIsReportedBeforeTheKernelsCompile() throws {
+        let cache = try TestPaths.temporaryDirectory("cli-no-cublaslt").path
+        defer { try? FileManager.default.removeItem(atPath: cache) }
+        let run = try runGPT2(arguments: Self.oneStepBench,
+                              environment: EmulatedCUDA.environment.merging(["CUBLASLT_LIB": "/nonexistent/libcublasLt.so.13",
+                                                                             "GPT2_KERNEL_CACHE": cache]) { $1 })
+        expectOneLineError(run, mentioning: "cuBLASLt (libcublasLt) not found")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: cache).isEmpty, "no kernel was compiled")
+    }
+
+    /// A cubin runs on its own major architecture at the same or a later minor one, as on a GPU: sm_80 images serve an
+    /// sm_89 device, and sm_89 images are refused by an sm_80 one (the emulator checks the cubin's architecture as the
+    /// driver does). The images are given under the device's file names, as a mislabelled folder would hold them.
+    @Test func cubinsRunOnTheSameOrALaterMinorArchitectureOnly() throws {
+        let root = try TestPaths.temporaryDirectory("cli-kernel-minor").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        for architecture in ["sm_80", "sm_89"] {
+            let made = try runGPT2(arguments: ["kernels", "--arch", architecture, "--out", root + "/" + architecture])
+            try #require(made.status == 0, "\(made.stderrText)")
+        }
+        /// A folder holding `content`'s images under the file names of `names`' (matched by the kernel file's stem).
+        func relabelled(_ content: String, as names: String) throws -> String {
+            let folder = root + "/\(content)-as-\(names)"
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            let images = try FileManager.default.contentsOfDirectory(atPath: root + "/" + content)
+            for name in try FileManager.default.contentsOfDirectory(atPath: root + "/" + names) {
+                let stem = String(name[..<name.range(of: "-\(names)-")!.lowerBound])
+                let image = try #require(images.first { $0.hasPrefix(stem + "-\(content)-") })
+                try FileManager.default.copyItem(atPath: root + "/\(content)/" + image, toPath: folder + "/" + name)
+            }
+            return folder
+        }
+        func bench(_ images: String, on architecture: String) throws -> CommandResult {
+            try runGPT2(arguments: Self.oneStepBench,
+                        environment: EmulatedCUDA.environment.merging(["GPT2_KERNEL_IMAGES": images, "GPT2_CUDA_EMULATOR_ARCH": architecture,
+                                                                       "GPT2_KERNEL_CACHE": root + "/empty-cache"]) { $1 })
+        }
+        let older = try bench(try relabelled("sm_80", as: "sm_89"), on: "sm_89")
+        #expect(older.status == 0, "\(older.stderrText)")
+        let newer = try bench(try relabelled("sm_89", as: "sm_80"), on: "sm_80")
+        #expect(newer.status == 1 && newer.stderrText.contains("no kernel image is available for execution on the device")
+                && newer.stderrText.contains("built for sm_89, which does not run on sm_80"), "\(newer.stderrText)")
+    }
+
+    /// A library variable pointing at another CUDA library says so ("it is probably too old" sent users after a
+    /// newer driver).
+    @Test func aLibraryVariablePointingElsewhereSaysSo() throws {
+        let nvrtc = try #require(ProcessInfo.processInfo.environment["NVRTC_LIB"])
+        let info = try runGPT2(arguments: ["info"], environment: EmulatedCUDA.environment.merging(["CUDA_DRIVER_LIB": nvrtc]) { $1 })
+        #expect(info.stdoutText.contains("opened as the CUDA driver (libcuda), has no function cuGetErrorString: it is another library"),
+                "\(info.stdoutText)")
+    }
+
+    /// A library variable naming no library (a mistyped path, a folder) says that the variable is what to fix, not that the
+    /// NVIDIA driver or a toolkit is to be installed.
+    @Test func aLibraryVariableNamingNoLibrarySaysSo() throws {
+        let info = try runGPT2(arguments: ["info"], environment: EmulatedCUDA.environment.merging(
+            ["CUDA_DRIVER_LIB": "/nonexistent/libcuda.so.1", "NVRTC_LIB": "/nonexistent/libnvrtc.so.13", "CUBLASLT_LIB": "/tmp"]) { $1 })
+        for (label, variable) in [("cuda", "CUDA_DRIVER_LIB"), ("nvrtc", "NVRTC_LIB"), ("cublasLt", "CUBLASLT_LIB")] {
+            let line = try #require(info.stdoutText.split(separator: "\n").first { $0.hasPrefix(label + " ") }, "\(info.stdoutText)")
+            #expect(line.contains("unavailable") && line.contains("\(variable) names it: point \(variable) at ")
+                    && !line.contains("Install the NVIDIA driver") && !line.contains("Set \(variable)"), "\(line)")
+        }
+    }
+
+    /// A damaged image in the kernel cache is compiled again rather than failing every run ("device kernel image is
+    /// invalid", naming neither the file nor the cache): one overwritten with other bytes, and one cut short (a copy that
+    /// stopped part-way), which the driver, taking no length and reading a cubin as far as its ELF headers say, read
+    /// past its end (the emulator died of it).
+    @Test(arguments: [false, true]) func aDamagedCachedKernelIsCompiledAgain(cutShort: Bool) throws {
+        let cache = try TestPaths.temporaryDirectory("cli-kernel-cache").path
+        defer { try? FileManager.default.removeItem(atPath: cache) }
+        let environment = EmulatedCUDA.environment.merging(["GPT2_KERNEL_CACHE": cache]) { $1 }
+        try #require(try runGPT2(arguments: Self.oneStepBench, environment: environment).status == 0)
+        let adamw = cache + "/" + (try #require(try FileManager.default.contentsOfDirectory(atPath: cache).first { $0.hasPrefix("adamw-") }))
+        let damaged = cutShort ? Data(try Data(contentsOf: URL(fileURLWithPath: adamw)).prefix(100))
+            : Data((0..<100).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) })
+        try damaged.write(to: URL(fileURLWithPath: adamw))
+        let again = try runGPT2(arguments: Self.oneStepBench, environment: environment)
+        #expect(again.status == 0 && again.stderrText.contains("adamw.cu: the cached image was refused")
+                && (!cutShort || again.stderrText.contains("cut short")), "\(again.stderrText)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: adamw)).count > 100, "the entry was replaced")
+    }
+
+    /// A prebuilt image cut short is refused naming the file and the command that writes it, before the driver reads it.
+    @Test func aPrebuiltKernelCutShortIsRefused() throws {
+        let images = try TestPaths.temporaryDirectory("cli-kernel-images-cut").path
+        defer { try? FileManager.default.removeItem(atPath: images) }
+        let made = try runGPT2(arguments: ["kernels", "--arch", "sm_90", "--out", images])
+        try #require(made.status == 0, "\(made.stderrText)")
+        let adamw = images + "/" + (try #require(try FileManager.default.contentsOfDirectory(atPath: images).first { $0.hasPrefix("adamw-") }))
+        try Data(try Data(contentsOf: URL(fileURLWithPath: adamw)).prefix(100)).write(to: URL(fileURLWithPath: adamw))
+        let run = try runGPT2(arguments: Self.oneStepBench,
+                              environment: EmulatedCUDA.environment.merging(["GPT2_KERNEL_IMAGES": images, "NVRTC_LIB": "/nonexistent/libnvrtc.so.13"]) { $1 })
+        expectOneLineError(run, mentioning: "\(adamw) is not whole (it is cut short")
+        #expect(run.stderrText.contains("gpt2 kernels --arch sm_90 --out \(images)"), "\(run.stderrText)")
+    }
+
+    /// A kernel cache that cannot be written says so, where every run then compiled every kernel again without a word.
+    @Test func aKernelCacheThatCannotBeWrittenSaysSo() throws {
+        let root = try TestPaths.temporaryDirectory("cli-kernel-cache-file").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let cache = root + "/file"
+        try Data("not a folder".utf8).write(to: URL(fileURLWithPath: cache))
+        let environment = EmulatedCUDA.environment.merging(["GPT2_KERNEL_CACHE": cache]) { $1 }
+        let expected = "not cached: cannot create the kernel cache \(cache) (GPT2_KERNEL_CACHE): Not a directory"
+        let kernels = try runGPT2(arguments: ["kernels", "--arch", "sm_90", "--only", "gelu", "--cache"], environment: environment)
+        #expect(kernels.status == 0 && kernels.stderrText.contains("warning: gelu.cu (sm_90) \(expected)"), "\(kernels.stderrText)")
+        let bench = try runGPT2(arguments: Self.oneStepBench, environment: environment)
+        #expect(bench.status == 0 && bench.stderrText.contains("kernels   adamw.cu: compiled in ") && bench.stderrText.contains(expected),
+                "\(bench.stderrText)")
+    }
+
+    /// A misspelled diagnostic setting is refused, naming what it takes: `cuda_cores` ran the tensor-core kernels, and
+    /// `GPT2_CUDA_GELU_KERNEL=true` the epilogue, while the user believed them switched off.
+    @Test(arguments: [("GPT2_CUDA_ATTENTION", "cuda_cores", "use tensor-cores or cuda-cores"),
+                      ("GPT2_CUDA_GELU_KERNEL", "true", "use 1 (on) or 0 (off)"), ("GPT2_CUDA_SYNC", "yes", "use 1 (on) or 0 (off)")])
+    func aMisspelledDiagnosticSettingIsRefused(_ variable: String, _ value: String, _ expected: String) throws {
+        let result = try runGPT2(arguments: Self.oneStepBench, environment: EmulatedCUDA.environment.merging([variable: value]) { $1 })
+        expectOneLineError(result, mentioning: "\(variable)=\(value) is not a setting it takes: \(expected)")
+    }
+
+    /// A misspelled emulator setting stops the emulator's cuInit, naming the setting and what it takes, as a misspelled
+    /// diagnostic setting stops the backend: `GPT2_CUDA_EMULATOR_ORDER=reversed` ran the default schedule.
+    @Test(arguments: [("GPT2_CUDA_EMULATOR_ORDER", "reversed", "the emulator's other schedule is reverse"),
+                      ("GPT2_CUDA_EMULATOR_ARCH", "sm_70", "the emulator presents sm_80, sm_86, sm_89 or sm_90"),
+                      ("GPT2_CUDA_EMULATOR_MEMORY_MIB", "1e3", "the device's memory in MiB must be a positive whole number")])
+    func aMisspelledEmulatorSettingIsRefused(_ variable: String, _ value: String, _ expected: String) throws {
+        let info = try runGPT2(arguments: ["info"], environment: EmulatedCUDA.environment.merging([variable: value]) { $1 })
+        #expect(info.stdoutText.contains("cuda      unavailable: ") && info.stdoutText.contains("\(variable)=\(value): \(expected)"),
+                "\(info.stdoutText)")
+    }
+}

@@ -1,0 +1,137 @@
+/// `gpt2 kernels` (compiling every kernel file with NVRTC, no GPU involved) and `gpt2 selftest cuda` (the kernels
+/// against the CPU backend) on the CUDA emulator: their options, their refusals, and the architectures they serve.
+
+import Foundation
+import GPT2
+import GPT2TestSupport
+import Testing
+
+@Suite(.enabled(if: EmulatedCUDA.available, "needs libCUDAEmulator.so and NVRTC (NVRTC_LIB, CUDA_INCLUDE)"))
+struct KernelsAndSelftestCommandTests {
+    /// `gpt2 kernels` for an architecture NVRTC does not know stops with one line naming the ones it does, before it
+    /// compiles anything, rather than a FAILED row and NVRTC's bare error for every kernel file; `gpt2 info` lists them.
+    @Test func kernelsForAnArchitectureNVRTCDoesNotKnowIsOneError() throws {
+        let result = try runGPT2(arguments: ["kernels", "--arch", "sm_90", "--arch", "sm_12"])
+        expectOneLineError(result, mentioning: "does not compile for sm_12, only for ")
+        #expect(!result.stdoutText.contains("FAILED") && !result.stdoutText.contains("cubin"), "\(result.stdoutText)")
+        let listed = try #require(result.stderrText.components(separatedBy: "only for ").last?.components(separatedBy: ";").first)
+        let info = try runGPT2(arguments: ["info"])
+        #expect(info.stdoutText.contains("          compiles for \(listed)\n") && listed.contains("sm_80, "), "\(info.stdoutText)")
+    }
+
+    /// `gpt2 --help` lists selftest, which the README and the GPU section tell users to run (it was hidden).
+    @Test func helpListsSelftest() throws {
+        let result = try runGPT2(arguments: ["--help"])
+        #expect(result.status == 0 && result.stdoutText.contains("selftest") && result.stdoutText.contains("Check the CUDA backend"),
+                "\(result.stdoutText)")
+    }
+
+    /// `gpt2 selftest cuda --shape TxHS` checks only the attention shapes named (what a GPU session runs under
+    /// compute-sanitizer, where every shape costs minutes), on both kernel families; a malformed shape is refused.
+    @Test func selftestChecksOnlyTheAttentionShapesNamed() throws {
+        let result = try runGPT2(arguments: ["selftest", "cuda", "--only", "attention", "--shape", "17x32", "--threads", "2"],
+                                 environment: EmulatedCUDA.environment)
+        #expect(result.status == 0, "\(result.stdoutText)\(result.stderrText)")
+        let sections = result.stdoutText.split(separator: "\n").filter { $0.hasPrefix("== ") }
+        #expect(sections == ["== attention tensor-cores T=17 HS=32", "== attention cuda-cores T=17 HS=32"], "\(sections)")
+        for bad in ["17by32", "64x256", "0x64"] {   // (256: beyond every attention kernel; it ran and reported a failed check)
+            let malformed = try runGPT2(arguments: ["selftest", "cuda", "--only", "attention", "--shape", bad],
+                                        environment: EmulatedCUDA.environment)
+            #expect(malformed.status != 0 && malformed.stderrText.contains("--shape"), "\(bad): \(malformed.stderrText)")
+        }
+        // a head size the tensor-core kernels are not built for is skipped with that reason, not a shared-memory one
+        let odd = try runGPT2(arguments: ["selftest", "cuda", "--only", "attention", "--shape", "17x48", "--threads", "2"],
+                              environment: EmulatedCUDA.environment)
+        #expect(odd.status == 0 && odd.stdoutText.contains("SKIP  attention tensor-cores T=17 HS=48: the tensor-core kernels are built for head sizes 16, 32, 64, 128 only"),
+                "\(odd.stdoutText)")
+        // the training groups need --data: asked for without it, they were skipped and "0/0 checks passed" exited 0
+        let noData = try runGPT2(arguments: ["selftest", "cuda", "--only", "training"], environment: EmulatedCUDA.environment)
+        expectOneLineError(noData, mentioning: "--only training needs --data")
+    }
+
+    /// selftest refuses, before any check runs, what it would otherwise ignore or find only after the other groups: a
+    /// --shape or --data for groups that are not run, a --data folder without training shards, a --threads out of range.
+    @Test func selftestRefusesOptionsItWouldIgnore() throws {
+        let data = try ShakespeareShards.directory()
+        for (arguments, expected) in [
+            (["--only", "ops", "--shape", "17x32"], "--shape chooses the attention checks' shapes: add --only attention"),
+            (["--only", "model", "--data", data], "--data \(data) is for the training and resume checks"),
+            (["--data", "/nonexistent"], "--data: no token shards match /nonexistent/*_train_*.bin"),
+            (["--only", "model", "--threads", "-1"], "--threads must be 0 (one per core) or between 1 and"),
+        ] {
+            let result = try runGPT2(arguments: ["selftest", "cuda"] + arguments, environment: EmulatedCUDA.environment)
+            expectOneLineError(result, mentioning: expected)
+            #expect(!result.stdoutText.contains("=="), "\(arguments): a check ran: \(result.stdoutText)")
+        }
+    }
+
+    /// The training checks' runs are removed when they pass (the checkpoints of one self-test took 157 MB of /tmp, left
+    /// behind by every run of it) and kept when a check fails, saying where. Shown here by a failure: a training split too
+    /// small for a batch fails at once, where a passing check trains for minutes on the emulator.
+    @Test func selftestKeepsTheRunsOfAFailedTrainingCheckOnly() throws {
+        let root = try TestPaths.temporaryDirectory("cli-selftest-work").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try FileManager.default.createDirectory(atPath: root + "/data", withIntermediateDirectories: true)
+        try ShardWriter.write(Array(0..<100), to: root + "/data/small_train_000000.bin")
+        try ShardWriter.write(Array(0..<100), to: root + "/data/small_val_000000.bin")
+        let result = try runGPT2(arguments: ["selftest", "cuda", "--only", "training", "--data", root + "/data", "--work", root + "/work"],
+                                 environment: EmulatedCUDA.environment)
+        let kept = try #require(try FileManager.default.contentsOfDirectory(atPath: root + "/work").first, "\(result.stdoutText)")
+        #expect(result.status == 1 && result.stdoutText.contains("FAIL  training")
+                && result.stdoutText.contains("the training check's runs are kept in \(root)/work/\(kept)"), "\(result.stdoutText)")
+    }
+
+    /// The kernels as compiled for the RTX 40 series (sm_89: the reference card, 99 KiB of shared memory per block)
+    /// and the A100 (sm_80), not only for the H100: with GPT2_CUDA_EMULATOR_ARCH the emulator presents that
+    /// architecture, so NVRTC compiles for it and every launch is checked against that cubin's register counts and
+    /// that shared memory limit. Every op, a model step and attention at each head size pass there, head size 128
+    /// on the tensor-core kernels (85 KiB of shared memory in the forward).
+    @Test(arguments: ["sm_89", "sm_80"])
+    func selftestPassesWhereTheEmulatorPresentsAnotherArchitecture(architecture: String) throws {
+        let shapes = [16, 32, 64, 128].flatMap { ["--shape", "64x\($0)"] }
+        let result = try runGPT2(arguments: ["selftest", "cuda", "--only", "ops", "--only", "model", "--only", "attention"]
+                                     + shapes + ["--threads", "2"],
+                                 environment: EmulatedCUDA.environment.merging(["GPT2_CUDA_EMULATOR_ARCH": architecture]) { $1 })
+        #expect(result.status == 0, "\(result.stdoutText)\(result.stderrText)")
+        #expect((result.stdoutText + result.stderrText).contains("(\(architecture))"), "the device line names \(architecture)")
+        #expect(result.stdoutText.contains("== attention tensor-cores T=64 HS=128"), "head size 128 ran on the tensor-core kernels")
+    }
+
+    /// `gpt2 kernels --resources` lists every kernel of a file under it with its registers (no GPU involved), and
+    /// refuses what has no ptxas report (PTX, cached images).
+    @Test func kernelsReportsEachKernelsResources() throws {
+        let result = try runGPT2(arguments: ["kernels", "--arch", "sm_89", "--resources", "--only", "gelu", "--only", "encoder"])
+        #expect(result.status == 0, "\(result.stderrText)")
+        let lines = result.stdoutText.split(separator: "\n").map(String.init)
+        let files = lines.filter { !$0.hasPrefix(" ") }.map { String($0.prefix { $0 != " " }) }
+        #expect(Set(files) == ["gelu.cu", "encoder.cu"], "--only twice: either file: \(files)")
+        for kernel in ["gelu_forward", "gelu_backward"] {
+            let line = lines.first { $0.hasPrefix("  \(kernel) ") }
+            #expect(line?.contains(" registers") == true && line?.contains("0 B spilled") == true, "\(kernel): \(String(describing: line))")
+        }
+        for refused in [["--ptx"], ["--cache"]] {
+            let result = try runGPT2(arguments: ["kernels", "--arch", "sm_89", "--resources", "--only", "gelu"] + refused)
+            #expect(result.status != 0 && result.stderrText.contains(refused[0]), "\(refused): \(result.stderrText)")
+        }
+        // a filter that matches no file compiled nothing and passed
+        let typo = try runGPT2(arguments: ["kernels", "--arch", "sm_89", "--only", "gelu", "--only", "atention"])
+        #expect(typo.status != 0 && typo.stderrText.contains("--only atention matches no kernel file; the files are adamw.cu"),
+                "\(typo.stderrText)")
+        #expect(typo.stdoutText.isEmpty, "nothing compiled: \(typo.stdoutText)")
+        // --out must be a folder, and the images cubins: a file there failed every kernel after compiling it, and PTX was
+        // written under names GPT2_KERNEL_IMAGES never loads
+        let file = try TestPaths.temporaryDirectory("cli-kernels-out").path + "/file"
+        try Data("x".utf8).write(to: URL(fileURLWithPath: file))
+        let intoFile = try runGPT2(arguments: ["kernels", "--arch", "sm_89", "--only", "gelu", "--out", file])
+        #expect(intoFile.status != 0 && intoFile.stderrText.contains("a file is there") && intoFile.stdoutText.isEmpty, "\(intoFile.stderrText)")
+        let ptx = try runGPT2(arguments: ["kernels", "--arch", "sm_89", "--only", "gelu", "--ptx", "--out", file + "-folder"])
+        #expect(ptx.status != 0 && ptx.stderrText.contains("drop --ptx"), "\(ptx.stderrText)")
+        // a compute_XY architecture makes PTX as --ptx does: no images for --out, no ptxas report for --resources
+        for option in ["--out", "--resources"] {
+            let virtual = try runGPT2(arguments: ["kernels", "--arch", "sm_89", "--arch", "compute_90", "--only", "gelu", option]
+                                      + (option == "--out" ? [file + "-folder"] : []))
+            #expect(virtual.status != 0 && virtual.stderrText.contains("give sm_90, not compute_90") && virtual.stdoutText.isEmpty,
+                    "\(option): \(virtual.stdoutText)\(virtual.stderrText)")
+        }
+    }
+}
