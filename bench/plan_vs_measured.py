@@ -32,11 +32,15 @@ def main():
             ok = False
             continue
         memory_error = predicted_bytes / measured_bytes - 1
-        time_error = predicted_s / measured_s - 1
-        worst_memory, worst_time = max(worst_memory, abs(memory_error)), max(worst_time, abs(time_error))
+        worst_memory = max(worst_memory, abs(memory_error))
+        if predicted_s is None:   # a device without a listed peak (pass --peak-flops to plan): memory only
+            step = f"{'n/a':>11} {measured_s * 1000:>8.1f} ms {'':>8}"
+        else:
+            time_error = predicted_s / measured_s - 1
+            worst_time = max(worst_time, abs(time_error))
+            step = f"{predicted_s * 1000:>8.1f} ms {measured_s * 1000:>8.1f} ms {time_error:>+8.1%}"
         print(f"{batch:>5} {predicted_bytes / 2**30:>10.3f} GiB {measured_bytes / 2**30:>10.3f} GiB {memory_error:>+8.1%}"
-              f" {predicted_s * 1000:>8.1f} ms {measured_s * 1000:>8.1f} ms {time_error:>+8.1%}"
-              f"  {plan.get('device_overhead_source', 'n/a')}")
+              f" {step}  {plan.get('device_overhead_source', 'n/a')}")
     print(f"largest error: memory {worst_memory:.1%} (goal 5%), step time {worst_time:.1%} (goal 15%)")
     sys.exit(0 if ok else 1)
 
