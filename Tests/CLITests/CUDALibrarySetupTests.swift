@@ -14,6 +14,15 @@ struct CUDALibrarySetupTests {
     private static let oneStepBench = ["bench", "--device", "cuda", "--model", "tiny", "--micro-batch", "1", "--seq", "16",
                                        "--steps", "1", "--warmup", "0", "--no-record", "--peak-flops", "1e12"]
 
+    /// Writes every kernel file's image for each of `architectures` with `gpt2 kernels --out`, into a folder of the
+    /// architecture's name under `root`.
+    private static func writeKernelImages(for architectures: [String], into root: String) throws {
+        for architecture in architectures {
+            let made = try runGPT2(arguments: ["kernels", "--arch", architecture, "--out", root + "/" + architecture])
+            try #require(made.status == 0, "\(made.stderrText)")
+        }
+    }
+
     /// Without a driver, a command that takes --device says to run with --device cpu, and those that have no such
     /// option (kernels, selftest cuda) do not offer it.
     @Test func onlyCommandsWithADeviceOptionOfferTheCPU() throws {
@@ -48,10 +57,7 @@ struct CUDALibrarySetupTests {
     @Test func prebuiltKernelImagesServeAMachineWithoutNVRTC() throws {
         let root = try TestPaths.temporaryDirectory("cli-kernel-images").path
         defer { try? FileManager.default.removeItem(atPath: root) }
-        for architecture in ["sm_90", "sm_89"] {
-            let made = try runGPT2(arguments: ["kernels", "--arch", architecture, "--out", root + "/" + architecture])
-            try #require(made.status == 0, "\(made.stderrText)")
-        }
+        try Self.writeKernelImages(for: ["sm_90", "sm_89"], into: root)
         func environment(_ images: String) -> [String: String] {
             EmulatedCUDA.environment.merging(["GPT2_KERNEL_IMAGES": root + "/" + images, "NVRTC_LIB": "/nonexistent/libnvrtc.so.13",
                                               "GPT2_KERNEL_CACHE": root + "/empty-cache"]) { $1 }
@@ -91,10 +97,7 @@ struct CUDALibrarySetupTests {
     @Test func cubinsRunOnTheSameOrALaterMinorArchitectureOnly() throws {
         let root = try TestPaths.temporaryDirectory("cli-kernel-minor").path
         defer { try? FileManager.default.removeItem(atPath: root) }
-        for architecture in ["sm_80", "sm_89"] {
-            let made = try runGPT2(arguments: ["kernels", "--arch", architecture, "--out", root + "/" + architecture])
-            try #require(made.status == 0, "\(made.stderrText)")
-        }
+        try Self.writeKernelImages(for: ["sm_80", "sm_89"], into: root)
         /// A folder holding `content`'s images under the file names of `names`' (matched by the kernel file's stem).
         func relabelled(_ content: String, as names: String) throws -> String {
             let folder = root + "/\(content)-as-\(names)"
@@ -161,10 +164,10 @@ struct CUDALibrarySetupTests {
 
     /// A prebuilt image cut short is refused naming the file and the command that writes it, before the driver reads it.
     @Test func aPrebuiltKernelCutShortIsRefused() throws {
-        let images = try TestPaths.temporaryDirectory("cli-kernel-images-cut").path
-        defer { try? FileManager.default.removeItem(atPath: images) }
-        let made = try runGPT2(arguments: ["kernels", "--arch", "sm_90", "--out", images])
-        try #require(made.status == 0, "\(made.stderrText)")
+        let root = try TestPaths.temporaryDirectory("cli-kernel-images-cut").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try Self.writeKernelImages(for: ["sm_90"], into: root)
+        let images = root + "/sm_90"
         let adamw = images + "/" + (try #require(try FileManager.default.contentsOfDirectory(atPath: images).first { $0.hasPrefix("adamw-") }))
         try Data(try Data(contentsOf: URL(fileURLWithPath: adamw)).prefix(100)).write(to: URL(fileURLWithPath: adamw))
         let run = try runGPT2(arguments: Self.oneStepBench,
