@@ -8,9 +8,13 @@
 #             the GPU time per kernel (gpt2 bench --profile), the fusions switched off one at a time, and Nsight
 #             Systems when installed;
 #   sanitize  compute-sanitizer's race, sync and memory checks on small shapes (what the emulator cannot see);
-#   all       the three in one call, in that order, as far as the time allows.
+#   all       the three in one call, in that order, as far as the time allows (below).
 # Usage (on the GPU machine, from the repository root): scripts/gpu-session.sh check|bench|sanitize|all, as a device
-# call with timeout_s 600 and carry [".gpu-bundle"].
+# call with timeout_s 600 (a shorter one wants GPU_SESSION_SECONDS, below, 30 s under it) and carry [".gpu-bundle"].
+# Estimated for an H200 from the steps' counts: check 1.5-2.5 minutes (NVRTC, the self-tests, one d12 bench); bench
+# 4.5-7 (twelve gpt2 runs of a few seconds each, two torch.compile runs of one to two minutes each); sanitize 1-5.
+# A call that finds no warm machine also spends 1-2 minutes of device time starting one (a machine stays warm 30 s),
+# so with 15 minutes in all, `all` and then `sanitize` if 4 minutes are left costs one start less than three calls.
 # The bundle (GPU_BUNDLE, default .gpu-bundle) comes from scripts/gpu-bundle.sh. Each step runs even if an
 # earlier one failed; exit status 1 if any failed or was skipped.
 # The device tool kills a command at its timeout_s and keeps only what is under $OUT, so a step cut off there
