@@ -183,6 +183,7 @@ if [ "$phase" = bench ] || [ "$phase" = all ]; then
     run "$gpt2" plan --model d12 --micro-batch 16 --seq 1024 --grad-accum 4 --steps 1 --json > "$compare/plan-16x4.json"
     run "$gpt2" bench --device cuda --model d12 --micro-batch 16 --seq 1024 --grad-accum 4 --steps 5 --json --no-record \
         > "$compare/bench-16x4.json"
+    cat "$compare/plan-16x4.json" "$compare/bench-16x4.json"   # into the log: the folder stays on the machine
     python3 bench/plan_vs_measured.py "$compare" 8 16 32 16x4 || status=1
     step "side by side at the largest micro-batch that fits, d12 T=1024: gpt2 (by the plan calibrated above), then PyTorch (torch.compile, bf16 autocast, SDPA; by its eager peak memory extrapolated)"
     run "$gpt2" bench --device cuda --model d12 --micro-batch auto --seq 1024 --steps 5 --json --no-record
