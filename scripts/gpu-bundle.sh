@@ -3,8 +3,8 @@
 # tool can carry (64 MiB in all): the static gpt2 binary, the OpenBLAS it links, kernels precompiled for
 # sm_90 (used when the GPU machine has no NVRTC), and tinyshakespeare shards for the training checks.
 # Usage: scripts/gpu-bundle.sh [OUT=.gpu-bundle]
-# then one device call per phase: run(command: "scripts/gpu-session.sh check", carry: [".gpu-bundle"]), the same with
-# `bench`, then `sanitize` if device time is left.
+# then one device call per phase: run(command: "scripts/gpu-session.sh check", timeout_s: 600, carry: [".gpu-bundle"]),
+# the same with `bench`, then `sanitize` if device time is left (or `all`, then `sanitize`: see gpu-session.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-.gpu-bundle}"

@@ -8,57 +8,102 @@
 #             the GPU time per kernel (gpt2 bench --profile), the fusions switched off one at a time, and Nsight
 #             Systems when installed;
 #   sanitize  compute-sanitizer's race, sync and memory checks on small shapes (what the emulator cannot see);
-#   all       the three in one call (only when it fits in ten minutes).
-# Usage (on the GPU machine, from the repository root): scripts/gpu-session.sh check|bench|sanitize|all
+#   all       the three in one call, in that order, as far as the time allows (below).
+# Usage (on the GPU machine, from the repository root): scripts/gpu-session.sh check|bench|sanitize|all, as a device
+# call with timeout_s 600 (a shorter one wants GPU_SESSION_SECONDS, below, 30 s under it) and carry [".gpu-bundle"].
+# Estimated for an H200 from the steps' counts: check 1.5-2.5 minutes (NVRTC, the self-tests, one d12 bench); bench
+# 4.5-7 (twelve gpt2 runs of a few seconds each, two torch.compile runs of one to two minutes each); sanitize 1-5.
+# A call that finds no warm machine also spends 1-2 minutes of device time starting one (a machine stays warm 30 s),
+# so with 15 minutes in all, `all` and then `sanitize` if 4 minutes are left costs one start less than three calls.
 # The bundle (GPU_BUNDLE, default .gpu-bundle) comes from scripts/gpu-bundle.sh. Each step runs even if an
-# earlier one failed; exit status 1 if any failed.
+# earlier one failed; exit status 1 if any failed or was skipped.
+# The device tool kills a command at its timeout_s and keeps only what is under $OUT, so a step cut off there
+# loses its own lines and every summary after it: the script stops itself first. It has GPU_SESSION_SECONDS
+# (default 570) from its start, all phases of `all` together; a step gets at most the time left, and one that would
+# start with less than half a minute left is skipped with a line that says so, the summaries still printed.
 set -uo pipefail
 self="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
 cd "$(dirname "$0")/.."
 phase="${1:-all}"
 case "$phase" in check|bench|sanitize|all) ;; *) echo "usage: $0 check|bench|sanitize|all" >&2; exit 2 ;; esac
 bundle="${GPU_BUNDLE:-.gpu-bundle}"
+# Without the bundle every gpt2 step fails; stopping here costs seconds instead of the PyTorch steps' minutes.
+if [ ! -x "$bundle/gpt2" ]; then
+    echo "no $bundle/gpt2: build the bundle with scripts/gpu-bundle.sh and name $bundle in the device call's carry" >&2
+    exit 2
+fi
+# Taken before the tee below, so that the deadline counts from the device call's start.
+export GPU_SESSION_DEADLINE="${GPU_SESSION_DEADLINE:-$(( $(date +%s) + ${GPU_SESSION_SECONDS:-570} ))}"
 # The device tool returns only the last 12,000 characters of output, but every file under $OUT (even after a
 # timeout): keep the whole log there, by running this script again with its output through tee.
 if [ -n "${OUT:-}" ] && [ -d "$OUT" ] && [ -z "${GPU_SESSION_TEED:-}" ]; then
-    GPU_SESSION_TEED=1 "$self" "$@" 2>&1 | tee "$OUT/gpu-session-$phase.log"
+    GPU_SESSION_TEED=1 bash "$self" "$@" 2>&1 | tee "$OUT/gpu-session-$phase.log"
     exit "${PIPESTATUS[0]}"
 fi
 gpt2="$bundle/gpt2"
 status=0
 step() { echo; echo "=== $*"; }
-# Each step gets at most STEP_SECONDS (default 150), so one hang cannot eat the whole device call.
-run() { timeout "${STEP_SECONDS:-150}" "$@" || { echo "FAILED ($?): $*"; status=1; return 1; }; }
+# Each step gets at most STEP_SECONDS (default 150), so one hang cannot eat the whole device call, and never more
+# than the phase has left. -k: a process stuck in the driver may ignore the TERM. skipped tells pytorch() below
+# not to try again.
+skipped=
+run() {
+    local limit="${STEP_SECONDS:-150}" left=$(( GPU_SESSION_DEADLINE - $(date +%s) )) code
+    if [ "$left" -lt 30 ]; then
+        echo "SKIPPED (${left} s left of GPU_SESSION_SECONDS): $*"; status=1; skipped=1; return 1
+    fi
+    [ "$left" -lt "$limit" ] && limit=$left
+    timeout -k 10 "$limit" "$@" && return 0
+    code=$?
+    if [ "$code" = 124 ] || [ "$code" = 137 ]; then echo "FAILED ($code: stopped after $limit s): $*"; else echo "FAILED ($code): $*"; fi
+    status=1; return 1
+}
 
 step machine
 nvidia-smi || status=1
 nvcc --version 2>/dev/null || echo "nvcc: not installed"
 ldd --version | head -1
 step libraries
-# A toolkit in /usr/local/cuda (or CUDA_HOME) is found by gpt2 itself. Otherwise one walk of the filesystem (at most a
-# minute: device time is scarce) finds the pip wheels of a PyTorch install (NVRTC and headers from one wheel family),
-# reused while the machine stays warm (kept in the ignored .gpu-state folder, as the calibration is); failing those,
-# the bundle's cubins serve. The repository is left out of the walk: the CUDA emulator's own cuda_bf16.h there is
-# not the toolkit's.
+# A toolkit in /usr/local/cuda (or CUDA_HOME) is found by gpt2 itself, but only one that holds all three pieces:
+# an image may have nvcc and the headers without cuBLASLt (or NVRTC), and then every gpt2 step on the GPU would
+# fail. Otherwise the CUDA wheels of the python3 that has PyTorch (nvidia/cu13: NVRTC, cuBLASLt and the headers of
+# one release), which that python3 names at once; failing those, one walk of the filesystem (at most a minute:
+# device time is scarce) for what is still missing, reused while the machine stays warm (kept in the ignored
+# .gpu-state folder, as the calibration is); failing that too, the bundle's cubins serve. The repository is left
+# out of the walk: the CUDA emulator's own cuda_bf16.h there is not the toolkit's.
 mkdir -p .gpu-state
-if [ -e "${CUDA_HOME:-/usr/local/cuda}/include/cuda_bf16.h" ]; then
-    echo "toolkit: ${CUDA_HOME:-/usr/local/cuda}"
+toolkit="${CUDA_HOME:-/usr/local/cuda}"
+if [ -e "$toolkit/include/cuda_bf16.h" ] && compgen -G "$toolkit/lib64/libnvrtc.so.1[23]" >/dev/null \
+        && compgen -G "$toolkit/lib64/libcublasLt.so.1[23]" >/dev/null; then
+    echo "toolkit: $toolkit"
 else
-    found=.gpu-state/libraries-found
-    if [ ! -s "$found" ]; then
-        timeout 60 find / \( -path /proc -o -path /sys -o -path "$PWD" \) -prune -o \( -name 'libnvrtc.so*' -o -name 'libcublasLt.so*' \
-            -o -name 'cuda_bf16.h' -o -name 'libnvrtc-builtins.so*' \) -print 2>/dev/null | sort > "$found"
+    [ -d "$toolkit" ] && echo "$toolkit lacks cuda_bf16.h, NVRTC or cuBLASLt: looking elsewhere"
+    wheels="$(python3 -c 'import nvidia.cu13 as m; print(list(m.__path__)[0])' 2>/dev/null || true)"
+    if [ -n "$wheels" ]; then
+        echo "python3's CUDA wheels: $wheels"
+        [ -n "${NVRTC_LIB:-}" ] || [ ! -e "$wheels/lib/libnvrtc.so.13" ] || NVRTC_LIB="$wheels/lib/libnvrtc.so.13"
+        [ -n "${CUBLASLT_LIB:-}" ] || [ ! -e "$wheels/lib/libcublasLt.so.13" ] || CUBLASLT_LIB="$wheels/lib/libcublasLt.so.13"
+        [ -n "${CUDA_INCLUDE:-}" ] || [ ! -e "$wheels/include/cuda_bf16.h" ] || CUDA_INCLUDE="$wheels/include"
     fi
-    head -20 "$found"
-    first() { grep -E "/$1\$" "$found" | head -1; }
-    [ -n "${NVRTC_LIB:-}" ] || NVRTC_LIB="$(first 'libnvrtc\.so\.1[23]')"
-    [ -n "${CUBLASLT_LIB:-}" ] || CUBLASLT_LIB="$(first 'libcublasLt\.so\.1[23]')"
-    if [ -z "${CUDA_INCLUDE:-}" ] && [ -n "$NVRTC_LIB" ]; then   # the headers of NVRTC's own wheel family
-        header="$(grep -F "$(dirname "$(dirname "$(dirname "$NVRTC_LIB")")")/" "$found" | grep -E '/cuda_bf16\.h$' | head -1)"
-        [ -n "$header" ] || header="$(first 'cuda_bf16\.h')"
-        [ -n "$header" ] && CUDA_INCLUDE="$(dirname "$header")"
+    if [ -z "${NVRTC_LIB:-}" ] || [ -z "${CUBLASLT_LIB:-}" ] || [ -z "${CUDA_INCLUDE:-}" ]; then
+        found=.gpu-state/libraries-found
+        if [ ! -s "$found" ]; then
+            timeout -k 5 60 find / \( -path /proc -o -path /sys -o -path "$PWD" \) -prune -o \( -name 'libnvrtc.so*' \
+                -o -name 'libcublasLt.so*' -o -name 'cuda_bf16.h' -o -name 'libnvrtc-builtins.so*' \) -print 2>/dev/null \
+                | sort > "$found"
+        fi
+        head -20 "$found"
+        first() { grep -E "/$1\$" "$found" | head -1; }
+        [ -n "${NVRTC_LIB:-}" ] || NVRTC_LIB="$(first 'libnvrtc\.so\.1[23]')"
+        [ -n "${CUBLASLT_LIB:-}" ] || CUBLASLT_LIB="$(first 'libcublasLt\.so\.1[23]')"
+        if [ -z "${CUDA_INCLUDE:-}" ] && [ -n "$NVRTC_LIB" ]; then   # the headers of NVRTC's own wheel family
+            header="$(grep -F "$(dirname "$(dirname "$(dirname "$NVRTC_LIB")")")/" "$found" | grep -E '/cuda_bf16\.h$' | head -1)"
+            [ -n "$header" ] || header="$(first 'cuda_bf16\.h')"
+            [ -n "$header" ] && CUDA_INCLUDE="$(dirname "$header")"
+        fi
     fi
     export NVRTC_LIB CUBLASLT_LIB CUDA_INCLUDE
+    [ -n "${CUBLASLT_LIB:-}" ] || echo "no libcublasLt.so found: gpt2 can only try the loader's search path"
     if [ -z "${NVRTC_LIB:-}" ] || [ -z "${CUDA_INCLUDE:-}" ]; then
         export GPT2_KERNEL_IMAGES="$bundle/kernels"
         echo "no NVRTC or no cuda_bf16.h: loading precompiled kernels from $GPT2_KERNEL_IMAGES"
@@ -76,7 +121,8 @@ ldd "$gpt2" | grep -i 'not found' && status=1
 step "gpt2 info"
 run "$gpt2" info
 step "kernels (NVRTC, this GPU's architecture)"
-if [ -z "${GPT2_KERNEL_IMAGES:-}" ] && ! "$gpt2" kernels --cache; then   # --cache: the selftests reuse them
+# --cache: the selftests reuse them. Not through run (a failure here is the bundle's cubins' cue, not a failed step).
+if [ -z "${GPT2_KERNEL_IMAGES:-}" ] && ! timeout -k 10 180 "$gpt2" kernels --cache; then
     echo "NVRTC could not compile the kernels here: falling back to the bundle's precompiled sm_90 images"
     export GPT2_KERNEL_IMAGES="$bundle/kernels"
 fi
@@ -111,7 +157,11 @@ pytorch() {
                      --dtype bf16 --json)
     local limit=240
     [ "$1" = auto ] && limit=360
-    STEP_SECONDS=$limit run python3 "${arguments[@]}" --compile || { echo "torch.compile failed: eager instead"; run python3 "${arguments[@]}"; }
+    skipped=
+    STEP_SECONDS=$limit run python3 "${arguments[@]}" --compile && return
+    [ -z "$skipped" ] || return 1
+    echo "torch.compile failed: eager instead"
+    run python3 "${arguments[@]}"
 }
 calibrate() {
     step "calibrate: d12 T=1024 B=16 (records this GPU's MFU and device memory overhead for gpt2 plan)"
@@ -133,6 +183,7 @@ if [ "$phase" = bench ] || [ "$phase" = all ]; then
     run "$gpt2" plan --model d12 --micro-batch 16 --seq 1024 --grad-accum 4 --steps 1 --json > "$compare/plan-16x4.json"
     run "$gpt2" bench --device cuda --model d12 --micro-batch 16 --seq 1024 --grad-accum 4 --steps 5 --json --no-record \
         > "$compare/bench-16x4.json"
+    cat "$compare/plan-16x4.json" "$compare/bench-16x4.json"   # into the log: the folder stays on the machine
     python3 bench/plan_vs_measured.py "$compare" 8 16 32 16x4 || status=1
     step "side by side at the largest micro-batch that fits, d12 T=1024: gpt2 (by the plan calibrated above), then PyTorch (torch.compile, bf16 autocast, SDPA; by its eager peak memory extrapolated)"
     run "$gpt2" bench --device cuda --model d12 --micro-batch auto --seq 1024 --steps 5 --json --no-record
@@ -148,10 +199,6 @@ if [ "$phase" = bench ] || [ "$phase" = all ]; then
     run env GPT2_CUDA_GELU_KERNEL=1 "$gpt2" bench --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 5 --json --no-record
     run env GPT2_CUDA_BIAS_GRADIENT_KERNEL=1 "$gpt2" bench --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 5 --json --no-record
     run "$gpt2" bench --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 5 --json --no-record --classifier-chunk 0
-    if [ -n "${OUT:-}" ] && [ -s "$OUT/gpu-session-$phase.log" ]; then
-        step "the bench lines so far as a table for BENCHMARKS.md, with gpt2-swift's tokens/s over PyTorch's"
-        python3 bench/results_table.py "$OUT/gpu-session-$phase.log" || status=1
-    fi
     step "GPU time per kernel again, from Nsight Systems, 3 steps"
     if command -v nsys >/dev/null; then
         run nsys profile --trace=cuda --sample=none --cpuctxsw=none --force-overwrite=true -o /tmp/gpt2-profile \
@@ -159,6 +206,11 @@ if [ "$phase" = bench ] || [ "$phase" = all ]; then
         run nsys stats --report cuda_gpu_kern_sum --format table --output - /tmp/gpt2-profile.nsys-rep
     else
         echo "nsys: not installed"
+    fi
+    # Last, and not through run, so that it is printed even when the phase's time ran out before the other steps.
+    if [ -n "${OUT:-}" ] && [ -s "$OUT/gpu-session-$phase.log" ]; then
+        step "the bench lines as a table for BENCHMARKS.md, with gpt2-swift's tokens/s over PyTorch's"
+        python3 bench/results_table.py "$OUT/gpu-session-$phase.log" || status=1
     fi
 fi
 if [ "$phase" = sanitize ] || [ "$phase" = all ]; then sanitize; fi
