@@ -32,7 +32,11 @@ extension CUDABackend {
         precondition(grid.x < (1 << 31) && grid.y <= 65535 && grid.z <= 65535, "\(name): grid \(grid) exceeds CUDA's limits")
         precondition(block.x * block.y * block.z <= 1024, "\(name): block \(block) has more than 1024 threads")
         if sharedBytes > 0 { allowDynamicSharedMemory(sharedBytes, for: name) }
+        // One 8-byte slot per argument, filled with 0xFF bytes first: the driver copies as many bytes from each slot as
+        // the kernel's parameter has, so an `.int` given for a size_t parameter reads as an absurd value (and fails
+        // the emulator's tests) rather than as the int plus whatever the slot held.
         let storage = UnsafeMutableRawPointer.allocate(byteCount: max(1, arguments.count) * 8, alignment: 8)
+        storage.initializeMemory(as: UInt8.self, repeating: 0xFF, count: max(1, arguments.count) * 8)
         defer { storage.deallocate() }
         var pointers: [UnsafeMutableRawPointer?] = []
         for (i, argument) in arguments.enumerated() {
