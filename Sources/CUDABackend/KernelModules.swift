@@ -46,6 +46,7 @@ struct KernelModules {
             }
         }
         let cache = KernelCache(paths: paths)
+        var unchanged: [String] = []   // the files loaded as they were (prebuilt or cached): one line for all of them
         for (file, source) in CUDAKernelSources.all {
             guard let names = Self.kernelNames[file] else { continue }   // a file the backend does not launch from
             if let prebuilt {
@@ -58,14 +59,17 @@ struct KernelModules {
                     throw CUDAError.library(call: "GPT2_KERNEL_IMAGES", message: "\(path) is not whole (\(problem)): write it again with "
                                                 + "`gpt2 kernels --arch \(architecture) --out \(prebuilt)` from this same binary")
                 }
-                log("kernels   \(file): prebuilt \(path)")
+                unchanged.append(file)
                 try load(bytes, file: file, names: names, architecture: architecture, device: device)
             } else {
                 let compiled = try cache.image(file: file, source: source, compiler: compiler!, architecture: architecture)
-                log("kernels   \(file): " + (compiled.fromCache ? "cached" : "compiled in \(formatFixed(compiled.seconds, digits: 2)) s")
-                    + (compiled.notCached.map { ", not cached: \($0)" } ?? ""))
+                if !compiled.fromCache {
+                    log("kernels   \(file): compiled in \(formatFixed(compiled.seconds, digits: 2)) s"
+                        + (compiled.notCached.map { ", not cached: \($0)" } ?? ""))
+                }
                 do {
                     try load(compiled.image, file: file, names: names, architecture: architecture, device: device)
+                    if compiled.fromCache { unchanged.append(file) }
                 } catch where compiled.fromCache {
                     // A damaged cache entry (a disk error, a copy cut short) is only a cache: compile it again.
                     log("kernels   \(file): the cached image was refused (\(error)); compiling it again")
@@ -73,6 +77,10 @@ struct KernelModules {
                     try load(fresh.image, file: file, names: names, architecture: architecture, device: device)
                 }
             }
+        }
+        if !unchanged.isEmpty {
+            log("kernels   \(unchanged.count) of \(Self.kernelNames.count) files " + (prebuilt.map { "prebuilt in \($0)" } ?? "from the cache \(cache.folder)")
+                + " for \(architecture)")
         }
         for (file, names) in Self.kernelNames
         where architecture.major >= Self.minimumMajor[file, default: 0] && names.contains(where: { functions[$0] == nil }) {
