@@ -173,7 +173,7 @@ struct TrainCommand: ParsableCommand {
         (trainer.decode, trainer.hellaswag) = evaluation
         Console.log(trainer.options.summary)
         Console.log(trainer.dataSummary)
-        if let note = trainer.options.schedule.longWarmUpNote { Console.log(note) }
+        if let note = trainer.options.schedule.warmUpNote { Console.log(note) }
         Console.log("plan: " + plan.verdict)
         let stopRequest = StopRequest()
         try trainer.run(stopAfter: stopAfter, stopRequest: stopRequest)

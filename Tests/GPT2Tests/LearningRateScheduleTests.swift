@@ -49,11 +49,24 @@ import Testing
     /// one step shorter than the run is not.
     @Test func aWarmUpAsLongAsTheRunIsNoted() throws {
         let long = LearningRateSchedule(maxLearningRate: 2e-3, warmupSteps: 50, totalSteps: 40)
-        let note = try #require(long.longWarmUpNote)
+        let note = try #require(long.warmUpNote)
         #expect(note.contains("warm-up (50 steps)") && note.contains("run (40 steps)"), "\(note)")
         let reached = try #require(Double(note.split(separator: "to ")[1].prefix { $0 != " " }))
         #expect(abs(reached - 1.6e-3) < tolerance, "\(note)")
-        #expect(LearningRateSchedule(maxLearningRate: 2e-3, warmupSteps: 40, totalSteps: 40).longWarmUpNote != nil)
-        #expect(LearningRateSchedule(maxLearningRate: 2e-3, warmupSteps: 39, totalSteps: 40).longWarmUpNote == nil)
+        #expect(LearningRateSchedule(maxLearningRate: 2e-3, warmupSteps: 40, totalSteps: 40).warmUpNote != nil)
+        #expect(LearningRateSchedule(maxLearningRate: 2e-3, warmupSteps: 39, totalSteps: 40).warmUpNote == nil)
+    }
+
+    /// wsd over 100 steps decays after step 80: a warm-up of 90 steps ends inside the decay, and the note gives the
+    /// fall after it (step 91 is 11 of the decay's 20 steps down from 2e-3 to 2e-4: 2e-3 − 1.8e-3 · 11/20 = 1.01e-3);
+    /// a warm-up of 80 steps ends as the decay starts, and cosine has no decay start to overlap.
+    @Test func aWarmUpEndingInsideTheWSDDecayIsNoted() throws {
+        let overlapping = LearningRateSchedule(shape: .wsd, maxLearningRate: 2e-3, warmupSteps: 90, totalSteps: 100)
+        let note = try #require(overlapping.warmUpNote)
+        #expect(note.contains("warm-up (90 steps)") && note.contains("after step 80"), "\(note)")
+        let fallenTo = try #require(Double(note.split(separator: " to ").last!.prefix { $0 != " " }))
+        #expect(abs(fallenTo - 1.01e-3) < tolerance, "\(note)")
+        #expect(LearningRateSchedule(shape: .wsd, maxLearningRate: 2e-3, warmupSteps: 80, totalSteps: 100).warmUpNote == nil)
+        #expect(LearningRateSchedule(shape: .cosine, maxLearningRate: 2e-3, warmupSteps: 90, totalSteps: 100).warmUpNote == nil)
     }
 }

@@ -37,14 +37,24 @@ public struct LearningRateSchedule: Codable, Sendable, Equatable {
         self.decayFraction = decayFraction
     }
 
-    /// A line for the log when the warm-up is not shorter than the run: the rate then only rises, and ends below
-    /// its peak (at it, when the two are equal). Nil otherwise.
-    public var longWarmUpNote: String? {
-        guard warmupSteps >= totalSteps else { return nil }
-        return "note: the warm-up (\(formatCount(warmupSteps, "step"))) is not shorter than the run (\(formatCount(totalSteps, "step"))): "
-            + "the learning rate only rises, to \(formatScientific(Double(learningRate(at: totalSteps)))) at the last step "
-            + "(peak \(formatScientific(Double(maxLearningRate)))); --warmup sets it"
+    /// A line for the log when the warm-up does not end before the fall it is meant to precede: when it is not
+    /// shorter than the run (the rate then only rises, and ends below its peak, at it when the two are equal), or
+    /// for `wsd` when it ends inside the decay (the rate drops from the peak at once). Nil otherwise.
+    public var warmUpNote: String? {
+        let warmUp = "the warm-up (\(formatCount(warmupSteps, "step")))"
+        if warmupSteps >= totalSteps {
+            return "note: \(warmUp) is not shorter than the run (\(formatCount(totalSteps, "step"))): "
+                + "the learning rate only rises, to \(formatScientific(Double(learningRate(at: totalSteps)))) at the last step "
+                + "(peak \(formatScientific(Double(maxLearningRate)))); --warmup sets it"
+        }
+        guard shape == .wsd, warmupSteps > wsdDecayStart else { return nil }
+        return "note: \(warmUp) ends inside wsd's decay, which starts after step \(wsdDecayStart): the learning rate falls "
+            + "from its peak \(formatScientific(Double(maxLearningRate))) at step \(warmupSteps) "
+            + "to \(formatScientific(Double(learningRate(at: warmupSteps + 1)))) at the next; --warmup sets it"
     }
+
+    /// For `wsd`: the last step at the peak before the linear decay (the decay spans `decayFraction` of the run).
+    private var wsdDecayStart: Int { totalSteps - max(1, Int((Float(totalSteps) * decayFraction).rounded())) }
 
     /// The learning rate of `step` (counted from 1).
     public func learningRate(at step: Int) -> Float {
@@ -57,10 +67,9 @@ public struct LearningRateSchedule: Codable, Sendable, Equatable {
             let cosine = 0.5 * (1 + cos(Double.pi * progress))
             return floor + Float(cosine) * (maxLearningRate - floor)
         case .wsd:
-            let decaySteps = max(1, Int((Float(totalSteps) * decayFraction).rounded()))
-            let decayStart = totalSteps - decaySteps
+            let decayStart = wsdDecayStart
             guard step > decayStart else { return maxLearningRate }
-            let progress = min(1, Float(step - decayStart) / Float(decaySteps))
+            let progress = min(1, Float(step - decayStart) / Float(totalSteps - decayStart))
             return maxLearningRate - progress * (maxLearningRate - floor)
         }
     }
