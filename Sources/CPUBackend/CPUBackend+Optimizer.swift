@@ -10,7 +10,8 @@ import Darwin
 #endif
 
 extension CPUBackend {
-    /// Σ x² over `tensor`, in double precision, summed in a fixed block order.
+    /// Σ x² over `tensor`: each block of `CPUScratch.normBlockSize` elements summed in fp32, the block sums added in
+    /// double precision, in a fixed order.
     public func sumOfSquares(_ tensor: TensorRef) -> Double {
         let blockSize = CPUScratch.normBlockSize
         let blocks = (tensor.count + blockSize - 1) / blockSize

@@ -261,7 +261,7 @@ struct MatmulKey: Hashable, CustomStringConvertible {
         return KernelWork(flops: 2 * Double(m) * Double(n) * Double(k), bytes: Double(bytes))
     }
 
-    /// How the profile names it: `gemm 2304×8192×768 NN bf16 +bias`.
+    /// How the profile names it: `gemm 2304×8192×768 TN bf16 +bias`.
     var profileName: String {
         let epilogueName: [UInt32: String] = [UInt32(CCUBLASLT_EPILOGUE_BIAS): " +bias", UInt32(CCUBLASLT_EPILOGUE_GELU_AUX_BIAS): " +bias+gelu",
                                               UInt32(CCUBLASLT_EPILOGUE_DGELU): " ·gelu'", UInt32(CCUBLASLT_EPILOGUE_BGRADB): " +dbias"]

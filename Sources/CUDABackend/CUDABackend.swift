@@ -64,7 +64,8 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     var profiler: KernelProfiler?
 
     /// Opens device `deviceOrdinal`, creates a stream, loads (compiling or from the cache) every kernel
-    /// module and opens cuBLASLt. `log` receives one line per compiled kernel file.
+    /// module and opens cuBLASLt. `log` receives a line per kernel file compiled (or whose cached image was
+    /// refused), and one line for all the files loaded as they were, from the cache or prebuilt.
     public init(deviceOrdinal: Int = 0, paths: CUDALibraryPaths = CUDALibraryPaths(),
                 log: (String) -> Void = { _ in }) throws {
         // (the diagnostic settings first: a misspelled one fails before anything loads)

@@ -6,7 +6,7 @@
 
 import Dispatch
 
-/// One training step's tokens: `targets[i]` is the token after `inputs[i]`. Both are B·T long, row-major (B,T).
+/// One micro-batch's tokens: `targets[i]` is the token after `inputs[i]`. Both are B·T long, row-major (B,T).
 public struct Batch: Sendable, Equatable {
     public var inputs: [Int32]
     public var targets: [Int32]

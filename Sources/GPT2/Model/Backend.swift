@@ -97,7 +97,8 @@ public protocol Backend: AnyObject {
     func fusedClassifier(logits: TensorRef, losses: TensorRef, targets: TensorRef, dlossScale: Float?,
                          B: Int, T: Int, V: Int, Vp: Int)
 
-    /// Σ x² over `tensor`, accumulated in double precision.
+    /// Σ x² over `tensor`, summed in a fixed order (the CPU adds fp32 block sums in double precision; the GPU
+    /// sums in fp32).
     func sumOfSquares(_ tensor: TensorRef) -> Double
     /// One AdamW step on a tensor: grads are multiplied by `gradScale` first (clipping), moments updated,
     /// params -= lr · (m̂ / (√v̂ + ε) + weightDecay · params).  `step` counts from 1.

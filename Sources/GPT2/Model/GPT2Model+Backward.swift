@@ -18,9 +18,10 @@ extension GPT2Model {
         backend.encoderBackward(dwte: grad(.wte), dwpe: grad(.wpe), dout: dresidual, inp: layout.inputs, B: B, T: T, C: C)
     }
 
-    /// One micro-batch of a step: adds the gradient of its mean loss × `lossScale` (1/(B·T·A) for A micro-batches a
-    /// step) to the gradient buffer, and returns that mean loss. (With a loss scale, `forward` already runs the lm
-    /// head's backward; `backward` does the rest.)
+    /// One micro-batch of a step: adds `lossScale` × the gradient of the sum of its B·T token losses to the gradient
+    /// buffer (with 1/(B·T·A) for A micro-batches a step, the step's gradients are those of its mean loss), and returns
+    /// the micro-batch's mean loss. (With a loss scale, `forward` already runs the lm head's backward; `backward` does
+    /// the rest.)
     @discardableResult
     public func accumulateGradients(inputs: [Int32], targets: [Int32], batchSize B: Int, sequenceLength T: Int,
                                     lossScale: Float) -> Float {
