@@ -54,6 +54,10 @@ struct GPT2Command: ParsableCommand {
         if let option = EmptyPathOptions.firstEmpty(in: arguments) {
             fail("\(option) needs a path, and was given an empty one (use . for the current folder)")
         }
+        if let problem = CommandNames.problem(in: arguments, root: GPT2Command.self) {
+            Console.log("Error: " + problem)
+            exit(withError: ExitCode.validationFailure)
+        }
         do {
             command = try parseAsRoot(NegativeOptionValues.attached(arguments))
         } catch {
