@@ -19,8 +19,11 @@ enum CommandNames {
             guard let command = commands.first(where: { $0.configuration.commandName == word }) else {
                 let names = commands.compactMap { $0.configuration.commandName }
                 let nearest = names.map { (name: $0, distance: editDistance($0, word)) }.min { $0.distance < $1.distance }
-                let guess = nearest.flatMap { $0.distance <= max(1, word.count / 3) ? " (did you mean '\($0.name)'?)" : nil } ?? ""
                 let parent = path.joined(separator: " ")
+                // the nearest name here, or failing that a command of that name one level down (`gpt2 hellaswag`)
+                let nested = commands.first { group in group.configuration.subcommands.contains { $0.configuration.commandName == word } }
+                let guess = nearest.flatMap { $0.distance <= max(1, word.count / 3) ? " (did you mean '\($0.name)'?)" : nil }
+                    ?? nested.map { " (did you mean '\(parent) \($0.configuration.commandName ?? "") \(word)'?)" } ?? ""
                 let place = path.count == 1 ? "a \(parent) command" : "a command of '\(parent)'"
                 return "'\(word)' is not \(place)\(guess); the commands are \(names.joined(separator: ", ")) (see '\(parent) --help')"
             }

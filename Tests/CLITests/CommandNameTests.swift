@@ -1,6 +1,7 @@
 /// A mistyped command word is refused as such, naming the nearest command, whether it comes first, after `help`, or
-/// under a group (`gpt2 eval hellaswg`). The parser alone blamed the options that followed (`gpt2 trian --steps 3`
-/// said "Unknown option '--steps'") or printed the general help with exit status 0 (`gpt2 help trian`).
+/// under a group (`gpt2 eval hellaswg`), or the group a command belongs to (`gpt2 hellaswag`). The parser alone
+/// blamed the options that followed (`gpt2 trian --steps 3` said "Unknown option '--steps'") or printed the general
+/// help with exit status 0 (`gpt2 help trian`).
 
 import Foundation
 import GPT2TestSupport
@@ -13,6 +14,9 @@ import Testing
         (["eval", "hellaswg", "--checkpoint", "runs/x"], "'hellaswg' is not a command of 'gpt2 eval' (did you mean 'hellaswag'?)",
          "gpt2 eval --help"),
         (["help", "selftest", "cdua"], "'cdua' is not a command of 'gpt2 selftest' (did you mean 'cuda'?)", "gpt2 selftest --help"),
+        // a command of a group, named without it
+        (["hellaswag", "--checkpoint", "runs/x"], "'hellaswag' is not a gpt2 command (did you mean 'gpt2 eval hellaswag'?)",
+         "gpt2 --help"),
     ])
     func aMistypedCommandIsNamedWithTheNearestOne(arguments: [String], message: String, help: String) throws {
         let result = try runGPT2(arguments: arguments)
