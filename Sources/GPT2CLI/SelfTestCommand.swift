@@ -50,7 +50,7 @@ struct SelfTestCUDACommand: ParsableCommand {
     @Option(help: "Tokenised tinyshakespeare shards for the training and resume checks.")
     var data: String?
 
-    @Option(help: "Folder for the training checks' runs and checkpoints (removed when the checks pass, kept when one fails).")
+    @Option(help: "Folder for the training checks' runs and checkpoints (removed when the checks pass; kept, as NAME-PID-failed, when one fails).")
     var work = "/tmp/gpt2-selftest"
 
     @Option(help: "CPU worker threads for the reference (0 = one per core).")
@@ -114,6 +114,12 @@ struct SelfTestCUDACommand: ParsableCommand {
             }
         }
         if groups.contains(.model) { section("model") { try CUDAParity.model(cpu: cpu, gpu: gpu, log: log) } }
+        if data != nil && (groups.contains(.training) || groups.contains(.resume)) {
+            for folder in interruptedRuns() {
+                try FileSystem.removeTree(folder)
+                print("      removed \(folder), the runs of a self-test that was interrupted")
+            }
+        }
         for group in [Group.training, .resume] where groups.contains(group) {
             guard let data else {
                 print("SKIP  \(group) (no --data folder of tinyshakespeare shards)")
@@ -130,7 +136,8 @@ struct SelfTestCUDACommand: ParsableCommand {
             }
             // The runs' checkpoints take tens of MB each, every time the self-test runs: kept only to diagnose a failure.
             if results.filter({ !$0.passed }).count > failuresBefore {
-                print("      the \(group) check's runs are kept in \(folder)")
+                let kept = folder + Self.failedSuffix   // (not taken for an interrupted run's by a later self-test)
+                print("      the \(group) check's runs are kept in \(rename(folder, kept) == 0 ? kept : folder)")
             } else {
                 try FileSystem.removeTree(folder)
                 FileSystem.removeEmptyDirectories(Array(created.dropFirst()))
@@ -141,6 +148,20 @@ struct SelfTestCUDACommand: ParsableCommand {
         print("\(results.count - failures.count)/\(results.count) checks passed")
         for failure in failures { print(failure) }
         if !failures.isEmpty { throw ExitCode.failure }
+    }
+
+    /// What a failed check's run folder is renamed with: `training-PID-failed`.
+    static let failedSuffix = "-failed"
+
+    /// The run folders in `work` (`training-PID`, `resume-PID`) of self-tests stopped before they could remove them
+    /// (Ctrl-C, a kill): their process is gone, and no failure kept them. Tens of MB each, in /tmp by default.
+    func interruptedRuns() -> [String] {
+        (FileSystem.contents(of: work) ?? []).compactMap { name in
+            let parts = name.split(separator: "-", maxSplits: 1)
+            guard parts.count == 2, Group(rawValue: String(parts[0])) != nil, let pid = Int32(parts[1]), pid > 0,
+                  !FileSystem.isRunning(pid) else { return nil }
+            return FileSystem.join(work, name)
+        }
     }
 }
 

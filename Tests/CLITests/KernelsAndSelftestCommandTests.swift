@@ -66,19 +66,33 @@ struct KernelsAndSelftestCommandTests {
     }
 
     /// The training checks' runs are removed when they pass (the checkpoints of one self-test took 157 MB of /tmp, left
-    /// behind by every run of it) and kept when a check fails, saying where. Shown here by a failure: a training split too
-    /// small for a batch fails at once, where a passing check trains for minutes on the emulator.
+    /// behind by every run of it) and kept when a check fails, as `training-PID-failed`, saying where. Shown here by a
+    /// failure: a training split too small for a batch fails at once, where a passing check trains for minutes on the
+    /// emulator. The runs of a self-test that was interrupted (its process gone, its folder not marked failed) are
+    /// removed first, with a line; a failed run's, a running self-test's and anything else in the folder stay.
     @Test func selftestKeepsTheRunsOfAFailedTrainingCheckOnly() throws {
         let root = try TestPaths.temporaryDirectory("cli-selftest-work").path
         defer { try? FileManager.default.removeItem(atPath: root) }
         try FileManager.default.createDirectory(atPath: root + "/data", withIntermediateDirectories: true)
         try ShardWriter.write(Array(0..<100), to: root + "/data/small_train_000000.bin")
         try ShardWriter.write(Array(0..<100), to: root + "/data/small_val_000000.bin")
+        let (dead, live) = (TestPaths.deadProcessID, ProcessInfo.processInfo.processIdentifier)
+        let earlier = ["training-\(dead)", "resume-\(dead)", "training-\(dead)-failed", "resume-\(live)", "notes-\(dead)"]
+        for name in earlier {
+            try FileManager.default.createDirectory(atPath: "\(root)/work/\(name)/ckpt_1", withIntermediateDirectories: true)
+        }
         let result = try runGPT2(arguments: ["selftest", "cuda", "--only", "training", "--data", root + "/data", "--work", root + "/work"],
                                  environment: EmulatedCUDA.environment)
-        let kept = try #require(try FileManager.default.contentsOfDirectory(atPath: root + "/work").first, "\(result.stdoutText)")
+        let left = Set(try FileManager.default.contentsOfDirectory(atPath: root + "/work"))
+        let kept = try #require(left.subtracting(earlier).first, "\(left) \(result.stdoutText)")
+        #expect(kept.hasPrefix("training-") && kept.hasSuffix("-failed") && left.count == 4, "\(left)")
         #expect(result.status == 1 && result.stdoutText.contains("FAIL  training")
                 && result.stdoutText.contains("the training check's runs are kept in \(root)/work/\(kept)"), "\(result.stdoutText)")
+        #expect(left.isSuperset(of: ["training-\(dead)-failed", "resume-\(live)", "notes-\(dead)"]), "\(left)")
+        for name in ["training-\(dead)", "resume-\(dead)"] {
+            #expect(!left.contains(name) && result.stdoutText.contains("removed \(root)/work/\(name), the runs of a self-test that was interrupted"),
+                    "\(name): \(result.stdoutText)")
+        }
     }
 
     /// The kernels as compiled for the RTX 40 series (sm_89: the reference card, 99 KiB of shared memory per block)

@@ -222,7 +222,7 @@ public enum FileSystem {
     }
 
     /// Whether a process with id `pid` exists (one of another user's counts too).
-    private static func isRunning(_ pid: Int32) -> Bool { kill(pid, 0) == 0 || errno == EPERM }
+    public static func isRunning(_ pid: Int32) -> Bool { kill(pid, 0) == 0 || errno == EPERM }
 
     /// gpt2's cache (downloads, the calibration file, compiled kernels): `$XDG_CACHE_HOME/gpt2-swift`, else
     /// `$HOME/.cache/gpt2-swift`, else `/tmp/gpt2-swift-UID` (with no home, one per user, not a folder shared with
