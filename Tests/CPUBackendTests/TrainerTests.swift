@@ -12,12 +12,13 @@ import Testing
     static let config = ModelConfig(maxSequenceLength: 32, layers: 2, heads: 2, channels: 32)
 
     private func options(out: String, steps: Int, learningRate: Float = 3e-3, shuffle: Bool = true,
-                         evalEvery: Int = 0) throws -> TrainingOptions {
+                         evalEvery: Int = 0, sampleEvery: Int = 0) throws -> TrainingOptions {
         TrainingOptions(
             dataDirectory: try ShakespeareShards.directory(), model: Self.config, modelName: "test", microBatch: 4,
             sequenceLength: 32, gradientAccumulation: 1,
             schedule: LearningRateSchedule(maxLearningRate: learningRate, warmupSteps: 2, totalSteps: steps),
-            shuffle: shuffle, evalEvery: evalEvery, evalBatches: 2, outDirectory: out, threads: 2, peakFLOPs: 1e11)
+            shuffle: shuffle, evalEvery: evalEvery, evalBatches: 2, sampleEvery: sampleEvery, sampleTokens: 8,
+            outDirectory: out, threads: 2, peakFLOPs: 1e11)
     }
 
     /// One row of metrics.jsonl. JSONDecoder, not JSONSerialization: on Linux the latter misreads some
@@ -59,24 +60,34 @@ import Testing
     }
 
     /// Run A goes straight to step 8; run B stops after 3 (with a checkpoint), then a new trainer resumes from
-    /// ckpt_3 and finishes. On the CPU everything is deterministic, so equality is exact, not approximate.
+    /// ckpt_3 and finishes. On the CPU everything is deterministic, so equality is exact, not approximate. The runs
+    /// also sample 8 tokens every 2 steps (recorded through `decode`): the resumed run must draw the samples the
+    /// uninterrupted one draws, from the generator state its checkpoint saved (`TrainerState.sampleRandom`).
     @Test(arguments: [(shuffle: true, evalEvery: 2), (shuffle: false, evalEvery: 0)])
     func resumeIsBitIdentical(_ setup: (shuffle: Bool, evalEvery: Int)) throws {
         let root = try TestPaths.temporaryDirectory("trainer-resume").path
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let (steps, stop) = (8, 3)
+        let (steps, stop, sampleEvery) = (8, 3, 2)
+        var samplesA: [[Int]] = [], samplesB: [[Int]] = []
 
         let a = try Trainer(options: try options(out: root + "/a", steps: steps, shuffle: setup.shuffle,
-                                                 evalEvery: setup.evalEvery), backend: CPUBackend(threads: 2))
+                                                 evalEvery: setup.evalEvery, sampleEvery: sampleEvery), backend: CPUBackend(threads: 2))
+        a.decode = { samplesA.append($0); return "" }
         let lossesA = try a.run()
 
         let b = try Trainer(options: try options(out: root + "/b", steps: steps, shuffle: setup.shuffle,
-                                                 evalEvery: setup.evalEvery), backend: CPUBackend(threads: 2))
+                                                 evalEvery: setup.evalEvery, sampleEvery: sampleEvery), backend: CPUBackend(threads: 2))
+        b.decode = { samplesB.append($0); return "" }
         let firstPart = try b.run(stopAfter: stop)
         #expect(firstPart.count == stop)
         #expect(Checkpoint.steps(in: root + "/b") == [stop])
         let resumed = try Trainer(resuming: root + "/b/" + Checkpoint.folderName(step: stop), backend: CPUBackend(threads: 2))
+        resumed.decode = { samplesB.append($0); return "" }
         let secondPart = try resumed.run()
+        // a sample at steps 2, 4, 6 and 8 (one before the stop, three after), of 8 tokens each; untrained, the model's
+        // distribution over 50,257 tokens is broad, so a generator restarted from the seed draws other tokens
+        #expect(samplesA.count == steps / sampleEvery && samplesA.allSatisfy { $0.count == 8 }, "\(samplesA)")
+        #expect(samplesA == samplesB, "samples A \(samplesA)\nB \(samplesB)")
 
         let lossesB = firstPart + secondPart
         #expect(lossesA.map(\.bitPattern) == lossesB.map(\.bitPattern), "A \(lossesA)\nB \(lossesB)")
