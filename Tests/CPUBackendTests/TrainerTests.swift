@@ -12,12 +12,13 @@ import Testing
     static let config = ModelConfig(maxSequenceLength: 32, layers: 2, heads: 2, channels: 32)
 
     private func options(out: String, steps: Int, learningRate: Float = 3e-3, shuffle: Bool = true,
-                         evalEvery: Int = 0) throws -> TrainingOptions {
+                         evalEvery: Int = 0, sampleEvery: Int = 0) throws -> TrainingOptions {
         TrainingOptions(
             dataDirectory: try ShakespeareShards.directory(), model: Self.config, modelName: "test", microBatch: 4,
             sequenceLength: 32, gradientAccumulation: 1,
             schedule: LearningRateSchedule(maxLearningRate: learningRate, warmupSteps: 2, totalSteps: steps),
-            shuffle: shuffle, evalEvery: evalEvery, evalBatches: 2, outDirectory: out, threads: 2, peakFLOPs: 1e11)
+            shuffle: shuffle, evalEvery: evalEvery, evalBatches: 2, sampleEvery: sampleEvery, sampleTokens: 8,
+            outDirectory: out, threads: 2, peakFLOPs: 1e11)
     }
 
     /// One row of metrics.jsonl. JSONDecoder, not JSONSerialization: on Linux the latter misreads some
@@ -59,24 +60,34 @@ import Testing
     }
 
     /// Run A goes straight to step 8; run B stops after 3 (with a checkpoint), then a new trainer resumes from
-    /// ckpt_3 and finishes. On the CPU everything is deterministic, so equality is exact, not approximate.
+    /// ckpt_3 and finishes. On the CPU everything is deterministic, so equality is exact, not approximate. The runs
+    /// also sample 8 tokens every 2 steps (recorded through `decode`): the resumed run must draw the samples the
+    /// uninterrupted one draws, from the generator state its checkpoint saved (`TrainerState.sampleRandom`).
     @Test(arguments: [(shuffle: true, evalEvery: 2), (shuffle: false, evalEvery: 0)])
     func resumeIsBitIdentical(_ setup: (shuffle: Bool, evalEvery: Int)) throws {
         let root = try TestPaths.temporaryDirectory("trainer-resume").path
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let (steps, stop) = (8, 3)
+        let (steps, stop, sampleEvery) = (8, 3, 2)
+        var samplesA: [[Int]] = [], samplesB: [[Int]] = []
 
         let a = try Trainer(options: try options(out: root + "/a", steps: steps, shuffle: setup.shuffle,
-                                                 evalEvery: setup.evalEvery), backend: CPUBackend(threads: 2))
+                                                 evalEvery: setup.evalEvery, sampleEvery: sampleEvery), backend: CPUBackend(threads: 2))
+        a.decode = { samplesA.append($0); return "" }
         let lossesA = try a.run()
 
         let b = try Trainer(options: try options(out: root + "/b", steps: steps, shuffle: setup.shuffle,
-                                                 evalEvery: setup.evalEvery), backend: CPUBackend(threads: 2))
+                                                 evalEvery: setup.evalEvery, sampleEvery: sampleEvery), backend: CPUBackend(threads: 2))
+        b.decode = { samplesB.append($0); return "" }
         let firstPart = try b.run(stopAfter: stop)
         #expect(firstPart.count == stop)
         #expect(Checkpoint.steps(in: root + "/b") == [stop])
         let resumed = try Trainer(resuming: root + "/b/" + Checkpoint.folderName(step: stop), backend: CPUBackend(threads: 2))
+        resumed.decode = { samplesB.append($0); return "" }
         let secondPart = try resumed.run()
+        // a sample at steps 2, 4, 6 and 8 (one before the stop, three after), of 8 tokens each; untrained, the model's
+        // distribution over 50,257 tokens is broad, so a generator restarted from the seed draws other tokens
+        #expect(samplesA.count == steps / sampleEvery && samplesA.allSatisfy { $0.count == 8 }, "\(samplesA)")
+        #expect(samplesA == samplesB, "samples A \(samplesA)\nB \(samplesB)")
 
         let lossesB = firstPart + secondPart
         #expect(lossesA.map(\.bitPattern) == lossesB.map(\.bitPattern), "A \(lossesA)\nB \(lossesB)")
@@ -93,6 +104,59 @@ import Testing
         #expect(firstBitDifference(savedA.firstMoment, savedB.firstMoment) == nil, "AdamW's first moment")
         #expect(firstBitDifference(savedA.secondMoment, savedB.secondMoment) == nil, "AdamW's second moment")
         #expect(savedA.state.loader == savedB.state.loader)
+    }
+
+    /// The trainer's step is the model's step on the loader's batches with the options' hyperparameters, rebuilt here
+    /// from the pieces the other suites check (forward/backward against numpy, `optimizerStep` against a double-precision
+    /// AdamW): A = 3 micro-batches of B = 4 rows, read in file order (llm.c's sequential batches: micro-batch k of step s
+    /// is tokens i·B·T ..< i·B·T + B·T + 1 of the train split, i = (s − 1)·A + k), each scaled by 1/(B·T·A); the step's
+    /// loss the mean of the three; AdamW at the warm-up's rate (lr·s/2 for a warm-up of 2) with weight decay 0.3 and a
+    /// clip of 0.25 (below the norm, so the clip acts), counting steps from 1. The CPU is deterministic and the same ops
+    /// run in the same order, so the losses, the logged grad_norm and the weights after two steps agree bit for bit.
+    /// Every other trainer test compares the trainer with itself (resume, stop) or only asks that the loss fall, so a
+    /// loss scale without the 1/A, the sum of the micro-batch losses for their mean, the default weight decay for the
+    /// option's, or a rate or Adam step one off, went unseen by all of them.
+    @Test func aStepIsTheModelsStepOnTheLoadersBatchesWithTheOptions() throws {
+        let out = try TestPaths.temporaryDirectory("trainer-step").path
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let (B, T, A, steps) = (4, 32, 3, 2)
+        var options = try options(out: out, steps: steps, shuffle: false)
+        options.gradientAccumulation = A
+        options.weightDecay = 0.3
+        options.clipNorm = 0.25
+        let trainer = try Trainer(options: options, backend: CPUBackend(threads: 2))
+        let initial = trainer.model.parameters()
+        let losses = try trainer.run()
+
+        let reference = try GPT2Model(config: Self.config, backend: CPUBackend(threads: 2), batchSize: B, sequenceLength: T)
+        reference.setParameters(initial)
+        let train = try ShakespeareShards.tokens().dropFirst(ShakespeareShards.validationTokens).map(Int32.init)
+        let rates: [Float] = [3e-3 / 2, 3e-3]   // warm-up of 2 steps to the options' peak 3e-3: lr·s/2
+        var expectedLosses: [Float] = [], expectedNorms: [Float] = []
+        for step in 1...steps {
+            reference.zeroGradients()
+            var lossSum = 0.0
+            for micro in 0..<A {
+                let start = ((step - 1) * A + micro) * B * T
+                let loss = reference.forward(inputs: Array(train[start..<(start + B * T)]),
+                                             targets: Array(train[(start + 1)..<(start + B * T + 1)]),
+                                             batchSize: B, sequenceLength: T, lossScale: 1 / Float(B * T * A))!
+                reference.backward(batchSize: B, sequenceLength: T)
+                lossSum += Double(loss)
+            }
+            expectedLosses.append(Float(lossSum / Double(A)))
+            expectedNorms.append(reference.optimizerStep(hyperparameters: AdamWHyperparameters(learningRate: rates[step - 1], weightDecay: 0.3),
+                                                         step: step, clipNorm: 0.25))
+        }
+        try #require(expectedNorms.allSatisfy { $0 > 0.25 }, "the clip acts: norms \(expectedNorms)")
+
+        #expect(losses.map(\.bitPattern) == expectedLosses.map(\.bitPattern), "trainer \(losses), reference \(expectedLosses)")
+        struct Row: Decodable { var loss: Double?; var lr: Double?; var grad_norm: Double? }
+        let rows = try String(contentsOfFile: out + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+            .map { try JSONDecoder().decode(Row.self, from: Data($0.utf8)) }.filter { $0.loss != nil }
+        #expect(rows.compactMap(\.grad_norm) == expectedNorms.map(Double.init), "logged grad_norm")
+        #expect(rows.compactMap(\.lr) == rates.map(Double.init), "logged lr")
+        #expect(firstBitDifference(trainer.model.parameters(), reference.parameters()) == nil, "weights after \(steps) steps")
     }
 
     /// Ctrl-C during a step of several micro-batches ends it at the micro-batch in progress: the step is dropped and
