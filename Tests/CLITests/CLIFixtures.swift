@@ -1,5 +1,5 @@
-/// What the CLI tests share: the tiny training command line, a trained run made once per process, and
-/// checks on the error contract (non-zero exit, exactly one `Error:` line on stderr).
+/// What the CLI tests share: the tiny training command line, a trained run made once per process, a fresh two-step
+/// run for a test to spoil, and checks on the error contract (non-zero exit, exactly one `Error:` line on stderr).
 
 import Foundation
 import GPT2
@@ -23,6 +23,16 @@ enum CLIFixtures {
 
     /// A run folder trained for 3 steps (ckpt_3 inside); shared, so treat it as read-only.
     static func trainedRun() throws -> String { try trained.get() }
+
+    /// Runs `body(root, run, metrics)` with a temporary folder `root` holding `root/run`, a 2-step run of the tiny
+    /// model, and the bytes of its metrics.jsonl as written (to check later that a failed command left them).
+    static func withTwoStepRun(_ name: String, _ body: (_ root: String, _ run: String, _ metrics: Data) throws -> Void) throws {
+        let root = try TestPaths.temporaryDirectory(name).path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let run = root + "/run"
+        #expect(try runGPT2(arguments: try trainArguments(out: run, steps: 2)).status == 0)
+        try body(root, run, try Data(contentsOf: URL(fileURLWithPath: run + "/metrics.jsonl")))
+    }
 
     /// The `loss` field of every step row of RUN/metrics.jsonl (JSONDecoder reads doubles exactly).
     static func losses(_ run: String) throws -> [Double] {

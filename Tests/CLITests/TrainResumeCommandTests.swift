@@ -1,0 +1,233 @@
+/// `gpt2 train --resume` end to end: a run stopped with --stop-after and continued with --resume writes the same
+/// metrics as an uninterrupted one; a resume takes only the options it can honour, keeps the run's own settings and
+/// data, and refuses a damaged checkpoint or state with one line that names the way on.
+
+import Foundation
+import GPT2
+import GPT2TestSupport
+import Testing
+
+@Suite struct TrainResumeCommandTests {
+    /// Every option of `gpt2 train --help` is either one a resume takes (the refusal lists them) or refused beside
+    /// `--resume` with its name: an option added later cannot be silently ignored by a resume, which keeps the
+    /// options the run started with.
+    @Test func everyTrainOptionIsTakenOrRefusedByAResume() throws {
+        let help = try runGPT2(arguments: ["train", "--help"]).stdoutText
+        let flags = help.split(separator: "\n").compactMap { line -> (flag: String, takesValue: Bool)? in
+            guard let match = line.wholeMatch(of: /\ \ (?:-h, )?(--[a-z-]+)( <[a-z-]+>)?(?:\s.*)?/) else { return nil }
+            return (String(match.1), match.2 != nil)
+        }
+        #expect(flags.count > 30, "the options should be read from the help: \(help)")
+        let refusal = try runGPT2(arguments: ["train", "--resume", "/nonexistent", "--lr", "1"]).stderrText
+        let allowedList = try #require(refusal.firstMatch(of: /\(only (.*) can\)/)?.1, "\(refusal)")
+        let allowed = Set(allowedList.matches(of: /--[a-z-]+/).map { String($0.0) })
+        #expect(allowed.contains("--steps") && allowed.contains("--data"))
+        for (flag, takesValue) in flags where flag != "--resume" && flag != "--help" {
+            guard !allowed.contains(flag) else { continue }
+            let value = ["--schedule": "cosine", "--device": "cpu"][flag] ?? "1"
+            let result = try runGPT2(arguments: ["train", "--resume", "/nonexistent", flag] + (takesValue ? [value] : []))
+            expectOneLineError(result, mentioning: "so \(flag) cannot be given with it")
+        }
+    }
+
+    /// A folder holding only the metrics of a run that died before its first checkpoint is refused without pointing to
+    /// --resume, which could not continue it ("holds no checkpoint").
+    @Test func aRunWithoutCheckpointsIsNotOfferedToResume() throws {
+        let root = try TestPaths.temporaryDirectory("cli-no-checkpoint").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try FileManager.default.createDirectory(atPath: root + "/run", withIntermediateDirectories: true)
+        try Data("{\"step\":1,\"loss\":10.9}\n".utf8).write(to: URL(fileURLWithPath: root + "/run/metrics.jsonl"))
+        let result = try runGPT2(arguments: try CLIFixtures.trainArguments(out: root + "/run"))
+        expectOneLineError(result, mentioning: "already holds a run (metrics.jsonl, and no checkpoint to continue it from); choose another --out, or add --overwrite")
+        #expect(!result.stderrText.contains("--resume"), "\(result.stderrText)")
+        // said before anything is fetched: offline, with an empty mirror, the demo failed on downloading the tokenizer first
+        let emptyMirror = root + "/empty-mirror"
+        try FileManager.default.createDirectory(atPath: emptyMirror, withIntermediateDirectories: true)
+        let demo = try runGPT2(arguments: ["train", "--out", root + "/run", "--mirror", emptyMirror], workingDirectory: root)
+        expectOneLineError(demo, mentioning: "already holds a run")
+        // and --resume says how to start it again
+        expectOneLineError(try runGPT2(arguments: ["train", "--resume", root + "/run"]),
+                           mentioning: "holds a run that stopped before its first checkpoint, so there is nothing to continue; "
+                               + "start it again with its options and --out \(root)/run --overwrite")
+    }
+
+    /// A run whose newest checkpoints are damaged names the newest complete one before them as the way on, whether
+    /// the run folder or a damaged checkpoint is given (which said "holds no checkpoint"), and that way works; --data
+    /// naming no folder says so (it said the run's own data folder was gone).
+    @Test func aDamagedCheckpointPointsToTheNewestCompleteOneBefore() throws {
+        let root = try TestPaths.temporaryDirectory("cli-damaged-newest").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let run = root + "/run"
+        try #require(try runGPT2(arguments: try CLIFixtures.trainArguments(out: run, steps: 3, extra: ["--checkpoint-every", "1"])).status == 0)
+        for step in [2, 3] { try FileManager.default.removeItem(atPath: run + "/ckpt_\(step)/state.json") }
+        let way = "if it is damaged, continue from the newest complete checkpoint before it: gpt2 train --resume \(run)/ckpt_1 --overwrite"
+        for given in [run, run + "/ckpt_3", run + "/ckpt_3/"] {
+            expectOneLineError(try runGPT2(arguments: ["train", "--resume", given]),
+                               mentioning: "ckpt_3\(given.hasSuffix("/") ? "/" : "") is not a complete checkpoint (no state.json); " + way)
+        }
+        expectOneLineError(try runGPT2(arguments: ["train", "--resume", run + "/ckpt_1", "--data", root + "/none"]),
+                           mentioning: "--data \(root)/none is not a folder")
+        let shard = try #require(ShardSelection.split(directory: try ShakespeareShards.directory(), split: "train").paths().first)
+        expectOneLineError(try runGPT2(arguments: ["train", "--resume", run + "/ckpt_1", "--data", shard]),
+                           mentioning: "\(shard) is a file: give the folder of token shards that holds it (--data \(try ShakespeareShards.directory()))")
+        let again = try runGPT2(arguments: ["train", "--resume", run + "/ckpt_1", "--overwrite"])
+        #expect(again.status == 0, "\(again.stderrText)")
+        #expect(Checkpoint.steps(in: run) == [1, 2, 3])
+        #expect(try SavedRun(checkpoint: run + "/ckpt_3").step == 3, "the damaged checkpoints were replaced by complete ones")
+    }
+
+    /// Run b starts with relative paths, stops after step 2, is moved and renamed (moved/c) and resumed from another
+    /// working directory: it continues where it now is, on the same shards, and matches the uninterrupted run a.
+    @Test func stopAndResumeReproduceTheUninterruptedRun() throws {
+        let root = try TestPaths.temporaryDirectory("cli-resume").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let whole = try runGPT2(arguments: try CLIFixtures.trainArguments(out: root + "/a", steps: 4))
+        #expect(whole.status == 0, "\(whole.stderrText)")
+        try FileManager.default.createSymbolicLink(atPath: root + "/shards", withDestinationPath: try ShakespeareShards.directory())
+        var arguments = try CLIFixtures.trainArguments(out: "b", steps: 4, extra: ["--stop-after", "2"])
+        arguments[arguments.firstIndex(of: "--data")! + 1] = "shards"
+        let first = try runGPT2(arguments: arguments, workingDirectory: root)
+        #expect(first.status == 0, "\(first.stderrText)")
+        #expect(try CLIFixtures.losses(root + "/b").count == 2)
+        try FileManager.default.createDirectory(atPath: root + "/moved", withIntermediateDirectories: true)
+        try FileManager.default.moveItem(atPath: root + "/b", toPath: root + "/moved/c")
+        let second = try runGPT2(arguments: ["train", "--resume", "c", "--threads", "2", "--device", "cpu"], workingDirectory: root + "/moved")
+        #expect(second.status == 0, "\(second.stderrText)")
+        for old in [root + "/b", root + "/moved/b"] {
+            #expect(!FileManager.default.fileExists(atPath: old), "the run continued where it was moved to, not in \(old)")
+        }
+
+        let (a, b) = (try CLIFixtures.losses(root + "/a"), try CLIFixtures.losses(root + "/moved/c"))
+        #expect(a.count == 4)
+        #expect(a == b, "uninterrupted \(a) vs resumed \(b)")
+        #expect(FileManager.default.contentsEqual(atPath: root + "/a/ckpt_4/model.bin", andPath: root + "/moved/c/ckpt_4/model.bin"))
+
+        // The shards move too: the saved path fails with one line naming it, and --data says where they are now.
+        try FileManager.default.moveItem(atPath: root + "/shards", toPath: root + "/moved/shards")
+        let extend = ["train", "--resume", "c", "--steps", "5", "--threads", "2", "--device", "cpu"]
+        expectOneLineError(try runGPT2(arguments: extend, workingDirectory: root + "/moved"),
+                           mentioning: URL(fileURLWithPath: root).lastPathComponent + "/shards is gone; if its shards moved, resume with --data NEWDIR")
+        let third = try runGPT2(arguments: extend + ["--data", "shards"], workingDirectory: root + "/moved")
+        #expect(third.status == 0, "\(third.stderrText)")
+        #expect(try CLIFixtures.losses(root + "/moved/c").count == 5)
+    }
+
+    /// A resume with --data whose validation shards are not the run's is refused: its val_loss rows went on in the same
+    /// metrics.jsonl, measured on other text. The run's own shards in another folder are taken.
+    @Test func resumingOnOtherValidationShardsIsRefused() throws {
+        let root = try TestPaths.temporaryDirectory("cli-resume-val").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let shards = try ShakespeareShards.directory()
+        var arguments = try CLIFixtures.trainArguments(out: root + "/run", steps: 4, extra: ["--stop-after", "2", "--eval-batches", "1"])
+        arguments[arguments.firstIndex(of: "--eval-every")! + 1] = "2"
+        try #require(try runGPT2(arguments: arguments).status == 0)
+        for folder in ["same", "other"] {
+            try FileManager.default.createDirectory(atPath: root + "/" + folder, withIntermediateDirectories: true)
+            try FileManager.default.createSymbolicLink(atPath: root + "/\(folder)/tinyshakespeare_train_000000.bin",
+                                                       withDestinationPath: shards + "/tinyshakespeare_train_000000.bin")
+        }
+        try ShardWriter.write(Array(0..<4096), to: root + "/other/tinyshakespeare_val_000000.bin")
+        try FileManager.default.createSymbolicLink(atPath: root + "/same/tinyshakespeare_val_000000.bin",
+                                                   withDestinationPath: shards + "/tinyshakespeare_val_000000.bin")
+        let resume = ["train", "--resume", root + "/run", "--threads", "2", "--device", "cpu", "--data"]
+        let other = try runGPT2(arguments: resume + [root + "/other"])
+        expectOneLineError(other, mentioning: "cannot continue validating on other shards: the run's shard 1 was tinyshakespeare_val_000000.bin")
+        #expect(Checkpoint.steps(in: root + "/run") == [2])
+        let same = try runGPT2(arguments: resume + [root + "/same"])
+        #expect(same.status == 0, "\(same.stderrText)")
+        #expect(Checkpoint.steps(in: root + "/run") == [2, 4])
+    }
+
+    /// A resume keeps the run's thread count, so that the command train prints on a stop (no --threads) continues
+    /// bit-identically (all cores would change the last bits of some sums); --threads changes it. MFU's peak is one
+    /// given with --peak-flops at the start for good, and otherwise that of the threads (or device) the run goes on with.
+    @Test func resumeKeepsTheThreadCountAndAGivenPeak() throws {
+        let root = try TestPaths.temporaryDirectory("cli-resume-threads").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        func saved(_ run: String, _ step: Int) throws -> TrainingOptions {
+            try Checkpoint.load(root + "/\(run)/ckpt_\(step)", as: TrainerState.self).state.options
+        }
+        for (run, extra) in [("given", ["--peak-flops", "1e12"]), ("default", [])] {
+            var arguments = try CLIFixtures.trainArguments(out: root + "/" + run, steps: 4, extra: ["--stop-after", "2"] + extra)
+            arguments[arguments.firstIndex(of: "--threads")! + 1] = "1"
+            try #require(try runGPT2(arguments: arguments).status == 0)
+            let kept = try runGPT2(arguments: ["train", "--resume", root + "/" + run, "--stop-after", "3"])
+            #expect(kept.status == 0 && kept.stderrText.contains("with its 1 thread (--threads changes it)"), "\(kept.stderrText)")
+            #expect(try saved(run, 3).threads == 1)
+            let changed = try runGPT2(arguments: ["train", "--resume", root + "/" + run, "--threads", "2"])
+            #expect(changed.status == 0, "\(changed.stderrText)")
+            #expect(try saved(run, 4).threads == 2)
+        }
+        #expect(try saved("given", 3).peakFLOPs == 1e12 && saved("given", 4).peakFLOPs == 1e12)
+        #expect(try saved("default", 3).peakFLOPs == FLOPCount.cpuPeak(threads: 1) && saved("default", 4).peakFLOPs == FLOPCount.cpuPeak(threads: 2))
+    }
+
+    /// Resuming a run that has reached its last step says there is nothing to train (it once exited silently);
+    /// a --steps or --stop-after at or before the checkpoint's step is refused instead of doing nothing.
+    @Test func resumingAtTheLastStepSaysSo() throws {
+        try CLIFixtures.withTwoStepRun("cli-finished") { root, run, metrics in
+            let again = try runGPT2(arguments: ["train", "--resume", run, "--threads", "2", "--device", "cpu"])
+            #expect(again.status == 0 && again.stderrText.contains("nothing to train"), "\(again.stderrText)")
+            expectOneLineError(try runGPT2(arguments: ["train", "--resume", run, "--steps", "1", "--device", "cpu"]), mentioning: "--steps 1")
+            expectOneLineError(try runGPT2(arguments: ["train", "--resume", run, "--steps", "4", "--stop-after", "2", "--device", "cpu"]),
+                               mentioning: "--stop-after 2")
+            #expect(try Data(contentsOf: URL(fileURLWithPath: run + "/metrics.jsonl")) == metrics)
+            #expect(Checkpoint.steps(in: run) == [2])
+        }
+    }
+
+    @Test func resumeFromCorruptCheckpointFailsWithOneLine() throws {
+        try CLIFixtures.withTwoStepRun("cli-corrupt") { root, run, metrics in
+            let model = run + "/ckpt_2/model.bin"
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: model))
+            try bytes.prefix(bytes.count - 100).write(to: URL(fileURLWithPath: model))
+
+            let result = try runGPT2(arguments: ["train", "--resume", run, "--steps", "4", "--threads", "2"])
+            expectOneLineError(result, mentioning: model)
+            #expect(try Data(contentsOf: URL(fileURLWithPath: run + "/metrics.jsonl")) == metrics)
+            #expect(Checkpoint.steps(in: run) == [2])
+
+            let missing = try runGPT2(arguments: ["train", "--resume", root + "/nothing-here", "--threads", "2"])
+            expectOneLineError(missing, mentioning: "nothing-here does not exist")
+            // a model file is no run to continue (it said "does not exist"): the message points to --init-from
+            let file = try runGPT2(arguments: ["train", "--resume", model, "--threads", "2"])
+            expectOneLineError(file, mentioning: "is a file, not a run or checkpoint folder; to start a new run from a model file's weights, use --init-from")
+            // another file is offered no --init-from (metrics.jsonl was); training data, a shard or its folder, goes with --data
+            let metricsFile = try runGPT2(arguments: ["train", "--resume", run + "/metrics.jsonl", "--threads", "2"])
+            expectOneLineError(metricsFile, mentioning: "metrics.jsonl is a file, not a run or checkpoint folder")
+            #expect(!metricsFile.stderrText.contains("--init-from"), "\(metricsFile.stderrText)")
+            let shards = try ShakespeareShards.directory()
+            let shard = try #require(ShardSelection.split(directory: shards, split: "train").paths().first)
+            expectOneLineError(try runGPT2(arguments: ["train", "--resume", shard, "--threads", "2"]),
+                               mentioning: "it is a token shard: training data goes with --data \(shards)")
+            expectOneLineError(try runGPT2(arguments: ["sample", "--checkpoint", shards, "--tokens", "1"]),
+                               mentioning: "\(shards) is a folder of token shards (training data), not a run or checkpoint; it goes with --data")
+        }
+    }
+
+    /// A state.json that disagrees with its model.bin, or with its own data position, is refused as damaged before
+    /// anything is built (the model followed model.bin and the saves state.json: a layer count edited there trapped at
+    /// the next save; a loader's batch of 0 or a negative pass trapped at once).
+    @Test(arguments: [(["options", "model", "layers"], "100000", "state.json describes L=100000"),
+                      (["options", "model", "maxSequenceLength"], "65", "its model.bin holds L=2 NH=2 C=32 maxT=64"),
+                      (["loader", "batchSize"], "0", "data position is for batches of 0 × 32 tokens"),
+                      (["loader", "worldSize"], "0", "on 0 processes"),
+                      (["loader", "epoch"], "-1", "shard 0 of pass -1"),
+                      (["options", "schedule", "decayFraction"], "5", "decay fraction must be in (0, 1]")])
+    func resumeFromADamagedStateFailsWithOneLine(_ key: [String], _ value: String, _ phrase: String) throws {
+        try CLIFixtures.withTwoStepRun("cli-damaged") { root, run, metrics in
+            let path = run + "/ckpt_2/state.json"
+            var state = try #require(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
+            func replaced(_ object: [String: Any], _ key: ArraySlice<String>) -> [String: Any] {
+                var object = object
+                object[key.first!] = key.count == 1 ? Int(value)! : replaced(object[key.first!] as! [String: Any], key.dropFirst())
+                return object
+            }
+            state = replaced(state, key[...])
+            try JSONSerialization.data(withJSONObject: state).write(to: URL(fileURLWithPath: path))
+            expectOneLineError(try runGPT2(arguments: ["train", "--resume", run, "--steps", "4", "--threads", "2"]), mentioning: phrase)
+            #expect(try Data(contentsOf: URL(fileURLWithPath: run + "/metrics.jsonl")) == metrics)
+            #expect(Checkpoint.steps(in: run) == [2])
+        }
+    }
+}
