@@ -115,9 +115,9 @@ struct SelfTestCUDACommand: ParsableCommand {
         }
         if groups.contains(.model) { section("model") { try CUDAParity.model(cpu: cpu, gpu: gpu, log: log) } }
         if data != nil && (groups.contains(.training) || groups.contains(.resume)) {
-            for folder in interruptedRuns() {
+            for folder in unfinishedRuns() {
                 try FileSystem.removeTree(folder)
-                print("      removed \(folder), the runs of a self-test that was interrupted")
+                print("      removed \(folder), the runs of a self-test that did not finish")
             }
         }
         for group in [Group.training, .resume] where groups.contains(group) {
@@ -136,7 +136,7 @@ struct SelfTestCUDACommand: ParsableCommand {
             }
             // The runs' checkpoints take tens of MB each, every time the self-test runs: kept only to diagnose a failure.
             if results.filter({ !$0.passed }).count > failuresBefore {
-                let kept = folder + Self.failedSuffix   // (not taken for an interrupted run's by a later self-test)
+                let kept = folder + Self.failedSuffix   // (not taken for an unfinished run's by a later self-test)
                 print("      the \(group) check's runs are kept in \(rename(folder, kept) == 0 ? kept : folder)")
             } else {
                 try FileSystem.removeTree(folder)
@@ -153,12 +153,14 @@ struct SelfTestCUDACommand: ParsableCommand {
     /// What a failed check's run folder is renamed with: `training-PID-failed`.
     static let failedSuffix = "-failed"
 
-    /// The run folders in `work` (`training-PID`, `resume-PID`) of self-tests stopped before they could remove them
-    /// (Ctrl-C, a kill): their process is gone, and no failure kept them. Tens of MB each, in /tmp by default.
-    func interruptedRuns() -> [String] {
+    /// The run folders in `work` (`training-PID`, `resume-PID`) of self-tests that ended before they could remove them
+    /// (Ctrl-C, a kill, a GPU fault): their process is gone, and no failed check kept them. Tens of MB each, in /tmp by
+    /// default.
+    func unfinishedRuns() -> [String] {
         (FileSystem.contents(of: work) ?? []).compactMap { name in
             let parts = name.split(separator: "-", maxSplits: 1)
-            guard parts.count == 2, Group(rawValue: String(parts[0])) != nil, let pid = Int32(parts[1]), pid > 0,
+            guard parts.count == 2, [Group.training, .resume].contains(Group(rawValue: String(parts[0]))),
+                  let pid = Int32(parts[1]), pid > 0,
                   !FileSystem.isRunning(pid) else { return nil }
             return FileSystem.join(work, name)
         }

@@ -68,8 +68,9 @@ struct KernelsAndSelftestCommandTests {
     /// The training checks' runs are removed when they pass (the checkpoints of one self-test took 157 MB of /tmp, left
     /// behind by every run of it) and kept when a check fails, as `training-PID-failed`, saying where. Shown here by a
     /// failure: a training split too small for a batch fails at once, where a passing check trains for minutes on the
-    /// emulator. The runs of a self-test that was interrupted (its process gone, its folder not marked failed) are
-    /// removed first, with a line; a failed run's, a running self-test's and anything else in the folder stay.
+    /// emulator. The runs of a self-test that did not finish (its process gone, its folder not marked failed) are
+    /// removed first, with a line; a failed run's, a running self-test's and anything else in the folder stay (even a
+    /// name like theirs, `ops-PID`: no check of that group leaves a folder).
     @Test func selftestKeepsTheRunsOfAFailedTrainingCheckOnly() throws {
         let root = try TestPaths.temporaryDirectory("cli-selftest-work").path
         defer { try? FileManager.default.removeItem(atPath: root) }
@@ -77,7 +78,7 @@ struct KernelsAndSelftestCommandTests {
         try ShardWriter.write(Array(0..<100), to: root + "/data/small_train_000000.bin")
         try ShardWriter.write(Array(0..<100), to: root + "/data/small_val_000000.bin")
         let (dead, live) = (TestPaths.deadProcessID, ProcessInfo.processInfo.processIdentifier)
-        let earlier = ["training-\(dead)", "resume-\(dead)", "training-\(dead)-failed", "resume-\(live)", "notes-\(dead)"]
+        let earlier = ["training-\(dead)", "resume-\(dead)", "training-\(dead)-failed", "resume-\(live)", "ops-\(dead)"]
         for name in earlier {
             try FileManager.default.createDirectory(atPath: "\(root)/work/\(name)/ckpt_1", withIntermediateDirectories: true)
         }
@@ -88,9 +89,9 @@ struct KernelsAndSelftestCommandTests {
         #expect(kept.hasPrefix("training-") && kept.hasSuffix("-failed") && left.count == 4, "\(left)")
         #expect(result.status == 1 && result.stdoutText.contains("FAIL  training")
                 && result.stdoutText.contains("the training check's runs are kept in \(root)/work/\(kept)"), "\(result.stdoutText)")
-        #expect(left.isSuperset(of: ["training-\(dead)-failed", "resume-\(live)", "notes-\(dead)"]), "\(left)")
+        #expect(left.isSuperset(of: ["training-\(dead)-failed", "resume-\(live)", "ops-\(dead)"]), "\(left)")
         for name in ["training-\(dead)", "resume-\(dead)"] {
-            #expect(!left.contains(name) && result.stdoutText.contains("removed \(root)/work/\(name), the runs of a self-test that was interrupted"),
+            #expect(!left.contains(name) && result.stdoutText.contains("removed \(root)/work/\(name), the runs of a self-test that did not finish"),
                     "\(name): \(result.stdoutText)")
         }
     }
