@@ -101,7 +101,8 @@ struct PlanCommand: ParsableCommand {
                      optimizerSeconds: speed.optimizerSeconds, mfuSource: speed.source)
         }
         let report = PlanReport(model: model, config: config, batch: batch, memory: memory, largest: largest,
-                                largestWithOtherRecompute: largestOther, time: time, deviceKey: target.calibrationKey)
+                                largestWithOtherRecompute: largestOther, time: time, peakRecorded: speed?.peakRecorded ?? false,
+                                deviceKey: target.calibrationKey)
         print(json ? report.json() : report.text())
     }
 }
@@ -145,22 +146,27 @@ struct PlanTarget {
 
     /// Peak FLOP/s, the micro-steps' MFU and the optimizer's seconds per step: overrides first, then the newest
     /// calibration record (its optimizer time scaled to this model's parameter count, as AdamW's work is), then the
-    /// stated default; nil for a GPU not in the table and no --peak-flops (the memory plan needs no peak).
+    /// stated default. A GPU not in the table has no listed peak: the one a `gpt2 bench --peak-flops` there recorded
+    /// (`peakRecorded`), else nil without --peak-flops (the memory plan needs no peak).
     func speed(model: String, config: ModelConfig, peakOverride: Double?, mfuOverride: Double?)
-        -> (peak: Double, microStepMFU: Double, optimizerSeconds: Double, source: MFUSource)?
+        -> (peak: Double, microStepMFU: Double, optimizerSeconds: Double, source: MFUSource, peakRecorded: Bool)?
     {
-        guard let peak = peakOverride ?? tablePeak, peak > 0 else { return nil }
-        if let mfuOverride { return (peak, mfuOverride, 0, .given) }
-        if let record = calibration.latest(device: calibrationKey, model: model) {
+        let record = calibration.latest(device: calibrationKey, model: model)
+        let recordedPeak = tablePeak == nil ? (record?.peakFLOPs ?? calibration.latest(device: calibrationKey)?.peakFLOPs) : nil
+        guard let peak = peakOverride ?? tablePeak ?? recordedPeak, peak > 0 else { return nil }
+        let peakRecorded = peakOverride == nil && tablePeak == nil
+        if let mfuOverride { return (peak, mfuOverride, 0, .given, peakRecorded) }
+        if let record {
             let recordedParameters = (try? ModelPreset.named(record.model).config.parameterCount) ?? config.parameterCount
             let optimizerSeconds = (record.optimizerSeconds ?? 0) * Double(config.parameterCount) / Double(recordedParameters)
-            // A --peak-flops restates the peak of the device the record measured: its speed carries over. Without one, the
-            // peak is this device's (a CPU's grows with its threads): the MFU carries over.
-            let mfu = peakOverride != nil ? record.microStepMFU(against: peak) : record.microStepMFU
-            return (peak, mfu, optimizerSeconds, .calibrated(run: record.run, date: record.date))
+            // A --peak-flops restates the peak of the device the record measured, and a recorded peak may be another
+            // record's: the speed carries over. Otherwise the peak is this device's (a CPU's grows with its threads): the
+            // MFU carries over.
+            let mfu = peakOverride != nil || peakRecorded ? record.microStepMFU(against: peak) : record.microStepMFU
+            return (peak, mfu, optimizerSeconds, .calibrated(run: record.run, date: record.date), peakRecorded)
         }
         let fallback: Double
         if case .cpu = device { fallback = TimePlan.defaultCPUMFU } else { fallback = TimePlan.defaultGPUMFU }
-        return (peak, fallback, 0, .uncalibrated)
+        return (peak, fallback, 0, .uncalibrated, peakRecorded)
     }
 }

@@ -10,8 +10,10 @@ struct PlanReport {
     var memory: MemoryPlan
     var largest: Int
     var largestWithOtherRecompute: Int
-    /// nil for a GPU not in the table when no --peak-flops was given.
+    /// nil for a GPU not in the table when no --peak-flops was given and no bench recorded one.
     var time: TimePlan?
+    /// Whether `time`'s peak is the one a `gpt2 bench --peak-flops` recorded for this GPU, which the table lacks.
+    var peakRecorded: Bool
     var deviceKey: String
 
     private var recompute: Bool { memory.layout.recompute }
@@ -44,15 +46,16 @@ struct PlanReport {
         lines.append("")
         guard let time else {
             lines.append("time: \(memory.device.name) is not in the GPU table, so its peak is unknown: "
-                         + "pass --peak-flops (dense BF16 FLOP/s) for the time")
+                         + "pass --peak-flops (dense BF16 FLOP/s) for the time (a gpt2 bench given it records it for later plans)")
             return lines.joined(separator: "\n")
         }
-        let peak = time.peakFLOPs >= 1e12 ? formatFixed(time.peakFLOPs / 1e12, digits: 1) + " TFLOP/s" : formatFixed(time.peakFLOPs / 1e9, digits: 1) + " GFLOP/s"
+        let peak = (time.peakFLOPs >= 1e12 ? formatFixed(time.peakFLOPs / 1e12, digits: 1) + " TFLOP/s" : formatFixed(time.peakFLOPs / 1e9, digits: 1) + " GFLOP/s")
+            + (peakRecorded ? " peak (as given to gpt2 bench)" : " peak")
         if time.optimizerSeconds > 0 {
-            lines.append("time: \(peak) peak × MFU \(formatFixed(time.microStepMFU, digits: 3)) in the forward and backward passes, "
+            lines.append("time: \(peak) × MFU \(formatFixed(time.microStepMFU, digits: 3)) in the forward and backward passes, "
                          + "plus \(formatFixed(time.optimizerSeconds * 1000, digits: 1)) ms per step for the optimizer (\(time.mfuSource.text))")
         } else {
-            lines.append("time: \(peak) peak × MFU \(formatFixed(time.mfu, digits: 3)) (\(time.mfuSource.text))")
+            lines.append("time: \(peak) × MFU \(formatFixed(time.mfu, digits: 3)) (\(time.mfuSource.text))")
         }
         var timeRows: [(String, String)] = [
             ("FLOPs per token (fwd+bwd, attention incl.)", formatScientific(time.flopsPerToken, digits: 3)),

@@ -75,19 +75,34 @@ struct CUDACommandTests {
     }
 
     /// On a GPU not in the table (the emulator is one), the plan still gives its memory table and verdict, and says
-    /// the time needs --peak-flops; it refused to plan at all.
+    /// the time needs --peak-flops; it refused to plan at all. Once a bench there was given --peak-flops, the plan
+    /// takes the peak it recorded (it asked for it again), and its step time is the one that bench measured.
     @Test func planOnAnUnlistedGPUGivesTheMemoryWithoutATime() throws {
+        let calibration = try TestPaths.temporaryDirectory("cli-cuda-unlisted").path + "/calibration.json"
+        let environment = EmulatedCUDA.environment.merging(["GPT2_CALIBRATION": calibration]) { $1 }
         let arguments = ["plan", "--device", "cuda", "--model", "tiny", "--micro-batch", "2", "--seq", "32", "--steps", "10"]
-        let text = try runGPT2(arguments: arguments, environment: EmulatedCUDA.environment)
+        let text = try runGPT2(arguments: arguments, environment: environment)
         try #require(text.status == 0, "\(text.stderrText)")
         #expect(text.stdoutText.contains("verdict: fits") && text.stdoutText.contains("is not in the GPU table, so its peak is unknown: "
                                                                                         + "pass --peak-flops (dense BF16 FLOP/s) for the time"),
                 "\(text.stdoutText)")
-        let json = try runGPT2(arguments: arguments + ["--json"], environment: EmulatedCUDA.environment)
+        let json = try runGPT2(arguments: arguments + ["--json"], environment: environment)
         let object = try #require(try JSONSerialization.jsonObject(with: json.stdout) as? [String: Any], "\(json.stdoutText)")
         #expect(object["fits"] as? Bool == true && object["step_seconds"] is NSNull && object["tokens_per_step"] as? Int == 64)
-        let timed = try runGPT2(arguments: arguments + ["--json", "--peak-flops", "1e12"], environment: EmulatedCUDA.environment)
+        let timed = try runGPT2(arguments: arguments + ["--json", "--peak-flops", "1e12"], environment: environment)
         #expect((try JSONSerialization.jsonObject(with: timed.stdout) as? [String: Any])?["step_seconds"] as? Double ?? 0 > 0)
+
+        let bench = try runGPT2(arguments: ["bench", "--device", "cuda", "--model", "tiny", "--micro-batch", "2", "--seq", "32",
+                                            "--steps", "1", "--warmup", "0", "--peak-flops", "2e12", "--json"], environment: environment)
+        let measured = try #require(try JSONSerialization.jsonObject(with: bench.stdout) as? [String: Any], "\(bench.stderrText)")
+        let recorded = try runGPT2(arguments: arguments + ["--json"], environment: environment)
+        let planned = try #require(try JSONSerialization.jsonObject(with: recorded.stdout) as? [String: Any], "\(recorded.stderrText)")
+        #expect(planned["peak_flops"] as? Double == 2e12, "\(planned)")
+        let (stepSeconds, benchSeconds) = (planned["step_seconds"] as? Double ?? 0, (measured["step_ms"] as? Double ?? 0) / 1000)
+        #expect(abs(stepSeconds - benchSeconds) <= 1e-6 * benchSeconds, "plan \(stepSeconds) s, bench \(benchSeconds) s")
+        let said = try runGPT2(arguments: arguments, environment: environment).stdoutText
+        #expect(said.contains("time: 2.0 TFLOP/s peak (as given to gpt2 bench) × MFU") && said.contains("calibrated by gpt2 bench tiny B=2 T=32"),
+                "\(said)")
     }
 
     /// The planner's GPU memory is what the CUDA backend takes from the device: before calibration the plan
