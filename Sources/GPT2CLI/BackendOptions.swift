@@ -75,12 +75,14 @@ struct BackendOptions: ParsableArguments {
     func threadCount(_ backend: any Backend) -> Int { (backend as? CPUBackend)?.threads ?? 0 }
 
     /// Peak FLOP/s for MFU: `override`, else the CPU's measured per-core peak, else the GPU's dense BF16 peak
-    /// from the planner's GPU table; nil for a GPU not in the table.
+    /// from the planner's GPU table, else (a GPU not in the table) the peak a `gpt2 bench --peak-flops` recorded for
+    /// it in the calibration file; nil when there is none.
     func peakFLOPs(_ backend: any Backend, override: Double?) -> Double? {
         if let override { return override }
         if let cpu = backend as? CPUBackend { return FLOPCount.cpuPeak(threads: cpu.threads) }
         guard let cuda = backend as? CUDABackend else { return nil }
-        return Self.specification(cuda).listedBF16Peak
+        let spec = Self.specification(cuda)
+        return spec.listedBF16Peak ?? CalibrationFile.forPlanning().latest(device: spec.id)?.peakFLOPs
     }
 }
 

@@ -76,7 +76,8 @@ struct CUDACommandTests {
 
     /// On a GPU not in the table (the emulator is one), the plan still gives its memory table and verdict, and says
     /// the time needs --peak-flops; it refused to plan at all. Once a bench there was given --peak-flops, the plan
-    /// takes the peak it recorded (it asked for it again), and its step time is the one that bench measured.
+    /// takes the peak it recorded (it asked for it again), and its step time is the one that bench measured; later
+    /// benches and runs there measure their MFU against it.
     @Test func planOnAnUnlistedGPUGivesTheMemoryWithoutATime() throws {
         let calibration = try TestPaths.temporaryDirectory("cli-cuda-unlisted").path + "/calibration.json"
         let environment = EmulatedCUDA.environment.merging(["GPT2_CALIBRATION": calibration]) { $1 }
@@ -103,6 +104,11 @@ struct CUDACommandTests {
         let said = try runGPT2(arguments: arguments, environment: environment).stdoutText
         #expect(said.contains("time: 2.0 TFLOP/s peak (as given to gpt2 bench) × MFU") && said.contains("calibrated by gpt2 bench tiny B=2 T=32"),
                 "\(said)")
+        // and a later bench (as train) there measures its MFU against that peak without being given it
+        let again = try runGPT2(arguments: ["bench", "--device", "cuda", "--model", "tiny", "--micro-batch", "2", "--seq", "32",
+                                            "--steps", "1", "--warmup", "0", "--json", "--no-record"], environment: environment)
+        let remeasured = try #require(try JSONSerialization.jsonObject(with: again.stdout) as? [String: Any], "\(again.stderrText)")
+        #expect(remeasured["peak_flops"] as? Double == 2e12 && remeasured["mfu"] as? Double ?? 0 > 0, "\(remeasured)")
     }
 
     /// The planner's GPU memory is what the CUDA backend takes from the device: before calibration the plan
