@@ -141,7 +141,7 @@ struct BenchCommand: ParsableCommand {
         }
         guard let mfu = report.mfu else {
             Console.log("note: not recorded for gpt2 plan: this GPU's peak is unknown (it is not in the table); "
-                        + "pass --peak-flops to record its MFU and device overhead")
+                        + "pass --peak-flops to record it with the MFU and device overhead (plans, benches and runs here then use it)")
             return
         }
         // The planner looks records up by device kind: "cpu", or the GPU table id (the driver's name if unlisted).

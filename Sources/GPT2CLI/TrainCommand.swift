@@ -308,7 +308,7 @@ struct TrainCommand: ParsableCommand {
         let peak = backendOptions.peakFLOPs(backend, override: peakFlops)
         if peak == nil {
             Console.log("note: this GPU is not in gpt2's table, so MFU is not reported; pass --peak-flops (dense BF16 FLOP/s, "
-                        + "e.g. 989e12 for an H100 SXM) to report it")
+                        + "e.g. 989e12 for an H100 SXM) to report it, or give it once to gpt2 bench here, which records it")
         }
         let model = self.model ?? Default.model
         var config = try ModelPreset.named(model).config

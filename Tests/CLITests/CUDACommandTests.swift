@@ -75,11 +75,13 @@ struct CUDACommandTests {
     }
 
     /// On a GPU not in the table (the emulator is one), the plan still gives its memory table and verdict, and says
-    /// the time needs --peak-flops; it refused to plan at all. Once a bench there was given --peak-flops, the plan
-    /// takes the peak it recorded (it asked for it again), and its step time is the one that bench measured; later
-    /// benches and runs there measure their MFU against it.
-    @Test func planOnAnUnlistedGPUGivesTheMemoryWithoutATime() throws {
-        let calibration = try TestPaths.temporaryDirectory("cli-cuda-unlisted").path + "/calibration.json"
+    /// the time needs --peak-flops (it refused to plan at all), as a bench says it for MFU. Once a bench there was given
+    /// --peak-flops, the plan takes the peak it recorded (it asked for it again), and its step time is the one that
+    /// bench measured; later benches and runs there measure their MFU against it.
+    @Test func anUnlistedGPUNeedsItsPeakOnce() throws {
+        let folder = try TestPaths.temporaryDirectory("cli-cuda-unlisted").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let calibration = folder + "/calibration.json"
         let environment = EmulatedCUDA.environment.merging(["GPT2_CALIBRATION": calibration]) { $1 }
         let arguments = ["plan", "--device", "cuda", "--model", "tiny", "--micro-batch", "2", "--seq", "32", "--steps", "10"]
         let text = try runGPT2(arguments: arguments, environment: environment)
@@ -93,8 +95,13 @@ struct CUDACommandTests {
         let timed = try runGPT2(arguments: arguments + ["--json", "--peak-flops", "1e12"], environment: environment)
         #expect((try JSONSerialization.jsonObject(with: timed.stdout) as? [String: Any])?["step_seconds"] as? Double ?? 0 > 0)
 
-        let bench = try runGPT2(arguments: ["bench", "--device", "cuda", "--model", "tiny", "--micro-batch", "2", "--seq", "32",
-                                            "--steps", "1", "--warmup", "0", "--peak-flops", "2e12", "--json"], environment: environment)
+        let benchArguments = ["bench", "--device", "cuda", "--model", "tiny", "--micro-batch", "2", "--seq", "32",
+                              "--steps", "1", "--warmup", "0"]
+        let unknown = try runGPT2(arguments: benchArguments, environment: environment)
+        #expect(unknown.status == 0 && unknown.stdoutText.contains("MFU n/a")
+                && unknown.stderrText.contains("pass --peak-flops to record it with the MFU and device overhead (plans, benches and runs here then use it)"),
+                "\(unknown.stdoutText)\(unknown.stderrText)")
+        let bench = try runGPT2(arguments: benchArguments + ["--peak-flops", "2e12", "--json"], environment: environment)
         let measured = try #require(try JSONSerialization.jsonObject(with: bench.stdout) as? [String: Any], "\(bench.stderrText)")
         let recorded = try runGPT2(arguments: arguments + ["--json"], environment: environment)
         let planned = try #require(try JSONSerialization.jsonObject(with: recorded.stdout) as? [String: Any], "\(recorded.stderrText)")
@@ -105,8 +112,7 @@ struct CUDACommandTests {
         #expect(said.contains("time: 2.0 TFLOP/s peak (as given to gpt2 bench) × MFU") && said.contains("calibrated by gpt2 bench tiny B=2 T=32"),
                 "\(said)")
         // and a later bench (as train) there measures its MFU against that peak without being given it
-        let again = try runGPT2(arguments: ["bench", "--device", "cuda", "--model", "tiny", "--micro-batch", "2", "--seq", "32",
-                                            "--steps", "1", "--warmup", "0", "--json", "--no-record"], environment: environment)
+        let again = try runGPT2(arguments: benchArguments + ["--json", "--no-record"], environment: environment)
         let remeasured = try #require(try JSONSerialization.jsonObject(with: again.stdout) as? [String: Any], "\(again.stderrText)")
         #expect(remeasured["peak_flops"] as? Double == 2e12 && remeasured["mfu"] as? Double ?? 0 > 0, "\(remeasured)")
     }
