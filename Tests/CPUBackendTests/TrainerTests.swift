@@ -27,12 +27,19 @@ import Testing
         var step: Int
         var loss: Double?
         var val_loss: Double?
+        var lr: Double?
+        var grad_norm: Double?
+    }
+
+    /// Every row of RUN/metrics.jsonl, in file order.
+    private func rows(_ runDirectory: String) throws -> [Row] {
+        let text = try String(contentsOfFile: runDirectory + "/metrics.jsonl", encoding: .utf8)
+        return try text.split(separator: "\n").map { try JSONDecoder().decode(Row.self, from: Data($0.utf8)) }
     }
 
     /// The `loss` fields of the step rows and the `val_loss` fields of the evaluation rows, in file order.
     private func metrics(_ runDirectory: String) throws -> (losses: [Double], validation: [Double]) {
-        let text = try String(contentsOfFile: runDirectory + "/metrics.jsonl", encoding: .utf8)
-        let rows = try text.split(separator: "\n").map { try JSONDecoder().decode(Row.self, from: Data($0.utf8)) }
+        let rows = try rows(runDirectory)
         return (rows.compactMap(\.loss), rows.compactMap(\.val_loss))
     }
 
@@ -151,9 +158,7 @@ import Testing
         try #require(expectedNorms.allSatisfy { $0 > 0.25 }, "the clip acts: norms \(expectedNorms)")
 
         #expect(losses.map(\.bitPattern) == expectedLosses.map(\.bitPattern), "trainer \(losses), reference \(expectedLosses)")
-        struct Row: Decodable { var loss: Double?; var lr: Double?; var grad_norm: Double? }
-        let rows = try String(contentsOfFile: out + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
-            .map { try JSONDecoder().decode(Row.self, from: Data($0.utf8)) }.filter { $0.loss != nil }
+        let rows = try rows(out).filter { $0.loss != nil }
         #expect(rows.compactMap(\.grad_norm) == expectedNorms.map(Double.init), "logged grad_norm")
         #expect(rows.compactMap(\.lr) == rates.map(Double.init), "logged lr")
         #expect(firstBitDifference(trainer.model.parameters(), reference.parameters()) == nil, "weights after \(steps) steps")
