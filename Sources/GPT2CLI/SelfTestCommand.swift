@@ -39,6 +39,9 @@ struct SelfTestCUDACommand: ParsableCommand {
 
     enum Group: String, ExpressibleByArgument, CaseIterable {
         case ops, attention, model, training, resume
+
+        /// Whether the group trains on --data, in a run folder of its own under --work (`training-PID`).
+        var trains: Bool { self == .training || self == .resume }
     }
 
     @Option(help: "Run only these groups (repeatable): \(Group.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -60,7 +63,7 @@ struct SelfTestCUDACommand: ParsableCommand {
         // One line at a time even into a pipe or file: a GPU fault ends the process in fatalError, which does
         // not flush stdio, and the PASS/FAIL lines printed before it are the ones that locate the fault.
         setvbuf(stdout, nil, _IOLBF, 0)
-        if data == nil, let group = only.first(where: { $0 == .training || $0 == .resume }) {
+        if data == nil, let group = only.first(where: \.trains) {
             throw ValidationError("--only \(group.rawValue) needs --data, a folder of tinyshakespeare shards (gpt2 prepare writes one)")
         }
         try WorkerThreads.require(threads)
@@ -69,7 +72,7 @@ struct SelfTestCUDACommand: ParsableCommand {
             throw ValidationError("--shape chooses the attention checks' shapes: add --only attention, or drop --shape")
         }
         if let data {
-            if !only.isEmpty && !only.contains(where: { $0 == .training || $0 == .resume }) {
+            if !only.isEmpty && !only.contains(where: \.trains) {
                 throw ValidationError("--data \(data) is for the training and resume checks: add --only training or --only resume, or drop --data")
             }
             // (a mistyped folder is found before the other groups have run, not after them)
@@ -114,13 +117,13 @@ struct SelfTestCUDACommand: ParsableCommand {
             }
         }
         if groups.contains(.model) { section("model") { try CUDAParity.model(cpu: cpu, gpu: gpu, log: log) } }
-        if data != nil && (groups.contains(.training) || groups.contains(.resume)) {
+        if data != nil && groups.contains(where: \.trains) {
             for folder in unfinishedRuns() {
                 try FileSystem.removeTree(folder)
                 print("      removed \(folder), the runs of a self-test that did not finish")
             }
         }
-        for group in [Group.training, .resume] where groups.contains(group) {
+        for group in Group.allCases where group.trains && groups.contains(group) {
             guard let data else {
                 print("SKIP  \(group) (no --data folder of tinyshakespeare shards)")
                 continue
@@ -159,8 +162,7 @@ struct SelfTestCUDACommand: ParsableCommand {
     func unfinishedRuns() -> [String] {
         (FileSystem.contents(of: work) ?? []).compactMap { name in
             let parts = name.split(separator: "-", maxSplits: 1)
-            guard parts.count == 2, [Group.training, .resume].contains(Group(rawValue: String(parts[0]))),
-                  let pid = Int32(parts[1]), pid > 0,
+            guard parts.count == 2, Group(rawValue: String(parts[0]))?.trains == true, let pid = Int32(parts[1]), pid > 0,
                   !FileSystem.isRunning(pid) else { return nil }
             return FileSystem.join(work, name)
         }
