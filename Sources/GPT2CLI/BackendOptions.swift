@@ -14,7 +14,7 @@ struct BackendOptions: ParsableArguments {
     @Option(help: "Where to run: cpu, cuda, or auto (the CPU until the CUDA backend is validated on a GPU).")
     var device: Device = .auto
 
-    @Option(help: "CPU worker threads (0 = one per core). (default: 0)")
+    @Option(help: "CPU worker threads (0 = one per core; the CPU backend only). (default: 0)")
     var threads: Int?
 
     /// `--threads`, 0 (one per core) when not given.
@@ -31,6 +31,7 @@ struct BackendOptions: ParsableArguments {
             if let problem = CUDAAvailability.problem() {
                 throw ValidationError("--device cuda: \(problem); or run on the CPU with --device cpu")
             }
+            if threads != nil { Console.log("note: --threads sets the CPU backend's worker threads; it has no effect with --device cuda") }
             do {
                 return try Self.makeCUDABackend()
             } catch {

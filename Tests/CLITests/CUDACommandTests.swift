@@ -68,9 +68,11 @@ struct CUDACommandTests {
         #expect(abs(gpuEval - cpuEval) < 0.02, "eval on the GPU \(gpuEval), on the CPU \(cpuEval)")
 
         let sample = try runGPT2(arguments: ["sample", "--checkpoint", root + "/gpu", "--prompt", "ROMEO:", "--tokens", "5",
-                                             "--temperature", "0", "--mirror", TestPaths.mirror.path, "--device", "cuda"],
+                                             "--temperature", "0", "--mirror", TestPaths.mirror.path, "--device", "cuda", "--threads", "2"],
                                  environment: EmulatedCUDA.environment)
         try #require(sample.status == 0, "\(sample.stderrText)")
+        #expect(sample.stderrText.contains("--threads sets the CPU backend's worker threads; it has no effect with --device cuda"),
+                "\(sample.stderrText)")
         #expect(sample.stdoutText.hasPrefix("ROMEO:") && sample.stdoutText.count > "ROMEO:\n".count, "\(sample.stdoutText)")
     }
 
