@@ -370,6 +370,13 @@ import Testing
             try TrainingPlanCheck.requireFits(resuming: saved, device: .cpu(availableBytes: 0, threads: 2))
         }
         #expect(String(describing: full).hasSuffix("resume it where it fits"), "\(full)")
+        // on a GPU, the refusal names the memory in use when gpt2 opened it (a desktop, another run), which is the user's to free
+        let busyGPU = PlanDevice.gpu(try GPUSpecification.named("rtx4070"), totalBytes: two.totalBytes,
+                                     overhead: DeviceOverhead(bytes: 1 << 30, source: .inUseAtOpen))
+        let busy = try #require(throws: ConfigError.self) { try TrainingPlanCheck.requireFits(resuming: saved, device: busyGPU) }
+        #expect(String(describing: busy).contains("1.00 GiB of the device was in use when gpt2 opened it (its own CUDA context, and "
+                                                  + "other programs: a desktop, another run): free what other programs hold, or resume it where it fits"),
+                "\(busy)")
         try TrainingPlanCheck.requireFits(resuming: saved, device: .cpu(availableBytes: 2 * two.totalBytes, threads: 2))
 
         saved.options.steps = 1
