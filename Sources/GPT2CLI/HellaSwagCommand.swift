@@ -54,7 +54,7 @@ struct HellaSwagCommand: ParsableCommand {
             let longest = max(1, examples.flatMap { example in example.endings.map { example.context.count + $0.count - 1 } }.max()!)
             return try GPT2Model(config: config, backend: backend, batchSize: batch, sequenceLength: min(window, longest), training: false)
         }
-        let score = HellaSwag.evaluate(model, examples).score
+        let score = try HellaSwag.evaluate(model, examples).score
         if json {
             print("{\"acc\": \(score.accuracy), \"acc_norm\": \(score.normalizedAccuracy), \"examples\": \(score.examples), \"correct\": \(score.correct), \"correct_norm\": \(score.correctNormalized)}")
         } else {

@@ -70,7 +70,7 @@ struct SampleCommand: ParsableCommand {
         // rather than exit status 0 and a sample cut short.
         try ByteFile.writeAll(Array(prompt.utf8), to: 1)
         var failure: ByteFileError?
-        _ = model.generate(prompt: promptTokens, count: tokens, options: SamplingOptions(temperature: temperature, topK: topK),
+        _ = try model.generate(prompt: promptTokens, count: tokens, options: SamplingOptions(temperature: temperature, topK: topK),
                            random: &random) { token in
             guard failure == nil else { return }
             let text = (try? tokenizer.decode([token])) ?? []

@@ -120,6 +120,29 @@ import Testing
         #expect(object["loss"] is NSNull && object["tokens"] as? Int == 16, "\(result.stdoutText)")
     }
 
+    /// Sampling and HellaSwag, which compare logits and losses, refuse a model whose output is not a number (here weights
+    /// that are all NaN) rather than report what comparing NaNs picked: `sample` printed "HHHH…", HellaSwag the share of
+    /// items whose answer is ending 0.
+    @Test func sampleAndHellaSwagRefuseANonFiniteModel() throws {
+        let directory = try TestPaths.temporaryDirectory("cli-sample-nan").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let config = try ModelPreset.named("tiny").config
+        try LLMCModelFile.write(path: directory + "/nan.bin", config: config,
+                                parameters: [Float](repeating: .nan, count: config.parameterCount))
+        try Data(#"{"ctx": "A man", "endings": ["runs", "sits", "eats", "sleeps"], "label": 0}"#.utf8)
+            .write(to: URL(fileURLWithPath: directory + "/items.jsonl"))
+        let common = ["--checkpoint", directory + "/nan.bin", "--mirror", TestPaths.mirror.path, "--threads", "2"]
+        let sample = try runGPT2(arguments: ["sample", "--prompt", "hi", "--tokens", "3"] + common)
+        #expect(sample.status == 1 && sample.stdoutText == "hi", "\(sample.stdoutText)")
+        #expect(sample.stderrText == "Error: the model's output is not finite (NaN or infinity) in the logits for generated token 1: "
+                + "its weights are damaged, or come from a run that diverged\n", "\(sample.stderrText)")
+        let hellaswag = try runGPT2(arguments: ["eval", "hellaswag", "--data", directory + "/items.jsonl", "--json"] + common)
+        #expect(hellaswag.status == 1 && hellaswag.stdout.isEmpty, "\(hellaswag.stdoutText)")
+        #expect(hellaswag.stderrText.hasSuffix("Error: the model's output is not finite (NaN or infinity) in the ending losses of "
+                                               + "HellaSwag item 1: its weights are damaged, or come from a run that diverged\n"),
+                "\(hellaswag.stderrText)")
+    }
+
     /// An empty batch shape is refused by name (release builds drop preconditions: it divided by zero there).
     @Test(arguments: [["--micro-batch", "0"], ["--seq", "0"]])
     func evalRefusesAnEmptyBatch(_ bad: [String]) throws {

@@ -143,7 +143,7 @@ struct ReferenceFixture {
         for chunk in [nil, 3] {
             let model = try Self.model(fixture, batchSize: 1, classifierChunkRows: chunk)
             var random = SeededRandom(seed: 5)
-            tokens.append(model.generate(prompt: [1, 2, 3, 4, 5], count: 12, options: SamplingOptions(temperature: 0),
+            tokens.append(try model.generate(prompt: [1, 2, 3, 4, 5], count: 12, options: SamplingOptions(temperature: 0),
                                          random: &random))
         }
         #expect(tokens[0] == tokens[1])

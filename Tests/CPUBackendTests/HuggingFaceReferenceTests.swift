@@ -79,7 +79,7 @@ struct HuggingFaceReferenceTests {
         model.setParameters(weights)
         let tokenizer = try TokenizerFixture.tokenizer()
         let examples = try HellaSwag.examples(path: data, encode: tokenizer.encode)
-        let (score, losses) = HellaSwag.evaluate(model, examples, showProgress: false)
+        let (score, losses) = try HellaSwag.evaluate(model, examples, showProgress: false)
 
         struct Reference: Decodable { var correct: Int; var correct_norm: Int; var examples: Int; var losses: [[[Double]]] }
         let result = try HFReference.run(["hellaswag", directory.path, data, TokenizerFixture.vocabularyDirectory,

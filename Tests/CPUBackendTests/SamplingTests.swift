@@ -116,18 +116,18 @@ import Darwin
     @Test func generationDrawsFromTheTopKAndIsFixedByTheSeed() throws {
         let gpt = try model()
         let prompt = [5, 17, 250, 3], options = SamplingOptions(temperature: 1, topK: 5)
-        func generated(_ seed: UInt64, _ options: SamplingOptions) -> [Int] {
+        func generated(_ seed: UInt64, _ options: SamplingOptions) throws -> [Int] {
             var random = SeededRandom(seed: seed)
-            return gpt.generate(prompt: prompt, count: 12, options: options, random: &random)
+            return try gpt.generate(prompt: prompt, count: 12, options: options, random: &random)
         }
-        let tokens = generated(8, options)
+        let tokens = try generated(8, options)
         for position in prompt.count..<tokens.count {
             let logits = nextLogits(gpt, Array(tokens[..<position]))
             let fifth = logits.sorted(by: >)[4]
             #expect(logits[tokens[position]] >= fifth - 1e-4, "token \(position) is not among the top 5")
         }
-        #expect(generated(8, options) == tokens)
-        #expect(generated(9, options) != tokens)
-        #expect(generated(8, SamplingOptions(temperature: 1, topK: 1)) == generated(8, SamplingOptions(temperature: 0)))
+        #expect(try generated(8, options) == tokens)
+        #expect(try generated(9, options) != tokens)
+        #expect(try generated(8, SamplingOptions(temperature: 1, topK: 1)) == generated(8, SamplingOptions(temperature: 0)))
     }
 }

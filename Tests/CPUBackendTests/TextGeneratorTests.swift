@@ -34,7 +34,7 @@ import Testing
         let gpt = try model(context: 32)
         let prompt = [5, 17, 250, 3]
         var random = SeededRandom(seed: 1)
-        let generated = gpt.generate(prompt: prompt, count: 10, options: SamplingOptions(temperature: 0), random: &random)
+        let generated = try gpt.generate(prompt: prompt, count: 10, options: SamplingOptions(temperature: 0), random: &random)
 
         var reference = prompt
         for _ in 0..<10 { reference.append(try greedyNext(gpt, reference)) }
@@ -50,7 +50,7 @@ import Testing
         let prompt = [1, 2, 3]
         var random = SeededRandom(seed: 1)
         var streamed: [Int] = []
-        let generated = gpt.generate(prompt: prompt, count: 12, options: SamplingOptions(temperature: 0),
+        let generated = try gpt.generate(prompt: prompt, count: 12, options: SamplingOptions(temperature: 0),
                                      random: &random) { streamed.append($0) }
 
         var tokens = prompt, context = prompt

@@ -150,13 +150,17 @@ public enum HellaSwag {
     }
 
     /// Scores `examples` with `model`, batching rows to its micro-batch and window; a progress bar on stderr
-    /// when `showProgress`.
-    public static func evaluate<Ops: Backend>(_ model: GPT2Model<Ops>, _ examples: [HellaSwagExample],
-                                              showProgress: Bool = true) -> (score: HellaSwagScore, losses: [[EndingLoss]]) {
+    /// when `showProgress`. Throws when an ending's loss is not finite (its item's prediction would be arbitrary).
+    public static func evaluate<Ops: Backend>(_ model: GPT2Model<Ops>, _ examples: [HellaSwagExample], showProgress: Bool = true)
+        throws(NonFiniteOutputError) -> (score: HellaSwagScore, losses: [[EndingLoss]]) {
         let bar = showProgress ? ProgressBar("hellaswag", total: examples.count, unit: "items") : nil
         defer { bar?.finish() }
-        return score(examples, batchSize: model.layout.batchSize, window: model.layout.sequenceLength,
-                     rowLosses: { rows in model.rowLosses(rows) }, progress: { bar?.update($0) })
+        let result = score(examples, batchSize: model.layout.batchSize, window: model.layout.sequenceLength,
+                           rowLosses: { rows in model.rowLosses(rows) }, progress: { bar?.update($0) })
+        if let item = result.losses.firstIndex(where: { $0.contains { !$0.sum.isFinite } }) {
+            throw NonFiniteOutputError("the ending losses of HellaSwag item \(item + 1)")
+        }
+        return result
     }
 }
 

@@ -32,6 +32,13 @@ public struct SavedRun {
             throw TrainingError("\(folder) is damaged: its state.json describes \(Self.describe(options.model)), "
                                 + "and its model.bin holds \(Self.describe(saved.config))")
         }
+        // The schedule, the saves' names and metrics.jsonl go on from the saved step: a negative one trained at a negative
+        // learning rate, and one that is not the folder's left the run's steps out of order.
+        let named = Checkpoint.step(ofFolder: folder)
+        if step < 0 || (named != nil && named != step) {
+            throw TrainingError("\(folder) is damaged: its state.json is at step \(step)"
+                                + (named.map { ", and its folder is named for step \($0)" } ?? ", and a step is never negative"))
+        }
         let loader = state.loader
         if loader.batchSize != options.microBatch || loader.sequenceLength != options.sequenceLength
             || !(1...Layout.maximumBatchSize).contains(loader.worldSize) {

@@ -233,13 +233,13 @@ public final class Trainer<Ops: Backend> {
             Console.log("step \(current) | val loss \(formatFixed(Double(valLoss), digits: 4))")
         }
         if let hellaswag, due(options.hellaswagEvery, "HellaSwag") {
-            let score = HellaSwag.evaluate(model, hellaswag, showProgress: false).score
+            let score = try HellaSwag.evaluate(model, hellaswag, showProgress: false).score
             try record([("step", Double(current)), ("hellaswag_acc", score.accuracy),
                         ("hellaswag_acc_norm", score.normalizedAccuracy)], in: metrics)
             Console.log("step \(current) | hellaswag acc \(formatFixed(score.accuracy, digits: 4)) acc_norm \(formatFixed(score.normalizedAccuracy, digits: 4)) (\(score.examples) items)")
         }
         if options.sampleEvery > 0 && current % options.sampleEvery == 0, let decode {
-            let tokens = model.generate(prompt: [GPT2Tokenizer.endOfText], count: options.sampleTokens,
+            let tokens = try model.generate(prompt: [GPT2Tokenizer.endOfText], count: options.sampleTokens,
                                         options: SamplingOptions(temperature: 1, topK: 40), random: &sampleRandom)
             Console.log("sample at step \(current):\n" + decode(Array(tokens.dropFirst())) + "\n---")
         }
