@@ -87,11 +87,10 @@ struct BackendOptions: ParsableArguments {
     }
 }
 
-/// Reads `--peak-flops`: a positive number of FLOP/s (an MFU against 0 would be infinite), at most 1e21 (a
-/// million H100s; beyond it the plan's tokens per second would not fit the integers it prints them as).
+/// Reads `--peak-flops`: a number of FLOP/s in `FLOPCount.plausiblePeaks` (an MFU against 0 would be infinite).
 func parsePeakFLOPs(_ text: String) throws -> Double {
-    guard let value = Double(text), value > 0, value <= 1e21 else {
-        throw ValidationError("expected a positive number of FLOP/s up to 1e21, e.g. 989e12")
+    guard let value = Double(text), FLOPCount.plausiblePeaks.contains(value) else {
+        throw ValidationError("expected a positive number of FLOP/s from 1e6 to 1e21, e.g. 989e12")
     }
     return value
 }

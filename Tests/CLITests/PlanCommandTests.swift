@@ -141,11 +141,11 @@ import Testing
         expectOneLineError(result, mentioning: "--gpu rtx4070 plans for that GPU, so \(option.joined(separator: " ")) does not apply")
     }
 
-    /// A peak of 0 FLOP/s (or less) would make MFU infinite in train and bench, and the plan's time infinite; one above
-    /// 1e21 made the plan's tokens per second too large for an Int (a trap).
+    /// A peak of 0 FLOP/s (or less) would make MFU infinite in train and bench, and the plan's time infinite (as a tiny
+    /// one did: 1e-300 printed "inf hours"); one above 1e21 made the plan's tokens per second too large for an Int (a trap).
     @Test(arguments: ["plan", "train", "bench"])
-    func nonPositiveOrHugePeakFLOPsIsRefused(_ command: String) throws {
-        for value in ["0", "-1e9", "inf", "nan", "1e308"] {
+    func nonPositiveTinyOrHugePeakFLOPsIsRefused(_ command: String) throws {
+        for value in ["0", "-1e9", "inf", "nan", "1e308", "1e-300", "9.9e5"] {
             let result = try runGPT2(arguments: [command, "--peak-flops=\(value)", "--device", "cpu"])
             #expect(result.status != 0 && result.stderrText.contains("positive number of FLOP/s"), "\(command) \(value): \(result.stderrText)")
         }

@@ -13,4 +13,9 @@ public enum FLOPCount {
     /// 115.2 GFLOP/s per core, the AVX2-FMA peak measured on the CI machine (Zen 4, 32 FLOP/cycle at 3.6 GHz).
     /// Override with `--peak-flops`.
     public static func cpuPeak(threads: Int) -> Double { Double(threads) * 115.2e9 }
+
+    /// The peaks gpt2 takes (`--peak-flops`, the calibration file): from a megaflop, below which the plan's times run
+    /// to infinity (a peak of 1e-300 printed "inf hours"), to 1e21 (a million H100s), above which its tokens per
+    /// second would not fit the integers it prints them as.
+    public static let plausiblePeaks: ClosedRange<Double> = 1e6...1e21
 }

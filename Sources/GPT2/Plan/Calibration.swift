@@ -66,7 +66,7 @@ public struct CalibrationRecord: Codable, Sendable, Equatable {
         if let optimizerSeconds, !(optimizerSeconds >= 0 && optimizerSeconds.isFinite) {
             return "optimizer_seconds \(optimizerSeconds) is not a time"
         }
-        if let peakFLOPs, !(peakFLOPs > 0 && peakFLOPs <= 1e21) { return "peak_flops \(peakFLOPs) is not a peak (above 0, at most 1e21)" }
+        if let peakFLOPs, !FLOPCount.plausiblePeaks.contains(peakFLOPs) { return "peak_flops \(peakFLOPs) is not a peak (1e6 to 1e21)" }
         // (below 0 when the plan counts more than the driver has in use: a measurement too)
         if let deviceOverheadBytes, !(-(1 << 50)...(1 << 50)).contains(deviceOverheadBytes) {
             return "device_overhead_bytes \(deviceOverheadBytes) is not a size of device memory"
