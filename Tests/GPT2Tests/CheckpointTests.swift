@@ -119,6 +119,7 @@ import Testing
             #expect(try FileManager.default.contentsOfDirectory(atPath: run) == ["ckpt_3"])
             let again = try save(run, step: 3, seed: 2)   // over the same step: the old folder goes the same way
             #expect(try Checkpoint.load(run + "/ckpt_3", as: State.self).parameters == again.parameters)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: run) == ["ckpt_3"], "the replaced one is gone, not set aside")
             try Checkpoint.remove(step: 3, in: run)
             #expect(try FileManager.default.contentsOfDirectory(atPath: run).isEmpty)
         }
@@ -196,7 +197,8 @@ import Testing
     }
 
     @Test(arguments: ["model.bin truncated", "optimizer.bin truncated", "optimizer.bin empty", "state.json garbage",
-                      "state.json missing", "model.bin missing", "folder missing", "optimizer.bin other model"])
+                      "state.json missing", "model.bin missing", "folder missing", "optimizer.bin other model",
+                      "optimizer.bin bad magic", "optimizer.bin trailing bytes"])
     func corruptCheckpointGivesFileError(_ damage: String) throws {
         try withRun { run in
             _ = try save(run, step: 1)
@@ -214,6 +216,14 @@ import Testing
             case "optimizer.bin other model":  // moments of a different model size: same magic, wrong length
                 var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
                 bytes.removeLast(8 * 16)
+                try bytes.write(to: URL(fileURLWithPath: path))
+            case "optimizer.bin bad magic":   // the right size, but not an optimizer state (its first int32 is the magic)
+                var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+                bytes[0] ^= 0xFF
+                try bytes.write(to: URL(fileURLWithPath: path))
+            case "optimizer.bin trailing bytes":   // 16-byte header + 2 × 4 × count bytes exactly; more is not this model's
+                var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+                bytes.append(contentsOf: [0, 0, 0, 0])
                 try bytes.write(to: URL(fileURLWithPath: path))
             default: Issue.record("unknown case")
             }

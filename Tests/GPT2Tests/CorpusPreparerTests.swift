@@ -94,6 +94,21 @@ struct ByteEncoder: DocumentEncoder {
         }
     }
 
+    /// A shard is skipped on a re-run only when its tokens are the same, not merely as many: other text of the same
+    /// length rewrites every shard (7 val + 53 train tokens at 10 a shard: 1 + 6 shards).
+    @Test func aRerunOnOtherTextOfTheSameLengthRewritesEveryShard() throws {
+        try withDirectory { directory in
+            let input = directory.appendingPathComponent("a.txt")
+            try write(String(repeating: "ab", count: 30), to: input)
+            _ = try preparer(directory).prepare([.text(path: input.path)], encoder: ByteEncoder())
+            try write(String(repeating: "ba", count: 30), to: input)
+            let again = try preparer(directory).prepare([.text(path: input.path)], encoder: ByteEncoder())
+            #expect(again.skippedShards == 0 && again.replacedShards == 7)
+            #expect(try tokens(of: (again.validationShards + again.trainShards).map(\.path))
+                    == [256] + Array(String(repeating: "ba", count: 30).utf8).map(Int.init))
+        }
+    }
+
     /// A corpus `corpus_val` (from `corpus_val.txt`) beside a corpus `corpus` in one folder: a prepare of `corpus`
     /// removes its own stale shards only (`corpus_val_train_000000.bin` was taken for a stale shard of `corpus`).
     @Test func aPrepareLeavesTheShardsOfACorpusWhoseNameExtendsItsName() throws {

@@ -104,6 +104,46 @@ import GPT2TestSupport
         }
     }
 
+    /// The shuffle uses every input it names: the shard order is new each epoch (shards of one chunk, so only it
+    /// shows), each shard has its own chunk order (two shards of 10 chunks), and the seed sets the chunk order too
+    /// (one shard, where the shard order cannot differ). A coincidence is 1 in 6!³ or 10! here, and the seeds are fixed.
+    @Test func shuffleOrdersDependOnEpochShardAndSeed() throws {
+        try withShards(Array(repeating: 21, count: 6)) { directory in   // B·T = 20: one chunk per shard
+            let loader = try DataLoader(.split(directory: directory.path, split: "train"), batchSize: 2, sequenceLength: 10,
+                                        shuffle: true, seed: 1)
+            let shardOrders = try (0..<4).map { _ in try batches(loader, 6).map { $0.inputs[0] / 10_000 } }
+            #expect(Set(shardOrders).count > 1, "every epoch read the shards in the order \(shardOrders[0])")
+        }
+        try withShards([201, 201]) { directory in   // 10 chunks each
+            let loader = try DataLoader(.split(directory: directory.path, split: "train"), batchSize: 2, sequenceLength: 10,
+                                        shuffle: true, seed: 1)
+            var chunkOrders: [Int32: [Int32]] = [:]   // shard → its chunks in the order read
+            for batch in try batches(loader, 20) { chunkOrders[batch.inputs[0] / 10_000, default: []].append(batch.inputs[0] % 10_000 / 20) }
+            #expect(chunkOrders.count == 2 && chunkOrders[0] != chunkOrders[1], "\(chunkOrders)")
+        }
+        try withShards([201]) { directory in
+            func chunkOrder(seed: UInt64) throws -> [Int32] {
+                let loader = try DataLoader(.split(directory: directory.path, split: "train"), batchSize: 2, sequenceLength: 10,
+                                            shuffle: true, seed: seed)
+                return try batches(loader, 10).map { $0.inputs[0] / 20 }
+            }
+            let (one, two) = (try chunkOrder(seed: 1), try chunkOrder(seed: 2))
+            #expect(one != two, "\(one)")
+        }
+    }
+
+    /// A shard of exactly k·B·T tokens holds k − 1 batches: the last chunk's final target would be the token after the
+    /// shard (llm.c's loader likewise needs B·T + 1 tokens per batch). 240 tokens at B·T = 20: 239 / 20 = 11 batches.
+    @Test func aShardOfWholeChunksKeepsOneTokenForTheLastTarget() throws {
+        try withShards([240]) { directory in
+            let loader = try DataLoader(.split(directory: directory.path, split: "train"), batchSize: 2, sequenceLength: 10,
+                                        shuffle: false)
+            try #require(loader.batchesPerEpoch == 11)
+            let targets = try batches(loader, 11).flatMap(\.targets)
+            #expect(targets.max() == 220)   // the last batch reads 200…219, its targets 201…220
+        }
+    }
+
     @Test(arguments: [7, 19, 20, 33])  // mid-shard, shard boundary, epoch boundary (20 per epoch), next epoch
     func restoredLoaderContinuesWithIdenticalBatches(consumed: Int) throws {
         try withShards([241, 161]) { directory in
@@ -125,6 +165,12 @@ import GPT2TestSupport
                 try DataLoader(restoring: original.state, .pattern(directory.path + "/data_train_000000.bin"))
             }
             #expect(error?.description.contains("2 shards") == true)
+            var older = original.state   // a checkpoint from before the shards were recorded is checked by their count
+            older.shards = nil
+            let olderError = #expect(throws: DataLoaderError.self) {
+                try DataLoader(restoring: older, .pattern(directory.path + "/data_train_000000.bin"))
+            }
+            #expect(olderError?.description.contains("saved with 2 shards") == true, "\(String(describing: olderError))")
         }
     }
 
@@ -244,13 +290,15 @@ import GPT2TestSupport
         }
     }
 
+    /// Tokens 0…1000 under a vocabulary of 500: batches 0–3 (targets up to 400) are read; batch 4, whose inputs are
+    /// 400…499 and only its last target is 500, is refused.
     @Test func tokenOutsideVocabularyIsReportedWhenRead() throws {
         try withShards([1001]) { directory in
             let loader = try DataLoader(.split(directory: directory.path, split: "train"), batchSize: 1,
                                         sequenceLength: 100, shuffle: false, vocabularySize: 500)
-            #expect(throws: Never.self) { try loader.next() }  // tokens 0…100
-            let error = #expect(throws: DataLoaderError.self) { _ = try self.batches(loader, 9) }
-            #expect(error?.description.contains("token 500") == true)
+            #expect(throws: Never.self) { _ = try self.batches(loader, 4) }
+            let error = #expect(throws: DataLoaderError.self) { try loader.next() }
+            #expect(error?.description.contains("token 500 at position 500") == true, "\(String(describing: error))")
         }
     }
 

@@ -104,7 +104,8 @@ import GPT2TestSupport
     }
 
     /// A download checked by its line count (HellaSwag's, whose hash is not pinned) that is cut short is downloaded
-    /// again; a mirror's copy is used as found (a subset for quick checks).
+    /// again, and a whole one is kept, its last line counted without a newline after it; a mirror's copy is used as
+    /// found (a subset for quick checks).
     @Test func aCachedTextFileWithTooFewLinesIsDownloadedAgain() throws {
         let root = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: root) }
@@ -116,6 +117,8 @@ import GPT2TestSupport
         try Data("a\nb\n".utf8).write(to: cache.appendingPathComponent("items.jsonl"))
         let path = try Downloader(mirror: nil, cacheDirectory: cache.path).fetch(file)
         #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == Data("a\nb\nc\n".utf8))
+        try Data("x\ny\nz".utf8).write(to: URL(fileURLWithPath: path))   // 3 lines: kept, not fetched again
+        #expect(try Data(contentsOf: URL(fileURLWithPath: Downloader(mirror: nil, cacheDirectory: cache.path).fetch(file))) == Data("x\ny\nz".utf8))
         let mirror = root.appendingPathComponent("mirror")
         try FileManager.default.createDirectory(at: mirror, withIntermediateDirectories: true)
         try Data("a\n".utf8).write(to: mirror.appendingPathComponent("items.jsonl"))

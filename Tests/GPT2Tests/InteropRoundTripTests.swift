@@ -143,7 +143,7 @@ import Testing
         #expect(try ModelSource.config(directory.path) == wide)
     }
 
-    @Test(arguments: ["missing", "shape", "unexpected", "untied", "config"])
+    @Test(arguments: ["missing", "shape", "unexpected", "untied", "config", "config extra layer"])
     func inconsistentCheckpointsAreRejected(_ defect: String) throws {
         var expected = ""
         let (directory, _) = try rewritten { tensors in
@@ -161,6 +161,10 @@ import Testing
             case "untied":
                 tensors.append(("lm_head.weight", [200, 16], [Float](repeating: 1, count: 3200)))
                 expected = "lm_head.weight differs"
+            case "config extra layer":   // a layer more than config.json's 3: not read as a 3-layer model with leftovers
+                tensors += tensors.filter { $0.name.hasPrefix("transformer.h.2.") }
+                    .map { ($0.name.replacingOccurrences(of: "h.2.", with: "h.3."), $0.shape, $0.values) }
+                expected = "says 3 layers but the file has 4"
             default:
                 tensors.removeAll { $0.name.hasPrefix("transformer.h.2.") }
                 expected = "says 3 layers but the file has 2"
@@ -170,7 +174,7 @@ import Testing
         #expect { try ModelSource.load(directory.path) } throws: { error in
             String(describing: error).contains(expected)
         }
-        if defect == "config" {   // a shape defect: the header alone shows it too (the others show when the weights load)
+        if defect.hasPrefix("config") {   // a shape defect: the header alone shows it too (the others show when the weights load)
             #expect { try ModelSource.config(directory.path) } throws: { error in String(describing: error).contains(expected) }
         }
     }

@@ -43,6 +43,7 @@ import Testing
             #expect(abs(Double(schedule.learningRate(at: step)) - expected) < tolerance, "step \(step)")
         }
         #expect(abs(Double(schedule.learningRate(at: 100)) - 2e-4) < tolerance)
+        #expect(schedule.learningRate(at: 150) == schedule.learningRate(at: 100), "stays at the floor")
     }
 
     /// A warm-up at least as long as the run is noted, with the rate the last step reaches (2e-3 · 40/50 = 1.6e-3);

@@ -67,7 +67,8 @@ import Testing
         // Each refusal says what is wrong with the count: one that is not a number is not called non-positive, and
         // a number is not called unreadable.
         for (bad, reason) in [("", "cannot read"), ("abc", "cannot read"), ("10X", "cannot read"), ("-5", "must be positive"),
-                              ("0", "must be positive"), ("0B", "must be positive"), ("1e30", "beyond any run"), ("0.0001", "less than one token")] {
+                              ("0", "must be positive"), ("0B", "must be positive"), ("1e30", "beyond any run"), ("1e19", "beyond any run"),   // (more than Int.max, 9.22e18)
+                              ("0.0001", "less than one token")] {
             let thrown = #expect(throws: ConfigError.self, "\(bad)") { try TokenCount.parse(bad) }
             #expect(thrown.map { String(describing: $0).contains(reason) } == true, "\(bad): \(String(describing: thrown))")
         }
@@ -99,6 +100,12 @@ import Testing
         }
         let tooSmall = PlanDevice.cpu(availableBytes: 1 << 20, threads: 1)
         #expect(MemoryPlan.largestMicroBatch(config: d12, sequenceLength: 1024, recompute: false, device: tooSmall) == 0)
+        // Where memory is no limit, the step's sequences are: the answer is the whole step, whether the doubling search
+        // lands on it (8) or passes it (6, 12).
+        let roomy = PlanDevice.cpu(availableBytes: 1 << 50, threads: 1)
+        for step in [6, 8, 12] {
+            #expect(MemoryPlan.largestMicroBatch(config: d12, sequenceLength: 64, recompute: false, device: roomy, dividing: step) == step)
+        }
     }
 
     /// The refusal's advice names only changes that fit: the largest micro-batch (and with --recompute, when it helps),
@@ -382,6 +389,14 @@ import Testing
         #expect(measured.totalBytes - estimated.totalBytes == (550 << 20) - (400 << 20))
         #expect(measured.backendBytes == estimated.backendBytes && measured.backendBytes == measured.totalBytes - (550 << 20))
         #expect(measured.components.contains { $0.key == "cuda_context" && $0.label.contains("measured by gpt2 bench d6 B=8 T=1024") })
+
+        // On the device itself, the bytes in use when gpt2 opened it count instead where they are more (other programs').
+        let calibration = try CalibrationFile(path: path)
+        for (inUse, expected) in [(3 << 30, DeviceOverhead(bytes: 3 << 30, source: .inUseAtOpen)), (100 << 20, overhead)] {
+            guard case .gpu(_, _, let counted) = PlanDevice.gpu(spec, totalBytes: spec.usableBytes, inUseAtOpen: inUse, calibration: calibration)
+            else { Issue.record("not a GPU device"); continue }
+            #expect(counted == expected, "\(inUse) bytes in use at open")
+        }
     }
 
     @Test func memAvailableIsReadInBytes() {

@@ -62,10 +62,11 @@ import Testing
     }
 
     @Test func halfPrecisionTensorsWidenExactly() throws {
-        // BF16 0x3FC0 = 1.5, 0xC000 = -2; F16 0x3C00 = 1, 0xC000 = -2, 0x0001 = 2^-24, 0x7C00 = inf.
+        // BF16 0x3FC0 = 1.5, 0xC000 = -2; F16 0x3C00 = 1, 0xC000 = -2, 0x0001 = 2^-24, 0x7C00 = inf, 0x8001 = -2^-24,
+        // and the quiet NaN 0x7E00, whose payload bit (mantissa 0x200) lands at bit 22: fp32 0x7FC00000, a NaN still.
         let bf16: [UInt8] = [0xC0, 0x3F, 0x00, 0xC0]
-        let f16: [UInt8] = [0x00, 0x3C, 0x00, 0xC0, 0x01, 0x00, 0x00, 0x7C]
-        let header = #"{"h":{"dtype":"BF16","shape":[2],"data_offsets":[0,4]},"f":{"dtype":"F16","shape":[4],"data_offsets":[4,12]},"i":{"dtype":"I64","shape":[1],"data_offsets":[12,20]}}"#
+        let f16: [UInt8] = [0x00, 0x3C, 0x00, 0xC0, 0x01, 0x00, 0x00, 0x7C, 0x01, 0x80, 0x00, 0x7E]
+        let header = #"{"h":{"dtype":"BF16","shape":[2],"data_offsets":[0,4]},"f":{"dtype":"F16","shape":[6],"data_offsets":[4,16]},"i":{"dtype":"I64","shape":[1],"data_offsets":[16,24]}}"#
         let bytes = file(header: header, data: bf16 + f16 + [UInt8](repeating: 0, count: 8))
         let directory = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -74,10 +75,26 @@ import Testing
         // from memory, and from the file a tensor at a time
         for parsed in [try SafetensorsFile(bytes: bytes, path: "x"), try SafetensorsFile(path: path)] {
             #expect(try parsed.floats("h") == [1.5, -2])
-            #expect(try parsed.floats("f") == [1, -2, 0x1p-24, .infinity])
+            #expect(try parsed.floats("f").map(\.bitPattern) == [Float(1), -2, 0x1p-24, .infinity, -0x1p-24].map(\.bitPattern) + [0x7FC0_0000])
             #expect(throws: FileError.self) { try parsed.floats("i") }   // integers are not weights
             #expect(throws: FileError.self) { try parsed.floats("nope") }
         }
+    }
+
+    /// Each dtype spans the bytes the safetensors format gives it (its name's bit width / 8): a tensor of 3 of each,
+    /// laid end to end, tiles the data section.
+    @Test func everyDTypeHasItsSpecifiedSize() throws {
+        let sizes = ["BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
+                     "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8]
+        #expect(Set(SafetensorsFile.DType.allCases.map(\.rawValue)) == Set(sizes.keys))
+        var entries: [String] = [], offset = 0
+        for (name, size) in sizes.sorted(by: { $0.key < $1.key }) {
+            entries.append("\"\(name)\":{\"dtype\":\"\(name)\",\"shape\":[3],\"data_offsets\":[\(offset),\(offset + 3 * size)]}")
+            offset += 3 * size
+        }
+        let parsed = try SafetensorsFile(bytes: file(header: "{" + entries.joined(separator: ",") + "}",
+                                                     data: [UInt8](repeating: 0, count: offset)), path: "x")
+        for (name, size) in sizes { #expect(parsed.tensors[name]?.range.count == 3 * size, "\(name)") }
     }
 
     @Test(arguments: [

@@ -64,6 +64,8 @@ import GPT2TestSupport
                  { if case .sizeMismatch(_, 3, _) = $0 { true } else { false } }),
                 ("truncated", handMadeShard(declared: 4, tokens: [1, 2, 3, 4]).dropLast(3),
                  { if case .sizeMismatch(_, 4, _) = $0 { true } else { false } }),
+                ("trailing", handMadeShard(declared: 2, tokens: [1, 2, 3]),   // longer than declared: not read as 2 tokens
+                 { if case .sizeMismatch(_, 2, 1030) = $0 { true } else { false } }),
                 ("vocabulary", handMadeShard(declared: 3, tokens: [5, 50257, 7]),
                  { if case .tokenOutOfRange(_, 1, 50257, 50257) = $0 { true } else { false } }),
             ]
