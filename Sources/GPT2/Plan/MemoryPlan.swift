@@ -103,7 +103,7 @@ public struct DeviceOverhead: Sendable, Equatable {
 
 /// One row of the memory table.
 public struct MemoryComponent: Sendable, Equatable {
-    /// What it is, as the table prints it ("gradients (fp32)", "  qkv (L,B,T,3C)").
+    /// What it is, as the table prints it ("gradients (fp32)", "activation qkv (L,B,T,3C) bf16").
     public var label: String
     /// A stable key for `--json` ("gradients", "activation.qkv").
     public var key: String
