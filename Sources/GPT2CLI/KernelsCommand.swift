@@ -81,7 +81,7 @@ struct KernelsCommand: ParsableCommand {
                     }
                     let timing = compiled.fromCache ? "cached" : formatFixed(compiled.seconds, digits: 2) + " s"
                     print(pad(file, fileColumn) + pad(architecture.description, 12) + pad(architecture.outputKind, 6)
-                          + leftPad(String((compiled.image.count + 1023) / 1024) + " KB", 9) + "  " + timing)
+                          + leftPad(String((compiled.image.count + 1023) / 1024) + " KiB", 10) + "  " + timing)
                     for usage in compiled.resources {
                         print("  " + pad(usage.kernel, 34) + leftPad("\(usage.registers) registers", 15)
                               + leftPad("\(usage.spillStoreBytes + usage.spillLoadBytes) B spilled", 14)

@@ -12,8 +12,8 @@ struct PrepareCommand: ParsableCommand {
             Every document is preceded by <|endoftext|> (50256). The first --val-tokens \
             tokens form the val split, the rest the train split, in shards of \
             --shard-tokens. Re-running keeps shards that are already complete; shards \
-            are written atomically. A prepare of other inputs under the same name \
-            replaces that name's shards, and says how many.
+            are written atomically. A prepare of other inputs or options (--val-tokens, \
+            --shard-tokens) under the same name replaces that name's shards, and says how many.
 
             Inputs: a text file is one document; a .jsonl file holds one JSON object \
             per line whose --field is the document. Or name a dataset:

@@ -103,7 +103,7 @@ public struct DeviceOverhead: Sendable, Equatable {
 
 /// One row of the memory table.
 public struct MemoryComponent: Sendable, Equatable {
-    /// What it is, as the table prints it ("gradients (fp32)", "  qkv (L,B,T,3C)").
+    /// What it is, as the table prints it ("gradients (fp32)", "activation qkv (L,B,T,3C) bf16").
     public var label: String
     /// A stable key for `--json` ("gradients", "activation.qkv").
     public var key: String
@@ -209,14 +209,14 @@ public struct MemoryPlan: Sendable {
         if state > device.capacityBytes {
             return "the model's weights, gradients and AdamW moments alone (\(formatBytes(state))) do not fit: use a smaller model"
         }
-        if let inUse = memoryInUseAtOpen { return inUse + ": free what other programs hold, or use a smaller model" }
+        if let inUse = memoryInUseAtOpenText { return inUse + ": free what other programs hold, or use a smaller model" }
         return "the model's weights, gradients and AdamW moments (\(formatBytes(state))) and the device's fixed costs leave no room "
             + "for one token: use a smaller model"
     }
 
     /// On a GPU whose overhead was measured when gpt2 opened it: how much was in use then, which a refusal names
     /// (other programs' memory is the user's to free); nil elsewhere.
-    var memoryInUseAtOpen: String? {
+    var memoryInUseAtOpenText: String? {
         guard case .gpu(_, _, let overhead) = device, overhead.source == .inUseAtOpen else { return nil }
         return "\(formatBytes(overhead.bytes)) of the device was in use when gpt2 opened it (its own CUDA context, and other "
             + "programs: a desktop, another run)"

@@ -35,7 +35,7 @@ public enum TrainingPlanCheck {
             let newRun = largest == 0 ? "" : ", or go on from its weights in a new run: gpt2 train --init-from \(run.folder) "
                 + "--data \(options.dataDirectory) --seq \(options.sequenceLength) --micro-batch \(largest) --grad-accum \(step / largest)"
                 + (options.recompute ? " --recompute" : "") + " --out NEW_FOLDER, with the run's other options (the same tokens per step)"
-            let freeOthers = memory.memoryInUseAtOpen.map { "\($0): free what other programs hold, or " } ?? ""
+            let freeOthers = memory.memoryInUseAtOpenText.map { "\($0): free what other programs hold, or " } ?? ""
             throw ConfigError("\(run.folder) trains micro-batches of \(options.microBatch) × seq \(options.sequenceLength), which \(memory.verdict); "
                               + freeOthers + "resume it where it fits" + newRun)
         }

@@ -1,4 +1,5 @@
-/// Text for the JSON that gpt2 writes by hand (safetensors headers, `--json` results), without Foundation's encoder.
+/// JSON text by hand, without Foundation's encoder: string literals for the JSON gpt2 writes (safetensors headers,
+/// `--json` results), and for its readers a key chosen by name and the test for a JSONL line to skip.
 
 /// `text` as a JSON string literal: quoted, with `"`, `\\` and the control characters escaped.
 public func jsonString(_ text: String) -> String {

@@ -72,12 +72,6 @@ public struct SeededRandom: RandomNumberGenerator, Codable, Sendable, Hashable {
         ((-2 * log(1 - uniform(first))).squareRoot(), 2 * Double.pi * uniform(second))
     }
 
-    /// A sample from N(mean, std²) by the Box–Muller transform.
-    public mutating func normal(mean: Double = 0, std: Double = 1) -> Double {
-        let (radius, angle) = Self.boxMuller(next(), next())
-        return mean + std * radius * cos(angle)
-    }
-
     /// Fills `values` with N(mean, std²) samples, using both outputs of each Box–Muller pair: values 2i and 2i+1
     /// from the pair's two draws, in order.
     /// The draws are sequential, but the transforms (log, square root, cosine, sine: nearly all the time, ~4 s

@@ -1,5 +1,6 @@
 /// Cutting a text into parts that encode independently, for parallel encoding of one long text: every cut
-/// sits right before a "\n" that follows a printable ASCII byte, where no pre-tokeniser piece can cross.
+/// sits right before a "\n" that follows a printable ASCII byte other than the space (0x21–0x7E), where no
+/// pre-tokeniser piece can cross.
 ///
 /// Why that is safe: the byte before the cut is a letter, number or "other" character, so the piece holding
 /// it ends at the "\n" (a whitespace character) whether or not the text goes on; each piece's extent depends
