@@ -52,7 +52,7 @@ struct BenchReport {
 
     func text() -> String {
         let place = threads.map { "\(device) (\(formatCount($0, "thread")))" } ?? device
-        let utilisation = mfu.map { "MFU \(formatFixed($0 * 100, digits: 1))% of \(formatFixed(peakFLOPs! / 1e9, digits: 1)) GFLOP/s" }
+        let utilisation = mfu.map { "MFU \(formatFixed($0 * 100, digits: 1))% of \(formatFLOPRate(peakFLOPs!))" }
             ?? "MFU n/a (unknown GPU: pass --peak-flops)"
         var memoryText = ""
         if let deviceMemoryBytes, let deviceOverheadBytes {

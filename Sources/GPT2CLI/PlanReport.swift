@@ -49,8 +49,7 @@ struct PlanReport {
                          + "pass --peak-flops (dense BF16 FLOP/s) for the time (a gpt2 bench given it records it for later plans)")
             return lines.joined(separator: "\n")
         }
-        let peak = (time.peakFLOPs >= 1e12 ? formatFixed(time.peakFLOPs / 1e12, digits: 1) + " TFLOP/s" : formatFixed(time.peakFLOPs / 1e9, digits: 1) + " GFLOP/s")
-            + (peakRecorded ? " peak (as given to gpt2 bench)" : " peak")
+        let peak = formatFLOPRate(time.peakFLOPs) + (peakRecorded ? " peak (as given to gpt2 bench)" : " peak")
         if time.optimizerSeconds > 0 {
             lines.append("time: \(peak) × MFU \(formatFixed(time.microStepMFU, digits: 3)) in the forward and backward passes, "
                          + "plus \(formatFixed(time.optimizerSeconds * 1000, digits: 1)) ms per step for the optimizer (\(time.mfuSource.text))")

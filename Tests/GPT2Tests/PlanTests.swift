@@ -84,6 +84,8 @@ import Testing
         #expect(formatDuration(1e14) == "27777777777h46m")   // 27,777,777,777 h 46 min 40 s
         #expect(formatDuration(1e19) == "over 30 million years")
         #expect(formatDuration(.infinity) == "?" && formatDuration(-1) == "?")
+        // a CPU's peak in GFLOP/s (2 × 115.2), a GPU's in TFLOP/s (an H100 SXM's dense BF16, which bench printed as "989400.0 GFLOP/s")
+        #expect(formatFLOPRate(230.4e9) == "230.4 GFLOP/s" && formatFLOPRate(989.4e12) == "989.4 TFLOP/s" && formatFLOPRate(1e12) == "1.0 TFLOP/s")
     }
 
     /// The largest micro-batch is the boundary (B fits, B+1 does not) and grows with the memory available.

@@ -52,6 +52,11 @@ public func formatDuration(_ seconds: Double) -> String {
     return String(total / 3600) + "h" + zeroPadded(total % 3600 / 60, width: 2) + "m"
 }
 
+/// A peak or rate of arithmetic: `230.4 GFLOP/s` below a TFLOP/s, `989.4 TFLOP/s` from there.
+public func formatFLOPRate(_ flopsPerSecond: Double) -> String {
+    flopsPerSecond >= 1e12 ? formatFixed(flopsPerSecond / 1e12, digits: 1) + " TFLOP/s" : formatFixed(flopsPerSecond / 1e9, digits: 1) + " GFLOP/s"
+}
+
 /// Bytes in binary units: `512 B`, `3.2 KiB`, `820.1 MiB`, `9.61 GiB`.
 public func formatBytes(_ bytes: Int) -> String {
     let value = Double(bytes)
