@@ -31,7 +31,7 @@ struct HellaSwagCommand: ParsableCommand {
     @Option(help: "Rows (item × ending) per forward pass; 4 rows make one item.")
     var batch = 16
 
-    @Flag(help: "Print {\"acc\": …, \"acc_norm\": …, \"examples\": …} on stdout.")
+    @Flag(help: "Print {\"acc\": …, \"acc_norm\": …, \"examples\": …, \"correct\": …, \"correct_norm\": …} on stdout.")
     var json = false
 
     @OptionGroup var backendOptions: BackendOptions

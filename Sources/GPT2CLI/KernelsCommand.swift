@@ -1,5 +1,5 @@
 /// `gpt2 kernels`: compiles every embedded CUDA kernel file with NVRTC for the given architectures, one line
-/// per file, with no GPU needed; CI runs it so that a kernel which does not compile fails the build.
+/// per file and architecture, with no GPU needed; CI runs it so that a kernel which does not compile fails the build.
 
 import ArgumentParser
 import CUDABackend

@@ -113,13 +113,6 @@ enum CorpusReader {
         }
         try body(String(rest))
     }
-
-    /// `text` split at each "\n\n"; every section but the last keeps the separator.
-    static func sections(_ text: String) -> [String] {
-        var sections: [String] = []
-        forEachSection(of: text) { sections.append($0) }
-        return sections
-    }
 }
 
 /// Numbers JSONL lines as they come and decodes each one's document field.

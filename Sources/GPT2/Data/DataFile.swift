@@ -27,12 +27,6 @@ public struct DataFile: Sendable, Hashable, CustomStringConvertible {
         self.integrity = integrity
     }
 
-    /// The pinned SHA-256, if any.
-    public var sha256: String? {
-        if case .sha256(let digest) = integrity { return digest }
-        return nil
-    }
-
     public var description: String { relativePath }
 }
 
