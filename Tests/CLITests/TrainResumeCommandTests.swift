@@ -207,12 +207,13 @@ import Testing
 
     /// A state.json that disagrees with its model.bin, or with its own data position, is refused as damaged before
     /// anything is built (the model followed model.bin and the saves state.json: a layer count edited there trapped at
-    /// the next save; a loader's batch of 0 or a negative pass trapped at once; a negative step trained at a negative
-    /// learning rate, and another step than the folder's went on out of order).
+    /// the next save; a loader's batch of 0 or a negative pass trapped at once; a position for 2 processes read half the
+    /// data; a negative step trained at a negative learning rate, and another step than the folder's went on out of order).
     @Test(arguments: [(["options", "model", "layers"], "100000", "state.json describes L=100000"),
                       (["options", "model", "maxSequenceLength"], "65", "its model.bin holds L=2 NH=2 C=32 maxT=64"),
                       (["loader", "batchSize"], "0", "data position is for batches of 0 × 32 tokens"),
                       (["loader", "worldSize"], "0", "on 0 processes"),
+                      (["loader", "worldSize"], "2", "on 2 processes"),
                       (["loader", "epoch"], "-1", "shard 0 of pass -1"),
                       (["options", "schedule", "decayFraction"], "5", "decay fraction must be in (0, 1]"),
                       (["step"], "-1", "its state.json is at step -1, and its folder is named for step 2"),

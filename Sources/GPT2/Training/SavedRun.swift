@@ -39,9 +39,9 @@ public struct SavedRun {
             throw TrainingError("\(folder) is damaged: its state.json is at step \(step)"
                                 + (named.map { ", and its folder is named for step \($0)" } ?? ", and a step is never negative"))
         }
+        // (the trainer runs one process: a position saved for several would resume reading one rank's share of the data)
         let loader = state.loader
-        if loader.batchSize != options.microBatch || loader.sequenceLength != options.sequenceLength
-            || !(1...Layout.maximumBatchSize).contains(loader.worldSize) {
+        if loader.batchSize != options.microBatch || loader.sequenceLength != options.sequenceLength || loader.worldSize != 1 {
             throw TrainingError("\(folder) is damaged: its state.json's data position is for batches of \(loader.batchSize) × "
                                 + "\(loader.sequenceLength) tokens\(loader.worldSize == 1 ? "" : " on \(loader.worldSize) processes"), "
                                 + "and its options for \(options.microBatch) × \(options.sequenceLength)")
