@@ -106,13 +106,19 @@ import Testing
         #expect(Float(try #require(object["loss"] as? Double)) == Float(logged), "eval \(eval.stdoutText), logged \(logged)")
     }
 
-    /// A loss that is not a number (here from weights that are all NaN) is JSON's null: `{"loss": nan}` is no JSON.
-    @Test func evalJSONOfANonFiniteLossIsNull() throws {
-        let directory = try TestPaths.temporaryDirectory("cli-eval-nan").path
-        defer { try? FileManager.default.removeItem(atPath: directory) }
+    /// A new temporary folder (the caller removes it) holding `nan.bin`: the tiny model with every weight NaN.
+    private static func folderWithANaNModel(_ name: String) throws -> String {
+        let directory = try TestPaths.temporaryDirectory(name).path
         let config = try ModelPreset.named("tiny").config
         try LLMCModelFile.write(path: directory + "/nan.bin", config: config,
                                 parameters: [Float](repeating: .nan, count: config.parameterCount))
+        return directory
+    }
+
+    /// A loss that is not a number (here from weights that are all NaN) is JSON's null: `{"loss": nan}` is no JSON.
+    @Test func evalJSONOfANonFiniteLossIsNull() throws {
+        let directory = try Self.folderWithANaNModel("cli-eval-nan")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
         let result = try runGPT2(arguments: ["eval", "--checkpoint", directory + "/nan.bin", "--data", try ShakespeareShards.directory(),
                                              "--micro-batch", "1", "--seq", "16", "--batches", "1", "--json", "--threads", "2"])
         try #require(result.status == 0, "\(result.stderrText)")
@@ -124,11 +130,8 @@ import Testing
     /// that are all NaN) rather than report what comparing NaNs picked: `sample` printed "HHHH…", HellaSwag the share of
     /// items whose answer is ending 0.
     @Test func sampleAndHellaSwagRefuseANonFiniteModel() throws {
-        let directory = try TestPaths.temporaryDirectory("cli-sample-nan").path
+        let directory = try Self.folderWithANaNModel("cli-sample-nan")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let config = try ModelPreset.named("tiny").config
-        try LLMCModelFile.write(path: directory + "/nan.bin", config: config,
-                                parameters: [Float](repeating: .nan, count: config.parameterCount))
         try Data(#"{"ctx": "A man", "endings": ["runs", "sits", "eats", "sleeps"], "label": 0}"#.utf8)
             .write(to: URL(fileURLWithPath: directory + "/items.jsonl"))
         let common = ["--checkpoint", directory + "/nan.bin", "--mirror", TestPaths.mirror.path, "--threads", "2"]
