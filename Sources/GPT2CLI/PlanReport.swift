@@ -19,12 +19,28 @@ struct PlanReport {
     private var recompute: Bool { memory.layout.recompute }
     private var T: Int { memory.layout.sequenceLength }
 
+    /// The heading, the memory table, the verdict and the largest micro-batch, then the time.
     func text() -> String {
-        var lines: [String] = []
         let precision = memory.device.precision == .float32 ? "fp32" : "mixed bf16 (fp32 master weights)"
-        lines.append("\(model) (\(grouped(config.parameterCount)) parameters), micro-batch \(batch.microBatch) × seq \(T)"
-                     + ", grad-accum \(batch.accumulation)\(recompute ? ", --recompute" : "") on \(memory.device.name), \(precision)")
+        var lines = ["\(model) (\(grouped(config.parameterCount)) parameters), micro-batch \(batch.microBatch) × seq \(T)"
+                     + ", grad-accum \(batch.accumulation)\(recompute ? ", --recompute" : "") on \(memory.device.name), \(precision)", ""]
+        lines += memoryTable() + [""]
+        lines.append("verdict: \(memory.verdict)")
+        let other = recompute ? "without --recompute" : "with --recompute"
+        let boundary = largest == Layout.maximumBatchSize ? " (the most a micro-batch can be)" : largest > 0 ? " (\(largest + 1) does not)" : ""
+        lines.append("largest micro-batch that fits at seq \(T): \(largest)\(boundary); \(other): \(largestWithOtherRecompute)")
         lines.append("")
+        if let time {
+            lines += timeSection(time)
+        } else {
+            lines.append("time: \(memory.device.name) is not in the GPU table, so its peak is unknown: "
+                         + "pass --peak-flops (dense BF16 FLOP/s) for the time (a gpt2 bench given it records it for later plans)")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// Component, size and bytes in aligned columns, then the total and what is available.
+    private func memoryTable() -> [String] {
         var rows: [(String, Int)] = memory.components.map { ($0.label, $0.bytes) }
         rows.append(("total", memory.totalBytes))
         rows.append(("available", memory.device.capacityBytes))
@@ -33,22 +49,18 @@ struct PlanReport {
         let sizeWidth = max(11, rows.map { formatBytes($0.1).count + 2 }.max()!)
         let bytesWidth = max(16, rows.map { grouped($0.1).count + 2 }.max()!)
         let header = pad("memory", width) + leftPad("", sizeWidth) + leftPad("bytes", bytesWidth)
-        lines.append(header)
+        var lines = [header]
         for (index, (label, bytes)) in rows.enumerated() {
             if index == memory.components.count { lines.append(String(repeating: "-", count: header.count)) }
             lines.append(pad(label, width) + leftPad(formatBytes(bytes), sizeWidth) + leftPad(grouped(bytes), bytesWidth))
         }
-        lines.append("")
-        lines.append("verdict: \(memory.verdict)")
-        let other = recompute ? "without --recompute" : "with --recompute"
-        let boundary = largest == Layout.maximumBatchSize ? " (the most a micro-batch can be)" : largest > 0 ? " (\(largest + 1) does not)" : ""
-        lines.append("largest micro-batch that fits at seq \(T): \(largest)\(boundary); \(other): \(largestWithOtherRecompute)")
-        lines.append("")
-        guard let time else {
-            lines.append("time: \(memory.device.name) is not in the GPU table, so its peak is unknown: "
-                         + "pass --peak-flops (dense BF16 FLOP/s) for the time (a gpt2 bench given it records it for later plans)")
-            return lines.joined(separator: "\n")
-        }
+        return lines
+    }
+
+    /// Where the time comes from (peak × MFU, and the optimizer's share), the arithmetic row by row, and how to
+    /// measure the MFU when it is a default.
+    private func timeSection(_ time: TimePlan) -> [String] {
+        var lines: [String] = []
         let peak = formatFLOPRate(time.peakFLOPs) + (peakRecorded ? " peak (as given to gpt2 bench)" : " peak")
         if time.optimizerSeconds > 0 {
             lines.append("time: \(peak) × MFU \(formatFixed(time.microStepMFU, digits: 3)) in the forward and backward passes, "
@@ -56,7 +68,7 @@ struct PlanReport {
         } else {
             lines.append("time: \(peak) × MFU \(formatFixed(time.mfu, digits: 3)) (\(time.mfuSource.text))")
         }
-        var timeRows: [(String, String)] = [
+        var rows: [(String, String)] = [
             ("FLOPs per token (fwd+bwd, attention incl.)", formatScientific(time.flopsPerToken, digits: 3)),
             ("tokens per step", "\(grouped(time.tokensPerStep)) (\(batch.microBatch) × \(T) × \(batch.accumulation))"),
             ("throughput", "\(grouped(Int(time.tokensPerSecond.rounded()))) tokens/s"
@@ -64,14 +76,14 @@ struct PlanReport {
             ("time per step", formatFixed(time.stepSeconds, digits: 2) + " s"),
         ]
         if let steps = time.steps, let total = time.totalTokens, let seconds = time.totalSeconds {
-            timeRows.insert(("steps", grouped(steps)), at: 2)
-            timeRows.insert(("total tokens", "\(grouped(total)) (\(TokenCount.format(total)))"), at: 3)
-            timeRows.append(("total time", "\(formatDuration(seconds)) (\(formatFixed(seconds / 3600, digits: 1)) hours)"))
+            rows.insert(("steps", grouped(steps)), at: 2)
+            rows.insert(("total tokens", "\(grouped(total)) (\(TokenCount.format(total)))"), at: 3)
+            rows.append(("total time", "\(formatDuration(seconds)) (\(formatFixed(seconds / 3600, digits: 1)) hours)"))
         } else {
-            timeRows.append(("total time", "give --steps or --tokens"))
+            rows.append(("total time", "give --steps or --tokens"))
         }
-        let timeWidth = timeRows.map(\.0.count).max()! + 2
-        lines += timeRows.map { "  " + pad($0.0, timeWidth) + $0.1 }
+        let width = rows.map(\.0.count).max()! + 2
+        lines += rows.map { "  " + pad($0.0, width) + $0.1 }
         if time.mfuSource == .uncalibrated {
             let (flag, place) = switch memory.device {
             case .cpu: ("cpu", "this machine")
@@ -80,7 +92,7 @@ struct PlanReport {
             lines.append("  the MFU is a default: gpt2 bench --device \(flag) --model \(model) --micro-batch \(batch.microBatch) --seq \(T) "
                          + "on \(place) measures it, and later plans for it use the measurement")
         }
-        return lines.joined(separator: "\n")
+        return lines
     }
 
     func json() -> String {
