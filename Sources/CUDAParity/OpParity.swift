@@ -6,15 +6,18 @@ import CUDABackend
 import GPT2
 
 public enum CUDAParity {
-    /// The (T, HS) shapes the attention checks cover: T from one row to a full GPT-2 context, every head size.
+    /// The (T, HS) shapes the attention checks cover: T from one row to a full GPT-2 context, every head size. 17, 33 and
+    /// 65 end in a tile of one row, which the tensor-core kernels' pipelines stage on its own: at 33 into a buffer that dq
+    /// and dkv have not used before, at 65 one the forward has not, so that a tile left unstaged reads as NaN.
     public static let attentionShapes: [(T: Int, HS: Int)] =
-        [1, 17, 64, 256, 1024].flatMap { T in [16, 32, 64, 128].map { (T, $0) } }
+        [1, 17, 33, 64, 65, 256, 1024].flatMap { T in [16, 32, 64, 128].map { (T, $0) } }
 
     /// Every non-attention op: embedding, LayerNorm, matmul, GELU, residual, classifier, norm, AdamW (per tensor,
     /// and the whole clipped optimizer step), and the decode-step attention row. B=2, T=64, C=128, NH=2, V=1003 (not a multiple of 8, so the
-    /// classifier kernel meets a chunk of 8 columns that is partly padding); then the LayerNorm backward again
-    /// over 4104 rows of 64 channels. The checks run in this order on one pair of models (later ones read some
-    /// tensors earlier ones filled, such as wte).
+    /// classifier kernel meets a chunk of 8 columns that is partly padding); then the LayerNorm backward and the bias
+    /// gradient's column sums again over 4104 rows of 64 channels, the embedding and LayerNorm over rows of 320 channels,
+    /// and the classifier over GPT-2's vocabulary. The checks run in this order on one pair of models (later ones read
+    /// some tensors earlier ones filled, such as wte).
     public static func ops(cpu: CPUBackend, gpu: CUDABackend, log: @escaping (String) -> Void = { _ in }) throws -> [ParityResult] {
         let results = ResultLog(log: log)
         let config = ModelConfig(maxSequenceLength: 64, vocabularySize: 1003, layers: 1, heads: 2, channels: 128)
@@ -34,35 +37,59 @@ public enum CUDAParity {
         let tall = try TwinModels(config: ModelConfig(maxSequenceLength: 1368, vocabularySize: 64, layers: 1, heads: 2, channels: 64),
                                   cpu: cpu, gpu: gpu, B: 3, T: 1368)
         checkLayerNormBackward(tall, B: 3, T: 1368, name: "layernorm backward, 4104 rows", results: results)
+        // The bias gradient's column-sum kernels (a fallback on a GPU whose cuBLASLt has no BGRADB epilogue) over those
+        // rows: their 32 row groups × 8 rows step down the rows 17 times, where the B·T = 128 rows above take one step.
+        checkMatmulBackward(tall, epilogue: false, suffix: ", 4104 rows", results)
+        // Rows wider than a warp's pass (8 channels × 32 lanes) and than a block of 256 threads (the embedding's dwte), as
+        // every GPT-2's are (768 channels and up): 320 channels, a full pass and a tail.
+        let wide = try TwinModels(config: ModelConfig(maxSequenceLength: 8, vocabularySize: 1003, layers: 1, heads: 5, channels: 320),
+                                  cpu: cpu, gpu: gpu, B: 2, T: 8)
+        checkEmbedding(wide, suffix: ", C=320", results)
+        checkLayerNorm(wide, suffix: ", C=320", results)
+        checkLayerNormBackward(wide, B: 2, T: 8, name: "layernorm backward, C=320", results: results)
+        // GPT-2's vocabulary: 6282 whole chunks of 8 columns, so each of the classifier's 1024 threads folds six or seven
+        // into its running max and sum (at V = 1003 one, thread 0 two), and a last chunk of one column, 50256
+        // (<|endoftext|>, a common target), and 7 of padding.
+        let vocabulary = try TwinModels(config: ModelConfig(maxSequenceLength: 4, vocabularySize: 50257, layers: 1, heads: 2, channels: 32),
+                                        cpu: cpu, gpu: gpu, B: 1, T: 4)
+        checkClassifier(vocabulary, suffix: ", V=50257", results)
         return results.results
     }
 
-    /// Embedding: encoded = wte[tokens] + wpe[t]; backward into fp32 dwte, dwpe.
-    private static func checkEmbedding(_ twins: TwinModels, _ results: ResultLog) {
+    /// Embedding: encoded = wte[tokens] + wpe[t]; backward into fp32 dwte, dwpe. The forward is run again for all
+    /// sequences but the last, which it must leave as it was: a thread past the row's C channels (the block is rounded up
+    /// to whole warps) that stores anyway writes into the next row, a race between blocks on a GPU.
+    private static func checkEmbedding(_ twins: TwinModels, suffix: String = "", _ results: ResultLog) {
         let (layout, B, T, C) = twins.shape
+        let encoded = layout.activation(.encoded)
         twins.fillRandom(layout.parameter(.wte), std: 0.5)
         twins.fillRandom(layout.parameter(.wpe), std: 0.5)
         // Few distinct tokens, so the bucketed dwte sums many positions per token.
         let tokens = (0..<(B * T)).map { _ in Int32(twins.random.nextInt(below: 7) * 100) }
         tokens.withUnsafeBytes { twins.cpu.backend.upload($0, to: layout.inputs); twins.gpu.backend.upload($0, to: layout.inputs) }
-        twins.run { $0.encoderForward(out: layout.activation(.encoded), inp: layout.inputs, wte: layout.parameter(.wte),
-                                      wpe: layout.parameter(.wpe), B: B, T: T, C: C) }
-        results.expect("encoder forward", twins.compare(layout.activation(.encoded)), relativeL2: Tolerance.oneRounding)
+        twins.run(overwriting: [encoded]) { $0.encoderForward(out: encoded, inp: layout.inputs, wte: layout.parameter(.wte),
+                                                              wpe: layout.parameter(.wpe), B: B, T: T, C: C) }
+        results.expect("encoder forward" + suffix, twins.compare(encoded), relativeL2: Tolerance.oneRounding)
+        twins.fillRandom(encoded)
+        twins.run { $0.encoderForward(out: encoded, inp: layout.inputs, wte: layout.parameter(.wte), wpe: layout.parameter(.wpe),
+                                      B: B - 1, T: T, C: C) }
+        results.expect("encoder forward of \(B - 1) of \(B) sequences leaves the last" + suffix, twins.compare(encoded),
+                       relativeL2: Tolerance.oneRounding)
         let dresidual = layout.activationGradient(.residual)
         let (dwte, dwpe) = (twins.gradient(.wte), twins.gradient(.wpe))
         twins.fillRandom(dresidual)
         twins.fillRandom(dwte, std: 0.1)   // nonzero: the op must add (+=), not overwrite
         twins.fillRandom(dwpe, std: 0.1)
         twins.run { $0.encoderBackward(dwte: dwte, dwpe: dwpe, dout: dresidual, inp: layout.inputs, B: B, T: T, C: C) }
-        results.expect("encoder backward dwte", twins.compare(dwte), relativeL2: Tolerance.fp32Reordered)
-        results.expect("encoder backward dwpe", twins.compare(dwpe), relativeL2: Tolerance.fp32Reordered)
+        results.expect("encoder backward dwte" + suffix, twins.compare(dwte), relativeL2: Tolerance.fp32Reordered)
+        results.expect("encoder backward dwpe" + suffix, twins.compare(dwpe), relativeL2: Tolerance.fp32Reordered)
     }
 
     /// LayerNorm forward, alone and with the residual add before it fused in; at a spread of 1.5, and again at 0.01
     /// (variance 1e-4, the residual stream's scale at GPT-2's initialisation), where the 1e-5 added to the variance is
     /// a tenth of it: a kernel with a wrong or no epsilon is off there by percents in rstd, while at the larger
     /// spread (variance 2.25) the same fault moves rstd by 4e-6, inside every tolerance.
-    private static func checkLayerNorm(_ twins: TwinModels, _ results: ResultLog) {
+    private static func checkLayerNorm(_ twins: TwinModels, suffix: String = "", _ results: ResultLog) {
         let (layout, B, T, C) = twins.shape
         let inp = layout.activation(.encoded), ln = layout.activation(.ln1)
         let mean = layout.activation(.ln1Mean), rstd = layout.activation(.ln1Rstd)
@@ -70,16 +97,21 @@ public enum CUDAParity {
         let residualSum = layout.activation(.residual2), addend = layout.activation(.attproj)
         twins.fillRandom(weight, mean: 1, std: 0.2)
         twins.fillRandom(bias, std: 0.2)
-        for (spread, suffix) in [(Float(1.5), ""), (0.01, " at spread 0.01")] {
+        for (spread, spreadSuffix) in [(Float(1.5), ""), (0.01, " at spread 0.01")] {
+            let suffix = spreadSuffix + suffix
             twins.fillRandom(inp, mean: 0.2 * spread, std: spread)
-            twins.run { $0.layerNormForward(out: ln, mean: mean, rstd: rstd, inp: inp, weight: weight, bias: bias, B: B, T: T, C: C) }
+            twins.run(overwriting: [ln, mean, rstd]) {
+                $0.layerNormForward(out: ln, mean: mean, rstd: rstd, inp: inp, weight: weight, bias: bias, B: B, T: T, C: C)
+            }
             results.expect("layernorm forward out" + suffix, twins.compare(ln), relativeL2: Tolerance.oneRounding)
             results.expect("layernorm forward mean" + suffix, twins.compare(mean), relativeL2: Tolerance.fp32Reordered)
             results.expect("layernorm forward rstd" + suffix, twins.compare(rstd), relativeL2: Tolerance.fp32Reordered)
             // The residual add fused with the LayerNorm after it: residual2 = inp + attproj, ln1 = layernorm(residual2).
             twins.fillRandom(addend, std: 0.5 * spread)
-            twins.run { $0.residualLayerNormForward(residualOut: residualSum, out: ln, mean: mean, rstd: rstd, residual: inp, x: addend,
-                                                    weight: weight, bias: bias, B: B, T: T, C: C) }
+            twins.run(overwriting: [residualSum, ln, mean, rstd]) {
+                $0.residualLayerNormForward(residualOut: residualSum, out: ln, mean: mean, rstd: rstd, residual: inp, x: addend,
+                                            weight: weight, bias: bias, B: B, T: T, C: C)
+            }
             results.expect("residual + layernorm forward sum" + suffix, twins.compare(residualSum), relativeL2: Tolerance.oneRounding)
             results.expect("residual + layernorm forward out" + suffix, twins.compare(ln), relativeL2: Tolerance.twoRoundings)
             results.expect("residual + layernorm forward rstd" + suffix, twins.compare(rstd), relativeL2: Tolerance.oneRounding)
@@ -101,12 +133,23 @@ public enum CUDAParity {
         twins.fillRandom(lnf)
         twins.run { $0.matmulForward(out: logits, inp: lnf, weight: layout.parameter(.wte), bias: nil, B: B, T: T, C: C, OC: Vp) }
         results.expect("matmul forward no bias (OC=Vp)", twins.compare(logits), relativeL2: Tolerance.oneRounding)
-        // Both ways the GPU sums dbias: the column-sum kernels, then the dweight GEMM's BGRADB epilogue (unless
-        // disabled, or cuBLASLt has none here: then the backend falls back to the kernels, for good).
+        checkMatmulBackward(twins, epilogue: true, results)
+    }
+
+    /// The matmul backward of qkv = ln1 · qkvwᵀ + qkvb from random inputs: dinp, and dweight and dbias (+=). With
+    /// `epilogue`, both ways the GPU sums dbias: the column-sum kernels, then the dweight GEMM's BGRADB epilogue (unless
+    /// disabled, or cuBLASLt has none here: then the backend falls back to the kernels, for good); else the kernels only.
+    private static func checkMatmulBackward(_ twins: TwinModels, epilogue: Bool, suffix: String = "", _ results: ResultLog) {
+        let (layout, B, T, C) = twins.shape
         let gpu = twins.gpu.backend
+        let ln = layout.activation(.ln1), qkvw = layout.parameter(.qkvw)
         let dln = layout.activationGradient(.lnOut), dqkv = layout.activationGradient(.qkv)
         let (dqkvw, dqkvb) = (twins.gradient(.qkvw), twins.gradient(.qkvb))
-        for kernels in [true, gpu.separateBiasGradientKernels] {
+        twins.fillRandom(ln)
+        twins.fillRandom(qkvw, std: 0.05)
+        let chosen = gpu.separateBiasGradientKernels
+        defer { gpu.separateBiasGradientKernels = chosen }
+        for kernels in epilogue ? [true, chosen] : [true] {
             gpu.separateBiasGradientKernels = kernels
             twins.fillRandom(dqkv)
             twins.fillRandom(dqkvw, std: 0.1)
@@ -114,9 +157,9 @@ public enum CUDAParity {
             twins.run { $0.matmulBackward(dinp: dln, dweight: dqkvw, dbias: dqkvb, dout: dqkv, inp: ln, weight: qkvw,
                                           B: B, T: T, C: C, OC: 3 * C) }
             let summed = gpu.separateBiasGradientKernels ? "column-sum kernels" : "GEMM epilogue"
-            results.expect("matmul backward dinp", twins.compare(dln), relativeL2: Tolerance.oneRounding)
-            results.expect("matmul backward dweight (+=)", twins.compare(dqkvw), relativeL2: Tolerance.fp32Accumulated)
-            results.expect("matmul backward dbias (+=, \(summed))", twins.compare(dqkvb), relativeL2: Tolerance.fp32Reordered)
+            results.expect("matmul backward dinp" + suffix, twins.compare(dln), relativeL2: Tolerance.oneRounding)
+            results.expect("matmul backward dweight (+=)" + suffix, twins.compare(dqkvw), relativeL2: Tolerance.fp32Accumulated)
+            results.expect("matmul backward dbias (+=, \(summed))" + suffix, twins.compare(dqkvb), relativeL2: Tolerance.fp32Reordered)
         }
     }
 
@@ -154,36 +197,40 @@ public enum CUDAParity {
         let N = B * T
         let fch = layout.activation(.fch), fchGelu = layout.activation(.fchGelu)
         twins.fillRandom(fch, std: 2)
-        twins.run { $0.geluForward(out: fchGelu, inp: fch, count: N * 4 * C) }
+        twins.run(overwriting: [fchGelu]) { $0.geluForward(out: fchGelu, inp: fch, count: N * 4 * C) }
         results.expect("gelu forward", twins.compare(fchGelu), relativeL2: Tolerance.oneRounding)
         let dfch = layout.activationGradient(.fch), dout = layout.activation(.fchGelu)   // any (B,T,4C) as dout
         twins.fillRandom(dout)
-        twins.run { $0.geluBackward(dinp: dfch, inp: fch, dout: dout, count: N * 4 * C) }
+        twins.run(overwriting: [dfch]) { $0.geluBackward(dinp: dfch, inp: fch, dout: dout, count: N * 4 * C) }
         results.expect("gelu backward", twins.compare(dfch), relativeL2: Tolerance.oneRounding)
         let inp = layout.activation(.encoded), residual2 = layout.activation(.residual2), attproj = layout.activation(.attproj)
         twins.fillRandom(inp)
         twins.fillRandom(attproj)
-        twins.run { $0.residualForward(out: residual2, a: inp, b: attproj, count: N * C) }
+        twins.run(overwriting: [residual2]) { $0.residualForward(out: residual2, a: inp, b: attproj, count: N * C) }
         results.expect("residual forward", twins.compare(residual2), relativeL2: Tolerance.oneRounding)
     }
 
-    /// Fused classifier: losses only (logits untouched), then with dlogits written in place.
-    private static func checkClassifier(_ twins: TwinModels, _ results: ResultLog) {
+    /// Fused classifier: losses only (logits untouched), then with dlogits written in place. The last row's target is
+    /// the vocabulary's last token, in the last chunk of 8 columns, which the kernel handles apart from the others.
+    private static func checkClassifier(_ twins: TwinModels, suffix: String = "", _ results: ResultLog) {
         let (layout, B, T, _) = twins.shape
         let (V, Vp) = (layout.config.vocabularySize, layout.config.paddedVocabularySize)
         let logits = layout.activation(.logits), losses = layout.activation(.losses)
         twins.fillRandom(logits, std: 2)
-        twins.fillTokens(layout.targets, below: V)
+        twins.fillTokens(layout.targets, below: V, last: V - 1)
         let logitsBefore = twins.gpu.download(logits)
-        twins.run { $0.fusedClassifier(logits: logits, losses: losses, targets: layout.targets, dlossScale: nil, B: B, T: T, V: V, Vp: Vp) }
-        results.expect("classifier losses", twins.compare(losses), relativeL2: Tolerance.fp32Reordered)
-        results.expect("classifier without dloss leaves logits", twins.gpu.download(logits) == logitsBefore, "bit-identical")
-        twins.run { $0.fusedClassifier(logits: logits, losses: losses, targets: layout.targets, dlossScale: 1 / Float(B * T),
-                                       B: B, T: T, V: V, Vp: Vp) }
-        results.expect("classifier losses (with dlogits)", twins.compare(losses), relativeL2: Tolerance.fp32Reordered)
-        results.expect("classifier dlogits", twins.compare(logits), relativeL2: Tolerance.oneRounding)
+        twins.run(overwriting: [losses]) {
+            $0.fusedClassifier(logits: logits, losses: losses, targets: layout.targets, dlossScale: nil, B: B, T: T, V: V, Vp: Vp)
+        }
+        results.expect("classifier losses" + suffix, twins.compare(losses), relativeL2: Tolerance.fp32Reordered)
+        results.expect("classifier without dloss leaves logits" + suffix, twins.gpu.download(logits) == logitsBefore, "bit-identical")
+        twins.run(overwriting: [losses]) {
+            $0.fusedClassifier(logits: logits, losses: losses, targets: layout.targets, dlossScale: 1 / Float(B * T), B: B, T: T, V: V, Vp: Vp)
+        }
+        results.expect("classifier losses (with dlogits)" + suffix, twins.compare(losses), relativeL2: Tolerance.fp32Reordered)
+        results.expect("classifier dlogits" + suffix, twins.compare(logits), relativeL2: Tolerance.oneRounding)
         let padding = twins.gpu.download(logits).enumerated().filter { $0.offset % Vp >= V }.map(\.element)
-        results.expect("classifier padded columns zero", padding.allSatisfy { $0 == 0 }, "\(padding.count) padded values")
+        results.expect("classifier padded columns zero" + suffix, padding.allSatisfy { $0 == 0 }, "\(padding.count) padded values")
     }
 
     /// Gradient norm² and AdamW (decayed matrix and undecayed vector), bf16 copy refreshed.
@@ -254,7 +301,7 @@ public enum CUDAParity {
         twins.fillRandom(qkv)
         for t in [0, 5, T - 1] {
             let row = layout.activation(.atty).slice(t * C, C)
-            twins.run { $0.attentionForwardRow(out: row, qkv: qkv, t: t, C: C, NH: layout.config.heads) }
+            twins.run(overwriting: [row]) { $0.attentionForwardRow(out: row, qkv: qkv, t: t, C: C, NH: layout.config.heads) }
             results.expect("attention row t=\(t)", twins.compare(row), relativeL2: Tolerance.oneRounding)
         }
     }
@@ -308,8 +355,7 @@ public enum CUDAParity {
         let qkv = layout.activation(.qkv), out = layout.activation(.atty), stats = layout.activation(.attStats)
         let name = "attention \(attentionKernels(kernels, HS: HS, on: gpu).rawValue) T=\(T) HS=\(HS)"
         twins.fillRandom(qkv)
-        twins.cpu.backend.attentionForward(out: out, stats: stats, qkv: qkv, B: B, T: T, C: C, NH: NH)
-        twins.gpu.backend.attentionForward(out: out, stats: stats, qkv: qkv, B: B, T: T, C: C, NH: NH)
+        twins.run(overwriting: [out, stats]) { $0.attentionForward(out: out, stats: stats, qkv: qkv, B: B, T: T, C: C, NH: NH) }
         results.expect("\(name) forward out", twins.compare(out), relativeL2: Tolerance.oneRounding)
         // The log-sum-exp, below 16 here (scores of unit q and k are ~N(0,1), plus ln T ≤ ln 1024), differs by its own
         // fp32 rounding (2⁻²⁰ ≈ 1e-6 below 16), by the approximate exponentials (__expf, ex2.approx: ~2⁻²² relative
@@ -325,8 +371,9 @@ public enum CUDAParity {
         twins.shareCPUResult(stats)
         let dout = layout.activationGradient(.atty), dqkv = layout.activationGradient(.qkv)
         twins.fillRandom(dout)
-        twins.cpu.backend.attentionBackward(dqkv: dqkv, dout: dout, qkv: qkv, out: out, stats: stats, B: B, T: T, C: C, NH: NH)
-        twins.gpu.backend.attentionBackward(dqkv: dqkv, dout: dout, qkv: qkv, out: out, stats: stats, B: B, T: T, C: C, NH: NH)
+        twins.run(overwriting: [dqkv]) {
+            $0.attentionBackward(dqkv: dqkv, dout: dout, qkv: qkv, out: out, stats: stats, B: B, T: T, C: C, NH: NH)
+        }
         let gpuGrad = twins.gpu.download(dqkv), cpuGrad = twins.cpu.download(dqkv)
         for (part, label) in ["dq", "dk", "dv"].enumerated() {
             // One part of every row: elements [part·C, (part+1)·C) of each 3C-wide row.

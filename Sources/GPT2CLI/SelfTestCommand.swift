@@ -47,7 +47,7 @@ struct SelfTestCUDACommand: ParsableCommand {
     @Option(help: "Run only these groups (repeatable): \(Group.allCases.map(\.rawValue).joined(separator: ", ")).")
     var only: [Group] = []
 
-    @Option(help: "Attention shapes to check, as TxHS with HS at most 128 (repeatable; default: T 1, 17, 64, 256, 1024 × HS 16, 32, 64, 128).")
+    @Option(help: "Attention shapes to check, as TxHS with HS at most 128 (repeatable; default: T 1, 17, 33, 64, 65, 256, 1024 × HS 16, 32, 64, 128).")
     var shape: [AttentionShape] = []
 
     @Option(help: "Tokenised tinyshakespeare shards for the training and resume checks.")
