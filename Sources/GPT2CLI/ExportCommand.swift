@@ -46,9 +46,8 @@ struct ExportCommand: ParsableCommand {
         }
         let (config, parameters) = try ModelSource.load(checkpoint)
         if format == .safetensors {
-            try HuggingFaceGPT2.export(directory: out, config: config, parameters: parameters)
             // (transformers' vocabulary is unpadded: the padding rows of wte are left out)
-            let written = config.parameterCount - (config.paddedVocabularySize - config.vocabularySize) * config.channels
+            let written = try HuggingFaceGPT2.export(directory: out, config: config, parameters: parameters)
             Console.log("wrote \(out)/model.safetensors and \(out)/config.json (\(written) parameters, fp32)")
             return
         }

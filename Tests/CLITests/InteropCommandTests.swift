@@ -28,6 +28,9 @@ import Testing
         let hf = directory.appendingPathComponent("hf").path
         let export = try runGPT2(arguments: ["export", "--checkpoint", model, "--format", "safetensors", "--out", hf])
         #expect(export.status == 0, "\(export.stderrText)")
+        // tiny (L=2, C=32, maxT=64, V=50257) without wte's padding: wte 50257·32 = 1,608,224, wpe 64·32 = 2,048, two
+        // blocks of 2C + (3C² + 3C) + (C² + C) + 2C + (4C² + 4C) + (4C² + C) = 12,704, ln_f 2C = 64
+        #expect(export.stderrText.contains("(1635744 parameters, fp32)"), "\(export.stderrText)")
         let back = directory.appendingPathComponent("back.bin").path
         let reimport = try runGPT2(arguments: ["export", "--checkpoint", hf, "--out", back])
         #expect(reimport.status == 0, "\(reimport.stderrText)")

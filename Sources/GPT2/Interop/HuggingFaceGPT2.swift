@@ -10,7 +10,9 @@ import Foundation
 
 public enum HuggingFaceGPT2 {
     /// Writes `DIR/model.safetensors` and `DIR/config.json`, loadable by `GPT2LMHeadModel.from_pretrained(DIR)`.
-    public static func export(directory: String, config: ModelConfig, parameters: [Float]) throws {
+    /// Returns how many parameters the file holds (wte without its padding rows).
+    @discardableResult
+    public static func export(directory: String, config: ModelConfig, parameters: [Float]) throws -> Int {
         precondition(parameters.count == config.parameterCount, "parameter count mismatch")
         guard FileSystem.makeDirectories(directory) else {
             throw FileError("cannot create \(directory): \(FileSystem.lastErrorMessage)")
@@ -33,6 +35,7 @@ public enum HuggingFaceGPT2 {
                                   metadata: ["format": "pt", headCountKey: String(config.heads)])
         let json = configJSON(config)
         try AtomicFile.write(FileSystem.join(directory, "config.json")) { sink in try sink.write(Array(json.utf8)) }
+        return tensors.reduce(0) { $0 + $1.values.count }
     }
 
     /// One block's tensors as transformers names and shapes them (`h.L.` + suffix), in our parameter order, with the
