@@ -100,6 +100,29 @@ struct TokenizerTests {
         }
     }
 
+    /// Each encode keeps a cache of the pieces it merged, emptied when its table is half full (32,768 pieces).
+    /// 70,000 distinct pieces fill it twice over, and more than its 65,536 slots: the ids must be those of the
+    /// same text encoded in calls of 10,000 pieces, each of which never empties its cache.
+    @Test func manyDistinctPiecesOutgrowTheMergeCache() throws {
+        let tokenizer = try TokenizerFixture.tokenizer()
+        let letters = Array("abcdefghijklmnopqrstuvwxyz")
+        let pieces = (0..<70_000).map { index in
+            var word = " zq"   // rare enough that every piece takes several tokens, so each one is merged and cached
+            var rest = index &* 7919 % 70_001
+            for _ in 0..<4 { word.append(letters[rest % 26]); rest /= 26 }
+            return word + String(index, radix: 26).map { letters[Int(String($0), radix: 26)!] }
+        }
+        #expect(Set(pieces).count == pieces.count)
+        var inSmallCalls: [Int] = []
+        for start in stride(from: 0, to: pieces.count, by: 10_000) {
+            inSmallCalls += tokenizer.encode(pieces[start..<(start + 10_000)].joined())
+        }
+        #expect(inSmallCalls.count > 3 * pieces.count)
+        #expect(tokenizer.encode(pieces.joined()) == inSmallCalls)
+        // and the cached pieces are found again after the cache was emptied
+        #expect(tokenizer.encode(pieces.joined() + pieces.joined()) == inSmallCalls + inSmallCalls)
+    }
+
     @Test func missingFilesAreNamed() throws {
         let directory = try TestPaths.temporaryDirectory("tokenizer-missing")
         defer { try? FileManager.default.removeItem(at: directory) }
