@@ -71,6 +71,29 @@ import Darwin
         }
     }
 
+    /// ε is added to √v̂ (as in the paper and PyTorch), not put inside the root nor left out. At step 1 from zero
+    /// moments m̂ = g and v̂ = g², so a gradient of exactly ±ε moves its parameter by lr·ε/(ε + ε) = lr/2 = 5e-3
+    /// against g's sign; ε inside the root would give lr/√2 ≈ 7.1e-3, no ε at all lr = 1e-2. The other cases'
+    /// gradients (~0.1) dwarf ε = 1e-8, so there its place made no visible difference.
+    @Test("a gradient of size epsilon moves its parameter by half the learning rate at step 1")
+    func epsilonIsAddedToTheRootOfTheSecondMoment() throws {
+        let count = 13   // an 8-lane block and a scalar tail
+        let arena = try TensorArena(backend: CPUBackend(threads: 2), floats: 4 * count)
+        var data = TestData(seed: 9)
+        let params = data.normal(count)
+        let hyper = AdamWHyperparameters(learningRate: 1e-2, weightDecay: 0)
+        let grads = (0..<count).map { $0 % 3 == 0 ? -hyper.epsilon : hyper.epsilon }
+        let p = arena.tensor(params)
+        arena.backend.adamWUpdate(params: p, grads: arena.tensor(grads), m: arena.tensor(count: count),
+                                  v: arena.tensor(count: count), step: 1, hyperparameters: hyper, gradScale: 1)
+        let updated = arena.read(p)
+        for i in 0..<count {
+            // m̂ and √v̂ each carry a few ulps; the subtraction from |param| ≲ 4 costs one ulp (4.8e-7)
+            let expected: Float = grads[i] > 0 ? -5e-3 : 5e-3
+            #expect(abs((updated[i] - params[i]) - expected) < 1e-6, "element \(i)")
+        }
+    }
+
     @Test("sum of squares matches a double-precision sum")
     func sumOfSquaresMatches() throws {
         let count = 40_003   // several 16 384-element blocks and a ragged end

@@ -15,8 +15,9 @@ import Darwin
 @Suite struct ClassifierTests {
     static let B = 2, T = 3, V = 10, Vp = 16
 
-    /// One classifier problem: the padded columns hold large values that must get no probability mass,
-    /// and one row is shifted by +1000 to demand a max-subtracted (stable) softmax.
+    /// One classifier problem: the padded columns hold 200, which must get no probability mass (a max or a sum
+    /// taken over them too would put every real logit, ~N(0, 2²), below exp's range: exp(−200) flushes to 0), and
+    /// one row is shifted by +1000 to demand a max-subtracted (stable) softmax.
     struct Problem {
         let arena: TensorArena<CPUBackend>
         let logits, losses, targets: TensorRef
@@ -29,7 +30,7 @@ import Darwin
             var data = TestData(seed: seed)
             var values = data.normal(B * T * Vp, standardDeviation: 2)
             for row in 0..<(B * T) {
-                for i in V..<Vp { values[row * Vp + i] = 30 }
+                for i in V..<Vp { values[row * Vp + i] = 200 }
             }
             for i in 0..<V { values[4 * Vp + i] += 1000 }
             initialLogits = values

@@ -17,6 +17,8 @@ import Testing
         Shape(B: 2, T: 3, C: 8, OC: 16, hasBias: true),
         Shape(B: 2, T: 5, C: 12, OC: 5, hasBias: true),
         Shape(B: 2, T: 4, C: 16, OC: 24, hasBias: false),
+        // dbias's column sums in two blocks, 64 columns and a ragged 8, one per worker thread
+        Shape(B: 2, T: 3, C: 8, OC: 72, hasBias: true),
         // one row: a matrix-vector product (decoding a sampled token)
         Shape(B: 1, T: 1, C: 12, OC: 7, hasBias: true),
         Shape(B: 1, T: 1, C: 16, OC: 24, hasBias: false),

@@ -42,12 +42,15 @@ public func centralDifferences(at point: [Float], step epsilon: Float = finiteDi
     }
 }
 
-/// max |analytic − numeric| / max(max |numeric|, floor): the normwise gradient error.
+/// max |analytic − numeric| / max(max |numeric|, floor): the normwise gradient error; NaN when any element of either is NaN.
 public func normwiseError(_ analytic: [Float], _ numeric: [Double], floor: Double = 1e-6) -> Double {
     precondition(analytic.count == numeric.count, "length mismatch \(analytic.count) vs \(numeric.count)")
     var worst = 0.0, scale = floor
     for i in numeric.indices {
-        worst = max(worst, abs(Double(analytic[i]) - numeric[i]))
+        let error = abs(Double(analytic[i]) - numeric[i])
+        // Swift's max passes over NaN: a NaN left in an output (an element never written) must fail the comparison
+        guard !error.isNaN else { return .nan }
+        worst = max(worst, error)
         scale = max(scale, abs(numeric[i]))
     }
     return worst / scale

@@ -34,18 +34,26 @@ public enum TestPaths {
     }
 }
 
-/// Largest |a-b| / max(|b|, floor) over two equal-length arrays.
+/// Largest |a-b| / max(|b|, floor) over two equal-length arrays; NaN when any element of either is NaN.
 public func maxRelativeError(_ a: [Float], _ b: [Float], floor: Float = 1e-6) -> Float {
     precondition(a.count == b.count, "length mismatch \(a.count) vs \(b.count)")
     var worst: Float = 0
-    for i in a.indices { worst = max(worst, abs(a[i] - b[i]) / max(abs(b[i]), floor)) }
+    for i in a.indices {
+        let error = abs(a[i] - b[i]) / max(abs(b[i]), floor)
+        guard !error.isNaN else { return .nan }   // Swift's max would pass over it
+        worst = max(worst, error)
+    }
     return worst
 }
 
-/// Largest |a-b| over two equal-length arrays.
+/// Largest |a-b| over two equal-length arrays; NaN when any element of either is NaN.
 public func maxAbsoluteError(_ a: [Float], _ b: [Float]) -> Float {
     precondition(a.count == b.count, "length mismatch \(a.count) vs \(b.count)")
     var worst: Float = 0
-    for i in a.indices { worst = max(worst, abs(a[i] - b[i])) }
+    for i in a.indices {
+        let error = abs(a[i] - b[i])
+        guard !error.isNaN else { return .nan }   // Swift's max would pass over it
+        worst = max(worst, error)
+    }
     return worst
 }
