@@ -9,7 +9,8 @@ masked to 64 bits. SeededRandom(seed:) fills its four state words with the first
 Run: python3 scripts/seeded_random_reference.py
 It prints SplitMix64's first outputs for seed 1234567 (to compare with the values published on Rosetta Code's
 SplitMix64 page: 6457827717110365317, 3203168211198807973, 9817491932198370423, 4593380528125082431,
-16408922859458223821) and the first xoshiro256** outputs of SeededRandom for a few seeds, which
+16408922859458223821), the first xoshiro256** outputs of SeededRandom for a few seeds, and those of a few labelled
+sub-streams (SeededRandom(seed:stream:), which orders a shuffled run's data), which
 Tests/GPT2Tests/SeededRandomTests.swift holds as known answers.
 """
 
@@ -45,10 +46,22 @@ def xoshiro256starstar(s):
         yield result
 
 
-def seeded_random(seed, count):
+def seeded_generator(seed):
     mixer = splitmix64(seed)
-    state = [next(mixer) for _ in range(4)]
-    generator = xoshiro256starstar(state)
+    return xoshiro256starstar([next(mixer) for _ in range(4)])
+
+
+def seeded_random(seed, count):
+    generator = seeded_generator(seed)
+    return [next(generator) for _ in range(count)]
+
+
+def seeded_stream(seed, labels, count):
+    """SeededRandom(seed:stream:): for each label in turn, a generator seeded by the previous one's next output XOR
+    the label (the first previous one is the generator of `seed`)."""
+    generator = seeded_generator(seed)
+    for label in labels:
+        generator = seeded_generator(next(generator) ^ label)
     return [next(generator) for _ in range(count)]
 
 
@@ -57,3 +70,5 @@ if __name__ == "__main__":
     print("splitmix64(1234567):", [next(mixer) for _ in range(5)])
     for seed in (0, 1, 1337, 0xFFFFFFFFFFFFFFFF):
         print(f"SeededRandom(seed: {seed}):", ", ".join(f"0x{x:016X}" for x in seeded_random(seed, 6)))
+    for seed, labels in ((1337, [0]), (1337, [3]), (1337, [2, 5])):
+        print(f"SeededRandom(seed: {seed}, stream: {labels}):", ", ".join(f"0x{x:016X}" for x in seeded_stream(seed, labels, 4)))

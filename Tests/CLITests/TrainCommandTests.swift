@@ -110,6 +110,31 @@ import Testing
                 && result.stderrText.contains("File too large"), "\(result.stderrText)")
     }
 
+    /// A metrics row the file-size limit cuts part-way is taken back off: the run stops with a message and metrics.jsonl
+    /// is left as it was, whole rows only. The resumed run's log is padded (with rows of step 1) to 40 bytes short of
+    /// the limit, so step 2's row (~130 bytes) is the write the limit cuts, after its first 40 bytes.
+    @Test func aMetricsRowCutByTheFileSizeLimitIsTakenBackOff() throws {
+        let root = try TestPaths.temporaryDirectory("cli-metrics-limit").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let run = root + "/run", metricsPath = root + "/run/metrics.jsonl"
+        try #require(try runGPT2(arguments: try CLIFixtures.trainArguments(out: run, steps: 1)).status == 0)
+        var metrics = try Data(contentsOf: URL(fileURLWithPath: metricsPath))
+        let (blocks, short) = (4, 40)   // ulimit -f counts 1024-byte blocks
+        while metrics.count < blocks * 1024 - short {   // rows of 200 bytes, the last one the rest (20 bytes are not filler)
+            let room = blocks * 1024 - short - metrics.count
+            let filler = String(repeating: "x", count: (room > 400 ? 200 : room) - 20)
+            metrics.append(Data("{\"step\":1,\"pad\":\"\(filler)\"}\n".utf8))
+        }
+        try #require(metrics.count == blocks * 1024 - short, "padded to \(metrics.count) bytes")
+        try metrics.write(to: URL(fileURLWithPath: metricsPath))
+        let gpt2 = buildProductsDirectory.appendingPathComponent("gpt2").path
+        let result = try runCommand("bash", arguments: ["-c", "ulimit -f \(blocks) && exec \"$@\"", "bash", gpt2,
+                                                        "train", "--resume", run, "--steps", "2"])
+        #expect(result.status == 1 && result.stderrText.contains("Error: could not write \(metricsPath)")
+                && result.stderrText.contains("File too large"), "\(result.stderrText)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: metricsPath)) == metrics, "metrics.jsonl changed")
+    }
+
     /// A folder another gpt2 train is working in is refused as in use, not as holding an earlier run to --resume or
     /// --overwrite (which that one's lock then refused in turn).
     @Test func aFolderInUseIsRefusedAsInUse() throws {
@@ -166,6 +191,29 @@ import Testing
         let rates = try text.split(separator: "\n").compactMap { try JSONDecoder().decode(Row.self, from: Data($0.utf8)).lr }
         #expect(rates.count == 2 && abs(rates[1] - 1e-3) < 1e-9, "4e-3 · 2/8: \(rates)")
         #expect(notes.first?.contains("the learning rate only rises, to 1.00e-03 at the last step (peak 4.00e-03)") == true, "\(notes)")
+    }
+
+    /// Each option a run saves (and a resume keeps) is the value given on the command line, none of them left at its
+    /// default: the options are given values other than the defaults `--help` lists, and read back from the run's last
+    /// checkpoint; --checkpoint-every 1 with --keep-last 2 leaves the checkpoints of the last two of the three steps.
+    @Test func theGivenOptionsAreTheRunsSavedOptions() throws {
+        let root = try TestPaths.temporaryDirectory("cli-options").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        var arguments = try CLIFixtures.trainArguments(out: root + "/run", steps: 3, extra: [
+            "--grad-accum", "2", "--lr", "2e-3", "--warmup", "1", "--min-lr-fraction", "0.25", "--schedule", "wsd",
+            "--weight-decay", "0.05", "--clip", "0.5", "--seed", "7", "--no-shuffle", "--recompute", "--eval-batches", "1",
+            "--sample-tokens", "5", "--checkpoint-every", "1", "--keep-last", "2", "--peak-flops", "2e12"])
+        arguments[arguments.firstIndex(of: "--eval-every")! + 1] = "3"
+        let result = try runGPT2(arguments: arguments)
+        try #require(result.status == 0, "\(result.stderrText)")
+        #expect(Checkpoint.steps(in: root + "/run") == [2, 3])
+        let saved = try SavedRun(checkpoint: root + "/run/ckpt_3").options
+        #expect(saved.microBatch == 2 && saved.sequenceLength == 32 && saved.gradientAccumulation == 2)
+        #expect(saved.schedule == LearningRateSchedule(shape: .wsd, maxLearningRate: 2e-3, minFraction: 0.25, warmupSteps: 1, totalSteps: 3))
+        #expect(saved.weightDecay == 0.05 && saved.clipNorm == 0.5 && saved.seed == 7 && !saved.shuffle && saved.recompute)
+        #expect(saved.evalEvery == 3 && saved.evalBatches == 1 && saved.sampleEvery == 0 && saved.sampleTokens == 5)
+        #expect(saved.checkpointEvery == 1 && saved.keepLast == 2)
+        #expect(saved.peakFLOPs == 2e12 && saved.peakFLOPsGiven == true && saved.threads == 2 && saved.device == "cpu")
     }
 
     /// A run's peak memory, logged at its end, stays near the plan's total (within −30 % and +25 %), through a checkpoint save and a

@@ -210,6 +210,44 @@ import Testing
         let whole = try Trainer(options: try accumulating(root + "/c", 1), backend: CPUBackend(threads: 2))
         #expect(try whole.run(stopRequest: raised()).count == 1)
         #expect(whole.stoppedOnRequest && Checkpoint.steps(in: root + "/c") == [1])
+
+        // during the run's last step (here the last of stopAfter) a stop is not needed: the step completes, as in run A
+        let ending = try Trainer(options: try accumulating(root + "/d"), backend: CPUBackend(threads: 2))
+        #expect(try ending.run(stopAfter: 1, stopRequest: raised()).map(\.bitPattern) == [lossesA[0].bitPattern])
+        #expect(!ending.stoppedOnRequest && Checkpoint.steps(in: root + "/d") == [1])
+    }
+
+    /// A run that died after writing metrics rows past its newest checkpoint (here step 3's row, its checkpoint never
+    /// saved) resumes from that checkpoint with those rows dropped: metrics.jsonl then holds each step once, the
+    /// losses of an uninterrupted run.
+    @Test func aResumeDropsTheRowsOfStepsAfterItsCheckpoint() throws {
+        let root = try TestPaths.temporaryDirectory("trainer-crash-rows").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        var everySecond = try options(out: root + "/a", steps: 4)
+        everySecond.checkpointEvery = 2
+        let uninterrupted = try Trainer(options: everySecond, backend: CPUBackend(threads: 2)).run()
+        everySecond.outDirectory = root + "/b"
+        try Trainer(options: everySecond, backend: CPUBackend(threads: 2)).run(stopAfter: 3)
+        try Checkpoint.remove(step: 3, in: root + "/b")   // as if the process died before saving it
+        try #require(try rows(root + "/b").map(\.step) == [1, 2, 3])
+        try Trainer(resuming: root + "/b/ckpt_2", backend: CPUBackend(threads: 2)).run()
+        #expect(try rows(root + "/b").map(\.step) == [1, 2, 3, 4])
+        #expect(try metrics(root + "/b").losses == uninterrupted.map(Double.init))
+    }
+
+    /// Validation runs every `evalEvery` steps and after the last step, on the weights of the step it follows: 3 steps
+    /// with evalEvery 2 evaluate after steps 2 and 3 (3 is no multiple of 2), and step 3's val_loss is the loss of the
+    /// first `evalBatches` validation batches with the final weights.
+    @Test func validationRunsEveryPeriodAndAfterTheLastStep() throws {
+        let out = try TestPaths.temporaryDirectory("trainer-eval-last").path
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let trainer = try Trainer(options: try options(out: out, steps: 3, evalEvery: 2), backend: CPUBackend(threads: 2))
+        try trainer.run()
+        let evaluations = try rows(out).filter { $0.val_loss != nil }
+        #expect(evaluations.map(\.step) == [2, 3])
+        let validation = try ValidationLoader(.split(directory: try ShakespeareShards.directory(), split: "val"), batchSize: 4, sequenceLength: 32)
+        let final = try Trainer.evaluate(trainer.model, validation, batches: 2)
+        #expect(evaluations.last?.val_loss == Double(final))
     }
 
     /// A stop asked for before a step's evaluations begin leaves them out (a full validation pass or HellaSwag could

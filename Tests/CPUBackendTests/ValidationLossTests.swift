@@ -3,6 +3,7 @@
 /// the split's tokens and run through `forward` one by one.
 
 import CPUBackend
+import Foundation
 import GPT2
 import GPT2TestSupport
 import Testing
@@ -40,5 +41,33 @@ import Testing
         #expect(closest / Double(batches) > 1e-5 * expected, "batches too alike to tell apart: \(losses)")
         // and a second evaluation starts again from the first batch
         #expect(try Trainer.evaluate(model, validation, batches: batches) == loss)
+    }
+
+    /// `batches` 0 (`--eval-batches 0`), or more batches than the split holds, is the mean over the whole split: here a
+    /// split of 3·B·T + 51 tokens, which holds 3 batches (each needs B·T + 1 tokens from its start; the 4th would start
+    /// at 3·B·T and needs B·T + 1 of the 51 left). The mean is of 3 losses, not divided by the count asked for.
+    @Test(arguments: [0, 10])
+    func moreBatchesThanTheSplitHoldsIsTheWholeSplit(batches: Int) throws {
+        let config = ModelConfig(maxSequenceLength: 32, layers: 2, heads: 2, channels: 32)
+        let (B, T) = (4, 32)
+        let model = try GPT2Model(config: config, backend: CPUBackend(threads: 2), batchSize: B, sequenceLength: T, training: false)
+        var data = TestData(seed: 17)
+        model.setParameters(data.normal(config.parameterCount, standardDeviation: 0.3))
+        let split = Array(try ShakespeareShards.tokens().prefix(3 * B * T + 51))
+        let directory = try TestPaths.temporaryDirectory("validation-whole").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try ShardWriter.write(split, to: directory + "/small_val_000000.bin")
+
+        var losses: [Double] = []
+        for batch in 0..<3 {
+            let start = batch * B * T
+            let inputs = split[start..<(start + B * T)].map(Int32.init), targets = split[(start + 1)..<(start + B * T + 1)].map(Int32.init)
+            losses.append(Double(try #require(model.forward(inputs: inputs, targets: targets, batchSize: B, sequenceLength: T))))
+        }
+        let expected = losses.reduce(0, +) / 3
+        let validation = try ValidationLoader(.split(directory: directory, split: "val"), batchSize: B, sequenceLength: T)
+        try #require(validation.batchesPerPass == 3)
+        let loss = try Trainer.evaluate(model, validation, batches: batches)
+        #expect(abs(Double(loss) - expected) <= 1e-6 * expected, "evaluate \(loss), expected \(expected) from \(losses)")
     }
 }

@@ -29,6 +29,23 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory).sorted() == ["link", "target"], "no temporary left")
     }
 
+    /// A write that fails part-way (a full disk, an error while the bytes are made) throws and leaves the earlier file
+    /// whole under its name, and no temporary beside it: the point of writing under another name first.
+    @Test func aFailedWriteLeavesTheEarlierFileAndNoTemporary() throws {
+        let directory = try TestPaths.temporaryDirectory("atomic-failed").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try write(directory + "/file", "old")
+        struct Interrupted: Error {}
+        #expect(throws: Interrupted.self) {
+            try AtomicFile.write(directory + "/file") { sink in
+                try sink.write(Array("partly new".utf8))
+                throw Interrupted()
+            }
+        }
+        #expect(try String(contentsOfFile: directory + "/file", encoding: .utf8) == "old")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory) == ["file"], "no temporary left")
+    }
+
     @Test func whatIsNotAFileIsRefusedAndLeftAsItWas() throws {
         let directory = try TestPaths.temporaryDirectory("atomic-refused").path
         defer { try? FileManager.default.removeItem(atPath: directory) }

@@ -150,12 +150,13 @@ final class BatchRecordingEncoder: DocumentEncoder, @unchecked Sendable {
     @Test func utf8CheckIsIndependentOfChunkSize() {
         var random = SeededRandom(seed: 7)
         let alphabet: [[UInt8]] = [[0x61], [0x0A], [0xC3, 0xA9], [0xE6, 0x97, 0xA5], [0xF0, 0x9F, 0xA6, 0x80],
-                                   [0xE0, 0x80], [0xED, 0xA0, 0x80], [0xF4, 0x90], [0xC0], [0xBF], [0xF0, 0x9F]]
+                                   [0xE0, 0x80], [0xED, 0xA0, 0x80], [0xF4, 0x90], [0xC0], [0xBF], [0xF0, 0x9F],
+                                   [0xF4, 0x90, 0x80, 0x80]]   // (U+110000: past Unicode's last code point, U+10FFFF)
         for _ in 0..<300 {
             var bytes: [UInt8] = []
             for _ in 0..<Int(random.next() % 12) {
                 let pick = Int(random.next() % 40)
-                bytes += alphabet[pick < 30 ? pick % 5 : 5 + pick % 6]
+                bytes += alphabet[pick < 30 ? pick % 5 : 5 + pick % 7]
             }
             let whole = bytes.withUnsafeBufferPointer { UTF8Validator.firstInvalidOffset($0) }
             #expect((whole == nil) == (String(validating: bytes, as: UTF8.self) != nil), "\(bytes)")

@@ -65,6 +65,9 @@ import Darwin
             #expect(lock.isInPlace)
             try FileManager.default.moveItem(atPath: path, toPath: path + ".moved")
             #expect(!lock.isInPlace)
+            // a new file made at the path (as a run folder made anew there would hold) is not the one locked
+            #expect(FileManager.default.createFile(atPath: path, contents: nil))
+            #expect(!lock.isInPlace)
         }
     }
 }

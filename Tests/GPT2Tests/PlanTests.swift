@@ -86,6 +86,21 @@ import Testing
         #expect(formatDuration(.infinity) == "?" && formatDuration(-1) == "?")
         // a CPU's peak in GFLOP/s (2 × 115.2), a GPU's in TFLOP/s (an H100 SXM's dense BF16, which bench printed as "989400.0 GFLOP/s")
         #expect(formatFLOPRate(230.4e9) == "230.4 GFLOP/s" && formatFLOPRate(989.4e12) == "989.4 TFLOP/s" && formatFLOPRate(1e12) == "1.0 TFLOP/s")
+        // a value that rounds to zero has no minus sign
+        #expect(formatFixed(-0.001, digits: 2) == "0.00" && formatFixed(-0.3, digits: 0) == "0")
+    }
+
+    /// The learning rate in the training log and byte counts, worked by hand: 9.996e-4 is 9.996 × 10⁻⁴, whose mantissa
+    /// rounds to 10.00 and so carries into the exponent (1.00e-03); exponents are signed, two digits, "+00" for 1 to 9.99;
+    /// bytes change unit at 1024 (1024 B is 1.0 KiB, 1536 B 1.5 KiB, 2²⁰ B 1.0 MiB, 10 × 2³⁰ B 10.00 GiB).
+    @Test func scientificNumbersAndBytesFormatAsLogged() {
+        #expect(formatScientific(6e-4) == "6.00e-04")
+        #expect(formatScientific(9.996e-4) == "1.00e-03")
+        #expect(formatScientific(3) == "3.00e+00" && formatScientific(9.999) == "1.00e+01")
+        #expect(formatScientific(-2.5e12) == "-2.50e+12" && formatScientific(123_456) == "1.23e+05")
+        #expect(formatScientific(0) == "0")
+        #expect(formatBytes(1023) == "1023 B" && formatBytes(1024) == "1.0 KiB" && formatBytes(1536) == "1.5 KiB")
+        #expect(formatBytes(1 << 20) == "1.0 MiB" && formatBytes(10 << 30) == "10.00 GiB")
     }
 
     /// The largest micro-batch is the boundary (B fits, B+1 does not) and grows with the memory available.

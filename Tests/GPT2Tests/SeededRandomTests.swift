@@ -34,6 +34,20 @@ import Foundation
         #expect((0..<expected.count).map { _ in random.next() } == expected)
     }
 
+    /// Labelled sub-streams (a shuffled run's data order: one per epoch, and per epoch and shard) are, as documented, a
+    /// generator seeded by the previous one's next output XOR the label: the known answers come from the same reference
+    /// script. A resumed run recomputes its order from them, so a changed mixing would read another order than the run
+    /// started with.
+    @Test("sub-streams are the reference's", arguments: [
+        ([0], [0x16BD_A40D_CABF_0C4E, 0x101B_7E1E_6AF0_6F55, 0x626C_60F0_2259_B5B8, 0xFE8A_A6B5_463F_8EB5]),
+        ([3], [0x9707_A015_35F0_F514, 0xF48D_3ACA_74EA_1095, 0xE519_987B_1A3B_E745, 0x19A2_AD3B_960A_D2B3]),
+        ([2, 5], [0x1E23_6020_DCE3_0514, 0x1129_0083_1D46_9333, 0xFEF8_EEDB_8FE4_FC86, 0x55E5_B938_567C_9FD6]),
+    ] as [([UInt64], [UInt64])])
+    func subStreamsMatchTheReferenceImplementation(labels: [UInt64], expected: [UInt64]) {
+        var random = SeededRandom(seed: 1337, stream: labels)
+        #expect((0..<expected.count).map { _ in random.next() } == expected)
+    }
+
     @Test func stateSurvivesCodableRoundTrip() throws {
         var random = SeededRandom(seed: 9)
         _ = random.next()
@@ -85,5 +99,18 @@ import Foundation
         let order = random.permutation(1000)
         #expect(order.sorted() == Array(0..<1000))
         #expect(order != Array(0..<1000))
+    }
+
+    /// Permutations are uniform: each of the 6 orders of 3 items comes up in about 1/6 of N = 60,000 draws. Each count
+    /// is Binomial(N, 1/6): mean 10,000, sd √(N·(1/6)·(5/6)) ≈ 91; allowed 6 sd. (A swap with an index below i only,
+    /// Sattolo's algorithm, gives the two cyclic orders alone, 30,000 times each.)
+    @Test func permutationsAreUniform() {
+        var random = SeededRandom(seed: 12)
+        var counts = [[Int]: Int]()
+        let draws = 60_000
+        for _ in 0..<draws { counts[random.permutation(3), default: 0] += 1 }
+        #expect(counts.count == 6, "orders drawn: \(counts)")
+        let sd = (Double(draws) / 6 * 5 / 6).squareRoot()
+        for (order, count) in counts { #expect(abs(Double(count) - Double(draws) / 6) <= 6 * sd, "\(order): \(count)") }
     }
 }

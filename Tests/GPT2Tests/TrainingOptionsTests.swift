@@ -44,6 +44,14 @@ import Testing
         #expect(String(describing: thrown).hasPrefix(flag), "\(thrown)")
     }
 
+    /// A step's tokens, which the log's tok/s and MFU count, are all its micro-batches': 2 sequences × 64 tokens × 3
+    /// micro-batches = 384.
+    @Test func aStepsTokensCountEveryMicroBatch() {
+        let accumulating = options { $0.gradientAccumulation = 3 }
+        #expect(accumulating.tokensPerStep == 384)
+        #expect(accumulating.summary.contains("batch: 2 × 64 tokens × 3 accumulation = 384 tokens/step"), "\(accumulating.summary)")
+    }
+
     /// The last step is the schedule's end, written once: setting `steps` stretches the schedule, and the saved options
     /// hold it only as the schedule's `totalSteps`. A state.json from before, which held a top-level `steps` as well,
     /// still loads, its schedule's end taken.
