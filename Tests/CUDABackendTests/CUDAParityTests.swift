@@ -291,6 +291,39 @@ struct CUDABackendHostTests {
         #expect(name != CUDABackend.prebuiltKernelName(file: "attention.cu", source: "y", architecture: architecture))
     }
 
+    /// A library variable that is set names the one file to open: nothing else is tried, so that a wrong path fails
+    /// with its own reason rather than quietly opening another copy of the library found elsewhere.
+    @Test func aLibraryVariableIsTheOnlyCandidate() {
+        let paths = CUDALibraryPaths(environment: ["CUBLASLT_LIB": "/opt/mine/libcublasLt.so", "NVRTC_LIB": "/opt/mine/libnvrtc.so",
+                                                   "CUDA_DRIVER_LIB": "/opt/mine/libcuda.so", "CUDA_HOME": "/usr/local/cuda-13"])
+        #expect(paths.cublasLt == ["/opt/mine/libcublasLt.so"] && paths.nvrtc == ["/opt/mine/libnvrtc.so"]
+                && paths.driver == ["/opt/mine/libcuda.so"])
+        #expect(CUDALibraryPaths(environment: ["CUDA_HOME": "/usr/local/cuda-13"]).cublasLt.first == "/usr/local/cuda-13/lib64/libcublasLt.so.13")
+    }
+
+    /// An ELF64 file header (64 bytes, little-endian) with no program headers and `sections` section headers of
+    /// `entryBytes` each at offset 64, followed by them, zero-filled (section type 0, offset 0, size 0).
+    private func elf(sections: Int, entryBytes: Int, appended: Int? = nil) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: 64)
+        bytes[0...5] = [0x7F, 0x45, 0x4C, 0x46, 2, 1]   // magic, ELFCLASS64, ELFDATA2LSB
+        bytes[0x28] = 64                                 // e_shoff: the section headers follow the file header
+        bytes[0x3A] = UInt8(entryBytes)                  // e_shentsize
+        bytes[0x3C] = UInt8(sections)                    // e_shnum
+        return bytes + [UInt8](repeating: 0, count: appended ?? sections * entryBytes)
+    }
+
+    /// What `KernelImage.problem` accepts and refuses, on images built by hand from the ELF64 layout (file header 64
+    /// bytes, section headers of at least 64 bytes each).
+    @Test func kernelImagesAreCheckedWhole() {
+        #expect(KernelImage.problem(elf(sections: 2, entryBytes: 64)) == nil)
+        #expect(KernelImage.problem(elf(sections: 2, entryBytes: 64, appended: 100))?.contains("cut short") == true,
+                "two section headers of 64 bytes past the file header need 192 bytes, and 164 are there")
+        #expect(KernelImage.problem(elf(sections: 2, entryBytes: 16))?.contains("damaged") == true,
+                "section headers of 16 bytes are shorter than ELF64's 64")
+        #expect(KernelImage.problem(Array("// PTX\n".utf8) + [0]) == nil)
+        #expect(KernelImage.problem(Array("// PTX\n".utf8)) != nil, "PTX without its NUL")
+    }
+
     /// A device of compute capability `major`.0 whose blocks may have `sharedBytes` of shared memory once opted in.
     private func device(major: Int, sharedBytes: Int) -> CUDADeviceProperties {
         CUDADeviceProperties(ordinal: 0, name: "test", computeCapability: (major, 0), totalMemory: 1 << 34, multiprocessors: 1,
