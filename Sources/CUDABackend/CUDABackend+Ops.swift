@@ -139,6 +139,21 @@ extension CUDABackend {
                [.pointer(bf16(out)), .pointer(bf16(a)), .pointer(bf16(b)), .size(count)])
     }
 
+    /// out (count) bf16 = inp (count) fp32, rounded to nearest even as every kernel's `to_bf16` rounds its outputs
+    /// (the backend rounds its own uploads on the host; the self-test checks the device's rounding with this)
+    public func convertToBFloat16(out: TensorRef, inp: TensorRef, count: Int) {
+        // grid-stride, block 256
+        launch("cast_float_to_bf16", grid: Dim3(strideBlocks(count)), block: Dim3(256), work: .bytes(6 * count),
+               [.pointer(bf16(out)), .pointer(f32(inp)), .size(count)])
+    }
+
+    /// out (count) fp32 = inp (count) bf16, exactly
+    public func convertToFloat(out: TensorRef, inp: TensorRef, count: Int) {
+        // grid-stride, block 256
+        launch("cast_bf16_to_float", grid: Dim3(strideBlocks(count)), block: Dim3(256), work: .bytes(6 * count),
+               [.pointer(f32(out)), .pointer(bf16(inp)), .size(count)])
+    }
+
     // MARK: - Loss
 
     /// losses (B,T) fp32 = cross-entropy of softmax(logits (B,T,Vp) bf16 [..., :V]) at targets (B,T) int32; with

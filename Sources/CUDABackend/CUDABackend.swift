@@ -30,8 +30,8 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     /// Synchronise after every launch and GEMM (GPT2_CUDA_SYNC=1), to name the kernel that faults.
     let synchronousLaunches: Bool
     /// Add biases with a separate kernel instead of cuBLASLt's bias epilogue (GPT2_CUDA_BIAS_KERNEL=1, or
-    /// after cuBLASLt offered no algorithm with the epilogue).
-    var separateBiasKernel: Bool
+    /// after cuBLASLt offered no algorithm with the epilogue; settable for comparisons).
+    public var separateBiasKernel: Bool
     /// Compute the MLP's GELU (forward and backward) with gelu.cu instead of cuBLASLt's GELU epilogues
     /// (GPT2_CUDA_GELU_KERNEL=1, or after cuBLASLt offered no algorithm with them; settable for comparisons).
     public var separateGeluKernels: Bool

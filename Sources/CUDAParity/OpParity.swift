@@ -12,12 +12,15 @@ public enum CUDAParity {
     public static let attentionShapes: [(T: Int, HS: Int)] =
         [1, 17, 33, 64, 65, 256, 1024].flatMap { T in [16, 32, 64, 128].map { (T, $0) } }
 
-    /// Every non-attention op: embedding, LayerNorm, matmul, GELU, residual, classifier, norm, AdamW (per tensor,
-    /// and the whole clipped optimizer step), and the decode-step attention row. B=2, T=64, C=128, NH=2, V=1003 (not a multiple of 8, so the
-    /// classifier kernel meets a chunk of 8 columns that is partly padding); then the LayerNorm backward and the bias
-    /// gradient's column sums again over 4104 rows of 64 channels, the embedding and LayerNorm over rows of 320 channels,
-    /// and the classifier over GPT-2's vocabulary. The checks run in this order on one pair of models (later ones read
-    /// some tensors earlier ones filled, such as wte).
+    /// Every non-attention op: embedding, LayerNorm, matmul (the bias added by the GEMM and by the bias kernel), GELU,
+    /// residual, classifier, norm, AdamW (per tensor, the whole clipped optimizer step, and a step over tensors with gaps
+    /// between them), the decode-step attention row, `zero`, and the device's rounding to bf16. B=2, T=64, C=128, NH=2,
+    /// V=1003 (not a multiple of 8, so the classifier kernel meets a chunk of 8 columns that is partly padding); then the
+    /// LayerNorm backward and the bias gradient's column sums again over 4104 rows of 64 channels, the embedding and
+    /// LayerNorm over rows of 320 channels, the classifier over GPT-2's vocabulary, the embedding, LayerNorm and matmul
+    /// over 3 rows of 40 channels (every grid's last block partial), and the LayerNorm backward at GPT-2 XL's 1600
+    /// channels. The checks run in this order on one pair of models (later ones read some tensors earlier ones filled,
+    /// such as wte).
     public static func ops(cpu: CPUBackend, gpu: CUDABackend, log: @escaping (String) -> Void = { _ in }) throws -> [ParityResult] {
         let results = ResultLog(log: log)
         let config = ModelConfig(maxSequenceLength: 64, vocabularySize: 1003, layers: 1, heads: 2, channels: 128)
@@ -31,7 +34,10 @@ public enum CUDAParity {
         checkClassifier(twins, results)
         checkOptimizer(twins, results)
         checkOptimizerStep(twins, results)
+        checkOptimizerStepOverOtherTensors(twins, results)
         checkDecodeAttention(twins, results)
+        checkZero(twins, results)
+        checkRounding(twins, results)
         // Last (new models take the GPU's buffers): the LayerNorm backward over more rows than its 512 blocks × 4
         // warps, 4104: every warp sums the parameter terms of two rows, eight of them a third.
         let tall = try TwinModels(config: ModelConfig(maxSequenceLength: 1368, vocabularySize: 64, layers: 1, heads: 2, channels: 64),
@@ -53,6 +59,20 @@ public enum CUDAParity {
         let vocabulary = try TwinModels(config: ModelConfig(maxSequenceLength: 4, vocabularySize: 50257, layers: 1, heads: 2, channels: 32),
                                         cpu: cpu, gpu: gpu, B: 1, T: 4)
         checkClassifier(vocabulary, suffix: ", V=50257", results)
+        // Shapes off every kernel's tiles: 3 rows (fewer than a block's 8 LayerNorm rows or 4 backward warps), T·C = 40
+        // (less than a block of 256 threads), C = 40 and OC = 120 (not multiples of the column sums' 32 columns). Each
+        // grid is a ceil-div whose only or last block is partial: one computed with a floor-div drops rows or columns.
+        let ragged = try TwinModels(config: ModelConfig(maxSequenceLength: 1, vocabularySize: 1003, layers: 1, heads: 5, channels: 40),
+                                    cpu: cpu, gpu: gpu, B: 3, T: 1)
+        checkEmbedding(ragged, suffix: ", 3 rows of C=40", results)
+        checkLayerNorm(ragged, suffix: ", 3 rows of C=40", results)
+        checkLayerNormBackward(ragged, B: 3, T: 1, name: "layernorm backward, 3 rows of C=40", results: results)
+        checkMatmul(ragged, suffix: ", 3 rows of C=40", results)
+        // GPT-2 XL's 1600 channels: the LayerNorm backward's 4 warps × 2C sums are 51,200 bytes of shared memory, past the
+        // 48 KiB a kernel gets unless the backend raises its limit (GPT-2 up to large, C ≤ 1280, stays under).
+        let xl = try TwinModels(config: ModelConfig(maxSequenceLength: 1, vocabularySize: 64, layers: 1, heads: 25, channels: 1600),
+                                cpu: cpu, gpu: gpu, B: 3, T: 1)
+        checkLayerNormBackward(xl, B: 3, T: 1, name: "layernorm backward, C=1600", results: results)
         return results.results
     }
 
@@ -118,22 +138,30 @@ public enum CUDAParity {
         }
     }
 
-    /// Matmul with bias (qkv = ln1 · qkvwᵀ + qkvb) and without (logits = lnf · wteᵀ, OC = Vp), and the backward.
-    private static func checkMatmul(_ twins: TwinModels, _ results: ResultLog) {
+    /// Matmul with bias (qkv = ln1 · qkvwᵀ + qkvb), both ways the GPU adds it: elementwise.cu's bias kernel, then
+    /// cuBLASLt's bias epilogue (unless disabled, or cuBLASLt has none here: then the kernel, for good); and without a bias
+    /// (logits = lnf · wteᵀ, OC = Vp); and the backward.
+    private static func checkMatmul(_ twins: TwinModels, suffix: String = "", _ results: ResultLog) {
         let (layout, B, T, C) = twins.shape
+        let gpu = twins.gpu.backend
         let Vp = layout.config.paddedVocabularySize
         let ln = layout.activation(.ln1), qkv = layout.activation(.qkv)
         let (qkvw, qkvb) = (layout.parameter(.qkvw), layout.parameter(.qkvb))
         twins.fillRandom(ln)
         twins.fillRandom(qkvw, std: 0.05)
         twins.fillRandom(qkvb, std: 0.5)
-        twins.run { $0.matmulForward(out: qkv, inp: ln, weight: qkvw, bias: qkvb, B: B, T: T, C: C, OC: 3 * C) }
-        results.expect("matmul forward +bias", twins.compare(qkv), relativeL2: Tolerance.twoRoundings)
+        // (last as chosen, which leaves the backend as it was, or fallen back to the kernel for good)
+        for kernel in [true, gpu.separateBiasKernel] {
+            gpu.separateBiasKernel = kernel
+            twins.run { $0.matmulForward(out: qkv, inp: ln, weight: qkvw, bias: qkvb, B: B, T: T, C: C, OC: 3 * C) }
+            let added = gpu.separateBiasKernel ? "bias kernel" : "bias epilogue"
+            results.expect("matmul forward +bias (\(added))" + suffix, twins.compare(qkv), relativeL2: Tolerance.twoRoundings)
+        }
         let lnf = layout.activation(.lnf), logits = layout.activation(.logits)
         twins.fillRandom(lnf)
         twins.run { $0.matmulForward(out: logits, inp: lnf, weight: layout.parameter(.wte), bias: nil, B: B, T: T, C: C, OC: Vp) }
-        results.expect("matmul forward no bias (OC=Vp)", twins.compare(logits), relativeL2: Tolerance.oneRounding)
-        checkMatmulBackward(twins, epilogue: true, results)
+        results.expect("matmul forward no bias (OC=Vp)" + suffix, twins.compare(logits), relativeL2: Tolerance.oneRounding)
+        checkMatmulBackward(twins, epilogue: true, suffix: suffix, results)
     }
 
     /// The matmul backward of qkv = ln1 · qkvwᵀ + qkvb from random inputs: dinp, and dweight and dbias (+=). With
@@ -293,6 +321,94 @@ public enum CUDAParity {
         let mismatches = zip(master, copy).filter { BFloat16Bits(rounding: $0.0).float != $0.1 }.count
         results.expect("optimizer step bf16 copy = bf16(master)", mismatches == 0, "\(mismatches) mismatches")
     }
+
+    /// The optimizer step over tensors that leave gaps between them in the gradients (two of the layer's matrices, not
+    /// the tensors between them), with clipping active: the GPU's norm must cover those tensors only (it takes the
+    /// per-tensor path). Then the whole step again, on the AdamW table `checkOptimizerStep` uploaded, which the tables of
+    /// single tensors uploaded since must have left as it was. Tolerances as in `checkOptimizerStep`.
+    private static func checkOptimizerStepOverOtherTensors(_ twins: TwinModels, _ results: ResultLog) {
+        let layout = twins.layout
+        let (parameters, m, v) = (layout.whole(.parameters), layout.whole(.adamM), layout.whole(.adamV))
+        let hyper = AdamWHyperparameters(learningRate: 1e-2, weightDecay: 0.5)
+        let subset = [ParameterKind.qkvw, .fcw].map { OptimizerTensor(window: layout.parameter($0), weightDecay: hyper.weightDecay) }
+        let gradients = twins.fillRandom(layout.whole(.gradients), std: 0.01)
+        let squares = subset.flatMap { gradients[$0.window.offset..<($0.window.offset + $0.window.count)] }
+            .reduce(0.0) { $0 + Double($1) * Double($1) }
+        let norm = Float(squares.squareRoot())
+        let cpuNorm = twins.cpu.backend.optimizerStep(tensors: subset, hyperparameters: hyper, step: 6, clipNorm: norm / 2)
+        let gpuNorm = twins.gpu.backend.optimizerStep(tensors: subset, hyperparameters: hyper, step: 6, clipNorm: norm / 2)
+        let normError = Double(abs(gpuNorm - cpuNorm) / cpuNorm)
+        results.expect("optimizer step over qkvw and fcw: norm", normError <= Tolerance.fp32Reordered,
+                       "cpu \(cpuNorm) gpu \(gpuNorm): rel \(scientific(normError)) ≤ \(scientific(Tolerance.fp32Reordered))")
+        results.expect("optimizer step over qkvw and fcw: params", twins.compare(parameters), relativeL2: 1e-6)
+        twins.fillRandom(layout.whole(.gradients), std: 0.01)
+        _ = twins.cpu.optimizerStep(hyperparameters: hyper, step: 7, clipNorm: 0)
+        _ = twins.gpu.optimizerStep(hyperparameters: hyper, step: 7, clipNorm: 0)
+        results.expect("optimizer step after single-tensor steps: params", twins.compare(parameters), relativeL2: 1e-6)
+        results.expect("optimizer step after single-tensor steps: m", twins.compare(m), relativeL2: 1e-6)
+        results.expect("optimizer step after single-tensor steps: v", twins.compare(v), relativeL2: 1e-6)
+    }
+
+    /// `zero` clears a whole fp32 buffer, a bf16 tensor, and a parameter together with its bf16 copy (which the kernels
+    /// read), every byte of each: all were nonzero before.
+    private static func checkZero(_ twins: TwinModels, _ results: ResultLog) {
+        let layout = twins.layout
+        let (gradients, dresidual, bias) = (layout.whole(.gradients), layout.activationGradient(.residual), layout.parameter(.qkvb))
+        let copy = TensorRef(buffer: .parameterCopy, offset: bias.offset, count: bias.count)
+        for tensor in [gradients, dresidual, bias] {
+            twins.fillRandom(tensor, mean: 1, std: 0.1)
+            twins.gpu.backend.zero(tensor)
+        }
+        for (name, tensor) in [("the fp32 gradients", gradients), ("a bf16 activation gradient", dresidual), ("parameter qkvb", bias),
+                               ("qkvb's bf16 copy", copy)] {
+            let left = twins.gpu.download(tensor).filter { $0 != 0 }.count
+            results.expect("zero clears \(name)", left == 0, "\(left) of \(tensor.count) values not zero")
+        }
+    }
+
+    /// The device's rounding to bf16, which every kernel's output goes through (common.cuh's `to_bf16`). The parity
+    /// checks see it only within their tolerances (truncating moves a value by less than 2⁻⁸ of itself, inside
+    /// `Tolerance.oneRounding`) and in AdamW's bf16 copy at ordinary values; ties, subnormals, overflow and NaN only here.
+    /// elementwise.cu's casts take `bfloat16RoundingProbes` from fp32 to bf16 and back; each must come out as the rule
+    /// gives it, bit for bit (round to nearest, ties to even: `BFloat16Bits(rounding:)`, which the uploads use), a NaN
+    /// as a NaN, and the way back exactly.
+    private static func checkRounding(_ twins: TwinModels, _ results: ResultLog) {
+        let layout = twins.layout, gpu = twins.gpu
+        let probes = bfloat16RoundingProbes, count = bfloat16RoundingProbes.count
+        let source = layout.whole(.gradients).slice(0, count), widened = layout.whole(.gradients).slice(count, count)
+        let rounded = layout.activation(.fch).slice(0, count)
+        gpu.upload(probes, to: source)   // fp32: stored as given
+        gpu.upload([Float](repeating: .nan, count: count), to: widened)
+        gpu.upload([Float](repeating: .nan, count: count), to: rounded)
+        gpu.backend.convertToBFloat16(out: rounded, inp: source, count: count)
+        gpu.backend.convertToFloat(out: widened, inp: rounded, count: count)
+        func same(_ a: Float, _ b: Float) -> Bool { a.bitPattern == b.bitPattern || (a.isNaN && b.isNaN) }
+        func hex(_ x: Float) -> String { "0x" + String(x.bitPattern, radix: 16, uppercase: true) }
+        let bf16 = gpu.download(rounded)
+        let wrong = zip(probes, bf16).filter { !same(BFloat16Bits(rounding: $0.0).float, $0.1) }
+        results.expect("fp32 → bf16 rounds to nearest even", wrong.isEmpty,
+                       "\(wrong.count) of \(count) wrong" + (wrong.first.map { ": bf16(\(hex($0.0))) = \(hex($0.1))" } ?? ""))
+        let back = gpu.download(widened)
+        let changed = zip(bf16, back).filter { !same($0.0, $0.1) }.count
+        results.expect("bf16 → fp32 is exact", changed == 0, "\(changed) of \(count) changed")
+    }
+
+    /// Values whose rounding to bf16 tells the rules apart: exact ties below an even and an odd upper half (positive and
+    /// negative, normal and subnormal), the values either side of a tie, ties and values past the largest bf16 that round
+    /// to infinity, infinities, zeros and NaNs (two whose payload is only in the low half, which a careless rounding
+    /// carries into infinity), and a thousand ordinary values.
+    public static let bfloat16RoundingProbes: [Float] = {
+        let special: [UInt32] = [
+            0x3F80_8000, 0x3F81_8000, 0xBF80_8000, 0xBF81_8000,   // ties: 1 + 2⁻⁸ (even upper half, down), 1 + 3·2⁻⁸ (odd, up); negated
+            0x3F80_8001, 0x3F80_7FFF, 0xBF81_7FFF, 0xBF81_8001,   // either side of a tie
+            0x0000_8000, 0x0001_8000, 0x8000_8000, 0x8001_8000,   // subnormal ties
+            0x7F7F_8000, 0xFF7F_8000, 0x7F7F_FFFF, 0xFF7F_FFFF,   // past the largest bf16 (0x7F7F): to ±infinity
+            0x7F7F_7FFF,                                          // just below that tie: the largest bf16
+            0x7F80_0000, 0xFF80_0000, 0x0000_0000, 0x8000_0000,   // ±infinity, ±0
+            0x7FC0_0000, 0xFFC0_0001, 0x7F80_0001, 0x7F80_8000,   // NaNs, two with the payload only in the low half
+        ]
+        return special.map { Float(bitPattern: $0) } + (0..<1000).map { Float($0 - 500) * 0.0123 + 1e-3 }
+    }()
 
     /// Decode-step attention: row t of sequence 0 over rows 0...t.
     private static func checkDecodeAttention(_ twins: TwinModels, _ results: ResultLog) {

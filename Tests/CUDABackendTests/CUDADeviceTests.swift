@@ -5,6 +5,7 @@
 import Foundation
 import CCUDA
 import CUDAKernels
+import CUDAParity
 import GPT2
 import Testing
 
@@ -47,11 +48,8 @@ struct CUDADeviceTests {
         }
     }
 
-    /// fp32 → bf16 → fp32 through elementwise.cu's two cast kernels rounds to nearest, ties to even, at every kind of
-    /// value: exact ties below an even and an odd upper half (positive and negative, normal and subnormal), the values
-    /// either side of a tie, ties and values past the largest bf16 that round to infinity, infinities, zeros and NaNs
-    /// (one whose payload is only in the low half, which a careless rounding carries into infinity), and a thousand
-    /// ordinary values.
+    /// fp32 → bf16 → fp32 through elementwise.cu's two cast kernels, loaded on their own, rounds to nearest, ties to even,
+    /// at every kind of value (`CUDAParity.bfloat16RoundingProbes`), by the rule written out below.
     @Test(.enabled(if: CUDATestEnvironment.hasNVRTC, "needs NVRTC"))
     func castRoundTripRoundsToNearestEven() throws {
         let device = try CUDADevice(driver: CUDADriver(paths: CUDATestEnvironment.paths))
@@ -64,17 +62,7 @@ struct CUDADeviceTests {
         let toBF16 = try device.function("cast_float_to_bf16", in: module)
         let toFloat = try device.function("cast_bf16_to_float", in: module)
 
-        let special: [UInt32] = [
-            0x3F80_8000, 0x3F81_8000, 0xBF80_8000, 0xBF81_8000,   // ties: 1 + 2⁻⁸ (even upper half, down), 1 + 3·2⁻⁸ (odd, up); negated
-            0x3F80_8001, 0x3F80_7FFF, 0xBF81_7FFF, 0xBF81_8001,   // either side of a tie
-            0x0000_8000, 0x0001_8000, 0x8000_8000, 0x8001_8000,   // subnormal ties
-            0x7F7F_8000, 0xFF7F_8000, 0x7F7F_FFFF, 0xFF7F_FFFF,   // past the largest bf16 (0x7F7F): to ±infinity
-            0x7F7F_7FFF,                                          // just below that tie: the largest bf16
-            0x7F80_0000, 0xFF80_0000, 0x0000_0000, 0x8000_0000,   // ±infinity, ±0
-            0x7FC0_0000, 0xFFC0_0001, 0x7F80_0001, 0x7F80_8000,   // NaNs, two with the payload only in the low half
-        ]
-        let ordinary = (0..<1000).map { Float($0 - 500) * 0.0123 + 1e-3 }
-        let input = special.map { Float(bitPattern: $0) } + ordinary
+        let input = CUDAParity.bfloat16RoundingProbes
         let count = input.count
         var floats: CUdeviceptr = 0, halves: CUdeviceptr = 0
         try driver.check(driver.memAlloc(&floats, count * 4), "cuMemAlloc")

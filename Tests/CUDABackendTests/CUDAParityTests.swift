@@ -162,6 +162,21 @@ struct CUDAParityTests {
         }
     }
 
+    /// The twins hold the same values on both backends (rounded to bf16 on the CPU too, where the GPU stores bf16), and
+    /// `compare` sets the GPU's values against the CPU's: identical after `fill`, and off by exactly 2 in relative L2
+    /// error once the GPU's are negated (|−c − c| = 2|c| in every element).
+    @Test func twinsCompareTheGPUWithTheCPU() throws {
+        let gpu = try #require(ParityBackends.gpu)
+        let config = ModelConfig(maxSequenceLength: 16, vocabularySize: 64, layers: 1, heads: 2, channels: 32)
+        let twins = try TwinModels(config: config, cpu: ParityBackends.cpu, gpu: gpu, B: 2, T: 16)
+        let tensor = twins.layout.activation(.ln1)   // bf16 on the GPU
+        let values = (0..<tensor.count).map { Float($0) * 0.001 + 0.0003 }   // most of them not bf16 numbers
+        twins.fill(tensor, values)
+        #expect(twins.compare(tensor).maxAbsolute == 0, "the CPU holds the values the GPU stores")
+        twins.gpu.upload(twins.cpu.download(tensor).map { -$0 }, to: tensor)
+        #expect(abs(twins.compare(tensor).relativeL2 - 2) < 1e-12, "\(twins.compare(tensor).summary)")
+    }
+
     @Test func wholeModelStepMatchesTheCPU() throws {
         let gpu = try #require(ParityBackends.gpu)
         expectAllPass(try CUDAParity.model(cpu: ParityBackends.cpu, gpu: gpu))
@@ -276,6 +291,39 @@ struct CUDABackendHostTests {
         #expect(name != CUDABackend.prebuiltKernelName(file: "attention.cu", source: "y", architecture: architecture))
     }
 
+    /// A library variable that is set names the one file to open: nothing else is tried, so that a wrong path fails
+    /// with its own reason rather than quietly opening another copy of the library found elsewhere.
+    @Test func aLibraryVariableIsTheOnlyCandidate() {
+        let paths = CUDALibraryPaths(environment: ["CUBLASLT_LIB": "/opt/mine/libcublasLt.so", "NVRTC_LIB": "/opt/mine/libnvrtc.so",
+                                                   "CUDA_DRIVER_LIB": "/opt/mine/libcuda.so", "CUDA_HOME": "/usr/local/cuda-13"])
+        #expect(paths.cublasLt == ["/opt/mine/libcublasLt.so"] && paths.nvrtc == ["/opt/mine/libnvrtc.so"]
+                && paths.driver == ["/opt/mine/libcuda.so"])
+        #expect(CUDALibraryPaths(environment: ["CUDA_HOME": "/usr/local/cuda-13"]).cublasLt.first == "/usr/local/cuda-13/lib64/libcublasLt.so.13")
+    }
+
+    /// An ELF64 file header (64 bytes, little-endian) with no program headers and `sections` section headers of
+    /// `entryBytes` each at offset 64, followed by them, zero-filled (section type 0, offset 0, size 0).
+    private func elf(sections: Int, entryBytes: Int, appended: Int? = nil) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: 64)
+        bytes[0...5] = [0x7F, 0x45, 0x4C, 0x46, 2, 1]   // magic, ELFCLASS64, ELFDATA2LSB
+        bytes[0x28] = 64                                 // e_shoff: the section headers follow the file header
+        bytes[0x3A] = UInt8(entryBytes)                  // e_shentsize
+        bytes[0x3C] = UInt8(sections)                    // e_shnum
+        return bytes + [UInt8](repeating: 0, count: appended ?? sections * entryBytes)
+    }
+
+    /// What `KernelImage.problem` accepts and refuses, on images built by hand from the ELF64 layout (file header 64
+    /// bytes, section headers of at least 64 bytes each).
+    @Test func kernelImagesAreCheckedWhole() {
+        #expect(KernelImage.problem(elf(sections: 2, entryBytes: 64)) == nil)
+        #expect(KernelImage.problem(elf(sections: 2, entryBytes: 64, appended: 100))?.contains("cut short") == true,
+                "two section headers of 64 bytes past the file header need 192 bytes, and 164 are there")
+        #expect(KernelImage.problem(elf(sections: 2, entryBytes: 16))?.contains("damaged") == true,
+                "section headers of 16 bytes are shorter than ELF64's 64")
+        #expect(KernelImage.problem(Array("// PTX\n".utf8) + [0]) == nil)
+        #expect(KernelImage.problem(Array("// PTX\n".utf8)) != nil, "PTX without its NUL")
+    }
+
     /// A device of compute capability `major`.0 whose blocks may have `sharedBytes` of shared memory once opted in.
     private func device(major: Int, sharedBytes: Int) -> CUDADeviceProperties {
         CUDADeviceProperties(ordinal: 0, name: "test", computeCapability: (major, 0), totalMemory: 1 << 34, multiprocessors: 1,
@@ -311,6 +359,27 @@ struct CUDABackendHostTests {
         #expect(!TensorCoreAttention.supports(HS: 64, on: turing), "bf16 mma.sync needs sm_80")
         #expect(!TensorCoreAttention.supports(HS: 48, on: hopper), "only head sizes with kernels of their own")
         #expect(!TensorCoreAttention.supports(HS: 144, on: hopper), "at most 128")
+    }
+
+    /// A result off by a relative error e in every element has relative L2 error e: each bf16 tolerance passes the
+    /// error it allows for (one rounding, u = 2⁻⁸; two, 2u) and fails 4u, more than either allows with its margin; an
+    /// absolute floor passes noise below it around a zero reference, and no more.
+    @Test func parityTolerancesPassTheirBoundAndFailBeyondIt() {
+        let reference = (1...100).map { Float($0) / 7 }
+        func expectation(_ error: Double, _ tolerance: Double) -> Bool {
+            let log = ResultLog(log: { _ in })
+            let off = reference.map { Float(Double($0) * (1 + error)) }
+            log.expect("check", Comparison(off, reference), relativeL2: tolerance)
+            return log.results[0].passed
+        }
+        let u = Tolerance.u
+        #expect(expectation(u, Tolerance.oneRounding) && expectation(2 * u, Tolerance.twoRoundings))
+        #expect(!expectation(4 * u, Tolerance.oneRounding) && !expectation(4 * u, Tolerance.twoRoundings))
+        let log = ResultLog(log: { _ in })
+        let zeros = [Float](repeating: 0, count: 4)
+        log.expect("noise", Comparison([1e-6, 0, 0, 0], zeros), relativeL2: Tolerance.twoRoundings, absoluteFloor: 1e-5)
+        log.expect("error", Comparison([1, 0, 0, 0], zeros), relativeL2: Tolerance.twoRoundings, absoluteFloor: 1e-5)
+        #expect(log.results.map(\.passed) == [true, false])
     }
 
     @Test func parityComparisonMeasuresRelativeL2() {

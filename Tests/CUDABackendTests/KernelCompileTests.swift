@@ -142,6 +142,9 @@ struct KernelCompileTests {
         #expect(key(header: "h2") != base)
         #expect(key(options: ["--gpu-architecture=sm_89"]) != base)
         #expect(key(version: "13.1") != base)
+        // Each part is hashed apart from the next: the same characters split differently give another key.
+        #expect(KernelCache.key(file: "ab", source: "c", headers: [], options: [], nvrtcVersion: "13.0")
+                != KernelCache.key(file: "a", source: "bc", headers: [], options: [], nvrtcVersion: "13.0"))
     }
 }
 
@@ -166,5 +169,8 @@ struct KernelResourceUsageTests {
         ])
         #expect(!KernelResourceUsage.parse(ptxasLog: log)[0].spills && KernelResourceUsage.parse(ptxasLog: log)[1].spills)
         #expect(KernelResourceUsage.parse(ptxasLog: "").isEmpty)
+        // Either kind of spill alone is a spill.
+        #expect(KernelResourceUsage(kernel: "k", registers: 1, spillStoreBytes: 4).spills)
+        #expect(KernelResourceUsage(kernel: "k", registers: 1, spillLoadBytes: 4).spills)
     }
 }

@@ -1,5 +1,5 @@
 /// Small elementwise and reduction utilities: the residual add, fp32 ↔ bf16 casts (launched only by the device
-/// tests, which check common.cuh's rounding with them: the backend rounds its uploads on the host), and a bias add
+/// tests and the self-test, which check common.cuh's rounding with them: the backend rounds its uploads on the host), and a bias add
 /// and bias gradient for GEMMs run without a cuBLASLt bias epilogue.
 #include "common.cuh"
 
