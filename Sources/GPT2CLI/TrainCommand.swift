@@ -127,6 +127,11 @@ struct TrainCommand: ParsableCommand {
         var backendChoice = backendOptions
         // (A checkpoint that cannot be read fails below, in full.)
         if let resume, let folder = try? ModelSource.checkpointFolder(resume), let saved = try? SavedRun(checkpoint: folder) {
+            // The saved device decides where the run goes on (below): another name would go on on the CPU without a word.
+            if let device = saved.options.device, Device(rawValue: device) == nil || device == Device.auto.rawValue {
+                throw ValidationError("\(folder) is damaged: its state.json says the run trained on \"\(device)\", "
+                                      + "and a run trains on cpu or cuda")
+            }
             // A resume keeps the device the run trained on, unless --device says otherwise: a GPU run resumed as the
             // README shows went on on the CPU, ~100 times slower.
             if backendChoice.device == .auto, saved.options.device == "cuda" {

@@ -208,7 +208,8 @@ import Testing
     /// A state.json that disagrees with its model.bin, or with its own data position, is refused as damaged before
     /// anything is built (the model followed model.bin and the saves state.json: a layer count edited there trapped at
     /// the next save; a loader's batch of 0 or a negative pass trapped at once; a position for 2 processes read half the
-    /// data; a negative step trained at a negative learning rate, and another step than the folder's went on out of order).
+    /// data; a negative step trained at a negative learning rate, and another step than the folder's went on out of order;
+    /// a device other than cpu or cuda resumed on the CPU without a word).
     @Test(arguments: [(["options", "model", "layers"], "100000", "state.json describes L=100000"),
                       (["options", "model", "maxSequenceLength"], "65", "its model.bin holds L=2 NH=2 C=32 maxT=64"),
                       (["loader", "batchSize"], "0", "data position is for batches of 0 × 32 tokens"),
@@ -217,14 +218,16 @@ import Testing
                       (["loader", "epoch"], "-1", "shard 0 of pass -1"),
                       (["options", "schedule", "decayFraction"], "5", "decay fraction must be in (0, 1]"),
                       (["step"], "-1", "its state.json is at step -1, and its folder is named for step 2"),
-                      (["step"], "3", "its state.json is at step 3, and its folder is named for step 2")])
+                      (["step"], "3", "its state.json is at step 3, and its folder is named for step 2"),
+                      (["options", "device"], "tpu", "its state.json says the run trained on \"tpu\", and a run trains on cpu or cuda"),
+                      (["options", "device"], "auto", "its state.json says the run trained on \"auto\"")])
     func resumeFromADamagedStateFailsWithOneLine(_ key: [String], _ value: String, _ phrase: String) throws {
         try CLIFixtures.withTwoStepRun("cli-damaged") { root, run, metrics in
             let path = run + "/ckpt_2/state.json"
             var state = try #require(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
             func replaced(_ object: [String: Any], _ key: ArraySlice<String>) -> [String: Any] {
                 var object = object
-                object[key.first!] = key.count == 1 ? Int(value)! : replaced(object[key.first!] as! [String: Any], key.dropFirst())
+                object[key.first!] = key.count == 1 ? Int(value).map { $0 as Any } ?? value : replaced(object[key.first!] as! [String: Any], key.dropFirst())
                 return object
             }
             state = replaced(state, key[...])
