@@ -34,6 +34,19 @@ enum CLIFixtures {
         try body(root, run, try Data(contentsOf: URL(fileURLWithPath: run + "/metrics.jsonl")))
     }
 
+    /// The environment naming an empty calibration file of a new temporary folder, so that the user's own bench runs
+    /// never reach a plan (`gpt2 plan`, `bench`) a test makes.
+    static func emptyCalibration() throws -> [String: String] {
+        ["GPT2_CALIBRATION": try TestPaths.temporaryDirectory("plan-cal").path + "/calibration.json"]
+    }
+
+    /// `gpt2 plan ARGUMENTS --json` with an empty calibration file: its one JSON object (the test fails without it).
+    static func planJSON(_ arguments: [String], sourceLocation: SourceLocation = #_sourceLocation) throws -> [String: Any] {
+        let result = try runGPT2(arguments: ["plan"] + arguments + ["--json"], environment: try emptyCalibration())
+        try #require(result.status == 0, "\(arguments): \(result.stderrText)", sourceLocation: sourceLocation)
+        return try #require(try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any], sourceLocation: sourceLocation)
+    }
+
     /// The `loss` field of every step row of RUN/metrics.jsonl (JSONDecoder reads doubles exactly).
     static func losses(_ run: String) throws -> [Double] {
         struct Row: Decodable { var loss: Double? }

@@ -167,7 +167,8 @@ import Testing
 
     /// Sampling options out of range are refused by name, before the model loads (`--tokens 0` printed just the prompt).
     @Test(arguments: [(["--tokens", "0"], "--tokens must be at least 1 (got 0)"), (["--tokens=-4"], "--tokens must be at least 1 (got -4)"),
-                      (["--temperature=-1"], "--temperature"), (["--temperature", "nan"], "--temperature"), (["--top-k=-1"], "--top-k")])
+                      (["--temperature=-1"], "--temperature"), (["--temperature", "nan"], "--temperature"), (["--temperature", "inf"], "--temperature must be 0 or positive"),
+                      (["--top-k=-1"], "--top-k")])
     func sampleRefusesOptionsOutOfRange(_ bad: [String], _ message: String) throws {
         let result = try runGPT2(arguments: ["sample", "--checkpoint", try CLIFixtures.trainedRun(), "--prompt", "hi",
                                              "--mirror", TestPaths.mirror.path, "--threads", "2"] + bad)
@@ -239,6 +240,8 @@ import Testing
         let file = directory + "/model_bf16.bin"
         let export = try runGPT2(arguments: ["export", "--checkpoint", run, "--format", "llmc", "--precision", "bf16", "--out", file])
         try #require(export.status == 0, "\(export.stderrText)")
+        // (tiny's 1,637,248 parameters: see BenchReportTests)
+        #expect(export.stderrText == "wrote \(file) (1637248 parameters, bf16)\n", "\(export.stderrText)")
         let (config, saved) = try ModelSource.load(run)
         #expect(try FileManager.default.attributesOfItem(atPath: file)[.size] as? Int == 1024 + 2 * config.parameterCount)
         let (loadedConfig, loaded) = try ModelSource.load(file)

@@ -58,6 +58,28 @@ import Testing
         #expect(scored.status == 0 && scored.stdoutText.contains("\"examples\": 1"), "\(scored.stderrText)")
     }
 
+    /// HellaSwag's two accuracies go under their own names: acc is the items whose summed ending loss picks the label
+    /// (`correct`) over the items, acc_norm those whose mean loss does (`correct_norm`), in the JSON and in the text alike.
+    /// (The fixture's model scores the sample's first four items differently by the two, as a random model often does,
+    /// so that a swap shows.)
+    @Test func hellaSwagReportsEachAccuracyUnderItsName() throws {
+        let directory = try TestPaths.temporaryDirectory("cli-hellaswag-names")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let data = TestPaths.repositoryRoot.appendingPathComponent("Tests/CPUBackendTests/Fixtures/hellaswag_sample.jsonl").path
+        let arguments = ["eval", "hellaswag", "--checkpoint", try tinyModel(in: directory), "--data", data, "--mirror", mirror,
+                         "--limit", "4", "--threads", "2"]
+        let json = try runGPT2(arguments: arguments + ["--json"])
+        try #require(json.status == 0, "\(json.stderrText)")
+        let object = try #require(try JSONSerialization.jsonObject(with: json.stdout) as? [String: Any], "\(json.stdoutText)")
+        let correct = try #require(object["correct"] as? Int), correctNorm = try #require(object["correct_norm"] as? Int)
+        try #require(correct != correctNorm && object["examples"] as? Int == 4, "the case needs the two to differ: \(object)")
+        #expect(object["acc"] as? Double == Double(correct) / 4 && object["acc_norm"] as? Double == Double(correctNorm) / 4, "\(object)")
+        let text = try runGPT2(arguments: arguments)
+        let expected = "hellaswag over 4 items: acc \(formatFixed(Double(correct) / 4, digits: 4)) (\(correct)), "
+            + "acc_norm \(formatFixed(Double(correctNorm) / 4, digits: 4)) (\(correctNorm))\n"
+        #expect(text.stdoutText == expected, "\(text.stdoutText)")
+    }
+
     @Test func evalWithoutSubcommandIsStillTheLossEval() throws {
         let directory = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -124,10 +146,13 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let run = try CLIFixtures.trainedRun()
         let intoFolder = try runGPT2(arguments: ["export", "--checkpoint", run, "--format", "llmc", "--out", directory])
-        expectOneLineError(intoFolder, mentioning: "is a folder")
+        expectOneLineError(intoFolder, mentioning: "--out \(directory) is a folder, and --format llmc writes one file (e.g. \(directory)/model.bin)")
         try Data([1]).write(to: URL(fileURLWithPath: directory + "/file"))
         let intoFile = try runGPT2(arguments: ["export", "--checkpoint", run, "--format", "safetensors", "--out", directory + "/file"])
         expectOneLineError(intoFile, mentioning: "is a file")
+        // safetensors is fp32 only: bf16 asked for is refused, not written as fp32 without a word
+        let bf16 = try runGPT2(arguments: ["export", "--checkpoint", run, "--format", "safetensors", "--precision", "bf16", "--out", directory + "/hf"])
+        expectOneLineError(bf16, mentioning: "--format safetensors writes fp32 weights; drop --precision")
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory) == ["file"])
         // a file's missing folders are made, as a safetensors folder's are (it said "cannot create nd/sub/x.bin.tmp-23379")
         let nested = try runGPT2(arguments: ["export", "--checkpoint", run, "--out", directory + "/nd/sub/x.bin"])

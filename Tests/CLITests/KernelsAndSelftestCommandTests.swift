@@ -19,6 +19,34 @@ struct KernelsAndSelftestCommandTests {
         #expect(info.stdoutText.contains("          compiles for \(listed)\n") && listed.contains("sm_80, "), "\(info.stdoutText)")
     }
 
+    /// `gpt2 info` starts with the CPU: the cores online, as the threads option's 0 (one per core) counts them.
+    @Test func infoCountsTheCoresOnline() throws {
+        let info = try runGPT2(arguments: ["info"])
+        #expect(info.status == 0 && info.stdoutText.hasPrefix("cpu       \(WorkerThreads.cores) logical cores; OpenBLAS kernel "),
+                "\(info.stdoutText)")
+    }
+
+    /// Each row names the file, the architecture and the kind of image, and its size in KiB rounded up, as the file that
+    /// --out writes holds it; --ptx compiles for compute_XY instead, a PTX image. (Three files: three sizes to round.)
+    @Test func kernelsRowsGiveEachImagesKindAndSize() throws {
+        let folder = try TestPaths.temporaryDirectory("cli-kernels-sizes").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let only = ["--only", "gelu", "--only", "encoder", "--only", "adamw"]
+        let result = try runGPT2(arguments: ["kernels", "--arch", "sm_89", "--out", folder] + only)
+        try #require(result.status == 0, "\(result.stderrText)")
+        let rows = result.stdoutText.split(separator: "\n").map { $0.split(separator: " ") }
+        for file in ["gelu", "encoder", "adamw"] {
+            let images = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasPrefix(file) }
+            try #require(images.count == 1, "\(file): \(images)")
+            let bytes = try #require(try FileManager.default.attributesOfItem(atPath: folder + "/" + images[0])[.size] as? Int)
+            let row = rows.first { $0.first == "\(file).cu" } ?? []
+            #expect(row.count >= 5 && row[1...4] == ["sm_89", "cubin", "\((bytes + 1023) / 1024)", "KiB"], "\(file), \(bytes) bytes: \(row)")
+        }
+        let ptx = try runGPT2(arguments: ["kernels", "--arch", "sm_89", "--only", "gelu", "--ptx"])
+        let row = ptx.stdoutText.split(separator: "\n").first?.split(separator: " ") ?? []
+        #expect(ptx.status == 0 && row.count >= 3 && row[0...2] == ["gelu.cu", "compute_89", "ptx"], "\(ptx.stdoutText)\(ptx.stderrText)")
+    }
+
     /// `gpt2 --help` lists selftest, which the README and the GPU section tell users to run (it was hidden).
     @Test func helpListsSelftest() throws {
         let result = try runGPT2(arguments: ["--help"])

@@ -8,9 +8,7 @@ import Testing
 
 @Suite struct PlanCommandTests {
     /// An empty calibration file per test, so the user's own bench runs never leak in.
-    private func calibration() throws -> [String: String] {
-        ["GPT2_CALIBRATION": try TestPaths.temporaryDirectory("plan-cal").path + "/calibration.json"]
-    }
+    private func calibration() throws -> [String: String] { try CLIFixtures.emptyCalibration() }
 
     @Test func jsonHasTheFieldsScriptsUse() throws {
         let result = try runGPT2(arguments: ["plan", "--gpu", "rtx4070", "--model", "d12", "--micro-batch", "8", "--seq", "1024",
@@ -260,6 +258,12 @@ import Testing
         let text = try runGPT2(arguments: ["plan", "--device", "cpu", "--threads", "2", "--model", "tiny", "--micro-batch", "2",
                                            "--seq", "32", "--steps", "10"], environment: environment).stdoutText
         #expect(text.contains("calibrated by gpt2 bench tiny B=2 T=32") && !text.contains("the MFU is a default"), "\(text)")
+        // --mfu replaces the measurement as it replaces the default (the optimizer's time with it)
+        let given = try runGPT2(arguments: ["plan", "--device", "cpu", "--threads", "2", "--model", "tiny", "--micro-batch", "2",
+                                            "--seq", "32", "--steps", "10", "--json", "--mfu", "0.25"], environment: environment)
+        let override = try #require(try JSONSerialization.jsonObject(with: given.stdout) as? [String: Any], "\(given.stderrText)")
+        #expect(override["mfu_source"] as? String == "from --mfu" && override["micro_step_mfu"] as? Double == 0.25
+                && override["optimizer_seconds"] as? Double == 0, "\(override)")
         // The record keeps the peak its MFU was measured against: a plan against another --peak-flops predicts the same
         // measured time (it scaled the time with the peak), and an MFU scaled to that peak.
         let againstOtherPeak = try runGPT2(arguments: ["plan", "--device", "cpu", "--threads", "2", "--model", "tiny", "--micro-batch", "2",

@@ -248,6 +248,28 @@ import GPT2
         #expect(!FileManager.default.fileExists(atPath: out.path), "nothing written")
     }
 
+    /// The counts are checked before anything is read: a negative --val-tokens, and a --shards outside FineWeb-10B's
+    /// 1…103 train shards (0 fetched only the validation shard).
+    @Test(arguments: [(["notes.txt", "--val-tokens=-1"], "--val-tokens must be 0 or more"),
+                      (["fineweb10B", "--shards", "0"], "--shards must be in 1…103"), (["fineweb10B", "--shards", "104"], "--shards must be in 1…103")])
+    func countsOutOfRangeAreRefused(_ arguments: [String], _ message: String) throws {
+        let result = try runGPT2(arguments: ["prepare"] + arguments + ["--mirror", TestPaths.mirror.path])
+        #expect(result.status != 0 && result.stderrText.contains(message), "\(result.stderrText)")   // (with the usage, as a parse error)
+    }
+
+    /// --val-tokens 0 is taken: every token goes to the training split.
+    @Test func noValidationTokensPutsEveryTokenInTraining() throws {
+        let directory = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let input = directory.appendingPathComponent("notes.txt")
+        try Data("Hello world".utf8).write(to: input)
+        let out = directory.appendingPathComponent("out").path
+        let result = try runGPT2(arguments: ["prepare", input.path, "--val-tokens", "0", "--out", out, "--mirror", TestPaths.mirror.path])
+        try #require(result.status == 0, "\(result.stderrText)")
+        // <|endoftext|>, then "Hello world" (tiktoken: 15496, 995)
+        #expect(try shardTokens(out + "/notes_train_000000.bin") == [50256, 15496, 995])
+    }
+
     @Test func helpShowsExamples() throws {
         let result = try runGPT2(arguments: ["prepare", "--help"])
         #expect(result.status == 0)

@@ -30,7 +30,8 @@ struct TokenizeCommandTests {
         #expect(try JSONDecoder().decode([Int].self, from: result.stdout) == ids)
     }
 
-    @Test(arguments: ["[15496, 995,338 ,220]", " [ 15496,995 , 338,\n220 ]\n", "15496 995\n338\t220\n"])
+    /// (CRLF line ends, as from a Windows editor, are whitespace too.)
+    @Test(arguments: ["[15496, 995,338 ,220]", " [ 15496,995 , 338,\n220 ]\n", "15496 995\n338\t220\n", "15496\r\n995\r\n338\r\n220\r\n"])
     func decodeWritesTheBytesBack(input: String) throws {
         let result = try runGPT2(arguments: ["tokenize", "--decode"] + vocabulary, stdin: Data(input.utf8))
         #expect(result.status == 0, "\(result.stderrText)")
@@ -58,6 +59,13 @@ struct TokenizeCommandTests {
         #expect(result.status == 0)
         #expect(result.stderrText.contains("\(text.utf8.count) bytes, \(ids.count) tokens"))
         #expect(result.stdoutText == ids.map { "\($0)\n" }.joined())
+    }
+
+    /// With --decode, --stats counts the ids read and the bytes written: 4 ids, the 14 bytes of "Hello world's ".
+    @Test func decodeStatsCountTokensAndBytes() throws {
+        let result = try runGPT2(arguments: ["tokenize", "--decode", "--stats"] + vocabulary, stdin: Data("15496 995 338 220".utf8))
+        #expect(result.status == 0 && result.stdoutText == "Hello world's ", "\(result.stderrText)")
+        #expect(result.stderrText == "4 tokens, 14 bytes\n", "\(result.stderrText)")
     }
 
     @Test func threadCountsGiveIdenticalIds() throws {

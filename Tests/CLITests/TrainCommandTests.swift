@@ -159,6 +159,7 @@ import Testing
     @Test(arguments: [(["--lr", "-1"], "--lr must be a positive number (got -1.0)"),
                       (["--clip", "-0.5"], "--clip must be 0 (off) or a positive number (got -0.5)"),
                       (["--min-lr-fraction", "-1e-2"], "--min-lr-fraction must be between 0 and 1"),
+                      (["--lr", "-1e+3"], "--lr must be a positive number (got -1000.0)"),
                       (["--warmup=-3"], "--warmup must not be negative"),
                       (["--steps", "0"], "--steps must be positive (got 0)")])
     func badValuesFailAtOnceWithTheirOptionsCheck(_ arguments: [String], _ phrase: String) throws {
@@ -176,7 +177,30 @@ import Testing
         #expect(flag.status != 0 && flag.stderrText.contains("'--recompute' does not take any value"), "\(flag.stderrText)")
         let missing = try runGPT2(arguments: ["train", "--lr"])
         #expect(missing.status != 0 && missing.stderrText.contains("Missing value for '--lr"), "\(missing.stderrText)")
+        // after a `--` terminator every word is an argument as given: two inputs to prepare, "--name" and "-1", not one
+        let root = try TestPaths.temporaryDirectory("cli-terminator").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let terminated = try runGPT2(arguments: ["prepare", "--mirror", TestPaths.mirror.path, "--", "--name", "-1"], workingDirectory: root)
+        expectOneLineError(terminated, mentioning: "Error: --name is neither a file nor a dataset name")
+        // nor is an empty word there an empty path given to an option (the inputs are "--out" and "")
+        let emptyAfter = try runGPT2(arguments: ["prepare", "--mirror", TestPaths.mirror.path, "--", "--out", ""], workingDirectory: root)
+        expectOneLineError(emptyAfter, mentioning: "Error: --out is neither a file nor a dataset name")
     }
+    /// Without --data, train prepares tinyshakespeare into data/tinyshakespeare of the working folder (as the README
+    /// says) and trains on it.
+    @Test func withoutDataTheDemoCorpusIsPreparedInDataTinyshakespeare() throws {
+        let root = try TestPaths.temporaryDirectory("cli-demo-data").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        var arguments = try CLIFixtures.trainArguments(out: root + "/run", steps: 1, extra: ["--mirror", TestPaths.mirror.path])
+        arguments.removeSubrange(arguments.firstIndex(of: "--data")!...(arguments.firstIndex(of: "--data")! + 1))
+        let result = try runGPT2(arguments: arguments, workingDirectory: root)
+        #expect(result.status == 0, "\(result.stderrText)")
+        for split in ["val", "train"] {
+            let shard = root + "/data/tinyshakespeare/tinyshakespeare_\(split)_000000.bin"
+            #expect(FileManager.default.fileExists(atPath: shard), "\(shard)")
+        }
+    }
+
     /// Training with a warm-up longer than the run says so once, with the rate the last step then logs in metrics.jsonl.
     @Test func aWarmUpLongerThanTheRunIsNoted() throws {
         let root = try TestPaths.temporaryDirectory("cli-warmup").path
