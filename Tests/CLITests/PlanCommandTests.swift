@@ -7,12 +7,10 @@ import GPT2TestSupport
 import Testing
 
 @Suite struct PlanCommandTests {
-    /// An empty calibration file per test, so the user's own bench runs never leak in.
-    private func calibration() throws -> [String: String] { try CLIFixtures.emptyCalibration() }
-
     @Test func jsonHasTheFieldsScriptsUse() throws {
         let result = try runGPT2(arguments: ["plan", "--gpu", "rtx4070", "--model", "d12", "--micro-batch", "8", "--seq", "1024",
-                                             "--grad-accum", "64", "--steps", "12000", "--json"], environment: try calibration())
+                                             "--grad-accum", "64", "--steps", "12000", "--json"],
+                                 environment: try CLIFixtures.emptyCalibration())
         #expect(result.status == 0, "\(result.stderrText)")
         let object = try #require(try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any])
         #expect(object["fits"] as? Bool == true)
@@ -32,7 +30,8 @@ import Testing
 
     @Test func textShowsTableVerdictAndTime() throws {
         let result = try runGPT2(arguments: ["plan", "--gpu", "rtx4070", "--model", "d12", "--seq", "1024",
-                                             "--total-batch-tokens", "524288", "--tokens", "10B"], environment: try calibration())
+                                             "--total-batch-tokens", "524288", "--tokens", "10B"],
+                                 environment: try CLIFixtures.emptyCalibration())
         #expect(result.status == 0, "\(result.stderrText)")
         let text = result.stdoutText
         for phrase in ["gradients (fp32)", "activation logits (R,Vp)", "verdict: fits", "largest micro-batch",
@@ -46,10 +45,8 @@ import Testing
     /// tokens per step / (peak × MFU), so halving the MFU doubles it.
     @Test func aGivenMFUSetsTheStepTime() throws {
         func plan(_ mfu: String) throws -> [String: Any] {
-            let result = try runGPT2(arguments: ["plan", "--gpu", "rtx4070", "--model", "d12", "--micro-batch", "8", "--seq", "1024",
-                                                 "--grad-accum", "4", "--steps", "100", "--json", "--mfu", mfu], environment: try calibration())
-            try #require(result.status == 0, "\(result.stderrText)")
-            return try #require(try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any])
+            try CLIFixtures.planJSON(["--gpu", "rtx4070", "--model", "d12", "--micro-batch", "8", "--seq", "1024", "--grad-accum", "4",
+                                      "--steps", "100", "--mfu", mfu])
         }
         let half = try plan("0.5"), quarter = try plan("0.25")
         #expect(half["mfu_source"] as? String == "from --mfu" && half["mfu_calibrated"] as? Bool == false, "\(half)")
@@ -82,10 +79,7 @@ import Testing
     /// divides them: --grad-accum 64 at T=1024 on a 4070 (27 fit) is 16 × 32, 524,288 tokens either way.
     @Test func microBatchAutoKeepsTheStepsTokens() throws {
         func plan(_ extra: [String]) throws -> [String: Any] {
-            let result = try runGPT2(arguments: ["plan", "--gpu", "rtx4070", "--model", "d12", "--seq", "1024", "--micro-batch", "auto",
-                                                 "--steps", "10", "--json"] + extra, environment: try calibration())
-            try #require(result.status == 0, "\(result.stderrText)")
-            return try #require(try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any])
+            try CLIFixtures.planJSON(["--gpu", "rtx4070", "--model", "d12", "--seq", "1024", "--micro-batch", "auto", "--steps", "10"] + extra)
         }
         for extra in [["--grad-accum", "64"], ["--total-batch-tokens", "524288"]] {
             let object = try plan(extra)
@@ -103,7 +97,7 @@ import Testing
     @Test(arguments: [[], ["--recompute", "--seq", "64"]])
     func microBatchAutoSaysWhenOnlyASmallerModelHelps(_ extra: [String]) throws {
         let result = try runGPT2(arguments: ["plan", "--gpu", "rtx3060", "--model", "d48", "--micro-batch", "auto", "--steps", "10"] + extra,
-                                 environment: try calibration())
+                                 environment: try CLIFixtures.emptyCalibration())
         // fp32 weights, gradients, m and v, and the bf16 copy: 18 bytes a parameter
         let state = formatBytes(try ModelPreset.named("d48").config.parameterCount * 18)
         expectOneLineError(result, mentioning: "the model's weights, gradients and AdamW moments alone (\(state)) do not fit: use a smaller model")
@@ -113,7 +107,7 @@ import Testing
     /// The memory table's columns widen for totals beyond a terabyte: "175583.19 GiB188,531,014,107,136" ran together.
     @Test func hugeTotalsKeepTheColumnsApart() throws {
         let result = try runGPT2(arguments: ["plan", "--gpu", "h200", "--model", "d48", "--micro-batch", "65535", "--seq", "1024",
-                                             "--steps", "1"], environment: try calibration())
+                                             "--steps", "1"], environment: try CLIFixtures.emptyCalibration())
         let total = try #require(result.stdoutText.split(separator: "\n").first { $0.hasPrefix("total ") }, "\(result.stdoutText)")
         #expect(total.split(separator: " ").count == 4, "total, size, unit and bytes, apart: \(total)")
     }
@@ -122,7 +116,7 @@ import Testing
     /// a memory verdict).
     @Test func theMicroBatchLimitIsNotCalledMemory() throws {
         let result = try runGPT2(arguments: ["plan", "--gpu", "h200", "--model", "tiny", "--micro-batch", "2", "--seq", "16"],
-                                 environment: try calibration())
+                                 environment: try CLIFixtures.emptyCalibration())
         #expect(result.stdoutText.contains("seq 16: \(Layout.maximumBatchSize) (the most a micro-batch can be)")
                 && !result.stdoutText.contains("does not)"), "\(result.stdoutText)")
     }
@@ -195,7 +189,7 @@ import Testing
     /// A bench whose MFU no plan could use (against a --peak-flops far too low) says so and records nothing, so the file
     /// stays one that plans read (such a record would now make it refused as damaged).
     @Test func benchRecordsNoImplausibleMFU() throws {
-        let environment = try calibration()
+        let environment = try CLIFixtures.emptyCalibration()
         let bench = try runGPT2(arguments: ["bench", "--model", "tiny", "--micro-batch", "2", "--seq", "32", "--steps", "1",
                                             "--warmup", "0", "--threads", "2", "--device", "cpu", "--peak-flops", "1e6"], environment: environment)
         #expect(bench.status == 0 && bench.stderrText.contains("note: not recorded for gpt2 plan, since mfu"), "\(bench.stderrText)")
@@ -205,7 +199,7 @@ import Testing
     /// A calibration file that cannot be read is left out of plans with a note (plan, and train and eval, which plan
     /// first, were refused), and a bench prints what it measured before refusing to record into it (it was lost).
     @Test func aDamagedCalibrationFileIsNotedAndKept() throws {
-        let environment = try calibration()
+        let environment = try CLIFixtures.emptyCalibration()
         let path = try #require(environment["GPT2_CALIBRATION"])
         try Data("garbage\n".utf8).write(to: URL(fileURLWithPath: path))
         let plan = try runGPT2(arguments: ["plan", "--gpu", "rtx4070", "--model", "d12", "--steps", "10", "--json"], environment: environment)
@@ -226,7 +220,7 @@ import Testing
     }
 
     @Test func benchCalibratesThePlansMFU() throws {
-        let environment = try calibration()
+        let environment = try CLIFixtures.emptyCalibration()
         let bench = try runGPT2(arguments: ["bench", "--model", "tiny", "--micro-batch", "2", "--seq", "32", "--steps", "2",
                                             "--warmup", "1", "--threads", "2", "--device", "cpu", "--json"], environment: environment)
         #expect(bench.status == 0, "\(bench.stderrText)")
@@ -282,7 +276,7 @@ import Testing
     /// A bench that accumulates calibrates the plan too: at its own shape (3 micro-batches per step) the plan gives back
     /// its step time, and at one micro-batch per step a third of its micro-steps' time plus the optimizer's.
     @Test func benchWithAccumulationCalibratesThePlan() throws {
-        let environment = try calibration()
+        let environment = try CLIFixtures.emptyCalibration()
         let common = ["--device", "cpu", "--threads", "2", "--model", "tiny", "--micro-batch", "2", "--seq", "32"]
         let bench = try runGPT2(arguments: ["bench"] + common + ["--grad-accum", "3", "--steps", "2", "--warmup", "1", "--json"],
                                 environment: environment)

@@ -186,6 +186,7 @@ import Testing
         let emptyAfter = try runGPT2(arguments: ["prepare", "--mirror", TestPaths.mirror.path, "--", "--out", ""], workingDirectory: root)
         expectOneLineError(emptyAfter, mentioning: "Error: --out is neither a file nor a dataset name")
     }
+
     /// Without --data, train prepares tinyshakespeare into data/tinyshakespeare of the working folder (as the README
     /// says) and trains on it.
     @Test func withoutDataTheDemoCorpusIsPreparedInDataTinyshakespeare() throws {
