@@ -127,14 +127,18 @@ struct TrainCommand: ParsableCommand {
         var backendChoice = backendOptions
         // (A checkpoint that cannot be read fails below, in full.)
         if let resume, let folder = try? ModelSource.checkpointFolder(resume), let saved = try? SavedRun(checkpoint: folder) {
-            // The saved device decides where the run goes on (below): another name would go on on the CPU without a word.
-            if let device = saved.options.device, Device(rawValue: device) == nil || device == Device.auto.rawValue {
-                throw ValidationError("\(folder) is damaged: its state.json says the run trained on \"\(device)\", "
-                                      + "and a run trains on cpu or cuda")
-            }
+            // The device the run trained on (nil in runs saved before it was recorded: the CPU); a name other than cpu or
+            // cuda is a damaged state.json, which would go on on the CPU without a word.
+            let trainedOn = try saved.options.device.map { name in
+                guard let device = Device(rawValue: name), device != .auto else {
+                    throw ValidationError("\(folder) is damaged: its state.json says the run trained on \"\(name)\", "
+                                          + "and a run trains on cpu or cuda")
+                }
+                return device
+            } ?? .cpu
             // A resume keeps the device the run trained on, unless --device says otherwise: a GPU run resumed as the
             // README shows went on on the CPU, ~100 times slower.
-            if backendChoice.device == .auto, saved.options.device == "cuda" {
+            if backendChoice.device == .auto, trainedOn == .cuda {
                 if let problem = CUDAAvailability.problem() {
                     throw ValidationError("this run trained on the GPU, and here \(problem); continue it on the CPU with --device cpu")
                 }
@@ -143,7 +147,7 @@ struct TrainCommand: ParsableCommand {
             }
             // and on the CPU its thread count, unless --threads says otherwise: another count changes the last bits
             // of some sums, so the resumed run would no longer be the uninterrupted one
-            if backendChoice.threads == nil, backendChoice.device != .cuda, saved.options.device ?? "cpu" == "cpu", saved.options.threads > 0 {
+            if backendChoice.threads == nil, backendChoice.device != .cuda, trainedOn == .cpu, saved.options.threads > 0 {
                 backendChoice.threads = saved.options.threads
             }
         }
