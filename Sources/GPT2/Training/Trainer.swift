@@ -156,6 +156,12 @@ public final class Trainer<Ops: Backend> {
             let hyper = AdamWHyperparameters(learningRate: lr, weightDecay: options.weightDecay)
             let norm = model.optimizerStep(hyperparameters: hyper, step: current, clipNorm: options.clipNorm)
             model.backend.synchronize()
+            // A gradient past fp32's range (a diverging run) leaves no meaningful update, whatever the clip: stop before
+            // this step is recorded or saved, so that the newest checkpoint is the last good step.
+            guard norm.isFinite else {
+                throw TrainingError("the gradient norm became \(norm) at step \(current) (its loss \(formatScientific(Double(loss)))); "
+                                    + "lower --lr or check the data")
+            }
             step = current
             losses.append(loss)
 
