@@ -122,6 +122,7 @@ struct BenchCommand: ParsableCommand {
             // On a GPU, what the driver has in use beyond the backend's own (planned) allocations: the context,
             // cuBLASLt and the kernels. The planner uses it for this kind of device from then on.
             deviceMemoryBytes: memory, deviceOverheadBytes: memory.map { $0 - plan.backendBytes },
+            deviceInUseAtOpenBytes: (backend as? CUDABackend)?.device.memoryInUseAtOpen,
             allocatedBytes: backend.allocatedBytes, kernelTimes: timed.kernelTimes,
             peakBandwidth: (backend as? CUDABackend).map { BackendOptions.specification($0).memoryBandwidth }.flatMap { $0 > 0 ? $0 : nil },
             fusions: (backend as? CUDABackend)?.fusions(headSize: config.headSize))
@@ -149,6 +150,7 @@ struct BenchCommand: ParsableCommand {
         let record = CalibrationRecord(device: device, kind: backend.name, model: report.model, microBatch: report.microBatch,
                                        seq: report.seq, gradAccum: report.gradAccum, mfu: mfu, tokensPerSecond: report.tokensPerSecond,
                                        optimizerSeconds: report.optimizerSeconds, deviceOverheadBytes: report.deviceOverheadBytes,
+                                       deviceInUseAtOpenBytes: report.deviceInUseAtOpenBytes,
                                        peakFLOPs: report.peakFLOPs)
         if let problem = record.problem {   // (an MFU of 12 from a --peak-flops far too low)
             Console.log("note: not recorded for gpt2 plan, since \(problem); check --peak-flops")

@@ -24,9 +24,11 @@ struct BenchReport {
     var flopsPerToken: Double
     /// The peak the MFU is taken against; nil for a GPU not in the table without --peak-flops.
     var peakFLOPs: Double?
-    /// On a GPU: the driver's bytes in use, and the part of them beyond the backend's planned buffers.
+    /// On a GPU: the driver's bytes in use, the part of them beyond the backend's planned buffers, and those in use
+    /// when the bench opened the device (its context, other processes' memory).
     var deviceMemoryBytes: Int?
     var deviceOverheadBytes: Int?
+    var deviceInUseAtOpenBytes: Int?
     var allocatedBytes: Int
     var kernelTimes: [KernelTime]?
     var peakBandwidth: Double?
@@ -44,6 +46,7 @@ struct BenchReport {
             ("step_ms", "\(stepSeconds * 1000)"), ("optimizer_ms", "\(optimizerSeconds * 1000)"),
             ("tokens_per_s", "\(tokensPerSecond)"), ("mfu", value(mfu)), ("peak_flops", value(peakFLOPs)),
             ("device_memory_bytes", value(deviceMemoryBytes)), ("device_overhead_bytes", value(deviceOverheadBytes)),
+            ("device_in_use_at_open_bytes", value(deviceInUseAtOpenBytes)),
             ("flops_per_token", "\(flopsPerToken)"), ("params", "\(config.parameterCount)"), ("allocated_bytes", "\(allocatedBytes)"),
         ] + (fusions.map { [("fusions", "{" + $0.map { "\(jsonString($0.key)): \(jsonString($0.value))" }.joined(separator: ", ") + "}")] } ?? [])
           + (kernelTimes.map { [("profile", Self.profileJSON($0))] } ?? [])

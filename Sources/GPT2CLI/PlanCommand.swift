@@ -120,7 +120,7 @@ struct PlanTarget {
     /// `--gpu NAME` if given; else the CUDA device present (cuda/auto), else the CPU (cpu/auto).
     static func resolve(gpu: String?, device: Device, threads: Int) throws -> PlanTarget {
         let calibration = CalibrationFile.forPlanning()
-        func gpuTarget(_ spec: GPUSpecification, totalBytes: Int, inUseAtOpen: Int = 0) -> PlanTarget {
+        func gpuTarget(_ spec: GPUSpecification, totalBytes: Int, inUseAtOpen: Int? = nil) -> PlanTarget {
             PlanTarget(device: .gpu(spec, totalBytes: totalBytes, inUseAtOpen: inUseAtOpen, calibration: calibration),
                        calibration: calibration, calibrationKey: spec.id, tablePeak: spec.listedBF16Peak)
         }

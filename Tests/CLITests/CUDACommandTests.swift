@@ -195,6 +195,9 @@ struct CUDACommandTests {
     /// them: calibrated on the empty device (overhead 0), the plan's overhead row becomes what was in use when gpt2
     /// opened the device, and `--micro-batch auto` picks the largest micro-batch that fits beside them: it runs, and
     /// one sequence more fails to allocate. (Taking only the calibration, auto would pick the empty device's largest.)
+    /// And the other way round: calibrated beside them, the plan on the device they have left counts none of their
+    /// 24 MiB (the bench records what was in use when it opened the device, apart from what it measured beyond that),
+    /// and beside 40 MiB of others, those 40.
     @Test func memoryOtherProcessesHoldIsLeftToThem() throws {
         let calibration = try TestPaths.temporaryDirectory("cli-cuda-busy").path + "/calibration.json"
         let empty = EmulatedCUDA.environment.merging(["GPT2_CALIBRATION": calibration, "GPT2_CUDA_EMULATOR_MEMORY_MIB": "128"]) { $1 }
@@ -214,7 +217,7 @@ struct CUDACommandTests {
         let onEmpty = try JSONDecoder().decode(Plan.self, from: try plan(empty).stdout)
         let besideOthers = try JSONDecoder().decode(Plan.self, from: try plan(busy).stdout)
         #expect(onEmpty.memory["cuda_context"] == 0 && besideOthers.memory["cuda_context"] == 24 << 20, "\(onEmpty) \(besideOthers)")
-        #expect(onEmpty.device_overhead_source == "calibrated" && besideOthers.device_overhead_source == "in_use_at_open")
+        #expect([onEmpty, besideOthers].allSatisfy { $0.device_overhead_source == "in_use_at_open_and_calibrated" })
         #expect(besideOthers.max_micro_batch < onEmpty.max_micro_batch)
         let table = try plan(busy, json: false).stdoutText
         #expect(table.contains("in use on the device when gpt2 opened it (CUDA context, other processes)"), "\(table)")
@@ -225,6 +228,15 @@ struct CUDACommandTests {
         #expect(largest.micro_batch == besideOthers.max_micro_batch && largest.device_memory_bytes <= 128 << 20, "\(largest)")
         let oneMore = try bench("\(largest.micro_batch + 1)", busy)
         #expect(oneMore.status != 0 && oneMore.stderrText.contains("out of memory"), "\(oneMore.stderrText)")
+
+        let calibratedBeside = try bench("1", busy, record: true)
+        try #require(calibratedBeside.status == 0, "\(calibratedBeside.stderrText)")
+        let busier = empty.merging(["GPT2_CUDA_EMULATOR_MEMORY_IN_USE_MIB": "40"]) { $1 }
+        for (environment, others) in [(empty, 0), (busy, 24), (busier, 40)] {
+            let counted = try JSONDecoder().decode(Plan.self, from: try plan(environment).stdout)
+            #expect(counted.memory["cuda_context"] == others << 20 && counted.device_overhead_source == "in_use_at_open_and_calibrated",
+                    "\(others) MiB of others now, 24 during the bench: \(counted)")
+        }
         let invalid = try runGPT2(arguments: ["info"], environment: empty.merging(["GPT2_CUDA_EMULATOR_MEMORY_IN_USE_MIB": "128"]) { $1 })
         #expect(invalid.stdoutText.contains("GPT2_CUDA_EMULATOR_MEMORY_IN_USE_MIB=128") || invalid.stderrText.contains("GPT2_CUDA_EMULATOR_MEMORY_IN_USE_MIB=128"),
                 "a setting the device cannot hold fails cuInit, naming it: \(invalid.stdoutText) \(invalid.stderrText)")

@@ -361,7 +361,8 @@ import Testing
     @Test(arguments: [("mfu", "-1", "mfu -1.0 is not a utilisation"), ("mfu", "0", "mfu 0.0"), ("mfu", "1e308", "mfu 1e+308"),
                       ("tokens_per_s", "0", "tokens_per_s 0.0"), ("micro_batch", "0", "micro_batch 0 is not between 1 and 65535"),
                       ("seq", "-3", "seq -3"), ("grad_accum", "0", "grad_accum 0"), ("optimizer_seconds", "-1", "optimizer_seconds -1.0"),
-                      ("device_overhead_bytes", "1e17", "device_overhead_bytes 100000000000000000")])
+                      ("device_overhead_bytes", "1e17", "device_overhead_bytes 100000000000000000"),
+                      ("device_in_use_at_open_bytes", "-1", "device_in_use_at_open_bytes -1 is not a size")])
     func aDamagedCalibrationRecordIsRefused(_ field: String, _ value: String, _ phrase: String) throws {
         let path = try TestPaths.temporaryDirectory("calibration-damaged").path + "/calibration.json"
         func write(_ value: String) throws {
@@ -373,6 +374,8 @@ import Testing
             try JSONSerialization.data(withJSONObject: [first, second]).write(to: URL(fileURLWithPath: path))
         }
         try write(field == "mfu" ? "1.5" : field == "device_overhead_bytes" ? "-1" : "1")   // sound (an MFU above 1, an overhead below 0)
+        #expect(try CalibrationFile(path: path).records.count == 2)
+        if field == "device_in_use_at_open_bytes" { try write("0") }   // (nothing in use: sound)
         #expect(try CalibrationFile(path: path).records.count == 2)
         try write(value)
         let error = #expect(throws: FileError.self) { try CalibrationFile(path: path) }
@@ -414,6 +417,42 @@ import Testing
             else { Issue.record("not a GPU device"); continue }
             #expect(counted == expected, "\(inUse) bytes in use at open")
         }
+    }
+
+    /// On the device, what a bench measured beyond the bytes in use when it opened the device (cuBLASLt, the kernels)
+    /// is added to the bytes in use now, so that other processes' memory during the bench is not counted again: a
+    /// bench with a 400 MiB context beside a 600 MiB desktop that measured 1,100 MiB beyond its buffers leaves 100 MiB
+    /// beyond the 1,000 in use at its open; with 450 MiB in use at open now (the context, a smaller desktop) that is
+    /// 550 MiB. A card from the table (no device) takes the measurement whole; a record without the bytes in use at
+    /// open (older files) counts whole, or the bytes in use now where those are more.
+    @Test func theOverheadLeavesOutWhatOthersHeldDuringTheBench() throws {
+        let path = try TestPaths.temporaryDirectory("calibration-in-use").path + "/calibration.json"
+        var file = try CalibrationFile(path: path)
+        try file.append(CalibrationRecord(device: "rtx4070", kind: "cuda", model: "d12", microBatch: 8, seq: 1024, mfu: 0.5,
+                                          tokensPerSecond: 5e4, deviceOverheadBytes: 1100 << 20, date: "2026-11-21T09:00:00Z"))
+        let older = DeviceOverhead(bytes: 1100 << 20, source: .measured(by: "d12 B=8 T=1024 on 2026-11-21"))
+        #expect(DeviceOverhead.calibrated(device: "rtx4070", in: file, inUseAtOpen: 450 << 20) == older)
+        #expect(DeviceOverhead.calibrated(device: "rtx4070", in: file, inUseAtOpen: 2 << 30)
+                == DeviceOverhead(bytes: 2 << 30, source: .inUseAtOpen))
+        try file.append(CalibrationRecord(device: "rtx4070", kind: "cuda", model: "d12", microBatch: 16, seq: 1024, mfu: 0.5,
+                                          tokensPerSecond: 5e4, deviceOverheadBytes: 1100 << 20, deviceInUseAtOpenBytes: 1000 << 20,
+                                          date: "2026-11-22T09:00:00Z"))
+        let reread = try CalibrationFile(path: path)
+        #expect(reread.records.last?.deviceInUseAtOpenBytes == 1000 << 20, "written and read back")
+        #expect(DeviceOverhead.calibrated(device: "rtx4070", in: reread, inUseAtOpen: 450 << 20)
+                == DeviceOverhead(bytes: 550 << 20, source: .inUseAtOpenAndMeasured(by: "d12 B=16 T=1024 on 2026-11-22")))
+        #expect(DeviceOverhead.calibrated(device: "rtx4070", in: reread, inUseAtOpen: 3 << 30).bytes == (3 << 30) + (100 << 20))
+        #expect(DeviceOverhead.calibrated(device: "rtx4070", in: reread)
+                == DeviceOverhead(bytes: 1100 << 20, source: .measured(by: "d12 B=16 T=1024 on 2026-11-22")))
+        let spec = try GPUSpecification.named("rtx4070")
+        guard case .gpu(_, _, let counted) = PlanDevice.gpu(spec, totalBytes: spec.usableBytes, inUseAtOpen: 450 << 20, calibration: reread)
+        else { Issue.record("not a GPU device"); return }
+        let plan = MemoryPlan(config: d12, batchSize: 8, sequenceLength: 1024, recompute: false,
+                              device: .gpu(spec, totalBytes: spec.usableBytes, overhead: counted))
+        #expect(counted.bytes == 550 << 20 && plan.components.contains {
+            $0.key == "cuda_context" && $0.label.hasPrefix("in use on the device when gpt2 opened it")
+                && $0.label.contains("measured by gpt2 bench d12 B=16 T=1024")
+        }, "\(counted)")
     }
 
     @Test func memAvailableIsReadInBytes() {

@@ -31,6 +31,10 @@ public struct CalibrationRecord: Codable, Sendable, Equatable {
     /// On a GPU: the driver's bytes in use beyond the backend's planned allocations (context, cuBLASLt,
     /// kernels), which the planner then uses for this kind of device. Absent on the CPU and in older files.
     public var deviceOverheadBytes: Int?
+    /// On a GPU: the driver's bytes in use when the bench opened the device, before any buffer of its own (its CUDA
+    /// context, and whatever other processes held then), so that a plan can tell the two apart. Absent on the CPU and
+    /// in older files.
+    public var deviceInUseAtOpenBytes: Int?
     /// The peak FLOP/s the MFU was measured against (absent in older files): a plan against another peak (a
     /// --peak-flops) rescales the MFU so that the measured speed, not the ratio, carries over.
     public var peakFLOPs: Double?
@@ -43,15 +47,17 @@ public struct CalibrationRecord: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case device, kind, model, mfu, date
         case microBatch = "micro_batch", seq, gradAccum = "grad_accum", tokensPerSecond = "tokens_per_s", optimizerSeconds = "optimizer_seconds"
-        case deviceOverheadBytes = "device_overhead_bytes", peakFLOPs = "peak_flops"
+        case deviceOverheadBytes = "device_overhead_bytes", deviceInUseAtOpenBytes = "device_in_use_at_open_bytes"
+        case peakFLOPs = "peak_flops"
     }
 
     public init(device: String, kind: String, model: String, microBatch: Int, seq: Int, gradAccum: Int? = nil, mfu: Double,
-                tokensPerSecond: Double, optimizerSeconds: Double? = nil, deviceOverheadBytes: Int? = nil, peakFLOPs: Double? = nil,
-                date: String = CalibrationRecord.now()) {
+                tokensPerSecond: Double, optimizerSeconds: Double? = nil, deviceOverheadBytes: Int? = nil,
+                deviceInUseAtOpenBytes: Int? = nil, peakFLOPs: Double? = nil, date: String = CalibrationRecord.now()) {
         (self.device, self.kind, self.model, self.microBatch, self.seq, self.gradAccum) = (device, kind, model, microBatch, seq, gradAccum)
         (self.mfu, self.tokensPerSecond, self.optimizerSeconds) = (mfu, tokensPerSecond, optimizerSeconds)
-        (self.deviceOverheadBytes, self.peakFLOPs, self.date) = (deviceOverheadBytes, peakFLOPs, date)
+        (self.deviceOverheadBytes, self.deviceInUseAtOpenBytes) = (deviceOverheadBytes, deviceInUseAtOpenBytes)
+        (self.peakFLOPs, self.date) = (peakFLOPs, date)
     }
 
     /// What makes the record unusable for a plan (a value no bench writes: a damaged or hand-edited file), or nil.
@@ -70,6 +76,9 @@ public struct CalibrationRecord: Codable, Sendable, Equatable {
         // (below 0 when the plan counts more than the driver has in use: a measurement too)
         if let deviceOverheadBytes, !(-(1 << 50)...(1 << 50)).contains(deviceOverheadBytes) {
             return "device_overhead_bytes \(deviceOverheadBytes) is not a size of device memory"
+        }
+        if let deviceInUseAtOpenBytes, !(0...(1 << 50)).contains(deviceInUseAtOpenBytes) {
+            return "device_in_use_at_open_bytes \(deviceInUseAtOpenBytes) is not a size of device memory"
         }
         return nil
     }

@@ -12,11 +12,11 @@ public enum PlanDevice: Sendable {
     /// A GPU from the table, with its usable memory and the estimated overhead.
     public static func gpu(_ spec: GPUSpecification) -> PlanDevice { .gpu(spec, totalBytes: spec.usableBytes, overhead: .estimate) }
 
-    /// A GPU with the overhead plans count for it: the calibration file's newest measurement for its kind (else the
-    /// estimate), or the bytes in use when gpt2 opened it (0 for a card from the table) where those are more.
-    public static func gpu(_ spec: GPUSpecification, totalBytes: Int, inUseAtOpen: Int, calibration: CalibrationFile) -> PlanDevice {
-        .gpu(spec, totalBytes: totalBytes,
-             overhead: DeviceOverhead.calibrated(device: spec.id, in: calibration).atLeast(inUseAtOpen: inUseAtOpen))
+    /// A GPU with the overhead plans count for it (`DeviceOverhead.calibrated`): from the calibration file's newest
+    /// measurement for its kind (else the estimate) and, on the device itself, the bytes in use when gpt2 opened it
+    /// (`inUseAtOpen`; nil for a card from the table).
+    public static func gpu(_ spec: GPUSpecification, totalBytes: Int, inUseAtOpen: Int?, calibration: CalibrationFile) -> PlanDevice {
+        .gpu(spec, totalBytes: totalBytes, overhead: DeviceOverhead.calibrated(device: spec.id, in: calibration, inUseAtOpen: inUseAtOpen))
     }
 
     /// How the backend stores the model there.
@@ -58,6 +58,9 @@ public struct DeviceOverhead: Sendable, Equatable {
         case measured(by: String)
         /// The device's bytes in use when this process opened it, more than the estimate or measurement.
         case inUseAtOpen
+        /// The device's bytes in use when this process opened it, plus what the bench run named measured beyond the
+        /// bytes in use when it opened the device (cuBLASLt, the kernels).
+        case inUseAtOpenAndMeasured(by: String)
     }
 
     public init(bytes: Int, source: Source) {
@@ -70,24 +73,36 @@ public struct DeviceOverhead: Sendable, Equatable {
     /// Its key in the memory table's JSON.
     public static let key = "cuda_context"
 
-    /// The newest measurement for a kind of device in the calibration file, else the estimate.
-    public static func calibrated(device: String, in file: CalibrationFile) -> DeviceOverhead {
-        guard let record = file.records.last(where: { $0.device == device && $0.deviceOverheadBytes != nil }) else { return .estimate }
-        return DeviceOverhead(bytes: record.deviceOverheadBytes!, source: .measured(by: "\(record.run) on \(record.date.prefix(10))"))
+    /// The overhead for a kind of device from the newest measurement of it in the calibration file, else the
+    /// estimate. On the device itself (`inUseAtOpen`: its bytes in use when gpt2 opened it, context included), that
+    /// measurement's part beyond the bytes in use when its bench opened the device is added to `inUseAtOpen`, so that
+    /// memory other processes held during the bench is not counted again once they have gone (nor missed when they
+    /// came after); a measurement that did not record those (older files) counts whole, or `inUseAtOpen` where that
+    /// is more (`atLeast`).
+    public static func calibrated(device: String, in file: CalibrationFile, inUseAtOpen: Int? = nil) -> DeviceOverhead {
+        guard let record = file.records.last(where: { $0.device == device && $0.deviceOverheadBytes != nil }) else {
+            return Self.estimate.atLeast(inUseAtOpen: inUseAtOpen ?? 0)
+        }
+        let run = "\(record.run) on \(record.date.prefix(10))"
+        if let inUseAtOpen, let inUseAtBench = record.deviceInUseAtOpenBytes {
+            return DeviceOverhead(bytes: inUseAtOpen + record.deviceOverheadBytes! - inUseAtBench, source: .inUseAtOpenAndMeasured(by: run))
+        }
+        return DeviceOverhead(bytes: record.deviceOverheadBytes!, source: .measured(by: run)).atLeast(inUseAtOpen: inUseAtOpen ?? 0)
     }
 
     /// This overhead, or the bytes in use on the device when gpt2 opened it (before any buffer of its own) where
     /// those are more: then other processes hold memory there (a desktop, another run) that the plan must leave them.
-    public func atLeast(inUseAtOpen: Int) -> DeviceOverhead {
+    private func atLeast(inUseAtOpen: Int) -> DeviceOverhead {
         inUseAtOpen > bytes ? DeviceOverhead(bytes: inUseAtOpen, source: .inUseAtOpen) : self
     }
 
-    /// How `--json` names the source: `estimate`, `calibrated` or `in_use_at_open`.
+    /// How `--json` names the source: `estimate`, `calibrated`, `in_use_at_open` or `in_use_at_open_and_calibrated`.
     public var sourceName: String {
         switch source {
         case .estimate: return "estimate"
         case .measured: return "calibrated"
         case .inUseAtOpen: return "in_use_at_open"
+        case .inUseAtOpenAndMeasured: return "in_use_at_open_and_calibrated"
         }
     }
 
@@ -97,6 +112,9 @@ public struct DeviceOverhead: Sendable, Equatable {
         case .estimate: return "CUDA context + cuBLASLt + kernels (estimate)"
         case .measured(let run): return "CUDA context + cuBLASLt + kernels (measured by gpt2 bench \(run))"
         case .inUseAtOpen: return "in use on the device when gpt2 opened it (CUDA context, other processes)"
+        case .inUseAtOpenAndMeasured(let run):
+            return "in use on the device when gpt2 opened it (CUDA context, other processes) + cuBLASLt and kernels "
+                + "(measured by gpt2 bench \(run))"
         }
     }
 }
