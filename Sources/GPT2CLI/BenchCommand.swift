@@ -163,10 +163,12 @@ struct BenchCommand: ParsableCommand {
         } catch {
             throw FileError("not recorded for gpt2 plan: \(error) (GPT2_CALIBRATION chooses another file; --no-record records nothing)")
         }
-        if !json {
-            let recorded = "MFU \(formatFixed(mfu, digits: 3))" + (report.deviceOverheadBytes.map { " and device overhead \(formatBytes($0))" } ?? "")
-            Console.log("recorded \(recorded) for gpt2 plan in \(file.path)")
+        // (on stderr, with --json too: a script learns there that its plans now use this record)
+        let overhead = report.deviceOverheadBytes.map { overhead in
+            " and device overhead \(formatBytes(overhead))"
+                + (report.deviceInUseAtOpenBytes.map { " (beside \(formatBytes($0)) in use when the bench opened the device)" } ?? "")
         }
+        Console.log("recorded MFU \(formatFixed(mfu, digits: 3))\(overhead ?? "") for gpt2 plan in \(file.path)")
     }
 
     /// Runs the warm-up and timed steps on fresh random tokens (and, with --profile, one more kernel by kernel): the

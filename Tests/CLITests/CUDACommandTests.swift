@@ -231,6 +231,9 @@ struct CUDACommandTests {
 
         let calibratedBeside = try bench("1", busy, record: true)
         try #require(calibratedBeside.status == 0, "\(calibratedBeside.stderrText)")
+        #expect(calibratedBeside.stderrText.contains("recorded MFU ") && calibratedBeside.stderrText.contains(
+            " and device overhead 24.0 MiB (beside 24.0 MiB in use when the bench opened the device) for gpt2 plan in \(calibration)"),
+                "with --json too: \(calibratedBeside.stderrText)")
         let busier = empty.merging(["GPT2_CUDA_EMULATOR_MEMORY_IN_USE_MIB": "40"]) { $1 }
         for (environment, others) in [(empty, 0), (busy, 24), (busier, 40)] {
             let counted = try JSONDecoder().decode(Plan.self, from: try plan(environment).stdout)
