@@ -47,6 +47,40 @@ enum CLIFixtures {
         return try #require(try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any], sourceLocation: sourceLocation)
     }
 
+    /// Trains tiny on `device` at `learningRate` with no warm-up and a checkpoint every step until it diverges, and
+    /// checks that the run stopped (exit status 1, an error `saying` what became inf or NaN)
+    /// at the first step whose loss or gradient norm is not finite, before that step was recorded or saved: its
+    /// checkpoints and metrics rows are exactly the steps before, each with a finite loss and grad_norm, and the newest
+    /// checkpoint holds no inf or NaN.
+    static func expectDivergingRunStops(learningRate: String, saying phrase: String, device: String = "cpu",
+                                        environment: [String: String]? = nil) throws {
+        let root = try TestPaths.temporaryDirectory("cli-diverging").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let run = root + "/run"
+        var arguments = try trainArguments(out: run, steps: 6, extra: ["--lr", learningRate, "--warmup", "0", "--checkpoint-every", "1"])
+        arguments[arguments.firstIndex(of: "--device")! + 1] = device
+        let result = try runGPT2(arguments: arguments, environment: environment)
+        #expect(result.status == 1 && result.stderrText.contains("Error: \(phrase)")
+                && result.stderrText.contains("lower --lr or check the data"), "\(result.stderrText)")
+        let named = result.stderrText.components(separatedBy: " at step ").last ?? ""
+        let failed = try #require(Int(named.prefix { $0.isNumber }), "no step in: \(result.stderrText)")
+        try #require(failed >= 2, "the first step (loss ln V) cannot diverge: \(result.stderrText)")
+        #expect(Checkpoint.steps(in: run) == Array(1..<failed))
+
+        struct Row: Decodable { var step: Int; var loss: Double?; var grad_norm: Double? }
+        let text = try String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8)
+        let rows = try text.split(separator: "\n").map { try JSONDecoder().decode(Row.self, from: Data($0.utf8)) }
+        #expect(rows.map(\.step) == Array(1..<failed))
+        for row in rows {   // (non-finite numbers are written as null)
+            #expect(row.loss?.isFinite == true && row.grad_norm?.isFinite == true, "step \(row.step): \(row)")
+        }
+        struct AnyState: Decodable {}
+        let newest = try Checkpoint.load(run + "/" + Checkpoint.folderName(step: failed - 1), as: AnyState.self)
+        for vector in [newest.parameters, newest.firstMoment, newest.secondMoment] {
+            #expect(vector.allSatisfy { $0.isFinite })
+        }
+    }
+
     /// The `loss` field of every step row of RUN/metrics.jsonl (JSONDecoder reads doubles exactly).
     static func losses(_ run: String) throws -> [Double] {
         struct Row: Decodable { var loss: Double? }

@@ -119,6 +119,14 @@ struct CUDACommandTests {
         #expect(remeasured["peak_flops"] as? Double == 2e12 && remeasured["mfu"] as? Double ?? 0 > 0, "\(remeasured)")
     }
 
+    /// A diverging run on the GPU stops as on the CPU (TrainCommandTests), its loss read back from the device as it
+    /// is: at --lr 1e10 the second step's loss is NaN, and a reduction that passed over NaN rows would leave the
+    /// run to the gradient norm's check instead.
+    @Test func aDivergingRunStopsOnTheGPUToo() throws {
+        try CLIFixtures.expectDivergingRunStops(learningRate: "1e10", saying: "the loss became", device: "cuda",
+                                                environment: EmulatedCUDA.environment)
+    }
+
     /// The planner's GPU memory is what the CUDA backend takes from the device: before calibration the plan
     /// carries the context estimate; `gpt2 bench` then measures the overhead beyond the planned allocations
     /// (none on the emulator, which has no context: any unplanned device allocation would show here) and

@@ -136,35 +136,12 @@ import Testing
     }
 
     /// A diverging run stops at the first step whose loss or gradient norm is not finite, before that step is recorded
-    /// or saved: its newest checkpoint is the step before, and nothing it kept holds inf or NaN. With no warm-up, a
-    /// learning rate of 1e10 makes the second step's loss NaN; one of 1e4 makes its loss ~1e9 and its gradients'
-    /// norm overflow fp32 (the clip then scales every gradient by 0, an update of nothing, which went on unnoticed).
+    /// or saved (`CLIFixtures.expectDivergingRunStops`). With no warm-up, a learning rate of 1e10 makes the second
+    /// step's loss NaN; one of 1e4 makes its loss ~1e9 and its gradients' norm overflow fp32 (the clip then scaled
+    /// every gradient by 0, an update of nothing, and the run went on). The GPU's case is in CUDACommandTests.
     @Test(arguments: [("1e10", "the loss became"), ("1e4", "the gradient norm became")])
     func aDivergingRunStopsBeforeItsFirstNonFiniteStepIsKept(_ learningRate: String, _ phrase: String) throws {
-        let root = try TestPaths.temporaryDirectory("cli-diverging").path
-        defer { try? FileManager.default.removeItem(atPath: root) }
-        let run = root + "/run"
-        let result = try runGPT2(arguments: try CLIFixtures.trainArguments(
-            out: run, steps: 6, extra: ["--lr", learningRate, "--warmup", "0", "--checkpoint-every", "1"]))
-        #expect(result.status == 1 && result.stderrText.contains("Error: \(phrase)")
-                && result.stderrText.contains("lower --lr or check the data"), "\(result.stderrText)")
-        let named = result.stderrText.components(separatedBy: " at step ").last ?? ""
-        let failed = try #require(Int(named.prefix { $0.isNumber }), "no step in: \(result.stderrText)")
-        try #require(failed >= 2, "the first step (loss ln V) cannot diverge: \(result.stderrText)")
-        #expect(Checkpoint.steps(in: run) == Array(1..<failed))
-
-        struct Row: Decodable { var step: Int; var loss: Double?; var grad_norm: Double? }
-        let text = try String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8)
-        let rows = try text.split(separator: "\n").map { try JSONDecoder().decode(Row.self, from: Data($0.utf8)) }
-        #expect(rows.map(\.step) == Array(1..<failed))
-        for row in rows {   // (non-finite numbers are written as null)
-            #expect(row.loss?.isFinite == true && row.grad_norm?.isFinite == true, "step \(row.step): \(row)")
-        }
-        struct AnyState: Decodable {}
-        let newest = try Checkpoint.load(run + "/" + Checkpoint.folderName(step: failed - 1), as: AnyState.self)
-        for vector in [newest.parameters, newest.firstMoment, newest.secondMoment] {
-            #expect(vector.allSatisfy { $0.isFinite })
-        }
+        try CLIFixtures.expectDivergingRunStops(learningRate: learningRate, saying: phrase)
     }
 
     /// A folder another gpt2 train is working in is refused as in use, not as holding an earlier run to --resume or
