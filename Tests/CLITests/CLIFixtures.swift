@@ -48,10 +48,10 @@ enum CLIFixtures {
     }
 
     /// Trains tiny on `device` at `learningRate` with no warm-up and a checkpoint every step until it diverges, and
-    /// checks that the run stopped (exit status 1, an error `saying` what became inf or NaN)
-    /// at the first step whose loss or gradient norm is not finite, before that step was recorded or saved: its
-    /// checkpoints and metrics rows are exactly the steps before, each with a finite loss and grad_norm, and the newest
-    /// checkpoint holds no inf or NaN.
+    /// checks that the run stopped (exit status 1, an error `saying` what became inf or NaN) at the first step whose
+    /// loss or gradient norm is not finite, before that step was recorded or saved: its checkpoints and metrics rows
+    /// are exactly the steps before, each with a finite loss and grad_norm, and the newest checkpoint holds no inf or
+    /// NaN.
     static func expectDivergingRunStops(learningRate: String, saying phrase: String, device: String = "cpu",
                                         environment: [String: String]? = nil) throws {
         let root = try TestPaths.temporaryDirectory("cli-diverging").path
@@ -68,8 +68,7 @@ enum CLIFixtures {
         #expect(Checkpoint.steps(in: run) == Array(1..<failed))
 
         struct Row: Decodable { var step: Int; var loss: Double?; var grad_norm: Double? }
-        let text = try String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8)
-        let rows = try text.split(separator: "\n").map { try JSONDecoder().decode(Row.self, from: Data($0.utf8)) }
+        let rows = try metricsRows(run, as: Row.self)
         #expect(rows.map(\.step) == Array(1..<failed))
         for row in rows {   // (non-finite numbers are written as null)
             #expect(row.loss?.isFinite == true && row.grad_norm?.isFinite == true, "step \(row.step): \(row)")
@@ -81,11 +80,16 @@ enum CLIFixtures {
         }
     }
 
-    /// The `loss` field of every step row of RUN/metrics.jsonl (JSONDecoder reads doubles exactly).
+    /// Every row of RUN/metrics.jsonl, decoded as `Row` (JSONDecoder reads doubles exactly).
+    static func metricsRows<Row: Decodable>(_ run: String, as: Row.Type) throws -> [Row] {
+        let text = try String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8)
+        return try text.split(separator: "\n").map { try JSONDecoder().decode(Row.self, from: Data($0.utf8)) }
+    }
+
+    /// The `loss` field of every step row of RUN/metrics.jsonl.
     static func losses(_ run: String) throws -> [Double] {
         struct Row: Decodable { var loss: Double? }
-        let text = try String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8)
-        return try text.split(separator: "\n").compactMap { try JSONDecoder().decode(Row.self, from: Data($0.utf8)).loss }
+        return try metricsRows(run, as: Row.self).compactMap(\.loss)
     }
 }
 

@@ -221,8 +221,7 @@ import Testing
         let notes = result.stderrText.split(separator: "\n").filter { $0.hasPrefix("note: the warm-up") }
         #expect(notes.count == 1, "\(result.stderrText)")
         struct Row: Decodable { var lr: Double? }
-        let text = try String(contentsOfFile: root + "/run/metrics.jsonl", encoding: .utf8)
-        let rates = try text.split(separator: "\n").compactMap { try JSONDecoder().decode(Row.self, from: Data($0.utf8)).lr }
+        let rates = try CLIFixtures.metricsRows(root + "/run", as: Row.self).compactMap(\.lr)
         #expect(rates.count == 2 && abs(rates[1] - 1e-3) < 1e-9, "4e-3 · 2/8: \(rates)")
         #expect(notes.first?.contains("the learning rate only rises, to 1.00e-03 at the last step (peak 4.00e-03)") == true, "\(notes)")
     }

@@ -27,8 +27,7 @@ import Testing
         let result = try runGPT2(arguments: arguments)
         try #require(result.status == 0, "\(name): \(result.stderrText)")
         struct Row: Decodable { var loss: Double?, lr: Double? }
-        let text = try String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8)
-        let rows = try text.split(separator: "\n").map { try JSONDecoder().decode(Row.self, from: Data($0.utf8)) }.filter { $0.loss != nil }
+        let rows = try CLIFixtures.metricsRows(run, as: Row.self).filter { $0.loss != nil }
         #expect(rows.count == steps, "\(name)")
         return (rows.map { $0.loss! }, rows.compactMap(\.lr))
     }

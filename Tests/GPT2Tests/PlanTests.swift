@@ -373,9 +373,8 @@ import Testing
                                         "model": "d12", "seq": 1024, "tokens_per_s": 4e5]
             try JSONSerialization.data(withJSONObject: [first, second]).write(to: URL(fileURLWithPath: path))
         }
-        try write(field == "mfu" ? "1.5" : field == "device_overhead_bytes" ? "-1" : "1")   // sound (an MFU above 1, an overhead below 0)
-        #expect(try CalibrationFile(path: path).records.count == 2)
-        if field == "device_in_use_at_open_bytes" { try write("0") }   // (nothing in use: sound)
+        // sound: an MFU above 1, an overhead below 0, nothing in use at open
+        try write(field == "mfu" ? "1.5" : field == "device_overhead_bytes" ? "-1" : field == "device_in_use_at_open_bytes" ? "0" : "1")
         #expect(try CalibrationFile(path: path).records.count == 2)
         try write(value)
         let error = #expect(throws: FileError.self) { try CalibrationFile(path: path) }
