@@ -114,18 +114,20 @@ struct BenchCommand: ParsableCommand {
         let memory = backend.deviceMemoryInUse()
         let tokensPerSecond = Double(microBatch * seq * gradAccum) / timed.stepSeconds
         let peak = backendOptions.peakFLOPs(backend, override: peakFlops)
+        let cuda = backend as? CUDABackend
         let report = BenchReport(
             model: model, config: config, device: backend.name, threads: (backend as? CPUBackend)?.threads,
             microBatch: microBatch, microBatchAuto: self.microBatch == .auto, seq: seq, gradAccum: gradAccum, classifierChunkRows: gpt.layout.classifierChunkRows, steps: steps,
             stepSeconds: timed.stepSeconds, optimizerSeconds: timed.optimizerSeconds, tokensPerSecond: tokensPerSecond,
             flopsPerToken: FLOPCount.trainingPerToken(config, sequenceLength: seq), peakFLOPs: peak,
             // On a GPU, what the driver has in use beyond the backend's own (planned) allocations: the context,
-            // cuBLASLt and the kernels. The planner uses it for this kind of device from then on.
+            // cuBLASLt, the kernels and other processes' memory; and what was in use when the device was opened (the
+            // context and those processes), which the planner takes off again for this kind of device from then on.
             deviceMemoryBytes: memory, deviceOverheadBytes: memory.map { $0 - plan.backendBytes },
-            deviceInUseAtOpenBytes: (backend as? CUDABackend)?.device.memoryInUseAtOpen,
+            deviceInUseAtOpenBytes: cuda?.device.memoryInUseAtOpen,
             allocatedBytes: backend.allocatedBytes, kernelTimes: timed.kernelTimes,
-            peakBandwidth: (backend as? CUDABackend).map { BackendOptions.specification($0).memoryBandwidth }.flatMap { $0 > 0 ? $0 : nil },
-            fusions: (backend as? CUDABackend)?.fusions(headSize: config.headSize))
+            peakBandwidth: cuda.map { BackendOptions.specification($0).memoryBandwidth }.flatMap { $0 > 0 ? $0 : nil },
+            fusions: cuda?.fusions(headSize: config.headSize))
         print(json ? report.json() : report.text())   // (before recording, which can fail: the measurement is not lost)
         if !noRecord {
             try record(report, backend: backend)
