@@ -150,7 +150,7 @@ public final class Trainer<Ops: Backend> {
                 break
             }
             guard loss.isFinite else {
-                throw TrainingError("the loss became \(loss) at step \(current); lower --lr or check the data")
+                throw TrainingError("the loss became \(Self.nonFinite(loss)) at step \(current); lower --lr or check the data")
             }
             let lr = options.schedule.learningRate(at: current)
             let hyper = AdamWHyperparameters(learningRate: lr, weightDecay: options.weightDecay)
@@ -159,7 +159,7 @@ public final class Trainer<Ops: Backend> {
             // A gradient past fp32's range (a diverging run) leaves no meaningful update, whatever the clip: stop before
             // this step is recorded or saved, so that the newest checkpoint is the last good step.
             guard norm.isFinite else {
-                throw TrainingError("the gradient norm became \(norm) at step \(current) (its loss \(formatScientific(Double(loss)))); "
+                throw TrainingError("the gradient norm became \(Self.nonFinite(norm)) at step \(current) (its loss \(formatScientific(Double(loss)))); "
                                     + "lower --lr or check the data")
             }
             step = current
@@ -304,6 +304,9 @@ public final class Trainer<Ops: Backend> {
                              + (last.map { "once that is fixed, continue from step \($0) with gpt2 train --resume \(options.outDirectory)" }
                                 ?? "no checkpoint of this run was saved"))
     }
+
+    /// "NaN" for any NaN (Swift prints one with its sign bit set as "-nan"), "inf" or "-inf" otherwise.
+    private static func nonFinite(_ value: Float) -> String { value.isNaN ? "NaN" : "\(value)" }
 
     private static func openValidation(_ options: TrainingOptions) throws -> ValidationLoader? {
         guard options.evalEvery > 0 else { return nil }
