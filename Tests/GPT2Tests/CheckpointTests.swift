@@ -198,7 +198,7 @@ import Testing
 
     @Test(arguments: ["model.bin truncated", "optimizer.bin truncated", "optimizer.bin empty", "state.json garbage",
                       "state.json missing", "model.bin missing", "folder missing", "optimizer.bin other model",
-                      "optimizer.bin bad magic", "optimizer.bin trailing bytes"])
+                      "optimizer.bin bad magic", "optimizer.bin bad count", "optimizer.bin trailing bytes"])
     func corruptCheckpointGivesFileError(_ damage: String) throws {
         try withRun { run in
             _ = try save(run, step: 1)
@@ -220,6 +220,10 @@ import Testing
             case "optimizer.bin bad magic":   // the right size, but not an optimizer state (its first int32 is the magic)
                 var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
                 bytes[0] ^= 0xFF
+                try bytes.write(to: URL(fileURLWithPath: path))
+            case "optimizer.bin bad count":   // the right size and magic, but a header that counts other parameters
+                var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+                bytes[8] ^= 0x01   // the count's low byte (int32 at offset 8, little-endian)
                 try bytes.write(to: URL(fileURLWithPath: path))
             case "optimizer.bin trailing bytes":   // 16-byte header + 2 × 4 × count bytes exactly; more is not this model's
                 var bytes = try Data(contentsOf: URL(fileURLWithPath: path))

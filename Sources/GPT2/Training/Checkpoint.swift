@@ -109,6 +109,11 @@ public enum Checkpoint {
         guard header[0] == optimizerMagic, header[1] == 1 else {
             throw FileError("\(folder)/optimizer.bin is not an optimizer state file (bad magic or version)")
         }
+        let recordedCount = Int(UInt32(bitPattern: header[2])) | Int(header[3]) << 32
+        guard recordedCount == count else {
+            throw FileError("\(folder)/optimizer.bin says it holds the moments of \(recordedCount) parameters; the model has \(count) "
+                            + "— the checkpoint is corrupt")
+        }
         let json = Data(try ByteFile.contents(ofFile: folder + "/state.json"))
         let state: State
         do {
