@@ -20,7 +20,9 @@ struct PlanCommand: ParsableCommand {
               gpt2 plan --list-gpus
 
             With no --gpu, the plan is for the GPU present (or the CPU when there is none). The MFU and, on a GPU, \
-            the CUDA context's memory come from the newest gpt2 bench on that kind of device, else stated defaults.
+            the CUDA context's memory come from gpt2 bench runs on that kind of device (for the MFU, the newest \
+            of the run most like the one planned: same model, sequence length and micro-batch first), else stated \
+            defaults.
             """)
 
     @Option(help: "A GPU from the table (gpt2 plan --list-gpus), e.g. rtx4070, h100-sxm.")
@@ -90,7 +92,7 @@ struct PlanCommand: ParsableCommand {
         let memory = MemoryPlan(config: config, batchSize: batch.microBatch, sequenceLength: T, recompute: recompute, device: target.device)
         let largest = MemoryPlan.largestMicroBatch(config: config, sequenceLength: T, recompute: recompute, device: target.device)
         let largestOther = MemoryPlan.largestMicroBatch(config: config, sequenceLength: T, recompute: !recompute, device: target.device)
-        let speed = target.speed(model: model, config: config, peakOverride: peakFlops, mfuOverride: mfu)
+        let speed = target.speed(model: model, config: config, seq: T, microBatch: batch.microBatch, peakOverride: peakFlops, mfuOverride: mfu)
         let tokensPerStep = batch.tokensPerStep(seq: T)
         if let steps, steps.multipliedReportingOverflow(by: tokensPerStep).overflow {
             throw ValidationError("--steps \(steps) of \(tokensPerStep) tokens each is more tokens than a plan can count; give fewer --steps or --tokens")
@@ -144,15 +146,16 @@ struct PlanTarget {
                           calibration: calibration, calibrationKey: "cpu", tablePeak: FLOPCount.cpuPeak(threads: resolvedThreads))
     }
 
-    /// Peak FLOP/s, the micro-steps' MFU and the optimizer's seconds per step: overrides first, then the newest
-    /// calibration record (its optimizer time scaled to this model's parameter count, as AdamW's work is), then the
-    /// stated default. A GPU not in the table has no listed peak: the one a `gpt2 bench --peak-flops` there recorded
-    /// (`peakRecorded`), else nil without --peak-flops (the memory plan needs no peak).
-    func speed(model: String, config: ModelConfig, peakOverride: Double?, mfuOverride: Double?)
+    /// Peak FLOP/s, the micro-steps' MFU and the optimizer's seconds per step: overrides first, then the calibration
+    /// record closest to this run (`CalibrationFile.closest`; its optimizer time scaled to this model's parameter count,
+    /// as AdamW's work is), then the stated default. A GPU not in the table has no listed peak: the one a
+    /// `gpt2 bench --peak-flops` there recorded (`peakRecorded`), else nil without --peak-flops (the memory plan needs
+    /// no peak).
+    func speed(model: String, config: ModelConfig, seq: Int, microBatch: Int, peakOverride: Double?, mfuOverride: Double?)
         -> (peak: Double, microStepMFU: Double, optimizerSeconds: Double, source: MFUSource, peakRecorded: Bool)?
     {
-        let record = calibration.latest(device: calibrationKey, model: model)
-        let recordedPeak = tablePeak == nil ? (record?.peakFLOPs ?? calibration.latest(device: calibrationKey)?.peakFLOPs) : nil
+        let record = calibration.closest(device: calibrationKey, model: model, seq: seq, microBatch: microBatch)
+        let recordedPeak = tablePeak == nil ? (record?.peakFLOPs ?? calibration.closest(device: calibrationKey)?.peakFLOPs) : nil
         guard let peak = peakOverride ?? tablePeak ?? recordedPeak, peak > 0 else { return nil }
         let peakRecorded = peakOverride == nil && tablePeak == nil
         if let mfuOverride { return (peak, mfuOverride, 0, .given, peakRecorded) }

@@ -271,6 +271,17 @@ import Testing
                                                   "--seq", "32", "--steps", "10", "--json"], environment: environment)
         let scaled = try #require(try JSONSerialization.jsonObject(with: fourThreads.stdout) as? [String: Any], "\(fourThreads.stderrText)")
         #expect(close(scaled["micro_step_mfu"] as? Double, try #require(object["micro_step_mfu"] as? Double)), "\(scaled)")
+        // A newer bench of another shape does not take over the plan of the shape measured, and does set its own shape's.
+        var calibration = try CalibrationFile(path: try #require(environment["GPT2_CALIBRATION"]))
+        try calibration.append(CalibrationRecord(device: "cpu", kind: "cpu", model: "tiny", microBatch: 1, seq: 16, mfu: 0.001, tokensPerSecond: 1))
+        let sameShape = try runGPT2(arguments: ["plan", "--device", "cpu", "--threads", "2", "--model", "tiny", "--micro-batch", "2",
+                                                "--seq", "32", "--steps", "10", "--json"], environment: environment)
+        let unchanged = try #require(try JSONSerialization.jsonObject(with: sameShape.stdout) as? [String: Any], "\(sameShape.stderrText)")
+        #expect(close(unchanged["mfu"] as? Double, try #require(measured["mfu"] as? Double)), "\(unchanged)")
+        let newShape = try runGPT2(arguments: ["plan", "--device", "cpu", "--threads", "2", "--model", "tiny", "--micro-batch", "1",
+                                               "--seq", "16", "--steps", "10", "--json"], environment: environment)
+        let recalibrated = try #require(try JSONSerialization.jsonObject(with: newShape.stdout) as? [String: Any], "\(newShape.stderrText)")
+        #expect(recalibrated["micro_step_mfu"] as? Double == 0.001, "\(recalibrated)")
     }
 
     /// A bench that accumulates calibrates the plan too: at its own shape (3 micro-batches per step) the plan gives back

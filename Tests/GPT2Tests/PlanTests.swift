@@ -301,18 +301,31 @@ import Testing
         }
     }
 
-    @Test func calibrationFileRoundTripsAndPrefersTheSameModel() throws {
+    /// The file reads back what was appended, and a plan takes the newest record of the run most like its own: the
+    /// same model, sequence length and micro-batch, else the same model and sequence length, else the same model,
+    /// else any (a quick bench of d12 at T=64 must not set the MFU of a T=1024 plan while a T=1024 record exists).
+    @Test func calibrationFileRoundTripsAndPrefersTheClosestRun() throws {
         let path = try TestPaths.temporaryDirectory("calibration").path + "/sub/calibration.json"
         var file = try CalibrationFile(path: path)
         #expect(file.records.isEmpty)
-        try file.append(CalibrationRecord(device: "rtx4070", kind: "cuda", model: "d12", microBatch: 8, seq: 1024, mfu: 0.31, tokensPerSecond: 2e4))
-        try file.append(CalibrationRecord(device: "rtx4070", kind: "cuda", model: "d6", microBatch: 8, seq: 1024, mfu: 0.22, tokensPerSecond: 6e4))
-        try file.append(CalibrationRecord(device: "cpu", kind: "cpu", model: "d12", microBatch: 4, seq: 64, mfu: 0.6, tokensPerSecond: 190))
+        for (device, model, microBatch, seq, mfu) in [("rtx4070", "d12", 8, 1024, 0.31), ("rtx4070", "d6", 8, 1024, 0.22),
+                                                      ("cpu", "d12", 4, 64, 0.6), ("rtx4070", "d12", 16, 1024, 0.35),
+                                                      ("rtx4070", "d12", 1, 64, 0.05), ("cpu", "tiny", 2, 16, 0.01)] {
+            try file.append(CalibrationRecord(device: device, kind: device == "cpu" ? "cpu" : "cuda", model: model, microBatch: microBatch,
+                                              seq: seq, mfu: mfu, tokensPerSecond: 1e4))
+        }
         let reread = try CalibrationFile(path: path)
         #expect(reread.records == file.records)
-        #expect(reread.latest(device: "rtx4070", model: "d12")?.mfu == 0.31)
-        #expect(reread.latest(device: "rtx4070", model: "d24")?.mfu == 0.22)
-        #expect(reread.latest(device: "h100-sxm") == nil)
+        func mfu(_ device: String, _ model: String?, _ seq: Int?, _ microBatch: Int?) -> Double? {
+            reread.closest(device: device, model: model, seq: seq, microBatch: microBatch)?.mfu
+        }
+        #expect(mfu("rtx4070", "d12", 1024, 8) == 0.31)    // the same run, though two others are newer
+        #expect(mfu("rtx4070", "d12", 1024, 32) == 0.35)   // the same model and T: the newest of the two
+        #expect(mfu("rtx4070", "d12", 256, 8) == 0.05)     // the same model: the newest
+        #expect(mfu("rtx4070", "d24", 1024, 8) == 0.05)    // any: the newest
+        #expect(mfu("cpu", "d12", 1024, 8) == 0.6)         // never another device's
+        #expect(mfu("rtx4070", nil, nil, nil) == 0.05)
+        #expect(mfu("h100-sxm", "d12", 1024, 8) == nil)
     }
 
     /// A calibration path that is no regular file (a broken link here; /dev/null likewise) is refused before a lock file

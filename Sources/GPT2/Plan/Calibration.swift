@@ -1,6 +1,7 @@
 /// The calibration file: every `gpt2 bench` run appends what it measured (device, shape, MFU, tokens/s, the
-/// optimizer's share of the step and, on a GPU, the device's memory overhead), and the planner takes its speed and
-/// overhead from the newest record for the same kind of device.
+/// optimizer's share of the step and, on a GPU, the device's memory overhead), and the planner takes its speed from
+/// the newest record for the same kind of device of the run most like the one planned, and its overhead from the
+/// newest record for that kind of device.
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -160,9 +161,20 @@ public struct CalibrationFile: Sendable {
         self.records = records
     }
 
-    /// The newest record for `device`, preferring one of `model` when there is one.
-    public func latest(device: String, model: String? = nil) -> CalibrationRecord? {
-        records.last { $0.device == device && $0.model == model } ?? records.last { $0.device == device }
+    /// The newest record for `device` of the run most like the one planned, as MFU depends on the shape (a bench of
+    /// tiny at T=16 says little about d12 at T=1024): of the same model, sequence length and micro-batch if there is
+    /// one, else of the same model and sequence length, else of the same model, else of any.
+    public func closest(device: String, model: String? = nil, seq: Int? = nil, microBatch: Int? = nil) -> CalibrationRecord? {
+        let tiers: [(CalibrationRecord) -> Bool] = [
+            { $0.model == model && $0.seq == seq && $0.microBatch == microBatch },
+            { $0.model == model && $0.seq == seq },
+            { $0.model == model },
+            { _ in true },
+        ]
+        for isLike in tiers {
+            if let record = records.last(where: { $0.device == device && isLike($0) }) { return record }
+        }
+        return nil
     }
 
     /// Adds `record` and rewrites the file atomically (creating its folder); a record with a `problem` is refused,
