@@ -83,7 +83,7 @@ struct BackendOptions: ParsableArguments {
         if let cpu = backend as? CPUBackend { return FLOPCount.cpuPeak(threads: cpu.threads) }
         guard let cuda = backend as? CUDABackend else { return nil }
         let spec = Self.specification(cuda)
-        return spec.listedBF16Peak ?? CalibrationFile.forPlanning().closest(device: spec.id)?.peakFLOPs
+        return spec.listedBF16Peak ?? CalibrationFile.forPlanning().recordedPeak(device: spec.id)
     }
 }
 

@@ -21,7 +21,7 @@ struct PlanCommand: ParsableCommand {
 
             With no --gpu, the plan is for the GPU present (or the CPU when there is none). The MFU and, on a GPU, \
             the CUDA context's memory come from gpt2 bench runs on that kind of device (for the MFU, the newest \
-            of the run most like the one planned: same model, sequence length and micro-batch first), else stated \
+            of the same model, at the planned micro-batch and sequence length if there is one), else stated \
             defaults.
             """)
 
@@ -92,7 +92,7 @@ struct PlanCommand: ParsableCommand {
         let memory = MemoryPlan(config: config, batchSize: batch.microBatch, sequenceLength: T, recompute: recompute, device: target.device)
         let largest = MemoryPlan.largestMicroBatch(config: config, sequenceLength: T, recompute: recompute, device: target.device)
         let largestOther = MemoryPlan.largestMicroBatch(config: config, sequenceLength: T, recompute: !recompute, device: target.device)
-        let speed = target.speed(model: model, config: config, seq: T, microBatch: batch.microBatch, peakOverride: peakFlops, mfuOverride: mfu)
+        let speed = target.speed(model: model, seq: T, microBatch: batch.microBatch, peakOverride: peakFlops, mfuOverride: mfu)
         let tokensPerStep = batch.tokensPerStep(seq: T)
         if let steps, steps.multipliedReportingOverflow(by: tokensPerStep).overflow {
             throw ValidationError("--steps \(steps) of \(tokensPerStep) tokens each is more tokens than a plan can count; give fewer --steps or --tokens")
@@ -147,26 +147,24 @@ struct PlanTarget {
     }
 
     /// Peak FLOP/s, the micro-steps' MFU and the optimizer's seconds per step: overrides first, then the calibration
-    /// record closest to this run (`CalibrationFile.closest`; its optimizer time scaled to this model's parameter count,
-    /// as AdamW's work is), then the stated default. A GPU not in the table has no listed peak: the one a
-    /// `gpt2 bench --peak-flops` there recorded (`peakRecorded`), else nil without --peak-flops (the memory plan needs
-    /// no peak).
-    func speed(model: String, config: ModelConfig, seq: Int, microBatch: Int, peakOverride: Double?, mfuOverride: Double?)
+    /// record of this model closest to this run's shape (`CalibrationFile.closest`), then the stated default. A GPU not
+    /// in the table has no listed peak: the one a `gpt2 bench --peak-flops` there recorded (`peakRecorded`), else nil
+    /// without --peak-flops (the memory plan needs no peak).
+    func speed(model: String, seq: Int, microBatch: Int, peakOverride: Double?, mfuOverride: Double?)
         -> (peak: Double, microStepMFU: Double, optimizerSeconds: Double, source: MFUSource, peakRecorded: Bool)?
     {
         let record = calibration.closest(device: calibrationKey, model: model, seq: seq, microBatch: microBatch)
-        let recordedPeak = tablePeak == nil ? (record?.peakFLOPs ?? calibration.closest(device: calibrationKey)?.peakFLOPs) : nil
+        let recordedPeak = tablePeak == nil ? (record?.peakFLOPs ?? calibration.recordedPeak(device: calibrationKey)) : nil
         guard let peak = peakOverride ?? tablePeak ?? recordedPeak, peak > 0 else { return nil }
         let peakRecorded = peakOverride == nil && tablePeak == nil
         if let mfuOverride { return (peak, mfuOverride, 0, .given, peakRecorded) }
         if let record {
-            let recordedParameters = (try? ModelPreset.named(record.model).config.parameterCount) ?? config.parameterCount
-            let optimizerSeconds = (record.optimizerSeconds ?? 0) * Double(config.parameterCount) / Double(recordedParameters)
             // A --peak-flops restates the peak of the device the record measured, and a recorded peak may be another
             // record's: the speed carries over. Otherwise the peak is this device's (a CPU's grows with its threads): the
             // MFU carries over.
             let mfu = peakOverride != nil || peakRecorded ? record.microStepMFU(against: peak) : record.microStepMFU
-            return (peak, mfu, optimizerSeconds, .calibrated(run: record.run, date: record.date), peakRecorded)
+            let source = MFUSource.calibrated(run: record.run, date: record.date, sameShape: record.seq == seq && record.microBatch == microBatch)
+            return (peak, mfu, record.optimizerSeconds ?? 0, source, peakRecorded)
         }
         let fallback: Double
         if case .cpu = device { fallback = TimePlan.defaultCPUMFU } else { fallback = TimePlan.defaultGPUMFU }

@@ -58,7 +58,7 @@ struct PlanReport {
     }
 
     /// Where the time comes from (peak × MFU, and the optimizer's share), the arithmetic row by row, and how to
-    /// measure the MFU when it is a default.
+    /// measure the MFU when it is a default or was measured at another shape.
     private func timeSection(_ time: TimePlan) -> [String] {
         var lines: [String] = []
         let peak = formatFLOPRate(time.peakFLOPs) + (peakRecorded ? " peak (as given to gpt2 bench)" : " peak")
@@ -84,12 +84,17 @@ struct PlanReport {
         }
         let width = rows.map(\.0.count).max()! + 2
         lines += rows.map { "  " + pad($0.0, width) + $0.1 }
-        if time.mfuSource == .uncalibrated {
+        let measuredHere: String? = switch time.mfuSource {
+        case .uncalibrated: "the MFU is a default"
+        case .calibrated(_, _, sameShape: false): "the MFU was measured at another shape"
+        case .calibrated, .given: nil
+        }
+        if let measuredHere {
             let (flag, place) = switch memory.device {
             case .cpu: ("cpu", "this machine")
             case .gpu: ("cuda", "a \(memory.device.name)")
             }
-            lines.append("  the MFU is a default: gpt2 bench --device \(flag) --model \(model) --micro-batch \(batch.microBatch) --seq \(T) "
+            lines.append("  \(measuredHere): gpt2 bench --device \(flag) --model \(model) --micro-batch \(batch.microBatch) --seq \(T) "
                          + "on \(place) measures it, and later plans for it use the measurement")
         }
         return lines

@@ -301,9 +301,9 @@ import Testing
         }
     }
 
-    /// The file reads back what was appended, and a plan takes the newest record of the run most like its own: the
-    /// same model, sequence length and micro-batch, else the same model and sequence length, else the same model,
-    /// else any (a quick bench of d12 at T=64 must not set the MFU of a T=1024 plan while a T=1024 record exists).
+    /// The file reads back what was appended, and a plan takes the newest record of its model most like its own run:
+    /// the same sequence length and micro-batch, else the same sequence length, else any (a quick bench of d12 at T=64
+    /// must not set the MFU of a T=1024 plan while a T=1024 record exists), and never another model's.
     @Test func calibrationFileRoundTripsAndPrefersTheClosestRun() throws {
         let path = try TestPaths.temporaryDirectory("calibration").path + "/sub/calibration.json"
         var file = try CalibrationFile(path: path)
@@ -312,20 +312,21 @@ import Testing
                                                       ("cpu", "d12", 4, 64, 0.6), ("rtx4070", "d12", 16, 1024, 0.35),
                                                       ("rtx4070", "d12", 1, 64, 0.05), ("cpu", "tiny", 2, 16, 0.01)] {
             try file.append(CalibrationRecord(device: device, kind: device == "cpu" ? "cpu" : "cuda", model: model, microBatch: microBatch,
-                                              seq: seq, mfu: mfu, tokensPerSecond: 1e4))
+                                              seq: seq, mfu: mfu, tokensPerSecond: 1e4, peakFLOPs: device == "cpu" ? (model == "tiny" ? 4.6e11 : 2.3e11) : nil))
         }
         let reread = try CalibrationFile(path: path)
         #expect(reread.records == file.records)
-        func mfu(_ device: String, _ model: String?, _ seq: Int?, _ microBatch: Int?) -> Double? {
+        func mfu(_ device: String, _ model: String, _ seq: Int, _ microBatch: Int) -> Double? {
             reread.closest(device: device, model: model, seq: seq, microBatch: microBatch)?.mfu
         }
         #expect(mfu("rtx4070", "d12", 1024, 8) == 0.31)    // the same run, though two others are newer
-        #expect(mfu("rtx4070", "d12", 1024, 32) == 0.35)   // the same model and T: the newest of the two
-        #expect(mfu("rtx4070", "d12", 256, 8) == 0.05)     // the same model: the newest
-        #expect(mfu("rtx4070", "d24", 1024, 8) == 0.05)    // any: the newest
+        #expect(mfu("rtx4070", "d12", 1024, 32) == 0.35)   // the same T: the newest of the two
+        #expect(mfu("rtx4070", "d12", 256, 8) == 0.05)     // the model's newest
+        #expect(mfu("rtx4070", "d24", 1024, 8) == nil)     // not another model's
         #expect(mfu("cpu", "d12", 1024, 8) == 0.6)         // never another device's
-        #expect(mfu("rtx4070", nil, nil, nil) == 0.05)
         #expect(mfu("h100-sxm", "d12", 1024, 8) == nil)
+        // the peak is the device's: the newest record's that has one
+        #expect(reread.recordedPeak(device: "cpu") == 4.6e11 && reread.recordedPeak(device: "rtx4070") == nil)
     }
 
     /// A calibration path that is no regular file (a broken link here; /dev/null likewise) is refused before a lock file

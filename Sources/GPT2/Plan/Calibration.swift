@@ -1,7 +1,7 @@
 /// The calibration file: every `gpt2 bench` run appends what it measured (device, shape, MFU, tokens/s, the
 /// optimizer's share of the step and, on a GPU, the device's memory overhead), and the planner takes its speed from
-/// the newest record for the same kind of device of the run most like the one planned, and its overhead from the
-/// newest record for that kind of device.
+/// the newest record of the same model on the same kind of device, of the shape most like the one planned, and its
+/// overhead from the newest record for that kind of device.
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -161,20 +161,26 @@ public struct CalibrationFile: Sendable {
         self.records = records
     }
 
-    /// The newest record for `device` of the run most like the one planned, as MFU depends on the shape (a bench of
-    /// tiny at T=16 says little about d12 at T=1024): of the same model, sequence length and micro-batch if there is
-    /// one, else of the same model and sequence length, else of the same model, else of any.
-    public func closest(device: String, model: String? = nil, seq: Int? = nil, microBatch: Int? = nil) -> CalibrationRecord? {
+    /// The newest record for `device` of `model` most like the run planned, as MFU depends on the shape: of the same
+    /// sequence length and micro-batch if there is one, else of the same sequence length, else of any. Another model's
+    /// record is none of them: its MFU says little of this one's (on a 2-core CPU tiny at T=16 measured 0.01–0.05,
+    /// d12 at T=64 0.57–0.62).
+    public func closest(device: String, model: String, seq: Int, microBatch: Int) -> CalibrationRecord? {
         let tiers: [(CalibrationRecord) -> Bool] = [
-            { $0.model == model && $0.seq == seq && $0.microBatch == microBatch },
-            { $0.model == model && $0.seq == seq },
-            { $0.model == model },
+            { $0.seq == seq && $0.microBatch == microBatch },
+            { $0.seq == seq },
             { _ in true },
         ]
         for isLike in tiers {
-            if let record = records.last(where: { $0.device == device && isLike($0) }) { return record }
+            if let record = records.last(where: { $0.device == device && $0.model == model && isLike($0) }) { return record }
         }
         return nil
+    }
+
+    /// The peak FLOP/s the newest record for `device` was measured against (for a GPU not in the table, the one its
+    /// `gpt2 bench --peak-flops` gave).
+    public func recordedPeak(device: String) -> Double? {
+        records.last { $0.device == device && $0.peakFLOPs != nil }?.peakFLOPs
     }
 
     /// Adds `record` and rewrites the file atomically (creating its folder); a record with a `problem` is refused,

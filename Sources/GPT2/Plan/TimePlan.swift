@@ -4,8 +4,9 @@
 
 /// Where the MFU came from.
 public enum MFUSource: Sendable, Equatable {
-    /// A `gpt2 bench` record from the calibration file: what it ran (`d12 B=4 T=64`) and when.
-    case calibrated(run: String, date: String)
+    /// A `gpt2 bench` record from the calibration file: what it ran (`d12 B=4 T=64`), when, and whether at the
+    /// planned micro-batch and sequence length.
+    case calibrated(run: String, date: String, sameShape: Bool)
     /// `--mfu` on the command line.
     case given
     /// The stated default for the kind of device.
@@ -14,7 +15,7 @@ public enum MFUSource: Sendable, Equatable {
     /// How the plan prints it.
     public var text: String {
         switch self {
-        case .calibrated(let run, let date): return "calibrated by gpt2 bench \(run), \(date)"
+        case .calibrated(let run, let date, _): return "calibrated by gpt2 bench \(run), \(date)"
         case .given: return "from --mfu"
         case .uncalibrated: return "default, not calibrated"
         }
