@@ -13,7 +13,7 @@ struct EvalCommand: ParsableCommand {
             `gpt2 eval hellaswag --help` list their options.
 
             Examples:
-              gpt2 eval --checkpoint runs/demo --data data/tinyshakespeare
+              gpt2 eval --checkpoint runs/demo             # on the run's own data
               gpt2 eval --checkpoint runs/d12 --data data/fineweb10B --batches 20 --json
               gpt2 eval hellaswag --checkpoint runs/d12
             """,
@@ -27,7 +27,7 @@ struct EvalLossCommand: ParsableCommand {
         abstract: "Mean cross-entropy loss of a model on a data split (the default of `gpt2 eval`).",
         discussion: """
             Examples:
-              gpt2 eval --checkpoint runs/demo --data data/tinyshakespeare
+              gpt2 eval --checkpoint runs/demo             # on the run's own data
               gpt2 eval --checkpoint runs/d12/ckpt_200 --data data/fineweb10B \\
                 --batches 20 --json
               gpt2 eval --checkpoint gpt2_124M.bin --data data/fineweb10B
@@ -36,8 +36,8 @@ struct EvalLossCommand: ParsableCommand {
     @Option(help: ArgumentHelp(GPT2Command.checkpointHelp))
     var checkpoint: String
 
-    @Option(help: "Folder with *_SPLIT_*.bin shards.")
-    var data: String
+    @Option(help: "Folder with *_SPLIT_*.bin shards (default: for a checkpoint or run of gpt2 train, the data it trained on).")
+    var data: String?
 
     @Option(help: "Which shards: val or train.")
     var split = "val"
@@ -60,10 +60,26 @@ struct EvalLossCommand: ParsableCommand {
         guard batches >= 0 else { throw ValidationError("--batches must be 0 (all) or positive") }
         guard ["val", "train"].contains(split) else { throw ValidationError("--split must be val or train (got \(split))") }
         try Layout.requireBatchCount(microBatch, option: "--micro-batch")
-        try evaluate(on: try backendOptions.makeBackend())
+        let data = try data ?? runsData()
+        try evaluate(on: try backendOptions.makeBackend(), data: data)
     }
 
-    private func evaluate<Ops: Backend>(on backend: Ops) throws {
+    /// The data folder the gpt2 train run of `checkpoint` trained on, as its state.json names it.
+    private func runsData() throws -> String {
+        if FileSystem.isFile(checkpoint) || FileSystem.isFile(FileSystem.join(checkpoint, "model.safetensors")) {
+            throw ValidationError("give --data: \(checkpoint) is a model file, which does not name the data it was trained on "
+                                  + "(a checkpoint or run of gpt2 train does)")
+        }
+        let folder = try ModelSource.checkpointFolder(checkpoint)
+        let data = try SavedRun(checkpoint: folder).options.dataDirectory
+        guard FileSystem.isDirectory(data) else {
+            throw ValidationError("the data \(folder) trained on, \(data), is gone; give --data (the folder its shards are in now)")
+        }
+        Console.log("data: \(data) (the run's)")
+        return data
+    }
+
+    private func evaluate<Ops: Backend>(on backend: Ops, data: String) throws {
         // The shards are opened before the model is built and its weights load, so a missing split fails in moments;
         // their token ids are checked against the model's vocabulary as the batches are read.
         var opened: ValidationLoader?

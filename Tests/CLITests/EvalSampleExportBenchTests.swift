@@ -57,6 +57,39 @@ import Testing
         #expect(try LLMCModelFile.read(path: file).parameters.map(\.bitPattern) == saved.map(\.bitPattern))
     }
 
+    /// Without --data, a run or checkpoint of gpt2 train is evaluated on the data it trained on (its state.json names
+    /// the folder): the loss with --data, to the bit. A model file names no data; a run whose data went says so.
+    @Test func evalWithoutDataTakesTheRunsData() throws {
+        let run = try CLIFixtures.trainedRun(), shards = FileSystem.absolutePath(try ShakespeareShards.directory())
+        let explicit = try eval(run)
+        let options = ["--micro-batch", "2", "--seq", "32", "--batches", "4", "--json", "--threads", "2"]
+        for checkpoint in [run, run + "/ckpt_3"] {
+            let implicit = try runGPT2(arguments: ["eval", "--checkpoint", checkpoint] + options)
+            try #require(implicit.status == 0, "\(implicit.stderrText)")
+            #expect(implicit.stderrText.hasPrefix("data: \(shards) (the run's)\n"), "\(implicit.stderrText)")
+            let result = try JSONDecoder().decode(EvalResult.self, from: implicit.stdout)
+            #expect(result.loss == explicit.loss && result.tokens == explicit.tokens, "\(result) \(explicit)")
+        }
+
+        let directory = try TestPaths.temporaryDirectory("cli-eval-data").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let file = directory + "/model.bin"
+        try #require(try runGPT2(arguments: ["export", "--checkpoint", run, "--format", "llmc", "--out", file]).status == 0)
+        expectOneLineError(try runGPT2(arguments: ["eval", "--checkpoint", file] + options),
+                           mentioning: "give --data: \(file) is a model file, which does not name the data it was trained on")
+        // the run's shards moved: a copy of its checkpoint whose state.json names a folder that is not there
+        let moved = directory + "/run/ckpt_3"
+        try FileManager.default.createDirectory(atPath: directory + "/run", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: run + "/ckpt_3", toPath: moved)
+        var state = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: moved + "/state.json"))) as? [String: Any])
+        var saved = try #require(state["options"] as? [String: Any])
+        saved["dataDirectory"] = directory + "/gone"
+        state["options"] = saved
+        try JSONSerialization.data(withJSONObject: state).write(to: URL(fileURLWithPath: moved + "/state.json"))
+        expectOneLineError(try runGPT2(arguments: ["eval", "--checkpoint", directory + "/run"] + options),
+                           mentioning: "the data \(moved) trained on, \(directory)/gone, is gone; give --data")
+    }
+
     @Test func evalOfCorruptCheckpointFailsWithOneLine() throws {
         let directory = try TestPaths.temporaryDirectory("cli-eval-bad").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
