@@ -175,7 +175,7 @@ struct TrainCommand: ParsableCommand {
             // anything is allocated, so its verdict counts the memory the run will have
             let plan = try TrainingPlanCheck.requireFits(options, device: planDevice)
             // fetched before the trainer is made, which is when --overwrite removes what it replaces
-            let evaluation = try evaluationInputs(options)
+            let evaluation = try evaluationInputs(options, resuming: false)
             prepared = (try Trainer(options: options, backend: backend, replacingEarlierRun: overwrite), plan, evaluation)
         }
         let (trainer, plan, evaluation) = prepared
@@ -234,7 +234,7 @@ struct TrainCommand: ParsableCommand {
             return nil
         }
         let plan = try TrainingPlanCheck.requireFits(resuming: run, device: backendOptions.planDevice(backend))
-        let evaluation = try evaluationInputs(run.options)
+        let evaluation = try evaluationInputs(run.options, resuming: true)
         let trainer = try Trainer(resuming: run, backend: backend, replacingLaterSteps: overwrite)
         Console.log("resuming \(folder)" + (keepingThreads ? " with its \(formatCount(run.options.threads, "thread")) (--threads changes it)" : ""))
         if keepingThreads && run.options.threads > WorkerThreads.cores {
@@ -260,17 +260,25 @@ struct TrainCommand: ParsableCommand {
         }
     }
 
-    /// The run's evaluation inputs; either may have to be downloaded, which can fail.
-    private func evaluationInputs(_ options: TrainingOptions) throws -> EvaluationInputs {
+    /// The run's evaluation inputs; either may have to be downloaded, which can fail: the error then says what needs
+    /// the file, and for a new run the option that 0 turns off (a machine offline with no mirror can still train; a
+    /// resume keeps the run's options).
+    private func evaluationInputs(_ options: TrainingOptions, resuming: Bool) throws -> EvaluationInputs {
+        func fetched<T>(for option: String, what: String, _ fetch: () throws -> T) throws -> T {
+            do { return try fetch() } catch let error as DownloadError {
+                throw TrainingError("\(error) (for \(what)" + (resuming ? " of the run)" : "; \(option) 0 trains without them)"))
+            }
+        }
         var decode: (([Int]) -> String)?
         if options.sampleEvery > 0 {
-            let tokenizer = try dataSource.tokenizer()
+            let tokenizer = try fetched(for: "--sample-every", what: "the text samples") { try dataSource.tokenizer() }
             decode = { tokens in String(decoding: (try? tokenizer.decode(tokens)) ?? [], as: UTF8.self) }
         }
         var hellaswag: [HellaSwagExample]?
         if let every = options.hellaswagEvery, every > 0 {
-            let path = try dataSource.downloader.fetch(HellaSwag.validation)
-            hellaswag = try HellaSwag.examples(path: path, encode: try dataSource.tokenizer().encode)
+            hellaswag = try fetched(for: "--eval-hellaswag-every", what: "the HellaSwag scores") {
+                try HellaSwag.examples(path: try dataSource.downloader.fetch(HellaSwag.validation), encode: try dataSource.tokenizer().encode)
+            }
         }
         return (decode, hellaswag)
     }

@@ -272,6 +272,22 @@ import Testing
         }
     }
 
+    /// A resume keeps the run's --sample-every, so when the tokenizer its samples need cannot be had (an empty mirror
+    /// here), the error says what needs it and does not offer the option a resume refuses.
+    @Test func aResumeThatCannotFetchTheTokenizerSaysWhatNeedsIt() throws {
+        let root = try TestPaths.temporaryDirectory("cli-resume-offline").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let started = try runGPT2(arguments: try CLIFixtures.trainArguments(out: root + "/run", steps: 2,
+                                                                            extra: ["--sample-every", "5", "--stop-after", "1"]))
+        try #require(started.status == 0, "\(started.stderrText)")
+        try FileManager.default.createDirectory(atPath: root + "/empty-mirror", withIntermediateDirectories: true)
+        let resumed = try runGPT2(arguments: ["train", "--resume", root + "/run", "--device", "cpu", "--mirror", root + "/empty-mirror"])
+        expectOneLineError(resumed, mentioning: "missing from the data mirror")
+        expectOneLineError(resumed, mentioning: "(for the text samples of the run)")
+        #expect(!resumed.stderrText.contains("trains without"), "\(resumed.stderrText)")
+        #expect(Checkpoint.steps(in: root + "/run") == [1])
+    }
+
     /// A new run refuses a folder that holds a run (it would truncate its metrics and leave its later checkpoints for
     /// --resume to pick up); a resume refuses options it would ignore, and an earlier checkpoint while later ones
     /// exist; --overwrite replaces the run and only the run, or what came after the checkpoint.
@@ -285,15 +301,19 @@ import Testing
             #expect(try Data(contentsOf: URL(fileURLWithPath: run + "/metrics.jsonl")) == metrics)
             #expect(Checkpoint.steps(in: run) == [2])
 
-            // --overwrite fetches what the run needs (here the tokenizer for its samples, from an empty mirror) before it
-            // removes anything: it removed the run, then failed.
+            // --overwrite fetches what the run needs (here the tokenizer for its samples, or the HellaSwag items, from an
+            // empty mirror) before it removes anything: it removed the run, then failed. The error names the option
+            // that needs the file.
             let emptyMirror = root + "/empty-mirror"
             try FileManager.default.createDirectory(atPath: emptyMirror, withIntermediateDirectories: true)
-            let failing = try runGPT2(arguments: try CLIFixtures.trainArguments(
-                out: run, steps: 1, extra: ["--overwrite", "--sample-every", "1", "--mirror", emptyMirror]))
-            expectOneLineError(failing, mentioning: "missing from the data mirror")
-            #expect(try Data(contentsOf: URL(fileURLWithPath: run + "/metrics.jsonl")) == metrics)
-            #expect(Checkpoint.steps(in: run) == [2])
+            for (option, what) in [("--sample-every", "the text samples"), ("--eval-hellaswag-every", "the HellaSwag scores")] {
+                let failing = try runGPT2(arguments: try CLIFixtures.trainArguments(
+                    out: run, steps: 1, extra: ["--overwrite", option, "1", "--mirror", emptyMirror]))
+                expectOneLineError(failing, mentioning: "missing from the data mirror")
+                expectOneLineError(failing, mentioning: "(for \(what); \(option) 0 trains without them)")
+                #expect(try Data(contentsOf: URL(fileURLWithPath: run + "/metrics.jsonl")) == metrics)
+                #expect(Checkpoint.steps(in: run) == [2])
+            }
 
             let replaced = try runGPT2(arguments: try CLIFixtures.trainArguments(out: run, steps: 1, extra: ["--overwrite"]))
             #expect(replaced.status == 0, "\(replaced.stderrText)")
