@@ -183,6 +183,9 @@ struct TrainCommand: ParsableCommand {
         Console.log(trainer.options.summary)
         Console.log(trainer.dataSummary)
         if let note = trainer.options.schedule.warmUpNote { Console.log(note) }
+        if let stopAfter, stopAfter > trainer.options.steps {
+            Console.log("note: --stop-after \(stopAfter) is past the run's last step (\(trainer.options.steps)): it trains to the end")
+        }
         Console.log("plan: " + plan.verdict)
         let stopRequest = StopRequest()
         try trainer.run(stopAfter: stopAfter, stopRequest: stopRequest)

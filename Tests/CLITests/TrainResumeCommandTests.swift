@@ -163,7 +163,8 @@ import Testing
     }
 
     /// Resuming a run that has reached its last step says there is nothing to train (it once exited silently);
-    /// a --steps or --stop-after at or before the checkpoint's step is refused instead of doing nothing.
+    /// a --steps or --stop-after at or before the checkpoint's step is refused instead of doing nothing, and a
+    /// --stop-after past the last step trains to the end, saying so.
     @Test func resumingAtTheLastStepSaysSo() throws {
         try CLIFixtures.withTwoStepRun("cli-finished") { root, run, metrics in
             let again = try runGPT2(arguments: ["train", "--resume", run, "--threads", "2", "--device", "cpu"])
@@ -173,6 +174,10 @@ import Testing
                                mentioning: "--stop-after 2")
             #expect(try Data(contentsOf: URL(fileURLWithPath: run + "/metrics.jsonl")) == metrics)
             #expect(Checkpoint.steps(in: run) == [2])
+            let past = try runGPT2(arguments: ["train", "--resume", run, "--steps", "3", "--stop-after", "9", "--device", "cpu"])
+            #expect(past.status == 0 && past.stderrText.contains("note: --stop-after 9 is past the run's last step (3): it trains to the end"),
+                    "\(past.stderrText)")
+            #expect(Checkpoint.steps(in: run) == [2, 3])
         }
     }
 
