@@ -272,15 +272,19 @@ struct TrainCommand: ParsableCommand {
                 throw TrainingError("\(error) (for \(what)" + (resuming ? " of the run)" : "; \(option) 0 trains without them)"))
             }
         }
+        // (fetched, checked and parsed once for both)
+        var tokenizer: GPT2Tokenizer?
         var decode: (([Int]) -> String)?
         if options.sampleEvery > 0 {
-            let tokenizer = try fetched(for: "--sample-every", what: "the text samples") { try dataSource.tokenizer() }
-            decode = { tokens in String(decoding: (try? tokenizer.decode(tokens)) ?? [], as: UTF8.self) }
+            let sampling = try fetched(for: "--sample-every", what: "the text samples") { try dataSource.tokenizer() }
+            tokenizer = sampling
+            decode = { tokens in String(decoding: (try? sampling.decode(tokens)) ?? [], as: UTF8.self) }
         }
         var hellaswag: [HellaSwagExample]?
         if let every = options.hellaswagEvery, every > 0 {
             hellaswag = try fetched(for: "--eval-hellaswag-every", what: "the HellaSwag scores") {
-                try HellaSwag.examples(path: try dataSource.downloader.fetch(HellaSwag.validation), encode: try dataSource.tokenizer().encode)
+                try HellaSwag.examples(path: try dataSource.downloader.fetch(HellaSwag.validation),
+                                       encode: try (tokenizer ?? dataSource.tokenizer()).encode)
             }
         }
         return (decode, hellaswag)
