@@ -83,7 +83,8 @@ struct EvalLossCommand: ParsableCommand {
         // The shards are opened before the model is built and its weights load, so a missing split fails in moments;
         // their token ids are checked against the model's vocabulary as the batches are read.
         var opened: ValidationLoader?
-        let model = try ModelSource.loadModel(checkpoint) { config in
+        let source = try ModelSource.resolve(checkpoint)
+        let model = try ModelSource.loadModel(source) { config in
             let T = seq ?? min(config.maxSequenceLength, 1024)
             try config.requireSequenceLength(T)
             do {
@@ -101,6 +102,7 @@ struct EvalLossCommand: ParsableCommand {
             }
             return try GPT2Model(config: config, backend: backend, batchSize: microBatch, sequenceLength: T, training: false)
         }
+        GPT2Command.logResolved(source, from: checkpoint)
         let (validation, T) = (opened!, model.layout.sequenceLength)
         let count = batches == 0 ? validation.batchesPerPass : min(batches, validation.batchesPerPass)
         if batches > count { Console.log("note: the \(split) split holds \(formatCount(count, "batch", plural: "batches")) of \(microBatch) × \(T) tokens: evaluating those") }

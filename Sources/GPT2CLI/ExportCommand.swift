@@ -44,17 +44,19 @@ struct ExportCommand: ParsableCommand {
         if Checkpoint.holdsState(folder) {
             throw ValidationError("--out \(out) is in checkpoint folder \(folder), whose weights it would replace; export elsewhere")
         }
-        let (config, parameters) = try ModelSource.load(checkpoint)
+        let source = try ModelSource.resolve(checkpoint)
+        let (config, parameters) = try ModelSource.load(source)
+        let from = source == checkpoint ? "" : " from \(source), the newest checkpoint in \(checkpoint)"
         if format == .safetensors {
             // (transformers' vocabulary is unpadded: the padding rows of wte are left out)
             let written = try HuggingFaceGPT2.export(directory: out, config: config, parameters: parameters)
-            Console.log("wrote \(out)/model.safetensors and \(out)/config.json (\(written) parameters, fp32)")
+            Console.log("wrote \(out)/model.safetensors and \(out)/config.json (\(written) parameters, fp32)\(from)")
             return
         }
         // The file's folder is created as the safetensors folder is.
         guard FileSystem.makeDirectories(folder) else { throw FileError("cannot create folder \(folder): \(FileSystem.lastErrorMessage)") }
         try LLMCModelFile.write(path: out, config: config, parameters: parameters,
                                 precision: precision == .fp32 ? .float32 : .bfloat16)
-        Console.log("wrote \(out) (\(config.parameterCount) parameters, \(precision.rawValue))")
+        Console.log("wrote \(out) (\(config.parameterCount) parameters, \(precision.rawValue))\(from)")
     }
 }

@@ -40,6 +40,12 @@ struct GPT2Command: ParsableCommand {
     /// What `--checkpoint` takes, in every command that reads a model (see `ModelSource`).
     static let checkpointHelp = "A checkpoint folder, a run folder (its newest checkpoint), an llm.c model file, or a safetensors GPT-2."
 
+    /// Says which checkpoint the run folder given as `--checkpoint` stood for, once its weights have loaded (`source`,
+    /// from `ModelSource.resolve`); nothing when the path named the weights itself.
+    static func logResolved(_ source: String, from checkpoint: String) {
+        if source != checkpoint { Console.log("model: \(source), the newest checkpoint in \(checkpoint)") }
+    }
+
     /// Parses as usual (a parse or validation error prints usage; a negative number after an option is its
     /// value), but an error thrown while a command runs is a problem with its input, not its usage: it prints
     /// as one `Error: …` line on stderr, exit status 1.

@@ -46,7 +46,8 @@ struct HellaSwagCommand: ParsableCommand {
     private func score<Ops: Backend>(on backend: Ops) throws {
         // The weights are read once: their shape is checked, and the model sized for the items, before they load.
         var examples: [HellaSwagExample] = []
-        let model = try ModelSource.loadModel(checkpoint) { config in
+        let source = try ModelSource.resolve(checkpoint)
+        let model = try ModelSource.loadModel(source) { config in
             try config.requireGPT2Vocabulary(of: checkpoint, for: "HellaSwag")   // before HellaSwag is fetched
             examples = try items()
             let window = min(config.maxSequenceLength, 1024)
@@ -54,6 +55,7 @@ struct HellaSwagCommand: ParsableCommand {
             let longest = max(1, examples.flatMap { example in example.endings.map { example.context.count + $0.count - 1 } }.max()!)
             return try GPT2Model(config: config, backend: backend, batchSize: batch, sequenceLength: min(window, longest), training: false)
         }
+        GPT2Command.logResolved(source, from: checkpoint)
         let score = try HellaSwag.evaluate(model, examples).score
         if json {
             print("{\"acc\": \(score.accuracy), \"acc_norm\": \(score.normalizedAccuracy), \"examples\": \(score.examples), \"correct\": \(score.correct), \"correct_norm\": \(score.correctNormalized)}")

@@ -52,7 +52,8 @@ struct SampleCommand: ParsableCommand {
         // vocabulary (a missing one fails before the weights load): the prompt and the samples are GPT-2 token ids.
         try ModelSource.config(checkpoint).requireGPT2Vocabulary(of: checkpoint, for: "sampling")
         let tokenizer = try dataSource.tokenizer()
-        let model = try ModelSource.loadModel(checkpoint) { config -> GPT2Model<Ops> in
+        let source = try ModelSource.resolve(checkpoint)
+        let model = try ModelSource.loadModel(source) { config -> GPT2Model<Ops> in
             // One sequence of the whole context (its keys and values are the cache) and one row of logits: only the
             // newest position's are ever sampled from. Planned before allocating, as train and eval do.
             let T = config.maxSequenceLength
@@ -64,6 +65,7 @@ struct SampleCommand: ParsableCommand {
             }
             return try GPT2Model(config: config, backend: backend, batchSize: 1, sequenceLength: T, training: false, classifierChunkRows: 1)
         }
+        GPT2Command.logResolved(source, from: checkpoint)
         let promptTokens = [GPT2Tokenizer.endOfText] + tokenizer.encode(prompt)
         var random = SeededRandom(seed: seed)
         // Streamed as generated; a write that fails (a full disk, a closed stdout) ends the command with its error

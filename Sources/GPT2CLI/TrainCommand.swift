@@ -337,13 +337,15 @@ struct TrainCommand: ParsableCommand {
         let model = self.model ?? Default.model
         var config = try ModelPreset.named(model).config
         var modelName = model
-        if let initFrom {
+        // A run folder stands for its newest checkpoint, which the run's header names, its state.json records and it loads.
+        let initFrom = try self.initFrom.map(ModelSource.resolve)
+        if let given = self.initFrom, let initFrom {
             let preset = config
             config = try ModelSource.config(initFrom)
             modelName = initFrom
             // The weights' shape is the run's: a --model given beside them must agree with it.
             if self.model != nil && preset != config {
-                throw ValidationError("--model \(model) is \(preset.shape), and --init-from \(initFrom) holds \(config.shape), "
+                throw ValidationError("--model \(model) is \(preset.shape), and --init-from \(given) holds \(config.shape), "
                                       + "the shape the run takes; drop --model")
             }
         }

@@ -90,6 +90,49 @@ import Testing
                            mentioning: "the data \(moved) trained on, \(directory)/gone, is gone; give --data")
     }
 
+    /// A run folder given as the model stands for its newest checkpoint, and every command that reads it says which: eval,
+    /// HellaSwag and sample in a line once the weights have loaded, export in its last line, and train --init-from in its
+    /// header and in the state.json it saves (it recorded the run folder, whose newest checkpoint changes as it trains).
+    /// Named directly, a checkpoint gets no such line.
+    @Test func aRunFolderIsNamedByTheCheckpointItStoodFor() throws {
+        let root = try TestPaths.temporaryDirectory("cli-newest").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let run = root + "/run", newest = root + "/run/ckpt_3"
+        try #require(try runGPT2(arguments: try CLIFixtures.trainArguments(out: run, extra: ["--checkpoint-every", "1"])).status == 0)
+        let line = "model: \(newest), the newest checkpoint in \(run)\n"
+        let mirror = ["--mirror", TestPaths.mirror.path, "--threads", "2"]
+        let items = TestPaths.repositoryRoot.appendingPathComponent("Tests/CPUBackendTests/Fixtures/hellaswag_sample.jsonl").path
+        let commands = [["eval", "--micro-batch", "2", "--seq", "32", "--batches", "1", "--json", "--threads", "2"],
+                        ["eval", "hellaswag", "--data", items, "--limit", "1", "--json"] + mirror,
+                        ["sample", "--prompt", "hi", "--tokens", "2"] + mirror]
+        for command in commands {
+            var outputs: [Data] = []
+            for checkpoint in [run, newest] {
+                let result = try runGPT2(arguments: command + ["--checkpoint", checkpoint])
+                try #require(result.status == 0, "\(command): \(result.stderrText)")
+                #expect(result.stderrText.contains(line) == (checkpoint == run), "\(command) \(checkpoint): \(result.stderrText)")
+                #expect(!result.stderrText.contains("model: ") || checkpoint == run, "\(result.stderrText)")
+                outputs.append(result.stdout)
+            }
+            #expect(outputs[0] == outputs[1], "\(command): the run folder read its newest checkpoint")
+        }
+
+        let file = root + "/model.bin"
+        let export = try runGPT2(arguments: ["export", "--checkpoint", run, "--format", "llmc", "--out", file])
+        #expect(export.stderrText == "wrote \(file) (1637248 parameters, fp32) from \(newest), the newest checkpoint in \(run)\n",
+                "\(export.stderrText)")
+        let again = try runGPT2(arguments: ["export", "--checkpoint", newest, "--format", "llmc", "--out", file])
+        #expect(again.stderrText == "wrote \(file) (1637248 parameters, fp32)\n", "\(again.stderrText)")
+
+        let child = root + "/child"
+        let train = try runGPT2(arguments: try CLIFixtures.trainArguments(out: child, steps: 1, extra: ["--init-from", run]))
+        try #require(train.status == 0, "\(train.stderrText)")
+        #expect(train.stderrText.hasPrefix("model \(newest): L=2 NH=2 C=32 maxT=64"), "\(train.stderrText)")
+        let state = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: child + "/ckpt_1/state.json")))
+        let options = try #require((state as? [String: Any])?["options"] as? [String: Any])
+        #expect(options["initFrom"] as? String == newest, "\(options)")
+    }
+
     @Test func evalOfCorruptCheckpointFailsWithOneLine() throws {
         let directory = try TestPaths.temporaryDirectory("cli-eval-bad").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -274,7 +317,8 @@ import Testing
         let export = try runGPT2(arguments: ["export", "--checkpoint", run, "--format", "llmc", "--precision", "bf16", "--out", file])
         try #require(export.status == 0, "\(export.stderrText)")
         // (tiny's 1,637,248 parameters: see BenchReportTests)
-        #expect(export.stderrText == "wrote \(file) (1637248 parameters, bf16)\n", "\(export.stderrText)")
+        #expect(export.stderrText == "wrote \(file) (1637248 parameters, bf16) from \(run)/ckpt_3, the newest checkpoint in \(run)\n",
+                "\(export.stderrText)")
         let (config, saved) = try ModelSource.load(run)
         #expect(try FileManager.default.attributesOfItem(atPath: file)[.size] as? Int == 1024 + 2 * config.parameterCount)
         let (loadedConfig, loaded) = try ModelSource.load(file)

@@ -21,7 +21,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let run = try CLIFixtures.trainedRun()
         for (command, redirect, reason) in [("$G plan --device cpu --model tiny --json", "> /dev/full", "No space left on device"),
-                                            ("$G sample --checkpoint '\(run)' --tokens 3 --threads 1", "> /dev/full", "No space left on device"),
+                                            ("$G sample --checkpoint '\(run)/ckpt_3' --tokens 3 --threads 1", "> /dev/full", "No space left on device"),
                                             ("$G plan --device cpu --model tiny --json", ">&-", "standard output is closed")] {
             let result = try bash("\(command) \(redirect)", in: directory)
             expectOneLineError(result, mentioning: reason)

@@ -21,6 +21,14 @@ public enum ModelSource {
         return FileSystem.join(path, Checkpoint.folderName(step: newest))
     }
 
+    /// The weights `path` names, as a path of their own: a run folder's newest checkpoint folder (so that a command can
+    /// say which one it read, and read that one), else `path` itself. Fails as loading `path` would on a path that
+    /// names no weights.
+    public static func resolve(_ path: String) throws -> String {
+        guard !FileSystem.isFile(path), case .llmc = try file(path) else { return path }   // (a file, a Hugging Face folder)
+        return try checkpointFolder(path)
+    }
+
     /// What to do with a file given for a run: a model file has weights but no run to continue (--init-from takes it);
     /// a token shard goes with --data, in its folder; anything else, nothing to suggest.
     private static func advice(forFile path: String) -> String {
