@@ -6,12 +6,6 @@ import CUDABackend
 import GPT2
 
 public enum CUDAParity {
-    /// The (T, HS) shapes the attention checks cover: T from one row to a full GPT-2 context, every head size. 17, 33 and
-    /// 65 end in a tile of one row, which the tensor-core kernels' pipelines stage on its own: at 33 into a buffer that dq
-    /// and dkv have not used before, at 65 one the forward has not, so that a tile left unstaged reads as NaN.
-    public static let attentionShapes: [(T: Int, HS: Int)] =
-        [1, 17, 33, 64, 65, 256, 1024].flatMap { T in [16, 32, 64, 128].map { (T, $0) } }
-
     /// Every non-attention op: embedding, LayerNorm, matmul (the bias added by the GEMM and by the bias kernel), GELU,
     /// residual, classifier, norm, AdamW (per tensor, the whole clipped optimizer step, and a step over tensors with gaps
     /// between them), the decode-step attention row, `zero`, and the device's rounding to bf16. B=2, T=64, C=128, NH=2,
@@ -261,94 +255,6 @@ public enum CUDAParity {
         results.expect("classifier padded columns zero" + suffix, padding.allSatisfy { $0 == 0 }, "\(padding.count) padded values")
     }
 
-    /// Gradient norm² and AdamW (decayed matrix and undecayed vector), bf16 copy refreshed.
-    private static func checkOptimizer(_ twins: TwinModels, _ results: ResultLog) {
-        let layout = twins.layout
-        let gradients = layout.whole(.gradients)
-        twins.fillRandom(gradients, std: 0.01)
-        let cpuNorm = twins.cpu.backend.sumOfSquares(gradients), gpuNorm = twins.gpu.backend.sumOfSquares(gradients)
-        let normError = abs(gpuNorm - cpuNorm) / cpuNorm
-        results.expect("sumOfSquares", normError <= Tolerance.fp32Reordered, "rel \(scientific(normError)) ≤ \(scientific(Tolerance.fp32Reordered))")
-        twins.fillRandom(layout.whole(.parameters), std: 0.5)
-        twins.fillRandom(layout.whole(.adamM), std: 0.01)
-        twins.fill(layout.whole(.adamV), (0..<layout.whole(.adamV).count).map { _ in Float(twins.random.nextUniform()) * 1e-4 })
-        let hyper = AdamWHyperparameters(learningRate: 1e-2, weightDecay: 0.1)
-        for kind in [ParameterKind.qkvw, .ln1w] {
-            var tensorHyper = hyper
-            if !kind.isDecayed { tensorHyper.weightDecay = 0 }
-            twins.run { $0.adamWUpdate(params: layout.parameter(kind), grads: twins.gradient(kind), m: layout.parameter(kind, in: .adamM),
-                                       v: layout.parameter(kind, in: .adamV), step: 3, hyperparameters: tensorHyper, gradScale: 0.7) }
-            results.expect("adamw \(kind) params", twins.compare(layout.parameter(kind)), relativeL2: 1e-6)
-            results.expect("adamw \(kind) m", twins.compare(layout.parameter(kind, in: .adamM)), relativeL2: 1e-6)
-            results.expect("adamw \(kind) v", twins.compare(layout.parameter(kind, in: .adamV)), relativeL2: 1e-6)
-            let master = twins.gpu.download(layout.parameter(kind))
-            let copy = twins.gpu.download(TensorRef(buffer: .parameterCopy, offset: layout.parameter(kind).offset,
-                                                    count: layout.parameter(kind).count))
-            let mismatches = zip(master, copy).filter { BFloat16Bits(rounding: $0.0).float != $0.1 }.count
-            results.expect("adamw \(kind) bf16 copy = bf16(master)", mismatches == 0, "\(mismatches) mismatches")
-        }
-    }
-
-    /// The whole optimizer step as training runs it (`optimizerStep`: on the GPU the norm and one AdamW launch for every
-    /// tensor, clipping on the device), at step 5 from moments of earlier steps, with clipping active (the clip is half
-    /// the gradient norm, so every gradient is halved) and a weight decay of 0.5 on the matrices (none on biases and
-    /// norms), large enough to see: it moves a decayed weight by lr·0.5 = 5e-3 of itself. Inputs are identical fp32, so
-    /// the two differ only where the clip factors do (the norm summed in another order: ≲ 1e-7 relative, see
-    /// `Tolerance.fp32Reordered`) and by the formulas' last bits (the GPU divides by 1 − βᵗ where the CPU multiplies by
-    /// its inverse): a few ulp of m, v and the update, so relative L2 ≤ 1e-6, as for `adamWUpdate` above. Ignoring the
-    /// clip would move m by (1 − β1)·|g|/2, ~10 % of it here, and v by more; ignoring the decay would move the matrices
-    /// by 5e-3 of themselves: both thousands of times the tolerance.
-    private static func checkOptimizerStep(_ twins: TwinModels, _ results: ResultLog) {
-        let layout = twins.layout
-        let (parameters, gradients) = (layout.whole(.parameters), layout.whole(.gradients))
-        let (m, v) = (layout.whole(.adamM), layout.whole(.adamV))
-        let values = twins.fillRandom(gradients, std: 0.01)
-        twins.fillRandom(parameters, std: 0.5)
-        twins.fillRandom(m, std: 0.005)
-        twins.fill(v, (0..<v.count).map { _ in 1e-6 + Float(twins.random.nextUniform()) * 1e-4 })
-        let norm = Float(values.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot())
-        let hyper = AdamWHyperparameters(learningRate: 1e-2, weightDecay: 0.5)
-        let cpuNorm = twins.cpu.optimizerStep(hyperparameters: hyper, step: 5, clipNorm: norm / 2)
-        let gpuNorm = twins.gpu.optimizerStep(hyperparameters: hyper, step: 5, clipNorm: norm / 2)
-        let normError = Double(abs(gpuNorm - cpuNorm) / cpuNorm)
-        results.expect("optimizer step norm (before clipping)", normError <= Tolerance.fp32Reordered,
-                       "cpu \(cpuNorm) gpu \(gpuNorm): rel \(scientific(normError)) ≤ \(scientific(Tolerance.fp32Reordered))")
-        results.expect("optimizer step params (clipped to half, decay 0.5)", twins.compare(parameters), relativeL2: 1e-6)
-        results.expect("optimizer step m", twins.compare(m), relativeL2: 1e-6)
-        results.expect("optimizer step v", twins.compare(v), relativeL2: 1e-6)
-        let master = twins.gpu.download(parameters)
-        let copy = twins.gpu.download(TensorRef(buffer: .parameterCopy, offset: 0, count: parameters.count))
-        let mismatches = zip(master, copy).filter { BFloat16Bits(rounding: $0.0).float != $0.1 }.count
-        results.expect("optimizer step bf16 copy = bf16(master)", mismatches == 0, "\(mismatches) mismatches")
-    }
-
-    /// The optimizer step over tensors that leave gaps between them in the gradients (two of the layer's matrices, not
-    /// the tensors between them), with clipping active: the GPU's norm must cover those tensors only (it takes the
-    /// per-tensor path). Then the whole step again, on the AdamW table `checkOptimizerStep` uploaded, which the tables of
-    /// single tensors uploaded since must have left as it was. Tolerances as in `checkOptimizerStep`.
-    private static func checkOptimizerStepOverOtherTensors(_ twins: TwinModels, _ results: ResultLog) {
-        let layout = twins.layout
-        let (parameters, m, v) = (layout.whole(.parameters), layout.whole(.adamM), layout.whole(.adamV))
-        let hyper = AdamWHyperparameters(learningRate: 1e-2, weightDecay: 0.5)
-        let subset = [ParameterKind.qkvw, .fcw].map { OptimizerTensor(window: layout.parameter($0), weightDecay: hyper.weightDecay) }
-        let gradients = twins.fillRandom(layout.whole(.gradients), std: 0.01)
-        let squares = subset.flatMap { gradients[$0.window.offset..<($0.window.offset + $0.window.count)] }
-            .reduce(0.0) { $0 + Double($1) * Double($1) }
-        let norm = Float(squares.squareRoot())
-        let cpuNorm = twins.cpu.backend.optimizerStep(tensors: subset, hyperparameters: hyper, step: 6, clipNorm: norm / 2)
-        let gpuNorm = twins.gpu.backend.optimizerStep(tensors: subset, hyperparameters: hyper, step: 6, clipNorm: norm / 2)
-        let normError = Double(abs(gpuNorm - cpuNorm) / cpuNorm)
-        results.expect("optimizer step over qkvw and fcw: norm", normError <= Tolerance.fp32Reordered,
-                       "cpu \(cpuNorm) gpu \(gpuNorm): rel \(scientific(normError)) ≤ \(scientific(Tolerance.fp32Reordered))")
-        results.expect("optimizer step over qkvw and fcw: params", twins.compare(parameters), relativeL2: 1e-6)
-        twins.fillRandom(layout.whole(.gradients), std: 0.01)
-        _ = twins.cpu.optimizerStep(hyperparameters: hyper, step: 7, clipNorm: 0)
-        _ = twins.gpu.optimizerStep(hyperparameters: hyper, step: 7, clipNorm: 0)
-        results.expect("optimizer step after single-tensor steps: params", twins.compare(parameters), relativeL2: 1e-6)
-        results.expect("optimizer step after single-tensor steps: m", twins.compare(m), relativeL2: 1e-6)
-        results.expect("optimizer step after single-tensor steps: v", twins.compare(v), relativeL2: 1e-6)
-    }
-
     /// `zero` clears a whole fp32 buffer, a bf16 tensor, and a parameter together with its bf16 copy (which the kernels
     /// read), every byte of each: all were nonzero before.
     private static func checkZero(_ twins: TwinModels, _ results: ResultLog) {
@@ -410,18 +316,6 @@ public enum CUDAParity {
         return special.map { Float(bitPattern: $0) } + (0..<1000).map { Float($0 - 500) * 0.0123 + 1e-3 }
     }()
 
-    /// Decode-step attention: row t of sequence 0 over rows 0...t.
-    private static func checkDecodeAttention(_ twins: TwinModels, _ results: ResultLog) {
-        let (layout, _, T, C) = twins.shape
-        let qkv = layout.activation(.qkv)
-        twins.fillRandom(qkv)
-        for t in [0, 5, T - 1] {
-            let row = layout.activation(.atty).slice(t * C, C)
-            twins.run(overwriting: [row]) { $0.attentionForwardRow(out: row, qkv: qkv, t: t, C: C, NH: layout.config.heads) }
-            results.expect("attention row t=\(t)", twins.compare(row), relativeL2: Tolerance.oneRounding)
-        }
-    }
-
     /// LayerNorm backward on `twins`' first LayerNorm from random inputs, after a forward on the CPU's statistics:
     /// dinp accumulates (+=) into the residual gradient; dweight and dbias (+=) are compared too.
     private static func checkLayerNormBackward(_ twins: TwinModels, B: Int, T: Int, name: String, results: ResultLog) {
@@ -447,64 +341,5 @@ public enum CUDAParity {
         results.expect("\(name) dinp (+=)", twins.compare(dresidual), relativeL2: Tolerance.oneRounding)
         results.expect("\(name) dweight (+=)", twins.compare(dweight), relativeL2: Tolerance.fp32Reordered)
         results.expect("\(name) dbias (+=)", twins.compare(dbias), relativeL2: Tolerance.fp32Reordered)
-    }
-
-    /// The kernel family that runs head size `HS` on `gpu` when `kernels` is asked for: the CUDA-core kernels
-    /// where the device or the head size rules the tensor-core ones out.
-    public static func attentionKernels(_ kernels: AttentionKernels, HS: Int, on gpu: CUDABackend) -> AttentionKernels {
-        kernels == .tensorCores && !TensorCoreAttention.supports(HS: HS, on: gpu.properties) ? .cudaCores : kernels
-    }
-
-    /// Flash attention forward (out, log-sum-exp) and backward (dqkv) for one (T, HS), B=2, NH=2, on one
-    /// kernel family; the checks are named after the family that ran (see `attentionKernels(_:HS:on:)`).
-    public static func attention(T: Int, HS: Int, kernels: AttentionKernels, cpu: CPUBackend, gpu: CUDABackend,
-                                 log: @escaping (String) -> Void = { _ in }) throws -> [ParityResult] {
-        let results = ResultLog(log: log)
-        let chosen = gpu.attentionKernels
-        gpu.attentionKernels = kernels
-        defer { gpu.attentionKernels = chosen }
-        let (B, NH) = (2, 2)
-        let C = NH * HS
-        let config = ModelConfig(maxSequenceLength: T, vocabularySize: 64, layers: 1, heads: NH, channels: C)
-        let twins = try TwinModels(config: config, cpu: cpu, gpu: gpu, B: B, T: T, seed: UInt64(T * 1000 + HS))
-        let layout = twins.layout
-        let qkv = layout.activation(.qkv), out = layout.activation(.atty), stats = layout.activation(.attStats)
-        let name = "attention \(attentionKernels(kernels, HS: HS, on: gpu).rawValue) T=\(T) HS=\(HS)"
-        twins.fillRandom(qkv)
-        twins.run(overwriting: [out, stats]) { $0.attentionForward(out: out, stats: stats, qkv: qkv, B: B, T: T, C: C, NH: NH) }
-        results.expect("\(name) forward out", twins.compare(out), relativeL2: Tolerance.oneRounding)
-        // The log-sum-exp, below 16 here (scores of unit q and k are ~N(0,1), plus ln T ≤ ln 1024), differs by its own
-        // fp32 rounding (2⁻²⁰ ≈ 1e-6 below 16), by the approximate exponentials (__expf, ex2.approx: ~2⁻²² relative
-        // error in the sum, so 2⁻²² in its log) and by the scores' accumulation over HS ≤ 128 exact bf16 products in
-        // another order (≲ 5e-6 even if tensor cores truncate; see `Tolerance.fp32Accumulated`): ~1e-5 together.
-        // Measured on the emulator: 9.5e-7 at most, one ulp, over every shape. 1e-4 keeps 10× over the estimate and
-        // still fails a key masked wrongly, which moves its row's log-sum-exp by the key's weight (~1/T ≥ 1e-3).
-        let lse = twins.compare(stats), lseTolerance = 1e-4
-        results.expect("\(name) forward lse", lse.maxAbsolute <= lseTolerance,
-                       "maxAbs \(scientific(lse.maxAbsolute)) ≤ \(scientific(lseTolerance))")
-        // Backward from identical forward results: the CPU's out (rounded to bf16) and statistics.
-        twins.shareCPUResult(out)
-        twins.shareCPUResult(stats)
-        let dout = layout.activationGradient(.atty), dqkv = layout.activationGradient(.qkv)
-        twins.fillRandom(dout)
-        twins.run(overwriting: [dqkv]) {
-            $0.attentionBackward(dqkv: dqkv, dout: dout, qkv: qkv, out: out, stats: stats, B: B, T: T, C: C, NH: NH)
-        }
-        let gpuGrad = twins.gpu.download(dqkv), cpuGrad = twins.cpu.download(dqkv)
-        for (part, label) in ["dq", "dk", "dv"].enumerated() {
-            // One part of every row: elements [part·C, (part+1)·C) of each 3C-wide row.
-            func select(_ values: [Float]) -> [Float] {
-                var selected: [Float] = []
-                for row in 0..<(B * T) {
-                    let start = row * 3 * C + part * C
-                    selected += values[start..<(start + C)]
-                }
-                return selected
-            }
-            // With T = 1, dS = p·(dout·v − dout·out) is exactly 0 on the CPU (out = v): allow fp32 noise there.
-            results.expect("\(name) backward \(label)", Comparison(select(gpuGrad), select(cpuGrad)),
-                           relativeL2: Tolerance.twoRoundings, absoluteFloor: 1e-5)
-        }
-        return results.results
     }
 }
