@@ -34,10 +34,9 @@ struct SharedLibrary: @unchecked Sendable {
 }
 
 /// Where the CUDA libraries are looked for, from the environment: `NVRTC_LIB`, `CUBLASLT_LIB`,
-/// `CUDA_DRIVER_LIB` (exact files), `CUDA_HOME` (a toolkit root), then `/usr/local/cuda`, then the dynamic
-/// loader's search path. Pointing `CUDA_DRIVER_LIB` and `CUBLASLT_LIB` at libCUDAEmulator.so runs the
-/// backend on the CPU emulator.
-/// Python wheel folders are not searched: set `NVRTC_LIB` to use one.
+/// `CUDA_DRIVER_LIB` (exact files), `CUDA_HOME` (a toolkit root), then `/usr/local/cuda`, then the CUDA 13 wheels
+/// of the active Python environment and of `pip install --user` (`wheelFolders`), then the dynamic loader's search
+/// path. Pointing `CUDA_DRIVER_LIB` and `CUBLASLT_LIB` at libCUDAEmulator.so runs the backend on the CPU emulator.
 public struct CUDALibraryPaths: Sendable {
     public var environment: [String: String]
 
@@ -48,7 +47,8 @@ public struct CUDALibraryPaths: Sendable {
     /// The variables this type reads, taken from the process.
     public static func processEnvironment() -> [String: String] {
         var values: [String: String] = [:]
-        for name in ["NVRTC_LIB", "CUBLASLT_LIB", "CUDA_DRIVER_LIB", "CUDA_HOME", "CUDA_INCLUDE", "GPT2_KERNEL_CACHE", "HOME", "XDG_CACHE_HOME"] {
+        for name in ["NVRTC_LIB", "CUBLASLT_LIB", "CUDA_DRIVER_LIB", "CUDA_HOME", "CUDA_INCLUDE", "GPT2_KERNEL_CACHE", "HOME", "XDG_CACHE_HOME",
+                     "VIRTUAL_ENV", "CONDA_PREFIX"] {
             if let value = getenv(name) { values[name] = String(cString: value) }
         }
         return values
@@ -62,10 +62,22 @@ public struct CUDALibraryPaths: Sendable {
         return folders
     }
 
-    /// Candidates for a library: the explicit variable alone if it is set, else toolkit folders then sonames.
+    /// The `nvidia/cu13` folders of the PyPI wheels `pip install nvidia-cuda-nvrtc nvidia-cuda-runtime nvidia-cublas` makes
+    /// (NVRTC and cuBLASLt in `lib`, cuda_bf16.h in `include`; PyTorch's CUDA 13 builds depend on them), in the active
+    /// Python environment (`VIRTUAL_ENV`, `CONDA_PREFIX`) and in the user's own (`~/.local`), in that order.
+    var wheelFolders: [String] {
+        let roots = [environment["VIRTUAL_ENV"], environment["CONDA_PREFIX"], environment["HOME"].map { $0 + "/.local" }]
+        return roots.compactMap { $0 }.filter { !$0.isEmpty }.flatMap { root in
+            FileSystem.paths(matching: FileSystem.globEscaped(root) + "/lib/python3*/site-packages/nvidia/cu13")
+        }
+    }
+
+    /// Candidates for a library: the explicit variable alone if it is set, else toolkit folders, wheel folders, then
+    /// sonames.
     func candidates(variable: String, sonames: [String]) -> [String] {
         if let explicit = environment[variable], !explicit.isEmpty { return [explicit] }
-        return toolkitLibraryFolders.flatMap { folder in sonames.map { folder + "/" + $0 } } + sonames
+        let folders = toolkitLibraryFolders + wheelFolders.map { $0 + "/lib" }
+        return folders.flatMap { folder in sonames.map { folder + "/" + $0 } } + sonames
     }
 
     var nvrtc: [String] { candidates(variable: "NVRTC_LIB", sonames: ["libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"]) }
@@ -90,15 +102,20 @@ public struct CUDALibraryPaths: Sendable {
             return "CUDA_INCLUDE=\(explicit) holds no cuda_bf16.h: point it at the folder that does (a toolkit's include/, or the "
                 + "nvidia/cu13/include folder of the nvidia-cuda-runtime wheel)"
         }
-        return "no folder with cuda_bf16.h found: set CUDA_INCLUDE (or CUDA_HOME)"
+        return "no folder with cuda_bf16.h found: set CUDA_INCLUDE (or CUDA_HOME), or " + Self.wheelAdvice
     }
 
-    /// The folders NVRTC's headers (cuda_bf16.h …) are looked for in: `CUDA_INCLUDE`, else the toolkit's.
+    /// How to get NVRTC, its headers and cuBLASLt without a toolkit, in words for a message.
+    static let wheelAdvice = "`pip install nvidia-cuda-nvrtc nvidia-cuda-runtime nvidia-cublas` (CUDA 13) into the active Python "
+        + "environment or with --user, where gpt2 finds them"
+
+    /// The folders NVRTC's headers (cuda_bf16.h …) are looked for in: `CUDA_INCLUDE`, else the toolkit's and the wheels'.
     public var includeFolders: [String] {
         if let explicit = environment["CUDA_INCLUDE"], !explicit.isEmpty { return [explicit] }
         var folders: [String] = []
         if let home = environment["CUDA_HOME"], !home.isEmpty { folders.append(home + "/include") }
         folders.append("/usr/local/cuda/include")
+        folders += wheelFolders.map { $0 + "/include" }
         return folders.filter { FileSystem.isDirectory($0) }
     }
 }
@@ -130,8 +147,8 @@ public final class NVRTCLibrary: @unchecked Sendable {
     public init(paths: CUDALibraryPaths = CUDALibraryPaths()) throws {
         library = try SharedLibrary.open(
             "NVRTC (libnvrtc)", candidates: paths.nvrtc,
-            hint: paths.hint(variable: "NVRTC_LIB", library: "a libnvrtc.so.13") ?? "Set NVRTC_LIB to a libnvrtc.so.13 (e.g. from `pip install nvidia-cuda-nvrtc`) and CUDA_INCLUDE "
-                + "to the folder holding cuda_bf16.h, or CUDA_HOME to a CUDA toolkit")
+            hint: paths.hint(variable: "NVRTC_LIB", library: "a libnvrtc.so.13") ?? "Set CUDA_HOME to a CUDA toolkit, or "
+                + CUDALibraryPaths.wheelAdvice + " (or NVRTC_LIB to a libnvrtc.so.13 and CUDA_INCLUDE to the folder holding cuda_bf16.h)")
         // NVRTC dlopens libnvrtc-builtins by soname at compile time. Some wheels carry no RPATH, so load the
         // copy next to libnvrtc first; the later dlopen by soname then finds it already loaded.
         Self.preloadBuiltins(nextTo: library.path)
@@ -200,7 +217,7 @@ public final class CUBLASLtLibrary: @unchecked Sendable {
         library = try SharedLibrary.open(
             "cuBLASLt (libcublasLt)", candidates: paths.cublasLt,
             hint: paths.hint(variable: "CUBLASLT_LIB", library: "a libcublasLt.so.13")
-                ?? "Set CUBLASLT_LIB to libcublasLt.so.13 or CUDA_HOME to a CUDA toolkit")
+                ?? "Set CUDA_HOME to a CUDA toolkit, or " + CUDALibraryPaths.wheelAdvice + " (or CUBLASLT_LIB to a libcublasLt.so.13)")
         create = try library.function("cublasLtCreate", as: PFN_cublasLtCreate.self)
         destroy = try library.function("cublasLtDestroy", as: PFN_cublasLtDestroy.self)
         getStatusString = try? library.function("cublasLtGetStatusString", as: PFN_cublasLtGetStatusString.self)

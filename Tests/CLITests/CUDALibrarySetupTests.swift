@@ -37,6 +37,39 @@ struct CUDALibrarySetupTests {
         }
     }
 
+    /// With no variable naming them and no toolkit, NVRTC, its headers and cuBLASLt are found in the CUDA 13 wheels of
+    /// the active Python environment (here a VIRTUAL_ENV laid out as pip lays it out, its files links to this machine's
+    /// NVRTC and headers and to the emulator as cuBLASLt): info names them and a run compiles its kernels with them.
+    /// Without such an environment, the message says how to make one. (HOME is the test's folder: ~/.local counts too.)
+    @Test func theCUDAWheelsOfTheActivePythonEnvironmentAreFound() throws {
+        let root = try TestPaths.temporaryDirectory("cli-cuda-wheels").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let wheels = root + "/venv/lib/python3.12/site-packages/nvidia/cu13"
+        let process = ProcessInfo.processInfo.environment, manager = FileManager.default
+        let nvrtc = try #require(process["NVRTC_LIB"]), include = try #require(process["CUDA_INCLUDE"])
+        try manager.createDirectory(atPath: wheels + "/lib", withIntermediateDirectories: true)
+        let nvrtcFolder = (nvrtc as NSString).deletingLastPathComponent
+        for name in try manager.contentsOfDirectory(atPath: nvrtcFolder) where name.hasPrefix("libnvrtc") {   // (its builtins too)
+            try manager.createSymbolicLink(atPath: wheels + "/lib/" + name, withDestinationPath: nvrtcFolder + "/" + name)
+        }
+        try manager.createSymbolicLink(atPath: wheels + "/lib/libcublasLt.so.13", withDestinationPath: EmulatedCUDA.library)
+        try manager.createSymbolicLink(atPath: wheels + "/include", withDestinationPath: include)
+        let unset = ["NVRTC_LIB": "", "CUDA_INCLUDE": "", "CUBLASLT_LIB": "", "CUDA_HOME": root + "/no-toolkit", "CONDA_PREFIX": "",
+                     "HOME": root, "GPT2_KERNEL_CACHE": root + "/cache"]
+        let environment = EmulatedCUDA.environment.merging(unset.merging(["VIRTUAL_ENV": root + "/venv"]) { $1 }) { $1 }
+        let info = try runGPT2(arguments: ["info"], environment: environment)
+        for found in ["\(wheels)/lib/libnvrtc.so.13", "headers \(wheels)/include", "\(wheels)/lib/libcublasLt.so.13"] {
+            #expect(info.stdoutText.contains(found), "\(found): \(info.stdoutText)")
+        }
+        let bench = try runGPT2(arguments: Self.oneStepBench, environment: environment)
+        #expect(bench.status == 0 && bench.stderrText.contains("compiled in"), "\(bench.stderrText)")
+
+        let none = try runGPT2(arguments: Self.oneStepBench,
+                               environment: EmulatedCUDA.environment.merging(unset.merging(["VIRTUAL_ENV": root + "/empty"]) { $1 }) { $1 })
+        expectOneLineError(none, mentioning: "`pip install nvidia-cuda-nvrtc nvidia-cuda-runtime nvidia-cublas` (CUDA 13) into the active "
+                                             + "Python environment or with --user, where gpt2 finds them")
+    }
+
     /// A CUDA_INCLUDE without cuda_bf16.h is named as the problem by info, kernels and a run, instead of NVRTC's
     /// "cannot open source file" flattened onto one line for every kernel.
     @Test func aCUDAIncludeWithoutTheHeadersIsNamed() throws {

@@ -3,6 +3,7 @@
 /// On a machine without a GPU they run on the CUDA emulator: the same kernels and host code, on the CPU.
 
 import CCUDA
+import Foundation
 @testable import CPUBackend
 @testable import CUDABackend
 @testable import CUDAParity
@@ -299,6 +300,23 @@ struct CUDABackendHostTests {
         #expect(paths.cublasLt == ["/opt/mine/libcublasLt.so"] && paths.nvrtc == ["/opt/mine/libnvrtc.so"]
                 && paths.driver == ["/opt/mine/libcuda.so"])
         #expect(CUDALibraryPaths(environment: ["CUDA_HOME": "/usr/local/cuda-13"]).cublasLt.first == "/usr/local/cuda-13/lib64/libcublasLt.so.13")
+    }
+
+    /// Without a variable, a library is looked for in the toolkit first, then in the CUDA 13 wheels of the active Python
+    /// environment (VIRTUAL_ENV, then CONDA_PREFIX, then ~/.local), then by soname: a toolkit the user installed wins
+    /// over wheels, and both over whatever the loader would find. Only wheel folders that exist count.
+    @Test func wheelsAreSearchedAfterTheToolkitAndBeforeTheLoader() throws {
+        let root = try TestPaths.temporaryDirectory("cuda-wheel-order").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let folders = ["venv", "conda", "home/.local"].map { root + "/\($0)/lib/python3.11/site-packages/nvidia/cu13" }
+        for folder in folders { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
+        let paths = CUDALibraryPaths(environment: ["VIRTUAL_ENV": root + "/venv", "CONDA_PREFIX": root + "/conda", "HOME": root + "/home",
+                                                   "CUDA_HOME": "/opt/cuda-13"])
+        #expect(paths.wheelFolders == folders)
+        let expected = ["/opt/cuda-13/lib64", "/usr/local/cuda/lib64"] + folders.map { $0 + "/lib" }
+        let sonames = ["libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"]
+        #expect(paths.nvrtc == expected.flatMap { folder in sonames.map { folder + "/" + $0 } } + sonames, "\(paths.nvrtc)")
+        #expect(CUDALibraryPaths(environment: ["VIRTUAL_ENV": root + "/nothing-here"]).wheelFolders.isEmpty)
     }
 
     /// An ELF64 file header (64 bytes, little-endian) with no program headers and `sections` section headers of
