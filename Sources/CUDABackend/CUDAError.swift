@@ -10,6 +10,8 @@ public enum CUDAError: Error, CustomStringConvertible {
     case driver(call: String, code: Int32, message: String)
     /// The driver works but sees no CUDA device.
     case noDevice
+    /// A library of a newer CUDA (`libraryCUDA`, its major version) than the driver runs (`driverCUDA`, as "12.4").
+    case driverTooOld(library: String, path: String, libraryCUDA: Int, driverCUDA: String)
     /// NVRTC refused to compile a kernel file; `log` is NVRTC's own message.
     case compilation(file: String, architecture: String, log: String)
     /// Any other NVRTC or cuBLASLt call that failed, or what the backend refuses before it calls one: a model
@@ -34,6 +36,11 @@ public enum CUDAError: Error, CustomStringConvertible {
             return "CUDA driver call \(call) failed: \(message) (error \(code))"
         case .noDevice:
             return "the CUDA driver found no CUDA device"
+        case .driverTooOld(let library, let path, let libraryCUDA, let driverCUDA):
+            // (the first Linux drivers of each CUDA major version, from NVIDIA's release notes)
+            let minimum = [12: "525.60", 13: "580.65"][libraryCUDA].map { " (\($0) or later)" } ?? ""
+            return "\(library) \(path) is CUDA \(libraryCUDA)'s, and this NVIDIA driver runs CUDA up to \(driverCUDA): update the driver "
+                + "to one for CUDA \(libraryCUDA)\(minimum), or give gpt2 the libraries of an older CUDA toolkit with CUDA_HOME (untested)"
         case .compilation(let file, let architecture, let log):
             return "NVRTC could not compile \(file) for \(architecture):\n\(log)"
         case .library(let call, let message):

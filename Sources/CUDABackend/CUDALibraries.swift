@@ -211,6 +211,8 @@ public final class CUBLASLtLibrary: @unchecked Sendable {
     let matmul: PFN_cublasLtMatmul
     /// The library's version as one number (e.g. 130100 for 13.1.0).
     public let version: Int
+    /// The CUDA major version it belongs to (13 for 130100), which the driver must run.
+    public var cudaMajor: Int { version / 10000 }
     public var path: String { library.path }
 
     public init(paths: CUDALibraryPaths = CUDALibraryPaths()) throws {

@@ -65,6 +65,17 @@ const Architecture* const architecture = [] {
     return static_cast<const Architecture*>(nullptr);
 }();
 
+/// The CUDA version the driver says it runs (cuDriverGetVersion: 1000·major + 10·minor): 13.0 unless
+/// GPT2_CUDA_EMULATOR_DRIVER_VERSION gives another, such as 12040 for a driver of CUDA 12.4; 0 when that is not a
+/// version (cuInit fails).
+const int driverVersion = [] {
+    const char* setting = getenv("GPT2_CUDA_EMULATOR_DRIVER_VERSION");
+    if (!setting || !*setting) return 13000;
+    char* end = nullptr;
+    const long version = std::strtol(setting, &end, 10);
+    return *end == '\0' && version >= 1000 && version < 100000 ? int(version) : 0;
+}();
+
 bool initialized = false;
 // Whether blocks run their threads last to first and land cp.async copies early (see ThreadOrder):
 // GPT2_CUDA_EMULATOR_ORDER=reverse at start, or cuemu_set_thread_order from a test. Results that change with
@@ -128,13 +139,16 @@ CUresult cuInit(unsigned int flags) {
     if (otherProcessBytes == SIZE_MAX)
         return fail(invalidValue, std::string("GPT2_CUDA_EMULATOR_MEMORY_IN_USE_MIB=") + getenv("GPT2_CUDA_EMULATOR_MEMORY_IN_USE_MIB") +
                                       ": the MiB other processes hold must be a whole number below the device's memory");
+    if (driverVersion == 0)
+        return fail(invalidValue, std::string("GPT2_CUDA_EMULATOR_DRIVER_VERSION=") + getenv("GPT2_CUDA_EMULATOR_DRIVER_VERSION") +
+                                      ": the CUDA version the driver runs is 1000·major + 10·minor, such as 12040 for 12.4");
     initialized = true;
     return success;
 }
 
 CUresult cuDriverGetVersion(int* version) {
     if (!version) return invalidValue;
-    *version = 13000;
+    *version = driverVersion;
     return success;
 }
 

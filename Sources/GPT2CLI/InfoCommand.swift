@@ -32,10 +32,11 @@ struct InfoCommand: ParsableCommand {
 
         let paths = CUDALibraryPaths()
         var architecture: GPUArchitecture?
+        var openedDriver: CUDADriver?
         switch CUDAAvailability.firstDevice(paths: paths) {
         case .success(let opened):
             let (driver, device) = (opened.driver, opened.properties)
-            architecture = device.architecture
+            (architecture, openedDriver) = (device.architecture, driver)
             print("cuda      driver \(driver.versionString)")
             print("device    \(device.ordinal): \(device.name), compute capability \(device.computeCapability.major).\(device.computeCapability.minor) (\(device.architecture)), "
                   + "\(gibibytes(device.totalMemory)) GiB, \(device.multiprocessors) SMs, L2 \(device.l2CacheBytes / 1024 / 1024) MiB, "
@@ -58,6 +59,9 @@ struct InfoCommand: ParsableCommand {
         do {
             let cublasLt = try CUBLASLtLibrary(paths: paths)
             print("cublasLt  \(cublasLt.version) from \(cublasLt.path)")
+            if let problem = openedDriver?.incompatibility(of: "cuBLASLt", at: cublasLt.path, cuda: cublasLt.cudaMajor) {
+                print("          unusable: \(problem)")
+            }
         } catch {
             print("cublasLt  unavailable: \(error)")
         }

@@ -70,6 +70,25 @@ struct CUDALibrarySetupTests {
                                              + "Python environment or with --user, where gpt2 finds them")
     }
 
+    /// A driver older than cuBLASLt's CUDA (the emulator as a driver of CUDA 12.4, its cuBLASLt 13.0's) is named as the
+    /// problem, with the driver that runs it, by a run (before its kernels compile) and by info; on a real GPU,
+    /// cublasLtCreate said only CUBLAS_STATUS_NOT_INITIALIZED. A later minor version of the same CUDA runs it.
+    @Test func aDriverOlderThanTheLibrariesIsNamed() throws {
+        let cache = try TestPaths.temporaryDirectory("cli-old-driver").path
+        defer { try? FileManager.default.removeItem(atPath: cache) }
+        func environment(_ version: String) -> [String: String] {
+            EmulatedCUDA.environment.merging(["GPT2_CUDA_EMULATOR_DRIVER_VERSION": version, "GPT2_KERNEL_CACHE": cache]) { $1 }
+        }
+        let expected = "cuBLASLt \(EmulatedCUDA.library) is CUDA 13's, and this NVIDIA driver runs CUDA up to 12.4: update the driver "
+            + "to one for CUDA 13 (580.65 or later)"
+        expectOneLineError(try runGPT2(arguments: Self.oneStepBench, environment: environment("12040")), mentioning: expected)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: cache).isEmpty, "no kernel was compiled")
+        let info = try runGPT2(arguments: ["info"], environment: environment("12040"))
+        #expect(info.stdoutText.contains("cuda      driver 12.4\n") && info.stdoutText.contains("unusable: " + expected), "\(info.stdoutText)")
+        let later = try runGPT2(arguments: Self.oneStepBench, environment: environment("13020"))
+        #expect(later.status == 0, "\(later.stderrText)")
+    }
+
     /// A CUDA_INCLUDE without cuda_bf16.h is named as the problem by info, kernels and a run, instead of NVRTC's
     /// "cannot open source file" flattened onto one line for every kernel.
     @Test func aCUDAIncludeWithoutTheHeadersIsNamed() throws {
@@ -241,7 +260,8 @@ struct CUDALibrarySetupTests {
     /// diagnostic setting stops the backend: `GPT2_CUDA_EMULATOR_ORDER=reversed` ran the default schedule.
     @Test(arguments: [("GPT2_CUDA_EMULATOR_ORDER", "reversed", "the emulator's other schedule is reverse"),
                       ("GPT2_CUDA_EMULATOR_ARCH", "sm_70", "the emulator presents sm_80, sm_86, sm_89 or sm_90"),
-                      ("GPT2_CUDA_EMULATOR_MEMORY_MIB", "1e3", "the device's memory in MiB must be a positive whole number")])
+                      ("GPT2_CUDA_EMULATOR_MEMORY_MIB", "1e3", "the device's memory in MiB must be a positive whole number"),
+                      ("GPT2_CUDA_EMULATOR_DRIVER_VERSION", "12.4", "the CUDA version the driver runs is 1000·major + 10·minor")])
     func aMisspelledEmulatorSettingIsRefused(_ variable: String, _ value: String, _ expected: String) throws {
         let info = try runGPT2(arguments: ["info"], environment: EmulatedCUDA.environment.merging([variable: value]) { $1 })
         #expect(info.stdoutText.contains("cuda      unavailable: ") && info.stdoutText.contains("\(variable)=\(value): \(expected)"),
