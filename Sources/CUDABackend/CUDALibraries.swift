@@ -106,7 +106,7 @@ public struct CUDALibraryPaths: Sendable {
     }
 
     /// How to get NVRTC, its headers and cuBLASLt without a toolkit, in words for a message.
-    static let wheelAdvice = "`pip install nvidia-cuda-nvrtc nvidia-cuda-runtime nvidia-cublas` (CUDA 13) into the active Python "
+    static let wheelAdvice = "run `pip install nvidia-cuda-nvrtc nvidia-cuda-runtime nvidia-cublas` (CUDA 13) in the active Python "
         + "environment or with --user, where gpt2 finds them"
 
     /// The folders NVRTC's headers (cuda_bf16.h …) are looked for in: `CUDA_INCLUDE`, else the toolkit's and the wheels'.
@@ -148,7 +148,7 @@ public final class NVRTCLibrary: @unchecked Sendable {
         library = try SharedLibrary.open(
             "NVRTC (libnvrtc)", candidates: paths.nvrtc,
             hint: paths.hint(variable: "NVRTC_LIB", library: "a libnvrtc.so.13") ?? "Set CUDA_HOME to a CUDA toolkit, or "
-                + CUDALibraryPaths.wheelAdvice + " (or NVRTC_LIB to a libnvrtc.so.13 and CUDA_INCLUDE to the folder holding cuda_bf16.h)")
+                + CUDALibraryPaths.wheelAdvice + " (or set NVRTC_LIB to a libnvrtc.so.13 and CUDA_INCLUDE to the folder holding cuda_bf16.h)")
         // NVRTC dlopens libnvrtc-builtins by soname at compile time. Some wheels carry no RPATH, so load the
         // copy next to libnvrtc first; the later dlopen by soname then finds it already loaded.
         Self.preloadBuiltins(nextTo: library.path)
@@ -219,7 +219,7 @@ public final class CUBLASLtLibrary: @unchecked Sendable {
         library = try SharedLibrary.open(
             "cuBLASLt (libcublasLt)", candidates: paths.cublasLt,
             hint: paths.hint(variable: "CUBLASLT_LIB", library: "a libcublasLt.so.13")
-                ?? "Set CUDA_HOME to a CUDA toolkit, or " + CUDALibraryPaths.wheelAdvice + " (or CUBLASLT_LIB to a libcublasLt.so.13)")
+                ?? "Set CUDA_HOME to a CUDA toolkit, or " + CUDALibraryPaths.wheelAdvice + " (or set CUBLASLT_LIB to a libcublasLt.so.13)")
         create = try library.function("cublasLtCreate", as: PFN_cublasLtCreate.self)
         destroy = try library.function("cublasLtDestroy", as: PFN_cublasLtDestroy.self)
         getStatusString = try? library.function("cublasLtGetStatusString", as: PFN_cublasLtGetStatusString.self)

@@ -66,7 +66,7 @@ struct CUDALibrarySetupTests {
 
         let none = try runGPT2(arguments: Self.oneStepBench,
                                environment: EmulatedCUDA.environment.merging(unset.merging(["VIRTUAL_ENV": root + "/empty"]) { $1 }) { $1 })
-        expectOneLineError(none, mentioning: "`pip install nvidia-cuda-nvrtc nvidia-cuda-runtime nvidia-cublas` (CUDA 13) into the active "
+        expectOneLineError(none, mentioning: "run `pip install nvidia-cuda-nvrtc nvidia-cuda-runtime nvidia-cublas` (CUDA 13) in the active "
                                              + "Python environment or with --user, where gpt2 finds them")
     }
 
