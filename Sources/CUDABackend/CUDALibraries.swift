@@ -213,6 +213,8 @@ public final class CUBLASLtLibrary: @unchecked Sendable {
     public let version: Int
     /// The CUDA major version it belongs to (13 for 130100), which the driver must run.
     public var cudaMajor: Int { version / 10000 }
+    /// "13.1.0" for 130100.
+    public var versionString: String { "\(version / 10000).\(version / 100 % 100).\(version % 100)" }
     public var path: String { library.path }
 
     public init(paths: CUDALibraryPaths = CUDALibraryPaths()) throws {

@@ -58,7 +58,7 @@ struct InfoCommand: ParsableCommand {
         }
         do {
             let cublasLt = try CUBLASLtLibrary(paths: paths)
-            print("cublasLt  \(cublasLt.version) from \(cublasLt.path)")
+            print("cublasLt  \(cublasLt.versionString) from \(cublasLt.path)")
             if let problem = openedDriver?.incompatibility(of: "cuBLASLt", at: cublasLt.path, cuda: cublasLt.cudaMajor) {
                 print("          unusable: \(problem)")
             }

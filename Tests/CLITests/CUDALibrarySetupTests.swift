@@ -58,7 +58,7 @@ struct CUDALibrarySetupTests {
                      "HOME": root, "GPT2_KERNEL_CACHE": root + "/cache"]
         let environment = EmulatedCUDA.environment.merging(unset.merging(["VIRTUAL_ENV": root + "/venv"]) { $1 }) { $1 }
         let info = try runGPT2(arguments: ["info"], environment: environment)
-        for found in ["\(wheels)/lib/libnvrtc.so.13", "headers \(wheels)/include", "\(wheels)/lib/libcublasLt.so.13"] {
+        for found in ["\(wheels)/lib/libnvrtc.so.13", "headers \(wheels)/include", "cublasLt  13.0.0 from \(wheels)/lib/libcublasLt.so.13"] {
             #expect(info.stdoutText.contains(found), "\(found): \(info.stdoutText)")
         }
         let bench = try runGPT2(arguments: Self.oneStepBench, environment: environment)
