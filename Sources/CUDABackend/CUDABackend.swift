@@ -82,7 +82,7 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         stream = created
         blas = try CUBLASLtLibrary(paths: paths)   // (before the kernels: a missing library is reported before they compile)
         // (cublasLtCreate on a driver too old for it said only CUBLAS_STATUS_NOT_INITIALIZED)
-        if let problem = driver.incompatibility(of: "cuBLASLt", at: blas.path, cuda: blas.cudaMajor) { throw problem }
+        if let problem = blas.incompatibility(with: driver) { throw problem }
         modules = try KernelModules(device: device, paths: paths, log: log)
         var handle: cublasLtHandle_t? = nil
         try blas.check(blas.create(&handle), "cublasLtCreate")

@@ -105,10 +105,4 @@ public final class CUDADriver: @unchecked Sendable {
 
     /// "13.0" for 13000.
     public var versionString: String { "\(version / 1000).\(version % 1000 / 10)" }
-
-    /// Why `library` (opened from `path`, of CUDA major version `cuda`) cannot run on this driver, or nil when it can: a
-    /// CUDA library needs a driver of its major version or later (minor versions are compatible within one).
-    public func incompatibility(of library: String, at path: String, cuda: Int) -> CUDAError? {
-        cuda > version / 1000 ? .driverTooOld(library: library, path: path, libraryCUDA: cuda, driverCUDA: versionString) : nil
-    }
 }

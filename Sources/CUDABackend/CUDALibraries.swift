@@ -215,6 +215,14 @@ public final class CUBLASLtLibrary: @unchecked Sendable {
     public var cudaMajor: Int { version / 10000 }
     /// "13.1.0" for 130100.
     public var versionString: String { "\(version / 10000).\(version / 100 % 100).\(version % 100)" }
+
+    /// Why it cannot run on `driver`, or nil when it can: a CUDA library needs a driver of its major version or later
+    /// (minor versions are compatible within one).
+    public func incompatibility(with driver: CUDADriver) -> CUDAError? {
+        cudaMajor > driver.version / 1000
+            ? .driverTooOld(library: "cuBLASLt", path: path, libraryCUDA: cudaMajor, driverCUDA: driver.versionString) : nil
+    }
+
     public var path: String { library.path }
 
     public init(paths: CUDALibraryPaths = CUDALibraryPaths()) throws {

@@ -46,7 +46,7 @@ struct ExportCommand: ParsableCommand {
         }
         let source = try ModelSource.resolve(checkpoint)
         let (config, parameters) = try ModelSource.load(source)
-        let from = source == checkpoint ? "" : " from \(source), the newest checkpoint in \(checkpoint)"
+        let from = GPT2Command.resolution(source, of: checkpoint).map { " from " + $0 } ?? ""
         if format == .safetensors {
             // (transformers' vocabulary is unpadded: the padding rows of wte are left out)
             let written = try HuggingFaceGPT2.export(directory: out, config: config, parameters: parameters)

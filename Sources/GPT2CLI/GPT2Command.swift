@@ -40,10 +40,15 @@ struct GPT2Command: ParsableCommand {
     /// What `--checkpoint` takes, in every command that reads a model (see `ModelSource`).
     static let checkpointHelp = "A checkpoint folder, a run folder (its newest checkpoint), an llm.c model file, or a safetensors GPT-2."
 
-    /// Says which checkpoint the run folder given as `--checkpoint` stood for, once its weights have loaded (`source`,
-    /// from `ModelSource.resolve`); nothing when the path named the weights itself.
+    /// Which checkpoint the run folder given as `--checkpoint` stood for (`source`, from `ModelSource.resolve`):
+    /// "RUN/ckpt_N, the newest checkpoint in RUN"; nil when the path named the weights itself.
+    static func resolution(_ source: String, of checkpoint: String) -> String? {
+        source == checkpoint ? nil : "\(source), the newest checkpoint in \(checkpoint)"
+    }
+
+    /// Logs `resolution`, once the weights have loaded.
     static func logResolved(_ source: String, from checkpoint: String) {
-        if source != checkpoint { Console.log("model: \(source), the newest checkpoint in \(checkpoint)") }
+        if let resolution = resolution(source, of: checkpoint) { Console.log("model: " + resolution) }
     }
 
     /// Parses as usual (a parse or validation error prints usage; a negative number after an option is its

@@ -59,7 +59,7 @@ struct InfoCommand: ParsableCommand {
         do {
             let cublasLt = try CUBLASLtLibrary(paths: paths)
             print("cublasLt  \(cublasLt.versionString) from \(cublasLt.path)")
-            if let problem = openedDriver?.incompatibility(of: "cuBLASLt", at: cublasLt.path, cuda: cublasLt.cudaMajor) {
+            if let driver = openedDriver, let problem = cublasLt.incompatibility(with: driver) {
                 print("          unusable: \(problem)")
             }
         } catch {

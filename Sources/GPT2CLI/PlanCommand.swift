@@ -163,7 +163,7 @@ struct PlanTarget {
             // record's: the speed carries over. Otherwise the peak is this device's (a CPU's grows with its threads): the
             // MFU carries over.
             let mfu = peakOverride != nil || peakRecorded ? record.microStepMFU(against: peak) : record.microStepMFU
-            let source = MFUSource.calibrated(run: record.run, date: record.date, sameShape: record.seq == seq && record.microBatch == microBatch)
+            let source = MFUSource.calibrated(run: record.run, date: record.date, sameShape: record.hasShape(seq: seq, microBatch: microBatch))
             return (peak, mfu, record.optimizerSeconds ?? 0, source, peakRecorded)
         }
         let fallback: Double

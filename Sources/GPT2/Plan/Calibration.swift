@@ -45,6 +45,9 @@ public struct CalibrationRecord: Codable, Sendable, Equatable {
     /// `d12 B=4 T=64`, with `A=8` when the step accumulated 8 micro-batches.
     public var run: String { "\(model) B=\(microBatch) T=\(seq)" + ((gradAccum ?? 1) > 1 ? " A=\(gradAccum!)" : "") }
 
+    /// Whether it measured micro-batches of `microBatch` sequences of `seq` tokens.
+    public func hasShape(seq: Int, microBatch: Int) -> Bool { self.seq == seq && self.microBatch == microBatch }
+
     enum CodingKeys: String, CodingKey {
         case device, kind, model, mfu, date
         case microBatch = "micro_batch", seq, gradAccum = "grad_accum", tokensPerSecond = "tokens_per_s", optimizerSeconds = "optimizer_seconds"
@@ -167,7 +170,7 @@ public struct CalibrationFile: Sendable {
     /// d12 at T=64 0.57–0.62).
     public func closest(device: String, model: String, seq: Int, microBatch: Int) -> CalibrationRecord? {
         let tiers: [(CalibrationRecord) -> Bool] = [
-            { $0.seq == seq && $0.microBatch == microBatch },
+            { $0.hasShape(seq: seq, microBatch: microBatch) },
             { $0.seq == seq },
             { _ in true },
         ]
