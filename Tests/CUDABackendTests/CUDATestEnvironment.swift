@@ -24,9 +24,11 @@ enum CUDATestEnvironment {
     static let emulatorLibrary = buildProductsDirectory.appendingPathComponent("libCUDAEmulator.so").path
 
     /// The libraries the device tests open: the process's own settings when they reach a real GPU,
-    /// otherwise the emulator in place of libcuda and libcuBLASLt.
+    /// otherwise the emulator in place of libcuda and libcuBLASLt. Either way the compiled kernels are cached in
+    /// the tests' own cache folder (`TestPaths.cacheHome`) unless GPT2_KERNEL_CACHE names one.
     static let paths: CUDALibraryPaths = {
-        let real = CUDALibraryPaths()
+        var real = CUDALibraryPaths()
+        real.environment["XDG_CACHE_HOME"] = TestPaths.cacheHome
         if CUDAAvailability.problem(paths: real) == nil { return real }
         var emulated = real
         emulated.environment["CUDA_DRIVER_LIB"] = emulatorLibrary

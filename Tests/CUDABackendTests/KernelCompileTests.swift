@@ -3,7 +3,9 @@
 
 import CUDABackend
 import CUDAKernels
+import Foundation
 import GPT2
+import GPT2TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -110,8 +112,8 @@ struct KernelCompileTests {
 
     @Test func cacheHitsOnRepeatAndKeysByArchitecture() throws {
         let compiler = try #require(CUDATestEnvironment.compiler)
-        let folder = "/tmp/gpt2-kernel-cache-test-\(getpid())"
-        defer { _ = try? Subprocess.run("/bin/rm", ["-rf", folder]) }
+        let folder = try TestPaths.temporaryDirectory("kernel-cache").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
         let cache = KernelCache(folder: folder)
         let (file, source) = try #require(CUDAKernelSources.all.first { $0.name == "gelu.cu" })
         let sm89 = GPUArchitecture(major: 8, minor: 9), sm90 = GPUArchitecture(major: 9, minor: 0)

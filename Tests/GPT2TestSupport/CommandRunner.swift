@@ -19,11 +19,16 @@ public var buildProductsDirectory: URL {
 }
 
 /// Runs the built `gpt2` binary with `arguments`, feeding it `stdin` (empty by default), in `workingDirectory`
-/// (default: the tests' own working directory).
+/// (default: the tests' own working directory). Its cache folder is the tests' (`TestPaths.cacheHome`) unless
+/// `environment` names another `XDG_CACHE_HOME` than this process's.
 public func runGPT2(
     arguments: [String], stdin: Data = Data(), environment: [String: String]? = nil, workingDirectory: String? = nil
 ) throws -> CommandResult {
-    try runCommand(
+    var environment = environment ?? [:]
+    if environment["XDG_CACHE_HOME"] == ProcessInfo.processInfo.environment["XDG_CACHE_HOME"] {
+        environment["XDG_CACHE_HOME"] = TestPaths.cacheHome
+    }
+    return try runCommand(
         buildProductsDirectory.appendingPathComponent("gpt2").path, arguments: arguments, stdin: stdin,
         environment: environment, workingDirectory: workingDirectory)
 }

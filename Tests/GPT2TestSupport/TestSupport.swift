@@ -25,13 +25,41 @@ public enum TestPaths {
     /// `NAME.tmp-PID` file with it is one whose writer was killed.
     public static let deadProcessID: Int32 = 2_000_000_000
 
-    /// A fresh empty directory under the system temp folder.
+    /// A fresh empty directory in `scratch`.
     public static func temporaryDirectory(_ label: String = "gpt2-test") throws -> URL {
-        let url = FileManager.default.temporaryDirectory
-            .appendingPathComponent("\(label)-\(UUID().uuidString)")
+        let url = scratch.appendingPathComponent("\(label)-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url
     }
+
+    /// The one folder this test process writes in, `gpt2-tests-PID` in the system temp folder, removed when the
+    /// process exits; so a test whose cleanup is skipped (a failed `#require`, a forgotten `defer`) leaks nothing
+    /// past the run. Folders of test processes that died without exiting (a crash, a kill) go the next time.
+    public static let scratch: URL = {
+        let manager = FileManager.default
+        let prefix = "gpt2-tests-"
+        for name in (try? manager.contentsOfDirectory(atPath: manager.temporaryDirectory.path)) ?? [] where name.hasPrefix(prefix) {
+            guard let pid = Int32(name.dropFirst(prefix.count)), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            try? manager.removeItem(at: manager.temporaryDirectory.appendingPathComponent(name))
+        }
+        let url = manager.temporaryDirectory.appendingPathComponent(prefix + String(getpid()))
+        try? manager.removeItem(at: url)   // a dead process's, whose pid this one was given again
+        do {
+            try manager.createDirectory(at: url, withIntermediateDirectories: true)
+        } catch {
+            fatalError("cannot create the tests' scratch folder \(url.path): \(error)")
+        }
+        atexit { try? FileManager.default.removeItem(at: TestPaths.scratch) }
+        return url
+    }()
+
+    /// gpt2's cache folder for the tests (`XDG_CACHE_HOME` of the programs they run, and the CUDA tests' kernel
+    /// cache), in `scratch`: a test run never writes the user's own calibration file or kernel cache.
+    public static let cacheHome: String = {
+        let path = scratch.appendingPathComponent("cache").path
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }()
 }
 
 /// Largest |a-b| / max(|b|, floor) over two equal-length arrays; NaN when any element of either is NaN.
