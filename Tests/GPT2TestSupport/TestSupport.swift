@@ -37,12 +37,8 @@ public enum TestPaths {
     /// past the run. Folders of test processes that died without exiting (a crash, a kill) go the next time.
     public static let scratch: URL = {
         let manager = FileManager.default
-        let prefix = "gpt2-tests-"
-        for name in (try? manager.contentsOfDirectory(atPath: manager.temporaryDirectory.path)) ?? [] where name.hasPrefix(prefix) {
-            guard let pid = Int32(name.dropFirst(prefix.count)), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
-            try? manager.removeItem(at: manager.temporaryDirectory.appendingPathComponent(name))
-        }
-        let url = manager.temporaryDirectory.appendingPathComponent(prefix + String(getpid()))
+        removeScratchOfDeadProcesses(in: manager.temporaryDirectory)
+        let url = manager.temporaryDirectory.appendingPathComponent(scratchPrefix + String(getpid()))
         try? manager.removeItem(at: url)   // a dead process's, whose pid this one was given again
         do {
             try manager.createDirectory(at: url, withIntermediateDirectories: true)
@@ -52,6 +48,17 @@ public enum TestPaths {
         atexit { try? FileManager.default.removeItem(at: TestPaths.scratch) }
         return url
     }()
+
+    private static let scratchPrefix = "gpt2-tests-"
+
+    /// Removes the `gpt2-tests-PID` folders in `folder` whose process no longer exists.
+    public static func removeScratchOfDeadProcesses(in folder: URL) {
+        let manager = FileManager.default
+        for name in (try? manager.contentsOfDirectory(atPath: folder.path)) ?? [] where name.hasPrefix(scratchPrefix) {
+            guard let pid = Int32(name.dropFirst(scratchPrefix.count)), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            try? manager.removeItem(at: folder.appendingPathComponent(name))
+        }
+    }
 
     /// gpt2's cache folder for the tests (`XDG_CACHE_HOME` of the programs they run, and the CUDA tests' kernel
     /// cache), in `scratch`: a test run never writes the user's own calibration file or kernel cache.
