@@ -39,8 +39,12 @@ public enum CUDAError: Error, CustomStringConvertible {
         case .driverTooOld(let library, let path, let libraryCUDA, let driverCUDA):
             // (the first Linux drivers of each CUDA major version, from NVIDIA's release notes)
             let minimum = [12: "525.60", 13: "580.65"][libraryCUDA].map { " (\($0) or later)" } ?? ""
-            return "\(library) \(path) is CUDA \(libraryCUDA)'s, and this NVIDIA driver runs CUDA up to \(driverCUDA): update the driver "
-                + "to one for CUDA \(libraryCUDA)\(minimum), or give gpt2 the libraries of an older CUDA toolkit with CUDA_HOME (untested)"
+            let update = "\(library) \(path) is CUDA \(libraryCUDA)'s, and this NVIDIA driver runs CUDA up to \(driverCUDA): update the driver "
+                + "to one for CUDA \(libraryCUDA)\(minimum)"
+            // CUDA 12 is the only older CUDA whose libraries gpt2 looks for and whose NVRTC its kernels compile with (CI).
+            guard driverCUDA.hasPrefix("12.") else { return update }
+            return update + ", or give gpt2 CUDA 12's libraries: " + CUDALibraryPaths.cuda12Wheels
+                + " in a Python environment without CUDA 13's, or a CUDA 12 toolkit with CUDA_HOME"
         case .compilation(let file, let architecture, let log):
             return "NVRTC could not compile \(file) for \(architecture):\n\(log)"
         case .library(let call, let message):

@@ -34,9 +34,9 @@ struct SharedLibrary: @unchecked Sendable {
 }
 
 /// Where the CUDA libraries are looked for, from the environment: `NVRTC_LIB`, `CUBLASLT_LIB`,
-/// `CUDA_DRIVER_LIB` (exact files), `CUDA_HOME` (a toolkit root), then `/usr/local/cuda`, then the CUDA 13 wheels
-/// of the active Python environment and of `pip install --user` (`wheelFolders`), then the dynamic loader's search
-/// path. Pointing `CUDA_DRIVER_LIB` and `CUBLASLT_LIB` at libCUDAEmulator.so runs the backend on the CPU emulator.
+/// `CUDA_DRIVER_LIB` (exact files), `CUDA_HOME` (a toolkit root), then `/usr/local/cuda`, then the CUDA 13 and 12
+/// wheels of the active Python environment and of `pip install --user` (`wheelFolders`), then the dynamic loader's
+/// search path. Pointing `CUDA_DRIVER_LIB` and `CUBLASLT_LIB` at libCUDAEmulator.so runs the backend on the CPU emulator.
 public struct CUDALibraryPaths: Sendable {
     public var environment: [String: String]
 
@@ -62,26 +62,44 @@ public struct CUDALibraryPaths: Sendable {
         return folders
     }
 
-    /// The `nvidia/cu13` folders of the PyPI wheels `pip install nvidia-cuda-nvrtc nvidia-cuda-runtime nvidia-cublas` makes
-    /// (NVRTC and cuBLASLt in `lib`, cuda_bf16.h in `include`; PyTorch's CUDA 13 builds depend on them), in the active
-    /// Python environment (`VIRTUAL_ENV`, `CONDA_PREFIX`) and in the user's own (`~/.local`), in that order.
-    var wheelFolders: [String] {
-        let roots = [environment["VIRTUAL_ENV"], environment["CONDA_PREFIX"], environment["HOME"].map { $0 + "/.local" }]
-        return roots.compactMap { $0 }.filter { !$0.isEmpty }.flatMap { root in
-            FileSystem.paths(matching: FileSystem.globEscaped(root) + "/lib/python3*/site-packages/nvidia/cu13")
+    /// The folders, below `site-packages/nvidia`, where NVIDIA's PyPI wheels put one piece: CUDA 13's wheels
+    /// (`pip install nvidia-cuda-nvrtc nvidia-cuda-runtime nvidia-cublas`; PyTorch's CUDA 13 builds depend on them) all
+    /// in `cu13`, CUDA 12's (the `-cu12` packages, for a driver older than CUDA 13's) one folder per package.
+    enum WheelPiece {
+        case nvrtc, cublasLt, headers
+
+        var folders: [String] {
+            switch self {
+            case .nvrtc: return ["cu13/lib", "cuda_nvrtc/lib"]
+            case .cublasLt: return ["cu13/lib", "cublas/lib"]
+            case .headers: return ["cu13/include", "cuda_runtime/include"]   // cuda_bf16.h, which the kernels include
+            }
         }
     }
 
-    /// Candidates for a library: the explicit variable alone if it is set, else toolkit folders, wheel folders, then
-    /// sonames.
-    func candidates(variable: String, sonames: [String]) -> [String] {
+    /// The existing folders of the wheels that hold `piece`, in the active Python environment (`VIRTUAL_ENV`,
+    /// `CONDA_PREFIX`), then in the user's own (`~/.local`); in each, CUDA 13's before CUDA 12's.
+    func wheelFolders(_ piece: WheelPiece) -> [String] {
+        let roots = [environment["VIRTUAL_ENV"], environment["CONDA_PREFIX"], environment["HOME"].map { $0 + "/.local" }]
+        return roots.compactMap { $0 }.filter { !$0.isEmpty }.flatMap { root in
+            piece.folders.flatMap { folder in
+                FileSystem.paths(matching: FileSystem.globEscaped(root) + "/lib/python3*/site-packages/nvidia/" + folder)
+            }
+        }
+    }
+
+    /// Candidates for a library: the explicit variable alone if it is set, else toolkit folders, the wheel folders of
+    /// `piece`, then sonames.
+    func candidates(variable: String, piece: WheelPiece, sonames: [String]) -> [String] {
         if let explicit = environment[variable], !explicit.isEmpty { return [explicit] }
-        let folders = toolkitLibraryFolders + wheelFolders.map { $0 + "/lib" }
+        let folders = toolkitLibraryFolders + wheelFolders(piece)
         return folders.flatMap { folder in sonames.map { folder + "/" + $0 } } + sonames
     }
 
-    var nvrtc: [String] { candidates(variable: "NVRTC_LIB", sonames: ["libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"]) }
-    var cublasLt: [String] { candidates(variable: "CUBLASLT_LIB", sonames: ["libcublasLt.so.13", "libcublasLt.so.12", "libcublasLt.so"]) }
+    var nvrtc: [String] { candidates(variable: "NVRTC_LIB", piece: .nvrtc, sonames: ["libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"]) }
+    var cublasLt: [String] {
+        candidates(variable: "CUBLASLT_LIB", piece: .cublasLt, sonames: ["libcublasLt.so.13", "libcublasLt.so.12", "libcublasLt.so"])
+    }
     /// libcuda comes with the driver, not the toolkit; the loader finds it (the toolkit's copy is a stub).
     var driver: [String] {
         if let explicit = environment["CUDA_DRIVER_LIB"], !explicit.isEmpty { return [explicit] }
@@ -100,14 +118,17 @@ public struct CUDALibraryPaths: Sendable {
         if includeFolders.contains(where: { FileSystem.isFile($0 + "/cuda_bf16.h") }) { return nil }
         if let explicit = environment["CUDA_INCLUDE"], !explicit.isEmpty {
             return "CUDA_INCLUDE=\(explicit) holds no cuda_bf16.h: point it at the folder that does (a toolkit's include/, or the "
-                + "nvidia/cu13/include folder of the nvidia-cuda-runtime wheel)"
+                + "nvidia/cu13/include folder of the nvidia-cuda-runtime wheel, nvidia/cuda_runtime/include of nvidia-cuda-runtime-cu12)"
         }
         return "no folder with cuda_bf16.h found: set CUDA_INCLUDE (or CUDA_HOME), or " + Self.wheelAdvice
     }
 
     /// How to get NVRTC, its headers and cuBLASLt without a toolkit, in words for a message.
     static let wheelAdvice = "run `pip install nvidia-cuda-nvrtc nvidia-cuda-runtime nvidia-cublas` (CUDA 13) in the active Python "
-        + "environment or with --user, where gpt2 finds them"
+        + "environment or with --user, where gpt2 finds them (with a driver older than CUDA 13's: " + cuda12Wheels + ")"
+
+    /// The CUDA 12 wheels, in words for a message.
+    static let cuda12Wheels = "`pip install nvidia-cuda-nvrtc-cu12 nvidia-cuda-runtime-cu12 nvidia-cublas-cu12`"
 
     /// The folders NVRTC's headers (cuda_bf16.h …) are looked for in: `CUDA_INCLUDE`, else the toolkit's and the wheels'.
     public var includeFolders: [String] {
@@ -115,7 +136,7 @@ public struct CUDALibraryPaths: Sendable {
         var folders: [String] = []
         if let home = environment["CUDA_HOME"], !home.isEmpty { folders.append(home + "/include") }
         folders.append("/usr/local/cuda/include")
-        folders += wheelFolders.map { $0 + "/include" }
+        folders += wheelFolders(.headers)
         return folders.filter { FileSystem.isDirectory($0) }
     }
 }

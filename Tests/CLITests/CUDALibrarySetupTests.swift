@@ -37,28 +37,44 @@ struct CUDALibrarySetupTests {
         }
     }
 
-    /// With no variable naming them and no toolkit, NVRTC, its headers and cuBLASLt are found in the CUDA 13 wheels of
-    /// the active Python environment (here a VIRTUAL_ENV laid out as pip lays it out, its files links to this machine's
-    /// NVRTC and headers and to the emulator as cuBLASLt): info names them and a run compiles its kernels with them.
-    /// Without such an environment, the message says how to make one. (HOME is the test's folder: ~/.local counts too.)
-    @Test func theCUDAWheelsOfTheActivePythonEnvironmentAreFound() throws {
+    /// Where pip puts NVRTC, cuBLASLt and NVRTC's headers below `site-packages/nvidia`, and the sonames there: CUDA 13's
+    /// wheels share one folder, CUDA 12's (the -cu12 packages) have one each.
+    struct WheelLayout: Sendable, CustomTestStringConvertible {
+        let nvrtc: String, cublasLt: String, include: String, soname: String
+        var testDescription: String { "CUDA \(soname)" }
+
+        static let cuda13 = WheelLayout(nvrtc: "cu13/lib", cublasLt: "cu13/lib", include: "cu13/include", soname: "13")
+        static let cuda12 = WheelLayout(nvrtc: "cuda_nvrtc/lib", cublasLt: "cublas/lib", include: "cuda_runtime/include", soname: "12")
+    }
+
+    /// With no variable naming them and no toolkit, NVRTC, its headers and cuBLASLt are found in the CUDA 13 or CUDA 12
+    /// wheels of the active Python environment (here a VIRTUAL_ENV laid out as pip lays it out, its files links to this
+    /// machine's NVRTC and headers and to the emulator as cuBLASLt): info names them and a run compiles its kernels with
+    /// them. Without such an environment, the message says how to make one. (HOME is the test's folder: ~/.local counts too.)
+    @Test(arguments: [WheelLayout.cuda13, .cuda12])
+    func theCUDAWheelsOfTheActivePythonEnvironmentAreFound(layout: WheelLayout) throws {
         let root = try TestPaths.temporaryDirectory("cli-cuda-wheels").path
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let wheels = root + "/venv/lib/python3.12/site-packages/nvidia/cu13"
+        let wheels = root + "/venv/lib/python3.12/site-packages/nvidia/"
         let process = ProcessInfo.processInfo.environment, manager = FileManager.default
         let nvrtc = try #require(process["NVRTC_LIB"]), include = try #require(process["CUDA_INCLUDE"])
-        try manager.createDirectory(atPath: wheels + "/lib", withIntermediateDirectories: true)
-        let nvrtcFolder = (nvrtc as NSString).deletingLastPathComponent
-        for name in try manager.contentsOfDirectory(atPath: nvrtcFolder) where name.hasPrefix("libnvrtc") {   // (its builtins too)
-            try manager.createSymbolicLink(atPath: wheels + "/lib/" + name, withDestinationPath: nvrtcFolder + "/" + name)
+        for folder in [layout.nvrtc, layout.cublasLt, layout.include] {
+            try manager.createDirectory(atPath: wheels + folder, withIntermediateDirectories: true)
         }
-        try manager.createSymbolicLink(atPath: wheels + "/lib/libcublasLt.so.13", withDestinationPath: EmulatedCUDA.library)
-        try manager.createSymbolicLink(atPath: wheels + "/include", withDestinationPath: include)
+        try manager.removeItem(atPath: wheels + layout.include)   // (a link, below)
+        let nvrtcFolder = (nvrtc as NSString).deletingLastPathComponent
+        for name in try manager.contentsOfDirectory(atPath: nvrtcFolder) where name.hasPrefix("libnvrtc-builtins") {   // (beside NVRTC)
+            try manager.createSymbolicLink(atPath: wheels + layout.nvrtc + "/" + name, withDestinationPath: nvrtcFolder + "/" + name)
+        }
+        let nvrtcPath = wheels + layout.nvrtc + "/libnvrtc.so." + layout.soname, cublasLtPath = wheels + layout.cublasLt + "/libcublasLt.so." + layout.soname
+        try manager.createSymbolicLink(atPath: nvrtcPath, withDestinationPath: nvrtc)
+        try manager.createSymbolicLink(atPath: cublasLtPath, withDestinationPath: EmulatedCUDA.library)
+        try manager.createSymbolicLink(atPath: wheels + layout.include, withDestinationPath: include)
         let unset = ["NVRTC_LIB": "", "CUDA_INCLUDE": "", "CUBLASLT_LIB": "", "CUDA_HOME": root + "/no-toolkit", "CONDA_PREFIX": "",
                      "HOME": root, "GPT2_KERNEL_CACHE": root + "/cache"]
         let environment = EmulatedCUDA.environment.merging(unset.merging(["VIRTUAL_ENV": root + "/venv"]) { $1 }) { $1 }
         let info = try runGPT2(arguments: ["info"], environment: environment)
-        for found in ["\(wheels)/lib/libnvrtc.so.13", "headers \(wheels)/include", "cublasLt  13.0.0 from \(wheels)/lib/libcublasLt.so.13"] {
+        for found in [nvrtcPath, "headers \(wheels + layout.include)", "cublasLt  13.0.0 from \(cublasLtPath)"] {
             #expect(info.stdoutText.contains(found), "\(found): \(info.stdoutText)")
         }
         let bench = try runGPT2(arguments: Self.oneStepBench, environment: environment)
@@ -67,7 +83,8 @@ struct CUDALibrarySetupTests {
         let none = try runGPT2(arguments: Self.oneStepBench,
                                environment: EmulatedCUDA.environment.merging(unset.merging(["VIRTUAL_ENV": root + "/empty"]) { $1 }) { $1 })
         expectOneLineError(none, mentioning: "run `pip install nvidia-cuda-nvrtc nvidia-cuda-runtime nvidia-cublas` (CUDA 13) in the active "
-                                             + "Python environment or with --user, where gpt2 finds them")
+                                             + "Python environment or with --user, where gpt2 finds them (with a driver older than CUDA 13's: "
+                                             + "`pip install nvidia-cuda-nvrtc-cu12 nvidia-cuda-runtime-cu12 nvidia-cublas-cu12`)")
     }
 
     /// A driver older than cuBLASLt's CUDA (the emulator as a driver of CUDA 12.4, its cuBLASLt 13.0's) is named as the
@@ -80,11 +97,15 @@ struct CUDALibrarySetupTests {
             EmulatedCUDA.environment.merging(["GPT2_CUDA_EMULATOR_DRIVER_VERSION": version, "GPT2_KERNEL_CACHE": cache]) { $1 }
         }
         let expected = "cuBLASLt \(EmulatedCUDA.library) is CUDA 13's, and this NVIDIA driver runs CUDA up to 12.4: update the driver "
-            + "to one for CUDA 13 (580.65 or later)"
+            + "to one for CUDA 13 (580.65 or later), or give gpt2 CUDA 12's libraries: `pip install nvidia-cuda-nvrtc-cu12 "
+            + "nvidia-cuda-runtime-cu12 nvidia-cublas-cu12` in a Python environment without CUDA 13's, or a CUDA 12 toolkit with CUDA_HOME"
         expectOneLineError(try runGPT2(arguments: Self.oneStepBench, environment: environment("12040")), mentioning: expected)
         #expect(try FileManager.default.contentsOfDirectory(atPath: cache).isEmpty, "no kernel was compiled")
         let info = try runGPT2(arguments: ["info"], environment: environment("12040"))
         #expect(info.stdoutText.contains("cuda      driver 12.4\n") && info.stdoutText.contains("unusable: " + expected), "\(info.stdoutText)")
+        let older = try runGPT2(arguments: Self.oneStepBench, environment: environment("11080"))   // no CUDA gpt2 looks for runs there
+        expectOneLineError(older, mentioning: "runs CUDA up to 11.8: update the driver to one for CUDA 13 (580.65 or later)")
+        #expect(!older.stderrText.contains("CUDA 12's libraries"), "\(older.stderrText)")
         let later = try runGPT2(arguments: Self.oneStepBench, environment: environment("13020"))
         #expect(later.status == 0, "\(later.stderrText)")
     }

@@ -302,21 +302,29 @@ struct CUDABackendHostTests {
         #expect(CUDALibraryPaths(environment: ["CUDA_HOME": "/usr/local/cuda-13"]).cublasLt.first == "/usr/local/cuda-13/lib64/libcublasLt.so.13")
     }
 
-    /// Without a variable, a library is looked for in the toolkit first, then in the CUDA 13 wheels of the active Python
-    /// environment (VIRTUAL_ENV, then CONDA_PREFIX, then ~/.local), then by soname: a toolkit the user installed wins
-    /// over wheels, and both over whatever the loader would find. Only wheel folders that exist count.
+    /// Without a variable, a library is looked for in the toolkit first, then in the wheels of the active Python
+    /// environment (VIRTUAL_ENV, then CONDA_PREFIX, then ~/.local; in each, CUDA 13's `cu13` folder before the CUDA 12
+    /// packages' own folders), then by soname: a toolkit the user installed wins over wheels, and both over whatever the
+    /// loader would find. Only wheel folders that exist count, and each library only in its own package's folder.
     @Test func wheelsAreSearchedAfterTheToolkitAndBeforeTheLoader() throws {
         let root = try TestPaths.temporaryDirectory("cuda-wheel-order").path
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let folders = ["venv", "conda", "home/.local"].map { root + "/\($0)/lib/python3.11/site-packages/nvidia/cu13" }
-        for folder in folders { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
+        func wheels(_ environment: String) -> String { root + "/\(environment)/lib/python3.11/site-packages/nvidia/" }
+        let venv = wheels("venv"), conda = wheels("conda"), home = wheels("home/.local")
+        let made = [venv + "cu13/lib", venv + "cu13/include", venv + "cuda_nvrtc/lib", venv + "cublas/lib", venv + "cuda_runtime/include",
+                    conda + "cuda_nvrtc/lib", home + "cu13/lib", home + "cu13/include"]
+        for folder in made { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
         let paths = CUDALibraryPaths(environment: ["VIRTUAL_ENV": root + "/venv", "CONDA_PREFIX": root + "/conda", "HOME": root + "/home",
                                                    "CUDA_HOME": "/opt/cuda-13"])
-        #expect(paths.wheelFolders == folders)
-        let expected = ["/opt/cuda-13/lib64", "/usr/local/cuda/lib64"] + folders.map { $0 + "/lib" }
+        let nvrtcFolders = [venv + "cu13/lib", venv + "cuda_nvrtc/lib", conda + "cuda_nvrtc/lib", home + "cu13/lib"]
+        #expect(paths.wheelFolders(.nvrtc) == nvrtcFolders)
+        #expect(paths.wheelFolders(.cublasLt) == [venv + "cu13/lib", venv + "cublas/lib", home + "cu13/lib"])
+        #expect(paths.wheelFolders(.headers) == [venv + "cu13/include", venv + "cuda_runtime/include", home + "cu13/include"])
+        #expect(Array(paths.includeFolders.suffix(3)) == paths.wheelFolders(.headers))
+        let expected = ["/opt/cuda-13/lib64", "/usr/local/cuda/lib64"] + nvrtcFolders
         let sonames = ["libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"]
         #expect(paths.nvrtc == expected.flatMap { folder in sonames.map { folder + "/" + $0 } } + sonames, "\(paths.nvrtc)")
-        #expect(CUDALibraryPaths(environment: ["VIRTUAL_ENV": root + "/nothing-here"]).wheelFolders.isEmpty)
+        #expect(CUDALibraryPaths(environment: ["VIRTUAL_ENV": root + "/nothing-here"]).wheelFolders(.nvrtc).isEmpty)
     }
 
     /// An ELF64 file header (64 bytes, little-endian) with no program headers and `sections` section headers of
