@@ -46,6 +46,23 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory) == ["file"], "no temporary left")
     }
 
+    /// A name up to the 255 bytes Linux allows is written, though `NAME.tmp-PID` would be longer: the temporary takes
+    /// the name's start and a hash of it (so names that start alike do not share one), in bytes, not characters.
+    @Test(arguments: [String(repeating: "a", count: 250), String(repeating: "é", count: 127), String(repeating: "b", count: 255)])
+    func aNameNearTheLengthLimitIsWritten(name: String) throws {
+        let directory = try TestPaths.temporaryDirectory("atomic-long-name").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try write(directory + "/" + name, "text")
+        #expect(try String(contentsOfFile: directory + "/" + name, encoding: .utf8) == "text")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory) == [name], "no temporary left")
+
+        let temporary = FileSystem.temporaryPath(for: directory + "/" + name)
+        #expect(FileSystem.directoryName(temporary) == directory)
+        #expect(FileSystem.baseName(temporary).utf8.count <= 255, "\(temporary)")
+        let alike = String(name.dropLast()) + "c"   // (the same start)
+        #expect(FileSystem.temporaryPath(for: directory + "/" + alike) != temporary)
+    }
+
     @Test func whatIsNotAFileIsRefusedAndLeftAsItWas() throws {
         let directory = try TestPaths.temporaryDirectory("atomic-refused").path
         defer { try? FileManager.default.removeItem(atPath: directory) }

@@ -199,8 +199,21 @@ public enum FileSystem {
     public static var processID: Int32 { getpid() }
 
     /// The name this process writes `path` under before renaming it into place: `PATH.tmp-PID`, which
-    /// `removeAbandonedTemporaries` recognises once that process is gone.
-    public static func temporaryPath(for path: String) -> String { path + temporaryMarker + String(getpid()) }
+    /// `removeAbandonedTemporaries` recognises once that process is gone. Where that name would pass the 255 bytes a
+    /// file name may have while `path`'s own does not, its start stands in for the name, with 16 hex digits of the
+    /// name's SHA-256 so that long names with the same start stay apart (such a file is not recognised as abandoned).
+    public static func temporaryPath(for path: String) -> String {
+        let suffix = temporaryMarker + String(getpid())
+        let name = baseName(path)
+        guard name.utf8.count + suffix.utf8.count > maximumNameBytes else { return path + suffix }
+        let tag = "-" + SHA256.hexDigest(of: Array(name.utf8)).prefix(16)
+        var start = Substring(name)
+        while start.utf8.count + tag.utf8.count + suffix.utf8.count > maximumNameBytes { start = start.dropLast() }
+        return String(decoding: path.utf8.dropLast(name.utf8.count), as: UTF8.self) + start + tag + suffix
+    }
+
+    /// The longest file name (bytes) Linux's file systems take (NAME_MAX).
+    private static let maximumNameBytes = 255
 
     private static let temporaryMarker = ".tmp-"
 
