@@ -35,8 +35,8 @@ struct SharedLibrary: @unchecked Sendable {
 
 /// Where the CUDA libraries are looked for, from the environment: `NVRTC_LIB`, `CUBLASLT_LIB`,
 /// `CUDA_DRIVER_LIB` (exact files), `CUDA_HOME` (a toolkit root), then `/usr/local/cuda`, then the CUDA 13 and 12
-/// wheels of the active Python environment and of `pip install --user` (`wheelFolders`), then the dynamic loader's
-/// search path. Pointing `CUDA_DRIVER_LIB` and `CUBLASLT_LIB` at libCUDAEmulator.so runs the backend on the CPU emulator.
+/// wheels of the active Python environment, of `pip install --user` and of the `python3` on `PATH` (`wheelFolders`),
+/// then the dynamic loader's search path. Pointing `CUDA_DRIVER_LIB` and `CUBLASLT_LIB` at libCUDAEmulator.so runs the backend on the CPU emulator.
 public struct CUDALibraryPaths: Sendable {
     public var environment: [String: String]
 
@@ -48,7 +48,7 @@ public struct CUDALibraryPaths: Sendable {
     public static func processEnvironment() -> [String: String] {
         var values: [String: String] = [:]
         for name in ["NVRTC_LIB", "CUBLASLT_LIB", "CUDA_DRIVER_LIB", "CUDA_HOME", "CUDA_INCLUDE", "GPT2_KERNEL_CACHE", "HOME", "XDG_CACHE_HOME",
-                     "VIRTUAL_ENV", "CONDA_PREFIX"] {
+                     "VIRTUAL_ENV", "CONDA_PREFIX", "PATH"] {
             if let value = getenv(name) { values[name] = String(cString: value) }
         }
         return values
@@ -77,13 +77,29 @@ public struct CUDALibraryPaths: Sendable {
         }
     }
 
-    /// The existing folders of the wheels that hold `piece`, in the active Python environment (`VIRTUAL_ENV`,
-    /// `CONDA_PREFIX`), then in the user's own (`~/.local`); in each, CUDA 13's before CUDA 12's.
+    /// The Python installations whose wheels count, most specific first: the active environment (`VIRTUAL_ENV`,
+    /// `CONDA_PREFIX`), the user's own (`~/.local`, `pip install --user`), then that of each `python3` on `PATH` (the
+    /// folder above its `bin`: a conda base, or a system Python that PyTorch was installed into; for Debian's in
+    /// /usr/bin also /usr/local, where its pip installs as root).
+    var pythonRoots: [String] {
+        var roots = [environment["VIRTUAL_ENV"], environment["CONDA_PREFIX"], environment["HOME"].map { $0 + "/.local" }]
+            .compactMap { $0 }.filter { !$0.isEmpty }
+        for entry in (environment["PATH"] ?? "").split(separator: ":") {
+            let folder = FileSystem.withoutTrailingSlashes(String(entry))
+            guard folder.hasPrefix("/"), FileSystem.baseName(folder) == "bin", FileSystem.exists(folder + "/python3") else { continue }
+            let root = FileSystem.directoryName(folder)
+            roots += root == "/usr" ? ["/usr", "/usr/local"] : [root]
+        }
+        var seen = Set<String>()
+        return roots.map(FileSystem.withoutTrailingSlashes).filter { seen.insert($0).inserted }
+    }
+
+    /// The existing folders of the wheels that hold `piece` (in `lib/python3.X/site-packages`, or `dist-packages` where
+    /// Debian's Python installs them), in `pythonRoots`' order; in each, CUDA 13's before CUDA 12's.
     func wheelFolders(_ piece: WheelPiece) -> [String] {
-        let roots = [environment["VIRTUAL_ENV"], environment["CONDA_PREFIX"], environment["HOME"].map { $0 + "/.local" }]
-        return roots.compactMap { $0 }.filter { !$0.isEmpty }.flatMap { root in
+        pythonRoots.flatMap { root in
             piece.folders.flatMap { folder in
-                FileSystem.paths(matching: FileSystem.globEscaped(root) + "/lib/python3*/site-packages/nvidia/" + folder)
+                FileSystem.paths(matching: FileSystem.globEscaped(root) + "/lib/python3*/*-packages/nvidia/" + folder)
             }
         }
     }

@@ -50,7 +50,8 @@ struct CUDALibrarySetupTests {
     /// With no variable naming them and no toolkit, NVRTC, its headers and cuBLASLt are found in the CUDA 13 or CUDA 12
     /// wheels of the active Python environment (here a VIRTUAL_ENV laid out as pip lays it out, its files links to this
     /// machine's NVRTC and headers and to the emulator as cuBLASLt): info names them and a run compiles its kernels with
-    /// them. Without such an environment, the message says how to make one. (HOME is the test's folder: ~/.local counts too.)
+    /// them. Without such an environment, the message says how to make one. (HOME is the test's folder, as ~/.local counts too,
+    /// and PATH holds no python3, whose installation counts as well.)
     @Test(arguments: [WheelLayout.cuda13, .cuda12])
     func theCUDAWheelsOfTheActivePythonEnvironmentAreFound(layout: WheelLayout) throws {
         let root = try TestPaths.temporaryDirectory("cli-cuda-wheels").path
@@ -71,7 +72,7 @@ struct CUDALibrarySetupTests {
         try manager.createSymbolicLink(atPath: cublasLtPath, withDestinationPath: EmulatedCUDA.library)
         try manager.createSymbolicLink(atPath: wheels + layout.include, withDestinationPath: include)
         let unset = ["NVRTC_LIB": "", "CUDA_INCLUDE": "", "CUBLASLT_LIB": "", "CUDA_HOME": root + "/no-toolkit", "CONDA_PREFIX": "",
-                     "HOME": root, "GPT2_KERNEL_CACHE": root + "/cache"]
+                     "HOME": root, "PATH": root + "/no-python", "GPT2_KERNEL_CACHE": root + "/cache"]
         let environment = EmulatedCUDA.environment.merging(unset.merging(["VIRTUAL_ENV": root + "/venv"]) { $1 }) { $1 }
         let info = try runGPT2(arguments: ["info"], environment: environment)
         for found in [nvrtcPath, "headers \(wheels + layout.include)", "cublasLt  13.0.0 from \(cublasLtPath)"] {

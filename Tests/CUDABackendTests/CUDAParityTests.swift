@@ -303,22 +303,32 @@ struct CUDABackendHostTests {
     }
 
     /// Without a variable, a library is looked for in the toolkit first, then in the wheels of the active Python
-    /// environment (VIRTUAL_ENV, then CONDA_PREFIX, then ~/.local; in each, CUDA 13's `cu13` folder before the CUDA 12
-    /// packages' own folders), then by soname: a toolkit the user installed wins over wheels, and both over whatever the
+    /// environment (VIRTUAL_ENV, then CONDA_PREFIX, then ~/.local, then the installation of each python3 on PATH, once
+    /// each; in each, CUDA 13's `cu13` folder before the CUDA 12 packages' own folders), then by soname: a toolkit the user installed wins over wheels, and both over whatever the
     /// loader would find. Only wheel folders that exist count, and each library only in its own package's folder.
     @Test func wheelsAreSearchedAfterTheToolkitAndBeforeTheLoader() throws {
         let root = try TestPaths.temporaryDirectory("cuda-wheel-order").path
         defer { try? FileManager.default.removeItem(atPath: root) }
         func wheels(_ environment: String) -> String { root + "/\(environment)/lib/python3.11/site-packages/nvidia/" }
         let venv = wheels("venv"), conda = wheels("conda"), home = wheels("home/.local")
+        let onPath = root + "/base/lib/python3.12/dist-packages/nvidia/"   // (a Debian-style Python, found by its python3 on PATH)
         let made = [venv + "cu13/lib", venv + "cu13/include", venv + "cuda_nvrtc/lib", venv + "cublas/lib", venv + "cuda_runtime/include",
-                    conda + "cuda_nvrtc/lib", home + "cu13/lib", home + "cu13/include"]
+                    conda + "cuda_nvrtc/lib", home + "cu13/lib", home + "cu13/include", onPath + "cu13/lib", root + "/base/bin",
+                    root + "/venv/bin", root + "/no-python/bin"]
         for folder in made { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
+        for python in [root + "/base/bin/python3", root + "/venv/bin/python3"] {
+            try FileManager.default.createSymbolicLink(atPath: python, withDestinationPath: "/nonexistent/python3")
+        }
+        let path = [root + "/no-python/bin", "relative/bin", root + "/venv/bin", root + "/base/bin/"].joined(separator: ":")
         let paths = CUDALibraryPaths(environment: ["VIRTUAL_ENV": root + "/venv", "CONDA_PREFIX": root + "/conda", "HOME": root + "/home",
-                                                   "CUDA_HOME": "/opt/cuda-13"])
-        let nvrtcFolders = [venv + "cu13/lib", venv + "cuda_nvrtc/lib", conda + "cuda_nvrtc/lib", home + "cu13/lib"]
+                                                   "CUDA_HOME": "/opt/cuda-13", "PATH": path])
+        #expect(paths.pythonRoots == [root + "/venv", root + "/conda", root + "/home/.local", root + "/base"])
+        if FileSystem.exists("/usr/bin/python3") {   // Debian's pip, as root, installs into /usr/local
+            #expect(CUDALibraryPaths(environment: ["PATH": "/usr/bin"]).pythonRoots == ["/usr", "/usr/local"])
+        }
+        let nvrtcFolders = [venv + "cu13/lib", venv + "cuda_nvrtc/lib", conda + "cuda_nvrtc/lib", home + "cu13/lib", onPath + "cu13/lib"]
         #expect(paths.wheelFolders(.nvrtc) == nvrtcFolders)
-        #expect(paths.wheelFolders(.cublasLt) == [venv + "cu13/lib", venv + "cublas/lib", home + "cu13/lib"])
+        #expect(paths.wheelFolders(.cublasLt) == [venv + "cu13/lib", venv + "cublas/lib", home + "cu13/lib", onPath + "cu13/lib"])
         #expect(paths.wheelFolders(.headers) == [venv + "cu13/include", venv + "cuda_runtime/include", home + "cu13/include"])
         #expect(Array(paths.includeFolders.suffix(3)) == paths.wheelFolders(.headers))
         let expected = ["/opt/cuda-13/lib64", "/usr/local/cuda/lib64"] + nvrtcFolders
