@@ -80,7 +80,7 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         try driver.check(driver.streamCreate(&created, 0), "cuStreamCreate")
         guard let created else { throw CUDAError.driver(call: "cuStreamCreate", code: -1, message: "no stream returned") }
         stream = created
-        blas = try CUBLASLtLibrary(paths: paths)   // (before the kernels: a missing library is reported before they compile)
+        blas = try CUBLASLtLibrary(paths: paths, driverVersion: driver.version)   // (before the kernels: a missing one is reported first)
         // (cublasLtCreate on a driver too old for it said only CUBLAS_STATUS_NOT_INITIALIZED)
         if let problem = blas.incompatibility(with: driver) { throw problem }
         modules = try KernelModules(device: device, paths: paths, log: log)

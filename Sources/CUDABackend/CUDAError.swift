@@ -43,8 +43,8 @@ public enum CUDAError: Error, CustomStringConvertible {
                 + "to one for CUDA \(libraryCUDA)\(minimum)"
             // CUDA 12 is the only older CUDA whose libraries gpt2 looks for and whose NVRTC its kernels compile with (CI).
             guard driverCUDA.hasPrefix("12.") else { return update }
-            return update + ", or give gpt2 CUDA 12's libraries: " + CUDALibraryPaths.cuda12Wheels
-                + " in a Python environment without CUDA 13's, or a CUDA 12 toolkit with CUDA_HOME"
+            return update + ", or give gpt2 CUDA 12's libraries, which it takes on this driver where both are found: "
+                + CUDALibraryPaths.cuda12Wheels + ", or a CUDA 12 toolkit with CUDA_HOME"
         case .compilation(let file, let architecture, let log):
             return "NVRTC could not compile \(file) for \(architecture):\n\(log)"
         case .library(let call, let message):

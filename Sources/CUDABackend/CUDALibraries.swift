@@ -14,16 +14,32 @@ struct SharedLibrary: @unchecked Sendable {
     let path: String
     let name: String
 
-    /// Opens the first of `candidates` that loads (a path, or a soname searched the usual way).
-    static func open(_ name: String, candidates: [String], hint: String) throws -> SharedLibrary {
+    /// Opens the first of `candidates` (a path, or a soname searched the usual way) that loads and that `preferred`
+    /// accepts, else the first that loads.
+    static func open(_ name: String, candidates: [String], hint: String,
+                     preferred: (SharedLibrary) -> Bool = { _ in true }) throws -> SharedLibrary {
         var reason: String?   // the first candidate's failure: the most specific one
+        var first: SharedLibrary?
         for candidate in candidates {
-            if let handle = dlopen(candidate, RTLD_NOW | RTLD_LOCAL) {
-                return SharedLibrary(handle: handle, path: candidate, name: name)
+            guard let handle = dlopen(candidate, RTLD_NOW | RTLD_LOCAL) else {
+                if reason == nil { reason = dlerror().map { String(cString: $0) } ?? "dlopen failed" }
+                continue
             }
-            if reason == nil { reason = dlerror().map { String(cString: $0) } ?? "dlopen failed" }
+            let library = SharedLibrary(handle: handle, path: candidate, name: name)
+            if preferred(library) {
+                if let first { dlclose(first.handle) }
+                return library
+            }
+            if first == nil { first = library } else { dlclose(handle) }
         }
+        if let first { return first }
         throw CUDAError.libraryNotFound(library: name, tried: candidates, reason: reason ?? "no candidate", hint: hint)
+    }
+
+    /// Whether a library of CUDA `major` runs on a driver of CUDA `driverVersion` (13000 for 13.0), or nil for no
+    /// driver: a library needs a driver of its major version or later; minor versions are compatible within one.
+    static func runs(major: Int, onDriver driverVersion: Int?) -> Bool {
+        driverVersion.map { major <= $0 / 1000 } ?? true
     }
 
     /// The function `symbol`, cast to its C function-pointer type.
@@ -181,11 +197,14 @@ public final class NVRTCLibrary: @unchecked Sendable {
     /// The file it was opened from.
     public var path: String { library.path }
 
-    public init(paths: CUDALibraryPaths = CUDALibraryPaths()) throws {
+    /// Opens NVRTC from `paths`; with `driverVersion` (the driver's CUDA, 12040 for 12.4), the first found whose CUDA
+    /// that driver runs (CUDA 12's where CUDA 13's is found too and the driver is 12.x), else the first found.
+    public init(paths: CUDALibraryPaths = CUDALibraryPaths(), driverVersion: Int? = nil) throws {
         library = try SharedLibrary.open(
             "NVRTC (libnvrtc)", candidates: paths.nvrtc,
             hint: paths.hint(variable: "NVRTC_LIB", library: "a libnvrtc.so.13") ?? "Set CUDA_HOME to a CUDA toolkit, or "
-                + CUDALibraryPaths.wheelAdvice + " (or set NVRTC_LIB to a libnvrtc.so.13 and CUDA_INCLUDE to the folder holding cuda_bf16.h)")
+                + CUDALibraryPaths.wheelAdvice + " (or set NVRTC_LIB to a libnvrtc.so.13 and CUDA_INCLUDE to the folder holding cuda_bf16.h)",
+            preferred: { SharedLibrary.runs(major: Self.version(of: $0)?.major ?? 0, onDriver: driverVersion) })
         // NVRTC dlopens libnvrtc-builtins by soname at compile time. Some wheels carry no RPATH, so load the
         // copy next to libnvrtc first; the later dlopen by soname then finds it already loaded.
         Self.preloadBuiltins(nextTo: library.path)
@@ -199,11 +218,18 @@ public final class NVRTCLibrary: @unchecked Sendable {
         getCUBIN = try library.function("nvrtcGetCUBIN", as: PFN_nvrtcGetCUBIN.self)
         getProgramLogSize = try library.function("nvrtcGetProgramLogSize", as: PFN_nvrtcGetProgramLogSize.self)
         getProgramLog = try library.function("nvrtcGetProgramLog", as: PFN_nvrtcGetProgramLog.self)
-        let versionFunction = try library.function("nvrtcVersion", as: PFN_nvrtcVersion.self)
-        var major: Int32 = 0, minor: Int32 = 0
-        _ = versionFunction(&major, &minor)
-        version = (Int(major), Int(minor))
+        guard let version = Self.version(of: library) else {
+            throw CUDAError.missingSymbol(library: library.name, path: library.path, symbol: "nvrtcVersion")
+        }
+        self.version = version
         supportedArchitectures = Self.supportedArchitectures(of: library)
+    }
+
+    private static func version(of library: SharedLibrary) -> (major: Int, minor: Int)? {
+        guard let function = try? library.function("nvrtcVersion", as: PFN_nvrtcVersion.self) else { return nil }
+        var major: Int32 = 0, minor: Int32 = 0
+        _ = function(&major, &minor)
+        return (Int(major), Int(minor))
     }
 
     private static func supportedArchitectures(of library: SharedLibrary) -> [Int]? {
@@ -256,17 +282,23 @@ public final class CUBLASLtLibrary: @unchecked Sendable {
     /// Why it cannot run on `driver`, or nil when it can: a CUDA library needs a driver of its major version or later
     /// (minor versions are compatible within one).
     public func incompatibility(with driver: CUDADriver) -> CUDAError? {
-        cudaMajor > driver.version / 1000
-            ? .driverTooOld(library: "cuBLASLt", path: path, libraryCUDA: cudaMajor, driverCUDA: driver.versionString) : nil
+        SharedLibrary.runs(major: cudaMajor, onDriver: driver.version)
+            ? nil : .driverTooOld(library: "cuBLASLt", path: path, libraryCUDA: cudaMajor, driverCUDA: driver.versionString)
     }
 
     public var path: String { library.path }
 
-    public init(paths: CUDALibraryPaths = CUDALibraryPaths()) throws {
+    /// Opens cuBLASLt from `paths`; with `driverVersion` (the driver's CUDA, 12040 for 12.4), the first found whose CUDA
+    /// that driver runs, else the first found (which `incompatibility(with:)` then names).
+    public init(paths: CUDALibraryPaths = CUDALibraryPaths(), driverVersion: Int? = nil) throws {
         library = try SharedLibrary.open(
             "cuBLASLt (libcublasLt)", candidates: paths.cublasLt,
             hint: paths.hint(variable: "CUBLASLT_LIB", library: "a libcublasLt.so.13")
-                ?? "Set CUDA_HOME to a CUDA toolkit, or " + CUDALibraryPaths.wheelAdvice + " (or set CUBLASLT_LIB to a libcublasLt.so.13)")
+                ?? "Set CUDA_HOME to a CUDA toolkit, or " + CUDALibraryPaths.wheelAdvice + " (or set CUBLASLT_LIB to a libcublasLt.so.13)",
+            preferred: { library in
+                let version = (try? library.function("cublasLtGetVersion", as: PFN_cublasLtGetVersion.self)).map { Int($0()) } ?? 0
+                return SharedLibrary.runs(major: version / 10000, onDriver: driverVersion)
+            })
         create = try library.function("cublasLtCreate", as: PFN_cublasLtCreate.self)
         destroy = try library.function("cublasLtDestroy", as: PFN_cublasLtDestroy.self)
         getStatusString = try? library.function("cublasLtGetStatusString", as: PFN_cublasLtGetStatusString.self)

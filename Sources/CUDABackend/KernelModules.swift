@@ -39,7 +39,7 @@ struct KernelModules {
                 throw CUDAError.library(call: "NVRTC", message: problem + ", or GPT2_KERNEL_IMAGES to a folder written by `gpt2 kernels --out`")
             }
             do {
-                compiler = try NVRTCCompiler(paths: paths)
+                compiler = try NVRTCCompiler(paths: paths, driverVersion: device.driver.version)
             } catch CUDAError.libraryNotFound(let library, let tried, let reason, let hint) {
                 // (a machine without NVRTC has the other way in)
                 throw CUDAError.libraryNotFound(library: library, tried: tried, reason: reason,

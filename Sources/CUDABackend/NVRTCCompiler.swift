@@ -75,9 +75,10 @@ public final class NVRTCCompiler: @unchecked Sendable {
         self.headers = headers
     }
 
-    /// NVRTC and the include folders found from the environment (see `CUDALibraryPaths`).
-    public convenience init(paths: CUDALibraryPaths = CUDALibraryPaths()) throws {
-        self.init(library: try NVRTCLibrary(paths: paths), includeFolders: paths.includeFolders)
+    /// NVRTC and the include folders found from the environment (see `CUDALibraryPaths`); with `driverVersion`, an
+    /// NVRTC whose CUDA that driver runs where there is one (`NVRTCLibrary`).
+    public convenience init(paths: CUDALibraryPaths = CUDALibraryPaths(), driverVersion: Int? = nil) throws {
+        self.init(library: try NVRTCLibrary(paths: paths, driverVersion: driverVersion), includeFolders: paths.includeFolders)
     }
 
     /// "13.0" — part of every cache key.

@@ -49,7 +49,7 @@ struct InfoCommand: ParsableCommand {
             print("cuda      unavailable: \(error)")
         }
         do {
-            let nvrtc = try NVRTCLibrary(paths: paths)
+            let nvrtc = try NVRTCLibrary(paths: paths, driverVersion: openedDriver?.version)
             let headers = paths.includeProblem ?? "headers \(paths.includeFolders.first { FileSystem.isFile($0 + "/cuda_bf16.h") } ?? "")"
             print("nvrtc     \(nvrtc.version.major).\(nvrtc.version.minor) from \(nvrtc.path); \(headers)")
             if let names = nvrtc.supportedArchitectureNames { print("          compiles for \(names)") }
@@ -57,7 +57,7 @@ struct InfoCommand: ParsableCommand {
             print("nvrtc     unavailable: \(error)")
         }
         do {
-            let cublasLt = try CUBLASLtLibrary(paths: paths)
+            let cublasLt = try CUBLASLtLibrary(paths: paths, driverVersion: openedDriver?.version)
             print("cublasLt  \(cublasLt.versionString) from \(cublasLt.path)")
             if let driver = openedDriver, let problem = cublasLt.incompatibility(with: driver) {
                 print("          unusable: \(problem)")

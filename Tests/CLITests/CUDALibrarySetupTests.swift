@@ -88,6 +88,35 @@ struct CUDALibrarySetupTests {
                                              + "`pip install nvidia-cuda-nvrtc-cu12 nvidia-cuda-runtime-cu12 nvidia-cublas-cu12`)")
     }
 
+    /// A CUDA 12 NVRTC: the one .ci/run unpacks into .build (scripts/ci-cuda-kernels.sh), when it is there.
+    static let cuda12NVRTC = FileSystem.paths(matching: TestPaths.repositoryRoot.path + "/.build/vendor-cuda-12*/nvidia/cuda_nvrtc/lib/libnvrtc.so.12").first
+
+    /// Where CUDA 13's and CUDA 12's NVRTC are both found, a driver of CUDA 12.x gets CUDA 12's (found second) and a
+    /// driver of CUDA 13 CUDA 13's (found first), as info shows (the emulator as a driver of CUDA 12.4 or 13.0).
+    @Test(.enabled(if: cuda12NVRTC != nil, "needs CUDA 12's NVRTC in .build/vendor-cuda-12*, which .ci/run unpacks"))
+    func theNVRTCOfADriversCUDAIsPreferred() throws {
+        let root = try TestPaths.temporaryDirectory("cli-nvrtc-choice").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let wheels = root + "/venv/lib/python3.12/site-packages/nvidia/", manager = FileManager.default
+        let nvrtc13 = try #require(ProcessInfo.processInfo.environment["NVRTC_LIB"]), nvrtc12 = try #require(Self.cuda12NVRTC)
+        for (folder, nvrtc) in [("cu13/lib", nvrtc13), ("cuda_nvrtc/lib", nvrtc12)] {
+            try manager.createDirectory(atPath: wheels + folder, withIntermediateDirectories: true)
+            let source = (nvrtc as NSString).deletingLastPathComponent
+            for name in try manager.contentsOfDirectory(atPath: source) where name.hasPrefix("libnvrtc") {
+                try manager.createSymbolicLink(atPath: wheels + folder + "/" + name, withDestinationPath: source + "/" + name)
+            }
+        }
+        func info(driver: String) throws -> String {
+            let environment = EmulatedCUDA.environment.merging(["NVRTC_LIB": "", "CUDA_HOME": root + "/no-toolkit", "CONDA_PREFIX": "",
+                                                                "HOME": root, "PATH": root + "/no-python", "VIRTUAL_ENV": root + "/venv",
+                                                                "GPT2_CUDA_EMULATOR_DRIVER_VERSION": driver]) { $1 }
+            return try runGPT2(arguments: ["info"], environment: environment).stdoutText
+        }
+        let old = try info(driver: "12040"), new = try info(driver: "13000")
+        #expect(old.contains("nvrtc     12.") && old.contains(" from \(wheels)cuda_nvrtc/lib/libnvrtc.so.12"), "\(old)")
+        #expect(new.contains("nvrtc     13.") && new.contains(" from \(wheels)cu13/lib/libnvrtc.so.13"), "\(new)")
+    }
+
     /// A driver older than cuBLASLt's CUDA (the emulator as a driver of CUDA 12.4, its cuBLASLt 13.0's) is named as the
     /// problem, with the driver that runs it, by a run (before its kernels compile) and by info; on a real GPU,
     /// cublasLtCreate said only CUBLAS_STATUS_NOT_INITIALIZED. A later minor version of the same CUDA runs it.
@@ -98,8 +127,8 @@ struct CUDALibrarySetupTests {
             EmulatedCUDA.environment.merging(["GPT2_CUDA_EMULATOR_DRIVER_VERSION": version, "GPT2_KERNEL_CACHE": cache]) { $1 }
         }
         let expected = "cuBLASLt \(EmulatedCUDA.library) is CUDA 13's, and this NVIDIA driver runs CUDA up to 12.4: update the driver "
-            + "to one for CUDA 13 (580.65 or later), or give gpt2 CUDA 12's libraries: `pip install nvidia-cuda-nvrtc-cu12 "
-            + "nvidia-cuda-runtime-cu12 nvidia-cublas-cu12` in a Python environment without CUDA 13's, or a CUDA 12 toolkit with CUDA_HOME"
+            + "to one for CUDA 13 (580.65 or later), or give gpt2 CUDA 12's libraries, which it takes on this driver where both are "
+            + "found: `pip install nvidia-cuda-nvrtc-cu12 nvidia-cuda-runtime-cu12 nvidia-cublas-cu12`, or a CUDA 12 toolkit with CUDA_HOME"
         expectOneLineError(try runGPT2(arguments: Self.oneStepBench, environment: environment("12040")), mentioning: expected)
         #expect(try FileManager.default.contentsOfDirectory(atPath: cache).isEmpty, "no kernel was compiled")
         let info = try runGPT2(arguments: ["info"], environment: environment("12040"))

@@ -337,6 +337,22 @@ struct CUDABackendHostTests {
         #expect(CUDALibraryPaths(environment: ["VIRTUAL_ENV": root + "/nothing-here"]).wheelFolders(.nvrtc).isEmpty)
     }
 
+    /// A library is taken from the first candidate that opens and is preferred (for NVRTC and cuBLASLt: of a CUDA the
+    /// driver runs), else from the first that opens: a CUDA 13 library found first does not stop a 12.x driver from
+    /// using CUDA 12's found after it, and with no CUDA 12 one the CUDA 13 one is still opened, for its error to name.
+    @Test func aPreferredLibraryIsTakenOverOneFoundFirst() throws {
+        let candidates = ["/nonexistent/libfirst.so", "libm.so.6", "libc.so.6"]
+        let preferred = try SharedLibrary.open("test", candidates: candidates, hint: "") { $0.path == "libc.so.6" }
+        #expect(preferred.path == "libc.so.6")
+        let fallback = try SharedLibrary.open("test", candidates: candidates, hint: "") { _ in false }
+        #expect(fallback.path == "libm.so.6")
+        #expect(throws: CUDAError.self) { try SharedLibrary.open("test", candidates: ["/nonexistent/lib.so"], hint: "") { _ in true } }
+
+        #expect(SharedLibrary.runs(major: 12, onDriver: 12040) && SharedLibrary.runs(major: 12, onDriver: 13000))
+        #expect(!SharedLibrary.runs(major: 13, onDriver: 12090) && SharedLibrary.runs(major: 13, onDriver: 13020))
+        #expect(SharedLibrary.runs(major: 13, onDriver: nil), "without a driver (gpt2 kernels) any")
+    }
+
     /// An ELF64 file header (64 bytes, little-endian) with no program headers and `sections` section headers of
     /// `entryBytes` each at offset 64, followed by them, zero-filled (section type 0, offset 0, size 0).
     private func elf(sections: Int, entryBytes: Int, appended: Int? = nil) -> [UInt8] {
