@@ -63,7 +63,7 @@ public struct CUDALibraryPaths: Sendable {
             let folder = FileSystem.withoutTrailingSlashes(String(entry))
             guard folder.hasPrefix("/"), FileSystem.baseName(folder) == "bin", FileSystem.exists(folder + "/python3") else { continue }
             let root = FileSystem.directoryName(folder)
-            roots += root == "/usr" ? ["/usr", "/usr/local"] : [root]
+            roots += root == "/usr" || root == "/" ? ["/usr", "/usr/local"] : [root]   // (/bin is /usr/bin where /usr is merged)
         }
         var seen = Set<String>()
         return roots.map(FileSystem.withoutTrailingSlashes).filter { seen.insert($0).inserted }

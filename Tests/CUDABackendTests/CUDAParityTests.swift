@@ -324,7 +324,7 @@ struct CUDABackendHostTests {
                                                    "CUDA_HOME": "/opt/cuda-13", "PATH": path])
         #expect(paths.pythonRoots == [root + "/venv", root + "/conda", root + "/home/.local", root + "/base"])
         if FileSystem.exists("/usr/bin/python3") {   // Debian's pip, as root, installs into /usr/local
-            #expect(CUDALibraryPaths(environment: ["PATH": "/usr/bin"]).pythonRoots == ["/usr", "/usr/local"])
+            #expect(CUDALibraryPaths(environment: ["PATH": "/usr/bin:/bin"]).pythonRoots == ["/usr", "/usr/local"])
         }
         let nvrtcFolders = [venv + "cu13/lib", venv + "cuda_nvrtc/lib", conda + "cuda_nvrtc/lib", home + "cu13/lib", onPath + "cu13/lib"]
         #expect(paths.wheelFolders(.nvrtc) == nvrtcFolders)
