@@ -13,6 +13,8 @@ struct SharedLibrary: @unchecked Sendable {
     let handle: UnsafeMutableRawPointer
     let path: String
     let name: String
+    /// The candidates before `path` that loaded but were not preferred (see `open`).
+    var passedOver: [String] = []
 
     /// Opens the first of `candidates` (a path, or a soname searched the usual way) that loads and that `preferred`
     /// accepts, else the first that loads.
@@ -20,16 +22,19 @@ struct SharedLibrary: @unchecked Sendable {
                      preferred: (SharedLibrary) -> Bool = { _ in true }) throws -> SharedLibrary {
         var reason: String?   // the first candidate's failure: the most specific one
         var first: SharedLibrary?
+        var passedOver: [String] = []
         for candidate in candidates {
             guard let handle = dlopen(candidate, RTLD_NOW | RTLD_LOCAL) else {
                 if reason == nil { reason = dlerror().map { String(cString: $0) } ?? "dlopen failed" }
                 continue
             }
-            let library = SharedLibrary(handle: handle, path: candidate, name: name)
+            var library = SharedLibrary(handle: handle, path: candidate, name: name)
             if preferred(library) {
                 if let first { dlclose(first.handle) }
+                library.passedOver = passedOver
                 return library
             }
+            passedOver.append(candidate)
             if first == nil { first = library } else { dlclose(handle) }
         }
         if let first { return first }
@@ -72,6 +77,8 @@ public final class NVRTCLibrary: @unchecked Sendable {
     }
     /// The file it was opened from.
     public var path: String { library.path }
+    /// NVRTCs found before it that were passed over, being of a CUDA newer than the driver's.
+    public var passedOver: [String] { library.passedOver }
 
     /// Opens NVRTC from `paths`; with `driverVersion` (the driver's CUDA, 12040 for 12.4), the first found whose CUDA
     /// that driver runs (CUDA 12's where CUDA 13's is found too and the driver is 12.x), else the first found.
@@ -163,6 +170,8 @@ public final class CUBLASLtLibrary: @unchecked Sendable {
     }
 
     public var path: String { library.path }
+    /// cuBLASLts found before it that were passed over, being of a CUDA newer than the driver's.
+    public var passedOver: [String] { library.passedOver }
 
     /// Opens cuBLASLt from `paths`; with `driverVersion` (the driver's CUDA, 12040 for 12.4), the first found whose CUDA
     /// that driver runs, else the first found (which `incompatibility(with:)` then names).

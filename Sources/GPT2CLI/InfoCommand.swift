@@ -53,12 +53,14 @@ struct InfoCommand: ParsableCommand {
             let headers = paths.includeProblem ?? "headers \(paths.includeFolders.first { FileSystem.isFile($0 + "/cuda_bf16.h") } ?? "")"
             print("nvrtc     \(nvrtc.version.major).\(nvrtc.version.minor) from \(nvrtc.path); \(headers)")
             if let names = nvrtc.supportedArchitectureNames { print("          compiles for \(names)") }
+            printPassedOver(nvrtc.passedOver, driver: openedDriver)
         } catch {
             print("nvrtc     unavailable: \(error)")
         }
         do {
             let cublasLt = try CUBLASLtLibrary(paths: paths, driverVersion: openedDriver?.version)
             print("cublasLt  \(cublasLt.versionString) from \(cublasLt.path)")
+            printPassedOver(cublasLt.passedOver, driver: openedDriver)
             if let driver = openedDriver, let problem = cublasLt.incompatibility(with: driver) {
                 print("          unusable: \(problem)")
             }
@@ -75,6 +77,13 @@ struct InfoCommand: ParsableCommand {
             }
             print("          prebuilt images from \(images) (GPT2_KERNEL_IMAGES, used instead of NVRTC)"
                   + (present.map { "; \($0) of \(CUDAKernelSources.all.count) kernel files for this device's \(architecture!) are there" } ?? ""))
+        }
+    }
+
+    /// The libraries found before the one in use that are of a CUDA newer than `driver` runs, one line each.
+    private func printPassedOver(_ paths: [String], driver: CUDADriver?) {
+        for path in paths {
+            print("          passed over \(path): its CUDA is newer than this driver's \(driver?.versionString ?? "")")
         }
     }
 

@@ -92,7 +92,8 @@ struct CUDALibrarySetupTests {
     static let cuda12NVRTC = FileSystem.paths(matching: TestPaths.repositoryRoot.path + "/.build/vendor-cuda-12*/nvidia/cuda_nvrtc/lib/libnvrtc.so.12").first
 
     /// Where CUDA 13's and CUDA 12's NVRTC are both found, a driver of CUDA 12.x gets CUDA 12's (found second) and a
-    /// driver of CUDA 13 CUDA 13's (found first), as info shows (the emulator as a driver of CUDA 12.4 or 13.0).
+    /// driver of CUDA 13 CUDA 13's (found first), as info shows, naming the one passed over (the emulator as a driver of
+    /// CUDA 12.4 or 13.0).
     @Test(.enabled(if: cuda12NVRTC != nil, "needs CUDA 12's NVRTC in .build/vendor-cuda-12*, which .ci/run unpacks"))
     func theNVRTCOfADriversCUDAIsPreferred() throws {
         let root = try TestPaths.temporaryDirectory("cli-nvrtc-choice").path
@@ -114,7 +115,9 @@ struct CUDALibrarySetupTests {
         }
         let old = try info(driver: "12040"), new = try info(driver: "13000")
         #expect(old.contains("nvrtc     12.") && old.contains(" from \(wheels)cuda_nvrtc/lib/libnvrtc.so.12"), "\(old)")
+        #expect(old.contains("passed over \(wheels)cu13/lib/libnvrtc.so.13: its CUDA is newer than this driver's 12.4\n"), "\(old)")
         #expect(new.contains("nvrtc     13.") && new.contains(" from \(wheels)cu13/lib/libnvrtc.so.13"), "\(new)")
+        #expect(!new.contains("passed over"), "\(new)")
     }
 
     /// A driver older than cuBLASLt's CUDA (the emulator as a driver of CUDA 12.4, its cuBLASLt 13.0's) is named as the

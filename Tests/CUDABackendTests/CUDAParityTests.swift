@@ -343,9 +343,9 @@ struct CUDABackendHostTests {
     @Test func aPreferredLibraryIsTakenOverOneFoundFirst() throws {
         let candidates = ["/nonexistent/libfirst.so", "libm.so.6", "libc.so.6"]
         let preferred = try SharedLibrary.open("test", candidates: candidates, hint: "") { $0.path == "libc.so.6" }
-        #expect(preferred.path == "libc.so.6")
+        #expect(preferred.path == "libc.so.6" && preferred.passedOver == ["libm.so.6"])
         let fallback = try SharedLibrary.open("test", candidates: candidates, hint: "") { _ in false }
-        #expect(fallback.path == "libm.so.6")
+        #expect(fallback.path == "libm.so.6" && fallback.passedOver.isEmpty)
         #expect(throws: CUDAError.self) { try SharedLibrary.open("test", candidates: ["/nonexistent/lib.so"], hint: "") { _ in true } }
 
         #expect(SharedLibrary.runs(major: 12, onDriver: 12040) && SharedLibrary.runs(major: 12, onDriver: 13000))
