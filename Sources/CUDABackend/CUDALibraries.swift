@@ -87,7 +87,7 @@ public final class NVRTCLibrary: @unchecked Sendable {
             "NVRTC (libnvrtc)", candidates: paths.nvrtc,
             hint: paths.hint(variable: "NVRTC_LIB", library: "a libnvrtc.so.13") ?? "Set CUDA_HOME to a CUDA toolkit, or "
                 + CUDALibraryPaths.wheelAdvice + " (or set NVRTC_LIB to a libnvrtc.so.13 and CUDA_INCLUDE to the folder holding cuda_bf16.h)",
-            preferred: { SharedLibrary.runs(major: Self.version(of: $0)?.major ?? 0, onDriver: driverVersion) })
+            preferred: { SharedLibrary.runs(major: (try? Self.version(of: $0))?.major ?? 0, onDriver: driverVersion) })
         // NVRTC dlopens libnvrtc-builtins by soname at compile time. Some wheels carry no RPATH, so load the
         // copy next to libnvrtc first; the later dlopen by soname then finds it already loaded.
         Self.preloadBuiltins(nextTo: library.path)
@@ -101,15 +101,13 @@ public final class NVRTCLibrary: @unchecked Sendable {
         getCUBIN = try library.function("nvrtcGetCUBIN", as: PFN_nvrtcGetCUBIN.self)
         getProgramLogSize = try library.function("nvrtcGetProgramLogSize", as: PFN_nvrtcGetProgramLogSize.self)
         getProgramLog = try library.function("nvrtcGetProgramLog", as: PFN_nvrtcGetProgramLog.self)
-        guard let version = Self.version(of: library) else {
-            throw CUDAError.missingSymbol(library: library.name, path: library.path, symbol: "nvrtcVersion")
-        }
-        self.version = version
+        version = try Self.version(of: library)
         supportedArchitectures = Self.supportedArchitectures(of: library)
     }
 
-    private static func version(of library: SharedLibrary) -> (major: Int, minor: Int)? {
-        guard let function = try? library.function("nvrtcVersion", as: PFN_nvrtcVersion.self) else { return nil }
+    /// What `nvrtcVersion` of `library` says.
+    private static func version(of library: SharedLibrary) throws -> (major: Int, minor: Int) {
+        let function = try library.function("nvrtcVersion", as: PFN_nvrtcVersion.self)
         var major: Int32 = 0, minor: Int32 = 0
         _ = function(&major, &minor)
         return (Int(major), Int(minor))
@@ -180,10 +178,7 @@ public final class CUBLASLtLibrary: @unchecked Sendable {
             "cuBLASLt (libcublasLt)", candidates: paths.cublasLt,
             hint: paths.hint(variable: "CUBLASLT_LIB", library: "a libcublasLt.so.13")
                 ?? "Set CUDA_HOME to a CUDA toolkit, or " + CUDALibraryPaths.wheelAdvice + " (or set CUBLASLT_LIB to a libcublasLt.so.13)",
-            preferred: { library in
-                let version = (try? library.function("cublasLtGetVersion", as: PFN_cublasLtGetVersion.self)).map { Int($0()) } ?? 0
-                return SharedLibrary.runs(major: version / 10000, onDriver: driverVersion)
-            })
+            preferred: { SharedLibrary.runs(major: ((try? Self.version(of: $0)) ?? 0) / 10000, onDriver: driverVersion) })
         create = try library.function("cublasLtCreate", as: PFN_cublasLtCreate.self)
         destroy = try library.function("cublasLtDestroy", as: PFN_cublasLtDestroy.self)
         getStatusString = try? library.function("cublasLtGetStatusString", as: PFN_cublasLtGetStatusString.self)
@@ -197,7 +192,12 @@ public final class CUBLASLtLibrary: @unchecked Sendable {
         preferenceSetAttribute = try library.function("cublasLtMatmulPreferenceSetAttribute", as: PFN_cublasLtMatmulPreferenceSetAttribute.self)
         algoGetHeuristic = try library.function("cublasLtMatmulAlgoGetHeuristic", as: PFN_cublasLtMatmulAlgoGetHeuristic.self)
         matmul = try library.function("cublasLtMatmul", as: PFN_cublasLtMatmul.self)
-        version = Int(try library.function("cublasLtGetVersion", as: PFN_cublasLtGetVersion.self)())
+        version = try Self.version(of: library)
+    }
+
+    /// What `cublasLtGetVersion` of `library` says (130100 for 13.1.0).
+    private static func version(of library: SharedLibrary) throws -> Int {
+        Int(try library.function("cublasLtGetVersion", as: PFN_cublasLtGetVersion.self)())
     }
 
     /// Throws a `CUDAError.library` naming `call` unless `status` is CUBLAS_STATUS_SUCCESS.
