@@ -12,6 +12,10 @@ public enum CUDAError: Error, CustomStringConvertible {
     case noDevice
     /// A library of a newer CUDA (`libraryCUDA`, its major version) than the driver runs (`driverCUDA`, as "12.4").
     case driverTooOld(library: String, path: String, libraryCUDA: Int, driverCUDA: String)
+    /// The driver refused the image of a kernel file compiled by an NVRTC (`nvrtcVersion`, as (13, 0)) of a newer CUDA
+    /// than the driver runs (`driverVersion`, 12040 for 12.4); `failure` is the driver call's own error, which names
+    /// neither ("unsupported toolchain", "invalid image").
+    case kernelsRefused(file: String, failure: String, nvrtcPath: String, nvrtcVersion: (major: Int, minor: Int), driverVersion: Int)
     /// NVRTC refused to compile a kernel file; `log` is NVRTC's own message.
     case compilation(file: String, architecture: String, log: String)
     /// Any other NVRTC or cuBLASLt call that failed, or what the backend refuses before it calls one: a model
@@ -45,6 +49,19 @@ public enum CUDAError: Error, CustomStringConvertible {
             guard driverCUDA.hasPrefix("12.") else { return update }
             return update + ", or give gpt2 CUDA 12's libraries, which it takes on this driver where both are found: "
                 + CUDALibraryPaths.cuda12Wheels + ", or a CUDA 12 toolkit with CUDA_HOME"
+        case .kernelsRefused(let file, let failure, let nvrtcPath, let nvrtc, let driverVersion):
+            let driverMajor = driverVersion / 1000, driverMinor = driverVersion % 1000 / 10
+            let refusal = "the NVIDIA driver refused the kernels of \(file) (\(failure)). NVRTC \(nvrtc.major).\(nvrtc.minor) "
+                + "(\(nvrtcPath)) compiled them, and this driver runs CUDA up to \(driverMajor).\(driverMinor): update the driver to "
+                + "one for CUDA \(nvrtc.major).\(nvrtc.minor) or later"
+            // (CUDA 12 is the oldest CUDA whose NVRTC compiles gpt2's kernels)
+            guard driverMajor >= 12 else { return refusal }
+            let folder = "DIR/nvidia/" + (driverMajor == 12 ? "cuda_nvrtc/lib/libnvrtc.so.12" : "cu\(driverMajor)/lib/libnvrtc.so.\(driverMajor)")
+            let include = "DIR/nvidia/" + (driverMajor == 12 ? "cuda_runtime/include" : "cu\(driverMajor)/include")
+            let suffix = driverMajor == 12 ? "-cu12" : ""
+            return refusal + ", or give gpt2 an NVRTC of CUDA \(driverMajor).\(driverMinor) or older: `pip install --target DIR "
+                + "nvidia-cuda-nvrtc\(suffix)==\(driverMajor).\(driverMinor).* nvidia-cuda-runtime\(suffix)==\(driverMajor).\(driverMinor).*`, "
+                + "then NVRTC_LIB=\(folder) and CUDA_INCLUDE=\(include)"
         case .compilation(let file, let architecture, let log):
             return "NVRTC could not compile \(file) for \(architecture):\n\(log)"
         case .library(let call, let message):
@@ -61,6 +78,12 @@ extension CUDAError {
     /// Whether this is cuBLASLt offering no algorithm for a GEMM (the one failure the epilogue fallbacks handle).
     var isMissingMatmulAlgorithm: Bool {
         if case .noMatmulAlgorithm = self { return true }
+        return false
+    }
+
+    /// Whether this is the driver refusing kernels of a newer CUDA's NVRTC (which compiling them again cannot mend).
+    var isKernelsRefused: Bool {
+        if case .kernelsRefused = self { return true }
         return false
     }
 }

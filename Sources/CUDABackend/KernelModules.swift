@@ -69,13 +69,13 @@ struct KernelModules {
                         + (compiled.notCached.map { ", not cached: \($0)" } ?? ""))
                 }
                 do {
-                    try load(compiled.image, file: file, names: names, architecture: architecture, device: device)
+                    try load(compiled.image, file: file, names: names, compiler: compiler!, architecture: architecture, device: device)
                     if compiled.fromCache { unchanged.append(file) }
-                } catch where compiled.fromCache {
+                } catch where compiled.fromCache && (error as? CUDAError)?.isKernelsRefused != true {
                     // A damaged cache entry (a disk error, a copy cut short) is only a cache: compile it again.
                     log("kernels   \(file): the cached image was refused (\(error)); compiling it again")
                     let fresh = try cache.image(file: file, source: source, compiler: compiler!, architecture: architecture, recompiling: true)
-                    try load(fresh.image, file: file, names: names, architecture: architecture, device: device)
+                    try load(fresh.image, file: file, names: names, compiler: compiler!, architecture: architecture, device: device)
                 }
             }
         }
@@ -94,6 +94,20 @@ struct KernelModules {
         let module = try device.loadModule(image, name: file)
         guard architecture.major >= Self.minimumMajor[file, default: 0] else { return }
         for name in names { functions[name] = try device.function(name, in: module) }
+    }
+
+    /// Loads an image `compiler` made, as `load`; a driver that refuses it while that NVRTC is of a newer CUDA than the
+    /// driver runs (which NVIDIA does not promise to load) is told apart from other failures, with what to do about it.
+    private mutating func load(_ image: [UInt8], file: String, names: [String], compiler: NVRTCCompiler,
+                               architecture: GPUArchitecture, device: CUDADevice) throws {
+        do {
+            try load(image, file: file, names: names, architecture: architecture, device: device)
+        } catch let failure as CUDAError {
+            let nvrtc = compiler.library.version, driverVersion = device.driver.version
+            guard case .driver = failure, nvrtc.major * 1000 + nvrtc.minor * 10 > driverVersion else { throw failure }
+            throw CUDAError.kernelsRefused(file: file, failure: failure.description, nvrtcPath: compiler.library.path, nvrtcVersion: nvrtc,
+                                           driverVersion: driverVersion)
+        }
     }
 
     /// The file name `gpt2 kernels --out` writes and `GPT2_KERNEL_IMAGES` is searched for: the file's stem,

@@ -22,6 +22,7 @@
 
 #include "DeviceMemory.h"
 #include "LastError.h"
+#include "Versions.h"
 #include "ccuda.h"
 #include "device/cuda_bf16.h"
 
@@ -180,7 +181,7 @@ cublasStatus_t cublasLtDestroy(cublasLtHandle_t handle) {
     return handle == reinterpret_cast<cublasLtHandle_t>(&handleToken) ? success : notInitialized;
 }
 
-size_t cublasLtGetVersion(void) { return 130000; }
+size_t cublasLtGetVersion(void) { return size_t(cublaslt_version()); }
 
 const char* cublasLtGetStatusString(cublasStatus_t status) {
     switch (status) {

@@ -62,6 +62,19 @@ int cubin_architecture(const unsigned char* bytes) {
     return int(bytes[8] >= 8 ? (flags >> 8) & 0xFF : flags & 0xFF);   // bytes[8]: EI_ABIVERSION
 }
 
+int cubin_toolkit_version(const std::vector<unsigned char>& image) {
+    const unsigned char* bytes = image.data();
+    for (const Section& section : sections(image)) {
+        if (section.name != ".note.nv.cuinfo" || section.size < 12) continue;
+        // A note: name size, description size, type (32 bits each), then the name and the description, each padded to 4.
+        const uint64_t nameBytes = (read(bytes, section.offset, 4) + 3) / 4 * 4, descriptionBytes = read(bytes, section.offset + 4, 4);
+        if (descriptionBytes >= 6 && 12 + nameBytes + descriptionBytes <= section.size)
+            return int(read(bytes, section.offset + 12 + nameBytes + 4, 2));
+    }
+    const uint64_t version = read(bytes, 0x14, 4);   // e_version
+    return version > 1 ? int(version) : 0;
+}
+
 std::optional<KernelResources> kernel_resources(const std::vector<unsigned char>& image, const std::string& kernel) {
     const unsigned char* bytes = image.data();
     const std::vector<Section> all = sections(image);

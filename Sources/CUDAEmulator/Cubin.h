@@ -24,6 +24,11 @@ std::optional<size_t> elf_image_size(const unsigned char* image);
 /// bits 8–15 from ELF ABI version 8 on (CUDA 12.8's NVRTC onwards), bits 0–7 before.
 int cubin_architecture(const unsigned char* image);
 
+/// The CUDA release whose compiler built a cubin, as 10 × major + minor (124 for 12.4): the version in its
+/// `.note.nv.cuinfo` note (the third 16-bit field; CUDA 13's NVRTC writes one), else the ELF header's e_version (CUDA
+/// 12.4's NVRTC writes the release there, with no such note); 0 when neither says (an e_version of 1).
+int cubin_toolkit_version(const std::vector<unsigned char>& image);
+
 /// `kernel`'s resources from the cubin's `.nv.info` (EIATTR_REGCOUNT) and `.nv.shared.<kernel>` sections;
 /// nullopt when the image has no symbol of that name.
 std::optional<KernelResources> kernel_resources(const std::vector<unsigned char>& image, const std::string& kernel);

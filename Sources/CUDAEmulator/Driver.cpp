@@ -21,6 +21,7 @@
 #include "FaultTrap.h"
 #include "Kernels.h"
 #include "LastError.h"
+#include "Versions.h"
 #include "ccuda.h"
 
 using namespace cuemu;
@@ -36,6 +37,7 @@ enum : int {
     invalidImage = 200,
     invalidContext = 201,
     noBinaryForGPU = 209,
+    unsupportedPTXVersion = 222,
     invalidHandle = 400,
     notFound = 500,
     illegalAddress = 700,
@@ -63,17 +65,6 @@ const Architecture* const architecture = [] {
     for (const Architecture& candidate : architectures)
         if (std::strcmp(setting && *setting ? setting : "sm_90", candidate.name) == 0) return &candidate;
     return static_cast<const Architecture*>(nullptr);
-}();
-
-/// The CUDA version the driver says it runs (cuDriverGetVersion: 1000·major + 10·minor): 13.0 unless
-/// GPT2_CUDA_EMULATOR_DRIVER_VERSION gives another, such as 12040 for a driver of CUDA 12.4; 0 when that is not a
-/// version (cuInit fails).
-const int driverVersion = [] {
-    const char* setting = getenv("GPT2_CUDA_EMULATOR_DRIVER_VERSION");
-    if (!setting || !*setting) return 13000;
-    char* end = nullptr;
-    const long version = std::strtol(setting, &end, 10);
-    return *end == '\0' && version >= 1000 && version < 100000 ? int(version) : 0;
 }();
 
 bool initialized = false;
@@ -139,16 +130,19 @@ CUresult cuInit(unsigned int flags) {
     if (otherProcessBytes == SIZE_MAX)
         return fail(invalidValue, std::string("GPT2_CUDA_EMULATOR_MEMORY_IN_USE_MIB=") + getenv("GPT2_CUDA_EMULATOR_MEMORY_IN_USE_MIB") +
                                       ": the MiB other processes hold must be a whole number below the device's memory");
-    if (driverVersion == 0)
+    if (driver_version() == 0)
         return fail(invalidValue, std::string("GPT2_CUDA_EMULATOR_DRIVER_VERSION=") + getenv("GPT2_CUDA_EMULATOR_DRIVER_VERSION") +
                                       ": the CUDA version the driver runs is 1000·major + 10·minor, such as 12040 for 12.4");
+    if (cublaslt_version() == 0)
+        return fail(invalidValue, std::string("GPT2_CUDA_EMULATOR_CUBLASLT_VERSION=") + getenv("GPT2_CUDA_EMULATOR_CUBLASLT_VERSION") +
+                                      ": cuBLASLt's version is 10000·major + 100·minor + patch, such as 120402 for 12.4.2");
     initialized = true;
     return success;
 }
 
 CUresult cuDriverGetVersion(int* version) {
     if (!version) return invalidValue;
-    *version = driverVersion;
+    *version = driver_version();
     return success;
 }
 
@@ -163,6 +157,7 @@ CUresult cuGetErrorString(CUresult error, const char** message) {
     case invalidImage: standard = "device kernel image is invalid"; break;
     case invalidContext: standard = "invalid device context"; break;
     case noBinaryForGPU: standard = "no kernel image is available for execution on the device"; break;
+    case unsupportedPTXVersion: standard = "the provided PTX was compiled with an unsupported toolchain."; break;
     case invalidHandle: standard = "invalid resource handle"; break;
     case notFound: standard = "named symbol not found"; break;
     case illegalAddress: standard = "an illegal memory access was encountered"; break;
@@ -236,7 +231,16 @@ CUresult cuModuleLoadData(CUmodule* module, const void* image) {
     const int built = cubin_architecture(bytes);
     if (built / 10 != architecture->major || built % 10 > architecture->minor)
         return fail(noBinaryForGPU, "the cubin is built for sm_" + std::to_string(built) + ", which does not run on " + architecture->name);
-    *module = reinterpret_cast<CUmodule>(new Module{std::vector<unsigned char>(bytes, bytes + *size)});
+    // NVIDIA's compatibility rule: a driver runs what the compilers of its own CUDA major version built, or of an older
+    // one, never a newer major's. Which error a real driver gives for such a cubin is not documented; this is the one
+    // drivers give for PTX from a newer CUDA.
+    std::vector<unsigned char> copy(bytes, bytes + *size);
+    const int toolkit = cubin_toolkit_version(copy);
+    if (toolkit / 10 > driver_version() / 1000)
+        return fail(unsupportedPTXVersion, "the cubin was built by CUDA " + std::to_string(toolkit / 10) + "." + std::to_string(toolkit % 10) +
+                                               "'s compiler, and this driver runs CUDA up to " + std::to_string(driver_version() / 1000) +
+                                               "." + std::to_string(driver_version() % 1000 / 10));
+    *module = reinterpret_cast<CUmodule>(new Module{std::move(copy)});
     return success;
 }
 

@@ -143,6 +143,35 @@ struct CUDALibrarySetupTests {
         #expect(later.status == 0, "\(later.stderrText)")
     }
 
+    /// A driver that refuses kernels NVRTC of a newer CUDA compiled (the emulator as a driver of CUDA 12.4 with a cuBLASLt
+    /// of 12.4, refusing CUDA 13's cubins as NVIDIA's compatibility rules allow) is named as the cause, with an NVRTC of
+    /// the driver's CUDA to install, rather than the driver's bare "unsupported toolchain"; the second run, whose images
+    /// come from the kernel cache, says the same without compiling them again. With CUDA 12.4's NVRTC, they load and run.
+    @Test func kernelsADriverRefusesFromANewerNVRTCAreExplained() throws {
+        let cache = try TestPaths.temporaryDirectory("cli-newer-nvrtc").path
+        defer { try? FileManager.default.removeItem(atPath: cache) }
+        let environment = EmulatedCUDA.environment.merging(["GPT2_CUDA_EMULATOR_DRIVER_VERSION": "12040", "GPT2_KERNEL_CACHE": cache,
+                                                            "GPT2_CUDA_EMULATOR_CUBLASLT_VERSION": "120402"]) { $1 }
+        let nvrtc = try #require(ProcessInfo.processInfo.environment["NVRTC_LIB"])
+        let expected = "the NVIDIA driver refused the kernels of adamw.cu (CUDA driver call cuModuleLoadData(adamw.cu) failed: the provided "
+            + "PTX was compiled with an unsupported toolchain."
+        let advice = "NVRTC 13.0 (\(nvrtc)) compiled them, and this driver runs CUDA up to 12.4: update the driver to one for CUDA 13.0 "
+            + "or later, or give gpt2 an NVRTC of CUDA 12.4 or older: `pip install --target DIR nvidia-cuda-nvrtc-cu12==12.4.* "
+            + "nvidia-cuda-runtime-cu12==12.4.*`, then NVRTC_LIB=DIR/nvidia/cuda_nvrtc/lib/libnvrtc.so.12 and "
+            + "CUDA_INCLUDE=DIR/nvidia/cuda_runtime/include\n"
+        let first = try runGPT2(arguments: Self.oneStepBench, environment: environment)
+        #expect(first.status == 1 && first.stderrText.contains("Error: --device cuda: " + expected) && first.stderrText.hasSuffix(advice),
+                "\(first.stderrText)")
+        let cached = try runGPT2(arguments: Self.oneStepBench, environment: environment)
+        expectOneLineError(cached, mentioning: expected)
+        #expect(cached.stderrText.hasSuffix(advice), "\(cached.stderrText)")
+        if let nvrtc12 = Self.cuda12NVRTC {
+            let include = (nvrtc12 as NSString).deletingLastPathComponent + "/../../cuda_runtime/include"
+            let run = try runGPT2(arguments: Self.oneStepBench, environment: environment.merging(["NVRTC_LIB": nvrtc12, "CUDA_INCLUDE": include]) { $1 })
+            #expect(run.status == 0, "\(run.stderrText)")
+        }
+    }
+
     /// A CUDA_INCLUDE without cuda_bf16.h is named as the problem by info, kernels and a run, instead of NVRTC's
     /// "cannot open source file" flattened onto one line for every kernel.
     @Test func aCUDAIncludeWithoutTheHeadersIsNamed() throws {
@@ -315,7 +344,8 @@ struct CUDALibrarySetupTests {
     @Test(arguments: [("GPT2_CUDA_EMULATOR_ORDER", "reversed", "the emulator's other schedule is reverse"),
                       ("GPT2_CUDA_EMULATOR_ARCH", "sm_70", "the emulator presents sm_80, sm_86, sm_89 or sm_90"),
                       ("GPT2_CUDA_EMULATOR_MEMORY_MIB", "1e3", "the device's memory in MiB must be a positive whole number"),
-                      ("GPT2_CUDA_EMULATOR_DRIVER_VERSION", "12.4", "the CUDA version the driver runs is 1000·major + 10·minor")])
+                      ("GPT2_CUDA_EMULATOR_DRIVER_VERSION", "12.4", "the CUDA version the driver runs is 1000·major + 10·minor"),
+                      ("GPT2_CUDA_EMULATOR_CUBLASLT_VERSION", "12.4", "cuBLASLt's version is 10000·major + 100·minor + patch")])
     func aMisspelledEmulatorSettingIsRefused(_ variable: String, _ value: String, _ expected: String) throws {
         let info = try runGPT2(arguments: ["info"], environment: EmulatedCUDA.environment.merging([variable: value]) { $1 })
         #expect(info.stdoutText.contains("cuda      unavailable: ") && info.stdoutText.contains("\(variable)=\(value): \(expected)"),
