@@ -254,7 +254,7 @@ struct TrainCommand: ParsableCommand {
             return try SavedRun(checkpoint: folder)
         } catch {
             let runFolder = Checkpoint.runDirectory(of: folder)
-            guard let step = Checkpoint.step(ofFolder: FileSystem.linkTarget(folder) ?? folder), let earlier = Checkpoint.steps(in: runFolder).reversed().first(where: {
+            guard let step = Checkpoint.step(ofFolder: Checkpoint.realFolder(folder)), let earlier = Checkpoint.steps(in: runFolder).reversed().first(where: {
                 $0 < step && (try? SavedRun(checkpoint: FileSystem.join(runFolder, Checkpoint.folderName(step: $0)))) != nil
             }) else { throw error }
             throw TrainingError("\(error); if it is damaged, continue from the newest complete checkpoint before it: gpt2 train "

@@ -76,6 +76,35 @@ import Testing
         #expect(try SavedRun(checkpoint: run + "/ckpt_3").step == 3, "the damaged checkpoints were replaced by complete ones")
     }
 
+    /// A resume goes on in the run folder around the checkpoint's real path, and only a folder named for its step has
+    /// one: a copy kept aside under another name went on in the folder around it (another run's, whose --keep-last then
+    /// removed that run's checkpoints, or the folder of all runs), and `--resume .` inside a checkpoint went on inside it.
+    @Test func aResumeGoesOnOnlyInItsCheckpointsOwnRunFolder() throws {
+        let root = try TestPaths.temporaryDirectory("cli-resume-folder").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let other = root + "/other", run = root + "/run", files = FileManager.default
+        try #require(try runGPT2(arguments: try CLIFixtures.trainArguments(out: other, steps: 2, extra: ["--checkpoint-every", "1"])).status == 0)
+        try #require(try runGPT2(arguments: try CLIFixtures.trainArguments(out: run, steps: 6, extra: ["--checkpoint-every", "2",
+                                                                                                        "--stop-after", "2"])).status == 0)
+        let otherBefore = try files.contentsOfDirectory(atPath: other).sorted()
+        try files.copyItem(atPath: run + "/ckpt_2", toPath: other + "/kept")
+        expectOneLineError(try runGPT2(arguments: ["train", "--resume", other + "/kept"]),
+                           mentioning: "\(other)/kept holds a checkpoint of step 2, but a run goes on in the folder around its checkpoints, "
+                               + "which are named ckpt_2; it is not, so the folder around it is not its run's. To continue that run, copy "
+                               + "the checkpoint to NEWRUN/ckpt_2 and resume NEWRUN")
+        #expect(try files.contentsOfDirectory(atPath: other).sorted() == (otherBefore + ["kept"]).sorted())
+
+        // `.` (and `..` below it) inside ckpt_2 is that checkpoint, in its run folder
+        let resumed = try runGPT2(arguments: ["train", "--resume", ".", "--stop-after", "4"], workingDirectory: run + "/ckpt_2")
+        #expect(resumed.status == 0, "\(resumed.stderrText)")
+        #expect(Checkpoint.steps(in: run) == [2, 4] && Checkpoint.steps(in: run + "/ckpt_2").isEmpty)
+        #expect(!files.fileExists(atPath: run + "/ckpt_2/metrics.jsonl"))
+        expectOneLineError(try runGPT2(arguments: ["train", "--resume", "ckpt_2/."], workingDirectory: run),
+                           mentioning: "\(run)/ckpt_2 is not the newest checkpoint of \(run) (ckpt_4 is)")
+        let onward = try runGPT2(arguments: ["train", "--resume", "../ckpt_4/."], workingDirectory: run + "/ckpt_2")
+        #expect(onward.status == 0 && Checkpoint.steps(in: run) == [2, 4, 6], "\(onward.stderrText)")
+    }
+
     /// Run b starts with relative paths, stops after step 2, is moved and renamed (moved/c) and resumed from another
     /// working directory: it continues where it now is, on the same shards, and matches the uninterrupted run a.
     @Test func stopAndResumeReproduceTheUninterruptedRun() throws {

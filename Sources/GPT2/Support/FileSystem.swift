@@ -72,10 +72,9 @@ public enum FileSystem {
         return String(decoding: target[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    /// The absolute path a symbolic link at `path` leads to (through any further links); nil when `path` is no link
-    /// or leads nowhere.
-    public static func linkTarget(_ path: String) -> String? {
-        guard isSymbolicLink(path), let resolved = realpath(path, nil) else { return nil }
+    /// The absolute path `path` names, with every symbolic link, `.` and `..` resolved; nil when it leads nowhere.
+    public static func realPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
         defer { free(resolved) }
         return String(cString: resolved)
     }

@@ -44,12 +44,19 @@ public enum Checkpoint {
     /// Whether `path` is a folder holding a checkpoint's state.json: a checkpoint, complete or not yet checked.
     public static func holdsState(_ path: String) -> Bool { FileSystem.isFile(FileSystem.join(path, "state.json")) }
 
-    /// The run folder holding checkpoint folder `folder` (`RUN/ckpt_STEP` → `RUN`); for a symbolic link to a
-    /// checkpoint, the folder of the checkpoint it leads to (not the link's own folder, where a resume would have
-    /// gone on as another run).
+    /// The run folder holding checkpoint folder `folder` (`RUN/ckpt_STEP` → `RUN`): the parent of `realFolder(folder)`.
     public static func runDirectory(of folder: String) -> String {
-        let path = FileSystem.withoutTrailingSlashes(folder)
-        return FileSystem.directoryName(FileSystem.linkTarget(path) ?? path)
+        FileSystem.directoryName(realFolder(folder))
+    }
+
+    /// Checkpoint folder `folder` under the name it really has, whose parent is its run: for a symbolic link, the
+    /// folder it leads to (not the link's own folder, where a resume would have gone on as another run); for a `.` or
+    /// `..` at the end (`--resume .` inside `RUN/ckpt_3`), its real path (not the checkpoint folder itself, or its run
+    /// folder, taken for the run's); else `folder` as given, without trailing slashes.
+    public static func realFolder(_ folder: String) -> String {
+        let path = FileSystem.withoutTrailingSlashes(folder), name = FileSystem.baseName(path)
+        guard FileSystem.isSymbolicLink(path) || name == "." || name == ".." else { return path }
+        return FileSystem.realPath(path) ?? path
     }
 
     /// Writes a checkpoint into `runDirectory`, which must exist (a run folder moved away meanwhile is not made anew

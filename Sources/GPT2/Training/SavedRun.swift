@@ -10,10 +10,11 @@ public struct SavedRun {
     public var options: TrainingOptions
     let saved: Checkpoint.Saved<TrainerState>
 
-    /// Opens checkpoint `folder` (its files and their sizes are checked; no vector is read yet).
+    /// Opens checkpoint `folder` (its files and their sizes are checked; no vector is read yet); a symbolic link to it,
+    /// or a path ending in `.` or `..`, is taken for the folder it names (see `Checkpoint.realFolder`).
     public init(checkpoint folder: String) throws {
         saved = try Checkpoint.open(folder, as: TrainerState.self)
-        self.folder = folder
+        self.folder = Checkpoint.realFolder(folder)
         options = saved.state.options
         options.outDirectory = Checkpoint.runDirectory(of: folder)
     }
@@ -34,10 +35,17 @@ public struct SavedRun {
         }
         // The schedule, the saves' names and metrics.jsonl go on from the saved step: a negative one trained at a negative
         // learning rate, and one that is not the folder's left the run's steps out of order.
-        let named = Checkpoint.step(ofFolder: folder)
-        if step < 0 || (named != nil && named != step) {
-            throw TrainingError("\(folder) is damaged: its state.json is at step \(step)"
-                                + (named.map { ", and its folder is named for step \($0)" } ?? ", and a step is never negative"))
+        if step < 0 { throw TrainingError("\(folder) is damaged: its state.json is at step \(step), and a step is never negative") }
+        // A run goes on in the folder around its checkpoints, which are named for their steps: one named otherwise (a copy
+        // kept aside, in another run's folder or in the folder of all runs) has no run folder of its own to go on in.
+        guard let named = Checkpoint.step(ofFolder: folder) else {
+            throw TrainingError("\(folder) holds a checkpoint of step \(step), but a run goes on in the folder around its "
+                                + "checkpoints, which are named \(Checkpoint.folderName(step: step)); it is not, so the folder around it is "
+                                + "not its run's. To continue that run, copy the checkpoint to NEWRUN/\(Checkpoint.folderName(step: step)) "
+                                + "and resume NEWRUN; to train on from its weights with other options, start a new run with --init-from \(folder)")
+        }
+        if named != step {
+            throw TrainingError("\(folder) is damaged: its state.json is at step \(step), and its folder is named for step \(named)")
         }
         // (the trainer runs one process: a position saved for several would resume reading one rank's share of the data)
         let loader = state.loader

@@ -87,7 +87,8 @@ public final class Trainer<Ops: Backend> {
         if let newest = later.last, !replacingLaterSteps {
             throw TrainingError("\(run.folder) is not the newest checkpoint of \(options.outDirectory) (\(Checkpoint.folderName(step: newest)) "
                                 + "is): continuing from it would mix two courses of the run; resume the run folder, copy the "
-                                + "checkpoint into a folder of its own, or add --overwrite to drop what came after step \(run.step)")
+                                + "checkpoint to NEWRUN/\(Checkpoint.folderName(step: run.step)) and resume NEWRUN, or add --overwrite to drop "
+                                + "what came after step \(run.step)")
         }
         model = try GPT2Model(config: run.saved.config, backend: backend, batchSize: options.microBatch,
                               sequenceLength: options.sequenceLength, recompute: options.recompute)
