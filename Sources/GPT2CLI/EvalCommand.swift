@@ -112,8 +112,9 @@ struct EvalLossCommand: ParsableCommand {
             bar.update(done * microBatch * T, detail: "loss so far \(formatFixed(Double(meanLoss), digits: 4))")
         }
         bar.finish()
+        guard loss.isFinite else { throw NonFiniteOutputError("the loss over \(tokens) tokens of the \(split) split") }
         if json {
-            print("{\"loss\": \(loss.isFinite ? "\(loss)" : "null"), \"tokens\": \(tokens)}")   // (JSON has no nan)
+            print("{\"loss\": \(loss), \"tokens\": \(tokens)}")
         } else {
             print("\(split) loss \(formatFixed(Double(loss), digits: 4)) over \(tokens) tokens")
         }

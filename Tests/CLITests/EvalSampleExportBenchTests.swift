@@ -191,15 +191,23 @@ import Testing
         return directory
     }
 
-    /// A loss that is not a number (here from weights that are all NaN) is JSON's null: `{"loss": nan}` is no JSON.
-    @Test func evalJSONOfANonFiniteLossIsNull() throws {
+    /// A loss that is not a number (here from weights that are all NaN) is refused as sampling's and HellaSwag's are,
+    /// in text and in JSON (which printed `{"loss": null}` with exit status 0, for a script to record); and a run started
+    /// from such weights names them as the cause, not the learning rate ("lower --lr"), since no update came before.
+    @Test func evalAndTrainingRefuseANonFiniteModel() throws {
         let directory = try Self.folderWithANaNModel("cli-eval-nan")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let result = try runGPT2(arguments: ["eval", "--checkpoint", directory + "/nan.bin", "--data", try ShakespeareShards.directory(),
-                                             "--micro-batch", "1", "--seq", "16", "--batches", "1", "--json", "--threads", "2"])
-        try #require(result.status == 0, "\(result.stderrText)")
-        let object = try #require(try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any], "\(result.stdoutText)")
-        #expect(object["loss"] is NSNull && object["tokens"] as? Int == 16, "\(result.stdoutText)")
+        for format in [[], ["--json"]] {
+            let result = try runGPT2(arguments: ["eval", "--checkpoint", directory + "/nan.bin", "--data", try ShakespeareShards.directory(),
+                                                 "--micro-batch", "1", "--seq", "16", "--batches", "1", "--threads", "2"] + format)
+            #expect(result.status == 1 && result.stdout.isEmpty, "\(result.stdoutText)")
+            #expect(result.stderrText.hasSuffix("Error: the model's output is not finite (NaN or infinity) in the loss over 16 tokens of the "
+                                                + "val split: its weights are damaged, or come from a run that diverged\n"), "\(result.stderrText)")
+        }
+        let train = try runGPT2(arguments: try CLIFixtures.trainArguments(out: directory + "/run", extra: ["--init-from", directory + "/nan.bin"]))
+        #expect(train.status == 1 && train.stderrText.hasSuffix("Error: the loss is NaN at step 1, on the weights of --init-from "
+                                                               + "\(directory)/nan.bin before any update: they are damaged, or come from a run "
+                                                               + "that diverged\n"), "\(train.stderrText)")
     }
 
     /// Sampling and HellaSwag, which compare logits and losses, refuse a model whose output is not a number (here weights

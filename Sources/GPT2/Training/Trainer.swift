@@ -30,6 +30,9 @@ public final class Trainer<Ops: Backend> {
     /// Optimizer steps completed (a resumed run starts at its checkpoint's).
     public private(set) var step: Int
     private var sampleRandom: SeededRandom
+    /// The weights the run loaded ("the weights of --init-from PATH", of its resumed checkpoint), and the step they are
+    /// at; nil for a fresh run's initial weights. A first loss that is not finite is theirs, not the learning rate's.
+    private let loadedWeights: (description: String, step: Int)?
 
     /// A fresh run: initialises (or loads) the weights and opens the data. A run folder that already holds a
     /// run is refused before the model is built, or, with `replacingEarlierRun`, cleared of its checkpoints and
@@ -48,6 +51,7 @@ public final class Trainer<Ops: Backend> {
         if !replacingEarlierRun { try RunFolder.refuseEarlierRun(in: options.outDirectory, checkingLock: false) }   // (it holds it)
         model = try GPT2Model(config: options.model, backend: backend, batchSize: options.microBatch,
                               sequenceLength: options.sequenceLength, recompute: options.recompute)
+        loadedWeights = options.initFrom.map { ("the weights of --init-from \($0)", 0) }
         if let initFrom = options.initFrom {
             try ModelSource.loadParameters(initFrom, into: model)
         } else {
@@ -81,6 +85,7 @@ public final class Trainer<Ops: Backend> {
                                 + "a new run from its weights with --init-from")
         }
         step = run.step
+        loadedWeights = ("the weights of \(run.folder)", run.step)
         sampleRandom = run.state.sampleRandom
         runLock = try RunLock(options.outDirectory)
         let later = Checkpoint.steps(in: options.outDirectory).filter { $0 > run.step }
@@ -151,6 +156,10 @@ public final class Trainer<Ops: Backend> {
                 break
             }
             guard loss.isFinite else {
+                if let loadedWeights, current == loadedWeights.step + 1 {   // (no update has touched them yet)
+                    throw TrainingError("the loss is \(Self.nonFinite(loss)) at step \(current), on \(loadedWeights.description) before any "
+                                        + "update: they are damaged, or come from a run that diverged")
+                }
                 throw TrainingError("the loss became \(Self.nonFinite(loss)) at step \(current); lower --lr or check the data")
             }
             let lr = options.schedule.learningRate(at: current)
