@@ -66,6 +66,7 @@ struct EvalLossCommand: ParsableCommand {
 
     /// The data folder the gpt2 train run of `checkpoint` trained on, as its state.json names it.
     private func runsData() throws -> String {
+        _ = try ModelSource.resolve(checkpoint)   // (a path that names no weights, or two kinds of them, is said as such first)
         if FileSystem.isFile(checkpoint) || FileSystem.isFile(FileSystem.join(checkpoint, "model.safetensors")) {
             throw ValidationError("give --data: \(checkpoint) is a model file, which does not name the data it was trained on "
                                   + "(a checkpoint or run of gpt2 train does)")

@@ -28,7 +28,7 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "Weight precision for llmc: fp32 (version 3) or bf16 (version 5); safetensors is always fp32.")
     var precision: Precision = .fp32
 
-    @Option(help: "File to write for llmc, folder for safetensors (files written atomically, existing ones replaced, but never a checkpoint's).")
+    @Option(help: "File to write for llmc, folder for safetensors (files written atomically, existing ones replaced, but never a checkpoint's, nor into a run's folder).")
     var out: String
 
     func run() throws {
@@ -43,6 +43,11 @@ struct ExportCommand: ParsableCommand {
         let folder = format == .llmc ? FileSystem.directoryName(out) : out
         if Checkpoint.holdsState(folder) {
             throw ValidationError("--out \(out) is in checkpoint folder \(folder), whose weights it would replace; export elsewhere")
+        }
+        // A model.safetensors beside a run's checkpoints makes its folder name two models to every command that reads it.
+        if format == .safetensors, let run = RunFolder.earlierRun(in: out) {
+            throw ValidationError("--out \(out) holds a run (\(run)), and a model.safetensors there would leave commands given that "
+                                  + "folder two models to choose from; export to a folder of its own, such as \(FileSystem.withoutTrailingSlashes(out))-hf")
         }
         let source = try ModelSource.resolve(checkpoint)
         let (config, parameters) = try ModelSource.load(source)

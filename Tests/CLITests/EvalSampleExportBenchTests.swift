@@ -367,6 +367,27 @@ import Testing
         #expect(try Data(contentsOf: URL(fileURLWithPath: checkpoint + "/model.bin")) == weights)
     }
 
+    /// A safetensors export into a run folder is refused before anything is written: it was written, and then every
+    /// command given the run folder refused it as naming two models. One put there by hand is named as that ambiguity by
+    /// eval without --data too (which said the folder was "a model file").
+    @Test func aSafetensorsExportIntoARunFolderIsRefused() throws {
+        let directory = try TestPaths.temporaryDirectory("cli-export-into-run").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let run = directory + "/run"
+        try FileManager.default.copyItem(atPath: try CLIFixtures.trainedRun(), toPath: run)
+        let before = try FileManager.default.contentsOfDirectory(atPath: run).sorted()
+        let export = try runGPT2(arguments: ["export", "--checkpoint", run, "--format", "safetensors", "--out", run + "/"])
+        expectOneLineError(export, mentioning: "--out \(run)/ holds a run (checkpoint ckpt_3 and metrics.jsonl), and a "
+                               + "model.safetensors there would leave commands given that folder two models to choose from; export to a "
+                               + "folder of its own, such as \(run)-hf")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: run).sorted() == before)
+        let elsewhere = try runGPT2(arguments: ["export", "--checkpoint", run, "--format", "safetensors", "--out", run + "-hf"])
+        #expect(elsewhere.status == 0, "\(elsewhere.stderrText)")
+        try FileManager.default.copyItem(atPath: run + "-hf/model.safetensors", toPath: run + "/model.safetensors")
+        expectOneLineError(try runGPT2(arguments: ["eval", "--checkpoint", run, "--threads", "2"]),
+                           mentioning: "\(run) holds both checkpoints and a model.safetensors; name the one you mean")
+    }
+
     @Test func benchPrintsOneJSONObject() throws {
         let result = try runGPT2(arguments: ["bench", "--model", "tiny", "--micro-batch", "2", "--seq", "16",
                                              "--steps", "2", "--warmup", "1", "--json", "--threads", "2", "--no-record"])
