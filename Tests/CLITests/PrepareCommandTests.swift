@@ -64,15 +64,18 @@ import GPT2
                 "the cached copy is kept as it was")
     }
 
-    /// While a prepare writes a folder (its `.prepare.lock` held; here by the test), a second prepare into it is refused
-    /// (two of one name left a mixture of both corpora), and so are train and eval reading it (they trained on a part);
-    /// once it is let go, the prepare runs and leaves no lock file behind.
+    /// While a prepare writes a folder (holding the folder itself; here the test does), a second prepare into it is
+    /// refused (two of one name left a mixture of both corpora), and so are train and eval reading it (they trained on a
+    /// part); while a run reads it (holding it shared; here the test does), a prepare is refused (it replaced the shards
+    /// under a running train). Once it is let go, the prepare runs, and leaves no lock file behind (an interrupted one
+    /// left its `.prepare.lock`).
     @Test func aFolderBeingPreparedIsRefusedToOtherPreparesAndReaders() throws {
         let root = try TestPaths.temporaryDirectory("prepare-lock").path
         defer { try? FileManager.default.removeItem(atPath: root) }
         let out = root + "/data"
         try #require(try runGPT2(arguments: ["prepare", "--mirror", mirror, "--out", out]).status == 0)
-        let descriptor = open(out + "/" + CorpusPreparer.lockFileName, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        let before = try FileManager.default.contentsOfDirectory(atPath: out).sorted()
+        let descriptor = open(out, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         try #require(descriptor >= 0 && flock(descriptor, LOCK_EX) == 0)
         expectOneLineError(try runGPT2(arguments: ["prepare", "--mirror", mirror, "--out", out]),
                            mentioning: "another gpt2 prepare is writing into \(out); let it finish, or prepare into another --out")
@@ -82,10 +85,13 @@ import GPT2
         expectOneLineError(try runGPT2(arguments: train), mentioning: reading)
         expectOneLineError(try runGPT2(arguments: ["eval", "--checkpoint", try CLIFixtures.trainedRun(), "--data", out, "--device", "cpu"]),
                            mentioning: reading)
+        try #require(flock(descriptor, LOCK_SH) == 0)   // now as a run reading it
+        expectOneLineError(try runGPT2(arguments: ["prepare", "--mirror", mirror, "--out", out]),
+                           mentioning: "a gpt2 train or eval is reading the shards in \(out), which a prepare would change under it")
         close(descriptor)
         let free = try runGPT2(arguments: ["prepare", "--mirror", mirror, "--out", out])
         #expect(free.status == 0, "\(free.stderrText)")
-        #expect(!FileManager.default.fileExists(atPath: out + "/" + CorpusPreparer.lockFileName), "the lock file is removed")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: out).sorted() == before)
     }
 
     @Test func jsonlDocumentsAreEndOfTextPlusTokenizerOutput() throws {

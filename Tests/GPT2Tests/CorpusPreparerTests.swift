@@ -151,17 +151,17 @@ struct ByteEncoder: DocumentEncoder {
     }
 
     /// A folder another prepare holds is refused, or with `waitsForOutput` (the demo corpus two runs prepare together)
-    /// waited for; then, holding the folder, the preparer asks whether the one it waited for left anything to do. The
-    /// lock file is gone afterwards.
+    /// waited for; then, holding the folder, the preparer asks whether the one it waited for left anything to do. No
+    /// lock file is left in the folder.
     @Test(arguments: [false, true]) func aFolderBeingPreparedIsRefusedOrWaitedFor(leftNothingToDo: Bool) throws {
         try withDirectory { directory in
             let input = directory.appendingPathComponent("a.txt")
             try write("abcdefghijklmnopqrstuvwxyz", to: input)
             let out = preparer(directory).outputDirectory
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-            let lockPath = FileSystem.join(out, CorpusPreparer.lockFileName)
-            let holder = Mutex<FileLock?>(try FileLock(lockPath, wait: false, removingFile: true))
-            #expect(throws: PrepareError.self) { try preparer(directory).prepare([.text(path: input.path)], encoder: ByteEncoder()) }
+            let holder = Mutex<FileLock?>(try FileLock(folder: out, shared: false))
+            let refused = #expect(throws: PrepareError.self) { try preparer(directory).prepare([.text(path: input.path)], encoder: ByteEncoder()) }
+            #expect(refused?.description.contains("another gpt2 prepare is writing into") == true, "\(String(describing: refused))")
             let released = Mutex(false)
             var waiting = preparer(directory)
             waiting.waitsForOutput = {
@@ -175,7 +175,37 @@ struct ByteEncoder: DocumentEncoder {
             #expect(summary.trainShards.isEmpty == leftNothingToDo)
             let files = try FileManager.default.contentsOfDirectory(atPath: out)
             #expect(files.isEmpty == leftNothingToDo, "\(files)")
-            #expect(!files.contains(CorpusPreparer.lockFileName))
+            #expect(!files.contains { $0.hasPrefix(".") }, "\(files)")
+        }
+    }
+
+    /// A folder a run reads (its data loaders hold it shared) is refused to a prepare, whose shards would change under
+    /// the run (it carried on, on replaced shards, and its resume was refused); a waiting prepare (the demo corpus) leaves
+    /// the folder to the run when its shards are there, and is refused too when they are not. Once the loader is gone,
+    /// the prepare runs.
+    @Test func aFolderARunReadsIsRefusedToAPrepare() throws {
+        try withDirectory { directory in
+            let input = directory.appendingPathComponent("a.txt")
+            try write(String(repeating: "abcdefghijklmnopqrstuvwxyz", count: 40), to: input)
+            let first = preparer(directory, shard: 100_000, validation: 100)
+            _ = try first.prepare([.text(path: input.path)], encoder: ByteEncoder())
+            let out = first.outputDirectory
+            var loader: DataLoader? = try DataLoader(.split(directory: out, split: "train"), batchSize: 2, sequenceLength: 8, prefetch: false)
+            let refused = #expect(throws: PrepareError.self) { try first.prepare([.text(path: input.path)], encoder: ByteEncoder()) }
+            #expect(refused?.description == "a gpt2 train or eval is reading the shards in \(out), which a prepare would change under it; "
+                    + "let it finish (or stop it), or prepare into another --out", "\(String(describing: refused))")
+            for done in [true, false] {
+                var waiting = first
+                waiting.waitsForOutput = { done }
+                if done {
+                    #expect(try waiting.prepare([.text(path: input.path)], encoder: ByteEncoder()).trainShards.isEmpty)
+                } else {
+                    #expect(throws: PrepareError.self) { try waiting.prepare([.text(path: input.path)], encoder: ByteEncoder()) }
+                }
+            }
+            withExtendedLifetime(loader) {}
+            loader = nil
+            #expect(try first.prepare([.text(path: input.path)], encoder: ByteEncoder()).trainShards.count == 1)
         }
     }
 

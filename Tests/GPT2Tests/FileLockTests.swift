@@ -30,13 +30,34 @@ import Darwin
     @Test func aHeldLockIsBusyAndSeenHeldUntilLetGo() throws {
         try withLockPath { path in
             #expect(!FileLock.isHeldByAnother(path), "no file: not held")
-            var first: FileLock? = try FileLock(path, wait: false, removingFile: true)
+            var first: FileLock? = try FileLock(path, wait: false)
             #expect(throws: FileLock.Busy.self) { _ = try FileLock(path, wait: false) }
             #expect(FileLock.isHeldByAnother(path))
             withExtendedLifetime(first) {}
             first = nil
-            #expect(!FileManager.default.fileExists(atPath: path), "removingFile: deleted when let go")
             _ = try FileLock(path, wait: false)
+        }
+    }
+
+    /// A folder is held shared by any number of readers at once, which keeps an exclusive holder (a writer) out, and
+    /// exclusively by one writer, which keeps readers and other writers out and is what `isHeldByAnother` sees. Nothing
+    /// is created in the folder.
+    @Test func aFolderIsHeldSharedByReadersOrExclusivelyByOneWriter() throws {
+        try withLockPath { path in
+            let folder = FileSystem.directoryName(path)
+            var readers: [FileLock] = [try FileLock(folder: folder, shared: true), try FileLock(folder: folder, shared: true)]
+            #expect(throws: FileLock.Busy.self) { _ = try FileLock(folder: folder, shared: false) }
+            #expect(!FileLock.isHeldByAnother(folder), "shared holds are not exclusive ones")
+            readers.removeAll()
+            var writer: FileLock? = try FileLock(folder: folder, shared: false)
+            #expect(throws: FileLock.Busy.self) { _ = try FileLock(folder: folder, shared: true) }
+            #expect(throws: FileLock.Busy.self) { _ = try FileLock(folder: folder, shared: false) }
+            #expect(FileLock.isHeldByAnother(folder))
+            withExtendedLifetime(writer) {}
+            writer = nil
+            _ = try FileLock(folder: folder, shared: true)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: folder).isEmpty)
+            #expect(throws: FileError.self) { _ = try FileLock(folder: folder + "/missing", shared: true) }
         }
     }
 

@@ -1,6 +1,12 @@
 /// Turns text and JSONL corpora into token shards: every document is `<|endoftext|>` + its tokens, the first
 /// `validationTokens` of the stream become `NAME_val_*.bin`, the rest `NAME_train_*.bin` (llm.c's layout).
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// What the preparer needs from a tokenizer (`GPT2Tokenizer` conforms); tests substitute a simple one.
 public protocol DocumentEncoder: Sendable {
     /// The id that precedes every document.
@@ -20,7 +26,7 @@ public struct CorpusPreparer: Sendable {
     /// nil: a prepare already writing the output folder is refused. Set for the demo corpus that two runs started
     /// together both prepare: that prepare is waited for, and then this is asked, holding the folder, whether it left
     /// nothing to do; if so, this prepare writes nothing and returns an empty summary at once (preparing again would
-    /// hold the folder while the other run reads it, which refuses a folder being prepared).
+    /// change the shards the other run reads). Asked too when runs are reading the folder (see `lockOutput`).
     public var waitsForOutput: (@Sendable () -> Bool)?
     /// Bytes read from an input file at a time (JSONL inputs and the check of every input).
     var chunkBytes = 8 << 20
@@ -114,24 +120,38 @@ public struct CorpusPreparer: Sendable {
         return summary
     }
 
-    /// The lock file that a prepare holds in its output folder while it writes there (and deletes after), and that
-    /// readers check.
-    public static let lockFileName = ".prepare.lock"
-
-    /// Makes the output folder and takes its lock, for the whole prepare: a second prepare into it is refused (two
-    /// of the same name left a mixture of both corpora's shards), and so is a run reading it meanwhile (`DataLoader`).
+    /// Makes the output folder and holds it (an exclusive lock on the folder itself, dropped however the process ends)
+    /// for the whole prepare: a second prepare into it is refused (two of the same name left a mixture of both corpora's
+    /// shards), and so is a run reading it meanwhile (`DataLoader`); a folder that runs are reading (they hold it shared)
+    /// is refused to the prepare, whose shards would change under them. With `waitsForOutput`, another prepare is waited
+    /// for, and a folder runs are reading is left to them when `waitsForOutput` says its shards are there (nil is
+    /// returned then, as on a filesystem without locks, where the prepare goes on unguarded).
     func lockOutput() throws(PrepareError) -> FileLock? {
         guard FileSystem.makeDirectories(outputDirectory) else {
             throw .cannotCreateDirectory(path: outputDirectory, reason: FileSystem.lastErrorMessage)
         }
-        do {
-            let lock = try FileLock(FileSystem.join(outputDirectory, Self.lockFileName), wait: waitsForOutput != nil,
-                                removingFile: true)
-            return lock.unsupportedReason == nil ? lock : nil   // (a filesystem without locks: unguarded, as a run is)
-        } catch is FileLock.Busy {
-            throw .outputInUse(path: outputDirectory)
-        } catch {
-            throw .cannotCreateDirectory(path: outputDirectory, reason: "\(error)")
+        var triedAgain = false
+        while true {
+            do {
+                let lock = try FileLock(folder: outputDirectory, shared: false)
+                return lock.unsupportedReason == nil ? lock : nil
+            } catch is FileLock.Busy {
+                if FileLock.isHeldByAnother(outputDirectory) {   // held exclusively: a prepare
+                    guard waitsForOutput != nil else { throw .outputInUse(path: outputDirectory) }
+                    triedAgain = false
+                    usleep(100_000)
+                    continue
+                }
+                // Held shared (readers), or let go since: the second time, it is readers.
+                if !triedAgain {
+                    triedAgain = true
+                    continue
+                }
+                guard let isDone = waitsForOutput, isDone() else { throw .outputBeingRead(path: outputDirectory) }
+                return nil
+            } catch {
+                throw .cannotCreateDirectory(path: outputDirectory, reason: "\(error)")
+            }
         }
     }
 

@@ -85,6 +85,8 @@ public final class DataLoader {
     public var batchesPerEpoch: Int { source.chunkCounts.reduce(0, +) }
 
     private let source: BatchSource
+    /// The shards' folder, held shared while this loader lives (see `init`); nil where it could not be held.
+    private let folderLock: FileLock?
     private var cursor = Cursor(epoch: 0, shardPosition: 0, chunkPosition: 0)
     private let prefetchQueue: DispatchQueue?
     private var pending: (cursor: Cursor, slot: PrefetchSlot)?
@@ -98,8 +100,13 @@ public final class DataLoader {
     ) throws(DataLoaderError) {
         precondition(batchSize > 0 && sequenceLength > 0, "batch size and sequence length must be positive")
         precondition(worldSize > 0 && (0..<worldSize).contains(rank), "rank must be in 0..<worldSize")
-        if FileLock.isHeldByAnother(FileSystem.join(selection.directory, CorpusPreparer.lockFileName)) {
+        // Held shared while this loader lives: a prepare (which holds the folder exclusively) is refused it meanwhile.
+        do {
+            folderLock = try FileLock(folder: selection.directory, shared: true)
+        } catch is FileLock.Busy {
             throw .beingPrepared(directory: selection.directory)
+        } catch {
+            folderLock = nil   // (a folder that cannot be opened: no shards are found there either, which says so)
         }
         let paths = selection.paths()
         guard !paths.isEmpty else {

@@ -11,8 +11,10 @@ public enum PrepareError: Error, CustomStringConvertible {
     case missingField(path: String, line: Int, field: String)
     case noTrainingTokens(totalTokens: Int, validationTokens: Int)
     case cannotCreateDirectory(path: String, reason: String)
-    /// Another `gpt2 prepare` holds the output folder's lock.
+    /// Another `gpt2 prepare` holds the output folder.
     case outputInUse(path: String)
+    /// A `gpt2 train` or `gpt2 eval` is reading the output folder's shards.
+    case outputBeingRead(path: String)
     case download(DownloadError)
     case shard(ShardError)
 
@@ -40,6 +42,9 @@ public enum PrepareError: Error, CustomStringConvertible {
                 + (FileSystem.isFile(path) ? "a file of that name is there; give --out a folder" : reason)
         case .outputInUse(let path):
             return "another gpt2 prepare is writing into \(path); let it finish, or prepare into another --out"
+        case .outputBeingRead(let path):
+            return "a gpt2 train or eval is reading the shards in \(path), which a prepare would change under it; let it finish "
+                + "(or stop it), or prepare into another --out"
         case .download(let error):
             return error.description
         case .shard(let error):

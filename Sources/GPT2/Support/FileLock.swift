@@ -1,5 +1,5 @@
-/// An exclusive flock on a file, held until this value is released. The kernel drops it when the process ends,
-/// however it ends, so a crashed holder never leaves it stuck.
+/// An flock on a file (exclusive) or a folder (shared or exclusive), held until this value is released. The kernel drops
+/// it when the process ends, however it ends, so a crashed holder never leaves it stuck.
 
 #if canImport(Glibc)
 import Glibc
@@ -8,48 +8,48 @@ import Darwin
 #endif
 
 final class FileLock {
-    /// Another process (or another `FileLock` in this one) holds the file and `wait` was false.
+    /// Another process (or another `FileLock` in this one) holds the file and `wait` was false, or holds the folder in
+    /// a way that excludes this hold.
     struct Busy: Error {}
 
-    /// The lock file, open for as long as this value lives (locked unless `unsupportedReason` says otherwise).
+    /// The lock file or folder, open for as long as this value lives (locked unless `unsupportedReason` says otherwise).
     private let descriptor: Int32
     let path: String
-    /// Whether the file is deleted when the lock is let go (by its holder, before it unlocks).
-    private let removesFile: Bool
 
     /// Why the lock could not be taken on a filesystem without locks (some network mounts), where the caller
     /// goes on unguarded; nil when it is held.
     let unsupportedReason: String?
 
-    /// Locks `path`, creating it if missing; with `wait`, blocks until the holder lets go, else throws `Busy`.
-    /// `removingFile`: the file is deleted when the lock is let go, so that none is left behind; a locker that
-    /// finds it has locked a file deleted meanwhile opens the new one.
-    init(_ path: String, wait: Bool, removingFile: Bool = false) throws {
-        while true {
-            let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-            guard descriptor >= 0 else { throw FileError.system("open", path) }
-            let result = wait ? Self.retryingInterrupts { flock(descriptor, LOCK_EX) } : Self.lockUnlessHeld(descriptor, LOCK_EX)
-            let reason = errno
-            if result != 0 && reason == EWOULDBLOCK {
-                close(descriptor)
-                throw Busy()
-            }
-            if result == 0 && removingFile && !Self.names(path, descriptor) {   // the holder before deleted it
-                close(descriptor)
-                continue
-            }
-            self.descriptor = descriptor
-            self.path = path
-            removesFile = removingFile && result == 0
-            unsupportedReason = result == 0 ? nil : String(cString: strerror(reason))
-            return
-        }
+    /// Locks `path` exclusively, creating it if missing; with `wait`, blocks until the holder lets go, else throws `Busy`.
+    convenience init(_ path: String, wait: Bool) throws {
+        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw FileError.system("open", path) }
+        let result = wait ? Self.retryingInterrupts { flock(descriptor, LOCK_EX) } : Self.lockUnlessHeld(descriptor, LOCK_EX)
+        try self.init(path: path, descriptor: descriptor, result: result, reason: errno)
     }
 
-    deinit {
-        if removesFile { unlink(path) }
-        close(descriptor)
+    /// Holds the folder `path` itself, `shared` with other shared holders (readers) or else exclusively (a writer),
+    /// without waiting beyond a moment (see `lockUnlessHeld`): throws `Busy` when it is held the other way. Nothing is
+    /// created, so nothing is left behind however the holder ends.
+    convenience init(folder path: String, shared: Bool) throws {
+        let descriptor = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw FileError.system("open", path) }
+        let result = Self.lockUnlessHeld(descriptor, shared ? LOCK_SH : LOCK_EX)
+        try self.init(path: path, descriptor: descriptor, result: result, reason: errno)
     }
+
+    /// Takes `descriptor` after `flock` gave `result` (with errno `reason`): Busy when another holds it.
+    private init(path: String, descriptor: Int32, result: Int32, reason: Int32) throws {
+        if result != 0 && reason == EWOULDBLOCK {
+            close(descriptor)
+            throw Busy()
+        }
+        self.descriptor = descriptor
+        self.path = path
+        unsupportedReason = result == 0 ? nil : String(cString: strerror(reason))
+    }
+
+    deinit { close(descriptor) }
 
     /// Whether `path` still names the file this value opened: false once it (or a folder above it) was removed,
     /// moved or replaced, when a new file at `path` would not be locked by anyone.
@@ -62,7 +62,7 @@ final class FileLock {
         return held.st_dev == current.st_dev && held.st_ino == current.st_ino
     }
 
-    /// Whether another process holds an exclusive lock on `path` (false when there is no such file).
+    /// Whether another process (or another `FileLock` in this one) holds an exclusive lock on `path`, a file or a folder (false when there is no such file).
     static func isHeldByAnother(_ path: String) -> Bool {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { return false }
