@@ -68,6 +68,7 @@ import Testing
         // a number is not called unreadable.
         for (bad, reason) in [("", "cannot read"), ("abc", "cannot read"), ("10X", "cannot read"), ("-5", "must be positive"),
                               ("0", "must be positive"), ("0B", "must be positive"), ("1e30", "beyond any run"), ("1e19", "beyond any run"),   // (more than Int.max, 9.22e18)
+                              ("9e18", "beyond any run (it must be below 9e18)"),
                               ("0.0001", "less than one token")] {
             let thrown = #expect(throws: ConfigError.self, "\(bad)") { try TokenCount.parse(bad) }
             #expect(thrown.map { String(describing: $0).contains(reason) } == true, "\(bad): \(String(describing: thrown))")

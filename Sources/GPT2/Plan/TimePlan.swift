@@ -87,7 +87,7 @@ public enum TokenCount {
             throw ConfigError("cannot read '\(text)' as a token count; write e.g. 10B, 500M, 12k or 1e9")
         }
         guard value > 0 else { throw ConfigError("a token count must be positive (got '\(text)')") }
-        guard value * scale < 9e18 else { throw ConfigError("token count '\(text)' is beyond any run (at most 9e18)") }
+        guard value * scale < 9e18 else { throw ConfigError("token count '\(text)' is beyond any run (it must be below 9e18)") }
         let count = (value * scale).rounded()
         guard count >= 1 else { throw ConfigError("token count '\(text)' is less than one token") }
         return Int(count)

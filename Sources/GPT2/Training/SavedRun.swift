@@ -33,11 +33,10 @@ public struct SavedRun {
             throw TrainingError("\(folder) is damaged: its state.json describes \(Self.describe(options.model)), "
                                 + "and its model.bin holds \(Self.describe(saved.config))")
         }
-        // The schedule, the saves' names and metrics.jsonl go on from the saved step: a negative one trained at a negative
-        // learning rate, and one that is not the folder's left the run's steps out of order.
-        if step < 0 { throw TrainingError("\(folder) is damaged: its state.json is at step \(step), and a step is never negative") }
-        // A run goes on in the folder around its checkpoints, which are named for their steps: one named otherwise (a copy
-        // kept aside, in another run's folder or in the folder of all runs) has no run folder of its own to go on in.
+        // The schedule, the saves' names and metrics.jsonl go on from the saved step, in the folder around the checkpoints,
+        // which are named for their steps: a checkpoint named otherwise (a copy kept aside, in another run's folder or in
+        // the folder of all runs) has no run folder of its own to go on in; a step that is not its folder's left the run's
+        // steps out of order, and a negative one trained at a negative learning rate.
         guard let named = Checkpoint.step(ofFolder: folder) else {
             throw TrainingError("\(folder) holds a checkpoint of step \(step), but a run goes on in the folder around its "
                                 + "checkpoints, which are named \(Checkpoint.folderName(step: step)); it is not, so the folder around it is "
