@@ -146,7 +146,8 @@ struct CUDALibrarySetupTests {
     /// A driver that refuses kernels NVRTC of a newer CUDA compiled (the emulator as a driver of CUDA 12.4 with a cuBLASLt
     /// of 12.4, refusing CUDA 13's cubins as NVIDIA's compatibility rules allow) is named as the cause, with an NVRTC of
     /// the driver's CUDA to install, rather than the driver's bare "unsupported toolchain"; the second run, whose images
-    /// come from the kernel cache, says the same without compiling them again. With CUDA 12.4's NVRTC, they load and run.
+    /// come from the kernel cache, says the same without compiling them again, and info flags that NVRTC beforehand.
+    /// With CUDA 12.4's NVRTC, they load and run.
     @Test func kernelsADriverRefusesFromANewerNVRTCAreExplained() throws {
         let cache = try TestPaths.temporaryDirectory("cli-newer-nvrtc").path
         defer { try? FileManager.default.removeItem(atPath: cache) }
@@ -165,6 +166,8 @@ struct CUDALibrarySetupTests {
         let cached = try runGPT2(arguments: Self.oneStepBench, environment: environment)
         expectOneLineError(cached, mentioning: expected)
         #expect(cached.stderrText.hasSuffix(advice), "\(cached.stderrText)")
+        let info = try runGPT2(arguments: ["info"], environment: environment).stdoutText
+        #expect(info.contains("its CUDA 13 is newer than this driver's 12.4, whose loading its kernels NVIDIA does not promise\n"), "\(info)")
         if let nvrtc12 = Self.cuda12NVRTC {
             let include = (nvrtc12 as NSString).deletingLastPathComponent + "/../../cuda_runtime/include"
             let run = try runGPT2(arguments: Self.oneStepBench, environment: environment.merging(["NVRTC_LIB": nvrtc12, "CUDA_INCLUDE": include]) { $1 })
