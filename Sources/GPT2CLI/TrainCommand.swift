@@ -220,10 +220,17 @@ struct TrainCommand: ParsableCommand {
         }
         // MFU is measured against --peak-flops when given now or at the start, else against the peak of the device
         // and thread count the run continues on (which may not be those it started on).
+        // A peak given at the start stays the run's, but not on another device: a CPU's is no GPU's (nor the reverse).
+        let trainedOn = run.options.device ?? "cpu"
         if let peakFlops {
             (run.options.peakFLOPs, run.options.peakFLOPsGiven) = (peakFlops, true)
-        } else if run.options.peakFLOPsGiven != true {
-            run.options.peakFLOPs = backendOptions.peakFLOPs(backend, override: nil)
+        } else if run.options.peakFLOPsGiven != true || trainedOn != backend.name {
+            if run.options.peakFLOPsGiven == true {
+                Console.log("note: the --peak-flops the run started with was for \(trainedOn): on \(backend.name), MFU is against "
+                            + "\(backend.name)'s own peak (--peak-flops gives another)")
+            }
+            (run.options.peakFLOPs, run.options.peakFLOPsGiven) = (backendOptions.peakFLOPs(backend, override: nil), false)
+            if run.options.peakFLOPs == nil { Self.logUnknownPeak() }
         }
         run.options.threads = backendOptions.threadCount(backend)
         run.options.device = backend.name
@@ -328,12 +335,15 @@ struct TrainCommand: ParsableCommand {
         return given.filter(\.isGiven).map(\.flag)
     }
 
+    /// Says that MFU goes unreported on a GPU whose peak gpt2 does not know, and how to give it.
+    private static func logUnknownPeak() {
+        Console.log("note: this GPU is not in gpt2's table, so MFU is not reported; pass --peak-flops (dense BF16 FLOP/s, "
+                    + "e.g. 989e12 for an H100 SXM) to report it, or give it once to gpt2 bench here, which records it")
+    }
+
     private func resolveOptions(_ backend: any Backend, planDevice: PlanDevice) throws -> TrainingOptions {
         let peak = backendOptions.peakFLOPs(backend, override: peakFlops)
-        if peak == nil {
-            Console.log("note: this GPU is not in gpt2's table, so MFU is not reported; pass --peak-flops (dense BF16 FLOP/s, "
-                        + "e.g. 989e12 for an H100 SXM) to report it, or give it once to gpt2 bench here, which records it")
-        }
+        if peak == nil { Self.logUnknownPeak() }
         let model = self.model ?? Default.model
         var config = try ModelPreset.named(model).config
         var modelName = model

@@ -76,6 +76,29 @@ struct CUDACommandTests {
         #expect(sample.stdoutText.hasPrefix("ROMEO:") && sample.stdoutText.count > "ROMEO:\n".count, "\(sample.stdoutText)")
     }
 
+    /// A --peak-flops given to a run on one device is not its MFU's peak on another (a CPU run's 1e11 made a GPU run's MFU
+    /// 0.8 %, and the reverse); the device's own is, here none on the emulator (not in the table), which the resume says as a
+    /// new run does, and on the CPU the threads'. A peak given at the resume is taken.
+    @Test func aPeakGivenOnOneDeviceIsNotTakenOnAnother() throws {
+        let root = try TestPaths.temporaryDirectory("cli-cuda-peak").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let run = root + "/run"
+        func saved(_ step: Int) throws -> TrainingOptions { try Checkpoint.load(run + "/ckpt_\(step)", as: TrainerState.self).state.options }
+        try #require(try runGPT2(arguments: try CLIFixtures.trainArguments(out: run, steps: 5, extra: ["--stop-after", "2", "--peak-flops", "1e11"])).status == 0)
+        let onGPU = try runGPT2(arguments: ["train", "--resume", run, "--device", "cuda", "--stop-after", "3"], environment: EmulatedCUDA.environment)
+        #expect(onGPU.status == 0 && onGPU.stderrText.contains("note: the --peak-flops the run started with was for cpu: on cuda, MFU is "
+                                                               + "against cuda's own peak (--peak-flops gives another)")
+                && onGPU.stderrText.contains("note: this GPU is not in gpt2's table, so MFU is not reported") && onGPU.stderrText.contains("MFU n/a"),
+                "\(onGPU.stderrText)")
+        #expect(try saved(3).peakFLOPs == nil && saved(3).peakFLOPsGiven == false)
+        let back = try runGPT2(arguments: ["train", "--resume", run, "--device", "cpu", "--threads", "2", "--stop-after", "4"])
+        #expect(back.status == 0 && !back.stderrText.contains("note: the --peak-flops"), "\(back.stderrText)")
+        #expect(try saved(4).peakFLOPs == FLOPCount.cpuPeak(threads: 2))
+        let given = try runGPT2(arguments: ["train", "--resume", run, "--device", "cuda", "--peak-flops", "2e12"], environment: EmulatedCUDA.environment)
+        #expect(given.status == 0 && !given.stderrText.contains("MFU n/a"), "\(given.stderrText)")
+        #expect(try saved(5).peakFLOPs == 2e12 && saved(5).peakFLOPsGiven == true)
+    }
+
     /// On a GPU not in the table (the emulator is one), the plan still gives its memory table and verdict, and says
     /// the time needs --peak-flops (it refused to plan at all), as a bench says it for MFU. Once a bench there was given
     /// --peak-flops, the plan takes the peak it recorded (it asked for it again), and its step time is the one that
