@@ -271,6 +271,18 @@ struct CUDACommandTests {
             #expect(counted.memory["cuda_context"] == others << 20 && counted.device_overhead_source == "in_use_at_open_and_calibrated",
                     "\(others) MiB of others now, 24 during the bench: \(counted)")
         }
+        // Where nothing fits, the refusal names what others hold (it said "use a smaller model" once a bench had recorded
+        // the overhead), or, uncalibrated, that the context's 400 MiB is an estimate a bench measures.
+        let train = ["train", "--device", "cuda", "--micro-batch", "1", "--steps", "1", "--out", calibration + "-run"] + shape
+        for (environment, phrase) in [
+            (["GPT2_CUDA_EMULATOR_MEMORY_IN_USE_MIB": "110"], "110.0 MiB of the device was in use when gpt2 opened it (its own CUDA context, "
+                + "and other programs: a desktop, another run): free what other programs hold, or use a smaller model\n"),
+            (["GPT2_CALIBRATION": calibration + "-none"], "and the CUDA context's 400.0 MiB (an estimate: gpt2 bench --device cuda measures it "
+                + "on this kind of device, for the plans after it) leave no room for one token: use a smaller model\n"),
+        ] {
+            let refused = try runGPT2(arguments: train, environment: empty.merging(environment) { $1 })
+            #expect(refused.status == 1 && refused.stderrText.hasSuffix(phrase), "\(refused.stderrText)")
+        }
         let invalid = try runGPT2(arguments: ["info"], environment: empty.merging(["GPT2_CUDA_EMULATOR_MEMORY_IN_USE_MIB": "128"]) { $1 })
         #expect(invalid.stdoutText.contains("GPT2_CUDA_EMULATOR_MEMORY_IN_USE_MIB=128") || invalid.stderrText.contains("GPT2_CUDA_EMULATOR_MEMORY_IN_USE_MIB=128"),
                 "a setting the device cannot hold fails cuInit, naming it: \(invalid.stdoutText) \(invalid.stderrText)")

@@ -156,8 +156,13 @@ import Testing
         let shared = PlanDevice.gpu(spec, totalBytes: 1 << 30, overhead: DeviceOverhead(bytes: (1 << 30) - (10 << 20), source: .inUseAtOpen))
         let busy = try advice(tiny, 1, 16, shared)
         #expect(busy.contains("of the device was in use when gpt2 opened it") && !busy.contains("alone"), "\(busy)")
-        let fixedCosts = try advice(tiny, 1, 16, .gpu(spec, totalBytes: 60 << 20, overhead: DeviceOverhead(bytes: 0, source: .estimate)))
+        let fixedCosts = try advice(tiny, 1, 16, .gpu(spec, totalBytes: 60 << 20, overhead: DeviceOverhead(bytes: 0, source: .measured(by: "a bench"))))
         #expect(fixedCosts.contains("and the device's fixed costs leave no room for one token") && !fixedCosts.contains("alone"), "\(fixedCosts)")
+        let estimated = try advice(tiny, 1, 16, .gpu(spec, totalBytes: 400 << 20, overhead: DeviceOverhead.estimate))
+        #expect(estimated.contains("and the CUDA context's 400.0 MiB (an estimate: gpt2 bench --device cuda measures it"), "\(estimated)")
+        let busyAfterABench = DeviceOverhead(bytes: 1 << 30, source: .inUseAtOpenAndMeasured(by: "a bench", inUseAtOpen: 1000 << 20))
+        #expect(try advice(tiny, 1, 16, .gpu(spec, totalBytes: 1 << 30, overhead: busyAfterABench))
+                    .contains("1000.0 MiB of the device was in use when gpt2 opened it"))
 
         // --recompute is offered only when it allows a larger micro-batch than without it
         let tight = PlanDevice.gpu(spec, totalBytes: 90 << 20, overhead: DeviceOverhead(bytes: 0, source: .estimate))
@@ -454,7 +459,7 @@ import Testing
         let reread = try CalibrationFile(path: path)
         #expect(reread.records.last?.deviceInUseAtOpenBytes == 1000 << 20, "written and read back")
         #expect(DeviceOverhead.calibrated(device: "rtx4070", in: reread, inUseAtOpen: 450 << 20)
-                == DeviceOverhead(bytes: 550 << 20, source: .inUseAtOpenAndMeasured(by: "d12 B=16 T=1024 on 2026-11-22")))
+                == DeviceOverhead(bytes: 550 << 20, source: .inUseAtOpenAndMeasured(by: "d12 B=16 T=1024 on 2026-11-22", inUseAtOpen: 450 << 20)))
         #expect(DeviceOverhead.calibrated(device: "rtx4070", in: reread, inUseAtOpen: 3 << 30).bytes == (3 << 30) + (100 << 20))
         #expect(DeviceOverhead.calibrated(device: "rtx4070", in: reread)
                 == DeviceOverhead(bytes: 1100 << 20, source: .measured(by: "d12 B=16 T=1024 on 2026-11-22")))

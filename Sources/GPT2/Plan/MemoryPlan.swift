@@ -58,9 +58,9 @@ public struct DeviceOverhead: Sendable, Equatable {
         case measured(by: String)
         /// The device's bytes in use when this process opened it, more than the estimate or measurement.
         case inUseAtOpen
-        /// The device's bytes in use when this process opened it, plus what the bench run named measured beyond the
-        /// bytes in use when it opened the device (cuBLASLt, the kernels).
-        case inUseAtOpenAndMeasured(by: String)
+        /// The device's bytes in use when this process opened it (`inUseAtOpen`), plus what the bench run named measured
+        /// beyond the bytes in use when it opened the device (cuBLASLt, the kernels).
+        case inUseAtOpenAndMeasured(by: String, inUseAtOpen: Int)
     }
 
     public init(bytes: Int, source: Source) {
@@ -85,7 +85,7 @@ public struct DeviceOverhead: Sendable, Equatable {
         }
         let run = "\(record.run) on \(record.date.prefix(10))"
         if let inUseAtOpen, let inUseAtBench = record.deviceInUseAtOpenBytes {
-            return DeviceOverhead(bytes: inUseAtOpen + record.deviceOverheadBytes! - inUseAtBench, source: .inUseAtOpenAndMeasured(by: run))
+            return DeviceOverhead(bytes: inUseAtOpen + record.deviceOverheadBytes! - inUseAtBench, source: .inUseAtOpenAndMeasured(by: run, inUseAtOpen: inUseAtOpen))
         }
         return DeviceOverhead(bytes: record.deviceOverheadBytes!, source: .measured(by: run)).atLeast(inUseAtOpen: inUseAtOpen ?? 0)
     }
@@ -112,7 +112,7 @@ public struct DeviceOverhead: Sendable, Equatable {
         case .estimate: return "CUDA context + cuBLASLt + kernels (estimate)"
         case .measured(let run): return "CUDA context + cuBLASLt + kernels (measured by gpt2 bench \(run))"
         case .inUseAtOpen: return "in use on the device when gpt2 opened it (CUDA context, other processes)"
-        case .inUseAtOpenAndMeasured(let run):
+        case .inUseAtOpenAndMeasured(let run, _):
             return "in use on the device when gpt2 opened it (CUDA context, other processes) + cuBLASLt and kernels "
                 + "(measured by gpt2 bench \(run))"
         }
@@ -228,15 +228,28 @@ public struct MemoryPlan: Sendable {
             return "the model's weights, gradients and AdamW moments alone (\(formatBytes(state))) do not fit: use a smaller model"
         }
         if let inUse = memoryInUseAtOpenText { return inUse + ": free what other programs hold, or use a smaller model" }
-        return "the model's weights, gradients and AdamW moments (\(formatBytes(state))) and the device's fixed costs leave no room "
-            + "for one token: use a smaller model"
+        let fixedCosts: String
+        if case .gpu(_, _, let overhead) = device, overhead.source == .estimate {
+            fixedCosts = "the CUDA context's \(formatBytes(overhead.bytes)) (an estimate: gpt2 bench --device cuda measures it on this kind "
+                + "of device, for the plans after it)"
+        } else {
+            fixedCosts = "the device's fixed costs"
+        }
+        return "the model's weights, gradients and AdamW moments (\(formatBytes(state))) and \(fixedCosts) leave no room for one "
+            + "token: use a smaller model"
     }
 
-    /// On a GPU whose overhead was measured when gpt2 opened it: how much was in use then, which a refusal names
+    /// On a GPU whose bytes in use were read when gpt2 opened it: how much was in use then, which a refusal names
     /// (other programs' memory is the user's to free); nil elsewhere.
     var memoryInUseAtOpenText: String? {
-        guard case .gpu(_, _, let overhead) = device, overhead.source == .inUseAtOpen else { return nil }
-        return "\(formatBytes(overhead.bytes)) of the device was in use when gpt2 opened it (its own CUDA context, and other "
+        guard case .gpu(_, _, let overhead) = device else { return nil }
+        let inUse: Int
+        switch overhead.source {
+        case .inUseAtOpen: inUse = overhead.bytes
+        case .inUseAtOpenAndMeasured(_, let bytes): inUse = bytes
+        case .estimate, .measured: return nil
+        }
+        return "\(formatBytes(inUse)) of the device was in use when gpt2 opened it (its own CUDA context, and other "
             + "programs: a desktop, another run)"
     }
 
