@@ -46,6 +46,9 @@ struct KernelModules {
                                                 hint: hint + "; or set GPT2_KERNEL_IMAGES to a folder written by `gpt2 kernels --out`")
             }
         }
+        if let prebuilt, let problem = Self.prebuiltFolderProblem(prebuilt, architecture: architecture) {
+            throw CUDAError.library(call: "GPT2_KERNEL_IMAGES", message: problem)
+        }
         let cache = KernelCache(paths: paths)
         var unchanged: [String] = []   // the files loaded as they were (prebuilt or cached): one line for all of them
         for (file, source) in CUDAKernelSources.all {
@@ -61,7 +64,15 @@ struct KernelModules {
                                                 + "`gpt2 kernels --arch \(architecture) --out \(prebuilt)` from this same binary")
                 }
                 unchanged.append(file)
-                try load(bytes, file: file, names: names, architecture: architecture, device: device)
+                do {
+                    try load(bytes, file: file, names: names, architecture: architecture, device: device)
+                } catch let failure as CUDAError {
+                    // (the driver's own error names neither the variable nor what to do: "unsupported toolchain", "no kernel image")
+                    guard case .driver = failure else { throw failure }
+                    throw CUDAError.library(call: "GPT2_KERNEL_IMAGES", message: "the driver refused \(path) (\(failure)): write the images "
+                                                + "again with `gpt2 kernels --arch \(architecture) --out \(prebuilt)`, with an NVRTC of CUDA "
+                                                + "\(device.driver.versionString) or older (what this driver runs) and from this same binary")
+                }
             } else {
                 let compiled = try cache.image(file: file, source: source, compiler: compiler!, architecture: architecture)
                 if !compiled.fromCache {
@@ -110,6 +121,14 @@ struct KernelModules {
         }
     }
 
+    /// What is wrong with `folder` as `GPT2_KERNEL_IMAGES` (a file, or nothing there), with the command that fills one;
+    /// nil when it is a folder.
+    static func prebuiltFolderProblem(_ folder: String, architecture: GPUArchitecture?) -> String? {
+        guard !FileSystem.isDirectory(folder) else { return nil }
+        return "GPT2_KERNEL_IMAGES=\(folder) is \(FileSystem.exists(folder) ? "a file" : "not there"), not a folder of kernel images: "
+            + "write one with `gpt2 kernels --arch \(architecture.map(\.description) ?? "sm_XY") --out FOLDER` and point it there"
+    }
+
     /// The file name `gpt2 kernels --out` writes and `GPT2_KERNEL_IMAGES` is searched for: the file's stem,
     /// the architecture and 16 hex digits over the source and headers, so a stale image is never loaded.
     static func prebuiltName(file: String, source: String, architecture: GPUArchitecture) -> String {
@@ -125,6 +144,11 @@ struct KernelModules {
 }
 
 extension CUDABackend {
+    /// What is wrong with `folder` as `GPT2_KERNEL_IMAGES` (a file, or nothing there); nil when it is a folder.
+    public static func prebuiltKernelFolderProblem(_ folder: String, architecture: GPUArchitecture?) -> String? {
+        KernelModules.prebuiltFolderProblem(folder, architecture: architecture)
+    }
+
     /// The file name under which `GPT2_KERNEL_IMAGES` must hold `file`'s image for `architecture`.
     public static func prebuiltKernelName(file: String, source: String, architecture: GPUArchitecture) -> String {
         KernelModules.prebuiltName(file: file, source: source, architecture: architecture)

@@ -82,6 +82,7 @@ struct InfoCommand: ParsableCommand {
             }
             print("          prebuilt images from \(images) (GPT2_KERNEL_IMAGES, used instead of NVRTC)"
                   + (present.map { "; \($0) of \(CUDAKernelSources.all.count) kernel files for this device's \(architecture!) are there" } ?? ""))
+            if let problem = CUDABackend.prebuiltKernelFolderProblem(images, architecture: architecture) { print("          " + problem) }
         }
     }
 

@@ -209,6 +209,21 @@ struct CUDALibrarySetupTests {
         let wrong = try runGPT2(arguments: Self.oneStepBench, environment: environment("sm_89"))
         expectOneLineError(wrong, mentioning: "gpt2 kernels --arch sm_90 --out")
         #expect(try runGPT2(arguments: ["info"], environment: environment("sm_89")).stdoutText.contains("0 of \(files) kernel files"))
+        // a file, or nothing, where the folder should be is named as that (the advice was `--out FILE`, which kernels refuses)
+        try Data().write(to: URL(fileURLWithPath: root + "/a-file"))
+        for (name, what) in [("a-file", "a file"), ("missing", "not there")] {
+            let problem = "GPT2_KERNEL_IMAGES=\(root)/\(name) is \(what), not a folder of kernel images: write one with "
+                + "`gpt2 kernels --arch sm_90 --out FOLDER` and point it there"
+            expectOneLineError(try runGPT2(arguments: Self.oneStepBench, environment: environment(name)), mentioning: problem)
+            #expect(try runGPT2(arguments: ["info"], environment: environment(name)).stdoutText.contains(problem + "\n"))
+        }
+        // images a driver refuses (CUDA 13's NVRTC made them; the driver runs CUDA 12.4) are named, with how to write them anew
+        let older = environment("sm_90").merging(["GPT2_CUDA_EMULATOR_DRIVER_VERSION": "12040", "GPT2_CUDA_EMULATOR_CUBLASLT_VERSION": "120402"]) { $1 }
+        let refused = try runGPT2(arguments: Self.oneStepBench, environment: older)
+        expectOneLineError(refused, mentioning: "the driver refused \(root)/sm_90/adamw-sm_90-")
+        #expect(refused.stderrText.contains("the provided PTX was compiled with an unsupported toolchain.")
+                && refused.stderrText.hasSuffix("write the images again with `gpt2 kernels --arch sm_90 --out \(root)/sm_90`, with an NVRTC of "
+                                                + "CUDA 12.4 or older (what this driver runs) and from this same binary\n"), "\(refused.stderrText)")
     }
 
     /// Without NVRTC, a run names both ways to its kernels: an NVRTC to compile them, or images made elsewhere.
