@@ -104,7 +104,7 @@ struct PlanCommand: ParsableCommand {
         }
         let report = PlanReport(model: model, config: config, batch: batch, memory: memory, largest: largest,
                                 largestWithOtherRecompute: largestOther, time: time, peakRecorded: speed?.peakRecorded ?? false,
-                                deviceKey: target.calibrationKey)
+                                deviceKey: target.calibrationKey, steps: steps, tokenBudget: budget)
         print(json ? report.json() : report.text())
     }
 }

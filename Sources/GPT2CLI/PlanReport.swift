@@ -15,6 +15,9 @@ struct PlanReport {
     /// Whether `time`'s peak is the one a `gpt2 bench --peak-flops` recorded for this GPU, which the table lacks.
     var peakRecorded: Bool
     var deviceKey: String
+    /// `--steps` and `--tokens` as given (nil when not).
+    var steps: Int? = nil
+    var tokenBudget: Int? = nil
 
     private var recompute: Bool { memory.layout.recompute }
     private var T: Int { memory.layout.sequenceLength }
@@ -128,10 +131,12 @@ struct PlanReport {
             (recompute ? "max_micro_batch_without_recompute" : "max_micro_batch_with_recompute", String(largestWithOtherRecompute)),
             ("tokens_per_step", String(batch.tokensPerStep(seq: T))),
         ]
-        // (null throughout when the peak is unknown: a GPU not in the table, and no --peak-flops)
+        // (the rates and times null when the peak is unknown: a GPU not in the table, and no --peak-flops)
         func field(_ value: (TimePlan) -> String?) -> String { time.flatMap(value) ?? "null" }
+        let tokensPerStep = batch.tokensPerStep(seq: T)
+        let steps = TimePlan.steps(steps, tokenBudget: tokenBudget, tokensPerStep: tokensPerStep)
         fields += [
-            ("flops_per_token", field { String($0.flopsPerToken) }),
+            ("flops_per_token", String(FLOPCount.trainingPerToken(config, sequenceLength: T))),
             ("peak_flops", field { String($0.peakFLOPs) }),
             ("mfu", field { String($0.mfu) }),
             ("micro_step_mfu", field { String($0.microStepMFU) }),
@@ -140,8 +145,8 @@ struct PlanReport {
             ("mfu_source", field { jsonString($0.mfuSource.text) }),
             ("tokens_per_s", field { String($0.tokensPerSecond) }),
             ("step_seconds", field { String($0.stepSeconds) }),
-            ("steps", field { $0.steps.map(String.init) }),
-            ("total_tokens", field { $0.totalTokens.map(String.init) }),
+            ("steps", steps.map(String.init) ?? "null"),
+            ("total_tokens", steps.map { String($0 * tokensPerStep) } ?? "null"),
             ("total_seconds", field { $0.totalSeconds.map { String($0) } }),
         ]
         return "{" + fields.map { "\(jsonString($0.0)): \($0.1)" }.joined(separator: ", ") + "}"

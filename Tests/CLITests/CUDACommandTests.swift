@@ -117,6 +117,9 @@ struct CUDACommandTests {
         let json = try runGPT2(arguments: arguments + ["--json"], environment: environment)
         let object = try #require(try JSONSerialization.jsonObject(with: json.stdout) as? [String: Any], "\(json.stdoutText)")
         #expect(object["fits"] as? Bool == true && object["step_seconds"] is NSNull && object["tokens_per_step"] as? Int == 64)
+        // what does not depend on the peak is there all the same (steps, tokens and FLOPs per token were null)
+        #expect(object["steps"] as? Int == 10 && object["total_tokens"] as? Int == 640 && object["flops_per_token"] as? Double ?? 0 > 0,
+                "\(json.stdoutText)")
         let timed = try runGPT2(arguments: arguments + ["--json", "--peak-flops", "1e12"], environment: environment)
         #expect((try JSONSerialization.jsonObject(with: timed.stdout) as? [String: Any])?["step_seconds"] as? Double ?? 0 > 0)
 

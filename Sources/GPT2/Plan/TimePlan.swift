@@ -49,17 +49,16 @@ public struct TimePlan: Sendable {
                 peakFLOPs: Double, microStepMFU: Double, optimizerSeconds: Double = 0, mfuSource: MFUSource) {
         flopsPerToken = FLOPCount.trainingPerToken(config, sequenceLength: sequenceLength)
         self.tokensPerStep = tokensPerStep
-        if let steps {
-            self.steps = steps
-        } else if let tokenBudget {
-            self.steps = (tokenBudget + tokensPerStep - 1) / tokensPerStep
-        } else {
-            self.steps = nil
-        }
+        self.steps = Self.steps(steps, tokenBudget: tokenBudget, tokensPerStep: tokensPerStep)
         self.peakFLOPs = peakFLOPs
         self.microStepMFU = microStepMFU
         self.optimizerSeconds = optimizerSeconds
         self.mfuSource = mfuSource
+    }
+
+    /// Optimizer steps: `steps`, else ⌈`tokenBudget` / `tokensPerStep`⌉, else nil (per step only).
+    public static func steps(_ steps: Int?, tokenBudget: Int?, tokensPerStep: Int) -> Int? {
+        steps ?? tokenBudget.map { ($0 + tokensPerStep - 1) / tokensPerStep }
     }
 
     /// The micro-batches' forward and backward passes, at `microStepMFU`.
