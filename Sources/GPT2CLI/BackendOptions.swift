@@ -52,6 +52,10 @@ struct BackendOptions: ParsableArguments {
         let backend = try CUDABackend(log: { Console.log($0) })
         let properties = backend.properties
         Console.log("cuda      \(properties.name) (\(properties.architecture)), driver \(backend.device.driver.versionString)")
+        let diagnostics = CUDABackend.diagnosticSettings
+        if !diagnostics.isEmpty {   // (set for a diagnosis, and easily left set: each makes every step slower)
+            Console.log("note: diagnostic settings in effect: \(diagnostics.joined(separator: ", ")); every step is slower than without")
+        }
         return backend
     }
 

@@ -368,7 +368,8 @@ struct CUDACommandTests {
                 && result.stderrText.contains("does not fit") && result.stderrText.contains("--device cpu"), "\(result.stderrText)")
     }
 
-    /// A bench under a diagnostic setting measures a slower backend than users run: it is not recorded for plans.
+    /// A bench under a diagnostic setting measures a slower backend than users run: it is not recorded for plans; and
+    /// every command on the GPU names the settings in effect.
     @Test func aBenchUnderADiagnosticSettingIsNotRecorded() throws {
         let calibration = try TestPaths.temporaryDirectory("cli-cuda-diagnostic").path + "/calibration.json"
         let result = try runGPT2(arguments: ["bench", "--device", "cuda", "--model", "tiny", "--micro-batch", "1", "--seq", "16",
@@ -376,6 +377,12 @@ struct CUDACommandTests {
                                  environment: EmulatedCUDA.environment.merging(["GPT2_CUDA_SYNC": "1", "GPT2_CALIBRATION": calibration]) { $1 })
         #expect(result.status == 0 && result.stderrText.contains("not recorded for gpt2 plan: measured with GPT2_CUDA_SYNC=1"), "\(result.stderrText)")
         #expect(!FileManager.default.fileExists(atPath: calibration))
+        // and every command on the GPU says which are in effect (a run under them, left set after a diagnosis, said nothing)
+        let sample = try runGPT2(arguments: ["sample", "--checkpoint", try CLIFixtures.trainedRun(), "--tokens", "2", "--device", "cuda",
+                                             "--mirror", TestPaths.mirror.path],
+                                 environment: EmulatedCUDA.environment.merging(["GPT2_CUDA_SYNC": "1", "GPT2_CUDA_ATTENTION": "cuda-cores"]) { $1 })
+        #expect(sample.status == 0 && sample.stderrText.contains("note: diagnostic settings in effect: GPT2_CUDA_SYNC=1, "
+                                                                 + "GPT2_CUDA_ATTENTION=cuda-cores; every step is slower than without"), "\(sample.stderrText)")
     }
 
     /// The `fusions` of a one-step bench's JSON on the emulator with the environment `switches`.
