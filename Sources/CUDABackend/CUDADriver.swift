@@ -104,5 +104,8 @@ public final class CUDADriver: @unchecked Sendable {
     }
 
     /// "13.0" for 13000.
-    public var versionString: String { "\(version / 1000).\(version % 1000 / 10)" }
+    public var versionString: String { Self.versionString(version) }
+
+    /// "12.4" for a CUDA version as the driver gives it (12040).
+    static func versionString(_ version: Int) -> String { "\(version / 1000).\(version % 1000 / 10)" }
 }

@@ -10,8 +10,8 @@ public enum CUDAError: Error, CustomStringConvertible {
     case driver(call: String, code: Int32, message: String)
     /// The driver works but sees no CUDA device.
     case noDevice
-    /// A library of a newer CUDA (`libraryCUDA`, its major version) than the driver runs (`driverCUDA`, as "12.4").
-    case driverTooOld(library: String, path: String, libraryCUDA: Int, driverCUDA: String)
+    /// A library of a newer CUDA (`libraryCUDA`, its major version) than the driver runs (`driverVersion`, 12040 for 12.4).
+    case driverTooOld(library: String, path: String, libraryCUDA: Int, driverVersion: Int)
     /// The driver refused the image of a kernel file compiled by an NVRTC (`nvrtcVersion`, as (13, 0)) of a newer CUDA
     /// than the driver runs (`driverVersion`, 12040 for 12.4); `failure` is the driver call's own error, which names
     /// neither ("unsupported toolchain", "invalid image").
@@ -40,28 +40,24 @@ public enum CUDAError: Error, CustomStringConvertible {
             return "CUDA driver call \(call) failed: \(message) (error \(code))"
         case .noDevice:
             return "the CUDA driver found no CUDA device"
-        case .driverTooOld(let library, let path, let libraryCUDA, let driverCUDA):
+        case .driverTooOld(let library, let path, let libraryCUDA, let driverVersion):
             // (the first Linux drivers of each CUDA major version, from NVIDIA's release notes)
             let minimum = [12: "525.60", 13: "580.65"][libraryCUDA].map { " (\($0) or later)" } ?? ""
-            let update = "\(library) \(path) is CUDA \(libraryCUDA)'s, and this NVIDIA driver runs CUDA up to \(driverCUDA): update the driver "
-                + "to one for CUDA \(libraryCUDA)\(minimum)"
+            let update = "\(library) \(path) is CUDA \(libraryCUDA)'s, and this NVIDIA driver runs CUDA up to "
+                + "\(CUDADriver.versionString(driverVersion)): update the driver to one for CUDA \(libraryCUDA)\(minimum)"
             // CUDA 12 is the only older CUDA whose libraries gpt2 looks for and whose NVRTC its kernels compile with (CI).
-            guard driverCUDA.hasPrefix("12.") else { return update }
+            guard driverVersion / 1000 == 12 else { return update }
             return update + ", or give gpt2 CUDA 12's libraries, which it takes on this driver where both are found: "
                 + CUDALibraryPaths.cuda12Wheels + ", or a CUDA 12 toolkit with CUDA_HOME"
         case .kernelsRefused(let file, let failure, let nvrtcPath, let nvrtc, let driverVersion):
-            let driverMajor = driverVersion / 1000, driverMinor = driverVersion % 1000 / 10
+            let driverCUDA = CUDADriver.versionString(driverVersion)
             let refusal = "the NVIDIA driver refused the kernels of \(file) (\(failure)). NVRTC \(nvrtc.major).\(nvrtc.minor) "
-                + "(\(nvrtcPath)) compiled them, and this driver runs CUDA up to \(driverMajor).\(driverMinor): update the driver to "
+                + "(\(nvrtcPath)) compiled them, and this driver runs CUDA up to \(driverCUDA): update the driver to "
                 + "one for CUDA \(nvrtc.major).\(nvrtc.minor) or later"
             // (CUDA 12 is the oldest CUDA whose NVRTC compiles gpt2's kernels)
-            guard driverMajor >= 12 else { return refusal }
-            let folder = "DIR/nvidia/" + (driverMajor == 12 ? "cuda_nvrtc/lib/libnvrtc.so.12" : "cu\(driverMajor)/lib/libnvrtc.so.\(driverMajor)")
-            let include = "DIR/nvidia/" + (driverMajor == 12 ? "cuda_runtime/include" : "cu\(driverMajor)/include")
-            let suffix = driverMajor == 12 ? "-cu12" : ""
-            return refusal + ", or give gpt2 an NVRTC of CUDA \(driverMajor).\(driverMinor) or older: `pip install --target DIR "
-                + "nvidia-cuda-nvrtc\(suffix)==\(driverMajor).\(driverMinor).* nvidia-cuda-runtime\(suffix)==\(driverMajor).\(driverMinor).*`, "
-                + "then NVRTC_LIB=\(folder) and CUDA_INCLUDE=\(include)"
+            guard driverVersion / 1000 >= 12 else { return refusal }
+            return refusal + ", or give gpt2 an NVRTC of CUDA \(driverCUDA) or older: "
+                + CUDALibraryPaths.nvrtcInstallAdvice(major: driverVersion / 1000, minor: driverVersion % 1000 / 10)
         case .compilation(let file, let architecture, let log):
             return "NVRTC could not compile \(file) for \(architecture):\n\(log)"
         case .library(let call, let message):

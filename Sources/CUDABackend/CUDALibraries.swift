@@ -79,6 +79,8 @@ public final class NVRTCLibrary: @unchecked Sendable {
     public var path: String { library.path }
     /// NVRTCs found before it that were passed over, being of a CUDA newer than the driver's.
     public var passedOver: [String] { library.passedOver }
+    /// Whether `driver` runs its CUDA (a major version newer than the driver's is not promised to load its kernels).
+    public func runs(on driver: CUDADriver) -> Bool { SharedLibrary.runs(major: version.major, onDriver: driver.version) }
 
     /// Opens NVRTC from `paths`; with `driverVersion` (the driver's CUDA, 12040 for 12.4), the first found whose CUDA
     /// that driver runs (CUDA 12's where CUDA 13's is found too and the driver is 12.x), else the first found.
@@ -164,7 +166,7 @@ public final class CUBLASLtLibrary: @unchecked Sendable {
     /// (minor versions are compatible within one).
     public func incompatibility(with driver: CUDADriver) -> CUDAError? {
         SharedLibrary.runs(major: cudaMajor, onDriver: driver.version)
-            ? nil : .driverTooOld(library: "cuBLASLt", path: path, libraryCUDA: cudaMajor, driverCUDA: driver.versionString)
+            ? nil : .driverTooOld(library: "cuBLASLt", path: path, libraryCUDA: cudaMajor, driverVersion: driver.version)
     }
 
     public var path: String { library.path }

@@ -41,15 +41,20 @@ public struct CUDALibraryPaths: Sendable {
     /// (`pip install nvidia-cuda-nvrtc nvidia-cuda-runtime nvidia-cublas`; PyTorch's CUDA 13 builds depend on them) all
     /// in `cu13`, CUDA 12's (the `-cu12` packages, for a driver older than CUDA 13's) one folder per package.
     enum WheelPiece {
-        case nvrtc, cublasLt, headers
+        case nvrtc, cublasLt, headers   // (headers: cuda_bf16.h, which the kernels include)
 
-        var folders: [String] {
+        /// Its folder in the wheels of CUDA `major`, 13 or later (one folder for all) or 12 (one per package).
+        func folder(cuda major: Int) -> String {
+            if major >= 13 { return "cu\(major)/" + (self == .headers ? "include" : "lib") }
             switch self {
-            case .nvrtc: return ["cu13/lib", "cuda_nvrtc/lib"]
-            case .cublasLt: return ["cu13/lib", "cublas/lib"]
-            case .headers: return ["cu13/include", "cuda_runtime/include"]   // cuda_bf16.h, which the kernels include
+            case .nvrtc: return "cuda_nvrtc/lib"
+            case .cublasLt: return "cublas/lib"
+            case .headers: return "cuda_runtime/include"
             }
         }
+
+        /// Where gpt2 looks: CUDA 13's, then CUDA 12's.
+        var folders: [String] { [folder(cuda: 13), folder(cuda: 12)] }
     }
 
     /// The Python installations whose wheels count, most specific first: the active environment (`VIRTUAL_ENV`,
@@ -117,6 +122,15 @@ public struct CUDALibraryPaths: Sendable {
     /// How to get NVRTC, its headers and cuBLASLt without a toolkit, in words for a message.
     static let wheelAdvice = "run `pip install nvidia-cuda-nvrtc nvidia-cuda-runtime nvidia-cublas` (CUDA 13) in the active Python "
         + "environment or with --user, where gpt2 finds them (with a driver older than CUDA 13's: " + cuda12Wheels + ")"
+
+    /// How to install NVRTC and its headers of CUDA `major`.`minor` into a folder of their own (beside whatever other
+    /// CUDA the Python environment has) and point gpt2 at them, in words for a message.
+    static func nvrtcInstallAdvice(major: Int, minor: Int) -> String {
+        let (suffix, release) = (major == 12 ? "-cu12" : "", "==\(major).\(minor).*")
+        return "`pip install --target DIR nvidia-cuda-nvrtc\(suffix)\(release) nvidia-cuda-runtime\(suffix)\(release)`, then "
+            + "NVRTC_LIB=DIR/nvidia/\(WheelPiece.nvrtc.folder(cuda: major))/libnvrtc.so.\(major) and "
+            + "CUDA_INCLUDE=DIR/nvidia/\(WheelPiece.headers.folder(cuda: major))"
+    }
 
     /// The CUDA 12 wheels, in words for a message.
     static let cuda12Wheels = "`pip install nvidia-cuda-nvrtc-cu12 nvidia-cuda-runtime-cu12 nvidia-cublas-cu12`"

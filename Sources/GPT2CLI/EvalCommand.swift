@@ -66,12 +66,12 @@ struct EvalLossCommand: ParsableCommand {
 
     /// The data folder the gpt2 train run of `checkpoint` trained on, as its state.json names it.
     private func runsData() throws -> String {
-        _ = try ModelSource.resolve(checkpoint)   // (a path that names no weights, or two kinds of them, is said as such first)
+        // (a path that names no weights, or two kinds of them, is said as such first)
+        let folder = try ModelSource.resolve(checkpoint)
         if FileSystem.isFile(checkpoint) || FileSystem.isFile(FileSystem.join(checkpoint, "model.safetensors")) {
             throw ValidationError("give --data: \(checkpoint) is a model file, which does not name the data it was trained on "
                                   + "(a checkpoint or run of gpt2 train does)")
         }
-        let folder = try ModelSource.checkpointFolder(checkpoint)
         let data = try SavedRun(checkpoint: folder).options.dataDirectory
         guard FileSystem.isDirectory(data) else {
             throw ValidationError("the data \(folder) trained on, \(data), is gone; give --data (the folder its shards are in now)")

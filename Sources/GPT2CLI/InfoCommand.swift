@@ -54,7 +54,7 @@ struct InfoCommand: ParsableCommand {
             print("nvrtc     \(nvrtc.version.major).\(nvrtc.version.minor) from \(nvrtc.path); \(headers)")
             if let names = nvrtc.supportedArchitectureNames { print("          compiles for \(names)") }
             printPassedOver(nvrtc.passedOver, driver: openedDriver)
-            if let driver = openedDriver, nvrtc.version.major > driver.version / 1000 {
+            if let driver = openedDriver, !nvrtc.runs(on: driver) {
                 // (tried all the same: a run that the driver refuses says what to install)
                 print("          its CUDA \(nvrtc.version.major) is newer than this driver's \(driver.versionString), whose loading its kernels "
                       + "NVIDIA does not promise")

@@ -104,7 +104,8 @@ struct PlanCommand: ParsableCommand {
         }
         let report = PlanReport(model: model, config: config, batch: batch, memory: memory, largest: largest,
                                 largestWithOtherRecompute: largestOther, time: time, peakRecorded: speed?.peakRecorded ?? false,
-                                deviceKey: target.calibrationKey, steps: steps, tokenBudget: budget)
+                                deviceKey: target.calibrationKey,
+                                steps: TimePlan.steps(steps, tokenBudget: budget, tokensPerStep: tokensPerStep))
         print(json ? report.json() : report.text())
     }
 }

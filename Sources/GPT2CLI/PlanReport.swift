@@ -15,9 +15,8 @@ struct PlanReport {
     /// Whether `time`'s peak is the one a `gpt2 bench --peak-flops` recorded for this GPU, which the table lacks.
     var peakRecorded: Bool
     var deviceKey: String
-    /// `--steps` and `--tokens` as given (nil when not).
+    /// Optimizer steps, from `--steps` or `--tokens` (nil with neither).
     var steps: Int? = nil
-    var tokenBudget: Int? = nil
 
     private var recompute: Bool { memory.layout.recompute }
     private var T: Int { memory.layout.sequenceLength }
@@ -134,7 +133,6 @@ struct PlanReport {
         // (the rates and times null when the peak is unknown: a GPU not in the table, and no --peak-flops)
         func field(_ value: (TimePlan) -> String?) -> String { time.flatMap(value) ?? "null" }
         let tokensPerStep = batch.tokensPerStep(seq: T)
-        let steps = TimePlan.steps(steps, tokenBudget: tokenBudget, tokensPerStep: tokensPerStep)
         fields += [
             ("flops_per_token", String(FLOPCount.trainingPerToken(config, sequenceLength: T))),
             ("peak_flops", field { String($0.peakFLOPs) }),
