@@ -35,7 +35,7 @@ let package = Package(
         // C++: the kernels compiled for the host (device/ stands in for CUDA's headers), optimised in debug
         // builds too, since the CUDA tests run whole training steps through it.
         .target(
-            name: "CUDAEmulator", dependencies: ["CCUDA", "COpenBLAS"],
+            name: "CUDAEmulator", dependencies: ["CCUDA"],
             exclude: ["checks"],   // kernels that break the rules, #included by Kernels.cpp, compiled by the tests
             cxxSettings: [.headerSearchPath("device"), .unsafeFlags(["-O2", "-fno-strict-aliasing", "-Wno-unknown-pragmas"])]),
         // The CUDA-vs-CPU parity checks, shared by CUDABackendTests and `gpt2 selftest cuda`.

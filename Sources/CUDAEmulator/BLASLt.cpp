@@ -3,13 +3,11 @@
 // returns one "algorithm" that remembers the alignments it was asked to assume; the matmul checks every
 // operand against the device allocations and those alignments, then computes
 //   D = α·op(A)·op(B) + β·C (+ bias broadcast over D's columns)
-// with bf16 inputs widened exactly to fp32, an fp32 OpenBLAS GEMM, and one rounding to D's type; with
-// BGRADB, the bias pointer also receives op(B)'s column sums (over k). A test can make the heuristic
+// with bf16 inputs widened exactly to fp32, an fp32 GEMM of its own (the same bits on any CPU), and one rounding
+// to D's type; with BGRADB, the bias pointer also receives op(B)'s column sums (over k). A test can make the heuristic
 // refuse one epilogue (cuemu_refuse_epilogue), as a GPU's cuBLASLt may, to exercise the backend's fallback,
 // and make the next matmul fail (cuemu_fail_next_matmul), as a faulting GPU's does, to see that the backend
 // reports that failure rather than taking it for a missing algorithm.
-
-#include <cblas.h>
 
 #include <algorithm>
 #include <atomic>
@@ -131,32 +129,49 @@ float element(const void* base, int type, uint64_t index) {
     return __bfloat162float(static_cast<const __nv_bfloat16*>(base)[index]);
 }
 
-/// A column-major matrix's elements widened into `dense` as fp32 (leading dimension = rows). The buffers
-/// are reused from call to call: a training step's GEMMs would otherwise map and fault in ~100 MB each.
-const float* widen(const void* base, const Layout& layout, std::vector<float>& dense) {
+/// op(M) (M itself, or with `transposed` Mᵀ) widened to fp32 into `dense`, column-major with a leading dimension of
+/// op(M)'s rows. The buffers are reused from call to call: a training step's GEMMs would otherwise map and fault in
+/// ~100 MB each.
+const float* widen(const void* base, const Layout& layout, bool transposed, std::vector<float>& dense) {
+    const uint64_t rows = transposed ? layout.columns : layout.rows;   // op(M)'s
     dense.resize(layout.rows * layout.columns);
     for (uint64_t j = 0; j < layout.columns; j++)
-        for (uint64_t i = 0; i < layout.rows; i++) dense[j * layout.rows + i] = element(base, layout.type, j * layout.ld + i);
+        for (uint64_t i = 0; i < layout.rows; i++) {
+            const float value = element(base, layout.type, j * layout.ld + i);   // M(i, j) = op(M)(j, i) when transposed
+            dense[transposed ? i * rows + j : j * rows + i] = value;
+        }
     return dense.data();
 }
 
-/// product (m × n, column-major) = α·op(A)·op(B) for dense fp32 A and B (leading dimensions lda, ldb), through
-/// OpenBLAS in slices of at most 256 of the k terms, added in order. OpenBLAS's thread count is one setting for
-/// the whole process, which the CPU backend changes from op to op, and it cuts a longer k into blocks differently
-/// on one thread and on several (different last bits, measured for k = 500); a slice that short it never cuts, so
-/// the emulated GPU gives the same bits whatever the CPU backend beside it is doing.
-void multiply(const MatmulDesc& op, uint64_t m, uint64_t n, uint64_t k, float alpha, const float* a, uint64_t lda,
-              const float* b, uint64_t ldb, float* product) {
-    constexpr uint64_t slice = 256;
-    const bool transposedA = op.transA != CCUBLAS_OP_N, transposedB = op.transB != CCUBLAS_OP_N;
-    for (uint64_t k0 = 0; k0 < k; k0 += slice) {
-        const uint64_t terms = std::min(slice, k - k0);
-        // op(A)'s columns k0… are A's columns (or, transposed, its rows); op(B)'s rows k0… are B's rows (or columns)
-        const float* aSlice = transposedA ? a + k0 : a + k0 * lda;
-        const float* bSlice = transposedB ? b + k0 * ldb : b + k0;
-        cblas_sgemm(CblasColMajor, transposedA ? CblasTrans : CblasNoTrans, transposedB ? CblasTrans : CblasNoTrans,
-                    int(m), int(n), int(terms), alpha, aSlice, int(lda), bSlice, int(ldb), k0 == 0 ? 0.0f : 1.0f, product,
-                    int(m));
+/// product (m × n, column-major) = α·A·B for dense column-major A (m × k) and B (k × n). Each element is one fp32 sum
+/// over k in order, then scaled by α, whatever the shapes, the CPU and the threads: the emulated GPU gives the same
+/// bits whatever the CPU backend beside it does. (OpenBLAS gives other last bits on one thread than on several on
+/// some CPUs, AMD Zen for k as short as 8, and its thread count is one setting for the whole process, which the CPU
+/// backend changes from op to op.) Blocks of 8 rows × 4 columns keep their sums in
+/// registers.
+void multiply(uint64_t m, uint64_t n, uint64_t k, float alpha, const float* a, const float* b, float* product) {
+    constexpr uint64_t blockRows = 8, blockColumns = 4;
+    for (uint64_t j0 = 0; j0 < n; j0 += blockColumns) {
+        const uint64_t columns = std::min(blockColumns, n - j0);
+        for (uint64_t i0 = 0; i0 < m; i0 += blockRows) {
+            const uint64_t rows = std::min(blockRows, m - i0);
+            float sums[blockColumns][blockRows] = {};
+            if (rows == blockRows && columns == blockColumns) {   // (constant bounds, which the compiler unrolls)
+                for (uint64_t p = 0; p < k; p++)
+                    for (uint64_t c = 0; c < blockColumns; c++) {
+                        const float factor = b[(j0 + c) * k + p];
+                        for (uint64_t r = 0; r < blockRows; r++) sums[c][r] += a[p * m + i0 + r] * factor;
+                    }
+            } else {   // the edges: the same sums, in the same order
+                for (uint64_t p = 0; p < k; p++)
+                    for (uint64_t c = 0; c < columns; c++) {
+                        const float factor = b[(j0 + c) * k + p];
+                        for (uint64_t r = 0; r < rows; r++) sums[c][r] += a[p * m + i0 + r] * factor;
+                    }
+            }
+            for (uint64_t c = 0; c < columns; c++)
+                for (uint64_t r = 0; r < rows; r++) product[(j0 + c) * m + i0 + r] = alpha * sums[c][r];
+        }
     }
 }
 
@@ -336,7 +351,8 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t oper
     const uint64_t m = ld.rows, n = ld.columns, k = op.transA == CCUBLAS_OP_N ? la.columns : la.rows;
     thread_local std::vector<float> denseA, denseB, product;
     product.resize(m * n);
-    multiply(op, m, n, k, *static_cast<const float*>(alpha), widen(a, la, denseA), la.rows, widen(b, lb, denseB), lb.rows,
+    const bool transposedA = op.transA != CCUBLAS_OP_N, transposedB = op.transB != CCUBLAS_OP_N;
+    multiply(m, n, k, *static_cast<const float*>(alpha), widen(a, la, transposedA, denseA), widen(b, lb, transposedB, denseB),
              product.data());
     const float scaleC = *static_cast<const float*>(beta);
     auto store = [&](void* base, uint64_t index, float value) {
@@ -356,10 +372,9 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t oper
             store(d, j * ld.ld + i, value);
         }
     if (biasGradient) {   // bias[j] = Σ_kk op(B)[kk][j], an fp32 sum in order of kk
-        const bool transposedB = op.transB == CCUBLAS_OP_T;
         for (uint64_t j = 0; j < n; j++) {
             float sum = 0.0f;
-            for (uint64_t kk = 0; kk < k; kk++) sum += transposedB ? denseB[kk * lb.rows + j] : denseB[j * lb.rows + kk];
+            for (uint64_t kk = 0; kk < k; kk++) sum += denseB[j * k + kk];
             if (biasElementType == CCUDA_R_32F) reinterpret_cast<float*>(op.bias)[j] = sum;
             else reinterpret_cast<__nv_bfloat16*>(op.bias)[j] = __float2bfloat16_rn(sum);
         }

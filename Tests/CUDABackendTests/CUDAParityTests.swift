@@ -183,11 +183,11 @@ struct CUDAParityTests {
         expectAllPass(try CUDAParity.model(cpu: ParityBackends.cpu, gpu: gpu))
     }
 
-    /// The emulated cuBLASLt runs on OpenBLAS, whose thread count the CPU backend sets for each of its own ops (one
-    /// thread inside attention) and whose GEMMs cut k > ~384 into blocks differently on 1 and 2 threads: a GPU run
-    /// must not change by a bit with what the CPU backend beside it last did (the exact-resume check depends on it).
-    /// B·T = 500 makes every weight-gradient GEMM's k 500, a length whose cut differs.
-    @Test(.enabled(if: CUDATestEnvironment.isEmulated, "only the emulator runs its GEMMs on OpenBLAS"))
+    /// The emulated cuBLASLt runs on the CPU beside the CPU backend, which sets OpenBLAS's thread count (one setting
+    /// for the process) for each of its own ops, and OpenBLAS's GEMMs give other last bits on 1 and 2 threads (on Intel
+    /// CPUs for k > ~384, on AMD Zen for k as short as 8): a GPU run must not change by a bit with what the CPU backend
+    /// beside it last did (the exact-resume check depends on it). B·T = 500 makes every weight-gradient GEMM's k 500.
+    @Test(.enabled(if: CUDATestEnvironment.isEmulated, "only the emulator's GEMMs run on the CPU, beside OpenBLAS's"))
     func emulatedGradientsDoNotDependOnOpenBLASThreads() throws {
         let gpu = try #require(ParityBackends.gpu)
         let config = ModelConfig(maxSequenceLength: 64, vocabularySize: 1000, layers: 1, heads: 4, channels: 128)
