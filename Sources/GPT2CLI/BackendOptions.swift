@@ -20,10 +20,13 @@ struct BackendOptions: ParsableArguments {
     /// `--threads`, 0 (one per core) when not given.
     private var threadSetting: Int { threads ?? 0 }
 
+    /// Refuses a `--threads` out of range: `makeBackend` does, and a command that reads its files first calls it before them.
+    func requireValidThreads() throws { try WorkerThreads.require(threadSetting) }
+
     /// The backend to run on; fails with a clear message when the device asked for is unusable.
     /// Commands pass it to a generic function (`func run<Ops: Backend>(on: Ops)`), which opens the existential.
     func makeBackend() throws -> any Backend {
-        try WorkerThreads.require(threadSetting)
+        try requireValidThreads()
         switch device {
         case .cpu:
             return CPUBackend(threads: threadSetting)

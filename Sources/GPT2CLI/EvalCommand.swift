@@ -98,8 +98,8 @@ struct EvalLossCommand: ParsableCommand {
             // (planned before allocating, as train does: the driver's out-of-memory error said nothing of what to change)
             let memory = MemoryPlan(config: config, batchSize: microBatch, sequenceLength: T, recompute: false,
                                     device: try backendOptions.planDevice(backend), training: false)
-            guard memory.fits else {
-                throw ConfigError("evaluating micro-batches of \(microBatch) × seq \(T) \(memory.verdict); lower --micro-batch or --seq")
+            if let advice = memory.advice() {
+                throw ConfigError("evaluating micro-batches of \(microBatch) × seq \(T) \(memory.verdict); \(advice)")
             }
             return try GPT2Model(config: config, backend: backend, batchSize: microBatch, sequenceLength: T, training: false)
         }

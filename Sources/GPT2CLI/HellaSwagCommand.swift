@@ -40,19 +40,21 @@ struct HellaSwagCommand: ParsableCommand {
     func run() throws {
         guard limit >= 0 else { throw ValidationError("--limit must be 0 (all) or positive") }
         try Layout.requireBatchCount(batch, option: "--batch")
-        try score(on: try backendOptions.makeBackend())
+        try backendOptions.requireValidThreads()
+        // The weights' vocabulary and the items are checked before the device opens (a GPU takes moments, and its
+        // kernels' first compile longer): a wrong file fails at once. HellaSwag is fetched only for a GPT-2 vocabulary.
+        let source = try ModelSource.resolve(checkpoint)
+        try ModelSource.config(source).requireGPT2Vocabulary(of: checkpoint, for: "HellaSwag")
+        let examples = try items()
+        try score(examples, weights: source, on: try backendOptions.makeBackend())
     }
 
-    private func score<Ops: Backend>(on backend: Ops) throws {
-        // The weights are read once: their shape is checked, and the model sized for the items, before they load.
-        var examples: [HellaSwagExample] = []
-        let source = try ModelSource.resolve(checkpoint)
+    private func score<Ops: Backend>(_ examples: [HellaSwagExample], weights source: String, on backend: Ops) throws {
+        // (at least 1: items with an empty context and one-token endings have rows of no positions to score)
+        let longest = max(1, examples.flatMap { example in example.endings.map { example.context.count + $0.count - 1 } }.max()!)
         let model = try ModelSource.loadModel(source) { config in
-            try config.requireGPT2Vocabulary(of: checkpoint, for: "HellaSwag")   // before HellaSwag is fetched
-            examples = try items()
+            try config.requireGPT2Vocabulary(of: checkpoint, for: "HellaSwag")   // (again on the weights that load: the file may have changed)
             let window = min(config.maxSequenceLength, 1024)
-            // (at least 1: items with an empty context and one-token endings have rows of no positions to score)
-            let longest = max(1, examples.flatMap { example in example.endings.map { example.context.count + $0.count - 1 } }.max()!)
             return try GPT2Model(config: config, backend: backend, batchSize: batch, sequenceLength: min(window, longest), training: false)
         }
         GPT2Command.logResolved(source, from: checkpoint)

@@ -351,13 +351,27 @@ struct CUDACommandTests {
     }
 
     /// eval plans its memory before allocating, as train does: on a device too small for the micro-batch it says what to
-    /// change instead of passing on the driver's out-of-memory error.
+    /// change instead of passing on the driver's out-of-memory error: a micro-batch that fits (which then runs), and
+    /// where none does, not a micro-batch at all (nor training's --grad-accum or --recompute).
     @Test func evalThatDoesNotFitSaysWhatToChange() throws {
-        let result = try runGPT2(arguments: ["eval", "--checkpoint", try CLIFixtures.trainedRun(), "--data", try ShakespeareShards.directory(),
-                                             "--batches", "1", "--micro-batch", "8", "--seq", "64", "--device", "cuda"],
-                                 environment: EmulatedCUDA.environment.merging(["GPT2_CUDA_EMULATOR_MEMORY_MIB": "40"]) { $1 })
-        #expect(result.status == 1 && result.stderrText.contains("Error: evaluating micro-batches of 8 × seq 64 does not fit")
-                && result.stderrText.contains("lower --micro-batch or --seq"), "\(result.stderrText)")
+        func eval(microBatch: Int, memoryMiB: Int) throws -> CommandResult {
+            try runGPT2(arguments: ["eval", "--checkpoint", try CLIFixtures.trainedRun(), "--data", try ShakespeareShards.directory(),
+                                    "--batches", "1", "--micro-batch", String(microBatch), "--seq", "64", "--device", "cuda"],
+                        environment: EmulatedCUDA.environment.merging(["GPT2_CUDA_EMULATOR_MEMORY_MIB": String(memoryMiB)]) { $1 })
+        }
+        // (520 MiB: the CUDA context's 400 MiB estimate, the tiny model, and micro-batches of a dozen or so)
+        let result = try eval(microBatch: 256, memoryMiB: 520)
+        #expect(result.status == 1 && result.stderrText.contains("Error: evaluating micro-batches of 256 × seq 64 does not fit"),
+                "\(result.stderrText)")
+        let offered = result.stderrText.firstMatch(of: /use --micro-batch (\d+)\n/).flatMap { Int($0.1) }
+        let fitting = try #require(offered, "\(result.stderrText)")
+        #expect(fitting < 256)
+        let smaller = try eval(microBatch: fitting, memoryMiB: 520)
+        #expect(smaller.status == 0, "\(smaller.stderrText)")
+        let nothing = try eval(microBatch: 1, memoryMiB: 2)
+        #expect(nothing.status == 1 && nothing.stderrText.contains("does not fit") && nothing.stderrText.contains("use a smaller model")
+                && !nothing.stderrText.contains("--micro-batch") && !nothing.stderrText.contains("--grad-accum")
+                && !nothing.stderrText.contains("--recompute") && !nothing.stderrText.contains("gradients"), "\(nothing.stderrText)")
     }
 
     /// sample plans its memory too (the context's keys and values are its cache), and says so when it does not fit.

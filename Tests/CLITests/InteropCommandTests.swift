@@ -80,6 +80,23 @@ import Testing
         #expect(text.stdoutText == expected, "\(text.stdoutText)")
     }
 
+    /// HellaSwag's items are read before the device opens (a GPU takes moments, its first kernel compile longer): a
+    /// missing or empty items file is named at once, even where the device asked for is not there.
+    @Test func hellaSwagReadsItsItemsBeforeOpeningTheDevice() throws {
+        let directory = try TestPaths.temporaryDirectory("cli-hellaswag-items-first")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let model = try tinyModel(in: directory)
+        let empty = directory.appendingPathComponent("empty.jsonl").path
+        try Data().write(to: URL(fileURLWithPath: empty))
+        let noDevice = ["CUDA_DRIVER_LIB": directory.appendingPathComponent("no-libcuda.so").path]
+        for (items, phrase) in [(directory.appendingPathComponent("missing.jsonl").path, "missing.jsonl"), (empty, "holds no HellaSwag items")] {
+            let result = try runGPT2(arguments: ["eval", "hellaswag", "--checkpoint", model, "--data", items, "--mirror", mirror,
+                                                 "--device", "cuda"], environment: noDevice)
+            #expect(result.status != 0 && result.stderrText.contains(phrase) && !result.stderrText.contains("--device cuda"),
+                    "\(result.stderrText)")
+        }
+    }
+
     @Test func evalWithoutSubcommandIsStillTheLossEval() throws {
         let directory = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }

@@ -185,14 +185,20 @@ public struct MemoryPlan: Sendable {
     /// What to change when the config does not fit (nil when it fits): the micro-batch that does, else a shorter
     /// --seq or a smaller model (only the latter when the weights alone do not fit), and --recompute where it helps.
     /// Given `sequencesPerStep`, the micro-batch offered divides them, with the accumulation that keeps the step.
+    /// A plan of a model that only evaluates (`training` false) gets the micro-batch, --seq or model that fits, alone.
     public func advice(sequencesPerStep: Int? = nil) -> String? {
         guard !fits else { return nil }
         let (config, T) = (layout.config, layout.sequenceLength)
         func largest(recompute: Bool, dividing step: Int? = sequencesPerStep) -> Int {
-            Self.largestMicroBatch(config: config, sequenceLength: T, recompute: recompute, device: device, dividing: step)
+            Self.largestMicroBatch(config: config, sequenceLength: T, recompute: recompute, device: device, dividing: step,
+                                   training: layout.training)
         }
         var advice: String
         let fitting = largest(recompute: layout.recompute), plain = largest(recompute: layout.recompute, dividing: nil)
+        let oneToken = MemoryPlan(config: config, batchSize: 1, sequenceLength: 1, recompute: true, device: device, training: layout.training)
+        guard layout.training else {
+            return plain > 0 ? "use --micro-batch \(plain)" : oneToken.fits ? "use a shorter --seq or a smaller model" : adviceWhenNothingFits
+        }
         if let sequencesPerStep, plain > 0 {
             let tokens = sequencesPerStep * T, sequences = formatCount(sequencesPerStep, "sequence")
             if fitting > 0 {
@@ -207,7 +213,7 @@ public struct MemoryPlan: Sendable {
             }
         } else if plain > 0 {
             advice = "use --micro-batch \(plain) (or auto) with more gradient accumulation"
-        } else if MemoryPlan(config: config, batchSize: 1, sequenceLength: 1, recompute: true, device: device).fits {
+        } else if oneToken.fits {
             advice = "use a shorter --seq or a smaller model"
         } else {
             advice = adviceWhenNothingFits
@@ -223,9 +229,10 @@ public struct MemoryPlan: Sendable {
     /// free; else the device's fixed costs beside the model.
     private var adviceWhenNothingFits: String {
         let kinds: [BufferKind] = [.parameters, .gradients, .adamM, .adamV] + (layout.precision == .mixedBFloat16 ? [.parameterCopy] : [])
-        let state = kinds.reduce(0) { $0 + layout.bytes(of: $1) }
+        let state = kinds.reduce(0) { $0 + layout.bytes(of: $1) }   // (the weights alone for a model that only evaluates)
+        let stateName = layout.training ? "the model's weights, gradients and AdamW moments" : "the model's weights"
         if state > device.capacityBytes {
-            return "the model's weights, gradients and AdamW moments alone (\(formatBytes(state))) do not fit: use a smaller model"
+            return "\(stateName) alone (\(formatBytes(state))) do not fit: use a smaller model"
         }
         if let inUse = memoryInUseAtOpenText { return inUse + ": free what other programs hold, or use a smaller model" }
         let fixedCosts: String
@@ -235,7 +242,7 @@ public struct MemoryPlan: Sendable {
         } else {
             fixedCosts = "the device's fixed costs"
         }
-        return "the model's weights, gradients and AdamW moments (\(formatBytes(state))) and \(fixedCosts) leave no room for one "
+        return "\(stateName) (\(formatBytes(state))) and \(fixedCosts) leave no room for one "
             + "token: use a smaller model"
     }
 
@@ -256,11 +263,12 @@ public struct MemoryPlan: Sendable {
     /// The largest micro-batch B whose plan fits, or 0 when even B = 1 does not. Memory grows with B, so a
     /// doubling search brackets it and a binary search finds the boundary: B fits, B + 1 does not. Given
     /// `sequencesPerStep`, B also divides them into at most `Layout.maximumBatchSize` micro-batches, so that an
-    /// optimizer step keeps its tokens (0 when no such B fits).
+    /// optimizer step keeps its tokens (0 when no such B fits). `training` false: for a model that only evaluates.
     public static func largestMicroBatch(config: ModelConfig, sequenceLength: Int, recompute: Bool,
-                                         device: PlanDevice, dividing sequencesPerStep: Int? = nil) -> Int {
+                                         device: PlanDevice, dividing sequencesPerStep: Int? = nil, training: Bool = true) -> Int {
         func fits(_ B: Int) -> Bool {
-            MemoryPlan(config: config, batchSize: B, sequenceLength: sequenceLength, recompute: recompute, device: device).fits
+            MemoryPlan(config: config, batchSize: B, sequenceLength: sequenceLength, recompute: recompute, device: device,
+                       training: training).fits
         }
         let limit = min(sequencesPerStep ?? .max, Layout.maximumBatchSize)
         guard limit >= 1, fits(1) else { return 0 }
