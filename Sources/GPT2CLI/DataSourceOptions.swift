@@ -18,7 +18,9 @@ struct DataSourceOptions: ParsableArguments {
         let directory = "data/tinyshakespeare"
         let name = NamedDataset.tinyshakespeare.rawValue
         let shards = ShardFileName.splits.map { FileSystem.join(directory, ShardFileName.make(name: name, split: $0, index: 0)) }
-        @Sendable func isPrepared() -> Bool { shards.allSatisfy(ShardFormat.isCompleteShard(at:)) }
+        @Sendable func isPrepared() -> Bool {
+            shards.allSatisfy(ShardFormat.isCompleteShard(at:)) && !FileSystem.exists(UnfinishedPrepareMark.path(directory: directory, name: name))
+        }
         if isPrepared() { return directory }
         Console.log("preparing tinyshakespeare into \(directory)")
         var preparer = CorpusPreparer(outputDirectory: directory, name: name)

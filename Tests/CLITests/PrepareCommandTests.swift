@@ -94,6 +94,40 @@ import GPT2
         #expect(try FileManager.default.contentsOfDirectory(atPath: out).sorted() == before)
     }
 
+    /// A prepare killed part-way leaves its shards marked as unfinished: train refuses them (it trained on the part of
+    /// the corpus written so far without a word), saying which prepare to run again; once that prepare has run to the
+    /// end, the mark is gone and train reads the complete corpus.
+    @Test func aKilledPrepareLeavesShardsThatTrainRefusesUntilItRunsAgain() throws {
+        let root = try TestPaths.temporaryDirectory("prepare-killed").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let (corpus, out) = (root + "/corpus.txt", root + "/data")
+        let text = try String(contentsOfFile: mirror + "/" + DataFile.tinyShakespeare.relativePath, encoding: .utf8)
+        try String(repeating: text + "\n\n", count: 12).write(toFile: corpus, atomically: false, encoding: .utf8)
+        let prepare = ["prepare", corpus, "--out", out, "--shard-tokens", "65536", "--threads", "1", "--mirror", mirror]
+        let process = Process()
+        process.executableURL = buildProductsDirectory.appendingPathComponent("gpt2")
+        process.arguments = prepare
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let secondShard = out + "/corpus_train_000001.bin"
+        let deadline = Date().addingTimeInterval(300)
+        while process.isRunning && !FileManager.default.fileExists(atPath: secondShard) && Date() < deadline { usleep(2_000) }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        try #require(process.terminationReason == .uncaughtSignal, "the prepare ended before it could be killed part-way")
+
+        var train = try CLIFixtures.trainArguments(out: root + "/run")
+        train[train.firstIndex(of: "--data")! + 1] = out
+        let refused = try runGPT2(arguments: train)
+        expectOneLineError(refused, mentioning: "the gpt2 prepare that wrote these shards did not finish (\(out)/corpus.prepare-unfinished says so)")
+        #expect(refused.stderrText.contains("prepare \(corpus) --out \(out) --shard-tokens 65536"), "\(refused.stderrText)")
+        #expect(try runGPT2(arguments: prepare).status == 0)
+        #expect(!FileManager.default.fileExists(atPath: out + "/corpus.prepare-unfinished"))
+        let trained = try runGPT2(arguments: train)
+        #expect(trained.status == 0 && trained.stderrText.contains("train: "), "\(trained.stderrText)")
+    }
+
     @Test func jsonlDocumentsAreEndOfTextPlusTokenizerOutput() throws {
         let directory = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }

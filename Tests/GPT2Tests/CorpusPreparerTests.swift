@@ -211,6 +211,56 @@ struct ByteEncoder: DocumentEncoder {
 
     /// A tenth of the corpus's tokens, estimated at GPT-2's ~4 bytes a token: bytes / 40, rounded down, at least 1, at
     /// most 10M. tinyshakespeare's 1,115,394 bytes: 27,884.85 → 27,884; 10 bytes: 0.25 → 1; 10 GB: 250M → 10M.
+    /// Records, each time it is asked to encode, whether the prepare's mark is in place.
+    private final class MarkWatcher: DocumentEncoder {
+        static let endOfText = 256
+        let mark: String
+        let seen = Mutex<[Bool]>([])
+        init(mark: String) { self.mark = mark }
+        func encodeDocuments(_ documents: [String], threads: Int) -> [[Int]] {
+            seen.withLock { $0.append(FileSystem.exists(mark)) }
+            return ByteEncoder().encodeDocuments(documents, threads: threads)
+        }
+    }
+
+    /// A prepare marks the folder while it changes a corpus's shards (the mark is there before the first shard is
+    /// written) and clears it when it ends, complete or failed (a failure leaves no shard of the name). A loader
+    /// refuses the shards of a corpus whose mark is there, which is what an interrupted prepare leaves (part of the
+    /// corpus, or a mix of two preparations that trained without a word), naming the mark and the command that left
+    /// it; another corpus's shards in that folder are read.
+    @Test func anUnfinishedPrepareIsMarkedAndItsShardsRefused() throws {
+        try withDirectory { directory in
+            let a = directory.appendingPathComponent("a.txt")
+            try write(String(repeating: "x", count: 30), to: a)
+            let out = directory.appendingPathComponent("out").path
+            let mark = UnfinishedPrepareMark.path(directory: out, name: "corpus")
+            let watcher = MarkWatcher(mark: mark)
+            let summary = try preparer(directory).prepare([.text(path: a.path)], encoder: watcher)
+            #expect(watcher.seen.withLock { $0 } == [true])
+            #expect(!FileSystem.exists(mark))
+            let failing = MarkWatcher(mark: mark)
+            #expect(throws: PrepareError.self) { try preparer(directory, validation: 100).prepare([.text(path: a.path)], encoder: failing) }
+            #expect(failing.seen.withLock { $0 } == [true] && !FileSystem.exists(mark))
+
+            _ = try preparer(directory).prepare([.text(path: a.path)], encoder: ByteEncoder())
+            try UnfinishedPrepareMark.set(directory: out, name: "corpus")   // as a prepare that was killed leaves it
+            try ShardWriter.write(Array(0..<40), to: out + "/other_train_000000.bin")
+            let refused = #expect(throws: DataLoaderError.self) {
+                try DataLoader(.split(directory: out, split: "train"), batchSize: 1, sequenceLength: 2, vocabularySize: 257)
+            }
+            let message = refused?.description ?? ""
+            #expect(message.contains("did not finish (\(mark) says so)") && message.contains("run that prepare ("), "\(message)")
+            #expect(throws: DataLoaderError.self) {
+                try ValidationLoader(.split(directory: out, split: "val"), batchSize: 1, sequenceLength: 2, vocabularySize: 257)
+            }
+            #expect(try DataLoader(.pattern(out + "/other_train_*.bin"), batchSize: 1, sequenceLength: 2, vocabularySize: 257)
+                        .shards.count == 1)
+            _ = try preparer(directory).prepare([.text(path: a.path)], encoder: ByteEncoder())   // done again: read
+            #expect(try DataLoader(.pattern(out + "/corpus_train_*.bin"), batchSize: 1, sequenceLength: 2, vocabularySize: 257)
+                        .shards.count == summary.trainShards.count)
+        }
+    }
+
     @Test func defaultValidationIsAboutTenPercentOfTheCorpus() {
         #expect(CorpusPreparer.defaultValidationTokens(corpusBytes: 1_115_394) == 27_884)
         #expect(CorpusPreparer.defaultValidationTokens(corpusBytes: 10) == 1)

@@ -46,7 +46,7 @@ public struct CorpusPreparer: Sendable {
     /// Validates every input, then tokenises them in order into shards. Bad input throws before anything is
     /// written; a failure once writing has begun (a full disk, or a corpus that leaves nothing to train on once the
     /// validation split is taken) leaves no shard of this name. Complete identical shards from an earlier run are
-    /// kept; stale shards of this name are removed.
+    /// kept; stale shards of this name are removed. A prepare that is interrupted leaves its `UnfinishedPrepareMark`.
     public func prepare(_ inputs: [CorpusInput], encoder: some DocumentEncoder) throws(PrepareError) -> PreparedShards {
         try tokenise(inputs, corpusBytes: try validate(inputs), encoder: encoder)
     }
@@ -75,6 +75,7 @@ public struct CorpusPreparer: Sendable {
         defer { withExtendedLifetime(lock) {} }
         if let isDone = waitsForOutput, isDone() { return PreparedShards() }
         removeAbandonedShards()
+        try UnfinishedPrepareMark.set(directory: outputDirectory, name: name)   // (until the shards are complete, or gone)
         let validation = validationTokens ?? Self.defaultValidationTokens(corpusBytes: corpusBytes)
         let writer = SplitShardWriter(directory: outputDirectory, name: name, shardTokens: shardTokens,
                                       validationTokens: validation)
@@ -112,11 +113,13 @@ public struct CorpusPreparer: Sendable {
             let written = writer.summary.validationShards.count + writer.summary.trainShards.count - writer.summary.skippedShards
             let tooSmall = if case .noTrainingTokens = error { true } else { false }
             if tooSmall || written > 0 { removeShards(except: PreparedShards(), why: "a prepare that fails leaves no shard of its name") }
+            UnfinishedPrepareMark.clear(directory: outputDirectory, name: name)
             throw error
         }
         progress.finish()
         let summary = writer.summary
         removeShards(except: summary, why: "a stale shard from an earlier run")
+        UnfinishedPrepareMark.clear(directory: outputDirectory, name: name)
         return summary
     }
 

@@ -113,6 +113,7 @@ public final class DataLoader {
             if case .split(let directory, _) = selection, FileSystem.isFile(directory) { throw .fileForFolder(path: directory) }
             throw .noShards(selection: selection.description)
         }
+        if let mark = UnfinishedPrepareMark.marks(in: selection.directory, for: paths).first { throw .unfinishedPrepare(mark: mark) }
         var shards: [ShardReader] = []
         for path in paths {
             do { shards.append(try ShardReader(path: path, vocabularySize: nil)) } catch { throw .shard(error) }
@@ -295,6 +296,8 @@ public enum DataLoaderError: Error, CustomStringConvertible {
     case fileForFolder(path: String)
     /// A `gpt2 prepare` holds the folder: its shards are not all written yet.
     case beingPrepared(directory: String)
+    /// A `gpt2 prepare` of the shards' corpus began and did not finish: `mark` is its `UnfinishedPrepareMark`.
+    case unfinishedPrepare(mark: String)
     /// `splitTokens`: the tokens of every shard of the split, which bigger shards cannot make more of.
     case batchLargerThanShard(path: String, tokens: Int, needed: Int, splitTokens: Int, batchSize: Int, sequenceLength: Int, worldSize: Int)
     case stateMismatch(reason: String)
@@ -308,6 +311,10 @@ public enum DataLoaderError: Error, CustomStringConvertible {
             return "\(path) is a file: give the folder of token shards that holds it (--data \(FileSystem.directoryName(path)))"
         case .beingPrepared(let directory):
             return "a gpt2 prepare is writing \(directory) now, so its shards are not all there yet; let it finish first"
+        case .unfinishedPrepare(let mark):
+            let command = UnfinishedPrepareMark.command(ofMarkAt: mark).map { " (\($0))" } ?? ""
+            return "the gpt2 prepare that wrote these shards did not finish (\(mark) says so), so they may be part of the corpus, "
+                + "or a mix of two preparations: run that prepare\(command) again; it keeps the shards that come out the same"
         case .batchLargerThanShard(let path, let tokens, let needed, let splitTokens, let B, let T, let worldSize):
             let problem = "\(path) holds \(formatCount(tokens, "token")), but one batch needs B·T·ranks + 1 = \(B)·\(T)·\(worldSize) + 1 = \(needed)"
             guard splitTokens >= needed else {   // (re-cutting the corpus into bigger shards cannot help)

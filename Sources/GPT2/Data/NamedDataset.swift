@@ -37,6 +37,7 @@ extension CorpusPreparer {
         precondition((1...DataFile.fineweb10BTrainShardCount).contains(trainShards), "1…103 train shards")
         let lock = try lockOutput()
         defer { withExtendedLifetime(lock) {} }
+        try UnfinishedPrepareMark.set(directory: outputDirectory, name: name)   // (until the links are complete, or gone)
         var summary = PreparedShards()
         let files = [DataFile.fineweb10BValidation] + (1...trainShards).map { DataFile.fineweb10BTrain($0) }
         do throws(PrepareError) {
@@ -54,9 +55,11 @@ extension CorpusPreparer {
             }
         } catch {
             removeShards(except: PreparedShards(), linksOnly: true, why: "a prepare that fails leaves no shard of its name")
+            UnfinishedPrepareMark.clear(directory: outputDirectory, name: name)
             throw error
         }
         removeShards(except: summary, linksOnly: true, why: "a link from an earlier run with more --shards")
+        UnfinishedPrepareMark.clear(directory: outputDirectory, name: name)
         return summary
     }
 
