@@ -68,15 +68,17 @@ import Testing
         }
     }
 
-    @Test func interruptSavesACheckpointOfTheLastStepAndResumes() throws {
+    /// Ctrl-C (SIGINT), and SIGHUP: a closed terminal or a dropped SSH session, the commonest way a long run is cut.
+    @Test(arguments: [SIGINT, SIGHUP])
+    func interruptSavesACheckpointOfTheLastStepAndResumes(_ signal: Int32) throws {
         let out = try TestPaths.temporaryDirectory("interrupt").path + "/run"
         let training = try Training(out: out, arguments: try CLIFixtures.trainArguments(out: out, steps: 100_000))
-        // Wait for two finished steps, then interrupt as a terminal's Ctrl-C would.
+        // Wait for two finished steps, then interrupt.
         try training.waitForSteps(2)
-        training.process.interrupt()
+        kill(training.process.processIdentifier, signal)
         let log = training.waitForExit()
 
-        #expect(training.process.terminationStatus == 130, "exit status after SIGINT; log:\n\(log)")
+        #expect(training.process.terminationStatus == 130, "exit status after signal \(signal); log:\n\(log)")
         #expect(log.contains("--resume"), "the log says how to continue")
         // The checkpoint is of the last step the metrics record: the interrupted step was finished, not lost.
         let steps = try CLIFixtures.losses(out).count

@@ -1,5 +1,7 @@
-/// Ctrl-C (SIGINT) and SIGTERM as a request to stop training at the end of the micro-batch in progress, with a
-/// checkpoint of the last complete step, instead of losing everything since the last one; a second signal quits at once.
+/// Ctrl-C (SIGINT), SIGTERM and SIGHUP (a closed terminal, a dropped SSH session) as a request to stop training at the
+/// end of the micro-batch in progress, with a checkpoint of the last complete step, instead of losing everything since
+/// the last one; a second SIGINT or SIGTERM quits at once (a hang-up often comes twice, from the terminal and from
+/// the shell it ends, and asks for nothing more the second time).
 
 import Dispatch
 import Synchronization
@@ -16,19 +18,21 @@ public final class StopRequest: @unchecked Sendable {
     private let signals: [Int32]
 
     /// Starts listening for `signals`; their default action (terminate) is replaced while this value lives.
-    public init(signals: [Int32] = [SIGINT, SIGTERM]) {
+    public init(signals: [Int32] = [SIGINT, SIGTERM, SIGHUP]) {
         self.signals = signals
         for number in signals {
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler { [unowned self] in   // (the source, captured, lets go of this handler when cancelled)
                 // (two signals that arrive before the handler runs come as one event with data 2)
-                if !self.request() || source.data > 1 {
+                let first = self.request()
+                if number != SIGHUP && (!first || source.data > 1) {
                     Console.log("second signal: quitting now, without a checkpoint")
                     // _exit, not exit: exit's clean-up (atexit handlers, OpenBLAS freeing its buffers) would run on
                     // this thread while the training thread still computes in them, and crashed the process.
                     _exit(128 + number)
                 }
+                guard first else { return }
                 Console.log("stopping after the micro-batch in progress, with a checkpoint of the last complete step "
                             + "(signal again to quit now)")
             }
