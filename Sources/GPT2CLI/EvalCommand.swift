@@ -68,7 +68,7 @@ struct EvalLossCommand: ParsableCommand {
     private func runsData() throws -> String {
         // (a path that names no weights, or two kinds of them, is said as such first)
         let folder = try ModelSource.resolve(checkpoint)
-        if FileSystem.isFile(checkpoint) || FileSystem.isFile(FileSystem.join(checkpoint, "model.safetensors")) {
+        if FileSystem.isFile(checkpoint) || FileSystem.isFile(FileSystem.join(checkpoint, HuggingFaceGPT2.modelFileName)) {
             throw ValidationError("give --data: \(checkpoint) is a model file, which does not name the data it was trained on "
                                   + "(a checkpoint or run of gpt2 train does)")
         }

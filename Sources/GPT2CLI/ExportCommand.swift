@@ -28,7 +28,7 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "Weight precision for llmc: fp32 (version 3) or bf16 (version 5); safetensors is always fp32.")
     var precision: Precision = .fp32
 
-    @Option(help: "File to write for llmc, folder for safetensors (files written atomically, existing ones replaced, but never a checkpoint's, nor into a run's folder).")
+    @Option(help: "File to write for llmc, folder for safetensors (files written atomically, existing ones replaced, but never a checkpoint's files, nor a run's own: its folder, ckpt_N, metrics.jsonl).")
     var out: String
 
     func run() throws {
@@ -49,13 +49,24 @@ struct ExportCommand: ParsableCommand {
             throw ValidationError("--out \(out) holds a run (\(run)), and a model.safetensors there would leave commands given that "
                                   + "folder two models to choose from; export to a folder of its own, such as \(FileSystem.withoutTrailingSlashes(out))-hf")
         }
+        // A name gpt2 train gives its own files: inside a run, a ckpt_N that is no checkpoint stops its resume (and the
+        // resume's advice, --overwrite, removes it), and metrics.jsonl is the run's history; anywhere, a trap for later.
+        let name = FileSystem.baseName(FileSystem.withoutTrailingSlashes(out))
+        if Checkpoint.step(ofFolder: out) != nil || name == MetricsLog.fileName {
+            throw ValidationError("--out \(out): \(name) is a name gpt2 train gives the files of a run; export under another name")
+        }
         let source = try ModelSource.resolve(checkpoint)
+        // Files an export killed part-way left half-written beside its output (a checkpoint's weights each, 0.5 GB for d12).
+        let written = format == .llmc ? [FileSystem.baseName(out)] : [HuggingFaceGPT2.modelFileName, HuggingFaceGPT2.configFileName]
+        for path in FileSystem.removeAbandonedTemporaries(in: folder, where: written.contains) {
+            Console.log("removed \(path), which an interrupted export left unfinished")
+        }
         let (config, parameters) = try ModelSource.load(source)
         let from = GPT2Command.resolution(source, of: checkpoint).map { " from " + $0 } ?? ""
         if format == .safetensors {
             // (transformers' vocabulary is unpadded: the padding rows of wte are left out)
-            let written = try HuggingFaceGPT2.export(directory: out, config: config, parameters: parameters)
-            Console.log("wrote \(out)/model.safetensors and \(out)/config.json (\(written) parameters, fp32)\(from)")
+            let count = try HuggingFaceGPT2.export(directory: out, config: config, parameters: parameters)
+            Console.log("wrote \(out)/\(HuggingFaceGPT2.modelFileName) and \(out)/\(HuggingFaceGPT2.configFileName) (\(count) parameters, fp32)\(from)")
             return
         }
         // The file's folder is created as the safetensors folder is.

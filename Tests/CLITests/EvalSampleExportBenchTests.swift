@@ -388,6 +388,43 @@ import Testing
                            mentioning: "\(run) holds both checkpoints and a model.safetensors; name the one you mean")
     }
 
+    /// An export under a name gpt2 train gives its own files is refused: inside a run, a `ckpt_N` that is no checkpoint
+    /// stopped the run's resume (whose advice, --overwrite, then deleted the export), and metrics.jsonl is its history.
+    @Test(arguments: [(["--format", "llmc"], "ckpt_99"), (["--format", "safetensors"], "ckpt_99/"), (["--format", "llmc"], "metrics.jsonl")])
+    func anExportUnderARunsOwnNameIsRefused(_ options: [String], _ name: String) throws {
+        let directory = try TestPaths.temporaryDirectory("cli-export-run-name").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let run = directory + "/run"
+        try FileManager.default.copyItem(atPath: try CLIFixtures.trainedRun(), toPath: run)
+        let before = try FileManager.default.contentsOfDirectory(atPath: run).sorted()
+        let metrics = try Data(contentsOf: URL(fileURLWithPath: run + "/metrics.jsonl"))
+        let export = try runGPT2(arguments: ["export", "--checkpoint", run] + options + ["--out", run + "/" + name])
+        expectOneLineError(export, mentioning: "\(name.hasSuffix("/") ? String(name.dropLast()) : name) is a name gpt2 train gives the files of a run")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: run).sorted() == before)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: run + "/metrics.jsonl")) == metrics)
+        let beside = try runGPT2(arguments: ["export", "--checkpoint", run] + options + ["--out", run + "/exported"])
+        #expect(beside.status == 0, "\(beside.stderrText)")
+    }
+
+    /// The half-written files an export killed part-way left beside its output (`NAME.tmp-PID` of a process that is gone;
+    /// a d12 model's are 0.5 GB each) are removed by the next export there; a live process's are left alone.
+    @Test func anExportRemovesWhatAnInterruptedOneLeft() throws {
+        let directory = try TestPaths.temporaryDirectory("cli-export-abandoned").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let ended = try runCommand("/bin/sh", arguments: ["-c", "echo $$"]).stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+        let abandoned = ["model.bin.tmp-\(ended)", "hf/model.safetensors.tmp-\(ended)", "hf/config.json.tmp-\(ended)"]
+        let live = "model.bin.tmp-\(getpid())"
+        try FileManager.default.createDirectory(atPath: directory + "/hf", withIntermediateDirectories: true)
+        for file in abandoned + [live] { try Data(count: 64).write(to: URL(fileURLWithPath: directory + "/" + file)) }
+        let run = try CLIFixtures.trainedRun()
+        let llmc = try runGPT2(arguments: ["export", "--checkpoint", run, "--out", directory + "/model.bin"])
+        let hf = try runGPT2(arguments: ["export", "--checkpoint", run, "--format", "safetensors", "--out", directory + "/hf"])
+        #expect(llmc.status == 0 && hf.status == 0, "\(llmc.stderrText)\(hf.stderrText)")
+        #expect(llmc.stderrText.contains("removed \(directory)/\(abandoned[0]), which an interrupted export left unfinished"), "\(llmc.stderrText)")
+        for file in abandoned { #expect(!FileManager.default.fileExists(atPath: directory + "/" + file), "\(file)") }
+        #expect(FileManager.default.fileExists(atPath: directory + "/" + live))
+    }
+
     @Test func benchPrintsOneJSONObject() throws {
         let result = try runGPT2(arguments: ["bench", "--model", "tiny", "--micro-batch", "2", "--seq", "16",
                                              "--steps", "2", "--warmup", "1", "--json", "--threads", "2", "--no-record"])

@@ -46,6 +46,28 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory) == ["file"], "no temporary left")
     }
 
+    /// Files written together land together: when the second fails (or the process is interrupted) while they are
+    /// written, the first is left as it was too (an export's new model.safetensors beside the last export's config.json
+    /// loaded nowhere), and no temporary is left.
+    @Test func filesWrittenTogetherAreAllReplacedOrNone() throws {
+        let directory = try TestPaths.temporaryDirectory("atomic-together").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (first, second) = (directory + "/model", directory + "/config")
+        try write(first, "old model")
+        try write(second, "old config")
+        struct Interrupted: Error {}
+        #expect(throws: Interrupted.self) {
+            try AtomicFile.writeTogether([(first, { sink in try sink.write(Array("new model".utf8)) }),
+                                          (second, { _ in throw Interrupted() })])
+        }
+        #expect(try String(contentsOfFile: first, encoding: .utf8) == "old model")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory).sorted() == ["config", "model"], "no temporary left")
+        try AtomicFile.writeTogether([(first, { sink in try sink.write(Array("new model".utf8)) }),
+                                      (second, { sink in try sink.write(Array("new config".utf8)) })])
+        #expect(try String(contentsOfFile: first, encoding: .utf8) == "new model")
+        #expect(try String(contentsOfFile: second, encoding: .utf8) == "new config")
+    }
+
     /// A name up to the 255 bytes Linux allows is written, though `NAME.tmp-PID` would be longer: the temporary takes
     /// the name's start and a hash of it (so names that start alike do not share one), in bytes, not characters.
     @Test(arguments: [String(repeating: "a", count: 250), String(repeating: "é", count: 127), String(repeating: "b", count: 255)])

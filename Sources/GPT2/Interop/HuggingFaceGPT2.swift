@@ -9,6 +9,9 @@ import Foundation
 #endif
 
 public enum HuggingFaceGPT2 {
+    /// The two files of a transformers model folder.
+    public static let modelFileName = "model.safetensors", configFileName = "config.json"
+
     /// Writes `DIR/model.safetensors` and `DIR/config.json`, loadable by `GPT2LMHeadModel.from_pretrained(DIR)`.
     /// Returns how many parameters the file holds (wte without its padding rows).
     @discardableResult
@@ -31,10 +34,12 @@ public enum HuggingFaceGPT2 {
         }
         tensors.append(("transformer.ln_f.weight", [C], Array(slices.whole(.lnfw))))
         tensors.append(("transformer.ln_f.bias", [C], Array(slices.whole(.lnfb))))
-        try SafetensorsFile.write(path: FileSystem.join(directory, "model.safetensors"), tensors: tensors,
-                                  metadata: ["format": "pt", headCountKey: String(config.heads)])
+        // (the two replace an earlier export's together: a folder whose config.json describes another model loads nowhere)
         let json = configJSON(config)
-        try AtomicFile.write(FileSystem.join(directory, "config.json")) { sink in try sink.write(Array(json.utf8)) }
+        try AtomicFile.writeTogether([
+            (FileSystem.join(directory, modelFileName), SafetensorsFile.writer(tensors: tensors, metadata: ["format": "pt", headCountKey: String(config.heads)])),
+            (FileSystem.join(directory, configFileName), { sink in try sink.write(Array(json.utf8)) }),
+        ])
         return tensors.reduce(0) { $0 + $1.values.count }
     }
 
@@ -131,9 +136,9 @@ public enum HuggingFaceGPT2 {
     /// The safetensors file `path` names (itself, or `model.safetensors` in the folder) and the shape its
     /// config.json declares, when there is one beside it.
     private static func locate(_ path: String) throws -> (file: String, declared: ModelConfig?) {
-        let file = FileSystem.isDirectory(path) ? FileSystem.join(path, "model.safetensors") : path
+        let file = FileSystem.isDirectory(path) ? FileSystem.join(path, modelFileName) : path
         guard FileSystem.isFile(file) else { throw FileError("\(path): no model.safetensors there") }
-        let configPath = FileSystem.join(FileSystem.directoryName(file), "config.json")
+        let configPath = FileSystem.join(FileSystem.directoryName(file), configFileName)
         return (file, FileSystem.isFile(configPath) ? try readConfig(configPath) : nil)
     }
 

@@ -99,6 +99,12 @@ public struct SafetensorsFile {
     /// Writes fp32 tensors, in the given order, with `metadata`, atomically. Names must be unique.
     public static func write(path: String, tensors: [(name: String, shape: [Int], values: [Float])],
                              metadata: [String: String]) throws {
+        try AtomicFile.write(path, writer(tensors: tensors, metadata: metadata))
+    }
+
+    /// What `write` writes, for `AtomicFile` (which may write it together with other files).
+    static func writer(tensors: [(name: String, shape: [Int], values: [Float])],
+                       metadata: [String: String]) -> (inout FileSink) throws -> Void {
         precondition(Set(tensors.map(\.name)).count == tensors.count, "duplicate tensor names")
         var entries: [String] = []
         if !metadata.isEmpty {
@@ -115,7 +121,7 @@ public struct SafetensorsFile {
         }
         var header = Array(("{" + entries.joined(separator: ",") + "}").utf8)
         while header.count % 8 != 0 { header.append(UInt8(ascii: " ")) }   // aligns the data, as safetensors does
-        try AtomicFile.write(path) { sink in
+        return { [header] sink in
             try sink.write([UInt64(header.count).littleEndian])
             try sink.write(header)
             for tensor in tensors { try sink.write(tensor.values) }

@@ -12,10 +12,35 @@ public enum AtomicFile {
     /// at `path` is kept, and the file it names is the one replaced; anything at `path` that is not a file (a device
     /// such as /dev/stdout, a pipe, a folder) is refused, since the rename would put a file in its place.
     public static func write(_ path: String, _ body: (inout FileSink) throws -> Void) throws {
-        let path = try regularFileDestination(path)
+        try withoutActuallyEscaping(body) { body in try writeTogether([(path, body)]) }
+    }
+
+    /// Writes several files as `write` does each, and renames them into place only once all are written, one right after
+    /// the other: a failure or an interruption while they are written leaves every one as it was (a model file and its
+    /// config.json do not come from two exports; only a kill in the microseconds between the renames could split them).
+    public static func writeTogether(_ files: [(path: String, body: (inout FileSink) throws -> Void)]) throws {
+        var written: [(temporary: String, path: String)] = []
+        do {
+            for (path, body) in files {
+                let path = try regularFileDestination(path)
+                written.append((try writeTemporary(for: path, body), path))
+            }
+        } catch {
+            for file in written { unlink(file.temporary) }
+            throw error
+        }
+        for (index, file) in written.enumerated() where rename(file.temporary, file.path) != 0 {
+            let failure = FileError.system("rename \(file.temporary) to", file.path)
+            for unrenamed in written[index...] { unlink(unrenamed.temporary) }
+            throw failure
+        }
+        for file in written { syncDirectory(containing: file.path) }
+    }
+
+    /// Writes `PATH.tmp-PID` through `body` and fsyncs it; returns its path. Errors name `path`, not the temporary.
+    private static func writeTemporary(for path: String, _ body: (inout FileSink) throws -> Void) throws -> String {
         let temporary = FileSystem.temporaryPath(for: path)
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        // Errors name the file asked for, not the temporary name it is written under.
         guard fd >= 0 else { throw FileError.system("create", path) }
         var sink = FileSink(fd: fd, path: path)
         do {
@@ -27,11 +52,7 @@ public enum AtomicFile {
             unlink(temporary)
             throw error
         }
-        guard rename(temporary, path) == 0 else {
-            unlink(temporary)
-            throw FileError.system("rename \(temporary) to", path)
-        }
-        syncDirectory(containing: path)
+        return temporary
     }
 
     /// `path`, or the file a symbolic link there names; refused unless that is a regular file or nothing yet.

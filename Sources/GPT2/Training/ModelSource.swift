@@ -110,7 +110,7 @@ public enum ModelSource {
     /// export into the run folder) is refused rather than read as either: one of them is older than the other.
     private static func file(_ path: String) throws -> WeightsFile {
         if FileSystem.isFile(path) { return path.hasSuffix(".safetensors") ? .huggingFace(path) : .llmc(path) }
-        let safetensors = FileSystem.join(path, "model.safetensors")
+        let safetensors = FileSystem.join(path, HuggingFaceGPT2.modelFileName)
         guard FileSystem.isFile(safetensors) else { return .llmc(FileSystem.join(try checkpointFolder(path), "model.bin")) }
         if Checkpoint.holdsState(path) {   // a checkpoint folder: its weights are model.bin
             throw FileError("\(path) holds both a checkpoint and a model.safetensors; name the one you mean: "
