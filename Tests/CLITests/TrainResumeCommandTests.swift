@@ -76,6 +76,28 @@ import Testing
         #expect(try SavedRun(checkpoint: run + "/ckpt_3").step == 3, "the damaged checkpoints were replaced by complete ones")
     }
 
+    /// Values in a checkpoint's state.json that no run can have are called a damaged file, naming it, not an option the
+    /// user never gave (`--keep-last must be …`, which a resume does not even take); so is a data position outside the
+    /// very shards it was saved with (which said to resume with the same data), and a pass count that would wrap.
+    @Test(arguments: [("\"keepLast\" : 0", "\"keepLast\" : -3", "holds options no run has (--keep-last must be 0 (off) or positive (got -3))"),
+                      ("\"threads\" : 2", "\"threads\" : 99999999", "holds options no run has (--threads must be 0"),
+                      ("\"chunkPosition\" : 3", "\"chunkPosition\" : 999999", "chunk 999999 is outside that shard's"),
+                      ("\"epoch\" : 0", "\"epoch\" : 9223372036854775807", "shard 0 of pass 9223372036854775807, is not one in")])
+    func aDamagedStateIsNamedAsSuch(_ saved: String, _ damaged: String, _ phrase: String) throws {
+        let root = try TestPaths.temporaryDirectory("cli-damaged-state").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let run = root + "/run"
+        try FileManager.default.copyItem(atPath: try CLIFixtures.trainedRun(), toPath: run)
+        let state = run + "/ckpt_3/state.json"
+        let text = try String(contentsOfFile: state, encoding: .utf8)
+        try #require(text.contains(saved), "\(text)")
+        try text.replacingOccurrences(of: saved, with: damaged).write(toFile: state, atomically: false, encoding: .utf8)
+        let resumed = try runGPT2(arguments: ["train", "--resume", run, "--steps", "4"])
+        expectOneLineError(resumed, mentioning: phrase)
+        #expect(resumed.stderrText.contains(phrase.hasPrefix("holds options") ? "\(run)/ckpt_3 is damaged: its state.json " : "the checkpoint's state.json is damaged"),
+                "\(resumed.stderrText)")
+    }
+
     /// A resume goes on in the run folder around the checkpoint's real path, and only a folder named for its step has
     /// one: a copy kept aside under another name went on in the folder around it (another run's, whose --keep-last then
     /// removed that run's checkpoints, or the folder of all runs), and `--resume .` inside a checkpoint went on inside it.

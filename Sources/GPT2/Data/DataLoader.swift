@@ -151,16 +151,18 @@ public final class DataLoader {
             throw .stateMismatch(reason: "the state was saved with \(state.shardCount) shards, "
                                  + "\(selection) now has \(shards.count)")
         }
-        guard (0..<shards.count).contains(state.shardPosition), state.epoch >= 0 else {
-            throw .stateMismatch(reason: "the saved position, shard \(state.shardPosition) of pass \(state.epoch), is not one in \(shards.count) shards")
-        }
         if let saved = state.shards,
            let difference = DataLoaderState.ShardSummary.difference(saved: saved, current: shardSummaries, selection: selection.description) {
             throw .stateMismatch(reason: difference)
         }
+        // The shards are the ones the position was saved in (as far as a state saved before their list was kept says):
+        // a position outside them is a damaged state. (No run makes 2^40 passes; a pass count near Int.max wrapped.)
+        guard (0..<shards.count).contains(state.shardPosition), (0..<(1 << 40)).contains(state.epoch) else {
+            throw .damagedState(reason: "the saved position, shard \(state.shardPosition) of pass \(state.epoch), is not one in \(shards.count) shards")
+        }
         let chunks = source.chunkCount(epoch: state.epoch, shardPosition: state.shardPosition)
         guard (0..<chunks).contains(state.chunkPosition) else {
-            throw .stateMismatch(reason: "chunk \(state.chunkPosition) is outside that shard's \(chunks) chunks")
+            throw .damagedState(reason: "chunk \(state.chunkPosition) is outside that shard's \(chunks) chunks")
         }
         cursor = Cursor(epoch: state.epoch, shardPosition: state.shardPosition, chunkPosition: state.chunkPosition)
     }
@@ -301,6 +303,8 @@ public enum DataLoaderError: Error, CustomStringConvertible {
     /// `splitTokens`: the tokens of every shard of the split, which bigger shards cannot make more of.
     case batchLargerThanShard(path: String, tokens: Int, needed: Int, splitTokens: Int, batchSize: Int, sequenceLength: Int, worldSize: Int)
     case stateMismatch(reason: String)
+    /// The saved position is not one in the shards it was saved with.
+    case damagedState(reason: String)
     case shard(ShardError)
 
     public var description: String {
@@ -325,6 +329,9 @@ public enum DataLoaderError: Error, CustomStringConvertible {
                 + "(gpt2 prepare --val-tokens for validation, --shard-tokens for training)"
         case .stateMismatch(let reason):
             return "cannot restore the data loader: \(reason); resume with the same data and batch geometry"
+        case .damagedState(let reason):
+            return "cannot restore the data loader: \(reason), the ones it was saved with: the checkpoint's state.json is damaged "
+                + "(resume from an earlier checkpoint)"
         case .shard(let error):
             return error.description
         }

@@ -33,6 +33,14 @@ public struct SavedRun {
             throw TrainingError("\(folder) is damaged: its state.json describes \(Self.describe(options.model)), "
                                 + "and its model.bin holds \(Self.describe(saved.config))")
         }
+        // The options as saved (before a resume's own): a value no command line could give is a damaged file, not an
+        // option the user has to fix (those name the option, which a resume may not even take).
+        do {
+            try saved.state.options.validate(resuming: true)
+            try WorkerThreads.require(saved.state.options.threads)
+        } catch {
+            throw TrainingError("\(folder) is damaged: its state.json holds options no run has (\(error))")
+        }
         // The schedule, the saves' names and metrics.jsonl go on from the saved step, in the folder around the checkpoints,
         // which are named for their steps: a checkpoint named otherwise (a copy kept aside, in another run's folder or in
         // the folder of all runs) has no run folder of its own to go on in; a step that is not its folder's left the run's
