@@ -79,8 +79,10 @@ struct PlanReport {
         ]
         if let steps = time.steps, let total = time.totalTokens, let seconds = time.totalSeconds {
             rows.insert(("steps", grouped(steps)), at: 2)
-            rows.insert(("total tokens", "\(grouped(total)) (\(TokenCount.format(total)))"), at: 3)
-            rows.append(("total time", "\(formatDuration(seconds)) (\(formatFixed(seconds / 3600, digits: 1)) hours)"))
+            // (the short forms only where they say something the long ones do not: 10B beside 10,000,000,000, hours beside 2d16h)
+            let short = TokenCount.format(total)
+            rows.insert(("total tokens", grouped(total) + (short == String(total) ? "" : " (\(short))")), at: 3)
+            rows.append(("total time", formatDuration(seconds) + (seconds < 360 ? "" : " (\(formatFixed(seconds / 3600, digits: 1)) hours)")))
         } else {
             rows.append(("total time", "give --steps or --tokens"))
         }

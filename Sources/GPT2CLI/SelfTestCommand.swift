@@ -17,6 +17,11 @@ struct SelfTestCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "selftest",
         abstract: "Check the CUDA backend against the CPU reference on this machine's GPU.",
+        discussion: """
+            Examples:
+              gpt2 selftest cuda            # every check; see gpt2 selftest cuda --help
+              gpt2 selftest cuda --only ops
+            """,
         subcommands: [SelfTestCUDACommand.self])
 }
 

@@ -44,6 +44,12 @@ import Testing
         #expect(tokens.hasSuffix(" 524,288 (8 × 1024 × 64)"), "\(tokens)")
         let total = try #require(text.first { $0.hasPrefix("  total time") }, "\(text)")
         #expect(total.hasSuffix("(\(formatFixed(seconds / 3600, digits: 1)) hours)"), "\(total) for \(seconds) s")
+        // A short run's rows say each number once: "2,560", not "2,560 (2560)"; "2m10s", not "2m10s (0.0 hours)".
+        let short = try planText(["--gpu", "rtx4070", "--model", "tiny", "--micro-batch", "4", "--seq", "64", "--steps", "10"])
+        let shortTokens = try #require(short.first { $0.hasPrefix("  total tokens") }, "\(short)")
+        #expect(shortTokens.hasSuffix(" 2,560"), "\(shortTokens)")
+        let shortTime = try #require(short.first { $0.hasPrefix("  total time") }, "\(short)")
+        #expect(!shortTime.contains("hours"), "\(shortTime)")
     }
 
     /// The memory table ends with the total and what the device has (an RTX 4070: 12 GiB, 12,884,901,888 bytes), and the

@@ -310,7 +310,8 @@ public enum DataLoaderError: Error, CustomStringConvertible {
     public var description: String {
         switch self {
         case .noShards(let selection):
-            return "no token shards match \(selection); create them with `gpt2 prepare` or check the path"
+            return "no token shards match \(selection); create them with `gpt2 prepare` (`gpt2 prepare FILES --out DIR` for "
+                + "your own text, `gpt2 prepare fineweb10B` for FineWeb) or check the path"
         case .fileForFolder(let path):
             return "\(path) is a file: give the folder of token shards that holds it (--data \(FileSystem.directoryName(path)))"
         case .beingPrepared(let directory):
