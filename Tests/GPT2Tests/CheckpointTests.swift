@@ -198,7 +198,7 @@ import Testing
 
     @Test(arguments: ["model.bin truncated", "optimizer.bin truncated", "optimizer.bin empty", "state.json garbage",
                       "state.json missing", "model.bin missing", "folder missing", "optimizer.bin other model",
-                      "optimizer.bin bad magic", "optimizer.bin bad count", "optimizer.bin trailing bytes"])
+                      "optimizer.bin bad magic", "optimizer.bin bad count", "optimizer.bin trailing bytes", "optimizer.bin a folder"])
     func corruptCheckpointGivesFileError(_ damage: String) throws {
         try withRun { run in
             _ = try save(run, step: 1)
@@ -229,6 +229,9 @@ import Testing
                 var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
                 bytes.append(contentsOf: [0, 0, 0, 0])
                 try bytes.write(to: URL(fileURLWithPath: path))
+            case "optimizer.bin a folder":   // (its "size" is a block's, which said the file was 4096 bytes short)
+                try FileManager.default.removeItem(atPath: path)
+                try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
             default: Issue.record("unknown case")
             }
             // every check in Checkpoint.open and the readers it calls (LLMCModelFile, FileSource) throws a FileError
@@ -236,6 +239,7 @@ import Testing
             let error = String(describing: thrown)
             let named = damage == "folder missing" || damage == "state.json missing" ? folder : path
             #expect(error.contains(named), "\(damage): \(error)")
+            if damage == "optimizer.bin a folder" { #expect(error.contains("is a folder, not a file"), "\(error)") }
         }
     }
 }

@@ -292,9 +292,11 @@ struct ByteEncoder: DocumentEncoder {
             try write(String(repeating: "x", count: 30), to: directory.appendingPathComponent("a.txt"))
             let out = directory.appendingPathComponent("out").path
             try FileManager.default.createDirectory(atPath: out + "/corpus_train_000001.bin", withIntermediateDirectories: true)
-            #expect(throws: PrepareError.self) {
+            let error = #expect(throws: PrepareError.self) {
                 try preparer(directory).prepare([.text(path: directory.appendingPathComponent("a.txt").path)], encoder: ByteEncoder())
             }
+            // (named for the shard, not for the temporary name it was written under, which the rename found a folder for)
+            #expect(error?.description.contains("corpus_train_000001.bin: a folder is in its place") == true, "\(String(describing: error))")
             #expect(FileSystem.contents(of: out) == ["corpus_train_000001.bin"])
         }
     }

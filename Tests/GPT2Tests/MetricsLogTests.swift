@@ -2,7 +2,7 @@
 /// and reopening for a resume drops the rows of later steps so each step appears once.
 
 import Foundation
-import GPT2
+@testable import GPT2
 import GPT2TestSupport
 import Testing
 
@@ -54,6 +54,16 @@ import Testing
         // without truncation, reopening appends
         _ = try MetricsLog(path: path)
         #expect(try rows(path).count == 5)
+    }
+
+    /// A resume says which steps before its checkpoint have no row (a file cut short, or a checkpoint resumed in a
+    /// new run folder), briefly; nothing when every step has one.
+    @Test func theStepsWithoutARowAreSaidBriefly() {
+        #expect(MetricsLog.missingSteps(logged: Set(1...30), through: 30) == nil)
+        #expect(MetricsLog.missingSteps(logged: Set(1...18), through: 30) == "steps 19–30")
+        #expect(MetricsLog.missingSteps(logged: Set(1...29), through: 30) == "step 30")
+        #expect(MetricsLog.missingSteps(logged: Set(1...30).subtracting([3, 7, 30]), through: 30) == "3 steps from 3 to 30")
+        #expect(MetricsLog.missingSteps(logged: [], through: 0) == nil)
     }
 
     /// A crash or power cut can leave the file's tail torn (`{"step":1` of step 12's row, its step cut short) or

@@ -62,6 +62,8 @@ import GPT2TestSupport
                  { if case .badVersion(_, 2) = $0 { true } else { false } }),
                 ("count", handMadeShard(declared: 3, tokens: [1, 2]),
                  { if case .sizeMismatch(_, 3, _) = $0 { true } else { false } }),
+                ("negative", handMadeShard(declared: -5, tokens: [1, 2]),
+                 { if case .sizeMismatch(_, -5, _) = $0 { $0.description.contains("declares a negative token count (-5)") } else { false } }),
                 ("truncated", handMadeShard(declared: 4, tokens: [1, 2, 3, 4]).dropLast(3),
                  { if case .sizeMismatch(_, 4, _) = $0 { true } else { false } }),
                 ("trailing", handMadeShard(declared: 2, tokens: [1, 2, 3]),   // longer than declared: not read as 2 tokens

@@ -106,6 +106,8 @@ public enum ShardError: Error, CustomStringConvertible, Equatable {
             return "\(path) is not a token shard: magic \(found), expected \(ShardFormat.magic)"
         case .badVersion(let path, let found):
             return "\(path) has shard version \(found); only version \(ShardFormat.version) (uint16 tokens) is supported"
+        case .sizeMismatch(let path, let declared, _) where declared < 0:
+            return "\(path) declares a negative token count (\(declared)): its header is damaged"
         case .sizeMismatch(let path, let declared, let size):
             return "\(path) declares \(declared) tokens (\(ShardFormat.fileSize(tokenCount: max(0, declared))) bytes) "
                 + "but is \(size) bytes — truncated or partially written"

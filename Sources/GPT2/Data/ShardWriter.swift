@@ -20,7 +20,7 @@ public final class ShardWriter {
         self.path = path
         temporaryPath = FileSystem.temporaryPath(for: path)
         fd = open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard fd >= 0 else { throw .cannotWrite(path: temporaryPath, reason: String(cString: strerror(errno))) }
+        guard fd >= 0 else { throw failure() }
         buffer.reserveCapacity(Self.bufferTokens)
         let placeholder = ShardFormat.header(tokenCount: 0)
         try writeAll(placeholder)
@@ -84,9 +84,14 @@ public final class ShardWriter {
 
     private func writeAll(_ bytes: [UInt8]) throws(ShardError) {
         if let failure = bytes.withUnsafeBytes({ ByteFile.writeFully($0, to: fd) }) {
-            throw .cannotWrite(path: temporaryPath, reason: String(cString: strerror(failure)))
+            throw .cannotWrite(path: path, reason: String(cString: strerror(failure)))
         }
     }
 
-    private func failure() -> ShardError { .cannotWrite(path: temporaryPath, reason: String(cString: strerror(errno))) }
+    /// The last C error, named for the shard (not the temporary name it is written under); a folder in the shard's place
+    /// (which the rename reports as "Is a directory") is said as such.
+    private func failure() -> ShardError {
+        let reason = errno == EISDIR && FileSystem.isDirectory(path) ? "a folder is in its place; move it away" : String(cString: strerror(errno))
+        return .cannotWrite(path: path, reason: reason)
+    }
 }

@@ -24,6 +24,10 @@ public final class FileSource {
             close(fd)
             throw error
         }
+        guard info.st_mode & S_IFMT != S_IFDIR else {   // (whose "size" is a block's, which said the file was short)
+            close(fd)
+            throw FileError("\(path) is a folder, not a file")
+        }
         self.path = path
         size = Int(info.st_size)
     }

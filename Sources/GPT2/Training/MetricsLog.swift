@@ -28,6 +28,11 @@ public final class MetricsLog {
             }
             let body = kept.map { $0 + "\n" }.joined()
             try AtomicFile.write(path) { sink in try sink.write(Array(body.utf8)) }
+            let logged = Set(kept.filter { $0.contains("\"loss\":") }.compactMap { MetricsLog.step(of: $0) })
+            if let missing = Self.missingSteps(logged: logged, through: step) {
+                Console.log("note: \(path) has no rows of \(missing) (cut short, or not this run's file): the run goes on "
+                            + "from its checkpoint, and those rows stay missing")
+            }
         }
         fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         guard fd >= 0 else { throw FileError.system("open", path) }
@@ -53,6 +58,16 @@ public final class MetricsLog {
     /// rows of the steps it holds: without it a power cut could keep the checkpoint and lose those rows.
     public func synchronize() throws {
         guard fsync(fd) == 0 else { throw FileError.system("fsync", path) }
+    }
+
+    /// The steps 1…`last` without a row in `logged`, said in a few words ("steps 19–30", "12 steps from 3 to 30"), or nil.
+    static func missingSteps(logged: Set<Int>, through last: Int) -> String? {
+        guard last >= 1 else { return nil }
+        let missing = (1...last).filter { !logged.contains($0) }
+        guard let first = missing.first, let final = missing.last else { return nil }
+        if missing.count == 1 { return "step \(first)" }
+        if final - first + 1 == missing.count { return "steps \(first)–\(final)" }
+        return "\(missing.count) steps from \(first) to \(final)"
     }
 
     /// The `step` of a row, read from its leading `{"step":N`.
