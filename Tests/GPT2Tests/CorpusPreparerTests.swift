@@ -258,6 +258,17 @@ struct ByteEncoder: DocumentEncoder {
             _ = try preparer(directory).prepare([.text(path: a.path)], encoder: ByteEncoder())   // done again: read
             #expect(try DataLoader(.pattern(out + "/corpus_train_*.bin"), batchSize: 1, sequenceLength: 2, vocabularySize: 257)
                         .shards.count == summary.trainShards.count)
+
+            // A mark that cannot be written (here a folder is in its place) stops the prepare before any shard is written.
+            let blocked = directory.appendingPathComponent("blocked").path
+            try FileManager.default.createDirectory(atPath: UnfinishedPrepareMark.path(directory: blocked, name: "corpus"),
+                                                    withIntermediateDirectories: true)
+            var blockedPreparer = preparer(directory)
+            blockedPreparer.outputDirectory = blocked
+            let unmarked = #expect(throws: PrepareError.self) { try blockedPreparer.prepare([.text(path: a.path)], encoder: ByteEncoder()) }
+            #expect(unmarked?.description.contains("marks a corpus's shards as unfinished while a prepare writes them") == true,
+                    "\(String(describing: unmarked))")
+            #expect(FileSystem.contents(of: blocked) == ["corpus.prepare-unfinished"])
         }
     }
 

@@ -15,6 +15,8 @@ public enum PrepareError: Error, CustomStringConvertible {
     case outputInUse(path: String)
     /// A `gpt2 train` or `gpt2 eval` is reading the output folder's shards.
     case outputBeingRead(path: String)
+    /// The `UnfinishedPrepareMark` could not be written (no shard is written without it).
+    case cannotMark(path: String, reason: String)
     case download(DownloadError)
     case shard(ShardError)
 
@@ -45,6 +47,8 @@ public enum PrepareError: Error, CustomStringConvertible {
         case .outputBeingRead(let path):
             return "a gpt2 train or eval is reading the shards in \(path), which a prepare would change under it; let it finish "
                 + "(or stop it), or prepare into another --out"
+        case .cannotMark(let path, let reason):
+            return "\(reason) (\(FileSystem.baseName(path)) marks a corpus's shards as unfinished while a prepare writes them)"
         case .download(let error):
             return error.description
         case .shard(let error):

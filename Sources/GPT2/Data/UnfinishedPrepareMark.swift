@@ -17,7 +17,7 @@ public enum UnfinishedPrepareMark {
         do {
             try AtomicFile.write(path(directory: directory, name: name)) { sink in try sink.write(Array(text.utf8)) }
         } catch {
-            throw .shard(.cannotWrite(path: path(directory: directory, name: name), reason: "\(error)"))
+            throw .cannotMark(path: path(directory: directory, name: name), reason: "\(error)")
         }
     }
 
