@@ -60,14 +60,15 @@ struct EvalLossCommand: ParsableCommand {
         guard batches >= 0 else { throw ValidationError("--batches must be 0 (all) or positive") }
         guard ["val", "train"].contains(split) else { throw ValidationError("--split must be val or train (got \(split))") }
         try Layout.requireBatchCount(microBatch, option: "--micro-batch")
-        let data = try data ?? runsData()
-        try evaluate(on: try backendOptions.makeBackend(), data: data)
+        try backendOptions.requireValidThreads()
+        // (a path that names no weights, or two kinds of them, is said as such first)
+        let source = try ModelSource.resolve(checkpoint)
+        let data = try data ?? runsData(source)
+        try evaluate(on: try backendOptions.makeBackend(), weights: source, data: data)
     }
 
-    /// The data folder the gpt2 train run of `checkpoint` trained on, as its state.json names it.
-    private func runsData() throws -> String {
-        // (a path that names no weights, or two kinds of them, is said as such first)
-        let folder = try ModelSource.resolve(checkpoint)
+    /// The data folder the gpt2 train run of `checkpoint` (resolved to `folder`) trained on, as its state.json names it.
+    private func runsData(_ folder: String) throws -> String {
         if FileSystem.isFile(checkpoint) || FileSystem.isFile(FileSystem.join(checkpoint, HuggingFaceGPT2.modelFileName)) {
             throw ValidationError("give --data: \(checkpoint) is a model file, which does not name the data it was trained on "
                                   + "(a checkpoint or run of gpt2 train does)")
@@ -80,11 +81,10 @@ struct EvalLossCommand: ParsableCommand {
         return data
     }
 
-    private func evaluate<Ops: Backend>(on backend: Ops, data: String) throws {
+    private func evaluate<Ops: Backend>(on backend: Ops, weights source: String, data: String) throws {
         // The shards are opened before the model is built and its weights load, so a missing split fails in moments;
         // their token ids are checked against the model's vocabulary as the batches are read.
         var opened: ValidationLoader?
-        let source = try ModelSource.resolve(checkpoint)
         let model = try ModelSource.loadModel(source) { config in
             let T = seq ?? min(config.maxSequenceLength, 1024)
             try config.requireSequenceLength(T)

@@ -127,7 +127,6 @@ struct TrainCommand: ParsableCommand {
         var backendChoice = backendOptions
         // (A checkpoint that cannot be read fails below, in full.)
         if let resume, let folder = try? ModelSource.checkpointFolder(resume), let saved = try? SavedRun(checkpoint: folder) {
-            try saved.validate()   // (the saved device and threads are taken below: a damaged value is said as such first)
             // The device the run trained on (nil in runs saved before it was recorded: the CPU); a name other than cpu or
             // cuda is a damaged state.json, which would go on on the CPU without a word.
             let trainedOn = try saved.options.device.map { name in

@@ -193,12 +193,15 @@ public struct MemoryPlan: Sendable {
             Self.largestMicroBatch(config: config, sequenceLength: T, recompute: recompute, device: device, dividing: step,
                                    training: layout.training)
         }
-        var advice: String
-        let fitting = largest(recompute: layout.recompute), plain = largest(recompute: layout.recompute, dividing: nil)
-        let oneToken = MemoryPlan(config: config, batchSize: 1, sequenceLength: 1, recompute: true, device: device, training: layout.training)
-        guard layout.training else {
-            return plain > 0 ? "use --micro-batch \(plain)" : oneToken.fits ? "use a shorter --seq or a smaller model" : adviceWhenNothingFits
+        /// Where no micro-batch fits: a shorter --seq where one token does, else what leaves no room.
+        func noMicroBatchFits() -> String {
+            MemoryPlan(config: config, batchSize: 1, sequenceLength: 1, recompute: true, device: device, training: layout.training).fits
+                ? "use a shorter --seq or a smaller model" : adviceWhenNothingFits
         }
+        let plain = largest(recompute: layout.recompute, dividing: nil)
+        guard layout.training else { return plain > 0 ? "use --micro-batch \(plain)" : noMicroBatchFits() }
+        var advice: String
+        let fitting = sequencesPerStep == nil ? plain : largest(recompute: layout.recompute)
         if let sequencesPerStep, plain > 0 {
             let tokens = sequencesPerStep * T, sequences = formatCount(sequencesPerStep, "sequence")
             if fitting > 0 {
@@ -213,10 +216,8 @@ public struct MemoryPlan: Sendable {
             }
         } else if plain > 0 {
             advice = "use --micro-batch \(plain) (or auto) with more gradient accumulation"
-        } else if oneToken.fits {
-            advice = "use a shorter --seq or a smaller model"
         } else {
-            advice = adviceWhenNothingFits
+            advice = noMicroBatchFits()
         }
         if !layout.recompute, case let withRecompute = largest(recompute: true), withRecompute > fitting {
             advice += ", or --recompute (micro-batches up to \(withRecompute))"

@@ -12,11 +12,19 @@ public struct SavedRun {
 
     /// Opens checkpoint `folder` (its files and their sizes are checked; no vector is read yet); a symbolic link to it,
     /// or a path ending in `.` or `..`, is taken for the folder it names (see `Checkpoint.realFolder`).
+    /// Saved options no command line could give (`keepLast` −3) are a damaged file, refused as such here, before a resume
+    /// takes any of them (its device and threads), not as options the user gave.
     public init(checkpoint folder: String) throws {
         saved = try Checkpoint.open(folder, as: TrainerState.self)
         self.folder = Checkpoint.realFolder(folder)
         options = saved.state.options
         options.outDirectory = Checkpoint.runDirectory(of: folder)
+        do {
+            try options.validate(resuming: true)
+            try WorkerThreads.require(options.threads)
+        } catch {
+            throw TrainingError("\(self.folder) is damaged: its state.json holds options no run has (\(error))")
+        }
     }
 
     /// Optimizer steps the checkpoint completed.
@@ -32,14 +40,6 @@ public struct SavedRun {
         if options.model != saved.config {
             throw TrainingError("\(folder) is damaged: its state.json describes \(Self.describe(options.model)), "
                                 + "and its model.bin holds \(Self.describe(saved.config))")
-        }
-        // The options as saved (before a resume's own): a value no command line could give is a damaged file, not an
-        // option the user has to fix (those name the option, which a resume may not even take).
-        do {
-            try saved.state.options.validate(resuming: true)
-            try WorkerThreads.require(saved.state.options.threads)
-        } catch {
-            throw TrainingError("\(folder) is damaged: its state.json holds options no run has (\(error))")
         }
         // The schedule, the saves' names and metrics.jsonl go on from the saved step, in the folder around the checkpoints,
         // which are named for their steps: a checkpoint named otherwise (a copy kept aside, in another run's folder or in
