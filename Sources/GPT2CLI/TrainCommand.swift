@@ -245,7 +245,10 @@ struct TrainCommand: ParsableCommand {
         }
         let plan = try TrainingPlanCheck.requireFits(resuming: run, device: backendOptions.planDevice(backend))
         let evaluation = try evaluationInputs(run.options, resuming: true)
-        let trainer = try Trainer(resuming: run, backend: backend, replacingLaterSteps: overwrite)
+        // (a file found damaged as the weights load; the trainer's other errors are not the checkpoint's)
+        let trainer = try Self.namingTheWayOn(from: folder, for: { $0 is DamagedFileError }) {
+            try Trainer(resuming: run, backend: backend, replacingLaterSteps: overwrite)
+        }
         Console.log("resuming \(folder)" + (keepingThreads ? " with its \(formatCount(run.options.threads, "thread")) (--threads changes it)" : ""))
         if keepingThreads && run.options.threads > WorkerThreads.cores {
             Console.log("note: this machine has \(formatCount(WorkerThreads.cores, "core")), fewer than the run's threads, which will "
@@ -257,11 +260,18 @@ struct TrainCommand: ParsableCommand {
     /// The saved run of checkpoint `folder`; one that cannot be read (damaged) names the newest complete checkpoint
     /// before it, the way on.
     private static func savedRun(_ folder: String) throws -> SavedRun {
+        try namingTheWayOn(from: folder) { try SavedRun(checkpoint: folder) }
+    }
+
+    /// `body`'s result; an error it throws on reading checkpoint `folder` (which is damaged, or may be), one of those
+    /// `isDamage` picks, also names the newest complete checkpoint before it, the way on.
+    private static func namingTheWayOn<T>(from folder: String, for isDamage: (any Error) -> Bool = { _ in true },
+                                          _ body: () throws -> T) throws -> T {
         do {
-            return try SavedRun(checkpoint: folder)
+            return try body()
         } catch {
             let runFolder = Checkpoint.runDirectory(of: folder)
-            guard let step = Checkpoint.step(ofFolder: Checkpoint.realFolder(folder)), let earlier = Checkpoint.steps(in: runFolder).reversed().first(where: {
+            guard isDamage(error), let step = Checkpoint.step(ofFolder: Checkpoint.realFolder(folder)), let earlier = Checkpoint.steps(in: runFolder).reversed().first(where: {
                 $0 < step && (try? SavedRun(checkpoint: FileSystem.join(runFolder, Checkpoint.folderName(step: $0)))) != nil
             }) else { throw error }
             throw TrainingError("\(error); if it is damaged, continue from the newest complete checkpoint before it: gpt2 train "

@@ -86,6 +86,7 @@ import Testing
         saved["dataDirectory"] = directory + "/gone"
         state["options"] = saved
         try JSONSerialization.data(withJSONObject: state).write(to: URL(fileURLWithPath: moved + "/state.json"))
+        try Checkpoint.acceptEdits(in: moved)
         expectOneLineError(try runGPT2(arguments: ["eval", "--checkpoint", directory + "/run"] + options),
                            mentioning: "the data \(moved) trained on, \(directory)/gone, is gone; give --data")
     }

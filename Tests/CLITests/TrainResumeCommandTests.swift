@@ -76,6 +76,32 @@ import Testing
         #expect(try SavedRun(checkpoint: run + "/ckpt_3").step == 3, "the damaged checkpoints were replaced by complete ones")
     }
 
+    /// A value changed on disk in the newest checkpoint's model.bin (its size and header still right) is found by its
+    /// checksum: resume names the damaged file and the newest complete checkpoint before it as the way on, and eval and
+    /// sample refuse it; without the checksum it loaded as the run's weights.
+    @Test func aCheckpointChangedOnDiskIsRefusedByItsChecksum() throws {
+        let root = try TestPaths.temporaryDirectory("cli-checksum").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let run = root + "/run"
+        try #require(try runGPT2(arguments: try CLIFixtures.trainArguments(out: run, steps: 3, extra: ["--checkpoint-every", "1"])).status == 0)
+        let model = run + "/ckpt_3/model.bin"
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: model))
+        bytes[bytes.count - 2] ^= 0x40   // an exponent bit of the last parameter
+        try bytes.write(to: URL(fileURLWithPath: model))
+        expectOneLineError(try runGPT2(arguments: ["train", "--resume", run, "--steps", "4"]),
+                           mentioning: "\(model) is damaged: its bytes (XXH64 ")
+        expectOneLineError(try runGPT2(arguments: ["train", "--resume", run, "--steps", "4"]),
+                           mentioning: "it changed after it was written (on disk, in a copy or by an edit); if it is damaged, continue from the newest complete checkpoint "
+                               + "before it: gpt2 train --resume \(run)/ckpt_2 --overwrite")
+        let data = try ShakespeareShards.directory()
+        expectOneLineError(try runGPT2(arguments: ["eval", "--checkpoint", run, "--data", data, "--batches", "1"]),
+                           mentioning: "\(model) is damaged")
+        expectOneLineError(try runGPT2(arguments: ["sample", "--checkpoint", run, "--tokens", "2"]), mentioning: "\(model) is damaged")
+        try FileManager.default.removeItem(atPath: run + "/ckpt_3/" + ChecksumList.fileName)
+        let unchecked = try runGPT2(arguments: ["eval", "--checkpoint", run, "--data", data, "--batches", "1"])
+        #expect(unchecked.status == 0, "only the checksum finds it: \(unchecked.stderrText)")
+    }
+
     /// Values in a checkpoint's state.json that no run can have are called a damaged file, naming it, not an option the
     /// user never gave (`--keep-last must be …`, which a resume does not even take); so is a data position outside the
     /// very shards it was saved with (which said to resume with the same data), and a pass count that would wrap.
@@ -92,6 +118,7 @@ import Testing
         let text = try String(contentsOfFile: state, encoding: .utf8)
         try #require(text.contains(saved), "\(text)")
         try text.replacingOccurrences(of: saved, with: damaged).write(toFile: state, atomically: false, encoding: .utf8)
+        try Checkpoint.acceptEdits(in: run + "/ckpt_3")
         let resumed = try runGPT2(arguments: ["train", "--resume", run, "--steps", "4"])
         expectOneLineError(resumed, mentioning: phrase)
         #expect(resumed.stderrText.contains(phrase.hasPrefix("holds options") ? "\(run)/ckpt_3 is damaged: its state.json " : "the checkpoint's state.json is damaged"),
@@ -288,6 +315,7 @@ import Testing
             }
             state = replaced(state, key[...])
             try JSONSerialization.data(withJSONObject: state).write(to: URL(fileURLWithPath: path))
+            try Checkpoint.acceptEdits(in: run + "/ckpt_2")
             expectOneLineError(try runGPT2(arguments: ["train", "--resume", run, "--steps", "4", "--threads", "2"]), mentioning: phrase)
             #expect(try Data(contentsOf: URL(fileURLWithPath: run + "/metrics.jsonl")) == metrics)
             #expect(Checkpoint.steps(in: run) == [2])

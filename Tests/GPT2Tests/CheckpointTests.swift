@@ -1,5 +1,6 @@
 /// Checkpoints: save/load is exact, the vectors move in bounded pieces, pruning keeps the newest, a half-written checkpoint is invisible,
-/// and every kind of damage gives a `FileError` naming the file instead of a crash or a silent mis-load.
+/// every kind of damage gives a `FileError` naming the file instead of a crash or a silent mis-load, and a value changed
+/// in place (sizes and headers still right) is found by the files' checksums.
 
 import Foundation
 @testable import GPT2
@@ -234,12 +235,103 @@ import Testing
                 try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
             default: Issue.record("unknown case")
             }
-            // every check in Checkpoint.open and the readers it calls (LLMCModelFile, FileSource) throws a FileError
-            let thrown = try #require(throws: FileError.self) { try Checkpoint.load(folder, as: State.self) }
+            // every check in Checkpoint.open and the readers it calls (LLMCModelFile, FileSource) throws a FileError, and
+            // one whose bytes changed (state.json garbage, a right-sized header changed) a DamagedFileError
+            let thrown = try #require(throws: (any Error).self) { try Checkpoint.load(folder, as: State.self) }
+            #expect(thrown is FileError || thrown is DamagedFileError, "\(damage): \(type(of: thrown))")
             let error = String(describing: thrown)
             let named = damage == "folder missing" || damage == "state.json missing" ? folder : path
             #expect(error.contains(named), "\(damage): \(error)")
             if damage == "optimizer.bin a folder" { #expect(error.contains("is a folder, not a file"), "\(error)") }
         }
+    }
+
+    /// A save lists the XXH64 of each of its files in checksums.xxh64, in `xxhsum`'s format.
+    @Test func saveListsTheChecksumsOfItsFiles() throws {
+        try withRun { run in
+            _ = try save(run, step: 1)
+            let folder = run + "/ckpt_1"
+            let list = try #require(try ChecksumList.read(in: folder))
+            #expect(list.entries.map(\.name) == ["model.bin", "optimizer.bin", "state.json"])
+            for (name, checksum) in list.entries {
+                let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: folder + "/" + name)))
+                #expect(XXHash64.digest(of: bytes) == checksum, "\(name)")
+            }
+            let text = try String(contentsOfFile: folder + "/" + ChecksumList.fileName, encoding: .utf8)
+            #expect(text.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: false).count } == [3, 3, 3],
+                    "HEX, two spaces, NAME: \(text)")
+        }
+    }
+
+    /// The reference tool agrees: `xxhsum -c checksums.xxh64` in a checkpoint folder passes, and fails once a byte of
+    /// model.bin changes (CI installs xxhsum; without it the test does not run).
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/xxhsum"), "xxhsum (apt package xxhash) is not installed"))
+    func theReferenceToolChecksTheList() throws {
+        try withRun { run in
+            _ = try save(run, step: 1)
+            let folder = run + "/ckpt_1"
+            let checked = try runCommand("/usr/bin/xxhsum", arguments: ["-c", ChecksumList.fileName], workingDirectory: folder)
+            #expect(checked.status == 0, "\(checked.stdoutText)\(checked.stderrText)")
+            #expect(checked.stdoutText.components(separatedBy: ": OK").count == 4, "\(checked.stdoutText)")
+            try flipBit(in: folder + "/model.bin", at: 1024 + 4 * 7 + 2)
+            let failed = try runCommand("/usr/bin/xxhsum", arguments: ["-c", ChecksumList.fileName], workingDirectory: folder)
+            #expect(failed.status != 0 && failed.stdoutText.contains("model.bin: FAILED"), "\(failed.stdoutText)")
+        }
+    }
+
+    /// One bit changed inside a value, where sizes, headers and JSON all stay valid (a disk or copy error), is refused as a
+    /// damaged file, named; without the checksums it loaded as the checkpoint.
+    @Test(arguments: ["model.bin", "optimizer.bin", "state.json"])
+    func aValueChangedInPlaceIsFoundByItsChecksum(_ file: String) throws {
+        try withRun { run in
+            _ = try save(run, step: 1)
+            let folder = run + "/ckpt_1", path = folder + "/" + file
+            switch file {
+            case "model.bin": try flipBit(in: path, at: 1024 + 4 * 7 + 2)   // a parameter's mantissa
+            case "optimizer.bin": try flipBit(in: path, at: 16 + 8 * config.parameterCount - 2)   // the last second moment
+            default:   // the step the state says, still valid JSON
+                let text = try String(contentsOfFile: path, encoding: .utf8)
+                #expect(text.contains("\"step\" : 1"), "\(text)")
+                try text.replacingOccurrences(of: "\"step\" : 1", with: "\"step\" : 7").write(toFile: path, atomically: false, encoding: .utf8)
+            }
+            let thrown = try #require(throws: DamagedFileError.self) { _ = try Checkpoint.load(folder, as: State.self) }
+            #expect(thrown.path == path)
+            #expect(String(describing: thrown).contains("\(path) is damaged: its bytes"), "\(thrown)")
+            try FileManager.default.removeItem(atPath: folder + "/" + ChecksumList.fileName)
+            #expect(throws: Never.self, "only the checksums find it") { _ = try Checkpoint.load(folder, as: State.self) }
+        }
+    }
+
+    /// Weights read from a checkpoint by the other commands (eval, sample, export, --init-from) are checked too.
+    @Test func weightsReadFromADamagedCheckpointAreRefused() throws {
+        try withRun { run in
+            let saved = try save(run, step: 1)
+            #expect(try ModelSource.load(run).parameters.map(\.bitPattern) == saved.parameters.map(\.bitPattern))
+            try flipBit(in: run + "/ckpt_1/model.bin", at: 1024 + 4 * (config.parameterCount - 1) + 3)   // the last one's sign
+            #expect(throws: DamagedFileError.self) { _ = try ModelSource.load(run) }
+            #expect(throws: DamagedFileError.self) { _ = try LLMCModelFile.read(path: run + "/ckpt_1/model.bin") }
+            #expect(throws: Never.self, "the header alone is not checked") { try ModelSource.config(run) }
+        }
+    }
+
+    /// A checkpoint written before checksums were (no checksums.xxh64) loads as it did; a damaged list is named.
+    @Test func aCheckpointWithoutChecksumsLoadsAndADamagedListIsNamed() throws {
+        try withRun { run in
+            let saved = try save(run, step: 1)
+            let list = run + "/ckpt_1/" + ChecksumList.fileName
+            try FileManager.default.removeItem(atPath: list)
+            #expect(try Checkpoint.load(run + "/ckpt_1", as: State.self).secondMoment.map(\.bitPattern) == saved.second.map(\.bitPattern))
+            for damaged in ["not a checksum list\n", "0123456789abcdef model.bin\n", "0123456789abcdeg  model.bin\n", "0123456789abcdef  \n"] {
+                try damaged.write(toFile: list, atomically: false, encoding: .utf8)
+                let thrown = try #require(throws: FileError.self) { try Checkpoint.load(run + "/ckpt_1", as: State.self) }
+                #expect(String(describing: thrown).contains("\(list) is damaged: line 1"), "\(damaged): \(thrown)")
+            }
+        }
+    }
+
+    private func flipBit(in path: String, at offset: Int) throws {
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        bytes[offset] ^= 0x01
+        try bytes.write(to: URL(fileURLWithPath: path))
     }
 }

@@ -18,9 +18,10 @@ public enum LLMCModelFile {
     }
 
     /// Writes the parameters for `config` at `path`, atomically, asking `fill(range, buffer)` for them a piece at a time
-    /// (fp32 values of elements `range`), so that no whole copy of them is needed.
+    /// (fp32 values of elements `range`), so that no whole copy of them is needed. Returns the file's XXH64.
+    @discardableResult
     public static func write(path: String, config: ModelConfig, precision: Precision = .float32,
-                             parameters fill: (Range<Int>, UnsafeMutableRawBufferPointer) throws -> Void) throws {
+                             parameters fill: (Range<Int>, UnsafeMutableRawBufferPointer) throws -> Void) throws -> UInt64 {
         var header = [Int32](repeating: 0, count: 256)
         header[0] = magic
         header[1] = precision.rawValue
@@ -30,7 +31,7 @@ public enum LLMCModelFile {
         header[5] = Int32(config.heads)
         header[6] = Int32(config.channels)
         header[7] = Int32(config.paddedVocabularySize)
-        try AtomicFile.write(path) { sink in
+        return try AtomicFile.write(path) { sink in
             try sink.write(header)
             try sink.writeFloats(count: config.parameterCount, bfloat16: precision == .bfloat16, fill)
         }
@@ -44,7 +45,8 @@ public enum LLMCModelFile {
         return (file.config, parameters)
     }
 
-    /// Opens a model file and checks its header and its size, before any parameter is read.
+    /// Opens a model file and checks its header and its size, before any parameter is read. One listed in a
+    /// `checksums.xxh64` beside it (a checkpoint's model.bin) is checked against it once its parameters are read.
     public static func open(path: String) throws -> OpenFile {
         let source = try FileSource(path: path)
         guard source.size >= 1024 else {
@@ -69,7 +71,8 @@ public enum LLMCModelFile {
         guard let expected, source.size == expected else {
             throw FileError("\(path): \(source.size) bytes, but its header (L=\(config.layers), C=\(config.channels), Vp=\(config.paddedVocabularySize)) needs \(expected.map(String.init) ?? "more than any file holds")")
         }
-        return OpenFile(config: config, precision: precision, source: source)
+        let checksum = try ChecksumList.read(in: FileSystem.directoryName(path))?.checksum(of: FileSystem.baseName(path))
+        return OpenFile(config: config, precision: precision, source: source, expectedChecksum: checksum)
     }
 
     /// A model file whose header has been read and checked; its parameters follow.
@@ -77,10 +80,15 @@ public enum LLMCModelFile {
         public let config: ModelConfig
         public let precision: Precision
         let source: FileSource
+        /// The file's checksum in its folder's `checksums.xxh64`, if it is listed there.
+        let expectedChecksum: UInt64?
 
-        /// Reads every parameter, handing them to `put(range, buffer)` a piece at a time as fp32 (bf16 widened exactly).
+        /// Reads every parameter, handing them to `put(range, buffer)` a piece at a time as fp32 (bf16 widened exactly);
+        /// then throws `DamagedFileError` if the file's bytes are not those its checksum lists (the pieces handed over
+        /// are then not the model's).
         public func readParameters(_ put: (Range<Int>, UnsafeRawBufferPointer) throws -> Void) throws {
             try source.readFloats(count: config.parameterCount, bfloat16: precision == .bfloat16, put)
+            try ChecksumList.verify(source.path, actual: source.checksumOfBytesRead.digest, expected: expectedChecksum)
         }
     }
 }

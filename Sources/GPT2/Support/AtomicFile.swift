@@ -11,19 +11,24 @@ public enum AtomicFile {
     /// Writes the file through `body`, atomically: `PATH.tmp-PID`, fsync, rename, fsync of the folder. A symbolic link
     /// at `path` is kept, and the file it names is the one replaced; anything at `path` that is not a file (a device
     /// such as /dev/stdout, a pipe, a folder) is refused, since the rename would put a file in its place.
-    public static func write(_ path: String, _ body: (inout FileSink) throws -> Void) throws {
-        try withoutActuallyEscaping(body) { body in try writeTogether([(path, body)]) }
+    /// Returns the XXH64 of the bytes written (see `ChecksumList`).
+    @discardableResult
+    public static func write(_ path: String, _ body: (inout FileSink) throws -> Void) throws -> UInt64 {
+        try withoutActuallyEscaping(body) { body in try writeTogether([(path, body)])[0] }
     }
 
     /// Writes several files as `write` does each, and renames them into place only once all are written, one right after
     /// the other: a failure or an interruption while they are written leaves every one as it was (a model file and its
     /// config.json do not come from two exports; only a kill in the microseconds between the renames could split them).
-    public static func writeTogether(_ files: [(path: String, body: (inout FileSink) throws -> Void)]) throws {
-        var written: [(temporary: String, path: String)] = []
+    /// Returns the XXH64 of each file's bytes, in order.
+    @discardableResult
+    public static func writeTogether(_ files: [(path: String, body: (inout FileSink) throws -> Void)]) throws -> [UInt64] {
+        var written: [(temporary: String, path: String, checksum: UInt64)] = []
         do {
             for (path, body) in files {
                 let path = try regularFileDestination(path)
-                written.append((try writeTemporary(for: path, body), path))
+                let (temporary, checksum) = try writeTemporary(for: path, body)
+                written.append((temporary, path, checksum))
             }
         } catch {
             for file in written { unlink(file.temporary) }
@@ -35,10 +40,12 @@ public enum AtomicFile {
             throw failure
         }
         for file in written { syncDirectory(containing: file.path) }
+        return written.map(\.checksum)
     }
 
-    /// Writes `PATH.tmp-PID` through `body` and fsyncs it; returns its path. Errors name `path`, not the temporary.
-    private static func writeTemporary(for path: String, _ body: (inout FileSink) throws -> Void) throws -> String {
+    /// Writes `PATH.tmp-PID` through `body` and fsyncs it; returns its path and the XXH64 of its bytes. Errors name
+    /// `path`, not the temporary.
+    private static func writeTemporary(for path: String, _ body: (inout FileSink) throws -> Void) throws -> (String, UInt64) {
         let temporary = FileSystem.temporaryPath(for: path)
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard fd >= 0 else { throw FileError.system("create", path) }
@@ -52,7 +59,7 @@ public enum AtomicFile {
             unlink(temporary)
             throw error
         }
-        return temporary
+        return (temporary, sink.checksum.digest)
     }
 
     /// `path`, or the file a symbolic link there names; refused unless that is a regular file or nothing yet.
@@ -87,12 +94,15 @@ public enum AtomicFile {
 public struct FileSink {
     let fd: Int32
     let path: String
+    /// The XXH64 of the bytes written so far.
+    private(set) var checksum = XXHash64()
 
     /// Appends raw bytes.
     public mutating func write(_ bytes: UnsafeRawBufferPointer) throws {
         if let failure = ByteFile.writeFully(bytes, to: fd) {
             throw FileError("cannot write \(path): \(String(cString: strerror(failure)))")
         }
+        checksum.update(bytes)
     }
 
     /// Appends the bytes of a numeric array.

@@ -36,11 +36,15 @@ public final class FileSource {
 
     /// Where the next `read` continues.
     private var position = 0
+    /// The XXH64 of the bytes `read` has returned, from the file's start on (`read(at:into:)`'s are not in it): once
+    /// the whole file has been read so, its checksum (see `ChecksumList`).
+    public private(set) var checksumOfBytesRead = XXHash64()
 
     /// Fills `bytes` with the file's next bytes.count bytes.
     public func read(_ bytes: UnsafeMutableRawBufferPointer) throws {
         try read(at: position, into: bytes)
         position += bytes.count
+        checksumOfBytesRead.update(UnsafeRawBufferPointer(bytes))
     }
 
     /// Fills `bytes` with the file's bytes from `offset` on, without moving the position `read` continues from.

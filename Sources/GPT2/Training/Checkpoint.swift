@@ -1,5 +1,6 @@
 /// Checkpoints: `RUN/ckpt_STEP/` holding the weights (an llm.c fp32 model file), the AdamW moments,
-/// and a JSON state (step, options, data-loader and RNG state). Written whole or not at all.
+/// a JSON state (step, options, data-loader and RNG state), and the three files' checksums. Written whole or not at
+/// all; read only when their bytes are those written.
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -60,7 +61,7 @@ public enum Checkpoint {
     }
 
     /// Writes a checkpoint into `runDirectory`, which must exist (a run folder moved away meanwhile is not made anew
-    /// at its path): a temporary folder, each file fsynced, then renamed. The three
+    /// at its path): a temporary folder, each file fsynced, their checksums (`ChecksumList`), then renamed. The three
     /// vectors come from `fill(tensor, range, buffer)` a piece at a time (fp32 values of elements `range`), so that
     /// saving needs no whole copy of them.
     public static func save<State: Encodable>(runDirectory: String, step: Int, config: ModelConfig, state: State,
@@ -73,8 +74,8 @@ public enum Checkpoint {
         guard mkdir(partial, 0o755) == 0 else { throw FileError.system("create checkpoint folder", partial) }
         do {
             let count = config.parameterCount
-            try LLMCModelFile.write(path: partial + "/model.bin", config: config) { range, piece in try fill(.parameters, range, piece) }
-            try AtomicFile.write(partial + "/optimizer.bin") { sink in
+            let model = try LLMCModelFile.write(path: partial + "/model.bin", config: config) { range, piece in try fill(.parameters, range, piece) }
+            let moments = try AtomicFile.write(partial + "/optimizer.bin") { sink in
                 try sink.write([optimizerMagic, 1, Int32(truncatingIfNeeded: count), Int32(truncatingIfNeeded: count >> 32)])
                 try sink.writeFloats(count: count) { range, piece in try fill(.firstMoment, range, piece) }
                 try sink.writeFloats(count: count) { range, piece in try fill(.secondMoment, range, piece) }
@@ -82,7 +83,8 @@ public enum Checkpoint {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             let json = try encoder.encode(state)
-            try AtomicFile.write(partial + "/state.json") { sink in try sink.write(Array(json)) }
+            let stateChecksum = try AtomicFile.write(partial + "/state.json") { sink in try sink.write(Array(json)) }
+            try ChecksumList([("model.bin", model), ("optimizer.bin", moments), ("state.json", stateChecksum)]).write(into: partial)
         } catch {
             try? files.removeItem(atPath: partial)   // a failed save (a full disk) leaves nothing behind
             throw error
@@ -101,11 +103,13 @@ public enum Checkpoint {
     }
 
     /// Opens a checkpoint folder: reads its state and checks that its files agree with one another and with
-    /// their sizes, before any vector is read (`Saved.restore`).
+    /// their sizes, before any vector is read (`Saved.restore`, which checks their checksums). A checkpoint written
+    /// before checksums were has none to check.
     public static func open<State: Decodable>(_ folder: String, as: State.Type) throws -> Saved<State> {
         guard holdsState(folder) else {
             throw FileError("\(folder) is not a complete checkpoint (no state.json)")
         }
+        let checksums = try ChecksumList.read(in: folder)
         let model = try LLMCModelFile.open(path: folder + "/model.bin")
         let moments = try FileSource(path: folder + "/optimizer.bin")
         let count = model.config.parameterCount
@@ -121,14 +125,17 @@ public enum Checkpoint {
             throw FileError("\(folder)/optimizer.bin says it holds the moments of \(recordedCount) parameters; the model has \(count) "
                             + "— the checkpoint is corrupt")
         }
-        let json = Data(try ByteFile.contents(ofFile: folder + "/state.json"))
+        let stateBytes = try ByteFile.contents(ofFile: folder + "/state.json")
+        try ChecksumList.verify(folder + "/state.json", actual: XXHash64.digest(of: stateBytes), expected: checksums?.checksum(of: "state.json"))
+        let json = Data(stateBytes)
         let state: State
         do {
             state = try JSONDecoder().decode(State.self, from: json)
         } catch {
             throw FileError("\(folder)/state.json is corrupt: \(decodingErrorText(error, in: json))")
         }
-        return Saved(config: model.config, state: state, model: model, moments: moments)
+        return Saved(config: model.config, state: state, model: model, moments: moments,
+                     momentsChecksum: checksums?.checksum(of: "optimizer.bin"))
     }
 
     /// An opened checkpoint: its model shape and state, and its vectors ready to be read.
@@ -137,13 +144,16 @@ public enum Checkpoint {
         public let state: State
         let model: LLMCModelFile.OpenFile
         let moments: FileSource
+        let momentsChecksum: UInt64?
 
         /// Reads the three vectors once, handing them to `put(tensor, range, buffer)` a piece at a time (fp32 values
-        /// of elements `range`), so that loading needs no whole copy of them.
+        /// of elements `range`), so that loading needs no whole copy of them; then throws `DamagedFileError` if a file's
+        /// bytes are not those its checksum lists (what was handed over is then not what was saved).
         public func restore(_ put: (CheckpointTensor, Range<Int>, UnsafeRawBufferPointer) throws -> Void) throws {
             try model.readParameters { range, piece in try put(.parameters, range, piece) }
             try moments.readFloats(count: config.parameterCount) { range, piece in try put(.firstMoment, range, piece) }
             try moments.readFloats(count: config.parameterCount) { range, piece in try put(.secondMoment, range, piece) }
+            try ChecksumList.verify(moments.path, actual: moments.checksumOfBytesRead.digest, expected: momentsChecksum)
         }
     }
 
