@@ -151,7 +151,13 @@ struct TrainCommand: ParsableCommand {
                 backendChoice.threads = saved.options.threads
             }
         }
-        try train(on: try backendChoice.makeBackend(), keepingThreads: backendOptions.threads == nil && backendChoice.threads != nil)
+        let backend: any Backend
+        do {
+            backend = try backendChoice.makeBackend()
+        } catch let error where backendOptions.device == .auto && backendChoice.device == .cuda {   // (the resume chose the GPU)
+            throw ValidationError("\(error); this run trained on the GPU: continue it on the CPU with --device cpu")
+        }
+        try train(on: backend, keepingThreads: backendOptions.threads == nil && backendChoice.threads != nil)
     }
 
     /// What a run's samples and HellaSwag scores need: the tokenizer's decoder and the HellaSwag items (each nil when off).
