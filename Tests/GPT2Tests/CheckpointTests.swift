@@ -302,14 +302,21 @@ import Testing
         }
     }
 
-    /// Weights read from a checkpoint by the other commands (eval, sample, export, --init-from) are checked too.
+    /// Weights read from a checkpoint by the other commands (eval, sample, export, --init-from) are checked too; a model
+    /// file outside a checkpoint is not, whatever list lies beside it.
     @Test func weightsReadFromADamagedCheckpointAreRefused() throws {
         try withRun { run in
             let saved = try save(run, step: 1)
             #expect(try ModelSource.load(run).parameters.map(\.bitPattern) == saved.parameters.map(\.bitPattern))
             try flipBit(in: run + "/ckpt_1/model.bin", at: 1024 + 4 * (config.parameterCount - 1) + 3)   // the last one's sign
             #expect(throws: DamagedFileError.self) { _ = try ModelSource.load(run) }
-            #expect(throws: DamagedFileError.self) { _ = try LLMCModelFile.read(path: run + "/ckpt_1/model.bin") }
+            #expect(throws: DamagedFileError.self, "--init-from RUN/ckpt_1/model.bin") { _ = try ModelSource.load(run + "/ckpt_1/model.bin") }
+            let copy = run + "/model.bin"   // the same bytes outside the checkpoint: no checksum was recorded for them there
+            try FileManager.default.copyItem(atPath: run + "/ckpt_1/model.bin", toPath: copy)
+            try FileManager.default.copyItem(atPath: run + "/ckpt_1/" + ChecksumList.fileName, toPath: run + "/" + ChecksumList.fileName)
+            #expect(throws: Never.self) { _ = try ModelSource.load(copy) }
+            try "XXH64 (model.bin) = 0123456789abcdef\n".write(toFile: run + "/" + ChecksumList.fileName, atomically: false, encoding: .utf8)
+            #expect(throws: Never.self, "a list a user made beside their own model file is not read") { _ = try ModelSource.load(copy) }
             #expect(throws: Never.self, "the header alone is not checked") { try ModelSource.config(run) }
         }
     }

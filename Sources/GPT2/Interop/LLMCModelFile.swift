@@ -37,17 +37,17 @@ public enum LLMCModelFile {
         }
     }
 
-    /// Reads a model file: its config and its parameters as fp32.
-    public static func read(path: String) throws -> (config: ModelConfig, parameters: [Float]) {
-        let file = try open(path: path)
+    /// Reads a model file: its config and its parameters as fp32 (see `open` for `checksum`).
+    public static func read(path: String, checksum: UInt64? = nil) throws -> (config: ModelConfig, parameters: [Float]) {
+        let file = try open(path: path, checksum: checksum)
         var parameters = [Float](repeating: 0, count: file.config.parameterCount)
         try file.readParameters { range, piece in parameters[range].withUnsafeMutableBytes { $0.copyMemory(from: piece) } }
         return (file.config, parameters)
     }
 
-    /// Opens a model file and checks its header and its size, before any parameter is read. One listed in a
-    /// `checksums.xxh64` beside it (a checkpoint's model.bin) is checked against it once its parameters are read.
-    public static func open(path: String) throws -> OpenFile {
+    /// Opens a model file and checks its header and its size, before any parameter is read. `checksum`, the XXH64
+    /// recorded for the file (a checkpoint's, `ChecksumList`), is checked once its parameters are read.
+    public static func open(path: String, checksum: UInt64? = nil) throws -> OpenFile {
         let source = try FileSource(path: path)
         guard source.size >= 1024 else {
             throw FileError("\(path) is not an llm.c model file: \(source.size) bytes is shorter than its 1024-byte header")
@@ -71,7 +71,6 @@ public enum LLMCModelFile {
         guard let expected, source.size == expected else {
             throw FileError("\(path): \(source.size) bytes, but its header (L=\(config.layers), C=\(config.channels), Vp=\(config.paddedVocabularySize)) needs \(expected.map(String.init) ?? "more than any file holds")")
         }
-        let checksum = try ChecksumList.read(in: FileSystem.directoryName(path))?.checksum(of: FileSystem.baseName(path))
         return OpenFile(config: config, precision: precision, source: source, expectedChecksum: checksum)
     }
 
@@ -80,7 +79,7 @@ public enum LLMCModelFile {
         public let config: ModelConfig
         public let precision: Precision
         let source: FileSource
-        /// The file's checksum in its folder's `checksums.xxh64`, if it is listed there.
+        /// The XXH64 recorded for the file, if one was.
         let expectedChecksum: UInt64?
 
         /// Reads every parameter, handing them to `put(range, buffer)` a piece at a time as fp32 (bf16 widened exactly);

@@ -1,6 +1,7 @@
 /// A folder's `checksums.xxh64`: the XXH64 of files beside it, one `HEX  NAME` line each, as `xxhsum` writes them
 /// (so `xxhsum -c checksums.xxh64` in the folder checks them too). Checkpoints carry one, and every reader of a
-/// file it lists checks the bytes it read against it: a disk or copy error that changes a value is found, not trained on.
+/// checkpoint's file checks the bytes it read against it: a disk or copy error that changes a value is found, not
+/// trained on.
 
 public struct ChecksumList: Equatable {
     public static let fileName = "checksums.xxh64"

@@ -110,7 +110,7 @@ public enum Checkpoint {
             throw FileError("\(folder) is not a complete checkpoint (no state.json)")
         }
         let checksums = try ChecksumList.read(in: folder)
-        let model = try LLMCModelFile.open(path: folder + "/model.bin")
+        let model = try LLMCModelFile.open(path: folder + "/model.bin", checksum: checksums?.checksum(of: "model.bin"))
         let moments = try FileSource(path: folder + "/optimizer.bin")
         let count = model.config.parameterCount
         guard moments.size == 16 + 8 * count else {
@@ -136,6 +136,14 @@ public enum Checkpoint {
         }
         return Saved(config: model.config, state: state, model: model, moments: moments,
                      momentsChecksum: checksums?.checksum(of: "optimizer.bin"))
+    }
+
+    /// The XXH64 recorded for model file `path` when it is a checkpoint's model.bin (beside a state.json, and listed in
+    /// the checksums.xxh64 there), for `LLMCModelFile.open`; nil for any other file (a list beside one is not ours).
+    public static func recordedChecksum(ofModelFile path: String) throws -> UInt64? {
+        let folder = FileSystem.directoryName(path)
+        guard FileSystem.baseName(path) == "model.bin", holdsState(folder) else { return nil }
+        return try ChecksumList.read(in: folder)?.checksum(of: "model.bin")
     }
 
     /// An opened checkpoint: its model shape and state, and its vectors ready to be read.

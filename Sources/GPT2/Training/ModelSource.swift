@@ -43,7 +43,7 @@ public enum ModelSource {
     public static func load(_ path: String) throws -> (config: ModelConfig, parameters: [Float]) {
         try reading(path) { weights in
             switch weights {
-            case .llmc(let file): try LLMCModelFile.read(path: file)
+            case .llmc(let file): try LLMCModelFile.read(path: file, checksum: Checkpoint.recordedChecksum(ofModelFile: file))
             case .huggingFace(let file): try HuggingFaceGPT2.load(file)
             }
         }
@@ -68,7 +68,7 @@ public enum ModelSource {
         }
         let opened: any OpenWeightsFile = try reading(path) { weights in
             switch weights {
-            case .llmc(let file): try LLMCModelFile.open(path: file)
+            case .llmc(let file): try LLMCModelFile.open(path: file, checksum: Checkpoint.recordedChecksum(ofModelFile: file))
             case .huggingFace(let file): try HuggingFaceGPT2.open(file)
             }
         }
