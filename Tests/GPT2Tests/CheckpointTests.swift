@@ -330,9 +330,21 @@ import Testing
             #expect(try Checkpoint.load(run + "/ckpt_1", as: State.self).secondMoment.map(\.bitPattern) == saved.second.map(\.bitPattern))
             for damaged in ["not a checksum list\n", "0123456789abcdef model.bin\n", "0123456789abcdeg  model.bin\n", "0123456789abcdef  \n"] {
                 try damaged.write(toFile: list, atomically: false, encoding: .utf8)
-                let thrown = try #require(throws: FileError.self) { try Checkpoint.load(run + "/ckpt_1", as: State.self) }
+                let thrown = try #require(throws: FileError.self) { _ = try Checkpoint.load(run + "/ckpt_1", as: State.self) }
                 #expect(String(describing: thrown).contains("\(list) is damaged: line 1"), "\(damaged): \(thrown)")
             }
+            // a list that leaves a file out (which would go unchecked), also as CRLF lines would read, is damaged
+            let whole = ["model.bin", "optimizer.bin", "state.json"].map { name in
+                XXHash64.hex(XXHash64.digest(of: [UInt8](FileManager.default.contents(atPath: run + "/ckpt_1/" + name)!))) + "  " + name
+            }
+            for (lines, missing) in [(whole.dropLast().joined(separator: "\n"), "state.json"), (whole.joined(separator: "\r\n"), "model.bin")] {
+                try (lines + "\n").write(toFile: list, atomically: false, encoding: .utf8)
+                let thrown = try #require(throws: FileError.self) { _ = try Checkpoint.load(run + "/ckpt_1", as: State.self) }
+                #expect(String(describing: thrown).contains("\(list) is damaged: it lists no checksum for \(missing)"), "\(thrown)")
+                #expect(throws: FileError.self, "eval's way in") { _ = try ModelSource.load(run) }
+            }
+            try (whole.joined(separator: "\n") + "\n").write(toFile: list, atomically: false, encoding: .utf8)
+            #expect(throws: Never.self) { _ = try Checkpoint.load(run + "/ckpt_1", as: State.self) }
         }
     }
 

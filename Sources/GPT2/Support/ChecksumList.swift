@@ -3,7 +3,7 @@
 /// checkpoint's file checks the bytes it read against it: a disk or copy error that changes a value is found, not
 /// trained on.
 
-public struct ChecksumList: Equatable {
+public struct ChecksumList {
     public static let fileName = "checksums.xxh64"
 
     /// Each listed file's name (no folder) and checksum, in the order written.
@@ -40,10 +40,6 @@ public struct ChecksumList: Equatable {
     public static func verify(_ path: String, actual: UInt64, expected: UInt64?) throws {
         guard let expected, actual != expected else { return }
         throw DamagedFileError(path: path, actual: actual, expected: expected)
-    }
-
-    public static func == (a: ChecksumList, b: ChecksumList) -> Bool {
-        a.entries.map(\.name) == b.entries.map(\.name) && a.entries.map(\.checksum) == b.entries.map(\.checksum)
     }
 }
 
