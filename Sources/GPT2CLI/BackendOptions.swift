@@ -34,9 +34,8 @@ struct BackendOptions: ParsableArguments {
             if let problem = CUDAAvailability.problem() {
                 throw ValidationError("--device cuda: \(problem); or run on the CPU with --device cpu")
             }
-            if threads != nil { Console.log("note: --threads sets the CPU backend's worker threads; it has no effect with --device cuda") }
             do {
-                return try Self.makeCUDABackend()
+                return try makeCUDA()
             } catch {
                 throw ValidationError("--device cuda: \(error)")
             }
@@ -49,6 +48,12 @@ struct BackendOptions: ParsableArguments {
             }
             return CPUBackend(threads: threadSetting)
         }
+    }
+
+    /// The CUDA backend, where `CUDAAvailability` found a driver; its errors say what failed, not which option chose it.
+    func makeCUDA() throws -> any Backend {
+        if threads != nil { Console.log("note: --threads sets the CPU backend's worker threads; it has no effect with --device cuda") }
+        return try Self.makeCUDABackend()
     }
 
     static func makeCUDABackend() throws -> CUDABackend {

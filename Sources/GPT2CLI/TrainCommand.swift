@@ -152,10 +152,16 @@ struct TrainCommand: ParsableCommand {
             }
         }
         let backend: any Backend
-        do {
+        if backendOptions.device == .auto && backendChoice.device == .cuda {   // the resume chose the GPU, whose driver is there
+            try backendChoice.requireValidThreads()
+            do {
+                backend = try backendChoice.makeCUDA()
+            } catch {
+                throw ValidationError("this run trained on the GPU, and here its CUDA backend cannot start: \(error); continue it on the "
+                                      + "CPU with --device cpu")
+            }
+        } else {
             backend = try backendChoice.makeBackend()
-        } catch let error where backendOptions.device == .auto && backendChoice.device == .cuda {   // (the resume chose the GPU)
-            throw ValidationError("\(error); this run trained on the GPU: continue it on the CPU with --device cpu")
         }
         try train(on: backend, keepingThreads: backendOptions.threads == nil && backendChoice.threads != nil)
     }
@@ -270,19 +276,18 @@ struct TrainCommand: ParsableCommand {
     }
 
     /// `body`'s result; an error it throws on reading checkpoint `folder` (which is damaged, or may be), one of those
-    /// `isDamage` picks, also names the newest complete checkpoint before it, the way on.
+    /// `isDamage` picks, also names the newest complete checkpoint before it, the way on. A damaged checksum list is
+    /// not: its own message says how to check the files it lists, which may be intact.
     private static func namingTheWayOn<T>(from folder: String, for isDamage: (any Error) -> Bool = { _ in true },
                                           _ body: () throws -> T) throws -> T {
         do {
             return try body()
         } catch {
-            let runFolder = Checkpoint.runDirectory(of: folder)
-            guard isDamage(error), let step = Checkpoint.step(ofFolder: Checkpoint.realFolder(folder)), let earlier = Checkpoint.steps(in: runFolder).reversed().first(where: {
-                $0 < step && (try? SavedRun(checkpoint: FileSystem.join(runFolder, Checkpoint.folderName(step: $0)))) != nil
-            }) else { throw error }
-            throw TrainingError("\(error); if it is damaged, continue from the newest complete checkpoint before it: gpt2 train "
-                                + "--resume \(FileSystem.join(runFolder, Checkpoint.folderName(step: earlier))) --overwrite "
-                                + "(which removes the later ones)")
+            guard isDamage(error), !(error is DamagedChecksumListError), let earlier = SavedRun.newestCompleteCheckpoint(before: folder) else {
+                throw error
+            }
+            throw TrainingError("\(error); \(error is DamagedFileError ? "" : "if it is damaged, ")continue from the newest complete "
+                                + "checkpoint before it: gpt2 train --resume \(earlier) --overwrite (which removes the later ones)")
         }
     }
 

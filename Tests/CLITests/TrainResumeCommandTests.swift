@@ -91,12 +91,23 @@ import Testing
         expectOneLineError(try runGPT2(arguments: ["train", "--resume", run, "--steps", "4"]),
                            mentioning: "\(model) is damaged: its bytes (XXH64 ")
         expectOneLineError(try runGPT2(arguments: ["train", "--resume", run, "--steps", "4"]),
-                           mentioning: "it changed after it was written (on disk, in a copy or by an edit); if it is damaged, continue from the newest complete checkpoint "
+                           mentioning: "it changed after it was written (on disk, in a copy or by an edit); continue from the newest complete checkpoint "
                                + "before it: gpt2 train --resume \(run)/ckpt_2 --overwrite")
         let data = try ShakespeareShards.directory()
+        let wayOn = "(on disk, in a copy or by an edit); the newest complete checkpoint of the run before it is \(run)/ckpt_2"
         expectOneLineError(try runGPT2(arguments: ["eval", "--checkpoint", run, "--data", data, "--batches", "1"]),
                            mentioning: "\(model) is damaged")
+        expectOneLineError(try runGPT2(arguments: ["eval", "--checkpoint", run, "--data", data, "--batches", "1"]), mentioning: wayOn)
         expectOneLineError(try runGPT2(arguments: ["sample", "--checkpoint", run, "--tokens", "2"]), mentioning: "\(model) is damaged")
+        expectOneLineError(try runGPT2(arguments: ["sample", "--checkpoint", run, "--tokens", "2"]), mentioning: wayOn)
+        // a list that cannot be read says how to check the files, which may be intact, not to drop the checkpoint
+        let list = run + "/ckpt_3/" + ChecksumList.fileName
+        let listed = try String(contentsOfFile: list, encoding: .utf8)
+        try listed.replacingOccurrences(of: "\n", with: "\r\n").write(toFile: list, atomically: false, encoding: .utf8)
+        let listDamaged = try runGPT2(arguments: ["train", "--resume", run, "--steps", "4"])
+        expectOneLineError(listDamaged, mentioning: "\(list) is damaged: it lists no checksum for model.bin")
+        #expect(listDamaged.stderrText.contains("xxhsum -c") && !listDamaged.stderrText.contains("--overwrite"), "\(listDamaged.stderrText)")
+        try listed.write(toFile: list, atomically: false, encoding: .utf8)
         try FileManager.default.removeItem(atPath: run + "/ckpt_3/" + ChecksumList.fileName)
         let unchecked = try runGPT2(arguments: ["eval", "--checkpoint", run, "--data", data, "--batches", "1"])
         #expect(unchecked.status == 0, "only the checksum finds it: \(unchecked.stderrText)")

@@ -251,7 +251,7 @@ import Testing
         try withRun { run in
             _ = try save(run, step: 1)
             let folder = run + "/ckpt_1"
-            let list = try #require(try ChecksumList.read(in: folder))
+            let list = try #require(try ChecksumList.read(in: folder, listing: ["model.bin", "optimizer.bin", "state.json"]))
             #expect(list.entries.map(\.name) == ["model.bin", "optimizer.bin", "state.json"])
             for (name, checksum) in list.entries {
                 let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: folder + "/" + name)))
@@ -321,30 +321,46 @@ import Testing
         }
     }
 
-    /// A checkpoint written before checksums were (no checksums.xxh64) loads as it did; a damaged list is named.
+    /// A checkpoint written before checksums were (no checksums.xxh64) loads as it did; a list in either of xxhsum's
+    /// formats loads; a list that is not one, names a file twice, or leaves one out (which would go unchecked, as CRLF
+    /// line ends did) is damaged, named with how to check the files, which may be intact, and write it again.
     @Test func aCheckpointWithoutChecksumsLoadsAndADamagedListIsNamed() throws {
         try withRun { run in
             let saved = try save(run, step: 1)
-            let list = run + "/ckpt_1/" + ChecksumList.fileName
+            let folder = run + "/ckpt_1", list = folder + "/" + ChecksumList.fileName
             try FileManager.default.removeItem(atPath: list)
-            #expect(try Checkpoint.load(run + "/ckpt_1", as: State.self).secondMoment.map(\.bitPattern) == saved.second.map(\.bitPattern))
-            for damaged in ["not a checksum list\n", "0123456789abcdef model.bin\n", "0123456789abcdeg  model.bin\n", "0123456789abcdef  \n"] {
-                try damaged.write(toFile: list, atomically: false, encoding: .utf8)
-                let thrown = try #require(throws: FileError.self) { _ = try Checkpoint.load(run + "/ckpt_1", as: State.self) }
-                #expect(String(describing: thrown).contains("\(list) is damaged: line 1"), "\(damaged): \(thrown)")
+            #expect(try Checkpoint.load(folder, as: State.self).secondMoment.map(\.bitPattern) == saved.second.map(\.bitPattern))
+            let names = ["model.bin", "optimizer.bin", "state.json"]
+            let checksums = try names.map { name in XXHash64.hex(XXHash64.digest(of: [UInt8](try Data(contentsOf: URL(fileURLWithPath: folder + "/" + name))))) }
+            let gnu = zip(checksums, names).map { "\($0)  \($1)" }, bsd = zip(checksums, names).map { "XXH64 (\($1)) = \($0.uppercased())" }
+            for lines in [gnu, bsd, [bsd[0], gnu[1], "", bsd[2], "0123456789abcdef  notes.txt"]] {
+                try (lines.joined(separator: "\n") + "\n").write(toFile: list, atomically: false, encoding: .utf8)
+                #expect(throws: Never.self, "\(lines)") { _ = try Checkpoint.load(folder, as: State.self) }
             }
-            // a list that leaves a file out (which would go unchecked), also as CRLF lines would read, is damaged
-            let whole = ["model.bin", "optimizer.bin", "state.json"].map { name in
-                XXHash64.hex(XXHash64.digest(of: [UInt8](FileManager.default.contents(atPath: run + "/ckpt_1/" + name)!))) + "  " + name
+            let damaged: [(text: String, problem: String)] = [
+                ("not a checksum list", "line 1 is neither"), ("0123456789abcdef model.bin", "line 1 is neither"),
+                ("0123456789abcdeg  model.bin", "line 1 is neither"), ("0123456789abcdef  ", "line 1 is neither"),
+                ("+123456789abcdef  model.bin", "line 1 is neither"), ("XXH64 () = 0123456789abcdef", "line 1 is neither"),
+                ("XXH64 (model.bin) = 0123", "line 1 is neither"), (gnu.joined(separator: "\n") + "\n0123456789abcdef  model.bin", "it lists model.bin twice"),
+                (gnu.dropLast().joined(separator: "\n"), "it lists no checksum for state.json"),
+                (gnu.joined(separator: "\r\n"), "it lists no checksum for model.bin (a name with other characters around it, such as a CRLF"),
+            ]
+            for (text, problem) in damaged {
+                try (text + "\n").write(toFile: list, atomically: false, encoding: .utf8)
+                let thrown = try #require(throws: DamagedChecksumListError.self) { _ = try Checkpoint.load(folder, as: State.self) }
+                #expect(String(describing: thrown).contains("\(list) is damaged: \(problem)"), "\(text): \(thrown)")
+                #expect(String(describing: thrown).hasSuffix("check them with `xxhsum -c checksums.xxh64`, or, if you know them to be right, "
+                                                             + "write the list again with `xxhsum model.bin optimizer.bin state.json > checksums.xxh64`"))
+                #expect(throws: DamagedChecksumListError.self, "eval's way in") { _ = try ModelSource.load(run) }
             }
-            for (lines, missing) in [(whole.dropLast().joined(separator: "\n"), "state.json"), (whole.joined(separator: "\r\n"), "model.bin")] {
-                try (lines + "\n").write(toFile: list, atomically: false, encoding: .utf8)
-                let thrown = try #require(throws: FileError.self) { _ = try Checkpoint.load(run + "/ckpt_1", as: State.self) }
-                #expect(String(describing: thrown).contains("\(list) is damaged: it lists no checksum for \(missing)"), "\(thrown)")
-                #expect(throws: FileError.self, "eval's way in") { _ = try ModelSource.load(run) }
-            }
-            try (whole.joined(separator: "\n") + "\n").write(toFile: list, atomically: false, encoding: .utf8)
-            #expect(throws: Never.self) { _ = try Checkpoint.load(run + "/ckpt_1", as: State.self) }
+            // not a file: a folder, a FIFO (whose read would wait for a writer forever)
+            try FileManager.default.removeItem(atPath: list)
+            try FileManager.default.createDirectory(atPath: list, withIntermediateDirectories: false)
+            #expect(throws: DamagedChecksumListError.self) { _ = try Checkpoint.load(folder, as: State.self) }
+            try FileManager.default.removeItem(atPath: list)
+            try #require(mkfifo(list, 0o644) == 0)
+            let fifo = try #require(throws: DamagedChecksumListError.self) { _ = try Checkpoint.load(folder, as: State.self) }
+            #expect(fifo.problem == "it is not a regular file")
         }
     }
 

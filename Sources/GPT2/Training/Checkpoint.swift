@@ -109,7 +109,7 @@ public enum Checkpoint {
         guard holdsState(folder) else {
             throw FileError("\(folder) is not a complete checkpoint (no state.json)")
         }
-        let checksums = try checksums(in: folder)
+        let checksums = try ChecksumList.read(in: folder, listing: checksummedFiles)
         let model = try LLMCModelFile.open(path: folder + "/model.bin", checksum: checksums?.checksum(of: "model.bin"))
         let moments = try FileSource(path: folder + "/optimizer.bin")
         let count = model.config.parameterCount
@@ -143,18 +143,9 @@ public enum Checkpoint {
     public static func recordedChecksum(ofModelFile path: String) throws -> UInt64? {
         let folder = FileSystem.directoryName(path)
         guard FileSystem.baseName(path) == "model.bin", holdsState(folder) else { return nil }
-        return try checksums(in: folder)?.checksum(of: "model.bin")
+        return try ChecksumList.read(in: folder, listing: checksummedFiles)?.checksum(of: "model.bin")
     }
 
-    /// The checksums.xxh64 of checkpoint `folder`, nil when it has none (written before checksums were); one that does
-    /// not list each of its files is damaged (a file it left out would go unchecked).
-    private static func checksums(in folder: String) throws -> ChecksumList? {
-        guard let list = try ChecksumList.read(in: folder) else { return nil }
-        if let missing = checksummedFiles.first(where: { list.checksum(of: $0) == nil }) {
-            throw FileError("\(FileSystem.join(folder, ChecksumList.fileName)) is damaged: it lists no checksum for \(missing)")
-        }
-        return list
-    }
     /// The files of a checkpoint that its checksums.xxh64 lists.
     private static let checksummedFiles = ["model.bin", "optimizer.bin", "state.json"]
 

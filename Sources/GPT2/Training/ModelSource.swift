@@ -73,8 +73,20 @@ public enum ModelSource {
             }
         }
         let model = try make(opened.config)
-        try opened.readParameters(upload(into: model))
+        try namingTheWayOn { try opened.readParameters(upload(into: model)) }
         return model
+    }
+
+    /// `body`'s result; the error of a damaged checkpoint file also names the newest complete checkpoint of its run
+    /// before it, which may be whole.
+    private static func namingTheWayOn<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch var damage as DamagedFileError {
+            damage.wayOn = SavedRun.newestCompleteCheckpoint(before: FileSystem.directoryName(damage.path))
+                .map { "the newest complete checkpoint of the run before it is \($0)" }
+            throw damage
+        }
     }
 
     /// Replaces `model`'s weights with those at `path`, which must have the model's shape (see `loadModel`).
@@ -97,7 +109,7 @@ public enum ModelSource {
         while true {
             let weights = try file(path)
             do {
-                return try read(weights)
+                return try namingTheWayOn { try read(weights) }
             } catch {
                 attempts += 1
                 guard attempts < 5, case .llmc(let model) = weights, FileSystem.directoryName(model) != path,
