@@ -108,6 +108,14 @@ import Testing
         expectOneLineError(listDamaged, mentioning: "\(list) is damaged: it lists no checksum for model.bin")
         #expect(listDamaged.stderrText.contains("xxhsum -c") && !listDamaged.stderrText.contains("--overwrite"), "\(listDamaged.stderrText)")
         try listed.write(toFile: list, atomically: false, encoding: .utf8)
+        // the checkpoint named as the way on is read whole first: one damaged the same way is passed over
+        bytes = try Data(contentsOf: URL(fileURLWithPath: run + "/ckpt_2/optimizer.bin"))
+        bytes[bytes.count - 2] ^= 0x40
+        try bytes.write(to: URL(fileURLWithPath: run + "/ckpt_2/optimizer.bin"))
+        expectOneLineError(try runGPT2(arguments: ["train", "--resume", run, "--steps", "4"]),
+                           mentioning: "continue from the newest complete checkpoint before it: gpt2 train --resume \(run)/ckpt_1 --overwrite")
+        expectOneLineError(try runGPT2(arguments: ["sample", "--checkpoint", run, "--tokens", "2"]),
+                           mentioning: "the newest complete checkpoint of the run before it is \(run)/ckpt_1")
         try FileManager.default.removeItem(atPath: run + "/ckpt_3/" + ChecksumList.fileName)
         let unchecked = try runGPT2(arguments: ["eval", "--checkpoint", run, "--data", data, "--batches", "1"])
         #expect(unchecked.status == 0, "only the checksum finds it: \(unchecked.stderrText)")

@@ -10,7 +10,7 @@ extension Checkpoint {
         let list = try ChecksumList.read(in: folder, listing: []) ?? ChecksumList([])
         try ChecksumList(try list.entries.map { entry in
             let source = try FileSource(path: folder + "/" + entry.name)
-            _ = try source.read(source.size, of: UInt8.self)
+            try source.readRest()
             return (entry.name, source.checksumOfBytesRead.digest)
         }).write(into: folder)
     }

@@ -302,6 +302,22 @@ import Testing
         }
     }
 
+    /// `verifyFiles` reads each file whole against the list: a change anywhere is found before any vector is used.
+    @Test(arguments: ["model.bin", "optimizer.bin", "state.json"])
+    func verifyFilesFindsAChangeInEachFile(_ file: String) throws {
+        try withRun { run in
+            _ = try save(run, step: 1)
+            let folder = run + "/ckpt_1"
+            try Checkpoint.verifyFiles(in: folder)
+            let size = try #require(try FileManager.default.attributesOfItem(atPath: folder + "/" + file)[.size] as? Int)
+            try flipBit(in: folder + "/" + file, at: size - 3)
+            let thrown = try #require(throws: DamagedFileError.self) { try Checkpoint.verifyFiles(in: folder) }
+            #expect(thrown.path == folder + "/" + file)
+            try FileManager.default.removeItem(atPath: folder + "/" + ChecksumList.fileName)
+            try Checkpoint.verifyFiles(in: folder)   // nothing to check against
+        }
+    }
+
     /// Weights read from a checkpoint by the other commands (eval, sample, export, --init-from) are checked too; a model
     /// file outside a checkpoint is not, whatever list lies beside it.
     @Test func weightsReadFromADamagedCheckpointAreRefused() throws {

@@ -47,6 +47,13 @@ public final class FileSource {
         checksumOfBytesRead.update(UnsafeRawBufferPointer(bytes))
     }
 
+    /// Reads the rest of the file a piece at a time, only for `checksumOfBytesRead`.
+    public func readRest() throws {
+        let piece = UnsafeMutableRawBufferPointer.allocate(byteCount: 4 << 20, alignment: 64)
+        defer { piece.deallocate() }
+        while position < size { try read(UnsafeMutableRawBufferPointer(rebasing: piece[0..<min(piece.count, size - position)])) }
+    }
+
     /// Fills `bytes` with the file's bytes from `offset` on, without moving the position `read` continues from.
     public func read(at offset: Int, into bytes: UnsafeMutableRawBufferPointer) throws {
         var done = 0

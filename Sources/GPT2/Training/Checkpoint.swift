@@ -146,6 +146,17 @@ public enum Checkpoint {
         return try ChecksumList.read(in: folder, listing: checksummedFiles)?.checksum(of: "model.bin")
     }
 
+    /// Reads the files of checkpoint `folder` whole, and throws `DamagedFileError` for the first whose bytes are not
+    /// those its checksums.xxh64 lists (with no list, there is nothing to check).
+    public static func verifyFiles(in folder: String) throws {
+        guard let list = try ChecksumList.read(in: folder, listing: checksummedFiles) else { return }
+        for name in checksummedFiles {
+            let file = try FileSource(path: FileSystem.join(folder, name))
+            try file.readRest()
+            try ChecksumList.verify(file.path, actual: file.checksumOfBytesRead.digest, expected: list.checksum(of: name))
+        }
+    }
+
     /// The files of a checkpoint that its checksums.xxh64 lists.
     private static let checksummedFiles = ["model.bin", "optimizer.bin", "state.json"]
 

@@ -27,15 +27,15 @@ public struct SavedRun {
         }
     }
 
-    /// The newest checkpoint of `folder`'s run before `folder`'s step that opens (its files and their sizes check out;
-    /// its vectors are not read), the way on from a damaged `folder`; nil when there is none, or `folder` is not named
-    /// as a checkpoint.
+    /// The newest checkpoint of `folder`'s run before `folder`'s step that opens and whose files are those written (read
+    /// whole against their checksums), the way on from a damaged `folder`; nil when there is none, or `folder` is not
+    /// named as a checkpoint.
     public static func newestCompleteCheckpoint(before folder: String) -> String? {
         let runFolder = Checkpoint.runDirectory(of: folder)
         guard let step = Checkpoint.step(ofFolder: Checkpoint.realFolder(folder)) else { return nil }
         return Checkpoint.steps(in: runFolder).reversed().lazy.filter { $0 < step }
             .map { FileSystem.join(runFolder, Checkpoint.folderName(step: $0)) }
-            .first { (try? SavedRun(checkpoint: $0)) != nil }
+            .first { (try? SavedRun(checkpoint: $0)) != nil && (try? Checkpoint.verifyFiles(in: $0)) != nil }
     }
 
     /// Optimizer steps the checkpoint completed.
