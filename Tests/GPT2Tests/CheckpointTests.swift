@@ -318,6 +318,19 @@ import Testing
         }
     }
 
+    /// A checkpoint file that is a FIFO is refused at once: opening it to read waited for a writer that never came.
+    @Test(.timeLimit(.minutes(1)), arguments: ["model.bin", "optimizer.bin"])
+    func aFIFOInPlaceOfAFileIsRefused(_ file: String) throws {
+        try withRun { run in
+            _ = try save(run, step: 1)
+            let path = run + "/ckpt_1/" + file
+            try FileManager.default.removeItem(atPath: path)
+            try #require(mkfifo(path, 0o644) == 0)
+            let thrown = try #require(throws: FileError.self) { _ = try Checkpoint.load(run + "/ckpt_1", as: State.self) }
+            #expect(String(describing: thrown) == "\(path) is not a regular file (a pipe, device or socket)")
+        }
+    }
+
     /// Weights read from a checkpoint by the other commands (eval, sample, export, --init-from) are checked too; a model
     /// file outside a checkpoint is not, whatever list lies beside it.
     @Test func weightsReadFromADamagedCheckpointAreRefused() throws {

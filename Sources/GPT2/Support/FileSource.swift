@@ -14,9 +14,9 @@ public final class FileSource {
     /// The file's size in bytes when it was opened.
     public let size: Int
 
-    /// Opens `path` for reading.
+    /// Opens `path` for reading: a regular file (a FIFO, whose opening would wait for a writer, is refused at once).
     public init(path: String) throws {
-        fd = open(path, O_RDONLY)
+        fd = open(path, O_RDONLY | O_NONBLOCK)   // (which reads of a regular file ignore)
         guard fd >= 0 else { throw FileError.system("open", path) }
         var info = stat()
         guard fstat(fd, &info) == 0 else {
@@ -24,9 +24,9 @@ public final class FileSource {
             close(fd)
             throw error
         }
-        guard info.st_mode & S_IFMT != S_IFDIR else {   // (whose "size" is a block's, which said the file was short)
+        guard info.st_mode & S_IFMT == S_IFREG else {   // (a folder's "size" is a block's, which said the file was short)
             close(fd)
-            throw FileError("\(path) is a folder, not a file")
+            throw FileError("\(path) is " + (info.st_mode & S_IFMT == S_IFDIR ? "a folder, not a file" : "not a regular file (a pipe, device or socket)"))
         }
         self.path = path
         size = Int(info.st_size)
