@@ -276,16 +276,14 @@ struct TrainCommand: ParsableCommand {
     }
 
     /// `body`'s result; an error it throws on reading checkpoint `folder` (which is damaged, or may be), one of those
-    /// `isDamage` picks, also names the newest complete checkpoint before it, the way on. A damaged checksum list is
-    /// not: its own message says how to check the files it lists, which may be intact.
-    private static func namingTheWayOn<T>(from folder: String, for isDamage: (any Error) -> Bool = { _ in true },
+    /// `isDamage` picks, also names the newest complete checkpoint before it, the way on. By default that is any error
+    /// but a damaged checksum list's, whose own message says how to check the files it lists, which may be intact.
+    private static func namingTheWayOn<T>(from folder: String, for isDamage: (any Error) -> Bool = { !($0 is DamagedChecksumListError) },
                                           _ body: () throws -> T) throws -> T {
         do {
             return try body()
         } catch {
-            guard isDamage(error), !(error is DamagedChecksumListError), let earlier = SavedRun.newestCompleteCheckpoint(before: folder) else {
-                throw error
-            }
+            guard isDamage(error), let earlier = SavedRun.newestCompleteCheckpoint(before: folder) else { throw error }
             throw TrainingError("\(error); \(error is DamagedFileError ? "" : "if it is damaged, ")continue from the newest complete "
                                 + "checkpoint before it: gpt2 train --resume \(earlier) --overwrite (which removes the later ones)")
         }
