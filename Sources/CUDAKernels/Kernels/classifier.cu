@@ -55,7 +55,7 @@ __device__ __forceinline__ void write_gradients(bf16* x, int c, int valid, int t
 // checks; the few chunks holding the vocabulary's end and the padding come after.
 // The row is read and written 16 bytes (8 columns) at a time, so Vp must be a multiple of 8 (rows then
 // start 16-byte aligned); the kernel traps otherwise.
-// grid N, block 1024 (any multiple of 32): one block per row.
+// grid N, block 512 (any multiple of 32): one block per row.
 extern "C" __global__ void classifier_forward_backward(bf16* logits, float* losses, const int* targets,
                                                        float dloss_scale, int write_dlogits, int N, int V, int Vp) {
     if (Vp % 8 != 0) __trap();
