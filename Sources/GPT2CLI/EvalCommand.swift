@@ -73,7 +73,15 @@ struct EvalLossCommand: ParsableCommand {
             throw ValidationError("give --data: \(checkpoint) is a model file, which does not name the data it was trained on "
                                   + "(a checkpoint or run of gpt2 train does)")
         }
-        let data = try SavedRun(checkpoint: folder).options.dataDirectory
+        // (the run's state.json alone: the optimizer's moments are not needed to evaluate, and a damaged one is no reason to refuse)
+        let data: String
+        do {
+            data = try Checkpoint.readState(folder, as: TrainerState.self).options.dataDirectory
+        } catch let error as DamagedChecksumListError {
+            throw error   // (the model.bin it checks is read with --data too)
+        } catch {
+            throw TrainingError("\(error); give --data (the folder of the shards to evaluate on), which needs only the checkpoint's model.bin")
+        }
         guard FileSystem.isDirectory(data) else {
             throw ValidationError("the data \(folder) trained on, \(data), is gone; give --data (the folder its shards are in now)")
         }

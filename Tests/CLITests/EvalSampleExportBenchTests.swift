@@ -91,6 +91,38 @@ import Testing
                            mentioning: "the data \(moved) trained on, \(directory)/gone, is gone; give --data")
     }
 
+    /// Eval without --data reads the run's state.json alone: the optimizer's moments, which it does not use, may be
+    /// damaged; a damaged state.json is refused naming --data as the way on, which then evaluates the weights.
+    @Test func evalWithoutDataReadsOnlyTheRunsState() throws {
+        let directory = try TestPaths.temporaryDirectory("cli-eval-state").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let run = directory + "/run", checkpoint = run + "/ckpt_3"
+        try FileManager.default.copyItem(atPath: try CLIFixtures.trainedRun(), toPath: run)
+        let explicit = try eval(run)
+        let options = ["--micro-batch", "2", "--seq", "32", "--batches", "4", "--json", "--threads", "2"]
+        func flipByte(_ offset: (Int) -> Int, of name: String, mask: UInt8) throws {
+            let path = checkpoint + "/" + name
+            var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+            bytes[offset(bytes.count)] ^= mask
+            try bytes.write(to: URL(fileURLWithPath: path))
+        }
+        try flipByte({ _ in 4 }, of: "optimizer.bin", mask: 0x40)   // its header's version
+        let implicit = try runGPT2(arguments: ["eval", "--checkpoint", run] + options)
+        try #require(implicit.status == 0, "\(implicit.stderrText)")
+        #expect(try JSONDecoder().decode(EvalResult.self, from: implicit.stdout).loss == explicit.loss)
+        expectOneLineError(try runGPT2(arguments: ["train", "--resume", run, "--steps", "4"]),
+                           mentioning: "optimizer.bin is not an optimizer state file")   // resume needs the moments
+
+        try flipByte({ $0 - 2 }, of: "state.json", mask: 0x01)   // a byte of its closing lines: still JSON, or not; damaged either way
+        expectOneLineError(try runGPT2(arguments: ["eval", "--checkpoint", run] + options),
+                           mentioning: "\(checkpoint)/state.json is damaged: its bytes (XXH64 ")
+        expectOneLineError(try runGPT2(arguments: ["eval", "--checkpoint", run] + options),
+                           mentioning: "; give --data (the folder of the shards to evaluate on), which needs only the checkpoint's model.bin")
+        let withData = try runGPT2(arguments: ["eval", "--checkpoint", run, "--data", try ShakespeareShards.directory()] + options)
+        try #require(withData.status == 0, "\(withData.stderrText)")
+        #expect(try JSONDecoder().decode(EvalResult.self, from: withData.stdout).loss == explicit.loss)
+    }
+
     /// A run folder given as the model stands for its newest checkpoint, and every command that reads it says which: eval,
     /// HellaSwag and sample in a line once the weights have loaded, export in its last line, and train --init-from in its
     /// header and in the state.json it saves (it recorded the run folder, whose newest checkpoint changes as it trains).

@@ -106,10 +106,7 @@ public enum Checkpoint {
     /// their sizes, before any vector is read (`Saved.restore`, which checks their checksums). A checkpoint written
     /// before checksums were has none to check.
     public static func open<State: Decodable>(_ folder: String, as: State.Type) throws -> Saved<State> {
-        guard holdsState(folder) else {
-            throw FileError("\(folder) is not a complete checkpoint (no state.json)")
-        }
-        let checksums = try ChecksumList.read(in: folder, listing: checksummedFiles)
+        let checksums = try checksumsOfCompleteCheckpoint(folder)
         let model = try LLMCModelFile.open(path: folder + "/model.bin", checksum: checksums?.checksum(of: "model.bin"))
         let moments = try FileSource(path: folder + "/optimizer.bin")
         let count = model.config.parameterCount
@@ -125,17 +122,34 @@ public enum Checkpoint {
             throw FileError("\(folder)/optimizer.bin says it holds the moments of \(recordedCount) parameters; the model has \(count) "
                             + "— the checkpoint is corrupt")
         }
+        return Saved(config: model.config, state: try readState(folder, as: State.self, checksums: checksums), model: model,
+                     moments: moments, momentsChecksum: checksums?.checksum(of: "optimizer.bin"))
+    }
+
+    /// Reads checkpoint `folder`'s state.json alone, checked against its checksums.xxh64 when there is one, for a reader
+    /// that needs what the run saved but none of its vectors (eval finding the run's data).
+    public static func readState<State: Decodable>(_ folder: String, as: State.Type) throws -> State {
+        try readState(folder, as: State.self, checksums: checksumsOfCompleteCheckpoint(folder))
+    }
+
+    /// The checksums.xxh64 of checkpoint `folder` (nil for one written before checksums were); throws when the folder
+    /// holds no state.json, or the list is damaged.
+    private static func checksumsOfCompleteCheckpoint(_ folder: String) throws -> ChecksumList? {
+        guard holdsState(folder) else {
+            throw FileError("\(folder) is not a complete checkpoint (no state.json)")
+        }
+        return try ChecksumList.read(in: folder, listing: checksummedFiles)
+    }
+
+    private static func readState<State: Decodable>(_ folder: String, as: State.Type, checksums: ChecksumList?) throws -> State {
         let stateBytes = try ByteFile.contents(ofFile: folder + "/state.json")
         try ChecksumList.verify(folder + "/state.json", actual: XXHash64.digest(of: stateBytes), expected: checksums?.checksum(of: "state.json"))
         let json = Data(stateBytes)
-        let state: State
         do {
-            state = try JSONDecoder().decode(State.self, from: json)
+            return try JSONDecoder().decode(State.self, from: json)
         } catch {
             throw FileError("\(folder)/state.json is corrupt: \(decodingErrorText(error, in: json))")
         }
-        return Saved(config: model.config, state: state, model: model, moments: moments,
-                     momentsChecksum: checksums?.checksum(of: "optimizer.bin"))
     }
 
     /// The XXH64 recorded for model file `path` when it is a checkpoint's model.bin (beside a state.json, and listed in
