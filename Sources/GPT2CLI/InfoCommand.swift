@@ -88,8 +88,9 @@ struct InfoCommand: ParsableCommand {
 
     /// The libraries found before the one in use that are of a CUDA newer than `driver` runs, one line each.
     private func printPassedOver(_ paths: [String], driver: CUDADriver?) {
+        guard let driver else { return }   // (nothing is passed over without one: only its version rules a library out)
         for path in paths {
-            print("          passed over \(path): its CUDA is newer than this driver's \(driver?.versionString ?? "")")
+            print("          passed over \(path): its CUDA is newer than this driver's \(driver.versionString)")
         }
     }
 
