@@ -60,7 +60,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Peak learning rate. (default: \(Default.lr))")
     var lr: Float?
 
-    @Option(help: "Linear warm-up steps. (default: \(Default.warmup))")
+    @Option(help: "Linear warm-up steps, rising to --lr at the last of them (0: the first step trains at --lr). (default: \(Default.warmup))")
     var warmup: Int?
 
     @Option(help: "Learning-rate floor as a fraction of --lr. (default: \(Default.minLrFraction))")

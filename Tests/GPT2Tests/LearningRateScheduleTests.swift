@@ -32,6 +32,21 @@ import Testing
         for step in (warmup + 1)..<total { #expect(schedule.learningRate(at: step + 1) < schedule.learningRate(at: step)) }
     }
 
+    /// Without a warm-up the first step trains at the peak, and the cosine falls from there to the floor at the last
+    /// step; a run of one step trains at the peak.
+    @Test func withoutAWarmUpTheFirstStepIsAtThePeak() {
+        let (peak, floor, total) = (1e-3, 1e-4, 50)
+        let schedule = LearningRateSchedule(shape: .cosine, maxLearningRate: Float(peak), minFraction: 0.1, warmupSteps: 0,
+                                            totalSteps: total)
+        for step in 1...total {
+            let angle = Double.pi * Double(step - 1) / Double(total - 1)
+            let expected = floor + (peak - floor) * (1 + cos(angle)) / 2
+            #expect(abs(Double(schedule.learningRate(at: step)) - expected) < tolerance, "step \(step)")
+        }
+        #expect(schedule.learningRate(at: 1) == Float(peak))
+        #expect(LearningRateSchedule(maxLearningRate: 2e-3, warmupSteps: 0, totalSteps: 1).learningRate(at: 1) == 2e-3)
+    }
+
     /// 100 steps with decayFraction 0.2: constant at the peak up to step 80, then 20 equal steps down to
     /// the floor, reached exactly at step 100.
     @Test func wsdIsConstantThenLinearToTheFloor() {

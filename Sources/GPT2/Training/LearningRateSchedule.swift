@@ -16,7 +16,7 @@ public struct LearningRateSchedule: Codable, Sendable, Equatable {
 
     /// How the rate falls after the warm-up.
     public var shape: Shape
-    /// The peak, reached at the end of the warm-up.
+    /// The peak, reached at the end of the warm-up (at step 1 without one).
     public var maxLearningRate: Float
     /// The floor, as a fraction of the maximum.
     public var minFraction: Float
@@ -62,8 +62,11 @@ public struct LearningRateSchedule: Codable, Sendable, Equatable {
         if step <= warmupSteps { return maxLearningRate * Float(step) / Float(max(1, warmupSteps)) }
         switch shape {
         case .cosine:
-            let span = max(1, totalSteps - warmupSteps)
-            let progress = min(1, Double(step - warmupSteps) / Double(span))
+            // The fall starts at the peak: the warm-up's last step, or step 1 without a warm-up (which would otherwise
+            // start a step down the curve, and a one-step run at the floor, never training at the peak).
+            let peakStep = max(1, warmupSteps)
+            let span = max(1, totalSteps - peakStep)
+            let progress = min(1, Double(max(0, step - peakStep)) / Double(span))
             let cosine = 0.5 * (1 + cos(Double.pi * progress))
             return floor + Float(cosine) * (maxLearningRate - floor)
         case .wsd:
