@@ -222,6 +222,7 @@ struct TrainCommand: ParsableCommand {
         let folder = try Self.checkpointToResume(resume)
         // Everything that can refuse the resume is checked before the model is built and its weights load.
         var run = try Self.savedRun(folder)
+        let savedSchedule = run.options.schedule
         if let steps { run.options.steps = steps }
         if let data {
             guard FileSystem.isDirectory(data) else {
@@ -262,6 +263,7 @@ struct TrainCommand: ParsableCommand {
             try Trainer(resuming: run, backend: backend, replacingLaterSteps: overwrite)
         }
         Console.log("resuming \(folder)" + (keepingThreads ? " with its \(formatCount(run.options.threads, "thread")) (--threads changes it)" : ""))
+        if let note = run.options.schedule.stretchNote(from: savedSchedule, after: run.step) { Console.log(note) }
         if keepingThreads && run.options.threads > WorkerThreads.cores {
             Console.log("note: this machine has \(formatCount(WorkerThreads.cores, "core")), fewer than the run's threads, which will "
                         + "wait on one another; --threads 0 uses one per core (the last bits of some sums then change)")

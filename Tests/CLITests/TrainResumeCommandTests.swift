@@ -207,6 +207,10 @@ import Testing
         let third = try runGPT2(arguments: extend + ["--data", "shards"], workingDirectory: root + "/moved")
         #expect(third.status == 0, "\(third.stderrText)")
         #expect(try CLIFixtures.losses(root + "/moved/c").count == 5)
+        // a new end is said with the rates either side of it (their values: LearningRateScheduleTests); the same end is not
+        #expect(third.stderrText.contains("note: the run's end moves from step 4 to 5, and its learning-rate schedule with it: step 4 trained at "),
+                "\(third.stderrText)")
+        #expect(!second.stderrText.contains("the run's end moves"), "\(second.stderrText)")
     }
 
     /// A resume with --data whose validation shards are not the run's is refused: its val_loss rows went on in the same

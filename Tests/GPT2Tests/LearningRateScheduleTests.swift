@@ -47,6 +47,21 @@ import Testing
         #expect(LearningRateSchedule(maxLearningRate: 2e-3, warmupSteps: 0, totalSteps: 1).learningRate(at: 1) == 2e-3)
     }
 
+    /// A resume that moves the run's end says so, with the rate the checkpoint's step trained at (the floor, for a run
+    /// that had reached its end) and the one the next step trains at on the stretched cosine; an unchanged end is not said.
+    @Test func aNewEndIsSaidWithTheRatesEitherSideOfIt() throws {
+        let saved = LearningRateSchedule(maxLearningRate: 1e-3, minFraction: 0.1, warmupSteps: 10, totalSteps: 100)
+        var stretched = saved
+        stretched.totalSteps = 300
+        #expect(saved.stretchNote(from: saved, after: 100) == nil)
+        let note = try #require(stretched.stretchNote(from: saved, after: 100))
+        let next = 1e-4 + (1e-3 - 1e-4) * (1 + cos(Double.pi * 91 / 290)) / 2   // step 101 of 300: 91 of the 290 steps after the warm-up
+        #expect(abs(Double(stretched.learningRate(at: 101)) - next) < tolerance)
+        #expect(note == "note: the run's end moves from step 100 to 300, and its learning-rate schedule with it: step 100 trained at "
+                + "\(formatScientific(1e-4)), step 101 trains at \(formatScientific(next))", "\(note)")
+        #expect(note.contains("1.00e-04") && note.contains("7.98e-04"), "\(note)")
+    }
+
     /// 100 steps with decayFraction 0.2: constant at the peak up to step 80, then 20 equal steps down to
     /// the floor, reached exactly at step 100.
     @Test func wsdIsConstantThenLinearToTheFloor() {

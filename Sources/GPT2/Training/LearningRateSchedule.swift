@@ -53,6 +53,16 @@ public struct LearningRateSchedule: Codable, Sendable, Equatable {
             + "to \(formatScientific(Double(learningRate(at: warmupSteps + 1)))) at the next; --warmup sets it"
     }
 
+    /// A line for the log when a resume moves the run's end: `self` is the schedule stretched (or shrunk) to the new end,
+    /// `saved` the run's until then, `step` the checkpoint's. It gives the rate the run last trained at and the one it goes
+    /// on with, which for a run that had decayed to its floor rises at once. Nil when the end is unchanged.
+    public func stretchNote(from saved: LearningRateSchedule, after step: Int) -> String? {
+        guard totalSteps != saved.totalSteps else { return nil }
+        return "note: the run's end moves from step \(saved.totalSteps) to \(totalSteps), and its learning-rate schedule with it: "
+            + "step \(step) trained at \(formatScientific(Double(saved.learningRate(at: step)))), step \(step + 1) trains at "
+            + "\(formatScientific(Double(learningRate(at: step + 1))))"
+    }
+
     /// For `wsd`: the last step at the peak before the linear decay (the decay spans `decayFraction` of the run).
     private var wsdDecayStart: Int { totalSteps - max(1, Int((Float(totalSteps) * decayFraction).rounded())) }
 
