@@ -15,8 +15,8 @@ struct PrepareCommand: ParsableCommand {
             are written atomically. A prepare of other inputs or options (--val-tokens, \
             --shard-tokens) under the same name replaces that name's shards, and says how many.
 
-            Inputs: a text file is one document; a .jsonl file holds one JSON object \
-            per line whose --field is the document. Or name a dataset:
+            Inputs: a UTF-8 text file is one document; a .jsonl (or .ndjson or .json) file \
+            holds one JSON object per line whose --field is the document. Or name a dataset:
               tinyshakespeare  sections split at blank lines (as llm.c does); val is
                                the first 32,768 tokens (~10%). The default.
               fineweb10B       kjj0/fineweb10B-gpt2, already tokenised: the val shard
@@ -33,7 +33,7 @@ struct PrepareCommand: ParsableCommand {
               gpt2 prepare --mirror /srv/gpt2-data  # offline mirror
             """)
 
-    @Argument(help: "Text or .jsonl files, or a dataset name (tinyshakespeare, fineweb10B).")
+    @Argument(help: "Text or .jsonl/.ndjson/.json files, or a dataset name (tinyshakespeare, fineweb10B).")
     var inputs: [String] = []
 
     @Option(help: "Output folder (default: data/NAME).")
@@ -42,7 +42,7 @@ struct PrepareCommand: ParsableCommand {
     @Option(help: "Shard file prefix (default: the dataset name, or the first input's file name).")
     var name: String?
 
-    @Option(help: "JSON field holding each document in .jsonl inputs. (default: text)")
+    @Option(help: "JSON field holding each document in .jsonl/.ndjson/.json inputs. (default: text)")
     var field: String?
 
     static let minimumShardTokens = 1 << 16
@@ -91,10 +91,11 @@ struct PrepareCommand: ParsableCommand {
         case nil: Set(["--val-tokens", "--shard-tokens", "--threads"] + (hasJSONLines ? ["--field"] : []))
         }
         if let option = given.first(where: { !applicable.contains($0) }) {
-            let files = option == "--field" ? "text files, only to .jsonl and .ndjson ones" : "text and JSONL files"
+            let files = option == "--field" ? "text files, only to .jsonl, .ndjson and .json ones" : "text and JSONL files"
             throw ValidationError("\(option) does not apply to \(dataset.map { "the \($0.rawValue) dataset" } ?? files)")
         }
         let prefix = try name ?? dataset?.rawValue ?? {
+            try CorpusPreparer.requireReadableInput(inputs[0])   // (a folder, `notes/`, is said as such, not as a name '')
             let stem = Self.stem(of: inputs[0])
             try Self.requireShardName(stem, from: "the first input's file name (choose another with --name)")
             return stem

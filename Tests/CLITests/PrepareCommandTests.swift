@@ -200,7 +200,7 @@ import GPT2
                       (["tinyshakespeare", "--shards", "2"], "--shards does not apply to the tinyshakespeare dataset"),
                       (["tinyshakespeare", "--field", "body"], "--field does not apply to the tinyshakespeare dataset"),
                       // (with text files alone, --field was ignored without a word)
-                      (["notes.txt", "--field", "body"], "--field does not apply to text files, only to .jsonl and .ndjson ones")])
+                      (["notes.txt", "--field", "body"], "--field does not apply to text files, only to .jsonl, .ndjson and .json ones")])
     func optionsThatDoNotApplyAreRefused(_ arguments: [String], _ message: String) throws {
         let directory = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -209,6 +209,29 @@ import GPT2
                                  workingDirectory: directory.path)
         expectOneLineError(result, mentioning: message)
         #expect(!FileManager.default.fileExists(atPath: directory.path + "/out"))
+    }
+
+    /// A first input that is a folder is said to be one (`notes/` was "the shards' name ''"), and a --name too long for
+    /// the file names made of it is refused before the corpus is read (it failed at the end, renaming a temporary).
+    @Test func aFolderOrALongNameIsRefusedAsSuch() throws {
+        let directory = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent("notes"), withIntermediateDirectories: true)
+        try Data("Some notes.\n".utf8).write(to: directory.appendingPathComponent("notes.txt"))
+        for folder in ["notes/", "."] {
+            let result = try runGPT2(arguments: ["prepare", folder, "--mirror", TestPaths.mirror.path], workingDirectory: directory.path)
+            expectOneLineError(result, mentioning: "cannot read input \(folder): ")
+            #expect(!result.stderrText.contains("name"), "\(result.stderrText)")
+        }
+        let long = String(repeating: "n", count: 201)
+        let named = try runGPT2(arguments: ["prepare", "notes.txt", "--name", long, "--mirror", TestPaths.mirror.path],
+                                workingDirectory: directory.path)
+        #expect(named.status != 0 && named.stderrText.contains("the shards' name '\(long)', from --name, is 201 bytes long: at most 200"),
+                "\(named.stderrText)")
+        let fits = try runGPT2(arguments: ["prepare", "notes.txt", "--name", String(long.dropLast()), "--out", "out", "--val-tokens", "1",
+                                           "--mirror", TestPaths.mirror.path], workingDirectory: directory.path)
+        #expect(fits.status == 0, "\(fits.stderrText)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted() == ["notes", "notes.txt", "out"])
     }
 
     /// A mistyped dataset name is refused with the names (and the one meant, when only its case differs), before

@@ -34,9 +34,9 @@ struct ByteEncoder: DocumentEncoder {
     }
 
     /// JSON lines are known by their extension in any case (`DATA.JSONL` was read as one text document, its JSON and
-    /// all); every other file is text.
+    /// all), `.json` too (JSON lines under that name became a corpus of keys and quotes); every other file is text.
     @Test func jsonLinesAreKnownByTheirExtensionInAnyCase() {
-        for path in ["a.jsonl", "dir/B.JSONL", "c.NDJson", "d.ndjson"] {
+        for path in ["a.jsonl", "dir/B.JSONL", "c.NDJson", "d.ndjson", "e.json", "F.JSON"] {
             guard case .jsonLines = CorpusInput.detect(path: path) else { Issue.record("\(path) read as text"); continue }
         }
         for path in ["a.txt", "jsonl", "a.jsonl.txt", "x.jsonl/readme"] {
@@ -272,6 +272,30 @@ struct ByteEncoder: DocumentEncoder {
         }
     }
 
+    /// A text file's UTF-8 byte-order mark is not part of its document (JSONL lines drop it too): kept, each such
+    /// file's document started with three tokens of it. One inside the text stays.
+    @Test func aTextFilesByteOrderMarkIsNotPartOfItsDocument() throws {
+        try withDirectory { directory in
+            let marked = directory.appendingPathComponent("marked.txt"), inside = directory.appendingPathComponent("inside.txt")
+            try Data([0xEF, 0xBB, 0xBF] + Array("ab".utf8)).write(to: marked)
+            try Data(Array("cd".utf8) + [0xEF, 0xBB, 0xBF]).write(to: inside)
+            let summary = try preparer(directory, validation: 1).prepare([.text(path: marked.path), .text(path: inside.path)],
+                                                                        encoder: ByteEncoder())
+            #expect(try tokens(of: (summary.validationShards + summary.trainShards).map(\.path))
+                    == [256, 0x61, 0x62, 256, 0x63, 0x64, 0xEF, 0xBB, 0xBF])
+        }
+    }
+
+    /// A .json file of JSON lines is read as such: its documents, not its JSON text.
+    @Test func aJSONFileOfJSONLinesGivesItsDocuments() throws {
+        try withDirectory { directory in
+            let file = directory.appendingPathComponent("dump.json")
+            try write(#"{"text": "ab"}"# + "\n" + #"{"text": "c"}"# + "\n", to: file)
+            let summary = try preparer(directory, validation: 1).prepare([.detect(path: file.path)], encoder: ByteEncoder())
+            #expect(try tokens(of: (summary.validationShards + summary.trainShards).map(\.path)) == [256, 0x61, 0x62, 256, 0x63])
+        }
+    }
+
     @Test func defaultValidationIsAboutTenPercentOfTheCorpus() {
         #expect(CorpusPreparer.defaultValidationTokens(corpusBytes: 1_115_394) == 27_884)
         #expect(CorpusPreparer.defaultValidationTokens(corpusBytes: 10) == 1)
@@ -289,9 +313,31 @@ struct ByteEncoder: DocumentEncoder {
             let error = #expect(throws: PrepareError.self) {
                 try preparer(directory, validation: 100).prepare(input, encoder: ByteEncoder())
             }
-            #expect(error?.description.contains("--val-tokens") == true)
+            #expect(error?.description.contains("--val-tokens takes 100 of them") == true)
             #expect(error?.description.contains("no shard of this name is left") == true)
             #expect(FileSystem.contents(of: directory.appendingPathComponent("out").path)?.filter { $0.hasSuffix(".bin") } == [])
+        }
+    }
+
+    /// Where the default validation size (bytes / 40) is more than the corpus, which text of many bytes a token makes,
+    /// the error says the size was the default, and suggests one (it said to lower an option the user never gave).
+    @Test func aDefaultValidationTakingEverythingIsSaidToBeTheDefault() throws {
+        try withDirectory { directory in
+            try write(String(repeating: "x", count: 200), to: directory.appendingPathComponent("a.txt"))
+            let input = [CorpusInput.text(path: directory.appendingPathComponent("a.txt").path)]
+            // 200 bytes / 40 = 5 validation tokens; this encoder makes one token of every 100 bytes (+1 for the separator)
+            struct Coarse: DocumentEncoder {
+                static let endOfText = 256
+                func encodeDocuments(_ documents: [String], threads: Int) -> [[Int]] {
+                    documents.map { Array(repeating: 0x78, count: $0.utf8.count / 100) }
+                }
+            }
+            let error = #expect(throws: PrepareError.self) {
+                try preparer(directory, validation: nil).prepare(input, encoder: Coarse())
+            }
+            #expect(error?.description == "the corpus has 3 tokens and the default --val-tokens (its 200 bytes / 40, for GPT-2's "
+                    + "~4 bytes a token; this text has 66.7) takes 5 of them, leaving none to train on (no shard of this name is "
+                    + "left in the output folder); give --val-tokens, such as 1 (a tenth)", "\(String(describing: error))")
         }
     }
 
@@ -348,6 +394,20 @@ struct ByteEncoder: DocumentEncoder {
          "lone.jsonl:2: the escape \\ud800 is half of a UTF-16 surrogate pair"),
         ("lowalone.jsonl", Data(#"{"text": "\udc00"}"#.utf8), "lowalone.jsonl:1: the escape \\udc00 is half"),
         ("fifo.jsonl", nil, "fifo.jsonl: not a regular file"),
+        // what the first bytes say the file is, instead of advice that turns it into mojibake (iconv -f latin1)
+        ("latin1hint.txt", Data([0x63, 0x61, 0x66, 0xE9]), "offset 3); convert it to UTF-8 first (e.g. `iconv -f latin1 -t utf-8` for Latin-1 text)"),
+        ("bom16.txt", Data([0xFF, 0xFE, 0x48, 0x00]), "offset 0); it starts with a UTF-16 byte-order mark; convert it with `iconv -f utf-16 -t utf-8`"),
+        ("packed.txt", Data([0x1F, 0x8B, 0x08, 0x00, 0x00]), "offset 1); it is gzip-compressed; decompress it first (`gunzip`)"),
+        ("packed.jsonl", Data([0x28, 0xB5, 0x2F, 0xFD, 0x00]), "offset 1); it is zstd-compressed; decompress it first (`unzstd`)"),
+        ("archive.txt", Data([0x50, 0x4B, 0x03, 0x04, 0x14, 0x00, 0x00, 0x08, 0xFF]), "it is a zip archive; extract it first (`unzip`)"),
+        ("table.txt", Data(Array("PAR1".utf8) + [0x15, 0x04, 0xFF]), "it is a Parquet file; write its text column out as JSON Lines"),
+        // valid UTF-8, but no text: UTF-16 without a byte-order mark, and a binary file
+        ("le16.txt", Data([0x48, 0x00, 0x69, 0x00, 0x0A, 0x00]), "holds a NUL byte (at offset 1), which text does not; it looks like UTF-16 (little-endian) text; convert it with `iconv -f utf-16le -t utf-8`"),
+        ("be16.txt", Data([0x00, 0x48, 0x00, 0x69]), "holds a NUL byte (at offset 0), which text does not; it looks like UTF-16 (big-endian) text"),
+        ("binary.txt", Data(Array("ab".utf8) + [0x00, 0x01]), "holds a NUL byte (at offset 2), which text does not; a binary file is no corpus"),
+        // JSON that is not one object per line, in a .json file
+        ("pretty.json", Data("{\n  \"text\": \"x\"\n}\n".utf8),
+         "pretty.json:1: not a valid JSON object; JSON lines inputs (.jsonl, .ndjson, .json) hold one JSON object per line, not an array"),
         ("blank.jsonl", Data("\n \n".utf8), "blank.jsonl is empty"),
     ] as [(String, Data?, String)])
     func badInputIsClearErrorAndWritesNothing(name: String, contents: Data?, message: String) throws {

@@ -24,6 +24,13 @@ final class CorpusFile {
 
     deinit { close(descriptor) }
 
+    /// The file's first bytes (at most `NonTextAdvice.leadingByteCount`), wherever reading has got to.
+    func leadingBytes() -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: NonTextAdvice.leadingByteCount)
+        let got = bytes.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, $0.count, 0) }
+        return Array(bytes.prefix(max(0, got)))
+    }
+
     /// Calls `body` with each successive chunk of at most `chunkBytes` bytes, in one reused buffer; returns the
     /// bytes read in all.
     @discardableResult
@@ -61,7 +68,7 @@ final class CorpusFile {
                 offset += got
             }
             if let bad = UTF8Validator.firstInvalidOffset(UnsafeBufferPointer(buffer)) {
-                failure = .invalidUTF8(path: path, byteOffset: bad)
+                failure = .invalidUTF8(path: path, byteOffset: bad, leadingBytes: Array(buffer.prefix(NonTextAdvice.leadingByteCount)))
                 return 0
             }
             return size

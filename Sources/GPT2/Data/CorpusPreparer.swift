@@ -60,6 +60,10 @@ public struct CorpusPreparer: Sendable {
         return try tokenise(inputs, corpusBytes: corpusBytes, encoder: try makeEncoder())
     }
 
+    /// Throws the error reading input `path` would (missing, a folder, no regular file), for a check before anything is
+    /// taken from its name (the shards' default name: `notes/` has none).
+    public static func requireReadableInput(_ path: String) throws(PrepareError) { _ = try CorpusFile(path: path) }
+
     /// Reads every input once, in chunks, to check it (exists, non-empty, UTF-8, JSON); returns the documents'
     /// total bytes.
     public func validate(_ inputs: [CorpusInput]) throws(PrepareError) -> Int {
@@ -104,7 +108,8 @@ public struct CorpusPreparer: Sendable {
             }
             try writer.finish()
             guard !writer.summary.trainShards.isEmpty else {
-                throw .noTrainingTokens(totalTokens: writer.summary.validationTokens, validationTokens: validation)
+                throw .noTrainingTokens(totalTokens: writer.summary.validationTokens, validationTokens: validation,
+                                        defaultFromBytes: validationTokens == nil ? corpusBytes : nil)
             }
         } catch {
             // Shards written so far beside an earlier run's (a validation split of this corpus and training shards of
@@ -171,7 +176,9 @@ public struct CorpusPreparer: Sendable {
     func removeShards(except summary: PreparedShards, linksOnly: Bool = false, why: String) {
         let kept = Set((summary.validationShards + summary.trainShards).map { FileSystem.baseName($0.path) })
         for file in FileSystem.contents(of: outputDirectory) ?? []
-        where ShardFileName.isShard(file, of: name) && !kept.contains(file) && (!linksOnly || FileSystem.isSymbolicLink(FileSystem.join(outputDirectory, file))) {
+        // (a folder of a shard's name is no shard: it is not removed, and its own error says so where it is in the way)
+        where ShardFileName.isShard(file, of: name) && !kept.contains(file) && !FileSystem.isDirectory(FileSystem.join(outputDirectory, file))
+            && (!linksOnly || FileSystem.isSymbolicLink(FileSystem.join(outputDirectory, file))) {
             Console.log("removing \(FileSystem.join(outputDirectory, file)): \(why)")
             FileSystem.remove(FileSystem.join(outputDirectory, file))
         }

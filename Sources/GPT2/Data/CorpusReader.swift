@@ -18,11 +18,16 @@ public enum CorpusInput: Sendable, Equatable, CustomStringConvertible {
     /// One JSON object per line; the document is its string field `field`. Blank lines are skipped.
     case jsonLines(path: String, field: String)
 
-    /// `.jsonl`/`.ndjson` files (in any case: `DATA.JSONL`) are JSON lines, anything else text.
+    /// `.jsonl`, `.ndjson` and `.json` files (in any case: `DATA.JSONL`) are JSON lines, anything else text. (A `.json`
+    /// file is often JSON lines under another name; read as text, its keys and quotes became the corpus. JSON that is
+    /// not one object per line is refused at its first line.)
     public static func detect(path: String, field: String = "text") -> CorpusInput {
         let name = FileSystem.baseName(path).lowercased()
-        return name.hasSuffix(".jsonl") || name.hasSuffix(".ndjson") ? .jsonLines(path: path, field: field) : .text(path: path)
+        return jsonLinesExtensions.contains { name.hasSuffix($0) } ? .jsonLines(path: path, field: field) : .text(path: path)
     }
+
+    /// The file-name endings of JSON lines inputs.
+    public static let jsonLinesExtensions = [".jsonl", ".ndjson", ".json"]
 
     public var path: String {
         switch self { case .text(let path), .blankLineSeparated(let path), .jsonLines(let path, _): return path }
@@ -42,15 +47,21 @@ enum CorpusReader {
         switch input {
         case .text(let path):
             let file = try CorpusFile(path: path)
-            try body(try file.text())
+            try body(withoutByteOrderMark(try file.text()))
             return file.size
         case .blankLineSeparated(let path):
             let file = try CorpusFile(path: path)
-            try forEachSection(of: try file.text(), body)
+            try forEachSection(of: withoutByteOrderMark(try file.text()), body)
             return file.size
         case .jsonLines(let path, let field):
             return try forEachJSONDocument(path: path, field: field, chunkBytes: chunkBytes, body)
         }
+    }
+
+    /// `text` without the byte-order mark an editor may start a UTF-8 file with (JSONL lines drop it too): kept, it would
+    /// be three tokens at the start of the document of every such file.
+    private static func withoutByteOrderMark(_ text: String) -> String {
+        text.unicodeScalars.first == "\u{FEFF}" ? String(text.unicodeScalars.dropFirst()) : text
     }
 
     /// Checks `input` (exists, non-empty, UTF-8, JSON) reading it in chunks of `chunkBytes`; returns the UTF-8
@@ -60,11 +71,14 @@ enum CorpusReader {
         case .text(let path), .blankLineSeparated(let path):  // the documents are the whole file
             let file = try CorpusFile(path: path)
             var validator = UTF8Validator()
+            var offset = 0
             let total = try file.forEachChunk(chunkBytes: chunkBytes) { (chunk) throws(PrepareError) in
-                if let bad = validator.validate(chunk) { throw .invalidUTF8(path: path, byteOffset: bad) }
+                if let bad = validator.validate(chunk) { throw .invalidUTF8(path: path, byteOffset: bad, leadingBytes: file.leadingBytes()) }
+                if let nul = chunk.firstIndex(of: 0) { throw .nulByte(path: path, byteOffset: offset + nul, leadingBytes: file.leadingBytes()) }
+                offset += chunk.count
             }
             guard total > 0 else { throw .emptyInput(path: path) }
-            if let bad = validator.finish() { throw .invalidUTF8(path: path, byteOffset: bad) }
+            if let bad = validator.finish() { throw .invalidUTF8(path: path, byteOffset: bad, leadingBytes: file.leadingBytes()) }
             return total
         case .jsonLines:
             var total = 0
@@ -93,11 +107,11 @@ enum CorpusReader {
             try body(document)
         }
         let total = try file.forEachChunk(chunkBytes: chunkBytes) { (chunk) throws(PrepareError) in
-            if let bad = validator.validate(chunk) { throw .invalidUTF8(path: path, byteOffset: bad) }
+            if let bad = validator.validate(chunk) { throw .invalidUTF8(path: path, byteOffset: bad, leadingBytes: file.leadingBytes()) }
             if badLine == nil { try lines.split(chunk, take) }
         }
         guard total > 0 else { throw .emptyInput(path: path) }
-        if let bad = validator.finish() { throw .invalidUTF8(path: path, byteOffset: bad) }
+        if let bad = validator.finish() { throw .invalidUTF8(path: path, byteOffset: bad, leadingBytes: file.leadingBytes()) }
         try lines.finish(take)
         if let badLine { throw badLine }
         guard documents > 0 else { throw .emptyInput(path: path) }

@@ -4,12 +4,16 @@
 public enum PrepareError: Error, CustomStringConvertible {
     case missingInput(path: String, reason: String)
     case emptyInput(path: String)
-    case invalidUTF8(path: String, byteOffset: Int)
+    /// `leadingBytes`: the file's first bytes, which may say what it is instead (`NonTextAdvice`).
+    case invalidUTF8(path: String, byteOffset: Int, leadingBytes: [UInt8])
+    /// A NUL in a text file: valid UTF-8, but no text has one (UTF-16 text without a byte-order mark, a binary file).
+    case nulByte(path: String, byteOffset: Int, leadingBytes: [UInt8])
     case invalidJSON(path: String, line: Int)
     /// A `\uD800`-style escape with no partner: valid JSON syntax, but no Unicode character (nothing UTF-8 can hold).
     case loneSurrogate(path: String, line: Int, escape: String)
     case missingField(path: String, line: Int, field: String)
-    case noTrainingTokens(totalTokens: Int, validationTokens: Int)
+    /// `defaultFromBytes`: the corpus's bytes, when the validation size was the default taken from them.
+    case noTrainingTokens(totalTokens: Int, validationTokens: Int, defaultFromBytes: Int?)
     case cannotCreateDirectory(path: String, reason: String)
     /// Another `gpt2 prepare` holds the output folder.
     case outputInUse(path: String)
@@ -26,19 +30,28 @@ public enum PrepareError: Error, CustomStringConvertible {
             return "cannot read input \(path): \(reason)"
         case .emptyInput(let path):
             return "input \(path) is empty (no documents); remove it from the inputs"
-        case .invalidUTF8(let path, let offset):
-            return "input \(path) is not valid UTF-8 (first bad byte at offset \(offset)); convert it to UTF-8 first "
-                + "(e.g. `iconv -f latin1 -t utf-8`)"
+        case .invalidUTF8(let path, let offset, let leadingBytes):
+            return "input \(path) is not valid UTF-8 (first bad byte at offset \(offset)); "
+                + NonTextAdvice.advice(leadingBytes: leadingBytes,
+                                       otherwise: "convert it to UTF-8 first (e.g. `iconv -f latin1 -t utf-8` for Latin-1 text)")
+        case .nulByte(let path, let offset, let leadingBytes):
+            return "input \(path) holds a NUL byte (at offset \(offset)), which text does not; "
+                + NonTextAdvice.advice(leadingBytes: leadingBytes, otherwise: "a binary file is no corpus")
         case .invalidJSON(let path, let line):
-            return "\(path):\(line): not a valid JSON object; JSONL needs one JSON object per line"
+            return "\(path):\(line): not a valid JSON object; JSON lines inputs (\(CorpusInput.jsonLinesExtensions.joined(separator: ", "))) "
+                + "hold one JSON object per line, not an array or an object over several lines"
         case .loneSurrogate(let path, let line, let escape):
             return "\(path):\(line): the escape \(escape) is half of a UTF-16 surrogate pair without its other half, which is no "
                 + "character; remove or replace it in the file"
         case .missingField(let path, let line, let field):
             return "\(path):\(line): no string field \"\(field)\"; pick the document field with --field NAME"
-        case .noTrainingTokens(let total, let validation):
-            return "the corpus has \(total) tokens and --val-tokens takes \(validation) of them, leaving none to "
-                + "train on (no shard of this name is left in the output folder); lower --val-tokens"
+        case .noTrainingTokens(let total, let validation, let corpusBytes):
+            let taken = corpusBytes.map { bytes in
+                "the default --val-tokens (its \(bytes) bytes / 40, for GPT-2's ~4 bytes a token; this text has "
+                    + "\(formatFixed(Double(bytes) / Double(max(1, total)), digits: 1))) takes"
+            } ?? "--val-tokens takes"
+            return "the corpus has \(total) tokens and \(taken) \(validation) of them, leaving none to train on (no shard of this "
+                + "name is left in the output folder); " + (corpusBytes == nil ? "lower --val-tokens" : "give --val-tokens, such as \(max(1, total / 10)) (a tenth)")
         case .cannotCreateDirectory(let path, let reason):
             return "cannot create output directory \(path): "
                 + (FileSystem.isFile(path) ? "a file of that name is there; give --out a folder" : reason)

@@ -39,9 +39,17 @@ public enum ShardFileName {
     /// The corpus name of a shard file name; nil for another file.
     public static func corpusName(of file: String) -> String? { parse(file)?.name }
 
+    /// The longest corpus name: its files (`NAME_train_000000.bin`, `NAME.prepare-unfinished`, their temporaries) stay
+    /// within the 255 bytes of a file name.
+    public static let maximumNameBytes = 200
+
     /// Why `name` cannot start shard file names (nil when it can): it must be a plain file-name prefix, and must not
     /// hold a split's marker, which would make its shards look like another split's.
     public static func problem(withName name: String) -> String? {
+        if name.utf8.count > maximumNameBytes {
+            return "is \(name.utf8.count) bytes long: at most \(maximumNameBytes), since a file name ends at 255 and the shards' "
+                + "and their temporaries' add to it"
+        }
         guard name.isEmpty || name.hasPrefix(".") || name.contains("/") || splits.contains(where: { name.contains("_\($0)_") })
         else { return nil }
         return "must be a file-name prefix: not empty, no '/', no leading '.', and no "
