@@ -96,7 +96,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Print a text sample every N steps (0 = off). (default: \(Default.sampleEvery))")
     var sampleEvery: Int?
 
-    @Option(help: "Tokens per sample. (default: \(Default.sampleTokens))")
+    @Option(help: "Tokens per sample. (default: \(Default.sampleTokens), or the model's context if shorter)")
     var sampleTokens: Int?
 
     @Option(help: "Checkpoint every N steps (0 = only at the end). (default: 0)")
@@ -376,7 +376,9 @@ struct TrainCommand: ParsableCommand {
             modelName = initFrom
             // The weights' shape is the run's: a --model given beside them must agree with it.
             if self.model != nil && preset != config {
-                throw ValidationError("--model \(model) is \(preset.shape), and --init-from \(given) holds \(config.shape), "
+                // (the vocabulary too where the shapes agree: "is L=2 …, and … holds L=2 …" said nothing of the difference)
+                let describe = preset.shape == config.shape ? \ModelConfig.shapeAndVocabulary : \ModelConfig.shape
+                throw ValidationError("--model \(model) is \(preset[keyPath: describe]), and --init-from \(given) holds \(config[keyPath: describe]), "
                                       + "the shape the run takes; drop --model")
             }
         }
@@ -399,7 +401,7 @@ struct TrainCommand: ParsableCommand {
             weightDecay: weightDecay ?? Default.weightDecay, clipNorm: clip ?? Default.clip, seed: seed ?? Default.seed,
             shuffle: !noShuffle, recompute: recompute, evalEvery: evalEvery ?? Default.evalEvery,
             evalBatches: evalBatches ?? Default.evalBatches, hellaswagEvery: evalHellaswagEvery ?? 0,
-            sampleEvery: sampleEvery ?? Default.sampleEvery, sampleTokens: sampleTokens ?? Default.sampleTokens,
+            sampleEvery: sampleEvery ?? Default.sampleEvery, sampleTokens: sampleTokens ?? min(Default.sampleTokens, config.maxSequenceLength),
             checkpointEvery: checkpointEvery ?? 0, keepLast: keepLast ?? 0, outDirectory: out ?? Default.out,
             threads: backendOptions.threadCount(backend), peakFLOPs: peak)
         options.device = backend.name

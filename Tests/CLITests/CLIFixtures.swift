@@ -66,6 +66,8 @@ enum CLIFixtures {
         let failed = try #require(Int(named.prefix { $0.isNumber }), "no step in: \(result.stderrText)")
         try #require(failed >= 2, "the first step (loss ln V) cannot diverge: \(result.stderrText)")
         #expect(Checkpoint.steps(in: run) == Array(1..<failed))
+        #expect(result.stderrText.contains("start again, from scratch or from step \(failed - 1)'s weights (--init-from \(run)/ckpt_\(failed - 1))"),
+                "\(result.stderrText)")
 
         struct Row: Decodable { var step: Int; var loss: Double?; var grad_norm: Double? }
         let rows = try metricsRows(run, as: Row.self)

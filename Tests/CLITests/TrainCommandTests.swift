@@ -34,6 +34,34 @@ import Testing
         arguments[model] = "tiny"
         let agreeing = try runGPT2(arguments: arguments)
         #expect(agreeing.status == 0, "\(agreeing.stderrText)")
+        // tiny's shape with another padding of the vocabulary: the message tells the two apart by it
+        var unpadded = try ModelPreset.named("tiny").config
+        unpadded.paddedVocabularySize = unpadded.vocabularySize
+        let file = root + "/unpadded.bin"
+        try LLMCModelFile.write(path: file, config: unpadded, parameters: [Float](repeating: 0.01, count: unpadded.parameterCount))
+        arguments[try #require(arguments.firstIndex(of: "--init-from")) + 1] = file
+        expectOneLineError(try runGPT2(arguments: arguments + ["--overwrite"]),
+                           mentioning: "--model tiny is L=2 NH=2 C=32 maxT=64 V=50257 Vp=50304, and --init-from \(file) holds "
+                               + "L=2 NH=2 C=32 maxT=64 V=50257 Vp=50257, the shape the run takes; drop --model")
+    }
+
+    /// Weights of a context shorter than the defaults of --seq and --sample-tokens train and sample with both shortened
+    /// to it (--sample-tokens kept its 64, and the run was refused for an option it was never given).
+    @Test func aShortContextShortensTheDefaults() throws {
+        let root = try TestPaths.temporaryDirectory("cli-short-context").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        var short = try ModelPreset.named("tiny").config
+        short.maxSequenceLength = 16
+        let file = root + "/short.bin"
+        try LLMCModelFile.write(path: file, config: short, parameters: [Float](repeating: 0.01, count: short.parameterCount))
+        let arguments = ["train", "--init-from", file, "--micro-batch", "2", "--steps", "1", "--eval-every", "0", "--sample-every", "1",
+                         "--threads", "2", "--device", "cpu", "--data", try ShakespeareShards.directory(), "--out", root + "/run",
+                         "--mirror", TestPaths.mirror.path]
+        let result = try runGPT2(arguments: arguments)
+        #expect(result.status == 0, "\(result.stderrText)")
+        #expect(result.stderrText.contains("batch: 2 × 16 tokens"), "\(result.stderrText)")
+        let saved = try Checkpoint.readState(root + "/run/ckpt_1", as: TrainerState.self)
+        #expect(saved.options.sampleTokens == 16 && saved.options.sequenceLength == 16)
     }
 
     /// A checkpoint folder is refused as --out, with --overwrite too: a new run there trained nested inside the checkpoint

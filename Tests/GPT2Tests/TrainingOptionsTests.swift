@@ -52,6 +52,12 @@ import Testing
         #expect(accumulating.summary.contains("batch: 2 × 64 tokens × 3 accumulation = 384 tokens/step"), "\(accumulating.summary)")
     }
 
+    /// The run's summary says when activations are recomputed (saved and applied, but the log never said so).
+    @Test func theSummarySaysWhenActivationsAreRecomputed() {
+        #expect(options { $0.recompute = true }.summary.contains("10 steps, --recompute\n"), "\(options { $0.recompute = true }.summary)")
+        #expect(!options().summary.contains("recompute"), "\(options().summary)")
+    }
+
     /// The last step is the schedule's end, written once: setting `steps` stretches the schedule, and the saved options
     /// hold it only as the schedule's `totalSteps`. A state.json from before, which held a top-level `steps` as well,
     /// still loads, its schedule's end taken.

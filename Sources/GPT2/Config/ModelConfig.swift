@@ -31,6 +31,9 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     /// `L=12 NH=12 C=768 maxT=1024`: the shape as logs print it.
     public var shape: String { "L=\(layers) NH=\(heads) C=\(channels) maxT=\(maxSequenceLength)" }
 
+    /// `shape` with the vocabulary (`… V=50257 Vp=50304`), for telling apart configs of the same shape.
+    public var shapeAndVocabulary: String { "\(shape) V=\(vocabularySize) Vp=\(paddedVocabularySize)" }
+
     /// Number of parameters in the flat buffer, padded vocabulary rows included.
     public var parameterCount: Int { ParameterKind.allCases.reduce(0) { $0 + $1.elementCount(self) } }
 

@@ -49,8 +49,8 @@ public struct SavedRun {
     /// resuming follow model.bin and the saved loader, and every later step, the plan and the saves follow the options.
     public func validate() throws {
         if options.model != saved.config {
-            throw TrainingError("\(folder) is damaged: its state.json describes \(Self.describe(options.model)), "
-                                + "and its model.bin holds \(Self.describe(saved.config))")
+            throw TrainingError("\(folder) is damaged: its state.json describes \(options.model.shapeAndVocabulary), "
+                                + "and its model.bin holds \(saved.config.shapeAndVocabulary)")
         }
         // The schedule, the saves' names and metrics.jsonl go on from the saved step, in the folder around the checkpoints,
         // which are named for their steps: a checkpoint named otherwise (a copy kept aside, in another run's folder or in
@@ -76,9 +76,5 @@ public struct SavedRun {
         guard options.steps >= step else {
             throw TrainingError("--steps \(options.steps) ends before \(folder)'s step \(step); give more steps to train on from it")
         }
-    }
-
-    private static func describe(_ config: ModelConfig) -> String {
-        "\(config.shape) V=\(config.vocabularySize) Vp=\(config.paddedVocabularySize)"
     }
 }

@@ -160,7 +160,7 @@ public final class Trainer<Ops: Backend> {
                     throw TrainingError("the loss is \(Self.nonFinite(loss)) at step \(current), on \(loadedWeights.description) before any "
                                         + "update: they are damaged, or come from a run that diverged")
                 }
-                throw TrainingError("the loss became \(Self.nonFinite(loss)) at step \(current); lower --lr or check the data")
+                throw TrainingError("the loss became \(Self.nonFinite(loss)) at step \(current); \(wayOnAfterDivergence)")
             }
             let lr = options.schedule.learningRate(at: current)
             let hyper = AdamWHyperparameters(learningRate: lr, weightDecay: options.weightDecay)
@@ -170,7 +170,7 @@ public final class Trainer<Ops: Backend> {
             // this step is recorded or saved, so that the newest checkpoint is the last good step.
             guard norm.isFinite else {
                 throw TrainingError("the gradient norm became \(Self.nonFinite(norm)) at step \(current) (its loss \(formatScientific(Double(loss)))); "
-                                    + "lower --lr or check the data")
+                                    + wayOnAfterDivergence)
             }
             step = current
             losses.append(loss)
@@ -313,6 +313,16 @@ public final class Trainer<Ops: Backend> {
         return TrainingError("\(failure), so training stopped after step \(step): \(error); "
                              + (last.map { "once that is fixed, continue from step \($0) with gpt2 train --resume \(options.outDirectory)" }
                                 ?? "no checkpoint of this run was saved"))
+    }
+
+    /// What to do after the run diverged: a resume keeps the run's --lr, so it starts again, from scratch or from the
+    /// newest checkpoint's weights (all saved before the step that diverged), when there is one.
+    private var wayOnAfterDivergence: String {
+        guard let newest = Checkpoint.steps(in: options.outDirectory).last else {
+            return "lower --lr or check the data, and start again (the run saved no checkpoint)"
+        }
+        return "lower --lr or check the data, and start again, from scratch or from step \(newest)'s weights "
+            + "(--init-from \(FileSystem.join(options.outDirectory, Checkpoint.folderName(step: newest))))"
     }
 
     /// "NaN" for any NaN (Swift prints one with its sign bit set as "-nan"), "inf" or "-inf" otherwise.

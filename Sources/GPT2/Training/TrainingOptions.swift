@@ -145,7 +145,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         let params = formatFixed(Double(model.parameterCount) / 1e6, digits: 2)
         return """
             model \(modelName): \(model.shape) (\(params)M parameters)
-            batch: \(microBatch) × \(sequenceLength) tokens × \(gradientAccumulation) accumulation = \(tokensPerStep) tokens/step, \(formatCount(steps, "step"))
+            batch: \(microBatch) × \(sequenceLength) tokens × \(gradientAccumulation) accumulation = \(tokensPerStep) tokens/step, \(formatCount(steps, "step"))\(recompute ? ", --recompute" : "")
             lr \(schedule.maxLearningRate) (\(schedule.shape.rawValue), warm-up \(schedule.warmupSteps), floor ×\(schedule.minFraction)), weight decay \(weightDecay), clip \(clipNorm), seed \(seed)
             data \(dataDirectory) (\(shuffle ? "shuffled" : "sequential")), out \(outDirectory)
             """
