@@ -80,6 +80,7 @@ struct BatchShape: Equatable {
             }
             // The step's tokens stay what they are without auto (a hyperparameter, not a property of this machine's
             // memory): --total-batch-tokens, else the default micro-batch × seq × --grad-accum; auto re-divides them.
+            // (The data's order does follow the micro-batch: the loader shuffles chunks of B·T tokens, as llm.c's does.)
             let total = totalBatchTokens ?? MicroBatchOption.defaultSize * seq * (gradAccum ?? 1)
             guard total > 0, total % seq == 0 else {
                 throw ValidationError("--total-batch-tokens \(total) must be a positive multiple of --seq \(seq)")
