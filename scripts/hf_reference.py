@@ -97,8 +97,9 @@ def hellaswag(model, data, vocab_dir, window, limit):
                 scored = min(len(ending_tokens), len(row) - 1)
                 token_losses = model.token_losses(np.array(row))
                 endings.append([float(token_losses[len(row) - 1 - scored:].sum()), scored])
-            sums = [s for s, _ in endings]
-            means = [s / max(n, 1) for s, n in endings]
+            # an ending with no scored token (one token after an empty ctx) has no loss to compare: it never wins
+            sums = [s if n > 0 else np.inf for s, n in endings]
+            means = [s / n if n > 0 else np.inf for s, n in endings]
             correct += int(np.argmin(sums) == item["label"])
             correct_norm += int(np.argmin(means) == item["label"])
             losses.append(endings)

@@ -94,4 +94,13 @@ import Testing
                       EndingLoss(sum: 1, tokens: 1)]
         #expect(HellaSwag.predictions(losses) == (2, 0))
     }
+
+    /// An ending with no scored token (one token after an empty context) loses to every scored one, by sum and by mean:
+    /// its empty sum, 0, won whatever the weights. Where no ending was scored, the first wins, as on a tie.
+    @Test func anEndingWithNoScoredTokenNeverWins() {
+        let losses = [EndingLoss(sum: 30, tokens: 3), EndingLoss(sum: 0, tokens: 0), EndingLoss(sum: 9, tokens: 1),
+                      EndingLoss(sum: 12, tokens: 6)]
+        #expect(HellaSwag.predictions(losses) == (2, 3))
+        #expect(HellaSwag.predictions(Array(repeating: EndingLoss(sum: 0, tokens: 0), count: 4)) == (0, 0))
+    }
 }

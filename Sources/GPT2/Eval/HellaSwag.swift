@@ -95,12 +95,15 @@ public enum HellaSwag {
         return examples
     }
 
-    /// Which ending wins: by lowest summed loss, and by lowest mean loss (first on ties).
+    /// Which ending wins: by lowest summed loss, and by lowest mean loss (first on ties). An ending none of whose tokens
+    /// was scored (one token after an empty context: the row's first token has nothing before it) has no loss to compare,
+    /// and loses to every scored one; its empty sum, 0, won whatever the weights.
     public static func predictions(_ losses: [EndingLoss]) -> (sum: Int, mean: Int) {
+        func compared(_ loss: EndingLoss, _ value: Double) -> Double { loss.tokens == 0 ? .infinity : value }
         var bySum = 0, byMean = 0
         for i in losses.indices.dropFirst() {
-            if losses[i].sum < losses[bySum].sum { bySum = i }
-            if losses[i].mean < losses[byMean].mean { byMean = i }
+            if compared(losses[i], losses[i].sum) < compared(losses[bySum], losses[bySum].sum) { bySum = i }
+            if compared(losses[i], losses[i].mean) < compared(losses[byMean], losses[byMean].mean) { byMean = i }
         }
         return (bySum, byMean)
     }
