@@ -28,7 +28,7 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "Weight precision for llmc: fp32 (version 3) or bf16 (version 5); safetensors is always fp32.")
     var precision: Precision = .fp32
 
-    @Option(help: "File to write for llmc, folder for safetensors (files written atomically, existing ones replaced, but never a checkpoint's files, nor a run's own: its folder, ckpt_N, metrics.jsonl).")
+    @Option(help: "File to write for llmc, folder for safetensors (files written atomically, existing ones replaced, a symbolic link's file through it, but never a checkpoint's files, nor a run's own: its folder, ckpt_N, metrics.jsonl, even through a link).")
     var out: String
 
     func run() throws {
@@ -36,13 +36,27 @@ struct ExportCommand: ParsableCommand {
         if format == .safetensors {
             guard precision == .fp32 else { throw ValidationError("--format safetensors writes fp32 weights; drop --precision") }
             guard !FileSystem.isFile(out) else { throw ValidationError("--out \(out) is a file, and --format safetensors writes a folder") }
-        } else if FileSystem.isDirectory(out) {
-            throw ValidationError("--out \(out) is a folder, and --format llmc writes one file (e.g. \(FileSystem.join(out, "model.bin")))")
+        } else if FileSystem.isDirectory(out) || out.hasSuffix("/") {   // (`new/`: made, then refused as a folder)
+            throw ValidationError(Checkpoint.holdsState(out)
+                ? "--out \(out) is a checkpoint folder, whose files an export would replace; export elsewhere"
+                : "--out \(out) is a folder, and --format llmc writes one file (e.g. \(FileSystem.join(out, "model.bin")))")
         }
-        // A checkpoint's files are its run's: an export there would replace the fp32 weights a resume continues from.
+        // A checkpoint's files are its run's: an export there would replace the fp32 weights a resume continues from. Each
+        // file is checked where it lands: a symbolic link there is kept and the file it names replaced, which may be a
+        // checkpoint's or a run's own (a link to ckpt_N/model.bin let the export replace it).
         let folder = format == .llmc ? FileSystem.directoryName(out) : out
-        if Checkpoint.holdsState(folder) {
-            throw ValidationError("--out \(out) is in checkpoint folder \(folder), whose weights it would replace; export elsewhere")
+        let writes = format == .llmc ? [out] : [HuggingFaceGPT2.modelFileName, HuggingFaceGPT2.configFileName].map { FileSystem.join(out, $0) }
+        for path in writes {
+            let landing = try Self.landing(of: path), linked = FileSystem.isSymbolicLink(path)
+            let link = linked ? ": \(path) is a link to \(landing)," : ""
+            if Checkpoint.holdsState(FileSystem.directoryName(landing)) {
+                let checkpoint = FileSystem.directoryName(linked ? landing : path)
+                throw ValidationError("--out \(out)\(link) \(linked ? "in" : "is in") checkpoint folder \(checkpoint), whose files it would "
+                                      + "replace; export elsewhere")
+            }
+            if linked && FileSystem.baseName(landing) == MetricsLog.fileName {
+                throw ValidationError("--out \(out)\(link) a run's history; export under another name")
+            }
         }
         // A model.safetensors beside a run's checkpoints makes its folder name two models to every command that reads it.
         if format == .safetensors, let run = RunFolder.earlierRun(in: out) {
@@ -74,5 +88,13 @@ struct ExportCommand: ParsableCommand {
         try LLMCModelFile.write(path: out, config: config, parameters: parameters,
                                 precision: precision == .fp32 ? .float32 : .bfloat16)
         Console.log("wrote \(out) (\(config.parameterCount) parameters, \(precision.rawValue))\(from)")
+    }
+
+    /// Where a write to `path` lands, as an absolute path with its folders' links resolved: the file a symbolic link
+    /// there names (the link is kept), else `path`; what the write would refuse (a folder, a device) is refused here.
+    private static func landing(of path: String) throws -> String {
+        let destination = try AtomicFile.regularFileDestination(path)
+        let folder = FileSystem.directoryName(destination)
+        return FileSystem.realPath(folder).map { FileSystem.join($0, FileSystem.baseName(destination)) } ?? FileSystem.absolutePath(destination)
     }
 }

@@ -395,7 +395,7 @@ import Testing
         let weights = try Data(contentsOf: URL(fileURLWithPath: checkpoint + "/model.bin"))
         let out = file.isEmpty ? checkpoint : checkpoint + "/" + file
         let export = try runGPT2(arguments: ["export", "--checkpoint", run] + options + ["--out", out])
-        expectOneLineError(export, mentioning: "--out \(out) is in checkpoint folder \(checkpoint), whose weights it would replace")
+        expectOneLineError(export, mentioning: "--out \(out) is in checkpoint folder \(checkpoint), whose files it would replace")
         #expect(try FileManager.default.contentsOfDirectory(atPath: checkpoint).sorted() == before)
         #expect(try Data(contentsOf: URL(fileURLWithPath: checkpoint + "/model.bin")) == weights)
     }
@@ -437,6 +437,49 @@ import Testing
         #expect(try Data(contentsOf: URL(fileURLWithPath: run + "/metrics.jsonl")) == metrics)
         let beside = try runGPT2(arguments: ["export", "--checkpoint", run] + options + ["--out", run + "/exported"])
         #expect(beside.status == 0, "\(beside.stderrText)")
+    }
+
+    /// An export through a symbolic link replaces the file the link names (the link is kept), so a link into a checkpoint
+    /// or to a run's metrics.jsonl is refused as the path itself is: a link to ckpt_3/model.bin let the export replace the
+    /// checkpoint's weights, and one to metrics.jsonl the run's history. Also: llmc's --out NEW/ (a folder) is refused
+    /// without making NEW, and a checkpoint folder as llmc's --out is not answered with a path inside it.
+    @Test func anExportThroughALinkIsCheckedWhereItLands() throws {
+        let directory = try TestPaths.temporaryDirectory("cli-export-link").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let run = directory + "/run"
+        try FileManager.default.copyItem(atPath: try CLIFixtures.trainedRun(), toPath: run)
+        let files = FileManager.default
+        let weights = try Data(contentsOf: URL(fileURLWithPath: run + "/ckpt_3/model.bin"))
+        let metrics = try Data(contentsOf: URL(fileURLWithPath: run + "/metrics.jsonl"))
+        let real = FileSystem.realPath(run)!
+        try files.createSymbolicLink(atPath: directory + "/weights.bin", withDestinationPath: run + "/ckpt_3/model.bin")
+        expectOneLineError(try runGPT2(arguments: ["export", "--checkpoint", run, "--out", directory + "/weights.bin"]),
+                           mentioning: "--out \(directory)/weights.bin: \(directory)/weights.bin is a link to \(real)/ckpt_3/model.bin, in "
+                               + "checkpoint folder \(real)/ckpt_3, whose files it would replace")
+        try files.createSymbolicLink(atPath: directory + "/log.bin", withDestinationPath: run + "/metrics.jsonl")
+        expectOneLineError(try runGPT2(arguments: ["export", "--checkpoint", run, "--out", directory + "/log.bin"]),
+                           mentioning: "is a link to \(real)/metrics.jsonl, a run's history; export under another name")
+        try files.createDirectory(atPath: directory + "/hf", withIntermediateDirectories: false)
+        try files.createSymbolicLink(atPath: directory + "/hf/config.json", withDestinationPath: run + "/ckpt_3/state.json")
+        expectOneLineError(try runGPT2(arguments: ["export", "--checkpoint", run, "--format", "safetensors", "--out", directory + "/hf"]),
+                           mentioning: "\(directory)/hf/config.json is a link to \(real)/ckpt_3/state.json, in checkpoint folder")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: run + "/ckpt_3/model.bin")) == weights)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: run + "/metrics.jsonl")) == metrics)
+        #expect(try Checkpoint.verifyFiles(in: run + "/ckpt_3") == ())
+
+        expectOneLineError(try runGPT2(arguments: ["export", "--checkpoint", run, "--out", directory + "/new/"]),
+                           mentioning: "--out \(directory)/new/ is a folder, and --format llmc writes one file")
+        #expect(!files.fileExists(atPath: directory + "/new"))
+        let intoCheckpoint = try runGPT2(arguments: ["export", "--checkpoint", run, "--out", run + "/ckpt_3"])
+        expectOneLineError(intoCheckpoint, mentioning: "--out \(run)/ckpt_3 is a checkpoint folder, whose files an export would replace")
+        #expect(!intoCheckpoint.stderrText.contains("e.g."), "\(intoCheckpoint.stderrText)")
+        // a link elsewhere is written through, as before
+        try Data("old".utf8).write(to: URL(fileURLWithPath: directory + "/target.bin"))
+        try files.createSymbolicLink(atPath: directory + "/kept.bin", withDestinationPath: directory + "/target.bin")
+        let through = try runGPT2(arguments: ["export", "--checkpoint", run, "--out", directory + "/kept.bin"])
+        #expect(through.status == 0, "\(through.stderrText)")
+        #expect(FileSystem.isSymbolicLink(directory + "/kept.bin"))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: directory + "/target.bin")) == weights, "the fp32 export of ckpt_3 is its model.bin")
     }
 
     /// The half-written files an export killed part-way left beside its output (`NAME.tmp-PID` of a process that is gone;
