@@ -7,8 +7,10 @@ public struct GPUSpecification: Sendable, Equatable {
     public var id: String
     /// The marketing name.
     public var name: String
-    /// Memory as sold: "12 GB" GDDR/HBM parts are 12 GiB of DRAM; the driver reports a little less
-    /// (an RTX 4070 shows 12,282 MiB of 12,288), which the CUDA context overhead covers.
+    /// Memory as a program sees it: the total the CUDA driver reports (cuDeviceTotalMem, which PyTorch prints as
+    /// `total_memory`) where it is published, since HBM parts report up to a GiB less than sold (an H100 SXM 81,089 MiB
+    /// of 81,920, an H200 143,156 of 144,384), which planning with the figure as sold missed; else memory as sold ("12
+    /// GB" GDDR parts are 12 GiB of DRAM, and report within a few MiB of it: an RTX 4090 24,563 MiB of 24,576).
     public var memoryBytes: Int
     /// Whether ECC is on by default on GDDR memory, which then reserves 1/16 of it (A10, L4: 24 GiB cards
     /// that report ~23,040 MiB). HBM carries ECC beside the data and reserves nothing.
@@ -37,7 +39,7 @@ public struct GPUSpecification: Sendable, Equatable {
     public var usableBytes: Int { eccReservesMemory ? memoryBytes / 16 * 15 : memoryBytes }
 }
 
-private let GiB = 1 << 30
+private let GiB = 1 << 30, MiB = 1 << 20
 private let tera = 1e12, giga = 1e9
 
 extension GPUSpecification {
@@ -96,25 +98,28 @@ extension GPUSpecification {
                          source: "NVIDIA L4 Tensor Core GPU datasheet", driverNames: ["l4"]),
         // NVIDIA A100 Tensor Core GPU datasheet: BF16 tensor 312 TFLOPS dense; 40 GB HBM2 at 1,555 GB/s;
         // 80 GB HBM2e at 2,039 GB/s (SXM; the PCIe card has 1,935 GB/s).
-        GPUSpecification(id: "a100-40gb", name: "A100 40GB", memoryBytes: 40 * GiB, eccReservesMemory: false,
+        // The CUDA driver reports 40,536 MiB of the 40 GiB (PaddlePaddle's get_device_properties example).
+        GPUSpecification(id: "a100-40gb", name: "A100 40GB", memoryBytes: 40_536 * MiB, eccReservesMemory: false,
                          bf16TensorFLOPs: 312 * tera, memoryBandwidth: 1555 * giga,
-                         source: "NVIDIA A100 Tensor Core GPU datasheet", driverNames: ["a100"]),
+                         source: "NVIDIA A100 Tensor Core GPU datasheet; memory as the CUDA driver reports it", driverNames: ["a100"]),
         GPUSpecification(id: "a100-80gb", name: "A100 80GB", memoryBytes: 80 * GiB, eccReservesMemory: false,
                          bf16TensorFLOPs: 312 * tera, memoryBandwidth: 2039 * giga,
                          source: "NVIDIA A100 Tensor Core GPU datasheet", driverNames: ["a100"]),
         // NVIDIA H100 Tensor Core GPU datasheet: BF16 tensor 1,979 (SXM) / 1,513 (PCIe) TFLOPS with sparsity,
         // half without; 80 GB HBM3 at 3.35 TB/s (SXM), HBM2e at 2 TB/s (PCIe).
-        GPUSpecification(id: "h100-sxm", name: "H100 SXM 80GB", memoryBytes: 80 * GiB, eccReservesMemory: false,
+        // The CUDA driver reports 81,082–81,090 MiB of the 80 GiB (PyTorch's total_memory across drivers): the least.
+        GPUSpecification(id: "h100-sxm", name: "H100 SXM 80GB", memoryBytes: 81_082 * MiB, eccReservesMemory: false,
                          bf16TensorFLOPs: 989.4 * tera, memoryBandwidth: 3350 * giga,
-                         source: "NVIDIA H100 Tensor Core GPU datasheet", driverNames: ["h100 80gb hbm3", "h100 sxm5", "h100 sxm"]),
+                         source: "NVIDIA H100 Tensor Core GPU datasheet; memory as the CUDA driver reports it",
+                         driverNames: ["h100 80gb hbm3", "h100 sxm5", "h100 sxm"]),
         GPUSpecification(id: "h100-pcie", name: "H100 PCIe 80GB", memoryBytes: 80 * GiB, eccReservesMemory: false,
                          bf16TensorFLOPs: 756.5 * tera, memoryBandwidth: 2000 * giga,
                          source: "NVIDIA H100 Tensor Core GPU datasheet", driverNames: ["h100 pcie"]),
         // NVIDIA H200 Tensor Core GPU datasheet: 141 GB HBM3e at 4.8 TB/s, BF16 tensor 1,979 TFLOPS with
-        // sparsity → 989.4 dense (the H100 SXM's compute).
-        GPUSpecification(id: "h200", name: "H200 141GB", memoryBytes: 141 * GiB, eccReservesMemory: false,
+        // sparsity → 989.4 dense (the H100 SXM's compute). The CUDA driver reports 143,156 MiB (PyTorch's total_memory).
+        GPUSpecification(id: "h200", name: "H200 141GB", memoryBytes: 143_156 * MiB, eccReservesMemory: false,
                          bf16TensorFLOPs: 989.4 * tera, memoryBandwidth: 4800 * giga,
-                         source: "NVIDIA H200 Tensor Core GPU datasheet", driverNames: ["h200"]),
+                         source: "NVIDIA H200 Tensor Core GPU datasheet; memory as the CUDA driver reports it", driverNames: ["h200"]),
     ]
 
     /// Looks a GPU up by its `--gpu` name, forgiving case, spaces and dashes (`RTX 4070`, `h100sxm`, `4090`);
