@@ -143,8 +143,13 @@ struct PlanTarget {
         }
         try WorkerThreads.require(threads)
         let resolvedThreads = WorkerThreads.count(threads)
-        return PlanTarget(device: .cpu(availableBytes: SystemMemory.usableBytes(), threads: resolvedThreads),
-                          calibration: calibration, calibrationKey: "cpu", tablePeak: FLOPCount.cpuPeak(threads: resolvedThreads))
+        // (threads beyond the cores add no FLOPs: they wait on one another)
+        if resolvedThreads > WorkerThreads.cores {
+            Console.log("note: --threads \(resolvedThreads) is more than this machine's \(formatCount(WorkerThreads.cores, "core")), so "
+                        + "the peak is the cores' (\(formatCount(WorkerThreads.cores, "thread")))")
+        }
+        return PlanTarget(device: .cpu(availableBytes: SystemMemory.usableBytes(), threads: resolvedThreads), calibration: calibration,
+                          calibrationKey: "cpu", tablePeak: FLOPCount.cpuPeak(threads: resolvedThreads))
     }
 
     /// Peak FLOP/s, the micro-steps' MFU and the optimizer's seconds per step: overrides first, then the calibration

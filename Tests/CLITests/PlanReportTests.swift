@@ -78,6 +78,20 @@ import Testing
         #expect(abs(peak - 230.4e9) <= 1e-9 * peak, "\(peak)")
     }
 
+    /// Threads beyond the machine's cores add no peak (they wait on one another), and the plan says so: --threads 1024
+    /// planned 1024 cores' worth of FLOP/s, and times 1/512 of what this machine takes.
+    @Test func threadsBeyondTheCoresAddNoPeak() throws {
+        let arguments = ["plan", "--device", "cpu", "--threads", "1024", "--model", "tiny", "--micro-batch", "2", "--seq", "32",
+                         "--steps", "1", "--json"]
+        let result = try runGPT2(arguments: arguments, environment: try CLIFixtures.emptyCalibration())
+        try #require(result.status == 0, "\(result.stderrText)")
+        let object = try #require(try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any])
+        let peak = try #require(object["peak_flops"] as? Double)
+        #expect(abs(peak - Double(WorkerThreads.cores) * 115.2e9) <= 1e-9 * peak, "\(peak) on \(WorkerThreads.cores) cores")
+        #expect(result.stderrText.contains("note: --threads 1024 is more than this machine's \(formatCount(WorkerThreads.cores, "core"))"),
+                "\(result.stderrText)")
+    }
+
     /// --list-gpus gives each card's dense BF16 TFLOP/s (the H100 SXM's 989.4, the A10's 125) and, where ECC takes a
     /// sixteenth of the memory, what is left: the A10's 24 GiB leave 22.5.
     @Test func theGPUTableGivesTFLOPsAndTheMemoryECCLeaves() throws {

@@ -9,10 +9,10 @@ public enum FLOPCount {
         return 6 * Double(matmulParameters) + 12 * Double(config.layers * config.channels * T)
     }
 
-    /// Peak fp32 FLOP/s assumed for a CPU run on `threads` worker threads, each taken to have a core of its own:
-    /// 115.2 GFLOP/s per core, the AVX2-FMA peak measured on the CI machine (Zen 4, 32 FLOP/cycle at 3.6 GHz).
-    /// Override with `--peak-flops`.
-    public static func cpuPeak(threads: Int) -> Double { Double(threads) * 115.2e9 }
+    /// Peak fp32 FLOP/s assumed for a CPU run on `threads` worker threads, each taken to have a core of its own (threads
+    /// beyond this machine's cores add none: they wait on one another): 115.2 GFLOP/s per core, the AVX2-FMA peak
+    /// measured on the CI machine (Zen 4, 32 FLOP/cycle at 3.6 GHz). Override with `--peak-flops`.
+    public static func cpuPeak(threads: Int) -> Double { Double(min(threads, WorkerThreads.cores)) * 115.2e9 }
 
     /// The peaks gpt2 takes (`--peak-flops`, the calibration file): from a megaflop, below which the plan's times run
     /// to infinity (a peak of 1e-300 printed "inf hours"), to 1e21 (a million H100s), above which its tokens per
