@@ -25,7 +25,7 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "Text to continue, after <|endoftext|> (a document's start, as in training).")
     var prompt = ""
 
-    @Option(help: "Tokens to generate (past the model's context, it goes on from the last half of the context).")
+    @Option(help: "Tokens to generate (past the model's context, it goes on from the last half of the context). An <|endoftext|> generated is printed as such, and the text goes on, as a new document.")
     var tokens = 100
 
     @Option(help: "Softmax temperature (0 = always the most likely token).")
@@ -42,7 +42,9 @@ struct SampleCommand: ParsableCommand {
 
     func run() throws {
         guard tokens >= 1 else { throw ValidationError("--tokens must be at least 1 (got \(tokens))") }
-        guard temperature >= 0, temperature.isFinite else { throw ValidationError("--temperature must be 0 or positive") }
+        guard temperature >= 0, temperature.isFinite else {
+            throw ValidationError("--temperature must be 0 or a finite positive number (got \(temperature))")
+        }
         guard topK >= 0 else { throw ValidationError("--top-k must be 0 (all) or positive") }
         try sample(on: try backendOptions.makeBackend())
     }
@@ -67,6 +69,11 @@ struct SampleCommand: ParsableCommand {
         }
         GPT2Command.logResolved(source, from: checkpoint)
         let promptTokens = [GPT2Tokenizer.endOfText] + tokenizer.encode(prompt)
+        let context = model.config.maxSequenceLength
+        if promptTokens.count > context {   // (the whole prompt is printed; the model reads only its end)
+            Console.log("note: the prompt is \(formatCount(promptTokens.count - 1, "token")), more than the model's context of "
+                        + "\(context): the model reads only its last \(context)")
+        }
         var random = SeededRandom(seed: seed)
         // Streamed as generated; a write that fails (a full disk, a closed stdout) ends the command with its error
         // rather than exit status 0 and a sample cut short.

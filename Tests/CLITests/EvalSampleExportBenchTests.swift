@@ -280,11 +280,20 @@ import Testing
         #expect(first.stdoutText.hasPrefix("ROMEO:"))
         #expect(first.stdoutText.count > "ROMEO:\n".count, "some text was generated: \(first.stdoutText)")
         #expect(first.stdout == second.stdout)
+        #expect(!first.stderrText.contains("note:"), "\(first.stderrText)")
+        // a prompt longer than the context (tiny's 64) is printed whole, and the note says the model reads its end only
+        let long = String(repeating: " Rome", count: 80)
+        let beyond = try runGPT2(arguments: ["sample", "--checkpoint", run, "--prompt", long, "--tokens", "2", "--temperature", "0",
+                                             "--mirror", TestPaths.mirror.path, "--threads", "2"])
+        try #require(beyond.status == 0, "\(beyond.stderrText)")
+        #expect(beyond.stdoutText.hasPrefix(long))
+        #expect(beyond.stderrText.contains("note: the prompt is 80 tokens, more than the model's context of 64: the model reads only its last 64"),
+                "\(beyond.stderrText)")
     }
 
     /// Sampling options out of range are refused by name, before the model loads (`--tokens 0` printed just the prompt).
     @Test(arguments: [(["--tokens", "0"], "--tokens must be at least 1 (got 0)"), (["--tokens=-4"], "--tokens must be at least 1 (got -4)"),
-                      (["--temperature=-1"], "--temperature"), (["--temperature", "nan"], "--temperature"), (["--temperature", "inf"], "--temperature must be 0 or positive"),
+                      (["--temperature=-1"], "--temperature"), (["--temperature", "nan"], "--temperature"), (["--temperature", "inf"], "--temperature must be 0 or a finite positive number (got inf)"),
                       (["--top-k=-1"], "--top-k")])
     func sampleRefusesOptionsOutOfRange(_ bad: [String], _ message: String) throws {
         let result = try runGPT2(arguments: ["sample", "--checkpoint", try CLIFixtures.trainedRun(), "--prompt", "hi",
