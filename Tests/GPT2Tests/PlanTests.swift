@@ -66,7 +66,7 @@ import Testing
         #expect(try TokenCount.parse("524288") == 524_288)
         // Each refusal says what is wrong with the count: one that is not a number is not called non-positive, and
         // a number is not called unreadable.
-        for (bad, reason) in [("", "cannot read"), ("abc", "cannot read"), ("10X", "cannot read"), ("-5", "must be positive"),
+        for (bad, reason) in [("", "cannot read"), ("abc", "cannot read"), ("10X", "cannot read"), ("0x10", "cannot read"), ("-5", "must be positive"),
                               ("0", "must be positive"), ("0B", "must be positive"), ("1e30", "beyond any run"), ("1e19", "beyond any run"),   // (more than Int.max, 9.22e18)
                               ("9e18", "beyond any run (it must be below 9e18)"),
                               ("0.0001", "less than one token")] {
