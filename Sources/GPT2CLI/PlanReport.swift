@@ -30,7 +30,8 @@ struct PlanReport {
         lines.append("verdict: \(memory.verdict)")
         let other = recompute ? "without --recompute" : "with --recompute"
         let boundary = largest == Layout.maximumBatchSize ? " (the most a micro-batch can be)" : largest > 0 ? " (\(largest + 1) does not)" : ""
-        lines.append("largest micro-batch that fits at seq \(T): \(largest)\(boundary); \(other): \(largestWithOtherRecompute)")
+        let otherBoundary = largestWithOtherRecompute == Layout.maximumBatchSize ? " (the most a micro-batch can be)" : ""
+        lines.append("largest micro-batch that fits at seq \(T): \(largest)\(boundary); \(other): \(largestWithOtherRecompute)\(otherBoundary)")
         lines.append("")
         if let time {
             lines += timeSection(time)

@@ -32,6 +32,10 @@ import Testing
         let recomputed = try planText(d12 + ["--recompute"])
         let other = "largest micro-batch that fits at seq 1024: \(with) (\(with + 1) does not); without --recompute: \(without)"
         #expect(recomputed.contains { $0 == other }, "expected '\(other)' in:\n\(recomputed.joined(separator: "\n"))")
+        // where both are --micro-batch's own limit, both say so (the other setting's was a bare 65535)
+        let tiny = try planText(["--gpu", "h200", "--model", "tiny", "--seq", "16", "--micro-batch", "2"])
+        let capped = "largest micro-batch that fits at seq 16: 65535 (the most a micro-batch can be); with --recompute: 65535 (the most a micro-batch can be)"
+        #expect(tiny.contains { $0 == capped }, "expected '\(capped)' in:\n\(tiny.joined(separator: "\n"))")
     }
 
     /// The time rows: tokens per step as micro-batch × seq × accumulation (8 × 1024 × 64 = 524,288), and the total time
