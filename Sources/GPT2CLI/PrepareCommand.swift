@@ -127,6 +127,17 @@ struct PrepareCommand: ParsableCommand {
             let corpus = inputs.map { CorpusInput.detect(path: $0, field: field ?? "text") }
             summary = try preparer.prepare(corpus, makeEncoder: dataSource.tokenizer)
         }
+        if dataset == nil {
+            let paths = inputs.map { FileSystem.realPath($0) ?? $0 }
+            for (index, path) in paths.enumerated() where paths[..<index].contains(path) && !paths[(index + 1)...].contains(path) {
+                Console.log("note: \(path) is given \(paths.filter { $0 == path }.count) times, so its documents are in the corpus as often")
+            }
+        }
+        let others = Set((FileSystem.contents(of: preparer.outputDirectory) ?? []).compactMap(ShardFileName.corpusName(of:))).subtracting([prefix])
+        if !others.isEmpty && dataset != .fineweb10B {   // (train and eval read every name's shards in a folder as one split)
+            Console.log("note: \(preparer.outputDirectory) also holds the shards of \(others.sorted().joined(separator: ", ")), which train and eval "
+                        + "read with these as one corpus; prepare into another --out to keep them apart")
+        }
         Console.log("\(preparer.outputDirectory): val \(summary.validationTokens) tokens in "
                     + "\(summary.validationShards.count) shard(s), train \(summary.trainTokens) tokens in "
                     + "\(summary.trainShards.count) shard(s); \(summary.skippedShards) already complete"

@@ -211,6 +211,23 @@ import GPT2
         #expect(!FileManager.default.fileExists(atPath: directory.path + "/out"))
     }
 
+    /// A second corpus prepared into a folder is noted (train reads every name's shards there as one corpus, and said so
+    /// only then), and so is an input given twice (its documents twice over).
+    @Test func anotherCorpusInTheFolderAndARepeatedInputAreNoted() throws {
+        let directory = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        for name in ["a", "b"] { try Data(String(repeating: "Some \(name) text. ", count: 200).utf8).write(to: directory.appendingPathComponent(name + ".txt")) }
+        let options = ["--out", "d", "--val-tokens", "10", "--mirror", TestPaths.mirror.path]
+        let first = try runGPT2(arguments: ["prepare", "a.txt"] + options, workingDirectory: directory.path)
+        try #require(first.status == 0, "\(first.stderrText)")
+        #expect(!first.stderrText.contains("note:"), "\(first.stderrText)")
+        let second = try runGPT2(arguments: ["prepare", "b.txt", "b.txt"] + options, workingDirectory: directory.path)
+        try #require(second.status == 0, "\(second.stderrText)")
+        #expect(second.stderrText.contains("note: d also holds the shards of a, which train and eval read with these as one corpus"),
+                "\(second.stderrText)")
+        #expect(second.stderrText.contains("note: \(FileSystem.realPath(directory.path + "/b.txt")!) is given 2 times"), "\(second.stderrText)")
+    }
+
     /// A first input that is a folder is said to be one (`notes/` was "the shards' name ''"), and a --name too long for
     /// the file names made of it is refused before the corpus is read (it failed at the end, renaming a temporary).
     @Test func aFolderOrALongNameIsRefusedAsSuch() throws {
