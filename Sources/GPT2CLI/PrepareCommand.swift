@@ -128,9 +128,10 @@ struct PrepareCommand: ParsableCommand {
             summary = try preparer.prepare(corpus, makeEncoder: dataSource.tokenizer)
         }
         if dataset == nil {
-            let paths = inputs.map { FileSystem.realPath($0) ?? $0 }
-            for (index, path) in paths.enumerated() where paths[..<index].contains(path) && !paths[(index + 1)...].contains(path) {
-                Console.log("note: \(path) is given \(paths.filter { $0 == path }.count) times, so its documents are in the corpus as often")
+            var times: [String: Int] = [:]
+            for input in inputs { times[FileSystem.realPath(input) ?? input, default: 0] += 1 }
+            for (path, count) in times.sorted(by: { $0.key < $1.key }) where count > 1 {
+                Console.log("note: \(path) is given \(count) times, so its documents are in the corpus as often")
             }
         }
         let others = Set((FileSystem.contents(of: preparer.outputDirectory) ?? []).compactMap(ShardFileName.corpusName(of:))).subtracting([prefix])
