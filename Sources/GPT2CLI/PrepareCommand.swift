@@ -134,8 +134,10 @@ struct PrepareCommand: ParsableCommand {
                 Console.log("note: \(path) is given \(count) times, so its documents are in the corpus as often")
             }
         }
-        let others = Set((FileSystem.contents(of: preparer.outputDirectory) ?? []).compactMap(ShardFileName.corpusName(of:))).subtracting([prefix])
-        if !others.isEmpty && dataset != .fineweb10B {   // (train and eval read every name's shards in a folder as one split)
+        // (train and eval read every name's shards in a folder as one split; fineweb10B's shards are named fineweb_*)
+        let others = dataset == .fineweb10B ? []
+            : Set((FileSystem.contents(of: preparer.outputDirectory) ?? []).compactMap(ShardFileName.corpusName(of:))).subtracting([prefix])
+        if !others.isEmpty {
             Console.log("note: \(preparer.outputDirectory) also holds the shards of \(others.sorted().joined(separator: ", ")), which train and eval "
                         + "read with these as one corpus; prepare into another --out to keep them apart")
         }

@@ -175,12 +175,12 @@ public struct CorpusPreparer: Sendable {
     /// `linksOnly`: only symbolic links (fineweb10B's shards are links; a file there is nobody's to delete).
     func removeShards(except summary: PreparedShards, linksOnly: Bool = false, why: String) {
         let kept = Set((summary.validationShards + summary.trainShards).map { FileSystem.baseName($0.path) })
-        for file in FileSystem.contents(of: outputDirectory) ?? []
-        // (a folder of a shard's name is no shard: it is not removed, and its own error says so where it is in the way)
-        where ShardFileName.isShard(file, of: name) && !kept.contains(file) && !FileSystem.isDirectory(FileSystem.join(outputDirectory, file))
-            && (!linksOnly || FileSystem.isSymbolicLink(FileSystem.join(outputDirectory, file))) {
-            Console.log("removing \(FileSystem.join(outputDirectory, file)): \(why)")
-            FileSystem.remove(FileSystem.join(outputDirectory, file))
+        for file in FileSystem.contents(of: outputDirectory) ?? [] where ShardFileName.isShard(file, of: name) && !kept.contains(file) {
+            let path = FileSystem.join(outputDirectory, file)
+            // (a folder of a shard's name is no shard: it is not removed, and its own error says so where it is in the way)
+            guard !FileSystem.isDirectory(path), !linksOnly || FileSystem.isSymbolicLink(path) else { continue }
+            Console.log("removing \(path): \(why)")
+            FileSystem.remove(path)
         }
     }
 }
