@@ -45,13 +45,14 @@ struct BatchShape: Equatable {
     func tokensPerStep(seq: Int) -> Int { microBatch * seq * accumulation }
 
     /// Resolves the options. With `.auto`, the step keeps its tokens (--total-batch-tokens, else 8 × seq × --grad-accum)
-    /// and B is the largest micro-batch that fits `device` and divides them evenly.
+    /// and B is the largest micro-batch that fits `device`, divides them evenly and is at most `atMost`.
     static func resolve(_ option: MicroBatchOption, seq: Int, gradAccum: Int?, totalBatchTokens: Int?,
-                        config: ModelConfig, recompute: Bool, device: @autoclosure () throws -> PlanDevice) throws -> BatchShape {
+                        config: ModelConfig, recompute: Bool, device: @autoclosure () throws -> PlanDevice,
+                        atMost maximum: Int? = nil) throws -> BatchShape {
         if let gradAccum { try Layout.requireBatchCount(gradAccum, option: "--grad-accum") }
         try config.requireSequenceLength(seq)
         let shape = try resolveUnbounded(option, seq: seq, gradAccum: gradAccum, totalBatchTokens: totalBatchTokens,
-                                         config: config, recompute: recompute, device: try device())
+                                         config: config, recompute: recompute, device: try device(), atMost: maximum)
         guard shape.accumulation <= Layout.maximumBatchSize else {   // (only --total-batch-tokens can ask for more)
             throw ValidationError("--total-batch-tokens \(totalBatchTokens ?? 0) is \(shape.accumulation) micro-batches of \(shape.microBatch) × \(seq) tokens, "
                                   + "and at most \(Layout.maximumBatchSize) accumulate into one step")
@@ -60,7 +61,8 @@ struct BatchShape: Equatable {
     }
 
     private static func resolveUnbounded(_ option: MicroBatchOption, seq: Int, gradAccum: Int?, totalBatchTokens: Int?,
-                                         config: ModelConfig, recompute: Bool, device: @autoclosure () throws -> PlanDevice) throws -> BatchShape {
+                                         config: ModelConfig, recompute: Bool, device: @autoclosure () throws -> PlanDevice,
+                                         atMost maximum: Int?) throws -> BatchShape {
         switch option {
         case .fixed(let given):
             let B = try MicroBatchOption.size(given)
@@ -86,17 +88,19 @@ struct BatchShape: Equatable {
                 throw ValidationError("--total-batch-tokens \(total) must be a positive multiple of --seq \(seq)")
             }
             let rows = total / seq
-            let B = try largestFitting(config: config, seq: seq, recompute: recompute, device: try device(), dividing: rows)
+            let B = try largestFitting(config: config, seq: seq, recompute: recompute, device: try device(), dividing: rows,
+                                       atMost: maximum)
             return BatchShape(microBatch: B, accumulation: rows / B)
         }
     }
 
     /// What `--micro-batch auto` picks: the largest micro-batch that fits `device` by the plan (and divides
-    /// `sequencesPerStep`, when given, into at most `Layout.maximumBatchSize`); refused, with what to change, when none does.
+    /// `sequencesPerStep`, when given, into at most `Layout.maximumBatchSize`, and is at most `maximum`); refused, with
+    /// what to change, when none does.
     static func largestFitting(config: ModelConfig, seq: Int, recompute: Bool, device: PlanDevice,
-                               dividing sequencesPerStep: Int? = nil) throws -> Int {
+                               dividing sequencesPerStep: Int? = nil, atMost maximum: Int? = nil) throws -> Int {
         let B = MemoryPlan.largestMicroBatch(config: config, sequenceLength: seq, recompute: recompute, device: device,
-                                             dividing: sequencesPerStep)
+                                             dividing: sequencesPerStep, atMost: maximum)
         guard B > 0 else {
             let one = MemoryPlan(config: config, batchSize: 1, sequenceLength: seq, recompute: recompute, device: device)
             if one.fits, let sequencesPerStep {   // (micro-batches fit, but every one that fits would accumulate past the limit)

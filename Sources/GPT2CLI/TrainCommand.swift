@@ -384,13 +384,8 @@ struct TrainCommand: ParsableCommand {
         }
         let seq = self.seq ?? min(Default.seq, config.maxSequenceLength)
         let microBatch = self.microBatch ?? .fixed(MicroBatchOption.defaultSize)
-        let batch = try BatchShape.resolve(microBatch, seq: seq, gradAccum: gradAccum, totalBatchTokens: totalBatchTokens,
+        var batch = try BatchShape.resolve(microBatch, seq: seq, gradAccum: gradAccum, totalBatchTokens: totalBatchTokens,
                                            config: config, recompute: recompute, device: planDevice)
-        if microBatch == .auto {
-            let sequences = batch.microBatch * batch.accumulation
-            Console.log("--micro-batch auto: \(batch.microBatch) × \(batch.accumulation) accumulation (the largest micro-batch that divides "
-                        + "the step's \(sequences) sequences and fits \(formatBytes(planDevice.capacityBytes)) available)")
-        }
         let steps = self.steps ?? Default.steps
         var options = TrainingOptions(
             dataDirectory: data.map(FileSystem.absolutePath) ?? "", model: config, modelName: modelName, initFrom: initFrom,
@@ -416,7 +411,31 @@ struct TrainCommand: ParsableCommand {
         if !overwrite { try RunFolder.refuseEarlierRun(in: options.outDirectory) }   // and so does a taken --out
         // Saved absolute, so that a resume from another directory finds the same shards.
         if data == nil { options.dataDirectory = FileSystem.absolutePath(try dataSource.prepareDefaultCorpus()) }
+        if microBatch == .auto {
+            var reason = "fits \(formatBytes(planDevice.capacityBytes)) available"
+            // The loaders refuse a micro-batch larger than their smallest shard holds: on a big device with a small
+            // corpus (its validation split most often), auto re-divides the step for it rather than pick one they refuse.
+            if let held = Self.sequencesOneBatchCanHold(options), held.sequences < batch.microBatch {
+                batch = try BatchShape.resolve(microBatch, seq: seq, gradAccum: gradAccum, totalBatchTokens: totalBatchTokens,
+                                               config: config, recompute: recompute, device: planDevice, atMost: held.sequences)
+                (options.microBatch, options.gradientAccumulation) = (batch.microBatch, batch.accumulation)
+                reason += ", and is at most the \(held.sequences) sequences of \(seq) that \(held.shard) holds"
+            }
+            Console.log("--micro-batch auto: \(batch.microBatch) × \(batch.accumulation) accumulation (the largest micro-batch that divides "
+                        + "the step's \(batch.microBatch * batch.accumulation) sequences and \(reason))")
+        }
         return options
+    }
+
+    /// The most sequences one batch can take from the run's smallest shard (of the training split, and of the validation
+    /// split where the run evaluates), and that shard's name and tokens; nil when that is not known yet (no shards, or one
+    /// that cannot be read: the loaders say why) or when the shard holds less than one sequence (then no micro-batch helps).
+    private static func sequencesOneBatchCanHold(_ options: TrainingOptions) -> (sequences: Int, shard: String)? {
+        let splits = options.evalEvery > 0 ? ["train", "val"] : ["train"]
+        let smallest = splits.compactMap { ShardSelection.split(directory: options.dataDirectory, split: $0).smallestShard() }
+            .min { $0.tokens < $1.tokens }
+        guard let smallest, case let sequences = (smallest.tokens - 1) / options.sequenceLength, sequences > 0 else { return nil }
+        return (sequences, "\(FileSystem.baseName(smallest.path)) (\(formatCount(smallest.tokens, "token")))")
     }
 }
 

@@ -333,4 +333,27 @@ import Testing
         #expect(plain.status == 0 && plain.stderrText.contains("--micro-batch auto: 8 × 1 accumulation (the largest micro-batch that divides the step's 8 sequences"),
                 "\(plain.stderrText)")
     }
+
+    /// auto picks no micro-batch larger than one batch of the smallest shard the run reads: the validation split's
+    /// 32,768 tokens hold 1,023 sequences of 32, so a step of 2,048 sequences is 512 × 4 where the run evaluates
+    /// (the loader refused the 2,048 that fit memory), and 2,048 × 1 where it does not.
+    @Test func trainMicroBatchAutoFitsTheShards() throws {
+        let root = try TestPaths.temporaryDirectory("cli-auto-shards").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        func train(_ out: String, evalEvery: String) throws -> CommandResult {
+            var arguments = try CLIFixtures.trainArguments(out: root + "/" + out, steps: 1,
+                                                           extra: ["--total-batch-tokens", "65536", "--eval-batches", "1"])
+            arguments[arguments.firstIndex(of: "--micro-batch")! + 1] = "auto"
+            arguments[arguments.firstIndex(of: "--eval-every")! + 1] = evalEvery
+            return try runGPT2(arguments: arguments)
+        }
+        let evaluating = try train("eval", evalEvery: "1")
+        #expect(evaluating.status == 0, "\(evaluating.stderrText)")
+        #expect(evaluating.stderrText.contains("--micro-batch auto: 512 × 4 accumulation")
+                && evaluating.stderrText.contains("at most the 1023 sequences of 32 that tinyshakespeare_val_000000.bin (32768 tokens) holds"),
+                "\(evaluating.stderrText)")
+        let trainingOnly = try train("train", evalEvery: "0")
+        #expect(trainingOnly.status == 0 && trainingOnly.stderrText.contains("--micro-batch auto: 2048 × 1 accumulation (the largest micro-batch that divides the step's 2048 sequences and fits"),
+                "\(trainingOnly.stderrText)")
+    }
 }

@@ -37,6 +37,17 @@ public enum ShardSelection: Sendable, CustomStringConvertible {
         return paths.filter { ShardFileName.parse(FileSystem.baseName($0))?.split == split }
     }
 
+    /// The smallest matching shard and its tokens, from the headers alone; nil when none matches or one cannot be
+    /// read (a loader of the selection then says why).
+    public func smallestShard() -> (path: String, tokens: Int)? {
+        var smallest: (path: String, tokens: Int)?
+        for path in paths() {
+            guard let shard = try? ShardReader(path: path, vocabularySize: nil) else { return nil }
+            if shard.tokenCount < smallest?.tokens ?? .max { smallest = (path, shard.tokenCount) }
+        }
+        return smallest
+    }
+
     /// The shell pattern, with a split's folder and name passed through `literally` (escaped to glob, or as they are).
     private func pattern(literally: (String) -> String) -> String {
         switch self {

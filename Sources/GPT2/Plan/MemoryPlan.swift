@@ -264,14 +264,16 @@ public struct MemoryPlan: Sendable {
     /// The largest micro-batch B whose plan fits, or 0 when even B = 1 does not. Memory grows with B, so a
     /// doubling search brackets it and a binary search finds the boundary: B fits, B + 1 does not. Given
     /// `sequencesPerStep`, B also divides them into at most `Layout.maximumBatchSize` micro-batches, so that an
-    /// optimizer step keeps its tokens (0 when no such B fits). `training` false: for a model that only evaluates.
+    /// optimizer step keeps its tokens (0 when no such B fits); given `maximum`, B is no larger (what the data's shards
+    /// hold in one batch). `training` false: for a model that only evaluates.
     public static func largestMicroBatch(config: ModelConfig, sequenceLength: Int, recompute: Bool,
-                                         device: PlanDevice, dividing sequencesPerStep: Int? = nil, training: Bool = true) -> Int {
+                                         device: PlanDevice, dividing sequencesPerStep: Int? = nil, atMost maximum: Int? = nil,
+                                         training: Bool = true) -> Int {
         func fits(_ B: Int) -> Bool {
             MemoryPlan(config: config, batchSize: B, sequenceLength: sequenceLength, recompute: recompute, device: device,
                        training: training).fits
         }
-        let limit = min(sequencesPerStep ?? .max, Layout.maximumBatchSize)
+        let limit = min(sequencesPerStep ?? .max, maximum ?? .max, Layout.maximumBatchSize)
         guard limit >= 1, fits(1) else { return 0 }
         var low = 1, high = 2   // fits(low); high unknown
         while high <= limit && fits(high) { (low, high) = (high, high * 2) }
