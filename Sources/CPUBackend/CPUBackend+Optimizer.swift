@@ -65,8 +65,7 @@ private struct AdamWRule {
         weightDecay = Vec(repeating: hyper.weightDecay)
         epsilon = Vec(repeating: hyper.epsilon)
         self.gradScale = Vec(repeating: gradScale)
-        let correction1 = 1 - Float(pow(Double(hyper.beta1), Double(step)))
-        let correction2 = 1 - Float(pow(Double(hyper.beta2), Double(step)))
+        let (correction1, correction2) = hyper.biasCorrections(step: step)
         inverseCorrection1 = Vec(repeating: 1 / correction1)
         inverseCorrection2 = Vec(repeating: 1 / correction2)
     }

@@ -233,8 +233,7 @@ extension CUDABackend {
     /// the largest tensor); the norm it clips with (when maxNorm > 0) is the scratch norm² queued before it.
     private func queueAdamW(table: CUdeviceptr, tensorCount: Int, largest: Int, elements: Int, hyperparameters hyper: AdamWHyperparameters,
                             step: Int, maxNorm: Float, gradScale: Float) {
-        let correction1 = 1 - Float(pow(Double(hyper.beta1), Double(step)))
-        let correction2 = 1 - Float(pow(Double(hyper.beta2), Double(step)))
+        let (correction1, correction2) = hyper.biasCorrections(step: step)
         let base = { (kind: BufferKind) in TensorRef(buffer: kind, offset: 0, count: 0) }   // a buffer's start (the table has the offsets)
         // grid (min(ceil(largest/256), 8192), tensors), block 256: each block row strides over its tensor.
         // Per parameter: master, gradient, m and v read (4 × 4 bytes); master, m, v and the bf16 copy written (14)

@@ -7,6 +7,12 @@
 /// accumulation over micro-batches is free; **activation gradients overwrite (`=`)**, except the residual
 /// stream, whose LayerNorm backward adds into `dinp` (`+=`) because two paths meet there.
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// AdamW's hyperparameters for one update.
 public struct AdamWHyperparameters: Sendable, Equatable, Codable {
     public var learningRate: Float
@@ -21,6 +27,12 @@ public struct AdamWHyperparameters: Sendable, Equatable, Codable {
         self.beta2 = beta2
         self.epsilon = epsilon
         self.weightDecay = weightDecay
+    }
+
+    /// Adam's bias corrections at optimizer step `step` (from 1): 1 − β1^step and 1 − β2^step, in Double and then
+    /// rounded, so that every backend divides the moments by the same two floats.
+    public func biasCorrections(step: Int) -> (first: Float, second: Float) {
+        (1 - Float(pow(Double(beta1), Double(step))), 1 - Float(pow(Double(beta2), Double(step))))
     }
 }
 
@@ -76,7 +88,8 @@ public protocol Backend: AnyObject {
     /// out (C) = causal attention of query row `t` over rows 0...t of one sequence's qkv (T,3C): the decode
     /// step of generation, where the earlier rows of qkv are the key/value cache.
     func attentionForwardRow(out: TensorRef, qkv: TensorRef, t: Int, C: Int, NH: Int)
-    /// dqkv (B,T,3C) = the gradient through attention of dout (B,T,C), recomputing the attention weights from qkv and stats
+    /// dqkv (B,T,3C) = the gradient through attention of dout (B,T,C), recomputing the attention weights from qkv and stats;
+    /// reads the forward's `out` too (each row's Σ dout·out is the softmax's backward term)
     func attentionBackward(dqkv: TensorRef, dout: TensorRef, qkv: TensorRef, out: TensorRef, stats: TensorRef,
                            B: Int, T: Int, C: Int, NH: Int)
 

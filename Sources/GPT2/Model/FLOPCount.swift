@@ -2,8 +2,9 @@
 /// Matmuls cost 2 FLOPs per weight per token forward and 4 backward (6N); attention adds 12·L·C·T.
 
 public enum FLOPCount {
-    /// Forward + backward FLOPs per token at sequence length `T`: 6·N + 12·L·C·T, where N counts every
-    /// weight a token multiplies (the tied embedding as the LM head; not the position table, which is a lookup).
+    /// Forward + backward FLOPs per token at sequence length `T`: 6·N + 12·L·C·T, where N is every parameter but the
+    /// position table, which is a lookup (the tied embedding counts once, as the LM head; biases and LayerNorm weights,
+    /// 0.1 % of d12's N, count as if multiplied too, as llm.c and nanoGPT count them).
     public static func trainingPerToken(_ config: ModelConfig, sequenceLength T: Int) -> Double {
         let matmulParameters = config.parameterCount - ParameterKind.wpe.elementCount(config)
         return 6 * Double(matmulParameters) + 12 * Double(config.layers * config.channels * T)

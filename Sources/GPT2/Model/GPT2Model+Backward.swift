@@ -1,5 +1,6 @@
 /// GPT-2's backward pass and optimizer step: the forward ops in reverse, each backward op
-/// accumulating parameter gradients (+=) and overwriting activation gradients (=).
+/// accumulating parameter gradients (+=) and overwriting activation gradients (=), except the residual stream's,
+/// which LayerNorm backward adds into (+=: two paths meet there), so it starts zeroed.
 
 extension GPT2Model {
     /// Adds the rest of the gradients of the last `forward(…, lossScale:)` to the gradient buffer: the forward

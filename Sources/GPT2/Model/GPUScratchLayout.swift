@@ -21,7 +21,7 @@ public struct GPUScratchLayout: Sendable, Equatable {
     public let floatCount: Int
     public let columnOffset: Int
     public let deltaOffset: Int
-    /// int32 elements for the embedding backward's buckets: tokens (≤ N), starts (≤ N+1), positions (N).
+    /// int32 elements for the embedding backward's buckets, N = B·T: tokens (≤ N), starts (≤ N+1), positions (N).
     public let intCount: Int
 
     public init(_ layout: Layout) {
@@ -29,7 +29,7 @@ public struct GPUScratchLayout: Sendable, Equatable {
         columnOffset = Self.normBlocks + 64   // the norm² at [normBlocks]; 64 floats keep the column partials 256-byte aligned
         deltaOffset = columnOffset + max(Self.columnGroups * 4 * C, Self.layerNormBlocks * 2 * C)
         floatCount = deltaOffset + layout.batchSize * layout.config.heads * layout.sequenceLength
-        intCount = 3 * layout.batchSize * layout.sequenceLength + 2
+        intCount = 3 * layout.batchSize * layout.sequenceLength + 1
     }
 
     /// The three device allocations, in bytes: floats, ints, AdamW table.
