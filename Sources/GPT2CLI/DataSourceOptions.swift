@@ -5,7 +5,7 @@ import ArgumentParser
 import GPT2
 
 struct DataSourceOptions: ParsableArguments {
-    @Option(help: "Offline mirror folder standing in for the network (default: $GPT2_DATA_MIRROR).")
+    @Option(help: "Offline mirror folder standing in for the network, laid out as the download cache: gpt2/encoder.json, gpt2/vocab.bpe, tinyshakespeare.txt, fineweb10B/fineweb_val_000000.bin and fineweb_train_NNNNNN.bin, hellaswag/hellaswag_val.jsonl (default: $GPT2_DATA_MIRROR).")
     var mirror: String?
 
     var downloader: Downloader { Downloader.fromEnvironment(mirror: mirror) }

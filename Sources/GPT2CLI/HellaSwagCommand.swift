@@ -69,8 +69,6 @@ struct HellaSwagCommand: ParsableCommand {
     /// The items to score: `--data`, or the validation set (from the mirror or downloaded), up to `--limit`.
     private func items() throws -> [HellaSwagExample] {
         let path = try data ?? dataSource.downloader.fetch(HellaSwag.validation)
-        let examples = try HellaSwag.examples(path: path, limit: limit == 0 ? nil : limit, encode: try dataSource.tokenizer().encode)
-        guard !examples.isEmpty else { throw ValidationError("\(path) holds no HellaSwag items") }
-        return examples
+        return try HellaSwag.examples(path: path, limit: limit == 0 ? nil : limit, encode: try dataSource.tokenizer().encode)
     }
 }

@@ -134,7 +134,15 @@ import Testing
         let metrics = try String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8)
         let rows = metrics.split(separator: "\n").filter { $0.contains("hellaswag_acc_norm") }
         #expect(rows.count == 2, "\(metrics)")
-        #expect(rows.first?.hasPrefix("{\"step\":1,\"hellaswag_acc\":") == true, "\(metrics)")
+        #expect(rows.first?.hasPrefix("{\"step\":1,\"hellaswag_acc\":") == true && rows.first?.contains(",\"hellaswag_items\":2") == true,
+                "\(metrics)")
+        // A file of no items is refused before the first step, as eval refuses it; it recorded scores of 0.
+        try Data().write(to: ownMirror.appendingPathComponent("hellaswag/hellaswag_val.jsonl"))
+        let empty = try runGPT2(arguments: ["train", "--data", data, "--model", "tiny", "--steps", "2", "--seq", "32",
+                                            "--micro-batch", "4", "--eval-every", "0", "--sample-every", "0",
+                                            "--eval-hellaswag-every", "1", "--mirror", ownMirror.path, "--out", run + "-empty"])
+        expectOneLineError(empty, mentioning: "hellaswag_val.jsonl holds no HellaSwag items")
+        #expect(!FileManager.default.fileExists(atPath: run + "-empty/metrics.jsonl"))
     }
 
     @Test(arguments: [

@@ -64,6 +64,33 @@ import GPT2
                 "the cached copy is kept as it was")
     }
 
+    /// A download cache the user cannot write is named, with GPT2_CACHE_DIR as the way on; curl's own failure to write
+    /// there read "check the network". As root the command runs as user nobody (setpriv), as above; PATH has no curl,
+    /// which nothing should start.
+    @Test(.enabled(if: getuid() != 0 || FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv"),
+                   "as root this needs setpriv, to run gpt2 as a user that cannot write a root-owned folder"))
+    func anUnwritableCacheIsNamedNotTheNetwork() throws {
+        let root = try TestPaths.temporaryDirectory("prepare-unwritable-cache").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let cache = root + "/cache"
+        // the tokenizer's files are cached; tinyshakespeare.txt is to be downloaded into the cache folder itself
+        try FileManager.default.createDirectory(atPath: cache + "/gpt2", withIntermediateDirectories: true)
+        for file in [DataFile.gpt2Encoder, .gpt2Vocabulary] {
+            try FileManager.default.copyItem(atPath: mirror + "/" + file.relativePath, toPath: cache + "/" + file.relativePath)
+            chmod(cache + "/" + file.relativePath, 0o644)
+        }
+        for folder in [root, cache + "/gpt2", cache] { chmod(folder, getuid() == 0 ? 0o755 : 0o555) }
+        defer { chmod(cache, 0o755) }
+        let arguments = ["prepare", "tinyshakespeare", "--out", root + "/out"]
+        let environment = ["GPT2_CACHE_DIR": cache, "GPT2_DATA_MIRROR": "", "HOME": root, "PATH": "/nonexistent"]
+        let result = getuid() == 0
+            ? try runCommand("/usr/bin/setpriv", arguments: ["--reuid=65534", "--regid=65534", "--clear-groups",
+                                                             buildProductsDirectory.appendingPathComponent("gpt2").path] + arguments,
+                             environment: environment)
+            : try runGPT2(arguments: arguments, environment: environment)
+        expectOneLineError(result, mentioning: "cannot write the download cache \(cache): Permission denied; set GPT2_CACHE_DIR")
+    }
+
     /// While a prepare writes a folder (holding the folder itself; here the test does), a second prepare into it is
     /// refused (two of one name left a mixture of both corpora), and so are train and eval reading it (they trained on a
     /// part); while a run reads it (holding it shared; here the test does), a prepare is refused (it replaced the shards

@@ -228,6 +228,26 @@ import GPT2TestSupport
         #expect(!(try FileManager.default.contentsOfDirectory(atPath: cache.path)).contains { $0.hasPrefix("other.bin") })
     }
 
+    /// A continuation that fails with no network (curl's status 6: the host does not resolve) keeps the piece, and the
+    /// next try continues it; it was taken for a source that cannot continue, removed, and fetched again from zero.
+    /// The failure names where a mirror would hold the file.
+    @Test func aPieceIsKeptWhenTheNetworkIsDown() throws {
+        let (cache, bytes, url, sha256) = try source()
+        defer { try? FileManager.default.removeItem(at: cache) }
+        let offline = cache.appendingPathComponent("curl-offline").path
+        try "#!/bin/sh\nexit 6\n".writeExecutable(to: offline)
+        let piece = bytes.prefix(30_000)
+        try piece.write(to: cache.appendingPathComponent("data.bin.tmp-\(TestPaths.deadProcessID)"))
+        let file = DataFile(relativePath: "data.bin", url: url, integrity: .sha256(sha256))
+        let error = #expect(throws: DownloadError.self) { try Downloader(mirror: nil, cacheDirectory: cache.path, curl: offline).fetch(file) }
+        let message = error?.description ?? ""
+        #expect(message.contains("exited with status 6; the 29.3 KiB fetched are kept in") && message.contains("as DIR/data.bin"), "\(message)")
+        let kept = try FileManager.default.contentsOfDirectory(atPath: cache.path).filter { $0.hasPrefix("data.bin.tmp-") }
+        #expect(kept.count == 1 && (try? Data(contentsOf: cache.appendingPathComponent(kept[0]))) == piece, "\(kept)")
+        let path = try Downloader(mirror: nil, cacheDirectory: cache.path).fetch(file)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == bytes)
+    }
+
     @Test func fineweb10BCatalogueNamesHuggingFaceShards() {
         #expect(DataFile.fineweb10BValidation.relativePath == "fineweb10B/fineweb_val_000000.bin")
         #expect(DataFile.fineweb10BTrain(1).relativePath == "fineweb10B/fineweb_train_000001.bin")

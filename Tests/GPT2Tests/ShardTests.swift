@@ -90,8 +90,8 @@ import GPT2TestSupport
             let link = directory.appendingPathComponent("x_train_000000.bin").path
             try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: "/nowhere/fineweb_train_000001.bin")
             let dangling = #expect(throws: ShardError.self) { try ShardReader(path: link) }
-            #expect(dangling?.description.contains("a symbolic link to /nowhere/fineweb_train_000001.bin, which cannot be opened") == true,
-                    "\(String(describing: dangling))")
+            #expect(dangling?.description.contains("a symbolic link to /nowhere/fineweb_train_000001.bin, which cannot be opened") == true
+                    && dangling?.description.contains("run the prepare again") == true, "\(String(describing: dangling))")
             let folder = directory.appendingPathComponent("x_train_000001.bin").path
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
             let error = #expect(throws: ShardError.self) { try ShardReader(path: folder) }

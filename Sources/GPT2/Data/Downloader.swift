@@ -52,8 +52,9 @@ public struct Downloader: Sendable {
     /// for the next try to continue.
     private func download(_ file: DataFile, to path: String) throws(DownloadError) {
         let directory = FileSystem.directoryName(path)
-        guard FileSystem.makeDirectories(directory) else {
-            throw .cannotWrite(path: directory, reason: FileSystem.lastErrorMessage)
+        // (curl's own failure to write would read as a network problem: status 23, "check the network")
+        guard FileSystem.makeDirectories(directory), FileSystem.isWritableFolder(directory) else {
+            throw .cacheNotWritable(path: directory, reason: FileSystem.lastErrorMessage)
         }
         let name = FileSystem.baseName(path)
         let temporary = FileSystem.temporaryPath(for: path)
@@ -64,14 +65,14 @@ public struct Downloader: Sendable {
         }
         pieces.dropFirst().forEach(FileSystem.remove)
         Console.log("downloading \(file.url)\n  → \(path)")
-        let continued = try fetchContinuing(file.url, into: temporary)
+        let continued = try fetchContinuing(file, into: temporary)
         do {
             try verifyOrRemove(temporary, against: file)
         } catch {
             guard continued else { throw error }
             // The continued piece was not this file's beginning (the file changed, or the piece was damaged).
             Console.log("\(name) does not match its checksum after continuing a download: downloading it whole")
-            try fetchContinuing(file.url, into: temporary)
+            try fetchContinuing(file, into: temporary)
             try verifyOrRemove(temporary, against: file)
         }
         guard FileSystem.move(temporary, to: path) else {
@@ -81,19 +82,20 @@ public struct Downloader: Sendable {
         }
     }
 
-    /// Runs curl until `url` is whole in `temporary`, each run continuing from what is there (`--continue-at -`),
+    /// Runs curl until `file` is whole in `temporary`, each run continuing from what is there (`--continue-at -`),
     /// as long as each cut-short run added bytes (at most `maximumContinuations` times). A run that adds nothing to
-    /// a non-empty file (a server that cannot continue, or a piece that is already whole) is retried once from the
-    /// start. Returns whether the result was continued rather than fetched in one run from zero.
+    /// a non-empty file because the source cannot continue it (`cannotContinue`) is retried once from the start;
+    /// one that adds nothing for another reason (no network) fails, keeping the piece. Returns whether the result
+    /// was continued rather than fetched in one run from zero.
     @discardableResult
-    private func fetchContinuing(_ url: String, into temporary: String) throws(DownloadError) -> Bool {
+    private func fetchContinuing(_ file: DataFile, into temporary: String) throws(DownloadError) -> Bool {
         var continued = (FileSystem.size(temporary) ?? 0) > 0
         var continuations = 0, startedOver = false
         while true {
             let before = FileSystem.size(temporary) ?? 0
             do {
                 try Subprocess.run(curl, ["--fail", "--location", "--retry", "3", "--continue-at", "-", "--progress-bar",
-                                            "--output", temporary, url])
+                                            "--output", temporary, file.url])
                 return continued
             } catch {
                 let after = FileSystem.size(temporary) ?? 0
@@ -101,14 +103,14 @@ public struct Downloader: Sendable {
                     continuations += 1
                     continued = true
                     Console.log("the download stopped at \(formatBytes(after)) (\(error.description)): continuing")
-                } else if before > 0 && after <= before && !startedOver {
+                } else if before > 0 && after <= before && !startedOver && Self.cannotContinue(error) {
                     startedOver = true
                     continued = false
                     FileSystem.remove(temporary)
                     Console.log("the download could not continue from \(formatBytes(before)) (\(error.description)): starting over")
                 } else {
                     let kept = after > 0 ? "; the \(formatBytes(after)) fetched are kept in \(temporary) and continued by the next try" : ""
-                    throw .downloadFailed(url: url, reason: error.description + kept)
+                    throw .downloadFailed(file: file, reason: error.description + kept)
                 }
             }
         }
@@ -116,6 +118,14 @@ public struct Downloader: Sendable {
 
     /// How many times one download continues after a cut-short run that made progress.
     static let maximumContinuations = 20
+
+    /// Whether curl failed because the source answered but cannot continue the piece: 33, a server that ignores
+    /// byte ranges; 36, a resume it refused (a piece longer than the file). Any other failure (no network: 6, 7,
+    /// 28, …; a server error) says nothing against the piece, which is kept for the next try.
+    static func cannotContinue(_ failure: Subprocess.Failure) -> Bool {
+        guard case .exited(_, let status) = failure else { return false }
+        return status == 33 || status == 36
+    }
 
     private func requireReadable(_ path: String) throws(DownloadError) {
         guard FileSystem.isReadable(path) else { throw .cannotRead(path: path, reason: FileSystem.lastErrorMessage) }
@@ -159,9 +169,11 @@ public enum DownloadError: Error, CustomStringConvertible {
     case missingFromMirror(path: String, file: DataFile)
     /// A copy that is not the original: in the mirror, or a download (which was removed).
     case damaged(path: String, file: DataFile, problem: String, inMirror: Bool)
-    case downloadFailed(url: String, reason: String)
+    case downloadFailed(file: DataFile, reason: String)
     case cannotRead(path: String, reason: String)
     case cannotWrite(path: String, reason: String)
+    /// The download cache's folder for a file cannot be made or written.
+    case cacheNotWritable(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -173,13 +185,21 @@ public enum DownloadError: Error, CustomStringConvertible {
         case .damaged(let path, let file, let problem, let inMirror):
             return inMirror
                 ? "\(path) in the data mirror is not the original (\(problem)); replace it with a copy of \(file.url)"
-                : "the download of \(file.url) is damaged (\(problem)) and was removed; try again, or use --mirror DIR with a local copy"
-        case .downloadFailed(let url, let reason):
-            return "could not download \(url): \(reason); check the network, or use --mirror DIR with a local copy"
+                : "the download of \(file.url) is damaged (\(problem)) and was removed; try again, or \(Self.mirrorAdvice(file))"
+        case .downloadFailed(let file, let reason):
+            return "could not download \(file.url): \(reason); check the network, or \(Self.mirrorAdvice(file))"
         case .cannotRead(let path, let reason):
             return "cannot read \(path): \(reason)"
         case .cannotWrite(let path, let reason):
             return "cannot write \(path): \(reason)"
+        case .cacheNotWritable(let path, let reason):
+            return "cannot write the download cache \(path): \(reason); set GPT2_CACHE_DIR to a folder you can write, "
+                + "or use --mirror DIR with local copies"
         }
+    }
+
+    /// Where a mirror holds `file`: the mirror is laid out as the cache.
+    private static func mirrorAdvice(_ file: DataFile) -> String {
+        "use --mirror DIR (or GPT2_DATA_MIRROR=DIR) with a local copy as DIR/\(file.relativePath)"
     }
 }

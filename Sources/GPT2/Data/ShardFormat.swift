@@ -89,6 +89,9 @@ public enum ShardError: Error, CustomStringConvertible, Equatable {
             return problem + "; " + Self.advice
         case .tokenOutOfRange(_, _, let token, _) where token >= ShardFormat.gpt2VocabularySize:
             return problem + "; " + Self.advice
+        case .cannotOpen(let path, _) where FileSystem.isSymbolicLink(path) && FileSystem.realPath(path) == nil:
+            return problem + "; `gpt2 prepare fineweb10B` links its shards from the data mirror or the download cache: "
+                + "if that moved, run the prepare again (with --mirror or GPT2_CACHE_DIR naming where it is now) to link them anew"
         default:
             return problem
         }

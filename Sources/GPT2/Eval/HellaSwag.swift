@@ -66,7 +66,7 @@ public enum HellaSwag {
     public static let validationItems = 10_042
 
     /// Items of a HellaSwag JSONL file (`ctx`, `endings` (4), `label` per line), tokenised with `encode`;
-    /// at most `limit` of them.
+    /// at most `limit` of them. A file of none is refused: its scores would be 0, not scores.
     public static func examples(path: String, limit: Int? = nil, encode: (String) -> [Int]) throws -> [HellaSwagExample] {
         struct Line: Decodable {
             var ctx: String
@@ -92,6 +92,7 @@ public enum HellaSwag {
             examples.append(HellaSwagExample(context: encode(item.ctx), endings: item.endings.map { encode(" " + $0) },
                                              label: item.label))
         }
+        guard !examples.isEmpty else { throw FileError("\(path) holds no HellaSwag items") }
         return examples
     }
 

@@ -52,6 +52,9 @@ public enum FileSystem {
     /// Whether this process may read `path`.
     public static func isReadable(_ path: String) -> Bool { access(path, R_OK) == 0 }
 
+    /// Whether this process may create and remove files in the folder at `path`.
+    public static func isWritableFolder(_ path: String) -> Bool { access(path, W_OK | X_OK) == 0 }
+
     /// Whether anything is at `path`, a dangling link included.
     public static func exists(_ path: String) -> Bool {
         var info = stat()

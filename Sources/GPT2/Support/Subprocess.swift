@@ -17,7 +17,7 @@ public enum Subprocess {
         public var description: String {
             switch self {
             case .cannotStart(let program, let code):
-                return "could not start `\(program)`: \(String(cString: strerror(code))) — is it installed and on PATH?"
+                return "could not start `\(program)`: \(String(cString: strerror(code))) (is it installed and on PATH?)"
             case .exited(let program, let status):
                 return "`\(program)` exited with status \(status)"
             case .killed(let program, let signal):

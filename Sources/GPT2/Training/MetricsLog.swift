@@ -1,6 +1,7 @@
 /// `RUN/metrics.jsonl`: one JSON object per line, each with its `step` — a row per optimizer step (`loss`, `lr`,
 /// `grad_norm`, `tokens_per_s`, `mfu` given a peak FLOP/s, and `device_memory_bytes` on a GPU), a row per validation
-/// (`val_loss`) and a row per HellaSwag evaluation (`hellaswag_acc`, `hellaswag_acc_norm`): what `Trainer` records.
+/// (`val_loss`) and a row per HellaSwag evaluation (`hellaswag_acc`, `hellaswag_acc_norm`, `hellaswag_items`, the
+/// items scored: a mirror's copy may be part of the set): what `Trainer` records.
 
 #if canImport(Glibc)
 @preconcurrency import Glibc

@@ -251,7 +251,7 @@ public final class Trainer<Ops: Backend> {
         if let hellaswag, due(options.hellaswagEvery, "HellaSwag") {
             let score = try HellaSwag.evaluate(model, hellaswag, showProgress: false).score
             try record([("step", Double(current)), ("hellaswag_acc", score.accuracy),
-                        ("hellaswag_acc_norm", score.normalizedAccuracy)], in: metrics)
+                        ("hellaswag_acc_norm", score.normalizedAccuracy), ("hellaswag_items", Double(score.examples))], in: metrics)
             Console.log("step \(current) | hellaswag acc \(formatFixed(score.accuracy, digits: 4)) acc_norm \(formatFixed(score.normalizedAccuracy, digits: 4)) (\(score.examples) items)")
         }
         if options.sampleEvery > 0 && current % options.sampleEvery == 0, let decode {
