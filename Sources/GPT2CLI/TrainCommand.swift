@@ -31,7 +31,9 @@ struct TrainCommand: ParsableCommand {
     }
 
     /// What `--resume` may be given with: the rest a run keeps (`savedOptionsGiven` lists them when given).
-    private static let optionsAllowedOnResume = "--steps, --stop-after, --data, --device, --threads, --peak-flops, --overwrite and --mirror"
+    private static let optionsAllowedOnResume = "--steps, --stop-after, --data, --device, --threads, --peak-flops, --overwrite, --mirror "
+        + "and what the run measures, prints and keeps: --eval-every, --eval-batches, --eval-hellaswag-every, --sample-every, "
+        + "--sample-tokens, --checkpoint-every, --keep-last"
 
     @Option(help: "Folder with *_train_*.bin and *_val_*.bin shards (default: data/tinyshakespeare, prepared if missing; with --resume, where the run's shards are now).")
     var data: String?
@@ -187,7 +189,7 @@ struct TrainCommand: ParsableCommand {
             // anything is allocated, so its verdict counts the memory the run will have
             let plan = try TrainingPlanCheck.requireFits(options, device: planDevice)
             // fetched before the trainer is made, which is when --overwrite removes what it replaces
-            let evaluation = try evaluationInputs(options, resuming: false)
+            let evaluation = try evaluationInputs(options)
             prepared = (try Trainer(options: options, backend: backend, replacingEarlierRun: overwrite), plan, evaluation)
         }
         let (trainer, plan, evaluation) = prepared
@@ -231,6 +233,7 @@ struct TrainCommand: ParsableCommand {
             }
             run.options.dataDirectory = FileSystem.absolutePath(data)
         }
+        let observing = try observationOptionsApplied(to: &run.options)
         // MFU is measured against --peak-flops when given now or at the start, else against the peak of the device
         // and thread count the run continues on (which may not be those it started on).
         // A peak given at the start stays the run's, but not on another device: a CPU's is no GPU's (nor the reverse).
@@ -252,17 +255,19 @@ struct TrainCommand: ParsableCommand {
             throw ValidationError("--stop-after \(stopAfter) is not after the run's step \(run.step)")
         }
         guard run.step < run.options.steps else {
+            if !overwrite { try run.refuseLaterCheckpoints() }   // (an older checkpoint is not the run's last step)
             Console.log("\(folder) is the run's last step (--steps \(run.options.steps)): nothing to train; "
                         + "give --steps above \(run.step) to train on")
             return nil
         }
         let plan = try TrainingPlanCheck.requireFits(resuming: run, device: backendOptions.planDevice(backend))
-        let evaluation = try evaluationInputs(run.options, resuming: true)
+        let evaluation = try evaluationInputs(run.options)
         // (a file found damaged as the weights load; the trainer's other errors are not the checkpoint's)
         let trainer = try Self.namingTheWayOn(from: folder, for: { $0 is DamagedFileError }) {
             try Trainer(resuming: run, backend: backend, replacingLaterSteps: overwrite)
         }
-        Console.log("resuming \(folder)" + (keepingThreads ? " with its \(formatCount(run.options.threads, "thread")) (--threads changes it)" : ""))
+        Console.log("resuming \(folder)" + (keepingThreads ? " with its \(formatCount(run.options.threads, "thread")) (--threads changes it)" : "")
+                    + (observing.isEmpty ? "" : ", now with \(observing.joined(separator: " "))"))
         if let note = run.options.schedule.stretchNote(from: savedSchedule, after: run.step) { Console.log(note) }
         if keepingThreads && run.options.threads > WorkerThreads.cores {
             Console.log("note: this machine has \(formatCount(WorkerThreads.cores, "core")), fewer than the run's threads, which will "
@@ -292,12 +297,11 @@ struct TrainCommand: ParsableCommand {
     }
 
     /// The run's evaluation inputs; either may have to be downloaded, which can fail: the error then says what needs
-    /// the file, and for a new run the option that 0 turns off (a machine offline with no mirror can still train; a
-    /// resume keeps the run's options).
-    private func evaluationInputs(_ options: TrainingOptions, resuming: Bool) throws -> EvaluationInputs {
+    /// the file, and the option that 0 turns off, for a new run or a resume (a machine offline with no mirror can still train).
+    private func evaluationInputs(_ options: TrainingOptions) throws -> EvaluationInputs {
         func fetched<T>(for option: String, what: String, _ fetch: () throws -> T) throws -> T {
             do { return try fetch() } catch let error as DownloadError {
-                throw TrainingError("\(error) (for \(what)" + (resuming ? " of the run)" : "; \(option) 0 trains without them)"))
+                throw TrainingError("\(error) (for \(what); \(option) 0 trains without them)")
             }
         }
         // (fetched, checked and parsed once for both)
@@ -340,18 +344,39 @@ struct TrainCommand: ParsableCommand {
         return folder
     }
 
-    /// The options given on the command line that a run saves, and so keeps when resumed.
+    /// Sets what a resume may change of `options`: what the run measures, prints and keeps, not what it trains (the
+    /// loss sequence goes on as it would have; the samples' random state is the run's own). Returns them as given, for
+    /// the log; values a new run would refuse are refused.
+    private func observationOptionsApplied(to options: inout TrainingOptions) throws -> [String] {
+        var given: [String] = []
+        func apply(_ value: Int?, _ flag: String, _ keyPath: WritableKeyPath<TrainingOptions, Int>) {
+            guard let value else { return }
+            options[keyPath: keyPath] = value
+            given.append("\(flag) \(value)")
+        }
+        apply(evalEvery, "--eval-every", \.evalEvery)
+        apply(evalBatches, "--eval-batches", \.evalBatches)
+        apply(sampleEvery, "--sample-every", \.sampleEvery)
+        apply(sampleTokens, "--sample-tokens", \.sampleTokens)
+        apply(checkpointEvery, "--checkpoint-every", \.checkpointEvery)
+        apply(keepLast, "--keep-last", \.keepLast)
+        if let evalHellaswagEvery {
+            options.hellaswagEvery = evalHellaswagEvery
+            given.append("--eval-hellaswag-every \(evalHellaswagEvery)")
+        }
+        // (as a new run's: a run that started before the sample length was bounded keeps its own unless it is given)
+        if !given.isEmpty { try options.validate(resuming: sampleEvery == nil && sampleTokens == nil) }
+        return given
+    }
+
+    /// The options given on the command line that decide what a run trains, which a resume keeps as the run saved them.
     private var savedOptionsGiven: [String] {
         let given: [(flag: String, isGiven: Bool)] = [
             ("--model", model != nil), ("--init-from", initFrom != nil), ("--micro-batch", microBatch != nil),
             ("--seq", seq != nil), ("--grad-accum", gradAccum != nil), ("--total-batch-tokens", totalBatchTokens != nil),
             ("--lr", lr != nil), ("--warmup", warmup != nil), ("--min-lr-fraction", minLrFraction != nil),
             ("--schedule", schedule != nil), ("--weight-decay", weightDecay != nil), ("--clip", clip != nil),
-            ("--seed", seed != nil), ("--no-shuffle", noShuffle), ("--recompute", recompute),
-            ("--eval-every", evalEvery != nil), ("--eval-batches", evalBatches != nil),
-            ("--eval-hellaswag-every", evalHellaswagEvery != nil), ("--sample-every", sampleEvery != nil),
-            ("--sample-tokens", sampleTokens != nil), ("--checkpoint-every", checkpointEvery != nil),
-            ("--keep-last", keepLast != nil), ("--out", out != nil),
+            ("--seed", seed != nil), ("--no-shuffle", noShuffle), ("--recompute", recompute), ("--out", out != nil),
         ]
         return given.filter(\.isGiven).map(\.flag)
     }
@@ -402,11 +427,16 @@ struct TrainCommand: ParsableCommand {
         options.device = backend.name
         options.peakFLOPsGiven = peakFlops != nil
         try options.validate()   // before the demo's corpus is prepared: a mistyped option fails at once
-        // A checkpoint folder is no run folder: a run there would nest inside the checkpoint and go with it when its own
-        // run's --keep-last removes it.
+        // A checkpoint folder is no run folder: a run there, or in a folder inside it, would go with the checkpoint when its
+        // own run's --keep-last or --overwrite removes it.
         if Checkpoint.holdsState(options.outDirectory) {
             throw ValidationError("--out \(options.outDirectory) is a checkpoint folder of the run in \(Checkpoint.runDirectory(of: options.outDirectory)), "
                                   + "not a run folder; continue that run with --resume, or choose another --out")
+        }
+        if let checkpoint = Checkpoint.enclosingCheckpoint(of: options.outDirectory) {
+            throw ValidationError("--out \(options.outDirectory) is inside \(checkpoint), a checkpoint folder of the run in "
+                                  + "\(FileSystem.directoryName(checkpoint)), and would go with it when that run's --keep-last or "
+                                  + "--overwrite removes it; choose another --out")
         }
         if !overwrite { try RunFolder.refuseEarlierRun(in: options.outDirectory) }   // and so does a taken --out
         // Saved absolute, so that a resume from another directory finds the same shards.

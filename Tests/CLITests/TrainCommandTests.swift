@@ -74,7 +74,14 @@ import Testing
                 expectOneLineError(try runGPT2(arguments: try CLIFixtures.trainArguments(out: checkpoint, steps: 1, extra: extra)),
                                    mentioning: "--out \(checkpoint) is a checkpoint folder of the run in \(run), not a run folder")
             }
-            #expect(try FileManager.default.contentsOfDirectory(atPath: checkpoint).sorted() == before)
+            // nor a folder inside one, new or not (a run there went with the checkpoint, and only its removal was logged)
+            try FileManager.default.createDirectory(atPath: checkpoint + "/kept", withIntermediateDirectories: true)
+            let withFolder = before + ["kept"]
+            for inside in [checkpoint + "/sub", checkpoint + "/kept", checkpoint + "/kept/../sub/deeper"] {
+                expectOneLineError(try runGPT2(arguments: try CLIFixtures.trainArguments(out: inside, steps: 1)),
+                                   mentioning: "is inside \(checkpoint), a checkpoint folder of the run in \(run)")
+            }
+            #expect(try FileManager.default.contentsOfDirectory(atPath: checkpoint).sorted() == withFolder.sorted())
         }
     }
 

@@ -213,6 +213,31 @@ import Testing
         #expect(!second.stderrText.contains("the run's end moves"), "\(second.stderrText)")
     }
 
+    /// A resume may change what the run measures, prints and keeps (here: validation every step, a checkpoint every step,
+    /// the newest one kept), and the losses still follow the uninterrupted run's; the new settings are the run's from then
+    /// on. A value a new run refuses is refused. (They were refused beside --resume: a run that printed samples could not
+    /// go on where the tokenizer could not be fetched, nor keep fewer checkpoints on a filling disk.)
+    @Test func aResumeMayChangeWhatTheRunMeasuresAndKeeps() throws {
+        let root = try TestPaths.temporaryDirectory("cli-resume-observe").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let whole = try runGPT2(arguments: try CLIFixtures.trainArguments(out: root + "/a", steps: 4))
+        #expect(whole.status == 0, "\(whole.stderrText)")
+        let first = try runGPT2(arguments: try CLIFixtures.trainArguments(out: root + "/b", steps: 4, extra: ["--stop-after", "2"]))
+        #expect(first.status == 0, "\(first.stderrText)")
+        let resume = ["train", "--resume", root + "/b", "--device", "cpu"]
+        expectOneLineError(try runGPT2(arguments: resume + ["--keep-last", "-1"]), mentioning: "--keep-last must be 0 (off) or positive (got -1)")
+        let second = try runGPT2(arguments: resume + ["--eval-every", "1", "--eval-batches", "1", "--checkpoint-every", "1", "--keep-last", "1"])
+        #expect(second.status == 0 && second.stderrText.contains("now with --eval-every 1 --eval-batches 1 --checkpoint-every 1 --keep-last 1"),
+                "\(second.stderrText)")
+        #expect(try CLIFixtures.losses(root + "/a") == CLIFixtures.losses(root + "/b"))
+        struct Row: Decodable { var step: Int, val_loss: Double? }
+        #expect(try CLIFixtures.metricsRows(root + "/b", as: Row.self).filter { $0.val_loss != nil }.map(\.step) == [3, 4])
+        #expect(Checkpoint.steps(in: root + "/b") == [4])
+        #expect(second.stderrText.contains("saved \(root)/b/ckpt_4; removed ckpt_3 (--keep-last 1)"), "\(second.stderrText)")
+        let saved = try SavedRun(checkpoint: root + "/b/ckpt_4").options
+        #expect(saved.evalEvery == 1 && saved.checkpointEvery == 1 && saved.keepLast == 1)
+    }
+
     /// A resume with --data whose validation shards are not the run's is refused: its val_loss rows went on in the same
     /// metrics.jsonl, measured on other text. The run's own shards in another folder are taken.
     @Test func resumingOnOtherValidationShardsIsRefused() throws {
@@ -280,6 +305,21 @@ import Testing
                     "\(past.stderrText)")
             #expect(Checkpoint.steps(in: run) == [2, 3])
         }
+    }
+
+    /// An older checkpoint whose step is the --steps given is not the run's last step: it is refused as any checkpoint
+    /// with later ones beside it is (it was called the last step, with nothing to train).
+    @Test func anOlderCheckpointAtTheGivenStepsIsNotTheLastStep() throws {
+        let root = try TestPaths.temporaryDirectory("cli-older-last").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let run = root + "/run"
+        let trained = try runGPT2(arguments: try CLIFixtures.trainArguments(out: run, steps: 2, extra: ["--checkpoint-every", "1"]))
+        #expect(trained.status == 0, "\(trained.stderrText)")
+        let resume = ["train", "--resume", run + "/ckpt_1", "--steps", "1", "--device", "cpu"]
+        expectOneLineError(try runGPT2(arguments: resume), mentioning: "ckpt_1 is not the newest checkpoint of \(run) (ckpt_2 is)")
+        let overwriting = try runGPT2(arguments: resume + ["--overwrite"])
+        #expect(overwriting.status == 0 && overwriting.stderrText.contains("nothing to train"), "\(overwriting.stderrText)")
+        #expect(Checkpoint.steps(in: run) == [1, 2])
     }
 
     @Test func resumeFromCorruptCheckpointFailsWithOneLine() throws {

@@ -45,6 +45,24 @@ public enum Checkpoint {
     /// Whether `path` is a folder holding a checkpoint's state.json: a checkpoint, complete or not yet checked.
     public static func holdsState(_ path: String) -> Bool { FileSystem.isFile(FileSystem.join(path, "state.json")) }
 
+    /// The checkpoint folder that `path` is, or is inside (the nearest such ancestor of its deepest existing folder's
+    /// real path); nil for none.
+    public static func enclosingCheckpoint(of path: String) -> String? {
+        var existing = FileSystem.absolutePath(path)
+        while !FileSystem.isDirectory(existing) {
+            let parent = FileSystem.directoryName(existing)
+            guard parent != existing else { return nil }
+            existing = parent
+        }
+        guard var folder = FileSystem.realPath(existing) else { return nil }
+        while true {
+            if holdsState(folder) { return folder }
+            let parent = FileSystem.directoryName(folder)
+            guard parent != folder else { return nil }
+            folder = parent
+        }
+    }
+
     /// The run folder holding checkpoint folder `folder` (`RUN/ckpt_STEP` → `RUN`): the parent of `realFolder(folder)`.
     public static func runDirectory(of folder: String) -> String {
         FileSystem.directoryName(realFolder(folder))
@@ -216,14 +234,17 @@ public enum Checkpoint {
     }
 
     /// Removes all but the newest `keep` checkpoints (keep ≤ 0 keeps all). One that cannot be removed is left, with
-    /// a warning: it takes the disk space --keep-last was given to free (a d48 checkpoint is ~18 GB).
-    public static func prune(runDirectory: String, keep: Int) {
-        guard keep > 0 else { return }
-        for step in steps(in: runDirectory).dropLast(keep) {
+    /// a warning: it takes the disk space --keep-last was given to free (a d48 checkpoint is ~18 GB). Returns the steps removed.
+    @discardableResult
+    public static func prune(runDirectory: String, keep: Int) -> [Int] {
+        guard keep > 0 else { return [] }
+        return steps(in: runDirectory).dropLast(keep).filter { step in
             do {
                 try remove(step: step, in: runDirectory)
+                return true
             } catch {
                 Console.log("warning: --keep-last could not remove checkpoint \(step) (\(error)); remove it yourself to free its space")
+                return false
             }
         }
     }

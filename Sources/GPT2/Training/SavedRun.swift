@@ -77,4 +77,15 @@ public struct SavedRun {
             throw TrainingError("--steps \(options.steps) ends before \(folder)'s step \(step); give more steps to train on from it")
         }
     }
+
+    /// Refuses to go on from this checkpoint while its run folder holds later ones: continuing would mix two courses of
+    /// the run (see `Trainer.init(resuming:)`, which with --overwrite removes them instead).
+    public func refuseLaterCheckpoints() throws {
+        let run = options.outDirectory
+        guard let newest = Checkpoint.steps(in: run).last, newest > step else { return }
+        throw TrainingError("\(folder) is not the newest checkpoint of \(run) (\(Checkpoint.folderName(step: newest)) "
+                            + "is): continuing from it would mix two courses of the run; resume the run folder, copy the "
+                            + "checkpoint to NEWRUN/\(Checkpoint.folderName(step: step)) and resume NEWRUN, or add --overwrite to drop "
+                            + "what came after step \(step)")
+    }
 }

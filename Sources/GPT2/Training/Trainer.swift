@@ -89,12 +89,7 @@ public final class Trainer<Ops: Backend> {
         sampleRandom = run.state.sampleRandom
         runLock = try RunLock(options.outDirectory)
         let later = Checkpoint.steps(in: options.outDirectory).filter { $0 > run.step }
-        if let newest = later.last, !replacingLaterSteps {
-            throw TrainingError("\(run.folder) is not the newest checkpoint of \(options.outDirectory) (\(Checkpoint.folderName(step: newest)) "
-                                + "is): continuing from it would mix two courses of the run; resume the run folder, copy the "
-                                + "checkpoint to NEWRUN/\(Checkpoint.folderName(step: run.step)) and resume NEWRUN, or add --overwrite to drop "
-                                + "what came after step \(run.step)")
-        }
+        if !replacingLaterSteps { try run.refuseLaterCheckpoints() }
         model = try GPT2Model(config: run.saved.config, backend: backend, batchSize: options.microBatch,
                               sequenceLength: options.sequenceLength, recompute: options.recompute)
         try run.saved.restore { [model] tensor, range, values in
@@ -294,8 +289,9 @@ public final class Trainer<Ops: Backend> {
             throw stopped("could not save \(Checkpoint.folderName(step: step))", error)
         }
         try runLock?.requireInPlace(step: step)   // (pruning a folder made anew at the path would remove another run's)
-        Checkpoint.prune(runDirectory: options.outDirectory, keep: options.keepLast)
-        Console.log("saved \(options.outDirectory)/\(Checkpoint.folderName(step: step))")
+        let removed = Checkpoint.prune(runDirectory: options.outDirectory, keep: options.keepLast)
+        Console.log("saved \(options.outDirectory)/\(Checkpoint.folderName(step: step))"
+                    + (removed.isEmpty ? "" : "; removed \(removed.map(Checkpoint.folderName(step:)).joined(separator: ", ")) (--keep-last \(options.keepLast))"))
     }
 
     /// Appends a row to the run's metrics; one that cannot be written (a full disk) stops the run, as a checkpoint
