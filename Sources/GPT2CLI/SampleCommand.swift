@@ -13,6 +13,10 @@ struct SampleCommand: ParsableCommand {
         commandName: "sample",
         abstract: "Generate text from a model (KV-cached, streamed to stdout).",
         discussion: """
+            The text is UTF-8: bytes of the generated tokens that form no character (a token can \
+            end inside one, and the next need not complete it) are printed as U+FFFD, as tiktoken \
+            decodes with errors="replace".
+
             Examples:
               gpt2 sample --checkpoint runs/demo --prompt "ROMEO:" --tokens 200
               gpt2 sample --checkpoint gpt2_124M.bin --prompt "Hello" \\
@@ -79,13 +83,14 @@ struct SampleCommand: ParsableCommand {
         // rather than exit status 0 and a sample cut short.
         try ByteFile.writeAll(Array(prompt.utf8), to: 1)
         var failure: ByteFileError?
+        var text = UTF8Stream()   // (a token can end inside a character, and the next one need not complete it)
         _ = try model.generate(prompt: promptTokens, count: tokens, options: SamplingOptions(temperature: temperature, topK: topK),
                            random: &random) { token in
             guard failure == nil else { return }
-            let text = (try? tokenizer.decode([token])) ?? []
-            do throws(ByteFileError) { try ByteFile.writeAll(text, to: 1) } catch { failure = error }
+            let bytes = text.text(appending: (try? tokenizer.decode([token])) ?? [])
+            do throws(ByteFileError) { try ByteFile.writeAll(bytes, to: 1) } catch { failure = error }
         }
         if let failure { throw failure }
-        try ByteFile.writeAll(Array("\n".utf8), to: 1)
+        try ByteFile.writeAll(text.finish() + Array("\n".utf8), to: 1)
     }
 }

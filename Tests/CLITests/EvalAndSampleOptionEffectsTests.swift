@@ -54,6 +54,17 @@ import Testing
         #expect(all.status == 0 && all.stdoutText.hasPrefix("ROMEO:"), "\(all.stderrText)")
     }
 
+    /// The sample is UTF-8 however its tokens split characters: from all 50,257 tokens, this seed draws pieces of
+    /// characters that the next token does not complete, which are printed as U+FFFD (they were written as they came,
+    /// and `gpt2 sample … | gpt2 tokenize` refused the text).
+    @Test func aSampleIsUTF8WhereItsTokensSplitCharacters() throws {
+        let result = try runGPT2(arguments: ["sample", "--checkpoint", try CLIFixtures.trainedRun(), "--tokens", "300", "--top-k", "0",
+                                             "--mirror", TestPaths.mirror.path, "--threads", "2"])
+        try #require(result.status == 0, "\(result.stderrText)")
+        let text = try #require(String(validating: result.stdout, as: UTF8.self), "not UTF-8: \(Array(result.stdout))")
+        #expect(text.contains("\u{FFFD}"), "no character was split here, so this checks nothing: \(text)")
+    }
+
     /// An empty prompt samples a document's start (after <|endoftext|>), and the text ends with a newline.
     @Test func anEmptyPromptSamplesADocumentsStart() throws {
         let result = try sample(["--prompt", "", "--temperature", "0"])
