@@ -23,7 +23,7 @@ public struct CUDALibraryPaths: Sendable {
     public static func processEnvironment() -> [String: String] {
         var values: [String: String] = [:]
         for name in ["NVRTC_LIB", "CUBLASLT_LIB", "CUDA_DRIVER_LIB", "CUDA_HOME", "CUDA_INCLUDE", "GPT2_KERNEL_CACHE", "HOME", "XDG_CACHE_HOME",
-                     "VIRTUAL_ENV", "CONDA_PREFIX", "PATH"] {
+                     "VIRTUAL_ENV", "CONDA_PREFIX", "PYENV_ROOT", "PATH"] {
             if let value = getenv(name) { values[name] = String(cString: value) }
         }
         return values
@@ -60,7 +60,8 @@ public struct CUDALibraryPaths: Sendable {
     /// The Python installations whose wheels count, most specific first: the active environment (`VIRTUAL_ENV`,
     /// `CONDA_PREFIX`), the user's own (`~/.local`, `pip install --user`), then that of each `python3` on `PATH` (the
     /// folder above its `bin`: a conda base, or a system Python that PyTorch was installed into; for Debian's in
-    /// /usr/bin also /usr/local, where its pip installs as root).
+    /// /usr/bin also /usr/local, where its pip installs as root), then pyenv's versions (`$PYENV_ROOT`, else
+    /// `~/.pyenv`: its `python3` on `PATH` is a shim, whose folder is no installation's).
     var pythonRoots: [String] {
         var roots = [environment["VIRTUAL_ENV"], environment["CONDA_PREFIX"], environment["HOME"].map { $0 + "/.local" }]
             .compactMap { $0 }.filter { !$0.isEmpty }
@@ -69,6 +70,9 @@ public struct CUDALibraryPaths: Sendable {
             guard folder.hasPrefix("/"), FileSystem.baseName(folder) == "bin", FileSystem.exists(folder + "/python3") else { continue }
             let root = FileSystem.directoryName(folder)
             roots += root == "/usr" || root == "/" ? ["/usr", "/usr/local"] : [root]   // (/bin is /usr/bin where /usr is merged)
+        }
+        if let pyenv = environment["PYENV_ROOT"].flatMap({ $0.isEmpty ? nil : $0 }) ?? environment["HOME"].map({ $0 + "/.pyenv" }) {
+            roots += FileSystem.paths(matching: FileSystem.globEscaped(pyenv) + "/versions/*").filter(FileSystem.isDirectory)
         }
         var seen = Set<String>()
         return roots.map(FileSystem.withoutTrailingSlashes).filter { seen.insert($0).inserted }

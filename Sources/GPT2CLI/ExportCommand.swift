@@ -39,7 +39,7 @@ struct ExportCommand: ParsableCommand {
         } else if FileSystem.isDirectory(out) || out.hasSuffix("/") {   // (`new/`: made, then refused as a folder)
             throw ValidationError(Checkpoint.holdsState(out)
                 ? "--out \(out) is a checkpoint folder, whose files an export would replace; export elsewhere"
-                : "--out \(out) is a folder, and --format llmc writes one file (e.g. \(FileSystem.join(out, "model.bin")))")
+                : "--out \(out) is a folder, and --format llmc writes one file (e.g. \(Self.llmcFileSuggestion(for: out)))")
         }
         // A checkpoint's files are its run's: an export there would replace the fp32 weights a resume continues from. Each
         // file is checked where it lands: a symbolic link there is kept and the file it names replaced, which may be a
@@ -87,7 +87,8 @@ struct ExportCommand: ParsableCommand {
         guard FileSystem.makeDirectories(folder) else { throw FileError("cannot create folder \(folder): \(FileSystem.lastErrorMessage)") }
         try LLMCModelFile.write(path: out, config: config, parameters: parameters,
                                 precision: precision == .fp32 ? .float32 : .bfloat16)
-        Console.log("wrote \(out) (\(config.parameterCount) parameters, \(precision.rawValue))\(from)")
+        let padding = config.paddingParameterCount > 0 ? " with the vocabulary padded to \(config.paddedVocabularySize)" : ""
+        Console.log("wrote \(out) (\(config.parameterCount) parameters\(padding), \(precision.rawValue))\(from)")
     }
 
     /// Where a write to `path` lands, as an absolute path with its folders' links resolved: the file a symbolic link
@@ -96,5 +97,11 @@ struct ExportCommand: ParsableCommand {
         let destination = try AtomicFile.regularFileDestination(path)
         let folder = FileSystem.directoryName(destination)
         return FileSystem.realPath(folder).map { FileSystem.join($0, FileSystem.baseName(destination)) } ?? FileSystem.absolutePath(destination)
+    }
+
+    /// A file to suggest for an --out folder: one inside it, or beside a run folder (where a run folder is read as its
+    /// newest checkpoint, so a model.bin inside it would be passed over).
+    private static func llmcFileSuggestion(for folder: String) -> String {
+        RunFolder.earlierRun(in: folder) == nil ? FileSystem.join(folder, "model.bin") : FileSystem.withoutTrailingSlashes(folder) + ".bin"
     }
 }

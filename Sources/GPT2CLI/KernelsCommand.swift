@@ -11,8 +11,10 @@ struct KernelsCommand: ParsableCommand {
         commandName: "kernels",
         abstract: "Compile the CUDA kernels with NVRTC (no GPU needed).",
         discussion: """
-            NVRTC is found through NVRTC_LIB (a path to libnvrtc.so.*), CUDA_HOME, /usr/local/cuda or the \
-            loader's search path; its headers (cuda_bf16.h) through CUDA_INCLUDE or the toolkit's include folder.
+            NVRTC is found through NVRTC_LIB (a path to libnvrtc.so.*), CUDA_HOME, /usr/local/cuda, NVIDIA's \
+            PyPI wheels (nvidia-cuda-nvrtc) in the Python installations gpt2 can see (the README lists them) or \
+            the loader's search path; its headers (cuda_bf16.h) through CUDA_INCLUDE, the toolkit's include \
+            folder or the wheels (nvidia-cuda-runtime).
 
             Examples:
               gpt2 kernels --arch sm_80 --arch sm_89 --arch sm_90

@@ -24,7 +24,8 @@ struct PlanReport {
     /// The heading, the memory table, the verdict and the largest micro-batch, then the time.
     func text() -> String {
         let precision = memory.device.precision == .float32 ? "fp32" : "mixed bf16 (fp32 master weights)"
-        var lines = ["\(model) (\(grouped(config.parameterCount)) parameters), micro-batch \(batch.microBatch) × seq \(T)"
+        let padding = config.paddingParameterCount > 0 ? ", \(grouped(config.paddingParameterCount)) of them the vocabulary's padding" : ""
+        var lines = ["\(model) (\(grouped(config.parameterCount)) parameters\(padding)), micro-batch \(batch.microBatch) × seq \(T)"
                      + ", grad-accum \(batch.accumulation)\(recompute ? ", --recompute" : "") on \(memory.device.name), \(precision)", ""]
         lines += memoryTable() + [""]
         lines.append("verdict: \(memory.verdict)")

@@ -22,8 +22,9 @@ struct PrepareCommand: ParsableCommand {
               fineweb10B       kjj0/fineweb10B-gpt2, already tokenised: the val shard
                                and --shards N train shards (100M tokens each) are
                                downloaded into the cache and checked.
-            For your own files, --val-tokens defaults to the corpus's bytes / 40 (about \
-            a tenth at 4 bytes a token, a twelfth for English prose), at most 10M.
+            For your own files, --val-tokens defaults to the documents' bytes / 40 (the \
+            text, not a JSONL file's JSON around it: about a tenth at 4 bytes a token, \
+            a twelfth for English prose), at most 10M.
 
             Examples:
               gpt2 prepare                        # tinyshakespeare

@@ -172,6 +172,9 @@ import Testing
         let run = try CLIFixtures.trainedRun()
         let intoFolder = try runGPT2(arguments: ["export", "--checkpoint", run, "--format", "llmc", "--out", directory])
         expectOneLineError(intoFolder, mentioning: "--out \(directory) is a folder, and --format llmc writes one file (e.g. \(directory)/model.bin)")
+        // a run folder's model.bin would be passed over for its newest checkpoint: the suggestion is beside it
+        let intoRun = try runGPT2(arguments: ["export", "--checkpoint", run, "--format", "llmc", "--out", run + "/"])
+        expectOneLineError(intoRun, mentioning: "--format llmc writes one file (e.g. \(run).bin)")
         try Data([1]).write(to: URL(fileURLWithPath: directory + "/file"))
         let intoFile = try runGPT2(arguments: ["export", "--checkpoint", run, "--format", "safetensors", "--out", directory + "/file"])
         expectOneLineError(intoFile, mentioning: "is a file")

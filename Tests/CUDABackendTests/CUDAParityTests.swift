@@ -335,6 +335,14 @@ struct CUDABackendHostTests {
         let sonames = ["libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"]
         #expect(paths.nvrtc == expected.flatMap { folder in sonames.map { folder + "/" + $0 } } + sonames, "\(paths.nvrtc)")
         #expect(CUDALibraryPaths(environment: ["VIRTUAL_ENV": root + "/nothing-here"]).wheelFolders(.nvrtc).isEmpty)
+        // pyenv's versions come last, from PYENV_ROOT or ~/.pyenv (its python3 on PATH is a shim, in no installation's bin)
+        let pyenvWheels = root + "/home/.pyenv/versions/3.11.7/lib/python3.11/site-packages/nvidia/cu13/lib"
+        try FileManager.default.createDirectory(atPath: pyenvWheels, withIntermediateDirectories: true)
+        try Data().write(to: URL(fileURLWithPath: root + "/home/.pyenv/versions/.DS_Store"))
+        let pyenv = CUDALibraryPaths(environment: ["HOME": root + "/home", "PATH": root + "/home/.pyenv/shims"])
+        #expect(pyenv.pythonRoots == [root + "/home/.local", root + "/home/.pyenv/versions/3.11.7"])
+        #expect(pyenv.wheelFolders(.nvrtc) == [home + "cu13/lib", pyenvWheels])
+        #expect(CUDALibraryPaths(environment: ["PYENV_ROOT": root + "/home/.pyenv"]).pythonRoots == [root + "/home/.pyenv/versions/3.11.7"])
     }
 
     /// A library is taken from the first candidate that opens and is preferred (for NVRTC and cuBLASLt: of a CUDA the

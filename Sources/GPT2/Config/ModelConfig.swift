@@ -37,6 +37,10 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     /// Number of parameters in the flat buffer, padded vocabulary rows included.
     public var parameterCount: Int { ParameterKind.allCases.reduce(0) { $0 + $1.elementCount(self) } }
 
+    /// The parameters of the vocabulary's padding rows (Vp − V rows of the token embedding), always zero: part of
+    /// `parameterCount` but not of the model as Hugging Face counts it (GPT-2 124M: 124,439,808).
+    public var paddingParameterCount: Int { (paddedVocabularySize - vocabularySize) * channels }
+
     /// `parameterCount`, or nil when it does not fit in an Int (a hostile or corrupt file header).
     public var checkedParameterCount: Int? {
         var total = 0

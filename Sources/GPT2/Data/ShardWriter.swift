@@ -1,5 +1,7 @@
 /// Writes a token shard atomically: tokens stream into `NAME.tmp-PID`, then `finish()` fills in the header,
 /// fsyncs and renames, so a final name never holds a half-written shard (an abandoned writer deletes its temp file).
+/// (Not through `AtomicFile`, which writes a file from one closure: a shard is appended to as a corpus is tokenised,
+/// and its header is written last.)
 
 #if canImport(Glibc)
 @preconcurrency import Glibc
@@ -53,7 +55,8 @@ public final class ShardWriter {
         tokenCount += tokens.count
     }
 
-    /// Writes the header, fsyncs and renames the temporary file to `path`.
+    /// Writes the header, fsyncs and renames the temporary file to `path`, then fsyncs its folder (as `AtomicFile`
+    /// does), so that the rename survives a crash.
     public func finish() throws(ShardError) {
         try flush()
         let header = ShardFormat.header(tokenCount: tokenCount)
@@ -66,6 +69,7 @@ public final class ShardWriter {
             unlink(temporaryPath)
             throw error
         }
+        AtomicFile.syncDirectory(containing: path)
     }
 
     /// Writes `tokens` as a complete shard at `path` in one call.
