@@ -238,6 +238,28 @@ import Testing
         #expect(saved.evalEvery == 1 && saved.checkpointEvery == 1 && saved.keepLast == 1)
     }
 
+    /// A resume keeps metrics.jsonl to step rows: a line added by hand is dropped, and said (it went without a word); a
+    /// removed file is said at once (the missing rows were said only by the resume after).
+    @Test func aResumeSaysWhatItDropsFromTheMetrics() throws {
+        let root = try TestPaths.temporaryDirectory("cli-resume-metrics").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let run = root + "/run", metrics = root + "/run/metrics.jsonl"
+        let first = try runGPT2(arguments: try CLIFixtures.trainArguments(out: run, steps: 4, extra: ["--stop-after", "2"]))
+        #expect(first.status == 0, "\(first.stderrText)")
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: metrics))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data("{\"note\":\"switched machines\"}\n".utf8))
+        try handle.close()
+        let second = try runGPT2(arguments: ["train", "--resume", run, "--device", "cpu", "--stop-after", "3"])
+        #expect(second.status == 0 && second.stderrText.contains("note: dropped 1 line of \(metrics) that is no step's row (the first: {\"note\""),
+                "\(second.stderrText)")
+        #expect(try !String(contentsOfFile: metrics, encoding: .utf8).contains("switched machines"))
+        try FileManager.default.removeItem(atPath: metrics)
+        let third = try runGPT2(arguments: ["train", "--resume", run, "--device", "cpu"])
+        #expect(third.status == 0 && third.stderrText.contains("note: \(metrics) has no rows of steps 1–3"), "\(third.stderrText)")
+        #expect(try CLIFixtures.losses(run).count == 1)
+    }
+
     /// A resume with --data whose validation shards are not the run's is refused: its val_loss rows went on in the same
     /// metrics.jsonl, measured on other text. The run's own shards in another folder are taken.
     @Test func resumingOnOtherValidationShardsIsRefused() throws {

@@ -18,21 +18,31 @@ public final class MetricsLog {
 
     /// Opens `path` for appending. With `truncatingAfter` (a resume), rows of later steps are dropped first,
     /// so the file holds each step once, as are lines that are no whole row (the torn or zero-filled tail a crash or
-    /// power cut can leave), which the rows appended after them would otherwise keep in the middle of the file.
+    /// power cut can leave), which the rows appended after them would otherwise keep in the middle of the file; other
+    /// lines (a note added by hand) are dropped too, and said. Steps without a row are said too.
     public init(path: String, truncatingAfter step: Int? = nil) throws {
         self.path = path
-        if let step, FileSystem.isFile(path) {
-            let text = String(decoding: try ByteFile.contents(ofFile: path), as: UTF8.self)
-            let kept = text.split(separator: "\n").filter { line in
-                guard line.hasSuffix("}"), let rowStep = MetricsLog.step(of: line) else { return false }
-                return rowStep <= step
+        if let step {
+            var logged = Set<Int>()
+            if FileSystem.isFile(path) {
+                let text = String(decoding: try ByteFile.contents(ofFile: path), as: UTF8.self)
+                let lines = text.split(separator: "\n")
+                let kept = lines.filter { line in
+                    guard line.hasSuffix("}"), let rowStep = MetricsLog.step(of: line) else { return false }
+                    return rowStep <= step
+                }
+                let body = kept.map { $0 + "\n" }.joined()
+                try AtomicFile.write(path) { sink in try sink.write(Array(body.utf8)) }
+                logged = Set(kept.filter { $0.contains("\"loss\":") }.compactMap { MetricsLog.step(of: $0) })
+                let foreign = lines.filter { line in !line.hasPrefix("{\"step\":") && !line.allSatisfy { $0 == "\0" || $0.isWhitespace } }
+                if !foreign.isEmpty {
+                    Console.log("note: dropped \(formatCount(foreign.count, "line")) of \(path) that \(foreign.count == 1 ? "is" : "are") no "
+                                + "step's row (the first: \(foreign[0].prefix(60))): a resume keeps the file to rows; keep notes elsewhere")
+                }
             }
-            let body = kept.map { $0 + "\n" }.joined()
-            try AtomicFile.write(path) { sink in try sink.write(Array(body.utf8)) }
-            let logged = Set(kept.filter { $0.contains("\"loss\":") }.compactMap { MetricsLog.step(of: $0) })
             if let missing = Self.missingSteps(logged: logged, through: step) {
-                Console.log("note: \(path) has no rows of \(missing) (cut short, or not this run's file): the run goes on "
-                            + "from its checkpoint, and those rows stay missing")
+                Console.log("note: \(path) has no rows of \(missing) (cut short, removed, or not this run's file): the run goes "
+                            + "on from its checkpoint, and those rows stay missing")
             }
         }
         fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
