@@ -19,12 +19,13 @@ public struct CUDALibraryPaths: Sendable {
         self.environment = environment
     }
 
-    /// The variables this type reads, taken from the process.
+    /// The variables this type reads, taken from the process; a path's leading `~` is the home folder
+    /// (`FileSystem.expandingHome`).
     public static func processEnvironment() -> [String: String] {
         var values: [String: String] = [:]
         for name in ["NVRTC_LIB", "CUBLASLT_LIB", "CUDA_DRIVER_LIB", "CUDA_HOME", "CUDA_INCLUDE", "GPT2_KERNEL_CACHE", "HOME", "XDG_CACHE_HOME",
                      "VIRTUAL_ENV", "CONDA_PREFIX", "PYENV_ROOT", "PATH"] {
-            if let value = getenv(name) { values[name] = String(cString: value) }
+            if let value = getenv(name) { values[name] = name == "PATH" ? String(cString: value) : FileSystem.expandingHome(String(cString: value)) }
         }
         return values
     }

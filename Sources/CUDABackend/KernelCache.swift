@@ -14,7 +14,7 @@ public struct KernelCache: Sendable {
     public init(paths: CUDALibraryPaths = CUDALibraryPaths()) {
         let environment = paths.environment
         if let explicit = environment["GPT2_KERNEL_CACHE"], !explicit.isEmpty {
-            folder = explicit
+            folder = FileSystem.expandingHome(explicit, home: environment["HOME"])
         } else {
             folder = FileSystem.join(FileSystem.cacheFolder { environment[$0] }, "kernels")
         }

@@ -32,7 +32,7 @@ struct KernelModules {
     /// device's architecture and loads it.
     init(device: CUDADevice, paths: CUDALibraryPaths, log: (String) -> Void) throws {
         let architecture = device.properties.architecture
-        let prebuilt = FileSystem.environment("GPT2_KERNEL_IMAGES").flatMap { $0.isEmpty ? nil : $0 }
+        let prebuilt = FileSystem.environmentPath("GPT2_KERNEL_IMAGES")
         var compiler: NVRTCCompiler?
         if prebuilt == nil {
             if let problem = paths.includeProblem {

@@ -73,7 +73,7 @@ struct InfoCommand: ParsableCommand {
             print("cublasLt  unavailable: \(error)")
         }
         print("kernels   cache \(KernelCache(paths: paths).folder)")
-        if let images = FileSystem.environment("GPT2_KERNEL_IMAGES"), !images.isEmpty {
+        if let images = FileSystem.environmentPath("GPT2_KERNEL_IMAGES") {
             // (used instead of NVRTC: say whether they serve this device, before a run finds out)
             let present = architecture.map { architecture in
                 CUDAKernelSources.all.filter { file, source in

@@ -72,10 +72,10 @@ struct CUDALibrarySetupTests {
         try manager.createSymbolicLink(atPath: cublasLtPath, withDestinationPath: EmulatedCUDA.library)
         try manager.createSymbolicLink(atPath: wheels + layout.include, withDestinationPath: include)
         let unset = ["NVRTC_LIB": "", "CUDA_INCLUDE": "", "CUBLASLT_LIB": "", "CUDA_HOME": root + "/no-toolkit", "CONDA_PREFIX": "",
-                     "HOME": root, "PATH": root + "/no-python", "GPT2_KERNEL_CACHE": root + "/cache"]
-        let environment = EmulatedCUDA.environment.merging(unset.merging(["VIRTUAL_ENV": root + "/venv"]) { $1 }) { $1 }
+                     "HOME": root, "PATH": root + "/no-python", "GPT2_KERNEL_CACHE": "~/cache"]   // (~: HOME, as a shell would have it)
+        let environment = EmulatedCUDA.environment.merging(unset.merging(["VIRTUAL_ENV": "~/venv"]) { $1 }) { $1 }
         let info = try runGPT2(arguments: ["info"], environment: environment)
-        for found in [nvrtcPath, "headers \(wheels + layout.include)", "cublasLt  13.0.0 from \(cublasLtPath)"] {
+        for found in [nvrtcPath, "headers \(wheels + layout.include)", "cublasLt  13.0.0 from \(cublasLtPath)", "kernels   cache \(root)/cache"] {
             #expect(info.stdoutText.contains(found), "\(found): \(info.stdoutText)")
         }
         let bench = try runGPT2(arguments: Self.oneStepBench, environment: environment)

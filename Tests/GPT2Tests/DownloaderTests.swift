@@ -27,6 +27,17 @@ import GPT2TestSupport
         #expect(CalibrationFile.defaultPath(environment: ["HOME": "/h", "GPT2_CALIBRATION": "/c.json"]) == "/c.json")
     }
 
+    /// A path's leading `~` is the home folder where no shell expanded it (an env file's GPT2_CACHE_DIR=~/cache made a
+    /// folder called `~` in the working folder); `~user`, a `~` inside a path, or no home leave it as it is.
+    @Test func aLeadingTildeIsTheHomeFolder() {
+        #expect(FileSystem.expandingHome("~", home: "/h/") == "/h")
+        #expect(FileSystem.expandingHome("~/cache/x", home: "/h") == "/h/cache/x")
+        for unchanged in ["~bob/x", "a/~/x", "/abs", "rel"] { #expect(FileSystem.expandingHome(unchanged, home: "/h") == unchanged) }
+        #expect(FileSystem.expandingHome("~/x", home: nil) == "~/x" && FileSystem.expandingHome("~/x", home: "") == "~/x")
+        #expect(FileSystem.cacheFolder { ["XDG_CACHE_HOME": "~/c", "HOME": "/h"][$0] } == "/h/c/gpt2-swift")
+        #expect(CalibrationFile.defaultPath(environment: ["HOME": "/h", "GPT2_CALIBRATION": "~/c.json"]) == "/h/c.json")
+    }
+
     @Test func missingMirrorFileIsErrorNamingPath() throws {
         let mirror = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: mirror) }

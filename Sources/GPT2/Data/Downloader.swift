@@ -19,8 +19,9 @@ public struct Downloader: Sendable {
     /// A downloader configured from the environment: `mirror`, else `$GPT2_DATA_MIRROR`; cache from
     /// `$GPT2_CACHE_DIR`, else gpt2's cache folder (`FileSystem.cacheFolder`).
     public static func fromEnvironment(mirror: String? = nil) -> Downloader {
-        let cache = FileSystem.environment("GPT2_CACHE_DIR") ?? FileSystem.cacheFolder()
-        return Downloader(mirror: mirror ?? FileSystem.environment("GPT2_DATA_MIRROR"), cacheDirectory: cache)
+        let cache = FileSystem.environmentPath("GPT2_CACHE_DIR") ?? FileSystem.cacheFolder()
+        let mirror = mirror.map { FileSystem.expandingHome($0) } ?? FileSystem.environmentPath("GPT2_DATA_MIRROR")
+        return Downloader(mirror: mirror, cacheDirectory: cache)
     }
 
     /// The local path of `file`, downloading it first when it is neither mirrored nor cached.

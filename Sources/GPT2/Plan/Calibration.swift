@@ -123,7 +123,7 @@ public struct CalibrationFile: Sendable {
 
     /// `$GPT2_CALIBRATION`, else `calibration.json` in gpt2's cache folder (`FileSystem.cacheFolder`).
     public static func defaultPath(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
-        if let path = environment["GPT2_CALIBRATION"], !path.isEmpty { return path }
+        if let path = environment["GPT2_CALIBRATION"], !path.isEmpty { return FileSystem.expandingHome(path, home: environment["HOME"]) }
         return FileSystem.join(FileSystem.cacheFolder { environment[$0] }, "calibration.json")
     }
 

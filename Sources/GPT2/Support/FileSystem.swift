@@ -244,10 +244,21 @@ public enum FileSystem {
     /// every user; the three caches had three different fallbacks, one of them relative to the working folder).
     /// `variable` reads the environment (by default this process's).
     public static func cacheFolder(variable: (String) -> String? = FileSystem.environment) -> String {
-        if let cache = variable("XDG_CACHE_HOME"), !cache.isEmpty { return join(cache, "gpt2-swift") }
+        if let cache = variable("XDG_CACHE_HOME"), !cache.isEmpty { return join(expandingHome(cache, home: variable("HOME")), "gpt2-swift") }
         if let home = variable("HOME"), !home.isEmpty { return join(home, ".cache/gpt2-swift") }
         return "/tmp/gpt2-swift-\(getuid())"
     }
+
+    /// `path` with a leading `~` (alone or before a `/`) replaced by `home`: a path given where no shell expands it (a
+    /// variable from an env file or a service's settings, `--mirror=~/data`) names the home folder, not a folder called
+    /// `~` in the working folder. Unchanged without a home, or for `~user`.
+    public static func expandingHome(_ path: String, home: String? = FileSystem.environment("HOME")) -> String {
+        guard let home, !home.isEmpty, path == "~" || path.hasPrefix("~/") else { return path }
+        return withoutTrailingSlashes(home) + path.dropFirst()
+    }
+
+    /// The path in environment variable `name` (`expandingHome`), or nil when unset or empty.
+    public static func environmentPath(_ name: String) -> String? { environment(name).map { expandingHome($0) } }
 
     /// The value of environment variable `name`, or nil when unset or empty.
     public static func environment(_ name: String) -> String? {
