@@ -156,8 +156,14 @@ import GPT2TestSupport
         // The URL is unreachable: reaching for the network would fail the fetch.
         var file = DataFile.tinyShakespeare
         file.url = "http://127.0.0.1:9/unreachable"
+        // the piece of a download killed while another finished the file is removed (nothing would continue it); another
+        // file's piece is not
+        let piece = cache.appendingPathComponent("tinyshakespeare.txt.tmp-\(TestPaths.deadProcessID)")
+        let otherPiece = cache.appendingPathComponent("other.txt.tmp-\(TestPaths.deadProcessID)")
+        for leftover in [piece, otherPiece] { try Data(count: 100).write(to: leftover) }
         let path = try Downloader(mirror: nil, cacheDirectory: cache.path).fetch(file)
         #expect(path == cache.appendingPathComponent("tinyshakespeare.txt").path)
+        #expect(!FileManager.default.fileExists(atPath: piece.path) && FileManager.default.fileExists(atPath: otherPiece.path))
     }
 
     @Test func downloadRemovesWhatAKilledDownloadLeft() throws {

@@ -39,7 +39,12 @@ public struct Downloader: Sendable {
         let path = FileSystem.join(cacheDirectory, file.relativePath)
         if FileSystem.isFile(path) {
             try requireReadable(path)   // (a copy this process may not read is not known to be damaged: it stays)
-            guard let problem = problem(with: path, as: file) else { return path }
+            guard let problem = problem(with: path, as: file) else {
+                // the piece of a download killed while another finished it (its process was not gone yet then), which
+                // nothing would continue now: up to a 200 MB shard's worth
+                FileSystem.removeAbandonedTemporaries(in: FileSystem.directoryName(path), where: { $0 == FileSystem.baseName(path) })
+                return path
+            }
             Console.log("the cached \(path) is damaged (\(problem)): downloading it again")
             FileSystem.remove(path)
         }
