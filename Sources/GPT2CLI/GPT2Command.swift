@@ -72,7 +72,7 @@ struct GPT2Command: ParsableCommand {
         do {
             command = try parseAsRoot(NegativeOptionValues.attached(arguments))
         } catch {
-            exit(withError: error)
+            exitAsTheParserDoes(error)
         }
         // train and prepare write their results to files, and only their log to stderr: a reader of it that goes away
         // (`gpt2 train 2>&1 | head`) no longer kills them mid-run (SIGPIPE), losing the work since the last checkpoint.
@@ -89,10 +89,20 @@ struct GPT2Command: ParsableCommand {
         } catch let error as ValidationError {
             fail(error.message)
         } catch where String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") {
-            exit(withError: error)  // help requests, clean exits and exit codes keep the parser's handling
+            exitAsTheParserDoes(error)  // help requests, clean exits and exit codes keep the parser's handling
         } catch {
             fail(String(describing: error))
         }
+    }
+
+    /// Exits as ArgumentParser does for `error`, except that help printed for a clean exit (`--help`, `gpt2 help`) that
+    /// does not all reach standard output (a full disk) fails with the reason, as a command's results do; it exited 0.
+    private static func exitAsTheParserDoes(_ error: any Error) -> Never {
+        guard exitCode(for: error) == .success else { exit(withError: error) }
+        let message = fullMessage(for: error)
+        if !message.isEmpty { print(message) }
+        if let problem = StandardStreams.unwrittenOutput() { fail(problem) }
+        exit(withError: ExitCode.success)
     }
 
     private static func fail(_ message: String) -> Never {

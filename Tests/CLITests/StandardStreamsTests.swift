@@ -15,14 +15,17 @@ import Testing
     }
 
     /// Results on standard output that do not all arrive (a full disk) or have nowhere to go (stdout closed) fail the
-    /// command with the reason: plan, eval and sample exited 0 with nothing written.
+    /// command with the reason: plan, eval, sample and help exited 0 with nothing written.
     @Test func resultsThatCannotBeWrittenFailTheCommand() throws {
         let directory = try TestPaths.temporaryDirectory("streams-results").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let run = try CLIFixtures.trainedRun()
         for (command, redirect, reason) in [("$G plan --device cpu --model tiny --json", "> /dev/full", "No space left on device"),
                                             ("$G sample --checkpoint '\(run)/ckpt_3' --tokens 3 --threads 1", "> /dev/full", "No space left on device"),
-                                            ("$G plan --device cpu --model tiny --json", ">&-", "standard output is closed")] {
+                                            ("$G plan --device cpu --model tiny --json", ">&-", "standard output is closed"),
+                                            // help is a result too (it exited 0 with nothing written)
+                                            ("$G help", "> /dev/full", "No space left on device"),
+                                            ("$G train --help", "> /dev/full", "No space left on device")] {
             let result = try bash("\(command) \(redirect)", in: directory)
             expectOneLineError(result, mentioning: reason)
         }
