@@ -87,7 +87,7 @@ struct ExportCommand: ParsableCommand {
         guard FileSystem.makeDirectories(folder) else { throw FileError("cannot create folder \(folder): \(FileSystem.lastErrorMessage)") }
         try LLMCModelFile.write(path: out, config: config, parameters: parameters,
                                 precision: precision == .fp32 ? .float32 : .bfloat16)
-        let padding = config.paddingParameterCount > 0 ? " with the vocabulary padded to \(config.paddedVocabularySize)" : ""
+        let padding = config.paddingParameterCount > 0 ? ", \(config.paddingParameterCount) of them the vocabulary's padding" : ""
         Console.log("wrote \(out) (\(config.parameterCount) parameters\(padding), \(precision.rawValue))\(from)")
     }
 
@@ -102,6 +102,7 @@ struct ExportCommand: ParsableCommand {
     /// A file to suggest for an --out folder: one inside it, or beside a run folder (where a run folder is read as its
     /// newest checkpoint, so a model.bin inside it would be passed over).
     private static func llmcFileSuggestion(for folder: String) -> String {
-        RunFolder.earlierRun(in: folder) == nil ? FileSystem.join(folder, "model.bin") : FileSystem.withoutTrailingSlashes(folder) + ".bin"
+        guard RunFolder.earlierRun(in: folder) != nil else { return FileSystem.join(folder, "model.bin") }
+        return (FileSystem.realPath(folder) ?? FileSystem.withoutTrailingSlashes(folder)) + ".bin"   // (`.` is a name too)
     }
 }

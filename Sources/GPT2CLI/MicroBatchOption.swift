@@ -104,8 +104,9 @@ struct BatchShape: Equatable {
         guard B > 0 else {
             let one = MemoryPlan(config: config, batchSize: 1, sequenceLength: seq, recompute: recompute, device: device)
             if one.fits, let sequencesPerStep {   // (micro-batches fit, but every one that fits would accumulate past the limit)
+                let bound = maximum.map { " and that the data's smallest shard holds in one batch (at most \($0))" } ?? ""
                 throw ValidationError("--micro-batch auto: the step's \(formatCount(sequencesPerStep, "sequence")) are more than "
-                                      + "\(Layout.maximumBatchSize) micro-batches of any size that fits; lower --total-batch-tokens")
+                                      + "\(Layout.maximumBatchSize) micro-batches of any size that fits\(bound); lower --total-batch-tokens")
             }
             throw ValidationError("--micro-batch auto: even micro-batch 1 × seq \(seq) \(one.verdict); \(one.advice() ?? "")")
         }

@@ -81,9 +81,17 @@ extension TrainCommand {
             throw ValidationError("--stop-after \(stopAfter) is not after the run's step \(run.step)")
         }
         guard run.step < run.options.steps else {
-            if !overwrite { try run.refuseLaterCheckpoints() }   // (an older checkpoint is not the run's last step)
+            try run.refuseLaterCheckpoints(leavingNothingToTrain: true)   // (an older checkpoint is not the run's last step)
             Console.log("\(folder) is the run's last step (--steps \(run.options.steps)): nothing to train; "
                         + "give --steps above \(run.step) to train on")
+            if keepLast != nil {   // (what it keeps is the rest of the options' to say, when it trains on)
+                let lock = try RunLock(run.options.outDirectory)
+                let removed = Checkpoint.prune(runDirectory: run.options.outDirectory, keep: run.options.keepLast)
+                withExtendedLifetime(lock) {}
+                if !removed.isEmpty {
+                    Console.log("removed \(removed.map(Checkpoint.folderName(step:)).joined(separator: ", ")) (--keep-last \(run.options.keepLast))")
+                }
+            }
             return nil
         }
         let plan = try TrainingPlanCheck.requireFits(resuming: run, device: backendOptions.planDevice(backend))

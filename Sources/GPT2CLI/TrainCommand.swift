@@ -44,7 +44,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Start from these weights: an llm.c model file, a checkpoint or run folder, or a safetensors GPT-2 (their shape replaces --model, which must agree with it if given).")
     var initFrom: String?
 
-    @Option(help: "Sequences per micro-batch (B), or auto: the largest that fits memory by gpt2 plan and divides the step's sequences (--total-batch-tokens, else \(MicroBatchOption.defaultSize) × --grad-accum), re-dividing the accumulation. (default: \(MicroBatchOption.defaultSize))")
+    @Option(help: "Sequences per micro-batch (B), or auto: the largest that fits memory by gpt2 plan, that one batch of the data's smallest shard holds, and that divides the step's sequences (--total-batch-tokens, else \(MicroBatchOption.defaultSize) × --grad-accum), re-dividing the accumulation. (default: \(MicroBatchOption.defaultSize))")
     var microBatch: MicroBatchOption?
 
     @Option(help: "Tokens per sequence (T), at most the model's context. (default: \(Default.seq), or the model's context if shorter)")
@@ -192,6 +192,8 @@ struct TrainCommand: ParsableCommand {
     func evaluationInputs(_ options: TrainingOptions) throws -> EvaluationInputs {
         func fetched<T>(for option: String, what: String, _ fetch: () throws -> T) throws -> T {
             do { return try fetch() } catch let error as DownloadError {
+                throw TrainingError("\(error) (for \(what); \(option) 0 trains without them)")
+            } catch let error as FileError {   // (a file that is there but unusable: an empty HellaSwag set)
                 throw TrainingError("\(error) (for \(what); \(option) 0 trains without them)")
             }
         }

@@ -141,7 +141,7 @@ import Testing
         let empty = try runGPT2(arguments: ["train", "--data", data, "--model", "tiny", "--steps", "2", "--seq", "32",
                                             "--micro-batch", "4", "--eval-every", "0", "--sample-every", "0",
                                             "--eval-hellaswag-every", "1", "--mirror", ownMirror.path, "--out", run + "-empty"])
-        expectOneLineError(empty, mentioning: "hellaswag_val.jsonl holds no HellaSwag items")
+        expectOneLineError(empty, mentioning: "hellaswag_val.jsonl holds no HellaSwag items (for the HellaSwag scores; --eval-hellaswag-every 0 trains without them)")
         #expect(!FileManager.default.fileExists(atPath: run + "-empty/metrics.jsonl"))
     }
 
@@ -175,6 +175,8 @@ import Testing
         // a run folder's model.bin would be passed over for its newest checkpoint: the suggestion is beside it
         let intoRun = try runGPT2(arguments: ["export", "--checkpoint", run, "--format", "llmc", "--out", run + "/"])
         expectOneLineError(intoRun, mentioning: "--format llmc writes one file (e.g. \(run).bin)")
+        let intoDot = try runGPT2(arguments: ["export", "--checkpoint", ".", "--format", "llmc", "--out", "."], workingDirectory: run)
+        expectOneLineError(intoDot, mentioning: "--format llmc writes one file (e.g. \(URL(fileURLWithPath: run).resolvingSymlinksInPath().path).bin)")
         try Data([1]).write(to: URL(fileURLWithPath: directory + "/file"))
         let intoFile = try runGPT2(arguments: ["export", "--checkpoint", run, "--format", "safetensors", "--out", directory + "/file"])
         expectOneLineError(intoFile, mentioning: "is a file")

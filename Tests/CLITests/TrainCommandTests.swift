@@ -82,6 +82,10 @@ import Testing
                                    mentioning: "is inside \(checkpoint), a checkpoint folder of the run in \(run)")
             }
             #expect(try FileManager.default.contentsOfDirectory(atPath: checkpoint).sorted() == withFolder.sorted())
+            // a folder that merely holds a state.json (another tool's) is no checkpoint
+            try Data("{}".utf8).write(to: URL(fileURLWithPath: run + "/../state.json"))
+            let beside = try runGPT2(arguments: try CLIFixtures.trainArguments(out: run + "/../project/runs/r1", steps: 1))
+            #expect(beside.status == 0, "\(beside.stderrText)")
         }
     }
 

@@ -281,9 +281,25 @@ import Testing
         let other = try runGPT2(arguments: resume + [root + "/other"])
         expectOneLineError(other, mentioning: "cannot continue validating on other shards: the run's shard 1 was tinyshakespeare_val_000000.bin")
         #expect(Checkpoint.steps(in: root + "/run") == [2])
+        // a stretch without validation keeps the shards its val_loss rows came from: turned on again, it is checked against
+        // them (the checkpoint of that stretch recorded none, and the other shards were taken)
+        let unvalidated = try runGPT2(arguments: resume + [root + "/same", "--eval-every", "0", "--stop-after", "3", "--checkpoint-every", "1"])
+        #expect(unvalidated.status == 0, "\(unvalidated.stderrText)")
+        expectOneLineError(try runGPT2(arguments: resume + [root + "/other", "--eval-every", "1"]),
+                           mentioning: "cannot continue validating on other shards")
+        // nor may turning it on take a batch the split cannot give: the advice is a resume's (it said to lower --micro-batch)
+        let tiny = root + "/tiny"
+        try FileManager.default.createDirectory(atPath: tiny, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: tiny + "/tinyshakespeare_train_000000.bin",
+                                                   withDestinationPath: shards + "/tinyshakespeare_train_000000.bin")
+        try ShardWriter.write(Array(0..<40), to: tiny + "/tinyshakespeare_val_000000.bin")
+        let fresh = try CLIFixtures.trainArguments(out: root + "/fresh", steps: 2, extra: ["--stop-after", "1"])
+        try #require(try runGPT2(arguments: fresh.map { $0 == shards ? tiny : $0 }).status == 0)
+        expectOneLineError(try runGPT2(arguments: ["train", "--resume", root + "/fresh", "--device", "cpu", "--eval-every", "1"]),
+                           mentioning: "less than one of the run's validation batches (2 × 32 + 1 = 65), and a resume keeps its batches: go on with --eval-every 0")
         let same = try runGPT2(arguments: resume + [root + "/same"])
         #expect(same.status == 0, "\(same.stderrText)")
-        #expect(Checkpoint.steps(in: root + "/run") == [2, 4])
+        #expect(Checkpoint.steps(in: root + "/run") == [2, 3, 4])
     }
 
     /// A resume keeps the run's thread count, so that the command train prints on a stop (no --threads) continues
@@ -329,8 +345,9 @@ import Testing
         }
     }
 
-    /// An older checkpoint whose step is the --steps given is not the run's last step: it is refused as any checkpoint
-    /// with later ones beside it is (it was called the last step, with nothing to train).
+    /// An older checkpoint whose step is the --steps given is not the run's last step: it is refused, with or without
+    /// --overwrite, saying what goes on from it (it was called the last step, with nothing to train; and with --overwrite,
+    /// which the refusal of other older checkpoints offers, still did nothing).
     @Test func anOlderCheckpointAtTheGivenStepsIsNotTheLastStep() throws {
         let root = try TestPaths.temporaryDirectory("cli-older-last").path
         defer { try? FileManager.default.removeItem(atPath: root) }
@@ -338,10 +355,20 @@ import Testing
         let trained = try runGPT2(arguments: try CLIFixtures.trainArguments(out: run, steps: 2, extra: ["--checkpoint-every", "1"]))
         #expect(trained.status == 0, "\(trained.stderrText)")
         let resume = ["train", "--resume", run + "/ckpt_1", "--steps", "1", "--device", "cpu"]
-        expectOneLineError(try runGPT2(arguments: resume), mentioning: "ckpt_1 is not the newest checkpoint of \(run) (ckpt_2 is)")
-        let overwriting = try runGPT2(arguments: resume + ["--overwrite"])
-        #expect(overwriting.status == 0 && overwriting.stderrText.contains("nothing to train"), "\(overwriting.stderrText)")
+        for extra in [[], ["--overwrite"]] {
+            expectOneLineError(try runGPT2(arguments: resume + extra),
+                               mentioning: "ckpt_1 is not the newest checkpoint of \(run) (ckpt_2 is), and --steps 1 leaves nothing to "
+                                   + "train from it: resume the run folder, or give --steps above 1 with --overwrite")
+        }
         #expect(Checkpoint.steps(in: run) == [1, 2])
+        let following = try runGPT2(arguments: ["train", "--resume", run + "/ckpt_1", "--steps", "3", "--device", "cpu", "--overwrite"])
+        #expect(following.status == 0, "\(following.stderrText)")
+        #expect(Checkpoint.steps(in: run) == [1, 2, 3])   // (ckpt_2 of the new course: a checkpoint every step)
+        // a finished run takes --keep-last, to free the space of its older checkpoints
+        let kept = try runGPT2(arguments: ["train", "--resume", run, "--device", "cpu", "--keep-last", "1"])
+        #expect(kept.status == 0 && kept.stderrText.contains("nothing to train") && kept.stderrText.contains("removed ckpt_1, ckpt_2 (--keep-last 1)"),
+                "\(kept.stderrText)")
+        #expect(Checkpoint.steps(in: run) == [3])
     }
 
     @Test func resumeFromCorruptCheckpointFailsWithOneLine() throws {

@@ -206,6 +206,7 @@ public enum DownloadError: Error, CustomStringConvertible {
 
     /// Where a mirror holds `file`: the mirror is laid out as the cache.
     private static func mirrorAdvice(_ file: DataFile) -> String {
-        "use --mirror DIR (or GPT2_DATA_MIRROR=DIR) with a local copy as DIR/\(file.relativePath)"
+        "use --mirror DIR (or GPT2_DATA_MIRROR=DIR) with a local copy as DIR/\(file.relativePath), beside the other files the "
+            + "command needs (a mirror serves them all: --help's --mirror gives its layout)"
     }
 }

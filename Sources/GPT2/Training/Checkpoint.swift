@@ -46,7 +46,7 @@ public enum Checkpoint {
     public static func holdsState(_ path: String) -> Bool { FileSystem.isFile(FileSystem.join(path, "state.json")) }
 
     /// The checkpoint folder that `path` is, or is inside (the nearest such ancestor of its deepest existing folder's
-    /// real path); nil for none.
+    /// real path: a `ckpt_STEP` folder holding a state.json, not any folder with a file of that name); nil for none.
     public static func enclosingCheckpoint(of path: String) -> String? {
         var existing = FileSystem.absolutePath(path)
         while !FileSystem.isDirectory(existing) {
@@ -56,7 +56,7 @@ public enum Checkpoint {
         }
         guard var folder = FileSystem.realPath(existing) else { return nil }
         while true {
-            if holdsState(folder) { return folder }
+            if step(ofFolder: folder) != nil && holdsState(folder) { return folder }
             let parent = FileSystem.directoryName(folder)
             guard parent != folder else { return nil }
             folder = parent

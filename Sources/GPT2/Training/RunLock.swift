@@ -8,7 +8,7 @@ public final class RunLock {
 
     /// Holds `runDirectory` (created if missing) until this value is released; throws if another process, or
     /// another trainer in this one, holds it.
-    init(_ runDirectory: String) throws {
+    public init(_ runDirectory: String) throws {
         guard FileSystem.makeDirectories(runDirectory) else { throw FileError.system("create run folder", runDirectory) }
         self.runDirectory = runDirectory
         let path = FileSystem.join(runDirectory, ".lock")

@@ -79,12 +79,17 @@ public struct SavedRun {
     }
 
     /// Refuses to go on from this checkpoint while its run folder holds later ones: continuing would mix two courses of
-    /// the run (see `Trainer.init(resuming:)`, which with --overwrite removes them instead).
-    public func refuseLaterCheckpoints() throws {
+    /// the run (see `Trainer.init(resuming:)`, which with --overwrite removes them instead). `leavingNothingToTrain`: the
+    /// run's --steps end at this checkpoint, so --overwrite alone would not go on from it either.
+    public func refuseLaterCheckpoints(leavingNothingToTrain: Bool = false) throws {
         let run = options.outDirectory
         guard let newest = Checkpoint.steps(in: run).last, newest > step else { return }
-        throw TrainingError("\(folder) is not the newest checkpoint of \(run) (\(Checkpoint.folderName(step: newest)) "
-                            + "is): continuing from it would mix two courses of the run; resume the run folder, copy the "
+        let start = "\(folder) is not the newest checkpoint of \(run) (\(Checkpoint.folderName(step: newest)) is)"
+        if leavingNothingToTrain {
+            throw TrainingError(start + ", and --steps \(options.steps) leaves nothing to train from it: resume the run folder, or "
+                                + "give --steps above \(step) with --overwrite, which drops what came after step \(step)")
+        }
+        throw TrainingError(start + ": continuing from it would mix two courses of the run; resume the run folder, copy the "
                             + "checkpoint to NEWRUN/\(Checkpoint.folderName(step: step)) and resume NEWRUN, or add --overwrite to drop "
                             + "what came after step \(step)")
     }

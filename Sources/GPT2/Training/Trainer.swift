@@ -24,6 +24,9 @@ public final class Trainer<Ops: Backend> {
 
     private let loader: DataLoader
     private let validation: ValidationLoader?
+    /// The validation shards the run's val_loss rows were measured on, which its checkpoints record: those open now,
+    /// else (validation off for now) those recorded before, so that turning it on again later is checked against them.
+    private let validationShards: [DataLoaderState.ShardSummary]?
     /// Held from the trainer's creation until its `run` returns, and again during each later `run`: no other trainer
     /// writes into the run folder meanwhile.
     private var runLock: RunLock?
@@ -44,6 +47,7 @@ public final class Trainer<Ops: Backend> {
                                 sequenceLength: options.sequenceLength, shuffle: options.shuffle, seed: options.seed,
                                 vocabularySize: options.model.vocabularySize)
         validation = try Trainer.openValidation(options)
+        validationShards = validation?.shardSummaries
         step = 0
         sampleRandom = SeededRandom(seed: options.seed ^ 0x5A4D_504C)
         runLock = try RunLock(options.outDirectory)
@@ -76,7 +80,8 @@ public final class Trainer<Ops: Backend> {
         }
         loader = try DataLoader(restoring: run.state.loader, .split(directory: options.dataDirectory, split: "train"),
                                 vocabularySize: options.model.vocabularySize)
-        validation = try Trainer.openValidation(options)
+        validation = try Trainer.openValidation(options, resuming: true)
+        validationShards = validation?.shardSummaries ?? run.state.validationShards
         if let saved = run.state.validationShards, let validation,
            let difference = DataLoaderState.ShardSummary.difference(saved: saved, current: validation.shardSummaries,
                                                                     selection: ShardSelection.split(directory: options.dataDirectory, split: "val").description) {
@@ -247,7 +252,7 @@ public final class Trainer<Ops: Backend> {
             let score = try HellaSwag.evaluate(model, hellaswag, showProgress: false).score
             try record([("step", Double(current)), ("hellaswag_acc", score.accuracy),
                         ("hellaswag_acc_norm", score.normalizedAccuracy), ("hellaswag_items", Double(score.examples))], in: metrics)
-            Console.log("step \(current) | hellaswag acc \(formatFixed(score.accuracy, digits: 4)) acc_norm \(formatFixed(score.normalizedAccuracy, digits: 4)) (\(score.examples) items)")
+            Console.log("step \(current) | hellaswag acc \(formatFixed(score.accuracy, digits: 4)) acc_norm \(formatFixed(score.normalizedAccuracy, digits: 4)) (\(formatCount(score.examples, "item")))")
         }
         if options.sampleEvery > 0 && current % options.sampleEvery == 0, let decode {
             let tokens = try model.generate(prompt: [GPT2Tokenizer.endOfText], count: options.sampleTokens,
@@ -278,7 +283,7 @@ public final class Trainer<Ops: Backend> {
     private func saveCheckpoint(loader: DataLoaderState, metrics: MetricsLog) throws {
         try runLock?.requireInPlace(step: step)
         let state = TrainerState(step: step, options: options, loader: loader, sampleRandom: sampleRandom,
-                                 validationShards: validation?.shardSummaries)
+                                 validationShards: validationShards)
         do {
             try metrics.synchronize()   // the rows of the steps it holds reach the disk before the checkpoint does
             try Checkpoint.save(runDirectory: options.outDirectory, step: step, config: options.model, state: state) { [model] tensor, range, values in
@@ -324,7 +329,8 @@ public final class Trainer<Ops: Backend> {
     /// "NaN" for any NaN (Swift prints one with its sign bit set as "-nan"), "inf" or "-inf" otherwise.
     private static func nonFinite(_ value: Float) -> String { value.isNaN ? "NaN" : "\(value)" }
 
-    private static func openValidation(_ options: TrainingOptions) throws -> ValidationLoader? {
+    /// `resuming`: the batch geometry is the run's, which the loader's advice (a smaller --micro-batch or --seq) cannot change.
+    private static func openValidation(_ options: TrainingOptions, resuming: Bool = false) throws -> ValidationLoader? {
         guard options.evalEvery > 0 else { return nil }
         do {
             return try ValidationLoader(.split(directory: options.dataDirectory, split: "val"), batchSize: options.microBatch,
@@ -332,6 +338,10 @@ public final class Trainer<Ops: Backend> {
         } catch DataLoaderError.noShards(let selection) {
             throw TrainingError("no validation shards match \(selection); create them with `gpt2 prepare`, check the path, "
                                 + "or train without validation (--eval-every 0)")
+        } catch DataLoaderError.batchLargerThanShard(let path, let tokens, let needed, _, let B, let T, _) where resuming {
+            throw TrainingError("\(path) holds \(formatCount(tokens, "token")), less than one of the run's validation batches "
+                                + "(\(B) × \(T) + 1 = \(needed)), and a resume keeps its batches: go on with --eval-every 0 (gpt2 "
+                                + "eval --micro-batch N evaluates its checkpoints), or start a new run from its weights with --init-from")
         } catch {
             throw TrainingError("\(error); or train without validation (--eval-every 0)")
         }
