@@ -11,7 +11,8 @@ public enum CUDAError: Error, CustomStringConvertible {
     /// The driver works but sees no CUDA device.
     case noDevice
     /// A library of a newer CUDA (`libraryCUDA`, its major version) than the driver runs (`driverVersion`, 12040 for 12.4).
-    case driverTooOld(library: String, path: String, libraryCUDA: Int, driverVersion: Int)
+    /// `variable`: the variable that named the library (which stops gpt2's search for one the driver runs), if one did.
+    case driverTooOld(library: String, path: String, libraryCUDA: Int, driverVersion: Int, variable: String?)
     /// The driver refused the image of a kernel file compiled by an NVRTC (`nvrtcVersion`, as (13, 0)) of a newer CUDA
     /// than the driver runs (`driverVersion`, 12040 for 12.4); `failure` is the driver call's own error, which names
     /// neither ("unsupported toolchain", "invalid image").
@@ -34,19 +35,24 @@ public enum CUDAError: Error, CustomStringConvertible {
         case .libraryNotFound(let library, let tried, let reason, let hint):
             return "\(library) not found (tried \(tried.joined(separator: ", "))): \(reason). \(hint)"
         case .missingSymbol(let library, let path, let symbol):
-            return "\(path), opened as \(library), has no function \(symbol): it is another library (check the variable that "
-                + "names it: CUDA_DRIVER_LIB, NVRTC_LIB or CUBLASLT_LIB), or one too old"
+            let variable = library.hasPrefix("NVRTC") ? "NVRTC_LIB" : library.hasPrefix("cuBLASLt") ? "CUBLASLT_LIB" : "CUDA_DRIVER_LIB"
+            return "\(path), opened as \(library), has no function \(symbol): it is another library (check \(variable), "
+                + "where it names it), or one too old"
         case .driver(let call, let code, let message):
             return "CUDA driver call \(call) failed: \(message) (error \(code))"
         case .noDevice:
             return "the CUDA driver found no CUDA device"
-        case .driverTooOld(let library, let path, let libraryCUDA, let driverVersion):
+        case .driverTooOld(let library, let path, let libraryCUDA, let driverVersion, let variable):
             // (the first Linux drivers of each CUDA major version, from NVIDIA's release notes)
             let minimum = [12: "525.60", 13: "580.65"][libraryCUDA].map { " (\($0) or later)" } ?? ""
             let update = "\(library) \(path) is CUDA \(libraryCUDA)'s, and this NVIDIA driver runs CUDA up to "
                 + "\(CUDADriver.versionString(driverVersion)): update the driver to one for CUDA \(libraryCUDA)\(minimum)"
             // CUDA 12 is the only older CUDA whose libraries gpt2 looks for and whose NVRTC its kernels compile with (CI).
             guard driverVersion / 1000 == 12 else { return update }
+            if let variable {
+                return update + ", or point \(variable) at CUDA 12's \(library) (\(CUDALibraryPaths.cuda12Wheels) installs one), "
+                    + "or unset it, and gpt2 looks for one this driver runs"
+            }
             return update + ", or give gpt2 CUDA 12's libraries, which it takes on this driver where both are found: "
                 + CUDALibraryPaths.cuda12Wheels + ", or a CUDA 12 toolkit with CUDA_HOME"
         case .kernelsRefused(let file, let failure, let nvrtcPath, let nvrtc, let driverVersion):

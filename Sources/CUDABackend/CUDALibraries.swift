@@ -166,8 +166,12 @@ public final class CUBLASLtLibrary: @unchecked Sendable {
     /// (minor versions are compatible within one).
     public func incompatibility(with driver: CUDADriver) -> CUDAError? {
         SharedLibrary.runs(major: cudaMajor, onDriver: driver.version)
-            ? nil : .driverTooOld(library: "cuBLASLt", path: path, libraryCUDA: cudaMajor, driverVersion: driver.version)
+            ? nil : .driverTooOld(library: "cuBLASLt", path: path, libraryCUDA: cudaMajor, driverVersion: driver.version,
+                                  variable: namedByVariable ? "CUBLASLT_LIB" : nil)
     }
+
+    /// Whether CUBLASLT_LIB named it, which stops the search for another (one a driver can run).
+    private let namedByVariable: Bool
 
     public var path: String { library.path }
     /// cuBLASLts found before it that were passed over, being of a CUDA newer than the driver's.
@@ -176,6 +180,7 @@ public final class CUBLASLtLibrary: @unchecked Sendable {
     /// Opens cuBLASLt from `paths`; with `driverVersion` (the driver's CUDA, 12040 for 12.4), the first found whose CUDA
     /// that driver runs, else the first found (which `incompatibility(with:)` then names).
     public init(paths: CUDALibraryPaths = CUDALibraryPaths(), driverVersion: Int? = nil) throws {
+        namedByVariable = paths.environment["CUBLASLT_LIB"].map { !$0.isEmpty } ?? false
         library = try SharedLibrary.open(
             "cuBLASLt (libcublasLt)", candidates: paths.cublasLt,
             hint: paths.hint(variable: "CUBLASLT_LIB", library: "a libcublasLt.so.13")

@@ -20,6 +20,22 @@ public struct KernelCache: Sendable {
         }
     }
 
+    /// A cache entry: the image, then its XXH64 (8 bytes, little-endian), so that an entry changed on disk is compiled
+    /// again rather than loaded: the driver refuses an image cut short, but would run machine code with a flipped bit.
+    static func entry(_ image: [UInt8]) -> [UInt8] {
+        let digest = XXHash64.digest(of: image).littleEndian
+        return image + withUnsafeBytes(of: digest) { Array($0) }
+    }
+
+    /// The image of a cache `entry` whose checksum matches; nil for one that does not (damaged, cut short, or written
+    /// by a gpt2 that stored images bare).
+    static func checkedImage(_ entry: [UInt8]) -> [UInt8]? {
+        guard entry.count > 8 else { return nil }
+        let image = Array(entry.dropLast(8))
+        let stored = entry.suffix(8).reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        return XXHash64.digest(of: image) == stored ? image : nil
+    }
+
     /// The key: SHA-256 over the kernel source, every header, the NVRTC options (which name the
     /// architecture and include folders) and NVRTC's version.
     public static func key(file: String, source: String, headers: [(name: String, source: String)],
@@ -59,22 +75,23 @@ public struct KernelCache: Sendable {
         return "\(stem)-\(architecture)-\(key.prefix(16)).\(architecture.outputKind)"
     }
 
-    /// The compiled image of `file`: from the cache when present (unless `recompiling`: an entry the driver
+    /// The compiled image of `file`: from the cache when present and whole (unless `recompiling`: an entry the driver
     /// refused), else compiled and then stored. A cache that cannot be written is not an error: the freshly
     /// compiled image is returned anyway, saying why it was not stored (`notCached`).
     public func image(file: String, source: String, compiler: NVRTCCompiler,
                       architecture: GPUArchitecture, recompiling: Bool = false) throws -> CompiledKernel {
         let key = key(file: file, source: source, compiler: compiler, architecture: architecture)
         let path = path(file: file, architecture: architecture, key: key)
-        if !recompiling, FileSystem.isFile(path), let image = try? ByteFile.contents(ofFile: path), !image.isEmpty {
+        if !recompiling, FileSystem.isFile(path), let entry = try? ByteFile.contents(ofFile: path), let image = Self.checkedImage(entry) {
             return CompiledKernel(file: file, architecture: architecture, image: image, seconds: 0, fromCache: true)
         }
         var compiled = try compiler.compile(file: file, source: source, for: architecture)
+        compiled.replacedDamagedEntry = !recompiling && FileSystem.isFile(path)
         if !FileSystem.makeDirectories(folder) {
             compiled.notCached = "cannot create the kernel cache \(folder) (GPT2_KERNEL_CACHE): \(FileSystem.lastErrorMessage)"
         } else {
             do {
-                try AtomicFile.write(path) { try $0.write(compiled.image) }
+                try AtomicFile.write(path) { try $0.write(Self.entry(compiled.image)) }
             } catch {
                 compiled.notCached = "\(error) (GPT2_KERNEL_CACHE chooses another folder)"
             }

@@ -58,6 +58,8 @@ public struct CompiledKernel: Sendable {
     /// Why a freshly compiled image could not be stored in the kernel cache (a folder that cannot be written), so that
     /// every run compiles it again; nil when it was stored or was not to be.
     public var notCached: String?
+    /// Whether it was compiled in place of a cache entry whose checksum did not match (changed on disk, cut short).
+    public var replacedDamagedEntry = false
 }
 
 /// NVRTC plus the compile options and headers every kernel file gets.

@@ -104,10 +104,15 @@ struct EvalLossCommand: ParsableCommand {
                                       + "with --split train, or prepare the corpus again with a validation split")
             }
             // (planned before allocating, as train does: the driver's out-of-memory error said nothing of what to change)
+            let planDevice = try backendOptions.planDevice(backend)
             let memory = MemoryPlan(config: config, batchSize: microBatch, sequenceLength: T, recompute: false,
-                                    device: try backendOptions.planDevice(backend), training: false)
+                                    device: planDevice, training: false)
             if let advice = memory.advice() {
-                throw ConfigError("evaluating micro-batches of \(microBatch) × seq \(T) \(memory.verdict); \(advice)")
+                // (the model is the checkpoint's: where no micro-batch fits, the CPU's memory may, as sample says)
+                let noneFits = MemoryPlan.largestMicroBatch(config: config, sequenceLength: T, recompute: false, device: planDevice,
+                                                            training: false) == 0
+                let elsewhere = backend.name != "cpu" && noneFits ? "; or evaluate on the CPU with --device cpu" : ""
+                throw ConfigError("evaluating micro-batches of \(microBatch) × seq \(T) \(memory.verdict); \(advice)\(elsewhere)")
             }
             return try GPT2Model(config: config, backend: backend, batchSize: microBatch, sequenceLength: T, training: false)
         }

@@ -139,6 +139,10 @@ struct PlanTarget {
                                      totalBytes: properties.totalMemory, inUseAtOpen: cuda.memoryInUseAtOpen)
             case .failure(let error):
                 if device == .cuda { throw ValidationError("--device cuda: \(error); name a GPU with --gpu (gpt2 plan --list-gpus)") }
+                // (no driver at all is a machine without a GPU, which plans for its CPU without a word; a driver that fails is not)
+                if case .libraryNotFound = error {} else if case .noDevice = error {} else {
+                    Console.log("note: the GPU could not be opened (\(error)), so this plans for the CPU; --gpu NAME plans for a card")
+                }
             }
         }
         try WorkerThreads.require(threads)

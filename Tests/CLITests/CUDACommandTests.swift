@@ -380,7 +380,9 @@ struct CUDACommandTests {
         let nothing = try eval(microBatch: 1, memoryMiB: 2)
         #expect(nothing.status == 1 && nothing.stderrText.contains("does not fit") && nothing.stderrText.contains("use a smaller model")
                 && !nothing.stderrText.contains("--micro-batch") && !nothing.stderrText.contains("--grad-accum")
-                && !nothing.stderrText.contains("--recompute") && !nothing.stderrText.contains("gradients"), "\(nothing.stderrText)")
+                && !nothing.stderrText.contains("--recompute") && !nothing.stderrText.contains("gradients")
+                && nothing.stderrText.contains("or evaluate on the CPU with --device cpu"), "\(nothing.stderrText)")
+        #expect(!result.stderrText.contains("--device cpu"), "a micro-batch fits there: \(result.stderrText)")
     }
 
     /// sample plans its memory too (the context's keys and values are its cache), and says so when it does not fit.

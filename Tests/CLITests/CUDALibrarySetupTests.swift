@@ -129,9 +129,11 @@ struct CUDALibrarySetupTests {
         func environment(_ version: String) -> [String: String] {
             EmulatedCUDA.environment.merging(["GPT2_CUDA_EMULATOR_DRIVER_VERSION": version, "GPT2_KERNEL_CACHE": cache]) { $1 }
         }
+        // (CUBLASLT_LIB names the emulator, and a named library is the only one tried: the advice is the variable's, where
+        // it said to install CUDA 12's, which gpt2 would not have looked for)
         let expected = "cuBLASLt \(EmulatedCUDA.library) is CUDA 13's, and this NVIDIA driver runs CUDA up to 12.4: update the driver "
-            + "to one for CUDA 13 (580.65 or later), or give gpt2 CUDA 12's libraries, which it takes on this driver where both are "
-            + "found: `pip install nvidia-cuda-nvrtc-cu12 nvidia-cuda-runtime-cu12 nvidia-cublas-cu12`, or a CUDA 12 toolkit with CUDA_HOME"
+            + "to one for CUDA 13 (580.65 or later), or point CUBLASLT_LIB at CUDA 12's cuBLASLt (`pip install nvidia-cuda-nvrtc-cu12 "
+            + "nvidia-cuda-runtime-cu12 nvidia-cublas-cu12` installs one), or unset it, and gpt2 looks for one this driver runs"
         expectOneLineError(try runGPT2(arguments: Self.oneStepBench, environment: environment("12040")), mentioning: expected)
         #expect(try FileManager.default.contentsOfDirectory(atPath: cache).isEmpty, "no kernel was compiled")
         let info = try runGPT2(arguments: ["info"], environment: environment("12040"))
@@ -298,21 +300,26 @@ struct CUDALibrarySetupTests {
     }
 
     /// A damaged image in the kernel cache is compiled again rather than failing every run ("device kernel image is
-    /// invalid", naming neither the file nor the cache): one overwritten with other bytes, and one cut short (a copy that
-    /// stopped part-way), which the driver, taking no length and reading a cubin as far as its ELF headers say, read
-    /// past its end (the emulator died of it).
-    @Test(arguments: [false, true]) func aDamagedCachedKernelIsCompiledAgain(cutShort: Bool) throws {
+    /// invalid", naming neither the file nor the cache) or loading changed machine code: one overwritten with other bytes
+    /// or cut short (a copy that stopped part-way) does not match the checksum its entry carries, and is compiled again
+    /// without reaching the driver (which, taking no length, read a cut cubin past its end); one whose checksum matches
+    /// but that the driver refuses is compiled again too.
+    @Test(arguments: ["other bytes", "cut short", "refused"]) func aDamagedCachedKernelIsCompiledAgain(damage: String) throws {
         let cache = try TestPaths.temporaryDirectory("cli-kernel-cache").path
         defer { try? FileManager.default.removeItem(atPath: cache) }
         let environment = EmulatedCUDA.environment.merging(["GPT2_KERNEL_CACHE": cache]) { $1 }
         try #require(try runGPT2(arguments: Self.oneStepBench, environment: environment).status == 0)
         let adamw = cache + "/" + (try #require(try FileManager.default.contentsOfDirectory(atPath: cache).first { $0.hasPrefix("adamw-") }))
-        let damaged = cutShort ? Data(try Data(contentsOf: URL(fileURLWithPath: adamw)).prefix(100))
-            : Data((0..<100).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) })
+        let other = (0..<100).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) }
+        let damaged = switch damage {
+        case "cut short": Data(try Data(contentsOf: URL(fileURLWithPath: adamw)).prefix(100))
+        case "refused": Data(other + withUnsafeBytes(of: XXHash64.digest(of: other).littleEndian) { Array($0) })
+        default: Data(other)
+        }
         try damaged.write(to: URL(fileURLWithPath: adamw))
         let again = try runGPT2(arguments: Self.oneStepBench, environment: environment)
-        #expect(again.status == 0 && again.stderrText.contains("adamw.cu: the cached image was refused")
-                && (!cutShort || again.stderrText.contains("cut short")), "\(again.stderrText)")
+        let said = damage == "refused" ? "adamw.cu: the cached image was refused" : "(the cached image did not match its checksum)"
+        #expect(again.status == 0 && again.stderrText.contains(said), "\(again.stderrText)")
         // the other files, loaded from the cache as they were, are one line; the refused one is not among them
         let files = CUDAKernelSources.all.count
         #expect(again.stderrText.contains("kernels   \(files - 1) of \(files) files from the cache \(cache) for sm_90"), "\(again.stderrText)")
@@ -368,5 +375,9 @@ struct CUDALibrarySetupTests {
         let info = try runGPT2(arguments: ["info"], environment: EmulatedCUDA.environment.merging([variable: value]) { $1 })
         #expect(info.stdoutText.contains("cuda      unavailable: ") && info.stdoutText.contains("\(variable)=\(value): \(expected)"),
                 "\(info.stdoutText)")
+        // a plan on the device present says why it planned for the CPU instead (it did so without a word)
+        let plan = try runGPT2(arguments: ["plan", "--model", "tiny", "--steps", "1"], environment: EmulatedCUDA.environment.merging([variable: value]) { $1 })
+        #expect(plan.status == 0 && plan.stderrText.contains("note: the GPU could not be opened (")
+                && plan.stderrText.contains("so this plans for the CPU"), "\(plan.stderrText)")
     }
 }

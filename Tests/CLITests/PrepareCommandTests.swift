@@ -53,15 +53,19 @@ import GPT2
         // no mirror: the tokenizer's files come from the cache, then the corpus's unreadable copy is found there
         let arguments = ["prepare", "tinyshakespeare", "--out", out]
         let environment = ["GPT2_CACHE_DIR": cache, "GPT2_DATA_MIRROR": "", "HOME": root, "PATH": "/usr/bin:/bin"]
-        let result = getuid() == 0
-            ? try runCommand("/usr/bin/setpriv", arguments: ["--reuid=65534", "--regid=65534", "--clear-groups",
-                                                             buildProductsDirectory.appendingPathComponent("gpt2").path] + arguments,
-                             environment: environment)
-            : try runGPT2(arguments: arguments, environment: environment)
+        let result = try runGPT2AsAUserOtherThanRoot(arguments, environment: environment)
         expectOneLineError(result, mentioning: "cannot read \(copy): Permission denied")
         chmod(copy, 0o644)
         #expect(FileManager.default.contentsEqual(atPath: copy, andPath: mirror + "/" + DataFile.tinyShakespeare.relativePath),
                 "the cached copy is kept as it was")
+    }
+
+    /// gpt2 run as this user, or as root as user nobody (setpriv), for whom root's files of restricted modes are closed.
+    private func runGPT2AsAUserOtherThanRoot(_ arguments: [String], environment: [String: String]) throws -> CommandResult {
+        guard getuid() == 0 else { return try runGPT2(arguments: arguments, environment: environment) }
+        return try runCommand("/usr/bin/setpriv", arguments: ["--reuid=65534", "--regid=65534", "--clear-groups",
+                                                              buildProductsDirectory.appendingPathComponent("gpt2").path] + arguments,
+                              environment: environment)
     }
 
     /// A download cache the user cannot write is named, with GPT2_CACHE_DIR as the way on; curl's own failure to write
@@ -83,11 +87,7 @@ import GPT2
         defer { chmod(cache, 0o755) }
         let arguments = ["prepare", "tinyshakespeare", "--out", root + "/out"]
         let environment = ["GPT2_CACHE_DIR": cache, "GPT2_DATA_MIRROR": "", "HOME": root, "PATH": "/nonexistent"]
-        let result = getuid() == 0
-            ? try runCommand("/usr/bin/setpriv", arguments: ["--reuid=65534", "--regid=65534", "--clear-groups",
-                                                             buildProductsDirectory.appendingPathComponent("gpt2").path] + arguments,
-                             environment: environment)
-            : try runGPT2(arguments: arguments, environment: environment)
+        let result = try runGPT2AsAUserOtherThanRoot(arguments, environment: environment)
         expectOneLineError(result, mentioning: "cannot write the download cache \(cache): Permission denied; set GPT2_CACHE_DIR")
     }
 

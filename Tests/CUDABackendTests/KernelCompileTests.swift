@@ -123,6 +123,15 @@ struct KernelCompileTests {
         #expect(!first.fromCache)
         #expect(second.fromCache)
         #expect(second.image == first.image)
+        // one flipped bit in the stored image: the entry no longer matches its checksum, and is compiled again
+        let path = cache.path(file: file, architecture: sm89, key: cache.key(file: file, source: source, compiler: compiler, architecture: sm89))
+        var entry = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        #expect(entry.count == first.image.count + 8)
+        entry[entry.count / 2] ^= 0x10
+        try Data(entry).write(to: URL(fileURLWithPath: path))
+        let third = try cache.image(file: file, source: source, compiler: compiler, architecture: sm89)
+        #expect(!third.fromCache && third.replacedDamagedEntry && third.image == first.image)
+        #expect(try cache.image(file: file, source: source, compiler: compiler, architecture: sm89).fromCache)
 
         let other = try cache.image(file: file, source: source, compiler: compiler, architecture: sm90)
         #expect(!other.fromCache, "a different architecture must not reuse the sm_89 image")
