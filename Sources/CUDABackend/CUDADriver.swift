@@ -42,7 +42,7 @@ public final class CUDADriver: @unchecked Sendable {
     /// when initialisation fails, `noDevice` when it reports no device.
     public init(paths: CUDALibraryPaths = CUDALibraryPaths()) throws {
         library = try SharedLibrary.open(
-            "the CUDA driver (libcuda)", candidates: paths.driver,
+            "the CUDA driver (libcuda)", variable: "CUDA_DRIVER_LIB", candidates: paths.driver,
             hint: paths.hint(variable: "CUDA_DRIVER_LIB", library: "the driver's libcuda.so.1") ?? "Install the NVIDIA driver")
         getErrorString = try library.function("cuGetErrorString", as: PFN_cuGetErrorString.self)
         let initialize = try library.function("cuInit", as: PFN_cuInit.self)

@@ -5,7 +5,8 @@ public enum CUDAError: Error, CustomStringConvertible {
     /// A shared library could not be opened from any candidate; `hint` says how to point gpt2 at it.
     case libraryNotFound(library: String, tried: [String], reason: String, hint: String)
     /// The library opened but lacks a function gpt2 needs (usually: too old).
-    case missingSymbol(library: String, path: String, symbol: String)
+    /// `variable`: the environment variable that can name the library.
+    case missingSymbol(library: String, path: String, symbol: String, variable: String)
     /// A driver call returned an error.
     case driver(call: String, code: Int32, message: String)
     /// The driver works but sees no CUDA device.
@@ -34,8 +35,7 @@ public enum CUDAError: Error, CustomStringConvertible {
         switch self {
         case .libraryNotFound(let library, let tried, let reason, let hint):
             return "\(library) not found (tried \(tried.joined(separator: ", "))): \(reason). \(hint)"
-        case .missingSymbol(let library, let path, let symbol):
-            let variable = library.hasPrefix("NVRTC") ? "NVRTC_LIB" : library.hasPrefix("cuBLASLt") ? "CUBLASLT_LIB" : "CUDA_DRIVER_LIB"
+        case .missingSymbol(let library, let path, let symbol, let variable):
             return "\(path), opened as \(library), has no function \(symbol): it is another library (check \(variable), "
                 + "where it names it), or one too old"
         case .driver(let call, let code, let message):

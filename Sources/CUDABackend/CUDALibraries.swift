@@ -13,12 +13,14 @@ struct SharedLibrary: @unchecked Sendable {
     let handle: UnsafeMutableRawPointer
     let path: String
     let name: String
+    /// The environment variable that can name it (`NVRTC_LIB`, …), which an error about it names.
+    let variable: String
     /// The candidates before `path` that loaded but were not preferred (see `open`).
     var passedOver: [String] = []
 
     /// Opens the first of `candidates` (a path, or a soname searched the usual way) that loads and that `preferred`
     /// accepts, else the first that loads.
-    static func open(_ name: String, candidates: [String], hint: String,
+    static func open(_ name: String, variable: String, candidates: [String], hint: String,
                      preferred: (SharedLibrary) -> Bool = { _ in true }) throws -> SharedLibrary {
         var reason: String?   // the first candidate's failure: the most specific one
         var first: SharedLibrary?
@@ -28,7 +30,7 @@ struct SharedLibrary: @unchecked Sendable {
                 if reason == nil { reason = dlerror().map { String(cString: $0) } ?? "dlopen failed" }
                 continue
             }
-            var library = SharedLibrary(handle: handle, path: candidate, name: name)
+            var library = SharedLibrary(handle: handle, path: candidate, name: name, variable: variable)
             if preferred(library) {
                 if let first { dlclose(first.handle) }
                 library.passedOver = passedOver
@@ -49,7 +51,9 @@ struct SharedLibrary: @unchecked Sendable {
 
     /// The function `symbol`, cast to its C function-pointer type.
     func function<Function>(_ symbol: String, as type: Function.Type) throws -> Function {
-        guard let address = dlsym(handle, symbol) else { throw CUDAError.missingSymbol(library: name, path: path, symbol: symbol) }
+        guard let address = dlsym(handle, symbol) else {
+            throw CUDAError.missingSymbol(library: name, path: path, symbol: symbol, variable: variable)
+        }
         return unsafeBitCast(address, to: type)
     }
 }
@@ -86,7 +90,7 @@ public final class NVRTCLibrary: @unchecked Sendable {
     /// that driver runs (CUDA 12's where CUDA 13's is found too and the driver is 12.x), else the first found.
     public init(paths: CUDALibraryPaths = CUDALibraryPaths(), driverVersion: Int? = nil) throws {
         library = try SharedLibrary.open(
-            "NVRTC (libnvrtc)", candidates: paths.nvrtc,
+            "NVRTC (libnvrtc)", variable: "NVRTC_LIB", candidates: paths.nvrtc,
             hint: paths.hint(variable: "NVRTC_LIB", library: "a libnvrtc.so.13") ?? "Set CUDA_HOME to a CUDA toolkit, or "
                 + CUDALibraryPaths.wheelAdvice + " (or set NVRTC_LIB to a libnvrtc.so.13 and CUDA_INCLUDE to the folder holding cuda_bf16.h)",
             preferred: { SharedLibrary.runs(major: (try? Self.version(of: $0))?.major ?? 0, onDriver: driverVersion) })
@@ -182,7 +186,7 @@ public final class CUBLASLtLibrary: @unchecked Sendable {
     public init(paths: CUDALibraryPaths = CUDALibraryPaths(), driverVersion: Int? = nil) throws {
         namedByVariable = paths.environment["CUBLASLT_LIB"].map { !$0.isEmpty } ?? false
         library = try SharedLibrary.open(
-            "cuBLASLt (libcublasLt)", candidates: paths.cublasLt,
+            "cuBLASLt (libcublasLt)", variable: "CUBLASLT_LIB", candidates: paths.cublasLt,
             hint: paths.hint(variable: "CUBLASLT_LIB", library: "a libcublasLt.so.13")
                 ?? "Set CUDA_HOME to a CUDA toolkit, or " + CUDALibraryPaths.wheelAdvice + " (or set CUBLASLT_LIB to a libcublasLt.so.13)",
             preferred: { SharedLibrary.runs(major: ((try? Self.version(of: $0)) ?? 0) / 10000, onDriver: driverVersion) })

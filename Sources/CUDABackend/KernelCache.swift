@@ -14,7 +14,7 @@ public struct KernelCache: Sendable {
     public init(paths: CUDALibraryPaths = CUDALibraryPaths()) {
         let environment = paths.environment
         if let explicit = environment["GPT2_KERNEL_CACHE"], !explicit.isEmpty {
-            folder = FileSystem.expandingHome(explicit, home: environment["HOME"])
+            folder = explicit   // (a leading ~ is already the home folder: `CUDALibraryPaths.processEnvironment`)
         } else {
             folder = FileSystem.join(FileSystem.cacheFolder { environment[$0] }, "kernels")
         }
@@ -22,18 +22,19 @@ public struct KernelCache: Sendable {
 
     /// A cache entry: the image, then its XXH64 (8 bytes, little-endian), so that an entry changed on disk is compiled
     /// again rather than loaded: the driver refuses an image cut short, but would run machine code with a flipped bit.
-    static func entry(_ image: [UInt8]) -> [UInt8] {
-        let digest = XXHash64.digest(of: image).littleEndian
-        return image + withUnsafeBytes(of: digest) { Array($0) }
-    }
+    static func entry(_ image: [UInt8]) -> [UInt8] { image + checksumBytes(of: image) }
 
     /// The image of a cache `entry` whose checksum matches; nil for one that does not (damaged, cut short, or written
     /// by a gpt2 that stored images bare).
     static func checkedImage(_ entry: [UInt8]) -> [UInt8]? {
         guard entry.count > 8 else { return nil }
         let image = Array(entry.dropLast(8))
-        let stored = entry.suffix(8).reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-        return XXHash64.digest(of: image) == stored ? image : nil
+        return entry.suffix(8).elementsEqual(checksumBytes(of: image)) ? image : nil
+    }
+
+    /// The XXH64 of `image` as an entry ends with it.
+    private static func checksumBytes(of image: [UInt8]) -> [UInt8] {
+        withUnsafeBytes(of: XXHash64.digest(of: image).littleEndian) { Array($0) }
     }
 
     /// The key: SHA-256 over the kernel source, every header, the NVRTC options (which name the
@@ -82,11 +83,12 @@ public struct KernelCache: Sendable {
                       architecture: GPUArchitecture, recompiling: Bool = false) throws -> CompiledKernel {
         let key = key(file: file, source: source, compiler: compiler, architecture: architecture)
         let path = path(file: file, architecture: architecture, key: key)
-        if !recompiling, FileSystem.isFile(path), let entry = try? ByteFile.contents(ofFile: path), let image = Self.checkedImage(entry) {
+        let cached = !recompiling && FileSystem.isFile(path)
+        if cached, let entry = try? ByteFile.contents(ofFile: path), let image = Self.checkedImage(entry) {
             return CompiledKernel(file: file, architecture: architecture, image: image, seconds: 0, fromCache: true)
         }
         var compiled = try compiler.compile(file: file, source: source, for: architecture)
-        compiled.replacedDamagedEntry = !recompiling && FileSystem.isFile(path)
+        compiled.replacedDamagedEntry = cached
         if !FileSystem.makeDirectories(folder) {
             compiled.notCached = "cannot create the kernel cache \(folder) (GPT2_KERNEL_CACHE): \(FileSystem.lastErrorMessage)"
         } else {

@@ -88,9 +88,7 @@ extension TrainCommand {
                 let lock = try RunLock(run.options.outDirectory)
                 let removed = Checkpoint.prune(runDirectory: run.options.outDirectory, keep: run.options.keepLast)
                 withExtendedLifetime(lock) {}
-                if !removed.isEmpty {
-                    Console.log("removed \(removed.map(Checkpoint.folderName(step:)).joined(separator: ", ")) (--keep-last \(run.options.keepLast))")
-                }
+                if let note = Checkpoint.pruneNote(removed: removed, keep: run.options.keepLast) { Console.log(note) }
             }
             return nil
         }
@@ -120,7 +118,7 @@ extension TrainCommand {
     /// `isDamage` picks, also names the newest complete checkpoint before it, the way on. By default that is any error
     /// but a damaged checksum list's, whose own message says how to check the files it lists, which may be intact.
     static func namingTheWayOn<T>(from folder: String, for isDamage: (any Error) -> Bool = { !($0 is DamagedChecksumListError) },
-                                          _ body: () throws -> T) throws -> T {
+                                  _ body: () throws -> T) throws -> T {
         do {
             return try body()
         } catch {

@@ -350,11 +350,11 @@ struct CUDABackendHostTests {
     /// using CUDA 12's found after it, and with no CUDA 12 one the CUDA 13 one is still opened, for its error to name.
     @Test func aPreferredLibraryIsTakenOverOneFoundFirst() throws {
         let candidates = ["/nonexistent/libfirst.so", "libm.so.6", "libc.so.6"]
-        let preferred = try SharedLibrary.open("test", candidates: candidates, hint: "") { $0.path == "libc.so.6" }
+        let preferred = try SharedLibrary.open("test", variable: "TEST_LIB", candidates: candidates, hint: "") { $0.path == "libc.so.6" }
         #expect(preferred.path == "libc.so.6" && preferred.passedOver == ["libm.so.6"])
-        let fallback = try SharedLibrary.open("test", candidates: candidates, hint: "") { _ in false }
+        let fallback = try SharedLibrary.open("test", variable: "TEST_LIB", candidates: candidates, hint: "") { _ in false }
         #expect(fallback.path == "libm.so.6" && fallback.passedOver.isEmpty)
-        #expect(throws: CUDAError.self) { try SharedLibrary.open("test", candidates: ["/nonexistent/lib.so"], hint: "") { _ in true } }
+        #expect(throws: CUDAError.self) { try SharedLibrary.open("test", variable: "TEST_LIB", candidates: ["/nonexistent/lib.so"], hint: "") { _ in true } }
 
         #expect(SharedLibrary.runs(major: 12, onDriver: 12040) && SharedLibrary.runs(major: 12, onDriver: 13000))
         #expect(!SharedLibrary.runs(major: 13, onDriver: 12090) && SharedLibrary.runs(major: 13, onDriver: 13020))

@@ -75,7 +75,7 @@ enum CUDATestEnvironment {
 
     private static func emulatorFunction(_ name: String) throws -> UnsafeMutableRawPointer {
         guard let handle = dlopen(emulatorLibrary, RTLD_NOW | RTLD_LOCAL), let symbol = dlsym(handle, name) else {
-            throw CUDAError.missingSymbol(library: "the CUDA emulator", path: emulatorLibrary, symbol: name)
+            throw CUDAError.missingSymbol(library: "the CUDA emulator", path: emulatorLibrary, symbol: name, variable: "CUDA_DRIVER_LIB")
         }
         return symbol
     }

@@ -41,6 +41,14 @@ struct UTF8Validator {
     /// Stream offset of a sequence the stream ended inside, or nil.
     func finish() -> Int? { pending.isEmpty ? nil : position - pending.count }
 
+    /// How many bytes at the end of `bytes` are the well-formed start of a sequence that more bytes could complete (0…3).
+    static func truncatedTailLength(_ bytes: UnsafeBufferPointer<UInt8>) -> Int {
+        for start in stride(from: bytes.count - 1, through: max(0, bytes.count - 3), by: -1) {
+            if case .truncated = check(bytes, at: start) { return bytes.count - start }
+        }
+        return 0
+    }
+
     private enum Sequence { case valid(length: Int), invalid, truncated }
 
     /// The sequence starting at `bytes[i]`: well-formed, ill-formed, or a well-formed start cut by the end.

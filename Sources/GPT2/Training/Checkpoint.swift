@@ -249,6 +249,11 @@ public enum Checkpoint {
         }
     }
 
+    /// What `prune` did, for the log: "removed ckpt_2, ckpt_3 (--keep-last 1)"; nil when it removed none.
+    public static func pruneNote(removed: [Int], keep: Int) -> String? {
+        removed.isEmpty ? nil : "removed \(removed.map(folderName(step:)).joined(separator: ", ")) (--keep-last \(keep))"
+    }
+
     /// Removes checkpoint `step` from `runDirectory` so that `steps(in:)` never lists a half-removed one (a resume
     /// would pick it up as the newest): renamed to `.ckpt_STEP.removed` first, which `removeUnfinished` clears if the
     /// removal is cut short, then deleted.

@@ -296,7 +296,7 @@ public final class Trainer<Ops: Backend> {
         try runLock?.requireInPlace(step: step)   // (pruning a folder made anew at the path would remove another run's)
         let removed = Checkpoint.prune(runDirectory: options.outDirectory, keep: options.keepLast)
         Console.log("saved \(options.outDirectory)/\(Checkpoint.folderName(step: step))"
-                    + (removed.isEmpty ? "" : "; removed \(removed.map(Checkpoint.folderName(step:)).joined(separator: ", ")) (--keep-last \(options.keepLast))"))
+                    + (Checkpoint.pruneNote(removed: removed, keep: options.keepLast).map { "; " + $0 } ?? ""))
     }
 
     /// Appends a row to the run's metrics; one that cannot be written (a full disk) stops the run, as a checkpoint
