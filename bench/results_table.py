@@ -102,6 +102,9 @@ def main():
             comparisons.append(f"{kind}, {model}, T={seq}, at the largest micro-batch each fits (gpt2-swift "
                                f"{ours['micro_batch']}, PyTorch {theirs['micro_batch']}): gpt2-swift "
                                f"{ours['tokens_per_s'] / theirs['tokens_per_s']:.2f}× PyTorch's tokens/s")
+    commits = sorted({r["commit"] for r in found if r.get("commit")})
+    if commits:
+        comparisons.append("gpt2-swift built from " + ", ".join(commits))
     if comparisons:
         print()
         for line in comparisons:

@@ -40,7 +40,7 @@ struct BenchReport {
     func json() -> String {
         func value<T>(_ optional: T?) -> String { optional.map { "\($0)" } ?? "null" }
         let fields: [(String, String)] = [
-            ("impl", jsonString("gpt2-swift")), ("device", jsonString(device)), ("model", jsonString(model)),
+            ("impl", jsonString("gpt2-swift")), ("commit", jsonString(BuildInfo.commit)), ("device", jsonString(device)), ("model", jsonString(model)),
             ("micro_batch", "\(microBatch)"), ("micro_batch_auto", "\(microBatchAuto)"), ("seq", "\(seq)"), ("grad_accum", "\(gradAccum)"),
             ("classifier_chunk_rows", "\(classifierChunkRows)"), ("threads", "\(threads ?? 0)"), ("steps", "\(steps)"),
             ("step_ms", "\(stepSeconds * 1000)"), ("optimizer_ms", "\(optimizerSeconds * 1000)"),

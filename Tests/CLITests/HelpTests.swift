@@ -1,5 +1,6 @@
 /// Every command's `--help`, found by walking the SUBCOMMANDS lists from `gpt2 --help`: it shows examples, and
-/// each example stays on its own lines at 80 columns (a wrapped example, copied, ran something else).
+/// each example stays on its own lines at 80 columns (a wrapped example, copied, ran something else). And
+/// `gpt2 --version`.
 
 import Foundation
 import GPT2TestSupport
@@ -44,5 +45,25 @@ struct HelpTests {
                 }
             }
         }
+    }
+
+    /// The commit the repository is at; nil outside a git checkout, or where git cannot read it.
+    private static let checkoutCommit: String? = {
+        guard let head = try? runCommand("git", arguments: ["-C", TestPaths.repositoryRoot.path, "rev-parse", "HEAD"]),
+              head.status == 0 else { return nil }
+        return head.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+    }()
+
+    @Test(.enabled(if: checkoutCommit != nil, "needs the sources in a git checkout that git can read"))
+    func theVersionNamesTheCommitTheBinaryWasBuiltFrom() throws {
+        let commit = try #require(Self.checkoutCommit)
+        let version = try runGPT2(arguments: ["--version"])
+        #expect(version.status == 0)
+        let words = version.stdoutText.split(separator: " ")
+        #expect(words.count == 2 && words[0] == "gpt2-swift", "\(version.stdoutText)")
+        let built = words.last.map { String($0.trimmingCharacters(in: .newlines).split(separator: "-").first ?? "") } ?? ""
+        #expect(built.count >= 7 && commit.hasPrefix(built), "built from \(built), the checkout is at \(commit)")
+        let info = try runGPT2(arguments: ["info"])
+        #expect(info.stdoutText.hasPrefix("build     " + version.stdoutText), "\(info.stdoutText)")
     }
 }
