@@ -28,14 +28,14 @@ let package = Package(
     targets: [
         .systemLibrary(
             name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
-        .target(name: "GPT2", swiftSettings: fast),
+        .plugin(name: "EmbedBuildInfo", capability: .buildTool()),   // BuildInfo.swift: the commit being built
+        .target(name: "GPT2", swiftSettings: fast, plugins: ["EmbedBuildInfo"]),
         .target(name: "CPUBackend", dependencies: ["GPT2", "COpenBLAS"], swiftSettings: optimizedEvenInDebug),
         // CUDA: no link dependency. CCUDA declares the types; CUDABackend dlopens the libraries at run time.
         .target(name: "CCUDA"),
         .executableTarget(name: "EmbedKernelsTool", path: "Plugins/EmbedKernelsTool"),
         .plugin(name: "EmbedKernels", capability: .buildTool(), dependencies: ["EmbedKernelsTool"]),
         .target(name: "CUDAKernels", plugins: ["EmbedKernels"]),   // Kernels/*.cu → CUDAKernelSources
-        .plugin(name: "EmbedBuildInfo", capability: .buildTool()),   // BuildInfo.swift: the commit being built
         .target(name: "CUDABackend", dependencies: ["GPT2", "CCUDA", "CUDAKernels"], swiftSettings: fast),
         // C++: the kernels compiled for the host (device/ stands in for CUDA's headers), optimised in debug
         // builds too, since the CUDA tests run whole training steps through it.
@@ -51,8 +51,7 @@ let package = Package(
                 "GPT2", "CPUBackend", "CUDABackend", "CUDAParity", "COpenBLAS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            swiftSettings: fast,
-            plugins: ["EmbedBuildInfo"]),
+            swiftSettings: fast),
         .target(name: "GPT2TestSupport", dependencies: ["GPT2"], path: "Tests/GPT2TestSupport"),
         .testTarget(name: "GPT2Tests", dependencies: ["GPT2", "GPT2TestSupport"]),
         .testTarget(

@@ -37,8 +37,8 @@ public struct KernelCache: Sendable {
         withUnsafeBytes(of: XXHash64.digest(of: image).littleEndian) { Array($0) }
     }
 
-    /// The key: SHA-256 over the kernel source, every header, the NVRTC options (which name the
-    /// architecture and include folders) and NVRTC's version.
+    /// The key: SHA-256 over the entries' layout version, the kernel source, every header, the NVRTC options (which
+    /// name the architecture and include folders) and NVRTC's version.
     public static func key(file: String, source: String, headers: [(name: String, source: String)],
                            options: [String], nvrtcVersion: String) -> String {
         var hash = SHA256()
@@ -46,7 +46,9 @@ public struct KernelCache: Sendable {
             hash.update(Array(text.utf8))
             hash.update([0])   // separator, so ("ab","c") and ("a","bc") differ
         }
-        add("gpt2-swift kernel cache v1")
+        // v2: an entry is the image and its checksum (`entry`); v1's were bare images, which a gpt2 of v2 compiles again
+        // and a gpt2 of v1 would have loaded with the checksum's 8 bytes on its end
+        add("gpt2-swift kernel cache v2")
         add("nvrtc \(nvrtcVersion)")
         options.forEach(add)
         add(file)

@@ -22,7 +22,7 @@ struct GPT2Command: ParsableCommand {
               gpt2 plan --gpu rtx4070 --model d12 --seq 1024 \\
                 --total-batch-tokens 524288 --steps 12000
             """,
-        version: versionText,
+        version: BuildInfo.version,
         subcommands: [
             PrepareCommand.self,
             TrainCommand.self,
@@ -37,11 +37,6 @@ struct GPT2Command: ParsableCommand {
             SelfTestCommand.self,
         ]
     )
-
-    /// `gpt2 --version` (and `gpt2 info`'s first line): the commit the binary was built from.
-    static var versionText: String {
-        "gpt2-swift " + (BuildInfo.commit.isEmpty ? "(commit unknown: built outside a git checkout)" : BuildInfo.commit)
-    }
 
     /// What `--checkpoint` takes, in every command that reads a model (see `ModelSource`).
     static let checkpointHelp = "A checkpoint folder, a run folder (its newest checkpoint), an llm.c model file, or a safetensors GPT-2."

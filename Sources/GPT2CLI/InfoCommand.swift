@@ -26,7 +26,7 @@ struct InfoCommand: ParsableCommand {
             """)
 
     func run() throws {
-        print("build     \(GPT2Command.versionText)")
+        print("build     \(BuildInfo.version)")
         let online = WorkerThreads.cores
         let core = openblas_get_corename().map { String(cString: $0) } ?? "unknown"
         print("cpu       \(online) logical cores; OpenBLAS kernel \(core), \(openblas_get_num_threads()) threads")

@@ -29,9 +29,11 @@ enum NegativeOptionValues {
         return result
     }
 
-    /// A minus sign, then digits with at most one point, then an optional exponent: "-1", "-0.5", "-.5", "-3e-4".
+    /// A minus sign, then digits with at most one point, then an optional exponent: "-1", "-0.5", "-.5", "-3e-4"; or
+    /// then a word Swift reads as a number: "-inf", "-infinity", "-nan" (in any case).
     static func isNegativeNumber(_ text: String) -> Bool {
         guard text.hasPrefix("-") else { return false }
+        if ["inf", "infinity", "nan"].contains(text.dropFirst().lowercased()) { return true }
         var mantissa = Substring(text.dropFirst())
         if let e = mantissa.firstIndex(where: { $0 == "e" || $0 == "E" }) {
             var exponent = mantissa[mantissa.index(after: e)...]

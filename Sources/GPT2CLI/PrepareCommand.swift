@@ -146,7 +146,8 @@ struct PrepareCommand: ParsableCommand {
                     + "\(summary.validationShards.count) shard(s), train \(summary.trainTokens) tokens in "
                     + "\(summary.trainShards.count) shard(s); \(summary.skippedShards) already complete"
                     + (summary.replacedShards > 0 ? ", \(summary.replacedShards) replaced (they held other tokens: an earlier prepare of "
-                       + "other inputs or options under the name \(prefix))" : ""))
+                       + "other inputs or options under the name \(prefix), or of the same by an earlier gpt2 that read them "
+                       + "otherwise; a run that trained on them no longer resumes on these)" : ""))
     }
 
     /// The dataset the inputs name: none given → tinyshakespeare; one name that is not a file → that dataset.

@@ -32,7 +32,7 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "Tokens to generate (past the model's context, it goes on from the last half of the context). An <|endoftext|> generated is printed as such, and the text goes on, as a new document.")
     var tokens = 100
 
-    @Option(help: "Softmax temperature (0 = always the most likely token).")
+    @Option(help: "Softmax temperature (0 = always the most likely token). (default: 1.0)", transform: FloatOptionValue.parse)
     var temperature: Float = 1
 
     @Option(help: "Sample among the K most likely tokens (0 = all).")

@@ -59,22 +59,22 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Optimizer steps (default \(Default.steps); with --resume, a new end for the run, the schedule stretched to it).")
     var steps: Int?
 
-    @Option(help: "Peak learning rate. (default: \(Default.lr))")
+    @Option(help: "Peak learning rate. (default: \(Default.lr))", transform: FloatOptionValue.parse)
     var lr: Float?
 
     @Option(help: "Linear warm-up steps, rising to --lr at the last of them (0: the first step trains at --lr). (default: \(Default.warmup))")
     var warmup: Int?
 
-    @Option(help: "Learning-rate floor as a fraction of --lr. (default: \(Default.minLrFraction))")
+    @Option(help: "Learning-rate floor as a fraction of --lr. (default: \(Default.minLrFraction))", transform: FloatOptionValue.parse)
     var minLrFraction: Float?
 
     @Option(help: "Schedule after warm-up: cosine, or wsd (constant, then linear decay over the last 20%). (default: cosine)")
     var schedule: LearningRateSchedule.Shape?
 
-    @Option(help: "AdamW weight decay on 2-D weights. (default: \(Default.weightDecay))")
+    @Option(help: "AdamW weight decay, decoupled (a step takes lr × this of a weight off it), on the weight matrices and embeddings, not biases or LayerNorm. (default: \(Default.weightDecay))", transform: FloatOptionValue.parse)
     var weightDecay: Float?
 
-    @Option(help: "Clip the global gradient norm to this (0 = off). (default: \(Default.clip))")
+    @Option(help: "Clip the global gradient norm to this (0 = off). (default: \(Default.clip))", transform: FloatOptionValue.parse)
     var clip: Float?
 
     @Option(help: "Seed for initialisation, data order and samples. (default: \(Default.seed))")

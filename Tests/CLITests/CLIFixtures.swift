@@ -47,7 +47,8 @@ enum CLIFixtures {
         return try #require(try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any], sourceLocation: sourceLocation)
     }
 
-    /// Trains tiny on `device` at `learningRate` with no warm-up and a checkpoint every step until it diverges, and
+    /// Trains tiny on `device` at `learningRate` with no warm-up, no weight decay (which such a rate would turn into a
+    /// refusal: lr × decay ≥ 1) and a checkpoint every step until it diverges, and
     /// checks that the run stopped (exit status 1, an error `saying` what became inf or NaN) at the first step whose
     /// loss or gradient norm is not finite, before that step was recorded or saved: its checkpoints and metrics rows
     /// are exactly the steps before, each with a finite loss and grad_norm, and the newest checkpoint holds no inf or
@@ -57,7 +58,8 @@ enum CLIFixtures {
         let root = try TestPaths.temporaryDirectory("cli-diverging").path
         defer { try? FileManager.default.removeItem(atPath: root) }
         let run = root + "/run"
-        var arguments = try trainArguments(out: run, steps: 6, extra: ["--lr", learningRate, "--warmup", "0", "--checkpoint-every", "1"])
+        var arguments = try trainArguments(out: run, steps: 6, extra: ["--lr", learningRate, "--warmup", "0", "--weight-decay", "0",
+                                                                          "--checkpoint-every", "1"])
         arguments[arguments.firstIndex(of: "--device")! + 1] = device
         let result = try runGPT2(arguments: arguments, environment: environment)
         #expect(result.status == 1 && result.stderrText.contains("Error: \(phrase)")

@@ -200,8 +200,8 @@ import Testing
     }
 
 
-    /// A negative number given to an option reaches that option's own check (the parser alone read `--lr -1` as
-    /// "Missing value for '--lr'"), and the demo's options are checked before its corpus is prepared: a mistyped
+    /// A negative number given to an option reaches that option's own check (the parser alone read `--lr -1` and
+    /// `--lr -inf` as "Missing value for '--lr'"), and the demo's options are checked before its corpus is prepared: a mistyped
     /// option in a fresh folder fails at once and leaves the folder empty. `--opt=-1` and a value that is not a
     /// number keep the parser's handling.
     @Test(arguments: [(["--lr", "-1"], "--lr must be a positive number (got -1.0)"),
@@ -209,13 +209,26 @@ import Testing
                       (["--min-lr-fraction", "-1e-2"], "--min-lr-fraction must be between 0 and 1"),
                       (["--lr", "-1e+3"], "--lr must be a positive number (got -1000.0)"),
                       (["--warmup=-3"], "--warmup must not be negative"),
-                      (["--steps", "0"], "--steps must be positive (got 0)")])
+                      (["--steps", "0"], "--steps must be positive (got 0)"),
+                      (["--lr", "-inf"], "--lr must be a positive number (got -inf)"),
+                      (["--lr", "0.1", "--weight-decay", "20"], "--weight-decay 20.0 with --lr 0.1 takes 200% of each decayed weight off it")])
     func badValuesFailAtOnceWithTheirOptionsCheck(_ arguments: [String], _ phrase: String) throws {
         let root = try TestPaths.temporaryDirectory("cli-negative").path
         defer { try? FileManager.default.removeItem(atPath: root) }
         expectOneLineError(try runGPT2(arguments: ["train", "--device", "cpu"] + arguments, workingDirectory: root),
                            mentioning: phrase)
         #expect(try FileManager.default.contentsOfDirectory(atPath: root).isEmpty, "nothing prepared or written")
+    }
+
+    /// A value a 32-bit float cannot hold is refused as typed, by the parser: `--clip 1e-50` became 0 and switched
+    /// clipping off, and `--lr 1e39` was refused as "(got inf)", a value nobody typed.
+    @Test(arguments: [(["train", "--clip", "1e-50"], "The value '1e-50' is invalid for '--clip <clip>': 1e-50 is nearer 0 than a 32-bit float resolves"),
+                      (["train", "--lr", "1e39"], "The value '1e39' is invalid for '--lr <lr>': 1e39 is beyond what a 32-bit float holds"),
+                      (["train", "--weight-decay", "1e-300"], "The value '1e-300' is invalid for '--weight-decay <weight-decay>'"),
+                      (["sample", "--checkpoint", "x", "--temperature", "1e308"], "The value '1e308' is invalid for '--temperature <temperature>'")])
+    func aValueNoFloatHoldsIsRefusedAsTyped(_ arguments: [String], _ phrase: String) throws {
+        let result = try runGPT2(arguments: arguments)
+        #expect(result.status == 64 && result.stderrText.hasPrefix("Error: " + phrase), "\(result.stderrText)")
     }
 
     /// What the joining leaves alone: a negative number after a flag is still refused by the parser, naming the

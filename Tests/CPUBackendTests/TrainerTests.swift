@@ -355,6 +355,39 @@ import Testing
         #expect(String(describing: thrown).contains(root + "/a"))
     }
 
+    /// A checkpoint records its format, the gpt2 that wrote it and the learning rate of its step; a resume says when
+    /// this gpt2's schedule gives another rate there, or when the checkpoint is from before formats were recorded.
+    @Test func aResumeSaysWhereThisGPT2MayNotGoOnAsTheRunWould() throws {
+        let out = try TestPaths.temporaryDirectory("trainer-continuity").path
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let run = try options(out: out, steps: 3)
+        try Trainer(options: run, backend: CPUBackend(threads: 2)).run()
+        let folder = out + "/ckpt_3", statePath = folder + "/state.json"
+        let state = try Checkpoint.readState(folder, as: TrainerState.self)
+        #expect(state.format == Checkpoint.format && state.writtenBy == BuildInfo.commit)
+        #expect(state.learningRate == run.schedule.learningRate(at: 3) && state.learningRate != run.schedule.learningRate(at: 2))
+        #expect(try SavedRun(checkpoint: folder).continuityNotes.isEmpty)
+
+        /// state.json with each line holding one of `keys` replaced by `replace(line)` (nil drops it).
+        func editState(_ keys: [String], _ replace: (String) -> String?) throws {
+            let lines = try String(contentsOfFile: statePath, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
+            let edited = lines.compactMap { line in keys.contains { line.hasPrefix("  \"\($0)\" : ") } ? replace(String(line)) : String(line) }
+            #expect(edited.count < lines.count || edited != lines.map(String.init), "no line holds \(keys)")
+            try edited.joined(separator: "\n").write(toFile: statePath, atomically: false, encoding: .utf8)
+            try Checkpoint.acceptEdits(in: folder)
+        }
+        try editState(["learningRate"]) { _ in "  \"learningRate\" : 0.5," }   // (what an earlier schedule gave)
+        let changed = try SavedRun(checkpoint: folder).continuityNotes
+        #expect(changed.count == 1 && changed[0].hasPrefix("note: \(folder) trained step 3 at learning rate 5.00e-01 (\(BuildInfo.version)), "
+                                                            + "where this gpt2's schedule gives "), "\(changed)")
+        try editState(["format", "writtenBy", "learningRate"]) { _ in nil }
+        let earlier = try SavedRun(checkpoint: folder).continuityNotes
+        #expect(earlier.count == 1 && earlier[0].hasPrefix("note: \(folder) was written by an earlier gpt2, from before checkpoints "
+                                                            + "recorded their format"), "\(earlier)")
+        #expect(earlier[0].hasSuffix("until 2026-12-05)"), "the run validates on nothing: \(earlier)")
+        #expect(try Trainer(resuming: folder, backend: CPUBackend(threads: 2)).step == 3, "a format-1 checkpoint still resumes")
+    }
+
     /// `checkpointEvery` with `keepLast` leaves only the newest checkpoints, and each of them loads.
     @Test func keepLastPrunesOlderCheckpoints() throws {
         let out = try TestPaths.temporaryDirectory("trainer-keep").path

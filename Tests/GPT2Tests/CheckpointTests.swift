@@ -393,6 +393,47 @@ import Testing
         }
     }
 
+    /// What state.json says of its format: a newer format is refused naming the gpt2 that wrote it (its other fields may
+    /// mean something else there; its weights, an llm.c model file, still load alone), as is one no gpt2 writes; from
+    /// format 2 on, a missing checksum list is.
+    @Test func aFormatThisGPT2DoesNotReadIsRefusedAndAFormat2CheckpointNeedsItsChecksums() throws {
+        struct Versioned: Codable {
+            var format: Int
+            var writtenBy: String
+            var step: Int
+        }
+        try withRun { run in
+            let n = config.parameterCount
+            func save(format: Int) throws -> String {
+                let step = format + 10
+                try Checkpoint.save(runDirectory: run, step: step, config: config, parameters: [Float](repeating: 0.5, count: n),
+                                    firstMoment: [Float](repeating: 0, count: n), secondMoment: [Float](repeating: 0, count: n),
+                                    state: Versioned(format: format, writtenBy: "0123456789ab", step: step))
+                return run + "/" + Checkpoint.folderName(step: step)
+            }
+            let newer = try save(format: Checkpoint.format + 1)
+            for open in [{ _ = try Checkpoint.load(newer, as: Versioned.self) }, { _ = try Checkpoint.readState(newer, as: Versioned.self) }] {
+                let thrown = try #require(throws: FileError.self) { try open() }
+                #expect(String(describing: thrown) == "\(newer) was written by a newer gpt2 (gpt2-swift 0123456789ab, checkpoint format "
+                        + "\(Checkpoint.format + 1)); this one (\(BuildInfo.version)) reads formats up to \(Checkpoint.format): use that gpt2, "
+                        + "or a later one than this")
+            }
+            #expect(try ModelSource.load(newer).parameters.allSatisfy { $0 == 0.5 }, "the weights alone are an llm.c model file")
+            let none = try save(format: 0)
+            let corrupt = try #require(throws: FileError.self) { _ = try Checkpoint.load(none, as: Versioned.self) }
+            #expect(corrupt.description == "\(none)/state.json is corrupt: it names checkpoint format 0")
+            let current = try save(format: Checkpoint.format)
+            #expect(throws: Never.self) { _ = try Checkpoint.load(current, as: Versioned.self) }
+            try FileManager.default.removeItem(atPath: current + "/" + ChecksumList.fileName)
+            for open in [{ _ = try Checkpoint.load(current, as: Versioned.self) }, { _ = try ModelSource.load(current + "/model.bin") },
+                         { try Checkpoint.verifyFiles(in: current) }] {
+                let thrown = try #require(throws: FileError.self) { try open() }
+                #expect(thrown.description == "\(current) has no checksums.xxh64, which every checkpoint of its format (2) has, so its "
+                        + "files cannot be checked against what was saved: put the file back, or go on from another checkpoint")
+            }
+        }
+    }
+
     private func flipBit(in path: String, at offset: Int) throws {
         var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
         bytes[offset] ^= 0x01

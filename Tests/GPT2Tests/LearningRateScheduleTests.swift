@@ -33,7 +33,7 @@ import Testing
     }
 
     /// Without a warm-up the first step trains at the peak, and the cosine falls from there to the floor at the last
-    /// step; a run of one step trains at the peak.
+    /// step; a run of one step trains at the peak, with either shape.
     @Test func withoutAWarmUpTheFirstStepIsAtThePeak() {
         let (peak, floor, total) = (1e-3, 1e-4, 50)
         let schedule = LearningRateSchedule(shape: .cosine, maxLearningRate: Float(peak), minFraction: 0.1, warmupSteps: 0,
@@ -45,6 +45,15 @@ import Testing
         }
         #expect(schedule.learningRate(at: 1) == Float(peak))
         #expect(LearningRateSchedule(maxLearningRate: 2e-3, warmupSteps: 0, totalSteps: 1).learningRate(at: 1) == 2e-3)
+        // so does wsd's: a one-step run trained at the floor, and one decaying over the whole run started below the peak
+        let oneStep = LearningRateSchedule(shape: .wsd, maxLearningRate: 2e-3, minFraction: 0.1, warmupSteps: 0, totalSteps: 1)
+        #expect(oneStep.learningRate(at: 1) == 2e-3)
+        let allDecay = LearningRateSchedule(shape: .wsd, maxLearningRate: 2e-3, minFraction: 0.1, warmupSteps: 0, totalSteps: 10,
+                                            decayFraction: 1)
+        for step in 1...10 {
+            let expected = 2e-3 - (2e-3 - 2e-4) * Double(step - 1) / 9
+            #expect(abs(Double(allDecay.learningRate(at: step)) - expected) < tolerance, "step \(step)")
+        }
     }
 
     /// A resume that moves the run's end says so, with the rate the checkpoint's step trained at (the floor, for a run

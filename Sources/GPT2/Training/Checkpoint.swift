@@ -28,6 +28,17 @@ public enum CheckpointTensor: Hashable, Sendable {
 public enum Checkpoint {
     static let optimizerMagic: Int32 = 20241125
 
+    /// The checkpoint format this gpt2 writes, and the newest it reads. 2: state.json names its format and the gpt2
+    /// that wrote it, and a checkpoint without its checksums.xxh64 is incomplete. 1: state.json names no format
+    /// (written before 2026-12-05; its checksums.xxh64 may be missing, a checkpoint older still had none).
+    public static let format = 2
+
+    /// What state.json says of its own format, read before the rest (whose fields a newer format may have changed).
+    private struct FormatRecord: Decodable {
+        var format: Int?
+        var writtenBy: String?
+    }
+
     /// The folder name of the checkpoint taken after `step`.
     public static func folderName(step: Int) -> String { folderPrefix + String(step) }
 
@@ -124,7 +135,7 @@ public enum Checkpoint {
     /// their sizes, before any vector is read (`Saved.restore`, which checks their checksums). A checkpoint written
     /// before checksums were has none to check.
     public static func open<State: Decodable>(_ folder: String, as: State.Type) throws -> Saved<State> {
-        let checksums = try checksumsOfCompleteCheckpoint(folder)
+        let (stateBytes, checksums) = try checkedState(folder)
         let model = try LLMCModelFile.open(path: folder + "/model.bin", checksum: checksums?.checksum(of: "model.bin"))
         let moments = try FileSource(path: folder + "/optimizer.bin")
         let count = model.config.parameterCount
@@ -140,29 +151,54 @@ public enum Checkpoint {
             throw FileError("\(folder)/optimizer.bin says it holds the moments of \(recordedCount) parameters; the model has \(count) "
                             + "— the checkpoint is corrupt")
         }
-        return Saved(config: model.config, state: try readState(folder, as: State.self, checksums: checksums), model: model,
+        return Saved(config: model.config, state: try decodeState(stateBytes, of: folder, as: State.self), model: model,
                      moments: moments, momentsChecksum: checksums?.checksum(of: "optimizer.bin"))
     }
 
     /// Reads checkpoint `folder`'s state.json alone, checked against its checksums.xxh64 when there is one, for a reader
     /// that needs what the run saved but none of its vectors (eval finding the run's data).
     public static func readState<State: Decodable>(_ folder: String, as: State.Type) throws -> State {
-        try readState(folder, as: State.self, checksums: checksumsOfCompleteCheckpoint(folder))
+        try decodeState(checkedState(folder).bytes, of: folder, as: State.self)
     }
 
-    /// The checksums.xxh64 of checkpoint `folder` (nil for one written before checksums were); throws when the folder
-    /// holds no state.json, or the list is damaged.
-    private static func checksumsOfCompleteCheckpoint(_ folder: String) throws -> ChecksumList? {
+    /// Checkpoint `folder`'s state.json, checked against its checksums.xxh64, and that list (nil for a format-1
+    /// checkpoint without one). Throws when the folder holds no state.json, the list is damaged or missing where the
+    /// format has one, or the format is one this gpt2 does not read.
+    private static func checkedState(_ folder: String) throws -> (bytes: [UInt8], checksums: ChecksumList?) {
         guard holdsState(folder) else {
             throw FileError("\(folder) is not a complete checkpoint (no state.json)")
         }
-        return try ChecksumList.read(in: folder, listing: checksummedFiles)
+        let checksums = try ChecksumList.read(in: folder, listing: checksummedFiles)
+        let bytes = try ByteFile.contents(ofFile: folder + "/state.json")
+        try ChecksumList.verify(folder + "/state.json", actual: XXHash64.digest(of: bytes), expected: checksums?.checksum(of: "state.json"))
+        let format = try readableFormat(of: bytes, in: folder)
+        if checksums == nil { try refuseMissingChecksums(format: format, in: folder) }
+        return (bytes, checksums)
     }
 
-    private static func readState<State: Decodable>(_ folder: String, as: State.Type, checksums: ChecksumList?) throws -> State {
-        let stateBytes = try ByteFile.contents(ofFile: folder + "/state.json")
-        try ChecksumList.verify(folder + "/state.json", actual: XXHash64.digest(of: stateBytes), expected: checksums?.checksum(of: "state.json"))
-        let json = Data(stateBytes)
+    /// The format state.json `bytes` of checkpoint `folder` names (1 when it names none); throws for one this gpt2 does
+    /// not read, naming the gpt2 that wrote it. (A state.json that is no JSON object is refused when decoded whole.)
+    private static func readableFormat(of bytes: [UInt8], in folder: String) throws -> Int {
+        let record = (try? JSONDecoder().decode(FormatRecord.self, from: Data(bytes))) ?? FormatRecord()
+        let format = record.format ?? 1
+        guard (1...Self.format).contains(format) else {
+            guard format > Self.format else { throw FileError("\(folder)/state.json is corrupt: it names checkpoint format \(format)") }
+            throw FileError("\(folder) was written by a newer gpt2 (\(BuildInfo.describe(record.writtenBy ?? "")), checkpoint format "
+                            + "\(format)); this one (\(BuildInfo.version)) reads formats up to \(Self.format): "
+                            + "use that gpt2, or a later one than this")
+        }
+        return format
+    }
+
+    /// Throws when a checkpoint of `format` comes without the checksums.xxh64 every one of it has.
+    private static func refuseMissingChecksums(format: Int, in folder: String) throws {
+        guard format >= 2 else { return }
+        throw FileError("\(folder) has no checksums.xxh64, which every checkpoint of its format (\(format)) has, so its files "
+                        + "cannot be checked against what was saved: put the file back, or go on from another checkpoint")
+    }
+
+    private static func decodeState<State: Decodable>(_ bytes: [UInt8], of folder: String, as: State.Type) throws -> State {
+        let json = Data(bytes)
         do {
             return try JSONDecoder().decode(State.self, from: json)
         } catch {
@@ -171,17 +207,22 @@ public enum Checkpoint {
     }
 
     /// The XXH64 recorded for model file `path` when it is a checkpoint's model.bin (beside a state.json, and listed in
-    /// the checksums.xxh64 there), for `LLMCModelFile.open`; nil for any other file (a list beside one is not ours).
+    /// the checksums.xxh64 there), for `LLMCModelFile.open`; nil for any other file (a list beside one is not ours), and
+    /// for a format-1 checkpoint without a list. The weights alone need nothing else of the checkpoint: its state.json
+    /// is read (unchecked) only when the list is missing, for the format.
     public static func recordedChecksum(ofModelFile path: String) throws -> UInt64? {
         let folder = FileSystem.directoryName(path)
         guard FileSystem.baseName(path) == "model.bin", holdsState(folder) else { return nil }
-        return try ChecksumList.read(in: folder, listing: checksummedFiles)?.checksum(of: "model.bin")
+        if let list = try ChecksumList.read(in: folder, listing: checksummedFiles) { return list.checksum(of: "model.bin") }
+        let state = try ByteFile.contents(ofFile: folder + "/state.json")
+        try refuseMissingChecksums(format: (try? readableFormat(of: state, in: folder)) ?? 1, in: folder)
+        return nil
     }
 
     /// Reads the files of checkpoint `folder` whole, and throws `DamagedFileError` for the first whose bytes are not
     /// those its checksums.xxh64 lists (with no list, there is nothing to check).
     public static func verifyFiles(in folder: String) throws {
-        guard let list = try ChecksumList.read(in: folder, listing: checksummedFiles) else { return }
+        guard let list = try checkedState(folder).checksums else { return }
         for name in checksummedFiles {
             let file = try FileSource(path: FileSystem.join(folder, name))
             try file.readRest()

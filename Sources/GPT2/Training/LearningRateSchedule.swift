@@ -63,8 +63,9 @@ public struct LearningRateSchedule: Codable, Sendable, Equatable {
             + "\(formatScientific(Double(learningRate(at: step + 1))))"
     }
 
-    /// For `wsd`: the last step at the peak before the linear decay (the decay spans `decayFraction` of the run).
-    private var wsdDecayStart: Int { totalSteps - max(1, Int((Float(totalSteps) * decayFraction).rounded())) }
+    /// For `wsd`: the last step at the peak before the linear decay (the decay spans `decayFraction` of the run), step 1
+    /// at the earliest, as for the cosine: a decay over the whole run started a step down it, and a one-step run at the floor.
+    private var wsdDecayStart: Int { max(1, totalSteps - max(1, Int((Float(totalSteps) * decayFraction).rounded()))) }
 
     /// The learning rate of `step` (counted from 1).
     public func learningRate(at step: Int) -> Float {
@@ -82,7 +83,7 @@ public struct LearningRateSchedule: Codable, Sendable, Equatable {
         case .wsd:
             let decayStart = wsdDecayStart
             guard step > decayStart else { return maxLearningRate }
-            let progress = min(1, Float(step - decayStart) / Float(totalSteps - decayStart))
+            let progress = min(1, Float(step - decayStart) / Float(max(1, totalSteps - decayStart)))
             return maxLearningRate - progress * (maxLearningRate - floor)
         }
     }

@@ -3,8 +3,15 @@
 
 /// What a checkpoint's state.json holds besides the tensors.
 public struct TrainerState: Codable, Sendable {
+    /// The checkpoint format (`Checkpoint.format` when written); nil in format 1, which did not record it.
+    public var format: Int?
+    /// The commit of the gpt2 that wrote it (`BuildInfo.commit`); nil in format 1.
+    public var writtenBy: String?
     /// Optimizer steps completed.
     public var step: Int
+    /// The learning rate step `step` trained at; nil in format 1. A resume whose schedule gives another there (a gpt2
+    /// whose schedule changed) says so: the run goes on along another curve.
+    public var learningRate: Float?
     public var options: TrainingOptions
     public var loader: DataLoaderState
     /// The generator for text samples, so a resumed run prints the same samples.
@@ -282,8 +289,9 @@ public final class Trainer<Ops: Backend> {
     /// Saves the run as of `step`, with `loader` the data position after it, once `metrics` is on the disk.
     private func saveCheckpoint(loader: DataLoaderState, metrics: MetricsLog) throws {
         try runLock?.requireInPlace(step: step)
-        let state = TrainerState(step: step, options: options, loader: loader, sampleRandom: sampleRandom,
-                                 validationShards: validationShards)
+        let state = TrainerState(format: Checkpoint.format, writtenBy: BuildInfo.commit, step: step,
+                                 learningRate: options.schedule.learningRate(at: step), options: options, loader: loader,
+                                 sampleRandom: sampleRandom, validationShards: validationShards)
         do {
             try metrics.synchronize()   // the rows of the steps it holds reach the disk before the checkpoint does
             try Checkpoint.save(runDirectory: options.outDirectory, step: step, config: options.model, state: state) { [model] tensor, range, values in

@@ -117,6 +117,13 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         for (name, value) in [("--weight-decay", weightDecay), ("--clip", clipNorm)] where !(value >= 0 && value.isFinite) {
             throw ConfigError("\(name) must be 0 (off) or a positive number (got \(value))")
         }
+        // AdamW takes lr × wd of each decayed weight off it at the peak: all of it or more zeroes or flips every one.
+        let peakDecay = Double(weightDecay) * Double(schedule.maxLearningRate)
+        guard peakDecay < 1 || resuming else {
+            throw ConfigError("--weight-decay \(weightDecay) with --lr \(schedule.maxLearningRate) takes \(formatFixed(peakDecay * 100, digits: 0))% "
+                              + "of each decayed weight off it at every step at the peak, which zeroes or flips them all; lower "
+                              + "--weight-decay or --lr (GPT-2 is trained with 0.1 and 6e-4)")
+        }
         guard evalBatches >= 0 else { throw ConfigError("--eval-batches must be 0 (the whole split) or positive (got \(evalBatches))") }
         guard sampleTokens > 0 || sampleEvery == 0 else {
             throw ConfigError("--sample-tokens must be positive (got \(sampleTokens)); --sample-every 0 turns sampling off")
