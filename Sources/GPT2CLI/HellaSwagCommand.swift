@@ -52,10 +52,21 @@ struct HellaSwagCommand: ParsableCommand {
     private func score<Ops: Backend>(_ examples: [HellaSwagExample], weights source: String, on backend: Ops) throws {
         // (at least 1: items with an empty context and one-token endings have rows of no positions to score)
         let longest = max(1, examples.flatMap { example in example.endings.map { example.context.count + $0.count - 1 } }.max()!)
+        // (no more rows at a time than there are: a larger --batch only took memory)
+        let rows = min(batch, examples.reduce(0) { $0 + $1.endings.count })
         let model = try ModelSource.loadModel(source) { config in
             try config.requireGPT2Vocabulary(of: checkpoint, for: "HellaSwag")   // (again on the weights that load: the file may have changed)
-            let window = min(config.maxSequenceLength, 1024)
-            return try GPT2Model(config: config, backend: backend, batchSize: batch, sequenceLength: min(window, longest), training: false)
+            let T = min(config.maxSequenceLength, 1024, longest)
+            // Planned before allocating, as eval does: a --batch beyond the memory ended in a fatal error.
+            let device = try backendOptions.planDevice(backend)
+            let memory = MemoryPlan(config: config, batchSize: rows, sequenceLength: T, recompute: false, device: device, training: false)
+            if !memory.fits {
+                let largest = MemoryPlan.largestMicroBatch(config: config, sequenceLength: T, recompute: false, device: device, training: false)
+                throw ConfigError("scoring \(formatCount(rows, "row")) of up to \(T) tokens at a time \(memory.verdict); "
+                                  + (largest > 0 ? "use --batch \(largest)" : "no --batch fits"
+                                     + (backend.name == "cpu" ? "" : "; score on the CPU with --device cpu")))
+            }
+            return try GPT2Model(config: config, backend: backend, batchSize: rows, sequenceLength: T, training: false)
         }
         GPT2Command.logResolved(source, from: checkpoint)
         let score = try HellaSwag.evaluate(model, examples).score

@@ -80,7 +80,8 @@ struct PlanCommand: ParsableCommand {
         try config.requireSequenceLength(T)
         if steps != nil && tokens != nil { throw ValidationError("give --steps or --tokens, not both") }
         if let steps, steps <= 0 { throw ValidationError("--steps must be positive") }
-        if let mfu, !(mfu > 0 && mfu <= 1) { throw ValidationError("--mfu must be in (0, 1]") }
+        // (from 1e-6: with the smallest peak --peak-flops takes, a smaller one made the time infinite, or NaN in --json)
+        if let mfu, !(mfu >= 1e-6 && mfu <= 1) { throw ValidationError("--mfu must be a fraction from 1e-6 to 1 (0.4 is 40%; got \(mfu))") }
         let budget = try tokens.map { try TokenCount.parse($0) }
         // A GPU from the table is planned for as it is: --device and --threads describe the machine present instead.
         if let gpu, let option = [device.map { "--device \($0.rawValue)" }, threads.map { "--threads \($0)" }].compactMap({ $0 }).first {
@@ -152,7 +153,7 @@ struct PlanTarget {
             Console.log("note: --threads \(resolvedThreads) is more than this machine's \(formatCount(WorkerThreads.cores, "core")), so "
                         + "the peak is the cores' (\(formatCount(WorkerThreads.cores, "thread")))")
         }
-        return PlanTarget(device: .cpu(availableBytes: SystemMemory.usableBytes(), threads: resolvedThreads), calibration: calibration,
+        return PlanTarget(device: .cpu(availableBytes: BackendOptions.cpuMemory, threads: resolvedThreads), calibration: calibration,
                           calibrationKey: "cpu", tablePeak: FLOPCount.cpuPeak(threads: resolvedThreads))
     }
 

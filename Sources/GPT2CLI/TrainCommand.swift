@@ -170,6 +170,7 @@ struct TrainCommand: ParsableCommand {
         (trainer.decode, trainer.hellaswag) = evaluation
         Console.log(trainer.options.summary)
         Console.log(trainer.dataSummary)
+        if let note = trainer.validationNote { Console.log(note) }
         if let note = trainer.options.schedule.warmUpNote { Console.log(note) }
         if let stopAfter, stopAfter > trainer.options.steps {
             Console.log("note: --stop-after \(stopAfter) is past the run's last step (\(trainer.options.steps)): it trains to the end")

@@ -263,6 +263,29 @@ import Testing
                 "\(hellaswag.stderrText)")
     }
 
+    /// HellaSwag's --batch is planned before anything is allocated, as eval's micro-batch is (`--batch 65535` on d12 ended
+    /// in "Fatal error: failed to allocate 214227111936 bytes"), and takes no more rows than the items have: one item's
+    /// 4 rows at --batch 65535 score as at the default.
+    @Test func hellaswagPlansItsBatchAndTakesNoMoreRowsThanThereAre() throws {
+        let directory = try TestPaths.temporaryDirectory("cli-hellaswag-batch").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let item = #"{"ctx": "A man sits at a piano and", "endings": ["plays", "eats", "runs", "sleeps"], "label": 0}"#
+        try Data((item + "\n").utf8).write(to: URL(fileURLWithPath: directory + "/one.jsonl"))
+        try Data(String(repeating: item + "\n", count: 20_000).utf8).write(to: URL(fileURLWithPath: directory + "/many.jsonl"))
+        let common = ["eval", "hellaswag", "--checkpoint", try CLIFixtures.trainedRun(), "--mirror", TestPaths.mirror.path,
+                      "--threads", "2", "--json"]
+        let small = try runGPT2(arguments: common + ["--data", directory + "/one.jsonl"])
+        let huge = try runGPT2(arguments: common + ["--data", directory + "/one.jsonl", "--batch", "65535"])
+        #expect(small.status == 0 && huge.status == 0 && huge.stdoutText == small.stdoutText, "\(huge.stderrText)")
+        // (under a limit, so that the plan refuses it on any machine: the tiny model's 65,535 rows plan at ~2.2 GiB)
+        let gpt2 = buildProductsDirectory.appendingPathComponent("gpt2").path
+        let refused = try runCommand("/bin/sh", arguments: ["-c", "ulimit -v 1500000 && exec \"$@\"", "sh", gpt2]
+                                     + common + ["--data", directory + "/many.jsonl", "--batch", "65535"])
+        #expect(refused.status == 1 && refused.stdout.isEmpty, "\(refused.stderrText)")
+        #expect(refused.stderrText.contains("Error: scoring 65535 rows of up to ") && refused.stderrText.contains(" does not fit: ")
+                && refused.stderrText.contains("; use --batch "), "\(refused.stderrText)")
+    }
+
     /// An empty batch shape is refused by name (release builds drop preconditions: it divided by zero there).
     @Test(arguments: [["--micro-batch", "0"], ["--seq", "0"]])
     func evalRefusesAnEmptyBatch(_ bad: [String]) throws {

@@ -21,12 +21,15 @@ import Testing
         expectOneLineError(try refusal(d12 + options), mentioning: message)
     }
 
-    /// An MFU is a fraction of the peak in (0, 1]: 0 would make the time infinite, and 1 (the peak itself) is the top of
-    /// the range, taken as given: the step then takes FLOPs per token × tokens per step / peak.
+    /// An MFU is a fraction of the peak from 1e-6 to 1: 0 would make the time infinite (and 5e-324, a subnormal, made it
+    /// inf and NaN in the JSON), and 1 (the peak itself) is the top of the range, taken as given: the step then takes
+    /// FLOPs per token × tokens per step / peak.
     @Test func theMFUIsAFractionUpToOne() throws {
-        for bad in ["0", "1.5", "-0.2"] {
-            expectOneLineError(try refusal(d12 + ["--mfu", bad]), mentioning: "--mfu must be in (0, 1]")
+        for bad in ["0", "1.5", "-0.2", "5e-324", "1e-300"] {
+            expectOneLineError(try refusal(d12 + ["--mfu", bad]), mentioning: "--mfu must be a fraction from 1e-6 to 1 (0.4 is 40%; got ")
         }
+        let slowest = try CLIFixtures.planJSON(d12 + ["--micro-batch", "8", "--steps", "1", "--mfu", "1e-6", "--peak-flops", "1e6"])
+        #expect((slowest["total_seconds"] as? Double)?.isFinite == true, "\(slowest)")
         let full = try CLIFixtures.planJSON(d12 + ["--micro-batch", "8", "--steps", "1", "--mfu", "1"])
         #expect(full["mfu"] as? Double == 1 && full["mfu_source"] as? String == "from --mfu", "\(full)")
         let flops = try #require(full["flops_per_token"] as? Double), peak = try #require(full["peak_flops"] as? Double)

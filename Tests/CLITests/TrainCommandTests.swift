@@ -220,6 +220,22 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: root).isEmpty, "nothing prepared or written")
     }
 
+    /// A limit on the process's memory is planned for, as the host's free memory is: under `ulimit -v` a d12 run that
+    /// the host could hold aborted in its first allocation ("Fatal error: failed to allocate"), leaving a run folder
+    /// holding a lock. It is refused before anything is written, with a note naming the limit.
+    @Test func aMemoryLimitOnTheProcessIsPlannedFor() throws {
+        let root = try TestPaths.temporaryDirectory("cli-ulimit").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let gpt2 = buildProductsDirectory.appendingPathComponent("gpt2").path
+        let command = "ulimit -v 1500000 && exec \"$0\" train --device cpu --data \"$1\" --model d12 --seq 64 --micro-batch 1 "
+            + "--steps 1 --out \"$2\" --sample-every 0 --eval-every 0 --threads 2"
+        let result = try runCommand("/bin/sh", arguments: ["-c", command, gpt2, try ShakespeareShards.directory(), root + "/run"])
+        #expect(result.status == 1 && result.stderrText.contains("Error: micro-batch 1 × seq 64 does not fit: "), "\(result.stderrText)")
+        #expect(result.stderrText.contains("note: ") && result.stderrText.contains(" of memory is left to gpt2 by ulimit -v 1500000 (RLIMIT_AS"),
+                "\(result.stderrText)")
+        #expect(!FileManager.default.fileExists(atPath: root + "/run"))
+    }
+
     /// A value a 32-bit float cannot hold is refused as typed, by the parser: `--clip 1e-50` became 0 and switched
     /// clipping off, and `--lr 1e39` was refused as "(got inf)", a value nobody typed.
     @Test(arguments: [(["train", "--clip", "1e-50"], "The value '1e-50' is invalid for '--clip <clip>': 1e-50 is nearer 0 than a 32-bit float resolves"),

@@ -248,6 +248,21 @@ import Testing
         let validation = try ValidationLoader(.split(directory: try ShakespeareShards.directory(), split: "val"), batchSize: 4, sequenceLength: 32)
         let final = try Trainer.evaluate(trainer.model, validation, batches: 2)
         #expect(evaluations.last?.val_loss == Double(final))
+        #expect(trainer.validationNote == nil, "2 batches of the split's \(validation.batchesPerPass)")
+    }
+
+    /// An --eval-batches beyond the validation split is said at the start (each validation reads the whole split),
+    /// as `gpt2 eval` says it; train said nothing.
+    @Test func moreValidationBatchesThanTheSplitHoldsAreNoted() throws {
+        let out = try TestPaths.temporaryDirectory("trainer-eval-batches").path
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        var many = try options(out: out, steps: 1, evalEvery: 1)
+        many.evalBatches = 1_000_000
+        let trainer = try Trainer(options: many, backend: CPUBackend(threads: 2))
+        let batches = try ValidationLoader(.split(directory: try ShakespeareShards.directory(), split: "val"), batchSize: 4,
+                                           sequenceLength: 32).batchesPerPass
+        #expect(trainer.validationNote == "note: the val split holds \(batches) batches of 4 × 32 tokens, fewer than --eval-batches "
+                + "1000000: each validation reads those")
     }
 
     /// A stop asked for before a step's evaluations begin leaves them out (a full validation pass or HellaSwag could

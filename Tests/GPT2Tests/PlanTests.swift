@@ -474,6 +474,28 @@ import Testing
         }, "\(counted)")
     }
 
+    /// Each level of the process's memory cgroup that sets a limit leaves that limit less the group's use without its
+    /// inactive page cache; "max" (v2) and v1's unlimited 2^63 − 4096 set none, and other controllers' lines are passed over.
+    @Test func cgroupLimitsAreReadAtEachLevelThatSetsOne() {
+        let v2: [String: String] = [
+            "/sys/fs/cgroup/box/job/memory.max": "8589934592\n", "/sys/fs/cgroup/box/job/memory.current": "3221225472\n",
+            "/sys/fs/cgroup/box/job/memory.stat": "anon 2147483648\ninactive_file 1073741824\nactive_file 5\n",
+            "/sys/fs/cgroup/box/memory.max": "17179869184\n", "/sys/fs/cgroup/box/memory.current": "17179869000\n",
+            "/sys/fs/cgroup/memory.max": "max\n", "/sys/fs/cgroup/memory.current": "1\n",
+        ]
+        let found = ProcessMemoryLimits.cgroupLimits(membership: "0::/box/job\n", read: { v2[$0] })
+        #expect(found.map(\.bytes) == [8 << 30 - 2 << 30, 184], "\(found)")
+        #expect(found.first?.limit == "the memory cgroup's limit (/sys/fs/cgroup/box/job/memory.max, 8.00 GiB; 2.00 GiB in use)", "\(found)")
+        let v1: [String: String] = [
+            "/sys/fs/cgroup/memory/docker/abc/memory.limit_in_bytes": "4294967296", "/sys/fs/cgroup/memory/docker/abc/memory.usage_in_bytes": "1073741824",
+            "/sys/fs/cgroup/memory/docker/abc/memory.stat": "cache 5\ntotal_inactive_file 536870912\n",
+            "/sys/fs/cgroup/memory/memory.limit_in_bytes": "9223372036854771712", "/sys/fs/cgroup/memory/memory.usage_in_bytes": "1",
+        ]
+        let membership = "12:pids:/docker/abc\n4:cpuacct,memory:/docker/abc\n0::/\n"
+        #expect(ProcessMemoryLimits.cgroupLimits(membership: membership, read: { v1[$0] }).map(\.bytes) == [4 << 30 - 512 << 20])
+        #expect(ProcessMemoryLimits.cgroupLimits(membership: "0::/\n", read: { _ in nil }).isEmpty)
+    }
+
     @Test func memAvailableIsReadInBytes() {
         #expect(SystemMemory.parseAvailable("MemTotal:  100 kB\nMemAvailable:    2048 kB\n") == 2 << 20)
         #expect(SystemMemory.parseAvailable("MemTotal: 100 kB\n") == nil)

@@ -1,5 +1,6 @@
-/// The host's memory as Linux reports it in /proc/meminfo: what a CPU run can still allocate
-/// (MemAvailable), for the CPU plan and `gpt2 train --micro-batch auto`, and this process's peak use.
+/// The host's memory as Linux reports it in /proc/meminfo: what a CPU run can still allocate (MemAvailable, or
+/// less where a limit on the process leaves less: `ProcessMemoryLimits`), for the CPU plan and `gpt2 train
+/// --micro-batch auto`, and this process's peak use.
 
 #if canImport(Glibc)
 @preconcurrency import Glibc
@@ -8,9 +9,13 @@
 #endif
 
 public enum SystemMemory {
-    /// MemAvailable where Linux reports it, else the physical memory.
-    public static func usableBytes() -> Int {
-        availableBytes() ?? sysconf(Int32(_SC_PHYS_PAGES)) * sysconf(Int32(_SC_PAGESIZE))
+    /// What a CPU run can still allocate: MemAvailable where Linux reports it, else the physical memory, or less where
+    /// a limit on this process leaves less; and that limit (nil: the host's free memory set it).
+    public static func usable() -> (bytes: Int, limit: String?) {
+        let host = availableBytes() ?? sysconf(Int32(_SC_PHYS_PAGES)) * sysconf(Int32(_SC_PAGESIZE))
+        let tightest = ProcessMemoryLimits.current().min { $0.bytes < $1.bytes }
+        guard let tightest, tightest.bytes < host else { return (host, nil) }
+        return (tightest.bytes, tightest.limit)
     }
 
     /// This process's peak resident set so far, in bytes: VmHWM in /proc/self/status on Linux (getrusage's
@@ -42,7 +47,7 @@ public enum SystemMemory {
     public static func parsePeak(_ status: String) -> Int? { kilobytesField("VmHWM:", in: status) }
 
     /// The value of a `NAME:  123456 kB` line (as in /proc/meminfo and /proc/PID/status), in bytes.
-    private static func kilobytesField(_ name: String, in text: String) -> Int? {
+    static func kilobytesField(_ name: String, in text: String) -> Int? {
         for line in text.split(separator: "\n") where line.hasPrefix(name) {
             let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
             guard fields.count >= 2, let kilobytes = Int(fields[1]) else { return nil }

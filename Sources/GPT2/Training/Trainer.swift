@@ -123,6 +123,14 @@ public final class Trainer<Ops: Backend> {
         "train: \(loader.contentsDescription)" + (validation.map { "; val: \($0.contentsDescription)" } ?? "")
     }
 
+    /// A line for the log when `--eval-batches` asks for more batches than the validation split holds (each
+    /// validation then reads the whole split, as `gpt2 eval` says too); nil otherwise.
+    public var validationNote: String? {
+        guard let validation, options.evalBatches > validation.batchesPerPass else { return nil }
+        return "note: the val split holds \(formatCount(validation.batchesPerPass, "batch", plural: "batches")) of \(options.microBatch) × "
+            + "\(options.sequenceLength) tokens, fewer than --eval-batches \(options.evalBatches): each validation reads those"
+    }
+
     /// Whether the last `run` ended early because `stopRequest` asked it to (its checkpoint is saved).
     public private(set) var stoppedOnRequest = false
 
