@@ -19,11 +19,12 @@ struct KernelsAndSelftestCommandTests {
         #expect(info.stdoutText.contains("          compiles for \(listed)\n") && listed.contains("sm_80, "), "\(info.stdoutText)")
     }
 
-    /// `gpt2 info` starts with the CPU: the cores online, as the threads option's 0 (one per core) counts them.
+    /// `gpt2 info` gives the CPU after the build: the cores online, as the threads option's 0 (one per core) counts them.
     @Test func infoCountsTheCoresOnline() throws {
         let info = try runGPT2(arguments: ["info"])
-        #expect(info.status == 0 && info.stdoutText.hasPrefix("cpu       \(WorkerThreads.cores) logical cores; OpenBLAS kernel "),
-                "\(info.stdoutText)")
+        let lines = info.stdoutText.split(separator: "\n")
+        #expect(info.status == 0 && lines.count > 1 && lines[0].hasPrefix("build     gpt2-swift ")
+                && lines[1].hasPrefix("cpu       \(WorkerThreads.cores) logical cores; OpenBLAS kernel "), "\(info.stdoutText)")
     }
 
     /// Each row names the file, the architecture and the kind of image, and its size in KiB rounded up, as the file that
