@@ -71,23 +71,25 @@ struct BackendOptions: ParsableArguments {
     /// device's memory, its table entry when listed, and its overhead as `gpt2 bench` last measured it.
     func planDevice(_ backend: any Backend) throws -> PlanDevice {
         guard let cuda = backend as? CUDABackend else {
-            return .cpu(availableBytes: Self.cpuMemory, threads: threadCount(backend))
+            let threads = threadCount(backend)
+            return .cpu(availableBytes: Self.cpuMemory(threads: threads), threads: threads)
         }
         let spec = Self.specification(cuda)
         return .gpu(spec, totalBytes: cuda.properties.totalMemory, inUseAtOpen: cuda.device.memoryInUseAtOpen,
                     calibration: CalibrationFile.forPlanning())
     }
 
-    /// What a CPU run can allocate (`SystemMemory.usable`), read once; where a limit on this process (ulimit, a cgroup)
-    /// leaves less than the host has free, a note says so: the plans' "of N GiB on CPU" is then not the machine's.
-    static let cpuMemory: Int = {
-        let usable = SystemMemory.usable()
+    /// What a CPU run on `threads` threads can allocate (`SystemMemory.usable`); where a limit on this process (ulimit,
+    /// a cgroup) leaves less than the host has free, a note says so: the plan's "of N GiB on CPU" is then not the
+    /// machine's. (Each command plans its device once.)
+    static func cpuMemory(threads: Int) -> Int {
+        let usable = SystemMemory.usable(threads: threads)
         if let limit = usable.limit {
             Console.log("note: \(formatBytes(usable.bytes)) of memory is left to gpt2 by \(limit), less than the machine has free; "
                         + "the memory plans use that")
         }
         return usable.bytes
-    }()
+    }
 
     /// The GPU table's row for the backend's device (an unlisted entry, peak 0, when it has none); its `id` is
     /// the device's name in the calibration file.

@@ -77,14 +77,16 @@ struct PlanReport {
             ("tokens per step", "\(grouped(time.tokensPerStep)) (\(batch.microBatch) × \(T) × \(batch.accumulation))"),
             ("throughput", "\(grouped(Int(time.tokensPerSecond.rounded()))) tokens/s"
                 + (time.optimizerSeconds > 0 ? " (MFU \(formatFixed(time.mfu, digits: 3)) with the optimizer)" : "")),
-            ("time per step", formatFixed(time.stepSeconds, digits: 2) + " s"),
+            // (in ms below a second: a tiny model's 12 ms read "0.00 s")
+            ("time per step", time.stepSeconds < 1 ? formatFixed(time.stepSeconds * 1000, digits: 1) + " ms" : formatFixed(time.stepSeconds, digits: 2) + " s"),
         ]
         if let steps = time.steps, let total = time.totalTokens, let seconds = time.totalSeconds {
             rows.insert(("steps", grouped(steps)), at: 2)
             // (the short forms only where they say something the long ones do not: 10B beside 10,000,000,000, hours beside 2d16h)
             let short = TokenCount.format(total)
             rows.insert(("total tokens", grouped(total) + (short == String(total) ? "" : " (\(short))")), at: 3)
-            rows.append(("total time", formatDuration(seconds) + (seconds < 360 ? "" : " (\(formatFixed(seconds / 3600, digits: 1)) hours)")))
+            rows.append(("total time", formatDuration(seconds) + (seconds < 360 ? "" : " (\(formatFixed(seconds / 3600, digits: 1)) hours)")
+                         + " of training steps; validation, samples and checkpoints come on top"))
         } else {
             rows.append(("total time", "give --steps or --tokens"))
         }
@@ -97,7 +99,7 @@ struct PlanReport {
         }
         if let measuredHere {
             let (flag, place) = switch memory.device {
-            case .cpu: ("cpu", "this machine")
+            case .cpu(_, let threads): ("cpu --threads \(threads)", "this machine")
             case .gpu: ("cuda", "a \(memory.device.name)")
             }
             lines.append("  \(measuredHere): gpt2 bench --device \(flag) --model \(model) --micro-batch \(batch.microBatch) --seq \(T) "

@@ -285,11 +285,18 @@ import Testing
                                                "--seq", "16", "--steps", "10", "--json"], environment: environment)
         let recalibrated = try #require(try JSONSerialization.jsonObject(with: newShape.stdout) as? [String: Any], "\(newShape.stderrText)")
         #expect(recalibrated["micro_step_mfu"] as? Double == 0.001, "\(recalibrated)")
-        // a plan of a shape not measured uses the model's newest record and says how to measure its own
+        // a plan of a shape not measured uses the model's record nearest in tokens per micro-batch (2 × 32 for 4 × 64, not
+        // the newer 1 × 16) and says how to measure its own
         let otherShape = try runGPT2(arguments: ["plan", "--device", "cpu", "--threads", "2", "--model", "tiny", "--micro-batch", "4",
                                                  "--seq", "64", "--steps", "10"], environment: environment).stdoutText
-        #expect(otherShape.contains("calibrated by gpt2 bench tiny B=1 T=16") && otherShape.contains(
-            "the MFU was measured at another shape: gpt2 bench --device cpu --model tiny --micro-batch 4 --seq 64 on this machine"), "\(otherShape)")
+        #expect(otherShape.contains("calibrated by gpt2 bench tiny B=2 T=32") && otherShape.contains(
+            "the MFU was measured at another shape: gpt2 bench --device cpu --threads 2 --model tiny --micro-batch 4 --seq 64 on this machine"),
+            "\(otherShape)")
+        // a bench on other threads is said, and counts as another shape (threads scale less than their peak)
+        let oneThread = try runGPT2(arguments: ["plan", "--device", "cpu", "--threads", "1", "--model", "tiny", "--micro-batch", "2",
+                                                "--seq", "32", "--steps", "10"], environment: environment).stdoutText
+        #expect(oneThread.contains("calibrated by gpt2 bench tiny B=2 T=32 on 2 threads") && oneThread.contains(
+            "the MFU was measured at another shape: gpt2 bench --device cpu --threads 1 --model tiny --micro-batch 2 --seq 32"), "\(oneThread)")
     }
 
     /// A bench that accumulates calibrates the plan too: at its own shape (3 micro-batches per step) the plan gives back

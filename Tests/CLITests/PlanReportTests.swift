@@ -39,7 +39,7 @@ import Testing
     }
 
     /// The time rows: tokens per step as micro-batch × seq × accumulation (8 × 1024 × 64 = 524,288), and the total time
-    /// in hours, the total seconds / 3,600.
+    /// in hours, the total seconds / 3,600, of the training steps alone (the text said so only in docs/plan.md).
     @Test func theTimeRowsShowTheirArithmetic() throws {
         let options = d12 + ["--grad-accum", "64", "--steps", "1000", "--mfu", "0.5"]
         let seconds = try #require(try CLIFixtures.planJSON(options)["total_seconds"] as? Double)
@@ -47,13 +47,17 @@ import Testing
         let tokens = try #require(text.first { $0.hasPrefix("  tokens per step") }, "\(text)")
         #expect(tokens.hasSuffix(" 524,288 (8 × 1024 × 64)"), "\(tokens)")
         let total = try #require(text.first { $0.hasPrefix("  total time") }, "\(text)")
-        #expect(total.hasSuffix("(\(formatFixed(seconds / 3600, digits: 1)) hours)"), "\(total) for \(seconds) s")
+        #expect(total.hasSuffix("(\(formatFixed(seconds / 3600, digits: 1)) hours) of training steps; validation, samples and "
+                                + "checkpoints come on top"), "\(total) for \(seconds) s")
         // A short run's rows say each number once: "2,560", not "2,560 (2560)"; "2m10s", not "2m10s (0.0 hours)".
         let short = try planText(["--gpu", "rtx4070", "--model", "tiny", "--micro-batch", "4", "--seq", "64", "--steps", "10"])
         let shortTokens = try #require(short.first { $0.hasPrefix("  total tokens") }, "\(short)")
         #expect(shortTokens.hasSuffix(" 2,560"), "\(shortTokens)")
         let shortTime = try #require(short.first { $0.hasPrefix("  total time") }, "\(short)")
         #expect(!shortTime.contains("hours"), "\(shortTime)")
+        // and a step under a second is in milliseconds (a tiny model's 12 ms read "0.00 s")
+        let shortStep = try #require(short.first { $0.hasPrefix("  time per step") }, "\(short)")
+        #expect(shortStep.hasSuffix(" ms") && !shortStep.hasSuffix(" 0.0 ms"), "\(shortStep)")
     }
 
     /// The memory table ends with the total and what the device has (an RTX 4070: 12 GiB, 12,884,901,888 bytes), and the

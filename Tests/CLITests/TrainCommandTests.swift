@@ -234,6 +234,12 @@ import Testing
         #expect(result.stderrText.contains("note: ") && result.stderrText.contains(" of memory is left to gpt2 by ulimit -v 1500000 (RLIMIT_AS"),
                 "\(result.stderrText)")
         #expect(!FileManager.default.fileExists(atPath: root + "/run"))
+        // The address space the threads reserve counts too: small at 16 × 256 plans ~1.15 GiB resident, which fit the
+        // 1.52 GiB that this limit leaves, and the run then spun forever in OpenBLAS, which could not map its buffers.
+        let plan = try runCommand("/bin/sh", arguments: ["-c", "ulimit -v 1800000 && exec \"$0\" plan --device cpu --threads 2 --model small "
+                                                         + "--micro-batch 16 --seq 256", gpt2])
+        #expect(plan.status == 0 && plan.stdoutText.contains("verdict: does not fit: "), "\(plan.stdoutText)")
+        #expect(plan.stderrText.contains("for what the threads reserve: OpenBLAS's buffers, malloc arenas, stacks"), "\(plan.stderrText)")
     }
 
     /// A value a 32-bit float cannot hold is refused as typed, by the parser: `--clip 1e-50` became 0 and switched

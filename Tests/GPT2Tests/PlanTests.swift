@@ -307,9 +307,10 @@ import Testing
         }
     }
 
-    /// The file reads back what was appended, and a plan takes the newest record of its model most like its own run:
-    /// the same sequence length and micro-batch, else the same sequence length, else any (a quick bench of d12 at T=64
-    /// must not set the MFU of a T=1024 plan while a T=1024 record exists), and never another model's.
+    /// The file reads back what was appended, and a plan takes the record of its model most like its own run: the newest
+    /// of the same sequence length and micro-batch, else of the same sequence length the nearest micro-batch, else the
+    /// nearest in tokens per micro-batch (a quick bench of d12 at T=64 must not set the MFU of a T=1024 plan while a
+    /// T=1024 record exists), and never another model's.
     @Test func calibrationFileRoundTripsAndPrefersTheClosestRun() throws {
         let path = try TestPaths.temporaryDirectory("calibration").path + "/sub/calibration.json"
         var file = try CalibrationFile(path: path)
@@ -326,8 +327,10 @@ import Testing
             reread.closest(device: device, model: model, seq: seq, microBatch: microBatch)?.mfu
         }
         #expect(mfu("rtx4070", "d12", 1024, 8) == 0.31)    // the same run, though two others are newer
-        #expect(mfu("rtx4070", "d12", 1024, 32) == 0.35)   // the same T: the newest of the two
-        #expect(mfu("rtx4070", "d12", 256, 8) == 0.05)     // the model's newest
+        #expect(mfu("rtx4070", "d12", 1024, 32) == 0.35)   // the same T: the nearer micro-batch, 16
+        #expect(mfu("rtx4070", "d12", 1024, 9) == 0.31)    // the same T: the nearer micro-batch, 8, though 16's is newer
+        #expect(mfu("rtx4070", "d12", 256, 8) == 0.31)     // 2,048 tokens: 8 × 1024 is 4× that, the newer 1 × 64 32× less
+        #expect(mfu("rtx4070", "d12", 32, 2) == 0.05)      // 64 tokens: 1 × 64
         #expect(mfu("rtx4070", "d24", 1024, 8) == nil)     // not another model's
         #expect(mfu("cpu", "d12", 1024, 8) == 0.6)         // never another device's
         #expect(mfu("h100-sxm", "d12", 1024, 8) == nil)

@@ -16,20 +16,28 @@ public enum ProcessMemoryLimits {
         public var limit: String
     }
 
-    /// Every limit that applies to this process now, with what each leaves.
-    public static func current() -> [Headroom] {
+    /// Every limit that applies to this process now, with what each leaves to a run on `threads` worker threads.
+    public static func current(threads: Int) -> [Headroom] {
         #if os(Linux)
         let status = (try? ByteFile.contents(ofFile: "/proc/self/status")).map { String(decoding: $0, as: UTF8.self) } ?? ""
         let cgroups = (try? ByteFile.contents(ofFile: "/proc/self/cgroup")).map { String(decoding: $0, as: UTF8.self) } ?? ""
-        return resourceLimits(status: status) + cgroupLimits(membership: cgroups, read: readSmallFile)
+        return resourceLimits(status: status, threads: threads) + cgroupLimits(membership: cgroups, read: readSmallFile)
         #else
         return []
         #endif
     }
 
+    /// Address space a run reserves beyond the memory it touches, which the ulimits count and the plan (resident
+    /// memory) does not: OpenBLAS's GEMM buffer (128 MiB a thread), a malloc arena's reserve (64 MiB) and a stack per
+    /// thread, and a fixed part. Measured on Linux with OpenBLAS 0.3.21, small B=16 T=256: VmPeak − VmHWM grew by
+    /// ~360 MB on 1 thread and ~500 MB on 2 over the start (this estimate: 448 and 640 MiB). Without it a run the
+    /// plan passed under `ulimit -v` spun forever in OpenBLAS, which retries a buffer it cannot map.
+    static func reservedAddressSpace(threads: Int) -> Int { (256 << 20) + max(1, threads) * (192 << 20) }
+
     #if os(Linux)
-    /// RLIMIT_AS less the address space in use (VmSize), RLIMIT_DATA less the private writable memory (VmData).
-    static func resourceLimits(status: String) -> [Headroom] {
+    /// RLIMIT_AS less the address space in use (VmSize), RLIMIT_DATA less the private writable memory (VmData); each
+    /// less what `threads` worker threads will reserve.
+    static func resourceLimits(status: String, threads: Int) -> [Headroom] {
         let limits: [(resource: __rlimit_resource, flag: String, name: String, used: String)] = [
             (RLIMIT_AS, "-v", "RLIMIT_AS", "VmSize:"), (RLIMIT_DATA, "-d", "RLIMIT_DATA", "VmData:"),
         ]
@@ -38,8 +46,10 @@ public enum ProcessMemoryLimits {
             guard getrlimit(__rlimit_resource_t(limit.resource.rawValue), &value) == 0, value.rlim_cur != rlim_t.max,   // (RLIM_INFINITY)
                   let used = SystemMemory.kilobytesField(limit.used, in: status) else { return nil }
             let bytes = Int(clamping: value.rlim_cur)
-            return Headroom(bytes: max(0, bytes - used),
-                            limit: "ulimit \(limit.flag) \(bytes / 1024) (\(limit.name), \(formatBytes(bytes)); \(formatBytes(used)) in use)")
+            let reserved = reservedAddressSpace(threads: threads)
+            return Headroom(bytes: max(0, bytes - used - reserved),
+                            limit: "ulimit \(limit.flag) \(bytes / 1024) (\(limit.name), \(formatBytes(bytes)); \(formatBytes(used)) in use, and "
+                                   + "\(formatBytes(reserved)) for what the threads reserve: OpenBLAS's buffers, malloc arenas, stacks)")
         }
     }
     #endif

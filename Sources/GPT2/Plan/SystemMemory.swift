@@ -9,11 +9,12 @@
 #endif
 
 public enum SystemMemory {
-    /// What a CPU run can still allocate: MemAvailable where Linux reports it, else the physical memory, or less where
-    /// a limit on this process leaves less; and that limit (nil: the host's free memory set it).
-    public static func usable() -> (bytes: Int, limit: String?) {
+    /// What a CPU run on `threads` worker threads can still allocate: MemAvailable where Linux reports it, else the
+    /// physical memory, or less where a limit on this process leaves less; and that limit (nil: the host's free memory
+    /// set it).
+    public static func usable(threads: Int) -> (bytes: Int, limit: String?) {
         let host = availableBytes() ?? sysconf(Int32(_SC_PHYS_PAGES)) * sysconf(Int32(_SC_PAGESIZE))
-        let tightest = ProcessMemoryLimits.current().min { $0.bytes < $1.bytes }
+        let tightest = ProcessMemoryLimits.current(threads: threads).min { $0.bytes < $1.bytes }
         guard let tightest, tightest.bytes < host else { return (host, nil) }
         return (tightest.bytes, tightest.limit)
     }
