@@ -1,9 +1,13 @@
 /// Build-tool plugin: before every build, writes `BuildInfo.swift` holding the commit the sources are at (its
-/// hash, `-dirty` when files differ from it), so `gpt2 --version`, the benchmark records and checkpoints can name it. The file
-/// is replaced only when that changes, so an unchanged checkout rebuilds nothing. Outside a git checkout (a source
-/// archive, or a copy inside another project's repository) the commit is empty.
+/// hash, `-dirty` when files differ from it), so `gpt2 --version`, the benchmark records and checkpoints can name
+/// it. The file is replaced only when that changes, so an unchanged checkout rebuilds nothing. Outside a git
+/// checkout (a source archive, or a copy inside another project's repository) the commit is empty.
 
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import PackagePlugin
 
 @main
