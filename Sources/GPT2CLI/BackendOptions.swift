@@ -79,10 +79,26 @@ struct BackendOptions: ParsableArguments {
                     calibration: CalibrationFile.forPlanning())
     }
 
+    /// Throws, before anything is allocated, when a model of `config` scoring `batch` rows of `seq` tokens at a time
+    /// (inference: eval, HellaSwag) does not fit the backend's memory: `work` says what it would do, `option` is the
+    /// flag that sets the batch, `whenNoneFits` what to say where no batch fits (by default the plan's advice). On a GPU
+    /// where none fits, the CPU is offered: the model is the checkpoint's, and the host's memory may hold it.
+    func requireInferenceFits(_ config: ModelConfig, batch: Int, seq: Int, on backend: any Backend, work: String,
+                              option: String, whenNoneFits: String? = nil) throws {
+        let device = try planDevice(backend)
+        let memory = MemoryPlan(config: config, batchSize: batch, sequenceLength: seq, recompute: false, device: device, training: false)
+        guard !memory.fits else { return }
+        let largest = MemoryPlan.largestMicroBatch(config: config, sequenceLength: seq, recompute: false, device: device, training: false)
+        let onTheCPU = backend.name == "cpu" ? "" : "; or run it on the CPU with --device cpu, whose memory may hold it"
+        let advice = largest > 0 ? "use \(option) \(largest)" : (whenNoneFits ?? memory.advice() ?? "") + onTheCPU
+        throw ConfigError("\(work) \(memory.verdict); \(advice)")
+    }
+
     /// What a CPU run on `threads` threads can allocate (`SystemMemory.usable`); where a limit on this process (ulimit,
     /// a cgroup) leaves less than the host has free, a note says so: the plan's "of N GiB on CPU" is then not the
     /// machine's. (Each command plans its device once.)
     static func cpuMemory(threads: Int) -> Int {
+        if let note = ProcessMemoryLimits.addressSpaceNote() { Console.log(note) }
         let usable = SystemMemory.usable(threads: threads)
         if let limit = usable.limit {
             Console.log("note: \(formatBytes(usable.bytes)) of memory is left to gpt2 by \(limit), less than the machine has free; "

@@ -104,16 +104,8 @@ struct EvalLossCommand: ParsableCommand {
                                       + "with --split train, or prepare the corpus again with a validation split")
             }
             // (planned before allocating, as train does: the driver's out-of-memory error said nothing of what to change)
-            let planDevice = try backendOptions.planDevice(backend)
-            let memory = MemoryPlan(config: config, batchSize: microBatch, sequenceLength: T, recompute: false,
-                                    device: planDevice, training: false)
-            if let advice = memory.advice() {
-                // (the model is the checkpoint's: where no micro-batch fits, the CPU's memory may, as sample says)
-                let noneFits = MemoryPlan.largestMicroBatch(config: config, sequenceLength: T, recompute: false, device: planDevice,
-                                                            training: false) == 0
-                let elsewhere = backend.name != "cpu" && noneFits ? "; or evaluate on the CPU with --device cpu" : ""
-                throw ConfigError("evaluating micro-batches of \(microBatch) × seq \(T) \(memory.verdict); \(advice)\(elsewhere)")
-            }
+            try backendOptions.requireInferenceFits(config, batch: microBatch, seq: T, on: backend,
+                                                    work: "evaluating micro-batches of \(microBatch) × seq \(T)", option: "--micro-batch")
             return try GPT2Model(config: config, backend: backend, batchSize: microBatch, sequenceLength: T, training: false)
         }
         GPT2Command.logResolved(source, from: checkpoint)

@@ -13,7 +13,7 @@ enum FloatOptionValue {
             throw ValidationError("\(text) is beyond what a 32-bit float holds (up to ±3.4e38)")
         }
         if wide != 0 && wide.magnitude < Double(Float.leastNormalMagnitude) {
-            throw ValidationError("\(text) is nearer 0 than a 32-bit float resolves (1.2e-38); give 0 for none")
+            throw ValidationError("\(text) is nearer 0 than a 32-bit float holds at full precision (1.2e-38)")
         }
         return value
     }

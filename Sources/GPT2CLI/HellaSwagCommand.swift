@@ -58,14 +58,9 @@ struct HellaSwagCommand: ParsableCommand {
             try config.requireGPT2Vocabulary(of: checkpoint, for: "HellaSwag")   // (again on the weights that load: the file may have changed)
             let T = min(config.maxSequenceLength, 1024, longest)
             // Planned before allocating, as eval does: a --batch beyond the memory ended in a fatal error.
-            let device = try backendOptions.planDevice(backend)
-            let memory = MemoryPlan(config: config, batchSize: rows, sequenceLength: T, recompute: false, device: device, training: false)
-            if !memory.fits {
-                let largest = MemoryPlan.largestMicroBatch(config: config, sequenceLength: T, recompute: false, device: device, training: false)
-                throw ConfigError("scoring \(formatCount(rows, "row")) of up to \(T) tokens at a time \(memory.verdict); "
-                                  + (largest > 0 ? "use --batch \(largest)" : "no --batch fits"
-                                     + (backend.name == "cpu" ? "" : "; score on the CPU with --device cpu")))
-            }
+            try backendOptions.requireInferenceFits(config, batch: rows, seq: T, on: backend,
+                                                    work: "scoring \(formatCount(rows, "row")) of up to \(T) tokens at a time",
+                                                    option: "--batch", whenNoneFits: "no --batch fits: use a smaller model")
             return try GPT2Model(config: config, backend: backend, batchSize: rows, sequenceLength: T, training: false)
         }
         GPT2Command.logResolved(source, from: checkpoint)

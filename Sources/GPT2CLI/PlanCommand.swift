@@ -164,7 +164,9 @@ struct PlanTarget {
     func speed(model: String, seq: Int, microBatch: Int, peakOverride: Double?, mfuOverride: Double?)
         -> (peak: Double, microStepMFU: Double, optimizerSeconds: Double, source: MFUSource, peakRecorded: Bool)?
     {
-        let record = calibration.closest(device: calibrationKey, model: model, seq: seq, microBatch: microBatch)
+        let cpu: Bool = if case .cpu = device { true } else { false }
+        // (on a CPU the records of this thread count first: its peak is the table's for them)
+        let record = calibration.closest(device: calibrationKey, model: model, seq: seq, microBatch: microBatch, peak: cpu ? tablePeak : nil)
         let recordedPeak = tablePeak == nil ? (record?.peakFLOPs ?? calibration.recordedPeak(device: calibrationKey)) : nil
         guard let peak = peakOverride ?? tablePeak ?? recordedPeak, peak > 0 else { return nil }
         let peakRecorded = peakOverride == nil && tablePeak == nil
@@ -177,8 +179,10 @@ struct PlanTarget {
             var (run, sameShape) = (record.run, record.hasShape(seq: seq, microBatch: microBatch))
             // A CPU bench on other threads is said, and counts as another shape: threads scale less than their peak
             // (2 threads ran 1.8× one here), and the optimizer's time is the bench's.
-            if case .cpu = device, peakOverride == nil, let recorded = record.peakFLOPs, abs(recorded - peak) > 1e-6 * peak {
-                run += " on " + formatCount(Int((recorded / FLOPCount.cpuPeak(threads: 1)).rounded()), "thread")
+            if cpu, peakOverride == nil, let recorded = record.peakFLOPs, abs(recorded - peak) > 1e-6 * peak {
+                let threads = recorded / FLOPCount.cpuPeak(threads: 1)   // (not whole: the bench was given --peak-flops)
+                run += abs(threads - threads.rounded()) < 1e-6 ? " on " + formatCount(Int(threads.rounded()), "thread")
+                                                               : " against a peak of " + formatFLOPRate(recorded)
                 sameShape = false
             }
             let source = MFUSource.calibrated(run: run, date: record.date, sameShape: sameShape)

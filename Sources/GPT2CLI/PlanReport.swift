@@ -77,8 +77,7 @@ struct PlanReport {
             ("tokens per step", "\(grouped(time.tokensPerStep)) (\(batch.microBatch) × \(T) × \(batch.accumulation))"),
             ("throughput", "\(grouped(Int(time.tokensPerSecond.rounded()))) tokens/s"
                 + (time.optimizerSeconds > 0 ? " (MFU \(formatFixed(time.mfu, digits: 3)) with the optimizer)" : "")),
-            // (in ms below a second: a tiny model's 12 ms read "0.00 s")
-            ("time per step", time.stepSeconds < 1 ? formatFixed(time.stepSeconds * 1000, digits: 1) + " ms" : formatFixed(time.stepSeconds, digits: 2) + " s"),
+            ("time per step", Self.stepTime(time.stepSeconds)),
         ]
         if let steps = time.steps, let total = time.totalTokens, let seconds = time.totalSeconds {
             rows.insert(("steps", grouped(steps)), at: 2)
@@ -106,6 +105,13 @@ struct PlanReport {
                          + "on \(place) measures it, and later plans for it use the measurement")
         }
         return lines
+    }
+
+    /// A step's time: "19.23 s", in ms below a second ("12.3 ms"; a tiny model's read "0.00 s"), and in scientific
+    /// notation below a twentieth of a millisecond.
+    static func stepTime(_ seconds: Double) -> String {
+        if seconds >= 0.9995 { return formatFixed(seconds, digits: 2) + " s" }
+        return seconds >= 0.5e-4 ? formatFixed(seconds * 1000, digits: 1) + " ms" : formatScientific(seconds) + " s"
     }
 
     func json() -> String {

@@ -172,7 +172,7 @@ extension TrainCommand {
             given.append("--eval-hellaswag-every \(evalHellaswagEvery)")
         }
         // (as a new run's: a run that started before the sample length was bounded keeps its own unless it is given)
-        if !given.isEmpty { try options.validate(resuming: sampleEvery == nil && sampleTokens == nil) }
+        if !given.isEmpty { try options.validate(resuming: true, samplesGivenNow: sampleEvery != nil || sampleTokens != nil) }
         return given
     }
 

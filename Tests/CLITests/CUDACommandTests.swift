@@ -381,7 +381,7 @@ struct CUDACommandTests {
         #expect(nothing.status == 1 && nothing.stderrText.contains("does not fit") && nothing.stderrText.contains("use a smaller model")
                 && !nothing.stderrText.contains("--micro-batch") && !nothing.stderrText.contains("--grad-accum")
                 && !nothing.stderrText.contains("--recompute") && !nothing.stderrText.contains("gradients")
-                && nothing.stderrText.contains("or evaluate on the CPU with --device cpu"), "\(nothing.stderrText)")
+                && nothing.stderrText.contains("or run it on the CPU with --device cpu"), "\(nothing.stderrText)")
         #expect(!result.stderrText.contains("--device cpu"), "a micro-batch fits there: \(result.stderrText)")
     }
 

@@ -279,7 +279,7 @@ import Testing
         #expect(small.status == 0 && huge.status == 0 && huge.stdoutText == small.stdoutText, "\(huge.stderrText)")
         // (under a limit, so that the plan refuses it on any machine: the tiny model's 65,535 rows plan at ~2.2 GiB)
         let gpt2 = buildProductsDirectory.appendingPathComponent("gpt2").path
-        let refused = try runCommand("/bin/sh", arguments: ["-c", "ulimit -v 1500000 && exec \"$@\"", "sh", gpt2]
+        let refused = try runCommand("/bin/sh", arguments: ["-c", "ulimit -d 1500000 && exec \"$@\"", "sh", gpt2]
                                      + common + ["--data", directory + "/many.jsonl", "--batch", "65535"])
         #expect(refused.status == 1 && refused.stdout.isEmpty, "\(refused.stderrText)")
         #expect(refused.stderrText.contains("Error: scoring 65535 rows of up to ") && refused.stderrText.contains(" does not fit: ")

@@ -297,6 +297,15 @@ import Testing
                                                 "--seq", "32", "--steps", "10"], environment: environment).stdoutText
         #expect(oneThread.contains("calibrated by gpt2 bench tiny B=2 T=32 on 2 threads") && oneThread.contains(
             "the MFU was measured at another shape: gpt2 bench --device cpu --threads 1 --model tiny --micro-batch 2 --seq 32"), "\(oneThread)")
+        // and once a bench of that shape on 1 thread is recorded, a 1-thread plan takes it, though a 2-thread one is newer
+        try calibration.append(CalibrationRecord(device: "cpu", kind: "cpu", model: "tiny", microBatch: 2, seq: 32, mfu: 0.002,
+                                                 tokensPerSecond: 1, peakFLOPs: FLOPCount.cpuPeak(threads: 1)))
+        try calibration.append(CalibrationRecord(device: "cpu", kind: "cpu", model: "tiny", microBatch: 2, seq: 32, mfu: 0.003,
+                                                 tokensPerSecond: 1, peakFLOPs: FLOPCount.cpuPeak(threads: 2)))
+        let ownThreads = try runGPT2(arguments: ["plan", "--device", "cpu", "--threads", "1", "--model", "tiny", "--micro-batch", "2",
+                                                 "--seq", "32", "--steps", "10", "--json"], environment: environment)
+        let taken = try #require(try JSONSerialization.jsonObject(with: ownThreads.stdout) as? [String: Any], "\(ownThreads.stderrText)")
+        #expect(taken["micro_step_mfu"] as? Double == 0.002, "\(taken)")
     }
 
     /// A bench that accumulates calibrates the plan too: at its own shape (3 micro-batches per step) the plan gives back

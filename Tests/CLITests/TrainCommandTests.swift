@@ -220,31 +220,31 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: root).isEmpty, "nothing prepared or written")
     }
 
-    /// A limit on the process's memory is planned for, as the host's free memory is: under `ulimit -v` a d12 run that
+    /// A limit on the process's memory is planned for, as the host's free memory is: under `ulimit -d` a d12 run that
     /// the host could hold aborted in its first allocation ("Fatal error: failed to allocate"), leaving a run folder
-    /// holding a lock. It is refused before anything is written, with a note naming the limit.
+    /// holding a lock. It is refused before anything is written, with a note naming the limit. `ulimit -v` limits
+    /// address space, which the data's mappings take too: it is named in a note, not planned for (planned for, a run
+    /// the plan passed spun forever in OpenBLAS once FineWeb-sized shards were mapped).
     @Test func aMemoryLimitOnTheProcessIsPlannedFor() throws {
         let root = try TestPaths.temporaryDirectory("cli-ulimit").path
         defer { try? FileManager.default.removeItem(atPath: root) }
         let gpt2 = buildProductsDirectory.appendingPathComponent("gpt2").path
-        let command = "ulimit -v 1500000 && exec \"$0\" train --device cpu --data \"$1\" --model d12 --seq 64 --micro-batch 1 "
+        let command = "ulimit -d 1500000 && exec \"$0\" train --device cpu --data \"$1\" --model d12 --seq 64 --micro-batch 1 "
             + "--steps 1 --out \"$2\" --sample-every 0 --eval-every 0 --threads 2"
         let result = try runCommand("/bin/sh", arguments: ["-c", command, gpt2, try ShakespeareShards.directory(), root + "/run"])
         #expect(result.status == 1 && result.stderrText.contains("Error: micro-batch 1 × seq 64 does not fit: "), "\(result.stderrText)")
-        #expect(result.stderrText.contains("note: ") && result.stderrText.contains(" of memory is left to gpt2 by ulimit -v 1500000 (RLIMIT_AS"),
+        #expect(result.stderrText.contains("note: ") && result.stderrText.contains(" of memory is left to gpt2 by ulimit -d 1500000 (RLIMIT_DATA"),
                 "\(result.stderrText)")
         #expect(!FileManager.default.fileExists(atPath: root + "/run"))
-        // The address space the threads reserve counts too: small at 16 × 256 plans ~1.15 GiB resident, which fit the
-        // 1.52 GiB that this limit leaves, and the run then spun forever in OpenBLAS, which could not map its buffers.
         let plan = try runCommand("/bin/sh", arguments: ["-c", "ulimit -v 1800000 && exec \"$0\" plan --device cpu --threads 2 --model small "
                                                          + "--micro-batch 16 --seq 256", gpt2])
-        #expect(plan.status == 0 && plan.stdoutText.contains("verdict: does not fit: "), "\(plan.stdoutText)")
-        #expect(plan.stderrText.contains("for what the threads reserve: OpenBLAS's buffers, malloc arenas, stacks"), "\(plan.stderrText)")
+        #expect(plan.status == 0 && plan.stderrText.contains("note: ulimit -v 1800000 limits this process's address space to "),
+                "\(plan.stderrText)")
     }
 
     /// A value a 32-bit float cannot hold is refused as typed, by the parser: `--clip 1e-50` became 0 and switched
     /// clipping off, and `--lr 1e39` was refused as "(got inf)", a value nobody typed.
-    @Test(arguments: [(["train", "--clip", "1e-50"], "The value '1e-50' is invalid for '--clip <clip>': 1e-50 is nearer 0 than a 32-bit float resolves"),
+    @Test(arguments: [(["train", "--clip", "1e-50"], "The value '1e-50' is invalid for '--clip <clip>': 1e-50 is nearer 0 than a 32-bit float holds at full precision"),
                       (["train", "--lr", "1e39"], "The value '1e39' is invalid for '--lr <lr>': 1e39 is beyond what a 32-bit float holds"),
                       (["train", "--weight-decay", "1e-300"], "The value '1e-300' is invalid for '--weight-decay <weight-decay>'"),
                       (["sample", "--checkpoint", "x", "--temperature", "1e308"], "The value '1e308' is invalid for '--temperature <temperature>'")])

@@ -419,6 +419,10 @@ import Testing
                         + "or a later one than this")
             }
             #expect(try ModelSource.load(newer).parameters.allSatisfy { $0 == 0.5 }, "the weights alone are an llm.c model file")
+            // said before its checksum list is read as this format's: a newer one may list other files
+            try "0123456789abcdef  model.bin\n".write(toFile: newer + "/" + ChecksumList.fileName, atomically: false, encoding: .utf8)
+            let listed = try #require(throws: FileError.self) { _ = try Checkpoint.load(newer, as: Versioned.self) }
+            #expect(listed.description.contains("was written by a newer gpt2"), "\(listed)")
             let none = try save(format: 0)
             let corrupt = try #require(throws: FileError.self) { _ = try Checkpoint.load(none, as: Versioned.self) }
             #expect(corrupt.description == "\(none)/state.json is corrupt: it names checkpoint format 0")

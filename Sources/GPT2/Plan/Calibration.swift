@@ -168,18 +168,29 @@ public struct CalibrationFile: Sendable {
     /// same sequence length and micro-batch if there is one, else of the same sequence length the one nearest in
     /// micro-batch, else the one nearest in tokens per micro-batch (by ratio; the newest among equals). The newest of
     /// any shape was taken before: a bench of B=1 T=32 after one of B=8 T=128 made a B=16 T=256 plan 53 % slow.
+    /// Given the `peak` planned for (a CPU's, which its thread count sets), at each of those steps the records measured
+    /// against it (or against none recorded) come first: MFU does not carry over between thread counts exactly.
     /// Another model's record is none of them: its MFU says little of this one's (on a 2-core CPU tiny at T=16
     /// measured 0.01–0.05, d12 at T=64 0.57–0.62).
-    public func closest(device: String, model: String, seq: Int, microBatch: Int) -> CalibrationRecord? {
+    public func closest(device: String, model: String, seq: Int, microBatch: Int, peak: Double? = nil) -> CalibrationRecord? {
         let own = records.filter { $0.device == device && $0.model == model }
-        if let same = own.last(where: { $0.hasShape(seq: seq, microBatch: microBatch) }) { return same }
+        let samePeak = own.filter { record in   // (none recorded: not known to differ)
+            peak.map { peak in record.peakFLOPs.map { abs($0 - peak) <= 1e-6 * peak } ?? true } ?? true
+        }
         /// The record whose `size` is nearest `target` by ratio; the newest of those equally near (`own` is oldest first).
         func nearest(_ candidates: [CalibrationRecord], _ size: (CalibrationRecord) -> Int, to target: Int) -> CalibrationRecord? {
             func distance(_ record: CalibrationRecord) -> Double { abs(log(Double(max(1, size(record))) / Double(max(1, target)))) }
             return candidates.reversed().min { distance($0) < distance($1) }
         }
-        return nearest(own.filter { $0.seq == seq }, \.microBatch, to: microBatch)
-            ?? nearest(own, { $0.seq * $0.microBatch }, to: seq * microBatch)
+        let pick: [([CalibrationRecord]) -> CalibrationRecord?] = [
+            { $0.last { $0.hasShape(seq: seq, microBatch: microBatch) } },
+            { nearest($0.filter { $0.seq == seq }, \.microBatch, to: microBatch) },
+            { nearest($0, { $0.seq * $0.microBatch }, to: seq * microBatch) },
+        ]
+        for choose in pick {
+            if let record = choose(samePeak) ?? choose(own) { return record }
+        }
+        return nil
     }
 
     /// The peak FLOP/s the newest record for `device` was measured against (for a GPU not in the table, the one its

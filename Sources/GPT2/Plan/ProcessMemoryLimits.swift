@@ -1,7 +1,8 @@
-/// Limits on the memory this process may use beyond what the host has free: `ulimit -v` / `ulimit -d`
-/// (RLIMIT_AS, RLIMIT_DATA) and the memory cgroup it runs in (a container's or a systemd unit's limit, v1 or v2).
-/// On a 64 GiB host a container limited to 8 GiB saw MemAvailable alone, so a config that fit the host passed the
-/// check and was then killed, or aborted in its first allocation.
+/// Limits on the memory this process may use beyond what the host has free: `ulimit -d` (RLIMIT_DATA) and the
+/// memory cgroup it runs in (a container's or a systemd unit's limit, v1 or v2). On a 64 GiB host a container
+/// limited to 8 GiB saw MemAvailable alone, so a config that fit the host passed the check and was then killed, or
+/// aborted in its first allocation. `ulimit -v` (RLIMIT_AS) limits address space, not memory: the data shards'
+/// mappings (all of FineWeb's 20 GB) count against it, so it is named in a note (`addressSpaceNote`), not planned for.
 
 #if canImport(Glibc)
 @preconcurrency import Glibc
@@ -19,39 +20,47 @@ public enum ProcessMemoryLimits {
     /// Every limit that applies to this process now, with what each leaves to a run on `threads` worker threads.
     public static func current(threads: Int) -> [Headroom] {
         #if os(Linux)
-        let status = (try? ByteFile.contents(ofFile: "/proc/self/status")).map { String(decoding: $0, as: UTF8.self) } ?? ""
-        let cgroups = (try? ByteFile.contents(ofFile: "/proc/self/cgroup")).map { String(decoding: $0, as: UTF8.self) } ?? ""
-        return resourceLimits(status: status, threads: threads) + cgroupLimits(membership: cgroups, read: readSmallFile)
+        let cgroups = cgroupLimits(membership: readSmallFile("/proc/self/cgroup") ?? "", read: readSmallFile)
+        return (dataLimit(status: readSmallFile("/proc/self/status") ?? "", threads: threads).map { [$0] } ?? []) + cgroups
         #else
         return []
         #endif
     }
 
-    /// Address space a run reserves beyond the memory it touches, which the ulimits count and the plan (resident
-    /// memory) does not: OpenBLAS's GEMM buffer (128 MiB a thread), a malloc arena's reserve (64 MiB) and a stack per
-    /// thread, and a fixed part. Measured on Linux with OpenBLAS 0.3.21, small B=16 T=256: VmPeak − VmHWM grew by
-    /// ~360 MB on 1 thread and ~500 MB on 2 over the start (this estimate: 448 and 640 MiB). Without it a run the
-    /// plan passed under `ulimit -v` spun forever in OpenBLAS, which retries a buffer it cannot map.
-    static func reservedAddressSpace(threads: Int) -> Int { (256 << 20) + max(1, threads) * (192 << 20) }
+    /// Private writable memory a run maps beyond what it touches, which RLIMIT_DATA counts and the plan (resident
+    /// memory) does not: OpenBLAS's GEMM buffer (128 MiB a thread, mapped whole) and the like. Measured on Linux with
+    /// OpenBLAS 0.3.21, small B=16 T=256: VmData grew ~50–160 MiB beyond the plan on 1 thread and ~180–290 on 2
+    /// (this estimate: 192 and 320 MiB).
+    static func reservedData(threads: Int) -> Int { (64 << 20) + max(1, threads) * (128 << 20) }
 
     #if os(Linux)
-    /// RLIMIT_AS less the address space in use (VmSize), RLIMIT_DATA less the private writable memory (VmData); each
-    /// less what `threads` worker threads will reserve.
-    static func resourceLimits(status: String, threads: Int) -> [Headroom] {
-        let limits: [(resource: __rlimit_resource, flag: String, name: String, used: String)] = [
-            (RLIMIT_AS, "-v", "RLIMIT_AS", "VmSize:"), (RLIMIT_DATA, "-d", "RLIMIT_DATA", "VmData:"),
-        ]
-        return limits.compactMap { limit in
-            var value = rlimit()
-            guard getrlimit(__rlimit_resource_t(limit.resource.rawValue), &value) == 0, value.rlim_cur != rlim_t.max,   // (RLIM_INFINITY)
-                  let used = SystemMemory.kilobytesField(limit.used, in: status) else { return nil }
-            let bytes = Int(clamping: value.rlim_cur)
-            let reserved = reservedAddressSpace(threads: threads)
-            return Headroom(bytes: max(0, bytes - used - reserved),
-                            limit: "ulimit \(limit.flag) \(bytes / 1024) (\(limit.name), \(formatBytes(bytes)); \(formatBytes(used)) in use, and "
-                                   + "\(formatBytes(reserved)) for what the threads reserve: OpenBLAS's buffers, malloc arenas, stacks)")
-        }
+    /// RLIMIT_DATA less the private writable memory in use (VmData) and what `threads` worker threads will map.
+    static func dataLimit(status: String, threads: Int) -> Headroom? {
+        guard let bytes = softLimit(RLIMIT_DATA), let used = SystemMemory.kilobytesField("VmData:", in: status) else { return nil }
+        let reserved = reservedData(threads: threads)
+        return Headroom(bytes: max(0, bytes - used - reserved),
+                        limit: "ulimit -d \(bytes / 1024) (RLIMIT_DATA, \(formatBytes(bytes)); \(formatBytes(used)) in use, and "
+                               + "\(formatBytes(reserved)) for OpenBLAS's buffers)")
     }
+
+    /// A line for the log when `ulimit -v` (RLIMIT_AS) is set: it limits address space, which the data shards' mappings
+    /// and the threads' reservations take beside the memory the plan counts, so a run the plan passes may still fail
+    /// (under it OpenBLAS spun forever on a buffer it could not map); nil without one.
+    public static func addressSpaceNote() -> String? {
+        guard let bytes = softLimit(RLIMIT_AS) else { return nil }
+        return "note: ulimit -v \(bytes / 1024) limits this process's address space to \(formatBytes(bytes)), which the data shards' "
+            + "mappings (their whole size) and the threads' reservations take beside the memory the plan counts: it is not "
+            + "checked, and a run may fail or stall at it; to limit memory, use ulimit -d or a cgroup (a container's limit)"
+    }
+
+    /// The soft limit on `resource` in bytes; nil when unlimited or unreadable.
+    private static func softLimit(_ resource: __rlimit_resource) -> Int? {
+        var value = rlimit()
+        guard getrlimit(__rlimit_resource_t(resource.rawValue), &value) == 0, value.rlim_cur != rlim_t.max else { return nil }   // (RLIM_INFINITY)
+        return Int(clamping: value.rlim_cur)
+    }
+    #else
+    public static func addressSpaceNote() -> String? { nil }
     #endif
 
     /// The memory cgroup limits of a process whose /proc/self/cgroup reads `membership`, from the files `read`

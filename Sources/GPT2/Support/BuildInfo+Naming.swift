@@ -6,8 +6,8 @@ extension BuildInfo {
     public static var version: String { describe(commit) }
 
     /// The build of `commit` (a `BuildInfo.commit`, this binary's or one a file recorded): "gpt2-swift 8630d0ea8377",
-    /// or for "" (built outside a git checkout) "gpt2-swift (commit unknown: built outside a git checkout)".
+    /// or for "" (built outside a git checkout, or one git could not read) "gpt2-swift (commit unknown: …)".
     public static func describe(_ commit: String) -> String {
-        "gpt2-swift " + (commit.isEmpty ? "(commit unknown: built outside a git checkout)" : commit)
+        "gpt2-swift " + (commit.isEmpty ? "(commit unknown: not built from a git checkout that git could read)" : commit)
     }
 }

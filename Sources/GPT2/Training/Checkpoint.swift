@@ -30,7 +30,8 @@ public enum Checkpoint {
 
     /// The checkpoint format this gpt2 writes, and the newest it reads. 2: state.json names its format and the gpt2
     /// that wrote it, and a checkpoint without its checksums.xxh64 is incomplete. 1: state.json names no format
-    /// (written before 2026-12-05; its checksums.xxh64 may be missing, a checkpoint older still had none).
+    /// (written by a gpt2 from before commit 5f4f3c2 of 2026-12-05; its checksums.xxh64 may be missing, a checkpoint
+    /// older still had none).
     public static let format = 2
 
     /// What state.json says of its own format, read before the rest (whose fields a newer format may have changed).
@@ -168,10 +169,11 @@ public enum Checkpoint {
         guard holdsState(folder) else {
             throw FileError("\(folder) is not a complete checkpoint (no state.json)")
         }
-        let checksums = try ChecksumList.read(in: folder, listing: checksummedFiles)
+        // The format first: a newer one may list other files (read as this one's, its list would be "damaged").
         let bytes = try ByteFile.contents(ofFile: folder + "/state.json")
-        try ChecksumList.verify(folder + "/state.json", actual: XXHash64.digest(of: bytes), expected: checksums?.checksum(of: "state.json"))
         let format = try readableFormat(of: bytes, in: folder)
+        let checksums = try ChecksumList.read(in: folder, listing: checksummedFiles)
+        try ChecksumList.verify(folder + "/state.json", actual: XXHash64.digest(of: bytes), expected: checksums?.checksum(of: "state.json"))
         if checksums == nil { try refuseMissingChecksums(format: format, in: folder) }
         return (bytes, checksums)
     }

@@ -96,9 +96,10 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var tokensPerStep: Int { microBatch * sequenceLength * gradientAccumulation }
 
     /// Rejects combinations that cannot run, with a message naming the flag to change. `resuming`: the options of a
-    /// saved run, which cannot be changed, so limits that only guard new runs from waste (the sample length) are
-    /// not applied to them: a run saved before such a limit existed can always continue.
-    public func validate(resuming: Bool = false) throws {
+    /// saved run, which cannot be changed, so limits that only guard new runs from waste (the sample length, a weight
+    /// decay that zeroes the weights) are not applied to them: a run saved before such a limit existed can always
+    /// continue. `samplesGivenNow`: a resume given the sample options, whose length is then bounded as a new run's.
+    public func validate(resuming: Bool = false, samplesGivenNow: Bool = false) throws {
         try model.validate()
         try Layout.requireBatchCount(microBatch, option: "--micro-batch")
         try model.requireSequenceLength(sequenceLength)
@@ -129,7 +130,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
             throw ConfigError("--sample-tokens must be positive (got \(sampleTokens)); --sample-every 0 turns sampling off")
         }
         // Training waits for each sample, which is printed whole: a glance at the model, not a story.
-        guard sampleTokens <= model.maxSequenceLength || sampleEvery == 0 || resuming else {
+        guard sampleTokens <= model.maxSequenceLength || sampleEvery == 0 || (resuming && !samplesGivenNow) else {
             throw ConfigError("--sample-tokens \(sampleTokens) is more than the model's context of \(model.maxSequenceLength) tokens, "
                               + "and training waits for each sample: use \(model.maxSequenceLength) or fewer (gpt2 sample --tokens N "
                               + "streams longer text from a checkpoint)")
