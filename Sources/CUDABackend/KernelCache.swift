@@ -24,8 +24,8 @@ public struct KernelCache: Sendable {
     /// again rather than loaded: the driver refuses an image cut short, but would run machine code with a flipped bit.
     static func entry(_ image: [UInt8]) -> [UInt8] { image + checksumBytes(of: image) }
 
-    /// The image of a cache `entry` whose checksum matches; nil for one that does not (damaged, cut short, or written
-    /// by a gpt2 that stored images bare).
+    /// The image of a cache `entry` whose checksum matches; nil for one that does not (damaged, cut short). (The bare
+    /// images earlier gpt2s stored are under keys of v1, which this one never looks up.)
     static func checkedImage(_ entry: [UInt8]) -> [UInt8]? {
         guard entry.count > 8 else { return nil }
         let image = Array(entry.dropLast(8))

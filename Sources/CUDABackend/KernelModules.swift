@@ -77,7 +77,7 @@ struct KernelModules {
                 let compiled = try cache.image(file: file, source: source, compiler: compiler!, architecture: architecture)
                 if !compiled.fromCache {
                     log("kernels   \(file): compiled in \(formatFixed(compiled.seconds, digits: 2)) s"
-                        + (compiled.replacedDamagedEntry ? " (the cached image did not match its checksum, or an earlier gpt2 stored it without one)" : "")
+                        + (compiled.replacedDamagedEntry ? " (the cached image did not match its checksum)" : "")
                         + (compiled.notCached.map { ", not cached: \($0)" } ?? ""))
                 }
                 do {

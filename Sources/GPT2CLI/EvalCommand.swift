@@ -111,7 +111,7 @@ struct EvalLossCommand: ParsableCommand {
         GPT2Command.logResolved(source, from: checkpoint)
         let (validation, T) = (opened!, model.layout.sequenceLength)
         let count = batches == 0 ? validation.batchesPerPass : min(batches, validation.batchesPerPass)
-        if batches > count { Console.log("note: the \(split) split holds \(formatCount(count, "batch", plural: "batches")) of \(microBatch) × \(T) tokens: evaluating those") }
+        if batches > count { Console.log("note: \(validation.passDescription(split: split)): evaluating those") }
         let tokens = count * microBatch * T
         let bar = ProgressBar("evaluating", total: tokens, unit: "tokens")
         let loss = try Trainer.evaluate(model, validation, batches: count) { done, meanLoss in

@@ -100,7 +100,7 @@ extension TrainCommand {
         }
         Console.log("resuming \(folder)" + (keepingThreads ? " with its \(formatCount(run.options.threads, "thread")) (--threads changes it)" : "")
                     + (observing.isEmpty ? "" : ", now with \(observing.joined(separator: " "))"))
-        for note in run.continuityNotes { Console.log(note) }
+        if let note = run.continuityNote { Console.log(note) }
         if let note = run.options.schedule.stretchNote(from: savedSchedule, after: run.step) { Console.log(note) }
         if keepingThreads && run.options.threads > WorkerThreads.cores {
             Console.log("note: this machine has \(formatCount(WorkerThreads.cores, "core")), fewer than the run's threads, which will "

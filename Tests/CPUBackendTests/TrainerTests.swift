@@ -381,7 +381,7 @@ import Testing
         let state = try Checkpoint.readState(folder, as: TrainerState.self)
         #expect(state.format == Checkpoint.format && state.writtenBy == BuildInfo.commit)
         #expect(state.learningRate == run.schedule.learningRate(at: 3) && state.learningRate != run.schedule.learningRate(at: 2))
-        #expect(try SavedRun(checkpoint: folder).continuityNotes.isEmpty)
+        #expect(try SavedRun(checkpoint: folder).continuityNote == nil)
 
         /// state.json with each line holding one of `keys` replaced by `replace(line)` (nil drops it).
         func editState(_ keys: [String], _ replace: (String) -> String?) throws {
@@ -392,14 +392,14 @@ import Testing
             try Checkpoint.acceptEdits(in: folder)
         }
         try editState(["learningRate"]) { _ in "  \"learningRate\" : 0.5," }   // (what an earlier schedule gave)
-        let changed = try SavedRun(checkpoint: folder).continuityNotes
-        #expect(changed.count == 1 && changed[0].hasPrefix("note: \(folder) trained step 3 at learning rate 5.00e-01 (\(BuildInfo.version)), "
+        let changed = try #require(try SavedRun(checkpoint: folder).continuityNote)
+        #expect(changed.hasPrefix("note: \(folder) trained step 3 at learning rate 5.00e-01 (\(BuildInfo.version)), "
                                                             + "where this gpt2's schedule gives "), "\(changed)")
         try editState(["format", "writtenBy", "learningRate"]) { _ in nil }
-        let earlier = try SavedRun(checkpoint: folder).continuityNotes
-        #expect(earlier.count == 1 && earlier[0].hasPrefix("note: \(folder) was written by an earlier gpt2, from before checkpoints "
+        let earlier = try #require(try SavedRun(checkpoint: folder).continuityNote)
+        #expect(earlier.hasPrefix("note: \(folder) was written by an earlier gpt2, from before checkpoints "
                                                             + "recorded their format"), "\(earlier)")
-        #expect(earlier[0].hasSuffix("until 2026-12-05)"), "the run validates on nothing: \(earlier)")
+        #expect(earlier.hasSuffix("until 2026-12-05)"), "the run validates on nothing: \(earlier)")
         #expect(try Trainer(resuming: folder, backend: CPUBackend(threads: 2)).step == 3, "a format-1 checkpoint still resumes")
     }
 

@@ -14,6 +14,11 @@ public final class ValidationLoader {
     /// Batches in one pass over the split (for this geometry; every rank gets the same number).
     public var batchesPerPass: Int { loader.batchesPerEpoch }
 
+    /// What one pass holds, for a note when more batches are asked for: "the val split holds 127 batches of 4 × 64 tokens".
+    public func passDescription(split: String) -> String {
+        "the \(split) split holds \(formatCount(batchesPerPass, "batch", plural: "batches")) of \(loader.batchSize) × \(loader.sequenceLength) tokens"
+    }
+
     public init(
         _ selection: ShardSelection, batchSize: Int, sequenceLength: Int, rank: Int = 0, worldSize: Int = 1,
         vocabularySize: Int = ShardFormat.gpt2VocabularySize

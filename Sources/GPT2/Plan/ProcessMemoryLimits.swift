@@ -20,8 +20,8 @@ public enum ProcessMemoryLimits {
     /// Every limit that applies to this process now, with what each leaves to a run on `threads` worker threads.
     public static func current(threads: Int) -> [Headroom] {
         #if os(Linux)
-        let cgroups = cgroupLimits(membership: readSmallFile("/proc/self/cgroup") ?? "", read: readSmallFile)
-        return (dataLimit(status: readSmallFile("/proc/self/status") ?? "", threads: threads).map { [$0] } ?? []) + cgroups
+        let cgroups = cgroupLimits(membership: SystemMemory.text(ofFile: "/proc/self/cgroup") ?? "", read: SystemMemory.text(ofFile:))
+        return (dataLimit(status: SystemMemory.text(ofFile: "/proc/self/status") ?? "", threads: threads).map { [$0] } ?? []) + cgroups
         #else
         return []
         #endif
@@ -108,9 +108,5 @@ public enum ProcessMemoryLimits {
             if fields.count == 2, fields[0] == name { return Int(fields[1]) }
         }
         return nil
-    }
-
-    private static func readSmallFile(_ path: String) -> String? {
-        (try? ByteFile.contents(ofFile: path)).map { String(decoding: $0, as: UTF8.self) }
     }
 }

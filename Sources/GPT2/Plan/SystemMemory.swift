@@ -22,7 +22,7 @@ public enum SystemMemory {
     /// This process's peak resident set so far, in bytes: VmHWM in /proc/self/status on Linux (getrusage's
     /// ru_maxrss would also count the launching process's peak, which Linux carries across exec), else ru_maxrss.
     public static func processPeakBytes() -> Int {
-        if let bytes = try? ByteFile.contents(ofFile: "/proc/self/status"), let peak = parsePeak(String(decoding: bytes, as: UTF8.self)) {
+        if let status = text(ofFile: "/proc/self/status"), let peak = parsePeak(status) {
             return peak
         }
         var usage = rusage()
@@ -37,8 +37,13 @@ public enum SystemMemory {
 
     /// MemAvailable in bytes, or nil where /proc/meminfo is missing or has no such line (not Linux).
     public static func availableBytes(meminfo path: String = "/proc/meminfo") -> Int? {
-        guard let bytes = try? ByteFile.contents(ofFile: path) else { return nil }
-        return parseAvailable(String(decoding: bytes, as: UTF8.self))
+        text(ofFile: path).flatMap(parseAvailable)
+    }
+
+    /// The text of a small file of the kernel's (/proc/meminfo, /proc/self/status, a cgroup's files); nil when it
+    /// cannot be read.
+    static func text(ofFile path: String) -> String? {
+        (try? ByteFile.contents(ofFile: path)).map { String(decoding: $0, as: UTF8.self) }
     }
 
     /// The `MemAvailable:  123456 kB` line of a meminfo text, in bytes.

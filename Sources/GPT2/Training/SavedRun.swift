@@ -44,22 +44,22 @@ public struct SavedRun {
     /// What the checkpoint saved besides the tensors.
     var state: TrainerState { saved.state }
 
-    /// Notes for the log where this gpt2 may not go on exactly as the run would have: a checkpoint from a gpt2 that
+    /// A note for the log where this gpt2 may not go on exactly as the run would have: a checkpoint from a gpt2 that
     /// recorded no format (its code may have differed from this one's), or one whose saved learning rate this gpt2's
-    /// schedule does not give at its step (the schedule changed between the two builds).
-    public var continuityNotes: [String] {
+    /// schedule does not give at its step (the schedule changed between the two builds); nil otherwise.
+    public var continuityNote: String? {
         guard let savedRate = state.learningRate else {
-            return ["note: \(folder) was written by an earlier gpt2, from before checkpoints recorded their format and the gpt2 "
+            return "note: \(folder) was written by an earlier gpt2, from before checkpoints recorded their format and the gpt2 "
                     + "that wrote them: the run goes on with this gpt2's code, which may differ from that one's (with --warmup 0 "
                     + "the learning-rate schedule did until 2026-12-05)"
                     + (state.validationShards == nil && options.evalEvery > 0 ? ", and the run's validation shards were not recorded, so a change of its "
-                       + "validation split is not noticed" : "")]
+                       + "validation split is not noticed" : "")
         }
         let rate = state.options.schedule.learningRate(at: step)
-        guard abs(rate - savedRate) > 1e-6 * max(abs(rate), abs(savedRate)) else { return [] }
-        return ["note: \(folder) trained step \(step) at learning rate \(formatScientific(Double(savedRate))) "
+        guard abs(rate - savedRate) > 1e-6 * max(abs(rate), abs(savedRate)) else { return nil }
+        return "note: \(folder) trained step \(step) at learning rate \(formatScientific(Double(savedRate))) "
                 + "(\(BuildInfo.describe(state.writtenBy ?? ""))), where this gpt2's schedule gives \(formatScientific(Double(rate))): "
-                + "the run goes on along this gpt2's curve, not the one it trained on"]
+                + "the run goes on along this gpt2's curve, not the one it trained on"
     }
 
     /// Throws when the options are invalid or end before the checkpoint's step, or when the checkpoint's files

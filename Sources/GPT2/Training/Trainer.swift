@@ -127,8 +127,7 @@ public final class Trainer<Ops: Backend> {
     /// validation then reads the whole split, as `gpt2 eval` says too); nil otherwise.
     public var validationNote: String? {
         guard let validation, options.evalBatches > validation.batchesPerPass else { return nil }
-        return "note: the val split holds \(formatCount(validation.batchesPerPass, "batch", plural: "batches")) of \(options.microBatch) × "
-            + "\(options.sequenceLength) tokens, fewer than --eval-batches \(options.evalBatches): each validation reads those"
+        return "note: \(validation.passDescription(split: "val")), fewer than --eval-batches \(options.evalBatches): each validation reads those"
     }
 
     /// Whether the last `run` ended early because `stopRequest` asked it to (its checkpoint is saved).
