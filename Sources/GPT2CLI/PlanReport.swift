@@ -81,10 +81,11 @@ struct PlanReport {
         ]
         if let steps = time.steps, let total = time.totalTokens, let seconds = time.totalSeconds {
             rows.insert(("steps", grouped(steps)), at: 2)
-            // (the short forms only where they say something the long ones do not: 10B beside 10,000,000,000, hours beside 2d16h)
+            // (the short forms only where they say something the long ones do not: 10B beside 10,000,000,000, hours beside 4d05h, none beside years)
             let short = TokenCount.format(total)
             rows.insert(("total tokens", grouped(total) + (short == String(total) ? "" : " (\(short))")), at: 3)
-            rows.append(("total time", formatDuration(seconds) + (seconds < 360 ? "" : " (\(formatFixed(seconds / 3600, digits: 1)) hours)")
+            let hours = seconds < 360 || seconds >= 365.25 * 86400 ? "" : " (\(formatFixed(seconds / 3600, digits: 1)) hours)"
+            rows.append(("total time", formatDuration(seconds) + hours
                          + " of training steps; validation, samples and checkpoints come on top"))
         } else {
             rows.append(("total time", "give --steps or --tokens"))

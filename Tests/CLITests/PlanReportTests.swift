@@ -55,6 +55,10 @@ import Testing
         #expect(shortTokens.hasSuffix(" 2,560"), "\(shortTokens)")
         let shortTime = try #require(short.first { $0.hasPrefix("  total time") }, "\(short)")
         #expect(!shortTime.contains("hours"), "\(shortTime)")
+        // and a run of years says so, not "87600000h00m (87600000.0 hours)"
+        let long = try planText(d12 + ["--grad-accum", "64", "--steps", "100000", "--mfu", "1e-6"])
+        let longTime = try #require(long.first { $0.hasPrefix("  total time") }, "\(long)")
+        #expect(longTime.contains(" years of training steps") && !longTime.contains("hours"), "\(longTime)")
         // and a step under a second is in milliseconds (a tiny model's 12 ms read "0.00 s")
         let shortStep = try #require(short.first { $0.hasPrefix("  time per step") }, "\(short)")
         #expect(shortStep.hasSuffix(" ms") && !shortStep.hasSuffix(" 0.0 ms"), "\(shortStep)")

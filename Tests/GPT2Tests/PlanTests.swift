@@ -82,8 +82,13 @@ import Testing
         #expect(formatDuration(59.4) == "59s")
         #expect(formatDuration(61) == "1m01s")
         #expect(formatDuration(3 * 3600 + 5 * 60 + 20) == "3h05m")
-        #expect(formatDuration(1e14) == "27777777777h46m")   // 27,777,777,777 h 46 min 40 s
-        #expect(formatDuration(1e19) == "over 30 million years")
+        #expect(formatDuration(99 * 3600 + 59 * 60) == "99h59m" && formatDuration(100 * 3600) == "4d04h")
+        #expect(formatDuration(5 * 86400 + 3 * 3600 + 59 * 60) == "5d03h")   // (hours are whole, as minutes are above)
+        #expect(formatDuration(364 * 86400) == "364d00h")
+        // years of 365.25 days: 1e8 s is 3.17 years, 1e11 s 3,168.8 years, 8.8e16 s 2.79 billion years
+        #expect(formatDuration(1e8) == "3.2 years" && formatDuration(1e11) == "3,169 years")
+        #expect(formatDuration(1e14) == "3.2 million years" && formatDuration(8.8e16) == "2.8 billion years")
+        #expect(formatDuration(1e300) == "over a trillion years")
         #expect(formatDuration(.infinity) == "?" && formatDuration(-1) == "?")
         // a CPU's peak in GFLOP/s (2 × 115.2), a GPU's in TFLOP/s (an H100 SXM's dense BF16, which bench printed as "989400.0 GFLOP/s")
         #expect(formatFLOPRate(230.4e9) == "230.4 GFLOP/s" && formatFLOPRate(989.4e12) == "989.4 TFLOP/s" && formatFLOPRate(1e12) == "1.0 TFLOP/s")

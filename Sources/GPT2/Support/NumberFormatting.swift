@@ -42,14 +42,31 @@ public func formatScientific(_ value: Double, digits: Int = 2) -> String {
     return formatFixed(mantissa, digits: digits) + "e" + sign + magnitude
 }
 
-/// Formats seconds as `45s`, `12m05s` or `3h07m`.
+/// Formats seconds as `45s`, `12m05s`, `3h07m` (below 100 hours), `4d06h` (below a year), or in years: `3.2 years`,
+/// `5,120 years`, `2.8 billion years`.
 public func formatDuration(_ seconds: Double) -> String {
     guard seconds.isFinite, seconds >= 0 else { return "?" }
-    guard seconds < 1e15 else { return "over 30 million years" }   // (and an Int of seconds at any rate)
+    let year = 365.25 * 86400
+    guard seconds < year else { return formatYears(seconds / year) }
     let total = Int(seconds.rounded())
     if total < 60 { return String(total) + "s" }
     if total < 3600 { return String(total / 60) + "m" + zeroPadded(total % 60, width: 2) + "s" }
-    return String(total / 3600) + "h" + zeroPadded(total % 3600 / 60, width: 2) + "m"
+    if total < 100 * 3600 { return String(total / 3600) + "h" + zeroPadded(total % 3600 / 60, width: 2) + "m" }
+    return String(total / 86400) + "d" + zeroPadded(total % 86400 / 3600, width: 2) + "h"
+}
+
+/// `3.2 years` below ten, `5,120 years` below a million, then `2.8 million years` … `over a trillion years`.
+private func formatYears(_ years: Double) -> String {
+    if years < 10 { return formatFixed(years, digits: 1) + " years" }
+    if years < 1e6 {
+        var digits = String(Int(years.rounded())), text = ""
+        while digits.count > 3 { text = "," + digits.suffix(3) + text; digits.removeLast(3) }
+        return digits + text + " years"
+    }
+    for (scale, name) in [(1e6, "million"), (1e9, "billion")] where years < scale * 1000 {
+        return formatFixed(years / scale, digits: 1) + " \(name) years"
+    }
+    return "over a trillion years"
 }
 
 /// A peak or rate of arithmetic: `230.4 GFLOP/s` below a TFLOP/s, `989.4 TFLOP/s` from there.
