@@ -130,7 +130,7 @@ struct BackendOptions: ParsableArguments {
 
 /// Reads `--peak-flops`: a number of FLOP/s in `FLOPCount.plausiblePeaks` (an MFU against 0 would be infinite).
 func parsePeakFLOPs(_ text: String) throws -> Double {
-    guard let value = Double(text), FLOPCount.plausiblePeaks.contains(value) else {
+    guard let value = DecimalNumber.parse(text), FLOPCount.plausiblePeaks.contains(value) else {
         throw ValidationError("expected a positive number of FLOP/s from 1e6 to 1e21, e.g. 989e12")
     }
     return value

@@ -58,7 +58,7 @@ struct PlanCommand: ParsableCommand {
     @Flag(help: "Recompute LayerNorm and GELU outputs in backward (less activation memory).")
     var recompute = false
 
-    @Option(help: "Model FLOPs utilisation to assume, instead of the calibration file's or the default.")
+    @Option(help: "Model FLOPs utilisation to assume, instead of the calibration file's or the default.", transform: FloatOptionValue.decimal)
     var mfu: Double?
 
     @Option(help: "Peak FLOP/s instead of the table's dense BF16 figure (or the CPU's).", transform: parsePeakFLOPs)

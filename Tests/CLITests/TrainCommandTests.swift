@@ -243,11 +243,16 @@ import Testing
     }
 
     /// A value a 32-bit float cannot hold is refused as typed, by the parser: `--clip 1e-50` became 0 and switched
-    /// clipping off, and `--lr 1e39` was refused as "(got inf)", a value nobody typed.
+    /// clipping off, and `--lr 1e39` was refused as "(got inf)", a value nobody typed. So is a hexadecimal one.
     @Test(arguments: [(["train", "--clip", "1e-50"], "The value '1e-50' is invalid for '--clip <clip>': 1e-50 is nearer 0 than a 32-bit float holds at full precision"),
                       (["train", "--lr", "1e39"], "The value '1e39' is invalid for '--lr <lr>': 1e39 is beyond what a 32-bit float holds"),
                       (["train", "--weight-decay", "1e-300"], "The value '1e-300' is invalid for '--weight-decay <weight-decay>'"),
-                      (["sample", "--checkpoint", "x", "--temperature", "1e308"], "The value '1e308' is invalid for '--temperature <temperature>'")])
+                      (["sample", "--checkpoint", "x", "--temperature", "1e308"], "The value '1e308' is invalid for '--temperature <temperature>'"),
+                      // and hexadecimal, which Double reads (0x10 trained with weight decay 16), as the integer options refuse it
+                      (["train", "--weight-decay", "0x10"], "The value '0x10' is invalid for '--weight-decay <weight-decay>': '0x10' is not a decimal number"),
+                      (["train", "--lr", "0x1p-10"], "The value '0x1p-10' is invalid for '--lr <lr>'"),
+                      (["plan", "--mfu", "0x0.8p0"], "The value '0x0.8p0' is invalid for '--mfu <mfu>'"),
+                      (["plan", "--peak-flops", "0x1p70"], "The value '0x1p70' is invalid for '--peak-flops <peak-flops>'")])
     func aValueNoFloatHoldsIsRefusedAsTyped(_ arguments: [String], _ phrase: String) throws {
         let result = try runGPT2(arguments: arguments)
         #expect(result.status == 64 && result.stderrText.hasPrefix("Error: " + phrase), "\(result.stderrText)")

@@ -8,8 +8,7 @@ public enum TokenCount {
             number = number.dropLast()
             scale = unit
         }
-        // (decimal only: Double also reads hexadecimal, 0x10 as 16)
-        guard number.allSatisfy({ $0.isASCII && ($0.isNumber || ".eE+-".contains($0)) }), let value = Double(number), value.isFinite else {
+        guard let value = DecimalNumber.parse(number), value.isFinite else {
             throw ConfigError("cannot read '\(text)' as a token count; write e.g. 10B, 500M, 12k or 1e9")
         }
         guard value > 0 else { throw ConfigError("a token count must be positive (got '\(text)')") }
