@@ -71,7 +71,7 @@ struct GPT2Command: ParsableCommand {
             exit(withError: ExitCode.validationFailure)
         }
         do {
-            command = try parseAsRoot(NegativeOptionValues.attached(arguments))
+            command = try parseAsRoot(DashedOptionValues.attached(arguments))
         } catch {
             exitAsTheParserDoes(error)
         }

@@ -335,6 +335,42 @@ import Testing
         expectOneLineError(present, mentioning: "missing from the data mirror")
     }
 
+    /// A prompt that starts with a dash is the prompt: "- Hello" was "Missing value for '--prompt'", to a user who gave
+    /// one. An option name after --prompt is still no prompt, and `-` after a flag is still standard input.
+    @Test func aPromptStartingWithADashIsTaken() throws {
+        let run = try CLIFixtures.trainedRun()
+        for prompt in ["- Hello", "-Hello", "--- ROMEO", "-- x"] {
+            let result = try runGPT2(arguments: ["sample", "--checkpoint", run, "--prompt", prompt, "--tokens", "2",
+                                                 "--mirror", TestPaths.mirror.path, "--threads", "1"])
+            #expect(result.status == 0 && result.stdoutText.hasPrefix(prompt), "\(prompt): \(result.stdoutText) \(result.stderrText)")
+        }
+        let missing = try runGPT2(arguments: ["sample", "--checkpoint", run, "--prompt", "--tokens", "2"])
+        #expect(missing.status != 0 && missing.stderrText.contains("Missing value for '--prompt"), "\(missing.stderrText)")
+        let standardInput = try runGPT2(arguments: ["tokenize", "--mirror", TestPaths.mirror.path, "--json", "-"], stdin: Data("Hello".utf8))
+        #expect(standardInput.status == 0 && standardInput.stdoutText == "[15496]\n", "\(standardInput.stdoutText) \(standardInput.stderrText)")
+    }
+
+    /// A path that holds no weights says what it is: a pipe or a device (which "did not exist"), a link to nothing, and a
+    /// text file, which eval without --data called "a model file" and sent the user for --data first.
+    @Test func aPathWithoutWeightsSaysWhatItIs() throws {
+        let directory = try TestPaths.temporaryDirectory("cli-no-weights").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (pipe, link, text) = (directory + "/pipe", directory + "/link", directory + "/notes.txt")
+        try #require(mkfifo(pipe, 0o600) == 0)
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: directory + "/gone")
+        try Data("hello world\n".utf8).write(to: URL(fileURLWithPath: text))
+        for (path, phrase) in [(pipe, "pipe is neither a file nor a folder (a pipe or a device)"), ("/dev/null", "/dev/null is neither a file nor a folder"),
+                               (link, "link does not exist (a link to \(directory)/gone, which is missing)"),
+                               (text, "notes.txt is not an llm.c model file")] {
+            expectOneLineError(try runGPT2(arguments: ["eval", "--checkpoint", path]), mentioning: phrase)
+        }
+        // and the same from the other commands that take weights
+        for arguments in [["sample", "--checkpoint", pipe], ["export", "--checkpoint", pipe, "--out", directory + "/out.bin"],
+                          ["train", "--init-from", pipe, "--data", try ShakespeareShards.directory(), "--out", directory + "/run", "--threads", "1"]] {
+            expectOneLineError(try runGPT2(arguments: arguments), mentioning: "is neither a file nor a folder")
+        }
+    }
+
     /// A model with another vocabulary cannot take a GPT-2 prompt: sample refuses it, and eval on GPT-2 shards
     /// stops at the first token id beyond it, instead of either reading past the embedding table.
     @Test func modelWithAnotherVocabularyIsRefused() throws {

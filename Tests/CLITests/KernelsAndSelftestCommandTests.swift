@@ -63,10 +63,12 @@ struct KernelsAndSelftestCommandTests {
         #expect(result.status == 0, "\(result.stdoutText)\(result.stderrText)")
         let sections = result.stdoutText.split(separator: "\n").filter { $0.hasPrefix("== ") }
         #expect(sections == ["== attention tensor-cores T=17 HS=32", "== attention cuda-cores T=17 HS=32"], "\(sections)")
-        for bad in ["17by32", "64x256", "0x64"] {   // (256: beyond every attention kernel; it ran and reported a failed check)
+        // (256: beyond every attention kernel; it ran and reported a failed check; -1x16 was "Missing value for '--shape'")
+        for bad in ["17by32", "64x256", "0x64", "-1x16"] {
             let malformed = try runGPT2(arguments: ["selftest", "cuda", "--only", "attention", "--shape", bad],
                                         environment: EmulatedCUDA.environment)
-            #expect(malformed.status != 0 && malformed.stderrText.contains("--shape"), "\(bad): \(malformed.stderrText)")
+            #expect(malformed.status != 0 && malformed.stderrText.contains("--shape") && malformed.stderrText.contains(bad),
+                    "\(bad): \(malformed.stderrText)")
         }
         // a head size the tensor-core kernels are not built for is skipped with that reason, not a shared-memory one
         let odd = try runGPT2(arguments: ["selftest", "cuda", "--only", "attention", "--shape", "17x48", "--threads", "2"],

@@ -10,7 +10,10 @@ public enum ModelSource {
         if FileSystem.isDirectory(path), Checkpoint.step(ofFolder: path) != nil, Checkpoint.steps(in: path).isEmpty { return path }
         guard FileSystem.isDirectory(path) else {
             guard !FileSystem.isFile(path) else { throw FileError("\(path) is a file, not a run or checkpoint folder" + advice(forFile: path)) }
-            throw FileError("\(path) does not exist")
+            guard FileSystem.realPath(path) != nil else {   // (nothing there, or a link that leads nowhere)
+                throw FileError("\(path) does not exist" + (FileSystem.linkContents(path).map { " (a link to \($0), which is missing)" } ?? ""))
+            }
+            throw FileError("\(path) is neither a file nor a folder (a pipe or a device); give a run or checkpoint folder, or a model file")
         }
         guard let newest = Checkpoint.steps(in: path).last else {
             if !ShardSelection.split(directory: path, split: "train").paths().isEmpty || !ShardSelection.split(directory: path, split: "val").paths().isEmpty {
@@ -23,9 +26,13 @@ public enum ModelSource {
 
     /// The weights `path` names, as a path of their own: a run folder's newest checkpoint folder (so that a command can
     /// say which one it read, and read that one), else `path` itself. Fails as loading `path` would on a path that
-    /// names no weights.
+    /// names no weights, a file among them (its header is read).
     public static func resolve(_ path: String) throws -> String {
-        guard !FileSystem.isFile(path), case .llmc = try file(path) else { return path }   // (a file, a Hugging Face folder)
+        if FileSystem.isFile(path) {
+            _ = try config(path)
+            return path
+        }
+        guard case .llmc = try file(path) else { return path }   // (a Hugging Face folder)
         return try checkpointFolder(path)
     }
 
