@@ -338,6 +338,14 @@ struct ByteEncoder: DocumentEncoder {
             #expect(error?.description == "the corpus has 3 tokens and the default --val-tokens (its 200 bytes / 40, for GPT-2's "
                     + "~4 bytes a token; this text has 66.7) takes 5 of them, leaving none to train on (no shard of this name is "
                     + "left in the output folder); give --val-tokens, such as 1 (a tenth)", "\(String(describing: error))")
+            // and a corpus of one token (here the separator alone; a file holding only a byte-order mark) gets no advice
+            // that cannot work ("such as 1" of its 1)
+            try write(String(repeating: "x", count: 50), to: directory.appendingPathComponent("a.txt"))
+            let single = #expect(throws: PrepareError.self) {
+                try preparer(directory, validation: nil).prepare(input, encoder: Coarse())
+            }
+            #expect(single?.description.hasSuffix("; a corpus of one token cannot be split: give more text, or --val-tokens 0 for "
+                                                  + "no validation split") == true, "\(String(describing: single))")
         }
     }
 

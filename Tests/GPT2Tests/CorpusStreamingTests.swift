@@ -101,13 +101,38 @@ final class BatchRecordingEncoder: DocumentEncoder, @unchecked Sendable {
         }
     }
 
+    /// A text file is read and tokenised in parts cut where no token can cross, not whole (a 200 MB text took 1 GB, on
+    /// one thread, with no progress until the end): with chunks far smaller than the file, the parts join to the text
+    /// without its byte-order mark, and the shards hold one `<|endoftext|>` and then GPT-2's tokens of the whole text.
+    @Test func aTextFileIsTokenisedInPartsThatJoinToTheWholeDocument() throws {
+        try withDirectory { directory in
+            let tokenizer = try TokenizerFixture.tokenizer()
+            // multi-byte characters, contractions, trailing spaces and CRLF (after which no cut may come), long lines
+            let kinds = ["ROMEO: café crème, 日本語!", "  indented and trailing  ", "emoji 🦀🚀\r", "numbers 12345 678", "'tis it's we'll"]
+            let text = (0..<200).map { $0 % 6 == 5 ? String(repeating: "word ", count: $0 % 30) + "end" : kinds[$0 % 6] }
+                .joined(separator: "\n")
+            let input = directory.appendingPathComponent("book.txt")
+            try Data([0xEF, 0xBB, 0xBF] + Array(text.utf8)).write(to: input)
+            var parts: [DocumentPart] = []
+            let held = try CorpusReader.forEachPart(of: .detect(path: input.path), chunkBytes: Self.chunkBytes) { parts.append($0) }
+            #expect(parts.count > 20 && parts.first?.startsDocument == true && !parts.dropFirst().contains { $0.startsDocument })
+            #expect(parts.map(\.text).joined() == text)
+            #expect(held < text.utf8.count / 10, "held \(held) of \(text.utf8.count) bytes")
+
+            var preparer = preparer(directory, streaming: true)
+            (preparer.shardTokens, preparer.validationTokens) = (1000, 100)
+            let streamed = try preparer.prepare([.detect(path: input.path)], encoder: tokenizer)
+            #expect(try tokens(of: streamed) == [GPT2Tokenizer.endOfText] + tokenizer.encode(text))
+        }
+    }
+
     @Test func readerHoldsAtMostAChunkPlusTheLongestLine() throws {
         try withDirectory { directory in
             let lines = try documents.map { try line($0) }
             let input = directory.appendingPathComponent("docs.jsonl")
             try Data(lines.joined(separator: "\n").utf8).write(to: input)
             var count = 0
-            let held = try CorpusReader.forEachDocument(of: .detect(path: input.path), chunkBytes: Self.chunkBytes) { _ in
+            let held = try CorpusReader.forEachPart(of: .detect(path: input.path), chunkBytes: Self.chunkBytes) { _ in
                 count += 1
             }
             #expect(count == documents.count)

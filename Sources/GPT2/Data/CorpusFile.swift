@@ -1,5 +1,5 @@
-/// An input file of `gpt2 prepare`, read front to back through POSIX `read`: in fixed-size chunks (JSONL and
-/// validation), or whole into one string (a text document), so at most one chunk or one document is held.
+/// An input file of `gpt2 prepare`, read front to back through POSIX `read`: in fixed-size chunks, or whole into one
+/// string (the demo corpus, whose sections are documents).
 
 #if canImport(Glibc)
 @preconcurrency import Glibc

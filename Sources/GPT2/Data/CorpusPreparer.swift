@@ -28,7 +28,7 @@ public struct CorpusPreparer: Sendable {
     /// nothing to do; if so, this prepare writes nothing and returns an empty summary at once (preparing again would
     /// change the shards the other run reads). Asked too when runs are reading the folder (see `lockOutput`).
     public var waitsForOutput: (@Sendable () -> Bool)?
-    /// Bytes read from an input file at a time (JSONL inputs and the check of every input).
+    /// Bytes read from an input file at a time (a text file is tokenised in parts of about an eighth of this).
     var chunkBytes = 8 << 20
     /// A batch of documents handed to the tokenizer closes at this many bytes of text, or documents.
     var batchBytes = 8 << 20
@@ -85,12 +85,15 @@ public struct CorpusPreparer: Sendable {
                                       validationTokens: validation)
         let progress = ProgressBar("tokenising", total: corpusBytes, unit: "MB", unitScale: 1e6)
         var doneBytes = 0, doneTokens = 0
-        var batch: [String] = [], batchTextBytes = 0
+        var batch: [DocumentPart] = [], batchTextBytes = 0
         func encodeBatch() throws(PrepareError) {
-            for tokens in encoder.encodeDocuments(batch, threads: threads) {
-                try writer.append([type(of: encoder).endOfText])
+            for (part, tokens) in zip(batch, encoder.encodeDocuments(batch.map(\.text), threads: threads)) {
+                if part.startsDocument {
+                    try writer.append([type(of: encoder).endOfText])
+                    doneTokens += 1
+                }
                 try writer.append(tokens)
-                doneTokens += tokens.count + 1
+                doneTokens += tokens.count
             }
             doneBytes += batchTextBytes
             progress.update(doneBytes, detail: "\(doneTokens) tokens")
@@ -99,9 +102,9 @@ public struct CorpusPreparer: Sendable {
         }
         do throws(PrepareError) {
             for input in inputs {  // a batch never spans inputs
-                try CorpusReader.forEachDocument(of: input, chunkBytes: chunkBytes) { (document) throws(PrepareError) in
-                    batch.append(document)
-                    batchTextBytes += document.utf8.count
+                try CorpusReader.forEachPart(of: input, chunkBytes: chunkBytes) { (part) throws(PrepareError) in
+                    batch.append(part)
+                    batchTextBytes += part.text.utf8.count
                     if batchTextBytes >= batchBytes || batch.count >= batchDocuments { try encodeBatch() }
                 }
                 if !batch.isEmpty { try encodeBatch() }

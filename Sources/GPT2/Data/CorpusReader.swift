@@ -1,5 +1,5 @@
 /// Reads documents out of corpus files: a text file is one document, a JSONL file one document per line (a
-/// string field, `text` by default) streamed in chunks. Bad input (missing, empty, invalid UTF-8 or JSON) is a
+/// string field, `text` by default), both streamed in chunks. Bad input (missing, empty, invalid UTF-8 or JSON) is a
 /// `PrepareError`.
 
 #if canImport(FoundationEssentials)
@@ -36,27 +36,73 @@ public enum CorpusInput: Sendable, Equatable, CustomStringConvertible {
     public var description: String { path }
 }
 
+/// A document, or a part of one: a text file's document comes in parts cut where no token can cross
+/// (`GPT2Tokenizer.independentPartBoundaries`), so that it is read, tokenised on every thread and shown in progress a
+/// chunk at a time; the parts' tokens, joined, are the document's.
+struct DocumentPart {
+    var text: String
+    /// Whether this part starts a document (its `<|endoftext|>` goes before it), or goes on with the one before.
+    var startsDocument: Bool
+}
+
 enum CorpusReader {
-    /// Calls `body` with each document of `input` in file order. A JSONL file streams in chunks of `chunkBytes`
-    /// (held: a chunk plus the longest line); a text file is one document, read once into one string. Returns
-    /// the most bytes held at once for a JSONL file (chunk plus unfinished line), the file's size for text.
+    /// Calls `body` with each document of `input`, or part of one, in file order. A JSONL file streams in chunks of
+    /// `chunkBytes` (held: a chunk plus the longest line), a text file too (held: a chunk plus the text since its last
+    /// safe cut: one long line is held whole). Returns the most bytes held at once (for a JSONL file, chunk plus
+    /// unfinished line).
     @discardableResult
-    static func forEachDocument(of input: CorpusInput, chunkBytes: Int,
-                                _ body: (String) throws(PrepareError) -> Void) throws(PrepareError) -> Int
+    static func forEachPart(of input: CorpusInput, chunkBytes: Int,
+                            _ body: (DocumentPart) throws(PrepareError) -> Void) throws(PrepareError) -> Int
     {
         switch input {
         case .text(let path):
+            return try forEachTextPart(path: path, chunkBytes: chunkBytes, body)
+        case .blankLineSeparated(let path):   // (the demo corpus, 1 MB: read whole)
             let file = try CorpusFile(path: path)
-            try body(withoutByteOrderMark(try file.text()))
-            return file.size
-        case .blankLineSeparated(let path):
-            let file = try CorpusFile(path: path)
-            try forEachSection(of: withoutByteOrderMark(try file.text()), body)
+            try forEachSection(of: withoutByteOrderMark(try file.text())) { (section) throws(PrepareError) in
+                try body(DocumentPart(text: section, startsDocument: true))
+            }
             return file.size
         case .jsonLines(let path, let field):
-            return try forEachJSONDocument(path: path, field: field, chunkBytes: chunkBytes, body)
+            return try forEachJSONDocument(path: path, field: field, chunkBytes: chunkBytes) { (document) throws(PrepareError) in
+                try body(DocumentPart(text: document, startsDocument: true))
+            }
         }
     }
+
+    /// The one document of a text file, in parts of about an eighth of `chunkBytes` where the text has safe cuts, without
+    /// the byte-order mark. (The mark is always in the first part: no cut follows a byte of it.)
+    private static func forEachTextPart(path: String, chunkBytes: Int,
+                                        _ body: (DocumentPart) throws(PrepareError) -> Void) throws(PrepareError) -> Int
+    {
+        let file = try CorpusFile(path: path)
+        var validator = UTF8Validator()
+        var held: [UInt8] = [], peak = 0, startsDocument = true
+        func emit(_ bytes: ArraySlice<UInt8>) throws(PrepareError) {
+            let text = startsDocument && bytes.starts(with: byteOrderMark) ? bytes.dropFirst(byteOrderMark.count) : bytes
+            try body(DocumentPart(text: String(decoding: text, as: UTF8.self), startsDocument: startsDocument))
+            startsDocument = false
+        }
+        let total = try file.forEachChunk(chunkBytes: chunkBytes) { (chunk) throws(PrepareError) in
+            // (checked again as it is read: the file may have changed since it was checked)
+            if let bad = validator.validate(chunk) { throw .invalidUTF8(path: path, byteOffset: bad, leadingBytes: file.leadingBytes()) }
+            held.append(contentsOf: chunk)
+            peak = max(peak, held.count)
+            let cuts = held.withUnsafeBufferPointer {
+                GPT2Tokenizer.independentPartBoundaries(in: $0, targetLength: max(1, chunkBytes / 8))
+            }
+            guard cuts.count > 2 else { return }   // no safe cut yet
+            // Every part but the last ends at a safe cut; the last ends where the chunk did, so it waits for the next.
+            for (start, end) in zip(cuts, cuts.dropFirst()).dropLast() { try emit(held[start..<end]) }
+            held.removeFirst(cuts[cuts.count - 2])
+        }
+        guard total > 0 else { throw .emptyInput(path: path) }
+        if let bad = validator.finish() { throw .invalidUTF8(path: path, byteOffset: bad, leadingBytes: file.leadingBytes()) }
+        if !held.isEmpty || startsDocument { try emit(held[...]) }
+        return peak
+    }
+
+    private static let byteOrderMark: [UInt8] = [0xEF, 0xBB, 0xBF]
 
     /// `text` without the byte-order mark an editor may start a UTF-8 file with (JSONL lines drop it too): kept, it would
     /// be three tokens at the start of the document of every such file.
@@ -82,7 +128,7 @@ enum CorpusReader {
             return total
         case .jsonLines:
             var total = 0
-            try forEachDocument(of: input, chunkBytes: chunkBytes) { total += $0.utf8.count }
+            try forEachPart(of: input, chunkBytes: chunkBytes) { total += $0.text.utf8.count }
             return total
         }
     }

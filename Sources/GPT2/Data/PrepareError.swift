@@ -50,8 +50,11 @@ public enum PrepareError: Error, CustomStringConvertible {
                 "the default --val-tokens (its \(bytes) bytes / 40, for GPT-2's ~4 bytes a token; this text has "
                     + "\(formatFixed(Double(bytes) / Double(max(1, total)), digits: 1))) takes"
             } ?? "--val-tokens takes"
+            let advice = corpusBytes == nil ? "lower --val-tokens"
+                : total >= 2 ? "give --val-tokens, such as \(max(1, total / 10)) (a tenth)"
+                : "a corpus of one token cannot be split: give more text, or --val-tokens 0 for no validation split"
             return "the corpus has \(total) tokens and \(taken) \(validation) of them, leaving none to train on (no shard of this "
-                + "name is left in the output folder); " + (corpusBytes == nil ? "lower --val-tokens" : "give --val-tokens, such as \(max(1, total / 10)) (a tenth)")
+                + "name is left in the output folder); " + advice
         case .cannotCreateDirectory(let path, let reason):
             return "cannot create output directory \(path): "
                 + (FileSystem.isFile(path) ? "a file of that name is there; give --out a folder" : reason)
