@@ -63,6 +63,18 @@ import Testing
         #expect(streamed == Array(tokens.dropFirst(prompt.count)), "onToken sees each new token in order")
     }
 
+    /// Generation asks `until` before each token and ends when it says so, with the tokens drawn so far.
+    @Test func generationEndsWhenAskedTo() throws {
+        let gpt = try model(context: 8)
+        var random = SeededRandom(seed: 1)
+        let whole = try gpt.generate(prompt: [1, 2, 3], count: 12, options: SamplingOptions(temperature: 1), random: &random)
+        random = SeededRandom(seed: 1)
+        var asked = 0
+        let cut = try gpt.generate(prompt: [1, 2, 3], count: 12, options: SamplingOptions(temperature: 1), random: &random,
+                                   until: { asked += 1; return asked > 5 })
+        #expect(cut == Array(whole.prefix(3 + 5)) && asked == 6)
+    }
+
     /// Every row t of a random qkv (T=7, C=12, NH=3): the row kernel over rows 0...t equals full attention's row t.
     /// Both compute the same sums in fp32, perhaps in a different order: 1e-5 relative to values of order 1.
     @Test func attentionRowMatchesFullAttention() throws {

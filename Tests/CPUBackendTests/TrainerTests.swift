@@ -282,6 +282,22 @@ import Testing
         #expect(try metrics(out).validation.count == 3, "steps 2, 3 and 4 are evaluated")
     }
 
+    /// A stop asked for during a step's sample ends the sample at the token it is on (a long sample kept the stop waiting,
+    /// and a state.json edited to sample 10^12 tokens never stopped); the step and its checkpoint are kept. Here the stop
+    /// comes before the sample begins, so it has no tokens.
+    @Test func aStopRequestEndsTheSampleInProgress() throws {
+        let out = try TestPaths.temporaryDirectory("trainer-stop-sample").path
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let trainer = try Trainer(options: try options(out: out, steps: 4, sampleEvery: 1), backend: CPUBackend(threads: 2))
+        var samples: [[Int]] = []
+        trainer.decode = { samples.append($0); return "" }
+        let request = StopRequest(signals: [])
+        request.request()
+        #expect(try trainer.run(stopRequest: request).count == 1)
+        #expect(trainer.stoppedOnRequest && Checkpoint.steps(in: out) == [1])
+        #expect(samples == [[]], "\(samples)")
+    }
+
     /// A run folder moved away while the trainer was being built (loading weights can take minutes) stops the run
     /// before it writes anything at the old path.
     @Test func aRunFolderMovedBeforeTheRunStartsIsNotWrittenAtItsOldPath() throws {

@@ -64,6 +64,10 @@ import Testing
         #expect(MetricsLog.missingSteps(logged: Set(1...29), through: 30) == "step 30")
         #expect(MetricsLog.missingSteps(logged: Set(1...30).subtracting([3, 7, 30]), through: 30) == "3 steps from 3 to 30")
         #expect(MetricsLog.missingSteps(logged: [], through: 0) == nil)
+        // from the rows there are, at any step: a checkpoint edited to step 10^12 made a list of every step, and died
+        // allocating 34 GB; near Int.max it never ended
+        #expect(MetricsLog.missingSteps(logged: [], through: 1_000_000_000_000) == "steps 1–1000000000000")
+        #expect(MetricsLog.missingSteps(logged: Set(1...3).union([9]), through: Int.max) == "\(Int.max - 4) steps from 4 to \(Int.max)")
     }
 
     /// A crash or power cut can leave the file's tail torn (`{"step":1` of step 12's row, its step cut short) or

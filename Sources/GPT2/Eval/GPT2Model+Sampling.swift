@@ -20,17 +20,20 @@ public struct SamplingOptions: Sendable, Equatable {
 }
 
 extension GPT2Model {
-    /// Generates `count` tokens after `prompt` (which must not be empty), calling `onToken` as each arrives.
-    /// Uses the first sequence of the model's buffers; when the context fills, the last half is re-read.
-    /// Throws when a row of logits is not finite (every token drawn from it would be an arbitrary one).
+    /// Generates `count` tokens after `prompt` (which must not be empty), calling `onToken` as each arrives, or fewer
+    /// once `stop` says so (asked before each token). Uses the first sequence of the model's buffers; when the context
+    /// fills, the last half is re-read. Throws when a row of logits is not finite (every token drawn from it would be an
+    /// arbitrary one).
     public func generate(prompt: [Int], count: Int, options: SamplingOptions, random: inout SeededRandom,
-                         onToken: (Int) -> Void = { _ in }) throws(NonFiniteOutputError) -> [Int] {
+                         onToken: (Int) -> Void = { _ in },
+                         until stop: () -> Bool = { false }) throws(NonFiniteOutputError) -> [Int] {
         precondition(!prompt.isEmpty, "generation needs at least one prompt token")
         let window = layout.sequenceLength
         var tokens = prompt
         var cached = prefill(Array(tokens.suffix(window)))
         var logits = cached.logits
         for generated in 0..<count {
+            if stop() { break }
             guard logits.allSatisfy(\.isFinite) else { throw NonFiniteOutputError("the logits for generated token \(generated + 1)") }
             let next = Self.sample(logits: logits, options: options, random: &random)
             tokens.append(next)

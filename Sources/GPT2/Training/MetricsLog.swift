@@ -72,13 +72,17 @@ public final class MetricsLog {
     }
 
     /// The steps 1…`last` without a row in `logged`, said in a few words ("steps 19–30", "12 steps from 3 to 30"), or nil.
+    /// Worked out from the rows there are, not by listing 1…`last` (a checkpoint's step may be anything up to Int.max).
     static func missingSteps(logged: Set<Int>, through last: Int) -> String? {
         guard last >= 1 else { return nil }
-        let missing = (1...last).filter { !logged.contains($0) }
-        guard let first = missing.first, let final = missing.last else { return nil }
-        if missing.count == 1 { return "step \(first)" }
-        if final - first + 1 == missing.count { return "steps \(first)–\(final)" }
-        return "\(missing.count) steps from \(first) to \(final)"
+        let count = last - logged.count(where: { (1...last).contains($0) })
+        guard count > 0 else { return nil }
+        var (first, final) = (1, last)
+        while logged.contains(first) { first += 1 }
+        while logged.contains(final) { final -= 1 }
+        if count == 1 { return "step \(first)" }
+        if final - first + 1 == count { return "steps \(first)–\(final)" }
+        return "\(count) steps from \(first) to \(final)"
     }
 
     /// The `step` of a row, read from its leading `{"step":N`.

@@ -246,8 +246,8 @@ public final class Trainer<Ops: Backend> {
 
     /// Validation loss and HellaSwag, each when its period or the last step comes up; a text sample when its period
     /// does. Once `skip` says so (a stop request), the evaluations not begun yet are left out, so that a stop is not
-    /// kept waiting for minutes of them; the sample is not (it draws from the run's saved random state, which an exact
-    /// resume continues).
+    /// kept waiting for minutes of them, and a sample ends at the token it is on (the samples after a resume then differ
+    /// from an uninterrupted run's, as they draw from the sample generator's state; the losses do not).
     private func evaluatePeriodically(after current: Int, metrics: MetricsLog, skippingWhen skip: () -> Bool) throws {
         func due(_ every: Int?, _ what: String) -> Bool {
             guard let every, every > 0, current % every == 0 || current == options.steps else { return false }
@@ -270,8 +270,9 @@ public final class Trainer<Ops: Backend> {
         }
         if options.sampleEvery > 0 && current % options.sampleEvery == 0, let decode {
             let tokens = try model.generate(prompt: [GPT2Tokenizer.endOfText], count: options.sampleTokens,
-                                        options: SamplingOptions(temperature: 1, topK: 40), random: &sampleRandom)
-            Console.log("sample at step \(current):\n" + decode(Array(tokens.dropFirst())) + "\n---")
+                                            options: SamplingOptions(temperature: 1, topK: 40), random: &sampleRandom, until: skip)
+            let cut = tokens.count <= options.sampleTokens ? " (cut short after \(formatCount(tokens.count - 1, "token")): stopping on request)" : ""
+            Console.log("sample at step \(current)\(cut):\n" + decode(Array(tokens.dropFirst())) + "\n---")
         }
     }
 
