@@ -385,10 +385,12 @@ import Testing
     }
 
     /// A record with a value no bench writes (a damaged or hand-edited file) is refused by file, record and field: plans from
-    /// them said a negative MFU and time (mfu -1), an infinite one (mfu 0) or an overhead below nothing.
+    /// them said a negative MFU and time (mfu -1), an infinite one (mfu 0), an MFU of millions for the passes (an optimizer
+    /// of nearly the whole step) or an overhead below nothing.
     @Test(arguments: [("mfu", "-1", "mfu -1.0 is not a utilisation"), ("mfu", "0", "mfu 0.0"), ("mfu", "1e308", "mfu 1e+308"),
                       ("tokens_per_s", "0", "tokens_per_s 0.0"), ("micro_batch", "0", "micro_batch 0 is not between 1 and 65535"),
                       ("seq", "-3", "seq -3"), ("grad_accum", "0", "grad_accum 0"), ("optimizer_seconds", "-1", "optimizer_seconds -1.0"),
+                      ("optimizer_seconds", "2.69", "optimizer_seconds 2.69 of the 2.695e+00 s step leaves the forward and backward passes an MFU of 8.533e+02"),
                       ("device_overhead_bytes", "1e17", "device_overhead_bytes 100000000000000000"),
                       ("device_in_use_at_open_bytes", "-1", "device_in_use_at_open_bytes -1 is not a size")])
     func aDamagedCalibrationRecordIsRefused(_ field: String, _ value: String, _ phrase: String) throws {

@@ -65,7 +65,8 @@ public struct CalibrationRecord: Codable, Sendable, Equatable {
     }
 
     /// What makes the record unusable for a plan (a value no bench writes: a damaged or hand-edited file), or nil.
-    /// An MFU above 1 is allowed (a CPU faster than the peak assumed for it measures one), but not above 10.
+    /// An MFU above 1 is allowed (a CPU faster than the peak assumed for it measures one), but not above 10, neither the
+    /// step's nor that of its forward and backward passes alone.
     public var problem: String? {
         let counts = [("micro_batch", microBatch), ("seq", seq), ("grad_accum", gradAccum ?? 1)]
         if let (name, value) = counts.first(where: { !(1...Layout.maximumBatchSize).contains($0.1) }) {
@@ -75,6 +76,12 @@ public struct CalibrationRecord: Codable, Sendable, Equatable {
         guard tokensPerSecond > 0, tokensPerSecond.isFinite else { return "tokens_per_s \(tokensPerSecond) is not a positive number" }
         if let optimizerSeconds, !(optimizerSeconds >= 0 && optimizerSeconds.isFinite) {
             return "optimizer_seconds \(optimizerSeconds) is not a time"
+        }
+        // (the plan's speed for the passes: an optimizer of nearly the whole step made it millions of times the peak)
+        if let optimizerSeconds, !(microStepMFU <= 10) {
+            let stepSeconds = Double(microBatch * seq * (gradAccum ?? 1)) / tokensPerSecond
+            return "optimizer_seconds \(optimizerSeconds) of the \(formatScientific(stepSeconds, digits: 3)) s step leaves the forward and "
+                + "backward passes an MFU of \(formatScientific(microStepMFU, digits: 3)), not a utilisation (at most 10)"
         }
         if let peakFLOPs, !FLOPCount.plausiblePeaks.contains(peakFLOPs) { return "peak_flops \(peakFLOPs) is not a peak (1e6 to 1e21)" }
         // (below 0 when the plan counts more than the driver has in use: a measurement too)
