@@ -22,10 +22,14 @@ import Testing
         """
 
     private func examples(_ text: String, limit: Int? = nil) throws -> [HellaSwagExample] {
+        try examples(bytes: Array(text.utf8), limit: limit)
+    }
+
+    private func examples(bytes: [UInt8], limit: Int? = nil) throws -> [HellaSwagExample] {
         let directory = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("h.jsonl").path
-        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
         let tokenizer = try TokenizerFixture.tokenizer()
         return try HellaSwag.examples(path: path, limit: limit, encode: tokenizer.encode)
     }
@@ -84,9 +88,16 @@ import Testing
         (#"{"ctx": null, "endings": ["b", "c", "d", "e"], "label": 1}"#, ":1: not a HellaSwag item (ctx is null)"),
         ("{oops", ":1: not a HellaSwag item (not valid JSON)"),
         (#"{"ctx": "a", "endings": ["b", "c", "d", "e"], "label": 1.5}"#, ":1: not a HellaSwag item (a number its field cannot hold"),
+        // (which these two were called too: Foundation says "not valid JSON" of all three)
+        (#"{"ctx": "a\ud800b", "endings": ["b", "c", "d", "e"], "label": 1}"#,
+         ":1: not a HellaSwag item (the escape \\ud800 is half of a UTF-16 surrogate pair without its other half)"),
+        (#"{"ctx": "a"#, ":1: not a HellaSwag item (not UTF-8 text (a byte at offset 10 is no character's))"),
     ])
     func badLinesNameTheirLine(_ text: String, _ message: String) {
-        #expect { try examples(text) } throws: { error in String(describing: error).contains(message) }
+        // (the last case's ctx goes on with two bytes that are no UTF-8, which no String holds)
+        let bytes = text.hasSuffix(#""a"#) ? Array(text.utf8) + [0xFF, 0xFE] + Array(#"", "endings": ["b", "c", "d", "e"], "label": 1}"#.utf8)
+            : Array(text.utf8)
+        #expect { try examples(bytes: bytes) } throws: { error in String(describing: error).contains(message) }
     }
 
     @Test func predictionsBreakTiesTowardTheFirstEnding() {

@@ -203,31 +203,9 @@ private struct JSONLineDecoder {
         } catch DecodingError.valueNotFound(_, let context) where !context.codingPath.isEmpty {   // {"text": null}
             throw .missingField(path: path, line: lineNumber, field: field)
         } catch {
-            if let escape = Self.loneSurrogateEscape(in: line) { throw .loneSurrogate(path: path, line: lineNumber, escape: escape) }
+            if let escape = loneSurrogateEscape(inJSON: line) { throw .loneSurrogate(path: path, line: lineNumber, escape: escape) }
             throw .invalidJSON(path: path, line: lineNumber)
         }
-    }
-
-    /// The first `\uXXXX` escape in `line` that is a UTF-16 surrogate without its partner (a high one not followed by a
-    /// low one, or a low one on its own), as written; nil when there is none.
-    static func loneSurrogateEscape(in line: UnsafeBufferPointer<UInt8>) -> String? {
-        func unit(at index: Int) -> Int? {   // the value of `\uXXXX` at `index`
-            guard index + 6 <= line.count, line[index] == UInt8(ascii: "\\"), line[index + 1] == UInt8(ascii: "u") else { return nil }
-            return Int(String(decoding: line[(index + 2)..<(index + 6)], as: UTF8.self), radix: 16)
-        }
-        var index = 0
-        while index < line.count {
-            guard line[index] == UInt8(ascii: "\\") else { index += 1; continue }
-            guard let value = unit(at: index) else { index += 2; continue }   // another escape (\\, \n, …): its two bytes
-            if (0xD800...0xDBFF).contains(value), let next = unit(at: index + 6), (0xDC00...0xDFFF).contains(next) {
-                index += 12
-            } else if (0xD800...0xDFFF).contains(value) {
-                return String(decoding: line[index..<(index + 6)], as: UTF8.self)
-            } else {
-                index += 6
-            }
-        }
-        return nil
     }
 }
 
