@@ -27,6 +27,15 @@ import Testing
         try options { $0.sampleTokens = 100_000 }.validate(resuming: true)   // saved before the limit: it continues
     }
 
+    /// A peak FLOP/s that is none (a damaged state.json's, which --peak-flops never gives) is refused, as the option
+    /// refuses it: -1 logged an MFU of -2e12 % and wrote it into metrics.jsonl, 0 an infinite one.
+    @Test(arguments: [-1.0, 0, .nan, 1e30])
+    func aPeakThatIsNoneIsRefused(_ peak: Double) throws {
+        try options { $0.peakFLOPs = 989e12 }.validate(resuming: true)
+        let thrown = try #require(throws: ConfigError.self) { try options { $0.peakFLOPs = peak }.validate(resuming: true) }
+        #expect(String(describing: thrown).hasPrefix("--peak-flops must be from 1e6 to 1e21 FLOP/s"), "\(thrown)")
+    }
+
     @Test(arguments: ["--min-lr-fraction 2", "--min-lr-fraction -0.5", "--weight-decay -0.1", "--weight-decay inf",
                       "--clip -1", "--clip nan", "--eval-batches -1", "--sample-tokens 0", "--sample-tokens 65"])
     func badValuesAreRefusedByName(_ given: String) throws {

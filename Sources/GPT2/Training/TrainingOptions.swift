@@ -125,6 +125,10 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
                               + "of each decayed weight off it at every step at the peak, which zeroes or flips them all; lower "
                               + "--weight-decay or --lr (GPT-2 is trained with 0.1 and 6e-4)")
         }
+        // (given, --peak-flops checks it; a damaged state.json's made MFUs of -2e12 % in the log and metrics)
+        if let peakFLOPs, !FLOPCount.plausiblePeaks.contains(peakFLOPs) {
+            throw ConfigError("--peak-flops must be from 1e6 to 1e21 FLOP/s (got \(peakFLOPs))")
+        }
         guard evalBatches >= 0 else { throw ConfigError("--eval-batches must be 0 (the whole split) or positive (got \(evalBatches))") }
         guard sampleTokens > 0 || sampleEvery == 0 else {
             throw ConfigError("--sample-tokens must be positive (got \(sampleTokens)); --sample-every 0 turns sampling off")
