@@ -75,8 +75,8 @@ struct SampleCommand: ParsableCommand {
         let promptTokens = [GPT2Tokenizer.endOfText] + tokenizer.encode(prompt)
         let context = model.config.maxSequenceLength
         if promptTokens.count > context {   // (the whole prompt is printed; the model reads only its end)
-            Console.log("note: the prompt is \(formatCount(promptTokens.count - 1, "token")), more than the model's context of "
-                        + "\(context): the model reads only its last \(context)")
+            Console.log("note: the prompt is \(formatCount(promptTokens.count - 1, "token")), and with the <|endoftext|> before it "
+                        + "\(promptTokens.count), more than the model's context of \(context): the model reads only the last \(context)")
         }
         var random = SeededRandom(seed: seed)
         // Streamed as generated; a write that fails (a full disk, a closed stdout) ends the command with its error

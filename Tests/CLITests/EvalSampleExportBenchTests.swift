@@ -310,8 +310,13 @@ import Testing
                                              "--mirror", TestPaths.mirror.path, "--threads", "2"])
         try #require(beyond.status == 0, "\(beyond.stderrText)")
         #expect(beyond.stdoutText.hasPrefix(long))
-        #expect(beyond.stderrText.contains("note: the prompt is 80 tokens, more than the model's context of 64: the model reads only its last 64"),
+        #expect(beyond.stderrText.contains("note: the prompt is 80 tokens, and with the <|endoftext|> before it 81, more than the model's context of 64: "
+                                              + "the model reads only the last 64"),
                 "\(beyond.stderrText)")
+        // and one that fills the context with its <|endoftext|> is read whole, without a note
+        let filling = try runGPT2(arguments: ["sample", "--checkpoint", run, "--prompt", String(repeating: " Rome", count: 63), "--tokens", "1",
+                                              "--mirror", TestPaths.mirror.path, "--threads", "2"])
+        #expect(filling.status == 0 && !filling.stderrText.contains("note:"), "\(filling.stderrText)")
     }
 
     /// Sampling options out of range are refused by name, before the model loads (`--tokens 0` printed just the prompt).

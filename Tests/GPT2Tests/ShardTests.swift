@@ -65,9 +65,10 @@ import GPT2TestSupport
                 ("negative", handMadeShard(declared: -5, tokens: [1, 2]),
                  { if case .sizeMismatch(_, -5, _) = $0 { $0.description.contains("declares a negative token count (-5)") } else { false } }),
                 ("truncated", handMadeShard(declared: 4, tokens: [1, 2, 3, 4]).dropLast(3),
-                 { if case .sizeMismatch(_, 4, _) = $0 { true } else { false } }),
-                ("trailing", handMadeShard(declared: 2, tokens: [1, 2, 3]),   // longer than declared: not read as 2 tokens
-                 { if case .sizeMismatch(_, 2, 1030) = $0 { true } else { false } }),
+                 { if case .sizeMismatch(_, 4, _) = $0 { $0.description.contains("truncated or partially written") } else { false } }),
+                // longer than declared: not read as 2 tokens, nor called truncated
+                ("trailing", handMadeShard(declared: 2, tokens: [1, 2, 3]),
+                 { if case .sizeMismatch(_, 2, 1030) = $0 { $0.description.contains("is 1030 bytes — longer than its header says") } else { false } }),
                 ("vocabulary", handMadeShard(declared: 3, tokens: [5, 50257, 7]),
                  { if case .tokenOutOfRange(_, 1, 50257, 50257) = $0 { true } else { false } }),
             ]

@@ -112,8 +112,9 @@ public enum ShardError: Error, CustomStringConvertible, Equatable {
         case .sizeMismatch(let path, let declared, _) where declared < 0:
             return "\(path) declares a negative token count (\(declared)): its header is damaged"
         case .sizeMismatch(let path, let declared, let size):
-            return "\(path) declares \(declared) tokens (\(ShardFormat.fileSize(tokenCount: max(0, declared))) bytes) "
-                + "but is \(size) bytes — truncated or partially written"
+            let expected = ShardFormat.fileSize(tokenCount: max(0, declared))
+            return "\(path) declares \(declared) tokens (\(expected) bytes) but is \(size) bytes — "
+                + (size < expected ? "truncated or partially written" : "longer than its header says: the header or the file is damaged")
         case .tokenOutOfRange(let path, let index, let token, let vocabularySize):
             if token < ShardFormat.gpt2VocabularySize {   // a GPT-2 id, beyond a model with a smaller vocabulary: the shard is fine
                 return "\(path) holds token \(token) at position \(index), outside the model's vocabulary (0..<\(vocabularySize)); "
