@@ -33,6 +33,8 @@ public struct CorpusPreparer: Sendable {
     /// A batch of documents handed to the tokenizer closes at this many bytes of text, or documents.
     var batchBytes = 8 << 20
     var batchDocuments = 4096
+    /// The inputs' size from which their check shows progress.
+    var checkProgressBytes = 64 << 20
 
     public init(outputDirectory: String, name: String) {
         self.outputDirectory = outputDirectory
@@ -65,10 +67,19 @@ public struct CorpusPreparer: Sendable {
     public static func requireReadableInput(_ path: String) throws(PrepareError) { _ = try CorpusFile(path: path) }
 
     /// Reads every input once, in chunks, to check it (exists, non-empty, UTF-8, JSON); returns the documents'
-    /// total bytes.
+    /// total bytes. Inputs of `checkProgressBytes` or more show a progress line meanwhile (JSON lines are checked at
+    /// tens of MB/s: minutes of a large file, which went without a word).
     public func validate(_ inputs: [CorpusInput]) throws(PrepareError) -> Int {
-        var corpusBytes = 0
-        for input in inputs { corpusBytes += try CorpusReader.documentBytes(of: input, chunkBytes: chunkBytes) }
+        let fileBytes = inputs.reduce(0) { $0 + (FileSystem.size($1.path) ?? 0) }
+        let progress = fileBytes >= checkProgressBytes ? ProgressBar("checking", total: fileBytes, unit: "MB", unitScale: 1e6) : nil
+        var corpusBytes = 0, read = 0
+        for input in inputs {
+            corpusBytes += try CorpusReader.documentBytes(of: input, chunkBytes: chunkBytes) { bytes in
+                read += bytes
+                progress?.update(read)
+            }
+        }
+        progress?.finish()
         return corpusBytes
     }
 

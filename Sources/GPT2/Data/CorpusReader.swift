@@ -110,9 +110,9 @@ enum CorpusReader {
         text.unicodeScalars.first == "\u{FEFF}" ? String(text.unicodeScalars.dropFirst()) : text
     }
 
-    /// Checks `input` (exists, non-empty, UTF-8, JSON) reading it in chunks of `chunkBytes`; returns the UTF-8
-    /// bytes of its documents.
-    static func documentBytes(of input: CorpusInput, chunkBytes: Int) throws(PrepareError) -> Int {
+    /// Checks `input` (exists, non-empty, UTF-8, JSON) reading it in chunks of `chunkBytes`, telling `bytesRead` the size
+    /// of each; returns the UTF-8 bytes of its documents.
+    static func documentBytes(of input: CorpusInput, chunkBytes: Int, bytesRead: (Int) -> Void = { _ in }) throws(PrepareError) -> Int {
         switch input {
         case .text(let path), .blankLineSeparated(let path):  // the documents are the whole file
             let file = try CorpusFile(path: path)
@@ -122,20 +122,21 @@ enum CorpusReader {
                 if let bad = validator.validate(chunk) { throw .invalidUTF8(path: path, byteOffset: bad, leadingBytes: file.leadingBytes()) }
                 if let nul = chunk.firstIndex(of: 0) { throw .nulByte(path: path, byteOffset: offset + nul, leadingBytes: file.leadingBytes()) }
                 offset += chunk.count
+                bytesRead(chunk.count)
             }
             guard total > 0 else { throw .emptyInput(path: path) }
             if let bad = validator.finish() { throw .invalidUTF8(path: path, byteOffset: bad, leadingBytes: file.leadingBytes()) }
             return total
-        case .jsonLines:
+        case .jsonLines(let path, let field):
             var total = 0
-            try forEachPart(of: input, chunkBytes: chunkBytes) { total += $0.text.utf8.count }
+            _ = try forEachJSONDocument(path: path, field: field, chunkBytes: chunkBytes, bytesRead: bytesRead) { total += $0.utf8.count }
             return total
         }
     }
 
     /// The documents of a JSONL file. As when the file was checked whole: invalid UTF-8 anywhere is reported
     /// before a bad line (so the rest is still read for it), and a file without documents is empty.
-    private static func forEachJSONDocument(path: String, field: String, chunkBytes: Int,
+    private static func forEachJSONDocument(path: String, field: String, chunkBytes: Int, bytesRead: (Int) -> Void = { _ in },
                                             _ body: (String) throws(PrepareError) -> Void) throws(PrepareError) -> Int
     {
         let file = try CorpusFile(path: path)
@@ -155,6 +156,7 @@ enum CorpusReader {
         let total = try file.forEachChunk(chunkBytes: chunkBytes) { (chunk) throws(PrepareError) in
             if let bad = validator.validate(chunk) { throw .invalidUTF8(path: path, byteOffset: bad, leadingBytes: file.leadingBytes()) }
             if badLine == nil { try lines.split(chunk, take) }
+            bytesRead(chunk.count)
         }
         guard total > 0 else { throw .emptyInput(path: path) }
         if let bad = validator.finish() { throw .invalidUTF8(path: path, byteOffset: bad, leadingBytes: file.leadingBytes()) }
