@@ -12,7 +12,10 @@ import sys
 
 def read(path):
     with open(path) as f:
-        return json.loads(f.read())
+        text = f.read()
+    if not text.strip():   # (the session script's FAILED or SKIPPED line for that run is in its log, on stderr)
+        raise ValueError(f"{path} is empty: that run failed or was skipped")
+    return json.loads(text)
 
 
 def main():

@@ -3,8 +3,9 @@
 # tool can carry (64 MiB in all): the static gpt2 binary, the OpenBLAS it links, kernels precompiled for
 # sm_90 (used when the GPU machine has no NVRTC), and tinyshakespeare shards for the training checks.
 # Usage: scripts/gpu-bundle.sh [OUT=.gpu-bundle]
-# then one device call per phase: run(command: "scripts/gpu-session.sh check", timeout_s: 600, carry: [".gpu-bundle"]),
-# the same with `bench`, then `sanitize` if device time is left (or `all`, then `sanitize`: see gpu-session.sh).
+# then, with 15 minutes of device time: run(command: "scripts/gpu-session.sh all", timeout_s: 600, carry: [".gpu-bundle"]),
+# and if 4 minutes or more are left, run(command: "GPU_SESSION_SECONDS=S scripts/gpu-session.sh sanitize", timeout_s: S + 30)
+# with S 30 s under what is left (see gpu-session.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-.gpu-bundle}"
@@ -29,3 +30,6 @@ export GPT2_DATA_MIRROR="${GPT2_DATA_MIRROR:-$(cd .. && pwd)/shared/data}"
 [ -d "$GPT2_DATA_MIRROR" ] || GPT2_DATA_MIRROR=/work/shared/data
 "$out/gpt2" prepare --out "$out/data/tinyshakespeare" 2>&1 | tail -2 || echo "warning: could not prepare tinyshakespeare"
 du -sh "$out" "$out"/*
+# The device tool carries at most 64 MiB with the tracked files (~2.5 MiB): say so here, not when the session starts.
+size=$(du -sm "$out" | cut -f1)
+[ "$size" -le 60 ] || echo "warning: $out is $size MiB; with the repository's files it may not fit the device tool's 64 MiB" >&2

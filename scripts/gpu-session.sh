@@ -14,7 +14,8 @@
 # Estimated for an H200 from the steps' counts: check 1.5-2.5 minutes (NVRTC, the self-tests, one d12 bench); bench
 # 4.5-7 (twelve gpt2 runs of a few seconds each, two torch.compile runs of one to two minutes each); sanitize 1-5.
 # A call that finds no warm machine also spends 1-2 minutes of device time starting one (a machine stays warm 30 s),
-# so with 15 minutes in all, `all` and then `sanitize` if 4 minutes are left costs one start less than three calls.
+# so with 15 minutes in all, `all` and then `sanitize` if 4 minutes are left costs one start less than three calls:
+# the device tool cuts that second call's limit to the time left, so give it GPU_SESSION_SECONDS 30 s under that.
 # The bundle (GPU_BUNDLE, default .gpu-bundle) comes from scripts/gpu-bundle.sh. Each step runs even if an
 # earlier one failed; exit status 1 if any failed or was skipped.
 # The device tool kills a command at its timeout_s and keeps only what is under $OUT, so a step cut off there
@@ -42,25 +43,33 @@ if [ -n "${OUT:-}" ] && [ -d "$OUT" ] && [ -z "${GPU_SESSION_TEED:-}" ]; then
 fi
 gpt2="$bundle/gpt2"
 status=0
+# A bundle built from an earlier commit than this checkout's measures that commit: said first (where git is at hand).
+built="$("$gpt2" --version 2>/dev/null | awk '{print $2}')"
+echo "bundle: gpt2-swift ${built:-of no known commit}"
+if checkout="$(git rev-parse --short=12 HEAD 2>/dev/null)" && [ "${built%-dirty}" != "$checkout" ]; then
+    echo "warning: the bundle's gpt2 was built from ${built:-an unknown commit}, this checkout is $checkout: rebuild it with scripts/gpu-bundle.sh" >&2
+fi
 step() { echo; echo "=== $*"; }
 # Each step gets at most STEP_SECONDS (default 150), so one hang cannot eat the whole device call, and never more
 # than the phase has left. -k: a process stuck in the driver may ignore the TERM. skipped tells pytorch() below
 # not to try again.
 skipped=
+# Its FAILED and SKIPPED lines go to stderr (into the log all the same), not into a step's output redirected to a file.
 run() {
-    local limit="${STEP_SECONDS:-150}" left=$(( GPU_SESSION_DEADLINE - $(date +%s) )) code
+    local limit="${STEP_SECONDS:-150}" left=$(( GPU_SESSION_DEADLINE - $(date +%s) )) code why
     if [ "$left" -lt 30 ]; then
-        echo "SKIPPED (${left} s left of GPU_SESSION_SECONDS): $*"; status=1; skipped=1; return 1
+        echo "SKIPPED (${left} s left of GPU_SESSION_SECONDS): $*" >&2; status=1; skipped=1; return 1
     fi
-    [ "$left" -lt "$limit" ] && limit=$left
+    why="stopped after $limit s, the step's limit"
+    [ "$left" -lt "$limit" ] && limit=$left && why="stopped after $limit s, at the session's deadline"
     timeout -k 10 "$limit" "$@" && return 0
     code=$?
-    if [ "$code" = 124 ] || [ "$code" = 137 ]; then echo "FAILED ($code: stopped after $limit s): $*"; else echo "FAILED ($code): $*"; fi
+    if [ "$code" = 124 ] || [ "$code" = 137 ]; then echo "FAILED ($code: $why): $*" >&2; else echo "FAILED ($code): $*" >&2; fi
     status=1; return 1
 }
 
 step machine
-nvidia-smi || status=1
+timeout -k 5 30 nvidia-smi || status=1
 nvcc --version 2>/dev/null || echo "nvcc: not installed"
 ldd --version | head -1
 step libraries
@@ -90,7 +99,14 @@ else
         if [ ! -s "$found" ]; then
             timeout -k 5 60 find / \( -path /proc -o -path /sys -o -path "$PWD" \) -prune -o \( -name 'libnvrtc.so*' \
                 -o -name 'libcublasLt.so*' -o -name 'cuda_bf16.h' -o -name 'libnvrtc-builtins.so*' \) -print 2>/dev/null \
-                | sort > "$found"
+                | sort > "$found.walk"
+            walk=${PIPESTATUS[0]}
+            if [ "$walk" = 124 ] || [ "$walk" = 137 ]; then   # cut short: used by this call, not kept for the next
+                echo "the search stopped at its 60 s limit; what it found so far is used, and not kept"
+                found="$found.walk"
+            else
+                mv "$found.walk" "$found"
+            fi
         fi
         head -20 "$found"
         first() { grep -E "/$1\$" "$found" | head -1; }
@@ -122,7 +138,10 @@ step "gpt2 info"
 run "$gpt2" info
 step "kernels (NVRTC, this GPU's architecture)"
 # --cache: the selftests reuse them. Not through run (a failure here is the bundle's cubins' cue, not a failed step).
-if [ -z "${GPT2_KERNEL_IMAGES:-}" ] && ! timeout -k 10 180 "$gpt2" kernels --cache; then
+kernels_limit=$(( GPU_SESSION_DEADLINE - $(date +%s) ))
+[ "$kernels_limit" -gt 180 ] && kernels_limit=180
+[ "$kernels_limit" -lt 10 ] && kernels_limit=10
+if [ -z "${GPT2_KERNEL_IMAGES:-}" ] && ! timeout -k 10 "$kernels_limit" "$gpt2" kernels --cache; then
     echo "NVRTC could not compile the kernels here: falling back to the bundle's precompiled sm_90 images"
     export GPT2_KERNEL_IMAGES="$bundle/kernels"
 fi
@@ -143,7 +162,7 @@ sanitize() {
     # ldmatrix; synccheck: barriers in divergent code), and memcheck over the ops and one model step.
     step "compute-sanitizer: racecheck and synccheck on attention T=256 HS=64, memcheck on the ops and a model step"
     # At most 90 s each, so one slow tool cannot crowd out the others.
-    if ! command -v compute-sanitizer >/dev/null; then echo "compute-sanitizer: not installed"; return; fi
+    if ! command -v compute-sanitizer >/dev/null; then echo "compute-sanitizer: not installed"; status=1; return; fi
     for tool in racecheck synccheck; do
         STEP_SECONDS=90 run compute-sanitizer --tool "$tool" --error-exitcode 1 "$gpt2" selftest cuda --only attention --shape 256x64
     done
@@ -163,14 +182,16 @@ pytorch() {
     echo "torch.compile failed: eager instead"
     run python3 "${arguments[@]}"
 }
+calibrated=   # (tried in this call: a failed one is not run again by the bench phase)
 calibrate() {
+    calibrated=1
     step "calibrate: d12 T=1024 B=16 (records this GPU's MFU and device memory overhead for gpt2 plan)"
     run "$gpt2" bench --device cuda --model d12 --micro-batch 16 --seq 1024 --steps 10 --json
     keep_calibration
 }
 if [ "$phase" = check ] || [ "$phase" = all ]; then calibrate; fi
 if [ "$phase" = bench ] || [ "$phase" = all ]; then
-    [ -s "$GPT2_CALIBRATION" ] || calibrate   # a fresh machine: the check phase's record is gone
+    [ -s "$GPT2_CALIBRATION" ] || [ -n "$calibrated" ] || calibrate   # a fresh machine: the check phase's record is gone
     step "plan vs measured: device memory and step time, d12 T=1024, three micro-batches and one accumulating step (calibrated at B=16)"
     compare="$(mktemp -d)"
     for batch in 8 16 32; do
