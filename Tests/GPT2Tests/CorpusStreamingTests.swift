@@ -107,8 +107,8 @@ final class BatchRecordingEncoder: DocumentEncoder, @unchecked Sendable {
     @Test func aTextFileIsTokenisedInPartsThatJoinToTheWholeDocument() throws {
         try withDirectory { directory in
             let tokenizer = try TokenizerFixture.tokenizer()
-            // multi-byte characters, contractions, trailing spaces and CRLF (after which no cut may come), long lines
-            let kinds = ["ROMEO: café crème, 日本語!", "  indented and trailing  ", "emoji 🦀🚀\r", "numbers 12345 678", "'tis it's we'll"]
+            // multi-byte characters, contractions, trailing spaces (before which no cut may come), CRLF, long lines
+            let kinds = ["ROMEO: café crème, 日本語!\r", "  indented and trailing  ", "emoji 🦀🚀\r", "numbers 12345 678", "'tis it's we'll\r"]
             let text = (0..<200).map { $0 % 6 == 5 ? String(repeating: "word ", count: $0 % 30) + "end" : kinds[$0 % 6] }
                 .joined(separator: "\n")
             let input = directory.appendingPathComponent("book.txt")
@@ -123,6 +123,15 @@ final class BatchRecordingEncoder: DocumentEncoder, @unchecked Sendable {
             (preparer.shardTokens, preparer.validationTokens) = (1000, 100)
             let streamed = try preparer.prepare([.detect(path: input.path)], encoder: tokenizer)
             #expect(try tokens(of: streamed) == [GPT2Tokenizer.endOfText] + tokenizer.encode(text))
+
+            // a Windows text, whose every line ends in CRLF, is cut too (before each "\r"; only before "\n" it was held
+            // whole), with the same tokens
+            let windows = (0..<100).map { "line \($0) of a Windows text, \($0 % 3 == 0 ? "ending" : "going on")." }.joined(separator: "\r\n")
+            try Data(windows.utf8).write(to: input)
+            var windowsParts: [String] = []
+            try CorpusReader.forEachPart(of: .detect(path: input.path), chunkBytes: Self.chunkBytes) { windowsParts.append($0.text) }
+            #expect(windowsParts.count > 20 && windowsParts.joined() == windows)
+            #expect(Array(tokenizer.encodeDocuments(windowsParts).joined()) == tokenizer.encode(windows))
         }
     }
 

@@ -37,7 +37,7 @@ public enum CorpusInput: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// A document, or a part of one: a text file's document comes in parts cut where no token can cross
-/// (`GPT2Tokenizer.independentPartBoundaries`), so that it is read, tokenised on every thread and shown in progress a
+/// (`GPT2Tokenizer.isIndependentCut`), so that it is read, tokenised on every thread and shown in progress a
 /// chunk at a time; the parts' tokens, joined, are the document's.
 struct DocumentPart {
     var text: String
@@ -70,14 +70,16 @@ enum CorpusReader {
         }
     }
 
-    /// The one document of a text file, in parts of about an eighth of `chunkBytes` where the text has safe cuts, without
-    /// the byte-order mark. (The mark is always in the first part: no cut follows a byte of it.)
+    /// The one document of a text file, in parts of an eighth of `chunkBytes` or more, cut where the text has safe cuts
+    /// (`GPT2Tokenizer.isIndependentCut`), without the byte-order mark. (The mark is always in the first part: no cut
+    /// follows a byte of it.) Each byte is searched for a cut once, however long the text goes without one.
     private static func forEachTextPart(path: String, chunkBytes: Int,
                                         _ body: (DocumentPart) throws(PrepareError) -> Void) throws(PrepareError) -> Int
     {
         let file = try CorpusFile(path: path)
+        let partBytes = max(1, chunkBytes / 8)
         var validator = UTF8Validator()
-        var held: [UInt8] = [], peak = 0, startsDocument = true
+        var held: [UInt8] = [], searchFrom = partBytes, peak = 0, startsDocument = true
         func emit(_ bytes: ArraySlice<UInt8>) throws(PrepareError) {
             let text = startsDocument && bytes.starts(with: byteOrderMark) ? bytes.dropFirst(byteOrderMark.count) : bytes
             try body(DocumentPart(text: String(decoding: text, as: UTF8.self), startsDocument: startsDocument))
@@ -88,13 +90,22 @@ enum CorpusReader {
             if let bad = validator.validate(chunk) { throw .invalidUTF8(path: path, byteOffset: bad, leadingBytes: file.leadingBytes()) }
             held.append(contentsOf: chunk)
             peak = max(peak, held.count)
-            let cuts = held.withUnsafeBufferPointer {
-                GPT2Tokenizer.independentPartBoundaries(in: $0, targetLength: max(1, chunkBytes / 8))
+            // Cuts among the bytes not searched yet; what follows the last one waits for the next chunk.
+            var cuts = [0], index = searchFrom
+            held.withUnsafeBufferPointer { text in
+                while index < text.count {
+                    if GPT2Tokenizer.isIndependentCut(in: text, at: index) {
+                        cuts.append(index)
+                        index += partBytes
+                    } else {
+                        index += 1
+                    }
+                }
             }
-            guard cuts.count > 2 else { return }   // no safe cut yet
-            // Every part but the last ends at a safe cut; the last ends where the chunk did, so it waits for the next.
-            for (start, end) in zip(cuts, cuts.dropFirst()).dropLast() { try emit(held[start..<end]) }
-            held.removeFirst(cuts[cuts.count - 2])
+            for (start, end) in zip(cuts, cuts.dropFirst()) { try emit(held[start..<end]) }
+            let kept = cuts[cuts.count - 1]
+            held.removeFirst(kept)
+            searchFrom = index - kept
         }
         guard total > 0 else { throw .emptyInput(path: path) }
         if let bad = validator.finish() { throw .invalidUTF8(path: path, byteOffset: bad, leadingBytes: file.leadingBytes()) }

@@ -1,10 +1,10 @@
 /// Cutting a text into parts that encode independently, for parallel encoding of one long text: every cut
-/// sits right before a "\n" that follows a printable ASCII byte other than the space (0x21–0x7E), where no
-/// pre-tokeniser piece can cross.
+/// sits right before a line end ("\n", or the "\r" of "\r\n") that follows a printable ASCII byte other than the
+/// space (0x21–0x7E), where no pre-tokeniser piece can cross.
 ///
 /// Why that is safe: the byte before the cut is a letter, number or "other" character, so the piece holding
-/// it ends at the "\n" (a whitespace character) whether or not the text goes on; each piece's extent depends
-/// only on the character after it, so the pieces before are unchanged; and a piece always starts at the cut.
+/// it ends at the whitespace after it whether or not the text goes on; each piece's extent depends only on the
+/// characters after its start, so the pieces before are unchanged; and a piece always starts at the cut.
 
 extension GPT2Tokenizer {
     /// Offsets `[0, c1, …, text.count]` that cut `text` into parts of about `targetLength` bytes or more
@@ -15,7 +15,7 @@ extension GPT2Tokenizer {
         var boundaries = [0]
         var index = max(1, targetLength)
         while index < text.count {
-            if text[index] == UInt8(ascii: "\n"), (0x21...0x7E).contains(text[index - 1]) {
+            if isIndependentCut(in: text, at: index) {
                 boundaries.append(index)
                 index += max(1, targetLength)
             } else {
@@ -24,5 +24,12 @@ extension GPT2Tokenizer {
         }
         boundaries.append(text.count)
         return boundaries
+    }
+
+    /// Whether `text` may be cut right before `index` (from 1 to `text.count - 1`) into two parts that encode
+    /// independently (see above).
+    @inline(__always)
+    public static func isIndependentCut(in text: UnsafeBufferPointer<UInt8>, at index: Int) -> Bool {
+        (text[index] == UInt8(ascii: "\n") || text[index] == UInt8(ascii: "\r")) && (0x21...0x7E).contains(text[index - 1])
     }
 }
