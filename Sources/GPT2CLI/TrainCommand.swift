@@ -176,6 +176,7 @@ struct TrainCommand: ParsableCommand {
             Console.log("note: --stop-after \(stopAfter) is past the run's last step (\(trainer.options.steps)): it trains to the end")
         }
         Console.log("plan: " + plan.verdict)
+        if let time = plannedTime(trainer.options, after: trainer.step, on: backend, device: plan.device) { Console.log("plan: " + time) }
         let stopRequest = StopRequest()
         try trainer.run(stopAfter: stopAfter, stopRequest: stopRequest)
         if !(backend is CUDABackend) {   // (the GPU run logs the device's peak itself)
@@ -186,6 +187,35 @@ struct TrainCommand: ParsableCommand {
             Console.log("interrupted: continue with gpt2 train --resume \(trainer.options.outDirectory)")
             throw ExitCode(130)
         }
+        if trainer.step < trainer.options.steps {   // (--stop-after)
+            Console.log("stopped after step \(trainer.step) of \(trainer.options.steps), as --stop-after asked: continue with "
+                        + "gpt2 train --resume \(trainer.options.outDirectory)")
+        }
+    }
+
+    /// The plan's time for the steps left, for the run's header: a step, and all of them, at the MFU `gpt2 plan` would
+    /// take (a GPU recipe pasted on a CPU said nothing of its hour-long steps until the first one ended). Nil without a
+    /// peak to plan against (a GPU not in the table, without --peak-flops).
+    private func plannedTime(_ options: TrainingOptions, after step: Int, on backend: any Backend, device: PlanDevice) -> String? {
+        let (key, tablePeak): (String, Double?)
+        if let cuda = backend as? CUDABackend {
+            let spec = BackendOptions.specification(cuda)
+            (key, tablePeak) = (spec.id, spec.listedBF16Peak)
+        } else {
+            (key, tablePeak) = ("cpu", FLOPCount.cpuPeak(threads: backendOptions.threadCount(backend)))
+        }
+        let target = PlanTarget(device: device, calibration: CalibrationFile.forPlanning(), calibrationKey: key, tablePeak: tablePeak)
+        let given = options.peakFLOPsGiven == true ? options.peakFLOPs : nil
+        guard step < options.steps,
+              let speed = target.speed(model: options.modelName, seq: options.sequenceLength, microBatch: options.microBatch,
+                                       peakOverride: given, mfuOverride: nil) else { return nil }
+        let left = options.steps - step
+        let time = TimePlan(config: options.model, sequenceLength: options.sequenceLength, tokensPerStep: options.tokensPerStep,
+                            steps: left, tokenBudget: nil, peakFLOPs: speed.peak, microStepMFU: speed.microStepMFU,
+                            optimizerSeconds: speed.optimizerSeconds, mfuSource: speed.source)
+        return "about \(PlanReport.stepTime(time.stepSeconds)) a step and \(formatDuration(time.totalSeconds ?? 0)) for "
+            + "\(step > 0 ? "the \(formatCount(left, "step")) left" : formatCount(left, "step")) of training, at MFU "
+            + "\(formatFixed(time.mfu, digits: 2)) (\(speed.source.text))"
     }
 
     /// The run's evaluation inputs; either may have to be downloaded, which can fail: the error then says what needs

@@ -7,6 +7,32 @@ import GPT2TestSupport
 import Testing
 
 @Suite struct PlanCommandTests {
+    /// docs/plan.md answers the README's question with `gpt2 plan`'s own output: each of its example blocks (a command,
+    /// then lines it prints, in order; a block may show part of them) is what this binary prints, uncalibrated. Its
+    /// backend scratch and allocation rounding had drifted by 4 bytes without a test noticing.
+    @Test func theDocumentedPlansAreWhatPlanPrints() throws {
+        let document = try String(contentsOf: TestPaths.repositoryRoot.appendingPathComponent("docs/plan.md"), encoding: .utf8)
+        let blocks = document.components(separatedBy: "```").enumerated().filter { $0.offset % 2 == 1 }.map(\.element)
+        var checked = 0
+        for block in blocks {
+            let lines = block.split(separator: "\n").map { String($0) }
+            guard let command = lines.first, command.hasPrefix("$ gpt2 plan ") else { continue }
+            let result = try runGPT2(arguments: command.dropFirst("$ gpt2 ".count).split(separator: " ").map(String.init),
+                                     environment: try CLIFixtures.emptyCalibration())
+            #expect(result.status == 0, "\(command): \(result.stderrText)")
+            var printed = result.stdoutText.split(separator: "\n").map { String($0) }[...]
+            for line in lines.dropFirst() {
+                guard let index = printed.firstIndex(of: line) else {
+                    Issue.record("\(command): the documented line\n\(line)\nis not among what follows in its output:\n\(printed.joined(separator: "\n"))")
+                    break
+                }
+                printed = printed[(index + 1)...]
+            }
+            checked += 1
+        }
+        #expect(checked == 4, "docs/plan.md's example plans")
+    }
+
     @Test func jsonHasTheFieldsScriptsUse() throws {
         let result = try runGPT2(arguments: ["plan", "--gpu", "rtx4070", "--model", "d12", "--micro-batch", "8", "--seq", "1024",
                                              "--grad-accum", "64", "--steps", "12000", "--json"],

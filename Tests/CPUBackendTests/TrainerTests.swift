@@ -298,6 +298,22 @@ import Testing
         #expect(samples == [[]], "\(samples)")
     }
 
+    /// A step still accumulating after `progressInterval` says how far it has got (here every micro-batch but the last,
+    /// whose step line follows).
+    @Test func aLongStepSaysHowFarItHasGot() throws {
+        let out = try TestPaths.temporaryDirectory("trainer-progress").path
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        var options = try options(out: out, steps: 2)
+        options.gradientAccumulation = 3
+        let trainer = try Trainer(options: options, backend: CPUBackend(threads: 2))
+        var lines: [String] = []
+        (trainer.progressInterval, trainer.progress) = (0, { lines.append($0) })
+        try trainer.run()
+        #expect(lines.map { String($0.prefix(while: { $0 != "," })) }
+                == ["step 1/2: 1 of 3 micro-batches in 0s", "step 1/2: 2 of 3 micro-batches in 0s",
+                    "step 2/2: 1 of 3 micro-batches in 0s", "step 2/2: 2 of 3 micro-batches in 0s"], "\(lines)")
+    }
+
     /// A run folder moved away while the trainer was being built (loading weights can take minutes) stops the run
     /// before it writes anything at the old path.
     @Test func aRunFolderMovedBeforeTheRunStartsIsNotWrittenAtItsOldPath() throws {

@@ -28,6 +28,10 @@ public final class Trainer<Ops: Backend> {
     public var decode: (([Int]) -> String)?
     /// HellaSwag items scored every `options.hellaswagEvery` steps (nil: not scored).
     public var hellaswag: [HellaSwagExample]?
+    /// A step still accumulating after this many seconds says how far it has got, and again each time as long (a d12
+    /// step of 64 micro-batches on a CPU takes an hour, and its first line came at its end), through `progress`.
+    public var progressInterval = 30.0
+    public var progress: (String) -> Void = { Console.log($0) }
 
     private let loader: DataLoader
     private let validation: ValidationLoader?
@@ -159,7 +163,7 @@ public final class Trainer<Ops: Backend> {
             // A stop request ends the step at the micro-batch in progress, unless that one completes it: a step half
             // accumulated is dropped (the weights are still the last step's), so the stop waits for one micro-batch only.
             let stopNow = { stopRequest?.isRequested == true && current < lastStep }
-            guard let loss = try accumulateGradients(abandoningWhen: stopNow) else {
+            guard let loss = try accumulateGradients(step: current, abandoningWhen: stopNow) else {
                 stoppedOnRequest = true
                 Console.log("step \(current) dropped part-way; the run stands at step \(step)")
                 if Checkpoint.steps(in: options.outDirectory).contains(step) {
@@ -231,8 +235,11 @@ public final class Trainer<Ops: Backend> {
 
     /// Zeroes the gradients and accumulates those of `gradientAccumulation` micro-batches; returns their mean loss,
     /// or nil when `abandon` says so after a micro-batch that is not the last (the gradients are then partial).
-    private func accumulateGradients(abandoningWhen abandon: () -> Bool) throws -> Float? {
+    private func accumulateGradients(step current: Int, abandoningWhen abandon: () -> Bool) throws -> Float? {
         let (B, T, A) = (options.microBatch, options.sequenceLength, options.gradientAccumulation)
+        let clock = ContinuousClock()
+        let start = clock.now
+        var said = start
         model.zeroGradients()
         var lossSum: Double = 0
         for microStep in 0..<A {
@@ -240,6 +247,12 @@ public final class Trainer<Ops: Backend> {
             lossSum += Double(model.accumulateGradients(inputs: batch.inputs, targets: batch.targets, batchSize: B,
                                                         sequenceLength: T, lossScale: 1 / Float(B * T * A)))
             if microStep < A - 1 && abandon() { return nil }
+            if microStep < A - 1 && (clock.now - said).seconds >= progressInterval {
+                said = clock.now
+                let elapsed = (said - start).seconds
+                progress("step \(current)/\(options.steps): \(microStep + 1) of \(A) micro-batches in \(formatDuration(elapsed)), "
+                         + "the step's end in about \(formatDuration(elapsed / Double(microStep + 1) * Double(A - microStep - 1)))")
+            }
         }
         return Float(lossSum / Double(A))
     }
