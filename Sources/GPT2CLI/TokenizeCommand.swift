@@ -22,7 +22,7 @@ struct TokenizeCommand: ParsableCommand {
 
             Examples:
               gpt2 tokenize --mirror ~/gpt2-data notes.txt         # one id per line
-              echo "Hello world" | gpt2 tokenize --vocab-dir gpt2 --json
+              echo "Hello world" | gpt2 tokenize --vocab-dir ~/gpt2-data/gpt2 --json
               export GPT2_DATA_MIRROR=~/gpt2-data
               gpt2 tokenize --json notes.txt | gpt2 tokenize --decode > roundtrip.txt
               gpt2 tokenize --stats --threads 1 big.txt > /dev/null  # bytes, tokens, MB/s
