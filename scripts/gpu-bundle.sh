@@ -11,6 +11,9 @@ cd "$(dirname "$0")/.."
 out="${1:-.gpu-bundle}"
 rm -rf "$out" && mkdir -p "$out/lib" "$out/kernels" "$out/data"
 
+# (touched: an incremental build skips the plugin that records the commit, swift-package-manager issue 5476, and the
+# bundle would name an earlier one, which gpu-session.sh then warns of)
+touch Package.swift
 swift build -c release --static-swift-stdlib --product gpt2
 cp .build/release/gpt2 "$out/gpt2" && strip "$out/gpt2"
 # Shared libraries the binary still needs beyond glibc/libstdc++ (OpenBLAS and its Fortran runtime).
