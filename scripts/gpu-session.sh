@@ -44,7 +44,8 @@ fi
 gpt2="$bundle/gpt2"
 status=0
 # A bundle built from an earlier commit than this checkout's measures that commit: said first (where git is at hand).
-built="$("$gpt2" --version 2>/dev/null | awk '{print $2}')"
+# (with the bundle's OpenBLAS, which the machine may lack: without it the binary does not load)
+built="$(LD_LIBRARY_PATH="$bundle/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$gpt2" --version 2>/dev/null | awk '{print $2}')"
 echo "bundle: gpt2-swift ${built:-of no known commit}"
 if checkout="$(git rev-parse --short=12 HEAD 2>/dev/null)" && [ "${built%-dirty}" != "$checkout" ]; then
     echo "warning: the bundle's gpt2 was built from ${built:-an unknown commit}, this checkout is $checkout: rebuild it with scripts/gpu-bundle.sh" >&2

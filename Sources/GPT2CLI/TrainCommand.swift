@@ -213,7 +213,8 @@ struct TrainCommand: ParsableCommand {
         let time = TimePlan(config: options.model, sequenceLength: options.sequenceLength, tokensPerStep: options.tokensPerStep,
                             steps: left, tokenBudget: nil, peakFLOPs: speed.peak, microStepMFU: speed.microStepMFU,
                             optimizerSeconds: speed.optimizerSeconds, mfuSource: speed.source)
-        return "about \(PlanReport.stepTime(time.stepSeconds)) a step and \(formatDuration(time.totalSeconds ?? 0)) for "
+        let total = time.totalSeconds ?? 0   // (under a minute as a step's time is: 263 ms read "0s")
+        return "about \(PlanReport.stepTime(time.stepSeconds)) a step and \(total < 59.5 ? PlanReport.stepTime(total) : formatDuration(total)) for "
             + "\(step > 0 ? "the \(formatCount(left, "step")) left" : formatCount(left, "step")) of training, at MFU "
             + "\(formatFixed(time.mfu, digits: 2)) (\(speed.source.text))"
     }

@@ -365,7 +365,7 @@ import Testing
         try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: directory + "/gone")
         try Data("hello world\n".utf8).write(to: URL(fileURLWithPath: text))
         for (path, phrase) in [(pipe, "pipe is neither a file nor a folder (a pipe or a device)"), ("/dev/null", "/dev/null is neither a file nor a folder"),
-                               (link, "link does not exist (a link to \(directory)/gone, which is missing)"),
+                               (link, "link does not exist (a link to \(directory)/gone, which leads nowhere)"),
                                (text, "notes.txt is not an llm.c model file")] {
             expectOneLineError(try runGPT2(arguments: ["eval", "--checkpoint", path]), mentioning: phrase)
         }

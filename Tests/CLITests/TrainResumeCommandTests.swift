@@ -189,7 +189,7 @@ import Testing
         #expect(try CLIFixtures.losses(root + "/b").count == 2)
         // the header gives the plan's time, and a stop at --stop-after says how to go on (it ended without a word)
         for result in [whole, first] {
-            #expect(result.stderrText.contains(#/\nplan: about [0-9.]+ ms a step and [0-9]+s for 4 steps of training, at MFU [0-9.]+ \(/#),
+            #expect(result.stderrText.contains(#/\nplan: about [0-9.]+ ms a step and [0-9.]+ m?s for 4 steps of training, at MFU [0-9.]+ \(/#),
                     "\(result.stderrText)")
         }
         #expect(first.stderrText.contains("\nstopped after step 2 of 4, as --stop-after asked: continue with gpt2 train --resume b\n"),
@@ -199,7 +199,7 @@ import Testing
         try FileManager.default.moveItem(atPath: root + "/b", toPath: root + "/moved/c")
         let second = try runGPT2(arguments: ["train", "--resume", "c", "--threads", "2", "--device", "cpu"], workingDirectory: root + "/moved")
         #expect(second.status == 0, "\(second.stderrText)")
-        #expect(second.stderrText.contains(#/\nplan: about [0-9.]+ ms a step and [0-9]+s for the 2 steps left of training, at MFU [0-9.]+ \(/#),
+        #expect(second.stderrText.contains(#/\nplan: about [0-9.]+ ms a step and [0-9.]+ m?s for the 2 steps left of training, at MFU [0-9.]+ \(/#),
                 "\(second.stderrText)")
         for old in [root + "/b", root + "/moved/b"] {
             #expect(!FileManager.default.fileExists(atPath: old), "the run continued where it was moved to, not in \(old)")

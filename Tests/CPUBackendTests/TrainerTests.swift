@@ -296,6 +296,12 @@ import Testing
         #expect(try trainer.run(stopRequest: request).count == 1)
         #expect(trainer.stoppedOnRequest && Checkpoint.steps(in: out) == [1])
         #expect(samples == [[]], "\(samples)")
+        // and in the run's last step too, which a stop does not cut short (its sample was drawn whole)
+        let last = try Trainer(options: try options(out: out + "/last", steps: 1, sampleEvery: 1), backend: CPUBackend(threads: 2))
+        var lastSamples: [[Int]] = []
+        last.decode = { lastSamples.append($0); return "" }
+        #expect(try last.run(stopRequest: request).count == 1)
+        #expect(lastSamples == [[]] && Checkpoint.steps(in: out + "/last") == [1], "\(lastSamples)")
     }
 
     /// A step still accumulating after `progressInterval` says how far it has got (here every micro-batch but the last,

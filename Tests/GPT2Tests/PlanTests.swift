@@ -391,6 +391,7 @@ import Testing
                       ("tokens_per_s", "0", "tokens_per_s 0.0"), ("micro_batch", "0", "micro_batch 0 is not between 1 and 65535"),
                       ("seq", "-3", "seq -3"), ("grad_accum", "0", "grad_accum 0"), ("optimizer_seconds", "-1", "optimizer_seconds -1.0"),
                       ("optimizer_seconds", "2.69", "optimizer_seconds 2.69 of the 2.695e+00 s step leaves the forward and backward passes an MFU of 8.533e+02"),
+                      ("optimizer_seconds", "5000", "optimizer_seconds 5000.0 is not less than the 2.695e+00 s step it is part of"),
                       ("device_overhead_bytes", "1e17", "device_overhead_bytes 100000000000000000"),
                       ("device_in_use_at_open_bytes", "-1", "device_in_use_at_open_bytes -1 is not a size")])
     func aDamagedCalibrationRecordIsRefused(_ field: String, _ value: String, _ phrase: String) throws {
@@ -404,7 +405,9 @@ import Testing
             try JSONSerialization.data(withJSONObject: [first, second]).write(to: URL(fileURLWithPath: path))
         }
         // sound: an MFU above 1, an overhead below 0, nothing in use at open
-        try write(field == "mfu" ? "1.5" : field == "device_overhead_bytes" ? "-1" : field == "device_in_use_at_open_bytes" ? "0" : "1")
+        // (seq 1 would make a step shorter than its 0.2 s optimizer)
+        try write(field == "mfu" ? "1.5" : field == "device_overhead_bytes" ? "-1" : field == "device_in_use_at_open_bytes" ? "0"
+                  : field == "seq" ? "64" : "1")
         #expect(try CalibrationFile(path: path).records.count == 2)
         try write(value)
         let error = #expect(throws: FileError.self) { try CalibrationFile(path: path) }

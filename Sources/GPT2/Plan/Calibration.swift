@@ -77,11 +77,17 @@ public struct CalibrationRecord: Codable, Sendable, Equatable {
         if let optimizerSeconds, !(optimizerSeconds >= 0 && optimizerSeconds.isFinite) {
             return "optimizer_seconds \(optimizerSeconds) is not a time"
         }
-        // (the plan's speed for the passes: an optimizer of nearly the whole step made it millions of times the peak)
-        if let optimizerSeconds, !(microStepMFU <= 10) {
+        // (the plan's speed for the passes: an optimizer of nearly the whole step made it millions of times the peak, and
+        // one of more than the step was added to the whole step's time)
+        if let optimizerSeconds {
             let stepSeconds = Double(microBatch * seq * (gradAccum ?? 1)) / tokensPerSecond
-            return "optimizer_seconds \(optimizerSeconds) of the \(formatScientific(stepSeconds, digits: 3)) s step leaves the forward and "
-                + "backward passes an MFU of \(formatScientific(microStepMFU, digits: 3)), not a utilisation (at most 10)"
+            if optimizerSeconds >= stepSeconds {
+                return "optimizer_seconds \(optimizerSeconds) is not less than the \(formatScientific(stepSeconds, digits: 3)) s step it is part of"
+            }
+            if !(microStepMFU <= 10) {
+                return "optimizer_seconds \(optimizerSeconds) of the \(formatScientific(stepSeconds, digits: 3)) s step leaves the forward and "
+                    + "backward passes an MFU of \(formatScientific(microStepMFU, digits: 3)), not a utilisation (at most 10)"
+            }
         }
         if let peakFLOPs, !FLOPCount.plausiblePeaks.contains(peakFLOPs) { return "peak_flops \(peakFLOPs) is not a peak (1e6 to 1e21)" }
         // (below 0 when the plan counts more than the driver has in use: a measurement too)

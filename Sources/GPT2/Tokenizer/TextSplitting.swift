@@ -1,6 +1,6 @@
 /// Cutting a text into parts that encode independently, for parallel encoding of one long text: every cut
-/// sits right before a line end ("\n", or the "\r" of "\r\n") that follows a printable ASCII byte other than the
-/// space (0x21–0x7E), where no pre-tokeniser piece can cross.
+/// sits right before a "\n" or "\r" (of "\r\n" line ends, or old Mac ones) that follows a printable ASCII byte other
+/// than the space (0x21–0x7E), where no pre-tokeniser piece can cross.
 ///
 /// Why that is safe: the byte before the cut is a letter, number or "other" character, so the piece holding
 /// it ends at the whitespace after it whether or not the text goes on; each piece's extent depends only on the

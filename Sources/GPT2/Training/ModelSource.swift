@@ -11,7 +11,7 @@ public enum ModelSource {
         guard FileSystem.isDirectory(path) else {
             guard !FileSystem.isFile(path) else { throw FileError("\(path) is a file, not a run or checkpoint folder" + advice(forFile: path)) }
             guard FileSystem.realPath(path) != nil else {   // (nothing there, or a link that leads nowhere)
-                throw FileError("\(path) does not exist" + (FileSystem.linkContents(path).map { " (a link to \($0), which is missing)" } ?? ""))
+                throw FileError("\(path) does not exist" + (FileSystem.linkContents(path).map { " (a link to \($0), which leads nowhere)" } ?? ""))
             }
             throw FileError("\(path) is neither a file nor a folder (a pipe or a device); give a run or checkpoint folder, or a model file")
         }

@@ -199,7 +199,8 @@ public final class Trainer<Ops: Backend> {
                 peakDeviceMemory = max(peakDeviceMemory ?? 0, used)
             }
 
-            try evaluatePeriodically(after: current, metrics: metrics, skippingWhen: stopNow)
+            try evaluatePeriodically(after: current, metrics: metrics, skippingWhen: stopNow,
+                                     endingSampleWhen: { stopRequest?.isRequested == true })
             let periodic = options.checkpointEvery > 0 && current % options.checkpointEvery == 0
             stoppedOnRequest = stopNow()
             if periodic || current == lastStep || stoppedOnRequest { try saveCheckpoint(loader: loader.state, metrics: metrics) }
@@ -258,10 +259,12 @@ public final class Trainer<Ops: Backend> {
     }
 
     /// Validation loss and HellaSwag, each when its period or the last step comes up; a text sample when its period
-    /// does. Once `skip` says so (a stop request), the evaluations not begun yet are left out, so that a stop is not
-    /// kept waiting for minutes of them, and a sample ends at the token it is on (the samples after a resume then differ
-    /// from an uninterrupted run's, as they draw from the sample generator's state; the losses do not).
-    private func evaluatePeriodically(after current: Int, metrics: MetricsLog, skippingWhen skip: () -> Bool) throws {
+    /// does. Once `skip` says so (a stop request before the run's last step), the evaluations not begun yet are left
+    /// out, so that a stop is not kept waiting for minutes of them; once `endSample` says so (a stop request, at any
+    /// step), a sample ends at the token it is on (the samples after a resume then differ from an uninterrupted run's,
+    /// as they draw from the sample generator's state; the losses do not).
+    private func evaluatePeriodically(after current: Int, metrics: MetricsLog, skippingWhen skip: () -> Bool,
+                                      endingSampleWhen endSample: () -> Bool) throws {
         func due(_ every: Int?, _ what: String) -> Bool {
             guard let every, every > 0, current % every == 0 || current == options.steps else { return false }
             guard !skip() else {
@@ -283,7 +286,7 @@ public final class Trainer<Ops: Backend> {
         }
         if options.sampleEvery > 0 && current % options.sampleEvery == 0, let decode {
             let tokens = try model.generate(prompt: [GPT2Tokenizer.endOfText], count: options.sampleTokens,
-                                            options: SamplingOptions(temperature: 1, topK: 40), random: &sampleRandom, until: skip)
+                                            options: SamplingOptions(temperature: 1, topK: 40), random: &sampleRandom, until: endSample)
             let cut = tokens.count <= options.sampleTokens ? " (cut short after \(formatCount(tokens.count - 1, "token")): stopping on request)" : ""
             Console.log("sample at step \(current)\(cut):\n" + decode(Array(tokens.dropFirst())) + "\n---")
         }
