@@ -17,7 +17,8 @@ struct InfoCommand: ParsableCommand {
         abstract: "Show the CPU and CUDA devices and libraries gpt2 can use.",
         discussion: """
             One line per piece: CPU cores and OpenBLAS kernel; the CUDA driver, device, compute \
-            capability and memory; NVRTC and cuBLASLt versions; the kernel cache. A piece that \
+            capability and memory; NVRTC and cuBLASLt versions; the kernel cache; the data mirror and \
+            download cache; the calibration file plans read. A piece that \
             is missing says why and what to set (NVRTC_LIB, CUBLASLT_LIB, CUDA_HOME).
 
             Examples:
@@ -85,6 +86,11 @@ struct InfoCommand: ParsableCommand {
                   + (present.map { "; \($0) of \(CUDAKernelSources.all.count) kernel files for this device's \(architecture!) are there" } ?? ""))
             if let problem = CUDABackend.prebuiltKernelFolderProblem(images, architecture: architecture) { print("          " + problem) }
         }
+        // (where the data and the plan's measurements come from: the kernel cache above is not where downloads go)
+        let downloads = Downloader.fromEnvironment()
+        print("data      " + (downloads.mirror.map { "mirror \($0) (GPT2_DATA_MIRROR)" } ?? "no mirror (GPT2_DATA_MIRROR)")
+              + "; downloads cached in \(downloads.cacheDirectory) (GPT2_CACHE_DIR)")
+        print("plan      calibration \(CalibrationFile.defaultPath()) (GPT2_CALIBRATION)")
     }
 
     /// The libraries found before the one in use that are of a CUDA newer than `driver` runs, one line each.

@@ -27,6 +27,17 @@ struct KernelsAndSelftestCommandTests {
                 && lines[1].hasPrefix("cpu       \(WorkerThreads.cores) logical cores; OpenBLAS kernel "), "\(info.stdoutText)")
     }
 
+    /// `gpt2 info` ends with where data and the plan's measurements come from, each with the variable that moves it (a
+    /// newcomer took the kernel cache it showed for the download cache, which GPT2_CACHE_DIR moves alone).
+    @Test func infoNamesTheMirrorTheDownloadCacheAndTheCalibration() throws {
+        let root = try TestPaths.temporaryDirectory("cli-info-data").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let environment = ["GPT2_DATA_MIRROR": root + "/mirror", "GPT2_CACHE_DIR": root + "/downloads", "GPT2_CALIBRATION": root + "/cal.json"]
+        let lines = try runGPT2(arguments: ["info"], environment: environment).stdoutText.split(separator: "\n").suffix(2)
+        #expect(Array(lines) == ["data      mirror \(root)/mirror (GPT2_DATA_MIRROR); downloads cached in \(root)/downloads (GPT2_CACHE_DIR)",
+                                 "plan      calibration \(root)/cal.json (GPT2_CALIBRATION)"], "\(lines)")
+    }
+
     /// Each row names the file, the architecture and the kind of image, and its size in KiB rounded up, as the file that
     /// --out writes holds it; --ptx compiles for compute_XY instead, a PTX image. (Three files: three sizes to round.)
     @Test func kernelsRowsGiveEachImagesKindAndSize() throws {
