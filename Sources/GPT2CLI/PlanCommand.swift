@@ -117,16 +117,24 @@ struct PlanTarget {
     /// The bench records plans read (`CalibrationFile.forPlanning`).
     var calibration: CalibrationFile
     /// The calibration file's device name: a table id, a driver name, or `cpu`.
-    var calibrationKey: String
-    /// The table's dense BF16 figure, or nil for a GPU not in the table or the CPU.
-    var tablePeak: Double?
+    var calibrationKey: String {
+        if case .gpu(let spec, _, _) = device { return spec.id }
+        return "cpu"
+    }
+    /// The table's dense BF16 figure (nil for a GPU not in the table), or the CPU's peak for its threads.
+    var tablePeak: Double? {
+        switch device {
+        case .gpu(let spec, _, _): return spec.listedBF16Peak
+        case .cpu(_, let threads): return FLOPCount.cpuPeak(threads: threads)
+        }
+    }
 
     /// `--gpu NAME` if given; else the CUDA device present (cuda/auto), else the CPU (cpu/auto).
     static func resolve(gpu: String?, device: Device, threads: Int) throws -> PlanTarget {
         let calibration = CalibrationFile.forPlanning()
         func gpuTarget(_ spec: GPUSpecification, totalBytes: Int, inUseAtOpen: Int? = nil) -> PlanTarget {
             PlanTarget(device: .gpu(spec, totalBytes: totalBytes, inUseAtOpen: inUseAtOpen, calibration: calibration),
-                       calibration: calibration, calibrationKey: spec.id, tablePeak: spec.listedBF16Peak)
+                       calibration: calibration)
         }
         if let gpu {
             let spec = try GPUSpecification.named(gpu)
@@ -153,8 +161,8 @@ struct PlanTarget {
             Console.log("note: --threads \(resolvedThreads) is more than this machine's \(formatCount(WorkerThreads.cores, "core")), so "
                         + "the peak is the cores' (\(formatCount(WorkerThreads.cores, "thread")))")
         }
-        return PlanTarget(device: .cpu(availableBytes: BackendOptions.cpuMemory(threads: resolvedThreads), threads: resolvedThreads), calibration: calibration,
-                          calibrationKey: "cpu", tablePeak: FLOPCount.cpuPeak(threads: resolvedThreads))
+        return PlanTarget(device: .cpu(availableBytes: BackendOptions.cpuMemory(threads: resolvedThreads), threads: resolvedThreads),
+                          calibration: calibration)
     }
 
     /// Peak FLOP/s, the micro-steps' MFU and the optimizer's seconds per step: overrides first, then the calibration

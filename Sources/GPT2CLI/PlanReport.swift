@@ -181,14 +181,3 @@ struct PlanReport {
 /// `text` padded with spaces on the right (`pad`) or left (`leftPad`) to `width` characters: table columns.
 func pad(_ text: String, _ width: Int) -> String { text + String(repeating: " ", count: max(0, width - text.count)) }
 func leftPad(_ text: String, _ width: Int) -> String { String(repeating: " ", count: max(0, width - text.count)) + text }
-
-/// `1,234,567`.
-func grouped(_ value: Int) -> String {
-    let digits = String(value.magnitude)
-    var out = ""
-    for (index, digit) in digits.enumerated() {
-        if index > 0 && (digits.count - index) % 3 == 0 { out += "," }
-        out.append(digit)
-    }
-    return (value < 0 ? "-" : "") + out
-}

@@ -176,7 +176,7 @@ struct TrainCommand: ParsableCommand {
             Console.log("note: --stop-after \(stopAfter) is past the run's last step (\(trainer.options.steps)): it trains to the end")
         }
         Console.log("plan: " + plan.verdict)
-        if let time = plannedTime(trainer.options, after: trainer.step, on: backend, device: plan.device) { Console.log("plan: " + time) }
+        if let time = plannedTime(trainer.options, after: trainer.step, device: plan.device) { Console.log("plan: " + time) }
         let stopRequest = StopRequest()
         try trainer.run(stopAfter: stopAfter, stopRequest: stopRequest)
         if !(backend is CUDABackend) {   // (the GPU run logs the device's peak itself)
@@ -196,15 +196,8 @@ struct TrainCommand: ParsableCommand {
     /// The plan's time for the steps left, for the run's header: a step, and all of them, at the MFU `gpt2 plan` would
     /// take (a GPU recipe pasted on a CPU said nothing of its hour-long steps until the first one ended). Nil without a
     /// peak to plan against (a GPU not in the table, without --peak-flops).
-    private func plannedTime(_ options: TrainingOptions, after step: Int, on backend: any Backend, device: PlanDevice) -> String? {
-        let (key, tablePeak): (String, Double?)
-        if let cuda = backend as? CUDABackend {
-            let spec = BackendOptions.specification(cuda)
-            (key, tablePeak) = (spec.id, spec.listedBF16Peak)
-        } else {
-            (key, tablePeak) = ("cpu", FLOPCount.cpuPeak(threads: backendOptions.threadCount(backend)))
-        }
-        let target = PlanTarget(device: device, calibration: CalibrationFile.forPlanning(), calibrationKey: key, tablePeak: tablePeak)
+    private func plannedTime(_ options: TrainingOptions, after step: Int, device: PlanDevice) -> String? {
+        let target = PlanTarget(device: device, calibration: CalibrationFile.forPlanning())
         let given = options.peakFLOPsGiven == true ? options.peakFLOPs : nil
         guard step < options.steps,
               let speed = target.speed(model: options.modelName, seq: options.sequenceLength, microBatch: options.microBatch,

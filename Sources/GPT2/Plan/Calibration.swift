@@ -80,7 +80,6 @@ public struct CalibrationRecord: Codable, Sendable, Equatable {
         // (the plan's speed for the passes: an optimizer of nearly the whole step made it millions of times the peak, and
         // one of more than the step was added to the whole step's time)
         if let optimizerSeconds {
-            let stepSeconds = Double(microBatch * seq * (gradAccum ?? 1)) / tokensPerSecond
             if optimizerSeconds >= stepSeconds {
                 return "optimizer_seconds \(optimizerSeconds) is not less than the \(formatScientific(stepSeconds, digits: 3)) s step it is part of"
             }
@@ -107,10 +106,12 @@ public struct CalibrationRecord: Codable, Sendable, Equatable {
         return microStepMFU * peakFLOPs / peak
     }
 
+    /// Seconds of the measured step: its tokens (micro-batch × seq × accumulation) at the measured rate.
+    var stepSeconds: Double { Double(microBatch * seq * (gradAccum ?? 1)) / tokensPerSecond }
+
     /// The MFU of the forward and backward passes alone: the step's less the optimizer's time, when that was
     /// measured (else the whole step's MFU).
     public var microStepMFU: Double {
-        let stepSeconds = Double(microBatch * seq * (gradAccum ?? 1)) / tokensPerSecond
         guard let optimizerSeconds, optimizerSeconds >= 0, optimizerSeconds < stepSeconds else { return mfu }
         return mfu * stepSeconds / (stepSeconds - optimizerSeconds)
     }

@@ -58,11 +58,7 @@ public func formatDuration(_ seconds: Double) -> String {
 /// `3.2 years` below ten, `5,120 years` below a million, then `2.8 million years` … `over a trillion years`.
 private func formatYears(_ years: Double) -> String {
     if years < 10 { return formatFixed(years, digits: 1) + " years" }
-    if years < 1e6 {
-        var digits = String(Int(years.rounded())), text = ""
-        while digits.count > 3 { text = "," + digits.suffix(3) + text; digits.removeLast(3) }
-        return digits + text + " years"
-    }
+    if years < 1e6 { return grouped(Int(years.rounded())) + " years" }
     for (scale, name) in [(1e6, "million"), (1e9, "billion")] where years < scale * 1000 {
         return formatFixed(years / scale, digits: 1) + " \(name) years"
     }
@@ -72,6 +68,17 @@ private func formatYears(_ years: Double) -> String {
 /// A peak or rate of arithmetic: `230.4 GFLOP/s` below a TFLOP/s, `989.4 TFLOP/s` from there.
 public func formatFLOPRate(_ flopsPerSecond: Double) -> String {
     flopsPerSecond >= 1e12 ? formatFixed(flopsPerSecond / 1e12, digits: 1) + " TFLOP/s" : formatFixed(flopsPerSecond / 1e9, digits: 1) + " GFLOP/s"
+}
+
+/// `1,234,567`: an integer with its thousands grouped.
+public func grouped(_ value: Int) -> String {
+    let digits = String(value.magnitude)
+    var out = ""
+    for (index, digit) in digits.enumerated() {
+        if index > 0 && (digits.count - index) % 3 == 0 { out += "," }
+        out.append(digit)
+    }
+    return (value < 0 ? "-" : "") + out
 }
 
 /// Bytes in binary units: `512 B`, `3.2 KiB`, `820.1 MiB`, `9.61 GiB`.
