@@ -113,10 +113,24 @@ else
         first() { grep -E "/$1\$" "$found" | head -1; }
         [ -n "${NVRTC_LIB:-}" ] || NVRTC_LIB="$(first 'libnvrtc\.so\.1[23]')"
         [ -n "${CUBLASLT_LIB:-}" ] || CUBLASLT_LIB="$(first 'libcublasLt\.so\.1[23]')"
-        if [ -z "${CUDA_INCLUDE:-}" ] && [ -n "$NVRTC_LIB" ]; then   # the headers of NVRTC's own wheel family
-            header="$(grep -F "$(dirname "$(dirname "$(dirname "$NVRTC_LIB")")")/" "$found" | grep -E '/cuda_bf16\.h$' | head -1)"
-            [ -n "$header" ] || header="$(first 'cuda_bf16\.h')"
-            [ -n "$header" ] && CUDA_INCLUDE="$(dirname "$header")"
+        if [ -z "${CUDA_INCLUDE:-}" ] && [ -n "$NVRTC_LIB" ]; then
+            # The headers of NVRTC's own CUDA release, as the cuda.h beside them says (CUDA 12's NVRTC does not
+            # compile CUDA 13's headers): those in NVRTC's own wheel family first, then any.
+            major="${NVRTC_LIB##*.so.}"
+            major="${major%%.*}"
+            family="$(dirname "$(dirname "$(dirname "$NVRTC_LIB")")")/"
+            while read -r header; do
+                version="$(grep -m1 -oE '^#define CUDA_VERSION [0-9]+' "$(dirname "$header")/cuda.h" 2>/dev/null | grep -oE '[0-9]+$')"
+                if [ -n "$version" ] && [ "$((version / 1000))" = "$major" ]; then
+                    CUDA_INCLUDE="$(dirname "$header")"
+                    break
+                fi
+            done < <(grep -E '/cuda_bf16\.h$' "$found" | grep -F "$family"; grep -E '/cuda_bf16\.h$' "$found" | grep -vF "$family")
+            if [ -z "${CUDA_INCLUDE:-}" ]; then
+                header="$(first 'cuda_bf16\.h')"
+                [ -n "$header" ] && CUDA_INCLUDE="$(dirname "$header")"
+                echo "no cuda_bf16.h beside a cuda.h of CUDA $major (NVRTC's): trying ${CUDA_INCLUDE:-none}"
+            fi
         fi
     fi
     export NVRTC_LIB CUBLASLT_LIB CUDA_INCLUDE
