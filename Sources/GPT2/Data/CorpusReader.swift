@@ -2,12 +2,6 @@
 /// string field, `text` by default), both streamed in chunks. Bad input (missing, empty, invalid UTF-8 or JSON) is a
 /// `PrepareError`.
 
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-
 /// One input of `gpt2 prepare`.
 public enum CorpusInput: Sendable, Equatable, CustomStringConvertible {
     /// The whole file is one document.
@@ -188,47 +182,28 @@ enum CorpusReader {
     }
 }
 
-/// Numbers JSONL lines as they come and decodes each one's document field.
+/// Numbers JSONL lines as they come and reads each one's document field.
 private struct JSONLineDecoder {
     let path: String
     let field: String
-    private let decoder = JSONDecoder()
+    private var reader: JSONLineField
     private var lineNumber = 0
 
     init(path: String, field: String) {
         self.path = path
         self.field = field
-        decoder.userInfo[DocumentLine.fieldKey] = field
+        reader = JSONLineField(named: field)
     }
 
-    /// The document on the next line, nil for a blank line; a bad line is `invalidJSON` or `missingField`.
+    /// The document on the next line, nil for a blank line; a bad line is `invalidJSON`, `loneSurrogate` or `missingField`.
     mutating func document(in line: UnsafeBufferPointer<UInt8>) throws(PrepareError) -> String? {
         lineNumber += 1
         guard !isBlankLine(line) else { return nil }
-        do {
-            return try decoder.decode(DocumentLine.self, from: Data(line)).text
-        } catch DecodingError.keyNotFound {
-            throw .missingField(path: path, line: lineNumber, field: field)
-        } catch DecodingError.typeMismatch(_, let context) where context.codingPath.isEmpty {   // [1, 2] or "text": no object
-            throw .invalidJSON(path: path, line: lineNumber)
-        } catch DecodingError.typeMismatch {
-            throw .missingField(path: path, line: lineNumber, field: field)
-        } catch DecodingError.valueNotFound(_, let context) where !context.codingPath.isEmpty {   // {"text": null}
-            throw .missingField(path: path, line: lineNumber, field: field)
-        } catch {
-            if let escape = loneSurrogateEscape(inJSON: line) { throw .loneSurrogate(path: path, line: lineNumber, escape: escape) }
-            throw .invalidJSON(path: path, line: lineNumber)
+        switch reader.value(in: line) {
+        case .string(let document): return document
+        case .missing: throw .missingField(path: path, line: lineNumber, field: field)
+        case .notAnObject, .invalid: throw .invalidJSON(path: path, line: lineNumber)
+        case .loneSurrogate(let escape): throw .loneSurrogate(path: path, line: lineNumber, escape: escape)
         }
-    }
-}
-
-/// One JSONL line: only the document field is read; its name comes from the decoder's user info.
-private struct DocumentLine: Decodable {
-    static let fieldKey = CodingUserInfoKey(rawValue: "gpt2.documentField")!
-    let text: String
-
-    init(from decoder: any Decoder) throws {
-        let field = decoder.userInfo[Self.fieldKey] as? String ?? "text"
-        text = try decoder.container(keyedBy: JSONKey.self).decode(String.self, forKey: JSONKey(stringValue: field))
     }
 }

@@ -46,8 +46,11 @@ final class SplitShardWriter {
     }
 
     func append(_ tokens: [Int]) throws(PrepareError) {
-        for token in tokens {
-            buffer.append(UInt16(truncatingIfNeeded: token))
+        var start = 0
+        while start < tokens.count {   // (in runs: the buffer, a class's property, is checked for exclusive access per call)
+            let end = start + min(capacity - buffer.count, tokens.count - start)
+            buffer.append(contentsOf: tokens[start..<end].lazy.map { UInt16(truncatingIfNeeded: $0) })
+            start = end
             if buffer.count == capacity { try emit() }
         }
     }

@@ -1,5 +1,5 @@
 /// JSON text by hand, without Foundation's encoder: string literals for the JSON gpt2 writes (safetensors headers,
-/// `--json` results), and for its readers a key chosen by name and the test for a JSONL line to skip.
+/// `--json` results), and for its readers a key of any name and the test for a JSONL line to skip.
 
 /// `text` as a JSON string literal: quoted, with `"`, `\\` and the control characters escaped.
 public func jsonString(_ text: String) -> String {
@@ -23,7 +23,7 @@ public func jsonString(_ text: String) -> String {
     return out + "\""
 }
 
-/// A key read by name from a keyed JSON container: a field chosen at run time, or every key of an object.
+/// A key read by name from a keyed JSON container: every key of an object.
 struct JSONKey: CodingKey {
     var stringValue: String
     var intValue: Int? { nil }
