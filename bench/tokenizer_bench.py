@@ -2,7 +2,7 @@
 
 Usage: python3 bench/tokenizer_bench.py PATH/TO/gpt2 TEXT_FILE [--vocab-dir DIR] [--repeat N]
 tiktoken: encode_ordinary over the file's documents (1 thread) and encode_ordinary_batch (all threads);
-documents are the file cut by gpt2.independentPartBoundaries' rule (before "\\n" after printable ASCII).
+documents are the file cut by GPT2Tokenizer.isIndependentCut's rule (before "\\n" after printable ASCII).
 gpt2: `gpt2 tokenize --stats --threads N`, its own encode time (excludes loading the vocabulary and I/O).
 Both check that their ids agree. Best of --repeat runs.
 """

@@ -1,35 +1,17 @@
-/// Token ids as text: written one per line or as a JSON array into one byte buffer (one write for any
-/// size), and read back from either form with errors that point at the offending text.
+/// Token ids as text: formatted in decimal into one byte buffer (one write for any number of them; `TokenIDWriter`
+/// makes lines or a JSON array of them), and read back from either form with errors that point at the offending text.
 
 enum TokenIDList {
-    /// "id\n" for every id (ids are non-negative, as the tokenizer makes them).
-    static func lines(_ ids: [Int]) -> [UInt8] {
+    /// Each id in decimal followed by `terminator`: "id\n" lines, or "id," for the elements of a JSON array (ids are
+    /// non-negative, as the tokenizer makes them).
+    static func decimals(_ ids: [Int], terminatedBy terminator: UInt8) -> [UInt8] {
         let length = ids.reduce(0) { $0 + decimalLength($1) + 1 }
         return [UInt8](unsafeUninitializedCapacity: length) { buffer, count in
             for id in ids {
                 writeDecimal(id, into: buffer, at: &count)
-                buffer[count] = UInt8(ascii: "\n")
+                buffer[count] = terminator
                 count += 1
             }
-        }
-    }
-
-    /// "[id,id,…]\n".
-    static func json(_ ids: [Int]) -> [UInt8] {
-        let length = ids.reduce(3 + max(0, ids.count - 1)) { $0 + decimalLength($1) }
-        return [UInt8](unsafeUninitializedCapacity: length) { buffer, count in
-            buffer[count] = UInt8(ascii: "[")
-            count += 1
-            for (index, id) in ids.enumerated() {
-                if index > 0 {
-                    buffer[count] = UInt8(ascii: ",")
-                    count += 1
-                }
-                writeDecimal(id, into: buffer, at: &count)
-            }
-            buffer[count] = UInt8(ascii: "]")
-            buffer[count + 1] = UInt8(ascii: "\n")
-            count += 2
         }
     }
 

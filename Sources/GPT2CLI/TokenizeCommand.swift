@@ -17,6 +17,10 @@ struct TokenizeCommand: ParsableCommand {
         discussion: """
             The ids are exactly those of tiktoken's "gpt2" encoding (encode_ordinary: the text \
             "<|endoftext|>" is encoded as ordinary text). Ids go to stdout, everything else to stderr.
+            The text is read, and its ids written, 8 MiB at a time: a text of any size takes little memory (one \
+            without safe cuts, no line ending right after a letter, digit or punctuation mark, is held whole). \
+            Invalid UTF-8 is an error (a non-zero exit status); past the first 8 MiB it is found after the ids of the \
+            text before it were written, and the message says how many bytes those were.
             The tokenizer files come from --vocab-dir DIR, from DIR/gpt2/ with --mirror DIR or \
             GPT2_DATA_MIRROR=DIR, or are downloaded once from OpenAI into the cache.
 
@@ -58,50 +62,55 @@ struct TokenizeCommand: ParsableCommand {
         if decode && json { throw ValidationError("--json formats the ids that encoding prints; --decode prints text, so give one of them") }
     }
 
+    /// The bytes of text read at a time: ids are written chunk by chunk, so a long text is never held whole (only the
+    /// text since its last safe cut, `IndependentPartCutter`, is), as `gpt2 prepare` reads one.
+    static let chunkBytes = 8 << 20
+
     func run() throws {
         let tokenizer = try vocabDir.map { try GPT2Tokenizer(directory: $0) } ?? dataSource.tokenizer()
-        let input = try inputPath.map { try ByteFile.contents(ofFile: $0) } ?? ByteFile.standardInput()
         if decode {
+            let input = try inputPath.map { try ByteFile.contents(ofFile: $0) } ?? ByteFile.standardInput()
             let ids = try TokenIDList.parse(input)
             let bytes = try tokenizer.decode(ids)
             try ByteFile.writeAll(bytes, to: 1)
             if stats { Console.log("\(ids.count) tokens, \(bytes.count) bytes") }
             return
         }
-        let clock = ContinuousClock()
-        let start = clock.now
-        let ids: [Int]
-        do {
-            ids = try encode(input, with: tokenizer)
-        } catch let error as TokenizerError {   // (the bad byte's offset is in this file, or in standard input)
-            throw FileError("\(inputPath ?? "standard input"): \(error)")
-        }
-        let seconds = (clock.now - start) / .seconds(1)
-        try ByteFile.writeAll(json ? TokenIDList.json(ids) : TokenIDList.lines(ids), to: 1)
+        let (bytes, tokens, seconds) = try encode(with: tokenizer)
         if stats {
-            let megabytesPerSecond = Double(input.count) / 1e6 / max(seconds, 1e-9)
+            let megabytesPerSecond = Double(bytes) / 1e6 / max(seconds, 1e-9)
             Console.log(
-                "\(input.count) bytes, \(ids.count) tokens, \(formatFixed(seconds, digits: 3)) s, "
+                "\(bytes) bytes, \(tokens) tokens, \(formatFixed(seconds, digits: 3)) s, "
                     + "\(formatFixed(megabytesPerSecond, digits: 2)) MB/s")
         }
     }
 
-    /// Encodes the whole input, cut into independent parts for the threads when there is more than one.
-    private func encode(_ input: [UInt8], with tokenizer: GPT2Tokenizer) throws -> [Int] {
-        try input.withUnsafeBufferPointer { text in
-            let workers = WorkerThreads.count(threads)
-            if workers <= 1 { return try tokenizer.encode(utf8: text) }
-            try GPT2Tokenizer.validateUTF8(text)
-            let boundaries = GPT2Tokenizer.independentPartBoundaries(
-                in: text, targetLength: max(1 << 16, text.count / (workers * 4)))
-            let parts = zip(boundaries, boundaries.dropFirst()).map {
-                String(decoding: UnsafeBufferPointer(rebasing: text[$0..<$1]), as: UTF8.self)
-            }
-            var ids: [Int] = []
-            ids.reserveCapacity(text.count / 3)
-            for part in tokenizer.encodeDocuments(parts, threads: workers) { ids.append(contentsOf: part) }
-            return ids
+    /// Reads the text a chunk at a time and writes the ids of the parts each completes; returns the bytes read, the ids
+    /// written and the seconds spent encoding (checking and cutting the text included, reading and writing not).
+    private func encode(with tokenizer: GPT2Tokenizer) throws -> (bytes: Int, tokens: Int, seconds: Double) {
+        let clock = ContinuousClock()
+        var encoding = Duration.zero
+        var encoder = StreamingEncoder(tokenizer: tokenizer, threads: WorkerThreads.count(threads), partBytes: Self.chunkBytes / 8)
+        var writer = TokenIDWriter(json: json)
+        func write(_ encode: () throws -> [[Int]]) throws {
+            var parts: [[Int]] = []
+            encoding += try clock.measure { parts = try encode() }
+            for ids in parts { try writer.write(ids) }
         }
+        let bytes: Int
+        do {
+            bytes = try ByteFile.forEachChunk(ofFile: inputPath, chunkBytes: Self.chunkBytes) { chunk in
+                try write { try encoder.ids(appending: chunk) }
+            }
+            try write { try encoder.finish() }
+        } catch let error as TokenizerError {   // (the bad byte's offset is in this file, or in standard input)
+            // Found in a later chunk, it comes after the ids of the text up to that chunk's held part were written.
+            let written = encoder.encodedBytes == 0 ? "" : "; the ids of its first \(encoder.encodedBytes) bytes were "
+                + "written already: the output is incomplete"
+            throw FileError("\(inputPath ?? "standard input"): \(error)\(written)")
+        }
+        try writer.finish()
+        return (bytes, writer.count, encoding / .seconds(1))
     }
 
     /// A bad input or setting found while running, with the message to show.

@@ -76,6 +76,58 @@ struct TokenizeCommandTests {
         #expect(one.stdout.count > 1_000_000 && one.stdout == three.stdout)
     }
 
+    /// No text: no lines, or an empty JSON array.
+    @Test(arguments: [([], ""), (["--json"], "[]\n")])
+    func anEmptyTextHasNoIds(format: [String], expected: String) throws {
+        let result = try runGPT2(arguments: ["tokenize"] + format + vocabulary, stdin: Data())
+        #expect(result.status == 0, "\(result.stderrText)")
+        #expect(result.stdoutText == expected)
+    }
+
+    /// `gpt2 tokenize` reads 8 MiB at a time (`TokenizeCommand.chunkBytes`).
+    private static let chunkBytes = 8 << 20
+
+    /// Shakespeare (ASCII, LF) up to one byte before the end of the first chunk, so that the chunk ends inside "日", then
+    /// CRLF lines; `lineEnd` replaces every "\n" (" \n" leaves no safe cut anywhere).
+    private func textPastOneChunk(lineEnd: String = "\n") throws -> [UInt8] {
+        let shakespeare = try Data(contentsOf: TestPaths.mirror.appendingPathComponent("tinyshakespeare.txt"))
+        let head = Array(repeating: shakespeare, count: Self.chunkBytes / shakespeare.count + 1).joined().prefix(Self.chunkBytes - 1)
+        let text = String(decoding: head, as: UTF8.self) + "日本語のテキスト.\r\n"
+            + String(decoding: shakespeare.prefix(100_000), as: UTF8.self).replacingOccurrences(of: "\n", with: "\r\n")
+        return Array(text.replacingOccurrences(of: "\n", with: lineEnd).utf8)
+    }
+
+    /// A text longer than a chunk, from a pipe or a file, with safe cuts or none, gives the ids of the whole text
+    /// encoded at once, in exactly the bytes of the lines or the JSON array written whole.
+    @Test(arguments: ["\n", " \n"])
+    func aTextLongerThanAChunkGivesTheWholeTextsIds(lineEnd: String) throws {
+        let text = try textPastOneChunk(lineEnd: lineEnd)
+        let ids = try text.withUnsafeBufferPointer { try TokenizerFixture.tokenizer().encode(utf8: $0) }
+        let piped = try runGPT2(arguments: ["tokenize", "--threads", "1"] + vocabulary, stdin: Data(text))
+        #expect(piped.status == 0, "\(piped.stderrText)")
+        #expect(piped.stdoutText == ids.map { "\($0)\n" }.joined())
+
+        let directory = try TestPaths.temporaryDirectory("tokenize-long")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("long.txt")
+        try Data(text).write(to: file)
+        let json = try runGPT2(arguments: ["tokenize", "--json", "--threads", "2", file.path] + vocabulary)
+        #expect(json.status == 0, "\(json.stderrText)")
+        #expect(json.stdoutText == "[" + ids.map(String.init).joined(separator: ",") + "]\n")
+    }
+
+    /// A bad byte after the first chunk comes when the ids of the text before its chunk are written: the error says so
+    /// at the bad byte's offset in the whole text, and the status is non-zero.
+    @Test func aBadByteAfterTheFirstChunkFailsAfterTheIdsBeforeIt() throws {
+        var text = try textPastOneChunk()
+        text[Self.chunkBytes + 40] = 0xFF
+        let result = try runGPT2(arguments: ["tokenize", "--json"] + vocabulary, stdin: Data(text))
+        #expect(result.status != 0 && result.status < 128)
+        #expect(result.stderrText.contains("standard input: the text is not valid UTF-8: bad byte at offset \(Self.chunkBytes + 40)"))
+        #expect(result.stderrText.contains("written already: the output is incomplete"), "\(result.stderrText)")
+        #expect(result.stdoutText.hasPrefix("[") && !result.stdoutText.hasSuffix("]\n"))
+    }
+
     @Test(.enabled(if: TiktokenReference.isAvailable, "tiktoken is not installed"))
     func idsOfAFileMatchTiktoken() throws {
         let file = TestPaths.mirror.appendingPathComponent("tinyshakespeare.txt")

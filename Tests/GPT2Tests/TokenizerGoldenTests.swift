@@ -50,22 +50,23 @@ struct TokenizerGoldenTests {
         }
     }
 
-    @Test func cuttingAtIndependentBoundariesKeepsTheIds() throws {
+    /// The golden text streamed in chunks and cut into parts of at least `partBytes` (1: at every safe cut) encodes to
+    /// the whole text's ids; the parts a chunk completes are encoded on several threads.
+    @Test(arguments: [(1, 1000), (7, 4099), (100, 1 << 16), (4096, 1000)])
+    func streamingInChunksCutAtIndependentBoundariesKeepsTheIds(partBytes: Int, chunkBytes: Int) throws {
         let golden = try Self.golden.get()
         let tokenizer = try TokenizerFixture.tokenizer()
         let text = Array(golden.documents.joined())
         let whole = try text.withUnsafeBufferPointer { try tokenizer.encode(utf8: $0) }
-        for target in [1, 7, 100, 4096] {
-            let boundaries = text.withUnsafeBufferPointer {
-                GPT2Tokenizer.independentPartBoundaries(in: $0, targetLength: target)
-            }
-            let parts = zip(boundaries, boundaries.dropFirst()).map {
-                String(decoding: text[$0..<$1], as: UTF8.self)
-            }
-            #expect(parts.count > 10)
-            let joined = Array(tokenizer.encodeDocuments(parts).joined())
-            #expect(joined.count == whole.count && joined == whole, "target length \(target)")
+        var encoder = StreamingEncoder(tokenizer: tokenizer, threads: 3, partBytes: partBytes)
+        var streamed: [Int] = []
+        for start in stride(from: 0, to: text.count, by: chunkBytes) {
+            let chunk = Array(text[start..<min(text.count, start + chunkBytes)])
+            streamed += try chunk.withUnsafeBufferPointer { try encoder.ids(appending: $0) }.joined()
         }
+        #expect(encoder.encodedBytes > text.count / 2, "the text was cut and encoded as it streamed")
+        streamed += try encoder.finish().joined()
+        #expect(streamed.count == whole.count && streamed == whole)
     }
 
     private func firstDifference(_ ids: [Int], _ expected: [Int], _ document: Data) -> String {

@@ -65,15 +65,15 @@ enum CorpusReader {
     }
 
     /// The one document of a text file, in parts of an eighth of `chunkBytes` or more, cut where the text has safe cuts
-    /// (`GPT2Tokenizer.isIndependentCut`), without the byte-order mark. (The mark is always in the first part: no cut
-    /// follows a byte of it.) Each byte is searched for a cut once, however long the text goes without one.
+    /// (`IndependentPartCutter`), without the byte-order mark. (The mark is always in the first part: no cut follows a
+    /// byte of it.)
     private static func forEachTextPart(path: String, chunkBytes: Int,
                                         _ body: (DocumentPart) throws(PrepareError) -> Void) throws(PrepareError) -> Int
     {
         let file = try CorpusFile(path: path)
-        let partBytes = max(1, chunkBytes / 8)
         var validator = UTF8Validator()
-        var held: [UInt8] = [], searchFrom = partBytes, peak = 0, startsDocument = true
+        var cutter = IndependentPartCutter(partBytes: chunkBytes / 8)
+        var startsDocument = true
         func emit(_ bytes: ArraySlice<UInt8>) throws(PrepareError) {
             let text = startsDocument && bytes.starts(with: byteOrderMark) ? bytes.dropFirst(byteOrderMark.count) : bytes
             try body(DocumentPart(text: String(decoding: text, as: UTF8.self), startsDocument: startsDocument))
@@ -82,29 +82,13 @@ enum CorpusReader {
         let total = try file.forEachChunk(chunkBytes: chunkBytes) { (chunk) throws(PrepareError) in
             // (checked again as it is read: the file may have changed since it was checked)
             if let bad = validator.validate(chunk) { throw .invalidUTF8(path: path, byteOffset: bad, leadingBytes: file.leadingBytes()) }
-            held.append(contentsOf: chunk)
-            peak = max(peak, held.count)
-            // Cuts among the bytes not searched yet; what follows the last one waits for the next chunk.
-            var cuts = [0], index = searchFrom
-            held.withUnsafeBufferPointer { text in
-                while index < text.count {
-                    if GPT2Tokenizer.isIndependentCut(in: text, at: index) {
-                        cuts.append(index)
-                        index += partBytes
-                    } else {
-                        index += 1
-                    }
-                }
-            }
-            for (start, end) in zip(cuts, cuts.dropFirst()) { try emit(held[start..<end]) }
-            let kept = cuts[cuts.count - 1]
-            held.removeFirst(kept)
-            searchFrom = index - kept
+            try cutter.append(chunk, emit)
         }
         guard total > 0 else { throw .emptyInput(path: path) }
         if let bad = validator.finish() { throw .invalidUTF8(path: path, byteOffset: bad, leadingBytes: file.leadingBytes()) }
-        if !held.isEmpty || startsDocument { try emit(held[...]) }
-        return peak
+        let rest = cutter.finish()
+        if !rest.isEmpty || startsDocument { try emit(rest[...]) }
+        return cutter.peakHeldBytes
     }
 
     private static let byteOrderMark: [UInt8] = [0xEF, 0xBB, 0xBF]

@@ -1,5 +1,5 @@
-/// Whole-file reads and writes of raw bytes through the C library (no Foundation): reading a file or stdin
-/// into memory, and writing a buffer to a file descriptor, with errors that say which file and why.
+/// Reads and writes of raw bytes through the C library (no Foundation): reading a file or stdin into memory, or
+/// chunk by chunk, and writing a buffer to a file descriptor, with errors that say which file and why.
 
 #if canImport(Glibc)
 @preconcurrency import Glibc
@@ -32,6 +32,35 @@ public enum ByteFile {
     /// Everything on standard input until end of file.
     public static func standardInput() throws(ByteFileError) -> [UInt8] {
         try readToEnd(descriptor: 0, name: "<stdin>")
+    }
+
+    /// Reads the file at `path`, or standard input for nil, to its end in chunks of `chunkBytes` bytes (the last one
+    /// shorter), calling `body` with each in one reused buffer, so that a large input is never held whole; returns the
+    /// bytes read. A chunk is filled before `body` sees it, however little each read of a pipe gives.
+    public static func forEachChunk(ofFile path: String?, chunkBytes: Int,
+                                    _ body: (UnsafeBufferPointer<UInt8>) throws -> Void) throws -> Int
+    {
+        precondition(chunkBytes > 0)
+        let name = path ?? "<stdin>"
+        let descriptor = path.map { open($0, O_RDONLY) } ?? 0
+        guard descriptor >= 0 else { throw ByteFileError(path: name, errorNumber: errno) }
+        defer { if path != nil { close(descriptor) } }
+        let buffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: chunkBytes)
+        defer { buffer.deallocate() }
+        var total = 0, reachedEnd = false
+        while !reachedEnd {
+            var count = 0
+            while count < chunkBytes {
+                let got = read(descriptor, buffer.baseAddress! + count, chunkBytes - count)
+                if got < 0 && errno == EINTR { continue }
+                guard got >= 0 else { throw ByteFileError(path: name, errorNumber: errno) }
+                if got == 0 { reachedEnd = true; break }
+                count += got
+            }
+            if count > 0 { try body(UnsafeBufferPointer(rebasing: buffer[0..<count])) }
+            total += count
+        }
+        return total
     }
 
     /// Writes all of `bytes` to `descriptor` (1 = stdout, 2 = stderr), retrying short writes.

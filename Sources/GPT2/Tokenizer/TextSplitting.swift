@@ -1,31 +1,13 @@
-/// Cutting a text into parts that encode independently, for parallel encoding of one long text: every cut
-/// sits right before a "\n" or "\r" (of "\r\n" line ends, or old Mac ones) that follows a printable ASCII byte other
-/// than the space (0x21–0x7E), where no pre-tokeniser piece can cross.
+/// Where a text may be cut into parts that encode independently (`IndependentPartCutter` cuts there), so that one long
+/// text is encoded a part at a time, on several threads: every cut sits right before a "\n" or "\r" (of "\r\n" line
+/// ends, or old Mac ones) that follows a printable ASCII byte other than the space (0x21–0x7E), where no pre-tokeniser
+/// piece can cross.
 ///
 /// Why that is safe: the byte before the cut is a letter, number or "other" character, so the piece holding
 /// it ends at the whitespace after it whether or not the text goes on; each piece's extent depends only on the
 /// characters after its start, so the pieces before are unchanged; and a piece always starts at the cut.
 
 extension GPT2Tokenizer {
-    /// Offsets `[0, c1, …, text.count]` that cut `text` into parts of about `targetLength` bytes or more
-    /// (a part grows until the next safe cut); encoding the parts and joining the ids equals encoding `text`.
-    public static func independentPartBoundaries(
-        in text: UnsafeBufferPointer<UInt8>, targetLength: Int
-    ) -> [Int] {
-        var boundaries = [0]
-        var index = max(1, targetLength)
-        while index < text.count {
-            if isIndependentCut(in: text, at: index) {
-                boundaries.append(index)
-                index += max(1, targetLength)
-            } else {
-                index += 1
-            }
-        }
-        boundaries.append(text.count)
-        return boundaries
-    }
-
     /// Whether `text` may be cut right before `index` (from 1 to `text.count - 1`) into two parts that encode
     /// independently (see above).
     @inline(__always)
