@@ -3,7 +3,7 @@
 /// never outside them, greedily at k = 1, and reproducibly for a seed; and `generate` keeps those promises end to end.
 
 import CPUBackend
-import GPT2
+@testable import GPT2
 import GPT2TestSupport
 import Testing
 
@@ -25,6 +25,21 @@ import Darwin
     /// The indices of the k largest logits, by a full sort (no ties among the test's logits).
     static func topK(_ logits: [Float], _ k: Int) -> Set<Int> {
         Set(logits.indices.sorted { logits[$0] > logits[$1] }.prefix(k))
+    }
+
+    /// The top k ids come out largest first, ties to the lower id, as a full sort with that order puts them; the logits
+    /// take only 7 values among 1,000 ids, so most of the ranking is ties, and some rows rise or fall steadily.
+    @Test(arguments: [1, 2, 40, 500, 999])
+    func theMostLikelyIdsAreAFullSortsFirst(k: Int) {
+        var data = TestData(seed: 11)
+        let rows: [[Float]] = [
+            data.normal(1000, standardDeviation: 2).map { ($0 * 1.5).rounded() },
+            (0..<1000).map { Float($0) }, (0..<1000).map { -Float($0) }, [Float](repeating: 0.5, count: 1000),
+        ]
+        for logits in rows {
+            let sorted = logits.indices.sorted { logits[$0] > logits[$1] || (logits[$0] == logits[$1] && $0 < $1) }
+            #expect(Model.mostLikely(k, of: logits) == Array(sorted.prefix(k)))
+        }
     }
 
     @Test("top-k 1 is greedy at any temperature", arguments: [0.5, 1, 4] as [Float])

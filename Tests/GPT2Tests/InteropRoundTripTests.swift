@@ -2,7 +2,7 @@
 /// ours → llm.c (fp32 and bf16) → ours are bit-exact; the loaders accept OpenAI's variants and reject the rest.
 
 import Foundation
-import GPT2
+@testable import GPT2
 import GPT2TestSupport
 import Testing
 
@@ -52,6 +52,20 @@ import Testing
         #expect(checkpoint?.description.contains("holds both a checkpoint and a model.safetensors; name the one you mean: "
                                                  + directory.path + "/model.bin or " + directory.path + "/model.safetensors") == true,
                 "\(String(describing: checkpoint))")
+    }
+
+    /// The Conv1D layout's transpose, done in tiles, puts every element where the definition does, for shapes that fill
+    /// no tile, some tiles, and tiles with a remainder each way.
+    @Test(arguments: [(1, 5), (5, 1), (31, 33), (32, 64), (37, 70), (70, 37), (100, 3)])
+    func transposeMovesEachElementToItsPlace(rows: Int, columns: Int) {
+        let values = (0..<(rows * columns)).map { Float($0) }
+        let transposed = transpose(values, rows: rows, columns: columns)
+        #expect(transposed.count == values.count)
+        var misplaced = 0
+        for r in 0..<rows {
+            for c in 0..<columns where transposed[c * rows + r] != values[r * columns + c] { misplaced += 1 }
+        }
+        #expect(misplaced == 0, "\(misplaced) of \(values.count) elements misplaced")
     }
 
     @Test func exportUsesTransformersNamesShapesAndConv1DLayout() throws {

@@ -260,16 +260,21 @@ struct ParameterSlices {
     }
 }
 
-/// `values` (rows × columns, row-major) transposed to columns × rows.
+/// `values` (rows × columns, row-major) transposed to columns × rows, in 32 × 32 tiles: row by row, every store of a
+/// d12 matrix landed on another cache line (a fifth of a safetensors export's or load's time).
 func transpose(_ values: [Float], rows: Int, columns: Int) -> [Float] {
     precondition(values.count == rows * columns, "transpose shape mismatch")
-    var out = [Float](repeating: 0, count: values.count)
-    values.withUnsafeBufferPointer { source in
-        out.withUnsafeMutableBufferPointer { target in
-            for r in 0..<rows {
-                for c in 0..<columns { target[c * rows + r] = source[r * columns + c] }
+    let tile = 32
+    return [Float](unsafeUninitializedCapacity: values.count) { target, initialized in
+        values.withUnsafeBufferPointer { source in
+            for rowStart in stride(from: 0, to: rows, by: tile) {
+                for columnStart in stride(from: 0, to: columns, by: tile) {
+                    for r in rowStart..<min(rowStart + tile, rows) {
+                        for c in columnStart..<min(columnStart + tile, columns) { target[c * rows + r] = source[r * columns + c] }
+                    }
+                }
             }
         }
+        initialized = values.count
     }
-    return out
 }
