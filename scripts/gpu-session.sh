@@ -116,20 +116,20 @@ else
         if [ -z "${CUDA_INCLUDE:-}" ] && [ -n "$NVRTC_LIB" ]; then
             # The headers of NVRTC's own CUDA release, as the cuda.h beside them says (CUDA 12's NVRTC does not
             # compile CUDA 13's headers): those in NVRTC's own wheel family first, then any.
-            major="${NVRTC_LIB##*.so.}"
-            major="${major%%.*}"
+            major="$(basename "$NVRTC_LIB" | sed -nE 's/^libnvrtc\.so\.([0-9]+).*/\1/p')"
             family="$(dirname "$(dirname "$(dirname "$NVRTC_LIB")")")/"
+            headers="$(grep -E '/cuda_bf16\.h$' "$found" | grep -F "$family"; grep -E '/cuda_bf16\.h$' "$found" | grep -vF "$family")"
             while read -r header; do
                 version="$(grep -m1 -oE '^#define CUDA_VERSION [0-9]+' "$(dirname "$header")/cuda.h" 2>/dev/null | grep -oE '[0-9]+$')"
-                if [ -n "$version" ] && [ "$((version / 1000))" = "$major" ]; then
+                if [ -n "$header" ] && [ -n "$version" ] && [ "$((version / 1000))" = "$major" ]; then
                     CUDA_INCLUDE="$(dirname "$header")"
                     break
                 fi
-            done < <(grep -E '/cuda_bf16\.h$' "$found" | grep -F "$family"; grep -E '/cuda_bf16\.h$' "$found" | grep -vF "$family")
-            if [ -z "${CUDA_INCLUDE:-}" ]; then
-                header="$(first 'cuda_bf16\.h')"
+            done <<< "$headers"
+            if [ -z "${CUDA_INCLUDE:-}" ]; then   # (the family's first, else any)
+                header="$(head -1 <<< "$headers")"
                 [ -n "$header" ] && CUDA_INCLUDE="$(dirname "$header")"
-                echo "no cuda_bf16.h beside a cuda.h of CUDA $major (NVRTC's): trying ${CUDA_INCLUDE:-none}"
+                echo "no cuda_bf16.h beside a cuda.h of NVRTC's CUDA release (${major:-unknown}, from $(basename "$NVRTC_LIB")): trying ${CUDA_INCLUDE:-none}"
             fi
         fi
     fi

@@ -3,8 +3,8 @@
 Reads lines from stdin (UTF-8, separated by "\\n" only) and prints one JSON verdict per line for the string field
 named by the first argument: {"string": DOCUMENT}, or {"verdict": V} with V one of "invalid" (not JSON),
 "notAnObject", "missing" (no such field, or not a string), "loneSurrogate" (the string holds half of a surrogate
-pair, which UTF-8 cannot hold), "tooDeep" (Python's recursion limit). As gpt2 does, one leading byte-order mark
-is dropped from a line first.
+pair, which UTF-8 cannot hold), "tooDeep" (Python's recursion limit, which gpt2 does not have). As gpt2 does,
+one leading byte-order mark is dropped from a line first, and integers may have any number of digits.
 """
 
 import json
@@ -32,6 +32,8 @@ def verdict(line: str, field: str) -> dict:
 
 def main() -> None:
     field = sys.argv[1]
+    if hasattr(sys, "set_int_max_str_digits"):   # (Python 3.11's guard against slow int(), no rule of JSON)
+        sys.set_int_max_str_digits(0)
     for raw in sys.stdin.buffer.read().split(b"\n"):
         print(json.dumps(verdict(raw.decode("utf-8"), field), ensure_ascii=True))
 

@@ -131,13 +131,13 @@ enum CorpusReader {
         let file = try CorpusFile(path: path)
         var validator = UTF8Validator()
         var lines = LineSplitter()
-        var decoder = JSONLineDecoder(path: path, field: field)
+        var reader = JSONLineReader(path: path, field: field)
         var badLine: PrepareError?
         var documents = 0
         func take(_ line: UnsafeBufferPointer<UInt8>) throws(PrepareError) {
             guard badLine == nil else { return }
             let document: String?
-            do { document = try decoder.document(in: line) } catch { badLine = error; return }
+            do { document = try reader.document(in: line) } catch { badLine = error; return }
             guard let document else { return }
             documents += 1
             try body(document)
@@ -167,7 +167,7 @@ enum CorpusReader {
 }
 
 /// Numbers JSONL lines as they come and reads each one's document field.
-private struct JSONLineDecoder {
+private struct JSONLineReader {
     let path: String
     let field: String
     private var reader: JSONLineField
@@ -186,7 +186,7 @@ private struct JSONLineDecoder {
         switch reader.value(in: line) {
         case .string(let document): return document
         case .missing: throw .missingField(path: path, line: lineNumber, field: field)
-        case .notAnObject, .invalid: throw .invalidJSON(path: path, line: lineNumber)
+        case .invalid: throw .invalidJSON(path: path, line: lineNumber)
         case .loneSurrogate(let escape): throw .loneSurrogate(path: path, line: lineNumber, escape: escape)
         }
     }

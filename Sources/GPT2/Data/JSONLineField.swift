@@ -4,21 +4,21 @@
 
 /// Reads one field of a JSON object line, given as bytes that are already valid UTF-8 (the file was checked as it was
 /// read), as Python's `json.loads` reads JSON Lines: RFC 8259 JSON, plus the `NaN`, `Infinity` and `-Infinity` that
-/// Python writes for such floats; a key given twice counts at its last value. Unlike Python, a leading byte-order mark
-/// is skipped, and a lone surrogate escape in the field's string is refused (it is no character; elsewhere it is
-/// left alone, as Python leaves it). Nesting depth is not limited: containers are tracked on a stack, not by recursion.
+/// Python writes for such floats; a key given twice counts at its last value. Unlike Python: a byte-order mark at a
+/// line's start is skipped (a file joined from several may have one on any line); a lone surrogate escape in the
+/// field's string is refused (it is no character; elsewhere it is left alone, as Python leaves it); and neither the
+/// nesting depth nor an integer's digits are limited (Python stops at ~1,000 levels and 4,300 digits): containers are
+/// tracked on a stack, not by recursion, and numbers are only checked, never converted.
 struct JSONLineField {
     /// What a line holds for the field.
     enum Value: Equatable {
         case string(String)
-        /// Valid JSON, but not an object: an array, a string, a number, a literal.
-        case notAnObject
         /// An object without the field, or whose field is not a string (`null`, a number, an array…).
         case missing
         /// A `\uXXXX` escape in the field's string that is half of a UTF-16 surrogate pair without its other half, as
         /// written: valid JSON syntax, but no character.
         case loneSurrogate(String)
-        /// Not JSON.
+        /// Not JSON, or JSON that is not an object (an array, a string, a number, a literal).
         case invalid
     }
 
@@ -43,7 +43,7 @@ struct JSONLineField {
         guard scanner.peek == UInt8(ascii: "{") else {
             try skipValue(&scanner)
             try scanner.expectEnd()
-            return .notAnObject
+            return .invalid
         }
         scanner.advance()
         scanner.skipWhitespace()
