@@ -83,9 +83,15 @@ enum TokenIDList {
         guard index > start else {
             throw failure(index < text.count ? "a token id is missing" : "the ids end early", at: index)
         }
-        let word = String(decoding: text[start..<index], as: UTF8.self)
-        guard word.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }), let id = Int(word) else {
-            throw TokenizeCommand.Failure("--decode: \"\(word.prefix(40))\" at byte \(start) is not a token id")
+        var id = 0   // (read from the bytes: a String per id was a quarter of a decode)
+        for byte in text[start..<index] {
+            let digit = Int(byte) - Int(UInt8(ascii: "0"))
+            let (tens, overflow) = id.multipliedReportingOverflow(by: 10)
+            guard (0...9).contains(digit), !overflow, case (let sum, false) = tens.addingReportingOverflow(digit) else {
+                let word = String(decoding: text[start..<index], as: UTF8.self)
+                throw TokenizeCommand.Failure("--decode: \"\(word.prefix(40))\" at byte \(start) is not a token id")
+            }
+            id = sum
         }
         return id
     }

@@ -154,6 +154,8 @@ struct TokenizeCommandTests {
             (["tokenize", "--decode"] + vocabulary, Array("[1]\n[2]".utf8), "text follows the JSON array's closing \"]\" (at byte 4)"),
             (["tokenize", "--decode"] + vocabulary, Array("1,2".utf8), "\"1,2\" at byte 0"),
             (["tokenize", "--decode"] + vocabulary, Array("1 -2".utf8), "\"-2\" at byte 2"),
+            (["tokenize", "--decode"] + vocabulary, Array("1 99999999999999999999".utf8), "\"99999999999999999999\" at byte 2"),
+            (["tokenize", "--decode"] + vocabulary, Array("1 9223372036854775808".utf8), "\"9223372036854775808\" at byte 2"),
             (["tokenize", "--vocab-dir", "/no/vocab"], [], "/no/vocab/encoder.json"),
             (["tokenize", "--threads", "-1"] + vocabulary, [], "--threads"),
             (["tokenize", "--decode", "--json"] + vocabulary, Array("1".utf8), "--decode prints text, so give one of them"),

@@ -31,23 +31,14 @@ final class CorpusFile {
         return Array(bytes.prefix(max(0, got)))
     }
 
-    /// Calls `body` with each successive chunk of at most `chunkBytes` bytes, in one reused buffer; returns the
-    /// bytes read in all.
+    /// Calls `body` with each successive chunk of `chunkBytes` bytes (the last one shorter), in one reused buffer;
+    /// returns the bytes read in all.
     @discardableResult
     func forEachChunk(chunkBytes: Int, _ body: (UnsafeBufferPointer<UInt8>) throws(PrepareError) -> Void)
         throws(PrepareError) -> Int
     {
-        precondition(chunkBytes > 0)
-        let buffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: chunkBytes)
-        defer { buffer.deallocate() }
-        var offset = 0
-        while true {
-            let got = read(descriptor, buffer.baseAddress!, chunkBytes)
-            if got < 0 && errno == EINTR { continue }
-            guard got >= 0 else { throw .missingInput(path: path, reason: "read failed at byte \(offset)") }
-            if got == 0 { return offset }
-            try body(UnsafeBufferPointer(rebasing: buffer[0..<got]))
-            offset += got
+        try ByteFile.forEachChunk(of: descriptor, chunkBytes: chunkBytes, body) { error, offset in
+            .missingInput(path: path, reason: "read failed at byte \(offset): \(String(cString: strerror(error)))")
         }
     }
 

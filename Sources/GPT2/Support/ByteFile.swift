@@ -40,11 +40,19 @@ public enum ByteFile {
     public static func forEachChunk(ofFile path: String?, chunkBytes: Int,
                                     _ body: (UnsafeBufferPointer<UInt8>) throws -> Void) throws -> Int
     {
-        precondition(chunkBytes > 0)
         let name = path ?? "<stdin>"
         let descriptor = path.map { open($0, O_RDONLY) } ?? 0
         guard descriptor >= 0 else { throw ByteFileError(path: name, errorNumber: errno) }
         defer { if path != nil { close(descriptor) } }
+        return try forEachChunk(of: descriptor, chunkBytes: chunkBytes, body) { error, _ in ByteFileError(path: name, errorNumber: error) }
+    }
+
+    /// Reads `descriptor` to its end as `forEachChunk(ofFile:)` does; a failed read throws `failure(errno, offset)`,
+    /// the offset of the byte it was to read.
+    static func forEachChunk<E: Error>(of descriptor: Int32, chunkBytes: Int, _ body: (UnsafeBufferPointer<UInt8>) throws(E) -> Void,
+                                       failure: (Int32, Int) -> E) throws(E) -> Int
+    {
+        precondition(chunkBytes > 0)
         let buffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: chunkBytes)
         defer { buffer.deallocate() }
         var total = 0, reachedEnd = false
@@ -53,7 +61,7 @@ public enum ByteFile {
             while count < chunkBytes {
                 let got = read(descriptor, buffer.baseAddress! + count, chunkBytes - count)
                 if got < 0 && errno == EINTR { continue }
-                guard got >= 0 else { throw ByteFileError(path: name, errorNumber: errno) }
+                guard got >= 0 else { throw failure(errno, total + count) }
                 if got == 0 { reachedEnd = true; break }
                 count += got
             }
