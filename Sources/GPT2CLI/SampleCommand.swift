@@ -85,11 +85,10 @@ struct SampleCommand: ParsableCommand {
         var failure: ByteFileError?
         var text = UTF8Stream()   // (a token can end inside a character, and the next one need not complete it)
         _ = try model.generate(prompt: promptTokens, count: tokens, options: SamplingOptions(temperature: temperature, topK: topK),
-                           random: &random) { token in
-            guard failure == nil else { return }
+                               random: &random, onToken: { token in
             let bytes = text.text(appending: (try? tokenizer.decode([token])) ?? [])
             do throws(ByteFileError) { try ByteFile.writeAll(bytes, to: 1) } catch { failure = error }
-        }
+        }, until: { failure != nil })   // (no more tokens for an output that takes none)
         if let failure { throw failure }
         try ByteFile.writeAll(text.finish() + Array("\n".utf8), to: 1)
     }

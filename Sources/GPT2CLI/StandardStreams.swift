@@ -54,6 +54,11 @@ enum StandardStreams {
     /// system error), or nil. `print` buffers, so a failed write shows only here.
     static func unwrittenOutput() -> String? {
         guard fflush(stdout) != 0 || ferror(stdout) != 0 else { return nil }
-        return "the results could not be written to standard output: \(String(cString: strerror(errno)))"
+        return unwritten(because: String(cString: strerror(errno)))
+    }
+
+    /// The message for results that did not reach standard output, for `reason`.
+    static func unwritten(because reason: String) -> String {
+        "the results could not be written to standard output: \(reason)"
     }
 }

@@ -20,12 +20,14 @@ import Testing
         let directory = try TestPaths.temporaryDirectory("streams-results").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let run = try CLIFixtures.trainedRun()
-        for (command, redirect, reason) in [("$G plan --device cpu --model tiny --json", "> /dev/full", "No space left on device"),
-                                            ("$G sample --checkpoint '\(run)/ckpt_3' --tokens 3 --threads 1", "> /dev/full", "No space left on device"),
+        let full = "the results could not be written to standard output: No space left on device"
+        for (command, redirect, reason) in [("$G plan --device cpu --model tiny --json", "> /dev/full", full),
+                                            ("$G sample --checkpoint '\(run)/ckpt_3' --tokens 3 --threads 1", "> /dev/full", full),
+                                            ("echo Hello | $G tokenize --vocab-dir '\(TestPaths.mirror.path)/gpt2'", "> /dev/full", full),
                                             ("$G plan --device cpu --model tiny --json", ">&-", "standard output is closed"),
                                             // help is a result too (it exited 0 with nothing written)
-                                            ("$G help", "> /dev/full", "No space left on device"),
-                                            ("$G train --help", "> /dev/full", "No space left on device")] {
+                                            ("$G help", "> /dev/full", full),
+                                            ("$G train --help", "> /dev/full", full)] {
             let result = try bash("\(command) \(redirect)", in: directory)
             expectOneLineError(result, mentioning: reason)
         }

@@ -21,6 +21,9 @@ public struct ByteFileError: Error, CustomStringConvertible, Equatable {
 }
 
 public enum ByteFile {
+    /// The name a failed write to standard output gives in its `ByteFileError`.
+    public static let standardOutputName = "<stdout>"
+
     /// The whole content of the file at `path`.
     public static func contents(ofFile path: String) throws(ByteFileError) -> [UInt8] {
         let descriptor = open(path, O_RDONLY)
@@ -72,7 +75,7 @@ public enum ByteFile {
     }
 
     /// Writes all of `bytes` to `descriptor` (1 = stdout, 2 = stderr), retrying short writes.
-    public static func writeAll(_ bytes: [UInt8], to descriptor: Int32, name: String = "<stdout>") throws(ByteFileError) {
+    public static func writeAll(_ bytes: [UInt8], to descriptor: Int32, name: String = standardOutputName) throws(ByteFileError) {
         if let failure = bytes.withUnsafeBytes({ writeFully($0, to: descriptor) }) {
             throw ByteFileError(path: name, errorNumber: failure)
         }
