@@ -90,7 +90,9 @@ struct TokenizeCommand: ParsableCommand {
     private func encode(with tokenizer: GPT2Tokenizer) throws -> (bytes: Int, tokens: Int, seconds: Double) {
         let clock = ContinuousClock()
         var encoding = Duration.zero
-        var encoder = StreamingEncoder(tokenizer: tokenizer, threads: WorkerThreads.count(threads), partBytes: Self.chunkBytes / 8)
+        let workers = WorkerThreads.count(threads)
+        var encoder = StreamingEncoder(tokenizer: tokenizer, threads: workers,
+                                       partBytes: IndependentPartCutter.partBytes(chunkBytes: Self.chunkBytes, workers: workers))
         var writer = TokenIDWriter(json: json)
         func write(_ encode: () throws -> [[Int]]) throws {
             var parts: [[Int]] = []

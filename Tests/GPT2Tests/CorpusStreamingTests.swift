@@ -101,6 +101,29 @@ final class BatchRecordingEncoder: DocumentEncoder, @unchecked Sendable {
         }
     }
 
+    /// A text file's parts are enough for every thread to get four of a chunk's (the tokenizer hands each part to one
+    /// thread: cut in eighths, a chunk kept at most eight threads busy), but no smaller than 64 KiB where a chunk's
+    /// eighth is more; one or two threads keep eighths.
+    @Test func aTextFilesPartsAreSizedForTheThreads() throws {
+        #expect(IndependentPartCutter.partBytes(chunkBytes: 8 << 20, workers: 1) == 1 << 20)
+        #expect(IndependentPartCutter.partBytes(chunkBytes: 8 << 20, workers: 2) == 1 << 20)
+        #expect(IndependentPartCutter.partBytes(chunkBytes: 8 << 20, workers: 16) == 128 << 10)
+        #expect(IndependentPartCutter.partBytes(chunkBytes: 8 << 20, workers: 1000) == 64 << 10)
+        #expect(IndependentPartCutter.partBytes(chunkBytes: 64, workers: 16) == 8)
+        #expect(IndependentPartCutter.partBytes(chunkBytes: 4, workers: 1) == 1)
+        try withDirectory { directory in
+            let input = directory.appendingPathComponent("lines.txt")
+            let text = String(repeating: "to be or not to be\n", count: 8 << 16)   // 9.4 MB, a safe cut on every line
+            try Data(text.utf8).write(to: input)
+            for workers in [1, 16] {
+                var parts = 0
+                try CorpusReader.forEachPart(of: .detect(path: input.path), chunkBytes: 8 << 20, workers: workers) { _ in parts += 1 }
+                let expected = text.utf8.count / IndependentPartCutter.partBytes(chunkBytes: 8 << 20, workers: workers)
+                #expect(abs(parts - expected) <= 1 && parts >= 8 * workers / 2, "\(workers) workers: \(parts) parts")
+            }
+        }
+    }
+
     /// A text file is read and tokenised in parts cut where no token can cross, not whole (a 200 MB text took 1 GB, on
     /// one thread, with no progress until the end): with chunks far smaller than the file, the parts join to the text
     /// without its byte-order mark, and the shards hold one `<|endoftext|>` and then GPT-2's tokens of the whole text.

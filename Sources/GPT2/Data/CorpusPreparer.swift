@@ -28,7 +28,8 @@ public struct CorpusPreparer: Sendable {
     /// nothing to do; if so, this prepare writes nothing and returns an empty summary at once (preparing again would
     /// change the shards the other run reads). Asked too when runs are reading the folder (see `lockOutput`).
     public var waitsForOutput: (@Sendable () -> Bool)?
-    /// Bytes read from an input file at a time (a text file is tokenised in parts of about an eighth of this).
+    /// Bytes read from an input file at a time (a text file is tokenised in parts of an eighth of this, or less for more
+    /// threads: `IndependentPartCutter.partBytes`).
     var chunkBytes = 8 << 20
     /// A batch of documents handed to the tokenizer closes at this many bytes of text, or documents.
     var batchBytes = 8 << 20
@@ -113,7 +114,8 @@ public struct CorpusPreparer: Sendable {
         }
         do throws(PrepareError) {
             for input in inputs {  // a batch never spans inputs
-                try CorpusReader.forEachPart(of: input, chunkBytes: chunkBytes) { (part) throws(PrepareError) in
+                let workers = WorkerThreads.count(threads)
+                try CorpusReader.forEachPart(of: input, chunkBytes: chunkBytes, workers: workers) { (part) throws(PrepareError) in
                     batch.append(part)
                     batchTextBytes += part.text.utf8.count
                     if batchTextBytes >= batchBytes || batch.count >= batchDocuments { try encodeBatch() }

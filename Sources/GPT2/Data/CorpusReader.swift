@@ -42,15 +42,16 @@ struct DocumentPart {
 enum CorpusReader {
     /// Calls `body` with each document of `input`, or part of one, in file order. A JSONL file streams in chunks of
     /// `chunkBytes` (held: a chunk plus the longest line), a text file too (held: a chunk plus the text since its last
-    /// safe cut: one long line is held whole). Returns the most bytes held at once (for a JSONL file, chunk plus
-    /// unfinished line).
+    /// safe cut: one long line is held whole), in parts sized for `workers` threads to share. Returns the most bytes
+    /// held at once (for a JSONL file, chunk plus unfinished line).
     @discardableResult
-    static func forEachPart(of input: CorpusInput, chunkBytes: Int,
+    static func forEachPart(of input: CorpusInput, chunkBytes: Int, workers: Int = 1,
                             _ body: (DocumentPart) throws(PrepareError) -> Void) throws(PrepareError) -> Int
     {
         switch input {
         case .text(let path):
-            return try forEachTextPart(path: path, chunkBytes: chunkBytes, body)
+            let partBytes = IndependentPartCutter.partBytes(chunkBytes: chunkBytes, workers: workers)
+            return try forEachTextPart(path: path, chunkBytes: chunkBytes, partBytes: partBytes, body)
         case .blankLineSeparated(let path):   // (the demo corpus, 1 MB: read whole)
             let file = try CorpusFile(path: path)
             try forEachSection(of: withoutByteOrderMark(try file.text())) { (section) throws(PrepareError) in
@@ -64,15 +65,15 @@ enum CorpusReader {
         }
     }
 
-    /// The one document of a text file, in parts of an eighth of `chunkBytes` or more, cut where the text has safe cuts
+    /// The one document of a text file, in parts of `partBytes` or more, cut where the text has safe cuts
     /// (`IndependentPartCutter`), without the byte-order mark. (The mark is always in the first part: no cut follows a
     /// byte of it.)
-    private static func forEachTextPart(path: String, chunkBytes: Int,
+    private static func forEachTextPart(path: String, chunkBytes: Int, partBytes: Int,
                                         _ body: (DocumentPart) throws(PrepareError) -> Void) throws(PrepareError) -> Int
     {
         let file = try CorpusFile(path: path)
         var validator = UTF8Validator()
-        var cutter = IndependentPartCutter(partBytes: chunkBytes / 8)
+        var cutter = IndependentPartCutter(partBytes: partBytes)
         var startsDocument = true
         func emit(_ bytes: ArraySlice<UInt8>) throws(PrepareError) {
             let text = startsDocument && bytes.starts(with: byteOrderMark) ? bytes.dropFirst(byteOrderMark.count) : bytes
