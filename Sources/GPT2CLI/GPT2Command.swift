@@ -89,7 +89,7 @@ struct GPT2Command: ParsableCommand {
             if !writesFiles, let problem = StandardStreams.unwrittenOutput() { fail(problem) }
         } catch let error as ValidationError {
             fail(error.message)
-        } catch let error as ByteFileError where error.path == ByteFile.standardOutputName {   // (as print's failures read)
+        } catch let error as ByteFileError where error.writingStandardOutput {   // (as print's failures read)
             fail(StandardStreams.unwritten(because: error.reason))
         } catch where String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") {
             exitAsTheParserDoes(error)  // help requests, clean exits and exit codes keep the parser's handling

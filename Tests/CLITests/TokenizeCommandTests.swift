@@ -142,6 +142,8 @@ struct TokenizeCommandTests {
     @Test func errorsExitNonZeroWithAMessage() throws {
         let cases: [(arguments: [String], stdin: [UInt8], message: String)] = [
             (["tokenize", "/no/such/file.txt"] + vocabulary, [], "/no/such/file.txt"),
+            // (a file named as standard output is in error messages is still a file that cannot be read)
+            (["tokenize", "<stdout>"] + vocabulary, [], "<stdout>: No such file or directory"),
             (["tokenize"] + vocabulary, [0x61, 0x62, 0xFF], "standard input: the text is not valid UTF-8: bad byte at offset 2"),
             (["tokenize", ""] + vocabulary, [], "the file to read is an empty path (omit it, or give -, to read standard input)"),
             (["tokenize", "--decode"] + vocabulary, Array("1 50257".utf8), "50257"),

@@ -109,6 +109,7 @@ final class BatchRecordingEncoder: DocumentEncoder, @unchecked Sendable {
         #expect(IndependentPartCutter.partBytes(chunkBytes: 8 << 20, workers: 2) == 1 << 20)
         #expect(IndependentPartCutter.partBytes(chunkBytes: 8 << 20, workers: 16) == 128 << 10)
         #expect(IndependentPartCutter.partBytes(chunkBytes: 8 << 20, workers: 1000) == 64 << 10)
+        #expect(IndependentPartCutter.partBytes(chunkBytes: 8 << 20, workers: .max) == 64 << 10)
         #expect(IndependentPartCutter.partBytes(chunkBytes: 64, workers: 16) == 8)
         #expect(IndependentPartCutter.partBytes(chunkBytes: 4, workers: 1) == 1)
         try withDirectory { directory in

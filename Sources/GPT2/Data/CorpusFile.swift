@@ -53,7 +53,9 @@ final class CorpusFile {
                 let got = read(descriptor, buffer.baseAddress! + offset, size - offset)
                 if got < 0 && errno == EINTR { continue }
                 guard got > 0 else {
-                    failure = .missingInput(path: path, reason: "read failed at byte \(offset)")
+                    failure = .missingInput(path: path, reason: got == 0
+                        ? "it ended at byte \(offset) of the \(size) it had when opened (it changed while being read)"
+                        : "read failed at byte \(offset): \(String(cString: strerror(errno)))")
                     return 0
                 }
                 offset += got

@@ -11,19 +11,19 @@
 public struct ByteFileError: Error, CustomStringConvertible, Equatable {
     public let path: String
     public let reason: String
+    /// Whether it was a write to standard output (descriptor 1), whose failure the CLI words as results not written.
+    public let writingStandardOutput: Bool
 
     public var description: String { "\(path): \(reason)" }
 
-    init(path: String, errorNumber: Int32) {
+    init(path: String, errorNumber: Int32, writingStandardOutput: Bool = false) {
         self.path = path
         self.reason = String(cString: strerror(errorNumber))
+        self.writingStandardOutput = writingStandardOutput
     }
 }
 
 public enum ByteFile {
-    /// The name a failed write to standard output gives in its `ByteFileError`.
-    public static let standardOutputName = "<stdout>"
-
     /// The whole content of the file at `path`.
     public static func contents(ofFile path: String) throws(ByteFileError) -> [UInt8] {
         let descriptor = open(path, O_RDONLY)
@@ -75,9 +75,9 @@ public enum ByteFile {
     }
 
     /// Writes all of `bytes` to `descriptor` (1 = stdout, 2 = stderr), retrying short writes.
-    public static func writeAll(_ bytes: [UInt8], to descriptor: Int32, name: String = standardOutputName) throws(ByteFileError) {
+    public static func writeAll(_ bytes: [UInt8], to descriptor: Int32, name: String = "<stdout>") throws(ByteFileError) {
         if let failure = bytes.withUnsafeBytes({ writeFully($0, to: descriptor) }) {
-            throw ByteFileError(path: name, errorNumber: failure)
+            throw ByteFileError(path: name, errorNumber: failure, writingStandardOutput: descriptor == 1)
         }
     }
 

@@ -11,7 +11,7 @@ public struct IndependentPartCutter {
     /// parts at least, as for one or two threads), but no less than 64 KiB where the eighth of a chunk is more. The
     /// tokenizer hands a batch's parts to its threads whole, so with eighths every thread beyond the eighth sat idle.
     public static func partBytes(chunkBytes: Int, workers: Int) -> Int {
-        max(min(64 << 10, chunkBytes / 8), chunkBytes / max(8, 4 * workers), 1)
+        max(min(64 << 10, chunkBytes / 8), chunkBytes / max(8, 4 * min(workers, chunkBytes)), 1)
     }
     private var held: [UInt8] = []
     /// Where the search for the next cut resumes in `held`.
