@@ -112,9 +112,9 @@ public struct CorpusPreparer: Sendable {
             batch.removeAll(keepingCapacity: true)
             batchTextBytes = 0
         }
+        let workers = WorkerThreads.count(threads)
         do throws(PrepareError) {
             for input in inputs {  // a batch never spans inputs
-                let workers = WorkerThreads.count(threads)
                 try CorpusReader.forEachPart(of: input, chunkBytes: chunkBytes, workers: workers) { (part) throws(PrepareError) in
                     batch.append(part)
                     batchTextBytes += part.text.utf8.count

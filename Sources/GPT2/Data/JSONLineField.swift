@@ -75,18 +75,11 @@ struct JSONLineField {
 
     /// Reads `"key" :` and the whitespace after it; whether the key is the field's name.
     private mutating func readKeyIsField(_ scanner: inout JSONScanner) throws(JSONScanner.Invalid) -> Bool {
-        guard scanner.peek == UInt8(ascii: "\"") else { throw JSONScanner.Invalid() }
-        let key = try scanner.scanString()
-        let isField: Bool
+        let key = try scanner.scanKey()
         if key.hasEscapes {   // (a key with a lone surrogate is no UTF-8 name)
-            isField = scanner.unescape(key.contents, into: &unescaped) == nil && unescaped == name
-        } else {
-            isField = scanner.bytes[key.contents].elementsEqual(name)
+            return scanner.unescape(key.contents, into: &unescaped) == nil && unescaped == name
         }
-        scanner.skipWhitespace()
-        try scanner.expect(UInt8(ascii: ":"))
-        scanner.skipWhitespace()
-        return isField
+        return scanner.bytes[key.contents].elementsEqual(name)
     }
 
     /// Reads the string at the scanner, decoded: `.string`, or `.loneSurrogate`.
@@ -117,7 +110,7 @@ struct JSONLineField {
                     scanner.advance()   // empty: a whole value
                 } else {
                     containers.append(open)
-                    if open == UInt8(ascii: "{") { try skipKey(&scanner) }
+                    if open == UInt8(ascii: "{") { _ = try scanner.scanKey() }
                     continue
                 }
             case UInt8(ascii: "t"): try scanner.expectWord("true")
@@ -132,7 +125,7 @@ struct JSONLineField {
                 if scanner.peek == UInt8(ascii: ",") {
                     scanner.advance()
                     scanner.skipWhitespace()
-                    if open == UInt8(ascii: "{") { try skipKey(&scanner) }
+                    if open == UInt8(ascii: "{") { _ = try scanner.scanKey() }
                     break
                 }
                 try scanner.expect(open == UInt8(ascii: "{") ? UInt8(ascii: "}") : UInt8(ascii: "]"))
@@ -140,15 +133,6 @@ struct JSONLineField {
             }
             if containers.isEmpty { return }
         }
-    }
-
-    /// Passes over `"key" :` inside a skipped object.
-    private func skipKey(_ scanner: inout JSONScanner) throws(JSONScanner.Invalid) {
-        guard scanner.peek == UInt8(ascii: "\"") else { throw JSONScanner.Invalid() }
-        _ = try scanner.scanString()
-        scanner.skipWhitespace()
-        try scanner.expect(UInt8(ascii: ":"))
-        scanner.skipWhitespace()
     }
 }
 
@@ -233,6 +217,16 @@ private struct JSONScanner {
         guard index > start else { throw Invalid() }
     }
 
+    /// Checks and passes over an object's `"key" :` and the whitespace after it; where the key's contents lie.
+    mutating func scanKey() throws(Invalid) -> StringToken {
+        guard peek == UInt8(ascii: "\"") else { throw Invalid() }
+        let key = try scanString()
+        skipWhitespace()
+        try expect(UInt8(ascii: ":"))
+        skipWhitespace()
+        return key
+    }
+
     /// Checks the string starting at the position (its opening quote) and passes over it: no raw control character,
     /// only JSON's escapes.
     mutating func scanString() throws(Invalid) -> StringToken {
@@ -264,32 +258,10 @@ private struct JSONScanner {
              UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
             index += 2
         case UInt8(ascii: "u"):
-            guard utf16Unit(at: index) != nil else { throw Invalid() }
+            guard jsonUTF16Escape(in: bytes, at: index) != nil else { throw Invalid() }
             index += 6
         default:
             throw Invalid()
-        }
-    }
-
-    /// The value of a `\uXXXX` escape at `offset`, nil when there is none.
-    private func utf16Unit(at offset: Int) -> UInt32? {
-        guard offset + 6 <= bytes.count, bytes[offset] == UInt8(ascii: "\\"), bytes[offset + 1] == UInt8(ascii: "u") else {
-            return nil
-        }
-        var value: UInt32 = 0
-        for byte in bytes[(offset + 2)..<(offset + 6)] {
-            guard let digit = hexDigitValue(byte) else { return nil }
-            value = value << 4 | digit
-        }
-        return value
-    }
-
-    private func hexDigitValue(_ byte: UInt8) -> UInt32? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return UInt32(byte - UInt8(ascii: "0"))
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return UInt32(byte - UInt8(ascii: "a") + 10)
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return UInt32(byte - UInt8(ascii: "A") + 10)
-        default: return nil
         }
     }
 
@@ -316,8 +288,9 @@ private struct JSONScanner {
             case UInt8(ascii: "t"): out.append(0x09)
             case UInt8(ascii: "u"):
                 let escape = (offset - 2)..<(offset + 4)
-                var scalar = utf16Unit(at: escape.lowerBound)!
-                if (0xD800...0xDBFF).contains(scalar), let low = utf16Unit(at: escape.upperBound), (0xDC00...0xDFFF).contains(low) {
+                var scalar = jsonUTF16Escape(in: bytes, at: escape.lowerBound)!
+                if (0xD800...0xDBFF).contains(scalar), let low = jsonUTF16Escape(in: bytes, at: escape.upperBound),
+                   (0xDC00...0xDFFF).contains(low) {
                     scalar = 0x10000 + (scalar - 0xD800) << 10 + (low - 0xDC00)
                     offset += 6
                 }

@@ -60,10 +60,7 @@ private struct AnyValidJSON: Decodable {
 /// The first `\uXXXX` escape in the JSON text `line` that is a UTF-16 surrogate without its partner (a high one not
 /// followed by a low one, or a low one on its own), as written; nil when there is none.
 func loneSurrogateEscape(inJSON line: UnsafeBufferPointer<UInt8>) -> String? {
-    func unit(at index: Int) -> Int? {   // the value of `\uXXXX` at `index`
-        guard index + 6 <= line.count, line[index] == UInt8(ascii: "\\"), line[index + 1] == UInt8(ascii: "u") else { return nil }
-        return Int(String(decoding: line[(index + 2)..<(index + 6)], as: UTF8.self), radix: 16)
-    }
+    func unit(at index: Int) -> UInt32? { jsonUTF16Escape(in: line, at: index) }
     var index = 0
     while index < line.count {
         guard line[index] == UInt8(ascii: "\\") else { index += 1; continue }

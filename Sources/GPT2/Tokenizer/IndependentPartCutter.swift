@@ -6,13 +6,6 @@
 public struct IndependentPartCutter {
     /// The least length of a part (but the last): after a cut the next `partBytes - 1` bytes are not searched.
     let partBytes: Int
-
-    /// The part length that gives each of `workers` threads four parts of a chunk of `chunkBytes` (a chunk is eight
-    /// parts at least, as for one or two threads), but no less than 64 KiB where the eighth of a chunk is more. The
-    /// tokenizer hands a batch's parts to its threads whole, so with eighths every thread beyond the eighth sat idle.
-    public static func partBytes(chunkBytes: Int, workers: Int) -> Int {
-        max(min(64 << 10, chunkBytes / 8), chunkBytes / max(8, 4 * min(workers, chunkBytes)), 1)
-    }
     private var held: [UInt8] = []
     /// Where the search for the next cut resumes in `held`.
     private var searchFrom: Int
@@ -22,6 +15,13 @@ public struct IndependentPartCutter {
     init(partBytes: Int) {
         self.partBytes = max(1, partBytes)
         searchFrom = self.partBytes
+    }
+
+    /// The part length that gives each of `workers` threads four parts of a chunk of `chunkBytes` (a chunk is eight
+    /// parts at least, as for one or two threads), but no less than 64 KiB where the eighth of a chunk is more. The
+    /// tokenizer hands a batch's parts to its threads whole, so with eighths every thread beyond the eighth sat idle.
+    public static func partBytes(chunkBytes: Int, workers: Int) -> Int {
+        max(min(64 << 10, chunkBytes / 8), chunkBytes / max(8, 4 * min(workers, chunkBytes)), 1)
     }
 
     /// Appends `chunk` to the held text and calls `body` with each part that a cut now ends, in text order; the text
