@@ -121,38 +121,53 @@ import GPT2
         #expect(try FileManager.default.contentsOfDirectory(atPath: out).sorted() == before)
     }
 
-    /// A prepare killed part-way leaves its shards marked as unfinished: train refuses them (it trained on the part of
-    /// the corpus written so far without a word), saying which prepare to run again; once that prepare has run to the
-    /// end, the mark is gone and train reads the complete corpus.
-    @Test func aKilledPrepareLeavesShardsThatTrainRefusesUntilItRunsAgain() throws {
+    /// A prepare killed part-way leaves the folder's shards as they were: here an earlier preparation of another text
+    /// under the same name, which train reads (it trained on part of the new corpus, or after a fix, refused the
+    /// folder until the prepare ran again). The next prepare deletes what the killed one wrote. Train refuses a corpus
+    /// whose prepare was killed while moving its shards into place, naming the command to run again.
+    @Test func aKilledPrepareLeavesTheEarlierShardsAsTheyWere() throws {
         let root = try TestPaths.temporaryDirectory("prepare-killed").path
         defer { try? FileManager.default.removeItem(atPath: root) }
         let (corpus, out) = (root + "/corpus.txt", root + "/data")
         let text = try String(contentsOfFile: mirror + "/" + DataFile.tinyShakespeare.relativePath, encoding: .utf8)
-        try String(repeating: text + "\n\n", count: 12).write(toFile: corpus, atomically: false, encoding: .utf8)
+        try text.write(toFile: corpus, atomically: false, encoding: .utf8)
         let prepare = ["prepare", corpus, "--out", out, "--shard-tokens", "65536", "--threads", "1", "--mirror", mirror]
+        #expect(try runGPT2(arguments: prepare).status == 0)
+        let earlier = try FileManager.default.contentsOfDirectory(atPath: out).sorted()
+        let earlierBytes = try earlier.map { try Data(contentsOf: URL(fileURLWithPath: out + "/" + $0)) }
+
+        try String(repeating: text + "\n\n", count: 12).write(toFile: corpus, atomically: false, encoding: .utf8)
         let process = Process()
         process.executableURL = buildProductsDirectory.appendingPathComponent("gpt2")
         process.arguments = prepare
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
-        let secondShard = out + "/corpus_train_000001.bin"
+        let sixthShard = "corpus_train_000005.bin.tmp-\(process.processIdentifier)"
         let deadline = Date().addingTimeInterval(300)
-        while process.isRunning && !FileManager.default.fileExists(atPath: secondShard) && Date() < deadline { usleep(2_000) }
+        while process.isRunning && !FileManager.default.fileExists(atPath: out + "/" + sixthShard) && Date() < deadline { usleep(2_000) }
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
         try #require(process.terminationReason == .uncaughtSignal, "the prepare ended before it could be killed part-way")
+        let left = try FileManager.default.contentsOfDirectory(atPath: out).sorted()
+        #expect(left.filter { !$0.contains(".tmp-") } == earlier, "no shard moved, no mark: \(left)")
+        #expect(try earlier.map { try Data(contentsOf: URL(fileURLWithPath: out + "/" + $0)) } == earlierBytes)
 
         var train = try CLIFixtures.trainArguments(out: root + "/run")
         train[train.firstIndex(of: "--data")! + 1] = out
-        let refused = try runGPT2(arguments: train)
-        expectOneLineError(refused, mentioning: "the gpt2 prepare that wrote these shards did not finish (\(out)/corpus.prepare-unfinished says so)")
-        #expect(refused.stderrText.contains("prepare \(corpus) --out \(out) --shard-tokens 65536"), "\(refused.stderrText)")
-        #expect(try runGPT2(arguments: prepare).status == 0)
-        #expect(!FileManager.default.fileExists(atPath: out + "/corpus.prepare-unfinished"))
         let trained = try runGPT2(arguments: train)
         #expect(trained.status == 0 && trained.stderrText.contains("train: "), "\(trained.stderrText)")
+        let again = try runGPT2(arguments: prepare)
+        #expect(again.status == 0 && again.stderrText.contains("a shard an interrupted prepare left under a temporary name"), "\(again.stderrText)")
+        let prepared = try FileManager.default.contentsOfDirectory(atPath: out)
+        #expect(!prepared.contains { $0.contains(".tmp-") } && prepared.count > earlier.count + 40, "\(prepared.sorted())")
+
+        let mark = out + "/corpus.prepare-unfinished"
+        try "command: gpt2 prepare corpus.txt --out data\n".write(toFile: mark, atomically: false, encoding: .utf8)
+        train[train.firstIndex(of: "--out")! + 1] = root + "/refused"
+        let refused = try runGPT2(arguments: train)
+        expectOneLineError(refused, mentioning: "the gpt2 prepare that wrote these shards did not finish (\(mark) says so)")
+        #expect(refused.stderrText.contains("gpt2 prepare corpus.txt --out data"), "\(refused.stderrText)")
     }
 
     @Test func jsonlDocumentsAreEndOfTextPlusTokenizerOutput() throws {

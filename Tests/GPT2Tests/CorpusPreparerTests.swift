@@ -223,11 +223,12 @@ struct ByteEncoder: DocumentEncoder {
         }
     }
 
-    /// A prepare marks the folder while it changes a corpus's shards (the mark is there before the first shard is
-    /// written) and clears it when it ends, complete or failed (a failure leaves no shard of the name). A loader
-    /// refuses the shards of a corpus whose mark is there, which is what an interrupted prepare leaves (part of the
-    /// corpus, or a mix of two preparations that trained without a word), naming the mark and the command that left
-    /// it; another corpus's shards in that folder are read.
+    /// A prepare marks the folder only while it moves its new shards into place: not while it tokenises, when the
+    /// shards in place are the earlier preparation's, whole (a prepare killed then left part of the corpus, or a mix of
+    /// two, under the mark). It clears the mark when it ends, complete or failed. A loader refuses the shards of a
+    /// corpus whose mark is there, which is what a prepare killed while moving its shards leaves (a mix of two
+    /// preparations, which trained without a word), naming the mark and the command that left it; another corpus's
+    /// shards in that folder are read.
     @Test func anUnfinishedPrepareIsMarkedAndItsShardsRefused() throws {
         try withDirectory { directory in
             let a = directory.appendingPathComponent("a.txt")
@@ -236,11 +237,11 @@ struct ByteEncoder: DocumentEncoder {
             let mark = UnfinishedPrepareMark.path(directory: out, name: "corpus")
             let watcher = MarkWatcher(mark: mark)
             let summary = try preparer(directory).prepare([.text(path: a.path)], encoder: watcher)
-            #expect(watcher.seen.withLock { $0 } == [true])
+            #expect(watcher.seen.withLock { $0 } == [false])
             #expect(!FileSystem.exists(mark))
             let failing = MarkWatcher(mark: mark)
             #expect(throws: PrepareError.self) { try preparer(directory, validation: 100).prepare([.text(path: a.path)], encoder: failing) }
-            #expect(failing.seen.withLock { $0 } == [true] && !FileSystem.exists(mark))
+            #expect(failing.seen.withLock { $0 } == [false] && !FileSystem.exists(mark))
 
             _ = try preparer(directory).prepare([.text(path: a.path)], encoder: ByteEncoder())
             try UnfinishedPrepareMark.set(directory: out, name: "corpus")   // as a prepare that was killed leaves it
@@ -259,14 +260,15 @@ struct ByteEncoder: DocumentEncoder {
             #expect(try DataLoader(.pattern(out + "/corpus_train_*.bin"), batchSize: 1, sequenceLength: 2, vocabularySize: 257)
                         .shards.count == summary.trainShards.count)
 
-            // A mark that cannot be written (here a folder is in its place) stops the prepare before any shard is written.
+            // A mark that cannot be written (here a folder is in its place) stops the prepare before any shard is moved
+            // into place, and the shards it wrote are deleted.
             let blocked = directory.appendingPathComponent("blocked").path
             try FileManager.default.createDirectory(atPath: UnfinishedPrepareMark.path(directory: blocked, name: "corpus"),
                                                     withIntermediateDirectories: true)
             var blockedPreparer = preparer(directory)
             blockedPreparer.outputDirectory = blocked
             let unmarked = #expect(throws: PrepareError.self) { try blockedPreparer.prepare([.text(path: a.path)], encoder: ByteEncoder()) }
-            #expect(unmarked?.description.contains("marks a corpus's shards as unfinished while a prepare writes them") == true,
+            #expect(unmarked?.description.contains("marks a corpus's shards as unfinished while a prepare replaces them") == true,
                     "\(String(describing: unmarked))")
             #expect(FileSystem.contents(of: blocked) == ["corpus.prepare-unfinished"])
         }
@@ -302,9 +304,9 @@ struct ByteEncoder: DocumentEncoder {
         #expect(CorpusPreparer.defaultValidationTokens(corpusBytes: 10_000_000_000) == 10_000_000)
     }
 
-    /// A validation split that takes the whole corpus is refused, and leaves no shard of the name: the new val shard
-    /// beside an earlier run's train shards made a dataset that validated on what it trained on.
-    @Test func validationTakingEverythingIsErrorAndLeavesNoShard() throws {
+    /// A validation split that takes the whole corpus is refused, and leaves an earlier run's shards as they were (the
+    /// new val shard beside them made a dataset that validated on what it trained on; then, none of the name was left).
+    @Test func validationTakingEverythingIsErrorAndLeavesTheEarlierShards() throws {
         try withDirectory { directory in
             try write(String(repeating: "x", count: 30), to: directory.appendingPathComponent("a.txt"))
             let input = [CorpusInput.text(path: directory.appendingPathComponent("a.txt").path)]
@@ -314,8 +316,10 @@ struct ByteEncoder: DocumentEncoder {
                 try preparer(directory, validation: 100).prepare(input, encoder: ByteEncoder())
             }
             #expect(error?.description.contains("--val-tokens takes 100 of them") == true)
-            #expect(error?.description.contains("no shard of this name is left") == true)
-            #expect(FileSystem.contents(of: directory.appendingPathComponent("out").path)?.filter { $0.hasSuffix(".bin") } == [])
+            #expect(error?.description.contains("the output folder's shards of this name are as they were") == true)
+            #expect(FileSystem.contents(of: directory.appendingPathComponent("out").path)?.sorted()
+                    == (earlier.validationShards + earlier.trainShards).map { FileSystem.baseName($0.path) }.sorted())
+            #expect(try tokens(of: (earlier.validationShards + earlier.trainShards).map(\.path)) == [256] + Array(repeating: 0x78, count: 30))
         }
     }
 
@@ -336,8 +340,8 @@ struct ByteEncoder: DocumentEncoder {
                 try preparer(directory, validation: nil).prepare(input, encoder: Coarse())
             }
             #expect(error?.description == "the corpus has 3 tokens and the default --val-tokens (its 200 bytes / 40, for GPT-2's "
-                    + "~4 bytes a token; this text has 66.7) takes 5 of them, leaving none to train on (no shard of this name is "
-                    + "left in the output folder); give --val-tokens, such as 1 (a tenth)", "\(String(describing: error))")
+                    + "~4 bytes a token; this text has 66.7) takes 5 of them, leaving none to train on (the output folder's "
+                    + "shards of this name are as they were); give --val-tokens, such as 1 (a tenth)", "\(String(describing: error))")
             // and a corpus of one token (here the separator alone; a file holding only a byte-order mark) gets no advice
             // that cannot work ("such as 1" of its 1)
             try write(String(repeating: "x", count: 50), to: directory.appendingPathComponent("a.txt"))
@@ -349,38 +353,33 @@ struct ByteEncoder: DocumentEncoder {
         }
     }
 
-    /// A write that fails part-way (here the third shard's name is taken by a folder; a full disk does the same) leaves
-    /// no shard of the name: the val and first train shard written before it made a dataset of part of the corpus,
-    /// which trained without a word.
-    @Test func aWriteThatFailsPartWayLeavesNoShard() throws {
-        try withDirectory { directory in
-            try write(String(repeating: "x", count: 30), to: directory.appendingPathComponent("a.txt"))
-            let out = directory.appendingPathComponent("out").path
-            try FileManager.default.createDirectory(atPath: out + "/corpus_train_000001.bin", withIntermediateDirectories: true)
-            let error = #expect(throws: PrepareError.self) {
-                try preparer(directory).prepare([.text(path: directory.appendingPathComponent("a.txt").path)], encoder: ByteEncoder())
-            }
-            // (named for the shard, not for the temporary name it was written under, which the rename found a folder for)
-            #expect(error?.description.contains("corpus_train_000001.bin: a folder is in its place") == true, "\(String(describing: error))")
-            #expect(FileSystem.contents(of: out) == ["corpus_train_000001.bin"])
-        }
-    }
-
-    /// A failing run that had only found the earlier run's shards identical (nothing of its own written yet) leaves
-    /// that complete dataset as it was: the clean-up removed it too.
-    @Test func aFailureBeforeWritingAnythingKeepsTheEarlierDataset() throws {
+    /// A write that fails part-way (here the name of the third shard of the new corpus is taken by a folder; a full disk
+    /// does the same) leaves the earlier run's dataset as it was, and none of the new corpus's shards: the shards written
+    /// before it replaced the earlier ones and made a dataset of part of one corpus and part of another, which trained
+    /// without a word; then none of the name was left. The folder is found before the rest of the corpus is tokenised.
+    @Test func aWriteThatFailsPartWayLeavesTheEarlierDatasetAsItWas() throws {
         try withDirectory { directory in
             let a = directory.appendingPathComponent("a.txt"), b = directory.appendingPathComponent("b.txt")
+            let c = directory.appendingPathComponent("c.txt")
             try write(String(repeating: "x", count: 16), to: a)   // 17 tokens: val 7, train 10
-            try write(String(repeating: "y", count: 5), to: b)
+            try write(String(repeating: "y", count: 40), to: b)   // 41 tokens: val 7, train 10 + 10 + 10 + 4
+            try write("z", to: c)
             let out = directory.appendingPathComponent("out").path
             let earlier = try preparer(directory).prepare([.text(path: a.path)], encoder: ByteEncoder())
-            #expect(earlier.trainShards.count == 1)
-            try FileManager.default.createDirectory(atPath: out + "/corpus_train_000001.bin", withIntermediateDirectories: true)
-            #expect(throws: PrepareError.self) {
-                try preparer(directory).prepare([.text(path: a.path), .text(path: b.path)], encoder: ByteEncoder())
+            let earlierFiles = try #require(FileSystem.contents(of: out)).sorted()
+            #expect(earlierFiles == ["corpus_train_000000.bin", "corpus_val_000000.bin"])
+            try FileManager.default.createDirectory(atPath: out + "/corpus_train_000002.bin", withIntermediateDirectories: true)
+            let encoder = MarkWatcher(mark: UnfinishedPrepareMark.path(directory: out, name: "corpus"))
+            let error = #expect(throws: PrepareError.self) {
+                try preparer(directory).prepare([.text(path: b.path), .text(path: c.path)], encoder: encoder)
             }
-            #expect(try tokens(of: (earlier.validationShards + earlier.trainShards).map(\.path)).count == 17)
+            // (named for the shard, not for the temporary name it was written under)
+            #expect(error?.description.contains("corpus_train_000002.bin: a folder is in its place") == true, "\(String(describing: error))")
+            #expect(FileSystem.contents(of: out)?.sorted() == (earlierFiles + ["corpus_train_000002.bin"]).sorted(),
+                    "no new shard, no temporary left")
+            #expect(try tokens(of: (earlier.validationShards + earlier.trainShards).map(\.path))
+                    == [256] + Array(repeating: 0x78, count: 16))
+            #expect(encoder.seen.withLock { $0 } == [false], "stopped at the folder, before c.txt was tokenised")
         }
     }
 
@@ -454,12 +453,14 @@ struct ByteEncoder: DocumentEncoder {
             #expect(try preparer.prepareFineweb10B(trainShards: 1, downloader: downloader).trainShards.count == 1)
             #expect(FileSystem.contents(of: preparer.outputDirectory) == ["fineweb10B_train_000000.bin", "fineweb10B_val_000000.bin"])
 
-            // a damaged shard fails the prepare, which leaves no link of the name (the first ones stayed, and trained)
+            // a damaged shard fails the prepare before any link changes: the earlier preparation's stay, whole (the first
+            // links of this one stayed beside them; then none of the name was left)
             try ShardWriter.write([1, 60000], to: mirror.appendingPathComponent("fineweb_train_000002.bin").path)
             let error = #expect(throws: PrepareError.self) { try preparer.prepareFineweb10B(trainShards: 2, downloader: downloader) }
             #expect(error?.description.contains("fineweb_train_000002.bin holds token 60000 at position 1") == true)
             #expect(error?.description.contains("in the data mirror is not the original") == true, "\(String(describing: error))")
-            #expect(FileSystem.contents(of: preparer.outputDirectory) == [])
+            #expect(FileSystem.contents(of: preparer.outputDirectory) == ["fineweb10B_train_000000.bin", "fineweb10B_val_000000.bin"])
+            #expect(try tokens(of: [preparer.outputDirectory + "/fineweb10B_train_000000.bin"]) == Array(100..<300))
 
             // prepared into the mirror's own folder under the mirror's own name, the links would be the shards: refused,
             // and every shard stays (it replaced them with links to themselves, then removed the rest as stale)

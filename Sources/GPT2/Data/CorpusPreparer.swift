@@ -46,10 +46,11 @@ public struct CorpusPreparer: Sendable {
     /// GPT-2's ~4 bytes per token (so it is known before tokenising), capped at 10M tokens.
     public static func defaultValidationTokens(corpusBytes: Int) -> Int { min(10_000_000, max(1, corpusBytes / 40)) }
 
-    /// Validates every input, then tokenises them in order into shards. Bad input throws before anything is
-    /// written; a failure once writing has begun (a full disk, or a corpus that leaves nothing to train on once the
-    /// validation split is taken) leaves no shard of this name. Complete identical shards from an earlier run are
-    /// kept; stale shards of this name are removed. A prepare that is interrupted leaves its `UnfinishedPrepareMark`.
+    /// Validates every input, then tokenises them in order into shards. The new shards wait under temporary names
+    /// until the whole corpus is written, so that a prepare that fails (bad input, a full disk, a corpus that leaves
+    /// nothing to train on once the validation split is taken) or is interrupted leaves this name's shards as they
+    /// were. Then they are moved into place: complete identical shards from an earlier run are kept, stale shards of
+    /// this name removed. A prepare interrupted while moving them leaves its `UnfinishedPrepareMark`.
     public func prepare(_ inputs: [CorpusInput], encoder: some DocumentEncoder) throws(PrepareError) -> PreparedShards {
         try tokenise(inputs, corpusBytes: try validate(inputs), encoder: encoder)
     }
@@ -91,7 +92,6 @@ public struct CorpusPreparer: Sendable {
         defer { withExtendedLifetime(lock) {} }
         if let isDone = waitsForOutput, isDone() { return PreparedShards() }
         removeAbandonedShards()
-        try UnfinishedPrepareMark.set(directory: outputDirectory, name: name)   // (until the shards are complete, or gone)
         let validation = validationTokens ?? Self.defaultValidationTokens(corpusBytes: corpusBytes)
         let writer = SplitShardWriter(directory: outputDirectory, name: name, shardTokens: shardTokens,
                                       validationTokens: validation)
@@ -112,36 +112,40 @@ public struct CorpusPreparer: Sendable {
             batch.removeAll(keepingCapacity: true)
             batchTextBytes = 0
         }
+        // (a failure from here on drops the writer, which deletes the shards it wrote, none of them in place yet)
         let workers = WorkerThreads.count(threads)
+        for input in inputs {  // a batch never spans inputs
+            try CorpusReader.forEachPart(of: input, chunkBytes: chunkBytes, workers: workers) { (part) throws(PrepareError) in
+                batch.append(part)
+                batchTextBytes += part.text.utf8.count
+                if batchTextBytes >= batchBytes || batch.count >= batchDocuments { try encodeBatch() }
+            }
+            if !batch.isEmpty { try encodeBatch() }
+        }
+        try writer.finish()
+        guard !writer.summary.trainShards.isEmpty else {
+            throw .noTrainingTokens(totalTokens: writer.summary.validationTokens, validationTokens: validation,
+                                    defaultFromBytes: validationTokens == nil ? corpusBytes : nil)
+        }
+        progress.finish()
+        try publish(writer)
+        return writer.summary
+    }
+
+    /// Moves the new shards into place and removes this name's shards the corpus no longer has, under the
+    /// `UnfinishedPrepareMark`: a prepare killed meanwhile leaves a mix of two preparations, which loaders refuse until
+    /// a prepare of this name finishes. One that fails meanwhile (a rename refused) removes every shard of this name.
+    private func publish(_ writer: SplitShardWriter) throws(PrepareError) {
+        try UnfinishedPrepareMark.set(directory: outputDirectory, name: name)
         do throws(PrepareError) {
-            for input in inputs {  // a batch never spans inputs
-                try CorpusReader.forEachPart(of: input, chunkBytes: chunkBytes, workers: workers) { (part) throws(PrepareError) in
-                    batch.append(part)
-                    batchTextBytes += part.text.utf8.count
-                    if batchTextBytes >= batchBytes || batch.count >= batchDocuments { try encodeBatch() }
-                }
-                if !batch.isEmpty { try encodeBatch() }
-            }
-            try writer.finish()
-            guard !writer.summary.trainShards.isEmpty else {
-                throw .noTrainingTokens(totalTokens: writer.summary.validationTokens, validationTokens: validation,
-                                        defaultFromBytes: validationTokens == nil ? corpusBytes : nil)
-            }
+            try writer.publish()
         } catch {
-            // Shards written so far beside an earlier run's (a validation split of this corpus and training shards of
-            // the last, or a corpus cut short by a full disk) would make a dataset that trains without a word: none of
-            // this name's shards is left. A run that had only found the earlier run's shards identical leaves them.
-            let written = writer.summary.validationShards.count + writer.summary.trainShards.count - writer.summary.skippedShards
-            let tooSmall = if case .noTrainingTokens = error { true } else { false }
-            if tooSmall || written > 0 { removeShards(except: PreparedShards(), why: "a prepare that fails leaves no shard of its name") }
+            removeShards(except: PreparedShards(), why: "a prepare that fails while moving its shards into place leaves no shard of its name")
             UnfinishedPrepareMark.clear(directory: outputDirectory, name: name)
             throw error
         }
-        progress.finish()
-        let summary = writer.summary
-        removeShards(except: summary, why: "a stale shard from an earlier run")
+        removeShards(except: writer.summary, why: "a stale shard from an earlier run")
         UnfinishedPrepareMark.clear(directory: outputDirectory, name: name)
-        return summary
     }
 
     /// Makes the output folder and holds it (an exclusive lock on the folder itself, dropped however the process ends)
@@ -179,11 +183,11 @@ public struct CorpusPreparer: Sendable {
         }
     }
 
-    /// Deletes the half-written shards (`NAME_*.bin.tmp-PID`) of an earlier run of this name that was killed,
-    /// before this one writes.
+    /// Deletes the shards an earlier prepare of this name that was killed left under temporary names
+    /// (`NAME_*.bin.tmp-PID`, half-written or waiting to be moved into place), before this one writes.
     private func removeAbandonedShards() {
         let removed = FileSystem.removeAbandonedTemporaries(in: outputDirectory) { ShardFileName.isShard($0, of: name) }
-        for path in removed { Console.log("removed \(path), a shard an interrupted run left unfinished") }
+        for path in removed { Console.log("removed \(path), a shard an interrupted prepare left under a temporary name") }
     }
 
     /// Deletes this name's shards (`NAME_{train,val}_*.bin`) in the output directory that `summary` does not list,

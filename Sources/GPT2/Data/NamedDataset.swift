@@ -30,23 +30,26 @@ extension CorpusPreparer {
 
     /// Fetches fineweb10B's validation shard and its first `trainShards` train shards (each ~100M tokens,
     /// 200 MB) into the download cache (or finds them in the mirror), where the downloader checks each one's header,
-    /// size and every token, and links them into the output directory as `NAME_val_000000.bin` and
-    /// `NAME_train_000000.bin`… (renumbered from 0). Links of this name beyond them (from a run with more
-    /// `--shards`) are removed; a failure removes all of them, so that no part of the corpus is left to train on.
+    /// size and every token, then links them into the output directory as `NAME_val_000000.bin` and
+    /// `NAME_train_000000.bin`… (renumbered from 0). Links of this name beyond them (from a run with more `--shards`)
+    /// are removed. A fetch that fails leaves this name's links as they were; a link that fails removes all of them,
+    /// so that no part of the corpus is left to train on.
     public func prepareFineweb10B(trainShards: Int, downloader: Downloader) throws(PrepareError) -> PreparedShards {
         precondition((1...DataFile.fineweb10BTrainShardCount).contains(trainShards), "1…103 train shards")
         let lock = try lockOutput()
         defer { withExtendedLifetime(lock) {} }
+        let files = [DataFile.fineweb10BValidation] + (1...trainShards).map { DataFile.fineweb10BTrain($0) }
+        var sources: [(path: String, tokens: Int)] = []
+        for file in files {
+            let source: String
+            do { source = try downloader.fetch(file) } catch { throw .download(error) }
+            do { sources.append((source, try ShardFormat.tokenCount(ofShardAt: source))) } catch { throw .shard(error) }
+        }
         try UnfinishedPrepareMark.set(directory: outputDirectory, name: name)   // (until the links are complete, or gone)
         var summary = PreparedShards()
-        let files = [DataFile.fineweb10BValidation] + (1...trainShards).map { DataFile.fineweb10BTrain($0) }
         do throws(PrepareError) {
-            for (position, file) in files.enumerated() {
+            for (position, (source, tokens)) in sources.enumerated() {
                 let isValidation = position == 0
-                let source: String
-                do { source = try downloader.fetch(file) } catch { throw .download(error) }
-                let tokens: Int
-                do { tokens = try ShardFormat.tokenCount(ofShardAt: source) } catch { throw .shard(error) }
                 let link = SplitShardWriter.path(directory: outputDirectory, name: name, split: isValidation ? "val" : "train",
                                                  index: isValidation ? 0 : position - 1)
                 if try Self.link(link, to: source) { summary.skippedShards += 1 }

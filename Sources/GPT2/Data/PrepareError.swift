@@ -1,5 +1,6 @@
 /// Why `gpt2 prepare` could not turn its inputs into shards: each case names the file (and line or byte
-/// offset) and says what to do. Bad input is detected before any shard is written.
+/// offset) and says what to do. Bad input is detected before any shard is written, and no failure but one while the
+/// new shards are moved into place changes the output folder's shards.
 
 public enum PrepareError: Error, CustomStringConvertible {
     case missingInput(path: String, reason: String)
@@ -19,7 +20,7 @@ public enum PrepareError: Error, CustomStringConvertible {
     case outputInUse(path: String)
     /// A `gpt2 train` or `gpt2 eval` is reading the output folder's shards.
     case outputBeingRead(path: String)
-    /// The `UnfinishedPrepareMark` could not be written (no shard is written without it).
+    /// The `UnfinishedPrepareMark` could not be written (no shard is moved into place without it).
     case cannotMark(path: String, reason: String)
     case download(DownloadError)
     case shard(ShardError)
@@ -53,8 +54,8 @@ public enum PrepareError: Error, CustomStringConvertible {
             let advice = corpusBytes == nil ? "lower --val-tokens"
                 : total >= 2 ? "give --val-tokens, such as \(max(1, total / 10)) (a tenth)"
                 : "a corpus of one token cannot be split: give more text, or --val-tokens 0 for no validation split"
-            return "the corpus has \(total) tokens and \(taken) \(validation) of them, leaving none to train on (no shard of this "
-                + "name is left in the output folder); " + advice
+            return "the corpus has \(total) tokens and \(taken) \(validation) of them, leaving none to train on (the output folder's "
+                + "shards of this name are as they were); " + advice
         case .cannotCreateDirectory(let path, let reason):
             return "cannot create output directory \(path): "
                 + (FileSystem.isFile(path) ? "a file of that name is there; give --out a folder" : reason)
@@ -64,7 +65,7 @@ public enum PrepareError: Error, CustomStringConvertible {
             return "a gpt2 train or eval is reading the shards in \(path), which a prepare would change under it; let it finish "
                 + "(or stop it), or prepare into another --out"
         case .cannotMark(let path, let reason):
-            return "\(reason) (\(FileSystem.baseName(path)) marks a corpus's shards as unfinished while a prepare writes them)"
+            return "\(reason) (\(FileSystem.baseName(path)) marks a corpus's shards as unfinished while a prepare replaces them)"
         case .download(let error):
             return error.description
         case .shard(let error):

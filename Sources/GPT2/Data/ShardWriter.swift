@@ -1,5 +1,7 @@
 /// Writes a token shard atomically: tokens stream into `NAME.tmp-PID`, then `finish()` fills in the header,
 /// fsyncs and renames, so a final name never holds a half-written shard (an abandoned writer deletes its temp file).
+/// `seal()` and `publish()` are `finish()` in two steps, for a set of shards that replaces another only once all of
+/// them are complete.
 /// (Not through `AtomicFile`, which writes a file from one closure: a shard is appended to as a corpus is tokenised,
 /// and its header is written last.)
 
@@ -14,6 +16,8 @@ public final class ShardWriter {
     public private(set) var tokenCount = 0
     private let temporaryPath: String
     private var fd: Int32
+    /// Whether the shard has been renamed to `path`.
+    private var published = false
     private var buffer: [UInt16] = []
     private static let bufferTokens = 1 << 20
 
@@ -29,10 +33,8 @@ public final class ShardWriter {
     }
 
     deinit {
-        if fd >= 0 {
-            close(fd)
-            unlink(temporaryPath)
-        }
+        if fd >= 0 { close(fd) }
+        if !published { unlink(temporaryPath) }
     }
 
     /// Appends `tokens`; each must fit the format's uint16 (the caller's tokenizer guarantees < vocabulary size).
@@ -58,17 +60,28 @@ public final class ShardWriter {
     /// Writes the header, fsyncs and renames the temporary file to `path`, then fsyncs its folder (as `AtomicFile`
     /// does), so that the rename survives a crash.
     public func finish() throws(ShardError) {
+        try seal()
+        try publish()
+    }
+
+    /// Writes the header and fsyncs: the shard is complete, still under its temporary name (deleted with the writer
+    /// unless `publish()` is called), and takes no more tokens.
+    public func seal() throws(ShardError) {
+        precondition(fd >= 0, "a shard is sealed once")
         try flush()
         let header = ShardFormat.header(tokenCount: tokenCount)
         let wrote = header.withUnsafeBytes { pwrite(fd, $0.baseAddress!, $0.count, 0) }
         guard wrote == header.count, fsync(fd) == 0 else { throw failure() }
         close(fd)
         fd = -1
-        guard rename(temporaryPath, path) == 0 else {
-            let error = failure()
-            unlink(temporaryPath)
-            throw error
-        }
+    }
+
+    /// Renames the sealed shard to `path` (replacing a file there) and fsyncs its folder, so that the rename survives
+    /// a crash.
+    public func publish() throws(ShardError) {
+        precondition(fd < 0 && !published, "a shard is published once, after seal()")
+        guard rename(temporaryPath, path) == 0 else { throw failure() }
+        published = true
         AtomicFile.syncDirectory(containing: path)
     }
 
@@ -95,7 +108,9 @@ public final class ShardWriter {
     /// The last C error, named for the shard (not the temporary name it is written under); a folder in the shard's place
     /// (which the rename reports as "Is a directory") is said as such.
     private func failure() -> ShardError {
-        let reason = errno == EISDIR && FileSystem.isDirectory(path) ? "a folder is in its place; move it away" : String(cString: strerror(errno))
-        return .cannotWrite(path: path, reason: reason)
+        errno == EISDIR && FileSystem.isDirectory(path) ? Self.folderInPlace(of: path) : .cannotWrite(path: path, reason: String(cString: strerror(errno)))
     }
+
+    /// The error of a shard at `path` that a folder stands in the place of.
+    static func folderInPlace(of path: String) -> ShardError { .cannotWrite(path: path, reason: "a folder is in its place; move it away") }
 }

@@ -1,5 +1,7 @@
 /// Cuts one token stream into `NAME_val_*.bin` (the first `validationTokens`) and `NAME_train_*.bin` shards of
-/// `shardTokens` each. A shard already on disk with exactly the same tokens is left untouched (re-runs skip it).
+/// `shardTokens` each. A shard already on disk with exactly the same tokens is left untouched (re-runs skip it); the
+/// others wait, complete, under temporary names until `publish()` moves them all into place, so that the folder's
+/// shards stay as they were until the whole corpus is written (a writer dropped before then deletes them).
 
 #if canImport(Glibc)
 @preconcurrency import Glibc
@@ -28,6 +30,8 @@ final class SplitShardWriter {
     private let validationTokens: Int
     private var buffer: [UInt16] = []
     private(set) var summary = PreparedShards()
+    /// Complete shards under their temporary names, waiting for `publish()`.
+    private var sealed: [ShardWriter] = []
     /// Tokens the shard being filled holds when complete: val shards stop at the val/train boundary.
     private var capacity: Int
 
@@ -60,6 +64,16 @@ final class SplitShardWriter {
         if !buffer.isEmpty { try emit() }
     }
 
+    /// Moves every shard written into its name, replacing the file there, in the order written.
+    func publish() throws(PrepareError) {
+        do {
+            while let shard = sealed.first {
+                try shard.publish()
+                sealed.removeFirst()
+            }
+        } catch { throw .shard(error) }
+    }
+
     private func emit() throws(PrepareError) {
         do { try writeShard() } catch { throw .shard(error) }
     }
@@ -72,10 +86,13 @@ final class SplitShardWriter {
         if Self.existingShard(at: path, equals: buffer) {
             summary.skippedShards += 1
         } else {
+            // (the rename at the end would find the folder: said now, before the rest of the corpus is tokenised)
+            if FileSystem.isDirectory(path) && !FileSystem.isSymbolicLink(path) { throw ShardWriter.folderInPlace(of: path) }
             if FileSystem.isFile(path) { summary.replacedShards += 1 }
             let writer = try ShardWriter(path: path)
             try writer.append(buffer)
-            try writer.finish()
+            try writer.seal()
+            sealed.append(writer)
         }
         if isValidation { summary.validationShards.append((path, buffer.count)) } else {
             summary.trainShards.append((path, buffer.count))

@@ -1,7 +1,7 @@
 /// The mark a prepare leaves beside a corpus's shards while it changes them (`NAME.prepare-unfinished` in the
-/// output folder): set before its first shard is written, cleared once the corpus is complete (or, after a failure,
-/// removed whole). A prepare that is interrupted or killed leaves it, and its shards, which may be part of the
-/// corpus or a mix of two preparations, are refused by the data loaders until a prepare of that name finishes.
+/// output folder): set once the new shards are all written, before they are moved into place, and cleared once they
+/// are (or, after a failure, removed whole). A prepare killed in between leaves it, and its shards, which may be a mix
+/// of two preparations, are refused by the data loaders until a prepare of that name finishes.
 
 public enum UnfinishedPrepareMark {
     static let suffix = ".prepare-unfinished"
@@ -12,7 +12,7 @@ public enum UnfinishedPrepareMark {
     /// Sets the mark before a prepare changes `name`'s shards; it holds the command that was preparing them.
     static func set(directory: String, name: String) throws(PrepareError) {
         let command = CommandLine.arguments.map(shellQuoted).joined(separator: " ")
-        let text = "A gpt2 prepare began writing the \(name) shards of this folder and did not finish; data loaders refuse "
+        let text = "A gpt2 prepare began replacing the \(name) shards of this folder and did not finish; data loaders refuse "
             + "them until a prepare of \(name) does.\ncommand: \(command)\n"
         do {
             try AtomicFile.write(path(directory: directory, name: name)) { sink in try sink.write(Array(text.utf8)) }
