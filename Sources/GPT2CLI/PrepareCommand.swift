@@ -16,7 +16,10 @@ struct PrepareCommand: ParsableCommand {
             --shard-tokens) under the same name replaces that name's shards, and says how many.
 
             Inputs: a UTF-8 text file is one document; a .jsonl (or .ndjson or .json) file \
-            holds one JSON object per line whose --field is the document. Or name a dataset:
+            holds one JSON object per line whose --field is the document. - reads standard \
+            input, and a pipe such as <(zstdcat F) works too: a stream is read once, checked \
+            as it is tokenised, and needs --format (text or jsonl) and --val-tokens (and \
+            --name if it comes first). Or name a dataset:
               tinyshakespeare  sections split at blank lines (as llm.c does); val is
                                the first 32,768 tokens (~10%). The default.
               fineweb10B       kjj0/fineweb10B-gpt2, already tokenised: the val shard
@@ -31,11 +34,15 @@ struct PrepareCommand: ParsableCommand {
               gpt2 prepare fineweb10B --shards 8  # 800M tokens
               gpt2 prepare notes/*.txt --name notes
               gpt2 prepare corpus.jsonl --field body --out data/corpus
+              zstdcat web.jsonl.zst | gpt2 prepare - --format jsonl --name web --val-tokens 1000000
               gpt2 prepare --mirror /srv/gpt2-data  # offline mirror
             """)
 
-    @Argument(help: "Text or .jsonl/.ndjson/.json files, or a dataset name (tinyshakespeare, fineweb10B).")
+    @Argument(help: "Text or .jsonl/.ndjson/.json files (- for standard input), or a dataset name (tinyshakespeare, fineweb10B).")
     var inputs: [String] = []
+
+    @Option(help: "How to read - (standard input) and other streams, which have no file name to tell by: text (one document) or jsonl (one JSON object per line). Files go by their extension.")
+    var format: InputFormat?
 
     @Option(help: "Output folder (default: data/NAME).")
     var out: String?
@@ -75,6 +82,15 @@ struct PrepareCommand: ParsableCommand {
         if let name { try Self.requireShardName(name, from: "--name") }
     }
 
+    /// How `--format` reads a stream.
+    enum InputFormat: String, ExpressibleByArgument, CaseIterable {
+        case text, jsonl
+
+        func input(_ path: String, field: String) -> CorpusInput {
+            self == .text ? .text(path: path) : .jsonLines(path: path, field: field)
+        }
+    }
+
     /// fineweb10B's train shards fetched when --shards is not given.
     static let defaultFinewebShards = 8
 
@@ -83,17 +99,34 @@ struct PrepareCommand: ParsableCommand {
         if dataset == nil { try Self.requireNoMistypedDatasetName(inputs) }
         // Options that do not apply to what is prepared are refused rather than ignored.
         let given = [("--val-tokens", valTokens != nil), ("--shard-tokens", shardTokens != nil), ("--field", field != nil),
-                     ("--shards", shards != nil), ("--threads", threads != nil)].filter(\.1).map(\.0)
+                     ("--shards", shards != nil), ("--threads", threads != nil), ("--format", format != nil)].filter(\.1).map(\.0)
         // --field names the document in JSONL lines, so it applies only where a JSONL file is given.
-        let hasJSONLines = inputs.contains { if case .jsonLines = CorpusInput.detect(path: $0) { true } else { false } }
+        let hasJSONLines = corpus.contains { if case .jsonLines = $0 { true } else { false } }
+        let hasStream = corpus.contains(where: \.isStream)
         let applicable: Set<String> = switch dataset {
         case .fineweb10B: ["--shards"]   // (its shards come tokenised and cut, its validation shard with them)
         case .tinyshakespeare: ["--val-tokens", "--shard-tokens", "--threads"]
-        case nil: Set(["--val-tokens", "--shard-tokens", "--threads"] + (hasJSONLines ? ["--field"] : []))
+        case nil: Set(["--val-tokens", "--shard-tokens", "--threads"] + (hasJSONLines ? ["--field"] : []) + (hasStream ? ["--format"] : []))
         }
         if let option = given.first(where: { !applicable.contains($0) }) {
-            let files = option == "--field" ? "text files, only to .jsonl, .ndjson and .json ones" : "text and JSONL files"
+            let files = switch option {
+            case "--field": "text files, only to .jsonl, .ndjson and .json ones"
+            case "--format": "files, which go by their extension; only to - (standard input) and other streams"
+            default: "text and JSONL files"
+            }
             throw ValidationError("\(option) does not apply to \(dataset.map { "the \($0.rawValue) dataset" } ?? files)")
+        }
+        if inputs.filter({ $0 == CorpusInput.standardInput }).count > 1 {
+            throw ValidationError("- (standard input) is given more than once; it can be read only once")
+        }
+        if dataset == nil, let stream = corpus.first(where: \.isStream) {
+            let shown = stream.path == CorpusInput.standardInput ? "- (standard input)" : stream.path
+            if format == nil {
+                throw ValidationError("\(shown) is a stream, read once: give --format text or --format jsonl to say how to read it")
+            }
+            if stream == corpus[0] && name == nil {
+                throw ValidationError("\(shown) has no file name to name the shards after: give --name")
+            }
         }
         let prefix = try name ?? dataset?.rawValue ?? {
             try CorpusPreparer.requireReadableInput(inputs[0])   // (a folder, `notes/`, is said as such, not as a name '')
@@ -125,7 +158,6 @@ struct PrepareCommand: ParsableCommand {
         case .fineweb10B:
             summary = try preparer.prepareFineweb10B(trainShards: shards ?? Self.defaultFinewebShards, downloader: dataSource.downloader)
         case nil:
-            let corpus = inputs.map { CorpusInput.detect(path: $0, field: field ?? "text") }
             summary = try preparer.prepare(corpus, makeEncoder: dataSource.tokenizer)
         }
         if dataset == nil {
@@ -150,6 +182,14 @@ struct PrepareCommand: ParsableCommand {
                        + "otherwise; a run that trained on them no longer resumes on these)" : ""))
     }
 
+    /// The inputs: files by their extensions, streams as --format says (text where it is not given, which is refused).
+    private var corpus: [CorpusInput] {
+        inputs.map { path in
+            let file = CorpusInput.detect(path: path, field: field ?? "text")
+            return file.isStream ? (format ?? .text).input(path, field: field ?? "text") : file
+        }
+    }
+
     /// The dataset the inputs name: none given → tinyshakespeare; one name that is not a file → that dataset.
     private var namedDataset: NamedDataset? {
         if inputs.isEmpty { return .tinyshakespeare }
@@ -161,7 +201,8 @@ struct PrepareCommand: ParsableCommand {
     /// names, before the options are checked against text files (`fineweb10b --shards 1` was told --shards does not apply);
     /// a dataset's name among files, as prepared alone.
     private static func requireNoMistypedDatasetName(_ inputs: [String]) throws {
-        guard let name = inputs.first(where: { !FileSystem.exists($0) && !$0.contains("/") && !$0.contains(".") }) else { return }
+        guard let name = inputs.first(where: { $0 != CorpusInput.standardInput && !FileSystem.exists($0) && !$0.contains("/") && !$0.contains(".") })
+        else { return }
         if let dataset = NamedDataset(rawValue: name) {
             throw ValidationError("\(name) is a dataset, prepared on its own (gpt2 prepare \(dataset.rawValue)), not with other inputs")
         }

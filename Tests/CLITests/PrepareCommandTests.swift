@@ -170,6 +170,110 @@ import GPT2
         #expect(refused.stderrText.contains("gpt2 prepare corpus.txt --out data"), "\(refused.stderrText)")
     }
 
+    /// Ctrl-C stops a prepare once the batch in progress is tokenised: it deletes the shards it wrote (they stayed under
+    /// temporary names until the next prepare of the name) and says so; the earlier shards stay as they were.
+    @Test func anInterruptedPrepareDeletesWhatItWrote() throws {
+        let root = try TestPaths.temporaryDirectory("prepare-interrupted").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let (corpus, out) = (root + "/corpus.txt", root + "/data")
+        let text = try String(contentsOfFile: mirror + "/" + DataFile.tinyShakespeare.relativePath, encoding: .utf8)
+        try text.write(toFile: corpus, atomically: false, encoding: .utf8)
+        let prepare = ["prepare", corpus, "--out", out, "--shard-tokens", "65536", "--threads", "1", "--mirror", mirror]
+        #expect(try runGPT2(arguments: prepare).status == 0)
+        let earlier = try FileManager.default.contentsOfDirectory(atPath: out).sorted()
+        let earlierBytes = earlier.map { FileManager.default.contents(atPath: out + "/" + $0) }
+
+        try String(repeating: text + "\n\n", count: 12).write(toFile: corpus, atomically: false, encoding: .utf8)
+        let process = Process()
+        process.executableURL = buildProductsDirectory.appendingPathComponent("gpt2")
+        process.arguments = prepare
+        let errors = Pipe()
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = errors
+        try process.run()
+        let secondShard = "corpus_train_000001.bin.tmp-\(process.processIdentifier)"
+        let deadline = Date().addingTimeInterval(300)
+        while process.isRunning && !FileManager.default.fileExists(atPath: out + "/" + secondShard) && Date() < deadline { usleep(2_000) }
+        kill(process.processIdentifier, SIGINT)
+        let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        try #require(process.terminationStatus != 0, "the prepare ended before it could be interrupted: \(log)")
+        #expect(log.contains("stopping once the batch in progress is tokenised") && log.contains("Error: interrupted: the shards this "
+                + "prepare wrote are deleted, and the output folder's shards of this name are as they were"), "\(log)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: out).sorted() == earlier, "no temporary left")
+        #expect(earlier.map { FileManager.default.contents(atPath: out + "/" + $0) } == earlierBytes)
+    }
+
+    /// Standard input (`-`) gives the shards its text would as a file, with --format, in its place among the inputs:
+    /// here a text file, then JSON lines from standard input, as the two files give them.
+    @Test func standardInputGivesTheShardsItsTextGivesAsAFile() throws {
+        let root = try TestPaths.temporaryDirectory("prepare-stdin").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let lines = (0..<40).map { #"{"text": "Line \#($0): to be, or not to be"}"# }.joined(separator: "\n") + "\n"
+        try "O Romeo, Romeo!\n".write(toFile: root + "/a.txt", atomically: false, encoding: .utf8)
+        try lines.write(toFile: root + "/b.jsonl", atomically: false, encoding: .utf8)
+        let options = ["--name", "c", "--val-tokens", "50", "--mirror", mirror]
+        let files = try runGPT2(arguments: ["prepare", root + "/a.txt", root + "/b.jsonl", "--out", root + "/files"] + options)
+        #expect(files.status == 0, "\(files.stderrText)")
+        let streamed = try runGPT2(arguments: ["prepare", root + "/a.txt", "-", "--format", "jsonl", "--out", root + "/stream"] + options,
+                                   stdin: Data(lines.utf8))
+        #expect(streamed.status == 0, "\(streamed.stderrText)")
+        for shard in ["c_val_000000.bin", "c_train_000000.bin"] {
+            #expect(FileManager.default.contents(atPath: root + "/stream/" + shard) == FileManager.default.contents(atPath: root + "/files/" + shard),
+                    "\(shard)")
+        }
+        #expect(try shardTokens(root + "/files/c_train_000000.bin").count > 100)
+        // and text from standard input, as a text file of it (its JSON read as text)
+        try lines.write(toFile: root + "/b.txt", atomically: false, encoding: .utf8)
+        let text = try runGPT2(arguments: ["prepare", "-", "--format", "text", "--out", root + "/text"] + options, stdin: Data(lines.utf8))
+        let textFile = try runGPT2(arguments: ["prepare", root + "/b.txt", "--out", root + "/textfile"] + options)
+        #expect(text.status == 0 && textFile.status == 0, "\(text.stderrText)\(textFile.stderrText)")
+        #expect(try shardTokens(root + "/text/c_train_000000.bin") == shardTokens(root + "/textfile/c_train_000000.bin"))
+        #expect(try shardTokens(root + "/text/c_train_000000.bin") != shardTokens(root + "/files/c_train_000000.bin"))
+    }
+
+    /// What a stream needs is asked for before anything is read: --format (no file name tells), --name (where it
+    /// comes first) and --val-tokens (whose default comes from a size not known); - is read once, so given once; and
+    /// --format applies to streams only.
+    @Test(arguments: [
+        (["-", "--name", "a", "--val-tokens", "5"], "- (standard input) is a stream, read once: give --format text or --format jsonl"),
+        (["-", "--format", "text", "--val-tokens", "5"], "- (standard input) has no file name to name the shards after: give --name"),
+        (["-", "--format", "text", "--name", "a"], "<stdin> is read once, as it is tokenised, so the corpus's size is not known beforehand"),
+        (["-", "-", "--format", "text", "--name", "a", "--val-tokens", "5"], "- (standard input) is given more than once"),
+        (["--format", "text"], "--format does not apply to the tinyshakespeare dataset"),
+        (["notes.txt", "--format", "text"], "--format does not apply to files, which go by their extension"),
+    ])
+    func aStreamNeedsItsFormatNameAndValidationSize(arguments: [String], message: String) throws {
+        let root = try TestPaths.temporaryDirectory("prepare-stream-options").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try "notes".write(toFile: root + "/notes.txt", atomically: false, encoding: .utf8)
+        let result = try runGPT2(arguments: ["prepare", "--out", root + "/out", "--mirror", mirror] + arguments,
+                                 stdin: Data("text".utf8), workingDirectory: root)
+        expectOneLineError(result, mentioning: message)
+        #expect(!FileManager.default.fileExists(atPath: root + "/out"))
+    }
+
+    /// A bad line in standard input is found as it is tokenised, after shards of the corpus were written: the prepare
+    /// fails at that line, and the shards an earlier prepare of the name left stay as they were.
+    @Test func aBadLineInAStreamLeavesTheEarlierShards() throws {
+        let root = try TestPaths.temporaryDirectory("prepare-stream-bad").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let out = root + "/out"
+        let prepare = ["prepare", "-", "--format", "jsonl", "--name", "web", "--val-tokens", "10", "--shard-tokens", "65536",
+                       "--out", out, "--mirror", mirror]
+        let good = (0..<20).map { #"{"text": "Document \#($0)."}"# }.joined(separator: "\n")
+        #expect(try runGPT2(arguments: prepare, stdin: Data(good.utf8)).status == 0)
+        let earlier = try FileManager.default.contentsOfDirectory(atPath: out).sorted()
+        let earlierBytes = earlier.map { FileManager.default.contents(atPath: out + "/" + $0) }
+        // ~200k tokens (three shards) before line 3,001, which is no JSON
+        let long = #"{"text": ""# + String(repeating: "All the world's a stage. ", count: 12) + #""}"#
+        let bad = Array(repeating: long, count: 3000).joined(separator: "\n") + "\n{\"text\": oops}\n" + long + "\n"
+        let failed = try runGPT2(arguments: prepare, stdin: Data(bad.utf8))
+        expectOneLineError(failed, mentioning: "<stdin>:3001: not a valid JSON object")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: out).sorted() == earlier, "no new shard, no temporary")
+        #expect(earlier.map { FileManager.default.contents(atPath: out + "/" + $0) } == earlierBytes)
+    }
+
     @Test func jsonlDocumentsAreEndOfTextPlusTokenizerOutput() throws {
         let directory = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -307,8 +411,9 @@ import GPT2
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).isEmpty)
     }
 
-    /// A named pipe is refused, as an input and as a shard, instead of blocking for a writer forever (opening one
-    /// for reading waits). `timeout` stops a regression instead of hanging the tests.
+    /// A named pipe is a stream as an input, which needs --format (asked before it is opened), and refused as a shard,
+    /// instead of blocking for a writer forever (opening one for reading waits). `timeout` stops a regression instead
+    /// of hanging the tests.
     @Test func aNamedPipeIsRefusedWithoutWaiting() throws {
         let directory = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -317,7 +422,7 @@ import GPT2
         try #require(mkfifo(fifo, 0o644) == 0)
         let input = try runCommand("timeout", arguments: ["-s", "KILL", "30", gpt2, "prepare", fifo, "--out", directory.path + "/out",
                                                           "--mirror", TestPaths.mirror.path])
-        expectOneLineError(input, mentioning: "in.txt: not a regular file")
+        expectOneLineError(input, mentioning: "in.txt is a stream, read once: give --format text or --format jsonl")
         let shards = directory.appendingPathComponent("shards").path
         try FileManager.default.createDirectory(atPath: shards, withIntermediateDirectories: true)
         try #require(mkfifo(shards + "/x_val_000000.bin", 0o644) == 0)

@@ -141,11 +141,13 @@ struct ByteEncoder: DocumentEncoder {
             try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
             let abandoned = "corpus_train_000003.bin.tmp-\(TestPaths.deadProcessID)"
             let live = "corpus_train_000004.bin.tmp-\(getppid())"  // a live process: a writer still at work
+            // this process's own PID: in a container each run is PID 1 of its namespace, and a killed one's files have it
+            let ownPID = "corpus_train_000005.bin.tmp-\(getpid())"
             let otherName = "other_train_000000.bin.tmp-\(TestPaths.deadProcessID)"
-            for file in [abandoned, live, otherName] { try write("partial", to: out.appendingPathComponent(file)) }
+            for file in [abandoned, live, otherName, ownPID] { try write("partial", to: out.appendingPathComponent(file)) }
             _ = try preparer(directory).prepare([.text(path: input.path)], encoder: ByteEncoder())
             let files = try FileManager.default.contentsOfDirectory(atPath: out.path)
-            #expect(!files.contains(abandoned))
+            #expect(!files.contains(abandoned) && !files.contains(ownPID))
             #expect(files.contains(live) && files.contains(otherName), "only this name's shards of dead writers go")
         }
     }
@@ -400,13 +402,12 @@ struct ByteEncoder: DocumentEncoder {
         ("lone.jsonl", Data((#"{"text": "ok \ud83d\ude00 \\ud800"}"# + "\n" + #"{"text": "a\ud800b"}"#).utf8),
          "lone.jsonl:2: the escape \\ud800 is half of a UTF-16 surrogate pair"),
         ("lowalone.jsonl", Data(#"{"text": "\udc00"}"#.utf8), "lowalone.jsonl:1: the escape \\udc00 is half"),
-        ("fifo.jsonl", nil, "fifo.jsonl: not a regular file"),
         // what the first bytes say the file is, instead of advice that turns it into mojibake (iconv -f latin1)
         ("latin1hint.txt", Data([0x63, 0x61, 0x66, 0xE9]), "offset 3); convert it to UTF-8 first (e.g. `iconv -f latin1 -t utf-8` for Latin-1 text)"),
         ("bom16.txt", Data([0xFF, 0xFE, 0x48, 0x00]), "offset 0); it starts with a UTF-16 byte-order mark; convert it with `iconv -f utf-16 -t utf-8`"),
-        ("packed.txt", Data([0x1F, 0x8B, 0x08, 0x00, 0x00]), "offset 1); it is gzip-compressed; decompress it first (`gunzip`)"),
-        ("packed.jsonl", Data([0x28, 0xB5, 0x2F, 0xFD, 0x00]), "offset 1); it is zstd-compressed; decompress it first (`unzstd`)"),
-        ("archive.txt", Data([0x50, 0x4B, 0x03, 0x04, 0x14, 0x00, 0x00, 0x08, 0xFF]), "it is a zip archive; extract it first (`unzip`)"),
+        ("packed.txt", Data([0x1F, 0x8B, 0x08, 0x00, 0x00]), "offset 1); it is gzip-compressed; decompress it first (`gunzip`, or `zcat` into `gpt2 prepare -`)"),
+        ("packed.jsonl", Data([0x28, 0xB5, 0x2F, 0xFD, 0x00]), "offset 1); it is zstd-compressed; decompress it first (`unzstd`, or `zstdcat` into `gpt2 prepare -`)"),
+        ("archive.txt", Data([0x50, 0x4B, 0x03, 0x04, 0x14, 0x00, 0x00, 0x08, 0xFF]), "it is a zip archive; extract it first (`unzip`, or `unzip -p` into `gpt2 prepare -`)"),
         ("table.txt", Data(Array("PAR1".utf8) + [0x15, 0x04, 0xFF]), "it is a Parquet file; write its text column out as JSON Lines"),
         // valid UTF-8, but no text: UTF-16 without a byte-order mark, and a binary file
         ("le16.txt", Data([0x48, 0x00, 0x69, 0x00, 0x0A, 0x00]), "holds a NUL byte (at offset 1), which text does not; it looks like UTF-16 (little-endian) text; convert it with `iconv -f utf-16le -t utf-8`"),
@@ -424,7 +425,6 @@ struct ByteEncoder: DocumentEncoder {
             let before = try preparer(directory).prepare([.text(path: good.path)], encoder: ByteEncoder())
             let bad = directory.appendingPathComponent(name)
             if let contents { try contents.write(to: bad) }
-            if name.hasPrefix("fifo") { try #require(mkfifo(bad.path, 0o644) == 0) }   // refused at once, not waited on
             let error = #expect(throws: PrepareError.self) {
                 try preparer(directory, validation: 3).prepare([.text(path: good.path), .detect(path: bad.path)],
                                                                encoder: ByteEncoder())
@@ -432,6 +432,84 @@ struct ByteEncoder: DocumentEncoder {
             #expect(error?.description.contains(message) == true, "\(String(describing: error))")
             #expect(try tokens(of: (before.validationShards + before.trainShards).map(\.path)).count == 41,
                     "earlier shards untouched")
+        }
+    }
+
+    /// A rename that fails while the new shards are moved into place (here a folder appears at the val shard's name
+    /// after it was written) leaves the mark over what is there, which loaders refuse, and says so (every shard of the
+    /// name was removed instead). Once the cause is gone, the prepare runs again and clears the mark.
+    @Test func aRenameThatFailsLeavesTheMark() throws {
+        try withDirectory { directory in
+            let a = directory.appendingPathComponent("a.txt"), b = directory.appendingPathComponent("b.txt")
+            try write(String(repeating: "x", count: 16), to: a)
+            try write(String(repeating: "y", count: 16), to: b)
+            let out = directory.appendingPathComponent("out").path
+            let obstacle = out + "/corpus_val_000000.bin"
+            final class Obstructing: DocumentEncoder, @unchecked Sendable {
+                static let endOfText = 256
+                let obstacle: String
+                var calls = 0
+                init(obstacle: String) { self.obstacle = obstacle }
+                func encodeDocuments(_ documents: [String], threads: Int) -> [[Int]] {
+                    calls += 1
+                    if calls == 2 { try? FileManager.default.createDirectory(atPath: obstacle, withIntermediateDirectories: false) }
+                    return ByteEncoder().encodeDocuments(documents, threads: threads)
+                }
+            }
+            let error = #expect(throws: PrepareError.self) {
+                try preparer(directory).prepare([.text(path: a.path), .text(path: b.path)], encoder: Obstructing(obstacle: obstacle))
+            }
+            let message = error?.description ?? ""
+            #expect(message.contains("corpus_val_000000.bin: a folder is in its place") && message.contains("are now part this prepare's and "
+                    + "part an earlier one's, which train and eval refuse (corpus.prepare-unfinished says so)"), "\(message)")
+            #expect(FileSystem.exists(UnfinishedPrepareMark.path(directory: out, name: "corpus")))
+            #expect(throws: DataLoaderError.self) {
+                try DataLoader(.split(directory: out, split: "train"), batchSize: 1, sequenceLength: 2, vocabularySize: 257)
+            }
+            rmdir(obstacle)
+            let summary = try preparer(directory).prepare([.text(path: a.path), .text(path: b.path)], encoder: ByteEncoder())
+            #expect(!FileSystem.exists(UnfinishedPrepareMark.path(directory: out, name: "corpus")))
+            #expect(try tokens(of: (summary.validationShards + summary.trainShards).map(\.path))
+                    == [256] + Array(repeating: 0x78, count: 16) + [256] + Array(repeating: 0x79, count: 16))
+        }
+    }
+
+    /// A named pipe is a stream: read once, as it is tokenised (not checked beforehand, which would have drained it),
+    /// and waited for until a process writes it (opened without waiting, it read as empty). Its bytes are checked as they
+    /// come, across chunks: a NUL past the first chunk is said at its offset in the stream, and the earlier shards stay.
+    @Test func aNamedPipeIsReadOnceAsItIsTokenised() throws {
+        try withDirectory { directory in
+            let fifo = directory.appendingPathComponent("pipe").path
+            try #require(mkfifo(fifo, 0o600) == 0)
+            func feed(_ bytes: [UInt8]) -> Thread {
+                let writer = Thread {
+                    usleep(200_000)   // (after the prepare has opened the pipe, which waits for this writer)
+                    // (close-on-exec: a process another test starts meanwhile would hold the pipe open, and the end never came)
+                    let descriptor = open(fifo, O_WRONLY | O_CLOEXEC)
+                    _ = bytes.withUnsafeBytes { ByteFile.writeFully($0, to: descriptor) }
+                    close(descriptor)
+                }
+                writer.start()
+                return writer
+            }
+            var streamed = preparer(directory, validation: 7)
+            streamed.chunkBytes = 16
+            let text = Array(String(repeating: "ab", count: 30).utf8)
+            _ = feed(text)
+            let summary = try streamed.prepare([.text(path: fifo)], encoder: ByteEncoder())
+            #expect(try tokens(of: (summary.validationShards + summary.trainShards).map(\.path)) == [256] + text.map(Int.init))
+
+            _ = feed(text + [0] + text)
+            let error = #expect(throws: PrepareError.self) { try streamed.prepare([.text(path: fifo)], encoder: ByteEncoder()) }
+            #expect(error?.description.contains("holds a NUL byte (at offset 60)") == true, "\(String(describing: error))")
+            #expect(try tokens(of: (summary.validationShards + summary.trainShards).map(\.path)) == [256] + text.map(Int.init))
+            #expect(FileSystem.contents(of: streamed.outputDirectory)?.count == summary.validationShards.count + summary.trainShards.count)
+
+            // without a validation size: refused before the stream is read (its default comes from a size not known)
+            let unsized = #expect(throws: PrepareError.self) {
+                try preparer(directory, validation: nil).prepare([.text(path: fifo)], encoder: ByteEncoder())
+            }
+            #expect(unsized?.description.hasPrefix("\(fifo) is read once") == true, "\(String(describing: unsized))")
         }
     }
 
@@ -452,6 +530,15 @@ struct ByteEncoder: DocumentEncoder {
             // fewer --shards than before: the links beyond them go (the loader read all three)
             #expect(try preparer.prepareFineweb10B(trainShards: 1, downloader: downloader).trainShards.count == 1)
             #expect(FileSystem.contents(of: preparer.outputDirectory) == ["fineweb10B_train_000000.bin", "fineweb10B_val_000000.bin"])
+
+            // a file (not a link) where a link goes is refused before any link changes
+            try ShardWriter.write(Array(0..<5), to: preparer.outputDirectory + "/fineweb10B_train_000001.bin")
+            let inPlace = #expect(throws: PrepareError.self) { try preparer.prepareFineweb10B(trainShards: 2, downloader: downloader) }
+            #expect(inPlace?.description.contains("fineweb10B_train_000001.bin: a file is there, not a link gpt2 made") == true)
+            #expect(FileSystem.contents(of: preparer.outputDirectory)?.sorted()
+                    == ["fineweb10B_train_000000.bin", "fineweb10B_train_000001.bin", "fineweb10B_val_000000.bin"])
+            #expect(try tokens(of: [preparer.outputDirectory + "/fineweb10B_train_000000.bin"]) == Array(100..<300))
+            FileSystem.remove(preparer.outputDirectory + "/fineweb10B_train_000001.bin")
 
             // a damaged shard fails the prepare before any link changes: the earlier preparation's stay, whole (the first
             // links of this one stayed beside them; then none of the name was left)

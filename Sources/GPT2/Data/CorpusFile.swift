@@ -1,5 +1,6 @@
 /// An input file of `gpt2 prepare`, read front to back through POSIX `read`: in fixed-size chunks, or whole into one
-/// string (the demo corpus, whose sections are documents).
+/// string (the demo corpus, whose sections are documents). It may be a stream, read once: standard input (`-`), a
+/// pipe or a device.
 
 #if canImport(Glibc)
 @preconcurrency import Glibc
@@ -9,23 +10,31 @@
 
 final class CorpusFile {
     let path: String
-    /// Bytes in the file when it was opened.
-    let size: Int
+    /// Bytes in the file when it was opened; nil for a stream.
+    let size: Int?
     private let descriptor: Int32
+    /// A stream's first bytes, kept as they are read (a stream cannot be read again for them).
+    private var streamStart: [UInt8] = []
 
-    /// Opens `path`, which must be a regular file.
+    /// Opens `path`: a regular file, or a stream (`CorpusInput.standardInput`, a pipe, a device).
     init(path: String) throws(PrepareError) {
-        switch FileSystem.openRegularFile(path) {
-        case .success(let opened): (descriptor, size) = opened
-        case .failure(let error): throw .missingInput(path: path, reason: error.reason)
+        if path == CorpusInput.standardInput {
+            (descriptor, size) = (0, nil)
+        } else {
+            switch FileSystem.openFileOrStream(path) {
+            case .success(let opened): (descriptor, size) = opened
+            case .failure(let error): throw .missingInput(path: path, reason: error.reason)
+            }
         }
         self.path = path
     }
 
-    deinit { close(descriptor) }
+    deinit { if descriptor != 0 { close(descriptor) } }
 
-    /// The file's first bytes (at most `NonTextAdvice.leadingByteCount`), wherever reading has got to.
+    /// The file's first bytes (at most `NonTextAdvice.leadingByteCount`), wherever reading has got to; a stream's,
+    /// once read.
     func leadingBytes() -> [UInt8] {
+        guard size != nil else { return streamStart }
         var bytes = [UInt8](repeating: 0, count: NonTextAdvice.leadingByteCount)
         let got = bytes.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, $0.count, 0) }
         return Array(bytes.prefix(max(0, got)))
@@ -37,14 +46,20 @@ final class CorpusFile {
     func forEachChunk(chunkBytes: Int, _ body: (UnsafeBufferPointer<UInt8>) throws(PrepareError) -> Void)
         throws(PrepareError) -> Int
     {
-        try ByteFile.forEachChunk(of: descriptor, chunkBytes: chunkBytes, body) { error, offset in
+        try ByteFile.forEachChunk(of: descriptor, chunkBytes: chunkBytes, { (chunk) throws(PrepareError) in
+            if streamStart.count < NonTextAdvice.leadingByteCount && size == nil {
+                streamStart += chunk.prefix(NonTextAdvice.leadingByteCount - streamStart.count)
+            }
+            try body(chunk)
+        }) { error, offset in
             .missingInput(path: path, reason: "read failed at byte \(offset): \(String(cString: strerror(error)))")
         }
     }
 
     /// The whole file as one string, read straight into the string's storage (never held twice); it must be
-    /// non-empty valid UTF-8.
+    /// non-empty valid UTF-8, and no stream.
     func text() throws(PrepareError) -> String {
+        guard let size else { throw .missingInput(path: path, reason: "a stream, where a file is needed") }
         guard size > 0 else { throw .emptyInput(path: path) }
         var failure: PrepareError?
         let text = String(unsafeUninitializedCapacity: size) { buffer in

@@ -70,12 +70,16 @@ public struct CorpusPreparer: Sendable {
 
     /// Reads every input once, in chunks, to check it (exists, non-empty, UTF-8, JSON); returns the documents'
     /// total bytes. Inputs of `checkProgressBytes` or more show a progress line meanwhile (JSON lines are checked at
-    /// tens of MB/s: minutes of a large file, which went without a word).
+    /// tens of MB/s: minutes of a large file, which went without a word). A stream, read once, is left to be checked as
+    /// it is tokenised (and its bytes are not counted), so the validation size must be given with one.
     public func validate(_ inputs: [CorpusInput]) throws(PrepareError) -> Int {
-        let fileBytes = inputs.reduce(0) { $0 + (FileSystem.size($1.path) ?? 0) }
+        let streams = inputs.filter(\.isStream)
+        if let stream = streams.first, validationTokens == nil { throw .streamNeedsValidationTokens(path: stream.path) }
+        let files = inputs.filter { !$0.isStream }
+        let fileBytes = files.reduce(0) { $0 + (FileSystem.size($1.path) ?? 0) }
         let progress = fileBytes >= checkProgressBytes ? ProgressBar("checking", total: fileBytes, unit: "MB", unitScale: 1e6) : nil
         var corpusBytes = 0, read = 0
-        for input in inputs {
+        for input in files {
             corpusBytes += try CorpusReader.documentBytes(of: input, chunkBytes: chunkBytes) { bytes in
                 read += bytes
                 progress?.update(read)
@@ -95,7 +99,8 @@ public struct CorpusPreparer: Sendable {
         let validation = validationTokens ?? Self.defaultValidationTokens(corpusBytes: corpusBytes)
         let writer = SplitShardWriter(directory: outputDirectory, name: name, shardTokens: shardTokens,
                                       validationTokens: validation)
-        let progress = ProgressBar("tokenising", total: corpusBytes, unit: "MB", unitScale: 1e6)
+        // (a stream's size is not known: the line then says how much is done, without a fraction)
+        let progress = ProgressBar("tokenising", total: inputs.contains(where: \.isStream) ? nil : corpusBytes, unit: "MB", unitScale: 1e6)
         var doneBytes = 0, doneTokens = 0
         var batch: [DocumentPart] = [], batchTextBytes = 0
         func encodeBatch() throws(PrepareError) {
@@ -112,10 +117,15 @@ public struct CorpusPreparer: Sendable {
             batch.removeAll(keepingCapacity: true)
             batchTextBytes = 0
         }
-        // (a failure from here on drops the writer, which deletes the shards it wrote, none of them in place yet)
+        // (a failure from here on drops the writer, which deletes the shards it wrote, none of them in place yet; so does
+        // Ctrl-C, which would have left them all under temporary names until the next prepare of this name)
+        var stop: StopRequest? = StopRequest(answer: "stopping once the batch in progress is tokenised: the shards this prepare wrote are "
+                                   + "deleted, and those of \(name) in \(outputDirectory) stay as they were (signal again to quit now)",
+                               quitting: "quitting now; the next prepare of \(name) there deletes the shards this one wrote")
         let workers = WorkerThreads.count(threads)
         for input in inputs {  // a batch never spans inputs
             try CorpusReader.forEachPart(of: input, chunkBytes: chunkBytes, workers: workers) { (part) throws(PrepareError) in
+                if stop?.isRequested == true { throw .interrupted }
                 batch.append(part)
                 batchTextBytes += part.text.utf8.count
                 if batchTextBytes >= batchBytes || batch.count >= batchDocuments { try encodeBatch() }
@@ -128,24 +138,29 @@ public struct CorpusPreparer: Sendable {
                                     defaultFromBytes: validationTokens == nil ? corpusBytes : nil)
         }
         progress.finish()
+        if stop?.isRequested == true { throw .interrupted }
+        stop = nil   // (a signal while the shards are moved into place kills the process, which leaves the mark)
         try publish(writer)
         return writer.summary
     }
 
     /// Moves the new shards into place and removes this name's shards the corpus no longer has, under the
-    /// `UnfinishedPrepareMark`: a prepare killed meanwhile leaves a mix of two preparations, which loaders refuse until
-    /// a prepare of this name finishes. One that fails meanwhile (a rename refused) removes every shard of this name.
+    /// `UnfinishedPrepareMark`: a prepare killed meanwhile, or failing (a rename or a removal refused), leaves a mix of
+    /// two preparations there, which loaders refuse until a prepare of this name finishes.
     private func publish(_ writer: SplitShardWriter) throws(PrepareError) {
         try UnfinishedPrepareMark.set(directory: outputDirectory, name: name)
         do throws(PrepareError) {
             try writer.publish()
         } catch {
-            removeShards(except: PreparedShards(), why: "a prepare that fails while moving its shards into place leaves no shard of its name")
-            UnfinishedPrepareMark.clear(directory: outputDirectory, name: name)
-            throw error
+            throw replacementUnfinished(because: error.description)
         }
-        removeShards(except: writer.summary, why: "a stale shard from an earlier run")
+        try removeStaleShards(except: writer.summary, why: "a stale shard from an earlier run")
         UnfinishedPrepareMark.clear(directory: outputDirectory, name: name)
+    }
+
+    /// The error of a prepare that stopped between the old shards and the new, its mark left (see `publish`).
+    func replacementUnfinished(because reason: String) -> PrepareError {
+        .replacementUnfinished(reason: reason, name: name, mark: UnfinishedPrepareMark.path(directory: outputDirectory, name: name))
     }
 
     /// Makes the output folder and holds it (an exclusive lock on the folder itself, dropped however the process ends)
@@ -190,17 +205,23 @@ public struct CorpusPreparer: Sendable {
         for path in removed { Console.log("removed \(path), a shard an interrupted prepare left under a temporary name") }
     }
 
-    /// Deletes this name's shards (`NAME_{train,val}_*.bin`) in the output directory that `summary` does not list,
-    /// saying `why` of each: an earlier run's, so that a loader never mixes them in, or all of them after a failure.
-    /// `linksOnly`: only symbolic links (fineweb10B's shards are links; a file there is nobody's to delete).
-    func removeShards(except summary: PreparedShards, linksOnly: Bool = false, why: String) {
+    /// Deletes this name's shards (`NAME_{train,val}_*.bin`) in the output directory that `summary` does not list, an
+    /// earlier run's, so that a loader never mixes them in, saying `why` of each. Throws `replacementUnfinished` where
+    /// one cannot be removed (after trying the rest). `linksOnly`: only symbolic links (fineweb10B's shards are links;
+    /// a file there is nobody's to delete).
+    func removeStaleShards(except summary: PreparedShards, linksOnly: Bool = false, why: String) throws(PrepareError) {
         let kept = Set((summary.validationShards + summary.trainShards).map { FileSystem.baseName($0.path) })
+        var failure: String?
         for file in FileSystem.contents(of: outputDirectory) ?? [] where ShardFileName.isShard(file, of: name) && !kept.contains(file) {
             let path = FileSystem.join(outputDirectory, file)
             // (a folder of a shard's name is no shard: it is not removed, and its own error says so where it is in the way)
             guard !FileSystem.isDirectory(path), !linksOnly || FileSystem.isSymbolicLink(path) else { continue }
-            Console.log("removing \(path): \(why)")
-            FileSystem.remove(path)
+            if unlink(path) == 0 {
+                Console.log("removed \(path): \(why)")
+            } else if failure == nil {
+                failure = "cannot remove \(path), \(why): \(FileSystem.lastErrorMessage)"
+            }
         }
+        if let failure { throw replacementUnfinished(because: failure) }
     }
 }

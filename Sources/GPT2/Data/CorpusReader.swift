@@ -27,6 +27,13 @@ public enum CorpusInput: Sendable, Equatable, CustomStringConvertible {
         switch self { case .text(let path), .blankLineSeparated(let path), .jsonLines(let path, _): return path }
     }
 
+    /// The path that stands for standard input.
+    public static let standardInput = "-"
+
+    /// Whether the input is a stream, read once: standard input, a pipe or a device. It is checked as it is tokenised,
+    /// not before.
+    public var isStream: Bool { path == Self.standardInput || FileSystem.isStream(path) }
+
     public var description: String { path }
 }
 
@@ -57,7 +64,7 @@ enum CorpusReader {
             try forEachSection(of: withoutByteOrderMark(try file.text())) { (section) throws(PrepareError) in
                 try body(DocumentPart(text: section, startsDocument: true))
             }
-            return file.size
+            return file.size ?? 0   // (read whole: a file)
         case .jsonLines(let path, let field):
             return try forEachJSONDocument(path: path, field: field, chunkBytes: chunkBytes) { (document) throws(PrepareError) in
                 try body(DocumentPart(text: document, startsDocument: true))
@@ -74,15 +81,15 @@ enum CorpusReader {
         let file = try CorpusFile(path: path)
         var validator = UTF8Validator()
         var cutter = IndependentPartCutter(partBytes: partBytes)
-        var startsDocument = true
+        var startsDocument = true, offset = 0
         func emit(_ bytes: ArraySlice<UInt8>) throws(PrepareError) {
             let text = startsDocument && bytes.starts(with: byteOrderMark) ? bytes.dropFirst(byteOrderMark.count) : bytes
             try body(DocumentPart(text: String(decoding: text, as: UTF8.self), startsDocument: startsDocument))
             startsDocument = false
         }
         let total = try file.forEachChunk(chunkBytes: chunkBytes) { (chunk) throws(PrepareError) in
-            // (checked again as it is read: the file may have changed since it was checked)
-            if let bad = validator.validate(chunk) { throw .invalidUTF8(path: path, byteOffset: bad, leadingBytes: file.leadingBytes()) }
+            // (checked again as it is read: the file may have changed since it was checked, and a stream is checked only now)
+            try checkText(chunk, at: &offset, of: file, validator: &validator)
             try cutter.append(chunk, emit)
         }
         guard total > 0 else { throw .emptyInput(path: path) }
@@ -93,6 +100,16 @@ enum CorpusReader {
     }
 
     private static let byteOrderMark: [UInt8] = [0xEF, 0xBB, 0xBF]
+
+    /// Throws where `chunk`, the next of a text `file` at byte `offset` (moved past it), is not UTF-8 so far or holds a
+    /// NUL, which no text has.
+    private static func checkText(_ chunk: UnsafeBufferPointer<UInt8>, at offset: inout Int, of file: CorpusFile,
+                                  validator: inout UTF8Validator) throws(PrepareError)
+    {
+        if let bad = validator.validate(chunk) { throw .invalidUTF8(path: file.path, byteOffset: bad, leadingBytes: file.leadingBytes()) }
+        if let nul = chunk.firstIndex(of: 0) { throw .nulByte(path: file.path, byteOffset: offset + nul, leadingBytes: file.leadingBytes()) }
+        offset += chunk.count
+    }
 
     /// `text` without the byte-order mark an editor may start a UTF-8 file with (JSONL lines drop it too): kept, it would
     /// be three tokens at the start of the document of every such file.
@@ -109,9 +126,7 @@ enum CorpusReader {
             var validator = UTF8Validator()
             var offset = 0
             let total = try file.forEachChunk(chunkBytes: chunkBytes) { (chunk) throws(PrepareError) in
-                if let bad = validator.validate(chunk) { throw .invalidUTF8(path: path, byteOffset: bad, leadingBytes: file.leadingBytes()) }
-                if let nul = chunk.firstIndex(of: 0) { throw .nulByte(path: path, byteOffset: offset + nul, leadingBytes: file.leadingBytes()) }
-                offset += chunk.count
+                try checkText(chunk, at: &offset, of: file, validator: &validator)
                 bytesRead(chunk.count)
             }
             guard total > 0 else { throw .emptyInput(path: path) }

@@ -32,8 +32,8 @@ extension CorpusPreparer {
     /// 200 MB) into the download cache (or finds them in the mirror), where the downloader checks each one's header,
     /// size and every token, then links them into the output directory as `NAME_val_000000.bin` and
     /// `NAME_train_000000.bin`… (renumbered from 0). Links of this name beyond them (from a run with more `--shards`)
-    /// are removed. A fetch that fails leaves this name's links as they were; a link that fails removes all of them,
-    /// so that no part of the corpus is left to train on.
+    /// are removed. A fetch that fails, or a file (not a link) where a link goes, leaves this name's links as they were;
+    /// a link that fails to be made or removed leaves the `UnfinishedPrepareMark` over a mix of old and new links.
     public func prepareFineweb10B(trainShards: Int, downloader: Downloader) throws(PrepareError) -> PreparedShards {
         precondition((1...DataFile.fineweb10BTrainShardCount).contains(trainShards), "1…103 train shards")
         let lock = try lockOutput()
@@ -45,25 +45,31 @@ extension CorpusPreparer {
             do { source = try downloader.fetch(file) } catch { throw .download(error) }
             do { sources.append((source, try ShardFormat.tokenCount(ofShardAt: source))) } catch { throw .shard(error) }
         }
-        try UnfinishedPrepareMark.set(directory: outputDirectory, name: name)   // (until the links are complete, or gone)
-        var summary = PreparedShards()
-        do throws(PrepareError) {
-            for (position, (source, tokens)) in sources.enumerated() {
-                let isValidation = position == 0
-                let link = SplitShardWriter.path(directory: outputDirectory, name: name, split: isValidation ? "val" : "train",
-                                                 index: isValidation ? 0 : position - 1)
-                if try Self.link(link, to: source) { summary.skippedShards += 1 }
-                if isValidation { summary.validationShards.append((link, tokens)) } else { summary.trainShards.append((link, tokens)) }
-                Console.log("\(FileSystem.baseName(link)) → \(source) (\(tokens) tokens, every one checked)")
-            }
-        } catch {
-            removeShards(except: PreparedShards(), linksOnly: true, why: "a prepare that fails leaves no shard of its name")
-            UnfinishedPrepareMark.clear(directory: outputDirectory, name: name)
-            throw error
+        let links = sources.indices.map { position in
+            SplitShardWriter.path(directory: outputDirectory, name: name, split: position == 0 ? "val" : "train",
+                                  index: position == 0 ? 0 : position - 1)
         }
-        removeShards(except: summary, linksOnly: true, why: "a link from an earlier run with more --shards")
+        if let file = links.first(where: { FileSystem.exists($0) && FileSystem.linkContents($0) == nil }) { throw Self.fileInPlace(of: file) }
+        try UnfinishedPrepareMark.set(directory: outputDirectory, name: name)   // (until the links are complete)
+        var summary = PreparedShards()
+        for (position, ((source, tokens), link)) in zip(sources, links).enumerated() {
+            do {
+                if try Self.link(link, to: source) { summary.skippedShards += 1 }
+            } catch {
+                throw replacementUnfinished(because: error.description)
+            }
+            if position == 0 { summary.validationShards.append((link, tokens)) } else { summary.trainShards.append((link, tokens)) }
+            Console.log("\(FileSystem.baseName(link)) → \(source) (\(tokens) tokens, every one checked)")
+        }
+        try removeStaleShards(except: summary, linksOnly: true, why: "a link from an earlier run with more --shards")
         UnfinishedPrepareMark.clear(directory: outputDirectory, name: name)
         return summary
+    }
+
+    /// The error of a file, not a link gpt2 made, where the link `path` goes.
+    private static func fileInPlace(of path: String) -> PrepareError {
+        .shard(.cannotWrite(path: path, reason: "a file is there, not a link gpt2 made: prepare fineweb10B into another "
+                                + "--out (its shards are linked there from the mirror or the download cache, not copied)"))
     }
 
     /// Makes `link` a symlink to `target` (absolute); returns true when it already was one.
@@ -76,10 +82,7 @@ extension CorpusPreparer {
         let existing = FileSystem.linkContents(link)
         if existing == absolute { return true }
         // (with --out the mirror's or the cache's own folder and a matching --name, the "link" is the shard itself)
-        if existing == nil && FileSystem.exists(link) {
-            throw .shard(.cannotWrite(path: link, reason: "a file is there, not a link gpt2 made: prepare fineweb10B into another "
-                                            + "--out (its shards are linked there from the mirror or the download cache, not copied)"))
-        }
+        if existing == nil && FileSystem.exists(link) { throw fileInPlace(of: link) }
         FileSystem.remove(link)
         guard symlink(absolute, link) == 0 else {
             throw .shard(.cannotWrite(path: link, reason: FileSystem.lastErrorMessage))

@@ -14,15 +14,17 @@ enum NonTextAdvice {
         if starts([0xFF, 0xFE]) || starts([0xFE, 0xFF]) {
             return "it starts with a UTF-16 byte-order mark; convert it with `iconv -f utf-16 -t utf-8`"
         }
-        let compressed: [(signature: [UInt8], kind: String, tool: String)] = [
-            ([0x1F, 0x8B], "gzip-compressed", "gunzip"),
-            ([0x28, 0xB5, 0x2F, 0xFD], "zstd-compressed", "unzstd"),
-            ([0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00], "xz-compressed", "unxz"),
-            (Array("BZh".utf8), "bzip2-compressed", "bunzip2"),
-            ([0x50, 0x4B, 0x03, 0x04], "a zip archive", "unzip"),
+        // (`streamer` writes the text to standard output, for `gpt2 prepare -`)
+        let compressed: [(signature: [UInt8], kind: String, tool: String, streamer: String)] = [
+            ([0x1F, 0x8B], "gzip-compressed", "gunzip", "zcat"),
+            ([0x28, 0xB5, 0x2F, 0xFD], "zstd-compressed", "unzstd", "zstdcat"),
+            ([0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00], "xz-compressed", "unxz", "xzcat"),
+            (Array("BZh".utf8), "bzip2-compressed", "bunzip2", "bzcat"),
+            ([0x50, 0x4B, 0x03, 0x04], "a zip archive", "unzip", "unzip -p"),
         ]
         if let known = compressed.first(where: { starts($0.signature) }) {
-            return "it is \(known.kind); \(known.tool == "unzip" ? "extract" : "decompress") it first (`\(known.tool)`)"
+            return "it is \(known.kind); \(known.tool == "unzip" ? "extract" : "decompress") it first (`\(known.tool)`, or "
+                + "`\(known.streamer)` into `gpt2 prepare -`)"
         }
         if starts(Array("PAR1".utf8)) {
             return "it is a Parquet file; write its text column out as JSON Lines (one {\"text\": …} object per line) first"

@@ -74,6 +74,7 @@ public final class ShardWriter {
         guard wrote == header.count, fsync(fd) == 0 else { throw failure() }
         close(fd)
         fd = -1
+        buffer = []   // (a corpus's sealed shards wait together: 2 MB each held until then aborted a prepare under `ulimit -v`)
     }
 
     /// Renames the sealed shard to `path` (replacing a file there) and fsyncs its folder, so that the rename survives

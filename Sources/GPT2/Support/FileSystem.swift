@@ -23,7 +23,29 @@ public enum FileSystem {
     /// A read-only, close-on-exec descriptor of the regular file at `path` (the caller closes it) and its size; else
     /// why not. A named pipe is refused without blocking (opening one for reading waits for a writer).
     public static func openRegularFile(_ path: String) -> Result<(descriptor: Int32, size: Int), RegularFileError> {
-        let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        openDescriptor(path, waitingForAWriter: false).flatMap { opened in
+            guard let size = opened.size else {
+                close(opened.descriptor)
+                return .failure(RegularFileError(reason: "not a regular file"))
+            }
+            return .success((opened.descriptor, size))
+        }
+    }
+
+    /// As `openRegularFile`, but a stream read once is opened too, with no size: a pipe (`<(zstdcat corpus.zst)`), a
+    /// socket or a character device (`/dev/stdin`). A named pipe no process writes yet is waited for (opened without
+    /// waiting, it read as empty).
+    public static func openFileOrStream(_ path: String) -> Result<(descriptor: Int32, size: Int?), RegularFileError> {
+        openDescriptor(path, waitingForAWriter: true)
+    }
+
+    /// A file's or a stream's descriptor and size (nil for a stream); a named pipe is opened waiting for a writer where
+    /// `waitingForAWriter` says so. (Not opened without waiting first and then again: a writer that came in between
+    /// found a reader, wrote and left, and its bytes went with the first descriptor.)
+    private static func openDescriptor(_ path: String, waitingForAWriter: Bool) -> Result<(descriptor: Int32, size: Int?), RegularFileError> {
+        var named = stat()
+        let waits = waitingForAWriter && stat(path, &named) == 0 && (named.st_mode & S_IFMT) == S_IFIFO
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC | (waits ? 0 : O_NONBLOCK))
         guard descriptor >= 0 else {
             let reason = String(cString: strerror(errno))
             // (prepare links FineWeb's shards into the data mirror or the download cache, which may have moved since)
@@ -36,13 +58,22 @@ public enum FileSystem {
             close(descriptor)
             return .failure(RegularFileError(reason: reason))
         }
-        guard (info.st_mode & S_IFMT) == S_IFREG else {
+        let kind = info.st_mode & S_IFMT
+        guard kind == S_IFREG || isStream(kind: kind) else {
             close(descriptor)
-            return .failure(RegularFileError(reason: (info.st_mode & S_IFMT) == S_IFDIR ? "a folder, not a file" : "not a regular file"))
+            return .failure(RegularFileError(reason: kind == S_IFDIR ? "a folder, not a file" : "not a regular file"))
         }
         _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) & ~O_NONBLOCK)
-        return .success((descriptor, Int(info.st_size)))
+        return .success((descriptor, kind == S_IFREG ? Int(info.st_size) : nil))
     }
+
+    /// Whether `path` names a stream read once (see `openFileOrStream`), not a file that can be read again.
+    public static func isStream(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && isStream(kind: info.st_mode & S_IFMT)
+    }
+
+    private static func isStream(kind: mode_t) -> Bool { kind == S_IFIFO || kind == S_IFSOCK || kind == S_IFCHR }
 
     /// Why `openRegularFile` could not open a file.
     public struct RegularFileError: Error {
@@ -221,11 +252,12 @@ public enum FileSystem {
 
     /// The paths of the `NAME.tmp-PID` files in `directory` whose process is no longer running (it was killed
     /// while writing, e.g. by Ctrl-C), for the names `belongs` accepts (`NAME`, without `.tmp-PID`); a file of a
-    /// live process is not one of them.
+    /// live process is not one of them. This process's own are, for a caller that looks before it writes its own: in a
+    /// container, where each run is PID 1 (or the same low PID) of its own PID namespace, a killed run's files have it.
     public static func abandonedTemporaries(in directory: String, where belongs: (String) -> Bool) -> [String] {
         (contents(of: directory) ?? []).compactMap { file in
             guard let marker = file.ranges(of: temporaryMarker).last, let pid = Int32(file[marker.upperBound...]),
-                  pid > 0, belongs(String(file[..<marker.lowerBound])), !isRunning(pid) else { return nil }
+                  pid > 0, belongs(String(file[..<marker.lowerBound])), pid == getpid() || !isRunning(pid) else { return nil }
             return join(directory, file)
         }
     }

@@ -1,5 +1,6 @@
 /// A progress line on stderr for long work: fraction done, rate and ETA. On a terminal it redraws in place
-/// (at most 10 times a second); otherwise it prints a plain line every ten percent.
+/// (at most 10 times a second); otherwise it prints a plain line every ten percent. Work of unknown size (a stream)
+/// shows what is done and the rate, and off a terminal a line a minute.
 
 #if canImport(Glibc)
 @preconcurrency import Glibc
@@ -9,7 +10,8 @@
 
 public final class ProgressBar {
     private let label: String
-    private let total: Int
+    /// nil: the work's size is not known.
+    private let total: Int?
     private let unit: String
     private let unitScale: Double
     private let interactive: Bool
@@ -17,10 +19,11 @@ public final class ProgressBar {
     private var lastDraw = -1.0
     private var lastDecile = -1
 
-    /// A bar for `total` units of work; the rate is shown in `unit`s of `unitScale` work units (e.g. "MB", 1e6).
-    public init(_ label: String, total: Int, unit: String, unitScale: Double = 1) {
+    /// A bar for `total` units of work (nil: not known); the rate is shown in `unit`s of `unitScale` work units
+    /// (e.g. "MB", 1e6).
+    public init(_ label: String, total: Int?, unit: String, unitScale: Double = 1) {
         self.label = label
-        self.total = max(total, 1)
+        self.total = total.map { max($0, 1) }
         self.unit = unit
         self.unitScale = unitScale
         interactive = Console.isInteractive
@@ -30,6 +33,14 @@ public final class ProgressBar {
     /// Reports that `done` units are complete; `detail` is appended (e.g. a token count).
     public func update(_ done: Int, detail: String = "") {
         let now = Self.now()
+        guard let total else {
+            let plainLineDue = lastDraw < 0 ? now - start >= Self.openEndedLineSeconds : now - lastDraw >= Self.openEndedLineSeconds
+            guard interactive ? now - lastDraw >= 0.1 : plainLineDue else { return }
+            lastDraw = now
+            let text = Self.openEndedLine(label: label, done: Double(done) / unitScale, unit: unit, elapsed: now - start, detail: detail)
+            Console.log(interactive ? "\r" + text + "\u{1B}[K" : text, terminator: interactive ? "" : "\n")
+            return
+        }
         let fraction = min(1, Double(done) / Double(total))
         if interactive {
             guard now - lastDraw >= 0.1 || done >= total else { return }
@@ -49,7 +60,19 @@ public final class ProgressBar {
         if interactive && lastDraw >= 0 { Console.log("") }
     }
 
+    /// Seconds between the plain lines of work of unknown size.
+    static let openEndedLineSeconds = 60.0
+
+    /// `tokenising 812.5 MB  41.2 MB/s  3:17  detail`: `done` in units, after `elapsed` seconds.
+    static func openEndedLine(label: String, done: Double, unit: String, elapsed: Double, detail: String) -> String {
+        let rate = elapsed > 0 ? done / elapsed : 0
+        var text = "\(label) \(formatFixed(done, digits: 1)) \(unit)  \(formatFixed(rate, digits: 1)) \(unit)/s  \(duration(elapsed))"
+        if !detail.isEmpty { text += "  " + detail }
+        return text
+    }
+
     private func line(done: Int, fraction: Double, elapsed: Double, detail: String) -> String {
+        let total = total ?? done
         let width = 24
         let filled = Int(fraction * Double(width))
         let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)

@@ -1,6 +1,7 @@
-/// Ctrl-C (SIGINT), SIGTERM and SIGHUP (a closed terminal, a dropped SSH session) as a request to stop training at the
-/// end of the micro-batch in progress, with a checkpoint of the last complete step, instead of losing everything since
-/// the last one; a second SIGINT or SIGTERM quits at once (a hang-up often comes twice, from the terminal and from
+/// Ctrl-C (SIGINT), SIGTERM and SIGHUP (a closed terminal, a dropped SSH session) as a request to stop long work where
+/// it can stop cleanly: training at the end of the micro-batch in progress, with a checkpoint of the last complete step,
+/// instead of losing everything since the last one; a prepare once the batch in progress is tokenised, deleting the
+/// shards it wrote. A second SIGINT or SIGTERM quits at once (a hang-up often comes twice, from the terminal and from
 /// the shell it ends, and asks for nothing more the second time).
 
 import Dispatch
@@ -17,8 +18,14 @@ public final class StopRequest: @unchecked Sendable {
     private var sources: [DispatchSourceSignal] = []
     private let signals: [Int32]
 
-    /// Starts listening for `signals`; their default action (terminate) is replaced while this value lives.
-    public init(signals: [Int32] = [SIGINT, SIGTERM, SIGHUP]) {
+    /// Training's: what the first signal is answered with.
+    public static let trainingAnswer = "stopping after the micro-batch in progress, with a checkpoint of the last complete step "
+        + "(signal again to quit now)"
+
+    /// Starts listening for `signals`; their default action (terminate) is replaced while this value lives. The first
+    /// signal is answered with `answer`; a second quits, `quitting` said first.
+    public init(signals: [Int32] = [SIGINT, SIGTERM, SIGHUP], answer: String = trainingAnswer,
+                quitting: String = "quitting now, without a checkpoint") {
         self.signals = signals
         for number in signals {
             signal(number, SIG_IGN)
@@ -27,14 +34,13 @@ public final class StopRequest: @unchecked Sendable {
                 // (two signals that arrive before the handler runs come as one event with data 2)
                 let first = self.request()
                 if number != SIGHUP && (!first || source.data > 1) {
-                    Console.log("second signal: quitting now, without a checkpoint")
+                    Console.log("second signal: " + quitting)
                     // _exit, not exit: exit's clean-up (atexit handlers, OpenBLAS freeing its buffers) would run on
                     // this thread while the training thread still computes in them, and crashed the process.
                     _exit(128 + number)
                 }
                 guard first else { return }
-                Console.log("stopping after the micro-batch in progress, with a checkpoint of the last complete step "
-                            + "(signal again to quit now)")
+                Console.log(answer)
             }
             source.resume()
             sources.append(source)
