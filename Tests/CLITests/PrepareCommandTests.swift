@@ -121,6 +121,42 @@ import GPT2
         #expect(try FileManager.default.contentsOfDirectory(atPath: out).sorted() == before)
     }
 
+    /// A prepare of tinyshakespeare twelve times over into `root/data`, replacing an earlier one of it once under the
+    /// same name, started and let run until it has written the temporary of train shard `index`, where a test stops it.
+    private struct ReplacingPrepare {
+        let out: String, arguments: [String], process: Process
+        /// The earlier preparation's files, and their bytes.
+        let earlier: [String], earlierBytes: [Data?]
+
+        init(in root: String, untilShard index: Int, stderr: Any) throws {
+            let (corpus, out) = (root + "/corpus.txt", root + "/data")
+            self.out = out
+            let text = try String(contentsOfFile: TestPaths.mirror.path + "/" + DataFile.tinyShakespeare.relativePath, encoding: .utf8)
+            try text.write(toFile: corpus, atomically: false, encoding: .utf8)
+            arguments = ["prepare", corpus, "--out", out, "--shard-tokens", "65536", "--threads", "1", "--mirror", TestPaths.mirror.path]
+            #expect(try runGPT2(arguments: arguments).status == 0)
+            earlier = try FileManager.default.contentsOfDirectory(atPath: out).sorted()
+            earlierBytes = earlier.map { FileManager.default.contents(atPath: out + "/" + $0) }
+
+            try String(repeating: text + "\n\n", count: 12).write(toFile: corpus, atomically: false, encoding: .utf8)
+            process = Process()
+            process.executableURL = buildProductsDirectory.appendingPathComponent("gpt2")
+            process.arguments = arguments
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = stderr
+            try process.run()
+            let shard = out + "/" + ShardFileName.make(name: "corpus", split: "train", index: index) + ".tmp-\(process.processIdentifier)"
+            let deadline = Date().addingTimeInterval(300)
+            while process.isRunning && !FileManager.default.fileExists(atPath: shard) && Date() < deadline { usleep(2_000) }
+        }
+
+        /// Whether the folder holds the earlier preparation's files, as they were, and `others` besides.
+        func holdsTheEarlierShards(besides others: (String) -> Bool = { _ in false }) throws -> Bool {
+            let files = try FileManager.default.contentsOfDirectory(atPath: out).filter { !others($0) }.sorted()
+            return files == earlier && earlier.map { FileManager.default.contents(atPath: out + "/" + $0) } == earlierBytes
+        }
+    }
+
     /// A prepare killed part-way leaves the folder's shards as they were: here an earlier preparation of another text
     /// under the same name, which train reads (it trained on part of the new corpus, or after a fix, refused the
     /// folder until the prepare ran again). The next prepare deletes what the killed one wrote. Train refuses a corpus
@@ -128,41 +164,22 @@ import GPT2
     @Test func aKilledPrepareLeavesTheEarlierShardsAsTheyWere() throws {
         let root = try TestPaths.temporaryDirectory("prepare-killed").path
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let (corpus, out) = (root + "/corpus.txt", root + "/data")
-        let text = try String(contentsOfFile: mirror + "/" + DataFile.tinyShakespeare.relativePath, encoding: .utf8)
-        try text.write(toFile: corpus, atomically: false, encoding: .utf8)
-        let prepare = ["prepare", corpus, "--out", out, "--shard-tokens", "65536", "--threads", "1", "--mirror", mirror]
-        #expect(try runGPT2(arguments: prepare).status == 0)
-        let earlier = try FileManager.default.contentsOfDirectory(atPath: out).sorted()
-        let earlierBytes = try earlier.map { try Data(contentsOf: URL(fileURLWithPath: out + "/" + $0)) }
-
-        try String(repeating: text + "\n\n", count: 12).write(toFile: corpus, atomically: false, encoding: .utf8)
-        let process = Process()
-        process.executableURL = buildProductsDirectory.appendingPathComponent("gpt2")
-        process.arguments = prepare
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let sixthShard = "corpus_train_000005.bin.tmp-\(process.processIdentifier)"
-        let deadline = Date().addingTimeInterval(300)
-        while process.isRunning && !FileManager.default.fileExists(atPath: out + "/" + sixthShard) && Date() < deadline { usleep(2_000) }
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-        try #require(process.terminationReason == .uncaughtSignal, "the prepare ended before it could be killed part-way")
-        let left = try FileManager.default.contentsOfDirectory(atPath: out).sorted()
-        #expect(left.filter { !$0.contains(".tmp-") } == earlier, "no shard moved, no mark: \(left)")
-        #expect(try earlier.map { try Data(contentsOf: URL(fileURLWithPath: out + "/" + $0)) } == earlierBytes)
+        let replacing = try ReplacingPrepare(in: root, untilShard: 5, stderr: FileHandle.nullDevice)
+        kill(replacing.process.processIdentifier, SIGKILL)
+        replacing.process.waitUntilExit()
+        try #require(replacing.process.terminationReason == .uncaughtSignal, "the prepare ended before it could be killed part-way")
+        #expect(try replacing.holdsTheEarlierShards(besides: { $0.contains(".tmp-") }), "no shard moved, no mark")
 
         var train = try CLIFixtures.trainArguments(out: root + "/run")
-        train[train.firstIndex(of: "--data")! + 1] = out
+        train[train.firstIndex(of: "--data")! + 1] = replacing.out
         let trained = try runGPT2(arguments: train)
         #expect(trained.status == 0 && trained.stderrText.contains("train: "), "\(trained.stderrText)")
-        let again = try runGPT2(arguments: prepare)
+        let again = try runGPT2(arguments: replacing.arguments)
         #expect(again.status == 0 && again.stderrText.contains("a shard an interrupted prepare left under a temporary name"), "\(again.stderrText)")
-        let prepared = try FileManager.default.contentsOfDirectory(atPath: out)
-        #expect(!prepared.contains { $0.contains(".tmp-") } && prepared.count > earlier.count + 40, "\(prepared.sorted())")
+        let prepared = try FileManager.default.contentsOfDirectory(atPath: replacing.out)
+        #expect(!prepared.contains { $0.contains(".tmp-") } && prepared.count > replacing.earlier.count + 40, "\(prepared.sorted())")
 
-        let mark = out + "/corpus.prepare-unfinished"
+        let mark = replacing.out + "/corpus.prepare-unfinished"
         try "command: gpt2 prepare corpus.txt --out data\n".write(toFile: mark, atomically: false, encoding: .utf8)
         train[train.firstIndex(of: "--out")! + 1] = root + "/refused"
         let refused = try runGPT2(arguments: train)
@@ -175,33 +192,15 @@ import GPT2
     @Test func anInterruptedPrepareDeletesWhatItWrote() throws {
         let root = try TestPaths.temporaryDirectory("prepare-interrupted").path
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let (corpus, out) = (root + "/corpus.txt", root + "/data")
-        let text = try String(contentsOfFile: mirror + "/" + DataFile.tinyShakespeare.relativePath, encoding: .utf8)
-        try text.write(toFile: corpus, atomically: false, encoding: .utf8)
-        let prepare = ["prepare", corpus, "--out", out, "--shard-tokens", "65536", "--threads", "1", "--mirror", mirror]
-        #expect(try runGPT2(arguments: prepare).status == 0)
-        let earlier = try FileManager.default.contentsOfDirectory(atPath: out).sorted()
-        let earlierBytes = earlier.map { FileManager.default.contents(atPath: out + "/" + $0) }
-
-        try String(repeating: text + "\n\n", count: 12).write(toFile: corpus, atomically: false, encoding: .utf8)
-        let process = Process()
-        process.executableURL = buildProductsDirectory.appendingPathComponent("gpt2")
-        process.arguments = prepare
         let errors = Pipe()
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = errors
-        try process.run()
-        let secondShard = "corpus_train_000001.bin.tmp-\(process.processIdentifier)"
-        let deadline = Date().addingTimeInterval(300)
-        while process.isRunning && !FileManager.default.fileExists(atPath: out + "/" + secondShard) && Date() < deadline { usleep(2_000) }
-        kill(process.processIdentifier, SIGINT)
+        let replacing = try ReplacingPrepare(in: root, untilShard: 1, stderr: errors)
+        kill(replacing.process.processIdentifier, SIGINT)
         let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        try #require(process.terminationStatus != 0, "the prepare ended before it could be interrupted: \(log)")
+        replacing.process.waitUntilExit()
+        try #require(replacing.process.terminationStatus != 0, "the prepare ended before it could be interrupted: \(log)")
         #expect(log.contains("stopping once the batch in progress is tokenised") && log.contains("Error: interrupted: the shards this "
                 + "prepare wrote are deleted, and the output folder's shards of this name are as they were"), "\(log)")
-        #expect(try FileManager.default.contentsOfDirectory(atPath: out).sorted() == earlier, "no temporary left")
-        #expect(earlier.map { FileManager.default.contents(atPath: out + "/" + $0) } == earlierBytes)
+        #expect(try replacing.holdsTheEarlierShards(), "no temporary left")
     }
 
     /// Standard input (`-`) gives the shards its text would as a file, with --format, in its place among the inputs:
