@@ -128,7 +128,8 @@ import GPT2
         /// The earlier preparation's files, and their bytes.
         let earlier: [String], earlierBytes: [Data?]
 
-        init(in root: String, untilShard index: Int, stderr: Any) throws {
+        /// `ignoring`: signals the prepare starts with ignored (`trap '' HUP`, as `nohup` does).
+        init(in root: String, untilShard index: Int, stderr: Any, ignoring: String? = nil) throws {
             let (corpus, out) = (root + "/corpus.txt", root + "/data")
             self.out = out
             let text = try String(contentsOfFile: TestPaths.mirror.path + "/" + DataFile.tinyShakespeare.relativePath, encoding: .utf8)
@@ -140,8 +141,14 @@ import GPT2
 
             try String(repeating: text + "\n\n", count: 12).write(toFile: corpus, atomically: false, encoding: .utf8)
             process = Process()
-            process.executableURL = buildProductsDirectory.appendingPathComponent("gpt2")
-            process.arguments = arguments
+            let gpt2 = buildProductsDirectory.appendingPathComponent("gpt2")
+            if let ignoring {   // (exec: the process signalled is gpt2 itself)
+                process.executableURL = URL(fileURLWithPath: "/bin/sh")
+                process.arguments = ["-c", "trap '' \(ignoring); exec \"$0\" \"$@\"", gpt2.path] + arguments
+            } else {
+                process.executableURL = gpt2
+                process.arguments = arguments
+            }
             process.standardOutput = FileHandle.nullDevice
             process.standardError = stderr
             try process.run()
@@ -201,6 +208,18 @@ import GPT2
         #expect(log.contains("stopping once the batch in progress is tokenised") && log.contains("Error: interrupted: the shards this "
                 + "prepare wrote are deleted, and the output folder's shards of this name are as they were"), "\(log)")
         #expect(try replacing.holdsTheEarlierShards(), "no temporary left")
+    }
+
+    /// A signal ignored when the prepare starts stays ignored: `nohup`'s SIGHUP (the terminal closing) stopped it.
+    @Test func aHangUpIgnoredAtTheStartIsIgnored() throws {
+        let root = try TestPaths.temporaryDirectory("prepare-nohup").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let replacing = try ReplacingPrepare(in: root, untilShard: 1, stderr: FileHandle.nullDevice, ignoring: "HUP")
+        kill(replacing.process.processIdentifier, SIGHUP)
+        replacing.process.waitUntilExit()
+        #expect(replacing.process.terminationReason == .exit && replacing.process.terminationStatus == 0)
+        let prepared = try FileManager.default.contentsOfDirectory(atPath: replacing.out)
+        #expect(!prepared.contains { $0.contains(".tmp-") } && prepared.count > replacing.earlier.count + 40, "\(prepared.sorted())")
     }
 
     /// Standard input (`-`) gives the shards its text would as a file, with --format, in its place among the inputs:

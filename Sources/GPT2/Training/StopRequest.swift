@@ -2,7 +2,8 @@
 /// it can stop cleanly: training at the end of the micro-batch in progress, with a checkpoint of the last complete step,
 /// instead of losing everything since the last one; a prepare once the batch in progress is tokenised, deleting the
 /// shards it wrote. A second SIGINT or SIGTERM quits at once (a hang-up often comes twice, from the terminal and from
-/// the shell it ends, and asks for nothing more the second time).
+/// the shell it ends, and asks for nothing more the second time). A signal ignored when it begins stays ignored: `nohup`
+/// ignores SIGHUP so that the work outlives the terminal, and a shell's background job ignores SIGINT.
 
 import Dispatch
 import Synchronization
@@ -16,7 +17,10 @@ import Synchronization
 public final class StopRequest: @unchecked Sendable {
     private let requested = Atomic<Bool>(false)
     private var sources: [DispatchSourceSignal] = []
-    private let signals: [Int32]
+    /// A signal's disposition, as `signal()` takes and gives it.
+    typealias Handler = (@convention(c) (Int32) -> Void)?
+    /// The signals listened for, and what each did before.
+    private var taken: [(signal: Int32, previous: Handler)] = []
 
     /// Training's: what the first signal is answered with.
     public static let trainingAnswer = "stopping after the micro-batch in progress, with a checkpoint of the last complete step "
@@ -26,9 +30,10 @@ public final class StopRequest: @unchecked Sendable {
     /// signal is answered with `answer`; a second quits, `quitting` said first.
     public init(signals: [Int32] = [SIGINT, SIGTERM, SIGHUP], answer: String = trainingAnswer,
                 quitting: String = "quitting now, without a checkpoint") {
-        self.signals = signals
         for number in signals {
-            signal(number, SIG_IGN)
+            let previous = signal(number, SIG_IGN)
+            guard !Self.isIgnoring(previous) else { continue }
+            taken.append((number, previous))
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler { [unowned self] in   // (the source, captured, lets go of this handler when cancelled)
                 // (two signals that arrive before the handler runs come as one event with data 2)
@@ -49,7 +54,13 @@ public final class StopRequest: @unchecked Sendable {
 
     deinit {
         for source in sources { source.cancel() }
-        for number in signals { signal(number, SIG_DFL) }
+        for (number, previous) in taken { signal(number, previous) }
+    }
+
+    /// Whether `handler` is SIG_IGN (C's function pointers compare by address).
+    static func isIgnoring(_ handler: Handler) -> Bool {
+        func address(_ handler: Handler) -> Int { handler.map { unsafeBitCast($0, to: Int.self) } ?? 0 }
+        return address(handler) == address(SIG_IGN)
     }
 
     /// Asks for the stop, as a signal does; returns false when it had been asked for already.
