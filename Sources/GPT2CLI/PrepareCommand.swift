@@ -110,22 +110,28 @@ struct PrepareCommand: ParsableCommand {
         }
         if let option = given.first(where: { !applicable.contains($0) }) {
             let files = switch option {
-            case "--field": "text files, only to .jsonl, .ndjson and .json ones"
+            case "--field": "text inputs, only to JSON lines: .jsonl, .ndjson and .json files, and streams read with --format jsonl"
             case "--format": "files, which go by their extension; only to - (standard input) and other streams"
             default: "text and JSONL files"
             }
             throw ValidationError("\(option) does not apply to \(dataset.map { "the \($0.rawValue) dataset" } ?? files)")
         }
-        if inputs.filter({ $0 == CorpusInput.standardInput }).count > 1 {
-            throw ValidationError("- (standard input) is given more than once; it can be read only once")
+        func shown(_ path: String) -> String { path == CorpusInput.standardInput ? "- (standard input)" : path }
+        var streams: [FileSystem.Identity: String] = [:]
+        for stream in corpus where stream.isStream {
+            guard let identity = stream.identity else { continue }
+            if let first = streams[identity] {
+                throw ValidationError((first == stream.path ? "\(shown(first)) is given more than once"
+                                                             : "\(shown(first)) and \(shown(stream.path)) are one stream") + "; a stream can be read only once")
+            }
+            streams[identity] = stream.path
         }
         if dataset == nil, let stream = corpus.first(where: \.isStream) {
-            let shown = stream.path == CorpusInput.standardInput ? "- (standard input)" : stream.path
             if format == nil {
-                throw ValidationError("\(shown) is a stream, read once: give --format text or --format jsonl to say how to read it")
+                throw ValidationError("\(shown(stream.path)) is a stream, read once: give --format text or --format jsonl to say how to read it")
             }
             if stream == corpus[0] && name == nil {
-                throw ValidationError("\(shown) has no file name to name the shards after: give --name")
+                throw ValidationError("\(shown(stream.path)) has no file name to name the shards after: give --name")
             }
         }
         let prefix = try name ?? dataset?.rawValue ?? {

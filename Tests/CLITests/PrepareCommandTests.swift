@@ -194,8 +194,9 @@ import GPT2
         #expect(refused.stderrText.contains("gpt2 prepare corpus.txt --out data"), "\(refused.stderrText)")
     }
 
-    /// Ctrl-C stops a prepare once the batch in progress is tokenised: it deletes the shards it wrote (they stayed under
-    /// temporary names until the next prepare of the name) and says so; the earlier shards stay as they were.
+    /// Ctrl-C stops a prepare at once: it deletes the shards it wrote (they stayed under temporary names until the next
+    /// prepare of the name) and says so, with the exit status of a process the signal ended (130); the earlier shards
+    /// stay as they were.
     @Test func anInterruptedPrepareDeletesWhatItWrote() throws {
         let root = try TestPaths.temporaryDirectory("prepare-interrupted").path
         defer { try? FileManager.default.removeItem(atPath: root) }
@@ -205,8 +206,9 @@ import GPT2
         let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         replacing.process.waitUntilExit()
         try #require(replacing.process.terminationStatus != 0, "the prepare ended before it could be interrupted: \(log)")
-        #expect(log.contains("stopping once the batch in progress is tokenised") && log.contains("Error: interrupted: the shards this "
-                + "prepare wrote are deleted, and the output folder's shards of this name are as they were"), "\(log)")
+        #expect(replacing.process.terminationStatus == 130)
+        #expect(log.contains("interrupted: deleting the shards this prepare wrote; those of corpus in \(replacing.out) stay as they were"),
+                "\(log)")
         #expect(try replacing.holdsTheEarlierShards(), "no temporary left")
     }
 
@@ -268,6 +270,58 @@ import GPT2
         let result = try runGPT2(arguments: ["prepare", "--out", root + "/out", "--mirror", mirror] + arguments,
                                  stdin: Data("text".utf8), workingDirectory: root)
         expectOneLineError(result, mentioning: message)
+        #expect(!FileManager.default.fileExists(atPath: root + "/out"))
+    }
+
+    /// A stream that never ends: Ctrl-C stops a prepare waiting in its read (a first signal waited for the next 8 MiB),
+    /// and a bad JSON line fails it there (the rest of the stream was read first, for a UTF-8 error to come first).
+    @Test func aStreamThatNeverEndsIsLeftAtABadLineOrCtrlC() throws {
+        let root = try TestPaths.temporaryDirectory("prepare-endless").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let gpt2 = buildProductsDirectory.appendingPathComponent("gpt2").path
+        let prepare = "\"\(gpt2)\" prepare - --format jsonl --name web --val-tokens 10 --mirror \"\(mirror)\" --out"
+        let bad = try runCommand("timeout", arguments: ["-s", "KILL", "60", "sh", "-c",
+                                                        #"(echo '{"text": "a"}'; echo 'oops'; yes '{"text": "b"}') | "# + prepare + " \"\(root)/bad\""])
+        expectOneLineError(bad, mentioning: "<stdin>:2: not a valid JSON object")
+
+        let waiting = Process()
+        waiting.executableURL = URL(fileURLWithPath: gpt2)
+        waiting.arguments = ["prepare", "-", "--format", "jsonl", "--name", "web", "--val-tokens", "10", "--mirror", mirror,
+                             "--out", root + "/idle"]
+        let (idle, errors) = (Pipe(), Pipe())   // (idle: a standard input nothing is written to, and that stays open)
+        waiting.standardInput = idle
+        waiting.standardError = errors
+        try waiting.run()
+        let deadline = Date().addingTimeInterval(60)
+        while !FileManager.default.fileExists(atPath: root + "/idle") && Date() < deadline { usleep(10_000) }   // (locked: reading)
+        usleep(200_000)
+        kill(waiting.processIdentifier, SIGINT)
+        let stopBy = Date().addingTimeInterval(30)
+        while waiting.isRunning && Date() < stopBy { usleep(10_000) }
+        if waiting.isRunning {
+            Issue.record("the prepare did not stop within 30 s of Ctrl-C")
+            kill(waiting.processIdentifier, SIGKILL)
+        }
+        waiting.waitUntilExit()
+        withExtendedLifetime(idle) {}
+        let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(waiting.terminationStatus == 130 && log.contains("interrupted: deleting the shards this prepare wrote"), "\(log)")
+    }
+
+    /// One stream given twice, by one name or by two, is refused before anything is read: the second read waited for a
+    /// writer forever, or found the stream empty.
+    @Test func aStreamGivenTwiceIsRefused() throws {
+        let root = try TestPaths.temporaryDirectory("prepare-stream-twice").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let fifo = root + "/pipe"
+        try #require(mkfifo(fifo, 0o600) == 0)
+        let options = ["--format", "text", "--name", "n", "--val-tokens", "1", "--out", root + "/out", "--mirror", mirror]
+        let byName = try runCommand("timeout", arguments: ["-s", "KILL", "30", buildProductsDirectory.appendingPathComponent("gpt2").path,
+                                                           "prepare", fifo, fifo] + options)
+        expectOneLineError(byName, mentioning: "\(fifo) is given more than once; a stream can be read only once")
+        let twoNames = try runCommand("sh", arguments: ["-c", #"echo text | "$0" prepare - /dev/stdin "$@""#,
+                                                        buildProductsDirectory.appendingPathComponent("gpt2").path] + options)
+        expectOneLineError(twoNames, mentioning: "- (standard input) and /dev/stdin are one stream; a stream can be read only once")
         #expect(!FileManager.default.fileExists(atPath: root + "/out"))
     }
 
@@ -364,7 +418,7 @@ import GPT2
                       (["tinyshakespeare", "--shards", "2"], "--shards does not apply to the tinyshakespeare dataset"),
                       (["tinyshakespeare", "--field", "body"], "--field does not apply to the tinyshakespeare dataset"),
                       // (with text files alone, --field was ignored without a word)
-                      (["notes.txt", "--field", "body"], "--field does not apply to text files, only to .jsonl, .ndjson and .json ones")])
+                      (["notes.txt", "--field", "body"], "--field does not apply to text inputs, only to JSON lines: .jsonl, .ndjson and .json files, and streams read with --format jsonl")])
     func optionsThatDoNotApplyAreRefused(_ arguments: [String], _ message: String) throws {
         let directory = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }

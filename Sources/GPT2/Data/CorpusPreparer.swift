@@ -117,15 +117,16 @@ public struct CorpusPreparer: Sendable {
             batch.removeAll(keepingCapacity: true)
             batchTextBytes = 0
         }
-        // (a failure from here on drops the writer, which deletes the shards it wrote, none of them in place yet; so does
-        // Ctrl-C, which would have left them all under temporary names until the next prepare of this name)
-        var stop: StopRequest? = StopRequest(answer: "stopping once the batch in progress is tokenised: the shards this prepare wrote are "
-                                   + "deleted, and those of \(name) in \(outputDirectory) stay as they were (signal again to quit now)",
-                               quitting: "quitting now; the next prepare of \(name) there deletes the shards this one wrote")
+        // (a failure from here on drops the writer, which deletes the shards it wrote, none of them in place yet; Ctrl-C,
+        // which would have left them all under temporary names until the next prepare of this name, deletes them too)
+        let stop = StopRequest(answer: "interrupted: deleting the shards this prepare wrote; those of \(name) in "
+                                                 + "\(outputDirectory) stay as they were") { [outputDirectory, name] number in
+            for path in FileSystem.abandonedTemporaries(in: outputDirectory, where: { ShardFileName.isShard($0, of: name) }) { unlink(path) }
+            _exit(128 + number)
+        }
         let workers = WorkerThreads.count(threads)
         for input in inputs {  // a batch never spans inputs
             try CorpusReader.forEachPart(of: input, chunkBytes: chunkBytes, workers: workers) { (part) throws(PrepareError) in
-                if stop?.isRequested == true { throw .interrupted }
                 batch.append(part)
                 batchTextBytes += part.text.utf8.count
                 if batchTextBytes >= batchBytes || batch.count >= batchDocuments { try encodeBatch() }
@@ -138,8 +139,7 @@ public struct CorpusPreparer: Sendable {
                                     defaultFromBytes: validationTokens == nil ? corpusBytes : nil)
         }
         progress.finish()
-        if stop?.isRequested == true { throw .interrupted }
-        stop = nil   // (a signal while the shards are moved into place kills the process, which leaves the mark)
+        withExtendedLifetime(stop) {}   // (listening up to here; a signal while the shards are moved into place leaves the mark)
         try publish(writer)
         return writer.summary
     }

@@ -34,6 +34,11 @@ public enum CorpusInput: Sendable, Equatable, CustomStringConvertible {
     /// not before.
     public var isStream: Bool { path == Self.standardInput || FileSystem.isStream(path) }
 
+    /// What the input reads (standard input's, for `-`): two streams of one identity are one stream, read once.
+    public var identity: FileSystem.Identity? {
+        path == Self.standardInput ? FileSystem.identity(ofDescriptor: 0) : FileSystem.identity(of: path)
+    }
+
     public var description: String { path }
 }
 
@@ -140,7 +145,8 @@ enum CorpusReader {
     }
 
     /// The documents of a JSONL file. As when the file was checked whole: invalid UTF-8 anywhere is reported
-    /// before a bad line (so the rest is still read for it), and a file without documents is empty.
+    /// before a bad line (so the rest is still read for it), and a file without documents is empty. A stream fails at
+    /// its first bad line (the rest of it, read for nothing, may never end).
     private static func forEachJSONDocument(path: String, field: String, chunkBytes: Int, bytesRead: (Int) -> Void = { _ in },
                                             _ body: (String) throws(PrepareError) -> Void) throws(PrepareError) -> Int
     {
@@ -153,7 +159,11 @@ enum CorpusReader {
         func take(_ line: UnsafeBufferPointer<UInt8>) throws(PrepareError) {
             guard badLine == nil else { return }
             let document: String?
-            do { document = try reader.document(in: line) } catch { badLine = error; return }
+            do { document = try reader.document(in: line) } catch {
+                if file.size == nil { throw error }
+                badLine = error
+                return
+            }
             guard let document else { return }
             documents += 1
             try body(document)

@@ -27,8 +27,6 @@ public enum PrepareError: Error, CustomStringConvertible {
     /// A failure while the new shards of `name` replaced the old (a rename or a removal refused): the mark at `mark` is
     /// left, over a mix of the two.
     case replacementUnfinished(reason: String, name: String, mark: String)
-    /// Ctrl-C (or SIGTERM, SIGHUP) while tokenising: the shards written so far were deleted.
-    case interrupted
     case download(DownloadError)
     case shard(ShardError)
 
@@ -80,8 +78,6 @@ public enum PrepareError: Error, CustomStringConvertible {
             return "\(reason); the \(name) shards in \(FileSystem.directoryName(mark)) are now part this prepare's and part an earlier "
                 + "one's, which train and eval refuse (\(FileSystem.baseName(mark)) says so) until a prepare of \(name) finishes there: "
                 + "run it again once the cause is fixed"
-        case .interrupted:
-            return "interrupted: the shards this prepare wrote are deleted, and the output folder's shards of this name are as they were"
         case .download(let error):
             return error.description
         case .shard(let error):
