@@ -34,7 +34,8 @@ struct PrepareCommand: ParsableCommand {
               gpt2 prepare fineweb10B --shards 8  # 800M tokens
               gpt2 prepare notes/*.txt --name notes
               gpt2 prepare corpus.jsonl --field body --out data/corpus
-              zstdcat web.jsonl.zst | gpt2 prepare - --format jsonl --name web --val-tokens 1000000
+              zstdcat web.jsonl.zst | gpt2 prepare - --format jsonl \\
+                  --name web --val-tokens 1000000
               gpt2 prepare --mirror /srv/gpt2-data  # offline mirror
             """)
 
