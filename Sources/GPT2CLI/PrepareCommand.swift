@@ -98,16 +98,16 @@ struct PrepareCommand: ParsableCommand {
     func run() throws {
         let dataset = namedDataset
         if dataset == nil { try Self.requireNoMistypedDatasetName(inputs) }
+        let corpus = corpusInputs(), streams = corpus.filter(\.isStream)
         // Options that do not apply to what is prepared are refused rather than ignored.
         let given = [("--val-tokens", valTokens != nil), ("--shard-tokens", shardTokens != nil), ("--field", field != nil),
                      ("--shards", shards != nil), ("--threads", threads != nil), ("--format", format != nil)].filter(\.1).map(\.0)
         // --field names the document in JSONL lines, so it applies only where a JSONL file is given.
         let hasJSONLines = corpus.contains { if case .jsonLines = $0 { true } else { false } }
-        let hasStream = corpus.contains(where: \.isStream)
         let applicable: Set<String> = switch dataset {
         case .fineweb10B: ["--shards"]   // (its shards come tokenised and cut, its validation shard with them)
         case .tinyshakespeare: ["--val-tokens", "--shard-tokens", "--threads"]
-        case nil: Set(["--val-tokens", "--shard-tokens", "--threads"] + (hasJSONLines ? ["--field"] : []) + (hasStream ? ["--format"] : []))
+        case nil: Set(["--val-tokens", "--shard-tokens", "--threads"] + (hasJSONLines ? ["--field"] : []) + (streams.isEmpty ? [] : ["--format"]))
         }
         if let option = given.first(where: { !applicable.contains($0) }) {
             let files = switch option {
@@ -118,16 +118,16 @@ struct PrepareCommand: ParsableCommand {
             throw ValidationError("\(option) does not apply to \(dataset.map { "the \($0.rawValue) dataset" } ?? files)")
         }
         func shown(_ path: String) -> String { path == CorpusInput.standardInput ? "- (standard input)" : path }
-        var streams: [FileSystem.Identity: String] = [:]
-        for stream in corpus where stream.isStream {
+        var seen: [FileSystem.Identity: String] = [:]
+        for stream in streams {
             guard let identity = stream.identity else { continue }
-            if let first = streams[identity] {
+            if let first = seen[identity] {
                 throw ValidationError((first == stream.path ? "\(shown(first)) is given more than once"
                                                              : "\(shown(first)) and \(shown(stream.path)) are one stream") + "; a stream can be read only once")
             }
-            streams[identity] = stream.path
+            seen[identity] = stream.path
         }
-        if dataset == nil, let stream = corpus.first(where: \.isStream) {
+        if dataset == nil, let stream = streams.first {
             if format == nil {
                 throw ValidationError("\(shown(stream.path)) is a stream, read once: give --format text or --format jsonl to say how to read it")
             }
@@ -145,14 +145,14 @@ struct PrepareCommand: ParsableCommand {
         // A prepare that fails leaves no empty folders behind (a half-done download keeps its folder).
         let createdFolders = FileSystem.missingDirectories(outputDirectory)
         do {
-            try prepare(dataset, into: outputDirectory, name: prefix)
+            try prepare(dataset, corpus, into: outputDirectory, name: prefix)
         } catch {
             FileSystem.removeEmptyDirectories(createdFolders)
             throw error
         }
     }
 
-    private func prepare(_ dataset: NamedDataset?, into outputDirectory: String, name prefix: String) throws {
+    private func prepare(_ dataset: NamedDataset?, _ corpus: [CorpusInput], into outputDirectory: String, name prefix: String) throws {
         var preparer = CorpusPreparer(outputDirectory: outputDirectory, name: prefix)
         if let shardTokens { preparer.shardTokens = shardTokens }
         preparer.validationTokens = valTokens
@@ -190,7 +190,7 @@ struct PrepareCommand: ParsableCommand {
     }
 
     /// The inputs: files by their extensions, streams as --format says (text where it is not given, which is refused).
-    private var corpus: [CorpusInput] {
+    private func corpusInputs() -> [CorpusInput] {
         inputs.map { path in
             let file = CorpusInput.detect(path: path, field: field ?? "text")
             return file.isStream ? (format ?? .text).input(path, field: field ?? "text") : file

@@ -73,8 +73,7 @@ public struct CorpusPreparer: Sendable {
     /// tens of MB/s: minutes of a large file, which went without a word). A stream, read once, is left to be checked as
     /// it is tokenised (and its bytes are not counted), so the validation size must be given with one.
     public func validate(_ inputs: [CorpusInput]) throws(PrepareError) -> Int {
-        let streams = inputs.filter(\.isStream)
-        if let stream = streams.first, validationTokens == nil { throw .streamNeedsValidationTokens(path: stream.path) }
+        if let stream = inputs.first(where: \.isStream), validationTokens == nil { throw .streamNeedsValidationTokens(path: stream.path) }
         let files = inputs.filter { !$0.isStream }
         let fileBytes = files.reduce(0) { $0 + (FileSystem.size($1.path) ?? 0) }
         let progress = fileBytes >= checkProgressBytes ? ProgressBar("checking", total: fileBytes, unit: "MB", unitScale: 1e6) : nil
@@ -121,7 +120,7 @@ public struct CorpusPreparer: Sendable {
         // which would have left them all under temporary names until the next prepare of this name, deletes them too)
         let stop = StopRequest(answer: "interrupted: deleting the shards this prepare wrote; those of \(name) in "
                                                  + "\(outputDirectory) stay as they were") { [outputDirectory, name] number in
-            for path in FileSystem.abandonedTemporaries(in: outputDirectory, where: { ShardFileName.isShard($0, of: name) }) { unlink(path) }
+            FileSystem.removeAbandonedTemporaries(in: outputDirectory) { ShardFileName.isShard($0, of: name) }
             _exit(128 + number)
         }
         let workers = WorkerThreads.count(threads)

@@ -64,14 +64,13 @@ final class SplitShardWriter {
         if !buffer.isEmpty { try emit() }
     }
 
-    /// Moves every shard written into its name, replacing the file there, in the order written.
+    /// Moves every shard written into its name, replacing the file there, in the order written. (After a failure, the
+    /// shards not moved yet are deleted with the writer.)
     func publish() throws(PrepareError) {
         do {
-            while let shard = sealed.first {
-                try shard.publish()
-                sealed.removeFirst()
-            }
+            for shard in sealed { try shard.publish() }
         } catch { throw .shard(error) }
+        sealed = []
     }
 
     private func emit() throws(PrepareError) {

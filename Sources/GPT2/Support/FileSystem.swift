@@ -70,18 +70,20 @@ public enum FileSystem {
     /// What tells files apart: two paths with the same identity are one file (or stream).
     public struct Identity: Hashable, Sendable {
         let device: UInt64, inode: UInt64
+
+        init(_ info: stat) { (device, inode) = (UInt64(info.st_dev), UInt64(info.st_ino)) }
     }
 
     /// The identity of the file at `path` (through links), nil where it cannot be read.
     public static func identity(of path: String) -> Identity? {
         var info = stat()
-        return stat(path, &info) == 0 ? Identity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino)) : nil
+        return stat(path, &info) == 0 ? Identity(info) : nil
     }
 
     /// The identity of what `descriptor` reads (0: standard input), nil where it cannot be read.
     public static func identity(ofDescriptor descriptor: Int32) -> Identity? {
         var info = stat()
-        return fstat(descriptor, &info) == 0 ? Identity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino)) : nil
+        return fstat(descriptor, &info) == 0 ? Identity(info) : nil
     }
 
     /// Whether `path` names a stream read once (see `openFileOrStream`), not a file that can be read again.

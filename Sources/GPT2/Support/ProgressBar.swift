@@ -34,8 +34,8 @@ public final class ProgressBar {
     public func update(_ done: Int, detail: String = "") {
         let now = Self.now()
         guard let total else {
-            let plainLineDue = lastDraw < 0 ? now - start >= Self.openEndedLineSeconds : now - lastDraw >= Self.openEndedLineSeconds
-            guard interactive ? now - lastDraw >= 0.1 : plainLineDue else { return }
+            let sinceLine = now - (lastDraw < 0 ? start : lastDraw)
+            guard sinceLine >= (interactive ? 0.1 : Self.openEndedLineSeconds) else { return }
             lastDraw = now
             let text = Self.openEndedLine(label: label, done: Double(done) / unitScale, unit: unit, elapsed: now - start, detail: detail)
             Console.log(interactive ? "\r" + text + "\u{1B}[K" : text, terminator: interactive ? "" : "\n")
@@ -45,13 +45,13 @@ public final class ProgressBar {
         if interactive {
             guard now - lastDraw >= 0.1 || done >= total else { return }
             lastDraw = now
-            Console.log("\r" + line(done: done, fraction: fraction, elapsed: now - start, detail: detail) + "\u{1B}[K",
+            Console.log("\r" + line(done: done, of: total, fraction: fraction, elapsed: now - start, detail: detail) + "\u{1B}[K",
                         terminator: "")
         } else {
             let decile = Int(fraction * 10)
             guard decile > lastDecile else { return }
             lastDecile = decile
-            Console.log(line(done: done, fraction: fraction, elapsed: now - start, detail: detail))
+            Console.log(line(done: done, of: total, fraction: fraction, elapsed: now - start, detail: detail))
         }
     }
 
@@ -71,8 +71,7 @@ public final class ProgressBar {
         return text
     }
 
-    private func line(done: Int, fraction: Double, elapsed: Double, detail: String) -> String {
-        let total = total ?? done
+    private func line(done: Int, of total: Int, fraction: Double, elapsed: Double, detail: String) -> String {
         let width = 24
         let filled = Int(fraction * Double(width))
         let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)

@@ -1,9 +1,10 @@
 /// Ctrl-C (SIGINT), SIGTERM and SIGHUP (a closed terminal, a dropped SSH session) as a request to stop long work where
 /// it can stop cleanly: training at the end of the micro-batch in progress, with a checkpoint of the last complete step,
 /// instead of losing everything since the last one; a prepare at once, deleting the shards it wrote (it may be waiting
-/// for a stream, in a read no signal interrupts here). A second SIGINT or SIGTERM quits at once (a hang-up often comes twice, from the terminal and from
-/// the shell it ends, and asks for nothing more the second time). A signal ignored when it begins stays ignored: `nohup`
-/// ignores SIGHUP so that the work outlives the terminal, and a shell's background job ignores SIGINT.
+/// for a stream, in a read no signal interrupts here). A second SIGINT or SIGTERM quits at once (a hang-up often comes
+/// twice, from the terminal and from the shell it ends, and asks for nothing more the second time). A signal ignored
+/// when it begins stays ignored: `nohup` ignores SIGHUP so that the work outlives the terminal, and a shell's background
+/// job ignores SIGINT.
 
 import Dispatch
 import Synchronization
