@@ -96,8 +96,9 @@ public struct CorpusPreparer: Sendable {
         if let isDone = waitsForOutput, isDone() { return PreparedShards() }
         removeAbandonedShards()
         let validation = validationTokens ?? Self.defaultValidationTokens(corpusBytes: corpusBytes)
+        let gate = StagingGate()
         let writer = SplitShardWriter(directory: outputDirectory, name: name, shardTokens: shardTokens,
-                                      validationTokens: validation)
+                                      validationTokens: validation, gate: gate)
         // (a stream's size is not known: the line then says how much is done, without a fraction)
         let progress = ProgressBar("tokenising", total: inputs.contains(where: \.isStream) ? nil : corpusBytes, unit: "MB", unitScale: 1e6)
         var doneBytes = 0, doneTokens = 0
@@ -117,11 +118,16 @@ public struct CorpusPreparer: Sendable {
             batchTextBytes = 0
         }
         // (a failure from here on drops the writer, which deletes the shards it wrote, none of them in place yet; Ctrl-C,
-        // which would have left them all under temporary names until the next prepare of this name, deletes them too)
-        let stop = StopRequest(answer: "interrupted: deleting the shards this prepare wrote; those of \(name) in "
-                                                 + "\(outputDirectory) stay as they were") { [outputDirectory, name] number in
-            FileSystem.removeAbandonedTemporaries(in: outputDirectory) { ShardFileName.isShard($0, of: name) }
-            _exit(128 + number)
+        // which would have left them all under temporary names until the next prepare of this name, deletes them too,
+        // unless they are being moved into place already, which is finished then)
+        let stop = StopRequest(answer: nil) { [outputDirectory, name] number in
+            gate.abandon {
+                Console.log("interrupted: deleting the shards this prepare wrote; those of \(name) in \(outputDirectory) stay as they were")
+                FileSystem.removeAbandonedTemporaries(in: outputDirectory) { ShardFileName.isShard($0, of: name) }
+                _exit(128 + number)
+            }
+            Console.log("interrupted while moving the new shards of \(name) into place: finishing that (signal again to quit "
+                        + "now, leaving them to be prepared again)")
         }
         let workers = WorkerThreads.count(threads)
         for input in inputs {  // a batch never spans inputs
@@ -138,8 +144,9 @@ public struct CorpusPreparer: Sendable {
                                     defaultFromBytes: validationTokens == nil ? corpusBytes : nil)
         }
         progress.finish()
-        withExtendedLifetime(stop) {}   // (listening up to here; a signal while the shards are moved into place leaves the mark)
+        gate.close()
         try publish(writer)
+        withExtendedLifetime(stop) {}
         return writer.summary
     }
 

@@ -34,9 +34,12 @@ final class SplitShardWriter {
     private var sealed: [ShardWriter] = []
     /// Tokens the shard being filled holds when complete: val shards stop at the val/train boundary.
     private var capacity: Int
+    /// What a new shard's temporary file is created through, so that a signal's clean-up sees it (`StagingGate`).
+    private let gate: StagingGate
 
-    init(directory: String, name: String, shardTokens: Int, validationTokens: Int) {
+    init(directory: String, name: String, shardTokens: Int, validationTokens: Int, gate: StagingGate = StagingGate()) {
         precondition(shardTokens > 0 && validationTokens >= 0)
+        self.gate = gate
         self.directory = directory
         self.name = name
         self.shardTokens = shardTokens
@@ -88,7 +91,7 @@ final class SplitShardWriter {
             // (the rename at the end would find the folder: said now, before the rest of the corpus is tokenised)
             if FileSystem.isDirectory(path) && !FileSystem.isSymbolicLink(path) { throw ShardWriter.folderInPlace(of: path) }
             if FileSystem.isFile(path) { summary.replacedShards += 1 }
-            let writer = try ShardWriter(path: path)
+            let writer = try gate.starting { () throws(ShardError) in try ShardWriter(path: path) }
             try writer.append(buffer)
             try writer.seal()
             sealed.append(writer)

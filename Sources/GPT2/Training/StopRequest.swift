@@ -1,7 +1,7 @@
 /// Ctrl-C (SIGINT), SIGTERM and SIGHUP (a closed terminal, a dropped SSH session) as a request to stop long work where
 /// it can stop cleanly: training at the end of the micro-batch in progress, with a checkpoint of the last complete step,
 /// instead of losing everything since the last one; a prepare at once, deleting the shards it wrote (it may be waiting
-/// for a stream, in a read no signal interrupts here). A second SIGINT or SIGTERM quits at once (a hang-up often comes
+/// for a stream, in a read no signal interrupts here), unless it is moving them into place, which it finishes. A second SIGINT or SIGTERM quits at once (a hang-up often comes
 /// twice, from the terminal and from the shell it ends, and asks for nothing more the second time). A signal ignored
 /// when it begins stays ignored: `nohup` ignores SIGHUP so that the work outlives the terminal, and a shell's background
 /// job ignores SIGINT.
@@ -28,9 +28,9 @@ public final class StopRequest: @unchecked Sendable {
         + "(signal again to quit now)"
 
     /// Starts listening for `signals`; their default action (terminate) is replaced while this value lives. The first
-    /// signal is answered with `answer`, then `act` is called with its number, on another thread (the work goes on
-    /// meanwhile, unless `act` ends the process); a second quits at once.
-    public init(signals: [Int32] = [SIGINT, SIGTERM, SIGHUP], answer: String = trainingAnswer,
+    /// signal is answered with `answer` (nil: `act` answers), then `act` is called with its number, on another thread
+    /// (the work goes on meanwhile, unless `act` ends the process); a second quits at once.
+    public init(signals: [Int32] = [SIGINT, SIGTERM, SIGHUP], answer: String? = trainingAnswer,
                 act: (@Sendable (Int32) -> Void)? = nil) {
         for number in signals {
             let previous = signal(number, SIG_IGN)
@@ -47,7 +47,7 @@ public final class StopRequest: @unchecked Sendable {
                     _exit(128 + number)
                 }
                 guard first else { return }
-                Console.log(answer)
+                if let answer { Console.log(answer) }
                 act?(number)
             }
             source.resume()
