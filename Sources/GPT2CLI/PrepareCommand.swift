@@ -142,18 +142,20 @@ struct PrepareCommand: ParsableCommand {
             return stem
         }()
         let outputDirectory = out ?? "data/\(prefix)"
-        // A prepare that fails leaves no empty folders behind (a half-done download keeps its folder).
-        let createdFolders = FileSystem.missingDirectories(outputDirectory)
+        // A prepare that fails, or that Ctrl-C stops, leaves no empty folders behind (a half-done download keeps its folder).
+        let madeFolders = FileSystem.missingDirectories(outputDirectory)
         do {
-            try prepare(dataset, corpus, into: outputDirectory, name: prefix)
+            try prepare(dataset, corpus, into: outputDirectory, name: prefix, madeFolders: madeFolders)
         } catch {
-            FileSystem.removeEmptyDirectories(createdFolders)
+            FileSystem.removeEmptyDirectories(madeFolders)
             throw error
         }
     }
 
-    private func prepare(_ dataset: NamedDataset?, _ corpus: [CorpusInput], into outputDirectory: String, name prefix: String) throws {
+    private func prepare(_ dataset: NamedDataset?, _ corpus: [CorpusInput], into outputDirectory: String, name prefix: String,
+                         madeFolders: [String]) throws {
         var preparer = CorpusPreparer(outputDirectory: outputDirectory, name: prefix)
+        preparer.madeFolders = madeFolders
         if let shardTokens { preparer.shardTokens = shardTokens }
         preparer.validationTokens = valTokens
         preparer.threads = threads ?? 0

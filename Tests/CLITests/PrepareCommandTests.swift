@@ -140,21 +140,7 @@ import GPT2
             earlierBytes = earlier.map { FileManager.default.contents(atPath: out + "/" + $0) }
 
             try String(repeating: text + "\n\n", count: 12).write(toFile: corpus, atomically: false, encoding: .utf8)
-            process = Process()
-            let gpt2 = buildProductsDirectory.appendingPathComponent("gpt2")
-            if let ignoring {   // (exec: the process signalled is gpt2 itself)
-                process.executableURL = URL(fileURLWithPath: "/bin/sh")
-                process.arguments = ["-c", "trap '' \(ignoring); exec \"$0\" \"$@\"", gpt2.path] + arguments
-            } else {
-                process.executableURL = gpt2
-                process.arguments = arguments
-            }
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = stderr
-            try process.run()
-            let shard = out + "/" + ShardFileName.make(name: "corpus", split: "train", index: index) + ".tmp-\(process.processIdentifier)"
-            let deadline = Date().addingTimeInterval(300)
-            while process.isRunning && !FileManager.default.fileExists(atPath: shard) && Date() < deadline { usleep(2_000) }
+            process = try PrepareCommandTests.startedPrepare(arguments, untilShard: index, of: "corpus", in: out, stderr: stderr, ignoring: ignoring)
         }
 
         /// Whether the folder holds the earlier preparation's files, as they were, and `others` besides.
@@ -162,6 +148,28 @@ import GPT2
             let files = try FileManager.default.contentsOfDirectory(atPath: out).filter { !others($0) }.sorted()
             return files == earlier && earlier.map { FileManager.default.contents(atPath: out + "/" + $0) } == earlierBytes
         }
+    }
+
+    /// The running `gpt2 arguments` (a prepare into `out`) once it has written the temporary of train shard `index` of
+    /// `name`, or ended. `ignoring`: signals it starts with ignored (`trap '' HUP`, as `nohup` does).
+    private static func startedPrepare(_ arguments: [String], untilShard index: Int, of name: String, in out: String,
+                                       stderr: Any = FileHandle.nullDevice, ignoring: String? = nil) throws -> Process {
+        let process = Process()
+        let gpt2 = buildProductsDirectory.appendingPathComponent("gpt2")
+        if let ignoring {   // (exec: the process signalled is gpt2 itself)
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", "trap '' \(ignoring); exec \"$0\" \"$@\"", gpt2.path] + arguments
+        } else {
+            process.executableURL = gpt2
+            process.arguments = arguments
+        }
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = stderr
+        try process.run()
+        let shard = out + "/" + ShardFileName.make(name: name, split: "train", index: index) + ".tmp-\(process.processIdentifier)"
+        let deadline = Date().addingTimeInterval(300)
+        while process.isRunning && !FileManager.default.fileExists(atPath: shard) && Date() < deadline { usleep(2_000) }
+        return process
     }
 
     /// A prepare killed part-way leaves the folder's shards as they were: here an earlier preparation of another text
@@ -210,6 +218,22 @@ import GPT2
         #expect(log.contains("interrupted: deleting the shards this prepare wrote; those of corpus in \(replacing.out) stay as they were"),
                 "\(log)")
         #expect(try replacing.holdsTheEarlierShards(), "no temporary left")
+    }
+
+    /// Ctrl-C takes the folders the prepare made for its shards with them: no empty folder is left behind (the clean-up
+    /// of an error's, which did that, never ran).
+    @Test func anInterruptedPrepareRemovesTheFoldersItMade() throws {
+        let root = try TestPaths.temporaryDirectory("prepare-interrupted-new").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let text = try String(contentsOfFile: TestPaths.mirror.path + "/" + DataFile.tinyShakespeare.relativePath, encoding: .utf8)
+        try String(repeating: text + "\n\n", count: 12).write(toFile: root + "/corpus.txt", atomically: false, encoding: .utf8)
+        let out = root + "/new/data"
+        let process = try Self.startedPrepare(["prepare", root + "/corpus.txt", "--out", out, "--shard-tokens", "65536", "--threads", "1",
+                                               "--mirror", mirror], untilShard: 1, of: "corpus", in: out)
+        kill(process.processIdentifier, SIGINT)
+        process.waitUntilExit()
+        try #require(process.terminationReason == .exit && process.terminationStatus == 130, "the prepare ended before it could be interrupted")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: root) == ["corpus.txt"])
     }
 
     /// A signal ignored when the prepare starts stays ignored: `nohup`'s SIGHUP (the terminal closing) stopped it.

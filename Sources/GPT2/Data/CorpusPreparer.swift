@@ -28,6 +28,9 @@ public struct CorpusPreparer: Sendable {
     /// nothing to do; if so, this prepare writes nothing and returns an empty summary at once (preparing again would
     /// change the shards the other run reads). Asked too when runs are reading the folder (see `lockOutput`).
     public var waitsForOutput: (@Sendable () -> Bool)?
+    /// The folders made for this prepare (`FileSystem.missingDirectories` of the output folder, taken before it), which
+    /// a Ctrl-C that deletes its shards removes too, when empty: an error's clean-up, the caller's, never runs then.
+    public var madeFolders: [String] = []
     /// Bytes read from an input file at a time (a text file is tokenised in parts of an eighth of this, or less for more
     /// threads: `IndependentPartCutter.partBytes`).
     var chunkBytes = 8 << 20
@@ -120,10 +123,11 @@ public struct CorpusPreparer: Sendable {
         // (a failure from here on drops the writer, which deletes the shards it wrote, none of them in place yet; Ctrl-C,
         // which would have left them all under temporary names until the next prepare of this name, deletes them too,
         // unless they are being moved into place already, which is finished then)
-        let stop = StopRequest(answer: nil) { [outputDirectory, name] number in
+        let stop = StopRequest(answer: nil) { [outputDirectory, name, madeFolders] number in
             gate.abandon {
                 Console.log("interrupted: deleting the shards this prepare wrote; those of \(name) in \(outputDirectory) stay as they were")
                 FileSystem.removeAbandonedTemporaries(in: outputDirectory) { ShardFileName.isShard($0, of: name) }
+                FileSystem.removeEmptyDirectories(madeFolders)
                 _exit(128 + number)
             }
             Console.log("interrupted while moving the new shards of \(name) into place: finishing that (signal again to quit "
