@@ -244,4 +244,22 @@ final class BatchRecordingEncoder: DocumentEncoder, @unchecked Sendable {
             }
         }
     }
+
+    /// A line longer than the limit is refused at its number, however the chunks cut it, with the lines before it
+    /// taken; one at the limit is taken (a stream without a line break grew one line until memory ran out).
+    @Test(arguments: [1, 2, 5, 64])
+    func aLineLongerThanTheLimitIsRefused(chunkBytes: Int) throws {
+        let stream = Array("abcd\n\nxyz\n12345\nok\n".utf8)
+        var splitter = LineSplitter(path: "<stdin>", maxLineBytes: 4)
+        var taken: [String] = []
+        let error = #expect(throws: PrepareError.self) {
+            for start in stride(from: 0, to: stream.count, by: chunkBytes) {
+                try stream[start..<min(start + chunkBytes, stream.count)].withUnsafeBufferPointer { (chunk) throws(PrepareError) in
+                    try splitter.split(chunk) { taken.append(String(decoding: $0, as: UTF8.self)) }
+                }
+            }
+        }
+        #expect(error?.description.hasPrefix("<stdin>:4: a line longer than 4 B without a line break") == true, "\(String(describing: error))")
+        #expect(taken == ["abcd", "", "xyz"])
+    }
 }

@@ -89,9 +89,22 @@ final class CorpusFile {
 /// Cuts a chunked byte stream into lines at "\n" (which is not part of the line; the last line needs none). A
 /// line cut by a chunk's end is carried into the next chunk, so only a chunk plus the longest line are held.
 struct LineSplitter {
+    /// The longest line held, by default: a longer one is refused (a stream without a line break, `/dev/zero`, grew
+    /// one line until memory ran out). A thousand times a long book; web documents are kilobytes.
+    static let defaultMaxLineBytes = 1 << 30
+    /// The stream's name, for the error.
+    let path: String
+    let maxLineBytes: Int
     private var partial: [UInt8] = []
     /// The most bytes of an unfinished line held at once.
     private(set) var peakPartialBytes = 0
+    /// Lines ended so far.
+    private var lineCount = 0
+
+    init(path: String, maxLineBytes: Int = defaultMaxLineBytes) {
+        self.path = path
+        self.maxLineBytes = maxLineBytes
+    }
 
     /// Calls `body` with each line that ends in `chunk`.
     mutating func split(_ chunk: UnsafeBufferPointer<UInt8>,
@@ -102,15 +115,17 @@ struct LineSplitter {
         while start < chunk.count, let found = memchr(base + start, 0x0A, chunk.count - start) {
             let newline = base.distance(to: found.assumingMemoryBound(to: UInt8.self))
             if partial.isEmpty {
+                try checkLength(newline - start)
                 try body(UnsafeBufferPointer(rebasing: chunk[start..<newline]))
             } else {
-                hold(chunk[start..<newline])
+                try hold(chunk[start..<newline])
                 try partial.withUnsafeBufferPointer { (line) throws(PrepareError) in try body(line) }
                 partial.removeAll(keepingCapacity: true)
             }
+            lineCount += 1
             start = newline + 1
         }
-        hold(chunk[start...])
+        try hold(chunk[start...])
     }
 
     /// Calls `body` with the last line when the stream did not end with "\n".
@@ -120,8 +135,14 @@ struct LineSplitter {
         partial.removeAll()
     }
 
-    private mutating func hold(_ bytes: Slice<UnsafeBufferPointer<UInt8>>) {
+    private mutating func hold(_ bytes: Slice<UnsafeBufferPointer<UInt8>>) throws(PrepareError) {
+        try checkLength(partial.count + bytes.count)
         partial.append(contentsOf: bytes)
         peakPartialBytes = max(peakPartialBytes, partial.count)
+    }
+
+    /// Throws when the line being read is `bytes` long, more than `maxLineBytes`.
+    private func checkLength(_ bytes: Int) throws(PrepareError) {
+        if bytes > maxLineBytes { throw .lineTooLong(path: path, line: lineCount + 1, limit: maxLineBytes) }
     }
 }

@@ -152,7 +152,7 @@ enum CorpusReader {
     {
         let file = try CorpusFile(path: path)
         var validator = UTF8Validator()
-        var lines = LineSplitter()
+        var lines = LineSplitter(path: path)
         var reader = JSONLineReader(path: path, field: field)
         var badLine: PrepareError?
         var documents = 0
@@ -170,7 +170,12 @@ enum CorpusReader {
         }
         let total = try file.forEachChunk(chunkBytes: chunkBytes) { (chunk) throws(PrepareError) in
             if let bad = validator.validate(chunk) { throw .invalidUTF8(path: path, byteOffset: bad, leadingBytes: file.leadingBytes()) }
-            if badLine == nil { try lines.split(chunk, take) }
+            if badLine == nil {
+                do throws(PrepareError) { try lines.split(chunk, take) } catch {
+                    guard case .lineTooLong = error, file.size != nil else { throw error }
+                    badLine = error   // (a file's, said after its UTF-8 is checked, as a bad line is)
+                }
+            }
             bytesRead(chunk.count)
         }
         guard total > 0 else { throw .emptyInput(path: path) }

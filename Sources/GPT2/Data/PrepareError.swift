@@ -13,6 +13,8 @@ public enum PrepareError: Error, CustomStringConvertible {
     /// A `\uD800`-style escape with no partner: valid JSON syntax, but no Unicode character (nothing UTF-8 can hold).
     case loneSurrogate(path: String, line: Int, escape: String)
     case missingField(path: String, line: Int, field: String)
+    /// A JSON line longer than `limit` bytes, not held (one without an end grew until memory ran out).
+    case lineTooLong(path: String, line: Int, limit: Int)
     /// `defaultFromBytes`: the corpus's bytes, when the validation size was the default taken from them.
     case noTrainingTokens(totalTokens: Int, validationTokens: Int, defaultFromBytes: Int?)
     /// A stream among the inputs and no validation size, whose default comes from the corpus's size.
@@ -51,6 +53,9 @@ public enum PrepareError: Error, CustomStringConvertible {
                 + "character; remove or replace it in the file"
         case .missingField(let path, let line, let field):
             return "\(Self.shown(path)):\(line): no string field \"\(field)\"; pick the document field with --field NAME"
+        case .lineTooLong(let path, let line, let limit):
+            return "\(Self.shown(path)):\(line): a line longer than \(formatBytes(limit)) without a line break; JSON lines inputs hold one "
+                + "document per line, and a document this long is more likely a file of another kind"
         case .noTrainingTokens(let total, let validation, let corpusBytes):
             let taken = corpusBytes.map { bytes in
                 "the default --val-tokens (its \(bytes) bytes / 40, for GPT-2's ~4 bytes a token; this text has "
