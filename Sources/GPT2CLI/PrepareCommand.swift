@@ -156,6 +156,7 @@ struct PrepareCommand: ParsableCommand {
                          madeFolders: [String]) throws {
         var preparer = CorpusPreparer(outputDirectory: outputDirectory, name: prefix)
         preparer.madeFolders = madeFolders
+        preparer.stopsOnSignals = true
         if let shardTokens { preparer.shardTokens = shardTokens }
         preparer.validationTokens = valTokens
         preparer.threads = threads ?? 0

@@ -150,6 +150,13 @@ import GPT2
         }
     }
 
+    /// A new file at `path` to give a process as its standard error, and what it holds once read. (Not a pipe, which a
+    /// child another test starts meanwhile may inherit, and hold open until it ends.)
+    private static func logFile(_ path: String) throws -> (FileHandle, () -> String) {
+        FileManager.default.createFile(atPath: path, contents: nil)
+        return (try FileHandle(forWritingTo: URL(fileURLWithPath: path)), { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" })
+    }
+
     /// The running `gpt2 arguments` (a prepare into `out`) once it has written the temporary of train shard `index` of
     /// `name`, or ended. `ignoring`: signals it starts with ignored (`trap '' HUP`, as `nohup` does).
     private static func startedPrepare(_ arguments: [String], untilShard index: Int, of name: String, in out: String,
@@ -208,15 +215,14 @@ import GPT2
     @Test func anInterruptedPrepareDeletesWhatItWrote() throws {
         let root = try TestPaths.temporaryDirectory("prepare-interrupted").path
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let errors = Pipe()
+        let (errors, log) = try Self.logFile(root + "/stderr")
         let replacing = try ReplacingPrepare(in: root, untilShard: 1, stderr: errors)
         kill(replacing.process.processIdentifier, SIGINT)
-        let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         replacing.process.waitUntilExit()
-        try #require(replacing.process.terminationStatus != 0, "the prepare ended before it could be interrupted: \(log)")
+        try #require(replacing.process.terminationStatus != 0, "the prepare ended before it could be interrupted: \(log())")
         #expect(replacing.process.terminationStatus == 130)
-        #expect(log.contains("interrupted: deleting the shards this prepare wrote; those of corpus in \(replacing.out) stay as they were"),
-                "\(log)")
+        #expect(log().contains("interrupted: deleting the shards this prepare wrote; those of corpus in \(replacing.out) stay as they were"),
+                "\(log())")
         #expect(try replacing.holdsTheEarlierShards(), "no temporary left")
     }
 
@@ -297,6 +303,14 @@ import GPT2
         #expect(!FileManager.default.fileExists(atPath: root + "/out"))
     }
 
+    /// Whether process `pid` ignores `signal` (its SigIgn mask in /proc).
+    private static func ignores(_ signal: Int32, process pid: Int32) -> Bool {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("SigIgn:") }),
+              let mask = UInt64(line.dropFirst("SigIgn:".count).trimmingCharacters(in: .whitespaces), radix: 16) else { return false }
+        return mask & (1 << UInt64(signal - 1)) != 0
+    }
+
     /// A stream that never ends: Ctrl-C stops a prepare waiting in its read (a first signal waited for the next 8 MiB),
     /// and a bad JSON line fails it there (the rest of the stream was read first, for a UTF-8 error to come first).
     @Test func aStreamThatNeverEndsIsLeftAtABadLineOrCtrlC() throws {
@@ -312,24 +326,32 @@ import GPT2
         waiting.executableURL = URL(fileURLWithPath: gpt2)
         waiting.arguments = ["prepare", "-", "--format", "jsonl", "--name", "web", "--val-tokens", "10", "--mirror", mirror,
                              "--out", root + "/idle"]
-        let (idle, errors) = (Pipe(), Pipe())   // (idle: a standard input nothing is written to, and that stays open)
+        let idle = Pipe()   // (a standard input nothing is written to, and that stays open)
+        let (errors, log) = try Self.logFile(root + "/stderr")
         waiting.standardInput = idle
         waiting.standardError = errors
         try waiting.run()
+        // Listening once SIGINT is ignored (its dispatch source, made a moment later, takes it from there); a signal
+        // before that ended the process, or, in that moment, went unseen: it is sent again while the prepare runs.
         let deadline = Date().addingTimeInterval(60)
-        while !FileManager.default.fileExists(atPath: root + "/idle") && Date() < deadline { usleep(10_000) }   // (locked: reading)
+        while waiting.isRunning && !Self.ignores(SIGINT, process: waiting.processIdentifier) && Date() < deadline { usleep(10_000) }
         usleep(200_000)
-        kill(waiting.processIdentifier, SIGINT)
         let stopBy = Date().addingTimeInterval(30)
-        while waiting.isRunning && Date() < stopBy { usleep(10_000) }
+        var sent = Date.distantPast
+        while waiting.isRunning && Date() < stopBy {
+            if Date().timeIntervalSince(sent) > 5 {
+                kill(waiting.processIdentifier, SIGINT)
+                sent = Date()
+            }
+            usleep(10_000)
+        }
         if waiting.isRunning {
             Issue.record("the prepare did not stop within 30 s of Ctrl-C")
             kill(waiting.processIdentifier, SIGKILL)
         }
         waiting.waitUntilExit()
         withExtendedLifetime(idle) {}
-        let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        #expect(waiting.terminationStatus == 130 && log.contains("interrupted: deleting the shards this prepare wrote"), "\(log)")
+        #expect(waiting.terminationStatus == 130 && log().contains("interrupted: deleting the shards this prepare wrote"), "\(log())")
     }
 
     /// One stream given twice, by one name or by two, is refused before anything is read: the second read waited for a

@@ -199,9 +199,9 @@ struct CUDAEmulatorLaunchTests {
         defer { _ = driver.memFree(buffer) }
         var wrongOrders: [Bool] = []
         for (reverse, seed) in [(false, Int32(1000)), (true, Int32(2000))] {
-            try CUDATestEnvironment.setEmulatedThreadOrder(reverse: reverse)
-            defer { try? CUDATestEnvironment.setEmulatedThreadOrder(reverse: false) }
-            try driver.check(launch(driver, race, threads: 64, buffer: buffer, value: seed), "check_race")
+            try CUDATestEnvironment.withEmulatedThreadOrder(reverse: reverse) {
+                try driver.check(launch(driver, race, threads: 64, buffer: buffer, value: seed), "check_race")
+            }
             var out = [Int32](repeating: 0, count: 64)
             try driver.check(out.withUnsafeMutableBytes { driver.memcpyDtoH($0.baseAddress, buffer, 64 * 4) }, "cuMemcpyDtoH")
             wrongOrders.append(out != (0..<64).map { Int32(63 - $0) + seed })
@@ -220,10 +220,10 @@ struct CUDAEmulatorLaunchTests {
         defer { _ = driver.memFree(buffer) }
         let input = (0..<64).map { Float($0) + 0.5 }, expected = input.reversed() as [Float]
         func run(mode: Int32, reverse: Bool) throws -> [Float] {
-            try CUDATestEnvironment.setEmulatedThreadOrder(reverse: reverse)
-            defer { try? CUDATestEnvironment.setEmulatedThreadOrder(reverse: false) }
             try driver.check(input.withUnsafeBytes { driver.memcpyHtoD(buffer, $0.baseAddress, 64 * 4) }, "cuMemcpyHtoD")
-            try driver.check(launch(driver, kernel, threads: 64, buffer: buffer, value: mode, sharedBytes: 256), "check_async_copy")
+            try CUDATestEnvironment.withEmulatedThreadOrder(reverse: reverse) {
+                try driver.check(launch(driver, kernel, threads: 64, buffer: buffer, value: mode, sharedBytes: 256), "check_async_copy")
+            }
             var out = [Float](repeating: 0, count: 64)
             try driver.check(out.withUnsafeMutableBytes { driver.memcpyDtoH($0.baseAddress, buffer + 64 * 4, 64 * 4) }, "cuMemcpyDtoH")
             return out

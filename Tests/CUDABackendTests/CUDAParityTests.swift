@@ -251,8 +251,9 @@ struct CUDAParityTests {
         gpu.attentionKernels = kernels
         defer { gpu.attentionKernels = chosen }
         func oneStep(reverse: Bool) throws -> (gradients: [Float], parameters: [Float]) {
-            try CUDATestEnvironment.setEmulatedThreadOrder(reverse: reverse)
-            defer { try? CUDATestEnvironment.setEmulatedThreadOrder(reverse: false) }
+            try CUDATestEnvironment.withEmulatedThreadOrder(reverse: reverse) { try oneStep() }
+        }
+        func oneStep() throws -> (gradients: [Float], parameters: [Float]) {
             let config = ModelConfig(maxSequenceLength: 256, vocabularySize: 1000, layers: 2, heads: 2, channels: 64)
             let (B, T) = (2, 256)
             let model = try GPT2Model(config: config, backend: gpu, batchSize: B, sequenceLength: T)

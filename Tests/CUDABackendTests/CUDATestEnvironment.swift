@@ -5,6 +5,7 @@
 
 import CUDABackend
 import GPT2TestSupport
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -44,12 +45,21 @@ enum CUDATestEnvironment {
 
     static let deviceSkipReason: Comment = "needs a CUDA device, or NVRTC (NVRTC_LIB, CUDA_INCLUDE) for the CUDA emulator"
 
-    /// Makes the emulator run every block's threads last to first (`reverse`) or first to last, through
-    /// `cuemu_set_thread_order`, which it exports for tests (no setenv: other threads read the environment).
-    static func setEmulatedThreadOrder(reverse: Bool) throws {
+    /// Runs `body` with the emulator running every block's threads last to first (`reverse`) or first to last, through
+    /// `cuemu_set_thread_order`, which it exports for tests (no setenv: other threads read the environment), then
+    /// back to first to last. The order is one setting for the process: tests that set it, in parallel suites, take
+    /// turns (one's reset, between another's setting and its launch, ran that launch in the other order).
+    static func withEmulatedThreadOrder<T>(reverse: Bool, _ body: () throws -> T) throws -> T {
         typealias Setter = @convention(c) (Int32) -> Void
-        unsafeBitCast(try emulatorFunction("cuemu_set_thread_order"), to: Setter.self)(reverse ? 1 : 0)
+        let setOrder = unsafeBitCast(try emulatorFunction("cuemu_set_thread_order"), to: Setter.self)
+        return try threadOrderTurn.withLock { _ in
+            setOrder(reverse ? 1 : 0)
+            defer { setOrder(0) }
+            return try body()
+        }
     }
+
+    private static let threadOrderTurn = Mutex(())
 
     /// Makes the emulator's cuBLASLt heuristic find no algorithm with the epilogue `code` (a cublasLtEpilogue_t;
     /// 0 refuses none), as a GPU's cuBLASLt may for some shapes, through `cuemu_refuse_epilogue`.

@@ -20,13 +20,18 @@ public var buildProductsDirectory: URL {
 
 /// Runs the built `gpt2` binary with `arguments`, feeding it `stdin` (empty by default), in `workingDirectory`
 /// (default: the tests' own working directory). Its cache folder is the tests' (`TestPaths.cacheHome`) unless
-/// `environment` names another `XDG_CACHE_HOME` than this process's.
+/// `environment` names another `XDG_CACHE_HOME` than this process's. Its calibration file is a new one of its own unless
+/// `environment` names one (`GPT2_CALIBRATION`; empty: the cache folder's): a bench that one test ran, recorded in the
+/// shared cache, changed the plans of every later run (a plan of "1.2 s a step" where a test read milliseconds).
 public func runGPT2(
     arguments: [String], stdin: Data = Data(), environment: [String: String]? = nil, workingDirectory: String? = nil
 ) throws -> CommandResult {
     var environment = environment ?? [:]
     if environment["XDG_CACHE_HOME"] == ProcessInfo.processInfo.environment["XDG_CACHE_HOME"] {
         environment["XDG_CACHE_HOME"] = TestPaths.cacheHome
+    }
+    if environment["GPT2_CALIBRATION"] == nil {
+        environment["GPT2_CALIBRATION"] = TestPaths.scratch.path + "/calibration-\(UUID().uuidString).json"
     }
     return try runCommand(
         buildProductsDirectory.appendingPathComponent("gpt2").path, arguments: arguments, stdin: stdin,

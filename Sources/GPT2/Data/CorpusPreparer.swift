@@ -31,6 +31,10 @@ public struct CorpusPreparer: Sendable {
     /// The folders made for this prepare (`FileSystem.missingDirectories` of the output folder, taken before it), which
     /// a Ctrl-C that deletes its shards removes too, when empty: an error's clean-up, the caller's, never runs then.
     public var madeFolders: [String] = []
+    /// Whether Ctrl-C, SIGTERM and SIGHUP stop the prepare at once, deleting what it wrote (`StopRequest`): the CLI's
+    /// choice. Off, the process's signal dispositions are left alone (a library caller's, or parallel tests', whose
+    /// children inherited the ignored signals that a `StopRequest` sets while it listens).
+    public var stopsOnSignals = false
     /// Bytes read from an input file at a time (a text file is tokenised in parts of an eighth of this, or less for more
     /// threads: `IndependentPartCutter.partBytes`).
     var chunkBytes = 8 << 20
@@ -120,10 +124,10 @@ public struct CorpusPreparer: Sendable {
             batch.removeAll(keepingCapacity: true)
             batchTextBytes = 0
         }
-        // (a failure from here on drops the writer, which deletes the shards it wrote, none of them in place yet; Ctrl-C,
-        // which would have left them all under temporary names until the next prepare of this name, deletes them too,
-        // unless they are being moved into place already, which is finished then)
-        let stop = StopRequest(answer: nil) { [outputDirectory, name, madeFolders] number in
+        // (a failure from here on drops the writer, which deletes the shards it wrote, none of them in place yet; Ctrl-C
+        // (`stopsOnSignals`), which would have left them all under temporary names until the next prepare of this name,
+        // deletes them too, unless they are being moved into place already, which is finished then)
+        let stop = !stopsOnSignals ? nil : StopRequest(answer: nil) { [outputDirectory, name, madeFolders] number in
             gate.abandon {
                 Console.log("interrupted: deleting the shards this prepare wrote; those of \(name) in \(outputDirectory) stay as they were")
                 FileSystem.removeAbandonedTemporaries(in: outputDirectory) { ShardFileName.isShard($0, of: name) }
