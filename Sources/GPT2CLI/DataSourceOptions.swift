@@ -25,6 +25,7 @@ struct DataSourceOptions: ParsableArguments {
         Console.log("preparing tinyshakespeare into \(directory)")
         var preparer = CorpusPreparer(outputDirectory: directory, name: name)
         preparer.waitsForOutput = isPrepared   // (another run started together may be preparing it: its shards are these)
+        preparer.stopsOnSignals = true
         _ = try preparer.prepareTinyShakespeare(downloader: downloader, encoder: try tokenizer())
         return directory
     }

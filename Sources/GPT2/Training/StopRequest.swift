@@ -1,10 +1,12 @@
 /// Ctrl-C (SIGINT), SIGTERM and SIGHUP (a closed terminal, a dropped SSH session) as a request to stop long work where
 /// it can stop cleanly: training at the end of the micro-batch in progress, with a checkpoint of the last complete step,
 /// instead of losing everything since the last one; a prepare at once, deleting the shards it wrote (it may be waiting
-/// for a stream, in a read no signal interrupts here), unless it is moving them into place, which it finishes. A second SIGINT or SIGTERM quits at once (a hang-up often comes
-/// twice, from the terminal and from the shell it ends, and asks for nothing more the second time). A signal ignored
-/// when it begins stays ignored: `nohup` ignores SIGHUP so that the work outlives the terminal, and a shell's background
-/// job ignores SIGINT.
+/// for a stream, in a read no signal interrupts here), unless it is moving them into place, which it finishes. A
+/// second SIGINT or SIGTERM quits at once (a hang-up often comes twice, from the terminal and from the shell it ends,
+/// and asks for nothing more the second time). A signal ignored when it begins stays ignored: `nohup` ignores SIGHUP so
+/// that the work outlives the terminal, and a shell's background job ignores SIGINT. While it listens, the signals are
+/// ignored in the process's dispositions (the listening takes them from there), which child processes started
+/// meanwhile inherit: library code leaves making one to the CLI.
 
 import Dispatch
 import Synchronization
