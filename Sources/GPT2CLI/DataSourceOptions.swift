@@ -26,7 +26,13 @@ struct DataSourceOptions: ParsableArguments {
         var preparer = CorpusPreparer(outputDirectory: directory, name: name)
         preparer.waitsForOutput = isPrepared   // (another run started together may be preparing it: its shards are these)
         preparer.stopsOnSignals = true
-        _ = try preparer.prepareTinyShakespeare(downloader: downloader, encoder: try tokenizer())
+        preparer.madeFolders = FileSystem.missingDirectories(directory)   // (data/ too, in a new working folder)
+        do {
+            _ = try preparer.prepareTinyShakespeare(downloader: downloader, encoder: try tokenizer())
+        } catch {
+            FileSystem.removeEmptyDirectories(preparer.madeFolders)
+            throw error
+        }
         return directory
     }
 }

@@ -91,6 +91,9 @@ struct GPT2Command: ParsableCommand {
             fail(error.message)
         } catch let error as ByteFileError where error.writingStandardOutput {   // (as print's failures read)
             fail(StandardStreams.unwritten(because: error.reason))
+        } catch PrepareError.stoppedOnceComplete(let signal, let name, let directory) {   // (no failure: a stop asked for)
+            Console.log(PrepareError.stoppedOnceComplete(signal: signal, name: name, directory: directory).description)
+            exit(withError: ExitCode(128 + signal))
         } catch where String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") {
             exitAsTheParserDoes(error)  // help requests, clean exits and exit codes keep the parser's handling
         } catch {

@@ -129,7 +129,8 @@ import GPT2
         let earlier: [String], earlierBytes: [Data?]
 
         /// `ignoring`: signals the prepare starts with ignored (`trap '' HUP`, as `nohup` does).
-        init(in root: String, untilShard index: Int, stderr: Any, ignoring: String? = nil) throws {
+        /// `index` nil: until it moves the shards into place (its mark is there).
+        init(in root: String, untilShard index: Int?, stderr: Any, ignoring: String? = nil) throws {
             let (corpus, out) = (root + "/corpus.txt", root + "/data")
             self.out = out
             let text = try String(contentsOfFile: TestPaths.mirror.path + "/" + DataFile.tinyShakespeare.relativePath, encoding: .utf8)
@@ -140,7 +141,9 @@ import GPT2
             earlierBytes = earlier.map { FileManager.default.contents(atPath: out + "/" + $0) }
 
             try String(repeating: text + "\n\n", count: 12).write(toFile: corpus, atomically: false, encoding: .utf8)
-            process = try PrepareCommandTests.startedPrepare(arguments, untilShard: index, of: "corpus", in: out, stderr: stderr, ignoring: ignoring)
+            let mark = UnfinishedPrepareMark.path(directory: out, name: "corpus")
+            process = try PrepareCommandTests.startedPrepare(arguments, until: index.map { PrepareCommandTests.temporary(ofShard: $0, in: out) } ?? { _ in mark },
+                                                             stderr: stderr, ignoring: ignoring)
         }
 
         /// Whether the folder holds the earlier preparation's files, as they were, and `others` besides.
@@ -157,10 +160,15 @@ import GPT2
         return (try FileHandle(forWritingTo: URL(fileURLWithPath: path)), { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" })
     }
 
-    /// The running `gpt2 arguments` (a prepare into `out`) once it has written the temporary of train shard `index` of
-    /// `name`, or ended. `ignoring`: signals it starts with ignored (`trap '' HUP`, as `nohup` does).
-    private static func startedPrepare(_ arguments: [String], untilShard index: Int, of name: String, in out: String,
-                                       stderr: Any = FileHandle.nullDevice, ignoring: String? = nil) throws -> Process {
+    /// The path of the temporary of train shard `index` of `corpus` in `out` that the process with the given id writes.
+    private static func temporary(ofShard index: Int, in out: String) -> (Int32) -> String {
+        { out + "/" + ShardFileName.make(name: "corpus", split: "train", index: index) + ".tmp-\($0)" }
+    }
+
+    /// The running `gpt2 arguments` once the file `until` names for its process id exists, or it ended. `ignoring`:
+    /// signals it starts with ignored (`trap '' HUP`, as `nohup` does).
+    private static func startedPrepare(_ arguments: [String], until file: (Int32) -> String, stderr: Any = FileHandle.nullDevice,
+                                       ignoring: String? = nil) throws -> Process {
         let process = Process()
         let gpt2 = buildProductsDirectory.appendingPathComponent("gpt2")
         if let ignoring {   // (exec: the process signalled is gpt2 itself)
@@ -173,9 +181,9 @@ import GPT2
         process.standardOutput = FileHandle.nullDevice
         process.standardError = stderr
         try process.run()
-        let shard = out + "/" + ShardFileName.make(name: name, split: "train", index: index) + ".tmp-\(process.processIdentifier)"
+        let path = file(process.processIdentifier)
         let deadline = Date().addingTimeInterval(300)
-        while process.isRunning && !FileManager.default.fileExists(atPath: shard) && Date() < deadline { usleep(2_000) }
+        while process.isRunning && !FileManager.default.fileExists(atPath: path) && Date() < deadline { usleep(1_000) }
         return process
     }
 
@@ -226,19 +234,48 @@ import GPT2
         #expect(try replacing.holdsTheEarlierShards(), "no temporary left")
     }
 
+    /// Ctrl-C while the new shards are moved into place lets the move finish, then stops, as a signal's exit status says
+    /// (it exited 0, and `gpt2 prepare … && gpt2 train …` went on to train, as did train after its own demo prepare).
+    /// The move is caught by its mark; a prepare that ends before the signal lands is tried again.
+    @Test func aCtrlCWhileTheShardsAreMovedFinishesTheMoveThenStops() throws {
+        let root = try TestPaths.temporaryDirectory("prepare-interrupted-moving").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        for _ in 0..<5 {
+            let (errors, log) = try Self.logFile(root + "/stderr")
+            let replacing = try ReplacingPrepare(in: root, untilShard: nil, stderr: errors)
+            kill(replacing.process.processIdentifier, SIGINT)
+            replacing.process.waitUntilExit()
+            if replacing.process.terminationStatus == 0 && !log().contains("interrupted") { continue }   // (done before the signal)
+            #expect(replacing.process.terminationReason == .exit && replacing.process.terminationStatus == 130, "\(log())")
+            #expect(log().contains("interrupted while moving the new shards of corpus into place: finishing that, then stopping"),
+                    "\(log())")
+            #expect(log().contains("stopped as asked, once the new shards of corpus in \(replacing.out) were in place"), "\(log())")
+            let prepared = try FileManager.default.contentsOfDirectory(atPath: replacing.out)
+            #expect(prepared.allSatisfy { $0.hasSuffix(".bin") } && prepared.count > replacing.earlier.count + 40, "\(prepared.sorted())")
+            return
+        }
+        Issue.record("each of 5 prepares moved its shards into place before a signal could land")
+    }
+
     /// Ctrl-C takes the folders the prepare made for its shards with them: no empty folder is left behind (the clean-up
-    /// of an error's, which did that, never ran).
+    /// of an error's, which did that, never ran). `--out` ends in a slash, as tab completion types it (which left the
+    /// folders above the last, on errors too).
     @Test func anInterruptedPrepareRemovesTheFoldersItMade() throws {
         let root = try TestPaths.temporaryDirectory("prepare-interrupted-new").path
         defer { try? FileManager.default.removeItem(atPath: root) }
         let text = try String(contentsOfFile: TestPaths.mirror.path + "/" + DataFile.tinyShakespeare.relativePath, encoding: .utf8)
         try String(repeating: text + "\n\n", count: 12).write(toFile: root + "/corpus.txt", atomically: false, encoding: .utf8)
-        let out = root + "/new/data"
+        let out = root + "/new/data/"
         let process = try Self.startedPrepare(["prepare", root + "/corpus.txt", "--out", out, "--shard-tokens", "65536", "--threads", "1",
-                                               "--mirror", mirror], untilShard: 1, of: "corpus", in: out)
+                                               "--mirror", mirror], until: Self.temporary(ofShard: 1, in: out))
         kill(process.processIdentifier, SIGINT)
         process.waitUntilExit()
         try #require(process.terminationReason == .exit && process.terminationStatus == 130, "the prepare ended before it could be interrupted")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: root) == ["corpus.txt"])
+
+        let failed = try runGPT2(arguments: ["prepare", "-", "--format", "jsonl", "--name", "x", "--val-tokens", "10", "--out", out,
+                                             "--mirror", mirror], stdin: Data(#"{"x": 1}"#.utf8))
+        expectOneLineError(failed, mentioning: "<stdin>:1: no string field \"text\"")
         #expect(try FileManager.default.contentsOfDirectory(atPath: root) == ["corpus.txt"])
     }
 

@@ -26,7 +26,7 @@ import Darwin
                 }
             }
             entered.wait()
-            gate.abandon {
+            gate.abandon(signal: SIGINT) {
                 let seen = FileManager.default.fileExists(atPath: file)
                 unlink(file)
                 _exit(seen ? EXIT_SUCCESS : 3)
@@ -40,7 +40,7 @@ import Darwin
         await #expect(processExitsWith: .success) {
             let gate = StagingGate()
             let file = "/tmp/staging-gate-\(getpid())-late"
-            gate.abandon {
+            gate.abandon(signal: SIGINT) {
                 let starter = Thread { gate.starting { _ = FileManager.default.createFile(atPath: file, contents: Data()) } }
                 starter.start()
                 usleep(300_000)
@@ -52,14 +52,16 @@ import Darwin
         }
     }
 
-    /// Once the staging is closed (the shards are moved into place), the clean-up is not run, and shards can still be
-    /// started before that.
-    @Test func aClosedGateLeavesTheShards() async {
-        await #expect(processExitsWith: .success) {
+    /// Once the staging is closed (the shards are moved into place), the clean-up is not run: the signal is kept, for a
+    /// stop once they are in place. Shards can be started before that.
+    @Test func aClosedGateLeavesTheShardsAndKeepsTheSignal() async {
+        await #expect(processExitsWith: .success) {   // (exit statuses, not expectations: this runs in a child process)
             let gate = StagingGate()
-            #expect(gate.starting { 7 } == 7)
+            if gate.starting({ 7 }) != 7 { _exit(5) }
             gate.close()
-            gate.abandon { _exit(3) }
+            if gate.stopSignal != nil { _exit(4) }
+            gate.abandon(signal: SIGTERM) { _exit(3) }
+            if gate.stopSignal != SIGTERM { _exit(6) }
         }
     }
 }

@@ -101,9 +101,23 @@ public struct CorpusPreparer: Sendable {
         let lock = try lockOutput()
         defer { withExtendedLifetime(lock) {} }
         if let isDone = waitsForOutput, isDone() { return PreparedShards() }
+        let gate = StagingGate()
+        // (a failure drops the writer below, which deletes the shards it wrote, none of them in place yet; Ctrl-C
+        // (`stopsOnSignals`), which would have left them all under temporary names until the next prepare of this name,
+        // deletes them too, unless they are being moved into place already, which is finished then; listening from as
+        // soon as the folder is held, so that a Ctrl-C after it was made takes it away)
+        let stop = !stopsOnSignals ? nil : StopRequest(answer: nil) { [outputDirectory, name, madeFolders] number in
+            gate.abandon(signal: number) {
+                Console.log("interrupted: deleting the shards this prepare wrote; those of \(name) in \(outputDirectory) stay as they were")
+                FileSystem.removeAbandonedTemporaries(in: outputDirectory) { ShardFileName.isShard($0, of: name) }
+                FileSystem.removeEmptyDirectories(madeFolders)
+                _exit(128 + number)
+            }
+            Console.log("interrupted while moving the new shards of \(name) into place: finishing that, then stopping (signal "
+                        + "again to quit now, leaving them to be prepared again)")
+        }
         removeAbandonedShards()
         let validation = validationTokens ?? Self.defaultValidationTokens(corpusBytes: corpusBytes)
-        let gate = StagingGate()
         let writer = SplitShardWriter(directory: outputDirectory, name: name, shardTokens: shardTokens,
                                       validationTokens: validation, gate: gate)
         // (a stream's size is not known: the line then says how much is done, without a fraction)
@@ -124,19 +138,6 @@ public struct CorpusPreparer: Sendable {
             batch.removeAll(keepingCapacity: true)
             batchTextBytes = 0
         }
-        // (a failure from here on drops the writer, which deletes the shards it wrote, none of them in place yet; Ctrl-C
-        // (`stopsOnSignals`), which would have left them all under temporary names until the next prepare of this name,
-        // deletes them too, unless they are being moved into place already, which is finished then)
-        let stop = !stopsOnSignals ? nil : StopRequest(answer: nil) { [outputDirectory, name, madeFolders] number in
-            gate.abandon {
-                Console.log("interrupted: deleting the shards this prepare wrote; those of \(name) in \(outputDirectory) stay as they were")
-                FileSystem.removeAbandonedTemporaries(in: outputDirectory) { ShardFileName.isShard($0, of: name) }
-                FileSystem.removeEmptyDirectories(madeFolders)
-                _exit(128 + number)
-            }
-            Console.log("interrupted while moving the new shards of \(name) into place: finishing that (signal again to quit "
-                        + "now, leaving them to be prepared again)")
-        }
         let workers = WorkerThreads.count(threads)
         for input in inputs {  // a batch never spans inputs
             try CorpusReader.forEachPart(of: input, chunkBytes: chunkBytes, workers: workers) { (part) throws(PrepareError) in
@@ -155,6 +156,7 @@ public struct CorpusPreparer: Sendable {
         gate.close()
         try publish(writer)
         withExtendedLifetime(stop) {}
+        if let number = gate.stopSignal { throw .stoppedOnceComplete(signal: number, name: name, directory: outputDirectory) }
         return writer.summary
     }
 

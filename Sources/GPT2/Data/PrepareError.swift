@@ -29,6 +29,9 @@ public enum PrepareError: Error, CustomStringConvertible {
     /// A failure while the new shards of `name` replaced the old (a rename or a removal refused): the mark at `mark` is
     /// left, over a mix of the two.
     case replacementUnfinished(reason: String, name: String, mark: String)
+    /// A signal asked for a stop while the shards were moved into place, which was finished first: the preparation is
+    /// complete, and the process ends as the signal asked (128 + `signal`), so that what comes after it does not run.
+    case stoppedOnceComplete(signal: Int32, name: String, directory: String)
     case download(DownloadError)
     case shard(ShardError)
 
@@ -83,6 +86,8 @@ public enum PrepareError: Error, CustomStringConvertible {
             return "\(reason); the \(name) shards in \(FileSystem.directoryName(mark)) are now part this prepare's and part an earlier "
                 + "one's, which train and eval refuse (\(FileSystem.baseName(mark)) says so) until a prepare of \(name) finishes there: "
                 + "run it again once the cause is fixed"
+        case .stoppedOnceComplete(_, let name, let directory):
+            return "stopped as asked, once the new shards of \(name) in \(directory) were in place: that preparation is complete"
         case .download(let error):
             return error.description
         case .shard(let error):

@@ -1,30 +1,46 @@
 /// Orders a signal thread's deletion of a prepare's staged shards with the prepare's own thread, which goes on writing
 /// them meanwhile: a shard is started (its temporary created) either before the deletion lists the folder or not at all
-/// (one created just after the listing outlived a Ctrl-C), and shards already being moved into place are not deleted.
+/// (one created just after the listing outlived a Ctrl-C), and shards already being moved into place are not deleted:
+/// the stop is remembered instead, for after the move.
 
 import Synchronization
 
 final class StagingGate: Sendable {
-    /// Whether shards are still being staged; false once `close()` has run.
-    private let isStaging = Mutex(true)
+    private enum Phase {
+        case staging
+        /// `stopSignal`: the signal that asked for a stop meanwhile.
+        case moving(stopSignal: Int32?)
+    }
+    private let phase = Mutex(Phase.staging)
 
     /// Runs `start` (creating a shard's temporary file): at once, or after an `abandon` in progress, which never
     /// returns.
     func starting<Shard, Failure: Error>(_ start: () throws(Failure) -> sending Shard) throws(Failure) -> sending Shard {
-        try isStaging.withLock { _ throws(Failure) in try start() }
+        try phase.withLock { _ throws(Failure) in try start() }
     }
 
-    /// Ends the staging: an `abandon` from now on leaves the shards to be moved into place.
+    /// Ends the staging: the shards are moved into place from now on, and `abandon` leaves them.
     func close() {
-        isStaging.withLock { $0 = false }
+        phase.withLock { $0 = .moving(stopSignal: nil) }
     }
 
-    /// While shards are staged: runs `abandon` (which deletes them and ends the process) with no shard started
-    /// meanwhile. Returns, without running it, once the staging has ended.
-    func abandon(_ abandon: () -> Never) {
-        isStaging.withLock { staging in
-            guard staging else { return }
+    /// Asked by `signal`: while shards are staged, runs `abandon` (which deletes them and ends the process) with no shard
+    /// started meanwhile. Once the staging has ended, returns without running it, and the signal is `stopSignal`.
+    func abandon(signal: Int32, _ abandon: () -> Never) {
+        phase.withLock { phase in
+            guard case .staging = phase else {
+                phase = .moving(stopSignal: signal)
+                return
+            }
             abandon()
+        }
+    }
+
+    /// The signal that asked for a stop while the shards were moved into place, if one did.
+    var stopSignal: Int32? {
+        phase.withLock { phase in
+            guard case .moving(let signal) = phase else { return nil }
+            return signal
         }
     }
 }

@@ -155,7 +155,7 @@ public enum FileSystem {
     /// create, and what to remove (`removeEmptyDirectories`) if the work they were made for fails.
     public static func missingDirectories(_ path: String) -> [String] {
         var missing: [String] = []
-        var folder = path
+        var folder = withoutTrailingSlashes(path)   // (`a/b/`, as tab completion types it, and `a/b` are one folder)
         while !folder.isEmpty, folder != ".", folder != "/", !isDirectory(folder) {
             missing.append(folder)
             folder = directoryName(folder)

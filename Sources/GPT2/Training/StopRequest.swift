@@ -29,16 +29,28 @@ public final class StopRequest: @unchecked Sendable {
     public static let trainingAnswer = "stopping after the micro-batch in progress, with a checkpoint of the last complete step "
         + "(signal again to quit now)"
 
-    /// Starts listening for `signals`; their default action (terminate) is replaced while this value lives. The first
-    /// signal is answered with `answer` (nil: `act` answers), then `act` is called with its number, on another thread
-    /// (the work goes on meanwhile, unless `act` ends the process); a second quits at once.
+    /// Starts listening for `signals`, and returns once it listens; their default action (terminate) is replaced while
+    /// this value lives. The first signal is answered with `answer` (nil: `act` answers), then `act` is called with its
+    /// number, on another thread (the work goes on meanwhile, unless `act` ends the process); a second quits at once,
+    /// once `act` has returned (a SIGTERM just after a Ctrl-C cut short the deletion the Ctrl-C began).
     public init(signals: [Int32] = [SIGINT, SIGTERM, SIGHUP], answer: String? = trainingAnswer,
                 act: (@Sendable (Int32) -> Void)? = nil) {
+        let queue = DispatchQueue(label: "gpt2.stop-request")   // (serial: one signal's handler at a time)
         for number in signals {
+            #if os(Linux)
+            // libdispatch installs its own handler when the source is registered. Ignoring the signal first, as Darwin's
+            // kqueue needs, dropped one that came in the millisecond before.
+            var current = sigaction()
+            sigaction(number, nil, &current)
+            let previous = current.__sigaction_handler.sa_handler
+            #else
             let previous = signal(number, SIG_IGN)
+            #endif
             guard !Self.isIgnoring(previous) else { continue }
             taken.append((number, previous))
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
+            let registered = DispatchSemaphore(value: 0)
+            source.setRegistrationHandler { registered.signal() }
             source.setEventHandler { [unowned self] in   // (the source, captured, lets go of this handler when cancelled)
                 // (two signals that arrive before the handler runs come as one event with data 2)
                 let first = self.request()
@@ -53,6 +65,7 @@ public final class StopRequest: @unchecked Sendable {
                 act?(number)
             }
             source.resume()
+            _ = registered.wait(timeout: .now() + 5)
             sources.append(source)
         }
     }
