@@ -340,11 +340,11 @@ import GPT2
         #expect(!FileManager.default.fileExists(atPath: root + "/out"))
     }
 
-    /// Whether process `pid` ignores `signal` (its SigIgn mask in /proc).
-    private static func ignores(_ signal: Int32, process pid: Int32) -> Bool {
+    /// Whether process `pid` has a handler for `signal` (its SigCgt mask in /proc).
+    private static func catches(_ signal: Int32, process pid: Int32) -> Bool {
         guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("SigIgn:") }),
-              let mask = UInt64(line.dropFirst("SigIgn:".count).trimmingCharacters(in: .whitespaces), radix: 16) else { return false }
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("SigCgt:") }),
+              let mask = UInt64(line.dropFirst("SigCgt:".count).trimmingCharacters(in: .whitespaces), radix: 16) else { return false }
         return mask & (1 << UInt64(signal - 1)) != 0
     }
 
@@ -368,11 +368,11 @@ import GPT2
         waiting.standardInput = idle
         waiting.standardError = errors
         try waiting.run()
-        // Listening once SIGINT is ignored (its dispatch source, made a moment later, takes it from there); a signal
-        // before that ended the process, or, in that moment, went unseen: it is sent again while the prepare runs.
+        // Listening once SIGINT is caught (libdispatch's handler, installed as the prepare starts listening); a signal
+        // before that ended the process. It is sent again while the prepare runs, should one go unseen.
         let deadline = Date().addingTimeInterval(60)
-        while waiting.isRunning && !Self.ignores(SIGINT, process: waiting.processIdentifier) && Date() < deadline { usleep(10_000) }
-        usleep(200_000)
+        while waiting.isRunning && !Self.catches(SIGINT, process: waiting.processIdentifier) && Date() < deadline { usleep(10_000) }
+        usleep(100_000)
         let stopBy = Date().addingTimeInterval(30)
         var sent = Date.distantPast
         while waiting.isRunning && Date() < stopBy {

@@ -13,11 +13,15 @@ import Testing
         let out: String
         let logPath: String
 
-        init(out: String, arguments: [String]) throws {
+        /// `workingDirectory`: the tests' own by default. The cache and calibration file are the tests', as `runGPT2`'s.
+        init(out: String, arguments: [String], workingDirectory: String? = nil) throws {
             self.out = out
             logPath = out + ".log"
             process.executableURL = buildProductsDirectory.appendingPathComponent("gpt2")
             process.arguments = arguments
+            if let workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory) }
+            process.environment = ProcessInfo.processInfo.environment.merging(
+                ["XDG_CACHE_HOME": TestPaths.cacheHome, "GPT2_CALIBRATION": out + ".calibration.json"]) { $1 }
             process.standardOutput = FileHandle.nullDevice
             // A file, not a pipe: a pipe nobody drains fills up and blocks the child's logging.
             _ = FileManager.default.createFile(atPath: logPath, contents: nil)
@@ -88,6 +92,25 @@ import Testing
         let resumed = try runGPT2(arguments: ["train", "--resume", out, "--steps", String(steps + 2)])
         #expect(resumed.status == 0, "\(resumed.stderrText)")
         #expect(try CLIFixtures.losses(out).count == steps + 2)
+    }
+
+    /// Ctrl-C after train prepared its demo corpus itself: the run still stops with a checkpoint. (The prepare's
+    /// listening, let go, left the process deaf to signals: libdispatch installs its handler once per process, and the
+    /// restored default killed the run without a checkpoint.)
+    @Test func aRunThatPreparedItsDemoCorpusStopsWithACheckpoint() throws {
+        let root = try TestPaths.temporaryDirectory("interrupt-demo").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        var arguments = try CLIFixtures.trainArguments(out: root + "/run", steps: 100_000)
+        let data = try #require(arguments.firstIndex(of: "--data"))
+        arguments.removeSubrange(data...data + 1)
+        let training = try Training(out: root + "/run", arguments: arguments + ["--mirror", TestPaths.mirror.path], workingDirectory: root)
+        try training.waitForSteps(2)
+        kill(training.process.processIdentifier, SIGINT)
+        let log = training.waitForExit()
+        #expect(log.contains("preparing tinyshakespeare into data/tinyshakespeare"), "\(log)")
+        #expect(training.process.terminationReason == .exit && training.process.terminationStatus == 130, "\(log)")
+        let steps = try CLIFixtures.losses(root + "/run").count
+        #expect(FileManager.default.fileExists(atPath: root + "/run/ckpt_\(steps)/state.json"), "\(log)")
     }
 
     /// A run folder moved away during training stops the run at its next write, instead of making the folder anew

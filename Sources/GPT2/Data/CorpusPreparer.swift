@@ -106,7 +106,8 @@ public struct CorpusPreparer: Sendable {
         // (`stopsOnSignals`), which would have left them all under temporary names until the next prepare of this name,
         // deletes them too, unless they are being moved into place already, which is finished then; listening from as
         // soon as the folder is held, so that a Ctrl-C after it was made takes it away)
-        let stop = !stopsOnSignals ? nil : StopRequest(answer: nil) { [outputDirectory, name, madeFolders] number in
+        let quitting = "second signal: quitting now; the shards of \(name) moved so far stay marked unfinished until a prepare of it finishes"
+        let stop = !stopsOnSignals ? nil : StopRequest(answer: nil, quitting: quitting) { [outputDirectory, name, madeFolders] number in
             gate.abandon(signal: number) {
                 Console.log("interrupted: deleting the shards this prepare wrote; those of \(name) in \(outputDirectory) stay as they were")
                 FileSystem.removeAbandonedTemporaries(in: outputDirectory) { ShardFileName.isShard($0, of: name) }
@@ -155,7 +156,7 @@ public struct CorpusPreparer: Sendable {
         progress.finish()
         gate.close()
         try publish(writer)
-        withExtendedLifetime(stop) {}
+        stop?.close()
         if let number = gate.stopSignal { throw .stoppedOnceComplete(signal: number, name: name, directory: outputDirectory) }
         return writer.summary
     }
