@@ -86,8 +86,11 @@ public final class StopRequest: @unchecked Sendable {
 private final class SignalListener: @unchecked Sendable {
     static let shared = SignalListener()
     private let queue = DispatchQueue(label: "gpt2.stop-signals")
-    /// Guards the state below (read on the queue, changed from the requests' threads).
+    /// Guards `requests` (read on the queue, changed from the requests' threads).
     private let lock = Mutex(())
+    /// Guards `sources` and `ignored`, held while a source starts (a delivery, on the queue, must not wait for it: the
+    /// registration it waits for comes on that queue).
+    private let starting = Mutex(())
     private var sources: [Int32: DispatchSourceSignal] = [:]
     /// Signals found ignored when first asked for, never listened for.
     private var ignored: Set<Int32> = []
@@ -101,8 +104,8 @@ private final class SignalListener: @unchecked Sendable {
     private var requests: [Listening] = []
 
     func add(_ request: StopRequest, signals: [Int32]) {
-        lock.withLock { _ in
-            requests.append(Listening(id: ObjectIdentifier(request), request: request, signals: signals))
+        lock.withLock { _ in requests.append(Listening(id: ObjectIdentifier(request), request: request, signals: signals)) }
+        starting.withLock { _ in
             for number in signals where sources[number] == nil && !ignored.contains(number) { listen(for: number) }
         }
     }
