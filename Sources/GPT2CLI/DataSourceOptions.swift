@@ -23,16 +23,26 @@ struct DataSourceOptions: ParsableArguments {
         }
         if isPrepared() { return directory }
         Console.log("preparing tinyshakespeare into \(directory)")
+        _ = try preparing(into: directory, name: name) { preparer in
+            preparer.waitsForOutput = isPrepared   // (another run started together may be preparing it: its shards are these)
+            return try preparer.prepareTinyShakespeare(downloader: downloader, encoder: try tokenizer())
+        }
+        return directory
+    }
+
+    /// `prepare` run with a preparer of `name` into `directory` as the commands make one: Ctrl-C stops it, and the
+    /// folders it makes for the shards (`data/` too, in a new working folder) are removed, when empty, if it fails or a
+    /// signal stops it (a half-done download keeps its own folder).
+    func preparing(into directory: String, name: String,
+                   _ prepare: (inout CorpusPreparer) throws -> PreparedShards) throws -> PreparedShards {
         var preparer = CorpusPreparer(outputDirectory: directory, name: name)
-        preparer.waitsForOutput = isPrepared   // (another run started together may be preparing it: its shards are these)
         preparer.stopsOnSignals = true
-        preparer.madeFolders = FileSystem.missingDirectories(directory)   // (data/ too, in a new working folder)
+        preparer.madeFolders = FileSystem.missingDirectories(directory)
         do {
-            _ = try preparer.prepareTinyShakespeare(downloader: downloader, encoder: try tokenizer())
+            return try prepare(&preparer)
         } catch {
             FileSystem.removeEmptyDirectories(preparer.madeFolders)
             throw error
         }
-        return directory
     }
 }

@@ -141,34 +141,22 @@ struct PrepareCommand: ParsableCommand {
             try Self.requireShardName(stem, from: "the first input's file name (choose another with --name)")
             return stem
         }()
-        let outputDirectory = out ?? "data/\(prefix)"
-        // A prepare that fails, or that Ctrl-C stops, leaves no empty folders behind (a half-done download keeps its folder).
-        let madeFolders = FileSystem.missingDirectories(outputDirectory)
-        do {
-            try prepare(dataset, corpus, into: outputDirectory, name: prefix, madeFolders: madeFolders)
-        } catch {
-            FileSystem.removeEmptyDirectories(madeFolders)
-            throw error
-        }
+        try prepare(dataset, corpus, into: out ?? "data/\(prefix)", name: prefix)
     }
 
-    private func prepare(_ dataset: NamedDataset?, _ corpus: [CorpusInput], into outputDirectory: String, name prefix: String,
-                         madeFolders: [String]) throws {
-        var preparer = CorpusPreparer(outputDirectory: outputDirectory, name: prefix)
-        preparer.madeFolders = madeFolders
-        preparer.stopsOnSignals = true
-        if let shardTokens { preparer.shardTokens = shardTokens }
-        preparer.validationTokens = valTokens
-        preparer.threads = threads ?? 0
-        let summary: PreparedShards
-        switch dataset {
-        case .tinyshakespeare:
-            summary = try preparer.prepareTinyShakespeare(downloader: dataSource.downloader,
-                                                          encoder: try dataSource.tokenizer())
-        case .fineweb10B:
-            summary = try preparer.prepareFineweb10B(trainShards: shards ?? Self.defaultFinewebShards, downloader: dataSource.downloader)
-        case nil:
-            summary = try preparer.prepare(corpus, makeEncoder: dataSource.tokenizer)
+    private func prepare(_ dataset: NamedDataset?, _ corpus: [CorpusInput], into outputDirectory: String, name prefix: String) throws {
+        let summary = try dataSource.preparing(into: outputDirectory, name: prefix) { preparer in
+            if let shardTokens { preparer.shardTokens = shardTokens }
+            preparer.validationTokens = valTokens
+            preparer.threads = threads ?? 0
+            switch dataset {
+            case .tinyshakespeare:
+                return try preparer.prepareTinyShakespeare(downloader: dataSource.downloader, encoder: try dataSource.tokenizer())
+            case .fineweb10B:
+                return try preparer.prepareFineweb10B(trainShards: shards ?? Self.defaultFinewebShards, downloader: dataSource.downloader)
+            case nil:
+                return try preparer.prepare(corpus, makeEncoder: dataSource.tokenizer)
+            }
         }
         if dataset == nil {
             var times: [String: Int] = [:]
@@ -179,12 +167,12 @@ struct PrepareCommand: ParsableCommand {
         }
         // (train and eval read every name's shards in a folder as one split; fineweb10B's shards are named fineweb_*)
         let others = dataset == .fineweb10B ? []
-            : Set((FileSystem.contents(of: preparer.outputDirectory) ?? []).compactMap(ShardFileName.corpusName(of:))).subtracting([prefix])
+            : Set((FileSystem.contents(of: outputDirectory) ?? []).compactMap(ShardFileName.corpusName(of:))).subtracting([prefix])
         if !others.isEmpty {
-            Console.log("note: \(preparer.outputDirectory) also holds the shards of \(others.sorted().joined(separator: ", ")), which train and eval "
+            Console.log("note: \(outputDirectory) also holds the shards of \(others.sorted().joined(separator: ", ")), which train and eval "
                         + "read with these as one corpus; prepare into another --out to keep them apart")
         }
-        Console.log("\(preparer.outputDirectory): val \(summary.validationTokens) tokens in "
+        Console.log("\(outputDirectory): val \(summary.validationTokens) tokens in "
                     + "\(summary.validationShards.count) shard(s), train \(summary.trainTokens) tokens in "
                     + "\(summary.trainShards.count) shard(s); \(summary.skippedShards) already complete"
                     + (summary.replacedShards > 0 ? ", \(summary.replacedShards) replaced (they held other tokens: an earlier prepare of "
